@@ -1,0 +1,40 @@
+/* cli.h - the rapid command's subcommand table and shared helpers.
+ *
+ * Exit codes: 0 success, 1 the work failed, 2 bad usage.  Messages go to
+ * stderr, data to stdout.
+ */
+#ifndef RAPID_CLI_H
+#define RAPID_CLI_H
+
+#include <stdint.h>
+
+#include "rapid/error.h"
+
+enum { EXIT_WORK = 1, EXIT_USAGE = 2 };
+
+typedef struct rapid_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} rapid_cmd;
+
+int cmd_version(int argc, char **argv);
+int cmd_tile(int argc, char **argv);
+
+/* "rapid <cmd>: message" on stderr. */
+void cli_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Report a library failure and return EXIT_WORK. */
+int cli_fail(const char *cmd, const rapid_err *err);
+/* Strict number parsing: the whole string, finite; 0 on success. */
+int cli_parse_double(const char *s, double *out);
+int cli_parse_int64(const char *s, int64_t *out);
+/* True if argv holds -h or --help before any "--". */
+int cli_wants_help(int argc, char **argv);
+/* True when stderr is a terminal (progress is shown only then). */
+int cli_interactive(void);
+
+#endif

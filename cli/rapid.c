@@ -1,0 +1,51 @@
+/* rapid.c - the `rapid` command: dispatch to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rapid/version.h"
+
+static const rapid_cmd commands[] = {
+    {"tile", cmd_tile, "Sky tessellation: tile of a position, neighbours, export"},
+    {"version", cmd_version, "Print the version and the git commit"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    size_t i;
+
+    fprintf(out,
+            "usage: rapid <command> [options] [args]\n"
+            "       rapid <command> --help\n"
+            "\n"
+            "RAPID image differencing for the Roman Space Telescope.\n"
+            "\n"
+            "Commands:\n");
+    for (i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nExit status: 0 success, 1 failure of the work, 2 bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(1, argv + 1);
+    for (i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "rapid: '%s' is not a rapid command; see 'rapid --help'\n",
+            argv[1]);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,1 @@
+/* fits.c - being written */

@@ -1,0 +1,1 @@
+/* wcs.c - being written */

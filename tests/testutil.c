@@ -1,0 +1,60 @@
+/* testutil.c - shared helpers for the unit tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char dir[512];
+
+/* Leave nothing behind after a normal exit (set RAPID_KEEP_TMP to keep). */
+static void remove_tmpdir(void)
+{
+    char cmd[600];
+
+    if (!dir[0] || getenv("RAPID_KEEP_TMP"))
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+const char *test_tmpdir(void)
+{
+    const char *base;
+
+    if (dir[0])
+        return dir;
+    base = getenv("RAPID_TEST_TMP");
+    if (!base || !*base)
+        base = "/tmp";
+    mkdir(base, 0777);
+    snprintf(dir, sizeof dir, "%s/t%ld-XXXXXX", base, (long)getpid());
+    if (!mkdtemp(dir)) {
+        perror(dir);
+        abort();
+    }
+    atexit(remove_tmpdir);
+    return dir;
+}
+
+const char *test_path(const char *name)
+{
+    static char buf[8][768];
+    static int k;
+
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
+    return buf[k];
+}
+
+double test_uniform(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53;
+}

@@ -1,0 +1,20 @@
+/* testutil.h - shared helpers for the unit tests. */
+#ifndef RAPID_TESTUTIL_H
+#define RAPID_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* A fresh empty directory for this test program (under $RAPID_TEST_TMP or
+ * /tmp); the returned string is static. */
+const char *test_tmpdir(void);
+/* test_tmpdir()/name, in a static rotating buffer. */
+const char *test_path(const char *name);
+/* Deterministic uniform [0,1) generator (splitmix64). */
+double test_uniform(uint64_t *state);
+
+#endif
