@@ -5,6 +5,7 @@
  * values longer than one card use the CONTINUE convention.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,7 +217,9 @@ static int quote(const char *text, char *out, size_t outsz)
         return -1;
     out[n++] = '\'';
     for (p = text; *p; p++) {
-        if (n + 3 >= outsz)
+        /* room for this character (a quote doubles), the closing quote
+         * and the NUL */
+        if (n + (*p == '\'' ? 2 : 1) + 2 > outsz)
             return -1;
         if (*p == '\'')
             out[n++] = '\'';
@@ -335,10 +338,11 @@ int rapid_header_get_long(const rapid_header *h, const char *key, long *out,
         return missing(err, key);
     if (card_value(h->cards[i], value) || value[0] == '\'' || value[0] == '\0')
         return wrong_type(err, key, "an integer", value);
+    errno = 0;
     *out = strtol(value, &end, 10);
     while (*end == ' ')
         end++;
-    if (end == value || *end != '\0')
+    if (end == value || *end != '\0' || errno == ERANGE)
         return wrong_type(err, key, "an integer", value);
     return 0;
 }
@@ -393,36 +397,50 @@ static int make_card(const char *key, const char *value, const char *comment,
     return 0;
 }
 
+/* A string value holds 68 characters between its quotes, a quote inside
+ * it counting twice. */
+#define STR_ROOM 68
+
+/* How many characters of s (len long) go on one card, keeping room for the
+ * '&' that says the value continues. */
+static size_t chunk_length(const char *s, size_t len)
+{
+    size_t take, used = 0;
+
+    for (take = 0; take < len; take++) {
+        size_t w = s[take] == '\'' ? 2 : 1;
+        size_t amp = take + 1 < len ? 1 : 0;
+        if (used + w + amp > STR_ROOM)
+            break;
+        used += w;
+    }
+    return take;
+}
+
 int rapid_header_set_str(rapid_header *h, const char *key, const char *val,
                          const char *comment)
 {
-    char quoted[FLEN_VALUE], chunk[70];
-    char(*cards)[81];
-    size_t len = strlen(val), pos = 0;
-    int n = 0, rc, max = (int)(len / 60) + 2;
+    char quoted[FLEN_VALUE], chunk[STR_ROOM + 2], buf[FLEN_CARD];
+    char(*cards)[81] = NULL;
+    size_t len = strlen(val), pos = 0, take = 0;
+    int n = 0, rc = 0;
 
-    cards = malloc((size_t)max * sizeof *cards);
+    /* A piece holds at least STR_ROOM / 2 - 1 characters (all quotes). */
+    cards = malloc((len / (STR_ROOM / 2 - 1) + 2) * sizeof *cards);
     if (!cards)
         return RAPID_E_NOMEM;
-    /* Each piece is at most 60 characters so that doubled quotes still fit;
-     * all but the last end in '&'. */
     do {
-        size_t take = len - pos > 60 ? 60 : len - pos;
-        int more = pos + take < len;
+        take = chunk_length(val + pos, len - pos);
         snprintf(chunk, sizeof chunk, "%.*s%s", (int)take, val + pos,
-                 more ? "&" : "");
+                 pos + take < len ? "&" : "");
         if (quote(chunk, quoted, sizeof quoted)) {
-            free(cards);
-            return RAPID_E_ARG;
+            rc = RAPID_E_ARG;
+            goto cleanup;
         }
         if (n == 0) {
-            rc = make_card(key, quoted, comment, cards[n]);
-            if (rc) {
-                free(cards);
-                return rc;
-            }
+            if ((rc = make_card(key, quoted, comment, cards[n])) != 0)
+                goto cleanup;
         } else {
-            char buf[100];
             snprintf(buf, sizeof buf, "CONTINUE  %s", quoted);
             pad_card(cards[n], buf, strlen(buf));
         }
@@ -430,6 +448,7 @@ int rapid_header_set_str(rapid_header *h, const char *key, const char *val,
         pos += take;
     } while (pos < len);
     rc = put_cards(h, key, cards, n);
+cleanup:
     free(cards);
     return rc;
 }
