@@ -1,3 +1,180 @@
-/* cmd_tile.c - being written */
+/* cmd_tile.c - `rapid tile`: the sky tessellation from the command line. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
-int cmd_tile(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+#include "rapid/tile.h"
+#include "rapid/tile_export.h"
+
+static const char usage_text[] =
+    "usage: rapid tile [--nside N] [--neighbors] RA DEC\n"
+    "       rapid tile [--nside N] [--neighbors] --rtid N\n"
+    "       rapid tile [--nside N] --export-sqlite FILE\n"
+    "\n"
+    "Print the sky tile (SPEC §3, the Roman tessellation) holding a position\n"
+    "(RA, Dec in degrees; RA in [-360, 360] wraps) or with a given rtid, as\n"
+    "one JSON object: rtid, cra, cdec, ramin, ramax, decmin, decmax, dbid,\n"
+    "nrabins (and neighbors, the rtids of the tiles touching it, with\n"
+    "--neighbors).\n"
+    "\n"
+    "  --nside N             tessellation resolution (default 512)\n"
+    "  --neighbors           add \"neighbors\": [...] (ascending rtids)\n"
+    "  --rtid N              the tile with this id (1 .. 24*NSIDE^2+2)\n"
+    "  --export-sqlite FILE  write every tile to a new SQLite file as the\n"
+    "                        tables skytiles, decbins and the R*Tree vskytiles\n";
+
+typedef struct tile_opts {
+    int nside;
+    int neighbors;
+    const char *rtid;
+    const char *export_path;
+    const char *pos[2];
+    int npos;
+} tile_opts;
+
+static int bad(const char *fmt, const char *val)
+{
+    fprintf(stderr, "rapid tile: ");
+    fprintf(stderr, fmt, val);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+/* Options and positionals in any order; a number that starts with '-' is a
+ * positional (a southern declination), not an option. */
+static int parse(int argc, char **argv, tile_opts *o)
+{
+    int i;
+    double d;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (strcmp(a, "--neighbors") == 0 || strcmp(a, "--neighbours") == 0) {
+            o->neighbors = 1;
+        } else if (strcmp(a, "--nside") == 0 && has_val) {
+            int64_t n;
+            if (cli_parse_int64(argv[++i], &n) || n < 1 || n > (1 << 20))
+                return bad("invalid NSIDE '%s': must be an integer in 1 .. 1048576",
+                           argv[i]);
+            o->nside = (int)n;
+        } else if (strcmp(a, "--rtid") == 0 && has_val) {
+            o->rtid = argv[++i];
+        } else if (strcmp(a, "--export-sqlite") == 0 && has_val) {
+            o->export_path = argv[++i];
+        } else if (a[0] == '-' && cli_parse_double(a, &d) != 0) {
+            return bad("unknown option or missing value: '%s' (see rapid tile --help)",
+                       a);
+        } else if (o->npos < 2) {
+            o->pos[o->npos++] = a;
+        } else {
+            return bad("unexpected argument '%s'", a);
+        }
+    }
+    return 0;
+}
+
+static void print_tile(const rapid_tile *t, const int64_t *nb, int nnb)
+{
+    int i;
+
+    printf("{\"rtid\": %" PRId64 ", \"cra\": %.10g, \"cdec\": %.10g, "
+           "\"ramin\": %.10g, \"ramax\": %.10g, \"decmin\": %.10g, "
+           "\"decmax\": %.10g, \"dbid\": %d, \"nrabins\": %" PRId64,
+           t->rtid, t->cra, t->cdec, t->ramin, t->ramax, t->decmin, t->decmax,
+           t->dbid, t->nrabins);
+    if (nb) {
+        printf(", \"neighbors\": [");
+        for (i = 0; i < nnb; i++)
+            printf("%s%" PRId64, i ? ", " : "", nb[i]);
+        printf("]");
+    }
+    printf("}\n");
+}
+
+static void show_progress(int64_t done, int64_t total, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "\rrapid tile: exporting %" PRId64 " / %" PRId64 " tiles (%.0f%%)",
+            done, total, 100.0 * (double)done / (double)total);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+static int run_export(const tile_opts *o)
+{
+    rapid_err err = RAPID_ERR_INIT;
+
+    if (o->npos || o->rtid || o->neighbors)
+        return bad("%s", "--export-sqlite takes no position, --rtid or --neighbors");
+    if (rapid_tile_export_sqlite(o->nside, o->export_path,
+                                 cli_interactive() ? show_progress : NULL,
+                                 NULL, &err))
+        return cli_fail("tile", &err);
+    return 0;
+}
+
+/* The rtid asked for, from --rtid or from RA DEC; exit code on error. */
+static int resolve_rtid(const tile_opts *o, int64_t *rtid)
+{
+    double ra, dec;
+
+    if (o->rtid) {
+        if (o->npos)
+            return bad("unexpected argument '%s' with --rtid", o->pos[0]);
+        if (cli_parse_int64(o->rtid, rtid) || *rtid < 1 ||
+            *rtid > rapid_tile_count(o->nside)) {
+            fprintf(stderr,
+                    "rapid tile: invalid rtid '%s': must be an integer in "
+                    "1 .. %" PRId64 " for NSIDE %d\n",
+                    o->rtid, rapid_tile_count(o->nside), o->nside);
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (o->npos != 2)
+        return bad("%s", "need RA and DEC, --rtid N or --export-sqlite FILE "
+                         "(see rapid tile --help)");
+    if (cli_parse_double(o->pos[0], &ra) || ra < -360 || ra > 360)
+        return bad("invalid RA '%s': must be a number of degrees in [-360, 360]",
+                   o->pos[0]);
+    if (cli_parse_double(o->pos[1], &dec) || dec < -90 || dec > 90)
+        return bad("invalid Dec '%s': must be a number of degrees in [-90, 90]",
+                   o->pos[1]);
+    *rtid = rapid_tile_rtid(o->nside, ra, dec);
+    return 0;
+}
+
+int cmd_tile(int argc, char **argv)
+{
+    tile_opts o = {RAPID_TILE_NSIDE, 0, NULL, NULL, {NULL, NULL}, 0};
+    rapid_err err = RAPID_ERR_INIT;
+    int64_t rtid = 0, *nb = NULL;
+    rapid_tile t;
+    int rc, nnb = 0;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if ((rc = parse(argc, argv, &o)) != 0)
+        return rc;
+    if (o.export_path)
+        return run_export(&o);
+    if ((rc = resolve_rtid(&o, &rtid)) != 0)
+        return rc;
+    if (rapid_tile_get(o.nside, rtid, &t, &err))
+        return cli_fail("tile", &err);
+    if (o.neighbors) {
+        nb = malloc((size_t)rapid_tile_max_neighbors(o.nside) * sizeof *nb);
+        if (!nb || (nnb = rapid_tile_neighbors(o.nside, rtid, nb, &err)) < 0) {
+            free(nb);
+            return cli_fail("tile", &err);
+        }
+    }
+    print_tile(&t, nb, nnb);
+    free(nb);
+    return 0;
+}

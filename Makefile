@@ -1,0 +1,55 @@
+# rapid - the two commands a newcomer needs:
+#   make demo    install dependencies if missing, build, run the pipeline on
+#                a simulated survey (as far as it exists today)
+#   make test    build with warnings as errors, run every test, then run them
+#                all again under AddressSanitizer + UBSan
+# and, for measurements:
+#   make bench   optimised build + bench/run.sh (figures for docs/PERFORMANCE.md)
+
+MAKEFLAGS += --no-print-directory
+
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE  ?= cmake
+CTEST  ?= ctest
+BUILD  ?= build
+ASAN   ?= build-asan
+BENCHB ?= build-bench
+RAPID_WORK ?= $(CURDIR)/work
+
+.PHONY: all deps build demo test test-plain test-asan bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B $(BUILD) -DRAPID_WERROR=ON >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@RAPID_WORK="$(RAPID_WORK)" bash scripts/demo.sh "$(BUILD)/cli/rapid"
+
+test: test-plain test-asan
+
+test-plain: build
+	cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	$(CMAKE) -S . -B $(ASAN) -DRAPID_WERROR=ON -DRAPID_SANITIZE=ON \
+	    -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	$(CMAKE) --build $(ASAN) -j$(JOBS)
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(CTEST) --output-on-failure -j$(JOBS)
+
+bench:
+	@bash scripts/install-deps.sh --bench
+	$(CMAKE) -S . -B $(BENCHB) -DRAPID_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+	$(CMAKE) --build $(BENCHB) -j$(JOBS)
+	bash bench/run.sh $(BENCHB)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(BENCHB)
