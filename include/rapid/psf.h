@@ -1,0 +1,83 @@
+/* rapid/psf.h - a physical model of the Roman WFI point-spread function.
+ *
+ * The optical PSF is |FT(pupil)|^2 of a centrally obscured pupil with six
+ * spider struts and a small wavefront error that varies smoothly across the
+ * focal plane; it is convolved with pointing jitter and with the square
+ * pixel, so that sampling it at native pixel steps gives the fraction of a
+ * point source's flux falling in each pixel (the image is undersampled:
+ * FWHM 1.3-1.7 px).  Models are kept oversampled; every model is centred
+ * (its first moment is at the origin) and normalised over its stamp.
+ */
+#ifndef RAPID_PSF_H
+#define RAPID_PSF_H
+
+#include "rapid/error.h"
+#include "rapid/filters.h"
+#include "rapid/fits.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rapid_psf_opts {
+    int over;            /* oversampling factor of the stored models (4) */
+    int half;            /* stamp half-size in native pixels (32: 65x65) */
+    int ngrid;           /* models per detector side (3: a 3x3 grid) */
+    double obscuration;  /* central obscuration, linear fraction (0.303) */
+    double strut_width;  /* spider strut width, fraction of D (0.026) */
+    double wfe_nm;       /* rms wavefront error at the field centre (40) */
+    double jitter_mas;   /* rms pointing jitter per axis (14) */
+} rapid_psf_opts;
+
+void rapid_psf_opts_init(rapid_psf_opts *o);
+
+/* One oversampled, pixel-convolved model. */
+typedef struct rapid_psf_model {
+    int n;        /* side of the oversampled grid (odd): (2*half+1)*over */
+    int over;
+    float *data;  /* n*n; samples at native-pixel steps sum to 1 */
+} rapid_psf_model;
+
+/* The PSF across one detector (sca 1..18) in one filter: a grid of models
+ * interpolated bilinearly between grid points. */
+typedef struct rapid_psf_field {
+    const rapid_filter *filter;
+    int sca;
+    int nx, ny;            /* detector size in pixels */
+    rapid_psf_opts opts;
+    int ngrid;
+    rapid_psf_model *models; /* ngrid*ngrid, row-major (y slowest) */
+} rapid_psf_field;
+
+/* Build the field for (filter, sca) on an nx*ny detector; opts NULL for
+ * defaults.  Deterministic. */
+int rapid_psf_field_make(rapid_psf_field *f, const rapid_filter *filter,
+                         int sca, int nx, int ny, const rapid_psf_opts *opts,
+                         rapid_err *err);
+void rapid_psf_field_release(rapid_psf_field *f);
+
+/* The native-pixel stamp of a point source at detector position (x, y)
+ * (0-based pixel coordinates): out is (2*half+1)^2 floats, summing to 1,
+ * whose [0] is pixel (*ix0, *iy0) = (round(x)-half, round(y)-half).
+ * half <= opts.half. */
+void rapid_psf_field_stamp(const rapid_psf_field *f, double x, double y,
+                           int half, float *out, int *ix0, int *iy0);
+/* Add flux (any unit) times the PSF at (x, y) to an nx*ny image; pixels
+ * outside the image are skipped. */
+void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx, int ny,
+                         double x, double y, double flux);
+
+/* The PSF file of SPEC §2: the native-sampled PSF at the detector centre,
+ * size x size (odd), centred on the middle pixel, unit sum, with FILTER,
+ * SCA_NUM and the model parameters in its header. */
+int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
+                          rapid_err *err);
+
+/* FWHM in native pixels of a native-sampled PSF image (from the area above
+ * half maximum of a 1/over-pixel resampling; for checks and headers). */
+double rapid_psf_fwhm(const rapid_psf_field *f, double x, double y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

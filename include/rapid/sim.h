@@ -1,0 +1,126 @@
+/* rapid/sim.h - a Roman WFI time-domain survey simulator.
+ *
+ * Makes what no real data can give us here: L2 images with the keywords of
+ * SPEC §2 and a 4th-order TAN-SIP WCS, a PSF file per (detector, filter), and
+ * truth tables.  The sky holds stars (realistic number-magnitude slope),
+ * Sersic galaxies down to ~28 mag, supernova-like transients (on nuclei,
+ * offset in hosts, hostless) and variable stars.  Images carry sky
+ * (zodiacal + thermal), dark current, Poisson and read noise, gain,
+ * saturation, cosmic rays and hot pixels.  Everything is deterministic for
+ * a seed, whatever order images are made in.
+ */
+#ifndef RAPID_SIM_H
+#define RAPID_SIM_H
+
+#include <stdint.h>
+
+#include "rapid/error.h"
+#include "rapid/filters.h"
+#include "rapid/fits.h"
+#include "rapid/psf.h"
+#include "rapid/tile_export.h" /* rapid_progress_fn */
+#include "rapid/wcs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rapid_sim_config {
+    uint64_t seed;           /* 1 */
+    int size;                /* pixels per detector side (4088) */
+    double ra, dec;          /* field centre, degrees (9.6, -44.0) */
+    int ntiles;              /* sky tiles to cover around it (1) */
+    int nfilters;            /* filters observed every epoch (1: H158) */
+    const rapid_filter *filters[RAPID_NFILTERS];
+    int epochs;              /* visits (5) */
+    double cadence_days;     /* days between visits (5) */
+    double mjd_start;        /* first visit (2028-09-07 00:00:00 UTC) */
+    int nscas;               /* detectors used, the first n of 18 (18) */
+    double exptime;          /* seconds (140) */
+    int gzip;                /* write .fits.gz */
+    /* scene */
+    double star_density;     /* multiplier on the star counts (1) */
+    double galaxy_density;   /* multiplier on the galaxy counts (1) */
+    double mag_faint;        /* faintest source magnitude (28) */
+    double transient_density;/* transients per square degree (2000) */
+    double variable_fraction;/* fraction of stars that vary (0.05) */
+    int cosmic_rays;         /* per image (~ rate x exptime: 30) */
+    int hot_pixels;          /* per detector (20) */
+    int with_sources;        /* 0: sky, dark and noise only (for checks) */
+    int with_noise;          /* 0: noiseless expectation (for checks) */
+} rapid_sim_config;
+
+void rapid_sim_config_init(rapid_sim_config *c);
+
+/* One pointing of the focal plane: boresight, roll, time, filter. */
+typedef struct rapid_sim_pointing {
+    int id;                  /* pointing number, in time order */
+    int visit;               /* epoch 0..epochs-1 */
+    const rapid_filter *filter;
+    double mjd;              /* start of exposure */
+    double ra, dec;          /* boresight (RA_TARG, DEC_TARG) */
+    double pa;               /* position angle of the focal plane (PA_FPA) */
+} rapid_sim_pointing;
+
+/* The survey: pointings in time order, such that every target tile is seen
+ * every visit by some detector, with dithers and varying roll.  *out is
+ * allocated; returns the count or a negative status. */
+int rapid_sim_plan(const rapid_sim_config *c, rapid_sim_pointing **out,
+                   rapid_err *err);
+
+/* The TAN-SIP WCS of detector sca (1..nscas) at a pointing. */
+int rapid_sim_detector_wcs(const rapid_sim_config *c,
+                           const rapid_sim_pointing *p, int sca, rapid_wcs *w,
+                           rapid_err *err);
+
+/* The static and variable sky over the survey area (opaque). */
+typedef struct rapid_sim_scene rapid_sim_scene;
+
+int rapid_sim_scene_make(const rapid_sim_config *c,
+                         const rapid_sim_pointing *p, int np,
+                         rapid_sim_scene **out, rapid_err *err);
+void rapid_sim_scene_free(rapid_sim_scene *s);
+/* Truth for every static source: id, type (1 star, 2 galaxy), ra, dec,
+ * mag_<FILTER> for every filter, sersic_n, r_e (arcsec), q, pa (deg). */
+int rapid_sim_scene_truth(const rapid_sim_scene *s, rapid_table *t,
+                          rapid_err *err);
+
+/* Render detector sca at pointing p: a DN image with the full L2 header
+ * (incl. WCS); truth gets one row per transient and variable in the image
+ * (image, id, kind, ra, dec, x, y, flux_dn, mag), x, y 0-based. */
+int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
+                     const rapid_sim_pointing *p, int sca,
+                     const rapid_psf_field *psf, rapid_image *img,
+                     rapid_table *truth, rapid_err *err);
+
+/* The L2 file name of (pointing, sca): Roman_TDS_simple_model_<F>_<p>_<s>.fits */
+void rapid_sim_l2_name(const rapid_sim_config *c, const rapid_sim_pointing *p,
+                       int sca, char *out, size_t outsz);
+
+/* Everything: plan, scene, PSF files, L2 images and truth tables in outdir
+ * (created if needed).  progress may be NULL. */
+int rapid_sim_run(const rapid_sim_config *c, const char *outdir,
+                  rapid_progress_fn progress, void *arg, rapid_err *err);
+
+/* ------------------------------------------------------------ injection */
+
+typedef struct rapid_sim_injected {
+    double ra, dec, mag;   /* as asked */
+    double x, y;           /* 0-based pixel position in the image */
+    double flux_dn;        /* total counts added, before noise, DN */
+    int on_image;          /* 0 if the position falls off the image */
+} rapid_sim_injected;
+
+/* Add n PSF point sources of AB magnitudes mag at (ra, dec) to a DN image
+ * whose header has EXPTIME, ZPTMAG (for DN/s) and GAIN (e/DN; 1 if absent),
+ * with Poisson noise on the added counts.  truth (n entries) receives where
+ * and how bright each one is. */
+int rapid_sim_inject(rapid_image *img, rapid_wcs *wcs,
+                     const rapid_psf_field *psf, int n, const double *ra,
+                     const double *dec, const double *mag, uint64_t seed,
+                     rapid_sim_injected *truth, rapid_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
