@@ -1,4 +1,5 @@
 /* filters.c - the Roman WFI filter table (SPEC §2). */
+#include <stddef.h>
 #include <strings.h>
 
 #include "rapid/filters.h"
