@@ -14,3 +14,10 @@ taskset -c 0 "$build/bench/bench_tile" 20000000 2>/dev/null
 
 echo "== tessellation export to SQLite, NSIDE 512 (target < 60 s)"
 /usr/bin/time -f "export %e s, peak RSS %M KB" "$rapid" tile --export-sqlite "$tmp/tiles.db" 2>&1 | tail -1
+
+echo "== WCS against astropy (independent), 41x41 grid over a 4088^2 detector"
+if /usr/bin/python3 -c 'import astropy' 2>/dev/null; then
+  /usr/bin/python3 bench/wcs_vs_astropy.py "$build"
+else
+  echo "astropy missing: scripts/install-deps.sh --bench installs it"
+fi

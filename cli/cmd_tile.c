@@ -152,7 +152,7 @@ int cmd_tile(int argc, char **argv)
     tile_opts o = {RAPID_TILE_NSIDE, 0, NULL, NULL, {NULL, NULL}, 0};
     rapid_err err = RAPID_ERR_INIT;
     int64_t rtid = 0, *nb = NULL;
-    rapid_tile t;
+    rapid_tile t = {0};
     int rc, nnb = 0;
 
     if (cli_wants_help(argc, argv)) {

@@ -247,7 +247,7 @@ int rapid_tile_neighbors(int nside, int64_t rtid, int64_t *out, rapid_err *err)
 {
     int64_t n = nside, j, i, nr, q;
     int k = 0, c;
-    rapid_tile t;
+    rapid_tile t = {0};
 
     if ((c = rapid_tile_get(nside, rtid, &t, err)) != 0)
         return c;
@@ -461,9 +461,9 @@ int rapid_tile_overlaps(int nside, const double ra[5], const double dec[5],
                            : jj == 4 * (int64_t)nside
                                ? rapid_tile_count(nside)
                                : 2 + tiles_before(nside, jj) + ((q % nr) + nr) % nr;
-            rapid_tile t;
-            rapid_tile_get(nside, rtid, &t, NULL);
-            if (tile_outline(&t, ra[0], dec[0], edge) != 0)
+            rapid_tile t = {0};
+            if (rapid_tile_get(nside, rtid, &t, NULL) != 0 ||
+                tile_outline(&t, ra[0], dec[0], edge) != 0)
                 continue;
             if (!polygons_meet(poly, 4, edge, 4 * EDGE_STEPS))
                 continue;

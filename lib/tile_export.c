@@ -243,7 +243,7 @@ static int write_tiles(sqlite3 *db, int nside, const char *path,
     int64_t rtid, total = rapid_tile_count(nside);
     rcell *cells = malloc((size_t)total * sizeof *cells);
     int rc = 0, lastdb = 0;
-    rapid_tile t;
+    rapid_tile t = {0};
 
     if (!cells)
         return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory for %lld tiles",
@@ -257,7 +257,10 @@ static int write_tiles(sqlite3 *db, int nside, const char *path,
     }
     for (rtid = 1; rtid <= total; rtid++) {
         rcell *c = &cells[rtid - 1];
-        rapid_tile_get(nside, rtid, &t, NULL);
+        if (rapid_tile_get(nside, rtid, &t, err) != 0) {
+            rc = err ? err->code : RAPID_E_RANGE;
+            goto cleanup;
+        }
         sqlite3_bind_double(st, 1, t.cra);
         sqlite3_bind_double(st, 2, t.cdec);
         sqlite3_bind_double(st, 3, t.ramin);
