@@ -1,0 +1,62 @@
+/* rapid/extract.h - source detection and measurement (SEP).
+ *
+ * A thin layer over SEP (SExtractor's algorithms as a library): background
+ * mesh, detection above n sigma with deblending, circular apertures,
+ * windowed positions, shapes, a FWHM estimate and sky positions.  Used for
+ * the reference-image catalog and for detection on difference images.
+ * Pixel coordinates are 0-based.
+ */
+#ifndef RAPID_EXTRACT_H
+#define RAPID_EXTRACT_H
+
+#include "rapid/error.h"
+#include "rapid/fits.h"
+#include "rapid/wcs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RAPID_EXTRACT_MAXAPER 8
+
+typedef struct rapid_extract_opts {
+    double thresh;          /* detection threshold, sigma (2.5) */
+    int minarea;            /* minimum connected pixels (5) */
+    int deblend_nthresh;    /* deblending levels (32) */
+    double deblend_cont;    /* minimum deblending contrast (0.005) */
+    double filter_fwhm;     /* Gaussian detection filter FWHM, px; 0: none (2.0) */
+    int bkg_mesh;           /* background mesh, px; 0: data already has no
+                             * background (64) */
+    int bkg_filter;         /* median filter of the mesh, meshes (3) */
+    int naper;              /* apertures (6) */
+    double aper_diam[RAPID_EXTRACT_MAXAPER]; /* diameters, px (2 3 4 6 10 14) */
+    double gain;            /* data units -> counts for source noise; 0 none */
+} rapid_extract_opts;
+
+void rapid_extract_opts_init(rapid_extract_opts *o);
+
+typedef struct rapid_extract_stats {
+    double bkg, bkg_rms;    /* global background level and rms */
+    long nsources;
+    long nstars;            /* isolated, unflagged, round, S/N > 20 */
+    double fwhm_med, fwhm_min, fwhm_max; /* over those stars, px (NaN if none) */
+} rapid_extract_stats;
+
+/* Detect and measure sources in data (nx*ny, NaN = no data).  noise: the
+ * per-pixel 1-sigma uncertainty in data units, or NULL to use the
+ * background rms.  detect: an image to detect on instead of data (e.g. a
+ * matched-filter image already in S/N units, with filter_fwhm 0, bkg_mesh 0
+ * and noise NULL meaning a threshold in its own units), or NULL.  wcs (may
+ * be NULL) adds RA/Dec.  cat receives one row per source:
+ *   NUMBER, X, Y, XWIN, YWIN, [RA, DEC], FLUX, FLUX_APER_<d>, FLUXERR_APER_<d>
+ *   (d = diameter in px, e.g. FLUX_APER_3), A, B, THETA (deg), ELONGATION,
+ *   FLUX_RADIUS (half-light, px), FWHM (px), NPIX, PEAK, FLAGS.
+ * st (may be NULL) receives global statistics. */
+int rapid_extract(const float *data, const float *noise, const float *detect,
+                  int nx, int ny, const rapid_extract_opts *o, rapid_wcs *wcs,
+                  rapid_table *cat, rapid_extract_stats *st, rapid_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,385 @@
+/* extract.c - detection and measurement through SEP.
+ *
+ * SEP keeps process-wide state (the pixel stack, the last error detail),
+ * so every call into it is made under one mutex.  NaN pixels are masked and
+ * set to 0 in a working copy; SEP never sees them.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sep.h>
+
+#include "rapid/extract.h"
+
+static pthread_mutex_t sep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t sep_once = PTHREAD_ONCE_INIT;
+
+static void sep_setup(void)
+{
+    /* Crowded 7000^2 coadds overflow SEP's default 300k-pixel stack. */
+    sep_set_extract_pixstack(20000000);
+    sep_set_sub_object_limit(4096);
+}
+
+void rapid_extract_opts_init(rapid_extract_opts *o)
+{
+    static const double diam[] = {2, 3, 4, 6, 10, 14};
+    int k;
+
+    memset(o, 0, sizeof *o);
+    o->thresh = 2.5;
+    o->minarea = 5;
+    o->deblend_nthresh = 32;
+    o->deblend_cont = 0.005;
+    o->filter_fwhm = 2.0;
+    o->bkg_mesh = 64;
+    o->bkg_filter = 3;
+    o->naper = 6;
+    for (k = 0; k < o->naper; k++)
+        o->aper_diam[k] = diam[k];
+}
+
+static int sep_fail(rapid_err *err, int status, const char *what)
+{
+    char msg[128], detail[512];
+
+    sep_get_errmsg(status, msg);
+    sep_get_errdetail(detail);
+    return rapid_fail(err, RAPID_E_ARG, "source extraction: %s: %s%s%s", what,
+                      msg, detail[0] ? ": " : "", detail);
+}
+
+/* A copy with NaN -> 0, and the NaN mask (1 = no data). */
+static int clean_copy(const float *in, size_t n, float **out,
+                      unsigned char **mask)
+{
+    size_t i;
+
+    *out = malloc(n * sizeof **out);
+    *mask = calloc(n, 1);
+    if (!*out || !*mask)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n; i++) {
+        int bad = !isfinite(in[i]);
+        (*out)[i] = bad ? 0.0f : in[i];
+        (*mask)[i] = (unsigned char)bad;
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Robust sigma (1.4826 MAD) of a sample of the finite pixels. */
+static double robust_sigma(const float *d, size_t n)
+{
+    size_t step = n > 200000 ? n / 200000 : 1, i, m = 0;
+    double *v = malloc((n / step + 1) * sizeof *v), med, s;
+
+    if (!v)
+        return NAN;
+    for (i = 0; i < n; i += step)
+        if (isfinite(d[i]))
+            v[m++] = d[i];
+    if (m == 0) {
+        free(v);
+        return NAN;
+    }
+    qsort(v, m, sizeof *v, cmp_double);
+    med = v[m / 2];
+    for (i = 0; i < m; i++)
+        v[i] = fabs(v[i] - med);
+    qsort(v, m, sizeof *v, cmp_double);
+    s = 1.4826 * v[m / 2];
+    free(v);
+    return s;
+}
+
+/* Gaussian detection kernel of the given FWHM; *side odd. */
+static float *gauss_kernel(double fwhm, int *side)
+{
+    double sig = fwhm / 2.3548200450309493;
+    int h = (int)ceil(2.0 * fwhm), i, j, n;
+    float *k;
+
+    if (h < 1)
+        h = 1;
+    n = 2 * h + 1;
+    if (!(k = malloc((size_t)n * n * sizeof *k)))
+        return NULL;
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++)
+            k[j * n + i] = (float)exp(-((i - h) * (i - h) + (j - h) * (j - h)) /
+                                      (2 * sig * sig));
+    *side = n;
+    return k;
+}
+
+typedef struct columns {
+    int32_t *number, *npix, *flags;
+    double *x, *y, *xwin, *ywin, *ra, *dec;
+    float *flux, *a, *b, *theta, *elong, *rhalf, *fwhm, *peak;
+    float *ap[RAPID_EXTRACT_MAXAPER], *aperr[RAPID_EXTRACT_MAXAPER];
+} columns;
+
+static int make_columns(rapid_table *t, long n, const rapid_extract_opts *o,
+                        int with_sky, columns *c)
+{
+    int k;
+
+    if (rapid_table_init(t, n))
+        return RAPID_E_NOMEM;
+    c->number = rapid_table_add_i32(t, "NUMBER", "");
+    c->x = rapid_table_add_f64(t, "X", "pix");
+    c->y = rapid_table_add_f64(t, "Y", "pix");
+    c->xwin = rapid_table_add_f64(t, "XWIN", "pix");
+    c->ywin = rapid_table_add_f64(t, "YWIN", "pix");
+    c->ra = with_sky ? rapid_table_add_f64(t, "RA", "deg") : NULL;
+    c->dec = with_sky ? rapid_table_add_f64(t, "DEC", "deg") : NULL;
+    c->flux = rapid_table_add_f32(t, "FLUX", "");
+    for (k = 0; k < o->naper; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "FLUX_APER_%g", o->aper_diam[k]);
+        c->ap[k] = rapid_table_add_f32(t, name, "");
+        snprintf(name, sizeof name, "FLUXERR_APER_%g", o->aper_diam[k]);
+        c->aperr[k] = rapid_table_add_f32(t, name, "");
+        if (!c->ap[k] || !c->aperr[k])
+            return RAPID_E_NOMEM;
+    }
+    c->a = rapid_table_add_f32(t, "A", "pix");
+    c->b = rapid_table_add_f32(t, "B", "pix");
+    c->theta = rapid_table_add_f32(t, "THETA", "deg");
+    c->elong = rapid_table_add_f32(t, "ELONGATION", "");
+    c->rhalf = rapid_table_add_f32(t, "FLUX_RADIUS", "pix");
+    c->fwhm = rapid_table_add_f32(t, "FWHM", "pix");
+    c->npix = rapid_table_add_i32(t, "NPIX", "pix");
+    c->peak = rapid_table_add_f32(t, "PEAK", "");
+    c->flags = rapid_table_add_i32(t, "FLAGS", "");
+    if (!c->number || !c->x || !c->y || !c->xwin || !c->ywin ||
+        (with_sky && (!c->ra || !c->dec)) || !c->flux || !c->a || !c->b ||
+        !c->theta || !c->elong || !c->rhalf || !c->fwhm || !c->npix ||
+        !c->peak || !c->flags)
+        return RAPID_E_NOMEM;
+    return 0;
+}
+
+/* Apertures, half-light radius, windowed position of object i. */
+static void measure(const sep_image *im, const sep_catalog *sc, int i,
+                    const rapid_extract_opts *o, columns *c)
+{
+    double sum, sumerr, area, tot, frac = 0.5, r50 = NAN, xw, yw, sig;
+    short flag = 0, f;
+    int k, niter;
+
+    c->number[i] = i + 1;
+    c->x[i] = sc->x[i];
+    c->y[i] = sc->y[i];
+    c->flux[i] = sc->flux[i];
+    c->a[i] = sc->a[i];
+    c->b[i] = sc->b[i];
+    c->theta[i] = (float)(sc->theta[i] * 180.0 / M_PI);
+    c->elong[i] = sc->b[i] > 0 ? sc->a[i] / sc->b[i] : NAN;
+    c->npix[i] = sc->npix[i];
+    c->peak[i] = sc->peak[i];
+    flag = sc->flag[i];
+    for (k = 0; k < o->naper; k++) {
+        f = 0;
+        sep_sum_circle(im, sc->x[i], sc->y[i], o->aper_diam[k] / 2, 0, 0, 0,
+                       &sum, &sumerr, &area, &f);
+        c->ap[k][i] = (float)sum;
+        c->aperr[k][i] = (float)sumerr;
+        flag |= f;
+    }
+    /* Half-light radius within 4 a (at least 3 px), as SExtractor does. */
+    f = 0;
+    sep_sum_circle(im, sc->x[i], sc->y[i], fmax(3.0, 4.0 * sc->a[i]), 0, 0, 0,
+                   &tot, &sumerr, &area, &f);
+    if (tot > 0 &&
+        /* subpix 5 as SExtractor: SEP's radius needs sub-sampling */
+        sep_flux_radius(im, sc->x[i], sc->y[i], fmax(3.0, 4.0 * sc->a[i]), 0,
+                        5, 0, &tot, &frac, 1, &r50, &f) == 0) {
+        c->rhalf[i] = (float)r50;
+        c->fwhm[i] = (float)(2.0 * r50); /* exact for a Gaussian */
+    } else {
+        c->rhalf[i] = c->fwhm[i] = NAN;
+    }
+    xw = sc->x[i], yw = sc->y[i];
+    sig = isfinite(r50) && r50 > 0 ? 2.0 * r50 / 2.3548200450309493 : 0.5;
+    f = 0;
+    if (sep_windowed(im, sc->x[i], sc->y[i], sig, 0, 0, &xw, &yw, &niter, &f) != 0 ||
+        !isfinite(xw) || !isfinite(yw))
+        xw = sc->x[i], yw = sc->y[i];
+    c->xwin[i] = xw;
+    c->ywin[i] = yw;
+    c->flags[i] = flag;
+}
+
+/* FWHM statistics over isolated, clean, round, bright sources. */
+static void star_stats(const columns *c, long n, int a6, rapid_extract_stats *st)
+{
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    long i, j, m = 0;
+
+    st->nstars = 0;
+    st->fwhm_med = st->fwhm_min = st->fwhm_max = NAN;
+    if (!v)
+        return;
+    for (i = 0; i < n; i++) {
+        int lonely = 1;
+        if (c->flags[i] != 0 || !(c->elong[i] < 1.5) || !(c->fwhm[i] > 0) ||
+            !(c->ap[a6][i] > 20 * c->aperr[a6][i]))
+            continue;
+        for (j = 0; j < n && lonely; j++) /* n is modest for bright sources */
+            if (j != i && fabs(c->x[j] - c->x[i]) < 8 && fabs(c->y[j] - c->y[i]) < 8)
+                lonely = 0;
+        if (lonely)
+            v[m++] = c->fwhm[i];
+    }
+    if (m > 0) {
+        qsort(v, (size_t)m, sizeof *v, cmp_double);
+        st->nstars = m;
+        st->fwhm_med = v[m / 2];
+        st->fwhm_min = v[0];
+        st->fwhm_max = v[m - 1];
+    }
+    free(v);
+}
+
+int rapid_extract(const float *data, const float *noise, const float *detect,
+                  int nx, int ny, const rapid_extract_opts *o, rapid_wcs *wcs,
+                  rapid_table *cat, rapid_extract_stats *st, rapid_err *err)
+{
+    size_t n = (size_t)nx * (size_t)ny;
+    float *work = NULL, *det = NULL, *noisecp = NULL, *kern = NULL;
+    unsigned char *mask = NULL, *dmask = NULL;
+    sep_bkg *bkg = NULL;
+    sep_catalog *sc = NULL;
+    sep_image im, dim;
+    columns c;
+    double thresh, rms;
+    int rc = 0, s, side = 0, k, a6 = 0, locked = 0;
+    long i;
+
+    rapid_table_init(cat, 0);
+    if (nx <= 0 || ny <= 0 || !data || !o || o->naper > RAPID_EXTRACT_MAXAPER)
+        return rapid_fail(err, RAPID_E_ARG, "source extraction: bad arguments "
+                          "(image %d x %d)", nx, ny);
+    pthread_once(&sep_once, sep_setup);
+    if ((rc = clean_copy(data, n, &work, &mask)) != 0 ||
+        (noise && (rc = clean_copy(noise, n, &noisecp, &dmask)) != 0)) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory for "
+                        "a %d x %d image", nx, ny);
+        goto cleanup;
+    }
+    free(dmask);
+    dmask = NULL;
+    memset(&im, 0, sizeof im);
+    im.data = work;
+    im.dtype = SEP_TFLOAT;
+    im.mask = mask;
+    im.mdtype = SEP_TBYTE;
+    im.maskthresh = 0;
+    im.w = nx;
+    im.h = ny;
+    im.gain = o->gain;
+    pthread_mutex_lock(&sep_lock);
+    locked = 1;
+    if (o->bkg_mesh > 0) {
+        if ((s = sep_background(&im, o->bkg_mesh, o->bkg_mesh, o->bkg_filter,
+                                o->bkg_filter, 0.0, &bkg)) != 0) {
+            rc = sep_fail(err, s, "background");
+            goto cleanup;
+        }
+        sep_bkg_subarray(bkg, work, SEP_TFLOAT);
+        rms = sep_bkg_globalrms(bkg);
+        if (st)
+            st->bkg = sep_bkg_global(bkg);
+    } else {
+        rms = robust_sigma(work, n);
+        if (st)
+            st->bkg = 0;
+    }
+    for (i = 0; i < (long)n; i++) /* masked pixels stay 0 after subtraction */
+        if (mask[i])
+            work[i] = 0;
+    if (st)
+        st->bkg_rms = rms;
+    if (noisecp) {
+        im.noise = noisecp;
+        im.ndtype = SEP_TFLOAT;
+        im.noise_type = SEP_NOISE_STDDEV;
+    } else {
+        im.noiseval = rms;
+        im.noise_type = SEP_NOISE_STDDEV;
+    }
+    dim = im;
+    thresh = o->thresh;
+    if (detect) {
+        if ((rc = clean_copy(detect, n, &det, &dmask)) != 0) {
+            rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory");
+            goto cleanup;
+        }
+        dim.data = det;
+        dim.mask = dmask;
+        dim.noise = NULL;
+        dim.noise_type = SEP_NOISE_NONE;
+        dim.noiseval = 0;
+    } else if (!noisecp) {
+        thresh = o->thresh * rms; /* absolute: one sigma everywhere */
+    }
+    if (o->filter_fwhm > 0 && !(kern = gauss_kernel(o->filter_fwhm, &side))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory");
+        goto cleanup;
+    }
+    s = sep_extract(&dim, (float)thresh,
+                    detect || !noisecp ? SEP_THRESH_ABS : SEP_THRESH_REL,
+                    o->minarea, kern, side, side,
+                    noisecp && !detect ? SEP_FILTER_MATCHED : SEP_FILTER_CONV,
+                    o->deblend_nthresh, o->deblend_cont, 1, 1.0, &sc);
+    if (s != 0) {
+        rc = sep_fail(err, s, "detection");
+        goto cleanup;
+    }
+    if ((rc = make_columns(cat, sc->nobj, o, wcs != NULL, &c)) != 0) {
+        rc = rapid_fail(err, rc, "source extraction: no memory for %d sources",
+                        sc->nobj);
+        goto cleanup;
+    }
+    for (i = 0; i < sc->nobj; i++)
+        measure(&im, sc, (int)i, o, &c);
+    pthread_mutex_unlock(&sep_lock);
+    locked = 0;
+    if (wcs && sc->nobj > 0 &&
+        rapid_wcs_pix2sky(wcs, sc->nobj, c.xwin, c.ywin, c.ra, c.dec, NULL) != 0) {
+        /* a source off the projection keeps NaN; the rest are fine */
+    }
+    if (st) {
+        st->nsources = sc->nobj;
+        for (k = 0; k < o->naper; k++)
+            if (fabs(o->aper_diam[k] - 6) < fabs(o->aper_diam[a6] - 6))
+                a6 = k;
+        star_stats(&c, sc->nobj, a6, st);
+    }
+cleanup:
+    if (locked)
+        pthread_mutex_unlock(&sep_lock);
+    if (rc)
+        rapid_table_release(cat);
+    if (sc)
+        sep_catalog_free(sc);
+    if (bkg)
+        sep_bkg_free(bkg);
+    free(work);
+    free(det);
+    free(noisecp);
+    free(mask);
+    free(dmask);
+    free(kern);
+    return rc;
+}

@@ -1,0 +1,209 @@
+/* test_extract.c - detection and measurement on images with exact truth. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/extract.h"
+#include "rapid/rng.h"
+#include "testutil.h"
+
+#define NX 300
+#define NY 260
+#define NSTAR 25
+
+typedef struct star {
+    double x, y, flux;
+} star;
+
+/* Pixel-integrated circular Gaussian: exact fluxes per pixel via erf. */
+static void add_gauss(float *img, double x, double y, double flux, double sig)
+{
+    int i, j, h = (int)ceil(6 * sig);
+    double s2 = sig * sqrt(2.0);
+
+    for (j = (int)floor(y) - h; j <= (int)floor(y) + h + 1; j++)
+        for (i = (int)floor(x) - h; i <= (int)floor(x) + h + 1; i++) {
+            double fx, fy;
+            if (i < 0 || j < 0 || i >= NX || j >= NY)
+                continue;
+            fx = 0.5 * (erf((i + 0.5 - x) / s2) - erf((i - 0.5 - x) / s2));
+            fy = 0.5 * (erf((j + 0.5 - y) / s2) - erf((j - 0.5 - y) / s2));
+            img[j * NX + i] += (float)(flux * fx * fy);
+        }
+}
+
+/* A grid of isolated stars of known flux on a sky of 100 with sigma 2. */
+static float *scene(star *s, double sig, double sky, double noise, uint64_t seed)
+{
+    float *img = malloc(NX * NY * sizeof *img);
+    rapid_rng r;
+    int k;
+
+    rapid_rng_seed(&r, seed);
+    for (k = 0; k < NX * NY; k++)
+        img[k] = (float)(sky + noise * rapid_rng_normal(&r));
+    for (k = 0; k < NSTAR; k++) {
+        s[k].x = 30 + (k % 5) * 55 + rapid_rng_uniform(&r);
+        s[k].y = 25 + (k / 5) * 50 + rapid_rng_uniform(&r);
+        s[k].flux = 2000 + 1000 * k;
+        add_gauss(img, s[k].x, s[k].y, s[k].flux, sig);
+    }
+    return img;
+}
+
+static long nearest(const rapid_table *t, double x, double y, double *d)
+{
+    const double *cx = rapid_table_col(t, "XWIN")->data, *cy = rapid_table_col(t, "YWIN")->data;
+    long i, best = -1;
+
+    *d = 1e30;
+    for (i = 0; i < t->nrows; i++) {
+        double e = hypot(cx[i] - x, cy[i] - y);
+        if (e < *d)
+            *d = e, best = i;
+    }
+    return best;
+}
+
+static void test_truth(void **state)
+{
+    star s[NSTAR];
+    double sig = 1.2, fwhm = 2.3548 * sqrt(sig * sig + 1.0 / 12);
+    float *img = scene(s, sig, 100, 2, 1);
+    rapid_extract_opts o;
+    rapid_extract_stats st;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const float *ap6, *ap14, *fw;
+    int k;
+
+    (void)state;
+    rapid_extract_opts_init(&o);
+    assert_int_equal(rapid_extract(img, NULL, NULL, NX, NY, &o, NULL, &cat, &st, &err), 0);
+    assert_true(fabs(st.bkg - 100) < 0.2);
+    assert_true(fabs(st.bkg_rms - 2) < 0.1);
+    ap6 = rapid_table_col(&cat, "FLUX_APER_6")->data;
+    ap14 = rapid_table_col(&cat, "FLUX_APER_14")->data;
+    fw = rapid_table_col(&cat, "FWHM")->data;
+    assert_non_null(rapid_table_col(&cat, "FLUXERR_APER_2"));
+    for (k = 0; k < NSTAR; k++) {
+        /* pixel values integrate the Gaussian over the pixel (the box's
+         * variance 1/12), and an exact-overlap aperture sum spreads each
+         * value uniformly over its pixel (the box once more): close to a
+         * Gaussian of variance sig^2 + 2/12 */
+        double d, want6 = s[k].flux * (1 - exp(-9 / (2 * (sig * sig + 2.0 / 12))));
+        long i = nearest(&cat, s[k].x, s[k].y, &d);
+        assert_true(i >= 0);
+        if (d > 0.05)
+            fail_msg("star %d at (%.3f, %.3f): nearest detection %.3f px away", k,
+                     s[k].x, s[k].y, d);
+        /* within 4 sigma of the sky noise in the aperture, plus 0.5% for
+         * the approximation above */
+        if (!(fabs(ap6[i] - want6) < 4 * 2 * sqrt(M_PI * 9) + 0.005 * want6))
+            fail_msg("star %d: aperture 6 %.1f, want %.1f; ap14 %.1f of %.1f; d %.3f", k, ap6[i], want6, ap14[i], s[k].flux, d);
+        assert_true(fabs(ap14[i] - s[k].flux) < 4 * 2 * sqrt(M_PI * 49) + 0.003 * s[k].flux);
+        if (!(fabs(fw[i] - fwhm) < 0.08 * fwhm))
+            fail_msg("star %d: FWHM %.3f, want %.3f", k, fw[i], fwhm);
+    }
+    assert_true(st.nstars >= NSTAR - 2);
+    assert_true(fabs(st.fwhm_med - fwhm) < 0.05 * fwhm);
+    /* noise peaks at 2.5 sigma over 5 pixels are rare: few spurious sources */
+    assert_true(cat.nrows >= NSTAR && cat.nrows <= NSTAR + 10);
+    rapid_table_release(&cat);
+    free(img);
+}
+
+/* NaN holes are ignored, a noise map gives per-pixel thresholds, sky
+ * positions come from the WCS. */
+static void test_nan_noise_wcs(void **state)
+{
+    star s[NSTAR];
+    float *img = scene(s, 1.0, 50, 3, 2), *noise = malloc(NX * NY * sizeof *noise);
+    rapid_extract_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    const double *ra, *dec, *xw, *yw;
+    int k, i, j;
+
+    (void)state;
+    for (k = 0; k < NX * NY; k++)
+        noise[k] = 3;
+    for (j = 100; j < 140; j++) /* a hole with no star in it */
+        for (i = 0; i < NX; i++)
+            img[j * NX + i] = NAN;
+    assert_int_equal(rapid_wcs_tan_grid(&w, 150.0, 2.0, NX, NY, 0.11, NULL), 0);
+    rapid_extract_opts_init(&o);
+    assert_int_equal(rapid_extract(img, noise, NULL, NX, NY, &o, &w, &cat, NULL, NULL), 0);
+    ra = rapid_table_col(&cat, "RA")->data;
+    dec = rapid_table_col(&cat, "DEC")->data;
+    xw = rapid_table_col(&cat, "XWIN")->data;
+    yw = rapid_table_col(&cat, "YWIN")->data;
+    for (k = 0; k < cat.nrows; k++) {
+        double wr, wd;
+        assert_false(yw[k] > 100 && yw[k] < 139);
+        rapid_wcs_pix2sky(&w, 1, &xw[k], &yw[k], &wr, &wd, NULL);
+        assert_true(fabs(wr - ra[k]) < 1e-10 && fabs(wd - dec[k]) < 1e-10);
+    }
+    assert_true(cat.nrows >= NSTAR - 5); /* the stars in the hole's rows are gone */
+    rapid_table_release(&cat);
+    rapid_wcs_release(&w);
+    free(img);
+    free(noise);
+}
+
+/* Detect on one image, measure on another: negative sources of a
+ * difference image are found by detecting on its negation. */
+static void test_detect_image(void **state)
+{
+    star s[NSTAR];
+    float *img = scene(s, 1.2, 0, 1, 3), *neg = malloc(NX * NY * sizeof *neg);
+    rapid_extract_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    int k;
+
+    (void)state;
+    for (k = 0; k < NX * NY; k++)
+        neg[k] = -img[k];
+    rapid_extract_opts_init(&o);
+    o.bkg_mesh = 0;
+    o.filter_fwhm = 0;
+    o.thresh = 5;
+    assert_int_equal(rapid_extract(neg, NULL, img, NX, NY, &o, NULL, &cat, NULL, NULL), 0);
+    assert_true(cat.nrows >= NSTAR);
+    for (k = 0; k < cat.nrows; k++) /* measured on neg: fluxes are negative */
+        assert_true(((const float *)rapid_table_col(&cat, "FLUX_APER_6")->data)[k] < 0);
+    rapid_table_release(&cat);
+    free(img);
+    free(neg);
+}
+
+static void test_errors(void **state)
+{
+    float img[16] = {0};
+    rapid_extract_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+
+    (void)state;
+    rapid_extract_opts_init(&o);
+    assert_int_equal(rapid_extract(img, NULL, NULL, 0, 4, &o, NULL, &cat, NULL, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "0 x 4"));
+    /* an all-NaN image: no sources, no crash */
+    for (int k = 0; k < 16; k++)
+        img[k] = NAN;
+    o.bkg_mesh = 0;
+    assert_int_equal(rapid_extract(img, NULL, NULL, 4, 4, &o, NULL, &cat, NULL, &err), 0);
+    assert_int_equal(cat.nrows, 0);
+    rapid_table_release(&cat);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truth),
+        cmocka_unit_test(test_nan_noise_wcs),
+        cmocka_unit_test(test_detect_image),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
