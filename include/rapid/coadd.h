@@ -1,0 +1,114 @@
+/* rapid/coadd.h - reference images: a flux-conserving coadd of L2 images on
+ * a sky tile (SPEC §6.1).
+ *
+ * The grid is north-up TAN centred on the tile centre at 0.11"/px (7000^2 by
+ * default, larger than a tile so that any rotated detector image centred in
+ * the tile is covered).  Each input is converted to DN/s, scaled to a common
+ * zero point, and resampled through its SIP WCS with exact pixel-overlap
+ * weights: every input pixel's flux goes to the output pixels in proportion
+ * to the area they share, so flux is conserved.  Inputs are combined with
+ * inverse-variance weights; a value of one input that stands out from the
+ * others at a pixel (cosmic ray, transient, satellite trail) is rejected.
+ * Memory is bounded: inputs are read one at a time.
+ */
+#ifndef RAPID_COADD_H
+#define RAPID_COADD_H
+
+#include <stdint.h>
+
+#include "rapid/error.h"
+#include "rapid/extract.h"
+#include "rapid/fits.h"
+#include "rapid/tile_export.h" /* rapid_progress_fn */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The exit status of a science job that has too few inputs for a
+ * reference image (SPEC §4). */
+#define RAPID_EXIT_TOOFEW 33
+#define RAPID_E_TOOFEW (-33)
+
+typedef struct rapid_coadd_opts {
+    int size;              /* output pixels per side (7000) */
+    double pixscale;       /* arcsec/pixel (0.11) */
+    int nside;             /* tessellation (512) */
+    int max_inputs;        /* at most this many, nearest the tile centre (25) */
+    int min_inputs;        /* fewer is RAPID_E_TOOFEW (3) */
+    double magzp;          /* common zero point for DN/s; NaN: median ZPTMAG */
+    double reject_sigma;   /* outlier threshold over the expected noise (5) */
+    double reject_grad;    /* ... plus this times the local gradient (1) */
+    double grow_sigma;     /* neighbours of a rejected value, same input (3) */
+    double sat_fraction;   /* pixels >= this x SATURATE are excluded (0.95) */
+    int nthreads;          /* inputs resampled in parallel (1) */
+    int psf_size;          /* side of the reference PSF; 0: as the inputs */
+} rapid_coadd_opts;
+
+void rapid_coadd_opts_init(rapid_coadd_opts *o);
+
+/* One input: an L2 file and its PSF file. */
+typedef struct rapid_coadd_input {
+    const char *path;
+    const char *psf_path;   /* NULL: found beside it (rapid_coadd_find_psf) */
+} rapid_coadd_input;
+
+/* The refimmeta statistics of SPEC §4. */
+typedef struct rapid_refimmeta {
+    int nframes;
+    double mjdobsmin, mjdobsmax;
+    long npixsat, npixnan;
+    double clmean, clstddev;
+    long clnoutliers;
+    double gmedian, datascale, gmin, gmax;
+    double cov5percent, medncov, medpixunc;
+    double fwhmmedpix, fwhmminpix, fwhmmaxpix;
+    long nsexcatsources;
+} rapid_refimmeta;
+
+typedef struct rapid_coadd {
+    rapid_image image;        /* DN/s at MAGZP per output pixel; NaN: none */
+    rapid_image coverage;     /* sum of overlap areas of the inputs used */
+    rapid_image uncertainty;  /* 1-sigma of image, DN/s */
+    rapid_image psf;          /* reference PSF, unit sum */
+    rapid_table catalog;      /* SEP catalog of image */
+    rapid_refimmeta meta;
+    int ninputs;
+    char **inputs;            /* the files used, nearest the tile centre first */
+} rapid_coadd;
+
+void rapid_coadd_init(rapid_coadd *c);
+void rapid_coadd_release(rapid_coadd *c);
+
+/* The PSF file of an L2 file: the file given, or one named
+ * *PSF*_<FILTER>_<SCA>.fits (FILTER as in the L2 header, SCA unpadded)
+ * in the L2 file's directory, its psf/ subdirectory or ../psf/.  out gets
+ * the path.  RAPID_E_NOENT naming the places looked in if there is none. */
+int rapid_coadd_find_psf(const char *l2path, const char *filter, int sca,
+                         char *out, size_t outsz, rapid_err *err);
+
+/* The reference PSF: the mean of the input PSFs, convolved with the output
+ * pixel (the resampling's own blur), made circularly symmetric and
+ * normalised to unit sum.  psfs: n images of odd size. */
+int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
+                    rapid_err *err);
+
+/* Make the reference image of tile rtid in filter (e.g. "H158") from the
+ * inputs (any order; those of other filters are an error naming the file,
+ * those not overlapping the grid are skipped).  RAPID_E_TOOFEW with a
+ * message when fewer than min_inputs remain. */
+int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
+                     const char *filter, const rapid_coadd_input *inputs, int n,
+                     rapid_coadd *out, rapid_progress_fn progress, void *arg,
+                     rapid_err *err);
+
+/* Write the products into dir: <base>.fits (image), <base>_cov.fits,
+ * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
+ * "rapid_ref_<rtid>_<FILTER>". */
+int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
+                      const char *filter, rapid_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1160 @@
+/* coadd.c - reference images (SPEC §6.1), top to bottom:
+ *
+ *   1. read each input's header; keep those of the filter that overlap the
+ *      grid, nearest the tile centre first, at most max_inputs
+ *   2. for each input (in parallel when asked): pixels to DN/s at the common
+ *      zero point; resample onto the grid with exact overlap areas into a
+ *      scratch patch; add the patch to the running sums, remembering at
+ *      every pixel the largest value any one input gave and who gave it
+ *   3. reject, pixel by pixel, that largest value when it stands out from
+ *      the mean of the others by more than the noise and the local gradient
+ *      allow; grow the rejection to neighbours of the same input
+ *   4. image = weighted sum / weights, coverage = sum of overlap areas,
+ *      uncertainty from the propagated variances
+ *   5. reference PSF, catalog, statistics
+ *
+ * Only the largest value at a pixel can be rejected: cosmic rays,
+ * transients, satellite trails and hot pixels are positive and, with inputs
+ * from different epochs and detectors, rarely hit one output pixel twice.
+ * Memory: the running sums (31 bytes per output pixel) plus one patch and
+ * one input per thread; inputs are read one at a time.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "overlap.h"
+#include "rapid/coadd.h"
+#include "rapid/filters.h"
+#include "rapid/pixmap.h"
+#include "rapid/tile.h"
+#include "rapid/version.h"
+#include "rapid/wcs.h"
+
+void rapid_coadd_opts_init(rapid_coadd_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = 7000;
+    o->pixscale = 0.11;
+    o->nside = RAPID_TILE_NSIDE;
+    o->max_inputs = 25;
+    o->min_inputs = 3;
+    o->magzp = NAN;
+    o->reject_sigma = 5;
+    o->reject_grad = 1;
+    o->grow_sigma = 3;
+    o->sat_fraction = 0.95;
+    o->nthreads = 1;
+    o->psf_size = 0;
+}
+
+void rapid_coadd_init(rapid_coadd *c)
+{
+    memset(c, 0, sizeof *c);
+    rapid_header_init(&c->image.hdr);
+    rapid_header_init(&c->coverage.hdr);
+    rapid_header_init(&c->uncertainty.hdr);
+    rapid_header_init(&c->psf.hdr);
+    rapid_table_init(&c->catalog, 0);
+}
+
+void rapid_coadd_release(rapid_coadd *c)
+{
+    int i;
+
+    if (!c)
+        return;
+    rapid_image_release(&c->image);
+    rapid_image_release(&c->coverage);
+    rapid_image_release(&c->uncertainty);
+    rapid_image_release(&c->psf);
+    rapid_table_release(&c->catalog);
+    for (i = 0; i < c->ninputs; i++)
+        free(c->inputs[i]);
+    free(c->inputs);
+    rapid_coadd_init(c);
+}
+
+/* ------------------------------------------------------------ PSF files */
+
+static int psf_name_matches(const char *name, const char *filter, int sca)
+{
+    char tail[64];
+    size_t n = strlen(name), t;
+
+    if (!strstr(name, "PSF") && !strstr(name, "psf"))
+        return 0;
+    snprintf(tail, sizeof tail, "_%s_%d.fits", filter, sca);
+    t = strlen(tail);
+    return n > t && strcasecmp(name + n - t, tail) == 0;
+}
+
+static int find_in_dir(const char *dir, const char *filter, int sca, char *out,
+                       size_t outsz)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+
+    if (!d)
+        return 0;
+    while (!found && (e = readdir(d)) != NULL)
+        if (psf_name_matches(e->d_name, filter, sca)) {
+            snprintf(out, outsz, "%s/%s", dir, e->d_name);
+            found = 1;
+        }
+    closedir(d);
+    return found;
+}
+
+int rapid_coadd_find_psf(const char *l2path, const char *filter, int sca,
+                         char *out, size_t outsz, rapid_err *err)
+{
+    char dir[4096], place[4200];
+    const char *slash = strrchr(l2path, '/');
+    const char *sub[] = {"", "/psf", "/../psf"};
+    size_t k;
+
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - l2path), l2path);
+    else
+        snprintf(dir, sizeof dir, ".");
+    for (k = 0; k < sizeof sub / sizeof sub[0]; k++) {
+        snprintf(place, sizeof place, "%s%s", dir, sub[k]);
+        if (find_in_dir(place, filter, sca, out, outsz))
+            return 0;
+    }
+    return rapid_fail(err, RAPID_E_NOENT,
+                      "%s: no PSF file *PSF*_%s_%d.fits in %s, %s/psf or "
+                      "%s/../psf",
+                      l2path, filter, sca, dir, dir, dir);
+}
+
+/* ------------------------------------------------------ reference PSF */
+
+/* Mean of the inputs (each normalised) on a size x size grid. */
+static int mean_psf(const rapid_image *psfs, int n, int size, double *mean,
+                    rapid_err *err)
+{
+    int k, i, j, h = size / 2;
+
+    memset(mean, 0, (size_t)size * size * sizeof *mean);
+    for (k = 0; k < n; k++) {
+        const rapid_image *p = &psfs[k];
+        double sum = 0;
+        if (p->nx % 2 == 0 || p->ny % 2 == 0 || !p->data)
+            return rapid_fail(err, RAPID_E_ARG,
+                              "input PSF %d is %d x %d: the size must be odd",
+                              k + 1, p->nx, p->ny);
+        for (i = 0; i < p->nx * p->ny; i++)
+            if (isfinite(p->data[i]))
+                sum += p->data[i];
+        if (!(sum > 0))
+            return rapid_fail(err, RAPID_E_ARG, "input PSF %d has no flux", k + 1);
+        for (j = 0; j < size; j++)
+            for (i = 0; i < size; i++) {
+                int x = i - h + p->nx / 2, y = j - h + p->ny / 2;
+                float v;
+                if (x < 0 || y < 0 || x >= p->nx || y >= p->ny)
+                    continue;
+                v = p->data[y * p->nx + x];
+                if (isfinite(v))
+                    mean[j * size + i] += v / sum / n;
+            }
+    }
+    return 0;
+}
+
+int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
+                    rapid_err *err)
+{
+    double *mean = NULL, *blur = NULL, *prof = NULL, *wt = NULL, sum = 0;
+    int rc = 0, i, j, h, nb, b;
+    const double bin = 0.25; /* radial bins, pixels */
+
+    if (n <= 0)
+        return rapid_fail(err, RAPID_E_ARG, "reference PSF: no input PSFs");
+    if (size <= 0)
+        size = psfs[0].nx;
+    if (size % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "reference PSF: size %d is even", size);
+    h = size / 2;
+    nb = (int)ceil(h * M_SQRT2 / bin) + 2;
+    mean = malloc((size_t)size * size * sizeof *mean);
+    blur = calloc((size_t)size * size, sizeof *blur);
+    prof = calloc((size_t)nb, sizeof *prof);
+    wt = calloc((size_t)nb, sizeof *wt);
+    if (!mean || !blur || !prof || !wt) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+        goto cleanup;
+    }
+    if ((rc = mean_psf(psfs, n, size, mean, err)) != 0)
+        goto cleanup;
+    /* Exact-overlap resampling spreads each input pixel over the output
+     * pixels it overlaps: output pixel m gets sum_k I_k T(m - k - phase),
+     * T the tent (box * box).  Averaged over the phases of the inputs, a
+     * star's profile on the output grid is the input PSF convolved with
+     * the tent, which adds a variance of 2/12 per axis: the discrete
+     * kernel [1/12 5/6 1/12] adds exactly that. */
+    for (j = 0; j < size; j++)
+        for (i = 0; i < size; i++) {
+            int dx, dy;
+            for (dy = -1; dy <= 1; dy++)
+                for (dx = -1; dx <= 1; dx++) {
+                    int x = i + dx, y = j + dy;
+                    double k = (dx ? 1.0 / 12 : 5.0 / 6) * (dy ? 1.0 / 12 : 5.0 / 6);
+                    if (x >= 0 && y >= 0 && x < size && y < size)
+                        blur[y * size + x] += k * mean[j * size + i];
+                }
+        }
+    /* Radial profile, linear in r between bin centres. */
+    for (j = 0; j < size; j++)
+        for (i = 0; i < size; i++) {
+            double r = hypot(i - h, j - h) / bin;
+            b = (int)r;
+            prof[b] += blur[j * size + i] * (1 - (r - b));
+            wt[b] += 1 - (r - b);
+            prof[b + 1] += blur[j * size + i] * (r - b);
+            wt[b + 1] += r - b;
+        }
+    for (b = 0; b < nb; b++)
+        prof[b] = wt[b] > 0 ? prof[b] / wt[b] : 0;
+    if ((rc = rapid_image_alloc(out, size, size, 0, err)) != 0)
+        goto cleanup;
+    for (j = 0; j < size; j++)
+        for (i = 0; i < size; i++) {
+            double r = hypot(i - h, j - h) / bin, v;
+            b = (int)r;
+            v = prof[b] * (1 - (r - b)) + prof[b + 1] * (r - b);
+            out->data[j * size + i] = (float)v;
+            sum += v;
+        }
+    for (i = 0; i < size * size; i++)
+        out->data[i] = (float)(out->data[i] / sum);
+    rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged");
+    rapid_header_add_text(&out->hdr, "COMMENT",
+                          "Reference PSF: mean of the input PSFs convolved with "
+                          "the resampling kernel, radially averaged, unit sum.");
+cleanup:
+    free(mean);
+    free(blur);
+    free(prof);
+    free(wt);
+    return rc;
+}
+
+/* --------------------------------------------------------------- inputs */
+
+typedef struct input {
+    const rapid_coadd_input *src;
+    rapid_header hdr;
+    rapid_wcs wcs;
+    int nx, ny, sca;
+    double exptime, zptmag, gain, rdnoise, saturate, mjd;
+    double dist;          /* image centre to tile centre, degrees */
+    double scale;         /* to DN/s at the common zero point: f / exptime */
+    double weight;        /* inverse variance of the sky, at that scale */
+    double area;          /* mean sky area of a pixel, output pixels */
+    char filter[16];
+} input;
+
+static void input_release(input *in)
+{
+    rapid_header_release(&in->hdr);
+    rapid_wcs_release(&in->wcs);
+}
+
+static double key_or(const rapid_header *h, const char *key, double dflt)
+{
+    double v;
+    return rapid_header_get_double(h, key, &v, NULL) == 0 ? v : dflt;
+}
+
+/* Header, WCS and photometric keywords of one input. */
+static int read_input(const rapid_coadd_input *src, input *in, rapid_err *err)
+{
+    long v;
+    int rc;
+
+    memset(in, 0, sizeof *in);
+    in->src = src;
+    rapid_header_init(&in->hdr);
+    if ((rc = rapid_fits_read_header(src->path, NULL, &in->hdr, err)) != 0)
+        return rc;
+    if (rapid_header_get_long(&in->hdr, "NAXIS1", &v, err) ||
+        (in->nx = (int)v, rapid_header_get_long(&in->hdr, "NAXIS2", &v, err)))
+        return rapid_err_prefix(err, "%s", src->path);
+    in->ny = (int)v;
+    if ((rc = rapid_header_get_double(&in->hdr, "EXPTIME", &in->exptime, err)) ||
+        (rc = rapid_header_get_double(&in->hdr, "ZPTMAG", &in->zptmag, err)) ||
+        (rc = rapid_header_get_double(&in->hdr, "MJD-OBS", &in->mjd, err)) ||
+        (rc = rapid_header_get_str(&in->hdr, "FILTER", in->filter,
+                                   sizeof in->filter, err)))
+        return rapid_err_prefix(err, "%s", src->path);
+    if (!(in->exptime > 0))
+        return rapid_fail(err, RAPID_E_KEY, "%s: EXPTIME %g is not positive",
+                          src->path, in->exptime);
+    in->sca = rapid_header_get_long(&in->hdr, "SCA_NUM", &v, NULL) == 0 ? (int)v : 0;
+    in->gain = key_or(&in->hdr, "GAIN", RAPID_GAIN);
+    in->rdnoise = key_or(&in->hdr, "RDNOISE", RAPID_READNOISE);
+    in->saturate = key_or(&in->hdr, "SATURATE", RAPID_SATURATION);
+    if ((rc = rapid_wcs_from_header(&in->wcs, &in->hdr, err)) != 0)
+        return rapid_err_prefix(err, "%s", src->path);
+    return 0;
+}
+
+/* Sky distance of the image centre from (ra, dec), and whether the image
+ * lands on the grid at all. */
+static int locate_input(input *in, rapid_wcs *grid, int size, double ra,
+                        double dec)
+{
+    double fra[5], fdec[5], x[5], y[5];
+    int k, on = 0;
+
+    if (rapid_wcs_footprint(&in->wcs, in->nx, in->ny, fra, fdec, NULL) != 0)
+        return 0;
+    in->dist = rapid_sky_distance(fra[0], fdec[0], ra, dec);
+    if (in->dist > 30 || rapid_wcs_sky2pix(grid, 5, fra, fdec, x, y, NULL) != 0)
+        return 0;
+    for (k = 0; k < 5; k++)
+        on |= x[k] > -0.5 && x[k] < size - 0.5 && y[k] > -0.5 && y[k] < size - 0.5;
+    if (!on) { /* the grid may still sit inside a larger image */
+        double gx = (size - 1) / 2.0, gy = (size - 1) / 2.0, gra, gdec, ix, iy;
+        if (rapid_wcs_pix2sky(grid, 1, &gx, &gy, &gra, &gdec, NULL) == 0 &&
+            rapid_wcs_sky2pix(&in->wcs, 1, &gra, &gdec, &ix, &iy, NULL) == 0)
+            on = ix > -0.5 && ix < in->nx - 0.5 && iy > -0.5 && iy < in->ny - 0.5;
+    }
+    return on;
+}
+
+static int cmp_dist(const void *a, const void *b)
+{
+    double x = ((const input *)a)->dist, y = ((const input *)b)->dist;
+    return (x > y) - (x < y);
+}
+
+static int cmp_double_asc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of the finite values among n, sampled to at most ~1e6 (the
+ * array is not changed); NaN if none. */
+static double sample_median(const float *v, size_t n, size_t *count)
+{
+    size_t step = n > 1000000 ? n / 1000000 : 1, i, m = 0;
+    float *s = malloc((n / step + 1) * sizeof *s);
+    double med;
+
+    if (count)
+        *count = 0;
+    if (!s)
+        return NAN;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            s[m++] = v[i];
+    if (m == 0) {
+        free(s);
+        return NAN;
+    }
+    qsort(s, m, sizeof *s, cmp_float);
+    med = s[m / 2];
+    free(s);
+    if (count)
+        *count = m;
+    return med;
+}
+
+/* ------------------------------------------------------- resampling */
+
+/* One input resampled onto part of the grid: for every output pixel of
+ * the patch, the sums over the input pixels that overlap it of a*s, a and
+ * a^2*var (a the overlap area, s and var the surface brightness and its
+ * variance). */
+typedef struct patch {
+    int x0, y0, w, h;
+    float *as, *a, *av;
+} patch;
+
+static void patch_free(patch *p)
+{
+    free(p->as);
+    free(p->a);
+    free(p->av);
+    memset(p, 0, sizeof *p);
+}
+
+static int patch_alloc(patch *p, const rapid_pixmap *m, int nx, int ny, int size)
+{
+    double xmin = 1e30, xmax = -1e30, ymin = 1e30, ymax = -1e30;
+    size_t n;
+    int k, i;
+
+    /* The nodes inside the image (plus one ring) bound its footprint. */
+    for (k = 0; k < m->gx * m->gy; k++) {
+        double nx_ = m->x0 + (k % m->gx) * m->step, ny_ = m->y0 + (k / m->gx) * m->step;
+        if (nx_ < -0.5 - m->step || nx_ > nx - 0.5 + m->step ||
+            ny_ < -0.5 - m->step || ny_ > ny - 0.5 + m->step)
+            continue;
+        xmin = fmin(xmin, m->ox[k]), xmax = fmax(xmax, m->ox[k]);
+        ymin = fmin(ymin, m->oy[k]), ymax = fmax(ymax, m->oy[k]);
+    }
+    p->x0 = (int)fmax(0, floor(xmin - 2));
+    p->y0 = (int)fmax(0, floor(ymin - 2));
+    i = (int)fmin(size - 1, ceil(xmax + 2));
+    p->w = i - p->x0 + 1;
+    i = (int)fmin(size - 1, ceil(ymax + 2));
+    p->h = i - p->y0 + 1;
+    if (p->w <= 0 || p->h <= 0) {
+        p->w = p->h = 0;
+        return 0;
+    }
+    n = (size_t)p->w * (size_t)p->h;
+    p->as = calloc(n, sizeof *p->as);
+    p->a = calloc(n, sizeof *p->a);
+    p->av = calloc(n, sizeof *p->av);
+    return p->as && p->a && p->av ? 0 : RAPID_E_NOMEM;
+}
+
+/* Spread one input pixel (value s, variance var, both per input pixel)
+ * over the patch. */
+static void deposit_pixel(patch *p, const double qx[4], const double qy[4],
+                          double s, double var)
+{
+    float area[RAPID_OVERLAP_MAXCELLS];
+    int i0, j0, w, h, r, c;
+    double A = rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area);
+    double sb, sbv;
+
+    if (!(A > 0))
+        return;
+    sb = s / A;               /* surface brightness per output pixel area */
+    sbv = var / (A * A);
+    for (r = 0; r < h; r++) {
+        int y = j0 + r - p->y0;
+        if (y < 0 || y >= p->h)
+            continue;
+        for (c = 0; c < w; c++) {
+            int x = i0 + c - p->x0;
+            float a = area[r * w + c];
+            size_t at;
+            if (x < 0 || x >= p->w || a <= 0)
+                continue;
+            at = (size_t)y * p->w + x;
+            p->as[at] += (float)(a * sb);
+            p->a[at] += a;
+            p->av[at] += (float)(a * a * sbv);
+        }
+    }
+}
+
+/* Resample in (pixels data, DN) onto the patch; returns how many pixels
+ * were excluded as saturated. */
+static long resample_input(const input *in, const float *data,
+                           const rapid_pixmap *m, patch *p, double satlevel)
+{
+    double *bx = malloc((size_t)(in->nx + 1) * sizeof *bx);
+    double *by = malloc((size_t)(in->nx + 1) * sizeof *by);
+    double *tx = malloc((size_t)(in->nx + 1) * sizeof *tx);
+    double *ty = malloc((size_t)(in->nx + 1) * sizeof *ty);
+    double g = in->gain, rn2 = in->rdnoise * in->rdnoise;
+    long nsat = 0;
+    int i, j;
+
+    if (!bx || !by || !tx || !ty) {
+        nsat = -1;
+        goto cleanup;
+    }
+    /* Pixel (i, j) has corners (i +- 1/2, j +- 1/2): rows of corners are
+     * mapped once and shared by the pixel rows above and below them. */
+    rapid_pixmap_row(m, -0.5, -0.5, 1.0, in->nx + 1, bx, by);
+    for (j = 0; j < in->ny; j++) {
+        const float *row = data + (size_t)j * in->nx;
+        double *t;
+        rapid_pixmap_row(m, j + 0.5, -0.5, 1.0, in->nx + 1, tx, ty);
+        for (i = 0; i < in->nx; i++) {
+            double d = row[i], qx[4], qy[4], var;
+            if (!isfinite(d))
+                continue;
+            if (d >= satlevel) {
+                nsat++;
+                continue;
+            }
+            qx[0] = bx[i], qy[0] = by[i];
+            qx[1] = bx[i + 1], qy[1] = by[i + 1];
+            qx[2] = tx[i + 1], qy[2] = ty[i + 1];
+            qx[3] = tx[i], qy[3] = ty[i];
+            /* Poisson on the counts (never below zero) and read noise,
+             * in DN^2, then both scaled to DN/s at the common zero point */
+            var = (fabs(d) * g + rn2) / (g * g);
+            deposit_pixel(p, qx, qy, d * in->scale, var * in->scale * in->scale);
+        }
+        t = bx, bx = tx, tx = t;
+        t = by, by = ty, ty = t;
+    }
+cleanup:
+    free(bx);
+    free(by);
+    free(tx);
+    free(ty);
+    return nsat;
+}
+
+/* ------------------------------------------------------ running sums */
+
+typedef struct sums {
+    int size;
+    size_t npix;
+    float *W, *S, *V, *C;      /* sum w*A, sum w*A*v, sum w^2*a^2*var, sum A */
+    float *M, *wM, *vM;        /* largest single-input value, its w*A, w^2 av */
+    unsigned char *iM, *cnt;   /* who gave it; inputs covering >= half */
+    const rapid_coadd_opts *o;
+    input *in;
+    int nin, next, done, failed;
+    long npixsat;
+    rapid_err err;
+    rapid_wcs *grid;
+    pthread_mutex_t lock;
+    rapid_progress_fn progress;
+    void *arg;
+} sums;
+
+static void sums_free(sums *s)
+{
+    free(s->W), free(s->S), free(s->V), free(s->C);
+    free(s->M), free(s->wM), free(s->vM);
+    free(s->iM), free(s->cnt);
+}
+
+static int sums_alloc(sums *s, int size)
+{
+    s->size = size;
+    s->npix = (size_t)size * (size_t)size;
+    s->W = calloc(s->npix, sizeof(float));
+    s->S = calloc(s->npix, sizeof(float));
+    s->V = calloc(s->npix, sizeof(float));
+    s->C = calloc(s->npix, sizeof(float));
+    s->M = calloc(s->npix, sizeof(float));
+    s->wM = calloc(s->npix, sizeof(float));
+    s->vM = calloc(s->npix, sizeof(float));
+    s->iM = calloc(s->npix, 1);
+    s->cnt = calloc(s->npix, 1);
+    return s->W && s->S && s->V && s->C && s->M && s->wM && s->vM && s->iM &&
+                   s->cnt
+               ? 0
+               : RAPID_E_NOMEM;
+}
+
+/* Add one input's patch (caller holds the lock). */
+static void add_patch(sums *s, const patch *p, int k, double w)
+{
+    int x, y;
+
+    for (y = 0; y < p->h; y++) {
+        size_t at = (size_t)(p->y0 + y) * s->size + p->x0;
+        const float *as = p->as + (size_t)y * p->w, *a = p->a + (size_t)y * p->w;
+        const float *av = p->av + (size_t)y * p->w;
+        for (x = 0; x < p->w; x++, at++) {
+            double A = a[x], v, wa;
+            if (!(A > 1e-6))
+                continue;
+            v = as[x] / A;
+            wa = w * A;
+            s->S[at] += (float)(w * as[x]);
+            s->W[at] += (float)wa;
+            s->V[at] += (float)(w * w * av[x]);
+            s->C[at] += (float)A;
+            if (A >= 0.5 && s->cnt[at] < 255)
+                s->cnt[at]++;
+            if (!(s->wM[at] > 0) || v > s->M[at]) {
+                s->M[at] = (float)v;
+                s->wM[at] = (float)wa;
+                s->vM[at] = (float)(w * w * av[x]);
+                s->iM[at] = (unsigned char)k;
+            }
+        }
+    }
+}
+
+/* Read, weigh and resample input k, then add it. */
+static int do_input(sums *s, int k, rapid_err *err)
+{
+    input *in = &s->in[k];
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_pixmap m = RAPID_PIXMAP_INIT;
+    patch p;
+    double sky, skyvar;
+    long nsat;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    if ((rc = rapid_fits_read_image(in->src->path, NULL, &img, err)) != 0)
+        goto cleanup;
+    if (img.nx != in->nx || img.ny != in->ny) {
+        rc = rapid_fail(err, RAPID_E_FITS, "%s: image is %d x %d, header said %d x %d",
+                        in->src->path, img.nx, img.ny, in->nx, in->ny);
+        goto cleanup;
+    }
+    /* Inverse-variance weight from the sky: the median pixel is sky. */
+    sky = sample_median(img.data, (size_t)img.nx * img.ny, NULL);
+    if (!isfinite(sky)) {
+        rc = rapid_fail(err, RAPID_E_ARG, "%s: no valid pixels", in->src->path);
+        goto cleanup;
+    }
+    skyvar = (fabs(sky) * in->gain + in->rdnoise * in->rdnoise) /
+             (in->gain * in->gain) * in->scale * in->scale;
+    in->weight = 1.0 / skyvar;
+    if ((rc = rapid_pixmap_make(&m, &in->wcs, s->grid, -0.5, in->nx - 0.5, -0.5,
+                                in->ny - 0.5, 64, err)) != 0) {
+        rapid_err_prefix(err, "%s", in->src->path);
+        goto cleanup;
+    }
+    if (patch_alloc(&p, &m, in->nx, in->ny, s->size) != 0) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
+        goto cleanup;
+    }
+    nsat = p.w > 0 ? resample_input(in, img.data, &m, &p,
+                                    s->o->sat_fraction * in->saturate)
+                   : 0;
+    if (nsat < 0) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
+        goto cleanup;
+    }
+    rapid_image_release(&img); /* before taking the lock: memory is tight */
+    pthread_mutex_lock(&s->lock);
+    add_patch(s, &p, k, in->weight);
+    s->npixsat += nsat;
+    s->done++;
+    if (s->progress)
+        s->progress(s->done, s->nin, s->arg);
+    pthread_mutex_unlock(&s->lock);
+cleanup:
+    rapid_image_release(&img);
+    rapid_pixmap_release(&m);
+    patch_free(&p);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    sums *s = arg;
+    rapid_err err = RAPID_ERR_INIT;
+
+    for (;;) {
+        int k;
+        pthread_mutex_lock(&s->lock);
+        k = s->failed ? s->nin : s->next++;
+        pthread_mutex_unlock(&s->lock);
+        if (k >= s->nin)
+            break;
+        if (do_input(s, k, &err) != 0) {
+            pthread_mutex_lock(&s->lock);
+            if (!s->failed)
+                s->err = err;
+            s->failed = 1;
+            pthread_mutex_unlock(&s->lock);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int run_inputs(sums *s, int nthreads, rapid_err *err)
+{
+    pthread_t th[64];
+    int t, started = 0;
+
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > 64)
+        nthreads = 64;
+    if (nthreads > s->nin)
+        nthreads = s->nin;
+    for (t = 1; t < nthreads; t++)
+        if (pthread_create(&th[t], NULL, worker, s) == 0)
+            started++;
+    worker(s);
+    for (t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+    if (s->failed) {
+        if (err)
+            *err = s->err;
+        return s->err.code ? s->err.code : RAPID_E_IO;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------- outlier rejection */
+
+/* Mean of the others (all but the largest value) at every pixel. */
+static void others_mean(const sums *s, float *mu)
+{
+    size_t i;
+
+    for (i = 0; i < s->npix; i++) {
+        double w = s->W[i] - s->wM[i];
+        if (s->cnt[i] >= 3 && w > 0)
+            mu[i] = (float)((s->S[i] - s->wM[i] * s->M[i]) / w);
+        else
+            mu[i] = s->W[i] > 0 ? s->S[i] / s->W[i] : NAN;
+    }
+}
+
+/* Does the largest value at i stand out by more than k sigma plus the
+ * local gradient (sub-pixel shifts between inputs of a sharp, undersampled
+ * star change its peak a lot; a cosmic ray on flat sky does not have that
+ * excuse)? */
+static int stands_out(const sums *s, const float *mu, size_t i, double k)
+{
+    int n = s->size, x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
+    static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+    double w = s->W[i] - s->wM[i], grad = 0, var;
+
+    if (s->cnt[i] < 3 || !(w > 0) || !(s->wM[i] > 0) || !isfinite(mu[i]))
+        return 0;
+    for (d = 0; d < 4; d++) {
+        int xx = x + dx[d], yy = y + dy[d];
+        size_t j;
+        if (xx < 0 || yy < 0 || xx >= n || yy >= n)
+            continue;
+        j = (size_t)yy * n + xx;
+        if (isfinite(mu[j]))
+            grad = fmax(grad, fabs(mu[j] - mu[i]));
+    }
+    var = s->vM[i] / ((double)s->wM[i] * s->wM[i]) + (s->V[i] - s->vM[i]) / (w * w);
+    return s->M[i] - mu[i] > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
+}
+
+static void drop_largest(sums *s, size_t i)
+{
+    s->S[i] -= s->wM[i] * s->M[i];
+    s->V[i] -= s->vM[i];
+    s->C[i] -= (float)(s->wM[i] / s->in[s->iM[i]].weight);
+    s->W[i] -= s->wM[i];
+    if (s->W[i] < 0)
+        s->W[i] = 0;
+    if (s->C[i] < 0)
+        s->C[i] = 0;
+}
+
+/* Returns the number of values rejected. */
+static long reject_outliers(sums *s, float *mu, unsigned char *rej)
+{
+    static const int dx[8] = {1, -1, 0, 0, 1, 1, -1, -1};
+    static const int dy[8] = {0, 0, 1, -1, 1, -1, 1, -1};
+    int n = s->size;
+    long nrej = 0;
+    size_t i;
+
+    others_mean(s, mu);
+    memset(rej, 0, s->npix);
+    for (i = 0; i < s->npix; i++)
+        if (stands_out(s, mu, i, s->o->reject_sigma))
+            rej[i] = 1;
+    /* The edges of a cosmic ray are fainter than its core: a neighbour
+     * whose largest value came from the same input needs less. */
+    for (i = 0; i < s->npix; i++) {
+        int x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
+        if (rej[i] != 1)
+            continue;
+        for (d = 0; d < 8; d++) {
+            int xx = x + dx[d], yy = y + dy[d];
+            size_t j;
+            if (xx < 0 || yy < 0 || xx >= n || yy >= n)
+                continue;
+            j = (size_t)yy * n + xx;
+            if (!rej[j] && s->iM[j] == s->iM[i] &&
+                stands_out(s, mu, j, s->o->grow_sigma))
+                rej[j] = 2;
+        }
+    }
+    for (i = 0; i < s->npix; i++)
+        if (rej[i]) {
+            drop_largest(s, i);
+            nrej++;
+        }
+    return nrej;
+}
+
+/* ------------------------------------------------------ maps and headers */
+
+static int take_maps(sums *s, rapid_coadd *out)
+{
+    size_t i;
+
+    for (i = 0; i < s->npix; i++) {
+        double w = s->W[i];
+        if (w > 0 && s->C[i] > 1e-3) {
+            s->S[i] = (float)(s->S[i] / w);
+            s->V[i] = (float)(sqrt(fmax(s->V[i], 0)) / w);
+        } else {
+            s->S[i] = s->V[i] = NAN;
+            s->C[i] = 0;
+        }
+    }
+    out->image.nx = out->image.ny = s->size;
+    out->coverage.nx = out->coverage.ny = s->size;
+    out->uncertainty.nx = out->uncertainty.ny = s->size;
+    out->image.data = s->S;
+    out->coverage.data = s->C;
+    out->uncertainty.data = s->V;
+    s->S = s->C = s->V = NULL;
+    return 0;
+}
+
+static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
+                         const rapid_filter *f, const input *in, int n,
+                         double magzp, const rapid_refimmeta *m)
+{
+    char key[24], date[32];
+    double texp = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    int k, rc = 0;
+
+    for (k = 0; k < n; k++)
+        texp += in[k].exptime;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    rc |= rapid_wcs_to_header(grid, h, NULL);
+    rc |= rapid_header_set_long(h, "FIELD", (long)rtid, "sky tile (rtid, NSIDE 512)");
+    rc |= rapid_header_set_long(h, "FID", f->fid, "filter id");
+    rc |= rapid_header_set_str(h, "FILTER", f->name, "filter");
+    rc |= rapid_header_set_long(h, "NFRAMES", n, "input images combined");
+    rc |= rapid_header_set_double(h, "MJDSTART", m->mjdobsmin, "first input MJD-OBS");
+    rc |= rapid_header_set_double(h, "MJDEND", m->mjdobsmax, "last input MJD-OBS");
+    rc |= rapid_header_set_double(h, "MAGZP", magzp, "AB zero point for DN/s");
+    rc |= rapid_header_set_double(h, "COV5PERC", m->cov5percent,
+                                  "% of pixels with coverage >= 5");
+    rc |= rapid_header_set_double(h, "TOTEXPTM", texp, "[s] total exposure time");
+    for (k = 0; k < n; k++) {
+        const char *base = strrchr(in[k].src->path, '/');
+        snprintf(key, sizeof key, "INFIL%03d", k + 1);
+        rc |= rapid_header_set_str(h, key, base ? base + 1 : in[k].src->path,
+                                   "input L2 file");
+    }
+    rc |= rapid_header_set_str(h, "RAPIDVER", rapid_version(), "rapid version");
+    rc |= rapid_header_set_str(h, "GITCOMM", rapid_git_commit(), "rapid git commit");
+    rc |= rapid_header_set_str(h, "DATE", date, "UTC date of creation");
+    return rc ? RAPID_E_NOMEM : 0;
+}
+
+static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
+                       const rapid_filter *f, const input *in, int n,
+                       double magzp, rapid_err *err)
+{
+    int rc = 0;
+
+    rc |= common_header(&out->image.hdr, grid, rtid, f, in, n, magzp, &out->meta);
+    rc |= rapid_header_set_str(&out->image.hdr, "BUNIT", "DN/s", "at MAGZP");
+    rc |= rapid_header_copy(&out->coverage.hdr, &out->image.hdr);
+    rc |= rapid_header_set_str(&out->coverage.hdr, "BUNIT", "pixel",
+                               "sum of input overlap areas, output pixels");
+    rc |= rapid_header_copy(&out->uncertainty.hdr, &out->image.hdr);
+    rc |= rapid_header_set_str(&out->uncertainty.hdr, "BUNIT", "DN/s",
+                               "1-sigma uncertainty of the image");
+    if (rc)
+        return rapid_fail(err, RAPID_E_NOMEM, "reference image: cannot make headers");
+    return 0;
+}
+
+/* ------------------------------------------------------------ statistics */
+
+static void clipped_stats(const float *v, size_t n, double *mean, double *sd)
+{
+    size_t step = n > 2000000 ? n / 2000000 : 1, i;
+    double m = 0, s = 1e30;
+    int it;
+
+    *mean = *sd = NAN;
+    for (it = 0; it < 10; it++) { /* 3-sigma clipping to convergence */
+        double sum = 0, sum2 = 0, nm, ns;
+        long k = 0;
+        for (i = 0; i < n; i += step) {
+            double x = v[i];
+            if (!isfinite(x) || (it > 0 && fabs(x - m) > 3 * s))
+                continue;
+            sum += x, sum2 += x * x, k++;
+        }
+        if (k < 2)
+            return;
+        nm = sum / k;
+        ns = sqrt(fmax(sum2 / k - nm * nm, 0));
+        if (it > 0 && fabs(ns - s) < 1e-6 * s)
+            break;
+        m = nm, s = ns;
+    }
+    *mean = m;
+    *sd = s;
+}
+
+static void image_stats(rapid_coadd *c)
+{
+    rapid_refimmeta *m = &c->meta;
+    size_t n = (size_t)c->image.nx * c->image.ny, i, ncov = 0, n5 = 0, nmad;
+    float *dev = NULL;
+    double med;
+
+    m->gmin = INFINITY, m->gmax = -INFINITY;
+    m->npixnan = 0;
+    for (i = 0; i < n; i++) {
+        float v = c->image.data[i];
+        if (!isfinite(v)) {
+            m->npixnan++;
+            continue;
+        }
+        m->gmin = fmin(m->gmin, v), m->gmax = fmax(m->gmax, v);
+        ncov++;
+        n5 += c->coverage.data[i] >= 5;
+    }
+    m->cov5percent = n ? 100.0 * n5 / n : 0;
+    clipped_stats(c->image.data, n, &m->clmean, &m->clstddev);
+    m->gmedian = med = sample_median(c->image.data, n, NULL);
+    /* datascale: robust sigma, 1.4826 x median absolute deviation */
+    m->datascale = NAN;
+    if ((dev = calloc(n ? n : 1, sizeof *dev)) != NULL) {
+        for (i = 0; i < n; i++)
+            dev[i] = isfinite(c->image.data[i]) ? fabsf(c->image.data[i] - (float)med) : NAN;
+        m->datascale = 1.4826 * sample_median(dev, n, &nmad);
+        for (i = 0; i < n; i++)
+            dev[i] = c->coverage.data[i] > 0 ? c->coverage.data[i] : NAN;
+        m->medncov = sample_median(dev, n, NULL);
+        free(dev);
+    }
+    m->medpixunc = sample_median(c->uncertainty.data, n, NULL);
+    if (!ncov)
+        m->gmin = m->gmax = NAN;
+}
+
+/* ------------------------------------------------------------ the coadd */
+
+static int choose_inputs(const rapid_coadd_opts *o, const rapid_filter *f,
+                         int64_t rtid, const rapid_coadd_input *src, int n,
+                         rapid_wcs *grid, const rapid_tile *t, input **out,
+                         int *nout, rapid_err *err)
+{
+    input *in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
+    int k, m = 0, rc = 0;
+
+    *out = in;
+    *nout = 0;
+    if (!in)
+        return rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+    for (k = 0; k < n; k++) {
+        const rapid_filter *g;
+        if ((rc = read_input(&src[k], &in[m], err)) != 0) {
+            input_release(&in[m]);
+            goto cleanup;
+        }
+        g = rapid_filter_by_name(in[m].filter);
+        if (g != f) {
+            rc = rapid_fail(err, RAPID_E_ARG, "%s: filter %s, but the reference "
+                            "image is for %s", src[k].path, in[m].filter, f->name);
+            input_release(&in[m]);
+            goto cleanup;
+        }
+        if (!locate_input(&in[m], grid, o->size, t->cra, t->cdec)) {
+            input_release(&in[m]);
+            continue;
+        }
+        m++;
+    }
+    qsort(in, (size_t)m, sizeof *in, cmp_dist);
+    while (m > o->max_inputs)
+        input_release(&in[--m]);
+    if (m < o->min_inputs)
+        rc = rapid_fail(err, RAPID_E_TOOFEW,
+                        "tile %lld, %s: %d usable input image%s of %d given; a "
+                        "reference image needs at least %d",
+                        (long long)rtid, f->name, m, m == 1 ? "" : "s", n,
+                        o->min_inputs);
+cleanup:
+    *nout = m;
+    return rc;
+}
+
+static int reference_psf(const rapid_coadd_opts *o, input *in, int n,
+                         rapid_image *out, rapid_err *err)
+{
+    rapid_image *psfs = calloc((size_t)n, sizeof *psfs);
+    char path[4096];
+    int k, rc = 0;
+
+    if (!psfs)
+        return rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+    for (k = 0; k < n && rc == 0; k++) {
+        const char *p = in[k].src->psf_path;
+        if (!p) {
+            if ((rc = rapid_coadd_find_psf(in[k].src->path, in[k].filter, in[k].sca,
+                                           path, sizeof path, err)) != 0)
+                break;
+            p = path;
+        }
+        rc = rapid_fits_read_image(p, NULL, &psfs[k], err);
+    }
+    if (rc == 0)
+        rc = rapid_coadd_psf(psfs, n, o->psf_size, out, err);
+    for (k = 0; k < n; k++)
+        rapid_image_release(&psfs[k]);
+    free(psfs);
+    return rc;
+}
+
+static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
+{
+    rapid_extract_opts eo;
+    rapid_extract_stats st;
+    int rc;
+
+    rapid_extract_opts_init(&eo);
+    rc = rapid_extract(c->image.data, c->uncertainty.data, NULL, c->image.nx,
+                       c->image.ny, &eo, grid, &c->catalog, &st, err);
+    if (rc)
+        return rapid_err_prefix(err, "reference image catalog");
+    c->meta.nsexcatsources = st.nsources;
+    c->meta.fwhmmedpix = st.fwhm_med;
+    c->meta.fwhmminpix = st.fwhm_min;
+    c->meta.fwhmmaxpix = st.fwhm_max;
+    return 0;
+}
+
+int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
+                     const char *filter, const rapid_coadd_input *inputs, int n,
+                     rapid_coadd *out, rapid_progress_fn progress, void *arg,
+                     rapid_err *err)
+{
+    const rapid_filter *f = rapid_filter_by_name(filter);
+    rapid_wcs grid = RAPID_WCS_INIT;
+    rapid_tile t = {0};
+    input *in = NULL;
+    sums s;
+    float *mu = NULL;
+    unsigned char *rej = NULL;
+    double *zp = NULL, magzp;
+    int nin = 0, k, rc = 0;
+
+    memset(&s, 0, sizeof s);
+    rapid_coadd_init(out);
+    if (!f)
+        return rapid_fail(err, RAPID_E_ARG, "reference image: unknown filter '%s'",
+                          filter ? filter : "(null)");
+    if (o->size < 16 || o->max_inputs < 1 || o->max_inputs > 255 || o->min_inputs < 1)
+        return rapid_fail(err, RAPID_E_ARG, "reference image: bad options (size %d, "
+                          "inputs %d..%d)", o->size, o->min_inputs, o->max_inputs);
+    if ((rc = rapid_tile_get(o->nside, rtid, &t, err)) != 0 ||
+        (rc = rapid_wcs_tan_grid(&grid, t.cra, t.cdec, o->size, o->size,
+                                 o->pixscale, err)) != 0)
+        return rc;
+    if ((rc = choose_inputs(o, f, rtid, inputs, n, &grid, &t, &in, &nin, err)) != 0)
+        goto cleanup;
+    /* The common zero point: as asked, or the median of the inputs'. */
+    if (!(zp = malloc((size_t)nin * sizeof *zp))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+        goto cleanup;
+    }
+    out->meta.mjdobsmin = INFINITY, out->meta.mjdobsmax = -INFINITY;
+    for (k = 0; k < nin; k++) {
+        zp[k] = in[k].zptmag;
+        out->meta.mjdobsmin = fmin(out->meta.mjdobsmin, in[k].mjd);
+        out->meta.mjdobsmax = fmax(out->meta.mjdobsmax, in[k].mjd);
+    }
+    qsort(zp, (size_t)nin, sizeof *zp, cmp_double_asc);
+    magzp = isfinite(o->magzp) ? o->magzp : zp[nin / 2];
+    for (k = 0; k < nin; k++)
+        in[k].scale = pow(10, 0.4 * (magzp - in[k].zptmag)) / in[k].exptime;
+    out->meta.nframes = nin;
+    /* Resample and add every input. */
+    s.o = o, s.in = in, s.nin = nin, s.grid = &grid;
+    s.progress = progress, s.arg = arg;
+    pthread_mutex_init(&s.lock, NULL);
+    if (sums_alloc(&s, o->size) != 0) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory for a "
+                        "%d x %d grid", o->size, o->size);
+        goto cleanup;
+    }
+    if ((rc = run_inputs(&s, o->nthreads, err)) != 0)
+        goto cleanup;
+    out->meta.npixsat = s.npixsat;
+    /* Reject, then the maps. */
+    mu = malloc(s.npix * sizeof *mu);
+    rej = malloc(s.npix);
+    if (!mu || !rej) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+        goto cleanup;
+    }
+    out->meta.clnoutliers = reject_outliers(&s, mu, rej);
+    free(mu), mu = NULL;
+    free(rej), rej = NULL;
+    take_maps(&s, out);
+    sums_free(&s);
+    memset(&s, 0, sizeof s);
+    image_stats(out);
+    if ((rc = reference_psf(o, in, nin, &out->psf, err)) != 0 ||
+        (rc = catalog(out, &grid, err)) != 0 ||
+        (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
+        goto cleanup;
+    rapid_header_set_str(&out->psf.hdr, "FILTER", f->name, "filter");
+    rapid_header_set_long(&out->psf.hdr, "FIELD", (long)rtid, "sky tile");
+    if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+        goto cleanup;
+    }
+    for (k = 0; k < nin; k++)
+        out->inputs[out->ninputs++] = strdup(in[k].src->path);
+cleanup:
+    if (s.W || s.S) {
+        sums_free(&s);
+    }
+    if (s.o)
+        pthread_mutex_destroy(&s.lock);
+    for (k = 0; k < nin; k++)
+        input_release(&in[k]);
+    free(in);
+    free(zp);
+    free(mu);
+    free(rej);
+    rapid_wcs_release(&grid);
+    if (rc)
+        rapid_coadd_release(out);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- output */
+
+int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
+                      const char *filter, rapid_err *err)
+{
+    static const char *suffix[5] = {"", "_cov", "_unc", "_psf", "_cat"};
+    char path[4096];
+    int k, rc = 0;
+
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot create directory: %s", dir,
+                          strerror(errno));
+    for (k = 0; k < 5 && rc == 0; k++) {
+        snprintf(path, sizeof path, "%s/rapid_ref_%lld_%s%s.fits", dir,
+                 (long long)rtid, filter, suffix[k]);
+        switch (k) {
+        case 0: rc = rapid_fits_write_image(path, &c->image, "SCI", err); break;
+        case 1: rc = rapid_fits_write_image(path, &c->coverage, "COV", err); break;
+        case 2: rc = rapid_fits_write_image(path, &c->uncertainty, "UNC", err); break;
+        case 3: rc = rapid_fits_write_image(path, &c->psf, NULL, err); break;
+        default: rc = rapid_fits_write_table(path, &c->catalog, "CATALOG", err);
+        }
+    }
+    return rc;
+}

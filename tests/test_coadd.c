@@ -1,0 +1,367 @@
+/* test_coadd.c - reference images from synthetic inputs with exact truth:
+ * distorted, rotated, dithered detector images of pixel-integrated Gaussian
+ * stars, a cosmic ray in one input and a transient in another. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rapid/coadd.h"
+#include "rapid/rng.h"
+#include "rapid/tile.h"
+#include "testutil.h"
+
+#define NIN 6
+#define NPIX 256          /* input images */
+#define GRID 320          /* coadd */
+#define NSTAR 36
+#define SIG 1.1           /* input PSF sigma, px */
+#define EXPT 100.0
+#define ZP 26.32
+#define SKY 0.3           /* DN/s */
+#define CR_DN 5000.0
+
+static double tra, tdec;              /* tile centre */
+static double sra[NSTAR], sdec[NSTAR], sflux[NSTAR]; /* DN/s */
+static double cr_ra, cr_dec, tr_ra, tr_dec;
+static const double TR_FLUX = 400;    /* transient, DN/s */
+static char paths[NIN][512];
+static rapid_coadd_input inputs[NIN];
+
+static void add_gauss(float *img, int n, double x, double y, double flux)
+{
+    int i, j, h = (int)ceil(7 * SIG);
+    double s2 = SIG * sqrt(2.0);
+
+    for (j = (int)floor(y) - h; j <= (int)floor(y) + h + 1; j++)
+        for (i = (int)floor(x) - h; i <= (int)floor(x) + h + 1; i++) {
+            double fx, fy;
+            if (i < 0 || j < 0 || i >= n || j >= n)
+                continue;
+            fx = 0.5 * (erf((i + 0.5 - x) / s2) - erf((i - 0.5 - x) / s2));
+            fy = 0.5 * (erf((j + 0.5 - y) / s2) - erf((j - 0.5 - y) / s2));
+            img[j * n + i] += (float)(flux * fx * fy);
+        }
+}
+
+static void input_wcs(rapid_wcs *w, int k)
+{
+    double crval[2], crpix[2] = {(NPIX + 1) / 2.0, (NPIX + 1) / 2.0}, cd[2][2];
+    double s = 0.11 / 3600, t = (17 + 53 * k) * M_PI / 180;
+    rapid_sip sip;
+
+    memset(&sip, 0, sizeof sip);
+    crval[0] = tra + (k % 3 - 1) * 1.5 / 3600 / cos(tdec * M_PI / 180);
+    crval[1] = tdec + (k / 3 - 0.5) * 2.0 / 3600;
+    cd[0][0] = -s * cos(t), cd[0][1] = s * sin(t);
+    cd[1][0] = s * sin(t), cd[1][1] = s * cos(t);
+    if (k % 2 == 0) { /* some with distortion */
+        sip.a_order = sip.b_order = 3;
+        sip.a[2][0] = 2e-5, sip.a[0][2] = -1e-5, sip.a[1][1] = 1.5e-5;
+        sip.b[0][2] = 1.2e-5, sip.b[2][0] = -0.8e-5, sip.a[3][0] = 2e-8;
+    }
+    assert_int_equal(rapid_wcs_from_terms(w, crval, crpix, cd, k % 2 == 0 ? &sip : NULL,
+                                          NPIX, NPIX, NULL), 0);
+}
+
+static void write_psf(const char *dir, int sca)
+{
+    rapid_image p = RAPID_IMAGE_INIT;
+    char path[600];
+
+    assert_int_equal(rapid_image_alloc(&p, 25, 25, 0, NULL), 0);
+    add_gauss(p.data, 25, 12, 12, 1.0);
+    snprintf(path, sizeof path, "%s/test_PSF_H158_%d.fits", dir, sca);
+    assert_int_equal(rapid_fits_write_image(path, &p, NULL, NULL), 0);
+    rapid_image_release(&p);
+}
+
+static void write_input(int k, const char *dir)
+{
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    rapid_rng r;
+    int i;
+
+    /* input k's zero point: the same sky and stars give it more or fewer
+     * counts, by 10^(0.4 (ZPTMAG_k - ZP)) */
+    double zpk = ZP + 0.01 * (k - 2), gk = pow(10, 0.4 * (zpk - ZP));
+
+    input_wcs(&w, k);
+    assert_int_equal(rapid_image_alloc(&img, NPIX, NPIX, (float)(SKY * EXPT * gk), NULL), 0);
+    for (i = 0; i < NSTAR + 2; i++) {
+        double ra = i < NSTAR ? sra[i] : i == NSTAR ? tr_ra : cr_ra;
+        double dec = i < NSTAR ? sdec[i] : i == NSTAR ? tr_dec : cr_dec, x, y;
+        assert_int_equal(rapid_wcs_sky2pix(&w, 1, &ra, &dec, &x, &y, NULL), 0);
+        if (i < NSTAR)
+            add_gauss(img.data, NPIX, x, y, sflux[i] * EXPT * gk);
+        else if (i == NSTAR && k == 1)
+            add_gauss(img.data, NPIX, x, y, TR_FLUX * EXPT * gk);
+        else if (i == NSTAR + 1 && k == 0) { /* a short cosmic-ray track */
+            int xi = (int)floor(x + 0.5), yi = (int)floor(y + 0.5);
+            img.data[yi * NPIX + xi] += CR_DN;
+            img.data[yi * NPIX + xi + 1] += CR_DN;
+            img.data[(yi + 1) * NPIX + xi + 2] += CR_DN / 2;
+        }
+    }
+    rapid_rng_derive(&r, 77, (uint64_t)k, 0, 0);
+    for (i = 0; i < NPIX * NPIX; i++) /* gain 1: DN are electrons */
+        img.data[i] = (float)(rapid_rng_poisson(&r, img.data[i]) + 8.5 * rapid_rng_normal(&r));
+    img.data[5 * NPIX + 7] = NAN; /* a dead pixel */
+    assert_int_equal(rapid_wcs_to_header(&w, &img.hdr, NULL), 0);
+    rapid_header_set_double(&img.hdr, "EXPTIME", EXPT, NULL);
+    rapid_header_set_double(&img.hdr, "ZPTMAG", zpk, NULL);
+    rapid_header_set_double(&img.hdr, "MJD-OBS", 62021.0 + k, NULL);
+    rapid_header_set_str(&img.hdr, "FILTER", "H158", NULL);
+    rapid_header_set_long(&img.hdr, "SCA_NUM", k + 1, NULL);
+    rapid_header_set_double(&img.hdr, "GAIN", 1.0, NULL);
+    rapid_header_set_double(&img.hdr, "RDNOISE", 8.5, NULL);
+    rapid_header_set_double(&img.hdr, "SATURATE", 1e5, NULL);
+    snprintf(paths[k], sizeof paths[k], "%s/l2_%d.fits", dir, k);
+    assert_int_equal(rapid_fits_write_image(paths[k], &img, "SCI", NULL), 0);
+    write_psf(dir, k + 1);
+    inputs[k].path = paths[k];
+    inputs[k].psf_path = NULL;
+    rapid_image_release(&img);
+    rapid_wcs_release(&w);
+}
+
+static int setup(void **state)
+{
+    rapid_tile t;
+    const char *dir = test_tmpdir();
+    int i;
+
+    (void)state;
+    rapid_tile_get(RAPID_TILE_NSIDE, rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8), &t, NULL);
+    tra = t.cra, tdec = t.cdec;
+    for (i = 0; i < NSTAR; i++) { /* a 6x6 grid, 3.3" apart */
+        sdec[i] = tdec + ((i / 6) - 2.5) * 3.3 / 3600;
+        sra[i] = tra + ((i % 6) - 2.5) * 3.3 / 3600 / cos(tdec * M_PI / 180);
+        sflux[i] = 600 + 60 * i;
+    }
+    /* the cosmic ray and the transient sit between stars (which are at
+     * half-integer multiples of 3.3") */
+    cr_dec = tdec, cr_ra = tra;
+    tr_dec = tdec - 1.0 * 3.3 / 3600, tr_ra = tra - 1.0 * 3.3 / 3600 / cos(tdec * M_PI / 180);
+    for (i = 0; i < NIN; i++)
+        write_input(i, dir);
+    return 0;
+}
+
+static void opts(rapid_coadd_opts *o)
+{
+    rapid_coadd_opts_init(o);
+    o->size = GRID;
+    o->magzp = ZP;
+}
+
+static double aperture(const rapid_image *img, double x, double y, double r,
+                       double bkg)
+{
+    double s = 0;
+    int i, j;
+
+    for (j = (int)(y - r - 1); j <= (int)(y + r + 1); j++)
+        for (i = (int)(x - r - 1); i <= (int)(x + r + 1); i++)
+            if (hypot(i - x, j - y) <= r && isfinite(img->data[j * img->nx + i]))
+                s += img->data[j * img->nx + i] - bkg;
+    return s;
+}
+
+static void test_truth(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    double sumd2 = 0, x, y, worst = 0, sky, bkg, f;
+    long i, nsd = 0;
+    double s1 = 0, s2 = 0;
+    int k, nmatch = 0;
+
+    (void)state;
+    opts(&o);
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &c, NULL, NULL, &err), 0);
+    assert_int_equal(c.ninputs, NIN);
+    assert_int_equal(c.meta.nframes, NIN);
+    assert_true(c.meta.clnoutliers > 0);
+    assert_int_equal(rapid_wcs_from_header(&w, &c.image.hdr, NULL), 0);
+    /* the sky level: SKY DN/s at MAGZP */
+    sky = c.meta.clmean;
+    assert_true(fabs(sky - SKY) < 0.02);
+    bkg = c.meta.gmedian;
+    /* flux conserved, centroids in place */
+    for (k = 0; k < NSTAR; k++) {
+        const double *xw = rapid_table_col(&c.catalog, "XWIN")->data;
+        const double *yw = rapid_table_col(&c.catalog, "YWIN")->data;
+        double d = 1e9, best = -1;
+        assert_int_equal(rapid_wcs_sky2pix(&w, 1, &sra[k], &sdec[k], &x, &y, NULL), 0);
+        f = aperture(&c.image, x, y, 7.0, bkg);
+        worst = fmax(worst, fabs(f / sflux[k] - 1));
+        for (i = 0; i < c.catalog.nrows; i++)
+            if (hypot(xw[i] - x, yw[i] - y) < d)
+                d = hypot(xw[i] - x, yw[i] - y), best = (double)i;
+        assert_true(best >= 0 && d < 0.2);
+        sumd2 += d * d;
+        nmatch++;
+    }
+    print_message("coadd: worst star flux error %.3f%%, centroid rms %.4f px, "
+                  "%ld values rejected\n", 100 * worst, sqrt(sumd2 / nmatch),
+                  c.meta.clnoutliers);
+    assert_true(worst < 0.005);
+    assert_true(sqrt(sumd2 / nmatch) < 0.03);
+    /* the cosmic ray and the transient are gone */
+    assert_int_equal(rapid_wcs_sky2pix(&w, 1, &cr_ra, &cr_dec, &x, &y, NULL), 0);
+    assert_true(fabs(aperture(&c.image, x, y, 3.0, bkg)) < 5 * 0.05 * sqrt(M_PI * 9) + 0.02 * CR_DN / EXPT);
+    assert_int_equal(rapid_wcs_sky2pix(&w, 1, &tr_ra, &tr_dec, &x, &y, NULL), 0);
+    f = aperture(&c.image, x, y, 5.0, bkg);
+    print_message("coadd: transient residual %.2f DN/s of %.0f (1/%d of it %.1f)\n",
+                  f, TR_FLUX, NIN, TR_FLUX / NIN);
+    assert_true(f < 0.025 * TR_FLUX); /* in one input it would give 1/NIN */
+    /* the uncertainty map predicts the scatter of blank sky */
+    for (i = 0; i < (long)GRID * GRID; i++) {
+        int px = (int)(i % GRID), py = (int)(i / GRID), near = 0;
+        double v = c.image.data[i], u = c.uncertainty.data[i];
+        if (!isfinite(v) || c.coverage.data[i] < NIN - 0.5 || px < 20 || py < 20 ||
+            px > GRID - 20 || py > GRID - 20)
+            continue;
+        for (k = 0; k < NSTAR + 2 && !near; k++) {
+            double ra = k < NSTAR ? sra[k] : k == NSTAR ? tr_ra : cr_ra;
+            double dec = k < NSTAR ? sdec[k] : k == NSTAR ? tr_dec : cr_dec;
+            rapid_wcs_sky2pix(&w, 1, &ra, &dec, &x, &y, NULL);
+            near = hypot(px - x, py - y) < 9;
+        }
+        if (near)
+            continue;
+        s1 += (v - sky) / u;
+        s2 += (v - sky) * (v - sky) / (u * u);
+        nsd++;
+    }
+    {
+        double ratio = sqrt(s2 / nsd - (s1 / nsd) * (s1 / nsd));
+        print_message("coadd: blank-sky scatter / uncertainty = %.3f over %ld pixels\n",
+                      ratio, nsd);
+        assert_true(nsd > 10000);
+        assert_true(fabs(ratio - 1) < 0.10);
+    }
+    /* headers and products */
+    {
+        long v;
+        double d;
+        char s[80];
+        assert_int_equal(rapid_header_get_long(&c.image.hdr, "NFRAMES", &v, NULL), 0);
+        assert_int_equal(v, NIN);
+        assert_int_equal(rapid_header_get_long(&c.image.hdr, "FIELD", &v, NULL), 0);
+        assert_int_equal(v, rtid);
+        assert_int_equal(rapid_header_get_double(&c.image.hdr, "MAGZP", &d, NULL), 0);
+        assert_true(d == ZP);
+        assert_int_equal(rapid_header_get_str(&c.image.hdr, "BUNIT", s, sizeof s, NULL), 0);
+        assert_string_equal(s, "DN/s");
+        assert_int_equal(rapid_header_get_double(&c.image.hdr, "TOTEXPTM", &d, NULL), 0);
+        assert_true(d == NIN * EXPT);
+        assert_true(rapid_header_has(&c.image.hdr, "INFIL006"));
+        assert_true(rapid_header_has(&c.image.hdr, "COV5PERC"));
+    }
+    /* the reference PSF is normalised, centred, round */
+    {
+        double sum = 0, mx = 0, my = 0;
+        int n = c.psf.nx;
+        for (i = 0; i < (long)n * n; i++) {
+            sum += c.psf.data[i];
+            mx += c.psf.data[i] * (i % n - n / 2);
+            my += c.psf.data[i] * (i / n - n / 2);
+        }
+        assert_true(fabs(sum - 1) < 1e-5 && fabs(mx) < 1e-5 && fabs(my) < 1e-5);
+        assert_true(fabs(c.psf.data[(n / 2) * n + n / 2 + 3] - c.psf.data[(n / 2 + 3) * n + n / 2]) < 1e-7);
+    }
+    assert_true(fabs(c.meta.fwhmmedpix - 2.3548 * sqrt(SIG * SIG + 3.0 / 12)) < 0.3);
+    assert_int_equal(rapid_coadd_write(&c, test_path("ref"), rtid, "H158", &err), 0);
+    assert_int_equal(rapid_fits_verify_checksums(test_path("ref/rapid_ref_5321355_H158.fits"), NULL), 0);
+    assert_int_equal(access(test_path("ref/rapid_ref_5321355_H158_cat.fits"), F_OK), 0);
+    rapid_wcs_release(&w);
+    rapid_coadd_release(&c);
+}
+
+/* Two threads give the same image as one (sums in a different order can
+ * differ in the last bit, nothing more). */
+static void test_threads(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd a, b;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    double worst = 0;
+    long i;
+
+    (void)state;
+    opts(&o);
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &a, NULL, NULL, NULL), 0);
+    o.nthreads = 2;
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &b, NULL, NULL, NULL), 0);
+    for (i = 0; i < (long)GRID * GRID; i++)
+        if (isfinite(a.image.data[i]))
+            worst = fmax(worst, fabs(a.image.data[i] - b.image.data[i]));
+    assert_true(worst < 1e-3);
+    rapid_coadd_release(&a);
+    rapid_coadd_release(&b);
+}
+
+static void test_too_few(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_err err = RAPID_ERR_INIT;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+
+    (void)state;
+    opts(&o);
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, 2, &c, NULL, NULL, &err),
+                     RAPID_E_TOOFEW);
+    assert_non_null(strstr(err.msg, "at least 3"));
+    /* inputs far from the tile do not count */
+    assert_int_equal(rapid_coadd_make(&o, rtid + 1000, "H158", inputs, NIN, &c, NULL, NULL, &err),
+                     RAPID_E_TOOFEW);
+    assert_non_null(strstr(err.msg, "0 usable"));
+}
+
+static void test_bad_inputs(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_coadd_input bad[NIN];
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    FILE *f;
+
+    (void)state;
+    opts(&o);
+    memcpy(bad, inputs, sizeof bad);
+    /* another filter */
+    assert_int_equal(rapid_coadd_make(&o, rtid, "F184", inputs, NIN, &c, NULL, NULL, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, paths[0]));
+    /* not FITS */
+    f = fopen(test_path("junk.fits"), "w");
+    fputs("not a FITS file\n", f);
+    fclose(f);
+    bad[3].path = test_path("junk.fits");
+    assert_int_not_equal(rapid_coadd_make(&o, rtid, "H158", bad, NIN, &c, NULL, NULL, &err), 0);
+    assert_non_null(strstr(err.msg, "junk.fits"));
+    /* no PSF */
+    assert_int_equal(rapid_coadd_find_psf("/nonexistent/x.fits", "H158", 3, NULL, 0, &err),
+                     RAPID_E_NOENT);
+    assert_non_null(strstr(err.msg, "/nonexistent/x.fits"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truth),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_too_few),
+        cmocka_unit_test(test_bad_inputs),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
