@@ -2,11 +2,13 @@
  *
  * The optical PSF is |FT(pupil)|^2 of a centrally obscured pupil with six
  * spider struts and a small wavefront error that varies smoothly across the
- * focal plane; it is convolved with pointing jitter and with the square
- * pixel, so that sampling it at native pixel steps gives the fraction of a
- * point source's flux falling in each pixel (the image is undersampled:
- * FWHM 1.3-1.7 px).  Models are kept oversampled; every model is centred
- * (its first moment is at the origin) and normalised over its stamp.
+ * focal plane; it is convolved with pointing jitter, charge diffusion and
+ * the square pixel, so that sampling it at native pixel steps gives the
+ * fraction of a point source's flux falling in each pixel (the image is
+ * undersampled: FWHM 1.1-1.7 px).  Models are kept oversampled; every model
+ * is centred (its first moment is at the origin) and normalised over its
+ * stamp, whose outermost pixels roll the wings off to zero so that a stamp
+ * holds the whole model at every sub-pixel phase.
  */
 #ifndef RAPID_PSF_H
 #define RAPID_PSF_H
@@ -27,19 +29,30 @@ typedef struct rapid_psf_opts {
     double strut_width;  /* spider strut width, fraction of D (0.026) */
     double wfe_nm;       /* rms wavefront error at the field centre (40) */
     double jitter_mas;   /* rms pointing jitter per axis (14) */
+    int optical_only;    /* 1: diffraction and WFE only, no jitter, no
+                          * diffusion, no pixel (to check the optics); 0 */
+    double diffusion_px; /* detector charge diffusion, Gaussian rms per axis
+                          * in native pixels (0.1, as GalSim's Roman model) */
 } rapid_psf_opts;
 
 void rapid_psf_opts_init(rapid_psf_opts *o);
 
-/* One oversampled, pixel-convolved model. */
+/* One oversampled, pixel-convolved model.  Sample (i, j) is the PSF at
+ * ((i - c)/over, (j - c)/over) native pixels from its centre, c = (n-1)/2,
+ * so the samples c + k*over are whole-pixel steps through the centre. */
 typedef struct rapid_psf_model {
-    int n;        /* side of the oversampled grid (odd): (2*half+1)*over */
+    int n;        /* side of the oversampled grid (odd): (2*half+1)*over,
+                   * plus 1 when over is even (ends at +-(half+1/2) px) */
     int over;
-    float *data;  /* n*n; samples at native-pixel steps sum to 1 */
+    float *data;  /* n*n; samples at native-pixel steps sum to 1 (for any
+                   * sub-pixel phase; all samples sum to over^2) */
 } rapid_psf_model;
 
 /* The PSF across one detector (sca 1..18) in one filter: a grid of models
- * interpolated bilinearly between grid points. */
+ * interpolated bilinearly between grid points.  Model (i, j) is the PSF at
+ * detector position x = (i+0.5)*nx/ngrid - 0.5, y = (j+0.5)*ny/ngrid - 0.5
+ * (0-based pixel centres); beyond the outer grid points the nearest
+ * models are used. */
 typedef struct rapid_psf_field {
     const rapid_filter *filter;
     int sca;
@@ -47,6 +60,8 @@ typedef struct rapid_psf_field {
     rapid_psf_opts opts;
     int ngrid;
     rapid_psf_model *models; /* ngrid*ngrid, row-major (y slowest) */
+    double lambda_um;        /* effective wavelength of the optics, microns
+                              * (chosen so the optical FWHM is the filter's) */
 } rapid_psf_field;
 
 /* Build the field for (filter, sca) on an nx*ny detector; opts NULL for
@@ -58,8 +73,9 @@ void rapid_psf_field_release(rapid_psf_field *f);
 
 /* The native-pixel stamp of a point source at detector position (x, y)
  * (0-based pixel coordinates): out is (2*half+1)^2 floats, summing to 1,
- * whose [0] is pixel (*ix0, *iy0) = (round(x)-half, round(y)-half).
- * half <= opts.half. */
+ * whose [0] is pixel (*ix0, *iy0) = (round(x)-half, round(y)-half),
+ * round(x) = floor(x + 1/2).  half <= opts.half (pixels beyond opts.half
+ * are 0).  Thread-safe. */
 void rapid_psf_field_stamp(const rapid_psf_field *f, double x, double y,
                            int half, float *out, int *ix0, int *iy0);
 /* Add flux (any unit) times the PSF at (x, y) to an nx*ny image; pixels
@@ -69,12 +85,15 @@ void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx, int ny,
 
 /* The PSF file of SPEC §2: the native-sampled PSF at the detector centre,
  * size x size (odd), centred on the middle pixel, unit sum, with FILTER,
- * SCA_NUM and the model parameters in its header. */
+ * SCA_NUM and the model parameters in its header (PSFOVER = 1, PIXSCALE,
+ * WAVELEN, FWHM in pixels, OBSCUR, STRUTW, WFE_NM, JITTER, DIFFUSE). */
 int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
                           rapid_err *err);
 
-/* FWHM in native pixels of a native-sampled PSF image (from the area above
- * half maximum of a 1/over-pixel resampling; for checks and headers). */
+/* FWHM in native pixels of the PSF at (x, y): the mean of the full widths
+ * at half maximum of its x and y profiles through the peak, on a bicubic
+ * interpolation of the oversampled model (for checks and headers).  With
+ * opts.optical_only, the optical FWHM.  NaN if f holds no models. */
 double rapid_psf_fwhm(const rapid_psf_field *f, double x, double y);
 
 #ifdef __cplusplus

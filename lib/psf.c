@@ -1,0 +1,1130 @@
+/* psf.c - a physical model of the Roman WFI point-spread function.
+ *
+ * Stages, one group of functions each:
+ *
+ *  1. Pupil.  A disc of diameter D = RAPID_APERTURE_M with a central
+ *     obscuration and six spider struts at 30 + 60k degrees from the
+ *     detector x axis (three full bars), fixed in detector coordinates, so
+ *     the diffraction spikes run along x and at +-60 degrees from it.
+ *     Edges are anti-aliased by 4x4 sub-sampling of every pupil sample.
+ *  2. Wavefront error.  Noll-normalised Zernikes Z4 (defocus), Z5, Z6
+ *     (astigmatism), Z7, Z8 (coma) and Z11 (spherical) with coefficients
+ *     that are low-order polynomials of the focal-plane position (fx, fy) in
+ *     [-1, 1]^2: the 18 detectors form a 6 x 3 array, sca = 1 + 3 col + row,
+ *     detector x along the columns.  The map is scaled so its rms over the
+ *     pupil is wfe_nm * (1 + (fx^2 + fy^2)/4): wfe_nm at the centre of the
+ *     focal plane, 1.5 wfe_nm at its corners.
+ *  3. Wavelength.  The effective wavelength is chosen so that the optical
+ *     (diffraction + WFE) FWHM at the field centre is the filter table's
+ *     fwhm_arcsec: a fixed-point iteration on lambda, the FWHM measured on
+ *     a matrix Fourier transform of the pupil 0.1 lambda/D apart.  With the
+ *     default options the scale lambda_eff/lambda_table is 1.083 (R062),
+ *     0.978 (Z087), 0.959 (Y106), 0.962 (J129), 0.842 (W146, a wide
+ *     filter), 0.950 (H158), 0.931 (F184), 0.931 (K213).
+ *  4. Optical PSF |FFT(P exp(2 pi i W / lambda))|^2 on an M x M grid whose
+ *     angular step is the model sample 0.11"/over divided by q, with q the
+ *     smallest integer that Nyquist-samples the optics (q = 1 for over >= 4
+ *     in all filters); M >= 512, M >= 2 * n * q (the periodic copies of
+ *     the PSF stay a stamp away), and at least 60 samples across the
+ *     pupil (86 in K213 with the defaults, M = 540).
+ *  5. Jitter, charge diffusion and pixel.  The OTF is multiplied by the
+ *     Gaussians of the jitter and of the diffusion and by the sinc of the
+ *     square pixel, and by a phase ramp that moves the first moment over
+ *     the stamp to the origin (iterated, since the stamp's edge cuts the
+ *     wings), then transformed back; the wings are rolled off to zero over
+ *     the stamp's outer pixels (see rolloff()).
+ *
+ * Measured with the defaults (FWHM from the x and y profiles, native px):
+ * R062 1.13, Z087 1.13, Y106 1.15, J129 1.23, W146 1.23, H158 1.37,
+ * F184 1.50, K213 1.68; a 3x3 field takes ~0.1 s on one core, a 65x65
+ * stamp ~40 us.  Below ~1.3 um the optics pass spatial frequencies above
+ * 1 cycle/pixel, so native-sampled stamps alias: their centroids move by
+ * up to 0.03 (Y106) to 0.07 px (R062) with the sub-pixel phase, as real
+ * undersampled images do; from J129 redward they are exact to ~0.001 px.
+ *
+ * Conventions.  Model sample (i, j) is the pixel-convolved PSF at offset
+ * ((i - m)/over, (j - m)/over) native pixels, n = 2m + 1, m = half*over +
+ * over/2 (integer division): the samples m + k*over are whole-pixel steps
+ * through the centre, and the grid ends at +-(half + 1/2) px when over is
+ * even, half a sample inside that when it is odd.  Because the PSF is
+ * convolved with the pixel, its samples at whole-pixel steps sum to the
+ * same value for every sub-pixel phase; the models are scaled so that all
+ * samples sum to over^2, i.e. each phase sums to 1.  Stamps interpolate a
+ * model bicubically (Catmull-Rom) at the source's sub-pixel offset and are
+ * renormalised to unit sum over the stamp.
+ */
+#include <complex.h>
+#include <fftw3.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/psf.h"
+
+#define ARCSEC_PER_RAD 206264.80624709636
+#define NZERN 6        /* Z4 Z5 Z6 Z7 Z8 Z11 */
+#define PUPIL_SUPER 4  /* anti-aliasing sub-samples per pupil sample side */
+#define FFT_MIN 512
+#define FFT_MAX 8192
+#define PUPIL_MIN 60.0 /* fewest samples across the pupil */
+#define OVER_MAX 15
+#define HALF_MAX 100
+#define NGRID_MAX 64
+#define ROW_MAX (2 * HALF_MAX * OVER_MAX + 4)
+#define CAL_PUPIL 128.0 /* pupil samples across D for the calibration */
+#define CAL_K 41        /* calibration image side, CAL_STEP lambda/D apart */
+#define CAL_STEP 0.1
+#define CAL_TOL 1e-5
+#define FWHM_SUB 8      /* interpolated points per sample side */
+#define CENTRE_TOL 1e-6 /* model samples */
+#define ADD_HALF 32     /* stamp half-size that rapid_psf_field_add keeps on
+                         * the stack */
+
+/* FFTW's planner is not thread-safe; execution is.  FFTW_ESTIMATE plans
+ * do not depend on timings, so models are reproducible bit for bit (unless
+ * the process loads or measures wisdom for the same sizes). */
+static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void rapid_psf_opts_init(rapid_psf_opts *o)
+{
+    o->over = 4;
+    o->half = 32;
+    o->ngrid = 3;
+    o->obscuration = 0.303;
+    o->strut_width = 0.026;
+    o->wfe_nm = 40.0;
+    o->jitter_mas = 14.0;
+    o->optical_only = 0;
+    o->diffusion_px = 0.1;
+}
+
+/* ------------------------------------------------- focal-plane geometry */
+
+/* Focal-plane coordinates in [-1, 1] of detector position (x, y). */
+static void focal_plane(int sca, int nx, int ny, double x, double y,
+                        double *fx, double *fy)
+{
+    int col = (sca - 1) / 3, row = (sca - 1) % 3;
+
+    *fx = (col + (x + 0.5) / nx) / 3.0 - 1.0;
+    *fy = 2.0 * (row + (y + 0.5) / ny) / 3.0 - 1.0;
+}
+
+/* Relative Zernike coefficients (only their ratios matter; the map is
+ * rescaled to its rms).  Third-order field dependence: coma grows linearly
+ * with field, astigmatism and field curvature quadratically. */
+static void wfe_shape(double fx, double fy, double c[NZERN])
+{
+    c[0] = 0.40 + 0.15 * (fx * fx + fy * fy);
+    c[1] = 0.10 + 0.35 * fx * fy;
+    c[2] = -0.15 + 0.175 * (fx * fx - fy * fy);
+    c[3] = 0.08 + 0.30 * fy;
+    c[4] = 0.12 + 0.30 * fx;
+    c[5] = 0.25;
+}
+
+static double wfe_rms(const rapid_psf_opts *o, double fx, double fy)
+{
+    return o->wfe_nm * (1.0 + 0.25 * (fx * fx + fy * fy));
+}
+
+/* ---------------------------------------------------------------- pupil */
+
+typedef struct pupil {
+    int m;     /* side of the box holding the pupil, samples */
+    double nd; /* pupil diameter, samples */
+    float *t;  /* m*m amplitude transmission, 0..1 */
+    float *z;  /* NZERN planes of m*m Zernike values */
+    float *w;  /* m*m scratch: the wavefront of one model */
+} pupil;
+
+/* Unit vectors along the three spider bars (30, 90, 150 degrees). */
+static const double bar_dir[3][2] = {
+    {0.86602540378443865, 0.5}, {0.0, 1.0}, {-0.86602540378443865, 0.5}};
+
+/* Is pupil point (xi, eta) (radius 1 = D/2) open? */
+static int pupil_open(double xi, double eta, const rapid_psf_opts *o)
+{
+    double r2 = xi * xi + eta * eta;
+    int k;
+
+    if (r2 > 1.0 || r2 < o->obscuration * o->obscuration)
+        return 0;
+    /* strut_width is a fraction of D, i.e. of 2 in these units */
+    for (k = 0; k < 3; k++)
+        if (fabs(bar_dir[k][0] * eta - bar_dir[k][1] * xi) < o->strut_width)
+            return 0;
+    return 1;
+}
+
+static void zernikes(double xi, double eta, float *z, size_t plane)
+{
+    double r2 = xi * xi + eta * eta;
+
+    z[0 * plane] = (float)(sqrt(3.0) * (2.0 * r2 - 1.0));
+    z[1 * plane] = (float)(sqrt(6.0) * 2.0 * xi * eta);
+    z[2 * plane] = (float)(sqrt(6.0) * (xi * xi - eta * eta));
+    z[3 * plane] = (float)(sqrt(8.0) * (3.0 * r2 - 2.0) * eta);
+    z[4 * plane] = (float)(sqrt(8.0) * (3.0 * r2 - 2.0) * xi);
+    z[5 * plane] = (float)(sqrt(5.0) * (6.0 * r2 * r2 - 6.0 * r2 + 1.0));
+}
+
+static void pupil_free(pupil *p)
+{
+    free(p->t);
+    free(p->z);
+    free(p->w);
+    memset(p, 0, sizeof *p);
+}
+
+/* Sample the pupil with nd samples across D. */
+static int pupil_build(pupil *p, double nd, const rapid_psf_opts *o,
+                       rapid_err *err)
+{
+    int m = (int)ceil(nd) + 2, a, b, u, v, open;
+    size_t np = (size_t)m * m, s;
+    double c = (m - 1) / 2.0, step = 2.0 / nd, xi, eta;
+
+    p->m = m;
+    p->nd = nd;
+    p->t = calloc(np, sizeof *p->t);
+    p->z = calloc(NZERN * np, sizeof *p->z);
+    p->w = calloc(np, sizeof *p->w);
+    if (!p->t || !p->z || !p->w) {
+        pupil_free(p);
+        return rapid_fail(err, RAPID_E_NOMEM,
+                          "pupil of %d x %d samples: out of memory", m, m);
+    }
+    for (b = 0; b < m; b++)
+        for (a = 0; a < m; a++) {
+            s = (size_t)b * m + a;
+            open = 0;
+            for (v = 0; v < PUPIL_SUPER; v++)
+                for (u = 0; u < PUPIL_SUPER; u++) {
+                    xi = (a - c + (u + 0.5) / PUPIL_SUPER - 0.5) * step;
+                    eta = (b - c + (v + 0.5) / PUPIL_SUPER - 0.5) * step;
+                    open += pupil_open(xi, eta, o);
+                }
+            if (!open)
+                continue;
+            p->t[s] = (float)open / (PUPIL_SUPER * PUPIL_SUPER);
+            zernikes((a - c) * step, (b - c) * step, p->z + s, np);
+        }
+    return 0;
+}
+
+/* The complex pupil field for the Zernike shape c, scaled to rms_nm over
+ * the pupil, at lambda_nm; written to e with row stride `stride`. */
+static void pupil_efield(pupil *p, const double c[NZERN], double rms_nm,
+                         double lambda_nm, float complex *e, size_t stride)
+{
+    size_t np = (size_t)p->m * p->m, s;
+    double sw = 0, s1 = 0, s2 = 0, mean = 0, var, scale = 0, v, t;
+    int j, a, b;
+
+    for (s = 0; s < np; s++) {
+        if ((t = p->t[s]) <= 0)
+            continue;
+        for (v = 0, j = 0; j < NZERN; j++)
+            v += c[j] * p->z[j * np + s];
+        p->w[s] = (float)v;
+        sw += t, s1 += t * v, s2 += t * v * v;
+    }
+    /* Piston removed; the obscured pupil makes the Zernikes non-orthogonal,
+     * so the rms is measured rather than taken from the coefficients. */
+    if (sw > 0) {
+        mean = s1 / sw;
+        var = s2 / sw - mean * mean;
+        if (var > 0)
+            scale = rms_nm / sqrt(var);
+    }
+    for (b = 0; b < p->m; b++)
+        for (a = 0; a < p->m; a++) {
+            s = (size_t)b * p->m + a;
+            t = p->t[s];
+            v = 2.0 * M_PI * (p->w[s] - mean) * scale / lambda_nm;
+            e[b * stride + a] =
+                t > 0 ? (float complex)(t * cexp(I * v)) : 0.0f;
+        }
+}
+
+/* ------------------------------------------------- FWHM of a sampled PSF */
+
+static void cr_weights(double t, float w[4])
+{
+    w[0] = (float)(0.5 * ((-t + 2.0) * t - 1.0) * t);
+    w[1] = (float)(0.5 * ((3.0 * t - 5.0) * t * t + 2.0));
+    w[2] = (float)(0.5 * ((-3.0 * t + 4.0) * t + 1.0) * t);
+    w[3] = (float)(0.5 * (t - 1.0) * t * t);
+}
+
+/* Catmull-Rom interpolation of an n x n image at (x, y), 0 outside. */
+static double cubic_at(const float *img, int n, double x, double y)
+{
+    int bx = (int)floor(x), by = (int)floor(y), i, j, r, c;
+    float wx[4], wy[4];
+    double v = 0, row;
+
+    cr_weights(x - bx, wx);
+    cr_weights(y - by, wy);
+    for (j = 0; j < 4; j++) {
+        r = by - 1 + j;
+        if (r < 0 || r >= n)
+            continue;
+        for (row = 0, i = 0; i < 4; i++) {
+            c = bx - 1 + i;
+            if (c >= 0 && c < n)
+                row += wx[i] * img[(size_t)r * n + c];
+        }
+        v += wy[j] * row;
+    }
+    return v;
+}
+
+/* The peak of the interpolated image, searched 1/FWHM_SUB sample apart
+ * around the brightest sample; 0 if the image is not positive. */
+static double find_peak(const float *img, int n, double *px, double *py)
+{
+    size_t s, imax = 0;
+    int i, j;
+    double best = 0, v, x, y;
+
+    for (s = 1; s < (size_t)n * n; s++)
+        if (img[s] > img[imax])
+            imax = s;
+    *px = (double)(imax % n);
+    *py = (double)(imax / n);
+    if (!(img[imax] > 0))
+        return 0;
+    x = *px, y = *py;
+    for (j = -FWHM_SUB; j <= FWHM_SUB; j++)
+        for (i = -FWHM_SUB; i <= FWHM_SUB; i++) {
+            v = cubic_at(img, n, x + (double)i / FWHM_SUB,
+                         y + (double)j / FWHM_SUB);
+            if (v > best) {
+                best = v;
+                *px = x + (double)i / FWHM_SUB;
+                *py = y + (double)j / FWHM_SUB;
+            }
+        }
+    return best;
+}
+
+/* Distance in samples from (px, py) along (dx, dy) to where the
+ * interpolated image first falls below level: steps of 1/FWHM_SUB, then
+ * bisection. */
+static double crossing(const float *img, int n, double px, double py,
+                       int dx, int dy, double level)
+{
+    double a = 0, b = 0, mid;
+    int k, it;
+
+    for (k = 1; k <= n * FWHM_SUB; k++) {
+        b = (double)k / FWHM_SUB;
+        if (cubic_at(img, n, px + dx * b, py + dy * b) < level)
+            break;
+        a = b;
+    }
+    if (k > n * FWHM_SUB)
+        return NAN;
+    for (it = 0; it < 30; it++) {
+        mid = 0.5 * (a + b);
+        if (cubic_at(img, n, px + dx * mid, py + dy * mid) < level)
+            b = mid;
+        else
+            a = mid;
+    }
+    return 0.5 * (a + b);
+}
+
+/* FWHM in samples: the mean of the widths at half maximum of the x and y
+ * profiles through the peak.  (The area above half maximum would make a
+ * pixel-convolved PSF with a sharp core look as big as a rounder one: its
+ * half-maximum contour is a square.) */
+static double fwhm_profile(const float *img, int n)
+{
+    double px, py, level = 0.5 * find_peak(img, n, &px, &py);
+
+    if (!(level > 0))
+        return NAN;
+    return 0.5 * (crossing(img, n, px, py, 1, 0, level) +
+                  crossing(img, n, px, py, -1, 0, level) +
+                  crossing(img, n, px, py, 0, 1, level) +
+                  crossing(img, n, px, py, 0, -1, level));
+}
+
+/* ------------------------------------------ wavelength calibration (MFT) */
+
+typedef struct mft {
+    pupil p;
+    float complex *e;   /* m*m pupil field */
+    double complex *f;  /* CAL_K*m Fourier kernel */
+    double complex *t;  /* m*CAL_K first pass */
+    float *img;         /* CAL_K^2 intensity */
+} mft;
+
+static void mft_free(mft *c)
+{
+    pupil_free(&c->p);
+    free(c->e);
+    free(c->f);
+    free(c->t);
+    free(c->img);
+}
+
+static int mft_init(mft *c, const rapid_psf_opts *o, rapid_err *err)
+{
+    int m, k, a, rc;
+    double th, x;
+
+    memset(c, 0, sizeof *c);
+    if ((rc = pupil_build(&c->p, CAL_PUPIL, o, err)) < 0)
+        return rc;
+    m = c->p.m;
+    c->e = malloc((size_t)m * m * sizeof *c->e);
+    c->f = malloc((size_t)CAL_K * m * sizeof *c->f);
+    c->t = malloc((size_t)m * CAL_K * sizeof *c->t);
+    c->img = malloc((size_t)CAL_K * CAL_K * sizeof *c->img);
+    if (!c->e || !c->f || !c->t || !c->img) {
+        mft_free(c);
+        return rapid_fail(err, RAPID_E_NOMEM,
+                          "wavelength calibration: out of memory");
+    }
+    /* Angles in lambda/D, pupil positions in D. */
+    for (k = 0; k < CAL_K; k++) {
+        th = (k - (CAL_K - 1) / 2) * CAL_STEP;
+        for (a = 0; a < m; a++) {
+            x = (a - (m - 1) / 2.0) / c->p.nd;
+            c->f[(size_t)k * m + a] = cexp(-2.0 * M_PI * I * x * th);
+        }
+    }
+    return 0;
+}
+
+/* Optical FWHM in lambda/D of the field-centre PSF at lambda_nm. */
+static double mft_fwhm(mft *c, const rapid_psf_opts *o, double lambda_nm)
+{
+    int m = c->p.m, a, b, k, l;
+    double shape[NZERN];
+    double complex acc;
+
+    wfe_shape(0.0, 0.0, shape);
+    pupil_efield(&c->p, shape, wfe_rms(o, 0.0, 0.0), lambda_nm, c->e, m);
+    for (b = 0; b < m; b++)
+        for (k = 0; k < CAL_K; k++) {
+            for (acc = 0, a = 0; a < m; a++)
+                acc += c->e[(size_t)b * m + a] * c->f[(size_t)k * m + a];
+            c->t[(size_t)b * CAL_K + k] = acc;
+        }
+    for (l = 0; l < CAL_K; l++)
+        for (k = 0; k < CAL_K; k++) {
+            for (acc = 0, b = 0; b < m; b++)
+                acc += c->f[(size_t)l * m + b] * c->t[(size_t)b * CAL_K + k];
+            c->img[l * CAL_K + k] = (float)(creal(acc) * creal(acc) +
+                                            cimag(acc) * cimag(acc));
+        }
+    return fwhm_profile(c->img, CAL_K) * CAL_STEP;
+}
+
+/* The wavelength at which the field-centre optical FWHM is the filter's.
+ * FWHM ~ lambda/D with a weak dependence through WFE/lambda, so the
+ * fixed-point iteration lambda *= target/FWHM converges in a few steps. */
+static int calibrate_lambda(const rapid_filter *filter,
+                            const rapid_psf_opts *o, double *lambda_um,
+                            rapid_err *err)
+{
+    mft c;
+    double lam = filter->lambda_um, fw, ratio = 0;
+    int it, rc;
+
+    if ((rc = mft_init(&c, o, err)) < 0)
+        return rc;
+    for (it = 0; it < 20; it++) {
+        fw = mft_fwhm(&c, o, lam * 1e3) * lam * 1e-6 / RAPID_APERTURE_M *
+             ARCSEC_PER_RAD;
+        ratio = filter->fwhm_arcsec / fw;
+        if (!isfinite(ratio))
+            break;
+        lam *= ratio;
+        if (fabs(ratio - 1.0) < CAL_TOL)
+            break;
+    }
+    mft_free(&c);
+    if (!isfinite(ratio) || fabs(ratio - 1.0) > 1e-3)
+        return rapid_fail(err, RAPID_E_RANGE,
+                          "no wavelength gives the optical FWHM %g\" of %s "
+                          "(WFE %g nm, obscuration %g)", filter->fwhm_arcsec,
+                          filter->name, o->wfe_nm, o->obscuration);
+    *lambda_um = lam;
+    return 0;
+}
+
+/* ------------------------------------------------------- the FFT stages */
+
+typedef struct layout {
+    int over, half;
+    int n, m;         /* model: n = 2m+1 samples, 1/over px apart */
+    int q;            /* FFT samples per model sample */
+    int M;            /* FFT grid side */
+    double nd;        /* pupil diameter on the FFT grid, samples */
+    double lambda_nm;
+} layout;
+
+static int smooth(int k)
+{
+    static const int primes[] = {2, 3, 5, 7};
+    int i;
+
+    for (i = 0; i < 4; i++)
+        while (k % primes[i] == 0)
+            k /= primes[i];
+    return k == 1;
+}
+
+static int layout_make(const rapid_psf_opts *o, double lambda_um, layout *L,
+                       rapid_err *err)
+{
+    double s = RAPID_PIXSCALE / o->over; /* model sample, arcsec */
+    double ld = lambda_um * 1e-6 / RAPID_APERTURE_M * ARCSEC_PER_RAD;
+    int need;
+
+    L->over = o->over;
+    L->half = o->half;
+    L->m = o->half * o->over + o->over / 2;
+    L->n = 2 * L->m + 1;
+    L->q = (int)ceil(2.0 * s / ld - 1e-9);
+    if (L->q < 1)
+        L->q = 1;
+    need = 2 * L->n * L->q;
+    if (need < FFT_MIN)
+        need = FFT_MIN;
+    if (need < PUPIL_MIN * ld * L->q / s)
+        need = (int)ceil(PUPIL_MIN * ld * L->q / s);
+    for (L->M = need + (need & 1); !smooth(L->M); L->M += 2)
+        ;
+    if (L->M > FFT_MAX)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "a model of %d samples (half %d, over %d) needs "
+                          "an FFT of %d > %d", L->n, o->half, o->over, L->M,
+                          FFT_MAX);
+    L->nd = L->M * (s / L->q) / ld;
+    L->lambda_nm = lambda_um * 1e3;
+    return 0;
+}
+
+typedef struct fft_work {
+    float complex *e;       /* M*M pupil field, then amplitude */
+    float *r;               /* M*M intensity, then PSF */
+    float complex *o;       /* M*(M/2+1) OTF, filtered */
+    float complex *t;       /* the same, phase-shifted (c2r destroys it) */
+    float complex *ex, *ey; /* phase ramps along x (M/2+1) and y (M) */
+    int *ix;                /* n: FFT index of each model sample */
+    float *roll;            /* n: wing roll-off along either axis */
+    float *hx, *hy;         /* blur x pixel transfer along x and y */
+    fftwf_plan amp, otf, psf;
+} fft_work;
+
+static void work_free(fft_work *w)
+{
+    pthread_mutex_lock(&plan_lock);
+    if (w->amp)
+        fftwf_destroy_plan(w->amp);
+    if (w->otf)
+        fftwf_destroy_plan(w->otf);
+    if (w->psf)
+        fftwf_destroy_plan(w->psf);
+    pthread_mutex_unlock(&plan_lock);
+    fftwf_free(w->e);
+    fftwf_free(w->r);
+    fftwf_free(w->o);
+    fftwf_free(w->t);
+    free(w->ex);
+    free(w->ey);
+    free(w->ix);
+    free(w->roll);
+    free(w->hx);
+    free(w->hy);
+    memset(w, 0, sizeof *w);
+}
+
+/* sinc(pi nu P) exp(-2 pi^2 sigma^2 nu^2) at frequency index k (cycles per
+ * M FFT samples): the square pixel of P samples and the Gaussian blur of
+ * rms sigma samples, along one axis. */
+static float transfer(int k, int M, double P, double sigma)
+{
+    double nu = (double)(k <= M / 2 ? k : k - M) / M, a = M_PI * nu * P;
+
+    return (float)((a == 0 ? 1.0 : sin(a) / a) *
+                   exp(-2.0 * M_PI * M_PI * sigma * sigma * nu * nu));
+}
+
+/* The wings are rolled off (raised cosine) over the last `roll` pixels
+ * inside +-(half - 1/2): a stamp around the nearest pixel covers at least
+ * that at every sub-pixel phase, so it always holds the whole model and
+ * its first moment is the source position.  A hard edge would instead
+ * bias stamp centroids by up to 0.003 px (H158) to 0.008 px (K213). */
+static float rolloff(double u, int half)
+{
+    double roll = half / 8.0 < 1 ? 1 : half / 8.0 > 4 ? 4 : half / 8.0;
+    double a = half - 0.5 - roll, d = fabs(u) - a;
+
+    if (d <= 0)
+        return 1.0f;
+    return d >= roll ? 0.0f : (float)(0.5 * (1.0 + cos(M_PI * d / roll)));
+}
+
+static void work_tables(fft_work *w, const layout *L,
+                        const rapid_psf_opts *o)
+{
+    int M = L->M, k;
+    double si = RAPID_PIXSCALE / L->over / L->q; /* FFT sample, arcsec */
+    double P = L->over * L->q;
+    /* jitter moves the image on the sky, diffusion the charge in the
+     * detector: both are Gaussian, so they add in quadrature */
+    double sigma = hypot(o->jitter_mas * 1e-3,
+                         o->diffusion_px * RAPID_PIXSCALE) / si;
+
+    if (o->optical_only)
+        P = 0, sigma = 0;
+    for (k = 0; k <= M / 2; k++)
+        w->hx[k] = transfer(k, M, P, sigma);
+    for (k = 0; k < M; k++)
+        w->hy[k] = transfer(k, M, P, sigma);
+    for (k = 0; k < L->n; k++) {
+        w->ix[k] = (((k - L->m) * L->q) % M + M) % M;
+        w->roll[k] = rolloff((double)(k - L->m) / L->over, L->half);
+    }
+}
+
+static int work_init(fft_work *w, const layout *L, const rapid_psf_opts *o,
+                     rapid_err *err)
+{
+    size_t M = (size_t)L->M, nh = M / 2 + 1;
+
+    memset(w, 0, sizeof *w);
+    w->e = fftwf_malloc(M * M * sizeof *w->e);
+    w->r = fftwf_malloc(M * M * sizeof *w->r);
+    w->o = fftwf_malloc(M * nh * sizeof *w->o);
+    w->t = fftwf_malloc(M * nh * sizeof *w->t);
+    w->ex = malloc(nh * sizeof *w->ex);
+    w->ey = malloc(M * sizeof *w->ey);
+    w->ix = malloc((size_t)L->n * sizeof *w->ix);
+    w->roll = malloc((size_t)L->n * sizeof *w->roll);
+    w->hx = malloc(nh * sizeof *w->hx);
+    w->hy = malloc(M * sizeof *w->hy);
+    if (!w->e || !w->r || !w->o || !w->t || !w->ex || !w->ey || !w->ix ||
+        !w->roll || !w->hx || !w->hy) {
+        work_free(w);
+        return rapid_fail(err, RAPID_E_NOMEM,
+                          "FFT grid of %zu x %zu: out of memory", M, M);
+    }
+    pthread_mutex_lock(&plan_lock);
+    w->amp = fftwf_plan_dft_2d(L->M, L->M, w->e, w->e, FFTW_FORWARD,
+                               FFTW_ESTIMATE);
+    w->otf = fftwf_plan_dft_r2c_2d(L->M, L->M, w->r, w->o, FFTW_ESTIMATE);
+    w->psf = fftwf_plan_dft_c2r_2d(L->M, L->M, w->t, w->r, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&plan_lock);
+    if (!w->amp || !w->otf || !w->psf) {
+        work_free(w);
+        return rapid_fail(err, RAPID_E_NOMEM,
+                          "FFTW cannot plan a %zu x %zu transform", M, M);
+    }
+    work_tables(w, L, o);
+    return 0;
+}
+
+/* The optical PSF of pupil field e and its filtered OTF in w->o. */
+static void optical_otf(fft_work *w, const layout *L)
+{
+    size_t M = (size_t)L->M, nh = M / 2 + 1, s, kx, ky;
+    float complex a;
+
+    fftwf_execute(w->amp);
+    for (s = 0; s < M * M; s++) {
+        a = w->e[s];
+        w->r[s] = crealf(a) * crealf(a) + cimagf(a) * cimagf(a);
+    }
+    fftwf_execute(w->otf);
+    for (ky = 0; ky < M; ky++)
+        for (kx = 0; kx < nh; kx++)
+            w->o[ky * nh + kx] *= w->hx[kx] * w->hy[ky];
+}
+
+/* The PSF moved by (dx, dy) FFT samples, cut out to model samples and
+ * rolled off. */
+static void shifted_model(fft_work *w, const layout *L, double dx, double dy,
+                          float *dst)
+{
+    size_t M = (size_t)L->M, nh = M / 2 + 1, kx, ky;
+    int i, j, n = L->n;
+    long k;
+    float complex sy;
+
+    for (kx = 0; kx < nh; kx++)
+        w->ex[kx] = (float complex)cexp(-2.0 * M_PI * I * dx * kx / M);
+    for (ky = 0; ky < M; ky++) {
+        k = ky <= M / 2 ? (long)ky : (long)ky - (long)M;
+        w->ey[ky] = (float complex)cexp(-2.0 * M_PI * I * dy * k / M);
+    }
+    for (ky = 0; ky < M; ky++) {
+        sy = w->ey[ky];
+        for (kx = 0; kx < nh; kx++)
+            w->t[ky * nh + kx] = w->o[ky * nh + kx] * sy * w->ex[kx];
+    }
+    fftwf_execute(w->psf);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++)
+            dst[(size_t)j * n + i] = w->r[(size_t)w->ix[j] * M + w->ix[i]] *
+                                     w->roll[j] * w->roll[i];
+}
+
+/* First moment of an n x n model about its centre sample, in samples. */
+static void model_moment(const float *d, int n, double *mx, double *my)
+{
+    double s = 0, sx = 0, sy = 0, rs, v;
+    int i, j, m = (n - 1) / 2;
+
+    for (j = 0; j < n; j++) {
+        for (rs = 0, i = 0; i < n; i++) {
+            v = d[(size_t)j * n + i];
+            rs += v;
+            sx += v * (i - m);
+        }
+        s += rs;
+        sy += rs * (j - m);
+    }
+    *mx = s != 0 ? sx / s : 0;
+    *my = s != 0 ? sy / s : 0;
+}
+
+/* One model: pupil field for the Zernike shape c at rms_nm, optical PSF,
+ * blur and pixel, centred and normalised (all samples sum to over^2). */
+static void model_make(fft_work *w, pupil *p, const layout *L,
+                       const double c[NZERN], double rms_nm, float *dst)
+{
+    size_t M = (size_t)L->M, off = (M - p->m) / 2 * (M + 1);
+    size_t nn = (size_t)L->n * L->n, s;
+    double dx = 0, dy = 0, mx, my, sum = 0;
+    int it;
+
+    memset(w->e, 0, M * M * sizeof *w->e);
+    pupil_efield(p, c, rms_nm, L->lambda_nm, w->e + off, M);
+    optical_otf(w, L);
+    /* Shifting by d moves the windowed moment by d less what the window
+     * cuts off (~1%), so a few steps reach CENTRE_TOL. */
+    for (it = 0; it < 8; it++) {
+        shifted_model(w, L, dx, dy, dst);
+        model_moment(dst, L->n, &mx, &my);
+        if (fabs(mx) < CENTRE_TOL && fabs(my) < CENTRE_TOL)
+            break;
+        dx -= mx * L->q;
+        dy -= my * L->q;
+    }
+    for (s = 0; s < nn; s++)
+        sum += dst[s];
+    for (s = 0; s < nn; s++)
+        dst[s] = (float)(dst[s] * L->over * L->over / sum);
+}
+
+/* ------------------------------------------------------------ the field */
+
+static int check_args(const rapid_filter *filter, int sca, int nx, int ny,
+                      const rapid_psf_opts *o, rapid_err *err)
+{
+    if (!filter)
+        return rapid_fail(err, RAPID_E_ARG, "PSF: no filter given (NULL)");
+    if (sca < 1 || sca > RAPID_NSCA)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "PSF for %s: SCA %d is out of range 1..%d",
+                          filter->name, sca, RAPID_NSCA);
+    if (nx <= 0 || ny <= 0)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "PSF for %s SCA %d: detector size %d x %d is not "
+                          "positive", filter->name, sca, nx, ny);
+    if (o->over < 1 || o->over > OVER_MAX || o->half < 1 ||
+        o->half > HALF_MAX || o->ngrid < 1 || o->ngrid > NGRID_MAX)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "PSF: oversampling %d (1..%d), half-size %d "
+                          "(1..%d) or grid %d (1..%d) out of range",
+                          o->over, OVER_MAX, o->half, HALF_MAX, o->ngrid,
+                          NGRID_MAX);
+    if (!(o->obscuration >= 0 && o->obscuration < 0.9) ||
+        !(o->strut_width >= 0 && o->strut_width < 0.2) ||
+        !(o->wfe_nm >= 0 && o->wfe_nm <= 1000) ||
+        !(o->jitter_mas >= 0 && o->jitter_mas <= 1000) ||
+        !(o->diffusion_px >= 0 && o->diffusion_px <= 10))
+        return rapid_fail(err, RAPID_E_ARG,
+                          "PSF: obscuration %g (0..0.9), strut width %g "
+                          "(0..0.2), WFE %g nm (0..1000), jitter %g mas "
+                          "(0..1000) or diffusion %g px (0..10) out of range",
+                          o->obscuration, o->strut_width, o->wfe_nm,
+                          o->jitter_mas, o->diffusion_px);
+    return 0;
+}
+
+void rapid_psf_field_release(rapid_psf_field *f)
+{
+    int i;
+
+    if (!f)
+        return;
+    if (f->models)
+        for (i = 0; i < f->ngrid * f->ngrid; i++)
+            free(f->models[i].data);
+    free(f->models);
+    memset(f, 0, sizeof *f);
+}
+
+/* Detector position of grid model i (either axis). */
+static double grid_pos(int i, int ngrid, int size)
+{
+    return (i + 0.5) * size / ngrid - 0.5;
+}
+
+static int make_models(rapid_psf_field *f, fft_work *w, pupil *p,
+                       const layout *L, rapid_err *err)
+{
+    int g = f->ngrid, i, j;
+    double fx, fy, c[NZERN];
+    rapid_psf_model *md;
+
+    f->models = calloc((size_t)g * g, sizeof *f->models);
+    if (!f->models)
+        return rapid_fail(err, RAPID_E_NOMEM, "%d models: out of memory",
+                          g * g);
+    for (j = 0; j < g; j++)
+        for (i = 0; i < g; i++) {
+            md = &f->models[j * g + i];
+            md->n = L->n;
+            md->over = L->over;
+            md->data = malloc((size_t)L->n * L->n * sizeof *md->data);
+            if (!md->data)
+                return rapid_fail(err, RAPID_E_NOMEM,
+                                  "model of %d x %d: out of memory",
+                                  L->n, L->n);
+            focal_plane(f->sca, f->nx, f->ny, grid_pos(i, g, f->nx),
+                        grid_pos(j, g, f->ny), &fx, &fy);
+            wfe_shape(fx, fy, c);
+            model_make(w, p, L, c, wfe_rms(&f->opts, fx, fy), md->data);
+        }
+    return 0;
+}
+
+int rapid_psf_field_make(rapid_psf_field *f, const rapid_filter *filter,
+                         int sca, int nx, int ny, const rapid_psf_opts *opts,
+                         rapid_err *err)
+{
+    rapid_psf_opts o;
+    layout L = {0};
+    pupil p = {0};
+    fft_work w = {0};
+    double lambda_um = 0;
+    int rc;
+
+    if (!f)
+        return rapid_fail(err, RAPID_E_ARG, "PSF: no field to fill (NULL)");
+    memset(f, 0, sizeof *f);
+    if (opts)
+        o = *opts;
+    else
+        rapid_psf_opts_init(&o);
+    if ((rc = check_args(filter, sca, nx, ny, &o, err)) < 0)
+        return rc;
+    f->filter = filter;
+    f->sca = sca;
+    f->nx = nx;
+    f->ny = ny;
+    f->opts = o;
+    f->ngrid = o.ngrid;
+    if ((rc = calibrate_lambda(filter, &o, &lambda_um, err)) < 0 ||
+        (rc = layout_make(&o, lambda_um, &L, err)) < 0 ||
+        (rc = pupil_build(&p, L.nd, &o, err)) < 0 ||
+        (rc = work_init(&w, &L, &o, err)) < 0)
+        goto cleanup;
+    f->lambda_um = lambda_um;
+    rc = make_models(f, &w, &p, &L, err);
+
+cleanup:
+    work_free(&w);
+    pupil_free(&p);
+    if (rc < 0) {
+        rapid_err_prefix(err, "PSF for %s SCA %d", filter->name, sca);
+        rapid_psf_field_release(f);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------ sampling a field */
+
+/* Up to four models and their bilinear weights at a detector position. */
+typedef struct blend {
+    const float *d[4];
+    float w[4];
+    int k;
+} blend;
+
+static void blend_axis(double x, int size, int g, int *i0, double *t)
+{
+    double u = (x + 0.5) * g / size - 0.5;
+
+    if (!(u > 0))
+        u = 0;
+    if (u > g - 1)
+        u = g - 1;
+    *i0 = g > 1 && (int)u > g - 2 ? g - 2 : (int)u;
+    *t = u - *i0;
+}
+
+static void blend_at(const rapid_psf_field *f, double x, double y, blend *b)
+{
+    int g = f->ngrid, i0, j0, i, j;
+    double tx, ty, w;
+
+    blend_axis(x, f->nx, g, &i0, &tx);
+    blend_axis(y, f->ny, g, &j0, &ty);
+    b->k = 0;
+    for (j = 0; j < 2 && j0 + j < g; j++)
+        for (i = 0; i < 2 && i0 + i < g; i++) {
+            w = (i ? tx : 1 - tx) * (j ? ty : 1 - ty);
+            if (w <= 0)
+                continue;
+            b->d[b->k] = f->models[(j0 + j) * g + i0 + i].data;
+            b->w[b->k++] = (float)w;
+        }
+}
+
+/* y = sum over s of w[s] * src[s][0 .. len-1], in blocks of 8 that the
+ * compiler vectorises at -O2. */
+static void combine(float *restrict y, const float *const *src,
+                    const float *w, int ns, int len)
+{
+    int i, j, s;
+    float acc[8], a;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        for (j = 0; j < 8; j++)
+            acc[j] = 0;
+        for (s = 0; s < ns; s++)
+            for (j = 0; j < 8; j++)
+                acc[j] += w[s] * src[s][i + j];
+        for (j = 0; j < 8; j++)
+            y[i + j] = acc[j];
+    }
+    for (; i < len; i++) {
+        for (a = 0, s = 0; s < ns; s++)
+            a += w[s] * src[s][i];
+        y[i] = a;
+    }
+}
+
+/* Native pixels k, l = -h..h of the blended model at offsets (k - dx,
+ * l - dy) px, |dx|, |dy| <= 1/2, by Catmull-Rom interpolation; written to
+ * out with row stride `stride`; returns their sum.  The interpolation
+ * weights are the same for every pixel, so each output row is one
+ * weighted sum of 4 model rows per model, then 4 taps per pixel. */
+static double render(const rapid_psf_field *f, const blend *b, double dx,
+                     double dy, int h, float *out, int stride)
+{
+    int n = f->models[0].n, m = (n - 1) / 2, over = f->models[0].over;
+    double tx = m - dx * over, ty = m - dy * over, sum = 0, v;
+    int bx = (int)floor(tx), by = (int)floor(ty), c0, len, lo, hi;
+    int k, l, t, g, r, ns;
+    float wx[4], wy[4], row[ROW_MAX], sw[16];
+    const float *src[16], *p;
+
+    cr_weights(tx - bx, wx);
+    cr_weights(ty - by, wy);
+    c0 = bx - 1 - h * over; /* first column of the first tap */
+    len = 2 * h * over + 4;
+    lo = c0 > 0 ? c0 : 0;
+    hi = c0 + len < n ? c0 + len : n;
+    memset(row, 0, (size_t)len * sizeof *row);
+    for (l = -h; l <= h; l++) {
+        for (ns = 0, t = 0; t < 4; t++) {
+            r = by - 1 + l * over + t;
+            if (r < 0 || r >= n)
+                continue;
+            for (g = 0; g < b->k; g++) {
+                src[ns] = b->d[g] + (size_t)r * n + lo;
+                sw[ns++] = b->w[g] * wy[t];
+            }
+        }
+        if (hi > lo)
+            combine(row + (lo - c0), src, sw, ns, hi - lo);
+        for (k = -h; k <= h; k++) {
+            p = row + (k + h) * over;
+            v = wx[0] * p[0] + wx[1] * p[1] + wx[2] * p[2] + wx[3] * p[3];
+            out[(size_t)(l + h) * stride + (k + h)] = (float)v;
+            sum += v;
+        }
+    }
+    return sum;
+}
+
+/* Positions beyond this are not on any detector (and would overflow int). */
+static int position_ok(double x, double y)
+{
+    return fabs(x) < 1e8 && fabs(y) < 1e8;
+}
+
+void rapid_psf_field_stamp(const rapid_psf_field *f, double x, double y,
+                           int half, float *out, int *ix0, int *iy0)
+{
+    int side = 2 * half + 1, h, cx = 0, cy = 0;
+    size_t np = (size_t)side * side, s;
+    double sum;
+    blend b;
+
+    if (half < 0 || !out)
+        return;
+    memset(out, 0, np * sizeof *out);
+    if (position_ok(x, y)) {
+        cx = (int)floor(x + 0.5);
+        cy = (int)floor(y + 0.5);
+    }
+    *ix0 = cx - half;
+    *iy0 = cy - half;
+    if (!f || !f->models || !position_ok(x, y))
+        return;
+    h = half < f->opts.half ? half : f->opts.half;
+    blend_at(f, x, y, &b);
+    sum = render(f, &b, x - cx, y - cy, h,
+                 out + (size_t)(half - h) * side + (half - h), side);
+    if (sum > 0)
+        for (s = 0; s < np; s++)
+            out[s] = (float)(out[s] / sum);
+}
+
+void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx,
+                         int ny, double x, double y, double flux)
+{
+    float local[(2 * ADD_HALF + 1) * (2 * ADD_HALF + 1)], *st = local;
+    int half, side, ix0, iy0, i, j, xi, yj;
+
+    if (!f || !f->models || !img || !position_ok(x, y))
+        return;
+    half = f->opts.half;
+    if (floor(x + 0.5) + half < 0 || floor(x + 0.5) - half > nx - 1 ||
+        floor(y + 0.5) + half < 0 || floor(y + 0.5) - half > ny - 1)
+        return;
+    if (half > ADD_HALF) {
+        st = malloc((size_t)(2 * half + 1) * (2 * half + 1) * sizeof *st);
+        /* Without memory, keep the stack stamp: only far wings are lost. */
+        if (!st)
+            st = local, half = ADD_HALF;
+    }
+    side = 2 * half + 1;
+    rapid_psf_field_stamp(f, x, y, half, st, &ix0, &iy0);
+    for (j = 0; j < side; j++) {
+        yj = iy0 + j;
+        if (yj < 0 || yj >= ny)
+            continue;
+        for (i = 0; i < side; i++) {
+            xi = ix0 + i;
+            if (xi >= 0 && xi < nx)
+                img[(size_t)yj * nx + xi] += (float)(flux * st[j * side + i]);
+        }
+    }
+    if (st != local)
+        free(st);
+}
+
+double rapid_psf_fwhm(const rapid_psf_field *f, double x, double y)
+{
+    size_t nn, s;
+    float *img;
+    double fw;
+    blend b;
+    int g;
+
+    if (!f || !f->models || !position_ok(x, y))
+        return NAN;
+    nn = (size_t)f->models[0].n * f->models[0].n;
+    if (!(img = calloc(nn, sizeof *img)))
+        return NAN;
+    blend_at(f, x, y, &b);
+    for (g = 0; g < b.k; g++)
+        for (s = 0; s < nn; s++)
+            img[s] += b.w[g] * b.d[g][s];
+    fw = fwhm_profile(img, f->models[0].n) / f->models[0].over;
+    free(img);
+    return fw;
+}
+
+/* ------------------------------------------------------- the PSF file */
+
+static int image_header(const rapid_psf_field *f, double fwhm,
+                        rapid_header *h, rapid_err *err)
+{
+    const char *key = "FILTER";
+    int rc;
+
+    if ((rc = rapid_header_set_str(h, key, f->filter->name,
+                                   "Roman WFI filter")) < 0 ||
+        (rc = rapid_header_set_long(h, key = "SCA_NUM", f->sca,
+                                    "detector 1..18")) < 0 ||
+        (rc = rapid_header_set_long(h, key = "PSFOVER", 1,
+                                    "PSF oversampling (native pixels)")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "PIXSCALE", RAPID_PIXSCALE,
+                                      "[arcsec/pixel]")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "WAVELEN", f->lambda_um,
+                                      "[um] effective wavelength of optics")) <
+            0 ||
+        (rc = rapid_header_set_double(h, key = "FWHM", fwhm,
+                                      "[pixel] measured FWHM")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "OBSCUR", f->opts.obscuration,
+                                      "central obscuration, linear")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "STRUTW", f->opts.strut_width,
+                                      "spider strut width / D")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "WFE_NM", f->opts.wfe_nm,
+                                      "[nm] rms WFE at focal-plane centre")) <
+            0 ||
+        (rc = rapid_header_set_double(h, key = "JITTER", f->opts.jitter_mas,
+                                      "[mas] rms pointing jitter per axis")) <
+            0 ||
+        (rc = rapid_header_set_double(h, key = "DIFFUSE", f->opts.diffusion_px,
+                                      "[pixel] rms charge diffusion")) < 0 ||
+        (rc = rapid_header_add_text(
+             h, key = "COMMENT",
+             "Model PSF at the detector centre, native pixels, unit sum: "
+             "obscured pupil with 6 struts, field-dependent Zernike WFE, "
+             "jitter, charge diffusion and pixel convolved. "
+             "Dimensionless.")) < 0)
+        return rapid_fail(err, rc, "PSF image: cannot set header card %s",
+                          key);
+    return 0;
+}
+
+int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
+                          rapid_err *err)
+{
+    double xc, yc, sum;
+    int h, hh, rc;
+    size_t s;
+    blend b;
+
+    if (!f || !f->models || !f->filter)
+        return rapid_fail(err, RAPID_E_ARG, "PSF image: no PSF field made");
+    if (size < 1 || size % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "PSF image for %s SCA %d: size %d is not odd and "
+                          "positive", f->filter->name, f->sca, size);
+    if ((rc = rapid_image_alloc(out, size, size, 0.0f, err)) < 0)
+        return rc;
+    xc = (f->nx - 1) / 2.0;
+    yc = (f->ny - 1) / 2.0;
+    h = (size - 1) / 2;
+    hh = h < f->opts.half ? h : f->opts.half;
+    /* The model at the centre, but with no sub-pixel offset: the PSF file
+     * is centred on its middle pixel whatever the detector parity. */
+    blend_at(f, xc, yc, &b);
+    sum = render(f, &b, 0.0, 0.0, hh,
+                 out->data + (size_t)(h - hh) * size + (h - hh), size);
+    for (s = 0; s < (size_t)size * size && sum > 0; s++)
+        out->data[s] = (float)(out->data[s] / sum);
+    rc = image_header(f, rapid_psf_fwhm(f, xc, yc), &out->hdr, err);
+    if (rc < 0)
+        rapid_image_release(out);
+    return rc;
+}
