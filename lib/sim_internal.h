@@ -1,0 +1,109 @@
+/* sim_internal.h - what the simulator's modules share (not public).
+ *
+ *   sim_survey.c  focal plane, pointings, detector WCS (rapid_sim_plan,
+ *                 rapid_sim_detector_wcs, rapid_sim_config_init)
+ *   sim_scene.c   stars, galaxies, transients, variables and their truth
+ *                 (rapid_sim_scene_*)
+ *   sim_render.c  an image from the scene: sources, sky, noise, defects,
+ *                 header (rapid_sim_render), and injection (rapid_sim_inject)
+ *   sim.c         a whole survey to files (rapid_sim_run, rapid_sim_l2_name)
+ */
+#ifndef RAPID_SIM_INTERNAL_H
+#define RAPID_SIM_INTERNAL_H
+
+#include <stdint.h>
+
+#include "rapid/sim.h"
+
+enum { SIM_STAR = 1, SIM_GALAXY = 2 };
+
+enum {
+    SIM_SN_NUCLEAR = 1, /* supernova on its host's nucleus */
+    SIM_SN_OFFSET = 2,  /* supernova offset within its host */
+    SIM_SN_HOSTLESS = 3,
+    SIM_VARIABLE = 4    /* periodic variable star (the star is also static) */
+};
+
+/* Variable stars, precisely: the star stays in the static list and in the
+ * static truth table at its mean magnitudes, and its SIM_VARIABLE entry
+ * (host = the star's id, same position) carries those mean magnitudes in
+ * peak_mag[].  sim_transient_mag() of a SIM_VARIABLE returns the FULL
+ * instantaneous magnitude, not a difference, so a renderer must draw the
+ * variable entry INSTEAD of the static star: skip every static star for
+ * which sim_scene_variable() finds an entry. */
+
+typedef struct sim_source {
+    int64_t id;
+    int type;                   /* SIM_STAR or SIM_GALAXY */
+    double ra, dec;             /* degrees */
+    float mag[RAPID_NFILTERS];  /* AB, indexed by fid - 1 */
+    /* galaxies only */
+    float sersic_n;             /* 0.5 .. 4 */
+    float r_e;                  /* half-light radius along the major axis, arcsec */
+    float q;                    /* axis ratio b/a, 0.2 .. 1 */
+    float pa;                   /* major axis, degrees east of north */
+} sim_source;
+
+typedef struct sim_transient {
+    int64_t id;                 /* distinct from every sim_source id */
+    int kind;                   /* SIM_SN_* or SIM_VARIABLE */
+    int64_t host;               /* id of the host galaxy or varying star, -1 if none */
+    double ra, dec;
+    /* supernova: peak magnitude per filter at mjd_peak, rising over rise
+     * days and declining over fall days */
+    double mjd_peak, rise, fall;
+    float peak_mag[RAPID_NFILTERS];
+    /* variable: mean magnitude is the star's; sinusoid of this amplitude
+     * (peak_mag holds the mean; period in days; amplitude in mag in H158,
+     * x sqrt(lambda_H158 / lambda) in other bands; phase in radians) */
+    double period, amplitude, phase;
+} sim_transient;
+
+struct rapid_sim_scene {
+    sim_source *src;            /* sorted by dec for range queries */
+    int64_t nsrc;
+    sim_transient *tr;
+    int64_t ntr;
+    double ra0, dec0, radius;   /* the circle the scene fills, degrees */
+    int64_t var0;               /* tr[var0 .. ntr-1] are the SIM_VARIABLE
+                                 * entries, in ascending host id; the
+                                 * supernovae come before them */
+    float *ra_f;                /* optional: src[i].ra as float, a compact
+                                 * first cut for sim_scene_select when there
+                                 * is no index (hand-made scenes); NULL is
+                                 * fine; rapid_sim_scene_free frees it */
+    struct sim_scene_index *index; /* sim_scene_select's search index, made
+                                    * by rapid_sim_scene_make (private to
+                                    * sim_scene.c); NULL: a slower scan */
+};
+
+/* Sources whose position lies within the footprint of a detector (ra/dec
+ * as rapid_wcs_footprint gives them) grown by margin degrees: indices into
+ * s->src, ascending; *idx allocated.  Returns the count or a status. */
+int64_t sim_scene_select(const rapid_sim_scene *s, const double ra[5],
+                         const double dec[5], double margin, int64_t **idx,
+                         rapid_err *err);
+/* Magnitude of a transient at a time in a filter (fid); 99 when it is too
+ * faint to matter (before explosion, or fainter than 35). */
+double sim_transient_mag(const sim_transient *t, int fid, double mjd);
+/* The SIM_VARIABLE entry of a static star (by its id), or NULL if the star
+ * does not vary; O(log n). */
+const sim_transient *sim_scene_variable(const rapid_sim_scene *s,
+                                        int64_t star_id);
+
+/* The exact focal-plane model behind rapid_sim_detector_wcs(), which fits
+ * it with TAN-SIP (to < 1e-6 px): 0-based pixels of detector sca at pointing
+ * p to sky (degrees) and back.  Points behind the focal plane get NaN and
+ * the call returns RAPID_E_RANGE. */
+int sim_focal_pix2sky(const rapid_sim_config *c, const rapid_sim_pointing *p,
+                      int sca, int n, const double *x, const double *y,
+                      double *ra, double *dec, rapid_err *err);
+int sim_focal_sky2pix(const rapid_sim_config *c, const rapid_sim_pointing *p,
+                      int sca, int n, const double *ra, const double *dec,
+                      double *x, double *y, rapid_err *err);
+
+/* Flux in DN for an AB magnitude over exptime seconds in a filter. */
+double sim_mag_to_dn(const rapid_filter *f, double mag, double exptime,
+                     double gain);
+
+#endif
