@@ -1028,7 +1028,7 @@ int rapid_sim_scene_make(const rapid_sim_config *c,
     sky_cap cap;
     gen_ctx g;
     float *xy = NULL;
-    int64_t ns, ng;
+    int64_t ns = 0, ng = 0;
     int rc;
 
     if (!out)
