@@ -1,0 +1,803 @@
+/* db.c - the operations database: URLs, transactions, times, the schema.
+ *
+ * The schema is written once with a few tokens for what the two dialects
+ * spell differently (identity keys, timestamps, "now"), and applied as
+ * numbered migrations recorded in schema_version.  Queries live in
+ * db_l2.c (images, PSFs, the spatial search) and db_products.c (versions,
+ * reference and difference images, jobs).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <chealpix.h>
+
+#include "db_internal.h"
+#include "rapid/filters.h"
+
+/* ------------------------------------------------------------ URLs */
+
+void rapid_db_default_url(char *out, size_t outsz)
+{
+    const char *url = getenv("RAPID_DB"), *work = getenv("RAPID_WORK");
+
+    if (url && *url)
+        snprintf(out, outsz, "%s", url);
+    else
+        snprintf(out, outsz, "sqlite:%s/rapid.db", work && *work ? work : "work");
+}
+
+/* Copy url with the password of "scheme://user:password@host" and of a
+ * "password=" parameter replaced by "***". */
+static void mask_url(const char *url, char *out, size_t outsz)
+{
+    const char *auth = strstr(url, "://"), *at, *colon, *end, *pw;
+    char tmp[1024];
+
+    snprintf(out, outsz, "%s", url);
+    if (auth) {
+        auth += 3;
+        end = auth + strcspn(auth, "/?");
+        at = memchr(auth, '@', (size_t)(end - auth));
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon)
+            snprintf(out, outsz, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    }
+    if ((pw = strstr(out, "password=")) != NULL) {
+        end = pw + 9 + strcspn(pw + 9, "&");
+        snprintf(tmp, sizeof tmp, "%.*s***%s", (int)(pw + 9 - out), out, end);
+        snprintf(out, outsz, "%s", tmp);
+    }
+}
+
+int db_fail(rapid_db *db, rapid_err *err, const char *what, const char *why)
+{
+    return rapid_fail(err, RAPID_E_DB, "%s: %s: %s", db->url, what, why);
+}
+
+static int check_q3c(rapid_db *db, rapid_err *err);
+
+int rapid_db_open(rapid_db **out, const char *url, int flags, rapid_err *err)
+{
+    char def[1024];
+    rapid_db *db = NULL;
+    const char *target = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (!url || !*url) {
+        rapid_db_default_url(def, sizeof def);
+        url = def;
+    }
+    if (!(db = calloc(1, sizeof *db)))
+        return rapid_fail(err, RAPID_E_NOMEM, "out of memory");
+    mask_url(url, db->url, sizeof db->url);
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        db->ops = &rapid_db_sqlite_ops;
+        target = url + 7;
+        if (strncmp(target, "//", 2) == 0) /* sqlite:///abs/path */
+            target += 2;
+    } else if (strncmp(url, "postgresql://", 13) == 0 ||
+               strncmp(url, "postgres://", 11) == 0) {
+        db->ops = &rapid_db_pg_ops;
+        db->pg = 1;
+        target = url;
+    } else {
+        rc = rapid_fail(err, RAPID_E_ARG,
+                        "%s: not a database URL (use sqlite:PATH or "
+                        "postgresql://[user@]host[:port]/dbname)",
+                        db->url);
+        free(db);
+        return rc;
+    }
+    if ((rc = db->ops->open(db, target, flags, err)) != 0 ||
+        (rc = check_q3c(db, err)) != 0) {
+        rapid_db_close(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+void rapid_db_close(rapid_db *db)
+{
+    if (!db)
+        return;
+    if (db->txdepth > 0 && db->conn)
+        db->ops->script(db, "ROLLBACK", NULL);
+    db->ops->close(db);
+    free(db);
+}
+
+const char *rapid_db_url(const rapid_db *db)
+{
+    return db->url;
+}
+
+const char *rapid_db_backend(const rapid_db *db)
+{
+    return db->ops->name;
+}
+
+int rapid_db_has_q3c(const rapid_db *db)
+{
+    return db->q3c;
+}
+
+int rapid_db_retryable(const rapid_db *db)
+{
+    return db->retryable;
+}
+
+/* ------------------------------------------------- statements, rows */
+
+int db_query(rapid_db *db, const char *sql, const db_val *p, int np,
+             db_row_fn fn, void *arg, rapid_err *err)
+{
+    int rc;
+
+    db->retryable = 0;
+    rc = db->ops->query(db, sql, p, np, fn, arg, err);
+    if (rc < 0 && db->txdepth > 0) /* > 0: a row visitor stopped early */
+        db->txfailed = 1;
+    return rc;
+}
+
+int db_col_null(const db_row *r, int c)
+{
+    return r->db->ops->col_null(r, c);
+}
+
+int64_t db_col_int(const db_row *r, int c)
+{
+    return db_col_null(r, c) ? 0 : r->db->ops->col_int(r, c);
+}
+
+double db_col_dbl(const db_row *r, int c)
+{
+    return db_col_null(r, c) ? NAN : r->db->ops->col_dbl(r, c);
+}
+
+const char *db_col_text(const db_row *r, int c)
+{
+    const char *s = db_col_null(r, c) ? NULL : r->db->ops->col_text(r, c);
+    return s ? s : "";
+}
+
+static int row_int(const db_row *r, void *arg)
+{
+    *(int64_t *)arg = db_col_int(r, 0);
+    return 0;
+}
+
+static int check_q3c(rapid_db *db, rapid_err *err)
+{
+    static const char sql[] =
+        "SELECT count(*) FROM pg_extension WHERE extname = 'q3c'";
+    int64_t n = 0;
+    int rc;
+
+    if (!db->pg)
+        return 0;
+    if ((rc = db_query(db, sql, NULL, 0, row_int, &n, err)) != 0)
+        return rc;
+    db->q3c = n > 0;
+    return 0;
+}
+
+/* ------------------------------------------------------ transactions */
+
+int db_tx_begin(rapid_db *db, rapid_err *err)
+{
+    int rc;
+
+    if (db->txdepth++ > 0)
+        return 0;
+    db->txfailed = 0;
+    db->retryable = 0;
+    if ((rc = db->ops->script(db, db->ops->begin_sql, err)) != 0)
+        db->txdepth = 0;
+    return rc;
+}
+
+int db_tx_end(rapid_db *db, int rc, rapid_err *err)
+{
+    int retry;
+
+    if (rc)
+        db->txfailed = 1;
+    if (db->txdepth <= 0 || --db->txdepth > 0)
+        return rc;
+    if (!db->txfailed) {
+        if ((rc = db->ops->script(db, "COMMIT", err)) == 0)
+            return 0;
+    } else if (!rc) {
+        rc = rapid_fail(err, RAPID_E_DB,
+                        "%s: transaction rolled back: a statement in it "
+                        "failed earlier", db->url);
+    }
+    /* The rollback must not hide why, or whether to retry. */
+    retry = db->retryable;
+    db->ops->script(db, "ROLLBACK", NULL);
+    db->retryable = retry;
+    return rc;
+}
+
+int rapid_db_begin(rapid_db *db, rapid_err *err)
+{
+    return db_tx_begin(db, err);
+}
+
+int rapid_db_commit(rapid_db *db, rapid_err *err)
+{
+    return db_tx_end(db, 0, err);
+}
+
+void rapid_db_rollback(rapid_db *db)
+{
+    if (db->txdepth > 0) {
+        db->txdepth = 1;
+        db_tx_end(db, RAPID_E_DB, NULL);
+    }
+}
+
+/* ------------------------------------------------------------- times */
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    /* H. Hinnant's algorithm: exact for every proleptic Gregorian date. */
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static int digits(const char **s, int n, int *out)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++, (*s)++) {
+        if (**s < '0' || **s > '9')
+            return -1;
+        v = 10 * v + (**s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Microseconds since 1970 of an ISO date-time; -1 if malformed. */
+static int parse_time_us(const char *s, int64_t *us)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, frac = 0, nd = 0, up = 0;
+
+    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
+        *s++ != '-' || digits(&s, 2, &d) || mo < 1 || mo > 12 || d < 1 ||
+        d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))))
+        return -1;
+    if (*s == 'T' || *s == ' ') {
+        s++;
+        if (digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
+            h > 23 || mi > 59)
+            return -1;
+        if (*s == ':') {
+            s++;
+            if (digits(&s, 2, &sec) || sec > 60)
+                return -1;
+            if (*s == '.') {
+                /* Microseconds, rounded on the seventh digit. */
+                for (s++; *s >= '0' && *s <= '9'; s++, nd++)
+                    if (nd < 6)
+                        frac = 10 * frac + (*s - '0');
+                    else if (nd == 6)
+                        up = *s >= '5';
+                if (nd == 0)
+                    return -1;
+                for (; nd < 6; nd++)
+                    frac *= 10;
+                frac += up;
+            }
+        }
+    }
+    if (*s == 'Z')
+        s++;
+    if (*s)
+        return -1;
+    *us = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 * INT64_C(1000000) +
+          (int64_t)sec * 1000000 + frac;
+    return 0;
+}
+
+static void format_time_us(int64_t us, char out[RAPID_DB_TIME_MAX])
+{
+    int64_t day = us >= 0 ? us / 86400000000LL : -((-us + 86399999999LL) / 86400000000LL);
+    int64_t rest = us - day * 86400000000LL;
+    char buf[96]; /* room for any int, to keep the compiler's checks quiet */
+    int y, m, d;
+
+    civil_from_days(day, &y, &m, &d);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d", y, m, d,
+             (int)(rest / 3600000000LL), (int)(rest / 60000000 % 60),
+             (int)(rest / 1000000 % 60), (int)(rest % 1000000));
+    snprintf(out, RAPID_DB_TIME_MAX, "%.*s", RAPID_DB_TIME_MAX - 1, buf);
+}
+
+int rapid_time_parse(const char *s, double *unix_seconds, rapid_err *err)
+{
+    int64_t us = 0;
+
+    if (!s || parse_time_us(s, &us))
+        return rapid_fail(err, RAPID_E_ARG,
+                          "'%s' is not a date-time (YYYY-MM-DDThh:mm:ss[.f])",
+                          s ? s : "(null)");
+    *unix_seconds = (double)us / 1e6;
+    return 0;
+}
+
+void rapid_time_format(double unix_seconds, char out[RAPID_DB_TIME_MAX])
+{
+    format_time_us((int64_t)llround(unix_seconds * 1e6), out);
+}
+
+double rapid_time_to_mjd(double unix_seconds)
+{
+    return unix_seconds / 86400.0 + 40587.0;
+}
+
+double rapid_time_from_mjd(double mjd)
+{
+    return (mjd - 40587.0) * 86400.0;
+}
+
+double rapid_time_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The canonical text of a date-time (as both back ends store and return
+ * it); "" stays "" (a NULL timestamp). */
+int db_time_canon(const char *in, char out[RAPID_DB_TIME_MAX])
+{
+    int64_t us = 0;
+
+    out[0] = '\0';
+    if (!in || !*in)
+        return 0;
+    if (parse_time_us(in, &us))
+        return -1;
+    format_time_us(us, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------ schema */
+
+#define DP " DOUBLE PRECISION"
+#define SIP_COLS(x)                                                          \
+    x "_order INTEGER NOT NULL DEFAULT 0, " x "_0_2" DP ", " x "_0_3" DP     \
+    ", " x "_0_4" DP ", " x "_1_1" DP ", " x "_1_2" DP ", " x "_1_3" DP      \
+    ", " x "_2_0" DP ", " x "_2_1" DP ", " x "_2_2" DP ", " x "_3_0" DP      \
+    ", " x "_3_1" DP ", " x "_4_0" DP
+#define FOOTPRINT_COLS                                                       \
+    "ra0" DP ", dec0" DP ", ra1" DP ", dec1" DP ", ra2" DP ", dec2" DP       \
+    ", ra3" DP ", dec3" DP ", ra4" DP ", dec4" DP
+
+/* Tokens: @ID@ an identity key, @KEYREF@ a key that is also a reference,
+ * @TS@ a timestamp column, @NOW@ the current UTC time. */
+static const char schema_v1[] =
+    "CREATE TABLE filters(fid INTEGER PRIMARY KEY,"
+    " filter TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE scas(sca INTEGER PRIMARY KEY);"
+    "CREATE TABLE pipelines(ppid INTEGER PRIMARY KEY,"
+    " priority INTEGER NOT NULL, script TEXT NOT NULL);"
+    "CREATE TABLE swversions(svid @ID@, gitcommit TEXT NOT NULL UNIQUE,"
+    " version TEXT, created @TS@ NOT NULL DEFAULT @NOW@);"
+    "CREATE TABLE exposures(expid @ID@, dateobs @TS@ NOT NULL UNIQUE,"
+    " mjdobs" DP " NOT NULL, field BIGINT NOT NULL, hp6 BIGINT NOT NULL,"
+    " hp9 BIGINT NOT NULL, fid INTEGER NOT NULL REFERENCES filters(fid),"
+    " exptime" DP " NOT NULL, ra_targ" DP ", dec_targ" DP ", pa_obsy" DP
+    ", pa_fpa" DP ", status INTEGER NOT NULL DEFAULT 1,"
+    " infobits INTEGER NOT NULL DEFAULT 0,"
+    " created @TS@ NOT NULL DEFAULT @NOW@);"
+    "CREATE INDEX exposures_mjdobs ON exposures(mjdobs);"
+    "CREATE TABLE l2files(rid @ID@,"
+    " expid BIGINT NOT NULL REFERENCES exposures(expid),"
+    " sca INTEGER NOT NULL REFERENCES scas(sca),"
+    " fid INTEGER NOT NULL REFERENCES filters(fid), field BIGINT NOT NULL,"
+    " hp6 BIGINT NOT NULL, hp9 BIGINT NOT NULL, dateobs @TS@ NOT NULL,"
+    " mjdobs" DP " NOT NULL, exptime" DP " NOT NULL,"
+    " infobits INTEGER NOT NULL DEFAULT 0, filename TEXT NOT NULL,"
+    " checksum TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 1,"
+    " vbest INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL,"
+    " naxis1 INTEGER NOT NULL, naxis2 INTEGER NOT NULL,"
+    " ctype1 TEXT NOT NULL, ctype2 TEXT NOT NULL,"
+    " crval1" DP " NOT NULL, crval2" DP " NOT NULL, crpix1" DP " NOT NULL,"
+    " crpix2" DP " NOT NULL, cd1_1" DP " NOT NULL, cd1_2" DP " NOT NULL,"
+    " cd2_1" DP " NOT NULL, cd2_2" DP " NOT NULL, " SIP_COLS("a") ", "
+    SIP_COLS("b") ", ra" DP " NOT NULL, dec" DP " NOT NULL, ra_targ" DP
+    ", dec_targ" DP ", pa_obsy" DP ", pa_fpa" DP ", zptmag" DP ", skymean" DP
+    ", created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(expid, sca, version));"
+    "CREATE INDEX l2files_mjdobs ON l2files(mjdobs);"
+    "CREATE INDEX l2files_field ON l2files(field, fid);"
+    "CREATE TABLE l2filemeta(rid @KEYREF@ REFERENCES l2files(rid), "
+    FOOTPRINT_COLS ", x" DP " NOT NULL, y" DP " NOT NULL, z" DP " NOT NULL,"
+    " radius" DP " NOT NULL, hp6 BIGINT NOT NULL, hp9 BIGINT NOT NULL,"
+    " fid INTEGER NOT NULL, sca INTEGER NOT NULL, mjdobs" DP " NOT NULL);"
+    "CREATE INDEX l2filemeta_fid_mjdobs ON l2filemeta(fid, mjdobs);"
+    "CREATE INDEX l2filemeta_dec0 ON l2filemeta(dec0);"
+    "CREATE INDEX l2filemeta_radius ON l2filemeta(radius);"
+    "CREATE INDEX l2filemeta_hp9 ON l2filemeta(hp9);"
+    "CREATE TABLE psfs(psfid @ID@, fid INTEGER NOT NULL REFERENCES"
+    " filters(fid), sca INTEGER NOT NULL REFERENCES scas(sca),"
+    " version INTEGER NOT NULL, vbest INTEGER NOT NULL DEFAULT 0,"
+    " filename TEXT NOT NULL, checksum TEXT NOT NULL,"
+    " status INTEGER NOT NULL DEFAULT 0,"
+    " created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(fid, sca, version));"
+    "CREATE TABLE refimages(rfid @ID@, field BIGINT NOT NULL, hp6 BIGINT,"
+    " hp9 BIGINT, fid INTEGER NOT NULL REFERENCES filters(fid),"
+    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
+    " version INTEGER NOT NULL, vbest INTEGER NOT NULL DEFAULT 0,"
+    " filename TEXT, checksum TEXT, status INTEGER NOT NULL DEFAULT 0,"
+    " infobits INTEGER NOT NULL DEFAULT 0,"
+    " svid BIGINT REFERENCES swversions(svid),"
+    " created @TS@ NOT NULL DEFAULT @NOW@,"
+    " UNIQUE(field, fid, ppid, version));"
+    "CREATE TABLE refimcatalogs(rfcatid @ID@,"
+    " rfid BIGINT NOT NULL REFERENCES refimages(rfid),"
+    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
+    " cattype INTEGER NOT NULL, filename TEXT NOT NULL, checksum TEXT,"
+    " status INTEGER NOT NULL DEFAULT 1,"
+    " created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(rfid, ppid, cattype));"
+    "CREATE TABLE refimimages(rfid BIGINT NOT NULL REFERENCES"
+    " refimages(rfid), rid BIGINT NOT NULL REFERENCES l2files(rid),"
+    " PRIMARY KEY(rfid, rid));"
+    "CREATE TABLE refimmeta(rfid @KEYREF@ REFERENCES refimages(rfid),"
+    " nframes INTEGER, mjdobsmin" DP ", mjdobsmax" DP ", npixsat BIGINT,"
+    " npixnan BIGINT, clmean" DP ", clstddev" DP ", clnoutliers BIGINT,"
+    " gmedian" DP ", datascale" DP ", gmin" DP ", gmax" DP ", cov5percent" DP
+    ", medncov" DP ", medpixunc" DP ", fwhmmedpix" DP ", fwhmminpix" DP
+    ", fwhmmaxpix" DP ", nsexcatsources BIGINT);"
+    "CREATE TABLE diffimages(pid @ID@,"
+    " rid BIGINT NOT NULL REFERENCES l2files(rid),"
+    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
+    " version INTEGER NOT NULL, vbest INTEGER NOT NULL DEFAULT 0,"
+    " rfid BIGINT REFERENCES refimages(rfid), expid BIGINT NOT NULL,"
+    " sca INTEGER NOT NULL, fid INTEGER NOT NULL, field BIGINT NOT NULL,"
+    " hp6 BIGINT, hp9 BIGINT, jd" DP ", " FOOTPRINT_COLS
+    ", infobitssci INTEGER NOT NULL DEFAULT 0,"
+    " infobitsref INTEGER NOT NULL DEFAULT 0, filename TEXT, checksum TEXT,"
+    " status INTEGER NOT NULL DEFAULT 0,"
+    " svid BIGINT REFERENCES swversions(svid),"
+    " created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(rid, ppid, version));"
+    "CREATE TABLE diffimmeta(pid @KEYREF@ REFERENCES diffimages(pid),"
+    " nsexcatsources BIGINT, scalefacref" DP ", dxrmsfin" DP ", dyrmsfin" DP
+    ", dxmedianfin" DP ", dymedianfin" DP ", nmatches BIGINT);"
+    "CREATE TABLE jobs(jid @ID@,"
+    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
+    " rid BIGINT REFERENCES l2files(rid), fid INTEGER, expid BIGINT,"
+    " sca INTEGER, field BIGINT, procdate INTEGER NOT NULL, machine TEXT,"
+    " launched @TS@, qwaited" DP ", started @TS@, ended @TS@, elapsed" DP
+    ", exitcode INTEGER, status INTEGER NOT NULL DEFAULT 0, slurm TEXT,"
+    " awsbatchjobid TEXT, UNIQUE(ppid, rid));"
+    "CREATE INDEX jobs_procdate ON jobs(procdate, status);";
+
+/* SQLite's spatial index: the bounding box of each footprint on the unit
+ * sphere (x, y, z), kept by db_l2.c next to every l2filemeta row.  A 3-D
+ * box has no RA wrap-around and no pole to treat specially. */
+static const char schema_v1_sqlite[] =
+    "CREATE VIRTUAL TABLE l2filemeta_box USING rtree(rid, xmin, xmax,"
+    " ymin, ymax, zmin, zmax);";
+
+typedef struct migration {
+    const char *common, *sqlite, *pg;
+} migration;
+
+/* migrations[i] takes the schema from version i to i + 1. */
+static const migration migrations[RAPID_DB_SCHEMA_VERSION] = {
+    {schema_v1, schema_v1_sqlite, NULL},
+};
+
+static const struct {
+    const char *token, *sqlite, *pg;
+} dialect[] = {
+    {"@ID@", "INTEGER PRIMARY KEY",
+     "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"},
+    {"@KEYREF@", "INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"},
+    {"@TS@", "TEXT", "TIMESTAMP"},
+    {"@NOW@", "(strftime('%Y-%m-%dT%H:%M:%f000', 'now'))",
+     "(now() AT TIME ZONE 'UTC')"},
+};
+
+/* The schema text with the dialect's spelling of each token; caller frees. */
+static char *expand(const char *tmpl, int pg)
+{
+    size_t n = strlen(tmpl) * 3 + 1, k = 0, i, len;
+    char *out = malloc(n);
+
+    if (!out)
+        return NULL;
+    while (*tmpl) {
+        for (i = 0; i < sizeof dialect / sizeof dialect[0]; i++) {
+            len = strlen(dialect[i].token);
+            if (strncmp(tmpl, dialect[i].token, len) == 0)
+                break;
+        }
+        if (i < sizeof dialect / sizeof dialect[0]) {
+            const char *w = pg ? dialect[i].pg : dialect[i].sqlite;
+            memcpy(out + k, w, strlen(w));
+            k += strlen(w);
+            tmpl += len;
+        } else {
+            out[k++] = *tmpl++;
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
+static int run_script(rapid_db *db, const char *tmpl, rapid_err *err)
+{
+    char *sql = expand(tmpl, db->pg);
+    int rc;
+
+    if (!sql)
+        return rapid_fail(err, RAPID_E_NOMEM, "out of memory");
+    rc = db->ops->script(db, sql, err);
+    if (rc && db->txdepth > 0)
+        db->txfailed = 1;
+    free(sql);
+    return rc;
+}
+
+static int has_version_table(rapid_db *db, int *yes, rapid_err *err)
+{
+    static const char sq[] = "SELECT count(*) FROM sqlite_master"
+                             " WHERE type = 'table' AND name = 'schema_version'";
+    static const char pg[] =
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'schema_version'"
+        " AND schemaname = current_schema()";
+    int64_t n = 0;
+    int rc = db_query(db, db->pg ? pg : sq, NULL, 0, row_int, &n, err);
+
+    *yes = n > 0;
+    return rc;
+}
+
+int rapid_db_schema_version(rapid_db *db, int *version, rapid_err *err)
+{
+    static const char sql[] = "SELECT coalesce(max(version), 0) FROM schema_version";
+    int64_t v = 0;
+    int rc, yes = 0;
+
+    *version = 0;
+    if ((rc = has_version_table(db, &yes, err)) != 0 || !yes)
+        return rc;
+    if ((rc = db_query(db, sql, NULL, 0, row_int, &v, err)) == 0)
+        *version = (int)v;
+    return rc;
+}
+
+int rapid_db_check_schema(rapid_db *db, rapid_err *err)
+{
+    int rc, v = 0;
+
+    if ((rc = rapid_db_schema_version(db, &v, err)) != 0)
+        return rc;
+    if (v == 0)
+        return rapid_fail(err, RAPID_E_DB,
+                          "%s: holds no rapid schema (create it with 'rapid "
+                          "db init --db %s')", db->url, db->url);
+    if (v < RAPID_DB_SCHEMA_VERSION)
+        return rapid_fail(err, RAPID_E_DB,
+                          "%s: schema version %d is older than this rapid's "
+                          "%d (upgrade it with 'rapid db init --db %s')",
+                          db->url, v, RAPID_DB_SCHEMA_VERSION, db->url);
+    if (v > RAPID_DB_SCHEMA_VERSION)
+        return rapid_fail(err, RAPID_E_DB,
+                          "%s: schema version %d is newer than this rapid's "
+                          "%d: use a newer rapid", db->url, v,
+                          RAPID_DB_SCHEMA_VERSION);
+    return 0;
+}
+
+/* The fixed rows: filters, detectors and pipelines.  Bound values, and
+ * no-ops when present, so that init can run again. */
+static int seed(rapid_db *db, rapid_err *err)
+{
+    static const char f_sql[] = "INSERT INTO filters(fid, filter) VALUES(?, ?)"
+                                " ON CONFLICT (fid) DO NOTHING";
+    static const char s_sql[] = "INSERT INTO scas(sca) VALUES(?)"
+                                " ON CONFLICT (sca) DO NOTHING";
+    static const char p_sql[] = "INSERT INTO pipelines(ppid, priority, script)"
+                                " VALUES(?, ?, ?) ON CONFLICT (ppid) DO NOTHING";
+    static const struct {
+        int ppid, priority;
+        const char *script;
+    } pipes[] = {{RAPID_PPID_REFIMAGE, 1, "refimage"},
+                 {RAPID_PPID_SCIENCE, 2, "science"},
+                 {RAPID_PPID_POSTPROC, 3, "postproc"}};
+    int rc = 0, i;
+
+    for (i = 1; i <= RAPID_NFILTERS && !rc; i++) {
+        db_val p[2] = {DV_INT(i), DV_TEXT(rapid_filter_by_fid(i)->name)};
+        rc = db_query(db, f_sql, p, 2, NULL, NULL, err);
+    }
+    for (i = 1; i <= RAPID_NSCA && !rc; i++) {
+        db_val p[1] = {DV_INT(i)};
+        rc = db_query(db, s_sql, p, 1, NULL, NULL, err);
+    }
+    for (i = 0; i < 3 && !rc; i++) {
+        db_val p[3] = {DV_INT(pipes[i].ppid), DV_INT(pipes[i].priority),
+                       DV_TEXT(pipes[i].script)};
+        rc = db_query(db, p_sql, p, 3, NULL, NULL, err);
+    }
+    return rc;
+}
+
+/* Q3C on PostgreSQL when the server has it: the extension (if we may
+ * create it) and cone-search indexes on the image centres.  Without it
+ * the spatial search falls back to a declination band (db_l2.c). */
+static int setup_q3c(rapid_db *db, rapid_err *err)
+{
+    static const char avail[] =
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'q3c'";
+    static const char indexes[] =
+        "CREATE INDEX IF NOT EXISTS l2filemeta_q3c ON l2filemeta"
+        " (q3c_ang2ipix(ra0, dec0));"
+        "CREATE INDEX IF NOT EXISTS l2files_q3c ON l2files (q3c_ang2ipix(ra, dec));"
+        "CREATE INDEX IF NOT EXISTS diffimages_q3c ON diffimages"
+        " (q3c_ang2ipix(ra0, dec0));";
+    int64_t n = 0;
+    int rc;
+
+    if ((rc = db_query(db, avail, NULL, 0, row_int, &n, err)) != 0 || n == 0)
+        return rc;
+    /* Creating an extension may need rights we lack: then go on without. */
+    if ((rc = db->ops->script(db, "SAVEPOINT q3c", err)) != 0)
+        return rc;
+    if (db->ops->script(db, "CREATE EXTENSION IF NOT EXISTS q3c", NULL) != 0 &&
+        (rc = db->ops->script(db, "ROLLBACK TO SAVEPOINT q3c", err)) != 0)
+        return rc;
+    if ((rc = check_q3c(db, err)) != 0)
+        return rc;
+    return db->q3c ? run_script(db, indexes, err) : 0;
+}
+
+static int migrate(rapid_db *db, int from, rapid_err *err)
+{
+    static const char record[] = "INSERT INTO schema_version(version) VALUES(?)";
+    const migration *m;
+    int rc = 0, v;
+
+    for (v = from; v < RAPID_DB_SCHEMA_VERSION && !rc; v++) {
+        db_val p[1] = {DV_INT(v + 1)};
+        m = &migrations[v];
+        if ((rc = run_script(db, m->common, err)) == 0 &&
+            (db->pg ? m->pg : m->sqlite))
+            rc = run_script(db, db->pg ? m->pg : m->sqlite, err);
+        if (!rc)
+            rc = db_query(db, record, p, 1, NULL, NULL, err);
+        if (rc)
+            rapid_err_prefix(err, "migrating the schema to version %d", v + 1);
+    }
+    return rc;
+}
+
+int rapid_db_init(rapid_db *db, int *from, rapid_err *err)
+{
+    static const char create[] =
+        "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER PRIMARY KEY,"
+        " applied @TS@ NOT NULL DEFAULT @NOW@)";
+    /* Two inits at once on PostgreSQL: the second waits here, then finds
+     * the schema made (SQLite's BEGIN IMMEDIATE already serialises). */
+    static const char lock[] = "SELECT pg_advisory_xact_lock(5394401)";
+    int rc, v = 0;
+
+    if (from)
+        *from = 0;
+    if ((rc = db_tx_begin(db, err)) != 0)
+        return rc;
+    if (db->pg && (rc = db_query(db, lock, NULL, 0, NULL, NULL, err)) != 0)
+        goto cleanup;
+    if ((rc = run_script(db, create, err)) != 0 ||
+        (rc = rapid_db_schema_version(db, &v, err)) != 0)
+        goto cleanup;
+    if (from)
+        *from = v;
+    if (v > RAPID_DB_SCHEMA_VERSION) {
+        rc = rapid_db_check_schema(db, err);
+        goto cleanup;
+    }
+    if ((rc = migrate(db, v, err)) != 0 || (rc = seed(db, err)) != 0)
+        goto cleanup;
+    if (db->pg)
+        rc = setup_q3c(db, err);
+cleanup:
+    return db_tx_end(db, rc, err);
+}
+
+int rapid_db_count(rapid_db *db, const char *table, int64_t *n,
+                   rapid_err *err)
+{
+    /* Table names cannot be bound: pick the statement from a fixed list. */
+    static const struct {
+        const char *name, *sql;
+    } counts[] = {
+#define COUNT(t) {t, "SELECT count(*) FROM " t}
+        COUNT("filters"),    COUNT("scas"),          COUNT("pipelines"),
+        COUNT("swversions"), COUNT("exposures"),     COUNT("l2files"),
+        COUNT("l2filemeta"), COUNT("psfs"),          COUNT("refimages"),
+        COUNT("refimcatalogs"), COUNT("refimimages"), COUNT("refimmeta"),
+        COUNT("diffimages"), COUNT("diffimmeta"),    COUNT("jobs"),
+        COUNT("schema_version"),
+#undef COUNT
+    };
+    size_t i;
+
+    *n = 0;
+    for (i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (strcmp(table, counts[i].name) == 0)
+            return db_query(db, counts[i].sql, NULL, 0, row_int, n, err);
+    return rapid_fail(err, RAPID_E_ARG, "'%s' is not a table of the schema",
+                      table);
+}
+
+/* -------------------------------------------------- shared helpers */
+
+int64_t db_healpix(int64_t nside, double ra, double dec)
+{
+    int64_t ipix = 0;
+    double phi = fmod(ra, 360.0);
+
+    if (phi < 0)
+        phi += 360.0;
+    ang2pix_nest64(nside, (90.0 - dec) * M_PI / 180.0, phi * M_PI / 180.0,
+                   &ipix);
+    return ipix;
+}
+
+int db_lock_key(rapid_db *db, rapid_product kind, const int64_t *key, int n,
+                rapid_err *err)
+{
+    static const char sql[] = "SELECT pg_advisory_xact_lock(?, ?)";
+    uint64_t h = 0x9E3779B97F4A7C15ull * (uint64_t)(kind + 1);
+    int i;
+
+    if (!db->pg)
+        return 0;
+    for (i = 0; i < n; i++) { /* splitmix64 of the key values */
+        h ^= (uint64_t)key[i];
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+        h ^= h >> 31;
+    }
+    {
+        db_val p[2] = {DV_INT(0x52410000 + (int)kind),
+                       DV_INT((int32_t)(uint32_t)(h >> 32))};
+        return db_query(db, sql, p, 2, NULL, NULL, err);
+    }
+}

@@ -1,0 +1,240 @@
+/* db_sqlite.c - the SQLite back end of the operations database.
+ *
+ * WAL journal (readers never wait for the writer), synchronous=NORMAL
+ * (a committed transaction survives a killed process; only a power cut can
+ * lose the last few), foreign keys on.  Writers take the lock when their
+ * transaction begins (BEGIN IMMEDIATE) and wait up to a minute for it, so
+ * two processes writing at once queue instead of failing half-way.
+ * Prepared statements are kept for the life of the connection.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "db_internal.h"
+
+#define BUSY_TIMEOUT_MS 60000
+
+typedef struct stmt_entry {
+    const char *sql;
+    sqlite3_stmt *st;
+} stmt_entry;
+
+typedef struct stmt_cache {
+    stmt_entry *e;
+    int n, cap;
+} stmt_cache;
+
+static sqlite3 *conn(const rapid_db *db)
+{
+    return (sqlite3 *)db->conn;
+}
+
+/* A statement's first words, enough to tell which one failed. */
+static void sql_head(const char *sql, char *out, size_t outsz)
+{
+    size_t n = 0;
+
+    while (*sql == ' ' || *sql == '\n')
+        sql++;
+    while (sql[n] && sql[n] != '(' && sql[n] != '\n' && n + 1 < outsz &&
+           n < 40)
+        n++;
+    memcpy(out, sql, n);
+    out[n] = '\0';
+    while (n > 0 && out[n - 1] == ' ')
+        out[--n] = '\0';
+}
+
+static int sq_fail(rapid_db *db, rapid_err *err, int code, const char *sql)
+{
+    char what[64];
+
+    db->retryable = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+    sql_head(sql, what, sizeof what);
+    return db_fail(db, err, what, sqlite3_errmsg(conn(db)));
+}
+
+/* The parent directory of path, created if missing (one level). */
+static int make_parent(rapid_db *db, const char *path, rapid_err *err)
+{
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (!slash || slash == path)
+        return 0;
+    n = (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return db_fail(db, err, "cannot create its directory", "path too long");
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return db_fail(db, err, "cannot create its directory", strerror(errno));
+    return 0;
+}
+
+static int sq_open(rapid_db *db, const char *path, int flags, rapid_err *err)
+{
+    static const char pragmas[] = "PRAGMA journal_mode=WAL;"
+                                  "PRAGMA synchronous=NORMAL;"
+                                  "PRAGMA foreign_keys=ON;";
+    struct stat sb;
+    sqlite3 *c = NULL;
+    int oflags = SQLITE_OPEN_READWRITE, rc = 0;
+
+    if (!*path)
+        return db_fail(db, err, "cannot open", "no file name after 'sqlite:'");
+    if (flags & RAPID_DB_CREATE) {
+        oflags |= SQLITE_OPEN_CREATE;
+        if ((rc = make_parent(db, path, err)) != 0)
+            return rc;
+    } else if (stat(path, &sb) != 0) {
+        return db_fail(db, err, "cannot open",
+                       errno == ENOENT
+                           ? "no such database file (create it with 'rapid "
+                             "db init')"
+                           : strerror(errno));
+    }
+    if (!(db->cache = calloc(1, sizeof(stmt_cache))))
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", db->url);
+    if (sqlite3_open_v2(path, &c, oflags, NULL) != SQLITE_OK) {
+        db->conn = c;
+        rc = db_fail(db, err, "cannot open",
+                     c ? sqlite3_errmsg(c) : "out of memory");
+        return rc;
+    }
+    db->conn = c;
+    sqlite3_busy_timeout(c, BUSY_TIMEOUT_MS);
+    /* Also the first read of the file: a file that is not a database
+     * fails here, with SQLite's "file is not a database". */
+    if (sqlite3_exec(c, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, err, "cannot open", sqlite3_errmsg(c));
+    return 0;
+}
+
+static void sq_close(rapid_db *db)
+{
+    stmt_cache *sc = db->cache;
+    int i;
+
+    if (sc) {
+        for (i = 0; i < sc->n; i++)
+            sqlite3_finalize(sc->e[i].st);
+        free(sc->e);
+        free(sc);
+    }
+    if (db->conn)
+        sqlite3_close(conn(db));
+    db->cache = db->conn = NULL;
+}
+
+static int sq_script(rapid_db *db, const char *sql, rapid_err *err)
+{
+    int rc = sqlite3_exec(conn(db), sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return sq_fail(db, err, rc, sql);
+    return 0;
+}
+
+static int get_stmt(rapid_db *db, const char *sql, sqlite3_stmt **st,
+                    rapid_err *err)
+{
+    stmt_cache *sc = db->cache;
+    stmt_entry *grown;
+    int i, rc;
+
+    for (i = 0; i < sc->n; i++)
+        if (sc->e[i].sql == sql) {
+            *st = sc->e[i].st;
+            return 0;
+        }
+    if (sc->n == sc->cap) {
+        int cap = sc->cap ? 2 * sc->cap : 32;
+        if (!(grown = realloc(sc->e, (size_t)cap * sizeof *grown)))
+            return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", db->url);
+        sc->e = grown, sc->cap = cap;
+    }
+    rc = sqlite3_prepare_v3(conn(db), sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(db, err, rc, sql);
+    sc->e[sc->n].sql = sql;
+    sc->e[sc->n++].st = *st;
+    return 0;
+}
+
+static int bind(sqlite3_stmt *st, int i, const db_val *v)
+{
+    switch (v->t) {
+    case DB_INT: return sqlite3_bind_int64(st, i, v->i);
+    case DB_DBL: return sqlite3_bind_double(st, i, v->d);
+    case DB_TEXT: return sqlite3_bind_text(st, i, v->s, -1, SQLITE_STATIC);
+    default: return sqlite3_bind_null(st, i);
+    }
+}
+
+static int sq_query(rapid_db *db, const char *sql, const db_val *p, int np,
+                    db_row_fn fn, void *arg, rapid_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    db_row row = {db, NULL, 0};
+    int rc = 0, s = SQLITE_DONE, i;
+
+    if ((rc = get_stmt(db, sql, &st, err)) != 0)
+        return rc;
+    if (sqlite3_bind_parameter_count(st) != np)
+        return db_fail(db, err, "statement", "wrong number of parameters");
+    for (i = 0; i < np; i++)
+        if ((s = bind(st, i + 1, &p[i])) != SQLITE_OK) {
+            rc = sq_fail(db, err, s, sql);
+            goto cleanup;
+        }
+    row.impl = st;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn && (rc = fn(&row, arg)) != 0)
+            goto cleanup;
+        row.index++;
+    }
+    if (s != SQLITE_DONE)
+        rc = sq_fail(db, err, s, sql);
+cleanup:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int64_t sq_changes(rapid_db *db)
+{
+    return sqlite3_changes(conn(db));
+}
+
+static int sq_col_null(const db_row *r, int c)
+{
+    return sqlite3_column_type(r->impl, c) == SQLITE_NULL;
+}
+
+static int64_t sq_col_int(const db_row *r, int c)
+{
+    return sqlite3_column_int64(r->impl, c);
+}
+
+static double sq_col_dbl(const db_row *r, int c)
+{
+    return sqlite3_column_double(r->impl, c);
+}
+
+static const char *sq_col_text(const db_row *r, int c)
+{
+    return (const char *)sqlite3_column_text(r->impl, c);
+}
+
+const db_ops rapid_db_sqlite_ops = {
+    "sqlite",     sq_open,    sq_close,   sq_script,   sq_query,
+    sq_changes,   sq_col_null, sq_col_int, sq_col_dbl, sq_col_text,
+    "BEGIN IMMEDIATE",
+};

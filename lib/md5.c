@@ -1,0 +1,146 @@
+/* md5.c - MD5 (RFC 1321), written from the RFC's description.
+ *
+ * Our own 120 lines rather than OpenSSL: the digest is needed for file
+ * identity only, and this keeps the library free of a crypto dependency.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rapid/md5.h"
+
+/* Per-round shift amounts and the sine-derived constants T[i] =
+ * floor(2^32 * |sin(i + 1)|) of RFC 1321 section 3.4. */
+static const unsigned char shifts[64] = {
+    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+    5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+
+static const uint32_t sines[64] = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a,
+    0xa8304613, 0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be,
+    0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340,
+    0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8,
+    0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c,
+    0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+    0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92,
+    0xffeff47d, 0x85845dd1, 0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1,
+    0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
+
+static uint32_t rotl(uint32_t x, unsigned s)
+{
+    return (x << s) | (x >> (32 - s));
+}
+
+static void block(uint32_t st[4], const unsigned char p[64])
+{
+    uint32_t w[16], a = st[0], b = st[1], c = st[2], d = st[3];
+    int i;
+
+    for (i = 0; i < 16; i++) /* little-endian words, whatever the host */
+        w[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+               (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+    for (i = 0; i < 64; i++) {
+        uint32_t f, t;
+        int g;
+        if (i < 16)
+            f = (b & c) | (~b & d), g = i;
+        else if (i < 32)
+            f = (d & b) | (~d & c), g = (5 * i + 1) & 15;
+        else if (i < 48)
+            f = b ^ c ^ d, g = (3 * i + 5) & 15;
+        else
+            f = c ^ (b | ~d), g = (7 * i) & 15;
+        t = d;
+        d = c;
+        c = b;
+        b = b + rotl(a + f + sines[i] + w[g], shifts[i]);
+        a = t;
+    }
+    st[0] += a, st[1] += b, st[2] += c, st[3] += d;
+}
+
+void rapid_md5_init(rapid_md5 *m)
+{
+    m->state[0] = 0x67452301, m->state[1] = 0xefcdab89;
+    m->state[2] = 0x98badcfe, m->state[3] = 0x10325476;
+    m->nbytes = 0;
+}
+
+void rapid_md5_update(rapid_md5 *m, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    size_t have = (size_t)(m->nbytes & 63), take;
+
+    m->nbytes += n;
+    if (have) {
+        take = 64 - have < n ? 64 - have : n;
+        memcpy(m->buf + have, p, take);
+        p += take, n -= take, have += take;
+        if (have < 64)
+            return;
+        block(m->state, m->buf);
+    }
+    for (; n >= 64; p += 64, n -= 64)
+        block(m->state, p);
+    memcpy(m->buf, p, n);
+}
+
+void rapid_md5_final(rapid_md5 *m, unsigned char digest[16])
+{
+    static const unsigned char pad[64] = {0x80};
+    unsigned char len[8];
+    uint64_t bits = m->nbytes * 8;
+    size_t have = (size_t)(m->nbytes & 63);
+    int i;
+
+    for (i = 0; i < 8; i++)
+        len[i] = (unsigned char)(bits >> (8 * i));
+    /* Pad to 56 mod 64 bytes, then the bit length: RFC 1321 steps 1-2. */
+    rapid_md5_update(m, pad, have < 56 ? 56 - have : 120 - have);
+    rapid_md5_update(m, len, 8);
+    for (i = 0; i < 16; i++)
+        digest[i] = (unsigned char)(m->state[i / 4] >> (8 * (i % 4)));
+}
+
+void rapid_md5_hex(const unsigned char digest[16], char hex[33])
+{
+    static const char digits[] = "0123456789abcdef";
+    int i;
+
+    for (i = 0; i < 16; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    hex[32] = '\0';
+}
+
+int rapid_md5_file(const char *path, char hex[33], rapid_err *err)
+{
+    unsigned char buf[1 << 16], digest[16];
+    rapid_md5 m;
+    FILE *fp = NULL;
+    size_t n;
+    int rc = 0;
+
+    hex[0] = '\0';
+    if (!(fp = fopen(path, "rb")))
+        return rapid_fail(err, errno == ENOENT ? RAPID_E_NOENT : RAPID_E_IO,
+                          "%s: cannot open: %s", path, strerror(errno));
+    rapid_md5_init(&m);
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        rapid_md5_update(&m, buf, n);
+    if (ferror(fp)) {
+        rc = rapid_fail(err, RAPID_E_IO, "%s: cannot read: %s", path,
+                        strerror(errno));
+        goto cleanup;
+    }
+    rapid_md5_final(&m, digest);
+    rapid_md5_hex(digest, hex);
+cleanup:
+    fclose(fp);
+    return rc;
+}

@@ -1,0 +1,787 @@
+/* test_db.c - the operations database on SQLite, and on PostgreSQL when
+ * RAPID_TEST_PG names a server (every test runs on each back end). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "dbtest.h"
+#include "rapid/db.h"
+#include "rapid/tile.h"
+#include "testutil.h"
+
+static int use_pg;
+
+static int setup(void **state)
+{
+    test_db *t = calloc(1, sizeof *t);
+
+    if (!t || test_db_make(t, use_pg)) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    test_db *t = *state;
+
+    test_db_drop(t);
+    free(t);
+    return 0;
+}
+
+static rapid_db *DB(void **state)
+{
+    return ((test_db *)*state)->db;
+}
+
+static int64_t count(rapid_db *db, const char *table)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    int64_t n = -1;
+
+    assert_int_equal(rapid_db_count(db, table, &n, &err), 0);
+    return n;
+}
+
+/* A record at (ra, dec, mjd) in filter f on detector sca; seed makes the
+ * checksum (different seed = different file). */
+static void rec_at(rapid_l2file *r, double ra, double dec, double mjd,
+                   const char *f, int sca, const char *seed)
+{
+    test_l2 p;
+
+    test_l2_init(&p, ra, dec, mjd, f, sca);
+    assert_int_equal(test_l2_record(&p, seed, r), 0);
+}
+
+static int64_t add(rapid_db *db, rapid_l2file *r, int want_outcome)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db_outcome out = 0;
+    int rc = rapid_db_add_l2file(db, r, &out, &err);
+
+    if (rc)
+        fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(out, want_outcome);
+    return r->rid;
+}
+
+/* ---------------------------------------------------------- schema */
+
+static void test_init_and_seed(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    int64_t n = 0;
+    int from = -1, v = 0;
+
+    /* The fixture made it; again is a no-op that reports the version. */
+    assert_int_equal(rapid_db_init(t->db, &from, &err), 0);
+    assert_int_equal(from, RAPID_DB_SCHEMA_VERSION);
+    assert_int_equal(rapid_db_schema_version(t->db, &v, &err), 0);
+    assert_int_equal(v, RAPID_DB_SCHEMA_VERSION);
+    assert_int_equal(rapid_db_check_schema(t->db, &err), 0);
+    assert_int_equal(count(t->db, "filters"), 8);
+    assert_int_equal(count(t->db, "scas"), 18);
+    assert_int_equal(count(t->db, "pipelines"), 3);
+    assert_int_equal(count(t->db, "schema_version"), 1);
+    assert_string_equal(rapid_db_backend(t->db), use_pg ? "postgresql" : "sqlite");
+    /* table names are checked, never spliced */
+    assert_int_equal(rapid_db_count(t->db, "filters; DROP TABLE jobs", &n, &err),
+                     RAPID_E_ARG);
+    /* A second handle on the same database sees the same. */
+    assert_int_equal(rapid_db_open(&db, t->url, 0, &err), 0);
+    assert_int_equal(rapid_db_check_schema(db, &err), 0);
+    rapid_db_close(db);
+}
+
+static void test_no_schema(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    char url[1200], name[64], sql[128];
+    int v = -1;
+
+    (void)state;
+    if (use_pg) { /* a database without the schema */
+        snprintf(name, sizeof name, "rapid_e%ld", (long)getpid());
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+        assert_int_equal(test_pg_admin(sql), 0);
+        test_pg_url(name, url, sizeof url);
+    } else {
+        snprintf(url, sizeof url, "sqlite:%s", test_path("empty.sqlite"));
+        assert_int_not_equal(rapid_db_open(&db, url, 0, &err), 0);
+        assert_non_null(strstr(err.msg, "rapid db init"));
+        assert_int_equal(rapid_db_open(&db, url, RAPID_DB_CREATE, &err), 0);
+        rapid_db_close(db);
+    }
+    assert_int_equal(rapid_db_open(&db, url, 0, &err), 0);
+    assert_int_equal(rapid_db_schema_version(db, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(rapid_db_check_schema(db, &err), RAPID_E_DB);
+    assert_non_null(strstr(err.msg, "rapid db init"));
+    rapid_db_close(db);
+    if (use_pg) {
+        snprintf(sql, sizeof sql, "DROP DATABASE %s", name);
+        assert_int_equal(test_pg_admin(sql), 0);
+    }
+}
+
+/* A database made by a newer rapid is left alone. */
+static void test_schema_newer(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    sqlite3 *raw = NULL;
+    int from = 0;
+
+    if (t->pg) {
+        assert_int_equal(test_pg_exec(t->url, "INSERT INTO schema_version(version)"
+                                              " VALUES (99)"), 0);
+    } else {
+        assert_int_equal(sqlite3_open(t->url + 7, &raw), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(raw, "INSERT INTO schema_version(version)"
+                                           " VALUES (99)", NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    assert_int_equal(rapid_db_check_schema(t->db, &err), RAPID_E_DB);
+    assert_non_null(strstr(err.msg, "newer"));
+    assert_int_equal(rapid_db_init(t->db, &from, &err), RAPID_E_DB);
+    assert_int_equal(from, 99);
+    assert_non_null(strstr(err.msg, "newer"));
+}
+
+static void test_bad_urls(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+
+    (void)state;
+    assert_int_equal(rapid_db_open(&db, "mysql://x/y", 0, &err), RAPID_E_ARG);
+    assert_null(db);
+    assert_non_null(strstr(err.msg, "mysql://x/y"));
+    /* unreachable: one line naming the server, and no password */
+    assert_int_equal(rapid_db_open(&db, "postgresql://u:secret@127.0.0.1:1/x",
+                                   0, &err), RAPID_E_DB);
+    assert_null(db);
+    assert_non_null(strstr(err.msg, "127.0.0.1"));
+    assert_non_null(strstr(err.msg, "u:***@"));
+    assert_null(strstr(err.msg, "secret"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_int_equal(rapid_db_open(&db, "sqlite:/nonexistent/dir/x.db", 0, &err),
+                     RAPID_E_DB);
+    assert_non_null(strstr(err.msg, "/nonexistent/dir/x.db"));
+}
+
+static void test_times(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    char s[RAPID_DB_TIME_MAX];
+    double t = 0;
+
+    (void)state;
+    assert_int_equal(rapid_time_parse("2000-01-01T12:00:00", &t, &err), 0);
+    assert_true(fabs(rapid_time_to_mjd(t) - 51544.5) < 1e-9);
+    assert_int_equal(rapid_time_parse("2028-09-07 01:02:03.1234565Z", &t, &err), 0);
+    rapid_time_format(t, s);
+    assert_string_equal(s, "2028-09-07T01:02:03.123457");
+    assert_int_equal(rapid_time_parse("2024-02-29", &t, &err), 0);
+    rapid_time_format(t, s);
+    assert_string_equal(s, "2024-02-29T00:00:00.000000");
+    assert_int_equal(rapid_time_parse("2023-02-29", &t, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_time_parse("2023-13-01", &t, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_time_parse("2023-01-01T25:00", &t, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_time_parse("yesterday", &t, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "yesterday"));
+    rapid_time_format(rapid_time_from_mjd(40587.0), s);
+    assert_string_equal(s, "1970-01-01T00:00:00.000000");
+    rapid_time_format(-0.5, s);
+    assert_string_equal(s, "1969-12-31T23:59:59.500000");
+}
+
+/* -------------------------------------------------------- L2 files */
+
+static void test_l2_versions(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a, b, got;
+    rapid_wcs w1 = RAPID_WCS_INIT, w2 = RAPID_WCS_INIT;
+    double x[2] = {0, 4000}, y[2] = {0, 100}, ra1[2], de1[2], ra2[2], de2[2];
+    int64_t rid;
+    int i;
+
+    rec_at(&a, 150.1, 2.2, 62000.25, "H158", 7, "v1");
+    rid = add(db, &a, RAPID_DB_ADDED);
+    assert_true(rid > 0);
+    assert_int_equal(a.version, 1);
+    assert_int_equal(a.vbest, 1);
+    assert_int_equal(a.status, 1);
+    /* the same file again: nothing changes, same rid */
+    rec_at(&b, 150.1, 2.2, 62000.25, "H158", 7, "v1");
+    assert_int_equal(add(db, &b, RAPID_DB_UNCHANGED), rid);
+    assert_int_equal(count(db, "l2files"), 1);
+    assert_int_equal(count(db, "exposures"), 1);
+    /* what was stored comes back */
+    assert_int_equal(rapid_db_get_l2file(db, rid, &got, &err), 0);
+    assert_string_equal(got.dateobs, a.dateobs);
+    assert_string_equal(got.checksum, a.checksum);
+    assert_int_equal(got.fid, rapid_filter_by_name("H158")->fid);
+    assert_int_equal(got.sca, 7);
+    assert_int_equal(got.a_order, 4);
+    assert_true(got.a[2][0] == a.a[2][0] && got.b[0][4] == a.b[0][4]);
+    assert_int_equal(got.field, rapid_tile_rtid(512, got.ra, got.dec));
+    assert_true(got.hp9 >= 0 && got.hp9 < 12L * 512 * 512);
+    assert_int_equal(got.hp6, got.hp9 >> 6); /* NESTED: parent pixel */
+    for (i = 0; i < 5; i++)
+        assert_true(got.fp_ra[i] == a.fp_ra[i] && got.fp_dec[i] == a.fp_dec[i]);
+    assert_true(fabs(got.radius - 0.0883) < 0.002); /* half a diagonal */
+    /* the stored WCS maps pixels as the original */
+    assert_int_equal(rapid_l2file_wcs(&a, &w1, &err), 0);
+    assert_int_equal(rapid_l2file_wcs(&got, &w2, &err), 0);
+    assert_int_equal(rapid_wcs_pix2sky(&w1, 2, x, y, ra1, de1, &err), 0);
+    assert_int_equal(rapid_wcs_pix2sky(&w2, 2, x, y, ra2, de2, &err), 0);
+    for (i = 0; i < 2; i++)
+        assert_true(rapid_sky_distance(ra1[i], de1[i], ra2[i], de2[i]) < 1e-10);
+    rapid_wcs_release(&w1);
+    rapid_wcs_release(&w2);
+    /* a changed file: version 2 becomes the best */
+    rec_at(&b, 150.1, 2.2, 62000.25, "H158", 7, "v2");
+    add(db, &b, RAPID_DB_NEW_VERSION);
+    assert_int_equal(b.version, 2);
+    assert_int_equal(b.vbest, 1);
+    assert_int_equal(rapid_db_get_l2file(db, rid, &got, &err), 0);
+    assert_int_equal(got.vbest, 0);
+    assert_int_equal(count(db, "l2files"), 2);
+    assert_int_equal(count(db, "l2filemeta"), 2);
+    assert_int_equal(count(db, "exposures"), 1);
+    /* lock version 1 by hand: a version 3 stays 0 */
+    assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, rid, 2, &err), 0);
+    assert_int_equal(rapid_db_get_l2file(db, b.rid, &got, &err), 0);
+    assert_int_equal(got.vbest, 0);
+    rec_at(&b, 150.1, 2.2, 62000.25, "H158", 7, "v3");
+    add(db, &b, RAPID_DB_NEW_VERSION);
+    assert_int_equal(b.version, 3);
+    assert_int_equal(b.vbest, 0);
+    assert_int_equal(rapid_db_get_l2file(db, rid, &got, &err), 0);
+    assert_int_equal(got.vbest, 2);
+    /* no such row */
+    assert_int_equal(rapid_db_get_l2file(db, 999999, &got, &err), RAPID_E_NOENT);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_L2FILE, 999999, NULL,
+                                      &err), RAPID_E_NOENT);
+}
+
+static void test_l2_conflicts(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db_outcome out;
+    rapid_l2file a, b;
+
+    rec_at(&a, 10, -40, 62001.0, "H158", 1, "x1");
+    add(db, &a, RAPID_DB_ADDED);
+    /* another detector of the same exposure: same expid */
+    rec_at(&b, 10.2, -40, 62001.0, "H158", 2, "x2");
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(b.expid, a.expid);
+    /* the same exposure time in another filter is refused, writes nothing */
+    rec_at(&b, 10.2, -40, 62001.0, "F184", 3, "x3");
+    assert_int_equal(rapid_db_add_l2file(db, &b, &out, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "F184"));
+    assert_non_null(strstr(err.msg, "/data/x3.fits"));
+    assert_int_equal(count(db, "l2files"), 2);
+    /* bad records */
+    rec_at(&b, 10.2, -40, 62002.0, "H158", 3, "x4");
+    b.sca = 19;
+    assert_int_equal(rapid_db_add_l2file(db, &b, &out, &err), RAPID_E_ARG);
+    rec_at(&b, 10.2, -40, 62002.0, "H158", 3, "x4");
+    strcpy(b.checksum, "not-a-checksum");
+    assert_int_equal(rapid_db_add_l2file(db, &b, &out, &err), RAPID_E_ARG);
+    assert_int_equal(count(db, "l2files"), 2);
+    assert_int_equal(count(db, "exposures"), 1);
+}
+
+static void test_transactions(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db_outcome out;
+    rapid_l2file a, b;
+
+    rec_at(&a, 20, 5, 62003.0, "J129", 4, "t1");
+    rec_at(&b, 20, 5, 62003.1, "J129", 4, "t2");
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    add(db, &a, RAPID_DB_ADDED);
+    add(db, &b, RAPID_DB_ADDED);
+    rapid_db_rollback(db);
+    assert_int_equal(count(db, "l2files"), 0);
+    assert_int_equal(count(db, "exposures"), 0);
+    /* a refused argument or a lookup that finds nothing writes nothing and
+     * does not spoil the transaction ... */
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    add(db, &a, RAPID_DB_ADDED);
+    b.fid = 99;
+    assert_int_not_equal(rapid_db_add_l2file(db, &b, &out, &err), 0);
+    assert_int_equal(rapid_db_get_l2file(db, 424242, &b, &err), RAPID_E_NOENT);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(count(db, "l2files"), 1);
+    /* ... but a failed write inside makes the commit roll it all back */
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    rec_at(&b, 20, 5, 62003.1, "J129", 4, "t2");
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_not_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, 777777, 2,
+                                            &err), 0);
+    assert_int_not_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(count(db, "l2files"), 1);
+}
+
+static void test_by_time(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file r, *v = NULL;
+    char seed[32];
+    int n = 0, i, k;
+    /* times out of order, two detectors each */
+    static const double mjd[6] = {62010.5, 62010.1, 62010.3, 62011.0, 62009.9,
+                                  62010.7};
+
+    for (i = 0; i < 6; i++)
+        for (k = 2; k >= 1; k--) {
+            snprintf(seed, sizeof seed, "bt%d_%d", i, k);
+            rec_at(&r, 30, 10, mjd[i], "Y106", k, seed);
+            add(db, &r, RAPID_DB_ADDED);
+        }
+    /* a second version of one: only the best is listed */
+    rec_at(&r, 30, 10, 62010.3, "Y106", 1, "bt-new");
+    add(db, &r, RAPID_DB_NEW_VERSION);
+    assert_int_equal(rapid_db_l2files_by_time(db, 62010.0, 62010.7, &v, &n,
+                                              &err), 0);
+    assert_int_equal(n, 6); /* 62010.1, .3, .5 (not .7: the end is open) */
+    for (i = 0; i < n; i++) {
+        assert_true(v[i].mjdobs >= 62010.0 && v[i].mjdobs < 62010.7);
+        assert_int_equal(v[i].vbest, 1);
+        if (i)
+            assert_true(v[i - 1].mjdobs < v[i].mjdobs ||
+                        (v[i - 1].mjdobs == v[i].mjdobs && v[i - 1].sca < v[i].sca));
+    }
+    assert_string_equal(v[2].checksum, r.checksum); /* 62010.3 sca 1 */
+    free(v);
+    assert_int_equal(rapid_db_l2files_by_time(db, 63000, 63001, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(v);
+    assert_int_equal(rapid_db_l2files_by_time(db, NAN, 1, &v, &n, &err),
+                     RAPID_E_ARG);
+}
+
+/* ------------------------------------------------------ prior images */
+
+static int overlaps_by_tessellation(const rapid_l2file *r, int64_t rtid)
+{
+    int64_t *t = NULL;
+    int n, i, yes = 0;
+
+    n = rapid_tile_overlaps(512, r->fp_ra, r->fp_dec, &t, NULL);
+    assert_true(n >= 0);
+    for (i = 0; i < n; i++)
+        yes |= t[i] == rtid;
+    free(t);
+    return yes;
+}
+
+/* Images scattered around a tile: the search must return exactly those
+ * whose footprint the tessellation's own overlap test puts on the tile
+ * (an independent implementation), nearest first. */
+static void prior_check(rapid_db *db, double ra0, double dec0, uint64_t seed)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_prior_query q;
+    rapid_l2file *all, *v = NULL;
+    rapid_tile t;
+    char name[64];
+    int nall = 160, n = 0, i, k, want = 0;
+    uint64_t rng = seed;
+
+    all = calloc((size_t)nall, sizeof *all);
+    q.field = rapid_tile_rtid(512, ra0, dec0);
+    assert_int_equal(rapid_tile_get(512, q.field, &t, &err), 0);
+    for (i = 0; i < nall; i++) {
+        test_l2 p;
+        double r = 0.35 * sqrt(test_uniform(&rng)), a = 2 * M_PI * test_uniform(&rng);
+        double dec = t.cdec + r * sin(a);
+        if (dec > 89.99)
+            dec = 89.99;
+        if (dec < -89.99)
+            dec = -89.99;
+        test_l2_init(&p, t.cra + r * cos(a) / fmax(cos(dec * M_PI / 180), 0.05),
+                     dec, 62000 + (double)seed * 10 + i * 0.01, i % 5 == 4 ? "F184" : "H158",
+                     1 + i % 18);
+        p.pa = 360 * test_uniform(&rng);
+        snprintf(name, sizeof name, "p%llu_%d", (unsigned long long)seed, i);
+        assert_int_equal(test_l2_record(&p, name, &all[i]), 0);
+        add(db, &all[i], RAPID_DB_ADDED);
+    }
+    q.fid = rapid_filter_by_name("H158")->fid;
+    q.mjd_min = -INFINITY, q.mjd_max = 62000 + (double)seed * 10 + 150 * 0.01;
+    q.limit = 0;
+    assert_int_equal(rapid_db_prior_l2files(db, &q, &v, &n, &err), 0);
+    for (i = 0; i < 150; i++) /* images 150.. are after the window */
+        if (i % 5 != 4 && overlaps_by_tessellation(&all[i], q.field))
+            want++;
+    assert_true(want >= 5);
+    assert_int_equal(n, want);
+    for (i = 0; i < n; i++) {
+        assert_true(overlaps_by_tessellation(&v[i], q.field));
+        assert_int_equal(v[i].fid, q.fid);
+        assert_true(v[i].mjdobs < q.mjd_max);
+        assert_true(fabs(v[i].dist - rapid_sky_distance(v[i].ra, v[i].dec,
+                                                        t.cra, t.cdec)) < 1e-12);
+        if (i)
+            assert_true(v[i - 1].dist <= v[i].dist);
+        for (k = 0; k < i; k++)
+            assert_true(v[k].rid != v[i].rid);
+    }
+    free(v);
+    /* limited to the nearest N, and a time window */
+    q.limit = 3;
+    assert_int_equal(rapid_db_prior_l2files(db, &q, &v, &n, &err), 0);
+    assert_int_equal(n, 3);
+    free(v);
+    /* images 40 .. 99 */
+    q.limit = 0, q.mjd_min = all[40].mjdobs, q.mjd_max = all[100].mjdobs;
+    assert_int_equal(rapid_db_prior_l2files(db, &q, &v, &n, &err), 0);
+    for (i = 40, want = 0; i < 100; i++)
+        if (i % 5 != 4 && overlaps_by_tessellation(&all[i], q.field))
+            want++;
+    assert_int_equal(n, want);
+    for (i = 0; i < n; i++)
+        assert_true(v[i].mjdobs >= q.mjd_min && v[i].mjdobs < q.mjd_max);
+    free(v);
+    free(all);
+}
+
+static void test_prior_images(void **state)
+{
+    prior_check(DB(state), 11.1, -43.8, 1);
+}
+
+/* PostgreSQL without Q3C: the declination band and cone instead. */
+static void test_prior_without_q3c(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+
+    if (use_pg) {
+        assert_true(rapid_db_has_q3c(t->db));
+        rapid_db_close(t->db);
+        t->db = NULL;
+        assert_int_equal(test_pg_exec(t->url, "DROP EXTENSION q3c CASCADE"), 0);
+        assert_int_equal(rapid_db_open(&t->db, t->url, 0, &err), 0);
+        assert_false(rapid_db_has_q3c(t->db));
+    }
+    prior_check(t->db, 250.0, 30.0, 5);
+    prior_check(t->db, 359.99, -60.0, 6);
+}
+
+static void test_prior_wrap_and_poles(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_prior_query q = {0, 2, -INFINITY, INFINITY, 0};
+    rapid_l2file r, *v = NULL;
+    int n = 0;
+
+    prior_check(db, 0.01, 0.3, 2);     /* the tile straddling RA 0 */
+    prior_check(db, 45.0, 89.95, 3);   /* the north cap and ring 1 */
+    prior_check(db, 200.0, -89.7, 4);  /* near the south cap */
+    /* an image on the other side of RA 0 from its tile's centre */
+    q.field = rapid_tile_rtid(512, 0.0, -10.0);
+    rec_at(&r, 359.98, -10.0, 61000, "H158", 5, "wrap");
+    add(db, &r, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_prior_l2files(db, &q, &v, &n, &err), 0);
+    assert_true(n >= 1);
+    assert_int_equal(v[0].rid, r.rid);
+    free(v);
+    /* a tile far from every image */
+    q.field = rapid_tile_rtid(512, 100.0, 40.0);
+    assert_int_equal(rapid_db_prior_l2files(db, &q, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(v);
+    q.field = 0;
+    assert_int_equal(rapid_db_prior_l2files(db, &q, &v, &n, &err), RAPID_E_RANGE);
+}
+
+/* ------------------------------------------------------------ products */
+
+static void test_refimages(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_refimage r1, r2, r3, best;
+    rapid_refimmeta meta;
+    rapid_l2file a, b;
+    int64_t rids[2], *in = NULL, svid = 0, svid2 = 0, cat = 0, cat2 = 0;
+    int64_t field = rapid_tile_rtid(512, 11.1, -43.8);
+    int found = -1, n = 0, vb = -1;
+
+    rec_at(&a, 11.1, -43.8, 62000, "H158", 1, "ri1");
+    rec_at(&b, 11.12, -43.8, 62001, "H158", 2, "ri2");
+    rids[0] = add(db, &a, RAPID_DB_ADDED), rids[1] = add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_swversion(db, "abc123", "0.1.0", &svid, &err), 0);
+    assert_int_equal(rapid_db_swversion(db, "abc123", "0.1.0", &svid2, &err), 0);
+    assert_true(svid > 0 && svid == svid2);
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_int_equal(found, 0);
+
+    memset(&r1, 0, sizeof r1);
+    r1.field = field, r1.fid = 2, r1.ppid = RAPID_PPID_SCIENCE, r1.svid = svid;
+    strcpy(r1.filename, "/ref/r1.fits");
+    strcpy(r1.checksum, "0123456789abcdef0123456789abcdef");
+    memset(&meta, 0, sizeof meta);
+    meta.nframes = 2, meta.mjdobsmin = 62000, meta.mjdobsmax = 62001;
+    meta.fwhmmedpix = 1.5;
+    assert_int_equal(rapid_db_add_refimage(db, &r1, &meta, rids, 2, &err), 0);
+    assert_int_equal(r1.version, 1);
+    assert_int_equal(r1.vbest, 0);
+    assert_true(strlen(r1.created) == 26);
+    /* not confirmed yet: readers do not see it */
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_REFIMAGE, r1.rfid, &vb,
+                                      &err), 0);
+    assert_int_equal(vb, 1);
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(best.rfid, r1.rfid);
+    assert_int_equal(best.svid, svid);
+    assert_string_equal(best.filename, "/ref/r1.fits");
+    assert_int_equal(rapid_db_refimage_inputs(db, r1.rfid, &in, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(in[0] == rids[0] && in[1] == rids[1]);
+    free(in);
+    assert_int_equal(count(db, "refimmeta"), 1);
+    /* catalogs: one per (rfid, ppid, cattype), replaced when made again */
+    assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 1, "/ref/c1.fits",
+                                               NULL, &cat, &err), 0);
+    assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 1, "/ref/c1b.fits",
+                                               "0123456789abcdef0123456789abcdef",
+                                               &cat2, &err), 0);
+    assert_int_equal(cat, cat2);
+    assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 2, "/ref/c2.fits",
+                                               NULL, &cat2, &err), 0);
+    assert_int_not_equal(cat, cat2);
+    assert_int_equal(count(db, "refimcatalogs"), 2);
+    assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 3, "/x", NULL,
+                                               &cat2, &err), RAPID_E_ARG);
+    /* version 2 takes over */
+    r2 = r1;
+    strcpy(r2.filename, "/ref/r2.fits");
+    assert_int_equal(rapid_db_add_refimage(db, &r2, NULL, rids, 1, &err), 0);
+    assert_int_equal(r2.version, 2);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_REFIMAGE, r2.rfid, &vb,
+                                      &err), 0);
+    assert_int_equal(vb, 1);
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_int_equal(best.rfid, r2.rfid);
+    /* locked by hand: version 3 is kept but not used */
+    assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_REFIMAGE, r2.rfid, 2,
+                                        &err), 0);
+    r3 = r1;
+    strcpy(r3.filename, "/ref/r3.fits");
+    assert_int_equal(rapid_db_add_refimage(db, &r3, NULL, NULL, 0, &err), 0);
+    assert_int_equal(r3.version, 3);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_REFIMAGE, r3.rfid, &vb,
+                                      &err), 0);
+    assert_int_equal(vb, 0);
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_int_equal(best.rfid, r2.rfid);
+    assert_int_equal(best.vbest, 2);
+    /* confirming the locked one keeps it locked */
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_REFIMAGE, r2.rfid, &vb,
+                                      &err), 0);
+    assert_int_equal(vb, 2);
+    /* unlocked, a new confirm wins again */
+    assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_REFIMAGE, r3.rfid, 1,
+                                        &err), 0);
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_int_equal(best.rfid, r3.rfid);
+    assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_REFIMAGE, r3.rfid, 5,
+                                        &err), RAPID_E_ARG);
+    /* post-processing renames the file */
+    assert_int_equal(rapid_db_set_file(db, RAPID_PRODUCT_REFIMAGE, r3.rfid,
+                                       "/final/r3.fits",
+                                       "fedcba9876543210fedcba9876543210", &err), 0);
+    assert_int_equal(rapid_db_best_refimage(db, field, 2, &best, &found, &err), 0);
+    assert_string_equal(best.filename, "/final/r3.fits");
+    assert_int_equal(rapid_db_set_file(db, RAPID_PRODUCT_REFIMAGE, 99999, "/x",
+                                       "y", &err), RAPID_E_NOENT);
+    /* another filter has none */
+    assert_int_equal(rapid_db_best_refimage(db, field, 1, &best, &found, &err), 0);
+    assert_int_equal(found, 0);
+}
+
+static void test_diffimages_and_psfs(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_diffimage d1, d2;
+    rapid_diffimmeta m;
+    rapid_psffile p, best;
+    rapid_db_outcome out;
+    rapid_l2file a;
+    int vb = -1, found = 0, i;
+
+    rec_at(&a, 50, -30, 62005.5, "Z087", 9, "di");
+    add(db, &a, RAPID_DB_ADDED);
+    memset(&d1, 0, sizeof d1);
+    d1.rid = a.rid, d1.ppid = RAPID_PPID_SCIENCE;
+    for (i = 0; i < 5; i++)
+        d1.ra[i] = a.fp_ra[i], d1.dec[i] = a.fp_dec[i];
+    strcpy(d1.filename, "/diff/d1.fits");
+    strcpy(d1.checksum, "0123456789abcdef0123456789abcdef");
+    memset(&m, 0, sizeof m);
+    m.scalefacref = 1.02, m.nmatches = 40;
+    assert_int_equal(rapid_db_add_diffimage(db, &d1, &m, &err), 0);
+    assert_int_equal(d1.version, 1);
+    d2 = d1;
+    assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), 0);
+    assert_int_equal(d2.version, 2);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_DIFFIMAGE, d1.pid, &vb, &err), 0);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_DIFFIMAGE, d2.pid, &vb, &err), 0);
+    assert_int_equal(vb, 1);
+    assert_int_equal(count(db, "diffimages"), 2);
+    assert_int_equal(count(db, "diffimmeta"), 1);
+    d2.rid = 123456;
+    assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), RAPID_E_NOENT);
+
+    memset(&p, 0, sizeof p);
+    p.fid = 2, p.sca = 3;
+    strcpy(p.filename, "/psf/a.fits");
+    strcpy(p.checksum, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(rapid_db_add_psffile(db, &p, &out, &err), 0);
+    assert_int_equal(out, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_add_psffile(db, &p, &out, &err), 0);
+    assert_int_equal(out, RAPID_DB_UNCHANGED);
+    strcpy(p.checksum, "1123456789abcdef0123456789abcdef");
+    assert_int_equal(rapid_db_add_psffile(db, &p, &out, &err), 0);
+    assert_int_equal(out, RAPID_DB_NEW_VERSION);
+    assert_int_equal(rapid_db_best_psffile(db, 2, 3, &best, &found, &err), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(best.version, 2);
+    assert_string_equal(best.checksum, p.checksum);
+    assert_int_equal(rapid_db_best_psffile(db, 2, 4, &best, &found, &err), 0);
+    assert_int_equal(found, 0);
+}
+
+/* ----------------------------------------------------------------- jobs */
+
+static void test_jobs(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a, b;
+    rapid_job j, *v = NULL;
+    int64_t jid = 0, jid2 = 0, jidb = 0, jpost = 0;
+    double t0 = rapid_time_now(), launched = 0;
+    int n = 0;
+
+    rec_at(&a, 70, 20, 62006, "W146", 11, "j1");
+    rec_at(&b, 70, 20, 62006.1, "W146", 11, "j2");
+    add(db, &a, RAPID_DB_ADDED);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, "node1", &jid, &err), 0);
+    assert_int_equal(rapid_db_start_job(db, 15, b.rid, 20280907, NULL, &jidb, &err), 0);
+    assert_int_equal(rapid_db_start_job(db, 17, a.rid, 20280908, "node2", &jpost, &err), 0);
+    assert_true(jid > 0 && jidb != jid && jpost != jid);
+    assert_int_equal(rapid_db_get_job(db, jid, &j, &err), 0);
+    assert_int_equal(j.rid, a.rid);
+    assert_int_equal(j.expid, a.expid);
+    assert_int_equal(j.fid, a.fid);
+    assert_int_equal(j.sca, 11);
+    assert_int_equal(j.field, a.field);
+    assert_string_equal(j.machine, "node1");
+    assert_int_equal(j.status, 0);
+    assert_int_equal(j.exitcode, -1);
+    assert_true(isnan(j.elapsed));
+    assert_int_equal(rapid_time_parse(j.launched, &launched, &err), 0);
+    assert_true(fabs(launched - t0) < 60);
+    /* unclosed jobs of a processing date */
+    assert_int_equal(rapid_db_unclosed_jobs(db, 20280907, 0, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].jid == jid && v[1].jid == jidb);
+    free(v);
+    assert_int_equal(rapid_db_unclosed_jobs(db, 20280908, 17, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    free(v);
+    assert_int_equal(rapid_db_unclosed_jobs(db, 20280908, 15, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(v);
+    /* end: exit code, times, status 1 */
+    assert_int_equal(rapid_db_set_job_executor(db, jid, "4242", NULL, &err), 0);
+    assert_int_equal(rapid_db_end_job(db, jid, 33, launched + 5, launched + 125.5,
+                                      &err), 0);
+    assert_int_equal(rapid_db_get_job(db, jid, &j, &err), 0);
+    assert_int_equal(j.status, 1);
+    assert_int_equal(j.exitcode, 33);
+    assert_true(fabs(j.elapsed - 120.5) < 1e-6);
+    assert_true(fabs(j.qwaited - 5) < 1e-5);
+    assert_string_equal(j.slurm, "4242");
+    assert_int_equal(rapid_db_unclosed_jobs(db, 20280907, 15, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].jid, jidb);
+    free(v);
+    /* restarted: the same jid, its run columns cleared */
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280909, "node3", &jid2, &err), 0);
+    assert_int_equal(jid2, jid);
+    assert_int_equal(rapid_db_get_job(db, jid, &j, &err), 0);
+    assert_int_equal(j.status, 0);
+    assert_int_equal(j.exitcode, -1);
+    assert_string_equal(j.started, "");
+    assert_string_equal(j.slurm, "");
+    assert_int_equal(j.procdate, 20280909);
+    assert_int_equal(count(db, "jobs"), 3);
+    /* errors */
+    assert_int_equal(rapid_db_end_job(db, 99999, 0, t0, t0 + 1, &err), RAPID_E_NOENT);
+    assert_non_null(strstr(err.msg, "99999"));
+    assert_int_equal(rapid_db_start_job(db, 15, 99999, 20280907, NULL, &jid, &err),
+                     RAPID_E_NOENT);
+    assert_int_equal(rapid_db_start_job(db, 16, a.rid, 20280907, NULL, &jid, &err),
+                     RAPID_E_ARG);
+    assert_int_equal(rapid_db_unclosed_jobs(db, 2028, 0, &v, &n, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_db_end_job(db, jid2, 0, t0 + 10, t0, &err), RAPID_E_ARG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+        T(test_init_and_seed),  T(test_no_schema),
+        T(test_schema_newer),
+        T(test_bad_urls),       T(test_times),
+        T(test_l2_versions),    T(test_l2_conflicts),
+        T(test_transactions),   T(test_by_time),
+        T(test_prior_images),   T(test_prior_wrap_and_poles),
+        T(test_prior_without_q3c),
+        T(test_refimages),      T(test_diffimages_and_psfs),
+        T(test_jobs),
+#undef T
+    };
+    int rc;
+
+    use_pg = 0;
+    rc = cmocka_run_group_tests_name("db sqlite", tests, NULL, NULL);
+    if (test_backends() > 1) {
+        use_pg = 1;
+        rc |= cmocka_run_group_tests_name("db postgresql", tests, NULL, NULL);
+    }
+    return rc;
+}
