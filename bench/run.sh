@@ -21,3 +21,20 @@ if /usr/bin/python3 -c 'import astropy' 2>/dev/null; then
 else
   echo "astropy missing: scripts/install-deps.sh --bench installs it"
 fi
+
+echo "== operations database: header ingest of 10,000 images; range and prior-image"
+echo "   queries at 100,000 rows; SQLite and a local PostgreSQL (targets: >= 1,000"
+echo "   images/s ingest on SQLite, each query < 20 ms)"
+pgstate=$tmp/pg-state
+trap 'bash scripts/pg-local.sh stop "$pgstate" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+if pgurl=$(bash scripts/pg-local.sh start "$pgstate"); then
+  "$build/bench/bench_db" --files 10000 --rows 100000 --pg "$pgurl" --tmp "$tmp" 2>/dev/null
+  bash scripts/pg-local.sh stop "$pgstate"
+else
+  echo "PostgreSQL missing (scripts/install-deps.sh installs it): SQLite only"
+  "$build/bench/bench_db" --files 10000 --rows 100000 --tmp "$tmp" 2>/dev/null
+fi
+
+echo "== simulator: one L2 image (scene, PSF field made beforehand), one core"
+echo "   (targets: 4088^2 <= 3 s, 512^2 in milliseconds)"
+taskset -c 0 "$build/bench/bench_sim" 512 4088 2>/dev/null

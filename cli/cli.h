@@ -18,8 +18,13 @@ typedef struct rapid_cmd {
     const char *summary;
 } rapid_cmd;
 
-int cmd_version(int argc, char **argv);
+int cmd_coadd(int argc, char **argv);
+int cmd_db(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_ingest_psf(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 int cmd_tile(int argc, char **argv);
+int cmd_version(int argc, char **argv);
 
 /* "rapid <cmd>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

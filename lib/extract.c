@@ -220,11 +220,15 @@ static void measure(const sep_image *im, const sep_catalog *sc, int i,
     c->flags[i] = flag;
 }
 
-/* FWHM statistics over isolated, clean, round, bright sources. */
+/* FWHM statistics of stars.  Candidates are isolated, unflagged, round
+ * and bright; at faint magnitudes most of them are galaxies, which are
+ * never narrower than the PSF, so the stars are the lower envelope of the
+ * FWHM distribution: the median of its lowest fifth locates it, and the
+ * candidates within 15% of that are taken as stars. */
 static void star_stats(const columns *c, long n, int a6, rapid_extract_stats *st)
 {
-    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    long i, j, m = 0;
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v), locus;
+    long i, j, m = 0, lo, k = 0;
 
     st->nstars = 0;
     st->fwhm_med = st->fwhm_min = st->fwhm_max = NAN;
@@ -243,10 +247,15 @@ static void star_stats(const columns *c, long n, int a6, rapid_extract_stats *st
     }
     if (m > 0) {
         qsort(v, (size_t)m, sizeof *v, cmp_double);
-        st->nstars = m;
-        st->fwhm_med = v[m / 2];
+        lo = m / 5 > 0 ? m / 5 : 1;
+        locus = v[lo / 2];
+        for (i = 0; i < m; i++) /* keep the stars, in order */
+            if (fabs(v[i] - locus) <= 0.15 * locus)
+                v[k++] = v[i];
+        st->nstars = k;
+        st->fwhm_med = v[k / 2];
         st->fwhm_min = v[0];
-        st->fwhm_max = v[m - 1];
+        st->fwhm_max = v[k - 1];
     }
     free(v);
 }

@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists: today the sky tessellation every
-# product is filed under.  Later issues grow this into the four steps on a
-# simulated survey.
-#   scripts/demo.sh PATH/TO/rapid      (RAPID_WORK: where outputs go)
+# The main job, as far as it exists today: simulate a small Roman survey,
+# create the operations database (SQLite), ingest the images and PSFs, and
+# build the reference image of the survey's sky tile.  Later issues grow
+# this into the four steps (launch, register, post-process, register).
+#   scripts/demo.sh PATH/TO/rapid      (RAPID_WORK: where everything goes)
 set -euo pipefail
-rapid=${1:-build/cli/rapid}
+rapid=$(realpath "${1:-build/cli/rapid}")
 work=${RAPID_WORK:-$PWD/work}
+db="sqlite:$work/rapid.db"
 mkdir -p "$work"
+say() { printf '\n== %s\n' "$*"; }
 
-echo "== $("$rapid" version)"
-echo "== the tile of (RA, Dec) = (11.1, -43.8) and its neighbours"
-"$rapid" tile 11.1 -43.8 --neighbors
-echo "== the north polar cap, and a tile by id"
-"$rapid" tile 0 90
-"$rapid" tile --rtid 226
-if [ ! -f "$work/roman_tessellation_nside512.db" ]; then
-  echo "== exporting all 6,291,458 tiles for tools that use the old SQLite table"
-  "$rapid" tile --export-sqlite "$work/roman_tessellation_nside512.db"
+say "$("$rapid" version)"
+ra=9.6 dec=-44.0
+tile=$("$rapid" tile "$ra" "$dec")
+rtid=$(sed 's/.*"rtid": \([0-9]*\).*/\1/' <<<"$tile")
+echo "sky tile of ($ra, $dec): $tile"
+
+if [ ! -f "$work/sim/.done" ]; then
+  say "simulating 6 visits of 3 detectors (1024^2 pixels, H158) over tile $rtid"
+  rm -rf "$work/sim"
+  "$rapid" sim --out "$work/sim" --seed 1 --size 1024 --scas 3 --epochs 6 \
+    --ra "$ra" --dec "$dec"
+  touch "$work/sim/.done"
 fi
-if command -v sqlite3 >/dev/null; then
-  echo "== the same tile looked up through the exported R*Tree"
-  sqlite3 "$work/roman_tessellation_nside512.db" \
-    "SELECT s.* FROM vskytiles v JOIN skytiles s USING(rtid)
-      WHERE v.ramin <= 11.1 AND v.ramax > 11.1 AND v.decmin <= -43.8 AND v.decmax > -43.8;"
-fi
-echo "== done: outputs in $work"
+
+say "operations database $db"
+"$rapid" db init --db "$db"
+"$rapid" ingest --db "$db" "$work/sim"
+"$rapid" ingest-psf --db "$db" "$work/sim/psf"
+"$rapid" db status --db "$db"
+
+say "reference image of tile $rtid from every image that covers it"
+rm -rf "$work/ref"
+"$rapid" coadd --rtid "$rtid" --filter H158 --out "$work/ref" --size 1600 \
+  "$work"/sim/Roman_TDS_simple_model_*.fits
+ls -l "$work/ref"
+say "done: outputs in $work"

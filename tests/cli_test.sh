@@ -63,6 +63,127 @@ check tile-export-exists 1 "$rapid" tile --nside 4 --export-sqlite "$tmp/t4.db"
 expect "export refuses to overwrite" "$(grep -q "t4.db" <<<"$err"; echo $?)"
 rm -rf "$tmp"
 
+# --- rapid db, rapid ingest, rapid ingest-psf
+tmp=${RAPID_TEST_TMP:-/tmp}/cli-db.$$; rm -rf "$tmp"; mkdir -p "$tmp"
+card() { printf '%-80s' "$1"; }
+num() { card "$(printf '%-8s= %20s' "$1" "$2")"; }
+str() { card "$(printf '%-8s= %-20s' "$1" "'$2'")"; }
+block() { # pad header cards on stdin to whole 2880-byte blocks
+  local s; s=$(cat); printf '%s%*s' "$s" $(( (2880 - ${#s} % 2880) % 2880 )) ""
+}
+l2fits() { # l2fits PATH DATE-OBS SCA: a 2x2 L2 image with a TAN WCS
+  { { card "SIMPLE  =                    T"; num BITPIX 8; num NAXIS 0
+      card "EXTEND  =                    T"; card END; } | block
+    { card "XTENSION= 'IMAGE   '"; num BITPIX -32; num NAXIS 2; num NAXIS1 2
+      num NAXIS2 2; num PCOUNT 0; num GCOUNT 1; str EXTNAME SCI
+      str DATE-OBS "$2"; num MJD-OBS 62021.0; str FILTER H158
+      num EXPTIME 140.0; num SCA_NUM "$3"; num RA_TARG 11.1; num DEC_TARG -43.8
+      num PA_OBSY 0.0; num PA_FPA 0.0; num ZPTMAG 26.3; num SKY_MEAN 40.0
+      str CTYPE1 RA---TAN; str CTYPE2 DEC--TAN; num CRVAL1 11.1
+      num CRVAL2 -43.8; num CRPIX1 1.5; num CRPIX2 1.5; num CD1_1 -0.0003
+      num CD1_2 0.0; num CD2_1 0.0; num CD2_2 0.0003; card END; } | block
+    head -c 2880 /dev/zero; } >"$1" # 2x2 zero floats, zero padding
+}
+db="sqlite:$tmp/rapid.db"
+check db-help 0 "$rapid" db --help; expect "db help" "$(grep -q 'usage: rapid db init' <<<"$out"; echo $?)"
+check db-noaction 2 "$rapid" db
+check db-badaction 2 "$rapid" db frob; expect "bad action named" "$(grep -q "'frob'" <<<"$err"; echo $?)"
+check db-init 0 "$rapid" db init --db "$db"
+expect "init says created" "$(grep -q 'schema version 1 created' <<<"$out"; echo $?)"
+check db-init-again 0 "$rapid" db init --db "$db"
+expect "init again is a no-op" "$(grep -q 'up to date' <<<"$out"; echo $?)"
+check db-status 0 env RAPID_DB="$db" "$rapid" db status
+expect "status from RAPID_DB" "$(grep -q '"schema_version": 1, .*"filters": 8' <<<"$out"; echo $?)"
+check db-unreachable 1 "$rapid" db init --db postgresql://127.0.0.1:1/x
+expect "unreachable: one line naming the server" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -q '127.0.0.1' <<<"$err"; echo $?)"
+check ingest-help 0 "$rapid" ingest --help
+check ingest-psf-help 0 "$rapid" ingest-psf --help
+check ingest-noargs 2 "$rapid" ingest --db "$db"
+check ingest-badopt 2 "$rapid" ingest --frob x
+check ingest-badbatch 2 "$rapid" ingest --batch 0 x
+l2fits "$tmp/a.fits" 2028-09-07T00:00:00.000 1
+l2fits "$tmp/b.fits" 2028-09-07T00:00:00.000 2
+printf 'not FITS\n' >"$tmp/bad.fits"
+check ingest-unreachable 1 "$rapid" ingest --db postgresql://127.0.0.1:1/x "$tmp/a.fits"
+expect "ingest unreachable: one line" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -q 'postgresql://127.0.0.1:1/x' <<<"$err"; echo $?)"
+check ingest-nodb 1 "$rapid" ingest --db "sqlite:$tmp/none.db" "$tmp/a.fits"
+expect "no database: says how to make one" "$(grep -q 'rapid db init' <<<"$err"; echo $?)"
+check ingest-files 0 "$rapid" ingest --db "$db" "$tmp/a.fits" "$tmp/b.fits"
+expect "ingest summary" "$(grep -q '^ingested 2 files: 2 added, 0 new versions, 0 unchanged, 0 failed' <<<"$out"; echo $?)"
+expect "ingest quiet in scripts" "$( [ -z "$err" ]; echo $?)"
+check ingest-again 1 "$rapid" ingest --db "$db" --verbose "$tmp"
+expect "again: unchanged, bad one named" "$(grep -q '2 unchanged, 1 failed' <<<"$out" && grep -q "bad.fits: not a FITS file" <<<"$err"; echo $?)"
+expect "verbose lines" "$(grep -q '^unchanged 1 1 .*/a.fits$' <<<"$out"; echo $?)"
+rm "$tmp/bad.fits"
+check ingest-psf-of-images 0 "$rapid" ingest-psf --db "$db" "$tmp"
+expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$out"; echo $?)"
+rm -rf "$tmp"
+
+# --- rapid sim
+tmp=${RAPID_TEST_TMP:-/tmp}/cli-sim.$$; rm -rf "$tmp"; mkdir -p "$tmp"
+small=(--size 128 --scas 1 --epochs 2)
+check sim-help 0 "$rapid" sim --help
+expect "sim help" "$(grep -q 'usage: rapid sim --out DIR' <<<"$out"; echo $?)"
+check sim-run 0 "$rapid" sim --out "$tmp/a" "${small[@]}" --seed 3
+expect "sim: one JSON line" "$(grep -Eq '^\{"out": ".*/a", "images": 2\}$' <<<"$out"; echo $?)"
+expect "sim quiet in scripts" "$( [ -z "$err" ]; echo $?)"
+expect "sim: two L2 images" "$( [ "$(ls "$tmp/a" | grep -Ec '^Roman_TDS_simple_model_H158_[0-9]+_1\.fits$')" = 2 ]; echo $?)"
+expect "sim: PSF file" "$( [ -s "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" ]; echo $?)"
+expect "sim: truth tables" "$( [ -s "$tmp/a/truth/static.fits" ] && [ -s "$tmp/a/truth/transients.fits" ] && [ -s "$tmp/a/truth/pointings.fits" ]; echo $?)"
+expect "sim: nothing half-written" "$( [ -z "$(find "$tmp/a" -name '*.tmp')" ]; echo $?)"
+check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062 --start "2028-10-01 12:00:00"
+expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
+expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"
+check sim-radec 0 "$rapid" sim --out "$tmp/r" "${small[@]}" --ra 150.1 --dec 2.2 --exptime 60 --cadence 3
+check sim-bad-filter 2 "$rapid" sim --out "$tmp/x" --filters F158,F999
+expect "bad filter named" "$(grep -q "'F999'" <<<"$err"; echo $?)"
+check sim-bad-size 2 "$rapid" sim --out "$tmp/x" --size 32
+expect "bad size named" "$(grep -q "'32'" <<<"$err"; echo $?)"
+check sim-scas0 2 "$rapid" sim --out "$tmp/x" --scas 0
+check sim-scas19 2 "$rapid" sim --out "$tmp/x" --scas 19
+expect "bad scas named" "$(grep -q "'19'" <<<"$err"; echo $?)"
+check sim-bad-start 2 "$rapid" sim --out "$tmp/x" --start "2028-02-30 00:00:00"
+expect "bad start named" "$(grep -q "'2028-02-30 00:00:00'" <<<"$err"; echo $?)"
+check sim-bad-start2 2 "$rapid" sim --out "$tmp/x" --start yesterday
+check sim-tiles-radec 2 "$rapid" sim --out "$tmp/x" --tiles 2 --ra 10 --dec -40
+expect "tiles and ra named" "$(grep -q -- '--tiles' <<<"$err"; echo $?)"
+check sim-ra-alone 2 "$rapid" sim --out "$tmp/x" --ra 10
+check sim-no-out 2 "$rapid" sim --size 128
+expect "missing --out named" "$(grep -q -- '--out' <<<"$err"; echo $?)"
+check sim-bad-seed 2 "$rapid" sim --out "$tmp/x" --seed -1
+check sim-unknown-opt 2 "$rapid" sim --out "$tmp/x" --frob 1
+check sim-missing-value 2 "$rapid" sim --out
+expect "bad usage writes nothing" "$( [ ! -e "$tmp/x" ]; echo $?)"
+touch "$tmp/file"
+check sim-unwritable 1 "$rapid" sim --out "$tmp/file/sub" "${small[@]}"
+expect "unwritable --out named" "$(grep -q "$tmp/file" <<<"$err"; echo $?)"
+rm -rf "$tmp"
+
+# --- rapid coadd
+tmp=${RAPID_TEST_TMP:-/tmp}/cli-coadd.$$; rm -rf "$tmp"; mkdir -p "$tmp"
+check coadd-sim 0 "$rapid" sim --out "$tmp/s" --size 256 --scas 1 --epochs 4 --seed 9
+rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
+check coadd 0 "$rapid" coadd --rtid "$rtid" --filter F158 --out "$tmp/ref" --size 400 "$tmp"/s/Roman_TDS_*.fits
+expect "coadd prints refimmeta" "$(grep -q '"nframes": 4,' <<<"$out" && grep -q '"cov5percent"' <<<"$out"; echo $?)"
+expect "coadd products" "$(for s in '' _cov _unc _psf _cat; do [ -f "$tmp/ref/rapid_ref_${rtid}_H158$s.fits" ] || exit 1; done; echo 0)"
+expect "coadd quiet in scripts" "$( [ -z "$err" ]; echo $?)"
+ls "$tmp"/s/Roman_TDS_*.fits > "$tmp/list"
+check coadd-list 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref2" --size 400 --inputs "$tmp/list" --psfs "$tmp/s/psf" --threads 2
+check coadd-toofew 33 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref3" --size 400 $(head -2 "$tmp/list")
+expect "too few says so" "$(grep -q 'at least 3' <<<"$err"; echo $?)"
+expect "too few writes nothing" "$( [ ! -e "$tmp/ref3" ]; echo $?)"
+check coadd-wrong-filter 1 "$rapid" coadd --rtid "$rtid" --filter F184 --out "$tmp/ref4" --size 400 "$tmp"/s/Roman_TDS_*.fits
+expect "wrong filter names the file" "$(grep -q 'Roman_TDS_simple_model_H158' <<<"$err"; echo $?)"
+echo "not FITS" > "$tmp/junk.fits"
+check coadd-junk 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref5" --size 400 "$tmp/junk.fits" "$tmp"/s/Roman_TDS_*.fits
+expect "junk named" "$(grep -q 'junk.fits' <<<"$err"; echo $?)"
+check coadd-no-rtid 2 "$rapid" coadd --filter H158 --out "$tmp/x" "$tmp/junk.fits"
+check coadd-bad-filter 2 "$rapid" coadd --rtid "$rtid" --filter X99 --out "$tmp/x" "$tmp/junk.fits"
+expect "bad filter named" "$(grep -q "'X99'" <<<"$err"; echo $?)"
+check coadd-no-inputs 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x"
+check coadd-help 0 "$rapid" coadd --help
+rm -rf "$tmp"
+
 rm -f /tmp/cli_test_err.$$
 echo "cli: $((n-fail)) passed, $fail failed"
 [ $fail -eq 0 ]

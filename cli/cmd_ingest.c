@@ -1,0 +1,167 @@
+/* cmd_ingest.c - `rapid ingest`: register L2 images (and, through
+ * ingest_command, PSF files for `rapid ingest-psf`). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ingest_cli.h"
+#include "rapid/db.h"
+
+static const char usage_text[] =
+    "usage: rapid ingest [--db URL] [--batch N] [--verbose] PATH...\n"
+    "\n"
+    "Register L2 images in the database: their exposure, the l2files row\n"
+    "(WCS and SIP terms, sky tile, HEALPix indices, MD5) and the footprint\n"
+    "in l2filemeta.  PATHs are files or directories (searched for *.fits,\n"
+    "*.fit, *.fts, plain or gzipped; PSFs and catalogs found there are\n"
+    "passed over).\n"
+    "\n"
+    "An image is known by (DATE-OBS, SCA_NUM, MD5): the same file again\n"
+    "changes nothing; a different file for the same exposure and detector\n"
+    "becomes its new version.  A file that cannot be registered (not FITS,\n"
+    "truncated, missing keywords, no WCS) is named on stderr with the\n"
+    "reason, nothing of it is written, and the others go on.  Files are\n"
+    "written many to a transaction: an interrupted run leaves whole images\n"
+    "only, and running it again completes it.\n"
+    "\n"
+    "  --db URL     database (default: $RAPID_DB, else\n"
+    "               sqlite:$RAPID_WORK/rapid.db)\n"
+    "  --batch N    files per transaction (500)\n"
+    "  --verbose    one line per file on stdout: what happened, rid, version\n"
+    "\n"
+    "Prints a summary line.  Exit status: 0 all registered, 1 some file or\n"
+    "the database failed, 2 bad usage.\n";
+
+typedef struct ingest_ui {
+    const char *cmd;
+    int verbose;
+    int progress_shown;
+} ingest_ui;
+
+static const char *outcome_name(const rapid_ingest_event *ev)
+{
+    switch (ev->outcome) {
+    case RAPID_DB_ADDED: return "added";
+    case RAPID_DB_NEW_VERSION: return "new-version";
+    case RAPID_DB_UNCHANGED: return "unchanged";
+    default: return ev->skipped ? "skipped" : "failed";
+    }
+}
+
+static void on_report(const rapid_ingest_event *ev, void *arg)
+{
+    ingest_ui *ui = arg;
+
+    if (ev->err) {
+        if (ui->progress_shown) {
+            fputc('\n', stderr);
+            ui->progress_shown = 0;
+        }
+        cli_fail(ui->cmd, ev->err);
+    }
+    if (ui->verbose && ev->skipped)
+        printf("skipped - - %s\n", ev->path);
+    else if (ui->verbose && !ev->err)
+        printf("%s %" PRId64 " %d %s\n", outcome_name(ev), ev->id, ev->version,
+               ev->path);
+}
+
+static void on_progress(long done, long total, void *arg)
+{
+    ingest_ui *ui = arg;
+
+    fprintf(stderr, "\rrapid %s: %ld / %ld files", ui->cmd, done, total);
+    ui->progress_shown = 1;
+}
+
+static int parse(int argc, char **argv, const char *cmd, const char **url,
+                 rapid_ingest_opts *o, int *verbose, const char ***paths,
+                 int *npaths)
+{
+    int i, opts = 1;
+    int64_t n;
+
+    *paths = calloc((size_t)argc, sizeof **paths);
+    if (!*paths)
+        return EXIT_WORK;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (opts && strcmp(a, "--") == 0) {
+            opts = 0;
+        } else if (opts && strcmp(a, "--db") == 0 && i + 1 < argc) {
+            *url = argv[++i];
+        } else if (opts && strncmp(a, "--db=", 5) == 0) {
+            *url = a + 5;
+        } else if (opts && strcmp(a, "--batch") == 0 && i + 1 < argc) {
+            if (cli_parse_int64(argv[++i], &n) || n < 1 || n > 100000) {
+                cli_error(cmd, "invalid batch size '%s': must be 1 .. 100000",
+                          argv[i]);
+                return EXIT_USAGE;
+            }
+            o->batch = (int)n;
+        } else if (opts && (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0)) {
+            *verbose = 1;
+        } else if (opts && a[0] == '-' && a[1]) {
+            cli_error(cmd, "unknown option or missing value: '%s' (see rapid %s "
+                      "--help)", a, cmd);
+            return EXIT_USAGE;
+        } else {
+            (*paths)[(*npaths)++] = a;
+        }
+    }
+    if (*npaths == 0) {
+        cli_error(cmd, "no files or directories given (see rapid %s --help)",
+                  cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
+                   const char *cmd, const char *usage)
+{
+    rapid_ingest_opts o;
+    rapid_ingest_stats st;
+    rapid_err err = RAPID_ERR_INIT;
+    ingest_ui ui = {cmd, 0, 0};
+    const char *url = NULL, **paths = NULL;
+    rapid_db *db = NULL;
+    int npaths = 0, rc;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    rapid_ingest_opts_init(&o);
+    memset(&st, 0, sizeof st);
+    if ((rc = parse(argc, argv, cmd, &url, &o, &ui.verbose, &paths, &npaths)))
+        goto cleanup;
+    o.report = on_report;
+    o.progress = cli_interactive() ? on_progress : NULL;
+    o.arg = &ui;
+    if (rapid_db_open(&db, url, 0, &err) || rapid_db_check_schema(db, &err) ||
+        rapid_ingest(db, kind, paths, npaths, &o, &st, &err)) {
+        if (ui.progress_shown)
+            fputc('\n', stderr);
+        rc = cli_fail(cmd, &err);
+        goto cleanup;
+    }
+    if (ui.progress_shown)
+        fputc('\n', stderr);
+    printf("ingested %ld %sfiles: %ld added, %ld new versions, %ld unchanged, "
+           "%ld failed, %ld skipped\n",
+           st.files, kind == RAPID_INGEST_PSF ? "PSF " : "",
+           st.added, st.versions, st.unchanged, st.failed, st.skipped);
+    rc = st.failed ? EXIT_WORK : 0;
+cleanup:
+    rapid_db_close(db);
+    free(paths);
+    return rc;
+}
+
+int cmd_ingest(int argc, char **argv)
+{
+    return ingest_command(argc, argv, RAPID_INGEST_L2, "ingest", usage_text);
+}

@@ -1,0 +1,258 @@
+/* cmd_sim.c - `rapid sim`: a simulated Roman WFI survey to files. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rapid/sim.h"
+
+static const char usage_text[] =
+    "usage: rapid sim --out DIR [--seed S] [--size PIX]\n"
+    "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
+    "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
+    "                 [--scas N] [--exptime S] [--gzip]\n"
+    "\n"
+    "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
+    "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images (DN)\n"
+    "  psf/Roman_WFI_PSF_<FILTER>_<sca>.fits                  PSF per detector\n"
+    "  truth/static.fits, truth/transients.fits, truth/pointings.fits\n"
+    "The same seed gives the same images and truth.  Prints one JSON line:\n"
+    "the directory and the number of images.\n"
+    "\n"
+    "  --out DIR        output directory (created if needed)\n"
+    "  --seed S         random seed, an integer >= 0 (1)\n"
+    "  --size PIX       pixels per detector side, 64 .. 8192 (4088)\n"
+    "  --tiles N        sky tiles to cover around the field centre (1)\n"
+    "  --ra RA          field centre, degrees (9.6); with --dec, not --tiles\n"
+    "  --dec DEC        field centre, degrees (-44.0)\n"
+    "  --filters LIST   comma-separated filters, by name or F-number (F158)\n"
+    "  --epochs N       visits (5)\n"
+    "  --cadence DAYS   days between visits (5)\n"
+    "  --start DATE     first visit, UTC (\"2028-09-07 00:00:00\")\n"
+    "  --scas N         detectors used, the first N of 18 (18)\n"
+    "  --exptime S      exposure time, seconds (140)\n"
+    "  --gzip           write the L2 images gzipped (.fits.gz)\n";
+
+typedef struct sim_opts {
+    const char *out;
+    int has_tiles, has_ra, has_dec;
+} sim_opts;
+
+static int bad(const char *fmt, const char *val)
+{
+    fprintf(stderr, "rapid sim: ");
+    fprintf(stderr, fmt, val);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, int64_t lo, int64_t hi, int *out)
+{
+    int64_t v;
+
+    if (cli_parse_int64(s, &v) || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.sss]" (or with a 'T') as an MJD; -1 if invalid. */
+static int parse_date(const char *s, double *mjd)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, n = 0, leap;
+    double sec;
+    char sep;
+
+    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &sec,
+               &n) != 7 || s[n] != '\0' || strlen(s) < 19 ||
+        (sep != ' ' && sep != 'T'))
+        return -1;
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 ||
+        d > mdays[mo - 1] - (mo == 2 && !leap) || h > 23 || h < 0 || mi < 0 ||
+        mi > 59 || !(sec >= 0 && sec < 60))
+        return -1;
+    *mjd = (double)(days_from_civil(y, mo, d) - days_from_civil(1858, 11, 17)) +
+           (h * 3600.0 + mi * 60.0 + sec) / 86400.0;
+    return 0;
+}
+
+/* "F158,F062" into c->filters; exit code on error. */
+static int parse_filters(const char *list, rapid_sim_config *c)
+{
+    char buf[256], *tok, *save = NULL;
+    int i;
+
+    if (strlen(list) >= sizeof buf)
+        return bad("filter list too long: '%s'", list);
+    strcpy(buf, list);
+    c->nfilters = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        const rapid_filter *f = rapid_filter_by_name(tok);
+        if (!f)
+            return bad("unknown filter '%s' (F062 F087 F106 F129 F158 F184 "
+                       "F213 F146, or R062 Z087 Y106 J129 H158 K213 W146)",
+                       tok);
+        for (i = 0; i < c->nfilters; i++)
+            if (c->filters[i] == f)
+                return bad("filter '%s' is listed twice", tok);
+        c->filters[c->nfilters++] = f;
+    }
+    if (c->nfilters == 0)
+        return bad("no filter in '%s'", list);
+    return 0;
+}
+
+/* One option with its value; exit code on error. */
+static int parse_value(const char *a, const char *v, rapid_sim_config *c,
+                       sim_opts *o)
+{
+    int64_t seed;
+
+    if (strcmp(a, "--out") == 0) {
+        if (!*v)
+            return bad("%s", "empty --out directory");
+        o->out = v;
+    } else if (strcmp(a, "--seed") == 0) {
+        if (cli_parse_int64(v, &seed) || seed < 0)
+            return bad("invalid seed '%s': must be an integer >= 0", v);
+        c->seed = (uint64_t)seed;
+    } else if (strcmp(a, "--size") == 0) {
+        if (parse_int(v, 64, 8192, &c->size))
+            return bad("invalid size '%s': must be an integer in 64 .. 8192", v);
+    } else if (strcmp(a, "--tiles") == 0) {
+        if (parse_int(v, 1, 10000, &c->ntiles))
+            return bad("invalid tile count '%s': must be an integer in 1 .. 10000",
+                       v);
+        o->has_tiles = 1;
+    } else if (strcmp(a, "--ra") == 0) {
+        if (cli_parse_double(v, &c->ra) || c->ra < -360 || c->ra > 360)
+            return bad("invalid RA '%s': must be degrees in [-360, 360]", v);
+        c->ra = c->ra < 0 ? c->ra + 360 : c->ra >= 360 ? c->ra - 360 : c->ra;
+        o->has_ra = 1;
+    } else if (strcmp(a, "--dec") == 0) {
+        if (cli_parse_double(v, &c->dec) || c->dec < -90 || c->dec > 90)
+            return bad("invalid Dec '%s': must be degrees in [-90, 90]", v);
+        o->has_dec = 1;
+    } else if (strcmp(a, "--filters") == 0) {
+        return parse_filters(v, c);
+    } else if (strcmp(a, "--epochs") == 0) {
+        if (parse_int(v, 1, 100000, &c->epochs))
+            return bad("invalid epoch count '%s': must be an integer in 1 .. 100000",
+                       v);
+    } else if (strcmp(a, "--cadence") == 0) {
+        if (cli_parse_double(v, &c->cadence_days) || !(c->cadence_days > 0) ||
+            c->cadence_days > 3650)
+            return bad("invalid cadence '%s': must be days in (0, 3650]", v);
+    } else if (strcmp(a, "--start") == 0) {
+        if (parse_date(v, &c->mjd_start))
+            return bad("invalid start '%s': must be \"YYYY-MM-DD HH:MM:SS\" (UTC)",
+                       v);
+    } else if (strcmp(a, "--scas") == 0) {
+        if (parse_int(v, 1, 18, &c->nscas))
+            return bad("invalid detector count '%s': must be an integer in 1 .. 18",
+                       v);
+    } else if (strcmp(a, "--exptime") == 0) {
+        if (cli_parse_double(v, &c->exptime) || !(c->exptime > 0) ||
+            c->exptime > 100000)
+            return bad("invalid exposure time '%s': must be seconds in (0, 100000]",
+                       v);
+    } else {
+        return bad("unknown option '%s' (see rapid sim --help)", a);
+    }
+    return 0;
+}
+
+static int parse(int argc, char **argv, rapid_sim_config *c, sim_opts *o)
+{
+    int i, rc;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--gzip") == 0) {
+            c->gzip = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return bad("unexpected argument '%s' (see rapid sim --help)", a);
+        if (i + 1 >= argc)
+            return bad("option '%s' needs a value", a);
+        if ((rc = parse_value(a, argv[++i], c, o)) != 0)
+            return rc;
+    }
+    if (!o->out)
+        return bad("%s", "missing --out DIR (see rapid sim --help)");
+    if (o->has_tiles && (o->has_ra || o->has_dec))
+        return bad("%s", "--tiles and --ra/--dec exclude each other");
+    if (o->has_ra != o->has_dec)
+        return bad("%s", o->has_ra ? "--ra needs --dec" : "--dec needs --ra");
+    return 0;
+}
+
+static void show_progress(int64_t done, int64_t total, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "\rrapid sim: image %" PRId64 " / %" PRId64 " (%.0f%%)",
+            done, total, 100.0 * (double)done / (double)total);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+/* Counts the images and shows progress only on a terminal. */
+static void on_image(int64_t done, int64_t total, void *arg)
+{
+    *(int64_t *)arg = done;
+    if (cli_interactive())
+        show_progress(done, total, NULL);
+}
+
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            putchar('\\');
+        if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", (unsigned char)*s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+int cmd_sim(int argc, char **argv)
+{
+    rapid_sim_config c;
+    sim_opts o = {NULL, 0, 0, 0};
+    rapid_err err = RAPID_ERR_INIT;
+    int64_t images = 0;
+    int rc;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    rapid_sim_config_init(&c);
+    if ((rc = parse(argc, argv, &c, &o)) != 0)
+        return rc;
+    if (rapid_sim_run(&c, o.out, on_image, &images, &err))
+        return cli_fail("sim", &err);
+    printf("{\"out\": ");
+    print_json_string(o.out);
+    printf(", \"images\": %" PRId64 "}\n", images);
+    return 0;
+}
