@@ -387,6 +387,7 @@ static double sample_median(const float *v, size_t n, size_t *count)
  * variance). */
 typedef struct patch {
     int x0, y0, w, h;
+    size_t cap;            /* floats allocated in each array */
     float *as, *a, *av;
 } patch;
 
@@ -398,7 +399,11 @@ static void patch_free(patch *p)
     memset(p, 0, sizeof *p);
 }
 
-static int patch_alloc(patch *p, const rapid_pixmap *m, int nx, int ny, int size)
+/* Place the patch over the footprint of the input the map describes, and
+ * zero it.  A worker keeps one patch for all its inputs, growing it when
+ * needed: allocating (and the kernel zeroing) a fresh 400 MB per input
+ * cost more than resampling. */
+static int patch_place(patch *p, const rapid_pixmap *m, int nx, int ny, int size)
 {
     double xmin = 1e30, xmax = -1e30, ymin = 1e30, ymax = -1e30;
     size_t n;
@@ -424,10 +429,24 @@ static int patch_alloc(patch *p, const rapid_pixmap *m, int nx, int ny, int size
         return 0;
     }
     n = (size_t)p->w * (size_t)p->h;
-    p->as = calloc(n, sizeof *p->as);
-    p->a = calloc(n, sizeof *p->a);
-    p->av = calloc(n, sizeof *p->av);
-    return p->as && p->a && p->av ? 0 : RAPID_E_NOMEM;
+    if (n > p->cap) {
+        float *as = realloc(p->as, n * sizeof *as), *a, *av;
+        if (as)
+            p->as = as;
+        a = realloc(p->a, n * sizeof *a);
+        if (a)
+            p->a = a;
+        av = realloc(p->av, n * sizeof *av);
+        if (av)
+            p->av = av;
+        if (!as || !a || !av)
+            return RAPID_E_NOMEM;
+        p->cap = n;
+    }
+    memset(p->as, 0, n * sizeof *p->as);
+    memset(p->a, 0, n * sizeof *p->a);
+    memset(p->av, 0, n * sizeof *p->av);
+    return 0;
 }
 
 /* Spread one input pixel (value s, variance var, both per input pixel)
@@ -444,6 +463,20 @@ static void deposit_pixel(patch *p, const double qx[4], const double qy[4],
         return;
     sb = s / A;               /* surface brightness per output pixel area */
     sbv = var / (A * A);
+    if (i0 >= p->x0 && j0 >= p->y0 && i0 + w <= p->x0 + p->w &&
+        j0 + h <= p->y0 + p->h) { /* the usual case: no edge in sight */
+        for (r = 0; r < h; r++) {
+            size_t at = (size_t)(j0 + r - p->y0) * p->w + (size_t)(i0 - p->x0);
+            const float *ar = area + r * w;
+            for (c = 0; c < w; c++) {
+                float a = ar[c];
+                p->as[at + c] += (float)(a * sb);
+                p->a[at + c] += a;
+                p->av[at + c] += (float)(a * a * sbv);
+            }
+        }
+        return;
+    }
     for (r = 0; r < h; r++) {
         int y = j0 + r - p->y0;
         if (y < 0 || y >= p->h)
@@ -590,18 +623,18 @@ static void add_patch(sums *s, const patch *p, int k, double w)
     }
 }
 
-/* Read, weigh and resample input k, then add it. */
-static int do_input(sums *s, int k, rapid_err *err)
+/* Read, weigh and resample input k into the worker's patch p, then add
+ * it. */
+static int do_input(sums *s, int k, patch *pp, rapid_err *err)
 {
     input *in = &s->in[k];
     rapid_image img = RAPID_IMAGE_INIT;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
-    patch p;
+    patch *p = pp;
     double sky, skyvar;
     long nsat;
     int rc;
 
-    memset(&p, 0, sizeof p);
     if ((rc = rapid_fits_read_image(in->src->path, NULL, &img, err)) != 0)
         goto cleanup;
     if (img.nx != in->nx || img.ny != in->ny) {
@@ -623,20 +656,20 @@ static int do_input(sums *s, int k, rapid_err *err)
         rapid_err_prefix(err, "%s", in->src->path);
         goto cleanup;
     }
-    if (patch_alloc(&p, &m, in->nx, in->ny, s->size) != 0) {
+    if (patch_place(p, &m, in->nx, in->ny, s->size) != 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
         goto cleanup;
     }
-    nsat = p.w > 0 ? resample_input(in, img.data, &m, &p,
-                                    s->o->sat_fraction * in->saturate)
-                   : 0;
+    nsat = p->w > 0 ? resample_input(in, img.data, &m, p,
+                                     s->o->sat_fraction * in->saturate)
+                    : 0;
     if (nsat < 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
         goto cleanup;
     }
     rapid_image_release(&img); /* before taking the lock: memory is tight */
     pthread_mutex_lock(&s->lock);
-    add_patch(s, &p, k, in->weight);
+    add_patch(s, p, k, in->weight);
     s->npixsat += nsat;
     s->done++;
     if (s->progress)
@@ -645,7 +678,6 @@ static int do_input(sums *s, int k, rapid_err *err)
 cleanup:
     rapid_image_release(&img);
     rapid_pixmap_release(&m);
-    patch_free(&p);
     return rc;
 }
 
@@ -653,7 +685,9 @@ static void *worker(void *arg)
 {
     sums *s = arg;
     rapid_err err = RAPID_ERR_INIT;
+    patch p;
 
+    memset(&p, 0, sizeof p);
     for (;;) {
         int k;
         pthread_mutex_lock(&s->lock);
@@ -661,7 +695,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (k >= s->nin)
             break;
-        if (do_input(s, k, &err) != 0) {
+        if (do_input(s, k, &p, &err) != 0) {
             pthread_mutex_lock(&s->lock);
             if (!s->failed)
                 s->err = err;
@@ -670,6 +704,7 @@ static void *worker(void *arg)
             break;
         }
     }
+    patch_free(&p);
     return NULL;
 }
 

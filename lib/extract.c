@@ -349,7 +349,9 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     s = sep_extract(&dim, (float)thresh,
                     detect || !noisecp ? SEP_THRESH_ABS : SEP_THRESH_REL,
                     o->minarea, kern, side, side,
-                    noisecp && !detect ? SEP_FILTER_MATCHED : SEP_FILTER_CONV,
+                    /* SExtractor's convolution: SEP's matched filter with a
+                     * noise map is 7x slower on a 7000^2 image */
+                    SEP_FILTER_CONV,
                     o->deblend_nthresh, o->deblend_cont, 1, 1.0, &sc);
     if (s != 0) {
         rc = sep_fail(err, s, "detection");
