@@ -384,9 +384,13 @@ static double sample_median(const float *v, size_t n, size_t *count)
 /* One input resampled onto part of the grid: for every output pixel of
  * the patch, the sums over the input pixels that overlap it of a*s, a and
  * a^2*var (a the overlap area, s and var the surface brightness and its
- * variance). */
+ * variance).  Rows are stored as spans [rx0, rx1] around the input's
+ * footprint: a rotated detector fills only half its bounding box. */
 typedef struct patch {
-    int x0, y0, w, h;
+    int y0, h;             /* output rows y0 .. y0+h-1 */
+    int *rx0, *rx1;        /* per row: first and last column held */
+    size_t *off;           /* per row: index of column rx0 in the arrays */
+    int rcap;              /* rows allocated */
     size_t cap;            /* floats allocated in each array */
     float *as, *a, *av;
 } patch;
@@ -396,39 +400,29 @@ static void patch_free(patch *p)
     free(p->as);
     free(p->a);
     free(p->av);
+    free(p->rx0);
+    free(p->rx1);
+    free(p->off);
     memset(p, 0, sizeof *p);
 }
 
-/* Place the patch over the footprint of the input the map describes, and
- * zero it.  A worker keeps one patch for all its inputs, growing it when
- * needed: allocating (and the kernel zeroing) a fresh 400 MB per input
- * cost more than resampling. */
-static int patch_place(patch *p, const rapid_pixmap *m, int nx, int ny, int size)
+static int patch_grow(patch *p, int rows, size_t n)
 {
-    double xmin = 1e30, xmax = -1e30, ymin = 1e30, ymax = -1e30;
-    size_t n;
-    int k, i;
-
-    /* The nodes inside the image (plus one ring) bound its footprint. */
-    for (k = 0; k < m->gx * m->gy; k++) {
-        double nx_ = m->x0 + (k % m->gx) * m->step, ny_ = m->y0 + (k / m->gx) * m->step;
-        if (nx_ < -0.5 - m->step || nx_ > nx - 0.5 + m->step ||
-            ny_ < -0.5 - m->step || ny_ > ny - 0.5 + m->step)
-            continue;
-        xmin = fmin(xmin, m->ox[k]), xmax = fmax(xmax, m->ox[k]);
-        ymin = fmin(ymin, m->oy[k]), ymax = fmax(ymax, m->oy[k]);
+    if (rows > p->rcap) {
+        int *r0 = realloc(p->rx0, (size_t)rows * sizeof *r0), *r1;
+        size_t *off;
+        if (r0)
+            p->rx0 = r0;
+        r1 = realloc(p->rx1, (size_t)rows * sizeof *r1);
+        if (r1)
+            p->rx1 = r1;
+        off = realloc(p->off, (size_t)rows * sizeof *off);
+        if (off)
+            p->off = off;
+        if (!r0 || !r1 || !off)
+            return RAPID_E_NOMEM;
+        p->rcap = rows;
     }
-    p->x0 = (int)fmax(0, floor(xmin - 2));
-    p->y0 = (int)fmax(0, floor(ymin - 2));
-    i = (int)fmin(size - 1, ceil(xmax + 2));
-    p->w = i - p->x0 + 1;
-    i = (int)fmin(size - 1, ceil(ymax + 2));
-    p->h = i - p->y0 + 1;
-    if (p->w <= 0 || p->h <= 0) {
-        p->w = p->h = 0;
-        return 0;
-    }
-    n = (size_t)p->w * (size_t)p->h;
     if (n > p->cap) {
         float *as = realloc(p->as, n * sizeof *as), *a, *av;
         if (as)
@@ -443,6 +437,76 @@ static int patch_place(patch *p, const rapid_pixmap *m, int nx, int ny, int size
             return RAPID_E_NOMEM;
         p->cap = n;
     }
+    return 0;
+}
+
+/* Widen the spans of the rows a boundary segment (xa,ya)-(xb,yb) crosses,
+ * with a margin for the input pixels' own extent. */
+static void span_segment(patch *p, double xa, double ya, double xb, double yb,
+                         int size)
+{
+    const double margin = 2.5;
+    int r, rlo = (int)floor(fmin(ya, yb) - margin + 0.5);
+    int rhi = (int)floor(fmax(ya, yb) + margin + 0.5);
+    int clo = (int)floor(fmin(xa, xb) - margin + 0.5);
+    int chi = (int)floor(fmax(xa, xb) + margin + 0.5);
+
+    /* A boundary beyond the grid's edge pins the span to that edge. */
+    clo = clo < 0 ? 0 : clo > size - 1 ? size - 1 : clo;
+    chi = chi < 0 ? 0 : chi > size - 1 ? size - 1 : chi;
+    for (r = rlo; r <= rhi; r++) {
+        int k = r - p->y0;
+        if (k < 0 || k >= p->h)
+            continue;
+        if (clo < p->rx0[k])
+            p->rx0[k] = clo;
+        if (chi > p->rx1[k])
+            p->rx1[k] = chi;
+    }
+}
+
+/* Place the patch over the footprint of an nx x ny input (through its map)
+ * and zero it.  A worker keeps one patch for all its inputs, growing it
+ * when needed: allocating (and the kernel zeroing) a fresh 400 MB per input
+ * cost more than resampling.  The footprint is convex (a distorted
+ * detector), so each row's span is bounded by the outline's crossings. */
+static int patch_place(patch *p, const rapid_pixmap *m, int nx, int ny, int size)
+{
+    double ymin = 1e30, ymax = -1e30, bx[4100], by[4100];
+    int e, k, nb = 0, y1, rc;
+    size_t n = 0;
+
+    for (e = 0; e < 4; e++) { /* the outline, every 8 pixels */
+        int steps = (e % 2 ? ny : nx) / 8 + 1;
+        for (k = 0; k < steps && nb < 4096; k++, nb++) {
+            double t = (double)k / steps, x, y;
+            x = e == 0 ? -0.5 + t * nx : e == 1 ? nx - 0.5 : e == 2 ? nx - 0.5 - t * nx : -0.5;
+            y = e == 0 ? -0.5 : e == 1 ? -0.5 + t * ny : e == 2 ? ny - 0.5 : ny - 0.5 - t * ny;
+            rapid_pixmap_eval(m, x, y, &bx[nb], &by[nb]);
+            ymin = fmin(ymin, by[nb]), ymax = fmax(ymax, by[nb]);
+        }
+    }
+    p->h = 0;
+    if (ymax < -3 || ymin > size + 3)
+        return 0;
+    p->y0 = (int)fmax(0, floor(ymin - 3));
+    y1 = (int)fmin(size - 1, ceil(ymax + 3));
+    if (y1 < p->y0)
+        return 0;
+    if ((rc = patch_grow(p, y1 - p->y0 + 1, 0)) != 0)
+        return rc;
+    p->h = y1 - p->y0 + 1;
+    for (k = 0; k < p->h; k++)
+        p->rx0[k] = size, p->rx1[k] = -1;
+    for (k = 0; k < nb; k++)
+        span_segment(p, bx[k], by[k], bx[(k + 1) % nb], by[(k + 1) % nb], size);
+    for (k = 0; k < p->h; k++) {
+        p->off[k] = n;
+        if (p->rx1[k] >= p->rx0[k])
+            n += (size_t)(p->rx1[k] - p->rx0[k] + 1);
+    }
+    if ((rc = patch_grow(p, p->h, n ? n : 1)) != 0)
+        return rc;
     memset(p->as, 0, n * sizeof *p->as);
     memset(p->a, 0, n * sizeof *p->a);
     memset(p->av, 0, n * sizeof *p->av);
@@ -463,34 +527,23 @@ static void deposit_pixel(patch *p, const double qx[4], const double qy[4],
         return;
     sb = s / A;               /* surface brightness per output pixel area */
     sbv = var / (A * A);
-    if (i0 >= p->x0 && j0 >= p->y0 && i0 + w <= p->x0 + p->w &&
-        j0 + h <= p->y0 + p->h) { /* the usual case: no edge in sight */
-        for (r = 0; r < h; r++) {
-            size_t at = (size_t)(j0 + r - p->y0) * p->w + (size_t)(i0 - p->x0);
-            const float *ar = area + r * w;
-            for (c = 0; c < w; c++) {
-                float a = ar[c];
-                p->as[at + c] += (float)(a * sb);
-                p->a[at + c] += a;
-                p->av[at + c] += (float)(a * a * sbv);
-            }
-        }
-        return;
-    }
     for (r = 0; r < h; r++) {
-        int y = j0 + r - p->y0;
-        if (y < 0 || y >= p->h)
+        int k = j0 + r - p->y0, c0 = 0, c1 = w - 1;
+        const float *ar = area + r * w;
+        size_t at;
+        if (k < 0 || k >= p->h)
             continue;
-        for (c = 0; c < w; c++) {
-            int x = i0 + c - p->x0;
-            float a = area[r * w + c];
-            size_t at;
-            if (x < 0 || x >= p->w || a <= 0)
-                continue;
-            at = (size_t)y * p->w + x;
-            p->as[at] += (float)(a * sb);
-            p->a[at] += a;
-            p->av[at] += (float)(a * a * sbv);
+        /* the spans hold the whole footprint but beyond the grid's edges */
+        if (i0 < p->rx0[k])
+            c0 = p->rx0[k] - i0;
+        if (i0 + w - 1 > p->rx1[k])
+            c1 = p->rx1[k] - i0;
+        at = p->off[k] + (size_t)((long)i0 - p->rx0[k]);
+        for (c = c0; c <= c1; c++) {
+            float a = ar[c];
+            p->as[at + c] += (float)(a * sb);
+            p->a[at + c] += a;
+            p->av[at + c] += (float)(a * a * sbv);
         }
     }
 }
@@ -595,28 +648,29 @@ static int sums_alloc(sums *s, int size)
 /* Add one input's patch (caller holds the lock). */
 static void add_patch(sums *s, const patch *p, int k, double w)
 {
-    int x, y;
+    int y, x;
 
     for (y = 0; y < p->h; y++) {
-        size_t at = (size_t)(p->y0 + y) * s->size + p->x0;
-        const float *as = p->as + (size_t)y * p->w, *a = p->a + (size_t)y * p->w;
-        const float *av = p->av + (size_t)y * p->w;
-        for (x = 0; x < p->w; x++, at++) {
-            double A = a[x], v, wa;
+        size_t at, src = p->off[y];
+        if (p->rx1[y] < p->rx0[y])
+            continue;
+        at = (size_t)(p->y0 + y) * s->size + (size_t)p->rx0[y];
+        for (x = p->rx0[y]; x <= p->rx1[y]; x++, at++, src++) {
+            double A = p->a[src], v, wa;
             if (!(A > 1e-6))
                 continue;
-            v = as[x] / A;
+            v = p->as[src] / A;
             wa = w * A;
-            s->S[at] += (float)(w * as[x]);
+            s->S[at] += (float)(w * p->as[src]);
             s->W[at] += (float)wa;
-            s->V[at] += (float)(w * w * av[x]);
+            s->V[at] += (float)(w * w * p->av[src]);
             s->C[at] += (float)A;
             if (A >= 0.5 && s->cnt[at] < 255)
                 s->cnt[at]++;
             if (!(s->wM[at] > 0) || v > s->M[at]) {
                 s->M[at] = (float)v;
                 s->wM[at] = (float)wa;
-                s->vM[at] = (float)(w * w * av[x]);
+                s->vM[at] = (float)(w * w * p->av[src]);
                 s->iM[at] = (unsigned char)k;
             }
         }
@@ -660,7 +714,7 @@ static int do_input(sums *s, int k, patch *pp, rapid_err *err)
         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
         goto cleanup;
     }
-    nsat = p->w > 0 ? resample_input(in, img.data, &m, p,
+    nsat = p->h > 0 ? resample_input(in, img.data, &m, p,
                                      s->o->sat_fraction * in->saturate)
                     : 0;
     if (nsat < 0) {

@@ -308,6 +308,41 @@ static void test_threads(void **state)
     rapid_coadd_release(&b);
 }
 
+/* Coverage is conserved: on a grid that holds every input whole, the
+ * coverage map sums to the inputs' total area (6 x 256^2 pixels, give or
+ * take the SIP distortion's change of pixel area, well under 1%); on a grid
+ * that every input covers, to 6 per pixel. */
+static void test_coverage_total(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    double sum = 0, want = (double)NIN * NPIX * NPIX;
+    long i;
+
+    (void)state;
+    opts(&o);
+    o.size = 460; /* the inputs' diagonal is 362 px, their offsets 2" */
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &c, NULL, NULL, NULL), 0);
+    for (i = 0; i < 460L * 460; i++)
+        sum += c.coverage.data[i];
+    /* two inputs lose a dead pixel each; the rest is SIP area change */
+    if (fabs(sum / want - 1) > 0.01)
+        fail_msg("coverage sums to %.1f, inputs hold %.0f pixels", sum, want);
+    rapid_coadd_release(&c);
+    /* and on a grid that every input covers whole (a 256 px square at any
+     * rotation holds a centred 181 px one; the dithers take 18 px): every
+     * pixel has all six */
+    o.size = 140;
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &c, NULL, NULL, NULL), 0);
+    for (i = 0, sum = 0; i < 140L * 140; i++)
+        sum += c.coverage.data[i];
+    if (fabs(sum / (NIN * 140.0 * 140) - 1) > 0.01)
+        fail_msg("coverage of a fully covered grid sums to %.1f of %.0f", sum,
+                 NIN * 140.0 * 140);
+    rapid_coadd_release(&c);
+}
+
 static void test_too_few(void **state)
 {
     rapid_coadd_opts o;
@@ -360,6 +395,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_coverage_total),
         cmocka_unit_test(test_too_few),
         cmocka_unit_test(test_bad_inputs),
     };
