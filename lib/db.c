@@ -16,6 +16,7 @@
 
 #include "db_internal.h"
 #include "rapid/filters.h"
+#include "rapid/timeutil.h"
 
 /* ------------------------------------------------------------ URLs */
 
@@ -245,91 +246,6 @@ void rapid_db_rollback(rapid_db *db)
 
 /* ------------------------------------------------------------- times */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    /* H. Hinnant's algorithm: exact for every proleptic Gregorian date. */
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-static int digits(const char **s, int n, int *out)
-{
-    int v = 0, i;
-
-    for (i = 0; i < n; i++, (*s)++) {
-        if (**s < '0' || **s > '9')
-            return -1;
-        v = 10 * v + (**s - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Microseconds since 1970 of an ISO date-time; -1 if malformed. */
-static int parse_time_us(const char *s, int64_t *us)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, frac = 0, nd = 0, up = 0;
-
-    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
-        *s++ != '-' || digits(&s, 2, &d) || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))))
-        return -1;
-    if (*s == 'T' || *s == ' ') {
-        s++;
-        if (digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
-            h > 23 || mi > 59)
-            return -1;
-        if (*s == ':') {
-            s++;
-            if (digits(&s, 2, &sec) || sec > 60)
-                return -1;
-            if (*s == '.') {
-                /* Microseconds, rounded on the seventh digit. */
-                for (s++; *s >= '0' && *s <= '9'; s++, nd++)
-                    if (nd < 6)
-                        frac = 10 * frac + (*s - '0');
-                    else if (nd == 6)
-                        up = *s >= '5';
-                if (nd == 0)
-                    return -1;
-                for (; nd < 6; nd++)
-                    frac *= 10;
-                frac += up;
-            }
-        }
-    }
-    if (*s == 'Z')
-        s++;
-    if (*s)
-        return -1;
-    *us = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 * INT64_C(1000000) +
-          (int64_t)sec * 1000000 + frac;
-    return 0;
-}
-
 static void format_time_us(int64_t us, char out[RAPID_DB_TIME_MAX])
 {
     int64_t day = us >= 0 ? us / 86400000000LL : -((-us + 86399999999LL) / 86400000000LL);
@@ -337,7 +253,7 @@ static void format_time_us(int64_t us, char out[RAPID_DB_TIME_MAX])
     char buf[96]; /* room for any int, to keep the compiler's checks quiet */
     int y, m, d;
 
-    civil_from_days(day, &y, &m, &d);
+    rapid_civil_from_days(day, &y, &m, &d);
     snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d", y, m, d,
              (int)(rest / 3600000000LL), (int)(rest / 60000000 % 60),
              (int)(rest / 1000000 % 60), (int)(rest % 1000000));
@@ -348,7 +264,7 @@ int rapid_time_parse(const char *s, double *unix_seconds, rapid_err *err)
 {
     int64_t us = 0;
 
-    if (!s || parse_time_us(s, &us))
+    if (!s || rapid_iso_parse_us(s, &us, NULL))
         return rapid_fail(err, RAPID_E_ARG,
                           "'%s' is not a date-time (YYYY-MM-DDThh:mm:ss[.f])",
                           s ? s : "(null)");
@@ -363,12 +279,12 @@ void rapid_time_format(double unix_seconds, char out[RAPID_DB_TIME_MAX])
 
 double rapid_time_to_mjd(double unix_seconds)
 {
-    return unix_seconds / 86400.0 + 40587.0;
+    return unix_seconds / 86400.0 + RAPID_MJD_1970;
 }
 
 double rapid_time_from_mjd(double mjd)
 {
-    return (mjd - 40587.0) * 86400.0;
+    return (mjd - RAPID_MJD_1970) * 86400.0;
 }
 
 double rapid_time_now(void)
@@ -388,7 +304,7 @@ int db_time_canon(const char *in, char out[RAPID_DB_TIME_MAX])
     out[0] = '\0';
     if (!in || !*in)
         return 0;
-    if (parse_time_us(in, &us))
+    if (rapid_iso_parse_us(in, &us, NULL))
         return -1;
     format_time_us(us, out);
     return 0;

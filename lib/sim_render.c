@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "rapid/rng.h"
+#include "rapid/timeutil.h"
 #include "rapid/version.h"
 #include "sim_internal.h"
 
@@ -991,32 +992,6 @@ static int observe(render *r, double base, float *out)
 
 /* ---------------------------------------------------------------- header */
 
-/* MJD as ISO 8601 "YYYY-MM-DDTHH:MM:SS.sss" (UTC, no leap seconds). */
-static void mjd_to_iso(double mjd, char *out, size_t outsz)
-{
-    long long ms = llround(mjd * 86400000.0), day = ms / 86400000;
-    long long rem = ms - day * 86400000, z, era, doe, yoe, doy, mp, y;
-    unsigned d, m;
-
-    if (rem < 0) {
-        rem += 86400000;
-        day--;
-    }
-    /* civil-from-days (H. Hinnant), days counted from 1970-01-01 */
-    z = day - 40587 + 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    y += m <= 2;
-    snprintf(out, outsz, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lld", y, m,
-             d, rem / 3600000, rem / 60000 % 60, rem / 1000 % 60, rem % 1000);
-}
-
 static int put_header(render *r, rapid_image *img, int ncr, int nhot,
                       rapid_err *err)
 {
@@ -1027,7 +1002,7 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
     char date[64];
     int bad = 0;
 
-    mjd_to_iso(p->mjd, date, sizeof date);
+    rapid_iso_from_mjd(p->mjd, date, sizeof date);
     bad |= rapid_header_set_str(h, "ORIGIN", "rapid", "simulated by rapid sim");
     bad |= rapid_header_set_str(h, "TELESCOP", "ROMAN", NULL);
     bad |= rapid_header_set_str(h, "INSTRUME", "WFI", NULL);

@@ -7,6 +7,7 @@
 
 #include "rapid/sim.h"
 #include "rapid/tile.h"
+#include "rapid/timeutil.h"
 #include "rapid/wcs.h"
 #include "sim_internal.h"
 #include "testutil.h"
@@ -114,19 +115,6 @@ static double count_slope(const rapid_sim_scene *s, int type, double m1,
     return (sw * sxy - sx * sy) / (sw * sxx - sx * sx);
 }
 
-/* Days from 1970-01-01 of a Gregorian date (H. Hinnant's algorithm). */
-static long days_from_civil(long y, int m, int d)
-{
-    long era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* ------------------------------------------------------------- config */
 
 static void test_config_defaults(void **state)
@@ -159,19 +147,22 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.with_noise, 1);
 }
 
-/* 2028-09-07 00:00 UTC as MJD, from the calendar: MJD 0 = 1858-11-17. */
+/* The default start is 2028-09-07 00:00 UTC: MJD 62021 (MJD 0 is
+ * 1858-11-17, 51544 is 2000-01-01), and the calendar agrees. */
 static void test_mjd_start(void **state)
 {
     rapid_sim_config c;
-    long mjd = days_from_civil(2028, 9, 7) - days_from_civil(1858, 11, 17);
+    double mjd = 0;
 
     (void)state;
     rapid_sim_config_init(&c);
-    assert_int_equal(days_from_civil(1970, 1, 1), 0);
-    assert_int_equal(days_from_civil(2000, 1, 1) - days_from_civil(1858, 11, 17),
-                     51544);
-    assert_int_equal(mjd, 62021);
-    assert_true(c.mjd_start == (double)mjd);
+    assert_true(c.mjd_start == 62021.0);
+    assert_int_equal(rapid_mjd_from_iso("2028-09-07 00:00:00", &mjd, NULL), 0);
+    assert_true(mjd == c.mjd_start);
+    assert_int_equal(rapid_days_from_civil(2028, 9, 7) -
+                     rapid_days_from_civil(1858, 11, 17), 62021);
+    assert_int_equal(rapid_days_from_civil(2000, 1, 1) -
+                     rapid_days_from_civil(1858, 11, 17), 51544);
 }
 
 /* --------------------------------------------------------------- plan */
