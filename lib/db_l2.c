@@ -20,6 +20,7 @@
 #include "db_internal.h"
 #include "rapid/filters.h"
 #include "rapid/tile.h"
+#include "sphere.h"
 
 #define DEG (M_PI / 180.0)
 
@@ -241,63 +242,6 @@ static void cap_box(vec3 c, double r, double box[6])
     }
 }
 
-typedef struct vec2 {
-    double x, y;
-} vec2;
-
-/* Gnomonic projection about (ra0, dec0); -1 on the far hemisphere.
- * Great circles project to straight lines, so a footprint's edges do. */
-static int gnomonic(double ra0, double dec0, double ra, double dec, vec2 *p)
-{
-    double sd0 = sin(dec0 * DEG), cd0 = cos(dec0 * DEG);
-    double sd = sin(dec * DEG), cd = cos(dec * DEG), dra = (ra - ra0) * DEG;
-    double cosc = sd0 * sd + cd0 * cd * cos(dra);
-
-    if (cosc <= 1e-6)
-        return -1;
-    p->x = cd * sin(dra) / cosc;
-    p->y = (cd0 * sd - sd0 * cd * cos(dra)) / cosc;
-    return 0;
-}
-
-static double cross2(vec2 o, vec2 a, vec2 b)
-{
-    return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
-}
-
-static int segments_cross(vec2 a, vec2 b, vec2 c, vec2 d)
-{
-    return ((cross2(c, d, a) > 0) != (cross2(c, d, b) > 0)) &&
-           ((cross2(a, b, c) > 0) != (cross2(a, b, d) > 0));
-}
-
-static int inside(const vec2 *poly, int n, vec2 p)
-{
-    int i, j, in = 0;
-
-    for (i = 0, j = n - 1; i < n; j = i++)
-        if ((poly[i].y > p.y) != (poly[j].y > p.y) &&
-            p.x < (poly[j].x - poly[i].x) * (p.y - poly[i].y) /
-                          (poly[j].y - poly[i].y) + poly[i].x)
-            in = !in;
-    return in;
-}
-
-/* Do two simple polygons share any point?  (Either holds a vertex of the
- * other, or two edges cross.) */
-static int polygons_meet(const vec2 *a, int na, const vec2 *b, int nb)
-{
-    int i, j;
-
-    if (inside(a, na, b[0]) || inside(b, nb, a[0]))
-        return 1;
-    for (i = 0; i < na; i++)
-        for (j = 0; j < nb; j++)
-            if (segments_cross(a[i], a[(i + 1) % na], b[j], b[(j + 1) % nb]))
-                return 1;
-    return 0;
-}
-
 #define EDGE_STEPS 8 /* samples per tile edge: Dec edges are small circles */
 #define OUTLINE (4 * EDGE_STEPS)
 
@@ -322,8 +266,9 @@ static int tile_shape_make(int64_t rtid, tile_shape *s, rapid_err *err)
     if (s->t.nrabins == 1) { /* a cap: a circle about the pole */
         double rho = 90.0 - fabs(s->t.cdec > 0 ? s->t.decmin : s->t.decmax);
         for (k = 0; k < OUTLINE; k++)
-            gnomonic(s->t.cra, s->t.cdec, 360.0 * k / OUTLINE,
-                     s->t.cdec > 0 ? 90.0 - rho : rho - 90.0, &s->outline[k]);
+            sphere_gnomonic(s->t.cra, s->t.cdec, 360.0 * k / OUTLINE,
+                            s->t.cdec > 0 ? 90.0 - rho : rho - 90.0,
+                            &s->outline[k]);
         /* the polygon inscribed in the circle is smaller: circumscribe */
         for (k = 0; k < OUTLINE; k++) {
             s->outline[k].x /= cos(M_PI / OUTLINE);
@@ -338,7 +283,7 @@ static int tile_shape_make(int64_t rtid, tile_shape *s, rapid_err *err)
         for (i = 0; i < EDGE_STEPS; i++, k++) {
             r = ra[e] + (ra[f] - ra[e]) * i / EDGE_STEPS;
             d = dec[e] + (dec[f] - dec[e]) * i / EDGE_STEPS;
-            gnomonic(s->t.cra, s->t.cdec, r, d, &s->outline[k]);
+            sphere_gnomonic(s->t.cra, s->t.cdec, r, d, &s->outline[k]);
             s->radius = fmax(s->radius, angle(c, unit(r, d)));
         }
     }
@@ -352,10 +297,10 @@ static int tile_overlaps(const tile_shape *s, const rapid_l2file *x)
     int k;
 
     for (k = 0; k < 4; k++)
-        if (gnomonic(s->t.cra, s->t.cdec, x->fp_ra[k + 1], x->fp_dec[k + 1],
-                     &fp[k]))
+        if (sphere_gnomonic(s->t.cra, s->t.cdec, x->fp_ra[k + 1],
+                            x->fp_dec[k + 1], &fp[k]))
             return 0; /* a corner 90 deg away: no detector is that big */
-    return polygons_meet(fp, 4, s->outline, OUTLINE);
+    return plane_polygons_meet(fp, 4, s->outline, OUTLINE);
 }
 
 /* ----------------------------------------------------- adding files */

@@ -60,6 +60,7 @@
 
 #include "rapid/rng.h"
 #include "sim_internal.h"
+#include "sphere.h"
 
 #define D2R (M_PI / 180.0)
 #define R2D (180.0 / M_PI)
@@ -199,50 +200,15 @@ typedef struct sky_cap {
     double height;             /* 1 - cos(radius) */
 } sky_cap;
 
-static void radec_vec(double ra, double dec, double v[3])
-{
-    double a = ra * D2R, d = dec * D2R;
-
-    v[0] = cos(d) * cos(a);
-    v[1] = cos(d) * sin(a);
-    v[2] = sin(d);
-}
-
-static void vec_radec(const double v[3], double *ra, double *dec)
-{
-    double a = atan2(v[1], v[0]) * R2D;
-
-    *dec = atan2(v[2], hypot(v[0], v[1])) * R2D;
-    if (a < 0)
-        a += 360.0;
-    *ra = a >= 360.0 ? 0.0 : a;
-}
-
-static void frame_at(double ra, double dec, double b[3], double e[3],
-                     double n[3])
-{
-    double a = ra * D2R, d = dec * D2R;
-
-    radec_vec(ra, dec, b);
-    e[0] = -sin(a);
-    e[1] = cos(a);
-    e[2] = 0.0;
-    n[0] = -sin(d) * cos(a);
-    n[1] = -sin(d) * sin(a);
-    n[2] = cos(d);
-}
-
 /* The point at gnomonic offset (xi, eta) radians from (ra, dec). */
 static void offset_radec(double ra, double dec, double xi, double eta,
                          double *ora, double *odec)
 {
     double b[3], e[3], n[3], w[3];
-    int k;
 
-    frame_at(ra, dec, b, e, n);
-    for (k = 0; k < 3; k++)
-        w[k] = b[k] + xi * e[k] + eta * n[k];
-    vec_radec(w, ora, odec);
+    sphere_frame(ra, dec, b, e, n);
+    sphere_tangent_point(b, e, n, xi, eta, w);
+    sphere_radec(w, ora, odec);
 }
 
 static void cap_init(sky_cap *c, double ra0, double dec0, double radius)
@@ -250,7 +216,7 @@ static void cap_init(sky_cap *c, double ra0, double dec0, double radius)
     c->ra0 = ra0;
     c->dec0 = dec0;
     c->radius = radius;
-    frame_at(ra0, dec0, c->b, c->e, c->n);
+    sphere_frame(ra0, dec0, c->b, c->e, c->n);
     c->height = 1 - cos(radius * D2R);
     c->area = 2 * M_PI * c->height * SQDEG_PER_SR;
 }
@@ -268,7 +234,7 @@ static void cap_random(const sky_cap *c, rapid_rng *r, double *ra,
 
     for (k = 0; k < 3; k++)
         w[k] = ct * c->b[k] + st * (cph * c->e[k] + sph * c->n[k]);
-    vec_radec(w, ra, dec);
+    sphere_radec(w, ra, dec);
     if (xy) {
         xy[0] = (float)(st * cph / ct);
         xy[1] = (float)(st * sph / ct);
@@ -301,13 +267,13 @@ static int scene_cap(const rapid_sim_config *c, const rapid_sim_pointing *p,
             if ((rc = detector_outline(c, &p[k], sca, ra, dec, err)) != 0)
                 return rc;
             for (i = 0; i < 8; i++) {
-                radec_vec(ra[i], dec[i], w);
+                sphere_vec(ra[i], dec[i], w);
                 sum[0] += w[0];
                 sum[1] += w[1];
                 sum[2] += w[2];
             }
         }
-    vec_radec(sum, &ra0, &dec0);
+    sphere_radec(sum, &ra0, &dec0);
     /* Outlines again rather than kept: np * nscas * 8 points are cheap. */
     for (k = 0; k < np; k++)
         for (sca = 1; sca <= c->nscas; sca++) {

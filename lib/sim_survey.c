@@ -55,6 +55,7 @@
 #include "rapid/rng.h"
 #include "rapid/tile.h"
 #include "sim_internal.h"
+#include "sphere.h"
 
 #define D2R (M_PI / 180.0)
 #define R2D (180.0 / M_PI)
@@ -110,71 +111,6 @@ typedef struct fp_view {
     double b[3];      /* boresight unit vector */
     double e[3], n[3];/* east and north unit vectors at the boresight */
 } fp_view;
-
-/* ----------------------------------------------------- sphere helpers */
-
-static void radec_vec(double ra, double dec, double v[3])
-{
-    double a = ra * D2R, d = dec * D2R;
-
-    v[0] = cos(d) * cos(a);
-    v[1] = cos(d) * sin(a);
-    v[2] = sin(d);
-}
-
-static void vec_radec(const double v[3], double *ra, double *dec)
-{
-    double a = atan2(v[1], v[0]) * R2D;
-
-    *dec = atan2(v[2], hypot(v[0], v[1])) * R2D;
-    if (a < 0)
-        a += 360.0;
-    *ra = a >= 360.0 ? 0.0 : a;
-}
-
-/* The tangent frame at (ra, dec): centre, east and north unit vectors. */
-static void tangent_frame(double ra, double dec, double b[3], double e[3],
-                          double n[3])
-{
-    double a = ra * D2R, d = dec * D2R;
-
-    radec_vec(ra, dec, b);
-    e[0] = -sin(a);
-    e[1] = cos(a);
-    e[2] = 0.0;
-    n[0] = -sin(d) * cos(a);
-    n[1] = -sin(d) * sin(a);
-    n[2] = cos(d);
-}
-
-/* Gnomonic coordinates (radians, xi east) of v in the frame; -1 if v lies
- * on the far side of the sky. */
-static int frame_project(const double b[3], const double e[3],
-                         const double n[3], const double v[3], double *xi,
-                         double *eta)
-{
-    double z = b[0] * v[0] + b[1] * v[1] + b[2] * v[2];
-
-    if (!(z > 1e-9))
-        return -1;
-    *xi = (e[0] * v[0] + e[1] * v[1] + e[2] * v[2]) / z;
-    *eta = (n[0] * v[0] + n[1] * v[1] + n[2] * v[2]) / z;
-    return 0;
-}
-
-static void frame_deproject(const double b[3], const double e[3],
-                            const double n[3], double xi, double eta,
-                            double v[3])
-{
-    double w[3], r;
-    int k;
-
-    for (k = 0; k < 3; k++)
-        w[k] = b[k] + xi * e[k] + eta * n[k];
-    r = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
-    for (k = 0; k < 3; k++)
-        v[k] = w[k] / r;
-}
 
 /* ---------------------------------------------------- the focal plane */
 
@@ -281,7 +217,7 @@ static void view_init(fp_view *f, double size, double ra, double dec,
     f->s0 = plate_scale();
     f->sp = sin(pa * D2R);
     f->cp = cos(pa * D2R);
-    tangent_frame(ra, dec, f->b, f->e, f->n);
+    sphere_frame(ra, dec, f->b, f->e, f->n);
 }
 
 /* Distorted focal plane to gnomonic coordinates about the boresight. */
@@ -311,8 +247,8 @@ static void view_pix2sky(const fp_view *f, int sca, double x, double y,
     det_to_fp(sca, f->size, x, y, &u, &v);
     distort(f->size, u, v, &ud, &vd, NULL);
     fp_to_tan(f, ud, vd, &xi, &eta);
-    frame_deproject(f->b, f->e, f->n, xi, eta, w);
-    vec_radec(w, ra, dec);
+    sphere_deproject(f->b, f->e, f->n, xi, eta, w);
+    sphere_radec(w, ra, dec);
 }
 
 /* Undistorted focal-plane position of a sky point; -1 if it is not in
@@ -322,8 +258,8 @@ static int view_sky2fp(const fp_view *f, double ra, double dec, double *u,
 {
     double w[3], xi, eta, ud, vd;
 
-    radec_vec(ra, dec, w);
-    if (frame_project(f->b, f->e, f->n, w, &xi, &eta) != 0)
+    sphere_vec(ra, dec, w);
+    if (sphere_project(f->b, f->e, f->n, w, &xi, &eta) != 0)
         return -1;
     tan_to_fp(f, xi, eta, &ud, &vd);
     return undistort(f->size, ud, vd, u, v);
@@ -481,16 +417,16 @@ static void sample_detector(const fp_view *f, int sca, fit_grid *g)
     int i, j, k = 0;
 
     view_pix2sky(f, sca, half, half, &g->crval[0], &g->crval[1]);
-    tangent_frame(g->crval[0], g->crval[1], b, e, n);
+    sphere_frame(g->crval[0], g->crval[1], b, e, n);
     for (j = 0; j < FIT_GRID; j++)
         for (i = 0; i < FIT_GRID; i++) {
             /* From the outer edge of the first pixel to that of the last. */
             double x = -0.5 + f->size * i / (FIT_GRID - 1.0);
             double y = -0.5 + f->size * j / (FIT_GRID - 1.0);
             view_pix2sky(f, sca, x, y, &ra, &dec);
-            radec_vec(ra, dec, w);
+            sphere_vec(ra, dec, w);
             /* A detector spans well under a degree: always in front. */
-            frame_project(b, e, n, w, &g->xi[k], &g->eta[k]);
+            sphere_project(b, e, n, w, &g->xi[k], &g->eta[k]);
             g->xi[k] *= R2D;
             g->eta[k] *= R2D;
             g->u[k] = x - half;
@@ -867,20 +803,20 @@ static void aim(rapid_sim_pointing *p, double ra, double dec, double xi,
     double b[3], e[3], n[3], t[3], w[3], x, y;
     int it;
 
-    radec_vec(ra, dec, t);
-    tangent_frame(ra, dec, b, e, n);
-    frame_deproject(b, e, n, -xi, -eta, w);
-    vec_radec(w, &p->ra, &p->dec);
+    sphere_vec(ra, dec, t);
+    sphere_frame(ra, dec, b, e, n);
+    sphere_deproject(b, e, n, -xi, -eta, w);
+    sphere_radec(w, &p->ra, &p->dec);
     for (it = 0; it < 50; it++) {
-        tangent_frame(p->ra, p->dec, b, e, n);
-        if (frame_project(b, e, n, t, &x, &y) != 0)
+        sphere_frame(p->ra, p->dec, b, e, n);
+        if (sphere_project(b, e, n, t, &x, &y) != 0)
             break;
         x -= xi;
         y -= eta;
         if (fabs(x) + fabs(y) < 1e-15)
             break;
-        frame_deproject(b, e, n, x, y, w);
-        vec_radec(w, &p->ra, &p->dec);
+        sphere_deproject(b, e, n, x, y, w);
+        sphere_radec(w, &p->ra, &p->dec);
     }
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rapid/tile.h"
+#include "sphere.h"
 
 #define DEG (M_PI / 180.0)
 
@@ -272,79 +273,6 @@ int rapid_tile_neighbors(int nside, int64_t rtid, int64_t *out, rapid_err *err)
 
 /* ------------------------------------------------ footprint overlaps */
 
-typedef struct vec2 {
-    double x, y;
-} vec2;
-
-/* Gnomonic projection about (ra0, dec0); returns -1 when the point is on the
- * far hemisphere. */
-static int gnomonic(double ra0, double dec0, double ra, double dec, vec2 *p)
-{
-    double sd0 = sin(dec0 * DEG), cd0 = cos(dec0 * DEG);
-    double sd = sin(dec * DEG), cd = cos(dec * DEG);
-    double dra = (ra - ra0) * DEG;
-    double cosc = sd0 * sd + cd0 * cd * cos(dra);
-
-    if (cosc <= 1e-6)
-        return -1;
-    p->x = cd * sin(dra) / cosc;
-    p->y = (cd0 * sd - sd0 * cd * cos(dra)) / cosc;
-    return 0;
-}
-
-static void ungnomonic(double ra0, double dec0, vec2 p, double *ra,
-                       double *dec)
-{
-    double sd0 = sin(dec0 * DEG), cd0 = cos(dec0 * DEG);
-    double rho = hypot(p.x, p.y), c = atan(rho);
-    double sc = sin(c), cc = cos(c);
-
-    if (rho == 0) {
-        *ra = ra0, *dec = dec0;
-        return;
-    }
-    *dec = asin(cc * sd0 + p.y * sc * cd0 / rho) / DEG;
-    *ra = ra0 + atan2(p.x * sc, rho * cd0 * cc - p.y * sd0 * sc) / DEG;
-}
-
-static double cross(vec2 o, vec2 a, vec2 b)
-{
-    return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
-}
-
-static int segments_cross(vec2 a, vec2 b, vec2 c, vec2 d)
-{
-    double d1 = cross(c, d, a), d2 = cross(c, d, b);
-    double d3 = cross(a, b, c), d4 = cross(a, b, d);
-    return ((d1 > 0) != (d2 > 0)) && ((d3 > 0) != (d4 > 0));
-}
-
-static int inside(const vec2 *poly, int n, vec2 p)
-{
-    int i, j, in = 0;
-
-    for (i = 0, j = n - 1; i < n; j = i++)
-        if ((poly[i].y > p.y) != (poly[j].y > p.y) &&
-            p.x < (poly[j].x - poly[i].x) * (p.y - poly[i].y) /
-                          (poly[j].y - poly[i].y) +
-                      poly[i].x)
-            in = !in;
-    return in;
-}
-
-static int polygons_meet(const vec2 *a, int na, const vec2 *b, int nb)
-{
-    int i, j;
-
-    if (inside(a, na, b[0]) || inside(b, nb, a[0]))
-        return 1;
-    for (i = 0; i < na; i++)
-        for (j = 0; j < nb; j++)
-            if (segments_cross(a[i], a[(i + 1) % na], b[j], b[(j + 1) % nb]))
-                return 1;
-    return 0;
-}
-
 #define EDGE_STEPS 8 /* samples per tile edge: Dec edges are small circles */
 
 /* The tile's outline on the footprint's tangent plane; -1 if any of it is
@@ -361,8 +289,8 @@ static int tile_outline(const rapid_tile *t, double ra0, double dec0,
                      cos(M_PI / (4 * EDGE_STEPS));
         double sgn = t->cdec > 0 ? 1 : -1;
         for (k = 0; k < 4 * EDGE_STEPS; k++)
-            if (gnomonic(ra0, dec0, 360.0 * k / (4 * EDGE_STEPS),
-                         sgn * (90.0 - rho), &out[k]))
+            if (sphere_gnomonic(ra0, dec0, 360.0 * k / (4 * EDGE_STEPS),
+                                sgn * (90.0 - rho), &out[k]))
                 return -1;
         return 0;
     }
@@ -371,8 +299,8 @@ static int tile_outline(const rapid_tile *t, double ra0, double dec0,
         int f = (e + 1) % 4;
         for (s = 0; s < EDGE_STEPS; s++) {
             double u = (double)s / EDGE_STEPS;
-            if (gnomonic(ra0, dec0, ra[e] + u * (ra[f] - ra[e]),
-                         dec[e] + u * (dec[f] - dec[e]), &out[k++]))
+            if (sphere_gnomonic(ra0, dec0, ra[e] + u * (ra[f] - ra[e]),
+                                dec[e] + u * (dec[f] - dec[e]), &out[k++]))
                 return -1;
         }
     }
@@ -401,7 +329,7 @@ int rapid_tile_overlaps(int nside, const double ra[5], const double dec[5],
                               "position",
                               e, ra[e], dec[e]);
     for (e = 0; e < 4; e++)
-        if (gnomonic(ra[0], dec[0], ra[e + 1], dec[e + 1], &poly[e]) ||
+        if (sphere_gnomonic(ra[0], dec[0], ra[e + 1], dec[e + 1], &poly[e]) ||
             hypot(poly[e].x, poly[e].y) > tan(MAX_FOOTPRINT_RADIUS * DEG))
             return rapid_fail(err, RAPID_E_ARG,
                               "footprint corner %d (%g, %g) is more than %g "
@@ -415,7 +343,7 @@ int rapid_tile_overlaps(int nside, const double ra[5], const double dec[5],
         for (s = 0; s <= 64; s++) {
             double u = s / 64.0, r, d;
             vec2 p = {a.x + u * (b.x - a.x), a.y + u * (b.y - a.y)};
-            ungnomonic(ra[0], dec[0], p, &r, &d);
+            sphere_ungnomonic(ra[0], dec[0], p, &r, &d);
             r = remainder(r - ra[0], 360.0);
             decmin = fmin(decmin, d), decmax = fmax(decmax, d);
             rlo = fmin(rlo, r), rhi = fmax(rhi, r);
@@ -424,8 +352,8 @@ int rapid_tile_overlaps(int nside, const double ra[5], const double dec[5],
     /* A pole inside the footprint: every RA, and the cap. */
     for (e = -1; e <= 1; e += 2) {
         vec2 p;
-        if (gnomonic(ra[0], dec[0], 0.0, 90.0 * e, &p) == 0 &&
-            inside(poly, 4, p)) {
+        if (sphere_gnomonic(ra[0], dec[0], 0.0, 90.0 * e, &p) == 0 &&
+            plane_inside(poly, 4, p)) {
             pole = 1;
             if (e > 0)
                 decmax = 90;
@@ -465,7 +393,7 @@ int rapid_tile_overlaps(int nside, const double ra[5], const double dec[5],
             if (rapid_tile_get(nside, rtid, &t, NULL) != 0 ||
                 tile_outline(&t, ra[0], dec[0], edge) != 0)
                 continue;
-            if (!polygons_meet(poly, 4, edge, 4 * EDGE_STEPS))
+            if (!plane_polygons_meet(poly, 4, edge, 4 * EDGE_STEPS))
                 continue;
             if (k == cap) {
                 int64_t *more = realloc(res, (size_t)(cap *= 2) * sizeof *res);
