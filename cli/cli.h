@@ -32,6 +32,13 @@ void cli_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* The same for a mistake on the command line; returns EXIT_USAGE, so that
+ * a parser can `return cli_usage("tile", "invalid NSIDE '%s'", s);`. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Report a library failure and return EXIT_WORK. */
 int cli_fail(const char *cmd, const rapid_err *err);
 /* Strict number parsing: the whole string, finite; 0 on success. */

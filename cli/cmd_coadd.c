@@ -85,11 +85,9 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 {
     int64_t v;
 
-    if (cli_parse_int64(s, &v) || v < lo || v > hi) {
-        cli_error("coadd", "invalid %s '%s': must be an integer in %d .. %d", opt, s,
-                  lo, hi);
-        return EXIT_USAGE;
-    }
+    if (cli_parse_int64(s, &v) || v < lo || v > hi)
+        return cli_usage("coadd", "invalid %s '%s': must be an integer in "
+                         "%d .. %d", opt, s, lo, hi);
     *out = (int)v;
     return 0;
 }
@@ -157,10 +155,9 @@ static int resolve_psfs(const char *psfs, const list *files, list *psf,
 
     if (!psfs)
         return 0;
-    if (stat(psfs, &sb) != 0) {
-        cli_error("coadd", "--psfs %s: no such file or directory", psfs);
-        return EXIT_USAGE;
-    }
+    if (stat(psfs, &sb) != 0)
+        return cli_usage("coadd", "--psfs %s: no such file or directory",
+                         psfs);
     if (S_ISDIR(sb.st_mode)) {
         for (k = 0; k < files->n && rc == 0; k++)
             rc = psf_in_dir(psfs, files->v[k], psf);
@@ -168,8 +165,8 @@ static int resolve_psfs(const char *psfs, const list *files, list *psf,
         cli_error("coadd", "%s: cannot read the PSF list", psfs);
         rc = EXIT_WORK;
     } else if (psf->n != files->n) {
-        cli_error("coadd", "%s lists %d PSFs for %d inputs", psfs, psf->n, files->n);
-        rc = EXIT_USAGE;
+        rc = cli_usage("coadd", "%s lists %d PSFs for %d inputs", psfs,
+                       psf->n, files->n);
     }
     for (k = 0; rc == 0 && k < files->n; k++)
         in[k].psf_path = psf->v[k];
@@ -197,10 +194,8 @@ int cmd_coadd(int argc, char **argv)
         int val = i + 1 < argc;
         if (strcmp(a, "--rtid") == 0 && val) {
             if (cli_parse_int64(argv[++i], &rtid) || rtid < 1 ||
-                rtid > rapid_tile_count(RAPID_TILE_NSIDE)) {
-                cli_error("coadd", "invalid rtid '%s'", argv[i]);
-                rc = EXIT_USAGE;
-            }
+                rtid > rapid_tile_count(RAPID_TILE_NSIDE))
+                rc = cli_usage("coadd", "invalid rtid '%s'", argv[i]);
         } else if (strcmp(a, "--filter") == 0 && val) {
             filter = argv[++i];
         } else if (strcmp(a, "--out") == 0 && val) {
@@ -221,25 +216,19 @@ int cmd_coadd(int argc, char **argv)
                 rc = EXIT_WORK;
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            cli_error("coadd", "unknown option or missing value: '%s' (see rapid "
-                      "coadd --help)", a);
-            rc = EXIT_USAGE;
+            rc = cli_usage("coadd", "unknown option or missing value: '%s' "
+                           "(see rapid coadd --help)", a);
         } else if (push(&files, a)) {
             rc = EXIT_WORK;
         }
     }
-    if (rc == 0 && (!rtid || !filter || !out)) {
-        cli_error("coadd", "--rtid, --filter and --out are required (see rapid coadd --help)");
-        rc = EXIT_USAGE;
-    }
-    if (rc == 0 && !rapid_filter_by_name(filter)) {
-        cli_error("coadd", "unknown filter '%s'", filter);
-        rc = EXIT_USAGE;
-    }
-    if (rc == 0 && files.n == 0) {
-        cli_error("coadd", "no input files");
-        rc = EXIT_USAGE;
-    }
+    if (rc == 0 && (!rtid || !filter || !out))
+        rc = cli_usage("coadd", "--rtid, --filter and --out are required "
+                       "(see rapid coadd --help)");
+    if (rc == 0 && !rapid_filter_by_name(filter))
+        rc = cli_usage("coadd", "unknown filter '%s'", filter);
+    if (rc == 0 && files.n == 0)
+        rc = cli_usage("coadd", "no input files");
     if (rc == 0 && !(in = calloc((size_t)files.n, sizeof *in)))
         rc = EXIT_WORK;
     for (i = 0; rc == 0 && i < files.n; i++)

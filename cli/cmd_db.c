@@ -116,21 +116,18 @@ int cmd_db(int argc, char **argv)
         } else if (strncmp(argv[i], "--db=", 5) == 0) {
             url = argv[i] + 5;
         } else if (argv[i][0] == '-' || action) {
-            cli_error("db", "unexpected argument '%s' (see rapid db --help)",
-                      argv[i]);
-            return EXIT_USAGE;
+            return cli_usage("db", "unexpected argument '%s' (see rapid db "
+                             "--help)", argv[i]);
         } else {
             action = argv[i];
         }
     }
-    if (!action) {
-        cli_error("db", "need an action: init or status (see rapid db --help)");
-        return EXIT_USAGE;
-    }
+    if (!action)
+        return cli_usage("db", "need an action: init or status (see rapid db "
+                         "--help)");
     if (strcmp(action, "init") == 0)
         return run_init(url);
     if (strcmp(action, "status") == 0)
         return run_status(url);
-    cli_error("db", "unknown action '%s': use init or status", action);
-    return EXIT_USAGE;
+    return cli_usage("db", "unknown action '%s': use init or status", action);
 }

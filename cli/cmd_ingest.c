@@ -95,27 +95,22 @@ static int parse(int argc, char **argv, const char *cmd, const char **url,
         } else if (opts && strncmp(a, "--db=", 5) == 0) {
             *url = a + 5;
         } else if (opts && strcmp(a, "--batch") == 0 && i + 1 < argc) {
-            if (cli_parse_int64(argv[++i], &n) || n < 1 || n > 100000) {
-                cli_error(cmd, "invalid batch size '%s': must be 1 .. 100000",
-                          argv[i]);
-                return EXIT_USAGE;
-            }
+            if (cli_parse_int64(argv[++i], &n) || n < 1 || n > 100000)
+                return cli_usage(cmd, "invalid batch size '%s': must be "
+                                 "1 .. 100000", argv[i]);
             o->batch = (int)n;
         } else if (opts && (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0)) {
             *verbose = 1;
         } else if (opts && a[0] == '-' && a[1]) {
-            cli_error(cmd, "unknown option or missing value: '%s' (see rapid %s "
-                      "--help)", a, cmd);
-            return EXIT_USAGE;
+            return cli_usage(cmd, "unknown option or missing value: '%s' "
+                             "(see rapid %s --help)", a, cmd);
         } else {
             (*paths)[(*npaths)++] = a;
         }
     }
-    if (*npaths == 0) {
-        cli_error(cmd, "no files or directories given (see rapid %s --help)",
-                  cmd);
-        return EXIT_USAGE;
-    }
+    if (*npaths == 0)
+        return cli_usage(cmd, "no files or directories given (see rapid %s "
+                         "--help)", cmd);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "rapid/sim.h"
+#include "rapid/timeutil.h"
 
 static const char usage_text[] =
     "usage: rapid sim --out DIR [--seed S] [--size PIX]\n"
@@ -39,14 +40,6 @@ typedef struct sim_opts {
     int has_tiles, has_ra, has_dec;
 } sim_opts;
 
-static int bad(const char *fmt, const char *val)
-{
-    fprintf(stderr, "rapid sim: ");
-    fprintf(stderr, fmt, val);
-    fputc('\n', stderr);
-    return EXIT_USAGE;
-}
-
 static int parse_int(const char *s, int64_t lo, int64_t hi, int *out)
 {
     int64_t v;
@@ -57,37 +50,19 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int *out)
     return 0;
 }
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* "YYYY-MM-DD HH:MM:SS[.sss]" (or with a 'T') as an MJD; -1 if invalid. */
+/* "YYYY-MM-DD HH:MM:SS[.sss]" (or with a 'T') as an MJD, in the years
+ * 1900 .. 2200 a simulated survey may start; -1 if not. */
 static int parse_date(const char *s, double *mjd)
 {
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, n = 0, leap;
-    double sec;
-    char sep;
+    double m;
+    int year;
 
-    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &sec,
-               &n) != 7 || s[n] != '\0' || strlen(s) < 19 ||
-        (sep != ' ' && sep != 'T'))
+    if (rapid_mjd_from_iso(s, &m, NULL))
         return -1;
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] - (mo == 2 && !leap) || h > 23 || h < 0 || mi < 0 ||
-        mi > 59 || !(sec >= 0 && sec < 60))
+    year = atoi(s); /* a valid date-time starts with its 4-digit year */
+    if (year < 1900 || year > 2200)
         return -1;
-    *mjd = (double)(days_from_civil(y, mo, d) - days_from_civil(1858, 11, 17)) +
-           (h * 3600.0 + mi * 60.0 + sec) / 86400.0;
+    *mjd = m;
     return 0;
 }
 
@@ -98,22 +73,23 @@ static int parse_filters(const char *list, rapid_sim_config *c)
     int i;
 
     if (strlen(list) >= sizeof buf)
-        return bad("filter list too long: '%s'", list);
+        return cli_usage("sim", "filter list too long: '%s'", list);
     strcpy(buf, list);
     c->nfilters = 0;
     for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         const rapid_filter *f = rapid_filter_by_name(tok);
         if (!f)
-            return bad("unknown filter '%s' (F062 F087 F106 F129 F158 F184 "
-                       "F213 F146, or R062 Z087 Y106 J129 H158 K213 W146)",
-                       tok);
+            return cli_usage("sim", "unknown filter '%s' (F062 F087 F106 "
+                             "F129 F158 F184 F213 F146, or R062 Z087 Y106 "
+                             "J129 H158 K213 W146)", tok);
         for (i = 0; i < c->nfilters; i++)
             if (c->filters[i] == f)
-                return bad("filter '%s' is listed twice", tok);
+                return cli_usage("sim", "filter '%s' is listed twice",
+                                 tok);
         c->filters[c->nfilters++] = f;
     }
     if (c->nfilters == 0)
-        return bad("no filter in '%s'", list);
+        return cli_usage("sim", "no filter in '%s'", list);
     return 0;
 }
 
@@ -125,54 +101,60 @@ static int parse_value(const char *a, const char *v, rapid_sim_config *c,
 
     if (strcmp(a, "--out") == 0) {
         if (!*v)
-            return bad("%s", "empty --out directory");
+            return cli_usage("sim", "empty --out directory");
         o->out = v;
     } else if (strcmp(a, "--seed") == 0) {
         if (cli_parse_int64(v, &seed) || seed < 0)
-            return bad("invalid seed '%s': must be an integer >= 0", v);
+            return cli_usage("sim", "invalid seed '%s': must be an integer "
+                             ">= 0", v);
         c->seed = (uint64_t)seed;
     } else if (strcmp(a, "--size") == 0) {
         if (parse_int(v, 64, 8192, &c->size))
-            return bad("invalid size '%s': must be an integer in 64 .. 8192", v);
+            return cli_usage("sim", "invalid size '%s': must be an integer "
+                             "in 64 .. 8192", v);
     } else if (strcmp(a, "--tiles") == 0) {
         if (parse_int(v, 1, 10000, &c->ntiles))
-            return bad("invalid tile count '%s': must be an integer in 1 .. 10000",
-                       v);
+            return cli_usage("sim", "invalid tile count '%s': must be an "
+                             "integer in 1 .. 10000", v);
         o->has_tiles = 1;
     } else if (strcmp(a, "--ra") == 0) {
         if (cli_parse_double(v, &c->ra) || c->ra < -360 || c->ra > 360)
-            return bad("invalid RA '%s': must be degrees in [-360, 360]", v);
+            return cli_usage("sim", "invalid RA '%s': must be degrees in "
+                             "[-360, 360]", v);
         c->ra = c->ra < 0 ? c->ra + 360 : c->ra >= 360 ? c->ra - 360 : c->ra;
         o->has_ra = 1;
     } else if (strcmp(a, "--dec") == 0) {
         if (cli_parse_double(v, &c->dec) || c->dec < -90 || c->dec > 90)
-            return bad("invalid Dec '%s': must be degrees in [-90, 90]", v);
+            return cli_usage("sim", "invalid Dec '%s': must be degrees in "
+                             "[-90, 90]", v);
         o->has_dec = 1;
     } else if (strcmp(a, "--filters") == 0) {
         return parse_filters(v, c);
     } else if (strcmp(a, "--epochs") == 0) {
         if (parse_int(v, 1, 100000, &c->epochs))
-            return bad("invalid epoch count '%s': must be an integer in 1 .. 100000",
-                       v);
+            return cli_usage("sim", "invalid epoch count '%s': must be an "
+                             "integer in 1 .. 100000", v);
     } else if (strcmp(a, "--cadence") == 0) {
         if (cli_parse_double(v, &c->cadence_days) || !(c->cadence_days > 0) ||
             c->cadence_days > 3650)
-            return bad("invalid cadence '%s': must be days in (0, 3650]", v);
+            return cli_usage("sim", "invalid cadence '%s': must be days in "
+                             "(0, 3650]", v);
     } else if (strcmp(a, "--start") == 0) {
         if (parse_date(v, &c->mjd_start))
-            return bad("invalid start '%s': must be \"YYYY-MM-DD HH:MM:SS\" (UTC)",
-                       v);
+            return cli_usage("sim", "invalid start '%s': must be "
+                             "\"YYYY-MM-DD HH:MM:SS\" (UTC)", v);
     } else if (strcmp(a, "--scas") == 0) {
         if (parse_int(v, 1, 18, &c->nscas))
-            return bad("invalid detector count '%s': must be an integer in 1 .. 18",
-                       v);
+            return cli_usage("sim", "invalid detector count '%s': must be "
+                             "an integer in 1 .. 18", v);
     } else if (strcmp(a, "--exptime") == 0) {
         if (cli_parse_double(v, &c->exptime) || !(c->exptime > 0) ||
             c->exptime > 100000)
-            return bad("invalid exposure time '%s': must be seconds in (0, 100000]",
-                       v);
+            return cli_usage("sim", "invalid exposure time '%s': must be "
+                             "seconds in (0, 100000]", v);
     } else {
-        return bad("unknown option '%s' (see rapid sim --help)", a);
+        return cli_usage("sim", "unknown option '%s' (see rapid sim --help)",
+                         a);
     }
     return 0;
 }
@@ -188,18 +170,20 @@ static int parse(int argc, char **argv, rapid_sim_config *c, sim_opts *o)
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
-            return bad("unexpected argument '%s' (see rapid sim --help)", a);
+            return cli_usage("sim", "unexpected argument '%s' (see rapid sim "
+                             "--help)", a);
         if (i + 1 >= argc)
-            return bad("option '%s' needs a value", a);
+            return cli_usage("sim", "option '%s' needs a value", a);
         if ((rc = parse_value(a, argv[++i], c, o)) != 0)
             return rc;
     }
     if (!o->out)
-        return bad("%s", "missing --out DIR (see rapid sim --help)");
+        return cli_usage("sim", "missing --out DIR (see rapid sim --help)");
     if (o->has_tiles && (o->has_ra || o->has_dec))
-        return bad("%s", "--tiles and --ra/--dec exclude each other");
+        return cli_usage("sim", "--tiles and --ra/--dec exclude each other");
     if (o->has_ra != o->has_dec)
-        return bad("%s", o->has_ra ? "--ra needs --dec" : "--dec needs --ra");
+        return cli_usage("sim", "%s",
+                         o->has_ra ? "--ra needs --dec" : "--dec needs --ra");
     return 0;
 }
 

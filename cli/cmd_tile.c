@@ -34,14 +34,6 @@ typedef struct tile_opts {
     int npos;
 } tile_opts;
 
-static int bad(const char *fmt, const char *val)
-{
-    fprintf(stderr, "rapid tile: ");
-    fprintf(stderr, fmt, val);
-    fputc('\n', stderr);
-    return EXIT_USAGE;
-}
-
 /* Options and positionals in any order; a number that starts with '-' is a
  * positional (a southern declination), not an option. */
 static int parse(int argc, char **argv, tile_opts *o)
@@ -57,20 +49,20 @@ static int parse(int argc, char **argv, tile_opts *o)
         } else if (strcmp(a, "--nside") == 0 && has_val) {
             int64_t n;
             if (cli_parse_int64(argv[++i], &n) || n < 1 || n > (1 << 20))
-                return bad("invalid NSIDE '%s': must be an integer in 1 .. 1048576",
-                           argv[i]);
+                return cli_usage("tile", "invalid NSIDE '%s': must be an "
+                                 "integer in 1 .. 1048576", argv[i]);
             o->nside = (int)n;
         } else if (strcmp(a, "--rtid") == 0 && has_val) {
             o->rtid = argv[++i];
         } else if (strcmp(a, "--export-sqlite") == 0 && has_val) {
             o->export_path = argv[++i];
         } else if (a[0] == '-' && cli_parse_double(a, &d) != 0) {
-            return bad("unknown option or missing value: '%s' (see rapid tile --help)",
-                       a);
+            return cli_usage("tile", "unknown option or missing value: '%s' "
+                             "(see rapid tile --help)", a);
         } else if (o->npos < 2) {
             o->pos[o->npos++] = a;
         } else {
-            return bad("unexpected argument '%s'", a);
+            return cli_usage("tile", "unexpected argument '%s'", a);
         }
     }
     return 0;
@@ -108,7 +100,8 @@ static int run_export(const tile_opts *o)
     rapid_err err = RAPID_ERR_INIT;
 
     if (o->npos || o->rtid || o->neighbors)
-        return bad("%s", "--export-sqlite takes no position, --rtid or --neighbors");
+        return cli_usage("tile", "--export-sqlite takes no position, --rtid "
+                         "or --neighbors");
     if (rapid_tile_export_sqlite(o->nside, o->export_path,
                                  cli_interactive() ? show_progress : NULL,
                                  NULL, &err))
@@ -123,26 +116,24 @@ static int resolve_rtid(const tile_opts *o, int64_t *rtid)
 
     if (o->rtid) {
         if (o->npos)
-            return bad("unexpected argument '%s' with --rtid", o->pos[0]);
+            return cli_usage("tile", "unexpected argument '%s' with --rtid",
+                             o->pos[0]);
         if (cli_parse_int64(o->rtid, rtid) || *rtid < 1 ||
-            *rtid > rapid_tile_count(o->nside)) {
-            fprintf(stderr,
-                    "rapid tile: invalid rtid '%s': must be an integer in "
-                    "1 .. %" PRId64 " for NSIDE %d\n",
-                    o->rtid, rapid_tile_count(o->nside), o->nside);
-            return EXIT_USAGE;
-        }
+            *rtid > rapid_tile_count(o->nside))
+            return cli_usage("tile", "invalid rtid '%s': must be an integer "
+                             "in 1 .. %" PRId64 " for NSIDE %d",
+                             o->rtid, rapid_tile_count(o->nside), o->nside);
         return 0;
     }
     if (o->npos != 2)
-        return bad("%s", "need RA and DEC, --rtid N or --export-sqlite FILE "
-                         "(see rapid tile --help)");
+        return cli_usage("tile", "need RA and DEC, --rtid N or "
+                         "--export-sqlite FILE (see rapid tile --help)");
     if (cli_parse_double(o->pos[0], &ra) || ra < -360 || ra > 360)
-        return bad("invalid RA '%s': must be a number of degrees in [-360, 360]",
-                   o->pos[0]);
+        return cli_usage("tile", "invalid RA '%s': must be a number of "
+                         "degrees in [-360, 360]", o->pos[0]);
     if (cli_parse_double(o->pos[1], &dec) || dec < -90 || dec > 90)
-        return bad("invalid Dec '%s': must be a number of degrees in [-90, 90]",
-                   o->pos[1]);
+        return cli_usage("tile", "invalid Dec '%s': must be a number of "
+                         "degrees in [-90, 90]", o->pos[1]);
     *rtid = rapid_tile_rtid(o->nside, ra, dec);
     return 0;
 }

@@ -12,10 +12,8 @@ int cmd_version(int argc, char **argv)
                "Print the version of rapid and the git commit it was built from.\n");
         return 0;
     }
-    if (argc > 1) {
-        cli_error("version", "unexpected argument '%s'", argv[1]);
-        return EXIT_USAGE;
-    }
+    if (argc > 1)
+        return cli_usage("version", "unexpected argument '%s'", argv[1]);
     printf("rapid %s (commit %s)\n", rapid_version(), rapid_git_commit());
     return 0;
 }

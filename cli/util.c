@@ -9,15 +9,30 @@
 
 #include "cli.h"
 
+static void verror(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "rapid %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "rapid %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    verror(cmd, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    verror(cmd, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
 }
 
 int cli_fail(const char *cmd, const rapid_err *err)
