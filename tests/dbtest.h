@@ -120,6 +120,46 @@ static inline void test_db_drop(test_db *t)
     }
 }
 
+/* cmocka setup: *state, which comes in as the back end to use (a pointer to
+ * an int, nonzero for PostgreSQL: see TEST_DB), becomes a fresh test_db. */
+static inline int test_db_setup(void **state)
+{
+    int pg = *state ? *(const int *)*state : 0;
+    test_db *t = calloc(1, sizeof *t);
+
+    if (!t || test_db_make(t, pg)) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+static inline int test_db_teardown(void **state)
+{
+    test_db *t = *state;
+
+    test_db_drop(t);
+    free(t);
+    return 0;
+}
+
+/* A test f on a fresh database of the back end *use_pg names when the test
+ * starts (so that main can run the same list on each back end). */
+#define TEST_DB(f, use_pg)                                                   \
+    cmocka_unit_test_prestate_setup_teardown(f, test_db_setup,               \
+                                             test_db_teardown, use_pg)
+
+/* Rows in a table, asserted to be readable. */
+static inline int64_t test_db_count(rapid_db *db, const char *table)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    int64_t n = -1;
+
+    assert_int_equal(rapid_db_count(db, table, &n, &err), 0);
+    return n;
+}
+
 /* Back ends to run: SQLite, and PostgreSQL when RAPID_TEST_PG is set. */
 static inline int test_backends(void)
 {

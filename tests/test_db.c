@@ -14,39 +14,9 @@
 
 static int use_pg;
 
-static int setup(void **state)
-{
-    test_db *t = calloc(1, sizeof *t);
-
-    if (!t || test_db_make(t, use_pg)) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    test_db *t = *state;
-
-    test_db_drop(t);
-    free(t);
-    return 0;
-}
-
 static rapid_db *DB(void **state)
 {
     return ((test_db *)*state)->db;
-}
-
-static int64_t count(rapid_db *db, const char *table)
-{
-    rapid_err err = RAPID_ERR_INIT;
-    int64_t n = -1;
-
-    assert_int_equal(rapid_db_count(db, table, &n, &err), 0);
-    return n;
 }
 
 /* A record at (ra, dec, mjd) in filter f on detector sca; seed makes the
@@ -89,10 +59,10 @@ static void test_init_and_seed(void **state)
     assert_int_equal(rapid_db_schema_version(t->db, &v, &err), 0);
     assert_int_equal(v, RAPID_DB_SCHEMA_VERSION);
     assert_int_equal(rapid_db_check_schema(t->db, &err), 0);
-    assert_int_equal(count(t->db, "filters"), 8);
-    assert_int_equal(count(t->db, "scas"), 18);
-    assert_int_equal(count(t->db, "pipelines"), 3);
-    assert_int_equal(count(t->db, "schema_version"), 1);
+    assert_int_equal(test_db_count(t->db, "filters"), 8);
+    assert_int_equal(test_db_count(t->db, "scas"), 18);
+    assert_int_equal(test_db_count(t->db, "pipelines"), 3);
+    assert_int_equal(test_db_count(t->db, "schema_version"), 1);
     assert_string_equal(rapid_db_backend(t->db), use_pg ? "postgresql" : "sqlite");
     /* table names are checked, never spliced */
     assert_int_equal(rapid_db_count(t->db, "filters; DROP TABLE jobs", &n, &err),
@@ -229,8 +199,8 @@ static void test_l2_versions(void **state)
     /* the same file again: nothing changes, same rid */
     rec_at(&b, 150.1, 2.2, 62000.25, "H158", 7, "v1");
     assert_int_equal(add(db, &b, RAPID_DB_UNCHANGED), rid);
-    assert_int_equal(count(db, "l2files"), 1);
-    assert_int_equal(count(db, "exposures"), 1);
+    assert_int_equal(test_db_count(db, "l2files"), 1);
+    assert_int_equal(test_db_count(db, "exposures"), 1);
     /* what was stored comes back */
     assert_int_equal(rapid_db_get_l2file(db, rid, &got, &err), 0);
     assert_string_equal(got.dateobs, a.dateobs);
@@ -261,9 +231,9 @@ static void test_l2_versions(void **state)
     assert_int_equal(b.vbest, 1);
     assert_int_equal(rapid_db_get_l2file(db, rid, &got, &err), 0);
     assert_int_equal(got.vbest, 0);
-    assert_int_equal(count(db, "l2files"), 2);
-    assert_int_equal(count(db, "l2filemeta"), 2);
-    assert_int_equal(count(db, "exposures"), 1);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    assert_int_equal(test_db_count(db, "l2filemeta"), 2);
+    assert_int_equal(test_db_count(db, "exposures"), 1);
     /* lock version 1 by hand: a version 3 stays 0 */
     assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, rid, 2, &err), 0);
     assert_int_equal(rapid_db_get_l2file(db, b.rid, &got, &err), 0);
@@ -298,7 +268,7 @@ static void test_l2_conflicts(void **state)
     assert_int_equal(rapid_db_add_l2file(db, &b, &out, &err), RAPID_E_ARG);
     assert_non_null(strstr(err.msg, "F184"));
     assert_non_null(strstr(err.msg, "/data/x3.fits"));
-    assert_int_equal(count(db, "l2files"), 2);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
     /* bad records */
     rec_at(&b, 10.2, -40, 62002.0, "H158", 3, "x4");
     b.sca = 19;
@@ -306,8 +276,8 @@ static void test_l2_conflicts(void **state)
     rec_at(&b, 10.2, -40, 62002.0, "H158", 3, "x4");
     strcpy(b.checksum, "not-a-checksum");
     assert_int_equal(rapid_db_add_l2file(db, &b, &out, &err), RAPID_E_ARG);
-    assert_int_equal(count(db, "l2files"), 2);
-    assert_int_equal(count(db, "exposures"), 1);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    assert_int_equal(test_db_count(db, "exposures"), 1);
 }
 
 static void test_transactions(void **state)
@@ -323,8 +293,8 @@ static void test_transactions(void **state)
     add(db, &a, RAPID_DB_ADDED);
     add(db, &b, RAPID_DB_ADDED);
     rapid_db_rollback(db);
-    assert_int_equal(count(db, "l2files"), 0);
-    assert_int_equal(count(db, "exposures"), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 0);
+    assert_int_equal(test_db_count(db, "exposures"), 0);
     /* a refused argument or a lookup that finds nothing writes nothing and
      * does not spoil the transaction ... */
     assert_int_equal(rapid_db_begin(db, &err), 0);
@@ -333,7 +303,7 @@ static void test_transactions(void **state)
     assert_int_not_equal(rapid_db_add_l2file(db, &b, &out, &err), 0);
     assert_int_equal(rapid_db_get_l2file(db, 424242, &b, &err), RAPID_E_NOENT);
     assert_int_equal(rapid_db_commit(db, &err), 0);
-    assert_int_equal(count(db, "l2files"), 1);
+    assert_int_equal(test_db_count(db, "l2files"), 1);
     /* ... but a failed write inside makes the commit roll it all back */
     assert_int_equal(rapid_db_begin(db, &err), 0);
     rec_at(&b, 20, 5, 62003.1, "J129", 4, "t2");
@@ -341,7 +311,7 @@ static void test_transactions(void **state)
     assert_int_not_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, 777777, 2,
                                             &err), 0);
     assert_int_not_equal(rapid_db_commit(db, &err), 0);
-    assert_int_equal(count(db, "l2files"), 1);
+    assert_int_equal(test_db_count(db, "l2files"), 1);
 }
 
 static void test_by_time(void **state)
@@ -568,7 +538,7 @@ static void test_refimages(void **state)
     assert_int_equal(n, 2);
     assert_true(in[0] == rids[0] && in[1] == rids[1]);
     free(in);
-    assert_int_equal(count(db, "refimmeta"), 1);
+    assert_int_equal(test_db_count(db, "refimmeta"), 1);
     /* catalogs: one per (rfid, ppid, cattype), replaced when made again */
     assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 1, "/ref/c1.fits",
                                                NULL, &cat, &err), 0);
@@ -579,7 +549,7 @@ static void test_refimages(void **state)
     assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 2, "/ref/c2.fits",
                                                NULL, &cat2, &err), 0);
     assert_int_not_equal(cat, cat2);
-    assert_int_equal(count(db, "refimcatalogs"), 2);
+    assert_int_equal(test_db_count(db, "refimcatalogs"), 2);
     assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, 15, 3, "/x", NULL,
                                                &cat2, &err), RAPID_E_ARG);
     /* version 2 takes over */
@@ -658,8 +628,8 @@ static void test_diffimages_and_psfs(void **state)
     assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_DIFFIMAGE, d1.pid, &vb, &err), 0);
     assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_DIFFIMAGE, d2.pid, &vb, &err), 0);
     assert_int_equal(vb, 1);
-    assert_int_equal(count(db, "diffimages"), 2);
-    assert_int_equal(count(db, "diffimmeta"), 1);
+    assert_int_equal(test_db_count(db, "diffimages"), 2);
+    assert_int_equal(test_db_count(db, "diffimmeta"), 1);
     d2.rid = 123456;
     assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), RAPID_E_NOENT);
 
@@ -748,7 +718,7 @@ static void test_jobs(void **state)
     assert_string_equal(j.started, "");
     assert_string_equal(j.slurm, "");
     assert_int_equal(j.procdate, 20280909);
-    assert_int_equal(count(db, "jobs"), 3);
+    assert_int_equal(test_db_count(db, "jobs"), 3);
     /* errors */
     assert_int_equal(rapid_db_end_job(db, 99999, 0, t0, t0 + 1, &err), RAPID_E_NOENT);
     assert_non_null(strstr(err.msg, "99999"));
@@ -763,7 +733,7 @@ static void test_jobs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) TEST_DB(f, &use_pg)
         T(test_init_and_seed),  T(test_no_schema),
         T(test_schema_newer),
         T(test_bad_urls),       T(test_times),

@@ -17,36 +17,6 @@
 
 static int use_pg;
 
-static int setup(void **state)
-{
-    test_db *t = calloc(1, sizeof *t);
-
-    if (!t || test_db_make(t, use_pg)) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    test_db *t = *state;
-
-    test_db_drop(t);
-    free(t);
-    return 0;
-}
-
-static int64_t count(rapid_db *db, const char *table)
-{
-    rapid_err err = RAPID_ERR_INIT;
-    int64_t n = -1;
-
-    assert_int_equal(rapid_db_count(db, table, &n, &err), 0);
-    return n;
-}
-
 /* A fresh directory for one test's files. */
 static const char *dir(const char *name)
 {
@@ -215,9 +185,9 @@ static void test_ingest_and_reingest(void **state)
     assert_int_equal(st.added, 8);
     assert_int_equal(st.failed + st.skipped + st.unchanged + st.versions, 0);
     assert_int_equal(L->n, 8);
-    assert_int_equal(count(db, "l2files"), 8);
-    assert_int_equal(count(db, "l2filemeta"), 8);
-    assert_int_equal(count(db, "exposures"), 5);
+    assert_int_equal(test_db_count(db, "l2files"), 8);
+    assert_int_equal(test_db_count(db, "l2filemeta"), 8);
+    assert_int_equal(test_db_count(db, "exposures"), 5);
     for (i = 0; i < 8; i++) {
         assert_int_equal(L->e[i].outcome, RAPID_DB_ADDED);
         assert_int_equal(L->e[i].version, 1);
@@ -251,7 +221,7 @@ static void test_ingest_and_reingest(void **state)
     assert_int_equal(st.added + st.versions + st.failed, 0);
     for (i = 0; i < 8; i++)
         assert_int_equal(L->e[i].id, rids[i]);
-    assert_int_equal(count(db, "l2files"), 8);
+    assert_int_equal(test_db_count(db, "l2files"), 8);
 
     /* one file changed: its new version */
     snprintf(path, sizeof path, "%s/img_1_2.fits", d);
@@ -264,8 +234,8 @@ static void test_ingest_and_reingest(void **state)
     assert_int_equal(rapid_db_get_l2file(db, find(L, "img_1_2.fits")->id, &got,
                                          &err), 0);
     assert_int_equal(got.vbest, 1);
-    assert_int_equal(count(db, "l2files"), 9);
-    assert_int_equal(count(db, "exposures"), 5);
+    assert_int_equal(test_db_count(db, "l2files"), 9);
+    assert_int_equal(test_db_count(db, "exposures"), 5);
     free(L);
 }
 
@@ -355,9 +325,9 @@ static void test_bad_files(void **state)
     assert_int_equal(st.files, 9);
     assert_int_equal(st.added, 2);
     assert_int_equal(st.failed, 7);
-    assert_int_equal(count(db, "l2files"), 2);
-    assert_int_equal(count(db, "l2filemeta"), 2);
-    assert_int_equal(count(db, "exposures"), 2); /* nothing of the bad ones */
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    assert_int_equal(test_db_count(db, "l2filemeta"), 2);
+    assert_int_equal(test_db_count(db, "exposures"), 2); /* nothing of the bad ones */
     e = find(L, "/text.fits");
     assert_true(e->failed && strstr(e->msg, "text.fits") && strstr(e->msg, "not a FITS file"));
     e = find(L, "/empty.fits");
@@ -422,14 +392,14 @@ static void test_psfs_and_mixed_dirs(void **state)
     assert_int_equal(st.added, 3);
     assert_int_equal(st.skipped, 4); /* three images, one catalog */
     assert_int_equal(st.failed, 0);
-    assert_int_equal(count(db, "psfs"), 3);
-    assert_int_equal(count(db, "l2files"), 0);
+    assert_int_equal(test_db_count(db, "psfs"), 3);
+    assert_int_equal(test_db_count(db, "l2files"), 0);
     assert_true(find(L, "/img_2.fits")->skipped);
     ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
     assert_int_equal(st.added, 3);
     assert_int_equal(st.skipped, 4);
-    assert_int_equal(count(db, "l2files"), 3);
-    assert_int_equal(count(db, "psfs"), 3);
+    assert_int_equal(test_db_count(db, "l2files"), 3);
+    assert_int_equal(test_db_count(db, "psfs"), 3);
 
     /* a new PSF for (H158, 2), and an even-sized one named explicitly */
     snprintf(path, sizeof path, "%s/psf_H158_2.fits", d);
@@ -519,15 +489,15 @@ static void test_killed_halfway(void **state)
     pid = child_ingest(t->url, paths, 1, 25, 1);
     for (i = 0; i < 5000 && n < 50; i++) {
         nanosleep(&ts, NULL);
-        n = count(t->db, "l2files");
+        n = test_db_count(t->db, "l2files");
     }
     assert_int_equal(kill(pid, SIGKILL), 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status));
     /* whole batches only: each image with its meta and exposure, or not */
-    files = count(t->db, "l2files");
-    meta = count(t->db, "l2filemeta");
-    exps = count(t->db, "exposures");
+    files = test_db_count(t->db, "l2files");
+    meta = test_db_count(t->db, "l2filemeta");
+    exps = test_db_count(t->db, "exposures");
     assert_true(files >= 50 && files < 300);
     assert_int_equal(files % 25, 0);
     assert_int_equal(meta, files);
@@ -536,9 +506,9 @@ static void test_killed_halfway(void **state)
     ingest(t->db, RAPID_INGEST_L2, paths, 1, L, &st);
     assert_int_equal(st.unchanged, files);
     assert_int_equal(st.added, 300 - files);
-    assert_int_equal(count(t->db, "l2files"), 300);
-    assert_int_equal(count(t->db, "l2filemeta"), 300);
-    assert_int_equal(count(t->db, "exposures"), 150);
+    assert_int_equal(test_db_count(t->db, "l2files"), 300);
+    assert_int_equal(test_db_count(t->db, "l2filemeta"), 300);
+    assert_int_equal(test_db_count(t->db, "exposures"), 150);
     free(L);
 }
 
@@ -564,9 +534,9 @@ static void test_two_at_once(void **state)
     assert_int_equal(waitpid(b, &status[1], 0), b);
     assert_true(WIFEXITED(status[0]) && WEXITSTATUS(status[0]) == 0);
     assert_true(WIFEXITED(status[1]) && WEXITSTATUS(status[1]) == 0);
-    assert_int_equal(count(t->db, "l2files"), 200);
-    assert_int_equal(count(t->db, "l2filemeta"), 200);
-    assert_int_equal(count(t->db, "exposures"), 100);
+    assert_int_equal(test_db_count(t->db, "l2files"), 200);
+    assert_int_equal(test_db_count(t->db, "l2filemeta"), 200);
+    assert_int_equal(test_db_count(t->db, "exposures"), 100);
     assert_int_equal(rapid_db_l2files_by_time(t->db, 0, 1e6, &v, &n, &err), 0);
     assert_int_equal(n, 200);
     for (i = 0; i < n; i++) {
@@ -581,7 +551,7 @@ static void test_two_at_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) TEST_DB(f, &use_pg)
         T(test_md5),
         T(test_ingest_and_reingest),
         T(test_bad_files),
