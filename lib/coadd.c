@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "overlap.h"
+#include "stats.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
 #include "rapid/pixmap.h"
@@ -346,37 +347,10 @@ static int cmp_double_asc(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of the finite values among n, sampled to at most ~1e6 (the
- * array is not changed); NaN if none. */
+/* Median of the finite values (a sample of at most a million). */
 static double sample_median(const float *v, size_t n, size_t *count)
 {
-    size_t step = n > 1000000 ? n / 1000000 : 1, i, m = 0;
-    float *s = malloc((n / step + 1) * sizeof *s);
-    double med;
-
-    if (count)
-        *count = 0;
-    if (!s)
-        return NAN;
-    for (i = 0; i < n; i += step)
-        if (isfinite(v[i]))
-            s[m++] = v[i];
-    if (m == 0) {
-        free(s);
-        return NAN;
-    }
-    qsort(s, m, sizeof *s, cmp_float);
-    med = s[m / 2];
-    free(s);
-    if (count)
-        *count = m;
-    return med;
+    return rapid_median_sample(v, n, 1000000, count);
 }
 
 /* ------------------------------------------------------- resampling */

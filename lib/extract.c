@@ -13,6 +13,7 @@
 #include <sep.h>
 
 #include "rapid/extract.h"
+#include "stats.h"
 
 static pthread_mutex_t sep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t sep_once = PTHREAD_ONCE_INIT;
@@ -80,7 +81,8 @@ static int cmp_double(const void *a, const void *b)
 static double robust_sigma(const float *d, size_t n)
 {
     size_t step = n > 200000 ? n / 200000 : 1, i, m = 0;
-    double *v = malloc((n / step + 1) * sizeof *v), med, s;
+    float *v = malloc((n / step + 1) * sizeof *v);
+    double med, s;
 
     if (!v)
         return NAN;
@@ -91,12 +93,10 @@ static double robust_sigma(const float *d, size_t n)
         free(v);
         return NAN;
     }
-    qsort(v, m, sizeof *v, cmp_double);
-    med = v[m / 2];
+    med = rapid_select_f(v, m, m / 2);
     for (i = 0; i < m; i++)
-        v[i] = fabs(v[i] - med);
-    qsort(v, m, sizeof *v, cmp_double);
-    s = 1.4826 * v[m / 2];
+        v[i] = fabsf(v[i] - (float)med);
+    s = 1.4826 * rapid_select_f(v, m, m / 2);
     free(v);
     return s;
 }

@@ -1,0 +1,59 @@
+/* stats.c - order statistics in linear time. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "stats.h"
+
+float rapid_select_f(float *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+
+    /* Hoare partitioning around the median of three, narrowing to k. */
+    while (hi > lo) {
+        size_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
+        float a = v[lo], b = v[mid], c = v[hi], pivot;
+        pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                float t = v[i];
+                v[i] = v[j], v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[k];
+}
+
+double rapid_median_sample(const float *v, size_t n, size_t maxsample,
+                           size_t *count)
+{
+    size_t step = maxsample && n > maxsample ? n / maxsample : 1, i, m = 0;
+    float *s = malloc((n / step + 1) * sizeof *s);
+    double med;
+
+    if (count)
+        *count = 0;
+    if (!s)
+        return NAN;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            s[m++] = v[i];
+    med = m ? rapid_select_f(s, m, m / 2) : NAN;
+    free(s);
+    if (count)
+        *count = m;
+    return med;
+}

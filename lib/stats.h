@@ -1,0 +1,17 @@
+/* stats.h - order statistics shared by the modules (not public). */
+#ifndef RAPID_STATS_H
+#define RAPID_STATS_H
+
+#include <stddef.h>
+
+/* The k-th smallest of v[0..n) (0-based), by quickselect: v is reordered.
+ * n > 0, k < n. */
+float rapid_select_f(float *v, size_t n, size_t k);
+
+/* Median of the finite values of v[0..n), from an even sample of at most
+ * maxsample of them (v is not changed); NaN if there are none.  *count
+ * (may be NULL) receives how many values the sample held. */
+double rapid_median_sample(const float *v, size_t n, size_t maxsample,
+                           size_t *count);
+
+#endif
