@@ -38,3 +38,7 @@ fi
 echo "== simulator: one L2 image (scene, PSF field made beforehand), one core"
 echo "   (targets: 4088^2 <= 3 s, 512^2 in milliseconds)"
 taskset -c 0 "$build/bench/bench_sim" 512 4088 2>/dev/null
+
+echo "== reference images: 25 simulated 4088^2 inputs into 7000^2, 1 and 2 threads,"
+echo "   and SWarp on the same inputs (several minutes; target <= 15 s on one core)"
+bash bench/bench_coadd.sh "$build" "$tmp/coadd"
