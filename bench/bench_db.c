@@ -24,6 +24,7 @@
 
 #include <libpq-fe.h>
 
+#include "benchutil.h"
 #include "rapid/db.h"
 #include "rapid/filters.h"
 #include "rapid/fits.h"
@@ -36,21 +37,6 @@
 #define FIELD_HALF 1.0 /* degrees of Dec either side; RA scaled */
 #define MJD0 62000.0
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double uniform(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-
 /* Pointing k of the survey: boresight, roll and time; detector sca's
  * centre sits on a 6x3 grid around the boresight. */
 typedef struct pointing {
@@ -62,10 +48,10 @@ static void survey_pointing(int k, int npointings, pointing *p)
 {
     uint64_t s = 0x5eed0000ull + (uint64_t)k;
 
-    p->dec = FIELD_DEC + FIELD_HALF * (2 * uniform(&s) - 1);
-    p->ra = FIELD_RA + FIELD_HALF * (2 * uniform(&s) - 1) /
+    p->dec = FIELD_DEC + FIELD_HALF * (2 * bench_uniform(&s) - 1);
+    p->ra = FIELD_RA + FIELD_HALF * (2 * bench_uniform(&s) - 1) /
                            cos(FIELD_DEC * M_PI / 180);
-    p->pa = 360 * uniform(&s);
+    p->pa = 360 * bench_uniform(&s);
     p->mjd = MJD0 + 365.0 * k / npointings;
     p->fid = 1 + k % RAPID_NFILTERS;
 }
@@ -208,26 +194,26 @@ static int queries(rapid_db *db, const char *be, int npointings)
 
     (void)npointings;
     for (i = 0; i < nq && !rc; i++) { /* one night, anywhere in the year */
-        double m = MJD0 + floor(364 * uniform(&s));
-        t0 = now();
+        double m = MJD0 + floor(364 * bench_uniform(&s));
+        t0 = bench_now();
         rc = rapid_db_l2files_by_time(db, m, m + 1, &v, &n, &err);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
         rows += n;
         free(v);
     }
     if (!rc)
         report_times(be, "range (one night)", t, nq, rows);
     for (i = 0, rows = 0; i < nq && !rc; i++) { /* a tile inside the field */
-        double dec = FIELD_DEC + 0.8 * (2 * uniform(&s) - 1);
-        double ra = FIELD_RA + 0.8 * (2 * uniform(&s) - 1) / cos(dec * M_PI / 180);
+        double dec = FIELD_DEC + 0.8 * (2 * bench_uniform(&s) - 1);
+        double ra = FIELD_RA + 0.8 * (2 * bench_uniform(&s) - 1) / cos(dec * M_PI / 180);
         q.field = rapid_tile_rtid(RAPID_TILE_NSIDE, ra, dec);
-        q.fid = 1 + (int)(8 * uniform(&s));
+        q.fid = 1 + (int)(8 * bench_uniform(&s));
         q.mjd_min = -INFINITY;
-        q.mjd_max = MJD0 + 365 * uniform(&s);
+        q.mjd_max = MJD0 + 365 * bench_uniform(&s);
         q.limit = 25;
-        t0 = now();
+        t0 = bench_now();
         rc = rapid_db_prior_l2files(db, &q, &v, &n, &err);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
         rows += n;
         free(v);
     }
@@ -266,22 +252,22 @@ static int run(const char *be, const char *url, const char *dir, int nfiles,
     if ((rc = rapid_db_open(&db, url, RAPID_DB_CREATE, &err)) ||
         (rc = rapid_db_init(db, NULL, &err)))
         goto cleanup;
-    t0 = now();
+    t0 = bench_now();
     if ((rc = rapid_ingest(db, RAPID_INGEST_L2, paths, 1, &o, &st, &err)))
         goto cleanup;
-    dt = now() - t0;
+    dt = bench_now() - t0;
     printf("%-10s %-22s %ld files: %.2f s, %.0f images/s (%ld added, %ld failed)\n",
            be, "ingest (new)", st.files, dt, st.files / dt, st.added, st.failed);
-    t0 = now();
+    t0 = bench_now();
     if ((rc = rapid_ingest(db, RAPID_INGEST_L2, paths, 1, &o, &st, &err)))
         goto cleanup;
-    dt = now() - t0;
+    dt = bench_now() - t0;
     printf("%-10s %-22s %ld files: %.2f s, %.0f images/s (%ld unchanged)\n", be,
            "ingest (again)", st.files, dt, st.files / dt, st.unchanged);
-    t0 = now();
+    t0 = bench_now();
     if ((rc = fill(db, nfiles, nrows, npointings)))
         goto cleanup;
-    fprintf(stderr, "%s: filled to %d rows in %.1f s\n", be, nrows, now() - t0);
+    fprintf(stderr, "%s: filled to %d rows in %.1f s\n", be, nrows, bench_now() - t0);
     if (analyze_url && (rc = pg_admin(analyze_url, "ANALYZE")))
         goto cleanup;
     rc = queries(db, be, npointings);

@@ -13,15 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "rapid/sim.h"
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int bench(int size)
 {
@@ -40,20 +33,20 @@ static int bench(int size)
     c.nscas = 1;
     if ((np = rapid_sim_plan(&c, &p, &err)) <= 0)
         goto cleanup;
-    t0 = now();
+    t0 = bench_now();
     if (rapid_sim_scene_make(&c, p, np, &scene, &err))
         goto cleanup;
-    t_scene = now() - t0;
-    t0 = now();
+    t_scene = bench_now() - t0;
+    t0 = bench_now();
     if (rapid_psf_field_make(&psf, p[0].filter, 1, size, size, NULL, &err))
         goto cleanup;
-    t_psf = now() - t0;
+    t_psf = bench_now() - t0;
     for (rep = 0; rep < 3; rep++) {
         rapid_image img = RAPID_IMAGE_INIT;
-        t0 = now();
+        t0 = bench_now();
         if (rapid_sim_render(&c, scene, &p[0], 1, &psf, &img, &truth, &err))
             goto cleanup;
-        best = now() - t0 < best ? now() - t0 : best;
+        best = bench_now() - t0 < best ? bench_now() - t0 : best;
         rapid_image_release(&img);
         rapid_table_release(&truth);
     }

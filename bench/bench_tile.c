@@ -10,22 +10,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "rapid/tile.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double uniform(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
 
 int main(int argc, char **argv)
 {
@@ -39,24 +25,24 @@ int main(int argc, char **argv)
     if (!ra || !dec || n <= 0)
         return 1;
     for (i = 0; i < n; i++) {
-        ra[i] = 360 * uniform(&s);
-        dec[i] = asin(2 * uniform(&s) - 1) * 180 / M_PI;
+        ra[i] = 360 * bench_uniform(&s);
+        dec[i] = asin(2 * bench_uniform(&s) - 1) * 180 / M_PI;
     }
     for (rep = 0; rep < 3; rep++) { /* best of three */
-        t0 = now();
+        t0 = bench_now();
         for (i = 0; i < n; i++)
             sum += rapid_tile_rtid(RAPID_TILE_NSIDE, ra[i], dec[i]);
-        best = fmin(best, now() - t0);
+        best = fmin(best, bench_now() - t0);
     }
     printf("rtid_lookup %d %.4f %.1f Mlookups/s\n", n, best, n / best / 1e6);
     best = 1e30;
     for (rep = 0; rep < 3; rep++) {
-        t0 = now();
+        t0 = bench_now();
         for (i = 0; i < n; i++) {
             rapid_tile_get(RAPID_TILE_NSIDE, 1 + (int64_t)(i * 7919LL % total), &t, NULL);
             sum += t.dbid;
         }
-        best = fmin(best, now() - t0);
+        best = fmin(best, bench_now() - t0);
     }
     printf("tile_get %d %.4f %.1f Mtiles/s\n", n, best, n / best / 1e6);
     fprintf(stderr, "checksum %lld\n", (long long)sum);

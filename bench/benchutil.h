@@ -1,0 +1,26 @@
+/* benchutil.h - what the benchmark programs share. */
+#ifndef RAPID_BENCHUTIL_H
+#define RAPID_BENCHUTIL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "rapid/rng.h"
+
+/* Monotonic wall-clock time, seconds. */
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Uniform [0, 1) from a counter-based state (the library's generator). */
+static inline double bench_uniform(uint64_t *s)
+{
+    rapid_rng r;
+    rapid_rng_seed(&r, (*s)++);
+    return rapid_rng_uniform(&r);
+}
+
+#endif
