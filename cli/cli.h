@@ -46,6 +46,9 @@ int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, int64_t *out);
 /* True if argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
+/* A progress callback (rapid_progress_fn): "rapid <what>: done / total
+ * (n%)" rewritten in place on stderr; what is a const char *. */
+void cli_progress(int64_t done, int64_t total, void *what);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_interactive(void);
 

@@ -92,15 +92,6 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
     return 0;
 }
 
-static void show_progress(int64_t done, int64_t total, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "\rrapid coadd: resampled %" PRId64 " / %" PRId64 " inputs", done,
-            total);
-    if (done == total)
-        fputc('\n', stderr);
-}
-
 static void print_meta(const rapid_coadd *c, int64_t rtid, const char *filter,
                        const char *dir)
 {
@@ -237,7 +228,8 @@ int cmd_coadd(int argc, char **argv)
         rc = resolve_psfs(psfs, &files, &psf, in);
     if (rc == 0) {
         int r = rapid_coadd_make(&o, rtid, filter, in, files.n, &c,
-                                 cli_interactive() ? show_progress : NULL, NULL, &err);
+                                 cli_interactive() ? cli_progress : NULL,
+                                 "coadd: inputs resampled", &err);
         if (r == RAPID_E_TOOFEW) {
             cli_error("coadd", "%s", err.msg);
             rc = RAPID_EXIT_TOOFEW;

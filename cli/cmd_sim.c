@@ -187,21 +187,12 @@ static int parse(int argc, char **argv, rapid_sim_config *c, sim_opts *o)
     return 0;
 }
 
-static void show_progress(int64_t done, int64_t total, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "\rrapid sim: image %" PRId64 " / %" PRId64 " (%.0f%%)",
-            done, total, 100.0 * (double)done / (double)total);
-    if (done == total)
-        fputc('\n', stderr);
-}
-
 /* Counts the images and shows progress only on a terminal. */
 static void on_image(int64_t done, int64_t total, void *arg)
 {
     *(int64_t *)arg = done;
     if (cli_interactive())
-        show_progress(done, total, NULL);
+        cli_progress(done, total, "sim: images written");
 }
 
 static void print_json_string(const char *s)

@@ -86,15 +86,6 @@ static void print_tile(const rapid_tile *t, const int64_t *nb, int nnb)
     printf("}\n");
 }
 
-static void show_progress(int64_t done, int64_t total, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "\rrapid tile: exporting %" PRId64 " / %" PRId64 " tiles (%.0f%%)",
-            done, total, 100.0 * (double)done / (double)total);
-    if (done == total)
-        fputc('\n', stderr);
-}
-
 static int run_export(const tile_opts *o)
 {
     rapid_err err = RAPID_ERR_INIT;
@@ -103,8 +94,8 @@ static int run_export(const tile_opts *o)
         return cli_usage("tile", "--export-sqlite takes no position, --rtid "
                          "or --neighbors");
     if (rapid_tile_export_sqlite(o->nside, o->export_path,
-                                 cli_interactive() ? show_progress : NULL,
-                                 NULL, &err))
+                                 cli_interactive() ? cli_progress : NULL,
+                                 "tile: tiles exported", &err))
         return cli_fail("tile", &err);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* util.c - helpers shared by the subcommands. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,4 +82,13 @@ int cli_wants_help(int argc, char **argv)
 int cli_interactive(void)
 {
     return isatty(STDERR_FILENO);
+}
+
+void cli_progress(int64_t done, int64_t total, void *what)
+{
+    fprintf(stderr, "\rrapid %s: %" PRId64 " / %" PRId64 " (%.0f%%)",
+            (const char *)what, done, total,
+            total > 0 ? 100.0 * (double)done / (double)total : 100.0);
+    if (done == total)
+        fputc('\n', stderr);
 }
