@@ -315,37 +315,74 @@ static int set_filename(const char *path, char *out, size_t outsz,
     return 0;
 }
 
+/* What reading any file to register starts with. */
+typedef struct entry {
+    rapid_header img, prim;  /* image HDU; primary when that is another HDU */
+    int nx, ny;
+    char hex[33];            /* MD5 of the file */
+} entry;
+
+static void entry_release(entry *e)
+{
+    rapid_header_release(&e->img);
+    rapid_header_release(&e->prim);
+}
+
+/* Digest and headers of path.  In a directory walk (in_dir) a file that is
+ * not what is looked for - a sky image when want_sky, a PSF otherwise - is
+ * passed over: *skip = 1 and 0 is returned. */
+static int open_entry(const char *path, int in_dir, int want_sky, int *skip,
+                      entry *e, rapid_err *err)
+{
+    int rc;
+
+    memset(e, 0, sizeof *e);
+    rapid_header_init(&e->img);
+    rapid_header_init(&e->prim);
+    if (skip)
+        *skip = 0;
+    if ((rc = digest(path, e->hex, err)) != 0)
+        return rc;
+    rc = read_headers(path, &e->img, &e->prim, &e->nx, &e->ny, err);
+    if (in_dir && (rc == RAPID_E_NOIMAGE || rc == RAPID_E_NOT2D ||
+                   (rc == 0 && sky_image(&e->img, &e->prim) != want_sky))) {
+        *skip = 1;
+        return 0;
+    }
+    return rc;
+}
+
+/* Where the file is and its checksum, into a record. */
+static int finish_entry(const char *path, const entry *e, char *filename,
+                        size_t fsz, char checksum[33], rapid_err *err)
+{
+    memcpy(checksum, e->hex, sizeof e->hex);
+    return set_filename(path, filename, fsz, err);
+}
+
+static const rapid_header *primary(const entry *e)
+{
+    return e->prim.ncards ? &e->prim : NULL;
+}
+
 /* in_dir: passed over (*skip = 1, returns 0) when it is not an L2 image. */
 static int read_l2(const char *path, rapid_l2file *rec, int in_dir, int *skip,
                    rapid_err *err)
 {
-    rapid_header img = RAPID_HEADER_INIT, prim = RAPID_HEADER_INIT;
-    char hex[33];
-    int rc, nx = 0, ny = 0;
+    entry e;
+    int rc;
 
-    if (skip)
-        *skip = 0;
-    if ((rc = digest(path, hex, err)) != 0)
-        return rc;
-    rc = read_headers(path, &img, &prim, &nx, &ny, err);
-    if (in_dir && (rc == RAPID_E_NOIMAGE || rc == RAPID_E_NOT2D ||
-                   (rc == 0 && !sky_image(&img, &prim)))) {
-        *skip = 1;
-        rc = 0;
+    if ((rc = open_entry(path, in_dir, 1, skip, &e, err)) != 0 || (skip && *skip))
         goto cleanup;
-    }
-    if (rc)
-        goto cleanup;
-    if ((rc = rapid_l2file_from_headers(&img, prim.ncards ? &prim : NULL, nx,
-                                        ny, rec, err)) != 0) {
+    if ((rc = rapid_l2file_from_headers(&e.img, primary(&e), e.nx, e.ny, rec,
+                                        err)) != 0) {
         rapid_err_prefix(err, "%s", path);
         goto cleanup;
     }
-    rc = set_filename(path, rec->filename, sizeof rec->filename, err);
-    memcpy(rec->checksum, hex, sizeof hex);
+    rc = finish_entry(path, &e, rec->filename, sizeof rec->filename,
+                      rec->checksum, err);
 cleanup:
-    rapid_header_release(&img);
-    rapid_header_release(&prim);
+    entry_release(&e);
     return rc;
 }
 
@@ -385,30 +422,18 @@ static int psf_keys(const char *path, const rapid_header *img,
 static int read_psf(const char *path, rapid_psffile *rec, int in_dir,
                     int *skip, rapid_err *err)
 {
-    rapid_header img = RAPID_HEADER_INIT, prim = RAPID_HEADER_INIT;
-    char hex[33];
-    int rc, nx = 0, ny = 0;
+    entry e;
+    int rc;
 
     memset(rec, 0, sizeof *rec);
-    if (skip)
-        *skip = 0;
-    if ((rc = digest(path, hex, err)) != 0)
-        return rc;
-    rc = read_headers(path, &img, &prim, &nx, &ny, err);
-    if (in_dir && (rc == RAPID_E_NOIMAGE || rc == RAPID_E_NOT2D ||
-                   (rc == 0 && sky_image(&img, &prim)))) {
-        *skip = 1;
-        rc = 0;
+    if ((rc = open_entry(path, in_dir, 0, skip, &e, err)) != 0 || (skip && *skip))
         goto cleanup;
-    }
-    if (rc || (rc = psf_keys(path, &img, prim.ncards ? &prim : NULL, nx, ny,
-                             rec, err)) != 0)
+    if ((rc = psf_keys(path, &e.img, primary(&e), e.nx, e.ny, rec, err)) != 0)
         goto cleanup;
-    rc = set_filename(path, rec->filename, sizeof rec->filename, err);
-    memcpy(rec->checksum, hex, sizeof hex);
+    rc = finish_entry(path, &e, rec->filename, sizeof rec->filename,
+                      rec->checksum, err);
 cleanup:
-    rapid_header_release(&img);
-    rapid_header_release(&prim);
+    entry_release(&e);
     return rc;
 }
 
