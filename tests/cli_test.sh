@@ -181,6 +181,11 @@ check coadd-no-rtid 2 "$rapid" coadd --filter H158 --out "$tmp/x" "$tmp/junk.fit
 check coadd-bad-filter 2 "$rapid" coadd --rtid "$rtid" --filter X99 --out "$tmp/x" "$tmp/junk.fits"
 expect "bad filter named" "$(grep -q "'X99'" <<<"$err"; echo $?)"
 check coadd-no-inputs 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x"
+ls "$tmp"/s/psf/*.fits | head -1 > "$tmp/psflist"
+check coadd-psf-count 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --psfs "$tmp/psflist" "$tmp"/s/Roman_TDS_*.fits
+expect "psf list count named" "$(grep -q 'psflist lists 1 PSFs for 4 inputs' <<<"$err"; echo $?)"
+check coadd-psf-missing 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --psfs "$tmp/nope" "$tmp"/s/Roman_TDS_*.fits
+expect "missing psf path named" "$(grep -q "$tmp/nope" <<<"$err"; echo $?)"
 check coadd-help 0 "$rapid" coadd --help
 rm -rf "$tmp"
 
