@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "overlap.h"
+#include "resample.h"
 #include "stats.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
@@ -355,229 +355,18 @@ static double sample_median(const float *v, size_t n, size_t *count)
 
 /* ------------------------------------------------------- resampling */
 
-/* One input resampled onto part of the grid: for every output pixel of
- * the patch, the sums over the input pixels that overlap it of a*s, a and
- * a^2*var (a the overlap area, s and var the surface brightness and its
- * variance).  Rows are stored as spans [rx0, rx1] around the input's
- * footprint: a rotated detector fills only half its bounding box. */
-/* The three sums of one output pixel side by side: each deposit touches
- * one cache line per row instead of three (the stores were the hot spot). */
-typedef struct cell {
-    float as, a, av;
-} cell;
-
-typedef struct patch {
-    int y0, h;             /* output rows y0 .. y0+h-1 */
-    int *rx0, *rx1;        /* per row: first and last column held */
-    size_t *off;           /* per row: index of column rx0 in the cells */
-    int rcap;              /* rows allocated */
-    size_t cap;            /* cells allocated */
-    cell *c;
-} patch;
-
-static void patch_free(patch *p)
-{
-    free(p->c);
-    free(p->rx0);
-    free(p->rx1);
-    free(p->off);
-    memset(p, 0, sizeof *p);
-}
-
-static int patch_grow(patch *p, int rows, size_t n)
-{
-    if (rows > p->rcap) {
-        int *r0 = realloc(p->rx0, (size_t)rows * sizeof *r0), *r1;
-        size_t *off;
-        if (r0)
-            p->rx0 = r0;
-        r1 = realloc(p->rx1, (size_t)rows * sizeof *r1);
-        if (r1)
-            p->rx1 = r1;
-        off = realloc(p->off, (size_t)rows * sizeof *off);
-        if (off)
-            p->off = off;
-        if (!r0 || !r1 || !off)
-            return RAPID_E_NOMEM;
-        p->rcap = rows;
-    }
-    if (n > p->cap) {
-        cell *c = realloc(p->c, n * sizeof *c);
-        if (!c)
-            return RAPID_E_NOMEM;
-        p->c = c;
-        p->cap = n;
-    }
-    return 0;
-}
-
-/* Widen the spans of the rows a boundary segment (xa,ya)-(xb,yb) crosses,
- * with a margin for the input pixels' own extent. */
-static void span_segment(patch *p, double xa, double ya, double xb, double yb,
-                         int size)
-{
-    const double margin = 2.5;
-    int r, rlo = (int)floor(fmin(ya, yb) - margin + 0.5);
-    int rhi = (int)floor(fmax(ya, yb) + margin + 0.5);
-    int clo = (int)floor(fmin(xa, xb) - margin + 0.5);
-    int chi = (int)floor(fmax(xa, xb) + margin + 0.5);
-
-    /* A boundary beyond the grid's edge pins the span to that edge. */
-    clo = clo < 0 ? 0 : clo > size - 1 ? size - 1 : clo;
-    chi = chi < 0 ? 0 : chi > size - 1 ? size - 1 : chi;
-    for (r = rlo; r <= rhi; r++) {
-        int k = r - p->y0;
-        if (k < 0 || k >= p->h)
-            continue;
-        if (clo < p->rx0[k])
-            p->rx0[k] = clo;
-        if (chi > p->rx1[k])
-            p->rx1[k] = chi;
-    }
-}
-
-/* Place the patch over the footprint of an nx x ny input (through its map)
- * and zero it.  A worker keeps one patch for all its inputs, growing it
- * when needed: allocating (and the kernel zeroing) a fresh 400 MB per input
- * cost more than resampling.  The footprint is convex (a distorted
- * detector), so each row's span is bounded by the outline's crossings. */
-static int patch_place(patch *p, const rapid_pixmap *m, int nx, int ny, int size)
-{
-    double ymin = 1e30, ymax = -1e30, bx[4100], by[4100];
-    int e, k, nb = 0, y1, rc;
-    size_t n = 0;
-
-    for (e = 0; e < 4; e++) { /* the outline, every 8 pixels */
-        int steps = (e % 2 ? ny : nx) / 8 + 1;
-        for (k = 0; k < steps && nb < 4096; k++, nb++) {
-            double t = (double)k / steps, x, y;
-            x = e == 0 ? -0.5 + t * nx : e == 1 ? nx - 0.5 : e == 2 ? nx - 0.5 - t * nx : -0.5;
-            y = e == 0 ? -0.5 : e == 1 ? -0.5 + t * ny : e == 2 ? ny - 0.5 : ny - 0.5 - t * ny;
-            rapid_pixmap_eval(m, x, y, &bx[nb], &by[nb]);
-            ymin = fmin(ymin, by[nb]), ymax = fmax(ymax, by[nb]);
-        }
-    }
-    p->h = 0;
-    if (ymax < -3 || ymin > size + 3)
-        return 0;
-    p->y0 = (int)fmax(0, floor(ymin - 3));
-    y1 = (int)fmin(size - 1, ceil(ymax + 3));
-    if (y1 < p->y0)
-        return 0;
-    if ((rc = patch_grow(p, y1 - p->y0 + 1, 0)) != 0)
-        return rc;
-    p->h = y1 - p->y0 + 1;
-    for (k = 0; k < p->h; k++)
-        p->rx0[k] = size, p->rx1[k] = -1;
-    for (k = 0; k < nb; k++)
-        span_segment(p, bx[k], by[k], bx[(k + 1) % nb], by[(k + 1) % nb], size);
-    for (k = 0; k < p->h; k++) {
-        p->off[k] = n;
-        if (p->rx1[k] >= p->rx0[k])
-            n += (size_t)(p->rx1[k] - p->rx0[k] + 1);
-    }
-    if ((rc = patch_grow(p, p->h, n ? n : 1)) != 0)
-        return rc;
-    memset(p->c, 0, n * sizeof *p->c);
-    return 0;
-}
-
-/* Spread one input pixel (value s, variance var, both per input pixel)
- * over the patch. */
-static void deposit_pixel(patch *p, const double qx[4], const double qy[4],
-                          double s, double var)
-{
-    float area[RAPID_OVERLAP_MAXCELLS];
-    int i0, j0, w, h, r, c;
-    double A = rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area);
-    double sb, sbv;
-
-    if (!(A > 0))
-        return;
-    sb = s / A;               /* surface brightness per output pixel area */
-    sbv = var / (A * A);
-    for (r = 0; r < h; r++) {
-        int k = j0 + r - p->y0, c0 = 0, c1 = w - 1;
-        const float *ar = area + r * w;
-        size_t at;
-        if (k < 0 || k >= p->h)
-            continue;
-        /* the spans hold the whole footprint but beyond the grid's edges */
-        if (i0 < p->rx0[k])
-            c0 = p->rx0[k] - i0;
-        if (i0 + w - 1 > p->rx1[k])
-            c1 = p->rx1[k] - i0;
-        at = p->off[k] + (size_t)((long)i0 - p->rx0[k]);
-        for (c = c0; c <= c1; c++) {
-            float a = ar[c];
-            cell *q = &p->c[at + c];
-            q->as += (float)(a * sb);
-            q->a += a;
-            q->av += (float)(a * a * sbv);
-        }
-    }
-}
-
-/* Resample in (pixels data, DN) onto the patch; returns how many pixels
- * were excluded as saturated. */
-static long resample_input(const input *in, const float *data,
-                           const rapid_pixmap *m, patch *p, double satlevel)
-{
-    double *bx = malloc((size_t)(in->nx + 1) * sizeof *bx);
-    double *by = malloc((size_t)(in->nx + 1) * sizeof *by);
-    double *tx = malloc((size_t)(in->nx + 1) * sizeof *tx);
-    double *ty = malloc((size_t)(in->nx + 1) * sizeof *ty);
-    double g = in->gain, rn2 = in->rdnoise * in->rdnoise;
-    long nsat = 0;
-    int i, j;
-
-    if (!bx || !by || !tx || !ty) {
-        nsat = -1;
-        goto cleanup;
-    }
-    /* Pixel (i, j) has corners (i +- 1/2, j +- 1/2): rows of corners are
-     * mapped once and shared by the pixel rows above and below them. */
-    rapid_pixmap_row(m, -0.5, -0.5, 1.0, in->nx + 1, bx, by);
-    for (j = 0; j < in->ny; j++) {
-        const float *row = data + (size_t)j * in->nx;
-        double *t;
-        rapid_pixmap_row(m, j + 0.5, -0.5, 1.0, in->nx + 1, tx, ty);
-        for (i = 0; i < in->nx; i++) {
-            double d = row[i], qx[4], qy[4], var;
-            if (!isfinite(d))
-                continue;
-            if (d >= satlevel) {
-                nsat++;
-                continue;
-            }
-            qx[0] = bx[i], qy[0] = by[i];
-            qx[1] = bx[i + 1], qy[1] = by[i + 1];
-            qx[2] = tx[i + 1], qy[2] = ty[i + 1];
-            qx[3] = tx[i], qy[3] = ty[i];
-            /* Poisson on the counts (never below zero) and read noise,
-             * in DN^2, then both scaled to DN/s at the common zero point */
-            var = (fabs(d) * g + rn2) / (g * g);
-            deposit_pixel(p, qx, qy, d * in->scale, var * in->scale * in->scale);
-        }
-        t = bx, bx = tx, tx = t;
-        t = by, by = ty, ty = t;
-    }
-cleanup:
-    free(bx);
-    free(by);
-    free(tx);
-    free(ty);
-    return nsat;
-}
-
-/* ------------------------------------------------------ running sums */
+/* The running sums of one output pixel, side by side: adding an input
+ * touches one cache line instead of nine arrays. */
+typedef struct pix {
+    float S, W, V, C;      /* sum w*as, sum w*a, sum w^2*av, sum a */
+    float M, wM, vM;       /* largest single-input value, its w*a, w^2*av */
+    unsigned char iM, cnt; /* who gave it; inputs covering >= half */
+} pix;
 
 typedef struct sums {
     int size;
     size_t npix;
-    float *W, *S, *V, *C;      /* sum w*A, sum w*A*v, sum w^2*a^2*var, sum A */
-    float *M, *wM, *vM;        /* largest single-input value, its w*A, w^2 av */
-    unsigned char *iM, *cnt;   /* who gave it; inputs covering >= half */
+    pix *p;
     const rapid_coadd_opts *o;
     input *in;
     int nin, next, done, failed;
@@ -589,74 +378,137 @@ typedef struct sums {
     void *arg;
 } sums;
 
+/* A worker's scratch: the mesh accumulators and one output row. */
+typedef struct scratch {
+    rapid_mesh mesh;
+    double *as, *a, *u, *w;
+} scratch;
+
+static void scratch_free(scratch *t)
+{
+    rapid_mesh_release(&t->mesh);
+    free(t->as), free(t->a), free(t->u), free(t->w);
+    memset(t, 0, sizeof *t);
+}
+
+/* Add input k's row y (global columns x0..x1) to the sums (caller holds
+ * the lock).  The variance of each resampled value is the geometric factor
+ * G times the variance of the input pixels there, taken from the local
+ * mean (Poisson on the counts and read noise, in DN^2, scaled like the
+ * values): sum a_p^2 var_p with a smooth var_p. */
+static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
+                    int y, int x0, int x1)
+{
+    const input *in = &s->in[k];
+    double w = in->weight, g = in->gain, rn2 = in->rdnoise * in->rdnoise;
+    /* var of a pixel holding d DN, scaled: (d g + rn^2) / g^2 * scale^2,
+     * with d = |v| apix / scale for surface brightness v */
+    double c1 = in->scale / g, c0 = rn2 / (g * g) * in->scale * in->scale;
+    pix *q = s->p + (size_t)y * s->size + x0;
+    int c;
+
+    for (c = 0; c <= x1 - x0; c++, q++) {
+        double A = t->a[c], v, wa, G, apix, av;
+        if (!(A > 1e-6))
+            continue;
+        v = t->as[c] / A;
+        G = rapid_mesh_var_g(mv, t->u[c], t->w[c], &apix);
+        av = G * A * (fabs(v) * c1 / apix + c0 / (apix * apix));
+        wa = w * A;
+        q->S += (float)(w * t->as[c]);
+        q->W += (float)wa;
+        q->V += (float)(w * w * av);
+        q->C += (float)A;
+        if (A >= 0.5 && q->cnt < 255)
+            q->cnt++;
+        if (!(q->wM > 0) || v > q->M) {
+            q->M = (float)v;
+            q->wM = (float)wa;
+            q->vM = (float)(w * w * av);
+            q->iM = (unsigned char)k;
+        }
+    }
+}
+
+/* Take every row of the worker's mesh: those on the grid into the sums,
+ * the rest only cleared. */
+static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
+                    rapid_err *err)
+{
+    input *in = &s->in[k];
+    rapid_mesh *p = &t->mesh;
+    rapid_mesh_var mv = RAPID_MESH_VAR_INIT;
+    rapid_pixmap inv = RAPID_PIXMAP_INIT;
+    int r, n = s->size, ylo = p->y0 < 0 ? 0 : p->y0;
+    int yhi = p->y0 + p->h - 1 > n - 1 ? n - 1 : p->y0 + p->h - 1;
+    int xlo = n, xhi = -1, rc = 0;
+
+    for (r = ylo - p->y0; r <= yhi - p->y0; r++)
+        if (p->c1[r] >= p->c0[r]) {
+            xlo = p->xb + p->c0[r] < xlo ? p->xb + p->c0[r] : xlo;
+            xhi = p->xb + p->c1[r] > xhi ? p->xb + p->c1[r] : xhi;
+        }
+    xlo = xlo < 0 ? 0 : xlo;
+    xhi = xhi > n - 1 ? n - 1 : xhi;
+    if (ylo <= yhi && xlo <= xhi) {
+        /* where each output pixel falls on the input: its phase there
+         * sets the variance factor */
+        if ((rc = rapid_mesh_var_make(&mv, m, in->nx, in->ny)) != 0) {
+            rc = rapid_fail(err, rc, "%s: cannot tabulate the resampling "
+                            "variance", in->src->path);
+            goto cleanup;
+        }
+        if ((rc = rapid_pixmap_make(&inv, s->grid, &in->wcs, xlo, xhi, ylo, yhi,
+                                    64, err)) != 0) {
+            rapid_err_prefix(err, "%s", in->src->path);
+            goto cleanup;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    for (r = 0; r < p->h; r++) {
+        int y = p->y0 + r, x0 = p->xb + p->c0[r], x1 = p->xb + p->c1[r];
+        if (y < 0 || y >= n || x1 < 0 || x0 >= n) {
+            rapid_mesh_row(p, y, 1, 0, NULL, NULL); /* clear only */
+            continue;
+        }
+        x0 = x0 < 0 ? 0 : x0;
+        x1 = x1 > n - 1 ? n - 1 : x1;
+        rapid_mesh_row(p, y, x0, x1, t->as, t->a);
+        rapid_pixmap_row(&inv, y, x0, 1.0, x1 - x0 + 1, t->u, t->w);
+        add_row(s, k, t, &mv, y, x0, x1);
+    }
+    pthread_mutex_unlock(&s->lock);
+cleanup:
+    if (rc) /* leave the accumulators zero for the next input */
+        for (r = 0; r < p->h; r++)
+            rapid_mesh_row(p, p->y0 + r, 1, 0, NULL, NULL);
+    rapid_mesh_var_release(&mv);
+    rapid_pixmap_release(&inv);
+    return rc;
+}
+
 static void sums_free(sums *s)
 {
-    free(s->W), free(s->S), free(s->V), free(s->C);
-    free(s->M), free(s->wM), free(s->vM);
-    free(s->iM), free(s->cnt);
+    free(s->p);
+    s->p = NULL;
 }
 
 static int sums_alloc(sums *s, int size)
 {
     s->size = size;
     s->npix = (size_t)size * (size_t)size;
-    s->W = calloc(s->npix, sizeof(float));
-    s->S = calloc(s->npix, sizeof(float));
-    s->V = calloc(s->npix, sizeof(float));
-    s->C = calloc(s->npix, sizeof(float));
-    s->M = calloc(s->npix, sizeof(float));
-    s->wM = calloc(s->npix, sizeof(float));
-    s->vM = calloc(s->npix, sizeof(float));
-    s->iM = calloc(s->npix, 1);
-    s->cnt = calloc(s->npix, 1);
-    return s->W && s->S && s->V && s->C && s->M && s->wM && s->vM && s->iM &&
-                   s->cnt
-               ? 0
-               : RAPID_E_NOMEM;
+    s->p = calloc(s->npix, sizeof *s->p);
+    return s->p ? 0 : RAPID_E_NOMEM;
 }
 
-/* Add one input's patch (caller holds the lock). */
-static void add_patch(sums *s, const patch *p, int k, double w)
-{
-    int y, x;
-
-    for (y = 0; y < p->h; y++) {
-        size_t at, src = p->off[y];
-        if (p->rx1[y] < p->rx0[y])
-            continue;
-        at = (size_t)(p->y0 + y) * s->size + (size_t)p->rx0[y];
-        for (x = p->rx0[y]; x <= p->rx1[y]; x++, at++, src++) {
-            const cell *q = &p->c[src];
-            double A = q->a, v, wa;
-            if (!(A > 1e-6))
-                continue;
-            v = q->as / A;
-            wa = w * A;
-            s->S[at] += (float)(w * q->as);
-            s->W[at] += (float)wa;
-            s->V[at] += (float)(w * w * q->av);
-            s->C[at] += (float)A;
-            if (A >= 0.5 && s->cnt[at] < 255)
-                s->cnt[at]++;
-            if (!(s->wM[at] > 0) || v > s->M[at]) {
-                s->M[at] = (float)v;
-                s->wM[at] = (float)wa;
-                s->vM[at] = (float)(w * w * q->av);
-                s->iM[at] = (unsigned char)k;
-            }
-        }
-    }
-}
-
-/* Read, weigh and resample input k into the worker's patch p, then add
- * it. */
-static int do_input(sums *s, int k, patch *pp, rapid_err *err)
+/* Read, weigh and resample input k into the worker's mesh, then add it. */
+static int do_input(sums *s, int k, scratch *t, rapid_err *err)
 {
     input *in = &s->in[k];
     rapid_image img = RAPID_IMAGE_INIT;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
-    patch *p = pp;
     double sky, skyvar;
+    size_t maxcells = 3 * (size_t)in->nx * in->ny + ((size_t)1 << 22);
     long nsat;
     int rc;
 
@@ -681,20 +533,33 @@ static int do_input(sums *s, int k, patch *pp, rapid_err *err)
         rapid_err_prefix(err, "%s", in->src->path);
         goto cleanup;
     }
-    if (patch_place(p, &m, in->nx, in->ny, s->size) != 0) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
+    if ((rc = rapid_mesh_place(&t->mesh, &m, in->nx, in->ny, maxcells)) != 0) {
+        rc = rc == RAPID_E_NOMEM
+                 ? rapid_fail(err, rc, "%s: no memory to resample", in->src->path)
+                 : rapid_fail(err, rc, "%s: its pixels do not map onto the grid's "
+                              "at a comparable scale", in->src->path);
         goto cleanup;
     }
-    nsat = p->h > 0 ? resample_input(in, img.data, &m, p,
-                                     s->o->sat_fraction * in->saturate)
-                    : 0;
+    if (!t->as) {
+        size_t nb = (size_t)s->size * sizeof(double);
+        t->as = malloc(nb), t->a = malloc(nb), t->u = malloc(nb), t->w = malloc(nb);
+        if (!t->as || !t->a || !t->u || !t->w) {
+            rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
+            goto cleanup;
+        }
+    }
+    nsat = rapid_mesh_add(&t->mesh, &m, img.data, in->nx, in->ny, in->scale,
+                          s->o->sat_fraction * in->saturate);
+    rapid_image_release(&img); /* before adding: memory is tight */
     if (nsat < 0) {
+        for (k = 0; k < t->mesh.h; k++) /* leave the accumulators zero */
+            rapid_mesh_row(&t->mesh, t->mesh.y0 + k, 1, 0, NULL, NULL);
         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
         goto cleanup;
     }
-    rapid_image_release(&img); /* before taking the lock: memory is tight */
+    if ((rc = add_mesh(s, k, t, &m, err)) != 0)
+        goto cleanup;
     pthread_mutex_lock(&s->lock);
-    add_patch(s, p, k, in->weight);
     s->npixsat += nsat;
     s->done++;
     if (s->progress)
@@ -710,9 +575,9 @@ static void *worker(void *arg)
 {
     sums *s = arg;
     rapid_err err = RAPID_ERR_INIT;
-    patch p;
+    scratch t;
 
-    memset(&p, 0, sizeof p);
+    memset(&t, 0, sizeof t);
     for (;;) {
         int k;
         pthread_mutex_lock(&s->lock);
@@ -720,7 +585,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (k >= s->nin)
             break;
-        if (do_input(s, k, &p, &err) != 0) {
+        if (do_input(s, k, &t, &err) != 0) {
             pthread_mutex_lock(&s->lock);
             if (!s->failed)
                 s->err = err;
@@ -729,7 +594,7 @@ static void *worker(void *arg)
             break;
         }
     }
-    patch_free(&p);
+    scratch_free(&t);
     return NULL;
 }
 
@@ -766,11 +631,12 @@ static void others_mean(const sums *s, float *mu)
     size_t i;
 
     for (i = 0; i < s->npix; i++) {
-        double w = s->W[i] - s->wM[i];
-        if (s->cnt[i] >= 3 && w > 0)
-            mu[i] = (float)((s->S[i] - s->wM[i] * s->M[i]) / w);
+        const pix *q = &s->p[i];
+        double w = q->W - q->wM;
+        if (q->cnt >= 3 && w > 0)
+            mu[i] = (float)((q->S - q->wM * q->M) / w);
         else
-            mu[i] = s->W[i] > 0 ? s->S[i] / s->W[i] : NAN;
+            mu[i] = q->W > 0 ? q->S / q->W : NAN;
     }
 }
 
@@ -782,9 +648,10 @@ static int stands_out(const sums *s, const float *mu, size_t i, double k)
 {
     int n = s->size, x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
     static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
-    double w = s->W[i] - s->wM[i], grad = 0, var;
+    const pix *q = &s->p[i];
+    double w = q->W - q->wM, grad = 0, var;
 
-    if (s->cnt[i] < 3 || !(w > 0) || !(s->wM[i] > 0) || !isfinite(mu[i]))
+    if (q->cnt < 3 || !(w > 0) || !(q->wM > 0) || !isfinite(mu[i]))
         return 0;
     for (d = 0; d < 4; d++) {
         int xx = x + dx[d], yy = y + dy[d];
@@ -795,20 +662,22 @@ static int stands_out(const sums *s, const float *mu, size_t i, double k)
         if (isfinite(mu[j]))
             grad = fmax(grad, fabs(mu[j] - mu[i]));
     }
-    var = s->vM[i] / ((double)s->wM[i] * s->wM[i]) + (s->V[i] - s->vM[i]) / (w * w);
-    return s->M[i] - mu[i] > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
+    var = q->vM / ((double)q->wM * q->wM) + (q->V - q->vM) / (w * w);
+    return q->M - mu[i] > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
 }
 
 static void drop_largest(sums *s, size_t i)
 {
-    s->S[i] -= s->wM[i] * s->M[i];
-    s->V[i] -= s->vM[i];
-    s->C[i] -= (float)(s->wM[i] / s->in[s->iM[i]].weight);
-    s->W[i] -= s->wM[i];
-    if (s->W[i] < 0)
-        s->W[i] = 0;
-    if (s->C[i] < 0)
-        s->C[i] = 0;
+    pix *q = &s->p[i];
+
+    q->S -= q->wM * q->M;
+    q->V -= q->vM;
+    q->C -= (float)(q->wM / s->in[q->iM].weight);
+    q->W -= q->wM;
+    if (q->W < 0)
+        q->W = 0;
+    if (q->C < 0)
+        q->C = 0;
 }
 
 /* Returns the number of values rejected. */
@@ -837,7 +706,7 @@ static long reject_outliers(sums *s, float *mu, unsigned char *rej)
             if (xx < 0 || yy < 0 || xx >= n || yy >= n)
                 continue;
             j = (size_t)yy * n + xx;
-            if (!rej[j] && s->iM[j] == s->iM[i] &&
+            if (!rej[j] && s->p[j].iM == s->p[i].iM &&
                 stands_out(s, mu, j, s->o->grow_sigma))
                 rej[j] = 2;
         }
@@ -855,24 +724,24 @@ static long reject_outliers(sums *s, float *mu, unsigned char *rej)
 static int take_maps(sums *s, rapid_coadd *out)
 {
     size_t i;
+    int rc;
 
+    if ((rc = rapid_image_alloc(&out->image, s->size, s->size, 0, NULL)) != 0 ||
+        (rc = rapid_image_alloc(&out->coverage, s->size, s->size, 0, NULL)) != 0 ||
+        (rc = rapid_image_alloc(&out->uncertainty, s->size, s->size, 0, NULL)) != 0)
+        return rc;
     for (i = 0; i < s->npix; i++) {
-        double w = s->W[i];
-        if (w > 0 && s->C[i] > 1e-3) {
-            s->S[i] = (float)(s->S[i] / w);
-            s->V[i] = (float)(sqrt(fmax(s->V[i], 0)) / w);
+        const pix *q = &s->p[i];
+        double w = q->W;
+        if (w > 0 && q->C > 1e-3) {
+            out->image.data[i] = (float)(q->S / w);
+            out->uncertainty.data[i] = (float)(sqrt(fmax(q->V, 0)) / w);
+            out->coverage.data[i] = q->C;
         } else {
-            s->S[i] = s->V[i] = NAN;
-            s->C[i] = 0;
+            out->image.data[i] = out->uncertainty.data[i] = NAN;
+            out->coverage.data[i] = 0;
         }
     }
-    out->image.nx = out->image.ny = s->size;
-    out->coverage.nx = out->coverage.ny = s->size;
-    out->uncertainty.nx = out->uncertainty.ny = s->size;
-    out->image.data = s->S;
-    out->coverage.data = s->C;
-    out->uncertainty.data = s->V;
-    s->S = s->C = s->V = NULL;
     return 0;
 }
 
@@ -1159,7 +1028,10 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     out->meta.clnoutliers = reject_outliers(&s, mu, rej);
     free(mu), mu = NULL;
     free(rej), rej = NULL;
-    take_maps(&s, out);
+    if ((rc = take_maps(&s, out)) != 0) {
+        rc = rapid_fail(err, rc, "reference image: no memory for the maps");
+        goto cleanup;
+    }
     sums_free(&s);
     memset(&s, 0, sizeof s);
     image_stats(out);
@@ -1176,9 +1048,7 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     for (k = 0; k < nin; k++)
         out->inputs[out->ninputs++] = strdup(in[k].src->path);
 cleanup:
-    if (s.W || s.S) {
-        sums_free(&s);
-    }
+    sums_free(&s);
     if (s.o)
         pthread_mutex_destroy(&s.lock);
     for (k = 0; k < nin; k++)

@@ -1,0 +1,513 @@
+/* resample.c - exact-overlap resampling through the mesh of pixel edges.
+ *
+ * Conventions.  Output pixel (I, J) spans [I-1/2, I+1/2) x [J-1/2, J+1/2).
+ * Inside the accumulators coordinates are local and shifted so that cell c
+ * of row r spans [c, c+1) x [r, r+1) and every coordinate is positive:
+ * X = x + 1/2 - xb, Y = y + 1/2 - y0.
+ *
+ * An edge piece inside row r running from x_a to x_b with height dy gives
+ * cell c the area between itself and the cell's right side,
+ *   cover(c) = integral clamp(c + 1 - x(y), 0, 1) dy,
+ * positive for an upward edge; summed over a closed polygon this is minus
+ * (counter-clockwise) or plus (clockwise) the polygon's area in the cell.
+ * With x linear in y (dy = K dx) it is K [Q(c+1-x_a) - Q(c+1-x_b)], Q the
+ * integral of clamp(t, 0, 1): the second difference of cover along the row
+ * is +K B(x_a) - K B(x_b), B the quadratic B-spline on the three cells from
+ * floor(x).  So each end of each piece costs three additions, however many
+ * columns the piece crosses, and two running sums recover the areas.  A
+ * nearly vertical piece (K huge) goes instead as a vertical step inside one
+ * column, split at a column boundary if it crosses one.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "overlap.h"
+#include "rapid/error.h"
+#include "resample.h"
+
+void rapid_mesh_release(rapid_mesh *p)
+{
+    if (!p)
+        return;
+    free(p->c0);
+    free(p->c1);
+    free(p->at);
+    free(p->v);
+    free(p->a);
+    memset(p, 0, sizeof *p);
+}
+
+static int grow_rows(rapid_mesh *p, int rows)
+{
+    int *c0, *c1;
+    ptrdiff_t *at;
+
+    if (rows <= p->rcap)
+        return 0;
+    if ((c0 = realloc(p->c0, (size_t)rows * sizeof *c0)) != NULL)
+        p->c0 = c0;
+    if ((c1 = realloc(p->c1, (size_t)rows * sizeof *c1)) != NULL)
+        p->c1 = c1;
+    if ((at = realloc(p->at, (size_t)rows * sizeof *at)) != NULL)
+        p->at = at;
+    if (!c0 || !c1 || !at)
+        return RAPID_E_NOMEM;
+    p->rcap = rows;
+    return 0;
+}
+
+static int grow_cells(rapid_mesh *p, size_t n)
+{
+    double *v, *a;
+
+    if (n <= p->cap)
+        return 0;
+    /* calloc, not realloc: the accumulators must start at zero, and every
+     * use leaves them zero again (rapid_mesh_row clears what it reads) */
+    v = calloc(n, sizeof *v);
+    a = calloc(n, sizeof *a);
+    if (!v || !a) {
+        free(v);
+        free(a);
+        return RAPID_E_NOMEM;
+    }
+    free(p->v);
+    free(p->a);
+    p->v = v, p->a = a;
+    p->cap = n;
+    return 0;
+}
+
+/* The footprint's outline (every 8 input pixels) bounds each row's span;
+ * the footprint of a detector is convex, so the span between the outline's
+ * crossings holds every edge of the mesh in that row. */
+int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
+                     size_t maxcells)
+{
+    const double margin = 2.5;
+    double xmin = 1e300, ymin = 1e300, xmax = -1e300, ymax = -1e300;
+    double *bx, *by, jx[2], jy[2];
+    int e, k, nb = 0, r, cap = 2 * (nx + ny) / 8 + 8, h, rc = 0;
+    size_t n = 0;
+
+    bx = malloc((size_t)cap * sizeof *bx);
+    by = malloc((size_t)cap * sizeof *by);
+    if (!bx || !by) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    for (e = 0; e < 4; e++) {
+        int steps = (e % 2 ? ny : nx) / 8 + 1;
+        for (k = 0; k < steps && nb < cap; k++, nb++) {
+            double t = (double)k / steps, x, y;
+            x = e == 0 ? -0.5 + t * nx : e == 1 ? nx - 0.5 : e == 2 ? nx - 0.5 - t * nx : -0.5;
+            y = e == 0 ? -0.5 : e == 1 ? -0.5 + t * ny : e == 2 ? ny - 0.5 : ny - 0.5 - t * ny;
+            rapid_pixmap_eval(m, x, y, &bx[nb], &by[nb]);
+            if (!isfinite(bx[nb]) || !isfinite(by[nb]) || fabs(bx[nb]) > 1e8 ||
+                fabs(by[nb]) > 1e8) {
+                rc = RAPID_E_ARG;
+                goto cleanup;
+            }
+            xmin = fmin(xmin, bx[nb]), xmax = fmax(xmax, bx[nb]);
+            ymin = fmin(ymin, by[nb]), ymax = fmax(ymax, by[nb]);
+        }
+    }
+    if ((xmax - xmin + 8) * (ymax - ymin + 8) > 4.0 * (double)maxcells) {
+        rc = RAPID_E_ARG;
+        goto cleanup;
+    }
+    /* orientation of the mapped pixels: the Jacobian's sign at the centre */
+    rapid_pixmap_eval(m, nx / 2.0 + 0.5, ny / 2.0, &jx[0], &jy[0]);
+    rapid_pixmap_eval(m, nx / 2.0, ny / 2.0 + 0.5, &jx[1], &jy[1]);
+    {
+        double cx, cy;
+        rapid_pixmap_eval(m, nx / 2.0, ny / 2.0, &cx, &cy);
+        /* counter-clockwise pixels (det > 0) accumulate minus their area */
+        p->sign = (jx[0] - cx) * (jy[1] - cy) - (jy[0] - cy) * (jx[1] - cx) > 0 ? -1 : 1;
+    }
+    p->y0 = (int)floor(ymin + 0.5 - margin) - 1;
+    p->xb = (int)floor(xmin + 0.5 - margin) - 1;
+    h = (int)floor(ymax + 0.5 + margin) + 2 - p->y0;
+    if ((rc = grow_rows(p, h)) != 0)
+        goto cleanup;
+    p->h = h;
+    for (r = 0; r < h; r++)
+        p->c0[r] = 1 << 30, p->c1[r] = -1;
+    for (k = 0; k < nb; k++) {
+        int j = (k + 1) % nb;
+        double X0 = bx[k] + 0.5 - p->xb, X1 = bx[j] + 0.5 - p->xb;
+        double Y0 = by[k] + 0.5 - p->y0, Y1 = by[j] + 0.5 - p->y0;
+        int rlo = (int)(fmin(Y0, Y1) - margin), rhi = (int)(fmax(Y0, Y1) + margin);
+        int clo = (int)(fmin(X0, X1) - margin), chi = (int)(fmax(X0, X1) + margin) + 2;
+        for (r = rlo; r <= rhi; r++) {
+            if (clo < p->c0[r])
+                p->c0[r] = clo;
+            if (chi > p->c1[r])
+                p->c1[r] = chi;
+        }
+    }
+    for (r = 0; r < h; r++) {
+        if (p->c1[r] < p->c0[r]) /* cannot happen for a closed outline */
+            p->c0[r] = 0, p->c1[r] = -1;
+        p->at[r] = (ptrdiff_t)n - p->c0[r];
+        n += (size_t)(p->c1[r] - p->c0[r] + 1);
+    }
+    if (n > maxcells) {
+        rc = RAPID_E_ARG;
+        goto cleanup;
+    }
+    rc = grow_cells(p, n ? n : 1);
+    p->n = n;
+cleanup:
+    if (rc)
+        p->h = 0, p->n = 0;
+    free(bx);
+    free(by);
+    return rc;
+}
+
+/* +k times the quadratic B-spline of x: three cells from floor(x). */
+static inline void tap(double *d, double x, double k)
+{
+    int n = (int)x;
+    double f = x - n, h = 0.5 * k, e0 = h * (1 - f) * (1 - f), e2 = h * f * f;
+
+    d[n] += e0;
+    d[n + 1] += k - e0 - e2;
+    d[n + 2] += e2;
+}
+
+/* A vertical step of height dy at x: area dy (1 - frac x) in its cell and
+ * dy in every cell to the right. */
+static inline void vstep(double *d, double x, double dy)
+{
+    int n = (int)x;
+    double f = x - n;
+
+    d[n] += dy - dy * f;
+    d[n + 1] += dy * (2 * f - 1);
+    d[n + 2] -= dy * f;
+}
+
+/* A nearly vertical piece from (xa, ya) to (xb, yb) inside one row. */
+static void steep_piece(double *d, double xa, double ya, double xb, double yb)
+{
+    int na = (int)xa, nb = (int)xb;
+
+    if (na == nb) {
+        vstep(d, 0.5 * (xa + xb), yb - ya);
+    } else { /* crosses the boundary at the larger floor */
+        double xs = na > nb ? na : nb;
+        double ys = ya + (xs - xa) / (xb - xa) * (yb - ya);
+        vstep(d, 0.5 * (xa + xs), ys - ya);
+        vstep(d, 0.5 * (xs + xb), yb - ys);
+    }
+}
+
+/* One directed mesh edge, weight w, into accumulator D (rows at[]). */
+static inline void edge(double *D, const ptrdiff_t *at, double X0, double Y0,
+                        double X1, double Y1, double w)
+{
+    double dx = X1 - X0, dy = Y1 - Y0;
+    int r0 = (int)Y0, r1 = (int)Y1, r, step;
+
+    if (dy == 0)
+        return;
+    step = r1 > r0 ? 1 : -1;
+    if (fabs(dx) > 1e-4) {
+        double k = w * dy / dx, dxdy;
+        tap(D + at[r0], X0, k);
+        if (r0 != r1) {
+            dxdy = dx / dy;
+            for (r = r0; r != r1; r += step) {
+                double xm = X0 + ((step > 0 ? r + 1 : r) - Y0) * dxdy;
+                tap(D + at[r], xm, -k);
+                tap(D + at[r + step], xm, k);
+            }
+        }
+        tap(D + at[r1], X1, -k);
+        return;
+    }
+    /* nearly vertical: row by row */
+    {
+        double xa = X0, ya = Y0, dxdy = dx / dy;
+        for (r = r0;; r += step) {
+            double yb = r == r1 ? Y1 : (step > 0 ? r + 1 : r);
+            double xb = r == r1 ? X1 : X0 + (yb - Y0) * dxdy;
+            steep_piece(D + at[r], xa, w * ya, xb, w * yb);
+            if (r == r1)
+                break;
+            xa = xb, ya = yb;
+        }
+    }
+}
+
+/* +k B(x) in row r and -k B(x) in row r2: an edge crossing between them. */
+static inline void cross_tap(double *D, ptrdiff_t ar, ptrdiff_t ar2, double x,
+                             double k)
+{
+    int n = (int)x;
+    double f = x - n, h = 0.5 * k, e0 = h * (1 - f) * (1 - f), e2 = h * f * f;
+    double e1 = k - e0 - e2, *d = D + ar + n, *d2 = D + ar2 + n;
+
+    d[0] += e0, d[1] += e1, d[2] += e2;
+    d2[0] -= e0, d2[1] -= e1, d2[2] -= e2;
+}
+
+/* The part of a (not steep) edge's deposits that does not sit at its two
+ * ends: the pairs of taps where it crosses from one output row to the next.
+ * Its ends get +k (start) and -k (end), which the caller merges with the
+ * other edges meeting at those corners. */
+static inline void edge_crossings(double *D, const ptrdiff_t *at, double X0,
+                                  double Y0, double X1, double Y1, int r0,
+                                  int r1, double k)
+{
+    double dxdy = (X1 - X0) / (Y1 - Y0);
+    int r, step = r1 > r0 ? 1 : -1;
+
+    for (r = r0; r != r1; r += step) {
+        double xm = X0 + ((step > 0 ? r + 1 : r) - Y0) * dxdy;
+        cross_tap(D, at[r + step], at[r], xm, k);
+    }
+}
+
+/* One vertical strip of the image, pixels i0 <= i < i1: the edges along
+ * the corner rows under each of them, and the edges across each pixel row
+ * at corners i0 .. i1 - 1 (and i1 = nx, the image's right side, for the
+ * last strip).  Strips keep the accumulator cells a row of edges touches in
+ * the cache until the next rows come back to them.
+ *
+ * Every corner of the mesh is the end of up to four edges, and each end of
+ * a (not steep) edge is a tap of +-k B(x) at that corner: they are summed
+ * per corner (coef) and deposited once.  The edge going up from a corner
+ * ends at the same corner of the next corner row (pend). */
+static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
+                       int nx, int ny, int i0, int i1, double scale,
+                       double satlevel, double *buf, unsigned char *ok,
+                       int *ibuf, long *nsat)
+{
+    /* corners i0 - 1 .. i1 at index 0 .. nc - 1; pixel i (i0 - 1 .. i1 - 1,
+     * the one left of corner i + 1) at index i - i0 + 1 of sp/sc; the pixel
+     * left of the image is a hole */
+    int nc = i1 - i0 + 2, i, j, last = i1 == nx, nv = last ? nc : nc - 1;
+    double *bx = buf, *by = bx + nc, *tx = by + nc, *ty = tx + nc;
+    double *sp = ty + nc, *sc = sp + nc, *coef = sc + nc, *pend = coef + nc;
+    unsigned char *op = ok, *oc = ok + nc;
+    int *rb = ibuf, *rt = ibuf + nc;
+    double ox = 0.5 - p->xb, oy = 0.5 - p->y0, sg = p->sign;
+    const ptrdiff_t *at = p->at;
+    double *V = p->v;
+
+    memset(sp, 0, (size_t)nc * sizeof *sp);
+    memset(pend, 0, (size_t)nc * sizeof *pend);
+    memset(op, 0, (size_t)nc);
+    rapid_pixmap_row(m, -0.5, i0 - 1.5, 1.0, nc, bx, by);
+    for (i = 0; i < nc; i++) {
+        bx[i] += ox, by[i] += oy;
+        rb[i] = (int)by[i];
+    }
+    for (j = 0; j <= ny; j++) {
+        double *t;
+        unsigned char *u;
+        int *ri;
+        if (j < ny) {
+            const float *row = data + (size_t)j * nx;
+            rapid_pixmap_row(m, j + 0.5, i0 - 1.5, 1.0, nc, tx, ty);
+            for (i = 0; i < nc; i++) {
+                tx[i] += ox, ty[i] += oy;
+                rt[i] = (int)ty[i];
+            }
+            sc[0] = 0, oc[0] = 0;
+            for (i = i0 == 0 ? 1 : 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
+                double d = row[i0 - 1 + i], A;
+                int valid = isfinite(d) && d < satlevel;
+                if (i > 0)
+                    *nsat += isfinite(d) && d >= satlevel;
+                /* the quadrilateral's area from its diagonals */
+                A = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
+                               (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
+                sc[i] = valid && A > 0 ? d * scale / A : 0;
+                oc[i] = (unsigned char)(valid && A > 0);
+            }
+            sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the strip: unused */
+        } else {
+            memset(sc, 0, (size_t)nc * sizeof *sc);
+            memset(oc, 0, (size_t)nc);
+        }
+        for (i = 0; i < nc; i++)
+            coef[i] = pend[i], pend[i] = 0;
+        /* Edges along the corner row j - 1/2, from corner i to i + 1: the
+         * bottom of pixel (i, j) and, reversed, the top of (i, j - 1). */
+        for (i = 1; i < nc - 1; i++) {
+            double w = sc[i] - sp[i];
+            int wa = oc[i] - op[i];
+            if (wa)
+                edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * wa);
+            if (w != 0) {
+                double dx = bx[i + 1] - bx[i], dy = by[i + 1] - by[i], k;
+                if (!(fabs(dx) > 1e-4)) {
+                    edge(V, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * w);
+                    continue;
+                }
+                k = sg * w * dy / dx;
+                coef[i] += k, coef[i + 1] -= k;
+                if (rb[i] != rb[i + 1])
+                    edge_crossings(V, at, bx[i], by[i], bx[i + 1], by[i + 1],
+                                   rb[i], rb[i + 1], k);
+            }
+        }
+        /* Edges across row j at corner i (x = i - 1/2), upwards: the right
+         * side of the pixel left of it and, reversed, the left side of the
+         * pixel right of it (a hole beyond the image). */
+        if (j < ny)
+            for (i = 1; i < nv; i++) {
+                double w = sc[i - 1] - (i < nc - 1 ? sc[i] : 0);
+                int wa = oc[i - 1] - (i < nc - 1 ? oc[i] : 0);
+                if (wa)
+                    edge(p->a, at, bx[i], by[i], tx[i], ty[i], sg * wa);
+                if (w != 0) {
+                    double dx = tx[i] - bx[i], dy = ty[i] - by[i], k;
+                    if (!(fabs(dx) > 1e-4)) {
+                        edge(V, at, bx[i], by[i], tx[i], ty[i], sg * w);
+                        continue;
+                    }
+                    k = sg * w * dy / dx;
+                    coef[i] += k, pend[i] = -k;
+                    if (rb[i] != rt[i])
+                        edge_crossings(V, at, bx[i], by[i], tx[i], ty[i], rb[i],
+                                       rt[i], k);
+                }
+            }
+        /* the merged ends, one tap per corner */
+        for (i = 1; i < nc; i++)
+            if (coef[i] != 0)
+                tap(V + at[rb[i]], bx[i], coef[i]);
+        t = bx, bx = tx, tx = t;
+        t = by, by = ty, ty = t;
+        t = sp, sp = sc, sc = t;
+        u = op, op = oc, oc = u;
+        ri = rb, rb = rt, rt = ri;
+    }
+}
+
+long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
+                    int nx, int ny, double scale, double satlevel)
+{
+    const int sw = 256; /* strip width, input pixels */
+    double *buf = malloc((size_t)8 * (sw + 2) * sizeof *buf);
+    unsigned char *ok = malloc((size_t)2 * (sw + 2));
+    int *ibuf = malloc((size_t)2 * (sw + 2) * sizeof *ibuf);
+    long nsat = 0;
+    int i0;
+
+    if (!buf || !ok || !ibuf) {
+        free(buf);
+        free(ok);
+        free(ibuf);
+        return -1;
+    }
+    for (i0 = 0; i0 < nx; i0 += sw)
+        mesh_strip(p, m, data, nx, ny, i0, i0 + sw < nx ? i0 + sw : nx, scale,
+                   satlevel, buf, ok, ibuf, &nsat);
+    free(buf);
+    free(ok);
+    free(ibuf);
+    return nsat;
+}
+
+void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
+{
+    int r = y - p->y0, c, c0, c1, k;
+    double s1 = 0, s2 = 0, t1 = 0, t2 = 0, *v, *ar;
+
+    if (r < 0 || r >= p->h || p->c1[r] < p->c0[r]) {
+        for (k = 0; k <= x1 - x0; k++)
+            as[k] = a[k] = 0;
+        return;
+    }
+    c0 = p->c0[r], c1 = p->c1[r];
+    v = p->v + p->at[r];
+    ar = p->a + p->at[r];
+    x0 -= p->xb, x1 -= p->xb; /* local columns */
+    for (c = x0; c < c0 && c <= x1; c++) /* left of the span: nothing yet */
+        as[c - x0] = a[c - x0] = 0;
+    for (c = c0; c <= c1; c++) {
+        s1 += v[c], s2 += s1, v[c] = 0;
+        t1 += ar[c], t2 += t1, ar[c] = 0;
+        if (c >= x0 && c <= x1)
+            as[c - x0] = s2, a[c - x0] = t2;
+    }
+    for (c = c1 + 1 > x0 ? c1 + 1 : x0; c <= x1; c++)
+        as[c - x0] = a[c - x0] = 0; /* right of it: nothing either */
+}
+
+/* ------------------------------------------------------- variance factor */
+
+void rapid_mesh_var_release(rapid_mesh_var *v)
+{
+    if (!v)
+        return;
+    free(v->g);
+    free(v->apix);
+    memset(v, 0, sizeof *v);
+}
+
+/* G over the phase of the output pixel on the input lattice, for the local
+ * linear map of block (bi, bj): the output pixel, mapped back, is a
+ * parallelogram; its exact overlaps with the input pixels (in input pixel
+ * areas) over the input pixel's own area in output pixels are the a_p. */
+int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny)
+{
+    int b, i, j, t = 32;
+
+    memset(v, 0, sizeof *v);
+    v->nb = 4;
+    v->t = t;
+    v->bw = (double)nx / v->nb;
+    v->bh = (double)ny / v->nb;
+    v->g = malloc((size_t)v->nb * v->nb * (size_t)(t + 1) * (t + 1) * sizeof *v->g);
+    v->apix = malloc((size_t)v->nb * v->nb * sizeof *v->apix);
+    if (!v->g || !v->apix) {
+        rapid_mesh_var_release(v);
+        return RAPID_E_NOMEM;
+    }
+    for (b = 0; b < v->nb * v->nb; b++) {
+        double cu = ((b % v->nb) + 0.5) * v->bw - 0.5, cw = ((b / v->nb) + 0.5) * v->bh - 0.5;
+        double x0, y0, xu, yu, xw, yw, J[2][2], det, inv[2][2];
+        float *g = v->g + (size_t)b * (t + 1) * (t + 1);
+        rapid_pixmap_eval(m, cu - 0.5, cw, &x0, &y0);
+        rapid_pixmap_eval(m, cu + 0.5, cw, &xu, &yu);
+        J[0][0] = xu - x0, J[1][0] = yu - y0;
+        rapid_pixmap_eval(m, cu, cw - 0.5, &x0, &y0);
+        rapid_pixmap_eval(m, cu, cw + 0.5, &xw, &yw);
+        J[0][1] = xw - x0, J[1][1] = yw - y0;
+        det = J[0][0] * J[1][1] - J[0][1] * J[1][0];
+        if (!(fabs(det) > 1e-12)) {
+            rapid_mesh_var_release(v);
+            return RAPID_E_ARG;
+        }
+        inv[0][0] = J[1][1] / det, inv[0][1] = -J[0][1] / det;
+        inv[1][0] = -J[1][0] / det, inv[1][1] = J[0][0] / det;
+        v->apix[b] = fabs(det);
+        for (j = 0; j <= t; j++)
+            for (i = 0; i <= t; i++) {
+                static const double sx[4] = {-0.5, 0.5, 0.5, -0.5};
+                static const double sy[4] = {-0.5, -0.5, 0.5, 0.5};
+                double qx[4], qy[4], pu = -0.5 + (double)i / t, pw = -0.5 + (double)j / t;
+                double G = 0;
+                float area[RAPID_OVERLAP_MAXCELLS];
+                int k, i0, j0, w, h;
+                for (k = 0; k < 4; k++) {
+                    qx[k] = pu + inv[0][0] * sx[k] + inv[0][1] * sy[k];
+                    qy[k] = pw + inv[1][0] * sx[k] + inv[1][1] * sy[k];
+                }
+                if (rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area) > 0)
+                    for (k = 0; k < w * h; k++)
+                        G += area[k] * area[k];
+                /* areas in input pixels -> output pixels: times |det J| */
+                g[j * (t + 1) + i] = (float)(G * det * det);
+            }
+    }
+    return 0;
+}

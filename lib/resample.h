@@ -1,0 +1,107 @@
+/* resample.h - flux-conserving resampling of one image onto a pixel grid
+ * through the mesh of its pixel edges.
+ *
+ * Each input pixel, mapped onto the output grid, is the quadrilateral of
+ * its four mapped corners; its flux spreads over the output pixels in
+ * proportion to the exact overlap areas.  Instead of clipping every
+ * quadrilateral (four edges each), the sums over all of them are built
+ * from Green's theorem: every edge of the mesh is shared by two input
+ * pixels, so it is visited once, weighted by the difference of their
+ * surface brightnesses, and deposits its signed area into per-row
+ * accumulators.  The accumulators hold second differences along the row
+ * (a quadratic B-spline of the edge's ends per row it crosses, no splitting
+ * at column boundaries), and two running sums along each output row give,
+ * for every output pixel, sum_p a_p s_p and sum_p a_p (a_p the overlap
+ * area of input pixel p, s_p its surface brightness).
+ *
+ * The variance of a resampled pixel, sum_p a_p^2 var_p, is not linear in
+ * the areas; it is the local variance times the geometric factor
+ * G = sum_p a_p^2, which depends only on where the output pixel falls on
+ * the input's pixel lattice and on the local shape of the mapped pixels.
+ * G is tabulated exactly (from exact overlaps) over that phase for blocks
+ * of the input and interpolated (rapid_mesh_var).
+ */
+#ifndef RAPID_RESAMPLE_H
+#define RAPID_RESAMPLE_H
+
+#include <stddef.h>
+
+#include "rapid/pixmap.h"
+
+typedef struct rapid_mesh {
+    int y0, h;           /* output rows y0 .. y0+h-1 (may lie off the grid) */
+    int xb;              /* output column of local column 0 */
+    int *c0, *c1;        /* per row: first and last local column held */
+    ptrdiff_t *at;       /* per row: index of local column 0 in v and a */
+    int rcap;            /* rows allocated */
+    size_t n, cap;       /* cells in use, allocated (all zero between uses) */
+    double *v, *a;       /* second differences of the value and area sums */
+    double sign;         /* +1 or -1: orientation of the mapped pixels */
+} rapid_mesh;
+
+#define RAPID_MESH_INIT {0}
+
+void rapid_mesh_release(rapid_mesh *p);
+
+/* Lay the accumulators over the footprint of an nx x ny input (through its
+ * map m to output pixels), reusing the memory of earlier calls.  Fails
+ * (RAPID_E_NOMEM, or RAPID_E_ARG when the footprint would need more than
+ * maxcells output pixels) without touching the previous layout's zeroes. */
+int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
+                     size_t maxcells);
+
+/* Deposit the image (nx x ny, row-major; each value is multiplied by
+ * `scale`): NaN pixels and those >= satlevel are left out (holes in the
+ * mesh).  Returns the number of saturated pixels, or -1 without memory. */
+long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
+                    int nx, int ny, double scale, double satlevel);
+
+/* Output row y (global): the value sums sum a*s into as[] and the areas
+ * sum a into a[] for global columns x0..x1 (x1 < x0: none), and clear the
+ * row for the next input.  Every row y0..y0+h-1 must be taken once after
+ * rapid_mesh_add. */
+void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a);
+
+/* The geometric variance factor G over an input's pixels. */
+typedef struct rapid_mesh_var {
+    int nb;              /* blocks per axis */
+    double bw, bh;       /* block size, input pixels */
+    int t;               /* phase steps per pixel */
+    float *g;            /* nb*nb tables of (t+1)^2 */
+    double *apix;        /* nb*nb: area of one input pixel, output pixels */
+} rapid_mesh_var;
+
+#define RAPID_MESH_VAR_INIT {0, 0, 0, 0, NULL, NULL}
+
+int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny);
+void rapid_mesh_var_release(rapid_mesh_var *v);
+/* G for the output pixel whose centre falls on input position (u, w), and
+ * the area of an input pixel there (output pixels); u, w > -2.  Inline: it
+ * runs once per output pixel per input. */
+static inline double rapid_mesh_var_g(const rapid_mesh_var *v, double u,
+                                      double w, double *apix)
+{
+    int bi = (int)((u + 0.5) / v->bw), bj = (int)((w + 0.5) / v->bh), i, j, t1;
+    double fu, fw;
+    const float *g;
+
+    bi = bi < 0 ? 0 : bi >= v->nb ? v->nb - 1 : bi;
+    bj = bj < 0 ? 0 : bj >= v->nb ? v->nb - 1 : bj;
+    t1 = v->t + 1;
+    g = v->g + (size_t)(bj * v->nb + bi) * t1 * t1;
+    *apix = v->apix[bj * v->nb + bi];
+    /* phase in [0, 1): offset from the nearest input pixel centre, + 1/2
+     * (floor without libm: u + 2.5 > 0) */
+    fu = u + 2.5, fw = w + 2.5;
+    fu = (fu - (int)fu) * v->t;
+    fw = (fw - (int)fw) * v->t;
+    i = (int)fu, j = (int)fw;
+    i = i >= v->t ? v->t - 1 : i;
+    j = j >= v->t ? v->t - 1 : j;
+    fu -= i, fw -= j;
+    g += j * t1 + i;
+    return (1 - fw) * ((1 - fu) * g[0] + fu * g[1]) +
+           fw * ((1 - fu) * g[t1] + fu * g[t1 + 1]);
+}
+
+#endif

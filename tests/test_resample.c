@@ -1,0 +1,211 @@
+/* test_resample.c - the edge-mesh resampler against pixel-by-pixel exact
+ * overlaps (each input quadrilateral clipped to the output grid by
+ * rapid_overlap_cells, itself checked against polygon clipping in
+ * test_overlap), and its variance factor against the exact sum of squared
+ * overlaps. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "overlap.h"
+#include "rapid/rng.h"
+#include "resample.h"
+#include "testutil.h"
+
+typedef struct mapdef {
+    double theta, scale, ox, oy, dist; /* rotation (deg), scale, offset, distortion */
+} mapdef;
+
+/* A pixel map sampled from an analytic map: rotation, scale, offset and a
+ * quadratic distortion about the image centre. */
+static void make_map(rapid_pixmap *m, const mapdef *d, int nx, int ny)
+{
+    double t = d->theta * M_PI / 180, c = cos(t), s = sin(t);
+    int k;
+
+    m->step = 16;
+    m->x0 = -0.5 - m->step;
+    m->y0 = -0.5 - m->step;
+    m->gx = nx / m->step + 5;
+    m->gy = ny / m->step + 5;
+    m->ox = malloc(sizeof(double) * m->gx * m->gy);
+    m->oy = malloc(sizeof(double) * m->gx * m->gy);
+    assert_non_null(m->ox);
+    assert_non_null(m->oy);
+    for (k = 0; k < m->gx * m->gy; k++) {
+        double x = m->x0 + (k % m->gx) * m->step - nx / 2.0;
+        double y = m->y0 + (k / m->gx) * m->step - ny / 2.0;
+        double u = x + d->dist * (x * x - 0.5 * y * y);
+        double v = y + d->dist * (0.7 * x * y);
+        m->ox[k] = d->ox + d->scale * (c * u - s * v);
+        m->oy[k] = d->oy + d->scale * (s * u + c * v);
+    }
+    m->valid = 1;
+}
+
+/* The reference: every input pixel's quadrilateral on its own, into a
+ * dense grid [gx0, gx0 + gw) x [gy0, gy0 + gh); also sum a^2. */
+static void brute(const rapid_pixmap *m, const float *img, int nx, int ny,
+                  double sat, int gx0, int gy0, int gw, int gh, double *as,
+                  double *a, double *a2)
+{
+    double *bx = malloc(sizeof(double) * (nx + 1)), *by = malloc(sizeof(double) * (nx + 1));
+    double *tx = malloc(sizeof(double) * (nx + 1)), *ty = malloc(sizeof(double) * (nx + 1));
+    int i, j;
+
+    rapid_pixmap_row(m, -0.5, -0.5, 1.0, nx + 1, bx, by);
+    for (j = 0; j < ny; j++) {
+        double *t;
+        rapid_pixmap_row(m, j + 0.5, -0.5, 1.0, nx + 1, tx, ty);
+        for (i = 0; i < nx; i++) {
+            double qx[4] = {bx[i], bx[i + 1], tx[i + 1], tx[i]};
+            double qy[4] = {by[i], by[i + 1], ty[i + 1], ty[i]};
+            float area[RAPID_OVERLAP_MAXCELLS];
+            int i0, j0, w, h, r, c;
+            double A, d = img[(size_t)j * nx + i];
+            if (!isfinite(d) || d >= sat)
+                continue;
+            A = rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area);
+            assert_true(A > 0);
+            for (r = 0; r < h; r++)
+                for (c = 0; c < w; c++) {
+                    int gx = i0 + c - gx0, gy = j0 + r - gy0;
+                    double ar = area[r * w + c];
+                    assert_true(gx >= 0 && gx < gw && gy >= 0 && gy < gh);
+                    as[(size_t)gy * gw + gx] += ar * d / A;
+                    a[(size_t)gy * gw + gx] += ar;
+                    a2[(size_t)gy * gw + gx] += ar * ar;
+                }
+        }
+        t = bx, bx = tx, tx = t;
+        t = by, by = ty, ty = t;
+    }
+    free(bx), free(by), free(tx), free(ty);
+}
+
+static void fill_image(float *img, int nx, int ny, uint64_t seed)
+{
+    rapid_rng r;
+    int k;
+
+    rapid_rng_derive(&r, seed, 0, 0, 0);
+    for (k = 0; k < nx * ny; k++)
+        img[k] = (float)(100 + 20 * rapid_rng_normal(&r));
+    img[3 * nx + 5] = 5e4f;                /* a star's core */
+    img[3 * nx + 6] = NAN;                 /* a dead pixel */
+    img[(ny / 2) * nx + nx / 2] = 1e6f;    /* saturated */
+    img[(ny / 2) * nx + nx / 2 + 1] = NAN; /* and holes next to each other */
+    img[(ny / 2 + 1) * nx + nx / 2] = NAN;
+}
+
+/* Mesh against brute force for one map; the mesh is reused across calls
+ * (its accumulators must come back clean). */
+static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t seed)
+{
+    rapid_pixmap m = RAPID_PIXMAP_INIT;
+    float *img = malloc(sizeof(float) * nx * ny);
+    const double sat = 1e5;
+    int gx0, gy0, gw, gh, r, c;
+    double *as, *a, *a2, *ms, *ma, worst_s = 0, worst_a = 0, tot = 0, totref = 0;
+    long nsat;
+
+    assert_non_null(img);
+    fill_image(img, nx, ny, seed);
+    make_map(&m, d, nx, ny);
+    assert_int_equal(rapid_mesh_place(p, &m, nx, ny, (size_t)1 << 24), 0);
+    nsat = rapid_mesh_add(p, &m, img, nx, ny, 1.0, sat);
+    assert_int_equal(nsat, 1);
+    gx0 = p->xb, gy0 = p->y0, gh = p->h, gw = 0;
+    for (r = 0; r < p->h; r++)
+        gw = p->c1[r] + 1 > gw ? p->c1[r] + 1 : gw;
+    as = calloc((size_t)gw * gh, sizeof *as);
+    a = calloc((size_t)gw * gh, sizeof *a);
+    a2 = calloc((size_t)gw * gh, sizeof *a2);
+    ms = calloc((size_t)gw, sizeof *ms);
+    ma = calloc((size_t)gw, sizeof *ma);
+    brute(&m, img, nx, ny, sat, gx0, gy0, gw, gh, as, a, a2);
+    for (r = 0; r < gh; r++) {
+        rapid_mesh_row(p, gy0 + r, gx0, gx0 + gw - 1, ms, ma);
+        for (c = 0; c < gw; c++) {
+            size_t k = (size_t)r * gw + c;
+            worst_s = fmax(worst_s, fabs(ms[c] - as[k]));
+            worst_a = fmax(worst_a, fabs(ma[c] - a[k]));
+            tot += ms[c], totref += as[k];
+        }
+    }
+    print_message("mesh, rotation %g deg: worst |sum a s| error %.2e (values ~1e2..5e4), "
+                  "worst area error %.2e\n", d->theta, worst_s, worst_a);
+    assert_true(worst_a < 1e-6); /* the reference's areas are floats */
+    assert_true(worst_s < 1e-6 * 5e4);
+    assert_true(fabs(tot / totref - 1) < 1e-7);
+    /* taken rows are clear: a second pass gives nothing */
+    for (r = 0; r < gh; r++) {
+        rapid_mesh_row(p, gy0 + r, gx0, gx0 + gw - 1, ms, ma);
+        for (c = 0; c < gw; c++)
+            assert_true(ms[c] == 0 && ma[c] == 0);
+    }
+    /* the variance factor: G = sum a^2 where the pixel is fully covered
+     * (by valid pixels: away from the holes) */
+    if (d->dist == 0) {
+        rapid_mesh_var mv;
+        double worst = 0;
+        long n = 0;
+        assert_int_equal(rapid_mesh_var_make(&mv, &m, nx, ny), 0);
+        for (r = 0; r < gh; r++)
+            for (c = 0; c < gw; c++) {
+                size_t k = (size_t)r * gw + c;
+                double X = gx0 + c - d->ox, Y = gy0 + r - d->oy, t = d->theta * M_PI / 180;
+                double u = (cos(t) * X + sin(t) * Y) / d->scale + nx / 2.0;
+                double w = (-sin(t) * X + cos(t) * Y) / d->scale + ny / 2.0, apix;
+                double G;
+                if (fabs(a[k] - 1) > 1e-6 || u < 2 ||
+                    w < 2 || u > nx - 3 || w > ny - 3)
+                    continue;
+                if (fabs(u - nx / 2.0) < 4 && fabs(w - ny / 2.0) < 4)
+                    continue; /* the holes */
+                if (fabs(u - 5) < 4 && fabs(w - 3) < 4)
+                    continue;
+                G = rapid_mesh_var_g(&mv, u, w, &apix);
+                worst = fmax(worst, fabs(G / a2[k] - 1));
+                assert_true(fabs(apix - d->scale * d->scale) < 1e-6);
+                n++;
+            }
+        print_message("variance factor: worst G error %.2e%% over %ld pixels\n",
+                      100 * worst, n);
+        if (d->scale == 1.0) /* else the grid's pixels are not fully covered */
+            assert_true(n > 100);
+        assert_true(worst < 0.01);
+        rapid_mesh_var_release(&mv);
+    }
+    free(as), free(a), free(a2), free(ms), free(ma), free(img);
+    rapid_pixmap_release(&m);
+}
+
+static void test_mesh_vs_brute(void **state)
+{
+    static const mapdef maps[] = {
+        {0, 1.0, 40.3, 30.7, 0},       /* aligned: vertical edges exactly */
+        {90, 1.0, 40.3, 300.2, 0},     /* a quarter turn */
+        {0.0005, 1.0, 10.5, 20.5, 0},  /* nearly aligned: steep edges */
+        {30, 1.0, 200.25, 50.1, 0},
+        {45, 1.0, -100.6, -40.3, 0},   /* off the grid's origin */
+        {137.2, 1.02, 150.9, 250.4, 2e-4}, /* distorted, slightly larger */
+        {-71.5, 0.97, 80.1, 60.8, -3e-4},
+        {200, 1.0, 300.3, 100.2, 1e-4},
+    };
+    rapid_mesh p = RAPID_MESH_INIT;
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < sizeof maps / sizeof *maps; k++)
+        check_map(&p, &maps[k], k % 2 ? 300 : 47, k % 2 ? 23 : 61, 100 + k);
+    rapid_mesh_release(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mesh_vs_brute),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
