@@ -255,20 +255,27 @@ static inline void cross_tap(double *D, ptrdiff_t ar, ptrdiff_t ar2, double x,
     d2[0] -= e0, d2[1] -= e1, d2[2] -= e2;
 }
 
-/* The part of a (not steep) edge's deposits that does not sit at its two
- * ends: the pairs of taps where it crosses from one output row to the next.
- * Its ends get +k (start) and -k (end), which the caller merges with the
- * other edges meeting at those corners. */
-static inline void edge_crossings(double *D, const ptrdiff_t *at, double X0,
-                                  double Y0, double X1, double Y1, int r0,
-                                  int r1, double k)
+/* The coefficients of a row of edges from (x0[i], y0[i]) to (x1[i], y1[i])
+ * with weights w[i], i < n, in one pass the compiler can vectorise: k (the
+ * ends' tap, w dy / dx; 0 for steep edges), the x where the edge crosses a
+ * row boundary (if it crosses exactly one) and what it needs besides:
+ * 1 = that crossing, 2 = the slow path (steep, or two boundaries). */
+static void edge_coeffs(const double *restrict x0, const double *restrict y0,
+                        const double *restrict x1, const double *restrict y1,
+                        const int *restrict r0, const int *restrict r1,
+                        const double *restrict w, int n, double *restrict k,
+                        double *restrict xm, int *restrict need)
 {
-    double dxdy = (X1 - X0) / (Y1 - Y0);
-    int r, step = r1 > r0 ? 1 : -1;
+    int i;
 
-    for (r = r0; r != r1; r += step) {
-        double xm = X0 + ((step > 0 ? r + 1 : r) - Y0) * dxdy;
-        cross_tap(D, at[r + step], at[r], xm, k);
+    for (i = 0; i < n; i++) {
+        double dx = x1[i] - x0[i], dy = y1[i] - y0[i], den = dx * dy, inv;
+        int dr = r1[i] - r0[i], steep = !(fabs(dx) > 1e-4);
+        int one = dr == 1 || dr == -1, nz = w[i] != 0;
+        inv = 1.0 / (den != 0 ? den : 1.0);
+        k[i] = steep ? 0.0 : w[i] * dy * dy * inv;
+        xm[i] = x0[i] + ((dr > 0 ? r1[i] : r0[i]) - y0[i]) * dx * dx * inv;
+        need[i] = nz ? (steep || (dr != 0 && !one) ? 2 : one) : 0;
     }
 }
 
@@ -279,29 +286,36 @@ static inline void edge_crossings(double *D, const ptrdiff_t *at, double X0,
  * the cache until the next rows come back to them.
  *
  * Every corner of the mesh is the end of up to four edges, and each end of
- * a (not steep) edge is a tap of +-k B(x) at that corner: they are summed
- * per corner (coef) and deposited once.  The edge going up from a corner
- * ends at the same corner of the next corner row (pend). */
+ * an edge is a tap of +-k B(x) at that corner: they are summed per corner
+ * (coef) and deposited once.  The edge going up from a corner ends at the
+ * same corner of the next corner row (pend).  Steep edges and the rare ones
+ * crossing two row boundaries go through edge() instead. */
 static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                        int nx, int ny, int i0, int i1, double scale,
-                       double satlevel, double *buf, unsigned char *ok,
-                       int *ibuf, long *nsat)
+                       double satlevel, double *buf, int *ibuf, long *nsat)
 {
     /* corners i0 - 1 .. i1 at index 0 .. nc - 1; pixel i (i0 - 1 .. i1 - 1,
      * the one left of corner i + 1) at index i - i0 + 1 of sp/sc; the pixel
-     * left of the image is a hole */
+     * left of the image is a hole.  Edge i along a corner row runs from
+     * corner i to i + 1; edge i across a pixel row from corner i up. */
     int nc = i1 - i0 + 2, i, j, last = i1 == nx, nv = last ? nc : nc - 1;
     double *bx = buf, *by = bx + nc, *tx = by + nc, *ty = tx + nc;
-    double *sp = ty + nc, *sc = sp + nc, *coef = sc + nc, *pend = coef + nc;
-    unsigned char *op = ok, *oc = ok + nc;
-    int *rb = ibuf, *rt = ibuf + nc;
-    double ox = 0.5 - p->xb, oy = 0.5 - p->y0, sg = p->sign;
+    double *sp = ty + nc, *sc = sp + nc, *op = sc + nc, *oc = op + nc;
+    double *coef = oc + nc, *pend = coef + nc, *A = pend + nc;
+    double *wh = A + nc, *kh = wh + nc, *xh = kh + nc;
+    double *wv = xh + nc, *kv = wv + nc, *xv = kv + nc;
+    int *rb = ibuf, *rt = rb + nc, *nh = rt + nc, *nv_ = nh + nc;
+    double ox = 0.5 - p->xb, oy = 0.5 - p->y0, sg = p->sign, sat = satlevel;
     const ptrdiff_t *at = p->at;
     double *V = p->v;
 
     memset(sp, 0, (size_t)nc * sizeof *sp);
+    memset(op, 0, (size_t)nc * sizeof *op);
     memset(pend, 0, (size_t)nc * sizeof *pend);
-    memset(op, 0, (size_t)nc);
+    memset(kh, 0, (size_t)nc * sizeof *kh);
+    memset(kv, 0, (size_t)nc * sizeof *kv);
+    memset(nh, 0, (size_t)nc * sizeof *nh);
+    memset(nv_, 0, (size_t)nc * sizeof *nv_);
     rapid_pixmap_row(m, -0.5, i0 - 1.5, 1.0, nc, bx, by);
     for (i = 0; i < nc; i++) {
         bx[i] += ox, by[i] += oy;
@@ -309,84 +323,79 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     }
     for (j = 0; j <= ny; j++) {
         double *t;
-        unsigned char *u;
         int *ri;
         if (j < ny) {
-            const float *row = data + (size_t)j * nx;
+            const float *row = data + (size_t)j * nx + i0 - 1;
+            long ns = 0;
             rapid_pixmap_row(m, j + 0.5, i0 - 1.5, 1.0, nc, tx, ty);
             for (i = 0; i < nc; i++) {
                 tx[i] += ox, ty[i] += oy;
                 rt[i] = (int)ty[i];
             }
-            sc[0] = 0, oc[0] = 0;
+            /* the quadrilaterals' areas from their diagonals */
+            for (i = 0; i < nc - 1; i++)
+                A[i] = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
+                                  (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
             for (i = i0 == 0 ? 1 : 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
-                double d = row[i0 - 1 + i], A;
-                int valid = isfinite(d) && d < satlevel;
-                if (i > 0)
-                    *nsat += isfinite(d) && d >= satlevel;
-                /* the quadrilateral's area from its diagonals */
-                A = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
-                               (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
-                sc[i] = valid && A > 0 ? d * scale / A : 0;
-                oc[i] = (unsigned char)(valid && A > 0);
+                double d = row[i];
+                int fin = fabs(d) <= 1e300, valid = fin && d < sat && A[i] > 0;
+                ns += fin && d >= sat && i > 0;
+                sc[i] = valid ? d * scale / A[i] : 0;
+                oc[i] = valid;
             }
+            if (i0 == 0)
+                sc[0] = 0, oc[0] = 0;
             sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the strip: unused */
+            *nsat += ns;
         } else {
             memset(sc, 0, (size_t)nc * sizeof *sc);
-            memset(oc, 0, (size_t)nc);
+            memset(oc, 0, (size_t)nc * sizeof *oc);
         }
-        for (i = 0; i < nc; i++)
-            coef[i] = pend[i], pend[i] = 0;
-        /* Edges along the corner row j - 1/2, from corner i to i + 1: the
-         * bottom of pixel (i, j) and, reversed, the top of (i, j - 1). */
-        for (i = 1; i < nc - 1; i++) {
-            double w = sc[i] - sp[i];
-            int wa = oc[i] - op[i];
-            if (wa)
-                edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * wa);
-            if (w != 0) {
-                double dx = bx[i + 1] - bx[i], dy = by[i + 1] - by[i], k;
-                if (!(fabs(dx) > 1e-4)) {
-                    edge(V, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * w);
-                    continue;
-                }
-                k = sg * w * dy / dx;
-                coef[i] += k, coef[i + 1] -= k;
-                if (rb[i] != rb[i + 1])
-                    edge_crossings(V, at, bx[i], by[i], bx[i + 1], by[i + 1],
-                                   rb[i], rb[i + 1], k);
-            }
+        /* weights: along the corner row, the pixel above minus the one
+         * below; across the pixel row, the left one minus the right one */
+        for (i = 1; i < nc - 1; i++)
+            wh[i] = sg * (sc[i] - sp[i]);
+        edge_coeffs(bx + 1, by + 1, bx + 2, by + 2, rb + 1, rb + 2, wh + 1, nc - 2,
+                    kh + 1, xh + 1, nh + 1);
+        if (j < ny) {
+            for (i = 1; i < nc; i++)
+                wv[i] = sg * (sc[i - 1] - sc[i]);
+            edge_coeffs(bx + 1, by + 1, tx + 1, ty + 1, rb + 1, rt + 1, wv + 1,
+                        nv - 1, kv + 1, xv + 1, nv_ + 1);
+        } else {
+            memset(kv, 0, (size_t)nc * sizeof *kv);
+            memset(nv_, 0, (size_t)nc * sizeof *nv_);
         }
-        /* Edges across row j at corner i (x = i - 1/2), upwards: the right
-         * side of the pixel left of it and, reversed, the left side of the
-         * pixel right of it (a hole beyond the image). */
-        if (j < ny)
-            for (i = 1; i < nv; i++) {
-                double w = sc[i - 1] - (i < nc - 1 ? sc[i] : 0);
-                int wa = oc[i - 1] - (i < nc - 1 ? oc[i] : 0);
-                if (wa)
-                    edge(p->a, at, bx[i], by[i], tx[i], ty[i], sg * wa);
-                if (w != 0) {
-                    double dx = tx[i] - bx[i], dy = ty[i] - by[i], k;
-                    if (!(fabs(dx) > 1e-4)) {
-                        edge(V, at, bx[i], by[i], tx[i], ty[i], sg * w);
-                        continue;
-                    }
-                    k = sg * w * dy / dx;
-                    coef[i] += k, pend[i] = -k;
-                    if (rb[i] != rt[i])
-                        edge_crossings(V, at, bx[i], by[i], tx[i], ty[i], rb[i],
-                                       rt[i], k);
-                }
-            }
-        /* the merged ends, one tap per corner */
+        /* the merged ends: one tap per corner */
+        for (i = 1; i < nc; i++) {
+            coef[i] = pend[i] + kh[i] - kh[i - 1] + kv[i];
+            pend[i] = -kv[i];
+        }
         for (i = 1; i < nc; i++)
-            if (coef[i] != 0)
-                tap(V + at[rb[i]], bx[i], coef[i]);
+            tap(V + at[rb[i]], bx[i], coef[i]);
+        /* crossings and slow edges */
+        for (i = 1; i < nc; i++) {
+            if (nh[i] == 1)
+                cross_tap(V, at[rb[i + 1]], at[rb[i]], xh[i], kh[i]);
+            else if (nh[i] == 2)
+                edge(V, at, bx[i], by[i], bx[i + 1], by[i + 1], wh[i]);
+            if (nv_[i] == 1)
+                cross_tap(V, at[rt[i]], at[rb[i]], xv[i], kv[i]);
+            else if (nv_[i] == 2)
+                edge(V, at, bx[i], by[i], tx[i], ty[i], wv[i]);
+        }
+        /* the area sums: only where valid meets a hole */
+        for (i = 1; i < nc - 1; i++)
+            if (oc[i] != op[i])
+                edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * (oc[i] - op[i]));
+        if (j < ny)
+            for (i = 1; i < nv; i++)
+                if (oc[i - 1] != oc[i])
+                    edge(p->a, at, bx[i], by[i], tx[i], ty[i], sg * (oc[i - 1] - oc[i]));
         t = bx, bx = tx, tx = t;
         t = by, by = ty, ty = t;
         t = sp, sp = sc, sc = t;
-        u = op, op = oc, oc = u;
+        t = op, op = oc, oc = t;
         ri = rb, rb = rt, rt = ri;
     }
 }
@@ -395,23 +404,20 @@ long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel)
 {
     const int sw = 256; /* strip width, input pixels */
-    double *buf = malloc((size_t)8 * (sw + 2) * sizeof *buf);
-    unsigned char *ok = malloc((size_t)2 * (sw + 2));
-    int *ibuf = malloc((size_t)2 * (sw + 2) * sizeof *ibuf);
+    double *buf = malloc((size_t)17 * (sw + 2) * sizeof *buf);
+    int *ibuf = malloc((size_t)4 * (sw + 2) * sizeof *ibuf);
     long nsat = 0;
     int i0;
 
-    if (!buf || !ok || !ibuf) {
+    if (!buf || !ibuf) {
         free(buf);
-        free(ok);
         free(ibuf);
         return -1;
     }
     for (i0 = 0; i0 < nx; i0 += sw)
         mesh_strip(p, m, data, nx, ny, i0, i0 + sw < nx ? i0 + sw : nx, scale,
-                   satlevel, buf, ok, ibuf, &nsat);
+                   satlevel, buf, ibuf, &nsat);
     free(buf);
-    free(ok);
     free(ibuf);
     return nsat;
 }
@@ -466,6 +472,8 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
     v->t = t;
     v->bw = (double)nx / v->nb;
     v->bh = (double)ny / v->nb;
+    v->ibw = 1 / v->bw;
+    v->ibh = 1 / v->bh;
     v->g = malloc((size_t)v->nb * v->nb * (size_t)(t + 1) * (t + 1) * sizeof *v->g);
     v->apix = malloc((size_t)v->nb * v->nb * sizeof *v->apix);
     if (!v->g || !v->apix) {

@@ -66,12 +66,13 @@ void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
 typedef struct rapid_mesh_var {
     int nb;              /* blocks per axis */
     double bw, bh;       /* block size, input pixels */
+    double ibw, ibh;     /* their inverses */
     int t;               /* phase steps per pixel */
     float *g;            /* nb*nb tables of (t+1)^2 */
     double *apix;        /* nb*nb: area of one input pixel, output pixels */
 } rapid_mesh_var;
 
-#define RAPID_MESH_VAR_INIT {0, 0, 0, 0, NULL, NULL}
+#define RAPID_MESH_VAR_INIT {0, 0, 0, 0, 0, 0, NULL, NULL}
 
 int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny);
 void rapid_mesh_var_release(rapid_mesh_var *v);
@@ -81,7 +82,7 @@ void rapid_mesh_var_release(rapid_mesh_var *v);
 static inline double rapid_mesh_var_g(const rapid_mesh_var *v, double u,
                                       double w, double *apix)
 {
-    int bi = (int)((u + 0.5) / v->bw), bj = (int)((w + 0.5) / v->bh), i, j, t1;
+    int bi = (int)((u + 0.5) * v->ibw), bj = (int)((w + 0.5) * v->ibh), i, j, t1;
     double fu, fw;
     const float *g;
 
