@@ -822,42 +822,77 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
 
 /* ------------------------------------------------------------ statistics */
 
+/* 3-sigma clipped mean and deviation of an even sample of at most 2
+ * million of v's finite values.  The sample is gathered once: strided
+ * reads of the whole image in each of up to 10 iterations cost more than
+ * the arithmetic. */
 static void clipped_stats(const float *v, size_t n, double *mean, double *sd)
 {
-    size_t step = n > 2000000 ? n / 2000000 : 1, i;
-    double m = 0, s = 1e30;
+    size_t step = rapid_sample_step(n, 2000000), i, m = 0;
+    float *x = malloc((n / step + 1) * sizeof *x);
+    double mu = 0, s = 1e30;
     int it;
 
     *mean = *sd = NAN;
-    for (it = 0; it < 10; it++) { /* 3-sigma clipping to convergence */
+    if (!x)
+        return;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            x[m++] = v[i];
+    for (it = 0; it < 10; it++) { /* to convergence */
         double sum = 0, sum2 = 0, nm, ns;
         long k = 0;
-        for (i = 0; i < n; i += step) {
-            double x = v[i];
-            if (!isfinite(x) || (it > 0 && fabs(x - m) > 3 * s))
+        for (i = 0; i < m; i++) {
+            double y = x[i];
+            if (it > 0 && fabs(y - mu) > 3 * s)
                 continue;
-            sum += x, sum2 += x * x, k++;
+            sum += y, sum2 += y * y, k++;
         }
-        if (k < 2)
+        if (k < 2) {
+            free(x);
             return;
+        }
         nm = sum / k;
         ns = sqrt(fmax(sum2 / k - nm * nm, 0));
         if (it > 0 && fabs(ns - s) < 1e-6 * s)
             break;
-        m = nm, s = ns;
+        mu = nm, s = ns;
     }
-    *mean = m;
+    free(x);
+    *mean = mu;
     *sd = s;
+}
+
+/* Median over the same sample of indices as sample_median of |v[i] - ref|
+ * where v[i] is finite (absdev), or of v[i] where it is positive; NaN if
+ * there are none.  The sample is all a median needs: no full-size copy. */
+static double sample_median_of(const float *v, size_t n, float ref,
+                               int absdev)
+{
+    size_t step = rapid_sample_step(n, 1000000), i, m = 0;
+    float *x = malloc((n / step + 1) * sizeof *x);
+    double med;
+
+    if (!x)
+        return NAN;
+    for (i = 0; i < n; i += step) {
+        if (absdev && isfinite(v[i]))
+            x[m++] = fabsf(v[i] - ref);
+        else if (!absdev && v[i] > 0)
+            x[m++] = v[i];
+    }
+    med = m ? rapid_select_f(x, m, m / 2) : NAN;
+    free(x);
+    return med;
 }
 
 static void image_stats(rapid_coadd *c)
 {
     rapid_refimmeta *m = &c->meta;
-    size_t n = (size_t)c->image.nx * c->image.ny, i, ncov = 0, n5 = 0, nmad;
-    float *dev = NULL;
+    size_t n = (size_t)c->image.nx * c->image.ny, i, ncov = 0, n5 = 0;
+    float lo = INFINITY, hi = -INFINITY;
     double med;
 
-    m->gmin = INFINITY, m->gmax = -INFINITY;
     m->npixnan = 0;
     for (i = 0; i < n; i++) {
         float v = c->image.data[i];
@@ -865,24 +900,17 @@ static void image_stats(rapid_coadd *c)
             m->npixnan++;
             continue;
         }
-        m->gmin = fmin(m->gmin, v), m->gmax = fmax(m->gmax, v);
+        lo = v < lo ? v : lo, hi = v > hi ? v : hi;
         ncov++;
         n5 += c->coverage.data[i] >= 5;
     }
+    m->gmin = lo, m->gmax = hi;
     m->cov5percent = n ? 100.0 * n5 / n : 0;
     clipped_stats(c->image.data, n, &m->clmean, &m->clstddev);
     m->gmedian = med = sample_median(c->image.data, n, NULL);
     /* datascale: robust sigma, 1.4826 x median absolute deviation */
-    m->datascale = NAN;
-    if ((dev = calloc(n ? n : 1, sizeof *dev)) != NULL) {
-        for (i = 0; i < n; i++)
-            dev[i] = isfinite(c->image.data[i]) ? fabsf(c->image.data[i] - (float)med) : NAN;
-        m->datascale = 1.4826 * sample_median(dev, n, &nmad);
-        for (i = 0; i < n; i++)
-            dev[i] = c->coverage.data[i] > 0 ? c->coverage.data[i] : NAN;
-        m->medncov = sample_median(dev, n, NULL);
-        free(dev);
-    }
+    m->datascale = 1.4826 * sample_median_of(c->image.data, n, (float)med, 1);
+    m->medncov = sample_median_of(c->coverage.data, n, 0, 0);
     m->medpixunc = sample_median(c->uncertainty.data, n, NULL);
     if (!ncov)
         m->gmin = m->gmax = NAN;

@@ -13,6 +13,7 @@
 #include <sep.h>
 
 #include "rapid/extract.h"
+#include "bigmem.h"
 #include "stats.h"
 
 static pthread_mutex_t sep_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -20,8 +21,6 @@ static pthread_once_t sep_once = PTHREAD_ONCE_INIT;
 
 static void sep_setup(void)
 {
-    /* Crowded 7000^2 coadds overflow SEP's default 300k-pixel stack. */
-    sep_set_extract_pixstack(20000000);
     sep_set_sub_object_limit(4096);
 }
 
@@ -59,8 +58,8 @@ static int clean_copy(const float *in, size_t n, float **out,
 {
     size_t i;
 
-    *out = malloc(n * sizeof **out);
-    *mask = calloc(n, 1);
+    *out = rapid_big_malloc(n * sizeof **out);
+    *mask = rapid_big_malloc(n); /* every byte is written below */
     if (!*out || !*mask)
         return RAPID_E_NOMEM;
     for (i = 0; i < n; i++) {
@@ -101,11 +100,15 @@ static double robust_sigma(const float *d, size_t n)
     return s;
 }
 
-/* Gaussian detection kernel of the given FWHM; *side odd. */
+/* Gaussian detection kernel of the given FWHM; *side odd.  Half-width
+ * ceil(FWHM) pixels, as SExtractor's own default filter (gauss_2.0_5x5 at
+ * FWHM 2): the samples left out beyond 1 FWHM (2.35 sigma) carry 0.4% of
+ * the kernel's weight at FWHM 2, and SEP's convolution costs the square of
+ * the width (a 9x9 kernel was 2 s of a 7000^2 coadd, the 5x5 is 0.7 s). */
 static float *gauss_kernel(double fwhm, int *side)
 {
     double sig = fwhm / 2.3548200450309493;
-    int h = (int)ceil(2.0 * fwhm), i, j, n;
+    int h = (int)ceil(fwhm), i, j, n;
     float *k;
 
     if (h < 1)
@@ -119,6 +122,58 @@ static float *gauss_kernel(double fwhm, int *side)
                                       (2 * sig * sig));
     *side = n;
     return k;
+}
+
+/* Can SEP read noise as it is?  It replaces the noise of masked pixels
+ * (before it looks at them) and never reads it elsewhere in apertures, so
+ * NaN noise is harmless where data is NaN (masked); a NaN anywhere else
+ * needs the cleaned copy (0 there, as always). */
+static int noise_is_clean(const float *noise, const unsigned char *mask,
+                          size_t n)
+{
+    size_t i;
+    int bad = 0;
+
+    for (i = 0; i < n; i++) /* no early exit: this loop vectorises */
+        bad |= !mask[i] & (noise[i] != noise[i]);
+    return !bad;
+}
+
+/* sepcore.h's PIXSTACK_FULL (sep.h does not export the codes). */
+#define SEP_PIXSTACK_FULL 2
+
+/* sep_extract with a pixel stack that fits the image.  The stack holds the
+ * pixels of the objects still open on the current row; SEP fills all of it
+ * (28 bytes a pixel) before the first row, so a stack sized for the worst
+ * case costs more than the detection: 20 million pixels were 560 MB and a
+ * second.  Crowded 7000^2 coadds of 25 inputs need less than 30 000; start
+ * at 1/64 of the image (at least SEP's own default) and, should a
+ * pathological image overflow it, try again with 8 times more, up to
+ * every pixel of the image (which cannot overflow). */
+static int detect_sources(const sep_image *dim, double thresh, int thresh_type,
+                          const float *kern, int side,
+                          const rapid_extract_opts *o, sep_catalog **sc)
+{
+    size_t n = (size_t)dim->w * (size_t)dim->h, stack = n / 64;
+    int s;
+
+    if (stack < 300000)
+        stack = 300000;
+    for (;;) {
+        if (stack > n)
+            stack = n;
+        sep_set_extract_pixstack(stack);
+        s = sep_extract(dim, (float)thresh, thresh_type, o->minarea, kern,
+                        side, side,
+                        /* SExtractor's convolution: SEP's matched filter
+                         * with a noise map is 7x slower on a 7000^2
+                         * image */
+                        SEP_FILTER_CONV, o->deblend_nthresh, o->deblend_cont,
+                        1, 1.0, sc);
+        if (s != SEP_PIXSTACK_FULL || stack >= n)
+            return s;
+        stack *= 8;
+    }
 }
 
 typedef struct columns {
@@ -266,6 +321,7 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
 {
     size_t n = (size_t)nx * (size_t)ny;
     float *work = NULL, *det = NULL, *noisecp = NULL, *kern = NULL;
+    const float *sepnoise = NULL; /* noise as SEP reads it */
     unsigned char *mask = NULL, *dmask = NULL;
     sep_bkg *bkg = NULL;
     sep_catalog *sc = NULL;
@@ -281,11 +337,13 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
                           "(image %d x %d)", nx, ny);
     pthread_once(&sep_once, sep_setup);
     if ((rc = clean_copy(data, n, &work, &mask)) != 0 ||
-        (noise && (rc = clean_copy(noise, n, &noisecp, &dmask)) != 0)) {
+        (noise && !noise_is_clean(noise, mask, n) &&
+         (rc = clean_copy(noise, n, &noisecp, &dmask)) != 0)) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory for "
                         "a %d x %d image", nx, ny);
         goto cleanup;
     }
+    sepnoise = noisecp ? noisecp : noise;
     free(dmask);
     dmask = NULL;
     memset(&im, 0, sizeof im);
@@ -319,8 +377,8 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
             work[i] = 0;
     if (st)
         st->bkg_rms = rms;
-    if (noisecp) {
-        im.noise = noisecp;
+    if (sepnoise) {
+        im.noise = sepnoise;
         im.ndtype = SEP_TFLOAT;
         im.noise_type = SEP_NOISE_STDDEV;
     } else {
@@ -339,20 +397,16 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
         dim.noise = NULL;
         dim.noise_type = SEP_NOISE_NONE;
         dim.noiseval = 0;
-    } else if (!noisecp) {
+    } else if (!sepnoise) {
         thresh = o->thresh * rms; /* absolute: one sigma everywhere */
     }
     if (o->filter_fwhm > 0 && !(kern = gauss_kernel(o->filter_fwhm, &side))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory");
         goto cleanup;
     }
-    s = sep_extract(&dim, (float)thresh,
-                    detect || !noisecp ? SEP_THRESH_ABS : SEP_THRESH_REL,
-                    o->minarea, kern, side, side,
-                    /* SExtractor's convolution: SEP's matched filter with a
-                     * noise map is 7x slower on a 7000^2 image */
-                    SEP_FILTER_CONV,
-                    o->deblend_nthresh, o->deblend_cont, 1, 1.0, &sc);
+    s = detect_sources(&dim, thresh,
+                       detect || !sepnoise ? SEP_THRESH_ABS : SEP_THRESH_REL,
+                       kern, side, o, &sc);
     if (s != 0) {
         rc = sep_fail(err, s, "detection");
         goto cleanup;

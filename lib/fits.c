@@ -793,6 +793,26 @@ static int write_empty_primary(rapid_fits_out *o, rapid_err *err)
                        o->path, err);
 }
 
+/* The FITS data checksum (32-bit ones' complement sum of the data unit's
+ * big-endian words) of n float32 pixels written unscaled.  Each word is
+ * one pixel's bits, so no bytes need swapping, and the zero fill after the
+ * data adds nothing.  The end-around carries are folded in at the end:
+ * 2^32 words of 2^32 - 1 at most do not overflow 64 bits. */
+static unsigned long float_datasum(const float *v, size_t n)
+{
+    uint64_t s = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        uint32_t w;
+        memcpy(&w, &v[i], sizeof w);
+        s += w;
+    }
+    while (s >> 32)
+        s = (s & 0xffffffffu) + (s >> 32);
+    return (unsigned long)s;
+}
+
 /* One float32 image HDU.  prior: cards written first (the primary header
  * when the image is the primary HDU), which win over the image's own. */
 static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
@@ -800,6 +820,7 @@ static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
                            rapid_err *err)
 {
     long naxes[2] = {img->nx, img->ny};
+    char sum[32];
     int rc = 0, status = 0;
 
     if (fits_create_img(o->f, FLOAT_IMG, 2, naxes, &status))
@@ -817,6 +838,17 @@ static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
                            &status))
         return rapid_cfitsio_fail(err, status, o->path,
                                   "cannot write EXTNAME %s", extname);
+    /* The data checksum now, from memory, and a CHECKSUM to fill in at
+     * commit: CFITSIO would read the whole data unit back for it. */
+    snprintf(sum, sizeof sum, "%lu",
+             float_datasum(img->data, (size_t)img->nx * (size_t)img->ny));
+    if (fits_write_key_str(o->f, "CHECKSUM", "0000000000000000",
+                           "HDU checksum", &status) ||
+        fits_write_key_str(o->f, "DATASUM", sum, "data unit checksum",
+                           &status))
+        return rapid_cfitsio_fail(err, status, o->path,
+                                  "cannot write the checksums of HDU %d",
+                                  o->nhdu - 1);
     /* CFITSIO only reads from the array here. */
     if (fits_write_img(o->f, TFLOAT, 1, (LONGLONG)img->nx * img->ny,
                        (float *)img->data, &status))
@@ -878,16 +910,30 @@ int rapid_fits_out_end(rapid_fits_out *out, int rc)
     return rc;
 }
 
+/* Images carry their DATASUM from write_image_hdu: only the header is
+ * summed for them.  Other HDUs (small: primary headers, tables) are summed
+ * whole by CFITSIO. */
 static int checksum_all(rapid_fits_out *o, rapid_err *err)
 {
-    int status = 0, i;
+    char value[FLEN_VALUE];
+    int status = 0, i, known;
 
     /* Our own count: CFITSIO's misses a last HDU that has no data yet. */
-    for (i = 1; i <= o->nhdu; i++)
-        if (fits_movabs_hdu(o->f, i, NULL, &status) ||
-            fits_write_chksum(o->f, &status))
-            return rapid_cfitsio_fail(err, status, o->path,
-                                      "cannot checksum HDU %d", i - 1);
+    for (i = 1; i <= o->nhdu; i++) {
+        if (fits_movabs_hdu(o->f, i, NULL, &status))
+            break;
+        known = fits_read_keyword(o->f, "DATASUM", value, NULL, &status) == 0;
+        if (!known) {
+            status = 0;
+            fits_clear_errmsg();
+        }
+        if (known ? fits_update_chksum(o->f, &status)
+                  : fits_write_chksum(o->f, &status))
+            break;
+    }
+    if (status)
+        return rapid_cfitsio_fail(err, status, o->path,
+                                  "cannot checksum HDU %d", i - 1);
     return 0;
 }
 

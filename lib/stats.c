@@ -37,10 +37,15 @@ float rapid_select_f(float *v, size_t n, size_t k)
     return v[k];
 }
 
+size_t rapid_sample_step(size_t n, size_t maxsample)
+{
+    return maxsample && n > maxsample ? n / maxsample : 1;
+}
+
 double rapid_median_sample(const float *v, size_t n, size_t maxsample,
                            size_t *count)
 {
-    size_t step = maxsample && n > maxsample ? n / maxsample : 1, i, m = 0;
+    size_t step = rapid_sample_step(n, maxsample), i, m = 0;
     float *s = malloc((n / step + 1) * sizeof *s);
     double med;
 

@@ -8,6 +8,10 @@
  * n > 0, k < n. */
 float rapid_select_f(float *v, size_t n, size_t k);
 
+/* The stride of an even sample of at most maxsample of n values (0: all
+ * of them): the sample is v[0], v[step], v[2 step], ... */
+size_t rapid_sample_step(size_t n, size_t maxsample);
+
 /* Median of the finite values of v[0..n), from an even sample of at most
  * maxsample of them (v is not changed); NaN if there are none.  *count
  * (may be NULL) receives how many values the sample held. */

@@ -177,6 +177,35 @@ static void test_detect_image(void **state)
     free(neg);
 }
 
+/* One object larger than the pixel stack SEP starts with (300 000 pixels
+ * for this image): detection must grow the stack and try again. */
+static void test_huge_object(void **state)
+{
+    const int n = 800;
+    float *img = malloc((size_t)n * n * sizeof *img);
+    rapid_extract_opts o;
+    rapid_extract_stats st;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_rng r;
+    int i, j;
+
+    (void)state;
+    rapid_rng_seed(&r, 11);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double d = hypot(i - n / 2.0, j - n / 2.0);
+            img[j * n + i] = (float)(rapid_rng_normal(&r) + (d < 350 ? 50 : 0));
+        }
+    rapid_extract_opts_init(&o);
+    o.bkg_mesh = 0;
+    o.naper = 1;
+    assert_int_equal(rapid_extract(img, NULL, NULL, n, n, &o, NULL, &cat, &st, &err), 0);
+    assert_true(cat.nrows >= 1);
+    rapid_table_release(&cat);
+    free(img);
+}
+
 static void test_errors(void **state)
 {
     float img[16] = {0};
@@ -203,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_truth),
         cmocka_unit_test(test_nan_noise_wcs),
         cmocka_unit_test(test_detect_image),
+        cmocka_unit_test(test_huge_object),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

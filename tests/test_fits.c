@@ -691,6 +691,21 @@ static void test_checksums(void **state)
     assert_fails(rapid_fits_verify_checksums(bad, &err), err, RAPID_E_FITS,
                  bad);
     assert_non_null(strstr(err.msg, "[0]"));
+    /* The data sum of images is computed in memory: bit patterns that
+     * carry (negative numbers, NaN, infinities) in every word. */
+    {
+        rapid_image big = RAPID_IMAGE_INIT;
+        int k;
+        assert_ok(rapid_image_alloc(&big, 301, 7, 0, &err), err);
+        for (k = 0; k < 301 * 7; k++)
+            big.data[k] = k % 5 == 0 ? NAN : k % 5 == 1 ? -INFINITY
+                                           : -(float)k * 1e30f;
+        assert_ok(rapid_fits_write_image(bad, &big, "SCI", &err), err);
+        assert_ok(rapid_fits_verify_checksums(bad, &err), err);
+        assert_ok(rapid_fits_write_image(bad, &big, NULL, &err), err);
+        assert_ok(rapid_fits_verify_checksums(bad, &err), err);
+        rapid_image_release(&big);
+    }
     /* a file without checksums */
     f = raw_create(bad);
     {
