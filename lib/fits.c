@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bigmem.h"
 #include "fits_internal.h"
 
 const char *const rapid_fits_image_layout[] = {
@@ -34,10 +35,11 @@ const char *const rapid_fits_table_layout[] = {
 
 /* ------------------------------------------------------- images in memory */
 
-int rapid_image_alloc(rapid_image *img, int nx, int ny, float fill,
-                      rapid_err *err)
+/* An image with its pixels allocated but not set (large ones with the
+ * huge-page hint). */
+static int image_alloc_raw(rapid_image *img, int nx, int ny, rapid_err *err)
 {
-    size_t i, n;
+    size_t n;
 
     img->nx = img->ny = 0;
     img->data = NULL;
@@ -47,14 +49,26 @@ int rapid_image_alloc(rapid_image *img, int nx, int ny, float fill,
                           "image of %d x %d pixels: size must be positive",
                           nx, ny);
     n = (size_t)nx * (size_t)ny;
-    img->data = malloc(n * sizeof *img->data);
+    img->data = rapid_big_malloc(n * sizeof *img->data);
     if (!img->data)
         return rapid_fail(err, RAPID_E_NOMEM,
                           "image of %d x %d pixels: out of memory", nx, ny);
-    for (i = 0; i < n; i++)
-        img->data[i] = fill;
     img->nx = nx;
     img->ny = ny;
+    return 0;
+}
+
+int rapid_image_alloc(rapid_image *img, int nx, int ny, float fill,
+                      rapid_err *err)
+{
+    size_t i, n;
+    int rc;
+
+    if ((rc = image_alloc_raw(img, nx, ny, err)) != 0)
+        return rc;
+    n = (size_t)nx * (size_t)ny;
+    for (i = 0; i < n; i++)
+        img->data[i] = fill;
     return 0;
 }
 
@@ -575,8 +589,9 @@ int rapid_fits_open_hdu(fitsfile **f, const char *path, const char *hdu,
 
 /* -------------------------------------------------------------- reading */
 
-int rapid_fits_read_image(const char *path, const char *hdu, rapid_image *img,
-                          rapid_err *err)
+/* reuse: img holds an earlier image whose pixel buffer may be kept */
+static int read_image(const char *path, const char *hdu, rapid_image *img,
+                      int reuse, rapid_err *err)
 {
     char label[RAPID_LABEL_MAX];
     fitsfile *f = NULL;
@@ -584,17 +599,25 @@ int rapid_fits_read_image(const char *path, const char *hdu, rapid_image *img,
     float nulval = NAN;
     int rc = 0, status = 0, anynul = 0;
 
-    img->nx = img->ny = 0;
-    img->data = NULL;
+    if (reuse)
+        rapid_header_release(&img->hdr);
+    else
+        img->nx = img->ny = 0, img->data = NULL;
     rapid_header_init(&img->hdr);
     if ((rc = rapid_fits_open_hdu(&f, path, hdu, RAPID_WANT_IMAGE, label,
                                   sizeof label, err)) != 0)
         goto cleanup;
     if ((rc = check_image(f, label, &nx, &ny, err)) != 0)
         goto cleanup;
-    if ((rc = rapid_image_alloc(img, (int)nx, (int)ny, 0.0f, err)) != 0) {
-        rapid_err_prefix(err, "%s", label);
-        goto cleanup;
+    if (img->data && (LONGLONG)img->nx * img->ny == nx * ny) {
+        img->nx = (int)nx, img->ny = (int)ny; /* same size: keep the buffer */
+    } else {
+        free(img->data);
+        img->data = NULL;
+        if ((rc = image_alloc_raw(img, (int)nx, (int)ny, err)) != 0) {
+            rapid_err_prefix(err, "%s", label);
+            goto cleanup;
+        }
     }
     /* nulval turns BLANK pixels of integer images into NaN. */
     if (fits_read_img(f, TFLOAT, 1, nx * ny, &nulval, img->data, &anynul,
@@ -609,6 +632,18 @@ cleanup:
         rapid_image_release(img);
     rapid_fits_close(f);
     return rc;
+}
+
+int rapid_fits_read_image(const char *path, const char *hdu, rapid_image *img,
+                          rapid_err *err)
+{
+    return read_image(path, hdu, img, 0, err);
+}
+
+int rapid_fits_reread_image(const char *path, const char *hdu, rapid_image *img,
+                            rapid_err *err)
+{
+    return read_image(path, hdu, img, 1, err);
 }
 
 int rapid_fits_read_header(const char *path, const char *hdu,

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "overlap.h"
 #include "rapid/error.h"
 #include "resample.h"
@@ -65,8 +66,8 @@ static int grow_cells(rapid_mesh *p, size_t n)
         return 0;
     /* calloc, not realloc: the accumulators must start at zero, and every
      * use leaves them zero again (rapid_mesh_row clears what it reads) */
-    v = calloc(n, sizeof *v);
-    a = calloc(n, sizeof *a);
+    v = rapid_big_calloc(n, sizeof *v);
+    a = rapid_big_calloc(n, sizeof *a);
     if (!v || !a) {
         free(v);
         free(a);

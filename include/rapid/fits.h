@@ -94,6 +94,12 @@ void rapid_image_release(rapid_image *img);
  * missing, not FITS, truncated, has no such HDU, no image there, or not 2-D. */
 int rapid_fits_read_image(const char *path, const char *hdu, rapid_image *img,
                           rapid_err *err);
+/* The same into an image that was read before (or is RAPID_IMAGE_INIT):
+ * its pixel buffer is kept when the new image has as many pixels, which
+ * spares the page faults of a fresh buffer when many images of one size
+ * are read in turn.  On failure the image is released. */
+int rapid_fits_reread_image(const char *path, const char *hdu, rapid_image *img,
+                            rapid_err *err);
 /* Only the header of that HDU (no pixels are read). */
 int rapid_fits_read_header(const char *path, const char *hdu,
                            rapid_header *hdr, rapid_err *err);
