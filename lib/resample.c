@@ -263,20 +263,21 @@ static inline void cross_tap(double *D, ptrdiff_t ar, ptrdiff_t ar2, double x,
  * 1 = that crossing, 2 = the slow path (steep, or two boundaries). */
 static void edge_coeffs(const double *restrict x0, const double *restrict y0,
                         const double *restrict x1, const double *restrict y1,
-                        const int *restrict r0, const int *restrict r1,
+                        const double *restrict r0, const double *restrict r1,
                         const double *restrict w, int n, double *restrict k,
-                        double *restrict xm, int *restrict need)
+                        double *restrict xm, double *restrict need)
 {
     int i;
 
+    /* all in doubles, selects instead of branches: it vectorises */
     for (i = 0; i < n; i++) {
         double dx = x1[i] - x0[i], dy = y1[i] - y0[i], den = dx * dy, inv;
-        int dr = r1[i] - r0[i], steep = !(fabs(dx) > 1e-4);
-        int one = dr == 1 || dr == -1, nz = w[i] != 0;
+        double dr = r1[i] - r0[i], steep = fabs(dx) > 1e-4 ? 0.0 : 1.0;
+        double one = fabs(dr) == 1.0 ? 1.0 : 0.0, nz = w[i] != 0 ? 1.0 : 0.0;
         inv = 1.0 / (den != 0 ? den : 1.0);
-        k[i] = steep ? 0.0 : w[i] * dy * dy * inv;
+        k[i] = (1.0 - steep) * w[i] * dy * dy * inv;
         xm[i] = x0[i] + ((dr > 0 ? r1[i] : r0[i]) - y0[i]) * dx * dx * inv;
-        need[i] = nz ? (steep || (dr != 0 && !one) ? 2 : one) : 0;
+        need[i] = nz * (2.0 * steep + (1.0 - steep) * (fabs(dr) > 1.0 ? 2.0 : one));
     }
 }
 
@@ -305,7 +306,8 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     double *coef = oc + nc, *pend = coef + nc, *A = pend + nc;
     double *wh = A + nc, *kh = wh + nc, *xh = kh + nc;
     double *wv = xh + nc, *kv = wv + nc, *xv = kv + nc;
-    int *rb = ibuf, *rt = rb + nc, *nh = rt + nc, *nv_ = nh + nc;
+    double *fb = xv + nc, *ft = fb + nc, *nh = ft + nc, *nv_ = nh + nc;
+    int *rb = ibuf, *rt = rb + nc;
     double ox = 0.5 - p->xb, oy = 0.5 - p->y0, sg = p->sign, sat = satlevel;
     const ptrdiff_t *at = p->at;
     double *V = p->v;
@@ -321,6 +323,7 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     for (i = 0; i < nc; i++) {
         bx[i] += ox, by[i] += oy;
         rb[i] = (int)by[i];
+        fb[i] = rb[i];
     }
     for (j = 0; j <= ny; j++) {
         double *t;
@@ -332,18 +335,20 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
             for (i = 0; i < nc; i++) {
                 tx[i] += ox, ty[i] += oy;
                 rt[i] = (int)ty[i];
+                ft[i] = rt[i];
             }
             /* the quadrilaterals' areas from their diagonals */
             for (i = 0; i < nc - 1; i++)
                 A[i] = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
                                   (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
             for (i = i0 == 0 ? 1 : 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
-                double d = row[i];
-                int fin = fabs(d) <= 1e300, valid = fin && d < sat && A[i] > 0;
-                ns += fin && d >= sat && i > 0;
-                sc[i] = valid ? d * scale / A[i] : 0;
+                double d = row[i], a = A[i], inv = scale / (a > 0 ? a : 1.0);
+                int valid = (fabs(d) <= 1e300) & (d < sat) & (a > 0);
+                sc[i] = valid ? d * inv : 0.0;
                 oc[i] = valid;
             }
+            for (i = 1; i < nc - 1; i++)
+                ns += (fabs(row[i]) <= 1e300) & (row[i] >= sat);
             if (i0 == 0)
                 sc[0] = 0, oc[0] = 0;
             sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the strip: unused */
@@ -356,12 +361,12 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
          * below; across the pixel row, the left one minus the right one */
         for (i = 1; i < nc - 1; i++)
             wh[i] = sg * (sc[i] - sp[i]);
-        edge_coeffs(bx + 1, by + 1, bx + 2, by + 2, rb + 1, rb + 2, wh + 1, nc - 2,
+        edge_coeffs(bx + 1, by + 1, bx + 2, by + 2, fb + 1, fb + 2, wh + 1, nc - 2,
                     kh + 1, xh + 1, nh + 1);
         if (j < ny) {
             for (i = 1; i < nc; i++)
                 wv[i] = sg * (sc[i - 1] - sc[i]);
-            edge_coeffs(bx + 1, by + 1, tx + 1, ty + 1, rb + 1, rt + 1, wv + 1,
+            edge_coeffs(bx + 1, by + 1, tx + 1, ty + 1, fb + 1, ft + 1, wv + 1,
                         nv - 1, kv + 1, xv + 1, nv_ + 1);
         } else {
             memset(kv, 0, (size_t)nc * sizeof *kv);
@@ -398,6 +403,7 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
         t = sp, sp = sc, sc = t;
         t = op, op = oc, oc = t;
         ri = rb, rb = rt, rt = ri;
+        t = fb, fb = ft, ft = t;
     }
 }
 
@@ -405,7 +411,7 @@ long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel)
 {
     const int sw = 256; /* strip width, input pixels */
-    double *buf = malloc((size_t)17 * (sw + 2) * sizeof *buf);
+    double *buf = malloc((size_t)21 * (sw + 2) * sizeof *buf);
     int *ibuf = malloc((size_t)4 * (sw + 2) * sizeof *ibuf);
     long nsat = 0;
     int i0;
