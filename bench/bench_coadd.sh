@@ -21,6 +21,8 @@ fi
 mapfile -t inputs < <(ls "$sim"/Roman_TDS_simple_model_*.fits | sort)
 rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
 echo "== tile $rtid, ${#inputs[@]} inputs"
+echo "== the resampling kernel alone, one input, one core"
+taskset -c 0 "$(dirname "$rapid")/../bench/bench_resample" "${inputs[0]}" 3
 
 run() { # run NINPUTS THREADS
   local out=$work/ref_$1_$2

@@ -3,9 +3,10 @@
  *   1. read each input's header; keep those of the filter that overlap the
  *      grid, nearest the tile centre first, at most max_inputs
  *   2. for each input (in parallel when asked): pixels to DN/s at the common
- *      zero point; resample onto the grid with exact overlap areas into a
- *      scratch patch; add the patch to the running sums, remembering at
- *      every pixel the largest value any one input gave and who gave it
+ *      zero point; resample onto the grid with exact overlap areas through
+ *      the mesh of its pixel edges (resample.c) into the worker's
+ *      accumulators; add them to the running sums, remembering at every
+ *      pixel the largest value any one input gave and who gave it
  *   3. reject, pixel by pixel, that largest value when it stands out from
  *      the mean of the others by more than the noise and the local gradient
  *      allow; grow the rejection to neighbours of the same input
@@ -16,8 +17,8 @@
  * Only the largest value at a pixel can be rejected: cosmic rays,
  * transients, satellite trails and hot pixels are positive and, with inputs
  * from different epochs and detectors, rarely hit one output pixel twice.
- * Memory: the running sums (31 bytes per output pixel) plus one patch and
- * one input per thread; inputs are read one at a time.
+ * Memory: the running sums (32 bytes per output pixel) plus, per thread,
+ * one input and its mesh accumulators; inputs are read one at a time.
  */
 #include <dirent.h>
 #include <errno.h>
