@@ -1208,6 +1208,45 @@ static void test_fitsverify(void **state)
     rapid_image_release(&img);
 }
 
+/* Re-reading into an image keeps its pixel buffer when the size matches,
+ * takes a new one when not, and leaves nothing behind on failure. */
+static void test_reread(void **state)
+{
+    const char *a = test_path("reread_a.fits"), *b = test_path("reread_b.fits");
+    const char *c = test_path("reread_c.fits");
+    rapid_image ia = RAPID_IMAGE_INIT, ib = RAPID_IMAGE_INIT, ic = RAPID_IMAGE_INIT;
+    rapid_image r = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const float *buf;
+
+    (void)state;
+    make_image(&ia, 31, 17, 1);
+    make_image(&ib, 31, 17, 2);
+    make_image(&ic, 20, 9, 3);
+    rapid_header_set_str(&ib.hdr, "WHICH", "b", NULL);
+    assert_ok(rapid_fits_write_image(a, &ia, NULL, &err), err);
+    assert_ok(rapid_fits_write_image(b, &ib, NULL, &err), err);
+    assert_ok(rapid_fits_write_image(c, &ic, NULL, &err), err);
+    assert_ok(rapid_fits_reread_image(a, NULL, &r, &err), err); /* from INIT */
+    assert_same_pixels(&ia, &r);
+    buf = r.data;
+    assert_ok(rapid_fits_reread_image(b, NULL, &r, &err), err);
+    assert_ptr_equal(r.data, buf); /* same size: the same buffer */
+    assert_same_pixels(&ib, &r);
+    assert_int_equal(r.hdr.ncards, ib.hdr.ncards); /* the new header only */
+    assert_ok(rapid_fits_reread_image(c, NULL, &r, &err), err);
+    assert_same_pixels(&ic, &r);
+    assert_int_equal(rapid_fits_reread_image(test_path("reread_none.fits"), NULL, &r,
+                                             &err), RAPID_E_NOENT);
+    assert_non_null(strstr(err.msg, "reread_none.fits"));
+    assert_null(r.data);
+    assert_int_equal(r.nx, 0);
+    rapid_image_release(&r);
+    rapid_image_release(&ia);
+    rapid_image_release(&ib);
+    rapid_image_release(&ic);
+}
+
 static void test_image_alloc(void **state)
 {
     rapid_image img = RAPID_IMAGE_INIT;
@@ -1228,6 +1267,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_image_alloc),
+        cmocka_unit_test(test_reread),
         cmocka_unit_test(test_float_image_round_trip),
         cmocka_unit_test(test_extension_round_trip),
         cmocka_unit_test(test_integer_images),

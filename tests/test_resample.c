@@ -199,6 +199,17 @@ static void test_mesh_vs_brute(void **state)
     (void)state;
     for (k = 0; k < sizeof maps / sizeof *maps; k++)
         check_map(&p, &maps[k], k % 2 ? 300 : 47, k % 2 ? 23 : 61, 100 + k);
+    /* a footprint larger than allowed (an input of much finer pixels) is
+     * refused, and the mesh still works afterwards */
+    {
+        rapid_pixmap m = RAPID_PIXMAP_INIT;
+        mapdef big = {10, 8.0, 0, 0, 0};
+        make_map(&m, &big, 47, 61);
+        assert_int_equal(rapid_mesh_place(&p, &m, 47, 61, 47 * 61 * 4), RAPID_E_ARG);
+        assert_int_equal(p.h, 0);
+        rapid_pixmap_release(&m);
+        check_map(&p, &maps[3], 47, 61, 99);
+    }
     rapid_mesh_release(&p);
 }
 
