@@ -264,7 +264,6 @@ typedef struct input {
     double dist;          /* image centre to tile centre, degrees */
     double scale;         /* to DN/s at the common zero point: f / exptime */
     double weight;        /* inverse variance of the sky, at that scale */
-    double area;          /* mean sky area of a pixel, output pixels */
     char filter[16];
 } input;
 
@@ -503,8 +502,7 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
     pthread_mutex_unlock(&s->lock);
 cleanup:
     if (rc) /* leave the accumulators zero for the next input */
-        for (r = 0; r < p->h; r++)
-            rapid_mesh_row(p, p->y0 + r, 1, 0, NULL, NULL);
+        rapid_mesh_clear(p);
     rapid_mesh_var_release(&mv);
     rapid_pixmap_release(&inv);
     return rc;
@@ -575,9 +573,7 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
     }
     nsat = rapid_mesh_add(&t->mesh, &m, im->data, in->nx, in->ny, in->scale,
                           s->o->sat_fraction * in->saturate);
-    if (nsat < 0) {
-        for (k = 0; k < t->mesh.h; k++) /* leave the accumulators zero */
-            rapid_mesh_row(&t->mesh, t->mesh.y0 + k, 1, 0, NULL, NULL);
+    if (nsat < 0) { /* before any deposit: the accumulators are still zero */
         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
         goto cleanup;
     }

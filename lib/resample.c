@@ -455,6 +455,14 @@ void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
         as[c - x0] = a[c - x0] = 0; /* right of it: nothing either */
 }
 
+void rapid_mesh_clear(rapid_mesh *p)
+{
+    if (p->n) {
+        memset(p->v, 0, p->n * sizeof *p->v);
+        memset(p->a, 0, p->n * sizeof *p->a);
+    }
+}
+
 /* ------------------------------------------------------- variance factor */
 
 void rapid_mesh_var_release(rapid_mesh_var *v)

@@ -52,7 +52,8 @@ int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
 
 /* Deposit the image (nx x ny, row-major; each value is multiplied by
  * `scale`): NaN pixels and those >= satlevel are left out (holes in the
- * mesh).  Returns the number of saturated pixels, or -1 without memory. */
+ * mesh).  Returns the number of saturated pixels, or -1 without memory
+ * (found before anything is deposited). */
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel);
 
@@ -61,6 +62,8 @@ long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
  * row for the next input.  Every row y0..y0+h-1 must be taken once after
  * rapid_mesh_add. */
 void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a);
+/* Clear everything deposited, without taking it (after a failure). */
+void rapid_mesh_clear(rapid_mesh *p);
 
 /* The geometric variance factor G over an input's pixels. */
 typedef struct rapid_mesh_var {

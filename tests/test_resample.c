@@ -210,6 +210,25 @@ static void test_mesh_vs_brute(void **state)
         rapid_pixmap_release(&m);
         check_map(&p, &maps[3], 47, 61, 99);
     }
+    /* what is deposited and then cleared (after a failure) leaves nothing */
+    {
+        rapid_pixmap m = RAPID_PIXMAP_INIT;
+        float img[40 * 30];
+        double as[400], a[400];
+        int r, c;
+        fill_image(img, 40, 30, 7);
+        make_map(&m, &maps[4], 40, 30);
+        assert_int_equal(rapid_mesh_place(&p, &m, 40, 30, (size_t)1 << 20), 0);
+        assert_true(rapid_mesh_add(&p, &m, img, 40, 30, 1.0, 1e5) >= 0);
+        rapid_mesh_clear(&p);
+        for (r = 0; r < p.h; r++) {
+            assert_true(p.c1[r] - p.c0[r] < 400);
+            rapid_mesh_row(&p, p.y0 + r, p.xb + p.c0[r], p.xb + p.c1[r], as, a);
+            for (c = 0; c <= p.c1[r] - p.c0[r]; c++)
+                assert_true(as[c] == 0 && a[c] == 0);
+        }
+        rapid_pixmap_release(&m);
+    }
     rapid_mesh_release(&p);
 }
 
