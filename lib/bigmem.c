@@ -1,40 +1,199 @@
-/* bigmem.c - large buffers backed by transparent huge pages. */
+/* bigmem.c - large buffers: huge-page mappings recycled through a pool. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "bigmem.h"
 
-#define HUGE_PAGE ((uintptr_t)2 << 20)
-
-/* The hint covers the 2 MB-aligned pages wholly inside the block (a huge
- * page is used only where the whole aligned 2 MB lies in the mapping); a
- * refusal (THP off, old kernel) only costs the speed-up. */
-static void *hint(void *p, size_t n)
-{
-    uintptr_t a, b;
-
-    if (!p || n < RAPID_BIG_MIN)
-        return p;
-    a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    b = ((uintptr_t)p + n) & ~(HUGE_PAGE - 1);
-#ifdef MADV_HUGEPAGE
-    if (b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL 0
 #endif
+#endif
+#ifndef POOL
+#define POOL 1
+#endif
+
+#define HUGE_PAGE ((size_t)2 << 20)
+#define NBLK 256
+
+typedef struct blk {
+    char *p;
+    size_t n;
+} blk;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static blk live[NBLK], pool[NBLK];
+static int nlive, npool;
+
+#if POOL
+/* A fresh mapping of n bytes (a multiple of 2 MB) on a 2 MB boundary, so
+ * that every page of it can be huge. */
+static char *map_fresh(size_t n)
+{
+    char *p = mmap(NULL, n + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uintptr_t a;
+
+    if (p == MAP_FAILED)
+        return NULL;
+    a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (a > (uintptr_t)p)
+        munmap(p, a - (uintptr_t)p);
+    if ((uintptr_t)p + HUGE_PAGE > a)
+        munmap((char *)a + n, (uintptr_t)p + HUGE_PAGE - a);
+#ifdef MADV_HUGEPAGE
+    (void)madvise((void *)a, n, MADV_HUGEPAGE); /* a refusal only costs speed */
+#endif
+    return (char *)a;
+}
+
+static void pool_trim_locked(size_t *released)
+{
+    int k;
+
+    for (k = 0; k < npool; k++) {
+        munmap(pool[k].p, pool[k].n);
+        *released += pool[k].n;
+    }
+    npool = 0;
+}
+
+/* Returns the block and whether it is fresh (so already zero). */
+static void *big_alloc(size_t n, int *fresh)
+{
+    size_t m = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), dropped = 0;
+    char *p = NULL;
+    int k, best = -1;
+
+    pthread_mutex_lock(&lock);
+    if (nlive == NBLK) { /* untracked: an ordinary block */
+        pthread_mutex_unlock(&lock);
+        *fresh = 0;
+        return malloc(n);
+    }
+    for (k = 0; k < npool; k++)
+        if (pool[k].n >= m && (best < 0 || pool[k].n < pool[best].n))
+            best = k;
+    if (best >= 0) {
+        p = pool[best].p;
+        if (pool[best].n > m)
+            pool[best].p += m, pool[best].n -= m;
+        else
+            pool[best] = pool[--npool];
+        *fresh = 0;
+    } else {
+        /* nothing fits: give the pool back first, so that holding it
+         * never adds to the peak */
+        pool_trim_locked(&dropped);
+        p = map_fresh(m);
+        *fresh = 1;
+    }
+    if (p)
+        live[nlive].p = p, live[nlive++].n = m;
+    pthread_mutex_unlock(&lock);
     return p;
 }
+#endif
 
 void *rapid_big_malloc(size_t n)
 {
-    return n ? hint(malloc(n), n) : NULL;
+#if POOL
+    int fresh;
+    if (n >= RAPID_BIG_MIN)
+        return big_alloc(n, &fresh);
+#endif
+    return n ? malloc(n) : NULL;
 }
 
 void *rapid_big_calloc(size_t count, size_t size)
 {
+    size_t n;
+
     if (!count || !size || count > SIZE_MAX / size)
         return NULL;
-    /* calloc leaves a fresh mmap untouched: the zeroing is the kernel's,
-     * at first touch, after the hint. */
-    return hint(calloc(count, size), count * size);
+    n = count * size;
+#if POOL
+    if (n >= RAPID_BIG_MIN) {
+        int fresh;
+        void *p = big_alloc(n, &fresh);
+        if (p && !fresh)
+            memset(p, 0, n);
+        return p;
+    }
+#endif
+    return calloc(count, size);
+}
+
+void rapid_big_free(void *ptr)
+{
+    char *p = ptr;
+    int k, j;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&lock);
+    for (k = 0; k < nlive && live[k].p != p; k++)
+        ;
+    if (k == nlive) {
+        pthread_mutex_unlock(&lock);
+        free(p);
+        return;
+    }
+    {
+        blk b = live[k];
+        live[k] = live[--nlive];
+        /* merge with the pool's neighbours in memory */
+        for (j = 0; j < npool;)
+            if (pool[j].p + pool[j].n == b.p) {
+                b.p = pool[j].p, b.n += pool[j].n;
+                pool[j] = pool[--npool];
+                j = 0;
+            } else if (b.p + b.n == pool[j].p) {
+                b.n += pool[j].n;
+                pool[j] = pool[--npool];
+                j = 0;
+            } else {
+                j++;
+            }
+        if (npool < NBLK)
+            pool[npool++] = b;
+        else
+            munmap(b.p, b.n);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+size_t rapid_big_trim(void)
+{
+    size_t released = 0;
+
+#if POOL
+    pthread_mutex_lock(&lock);
+    pool_trim_locked(&released);
+    pthread_mutex_unlock(&lock);
+#endif
+    return released;
+}
+
+int rapid_big_pooling(void)
+{
+    return POOL;
+}
+
+void rapid_big_stats(size_t *pooled, size_t *inuse)
+{
+    int k;
+
+    pthread_mutex_lock(&lock);
+    *pooled = *inuse = 0;
+    for (k = 0; k < npool; k++)
+        *pooled += pool[k].n;
+    for (k = 0; k < nlive; k++)
+        *inuse += live[k].n;
+    pthread_mutex_unlock(&lock);
 }

@@ -344,7 +344,7 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
         goto cleanup;
     }
     sepnoise = noisecp ? noisecp : noise;
-    free(dmask);
+    rapid_big_free(dmask);
     dmask = NULL;
     memset(&im, 0, sizeof im);
     im.data = work;
@@ -440,11 +440,11 @@ cleanup:
         sep_catalog_free(sc);
     if (bkg)
         sep_bkg_free(bkg);
-    free(work);
-    free(det);
-    free(noisecp);
-    free(mask);
-    free(dmask);
+    rapid_big_free(work);
+    rapid_big_free(det);
+    rapid_big_free(noisecp);
+    rapid_big_free(mask);
+    rapid_big_free(dmask);
     free(kern);
     return rc;
 }

@@ -76,7 +76,7 @@ void rapid_image_release(rapid_image *img)
 {
     if (!img)
         return;
-    free(img->data);
+    rapid_big_free(img->data);
     img->data = NULL;
     img->nx = img->ny = 0;
     rapid_header_release(&img->hdr);
@@ -612,7 +612,7 @@ static int read_image(const char *path, const char *hdu, rapid_image *img,
     if (img->data && (LONGLONG)img->nx * img->ny == nx * ny) {
         img->nx = (int)nx, img->ny = (int)ny; /* same size: keep the buffer */
     } else {
-        free(img->data);
+        rapid_big_free(img->data);
         img->data = NULL;
         if ((rc = image_alloc_raw(img, (int)nx, (int)ny, err)) != 0) {
             rapid_err_prefix(err, "%s", label);

@@ -1,0 +1,116 @@
+/* test_bigmem.c - large buffers: recycled through the pool, zeroed when
+ * asked, never handed out twice, and given back by rapid_big_trim. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bigmem.h"
+#include "testutil.h"
+
+#define MB ((size_t)1 << 20)
+
+static void fill(void *p, size_t n, int c)
+{
+    memset(p, c, n);
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i += 4093) /* a sample of every page or so */
+        if (p[i])
+            return 0;
+    return !p[n - 1];
+}
+
+static void test_small_blocks_are_malloc(void **state)
+{
+    size_t pooled, inuse;
+    char *p = rapid_big_malloc(1000), *q = rapid_big_calloc(10, 100);
+
+    (void)state;
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_true(all_zero((unsigned char *)q, 1000));
+    rapid_big_stats(&pooled, &inuse);
+    assert_int_equal(inuse, 0);
+    rapid_big_free(p);
+    rapid_big_free(q);
+    rapid_big_free(NULL);
+    assert_null(rapid_big_malloc(0));
+    assert_null(rapid_big_calloc(SIZE_MAX / 2, 4)); /* overflow */
+}
+
+static void test_reuse_and_zero(void **state)
+{
+    size_t pooled, inuse, n = 100 * MB;
+    unsigned char *a, *b, *c, *d;
+
+    (void)state;
+    rapid_big_trim();
+    a = rapid_big_calloc(n, 1);
+    assert_non_null(a);
+    assert_true(all_zero(a, n));
+    fill(a, n, 0x5a);
+    rapid_big_stats(&pooled, &inuse);
+    if (rapid_big_pooling())
+        assert_true(inuse >= n);
+    rapid_big_free(a);
+    rapid_big_stats(&pooled, &inuse);
+    if (rapid_big_pooling()) {
+        assert_true(pooled >= n);
+        assert_int_equal(inuse, 0);
+    }
+    /* two smaller blocks carved from it: distinct, and calloc zeroes */
+    b = rapid_big_calloc(40 * MB, 1);
+    c = rapid_big_malloc(40 * MB);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_true(b + 40 * MB <= c || c + 40 * MB <= b);
+    assert_true(all_zero(b, 40 * MB));
+    fill(c, 40 * MB, 0x33);
+    assert_true(all_zero(b, 40 * MB));
+    if (rapid_big_pooling()) {
+        rapid_big_stats(&pooled, &inuse);
+        assert_true(inuse >= 80 * MB);
+        assert_true(pooled + inuse >= n); /* carved, not mapped anew */
+    }
+    /* freed neighbours merge back into one block that fits the whole */
+    rapid_big_free(b);
+    rapid_big_free(c);
+    d = rapid_big_calloc(n, 1);
+    assert_non_null(d);
+    assert_true(all_zero(d, n));
+    rapid_big_free(d);
+    rapid_big_trim();
+    rapid_big_stats(&pooled, &inuse);
+    assert_int_equal(pooled, 0);
+    assert_int_equal(inuse, 0);
+}
+
+/* A block bigger than anything pooled gives the pool back first. */
+static void test_no_fit_trims(void **state)
+{
+    size_t pooled, inuse;
+    void *a = rapid_big_malloc(40 * MB), *b;
+
+    (void)state;
+    assert_non_null(a);
+    rapid_big_free(a);
+    b = rapid_big_malloc(120 * MB);
+    assert_non_null(b);
+    rapid_big_stats(&pooled, &inuse);
+    assert_int_equal(pooled, 0);
+    rapid_big_free(b);
+    rapid_big_trim();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_blocks_are_malloc),
+        cmocka_unit_test(test_reuse_and_zero),
+        cmocka_unit_test(test_no_fit_trims),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
