@@ -364,6 +364,9 @@ typedef struct pix {
     unsigned char iM, cnt; /* who gave it; inputs covering >= half */
 } pix;
 
+#define BAND 32
+#define NBAND 64
+
 typedef struct sums {
     int size;
     size_t npix;
@@ -374,7 +377,8 @@ typedef struct sums {
     long npixsat;
     rapid_err err;
     rapid_wcs *grid;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;            /* the fields above, the progress */
+    pthread_mutex_t band[NBAND];     /* rows y of the sums: y / BAND % NBAND */
     rapid_progress_fn progress;
     void *arg;
 } sums;
@@ -383,6 +387,7 @@ typedef struct sums {
 typedef struct scratch {
     rapid_mesh mesh;
     double *as, *a, *u, *w;
+    float *g, *ia;        /* variance factor, inverse input pixel area */
     rapid_image img;      /* the input being resampled (buffer reused) */
 } scratch;
 
@@ -391,45 +396,51 @@ static void scratch_free(scratch *t)
     rapid_mesh_release(&t->mesh);
     rapid_image_release(&t->img);
     free(t->as), free(t->a), free(t->u), free(t->w);
+    free(t->g), free(t->ia);
     memset(t, 0, sizeof *t);
 }
 
 /* Add input k's row y (global columns x0..x1) to the sums (caller holds
- * the lock).  The variance of each resampled value is the geometric factor
+ * the lock of its band).  The variance of each resampled value is the geometric factor
  * G times the variance of the input pixels there, taken from the local
  * mean (Poisson on the counts and read noise, in DN^2, scaled like the
- * values): sum a_p^2 var_p with a smooth var_p. */
+ * values): sum a_p^2 var_p with a smooth var_p.  Single precision, and the
+ * largest value is kept with selects, not branches: whether an input's
+ * value is the largest so far is a coin toss on blank sky. */
 static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
                     int y, int x0, int x1)
 {
     const input *in = &s->in[k];
-    double w = in->weight, g = in->gain, rn2 = in->rdnoise * in->rdnoise;
+    double g = in->gain, rn2 = in->rdnoise * in->rdnoise;
     /* var of a pixel holding d DN, scaled: (d g + rn^2) / g^2 * scale^2,
      * with d = |v| apix / scale for surface brightness v */
-    double c1 = in->scale / g, c0 = rn2 / (g * g) * in->scale * in->scale;
+    float c1 = (float)(in->scale / g), c0 = (float)(rn2 / (g * g) * in->scale * in->scale);
+    float w = (float)in->weight, w2 = w * w;
+    unsigned char ik = (unsigned char)k;
     pix *q = s->p + (size_t)y * s->size + x0;
-    int c;
+    int c, n = x1 - x0 + 1;
 
-    for (c = 0; c <= x1 - x0; c++, q++) {
-        double A = t->a[c], v, wa, G, apix, av;
-        if (!(A > 1e-6))
+    rapid_mesh_var_row(mv, t->u, t->w, n, t->g, t->ia);
+    for (c = 0; c < n; c++, q++) {
+        float A = (float)t->a[c], as, v, av, wa, vv;
+        int take;
+        if (!(A > 1e-6f))
             continue;
-        v = t->as[c] / A;
-        G = rapid_mesh_var_g(mv, t->u[c], t->w[c], &apix);
-        av = G * A * (fabs(v) * c1 / apix + c0 / (apix * apix));
+        as = (float)t->as[c];
+        v = as / A;
+        av = t->g[c] * A * t->ia[c] * (fabsf(v) * c1 + c0 * t->ia[c]);
         wa = w * A;
-        q->S += (float)(w * t->as[c]);
-        q->W += (float)wa;
-        q->V += (float)(w * w * av);
-        q->C += (float)A;
-        if (A >= 0.5 && q->cnt < 255)
-            q->cnt++;
-        if (!(q->wM > 0) || v > q->M) {
-            q->M = (float)v;
-            q->wM = (float)wa;
-            q->vM = (float)(w * w * av);
-            q->iM = (unsigned char)k;
-        }
+        vv = w2 * av;
+        q->S += w * as;
+        q->W += wa;
+        q->V += vv;
+        q->C += A;
+        q->cnt = (unsigned char)(q->cnt + ((A >= 0.5f) & (q->cnt < 255)));
+        take = !(q->wM > 0) | (v > q->M);
+        q->M = take ? v : q->M;
+        q->wM = take ? wa : q->wM;
+        q->vM = take ? vv : q->vM;
+        q->iM = take ? ik : q->iM;
     }
 }
 
@@ -463,7 +474,7 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
     rapid_pixmap inv = RAPID_PIXMAP_INIT;
     int r, n = s->size, ylo = p->y0 < 0 ? 0 : p->y0;
     int yhi = p->y0 + p->h - 1 > n - 1 ? n - 1 : p->y0 + p->h - 1;
-    int xlo = n, xhi = -1, rc = 0;
+    int xlo = n, xhi = -1, rc = 0, band = -1;
 
     for (r = ylo - p->y0; r <= yhi - p->y0; r++)
         if (p->c1[r] >= p->c0[r]) {
@@ -486,7 +497,8 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
             goto cleanup;
         }
     }
-    pthread_mutex_lock(&s->lock);
+    /* one band of rows at a time under its own lock: two workers adding
+     * different inputs meet only when they reach the same band */
     for (r = 0; r < p->h; r++) {
         int y = p->y0 + r, x0 = p->xb + p->c0[r], x1 = p->xb + p->c1[r];
         if (y < 0 || y >= n || x1 < 0 || x0 >= n) {
@@ -497,9 +509,16 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
         x1 = x1 > n - 1 ? n - 1 : x1;
         rapid_mesh_row(p, y, x0, x1, t->as, t->a);
         inverse_row(&inv, y, x0, x1, t->u, t->w);
+        if (y / BAND != band) {
+            if (band >= 0)
+                pthread_mutex_unlock(&s->band[band % NBAND]);
+            band = y / BAND;
+            pthread_mutex_lock(&s->band[band % NBAND]);
+        }
         add_row(s, k, t, &mv, y, x0, x1);
     }
-    pthread_mutex_unlock(&s->lock);
+    if (band >= 0)
+        pthread_mutex_unlock(&s->band[band % NBAND]);
 cleanup:
     if (rc) /* leave the accumulators zero for the next input */
         rapid_mesh_clear(p);
@@ -510,7 +529,7 @@ cleanup:
 
 static void sums_free(sums *s)
 {
-    free(s->p);
+    rapid_big_free(s->p);
     s->p = NULL;
 }
 
@@ -518,9 +537,7 @@ static int sums_alloc(sums *s, int size)
 {
     s->size = size;
     s->npix = (size_t)size * (size_t)size;
-    /* plain calloc: on this 1.6 GB block the huge-page hint cost more in
-     * the kernel's compaction than it saved in faults (measured) */
-    s->p = calloc(s->npix, sizeof *s->p);
+    s->p = rapid_big_calloc(s->npix, sizeof *s->p);
     return s->p ? 0 : RAPID_E_NOMEM;
 }
 
@@ -566,7 +583,8 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
     if (!t->as) {
         size_t nb = (size_t)(2 * s->size + 64) * sizeof(double);
         t->as = malloc(nb), t->a = malloc(nb), t->u = malloc(nb), t->w = malloc(nb);
-        if (!t->as || !t->a || !t->u || !t->w) {
+        t->g = malloc(nb / 2), t->ia = malloc(nb / 2);
+        if (!t->as || !t->a || !t->u || !t->w || !t->g || !t->ia) {
             rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
             goto cleanup;
         }
@@ -1060,6 +1078,8 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     s.o = o, s.in = in, s.nin = nin, s.grid = &grid;
     s.progress = progress, s.arg = arg;
     pthread_mutex_init(&s.lock, NULL);
+    for (k = 0; k < NBAND; k++)
+        pthread_mutex_init(&s.band[k], NULL);
     if (sums_alloc(&s, o->size) != 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory for a "
                         "%d x %d grid", o->size, o->size);
@@ -1069,21 +1089,20 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         goto cleanup;
     out->meta.npixsat = s.npixsat;
     /* Reject, then the maps. */
-    mu = malloc(s.npix * sizeof *mu);
-    rej = malloc(s.npix);
+    mu = rapid_big_malloc(s.npix * sizeof *mu);
+    rej = rapid_big_malloc(s.npix);
     if (!mu || !rej) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
         goto cleanup;
     }
     out->meta.clnoutliers = reject_outliers(&s, mu, rej);
-    free(mu), mu = NULL;
-    free(rej), rej = NULL;
+    rapid_big_free(mu), mu = NULL;
+    rapid_big_free(rej), rej = NULL;
     if ((rc = take_maps(&s, out)) != 0) {
         rc = rapid_fail(err, rc, "reference image: no memory for the maps");
         goto cleanup;
     }
-    sums_free(&s);
-    memset(&s, 0, sizeof s);
+    sums_free(&s); /* before the catalog: its buffers reuse the memory */
     image_stats(out);
     if ((rc = reference_psf(o, in, nin, &out->psf, err)) != 0 ||
         (rc = catalog(out, &grid, err)) != 0 ||
@@ -1099,14 +1118,17 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         out->inputs[out->ninputs++] = strdup(in[k].src->path);
 cleanup:
     sums_free(&s);
-    if (s.o)
+    if (s.o) {
         pthread_mutex_destroy(&s.lock);
+        for (k = 0; k < NBAND; k++)
+            pthread_mutex_destroy(&s.band[k]);
+    }
     for (k = 0; k < nin; k++)
         input_release(&in[k]);
     free(in);
     free(zp);
-    free(mu);
-    free(rej);
+    rapid_big_free(mu);
+    rapid_big_free(rej);
     rapid_wcs_release(&grid);
     if (rc)
         rapid_coadd_release(out);

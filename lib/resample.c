@@ -34,8 +34,8 @@ void rapid_mesh_release(rapid_mesh *p)
     free(p->c0);
     free(p->c1);
     free(p->at);
-    free(p->v);
-    free(p->a);
+    rapid_big_free(p->v);
+    rapid_big_free(p->a);
     memset(p, 0, sizeof *p);
 }
 
@@ -69,12 +69,12 @@ static int grow_cells(rapid_mesh *p, size_t n)
     v = rapid_big_calloc(n, sizeof *v);
     a = rapid_big_calloc(n, sizeof *a);
     if (!v || !a) {
-        free(v);
-        free(a);
+        rapid_big_free(v);
+        rapid_big_free(a);
         return RAPID_E_NOMEM;
     }
-    free(p->v);
-    free(p->a);
+    rapid_big_free(p->v);
+    rapid_big_free(p->a);
     p->v = v, p->a = a;
     p->cap = n;
     return 0;
@@ -533,4 +533,37 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
             }
     }
     return 0;
+}
+
+void rapid_mesh_var_row(const rapid_mesh_var *v, const double *u,
+                        const double *w, int n, float *g, float *ia)
+{
+    int s0, i, t = v->t, t1 = v->t + 1;
+
+    /* the block changes every ~1000 pixels: look it up per 16 */
+    for (s0 = 0; s0 < n; s0 += 16) {
+        int e = s0 + 16 < n ? s0 + 16 : n, b;
+        int bi = (int)((u[s0] + 0.5) * v->ibw), bj = (int)((w[s0] + 0.5) * v->ibh);
+        const float *gb;
+        float inv;
+        bi = bi < 0 ? 0 : bi >= v->nb ? v->nb - 1 : bi;
+        bj = bj < 0 ? 0 : bj >= v->nb ? v->nb - 1 : bj;
+        b = bj * v->nb + bi;
+        gb = v->g + (size_t)b * t1 * t1;
+        inv = (float)(1 / v->apix[b]);
+        for (i = s0; i < e; i++) {
+            /* phase in [0, 1), as in rapid_mesh_var_g */
+            double pu = u[i] + 2.5, pw = w[i] + 2.5;
+            float fu = (float)((pu - (int)pu) * t), fw = (float)((pw - (int)pw) * t);
+            int iu = (int)fu, iw = (int)fw;
+            const float *q;
+            iu = iu >= t ? t - 1 : iu;
+            iw = iw >= t ? t - 1 : iw;
+            fu -= (float)iu, fw -= (float)iw;
+            q = gb + iw * t1 + iu;
+            g[i] = (1 - fw) * ((1 - fu) * q[0] + fu * q[1]) +
+                   fw * ((1 - fu) * q[t1] + fu * q[t1 + 1]);
+            ia[i] = inv;
+        }
+    }
 }

@@ -108,4 +108,9 @@ static inline double rapid_mesh_var_g(const rapid_mesh_var *v, double u,
            fw * ((1 - fu) * g[t1] + fu * g[t1 + 1]);
 }
 
+/* The same along a row of n output pixels at input positions (u[i], w[i]):
+ * G into g[i] and the inverse of the input pixel's area into ia[i]. */
+void rapid_mesh_var_row(const rapid_mesh_var *v, const double *u,
+                        const double *w, int n, float *g, float *ia);
+
 #endif
