@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,8 @@ typedef struct input {
     double dist;          /* image centre to tile centre, degrees */
     double scale;         /* to DN/s at the common zero point: f / exptime */
     double weight;        /* inverse variance of the sky, at that scale */
+    double vc1, vc0, via; /* variance of a value v: G a ia (|v| vc1 + vc0 ia),
+                           * ia the inverse of an input pixel's area */
     char filter[16];
 } input;
 
@@ -356,13 +359,23 @@ static double sample_median(const float *v, size_t n, size_t *count)
 
 /* ------------------------------------------------------- resampling */
 
-/* The running sums of one output pixel, side by side: adding an input
- * touches one cache line instead of nine arrays. */
+/* The running sums of one output pixel, side by side (24 bytes: adding
+ * an input reads and writes them once).  Besides the sums, the largest
+ * single-input value M, with what it takes to remove it again packed in mx:
+ * the input (8 bits), its variance factor G / apix (8 bits, 1/200) and its
+ * overlap area a (16 bits, 1/32768), from which its weight w a and its
+ * variance are rebuilt (pix_wM, pix_vM). */
 typedef struct pix {
     float S, W, V, C;      /* sum w*as, sum w*a, sum w^2*av, sum a */
-    float M, wM, vM;       /* largest single-input value, its w*a, w^2*av */
-    unsigned char iM, cnt; /* who gave it; inputs covering >= half */
+    float M;
+    uint32_t mx;           /* 0: no value yet */
 } pix;
+
+#define MX_INPUT(mx) ((int)((mx) & 0xff))
+#define MX_G(mx) ((double)(((mx) >> 8) & 0xff) / 200)
+#define MX_A(mx) ((double)((mx) >> 16) / 32768)
+/* "covered by at least three inputs" for the rejection */
+#define MIN_COVER 2.5f
 
 #define BAND 32
 #define NBAND 64
@@ -411,36 +424,36 @@ static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
                     int y, int x0, int x1)
 {
     const input *in = &s->in[k];
-    double g = in->gain, rn2 = in->rdnoise * in->rdnoise;
-    /* var of a pixel holding d DN, scaled: (d g + rn^2) / g^2 * scale^2,
-     * with d = |v| apix / scale for surface brightness v */
-    float c1 = (float)(in->scale / g), c0 = (float)(rn2 / (g * g) * in->scale * in->scale);
+    float c1 = (float)in->vc1, c0 = (float)in->vc0;
     float w = (float)in->weight, w2 = w * w;
-    unsigned char ik = (unsigned char)k;
+    uint32_t ik = (uint32_t)k;
     pix *q = s->p + (size_t)y * s->size + x0;
     int c, n = x1 - x0 + 1;
 
     rapid_mesh_var_row(mv, t->u, t->w, n, t->g, t->ia);
     for (c = 0; c < n; c++, q++) {
-        float A = (float)t->a[c], as, v, av, wa, vv;
+        float A = (float)t->a[c], as, v, gr, av, wa, vv, fa, fg;
+        uint32_t mx;
         int take;
         if (!(A > 1e-6f))
             continue;
         as = (float)t->as[c];
         v = as / A;
-        av = t->g[c] * A * t->ia[c] * (fabsf(v) * c1 + c0 * t->ia[c]);
+        gr = t->g[c] * t->ia[c];
+        av = gr * A * (fabsf(v) * c1 + c0 * t->ia[c]);
         wa = w * A;
         vv = w2 * av;
         q->S += w * as;
         q->W += wa;
         q->V += vv;
         q->C += A;
-        q->cnt = (unsigned char)(q->cnt + ((A >= 0.5f) & (q->cnt < 255)));
-        take = !(q->wM > 0) | (v > q->M);
+        fa = A * 32768 + 0.5f, fg = gr * 200 + 0.5f;
+        fa = fa < 1 ? 1 : fa > 65535 ? 65535 : fa;
+        fg = fg < 1 ? 1 : fg > 255 ? 255 : fg;
+        mx = ik | (uint32_t)fg << 8 | (uint32_t)fa << 16;
+        take = (q->mx == 0) | (v > q->M);
         q->M = take ? v : q->M;
-        q->wM = take ? wa : q->wM;
-        q->vM = take ? vv : q->vM;
-        q->iM = take ? ik : q->iM;
+        q->mx = take ? mx : q->mx;
     }
 }
 
@@ -483,6 +496,11 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
         }
     xlo = xlo < 0 ? 0 : xlo;
     xhi = xhi > n - 1 ? n - 1 : xhi;
+    /* var of a pixel holding d DN, scaled: (d g + rn^2) / g^2 * scale^2,
+     * with d = |v| apix / scale for surface brightness v */
+    in->vc1 = in->scale / in->gain;
+    in->vc0 = in->rdnoise * in->rdnoise / (in->gain * in->gain) * in->scale * in->scale;
+    in->via = 1;
     if (ylo <= yhi && xlo <= xhi) {
         /* where each output pixel falls on the input: its phase there
          * sets the variance factor */
@@ -491,6 +509,8 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
                             "variance", in->src->path);
             goto cleanup;
         }
+        for (r = 0, in->via = 0; r < mv.nb * mv.nb; r++)
+            in->via += 1 / mv.apix[r] / (mv.nb * mv.nb);
         if ((rc = rapid_pixmap_make(&inv, s->grid, &in->wcs, xlo, xhi, ylo, yhi,
                                     64, err)) != 0) {
             rapid_err_prefix(err, "%s", in->src->path);
@@ -662,6 +682,23 @@ static int run_inputs(sums *s, int nthreads, rapid_err *err)
 
 /* ---------------------------------------------------- outlier rejection */
 
+/* The weight w a and the variance w^2 av of the largest value at q. */
+static double pix_wM(const sums *s, const pix *q)
+{
+    return q->mx ? s->in[MX_INPUT(q->mx)].weight * MX_A(q->mx) : 0;
+}
+
+static double pix_vM(const sums *s, const pix *q)
+{
+    const input *in = &s->in[MX_INPUT(q->mx)];
+    double w = in->weight;
+
+    if (!q->mx)
+        return 0;
+    return w * w * MX_G(q->mx) * MX_A(q->mx) *
+           (fabs(q->M) * in->vc1 + in->vc0 * in->via);
+}
+
 /* Mean of the others (all but the largest value) at every pixel. */
 static void others_mean(const sums *s, float *mu)
 {
@@ -669,9 +706,9 @@ static void others_mean(const sums *s, float *mu)
 
     for (i = 0; i < s->npix; i++) {
         const pix *q = &s->p[i];
-        double w = q->W - q->wM;
-        if (q->cnt >= 3 && w > 0)
-            mu[i] = (float)((q->S - q->wM * q->M) / w);
+        double wM = pix_wM(s, q), w = q->W - wM;
+        if (q->C >= MIN_COVER && w > 0)
+            mu[i] = (float)((q->S - wM * q->M) / w);
         else
             mu[i] = q->W > 0 ? q->S / q->W : NAN;
     }
@@ -686,9 +723,15 @@ static int stands_out(const sums *s, const float *mu, size_t i, double k)
     int n = s->size, x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
     static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
     const pix *q = &s->p[i];
-    double w = q->W - q->wM, grad = 0, var;
+    double wM = pix_wM(s, q), w = q->W - wM, vM, grad = 0, var, dev;
 
-    if (q->cnt < 3 || !(w > 0) || !(q->wM > 0) || !isfinite(mu[i]))
+    if (q->C < MIN_COVER || !(w > 0) || !(wM > 0) || !isfinite(mu[i]))
+        return 0;
+    vM = pix_vM(s, q);
+    var = vM / (wM * wM) + (q->V - vM) / (w * w);
+    dev = q->M - mu[i];
+    if (s->o->reject_grad >= 0 && /* then the gradient only adds */
+        (!(dev > 0) || dev * dev <= k * k * fmax(var, 0)))
         return 0;
     for (d = 0; d < 4; d++) {
         int xx = x + dx[d], yy = y + dy[d];
@@ -699,18 +742,21 @@ static int stands_out(const sums *s, const float *mu, size_t i, double k)
         if (isfinite(mu[j]))
             grad = fmax(grad, fabs(mu[j] - mu[i]));
     }
-    var = q->vM / ((double)q->wM * q->wM) + (q->V - q->vM) / (w * w);
-    return q->M - mu[i] > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
+    return dev > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
 }
 
 static void drop_largest(sums *s, size_t i)
 {
     pix *q = &s->p[i];
 
-    q->S -= q->wM * q->M;
-    q->V -= q->vM;
-    q->C -= (float)(q->wM / s->in[q->iM].weight);
-    q->W -= q->wM;
+    double wM = pix_wM(s, q);
+
+    q->S -= (float)(wM * q->M);
+    q->V -= (float)pix_vM(s, q);
+    if (q->V < 0)
+        q->V = 0;
+    q->C -= (float)MX_A(q->mx);
+    q->W -= (float)wM;
     if (q->W < 0)
         q->W = 0;
     if (q->C < 0)
@@ -743,7 +789,8 @@ static long reject_outliers(sums *s, float *mu, unsigned char *rej)
             if (xx < 0 || yy < 0 || xx >= n || yy >= n)
                 continue;
             j = (size_t)yy * n + xx;
-            if (!rej[j] && s->p[j].iM == s->p[i].iM &&
+            if (!rej[j] && s->p[j].mx && s->p[i].mx &&
+                MX_INPUT(s->p[j].mx) == MX_INPUT(s->p[i].mx) &&
                 stands_out(s, mu, j, s->o->grow_sigma))
                 rej[j] = 2;
         }
