@@ -457,23 +457,13 @@ static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
     }
 }
 
-/* Where output pixels x0..x1 of row y fall on the input: the inverse map
- * at every 16th pixel, linear in between (its curvature over 16 pixels
- * moves the phase by ~1e-5 pixel; only the variance factor uses it). */
+/* Where output pixels x0..x1 of row y fall on the input, at every 16th
+ * pixel (linear in between: the map's curvature over 16 pixels moves the
+ * phase by ~1e-5 pixel; only the variance factor uses it). */
 static void inverse_row(const rapid_pixmap *inv, int y, int x0, int x1,
-                        double *u, double *w)
+                        double *su, double *sw)
 {
-    int n = x1 - x0 + 1, ns = (n + 15) / 16 + 1, k, c;
-    double *su = u + n, *sw = w + n; /* the arrays have room for both */
-
-    rapid_pixmap_row(inv, y, x0, 16.0, ns, su, sw);
-    for (k = 0; k < ns - 1; k++) {
-        double du = (su[k + 1] - su[k]) / 16, dw = (sw[k + 1] - sw[k]) / 16;
-        for (c = 0; c < 16 && 16 * k + c < n; c++) {
-            u[16 * k + c] = su[k] + c * du;
-            w[16 * k + c] = sw[k] + c * dw;
-        }
-    }
+    rapid_pixmap_row(inv, y, x0, 16.0, (x1 - x0 + 1 + 15) / 16 + 1, su, sw);
 }
 
 /* Take every row of the worker's mesh: those on the grid into the sums,

@@ -535,35 +535,42 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
     return 0;
 }
 
-void rapid_mesh_var_row(const rapid_mesh_var *v, const double *u,
-                        const double *w, int n, float *g, float *ia)
+void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
+                        const double *sw, int n, float *g, float *ia)
 {
-    int s0, i, t = v->t, t1 = v->t + 1;
+    int k, i, t = v->t, t1 = v->t + 1;
 
-    /* the block changes every ~1000 pixels: look it up per 16 */
-    for (s0 = 0; s0 < n; s0 += 16) {
-        int e = s0 + 16 < n ? s0 + 16 : n, b;
-        int bi = (int)((u[s0] + 0.5) * v->ibw), bj = (int)((w[s0] + 0.5) * v->ibh);
+    for (k = 0; 16 * k < n; k++) {
+        int m = n - 16 * k < 16 ? n - 16 * k : 16, b;
+        int bi = (int)((su[k] + 0.5) * v->ibw), bj = (int)((sw[k] + 0.5) * v->ibh);
+        /* the phase, as in rapid_mesh_var_g, from the segment's start on
+         * in single precision (64 + a phase: positive while a step is
+         * under 4 input pixels; the clamps below keep it safe anyway) */
+        double pu = su[k] + 2.5, pw = sw[k] + 2.5;
+        float fu0 = (float)(pu - (int)pu) + 64, fw0 = (float)(pw - (int)pw) + 64;
+        float du = (float)((su[k + 1] - su[k]) / 16), dw = (float)((sw[k + 1] - sw[k]) / 16);
+        float ft = (float)t, inv;
         const float *gb;
-        float inv;
+        float *gs = g + 16 * k, *is = ia + 16 * k;
         bi = bi < 0 ? 0 : bi >= v->nb ? v->nb - 1 : bi;
         bj = bj < 0 ? 0 : bj >= v->nb ? v->nb - 1 : bj;
         b = bj * v->nb + bi;
         gb = v->g + (size_t)b * t1 * t1;
         inv = (float)(1 / v->apix[b]);
-        for (i = s0; i < e; i++) {
-            /* phase in [0, 1), as in rapid_mesh_var_g */
-            double pu = u[i] + 2.5, pw = w[i] + 2.5;
-            float fu = (float)((pu - (int)pu) * t), fw = (float)((pw - (int)pw) * t);
-            int iu = (int)fu, iw = (int)fw;
+        for (i = 0; i < m; i++) {
+            float fu = fu0 + (float)i * du, fw = fw0 + (float)i * dw;
+            int iu, iw;
             const float *q;
-            iu = iu >= t ? t - 1 : iu;
-            iw = iw >= t ? t - 1 : iw;
+            fu = (fu - (float)(int)fu) * ft;
+            fw = (fw - (float)(int)fw) * ft;
+            iu = (int)fu, iw = (int)fw;
+            iu = iu < 0 ? 0 : iu >= t ? t - 1 : iu;
+            iw = iw < 0 ? 0 : iw >= t ? t - 1 : iw;
             fu -= (float)iu, fw -= (float)iw;
             q = gb + iw * t1 + iu;
-            g[i] = (1 - fw) * ((1 - fu) * q[0] + fu * q[1]) +
-                   fw * ((1 - fu) * q[t1] + fu * q[t1 + 1]);
-            ia[i] = inv;
+            gs[i] = (1 - fw) * ((1 - fu) * q[0] + fu * q[1]) +
+                    fw * ((1 - fu) * q[t1] + fu * q[t1 + 1]);
+            is[i] = inv;
         }
     }
 }

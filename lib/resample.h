@@ -108,9 +108,10 @@ static inline double rapid_mesh_var_g(const rapid_mesh_var *v, double u,
            fw * ((1 - fu) * g[t1] + fu * g[t1 + 1]);
 }
 
-/* The same along a row of n output pixels at input positions (u[i], w[i]):
+/* The same along a row of n output pixels whose input positions are
+ * (su[k], sw[k]) at every 16th pixel, k <= n/16 + 1, linear in between:
  * G into g[i] and the inverse of the input pixel's area into ia[i]. */
-void rapid_mesh_var_row(const rapid_mesh_var *v, const double *u,
-                        const double *w, int n, float *g, float *ia);
+void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
+                        const double *sw, int n, float *g, float *ia);
 
 #endif

@@ -175,6 +175,37 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
         if (d->scale == 1.0) /* else the grid's pixels are not fully covered */
             assert_true(n > 100);
         assert_true(worst < 0.01);
+        /* by rows, from positions at every 16th pixel (the map is linear
+         * here): the same G as point by point */
+        {
+            int ns = (gw + 15) / 16 + 1, j;
+            double *su = malloc(ns * sizeof *su), *sw = malloc(ns * sizeof *sw), t = d->theta * M_PI / 180;
+            float *g = malloc(gw * sizeof *g), *ia = malloc(gw * sizeof *ia);
+            double rworst = 0;
+            assert_non_null(su), assert_non_null(sw), assert_non_null(g), assert_non_null(ia);
+            for (r = 0; r < gh; r++) {
+                double Y = gy0 + r - d->oy;
+                for (j = 0; j < ns; j++) {
+                    double X = gx0 + 16 * j - d->ox;
+                    su[j] = (cos(t) * X + sin(t) * Y) / d->scale + nx / 2.0;
+                    sw[j] = (-sin(t) * X + cos(t) * Y) / d->scale + ny / 2.0;
+                }
+                rapid_mesh_var_row(&mv, su, sw, gw, g, ia);
+                for (c = 0; c < gw; c++) {
+                    double X = gx0 + c - d->ox, apix, G;
+                    double u = (cos(t) * X + sin(t) * Y) / d->scale + nx / 2.0;
+                    double w = (-sin(t) * X + cos(t) * Y) / d->scale + ny / 2.0;
+                    if (u < -1.5 || w < -1.5)
+                        continue;
+                    G = rapid_mesh_var_g(&mv, u, w, &apix);
+                    rworst = fmax(rworst, fabs(g[c] - G));
+                    assert_true(fabs(ia[c] * apix - 1) < 1e-6);
+                }
+            }
+            print_message("variance factor by rows: worst difference %.2e\n", rworst);
+            assert_true(rworst < 2e-3);
+            free(su), free(sw), free(g), free(ia);
+        }
         rapid_mesh_var_release(&mv);
     }
     free(as), free(a), free(a2), free(ms), free(ma), free(img);
