@@ -258,7 +258,8 @@ static inline void cross_tap(double *D, ptrdiff_t ar, ptrdiff_t ar2, double x,
 
 /* The coefficients of a row of edges from (x0[i], y0[i]) to (x1[i], y1[i])
  * with weights w[i], i < n, in one pass the compiler can vectorise: k (the
- * ends' tap, w dy / dx; 0 for steep edges), the x where the edge crosses a
+ * ends' tap, w dy / dx; 0 for the slow path, which taps the ends itself),
+ * the x where the edge crosses a
  * row boundary (if it crosses exactly one) and what it needs besides:
  * 1 = that crossing, 2 = the slow path (steep, or two boundaries). */
 static void edge_coeffs(const double *restrict x0, const double *restrict y0,
@@ -274,10 +275,11 @@ static void edge_coeffs(const double *restrict x0, const double *restrict y0,
         double dx = x1[i] - x0[i], dy = y1[i] - y0[i], den = dx * dy, inv;
         double dr = r1[i] - r0[i], steep = fabs(dx) > 1e-4 ? 0.0 : 1.0;
         double one = fabs(dr) == 1.0 ? 1.0 : 0.0, nz = w[i] != 0 ? 1.0 : 0.0;
+        double slow = fabs(dr) > 1.0 ? 1.0 : steep; /* edge() does it all */
         inv = 1.0 / (den != 0 ? den : 1.0);
-        k[i] = (1.0 - steep) * w[i] * dy * dy * inv;
+        k[i] = (1.0 - slow) * w[i] * dy * dy * inv;
         xm[i] = x0[i] + ((dr > 0 ? r1[i] : r0[i]) - y0[i]) * dx * dx * inv;
-        need[i] = nz * (2.0 * steep + (1.0 - steep) * (fabs(dr) > 1.0 ? 2.0 : one));
+        need[i] = nz * (2.0 * slow + (1.0 - slow) * one);
     }
 }
 
