@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "clones.h"
 #include "rapid/pixmap.h"
 
 static void keys_weights(double t, double w[4])
@@ -136,6 +137,7 @@ static inline int row_interval(double u, int gx)
     return i < 1 ? 1 : i > gx - 3 ? gx - 3 : i;
 }
 
+RAPID_CLONES
 void rapid_pixmap_row(const rapid_pixmap *m, double y, double x0, double dx,
                       int n, double *ox, double *oy)
 {

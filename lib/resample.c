@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "bigmem.h"
+#include "clones.h"
 #include "overlap.h"
 #include "rapid/error.h"
 #include "resample.h"
@@ -268,12 +269,15 @@ static inline void cross_tap(double *D, ptrdiff_t ar, ptrdiff_t ar2, double x,
  * the x where the edge crosses a row boundary (if it crosses exactly one)
  * and what it needs besides: cross[i] = 1 for that crossing, slow[i] = 1
  * for the slow path (steep, or two boundaries); neither for w = 0. */
-static void edge_coeffs(const double *restrict x0, const double *restrict y0,
-                        const double *restrict x1, const double *restrict y1,
-                        const double *restrict r0, const double *restrict r1,
-                        const double *restrict w, int n, double *restrict k,
-                        double *restrict xm, double *restrict cross,
-                        double *restrict slow)
+RAPID_INLINE void edge_coeffs(const double *restrict x0,
+                              const double *restrict y0,
+                              const double *restrict x1,
+                              const double *restrict y1,
+                              const double *restrict r0,
+                              const double *restrict r1,
+                              const double *restrict w, int n,
+                              double *restrict k, double *restrict xm,
+                              double *restrict cross, double *restrict slow)
 {
     int i;
 
@@ -302,9 +306,10 @@ static void edge_coeffs(const double *restrict x0, const double *restrict y0,
  * (coef) and deposited once.  The edge going up from a corner ends at the
  * same corner of the next corner row (pend).  Steep edges and the rare ones
  * crossing two row boundaries go through edge() instead. */
-static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                       int nx, int ny, int i0, int i1, double scale,
-                       double satlevel, double *buf, int *ibuf, long *nsat)
+RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
+                             const float *data, int nx, int ny, int i0, int i1,
+                             double scale, double satlevel, double *buf,
+                             int *ibuf, long *nsat)
 {
     /* corners i0 - 1 .. i1 at index 0 .. nc - 1; pixel i (i0 - 1 .. i1 - 1,
      * the one left of corner i + 1) at index i - i0 + 1 of sp/sc; the pixel
@@ -451,6 +456,7 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     }
 }
 
+RAPID_CLONES
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel)
 {
