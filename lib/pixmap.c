@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "clones.h"
 #include "rapid/pixmap.h"
 
 static void keys_weights(double t, double w[4])
@@ -128,51 +129,90 @@ void rapid_pixmap_eval(const rapid_pixmap *m, double x, double y, double *ox,
     *oy = sy;
 }
 
+/* Node interval of one point of a row: floor(u), kept inside the grid. */
+static inline int row_interval(double u, int gx)
+{
+    int i = u >= 0 ? (int)u : (int)floor(u);
+
+    return i < 1 ? 1 : i > gx - 3 ? gx - 3 : i;
+}
+
+RAPID_CLONES
 void rapid_pixmap_row(const rapid_pixmap *m, double y, double x0, double dx,
                       int n, double *ox, double *oy)
 {
-    double ty, wy[4], cx[4096], cy[4096];
-    double *colx = m->gx <= 4096 ? cx : malloc((size_t)m->gx * sizeof *colx);
-    double *coly = m->gx <= 4096 ? cy : malloc((size_t)m->gx * sizeof *coly);
-    int j = locate((y - m->y0) / m->step, m->gy, &ty), c, k, b;
+    double ty, wy[4], cx[4096], cy[4096], *colx = cx, *coly = cy;
+    double u0 = (x0 - m->x0) / m->step, du = dx / m->step;
+    int j = locate((y - m->y0) / m->step, m->gy, &ty), c, k, b, ilo, ihi, nc;
 
-    if (!colx || !coly) { /* fall back to single points */
-        for (k = 0; k < n; k++)
-            rapid_pixmap_eval(m, x0 + k * dx, y, &ox[k], &oy[k]);
-        goto cleanup;
+    if (n <= 0)
+        return;
+    /* the node intervals the points fall in: u = u0 + k du is monotonic in
+     * k (so is its rounding), so the first and last points bound them */
+    ilo = row_interval(u0, m->gx);
+    ihi = row_interval(u0 + (n - 1) * du, m->gx);
+    if (ihi < ilo)
+        b = ilo, ilo = ihi, ihi = b;
+    nc = ihi - ilo + 4; /* node columns ilo - 1 .. ihi + 2 */
+    if (nc > 4096) {
+        colx = malloc((size_t)nc * sizeof *colx);
+        coly = malloc((size_t)nc * sizeof *coly);
+        if (!colx || !coly) { /* fall back to single points */
+            for (k = 0; k < n; k++)
+                rapid_pixmap_eval(m, x0 + k * dx, y, &ox[k], &oy[k]);
+            goto cleanup;
+        }
     }
-    /* Collapse the four node rows onto this y once... */
+    /* Collapse the four node rows onto this y once, over those columns... */
     keys_weights(ty, wy);
-    for (c = 0; c < m->gx; c++) {
-        colx[c] = coly[c] = 0;
-        for (b = 0; b < 4; b++) {
-            size_t at = (size_t)(j - 1 + b) * (size_t)m->gx + (size_t)c;
-            colx[c] += wy[b] * m->ox[at];
-            coly[c] += wy[b] * m->oy[at];
+    {
+        const double *nx = m->ox + (size_t)(j - 1) * (size_t)m->gx + (size_t)(ilo - 1);
+        const double *ny = m->oy + (size_t)(j - 1) * (size_t)m->gx + (size_t)(ilo - 1);
+        size_t g = (size_t)m->gx;
+        for (c = 0; c < nc; c++) {
+            double sx = 0, sy = 0;
+            for (b = 0; b < 4; b++) {
+                sx += wy[b] * nx[b * g + c];
+                sy += wy[b] * ny[b * g + c];
+            }
+            colx[c] = sx, coly[c] = sy;
         }
     }
     /* ...then each point needs only a 1-D cubic along x, whose
-     * coefficients change only from one node interval to the next. */
-    {
-        double cxp[4] = {0}, cyp[4] = {0}, t;
-        double u0 = (x0 - m->x0) / m->step, du = dx / m->step;
-        int cur = -1;
-        for (k = 0; k < n; k++) {
-            double u = u0 + k * du;
-            int i = u >= 0 ? (int)u : (int)floor(u); /* no libm call */
-            if (i < 1)
-                i = 1;
-            if (i > m->gx - 3)
-                i = m->gx - 3;
-            if (i != cur) {
-                cubic_coeffs(colx + i - 1, cxp);
-                cubic_coeffs(coly + i - 1, cyp);
-                cur = i;
-            }
-            t = u - i;
-            ox[k] = ((cxp[3] * t + cxp[2]) * t + cxp[1]) * t + cxp[0];
-            oy[k] = ((cyp[3] * t + cyp[2]) * t + cyp[1]) * t + cyp[0];
+     * coefficients change only from one node interval to the next: the
+     * points go by runs of one interval, each run a loop that vectorises. */
+    for (k = 0; k < n;) {
+        double cxp[4], cyp[4], u = u0 + k * du, lim, g;
+        int i = row_interval(u, m->gx), e = n, q;
+        if (du > 0 && i < ihi) {
+            /* the run ends at the first point with u >= i + 1: a guess
+             * from the step, then corrected on the points themselves */
+            lim = i + 1;
+            g = (lim - u) / du;
+            e = g < n - k ? k + 1 + (int)g : n;
+            e = e > n ? n : e;
+            while (e > k + 1 && u0 + (e - 1) * du >= lim)
+                e--;
+            while (e < n && u0 + e * du < lim)
+                e++;
+        } else if (du < 0 && i > ilo) {
+            lim = i; /* decreasing: ends at the first u < i */
+            g = (u - lim) / -du;
+            e = g < n - k ? k + 1 + (int)g : n;
+            e = e > n ? n : e;
+            while (e > k + 1 && u0 + (e - 1) * du < lim)
+                e--;
+            while (e < n && u0 + e * du >= lim)
+                e++;
         }
+        cubic_coeffs(colx + i - ilo, cxp);
+        cubic_coeffs(coly + i - ilo, cyp);
+        for (q = k; q < e; q++) {
+            double t = (u0 + q * du) - i;
+            ox[q] = ((cxp[3] * t + cxp[2]) * t + cxp[1]) * t + cxp[0];
+            oy[q] = ((cyp[3] * t + cyp[2]) * t + cyp[1]) * t + cyp[0];
+        }
+        k = e;
     }
 cleanup:
     if (colx != cx)

@@ -18,11 +18,13 @@
  * nearly vertical piece (K huge) goes instead as a vertical step inside one
  * column, split at a column boundary if it crosses one.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bigmem.h"
+#include "clones.h"
 #include "overlap.h"
 #include "rapid/error.h"
 #include "resample.h"
@@ -252,32 +254,44 @@ static inline void cross_tap(double *D, ptrdiff_t ar, ptrdiff_t ar2, double x,
     double f = x - n, h = 0.5 * k, e0 = h * (1 - f) * (1 - f), e2 = h * f * f;
     double e1 = k - e0 - e2, *d = D + ar + n, *d2 = D + ar2 + n;
 
-    d[0] += e0, d[1] += e1, d[2] += e2;
-    d2[0] -= e0, d2[1] -= e1, d2[2] -= e2;
+    /* one cell at a time in both rows: the next crossing often hits some
+     * of the same cells, and a vector load of two cells that were stored
+     * one by one (or at another offset) waits for the stores to retire;
+     * interleaved with the other row (which may alias), they stay scalar */
+    d[0] += e0, d2[0] -= e0;
+    d[1] += e1, d2[1] -= e1;
+    d[2] += e2, d2[2] -= e2;
 }
 
 /* The coefficients of a row of edges from (x0[i], y0[i]) to (x1[i], y1[i])
  * with weights w[i], i < n, in one pass the compiler can vectorise: k (the
- * ends' tap, w dy / dx; 0 for steep edges), the x where the edge crosses a
- * row boundary (if it crosses exactly one) and what it needs besides:
- * 1 = that crossing, 2 = the slow path (steep, or two boundaries). */
-static void edge_coeffs(const double *restrict x0, const double *restrict y0,
-                        const double *restrict x1, const double *restrict y1,
-                        const double *restrict r0, const double *restrict r1,
-                        const double *restrict w, int n, double *restrict k,
-                        double *restrict xm, double *restrict need)
+ * ends' tap, w dy / dx; 0 for the slow path, which taps the ends itself),
+ * the x where the edge crosses a row boundary (if it crosses exactly one)
+ * and what it needs besides: cross[i] = 1 for that crossing, slow[i] = 1
+ * for the slow path (steep, or two boundaries); neither for w = 0. */
+RAPID_INLINE void edge_coeffs(const double *restrict x0,
+                              const double *restrict y0,
+                              const double *restrict x1,
+                              const double *restrict y1,
+                              const double *restrict r0,
+                              const double *restrict r1,
+                              const double *restrict w, int n,
+                              double *restrict k, double *restrict xm,
+                              double *restrict cross, double *restrict slow)
 {
     int i;
 
     /* all in doubles, selects instead of branches: it vectorises */
     for (i = 0; i < n; i++) {
         double dx = x1[i] - x0[i], dy = y1[i] - y0[i], den = dx * dy, inv;
-        double dr = r1[i] - r0[i], steep = fabs(dx) > 1e-4 ? 0.0 : 1.0;
-        double one = fabs(dr) == 1.0 ? 1.0 : 0.0, nz = w[i] != 0 ? 1.0 : 0.0;
+        double adr = fabs(r1[i] - r0[i]);
+        double nz = w[i] != 0 ? 1.0 : 0.0, one = adr == 1.0 ? 1.0 : 0.0;
+        double sl = fabs(dx) > 1e-4 ? (adr > 1.0 ? 1.0 : 0.0) : 1.0;
         inv = 1.0 / (den != 0 ? den : 1.0);
-        k[i] = (1.0 - steep) * w[i] * dy * dy * inv;
-        xm[i] = x0[i] + ((dr > 0 ? r1[i] : r0[i]) - y0[i]) * dx * dx * inv;
-        need[i] = nz * (2.0 * steep + (1.0 - steep) * (fabs(dr) > 1.0 ? 2.0 : one));
+        k[i] = (1.0 - sl) * w[i] * dy * dy * inv;
+        xm[i] = x0[i] + ((r1[i] > r0[i] ? r1[i] : r0[i]) - y0[i]) * dx * dx * inv;
+        cross[i] = nz * (1.0 - sl) * one;
+        slow[i] = nz * sl;
     }
 }
 
@@ -292,33 +306,44 @@ static void edge_coeffs(const double *restrict x0, const double *restrict y0,
  * (coef) and deposited once.  The edge going up from a corner ends at the
  * same corner of the next corner row (pend).  Steep edges and the rare ones
  * crossing two row boundaries go through edge() instead. */
-static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                       int nx, int ny, int i0, int i1, double scale,
-                       double satlevel, double *buf, int *ibuf, long *nsat)
+RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
+                             const float *data, int nx, int ny, int i0, int i1,
+                             double scale, double satlevel, double *buf,
+                             int *ibuf, long *nsat)
 {
     /* corners i0 - 1 .. i1 at index 0 .. nc - 1; pixel i (i0 - 1 .. i1 - 1,
      * the one left of corner i + 1) at index i - i0 + 1 of sp/sc; the pixel
      * left of the image is a hole.  Edge i along a corner row runs from
      * corner i to i + 1; edge i across a pixel row from corner i up. */
     int nc = i1 - i0 + 2, i, j, last = i1 == nx, nv = last ? nc : nc - 1;
+    int mh, mv, q;
+    double nslow;
     double *bx = buf, *by = bx + nc, *tx = by + nc, *ty = tx + nc;
     double *sp = ty + nc, *sc = sp + nc, *op = sc + nc, *oc = op + nc;
-    double *coef = oc + nc, *pend = coef + nc, *A = pend + nc;
-    double *wh = A + nc, *kh = wh + nc, *xh = kh + nc;
+    double *coef = oc + nc, *pend = coef + nc;
+    double *wh = pend + nc, *kh = wh + nc, *xh = kh + nc;
     double *wv = xh + nc, *kv = wv + nc, *xv = kv + nc;
-    double *fb = xv + nc, *ft = fb + nc, *nh = ft + nc, *nv_ = nh + nc;
-    int *rb = ibuf, *rt = rb + nc;
+    double *fb = xv + nc, *ft = fb + nc;
+    int *rb = ibuf, *rt = rb + nc, *lh = rt + nc, *lv = lh + nc;
+    double *ch = ft + nc, *sh = ch + nc, *cv = sh + nc, *sv = cv + nc;
     double ox = 0.5 - p->xb, oy = 0.5 - p->y0, sg = p->sign, sat = satlevel;
     const ptrdiff_t *at = p->at;
     double *V = p->v;
+    /* the float f >= fsat exactly when (double)f >= satlevel */
+    float fsat = (float)satlevel;
+
+    if ((double)fsat < satlevel)
+        fsat = nextafterf(fsat, INFINITY);
 
     memset(sp, 0, (size_t)nc * sizeof *sp);
     memset(op, 0, (size_t)nc * sizeof *op);
     memset(pend, 0, (size_t)nc * sizeof *pend);
     memset(kh, 0, (size_t)nc * sizeof *kh);
     memset(kv, 0, (size_t)nc * sizeof *kv);
-    memset(nh, 0, (size_t)nc * sizeof *nh);
-    memset(nv_, 0, (size_t)nc * sizeof *nv_);
+    memset(ch, 0, (size_t)nc * sizeof *ch);
+    memset(sh, 0, (size_t)nc * sizeof *sh);
+    memset(cv, 0, (size_t)nc * sizeof *cv);
+    memset(sv, 0, (size_t)nc * sizeof *sv);
     rapid_pixmap_row(m, -0.5, i0 - 1.5, 1.0, nc, bx, by);
     for (i = 0; i < nc; i++) {
         bx[i] += ox, by[i] += oy;
@@ -330,25 +355,28 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
         int *ri;
         if (j < ny) {
             const float *row = data + (size_t)j * nx + i0 - 1;
-            long ns = 0;
+            int ns = 0;
             rapid_pixmap_row(m, j + 0.5, i0 - 1.5, 1.0, nc, tx, ty);
             for (i = 0; i < nc; i++) {
                 tx[i] += ox, ty[i] += oy;
                 rt[i] = (int)ty[i];
                 ft[i] = rt[i];
             }
-            /* the quadrilaterals' areas from their diagonals */
-            for (i = 0; i < nc - 1; i++)
-                A[i] = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
-                                  (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
-            for (i = i0 == 0 ? 1 : 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
-                double d = row[i], a = A[i], inv = scale / (a > 0 ? a : 1.0);
-                int valid = (fabs(d) <= 1e300) & (d < sat) & (a > 0);
-                sc[i] = valid ? d * inv : 0.0;
-                oc[i] = valid;
+            /* each pixel's surface brightness and whether it is valid, from
+             * its quadrilateral's area (by the diagonals); in selects and
+             * doubles only, so that it vectorises */
+            for (i = i0 == 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
+                double d = row[i], inv;
+                double a = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
+                                      (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
+                double ok = fabs(d) <= 1e300 ? (d < sat ? (a > 0 ? 1.0 : 0.0) : 0.0) : 0.0;
+                inv = scale / (a > 0 ? a : 1.0);
+                sc[i] = ok != 0 ? d * inv : 0.0;
+                oc[i] = ok;
             }
+            /* the saturated ones, in floats: fsat is satlevel's equivalent */
             for (i = 1; i < nc - 1; i++)
-                ns += (fabs(row[i]) <= 1e300) & (row[i] >= sat);
+                ns += (fabsf(row[i]) <= FLT_MAX) & (row[i] >= fsat);
             if (i0 == 0)
                 sc[0] = 0, oc[0] = 0;
             sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the strip: unused */
@@ -362,15 +390,16 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
         for (i = 1; i < nc - 1; i++)
             wh[i] = sg * (sc[i] - sp[i]);
         edge_coeffs(bx + 1, by + 1, bx + 2, by + 2, fb + 1, fb + 2, wh + 1, nc - 2,
-                    kh + 1, xh + 1, nh + 1);
+                    kh + 1, xh + 1, ch + 1, sh + 1);
         if (j < ny) {
             for (i = 1; i < nc; i++)
                 wv[i] = sg * (sc[i - 1] - sc[i]);
             edge_coeffs(bx + 1, by + 1, tx + 1, ty + 1, fb + 1, ft + 1, wv + 1,
-                        nv - 1, kv + 1, xv + 1, nv_ + 1);
+                        nv - 1, kv + 1, xv + 1, cv + 1, sv + 1);
         } else {
             memset(kv, 0, (size_t)nc * sizeof *kv);
-            memset(nv_, 0, (size_t)nc * sizeof *nv_);
+            memset(cv, 0, (size_t)nc * sizeof *cv);
+            memset(sv, 0, (size_t)nc * sizeof *sv);
         }
         /* the merged ends: one tap per corner */
         for (i = 1; i < nc; i++) {
@@ -379,25 +408,45 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
         }
         for (i = 1; i < nc; i++)
             tap(V + at[rb[i]], bx[i], coef[i]);
-        /* crossings and slow edges */
+        /* crossings: whether an edge crosses a row boundary is hard to
+         * predict, so the crossing edges are listed without branches */
+        mh = mv = 0, nslow = 0;
         for (i = 1; i < nc; i++) {
-            if (nh[i] == 1)
-                cross_tap(V, at[rb[i + 1]], at[rb[i]], xh[i], kh[i]);
-            else if (nh[i] == 2)
-                edge(V, at, bx[i], by[i], bx[i + 1], by[i + 1], wh[i]);
-            if (nv_[i] == 1)
-                cross_tap(V, at[rt[i]], at[rb[i]], xv[i], kv[i]);
-            else if (nv_[i] == 2)
-                edge(V, at, bx[i], by[i], tx[i], ty[i], wv[i]);
+            lh[mh] = i, mh += ch[i] != 0;
+            lv[mv] = i, mv += cv[i] != 0;
+            nslow += sh[i] + sv[i];
         }
-        /* the area sums: only where valid meets a hole */
-        for (i = 1; i < nc - 1; i++)
-            if (oc[i] != op[i])
-                edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * (oc[i] - op[i]));
-        if (j < ny)
-            for (i = 1; i < nv; i++)
+        for (q = 0; q < mh; q++) {
+            i = lh[q];
+            cross_tap(V, at[rb[i + 1]], at[rb[i]], xh[i], kh[i]);
+        }
+        for (q = 0; q < mv; q++) {
+            i = lv[q];
+            cross_tap(V, at[rt[i]], at[rb[i]], xv[i], kv[i]);
+        }
+        /* the slow edges (rare) */
+        if (nslow)
+            for (i = 1; i < nc; i++) {
+                if (sh[i])
+                    edge(V, at, bx[i], by[i], bx[i + 1], by[i + 1], wh[i]);
+                if (sv[i])
+                    edge(V, at, bx[i], by[i], tx[i], ty[i], wv[i]);
+            }
+        /* the area sums: only where valid meets a hole.  oc and op hold
+         * exactly 0 or 1, so equal bytes are equal values: memcmp finds the
+         * rows without holes (most) faster than a loop of branches */
+        if (memcmp(op + 1, oc + 1, (size_t)(nc - 2) * sizeof *oc) != 0)
+            for (i = 1; i < nc - 1; i++)
+                if (oc[i] != op[i])
+                    edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * (oc[i] - op[i]));
+        if (j < ny) {
+            /* between pixels 1 .. nc - 2 of the strip; then the edges at
+             * the image's sides, which always border a hole */
+            int flat = memcmp(oc + 1, oc + 2, (size_t)(nc - 3) * sizeof *oc) == 0;
+            for (i = 1; i < nv; i += flat && i == 1 ? nc - 2 : 1)
                 if (oc[i - 1] != oc[i])
                     edge(p->a, at, bx[i], by[i], tx[i], ty[i], sg * (oc[i - 1] - oc[i]));
+        }
         t = bx, bx = tx, tx = t;
         t = by, by = ty, ty = t;
         t = sp, sp = sc, sc = t;
@@ -407,11 +456,12 @@ static void mesh_strip(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     }
 }
 
+RAPID_CLONES
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel)
 {
     const int sw = 256; /* strip width, input pixels */
-    double *buf = malloc((size_t)21 * (sw + 2) * sizeof *buf);
+    double *buf = malloc((size_t)22 * (sw + 2) * sizeof *buf);
     int *ibuf = malloc((size_t)4 * (sw + 2) * sizeof *ibuf);
     long nsat = 0;
     int i0;

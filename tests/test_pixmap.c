@@ -85,6 +85,43 @@ static void test_identity(void **state)
     rapid_wcs_release(&w);
 }
 
+/* Rows in steps forwards and backwards, across many node intervals and
+ * beyond the grid on either side (where the end intervals extrapolate),
+ * give the same as point by point. */
+static void test_rows(void **state)
+{
+    static const struct { double x0, dx; int n; } rows[] = {
+        {-0.5, 1.0, 4089}, {-300.0, 1.0, 700}, {3900.25, 1.0, 600}, {-0.5, 16.0, 257},
+        {4200.0, -1.0, 4500}, {1000.0, -16.0, 40}, {17.3, 0.37, 3000}, {64.0, 64.0, 64},
+        {2000.0, 0.0, 5}, {1234.5, 1.0, 1}, {-0.5, 1.0, 0},
+    };
+    rapid_wcs in = RAPID_WCS_INIT, out = RAPID_WCS_INIT;
+    rapid_pixmap m = RAPID_PIXMAP_INIT;
+    static double rowx[5000], rowy[5000];
+    int r, k;
+
+    (void)state;
+    detector(&in, 11.08, -43.79);
+    assert_int_equal(rapid_wcs_tan_grid(&out, 11.067073, -43.80449, 7000, 7000, 0.11, NULL), 0);
+    assert_int_equal(rapid_pixmap_make(&m, &in, &out, -0.5, 4087.5, -0.5, 4087.5, 64, NULL), 0);
+    for (r = 0; r < (int)(sizeof rows / sizeof rows[0]); r++) {
+        double y = 100.5 + 397 * r;
+        rowx[rows[r].n] = rowy[rows[r].n] = -1; /* past the end: untouched */
+        rapid_pixmap_row(&m, y, rows[r].x0, rows[r].dx, rows[r].n, rowx, rowy);
+        for (k = 0; k < rows[r].n; k++) {
+            double px, py;
+            rapid_pixmap_eval(&m, rows[r].x0 + k * rows[r].dx, y, &px, &py);
+            if (!(fabs(px - rowx[k]) < 1e-9 && fabs(py - rowy[k]) < 1e-9))
+                fail_msg("row %d point %d: (%.12g, %.12g) point by point (%.12g, %.12g)",
+                         r, k, rowx[k], rowy[k], px, py);
+        }
+        assert_true(rowx[rows[r].n] == -1 && rowy[rows[r].n] == -1);
+    }
+    rapid_pixmap_release(&m);
+    rapid_wcs_release(&in);
+    rapid_wcs_release(&out);
+}
+
 static void test_errors(void **state)
 {
     rapid_wcs a = RAPID_WCS_INIT, b = RAPID_WCS_INIT;
@@ -108,6 +145,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_wcs),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_rows),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,6 +223,7 @@ static void test_mesh_vs_brute(void **state)
         {137.2, 1.02, 150.9, 250.4, 2e-4}, /* distorted, slightly larger */
         {-71.5, 0.97, 80.1, 60.8, -3e-4},
         {200, 1.0, 300.3, 100.2, 1e-4},
+        {33, 1.6, 20.3, 10.2, 0},       /* coarser: edges crossing two rows */
     };
     rapid_mesh p = RAPID_MESH_INIT;
     size_t k;
