@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "bigmem.h"
+#include "clones.h"
 #include "resample.h"
 #include "stats.h"
 #include "rapid/coadd.h"
@@ -420,6 +421,7 @@ static void scratch_free(scratch *t)
  * values): sum a_p^2 var_p with a smooth var_p.  Single precision, and the
  * largest value is kept with selects, not branches: whether an input's
  * value is the largest so far is a coin toss on blank sky. */
+RAPID_CLONES
 static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
                     int y, int x0, int x1)
 {

@@ -585,6 +585,7 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
     return 0;
 }
 
+RAPID_CLONES
 void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
                         const double *sw, int n, float *g, float *ia)
 {
