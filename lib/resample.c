@@ -585,43 +585,56 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
     return 0;
 }
 
+/* Sixteen pixels of one block from the phase (fu0, fw0) (+64) on,
+ * stepping (du, dw): fixed length and no branches, so that it vectorises
+ * (the table lookups become gathers where the CPU has them). */
+RAPID_INLINE void var16(const float *restrict gb, int t, float fu0, float fw0,
+                        float du, float dw, float *restrict g)
+{
+    const int t1 = t + 1;
+    const float ft = (float)t;
+    int i;
+
+    for (i = 0; i < 16; i++) {
+        float fu = fu0 + (float)i * du, fw = fw0 + (float)i * dw, a, b;
+        int iu, iw, o;
+        fu = (fu - (float)(int)fu) * ft;
+        fw = (fw - (float)(int)fw) * ft;
+        iu = (int)fu, iw = (int)fw;
+        iu = iu < 0 ? 0 : iu > t - 1 ? t - 1 : iu;
+        iw = iw < 0 ? 0 : iw > t - 1 ? t - 1 : iw;
+        fu -= (float)iu, fw -= (float)iw;
+        o = iw * t1 + iu;
+        a = (1 - fu) * gb[o] + fu * gb[o + 1];
+        b = (1 - fu) * gb[o + t1] + fu * gb[o + t1 + 1];
+        g[i] = (1 - fw) * a + fw * b;
+    }
+}
+
 RAPID_CLONES
 void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
                         const double *sw, int n, float *g, float *ia)
 {
-    int k, i, t = v->t, t1 = v->t + 1;
+    int k, i, t1 = v->t + 1;
 
     for (k = 0; 16 * k < n; k++) {
         int m = n - 16 * k < 16 ? n - 16 * k : 16, b;
         int bi = (int)((su[k] + 0.5) * v->ibw), bj = (int)((sw[k] + 0.5) * v->ibh);
         /* the phase, as in rapid_mesh_var_g, from the segment's start on
          * in single precision (64 + a phase: positive while a step is
-         * under 4 input pixels; the clamps below keep it safe anyway) */
+         * under 4 input pixels; the clamps keep it safe anyway) */
         double pu = su[k] + 2.5, pw = sw[k] + 2.5;
         float fu0 = (float)(pu - (int)pu) + 64, fw0 = (float)(pw - (int)pw) + 64;
         float du = (float)((su[k + 1] - su[k]) / 16), dw = (float)((sw[k + 1] - sw[k]) / 16);
-        float ft = (float)t, inv;
-        const float *gb;
-        float *gs = g + 16 * k, *is = ia + 16 * k;
+        float gs[16], inv;
         bi = bi < 0 ? 0 : bi >= v->nb ? v->nb - 1 : bi;
         bj = bj < 0 ? 0 : bj >= v->nb ? v->nb - 1 : bj;
         b = bj * v->nb + bi;
-        gb = v->g + (size_t)b * t1 * t1;
         inv = (float)(1 / v->apix[b]);
+        var16(v->g + (size_t)b * t1 * t1, v->t, fu0, fw0, du, dw, gs);
         for (i = 0; i < m; i++) {
-            float fu = fu0 + (float)i * du, fw = fw0 + (float)i * dw;
-            int iu, iw;
-            const float *q;
-            fu = (fu - (float)(int)fu) * ft;
-            fw = (fw - (float)(int)fw) * ft;
-            iu = (int)fu, iw = (int)fw;
-            iu = iu < 0 ? 0 : iu >= t ? t - 1 : iu;
-            iw = iw < 0 ? 0 : iw >= t ? t - 1 : iw;
-            fu -= (float)iu, fw -= (float)iw;
-            q = gb + iw * t1 + iu;
-            gs[i] = (1 - fw) * ((1 - fu) * q[0] + fu * q[1]) +
-                    fw * ((1 - fu) * q[t1] + fu * q[t1 + 1]);
-            is[i] = inv;
+            g[16 * k + i] = gs[i];
+            ia[16 * k + i] = inv;
         }
     }
 }
