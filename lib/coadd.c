@@ -418,44 +418,53 @@ static void scratch_free(scratch *t)
  * the lock of its band).  The variance of each resampled value is the geometric factor
  * G times the variance of the input pixels there, taken from the local
  * mean (Poisson on the counts and read noise, in DN^2, scaled like the
- * values): sum a_p^2 var_p with a smooth var_p.  Single precision, and the
- * largest value is kept with selects, not branches: whether an input's
- * value is the largest so far is a coin toss on blank sky. */
+ * values): sum a_p^2 var_p with a smooth var_p.  Single precision. */
 RAPID_CLONES
 static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
                     int y, int x0, int x1)
 {
+    enum { CH = 256 };
     const input *in = &s->in[k];
     float c1 = (float)in->vc1, c0 = (float)in->vc0;
     float w = (float)in->weight, w2 = w * w;
     uint32_t ik = (uint32_t)k;
     pix *q = s->p + (size_t)y * s->size + x0;
-    int c, n = x1 - x0 + 1;
+    int c0_, c, n = x1 - x0 + 1;
+    float dS[CH], dW[CH], dV[CH], dC[CH], val[CH];
+    uint32_t mxc[CH];
 
     rapid_mesh_var_row(mv, t->u, t->w, n, t->g, t->ia);
-    for (c = 0; c < n; c++, q++) {
-        float A = (float)t->a[c], as, v, gr, av, wa, vv, fa, fg;
-        uint32_t mx;
-        int take;
-        if (!(A > 1e-6f))
-            continue;
-        as = (float)t->as[c];
-        v = as / A;
-        gr = t->g[c] * t->ia[c];
-        av = gr * A * (fabsf(v) * c1 + c0 * t->ia[c]);
-        wa = w * A;
-        vv = w2 * av;
-        q->S += w * as;
-        q->W += wa;
-        q->V += vv;
-        q->C += A;
-        fa = A * 32768 + 0.5f, fg = gr * 200 + 0.5f;
-        fa = fa < 1 ? 1 : fa > 65535 ? 65535 : fa;
-        fg = fg < 1 ? 1 : fg > 255 ? 255 : fg;
-        mx = ik | (uint32_t)fg << 8 | (uint32_t)fa << 16;
-        take = (q->mx == 0) | (v > q->M);
-        q->M = take ? v : q->M;
-        q->mx = take ? mx : q->mx;
+    for (c0_ = 0; c0_ < n; c0_ += CH) {
+        int m = n - c0_ < CH ? n - c0_ : CH;
+        const double *ta = t->a + c0_, *tas = t->as + c0_;
+        const float *tg = t->g + c0_, *tia = t->ia + c0_;
+        /* what each pixel adds (nothing where the input has no area):
+         * one loop without branches, vectorised */
+        for (c = 0; c < m; c++) {
+            float A = (float)ta[c], as = (float)tas[c], ok = A > 1e-6f;
+            float Ad = ok ? A : 1, v = as / Ad, gr = tg[c] * tia[c];
+            float av = gr * A * (fabsf(v) * c1 + c0 * tia[c]);
+            float fa = A * 32768 + 0.5f, fg = gr * 200 + 0.5f;
+            fa = fa < 1 ? 1 : fa > 65535 ? 65535 : fa;
+            fg = fg < 1 ? 1 : fg > 255 ? 255 : fg;
+            dS[c] = ok ? w * as : 0;
+            dW[c] = ok ? w * A : 0;
+            dV[c] = ok ? w2 * av : 0;
+            dC[c] = ok ? A : 0;
+            val[c] = v;
+            mxc[c] = ok ? ik | (uint32_t)(int)fg << 8 | (uint32_t)(int)fa << 16 : 0;
+        }
+        /* into the sums; the largest value kept with selects: whether an
+         * input's value is the largest so far is a coin toss on sky */
+        for (c = 0; c < m; c++, q++) {
+            int take = (mxc[c] != 0) & ((q->mx == 0) | (val[c] > q->M));
+            q->S += dS[c];
+            q->W += dW[c];
+            q->V += dV[c];
+            q->C += dC[c];
+            q->M = take ? val[c] : q->M;
+            q->mx = take ? mxc[c] : q->mx;
+        }
     }
 }
 
