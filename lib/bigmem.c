@@ -112,12 +112,10 @@ void *rapid_big_malloc(size_t n)
 
 void *rapid_big_calloc(size_t count, size_t size)
 {
-    size_t n;
-
     if (!count || !size || count > SIZE_MAX / size)
         return NULL;
-    n = count * size;
 #if POOL
+    size_t n = count * size;
     if (n >= RAPID_BIG_MIN) {
         int fresh;
         void *p = big_alloc(n, &fresh);
