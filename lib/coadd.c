@@ -17,7 +17,7 @@
  * Only the largest value at a pixel can be rejected: cosmic rays,
  * transients, satellite trails and hot pixels are positive and, with inputs
  * from different epochs and detectors, rarely hit one output pixel twice.
- * Memory: the running sums (32 bytes per output pixel) plus, per thread,
+ * Memory: the running sums (24 bytes per output pixel) plus, per thread,
  * one input and its mesh accumulators; inputs are read one at a time.
  */
 #include <dirent.h>

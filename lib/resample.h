@@ -80,8 +80,9 @@ typedef struct rapid_mesh_var {
 int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny);
 void rapid_mesh_var_release(rapid_mesh_var *v);
 /* G for the output pixel whose centre falls on input position (u, w), and
- * the area of an input pixel there (output pixels); u, w > -2.  Inline: it
- * runs once per output pixel per input. */
+ * the area of an input pixel there (output pixels); u, w > -2.  The point
+ * form: the coadd uses the row form below (rapid_mesh_var_row), and the
+ * tests check one against the other. */
 static inline double rapid_mesh_var_g(const rapid_mesh_var *v, double u,
                                       double w, double *apix)
 {
