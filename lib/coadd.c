@@ -360,18 +360,13 @@ static double sample_median(const float *v, size_t n, size_t *count)
 
 /* ------------------------------------------------------- resampling */
 
-/* The running sums of one output pixel, side by side (24 bytes: adding
- * an input reads and writes them once).  Besides the sums, the largest
- * single-input value M, with what it takes to remove it again packed in mx:
- * the input (8 bits), its variance factor G / apix (8 bits, 1/200) and its
- * overlap area a (16 bits, 1/32768), from which its weight w a and its
- * variance are rebuilt (pix_wM, pix_vM). */
-typedef struct pix {
-    float S, W, V, C;      /* sum w*as, sum w*a, sum w^2*av, sum a */
-    float M;
-    uint32_t mx;           /* 0: no value yet */
-} pix;
-
+/* The running sums of the output pixels, one plane each (the planes of
+ * the image, the uncertainty and the coverage become the maps in place):
+ * S = sum w*as, W = sum w*a, V = sum w^2*av, C = sum a.  Besides the sums,
+ * the largest single-input value M, with what it takes to remove it again
+ * packed in mx: the input (8 bits), its variance factor G / apix (8 bits,
+ * 1/200) and its overlap area a (16 bits, 1/32768), from which its weight
+ * w a and its variance are rebuilt (pix_wM, pix_vM); mx 0: no value yet. */
 #define MX_INPUT(mx) ((int)((mx) & 0xff))
 #define MX_G(mx) ((double)(((mx) >> 8) & 0xff) / 200)
 #define MX_A(mx) ((double)((mx) >> 16) / 32768)
@@ -384,7 +379,8 @@ typedef struct pix {
 typedef struct sums {
     int size;
     size_t npix;
-    pix *p;
+    float *S, *W, *V, *C, *M;
+    uint32_t *mx;
     const rapid_coadd_opts *o;
     input *in;
     int nin, next, done, failed;
@@ -419,22 +415,45 @@ static void scratch_free(scratch *t)
  * G times the variance of the input pixels there, taken from the local
  * mean (Poisson on the counts and read noise, in DN^2, scaled like the
  * values): sum a_p^2 var_p with a smooth var_p.  Single precision. */
+/* Into the sums; the largest value kept with selects: whether an input's
+ * value is the largest so far is a coin toss on sky. */
+RAPID_INLINE void update(int m, float *restrict S, float *restrict W,
+                                float *restrict V, float *restrict C,
+                                float *restrict M, uint32_t *restrict mx,
+                                const float *restrict dS, const float *restrict dW,
+                                const float *restrict dV, const float *restrict dC,
+                                const float *restrict val,
+                                const uint32_t *restrict mxc)
+{
+    int c;
+
+    for (c = 0; c < m; c++) {
+        int take = (mxc[c] != 0) & ((mx[c] == 0) | (val[c] > M[c]));
+        S[c] += dS[c];
+        W[c] += dW[c];
+        V[c] += dV[c];
+        C[c] += dC[c];
+        M[c] = take ? val[c] : M[c];
+        mx[c] = take ? mxc[c] : mx[c];
+    }
+}
+
 RAPID_CLONES
 static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
                     int y, int x0, int x1)
 {
-    enum { CH = 256 };
     const input *in = &s->in[k];
     float c1 = (float)in->vc1, c0 = (float)in->vc0;
     float w = (float)in->weight, w2 = w * w;
     uint32_t ik = (uint32_t)k;
-    pix *q = s->p + (size_t)y * s->size + x0;
+    size_t o = (size_t)y * s->size + x0;
     int c0_, c, n = x1 - x0 + 1;
+    enum { CH = 256 };
     float dS[CH], dW[CH], dV[CH], dC[CH], val[CH];
     uint32_t mxc[CH];
 
     rapid_mesh_var_row(mv, t->u, t->w, n, t->g, t->ia);
-    for (c0_ = 0; c0_ < n; c0_ += CH) {
+    for (c0_ = 0; c0_ < n; c0_ += CH, o += CH) {
         int m = n - c0_ < CH ? n - c0_ : CH;
         const double *ta = t->a + c0_, *tas = t->as + c0_;
         const float *tg = t->g + c0_, *tia = t->ia + c0_;
@@ -454,17 +473,8 @@ static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
             val[c] = v;
             mxc[c] = ok ? ik | (uint32_t)(int)fg << 8 | (uint32_t)(int)fa << 16 : 0;
         }
-        /* into the sums; the largest value kept with selects: whether an
-         * input's value is the largest so far is a coin toss on sky */
-        for (c = 0; c < m; c++, q++) {
-            int take = (mxc[c] != 0) & ((q->mx == 0) | (val[c] > q->M));
-            q->S += dS[c];
-            q->W += dW[c];
-            q->V += dV[c];
-            q->C += dC[c];
-            q->M = take ? val[c] : q->M;
-            q->mx = take ? mxc[c] : q->mx;
-        }
+        update(m, s->S + o, s->W + o, s->V + o, s->C + o, s->M + o, s->mx + o,
+               dS, dW, dV, dC, val, mxc);
     }
 }
 
@@ -550,16 +560,23 @@ cleanup:
 
 static void sums_free(sums *s)
 {
-    rapid_big_free(s->p);
-    s->p = NULL;
+    rapid_big_free(s->S), rapid_big_free(s->W), rapid_big_free(s->V);
+    rapid_big_free(s->C), rapid_big_free(s->M), rapid_big_free(s->mx);
+    s->S = s->W = s->V = s->C = s->M = NULL;
+    s->mx = NULL;
 }
 
 static int sums_alloc(sums *s, int size)
 {
     s->size = size;
     s->npix = (size_t)size * (size_t)size;
-    s->p = rapid_big_calloc(s->npix, sizeof *s->p);
-    return s->p ? 0 : RAPID_E_NOMEM;
+    s->S = rapid_big_calloc(s->npix, sizeof(float));
+    s->W = rapid_big_calloc(s->npix, sizeof(float));
+    s->V = rapid_big_calloc(s->npix, sizeof(float));
+    s->C = rapid_big_calloc(s->npix, sizeof(float));
+    s->M = rapid_big_calloc(s->npix, sizeof(float));
+    s->mx = rapid_big_calloc(s->npix, sizeof(uint32_t));
+    return s->S && s->W && s->V && s->C && s->M && s->mx ? 0 : RAPID_E_NOMEM;
 }
 
 /* Read, weigh and resample input k into the worker's mesh, then add it. */
@@ -683,21 +700,24 @@ static int run_inputs(sums *s, int nthreads, rapid_err *err)
 
 /* ---------------------------------------------------- outlier rejection */
 
-/* The weight w a and the variance w^2 av of the largest value at q. */
-static double pix_wM(const sums *s, const pix *q)
+/* The weight w a and the variance w^2 av of the largest value at i. */
+static double pix_wM(const sums *s, size_t i)
 {
-    return q->mx ? s->in[MX_INPUT(q->mx)].weight * MX_A(q->mx) : 0;
+    uint32_t mx = s->mx[i];
+
+    return mx ? s->in[MX_INPUT(mx)].weight * MX_A(mx) : 0;
 }
 
-static double pix_vM(const sums *s, const pix *q)
+static double pix_vM(const sums *s, size_t i)
 {
-    const input *in = &s->in[MX_INPUT(q->mx)];
+    uint32_t mx = s->mx[i];
+    const input *in = &s->in[MX_INPUT(mx)];
     double w = in->weight;
 
-    if (!q->mx)
+    if (!mx)
         return 0;
-    return w * w * MX_G(q->mx) * MX_A(q->mx) *
-           (fabs(q->M) * in->vc1 + in->vc0 * in->via);
+    return w * w * MX_G(mx) * MX_A(mx) *
+           (fabs(s->M[i]) * in->vc1 + in->vc0 * in->via);
 }
 
 /* Mean of the others (all but the largest value) at every pixel. */
@@ -706,12 +726,11 @@ static void others_mean(const sums *s, float *mu)
     size_t i;
 
     for (i = 0; i < s->npix; i++) {
-        const pix *q = &s->p[i];
-        double wM = pix_wM(s, q), w = q->W - wM;
-        if (q->C >= MIN_COVER && w > 0)
-            mu[i] = (float)((q->S - wM * q->M) / w);
+        double wM = pix_wM(s, i), w = s->W[i] - wM;
+        if (s->C[i] >= MIN_COVER && w > 0)
+            mu[i] = (float)((s->S[i] - wM * s->M[i]) / w);
         else
-            mu[i] = q->W > 0 ? q->S / q->W : NAN;
+            mu[i] = s->W[i] > 0 ? s->S[i] / s->W[i] : NAN;
     }
 }
 
@@ -723,14 +742,13 @@ static int stands_out(const sums *s, const float *mu, size_t i, double k)
 {
     int n = s->size, x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
     static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
-    const pix *q = &s->p[i];
-    double wM = pix_wM(s, q), w = q->W - wM, vM, grad = 0, var, dev;
+    double wM = pix_wM(s, i), w = s->W[i] - wM, vM, grad = 0, var, dev;
 
-    if (q->C < MIN_COVER || !(w > 0) || !(wM > 0) || !isfinite(mu[i]))
+    if (s->C[i] < MIN_COVER || !(w > 0) || !(wM > 0) || !isfinite(mu[i]))
         return 0;
-    vM = pix_vM(s, q);
-    var = vM / (wM * wM) + (q->V - vM) / (w * w);
-    dev = q->M - mu[i];
+    vM = pix_vM(s, i);
+    var = vM / (wM * wM) + (s->V[i] - vM) / (w * w);
+    dev = s->M[i] - mu[i];
     if (s->o->reject_grad >= 0 && /* then the gradient only adds */
         (!(dev > 0) || dev * dev <= k * k * fmax(var, 0)))
         return 0;
@@ -748,20 +766,18 @@ static int stands_out(const sums *s, const float *mu, size_t i, double k)
 
 static void drop_largest(sums *s, size_t i)
 {
-    pix *q = &s->p[i];
+    double wM = pix_wM(s, i);
 
-    double wM = pix_wM(s, q);
-
-    q->S -= (float)(wM * q->M);
-    q->V -= (float)pix_vM(s, q);
-    if (q->V < 0)
-        q->V = 0;
-    q->C -= (float)MX_A(q->mx);
-    q->W -= (float)wM;
-    if (q->W < 0)
-        q->W = 0;
-    if (q->C < 0)
-        q->C = 0;
+    s->S[i] -= (float)(wM * s->M[i]);
+    s->V[i] -= (float)pix_vM(s, i);
+    if (s->V[i] < 0)
+        s->V[i] = 0;
+    s->C[i] -= (float)MX_A(s->mx[i]);
+    s->W[i] -= (float)wM;
+    if (s->W[i] < 0)
+        s->W[i] = 0;
+    if (s->C[i] < 0)
+        s->C[i] = 0;
 }
 
 /* Returns the number of values rejected. */
@@ -790,8 +806,8 @@ static long reject_outliers(sums *s, float *mu, unsigned char *rej)
             if (xx < 0 || yy < 0 || xx >= n || yy >= n)
                 continue;
             j = (size_t)yy * n + xx;
-            if (!rej[j] && s->p[j].mx && s->p[i].mx &&
-                MX_INPUT(s->p[j].mx) == MX_INPUT(s->p[i].mx) &&
+            if (!rej[j] && s->mx[j] && s->mx[i] &&
+                MX_INPUT(s->mx[j]) == MX_INPUT(s->mx[i]) &&
                 stands_out(s, mu, j, s->o->grow_sigma))
                 rej[j] = 2;
         }
@@ -806,31 +822,28 @@ static long reject_outliers(sums *s, float *mu, unsigned char *rej)
 
 /* ------------------------------------------------------ maps and headers */
 
-static int take_maps(sums *s, rapid_coadd *out)
+/* The maps, in place: the image over the sums S, the uncertainty over V,
+ * the coverage over C; the other planes are freed. */
+static void take_maps(sums *s, rapid_coadd *out)
 {
     size_t i;
 
-    rapid_image *maps[3] = {&out->image, &out->coverage, &out->uncertainty};
-    int k;
-
-    for (k = 0; k < 3; k++) { /* every pixel is set below */
-        if (!(maps[k]->data = rapid_big_malloc(s->npix * sizeof(float))))
-            return RAPID_E_NOMEM;
-        maps[k]->nx = maps[k]->ny = s->size;
-    }
     for (i = 0; i < s->npix; i++) {
-        const pix *q = &s->p[i];
-        double w = q->W;
-        if (w > 0 && q->C > 1e-3) {
-            out->image.data[i] = (float)(q->S / w);
-            out->uncertainty.data[i] = (float)(sqrt(fmax(q->V, 0)) / w);
-            out->coverage.data[i] = q->C;
+        double w = s->W[i];
+        if (w > 0 && s->C[i] > 1e-3) {
+            s->S[i] = (float)(s->S[i] / w);
+            s->V[i] = (float)(sqrt(fmax(s->V[i], 0)) / w);
         } else {
-            out->image.data[i] = out->uncertainty.data[i] = NAN;
-            out->coverage.data[i] = 0;
+            s->S[i] = s->V[i] = NAN;
+            s->C[i] = 0;
         }
     }
-    return 0;
+    out->image.data = s->S, out->uncertainty.data = s->V, out->coverage.data = s->C;
+    out->image.nx = out->image.ny = s->size;
+    out->uncertainty.nx = out->uncertainty.ny = s->size;
+    out->coverage.nx = out->coverage.ny = s->size;
+    s->S = s->V = s->C = NULL;
+    sums_free(s);
 }
 
 static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
@@ -1146,11 +1159,7 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     out->meta.clnoutliers = reject_outliers(&s, mu, rej);
     rapid_big_free(mu), mu = NULL;
     rapid_big_free(rej), rej = NULL;
-    if ((rc = take_maps(&s, out)) != 0) {
-        rc = rapid_fail(err, rc, "reference image: no memory for the maps");
-        goto cleanup;
-    }
-    sums_free(&s); /* before the catalog: its buffers reuse the memory */
+    take_maps(&s, out); /* frees the other planes: the catalog reuses them */
     image_stats(out);
     if ((rc = reference_psf(o, in, nin, &out->psf, err)) != 0 ||
         (rc = catalog(out, &grid, err)) != 0 ||
@@ -1180,6 +1189,7 @@ cleanup:
     rapid_wcs_release(&grid);
     if (rc)
         rapid_coadd_release(out);
+    rapid_big_trim();
     return rc;
 }
 

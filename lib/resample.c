@@ -67,7 +67,14 @@ static int grow_cells(rapid_mesh *p, size_t n)
     if (n <= p->cap)
         return 0;
     /* calloc, not realloc: the accumulators must start at zero, and every
-     * use leaves them zero again (rapid_mesh_row clears what it reads) */
+     * use leaves them zero again (rapid_mesh_row clears what it reads);
+     * the old ones first, so that the new ones can reuse their memory,
+     * and an eighth more than asked, so that the next footprint, a little
+     * larger, still fits */
+    rapid_big_free(p->v);
+    rapid_big_free(p->a);
+    p->v = p->a = NULL, p->cap = 0;
+    n += n / 8;
     v = rapid_big_calloc(n, sizeof *v);
     a = rapid_big_calloc(n, sizeof *a);
     if (!v || !a) {
@@ -75,8 +82,6 @@ static int grow_cells(rapid_mesh *p, size_t n)
         rapid_big_free(a);
         return RAPID_E_NOMEM;
     }
-    rapid_big_free(p->v);
-    rapid_big_free(p->a);
     p->v = v, p->a = a;
     p->cap = n;
     return 0;
