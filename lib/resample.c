@@ -311,6 +311,8 @@ RAPID_INLINE void edge_coeffs(const double *restrict x0,
  * (coef) and deposited once.  The edge going up from a corner ends at the
  * same corner of the next corner row (pend).  Steep edges and the rare ones
  * crossing two row boundaries go through edge() instead. */
+#define PREFETCH_ROWS 4
+
 RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
                              const float *data, int nx, int ny, int i0, int i1,
                              double scale, double satlevel, double *buf,
@@ -361,6 +363,14 @@ RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
         if (j < ny) {
             const float *row = data + (size_t)j * nx + i0 - 1;
             int ns = 0;
+            /* the strip's part of a row a few rows on: rows are nx floats
+             * apart, too far for the hardware to see the pattern */
+            if (j + PREFETCH_ROWS < ny) {
+                const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * nx);
+                int b, nb = (int)((size_t)(nc - 1) * sizeof *row);
+                for (b = 0; b < nb + 64; b += 64)
+                    __builtin_prefetch(pf + b);
+            }
             rapid_pixmap_row(m, j + 0.5, i0 - 1.5, 1.0, nc, tx, ty);
             for (i = 0; i < nc; i++) {
                 tx[i] += ox, ty[i] += oy;
@@ -525,6 +535,7 @@ void rapid_mesh_var_release(rapid_mesh_var *v)
     if (!v)
         return;
     free(v->g);
+    free(v->q);
     free(v->apix);
     memset(v, 0, sizeof *v);
 }
@@ -587,41 +598,123 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
                 g[j * (t + 1) + i] = (float)(G * det * det);
             }
     }
+    /* the four corners of each cell side by side, for the row form */
+    v->q = malloc((size_t)v->nb * v->nb * (size_t)t * t * 4 * sizeof *v->q);
+    if (!v->q) {
+        rapid_mesh_var_release(v);
+        return RAPID_E_NOMEM;
+    }
+    for (b = 0; b < v->nb * v->nb; b++) {
+        const float *g = v->g + (size_t)b * (t + 1) * (t + 1);
+        float *q = v->q + (size_t)b * t * t * 4;
+        for (j = 0; j < t; j++)
+            for (i = 0; i < t; i++, q += 4) {
+                const float *c = g + j * (t + 1) + i;
+                q[0] = c[0], q[1] = c[1], q[2] = c[t + 1], q[3] = c[t + 2];
+            }
+    }
     return 0;
 }
 
-/* Sixteen pixels of one block from the phase (fu0, fw0) (+64) on,
- * stepping (du, dw): fixed length and no branches, so that it vectorises
- * (the table lookups become gathers where the CPU has them). */
-RAPID_INLINE void var16(const float *restrict gb, int t, float fu0, float fw0,
-                        float du, float dw, float *restrict g)
+/* The phase of pixel i of a run, (fu0, fw0) (+64) stepping (du, dw), in
+ * table cells: the cell (iu, iw) and the fractions (fu, fw) within it. */
+#define VAR_PHASE(fu, fw, iu, iw)                                 \
+    do {                                                          \
+        fu = (fu - (float)(int)fu) * ft;                          \
+        fw = (fw - (float)(int)fw) * ft;                          \
+        iu = (int)fu, iw = (int)fw;                               \
+        iu = iu < 0 ? 0 : iu > t - 1 ? t - 1 : iu;                \
+        iw = iw < 0 ? 0 : iw > t - 1 ? t - 1 : iw;                \
+        fu -= (float)iu, fw -= (float)iw;                         \
+    } while (0)
+
+/* Sixteen pixels of one block: G bilinear in the cell's four corners q. */
+static void var16(const float *qb, int t, float fu0, float fw0, float du,
+                  float dw, float *g)
 {
-    const int t1 = t + 1;
     const float ft = (float)t;
     int i;
 
     for (i = 0; i < 16; i++) {
         float fu = fu0 + (float)i * du, fw = fw0 + (float)i * dw, a, b;
-        int iu, iw, o;
-        fu = (fu - (float)(int)fu) * ft;
-        fw = (fw - (float)(int)fw) * ft;
-        iu = (int)fu, iw = (int)fw;
-        iu = iu < 0 ? 0 : iu > t - 1 ? t - 1 : iu;
-        iw = iw < 0 ? 0 : iw > t - 1 ? t - 1 : iw;
-        fu -= (float)iu, fw -= (float)iw;
-        o = iw * t1 + iu;
-        a = (1 - fu) * gb[o] + fu * gb[o + 1];
-        b = (1 - fu) * gb[o + t1] + fu * gb[o + t1 + 1];
+        const float *q;
+        int iu, iw;
+        VAR_PHASE(fu, fw, iu, iw);
+        q = qb + 4 * (iw * t + iu);
+        a = (1 - fu) * q[0] + fu * q[1];
+        b = (1 - fu) * q[2] + fu * q[3];
         g[i] = (1 - fw) * a + fw * b;
     }
 }
 
-RAPID_CLONES
-void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
-                        const double *sw, int n, float *g, float *ia)
-{
-    int k, i, t1 = v->t + 1;
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#define VAR_AVX2 1
 
+/* The same, eight pixels a vector: each cell's four corners are one
+ * 16-byte load, and four loads transposed give the corners of four pixels
+ * (gathers, one value a time, cost four times more).  The same operations
+ * in the same order as var16, so the same values. */
+__attribute__((target("avx2"))) static void var16_avx2(const float *qb, int t,
+                                                      float fu0, float fw0,
+                                                      float du, float dw,
+                                                      float *g)
+{
+    const __m256 ft = _mm256_set1_ps((float)t), one = _mm256_set1_ps(1);
+    const __m256i lo = _mm256_setzero_si256(), hi = _mm256_set1_epi32(t - 1);
+    const __m256i vt = _mm256_set1_epi32(t);
+    int h;
+
+    for (h = 0; h < 16; h += 8) {
+        __m256 i8 = _mm256_setr_ps(h, h + 1, h + 2, h + 3, h + 4, h + 5, h + 6, h + 7);
+        __m256 fu = _mm256_add_ps(_mm256_set1_ps(fu0), _mm256_mul_ps(i8, _mm256_set1_ps(du)));
+        __m256 fw = _mm256_add_ps(_mm256_set1_ps(fw0), _mm256_mul_ps(i8, _mm256_set1_ps(dw)));
+        __m256i iu, iw, o;
+        __m256 r0, r1, r2, r3, t0, t1, t2, t3, A, B, C, D, a, b, gu, gw;
+        int k[8];
+        fu = _mm256_mul_ps(_mm256_sub_ps(fu, _mm256_cvtepi32_ps(_mm256_cvttps_epi32(fu))), ft);
+        fw = _mm256_mul_ps(_mm256_sub_ps(fw, _mm256_cvtepi32_ps(_mm256_cvttps_epi32(fw))), ft);
+        iu = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(fu), lo), hi);
+        iw = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(fw), lo), hi);
+        fu = _mm256_sub_ps(fu, _mm256_cvtepi32_ps(iu));
+        fw = _mm256_sub_ps(fw, _mm256_cvtepi32_ps(iw));
+        o = _mm256_slli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(iw, vt), iu), 2);
+        _mm256_storeu_si256((__m256i *)k, o);
+        /* pixels j and j + 4 in the two lanes of r_j */
+        r0 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(qb + k[0])), _mm_loadu_ps(qb + k[4]), 1);
+        r1 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(qb + k[1])), _mm_loadu_ps(qb + k[5]), 1);
+        r2 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(qb + k[2])), _mm_loadu_ps(qb + k[6]), 1);
+        r3 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(qb + k[3])), _mm_loadu_ps(qb + k[7]), 1);
+        t0 = _mm256_unpacklo_ps(r0, r1); /* q0 of 0 1, q1 of 0 1 */
+        t1 = _mm256_unpackhi_ps(r0, r1); /* q2 of 0 1, q3 of 0 1 */
+        t2 = _mm256_unpacklo_ps(r2, r3);
+        t3 = _mm256_unpackhi_ps(r2, r3);
+        A = _mm256_shuffle_ps(t0, t2, 0x44);
+        B = _mm256_shuffle_ps(t0, t2, 0xee);
+        C = _mm256_shuffle_ps(t1, t3, 0x44);
+        D = _mm256_shuffle_ps(t1, t3, 0xee);
+        gu = _mm256_sub_ps(one, fu);
+        gw = _mm256_sub_ps(one, fw);
+        a = _mm256_add_ps(_mm256_mul_ps(gu, A), _mm256_mul_ps(fu, B));
+        b = _mm256_add_ps(_mm256_mul_ps(gu, C), _mm256_mul_ps(fu, D));
+        _mm256_storeu_ps(g + h, _mm256_add_ps(_mm256_mul_ps(gw, a), _mm256_mul_ps(fw, b)));
+    }
+}
+#endif
+
+void rapid_mesh_var_row_with(const rapid_mesh_var *v, const double *su,
+                             const double *sw, int n, float *g, float *ia,
+                             int simd)
+{
+    void (*f)(const float *, int, float, float, float, float, float *) = var16;
+    int k, i, t = v->t;
+
+#ifdef VAR_AVX2
+    if (simd && __builtin_cpu_supports("avx2"))
+        f = var16_avx2;
+#else
+    (void)simd;
+#endif
     for (k = 0; 16 * k < n; k++) {
         int m = n - 16 * k < 16 ? n - 16 * k : 16, b;
         int bi = (int)((su[k] + 0.5) * v->ibw), bj = (int)((sw[k] + 0.5) * v->ibh);
@@ -636,10 +729,17 @@ void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
         bj = bj < 0 ? 0 : bj >= v->nb ? v->nb - 1 : bj;
         b = bj * v->nb + bi;
         inv = (float)(1 / v->apix[b]);
-        var16(v->g + (size_t)b * t1 * t1, v->t, fu0, fw0, du, dw, gs);
-        for (i = 0; i < m; i++) {
-            g[16 * k + i] = gs[i];
+        f(v->q + (size_t)b * t * t * 4, t, fu0, fw0, du, dw, m == 16 ? g + 16 * k : gs);
+        if (m < 16)
+            for (i = 0; i < m; i++)
+                g[16 * k + i] = gs[i];
+        for (i = 0; i < m; i++)
             ia[16 * k + i] = inv;
-        }
     }
+}
+
+void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
+                        const double *sw, int n, float *g, float *ia)
+{
+    rapid_mesh_var_row_with(v, su, sw, n, g, ia, 1);
 }

@@ -72,10 +72,11 @@ typedef struct rapid_mesh_var {
     double ibw, ibh;     /* their inverses */
     int t;               /* phase steps per pixel */
     float *g;            /* nb*nb tables of (t+1)^2 */
+    float *q;            /* the same, the 4 corners of each of t^2 cells */
     double *apix;        /* nb*nb: area of one input pixel, output pixels */
 } rapid_mesh_var;
 
-#define RAPID_MESH_VAR_INIT {0, 0, 0, 0, 0, 0, NULL, NULL}
+#define RAPID_MESH_VAR_INIT {0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
 
 int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny);
 void rapid_mesh_var_release(rapid_mesh_var *v);
@@ -114,5 +115,10 @@ static inline double rapid_mesh_var_g(const rapid_mesh_var *v, double u,
  * G into g[i] and the inverse of the input pixel's area into ia[i]. */
 void rapid_mesh_var_row(const rapid_mesh_var *v, const double *su,
                         const double *sw, int n, float *g, float *ia);
+/* The same in portable code (simd 0) or, where the CPU has it, in AVX2
+ * (simd 1, what rapid_mesh_var_row does): the same values either way. */
+void rapid_mesh_var_row_with(const rapid_mesh_var *v, const double *su,
+                             const double *sw, int n, float *g, float *ia,
+                             int simd);
 
 #endif
