@@ -33,7 +33,7 @@ static int nlive, npool;
 #if POOL
 /* A fresh mapping of n bytes (a multiple of 2 MB) on a 2 MB boundary, so
  * that every page of it can be huge. */
-static char *map_fresh(size_t n)
+static char *map_fresh(size_t n, int huge)
 {
     char *p = mmap(NULL, n + HUGE_PAGE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -46,8 +46,9 @@ static char *map_fresh(size_t n)
         munmap(p, a - (uintptr_t)p);
     if ((uintptr_t)p + HUGE_PAGE > a)
         munmap((char *)a + n, (uintptr_t)p + HUGE_PAGE - a);
-#ifdef MADV_HUGEPAGE
-    (void)madvise((void *)a, n, MADV_HUGEPAGE); /* a refusal only costs speed */
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    /* a refusal only costs speed (or memory) */
+    (void)madvise((void *)a, n, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
     return (char *)a;
 }
@@ -63,8 +64,9 @@ static void pool_trim_locked(size_t *released)
     npool = 0;
 }
 
-/* Returns the block and whether it is fresh (so already zero). */
-static void *big_alloc(size_t n, int *fresh)
+/* Returns the block and whether it is fresh (so already zero); sparse:
+ * always fresh, in small pages. */
+static void *big_alloc(size_t n, int sparse, int *fresh)
 {
     size_t m = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), dropped = 0;
     char *p = NULL;
@@ -76,7 +78,7 @@ static void *big_alloc(size_t n, int *fresh)
         *fresh = 0;
         return malloc(n);
     }
-    for (k = 0; k < npool; k++)
+    for (k = 0; k < npool && !sparse; k++)
         if (pool[k].n >= m && (best < 0 || pool[k].n < pool[best].n))
             best = k;
     if (best >= 0) {
@@ -88,9 +90,10 @@ static void *big_alloc(size_t n, int *fresh)
         *fresh = 0;
     } else {
         /* nothing fits: give the pool back first, so that holding it
-         * never adds to the peak */
-        pool_trim_locked(&dropped);
-        p = map_fresh(m);
+         * never adds to the peak (a sparse block adds little: kept) */
+        if (!sparse)
+            pool_trim_locked(&dropped);
+        p = map_fresh(m, !sparse);
         *fresh = 1;
     }
     if (p)
@@ -105,7 +108,7 @@ void *rapid_big_malloc(size_t n)
 #if POOL
     int fresh;
     if (n >= RAPID_BIG_MIN)
-        return big_alloc(n, &fresh);
+        return big_alloc(n, 0, &fresh);
 #endif
     return n ? malloc(n) : NULL;
 }
@@ -118,8 +121,25 @@ void *rapid_big_calloc(size_t count, size_t size)
     size_t n = count * size;
     if (n >= RAPID_BIG_MIN) {
         int fresh;
-        void *p = big_alloc(n, &fresh);
+        void *p = big_alloc(n, 0, &fresh);
         if (p && !fresh)
+            memset(p, 0, n);
+        return p;
+    }
+#endif
+    return calloc(count, size);
+}
+
+void *rapid_big_calloc_sparse(size_t count, size_t size)
+{
+    if (!count || !size || count > SIZE_MAX / size)
+        return NULL;
+#if POOL
+    size_t n = count * size;
+    if (n >= RAPID_BIG_MIN) {
+        int fresh;
+        void *p = big_alloc(n, 1, &fresh);
+        if (p && !fresh) /* an ordinary block: the table of blocks was full */
             memset(p, 0, n);
         return p;
     }

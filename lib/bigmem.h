@@ -33,6 +33,12 @@ void *rapid_big_malloc(size_t n);
 /* Like calloc(count, size): zeroed; NULL on overflow of count * size. */
 void *rapid_big_calloc(size_t count, size_t size);
 
+/* Like rapid_big_calloc, for arrays that stay mostly zero: a fresh block
+ * (the pool's memory is all backed already) in 4 kB pages without the
+ * huge-page hint, so that only the pages ever written take memory (a read
+ * of an untouched page maps the shared zero page).  Pooled when freed. */
+void *rapid_big_calloc_sparse(size_t count, size_t size);
+
 /* Like free(p), for these blocks and for any malloc'd pointer. */
 void rapid_big_free(void *p);
 

@@ -76,7 +76,8 @@ static int grow_cells(rapid_mesh *p, size_t n)
     p->v = p->a = NULL, p->cap = 0;
     n += n / 8;
     v = rapid_big_calloc(n, sizeof *v);
-    a = rapid_big_calloc(n, sizeof *a);
+    /* the area's only at the outline of the valid pixels: sparse */
+    a = rapid_big_calloc_sparse(n, sizeof *a);
     if (!v || !a) {
         rapid_big_free(v);
         rapid_big_free(a);
@@ -512,7 +513,10 @@ void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
         as[c - x0] = a[c - x0] = 0;
     for (c = c0; c <= c1; c++) {
         s1 += v[c], s2 += s1, v[c] = 0;
-        t1 += ar[c], t2 += t1, ar[c] = 0;
+        t1 += ar[c], t2 += t1;
+        if (ar[c] != 0) /* no write where there is nothing: most pages of
+                         * the area's cells are never written at all */
+            ar[c] = 0;
         if (c >= x0 && c <= x1)
             as[c - x0] = s2, a[c - x0] = t2;
     }

@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bigmem.h"
 #include "testutil.h"
@@ -105,12 +107,51 @@ static void test_no_fit_trims(void **state)
     rapid_big_trim();
 }
 
+/* A sparse block: zero, fresh (the pool is neither used nor given back),
+ * and only the pages written take memory. */
+static void test_sparse(void **state)
+{
+    size_t pooled, pooled0, inuse, n = 40 * MB, k, page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *a = rapid_big_malloc(100 * MB), *s, vec[64];
+
+    (void)state;
+    assert_non_null(a);
+    fill(a, 100 * MB, 0x77);
+    rapid_big_free(a);
+    rapid_big_stats(&pooled0, &inuse);
+    s = rapid_big_calloc_sparse(n, 1);
+    assert_non_null(s);
+    s[0] = 1, s[n / 2] = 2;
+    if (rapid_big_pooling()) {
+        size_t resident = 0, off;
+        rapid_big_stats(&pooled, &inuse);
+        assert_int_equal(pooled, pooled0);
+        assert_true(inuse >= n);
+        /* resident pages, 64 at a time */
+        for (off = 0; off < n; off += 64 * page) {
+            size_t len = n - off < 64 * page ? n - off : 64 * page;
+            assert_int_equal(mincore(s + off, len, vec), 0);
+            for (k = 0; k < (len + page - 1) / page; k++)
+                resident += vec[k] & 1;
+        }
+        assert_true(resident <= 4); /* 2 written, not 40 MB worth */
+    }
+    assert_int_equal(s[0], 1);
+    assert_int_equal(s[n / 2], 2);
+    s[0] = s[n / 2] = 0;
+    assert_true(all_zero(s, n));
+    rapid_big_free(s);
+    assert_null(rapid_big_calloc_sparse(SIZE_MAX / 2, 4));
+    rapid_big_trim();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_blocks_are_malloc),
         cmocka_unit_test(test_reuse_and_zero),
         cmocka_unit_test(test_no_fit_trims),
+        cmocka_unit_test(test_sparse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
