@@ -720,46 +720,50 @@ static double pix_vM(const sums *s, size_t i)
            (fabs(s->M[i]) * in->vc1 + in->vc0 * in->via);
 }
 
-/* Mean of the others (all but the largest value) at every pixel. */
-static void others_mean(const sums *s, float *mu)
+/* Mean of the others (all but the largest value) along row y. */
+static void others_mean(const sums *s, int y, float *mu)
 {
-    size_t i;
+    size_t i0 = (size_t)y * s->size;
+    int x;
 
-    for (i = 0; i < s->npix; i++) {
+    for (x = 0; x < s->size; x++) {
+        size_t i = i0 + x;
         double wM = pix_wM(s, i), w = s->W[i] - wM;
         if (s->C[i] >= MIN_COVER && w > 0)
-            mu[i] = (float)((s->S[i] - wM * s->M[i]) / w);
+            mu[x] = (float)((s->S[i] - wM * s->M[i]) / w);
         else
-            mu[i] = s->W[i] > 0 ? s->S[i] / s->W[i] : NAN;
+            mu[x] = s->W[i] > 0 ? s->S[i] / s->W[i] : NAN;
     }
 }
 
-/* Does the largest value at i stand out by more than k sigma plus the
+/* Does the largest value at (x, y) stand out by more than k sigma plus the
  * local gradient (sub-pixel shifts between inputs of a sharp, undersampled
  * star change its peak a lot; a cosmic ray on flat sky does not have that
- * excuse)? */
-static int stands_out(const sums *s, const float *mu, size_t i, double k)
+ * excuse)?  mu[r & 3]: the means of row r, for the rows y - 1 .. y + 1. */
+static int stands_out(const sums *s, float *const *mu, int x, int y, double k)
 {
-    int n = s->size, x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
+    int n = s->size, d;
     static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+    size_t i = (size_t)y * n + x;
     double wM = pix_wM(s, i), w = s->W[i] - wM, vM, grad = 0, var, dev;
+    float m = mu[y & 3][x];
 
-    if (s->C[i] < MIN_COVER || !(w > 0) || !(wM > 0) || !isfinite(mu[i]))
+    if (s->C[i] < MIN_COVER || !(w > 0) || !(wM > 0) || !isfinite(m))
         return 0;
     vM = pix_vM(s, i);
     var = vM / (wM * wM) + (s->V[i] - vM) / (w * w);
-    dev = s->M[i] - mu[i];
+    dev = s->M[i] - m;
     if (s->o->reject_grad >= 0 && /* then the gradient only adds */
         (!(dev > 0) || dev * dev <= k * k * fmax(var, 0)))
         return 0;
     for (d = 0; d < 4; d++) {
         int xx = x + dx[d], yy = y + dy[d];
-        size_t j;
+        float mj;
         if (xx < 0 || yy < 0 || xx >= n || yy >= n)
             continue;
-        j = (size_t)yy * n + xx;
-        if (isfinite(mu[j]))
-            grad = fmax(grad, fabs(mu[j] - mu[i]));
+        mj = mu[yy & 3][xx];
+        if (isfinite(mj))
+            grad = fmax(grad, fabs(mj - m));
     }
     return dev > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
 }
@@ -780,43 +784,58 @@ static void drop_largest(sums *s, size_t i)
         s->C[i] = 0;
 }
 
-/* Returns the number of values rejected. */
-static long reject_outliers(sums *s, float *mu, unsigned char *rej)
+/* Returns the number of values rejected, or -1 when out of memory.  The
+ * rows flow through four-row rings: the means two rows ahead of row y,
+ * the first test one row ahead, and row y is decided (and its values
+ * dropped) once its neighbours on both sides have been tested. */
+static long reject_outliers(sums *s)
 {
     static const int dx[8] = {1, -1, 0, 0, 1, 1, -1, -1};
     static const int dy[8] = {0, 0, 1, -1, 1, -1, 1, -1};
-    int n = s->size;
+    int n = s->size, x, y, d, r;
+    float *mu[4] = {NULL};
+    unsigned char *rej[4] = {NULL};
     long nrej = 0;
-    size_t i;
 
-    others_mean(s, mu);
-    memset(rej, 0, s->npix);
-    for (i = 0; i < s->npix; i++)
-        if (stands_out(s, mu, i, s->o->reject_sigma))
-            rej[i] = 1;
-    /* The edges of a cosmic ray are fainter than its core: a neighbour
-     * whose largest value came from the same input needs less. */
-    for (i = 0; i < s->npix; i++) {
-        int x = (int)(i % (size_t)n), y = (int)(i / (size_t)n), d;
-        if (rej[i] != 1)
+    for (r = 0; r < 4; r++)
+        if (!(mu[r] = malloc((size_t)n * sizeof **mu)) || !(rej[r] = malloc((size_t)n))) {
+            nrej = -1;
+            goto cleanup;
+        }
+    for (y = -2; y < n; y++) {
+        if (y + 2 < n)
+            others_mean(s, y + 2, mu[(y + 2) & 3]);
+        if (y + 1 >= 0 && y + 1 < n)
+            for (x = 0; x < n; x++)
+                rej[(y + 1) & 3][x] =
+                    (unsigned char)stands_out(s, mu, x, y + 1, s->o->reject_sigma);
+        if (y < 0)
             continue;
-        for (d = 0; d < 8; d++) {
-            int xx = x + dx[d], yy = y + dy[d];
-            size_t j;
-            if (xx < 0 || yy < 0 || xx >= n || yy >= n)
+        /* The edges of a cosmic ray are fainter than its core: a neighbour
+         * of a rejected value that came from the same input needs less. */
+        for (x = 0; x < n; x++) {
+            size_t j = (size_t)y * n + x;
+            int near = 0;
+            if (rej[y & 3][x] || !s->mx[j])
                 continue;
-            j = (size_t)yy * n + xx;
-            if (!rej[j] && s->mx[j] && s->mx[i] &&
-                MX_INPUT(s->mx[j]) == MX_INPUT(s->mx[i]) &&
-                stands_out(s, mu, j, s->o->grow_sigma))
-                rej[j] = 2;
+            for (d = 0; d < 8 && !near; d++) {
+                int xx = x + dx[d], yy = y + dy[d];
+                size_t i = (size_t)yy * n + xx;
+                near = xx >= 0 && yy >= 0 && xx < n && yy < n && rej[yy & 3][xx] == 1 &&
+                       s->mx[i] && MX_INPUT(s->mx[i]) == MX_INPUT(s->mx[j]);
+            }
+            if (near && stands_out(s, mu, x, y, s->o->grow_sigma))
+                rej[y & 3][x] = 2;
         }
+        for (x = 0; x < n; x++)
+            if (rej[y & 3][x]) {
+                drop_largest(s, (size_t)y * n + x);
+                nrej++;
+            }
     }
-    for (i = 0; i < s->npix; i++)
-        if (rej[i]) {
-            drop_largest(s, i);
-            nrej++;
-        }
+cleanup:
+    for (r = 0; r < 4; r++)
+        free(mu[r]), free(rej[r]);
     return nrej;
 }
 
@@ -1100,8 +1119,6 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     rapid_tile t = {0};
     input *in = NULL;
     sums s;
-    float *mu = NULL;
-    unsigned char *rej = NULL;
     double *zp = NULL, magzp;
     int nin = 0, k, rc = 0;
 
@@ -1150,15 +1167,10 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         goto cleanup;
     out->meta.npixsat = s.npixsat;
     /* Reject, then the maps. */
-    mu = rapid_big_malloc(s.npix * sizeof *mu);
-    rej = rapid_big_malloc(s.npix);
-    if (!mu || !rej) {
+    if ((out->meta.clnoutliers = reject_outliers(&s)) < 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
         goto cleanup;
     }
-    out->meta.clnoutliers = reject_outliers(&s, mu, rej);
-    rapid_big_free(mu), mu = NULL;
-    rapid_big_free(rej), rej = NULL;
     take_maps(&s, out); /* frees the other planes: the catalog reuses them */
     image_stats(out);
     if ((rc = reference_psf(o, in, nin, &out->psf, err)) != 0 ||
@@ -1184,8 +1196,6 @@ cleanup:
         input_release(&in[k]);
     free(in);
     free(zp);
-    rapid_big_free(mu);
-    rapid_big_free(rej);
     rapid_wcs_release(&grid);
     if (rc)
         rapid_coadd_release(out);
