@@ -17,8 +17,10 @@
  * Only the largest value at a pixel can be rejected: cosmic rays,
  * transients, satellite trails and hot pixels are positive and, with inputs
  * from different epochs and detectors, rarely hit one output pixel twice.
- * Memory: the running sums (24 bytes per output pixel) plus, per thread,
- * one input and its mesh accumulators; inputs are read one at a time.
+ * Memory: the running sums (24 bytes per output pixel, in six planes, three
+ * of which become the maps in place) plus, per thread, one input and its
+ * mesh accumulators; inputs are read one at a time, and the rejection
+ * streams rows through a few rows of buffers.
  */
 #include <dirent.h>
 #include <errno.h>
