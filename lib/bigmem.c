@@ -113,7 +113,8 @@ void *rapid_big_malloc(size_t n)
     return n ? malloc(n) : NULL;
 }
 
-void *rapid_big_calloc(size_t count, size_t size)
+/* Zeroed memory, from the pool (sparse 0) or always fresh (sparse 1). */
+static void *big_calloc(size_t count, size_t size, int sparse)
 {
     if (!count || !size || count > SIZE_MAX / size)
         return NULL;
@@ -121,30 +122,25 @@ void *rapid_big_calloc(size_t count, size_t size)
     size_t n = count * size;
     if (n >= RAPID_BIG_MIN) {
         int fresh;
-        void *p = big_alloc(n, 0, &fresh);
-        if (p && !fresh)
+        void *p = big_alloc(n, sparse, &fresh);
+        if (p && !fresh) /* carved from the pool, or an ordinary block */
             memset(p, 0, n);
         return p;
     }
+#else
+    (void)sparse;
 #endif
     return calloc(count, size);
 }
 
+void *rapid_big_calloc(size_t count, size_t size)
+{
+    return big_calloc(count, size, 0);
+}
+
 void *rapid_big_calloc_sparse(size_t count, size_t size)
 {
-    if (!count || !size || count > SIZE_MAX / size)
-        return NULL;
-#if POOL
-    size_t n = count * size;
-    if (n >= RAPID_BIG_MIN) {
-        int fresh;
-        void *p = big_alloc(n, 1, &fresh);
-        if (p && !fresh) /* an ordinary block: the table of blocks was full */
-            memset(p, 0, n);
-        return p;
-    }
-#endif
-    return calloc(count, size);
+    return big_calloc(count, size, 1);
 }
 
 void rapid_big_free(void *ptr)
