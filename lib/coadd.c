@@ -412,20 +412,14 @@ static void scratch_free(scratch *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Add input k's row y (global columns x0..x1) to the sums (caller holds
- * the lock of its band).  The variance of each resampled value is the geometric factor
- * G times the variance of the input pixels there, taken from the local
- * mean (Poisson on the counts and read noise, in DN^2, scaled like the
- * values): sum a_p^2 var_p with a smooth var_p.  Single precision. */
 /* Into the sums; the largest value kept with selects: whether an input's
  * value is the largest so far is a coin toss on sky. */
 RAPID_INLINE void update(int m, float *restrict S, float *restrict W,
-                                float *restrict V, float *restrict C,
-                                float *restrict M, uint32_t *restrict mx,
-                                const float *restrict dS, const float *restrict dW,
-                                const float *restrict dV, const float *restrict dC,
-                                const float *restrict val,
-                                const uint32_t *restrict mxc)
+                         float *restrict V, float *restrict C, float *restrict M,
+                         uint32_t *restrict mx, const float *restrict dS,
+                         const float *restrict dW, const float *restrict dV,
+                         const float *restrict dC, const float *restrict val,
+                         const uint32_t *restrict mxc)
 {
     int c;
 
@@ -440,17 +434,22 @@ RAPID_INLINE void update(int m, float *restrict S, float *restrict W,
     }
 }
 
+/* Add input k's row y (global columns x0..x1) to the sums (caller holds
+ * the lock of its band).  The variance of each resampled value is the geometric factor
+ * G times the variance of the input pixels there, taken from the local
+ * mean (Poisson on the counts and read noise, in DN^2, scaled like the
+ * values): sum a_p^2 var_p with a smooth var_p.  Single precision. */
 RAPID_CLONES
 static void add_row(sums *s, int k, scratch *t, const rapid_mesh_var *mv,
                     int y, int x0, int x1)
 {
+    enum { CH = 256 };
     const input *in = &s->in[k];
     float c1 = (float)in->vc1, c0 = (float)in->vc0;
     float w = (float)in->weight, w2 = w * w;
     uint32_t ik = (uint32_t)k;
     size_t o = (size_t)y * s->size + x0;
     int c0_, c, n = x1 - x0 + 1;
-    enum { CH = 256 };
     float dS[CH], dW[CH], dV[CH], dC[CH], val[CH];
     uint32_t mxc[CH];
 

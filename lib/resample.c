@@ -301,6 +301,9 @@ RAPID_INLINE void edge_coeffs(const double *restrict x0,
     }
 }
 
+/* image rows read ahead of the edge pass (see mesh_strip) */
+#define PREFETCH_ROWS 4
+
 /* One vertical strip of the image, pixels i0 <= i < i1: the edges along
  * the corner rows under each of them, and the edges across each pixel row
  * at corners i0 .. i1 - 1 (and i1 = nx, the image's right side, for the
@@ -312,8 +315,6 @@ RAPID_INLINE void edge_coeffs(const double *restrict x0,
  * (coef) and deposited once.  The edge going up from a corner ends at the
  * same corner of the next corner row (pend).  Steep edges and the rare ones
  * crossing two row boundaries go through edge() instead. */
-#define PREFETCH_ROWS 4
-
 RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
                              const float *data, int nx, int ny, int i0, int i1,
                              double scale, double satlevel, double *buf,
@@ -620,18 +621,6 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
     return 0;
 }
 
-/* The phase of pixel i of a run, (fu0, fw0) (+64) stepping (du, dw), in
- * table cells: the cell (iu, iw) and the fractions (fu, fw) within it. */
-#define VAR_PHASE(fu, fw, iu, iw)                                 \
-    do {                                                          \
-        fu = (fu - (float)(int)fu) * ft;                          \
-        fw = (fw - (float)(int)fw) * ft;                          \
-        iu = (int)fu, iw = (int)fw;                               \
-        iu = iu < 0 ? 0 : iu > t - 1 ? t - 1 : iu;                \
-        iw = iw < 0 ? 0 : iw > t - 1 ? t - 1 : iw;                \
-        fu -= (float)iu, fw -= (float)iw;                         \
-    } while (0)
-
 /* Sixteen pixels of one block: G bilinear in the cell's four corners q. */
 static void var16(const float *qb, int t, float fu0, float fw0, float du,
                   float dw, float *g)
@@ -643,7 +632,12 @@ static void var16(const float *qb, int t, float fu0, float fw0, float du,
         float fu = fu0 + (float)i * du, fw = fw0 + (float)i * dw, a, b;
         const float *q;
         int iu, iw;
-        VAR_PHASE(fu, fw, iu, iw);
+        fu = (fu - (float)(int)fu) * ft; /* the phase, in table cells */
+        fw = (fw - (float)(int)fw) * ft;
+        iu = (int)fu, iw = (int)fw;
+        iu = iu < 0 ? 0 : iu > t - 1 ? t - 1 : iu;
+        iw = iw < 0 ? 0 : iw > t - 1 ? t - 1 : iw;
+        fu -= (float)iu, fw -= (float)iw;
         q = qb + 4 * (iw * t + iu);
         a = (1 - fu) * q[0] + fu * q[1];
         b = (1 - fu) * q[2] + fu * q[3];
