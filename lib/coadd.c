@@ -844,19 +844,22 @@ cleanup:
 
 /* The maps, in place: the image over the sums S, the uncertainty over V,
  * the coverage over C; the other planes are freed. */
+RAPID_CLONES
 static void take_maps(sums *s, rapid_coadd *out)
 {
+    float *S = s->S, *V = s->V, *C = s->C;
+    const float *W = s->W;
     size_t i;
 
+    /* selects, no branches: it vectorises (sqrt too: -fno-math-errno) */
     for (i = 0; i < s->npix; i++) {
-        double w = s->W[i];
-        if (w > 0 && s->C[i] > 1e-3) {
-            s->S[i] = (float)(s->S[i] / w);
-            s->V[i] = (float)(sqrt(fmax(s->V[i], 0)) / w);
-        } else {
-            s->S[i] = s->V[i] = NAN;
-            s->C[i] = 0;
-        }
+        double w = W[i];
+        int ok = w > 0 && (double)C[i] > 1e-3;
+        double wd = ok ? w : 1, v = V[i] > 0 ? V[i] : 0;
+        float m = (float)(S[i] / wd), u = (float)(sqrt(v) / wd);
+        S[i] = ok ? m : NAN;
+        V[i] = ok ? u : NAN;
+        C[i] = ok ? C[i] : 0;
     }
     out->image.data = s->S, out->uncertainty.data = s->V, out->coverage.data = s->C;
     out->image.nx = out->image.ny = s->size;
