@@ -488,19 +488,29 @@ static void inverse_row(const rapid_pixmap *inv, int y, int x0, int x1,
     rapid_pixmap_row(inv, y, x0, 16.0, (x1 - x0 + 1 + 15) / 16 + 1, su, sw);
 }
 
-/* Take every row of the worker's mesh: those on the grid into the sums,
- * the rest only cleared. */
-static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
-                    rapid_err *err)
+/* Input k on its way from the worker's mesh into the sums. */
+typedef struct adder {
+    sums *s;
+    int k;
+    scratch *t;
+    rapid_mesh_var mv;
+    rapid_pixmap inv;
+    int band;          /* the band whose lock is held; -1: none */
+} adder;
+
+/* What the rows need besides the mesh: the variance factor, and where the
+ * output pixels fall on the input. */
+static int adder_start(adder *d, sums *s, int k, scratch *t,
+                       const rapid_pixmap *m, rapid_err *err)
 {
     input *in = &s->in[k];
     rapid_mesh *p = &t->mesh;
-    rapid_mesh_var mv = RAPID_MESH_VAR_INIT;
-    rapid_pixmap inv = RAPID_PIXMAP_INIT;
     int r, n = s->size, ylo = p->y0 < 0 ? 0 : p->y0;
     int yhi = p->y0 + p->h - 1 > n - 1 ? n - 1 : p->y0 + p->h - 1;
-    int xlo = n, xhi = -1, rc = 0, band = -1;
+    int xlo = n, xhi = -1, rc = 0;
 
+    memset(d, 0, sizeof *d);
+    d->s = s, d->k = k, d->t = t, d->band = -1;
     for (r = ylo - p->y0; r <= yhi - p->y0; r++)
         if (p->c1[r] >= p->c0[r]) {
             xlo = p->xb + p->c0[r] < xlo ? p->xb + p->c0[r] : xlo;
@@ -516,47 +526,52 @@ static int add_mesh(sums *s, int k, scratch *t, const rapid_pixmap *m,
     if (ylo <= yhi && xlo <= xhi) {
         /* where each output pixel falls on the input: its phase there
          * sets the variance factor */
-        if ((rc = rapid_mesh_var_make(&mv, m, in->nx, in->ny)) != 0) {
-            rc = rapid_fail(err, rc, "%s: cannot tabulate the resampling "
-                            "variance", in->src->path);
-            goto cleanup;
-        }
-        for (r = 0, in->via = 0; r < mv.nb * mv.nb; r++)
-            in->via += 1 / mv.apix[r] / (mv.nb * mv.nb);
-        if ((rc = rapid_pixmap_make(&inv, s->grid, &in->wcs, xlo, xhi, ylo, yhi,
-                                    64, err)) != 0) {
-            rapid_err_prefix(err, "%s", in->src->path);
-            goto cleanup;
-        }
+        if ((rc = rapid_mesh_var_make(&d->mv, m, in->nx, in->ny)) != 0)
+            return rapid_fail(err, rc, "%s: cannot tabulate the resampling "
+                              "variance", in->src->path);
+        for (r = 0, in->via = 0; r < d->mv.nb * d->mv.nb; r++)
+            in->via += 1 / d->mv.apix[r] / (d->mv.nb * d->mv.nb);
+        if ((rc = rapid_pixmap_make(&d->inv, s->grid, &in->wcs, xlo, xhi, ylo,
+                                    yhi, 64, err)) != 0)
+            return rapid_err_prefix(err, "%s", in->src->path);
     }
-    /* one band of rows at a time under its own lock: two workers adding
-     * different inputs meet only when they reach the same band */
-    for (r = 0; r < p->h; r++) {
-        int y = p->y0 + r, x0 = p->xb + p->c0[r], x1 = p->xb + p->c1[r];
-        if (y < 0 || y >= n || x1 < 0 || x0 >= n) {
-            rapid_mesh_row(p, y, 1, 0, NULL, NULL); /* clear only */
-            continue;
-        }
-        x0 = x0 < 0 ? 0 : x0;
-        x1 = x1 > n - 1 ? n - 1 : x1;
-        rapid_mesh_row(p, y, x0, x1, t->as, t->a);
-        inverse_row(&inv, y, x0, x1, t->u, t->w);
-        if (y / BAND != band) {
-            if (band >= 0)
-                pthread_mutex_unlock(&s->band[band % NBAND]);
-            band = y / BAND;
-            pthread_mutex_lock(&s->band[band % NBAND]);
-        }
-        add_row(s, k, t, &mv, y, x0, x1);
+    return 0;
+}
+
+/* A finished row of the mesh: on the grid into the sums, else only
+ * cleared.  One band of rows at a time under its own lock: two workers
+ * adding different inputs meet only when they reach the same band. */
+static void adder_row(void *arg, int y)
+{
+    adder *d = arg;
+    sums *s = d->s;
+    scratch *t = d->t;
+    rapid_mesh *p = &t->mesh;
+    int r = y - p->y0, n = s->size, x0 = p->xb + p->c0[r], x1 = p->xb + p->c1[r];
+
+    if (y < 0 || y >= n || x1 < 0 || x0 >= n) {
+        rapid_mesh_row(p, y, 1, 0, NULL, NULL); /* clear only */
+        return;
     }
-    if (band >= 0)
-        pthread_mutex_unlock(&s->band[band % NBAND]);
-cleanup:
-    if (rc) /* leave the accumulators zero for the next input */
-        rapid_mesh_clear(p);
-    rapid_mesh_var_release(&mv);
-    rapid_pixmap_release(&inv);
-    return rc;
+    x0 = x0 < 0 ? 0 : x0;
+    x1 = x1 > n - 1 ? n - 1 : x1;
+    rapid_mesh_row(p, y, x0, x1, t->as, t->a);
+    inverse_row(&d->inv, y, x0, x1, t->u, t->w);
+    if (y / BAND != d->band) {
+        if (d->band >= 0)
+            pthread_mutex_unlock(&s->band[d->band % NBAND]);
+        d->band = y / BAND;
+        pthread_mutex_lock(&s->band[d->band % NBAND]);
+    }
+    add_row(s, d->k, t, &d->mv, y, x0, x1);
+}
+
+static void adder_end(adder *d)
+{
+    if (d->band >= 0)
+        pthread_mutex_unlock(&d->s->band[d->band % NBAND]);
+    rapid_mesh_var_release(&d->mv);
+    rapid_pixmap_release(&d->inv);
 }
 
 static void sums_free(sums *s)
@@ -586,9 +601,10 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
     input *in = &s->in[k];
     rapid_image *im = &t->img;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
+    adder d;
     double sky, skyvar;
     size_t maxcells = 3 * (size_t)in->nx * in->ny + ((size_t)1 << 22);
-    long nsat;
+    long nsat = 0;
     int rc;
 
     if ((rc = rapid_fits_reread_image(in->src->path, NULL, im, err)) != 0)
@@ -612,7 +628,7 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
         rapid_err_prefix(err, "%s", in->src->path);
         goto cleanup;
     }
-    if ((rc = rapid_mesh_place(&t->mesh, &m, in->nx, in->ny, maxcells)) != 0) {
+    if ((rc = rapid_mesh_place(&t->mesh, &m, in->nx, in->ny, maxcells, 1)) != 0) {
         rc = rc == RAPID_E_NOMEM
                  ? rapid_fail(err, rc, "%s: no memory to resample", in->src->path)
                  : rapid_fail(err, rc, "%s: its pixels do not map onto the grid's "
@@ -628,13 +644,17 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
             goto cleanup;
         }
     }
-    nsat = rapid_mesh_add(&t->mesh, &m, im->data, in->nx, in->ny, in->scale,
-                          s->o->sat_fraction * in->saturate);
-    if (nsat < 0) { /* before any deposit: the accumulators are still zero */
-        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample", in->src->path);
-        goto cleanup;
+    /* the edges into the mesh, each row into the sums once it is done */
+    if ((rc = adder_start(&d, s, k, t, &m, err)) == 0) {
+        nsat = rapid_mesh_add(&t->mesh, &m, im->data, in->nx, in->ny, in->scale,
+                              s->o->sat_fraction * in->saturate, adder_row, &d);
+        /* -1: found before any deposit, so the accumulators are still zero */
+        if (nsat < 0)
+            rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample",
+                            in->src->path);
     }
-    if ((rc = add_mesh(s, k, t, &m, err)) != 0)
+    adder_end(&d);
+    if (rc)
         goto cleanup;
     pthread_mutex_lock(&s->lock);
     s->npixsat += nsat;

@@ -36,6 +36,7 @@ void rapid_mesh_release(rapid_mesh *p)
     free(p->c0);
     free(p->c1);
     free(p->at);
+    free(p->tile);
     rapid_big_free(p->v);
     rapid_big_free(p->a);
     memset(p, 0, sizeof *p);
@@ -88,16 +89,98 @@ static int grow_cells(rapid_mesh *p, size_t n)
     return 0;
 }
 
+/* Tiles of the edge pass, input pixels; GS divides both. */
+#define TILE_W 256
+#define TILE_H 64
+#define GS 8
+
+static int cmp_tile(const void *a, const void *b)
+{
+    const int *x = a, *y = b;
+
+    if (x[2] != y[2])
+        return x[2] < y[2] ? -1 : 1;
+    if (x[1] != y[1])
+        return x[1] < y[1] ? -1 : 1;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* The tiles, each with the rows its corners fall in, from the corners
+ * every GS pixels (one row more each side: the map is smooth, so what
+ * lies between strays a tiny fraction of a pixel from the straight line),
+ * in the order of their first row; the most rows a tile spans into *span.
+ * A map that bends within a few pixels (second differences of the rows
+ * over GS pixels above 1/4) could stray more: *span is then the whole
+ * footprint, so that every row stays in hand. */
+static int place_tiles(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
+                       int *span)
+{
+    int gx = (nx + GS - 1) / GS + 1, gy = (ny + GS - 1) / GS + 1;
+    int tw = (nx + TILE_W - 1) / TILE_W, th = (ny + TILE_H - 1) / TILE_H;
+    int n = tw * th, i, j, k, smooth = 1;
+    double *gxv = malloc((size_t)gx * gy * sizeof *gxv), *g;
+    double *gyv = malloc((size_t)gx * gy * sizeof *gyv);
+
+    if (gxv && gyv && n > p->tcap) {
+        int *t = realloc(p->tile, (size_t)n * 4 * sizeof *t);
+        if (t)
+            p->tile = t, p->tcap = n;
+    }
+    if (!gxv || !gyv || n > p->tcap) {
+        free(gxv);
+        free(gyv);
+        return RAPID_E_NOMEM;
+    }
+    g = gyv;
+    for (j = 0; j < gy; j++)
+        rapid_pixmap_row(m, j * GS - 0.5, -0.5, GS, gx, gxv + (size_t)j * gx,
+                         g + (size_t)j * gx);
+    for (k = 0; k < gx * gy; k++)
+        g[k] += 0.5 - p->y0;
+    for (j = 0; j < gy && smooth; j++)
+        for (i = 0; i < gx && smooth; i++) {
+            const double *c = g + (size_t)j * gx + i;
+            if ((i > 0 && i < gx - 1 && fabs(c[-1] - 2 * c[0] + c[1]) > 0.25) ||
+                (j > 0 && j < gy - 1 && fabs(c[-gx] - 2 * c[0] + c[gx]) > 0.25))
+                smooth = 0;
+        }
+    *span = 0;
+    for (k = 0; k < n; k++) {
+        int *t = p->tile + 4 * k, ti = k % tw, tj = k / tw;
+        int ga = ti * TILE_W / GS, gb = ((ti + 1) * TILE_W + GS - 1) / GS;
+        int ha = tj * TILE_H / GS, hb = ((tj + 1) * TILE_H + GS - 1) / GS;
+        double lo = 1e300, hi = -1e300;
+        gb = gb < gx - 1 ? gb : gx - 1, hb = hb < gy - 1 ? hb : gy - 1;
+        for (j = ha; j <= hb; j++)
+            for (i = ga; i <= gb; i++) {
+                double y = g[(size_t)j * gx + i];
+                lo = y < lo ? y : lo, hi = y > hi ? y : hi;
+            }
+        t[0] = ti * TILE_W, t[1] = tj * TILE_H;
+        t[2] = (int)lo - 1, t[3] = (int)hi + 1;
+        t[2] = t[2] < 0 ? 0 : t[2], t[3] = t[3] > p->h - 1 ? p->h - 1 : t[3];
+        if (t[3] - t[2] + 1 > *span)
+            *span = t[3] - t[2] + 1;
+    }
+    if (!smooth)
+        *span = p->h;
+    qsort(p->tile, (size_t)n, 4 * sizeof *p->tile, cmp_tile);
+    p->ntile = n;
+    free(gxv);
+    free(gyv);
+    return 0;
+}
+
 /* The footprint's outline (every 8 input pixels) bounds each row's span;
  * the footprint of a detector is convex, so the span between the outline's
  * crossings holds every edge of the mesh in that row. */
 int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
-                     size_t maxcells)
+                     size_t maxcells, int ring)
 {
     const double margin = 2.5;
     double xmin = 1e300, ymin = 1e300, xmax = -1e300, ymax = -1e300;
     double *bx, *by, jx[2], jy[2];
-    int e, k, nb = 0, r, cap = 2 * (nx + ny) / 8 + 8, h, rc = 0;
+    int e, k, nb = 0, r, cap = 2 * (nx + ny) / 8 + 8, h, rc = 0, span, wmax = 0;
     size_t n = 0;
 
     bx = malloc((size_t)cap * sizeof *bx);
@@ -161,10 +244,20 @@ int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
             p->c0[r] = 0, p->c1[r] = -1;
         p->at[r] = (ptrdiff_t)n - p->c0[r];
         n += (size_t)(p->c1[r] - p->c0[r] + 1);
+        wmax = p->c1[r] - p->c0[r] + 1 > wmax ? p->c1[r] - p->c0[r] + 1 : wmax;
     }
     if (n > maxcells) {
         rc = RAPID_E_ARG;
         goto cleanup;
+    }
+    if ((rc = place_tiles(p, m, nx, ny, &span)) != 0)
+        goto cleanup;
+    p->win = h;
+    if (ring && span < h) { /* row r in slot r % win, each slot wmax wide */
+        p->win = span;
+        for (r = 0; r < h; r++)
+            p->at[r] = (ptrdiff_t)(r % span) * wmax - p->c0[r];
+        n = (size_t)span * (size_t)wmax;
     }
     rc = grow_cells(p, n ? n : 1);
     p->n = n;
@@ -301,31 +394,35 @@ RAPID_INLINE void edge_coeffs(const double *restrict x0,
     }
 }
 
-/* image rows read ahead of the edge pass (see mesh_strip) */
+/* image rows read ahead of the edge pass (see mesh_tile) */
 #define PREFETCH_ROWS 4
 
-/* One vertical strip of the image, pixels i0 <= i < i1: the edges along
- * the corner rows under each of them, and the edges across each pixel row
+/* One tile of the image, pixels i0 <= i < i1, j0 <= j < j1: the edges
+ * along corner rows j0 .. j1 - 1 (and j1 = ny, the image's top, for the
+ * top tiles) under each of its pixels, and the edges across each pixel row
  * at corners i0 .. i1 - 1 (and i1 = nx, the image's right side, for the
- * last strip).  Strips keep the accumulator cells a row of edges touches in
- * the cache until the next rows come back to them.
+ * right tiles).  Each edge belongs to one tile and is weighted by the
+ * pixels on both sides, in the tile or not: the first pixel row below the
+ * tile and the pixel left of it are read for that.  A tile keeps the
+ * accumulator cells a row of edges touches in the cache until the next
+ * rows come back to them.
  *
  * Every corner of the mesh is the end of up to four edges, and each end of
  * an edge is a tap of +-k B(x) at that corner: they are summed per corner
  * (coef) and deposited once.  The edge going up from a corner ends at the
  * same corner of the next corner row (pend).  Steep edges and the rare ones
  * crossing two row boundaries go through edge() instead. */
-RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
-                             const float *data, int nx, int ny, int i0, int i1,
-                             double scale, double satlevel, double *buf,
-                             int *ibuf, long *nsat)
+RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
+                            const float *data, int nx, int ny, int i0, int i1,
+                            int j0, int j1, double scale, double satlevel,
+                            double *buf, int *ibuf, long *nsat)
 {
     /* corners i0 - 1 .. i1 at index 0 .. nc - 1; pixel i (i0 - 1 .. i1 - 1,
      * the one left of corner i + 1) at index i - i0 + 1 of sp/sc; the pixel
      * left of the image is a hole.  Edge i along a corner row runs from
      * corner i to i + 1; edge i across a pixel row from corner i up. */
     int nc = i1 - i0 + 2, i, j, last = i1 == nx, nv = last ? nc : nc - 1;
-    int mh, mv, q;
+    int mh, mv, q, jp = j0 > 0 ? j0 - 1 : 0;
     double nslow;
     double *bx = buf, *by = bx + nc, *tx = by + nc, *ty = tx + nc;
     double *sp = ty + nc, *sc = sp + nc, *op = sc + nc, *oc = op + nc;
@@ -353,19 +450,26 @@ RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
     memset(sh, 0, (size_t)nc * sizeof *sh);
     memset(cv, 0, (size_t)nc * sizeof *cv);
     memset(sv, 0, (size_t)nc * sizeof *sv);
-    rapid_pixmap_row(m, -0.5, i0 - 1.5, 1.0, nc, bx, by);
+    rapid_pixmap_row(m, jp - 0.5, i0 - 1.5, 1.0, nc, bx, by);
     for (i = 0; i < nc; i++) {
         bx[i] += ox, by[i] += oy;
         rb[i] = (int)by[i];
         fb[i] = rb[i];
     }
-    for (j = 0; j <= ny; j++) {
+    for (j = jp; j <= j1; j++) {
         double *t;
         int *ri;
+        if (j == j1 && j1 < ny) {
+            /* the corner row j1 belongs to the tile above, but for the
+             * ends of this tile's edges coming up to it */
+            for (i = 1; i < nc; i++)
+                tap(V + at[rb[i]], bx[i], pend[i]);
+            break;
+        }
         if (j < ny) {
             const float *row = data + (size_t)j * nx + i0 - 1;
             int ns = 0;
-            /* the strip's part of a row a few rows on: rows are nx floats
+            /* the tile's part of a row a few rows on: rows are nx floats
              * apart, too far for the hardware to see the pattern */
             if (j + PREFETCH_ROWS < ny) {
                 const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * nx);
@@ -396,12 +500,15 @@ RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
                 ns += (fabsf(row[i]) <= FLT_MAX) & (row[i] >= fsat);
             if (i0 == 0)
                 sc[0] = 0, oc[0] = 0;
-            sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the strip: unused */
-            *nsat += ns;
+            sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the tile: unused */
+            if (j >= j0)
+                *nsat += ns;
         } else {
             memset(sc, 0, (size_t)nc * sizeof *sc);
             memset(oc, 0, (size_t)nc * sizeof *oc);
         }
+        if (j < j0) /* the row below the tile: its pixels only */
+            goto next;
         /* weights: along the corner row, the pixel above minus the one
          * below; across the pixel row, the left one minus the right one */
         for (i = 1; i < nc - 1; i++)
@@ -457,13 +564,14 @@ RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
                 if (oc[i] != op[i])
                     edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * (oc[i] - op[i]));
         if (j < ny) {
-            /* between pixels 1 .. nc - 2 of the strip; then the edges at
+            /* between pixels 1 .. nc - 2 of the tile; then the edges at
              * the image's sides, which always border a hole */
             int flat = memcmp(oc + 1, oc + 2, (size_t)(nc - 3) * sizeof *oc) == 0;
             for (i = 1; i < nv; i += flat && i == 1 ? nc - 2 : 1)
                 if (oc[i - 1] != oc[i])
                     edge(p->a, at, bx[i], by[i], tx[i], ty[i], sg * (oc[i - 1] - oc[i]));
         }
+    next:
         t = bx, bx = tx, tx = t;
         t = by, by = ty, ty = t;
         t = sp, sp = sc, sc = t;
@@ -473,24 +581,33 @@ RAPID_INLINE void mesh_strip(rapid_mesh *p, const rapid_pixmap *m,
     }
 }
 
+/* Tile by tile in the order of their first rows: when a tile starts,
+ * no later one reaches the rows before its first, so they are done. */
 RAPID_CLONES
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                    int nx, int ny, double scale, double satlevel)
+                    int nx, int ny, double scale, double satlevel,
+                    rapid_mesh_row_fn fn, void *arg)
 {
-    const int sw = 256; /* strip width, input pixels */
-    double *buf = malloc((size_t)22 * (sw + 2) * sizeof *buf);
-    int *ibuf = malloc((size_t)4 * (sw + 2) * sizeof *ibuf);
+    double *buf = malloc((size_t)22 * (TILE_W + 2) * sizeof *buf);
+    int *ibuf = malloc((size_t)4 * (TILE_W + 2) * sizeof *ibuf);
     long nsat = 0;
-    int i0;
+    int k, front = 0;
 
-    if (!buf || !ibuf) {
+    if (!buf || !ibuf || (p->win < p->h && !fn)) {
         free(buf);
         free(ibuf);
         return -1;
     }
-    for (i0 = 0; i0 < nx; i0 += sw)
-        mesh_strip(p, m, data, nx, ny, i0, i0 + sw < nx ? i0 + sw : nx, scale,
-                   satlevel, buf, ibuf, &nsat);
+    for (k = 0; k < p->ntile; k++) {
+        const int *t = p->tile + 4 * k;
+        for (; fn && front < t[2]; front++)
+            fn(arg, p->y0 + front);
+        mesh_tile(p, m, data, nx, ny, t[0], t[0] + TILE_W < nx ? t[0] + TILE_W : nx,
+                  t[1], t[1] + TILE_H < ny ? t[1] + TILE_H : ny, scale, satlevel,
+                  buf, ibuf, &nsat);
+    }
+    for (; fn && front < p->h; front++)
+        fn(arg, p->y0 + front);
     free(buf);
     free(ibuf);
     return nsat;

@@ -37,6 +37,11 @@ typedef struct rapid_mesh {
     size_t n, cap;       /* cells in use, allocated (all zero between uses) */
     double *v, *a;       /* second differences of the value and area sums */
     double sign;         /* +1 or -1: orientation of the mapped pixels */
+    int win;             /* rows held at once: h, or fewer in a ring */
+    int *tile;           /* ntile tiles of the input, 4 ints each: first
+                          * column and row, first and last row they touch,
+                          * in the order of their first row */
+    int ntile, tcap;
 } rapid_mesh;
 
 #define RAPID_MESH_INIT {0}
@@ -44,23 +49,33 @@ typedef struct rapid_mesh {
 void rapid_mesh_release(rapid_mesh *p);
 
 /* Lay the accumulators over the footprint of an nx x ny input (through its
- * map m to output pixels), reusing the memory of earlier calls.  Fails
+ * map m to output pixels), reusing the memory of earlier calls: every row
+ * of it (ring 0), or a ring of as few rows as the edge pass has in hand at
+ * once (ring 1: a few hundred, whatever the footprint), which a row
+ * function given to rapid_mesh_add takes as they are done.  Fails
  * (RAPID_E_NOMEM, or RAPID_E_ARG when the footprint would need more than
  * maxcells output pixels) without touching the previous layout's zeroes. */
 int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
-                     size_t maxcells);
+                     size_t maxcells, int ring);
+
+/* Called with each output row y (global), in order, once no more edges
+ * will reach it: it must take the row (rapid_mesh_row). */
+typedef void (*rapid_mesh_row_fn)(void *arg, int y);
 
 /* Deposit the image (nx x ny, row-major; each value is multiplied by
  * `scale`): NaN pixels and those >= satlevel are left out (holes in the
- * mesh).  Returns the number of saturated pixels, or -1 without memory
+ * mesh).  With a row function (required for a ring) every row y0..y0+h-1
+ * goes to it as soon as it is complete; without, they all wait for the
+ * caller.  Returns the number of saturated pixels, or -1 without memory
  * (found before anything is deposited). */
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                    int nx, int ny, double scale, double satlevel);
+                    int nx, int ny, double scale, double satlevel,
+                    rapid_mesh_row_fn fn, void *arg);
 
 /* Output row y (global): the value sums sum a*s into as[] and the areas
  * sum a into a[] for global columns x0..x1 (x1 < x0: none), and clear the
  * row for the next input.  Every row y0..y0+h-1 must be taken once after
- * rapid_mesh_add. */
+ * rapid_mesh_add (or by its row function). */
 void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a);
 /* Clear everything deposited, without taking it (after a failure). */
 void rapid_mesh_clear(rapid_mesh *p);

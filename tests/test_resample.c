@@ -98,8 +98,29 @@ static void fill_image(float *img, int nx, int ny, uint64_t seed)
     img[(ny / 2 + 1) * nx + nx / 2] = NAN;
 }
 
+/* Rows taken from a ring as the edge pass finishes them. */
+typedef struct taken {
+    rapid_mesh *p;
+    int gx0, gy0, gw, next;
+    double *as, *a;
+} taken;
+
+static void take_row(void *arg, int y)
+{
+    taken *t = arg;
+
+    assert_int_equal(y, t->next); /* every row, in order */
+    t->next++;
+    rapid_mesh_row(t->p, y, t->gx0, t->gx0 + t->gw - 1,
+                   t->as + (size_t)(y - t->gy0) * t->gw,
+                   t->a + (size_t)(y - t->gy0) * t->gw);
+}
+
+static int rings; /* maps whose ring held fewer rows than the footprint */
+
 /* Mesh against brute force for one map; the mesh is reused across calls
- * (its accumulators must come back clean). */
+ * (its accumulators must come back clean).  Then the same through a ring
+ * of rows, which must give the same values, bit for bit. */
 static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t seed)
 {
     rapid_pixmap m = RAPID_PIXMAP_INIT;
@@ -107,13 +128,14 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
     const double sat = 1e5;
     int gx0, gy0, gw, gh, r, c;
     double *as, *a, *a2, *ms, *ma, worst_s = 0, worst_a = 0, tot = 0, totref = 0;
+    double *fs, *fa;
     long nsat;
 
     assert_non_null(img);
     fill_image(img, nx, ny, seed);
     make_map(&m, d, nx, ny);
-    assert_int_equal(rapid_mesh_place(p, &m, nx, ny, (size_t)1 << 24), 0);
-    nsat = rapid_mesh_add(p, &m, img, nx, ny, 1.0, sat);
+    assert_int_equal(rapid_mesh_place(p, &m, nx, ny, (size_t)1 << 24, 0), 0);
+    nsat = rapid_mesh_add(p, &m, img, nx, ny, 1.0, sat, NULL, NULL);
     assert_int_equal(nsat, 1);
     gx0 = p->xb, gy0 = p->y0, gh = p->h, gw = 0;
     for (r = 0; r < p->h; r++)
@@ -123,6 +145,8 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
     a2 = calloc((size_t)gw * gh, sizeof *a2);
     ms = calloc((size_t)gw, sizeof *ms);
     ma = calloc((size_t)gw, sizeof *ma);
+    fs = calloc((size_t)gw * gh, sizeof *fs);
+    fa = calloc((size_t)gw * gh, sizeof *fa);
     brute(&m, img, nx, ny, sat, gx0, gy0, gw, gh, as, a, a2);
     for (r = 0; r < gh; r++) {
         rapid_mesh_row(p, gy0 + r, gx0, gx0 + gw - 1, ms, ma);
@@ -131,6 +155,7 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
             worst_s = fmax(worst_s, fabs(ms[c] - as[k]));
             worst_a = fmax(worst_a, fabs(ma[c] - a[k]));
             tot += ms[c], totref += as[k];
+            fs[k] = ms[c], fa[k] = ma[c];
         }
     }
     print_message("mesh, rotation %g deg: worst |sum a s| error %.2e (values ~1e2..5e4), "
@@ -214,7 +239,27 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
         }
         rapid_mesh_var_release(&mv);
     }
+    /* the same through a ring of rows (as and a reused: every cell is set) */
+    {
+        taken t = {p, gx0, gy0, gw, gy0, as, a};
+        rapid_mesh ring = RAPID_MESH_INIT;
+        assert_int_equal(rapid_mesh_place(&ring, &m, nx, ny, (size_t)1 << 24, 1), 0);
+        assert_int_equal(ring.y0, gy0);
+        assert_int_equal(ring.h, gh);
+        assert_true(ring.win <= ring.h);
+        rings += ring.win < ring.h;
+        t.p = &ring;
+        assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, take_row, &t), 1);
+        assert_int_equal(t.next, gy0 + gh);
+        assert_memory_equal(as, fs, (size_t)gw * gh * sizeof *fs);
+        assert_memory_equal(a, fa, (size_t)gw * gh * sizeof *fa);
+        /* without a row function a ring cannot give its rows back */
+        if (ring.win < ring.h)
+            assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, NULL, NULL), -1);
+        rapid_mesh_release(&ring);
+    }
     free(as), free(a), free(a2), free(ms), free(ma), free(img);
+    free(fs), free(fa);
     rapid_pixmap_release(&m);
 }
 
@@ -235,15 +280,20 @@ static void test_mesh_vs_brute(void **state)
     size_t k;
 
     (void)state;
+    /* small inputs (one or two tiles of the edge pass), then larger ones:
+     * tiles in rows and columns, partial at the right and the top */
     for (k = 0; k < sizeof maps / sizeof *maps; k++)
         check_map(&p, &maps[k], k % 2 ? 300 : 47, k % 2 ? 23 : 61, 100 + k);
+    for (k = 0; k < sizeof maps / sizeof *maps; k++)
+        check_map(&p, &maps[k], k % 2 ? 530 : 290, k % 2 ? 150 : 213, 200 + k);
+    assert_true(rings >= 9);
     /* a footprint larger than allowed (an input of much finer pixels) is
      * refused, and the mesh still works afterwards */
     {
         rapid_pixmap m = RAPID_PIXMAP_INIT;
         mapdef big = {10, 8.0, 0, 0, 0};
         make_map(&m, &big, 47, 61);
-        assert_int_equal(rapid_mesh_place(&p, &m, 47, 61, 47 * 61 * 4), RAPID_E_ARG);
+        assert_int_equal(rapid_mesh_place(&p, &m, 47, 61, 47 * 61 * 4, 0), RAPID_E_ARG);
         assert_int_equal(p.h, 0);
         rapid_pixmap_release(&m);
         check_map(&p, &maps[3], 47, 61, 99);
@@ -256,8 +306,8 @@ static void test_mesh_vs_brute(void **state)
         int r, c;
         fill_image(img, 40, 30, 7);
         make_map(&m, &maps[4], 40, 30);
-        assert_int_equal(rapid_mesh_place(&p, &m, 40, 30, (size_t)1 << 20), 0);
-        assert_true(rapid_mesh_add(&p, &m, img, 40, 30, 1.0, 1e5) >= 0);
+        assert_int_equal(rapid_mesh_place(&p, &m, 40, 30, (size_t)1 << 20, 0), 0);
+        assert_true(rapid_mesh_add(&p, &m, img, 40, 30, 1.0, 1e5, NULL, NULL) >= 0);
         rapid_mesh_clear(&p);
         for (r = 0; r < p.h; r++) {
             assert_true(p.c1[r] - p.c0[r] < 400);
