@@ -2,8 +2,11 @@
  * way reading a file can fail.  Files are made here, some with raw CFITSIO
  * calls so that the reader meets layouts our writer never produces. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1247,6 +1250,449 @@ static void test_reread(void **state)
     rapid_image_release(&ic);
 }
 
+/* ------------------------------------------ float32 images read directly */
+
+/* Unscaled float32 images in plain files are read with pread() and
+ * converted by lib/fits.c itself; anything else goes through
+ * fits_read_img.  This program is linked with pread wrapped
+ * (tests/CMakeLists.txt), so that these tests see which way a file went
+ * and can make the reads come back short or fail, as a disk may. */
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t offset);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t offset);
+
+static struct {
+    int calls;       /* pread calls so far */
+    int eintr_every; /* every k-th call is interrupted (0: none) */
+    size_t most;     /* bytes one call returns at most (0: all asked for) */
+    int fail_from;   /* this call and all later ones fail (0: none) ... */
+    int fail_errno;  /* ... with this errno, or return 0 (end of file) */
+} preads;
+
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t offset)
+{
+    int k = ++preads.calls;
+
+    if (preads.fail_from && k >= preads.fail_from) {
+        errno = preads.fail_errno;
+        return preads.fail_errno ? -1 : 0;
+    }
+    if (preads.eintr_every && k % preads.eintr_every == 0) {
+        errno = EINTR;
+        return -1;
+    }
+    if (preads.most && n > preads.most)
+        n = preads.most;
+    return __real_pread(fd, buf, n, offset);
+}
+
+static void preads_reset(void)
+{
+    memset(&preads, 0, sizeof preads);
+}
+
+static uint32_t float_bits(float v)
+{
+    uint32_t w;
+
+    memcpy(&w, &v, sizeof w);
+    return w;
+}
+
+/* The test image: more pixels than the reader converts at a time (1 MiB
+ * of them), and a count that is no multiple of a vector. */
+enum { RAW_NX = 1031, RAW_NY = 263, RAW_N = RAW_NX * RAW_NY };
+
+/* Stored words of a float32 image (host order): every kind of value that
+ * CFITSIO treats specially, at the start, in the middle and at the end,
+ * between random words (which hold them all again: 1 in 256 has its
+ * exponent bits all set, 1 in 256 all clear). */
+static uint32_t *special_words(uint64_t seed)
+{
+    const float named[] = {0.0f, -0.0f, 1e-40f, -1e-40f, 1e-45f, -1e-45f,
+                           FLT_MIN, -FLT_MIN, FLT_MIN / 2, FLT_MAX, -FLT_MAX,
+                           INFINITY, -INFINITY, NAN, -NAN, 1.0f, -3.25f};
+    /* NaN payloads, quiet and signalling, and the extreme denormals */
+    const uint32_t raw[] = {0x7f800001u, 0x7fbfffffu, 0x7fc12345u,
+                            0xffc00001u, 0xff800001u, 0xffffffffu,
+                            0x007fffffu, 0x807fffffu, 0x00000001u};
+    const int nn = sizeof named / sizeof named[0];
+    const int nr = sizeof raw / sizeof raw[0];
+    uint32_t *w = malloc((size_t)RAW_N * sizeof *w);
+    int i;
+
+    assert_non_null(w);
+    for (i = 0; i < RAW_N; i++)
+        w[i] = (uint32_t)(test_uniform(&seed) * 4294967296.0);
+    for (i = 0; i < nn + nr; i++) {
+        uint32_t v = i < nn ? float_bits(named[i]) : raw[i - nn];
+        w[i] = w[RAW_N / 2 + i] = w[RAW_N - 1 - i] = v;
+    }
+    return w;
+}
+
+/* A RAW_NX x RAW_NY float32 image whose data unit holds exactly the words
+ * w: CFITSIO writes the header and zeros, which are then overwritten, so
+ * that no library touches the values on the way.  ext: the image is an
+ * extension after a small primary image.  bscale, bzero: keywords to
+ * write (NAN: none). */
+static void write_raw_floats(const char *path, const uint32_t *w, int ext,
+                             double bscale, double bzero)
+{
+    long naxes[2] = {RAW_NX, RAW_NY};
+    unsigned char *be = malloc((size_t)RAW_N * 4);
+    float *zeros = calloc(RAW_N, sizeof *zeros);
+    float small[6] = {1, 2, 3, 4, 5, 6};
+    fitsfile *f = raw_create(path);
+    int status = 0, fd, i;
+
+    assert_non_null(be);
+    assert_non_null(zeros);
+    if (ext)
+        raw_image(f, FLOAT_IMG, TFLOAT, small, 1.0, 0.0, 0);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &status);
+    if (!isnan(bscale))
+        fits_write_key_dbl(f, "BSCALE", bscale, -15, NULL, &status);
+    if (!isnan(bzero))
+        fits_write_key_dbl(f, "BZERO", bzero, -15, NULL, &status);
+    fits_write_key_str(f, "BUNIT", "DN/s", NULL, &status);
+    fits_set_bscale(f, 1.0, 0.0, &status);
+    fits_write_img(f, TFLOAT, 1, RAW_N, zeros, &status);
+    assert_int_equal(status, 0);
+    raw_close(f);
+    for (i = 0; i < RAW_N; i++) {
+        be[4 * i] = (unsigned char)(w[i] >> 24);
+        be[4 * i + 1] = (unsigned char)(w[i] >> 16);
+        be[4 * i + 2] = (unsigned char)(w[i] >> 8);
+        be[4 * i + 3] = (unsigned char)w[i];
+    }
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, be, (size_t)RAW_N * 4, data_offset(path, ext)),
+                     RAW_N * 4);
+    assert_int_equal(close(fd), 0);
+    free(be);
+    free(zeros);
+}
+
+/* The n pixels of HDU hdu (0 = primary) as CFITSIO reads them: TFLOAT
+ * with NaN for null pixels, as lib/fits.c did before it read floats
+ * itself.  status: receives CFITSIO's status (NULL: it must be 0); the
+ * result is NULL when the read fails. */
+static float *cfitsio_pixels(const char *path, int hdu, long n, int *status)
+{
+    float *v = malloc((size_t)n * sizeof *v), nulval = NAN;
+    fitsfile *f = NULL;
+    int st = 0, st2 = 0, anynul = 0;
+
+    assert_non_null(v);
+    fits_open_diskfile(&f, path, READONLY, &st);
+    fits_movabs_hdu(f, hdu + 1, NULL, &st);
+    fits_read_img(f, TFLOAT, 1, n, &nulval, v, &anynul, &st);
+    if (f)
+        fits_close_file(f, &st2);
+    fits_clear_errmsg();
+    if (!status && st)
+        fail_msg("CFITSIO cannot read %s[%d]: status %d", path, hdu, st);
+    if (status)
+        *status = st;
+    if (st) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Bit for bit the same floats, NaNs included; shows the first
+ * difference. */
+static void assert_same_bits(const float *got, const float *want, long n,
+                             const char *what)
+{
+    long i;
+
+    for (i = 0; i < n; i++)
+        if (float_bits(got[i]) != float_bits(want[i]))
+            fail_msg("%s: pixel %ld is 0x%08x (%g), CFITSIO gives 0x%08x (%g)",
+                     what, i, (unsigned)float_bits(got[i]), (double)got[i],
+                     (unsigned)float_bits(want[i]), (double)want[i]);
+}
+
+/* rapid_fits_read_image of path[hdu] gives CFITSIO's bits for that HDU
+ * (number index); direct: whether it must have read the file itself (1)
+ * or through CFITSIO (0). */
+static void check_like_cfitsio(const char *path, const char *hdu, int index,
+                               int direct)
+{
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    float *want;
+    long n;
+
+    preads_reset();
+    assert_ok(rapid_fits_read_image(path, hdu, &img, &err), err);
+    if (direct ? preads.calls == 0 : preads.calls != 0)
+        fail_msg("%s: read %s (%d pread calls)", path,
+                 direct ? "through CFITSIO, not directly"
+                        : "directly, not through CFITSIO", preads.calls);
+    n = (long)img.nx * img.ny;
+    want = cfitsio_pixels(path, index, n, NULL);
+    assert_same_bits(img.data, want, n, path);
+    assert_no_layout_cards(&img.hdr);
+    free(want);
+    rapid_image_release(&img);
+}
+
+/* What CFITSIO makes of a stored word when it reads it as TFLOAT with a
+ * NaN null value (fffr4r4, null checking on): exponent bits all set (NaN,
+ * +-inf) give the null value, all clear (+-0, denormals) give +0. */
+static uint32_t cfitsio_semantics(uint32_t w)
+{
+    uint32_t e = w & 0x7f800000u;
+
+    return e == 0x7f800000u ? float_bits(NAN) : e == 0 ? 0 : w;
+}
+
+static void test_float_direct(void **state)
+{
+    const char *path = test_path("direct.fits");
+    const char *ext = test_path("direct_ext.fits");
+    const char *unit = test_path("direct_unit.fits");
+    const char *other = test_path("direct_other.fits");
+    uint32_t *w = special_words(11);
+    rapid_image img = RAPID_IMAGE_INIT, o = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const float *buf;
+    float *want;
+    long i, swapped = 0;
+    char s[80];
+
+    (void)state;
+    write_raw_floats(path, w, 0, NAN, NAN);
+    write_raw_floats(ext, w, 1, NAN, NAN);
+    /* CFITSIO does what we say it does, and that is more than a byte
+     * swap: a reader that only swapped bytes fails the checks below. */
+    want = cfitsio_pixels(path, 0, RAW_N, NULL);
+    for (i = 0; i < RAW_N; i++) {
+        if (float_bits(want[i]) != cfitsio_semantics(w[i]))
+            fail_msg("CFITSIO reads stored 0x%08x as 0x%08x", (unsigned)w[i],
+                     (unsigned)float_bits(want[i]));
+        swapped += float_bits(want[i]) == w[i];
+    }
+    assert_true(RAW_N - swapped > 300);
+    free(want);
+
+    check_like_cfitsio(path, NULL, 0, 1);
+    check_like_cfitsio(ext, "1", 1, 1);
+    check_like_cfitsio(ext, "0", 0, 1); /* the small primary image */
+    /* BSCALE = 1 and BZERO = 0 written out scale nothing */
+    write_raw_floats(unit, w, 0, 1.0, 0.0);
+    check_like_cfitsio(unit, NULL, 0, 1);
+    /* the header is still read after the pixels */
+    assert_ok(rapid_fits_read_image(ext, "1", &img, &err), err);
+    assert_ok(rapid_header_get_str(&img.hdr, "BUNIT", s, sizeof s, &err),
+              err);
+    assert_string_equal(s, "DN/s");
+    rapid_image_release(&img);
+
+    /* Re-reading into an image of the same size keeps its buffer, and
+     * overwrites every pixel. */
+    make_image(&o, RAW_NX, RAW_NY, 3);
+    assert_ok(rapid_fits_write_image(other, &o, NULL, &err), err);
+    assert_ok(rapid_fits_reread_image(other, NULL, &img, &err), err);
+    assert_same_pixels(&o, &img);
+    buf = img.data;
+    preads_reset();
+    assert_ok(rapid_fits_reread_image(ext, "1", &img, &err), err);
+    assert_true(preads.calls > 0);
+    assert_ptr_equal(img.data, buf);
+    want = cfitsio_pixels(ext, 1, RAW_N, NULL);
+    assert_same_bits(img.data, want, RAW_N, "re-read");
+    assert_ok(rapid_fits_reread_image(other, NULL, &img, &err), err);
+    assert_ptr_equal(img.data, buf);
+    assert_same_pixels(&o, &img);
+    free(want);
+    free(w);
+    rapid_image_release(&img);
+    rapid_image_release(&o);
+}
+
+/* Interrupted and short reads change nothing; a failed or early-ending
+ * read is an error that names the file and leaves no image. */
+static void test_float_direct_io(void **state)
+{
+    const char *path = test_path("direct_io.fits");
+    uint32_t *w = special_words(12);
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    float *want;
+
+    (void)state;
+    write_raw_floats(path, w, 0, NAN, NAN);
+    want = cfitsio_pixels(path, 0, RAW_N, NULL);
+
+    preads_reset();
+    preads.most = 1001; /* not even whole pixels */
+    preads.eintr_every = 3;
+    assert_ok(rapid_fits_read_image(path, NULL, &img, &err), err);
+    assert_true(preads.calls > RAW_N * 4 / 1001);
+    assert_same_bits(img.data, want, RAW_N, "short reads");
+
+    preads_reset();
+    preads.most = 4096;
+    preads.fail_from = 2;
+    preads.fail_errno = EIO;
+    assert_fails(rapid_fits_reread_image(path, NULL, &img, &err), err,
+                 RAPID_E_IO, path);
+    assert_non_null(strstr(err.msg, "cannot read pixels"));
+    assert_non_null(strstr(err.msg, strerror(EIO)));
+    assert_null(img.data);
+
+    /* the file cut short while it is read */
+    preads_reset();
+    preads.most = 4096;
+    preads.fail_from = 3;
+    assert_fails(rapid_fits_read_image(path, NULL, &img, &err), err,
+                 RAPID_E_TRUNCATED, path);
+    assert_non_null(strstr(err.msg, "cannot read pixels"));
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_null(img.data);
+    preads_reset();
+    free(want);
+    free(w);
+}
+
+/* Append an image of incompressible pixels to path. */
+static void append_noise(const char *path, const uint32_t *w)
+{
+    long naxes[2] = {RAW_NX, RAW_NY};
+    float *v = malloc(RAW_N * sizeof *v);
+    fitsfile *f = NULL;
+    int status = 0;
+
+    assert_non_null(v);
+    memcpy(v, w, RAW_N * sizeof *v);
+    fits_open_diskfile(&f, path, READWRITE, &status);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &status);
+    fits_write_img(f, TFLOAT, 1, RAW_N, v, &status);
+    assert_int_equal(status, 0);
+    raw_close(f);
+    free(v);
+}
+
+/* Scaled, integer, gzipped, tile-compressed and 3-D images go through
+ * CFITSIO, and read as before. */
+static void test_float_not_direct(void **state)
+{
+    const char *path = test_path("scaled.fits");
+    const char *gz = test_path("twice.fits.gz");
+    uint32_t *w = special_words(13);
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    short s16[6] = {0, 1, -2, -999, 32767, -32768};
+    long naxes[2] = {RAW_NX, RAW_NY};
+    float *v = malloc(RAW_N * sizeof *v);
+    char cmd[2200];
+    fitsfile *f = NULL;
+    int status = 0;
+
+    (void)state;
+    assert_non_null(v);
+    w[100] = float_bits(3.0f);
+    write_raw_floats(path, w, 0, 2.0, 1.0);
+    check_like_cfitsio(path, NULL, 0, 0);
+    assert_ok(rapid_fits_read_image(path, NULL, &img, &err), err);
+    assert_float_equal(img.data[100], 7.0f, 0);
+    rapid_image_release(&img);
+    write_raw_floats(path, w, 1, 0.5, NAN); /* BSCALE alone */
+    check_like_cfitsio(path, "1", 1, 0);
+    write_raw_floats(path, w, 1, NAN, -0.5); /* BZERO alone */
+    check_like_cfitsio(path, "1", 1, 0);
+
+    /* gzipped, under any name: CFITSIO decompresses into memory.  The
+     * second image makes the file longer than the first one's data unit
+     * even compressed, so that only the driver tells. */
+    path = test_path("twice.fits");
+    write_raw_floats(path, w, 0, NAN, NAN);
+    append_noise(path, w);
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s' && cp '%s' '%s'", path,
+             gz, gz, test_path("twice"));
+    if (system(cmd) == 0) {
+        assert_true(file_size(gz) > data_offset(path, 1));
+        check_like_cfitsio(gz, "0", 0, 0);
+        check_like_cfitsio(test_path("twice"), "0", 0, 0);
+    }
+
+    path = test_path("short.fits");
+    f = raw_create(path);
+    raw_image(f, SHORT_IMG, TSHORT, s16, 1.0, 0.0, -999);
+    raw_close(f);
+    check_like_cfitsio(path, NULL, 0, 0);
+
+    path = test_path("flat3d.fits");
+    write_cube(path, 3, 1);
+    check_like_cfitsio(path, NULL, 0, 0);
+
+    /* losslessly tile-compressed floats (quantize level 0 with GZIP) */
+    path = test_path("tiled.fits");
+    memcpy(v, w, RAW_N * sizeof *v);
+    f = raw_create(path);
+    fits_set_compression_type(f, GZIP_1, &status);
+    fits_set_quantize_level(f, 0.0f, &status);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &status);
+    fits_write_img(f, TFLOAT, 1, RAW_N, v, &status);
+    assert_int_equal(status, 0);
+    raw_close(f);
+    check_like_cfitsio(path, NULL, 1, 0);
+    free(v);
+    free(w);
+}
+
+/* A cut file: in the data unit, CFITSIO's error; with only the padding
+ * after the data missing, whatever CFITSIO makes of it (it reads large
+ * images, not small ones). */
+static void test_float_direct_truncated(void **state)
+{
+    const char *path = test_path("whole.fits");
+    const char *cut = test_path("cut_floats.fits");
+    uint32_t *w = special_words(14);
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long data0, data1, ends[2];
+    float *want;
+    int k, status = 0, rc;
+
+    (void)state;
+    write_raw_floats(path, w, 1, NAN, NAN);
+    data0 = data_offset(path, 0);
+    data1 = data_offset(path, 1);
+    copy_prefix(path, cut, data1 + 5000);
+    preads_reset();
+    assert_fails(rapid_fits_read_image(cut, "1", &img, &err), err,
+                 RAPID_E_TRUNCATED, cut);
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_int_equal(preads.calls, 0); /* known before reading */
+    assert_null(img.data);
+
+    ends[0] = data0 + 6 * 4;
+    ends[1] = data1 + RAW_N * 4;
+    for (k = 0; k < 2; k++) {
+        char hdu[2] = {(char)('0' + k), '\0'};
+        long n = k ? RAW_N : 6;
+
+        copy_prefix(path, cut, ends[k]);
+        want = cfitsio_pixels(cut, k, n, &status);
+        rc = rapid_fits_read_image(cut, hdu, &img, &err);
+        if (status) {
+            assert_fails(rc, err, RAPID_E_TRUNCATED, cut);
+        } else {
+            assert_ok(rc, err);
+            assert_same_bits(img.data, want, n, "no padding");
+        }
+        free(want);
+        rapid_image_release(&img);
+    }
+    free(w);
+}
+
 static void test_image_alloc(void **state)
 {
     rapid_image img = RAPID_IMAGE_INIT;
@@ -1288,6 +1734,10 @@ int main(void)
         cmocka_unit_test(test_several_hdus_one_file),
         cmocka_unit_test(test_table_truncated),
         cmocka_unit_test(test_fitsverify),
+        cmocka_unit_test(test_float_direct),
+        cmocka_unit_test(test_float_direct_io),
+        cmocka_unit_test(test_float_not_direct),
+        cmocka_unit_test(test_float_direct_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
