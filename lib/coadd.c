@@ -805,6 +805,27 @@ static void drop_largest(sums *s, size_t i)
         s->C[i] = 0;
 }
 
+/* nb[x]: whether any of the eight neighbours of pixel x of a row was
+ * rejected first hand (1), from the decisions of the rows below (when
+ * there is one), of the row, and above (NULL: none). */
+static void near_any(const unsigned char *below, const unsigned char *row,
+                     const unsigned char *above, int has_below, int n,
+                     unsigned char *nb)
+{
+    int x;
+
+    for (x = 0; x < n; x++) {
+        int l = x > 0 ? x - 1 : x, r = x < n - 1 ? x + 1 : x;
+        unsigned char v = (unsigned char)((row[l] == 1) & (l != x)) |
+                          (unsigned char)((row[r] == 1) & (r != x));
+        if (has_below)
+            v |= (below[l] == 1) | (below[x] == 1) | (below[r] == 1);
+        if (above)
+            v |= (above[l] == 1) | (above[x] == 1) | (above[r] == 1);
+        nb[x] = v;
+    }
+}
+
 /* Returns the number of values rejected, or -1 when out of memory.  The
  * rows flow through four-row rings: the means two rows ahead of row y,
  * the first test one row ahead, and row y is decided (and its values
@@ -815,11 +836,12 @@ static long reject_outliers(sums *s)
     static const int dy[8] = {0, 0, 1, -1, 1, -1, 1, -1};
     int n = s->size, x, y, d, r;
     float *mu[4] = {NULL};
-    unsigned char *rej[4] = {NULL};
+    unsigned char *rej[4] = {NULL}, *nb = malloc((size_t)n);
     long nrej = 0;
 
     for (r = 0; r < 4; r++)
-        if (!(mu[r] = malloc((size_t)n * sizeof **mu)) || !(rej[r] = malloc((size_t)n))) {
+        if (!nb || !(mu[r] = malloc((size_t)n * sizeof **mu)) ||
+            !(rej[r] = malloc((size_t)n))) {
             nrej = -1;
             goto cleanup;
         }
@@ -833,11 +855,15 @@ static long reject_outliers(sums *s)
         if (y < 0)
             continue;
         /* The edges of a cosmic ray are fainter than its core: a neighbour
-         * of a rejected value that came from the same input needs less. */
+         * of a rejected value that came from the same input needs less.
+         * Which pixels have one at all, first, in a loop that vectorises
+         * (most have none). */
+        near_any(rej[(y - 1) & 3], rej[y & 3], y + 1 < n ? rej[(y + 1) & 3] : NULL,
+                 y > 0, n, nb);
         for (x = 0; x < n; x++) {
             size_t j = (size_t)y * n + x;
             int near = 0;
-            if (rej[y & 3][x] || !s->mx[j])
+            if (!nb[x] || rej[y & 3][x] || !s->mx[j])
                 continue;
             for (d = 0; d < 8 && !near; d++) {
                 int xx = x + dx[d], yy = y + dy[d];
@@ -857,6 +883,7 @@ static long reject_outliers(sums *s)
 cleanup:
     for (r = 0; r < 4; r++)
         free(mu[r]), free(rej[r]);
+    free(nb);
     return nrej;
 }
 
