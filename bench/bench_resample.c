@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         double t0 = bench_now(), t1, t2, t3;
         rapid_pixmap_release(&m);
         if (rapid_pixmap_make(&m, &in, &grid, -0.5, img.nx - 0.5, -0.5, img.ny - 0.5, 64, &err) ||
-            rapid_mesh_place(&p, &m, img.nx, img.ny, (size_t)1 << 26, 0)) {
+            rapid_mesh_place(&p, &m, img.nx, img.ny, (size_t)1 << 26, -1)) {
             fprintf(stderr, "bench_resample: cannot place the mesh\n");
             return 1;
         }
@@ -82,7 +82,8 @@ int main(int argc, char **argv)
         rapid_mesh_release(&p);
         for (k = 0; k < reps; k++) {
             double t0;
-            if (rapid_mesh_place(&p, &m, img.nx, img.ny, (size_t)1 << 26, 1)) {
+            if (rapid_mesh_place(&p, &m, img.nx, img.ny, (size_t)1 << 26,
+                                 RAPID_MESH_BATCH)) {
                 fprintf(stderr, "bench_resample: cannot place the mesh\n");
                 return 1;
             }

@@ -628,7 +628,8 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
         rapid_err_prefix(err, "%s", in->src->path);
         goto cleanup;
     }
-    if ((rc = rapid_mesh_place(&t->mesh, &m, in->nx, in->ny, maxcells, 1)) != 0) {
+    if ((rc = rapid_mesh_place(&t->mesh, &m, in->nx, in->ny, maxcells,
+                                 RAPID_MESH_BATCH)) != 0) {
         rc = rc == RAPID_E_NOMEM
                  ? rapid_fail(err, rc, "%s: no memory to resample", in->src->path)
                  : rapid_fail(err, rc, "%s: its pixels do not map onto the grid's "

@@ -175,7 +175,7 @@ static int place_tiles(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
  * the footprint of a detector is convex, so the span between the outline's
  * crossings holds every edge of the mesh in that row. */
 int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
-                     size_t maxcells, int ring)
+                     size_t maxcells, int batch)
 {
     const double margin = 2.5;
     double xmin = 1e300, ymin = 1e300, xmax = -1e300, ymax = -1e300;
@@ -253,7 +253,9 @@ int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
     if ((rc = place_tiles(p, m, nx, ny, &span)) != 0)
         goto cleanup;
     p->win = h;
-    if (ring && span < h) { /* row r in slot r % win, each slot wmax wide */
+    p->batch = batch > 0 ? batch : 0;
+    span += p->batch; /* and the rows done but not yet taken */
+    if (batch >= 0 && span < h) { /* row r in slot r % win, each wmax wide */
         p->win = span;
         for (r = 0; r < h; r++)
             p->at[r] = (ptrdiff_t)(r % span) * wmax - p->c0[r];
@@ -582,7 +584,8 @@ RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
 }
 
 /* Tile by tile in the order of their first rows: when a tile starts,
- * no later one reaches the rows before its first, so they are done. */
+ * no later one reaches the rows before its first, so they are done (and
+ * taken once there are a batch of them). */
 RAPID_CLONES
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel,
@@ -600,8 +603,9 @@ long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     }
     for (k = 0; k < p->ntile; k++) {
         const int *t = p->tile + 4 * k;
-        for (; fn && front < t[2]; front++)
-            fn(arg, p->y0 + front);
+        if (t[2] - front >= p->batch)
+            for (; fn && front < t[2]; front++)
+                fn(arg, p->y0 + front);
         mesh_tile(p, m, data, nx, ny, t[0], t[0] + TILE_W < nx ? t[0] + TILE_W : nx,
                   t[1], t[1] + TILE_H < ny ? t[1] + TILE_H : ny, scale, satlevel,
                   buf, ibuf, &nsat);

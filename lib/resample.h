@@ -38,6 +38,7 @@ typedef struct rapid_mesh {
     double *v, *a;       /* second differences of the value and area sums */
     double sign;         /* +1 or -1: orientation of the mapped pixels */
     int win;             /* rows held at once: h, or fewer in a ring */
+    int batch;           /* rows a ring lets finish before they are taken */
     int *tile;           /* ntile tiles of the input, 4 ints each: first
                           * column and row, first and last row they touch,
                           * in the order of their first row */
@@ -50,13 +51,20 @@ void rapid_mesh_release(rapid_mesh *p);
 
 /* Lay the accumulators over the footprint of an nx x ny input (through its
  * map m to output pixels), reusing the memory of earlier calls: every row
- * of it (ring 0), or a ring of as few rows as the edge pass has in hand at
- * once (ring 1: a few hundred, whatever the footprint), which a row
- * function given to rapid_mesh_add takes as they are done.  Fails
+ * of it (batch < 0), or a ring of as few rows as the edge pass has in hand
+ * at once (a few hundred, whatever the footprint) and batch more, from
+ * which a row function given to rapid_mesh_add takes the rows as they are
+ * done, batch rows or more at a time (0: each as soon as done).  Fails
  * (RAPID_E_NOMEM, or RAPID_E_ARG when the footprint would need more than
  * maxcells output pixels) without touching the previous layout's zeroes. */
 int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
                      size_t maxcells, int ring);
+
+/* The batch for a ring that the coadd uses: rows taken this many at a
+ * time stream their sums through the cache in long runs, and the edge pass
+ * keeps the cache to itself in between (0.5 s less per 25 inputs of
+ * 4088^2 than row by row, for 1000 rows of 33 kB more in the ring). */
+#define RAPID_MESH_BATCH 1024
 
 /* Called with each output row y (global), in order, once no more edges
  * will reach it: it must take the row (rapid_mesh_row). */

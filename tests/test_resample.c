@@ -130,11 +130,13 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
     double *as, *a, *a2, *ms, *ma, worst_s = 0, worst_a = 0, tot = 0, totref = 0;
     double *fs, *fa;
     long nsat;
+    int batch;
+    rapid_mesh ring = RAPID_MESH_INIT;
 
     assert_non_null(img);
     fill_image(img, nx, ny, seed);
     make_map(&m, d, nx, ny);
-    assert_int_equal(rapid_mesh_place(p, &m, nx, ny, (size_t)1 << 24, 0), 0);
+    assert_int_equal(rapid_mesh_place(p, &m, nx, ny, (size_t)1 << 24, -1), 0);
     nsat = rapid_mesh_add(p, &m, img, nx, ny, 1.0, sat, NULL, NULL);
     assert_int_equal(nsat, 1);
     gx0 = p->xb, gy0 = p->y0, gh = p->h, gw = 0;
@@ -239,11 +241,12 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
         }
         rapid_mesh_var_release(&mv);
     }
-    /* the same through a ring of rows (as and a reused: every cell is set) */
-    {
+    /* the same through a ring of rows, taken as soon as they are done or
+     * in batches, one ring after the other in the same memory (as and a
+     * reused: every cell is set) */
+    for (batch = 0; batch < 50; batch += 7) {
         taken t = {p, gx0, gy0, gw, gy0, as, a};
-        rapid_mesh ring = RAPID_MESH_INIT;
-        assert_int_equal(rapid_mesh_place(&ring, &m, nx, ny, (size_t)1 << 24, 1), 0);
+        assert_int_equal(rapid_mesh_place(&ring, &m, nx, ny, (size_t)1 << 24, batch), 0);
         assert_int_equal(ring.y0, gy0);
         assert_int_equal(ring.h, gh);
         assert_true(ring.win <= ring.h);
@@ -256,8 +259,8 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
         /* without a row function a ring cannot give its rows back */
         if (ring.win < ring.h)
             assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, NULL, NULL), -1);
-        rapid_mesh_release(&ring);
     }
+    rapid_mesh_release(&ring);
     free(as), free(a), free(a2), free(ms), free(ma), free(img);
     free(fs), free(fa);
     rapid_pixmap_release(&m);
@@ -293,7 +296,7 @@ static void test_mesh_vs_brute(void **state)
         rapid_pixmap m = RAPID_PIXMAP_INIT;
         mapdef big = {10, 8.0, 0, 0, 0};
         make_map(&m, &big, 47, 61);
-        assert_int_equal(rapid_mesh_place(&p, &m, 47, 61, 47 * 61 * 4, 0), RAPID_E_ARG);
+        assert_int_equal(rapid_mesh_place(&p, &m, 47, 61, 47 * 61 * 4, -1), RAPID_E_ARG);
         assert_int_equal(p.h, 0);
         rapid_pixmap_release(&m);
         check_map(&p, &maps[3], 47, 61, 99);
@@ -306,7 +309,7 @@ static void test_mesh_vs_brute(void **state)
         int r, c;
         fill_image(img, 40, 30, 7);
         make_map(&m, &maps[4], 40, 30);
-        assert_int_equal(rapid_mesh_place(&p, &m, 40, 30, (size_t)1 << 20, 0), 0);
+        assert_int_equal(rapid_mesh_place(&p, &m, 40, 30, (size_t)1 << 20, -1), 0);
         assert_true(rapid_mesh_add(&p, &m, img, 40, 30, 1.0, 1e5, NULL, NULL) >= 0);
         rapid_mesh_clear(&p);
         for (r = 0; r < p.h; r++) {
