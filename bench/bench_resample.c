@@ -41,6 +41,7 @@ int main(int argc, char **argv)
     rapid_err err = RAPID_ERR_INIT;
     int reps = argc > 2 ? atoi(argv[2]) : 3, k, r, size = 7000;
     double best[4] = {1e9, 1e9, 1e9, 1e9}, *as, *a, sum = 0, ringsum;
+    size_t full;
 
     if (argc < 2) {
         fprintf(stderr, "usage: bench_resample INPUT.fits [REPEATS]\n");
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
         best[1] = fmin(best[1], t2 - t1);
         best[2] = fmin(best[2], t3 - t2);
     }
+    full = p.n;
     {
         taker tk = {&p, as, a, 0};
         rapid_mesh_release(&p);
@@ -95,7 +97,7 @@ int main(int argc, char **argv)
     }
     {
         double npix = (double)img.nx * img.ny;
-        printf("input %d x %d onto %d^2: mesh %zu cells\n", img.nx, img.ny, size, p.n);
+        printf("input %d x %d onto %d^2: mesh %zu cells\n", img.nx, img.ny, size, full);
         printf("  map + place   %7.3f s  %5.1f ns/input pixel\n", best[0], 1e9 * best[0] / npix);
         printf("  edges         %7.3f s  %5.1f ns/input pixel\n", best[1], 1e9 * best[1] / npix);
         printf("  rows (sums)   %7.3f s  %5.1f ns/input pixel\n", best[2], 1e9 * best[2] / npix);
