@@ -495,7 +495,6 @@ typedef struct adder {
     scratch *t;
     rapid_mesh_var mv;
     rapid_pixmap inv;
-    int band;          /* the band whose lock is held; -1: none */
 } adder;
 
 /* What the rows need besides the mesh: the variance factor, and where the
@@ -510,7 +509,7 @@ static int adder_start(adder *d, sums *s, int k, scratch *t,
     int xlo = n, xhi = -1, rc = 0;
 
     memset(d, 0, sizeof *d);
-    d->s = s, d->k = k, d->t = t, d->band = -1;
+    d->s = s, d->k = k, d->t = t;
     for (r = ylo - p->y0; r <= yhi - p->y0; r++)
         if (p->c1[r] >= p->c0[r]) {
             xlo = p->xb + p->c0[r] < xlo ? p->xb + p->c0[r] : xlo;
@@ -539,8 +538,10 @@ static int adder_start(adder *d, sums *s, int k, scratch *t,
 }
 
 /* A finished row of the mesh: on the grid into the sums, else only
- * cleared.  One band of rows at a time under its own lock: two workers
- * adding different inputs meet only when they reach the same band. */
+ * cleared.  Under the lock of its band of rows: two workers adding
+ * different inputs meet only when they reach the same band.  Row by row,
+ * since the rows come in batches with a long edge pass in between, which
+ * must not keep the band's lock. */
 static void adder_row(void *arg, int y)
 {
     adder *d = arg;
@@ -557,19 +558,13 @@ static void adder_row(void *arg, int y)
     x1 = x1 > n - 1 ? n - 1 : x1;
     rapid_mesh_row(p, y, x0, x1, t->as, t->a);
     inverse_row(&d->inv, y, x0, x1, t->u, t->w);
-    if (y / BAND != d->band) {
-        if (d->band >= 0)
-            pthread_mutex_unlock(&s->band[d->band % NBAND]);
-        d->band = y / BAND;
-        pthread_mutex_lock(&s->band[d->band % NBAND]);
-    }
+    pthread_mutex_lock(&s->band[y / BAND % NBAND]);
     add_row(s, d->k, t, &d->mv, y, x0, x1);
+    pthread_mutex_unlock(&s->band[y / BAND % NBAND]);
 }
 
 static void adder_end(adder *d)
 {
-    if (d->band >= 0)
-        pthread_mutex_unlock(&d->s->band[d->band % NBAND]);
     rapid_mesh_var_release(&d->mv);
     rapid_pixmap_release(&d->inv);
 }
