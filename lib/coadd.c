@@ -412,8 +412,10 @@ static void scratch_free(scratch *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Into the sums; the largest value kept with selects: whether an input's
- * value is the largest so far is a coin toss on sky. */
+/* Into the sums; the largest value kept by masked stores in the vector
+ * clones (whether an input's value is the largest so far is a coin toss
+ * on sky, so no branch), which leave the lines of M and mx clean where it
+ * is not: once a few inputs are in, at most pixels. */
 RAPID_INLINE void update(int m, float *restrict S, float *restrict W,
                          float *restrict V, float *restrict C, float *restrict M,
                          uint32_t *restrict mx, const float *restrict dS,
@@ -429,8 +431,8 @@ RAPID_INLINE void update(int m, float *restrict S, float *restrict W,
         W[c] += dW[c];
         V[c] += dV[c];
         C[c] += dC[c];
-        M[c] = take ? val[c] : M[c];
-        mx[c] = take ? mxc[c] : mx[c];
+        if (take)
+            M[c] = val[c], mx[c] = mxc[c];
     }
 }
 
