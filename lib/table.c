@@ -325,7 +325,7 @@ static void column_form(const rapid_column *c, char form[24])
 
 /* CFITSIO wants one NUL-terminated string per row. */
 static int write_strings(fitsfile *f, int col, const rapid_column *c,
-                         long nrows, int *status)
+                         long first, long nrows, int *status)
 {
     size_t w = (size_t)c->width;
     char **rows = malloc((size_t)nrows * sizeof *rows);
@@ -338,33 +338,39 @@ static int write_strings(fitsfile *f, int col, const rapid_column *c,
     }
     for (i = 0; i < nrows; i++) {
         rows[i] = buf + (size_t)i * (w + 1);
-        memcpy(rows[i], (const char *)c->data + (size_t)i * w, w);
+        memcpy(rows[i], (const char *)c->data + (size_t)(first + i) * w, w);
         rows[i][w] = '\0';
     }
-    fits_write_col(f, TSTRING, col, 1, 1, nrows, rows, status);
+    fits_write_col(f, TSTRING, col, first + 1, 1, nrows, rows, status);
 cleanup:
     free(rows);
     free(buf);
     return *status;
 }
 
+/* Rows first .. first + nrows - 1 (from 0) of a column. */
 static int write_column(fitsfile *f, int col, const rapid_column *c,
-                        long nrows, int *status)
+                        long first, long nrows, int *status)
 {
+    LONGLONG r = first + 1;
+
     if (nrows == 0)
         return 0;
     switch (c->type) {
     case RAPID_COL_F64:
-        return fits_write_col(f, TDOUBLE, col, 1, 1, nrows, c->data, status);
+        return fits_write_col(f, TDOUBLE, col, r, 1, nrows,
+                              (double *)c->data + first, status);
     case RAPID_COL_F32:
-        return fits_write_col(f, TFLOAT, col, 1, 1, nrows, c->data, status);
+        return fits_write_col(f, TFLOAT, col, r, 1, nrows,
+                              (float *)c->data + first, status);
     case RAPID_COL_I32:
-        return fits_write_col(f, TINT, col, 1, 1, nrows, c->data, status);
+        return fits_write_col(f, TINT, col, r, 1, nrows,
+                              (int32_t *)c->data + first, status);
     case RAPID_COL_I64:
-        return fits_write_col(f, TLONGLONG, col, 1, 1, nrows, c->data,
-                              status);
+        return fits_write_col(f, TLONGLONG, col, r, 1, nrows,
+                              (int64_t *)c->data + first, status);
     case RAPID_COL_STR:
-        return write_strings(f, col, c, nrows, status);
+        return write_strings(f, col, c, first, nrows, status);
     }
     return 0;
 }
@@ -423,6 +429,7 @@ int rapid_fits_append_table(rapid_fits_out *out, const rapid_table *t,
 {
     const char *label = NULL;
     fitsfile *f = NULL;
+    long block = 1, r0;
     int rc = 0, status = 0, i;
 
     if (!out)
@@ -435,10 +442,19 @@ int rapid_fits_append_table(rapid_fits_out *out, const rapid_table *t,
         (rc = rapid_fits_write_cards(f, &t->hdr, rapid_fits_table_layout,
                                      extname, label, err)) != 0)
         return rapid_fits_out_end(out, rc);
-    for (i = 0; i < t->ncols && !rc; i++)
-        if (write_column(f, i + 1, &t->cols[i], t->nrows, &status))
-            rc = rapid_cfitsio_fail(err, status, label,
-                                    "cannot write column %s",
-                                    t->cols[i].name);
+    /* A block of rows at a time, as many as CFITSIO's buffers hold, every
+     * column of it: column after column down the whole table made CFITSIO
+     * write and read back each block once per column (60 000 system calls
+     * for a catalog of 18 000 sources). */
+    if (fits_get_rowsize(f, &block, &status) || block < 1)
+        block = 1, status = 0;
+    for (r0 = 0; r0 < t->nrows && !rc; r0 += block) {
+        long nr = t->nrows - r0 < block ? t->nrows - r0 : block;
+        for (i = 0; i < t->ncols && !rc; i++)
+            if (write_column(f, i + 1, &t->cols[i], r0, nr, &status))
+                rc = rapid_cfitsio_fail(err, status, label,
+                                        "cannot write column %s",
+                                        t->cols[i].name);
+    }
     return rapid_fits_out_end(out, rc);
 }

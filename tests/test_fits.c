@@ -994,6 +994,7 @@ static void test_table_round_trip(void **state)
 {
     (void)state;
     table_round_trip(1000);
+    table_round_trip(20011); /* written in several blocks of rows */
     table_round_trip(3);
     table_round_trip(0);
 }
