@@ -60,6 +60,7 @@ void rapid_coadd_opts_init(rapid_coadd_opts *o)
     o->sat_fraction = 0.95;
     o->nthreads = 1;
     o->psf_size = 0;
+    o->row_batch = RAPID_MESH_BATCH;
 }
 
 void rapid_coadd_init(rapid_coadd *c)
@@ -629,7 +630,7 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
         goto cleanup;
     }
     if ((rc = rapid_mesh_place(&t->mesh, &m, in->nx, in->ny, maxcells,
-                                 RAPID_MESH_BATCH)) != 0) {
+                                 s->o->row_batch)) != 0) {
         rc = rc == RAPID_E_NOMEM
                  ? rapid_fail(err, rc, "%s: no memory to resample", in->src->path)
                  : rapid_fail(err, rc, "%s: its pixels do not map onto the grid's "

@@ -285,6 +285,33 @@ static void test_truth(void **state)
     rapid_coadd_release(&c);
 }
 
+/* Rows taken into the sums as soon as they are done (from a ring of rows)
+ * or all at the end give the same maps, bit for bit. */
+static void test_row_batch(void **state)
+{
+    static const int batch[2] = {0, 5};
+    rapid_coadd_opts o;
+    rapid_coadd a, b;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    size_t n = (size_t)GRID * GRID * sizeof(float);
+    int k;
+
+    (void)state;
+    opts(&o);
+    o.row_batch = -1;
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &a, NULL, NULL, NULL), 0);
+    for (k = 0; k < 2; k++) {
+        o.row_batch = batch[k];
+        assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &b, NULL, NULL, NULL), 0);
+        assert_memory_equal(a.image.data, b.image.data, n);
+        assert_memory_equal(a.coverage.data, b.coverage.data, n);
+        assert_memory_equal(a.uncertainty.data, b.uncertainty.data, n);
+        assert_int_equal(a.meta.clnoutliers, b.meta.clnoutliers);
+        rapid_coadd_release(&b);
+    }
+    rapid_coadd_release(&a);
+}
+
 /* Two threads give the same image as one (sums in a different order can
  * differ in the last bit, nothing more). */
 static void test_threads(void **state)
@@ -394,6 +421,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth),
+        cmocka_unit_test(test_row_batch),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_coverage_total),
         cmocka_unit_test(test_too_few),

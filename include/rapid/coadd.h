@@ -43,6 +43,11 @@ typedef struct rapid_coadd_opts {
     double sat_fraction;   /* pixels >= this x SATURATE are excluded (0.95) */
     int nthreads;          /* inputs resampled in parallel (1) */
     int psf_size;          /* side of the reference PSF; 0: as the inputs */
+    int row_batch;         /* an input's resampled rows go into the sums this
+                            * many at a time, from a ring of rows
+                            * (RAPID_MESH_BATCH, 1024; 0: each as soon as it
+                            * is done; < 0: all at the end, the whole
+                            * footprint held): the same values either way */
 } rapid_coadd_opts;
 
 void rapid_coadd_opts_init(rapid_coadd_opts *o);
