@@ -911,7 +911,7 @@ static void fill_table(rapid_table *t, long n)
         ra[i] = i * 0.1 + 1e-9;
         flux[i] = i % 10 == 5 ? NAN : (float)i / 3.0f;
         id[i] = (int32_t)(i * 2147483L) - 1000000;
-        big[i] = (int64_t)i * 9007199254740993LL;
+        big[i] = (int64_t)(i % 1000) * 9007199254740993LL; /* no overflow */
         snprintf(name + i * 12, 12, "src%d", (int)(i % 100000));
     }
     if (n > 2) {
