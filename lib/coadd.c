@@ -838,11 +838,10 @@ static void drop_largest(sums *s, size_t i)
 }
 
 /* nb[x]: whether any of the eight neighbours of pixel x of a row was
- * rejected first hand (1), from the decisions of the rows below (when
- * there is one), of the row, and above (NULL: none). */
+ * rejected first hand (1), from the decisions of the rows below, of the
+ * row, and above (NULL: no such row). */
 static void near_any(const unsigned char *below, const unsigned char *row,
-                     const unsigned char *above, int has_below, int n,
-                     unsigned char *nb)
+                     const unsigned char *above, int n, unsigned char *nb)
 {
     int x;
 
@@ -850,7 +849,7 @@ static void near_any(const unsigned char *below, const unsigned char *row,
         int l = x > 0 ? x - 1 : x, r = x < n - 1 ? x + 1 : x;
         unsigned char v = (unsigned char)((row[l] == 1) & (l != x)) |
                           (unsigned char)((row[r] == 1) & (r != x));
-        if (has_below)
+        if (below)
             v |= (below[l] == 1) | (below[x] == 1) | (below[r] == 1);
         if (above)
             v |= (above[l] == 1) | (above[x] == 1) | (above[r] == 1);
@@ -903,8 +902,8 @@ static long reject_outliers(sums *s)
          * of a rejected value that came from the same input needs less.
          * Which pixels have one at all, first, in a loop that vectorises
          * (most have none). */
-        near_any(rej[(y - 1) & 3], rej[y & 3], y + 1 < n ? rej[(y + 1) & 3] : NULL,
-                 y > 0, n, nb);
+        near_any(y > 0 ? rej[(y - 1) & 3] : NULL, rej[y & 3],
+                 y + 1 < n ? rej[(y + 1) & 3] : NULL, n, nb);
         for (x = 0; x < n; x++) {
             size_t j = (size_t)y * n + x;
             int near = 0;

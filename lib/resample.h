@@ -58,7 +58,7 @@ void rapid_mesh_release(rapid_mesh *p);
  * (RAPID_E_NOMEM, or RAPID_E_ARG when the footprint would need more than
  * maxcells output pixels) without touching the previous layout's zeroes. */
 int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
-                     size_t maxcells, int ring);
+                     size_t maxcells, int batch);
 
 /* The batch for a ring that the coadd uses: rows taken this many at a
  * time stream their sums through the cache in long runs, and the edge pass
@@ -73,9 +73,10 @@ typedef void (*rapid_mesh_row_fn)(void *arg, int y);
 /* Deposit the image (nx x ny, row-major; each value is multiplied by
  * `scale`): NaN pixels and those >= satlevel are left out (holes in the
  * mesh).  With a row function (required for a ring) every row y0..y0+h-1
- * goes to it as soon as it is complete; without, they all wait for the
- * caller.  Returns the number of saturated pixels, or -1 without memory
- * (found before anything is deposited). */
+ * goes to it once it is complete, in the batches rapid_mesh_place was
+ * given; without, they all wait for the caller.  Returns the number of
+ * saturated pixels, or -1 without memory or, for a ring, without a row
+ * function (both found before anything is deposited). */
 long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                     int nx, int ny, double scale, double satlevel,
                     rapid_mesh_row_fn fn, void *arg);
