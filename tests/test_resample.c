@@ -290,6 +290,20 @@ static void test_mesh_vs_brute(void **state)
     for (k = 0; k < sizeof maps / sizeof *maps; k++)
         check_map(&p, &maps[k], k % 2 ? 530 : 290, k % 2 ? 150 : 213, 200 + k);
     assert_true(rings >= 9);
+    /* a map that bends within a few pixels (more than the tiles' rows
+     * can be bounded by) keeps every row of the footprint in hand, and
+     * still agrees with brute force */
+    {
+        rapid_pixmap m = RAPID_PIXMAP_INIT;
+        rapid_mesh ring = RAPID_MESH_INIT;
+        mapdef bent = {90, 1.0, 40.3, 60.2, 5e-3};
+        make_map(&m, &bent, 47, 61);
+        assert_int_equal(rapid_mesh_place(&ring, &m, 47, 61, (size_t)1 << 20, 0), 0);
+        assert_int_equal(ring.win, ring.h);
+        rapid_mesh_release(&ring);
+        rapid_pixmap_release(&m);
+        check_map(&p, &bent, 47, 61, 98);
+    }
     /* a footprint larger than allowed (an input of much finer pixels) is
      * refused, and the mesh still works afterwards */
     {
