@@ -33,6 +33,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bigmem.h"
 #include "clones.h"
@@ -246,11 +247,15 @@ int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
         }
     for (i = 0; i < size * size; i++)
         out->data[i] = (float)(out->data[i] / sum);
-    rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged");
-    rapid_header_add_text(&out->hdr, "COMMENT",
-                          "Reference PSF: mean of the input PSFs convolved with "
-                          "the resampling kernel, radially averaged, unit sum.");
+    if (rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged") ||
+        rapid_header_add_text(&out->hdr, "COMMENT",
+                              "Reference PSF: mean of the input PSFs convolved "
+                              "with the resampling kernel, radially averaged, "
+                              "unit sum."))
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory for its header");
 cleanup:
+    if (rc)
+        rapid_image_release(out);
     free(mean);
     free(blur);
     free(prof);
@@ -356,9 +361,9 @@ static int cmp_double_asc(const void *a, const void *b)
 }
 
 /* Median of the finite values (a sample of at most a million). */
-static double sample_median(const float *v, size_t n, size_t *count)
+static int sample_median(const float *v, size_t n, double *med)
 {
-    return rapid_median_sample(v, n, 1000000, count);
+    return rapid_median_sample(v, n, 1000000, med, NULL);
 }
 
 /* ------------------------------------------------------- resampling */
@@ -529,8 +534,10 @@ static int adder_start(adder *d, sums *s, int k, scratch *t,
         /* where each output pixel falls on the input: its phase there
          * sets the variance factor */
         if ((rc = rapid_mesh_var_make(&d->mv, m, in->nx, in->ny)) != 0)
-            return rapid_fail(err, rc, "%s: cannot tabulate the resampling "
-                              "variance", in->src->path);
+            return rapid_fail(err, rc, rc == RAPID_E_NOMEM ?
+                              "%s: no memory to tabulate the resampling variance" :
+                              "%s: cannot tabulate the resampling variance (the "
+                              "map to the grid is singular)", in->src->path);
         for (r = 0, in->via = 0; r < d->mv.nb * d->mv.nb; r++)
             in->via += 1 / d->mv.apix[r] / (d->mv.nb * d->mv.nb);
         if ((rc = rapid_pixmap_make(&d->inv, s->grid, &in->wcs, xlo, xhi, ylo,
@@ -616,7 +623,11 @@ static int do_input(sums *s, int k, scratch *t, rapid_err *err)
      * quarter of a million pixels fix it to 0.3 % of the sky's noise, which
      * is nothing to a weight; a million took three times longer (0.29 s
      * against 0.10 s per 25 inputs), reading every cache line of the image. */
-    sky = rapid_median_sample(im->data, (size_t)im->nx * im->ny, 250000, NULL);
+    if ((rc = rapid_median_sample(im->data, (size_t)im->nx * im->ny, 250000,
+                                  &sky, NULL)) != 0) {
+        rc = rapid_fail(err, rc, "%s: no memory for the sky level", in->src->path);
+        goto cleanup;
+    }
     if (!isfinite(sky)) {
         rc = rapid_fail(err, RAPID_E_ARG, "%s: no valid pixels", in->src->path);
         goto cleanup;
@@ -1012,7 +1023,7 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
     rc |= rapid_header_set_str(&out->uncertainty.hdr, "BUNIT", "DN/s",
                                "1-sigma uncertainty of the image");
     if (rc)
-        return rapid_fail(err, RAPID_E_NOMEM, "reference image: cannot make headers");
+        return rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory for the headers");
     return 0;
 }
 
@@ -1022,7 +1033,7 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
  * million of v's finite values.  The sample is gathered once: strided
  * reads of the whole image in each of up to 10 iterations cost more than
  * the arithmetic. */
-static void clipped_stats(const float *v, size_t n, double *mean, double *sd)
+static int clipped_stats(const float *v, size_t n, double *mean, double *sd)
 {
     size_t step = rapid_sample_step(n, 2000000), i, m = 0;
     float *x = malloc((n / step + 1) * sizeof *x);
@@ -1031,7 +1042,7 @@ static void clipped_stats(const float *v, size_t n, double *mean, double *sd)
 
     *mean = *sd = NAN;
     if (!x)
-        return;
+        return RAPID_E_NOMEM;
     for (i = 0; i < n; i += step)
         if (isfinite(v[i]))
             x[m++] = v[i];
@@ -1046,7 +1057,7 @@ static void clipped_stats(const float *v, size_t n, double *mean, double *sd)
         }
         if (k < 2) {
             free(x);
-            return;
+            return 0;
         }
         nm = sum / k;
         ns = sqrt(fmax(sum2 / k - nm * nm, 0));
@@ -1057,37 +1068,42 @@ static void clipped_stats(const float *v, size_t n, double *mean, double *sd)
     free(x);
     *mean = mu;
     *sd = s;
+    return 0;
 }
 
-/* Median over the same sample of indices as sample_median of |v[i] - ref|
- * where v[i] is finite (absdev), or of v[i] where it is positive; NaN if
- * there are none.  The sample is all a median needs: no full-size copy. */
-static double sample_median_of(const float *v, size_t n, float ref,
-                               int absdev)
+/* *med: the median over the same sample of indices as sample_median of
+ * |v[i] - ref| where v[i] is finite (absdev), or of v[i] where it is
+ * positive; NaN if there are none.  The sample is all a median needs: no
+ * full-size copy.  0 or RAPID_E_NOMEM. */
+static int sample_median_of(const float *v, size_t n, float ref, int absdev,
+                            double *med)
 {
     size_t step = rapid_sample_step(n, 1000000), i, m = 0;
     float *x = malloc((n / step + 1) * sizeof *x);
-    double med;
 
+    *med = NAN;
     if (!x)
-        return NAN;
+        return RAPID_E_NOMEM;
     for (i = 0; i < n; i += step) {
         if (absdev && isfinite(v[i]))
             x[m++] = fabsf(v[i] - ref);
         else if (!absdev && v[i] > 0)
             x[m++] = v[i];
     }
-    med = m ? rapid_select_f(x, m, m / 2) : NAN;
+    if (m)
+        *med = rapid_select_f(x, m, m / 2);
     free(x);
-    return med;
+    return 0;
 }
 
-static void image_stats(rapid_coadd *c)
+/* The refimmeta statistics of the maps.  0 or RAPID_E_NOMEM. */
+static int image_stats(rapid_coadd *c)
 {
     rapid_refimmeta *m = &c->meta;
     size_t n = (size_t)c->image.nx * c->image.ny, i, ncov = 0, n5 = 0;
     float lo = INFINITY, hi = -INFINITY;
-    double med;
+    double mad;
+    int rc;
 
     m->npixnan = 0;
     for (i = 0; i < n; i++) {
@@ -1102,14 +1118,17 @@ static void image_stats(rapid_coadd *c)
     }
     m->gmin = lo, m->gmax = hi;
     m->cov5percent = n ? 100.0 * n5 / n : 0;
-    clipped_stats(c->image.data, n, &m->clmean, &m->clstddev);
-    m->gmedian = med = sample_median(c->image.data, n, NULL);
-    /* datascale: robust sigma, 1.4826 x median absolute deviation */
-    m->datascale = 1.4826 * sample_median_of(c->image.data, n, (float)med, 1);
-    m->medncov = sample_median_of(c->coverage.data, n, 0, 0);
-    m->medpixunc = sample_median(c->uncertainty.data, n, NULL);
     if (!ncov)
         m->gmin = m->gmax = NAN;
+    /* datascale: robust sigma, 1.4826 x median absolute deviation */
+    if ((rc = clipped_stats(c->image.data, n, &m->clmean, &m->clstddev)) != 0 ||
+        (rc = sample_median(c->image.data, n, &m->gmedian)) != 0 ||
+        (rc = sample_median_of(c->image.data, n, (float)m->gmedian, 1, &mad)) != 0 ||
+        (rc = sample_median_of(c->coverage.data, n, 0, 0, &m->medncov)) != 0 ||
+        (rc = sample_median(c->uncertainty.data, n, &m->medpixunc)) != 0)
+        return rc;
+    m->datascale = 1.4826 * mad;
+    return 0;
 }
 
 /* ------------------------------------------------------------ the coadd */
@@ -1267,13 +1286,19 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         goto cleanup;
     }
     take_maps(&s, out); /* frees the other planes: the catalog reuses them */
-    image_stats(out);
+    if ((rc = image_stats(out)) != 0) {
+        rc = rapid_fail(err, rc, "reference image statistics: no memory");
+        goto cleanup;
+    }
     if ((rc = reference_psf(o, in, nin, &out->psf, err)) != 0 ||
         (rc = catalog(out, &grid, err)) != 0 ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
-    rapid_header_set_str(&out->psf.hdr, "FILTER", f->name, "filter");
-    rapid_header_set_long(&out->psf.hdr, "FIELD", (long)rtid, "sky tile");
+    if (rapid_header_set_str(&out->psf.hdr, "FILTER", f->name, "filter") ||
+        rapid_header_set_long(&out->psf.hdr, "FIELD", (long)rtid, "sky tile")) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory for its header");
+        goto cleanup;
+    }
     if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
         goto cleanup;
@@ -1304,22 +1329,28 @@ int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err)
 {
     static const char *suffix[5] = {"", "_cov", "_unc", "_psf", "_cat"};
-    char path[4096];
+    char path[5][4096];
     int k, rc = 0;
 
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return rapid_fail(err, RAPID_E_IO, "%s: cannot create directory: %s", dir,
                           strerror(errno));
-    for (k = 0; k < 5 && rc == 0; k++) {
-        snprintf(path, sizeof path, "%s/rapid_ref_%lld_%s%s.fits", dir,
+    for (k = 0; k < 5; k++)
+        snprintf(path[k], sizeof path[k], "%s/rapid_ref_%lld_%s%s.fits", dir,
                  (long long)rtid, filter, suffix[k]);
+    for (k = 0; k < 5 && rc == 0; k++) {
         switch (k) {
-        case 0: rc = rapid_fits_write_image(path, &c->image, "SCI", err); break;
-        case 1: rc = rapid_fits_write_image(path, &c->coverage, "COV", err); break;
-        case 2: rc = rapid_fits_write_image(path, &c->uncertainty, "UNC", err); break;
-        case 3: rc = rapid_fits_write_image(path, &c->psf, NULL, err); break;
-        default: rc = rapid_fits_write_table(path, &c->catalog, "CATALOG", err);
+        case 0: rc = rapid_fits_write_image(path[k], &c->image, "SCI", err); break;
+        case 1: rc = rapid_fits_write_image(path[k], &c->coverage, "COV", err); break;
+        case 2: rc = rapid_fits_write_image(path[k], &c->uncertainty, "UNC", err); break;
+        case 3: rc = rapid_fits_write_image(path[k], &c->psf, NULL, err); break;
+        default: rc = rapid_fits_write_table(path[k], &c->catalog, "CATALOG", err);
         }
     }
+    /* all five or none: a reference is only whole with all its products
+     * (each file is written whole or not at all, rapid_fits_write_*) */
+    if (rc)
+        for (k = 0; k < 5; k++)
+            unlink(path[k]);
     return rc;
 }

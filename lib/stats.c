@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "rapid/error.h"
 #include "stats.h"
 
 float rapid_select_f(float *v, size_t n, size_t k)
@@ -42,23 +43,24 @@ size_t rapid_sample_step(size_t n, size_t maxsample)
     return maxsample && n > maxsample ? n / maxsample : 1;
 }
 
-double rapid_median_sample(const float *v, size_t n, size_t maxsample,
-                           size_t *count)
+int rapid_median_sample(const float *v, size_t n, size_t maxsample,
+                        double *med, size_t *count)
 {
     size_t step = rapid_sample_step(n, maxsample), i, m = 0;
     float *s = malloc((n / step + 1) * sizeof *s);
-    double med;
 
+    *med = NAN;
     if (count)
         *count = 0;
     if (!s)
-        return NAN;
+        return RAPID_E_NOMEM;
     for (i = 0; i < n; i += step)
         if (isfinite(v[i]))
             s[m++] = v[i];
-    med = m ? rapid_select_f(s, m, m / 2) : NAN;
+    if (m)
+        *med = rapid_select_f(s, m, m / 2);
     free(s);
     if (count)
         *count = m;
-    return med;
+    return 0;
 }

@@ -12,10 +12,11 @@ float rapid_select_f(float *v, size_t n, size_t k);
  * of them): the sample is v[0], v[step], v[2 step], ... */
 size_t rapid_sample_step(size_t n, size_t maxsample);
 
-/* Median of the finite values of v[0..n), from an even sample of at most
- * maxsample of them (v is not changed); NaN if there are none.  *count
- * (may be NULL) receives how many values the sample held. */
-double rapid_median_sample(const float *v, size_t n, size_t maxsample,
-                           size_t *count);
+/* *med: the median of the finite values of v[0..n), from an even sample
+ * of at most maxsample of them (v is not changed); NaN if there are none.
+ * *count (may be NULL) receives how many values the sample held.  0, or
+ * RAPID_E_NOMEM (then *med is NaN and *count 0). */
+int rapid_median_sample(const float *v, size_t n, size_t maxsample,
+                        double *med, size_t *count);
 
 #endif

@@ -109,7 +109,8 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
 
 /* Write the products into dir: <base>.fits (image), <base>_cov.fits,
  * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
- * "rapid_ref_<rtid>_<FILTER>". */
+ * "rapid_ref_<rtid>_<FILTER>".  All five or none: on failure none of them
+ * is left in dir (not even an earlier run's, which would not match). */
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err);
 
