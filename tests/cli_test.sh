@@ -186,6 +186,12 @@ check coadd-psf-count 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/
 expect "psf list count named" "$(grep -q 'psflist lists 1 PSFs for 4 inputs' <<<"$err"; echo $?)"
 check coadd-psf-missing 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --psfs "$tmp/nope" "$tmp"/s/Roman_TDS_*.fits
 expect "missing psf path named" "$(grep -q "$tmp/nope" <<<"$err"; echo $?)"
+# a product that cannot be written (a directory where the catalog goes):
+# exit 1, the message names it, and none of the other four is left
+mkdir -p "$tmp/ref6/rapid_ref_${rtid}_H158_cat.fits"
+check coadd-write-fails 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref6" --size 400 "$tmp"/s/Roman_TDS_*.fits
+expect "unwritable product named" "$(grep -q "ref6/rapid_ref_${rtid}_H158_cat.fits" <<<"$err"; echo $?)"
+expect "no partial reference" "$( [ "$(ls -A "$tmp/ref6")" = "rapid_ref_${rtid}_H158_cat.fits" ]; echo $?)"
 check coadd-help 0 "$rapid" coadd --help
 rm -rf "$tmp"
 
