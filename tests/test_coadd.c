@@ -1,7 +1,6 @@
 /* test_coadd.c - reference images from synthetic inputs with exact truth:
  * distorted, rotated, dithered detector images of pixel-integrated Gaussian
  * stars, a cosmic ray in one input and a transient in another. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,20 +420,6 @@ void *__wrap_realloc(void *p, size_t n)
     return must_fail() ? NULL : __real_realloc(p, n);
 }
 
-/* Files in dir (products and temporary files alike). */
-static int count_products(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.' || strstr(e->d_name, ".tmp") != NULL;
-    closedir(d);
-    return n;
-}
-
 /* Each allocation of a reference image made to fail in turn: either the
  * library works around it (and gives the same image) or it says it ran
  * out of memory and hands back nothing; no crash, and no leak (checked
@@ -490,20 +475,20 @@ static void test_out_of_memory(void **state)
     assert_int_equal(rapid_coadd_write(&ref, test_path("oom"), rtid, "H158", NULL), 0);
     total = nalloc;
     fail_at = -1;
-    assert_int_equal(count_products(test_path("oom")), 5);
+    assert_int_equal(test_count_entries(test_path("oom")), 5);
     print_message("coadd: writing it, %ld allocations\n", total);
     for (k = 0; k < total; k++) {
         nalloc = 0, fail_at = k;
         rc = rapid_coadd_write(&ref, test_path("oom"), rtid, "H158", &err);
         fail_at = -1;
         if (rc == 0) {
-            assert_int_equal(count_products(test_path("oom")), 5);
+            assert_int_equal(test_count_entries(test_path("oom")), 5);
             continue;
         }
         if (rc != RAPID_E_NOMEM || !strstr(err.msg, "memory"))
             fail_msg("writing, allocation %ld of %ld: code %d, \"%s\"", k, total,
                      rc, err.msg);
-        assert_int_equal(count_products(test_path("oom")), 0);
+        assert_int_equal(test_count_entries(test_path("oom")), 0);
     }
     rapid_coadd_release(&ref);
 }

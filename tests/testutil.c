@@ -1,4 +1,5 @@
 /* testutil.c - shared helpers for the unit tests. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,20 @@ const char *test_path(const char *name)
     k = (k + 1) % 8;
     snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
     return buf[k];
+}
+
+int test_count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
 }
 
 double test_uniform(uint64_t *state)

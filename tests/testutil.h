@@ -14,6 +14,8 @@
 const char *test_tmpdir(void);
 /* test_tmpdir()/name, in a static rotating buffer. */
 const char *test_path(const char *name);
+/* Entries of dir besides . and .. (hidden temporary files included). */
+int test_count_entries(const char *dir);
 /* Deterministic uniform [0,1) generator (splitmix64). */
 double test_uniform(uint64_t *state);
 
