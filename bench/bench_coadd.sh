@@ -25,13 +25,23 @@ echo "== tile $rtid, ${#inputs[@]} inputs"
 echo "== the resampling kernel alone, one input, one core"
 taskset -c 0 "$(dirname "$rapid")/../bench/bench_resample" "${inputs[0]}" 3
 
+# Read the inputs once before each timed run.  On the development VM the
+# host pages out page cache left idle for a minute (DAMON "pageout",
+# /sys/kernel/mm/damon/admin/kdamonds), so without this a run after a
+# pause times the disk as well as rapid.
+warm() { cat "$@" > /dev/null; }
+
 run() { # run NINPUTS THREADS
   local out=$work/ref_$1_$2
   rm -rf "$out"
-  /usr/bin/time -f "coadd $1 inputs, $2 thread(s): %e s, peak RSS %M KB" \
+  warm "${inputs[@]:0:$1}"
+  /usr/bin/time -f "coadd $1 inputs, $2 thread(s): %e s (user %U s, system %S s), peak RSS %M KB" \
     taskset -c 0-$(( $2 - 1 )) "$rapid" coadd --rtid "$rtid" --filter H158 --out "$out" \
     --threads "$2" --max-inputs "$1" "${inputs[@]:0:$1}" >/dev/null
 }
+# three times: this VM's timings of one binary spread by 10-20 %
+run 25 1
+run 25 1
 run 25 1
 run 10 1
 run 5 1
@@ -44,6 +54,7 @@ ref=$work/ref_25_1/rapid_ref_${rtid}_H158
 sxd=$work/sextractor; rm -rf "$sxd"; mkdir -p "$sxd"
 printf '%s\n' NUMBER X_IMAGE Y_IMAGE XWIN_IMAGE YWIN_IMAGE 'FLUX_APER(6)' \
   FLUX_RADIUS FLAGS > "$sxd/cat.param"
+warm "$ref.fits" "${ref}_unc.fits"
 /usr/bin/time -f "source-extractor, 1 thread: %e s, peak RSS %M KB" \
   taskset -c 0 source-extractor "$ref.fits" -c /usr/share/source-extractor/default.sex \
   -PARAMETERS_NAME "$sxd/cat.param" -FILTER_NAME /usr/share/source-extractor/gauss_2.0_5x5.conv \
@@ -61,6 +72,7 @@ echo "   (SWarp does not read SIP distortion terms: its output is misaligned by"
 echo "    the distortion, so this compares speed only)"
 read -r cra cdec < <("$rapid" tile --rtid "$rtid" | sed 's/.*"cra": \([-0-9.e]*\), "cdec": \([-0-9.e]*\),.*/\1 \2/')
 swd=$work/swarp; rm -rf "$swd"; mkdir -p "$swd"
+warm "${inputs[@]}"
 ( cd "$swd" && /usr/bin/time -f "swarp 25 inputs, 1 thread: %e s, peak RSS %M KB" \
     SWarp "${inputs[@]/%/[1]}" -c /dev/null -IMAGEOUT_NAME ref.fits -WEIGHTOUT_NAME ref_w.fits \
     -CENTER_TYPE MANUAL -CENTER "$cra,$cdec" -PIXELSCALE_TYPE MANUAL -PIXEL_SCALE 0.11 \
