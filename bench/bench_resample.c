@@ -13,7 +13,7 @@
 #include "rapid/pixmap.h"
 #include "rapid/tile.h"
 #include "rapid/wcs.h"
-#include "resample.h"
+#include "image/resample.h"
 
 typedef struct taker {
     rapid_mesh *p;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Compare rapid's WCS (WCSLIB through lib/wcs.c) with astropy on the same
+"""Compare rapid's WCS (WCSLIB through lib/core/wcs.c) with astropy on the same
 headers: TAN, a 4th-order TAN-SIP with Roman-like distortion, and TPV.
 
     bench/wcs_vs_astropy.py BUILD_DIR

@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bigmem.h"
+#include "core/bigmem.h"
 #include "testutil.h"
 
 #define MB ((size_t)1 << 20)

@@ -1239,7 +1239,7 @@ static void test_reread(void **state)
 /* ------------------------------------------ float32 images read directly */
 
 /* Unscaled float32 images in plain files are read with pread() and
- * converted by lib/fits.c itself; anything else goes through
+ * converted by lib/core/fits.c itself; anything else goes through
  * fits_read_img.  This program is linked with pread wrapped
  * (tests/CMakeLists.txt), so that these tests see which way a file went
  * and can make the reads come back short or fail, as a disk may. */
@@ -1361,7 +1361,7 @@ static void write_raw_floats(const char *path, const uint32_t *w, int ext,
 }
 
 /* The n pixels of HDU hdu (0 = primary) as CFITSIO reads them: TFLOAT
- * with NaN for null pixels, as lib/fits.c did before it read floats
+ * with NaN for null pixels, as lib/core/fits.c did before it read floats
  * itself.  status: receives CFITSIO's status (NULL: it must be 0); the
  * result is NULL when the read fails. */
 static float *cfitsio_pixels(const char *path, int hdu, long n, int *status)

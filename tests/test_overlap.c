@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "overlap.h"
+#include "sky/overlap.h"
 #include "testutil.h"
 
 /* Independent reference: clip the polygon to one cell (Sutherland-Hodgman)

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "overlap.h"
+#include "sky/overlap.h"
 #include "rapid/rng.h"
-#include "resample.h"
+#include "image/resample.h"
 #include "testutil.h"
 
 typedef struct mapdef {

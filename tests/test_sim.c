@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "rapid/sim.h"
-#include "sim_internal.h"
+#include "sim/sim_internal.h"
 #include "testutil.h"
 
 #define assert_ok(call, err)                                                 \

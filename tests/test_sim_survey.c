@@ -9,7 +9,7 @@
 #include "rapid/tile.h"
 #include "rapid/timeutil.h"
 #include "rapid/wcs.h"
-#include "sim_internal.h"
+#include "sim/sim_internal.h"
 #include "testutil.h"
 
 #define D2R (M_PI / 180.0)

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "stats.h"
+#include "core/stats.h"
 #include "testutil.h"
 
 static int cmp(const void *a, const void *b)

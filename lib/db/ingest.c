@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "db_internal.h"
-#include "fits_internal.h"
+#include "core/fits_internal.h"
 #include "rapid/filters.h"
 #include "rapid/ingest.h"
 #include "rapid/md5.h"

@@ -35,10 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bigmem.h"
-#include "clones.h"
+#include "core/bigmem.h"
+#include "core/clones.h"
 #include "resample.h"
-#include "stats.h"
+#include "core/stats.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
 #include "rapid/pixmap.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "rapid/tile.h"
-#include "sphere.h"
+#include "core/sphere.h"
 
 #define DEG (M_PI / 180.0)
 

@@ -20,7 +20,7 @@
 #include "db_internal.h"
 #include "rapid/filters.h"
 #include "rapid/tile.h"
-#include "sphere.h"
+#include "core/sphere.h"
 
 #define DEG (M_PI / 180.0)
 

@@ -13,8 +13,8 @@
 #include <sep.h>
 
 #include "rapid/extract.h"
-#include "bigmem.h"
-#include "stats.h"
+#include "core/bigmem.h"
+#include "core/stats.h"
 
 static pthread_mutex_t sep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t sep_once = PTHREAD_ONCE_INIT;

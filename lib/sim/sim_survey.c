@@ -55,7 +55,7 @@
 #include "rapid/rng.h"
 #include "rapid/tile.h"
 #include "sim_internal.h"
-#include "sphere.h"
+#include "core/sphere.h"
 
 #define D2R (M_PI / 180.0)
 #define R2D (180.0 / M_PI)

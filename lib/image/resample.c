@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bigmem.h"
-#include "clones.h"
-#include "overlap.h"
+#include "core/bigmem.h"
+#include "core/clones.h"
+#include "sky/overlap.h"
 #include "rapid/error.h"
 #include "resample.h"
 

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "clones.h"
+#include "core/clones.h"
 #include "rapid/pixmap.h"
 
 static void keys_weights(double t, double w[4])
