@@ -5,6 +5,13 @@
  * windowed positions, shapes, a FWHM estimate and sky positions.  Used for
  * the reference-image catalog and for detection on difference images.
  * Pixel coordinates are 0-based.
+ *
+ * Global lock: SEP keeps process-wide settings (its pixel stack and
+ * sub-object limit), so every call into SEP, the whole of one
+ * rapid_extract() from background to measurement, runs under one mutex.
+ * Extractions from several threads are safe but run one at a time; code
+ * outside rapid that calls SEP in the same process must not change those
+ * settings while rapid extracts.
  */
 #ifndef RAPID_EXTRACT_H
 #define RAPID_EXTRACT_H

@@ -18,7 +18,11 @@
  * memory, so a buffer that becomes a rapid_image's data is released by
  * rapid_image_release).  Under AddressSanitizer the pool is off and these
  * are plain malloc/calloc/free, so the sanitizer still sees every block.
- * NULL when out of memory (or n is 0).  Thread-safe.
+ * NULL when out of memory (or n is 0).
+ *
+ * Global lock: the pool is process-wide and guarded by one mutex, held
+ * while a block is picked, mapped, returned or unmapped, never while its
+ * memory is touched or zeroed: thread-safe, and it does not serialise work.
  */
 #ifndef RAPID_BIGMEM_H
 #define RAPID_BIGMEM_H

@@ -54,12 +54,11 @@
  * renormalised to unit sum over the stamp.
  */
 #include <complex.h>
-#include <fftw3.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rapid/fft.h"
 #include "rapid/psf.h"
 
 #define ARCSEC_PER_RAD 206264.80624709636
@@ -80,11 +79,6 @@
 #define CENTRE_TOL 1e-6 /* model samples */
 #define ADD_HALF 32     /* stamp half-size that rapid_psf_field_add keeps on
                          * the stack */
-
-/* FFTW's planner is not thread-safe; execution is.  FFTW_ESTIMATE plans
- * do not depend on timings, so models are reproducible bit for bit (unless
- * the process loads or measures wisdom for the same sizes). */
-static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void rapid_psf_opts_init(rapid_psf_opts *o)
 {
@@ -471,17 +465,6 @@ typedef struct layout {
     double lambda_nm;
 } layout;
 
-static int smooth(int k)
-{
-    static const int primes[] = {2, 3, 5, 7};
-    int i;
-
-    for (i = 0; i < 4; i++)
-        while (k % primes[i] == 0)
-            k /= primes[i];
-    return k == 1;
-}
-
 static int layout_make(const rapid_psf_opts *o, double lambda_um, layout *L,
                        rapid_err *err)
 {
@@ -501,7 +484,7 @@ static int layout_make(const rapid_psf_opts *o, double lambda_um, layout *L,
         need = FFT_MIN;
     if (need < PUPIL_MIN * ld * L->q / s)
         need = (int)ceil(PUPIL_MIN * ld * L->q / s);
-    for (L->M = need + (need & 1); !smooth(L->M); L->M += 2)
+    for (L->M = need + (need & 1); !rapid_fft_is_fast(L->M, 0); L->M += 2)
         ;
     if (L->M > FFT_MAX)
         return rapid_fail(err, RAPID_E_ARG,
@@ -522,23 +505,17 @@ typedef struct fft_work {
     int *ix;                /* n: FFT index of each model sample */
     float *roll;            /* n: wing roll-off along either axis */
     float *hx, *hy;         /* blur x pixel transfer along x and y */
-    fftwf_plan amp, otf, psf;
+    /* from the shared cache (estimated plans, so models are reproducible
+     * bit for bit); made once per grid size, reused by every model */
+    const rapid_fft_plan *amp, *otf, *psf;
 } fft_work;
 
 static void work_free(fft_work *w)
 {
-    pthread_mutex_lock(&plan_lock);
-    if (w->amp)
-        fftwf_destroy_plan(w->amp);
-    if (w->otf)
-        fftwf_destroy_plan(w->otf);
-    if (w->psf)
-        fftwf_destroy_plan(w->psf);
-    pthread_mutex_unlock(&plan_lock);
-    fftwf_free(w->e);
-    fftwf_free(w->r);
-    fftwf_free(w->o);
-    fftwf_free(w->t);
+    rapid_fft_free(w->e);
+    rapid_fft_free(w->r);
+    rapid_fft_free(w->o);
+    rapid_fft_free(w->t);
     free(w->ex);
     free(w->ey);
     free(w->ix);
@@ -601,12 +578,13 @@ static int work_init(fft_work *w, const layout *L, const rapid_psf_opts *o,
                      rapid_err *err)
 {
     size_t M = (size_t)L->M, nh = M / 2 + 1;
+    int rc;
 
     memset(w, 0, sizeof *w);
-    w->e = fftwf_malloc(M * M * sizeof *w->e);
-    w->r = fftwf_malloc(M * M * sizeof *w->r);
-    w->o = fftwf_malloc(M * nh * sizeof *w->o);
-    w->t = fftwf_malloc(M * nh * sizeof *w->t);
+    w->e = rapid_fft_alloc(M * M * sizeof *w->e);
+    w->r = rapid_fft_alloc(M * M * sizeof *w->r);
+    w->o = rapid_fft_alloc(M * nh * sizeof *w->o);
+    w->t = rapid_fft_alloc(M * nh * sizeof *w->t);
     w->ex = malloc(nh * sizeof *w->ex);
     w->ey = malloc(M * sizeof *w->ey);
     w->ix = malloc((size_t)L->n * sizeof *w->ix);
@@ -619,16 +597,14 @@ static int work_init(fft_work *w, const layout *L, const rapid_psf_opts *o,
         return rapid_fail(err, RAPID_E_NOMEM,
                           "FFT grid of %zu x %zu: out of memory", M, M);
     }
-    pthread_mutex_lock(&plan_lock);
-    w->amp = fftwf_plan_dft_2d(L->M, L->M, w->e, w->e, FFTW_FORWARD,
-                               FFTW_ESTIMATE);
-    w->otf = fftwf_plan_dft_r2c_2d(L->M, L->M, w->r, w->o, FFTW_ESTIMATE);
-    w->psf = fftwf_plan_dft_c2r_2d(L->M, L->M, w->t, w->r, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&plan_lock);
-    if (!w->amp || !w->otf || !w->psf) {
+    if ((rc = rapid_fft_plan_get(NULL, RAPID_FFT_FORWARD, L->M, L->M, 1,
+                                 &w->amp, err)) < 0 ||
+        (rc = rapid_fft_plan_get(NULL, RAPID_FFT_R2C, L->M, L->M, 0, &w->otf,
+                                 err)) < 0 ||
+        (rc = rapid_fft_plan_get(NULL, RAPID_FFT_C2R, L->M, L->M, 0, &w->psf,
+                                 err)) < 0) {
         work_free(w);
-        return rapid_fail(err, RAPID_E_NOMEM,
-                          "FFTW cannot plan a %zu x %zu transform", M, M);
+        return rc;
     }
     work_tables(w, L, o);
     return 0;
@@ -640,12 +616,12 @@ static void optical_otf(fft_work *w, const layout *L)
     size_t M = (size_t)L->M, nh = M / 2 + 1, s, kx, ky;
     float complex a;
 
-    fftwf_execute(w->amp);
+    rapid_fft_c2c(w->amp, w->e, w->e);
     for (s = 0; s < M * M; s++) {
         a = w->e[s];
         w->r[s] = crealf(a) * crealf(a) + cimagf(a) * cimagf(a);
     }
-    fftwf_execute(w->otf);
+    rapid_fft_r2c(w->otf, w->r, w->o);
     for (ky = 0; ky < M; ky++)
         for (kx = 0; kx < nh; kx++)
             w->o[ky * nh + kx] *= w->hx[kx] * w->hy[ky];
@@ -672,7 +648,7 @@ static void shifted_model(fft_work *w, const layout *L, double dx, double dy,
         for (kx = 0; kx < nh; kx++)
             w->t[ky * nh + kx] = w->o[ky * nh + kx] * sy * w->ex[kx];
     }
-    fftwf_execute(w->psf);
+    rapid_fft_c2r(w->psf, w->t, w->r);
     for (j = 0; j < n; j++)
         for (i = 0; i < n; i++)
             dst[(size_t)j * n + i] = w->r[(size_t)w->ix[j] * M + w->ix[i]] *

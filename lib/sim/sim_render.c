@@ -12,17 +12,16 @@
  * centre -- a price paid for one convolution per image instead of one per
  * galaxy (docs/simulator.md).
  */
-#include <fftw3.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_sf_gamma.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rapid/fft.h"
 #include "rapid/rng.h"
 #include "rapid/timeutil.h"
 #include "rapid/version.h"
@@ -65,10 +64,6 @@
 /* PA_FPA = PA_OBSY + 90 + theta_fpa with theta_fpa = -60 degrees
  * (GalSim's galsim.roman WCS, Roman cycle 7 focal plane). */
 #define FPA_MINUS_OBSY 30.0
-
-/* FFTW's planner is not re-entrant (execution is), and other modules plan
- * too: make FFTW serialise every planner call, once per process. */
-static pthread_once_t planner_once = PTHREAD_ONCE_INIT;
 
 typedef struct render {
     const rapid_sim_config *c;
@@ -518,38 +513,23 @@ static void sersic_paint(const sersic *sp, double flux, float *body,
             layer_add(lv, cx0 + i, cy0 + j, (float)(core * wx[i] * wy[j]));
 }
 
-/* Smallest size >= n that FFTW transforms fast: factors 2, 3, 5, 7 and at
- * most one 11 or 13 (4088 itself, 8 x 7 x 73, is four times slower). */
-static int fft_size(int n)
-{
-    for (;; n++) {
-        int m = n, k;
-        static const int f[] = {2, 3, 5, 7};
-        for (k = 0; k < 4; k++)
-            while (m % f[k] == 0)
-                m /= f[k];
-        if (m == 1 || m == 11 || m == 13)
-            return n;
-    }
-}
-
 /* The galaxy layer: (nx + 2 half) x (ny + 2 half) with room for the PSF
  * wings on every side, padded to FFT-friendly sizes, in FFTW's in-place
  * r2c layout (rows of 2 (Nx/2 + 1) floats). */
 typedef struct layer {
     int Nx, Ny, w, h;   /* FFT grid; the part that holds light */
     size_t stride;      /* floats per row */
-    float *data;        /* fftwf_malloc'd, Ny * stride */
+    float *data;        /* rapid_fft_alloc'd, Ny * stride */
 } layer;
 
 static int layer_alloc(layer *L, int nx, int ny, int half, rapid_err *err)
 {
     L->w = nx + 2 * half;
     L->h = ny + 2 * half;
-    L->Nx = fft_size(L->w);
-    L->Ny = fft_size(L->h);
-    L->stride = 2 * ((size_t)L->Nx / 2 + 1);
-    L->data = fftwf_malloc((size_t)L->Ny * L->stride * sizeof(float));
+    L->Nx = rapid_fft_good_size(L->w);
+    L->Ny = rapid_fft_good_size(L->h);
+    L->stride = rapid_fft_real_stride(L->Nx);
+    L->data = rapid_fft_alloc((size_t)L->Ny * L->stride * sizeof(float));
     if (!L->data)
         return rapid_fail(err, RAPID_E_NOMEM,
                           "out of memory for a %d x %d galaxy layer", L->Nx,
@@ -578,8 +558,8 @@ static int multiply_spectra(layer *L, const float *kern, rapid_err *err)
     double *sx = malloc((size_t)nfx * sizeof *sx);
     double *sy = malloc((size_t)L->Ny * sizeof *sy);
     double norm = 1.0 / ((double)L->Nx * L->Ny);
-    fftwf_complex *a = (fftwf_complex *)L->data;
-    const fftwf_complex *b = (const fftwf_complex *)kern;
+    float (*a)[2] = (float (*)[2])L->data;
+    const float (*b)[2] = (const float (*)[2])kern;
 
     if (!sx || !sy) {
         free(sx);
@@ -627,32 +607,26 @@ static int kernel_fill(const render *r, const layer *L, float *kern,
  * it linear) and add the part over the image to mu. */
 static int convolve_layer(render *r, layer *L, rapid_err *err)
 {
-    float *kern = fftwf_malloc((size_t)L->Ny * L->stride * sizeof(float));
-    fftwf_plan fl = NULL, fk = NULL, bl = NULL;
+    float *kern = rapid_fft_alloc((size_t)L->Ny * L->stride * sizeof(float));
+    const rapid_fft_plan *fwd = NULL, *bwd = NULL;
     int i, j, rc = 0;
 
     if (!kern)
         return rapid_fail(err, RAPID_E_NOMEM, "out of memory for the PSF "
                           "kernel");
-    pthread_once(&planner_once, fftwf_make_planner_thread_safe);
-    fl = fftwf_plan_dft_r2c_2d(L->Ny, L->Nx, L->data, (fftwf_complex *)L->data,
-                               FFTW_ESTIMATE);
-    fk = fftwf_plan_dft_r2c_2d(L->Ny, L->Nx, kern, (fftwf_complex *)kern,
-                               FFTW_ESTIMATE);
-    bl = fftwf_plan_dft_c2r_2d(L->Ny, L->Nx, (fftwf_complex *)L->data, L->data,
-                               FFTW_ESTIMATE);
-    if (!fl || !fk || !bl) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "cannot plan a %d x %d FFT",
-                        L->Nx, L->Ny);
+    /* in place, from the shared cache: every detector of a run has the
+     * same layer size, so the plans are made once */
+    if ((rc = rapid_fft_plan_get(NULL, RAPID_FFT_R2C, L->Ny, L->Nx, 1, &fwd,
+                                 err)) < 0 ||
+        (rc = rapid_fft_plan_get(NULL, RAPID_FFT_C2R, L->Ny, L->Nx, 1, &bwd,
+                                 err)) < 0 ||
+        (rc = kernel_fill(r, L, kern, err)) != 0)
         goto cleanup;
-    }
-    if ((rc = kernel_fill(r, L, kern, err)) != 0)
-        goto cleanup;
-    fftwf_execute(fl);
-    fftwf_execute(fk);
+    rapid_fft_r2c(fwd, L->data, (float _Complex *)L->data);
+    rapid_fft_r2c(fwd, kern, (float _Complex *)kern);
     if ((rc = multiply_spectra(L, kern, err)) != 0)
         goto cleanup;
-    fftwf_execute(bl);
+    rapid_fft_c2r(bwd, (float _Complex *)L->data, L->data);
     for (j = 0; j < r->ny; j++) {
         const float *src = L->data + (size_t)(j + r->half) * L->stride + r->half;
         float *dst = r->mu + (size_t)j * r->nx;
@@ -660,13 +634,7 @@ static int convolve_layer(render *r, layer *L, rapid_err *err)
             dst[i] += src[i];
     }
 cleanup:
-    if (fl)
-        fftwf_destroy_plan(fl);
-    if (fk)
-        fftwf_destroy_plan(fk);
-    if (bl)
-        fftwf_destroy_plan(bl);
-    fftwf_free(kern);
+    rapid_fft_free(kern);
     return rc;
 }
 
@@ -719,7 +687,7 @@ static int add_galaxies(render *r, const placed *pl, rapid_err *err)
     }
     rc = convolve_layer(r, &L, err);
 cleanup:
-    fftwf_free(L.data);
+    rapid_fft_free(L.data);
     free(je);
     free(jn);
     free(body);
