@@ -1009,7 +1009,7 @@ static void test_run_files(void **state)
     c.nscas = 2;
     c.nfilters = 2;
     c.filters[1] = rapid_filter_by_name("F062");
-    c.transient_density = 3e6; /* a few per 128 x 128 image */
+    c.sn_rate = 3000; /* a few per 128 x 128 image */
     assert_ok(rapid_sim_run(&c, dir, NULL, NULL, &err), err);
     np = rapid_sim_plan(&c, &p, &err);
     assert_true(np >= 4);

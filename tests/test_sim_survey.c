@@ -139,7 +139,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.gzip, 0);
     assert_true(c.star_density == 1.0 && c.galaxy_density == 1.0);
     assert_true(c.mag_faint == 28.0);
-    assert_true(c.transient_density == 2000.0);
+    assert_true(c.sn_rate == 1.0);
     assert_true(c.variable_fraction == 0.05);
     assert_int_equal(c.cosmic_rays, 30);
     assert_int_equal(c.hot_pixels, 20);
@@ -362,7 +362,7 @@ static void test_empty_scene(void **state)
     (void)state;
     small_config(&c, 256);
     c.star_density = c.galaxy_density = 0;
-    c.transient_density = 1e4;
+    c.sn_rate = 100;
     s = make_scene(&c, &p, &np);
     assert_int_equal(s->nsrc, 0);
     assert_true(s->ntr > 0);
@@ -734,19 +734,31 @@ static const sim_source **by_id(const rapid_sim_scene *s)
     return t;
 }
 
+/* Supernovae present (exploded, not yet faded below mag) at time mjd in
+ * H158 per square degree of the scene. */
+static double sn_present(const rapid_sim_scene *s, double mjd, double mag)
+{
+    int64_t k, n = 0;
+
+    for (k = 0; k < s->var0; k++)
+        n += sim_transient_mag(&s->tr[k], 2, mjd) < mag;
+    return n / cap_area(s);
+}
+
 static void test_transients(void **state)
 {
     rapid_sim_config c;
     rapid_sim_pointing *p = NULL;
     rapid_sim_scene *s;
     const sim_source **src;
-    int64_t k, nk[5] = {0, 0, 0, 0, 0}, nsn, bright = 0, early = 0, late = 0;
+    int64_t k, nk[5] = {0, 0, 0, 0, 0}, nt[SIM_SN_NTYPES] = {0}, nsn;
+    int64_t bright = 0, before = 0, hostmag = 0, hosted = 0;
     double t0, t1, expect;
     int np;
 
     (void)state;
     small_config(&c, 512);
-    c.transient_density = 1e5;
+    c.sn_rate = 50;
     c.star_density = 20;
     s = make_scene(&c, &p, &np);
     src = by_id(s);
@@ -773,6 +785,12 @@ static void test_transients(void **state)
             } else {
                 assert_true(t->ra == h->ra && t->dec == h->dec);
             }
+            if (t->kind != SIM_VARIABLE) {
+                /* hosts of the luminosity SN hosts have at that distance */
+                double mh = -21 + t->mu - 2.5 * log10(1 + t->z);
+                hosted++;
+                hostmag += fabs(h->mag[1] - mh) < 2.5;
+            }
         }
         if (t->kind == SIM_VARIABLE) {
             const sim_source *h = src[t->host];
@@ -784,26 +802,41 @@ static void test_transients(void **state)
                 assert_true(t->host > s->tr[k - 1].host);
             assert_true(sim_scene_variable(s, t->host) == t);
         } else {
-            assert_true(t->peak_mag[1] >= 21 && t->peak_mag[1] <= 27);
-            assert_true(t->peak_mag[4] > t->peak_mag[1]); /* red: faint in R */
-            assert_true(t->rise >= 15 && t->rise <= 20);
-            assert_true(t->fall >= 30 && t->fall <= 60);
-            assert_true(t->mjd_peak >= t0 - 20 && t->mjd_peak <= t1 + 21);
-            early += t->mjd_peak < t0;
-            late += t->mjd_peak > t1;
+            double dur = (1 + t->z) * sim_sn_duration(t->sntype), pk = 99;
+            int f;
+            assert_true(t->sntype >= SIM_SN_IA && t->sntype < SIM_SN_NTYPES);
+            nt[t->sntype]++;
+            assert_true(t->z > 0 && t->z <= SIM_SN_ZMAX);
+            assert_true(fabs(t->mu - sim_sn_distmod(t->z)) < 1e-9);
+            for (f = 0; f < RAPID_NFILTERS; f++)
+                pk = fmin(pk, t->peak_mag[f]);
+            assert_true(pk <= 30.0); /* the never-visible ones are dropped */
+            /* at peak the stored magnitude; dark before the explosion */
+            assert_true(fabs(sim_transient_mag(t, 2, t->mjd_peak) -
+                             t->peak_mag[1]) < 1e-4 ||
+                        t->peak_mag[1] > 35);
+            assert_true(sim_transient_mag(t, 2, t->mjd_peak - t->rise - 0.01) ==
+                        99.0);
+            /* explosions from one visible lifetime before the survey on */
+            assert_true(t->mjd_peak - t->rise >= t0 - dur - 1e-6 &&
+                        t->mjd_peak - t->rise <= t1 + 1);
+            before += t->mjd_peak < t0;
         }
     }
     nsn = s->var0;
-    print_message("%lld supernovae (%lld nuclear, %lld offset, %lld hostless, "
-                  "%lld peak before, %lld after the survey), %lld variables\n",
+    print_message("%lld supernovae (%lld nuclear, %lld offset, %lld hostless; "
+                  "Ia %lld, II-P %lld, II-L %lld, IIn %lld, Ib/c %lld; %lld "
+                  "peaked before the survey), %lld variables\n",
                   (long long)nsn, (long long)nk[1], (long long)nk[2],
-                  (long long)nk[3], (long long)early, (long long)late,
-                  (long long)nk[4]);
-    assert_true(fabs((double)nk[1] / nsn - 0.4) < 0.05);
-    assert_true(fabs((double)nk[2] / nsn - 0.4) < 0.05);
-    assert_true(fabs((double)nk[3] / nsn - 0.2) < 0.05);
-    assert_true(fabs(nsn / (c.transient_density * cap_area(s)) - 1) < 0.1);
-    assert_true(early > 0 && late > 0);
+                  (long long)nk[3], (long long)nt[1], (long long)nt[2],
+                  (long long)nt[3], (long long)nt[4], (long long)nt[5],
+                  (long long)before, (long long)nk[4]);
+    assert_true(nk[1] > 0 && nk[2] > 0 && nk[3] > 0);
+    assert_true(fabs((double)nk[1] / (nk[1] + nk[2]) - 0.3) < 0.05);
+    assert_true(hostmag > 0.9 * hosted);
+    for (k = 1; k < SIM_SN_NTYPES; k++)
+        assert_true(nt[k] > 0);
+    assert_true(before > nsn / 2); /* most visible ones are old */
     for (k = 0; k < s->nsrc; k++)
         bright += s->src[k].type == SIM_STAR && s->src[k].mag[1] < 24;
     expect = c.variable_fraction * bright;
@@ -815,6 +848,158 @@ static void test_transients(void **state)
             break;
         }
     free(src);
+    rapid_sim_scene_free(s);
+    free(p);
+}
+
+/* Distances against the standard flat LCDM (H0 70, Omega_m 0.3) values:
+ * luminosity distances 2832.9, 6607.7 and 15539.6 Mpc at z = 0.5, 1, 2
+ * (the same as any cosmology calculator gives). */
+static void test_sn_cosmology_and_rates(void **state)
+{
+    static const double z[3] = {0.5, 1.0, 2.0}, dl[3] = {2832.9, 6607.7,
+                                                        15539.6};
+    double cc = 0;
+    int k;
+
+    (void)state;
+    for (k = 0; k < 3; k++) {
+        double mu = 5 * log10(dl[k]) + 25;
+        assert_true(fabs(sim_sn_distmod(z[k]) - mu) < 0.002);
+        assert_true(fabs(sim_sn_comoving_mpc(z[k]) * (1 + z[k]) - dl[k]) <
+                    0.5);
+    }
+    /* dV/dz: the derivative of the comoving volume 4/3 pi D_C^3 / 4 pi */
+    for (k = 0; k < 3; k++) {
+        double h = 1e-4, a = sim_sn_comoving_mpc(z[k] - h),
+               b = sim_sn_comoving_mpc(z[k] + h);
+        double num = (b * b * b - a * a * a) / 3 / (2 * h);
+        assert_true(fabs(sim_sn_dvdz(z[k]) / num - 1) < 1e-5);
+    }
+    /* local rates: Ia 2.5e-5, core collapse 0.0068 psi(0) per Mpc^3/yr */
+    assert_true(fabs(sim_sn_rate(SIM_SN_IA, 0) - 2.5e-5) < 1e-12);
+    for (k = SIM_SN_IIP; k < SIM_SN_NTYPES; k++)
+        cc += sim_sn_rate(k, 0);
+    assert_true(fabs(cc - 0.0068 * 0.015 / (1 + pow(1 / 2.9, 5.6))) < 1e-12);
+    /* the star-formation peak near z = 2 */
+    assert_true(sim_sn_rate(SIM_SN_IIP, 1.9) > sim_sn_rate(SIM_SN_IIP, 1.0) &&
+                sim_sn_rate(SIM_SN_IIP, 1.9) > sim_sn_rate(SIM_SN_IIP, 3.0));
+    assert_true(sim_sn_rate(SIM_SN_IIP, 0.5) / sim_sn_rate(SIM_SN_IBC, 0.5) >
+                1.4);
+    assert_true(sim_sn_rate(0, 1) == 0 && sim_sn_rate(SIM_SN_IA, -1) == 0);
+}
+
+/* Light curves: time dilation, colours, luminosity. */
+static void test_sn_light_curves(void **state)
+{
+    double lh = rapid_filter_by_name("H158")->lambda_um;
+    double lr = rapid_filter_by_name("R062")->lambda_um;
+    double mu = sim_sn_distmod(1.0), m0, m1, t;
+    int type;
+
+    (void)state;
+    /* a nearby Ia at peak in the rest B band is M_B (AB) + mu */
+    m0 = sim_sn_mag(SIM_SN_IA, 0.01, sim_sn_distmod(0.01), -19.3,
+                    0.445 * 1.01, 0);
+    assert_true(fabs(m0 - (-19.3 - 0.09 + sim_sn_distmod(0.01) -
+                           2.5 * log10(1.01))) < 1e-6);
+    /* an Ia at z = 1 peaks near H = 24.5-25 and is fainter in R062
+     * (rest 0.31 um, below the UV edge) */
+    m0 = sim_sn_mag(SIM_SN_IA, 1.0, mu, -19.26, lh, 0);
+    m1 = sim_sn_mag(SIM_SN_IA, 1.0, mu, -19.26, lr, 0);
+    print_message("Ia at z=1: H158 %.2f, R062 %.2f\n", m0, m1);
+    assert_true(m0 > 24.5 && m0 < 25.0);
+    assert_true(m1 > m0 + 0.3);
+    /* time dilation: the Ia's 15-day B decline takes 30 observer days
+     * at z = 1 */
+    for (type = SIM_SN_IA; type < SIM_SN_NTYPES; type++) {
+        double a = sim_sn_mag(type, 1.0, mu, -18, 0.89, 30) -
+                   sim_sn_mag(type, 1.0, mu, -18, 0.89, 0);
+        double b = sim_sn_mag(type, 0.01, 0, -18, 0.89 / 2.0 * 1.01, 15) -
+                   sim_sn_mag(type, 0.01, 0, -18, 0.89 / 2.0 * 1.01, 0);
+        assert_true(fabs(a - b) < 0.05);
+        /* rising before the peak, fading after, gone at the end */
+        assert_true(sim_sn_mag(type, 0.5, 42, -18, lh, -5) >
+                    sim_sn_mag(type, 0.5, 42, -18, lh, 0));
+        assert_true(sim_sn_mag(type, 0.5, 42, -18, lh, 300) >
+                    sim_sn_mag(type, 0.5, 42, -18, lh, 0));
+        t = 1.5 * (sim_sn_duration(type) - sim_sn_rise_days(type));
+        assert_true(isinf(sim_sn_mag(type, 0.5, 42, -18, lh, t + 0.1)));
+        assert_true(isinf(sim_sn_mag(type, 0.5, 42, -18, lh,
+                                     -1.5 * sim_sn_rise_days(type) - 0.1)));
+    }
+    /* cooling: redder with time */
+    assert_true(sim_sn_mag(SIM_SN_IIP, 0.1, 38, -17, lr, 60) -
+                    sim_sn_mag(SIM_SN_IIP, 0.1, 38, -17, lh, 60) >
+                sim_sn_mag(SIM_SN_IIP, 0.1, 38, -17, lr, 0) -
+                    sim_sn_mag(SIM_SN_IIP, 0.1, 38, -17, lh, 0));
+    assert_true(isinf(sim_sn_mag(0, 1, mu, -19, lh, 0)));
+}
+
+/* The published yield of the Roman supernova survey (Rose et al. 2021):
+ * ~12,000 SNe Ia with distances over ~24 deg^2 in 2 years.  A sanity check
+ * of the rates and luminosities: the number of Ia that peak brighter than
+ * H158 = 25.5 (between the single-visit depths of the survey's wide and
+ * deep tiers) in that area and time must be of that order (within a
+ * factor 2 either way). */
+static void test_sn_yield(void **state)
+{
+    double sr = 24 * D2R * D2R, n = 0, dz = 0.005, z;
+    int k, nm = 400;
+
+    (void)state;
+    for (z = dz / 2; z < SIM_SN_ZMAX; z += dz) {
+        double dn = sim_sn_rate(SIM_SN_IA, z) / (1 + z) * sim_sn_dvdz(z) *
+                    dz * sr * 2.0, mu = sim_sn_distmod(z), frac = 0, sigma;
+        double mb = sim_sn_peak_mb(SIM_SN_IA, &sigma);
+        /* fraction of the luminosity function brighter than 26 */
+        for (k = 0; k < nm; k++) {
+            double x = -4 + 8.0 * (k + 0.5) / nm;
+            double w = exp(-0.5 * x * x) / sqrt(2 * M_PI) * 8.0 / nm;
+            frac += w * (sim_sn_mag(SIM_SN_IA, z, mu, mb + sigma * x,
+                                    rapid_filter_by_name("H158")->lambda_um,
+                                    0) < 25.5);
+        }
+        n += dn * frac;
+    }
+    print_message("SNe Ia peaking brighter than H158 = 25.5 over 24 deg^2 in "
+                  "2 yr: %.0f (Rose et al. 2021: ~12,000)\n", n);
+    assert_true(n > 12000 / 2.0 && n < 12000 * 2.0);
+}
+
+/* The number of supernovae shining at a moment depends on the rates, not
+ * on how long the survey lasts. */
+static void test_sn_independent_of_span(void **state)
+{
+    rapid_sim_config c;
+    rapid_sim_pointing *p = NULL;
+    rapid_sim_scene *s;
+    double shortn, longn, n1;
+    int np;
+
+    (void)state;
+    small_config(&c, 1024);
+    c.star_density = c.galaxy_density = 0;
+    c.sn_rate = 30;
+    c.epochs = 2;
+    c.cadence_days = 5;
+    s = make_scene(&c, &p, &np);
+    shortn = sn_present(s, p[0].mjd, 28);
+    n1 = (double)s->var0;
+    rapid_sim_scene_free(s);
+    free(p);
+    c.epochs = 30;
+    c.cadence_days = 20; /* 580 days */
+    s = make_scene(&c, &p, &np);
+    longn = sn_present(s, p[0].mjd, 28);
+    print_message("shining brighter than H158 = 28 per deg^2 (x 1/30 for the "
+                  "real rate): %.0f over 5 days, %.0f over 580 days; %.0f "
+                  "and %lld drawn; at the real rate %.1f per 4088^2 "
+                  "detector (%.1f brighter than 26)\n", shortn, longn, n1,
+                  (long long)s->var0, longn / 30 * 0.01561,
+                  sn_present(s, p[0].mjd, 26) / 30 * 0.01561);
+    assert_true(fabs(longn / shortn - 1) < 0.1);
+    assert_true(s->var0 > 3 * n1);
     rapid_sim_scene_free(s);
     free(p);
 }
@@ -1195,6 +1380,10 @@ int main(void)
         cmocka_unit_test(test_galaxy_shapes),
         cmocka_unit_test(test_transients),
         cmocka_unit_test(test_light_curves),
+        cmocka_unit_test(test_sn_cosmology_and_rates),
+        cmocka_unit_test(test_sn_light_curves),
+        cmocka_unit_test(test_sn_yield),
+        cmocka_unit_test(test_sn_independent_of_span),
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_select_ra0),
         cmocka_unit_test(test_select_without_index),

@@ -42,7 +42,8 @@ typedef struct rapid_sim_config {
     double star_density;     /* multiplier on the star counts (1) */
     double galaxy_density;   /* multiplier on the galaxy counts (1) */
     double mag_faint;        /* faintest source magnitude (28) */
-    double transient_density;/* transients per square degree (2000) */
+    double sn_rate;          /* multiplier on the published volumetric
+                              * supernova rates (1); 0: no supernovae */
     double variable_fraction;/* fraction of stars that vary (0.05) */
     int cosmic_rays;         /* per image (~ rate x exptime: 30) */
     int hot_pixels;          /* per detector (20) */

@@ -4,6 +4,7 @@
  *                 rapid_sim_detector_wcs, rapid_sim_config_init)
  *   sim_scene.c   stars, galaxies, transients, variables and their truth
  *                 (rapid_sim_scene_*)
+ *   sim_sn.c      supernova rates, luminosity functions and light curves
  *   sim_render.c  an image from the scene: sources, sky, noise, defects,
  *                 header (rapid_sim_render), and injection (rapid_sim_inject)
  *   sim.c         a whole survey to files (rapid_sim_run, rapid_sim_l2_name)
@@ -49,10 +50,16 @@ typedef struct sim_transient {
     int kind;                   /* SIM_SN_* or SIM_VARIABLE */
     int64_t host;               /* id of the host galaxy or varying star, -1 if none */
     double ra, dec;
-    /* supernova: peak magnitude per filter at mjd_peak, rising over rise
-     * days and declining over fall days */
+    /* supernova: peak magnitude per filter at mjd_peak (rest-frame B
+     * maximum), rising over rise observer days from explosion.  With sntype
+     * (SIM_SN_IA ...) the light curve is the physical one of sim_sn.c at
+     * redshift z, distance modulus mu and peak absolute B magnitude mabs;
+     * with sntype 0 (hand-made transients) the simple shape: rise, then an
+     * exponential decline over fall days, slower in the red. */
     double mjd_peak, rise, fall;
     float peak_mag[RAPID_NFILTERS];
+    int sntype;
+    double z, mu, mabs;
     /* variable: mean magnitude is the star's; sinusoid of this amplitude
      * (peak_mag holds the mean; period in days; amplitude in mag in H158,
      * x sqrt(lambda_H158 / lambda) in other bands; phase in radians) */
@@ -76,6 +83,38 @@ struct rapid_sim_scene {
                                     * by rapid_sim_scene_make (private to
                                     * sim_scene.c); NULL: a slower scan */
 };
+
+/* Supernova types (sim_sn.c). */
+enum {
+    SIM_SN_IA = 1,
+    SIM_SN_IIP = 2,
+    SIM_SN_IIL = 3,
+    SIM_SN_IIN = 4,
+    SIM_SN_IBC = 5,
+    SIM_SN_NTYPES = 6
+};
+#define SIM_SN_ZMAX 3.0 /* supernovae are drawn out to this redshift */
+
+const char *sim_sn_type_name(int type);
+/* Peak absolute B magnitude (Vega) of a type and its spread (sigma may be
+ * NULL); NaN for an unknown type. */
+double sim_sn_peak_mb(int type, double *sigma);
+/* Rest-frame days from explosion to B maximum, and to the end of the
+ * modelled light curve. */
+double sim_sn_rise_days(int type);
+double sim_sn_duration(int type);
+/* Flat LCDM (H0 70, Omega_m 0.3): comoving distance (Mpc), distance
+ * modulus, comoving volume per unit redshift per steradian (Mpc^3). */
+double sim_sn_comoving_mpc(double z);
+double sim_sn_distmod(double z);
+double sim_sn_dvdz(double z);
+/* Volumetric rate of a type, per comoving Mpc^3 per rest-frame year. */
+double sim_sn_rate(int type, double z);
+/* AB magnitude at observed wavelength lambda_um, t observer days after the
+ * B maximum, for a supernova at redshift z (distance modulus mu) with peak
+ * absolute B magnitude mb; +inf outside the light curve. */
+double sim_sn_mag(int type, double z, double mu, double mb, double lambda_um,
+                  double t_from_peak_obs);
 
 /* Sources whose position lies within the footprint of a detector (ra/dec
  * as rapid_wcs_footprint gives them) grown by margin degrees: indices into

@@ -1034,8 +1034,8 @@ static int put_truth(const render *r, const hits *tr, rapid_table *t,
     int i;
     char *image;
     int64_t *id, *host;
-    int32_t *kind;
-    double *ra, *dec, *x, *y, *flux, *mag;
+    int32_t *kind, *sntype;
+    double *ra, *dec, *x, *y, *flux, *mag, *z;
 
     for (i = 0; i < tr->n; i++)
         n += tr->h[i].x >= -0.5 && tr->h[i].x < r->nx - 0.5 &&
@@ -1052,8 +1052,10 @@ static int put_truth(const render *r, const hits *tr, rapid_table *t,
     y = rapid_table_add_f64(t, "y", "pix");
     flux = rapid_table_add_f64(t, "flux_dn", "DN");
     mag = rapid_table_add_f64(t, "mag", "mag(AB)");
+    sntype = rapid_table_add_i32(t, "sntype", NULL);
+    z = rapid_table_add_f64(t, "z", NULL);
     if (!image || !id || !kind || !host || !ra || !dec || !x || !y || !flux ||
-        !mag) {
+        !mag || !sntype || !z) {
         rapid_table_release(t);
         return rapid_fail(err, RAPID_E_NOMEM, "out of memory for the truth of "
                           "%s", name);
@@ -1074,6 +1076,8 @@ static int put_truth(const render *r, const hits *tr, rapid_table *t,
         y[k] = h->y;
         flux[k] = h->flux_e / r->gain;
         mag[k] = h->mag;
+        sntype[k] = s->sntype;
+        z[k] = s->kind == SIM_VARIABLE ? 0 : s->z;
         k++;
     }
     return 0;

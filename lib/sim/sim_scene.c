@@ -80,11 +80,14 @@
 #define RE_AT28 0.15     /* and at H = 28 */
 #define RE_SCATTER 0.25  /* dex */
 
-#define SN_NUCLEAR_FRAC 0.4
-#define SN_OFFSET_FRAC 0.4
-#define SN_MAX_OFFSET 1.5 /* in units of the host r_e */
-#define SN_EDGE_DAYS 20.0 /* peaks spread this far before and after */
-#define SN_ROUND_DAYS 5.0 /* how soon after peak the decline is linear */
+#define SN_NUCLEAR_FRAC 0.3 /* of the supernovae with a host */
+#define SN_MAX_OFFSET 1.5   /* in units of the host r_e */
+#define SN_HOST_MH (-21.0)  /* absolute H158 of a typical host, AB */
+#define SN_HOST_SIGMA 1.0
+#define SN_HOST_DMAG 0.25   /* hosts taken within this of the drawn mag */
+#define SN_MAG_KEEP 30.0    /* never brighter than this anywhere: dropped */
+#define SN_ROUND_DAYS 5.0   /* hand-made transients: how soon after peak
+                             * the decline is linear */
 #define VAR_BRIGHTER 24.0 /* only stars brighter than this may vary */
 
 #define SCENE_MARGIN 0.01      /* degrees around the detectors */
@@ -660,31 +663,103 @@ static int make_sources(gen_ctx *g, int64_t n)
 
 /* --------------------------------------------------------- transients */
 
+#define SN_NZ 300 /* redshift bins of the draw, to SIM_SN_ZMAX */
+#define SN_ZMIN 0.005
+
+typedef struct gal_mag {
+    float m;    /* H158 */
+    int64_t i;  /* index into the scene's sources */
+} gal_mag;
+
 typedef struct sn_context {
     const rapid_sim_config *c;
     const sky_cap *cap;
-    const colour_tables *ct;
     const sim_source *src;  /* the scene's sources, in dec order */
     int64_t nsrc;
-    double *cw;             /* cumulative host weights (0 for stars) */
+    gal_mag *gal;           /* the galaxies by H158 magnitude */
+    int64_t ngal;
     double t0, t1;          /* first and last moment of the survey, MJD */
+    double cum[SIM_SN_NTYPES * SN_NZ]; /* expected count, cumulative over
+                                        * (type, redshift bin) cells */
 } sn_context;
 
-/* A host drawn with weight flux^0.75: the first place whose cumulative
- * weight exceeds u, which is never a star (a star adds no weight). */
-static int64_t pick_host(const sn_context *x, rapid_rng *r)
+/* Expected supernovae of each type and redshift bin over the scene and the
+ * survey: rate / (1+z) x dV/dz dz x solid angle x (the survey's span plus
+ * the time an explosion stays visible, both in observer years).  The last
+ * cell of cum is the total. */
+static void sn_expected(sn_context *x)
 {
-    double u = rapid_rng_uniform(r) * x->cw[x->nsrc - 1];
-    int64_t lo = 0, hi = x->nsrc - 1;
+    double dz = SIM_SN_ZMAX / SN_NZ, sum = 0;
+    double sr = x->cap->area * D2R * D2R, span = x->t1 - x->t0;
+    int t, k;
+
+    for (t = 0; t < SIM_SN_NTYPES; t++)
+        for (k = 0; k < SN_NZ; k++) {
+            double z = (k + 0.5) * dz, days;
+            if (t > 0) {
+                days = span + (1 + z) * sim_sn_duration(t);
+                sum += x->c->sn_rate * sim_sn_rate(t, z) / (1 + z) *
+                       sim_sn_dvdz(z) * dz * sr * days / 365.25;
+            }
+            x->cum[t * SN_NZ + k] = sum;
+        }
+}
+
+static int by_mag(const void *a, const void *b)
+{
+    const gal_mag *x = a, *y = b;
+
+    if (x->m != y->m)
+        return (x->m > y->m) - (x->m < y->m);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static int sort_galaxies(sn_context *x)
+{
+    int64_t i, n = 0;
+
+    x->gal = malloc((size_t)(x->nsrc ? x->nsrc : 1) * sizeof *x->gal);
+    if (!x->gal)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < x->nsrc; i++)
+        if (x->src[i].type == SIM_GALAXY)
+            x->gal[n].m = x->src[i].mag[REF_FID - 1], x->gal[n++].i = i;
+    x->ngal = n;
+    qsort(x->gal, (size_t)n, sizeof *x->gal, by_mag);
+    return 0;
+}
+
+/* First place in the galaxies by magnitude at or after magnitude m. */
+static int64_t gal_lower(const sn_context *x, double m)
+{
+    int64_t lo = 0, hi = x->ngal;
 
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (x->cw[mid] > u)
-            hi = mid;
-        else
+        if (x->gal[mid].m < m)
             lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
+}
+
+/* A host of the luminosity supernova hosts have (absolute H ~ -21 +- 1)
+ * at the supernova's distance, among the scene's galaxies within
+ * SN_HOST_DMAG of that magnitude; -1 when none is that bright or that
+ * faint (the host is below the catalog's limit). */
+static int64_t pick_host(const sn_context *x, rapid_rng *r, double z,
+                         double mu)
+{
+    double m = SN_HOST_MH + SN_HOST_SIGMA * rapid_rng_normal(r) + mu -
+               2.5 * log10(1 + z);
+    int64_t lo = gal_lower(x, m - SN_HOST_DMAG);
+    int64_t hi = gal_lower(x, m + SN_HOST_DMAG);
+    double u = rapid_rng_uniform(r);
+
+    if (hi <= lo)
+        return -1;
+    return x->gal[lo + (int64_t)(u * (double)(hi - lo))].i;
 }
 
 /* Offset from the host centre by a fraction f <= SN_MAX_OFFSET of r_e
@@ -701,61 +776,59 @@ static void offset_in_host(const sim_source *h, rapid_rng *r, double *ra,
                  dec);
 }
 
-static void make_sn(const sn_context *x, int kind, int64_t k, int64_t id,
-                    sim_transient *t)
+/* Supernova number k, from its own stream: type and redshift from the
+ * expected counts, explosion time, luminosity, host and place.  Returns 0
+ * when it never gets brighter than SN_MAG_KEEP in any band (not kept). */
+static int make_sn(const sn_context *x, int64_t k, sim_transient *t)
 {
+    double u, dz = SIM_SN_ZMAX / SN_NZ, mb, sigma, dur, brightest = 99;
+    int64_t lo = 0, hi = SIM_SN_NTYPES * SN_NZ - 1, host;
     rapid_rng r;
-    double mpeak, slope;
     int f;
 
     rapid_rng_derive(&r, x->c->seed, STREAM_SN, (uint64_t)k, 0);
     memset(t, 0, sizeof *t);
-    t->id = id;
-    t->kind = kind;
+    u = rapid_rng_uniform(&r) * x->cum[SIM_SN_NTYPES * SN_NZ - 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (x->cum[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    t->sntype = (int)(lo / SN_NZ);
+    t->z = fmax(SN_ZMIN, ((double)(lo % SN_NZ) + rapid_rng_uniform(&r)) * dz);
+    t->mu = sim_sn_distmod(t->z);
+    mb = sim_sn_peak_mb(t->sntype, &sigma);
+    t->mabs = mb + sigma * rapid_rng_normal(&r);
+    dur = (1 + t->z) * sim_sn_duration(t->sntype);
+    t->rise = (1 + t->z) * sim_sn_rise_days(t->sntype);
+    /* explosions from as long before the survey as one stays visible */
+    t->mjd_peak = x->t0 - dur + rapid_rng_uniform(&r) * (x->t1 - x->t0 + dur) +
+                  t->rise;
+    t->fall = 0;
+    for (f = 0; f < RAPID_NFILTERS; f++) {
+        double m = sim_sn_mag(t->sntype, t->z, t->mu, t->mabs,
+                              rapid_filter_by_fid(f + 1)->lambda_um, 0);
+        t->peak_mag[f] = (float)fmin(m, 99.0);
+        brightest = fmin(brightest, m);
+    }
+    t->kind = SIM_SN_HOSTLESS;
     t->host = -1;
-    if (kind == SIM_SN_HOSTLESS) {
-        cap_random(x->cap, &r, &t->ra, &t->dec, NULL);
-    } else {
-        const sim_source *h = &x->src[pick_host(x, &r)];
+    host = pick_host(x, &r, t->z, t->mu);
+    if (host >= 0) {
+        const sim_source *h = &x->src[host];
         t->host = h->id;
         t->ra = h->ra;
         t->dec = h->dec;
-        if (kind == SIM_SN_OFFSET)
+        t->kind = rapid_rng_uniform(&r) < SN_NUCLEAR_FRAC ? SIM_SN_NUCLEAR
+                                                           : SIM_SN_OFFSET;
+        if (t->kind == SIM_SN_OFFSET)
             offset_in_host(h, &r, &t->ra, &t->dec);
+    } else {
+        cap_random(x->cap, &r, &t->ra, &t->dec, NULL);
     }
-    t->mjd_peak = x->t0 - SN_EDGE_DAYS +
-                  rapid_rng_uniform(&r) * (x->t1 - x->t0 + 2 * SN_EDGE_DAYS);
-    t->rise = 15.0 + 5.0 * rapid_rng_uniform(&r);
-    t->fall = 30.0 + 30.0 * rapid_rng_uniform(&r);
-    mpeak = 21.0 + 6.0 * rapid_rng_uniform(&r);
-    /* Redshifted SNe are faint in the blue bands: m - m_H = slope x +
-     * 0.6 x^2 with x = ln(lambda / lambda_H), slope ~ -1.2 +- 0.25. */
-    slope = -1.2 + 0.25 * rapid_rng_normal(&r);
-    for (f = 0; f < RAPID_NFILTERS; f++) {
-        double xl = x->ct->lratio[f];
-        t->peak_mag[f] = (float)(f == REF_FID - 1
-                                     ? mpeak
-                                     : mpeak + slope * xl + 0.6 * xl * xl);
-    }
-}
-
-/* Supernovae: kinds in fixed proportions (hosted ones become hostless when
- * there are no galaxies). */
-static void make_supernovae(const sn_context *x, int64_t n, int64_t id0,
-                            sim_transient *tr)
-{
-    int hosts = x->nsrc > 0 && x->cw[x->nsrc - 1] > 0;
-    int64_t nn = hosts ? llround(SN_NUCLEAR_FRAC * n) : 0;
-    int64_t no = hosts ? llround(SN_OFFSET_FRAC * n) : 0, k;
-
-    if (nn + no > n)
-        no = n - nn;
-    for (k = 0; k < n; k++) {
-        int kind = k < nn ? SIM_SN_NUCLEAR
-                   : k < nn + no ? SIM_SN_OFFSET
-                                 : SIM_SN_HOSTLESS;
-        make_sn(x, kind, k, id0 + k, &tr[k]);
-    }
+    return brightest <= SN_MAG_KEEP;
 }
 
 static int by_host(const void *a, const void *b)
@@ -825,6 +898,11 @@ double sim_transient_mag(const sim_transient *t, int fid, double mjd)
         m = t->peak_mag[fid - 1] +
             t->amplitude / sqrt(ratio) *
                 sin(2 * M_PI * fmod(mjd / t->period, 1.0) + t->phase);
+    } else if (t->sntype > 0) {
+        m = sim_sn_mag(t->sntype, t->z, t->mu, t->mabs, f->lambda_um,
+                       mjd - t->mjd_peak);
+        if (!isfinite(m))
+            return 99.0;
     } else {
         dt = mjd - t->mjd_peak;
         if (!(t->rise > 0) || !(t->fall > 0) || !(dt > -t->rise))
@@ -879,20 +957,19 @@ static int check_scene_config(const rapid_sim_config *c,
                           "detectors of at least 1 pixel",
                           c->nscas, c->size, RAPID_NSCA);
     if (!(c->star_density >= 0) || !(c->galaxy_density >= 0) ||
-        !(c->transient_density >= 0) || !(c->variable_fraction >= 0) ||
+        !(c->sn_rate >= 0) || !(c->variable_fraction >= 0) ||
         !isfinite(c->mag_faint) || !isfinite(c->star_density) ||
-        !isfinite(c->galaxy_density) || !isfinite(c->transient_density))
+        !isfinite(c->galaxy_density) || !isfinite(c->sn_rate))
         return rapid_fail(err, RAPID_E_ARG,
-                          "scene: densities must be finite and >= 0 (stars "
-                          "%g, galaxies %g, transients %g, variables %g) and "
-                          "mag_faint finite (%g)",
-                          c->star_density, c->galaxy_density,
-                          c->transient_density, c->variable_fraction,
-                          c->mag_faint);
+                          "scene: densities and rates must be finite and >= 0 "
+                          "(stars %g, galaxies %g, supernova rate %g, "
+                          "variables %g) and mag_faint finite (%g)",
+                          c->star_density, c->galaxy_density, c->sn_rate,
+                          c->variable_fraction, c->mag_faint);
     return 0;
 }
 
-/* The survey's time span, for the supernova peaks. */
+/* The survey's time span, for the supernova explosions. */
 static void survey_span(const rapid_sim_config *c, const rapid_sim_pointing *p,
                         int np, double *t0, double *t1)
 {
@@ -906,57 +983,58 @@ static void survey_span(const rapid_sim_config *c, const rapid_sim_pointing *p,
     *t1 += c->exptime / 86400.0;
 }
 
-/* Cumulative host weights over the sources: flux^0.75 for a galaxy, 0 for
- * a star. */
-static double *host_weights(const sim_source *src, int64_t n)
-{
-    double *cw = malloc((size_t)(n ? n : 1) * sizeof *cw), sum = 0;
-    int64_t i;
-
-    if (!cw)
-        return NULL;
-    cw[0] = 0;
-    for (i = 0; i < n; i++) {
-        if (src[i].type == SIM_GALAXY)
-            sum += pow(10, -0.3 * (src[i].mag[REF_FID - 1] - GAL_BRIGHT));
-        cw[i] = sum;
-    }
-    return cw;
-}
-
 static int make_transients(const rapid_sim_config *c,
                            const rapid_sim_pointing *p, int np,
-                           const sky_cap *cap, const colour_tables *ct,
-                           rapid_sim_scene *s, rapid_err *err)
+                           const sky_cap *cap, rapid_sim_scene *s,
+                           rapid_err *err)
 {
-    sn_context x;
+    sn_context *x = calloc(1, sizeof *x);
     rapid_rng r;
-    int64_t nsn, cap_tr, id0 = s->nsrc + 1;
+    int64_t nsn = 0, k, cap_tr, id0 = s->nsrc + 1;
+    double expect = 0;
     int rc = 0;
 
-    memset(&x, 0, sizeof x);
-    x.c = c;
-    x.cap = cap;
-    x.ct = ct;
-    x.src = s->src;
-    x.nsrc = s->nsrc;
-    survey_span(c, p, np, &x.t0, &x.t1);
+    if (!x)
+        return rapid_fail(err, RAPID_E_NOMEM, "scene: out of memory");
+    x->c = c;
+    x->cap = cap;
+    x->src = s->src;
+    x->nsrc = s->nsrc;
+    survey_span(c, p, np, &x->t0, &x->t1);
+    if (c->sn_rate > 0) {
+        sn_expected(x);
+        expect = x->cum[SIM_SN_NTYPES * SN_NZ - 1];
+    }
+    if (expect > 1e8) {
+        rc = rapid_fail(err, RAPID_E_RANGE, "scene: %.3g supernovae expected "
+                        "over %.3g deg^2; lower the supernova rate",
+                        expect, cap->area);
+        goto cleanup;
+    }
     rapid_rng_derive(&r, c->seed, STREAM_SN, UINT64_MAX, 0);
-    nsn = (int64_t)rapid_rng_poisson(&r, c->transient_density * cap->area);
+    nsn = expect > 0 ? (int64_t)rapid_rng_poisson(&r, expect) : 0;
     cap_tr = nsn + 1024;
-    if (!(x.cw = host_weights(s->src, s->nsrc)) ||
+    if (sort_galaxies(x) != 0 ||
         !(s->tr = malloc((size_t)cap_tr * sizeof *s->tr))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "scene: out of memory for %lld "
                         "supernovae", (long long)nsn);
         goto cleanup;
     }
-    make_supernovae(&x, nsn, id0, s->tr);
-    s->ntr = s->var0 = nsn;
-    if (make_variables(c, s, id0 + nsn, &s->tr, &s->ntr, &cap_tr) != 0)
+    /* every draw has a stream of its own (by k); those that never get
+     * bright enough to matter are dropped, the rest numbered in order */
+    s->ntr = 0;
+    for (k = 0; k < nsn; k++)
+        if (make_sn(x, k, &s->tr[s->ntr])) {
+            s->tr[s->ntr].id = id0 + s->ntr;
+            s->ntr++;
+        }
+    s->var0 = s->ntr;
+    if (make_variables(c, s, id0 + s->ntr, &s->tr, &s->ntr, &cap_tr) != 0)
         rc = rapid_fail(err, RAPID_E_NOMEM,
                         "scene: out of memory for the variable stars");
 cleanup:
-    free(x.cw);
+    free(x->gal);
+    free(x);
     return rc;
 }
 
@@ -1037,7 +1115,7 @@ int rapid_sim_scene_make(const rapid_sim_config *c,
                         "%lld sources", (long long)s->nsrc);
         goto cleanup;
     }
-    if ((rc = make_transients(c, p, np, &cap, &ct, s, err)) != 0)
+    if ((rc = make_transients(c, p, np, &cap, s, err)) != 0)
         goto cleanup;
     *out = s;
     s = NULL;

@@ -567,7 +567,7 @@ void rapid_sim_config_init(rapid_sim_config *c)
     c->star_density = 1.0;
     c->galaxy_density = 1.0;
     c->mag_faint = 28.0;
-    c->transient_density = 2000.0;
+    c->sn_rate = 1.0;
     c->variable_fraction = 0.05;
     c->cosmic_rays = 30;
     c->hot_pixels = 20;
