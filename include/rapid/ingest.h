@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-/* L2 keywords (SPEC §2) every image must carry, besides its WCS. */
+/* L2 keywords every image must carry, besides its WCS. */
 extern const char *const rapid_l2_keywords[];
 
 /* A record from an L2 image's headers: keywords are looked up in the image

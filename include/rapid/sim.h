@@ -1,7 +1,7 @@
 /* rapid/sim.h - a Roman WFI time-domain survey simulator.
  *
  * Makes what no real data can give us here: L2 images with the keywords of
- * SPEC §2 and a 4th-order TAN-SIP WCS, a PSF file per (detector, filter), and
+ * Roman L2 files (docs/simulator.md) and a 4th-order TAN-SIP WCS, a PSF file per (detector, filter), and
  * truth tables.  The sky holds stars (realistic number-magnitude slope),
  * Sersic galaxies down to ~28 mag, supernova-like transients (on nuclei,
  * offset in hosts, hostless) and variable stars.  Images carry sky
