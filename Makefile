@@ -5,6 +5,8 @@
 #                all again under AddressSanitizer + UBSan
 # and, for measurements:
 #   make bench   optimised build + bench/run.sh (figures for docs/PERFORMANCE.md)
+# and to put `rapid` on the PATH:
+#   make install [PREFIX=/usr/local]   installs PREFIX/bin/rapid
 
 MAKEFLAGS += --no-print-directory
 
@@ -15,8 +17,9 @@ BUILD  ?= build
 ASAN   ?= build-asan
 BENCHB ?= build-bench
 RAPID_WORK ?= $(CURDIR)/work
+PREFIX ?= /usr/local
 
-.PHONY: all deps build demo test test-plain test-asan bench clean
+.PHONY: all deps build demo test test-plain test-asan bench install clean
 
 all: build
 
@@ -50,6 +53,9 @@ bench:
 	$(CMAKE) -S . -B $(BENCHB) -DRAPID_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 	$(CMAKE) --build $(BENCHB) -j$(JOBS)
 	bash bench/run.sh $(BENCHB)
+
+install: build
+	$(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(BENCHB)

@@ -46,6 +46,61 @@ int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, int64_t *out);
 /* True if argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
+/* ------------------------------------------------------------ options
+ *
+ * One convention for every subcommand: options and operands in any order;
+ * an option's value as "--opt value" or "--opt=value"; "--" ends the
+ * options; "-" and numbers ("-43.8") are operands.  A command lists its
+ * options in a table ending with {NULL} and loops:
+ *
+ *     cli_parser p;
+ *     int id;
+ *     cli_parser_init(&p, "db", options, argc, argv);
+ *     while ((id = cli_next(&p)) != CLI_END) {
+ *         switch (id) {
+ *         case OPT_DB: url = p.value; break;
+ *         case CLI_OPERAND: ...p.value...; break;
+ *         default: return EXIT_USAGE;          (CLI_BAD: already reported)
+ *         }
+ *     }
+ *
+ * Adding an option is one line in the table and one case in the loop.
+ */
+typedef struct cli_option {
+    const char *name;    /* "--db" */
+    const char *alias;   /* another spelling ("-v"), or NULL */
+    int takes_value;     /* 1: "--db URL" or "--db=URL" */
+    int id;              /* what cli_next returns for it: > 0 */
+} cli_option;
+
+enum { CLI_END = 0, CLI_OPERAND = -1, CLI_BAD = -2 };
+
+typedef struct cli_parser {
+    const char *cmd;
+    const cli_option *opts;
+    int argc;
+    char **argv;
+    int i;               /* next argument */
+    int operands_only;   /* after "--" */
+    const char *opt;     /* the option just read, by its name ("--size") */
+    const char *value;   /* its value, or the operand */
+} cli_parser;
+
+void cli_parser_init(cli_parser *p, const char *cmd, const cli_option *opts,
+                     int argc, char **argv);
+/* The id of the next option (its value in p->value), CLI_OPERAND (the
+ * operand in p->value), CLI_END, or CLI_BAD when an option is unknown,
+ * lacks its value or has one it does not take: the mistake is reported
+ * and the caller returns EXIT_USAGE. */
+int cli_next(cli_parser *p);
+/* The current option's value as an integer in lo .. hi: 0, or EXIT_USAGE
+ * after "invalid --size '32': must be an integer in 64 .. 8192". */
+int cli_int_value(const cli_parser *p, int64_t lo, int64_t hi, int64_t *out);
+int cli_int_option(const cli_parser *p, int lo, int hi, int *out);
+/* 0 if url (or, when url is NULL or empty, $RAPID_DB) is a database URL
+ * rapid knows; else EXIT_USAGE after saying so. */
+int cli_check_db_url(const char *cmd, const char *url);
+
 /* A progress callback (rapid_progress_fn): "rapid <what>: done / total
  * (n%)" rewritten in place on stderr; what is a const char *. */
 void cli_progress(int64_t done, int64_t total, void *what);

@@ -1,4 +1,5 @@
 /* cmd_coadd.c - `rapid coadd`: a reference image from L2 files. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +31,10 @@ static const char usage_text[] =
     "                     or a file listing one PSF per input, in order;\n"
     "                     default: beside each input, in psf/ or ../psf/\n"
     "\n"
-    "Exit status: 0 made, 33 too few inputs, 1 failure, 2 bad usage.\n";
+    "Exit status: 0 made, 33 too few usable inputs (nothing written),\n"
+    "1 failure (an input unreadable or of another filter, a product not\n"
+    "written), 2 bad usage (unknown option, unreadable value, unknown filter,\n"
+    "a list file that cannot be read, a --psfs list of the wrong length).\n";
 
 typedef struct list {
     char **v;
@@ -78,17 +82,6 @@ static int read_list(const char *path, list *l)
         }
     }
     fclose(f);
-    return 0;
-}
-
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
-{
-    int64_t v;
-
-    if (cli_parse_int64(s, &v) || v < lo || v > hi)
-        return cli_usage("coadd", "invalid %s '%s': must be an integer in "
-                         "%d .. %d", opt, s, lo, hi);
-    *out = (int)v;
     return 0;
 }
 
@@ -153,8 +146,8 @@ static int resolve_psfs(const char *psfs, const list *files, list *psf,
         for (k = 0; k < files->n && rc == 0; k++)
             rc = psf_in_dir(psfs, files->v[k], psf);
     } else if (read_list(psfs, psf)) {
-        cli_error("coadd", "%s: cannot read the PSF list", psfs);
-        rc = EXIT_WORK;
+        rc = cli_usage("coadd", "--psfs %s: cannot read the PSF list: %s",
+                       psfs, strerror(errno));
     } else if (psf->n != files->n) {
         rc = cli_usage("coadd", "%s lists %d PSFs for %d inputs", psfs,
                        psf->n, files->n);
@@ -164,15 +157,124 @@ static int resolve_psfs(const char *psfs, const list *files, list *psf,
     return rc;
 }
 
+/* The library names a filter by its database name ("R062"); messages
+ * echo the name the user gave ("F062", "r062").  Whole words only: not
+ * inside a file name such as Roman_TDS_simple_model_R062_1_1.fits. */
+static void user_spelling(char *msg, size_t sz, const char *canon,
+                          const char *typed)
+{
+    const char *word = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789_./-";
+    size_t nc = strlen(canon), nt = strlen(typed), len = strlen(msg);
+    char *p = msg;
+
+    if (strcmp(canon, typed) == 0 || nt > 64)
+        return;
+    while ((p = strstr(p, canon)) != NULL) {
+        int alone = (p == msg || !strchr(word, p[-1])) &&
+                    (p[nc] == '\0' || !strchr(word, p[nc]));
+        if (!alone || len - nc + nt >= sz) {
+            p += nc;
+            continue;
+        }
+        memmove(p + nt, p + nc, len - (size_t)(p - msg) - nc + 1);
+        memcpy(p, typed, nt);
+        len = len - nc + nt;
+        p += nt;
+    }
+}
+
+enum {
+    OPT_RTID = 1, OPT_FILTER, OPT_OUT, OPT_SIZE, OPT_MAX_INPUTS,
+    OPT_MIN_INPUTS, OPT_THREADS, OPT_PSFS, OPT_INPUTS
+};
+
+static const cli_option options[] = {
+    {"--rtid", NULL, 1, OPT_RTID},
+    {"--filter", NULL, 1, OPT_FILTER},
+    {"--out", NULL, 1, OPT_OUT},
+    {"--size", NULL, 1, OPT_SIZE},
+    {"--max-inputs", NULL, 1, OPT_MAX_INPUTS},
+    {"--min-inputs", NULL, 1, OPT_MIN_INPUTS},
+    {"--threads", NULL, 1, OPT_THREADS},
+    {"--psfs", NULL, 1, OPT_PSFS},
+    {"--inputs", NULL, 1, OPT_INPUTS},
+    {NULL, NULL, 0, 0},
+};
+
+typedef struct coadd_args {
+    int64_t rtid;
+    const char *filter, *out, *psfs;
+    list files;
+} coadd_args;
+
+static int parse(int argc, char **argv, rapid_coadd_opts *o, coadd_args *a)
+{
+    cli_parser p;
+    int id, rc = 0;
+
+    cli_parser_init(&p, "coadd", options, argc, argv);
+    while (rc == 0 && (id = cli_next(&p)) != CLI_END) {
+        switch (id) {
+        case OPT_RTID:
+            rc = cli_int_value(&p, 1, rapid_tile_count(RAPID_TILE_NSIDE),
+                               &a->rtid);
+            break;
+        case OPT_FILTER:
+            a->filter = p.value;
+            break;
+        case OPT_OUT:
+            a->out = p.value;
+            break;
+        case OPT_SIZE:
+            rc = cli_int_option(&p, 16, 100000, &o->size);
+            break;
+        case OPT_MAX_INPUTS:
+            rc = cli_int_option(&p, 1, 255, &o->max_inputs);
+            break;
+        case OPT_MIN_INPUTS:
+            rc = cli_int_option(&p, 1, 255, &o->min_inputs);
+            break;
+        case OPT_THREADS:
+            rc = cli_int_option(&p, 1, 64, &o->nthreads);
+            break;
+        case OPT_PSFS:
+            a->psfs = p.value;
+            break;
+        case OPT_INPUTS:
+            if (read_list(p.value, &a->files))
+                rc = cli_usage("coadd", "--inputs %s: cannot read the input "
+                               "list: %s", p.value, strerror(errno));
+            break;
+        case CLI_OPERAND:
+            if (push(&a->files, p.value)) {
+                cli_error("coadd", "out of memory");
+                rc = EXIT_WORK;
+            }
+            break;
+        default:
+            rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && (!a->rtid || !a->filter || !a->out))
+        rc = cli_usage("coadd", "--rtid, --filter and --out are required "
+                       "(see rapid coadd --help)");
+    if (rc == 0 && !rapid_filter_by_name(a->filter))
+        rc = cli_usage("coadd", "unknown filter '%s'", a->filter);
+    if (rc == 0 && a->files.n == 0)
+        rc = cli_usage("coadd", "no input files");
+    return rc;
+}
+
 int cmd_coadd(int argc, char **argv)
 {
     rapid_coadd_opts o;
     rapid_coadd c;
     rapid_err err = RAPID_ERR_INIT;
     rapid_coadd_input *in = NULL;
-    list files = {0}, psf = {0};
-    const char *filter = NULL, *out = NULL, *psfs = NULL;
-    int64_t rtid = 0;
+    coadd_args a = {0, NULL, NULL, NULL, {0}};
+    list psf = {0};
+    const rapid_filter *fl;
     int i, rc = 0;
 
     if (cli_wants_help(argc, argv)) {
@@ -180,72 +282,39 @@ int cmd_coadd(int argc, char **argv)
         return 0;
     }
     rapid_coadd_opts_init(&o);
-    for (i = 1; i < argc && rc == 0; i++) {
-        const char *a = argv[i];
-        int val = i + 1 < argc;
-        if (strcmp(a, "--rtid") == 0 && val) {
-            if (cli_parse_int64(argv[++i], &rtid) || rtid < 1 ||
-                rtid > rapid_tile_count(RAPID_TILE_NSIDE))
-                rc = cli_usage("coadd", "invalid rtid '%s'", argv[i]);
-        } else if (strcmp(a, "--filter") == 0 && val) {
-            filter = argv[++i];
-        } else if (strcmp(a, "--out") == 0 && val) {
-            out = argv[++i];
-        } else if (strcmp(a, "--size") == 0 && val) {
-            rc = parse_int("--size", argv[++i], 16, 100000, &o.size);
-        } else if (strcmp(a, "--max-inputs") == 0 && val) {
-            rc = parse_int("--max-inputs", argv[++i], 1, 255, &o.max_inputs);
-        } else if (strcmp(a, "--min-inputs") == 0 && val) {
-            rc = parse_int("--min-inputs", argv[++i], 1, 255, &o.min_inputs);
-        } else if (strcmp(a, "--threads") == 0 && val) {
-            rc = parse_int("--threads", argv[++i], 1, 64, &o.nthreads);
-        } else if (strcmp(a, "--psfs") == 0 && val) {
-            psfs = argv[++i];
-        } else if (strcmp(a, "--inputs") == 0 && val) {
-            if (read_list(argv[++i], &files)) {
-                cli_error("coadd", "%s: cannot read the input list", argv[i]);
-                rc = EXIT_WORK;
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            rc = cli_usage("coadd", "unknown option or missing value: '%s' "
-                           "(see rapid coadd --help)", a);
-        } else if (push(&files, a)) {
-            rc = EXIT_WORK;
-        }
-    }
-    if (rc == 0 && (!rtid || !filter || !out))
-        rc = cli_usage("coadd", "--rtid, --filter and --out are required "
-                       "(see rapid coadd --help)");
-    if (rc == 0 && !rapid_filter_by_name(filter))
-        rc = cli_usage("coadd", "unknown filter '%s'", filter);
-    if (rc == 0 && files.n == 0)
-        rc = cli_usage("coadd", "no input files");
-    if (rc == 0 && !(in = calloc((size_t)files.n, sizeof *in)))
+    if ((rc = parse(argc, argv, &o, &a)) != 0)
+        goto cleanup;
+    fl = rapid_filter_by_name(a.filter);
+    if (!(in = calloc((size_t)a.files.n, sizeof *in))) {
+        cli_error("coadd", "out of memory");
         rc = EXIT_WORK;
-    for (i = 0; rc == 0 && i < files.n; i++)
-        in[i].path = files.v[i];
-    if (rc == 0)
-        rc = resolve_psfs(psfs, &files, &psf, in);
-    if (rc == 0) {
-        int r = rapid_coadd_make(&o, rtid, filter, in, files.n, &c,
-                                 cli_interactive() ? cli_progress : NULL,
-                                 "coadd: inputs resampled", &err);
-        if (r == RAPID_E_TOOFEW) {
+        goto cleanup;
+    }
+    for (i = 0; i < a.files.n; i++)
+        in[i].path = a.files.v[i];
+    if ((rc = resolve_psfs(a.psfs, &a.files, &psf, in)) != 0)
+        goto cleanup;
+    rc = rapid_coadd_make(&o, a.rtid, a.filter, in, a.files.n, &c,
+                          cli_interactive() ? cli_progress : NULL,
+                          "coadd: inputs resampled", &err);
+    if (rc) {
+        user_spelling(err.msg, sizeof err.msg, fl->name, a.filter);
+        if (rc == RAPID_E_TOOFEW) {
             cli_error("coadd", "%s", err.msg);
             rc = RAPID_EXIT_TOOFEW;
-        } else if (r) {
-            rc = cli_fail("coadd", &err);
         } else {
-            const rapid_filter *fl = rapid_filter_by_name(filter);
-            if (rapid_coadd_write(&c, out, rtid, fl->name, &err))
-                rc = cli_fail("coadd", &err);
-            else
-                print_meta(&c, rtid, fl->name, out);
-            rapid_coadd_release(&c);
+            rc = cli_fail("coadd", &err);
         }
+        goto cleanup;
     }
+    if (rapid_coadd_write(&c, a.out, a.rtid, fl->name, &err))
+        rc = cli_fail("coadd", &err);
+    else
+        print_meta(&c, a.rtid, fl->name, a.out);
+    rapid_coadd_release(&c);
+cleanup:
     free(in);
-    list_free(&files);
+    list_free(&a.files);
     list_free(&psf);
     return rc;
 }

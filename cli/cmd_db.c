@@ -14,13 +14,17 @@ static const char usage_text[] =
     "\n"
     "  init     create the schema, or upgrade it to this rapid's version, and\n"
     "           fill the fixed tables (filters, scas, pipelines); running it\n"
-    "           again changes nothing.  Prints the schema version.\n"
+    "           again changes nothing.  Says on stderr what it did.\n"
     "  status   print the back end, the schema version, whether cone\n"
     "           searches use Q3C, and the row count of every table (JSON)\n"
     "\n"
     "  --db URL  sqlite:PATH or postgresql://[user[:password]@]host[:port]/db\n"
     "            (default: $RAPID_DB, else sqlite:$RAPID_WORK/rapid.db with\n"
-    "            RAPID_WORK defaulting to ./work)\n";
+    "            RAPID_WORK defaulting to ./work)\n"
+    "\n"
+    "Exit status: 0 done, 1 the database failed (unreachable, unreadable,\n"
+    "an older or newer schema for status), 2 bad usage (unknown option or\n"
+    "action, malformed URL).\n";
 
 static const char *const tables[] = {
     "filters", "scas", "pipelines", "swversions", "exposures", "l2files",
@@ -38,19 +42,21 @@ static int run_init(const char *url)
         rapid_db_close(db);
         return cli_fail("db", &err);
     }
+    fputs("rapid db: ", stderr);
     if (from == RAPID_DB_SCHEMA_VERSION)
-        printf("%s: schema version %d, up to date", rapid_db_url(db), from);
+        fprintf(stderr, "%s: schema version %d, up to date", rapid_db_url(db),
+                from);
     else if (from == 0)
-        printf("%s: schema version %d created", rapid_db_url(db),
-               RAPID_DB_SCHEMA_VERSION);
+        fprintf(stderr, "%s: schema version %d created", rapid_db_url(db),
+                RAPID_DB_SCHEMA_VERSION);
     else
-        printf("%s: schema upgraded from version %d to %d", rapid_db_url(db),
-               from, RAPID_DB_SCHEMA_VERSION);
+        fprintf(stderr, "%s: schema upgraded from version %d to %d",
+                rapid_db_url(db), from, RAPID_DB_SCHEMA_VERSION);
     if (strcmp(rapid_db_backend(db), "postgresql") == 0)
-        printf(rapid_db_has_q3c(db) ? " (cone searches use Q3C)"
-                                    : " (no Q3C: cone searches use a "
-                                      "declination index)");
-    printf("\n");
+        fputs(rapid_db_has_q3c(db) ? " (cone searches use Q3C)"
+                                   : " (no Q3C: cone searches use a "
+                                     "declination index)", stderr);
+    fputc('\n', stderr);
     rapid_db_close(db);
     return 0;
 }
@@ -101,33 +107,46 @@ cleanup:
     return rc;
 }
 
+enum { OPT_DB = 1 };
+
+static const cli_option options[] = {
+    {"--db", NULL, 1, OPT_DB},
+    {NULL, NULL, 0, 0},
+};
+
 int cmd_db(int argc, char **argv)
 {
     const char *action = NULL, *url = NULL;
-    int i;
+    cli_parser p;
+    int id, rc;
 
     if (cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
         return 0;
     }
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
-            url = argv[++i];
-        } else if (strncmp(argv[i], "--db=", 5) == 0) {
-            url = argv[i] + 5;
-        } else if (argv[i][0] == '-' || action) {
-            return cli_usage("db", "unexpected argument '%s' (see rapid db "
-                             "--help)", argv[i]);
-        } else {
-            action = argv[i];
+    cli_parser_init(&p, "db", options, argc, argv);
+    while ((id = cli_next(&p)) != CLI_END) {
+        switch (id) {
+        case OPT_DB:
+            url = p.value;
+            break;
+        case CLI_OPERAND:
+            if (action)
+                return cli_usage("db", "unexpected argument '%s' (see rapid "
+                                 "db --help)", p.value);
+            action = p.value;
+            break;
+        default:
+            return EXIT_USAGE;
         }
     }
     if (!action)
         return cli_usage("db", "need an action: init or status (see rapid db "
                          "--help)");
-    if (strcmp(action, "init") == 0)
-        return run_init(url);
-    if (strcmp(action, "status") == 0)
-        return run_status(url);
-    return cli_usage("db", "unknown action '%s': use init or status", action);
+    if (strcmp(action, "init") != 0 && strcmp(action, "status") != 0)
+        return cli_usage("db", "unknown action '%s': use init or status",
+                         action);
+    if ((rc = cli_check_db_url("db", url)) != 0)
+        return rc;
+    return strcmp(action, "init") == 0 ? run_init(url) : run_status(url);
 }

@@ -31,8 +31,13 @@ static const char usage_text[] =
     "  --batch N    files per transaction (500)\n"
     "  --verbose    one line per file on stdout: what happened, rid, version\n"
     "\n"
-    "Prints a summary line.  Exit status: 0 all registered, 1 some file or\n"
-    "the database failed, 2 bad usage.\n";
+    "A FITS file with no data in any HDU (headers only) is passed over with\n"
+    "a warning, whether named or found in a directory.  A summary line goes\n"
+    "to stderr.\n"
+    "\n"
+    "Exit status: 0 all registered (or passed over), 1 some file or the\n"
+    "database failed, 2 bad usage (unknown option, bad --batch, malformed\n"
+    "--db URL, no PATH).\n";
 
 typedef struct ingest_ui {
     const char *cmd;
@@ -59,7 +64,10 @@ static void on_report(const rapid_ingest_event *ev, void *arg)
             fputc('\n', stderr);
             ui->progress_shown = 0;
         }
-        cli_fail(ui->cmd, ev->err);
+        if (ev->skipped) /* passed over, with a reason worth knowing */
+            cli_error(ui->cmd, "warning: %s", ev->err->msg);
+        else
+            cli_fail(ui->cmd, ev->err);
     }
     if (ui->verbose && ev->skipped)
         printf("skipped - - %s\n", ev->path);
@@ -76,42 +84,51 @@ static void on_progress(long done, long total, void *arg)
     ui->progress_shown = 1;
 }
 
+enum { OPT_DB = 1, OPT_BATCH, OPT_VERBOSE };
+
+static const cli_option options[] = {
+    {"--db", NULL, 1, OPT_DB},
+    {"--batch", NULL, 1, OPT_BATCH},
+    {"--verbose", "-v", 0, OPT_VERBOSE},
+    {NULL, NULL, 0, 0},
+};
+
 static int parse(int argc, char **argv, const char *cmd, const char **url,
                  rapid_ingest_opts *o, int *verbose, const char ***paths,
                  int *npaths)
 {
-    int i, opts = 1;
-    int64_t n;
+    cli_parser p;
+    int id, rc;
 
     *paths = calloc((size_t)argc, sizeof **paths);
-    if (!*paths)
+    if (!*paths) {
+        cli_error(cmd, "out of memory");
         return EXIT_WORK;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (opts && strcmp(a, "--") == 0) {
-            opts = 0;
-        } else if (opts && strcmp(a, "--db") == 0 && i + 1 < argc) {
-            *url = argv[++i];
-        } else if (opts && strncmp(a, "--db=", 5) == 0) {
-            *url = a + 5;
-        } else if (opts && strcmp(a, "--batch") == 0 && i + 1 < argc) {
-            if (cli_parse_int64(argv[++i], &n) || n < 1 || n > 100000)
-                return cli_usage(cmd, "invalid batch size '%s': must be "
-                                 "1 .. 100000", argv[i]);
-            o->batch = (int)n;
-        } else if (opts && (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0)) {
+    }
+    cli_parser_init(&p, cmd, options, argc, argv);
+    while ((id = cli_next(&p)) != CLI_END) {
+        switch (id) {
+        case OPT_DB:
+            *url = p.value;
+            break;
+        case OPT_BATCH:
+            if ((rc = cli_int_option(&p, 1, 100000, &o->batch)) != 0)
+                return rc;
+            break;
+        case OPT_VERBOSE:
             *verbose = 1;
-        } else if (opts && a[0] == '-' && a[1]) {
-            return cli_usage(cmd, "unknown option or missing value: '%s' "
-                             "(see rapid %s --help)", a, cmd);
-        } else {
-            (*paths)[(*npaths)++] = a;
+            break;
+        case CLI_OPERAND:
+            (*paths)[(*npaths)++] = p.value;
+            break;
+        default:
+            return EXIT_USAGE;
         }
     }
     if (*npaths == 0)
         return cli_usage(cmd, "no files or directories given (see rapid %s "
                          "--help)", cmd);
-    return 0;
+    return cli_check_db_url(cmd, *url);
 }
 
 int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
@@ -145,10 +162,10 @@ int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
     }
     if (ui.progress_shown)
         fputc('\n', stderr);
-    printf("ingested %ld %sfiles: %ld added, %ld new versions, %ld unchanged, "
-           "%ld failed, %ld skipped\n",
-           st.files, kind == RAPID_INGEST_PSF ? "PSF " : "",
-           st.added, st.versions, st.unchanged, st.failed, st.skipped);
+    fprintf(stderr, "rapid %s: ingested %ld %sfiles: %ld added, %ld new "
+            "versions, %ld unchanged, %ld failed, %ld skipped\n",
+            cmd, st.files, kind == RAPID_INGEST_PSF ? "PSF " : "", st.added,
+            st.versions, st.unchanged, st.failed, st.skipped);
     rc = st.failed ? EXIT_WORK : 0;
 cleanup:
     rapid_db_close(db);

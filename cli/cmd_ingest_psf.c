@@ -20,8 +20,13 @@ static const char usage_text[] =
     "  --batch N    files per transaction (500)\n"
     "  --verbose    one line per file on stdout: what happened, id, version\n"
     "\n"
-    "Exit status: 0 all registered, 1 some file or the database failed,\n"
-    "2 bad usage.\n";
+    "A FITS file with no data in any HDU (headers only) is passed over with\n"
+    "a warning, whether named or found in a directory.  A summary line goes\n"
+    "to stderr.\n"
+    "\n"
+    "Exit status: 0 all registered (or passed over), 1 some file or the\n"
+    "database failed, 2 bad usage (unknown option, bad --batch, malformed\n"
+    "--db URL, no PATH).\n";
 
 int cmd_ingest_psf(int argc, char **argv)
 {

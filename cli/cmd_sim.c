@@ -1,4 +1,5 @@
 /* cmd_sim.c - `rapid sim`: a simulated Roman WFI survey to files. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include "rapid/timeutil.h"
 
 static const char usage_text[] =
-    "usage: rapid sim --out DIR [--seed S] [--size PIX]\n"
+    "usage: rapid sim --out DIR [--force] [--seed S] [--size PIX]\n"
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
     "                 [--scas N] [--exptime S] [--gzip]\n"
@@ -21,7 +22,13 @@ static const char usage_text[] =
     "The same seed gives the same images and truth.  Prints one JSON line:\n"
     "the directory and the number of images.\n"
     "\n"
+    "DIR must be new or empty, so that no earlier images stay beside the new\n"
+    "truth.  --force first removes an earlier simulation's files there - the\n"
+    "names above, and temporary files of an interrupted run - and leaves any\n"
+    "other file alone (named in a warning).\n"
+    "\n"
     "  --out DIR        output directory (created if needed)\n"
+    "  --force          replace an earlier simulation in DIR (see above)\n"
     "  --seed S         random seed, an integer >= 0 (1)\n"
     "  --size PIX       pixels per detector side, 64 .. 8192 (4088)\n"
     "  --tiles N        sky tiles to cover around the field centre (1)\n"
@@ -33,12 +40,40 @@ static const char usage_text[] =
     "  --start DATE     first visit, UTC (\"2028-09-07 00:00:00\")\n"
     "  --scas N         detectors used, the first N of 18 (18)\n"
     "  --exptime S      exposure time, seconds (140)\n"
-    "  --gzip           write the L2 images gzipped (.fits.gz)\n";
+    "  --gzip           write the L2 images gzipped (.fits.gz)\n"
+    "\n"
+    "Exit status: 0 written, 1 failure (DIR not empty without --force, not\n"
+    "writable, disk full), 2 bad usage (unknown option, unreadable value).\n";
 
 typedef struct sim_opts {
     const char *out;
+    int force;
     int has_tiles, has_ra, has_dec;
 } sim_opts;
+
+enum {
+    OPT_OUT = 1, OPT_FORCE, OPT_SEED, OPT_SIZE, OPT_TILES, OPT_RA, OPT_DEC,
+    OPT_FILTERS, OPT_EPOCHS, OPT_CADENCE, OPT_START, OPT_SCAS, OPT_EXPTIME,
+    OPT_GZIP
+};
+
+static const cli_option options[] = {
+    {"--out", NULL, 1, OPT_OUT},
+    {"--force", NULL, 0, OPT_FORCE},
+    {"--seed", NULL, 1, OPT_SEED},
+    {"--size", NULL, 1, OPT_SIZE},
+    {"--tiles", NULL, 1, OPT_TILES},
+    {"--ra", NULL, 1, OPT_RA},
+    {"--dec", NULL, 1, OPT_DEC},
+    {"--filters", NULL, 1, OPT_FILTERS},
+    {"--epochs", NULL, 1, OPT_EPOCHS},
+    {"--cadence", NULL, 1, OPT_CADENCE},
+    {"--start", NULL, 1, OPT_START},
+    {"--scas", NULL, 1, OPT_SCAS},
+    {"--exptime", NULL, 1, OPT_EXPTIME},
+    {"--gzip", NULL, 0, OPT_GZIP},
+    {NULL, NULL, 0, 0},
+};
 
 static int parse_int(const char *s, int64_t lo, int64_t hi, int *out)
 {
@@ -93,90 +128,101 @@ static int parse_filters(const char *list, rapid_sim_config *c)
     return 0;
 }
 
-/* One option with its value; exit code on error. */
-static int parse_value(const char *a, const char *v, rapid_sim_config *c,
+/* One option (with its value); exit code on error. */
+static int parse_value(int id, const char *v, rapid_sim_config *c,
                        sim_opts *o)
 {
     int64_t seed;
 
-    if (strcmp(a, "--out") == 0) {
+    switch (id) {
+    case OPT_OUT:
         if (!*v)
             return cli_usage("sim", "empty --out directory");
         o->out = v;
-    } else if (strcmp(a, "--seed") == 0) {
+        break;
+    case OPT_FORCE:
+        o->force = 1;
+        break;
+    case OPT_GZIP:
+        c->gzip = 1;
+        break;
+    case OPT_SEED:
         if (cli_parse_int64(v, &seed) || seed < 0)
             return cli_usage("sim", "invalid seed '%s': must be an integer "
                              ">= 0", v);
         c->seed = (uint64_t)seed;
-    } else if (strcmp(a, "--size") == 0) {
+        break;
+    case OPT_SIZE:
         if (parse_int(v, 64, 8192, &c->size))
             return cli_usage("sim", "invalid size '%s': must be an integer "
                              "in 64 .. 8192", v);
-    } else if (strcmp(a, "--tiles") == 0) {
+        break;
+    case OPT_TILES:
         if (parse_int(v, 1, 10000, &c->ntiles))
             return cli_usage("sim", "invalid tile count '%s': must be an "
                              "integer in 1 .. 10000", v);
         o->has_tiles = 1;
-    } else if (strcmp(a, "--ra") == 0) {
+        break;
+    case OPT_RA:
         if (cli_parse_double(v, &c->ra) || c->ra < -360 || c->ra > 360)
             return cli_usage("sim", "invalid RA '%s': must be degrees in "
                              "[-360, 360]", v);
         c->ra = c->ra < 0 ? c->ra + 360 : c->ra >= 360 ? c->ra - 360 : c->ra;
         o->has_ra = 1;
-    } else if (strcmp(a, "--dec") == 0) {
+        break;
+    case OPT_DEC:
         if (cli_parse_double(v, &c->dec) || c->dec < -90 || c->dec > 90)
             return cli_usage("sim", "invalid Dec '%s': must be degrees in "
                              "[-90, 90]", v);
         o->has_dec = 1;
-    } else if (strcmp(a, "--filters") == 0) {
+        break;
+    case OPT_FILTERS:
         return parse_filters(v, c);
-    } else if (strcmp(a, "--epochs") == 0) {
+    case OPT_EPOCHS:
         if (parse_int(v, 1, 100000, &c->epochs))
             return cli_usage("sim", "invalid epoch count '%s': must be an "
                              "integer in 1 .. 100000", v);
-    } else if (strcmp(a, "--cadence") == 0) {
+        break;
+    case OPT_CADENCE:
         if (cli_parse_double(v, &c->cadence_days) || !(c->cadence_days > 0) ||
             c->cadence_days > 3650)
             return cli_usage("sim", "invalid cadence '%s': must be days in "
                              "(0, 3650]", v);
-    } else if (strcmp(a, "--start") == 0) {
+        break;
+    case OPT_START:
         if (parse_date(v, &c->mjd_start))
             return cli_usage("sim", "invalid start '%s': must be "
                              "\"YYYY-MM-DD HH:MM:SS\" (UTC)", v);
-    } else if (strcmp(a, "--scas") == 0) {
+        break;
+    case OPT_SCAS:
         if (parse_int(v, 1, 18, &c->nscas))
             return cli_usage("sim", "invalid detector count '%s': must be "
                              "an integer in 1 .. 18", v);
-    } else if (strcmp(a, "--exptime") == 0) {
+        break;
+    case OPT_EXPTIME:
         if (cli_parse_double(v, &c->exptime) || !(c->exptime > 0) ||
             c->exptime > 100000)
             return cli_usage("sim", "invalid exposure time '%s': must be "
                              "seconds in (0, 100000]", v);
-    } else {
-        return cli_usage("sim", "unknown option '%s' (see rapid sim --help)",
-                         a);
+        break;
+    case CLI_OPERAND:
+        return cli_usage("sim", "unexpected argument '%s' (see rapid sim "
+                         "--help)", v);
+    default:
+        return EXIT_USAGE;
     }
     return 0;
 }
 
 static int parse(int argc, char **argv, rapid_sim_config *c, sim_opts *o)
 {
-    int i, rc;
+    cli_parser p;
+    int id, rc;
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--gzip") == 0) {
-            c->gzip = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0)
-            return cli_usage("sim", "unexpected argument '%s' (see rapid sim "
-                             "--help)", a);
-        if (i + 1 >= argc)
-            return cli_usage("sim", "option '%s' needs a value", a);
-        if ((rc = parse_value(a, argv[++i], c, o)) != 0)
+    cli_parser_init(&p, "sim", options, argc, argv);
+    while ((id = cli_next(&p)) != CLI_END)
+        if ((rc = parse_value(id, p.value, c, o)) != 0)
             return rc;
-    }
     if (!o->out)
         return cli_usage("sim", "missing --out DIR (see rapid sim --help)");
     if (o->has_tiles && (o->has_ra || o->has_dec))
@@ -184,6 +230,52 @@ static int parse(int argc, char **argv, rapid_sim_config *c, sim_opts *o)
     if (o->has_ra != o->has_dec)
         return cli_usage("sim", "%s",
                          o->has_ra ? "--ra needs --dec" : "--dec needs --ra");
+    return 0;
+}
+
+/* Entries of dir (without . and ..): their count and the first name.  A
+ * directory that cannot be opened counts none (the run reports why). */
+static long dir_entries(const char *dir, char *first, size_t firstsz)
+{
+    struct dirent *d;
+    DIR *D = opendir(dir);
+    long n = 0;
+
+    first[0] = '\0';
+    if (!D)
+        return 0;
+    while ((d = readdir(D)) != NULL) {
+        if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+            continue;
+        if (n++ == 0)
+            snprintf(first, firstsz, "%s", d->d_name);
+    }
+    closedir(D);
+    return n;
+}
+
+/* An earlier simulation in o->out: refused, or removed with --force. */
+static int prepare_out(const sim_opts *o)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    char first[256];
+    long n = dir_entries(o->out, first, sizeof first), removed = 0;
+
+    if (n == 0)
+        return 0;
+    if (!o->force) {
+        cli_error("sim", "%s: the directory is not empty (it holds '%s'%s): "
+                  "give --force to replace an earlier simulation there, or "
+                  "choose another directory", o->out, first,
+                  n > 1 ? " and more" : "");
+        return EXIT_WORK;
+    }
+    if (rapid_sim_clear(o->out, &removed, &err))
+        return cli_fail("sim", &err);
+    if ((n = dir_entries(o->out, first, sizeof first)) > 0)
+        cli_error("sim", "warning: %s: left alone %ld entr%s that rapid sim "
+                  "does not write ('%s'%s)", o->out, n, n == 1 ? "y" : "ies",
+                  first, n > 1 ? " and more" : "");
     return 0;
 }
 
@@ -212,7 +304,7 @@ static void print_json_string(const char *s)
 int cmd_sim(int argc, char **argv)
 {
     rapid_sim_config c;
-    sim_opts o = {NULL, 0, 0, 0};
+    sim_opts o = {NULL, 0, 0, 0, 0};
     rapid_err err = RAPID_ERR_INIT;
     int64_t images = 0;
     int rc;
@@ -222,7 +314,7 @@ int cmd_sim(int argc, char **argv)
         return 0;
     }
     rapid_sim_config_init(&c);
-    if ((rc = parse(argc, argv, &c, &o)) != 0)
+    if ((rc = parse(argc, argv, &c, &o)) != 0 || (rc = prepare_out(&o)) != 0)
         return rc;
     if (rapid_sim_run(&c, o.out, on_image, &images, &err))
         return cli_fail("sim", &err);

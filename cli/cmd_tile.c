@@ -13,17 +13,21 @@ static const char usage_text[] =
     "       rapid tile [--nside N] [--neighbors] --rtid N\n"
     "       rapid tile [--nside N] --export-sqlite FILE\n"
     "\n"
-    "Print the sky tile (SPEC §3, the Roman tessellation) holding a position\n"
-    "(RA, Dec in degrees; RA in [-360, 360] wraps) or with a given rtid, as\n"
-    "one JSON object: rtid, cra, cdec, ramin, ramax, decmin, decmax, dbid,\n"
-    "nrabins (and neighbors, the rtids of the tiles touching it, with\n"
-    "--neighbors).\n"
+    "Print the sky tile of the Roman tessellation (docs/tessellation.md)\n"
+    "holding a position (RA, Dec in degrees; RA in [-360, 360] wraps) or\n"
+    "with a given rtid, as one JSON object: rtid, cra, cdec, ramin, ramax,\n"
+    "decmin, decmax, dbid, nrabins (and neighbors, the rtids of the tiles\n"
+    "touching it, with --neighbors).\n"
     "\n"
     "  --nside N             tessellation resolution (default 512)\n"
     "  --neighbors           add \"neighbors\": [...] (ascending rtids)\n"
     "  --rtid N              the tile with this id (1 .. 24*NSIDE^2+2)\n"
     "  --export-sqlite FILE  write every tile to a new SQLite file as the\n"
-    "                        tables skytiles, decbins and the R*Tree vskytiles\n";
+    "                        tables skytiles, decbins and the R*Tree vskytiles\n"
+    "\n"
+    "Exit status: 0 done, 1 the export failed (the file exists, cannot be\n"
+    "written), 2 bad usage (unknown option, unreadable number, position out\n"
+    "of range).\n";
 
 typedef struct tile_opts {
     int nside;
@@ -34,35 +38,48 @@ typedef struct tile_opts {
     int npos;
 } tile_opts;
 
+enum { OPT_NEIGHBORS = 1, OPT_NEIGHBOURS, OPT_NSIDE, OPT_RTID, OPT_EXPORT };
+
+static const cli_option options[] = {
+    {"--neighbors", NULL, 0, OPT_NEIGHBORS},
+    {"--neighbours", NULL, 0, OPT_NEIGHBOURS},
+    {"--nside", NULL, 1, OPT_NSIDE},
+    {"--rtid", NULL, 1, OPT_RTID},
+    {"--export-sqlite", NULL, 1, OPT_EXPORT},
+    {NULL, NULL, 0, 0},
+};
+
 /* Options and positionals in any order; a number that starts with '-' is a
  * positional (a southern declination), not an option. */
 static int parse(int argc, char **argv, tile_opts *o)
 {
-    int i;
-    double d;
+    cli_parser p;
+    int id, rc;
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_val = i + 1 < argc;
-        if (strcmp(a, "--neighbors") == 0 || strcmp(a, "--neighbours") == 0) {
+    cli_parser_init(&p, "tile", options, argc, argv);
+    while ((id = cli_next(&p)) != CLI_END) {
+        switch (id) {
+        case OPT_NEIGHBORS:
+        case OPT_NEIGHBOURS:
             o->neighbors = 1;
-        } else if (strcmp(a, "--nside") == 0 && has_val) {
-            int64_t n;
-            if (cli_parse_int64(argv[++i], &n) || n < 1 || n > (1 << 20))
-                return cli_usage("tile", "invalid NSIDE '%s': must be an "
-                                 "integer in 1 .. 1048576", argv[i]);
-            o->nside = (int)n;
-        } else if (strcmp(a, "--rtid") == 0 && has_val) {
-            o->rtid = argv[++i];
-        } else if (strcmp(a, "--export-sqlite") == 0 && has_val) {
-            o->export_path = argv[++i];
-        } else if (a[0] == '-' && cli_parse_double(a, &d) != 0) {
-            return cli_usage("tile", "unknown option or missing value: '%s' "
-                             "(see rapid tile --help)", a);
-        } else if (o->npos < 2) {
-            o->pos[o->npos++] = a;
-        } else {
-            return cli_usage("tile", "unexpected argument '%s'", a);
+            break;
+        case OPT_NSIDE:
+            if ((rc = cli_int_option(&p, 1, 1 << 20, &o->nside)) != 0)
+                return rc;
+            break;
+        case OPT_RTID:
+            o->rtid = p.value;
+            break;
+        case OPT_EXPORT:
+            o->export_path = p.value;
+            break;
+        case CLI_OPERAND:
+            if (o->npos == 2)
+                return cli_usage("tile", "unexpected argument '%s'", p.value);
+            o->pos[o->npos++] = p.value;
+            break;
+        default:
+            return EXIT_USAGE;
         }
     }
     return 0;

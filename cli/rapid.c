@@ -29,7 +29,13 @@ static void usage(FILE *out)
             "Commands:\n");
     for (i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nExit status: 0 success, 1 failure of the work, 2 bad usage.\n");
+    fprintf(out,
+            "\n"
+            "Options take their value as --opt VALUE or --opt=VALUE; \"--\" ends\n"
+            "the options.  Messages go to stderr, data to stdout.\n"
+            "\n"
+            "Exit status: 0 success, 1 failure of the work, 2 bad usage (and 33\n"
+            "from rapid coadd: too few usable images); see docs/exit-codes.md.\n");
 }
 
 int main(int argc, char **argv)

@@ -92,3 +92,132 @@ void cli_progress(int64_t done, int64_t total, void *what)
     if (done == total)
         fputc('\n', stderr);
 }
+
+/* ------------------------------------------------------------ options */
+
+void cli_parser_init(cli_parser *p, const char *cmd, const cli_option *opts,
+                     int argc, char **argv)
+{
+    memset(p, 0, sizeof *p);
+    p->cmd = cmd;
+    p->opts = opts;
+    p->argc = argc;
+    p->argv = argv;
+    p->i = 1;
+}
+
+static const cli_option *find_option(const cli_option *opts, const char *a,
+                                     size_t len)
+{
+    for (; opts->name; opts++)
+        if ((strlen(opts->name) == len && strncmp(opts->name, a, len) == 0) ||
+            (opts->alias && strlen(opts->alias) == len &&
+             strncmp(opts->alias, a, len) == 0))
+            return opts;
+    return NULL;
+}
+
+/* An argument that is an operand although it starts with '-': "-" and
+ * numbers ("-43.8", a southern declination). */
+static int is_operand(const char *a)
+{
+    double d;
+
+    return a[0] != '-' || a[1] == '\0' || cli_parse_double(a, &d) == 0;
+}
+
+int cli_next(cli_parser *p)
+{
+    const cli_option *o;
+    const char *a, *eq;
+    size_t len;
+
+    p->value = NULL;
+    p->opt = NULL;
+    if (p->i >= p->argc)
+        return CLI_END;
+    a = p->argv[p->i++];
+    if (!p->operands_only && strcmp(a, "--") == 0) {
+        p->operands_only = 1;
+        return cli_next(p);
+    }
+    if (p->operands_only || is_operand(a)) {
+        p->value = a;
+        return CLI_OPERAND;
+    }
+    eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+    len = eq ? (size_t)(eq - a) : strlen(a);
+    if (!(o = find_option(p->opts, a, len))) {
+        cli_usage(p->cmd, "unknown option '%.*s' (see rapid %s --help)",
+                  (int)len, a, p->cmd);
+        return CLI_BAD;
+    }
+    p->opt = o->name;
+    if (!o->takes_value) {
+        if (eq) {
+            cli_usage(p->cmd, "option %s takes no value (given '%s')",
+                      o->name, eq + 1);
+            return CLI_BAD;
+        }
+        return o->id;
+    }
+    if (eq) {
+        p->value = eq + 1;
+    } else if (p->i < p->argc && (strncmp(p->argv[p->i], "--", 2) != 0 ||
+                                  is_operand(p->argv[p->i]))) {
+        p->value = p->argv[p->i++];
+    } else {
+        cli_usage(p->cmd, "option %s needs a value (see rapid %s --help)",
+                  o->name, p->cmd);
+        return CLI_BAD;
+    }
+    return o->id;
+}
+
+int cli_int_value(const cli_parser *p, int64_t lo, int64_t hi, int64_t *out)
+{
+    int64_t v;
+
+    if (cli_parse_int64(p->value, &v) || v < lo || v > hi)
+        return cli_usage(p->cmd, "invalid %s '%s': must be an integer in "
+                         "%" PRId64 " .. %" PRId64, p->opt, p->value, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int cli_int_option(const cli_parser *p, int lo, int hi, int *out)
+{
+    int64_t v = 0;
+    int rc;
+
+    if ((rc = cli_int_value(p, lo, hi, &v)) != 0)
+        return rc;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_check_db_url(const char *cmd, const char *url)
+{
+    const char *from = "--db", *path;
+
+    if (!url || !*url) {
+        url = getenv("RAPID_DB");
+        from = "RAPID_DB";
+        if (!url || !*url)
+            return 0; /* the default, under RAPID_WORK */
+    }
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        path = url + 7;
+        if (strncmp(path, "//", 2) == 0)
+            path += 2;
+        if (*path)
+            return 0;
+    } else if (strncmp(url, "postgresql://", 13) == 0 ||
+               strncmp(url, "postgres://", 11) == 0) {
+        return 0;
+    }
+    /* Not echoed when it may hold a password. */
+    return cli_usage(cmd, "%s '%s': not a database URL (use sqlite:PATH or "
+                     "postgresql://[user@]host[:port]/dbname)", from,
+                     strchr(url, '@') ? "..." : url);
+}

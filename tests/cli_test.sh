@@ -54,6 +54,17 @@ check tile-rtid-text 2 "$rapid" tile --rtid 12x
 expect "bad rtid named" "$(grep -q "'12x'" <<<"$err"; echo $?)"
 check tile-missing 2 "$rapid" tile 10
 check tile-unknown-opt 2 "$rapid" tile --frob 1 2
+check tile-opt-equals 0 "$rapid" tile --nside=1 --rtid=26
+expect "--opt=value" "$(grep -q '"rtid": 26,' <<<"$out"; echo $?)"
+check tile-opt-equals-bad 2 "$rapid" tile --nside=abc --rtid 2
+expect "bad --nside=value named" "$(grep -q -- "--nside 'abc'" <<<"$err"; echo $?)"
+check tile-opt-empty 2 "$rapid" tile --rtid= 
+check tile-flag-value 2 "$rapid" tile --neighbors=yes --rtid 2
+expect "flag with a value named" "$(grep -q -- '--neighbors takes no value' <<<"$err"; echo $?)"
+check tile-unknown-eq 2 "$rapid" tile --frob=1 --rtid 2
+expect "unknown --opt=value named without its value" "$(grep -q "unknown option '--frob'" <<<"$err"; echo $?)"
+check tile-dashdash 0 "$rapid" tile -- 11.1 -43.8
+check version-unknown 2 "$rapid" version --frob
 check tile-help 0 "$rapid" tile --help
 expect "tile help" "$(grep -q 'usage: rapid tile' <<<"$out"; echo $?)"
 expect "data only on stdout" "$( [ -z "$err" ]; echo $?)"
@@ -89,9 +100,20 @@ check db-help 0 "$rapid" db --help; expect "db help" "$(grep -q 'usage: rapid db
 check db-noaction 2 "$rapid" db
 check db-badaction 2 "$rapid" db frob; expect "bad action named" "$(grep -q "'frob'" <<<"$err"; echo $?)"
 check db-init 0 "$rapid" db init --db "$db"
-expect "init says created" "$(grep -q 'schema version 1 created' <<<"$out"; echo $?)"
+expect "init says created, on stderr" "$(grep -q 'schema version 1 created' <<<"$err" && [ -z "$out" ]; echo $?)"
 check db-init-again 0 "$rapid" db init --db "$db"
-expect "init again is a no-op" "$(grep -q 'up to date' <<<"$out"; echo $?)"
+expect "init again is a no-op" "$(grep -q 'up to date' <<<"$err" && [ -z "$out" ]; echo $?)"
+check db-init-equals 0 "$rapid" db init --db="$db"
+expect "--db=URL" "$(grep -q "$tmp/rapid.db: schema version 1, up to date" <<<"$err" && [ -z "$out" ]; echo $?)"
+check db-unknown-opt 2 "$rapid" db init --frob
+check db-missing-url 2 "$rapid" db init --db
+check db-bad-url 2 "$rapid" db init --db mysql://localhost/x
+expect "bad URL named" "$(grep -q "mysql://localhost/x': not a database URL" <<<"$err"; echo $?)"
+check db-bad-url-eq 2 "$rapid" db status --db=sqlite:
+check db-bad-url-env 2 env RAPID_DB=nonsense "$rapid" db status
+expect "bad RAPID_DB named" "$(grep -q "RAPID_DB 'nonsense'" <<<"$err"; echo $?)"
+check db-bad-url-secret 2 "$rapid" db status --db "pgsql://u:secret@h/x"
+expect "a URL with a password is not echoed" "$(! grep -q secret <<<"$err"; echo $?)"
 check db-status 0 env RAPID_DB="$db" "$rapid" db status
 expect "status from RAPID_DB" "$(grep -q '"schema_version": 1, .*"filters": 8' <<<"$out"; echo $?)"
 check db-unreachable 1 "$rapid" db init --db postgresql://127.0.0.1:1/x
@@ -101,6 +123,17 @@ check ingest-psf-help 0 "$rapid" ingest-psf --help
 check ingest-noargs 2 "$rapid" ingest --db "$db"
 check ingest-badopt 2 "$rapid" ingest --frob x
 check ingest-badbatch 2 "$rapid" ingest --batch 0 x
+check ingest-badbatch-eq 2 "$rapid" ingest --batch=x y
+expect "bad --batch=x named" "$(grep -q -- "--batch 'x'" <<<"$err"; echo $?)"
+check ingest-bad-url 2 "$rapid" ingest --db=nonsense x
+check ingest-psf-bad-url 2 "$rapid" ingest-psf --db nonsense x
+check ingest-psf-badopt 2 "$rapid" ingest-psf --frob x
+check ingest-missing-value 2 "$rapid" ingest x --db
+for c in db ingest ingest-psf sim coadd tile version; do
+  check "$c-help-exit-codes" 0 "$rapid" $c --help
+  expect "$c --help states the exit codes" "$(grep -q '^Exit status: 0 ' <<<"$out" && grep -q '2 bad usage' <<<"$out"; echo $?)"
+done
+
 l2fits "$tmp/a.fits" 2028-09-07T00:00:00.000 1
 l2fits "$tmp/b.fits" 2028-09-07T00:00:00.000 2
 printf 'not FITS\n' >"$tmp/bad.fits"
@@ -109,14 +142,28 @@ expect "ingest unreachable: one line" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -
 check ingest-nodb 1 "$rapid" ingest --db "sqlite:$tmp/none.db" "$tmp/a.fits"
 expect "no database: says how to make one" "$(grep -q 'rapid db init' <<<"$err"; echo $?)"
 check ingest-files 0 "$rapid" ingest --db "$db" "$tmp/a.fits" "$tmp/b.fits"
-expect "ingest summary" "$(grep -q '^ingested 2 files: 2 added, 0 new versions, 0 unchanged, 0 failed' <<<"$out"; echo $?)"
-expect "ingest quiet in scripts" "$( [ -z "$err" ]; echo $?)"
+expect "ingest summary on stderr" "$(grep -q '^rapid ingest: ingested 2 files: 2 added, 0 new versions, 0 unchanged, 0 failed' <<<"$err"; echo $?)"
+expect "ingest: nothing but the summary" "$( [ -z "$out" ] && [ "$(wc -l <<<"$err")" = 1 ]; echo $?)"
 check ingest-again 1 "$rapid" ingest --db "$db" --verbose "$tmp"
-expect "again: unchanged, bad one named" "$(grep -q '2 unchanged, 1 failed' <<<"$out" && grep -q "bad.fits: not a FITS file" <<<"$err"; echo $?)"
+expect "again: unchanged, bad one named" "$(grep -q '2 unchanged, 1 failed' <<<"$err" && grep -q "bad.fits: not a FITS file" <<<"$err"; echo $?)"
 expect "verbose lines" "$(grep -q '^unchanged 1 1 .*/a.fits$' <<<"$out"; echo $?)"
 rm "$tmp/bad.fits"
+check ingest-equals 0 "$rapid" ingest --db="$db" --batch=1 --verbose "$tmp"
+expect "ingest --opt=value" "$(grep -q '2 unchanged, 0 failed' <<<"$err" && grep -q '^unchanged 2 1 .*/b.fits$' <<<"$out"; echo $?)"
+# a FITS file of headers only (no data in any HDU): passed over with a
+# warning, named or found in a directory, and the run succeeds
+hdronly() { { card "SIMPLE  =                    T"; num BITPIX 8; num NAXIS 0
+              str DATE-OBS 2028-09-07T00:00:00.000; card END; } | block >"$1"; }
+mkdir "$tmp/h"; hdronly "$tmp/h/empty.fits"; cp "$tmp/a.fits" "$tmp/h/"
+check ingest-header-only-named 0 "$rapid" ingest --db "$db" "$tmp/h/empty.fits"
+expect "header-only named: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '0 failed, 1 skipped' <<<"$err"; echo $?)"
+check ingest-header-only-dir 0 "$rapid" ingest --db "$db" "$tmp/h"
+expect "header-only in a directory: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '1 unchanged, 0 failed, 1 skipped' <<<"$err"; echo $?)"
+check ingest-psf-header-only 0 "$rapid" ingest-psf --db "$db" "$tmp/h/empty.fits"
+expect "header-only PSF: warned" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err"; echo $?)"
+rm -rf "$tmp/h"
 check ingest-psf-of-images 0 "$rapid" ingest-psf --db "$db" "$tmp"
-expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$out"; echo $?)"
+expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$err" && [ -z "$out" ]; echo $?)"
 rm -rf "$tmp"
 
 # --- rapid sim
@@ -154,6 +201,26 @@ check sim-bad-seed 2 "$rapid" sim --out "$tmp/x" --seed -1
 check sim-unknown-opt 2 "$rapid" sim --out "$tmp/x" --frob 1
 check sim-missing-value 2 "$rapid" sim --out
 expect "bad usage writes nothing" "$( [ ! -e "$tmp/x" ]; echo $?)"
+check sim-flag-value 2 "$rapid" sim --out "$tmp/x" --gzip=1
+check sim-bad-eq 2 "$rapid" sim --out="$tmp/x" --seed=abc
+expect "bad --seed=abc named" "$(grep -q "'abc'" <<<"$err"; echo $?)"
+# a directory that already holds a simulation: refused without --force
+before=$(ls -R "$tmp/a" | md5sum)
+check sim-not-empty 1 "$rapid" sim --out "$tmp/a" "${small[@]}" --seed 4
+expect "not empty: says so, names --force" "$(grep -q "$tmp/a: the directory is not empty" <<<"$err" && grep -q -- '--force' <<<"$err"; echo $?)"
+expect "not empty: nothing changed" "$( [ "$(ls -R "$tmp/a" | md5sum)" = "$before" ]; echo $?)"
+# --force: the earlier simulation's files (and an interrupted write's
+# temporaries) go, anything else stays, and no old image is left
+echo keep >"$tmp/a/notes.txt"; echo keep >"$tmp/a/psf/mine.fits"
+touch "$tmp/a/.Roman_TDS_simple_model_H158_3_1.fits.123.55d0.tmp"
+check sim-force 0 "$rapid" sim --out="$tmp/a" --force --size=128 --scas=1 --epochs=1 --filters=F062 --seed=4
+expect "--force: one JSON line" "$(grep -Eq '^\{"out": ".*/a", "images": 1\}$' <<<"$out"; echo $?)"
+expect "--force: no earlier image left" "$( [ -z "$(ls -A "$tmp/a" | grep H158)" ] && [ "$(ls "$tmp/a" | grep -c '^Roman_TDS_simple_model_R062_.*\.fits$')" = 1 ]; echo $?)"
+expect "--force: no earlier PSF left" "$( [ "$(ls "$tmp/a/psf")" = "$(printf 'Roman_WFI_PSF_R062_1.fits\nmine.fits')" ]; echo $?)"
+expect "--force: other files kept and named" "$( [ -f "$tmp/a/notes.txt" ] && [ -f "$tmp/a/psf/mine.fits" ] && grep -q "warning: .*left alone" <<<"$err"; echo $?)"
+expect "--force: new truth" "$( [ -s "$tmp/a/truth/pointings.fits" ]; echo $?)"
+mkdir "$tmp/empty"
+check sim-empty-dir 0 "$rapid" sim --out "$tmp/empty" "${small[@]}"
 touch "$tmp/file"
 check sim-unwritable 1 "$rapid" sim --out "$tmp/file/sub" "${small[@]}"
 expect "unwritable --out named" "$(grep -q "$tmp/file" <<<"$err"; echo $?)"
@@ -192,6 +259,19 @@ mkdir -p "$tmp/ref6/rapid_ref_${rtid}_H158_cat.fits"
 check coadd-write-fails 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref6" --size 400 "$tmp"/s/Roman_TDS_*.fits
 expect "unwritable product named" "$(grep -q "ref6/rapid_ref_${rtid}_H158_cat.fits" <<<"$err"; echo $?)"
 expect "no partial reference" "$( [ "$(ls -A "$tmp/ref6")" = "rapid_ref_${rtid}_H158_cat.fits" ]; echo $?)"
+check coadd-equals 0 "$rapid" coadd --rtid="$rtid" --filter=F158 --out="$tmp/ref7" --size=400 --threads=2 "$tmp"/s/Roman_TDS_*.fits
+expect "coadd --opt=value" "$(grep -q '"nframes": 4,' <<<"$out" && [ -z "$err" ]; echo $?)"
+check coadd-bad-size 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --size=abc "$tmp/junk.fits"
+expect "bad --size named" "$(grep -q -- "--size 'abc'" <<<"$err"; echo $?)"
+check coadd-unknown-opt 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --frob "$tmp/junk.fits"
+check coadd-no-list 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --inputs="$tmp/nolist"
+expect "missing list named" "$(grep -q "$tmp/nolist" <<<"$err"; echo $?)"
+check coadd-no-psf-list 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --psfs "$tmp/s/psf/nope" "$tmp"/s/Roman_TDS_*.fits
+# messages name the filter as the user did
+check coadd-spelling-toofew 33 "$rapid" coadd --rtid "$rtid" --filter F158 --out "$tmp/ref3" --size 400 $(head -2 "$tmp/list")
+expect "too few: the filter as given" "$(grep -q ", F158: 2 usable" <<<"$err"; echo $?)"
+check coadd-spelling-other 1 "$rapid" coadd --rtid "$rtid" --filter f062 --out "$tmp/ref4" --size 400 "$tmp"/s/Roman_TDS_*.fits
+expect "other filter: the filter as given" "$(grep -q "reference image is for f062" <<<"$err" && grep -q 'Roman_TDS_simple_model_H158' <<<"$err"; echo $?)"
 check coadd-help 0 "$rapid" coadd --help
 rm -rf "$tmp"
 

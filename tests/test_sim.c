@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "rapid/sim.h"
 #include "sim/sim_internal.h"
@@ -1118,6 +1119,57 @@ static void test_errors(void **state)
     assert_non_null(strstr(err.msg, "H158"));
 }
 
+/* rapid_sim_clear removes what a run wrote, and only that. */
+static void test_clear(void **state)
+{
+    rapid_sim_config c;
+    rapid_err err = RAPID_ERR_INIT;
+    char dir[512], path[1024];
+    long removed = -1;
+    FILE *fp;
+    int k;
+    static const char *const keep[] = {
+        "notes.txt", "Roman_TDS_simple_model_H158_1.fits",
+        "Roman_TDS_simple_model_X999_1_1.fits", ".notes.txt.12.ab.tmp",
+        "Roman_TDS_simple_model_H158_1_1.fits.bak"};
+    static const char *const gone[] = {
+        ".Roman_TDS_simple_model_H158_7_1.fits.12.ab.tmp",
+        "psf/.Roman_WFI_PSF_H158_1.fits.99.1f.tmp"};
+
+    (void)state;
+    snprintf(dir, sizeof dir, "%s", test_path("clear"));
+    assert_ok(rapid_sim_clear(dir, &removed, &err), err); /* no directory */
+    assert_int_equal(removed, 0);
+    small_config(&c, 64);
+    c.nscas = 2;
+    c.epochs = 2;
+    assert_ok(rapid_sim_run(&c, dir, NULL, NULL, &err), err);
+    for (k = 0; k < 5 + 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, k < 5 ? keep[k] : gone[k - 5]);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    assert_ok(rapid_sim_clear(dir, &removed, &err), err);
+    /* 4 images, 2 PSFs, 3 truth tables and 2 temporaries */
+    assert_int_equal(removed, 4 + 2 + 3 + 2);
+    assert_int_equal(test_count_entries(dir), 5); /* psf/ and truth/ gone */
+    for (k = 0; k < 5; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, keep[k]);
+        assert_int_equal(access(path, F_OK), 0);
+    }
+    /* a psf/ that holds something else stays, with that in it */
+    snprintf(path, sizeof path, "%s/psf", dir);
+    assert_int_equal(mkdir(path, 0777), 0);
+    snprintf(path, sizeof path, "%s/psf/mine.fits", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_ok(rapid_sim_clear(dir, &removed, &err), err);
+    assert_int_equal(removed, 0);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1133,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_run_files),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_clear),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

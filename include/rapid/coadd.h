@@ -1,5 +1,5 @@
 /* rapid/coadd.h - reference images: a flux-conserving coadd of L2 images on
- * a sky tile (SPEC §6.1).
+ * a sky tile (docs/reference.md).
  *
  * The grid is north-up TAN centred on the tile centre at 0.11"/px (7000^2 by
  * default, larger than a tile so that any rotated detector image centred in
@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /* The exit status of a science job that has too few inputs for a
- * reference image (SPEC §4). */
+ * reference image (docs/exit-codes.md). */
 #define RAPID_EXIT_TOOFEW 33
 #define RAPID_E_TOOFEW (-33)
 
@@ -58,7 +58,7 @@ typedef struct rapid_coadd_input {
     const char *psf_path;   /* NULL: found beside it (rapid_coadd_find_psf) */
 } rapid_coadd_input;
 
-/* The refimmeta statistics of SPEC §4. */
+/* The refimmeta statistics (docs/database.md). */
 typedef struct rapid_refimmeta {
     int nframes;
     double mjdobsmin, mjdobsmax;

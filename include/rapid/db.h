@@ -1,4 +1,4 @@
-/* rapid/db.h - the operations database (SPEC §4) on SQLite or PostgreSQL.
+/* rapid/db.h - the operations database (docs/database.md) on SQLite or PostgreSQL.
  *
  * One API, two back ends chosen by URL:
  *   sqlite:PATH              an embedded file (the default:
@@ -88,7 +88,7 @@ int rapid_db_begin(rapid_db *db, rapid_err *err);
 int rapid_db_commit(rapid_db *db, rapid_err *err);
 void rapid_db_rollback(rapid_db *db);
 
-/* Row count of a schema table (name must be one of SPEC §4's). */
+/* Row count of a schema table (name must be one of docs/database.md's). */
 int rapid_db_count(rapid_db *db, const char *table, int64_t *n,
                    rapid_err *err);
 

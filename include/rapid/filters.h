@@ -1,4 +1,4 @@
-/* rapid/filters.h - the Roman WFI filters and instrument constants (SPEC §2). */
+/* rapid/filters.h - the Roman WFI filters and instrument constants. */
 #ifndef RAPID_FILTERS_H
 #define RAPID_FILTERS_H
 

@@ -11,7 +11,9 @@
  * over without complaint: for L2 ingest, files with no image or whose
  * headers have neither DATE-OBS nor a WCS (PSFs, catalogs); for PSF ingest,
  * files with DATE-OBS or a WCS (images of the sky).  Files named
- * explicitly are always tried.
+ * explicitly are always tried.  A FITS file with no data in any HDU
+ * (headers only), named or found, is passed over with a reason in its
+ * event (a warning for the user).
  */
 #ifndef RAPID_INGEST_H
 #define RAPID_INGEST_H
@@ -24,7 +26,7 @@
 extern "C" {
 #endif
 
-/* L2 keywords (SPEC §2) every image must carry, besides its WCS. */
+/* L2 keywords every image must carry, besides its WCS. */
 extern const char *const rapid_l2_keywords[];
 
 /* A record from an L2 image's headers: keywords are looked up in the image
@@ -53,7 +55,9 @@ typedef struct rapid_ingest_event {
     const char *path;
     int outcome;
     int skipped;
-    const rapid_err *err;   /* NULL unless the file failed */
+    const rapid_err *err;   /* why the file failed; or, when skipped, why
+                               it was passed over if the user should know
+                               (no data in any HDU); else NULL */
     int64_t id;             /* rid or psfid when registered */
     int version;
 } rapid_ingest_event;

@@ -83,7 +83,7 @@ void rapid_psf_field_stamp(const rapid_psf_field *f, double x, double y,
 void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx, int ny,
                          double x, double y, double flux);
 
-/* The PSF file of SPEC §2: the native-sampled PSF at the detector centre,
+/* The PSF file of a detector: the native-sampled PSF at the detector centre,
  * size x size (odd), centred on the middle pixel, unit sum, with FILTER,
  * SCA_NUM and the model parameters in its header (PSFOVER = 1, PIXSCALE,
  * WAVELEN, FWHM in pixels, OBSCUR, STRUTW, WFE_NM, JITTER, DIFFUSE). */

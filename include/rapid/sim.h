@@ -1,7 +1,7 @@
 /* rapid/sim.h - a Roman WFI time-domain survey simulator.
  *
  * Makes what no real data can give us here: L2 images with the keywords of
- * SPEC §2 and a 4th-order TAN-SIP WCS, a PSF file per (detector, filter), and
+ * Roman L2 files (docs/simulator.md) and a 4th-order TAN-SIP WCS, a PSF file per (detector, filter), and
  * truth tables.  The sky holds stars (realistic number-magnitude slope),
  * Sersic galaxies down to ~28 mag, supernova-like transients (on nuclei,
  * offset in hosts, hostless) and variable stars.  Images carry sky
@@ -102,6 +102,15 @@ void rapid_sim_l2_name(const rapid_sim_config *c, const rapid_sim_pointing *p,
  * (created if needed).  progress may be NULL. */
 int rapid_sim_run(const rapid_sim_config *c, const char *outdir,
                   rapid_progress_fn progress, void *arg, rapid_err *err);
+
+/* Remove from outdir what an earlier rapid_sim_run wrote there, known by
+ * name: the L2 images (Roman_TDS_simple_model_<F>_<p>_<s>.fits[.gz]),
+ * psf/Roman_WFI_PSF_<F>_<s>.fits, truth/{static,transients,pointings}.fits
+ * and the hidden temporary files of an interrupted write of any of them;
+ * then psf/ and truth/ when that leaves them empty.  Anything else stays.
+ * A directory that does not exist is fine.  removed (may be NULL) counts
+ * the files removed. */
+int rapid_sim_clear(const char *outdir, long *removed, rapid_err *err);
 
 /* ------------------------------------------------------------ injection */
 

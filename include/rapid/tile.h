@@ -1,4 +1,4 @@
-/* rapid/tile.h - the Roman sky tessellation (SPEC §3), computed in closed form.
+/* rapid/tile.h - the Roman sky tessellation (docs/tessellation.md), computed in closed form.
  *
  * Rings of constant declination j = 1 .. 4N-1 from north to south (N =
  * nside, default 512), 8*min(j, N, 4N-j) tiles in ring j, tile i of a ring

@@ -71,7 +71,7 @@ int rapid_wcs_sky2pix(rapid_wcs *w, int n, const double *ra, const double *dec,
                       double *x, double *y, rapid_err *err);
 
 /* Footprint of an nx*ny image: ra[0], dec[0] the centre; then the four
- * outer corners ordered as tile corners are (SPEC §3): starting at the one
+ * outer corners ordered as tile corners are (docs/tessellation.md): starting at the one
  * towards (ramin, decmin) and turning through (ramax, decmin), (ramax,
  * decmax), (ramin, decmax).  nx, ny <= 0 use the WCS's own size. */
 int rapid_wcs_footprint(rapid_wcs *w, int nx, int ny, double ra[5],

@@ -328,6 +328,30 @@ static void entry_release(entry *e)
     rapid_header_release(&e->prim);
 }
 
+/* Is path a FITS file of headers without a data unit in any HDU?  (A
+ * file that cannot be read is not: its failure is reported as such.) */
+static int headers_only(const char *path)
+{
+    char label[RAPID_LABEL_MAX];
+    rapid_err why = RAPID_ERR_INIT;
+    fitsfile *f = NULL;
+    LONGLONG head, start, end;
+    int n = 0, i, status = 0, empty = 1;
+
+    if (rapid_fits_open_hdu(&f, path, "0", RAPID_WANT_ANY, label,
+                            sizeof label, &why) != 0)
+        return 0;
+    if (fits_get_num_hdus(f, &n, &status))
+        empty = 0;
+    for (i = 1; empty && i <= n; i++)
+        if (fits_movabs_hdu(f, i, NULL, &status) ||
+            fits_get_hduaddrll(f, &head, &start, &end, &status) ||
+            end > start)
+            empty = 0;
+    rapid_fits_close(f);
+    return empty;
+}
+
 /* Digest and headers of path.  In a directory walk (in_dir) a file that is
  * not what is looked for - a sky image when want_sky, a PSF otherwise - is
  * passed over: *skip = 1 and 0 is returned. */
@@ -344,9 +368,16 @@ static int open_entry(const char *path, int in_dir, int want_sky, int *skip,
     if ((rc = digest(path, e->hex, err)) != 0)
         return rc;
     rc = read_headers(path, &e->img, &e->prim, &e->nx, &e->ny, err);
+    if (skip && rc == RAPID_E_NOIMAGE && headers_only(path)) {
+        *skip = 1; /* err says why, for a warning */
+        rapid_fail(err, RAPID_E_NOIMAGE, "%s: no data in any HDU (headers "
+                   "only): passed over", path);
+        return 0;
+    }
     if (in_dir && (rc == RAPID_E_NOIMAGE || rc == RAPID_E_NOT2D ||
                    (rc == 0 && sky_image(&e->img, &e->prim) != want_sky))) {
         *skip = 1;
+        rapid_err_clear(err);
         return 0;
     }
     return rc;
@@ -703,7 +734,11 @@ static void report(run *R, const item *it)
 {
     rapid_ingest_event ev = {it->file->path, it->outcome,
                              it->state == ITEM_SKIPPED,
-                             it->state == ITEM_FAILED ? &it->err : NULL, 0, 0};
+                             it->state == ITEM_FAILED ||
+                                     (it->state == ITEM_SKIPPED && it->err.code)
+                                 ? &it->err
+                                 : NULL,
+                             0, 0};
     rapid_ingest_stats *st = R->st;
 
     if (it->state == ITEM_OK) {
