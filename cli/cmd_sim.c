@@ -13,7 +13,7 @@ static const char usage_text[] =
     "usage: rapid sim --out DIR [--force] [--seed S] [--size PIX]\n"
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
-    "                 [--scas N] [--exptime S] [--gzip]\n"
+    "                 [--scas N] [--exptime S] [--sn-rate X] [--gzip]\n"
     "\n"
     "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
     "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images (DN)\n"
@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  --start DATE     first visit, UTC (\"2028-09-07 00:00:00\")\n"
     "  --scas N         detectors used, the first N of 18 (18)\n"
     "  --exptime S      exposure time, seconds (140)\n"
+    "  --sn-rate X      multiplier on the published supernova rates (1;\n"
+    "                   0: no supernovae)\n"
     "  --gzip           write the L2 images gzipped (.fits.gz)\n"
     "\n"
     "Exit status: 0 written, 1 failure (DIR not empty without --force, not\n"
@@ -54,7 +56,7 @@ typedef struct sim_opts {
 enum {
     OPT_OUT = 1, OPT_FORCE, OPT_SEED, OPT_SIZE, OPT_TILES, OPT_RA, OPT_DEC,
     OPT_FILTERS, OPT_EPOCHS, OPT_CADENCE, OPT_START, OPT_SCAS, OPT_EXPTIME,
-    OPT_GZIP
+    OPT_GZIP, OPT_SN_RATE
 };
 
 static const cli_option options[] = {
@@ -72,6 +74,7 @@ static const cli_option options[] = {
     {"--scas", NULL, 1, OPT_SCAS},
     {"--exptime", NULL, 1, OPT_EXPTIME},
     {"--gzip", NULL, 0, OPT_GZIP},
+    {"--sn-rate", NULL, 1, OPT_SN_RATE},
     {NULL, NULL, 0, 0},
 };
 
@@ -204,6 +207,12 @@ static int parse_value(int id, const char *v, rapid_sim_config *c,
             c->exptime > 100000)
             return cli_usage("sim", "invalid exposure time '%s': must be "
                              "seconds in (0, 100000]", v);
+        break;
+    case OPT_SN_RATE:
+        if (cli_parse_double(v, &c->sn_rate) || !(c->sn_rate >= 0) ||
+            c->sn_rate > 1e6)
+            return cli_usage("sim", "invalid supernova rate '%s': must be a "
+                             "multiplier in [0, 1e6]", v);
         break;
     case CLI_OPERAND:
         return cli_usage("sim", "unexpected argument '%s' (see rapid sim "

@@ -182,6 +182,9 @@ check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"
 check sim-radec 0 "$rapid" sim --out "$tmp/r" "${small[@]}" --ra 150.1 --dec 2.2 --exptime 60 --cadence 3
+check sim-no-sn 0 "$rapid" sim --out "$tmp/n" "${small[@]}" --sn-rate=0
+check sim-bad-sn-rate 2 "$rapid" sim --out "$tmp/x" --sn-rate -1
+expect "bad supernova rate named" "$(grep -q "'-1'" <<<"$err"; echo $?)"
 check sim-bad-filter 2 "$rapid" sim --out "$tmp/x" --filters F158,F999
 expect "bad filter named" "$(grep -q "'F999'" <<<"$err"; echo $?)"
 check sim-bad-size 2 "$rapid" sim --out "$tmp/x" --size 32

@@ -1002,6 +1002,12 @@ static void test_sn_independent_of_span(void **state)
     assert_true(s->var0 > 3 * n1);
     rapid_sim_scene_free(s);
     free(p);
+    /* rate 0: none at all */
+    c.sn_rate = 0;
+    s = make_scene(&c, &p, &np);
+    assert_int_equal(s->var0, 0);
+    rapid_sim_scene_free(s);
+    free(p);
 }
 
 static void test_light_curves(void **state)
