@@ -606,7 +606,7 @@ static void test_scene_counts(void **state)
     rapid_sim_config c;
     rapid_sim_pointing *p = NULL;
     rapid_sim_scene *s;
-    double area, ss, gs, n24 = 0, g24 = 0;
+    double area, ss, bs, gs, n24 = 0, n16 = 0, g24 = 0;
     int64_t i, ns = 0;
     int np;
 
@@ -620,7 +620,8 @@ static void test_scene_counts(void **state)
         if (s->src[i].type == SIM_STAR) {
             ns++;
             n24 += m < 24;
-            assert_true(m >= 16 && m <= 28);
+            n16 += m < 16;
+            assert_true(m >= 8 && m <= 28);
         } else {
             g24 += m >= 23.75 && m < 24.25;
             assert_true(m >= 18 && m <= 28);
@@ -629,15 +630,20 @@ static void test_scene_counts(void **state)
             assert_true(s->src[i].dec >= s->src[i - 1].dec);
     }
     ss = count_slope(s, SIM_STAR, 16, 28);
+    bs = count_slope(s, SIM_STAR, 11, 16);
     gs = count_slope(s, SIM_GALAXY, 18, 28);
-    print_message("area %.4f deg2: %lld stars (%.0f/deg2 < 24 per unit "
-                  "density, slope %.3f), %lld galaxies (%.3g/deg2/mag at 24, "
-                  "slope %.3f)\n",
-                  area, (long long)ns, n24 / area / c.star_density, ss,
+    print_message("area %.4f deg2: %lld stars (%.0f/deg2 < 16 and %.0f < 24 "
+                  "per unit density, slopes %.3f and %.3f), %lld galaxies "
+                  "(%.3g/deg2/mag at 24, slope %.3f)\n",
+                  area, (long long)ns, n16 / area / c.star_density,
+                  n24 / area / c.star_density, bs, ss,
                   (long long)(s->nsrc - ns), g24 / 0.5 / area, gs);
     assert_true(fabs(ss - 0.12) < 0.03);
+    assert_true(fabs(bs - 0.20) < 0.04);
+    /* 2MASS toward the poles: ~600 deg^-2 brighter than H = 16 */
+    assert_true(fabs(n16 / area / c.star_density / 600.0 - 1) < 0.1);
     assert_true(fabs(gs - 0.26) < 0.03);
-    assert_true(fabs(n24 / area / c.star_density / 4000.0 - 1) < 0.1);
+    assert_true(fabs(n24 / area / c.star_density / 8900.0 - 1) < 0.1);
     assert_true(fabs(g24 / 0.5 / area / 1e5 - 1) < 0.15);
     /* The circle covers every detector of every pointing. */
     for (i = 0; i < np; i++) {

@@ -42,6 +42,8 @@ typedef struct rapid_sim_config {
     double star_density;     /* multiplier on the star counts (1) */
     double galaxy_density;   /* multiplier on the galaxy counts (1) */
     double mag_faint;        /* faintest source magnitude (28) */
+    double mag_bright;       /* brightest star magnitude, H158 (8; 16 leaves
+                              * out the stars that saturate) */
     double sn_rate;          /* multiplier on the published volumetric
                               * supernova rates (1); 0: no supernovae */
     double variable_fraction;/* fraction of stars that vary (0.05) */

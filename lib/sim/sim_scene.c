@@ -4,11 +4,16 @@
  * covers every detector of every pointing, plus SCENE_MARGIN.  Positions are
  * uniform on the sphere inside it.
  *
- * Stars: dN/dm = A 10^(0.12 m) per deg^2, 16 <= H158 <= mag_faint, with A
- * such that 4000 stars/deg^2 are brighter than H = 24.  A slope of ~0.1-0.15
- * is what Galactic models (Besancon, TRILEGAL) give for NIR dwarf counts at
- * high latitude (this field is at b ~ -73), and a few thousand per deg^2 to
- * H = 24 is of their order there.  Each star has a temperature-like colour
+ * Stars: dN/dm ~ 10^(0.20 m) for 8 <= H158 < 16 and ~ 10^(0.12 m) from 16
+ * to mag_faint, continuous at 16, with 600 stars/deg^2 brighter than 16.
+ * Toward the Galactic poles 2MASS counts about 10^2.5 = 300 stars/deg^2
+ * brighter than Ks = 14 (its "density" metric), which with the bright slope
+ * and H - Ks ~ 0.1 is ~600 to H = 16; the bright stars saturate (H < ~17 in
+ * a 140 s H158 exposure) and give the images and references saturated
+ * cores and wide wings.  A faint slope of ~0.1-0.15 is what Galactic models
+ * (Besancon, TRILEGAL) give for NIR dwarf counts at high latitude (this
+ * field is at b ~ -73); it makes ~8,900 stars/deg^2 to H = 24, of the order
+ * of the point sources HST counts at high latitude.  Each star has a temperature-like colour
  * t in [0, 1] (0 ~ A0, 0.4 ~ G2, 0.7 ~ K5, 1 ~ M4 dwarf); its colours follow
  * the four templates below, interpolated smoothly (cubic in t).
  *
@@ -70,9 +75,11 @@
 
 #define REF_FID 2 /* H158: the band magnitudes and counts refer to */
 
-#define STAR_SLOPE 0.12
-#define STAR_N24 4000.0 /* stars per deg^2 brighter than H = 24 */
-#define STAR_BRIGHT 16.0
+#define STAR_SLOPE 0.12       /* fainter than STAR_BREAK */
+#define STAR_BRIGHT_SLOPE 0.20 /* brighter */
+#define STAR_N16 600.0  /* stars per deg^2 with STAR_BRIGHT <= H < 16 */
+#define STAR_BREAK 16.0
+#define STAR_BRIGHT 8.0
 #define GAL_SLOPE 0.26
 #define GAL_DNDM24 1.0e5 /* galaxies per deg^2 per mag at H = 24 */
 #define GAL_BRIGHT 18.0
@@ -464,10 +471,48 @@ static double power_law_count(double norm, double slope, double m1,
     return norm / (slope * LN10) * (pow(10, slope * m2) - pow(10, slope * m1));
 }
 
-static double star_norm(void)
+/* The star counts: two power laws meeting at STAR_BREAK with the same
+ * dN/dm there, the bright one normalised to STAR_N16 from STAR_BRIGHT. */
+static double star_norm_bright(void)
 {
-    return STAR_N24 * STAR_SLOPE * LN10 /
-           (pow(10, STAR_SLOPE * 24.0) - pow(10, STAR_SLOPE * STAR_BRIGHT));
+    return STAR_N16 * STAR_BRIGHT_SLOPE * LN10 /
+           (pow(10, STAR_BRIGHT_SLOPE * STAR_BREAK) -
+            pow(10, STAR_BRIGHT_SLOPE * STAR_BRIGHT));
+}
+
+static double star_norm_faint(void)
+{
+    return star_norm_bright() * pow(10, (STAR_BRIGHT_SLOPE - STAR_SLOPE) *
+                                            STAR_BREAK);
+}
+
+/* Expected stars per deg^2 from mag_bright to mag_faint, and of them
+ * those brighter than STAR_BREAK. */
+static double star_count(double mag_bright, double mag_faint, double *bright)
+{
+    double m0 = fmax(mag_bright, STAR_BRIGHT), nb, nf;
+
+    nb = power_law_count(star_norm_bright(), STAR_BRIGHT_SLOPE, m0,
+                         fmin(mag_faint, STAR_BREAK));
+    nf = power_law_count(star_norm_faint(), STAR_SLOPE, fmax(m0, STAR_BREAK),
+                         mag_faint);
+    if (bright)
+        *bright = nb;
+    return nb + nf;
+}
+
+/* A star's magnitude: the bright law with its share of the count, else the
+ * faint one (one uniform picks the law, then is reused within it). */
+static double star_mag(const power_law *bright, const power_law *faint,
+                       double pbright, rapid_rng *r)
+{
+    double u = rapid_rng_uniform(r);
+
+    if (u < pbright)
+        u /= pbright;
+    else
+        u = (u - pbright) / (1 - pbright), bright = faint;
+    return log10(bright->lo + u * (bright->hi - bright->lo)) / bright->slope;
 }
 
 static double clamp(double x, double lo, double hi)
@@ -486,7 +531,8 @@ typedef struct gen_ctx {
     const rapid_sim_config *c;
     const sky_cap *cap;
     const colour_tables *ct;
-    power_law stars, galaxies;
+    power_law stars, bright_stars, galaxies;
+    double pbright;       /* share of the stars from the bright law */
     int64_t nstars;       /* sources [0, nstars) are stars, then galaxies */
     src_pos *pos;         /* positions by source number */
     uint64_t *key;        /* sort keys by source number, then sorted */
@@ -510,10 +556,10 @@ static void source_stream(const gen_ctx *g, int64_t i, uint64_t part,
 
 static void make_star(const gen_ctx *g, rapid_rng *r, sim_source *s)
 {
-    double m = power_law_mag(&g->stars, r), t;
+    double m = star_mag(&g->bright_stars, &g->stars, g->pbright, r), t;
     /* Faint high-latitude stars are increasingly M dwarfs of the disk and
      * halo; brighter ones mostly G/K turn-off stars. */
-    double pm = clamp(0.3 + 0.3 * (m - STAR_BRIGHT) / 12.0, 0.0, 0.6);
+    double pm = clamp(0.3 + 0.3 * (m - STAR_BREAK) / 12.0, 0.0, 0.6);
 
     if (rapid_rng_uniform(r) < pm)
         t = 0.85 + 0.15 * rapid_rng_uniform(r);
@@ -957,6 +1003,7 @@ static int check_scene_config(const rapid_sim_config *c,
                           "detectors of at least 1 pixel",
                           c->nscas, c->size, RAPID_NSCA);
     if (!(c->star_density >= 0) || !(c->galaxy_density >= 0) ||
+        !isfinite(c->mag_bright) ||
         !(c->sn_rate >= 0) || !(c->variable_fraction >= 0) ||
         !isfinite(c->mag_faint) || !isfinite(c->star_density) ||
         !isfinite(c->galaxy_density) || !isfinite(c->sn_rate))
@@ -1045,8 +1092,7 @@ static int source_counts(const rapid_sim_config *c, const sky_cap *cap,
     rapid_rng r;
     double gal_norm = GAL_DNDM24 / pow(10, GAL_SLOPE * 24.0);
     double mu_s = c->star_density * cap->area *
-                  power_law_count(star_norm(), STAR_SLOPE, STAR_BRIGHT,
-                                  c->mag_faint);
+                  star_count(c->mag_bright, c->mag_faint, NULL);
     double mu_g = c->galaxy_density * cap->area *
                   power_law_count(gal_norm, GAL_SLOPE, GAL_BRIGHT,
                                   c->mag_faint);
@@ -1107,7 +1153,15 @@ int rapid_sim_scene_make(const rapid_sim_config *c,
     g.nstars = ns;
     g.src = s->src;
     g.xy = xy;
-    power_law_init(&g.stars, STAR_SLOPE, STAR_BRIGHT, c->mag_faint);
+    {
+        double m0 = fmax(c->mag_bright, STAR_BRIGHT), nb;
+        double n = star_count(c->mag_bright, c->mag_faint, &nb);
+        power_law_init(&g.stars, STAR_SLOPE, fmax(m0, STAR_BREAK),
+                       c->mag_faint);
+        power_law_init(&g.bright_stars, STAR_BRIGHT_SLOPE, m0,
+                       fmin(STAR_BREAK, c->mag_faint));
+        g.pbright = n > 0 ? nb / n : 0;
+    }
     power_law_init(&g.galaxies, GAL_SLOPE, GAL_BRIGHT, c->mag_faint);
     if (make_sources(&g, s->nsrc) != 0 ||
         build_index(s, xy, zone_height(c, &cap)) != 0) {

@@ -567,6 +567,7 @@ void rapid_sim_config_init(rapid_sim_config *c)
     c->star_density = 1.0;
     c->galaxy_density = 1.0;
     c->mag_faint = 28.0;
+    c->mag_bright = 8.0;
     c->sn_rate = 1.0;
     c->variable_fraction = 0.05;
     c->cosmic_rays = 30;
