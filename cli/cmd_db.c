@@ -7,8 +7,8 @@
 #include "rapid/db.h"
 
 static const char usage_text[] =
-    "usage: rapid db init [--db URL]\n"
-    "       rapid db status [--db URL]\n"
+    "usage: rapid db init [--db URL] [--lock-timeout SECONDS]\n"
+    "       rapid db status [--db URL] [--lock-timeout SECONDS]\n"
     "\n"
     "The operations database (docs/database.md).\n"
     "\n"
@@ -16,24 +16,31 @@ static const char usage_text[] =
     "           fill the fixed tables (filters, scas, pipelines); running it\n"
     "           again changes nothing.  Prints the schema version.\n"
     "  status   print the back end, the schema version, whether cone\n"
-    "           searches use Q3C, and the row count of every table (JSON)\n"
+    "           searches use Q3C, and the row count of every table (JSON);\n"
+    "           it only reads, and works on a database the user may only\n"
+    "           read (it creates no file)\n"
     "\n"
     "  --db URL  sqlite:PATH or postgresql://[user[:password]@]host[:port]/db\n"
     "            (default: $RAPID_DB, else sqlite:$RAPID_WORK/rapid.db with\n"
-    "            RAPID_WORK defaulting to ./work)\n";
+    "            RAPID_WORK defaulting to ./work)\n"
+    "  --lock-timeout SECONDS  how long to wait for a lock that another\n"
+    "            process holds before giving up (60)\n"
+    "\n"
+    "Exit status: 0 done, 1 the database failed, 2 bad usage.\n";
 
 static const char *const tables[] = {
     "filters", "scas", "pipelines", "swversions", "exposures", "l2files",
     "l2filemeta", "psfs", "refimages", "refimcatalogs", "refimimages",
     "refimmeta", "diffimages", "diffimmeta", "jobs", NULL};
 
-static int run_init(const char *url)
+static int run_init(const char *url, double lock_timeout)
 {
     rapid_err err = RAPID_ERR_INIT;
     rapid_db *db = NULL;
     int from = 0;
 
     if (rapid_db_open(&db, url, RAPID_DB_CREATE, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
         rapid_db_init(db, &from, &err)) {
         rapid_db_close(db);
         return cli_fail("db", &err);
@@ -67,14 +74,15 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-static int run_status(const char *url)
+static int run_status(const char *url, double lock_timeout)
 {
     rapid_err err = RAPID_ERR_INIT;
     rapid_db *db = NULL;
     int64_t n = 0;
     int version = 0, i, rc = 0;
 
-    if (rapid_db_open(&db, url, 0, &err) ||
+    if (rapid_db_open(&db, url, RAPID_DB_READONLY, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
         rapid_db_schema_version(db, &version, &err)) {
         rc = cli_fail("db", &err);
         goto cleanup;
@@ -103,7 +111,8 @@ cleanup:
 
 int cmd_db(int argc, char **argv)
 {
-    const char *action = NULL, *url = NULL;
+    const char *action = NULL, *url = NULL, *v = NULL;
+    double lock_timeout = RAPID_DB_LOCK_TIMEOUT;
     int i;
 
     if (cli_wants_help(argc, argv)) {
@@ -115,6 +124,13 @@ int cmd_db(int argc, char **argv)
             url = argv[++i];
         } else if (strncmp(argv[i], "--db=", 5) == 0) {
             url = argv[i] + 5;
+        } else if ((strcmp(argv[i], "--lock-timeout") == 0 && i + 1 < argc &&
+                    (v = argv[++i])) ||
+                   (strncmp(argv[i], "--lock-timeout=", 15) == 0 &&
+                    (v = argv[i] + 15))) {
+            if (cli_parse_lock_timeout(v, &lock_timeout))
+                return cli_usage("db", "invalid lock timeout '%s': must be "
+                                 "seconds, more than 0 and at most 86400", v);
         } else if (argv[i][0] == '-' || action) {
             return cli_usage("db", "unexpected argument '%s' (see rapid db "
                              "--help)", argv[i]);
@@ -126,8 +142,8 @@ int cmd_db(int argc, char **argv)
         return cli_usage("db", "need an action: init or status (see rapid db "
                          "--help)");
     if (strcmp(action, "init") == 0)
-        return run_init(url);
+        return run_init(url, lock_timeout);
     if (strcmp(action, "status") == 0)
-        return run_status(url);
+        return run_status(url, lock_timeout);
     return cli_usage("db", "unknown action '%s': use init or status", action);
 }

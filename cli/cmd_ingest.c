@@ -10,7 +10,8 @@
 #include "rapid/db.h"
 
 static const char usage_text[] =
-    "usage: rapid ingest [--db URL] [--batch N] [--verbose] PATH...\n"
+    "usage: rapid ingest [--db URL] [--batch N] [--lock-timeout SECONDS]\n"
+    "                    [--verbose] PATH...\n"
     "\n"
     "Register L2 images in the database: their exposure, the l2files row\n"
     "(WCS and SIP terms, sky tile, HEALPix indices, MD5) and the footprint\n"
@@ -29,6 +30,9 @@ static const char usage_text[] =
     "  --db URL     database (default: $RAPID_DB, else\n"
     "               sqlite:$RAPID_WORK/rapid.db)\n"
     "  --batch N    files per transaction (500)\n"
+    "  --lock-timeout SECONDS  how long to wait for a lock that another\n"
+    "               process holds before giving up (60); a run stopped by\n"
+    "               the database says how many files it committed before\n"
     "  --verbose    one line per file on stdout: what happened, rid, version\n"
     "\n"
     "Prints a summary line.  Exit status: 0 all registered, 1 some file or\n"
@@ -77,9 +81,10 @@ static void on_progress(long done, long total, void *arg)
 }
 
 static int parse(int argc, char **argv, const char *cmd, const char **url,
-                 rapid_ingest_opts *o, int *verbose, const char ***paths,
-                 int *npaths)
+                 rapid_ingest_opts *o, double *lock_timeout, int *verbose,
+                 const char ***paths, int *npaths)
 {
+    const char *v = NULL;
     int i, opts = 1;
     int64_t n;
 
@@ -99,6 +104,13 @@ static int parse(int argc, char **argv, const char *cmd, const char **url,
                 return cli_usage(cmd, "invalid batch size '%s': must be "
                                  "1 .. 100000", argv[i]);
             o->batch = (int)n;
+        } else if (opts && ((strcmp(a, "--lock-timeout") == 0 && i + 1 < argc &&
+                             (v = argv[++i])) ||
+                            (strncmp(a, "--lock-timeout=", 15) == 0 &&
+                             (v = a + 15)))) {
+            if (cli_parse_lock_timeout(v, lock_timeout))
+                return cli_usage(cmd, "invalid lock timeout '%s': must be "
+                                 "seconds, more than 0 and at most 86400", v);
         } else if (opts && (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0)) {
             *verbose = 1;
         } else if (opts && a[0] == '-' && a[1]) {
@@ -122,6 +134,7 @@ int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
     rapid_err err = RAPID_ERR_INIT;
     ingest_ui ui = {cmd, 0, 0};
     const char *url = NULL, **paths = NULL;
+    double lock_timeout = RAPID_DB_LOCK_TIMEOUT;
     rapid_db *db = NULL;
     int npaths = 0, rc;
 
@@ -131,12 +144,15 @@ int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
     }
     rapid_ingest_opts_init(&o);
     memset(&st, 0, sizeof st);
-    if ((rc = parse(argc, argv, cmd, &url, &o, &ui.verbose, &paths, &npaths)))
+    if ((rc = parse(argc, argv, cmd, &url, &o, &lock_timeout, &ui.verbose,
+                    &paths, &npaths)))
         goto cleanup;
     o.report = on_report;
     o.progress = cli_interactive() ? on_progress : NULL;
     o.arg = &ui;
-    if (rapid_db_open(&db, url, 0, &err) || rapid_db_check_schema(db, &err) ||
+    if (rapid_db_open(&db, url, 0, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
+        rapid_db_check_schema(db, &err) ||
         rapid_ingest(db, kind, paths, npaths, &o, &st, &err)) {
         if (ui.progress_shown)
             fputc('\n', stderr);

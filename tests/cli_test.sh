@@ -115,9 +115,35 @@ check ingest-again 1 "$rapid" ingest --db "$db" --verbose "$tmp"
 expect "again: unchanged, bad one named" "$(grep -q '2 unchanged, 1 failed' <<<"$out" && grep -q "bad.fits: not a FITS file" <<<"$err"; echo $?)"
 expect "verbose lines" "$(grep -q '^unchanged 1 1 .*/a.fits$' <<<"$out"; echo $?)"
 rm "$tmp/bad.fits"
+# another connection holds a write transaction: the ingest gives up after
+# the lock timeout, says so, and says what it committed
+{ echo 'BEGIN IMMEDIATE;'; echo "SELECT 'held';"; sleep 4; echo 'COMMIT;'; } |
+  sqlite3 "$tmp/rapid.db" >"$tmp/held" 2>&1 & holder=$!
+for i in $(seq 100); do grep -q held "$tmp/held" && break; sleep 0.05; done
+check ingest-locked 1 "$rapid" ingest --db "$db" --lock-timeout 0.5 "$tmp/a.fits"
+expect "lock timeout says why" "$(grep -q 'lock timeout (0.5 s) ran out; committed before the failure: 0 of 1 files' <<<"$err"; echo $?)"
+check db-init-locked 1 "$rapid" db init --db "$db" --lock-timeout=0.2
+expect "db init: lock timeout" "$(grep -q 'lock timeout (0.2 s) ran out' <<<"$err"; echo $?)"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+check ingest-bad-timeout 2 "$rapid" ingest --db "$db" --lock-timeout 0 "$tmp/a.fits"
+check db-bad-timeout 2 "$rapid" db status --db "$db" --lock-timeout=x
 check ingest-psf-of-images 0 "$rapid" ingest-psf --db "$db" "$tmp"
 expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$out"; echo $?)"
 rm -rf "$tmp"
+
+# --- rapid db status on a database the user may only read: it works and
+# creates no file (as root, run as nobody: modes do not stop root)
+ro=$(mktemp -d /tmp/rapid-ro.XXXXXX); chmod 755 "$ro"
+as_reader() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
+"$rapid" db init --db "sqlite:$ro/ops.db" 2>/dev/null >/dev/null
+chmod 444 "$ro/ops.db"; chmod 1777 "$ro"
+check db-status-others 0 as_reader "$rapid" db status --db "sqlite:$ro/ops.db"
+expect "status of another's database" "$(grep -q '"filters": 8' <<<"$out"; echo $?)"
+expect "status creates no file" "$( [ "$(ls -A "$ro")" = ops.db ]; echo $?)"
+chmod 555 "$ro"
+check db-status-readonly-dir 0 as_reader "$rapid" db status --db "sqlite:$ro/ops.db"
+expect "status in a read-only directory" "$(grep -q '"filters": 8' <<<"$out" && [ "$(ls -A "$ro")" = ops.db ]; echo $?)"
+chmod 755 "$ro"; rm -rf "$ro"
 
 # --- rapid sim
 tmp=${RAPID_TEST_TMP:-/tmp}/cli-sim.$$; rm -rf "$tmp"; mkdir -p "$tmp"

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "dbtest.h"
 #include "rapid/ingest.h"
 #include "rapid/md5.h"
@@ -548,6 +550,77 @@ static void test_two_at_once(void **state)
     free(names);
 }
 
+/* Another session takes a lock once the first batch is in: PostgreSQL an
+ * exclusive lock on l2files, SQLite a write transaction. */
+typedef struct locker {
+    const test_db *t;
+    run_log *log;
+    PGconn *pg;
+    sqlite3 *sq;
+} locker;
+
+static void lock_after_first_batch(const rapid_ingest_event *ev, void *arg)
+{
+    locker *k = arg;
+    PGresult *r = NULL;
+
+    on_report(ev, k->log);
+    if (k->pg || k->sq)
+        return;
+    if (k->t->pg) {
+        k->pg = PQconnectdb(k->t->url);
+        assert_int_equal(PQstatus(k->pg), CONNECTION_OK);
+        r = PQexec(k->pg, "BEGIN; LOCK TABLE l2files IN ACCESS EXCLUSIVE MODE");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    } else {
+        assert_int_equal(sqlite3_open(k->t->url + 7, &k->sq), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(k->sq, "BEGIN IMMEDIATE", NULL, NULL,
+                                      NULL), SQLITE_OK);
+    }
+}
+
+/* A lock held by another session: the ingest waits the lock timeout, then
+ * stops with a message that says so and what was committed before. */
+static void test_lock_held(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_ingest_opts o;
+    rapid_ingest_stats st;
+    run_log *L = calloc(1, sizeof *L);
+    locker k = {t, L, NULL, NULL};
+    const char *d = dir("locked"), *paths[1] = {d};
+    int rc;
+
+    many_files(d, 6);
+    rapid_ingest_opts_init(&o);
+    o.batch = 2;
+    o.report = lock_after_first_batch, o.arg = &k;
+    assert_int_equal(rapid_db_set_lock_timeout(t->db, 0.5, &err), 0);
+    assert_true(rapid_db_lock_timeout(t->db) == 0.5);
+    alarm(120); /* a wait that never ends fails the test */
+    rc = rapid_ingest(t->db, RAPID_INGEST_L2, paths, 1, &o, &st, &err);
+    alarm(0);
+    assert_int_equal(rc, RAPID_E_DB);
+    fprintf(stderr, "  (%s)\n", err.msg);
+    assert_non_null(strstr(err.msg, "lock timeout (0.5 s) ran out"));
+    assert_non_null(strstr(err.msg, "; committed before the failure: 2 of 6 "
+                                    "files"));
+    assert_int_equal(L->n, 2);
+    if (k.pg)
+        PQfinish(k.pg); /* the lock goes with its session */
+    else
+        sqlite3_close(k.sq);
+    assert_int_equal(test_db_count(t->db, "l2files"), 2);
+    /* the lock gone, running it again does the rest */
+    ingest(t->db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.added, 4);
+    assert_int_equal(rapid_db_set_lock_timeout(t->db, 0, &err), RAPID_E_ARG);
+    free(L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +631,7 @@ int main(void)
         T(test_psfs_and_mixed_dirs),
         T(test_killed_halfway),
         T(test_two_at_once),
+        T(test_lock_held),
 #undef T
     };
     int rc;

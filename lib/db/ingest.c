@@ -5,8 +5,9 @@
  * that two processes ingesting overlapping sets always take their row
  * locks in the same order and cannot deadlock.  When a batch fails because
  * of one file's data, it is rolled back and written again file by file,
- * so that only that file is left out; a lock conflict is retried; any other
- * database failure ends the run.
+ * so that only that file is left out; a lock conflict is retried (for up to
+ * the lock timeout); any other database failure ends the run, and its
+ * message says how many files were committed before it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -617,6 +618,24 @@ static int add_item(const run *R, item *it, rapid_err *err)
     return rc;
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Another try after a lock conflict, while the conflicts have lasted less
+ * than the lock timeout: a lock that is simply held (SQLite busy after its
+ * whole wait, PostgreSQL's lock timeout) ends the run instead of waiting
+ * the timeout again and again. */
+static int retry(const run *R, double since)
+{
+    return rapid_db_retryable(R->db) &&
+           mono_now() - since < R->db->lock_timeout;
+}
+
 static void backoff(int attempt)
 {
     struct timespec ts = {0, 0};
@@ -630,13 +649,14 @@ static void backoff(int attempt)
  * conflicts.  Returns 0, or the failure that stopped it. */
 static int write_batch(run *R, item **ok, int n, rapid_err *err)
 {
+    double since = mono_now();
     int attempt, rc = 0, i;
 
     for (attempt = 0; attempt <= MAX_RETRIES; attempt++) {
         if (attempt)
             backoff(attempt);
         if ((rc = db_tx_begin(R->db, err)) != 0) {
-            if (rapid_db_retryable(R->db))
+            if (retry(R, since))
                 continue;
             return rc;
         }
@@ -645,8 +665,7 @@ static int write_batch(run *R, item **ok, int n, rapid_err *err)
             if (!rc && R->o->progress)
                 R->o->progress(R->done + i + 1, R->total, R->o->arg);
         }
-        if ((rc = db_tx_end(R->db, rc, err)) == 0 ||
-            !rapid_db_retryable(R->db))
+        if ((rc = db_tx_end(R->db, rc, err)) == 0 || !retry(R, since))
             return rc;
     }
     return rc;
@@ -656,14 +675,14 @@ static int write_batch(run *R, item **ok, int n, rapid_err *err)
  * database itself failed. */
 static int write_one(run *R, item *it, rapid_err *err)
 {
+    double since = mono_now();
     int attempt, rc = 0;
 
     for (attempt = 0; attempt <= MAX_RETRIES; attempt++) {
         if (attempt)
             backoff(attempt);
         rapid_err_clear(&it->err);
-        if ((rc = add_item(R, it, &it->err)) == 0 ||
-            !rapid_db_retryable(R->db))
+        if ((rc = add_item(R, it, &it->err)) == 0 || !retry(R, since))
             break;
     }
     if (rc == RAPID_E_ARG) {
@@ -720,6 +739,19 @@ static void report(run *R, const item *it)
         R->o->report(&ev, R->o->arg);
 }
 
+/* A database failure ends the run: say what stays committed. */
+static void stopped(const run *R, int rc, rapid_err *err)
+{
+    char why[RAPID_ERR_MAX];
+    long n = R->st->added + R->st->versions + R->st->unchanged;
+
+    if (!err)
+        return;
+    memcpy(why, err->msg, sizeof why);
+    rapid_fail(err, rc, "%s; committed before the failure: %ld of %ld "
+               "files", why, n, R->total);
+}
+
 int rapid_ingest(rapid_db *db, rapid_ingest_kind kind,
                  const char *const *paths, int npaths,
                  const rapid_ingest_opts *opts, rapid_ingest_stats *stats,
@@ -751,8 +783,10 @@ int rapid_ingest(rapid_db *db, rapid_ingest_kind kind,
             items[i].file = &L.v[start + i];
             read_item(&R, &items[i]);
         }
-        if ((rc = write_items(&R, items, n, err)) != 0)
+        if ((rc = write_items(&R, items, n, err)) != 0) {
+            stopped(&R, rc, err);
             goto cleanup;
+        }
         for (i = 0; i < n; i++)
             report(&R, &items[i]);
         R.done += n;
