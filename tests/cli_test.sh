@@ -157,6 +157,12 @@ expect "sim: two L2 images" "$( [ "$(ls "$tmp/a" | grep -Ec '^Roman_TDS_simple_m
 expect "sim: PSF file" "$( [ -s "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" ]; echo $?)"
 expect "sim: truth tables" "$( [ -s "$tmp/a/truth/static.fits" ] && [ -s "$tmp/a/truth/transients.fits" ] && [ -s "$tmp/a/truth/pointings.fits" ]; echo $?)"
 expect "sim: nothing half-written" "$( [ -z "$(find "$tmp/a" -name '*.tmp')" ]; echo $?)"
+# a PSF without FILTER: that file's error, the good PSF goes in, exit 1
+sed 's/FILTER  =/XFILTER =/g' "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" >"$tmp/nf.fits"
+"$rapid" db init --db "sqlite:$tmp/r.db" >/dev/null 2>&1
+check ingest-psf-nofilter 1 "$rapid" ingest-psf --db "sqlite:$tmp/r.db" "$tmp/nf.fits" "$tmp/a/psf"
+expect "PSF without FILTER named" "$(grep -q 'nf.fits: missing header keyword FILTER' <<<"$err"; echo $?)"
+expect "good PSF of the run kept" "$(grep -q 'ingested 2 PSF files: 1 added, .* 1 failed' <<<"$out"; echo $?)"
 check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062 --start "2028-10-01 12:00:00"
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"

@@ -426,6 +426,50 @@ static void test_psfs_and_mixed_dirs(void **state)
     free(L);
 }
 
+/* PSF files without FILTER or SCA_NUM: each is that file's failure, named
+ * with the keyword, and the good ones of the same run go in. */
+static void test_psf_missing_keys(void **state)
+{
+    rapid_db *db = ((test_db *)*state)->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_ingest_stats st;
+    run_log *L = calloc(1, sizeof *L);
+    char path[700], named[700];
+    const char *d = dir("psfkeys"), *paths[2] = {d, named};
+    const log_entry *e;
+
+    snprintf(path, sizeof path, "%s/psf_good_1.fits", d);
+    psf_file(path, "H158", 1, 15, 1.0f);
+    snprintf(path, sizeof path, "%s/psf_good_2.fits", d);
+    psf_file(path, "H158", 2, 15, 1.0f);
+    assert_int_equal(rapid_image_alloc(&img, 15, 15, 0.0f, &err), 0);
+    rapid_header_set_long(&img.hdr, "SCA_NUM", 3, NULL);
+    snprintf(path, sizeof path, "%s/psf_nofilter.fits", d);
+    assert_int_equal(rapid_fits_write_image(path, &img, NULL, &err), 0);
+    rapid_header_delete(&img.hdr, "SCA_NUM");
+    rapid_header_set_str(&img.hdr, "FILTER", "H158", NULL);
+    snprintf(named, sizeof named, "%s/psf_nosca.fits", test_tmpdir());
+    assert_int_equal(rapid_fits_write_image(named, &img, NULL, &err), 0);
+    rapid_image_release(&img);
+
+    ingest(db, RAPID_INGEST_PSF, paths, 2, L, &st);
+    assert_int_equal(st.added, 2);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(test_db_count(db, "psfs"), 2);
+    e = find(L, "/psf_nofilter.fits");
+    assert_true(e->failed && strstr(e->msg, "psf_nofilter.fits: ") &&
+                strstr(e->msg, "missing header keyword FILTER"));
+    e = find(L, "/psf_nosca.fits");
+    assert_true(e->failed && strstr(e->msg, "psf_nosca.fits: ") &&
+                strstr(e->msg, "missing header keyword SCA_NUM"));
+    {
+        rapid_psffile rec;
+        assert_int_equal(rapid_psffile_read(path, &rec, &err), RAPID_E_KEY);
+    }
+    free(L);
+}
+
 /* -------------------------------------------------------------- faults */
 
 /* n files, exposures e0.. with two detectors each. */
@@ -629,6 +673,7 @@ int main(void)
         T(test_ingest_and_reingest),
         T(test_bad_files),
         T(test_psfs_and_mixed_dirs),
+        T(test_psf_missing_keys),
         T(test_killed_halfway),
         T(test_two_at_once),
         T(test_lock_held),

@@ -64,17 +64,20 @@ static int get_num(const rapid_header *sci, const rapid_header *prim,
     return rc;
 }
 
-/* Every missing keyword named in one message. */
+/* PSF files carry these. */
+static const char *const psf_keywords[] = {"FILTER", "SCA_NUM", NULL};
+
+/* Every missing keyword of keys named in one message. */
 static int check_keywords(const rapid_header *sci, const rapid_header *prim,
-                          rapid_err *err)
+                          const char *const *keys, rapid_err *err)
 {
     char list[256] = "";
     int i, n = 0;
 
-    for (i = 0; rapid_l2_keywords[i]; i++)
-        if (!holder(sci, prim, rapid_l2_keywords[i])) {
+    for (i = 0; keys[i]; i++)
+        if (!holder(sci, prim, keys[i])) {
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-                     n++ ? ", " : "", rapid_l2_keywords[i]);
+                     n++ ? ", " : "", keys[i]);
         }
     if (n)
         return rapid_fail(err, RAPID_E_KEY, "missing header keyword%s %s",
@@ -188,7 +191,7 @@ int rapid_l2file_from_headers(const rapid_header *sci,
     rec->dist = NAN;
     if (nx <= 0 || ny <= 0)
         return rapid_fail(err, RAPID_E_ARG, "image size %dx%d", nx, ny);
-    if ((rc = check_keywords(sci, primary, err)) != 0 ||
+    if ((rc = check_keywords(sci, primary, rapid_l2_keywords, err)) != 0 ||
         (rc = observation(sci, primary, rec, err)) != 0)
         return rc;
     if ((rc = geometry(sci, primary, nx, ny, rec, err)) != 0)
@@ -401,7 +404,8 @@ static int psf_keys(const char *path, const rapid_header *img,
     long sca = 0;
     int rc;
 
-    if ((rc = rapid_header_get_str(holder(img, prim, "FILTER"), "FILTER", filt,
+    if ((rc = check_keywords(img, prim, psf_keywords, err)) ||
+        (rc = rapid_header_get_str(holder(img, prim, "FILTER"), "FILTER", filt,
                                    sizeof filt, err)) ||
         (rc = rapid_header_get_long(holder(img, prim, "SCA_NUM"), "SCA_NUM",
                                     &sca, err)))
