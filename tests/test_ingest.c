@@ -349,6 +349,69 @@ static void test_bad_files(void **state)
     free(L);
 }
 
+/* An L2 file observed at DATE-OBS of mjd, whose MJD-OBS says mjdobs. */
+static void l2_mjd(const char *path, double mjd, double mjdobs, float level)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image img = RAPID_IMAGE_INIT;
+    test_l2 p;
+
+    test_l2_init(&p, 150, 2, mjd, "H158", 3);
+    p.size = 32;
+    assert_int_equal(rapid_image_alloc(&img, 32, 32, level, &err), 0);
+    assert_int_equal(test_l2_header(&p, &img.hdr), 0);
+    rapid_header_set_double(&img.hdr, "MJD-OBS", mjdobs, NULL);
+    assert_int_equal(rapid_fits_write_image(path, &img, "SCI", &err), 0);
+    rapid_image_release(&img);
+}
+
+/* MJD-OBS and DATE-OBS that disagree by more than 1 s: refused, with both
+ * values in the message, and never a new best version. */
+static void test_mjd_vs_dateobs(void **state)
+{
+    rapid_db *db = ((test_db *)*state)->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_ingest_stats st;
+    rapid_l2file rec, *v = NULL;
+    run_log *L = calloc(1, sizeof *L);
+    const char *d = dir("mjd"), *paths[1] = {d};
+    int n = 0;
+    const double mjd = 62271.0; /* 2029-05-15T00:00:00 */
+    char path[700];
+    const log_entry *e;
+
+    snprintf(path, sizeof path, "%s/a_good.fits", d);
+    l2_mjd(path, mjd, mjd, 1.0f);
+    snprintf(path, sizeof path, "%s/b_near.fits", d); /* 0.9 s: agrees */
+    l2_mjd(path, mjd + 0.01, mjd + 0.01 + 0.9 / 86400, 1.0f);
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.added, 2);
+    assert_int_equal(st.failed, 0);
+    /* another version of a_good's exposure, with MJD-OBS 1.0 */
+    snprintf(path, sizeof path, "%s/c_wrong.fits", d);
+    l2_mjd(path, mjd, 1.0, 2.0f);
+    snprintf(path, sizeof path, "%s/d_far.fits", d); /* 1.5 s: does not */
+    l2_mjd(path, mjd, mjd + 1.5 / 86400, 3.0f);
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.versions, 0);
+    e = find(L, "/c_wrong.fits");
+    assert_true(e->failed && strstr(e->msg, "c_wrong.fits: ") &&
+                strstr(e->msg, "MJD-OBS 1 ") &&
+                strstr(e->msg, "DATE-OBS '2029-05-15T00:00:00.000000'") &&
+                strstr(e->msg, "disagree"));
+    e = find(L, "/d_far.fits");
+    assert_true(e->failed && strstr(e->msg, "disagree by 1.5 s"));
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    assert_int_equal(rapid_db_l2files_by_time(db, 0, 1e6, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].mjdobs == mjd && v[0].version == 1);
+    free(v);
+    assert_int_equal(rapid_l2file_read(path, &rec, &err), RAPID_E_KEY);
+    free(L);
+}
+
 /* A PSF file: odd size, FILTER and SCA_NUM. */
 static void psf_file(const char *path, const char *filter, int sca, int size,
                      float peak)
@@ -674,6 +737,7 @@ int main(void)
         T(test_bad_files),
         T(test_psfs_and_mixed_dirs),
         T(test_psf_missing_keys),
+        T(test_mjd_vs_dateobs),
         T(test_killed_halfway),
         T(test_two_at_once),
         T(test_lock_held),

@@ -85,6 +85,28 @@ static int check_keywords(const rapid_header *sci, const rapid_header *prim,
     return 0;
 }
 
+/* DATE-OBS and MJD-OBS name the same moment, to within 1 s (DATE-OBS
+ * is kept with the exposure, MJD-OBS with the image: both are used). */
+static int same_time(const char *date, const char *canon, double mjd,
+                     rapid_err *err)
+{
+    char as_date[RAPID_DB_TIME_MAX];
+    double t = 0, off;
+
+    if (rapid_time_parse(canon, &t, err) != 0)
+        return RAPID_E_KEY;
+    off = fabs(rapid_time_from_mjd(mjd) - t);
+    if (off <= 1.0)
+        return 0;
+    if (fabs(mjd) < 1e7) /* years -25000 .. 29000 */
+        rapid_time_format(rapid_time_from_mjd(mjd), as_date);
+    else
+        snprintf(as_date, sizeof as_date, "no date");
+    return rapid_fail(err, RAPID_E_KEY, "MJD-OBS %.10g (%s) and DATE-OBS "
+                      "'%s' (MJD %.10g) disagree by %.3g s (more than 1 s)",
+                      mjd, as_date, date, rapid_time_to_mjd(t), off);
+}
+
 static int observation(const rapid_header *sci, const rapid_header *prim,
                        rapid_l2file *rec, rapid_err *err)
 {
@@ -110,6 +132,8 @@ static int observation(const rapid_header *sci, const rapid_header *prim,
     if (db_time_canon(date, rec->dateobs))
         return rapid_fail(err, RAPID_E_KEY, "DATE-OBS '%s' is not an ISO "
                           "date-time (YYYY-MM-DDThh:mm:ss[.f])", date);
+    if ((rc = same_time(date, rec->dateobs, rec->mjdobs, err)) != 0)
+        return rc;
     if (!(f = rapid_filter_by_name(filt)))
         return rapid_fail(err, RAPID_E_KEY, "FILTER '%s' is not a Roman WFI "
                           "filter (F184 H158 J129 K213 R062 Y106 Z087 W146)",
