@@ -412,6 +412,74 @@ static void test_mjd_vs_dateobs(void **state)
     free(L);
 }
 
+/* A message that holds the whole why after a shortened path: starts with
+ * head, holds "…" and each of parts. */
+static void message_keeps(const char *msg, const char *head,
+                          const char *const *parts)
+{
+    if (strlen(msg) >= RAPID_ERR_MAX || strncmp(msg, head, strlen(head)) != 0 ||
+        !strstr(msg, "\xe2\x80\xa6"))
+        fail_msg("shortened wrong (%zu bytes): %.200s ... %s", strlen(msg), msg, msg + (strlen(msg) > 200 ? strlen(msg) - 200 : 0));
+    for (; *parts; parts++)
+        if (!strstr(msg, *parts))
+            fail_msg("'%s' lost from: %s", *parts, msg);
+}
+
+/* Error messages keep their reason when a path fills most of the record:
+ * the path is shortened in the middle instead. */
+static void test_long_paths(void **state)
+{
+    static const char *const nokeys[] = {"FILTER", NULL};
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file rec;
+    char path[1100], seg[201], *big;
+    const char *d = dir("long");
+    int i;
+
+    (void)state;
+    memset(seg, 'p', 200);
+    seg[200] = '\0';
+    snprintf(path, sizeof path, "%s", d);
+    for (i = 0; strlen(path) + 202 < 1000; i++) {
+        snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", seg);
+        assert_int_equal(mkdir(path, 0777), 0);
+    }
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/%.*s_text.fits",
+             (int)(1010 - strlen(path) - 11), seg);
+    assert_int_equal(strlen(path), 1010);
+    write_bytes(path, "this is not FITS at all\n", 24);
+    assert_int_equal(rapid_l2file_read(path, &rec, &err), RAPID_E_NOTFITS);
+    {
+        const char *want[] = {"_text.fits: ", "not a FITS file", NULL};
+        message_keeps(err.msg, d, want);
+    }
+    strcpy(path + strlen(path) - 10, "_nokeys.fits");
+    l2_without(test_path("nokeys.fits"), 1, nokeys); /* CFITSIO writes */
+    assert_int_equal(rename(test_path("nokeys.fits"), path), 0); /* < 1 KiB */
+    assert_int_equal(rapid_l2file_read(path, &rec, &err), RAPID_E_KEY);
+    {
+        const char *want[] = {"_nokeys.fits: ", "missing header keyword FILTER",
+                              NULL};
+        message_keeps(err.msg, d, want);
+    }
+    /* the record itself: a long argument, then a longer prefix */
+    big = malloc(3001);
+    memset(big, 'q', 3000);
+    big[3000] = '\0';
+    assert_int_equal(rapid_fail(&err, RAPID_E_IO, "%s: cannot write: %s", big,
+                                "disk full"), RAPID_E_IO);
+    {
+        const char *want[] = {"q: cannot write: disk full", NULL};
+        message_keeps(err.msg, "qqqq", want);
+    }
+    assert_int_equal(rapid_err_prefix(&err, "registering %s", big), RAPID_E_IO);
+    {
+        const char *want[] = {"q: cannot write: disk full", NULL};
+        message_keeps(err.msg, "registering qqq", want);
+    }
+    free(big);
+}
+
 /* A PSF file: odd size, FILTER and SCA_NUM. */
 static void psf_file(const char *path, const char *filter, int sca, int size,
                      float peak)
@@ -738,6 +806,7 @@ int main(void)
         T(test_psfs_and_mixed_dirs),
         T(test_psf_missing_keys),
         T(test_mjd_vs_dateobs),
+        T(test_long_paths),
         T(test_killed_halfway),
         T(test_two_at_once),
         T(test_lock_held),
