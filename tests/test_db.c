@@ -267,7 +267,7 @@ static void test_readonly(void **state)
     /* in /tmp: a directory that another user can reach */
     assert_non_null(mkdtemp(d));
     assert_int_equal(chmod(d, 0755), 0);
-    snprintf(path, sizeof path, "%s/ops.db", d);
+    snprintf(path, sizeof path, "%s/ops ?#%%41.db", d); /* URI escapes */
     snprintf(url, sizeof url, "sqlite:%s", path);
     assert_int_equal(rapid_db_open(&db, url, RAPID_DB_CREATE, &err), 0);
     assert_int_equal(rapid_db_init(db, NULL, &err), 0);

@@ -152,22 +152,21 @@ static int exists(const char *path, const char *suffix)
  * mode=ro alone creates nothing either.  Caller frees. */
 static char *readonly_uri(const char *path)
 {
-    size_t n = strlen(path);
-    char *uri = malloc(3 * n + 48), *q = uri;
+    char *uri = malloc(3 * strlen(path) + 48), *q = uri;
+    const char *c;
 
     if (!uri)
         return NULL;
     q += sprintf(q, "file:%s", path[0] == '/' ? "//" : "");
-    for (; *path; path++) {
-        if (*path == '%' || *path == '?' || *path == '#')
-            q += sprintf(q, "%%%02X", (unsigned char)*path);
+    for (c = path; *c; c++) { /* what a URI would read otherwise */
+        if (*c == '%' || *c == '?' || *c == '#')
+            q += sprintf(q, "%%%02X", (unsigned char)*c);
         else
-            *q++ = *path;
+            *q++ = *c;
     }
     sprintf(q, "?mode=ro%s",
-            exists(path - n, "-wal") || exists(path - n, "-journal")
-                ? ""
-                : "&immutable=1");
+            exists(path, "-wal") || exists(path, "-journal") ? ""
+                                                             : "&immutable=1");
     return uri;
 }
 
