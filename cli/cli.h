@@ -44,6 +44,8 @@ int cli_fail(const char *cmd, const rapid_err *err);
 /* Strict number parsing: the whole string, finite; 0 on success. */
 int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, int64_t *out);
+/* A --lock-timeout value: seconds, 0 < s <= 86400; 0 on success. */
+int cli_parse_lock_timeout(const char *s, double *seconds);
 /* True if argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 /* ------------------------------------------------------------ options

@@ -7,8 +7,8 @@
 #include "rapid/db.h"
 
 static const char usage_text[] =
-    "usage: rapid db init [--db URL]\n"
-    "       rapid db status [--db URL]\n"
+    "usage: rapid db init [--db URL] [--lock-timeout SECONDS]\n"
+    "       rapid db status [--db URL] [--lock-timeout SECONDS]\n"
     "\n"
     "The operations database (docs/database.md).\n"
     "\n"
@@ -16,28 +16,33 @@ static const char usage_text[] =
     "           fill the fixed tables (filters, scas, pipelines); running it\n"
     "           again changes nothing.  Says on stderr what it did.\n"
     "  status   print the back end, the schema version, whether cone\n"
-    "           searches use Q3C, and the row count of every table (JSON)\n"
+    "           searches use Q3C, and the row count of every table (JSON);\n"
+    "           it only reads, and works on a database the user may only\n"
+    "           read (it creates no file)\n"
     "\n"
     "  --db URL  sqlite:PATH or postgresql://[user[:password]@]host[:port]/db\n"
     "            (default: $RAPID_DB, else sqlite:$RAPID_WORK/rapid.db with\n"
     "            RAPID_WORK defaulting to ./work)\n"
+    "  --lock-timeout SECONDS  how long to wait for a lock that another\n"
+    "            process holds before giving up (60)\n"
     "\n"
     "Exit status: 0 done, 1 the database failed (unreachable, unreadable,\n"
-    "an older or newer schema for status), 2 bad usage (unknown option or\n"
-    "action, malformed URL).\n";
+    "an older or newer schema for status, a lock held too long), 2 bad usage\n"
+    "(unknown option or action, malformed URL).\n";
 
 static const char *const tables[] = {
     "filters", "scas", "pipelines", "swversions", "exposures", "l2files",
     "l2filemeta", "psfs", "refimages", "refimcatalogs", "refimimages",
     "refimmeta", "diffimages", "diffimmeta", "jobs", NULL};
 
-static int run_init(const char *url)
+static int run_init(const char *url, double lock_timeout)
 {
     rapid_err err = RAPID_ERR_INIT;
     rapid_db *db = NULL;
     int from = 0;
 
     if (rapid_db_open(&db, url, RAPID_DB_CREATE, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
         rapid_db_init(db, &from, &err)) {
         rapid_db_close(db);
         return cli_fail("db", &err);
@@ -73,14 +78,15 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-static int run_status(const char *url)
+static int run_status(const char *url, double lock_timeout)
 {
     rapid_err err = RAPID_ERR_INIT;
     rapid_db *db = NULL;
     int64_t n = 0;
     int version = 0, i, rc = 0;
 
-    if (rapid_db_open(&db, url, 0, &err) ||
+    if (rapid_db_open(&db, url, RAPID_DB_READONLY, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
         rapid_db_schema_version(db, &version, &err)) {
         rc = cli_fail("db", &err);
         goto cleanup;
@@ -107,16 +113,18 @@ cleanup:
     return rc;
 }
 
-enum { OPT_DB = 1 };
+enum { OPT_DB = 1, OPT_LOCK_TIMEOUT };
 
 static const cli_option options[] = {
     {"--db", NULL, 1, OPT_DB},
+    {"--lock-timeout", NULL, 1, OPT_LOCK_TIMEOUT},
     {NULL, NULL, 0, 0},
 };
 
 int cmd_db(int argc, char **argv)
 {
     const char *action = NULL, *url = NULL;
+    double lock_timeout = RAPID_DB_LOCK_TIMEOUT;
     cli_parser p;
     int id, rc;
 
@@ -129,6 +137,12 @@ int cmd_db(int argc, char **argv)
         switch (id) {
         case OPT_DB:
             url = p.value;
+            break;
+        case OPT_LOCK_TIMEOUT:
+            if (cli_parse_lock_timeout(p.value, &lock_timeout))
+                return cli_usage("db", "invalid lock timeout '%s': must be "
+                                 "seconds, more than 0 and at most 86400",
+                                 p.value);
             break;
         case CLI_OPERAND:
             if (action)
@@ -148,5 +162,6 @@ int cmd_db(int argc, char **argv)
                          action);
     if ((rc = cli_check_db_url("db", url)) != 0)
         return rc;
-    return strcmp(action, "init") == 0 ? run_init(url) : run_status(url);
+    return strcmp(action, "init") == 0 ? run_init(url, lock_timeout)
+                                       : run_status(url, lock_timeout);
 }

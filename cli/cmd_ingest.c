@@ -10,7 +10,8 @@
 #include "rapid/db.h"
 
 static const char usage_text[] =
-    "usage: rapid ingest [--db URL] [--batch N] [--verbose] PATH...\n"
+    "usage: rapid ingest [--db URL] [--batch N] [--lock-timeout SECONDS]\n"
+    "                    [--verbose] PATH...\n"
     "\n"
     "Register L2 images in the database: their exposure, the l2files row\n"
     "(WCS and SIP terms, sky tile, HEALPix indices, MD5) and the footprint\n"
@@ -29,6 +30,9 @@ static const char usage_text[] =
     "  --db URL     database (default: $RAPID_DB, else\n"
     "               sqlite:$RAPID_WORK/rapid.db)\n"
     "  --batch N    files per transaction (500)\n"
+    "  --lock-timeout SECONDS  how long to wait for a lock that another\n"
+    "               process holds before giving up (60); a run stopped by\n"
+    "               the database says how many files it committed\n"
     "  --verbose    one line per file on stdout: what happened, rid, version\n"
     "\n"
     "A FITS file with no data in any HDU (headers only) is passed over with\n"
@@ -84,18 +88,19 @@ static void on_progress(long done, long total, void *arg)
     ui->progress_shown = 1;
 }
 
-enum { OPT_DB = 1, OPT_BATCH, OPT_VERBOSE };
+enum { OPT_DB = 1, OPT_BATCH, OPT_LOCK_TIMEOUT, OPT_VERBOSE };
 
 static const cli_option options[] = {
     {"--db", NULL, 1, OPT_DB},
     {"--batch", NULL, 1, OPT_BATCH},
+    {"--lock-timeout", NULL, 1, OPT_LOCK_TIMEOUT},
     {"--verbose", "-v", 0, OPT_VERBOSE},
     {NULL, NULL, 0, 0},
 };
 
 static int parse(int argc, char **argv, const char *cmd, const char **url,
-                 rapid_ingest_opts *o, int *verbose, const char ***paths,
-                 int *npaths)
+                 rapid_ingest_opts *o, double *lock_timeout, int *verbose,
+                 const char ***paths, int *npaths)
 {
     cli_parser p;
     int id, rc;
@@ -114,6 +119,12 @@ static int parse(int argc, char **argv, const char *cmd, const char **url,
         case OPT_BATCH:
             if ((rc = cli_int_option(&p, 1, 100000, &o->batch)) != 0)
                 return rc;
+            break;
+        case OPT_LOCK_TIMEOUT:
+            if (cli_parse_lock_timeout(p.value, lock_timeout))
+                return cli_usage(cmd, "invalid lock timeout '%s': must be "
+                                 "seconds, more than 0 and at most 86400",
+                                 p.value);
             break;
         case OPT_VERBOSE:
             *verbose = 1;
@@ -139,6 +150,7 @@ int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
     rapid_err err = RAPID_ERR_INIT;
     ingest_ui ui = {cmd, 0, 0};
     const char *url = NULL, **paths = NULL;
+    double lock_timeout = RAPID_DB_LOCK_TIMEOUT;
     rapid_db *db = NULL;
     int npaths = 0, rc;
 
@@ -148,12 +160,15 @@ int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
     }
     rapid_ingest_opts_init(&o);
     memset(&st, 0, sizeof st);
-    if ((rc = parse(argc, argv, cmd, &url, &o, &ui.verbose, &paths, &npaths)))
+    if ((rc = parse(argc, argv, cmd, &url, &o, &lock_timeout, &ui.verbose,
+                    &paths, &npaths)))
         goto cleanup;
     o.report = on_report;
     o.progress = cli_interactive() ? on_progress : NULL;
     o.arg = &ui;
-    if (rapid_db_open(&db, url, 0, &err) || rapid_db_check_schema(db, &err) ||
+    if (rapid_db_open(&db, url, 0, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
+        rapid_db_check_schema(db, &err) ||
         rapid_ingest(db, kind, paths, npaths, &o, &st, &err)) {
         if (ui.progress_shown)
             fputc('\n', stderr);

@@ -3,7 +3,8 @@
 #include "ingest_cli.h"
 
 static const char usage_text[] =
-    "usage: rapid ingest-psf [--db URL] [--batch N] [--verbose] PATH...\n"
+    "usage: rapid ingest-psf [--db URL] [--batch N] [--lock-timeout SECONDS]\n"
+    "                        [--verbose] PATH...\n"
     "\n"
     "Register PSF files (one per detector and filter: an odd-sized image\n"
     "with FILTER and SCA_NUM in its header) in the psfs table.  PATHs are\n"
@@ -18,6 +19,8 @@ static const char usage_text[] =
     "  --db URL     database (default: $RAPID_DB, else\n"
     "               sqlite:$RAPID_WORK/rapid.db)\n"
     "  --batch N    files per transaction (500)\n"
+    "  --lock-timeout SECONDS  how long to wait for a lock that another\n"
+    "               process holds before giving up (60)\n"
     "  --verbose    one line per file on stdout: what happened, id, version\n"
     "\n"
     "A FITS file with no data in any HDU (headers only) is passed over with\n"

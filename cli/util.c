@@ -66,6 +66,14 @@ int cli_parse_int64(const char *s, int64_t *out)
     return 0;
 }
 
+int cli_parse_lock_timeout(const char *s, double *seconds)
+{
+    return cli_parse_double(s, seconds) || !(*seconds > 0) ||
+                   *seconds > 86400
+               ? -1
+               : 0;
+}
+
 int cli_wants_help(int argc, char **argv)
 {
     int i;

@@ -162,9 +162,35 @@ expect "header-only in a directory: warned, skipped" "$(grep -q "warning: .*empt
 check ingest-psf-header-only 0 "$rapid" ingest-psf --db "$db" "$tmp/h/empty.fits"
 expect "header-only PSF: warned" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err"; echo $?)"
 rm -rf "$tmp/h"
+# another connection holds a write transaction: the ingest gives up after
+# the lock timeout, says so, and says what it committed
+{ echo 'BEGIN IMMEDIATE;'; echo "SELECT 'held';"; sleep 4; echo 'COMMIT;'; } |
+  sqlite3 "$tmp/rapid.db" >"$tmp/held" 2>&1 & holder=$!
+for i in $(seq 100); do grep -q held "$tmp/held" && break; sleep 0.05; done
+check ingest-locked 1 "$rapid" ingest --db "$db" --lock-timeout 0.5 "$tmp/a.fits"
+expect "lock timeout says why" "$(grep -q 'lock timeout (0.5 s) ran out; committed before the failure: 0 of 1 files' <<<"$err"; echo $?)"
+check db-init-locked 1 "$rapid" db init --db "$db" --lock-timeout=0.2
+expect "db init: lock timeout" "$(grep -q 'lock timeout (0.2 s) ran out' <<<"$err"; echo $?)"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+check ingest-bad-timeout 2 "$rapid" ingest --db "$db" --lock-timeout 0 "$tmp/a.fits"
+check db-bad-timeout 2 "$rapid" db status --db "$db" --lock-timeout=x
 check ingest-psf-of-images 0 "$rapid" ingest-psf --db "$db" "$tmp"
 expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$err" && [ -z "$out" ]; echo $?)"
 rm -rf "$tmp"
+
+# --- rapid db status on a database the user may only read: it works and
+# creates no file (as root, run as nobody: modes do not stop root)
+ro=$(mktemp -d /tmp/rapid-ro.XXXXXX); chmod 755 "$ro"
+as_reader() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
+"$rapid" db init --db "sqlite:$ro/ops.db" 2>/dev/null >/dev/null
+chmod 444 "$ro/ops.db"; chmod 1777 "$ro"
+check db-status-others 0 as_reader "$rapid" db status --db "sqlite:$ro/ops.db"
+expect "status of another's database" "$(grep -q '"filters": 8' <<<"$out"; echo $?)"
+expect "status creates no file" "$( [ "$(ls -A "$ro")" = ops.db ]; echo $?)"
+chmod 555 "$ro"
+check db-status-readonly-dir 0 as_reader "$rapid" db status --db "sqlite:$ro/ops.db"
+expect "status in a read-only directory" "$(grep -q '"filters": 8' <<<"$out" && [ "$(ls -A "$ro")" = ops.db ]; echo $?)"
+chmod 755 "$ro"; rm -rf "$ro"
 
 # --- rapid sim
 tmp=${RAPID_TEST_TMP:-/tmp}/cli-sim.$$; rm -rf "$tmp"; mkdir -p "$tmp"
@@ -178,6 +204,12 @@ expect "sim: two L2 images" "$( [ "$(ls "$tmp/a" | grep -Ec '^Roman_TDS_simple_m
 expect "sim: PSF file" "$( [ -s "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" ]; echo $?)"
 expect "sim: truth tables" "$( [ -s "$tmp/a/truth/static.fits" ] && [ -s "$tmp/a/truth/transients.fits" ] && [ -s "$tmp/a/truth/pointings.fits" ]; echo $?)"
 expect "sim: nothing half-written" "$( [ -z "$(find "$tmp/a" -name '*.tmp')" ]; echo $?)"
+# a PSF without FILTER: that file's error, the good PSF goes in, exit 1
+sed 's/FILTER  =/XFILTER =/g' "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" >"$tmp/nf.fits"
+"$rapid" db init --db "sqlite:$tmp/r.db" >/dev/null 2>&1
+check ingest-psf-nofilter 1 "$rapid" ingest-psf --db "sqlite:$tmp/r.db" "$tmp/nf.fits" "$tmp/a/psf"
+expect "PSF without FILTER named" "$(grep -q 'nf.fits: missing header keyword FILTER' <<<"$err"; echo $?)"
+expect "good PSF of the run kept" "$(grep -q 'ingested 2 PSF files: 1 added, .* 1 failed' <<<"$err"; echo $?)"
 check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062 --start "2028-10-01 12:00:00"
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"

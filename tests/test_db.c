@@ -1,9 +1,13 @@
 /* test_db.c - the operations database on SQLite, and on PostgreSQL when
  * RAPID_TEST_PG names a server (every test runs on each back end). */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <sqlite3.h>
 
@@ -128,6 +132,170 @@ static void test_schema_newer(void **state)
     assert_int_equal(rapid_db_init(t->db, &from, &err), RAPID_E_DB);
     assert_int_equal(from, 99);
     assert_non_null(strstr(err.msg, "newer"));
+}
+
+/* Inits at once on a new SQLite file: all of them succeed.  The children
+ * wait on a pipe so that they start together; the race ("database is
+ * locked" from the WAL pragma) showed about once in 25 pairs. */
+static void test_inits_at_once(void **state)
+{
+    enum { ROUNDS = 60, KIDS = 3 };
+    char path[700], url[720], side[720];
+    int round, k, failed = 0;
+
+    (void)state;
+    if (use_pg)
+        skip(); /* PostgreSQL inits queue on an advisory lock */
+    for (round = 0; round < ROUNDS; round++) {
+        pid_t kid[KIDS];
+        int go[2], status = 0;
+
+        snprintf(path, sizeof path, "%s", test_path("race.sqlite"));
+        snprintf(url, sizeof url, "sqlite:%s", path);
+        remove(path);
+        snprintf(side, sizeof side, "%s-wal", path);
+        remove(side);
+        snprintf(side, sizeof side, "%s-shm", path);
+        remove(side);
+        assert_int_equal(pipe(go), 0);
+        for (k = 0; k < KIDS; k++) {
+            assert_true((kid[k] = fork()) >= 0);
+            if (kid[k] == 0) {
+                rapid_err err = RAPID_ERR_INIT;
+                rapid_db *db = NULL;
+                char c;
+                int rc;
+
+                close(go[1]);
+                if (read(go[0], &c, 1) < 0)
+                    _exit(3);
+                rc = rapid_db_open(&db, url, RAPID_DB_CREATE, &err) ||
+                     rapid_db_init(db, NULL, &err);
+                if (rc)
+                    fprintf(stderr, "round %d: %s\n", round, err.msg);
+                rapid_db_close(db);
+                _exit(rc ? 1 : 0);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* all of them go */
+        for (k = 0; k < KIDS; k++) {
+            assert_int_equal(waitpid(kid[k], &status, 0), kid[k]);
+            failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+static int side_file(const char *path, const char *suffix)
+{
+    char side[800];
+    struct stat sb;
+
+    snprintf(side, sizeof side, "%s%s", path, suffix);
+    return stat(side, &sb) == 0;
+}
+
+/* Read through a read-only handle: the schema version, want l2files rows,
+ * a write refused, and (no_files) no -wal, -shm or -journal made.  0 or
+ * the number of the step that failed: it also runs in a child. */
+static int readonly_check(const char *url, const char *path, int64_t want,
+                          int no_files)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    int64_t n = -1, svid = 0;
+    int v = 0, rc = 0;
+
+    if (rapid_db_open(&db, url, RAPID_DB_READONLY, &err))
+        rc = 1;
+    else if (rapid_db_schema_version(db, &v, &err) ||
+             v != RAPID_DB_SCHEMA_VERSION)
+        rc = 2;
+    else if (rapid_db_count(db, "l2files", &n, &err) || n != want)
+        rc = 3;
+    else if (path && no_files && (side_file(path, "-wal") ||
+                                  side_file(path, "-shm")))
+        rc = 4;
+    else if (rapid_db_swversion(db, "0ff1ce", "x", &svid, &err) == 0)
+        rc = 5;
+    rapid_db_close(db);
+    if (!rc && path && no_files &&
+        (side_file(path, "-wal") || side_file(path, "-shm") ||
+         side_file(path, "-journal")))
+        rc = 6;
+    if (rc)
+        fprintf(stderr, "read-only step %d (%" PRId64 " rows): %s\n", rc, n,
+                err.msg);
+    return rc;
+}
+
+/* The same as another user (nobody) when we are root, so that file modes
+ * count; as ourselves otherwise. */
+static int readonly_check_as_other(const char *url, const char *path,
+                                   int64_t want)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(90);
+        _exit(readonly_check(url, path, want, 1));
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+/* Read-only commands on a database the user may only read: they work
+ * and create no file, in a writable directory or a read-only one. */
+static void test_readonly(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    rapid_l2file a;
+    char d[64] = "/tmp/rapid-ro-XXXXXX", path[128], url[160], cmd[160];
+
+    if (t->pg) { /* a read-only session: reads work, writes are refused */
+        rec_at(&a, 10, 10, 62000, "H158", 1, "ro1");
+        add(t->db, &a, RAPID_DB_ADDED);
+        assert_int_equal(readonly_check(t->url, NULL, 1, 0), 0);
+        return;
+    }
+    /* in /tmp: a directory that another user can reach */
+    assert_non_null(mkdtemp(d));
+    assert_int_equal(chmod(d, 0755), 0);
+    snprintf(path, sizeof path, "%s/ops ?#%%41.db", d); /* URI escapes */
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    assert_int_equal(rapid_db_open(&db, url, RAPID_DB_CREATE, &err), 0);
+    assert_int_equal(rapid_db_init(db, NULL, &err), 0);
+    rec_at(&a, 10, 10, 62000, "H158", 1, "ro1");
+    add(db, &a, RAPID_DB_ADDED);
+    rapid_db_close(db);
+    assert_false(side_file(path, "-wal"));
+    assert_int_equal(chmod(path, 0644), 0);
+    /* ours, opened read-only */
+    assert_int_equal(readonly_check(url, path, 1, 1), 0);
+    /* while a writer works, its last commit is read (from the -wal) */
+    assert_int_equal(rapid_db_open(&db, url, 0, &err), 0);
+    rec_at(&a, 10, 10, 62001, "H158", 1, "ro2");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_true(side_file(path, "-wal"));
+    assert_int_equal(readonly_check(url, path, 2, 0), 0);
+    rapid_db_close(db);
+    assert_false(side_file(path, "-wal"));
+    /* another user's, in a directory we may write */
+    assert_int_equal(chmod(d, 0777), 0);
+    assert_int_equal(readonly_check_as_other(url, path, 2), 0);
+    /* ... and in one we may not */
+    assert_int_equal(chmod(d, 0555), 0);
+    assert_int_equal(chmod(path, 0444), 0);
+    assert_int_equal(readonly_check_as_other(url, path, 2), 0);
+    assert_int_equal(chmod(d, 0755), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_bad_urls(void **state)
@@ -735,7 +903,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(f) TEST_DB(f, &use_pg)
         T(test_init_and_seed),  T(test_no_schema),
-        T(test_schema_newer),
+        T(test_schema_newer),   T(test_inits_at_once),
+        T(test_readonly),
         T(test_bad_urls),       T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),
         T(test_transactions),   T(test_by_time),

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "dbtest.h"
 #include "rapid/ingest.h"
 #include "rapid/md5.h"
@@ -347,6 +349,137 @@ static void test_bad_files(void **state)
     free(L);
 }
 
+/* An L2 file observed at DATE-OBS of mjd, whose MJD-OBS says mjdobs. */
+static void l2_mjd(const char *path, double mjd, double mjdobs, float level)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image img = RAPID_IMAGE_INIT;
+    test_l2 p;
+
+    test_l2_init(&p, 150, 2, mjd, "H158", 3);
+    p.size = 32;
+    assert_int_equal(rapid_image_alloc(&img, 32, 32, level, &err), 0);
+    assert_int_equal(test_l2_header(&p, &img.hdr), 0);
+    rapid_header_set_double(&img.hdr, "MJD-OBS", mjdobs, NULL);
+    assert_int_equal(rapid_fits_write_image(path, &img, "SCI", &err), 0);
+    rapid_image_release(&img);
+}
+
+/* MJD-OBS and DATE-OBS that disagree by more than 1 s: refused, with both
+ * values in the message, and never a new best version. */
+static void test_mjd_vs_dateobs(void **state)
+{
+    rapid_db *db = ((test_db *)*state)->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_ingest_stats st;
+    rapid_l2file rec, *v = NULL;
+    run_log *L = calloc(1, sizeof *L);
+    const char *d = dir("mjd"), *paths[1] = {d};
+    int n = 0;
+    const double mjd = 62271.0; /* 2029-05-15T00:00:00 */
+    char path[700];
+    const log_entry *e;
+
+    snprintf(path, sizeof path, "%s/a_good.fits", d);
+    l2_mjd(path, mjd, mjd, 1.0f);
+    snprintf(path, sizeof path, "%s/b_near.fits", d); /* 0.9 s: agrees */
+    l2_mjd(path, mjd + 0.01, mjd + 0.01 + 0.9 / 86400, 1.0f);
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.added, 2);
+    assert_int_equal(st.failed, 0);
+    /* another version of a_good's exposure, with MJD-OBS 1.0 */
+    snprintf(path, sizeof path, "%s/c_wrong.fits", d);
+    l2_mjd(path, mjd, 1.0, 2.0f);
+    snprintf(path, sizeof path, "%s/d_far.fits", d); /* 1.5 s: does not */
+    l2_mjd(path, mjd, mjd + 1.5 / 86400, 3.0f);
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.versions, 0);
+    e = find(L, "/c_wrong.fits");
+    assert_true(e->failed && strstr(e->msg, "c_wrong.fits: ") &&
+                strstr(e->msg, "MJD-OBS 1 ") &&
+                strstr(e->msg, "DATE-OBS '2029-05-15T00:00:00.000000'") &&
+                strstr(e->msg, "disagree"));
+    e = find(L, "/d_far.fits");
+    assert_true(e->failed && strstr(e->msg, "disagree by 1.5 s"));
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    assert_int_equal(rapid_db_l2files_by_time(db, 0, 1e6, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].mjdobs == mjd && v[0].version == 1);
+    free(v);
+    assert_int_equal(rapid_l2file_read(path, &rec, &err), RAPID_E_KEY);
+    free(L);
+}
+
+/* A message that holds the whole why after a shortened path: starts with
+ * head, holds "…" and each of parts. */
+static void message_keeps(const char *msg, const char *head,
+                          const char *const *parts)
+{
+    if (strlen(msg) >= RAPID_ERR_MAX || strncmp(msg, head, strlen(head)) != 0 ||
+        !strstr(msg, "\xe2\x80\xa6"))
+        fail_msg("shortened wrong (%zu bytes): %.200s ... %s", strlen(msg), msg, msg + (strlen(msg) > 200 ? strlen(msg) - 200 : 0));
+    for (; *parts; parts++)
+        if (!strstr(msg, *parts))
+            fail_msg("'%s' lost from: %s", *parts, msg);
+}
+
+/* Error messages keep their reason when a path fills most of the record:
+ * the path is shortened in the middle instead. */
+static void test_long_paths(void **state)
+{
+    static const char *const nokeys[] = {"FILTER", NULL};
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file rec;
+    char path[1100], seg[201], *big;
+    const char *d = dir("long");
+    int i;
+
+    (void)state;
+    memset(seg, 'p', 200);
+    seg[200] = '\0';
+    snprintf(path, sizeof path, "%s", d);
+    for (i = 0; strlen(path) + 202 < 1000; i++) {
+        snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", seg);
+        assert_int_equal(mkdir(path, 0777), 0);
+    }
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/%.*s_text.fits",
+             (int)(1010 - strlen(path) - 11), seg);
+    assert_int_equal(strlen(path), 1010);
+    write_bytes(path, "this is not FITS at all\n", 24);
+    assert_int_equal(rapid_l2file_read(path, &rec, &err), RAPID_E_NOTFITS);
+    {
+        const char *want[] = {"_text.fits: ", "not a FITS file", NULL};
+        message_keeps(err.msg, d, want);
+    }
+    strcpy(path + strlen(path) - 10, "_nokeys.fits");
+    l2_without(test_path("nokeys.fits"), 1, nokeys); /* CFITSIO writes */
+    assert_int_equal(rename(test_path("nokeys.fits"), path), 0); /* < 1 KiB */
+    assert_int_equal(rapid_l2file_read(path, &rec, &err), RAPID_E_KEY);
+    {
+        const char *want[] = {"_nokeys.fits: ", "missing header keyword FILTER",
+                              NULL};
+        message_keeps(err.msg, d, want);
+    }
+    /* the record itself: a long argument, then a longer prefix */
+    big = malloc(3001);
+    memset(big, 'q', 3000);
+    big[3000] = '\0';
+    assert_int_equal(rapid_fail(&err, RAPID_E_IO, "%s: cannot write: %s", big,
+                                "disk full"), RAPID_E_IO);
+    {
+        const char *want[] = {"q: cannot write: disk full", NULL};
+        message_keeps(err.msg, "qqqq", want);
+    }
+    assert_int_equal(rapid_err_prefix(&err, "registering %s", big), RAPID_E_IO);
+    {
+        const char *want[] = {"q: cannot write: disk full", NULL};
+        message_keeps(err.msg, "registering qqq", want);
+    }
+    free(big);
+}
+
 /* A PSF file: odd size, FILTER and SCA_NUM. */
 static void psf_file(const char *path, const char *filter, int sca, int size,
                      float peak)
@@ -421,6 +554,50 @@ static void test_psfs_and_mixed_dirs(void **state)
     paths[0] = path;
     ingest(db, RAPID_INGEST_PSF, paths, 1, L, &st);
     assert_int_equal(st.failed, 1);
+    free(L);
+}
+
+/* PSF files without FILTER or SCA_NUM: each is that file's failure, named
+ * with the keyword, and the good ones of the same run go in. */
+static void test_psf_missing_keys(void **state)
+{
+    rapid_db *db = ((test_db *)*state)->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_ingest_stats st;
+    run_log *L = calloc(1, sizeof *L);
+    char path[700], named[700];
+    const char *d = dir("psfkeys"), *paths[2] = {d, named};
+    const log_entry *e;
+
+    snprintf(path, sizeof path, "%s/psf_good_1.fits", d);
+    psf_file(path, "H158", 1, 15, 1.0f);
+    snprintf(path, sizeof path, "%s/psf_good_2.fits", d);
+    psf_file(path, "H158", 2, 15, 1.0f);
+    assert_int_equal(rapid_image_alloc(&img, 15, 15, 0.0f, &err), 0);
+    rapid_header_set_long(&img.hdr, "SCA_NUM", 3, NULL);
+    snprintf(path, sizeof path, "%s/psf_nofilter.fits", d);
+    assert_int_equal(rapid_fits_write_image(path, &img, NULL, &err), 0);
+    rapid_header_delete(&img.hdr, "SCA_NUM");
+    rapid_header_set_str(&img.hdr, "FILTER", "H158", NULL);
+    snprintf(named, sizeof named, "%s/psf_nosca.fits", test_tmpdir());
+    assert_int_equal(rapid_fits_write_image(named, &img, NULL, &err), 0);
+    rapid_image_release(&img);
+
+    ingest(db, RAPID_INGEST_PSF, paths, 2, L, &st);
+    assert_int_equal(st.added, 2);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(test_db_count(db, "psfs"), 2);
+    e = find(L, "/psf_nofilter.fits");
+    assert_true(e->failed && strstr(e->msg, "psf_nofilter.fits: ") &&
+                strstr(e->msg, "missing header keyword FILTER"));
+    e = find(L, "/psf_nosca.fits");
+    assert_true(e->failed && strstr(e->msg, "psf_nosca.fits: ") &&
+                strstr(e->msg, "missing header keyword SCA_NUM"));
+    {
+        rapid_psffile rec;
+        assert_int_equal(rapid_psffile_read(path, &rec, &err), RAPID_E_KEY);
+    }
     free(L);
 }
 
@@ -548,6 +725,77 @@ static void test_two_at_once(void **state)
     free(names);
 }
 
+/* Another session takes a lock once the first batch is in: PostgreSQL an
+ * exclusive lock on l2files, SQLite a write transaction. */
+typedef struct locker {
+    const test_db *t;
+    run_log *log;
+    PGconn *pg;
+    sqlite3 *sq;
+} locker;
+
+static void lock_after_first_batch(const rapid_ingest_event *ev, void *arg)
+{
+    locker *k = arg;
+    PGresult *r = NULL;
+
+    on_report(ev, k->log);
+    if (k->pg || k->sq)
+        return;
+    if (k->t->pg) {
+        k->pg = PQconnectdb(k->t->url);
+        assert_int_equal(PQstatus(k->pg), CONNECTION_OK);
+        r = PQexec(k->pg, "BEGIN; LOCK TABLE l2files IN ACCESS EXCLUSIVE MODE");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    } else {
+        assert_int_equal(sqlite3_open(k->t->url + 7, &k->sq), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(k->sq, "BEGIN IMMEDIATE", NULL, NULL,
+                                      NULL), SQLITE_OK);
+    }
+}
+
+/* A lock held by another session: the ingest waits the lock timeout, then
+ * stops with a message that says so and what was committed before. */
+static void test_lock_held(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_ingest_opts o;
+    rapid_ingest_stats st;
+    run_log *L = calloc(1, sizeof *L);
+    locker k = {t, L, NULL, NULL};
+    const char *d = dir("locked"), *paths[1] = {d};
+    int rc;
+
+    many_files(d, 6);
+    rapid_ingest_opts_init(&o);
+    o.batch = 2;
+    o.report = lock_after_first_batch, o.arg = &k;
+    assert_int_equal(rapid_db_set_lock_timeout(t->db, 0.5, &err), 0);
+    assert_true(rapid_db_lock_timeout(t->db) == 0.5);
+    alarm(120); /* a wait that never ends fails the test */
+    rc = rapid_ingest(t->db, RAPID_INGEST_L2, paths, 1, &o, &st, &err);
+    alarm(0);
+    assert_int_equal(rc, RAPID_E_DB);
+    fprintf(stderr, "  (%s)\n", err.msg);
+    assert_non_null(strstr(err.msg, "lock timeout (0.5 s) ran out"));
+    assert_non_null(strstr(err.msg, "; committed before the failure: 2 of 6 "
+                                    "files"));
+    assert_int_equal(L->n, 2);
+    if (k.pg)
+        PQfinish(k.pg); /* the lock goes with its session */
+    else
+        sqlite3_close(k.sq);
+    assert_int_equal(test_db_count(t->db, "l2files"), 2);
+    /* the lock gone, running it again does the rest */
+    ingest(t->db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.added, 4);
+    assert_int_equal(rapid_db_set_lock_timeout(t->db, 0, &err), RAPID_E_ARG);
+    free(L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,8 +804,12 @@ int main(void)
         T(test_ingest_and_reingest),
         T(test_bad_files),
         T(test_psfs_and_mixed_dirs),
+        T(test_psf_missing_keys),
+        T(test_mjd_vs_dateobs),
+        T(test_long_paths),
         T(test_killed_halfway),
         T(test_two_at_once),
+        T(test_lock_held),
 #undef T
     };
     int rc;

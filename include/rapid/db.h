@@ -59,13 +59,27 @@ typedef struct rapid_db rapid_db;
 void rapid_db_default_url(char *out, size_t outsz);
 
 enum {
-    RAPID_DB_CREATE = 1 /* SQLite: create the file (and its directory) */
+    RAPID_DB_CREATE = 1,  /* SQLite: create the file (and its directory) */
+    RAPID_DB_READONLY = 2 /* only read: works on a database the user may
+                           * only read, and writes nothing, not even
+                           * SQLite's -wal and -shm files (see
+                           * docs/database.md for the one caveat) */
 };
 
 /* Connect.  url NULL or "" means rapid_db_default_url().  Errors name the
- * URL (without any password) and give the back end's reason on one line. */
+ * URL (without any password) and give the back end's reason on one line.
+ * The lock timeout starts at RAPID_DB_LOCK_TIMEOUT. */
 int rapid_db_open(rapid_db **db, const char *url, int flags, rapid_err *err);
 void rapid_db_close(rapid_db *db);
+
+/* Default lock timeout, seconds. */
+#define RAPID_DB_LOCK_TIMEOUT 60.0
+
+/* How long a statement waits for a lock that another session or process
+ * holds (SQLite's busy wait, PostgreSQL's lock_timeout) before it fails
+ * with RAPID_E_DB and a message that says so; seconds > 0, at most a day. */
+int rapid_db_set_lock_timeout(rapid_db *db, double seconds, rapid_err *err);
+double rapid_db_lock_timeout(const rapid_db *db);
 
 /* The URL as given, with any password replaced by "***". */
 const char *rapid_db_url(const rapid_db *db);

@@ -43,14 +43,18 @@ typedef struct rapid_err {
 #define RAPID_ERR_INIT {0, {0}}
 
 /* Record a failure in err (if non-NULL) and return code, so that callers can
- * write `return rapid_fail(err, RAPID_E_IO, "%s: cannot open: %s", ...)`. */
+ * write `return rapid_fail(err, RAPID_E_IO, "%s: cannot open: %s", ...)`.
+ * A message longer than RAPID_ERR_MAX - 1 bytes is shortened in the middle
+ * of its longest parts (between ": "), marked "…", so that its end - the
+ * reason - survives a long path.  Arguments may point into err->msg. */
 int rapid_fail(rapid_err *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
-/* Prefix an existing message with more context ("while X: <old message>"). */
+/* Prefix an existing message with more context ("while X: <old message>"),
+ * shortened as rapid_fail's. */
 int rapid_err_prefix(rapid_err *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

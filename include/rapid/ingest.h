@@ -89,7 +89,9 @@ typedef struct rapid_ingest_stats {
 /* Ingest paths.  Returns 0 when the run went through, even if some files
  * failed (see stats->failed; a path that does not exist is such a file); a
  * negative status when the database failed: then the batches already
- * committed stay, and the one in flight is rolled back. */
+ * committed stay, the one in flight is rolled back, and the message ends
+ * with "committed before the failure: N of M files".  A lock held by
+ * another session is waited for up to rapid_db_lock_timeout(db). */
 int rapid_ingest(rapid_db *db, rapid_ingest_kind kind,
                  const char *const *paths, int npaths,
                  const rapid_ingest_opts *opts, rapid_ingest_stats *stats,

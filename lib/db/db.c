@@ -68,6 +68,9 @@ int rapid_db_open(rapid_db **out, const char *url, int flags, rapid_err *err)
     int rc = 0;
 
     *out = NULL;
+    if ((flags & RAPID_DB_CREATE) && (flags & RAPID_DB_READONLY))
+        return rapid_fail(err, RAPID_E_ARG, "a database cannot be opened to "
+                          "be created and read only at once");
     if (!url || !*url) {
         rapid_db_default_url(def, sizeof def);
         url = def;
@@ -75,6 +78,7 @@ int rapid_db_open(rapid_db **out, const char *url, int flags, rapid_err *err)
     if (!(db = calloc(1, sizeof *db)))
         return rapid_fail(err, RAPID_E_NOMEM, "out of memory");
     mask_url(url, db->url, sizeof db->url);
+    db->lock_timeout = RAPID_DB_LOCK_TIMEOUT;
     if (strncmp(url, "sqlite:", 7) == 0) {
         db->ops = &rapid_db_sqlite_ops;
         target = url + 7;
@@ -130,6 +134,26 @@ int rapid_db_has_q3c(const rapid_db *db)
 int rapid_db_retryable(const rapid_db *db)
 {
     return db->retryable;
+}
+
+int rapid_db_set_lock_timeout(rapid_db *db, double seconds, rapid_err *err)
+{
+    double old = db->lock_timeout;
+    int rc;
+
+    if (!(seconds > 0 && seconds <= 86400))
+        return rapid_fail(err, RAPID_E_ARG, "%s: lock timeout %g s: must be "
+                          "more than 0 and at most a day (86400 s)", db->url,
+                          seconds);
+    db->lock_timeout = seconds;
+    if ((rc = db->ops->set_lock_timeout(db, err)) != 0)
+        db->lock_timeout = old;
+    return rc;
+}
+
+double rapid_db_lock_timeout(const rapid_db *db)
+{
+    return db->lock_timeout;
 }
 
 /* ------------------------------------------------- statements, rows */

@@ -58,6 +58,8 @@ typedef struct db_ops {
     /* BEGIN of a write transaction (SQLite: IMMEDIATE, so that writers
      * queue on the lock instead of failing when they upgrade). */
     const char *begin_sql;
+    /* Apply db->lock_timeout to the connection. */
+    int (*set_lock_timeout)(rapid_db *db, rapid_err *err);
 } db_ops;
 
 struct rapid_db {
@@ -70,6 +72,7 @@ struct rapid_db {
     int txdepth;          /* nesting of db_tx_begin */
     int txfailed;         /* a call inside the open transaction failed */
     int retryable;        /* the last failure was a lock conflict */
+    double lock_timeout;  /* seconds a statement waits for a lock */
 };
 
 extern const db_ops rapid_db_sqlite_ops;
@@ -90,7 +93,11 @@ int db_tx_begin(rapid_db *db, rapid_err *err);
 int db_tx_end(rapid_db *db, int rc, rapid_err *err);
 
 /* Was the last failure a lock conflict (SQLite busy, PostgreSQL deadlock
- * or serialization failure) that is worth retrying from the start? */
+ * or serialization failure) that is worth retrying from the start?  A
+ * PostgreSQL lock timeout is not: it is the end of the wait.  (An SQLite
+ * busy failure comes after the busy wait ran out, or at once in the few
+ * cases where waiting could deadlock: callers retry it only while their
+ * own wait is shorter than db->lock_timeout.) */
 int rapid_db_retryable(const rapid_db *db);
 
 /* The canonical text of a date-time as both back ends store it

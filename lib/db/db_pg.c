@@ -82,10 +82,12 @@ static int result_fail(rapid_db *db, rapid_err *err, PGresult *res,
     char what[64], why[RAPID_ERR_MAX];
     size_t n = 0;
 
-    /* 40001 serialization failure, 40P01 deadlock, 55P03 lock timeout */
+    /* 40001 serialization failure, 40P01 deadlock: worth another try;
+     * 55P03 lock timeout: the wait is over */
+    int timeout = state && strcmp(state, "55P03") == 0;
+
     db->retryable = state && (strcmp(state, "40001") == 0 ||
-                              strcmp(state, "40P01") == 0 ||
-                              strcmp(state, "55P03") == 0);
+                              strcmp(state, "40P01") == 0);
     while (sql[n] && sql[n] != '(' && sql[n] != '\n' && n < 40)
         n++;
     snprintf(what, sizeof what, "%.*s", (int)n, sql);
@@ -95,8 +97,12 @@ static int result_fail(rapid_db *db, rapid_err *err, PGresult *res,
         one_line(PQerrorMessage(conn(db)), why, sizeof why);
         return db_fail(db, err, what, why[0] ? why : "connection lost");
     }
-    snprintf(why, sizeof why, "%s%s%s", msg, detail ? " " : "",
-             detail ? detail : "");
+    if (timeout)
+        snprintf(why, sizeof why, "%s: another session holds a lock, and "
+                 "the lock timeout (%g s) ran out", msg, db->lock_timeout);
+    else
+        snprintf(why, sizeof why, "%s%s%s", msg, detail ? " " : "",
+                 detail ? detail : "");
     return db_fail(db, err, what, why);
 }
 
@@ -118,6 +124,18 @@ static int pg_script(rapid_db *db, const char *sql, rapid_err *err)
     return rc;
 }
 
+/* A statement waits at most this long for a lock (PostgreSQL's own
+ * default is for ever). */
+static int pg_set_lock_timeout(rapid_db *db, rapid_err *err)
+{
+    static const char sql[] = "SELECT set_config('lock_timeout', ?, false)";
+    char ms[32];
+    db_val p[1] = {DV_TEXT(ms)};
+
+    snprintf(ms, sizeof ms, "%.0fms", ceil(db->lock_timeout * 1000));
+    return db_query(db, sql, p, 1, NULL, NULL, err);
+}
+
 static int pg_open(rapid_db *db, const char *url, int flags, rapid_err *err)
 {
     /* Later entries override earlier ones, and the expanded URL sits
@@ -125,8 +143,8 @@ static int pg_open(rapid_db *db, const char *url, int flags, rapid_err *err)
     const char *keys[] = {"connect_timeout", "fallback_application_name",
                           "dbname", NULL};
     const char *vals[] = {CONNECT_TIMEOUT, "rapid", url, NULL};
+    int rc;
 
-    (void)flags;
     if (!(db->cache = calloc(1, sizeof(pg_cache))))
         return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", db->url);
     db->conn = PQconnectdbParams(keys, vals, 1);
@@ -135,10 +153,15 @@ static int pg_open(rapid_db *db, const char *url, int flags, rapid_err *err)
     if (PQstatus(conn(db)) != CONNECTION_OK)
         return conn_fail(db, err, "cannot connect");
     PQsetNoticeProcessor(conn(db), quiet, NULL);
-    return pg_script(db,
-                     "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD';"
-                     " SET client_min_messages = warning",
-                     err);
+    if ((rc = pg_script(db,
+                        "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD';"
+                        " SET client_min_messages = warning",
+                        err)) != 0 ||
+        ((flags & RAPID_DB_READONLY) &&
+         (rc = pg_script(db, "SET default_transaction_read_only = on",
+                         err)) != 0))
+        return rc;
+    return pg_set_lock_timeout(db, err);
 }
 
 static void pg_close(rapid_db *db)
@@ -304,5 +327,5 @@ static const char *pg_col_text(const db_row *r, int c)
 const db_ops rapid_db_pg_ops = {
     "postgresql", pg_open,     pg_close,   pg_script,  pg_query,
     pg_changes,   pg_col_null, pg_col_int, pg_col_dbl, pg_col_text,
-    "BEGIN",
+    "BEGIN",      pg_set_lock_timeout,
 };

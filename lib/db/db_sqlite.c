@@ -3,20 +3,23 @@
  * WAL journal (readers never wait for the writer), synchronous=NORMAL
  * (a committed transaction survives a killed process; only a power cut can
  * lose the last few), foreign keys on.  Writers take the lock when their
- * transaction begins (BEGIN IMMEDIATE) and wait up to a minute for it, so
- * two processes writing at once queue instead of failing half-way.
+ * transaction begins (BEGIN IMMEDIATE) and wait for it up to the lock
+ * timeout (a minute by default), so two processes writing at once queue
+ * instead of failing half-way.  A read-only handle writes no file at all.
  * Prepared statements are kept for the life of the connection.
  */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
 #include "db_internal.h"
-
-#define BUSY_TIMEOUT_MS 60000
 
 typedef struct stmt_entry {
     const char *sql;
@@ -49,13 +52,35 @@ static void sql_head(const char *sql, char *out, size_t outsz)
         out[--n] = '\0';
 }
 
+/* SQLite's reason for a failure; "database is locked" says whose lock and
+ * how long it was waited for. */
+static int sq_fail_what(rapid_db *db, rapid_err *err, int code,
+                        const char *what)
+{
+    char why[256];
+
+    db->retryable = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+    if ((code & 0xff) != SQLITE_BUSY)
+        return db_fail(db, err, what, sqlite3_errmsg(conn(db)));
+    snprintf(why, sizeof why, "%s: another connection holds the lock, and "
+             "the lock timeout (%g s) ran out", sqlite3_errmsg(conn(db)),
+             db->lock_timeout);
+    return db_fail(db, err, what, why);
+}
+
 static int sq_fail(rapid_db *db, rapid_err *err, int code, const char *sql)
 {
     char what[64];
 
-    db->retryable = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
     sql_head(sql, what, sizeof what);
-    return db_fail(db, err, what, sqlite3_errmsg(conn(db)));
+    return sq_fail_what(db, err, code, what);
+}
+
+static int sq_set_lock_timeout(rapid_db *db, rapid_err *err)
+{
+    (void)err;
+    sqlite3_busy_timeout(conn(db), (int)ceil(db->lock_timeout * 1000));
+    return 0;
 }
 
 /* The parent directory of path, created if missing (one level). */
@@ -77,13 +102,85 @@ static int make_parent(rapid_db *db, const char *path, rapid_err *err)
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* sql, run again while another connection holds a lock, until the lock
+ * timeout.  SQLite calls no busy handler where waiting might deadlock:
+ * when two processes open a new file at once and both switch it to WAL,
+ * one of them fails at once with "database is locked". */
+static int exec_waiting(rapid_db *db, const char *sql)
+{
+    double end = now_s() + db->lock_timeout;
+    int rc, k = 0;
+
+    while (((rc = sqlite3_exec(conn(db), sql, NULL, NULL, NULL)) & 0xff) ==
+               SQLITE_BUSY &&
+           now_s() < end)
+        nap_ms(1 + k++ % 20);
+    return rc;
+}
+
+static int exists(const char *path, const char *suffix)
+{
+    char side[PATH_MAX + 16];
+    struct stat sb;
+
+    if (snprintf(side, sizeof side, "%s%s", path, suffix) >= (int)sizeof side)
+        return 1; /* cannot tell: assume it does */
+    return stat(side, &sb) == 0 || errno != ENOENT;
+}
+
+/* The URI of a read-only open of path.  immutable=1 when the file itself
+ * holds everything: no -wal (the last connection to close copies it into
+ * the file and removes it) and no -journal.  SQLite then takes no locks and
+ * makes no -shm or -wal file, which also lets it read in a directory it may
+ * not write.  A -wal is there while a writer works (or after one was
+ * killed): it must be read, through the -shm, which exist already, so
+ * mode=ro alone creates nothing either.  Caller frees. */
+static char *readonly_uri(const char *path)
+{
+    char *uri = malloc(3 * strlen(path) + 48), *q = uri;
+    const char *c;
+
+    if (!uri)
+        return NULL;
+    q += sprintf(q, "file:%s", path[0] == '/' ? "//" : "");
+    for (c = path; *c; c++) { /* what a URI would read otherwise */
+        if (*c == '%' || *c == '?' || *c == '#')
+            q += sprintf(q, "%%%02X", (unsigned char)*c);
+        else
+            *q++ = *c;
+    }
+    sprintf(q, "?mode=ro%s",
+            exists(path, "-wal") || exists(path, "-journal") ? ""
+                                                             : "&immutable=1");
+    return uri;
+}
+
 static int sq_open(rapid_db *db, const char *path, int flags, rapid_err *err)
 {
     static const char pragmas[] = "PRAGMA journal_mode=WAL;"
                                   "PRAGMA synchronous=NORMAL;"
                                   "PRAGMA foreign_keys=ON;";
+    /* The first read of the file: one that is not a database fails here,
+     * with SQLite's "file is not a database". */
+    static const char first_read[] = "SELECT count(*) FROM sqlite_master";
     struct stat sb;
     sqlite3 *c = NULL;
+    char *uri = NULL;
     int oflags = SQLITE_OPEN_READWRITE, rc = 0;
 
     if (!*path)
@@ -101,18 +198,24 @@ static int sq_open(rapid_db *db, const char *path, int flags, rapid_err *err)
     }
     if (!(db->cache = calloc(1, sizeof(stmt_cache))))
         return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", db->url);
-    if (sqlite3_open_v2(path, &c, oflags, NULL) != SQLITE_OK) {
-        db->conn = c;
-        rc = db_fail(db, err, "cannot open",
-                     c ? sqlite3_errmsg(c) : "out of memory");
-        return rc;
+    if (flags & RAPID_DB_READONLY) {
+        if (!(uri = readonly_uri(path)))
+            return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", db->url);
+        oflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
     }
+    rc = sqlite3_open_v2(uri ? uri : path, &c, oflags, NULL);
+    free(uri);
     db->conn = c;
-    sqlite3_busy_timeout(c, BUSY_TIMEOUT_MS);
-    /* Also the first read of the file: a file that is not a database
-     * fails here, with SQLite's "file is not a database". */
-    if (sqlite3_exec(c, pragmas, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(db, err, "cannot open", sqlite3_errmsg(c));
+    if (rc != SQLITE_OK)
+        return db_fail(db, err, "cannot open",
+                       c ? sqlite3_errmsg(c) : "out of memory");
+    if ((rc = sq_set_lock_timeout(db, err)) != 0)
+        return rc;
+    if (!(flags & RAPID_DB_READONLY) &&
+        (rc = exec_waiting(db, pragmas)) != SQLITE_OK)
+        return sq_fail_what(db, err, rc, "cannot open");
+    if ((rc = exec_waiting(db, first_read)) != SQLITE_OK)
+        return sq_fail_what(db, err, rc, "cannot open");
     return 0;
 }
 
@@ -236,5 +339,5 @@ static const char *sq_col_text(const db_row *r, int c)
 const db_ops rapid_db_sqlite_ops = {
     "sqlite",     sq_open,    sq_close,   sq_script,   sq_query,
     sq_changes,   sq_col_null, sq_col_int, sq_col_dbl, sq_col_text,
-    "BEGIN IMMEDIATE",
+    "BEGIN IMMEDIATE", sq_set_lock_timeout,
 };

@@ -5,8 +5,9 @@
  * that two processes ingesting overlapping sets always take their row
  * locks in the same order and cannot deadlock.  When a batch fails because
  * of one file's data, it is rolled back and written again file by file,
- * so that only that file is left out; a lock conflict is retried; any other
- * database failure ends the run.
+ * so that only that file is left out; a lock conflict is retried (for up to
+ * the lock timeout); any other database failure ends the run, and its
+ * message says how many files were committed before it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -63,22 +64,47 @@ static int get_num(const rapid_header *sci, const rapid_header *prim,
     return rc;
 }
 
-/* Every missing keyword named in one message. */
+/* PSF files carry these. */
+static const char *const psf_keywords[] = {"FILTER", "SCA_NUM", NULL};
+
+/* Every missing keyword of keys named in one message. */
 static int check_keywords(const rapid_header *sci, const rapid_header *prim,
-                          rapid_err *err)
+                          const char *const *keys, rapid_err *err)
 {
     char list[256] = "";
     int i, n = 0;
 
-    for (i = 0; rapid_l2_keywords[i]; i++)
-        if (!holder(sci, prim, rapid_l2_keywords[i])) {
+    for (i = 0; keys[i]; i++)
+        if (!holder(sci, prim, keys[i])) {
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-                     n++ ? ", " : "", rapid_l2_keywords[i]);
+                     n++ ? ", " : "", keys[i]);
         }
     if (n)
         return rapid_fail(err, RAPID_E_KEY, "missing header keyword%s %s",
                           n > 1 ? "s" : "", list);
     return 0;
+}
+
+/* DATE-OBS and MJD-OBS name the same moment, to within 1 s (DATE-OBS
+ * is kept with the exposure, MJD-OBS with the image: both are used). */
+static int same_time(const char *date, const char *canon, double mjd,
+                     rapid_err *err)
+{
+    char as_date[RAPID_DB_TIME_MAX];
+    double t = 0, off;
+
+    if (rapid_time_parse(canon, &t, err) != 0)
+        return RAPID_E_KEY;
+    off = fabs(rapid_time_from_mjd(mjd) - t);
+    if (off <= 1.0)
+        return 0;
+    if (fabs(mjd) < 1e7) /* years -25000 .. 29000 */
+        rapid_time_format(rapid_time_from_mjd(mjd), as_date);
+    else
+        snprintf(as_date, sizeof as_date, "no date");
+    return rapid_fail(err, RAPID_E_KEY, "MJD-OBS %.10g (%s) and DATE-OBS "
+                      "'%s' (MJD %.10g) disagree by %.3g s (more than 1 s)",
+                      mjd, as_date, date, rapid_time_to_mjd(t), off);
 }
 
 static int observation(const rapid_header *sci, const rapid_header *prim,
@@ -106,6 +132,8 @@ static int observation(const rapid_header *sci, const rapid_header *prim,
     if (db_time_canon(date, rec->dateobs))
         return rapid_fail(err, RAPID_E_KEY, "DATE-OBS '%s' is not an ISO "
                           "date-time (YYYY-MM-DDThh:mm:ss[.f])", date);
+    if ((rc = same_time(date, rec->dateobs, rec->mjdobs, err)) != 0)
+        return rc;
     if (!(f = rapid_filter_by_name(filt)))
         return rapid_fail(err, RAPID_E_KEY, "FILTER '%s' is not a Roman WFI "
                           "filter (F184 H158 J129 K213 R062 Y106 Z087 W146)",
@@ -187,7 +215,7 @@ int rapid_l2file_from_headers(const rapid_header *sci,
     rec->dist = NAN;
     if (nx <= 0 || ny <= 0)
         return rapid_fail(err, RAPID_E_ARG, "image size %dx%d", nx, ny);
-    if ((rc = check_keywords(sci, primary, err)) != 0 ||
+    if ((rc = check_keywords(sci, primary, rapid_l2_keywords, err)) != 0 ||
         (rc = observation(sci, primary, rec, err)) != 0)
         return rc;
     if ((rc = geometry(sci, primary, nx, ny, rec, err)) != 0)
@@ -431,7 +459,8 @@ static int psf_keys(const char *path, const rapid_header *img,
     long sca = 0;
     int rc;
 
-    if ((rc = rapid_header_get_str(holder(img, prim, "FILTER"), "FILTER", filt,
+    if ((rc = check_keywords(img, prim, psf_keywords, err)) ||
+        (rc = rapid_header_get_str(holder(img, prim, "FILTER"), "FILTER", filt,
                                    sizeof filt, err)) ||
         (rc = rapid_header_get_long(holder(img, prim, "SCA_NUM"), "SCA_NUM",
                                     &sca, err)))
@@ -648,6 +677,24 @@ static int add_item(const run *R, item *it, rapid_err *err)
     return rc;
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Another try after a lock conflict, while the conflicts have lasted less
+ * than the lock timeout: a lock that is simply held (SQLite busy after its
+ * whole wait, PostgreSQL's lock timeout) ends the run instead of waiting
+ * the timeout again and again. */
+static int retry(const run *R, double since)
+{
+    return rapid_db_retryable(R->db) &&
+           mono_now() - since < R->db->lock_timeout;
+}
+
 static void backoff(int attempt)
 {
     struct timespec ts = {0, 0};
@@ -661,13 +708,14 @@ static void backoff(int attempt)
  * conflicts.  Returns 0, or the failure that stopped it. */
 static int write_batch(run *R, item **ok, int n, rapid_err *err)
 {
+    double since = mono_now();
     int attempt, rc = 0, i;
 
     for (attempt = 0; attempt <= MAX_RETRIES; attempt++) {
         if (attempt)
             backoff(attempt);
         if ((rc = db_tx_begin(R->db, err)) != 0) {
-            if (rapid_db_retryable(R->db))
+            if (retry(R, since))
                 continue;
             return rc;
         }
@@ -676,8 +724,7 @@ static int write_batch(run *R, item **ok, int n, rapid_err *err)
             if (!rc && R->o->progress)
                 R->o->progress(R->done + i + 1, R->total, R->o->arg);
         }
-        if ((rc = db_tx_end(R->db, rc, err)) == 0 ||
-            !rapid_db_retryable(R->db))
+        if ((rc = db_tx_end(R->db, rc, err)) == 0 || !retry(R, since))
             return rc;
     }
     return rc;
@@ -687,14 +734,14 @@ static int write_batch(run *R, item **ok, int n, rapid_err *err)
  * database itself failed. */
 static int write_one(run *R, item *it, rapid_err *err)
 {
+    double since = mono_now();
     int attempt, rc = 0;
 
     for (attempt = 0; attempt <= MAX_RETRIES; attempt++) {
         if (attempt)
             backoff(attempt);
         rapid_err_clear(&it->err);
-        if ((rc = add_item(R, it, &it->err)) == 0 ||
-            !rapid_db_retryable(R->db))
+        if ((rc = add_item(R, it, &it->err)) == 0 || !retry(R, since))
             break;
     }
     if (rc == RAPID_E_ARG) {
@@ -755,6 +802,19 @@ static void report(run *R, const item *it)
         R->o->report(&ev, R->o->arg);
 }
 
+/* A database failure ends the run: say what stays committed. */
+static void stopped(const run *R, int rc, rapid_err *err)
+{
+    char why[RAPID_ERR_MAX];
+    long n = R->st->added + R->st->versions + R->st->unchanged;
+
+    if (!err)
+        return;
+    memcpy(why, err->msg, sizeof why);
+    rapid_fail(err, rc, "%s; committed before the failure: %ld of %ld "
+               "files", why, n, R->total);
+}
+
 int rapid_ingest(rapid_db *db, rapid_ingest_kind kind,
                  const char *const *paths, int npaths,
                  const rapid_ingest_opts *opts, rapid_ingest_stats *stats,
@@ -786,8 +846,10 @@ int rapid_ingest(rapid_db *db, rapid_ingest_kind kind,
             items[i].file = &L.v[start + i];
             read_item(&R, &items[i]);
         }
-        if ((rc = write_items(&R, items, n, err)) != 0)
+        if ((rc = write_items(&R, items, n, err)) != 0) {
+            stopped(&R, rc, err);
             goto cleanup;
+        }
         for (i = 0; i < n; i++)
             report(&R, &items[i]);
         R.done += n;
