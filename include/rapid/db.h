@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "rapid/error.h"
+#include "rapid/refimmeta.h"
 #include "rapid/wcs.h"
 
 #ifdef __cplusplus
@@ -233,17 +234,6 @@ typedef struct rapid_refimage {
     char checksum[33];
     char created[RAPID_DB_TIME_MAX];
 } rapid_refimage;
-
-typedef struct rapid_refimmeta {
-    int nframes;
-    double mjdobsmin, mjdobsmax;
-    int64_t npixsat, npixnan;
-    double clmean, clstddev;
-    int64_t clnoutliers;
-    double gmedian, datascale, gmin, gmax, cov5percent, medncov, medpixunc;
-    double fwhmmedpix, fwhmminpix, fwhmmaxpix;
-    int64_t nsexcatsources;
-} rapid_refimmeta;
 
 /* Add a new version of the reference image of (field, fid, ppid) with
  * vbest 0 and status 0, its metadata (may be NULL) and its input L2 files
