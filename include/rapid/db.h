@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 /* The schema version this library creates and expects. */
-#define RAPID_DB_SCHEMA_VERSION 1
+#define RAPID_DB_SCHEMA_VERSION 2
 
 #define RAPID_DB_PATH_MAX 1024 /* room for file names in records */
 #define RAPID_DB_TIME_MAX 32   /* room for a "YYYY-MM-DDTHH:MM:SS.ffffff" */
@@ -204,7 +204,7 @@ typedef enum rapid_product {
     RAPID_PRODUCT_L2FILE = 0,   /* key (expid, sca) */
     RAPID_PRODUCT_PSF = 1,      /* key (fid, sca) */
     RAPID_PRODUCT_REFIMAGE = 2, /* key (field, fid, ppid) */
-    RAPID_PRODUCT_DIFFIMAGE = 3 /* key (rid, ppid) */
+    RAPID_PRODUCT_DIFFIMAGE = 3 /* key (rid, ppid, method) */
 } rapid_product;
 
 /* Confirm a version: status 1 and the vbest rules; *vbest (may be NULL)
@@ -255,11 +255,19 @@ int rapid_db_best_refimage(rapid_db *db, int64_t field, int fid,
 int rapid_db_refimage_inputs(rapid_db *db, int64_t rfid, int64_t **rids,
                              int *n, rapid_err *err);
 
+/* The difference methods; a science job keeps all three. */
+typedef enum rapid_diff_method {
+    RAPID_DIFF_ZOGY = 1,
+    RAPID_DIFF_KERNELFIT = 2, /* cross-convolution kernel fit */
+    RAPID_DIFF_NAIVE = 3      /* science - matched reference */
+} rapid_diff_method;
+
 typedef struct rapid_diffimage {
     int64_t pid;        /* set by the database */
     int64_t rid;        /* the science image; expid, sca, fid, field, hp6,
                          * hp9 and jd are copied from it */
     int ppid;
+    int method;         /* rapid_diff_method */
     int64_t rfid;       /* 0: none */
     int version, vbest, status; /* set on add */
     int infobitssci, infobitsref;
@@ -276,8 +284,9 @@ typedef struct rapid_diffimmeta {
     int64_t nmatches;   /* sources used for the gain match */
 } rapid_diffimmeta;
 
-/* Add a new version of the difference image of (rid, ppid), vbest 0 and
- * status 0, with its metadata (may be NULL), in one transaction. */
+/* Add a new version of the difference image of (rid, ppid, method),
+ * vbest 0 and status 0, with its metadata (may be NULL), in one
+ * transaction. */
 int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
                            const rapid_diffimmeta *meta, rapid_err *err);
 
