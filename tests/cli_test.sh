@@ -89,11 +89,11 @@ check db-help 0 "$rapid" db --help; expect "db help" "$(grep -q 'usage: rapid db
 check db-noaction 2 "$rapid" db
 check db-badaction 2 "$rapid" db frob; expect "bad action named" "$(grep -q "'frob'" <<<"$err"; echo $?)"
 check db-init 0 "$rapid" db init --db "$db"
-expect "init says created" "$(grep -q 'schema version 1 created' <<<"$out"; echo $?)"
+expect "init says created" "$(grep -q 'schema version 2 created' <<<"$out"; echo $?)"
 check db-init-again 0 "$rapid" db init --db "$db"
 expect "init again is a no-op" "$(grep -q 'up to date' <<<"$out"; echo $?)"
 check db-status 0 env RAPID_DB="$db" "$rapid" db status
-expect "status from RAPID_DB" "$(grep -q '"schema_version": 1, .*"filters": 8' <<<"$out"; echo $?)"
+expect "status from RAPID_DB" "$(grep -q '"schema_version": 2, .*"filters": 8' <<<"$out"; echo $?)"
 check db-unreachable 1 "$rapid" db init --db postgresql://127.0.0.1:1/x
 expect "unreachable: one line naming the server" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -q '127.0.0.1' <<<"$err"; echo $?)"
 check ingest-help 0 "$rapid" ingest --help

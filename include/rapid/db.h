@@ -24,7 +24,15 @@
  * "vbest" rules: a new version is added with vbest 0; confirming it makes it
  * vbest 1 and drops the previous best to 0 - unless that one is locked by
  * hand (vbest 2), and then the new one stays 0.  Readers take only rows with
- * vbest > 0 AND status > 0.
+ * vbest > 0 AND status > 0.  The schema holds to it: at most one version of
+ * a natural key has vbest > 0, vbest is 0..2, version >= 1, status 0 or 1.
+ * A value the schema refuses (a CHECK constraint) fails with RAPID_E_ARG,
+ * as a bad argument does.
+ *
+ * File names (the filename of every record and call) are C strings of any
+ * bytes: names that are not UTF-8 go in and come back unchanged on both
+ * back ends (stored escaped; docs/database.md).  They must be shorter than
+ * RAPID_DB_PATH_MAX.
  *
  * A rapid_db handle is for one thread at a time.
  */
@@ -77,7 +85,9 @@ int rapid_db_has_q3c(const rapid_db *db);
 
 /* Create the schema, or upgrade it, to RAPID_DB_SCHEMA_VERSION and seed the
  * fixed tables (filters, scas, pipelines).  Safe to run again and from two
- * processes at once.  *from gets the version found (0: none). */
+ * processes at once.  *from gets the version found (0: none).  An upgrade
+ * keeps every row and happens in one transaction: if any row breaks a rule
+ * of the new version, nothing changes and the message names the rule. */
 int rapid_db_init(rapid_db *db, int *from, rapid_err *err);
 /* The schema version in the database (0 if there is none). */
 int rapid_db_schema_version(rapid_db *db, int *version, rapid_err *err);

@@ -519,15 +519,21 @@ static const name_col name_cols[] = {
     NAME_COL("diffimages", "pid"),
 };
 
-/* Rows whose stored name changes: (id, new text). */
+/* Rows whose stored name changes: (id, new text).  Any length: version 1
+ * did not limit what rapid_db_set_file took. */
 static int row_rename(const db_row *r, void *arg)
 {
-    char enc[DB_NAME_MAX];
     const char *name = db_col_text(r, 1);
+    size_t n = 3 * strlen(name) + 1;
+    char *enc = malloc(n);
+    int rc;
 
-    if (db_name_encode(name, enc, sizeof enc) != 0)
-        return RAPID_E_RANGE;
-    return strcmp(enc, name) ? list_push(arg, db_col_int(r, 0), enc) : 0;
+    if (!enc)
+        return RAPID_E_NOMEM;
+    db_name_encode(name, enc, n); /* cannot fail: room for the worst case */
+    rc = strcmp(enc, name) ? list_push(arg, db_col_int(r, 0), enc) : 0;
+    free(enc);
+    return rc;
 }
 
 static int encode_names(rapid_db *db, rapid_err *err)
@@ -539,10 +545,9 @@ static int encode_names(rapid_db *db, rapid_err *err)
     for (t = 0; t < sizeof name_cols / sizeof name_cols[0] && !rc; t++) {
         rc = db_query(db, db->pg ? name_cols[t].pct : name_cols[t].all, NULL,
                       0, row_rename, &L, err);
-        if (rc == RAPID_E_NOMEM || rc == RAPID_E_RANGE)
-            rc = rapid_fail(err, rc, "%s: re-encoding file names: %s", db->url,
-                            rc == RAPID_E_NOMEM ? "out of memory"
-                                                : "a name is too long");
+        if (rc == RAPID_E_NOMEM)
+            rc = rapid_fail(err, rc, "%s: re-encoding file names: out of "
+                            "memory", db->url);
         for (i = 0; i < L.n && !rc; i++) {
             db_val p[2] = {DV_TEXT(L.v[i]), DV_INT(L.id[i])};
             rc = db_query(db, name_cols[t].update, p, 2, NULL, NULL, err);
