@@ -735,6 +735,8 @@ static void test_file_names(void **state)
         {"/data/\xf4\x90\x80\x80.fits", "/data/%F4%90%80%80.fits"}, /* > U+10FFFF */
         {"/data/\xe6\x98.fits", "/data/%E6%98.fits"},   /* cut short */
         {"/data/tab\there\x01.fits", "/data/tab\there\x01.fits"},
+        {"/data/\xf0\x9f\x94\xad\xf4\x8f\xbf\xbf.fits",       /* 4 bytes */
+         "/data/\xf0\x9f\x94\xad\xf4\x8f\xbf\xbf.fits"},
     };
     test_db *t = *state;
     rapid_db *db = t->db;
