@@ -92,12 +92,12 @@ static void print_meta(const rapid_coadd *c, int64_t rtid, const char *filter,
 
     printf("{\"rtid\": %" PRId64 ", \"filter\": \"%s\", \"dir\": \"%s\", "
            "\"nframes\": %d, \"mjdobsmin\": %.6f, \"mjdobsmax\": %.6f, "
-           "\"npixsat\": %ld, \"npixnan\": %ld, \"clmean\": %.6g, "
-           "\"clstddev\": %.6g, \"clnoutliers\": %ld, \"gmedian\": %.6g, "
+           "\"npixsat\": %" PRId64 ", \"npixnan\": %" PRId64 ", \"clmean\": %.6g, "
+           "\"clstddev\": %.6g, \"clnoutliers\": %" PRId64 ", \"gmedian\": %.6g, "
            "\"datascale\": %.6g, \"gmin\": %.6g, \"gmax\": %.6g, "
            "\"cov5percent\": %.4f, \"medncov\": %.4f, \"medpixunc\": %.6g, "
            "\"fwhmmedpix\": %.4f, \"fwhmminpix\": %.4f, \"fwhmmaxpix\": %.4f, "
-           "\"nsexcatsources\": %ld}\n",
+           "\"nsexcatsources\": %" PRId64 "}\n",
            rtid, filter, dir, m->nframes, m->mjdobsmin, m->mjdobsmax, m->npixsat,
            m->npixnan, m->clmean, m->clstddev, m->clnoutliers, m->gmedian,
            m->datascale, m->gmin, m->gmax, m->cov5percent, m->medncov,

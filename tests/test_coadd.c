@@ -1,6 +1,7 @@
 /* test_coadd.c - reference images from synthetic inputs with exact truth:
  * distorted, rotated, dithered detector images of pixel-integrated Gaussian
  * stars, a cosmic ray in one input and a transient in another. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,7 +210,7 @@ static void test_truth(void **state)
         nmatch++;
     }
     print_message("coadd: worst star flux error %.3f%%, centroid rms %.4f px, "
-                  "%ld values rejected\n", 100 * worst, sqrt(sumd2 / nmatch),
+                  "%" PRId64 " values rejected\n", 100 * worst, sqrt(sumd2 / nmatch),
                   c.meta.clnoutliers);
     assert_true(worst < 0.005);
     assert_true(sqrt(sumd2 / nmatch) < 0.03);

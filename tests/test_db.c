@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "db_schema_v1.h"
 #include "dbtest.h"
 #include "rapid/db.h"
 #include "rapid/tile.h"
@@ -45,6 +46,111 @@ static int64_t add(rapid_db *db, rapid_l2file *r, int want_outcome)
     assert_int_equal(rc, 0);
     assert_int_equal(out, want_outcome);
     return r->rid;
+}
+
+/* ------------------------------------------------------ raw access */
+
+/* SQL on a connection of its own, past the library: 0, or -1 when the
+ * database refuses it (quietly: the tests expect some refusals). */
+static int raw_exec(int pg, const char *url, const char *sql)
+{
+    sqlite3 *c = NULL;
+    int ok = 0;
+
+    if (pg) {
+        PGconn *pc = PQconnectdb(url);
+        PGresult *r = NULL;
+        PQsetNoticeProcessor(pc, test_pg_quiet, NULL);
+        if (PQstatus(pc) == CONNECTION_OK) {
+            r = PQexec(pc, sql);
+            ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+                 PQresultStatus(r) == PGRES_TUPLES_OK;
+            PQclear(r);
+        }
+        PQfinish(pc);
+    } else {
+        ok = sqlite3_open(url + 7, &c) == SQLITE_OK &&
+             sqlite3_exec(c, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) ==
+                 SQLITE_OK &&
+             sqlite3_exec(c, sql, NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_close(c);
+    }
+    return ok ? 0 : -1;
+}
+
+/* Every row of a query, columns joined by '|' and rows by '\n' (NULL as
+ * "NULL"), into out; asserted to succeed. */
+static void raw_rows(int pg, const char *url, const char *sql, char *out,
+                     size_t outsz)
+{
+    size_t k = 0;
+    int i, j, n;
+
+    out[0] = '\0';
+    if (pg) {
+        PGconn *pc = PQconnectdb(url);
+        PGresult *r = PQexec(pc, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fprintf(stderr, "%s: %s", sql, PQerrorMessage(pc));
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        for (i = 0; i < PQntuples(r); i++)
+            for (j = 0; j < PQnfields(r); j++)
+                k += (size_t)snprintf(out + k, k < outsz ? outsz - k : 0,
+                                      "%s%s", PQgetisnull(r, i, j)
+                                                  ? "NULL" : PQgetvalue(r, i, j),
+                                      j + 1 < PQnfields(r) ? "|" : "\n");
+        PQclear(r);
+        PQfinish(pc);
+    } else {
+        sqlite3 *c = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open(url + 7, &c), SQLITE_OK);
+        if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK)
+            fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(c));
+        assert_non_null(st);
+        n = sqlite3_column_count(st);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            for (j = 0; j < n; j++) {
+                const char *v = (const char *)sqlite3_column_text(st, j);
+                k += (size_t)snprintf(out + k, k < outsz ? outsz - k : 0,
+                                      "%s%s", v ? v : "NULL",
+                                      j + 1 < n ? "|" : "\n");
+            }
+        sqlite3_finalize(st);
+        sqlite3_close(c);
+    }
+    assert_true(k < outsz);
+}
+
+/* A new empty database (no schema) of the back end; name gets the
+ * PostgreSQL database's name, to drop it with drop_empty. */
+static void make_empty(int pg, const char *tag, char *url, size_t urlsz,
+                       char name[64])
+{
+    char sql[128];
+
+    if (pg) {
+        snprintf(name, 64, "rapid_%s%ld", tag, (long)getpid());
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+        test_pg_admin(sql);
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+        assert_int_equal(test_pg_admin(sql), 0);
+        test_pg_url(name, url, urlsz);
+    } else {
+        name[0] = '\0';
+        snprintf(url, urlsz, "sqlite:%s/%s.sqlite", test_tmpdir(), tag);
+        remove(url + 7);
+    }
+}
+
+static void drop_empty(int pg, const char *name)
+{
+    char sql[128];
+
+    if (pg) {
+        snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", name);
+        assert_int_equal(test_pg_admin(sql), 0);
+    }
 }
 
 /* ---------------------------------------------------------- schema */
@@ -298,6 +404,303 @@ static void test_readonly(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ------------------------------------------- upgrade from version 1 */
+
+#define V1_L2(expid, sca, version, vbest, name)                              \
+    "INSERT INTO l2files(expid, sca, fid, field, hp6, hp9, dateobs, mjdobs," \
+    " exptime, filename, checksum, vbest, version, naxis1, naxis2, ctype1,"  \
+    " ctype2, crval1, crval2, crpix1, crpix2, cd1_1, cd1_2, cd2_1, cd2_2,"   \
+    " ra, dec, dec_targ) VALUES(" expid ", " sca ", 2, 100, 1, 2,"           \
+    " '2029-05-15T00:00:00.000000', 62271.0, 140, " name ","                 \
+    " '0123456789abcdef0123456789abcdef', " vbest ", " version ", 4088,"     \
+    " 4088, 'RA---TAN', 'DEC--TAN', 10, 20, 2044.5, 2044.5, -3e-5, 0, 0,"    \
+    " 3e-5, 10, 20, 19.9);"
+#define V1_META(rid)                                                         \
+    "INSERT INTO l2filemeta(rid, ra0, dec0, ra1, dec1, x, y, z, radius, hp6," \
+    " hp9, fid, sca, mjdobs) VALUES(" rid ", 10, 20, 10.1, 20.1, 0.9, 0.2,"  \
+    " 0.3, 0.09, 1, 2, 2, 1, 62271.0);"
+
+/* Rows in every table of version 1, as its library wrote them, and a few
+ * it could hold but version 2 treats otherwise: two best versions of one
+ * key (l2files 4 and 5; psfs 1 and the locked 2), names with '%' and (on
+ * SQLite, which took any bytes) with bytes that are not UTF-8. */
+static void fill_v1(int pg, const char *url)
+{
+    static const char rows[] =
+        "INSERT INTO swversions(gitcommit, version) VALUES('abc123', '0.1.0');"
+        "INSERT INTO exposures(dateobs, mjdobs, field, hp6, hp9, fid, exptime,"
+        " ra_targ, dec_targ) VALUES('2029-05-15T00:00:00.000000', 62271.0,"
+        " 100, 1, 2, 2, 140, 10.1, 19.9), ('2029-05-16T00:00:00.000000',"
+        " 62272.0, 100, 1, 2, 2, 140, 10.1, 19.9);"
+        V1_L2("1", "1", "1", "0", "'/d/a.fits'")
+        V1_L2("1", "1", "2", "1", "'/d/100%.fits'")
+        "@3@"
+        V1_L2("2", "2", "1", "1", "'/d/c.fits'")
+        V1_L2("2", "2", "2", "1", "'/d/c2.fits'")
+        V1_META("1") V1_META("2") V1_META("3") V1_META("4") V1_META("5")
+        "INSERT INTO psfs(fid, sca, version, vbest, filename, checksum, status)"
+        " VALUES(2, 1, 1, 1, '/p/a.fits', '0123456789abcdef0123456789abcdef',"
+        " 1), (2, 1, 2, 2, '/p/b.fits', '1123456789abcdef0123456789abcdef', 1);"
+        "INSERT INTO refimages(field, hp6, hp9, fid, ppid, version, vbest,"
+        " filename, checksum, status, svid) VALUES(100, 1, 2, 2, 15, 1, 1,"
+        " '/r/a%b.fits', '0123456789abcdef0123456789abcdef', 1, 1);"
+        "INSERT INTO refimcatalogs(rfid, ppid, cattype, filename) VALUES(1, 15,"
+        " 1, '/r/cat.fits');"
+        "INSERT INTO refimimages(rfid, rid) VALUES(1, 1), (1, 3);"
+        "INSERT INTO refimmeta(rfid, nframes, mjdobsmin, npixsat) VALUES(1, 2,"
+        " 62271.0, 5000000000);"
+        "INSERT INTO diffimages(rid, ppid, version, vbest, expid, sca, fid,"
+        " field, dec0, filename, status) VALUES(2, 15, 1, 0, 1, 1, 2, 100, 20,"
+        " '/x/d1.fits', 1), (2, 15, 2, 1, 1, 1, 2, 100, 20, '/x/d2.fits', 1);"
+        "INSERT INTO diffimmeta(pid, nmatches) VALUES(2, 40);"
+        "INSERT INTO jobs(ppid, rid, procdate, machine, status, exitcode)"
+        " VALUES(15, 2, 20290515, 'n1', 1, 0), (15, 3, 20290515, NULL, 0,"
+        " NULL);";
+    /* l2files 3: on SQLite the bytes "/d/\xff\xfe.fits" as text */
+    const char *bad = pg ? V1_L2("2", "1", "1", "1", "'/d/b.fits'")
+                         : V1_L2("2", "1", "1", "1",
+                                 "CAST(X'2F642FFFFE2E66697473' AS TEXT)");
+    char *ddl = test_v1_expand(test_schema_v1, pg);
+    char *ver = test_v1_expand(test_schema_v1_version, pg);
+    char seed[2048], all[8192];
+    const char *at = strstr(rows, "@3@");
+    int i, k = 0;
+
+    assert_non_null(ddl);
+    assert_non_null(ver);
+    assert_int_equal(raw_exec(pg, url, ddl), 0);
+    if (!pg)
+        assert_int_equal(raw_exec(pg, url, test_schema_v1_sqlite), 0);
+    assert_int_equal(raw_exec(pg, url, ver), 0);
+    /* version 1's fixed rows */
+    for (i = 1; i <= RAPID_NFILTERS; i++)
+        k += snprintf(seed + k, sizeof seed - (size_t)k,
+                      "INSERT INTO filters VALUES(%d, '%s');", i,
+                      rapid_filter_by_fid(i)->name);
+    for (i = 1; i <= RAPID_NSCA; i++)
+        k += snprintf(seed + k, sizeof seed - (size_t)k,
+                      "INSERT INTO scas VALUES(%d);", i);
+    snprintf(seed + k, sizeof seed - (size_t)k,
+             "INSERT INTO pipelines VALUES(12, 1, 'refimage'), (15, 2,"
+             " 'science'), (17, 3, 'postproc');");
+    assert_int_equal(raw_exec(pg, url, seed), 0);
+    snprintf(all, sizeof all, "%.*s%s%s", (int)(at - rows), rows, bad, at + 3);
+    assert_int_equal(raw_exec(pg, url, all), 0);
+    if (!pg)
+        assert_int_equal(raw_exec(pg, url, "INSERT INTO l2filemeta_box"
+                                           " VALUES(1, 0, 1, 0, 1, 0, 1), (2, 0,"
+                                           " 1, 0, 1, 0, 1), (3, 0, 1, 0, 1, 0,"
+                                           " 1), (4, 0, 1, 0, 1, 0, 1), (5, 0,"
+                                           " 1, 0, 1, 0, 1)"), 0);
+    free(ddl);
+    free(ver);
+}
+
+/* Per table, the columns an upgrade must leave exactly as they were (all
+ * but vbest where two were best, file names, and the new method). */
+static const char *const kept[] = {
+    "SELECT * FROM filters ORDER BY 1",
+    "SELECT * FROM scas ORDER BY 1",
+    "SELECT * FROM pipelines ORDER BY 1",
+    "SELECT * FROM swversions ORDER BY 1",
+    "SELECT * FROM exposures ORDER BY 1",
+    "SELECT rid, expid, sca, fid, field, hp6, hp9, dateobs, mjdobs, exptime,"
+    " checksum, status, version, naxis1, ctype1, crval1, crpix2, cd1_1, ra,"
+    " dec, dec_targ, created FROM l2files ORDER BY 1",
+    "SELECT * FROM l2filemeta ORDER BY 1",
+    "SELECT psfid, fid, sca, version, checksum, status, created FROM psfs"
+    " ORDER BY 1",
+    "SELECT rfid, field, hp6, hp9, fid, ppid, version, vbest, checksum,"
+    " status, infobits, svid, created FROM refimages ORDER BY 1",
+    "SELECT rfcatid, rfid, ppid, cattype, checksum, status, created FROM"
+    " refimcatalogs ORDER BY 1",
+    "SELECT * FROM refimimages ORDER BY 1, 2",
+    "SELECT * FROM refimmeta ORDER BY 1",
+    "SELECT pid, rid, ppid, version, vbest, rfid, expid, sca, fid, field,"
+    " dec0, infobitssci, status, svid, created FROM diffimages ORDER BY 1",
+    "SELECT pid, nsexcatsources, scalefacref, nmatches FROM diffimmeta"
+    " ORDER BY 1",
+    "SELECT * FROM jobs ORDER BY 1",
+};
+#define NKEPT (int)(sizeof kept / sizeof kept[0])
+#define DUMP 65536
+
+static void dump_kept(int pg, const char *url, char *out)
+{
+    size_t k = 0;
+    int i;
+
+    for (i = 0; i < NKEPT; i++) {
+        raw_rows(pg, url, kept[i], out + k, DUMP - k);
+        k += strlen(out + k);
+        k += (size_t)snprintf(out + k, DUMP - k, "--\n");
+    }
+}
+
+/* The schema as the database's catalog describes it: tables, columns,
+ * constraints and indexes. */
+static void dump_schema(int pg, const char *url, char *out)
+{
+    static const char sq[] =
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY 1, 2";
+    static const char *const pgq[] = {
+        "SELECT table_name, ordinal_position, column_name, data_type,"
+        " is_nullable, column_default, is_identity FROM"
+        " information_schema.columns WHERE table_schema = current_schema()"
+        " ORDER BY 1, 2",
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+        " FROM pg_constraint WHERE connamespace ="
+        " current_schema()::regnamespace ORDER BY 1, 2",
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE"
+        " schemaname = current_schema() ORDER BY 1, 2"};
+    size_t k = 0;
+    int i;
+
+    if (!pg) {
+        raw_rows(pg, url, sq, out, DUMP);
+        return;
+    }
+    for (i = 0; i < 3; i++) {
+        raw_rows(pg, url, pgq[i], out + k, DUMP - k);
+        k += strlen(out + k);
+    }
+}
+
+static void raw_is(int pg, const char *url, const char *sql, const char *want)
+{
+    char got[4096];
+
+    raw_rows(pg, url, sql, got, sizeof got);
+    assert_string_equal(got, want);
+}
+
+/* A real version-1 database, filled, upgraded by `rapid db init`: every row
+ * survives, the new constraints bite, the library works on it, and its
+ * schema is that of a new database. */
+static void test_upgrade_from_v1(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    rapid_l2file got, r;
+    rapid_refimage ref;
+    rapid_diffimage d;
+    char url[1200], name[64];
+    char *before = malloc(DUMP), *after = malloc(DUMP);
+    int from = -1, v = 0, vb = -1, found = 0;
+
+    assert_non_null(before);
+    assert_non_null(after);
+    make_empty(t->pg, "v1", url, sizeof url, name);
+    fill_v1(t->pg, url);
+    dump_kept(t->pg, url, before);
+    assert_int_equal(rapid_db_open(&db, url, 0, &err), 0);
+    assert_int_equal(rapid_db_schema_version(db, &v, &err), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(rapid_db_check_schema(db, &err), RAPID_E_DB);
+    assert_non_null(strstr(err.msg, "rapid db init"));
+
+    /* A row version 2 refuses: the upgrade fails whole, naming why. */
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE jobs SET status = 7 WHERE"
+                                          " jid = 2"), 0);
+    assert_int_not_equal(rapid_db_init(db, &from, &err), 0);
+    assert_int_equal(from, 1);
+    assert_non_null(strstr(err.msg, "jobs_status"));
+    assert_non_null(strstr(err.msg, "version 1 to 2"));
+    raw_is(t->pg, url, "SELECT version FROM schema_version", "1\n");
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE jobs SET status = 0 WHERE"
+                                          " jid = 2"), 0);
+    dump_kept(t->pg, url, after);
+    assert_string_equal(after, before);
+
+    /* The upgrade. */
+    assert_int_equal(rapid_db_init(db, &from, &err), 0);
+    assert_int_equal(from, 1);
+    assert_int_equal(rapid_db_check_schema(db, &err), 0);
+    raw_is(t->pg, url, "SELECT version FROM schema_version ORDER BY 1",
+           "1\n2\n");
+    dump_kept(t->pg, url, after);
+    assert_string_equal(after, before);
+    /* one best per key: the locked one, else the highest version */
+    raw_is(t->pg, url, "SELECT rid, vbest FROM l2files ORDER BY 1",
+           "1|0\n2|1\n3|1\n4|0\n5|1\n");
+    raw_is(t->pg, url, "SELECT psfid, vbest FROM psfs ORDER BY 1", "1|0\n2|2\n");
+    /* difference images of version 1 are ZOGY's */
+    raw_is(t->pg, url, "SELECT pid, method FROM diffimages ORDER BY 1",
+           "1|1\n2|1\n");
+    raw_is(t->pg, url, "SELECT pid, method FROM diffimmeta", "2|1\n");
+    /* names in the stored form, and as they were through the library */
+    raw_is(t->pg, url, "SELECT filename FROM l2files ORDER BY rid",
+           t->pg ? "/d/a.fits\n/d/100%25.fits\n/d/b.fits\n/d/c.fits\n"
+                   "/d/c2.fits\n"
+                 : "/d/a.fits\n/d/100%25.fits\n/d/%FF%FE.fits\n/d/c.fits\n"
+                   "/d/c2.fits\n");
+    raw_is(t->pg, url, "SELECT filename FROM refimages", "/r/a%25b.fits\n");
+    assert_int_equal(rapid_db_get_l2file(db, 2, &got, &err), 0);
+    assert_string_equal(got.filename, "/d/100%.fits");
+    assert_int_equal(rapid_db_get_l2file(db, 3, &got, &err), 0);
+    assert_string_equal(got.filename, t->pg ? "/d/b.fits" : "/d/\xff\xfe.fits");
+    assert_int_equal(rapid_db_best_refimage(db, 100, 2, &ref, &found, &err), 0);
+    assert_int_equal(found, 1);
+    assert_string_equal(ref.filename, "/r/a%b.fits");
+
+    /* The constraints bite. */
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE l2files SET vbest = 2"
+                                          " WHERE rid = 2"), 0); /* allowed */
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE l2files SET vbest = 1"
+                                          " WHERE rid = 1"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE l2files SET vbest = 3"
+                                          " WHERE rid = 2"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE psfs SET version = 0"
+                                          " WHERE psfid = 1"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE refimages SET status = 2"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE l2filemeta SET dec3 = 90.5"
+                                          " WHERE rid = 1"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE exposures SET dec_targ = -91"
+                                          " WHERE expid = 1"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE refimcatalogs SET"
+                                          " cattype = 3"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE diffimages SET method = 4"
+                                          " WHERE pid = 1"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE diffimmeta SET method = 2"),
+                     -1); /* no such (pid, method) */
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE jobs SET status = 3"), -1);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE l2files SET vbest = 1"
+                                          " WHERE rid = 2"), 0);
+
+    /* The library on the upgraded database: new keys after the old ones,
+     * the vbest rules, one key per difference method. */
+    rec_at(&r, 150.1, 2.2, 62300.25, "H158", 7, "after-upgrade");
+    add(db, &r, RAPID_DB_ADDED);
+    assert_true(r.rid > 5);
+    assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, 4, 1, &err), 0);
+    raw_is(t->pg, url, "SELECT rid, vbest FROM l2files WHERE expid = 2"
+                       " ORDER BY 1", "3|1\n4|1\n5|0\n");
+    memset(&d, 0, sizeof d);
+    d.rid = 2, d.ppid = RAPID_PPID_SCIENCE, d.method = RAPID_DIFF_KERNELFIT;
+    strcpy(d.filename, "/x/k1.fits");
+    assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), 0);
+    assert_int_equal(d.version, 1);
+    assert_true(d.pid > 2);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_DIFFIMAGE, d.pid, &vb,
+                                      &err), 0);
+    assert_int_equal(vb, 1);
+    d.method = RAPID_DIFF_ZOGY;
+    assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), 0);
+    assert_int_equal(d.version, 3);
+    raw_is(t->pg, url, "SELECT pid, method, version, vbest FROM diffimages"
+                       " ORDER BY 1", "1|1|1|0\n2|1|2|1\n3|2|1|1\n4|1|3|0\n");
+    rapid_db_close(db);
+
+    /* The same schema as a new database's (the fixture's). */
+    dump_schema(t->pg, url, after);
+    dump_schema(t->pg, t->url, before);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    drop_empty(t->pg, name);
+}
+
 static void test_bad_urls(void **state)
 {
     rapid_err err = RAPID_ERR_INIT;
@@ -446,6 +849,129 @@ static void test_l2_conflicts(void **state)
     assert_int_equal(rapid_db_add_l2file(db, &b, &out, &err), RAPID_E_ARG);
     assert_int_equal(test_db_count(db, "l2files"), 2);
     assert_int_equal(test_db_count(db, "exposures"), 1);
+}
+
+/* A boresight beyond the pole is refused before it reaches the database
+ * (its HEALPix index would end the process); a value that only the schema
+ * refuses (a difference image's footprint beyond the pole) is the
+ * caller's error too, like any bad argument, and writes nothing. */
+static void test_schema_refuses(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db_outcome out;
+    rapid_diffimage d;
+    rapid_l2file a;
+    int i;
+
+    rec_at(&a, 10, 80, 62001.0, "H158", 1, "pole");
+    a.dec_targ = 95;
+    assert_int_equal(rapid_db_add_l2file(db, &a, &out, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "DEC_TARG 95"));
+    assert_non_null(strstr(err.msg, "/data/pole.fits"));
+    assert_int_equal(test_db_count(db, "exposures"), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 0);
+    a.dec_targ = NAN; /* not known: the image centre stands in */
+    add(db, &a, RAPID_DB_ADDED);
+    memset(&d, 0, sizeof d);
+    d.rid = a.rid, d.ppid = RAPID_PPID_SCIENCE, d.method = RAPID_DIFF_ZOGY;
+    strcpy(d.filename, "/diff/pole.fits");
+    for (i = 0; i < 5; i++)
+        d.ra[i] = a.fp_ra[i], d.dec[i] = a.fp_dec[i];
+    d.dec[3] = 90.2;
+    assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), RAPID_E_ARG);
+    assert_int_equal(err.code, RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "diffimages_footprint"));
+    assert_int_equal(test_db_count(db, "diffimages"), 0);
+    d.dec[3] = 89.9;
+    assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), 0);
+}
+
+/* File names are any bytes (but NUL): every one comes back as given, from
+ * every table that keeps one, and is stored in the documented form. */
+static void test_file_names(void **state)
+{
+    static const char *const names[][2] = {
+        {"/data/plain.fits", "/data/plain.fits"},
+        {"/data/caf\xc3\xa9 \xe6\x98\x9f.fits", "/data/caf\xc3\xa9 \xe6\x98\x9f.fits"},
+        {"/data/\xff\xfe.fits", "/data/%FF%FE.fits"},
+        {"/data/100%.fits", "/data/100%25.fits"},
+        {"/data/a%25b.fits", "/data/a%2525b.fits"},    /* looks escaped */
+        {"/data/caf\xe9.fits", "/data/caf%E9.fits"},    /* Latin-1 */
+        {"/data/\xc0\xaf.fits", "/data/%C0%AF.fits"},   /* overlong '/' */
+        {"/data/\xed\xa0\x80.fits", "/data/%ED%A0%80.fits"}, /* surrogate */
+        {"/data/\xf4\x90\x80\x80.fits", "/data/%F4%90%80%80.fits"}, /* > U+10FFFF */
+        {"/data/\xe6\x98.fits", "/data/%E6%98.fits"},   /* cut short */
+        {"/data/tab\there\x01.fits", "/data/tab\there\x01.fits"},
+        {"/data/\xf0\x9f\x94\xad\xf4\x8f\xbf\xbf.fits",       /* 4 bytes */
+         "/data/\xf0\x9f\x94\xad\xf4\x8f\xbf\xbf.fits"},
+    };
+    test_db *t = *state;
+    rapid_db *db = t->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file r, got;
+    rapid_psffile p, best;
+    rapid_refimage ref, bref;
+    rapid_diffimage d;
+    rapid_db_outcome out;
+    char sql[200], want[200], longname[RAPID_DB_PATH_MAX + 8];
+    int64_t cat = 0;
+    int i, n = (int)(sizeof names / sizeof names[0]), found = 0;
+
+    for (i = 0; i < n; i++) {
+        char seed[16];
+        snprintf(seed, sizeof seed, "fn%d", i);
+        rec_at(&r, 40, 10, 62400 + i, "H158", 3, seed);
+        snprintf(r.filename, sizeof r.filename, "%s", names[i][0]);
+        add(db, &r, RAPID_DB_ADDED);
+        assert_int_equal(rapid_db_get_l2file(db, r.rid, &got, &err), 0);
+        assert_string_equal(got.filename, names[i][0]);
+        snprintf(sql, sizeof sql, "SELECT filename FROM l2files WHERE rid = %lld",
+                 (long long)r.rid);
+        snprintf(want, sizeof want, "%s\n", names[i][1]);
+        raw_is(t->pg, t->url, sql, want);
+    }
+    /* PSFs, reference images (as added and as renamed), catalogs,
+     * difference images */
+    memset(&p, 0, sizeof p);
+    p.fid = 2, p.sca = 5;
+    strcpy(p.filename, names[2][0]);
+    strcpy(p.checksum, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(rapid_db_add_psffile(db, &p, &out, &err), 0);
+    assert_int_equal(rapid_db_best_psffile(db, 2, 5, &best, &found, &err), 0);
+    assert_string_equal(best.filename, names[2][0]);
+    memset(&ref, 0, sizeof ref);
+    ref.field = rapid_tile_rtid(512, 40, 10), ref.fid = 2;
+    ref.ppid = RAPID_PPID_REFIMAGE;
+    strcpy(ref.filename, names[3][0]);
+    strcpy(ref.checksum, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(rapid_db_add_refimage(db, &ref, NULL, NULL, 0, &err), 0);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_REFIMAGE, ref.rfid, NULL,
+                                      &err), 0);
+    assert_int_equal(rapid_db_best_refimage(db, ref.field, 2, &bref, &found,
+                                            &err), 0);
+    assert_string_equal(bref.filename, names[3][0]);
+    assert_int_equal(rapid_db_set_file(db, RAPID_PRODUCT_REFIMAGE, ref.rfid,
+                                       names[7][0], ref.checksum, &err), 0);
+    assert_int_equal(rapid_db_best_refimage(db, ref.field, 2, &bref, &found,
+                                            &err), 0);
+    assert_string_equal(bref.filename, names[7][0]);
+    assert_int_equal(rapid_db_add_refimcatalog(db, ref.rfid, 12, 1, names[5][0],
+                                               NULL, &cat, &err), 0);
+    raw_is(t->pg, t->url, "SELECT filename FROM refimcatalogs",
+           "/data/caf%E9.fits\n");
+    memset(&d, 0, sizeof d);
+    d.rid = r.rid, d.ppid = RAPID_PPID_SCIENCE, d.method = RAPID_DIFF_NAIVE;
+    strcpy(d.filename, names[6][0]);
+    assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), 0);
+    raw_is(t->pg, t->url, "SELECT filename FROM diffimages", "/data/%C0%AF.fits\n");
+    /* a name longer than the records hold is refused, naming the limit */
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_int_equal(rapid_db_set_file(db, RAPID_PRODUCT_REFIMAGE, ref.rfid,
+                                       longname, ref.checksum, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "1023"));
 }
 
 static void test_transactions(void **state)
@@ -769,7 +1295,8 @@ static void test_refimages(void **state)
 
 static void test_diffimages_and_psfs(void **state)
 {
-    rapid_db *db = DB(state);
+    test_db *t = *state;
+    rapid_db *db = t->db;
     rapid_err err = RAPID_ERR_INIT;
     rapid_diffimage d1, d2;
     rapid_diffimmeta m;
@@ -781,7 +1308,7 @@ static void test_diffimages_and_psfs(void **state)
     rec_at(&a, 50, -30, 62005.5, "Z087", 9, "di");
     add(db, &a, RAPID_DB_ADDED);
     memset(&d1, 0, sizeof d1);
-    d1.rid = a.rid, d1.ppid = RAPID_PPID_SCIENCE;
+    d1.rid = a.rid, d1.ppid = RAPID_PPID_SCIENCE, d1.method = RAPID_DIFF_ZOGY;
     for (i = 0; i < 5; i++)
         d1.ra[i] = a.fp_ra[i], d1.dec[i] = a.fp_dec[i];
     strcpy(d1.filename, "/diff/d1.fits");
@@ -798,6 +1325,29 @@ static void test_diffimages_and_psfs(void **state)
     assert_int_equal(vb, 1);
     assert_int_equal(test_db_count(db, "diffimages"), 2);
     assert_int_equal(test_db_count(db, "diffimmeta"), 1);
+    /* each method is a key of its own: its first version, its own best */
+    d2 = d1;
+    d2.method = RAPID_DIFF_NAIVE;
+    assert_int_equal(rapid_db_add_diffimage(db, &d2, &m, &err), 0);
+    assert_int_equal(d2.version, 1);
+    assert_int_equal(rapid_db_confirm(db, RAPID_PRODUCT_DIFFIMAGE, d2.pid, &vb, &err), 0);
+    assert_int_equal(vb, 1);
+    d2.method = RAPID_DIFF_KERNELFIT;
+    assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), 0);
+    assert_int_equal(d2.version, 1);
+    assert_int_equal(test_db_count(db, "diffimages"), 4);
+    assert_int_equal(test_db_count(db, "diffimmeta"), 2);
+    /* ZOGY's version 2 is still its key's best */
+    raw_is(t->pg, t->url, "SELECT method, version, vbest FROM diffimages"
+                          " ORDER BY pid", "1|1|0\n1|2|1\n3|1|1\n2|1|0\n");
+    raw_is(t->pg, t->url, "SELECT method, nmatches FROM diffimmeta ORDER BY pid",
+           "1|40\n3|40\n");
+    d2.method = 0;
+    assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "method 0"));
+    d2.method = 4;
+    assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), RAPID_E_ARG);
+    d2.method = RAPID_DIFF_ZOGY;
     d2.rid = 123456;
     assert_int_equal(rapid_db_add_diffimage(db, &d2, NULL, &err), RAPID_E_NOENT);
 
@@ -904,9 +1454,10 @@ int main(void)
 #define T(f) TEST_DB(f, &use_pg)
         T(test_init_and_seed),  T(test_no_schema),
         T(test_schema_newer),   T(test_inits_at_once),
-        T(test_readonly),
+        T(test_readonly),       T(test_upgrade_from_v1),
         T(test_bad_urls),       T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),
+        T(test_schema_refuses), T(test_file_names),
         T(test_transactions),   T(test_by_time),
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),

@@ -1,6 +1,7 @@
 /* test_ingest.c - L2 images and PSFs from files into the database, bad
  * files, and the faults: two processes at once, a process killed half-way.
  * Runs on SQLite, and on PostgreSQL when RAPID_TEST_PG is set. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,52 @@ static void test_ingest_and_reingest(void **state)
     assert_int_equal(got.vbest, 1);
     assert_int_equal(test_db_count(db, "l2files"), 9);
     assert_int_equal(test_db_count(db, "exposures"), 5);
+    free(L);
+}
+
+/* File names that are not UTF-8, or hold a '%', go in with the good files
+ * of their batch on both back ends and come back byte for byte; a copy of
+ * a file under such a name is that file, unchanged. */
+static void test_odd_names(void **state)
+{
+    static const char *const odd[] = {"50%.fits", "caf\xe9.fits",
+                                      "\xff\xfe.fits"};
+    rapid_db *db = ((test_db *)*state)->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_ingest_stats st;
+    rapid_l2file got;
+    run_log *L = calloc(1, sizeof *L);
+    char path[700], real[PATH_MAX], cmd[1500];
+    const char *d = dir("names"), *paths[1] = {d};
+    const log_entry *e;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/img_0_%d.fits", d, i + 1);
+        l2_file(path, 0, i + 1, 10.0f, 0);
+    }
+    for (i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, odd[i]);
+        l2_file(path, i + 1, 1, 10.0f, 0);
+    }
+    snprintf(cmd, sizeof cmd, "cp '%s/img_0_1.fits' '%s/\xfe\xff copy.fits'", d, d);
+    assert_int_equal(system(cmd), 0);
+
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.files, 6);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.added, 5);
+    assert_int_equal(st.unchanged, 1);
+    assert_int_equal(test_db_count(db, "l2files"), 5);
+    for (i = 0; i < 3; i++) {
+        e = find(L, odd[i]);
+        assert_int_equal(e->outcome, RAPID_DB_ADDED);
+        assert_int_equal(rapid_db_get_l2file(db, e->id, &got, &err), 0);
+        snprintf(path, sizeof path, "%s/%s", d, odd[i]);
+        assert_non_null(realpath(path, real));
+        assert_string_equal(got.filename, real);
+    }
+    assert_int_equal(find(L, "\xfe\xff copy.fits")->id, find(L, "img_0_1.fits")->id);
     free(L);
 }
 
@@ -802,6 +849,7 @@ int main(void)
 #define T(f) TEST_DB(f, &use_pg)
         T(test_md5),
         T(test_ingest_and_reingest),
+        T(test_odd_names),
         T(test_bad_files),
         T(test_psfs_and_mixed_dirs),
         T(test_psf_missing_keys),

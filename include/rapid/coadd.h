@@ -19,6 +19,7 @@
 #include "rapid/error.h"
 #include "rapid/extract.h"
 #include "rapid/fits.h"
+#include "rapid/refimmeta.h"
 #include "rapid/tile_export.h" /* rapid_progress_fn */
 
 #ifdef __cplusplus
@@ -58,26 +59,13 @@ typedef struct rapid_coadd_input {
     const char *psf_path;   /* NULL: found beside it (rapid_coadd_find_psf) */
 } rapid_coadd_input;
 
-/* The refimmeta statistics (docs/database.md). */
-typedef struct rapid_refimmeta {
-    int nframes;
-    double mjdobsmin, mjdobsmax;
-    long npixsat, npixnan;
-    double clmean, clstddev;
-    long clnoutliers;
-    double gmedian, datascale, gmin, gmax;
-    double cov5percent, medncov, medpixunc;
-    double fwhmmedpix, fwhmminpix, fwhmmaxpix;
-    long nsexcatsources;
-} rapid_refimmeta;
-
 typedef struct rapid_coadd {
     rapid_image image;        /* DN/s at MAGZP per output pixel; NaN: none */
     rapid_image coverage;     /* sum of overlap areas of the inputs used */
     rapid_image uncertainty;  /* 1-sigma of image, DN/s */
     rapid_image psf;          /* reference PSF, unit sum */
     rapid_table catalog;      /* SEP catalog of image */
-    rapid_refimmeta meta;
+    rapid_refimmeta meta;     /* its statistics (rapid/refimmeta.h) */
     int ninputs;
     char **inputs;            /* the files used, nearest the tile centre first */
 } rapid_coadd;

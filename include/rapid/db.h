@@ -24,7 +24,15 @@
  * "vbest" rules: a new version is added with vbest 0; confirming it makes it
  * vbest 1 and drops the previous best to 0 - unless that one is locked by
  * hand (vbest 2), and then the new one stays 0.  Readers take only rows with
- * vbest > 0 AND status > 0.
+ * vbest > 0 AND status > 0.  The schema holds to it: at most one version of
+ * a natural key has vbest > 0, vbest is 0..2, version >= 1, status 0 or 1.
+ * A value the schema refuses (a CHECK constraint) fails with RAPID_E_ARG,
+ * as a bad argument does.
+ *
+ * File names (the filename of every record and call) are C strings of any
+ * bytes: names that are not UTF-8 go in and come back unchanged on both
+ * back ends (stored escaped; docs/database.md).  They must be shorter than
+ * RAPID_DB_PATH_MAX.
  *
  * A rapid_db handle is for one thread at a time.
  */
@@ -34,6 +42,7 @@
 #include <stdint.h>
 
 #include "rapid/error.h"
+#include "rapid/refimmeta.h"
 #include "rapid/wcs.h"
 
 #ifdef __cplusplus
@@ -41,7 +50,7 @@ extern "C" {
 #endif
 
 /* The schema version this library creates and expects. */
-#define RAPID_DB_SCHEMA_VERSION 1
+#define RAPID_DB_SCHEMA_VERSION 2
 
 #define RAPID_DB_PATH_MAX 1024 /* room for file names in records */
 #define RAPID_DB_TIME_MAX 32   /* room for a "YYYY-MM-DDTHH:MM:SS.ffffff" */
@@ -90,7 +99,9 @@ int rapid_db_has_q3c(const rapid_db *db);
 
 /* Create the schema, or upgrade it, to RAPID_DB_SCHEMA_VERSION and seed the
  * fixed tables (filters, scas, pipelines).  Safe to run again and from two
- * processes at once.  *from gets the version found (0: none). */
+ * processes at once.  *from gets the version found (0: none).  An upgrade
+ * keeps every row and happens in one transaction: if any row breaks a rule
+ * of the new version, nothing changes and the message names the rule. */
 int rapid_db_init(rapid_db *db, int *from, rapid_err *err);
 /* The schema version in the database (0 if there is none). */
 int rapid_db_schema_version(rapid_db *db, int *version, rapid_err *err);
@@ -217,7 +228,7 @@ typedef enum rapid_product {
     RAPID_PRODUCT_L2FILE = 0,   /* key (expid, sca) */
     RAPID_PRODUCT_PSF = 1,      /* key (fid, sca) */
     RAPID_PRODUCT_REFIMAGE = 2, /* key (field, fid, ppid) */
-    RAPID_PRODUCT_DIFFIMAGE = 3 /* key (rid, ppid) */
+    RAPID_PRODUCT_DIFFIMAGE = 3 /* key (rid, ppid, method) */
 } rapid_product;
 
 /* Confirm a version: status 1 and the vbest rules; *vbest (may be NULL)
@@ -248,17 +259,6 @@ typedef struct rapid_refimage {
     char created[RAPID_DB_TIME_MAX];
 } rapid_refimage;
 
-typedef struct rapid_refimmeta {
-    int nframes;
-    double mjdobsmin, mjdobsmax;
-    int64_t npixsat, npixnan;
-    double clmean, clstddev;
-    int64_t clnoutliers;
-    double gmedian, datascale, gmin, gmax, cov5percent, medncov, medpixunc;
-    double fwhmmedpix, fwhmminpix, fwhmmaxpix;
-    int64_t nsexcatsources;
-} rapid_refimmeta;
-
 /* Add a new version of the reference image of (field, fid, ppid) with
  * vbest 0 and status 0, its metadata (may be NULL) and its input L2 files
  * (rids), in one transaction.  Sets r->rfid, version, vbest, status. */
@@ -279,11 +279,19 @@ int rapid_db_best_refimage(rapid_db *db, int64_t field, int fid,
 int rapid_db_refimage_inputs(rapid_db *db, int64_t rfid, int64_t **rids,
                              int *n, rapid_err *err);
 
+/* The difference methods; a science job keeps all three. */
+typedef enum rapid_diff_method {
+    RAPID_DIFF_ZOGY = 1,
+    RAPID_DIFF_KERNELFIT = 2, /* cross-convolution kernel fit */
+    RAPID_DIFF_NAIVE = 3      /* science - matched reference */
+} rapid_diff_method;
+
 typedef struct rapid_diffimage {
     int64_t pid;        /* set by the database */
     int64_t rid;        /* the science image; expid, sca, fid, field, hp6,
                          * hp9 and jd are copied from it */
     int ppid;
+    int method;         /* rapid_diff_method */
     int64_t rfid;       /* 0: none */
     int version, vbest, status; /* set on add */
     int infobitssci, infobitsref;
@@ -300,8 +308,9 @@ typedef struct rapid_diffimmeta {
     int64_t nmatches;   /* sources used for the gain match */
 } rapid_diffimmeta;
 
-/* Add a new version of the difference image of (rid, ppid), vbest 0 and
- * status 0, with its metadata (may be NULL), in one transaction. */
+/* Add a new version of the difference image of (rid, ppid, method),
+ * vbest 0 and status 0, with its metadata (may be NULL), in one
+ * transaction. */
 int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
                            const rapid_diffimmeta *meta, rapid_err *err);
 

@@ -1,8 +1,9 @@
 /* db.c - the operations database: URLs, transactions, times, the schema.
  *
- * The schema is written once with a few tokens for what the two dialects
- * spell differently (identity keys, timestamps, "now"), and applied as
- * numbered migrations recorded in schema_version.  Queries live in
+ * The schema (db_schema.c) is written once with a few tokens for what the
+ * two dialects spell differently (identity keys, timestamps, "now"); init
+ * creates it, or upgrades an older version, recording each version in
+ * schema_version.  Queries live in
  * db_l2.c (images, PSFs, the spatial search) and db_products.c (versions,
  * reference and difference images, jobs).
  */
@@ -163,8 +164,15 @@ int db_query(rapid_db *db, const char *sql, const db_val *p, int np,
 {
     int rc;
 
-    db->retryable = 0;
+    db->retryable = db->baddata = 0;
     rc = db->ops->query(db, sql, p, np, fn, arg, err);
+    /* A value the schema refuses is the caller's, like any bad argument:
+     * ingest then leaves out that file alone. */
+    if (rc < 0 && db->baddata) {
+        rc = RAPID_E_ARG;
+        if (err)
+            err->code = rc;
+    }
     if (rc < 0 && db->txdepth > 0) /* > 0: a row visitor stopped early */
         db->txfailed = 1;
     return rc;
@@ -336,131 +344,8 @@ int db_time_canon(const char *in, char out[RAPID_DB_TIME_MAX])
 
 /* ------------------------------------------------------------ schema */
 
-#define DP " DOUBLE PRECISION"
-#define SIP_COLS(x)                                                          \
-    x "_order INTEGER NOT NULL DEFAULT 0, " x "_0_2" DP ", " x "_0_3" DP     \
-    ", " x "_0_4" DP ", " x "_1_1" DP ", " x "_1_2" DP ", " x "_1_3" DP      \
-    ", " x "_2_0" DP ", " x "_2_1" DP ", " x "_2_2" DP ", " x "_3_0" DP      \
-    ", " x "_3_1" DP ", " x "_4_0" DP
-#define FOOTPRINT_COLS                                                       \
-    "ra0" DP ", dec0" DP ", ra1" DP ", dec1" DP ", ra2" DP ", dec2" DP       \
-    ", ra3" DP ", dec3" DP ", ra4" DP ", dec4" DP
-
-/* Tokens: @ID@ an identity key, @KEYREF@ a key that is also a reference,
- * @TS@ a timestamp column, @NOW@ the current UTC time. */
-static const char schema_v1[] =
-    "CREATE TABLE filters(fid INTEGER PRIMARY KEY,"
-    " filter TEXT NOT NULL UNIQUE);"
-    "CREATE TABLE scas(sca INTEGER PRIMARY KEY);"
-    "CREATE TABLE pipelines(ppid INTEGER PRIMARY KEY,"
-    " priority INTEGER NOT NULL, script TEXT NOT NULL);"
-    "CREATE TABLE swversions(svid @ID@, gitcommit TEXT NOT NULL UNIQUE,"
-    " version TEXT, created @TS@ NOT NULL DEFAULT @NOW@);"
-    "CREATE TABLE exposures(expid @ID@, dateobs @TS@ NOT NULL UNIQUE,"
-    " mjdobs" DP " NOT NULL, field BIGINT NOT NULL, hp6 BIGINT NOT NULL,"
-    " hp9 BIGINT NOT NULL, fid INTEGER NOT NULL REFERENCES filters(fid),"
-    " exptime" DP " NOT NULL, ra_targ" DP ", dec_targ" DP ", pa_obsy" DP
-    ", pa_fpa" DP ", status INTEGER NOT NULL DEFAULT 1,"
-    " infobits INTEGER NOT NULL DEFAULT 0,"
-    " created @TS@ NOT NULL DEFAULT @NOW@);"
-    "CREATE INDEX exposures_mjdobs ON exposures(mjdobs);"
-    "CREATE TABLE l2files(rid @ID@,"
-    " expid BIGINT NOT NULL REFERENCES exposures(expid),"
-    " sca INTEGER NOT NULL REFERENCES scas(sca),"
-    " fid INTEGER NOT NULL REFERENCES filters(fid), field BIGINT NOT NULL,"
-    " hp6 BIGINT NOT NULL, hp9 BIGINT NOT NULL, dateobs @TS@ NOT NULL,"
-    " mjdobs" DP " NOT NULL, exptime" DP " NOT NULL,"
-    " infobits INTEGER NOT NULL DEFAULT 0, filename TEXT NOT NULL,"
-    " checksum TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 1,"
-    " vbest INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL,"
-    " naxis1 INTEGER NOT NULL, naxis2 INTEGER NOT NULL,"
-    " ctype1 TEXT NOT NULL, ctype2 TEXT NOT NULL,"
-    " crval1" DP " NOT NULL, crval2" DP " NOT NULL, crpix1" DP " NOT NULL,"
-    " crpix2" DP " NOT NULL, cd1_1" DP " NOT NULL, cd1_2" DP " NOT NULL,"
-    " cd2_1" DP " NOT NULL, cd2_2" DP " NOT NULL, " SIP_COLS("a") ", "
-    SIP_COLS("b") ", ra" DP " NOT NULL, dec" DP " NOT NULL, ra_targ" DP
-    ", dec_targ" DP ", pa_obsy" DP ", pa_fpa" DP ", zptmag" DP ", skymean" DP
-    ", created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(expid, sca, version));"
-    "CREATE INDEX l2files_mjdobs ON l2files(mjdobs);"
-    "CREATE INDEX l2files_field ON l2files(field, fid);"
-    "CREATE TABLE l2filemeta(rid @KEYREF@ REFERENCES l2files(rid), "
-    FOOTPRINT_COLS ", x" DP " NOT NULL, y" DP " NOT NULL, z" DP " NOT NULL,"
-    " radius" DP " NOT NULL, hp6 BIGINT NOT NULL, hp9 BIGINT NOT NULL,"
-    " fid INTEGER NOT NULL, sca INTEGER NOT NULL, mjdobs" DP " NOT NULL);"
-    "CREATE INDEX l2filemeta_fid_mjdobs ON l2filemeta(fid, mjdobs);"
-    "CREATE INDEX l2filemeta_dec0 ON l2filemeta(dec0);"
-    "CREATE INDEX l2filemeta_radius ON l2filemeta(radius);"
-    "CREATE INDEX l2filemeta_hp9 ON l2filemeta(hp9);"
-    "CREATE TABLE psfs(psfid @ID@, fid INTEGER NOT NULL REFERENCES"
-    " filters(fid), sca INTEGER NOT NULL REFERENCES scas(sca),"
-    " version INTEGER NOT NULL, vbest INTEGER NOT NULL DEFAULT 0,"
-    " filename TEXT NOT NULL, checksum TEXT NOT NULL,"
-    " status INTEGER NOT NULL DEFAULT 0,"
-    " created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(fid, sca, version));"
-    "CREATE TABLE refimages(rfid @ID@, field BIGINT NOT NULL, hp6 BIGINT,"
-    " hp9 BIGINT, fid INTEGER NOT NULL REFERENCES filters(fid),"
-    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
-    " version INTEGER NOT NULL, vbest INTEGER NOT NULL DEFAULT 0,"
-    " filename TEXT, checksum TEXT, status INTEGER NOT NULL DEFAULT 0,"
-    " infobits INTEGER NOT NULL DEFAULT 0,"
-    " svid BIGINT REFERENCES swversions(svid),"
-    " created @TS@ NOT NULL DEFAULT @NOW@,"
-    " UNIQUE(field, fid, ppid, version));"
-    "CREATE TABLE refimcatalogs(rfcatid @ID@,"
-    " rfid BIGINT NOT NULL REFERENCES refimages(rfid),"
-    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
-    " cattype INTEGER NOT NULL, filename TEXT NOT NULL, checksum TEXT,"
-    " status INTEGER NOT NULL DEFAULT 1,"
-    " created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(rfid, ppid, cattype));"
-    "CREATE TABLE refimimages(rfid BIGINT NOT NULL REFERENCES"
-    " refimages(rfid), rid BIGINT NOT NULL REFERENCES l2files(rid),"
-    " PRIMARY KEY(rfid, rid));"
-    "CREATE TABLE refimmeta(rfid @KEYREF@ REFERENCES refimages(rfid),"
-    " nframes INTEGER, mjdobsmin" DP ", mjdobsmax" DP ", npixsat BIGINT,"
-    " npixnan BIGINT, clmean" DP ", clstddev" DP ", clnoutliers BIGINT,"
-    " gmedian" DP ", datascale" DP ", gmin" DP ", gmax" DP ", cov5percent" DP
-    ", medncov" DP ", medpixunc" DP ", fwhmmedpix" DP ", fwhmminpix" DP
-    ", fwhmmaxpix" DP ", nsexcatsources BIGINT);"
-    "CREATE TABLE diffimages(pid @ID@,"
-    " rid BIGINT NOT NULL REFERENCES l2files(rid),"
-    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
-    " version INTEGER NOT NULL, vbest INTEGER NOT NULL DEFAULT 0,"
-    " rfid BIGINT REFERENCES refimages(rfid), expid BIGINT NOT NULL,"
-    " sca INTEGER NOT NULL, fid INTEGER NOT NULL, field BIGINT NOT NULL,"
-    " hp6 BIGINT, hp9 BIGINT, jd" DP ", " FOOTPRINT_COLS
-    ", infobitssci INTEGER NOT NULL DEFAULT 0,"
-    " infobitsref INTEGER NOT NULL DEFAULT 0, filename TEXT, checksum TEXT,"
-    " status INTEGER NOT NULL DEFAULT 0,"
-    " svid BIGINT REFERENCES swversions(svid),"
-    " created @TS@ NOT NULL DEFAULT @NOW@, UNIQUE(rid, ppid, version));"
-    "CREATE TABLE diffimmeta(pid @KEYREF@ REFERENCES diffimages(pid),"
-    " nsexcatsources BIGINT, scalefacref" DP ", dxrmsfin" DP ", dyrmsfin" DP
-    ", dxmedianfin" DP ", dymedianfin" DP ", nmatches BIGINT);"
-    "CREATE TABLE jobs(jid @ID@,"
-    " ppid INTEGER NOT NULL REFERENCES pipelines(ppid),"
-    " rid BIGINT REFERENCES l2files(rid), fid INTEGER, expid BIGINT,"
-    " sca INTEGER, field BIGINT, procdate INTEGER NOT NULL, machine TEXT,"
-    " launched @TS@, qwaited" DP ", started @TS@, ended @TS@, elapsed" DP
-    ", exitcode INTEGER, status INTEGER NOT NULL DEFAULT 0, slurm TEXT,"
-    " awsbatchjobid TEXT, UNIQUE(ppid, rid));"
-    "CREATE INDEX jobs_procdate ON jobs(procdate, status);";
-
-/* SQLite's spatial index: the bounding box of each footprint on the unit
- * sphere (x, y, z), kept by db_l2.c next to every l2filemeta row.  A 3-D
- * box has no RA wrap-around and no pole to treat specially. */
-static const char schema_v1_sqlite[] =
-    "CREATE VIRTUAL TABLE l2filemeta_box USING rtree(rid, xmin, xmax,"
-    " ymin, ymax, zmin, zmax);";
-
-typedef struct migration {
-    const char *common, *sqlite, *pg;
-} migration;
-
-/* migrations[i] takes the schema from version i to i + 1. */
-static const migration migrations[RAPID_DB_SCHEMA_VERSION] = {
-    {schema_v1, schema_v1_sqlite, NULL},
-};
-
+/* The schema's text is in db_schema.c; here, how the two dialects spell
+ * its tokens, and how it is applied. */
 static const struct {
     const char *token, *sqlite, *pg;
 } dialect[] = {
@@ -499,7 +384,7 @@ static char *expand(const char *tmpl, int pg)
     return out;
 }
 
-static int run_script(rapid_db *db, const char *tmpl, rapid_err *err)
+int db_script(rapid_db *db, const char *tmpl, rapid_err *err)
 {
     char *sql = expand(tmpl, db->pg);
     int rc;
@@ -624,27 +509,17 @@ static int setup_q3c(rapid_db *db, rapid_err *err)
         return rc;
     if ((rc = check_q3c(db, err)) != 0)
         return rc;
-    return db->q3c ? run_script(db, indexes, err) : 0;
+    return db->q3c ? db_script(db, indexes, err) : 0;
 }
 
+/* A new database gets the latest schema whole; an older one is upgraded
+ * step by step (db_schema.c). */
 static int migrate(rapid_db *db, int from, rapid_err *err)
 {
-    static const char record[] = "INSERT INTO schema_version(version) VALUES(?)";
-    const migration *m;
-    int rc = 0, v;
-
-    for (v = from; v < RAPID_DB_SCHEMA_VERSION && !rc; v++) {
-        db_val p[1] = {DV_INT(v + 1)};
-        m = &migrations[v];
-        if ((rc = run_script(db, m->common, err)) == 0 &&
-            (db->pg ? m->pg : m->sqlite))
-            rc = run_script(db, db->pg ? m->pg : m->sqlite, err);
-        if (!rc)
-            rc = db_query(db, record, p, 1, NULL, NULL, err);
-        if (rc)
-            rapid_err_prefix(err, "migrating the schema to version %d", v + 1);
-    }
-    return rc;
+    if (from == RAPID_DB_SCHEMA_VERSION)
+        return 0;
+    return from == 0 ? db_schema_create(db, err)
+                     : db_schema_upgrade(db, from, err);
 }
 
 int rapid_db_init(rapid_db *db, int *from, rapid_err *err)
@@ -663,7 +538,7 @@ int rapid_db_init(rapid_db *db, int *from, rapid_err *err)
         return rc;
     if (db->pg && (rc = db_query(db, lock, NULL, 0, NULL, NULL, err)) != 0)
         goto cleanup;
-    if ((rc = run_script(db, create, err)) != 0 ||
+    if ((rc = db_script(db, create, err)) != 0 ||
         (rc = rapid_db_schema_version(db, &v, err)) != 0)
         goto cleanup;
     if (from)

@@ -1,7 +1,7 @@
 /* db_internal.h - what db.c shares with its two back ends (not public).
  *
- *   db.c         URL dispatch, schema text and migrations, every query of
- *                rapid/db.h written once in portable SQL
+ *   db.c         URL dispatch, transactions, times, applying the schema
+ *   db_schema.c  the schema's text, upgrades, how file names are stored
  *   db_sqlite.c  the SQLite back end (statement cache, WAL, busy waits)
  *   db_pg.c      the PostgreSQL back end (libpq, prepared statements)
  *
@@ -73,6 +73,8 @@ struct rapid_db {
     int txfailed;         /* a call inside the open transaction failed */
     int retryable;        /* the last failure was a lock conflict */
     double lock_timeout;  /* seconds a statement waits for a lock */
+    int baddata;          /* the last failure was a value the schema
+                           * refuses (a CHECK, a NOT NULL, malformed text) */
 };
 
 extern const db_ops rapid_db_sqlite_ops;
@@ -103,6 +105,28 @@ int rapid_db_retryable(const rapid_db *db);
 /* The canonical text of a date-time as both back ends store it
  * ("YYYY-MM-DDTHH:MM:SS.ffffff"); "" and NULL give "".  -1 if malformed. */
 int db_time_canon(const char *in, char out[RAPID_DB_TIME_MAX]);
+
+/* Several ';'-separated statements without parameters, the dialect's
+ * tokens (@ID@, @TS@, ...) spelled for the back end. */
+int db_script(rapid_db *db, const char *tmpl, rapid_err *err);
+
+/* The schema (db_schema.c), inside an open transaction: create the latest
+ * version in an empty database, or upgrade one of version `from`. */
+int db_schema_create(rapid_db *db, rapid_err *err);
+int db_schema_upgrade(rapid_db *db, int from, rapid_err *err);
+
+/* File names as stored: text that any SQL client can read, which both back
+ * ends accept whatever the bytes of the name.  Well-formed UTF-8 is kept as
+ * it is, except '%'; '%' and every byte that is not part of well-formed
+ * UTF-8 are written %XX (two upper-case hex digits).  Encoding fails (-1)
+ * when out is too small (DB_NAME_MAX holds any name shorter than
+ * RAPID_DB_PATH_MAX); decoding truncates to outsz. */
+#define DB_NAME_MAX (3 * RAPID_DB_PATH_MAX)
+int db_name_encode(const char *in, char *out, size_t outsz);
+void db_name_decode(const char *in, char *out, size_t outsz);
+/* A name given to the database in its stored form; RAPID_E_ARG when it is
+ * empty or not shorter than RAPID_DB_PATH_MAX. */
+int db_name_store(const char *name, char out[DB_NAME_MAX], rapid_err *err);
 
 /* NESTED HEALPix index of a position at nside. */
 int64_t db_healpix(int64_t nside, double ra, double dec);

@@ -63,8 +63,9 @@ static int bind_sip(db_val *p, int order, const double c[5][5])
     return k;
 }
 
-/* Parameters for L2_DATA, then ctype1, ctype2. */
-static int bind_l2(db_val *p, const rapid_l2file *x)
+/* Parameters for L2_DATA, then ctype1, ctype2; name is the file name as
+ * stored. */
+static int bind_l2(db_val *p, const rapid_l2file *x, const char *name)
 {
     int k = 0;
 
@@ -73,7 +74,7 @@ static int bind_l2(db_val *p, const rapid_l2file *x)
     p[k++] = DV_INT(x->hp6), p[k++] = DV_INT(x->hp9);
     p[k++] = DV_TEXT(x->dateobs), p[k++] = DV_DBL(x->mjdobs);
     p[k++] = DV_DBL(x->exptime), p[k++] = DV_INT(x->infobits);
-    p[k++] = DV_TEXT(x->filename), p[k++] = DV_TEXT(x->checksum);
+    p[k++] = DV_TEXT(name), p[k++] = DV_TEXT(x->checksum);
     p[k++] = DV_INT(x->status), p[k++] = DV_INT(x->vbest);
     p[k++] = DV_INT(x->version), p[k++] = DV_INT(x->naxis1);
     p[k++] = DV_INT(x->naxis2);
@@ -122,7 +123,7 @@ static void read_l2(const db_row *r, rapid_l2file *x)
     db_time_canon(db_col_text(r, c++), x->dateobs);
     x->mjdobs = db_col_dbl(r, c++), x->exptime = db_col_dbl(r, c++);
     x->infobits = (int)db_col_int(r, c++);
-    text_col(r, c++, x->filename, sizeof x->filename);
+    db_name_decode(db_col_text(r, c++), x->filename, sizeof x->filename);
     text_col(r, c++, x->checksum, sizeof x->checksum);
     x->status = (int)db_col_int(r, c++), x->vbest = (int)db_col_int(r, c++);
     x->version = (int)db_col_int(r, c++), x->naxis1 = (int)db_col_int(r, c++);
@@ -330,6 +331,11 @@ static int check_l2(rapid_l2file *x, rapid_err *err)
             fabs(x->fp_dec[k]) > 90)
             return rapid_fail(err, RAPID_E_ARG, "%s: footprint point %d is not "
                               "a sky position", x->filename, k);
+    /* NaN is "not known"; a value, though, must be on the sky */
+    if (fabs(x->dec_targ) > 90 || isinf(x->ra_targ))
+        return rapid_fail(err, RAPID_E_ARG, "%s: boresight (RA_TARG %g, "
+                          "DEC_TARG %g) is not a sky position", x->filename,
+                          x->ra_targ, x->dec_targ);
     if (!isfinite(x->mjdobs) || x->a_order < 0 || x->b_order < 0 ||
         x->a_order > RAPID_DB_SIP_ORDER || x->b_order > RAPID_DB_SIP_ORDER)
         return rapid_fail(err, RAPID_E_ARG, "%s: MJD %g or SIP order %d/%d "
@@ -460,11 +466,14 @@ static int insert_l2(rapid_db *db, rapid_l2file *x, int top, rapid_err *err)
         " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
         " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rid";
     db_val p[L2_NDATA + 2];
+    char name[DB_NAME_MAX];
     int rc, np;
 
+    if ((rc = db_name_store(x->filename, name, err)) != 0)
+        return rc;
     x->version = top + 1;
     x->vbest = x->status = top == 0;
-    np = bind_l2(p, x);
+    np = bind_l2(p, x, name);
     if ((rc = db_query(db, ins, p, np, row_id, &x->rid, err)) != 0 ||
         (rc = insert_meta(db, x, err)) != 0 || top == 0)
         return rc;
@@ -690,7 +699,7 @@ static int row_psf(const db_row *r, void *arg)
     x->psfid = db_col_int(r, 0), x->fid = (int)db_col_int(r, 1);
     x->sca = (int)db_col_int(r, 2), x->version = (int)db_col_int(r, 3);
     x->vbest = (int)db_col_int(r, 4), x->status = (int)db_col_int(r, 5);
-    text_col(r, 6, x->filename, sizeof x->filename);
+    db_name_decode(db_col_text(r, 6), x->filename, sizeof x->filename);
     text_col(r, 7, x->checksum, sizeof x->checksum);
     return 1;
 }
@@ -703,15 +712,17 @@ static int insert_psf(rapid_db *db, rapid_psffile *x, rapid_err *err)
         "INSERT INTO psfs(fid, sca, version, vbest, filename, checksum, status)"
         " VALUES(?, ?, ?, 0, ?, ?, 0) RETURNING psfid";
     db_val key[2] = {DV_INT(x->fid), DV_INT(x->sca)};
+    char name[DB_NAME_MAX];
     int64_t v = 0;
     int rc;
 
-    if ((rc = db_query(db, next, key, 2, row_id, &v, err)) != 0)
+    if ((rc = db_name_store(x->filename, name, err)) != 0 ||
+        (rc = db_query(db, next, key, 2, row_id, &v, err)) != 0)
         return rc;
     x->version = (int)v + 1;
     {
         db_val p[5] = {DV_INT(x->fid), DV_INT(x->sca), DV_INT(x->version),
-                       DV_TEXT(x->filename), DV_TEXT(x->checksum)};
+                       DV_TEXT(name), DV_TEXT(x->checksum)};
         if ((rc = db_query(db, ins, p, 5, row_id, &x->psfid, err)) != 0)
             return rc;
     }

@@ -88,6 +88,11 @@ static int result_fail(rapid_db *db, rapid_err *err, PGresult *res,
 
     db->retryable = state && (strcmp(state, "40001") == 0 ||
                               strcmp(state, "40P01") == 0);
+    /* class 22 data exception (e.g. text not valid in the encoding),
+     * 23502 NOT NULL, 23514 CHECK */
+    db->baddata = state && (strncmp(state, "22", 2) == 0 ||
+                            strcmp(state, "23502") == 0 ||
+                            strcmp(state, "23514") == 0);
     while (sql[n] && sql[n] != '(' && sql[n] != '\n' && n < 40)
         n++;
     snprintf(what, sizeof what, "%.*s", (int)n, sql);

@@ -40,7 +40,8 @@ static const kind_sql kinds[] = {
     KIND("psfs", "psfid", "fid, sca", "fid = ? AND sca = ?", 2),
     KIND("refimages", "rfid", "field, fid, ppid",
          "field = ? AND fid = ? AND ppid = ?", 3),
-    KIND("diffimages", "pid", "rid, ppid", "rid = ? AND ppid = ?", 2),
+    KIND("diffimages", "pid", "rid, ppid, method",
+         "rid = ? AND ppid = ? AND method = ?", 3),
 };
 
 /* The key of a product row: key[0..nkey-1], then its vbest. */
@@ -60,7 +61,9 @@ static int row_key(const db_row *r, void *arg)
     return 1;
 }
 
-/* Look up the row's key and hold the key's lock; in a transaction. */
+/* Look up the row's key and hold the key's lock; in a transaction.  The
+ * statements that follow keep the one-best index satisfied at every step:
+ * the other versions drop before this one rises. */
 static int lock_row(rapid_db *db, const kind_sql *ks, rapid_product kind,
                     int64_t id, product_key *k, rapid_err *err)
 {
@@ -171,15 +174,17 @@ int rapid_db_set_file(rapid_db *db, rapid_product kind, int64_t id,
                       rapid_err *err)
 {
     const kind_sql *ks;
-    db_val p[3] = {DV_TEXT(filename), DV_TEXT(checksum), DV_INT(id)};
+    char name[DB_NAME_MAX];
+    db_val p[3] = {DV_TEXT(name), DV_TEXT(checksum), DV_INT(id)};
     int rc;
 
     if ((unsigned)kind >= sizeof kinds / sizeof kinds[0])
         return bad_kind(err, kind);
     ks = &kinds[kind];
-    if (!filename || !*filename)
-        return rapid_fail(err, RAPID_E_ARG, "%s %lld: empty file name",
-                          ks->table, (long long)id);
+    if ((rc = db_name_store(filename, name, err)) != 0) {
+        rapid_err_prefix(err, "%s %lld", ks->table, (long long)id);
+        return rc;
+    }
     if ((rc = db_query(db, ks->setfile, p, 3, NULL, NULL, err)) != 0)
         return rc;
     if (db->ops->changes(db) == 0)
@@ -290,12 +295,17 @@ int rapid_db_add_refimage(rapid_db *db, rapid_refimage *r,
     int64_t key[3] = {r->field, r->fid, r->ppid};
     db_val k[3] = {DV_INT(r->field), DV_INT(r->fid), DV_INT(r->ppid)};
     id_time got = {0, r->created};
+    char name[DB_NAME_MAX];
     rapid_tile t;
     int rc;
 
     if ((rc = check_product(err, r->filename, r->fid, r->ppid)) != 0 ||
         (rc = rapid_tile_get(RAPID_TILE_NSIDE, r->field, &t, err)) != 0)
         return rc;
+    if (r->filename[0] && (rc = db_name_store(r->filename, name, err)) != 0) {
+        rapid_err_prefix(err, "reference image");
+        return rc;
+    }
     if ((rc = db_tx_begin(db, err)) != 0)
         return rc;
     if ((rc = db_lock_key(db, RAPID_PRODUCT_REFIMAGE, key, 3, err)) != 0 ||
@@ -305,8 +315,8 @@ int rapid_db_add_refimage(rapid_db *db, rapid_refimage *r,
         db_val p[10] = {DV_INT(r->field), DV_INT(db_healpix(64, t.cra, t.cdec)),
                         DV_INT(db_healpix(512, t.cra, t.cdec)), DV_INT(r->fid),
                         DV_INT(r->ppid), DV_INT(r->version),
-                        DV_TEXT(r->filename), DV_TEXT(r->checksum),
-                        DV_INT(r->infobits),
+                        r->filename[0] ? DV_TEXT(name) : DV_NULL,
+                        DV_TEXT(r->checksum), DV_INT(r->infobits),
                         r->svid ? DV_INT(r->svid) : DV_NULL};
         if ((rc = db_query(db, ins, p, 10, row_id_time, &got, err)) != 0)
             goto cleanup;
@@ -331,11 +341,17 @@ int rapid_db_add_refimcatalog(rapid_db *db, int64_t rfid, int ppid,
         " status) VALUES(?, ?, ?, ?, ?, 1) ON CONFLICT (rfid, ppid, cattype)"
         " DO UPDATE SET filename = excluded.filename,"
         " checksum = excluded.checksum, status = 1 RETURNING rfcatid";
+    char name[DB_NAME_MAX];
     db_val p[5] = {DV_INT(rfid), DV_INT(ppid), DV_INT(cattype),
-                   DV_TEXT(filename), checksum ? DV_TEXT(checksum) : DV_NULL};
+                   DV_TEXT(name), checksum ? DV_TEXT(checksum) : DV_NULL};
     int rc;
 
     *rfcatid = 0;
+    if ((rc = db_name_store(filename, name, err)) != 0) {
+        rapid_err_prefix(err, "catalog of reference image %lld",
+                         (long long)rfid);
+        return rc;
+    }
     if ((rc = check_product(err, filename, 0, ppid)) != 0)
         return rc;
     if (cattype != 1 && cattype != 2)
@@ -353,7 +369,7 @@ static int row_refimage(const db_row *r, void *arg)
     x->version = (int)db_col_int(r, 4), x->vbest = (int)db_col_int(r, 5);
     x->status = (int)db_col_int(r, 6), x->infobits = (int)db_col_int(r, 7);
     x->svid = db_col_int(r, 8);
-    snprintf(x->filename, sizeof x->filename, "%s", db_col_text(r, 9));
+    db_name_decode(db_col_text(r, 9), x->filename, sizeof x->filename);
     snprintf(x->checksum, sizeof x->checksum, "%s", db_col_text(r, 10));
     db_time_canon(db_col_text(r, 11), x->created);
     return 1;
@@ -450,35 +466,37 @@ static int science_row(rapid_db *db, int64_t rid, sci_row *s, rapid_err *err)
     return 0;
 }
 
-static int insert_diffimmeta(rapid_db *db, int64_t pid,
+static int insert_diffimmeta(rapid_db *db, const rapid_diffimage *d,
                              const rapid_diffimmeta *m, rapid_err *err)
 {
     static const char sql[] =
-        "INSERT INTO diffimmeta(pid, nsexcatsources, scalefacref, dxrmsfin,"
-        " dyrmsfin, dxmedianfin, dymedianfin, nmatches) VALUES(?, ?, ?, ?, ?,"
-        " ?, ?, ?)";
-    db_val p[8] = {DV_INT(pid),          DV_INT(m->nsexcatsources),
-                   DV_DBL(m->scalefacref), DV_DBL(m->dxrmsfin),
-                   DV_DBL(m->dyrmsfin),   DV_DBL(m->dxmedianfin),
-                   DV_DBL(m->dymedianfin), DV_INT(m->nmatches)};
+        "INSERT INTO diffimmeta(pid, method, nsexcatsources, scalefacref,"
+        " dxrmsfin, dyrmsfin, dxmedianfin, dymedianfin, nmatches)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    db_val p[9] = {DV_INT(d->pid),         DV_INT(d->method),
+                   DV_INT(m->nsexcatsources), DV_DBL(m->scalefacref),
+                   DV_DBL(m->dxrmsfin),     DV_DBL(m->dyrmsfin),
+                   DV_DBL(m->dxmedianfin),  DV_DBL(m->dymedianfin),
+                   DV_INT(m->nmatches)};
 
-    return db_query(db, sql, p, 8, NULL, NULL, err);
+    return db_query(db, sql, p, 9, NULL, NULL, err);
 }
 
 static int insert_diffimage(rapid_db *db, rapid_diffimage *d,
-                            const sci_row *s, rapid_err *err)
+                            const sci_row *s, const char *name,
+                            rapid_err *err)
 {
     static const char ins[] =
-        "INSERT INTO diffimages(rid, ppid, version, vbest, rfid, expid, sca,"
-        " fid, field, hp6, hp9, jd, ra0, dec0, ra1, dec1, ra2, dec2, ra3,"
+        "INSERT INTO diffimages(rid, ppid, method, version, vbest, rfid, expid,"
+        " sca, fid, field, hp6, hp9, jd, ra0, dec0, ra1, dec1, ra2, dec2, ra3,"
         " dec3, ra4, dec4, infobitssci, infobitsref, filename, checksum,"
-        " status, svid) VALUES(?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING pid";
-    db_val p[26];
+        " status, svid) VALUES(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING pid";
+    db_val p[27];
     int k = 0, i;
 
     p[k++] = DV_INT(d->rid), p[k++] = DV_INT(d->ppid);
-    p[k++] = DV_INT(d->version);
+    p[k++] = DV_INT(d->method), p[k++] = DV_INT(d->version);
     p[k++] = d->rfid ? DV_INT(d->rfid) : DV_NULL;
     p[k++] = DV_INT(s->expid), p[k++] = DV_INT(s->sca);
     p[k++] = DV_INT(s->fid), p[k++] = DV_INT(s->field);
@@ -487,7 +505,8 @@ static int insert_diffimage(rapid_db *db, rapid_diffimage *d,
     for (i = 0; i < 5; i++)
         p[k++] = DV_DBL(d->ra[i]), p[k++] = DV_DBL(d->dec[i]);
     p[k++] = DV_INT(d->infobitssci), p[k++] = DV_INT(d->infobitsref);
-    p[k++] = DV_TEXT(d->filename), p[k++] = DV_TEXT(d->checksum);
+    p[k++] = d->filename[0] ? DV_TEXT(name) : DV_NULL;
+    p[k++] = DV_TEXT(d->checksum);
     p[k++] = d->svid ? DV_INT(d->svid) : DV_NULL;
     return db_query(db, ins, p, k, row_count, &d->pid, err);
 }
@@ -495,25 +514,35 @@ static int insert_diffimage(rapid_db *db, rapid_diffimage *d,
 int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
                            const rapid_diffimmeta *meta, rapid_err *err)
 {
-    static const char next[] = "SELECT coalesce(max(version), 0) FROM"
-                               " diffimages WHERE rid = ? AND ppid = ?";
-    int64_t key[2] = {d->rid, d->ppid};
-    db_val k[2] = {DV_INT(d->rid), DV_INT(d->ppid)};
+    static const char next[] =
+        "SELECT coalesce(max(version), 0) FROM diffimages WHERE rid = ?"
+        " AND ppid = ? AND method = ?";
+    int64_t key[3] = {d->rid, d->ppid, d->method};
+    db_val k[3] = {DV_INT(d->rid), DV_INT(d->ppid), DV_INT(d->method)};
+    char name[DB_NAME_MAX];
     sci_row s;
     int rc;
 
     if ((rc = check_product(err, d->filename, 0, d->ppid)) != 0)
         return rc;
+    if (d->method < RAPID_DIFF_ZOGY || d->method > RAPID_DIFF_NAIVE)
+        return rapid_fail(err, RAPID_E_ARG, "%s: difference method %d: must "
+                          "be 1 (ZOGY), 2 (kernel fit) or 3 (naive)",
+                          d->filename, d->method);
+    if (d->filename[0] && (rc = db_name_store(d->filename, name, err)) != 0) {
+        rapid_err_prefix(err, "difference image");
+        return rc;
+    }
     if ((rc = db_tx_begin(db, err)) != 0)
         return rc;
     if ((rc = science_row(db, d->rid, &s, err)) != 0 ||
-        (rc = db_lock_key(db, RAPID_PRODUCT_DIFFIMAGE, key, 2, err)) != 0 ||
-        (rc = next_version(db, next, k, 2, &d->version, err)) != 0 ||
-        (rc = insert_diffimage(db, d, &s, err)) != 0)
+        (rc = db_lock_key(db, RAPID_PRODUCT_DIFFIMAGE, key, 3, err)) != 0 ||
+        (rc = next_version(db, next, k, 3, &d->version, err)) != 0 ||
+        (rc = insert_diffimage(db, d, &s, name, err)) != 0)
         goto cleanup;
     d->vbest = 0, d->status = 0;
     if (meta)
-        rc = insert_diffimmeta(db, d->pid, meta, err);
+        rc = insert_diffimmeta(db, d, meta, err);
 cleanup:
     if (rc)
         rapid_err_prefix(err, "adding difference image %s", d->filename);

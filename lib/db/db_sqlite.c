@@ -57,9 +57,13 @@ static void sql_head(const char *sql, char *out, size_t outsz)
 static int sq_fail_what(rapid_db *db, rapid_err *err, int code,
                         const char *what)
 {
+    int ext = sqlite3_extended_errcode(conn(db));
     char why[256];
 
     db->retryable = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+    db->baddata = ext == SQLITE_CONSTRAINT_CHECK ||
+                  ext == SQLITE_CONSTRAINT_NOTNULL ||
+                  (code & 0xff) == SQLITE_MISMATCH || (code & 0xff) == SQLITE_TOOBIG;
     if ((code & 0xff) != SQLITE_BUSY)
         return db_fail(db, err, what, sqlite3_errmsg(conn(db)));
     snprintf(why, sizeof why, "%s: another connection holds the lock, and "
