@@ -28,6 +28,7 @@ static void small_config(rapid_sim_config *c, int size)
     rapid_sim_config_init(c);
     c->seed = 11;
     c->size = size;
+    c->exptime = 140; /* one time for every filter */
     c->nscas = 1;
     c->epochs = 2;
     c->nfilters = 1;
@@ -295,15 +296,17 @@ static void all_positions(const world *w, rapid_wcs *wcs, double **x,
 
 /* --------------------------------------------------------- sky and noise */
 
-static void check_sky(const char *filter)
+/* exptime 0: the filter's own exposure time */
+static void check_sky(const char *filter, double exptime)
 {
     world w;
     rapid_image img = RAPID_IMAGE_INIT;
     const rapid_filter *f = rapid_filter_by_name(filter);
-    double s = 0, s2 = 0, mean, sd, want_mean, want_sd;
+    double s = 0, s2 = 0, mean, sd, want_mean, want_sd, t, rn;
     size_t i, n;
 
     small_config(&w.c, 512);
+    w.c.exptime = exptime;
     w.c.filters[0] = f;
     w.c.with_sources = 0;
     w.c.cosmic_rays = 0;
@@ -317,11 +320,15 @@ static void check_sky(const char *filter)
     }
     mean = s / n;
     sd = sqrt(s2 / n - mean * mean);
-    want_mean = base_dn(&w.c, f);
-    want_sd = sqrt(want_mean * RAPID_GAIN + RAPID_READNOISE * RAPID_READNOISE) /
-              RAPID_GAIN;
-    printf("# %s: mean %.4f DN (model %.4f), sigma %.4f DN (model %.4f)\n",
-           filter, mean, want_mean, sd, want_sd);
+    t = rapid_sim_exptime(&w.c, f);
+    rn = rapid_read_noise(t);
+    want_mean = (f->zodi + f->thermal + RAPID_DARK) * t / RAPID_GAIN;
+    want_sd = sqrt(want_mean * RAPID_GAIN + rn * rn) / RAPID_GAIN;
+    printf("# %s, %.0f s: mean %.4f DN (model %.4f), sigma %.4f DN (model "
+           "%.4f, read noise %.2f e)\n", filter, t, mean, want_mean, sd,
+           want_sd, rn);
+    assert_true(hdr_double(&img.hdr, "EXPTIME") == t);
+    assert_true(fabs(hdr_double(&img.hdr, "RDNOISE") - rn) < 1e-12);
     /* 262144 pixels: the statistical errors are 0.05 % and 0.15 % */
     assert_true(fabs(mean / want_mean - 1) < 0.005);
     assert_true(fabs(sd / want_sd - 1) < 0.02);
@@ -333,9 +340,13 @@ static void check_sky(const char *filter)
 static void test_sky_and_noise(void **state)
 {
     (void)state;
-    check_sky("H158");
-    check_sky("K213"); /* thermal-dominated */
-    check_sky("R062");
+    check_sky("H158", 140);
+    check_sky("K213", 140); /* thermal-dominated */
+    check_sky("R062", 140);
+    /* each filter's own exposure time and its read noise up the ramp */
+    check_sky("R062", 0);
+    check_sky("H158", 0);
+    check_sky("F184", 0);
 }
 
 /* Without noise an empty image is exactly the sky + dark level, and hot
@@ -572,7 +583,8 @@ static void measure_stars(world *w, int ip, double r, phot *ph)
     rapid_wcs wcs = RAPID_WCS_INIT;
     rapid_err err = RAPID_ERR_INIT;
     double *x = NULL, *y = NULL, bg = base_dn(&w->c, w->p[0].filter);
-    double var_px = bg * RAPID_GAIN + RAPID_READNOISE * RAPID_READNOISE;
+    double rn = rapid_read_noise(w->c.exptime);
+    double var_px = bg * RAPID_GAIN + rn * rn;
     int64_t k;
 
     render(w, ip, &img, NULL);

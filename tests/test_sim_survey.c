@@ -135,7 +135,21 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.epochs, 5);
     assert_true(c.cadence_days == 5.0);
     assert_int_equal(c.nscas, 18);
-    assert_true(c.exptime == 140.0);
+    assert_true(c.exptime == 0.0);
+    /* the OpenUniverse time-domain survey's exposure times */
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("R062")) == 161);
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("H158")) == 302);
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("J129")) == 302);
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("Y106")) == 302);
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("F184")) == 901);
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("K213")) == 901);
+    c.exptime = 140;
+    assert_true(rapid_sim_exptime(&c, rapid_filter_by_name("K213")) == 140);
+    c.exptime = 0;
+    /* read noise up the ramp: 5.6 e at 170 s, less for longer exposures */
+    assert_true(fabs(rapid_read_noise(170) - 5.6) < 0.01);
+    assert_true(rapid_read_noise(901) < rapid_read_noise(302) &&
+                rapid_read_noise(302) < rapid_read_noise(140));
     assert_int_equal(c.gzip, 0);
     assert_true(c.star_density == 1.0 && c.galaxy_density == 1.0);
     assert_true(c.mag_faint == 28.0);
@@ -185,7 +199,7 @@ static void test_plan_covers_tiles(void **state)
     c.nfilters = 2;
     c.filters[1] = rapid_filter_by_name("J129");
     np = make_plan(&c, &p);
-    step = (c.exptime + 60.0) / 86400.0;
+    step = 0;
     assert_true(np >= c.epochs * c.nfilters);
     assert_true(np <= c.epochs * c.nfilters * c.ntiles);
     for (k = 0; k < np; k++) {
@@ -193,6 +207,9 @@ static void test_plan_covers_tiles(void **state)
         if (k > 0) {
             assert_true(p[k].mjd > p[k - 1].mjd);
             assert_true(p[k].visit >= p[k - 1].visit);
+            /* one after the other: its exposure time and 60 s overhead */
+            step = (p[k - 1].exptime + 60.0) / 86400.0;
+            assert_true(p[k].exptime == rapid_sim_exptime(&c, p[k].filter));
             if (p[k].visit == p[k - 1].visit)
                 assert_true(fabs(p[k].mjd - p[k - 1].mjd - step) < 1e-9);
         }

@@ -11,7 +11,9 @@ extern "C" {
 #define RAPID_SCA_PIX 4088        /* active pixels per side */
 #define RAPID_PIXSCALE 0.11       /* arcsec/pixel */
 #define RAPID_GAIN 1.0            /* e/DN */
-#define RAPID_READNOISE 8.5       /* e */
+#define RAPID_READNOISE 8.5       /* e: assumed for a file without RDNOISE */
+#define RAPID_FRAME_TIME 3.04     /* s between reads of the detector */
+#define RAPID_FRAME_NOISE 12.2    /* e rms in one read */
 #define RAPID_DARK 0.015          /* e/s */
 #define RAPID_SATURATION 100000.0 /* DN */
 #define RAPID_APERTURE_M 2.36     /* primary mirror diameter, metres */
@@ -26,6 +28,13 @@ typedef struct rapid_filter {
     double zodi;         /* zodiacal light, e/pixel/s */
     double thermal;      /* thermal background, e/pixel/s */
 } rapid_filter;
+
+/* Read noise (e) of an exposure of t seconds whose signal is the slope
+ * fitted up the ramp to all its reads (one every RAPID_FRAME_TIME): for n
+ * reads with noise s each, s sqrt(12 (n - 1) / (n (n + 1))).  The noise
+ * per read is set so that a 170 s exposure has 5.6 e total (the figure the
+ * Roman project publishes); 140 s gives 6.1 e, 302 s 4.2 e, 901 s 2.5 e. */
+double rapid_read_noise(double t);
 
 /* By database name or F-number alias, case-insensitive ("H158", "f158");
  * NULL if unknown. */

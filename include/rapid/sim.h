@@ -36,7 +36,8 @@ typedef struct rapid_sim_config {
     double cadence_days;     /* days between visits (5) */
     double mjd_start;        /* first visit (2028-09-07 00:00:00 UTC) */
     int nscas;               /* detectors used, the first n of 18 (18) */
-    double exptime;          /* seconds (140) */
+    double exptime;          /* seconds; 0 (default): per filter, as
+                              * rapid_sim_exptime() gives */
     int gzip;                /* write .fits.gz */
     /* scene */
     double star_density;     /* multiplier on the star counts (1) */
@@ -55,12 +56,18 @@ typedef struct rapid_sim_config {
 
 void rapid_sim_config_init(rapid_sim_config *c);
 
+/* The exposure time of an image in filter f: c->exptime when it is set
+ * (> 0), else the OpenUniverse time-domain survey's for the filter (R062
+ * and Z087 161 s; Y106, J129, H158 and W146 302 s; F184 and K213 901 s). */
+double rapid_sim_exptime(const rapid_sim_config *c, const rapid_filter *f);
+
 /* One pointing of the focal plane: boresight, roll, time, filter. */
 typedef struct rapid_sim_pointing {
     int id;                  /* pointing number, in time order */
     int visit;               /* epoch 0..epochs-1 */
     const rapid_filter *filter;
     double mjd;              /* start of exposure */
+    double exptime;          /* seconds */
     double ra, dec;          /* boresight (RA_TARG, DEC_TARG) */
     double pa;               /* position angle of the focal plane (PA_FPA) */
 } rapid_sim_pointing;

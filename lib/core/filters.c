@@ -1,4 +1,5 @@
 /* filters.c - the Roman WFI filter table (SPEC §2). */
+#include <math.h>
 #include <stddef.h>
 #include <strings.h>
 
@@ -32,4 +33,13 @@ const rapid_filter *rapid_filter_by_name(const char *name)
 const rapid_filter *rapid_filter_by_fid(int fid)
 {
     return fid >= 1 && fid <= RAPID_NFILTERS ? &filters[fid - 1] : NULL;
+}
+
+double rapid_read_noise(double t)
+{
+    double n = floor(t / RAPID_FRAME_TIME);
+
+    if (n < 2)
+        return RAPID_FRAME_NOISE * sqrt(2.0); /* one difference of two reads */
+    return RAPID_FRAME_NOISE * sqrt(12 * (n - 1) / (n * (n + 1)));
 }

@@ -126,7 +126,7 @@ static int write_pointings(const rapid_sim_config *c,
         ra[i] = p[i].ra;
         dec[i] = p[i].dec;
         pa[i] = p[i].pa;
-        texp[i] = c->exptime;
+        texp[i] = p[i].exptime;
     }
     rc = rapid_fits_write_table(path, &t, "POINTINGS", err);
     rapid_table_release(&t);

@@ -106,7 +106,7 @@ double sim_mag_to_dn(const rapid_filter *f, double mag, double exptime,
 
 static double mag_to_e(const render *r, double mag)
 {
-    return sim_mag_to_dn(r->p->filter, mag, r->c->exptime, 1.0);
+    return sim_mag_to_dn(r->p->filter, mag, r->p->exptime, 1.0);
 }
 
 static double sky_rate(const rapid_filter *f)
@@ -789,7 +789,7 @@ static int add_hot_pixels(render *r)
         int y = (int)(rapid_rng_uniform(&g) * r->ny);
         double rate = HOT_RATE_MIN *
                       pow(HOT_RATE_MAX / HOT_RATE_MIN, rapid_rng_uniform(&g));
-        r->mu[(size_t)y * r->nx + x] += (float)(rate * r->c->exptime);
+        r->mu[(size_t)y * r->nx + x] += (float)(rate * r->p->exptime);
     }
     return r->c->hot_pixels > 0 ? r->c->hot_pixels : 0;
 }
@@ -931,6 +931,7 @@ static int observe(render *r, double base, float *out)
 {
     size_t i, n = (size_t)r->nx * r->ny;
     float sat = (float)RAPID_SATURATION, ig = (float)(1 / r->gain);
+    double rn = rapid_read_noise(r->p->exptime);
     poisson_table sky;
     rapid_rng g;
     int ncr = 0;
@@ -952,7 +953,7 @@ static int observe(render *r, double base, float *out)
     poisson_table_free(&sky);
     ncr = add_cosmic_rays(r, out);
     for (i = 0; i < n; i++) {
-        float e = out[i] + (float)(RAPID_READNOISE * rapid_rng_normal(&g));
+        float e = out[i] + (float)(rn * rapid_rng_normal(&g));
         out[i] = fminf(e * ig, sat);
     }
     return ncr;
@@ -966,7 +967,7 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
     const rapid_sim_pointing *p = r->p;
     const rapid_filter *f = p->filter;
     rapid_header *h = &img->hdr;
-    double t = r->c->exptime, pa_obsy = fmod(p->pa - FPA_MINUS_OBSY + 720, 360);
+    double t = r->p->exptime, pa_obsy = fmod(p->pa - FPA_MINUS_OBSY + 720, 360);
     char date[64];
     int bad = 0;
 
@@ -994,7 +995,8 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
                                    "zodiacal + thermal (e/pixel/s)");
     bad |= rapid_header_set_double(h, "DARKCUR", RAPID_DARK, "dark current (e/s)");
     bad |= rapid_header_set_double(h, "GAIN", r->gain, "e/DN");
-    bad |= rapid_header_set_double(h, "RDNOISE", RAPID_READNOISE, "read noise (e)");
+    bad |= rapid_header_set_double(h, "RDNOISE", rapid_read_noise(t),
+                                   "read noise, up the ramp (e)");
     bad |= rapid_header_set_double(h, "SATURATE", RAPID_SATURATION, "DN");
     bad |= rapid_header_set_str(h, "BUNIT", "DN", NULL);
     bad |= rapid_header_set_long(h, "POINTING", p->id, "pointing number");
@@ -1096,9 +1098,9 @@ static int render_check(const rapid_sim_config *c, const rapid_sim_scene *s,
     if (sca < 1 || sca > RAPID_NSCA || (c->nscas > 0 && sca > c->nscas))
         return rapid_fail(err, RAPID_E_ARG, "sim render: SCA %d is not one of "
                           "1..%d", sca, c->nscas);
-    if (c->size < 1 || !(c->exptime > 0))
+    if (c->size < 1 || !(p->exptime > 0))
         return rapid_fail(err, RAPID_E_ARG, "sim render: bad size %d or "
-                          "exposure time %g", c->size, c->exptime);
+                          "exposure time %g", c->size, p->exptime);
     if (psf->filter != p->filter || psf->sca != sca || psf->nx != c->size ||
         psf->ny != c->size)
         return rapid_fail(err, RAPID_E_ARG, "sim render: the PSF is for %s SCA "
@@ -1148,7 +1150,7 @@ int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
     r.nx = r.ny = c->size;
     r.half = psf->opts.half;
     r.fi = p->filter->fid - 1;
-    r.t_mid = p->mjd + 0.5 * c->exptime / 86400.0;
+    r.t_mid = p->mjd + 0.5 * p->exptime / 86400.0;
     r.gain = RAPID_GAIN;
     r.wcs = (rapid_wcs)RAPID_WCS_INIT;
     if ((rc = rapid_sim_detector_wcs(c, p, sca, &r.wcs, err)) != 0 ||
@@ -1164,7 +1166,7 @@ int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
     if ((rc = render_sources(&r, &tr, err)) != 0)
         goto cleanup;
     nhot = add_hot_pixels(&r);
-    base = (sky_rate(p->filter) + RAPID_DARK) * c->exptime;
+    base = (sky_rate(p->filter) + RAPID_DARK) * p->exptime;
     if ((ncr = observe(&r, base, img->data)) < 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "out of memory for the noise");
         goto cleanup;

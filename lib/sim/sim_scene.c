@@ -1022,12 +1022,13 @@ static void survey_span(const rapid_sim_config *c, const rapid_sim_pointing *p,
 {
     int k;
 
-    *t0 = *t1 = p[0].mjd;
+    (void)c;
+    *t0 = p[0].mjd;
+    *t1 = p[0].mjd + p[0].exptime / 86400.0;
     for (k = 1; k < np; k++) {
         *t0 = fmin(*t0, p[k].mjd);
-        *t1 = fmax(*t1, p[k].mjd);
+        *t1 = fmax(*t1, p[k].mjd + p[k].exptime / 86400.0);
     }
-    *t1 += c->exptime / 86400.0;
 }
 
 static int make_transients(const rapid_sim_config *c,

@@ -546,6 +546,28 @@ cleanup:
 
 /* ------------------------------------------------------------- config */
 
+/* Exposure times of the OpenUniverse time-domain survey simulation:
+ * R062 161 s, Y106/J129/H158 302 s, F184/K213 901 s.  Z087 and W146 are
+ * not among its filters: Z087 takes R062's time and W146 that of the
+ * other near-infrared wide bands. */
+double rapid_sim_exptime(const rapid_sim_config *c, const rapid_filter *f)
+{
+    if (c && c->exptime > 0)
+        return c->exptime;
+    if (!f)
+        return 0;
+    switch (f->fid) {
+    case 5: /* R062 */
+    case 7: /* Z087 */
+        return 161.0;
+    case 1: /* F184 */
+    case 4: /* K213 */
+        return 901.0;
+    default: /* Y106, J129, H158, W146 */
+        return 302.0;
+    }
+}
+
 void rapid_sim_config_init(rapid_sim_config *c)
 {
     if (!c)
@@ -562,7 +584,7 @@ void rapid_sim_config_init(rapid_sim_config *c)
     c->cadence_days = 5.0;
     c->mjd_start = 62021.0; /* 2028-09-07T00:00:00 UTC */
     c->nscas = RAPID_NSCA;
-    c->exptime = 140.0;
+    c->exptime = 0.0; /* per filter: rapid_sim_exptime() */
     c->gzip = 0;
     c->star_density = 1.0;
     c->galaxy_density = 1.0;
@@ -605,7 +627,7 @@ static int check_plan_config(const rapid_sim_config *c, rapid_err *err)
             return rapid_fail(err, RAPID_E_ARG,
                               "survey plan: filter %d of %d is not set", f + 1,
                               c->nfilters);
-    if (!(c->cadence_days >= 0) || !(c->exptime > 0) ||
+    if (!(c->cadence_days >= 0) || !(c->exptime >= 0) ||
         !isfinite(c->mjd_start) || !isfinite(c->cadence_days) ||
         !isfinite(c->exptime))
         return rapid_fail(err, RAPID_E_ARG,
@@ -853,13 +875,14 @@ static void point_at(const rapid_sim_config *c, const rapid_tile *t, int tile,
 }
 
 /* The pointings of one visit in one filter, appended at p[*np]: one for
- * each tile that no earlier pointing of the group already covers.  visit0
- * is where the visit's pointings start (their times run on from there). */
+ * each tile that no earlier pointing of the group already covers, taken
+ * one after the other from *clock on (which moves on past them). */
 static int plan_group(const rapid_sim_config *c, const rapid_tile *tiles,
-                      int v, int fi, int visit0, double pa0,
+                      int v, int fi, double *clock, double pa0,
                       rapid_sim_pointing *p, int *np, rapid_err *err)
 {
-    double step = (c->exptime + OVERHEAD_S) / 86400.0;
+    double t = rapid_sim_exptime(c, c->filters[fi]);
+    double step = (t + OVERHEAD_S) / 86400.0;
     int group = *np, k, hit, rc;
 
     for (k = 0; k < c->ntiles; k++) {
@@ -871,8 +894,9 @@ static int plan_group(const rapid_sim_config *c, const rapid_tile *tiles,
             continue;
         p[*np].visit = v;
         p[*np].filter = c->filters[fi];
-        p[*np].mjd = c->mjd_start + v * c->cadence_days +
-                     (*np - visit0) * step;
+        p[*np].exptime = t;
+        p[*np].mjd = *clock;
+        *clock += step;
         point_at(c, &tiles[k], k, fi, pa0, &p[*np]);
         (*np)++;
     }
@@ -885,8 +909,8 @@ int rapid_sim_plan(const rapid_sim_config *c, rapid_sim_pointing **out,
     rapid_tile *tiles = NULL;
     rapid_sim_pointing *p = NULL;
     rapid_rng r;
-    double pa0;
-    int np = 0, v, f, k, visit0, rc;
+    double pa0, clock;
+    int np = 0, v, f, k, rc;
 
     if (!out)
         return rapid_fail(err, RAPID_E_ARG, "survey plan: NULL output");
@@ -905,9 +929,9 @@ int rapid_sim_plan(const rapid_sim_config *c, rapid_sim_pointing **out,
     rapid_rng_derive(&r, c->seed, STREAM_ROLL, 0, 0);
     pa0 = 360.0 * rapid_rng_uniform(&r);
     for (v = 0; v < c->epochs; v++) {
-        visit0 = np;
+        clock = c->mjd_start + v * c->cadence_days;
         for (f = 0; f < c->nfilters; f++)
-            if ((rc = plan_group(c, tiles, v, f, visit0, pa0, p, &np, err)))
+            if ((rc = plan_group(c, tiles, v, f, &clock, pa0, p, &np, err)))
                 goto cleanup;
     }
     for (k = 0; k < np; k++)
