@@ -229,8 +229,8 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         goto cleanup;
     out->meta.npixsat = s.npixsat;
     /* Reject, then the maps. */
-    if ((out->meta.clnoutliers = coadd_reject_outliers(&s)) < 0) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+    if ((rc = coadd_reject_outliers(&s, &out->meta.clnoutliers)) != 0) {
+        rc = rapid_fail(err, rc, "reference image: no memory");
         goto cleanup;
     }
     coadd_take_maps(&s, out); /* frees the other planes: the catalog reuses them */

@@ -97,9 +97,14 @@ void coadd_take_maps(coadd_sums *s, rapid_coadd *out);
 /* ---------------------------------------------------- outlier rejection */
 
 /* Take out of the sums the largest value at each pixel that stands out
- * (s->o's reject_sigma, reject_grad, grow_sigma).  Returns how many, or
- * -1 when out of memory. */
-long coadd_reject_outliers(coadd_sums *s);
+ * (s->o's reject_sigma, reject_grad, grow_sigma); *nrej: how many.  0 or
+ * RAPID_E_NOMEM. */
+int coadd_reject_outliers(coadd_sums *s, long *nrej);
+
+/* For the tests: 0 sends every pixel through the full test instead of
+ * only those the vectorised pre-filter lets through (1, the default).
+ * The decisions are the same either way. */
+extern int coadd_reject_prefilter;
 
 /* ----------------------------------------------------------- the rest */
 

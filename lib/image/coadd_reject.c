@@ -17,37 +17,71 @@
 /* "covered by at least three inputs" */
 #define MIN_COVER 2.5f
 
+/* Each input's weight, vc1 and vc0 via, by its number: what the weight
+ * and the variance of a largest value are rebuilt from. */
+typedef struct inputs_by_number {
+    double wt[256], c1[256], c0[256];
+} inputs_by_number;
+
+/* The rejection's rings of rows (see coadd_reject_outliers). */
+typedef struct rows {
+    float *mu[4];            /* the means of the others, row r in r & 3 */
+    unsigned char *rej[4];   /* decisions: 0 kept, 1 rejected, 2 grown */
+    unsigned char *nb;       /* a neighbour rejected first hand */
+} rows;
+
 /* ----------------------------------------------------------- one pixel */
 
-/* The weight w a and the variance w^2 av of the largest value at i. */
-static double pix_wM(const coadd_sums *s, size_t i)
+/* The weight w a and the variance w^2 av of the largest value M, packed as
+ * mx (no value yet, mx 0: both 0). */
+RAPID_INLINE void largest(const inputs_by_number *t, uint32_t mx, float M,
+                          double *wM, double *vM)
 {
-    uint32_t mx = s->mx[i];
+    int in = MX_INPUT(mx);
+    double a = MX_A(mx), g = MX_G(mx), wk = t->wt[in];
+    double w = wk * a, v = wk * wk * g * a * (fabs(M) * t->c1[in] + t->c0[in]);
 
-    return mx ? s->in[MX_INPUT(mx)].weight * MX_A(mx) : 0;
+    *wM = mx ? w : 0;
+    *vM = mx ? v : 0;
 }
 
-static double pix_vM(const coadd_sums *s, size_t i)
+/* How far the largest value at pixel i lies above mu, the mean of the
+ * others (*dev), and the variance of that difference (*var, >= 0).  0
+ * where there is nothing to test: covered by fewer than three inputs, or
+ * no largest value or no other.  In selects, without branches: the
+ * pre-filter runs it on every pixel. */
+RAPID_INLINE int excess(const coadd_sums *s, const inputs_by_number *t,
+                        size_t i, float mu, double *dev, double *var)
 {
-    uint32_t mx = s->mx[i];
-    const coadd_input *in = &s->in[MX_INPUT(mx)];
-    double w = in->weight;
+    double wM, vM, w, wd, wMd, v;
 
-    if (!mx)
-        return 0;
-    return w * w * MX_G(mx) * MX_A(mx) *
-           (fabs(s->M[i]) * in->vc1 + in->vc0 * in->via);
+    largest(t, s->mx[i], s->M[i], &wM, &vM);
+    w = s->W[i] - wM;
+    wd = w > 0 ? w : 1, wMd = wM > 0 ? wM : 1;
+    v = vM / (wMd * wMd) + (s->V[i] - vM) / (wd * wd);
+    *dev = s->M[i] - mu;
+    *var = v > 0 ? v : 0;
+    return (s->C[i] >= MIN_COVER) & (w > 0) & (wM > 0);
+}
+
+/* Above by more than k sigma? */
+RAPID_INLINE int beyond(double dev, double var, double k)
+{
+    return (dev > 0) & (dev * dev > k * k * var);
 }
 
 /* Mean of the others (all but the largest value) along row y. */
-static void others_mean(const coadd_sums *s, int y, float *mu)
+static void others_mean(const coadd_sums *s, const inputs_by_number *t, int y,
+                        float *mu)
 {
     size_t i0 = (size_t)y * s->size;
     int x;
 
     for (x = 0; x < s->size; x++) {
         size_t i = i0 + x;
-        double wM = pix_wM(s, i), w = s->W[i] - wM;
+        double wM, vM, w;
+        largest(t, s->mx[i], s->M[i], &wM, &vM);
+        w = s->W[i] - wM;
         if (s->C[i] >= MIN_COVER && w > 0)
             mu[x] = (float)((s->S[i] - wM * s->M[i]) / w);
         else
@@ -59,21 +93,18 @@ static void others_mean(const coadd_sums *s, int y, float *mu)
  * local gradient (sub-pixel shifts between inputs of a sharp, undersampled
  * star change its peak a lot; a cosmic ray on flat sky does not have that
  * excuse)?  mu[r & 3]: the means of row r, for the rows y - 1 .. y + 1. */
-static int stands_out(const coadd_sums *s, float *const *mu, int x, int y, double k)
+static int stands_out(const coadd_sums *s, const inputs_by_number *t,
+                      float *const *mu, int x, int y, double k)
 {
     int n = s->size, d;
     static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
-    size_t i = (size_t)y * n + x;
-    double wM = pix_wM(s, i), w = s->W[i] - wM, vM, grad = 0, var, dev;
+    double grad = 0, var, dev;
     float m = mu[y & 3][x];
 
-    if (s->C[i] < MIN_COVER || !(w > 0) || !(wM > 0) || !isfinite(m))
+    if (!excess(s, t, (size_t)y * n + x, m, &dev, &var) || !isfinite(m))
         return 0;
-    vM = pix_vM(s, i);
-    var = vM / (wM * wM) + (s->V[i] - vM) / (w * w);
-    dev = s->M[i] - m;
     if (s->o->reject_grad >= 0 && /* then the gradient only adds */
-        (!(dev > 0) || dev * dev <= k * k * fmax(var, 0)))
+        !beyond(dev, var, k))
         return 0;
     for (d = 0; d < 4; d++) {
         int xx = x + dx[d], yy = y + dy[d];
@@ -84,45 +115,35 @@ static int stands_out(const coadd_sums *s, float *const *mu, int x, int y, doubl
         if (isfinite(mj))
             grad = fmax(grad, fabs(mj - m));
     }
-    return dev > k * sqrt(fmax(var, 0)) + s->o->reject_grad * grad;
+    return dev > k * sqrt(var) + s->o->reject_grad * grad;
 }
 
-/* Which pixels of row y might stand out by k sigma: the test of
- * stands_out before the gradient (which can only raise the bar when
- * reject_grad >= 0), with a little to spare for rounding, in a loop that
- * vectorises; stands_out decides for these few.  wt, c1, c0: each input's
- * weight, vc1 and vc0 via, by its number. */
+/* Which pixels of row y might stand out by k sigma: the test of stands_out
+ * before the gradient (which can only raise the bar when reject_grad >= 0),
+ * the same helpers on the same values, so the same answer, in a loop
+ * without branches; stands_out decides for these few. */
 RAPID_CLONES
-static void might_stand_out(const coadd_sums *s, const float *mu, int y, double k,
-                            const double *wt, const double *c1,
-                            const double *c0, unsigned char *restrict cand)
+static void might_stand_out(const coadd_sums *s, const inputs_by_number *t,
+                            const float *mu, int y, double k,
+                            unsigned char *restrict cand)
 {
     size_t i0 = (size_t)y * s->size;
-    const float *restrict W = s->W + i0, *restrict V = s->V + i0;
-    const float *restrict C = s->C + i0, *restrict M = s->M + i0;
-    const uint32_t *restrict mx = s->mx + i0;
     int x, n = s->size;
 
     for (x = 0; x < n; x++) {
-        /* no value yet (mx 0): a and g are 0, so are wM and vM */
-        int in = MX_INPUT(mx[x]);
-        double a = MX_A(mx[x]), g = MX_G(mx[x]), wk = wt[in];
-        double wM = wk * a, w = W[x] - wM;
-        double vM = wk * wk * g * a * (fabs(M[x]) * c1[in] + c0[in]);
-        double wd = w > 0 ? w : 1, wMd = wM > 0 ? wM : 1;
-        double var = vM / (wMd * wMd) + (V[x] - vM) / (wd * wd), dev = M[x] - mu[x];
-        var = var > 0 ? var : 0;
-        cand[x] = (unsigned char)((C[x] >= MIN_COVER) & (w > 0) & (wM > 0) &
-                                  (dev > 0) & (dev * dev > 0.99 * k * k * var));
+        double dev, var;
+        int ok = excess(s, t, i0 + x, mu[x], &dev, &var);
+        cand[x] = (unsigned char)(ok & beyond(dev, var, k));
     }
 }
 
-static void drop_largest(coadd_sums *s, size_t i)
+static void drop_largest(coadd_sums *s, const inputs_by_number *t, size_t i)
 {
-    double wM = pix_wM(s, i);
+    double wM, vM;
 
+    largest(t, s->mx[i], s->M[i], &wM, &vM);
     s->S[i] -= (float)(wM * s->M[i]);
-    s->V[i] -= (float)pix_vM(s, i);
+    s->V[i] -= (float)vM;
     if (s->V[i] < 0)
         s->V[i] = 0;
     s->C[i] -= (float)MX_A(s->mx[i]);
@@ -153,78 +174,103 @@ static void near_any(const unsigned char *below, const unsigned char *row,
     }
 }
 
-/* ------------------------------------------------------------ all rows */
+/* ------------------------------------------------------------ one row */
 
-/* Returns the number of values rejected, or -1 when out of memory.  The
- * rows flow through four-row rings: the means two rows ahead of row y,
- * the first test one row ahead, and row y is decided (and its values
- * dropped) once its neighbours on both sides have been tested. */
-long coadd_reject_outliers(coadd_sums *s)
+int coadd_reject_prefilter = 1;
+
+/* The first test of row y: which values stand out by reject_sigma. */
+static void test_row(const coadd_sums *s, const inputs_by_number *t, rows *b,
+                     int y)
+{
+    unsigned char *rj = b->rej[y & 3];
+    double k = s->o->reject_sigma;
+    int x, n = s->size;
+
+    if (s->o->reject_grad >= 0 && coadd_reject_prefilter)
+        might_stand_out(s, t, b->mu[y & 3], y, k, rj); /* the few that might */
+    else
+        memset(rj, 1, (size_t)n);
+    for (x = 0; x < n; x++)
+        if (rj[x])
+            rj[x] = (unsigned char)stands_out(s, t, b->mu, x, y, k);
+}
+
+/* The edges of a cosmic ray are fainter than its core: a neighbour of a
+ * value rejected first hand that came from the same input needs only
+ * grow_sigma.  Which pixels of row y have such a neighbour at all, first,
+ * in a loop that vectorises (most have none). */
+static void grow_row(const coadd_sums *s, const inputs_by_number *t, rows *b,
+                     int y)
 {
     static const int dx[8] = {1, -1, 0, 0, 1, 1, -1, -1};
     static const int dy[8] = {0, 0, 1, -1, 1, -1, 1, -1};
-    int n = s->size, x, y, d, r;
-    float *mu[4] = {NULL};
-    unsigned char *rej[4] = {NULL}, *nb = malloc((size_t)n);
-    double wt[256] = {0}, c1[256] = {0}, c0[256] = {0};
-    long nrej = 0;
+    unsigned char *const *rej = b->rej;
+    int x, d, n = s->size;
 
+    near_any(y > 0 ? rej[(y - 1) & 3] : NULL, rej[y & 3],
+             y + 1 < n ? rej[(y + 1) & 3] : NULL, n, b->nb);
+    for (x = 0; x < n; x++) {
+        size_t j = (size_t)y * n + x;
+        int near = 0;
+        if (!b->nb[x] || rej[y & 3][x] || !s->mx[j])
+            continue;
+        for (d = 0; d < 8 && !near; d++) {
+            int xx = x + dx[d], yy = y + dy[d];
+            size_t i = (size_t)yy * n + xx;
+            near = xx >= 0 && yy >= 0 && xx < n && yy < n && rej[yy & 3][xx] == 1 &&
+                   s->mx[i] && MX_INPUT(s->mx[i]) == MX_INPUT(s->mx[j]);
+        }
+        if (near && stands_out(s, t, b->mu, x, y, s->o->grow_sigma))
+            rej[y & 3][x] = 2;
+    }
+}
+
+/* ------------------------------------------------------------ all rows */
+
+/* The rows flow through four-row rings: the means two rows ahead of row
+ * y, the first test one row ahead, and row y is decided (and its values
+ * dropped) once its neighbours on both sides have been tested. */
+int coadd_reject_outliers(coadd_sums *s, long *nrej)
+{
+    int n = s->size, x, y, r, rc = 0;
+    inputs_by_number *t = calloc(1, sizeof *t);
+    rows b;
+
+    memset(&b, 0, sizeof b);
+    *nrej = 0;
+    if (!t || !(b.nb = malloc((size_t)n))) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
     for (r = 0; r < 4; r++)
-        if (!nb || !(mu[r] = malloc((size_t)n * sizeof **mu)) ||
-            !(rej[r] = malloc((size_t)n))) {
-            nrej = -1;
+        if (!(b.mu[r] = malloc((size_t)n * sizeof *b.mu[r])) ||
+            !(b.rej[r] = malloc((size_t)n))) {
+            rc = RAPID_E_NOMEM;
             goto cleanup;
         }
     for (r = 0; r < s->nin && r < 256; r++) {
-        wt[r] = s->in[r].weight;
-        c1[r] = s->in[r].vc1;
-        c0[r] = s->in[r].vc0 * s->in[r].via;
+        t->wt[r] = s->in[r].weight;
+        t->c1[r] = s->in[r].vc1;
+        t->c0[r] = s->in[r].vc0 * s->in[r].via;
     }
     for (y = -2; y < n; y++) {
         if (y + 2 < n)
-            others_mean(s, y + 2, mu[(y + 2) & 3]);
-        if (y + 1 >= 0 && y + 1 < n) {
-            unsigned char *rj = rej[(y + 1) & 3];
-            if (s->o->reject_grad >= 0) /* the few that might, first */
-                might_stand_out(s, mu[(y + 1) & 3], y + 1, s->o->reject_sigma,
-                                wt, c1, c0, rj);
-            else
-                memset(rj, 1, (size_t)n);
-            for (x = 0; x < n; x++)
-                if (rj[x])
-                    rj[x] = (unsigned char)stands_out(s, mu, x, y + 1, s->o->reject_sigma);
-        }
+            others_mean(s, t, y + 2, b.mu[(y + 2) & 3]);
+        if (y + 1 >= 0 && y + 1 < n)
+            test_row(s, t, &b, y + 1);
         if (y < 0)
             continue;
-        /* The edges of a cosmic ray are fainter than its core: a neighbour
-         * of a rejected value that came from the same input needs less.
-         * Which pixels have one at all, first, in a loop that vectorises
-         * (most have none). */
-        near_any(y > 0 ? rej[(y - 1) & 3] : NULL, rej[y & 3],
-                 y + 1 < n ? rej[(y + 1) & 3] : NULL, n, nb);
-        for (x = 0; x < n; x++) {
-            size_t j = (size_t)y * n + x;
-            int near = 0;
-            if (!nb[x] || rej[y & 3][x] || !s->mx[j])
-                continue;
-            for (d = 0; d < 8 && !near; d++) {
-                int xx = x + dx[d], yy = y + dy[d];
-                size_t i = (size_t)yy * n + xx;
-                near = xx >= 0 && yy >= 0 && xx < n && yy < n && rej[yy & 3][xx] == 1 &&
-                       s->mx[i] && MX_INPUT(s->mx[i]) == MX_INPUT(s->mx[j]);
-            }
-            if (near && stands_out(s, mu, x, y, s->o->grow_sigma))
-                rej[y & 3][x] = 2;
-        }
+        grow_row(s, t, &b, y);
         for (x = 0; x < n; x++)
-            if (rej[y & 3][x]) {
-                drop_largest(s, (size_t)y * n + x);
-                nrej++;
+            if (b.rej[y & 3][x]) {
+                drop_largest(s, t, (size_t)y * n + x);
+                (*nrej)++;
             }
     }
 cleanup:
     for (r = 0; r < 4; r++)
-        free(mu[r]), free(rej[r]);
-    free(nb);
-    return nrej;
+        free(b.mu[r]), free(b.rej[r]);
+    free(b.nb);
+    free(t);
+    return rc;
 }
