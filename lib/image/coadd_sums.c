@@ -281,12 +281,12 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     }
     /* the edges into the mesh, each row into the sums once it is done */
     if ((rc = adder_start(&d, s, k, t, &m, err)) == 0) {
-        nsat = rapid_mesh_add(&t->mesh, &m, im->data, in->nx, in->ny, in->scale,
-                              s->o->sat_fraction * in->saturate, adder_row, &d);
-        /* -1: found before any deposit, so the accumulators are still zero */
-        if (nsat < 0)
-            rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to resample",
-                            in->src->path);
+        /* a failure is found before any deposit, so the accumulators are
+         * still zero */
+        if ((rc = rapid_mesh_add(&t->mesh, &m, im->data, in->nx, in->ny, in->scale,
+                                 s->o->sat_fraction * in->saturate, adder_row, &d,
+                                 &nsat)) != 0)
+            rc = rapid_fail(err, rc, "%s: no memory to resample", in->src->path);
     }
     adder_end(&d);
     if (rc)
