@@ -2,7 +2,9 @@
 #   make demo    install dependencies if missing, build, run the pipeline on
 #                a simulated survey (as far as it exists today)
 #   make test    build with warnings as errors, run every test, then run them
-#                all again under AddressSanitizer + UBSan
+#                all again under AddressSanitizer + UBSan, and check that the
+#                portable build (no clones, intrinsics or fast-path flags)
+#                makes the same reference image bit for bit
 # and, for measurements:
 #   make bench   optimised build + bench/run.sh (figures for docs/PERFORMANCE.md)
 
@@ -13,10 +15,11 @@ CMAKE  ?= cmake
 CTEST  ?= ctest
 BUILD  ?= build
 ASAN   ?= build-asan
+PORTABLE ?= build-portable
 BENCHB ?= build-bench
 RAPID_WORK ?= $(CURDIR)/work
 
-.PHONY: all deps build demo test test-plain test-asan bench clean
+.PHONY: all deps build demo test test-plain test-asan test-portable bench clean
 
 all: build
 
@@ -32,7 +35,7 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	@RAPID_WORK="$(RAPID_WORK)" bash scripts/demo.sh "$(BUILD)/cli/rapid"
 
-test: test-plain test-asan
+test: test-plain test-asan test-portable
 
 test-plain: build
 	cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)
@@ -45,6 +48,9 @@ test-asan: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(CTEST) --output-on-failure -j$(JOBS)
 
+test-portable: build
+	JOBS=$(JOBS) bash scripts/check-portable.sh $(BUILD) $(PORTABLE)
+
 bench:
 	@bash scripts/install-deps.sh --bench
 	$(CMAKE) -S . -B $(BENCHB) -DRAPID_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -52,4 +58,4 @@ bench:
 	bash bench/run.sh $(BENCHB)
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(BENCHB)
+	rm -rf $(BUILD) $(ASAN) $(PORTABLE) $(BENCHB)

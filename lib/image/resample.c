@@ -474,7 +474,7 @@ RAPID_INLINE int pixels_in(const float *data, int nx, int ny, int i0, int nc,
         const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * nx);
         int k, nb = (int)((size_t)(nc - 1) * sizeof *row);
         for (k = 0; k < nb + 64; k += 64)
-            __builtin_prefetch(pf + k);
+            RAPID_PREFETCH(pf + k);
     }
     /* in selects and doubles only, so that it vectorises */
     for (i = i0 == 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
@@ -840,7 +840,8 @@ static void var16(const float *qb, int t, float fu0, float fw0, float du,
     }
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#if !defined(RAPID_PORTABLE) && defined(__GNUC__) && defined(__x86_64__) && \
+    defined(__linux__)
 #include <immintrin.h>
 #define VAR_AVX2 1
 
