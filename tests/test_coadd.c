@@ -464,8 +464,9 @@ void *__wrap_realloc(void *p, size_t n)
 /* Each allocation of a reference image made to fail in turn: either the
  * library works around it (and gives the same image) or it says it ran
  * out of memory and hands back nothing; no crash, and no leak (checked
- * under AddressSanitizer).  The first 400 one by one (all of them, from
- * three inputs), then a spread of any more. */
+ * under AddressSanitizer); a header card it could not set is named.  The
+ * first 400 one by one (all of them, from three inputs), then a spread of
+ * any more. */
 static void test_out_of_memory(void **state)
 {
     rapid_coadd_opts o;
@@ -473,7 +474,7 @@ static void test_out_of_memory(void **state)
     rapid_err err = RAPID_ERR_INIT;
     int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
     size_t n;
-    long total, k, step, nfailed = 0;
+    long total, k, step, nfailed = 0, ncards = 0;
     int rc;
 
     (void)state;
@@ -506,10 +507,23 @@ static void test_out_of_memory(void **state)
         nfailed++;
         if (rc != RAPID_E_NOMEM || !strstr(err.msg, "memory"))
             fail_msg("allocation %ld of %ld: code %d, \"%s\"", k, total, rc, err.msg);
+        /* "reference image: cannot set header card MAGZP: out of memory" */
+        if (strstr(err.msg, "cannot set header card ")) {
+            const char *key = strstr(err.msg, "header card ") + 12;
+            size_t kn = strcspn(key, ":");
+            char name[16];
+            assert_true(kn > 0 && kn <= 8);
+            snprintf(name, sizeof name, "%.*s", (int)kn, key);
+            if (!rapid_header_has(&ref.image.hdr, name) &&
+                !rapid_header_has(&ref.psf.hdr, name))
+                fail_msg("allocation %ld: no card %s in the products", k, name);
+            ncards++;
+        }
         assert_null(c.image.data);
         assert_null(c.catalog.cols);
     }
     assert_true(nfailed > 0);
+    assert_true(ncards > 10);
 
     /* and writing it: all five products or none */
     nalloc = 0, fail_at = 1L << 60;

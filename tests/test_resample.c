@@ -65,7 +65,7 @@ static void brute(const rapid_pixmap *m, const float *img, int nx, int ny,
             double A, d = img[(size_t)j * nx + i];
             if (!isfinite(d) || d >= sat)
                 continue;
-            A = rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area);
+            assert_int_equal(rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area, &A), 0);
             assert_true(A > 0);
             for (r = 0; r < h; r++)
                 for (c = 0; c < w; c++) {

@@ -266,7 +266,7 @@ static int write_cards(fitsfile *f, const rapid_header *h,
                             "long strings use the CONTINUE convention",
                             &status))
         return rapid_cfitsio_fail(err, status, label,
-                                  "cannot write LONGSTRN");
+                                  "cannot write header card LONGSTRN");
     return 0;
 }
 
@@ -1050,17 +1050,20 @@ static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
         fits_write_key_str(o->f, "EXTNAME", extname, "extension name",
                            &status))
         return rapid_cfitsio_fail(err, status, o->path,
-                                  "cannot write EXTNAME %s", extname);
+                                  "cannot write header card EXTNAME = '%s'",
+                                  extname);
     /* The data checksum now, from memory, and a CHECKSUM to fill in at
      * commit: CFITSIO would read the whole data unit back for it. */
     snprintf(sum, sizeof sum, "%lu",
              float_datasum(img->data, (size_t)img->nx * (size_t)img->ny));
     if (fits_write_key_str(o->f, "CHECKSUM", "0000000000000000",
-                           "HDU checksum", &status) ||
-        fits_write_key_str(o->f, "DATASUM", sum, "data unit checksum",
-                           &status))
+                           "HDU checksum", &status))
         return rapid_cfitsio_fail(err, status, o->path,
-                                  "cannot write the checksums of HDU %d",
+                                  "cannot write header card CHECKSUM of HDU %d",
+                                  o->nhdu - 1);
+    if (fits_write_key_str(o->f, "DATASUM", sum, "data unit checksum", &status))
+        return rapid_cfitsio_fail(err, status, o->path,
+                                  "cannot write header card DATASUM of HDU %d",
                                   o->nhdu - 1);
     /* CFITSIO only reads from the array here. */
     if (fits_write_img(o->f, TFLOAT, 1, (LONGLONG)img->nx * img->ny,

@@ -99,9 +99,10 @@ static int cmp_double_asc(const void *a, const void *b)
 
 static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
                          const rapid_filter *f, const coadd_input *in, int n,
-                         double magzp, const rapid_refimmeta *m)
+                         double magzp, const rapid_refimmeta *m, rapid_err *err)
 {
     char key[24], date[32];
+    const char *card = NULL;
     double texp = 0;
     time_t now = time(NULL);
     struct tm tm;
@@ -111,45 +112,62 @@ static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
         texp += in[k].exptime;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    rc |= rapid_wcs_to_header(grid, h, NULL);
-    rc |= rapid_header_set_long(h, "FIELD", (long)rtid, "sky tile (rtid, NSIDE 512)");
-    rc |= rapid_header_set_long(h, "FID", f->fid, "filter id");
-    rc |= rapid_header_set_str(h, "FILTER", f->name, "filter");
-    rc |= rapid_header_set_long(h, "NFRAMES", n, "input images combined");
-    rc |= rapid_header_set_double(h, "MJDSTART", m->mjdobsmin, "first input MJD-OBS");
-    rc |= rapid_header_set_double(h, "MJDEND", m->mjdobsmax, "last input MJD-OBS");
-    rc |= rapid_header_set_double(h, "MAGZP", magzp, "AB zero point for DN/s");
-    rc |= rapid_header_set_double(h, "COV5PERC", m->cov5percent,
-                                  "% of pixels with coverage >= 5");
-    rc |= rapid_header_set_double(h, "TOTEXPTM", texp, "[s] total exposure time");
+    if ((rc = rapid_wcs_to_header(grid, h, err)) != 0)
+        return rapid_err_prefix(err, "reference image");
+    if ((rc = rapid_header_set_long(h, card = "FIELD", (long)rtid,
+                                    "sky tile (rtid, NSIDE 512)")) ||
+        (rc = rapid_header_set_long(h, card = "FID", f->fid, "filter id")) ||
+        (rc = rapid_header_set_str(h, card = "FILTER", f->name, "filter")) ||
+        (rc = rapid_header_set_long(h, card = "NFRAMES", n, "input images combined")) ||
+        (rc = rapid_header_set_double(h, card = "MJDSTART", m->mjdobsmin,
+                                      "first input MJD-OBS")) ||
+        (rc = rapid_header_set_double(h, card = "MJDEND", m->mjdobsmax,
+                                      "last input MJD-OBS")) ||
+        (rc = rapid_header_set_double(h, card = "MAGZP", magzp,
+                                      "AB zero point for DN/s")) ||
+        (rc = rapid_header_set_double(h, card = "COV5PERC", m->cov5percent,
+                                      "% of pixels with coverage >= 5")) ||
+        (rc = rapid_header_set_double(h, card = "TOTEXPTM", texp,
+                                      "[s] total exposure time")))
+        return rapid_header_fail(err, rc, "reference image", card);
     for (k = 0; k < n; k++) {
         const char *base = strrchr(in[k].src->path, '/');
         snprintf(key, sizeof key, "INFIL%03d", k + 1);
-        rc |= rapid_header_set_str(h, key, base ? base + 1 : in[k].src->path,
-                                   "input L2 file");
+        if ((rc = rapid_header_set_str(h, key, base ? base + 1 : in[k].src->path,
+                                       "input L2 file")) != 0)
+            return rapid_header_fail(err, rc, "reference image", key);
     }
-    rc |= rapid_header_set_str(h, "RAPIDVER", rapid_version(), "rapid version");
-    rc |= rapid_header_set_str(h, "GITCOMM", rapid_git_commit(), "rapid git commit");
-    rc |= rapid_header_set_str(h, "DATE", date, "UTC date of creation");
-    return rc ? RAPID_E_NOMEM : 0;
+    if ((rc = rapid_header_set_str(h, card = "RAPIDVER", rapid_version(),
+                                   "rapid version")) ||
+        (rc = rapid_header_set_str(h, card = "GITCOMM", rapid_git_commit(),
+                                   "rapid git commit")) ||
+        (rc = rapid_header_set_str(h, card = "DATE", date, "UTC date of creation")))
+        return rapid_header_fail(err, rc, "reference image", card);
+    return 0;
 }
 
 static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
                        const rapid_filter *f, const coadd_input *in, int n,
                        double magzp, rapid_err *err)
 {
-    int rc = 0;
+    int rc;
 
-    rc |= common_header(&out->image.hdr, grid, rtid, f, in, n, magzp, &out->meta);
-    rc |= rapid_header_set_str(&out->image.hdr, "BUNIT", "DN/s", "at MAGZP");
-    rc |= rapid_header_copy(&out->coverage.hdr, &out->image.hdr);
-    rc |= rapid_header_set_str(&out->coverage.hdr, "BUNIT", "pixel",
-                               "sum of input overlap areas, output pixels");
-    rc |= rapid_header_copy(&out->uncertainty.hdr, &out->image.hdr);
-    rc |= rapid_header_set_str(&out->uncertainty.hdr, "BUNIT", "DN/s",
-                               "1-sigma uncertainty of the image");
-    if (rc)
-        return rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory for the headers");
+    if ((rc = common_header(&out->image.hdr, grid, rtid, f, in, n, magzp,
+                            &out->meta, err)) != 0)
+        return rc;
+    /* the maps' headers: the image's, with their own BUNIT */
+    if ((rc = rapid_header_set_str(&out->image.hdr, "BUNIT", "DN/s", "at MAGZP")))
+        return rapid_header_fail(err, rc, "reference image", "BUNIT");
+    if ((rc = rapid_header_copy(&out->coverage.hdr, &out->image.hdr)))
+        return rapid_fail(err, rc, "coverage map: no memory for its header");
+    if ((rc = rapid_header_set_str(&out->coverage.hdr, "BUNIT", "pixel",
+                                   "sum of input overlap areas, output pixels")))
+        return rapid_header_fail(err, rc, "coverage map", "BUNIT");
+    if ((rc = rapid_header_copy(&out->uncertainty.hdr, &out->image.hdr)))
+        return rapid_fail(err, rc, "uncertainty map: no memory for its header");
+    if ((rc = rapid_header_set_str(&out->uncertainty.hdr, "BUNIT", "DN/s",
+                                   "1-sigma uncertainty of the image")))
+        return rapid_header_fail(err, rc, "uncertainty map", "BUNIT");
     return 0;
 }
 
@@ -242,9 +260,12 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         (rc = catalog(out, &grid, err)) != 0 ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
-    if (rapid_header_set_str(&out->psf.hdr, "FILTER", f->name, "filter") ||
-        rapid_header_set_long(&out->psf.hdr, "FIELD", (long)rtid, "sky tile")) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory for its header");
+    if ((rc = rapid_header_set_str(&out->psf.hdr, "FILTER", f->name, "filter")) != 0) {
+        rapid_header_fail(err, rc, "reference PSF", "FILTER");
+        goto cleanup;
+    }
+    if ((rc = rapid_header_set_long(&out->psf.hdr, "FIELD", (long)rtid, "sky tile")) != 0) {
+        rapid_header_fail(err, rc, "reference PSF", "FIELD");
         goto cleanup;
     }
     if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {

@@ -167,12 +167,13 @@ int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
         }
     for (i = 0; i < size * size; i++)
         out->data[i] = (float)(out->data[i] / sum);
-    if (rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged") ||
-        rapid_header_add_text(&out->hdr, "COMMENT",
-                              "Reference PSF: mean of the input PSFs convolved "
-                              "with the resampling kernel, radially averaged, "
-                              "unit sum."))
-        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory for its header");
+    if ((rc = rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged")) != 0)
+        rapid_header_fail(err, rc, "reference PSF", "NPSFIN");
+    else if ((rc = rapid_header_add_text(&out->hdr, "COMMENT",
+                                         "Reference PSF: mean of the input PSFs "
+                                         "convolved with the resampling kernel, "
+                                         "radially averaged, unit sum.")) != 0)
+        rapid_header_fail(err, rc, "reference PSF", "COMMENT");
 cleanup:
     if (rc)
         rapid_image_release(out);

@@ -784,14 +784,15 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
                 static const double sx[4] = {-0.5, 0.5, 0.5, -0.5};
                 static const double sy[4] = {-0.5, -0.5, 0.5, 0.5};
                 double qx[4], qy[4], pu = -0.5 + (double)i / t, pw = -0.5 + (double)j / t;
-                double G = 0;
+                double G = 0, A = 0;
                 float area[RAPID_OVERLAP_MAXCELLS];
                 int k, i0, j0, w, h;
                 for (k = 0; k < 4; k++) {
                     qx[k] = pu + inv[0][0] * sx[k] + inv[0][1] * sy[k];
                     qy[k] = pw + inv[1][0] * sx[k] + inv[1][1] * sy[k];
                 }
-                if (rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area) > 0)
+                if (rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area, &A) == 0 &&
+                    A > 0)
                     for (k = 0; k < w * h; k++)
                         G += area[k] * area[k];
                 /* areas in input pixels -> output pixels: times |det J| */

@@ -1104,7 +1104,7 @@ static int plane_project(const plane *p, double ra, double dec, double *x,
     double z = p->sd0 * sd + p->cd0 * cd * ca;
 
     if (!(z > 1e-9))
-        return -1;
+        return RAPID_E_RANGE;
     *x = cd * sa / z;
     *y = (p->cd0 * sd - p->sd0 * cd * ca) / z;
     return 0;
@@ -1153,8 +1153,9 @@ static int footprint_init(footprint *f, const double ra[5],
 
 /* The polygon in the scene's plane.  Distances in two gnomonic planes
  * differ by factors within 1 +- ~tan^2 of the angle from their centres, so
- * the margin there is bracketed by [mlo, mhi].  -1 if the footprint is too
- * far from the scene to project (it then holds no source). */
+ * the margin there is bracketed by [mlo, mhi].  RAPID_E_RANGE if the
+ * footprint is too far from the scene to project (it then holds no
+ * source). */
 static int footprint_in_scene(footprint *f, const rapid_sim_scene *s,
                               const double ra[5], const double dec[5])
 {
@@ -1172,7 +1173,7 @@ static int footprint_in_scene(footprint *f, const rapid_sim_scene *s,
     f->mhi = f->m * (1 + k3);
     for (k = 0; k < 4; k++)
         if (plane_project(&sc, ra[k + 1], dec[k + 1], &f->sx[k], &f->sy[k]))
-            return -1;
+            return RAPID_E_RANGE;
     f->xlo = f->xhi = f->sx[0];
     f->ylo = f->yhi = f->sy[0];
     for (k = 1; k < 4; k++) {
