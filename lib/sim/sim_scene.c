@@ -571,7 +571,7 @@ static void gen_attributes(const gen_ctx *g, int64_t from, int64_t to)
     for (j = from; j < to; j++) {
         sim_source *s = &g->src[j];
         i = g->idx[j];
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(RAPID_PORTABLE)
         /* The positions are read in random order: ask for them early. */
         if (j + 16 < to)
             __builtin_prefetch(&g->pos[g->idx[j + 16]]);
@@ -1268,7 +1268,7 @@ typedef struct marks {
 
 static int ctz64(uint64_t b)
 {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(RAPID_PORTABLE)
     return __builtin_ctzll(b);
 #else
     int k = 0;
