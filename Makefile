@@ -2,7 +2,9 @@
 #   make demo    install dependencies if missing, build, run the pipeline on
 #                a simulated survey (as far as it exists today)
 #   make test    build with warnings as errors, run every test, then run them
-#                all again under AddressSanitizer + UBSan
+#                all again under AddressSanitizer + UBSan, and check that the
+#                portable build (no clones, intrinsics or fast-path flags)
+#                makes the same reference image bit for bit
 # and, for measurements:
 #   make bench   optimised build + bench/run.sh (figures for docs/PERFORMANCE.md)
 # and to put `rapid` on the PATH:
@@ -15,11 +17,12 @@ CMAKE  ?= cmake
 CTEST  ?= ctest
 BUILD  ?= build
 ASAN   ?= build-asan
+PORTABLE ?= build-portable
 BENCHB ?= build-bench
 RAPID_WORK ?= $(CURDIR)/work
 PREFIX ?= /usr/local
 
-.PHONY: all deps build demo test test-plain test-asan bench install clean
+.PHONY: all deps build demo test test-plain test-asan test-portable bench install clean
 
 all: build
 
@@ -35,7 +38,7 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	@RAPID_WORK="$(RAPID_WORK)" bash scripts/demo.sh "$(BUILD)/cli/rapid"
 
-test: test-plain test-asan
+test: test-plain test-asan test-portable
 
 test-plain: build
 	cd $(BUILD) && $(CTEST) --output-on-failure -j$(JOBS)
@@ -48,6 +51,9 @@ test-asan: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(CTEST) --output-on-failure -j$(JOBS)
 
+test-portable: build
+	JOBS=$(JOBS) bash scripts/check-portable.sh $(BUILD) $(PORTABLE)
+
 bench:
 	@bash scripts/install-deps.sh --bench
 	$(CMAKE) -S . -B $(BENCHB) -DRAPID_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -58,4 +64,4 @@ install: build
 	$(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(BENCHB)
+	rm -rf $(BUILD) $(ASAN) $(PORTABLE) $(BENCHB)

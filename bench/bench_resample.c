@@ -42,6 +42,7 @@ int main(int argc, char **argv)
     int reps = argc > 2 ? atoi(argv[2]) : 3, k, r, size = 7000;
     double best[4] = {1e9, 1e9, 1e9, 1e9}, *as, *a, sum = 0, ringsum;
     size_t full;
+    long nsat;
 
     if (argc < 2) {
         fprintf(stderr, "usage: bench_resample INPUT.fits [REPEATS]\n");
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
             return 1;
         }
         t1 = bench_now();
-        rapid_mesh_add(&p, &m, img.data, img.nx, img.ny, 1.0, 1e30, NULL, NULL);
+        rapid_mesh_add(&p, &m, img.data, img.nx, img.ny, 1.0, 1e30, NULL, NULL, &nsat);
         t2 = bench_now();
         for (r = 0; r < p.h; r++) {
             int y = p.y0 + r, x0 = p.xb + p.c0[r], x1 = p.xb + p.c1[r], c;
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             t0 = bench_now();
-            rapid_mesh_add(&p, &m, img.data, img.nx, img.ny, 1.0, 1e30, take, &tk);
+            rapid_mesh_add(&p, &m, img.data, img.nx, img.ny, 1.0, 1e30, take, &tk, &nsat);
             best[3] = fmin(best[3], bench_now() - t0);
         }
         ringsum = tk.sum / reps;

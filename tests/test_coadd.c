@@ -11,6 +11,7 @@
 #include "rapid/coadd.h"
 #include "rapid/rng.h"
 #include "rapid/tile.h"
+#include "image/coadd_internal.h"
 #include "testutil.h"
 
 #define NIN 6
@@ -313,6 +314,46 @@ static void test_row_batch(void **state)
     rapid_coadd_release(&a);
 }
 
+/* The rejection's pre-filter only saves time: with it and without it
+ * (every pixel through the full test) the same values are rejected, so
+ * the maps are the same bit for bit, for settings that put many pixels
+ * near the thresholds (down to 2 sigma on blank sky), with the gradient
+ * term none (the pre-filter's bar is then the whole bar), weak, strong or
+ * negative (no pre-filter then anyway). */
+static void test_reject_prefilter(void **state)
+{
+    static const double set[5][3] = { /* reject_sigma, reject_grad, grow_sigma */
+        {2.0, 0.0, 1.5}, {3.0, 0.5, 2.0}, {2.5, 0.25, 1.5}, {4.5, 2.0, 2.5},
+        {3.0, -0.5, 2.0}};
+    rapid_coadd_opts o;
+    rapid_coadd a, b;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    size_t n = (size_t)GRID * GRID * sizeof(float);
+    long last = -1;
+    int k;
+
+    (void)state;
+    for (k = 0; k < 5; k++) {
+        opts(&o);
+        o.reject_sigma = set[k][0];
+        o.reject_grad = set[k][1];
+        o.grow_sigma = set[k][2];
+        assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &a, NULL, NULL, NULL), 0);
+        coadd_reject_prefilter = 0;
+        assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, NIN, &b, NULL, NULL, NULL), 0);
+        coadd_reject_prefilter = 1;
+        assert_true(a.meta.clnoutliers > 0);
+        assert_true(a.meta.clnoutliers != last); /* the settings matter */
+        last = a.meta.clnoutliers;
+        assert_int_equal(a.meta.clnoutliers, b.meta.clnoutliers);
+        assert_memory_equal(a.image.data, b.image.data, n);
+        assert_memory_equal(a.coverage.data, b.coverage.data, n);
+        assert_memory_equal(a.uncertainty.data, b.uncertainty.data, n);
+        rapid_coadd_release(&a);
+        rapid_coadd_release(&b);
+    }
+}
+
 /* Two threads give the same image as one (sums in a different order can
  * differ in the last bit, nothing more). */
 static void test_threads(void **state)
@@ -424,8 +465,9 @@ void *__wrap_realloc(void *p, size_t n)
 /* Each allocation of a reference image made to fail in turn: either the
  * library works around it (and gives the same image) or it says it ran
  * out of memory and hands back nothing; no crash, and no leak (checked
- * under AddressSanitizer).  The first 400 one by one (all of them, from
- * three inputs), then a spread of any more. */
+ * under AddressSanitizer); a header card it could not set is named.  The
+ * first 400 one by one (all of them, from three inputs), then a spread of
+ * any more. */
 static void test_out_of_memory(void **state)
 {
     rapid_coadd_opts o;
@@ -433,7 +475,7 @@ static void test_out_of_memory(void **state)
     rapid_err err = RAPID_ERR_INIT;
     int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
     size_t n;
-    long total, k, step, nfailed = 0;
+    long total, k, step, nfailed = 0, ncards = 0;
     int rc;
 
     (void)state;
@@ -466,10 +508,23 @@ static void test_out_of_memory(void **state)
         nfailed++;
         if (rc != RAPID_E_NOMEM || !strstr(err.msg, "memory"))
             fail_msg("allocation %ld of %ld: code %d, \"%s\"", k, total, rc, err.msg);
+        /* "reference image: cannot set header card MAGZP: out of memory" */
+        if (strstr(err.msg, "cannot set header card ")) {
+            const char *key = strstr(err.msg, "header card ") + 12;
+            size_t kn = strcspn(key, ":");
+            char name[16];
+            assert_true(kn > 0 && kn <= 8);
+            snprintf(name, sizeof name, "%.*s", (int)kn, key);
+            if (!rapid_header_has(&ref.image.hdr, name) &&
+                !rapid_header_has(&ref.psf.hdr, name))
+                fail_msg("allocation %ld: no card %s in the products", k, name);
+            ncards++;
+        }
         assert_null(c.image.data);
         assert_null(c.catalog.cols);
     }
     assert_true(nfailed > 0);
+    assert_true(ncards > 10);
 
     /* and writing it: all five products or none */
     nalloc = 0, fail_at = 1L << 60;
@@ -528,6 +583,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth),
         cmocka_unit_test(test_row_batch),
+        cmocka_unit_test(test_reject_prefilter),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_coverage_total),
         cmocka_unit_test(test_too_few),

@@ -101,7 +101,7 @@ static void test_delete(void **state)
     assert_int_equal(h.ncards, 2);
     assert_int_equal(rapid_header_find(&h, "A"), 0);
     assert_int_equal(rapid_header_find(&h, "Z"), 1);
-    assert_int_equal(rapid_header_find(&h, "CONTINUE"), -1);
+    assert_int_equal(rapid_header_find(&h, "CONTINUE"), RAPID_E_KEY);
     rapid_header_release(&h);
 }
 

@@ -56,8 +56,9 @@ static void check(const double *x, const double *y, int n)
 {
     float area[RAPID_OVERLAP_MAXCELLS];
     int i0, j0, w, h, r, c;
-    double total = rapid_overlap_cells(x, y, n, &i0, &j0, &w, &h, area), sum = 0;
+    double total = -1, sum = 0;
 
+    assert_int_equal(rapid_overlap_cells(x, y, n, &i0, &j0, &w, &h, area, &total), 0);
     assert_true(total >= 0);
     if (fabs(total - poly_area(x, y, n)) > 1e-9)
         fail_msg("total %.12f, polygon area %.12f", total, poly_area(x, y, n));
@@ -125,11 +126,13 @@ static void test_boundaries(void **state)
     double bx[4] = {-0.5, 1.5, 1.5, -0.5}, by[4] = {0.5, 0.5, 1.5, 1.5};
     double dx[4] = {0, 1, 0, -1}, dy[4] = {-1, 0, 1, 0};
     float area[RAPID_OVERLAP_MAXCELLS];
+    double total = -1;
     int i0, j0, w, h, k;
 
     (void)state;
     /* exactly pixel (0,0) */
-    assert_true(fabs(rapid_overlap_cells(sx, sy, 4, &i0, &j0, &w, &h, area) - 1) < 1e-12);
+    assert_int_equal(rapid_overlap_cells(sx, sy, 4, &i0, &j0, &w, &h, area, &total), 0);
+    assert_true(fabs(total - 1) < 1e-12);
     for (k = 0; k < w * h; k++)
         assert_true(fabs(area[k] - ((i0 + k % w == 0 && j0 + k / w == 0) ? 1 : 0)) < 1e-9);
     check(sx, sy, 4);
@@ -144,12 +147,15 @@ static void test_refusals(void **state)
 {
     double x[4] = {0, 100, 100, 0}, y[4] = {0, 0, 1, 1};
     float area[RAPID_OVERLAP_MAXCELLS];
+    double total;
     int i0, j0, w, h;
 
     (void)state;
-    assert_true(rapid_overlap_cells(x, y, 4, &i0, &j0, &w, &h, area) < 0);
+    assert_int_equal(rapid_overlap_cells(x, y, 4, &i0, &j0, &w, &h, area, &total),
+                     RAPID_E_RANGE);
     x[1] = NAN;
-    assert_true(rapid_overlap_cells(x, y, 4, &i0, &j0, &w, &h, area) < 0);
+    assert_int_equal(rapid_overlap_cells(x, y, 4, &i0, &j0, &w, &h, area, &total),
+                     RAPID_E_RANGE);
 }
 
 int main(void)

@@ -122,6 +122,37 @@ static void test_rows(void **state)
     rapid_wcs_release(&out);
 }
 
+/* A row across more node columns than rapid_pixmap_row keeps on its stack
+ * (nodes every 4 pixels: 1000 columns over a detector's width) is the same
+ * as point by point too. */
+static void test_rows_wide(void **state)
+{
+    rapid_wcs in = RAPID_WCS_INIT, out = RAPID_WCS_INIT;
+    rapid_pixmap m = RAPID_PIXMAP_INIT;
+    static double rowx[4089], rowy[4089];
+    int r, k;
+
+    (void)state;
+    detector(&in, 11.08, -43.79);
+    assert_int_equal(rapid_wcs_tan_grid(&out, 11.067073, -43.80449, 7000, 7000, 0.11, NULL), 0);
+    assert_int_equal(rapid_pixmap_make(&m, &in, &out, -0.5, 4087.5, 90, 140, 4, NULL), 0);
+    assert_true(m.gx > 1000);
+    for (r = 0; r < 3; r++) {
+        double y = 100.5 + 13.25 * r, x0 = r == 2 ? 4087.5 : -0.5, dx = r == 2 ? -1 : 1;
+        rapid_pixmap_row(&m, y, x0, dx, 4088, rowx, rowy);
+        for (k = 0; k < 4088; k++) {
+            double px, py;
+            rapid_pixmap_eval(&m, x0 + k * dx, y, &px, &py);
+            if (!(fabs(px - rowx[k]) < 1e-9 && fabs(py - rowy[k]) < 1e-9))
+                fail_msg("row %d point %d: (%.12g, %.12g) point by point (%.12g, %.12g)",
+                         r, k, rowx[k], rowy[k], px, py);
+        }
+    }
+    rapid_pixmap_release(&m);
+    rapid_wcs_release(&in);
+    rapid_wcs_release(&out);
+}
+
 static void test_errors(void **state)
 {
     rapid_wcs a = RAPID_WCS_INIT, b = RAPID_WCS_INIT;
@@ -146,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_against_wcs),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_rows_wide),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,7 +65,7 @@ static void brute(const rapid_pixmap *m, const float *img, int nx, int ny,
             double A, d = img[(size_t)j * nx + i];
             if (!isfinite(d) || d >= sat)
                 continue;
-            A = rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area);
+            assert_int_equal(rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area, &A), 0);
             assert_true(A > 0);
             for (r = 0; r < h; r++)
                 for (c = 0; c < w; c++) {
@@ -137,7 +137,7 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
     fill_image(img, nx, ny, seed);
     make_map(&m, d, nx, ny);
     assert_int_equal(rapid_mesh_place(p, &m, nx, ny, (size_t)1 << 24, -1), 0);
-    nsat = rapid_mesh_add(p, &m, img, nx, ny, 1.0, sat, NULL, NULL);
+    assert_int_equal(rapid_mesh_add(p, &m, img, nx, ny, 1.0, sat, NULL, NULL, &nsat), 0);
     assert_int_equal(nsat, 1);
     gx0 = p->xb, gy0 = p->y0, gh = p->h, gw = 0;
     for (r = 0; r < p->h; r++)
@@ -252,13 +252,15 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
         assert_true(ring.win <= ring.h);
         rings += ring.win < ring.h;
         t.p = &ring;
-        assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, take_row, &t), 1);
+        assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, take_row, &t, &nsat), 0);
+        assert_int_equal(nsat, 1);
         assert_int_equal(t.next, gy0 + gh);
         assert_memory_equal(as, fs, (size_t)gw * gh * sizeof *fs);
         assert_memory_equal(a, fa, (size_t)gw * gh * sizeof *fa);
         /* without a row function a ring cannot give its rows back */
         if (ring.win < ring.h)
-            assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, NULL, NULL), -1);
+            assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, NULL, NULL, &nsat),
+                             RAPID_E_ARG);
     }
     rapid_mesh_release(&ring);
     free(as), free(a), free(a2), free(ms), free(ma), free(img);
@@ -324,7 +326,8 @@ static void test_mesh_vs_brute(void **state)
         fill_image(img, 40, 30, 7);
         make_map(&m, &maps[4], 40, 30);
         assert_int_equal(rapid_mesh_place(&p, &m, 40, 30, (size_t)1 << 20, -1), 0);
-        assert_true(rapid_mesh_add(&p, &m, img, 40, 30, 1.0, 1e5, NULL, NULL) >= 0);
+        long nsat;
+        assert_int_equal(rapid_mesh_add(&p, &m, img, 40, 30, 1.0, 1e5, NULL, NULL, &nsat), 0);
         rapid_mesh_clear(&p);
         for (r = 0; r < p.h; r++) {
             assert_true(p.c1[r] - p.c0[r] < 400);

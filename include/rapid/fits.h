@@ -40,7 +40,7 @@ int rapid_header_from_string(rapid_header *h, const char *s, int ncards);
 /* All cards concatenated, then END padded to 80 chars; caller frees. */
 char *rapid_header_to_string(const rapid_header *h, int *ncards);
 
-/* Index of the first card with this keyword, or -1. */
+/* Index of the first card with this keyword, or RAPID_E_KEY (< 0). */
 int rapid_header_find(const rapid_header *h, const char *key);
 int rapid_header_has(const rapid_header *h, const char *key);
 
@@ -56,7 +56,9 @@ int rapid_header_get_bool(const rapid_header *h, const char *key, int *out,
                           rapid_err *err);
 
 /* Setters replace the first card with the keyword, or append one.
- * comment may be NULL. */
+ * comment may be NULL.  0, RAPID_E_NOMEM, or RAPID_E_ARG for a card that
+ * cannot be written (a keyword longer than 8 characters, a value that is
+ * not finite or does not fit); no message: see rapid_header_fail. */
 int rapid_header_set_str(rapid_header *h, const char *key, const char *val,
                          const char *comment);
 int rapid_header_set_double(rapid_header *h, const char *key, double val,
@@ -71,6 +73,9 @@ int rapid_header_add_text(rapid_header *h, const char *key, const char *text);
 int rapid_header_delete(rapid_header *h, const char *key);
 /* Append a whole card (must be a valid 80-char card; shorter is padded). */
 int rapid_header_append_card(rapid_header *h, const char *card);
+/* The message for a card the setters above could not set (rc): "what:
+ * cannot set header card KEY: why".  Returns rc. */
+int rapid_header_fail(rapid_err *err, int rc, const char *what, const char *key);
 
 /* ----------------------------------------------------------------- images */
 

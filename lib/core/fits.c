@@ -266,7 +266,7 @@ static int write_cards(fitsfile *f, const rapid_header *h,
                             "long strings use the CONTINUE convention",
                             &status))
         return rapid_cfitsio_fail(err, status, label,
-                                  "cannot write LONGSTRN");
+                                  "cannot write header card LONGSTRN");
     return 0;
 }
 
@@ -595,7 +595,15 @@ int rapid_fits_open_hdu(fitsfile **f, const char *path, const char *hdu,
  * images of plain files, which the pipeline reads by the dozen, are read
  * here with pread() straight into the image instead, and converted in one
  * pass that does exactly what CFITSIO's passes do (with a NaN null
- * value): the pixels are the same bit for bit whichever way they came. */
+ * value): the pixels are the same bit for bit whichever way they came.
+ * Only on little-endian hosts, where the conversion is a byte swap (known
+ * at compile time; elsewhere every image goes through CFITSIO). */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define DIRECT_READ 1
+#else
+#define DIRECT_READ 0
+#endif
 
 /* Pixels read and then converted at a time (1 MiB): the conversion finds
  * them still in the L2 cache.  Converting a whole 64 MB image after
@@ -689,7 +697,11 @@ RAPID_INLINE void float_from_fits(float *p, uint32_t null)
     float v;
 
     memcpy(&w, p, sizeof w);
+#ifdef RAPID_PORTABLE
+    w = w >> 24 | (w >> 8 & 0xff00u) | (w << 8 & 0xff0000u) | w << 24;
+#else
     w = __builtin_bswap32(w);
+#endif
     e = w & 0x7f800000u;
     w = e == 0x7f800000u ? null : e == 0 ? 0 : w;
     memcpy(&v, &w, sizeof v);
@@ -724,7 +736,7 @@ static int read_direct(fitsfile *f, const char *label, float *data,
     size_t i, m;
     int fd, rc = 0;
 
-    if (!direct_source(f, (LONGLONG)npix, name, &start, &end))
+    if (!DIRECT_READ || !direct_source(f, (LONGLONG)npix, name, &start, &end))
         return 1;
     /* Not opening what CFITSIO has open (no descriptor left, say) only
      * costs time. */
@@ -1038,17 +1050,20 @@ static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
         fits_write_key_str(o->f, "EXTNAME", extname, "extension name",
                            &status))
         return rapid_cfitsio_fail(err, status, o->path,
-                                  "cannot write EXTNAME %s", extname);
+                                  "cannot write header card EXTNAME = '%s'",
+                                  extname);
     /* The data checksum now, from memory, and a CHECKSUM to fill in at
      * commit: CFITSIO would read the whole data unit back for it. */
     snprintf(sum, sizeof sum, "%lu",
              float_datasum(img->data, (size_t)img->nx * (size_t)img->ny));
     if (fits_write_key_str(o->f, "CHECKSUM", "0000000000000000",
-                           "HDU checksum", &status) ||
-        fits_write_key_str(o->f, "DATASUM", sum, "data unit checksum",
-                           &status))
+                           "HDU checksum", &status))
         return rapid_cfitsio_fail(err, status, o->path,
-                                  "cannot write the checksums of HDU %d",
+                                  "cannot write header card CHECKSUM of HDU %d",
+                                  o->nhdu - 1);
+    if (fits_write_key_str(o->f, "DATASUM", sum, "data unit checksum", &status))
+        return rapid_cfitsio_fail(err, status, o->path,
+                                  "cannot write header card DATASUM of HDU %d",
                                   o->nhdu - 1);
     /* CFITSIO only reads from the array here. */
     if (fits_write_img(o->f, TFLOAT, 1, (LONGLONG)img->nx * img->ny,

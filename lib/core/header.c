@@ -160,7 +160,7 @@ int rapid_header_find(const rapid_header *h, const char *key)
     for (i = 0; i < h->ncards; i++)
         if (key_matches(h->cards[i], key))
             return i;
-    return -1;
+    return RAPID_E_KEY;
 }
 
 int rapid_header_has(const rapid_header *h, const char *key)
@@ -168,7 +168,9 @@ int rapid_header_has(const rapid_header *h, const char *key)
     return rapid_header_find(h, key) >= 0;
 }
 
-/* The raw value string of a card ("" for a card without a value). */
+/* The raw value string of a card ("" for a card without a value).  0, or
+ * RAPID_E_KEY for a card without a value indicator or one CFITSIO cannot
+ * parse. */
 static int card_value(const char *card, char value[FLEN_VALUE])
 {
     char comm[FLEN_COMMENT];
@@ -176,29 +178,30 @@ static int card_value(const char *card, char value[FLEN_VALUE])
 
     value[0] = '\0';
     if (card[8] != '=' || card[9] != ' ')
-        return -1;
+        return RAPID_E_KEY;
     ffpsvc((char *)card, value, comm, &status);
-    return status ? -1 : 0;
+    return status ? RAPID_E_KEY : 0;
 }
 
 /* A quoted FITS string value -> its text: '' becomes ', trailing blanks
- * (which FITS does not count) are dropped. */
+ * (which FITS does not count) are dropped.  0, or RAPID_E_KEY if value is
+ * not a string or does not fit in out. */
 static int unquote(const char *value, char *out, size_t outsz)
 {
     size_t i = 1, n = 0;
 
     if (value[0] != '\'')
-        return -1;
+        return RAPID_E_KEY;
     for (;;) {
         if (value[i] == '\0')
-            return -1;
+            return RAPID_E_KEY;
         if (value[i] == '\'') {
             if (value[i + 1] != '\'')
                 break;
             i++;
         }
         if (n + 1 >= outsz)
-            return -1;
+            return RAPID_E_KEY;
         out[n++] = value[i++];
     }
     while (n > 0 && out[n - 1] == ' ')
@@ -207,20 +210,21 @@ static int unquote(const char *value, char *out, size_t outsz)
     return 0;
 }
 
-/* text -> a quoted FITS string value, padded to the 8-character minimum. */
+/* text -> a quoted FITS string value, padded to the 8-character minimum.
+ * 0, or RAPID_E_ARG if it does not fit in out. */
 static int quote(const char *text, char *out, size_t outsz)
 {
     size_t n = 0;
     const char *p;
 
     if (outsz < 11)
-        return -1;
+        return RAPID_E_ARG;
     out[n++] = '\'';
     for (p = text; *p; p++) {
         /* room for this character (a quote doubles), the closing quote
          * and the NUL */
         if (n + (*p == '\'' ? 2 : 1) + 2 > outsz)
-            return -1;
+            return RAPID_E_ARG;
         if (*p == '\'')
             out[n++] = '\'';
         out[n++] = *p;
@@ -232,7 +236,7 @@ static int quote(const char *text, char *out, size_t outsz)
     return 0;
 }
 
-/* A FITS number (D exponents allowed) -> double. */
+/* A FITS number (D exponents allowed) -> double.  0 or RAPID_E_KEY. */
 static int parse_real(const char *value, double *out)
 {
     char buf[FLEN_VALUE], *d, *end;
@@ -245,7 +249,7 @@ static int parse_real(const char *value, double *out)
     *out = strtod(buf, &end);
     while (*end == ' ')
         end++;
-    return end == buf || *end != '\0' ? -1 : 0;
+    return end == buf || *end != '\0' ? RAPID_E_KEY : 0;
 }
 
 static int missing(rapid_err *err, const char *key)
@@ -525,6 +529,13 @@ int rapid_header_add_text(rapid_header *h, const char *key, const char *text)
         pos += take;
     } while (pos < len);
     return 0;
+}
+
+int rapid_header_fail(rapid_err *err, int rc, const char *what, const char *key)
+{
+    return rapid_fail(err, rc, "%s: cannot set header card %s: %s", what, key,
+                      rc == RAPID_E_ARG ? "the value cannot be written"
+                                        : rapid_strstatus(rc));
 }
 
 int rapid_header_delete(rapid_header *h, const char *key)

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rapid/md5.h"
@@ -118,20 +119,28 @@ void rapid_md5_hex(const unsigned char digest[16], char hex[33])
     hex[32] = '\0';
 }
 
+/* read in pieces this large (on the heap: the caller may be a thread) */
+#define MD5_FILE_BUF ((size_t)1 << 16)
+
 int rapid_md5_file(const char *path, char hex[33], rapid_err *err)
 {
-    unsigned char buf[1 << 16], digest[16];
+    unsigned char *buf = NULL, digest[16];
     rapid_md5 m;
     FILE *fp = NULL;
     size_t n;
     int rc = 0;
 
     hex[0] = '\0';
-    if (!(fp = fopen(path, "rb")))
-        return rapid_fail(err, errno == ENOENT ? RAPID_E_NOENT : RAPID_E_IO,
-                          "%s: cannot open: %s", path, strerror(errno));
+    if (!(buf = malloc(MD5_FILE_BUF)))
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to read it", path);
+    if (!(fp = fopen(path, "rb"))) {
+        rc = rapid_fail(err, errno == ENOENT ? RAPID_E_NOENT : RAPID_E_IO,
+                        "%s: cannot open: %s", path, strerror(errno));
+        free(buf);
+        return rc;
+    }
     rapid_md5_init(&m);
-    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+    while ((n = fread(buf, 1, MD5_FILE_BUF, fp)) > 0)
         rapid_md5_update(&m, buf, n);
     if (ferror(fp)) {
         rc = rapid_fail(err, RAPID_E_IO, "%s: cannot read: %s", path,
@@ -142,5 +151,6 @@ int rapid_md5_file(const char *path, char hex[33], rapid_err *err)
     rapid_md5_hex(digest, hex);
 cleanup:
     fclose(fp);
+    free(buf);
     return rc;
 }

@@ -17,6 +17,8 @@
 
 #include <math.h>
 
+#include "rapid/error.h"
+
 #define SPHERE_D2R (M_PI / 180.0)
 #define SPHERE_R2D (180.0 / M_PI)
 
@@ -60,8 +62,8 @@ static inline void sphere_frame(double ra, double dec, double b[3],
 }
 
 /* Gnomonic coordinates (xi, eta) of the unit vector v in the frame
- * (b, e, n); -1 if v lies on the far side of the sky (or within 1e-9 of
- * 90 degrees from b). */
+ * (b, e, n); RAPID_E_RANGE if v lies on the far side of the sky (or
+ * within 1e-9 of 90 degrees from b). */
 static inline int sphere_project(const double b[3], const double e[3],
                                  const double n[3], const double v[3],
                                  double *xi, double *eta)
@@ -69,7 +71,7 @@ static inline int sphere_project(const double b[3], const double e[3],
     double z = b[0] * v[0] + b[1] * v[1] + b[2] * v[2];
 
     if (!(z > 1e-9))
-        return -1;
+        return RAPID_E_RANGE;
     *xi = (e[0] * v[0] + e[1] * v[1] + e[2] * v[2]) / z;
     *eta = (n[0] * v[0] + n[1] * v[1] + n[2] * v[2]) / z;
     return 0;
@@ -109,8 +111,8 @@ typedef struct vec2 {
     double x, y;
 } vec2;
 
-/* (ra, dec) projected about (ra0, dec0); -1 if it is less than ~1e-6
- * rad short of 90 degrees away, or beyond. */
+/* (ra, dec) projected about (ra0, dec0); RAPID_E_RANGE if it is less
+ * than ~1e-6 rad short of 90 degrees away, or beyond. */
 static inline int sphere_gnomonic(double ra0, double dec0, double ra,
                                   double dec, vec2 *p)
 {
@@ -120,7 +122,7 @@ static inline int sphere_gnomonic(double ra0, double dec0, double ra,
     double cosc = sd0 * sd + cd0 * cd * cos(dra);
 
     if (cosc <= 1e-6)
-        return -1;
+        return RAPID_E_RANGE;
     p->x = cd * sin(dra) / cosc;
     p->y = (cd0 * sd - sd0 * cd * cos(dra)) / cosc;
     return 0;

@@ -67,7 +67,7 @@ static int digits(const char **s, int n, int *out)
 
     for (i = 0; i < n; i++, (*s)++) {
         if (**s < '0' || **s > '9')
-            return -1;
+            return RAPID_E_ARG;
         v = 10 * v + (**s - '0');
     }
     *out = v;

@@ -332,12 +332,13 @@ double rapid_time_now(void)
 int db_time_canon(const char *in, char out[RAPID_DB_TIME_MAX])
 {
     int64_t us = 0;
+    int rc;
 
     out[0] = '\0';
     if (!in || !*in)
         return 0;
-    if (rapid_iso_parse_us(in, &us, NULL))
-        return -1;
+    if ((rc = rapid_iso_parse_us(in, &us, NULL)) != 0)
+        return rc;
     format_time_us(us, out);
     return 0;
 }

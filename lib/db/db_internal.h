@@ -103,7 +103,8 @@ int db_tx_end(rapid_db *db, int rc, rapid_err *err);
 int rapid_db_retryable(const rapid_db *db);
 
 /* The canonical text of a date-time as both back ends store it
- * ("YYYY-MM-DDTHH:MM:SS.ffffff"); "" and NULL give "".  -1 if malformed. */
+ * ("YYYY-MM-DDTHH:MM:SS.ffffff"); "" and NULL give "".  A rapid_status
+ * (< 0) if malformed. */
 int db_time_canon(const char *in, char out[RAPID_DB_TIME_MAX]);
 
 /* Several ';'-separated statements without parameters, the dialect's

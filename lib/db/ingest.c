@@ -229,19 +229,25 @@ int rapid_l2file_from_headers(const rapid_header *sci,
  * file is a whole number of 2880-byte blocks, or it was cut short. */
 static int digest(const char *path, char hex[33], rapid_err *err)
 {
-    unsigned char buf[1 << 16], d[16], head[9] = {0};
+    const size_t bufsz = (size_t)1 << 16; /* on the heap, not the stack */
+    unsigned char *buf = NULL, d[16], head[9] = {0};
     rapid_md5 m;
     FILE *fp = NULL;
     size_t n;
     long long size = 0;
     int rc = 0;
 
-    if (!(fp = fopen(path, "rb")))
-        return rapid_fail(err, errno == ENOENT ? RAPID_E_NOENT : RAPID_E_IO,
-                          "%s: %s", path,
-                          errno == ENOENT ? "no such file" : strerror(errno));
+    if (!(buf = malloc(bufsz)))
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory to read it", path);
+    if (!(fp = fopen(path, "rb"))) {
+        rc = rapid_fail(err, errno == ENOENT ? RAPID_E_NOENT : RAPID_E_IO,
+                        "%s: %s", path,
+                        errno == ENOENT ? "no such file" : strerror(errno));
+        free(buf);
+        return rc;
+    }
     rapid_md5_init(&m);
-    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
+    while ((n = fread(buf, 1, bufsz, fp)) > 0) {
         if (size == 0)
             memcpy(head, buf, n < sizeof head ? n : sizeof head);
         rapid_md5_update(&m, buf, n);
@@ -260,6 +266,7 @@ static int digest(const char *path, char hex[33], rapid_err *err)
                         size);
 cleanup:
     fclose(fp);
+    free(buf);
     return rc;
 }
 

@@ -137,11 +137,17 @@ static inline int row_interval(double u, int gx)
     return i < 1 ? 1 : i > gx - 3 ? gx - 3 : i;
 }
 
+/* The node columns a row keeps on the stack (8 kB, for the threads' small
+ * stacks); a row across more (about 30,000 pixels at step 64) has them on
+ * the heap. */
+#define PIXMAP_ROW_NODES 512
+
 RAPID_CLONES
 void rapid_pixmap_row(const rapid_pixmap *m, double y, double x0, double dx,
                       int n, double *ox, double *oy)
 {
-    double ty, wy[4], cx[4096], cy[4096], *colx = cx, *coly = cy;
+    double ty, wy[4], cx[PIXMAP_ROW_NODES], cy[PIXMAP_ROW_NODES];
+    double *colx = cx, *coly = cy;
     double u0 = (x0 - m->x0) / m->step, du = dx / m->step;
     int j = locate((y - m->y0) / m->step, m->gy, &ty), c, k, b, ilo, ihi, nc;
 
@@ -154,7 +160,7 @@ void rapid_pixmap_row(const rapid_pixmap *m, double y, double x0, double dx,
     if (ihi < ilo)
         b = ilo, ilo = ihi, ihi = b;
     nc = ihi - ilo + 4; /* node columns ilo - 1 .. ihi + 2 */
-    if (nc > 4096) {
+    if (nc > PIXMAP_ROW_NODES) {
         colx = malloc((size_t)nc * sizeof *colx);
         coly = malloc((size_t)nc * sizeof *coly);
         if (!colx || !coly) { /* fall back to single points */

@@ -396,8 +396,200 @@ RAPID_INLINE void edge_coeffs(const double *restrict x0,
     }
 }
 
-/* image rows read ahead of the edge pass (see mesh_tile) */
+/* image rows read ahead of the edge pass (see pixels_in) */
 #define PREFETCH_ROWS 4
+
+/* The columns of a tile's rows: corners i0 - 1 .. i1 (at index 0 .. nc - 1,
+ * nc <= TILE_COLS); pixel i (i0 - 1 .. i1 - 1, the one left of corner
+ * i + 1) at index i - i0 + 1; edge i along a corner row from corner i to
+ * i + 1, edge i across a pixel row from corner i up. */
+#define TILE_COLS (TILE_W + 2)
+
+/* A row of corners, in the accumulators' local coordinates. */
+typedef struct corner_row {
+    double x[TILE_COLS], y[TILE_COLS];
+    int r[TILE_COLS];        /* the accumulator row each lies in */
+    double fr[TILE_COLS];    /* the same, as a double for edge_coeffs */
+} corner_row;
+
+/* A row of pixels; the pixel left of the image is a hole. */
+typedef struct pixel_row {
+    double s[TILE_COLS];     /* surface brightness (x scale); 0 in a hole */
+    double ok[TILE_COLS];    /* 1 valid, 0 a hole */
+} pixel_row;
+
+/* A row of edges: along a corner row, or across a pixel row.  w, k, xm,
+ * cross, slow as edge_coeffs makes them; list: those that cross. */
+typedef struct edge_row {
+    double w[TILE_COLS], k[TILE_COLS], xm[TILE_COLS];
+    double cross[TILE_COLS], slow[TILE_COLS];
+    int list[TILE_COLS];
+} edge_row;
+
+/* Everything the edge pass keeps of a tile, sized in one place: the corner
+ * row below the current pixel row and the one above it, the pixel row
+ * below and the current one (each pair swapped as the pass moves up), the
+ * edges of the current rows, and per corner the sum of the taps of the
+ * edge ends there (coef) and of those still to come from the edges going
+ * up to it (pend). */
+typedef struct tile_rows {
+    corner_row corner[2];
+    pixel_row pixel[2];
+    edge_row along, across;
+    double coef[TILE_COLS], pend[TILE_COLS];
+} tile_rows;
+
+/* Where nc corners of a row at image y (corner row j at y = j - 1/2),
+ * from corner i0 - 1 on, fall in the accumulators. */
+RAPID_INLINE void corners_in(const rapid_mesh *p, const rapid_pixmap *m,
+                             double y, int i0, int nc, corner_row *c)
+{
+    double ox = 0.5 - p->xb, oy = 0.5 - p->y0;
+    int i;
+
+    rapid_pixmap_row(m, y, i0 - 1.5, 1.0, nc, c->x, c->y);
+    for (i = 0; i < nc; i++) {
+        c->x[i] += ox, c->y[i] += oy;
+        c->r[i] = (int)c->y[i];
+        c->fr[i] = c->r[i];
+    }
+}
+
+/* Pixel row j of the image under the tile's columns, between corner rows
+ * b (below) and t (above): each pixel's surface brightness and whether it
+ * is valid, from its quadrilateral's area (by the diagonals).  Returns
+ * how many of the tile's own pixels are saturated. */
+RAPID_INLINE int pixels_in(const float *data, int nx, int ny, int i0, int nc,
+                           int j, double scale, double sat, float fsat,
+                           const corner_row *b, const corner_row *t,
+                           pixel_row *pc)
+{
+    const float *row = data + (size_t)j * nx + i0 - 1;
+    const double *bx = b->x, *by = b->y, *tx = t->x, *ty = t->y;
+    int i, ns = 0;
+
+    /* the tile's part of a row a few rows on: rows are nx floats apart,
+     * too far for the hardware to see the pattern */
+    if (j + PREFETCH_ROWS < ny) {
+        const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * nx);
+        int k, nb = (int)((size_t)(nc - 1) * sizeof *row);
+        for (k = 0; k < nb + 64; k += 64)
+            RAPID_PREFETCH(pf + k);
+    }
+    /* in selects and doubles only, so that it vectorises */
+    for (i = i0 == 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
+        double d = row[i], inv;
+        double a = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
+                              (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
+        double ok = fabs(d) <= 1e300 ? (d < sat ? (a > 0 ? 1.0 : 0.0) : 0.0) : 0.0;
+        inv = scale / (a > 0 ? a : 1.0);
+        pc->s[i] = ok != 0 ? d * inv : 0.0;
+        pc->ok[i] = ok;
+    }
+    /* the saturated ones, in floats: fsat is sat's equivalent */
+    for (i = 1; i < nc - 1; i++)
+        ns += (fabsf(row[i]) <= FLT_MAX) & (row[i] >= fsat);
+    if (i0 == 0)
+        pc->s[0] = 0, pc->ok[0] = 0;
+    pc->s[nc - 1] = 0, pc->ok[nc - 1] = 0; /* right of the tile: unused */
+    return ns;
+}
+
+/* The edges of the current rows and their coefficients: along corner row
+ * b (nc - 2 edges, weighted by the pixel above minus the one below), and,
+ * below the image's top (across), across the pixel row from b up to t (nv
+ * edges, the left pixel minus the right one). */
+RAPID_INLINE void edges_of(tile_rows *R, const corner_row *b,
+                           const corner_row *t, const pixel_row *pp,
+                           const pixel_row *pc, int nc, int nv, int across,
+                           double sg)
+{
+    edge_row *h = &R->along, *v = &R->across;
+    int i;
+
+    for (i = 1; i < nc - 1; i++)
+        h->w[i] = sg * (pc->s[i] - pp->s[i]);
+    edge_coeffs(b->x + 1, b->y + 1, b->x + 2, b->y + 2, b->fr + 1, b->fr + 2,
+                h->w + 1, nc - 2, h->k + 1, h->xm + 1, h->cross + 1, h->slow + 1);
+    if (across) {
+        for (i = 1; i < nc; i++)
+            v->w[i] = sg * (pc->s[i - 1] - pc->s[i]);
+        edge_coeffs(b->x + 1, b->y + 1, t->x + 1, t->y + 1, b->fr + 1, t->fr + 1,
+                    v->w + 1, nv - 1, v->k + 1, v->xm + 1, v->cross + 1,
+                    v->slow + 1);
+    } else {
+        memset(v->k, 0, (size_t)nc * sizeof *v->k);
+        memset(v->cross, 0, (size_t)nc * sizeof *v->cross);
+        memset(v->slow, 0, (size_t)nc * sizeof *v->slow);
+    }
+}
+
+/* The edges' values into the accumulator V: the merged ends, one tap per
+ * corner; the crossings of one row boundary; the slow edges (rare). */
+RAPID_INLINE void deposit_values(double *V, const ptrdiff_t *at, tile_rows *R,
+                                 const corner_row *b, const corner_row *t,
+                                 int nc)
+{
+    edge_row *h = &R->along, *v = &R->across;
+    int i, q, mh = 0, mv = 0;
+    double nslow = 0;
+
+    for (i = 1; i < nc; i++) {
+        R->coef[i] = R->pend[i] + h->k[i] - h->k[i - 1] + v->k[i];
+        R->pend[i] = -v->k[i];
+    }
+    for (i = 1; i < nc; i++)
+        tap(V + at[b->r[i]], b->x[i], R->coef[i]);
+    /* whether an edge crosses a row boundary is hard to predict, so the
+     * crossing edges are listed without branches */
+    for (i = 1; i < nc; i++) {
+        h->list[mh] = i, mh += h->cross[i] != 0;
+        v->list[mv] = i, mv += v->cross[i] != 0;
+        nslow += h->slow[i] + v->slow[i];
+    }
+    for (q = 0; q < mh; q++) {
+        i = h->list[q];
+        cross_tap(V, at[b->r[i + 1]], at[b->r[i]], h->xm[i], h->k[i]);
+    }
+    for (q = 0; q < mv; q++) {
+        i = v->list[q];
+        cross_tap(V, at[t->r[i]], at[b->r[i]], v->xm[i], v->k[i]);
+    }
+    if (nslow)
+        for (i = 1; i < nc; i++) {
+            if (h->slow[i])
+                edge(V, at, b->x[i], b->y[i], b->x[i + 1], b->y[i + 1], h->w[i]);
+            if (v->slow[i])
+                edge(V, at, b->x[i], b->y[i], t->x[i], t->y[i], v->w[i]);
+        }
+}
+
+/* The area sums into the accumulator A: only where valid meets a hole.
+ * ok holds exactly 0 or 1, so equal bytes are equal values: memcmp finds
+ * the rows without holes (most) faster than a loop of branches. */
+RAPID_INLINE void deposit_areas(double *A, const ptrdiff_t *at,
+                                const corner_row *b, const corner_row *t,
+                                const pixel_row *pp, const pixel_row *pc,
+                                int nc, int nv, int across, double sg)
+{
+    const double *op = pp->ok, *oc = pc->ok;
+    int i;
+
+    if (memcmp(op + 1, oc + 1, (size_t)(nc - 2) * sizeof *oc) != 0)
+        for (i = 1; i < nc - 1; i++)
+            if (oc[i] != op[i])
+                edge(A, at, b->x[i], b->y[i], b->x[i + 1], b->y[i + 1],
+                     sg * (oc[i] - op[i]));
+    if (across) {
+        /* between pixels 1 .. nc - 2 of the tile; then the edges at the
+         * image's sides, which always border a hole */
+        int flat = memcmp(oc + 1, oc + 2, (size_t)(nc - 3) * sizeof *oc) == 0;
+        for (i = 1; i < nv; i += flat && i == 1 ? nc - 2 : 1)
+            if (oc[i - 1] != oc[i])
+                edge(A, at, b->x[i], b->y[i], t->x[i], t->y[i],
+                     sg * (oc[i - 1] - oc[i]));
+    }
+}
 
 /* One tile of the image, pixels i0 <= i < i1, j0 <= j < j1: the edges
  * along corner rows j0 .. j1 - 1 (and j1 = ny, the image's top, for the
@@ -417,169 +609,54 @@ RAPID_INLINE void edge_coeffs(const double *restrict x0,
 RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
                             const float *data, int nx, int ny, int i0, int i1,
                             int j0, int j1, double scale, double satlevel,
-                            double *buf, int *ibuf, long *nsat)
+                            tile_rows *R, long *nsat)
 {
-    /* corners i0 - 1 .. i1 at index 0 .. nc - 1; pixel i (i0 - 1 .. i1 - 1,
-     * the one left of corner i + 1) at index i - i0 + 1 of sp/sc; the pixel
-     * left of the image is a hole.  Edge i along a corner row runs from
-     * corner i to i + 1; edge i across a pixel row from corner i up. */
-    int nc = i1 - i0 + 2, i, j, last = i1 == nx, nv = last ? nc : nc - 1;
-    int mh, mv, q, jp = j0 > 0 ? j0 - 1 : 0;
-    double nslow;
-    double *bx = buf, *by = bx + nc, *tx = by + nc, *ty = tx + nc;
-    double *sp = ty + nc, *sc = sp + nc, *op = sc + nc, *oc = op + nc;
-    double *coef = oc + nc, *pend = coef + nc;
-    double *wh = pend + nc, *kh = wh + nc, *xh = kh + nc;
-    double *wv = xh + nc, *kv = wv + nc, *xv = kv + nc;
-    double *fb = xv + nc, *ft = fb + nc;
-    int *rb = ibuf, *rt = rb + nc, *lh = rt + nc, *lv = lh + nc;
-    double *ch = ft + nc, *sh = ch + nc, *cv = sh + nc, *sv = cv + nc;
-    double ox = 0.5 - p->xb, oy = 0.5 - p->y0, sg = p->sign, sat = satlevel;
-    const ptrdiff_t *at = p->at;
-    double *V = p->v;
+    int nc = i1 - i0 + 2, i, j, nv = i1 == nx ? nc : nc - 1;
+    int jp = j0 > 0 ? j0 - 1 : 0;
+    corner_row *b = &R->corner[0], *t = &R->corner[1], *ct;
+    pixel_row *pp = &R->pixel[0], *pc = &R->pixel[1], *pt;
+    double sg = p->sign;
     /* the float f >= fsat exactly when (double)f >= satlevel */
     float fsat = (float)satlevel;
 
     if ((double)fsat < satlevel)
         fsat = nextafterf(fsat, INFINITY);
 
-    memset(sp, 0, (size_t)nc * sizeof *sp);
-    memset(op, 0, (size_t)nc * sizeof *op);
-    memset(pend, 0, (size_t)nc * sizeof *pend);
-    memset(kh, 0, (size_t)nc * sizeof *kh);
-    memset(kv, 0, (size_t)nc * sizeof *kv);
-    memset(ch, 0, (size_t)nc * sizeof *ch);
-    memset(sh, 0, (size_t)nc * sizeof *sh);
-    memset(cv, 0, (size_t)nc * sizeof *cv);
-    memset(sv, 0, (size_t)nc * sizeof *sv);
-    rapid_pixmap_row(m, jp - 0.5, i0 - 1.5, 1.0, nc, bx, by);
-    for (i = 0; i < nc; i++) {
-        bx[i] += ox, by[i] += oy;
-        rb[i] = (int)by[i];
-        fb[i] = rb[i];
-    }
+    memset(pp->s, 0, (size_t)nc * sizeof *pp->s);
+    memset(pp->ok, 0, (size_t)nc * sizeof *pp->ok);
+    memset(R->pend, 0, (size_t)nc * sizeof *R->pend);
+    memset(R->along.k, 0, (size_t)nc * sizeof *R->along.k);
+    memset(R->across.k, 0, (size_t)nc * sizeof *R->across.k);
+    memset(R->along.cross, 0, (size_t)nc * sizeof *R->along.cross);
+    memset(R->along.slow, 0, (size_t)nc * sizeof *R->along.slow);
+    memset(R->across.cross, 0, (size_t)nc * sizeof *R->across.cross);
+    memset(R->across.slow, 0, (size_t)nc * sizeof *R->across.slow);
+    corners_in(p, m, jp - 0.5, i0, nc, b);
     for (j = jp; j <= j1; j++) {
-        double *t;
-        int *ri;
         if (j == j1 && j1 < ny) {
             /* the corner row j1 belongs to the tile above, but for the
              * ends of this tile's edges coming up to it */
             for (i = 1; i < nc; i++)
-                tap(V + at[rb[i]], bx[i], pend[i]);
+                tap(p->v + p->at[b->r[i]], b->x[i], R->pend[i]);
             break;
         }
         if (j < ny) {
-            const float *row = data + (size_t)j * nx + i0 - 1;
-            int ns = 0;
-            /* the tile's part of a row a few rows on: rows are nx floats
-             * apart, too far for the hardware to see the pattern */
-            if (j + PREFETCH_ROWS < ny) {
-                const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * nx);
-                int b, nb = (int)((size_t)(nc - 1) * sizeof *row);
-                for (b = 0; b < nb + 64; b += 64)
-                    __builtin_prefetch(pf + b);
-            }
-            rapid_pixmap_row(m, j + 0.5, i0 - 1.5, 1.0, nc, tx, ty);
-            for (i = 0; i < nc; i++) {
-                tx[i] += ox, ty[i] += oy;
-                rt[i] = (int)ty[i];
-                ft[i] = rt[i];
-            }
-            /* each pixel's surface brightness and whether it is valid, from
-             * its quadrilateral's area (by the diagonals); in selects and
-             * doubles only, so that it vectorises */
-            for (i = i0 == 0; i < nc - 1; i++) { /* pixel i0 - 1 + i */
-                double d = row[i], inv;
-                double a = 0.5 * fabs((tx[i + 1] - bx[i]) * (ty[i] - by[i + 1]) -
-                                      (ty[i + 1] - by[i]) * (tx[i] - bx[i + 1]));
-                double ok = fabs(d) <= 1e300 ? (d < sat ? (a > 0 ? 1.0 : 0.0) : 0.0) : 0.0;
-                inv = scale / (a > 0 ? a : 1.0);
-                sc[i] = ok != 0 ? d * inv : 0.0;
-                oc[i] = ok;
-            }
-            /* the saturated ones, in floats: fsat is satlevel's equivalent */
-            for (i = 1; i < nc - 1; i++)
-                ns += (fabsf(row[i]) <= FLT_MAX) & (row[i] >= fsat);
-            if (i0 == 0)
-                sc[0] = 0, oc[0] = 0;
-            sc[nc - 1] = 0, oc[nc - 1] = 0; /* right of the tile: unused */
+            int ns;
+            corners_in(p, m, j + 0.5, i0, nc, t);
+            ns = pixels_in(data, nx, ny, i0, nc, j, scale, satlevel, fsat, b, t, pc);
             if (j >= j0)
                 *nsat += ns;
         } else {
-            memset(sc, 0, (size_t)nc * sizeof *sc);
-            memset(oc, 0, (size_t)nc * sizeof *oc);
+            memset(pc->s, 0, (size_t)nc * sizeof *pc->s);
+            memset(pc->ok, 0, (size_t)nc * sizeof *pc->ok);
         }
-        if (j < j0) /* the row below the tile: its pixels only */
-            goto next;
-        /* weights: along the corner row, the pixel above minus the one
-         * below; across the pixel row, the left one minus the right one */
-        for (i = 1; i < nc - 1; i++)
-            wh[i] = sg * (sc[i] - sp[i]);
-        edge_coeffs(bx + 1, by + 1, bx + 2, by + 2, fb + 1, fb + 2, wh + 1, nc - 2,
-                    kh + 1, xh + 1, ch + 1, sh + 1);
-        if (j < ny) {
-            for (i = 1; i < nc; i++)
-                wv[i] = sg * (sc[i - 1] - sc[i]);
-            edge_coeffs(bx + 1, by + 1, tx + 1, ty + 1, fb + 1, ft + 1, wv + 1,
-                        nv - 1, kv + 1, xv + 1, cv + 1, sv + 1);
-        } else {
-            memset(kv, 0, (size_t)nc * sizeof *kv);
-            memset(cv, 0, (size_t)nc * sizeof *cv);
-            memset(sv, 0, (size_t)nc * sizeof *sv);
+        if (j >= j0) { /* not the row below the tile: its pixels only */
+            edges_of(R, b, t, pp, pc, nc, nv, j < ny, sg);
+            deposit_values(p->v, p->at, R, b, t, nc);
+            deposit_areas(p->a, p->at, b, t, pp, pc, nc, nv, j < ny, sg);
         }
-        /* the merged ends: one tap per corner */
-        for (i = 1; i < nc; i++) {
-            coef[i] = pend[i] + kh[i] - kh[i - 1] + kv[i];
-            pend[i] = -kv[i];
-        }
-        for (i = 1; i < nc; i++)
-            tap(V + at[rb[i]], bx[i], coef[i]);
-        /* crossings: whether an edge crosses a row boundary is hard to
-         * predict, so the crossing edges are listed without branches */
-        mh = mv = 0, nslow = 0;
-        for (i = 1; i < nc; i++) {
-            lh[mh] = i, mh += ch[i] != 0;
-            lv[mv] = i, mv += cv[i] != 0;
-            nslow += sh[i] + sv[i];
-        }
-        for (q = 0; q < mh; q++) {
-            i = lh[q];
-            cross_tap(V, at[rb[i + 1]], at[rb[i]], xh[i], kh[i]);
-        }
-        for (q = 0; q < mv; q++) {
-            i = lv[q];
-            cross_tap(V, at[rt[i]], at[rb[i]], xv[i], kv[i]);
-        }
-        /* the slow edges (rare) */
-        if (nslow)
-            for (i = 1; i < nc; i++) {
-                if (sh[i])
-                    edge(V, at, bx[i], by[i], bx[i + 1], by[i + 1], wh[i]);
-                if (sv[i])
-                    edge(V, at, bx[i], by[i], tx[i], ty[i], wv[i]);
-            }
-        /* the area sums: only where valid meets a hole.  oc and op hold
-         * exactly 0 or 1, so equal bytes are equal values: memcmp finds the
-         * rows without holes (most) faster than a loop of branches */
-        if (memcmp(op + 1, oc + 1, (size_t)(nc - 2) * sizeof *oc) != 0)
-            for (i = 1; i < nc - 1; i++)
-                if (oc[i] != op[i])
-                    edge(p->a, at, bx[i], by[i], bx[i + 1], by[i + 1], sg * (oc[i] - op[i]));
-        if (j < ny) {
-            /* between pixels 1 .. nc - 2 of the tile; then the edges at
-             * the image's sides, which always border a hole */
-            int flat = memcmp(oc + 1, oc + 2, (size_t)(nc - 3) * sizeof *oc) == 0;
-            for (i = 1; i < nv; i += flat && i == 1 ? nc - 2 : 1)
-                if (oc[i - 1] != oc[i])
-                    edge(p->a, at, bx[i], by[i], tx[i], ty[i], sg * (oc[i - 1] - oc[i]));
-        }
-    next:
-        t = bx, bx = tx, tx = t;
-        t = by, by = ty, ty = t;
-        t = sp, sp = sc, sc = t;
-        t = op, op = oc, oc = t;
-        ri = rb, rb = rt, rt = ri;
-        t = fb, fb = ft, ft = t;
+        ct = b, b = t, t = ct;
+        pt = pp, pp = pc, pc = pt;
     }
 }
 
@@ -587,20 +664,18 @@ RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
  * no later one reaches the rows before its first, so they are done (and
  * taken once there are a batch of them). */
 RAPID_CLONES
-long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                    int nx, int ny, double scale, double satlevel,
-                    rapid_mesh_row_fn fn, void *arg)
+int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
+                   int nx, int ny, double scale, double satlevel,
+                   rapid_mesh_row_fn fn, void *arg, long *nsat)
 {
-    double *buf = malloc((size_t)22 * (TILE_W + 2) * sizeof *buf);
-    int *ibuf = malloc((size_t)4 * (TILE_W + 2) * sizeof *ibuf);
-    long nsat = 0;
+    tile_rows *R;
     int k, front = 0;
 
-    if (!buf || !ibuf || (p->win < p->h && !fn)) {
-        free(buf);
-        free(ibuf);
-        return -1;
-    }
+    *nsat = 0;
+    if (p->win < p->h && !fn)
+        return RAPID_E_ARG;
+    if (!(R = malloc(sizeof *R)))
+        return RAPID_E_NOMEM;
     for (k = 0; k < p->ntile; k++) {
         const int *t = p->tile + 4 * k;
         if (t[2] - front >= p->batch)
@@ -608,13 +683,12 @@ long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                 fn(arg, p->y0 + front);
         mesh_tile(p, m, data, nx, ny, t[0], t[0] + TILE_W < nx ? t[0] + TILE_W : nx,
                   t[1], t[1] + TILE_H < ny ? t[1] + TILE_H : ny, scale, satlevel,
-                  buf, ibuf, &nsat);
+                  R, nsat);
     }
     for (; fn && front < p->h; front++)
         fn(arg, p->y0 + front);
-    free(buf);
-    free(ibuf);
-    return nsat;
+    free(R);
+    return 0;
 }
 
 void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
@@ -710,14 +784,15 @@ int rapid_mesh_var_make(rapid_mesh_var *v, const rapid_pixmap *m, int nx, int ny
                 static const double sx[4] = {-0.5, 0.5, 0.5, -0.5};
                 static const double sy[4] = {-0.5, -0.5, 0.5, 0.5};
                 double qx[4], qy[4], pu = -0.5 + (double)i / t, pw = -0.5 + (double)j / t;
-                double G = 0;
+                double G = 0, A = 0;
                 float area[RAPID_OVERLAP_MAXCELLS];
                 int k, i0, j0, w, h;
                 for (k = 0; k < 4; k++) {
                     qx[k] = pu + inv[0][0] * sx[k] + inv[0][1] * sy[k];
                     qy[k] = pw + inv[1][0] * sx[k] + inv[1][1] * sy[k];
                 }
-                if (rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area) > 0)
+                if (rapid_overlap_cells(qx, qy, 4, &i0, &j0, &w, &h, area, &A) == 0 &&
+                    A > 0)
                     for (k = 0; k < w * h; k++)
                         G += area[k] * area[k];
                 /* areas in input pixels -> output pixels: times |det J| */
@@ -766,7 +841,8 @@ static void var16(const float *qb, int t, float fu0, float fw0, float du,
     }
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#if !defined(RAPID_PORTABLE) && defined(__GNUC__) && defined(__x86_64__) && \
+    defined(__linux__)
 #include <immintrin.h>
 #define VAR_AVX2 1
 

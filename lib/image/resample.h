@@ -74,12 +74,12 @@ typedef void (*rapid_mesh_row_fn)(void *arg, int y);
  * `scale`): NaN pixels and those >= satlevel are left out (holes in the
  * mesh).  With a row function (required for a ring) every row y0..y0+h-1
  * goes to it once it is complete, in the batches rapid_mesh_place was
- * given; without, they all wait for the caller.  Returns the number of
- * saturated pixels, or -1 without memory or, for a ring, without a row
- * function (both found before anything is deposited). */
-long rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                    int nx, int ny, double scale, double satlevel,
-                    rapid_mesh_row_fn fn, void *arg);
+ * given; without, they all wait for the caller.  *nsat: the number of
+ * saturated pixels.  0, RAPID_E_NOMEM, or RAPID_E_ARG for a ring without a
+ * row function (both failures found before anything is deposited). */
+int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
+                   int nx, int ny, double scale, double satlevel,
+                   rapid_mesh_row_fn fn, void *arg, long *nsat);
 
 /* Output row y (global): the value sums sum a*s into as[] and the areas
  * sum a into a[] for global columns x0..x1 (x1 < x0: none), and clear the

@@ -638,18 +638,19 @@ cleanup:
     return rc;
 }
 
-/* Indices (into pl) of the galaxies. */
-static int list_galaxies(const render *r, const placed *pl, int **gal)
+/* Indices (into pl) of the galaxies, *n of them.  0 or RAPID_E_NOMEM. */
+static int list_galaxies(const render *r, const placed *pl, int **gal, int *n)
 {
-    int i, n = 0;
+    int i;
 
+    *n = 0;
     *gal = malloc(((size_t)pl->n + 1) * sizeof **gal);
     if (!*gal)
-        return -1;
+        return RAPID_E_NOMEM;
     for (i = 0; i < pl->n; i++)
         if (r->s->src[pl->idx[i]].type == SIM_GALAXY)
-            (*gal)[n++] = i;
-    return n;
+            (*gal)[(*n)++] = i;
+    return 0;
 }
 
 static int add_galaxies(render *r, const placed *pl, rapid_err *err)
@@ -660,7 +661,7 @@ static int add_galaxies(render *r, const placed *pl, rapid_err *err)
     float *body = NULL;
     int *gal = NULL, ng, i, rc = 0;
 
-    if ((ng = list_galaxies(r, pl, &gal)) < 0)
+    if (list_galaxies(r, pl, &gal, &ng) != 0)
         return rapid_fail(err, RAPID_E_NOMEM, "out of memory listing galaxies");
     if (ng == 0)
         goto cleanup;
@@ -968,60 +969,58 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
     const rapid_filter *f = p->filter;
     rapid_header *h = &img->hdr;
     double t = r->p->exptime, pa_obsy = fmod(p->pa - FPA_MINUS_OBSY + 720, 360);
-    char date[64];
-    int bad = 0;
+    char date[64], what[64], seed[32] = "";
+    const char *k = NULL;
+    int rc;
 
     rapid_iso_from_mjd(p->mjd, date, sizeof date);
-    bad |= rapid_header_set_str(h, "ORIGIN", "rapid", "simulated by rapid sim");
-    bad |= rapid_header_set_str(h, "TELESCOP", "ROMAN", NULL);
-    bad |= rapid_header_set_str(h, "INSTRUME", "WFI", NULL);
-    bad |= rapid_header_set_str(h, "DATE-OBS", date, "start of exposure (UTC)");
-    bad |= rapid_header_set_double(h, "MJD-OBS", p->mjd, "start of exposure (UTC)");
-    bad |= rapid_header_set_str(h, "FILTER", f->name, f->alias);
-    bad |= rapid_header_set_double(h, "EXPTIME", t, "exposure time (s)");
-    bad |= rapid_header_set_long(h, "SCA_NUM", r->sca, "detector (1-18)");
-    bad |= rapid_header_set_double(h, "RA_TARG", p->ra, "boresight RA (deg)");
-    bad |= rapid_header_set_double(h, "DEC_TARG", p->dec, "boresight Dec (deg)");
-    bad |= rapid_header_set_double(h, "PA_OBSY", pa_obsy,
-                                   "position angle of observatory Y axis (deg)");
-    bad |= rapid_header_set_double(h, "PA_FPA", p->pa,
-                                   "position angle of focal plane Y axis (deg)");
-    bad |= rapid_header_set_double(h, "ZPTMAG", f->zp_ab - 2.5 * log10(r->gain),
-                                   "AB mag of 1 DN/s");
-    bad |= rapid_header_set_double(h, "SKY_MEAN",
-                                   (sky_rate(f) + RAPID_DARK) * t / r->gain,
-                                   "sky + dark level (DN)");
-    bad |= rapid_header_set_double(h, "SKYRATE", sky_rate(f),
-                                   "zodiacal + thermal (e/pixel/s)");
-    bad |= rapid_header_set_double(h, "DARKCUR", RAPID_DARK, "dark current (e/s)");
-    bad |= rapid_header_set_double(h, "GAIN", r->gain, "e/DN");
-    bad |= rapid_header_set_double(h, "RDNOISE", rapid_read_noise(t),
-                                   "read noise, up the ramp (e)");
-    bad |= rapid_header_set_double(h, "SATURATE", RAPID_SATURATION, "DN");
-    bad |= rapid_header_set_str(h, "BUNIT", "DN", NULL);
-    bad |= rapid_header_set_long(h, "POINTING", p->id, "pointing number");
-    bad |= rapid_header_set_long(h, "VISIT", p->visit, "epoch 0..n-1");
-    if (r->c->seed <= (uint64_t)INT64_MAX)
-        bad |= rapid_header_set_long(h, "SIMSEED", (long)r->c->seed,
-                                     "simulation seed");
-    else {
-        char s[24];
-        snprintf(s, sizeof s, "%" PRIu64, r->c->seed);
-        bad |= rapid_header_set_str(h, "SIMSEED", s, "simulation seed");
-    }
-    bad |= rapid_header_set_long(h, "NCOSMIC", ncr, "cosmic rays added");
-    bad |= rapid_header_set_long(h, "NHOTPIX", nhot, "hot pixels on the detector");
-    bad |= rapid_header_set_bool(h, "SIMNOISE", r->c->with_noise != 0, NULL);
-    bad |= rapid_header_set_bool(h, "SIMSRCS", r->c->with_sources != 0, NULL);
-    bad |= rapid_header_set_str(h, "RAPIDVER", rapid_version(), "rapid version");
-    bad |= rapid_header_set_str(h, "RAPIDGIT", rapid_git_commit(), "rapid commit");
-    bad |= rapid_header_add_text(h, "COMMENT", "Galaxies are convolved with the "
-                                 "PSF at the detector centre;");
-    bad |= rapid_header_add_text(h, "COMMENT", "stars and transients with the "
-                                 "PSF at their position.");
-    if (bad)
-        return rapid_fail(err, RAPID_E_NOMEM, "cannot build the header of "
-                          "pointing %d SCA %d", p->id, r->sca);
+    snprintf(what, sizeof what, "header of pointing %d SCA %d", p->id, r->sca);
+    if (r->c->seed > (uint64_t)INT64_MAX) /* a string: a long cannot hold it */
+        snprintf(seed, sizeof seed, "%" PRIu64, r->c->seed);
+    if ((rc = rapid_header_set_str(h, k = "ORIGIN", "rapid", "simulated by rapid sim")) ||
+        (rc = rapid_header_set_str(h, k = "TELESCOP", "ROMAN", NULL)) ||
+        (rc = rapid_header_set_str(h, k = "INSTRUME", "WFI", NULL)) ||
+        (rc = rapid_header_set_str(h, k = "DATE-OBS", date, "start of exposure (UTC)")) ||
+        (rc = rapid_header_set_double(h, k = "MJD-OBS", p->mjd, "start of exposure (UTC)")) ||
+        (rc = rapid_header_set_str(h, k = "FILTER", f->name, f->alias)) ||
+        (rc = rapid_header_set_double(h, k = "EXPTIME", t, "exposure time (s)")) ||
+        (rc = rapid_header_set_long(h, k = "SCA_NUM", r->sca, "detector (1-18)")) ||
+        (rc = rapid_header_set_double(h, k = "RA_TARG", p->ra, "boresight RA (deg)")) ||
+        (rc = rapid_header_set_double(h, k = "DEC_TARG", p->dec, "boresight Dec (deg)")) ||
+        (rc = rapid_header_set_double(h, k = "PA_OBSY", pa_obsy,
+                                      "position angle of observatory Y axis (deg)")) ||
+        (rc = rapid_header_set_double(h, k = "PA_FPA", p->pa,
+                                      "position angle of focal plane Y axis (deg)")) ||
+        (rc = rapid_header_set_double(h, k = "ZPTMAG", f->zp_ab - 2.5 * log10(r->gain),
+                                      "AB mag of 1 DN/s")) ||
+        (rc = rapid_header_set_double(h, k = "SKY_MEAN",
+                                      (sky_rate(f) + RAPID_DARK) * t / r->gain,
+                                      "sky + dark level (DN)")) ||
+        (rc = rapid_header_set_double(h, k = "SKYRATE", sky_rate(f),
+                                      "zodiacal + thermal (e/pixel/s)")) ||
+        (rc = rapid_header_set_double(h, k = "DARKCUR", RAPID_DARK, "dark current (e/s)")) ||
+        (rc = rapid_header_set_double(h, k = "GAIN", r->gain, "e/DN")) ||
+        (rc = rapid_header_set_double(h, k = "RDNOISE", rapid_read_noise(t),
+                                       "read noise, up the ramp (e)")) ||
+        (rc = rapid_header_set_double(h, k = "SATURATE", RAPID_SATURATION, "DN")) ||
+        (rc = rapid_header_set_str(h, k = "BUNIT", "DN", NULL)) ||
+        (rc = rapid_header_set_long(h, k = "POINTING", p->id, "pointing number")) ||
+        (rc = rapid_header_set_long(h, k = "VISIT", p->visit, "epoch 0..n-1")) ||
+        (rc = r->c->seed <= (uint64_t)INT64_MAX
+                  ? rapid_header_set_long(h, k = "SIMSEED", (long)r->c->seed,
+                                          "simulation seed")
+                  : rapid_header_set_str(h, k = "SIMSEED", seed, "simulation seed")) ||
+        (rc = rapid_header_set_long(h, k = "NCOSMIC", ncr, "cosmic rays added")) ||
+        (rc = rapid_header_set_long(h, k = "NHOTPIX", nhot, "hot pixels on the detector")) ||
+        (rc = rapid_header_set_bool(h, k = "SIMNOISE", r->c->with_noise != 0, NULL)) ||
+        (rc = rapid_header_set_bool(h, k = "SIMSRCS", r->c->with_sources != 0, NULL)) ||
+        (rc = rapid_header_set_str(h, k = "RAPIDVER", rapid_version(), "rapid version")) ||
+        (rc = rapid_header_set_str(h, k = "RAPIDGIT", rapid_git_commit(), "rapid commit")) ||
+        (rc = rapid_header_add_text(h, k = "COMMENT", "Galaxies are convolved with the "
+                                    "PSF at the detector centre;")) ||
+        (rc = rapid_header_add_text(h, k = "COMMENT", "stars and transients with the "
+                                    "PSF at their position.")))
+        return rapid_header_fail(err, rc, what, k);
     return rapid_wcs_to_header(&r->wcs, h, err);
 }
 

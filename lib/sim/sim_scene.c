@@ -620,7 +620,7 @@ static void gen_attributes(const gen_ctx *g, int64_t from, int64_t to)
     for (j = from; j < to; j++) {
         sim_source *s = &g->src[j];
         i = g->idx[j];
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(RAPID_PORTABLE)
         /* The positions are read in random order: ask for them early. */
         if (j + 16 < to)
             __builtin_prefetch(&g->pos[g->idx[j + 16]]);
@@ -1237,7 +1237,7 @@ static int plane_project(const plane *p, double ra, double dec, double *x,
     double z = p->sd0 * sd + p->cd0 * cd * ca;
 
     if (!(z > 1e-9))
-        return -1;
+        return RAPID_E_RANGE;
     *x = cd * sa / z;
     *y = (p->cd0 * sd - p->sd0 * cd * ca) / z;
     return 0;
@@ -1286,8 +1286,9 @@ static int footprint_init(footprint *f, const double ra[5],
 
 /* The polygon in the scene's plane.  Distances in two gnomonic planes
  * differ by factors within 1 +- ~tan^2 of the angle from their centres, so
- * the margin there is bracketed by [mlo, mhi].  -1 if the footprint is too
- * far from the scene to project (it then holds no source). */
+ * the margin there is bracketed by [mlo, mhi].  RAPID_E_RANGE if the
+ * footprint is too far from the scene to project (it then holds no
+ * source). */
 static int footprint_in_scene(footprint *f, const rapid_sim_scene *s,
                               const double ra[5], const double dec[5])
 {
@@ -1305,7 +1306,7 @@ static int footprint_in_scene(footprint *f, const rapid_sim_scene *s,
     f->mhi = f->m * (1 + k3);
     for (k = 0; k < 4; k++)
         if (plane_project(&sc, ra[k + 1], dec[k + 1], &f->sx[k], &f->sy[k]))
-            return -1;
+            return RAPID_E_RANGE;
     f->xlo = f->xhi = f->sx[0];
     f->ylo = f->yhi = f->sy[0];
     for (k = 1; k < 4; k++) {
@@ -1400,7 +1401,7 @@ typedef struct marks {
 
 static int ctz64(uint64_t b)
 {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(RAPID_PORTABLE)
     return __builtin_ctzll(b);
 #else
     int k = 0;

@@ -183,7 +183,7 @@ static int undistort(double size, double ud, double vd, double *u, double *v)
         fv -= vd;
         det = J[0][0] * J[1][1] - J[0][1] * J[1][0];
         if (!(fabs(det) > 1e-6))
-            return -1;
+            return RAPID_E_RANGE;
         du = (J[1][1] * fu - J[0][1] * fv) / det;
         dv = (J[0][0] * fv - J[1][0] * fu) / det;
         *u -= du;
@@ -191,7 +191,7 @@ static int undistort(double size, double ud, double vd, double *u, double *v)
         if (fabs(du) + fabs(dv) < 1e-10 * (1 + size))
             return 0;
     }
-    return -1;
+    return RAPID_E_RANGE;
 }
 
 /* arcsec per focal-plane unit, such that the mean pixel scale at the 18
@@ -251,8 +251,8 @@ static void view_pix2sky(const fp_view *f, int sca, double x, double y,
     sphere_radec(w, ra, dec);
 }
 
-/* Undistorted focal-plane position of a sky point; -1 if it is not in
- * front of the focal plane. */
+/* Undistorted focal-plane position of a sky point; RAPID_E_RANGE if it is
+ * not in front of the focal plane. */
 static int view_sky2fp(const fp_view *f, double ra, double dec, double *u,
                        double *v)
 {
@@ -260,7 +260,7 @@ static int view_sky2fp(const fp_view *f, double ra, double dec, double *u,
 
     sphere_vec(ra, dec, w);
     if (sphere_project(f->b, f->e, f->n, w, &xi, &eta) != 0)
-        return -1;
+        return RAPID_E_RANGE;
     tan_to_fp(f, xi, eta, &ud, &vd);
     return undistort(f->size, ud, vd, u, v);
 }
@@ -451,7 +451,7 @@ static int split_cd_sip(const double cx[FIT_TERMS], const double cy[FIT_TERMS],
     cd[1][1] = cy[1];
     det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
     if (!isfinite(det) || det == 0.0)
-        return -1;
+        return RAPID_E_WCS;
     inv[0][0] = cd[1][1] / det;
     inv[0][1] = -cd[0][1] / det;
     inv[1][0] = -cd[1][0] / det;

@@ -84,12 +84,12 @@ static inline void edge(double *acc, int stride, double X0, double Y0,
     }
 }
 
-double rapid_overlap_cells(const double *x, const double *y, int n, int *i0,
-                           int *j0, int *w, int *h, float *area)
+int rapid_overlap_cells(const double *x, const double *y, int n, int *i0,
+                        int *j0, int *w, int *h, float *area, double *total)
 {
     double acc[RAPID_OVERLAP_MAXCELLS + 16]; /* (W+1)*H <= 64 + 16 */
     double xmin = x[0], xmax = x[0], ymin = y[0], ymax = y[0], twice = 0;
-    double ox, oy, sign, total = 0;
+    double ox, oy, sign, sum = 0;
     int k, r, c, W, H, stride;
 
     for (k = 1; k < n; k++) {
@@ -98,13 +98,13 @@ double rapid_overlap_cells(const double *x, const double *y, int n, int *i0,
     }
     if (!isfinite(xmin + xmax + ymin + ymax) || fabs(xmin) > 1e6 ||
         fabs(xmax) > 1e6 || fabs(ymin) > 1e6 || fabs(ymax) > 1e6)
-        return -1;
+        return RAPID_E_RANGE;
     *i0 = ifloor(xmin + 0.5);
     *j0 = ifloor(ymin + 0.5);
     W = ifloor(xmax + 0.5) - *i0 + 1;
     H = ifloor(ymax + 0.5) - *j0 + 1;
     if (W * H > RAPID_OVERLAP_MAXCELLS || W > 16 || H > 16)
-        return -1;
+        return RAPID_E_RANGE;
     for (k = 0; k < n; k++) { /* orientation, from the shoelace */
         int m = k + 1 == n ? 0 : k + 1;
         twice += x[k] * y[m] - x[m] * y[k];
@@ -128,10 +128,11 @@ double rapid_overlap_cells(const double *x, const double *y, int n, int *i0,
             a = sign * run;
             a = a > 0 ? a : 0; /* rounding can leave -1e-17 in empty cells */
             area[r * W + c] = (float)a;
-            total += a;
+            sum += a;
         }
     }
     *w = W;
     *h = H;
-    return total;
+    *total = sum;
+    return 0;
 }

@@ -8,15 +8,17 @@
 #ifndef RAPID_OVERLAP_H
 #define RAPID_OVERLAP_H
 
+#include "rapid/error.h"
+
 /* Largest bounding box, in cells, that rapid_overlap_cells handles. */
 #define RAPID_OVERLAP_MAXCELLS 64
 
 /* Areas of the simple polygon (x[k], y[k]), k < n (n <= 8, either
  * orientation) over the cells of its bounding box: on return cells
- * (*i0 + c, *j0 + r) for r < *h, c < *w have area[r * *w + c].  Returns the
- * polygon's area, or -1 if its bounding box exceeds RAPID_OVERLAP_MAXCELLS
- * cells or a vertex is not finite. */
-double rapid_overlap_cells(const double *x, const double *y, int n, int *i0,
-                           int *j0, int *w, int *h, float *area);
+ * (*i0 + c, *j0 + r) for r < *h, c < *w have area[r * *w + c], and *total
+ * is the polygon's area.  0, or RAPID_E_RANGE if its bounding box exceeds
+ * RAPID_OVERLAP_MAXCELLS cells or a vertex is not finite. */
+int rapid_overlap_cells(const double *x, const double *y, int n, int *i0,
+                        int *j0, int *w, int *h, float *area, double *total);
 
 #endif

@@ -291,7 +291,7 @@ static int tile_outline(const rapid_tile *t, double ra0, double dec0,
         for (k = 0; k < 4 * EDGE_STEPS; k++)
             if (sphere_gnomonic(ra0, dec0, 360.0 * k / (4 * EDGE_STEPS),
                                 sgn * (90.0 - rho), &out[k]))
-                return -1;
+                return RAPID_E_RANGE;
         return 0;
     }
     rapid_tile_corners(t, ra, dec);
@@ -301,7 +301,7 @@ static int tile_outline(const rapid_tile *t, double ra0, double dec0,
             double u = (double)s / EDGE_STEPS;
             if (sphere_gnomonic(ra0, dec0, ra[e] + u * (ra[f] - ra[e]),
                                 dec[e] + u * (dec[f] - dec[e]), &out[k++]))
-                return -1;
+                return RAPID_E_RANGE;
         }
     }
     return 0;

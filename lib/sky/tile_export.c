@@ -133,7 +133,7 @@ static int write_node(rtree_load *L, int64_t nodeno, int depth,
     sqlite3_bind_int64(L->node, 1, nodeno);
     sqlite3_bind_blob(L->node, 2, p, L->node_size, SQLITE_STATIC);
     if (sqlite3_step(L->node) != SQLITE_DONE)
-        return -1;
+        return RAPID_E_DB;
     sqlite3_reset(L->node);
     return 0;
 }
@@ -144,7 +144,7 @@ static int write_link(sqlite3_stmt *st, int64_t child, int64_t parent)
     sqlite3_bind_int64(st, 1, child);
     sqlite3_bind_int64(st, 2, parent);
     if (sqlite3_step(st) != SQLITE_DONE)
-        return -1;
+        return RAPID_E_DB;
     sqlite3_reset(st);
     return 0;
 }
