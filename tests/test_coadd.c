@@ -382,6 +382,7 @@ static void test_too_few(void **state)
     assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, 2, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
     assert_non_null(strstr(err.msg, "at least 3"));
+    assert_string_equal(rapid_strstatus(RAPID_E_TOOFEW), "too few inputs");
     /* inputs far from the tile do not count */
     assert_int_equal(rapid_coadd_make(&o, rtid + 1000, "H158", inputs, NIN, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
@@ -395,9 +396,11 @@ static void test_too_few(void **state)
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
 static long fail_at = -1, nalloc;
 
 static int must_fail(void)
@@ -420,6 +423,11 @@ void *__wrap_realloc(void *p, size_t n)
     return must_fail() ? NULL : __real_realloc(p, n);
 }
 
+char *__wrap_strdup(const char *s)
+{
+    return must_fail() ? NULL : __real_strdup(s);
+}
+
 /* Each allocation of a reference image made to fail in turn: either the
  * library works around it (and gives the same image) or it says it ran
  * out of memory and hands back nothing; no crash, and no leak (checked
@@ -433,7 +441,7 @@ static void test_out_of_memory(void **state)
     int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
     size_t n;
     long total, k, step, nfailed = 0;
-    int rc;
+    int rc, i;
 
     (void)state;
     opts(&o);
@@ -459,6 +467,9 @@ static void test_out_of_memory(void **state)
             assert_int_equal(ref.coverage.hdr.ncards, c.coverage.hdr.ncards);
             assert_int_equal(ref.uncertainty.hdr.ncards, c.uncertainty.hdr.ncards);
             assert_int_equal(ref.psf.hdr.ncards, c.psf.hdr.ncards);
+            assert_int_equal(ref.ninputs, c.ninputs);
+            for (i = 0; i < c.ninputs; i++)
+                assert_string_equal(ref.inputs[i], c.inputs[i]);
             rapid_coadd_release(&c);
             continue;
         }

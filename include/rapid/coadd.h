@@ -26,9 +26,8 @@ extern "C" {
 #endif
 
 /* The exit status of a science job that has too few inputs for a
- * reference image (SPEC §4). */
+ * reference image (rapid_coadd_make's RAPID_E_TOOFEW). */
 #define RAPID_EXIT_TOOFEW 33
-#define RAPID_E_TOOFEW (-33)
 
 typedef struct rapid_coadd_opts {
     int size;              /* output pixels per side (7000) */

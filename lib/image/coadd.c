@@ -1303,8 +1303,13 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
         goto cleanup;
     }
-    for (k = 0; k < nin; k++)
-        out->inputs[out->ninputs++] = strdup(in[k].src->path);
+    for (k = 0; k < nin; k++) {
+        if (!(out->inputs[k] = strdup(in[k].src->path))) {
+            rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+            goto cleanup;
+        }
+        out->ninputs++;
+    }
 cleanup:
     sums_free(&s);
     if (s.o) {
