@@ -51,5 +51,9 @@ int cli_wants_help(int argc, char **argv);
 void cli_progress(int64_t done, int64_t total, void *what);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_interactive(void);
+/* On SIGINT, SIGTERM and SIGHUP: remove the library's registered
+ * temporaries (rapid/tmpfiles.h), then die of the signal.  A signal the
+ * process was started ignoring stays ignored. */
+void cli_remove_temporaries_on_signals(void);
 
 #endif

@@ -180,6 +180,7 @@ int cmd_coadd(int argc, char **argv)
         return 0;
     }
     rapid_coadd_opts_init(&o);
+    cli_remove_temporaries_on_signals();
     for (i = 1; i < argc && rc == 0; i++) {
         const char *a = argv[i];
         int val = i + 1 < argc;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rapid/tmpfiles.h"
 
 static void verror(const char *cmd, const char *fmt, va_list ap)
 {
@@ -91,4 +93,27 @@ void cli_progress(int64_t done, int64_t total, void *what)
             total > 0 ? 100.0 * (double)done / (double)total : 100.0);
     if (done == total)
         fputc('\n', stderr);
+}
+
+static void remove_and_die(int sig)
+{
+    rapid_tmp_remove_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_remove_temporaries_on_signals(void)
+{
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old;
+    int i;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_and_die;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < 3; i++) /* one cleanup at a time */
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (i = 0; i < 3; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
 }

@@ -193,6 +193,40 @@ check coadd-write-fails 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tm
 expect "unwritable product named" "$(grep -q "ref6/rapid_ref_${rtid}_H158_cat.fits" <<<"$err"; echo $?)"
 expect "no partial reference" "$( [ "$(ls -A "$tmp/ref6")" = "rapid_ref_${rtid}_H158_cat.fits" ]; echo $?)"
 check coadd-help 0 "$rapid" coadd --help
+# interrupted while it works or writes (runs alternate between two grid
+# sizes): the directory holds the earlier five products or the new five,
+# and after SIGTERM/SIGINT no temporaries; after SIGKILL the next run
+# removes them
+naxis1() { head -c 8640 "$1" | fold -w 80 | sed -n 's/^NAXIS1  = *\([0-9]*\).*/\1/p' | tail -1; }
+whole_set() {
+  local d=$1 p=$tmp/refk/rapid_ref_${rtid}_H158 a
+  [ "$(ls -A "$d" | wc -l)" = 5 ] || return 1
+  a=$(naxis1 "$p.fits"); [ -n "$a" ] || return 1
+  [ "$(naxis1 "$p"_cov.fits)" = "$a" ] && [ "$(naxis1 "$p"_unc.fits)" = "$a" ] &&
+    [ -s "$p"_psf.fits ] && [ -s "$p"_cat.fits ]
+}
+t0=$(date +%s%N)
+check coadd-kill-first 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 1400 "$tmp"/s/Roman_TDS_*.fits
+t=$(( ($(date +%s%N) - t0) / 1000000 )) # ms; the products are written in its last part
+k=0
+for sig in TERM INT KILL; do
+  for f in 20 50 70 80 88 94 100; do
+    d=$(printf '%d.%03d' $((t * f / 100000)) $((t * f / 100 % 1000)))
+    k=$((k+1)); size=$((1400 + 100 * (k % 2)))
+    "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size $size "$tmp"/s/Roman_TDS_*.fits >/dev/null 2>&1 &
+    pid=$!; sleep $d; kill -$sig $pid 2>/dev/null; wait $pid 2>/dev/null
+    expect "coadd SIG$sig after ${d}s: one whole set" "$(whole_set "$tmp/refk"; echo $?)"
+    if [ $sig != KILL ]; then
+      expect "coadd SIG$sig after ${d}s: no temporaries" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ]; echo $?)"
+    fi
+  done
+done
+check coadd-after-kill 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 1400 "$tmp"/s/Roman_TDS_*.fits
+expect "coadd after SIGKILL: temporaries removed" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ] && whole_set "$tmp/refk"; echo $?)"
+# a directory holding anything else is not replaced
+touch "$tmp/refk/notes.txt"
+check coadd-foreign-file 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 400 "$tmp"/s/Roman_TDS_*.fits
+expect "foreign file named" "$(grep -q 'refk/notes.txt: not one of the products' <<<"$err"; echo $?)"
 rm -rf "$tmp"
 
 rm -f /tmp/cli_test_err.$$
