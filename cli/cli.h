@@ -55,5 +55,11 @@ int cli_interactive(void);
  * temporaries (rapid/tmpfiles.h), then die of the signal.  A signal the
  * process was started ignoring stays ignored. */
 void cli_remove_temporaries_on_signals(void);
+/* Refuse work estimated to need more memory than is available (need
+ * bytes, what names the work): 0 if it fits (or allow_large, or the
+ * available memory is unknown), else EXIT_WORK after a message that gives
+ * both figures and names --allow-large. */
+int cli_check_memory(const char *cmd, uint64_t need, const char *what,
+                     int allow_large);
 
 #endif

@@ -29,8 +29,15 @@ static const char usage_text[] =
     "  --psfs PATH        a directory holding the PSFs (*PSF*_<F>_<SCA>.fits),\n"
     "                     or a file listing one PSF per input, in order;\n"
     "                     default: beside each input, in psf/ or ../psf/\n"
+    "  --allow-large      run even when the memory it needs (estimated up\n"
+    "                     front) is more than the memory available\n"
     "\n"
-    "Exit status: 0 made, 33 too few inputs, 1 failure, 2 bad usage.\n";
+    "DIR holds this reference and nothing else: the five files are replaced\n"
+    "together (an interrupted run leaves the earlier five), and a DIR that\n"
+    "holds other files is refused.\n"
+    "\n"
+    "Exit status: 0 made, 33 too few inputs, 1 failure (or too large for the\n"
+    "memory available), 2 bad usage.\n";
 
 typedef struct list {
     char **v;
@@ -173,7 +180,7 @@ int cmd_coadd(int argc, char **argv)
     list files = {0}, psf = {0};
     const char *filter = NULL, *out = NULL, *psfs = NULL;
     int64_t rtid = 0;
-    int i, rc = 0;
+    int i, rc = 0, allow_large = 0;
 
     if (cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
@@ -200,6 +207,8 @@ int cmd_coadd(int argc, char **argv)
             rc = parse_int("--min-inputs", argv[++i], 1, 255, &o.min_inputs);
         } else if (strcmp(a, "--threads") == 0 && val) {
             rc = parse_int("--threads", argv[++i], 1, 64, &o.nthreads);
+        } else if (strcmp(a, "--allow-large") == 0) {
+            allow_large = 1;
         } else if (strcmp(a, "--psfs") == 0 && val) {
             psfs = argv[++i];
         } else if (strcmp(a, "--inputs") == 0 && val) {
@@ -227,6 +236,13 @@ int cmd_coadd(int argc, char **argv)
         in[i].path = files.v[i];
     if (rc == 0)
         rc = resolve_psfs(psfs, &files, &psf, in);
+    if (rc == 0) {
+        char what[128];
+        snprintf(what, sizeof what, "a %d x %d reference image (%d thread%s)",
+                 o.size, o.size, o.nthreads, o.nthreads == 1 ? "" : "s");
+        rc = cli_check_memory("coadd", rapid_coadd_memory(&o, in, files.n),
+                              what, allow_large);
+    }
     if (rc == 0) {
         int r = rapid_coadd_make(&o, rtid, filter, in, files.n, &c,
                                  cli_interactive() ? cli_progress : NULL,

@@ -12,7 +12,7 @@ static const char usage_text[] =
     "usage: rapid sim --out DIR [--seed S] [--size PIX]\n"
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
-    "                 [--scas N] [--exptime S] [--gzip]\n"
+    "                 [--scas N] [--exptime S] [--gzip] [--allow-large]\n"
     "\n"
     "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
     "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images (DN)\n"
@@ -33,11 +33,17 @@ static const char usage_text[] =
     "  --start DATE     first visit, UTC (\"2028-09-07 00:00:00\")\n"
     "  --scas N         detectors used, the first N of 18 (18)\n"
     "  --exptime S      exposure time, seconds (140)\n"
-    "  --gzip           write the L2 images gzipped (.fits.gz)\n";
+    "  --gzip           write the L2 images gzipped (.fits.gz)\n"
+    "  --allow-large    run even when the memory it needs (estimated up\n"
+    "                   front) is more than the memory available\n"
+    "\n"
+    "Exit status: 0 written, 1 failure (or too large for the memory\n"
+    "available), 2 bad usage.\n";
 
 typedef struct sim_opts {
     const char *out;
     int has_tiles, has_ra, has_dec;
+    int allow_large;
 } sim_opts;
 
 static int parse_int(const char *s, int64_t lo, int64_t hi, int *out)
@@ -169,6 +175,10 @@ static int parse(int argc, char **argv, rapid_sim_config *c, sim_opts *o)
             c->gzip = 1;
             continue;
         }
+        if (strcmp(a, "--allow-large") == 0) {
+            o->allow_large = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0)
             return cli_usage("sim", "unexpected argument '%s' (see rapid sim "
                              "--help)", a);
@@ -212,7 +222,9 @@ static void print_json_string(const char *s)
 int cmd_sim(int argc, char **argv)
 {
     rapid_sim_config c;
-    sim_opts o = {NULL, 0, 0, 0};
+    sim_opts o = {NULL, 0, 0, 0, 0};
+    uint64_t need = 0;
+    char what[128];
     rapid_err err = RAPID_ERR_INIT;
     int64_t images = 0;
     int rc;
@@ -224,6 +236,14 @@ int cmd_sim(int argc, char **argv)
     rapid_sim_config_init(&c);
     if ((rc = parse(argc, argv, &c, &o)) != 0)
         return rc;
+    if (!o.allow_large) {
+        if (rapid_sim_memory(&c, &need, &err))
+            return cli_fail("sim", &err);
+        snprintf(what, sizeof what, "a simulation of %d x %d images over %d "
+                 "tile%s", c.size, c.size, c.ntiles, c.ntiles == 1 ? "" : "s");
+        if ((rc = cli_check_memory("sim", need, what, 0)) != 0)
+            return rc;
+    }
     if (rapid_sim_run(&c, o.out, on_image, &images, &err))
         return cli_fail("sim", &err);
     printf("{\"out\": ");

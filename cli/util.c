@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rapid/memlimit.h"
 #include "rapid/tmpfiles.h"
 
 static void verror(const char *cmd, const char *fmt, va_list ap)
@@ -116,4 +117,15 @@ void cli_remove_temporaries_on_signals(void)
     for (i = 0; i < 3; i++)
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
             sigaction(sigs[i], &sa, NULL);
+}
+
+int cli_check_memory(const char *cmd, uint64_t need, const char *what,
+                     int allow_large)
+{
+    rapid_err err = RAPID_ERR_INIT;
+
+    if (allow_large || rapid_mem_check(need, what, NULL, &err) == 0)
+        return 0;
+    cli_error(cmd, "%s; --allow-large runs it anyway", err.msg);
+    return EXIT_WORK;
 }

@@ -135,6 +135,7 @@ check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"
 check sim-radec 0 "$rapid" sim --out "$tmp/r" "${small[@]}" --ra 150.1 --dec 2.2 --exptime 60 --cadence 3
+check sim-allow-large 0 "$rapid" sim --out "$tmp/l" "${small[@]}" --allow-large
 check sim-bad-filter 2 "$rapid" sim --out "$tmp/x" --filters F158,F999
 expect "bad filter named" "$(grep -q "'F999'" <<<"$err"; echo $?)"
 check sim-bad-size 2 "$rapid" sim --out "$tmp/x" --size 32
@@ -193,6 +194,11 @@ check coadd-write-fails 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tm
 expect "unwritable product named" "$(grep -q "ref6/rapid_ref_${rtid}_H158_cat.fits" <<<"$err"; echo $?)"
 expect "no partial reference" "$( [ "$(ls -A "$tmp/ref6")" = "rapid_ref_${rtid}_H158_cat.fits" ]; echo $?)"
 check coadd-help 0 "$rapid" coadd --help
+# a grid that cannot fit in memory is refused before anything is allocated
+check coadd-too-large 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/huge" --size 100000 "$tmp"/s/Roman_TDS_*.fits
+expect "too large: both figures" "$(grep -Eq 'a 100000 x 100000 reference image \(1 thread\) needs about 223\.5 GiB of memory, more than the [0-9.]+ [GM]iB available \((MemAvailable in /proc/meminfo|cgroup limit .*)\); --allow-large runs it anyway' <<<"$err"; echo $?)"
+expect "too large: nothing written" "$( [ ! -e "$tmp/huge" ]; echo $?)"
+check coadd-allow-large 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refl" --size 400 --allow-large "$tmp"/s/Roman_TDS_*.fits
 # interrupted while it works or writes (runs alternate between two grid
 # sizes): the directory holds the earlier five products or the new five,
 # and after SIGTERM/SIGINT no temporaries; after SIGKILL the next run

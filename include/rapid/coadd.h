@@ -106,6 +106,14 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
                      rapid_coadd *out, rapid_progress_fn progress, void *arg,
                      rapid_err *err);
 
+/* The memory rapid_coadd_make will take for these options and inputs, in
+ * bytes, estimated without allocating (the inputs' size from the first
+ * readable header; a Roman detector's, 4088^2, if none): 24 bytes per
+ * grid pixel, 12 per input pixel per thread, 32 MiB besides.  It errs high
+ * by 10-30 % (coadd_memory.c says how it was calibrated). */
+uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
+                            const rapid_coadd_input *in, int n);
+
 /* Write the products into dir: <base>.fits (image), <base>_cov.fits,
  * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
  * "rapid_ref_<rtid>_<FILTER>".  All five or none: on failure none of them

@@ -102,6 +102,14 @@ void rapid_sim_l2_name(const rapid_sim_config *c, const rapid_sim_pointing *p,
 int rapid_sim_run(const rapid_sim_config *c, const char *outdir,
                   rapid_progress_fn progress, void *arg, rapid_err *err);
 
+/* The memory rapid_sim_run will take for c, in bytes, estimated without
+ * making the scene: about 17 bytes per pixel of one image, 170 per
+ * expected source of the scene, 20 MiB besides (sim_memory.c says how it
+ * was calibrated: within 0-25 % above the peak RSS measured).  Plans the survey, so a
+ * configuration rapid_sim_run would refuse is refused here too. */
+int rapid_sim_memory(const rapid_sim_config *c, uint64_t *bytes,
+                     rapid_err *err);
+
 /* ------------------------------------------------------------ injection */
 
 typedef struct rapid_sim_injected {

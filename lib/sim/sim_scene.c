@@ -960,18 +960,26 @@ cleanup:
     return rc;
 }
 
+/* The expected numbers of stars and galaxies in the cap. */
+static void expected_counts(const rapid_sim_config *c, const sky_cap *cap,
+                            double *mu_s, double *mu_g)
+{
+    double gal_norm = GAL_DNDM24 / pow(10, GAL_SLOPE * 24.0);
+
+    *mu_s = c->star_density * cap->area *
+            power_law_count(star_norm(), STAR_SLOPE, STAR_BRIGHT, c->mag_faint);
+    *mu_g = c->galaxy_density * cap->area *
+            power_law_count(gal_norm, GAL_SLOPE, GAL_BRIGHT, c->mag_faint);
+}
+
 /* How many stars and galaxies: Poisson deviates of the expected counts. */
 static int source_counts(const rapid_sim_config *c, const sky_cap *cap,
                          int64_t *ns, int64_t *ng, rapid_err *err)
 {
     rapid_rng r;
-    double gal_norm = GAL_DNDM24 / pow(10, GAL_SLOPE * 24.0);
-    double mu_s = c->star_density * cap->area *
-                  power_law_count(star_norm(), STAR_SLOPE, STAR_BRIGHT,
-                                  c->mag_faint);
-    double mu_g = c->galaxy_density * cap->area *
-                  power_law_count(gal_norm, GAL_SLOPE, GAL_BRIGHT,
-                                  c->mag_faint);
+    double mu_s, mu_g;
+
+    expected_counts(c, cap, &mu_s, &mu_g);
 
     if (mu_s + mu_g > (double)MAX_SOURCES)
         return rapid_fail(err, RAPID_E_RANGE,
@@ -982,6 +990,24 @@ static int source_counts(const rapid_sim_config *c, const sky_cap *cap,
     *ns = (int64_t)rapid_rng_poisson(&r, mu_s);
     rapid_rng_derive(&r, c->seed, STREAM_GALAXIES, UINT64_MAX, 0);
     *ng = (int64_t)rapid_rng_poisson(&r, mu_g);
+    return 0;
+}
+
+int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
+                       int np, double *nsources, double *ntransients,
+                       rapid_err *err)
+{
+    sky_cap cap;
+    double mu_s, mu_g;
+    int rc;
+
+    if ((rc = check_scene_config(c, p, np, err)) != 0 ||
+        (rc = scene_cap(c, p, np, &cap, err)) != 0)
+        return rc;
+    expected_counts(c, &cap, &mu_s, &mu_g);
+    *nsources = mu_s + mu_g;
+    /* every star may vary: an upper bound on the variables */
+    *ntransients = c->transient_density * cap.area + c->variable_fraction * mu_s;
     return 0;
 }
 
