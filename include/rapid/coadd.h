@@ -116,8 +116,15 @@ uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
 
 /* Write the products into dir: <base>.fits (image), <base>_cov.fits,
  * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
- * "rapid_ref_<rtid>_<FILTER>".  All five or none: on failure none of them
- * is left in dir (not even an earlier run's, which would not match). */
+ * "rapid_ref_<rtid>_<FILTER>", as one product set (rapid/prodset.h): at
+ * every moment, even if the process is killed (SIGKILL included) or this
+ * fails, dir holds either the complete earlier set of five or the complete
+ * new set, never a mix.  The set is written into a hidden sibling of dir
+ * and swapped in with one rename.  dir must hold nothing but these five
+ * files (RAPID_E_ARG naming any other: it is replaced as a whole).  The
+ * temporaries are registered with rapid/tmpfiles.h, for a signal handler
+ * to remove (the rapid command installs one); those of a killed writer
+ * are removed by the next write into dir. */
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err);
 
