@@ -211,22 +211,33 @@ whole_set() {
   [ "$(naxis1 "$p"_cov.fits)" = "$a" ] && [ "$(naxis1 "$p"_unc.fits)" = "$a" ] &&
     [ -s "$p"_psf.fits ] && [ -s "$p"_cat.fits ]
 }
-t0=$(date +%s%N)
 check coadd-kill-first 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 1400 "$tmp"/s/Roman_TDS_*.fits
-t=$(( ($(date +%s%N) - t0) / 1000000 )) # ms; the products are written in its last part
 k=0
+set -m # background jobs of a script ignore SIGINT without job control
 for sig in TERM INT KILL; do
-  for f in 20 50 70 80 88 94 100; do
-    d=$(printf '%d.%03d' $((t * f / 100000)) $((t * f / 100 % 1000)))
+  killed=0
+  # "-": while it works, before it writes; then at delays after the hidden
+  # directory of the new set appears (the write takes about 50 ms)
+  for d in - 0 0.004 0.008 0.015 0.025 0.04; do
     k=$((k+1)); size=$((1400 + 100 * (k % 2)))
     "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size $size "$tmp"/s/Roman_TDS_*.fits >/dev/null 2>&1 &
-    pid=$!; sleep $d; kill -$sig $pid 2>/dev/null; wait $pid 2>/dev/null
-    expect "coadd SIG$sig after ${d}s: one whole set" "$(whole_set "$tmp/refk"; echo $?)"
+    pid=$!
+    if [ "$d" = - ]; then
+      sleep 0.05
+    else
+      while kill -0 $pid 2>/dev/null && ! compgen -G "$tmp/.refk.*" >/dev/null; do sleep 0.002; done
+      sleep $d
+    fi
+    kill -$sig $pid 2>/dev/null; wait $pid 2>/dev/null
+    [ $? = $((128 + $(kill -l $sig))) ] && killed=$((killed+1))
+    expect "coadd SIG$sig at $d: one whole set" "$(whole_set "$tmp/refk"; echo $?)"
     if [ $sig != KILL ]; then
-      expect "coadd SIG$sig after ${d}s: no temporaries" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ]; echo $?)"
+      expect "coadd SIG$sig at $d: no temporaries" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ]; echo $?)"
     fi
   done
+  expect "coadd: SIG$sig ended some runs ($killed of 7)" "$( [ $killed -ge 4 ]; echo $?)"
 done
+set +m
 check coadd-after-kill 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 1400 "$tmp"/s/Roman_TDS_*.fits
 expect "coadd after SIGKILL: temporaries removed" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ] && whole_set "$tmp/refk"; echo $?)"
 # a directory holding anything else is not replaced
