@@ -502,6 +502,10 @@ static void test_out_of_memory(void **state)
                      rc, err.msg);
         assert_int_equal(test_count_entries(test_path("oom")), 5);
         assert_int_equal(test_count_prefixed(test_tmpdir(), ".oom."), 0);
+        /* the same failure without an error record */
+        nalloc = 0, fail_at = k;
+        assert_int_equal(rapid_coadd_write(&ref, test_path("oom"), rtid, "H158", NULL), rc);
+        fail_at = -1;
     }
     rapid_coadd_release(&ref);
 }

@@ -1359,8 +1359,8 @@ int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
     }
     if (rc) {
         rapid_prodset_abort(set);
-        return rapid_err_prefix(err, "%s: the reference image was not written",
-                                dir);
+        rapid_err_prefix(err, "%s: the reference image was not written", dir);
+        return rc;
     }
     return rapid_prodset_commit(set, err);
 }
