@@ -82,6 +82,14 @@ static void test_replace(void **state)
     read_file(test_path("set/b.txt"), buf, sizeof buf);
     assert_string_equal(buf, "two");
     assert_int_equal(test_count_prefixed(test_tmpdir(), ".set."), 0);
+    /* the permissions stay */
+    {
+        struct stat sb;
+        assert_int_equal(chmod(dir, 0750), 0);
+        assert_int_equal(write_set(dir, "two", 1, &err), 0);
+        assert_int_equal(stat(dir, &sb), 0);
+        assert_int_equal(sb.st_mode & 07777, 0750);
+    }
     /* trailing slashes are the same directory */
     snprintf(path, sizeof path, "%s//", dir);
     assert_int_equal(write_set(path, "three", 1, &err), 0);

@@ -292,6 +292,7 @@ int rapid_prodset_begin(rapid_prodset **out, const char *dir,
                         const char *const *names, int n, rapid_err *err)
 {
     rapid_prodset *s = NULL;
+    struct stat sb;
     int rc = 0;
 
     *out = NULL;
@@ -326,6 +327,10 @@ int rapid_prodset_begin(rapid_prodset **out, const char *dir,
                         s->dir, s->tmp, strerror(errno));
         goto cleanup;
     }
+    /* the new directory takes the place of the earlier: its permissions
+     * too (best effort: the owner stays the writer) */
+    if (stat(s->dir, &sb) == 0)
+        chmod(s->tmp, sb.st_mode & 07777);
 cleanup:
     if (rc) {
         if (s->reg >= 0)
