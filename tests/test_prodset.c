@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/prodset_test.h"
 #include "rapid/coadd.h"
 #include "rapid/prodset.h"
 #include "rapid/tmpfiles.h"
@@ -291,15 +292,19 @@ static void writer(const char *dir, rapid_coadd *c)
     }
 }
 
-static void test_killed(void **state)
+/* no_exchange: as on a file system without RENAME_EXCHANGE, where a
+ * writer killed with SIGKILL between its two renames leaves the directory
+ * missing until the next writer puts the earlier set back. */
+static void killed(int no_exchange)
 {
     static const int sigs[3] = {SIGTERM, SIGINT, SIGKILL};
-    const char *dir = test_path("killed");
+    const char *dir = test_path(no_exchange ? "killed2" : "killed");
+    const char *prefix = no_exchange ? ".killed2." : ".killed.";
     rapid_err err = RAPID_ERR_INIT;
     rapid_coadd c;
     int s, k, killed_in_write = 0;
 
-    (void)state;
+    rapid_prodset_test_no_exchange = no_exchange;
     make_coadd(&c);
     fill(&c, 0);
     assert_int_equal(rapid_coadd_write(&c, dir, RTID, "H158", &err), 0);
@@ -318,23 +323,39 @@ static void test_killed(void **state)
             if (!WIFSIGNALED(status) || WTERMSIG(status) != sigs[s])
                 fail_msg("writer ended with status %#x, not signal %d", status,
                          sigs[s]);
-            id = set_id(dir);
-            if (id < 0)
-                fail_msg("signal %d after %ld us: not one whole set", sigs[s],
-                         ts.tv_nsec / 1000);
-            left = test_count_prefixed(test_tmpdir(), ".killed.");
+            left = test_count_prefixed(test_tmpdir(), prefix);
             if (sigs[s] != SIGKILL && left != 0)
                 fail_msg("signal %d after %ld us: %d temporaries left",
                          sigs[s], ts.tv_nsec / 1000, left);
             killed_in_write += left > 0;
-            /* the next writer removes them */
+            /* the next writer removes them (and puts back a set moved
+             * aside) */
+            id = no_exchange && sigs[s] == SIGKILL ? -2 : set_id(dir);
             assert_int_equal(rapid_prodset_clean(dir, &err), 0);
-            assert_int_equal(test_count_prefixed(test_tmpdir(), ".killed."), 0);
-            assert_int_equal(set_id(dir), id);
+            assert_int_equal(test_count_prefixed(test_tmpdir(), prefix), 0);
+            if (id == -2)
+                id = set_id(dir);
+            if (id < 0 || set_id(dir) != id)
+                fail_msg("signal %d after %ld us: not one whole set", sigs[s],
+                         ts.tv_nsec / 1000);
         }
-    print_message("prodset: 48 writers killed, %d by SIGKILL with temporaries "
-                  "left\n", killed_in_write);
+    print_message("prodset: 48 writers killed%s, %d by SIGKILL with "
+                  "temporaries left\n", no_exchange ? " (no exchange)" : "",
+                  killed_in_write);
     rapid_coadd_release(&c);
+    rapid_prodset_test_no_exchange = 0;
+}
+
+static void test_killed(void **state)
+{
+    (void)state;
+    killed(0);
+}
+
+static void test_killed_no_exchange(void **state)
+{
+    (void)state;
+    killed(1);
 }
 
 int main(void)
@@ -345,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_stale),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_killed),
+        cmocka_unit_test(test_killed_no_exchange),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

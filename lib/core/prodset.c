@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/prodset_test.h"
 #include "rapid/prodset.h"
 #include "rapid/tmpfiles.h"
 
@@ -72,8 +73,14 @@ static int sync_path(const char *path)
     return rc;
 }
 
+int rapid_prodset_test_no_exchange = 0;
+
 static int exchange(const char *a, const char *b)
 {
+    if (rapid_prodset_test_no_exchange) {
+        errno = access(b, F_OK) == 0 ? EINVAL : ENOENT;
+        return -1;
+    }
 #ifdef SYS_renameat2
     return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE);
 #else
