@@ -108,5 +108,15 @@ int cli_check_db_url(const char *cmd, const char *url);
 void cli_progress(int64_t done, int64_t total, void *what);
 /* True when stderr is a terminal (progress is shown only then). */
 int cli_interactive(void);
+/* On SIGINT, SIGTERM and SIGHUP: remove the library's registered
+ * temporaries (rapid/tmpfiles.h), then die of the signal.  A signal the
+ * process was started ignoring stays ignored. */
+void cli_remove_temporaries_on_signals(void);
+/* Refuse work estimated to need more memory than is available (need
+ * bytes, what names the work): 0 if it fits (or allow_large, or the
+ * available memory is unknown), else EXIT_WORK after a message that gives
+ * both figures and names --allow-large. */
+int cli_check_memory(const char *cmd, uint64_t need, const char *what,
+                     int allow_large);
 
 #endif

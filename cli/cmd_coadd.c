@@ -30,11 +30,18 @@ static const char usage_text[] =
     "  --psfs PATH        a directory holding the PSFs (*PSF*_<F>_<SCA>.fits),\n"
     "                     or a file listing one PSF per input, in order;\n"
     "                     default: beside each input, in psf/ or ../psf/\n"
+    "  --allow-large      run even when the memory it needs (estimated up\n"
+    "                     front) is more than the memory available\n"
+    "\n"
+    "DIR holds this reference and nothing else: the five files are replaced\n"
+    "together (an interrupted run leaves the earlier five), and a DIR that\n"
+    "holds other files is refused.\n"
     "\n"
     "Exit status: 0 made, 33 too few usable inputs (nothing written),\n"
     "1 failure (an input unreadable or of another filter, a product not\n"
-    "written), 2 bad usage (unknown option, unreadable value, unknown filter,\n"
-    "a list file that cannot be read, a --psfs list of the wrong length).\n";
+    "written, too large for the memory available), 2 bad usage (unknown\n"
+    "option, unreadable value, unknown filter, a list file that cannot be\n"
+    "read, a --psfs list of the wrong length).\n";
 
 typedef struct list {
     char **v;
@@ -186,7 +193,7 @@ static void user_spelling(char *msg, size_t sz, const char *canon,
 
 enum {
     OPT_RTID = 1, OPT_FILTER, OPT_OUT, OPT_SIZE, OPT_MAX_INPUTS,
-    OPT_MIN_INPUTS, OPT_THREADS, OPT_PSFS, OPT_INPUTS
+    OPT_MIN_INPUTS, OPT_THREADS, OPT_PSFS, OPT_INPUTS, OPT_ALLOW_LARGE
 };
 
 static const cli_option options[] = {
@@ -199,6 +206,7 @@ static const cli_option options[] = {
     {"--threads", NULL, 1, OPT_THREADS},
     {"--psfs", NULL, 1, OPT_PSFS},
     {"--inputs", NULL, 1, OPT_INPUTS},
+    {"--allow-large", NULL, 0, OPT_ALLOW_LARGE},
     {NULL, NULL, 0, 0},
 };
 
@@ -206,6 +214,7 @@ typedef struct coadd_args {
     int64_t rtid;
     const char *filter, *out, *psfs;
     list files;
+    int allow_large;
 } coadd_args;
 
 static int parse(int argc, char **argv, rapid_coadd_opts *o, coadd_args *a)
@@ -241,6 +250,9 @@ static int parse(int argc, char **argv, rapid_coadd_opts *o, coadd_args *a)
         case OPT_PSFS:
             a->psfs = p.value;
             break;
+        case OPT_ALLOW_LARGE:
+            a->allow_large = 1;
+            break;
         case OPT_INPUTS:
             if (read_list(p.value, &a->files))
                 rc = cli_usage("coadd", "--inputs %s: cannot read the input "
@@ -272,7 +284,7 @@ int cmd_coadd(int argc, char **argv)
     rapid_coadd c;
     rapid_err err = RAPID_ERR_INIT;
     rapid_coadd_input *in = NULL;
-    coadd_args a = {0, NULL, NULL, NULL, {0}};
+    coadd_args a = {0, NULL, NULL, NULL, {0}, 0};
     list psf = {0};
     const rapid_filter *fl;
     int i, rc = 0;
@@ -282,6 +294,7 @@ int cmd_coadd(int argc, char **argv)
         return 0;
     }
     rapid_coadd_opts_init(&o);
+    cli_remove_temporaries_on_signals();
     if ((rc = parse(argc, argv, &o, &a)) != 0)
         goto cleanup;
     fl = rapid_filter_by_name(a.filter);
@@ -294,6 +307,15 @@ int cmd_coadd(int argc, char **argv)
         in[i].path = a.files.v[i];
     if ((rc = resolve_psfs(a.psfs, &a.files, &psf, in)) != 0)
         goto cleanup;
+    {
+        char what[128];
+        snprintf(what, sizeof what, "a %d x %d reference image (%d thread%s)",
+                 o.size, o.size, o.nthreads, o.nthreads == 1 ? "" : "s");
+        if ((rc = cli_check_memory("coadd",
+                                   rapid_coadd_memory(&o, in, a.files.n), what,
+                                   a.allow_large)) != 0)
+            goto cleanup;
+    }
     rc = rapid_coadd_make(&o, a.rtid, a.filter, in, a.files.n, &c,
                           cli_interactive() ? cli_progress : NULL,
                           "coadd: inputs resampled", &err);

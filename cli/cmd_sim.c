@@ -14,6 +14,7 @@ static const char usage_text[] =
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
     "                 [--scas N] [--exptime S] [--sn-rate X] [--gzip]\n"
+    "                 [--allow-large]\n"
     "\n"
     "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
     "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images (DN)\n"
@@ -44,20 +45,24 @@ static const char usage_text[] =
     "  --sn-rate X      multiplier on the published supernova rates (1;\n"
     "                   0: no supernovae)\n"
     "  --gzip           write the L2 images gzipped (.fits.gz)\n"
+    "  --allow-large    run even when the memory it needs (estimated up\n"
+    "                   front) is more than the memory available\n"
     "\n"
     "Exit status: 0 written, 1 failure (DIR not empty without --force, not\n"
-    "writable, disk full), 2 bad usage (unknown option, unreadable value).\n";
+    "writable, disk full, too large for the memory available), 2 bad usage\n"
+    "(unknown option, unreadable value).\n";
 
 typedef struct sim_opts {
     const char *out;
     int force;
     int has_tiles, has_ra, has_dec;
+    int allow_large;
 } sim_opts;
 
 enum {
     OPT_OUT = 1, OPT_FORCE, OPT_SEED, OPT_SIZE, OPT_TILES, OPT_RA, OPT_DEC,
     OPT_FILTERS, OPT_EPOCHS, OPT_CADENCE, OPT_START, OPT_SCAS, OPT_EXPTIME,
-    OPT_GZIP, OPT_SN_RATE
+    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE
 };
 
 static const cli_option options[] = {
@@ -76,6 +81,7 @@ static const cli_option options[] = {
     {"--exptime", NULL, 1, OPT_EXPTIME},
     {"--gzip", NULL, 0, OPT_GZIP},
     {"--sn-rate", NULL, 1, OPT_SN_RATE},
+    {"--allow-large", NULL, 0, OPT_ALLOW_LARGE},
     {NULL, NULL, 0, 0},
 };
 
@@ -149,6 +155,9 @@ static int parse_value(int id, const char *v, rapid_sim_config *c,
         break;
     case OPT_GZIP:
         c->gzip = 1;
+        break;
+    case OPT_ALLOW_LARGE:
+        o->allow_large = 1;
         break;
     case OPT_SEED:
         if (cli_parse_int64(v, &seed) || seed < 0)
@@ -314,7 +323,9 @@ static void print_json_string(const char *s)
 int cmd_sim(int argc, char **argv)
 {
     rapid_sim_config c;
-    sim_opts o = {NULL, 0, 0, 0, 0};
+    sim_opts o = {NULL, 0, 0, 0, 0, 0};
+    uint64_t need = 0;
+    char what[128];
     rapid_err err = RAPID_ERR_INIT;
     int64_t images = 0;
     int rc;
@@ -324,7 +335,18 @@ int cmd_sim(int argc, char **argv)
         return 0;
     }
     rapid_sim_config_init(&c);
-    if ((rc = parse(argc, argv, &c, &o)) != 0 || (rc = prepare_out(&o)) != 0)
+    if ((rc = parse(argc, argv, &c, &o)) != 0)
+        return rc;
+    /* refused before anything of an earlier run is removed */
+    if (!o.allow_large) {
+        if (rapid_sim_memory(&c, &need, &err))
+            return cli_fail("sim", &err);
+        snprintf(what, sizeof what, "a simulation of %d x %d images over %d "
+                 "tile%s", c.size, c.size, c.ntiles, c.ntiles == 1 ? "" : "s");
+        if ((rc = cli_check_memory("sim", need, what, 0)) != 0)
+            return rc;
+    }
+    if ((rc = prepare_out(&o)) != 0)
         return rc;
     if (rapid_sim_run(&c, o.out, on_image, &images, &err))
         return cli_fail("sim", &err);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rapid/memlimit.h"
+#include "rapid/tmpfiles.h"
 
 static void verror(const char *cmd, const char *fmt, va_list ap)
 {
@@ -228,4 +231,38 @@ int cli_check_db_url(const char *cmd, const char *url)
     return cli_usage(cmd, "%s '%s': not a database URL (use sqlite:PATH or "
                      "postgresql://[user@]host[:port]/dbname)", from,
                      strchr(url, '@') ? "..." : url);
+}
+
+static void remove_and_die(int sig)
+{
+    rapid_tmp_remove_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_remove_temporaries_on_signals(void)
+{
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old;
+    int i;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_and_die;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < 3; i++) /* one cleanup at a time */
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (i = 0; i < 3; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+}
+
+int cli_check_memory(const char *cmd, uint64_t need, const char *what,
+                     int allow_large)
+{
+    rapid_err err = RAPID_ERR_INIT;
+
+    if (allow_large || rapid_mem_check(need, what, NULL, &err) == 0)
+        return 0;
+    cli_error(cmd, "%s; --allow-large runs it anyway", err.msg);
+    return EXIT_WORK;
 }

@@ -217,6 +217,7 @@ check sim-radec 0 "$rapid" sim --out "$tmp/r" "${small[@]}" --ra 150.1 --dec 2.2
 check sim-no-sn 0 "$rapid" sim --out "$tmp/n" "${small[@]}" --sn-rate=0
 check sim-bad-sn-rate 2 "$rapid" sim --out "$tmp/x" --sn-rate -1
 expect "bad supernova rate named" "$(grep -q "'-1'" <<<"$err"; echo $?)"
+check sim-allow-large 0 "$rapid" sim --out "$tmp/l" "${small[@]}" --allow-large
 check sim-bad-filter 2 "$rapid" sim --out "$tmp/x" --filters F158,F999
 expect "bad filter named" "$(grep -q "'F999'" <<<"$err"; echo $?)"
 check sim-bad-size 2 "$rapid" sim --out "$tmp/x" --size 32
@@ -308,6 +309,56 @@ expect "too few: the filter as given" "$(grep -q ", F158: 2 usable" <<<"$err"; e
 check coadd-spelling-other 1 "$rapid" coadd --rtid "$rtid" --filter f062 --out "$tmp/ref4" --size 400 "$tmp"/s/Roman_TDS_*.fits
 expect "other filter: the filter as given" "$(grep -q "reference image is for f062" <<<"$err" && grep -q 'Roman_TDS_simple_model_H158' <<<"$err"; echo $?)"
 check coadd-help 0 "$rapid" coadd --help
+# a grid that cannot fit in memory is refused before anything is allocated
+check coadd-too-large 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/huge" --size 100000 "$tmp"/s/Roman_TDS_*.fits
+expect "too large: both figures" "$(grep -Eq 'a 100000 x 100000 reference image \(1 thread\) needs about 223\.5 GiB of memory, more than the [0-9.]+ [GM]iB available \((MemAvailable in /proc/meminfo|cgroup limit .*)\); --allow-large runs it anyway' <<<"$err"; echo $?)"
+expect "too large: nothing written" "$( [ ! -e "$tmp/huge" ]; echo $?)"
+check coadd-allow-large 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refl" --size 400 --allow-large "$tmp"/s/Roman_TDS_*.fits
+# interrupted while it works or writes (runs alternate between two grid
+# sizes): the directory holds the earlier five products or the new five,
+# and after SIGTERM/SIGINT no temporaries; after SIGKILL the next run
+# removes them
+naxis1() { head -c 8640 "$1" | fold -w 80 | sed -n 's/^NAXIS1  = *\([0-9]*\).*/\1/p' | tail -1; }
+whole_set() {
+  local d=$1 p=$tmp/refk/rapid_ref_${rtid}_H158 a
+  [ "$(ls -A "$d" | wc -l)" = 5 ] || return 1
+  a=$(naxis1 "$p.fits"); [ -n "$a" ] || return 1
+  [ "$(naxis1 "$p"_cov.fits)" = "$a" ] && [ "$(naxis1 "$p"_unc.fits)" = "$a" ] &&
+    [ -s "$p"_psf.fits ] && [ -s "$p"_cat.fits ]
+}
+check coadd-kill-first 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 1400 "$tmp"/s/Roman_TDS_*.fits
+k=0
+set -m # background jobs of a script ignore SIGINT without job control
+for sig in TERM INT KILL; do
+  killed=0
+  # "-": while it works, before it writes; then at delays after the hidden
+  # directory of the new set appears (the write takes about 50 ms)
+  for d in - 0 0.004 0.008 0.015 0.025 0.04; do
+    k=$((k+1)); size=$((1400 + 100 * (k % 2)))
+    "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size $size "$tmp"/s/Roman_TDS_*.fits >/dev/null 2>&1 &
+    pid=$!
+    if [ "$d" = - ]; then
+      sleep 0.05
+    else
+      while kill -0 $pid 2>/dev/null && ! compgen -G "$tmp/.refk.*" >/dev/null; do sleep 0.002; done
+      sleep $d
+    fi
+    kill -$sig $pid 2>/dev/null; wait $pid 2>/dev/null
+    [ $? = $((128 + $(kill -l $sig))) ] && killed=$((killed+1))
+    expect "coadd SIG$sig at $d: one whole set" "$(whole_set "$tmp/refk"; echo $?)"
+    if [ $sig != KILL ]; then
+      expect "coadd SIG$sig at $d: no temporaries" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ]; echo $?)"
+    fi
+  done
+  expect "coadd: SIG$sig ended some runs ($killed of 7)" "$( [ $killed -ge 4 ]; echo $?)"
+done
+set +m
+check coadd-after-kill 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 1400 "$tmp"/s/Roman_TDS_*.fits
+expect "coadd after SIGKILL: temporaries removed" "$( [ -z "$(ls -A "$tmp" | grep '^\.refk\.')" ] && whole_set "$tmp/refk"; echo $?)"
+# a directory holding anything else is not replaced
+touch "$tmp/refk/notes.txt"
+check coadd-foreign-file 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 400 "$tmp"/s/Roman_TDS_*.fits
+expect "foreign file named" "$(grep -q 'refk/notes.txt: not one of the products' <<<"$err"; echo $?)"
 rm -rf "$tmp"
 
 rm -f /tmp/cli_test_err.$$

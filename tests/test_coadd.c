@@ -424,6 +424,7 @@ static void test_too_few(void **state)
     assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, 2, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
     assert_non_null(strstr(err.msg, "at least 3"));
+    assert_string_equal(rapid_strstatus(RAPID_E_TOOFEW), "too few inputs");
     /* inputs far from the tile do not count */
     assert_int_equal(rapid_coadd_make(&o, rtid + 1000, "H158", inputs, NIN, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
@@ -437,9 +438,11 @@ static void test_too_few(void **state)
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
 static long fail_at = -1, nalloc;
 
 static int must_fail(void)
@@ -462,6 +465,11 @@ void *__wrap_realloc(void *p, size_t n)
     return must_fail() ? NULL : __real_realloc(p, n);
 }
 
+char *__wrap_strdup(const char *s)
+{
+    return must_fail() ? NULL : __real_strdup(s);
+}
+
 /* Each allocation of a reference image made to fail in turn: either the
  * library works around it (and gives the same image) or it says it ran
  * out of memory and hands back nothing; no crash, and no leak (checked
@@ -476,7 +484,7 @@ static void test_out_of_memory(void **state)
     int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
     size_t n;
     long total, k, step, nfailed = 0, ncards = 0;
-    int rc;
+    int rc, i;
 
     (void)state;
     opts(&o);
@@ -502,6 +510,9 @@ static void test_out_of_memory(void **state)
             assert_int_equal(ref.coverage.hdr.ncards, c.coverage.hdr.ncards);
             assert_int_equal(ref.uncertainty.hdr.ncards, c.uncertainty.hdr.ncards);
             assert_int_equal(ref.psf.hdr.ncards, c.psf.hdr.ncards);
+            assert_int_equal(ref.ninputs, c.ninputs);
+            for (i = 0; i < c.ninputs; i++)
+                assert_string_equal(ref.inputs[i], c.inputs[i]);
             rapid_coadd_release(&c);
             continue;
         }
@@ -526,7 +537,8 @@ static void test_out_of_memory(void **state)
     assert_true(nfailed > 0);
     assert_true(ncards > 10);
 
-    /* and writing it: all five products or none */
+    /* and writing it: the five products of the earlier set or the five
+     * new ones, and no temporaries beside them */
     nalloc = 0, fail_at = 1L << 60;
     assert_int_equal(rapid_coadd_write(&ref, test_path("oom"), rtid, "H158", NULL), 0);
     total = nalloc;
@@ -544,7 +556,12 @@ static void test_out_of_memory(void **state)
         if (rc != RAPID_E_NOMEM || !strstr(err.msg, "memory"))
             fail_msg("writing, allocation %ld of %ld: code %d, \"%s\"", k, total,
                      rc, err.msg);
-        assert_int_equal(test_count_entries(test_path("oom")), 0);
+        assert_int_equal(test_count_entries(test_path("oom")), 5);
+        assert_int_equal(test_count_prefixed(test_tmpdir(), ".oom."), 0);
+        /* the same failure without an error record */
+        nalloc = 0, fail_at = k;
+        assert_int_equal(rapid_coadd_write(&ref, test_path("oom"), rtid, "H158", NULL), rc);
+        fail_at = -1;
     }
     rapid_coadd_release(&ref);
 }

@@ -65,6 +65,20 @@ int test_count_entries(const char *path)
     return n;
 }
 
+int test_count_prefixed(const char *path, const char *prefix)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
 double test_uniform(uint64_t *state)
 {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);

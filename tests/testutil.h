@@ -16,6 +16,8 @@ const char *test_tmpdir(void);
 const char *test_path(const char *name);
 /* Entries of dir besides . and .. (hidden temporary files included). */
 int test_count_entries(const char *dir);
+/* Entries of dir whose names start with prefix. */
+int test_count_prefixed(const char *dir, const char *prefix);
 /* Deterministic uniform [0,1) generator (splitmix64). */
 double test_uniform(uint64_t *state);
 

@@ -27,9 +27,8 @@ extern "C" {
 #endif
 
 /* The exit status of a science job that has too few inputs for a
- * reference image (docs/exit-codes.md). */
+ * reference image (rapid_coadd_make's RAPID_E_TOOFEW; docs/exit-codes.md). */
 #define RAPID_EXIT_TOOFEW 33
-#define RAPID_E_TOOFEW (-33)
 
 typedef struct rapid_coadd_opts {
     int size;              /* output pixels per side (7000) */
@@ -95,10 +94,25 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
                      rapid_coadd *out, rapid_progress_fn progress, void *arg,
                      rapid_err *err);
 
+/* The memory rapid_coadd_make will take for these options and inputs, in
+ * bytes, estimated without allocating (the inputs' size from the first
+ * readable header; a Roman detector's, 4088^2, if none): 24 bytes per
+ * grid pixel, 12 per input pixel per thread, 32 MiB besides.  It errs high
+ * by 10-30 % (coadd_memory.c says how it was calibrated). */
+uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
+                            const rapid_coadd_input *in, int n);
+
 /* Write the products into dir: <base>.fits (image), <base>_cov.fits,
  * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
- * "rapid_ref_<rtid>_<FILTER>".  All five or none: on failure none of them
- * is left in dir (not even an earlier run's, which would not match). */
+ * "rapid_ref_<rtid>_<FILTER>", as one product set (rapid/prodset.h): at
+ * every moment, even if the process is killed (SIGKILL included) or this
+ * fails, dir holds either the complete earlier set of five or the complete
+ * new set, never a mix.  The set is written into a hidden sibling of dir
+ * and swapped in with one rename.  dir must hold nothing but these five
+ * files (RAPID_E_ARG naming any other: it is replaced as a whole).  The
+ * temporaries are registered with rapid/tmpfiles.h, for a signal handler
+ * to remove (the rapid command installs one); those of a killed writer
+ * are removed by the next write into dir. */
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err);
 

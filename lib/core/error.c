@@ -187,6 +187,7 @@ const char *rapid_strstatus(int code)
     case RAPID_E_TABLE: return "table error";
     case RAPID_E_DB: return "database error";
     case RAPID_E_RANGE: return "value out of range";
+    case RAPID_E_TOOFEW: return "too few inputs";
     default: return "unknown error";
     }
 }

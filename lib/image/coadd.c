@@ -42,6 +42,7 @@
 #include "coadd_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
+#include "rapid/prodset.h"
 #include "rapid/tile.h"
 #include "rapid/version.h"
 #include "rapid/wcs.h"
@@ -272,8 +273,13 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
         goto cleanup;
     }
-    for (k = 0; k < nin; k++)
-        out->inputs[out->ninputs++] = strdup(in[k].src->path);
+    for (k = 0; k < nin; k++) {
+        if (!(out->inputs[k] = strdup(in[k].src->path))) {
+            rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+            goto cleanup;
+        }
+        out->ninputs++;
+    }
 cleanup:
     coadd_sums_free(&s);
     if (s.o) {
@@ -298,28 +304,32 @@ int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err)
 {
     static const char *suffix[5] = {"", "_cov", "_unc", "_psf", "_cat"};
-    char path[5][4096];
-    int k, rc = 0;
+    char name[5][128];
+    const char *names[5];
+    rapid_prodset *set = NULL;
+    int k, rc;
 
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return rapid_fail(err, RAPID_E_IO, "%s: cannot create directory: %s", dir,
-                          strerror(errno));
-    for (k = 0; k < 5; k++)
-        snprintf(path[k], sizeof path[k], "%s/rapid_ref_%lld_%s%s.fits", dir,
+    for (k = 0; k < 5; k++) {
+        snprintf(name[k], sizeof name[k], "rapid_ref_%lld_%s%s.fits",
                  (long long)rtid, filter, suffix[k]);
+        names[k] = name[k];
+    }
+    if ((rc = rapid_prodset_begin(&set, dir, names, 5, err)) != 0)
+        return rc;
     for (k = 0; k < 5 && rc == 0; k++) {
+        const char *path = rapid_prodset_path(set, k);
         switch (k) {
-        case 0: rc = rapid_fits_write_image(path[k], &c->image, "SCI", err); break;
-        case 1: rc = rapid_fits_write_image(path[k], &c->coverage, "COV", err); break;
-        case 2: rc = rapid_fits_write_image(path[k], &c->uncertainty, "UNC", err); break;
-        case 3: rc = rapid_fits_write_image(path[k], &c->psf, NULL, err); break;
-        default: rc = rapid_fits_write_table(path[k], &c->catalog, "CATALOG", err);
+        case 0: rc = rapid_fits_write_image(path, &c->image, "SCI", err); break;
+        case 1: rc = rapid_fits_write_image(path, &c->coverage, "COV", err); break;
+        case 2: rc = rapid_fits_write_image(path, &c->uncertainty, "UNC", err); break;
+        case 3: rc = rapid_fits_write_image(path, &c->psf, NULL, err); break;
+        default: rc = rapid_fits_write_table(path, &c->catalog, "CATALOG", err);
         }
     }
-    /* all five or none: a reference is only whole with all its products
-     * (each file is written whole or not at all, rapid_fits_write_*) */
-    if (rc)
-        for (k = 0; k < 5; k++)
-            unlink(path[k]);
-    return rc;
+    if (rc) {
+        rapid_prodset_abort(set);
+        rapid_err_prefix(err, "%s: the reference image was not written", dir);
+        return rc;
+    }
+    return rapid_prodset_commit(set, err);
 }

@@ -145,4 +145,11 @@ int sim_focal_sky2pix(const rapid_sim_config *c, const rapid_sim_pointing *p,
 double sim_mag_to_dn(const rapid_filter *f, double mag, double exptime,
                      double gain);
 
+/* The expected numbers of static sources and of transients (supernovae
+ * and variables) of the scene rapid_sim_scene_make would make, without
+ * making it (sim_scene.c; for rapid_sim_memory). */
+int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
+                       int np, double *nsources, double *ntransients,
+                       rapid_err *err);
+
 #endif

@@ -27,12 +27,12 @@
  * scatter.  A colour g in [0, 1] (star-forming .. passive) picks colours
  * from three templates.
  *
- * Supernovae: transient_density per deg^2, 40% on a host nucleus, 40%
- * offset in a host (up to 1.5 r_e along its shape), 20% hostless.  Hosts
- * are drawn with weight flux^0.75 (rates scale as ~ M^0.7), so that hosts
- * are visible galaxies rather than the faintest ones.  Peaks are uniform in
- * time from 20 d before the survey to 20 d after it, uniform in 21..27 in
- * H158, with red SN-like colours; rise 15-20 d, fall 30-60 d.
+ * Supernovae: from the published volumetric rates, luminosity functions
+ * and light curves of sim_sn.c, every explosion that could be seen during
+ * the survey (from one visible lifetime before it to its end).  A host is
+ * a galaxy of the luminosity SN hosts have at the supernova's distance;
+ * 30% of the hosted ones sit on the nucleus, the rest up to 1.5 r_e out
+ * along the host's shape; without such a galaxy in the scene, hostless.
  *
  * Variable stars: variable_fraction of the stars brighter than H = 24,
  * sinusoidal in magnitude, period log-uniform in 0.2-20 d, amplitude
@@ -1086,17 +1086,26 @@ cleanup:
     return rc;
 }
 
+/* The expected numbers of stars and galaxies in the cap. */
+static void expected_counts(const rapid_sim_config *c, const sky_cap *cap,
+                            double *mu_s, double *mu_g)
+{
+    double gal_norm = GAL_DNDM24 / pow(10, GAL_SLOPE * 24.0);
+
+    *mu_s = c->star_density * cap->area *
+            star_count(c->mag_bright, c->mag_faint, NULL);
+    *mu_g = c->galaxy_density * cap->area *
+            power_law_count(gal_norm, GAL_SLOPE, GAL_BRIGHT, c->mag_faint);
+}
+
 /* How many stars and galaxies: Poisson deviates of the expected counts. */
 static int source_counts(const rapid_sim_config *c, const sky_cap *cap,
                          int64_t *ns, int64_t *ng, rapid_err *err)
 {
     rapid_rng r;
-    double gal_norm = GAL_DNDM24 / pow(10, GAL_SLOPE * 24.0);
-    double mu_s = c->star_density * cap->area *
-                  star_count(c->mag_bright, c->mag_faint, NULL);
-    double mu_g = c->galaxy_density * cap->area *
-                  power_law_count(gal_norm, GAL_SLOPE, GAL_BRIGHT,
-                                  c->mag_faint);
+    double mu_s, mu_g;
+
+    expected_counts(c, cap, &mu_s, &mu_g);
 
     if (mu_s + mu_g > (double)MAX_SOURCES)
         return rapid_fail(err, RAPID_E_RANGE,
@@ -1107,6 +1116,36 @@ static int source_counts(const rapid_sim_config *c, const sky_cap *cap,
     *ns = (int64_t)rapid_rng_poisson(&r, mu_s);
     rapid_rng_derive(&r, c->seed, STREAM_GALAXIES, UINT64_MAX, 0);
     *ng = (int64_t)rapid_rng_poisson(&r, mu_g);
+    return 0;
+}
+
+int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
+                       int np, double *nsources, double *ntransients,
+                       rapid_err *err)
+{
+    sky_cap cap;
+    double mu_s, mu_g;
+    int rc;
+
+    if ((rc = check_scene_config(c, p, np, err)) != 0 ||
+        (rc = scene_cap(c, p, np, &cap, err)) != 0)
+        return rc;
+    expected_counts(c, &cap, &mu_s, &mu_g);
+    *nsources = mu_s + mu_g;
+    /* every supernova drawn (those never bright enough are dropped later)
+     * and every star that may vary: an upper bound */
+    *ntransients = c->variable_fraction * mu_s;
+    if (c->sn_rate > 0) {
+        sn_context *x = calloc(1, sizeof *x);
+        if (!x)
+            return rapid_fail(err, RAPID_E_NOMEM, "scene: out of memory");
+        x->c = c;
+        x->cap = &cap;
+        survey_span(c, p, np, &x->t0, &x->t1);
+        sn_expected(x);
+        *ntransients += x->cum[SIM_SN_NTYPES * SN_NZ - 1];
+        free(x);
+    }
     return 0;
 }
 
