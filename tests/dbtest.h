@@ -1,6 +1,6 @@
 /* dbtest.h - what the database tests share: a fresh database per test on
  * either back end, and L2 images made with the library (headers, records
- * and files) carrying the keywords of SPEC §2.
+ * and files) carrying the L2 keywords (docs/database.md).
  *
  * PostgreSQL: RAPID_TEST_PG is the URL of a server where we may create
  * databases (scripts/pg-local.sh start prints one); every test gets its own
@@ -187,7 +187,7 @@ static inline void test_l2_init(test_l2 *p, double ra, double dec, double mjd,
     p->scale = RAPID_PIXSCALE;
 }
 
-/* The header of such an image: the L2 keywords of SPEC §2 and a 4th-order
+/* The header of such an image: the L2 keywords (docs/database.md) and a 4th-order
  * TAN-SIP WCS with a small distortion. */
 static inline int test_l2_header(const test_l2 *p, rapid_header *h)
 {

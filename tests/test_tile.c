@@ -1,4 +1,4 @@
-/* test_tile.c - the sky tessellation against SPEC §3 and its own invariants. */
+/* test_tile.c - the sky tessellation against docs/tessellation.md and its own invariants. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@ static void near(double got, double want, double tol)
         fail_msg("got %.9f, want %.9f (tol %g)", got, want, tol);
 }
 
-/* The checks published with the tessellation (SPEC §3). */
+/* The checks published with the tessellation (docs/tessellation.md). */
 static void test_published(void **state)
 {
     rapid_tile t;
@@ -169,7 +169,7 @@ static void test_points_inside(void **state)
 }
 
 /* Tiles have equal areas (pi/(6N^2) sr, the caps too), except rings N and 3N:
- * there the polar and equatorial ring formulas meet, and SPEC §3's edges
+ * there the polar and equatorial ring formulas meet, and the published edges
  * make those two rings narrower by exactly 1/(8N). */
 static void test_equal_area(void **state)
 {
@@ -417,7 +417,7 @@ static void test_export(void **state)
                                 ra, ra + w, dec, dec + h);
         assert_true(a >= b && a <= b + 2);
     }
-    {   /* the point lookup of SPEC's check, through the R*Tree */
+    {   /* the point lookup of the published check, through the R*Tree */
         sqlite3_stmt *st = NULL;
         int64_t r = rapid_tile_rtid(16, 11.1, -43.8);
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT rtid FROM vskytiles WHERE"

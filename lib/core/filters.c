@@ -1,4 +1,4 @@
-/* filters.c - the Roman WFI filter table (SPEC §2). */
+/* filters.c - the Roman WFI filter table (docs/simulator.md). */
 #include <math.h>
 #include <stddef.h>
 #include <strings.h>

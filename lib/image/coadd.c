@@ -1,4 +1,4 @@
-/* coadd.c - reference images (SPEC §6.1), top to bottom:
+/* coadd.c - reference images (docs/reference.md), top to bottom:
  *
  *   1. read each input's header; keep those of the filter that overlap the
  *      grid, nearest the tile centre first, at most max_inputs

@@ -1,4 +1,4 @@
-/* tile.c - the Roman sky tessellation (SPEC §3) in closed form.
+/* tile.c - the Roman sky tessellation (docs/tessellation.md) in closed form.
  *
  * Rings j = 1 .. 4N-1 run north to south.  The continuous "ring coordinate"
  * jf(dec) inverts the ring-centre formula, so the ring of a declination is
