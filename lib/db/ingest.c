@@ -470,8 +470,10 @@ static int psf_keys(const char *path, const rapid_header *img,
         (rc = rapid_header_get_str(holder(img, prim, "FILTER"), "FILTER", filt,
                                    sizeof filt, err)) ||
         (rc = rapid_header_get_long(holder(img, prim, "SCA_NUM"), "SCA_NUM",
-                                    &sca, err)))
-        return rapid_err_prefix(err, "%s", path);
+                                    &sca, err))) {
+        rapid_err_prefix(err, "%s", path);
+        return rc;
+    }
     if (!(f = rapid_filter_by_name(filt)))
         return rapid_fail(err, RAPID_E_KEY, "%s: FILTER '%s' is not a Roman "
                           "WFI filter", path, filt);

@@ -113,8 +113,10 @@ static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
         texp += in[k].exptime;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    if ((rc = rapid_wcs_to_header(grid, h, err)) != 0)
-        return rapid_err_prefix(err, "reference image");
+    if ((rc = rapid_wcs_to_header(grid, h, err)) != 0) {
+        rapid_err_prefix(err, "reference image");
+        return rc;
+    }
     if ((rc = rapid_header_set_long(h, card = "FIELD", (long)rtid,
                                     "sky tile (rtid, NSIDE 512)")) ||
         (rc = rapid_header_set_long(h, card = "FID", f->fid, "filter id")) ||
@@ -181,8 +183,10 @@ static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
     rapid_extract_opts_init(&eo);
     rc = rapid_extract(c->image.data, c->uncertainty.data, NULL, c->image.nx,
                        c->image.ny, &eo, grid, &c->catalog, &st, err);
-    if (rc)
-        return rapid_err_prefix(err, "reference image catalog");
+    if (rc) {
+        rapid_err_prefix(err, "reference image catalog");
+        return rc;
+    }
     c->meta.nsexcatsources = st.nsources;
     c->meta.fwhmmedpix = st.fwhm_med;
     c->meta.fwhmminpix = st.fwhm_min;

@@ -184,8 +184,10 @@ static int adder_start(adder *d, coadd_sums *s, int k, scratch *t,
         for (r = 0, in->via = 0; r < d->mv.nb * d->mv.nb; r++)
             in->via += 1 / d->mv.apix[r] / (d->mv.nb * d->mv.nb);
         if ((rc = rapid_pixmap_make(&d->inv, s->grid, &in->wcs, xlo, xhi, ylo,
-                                    yhi, 64, err)) != 0)
-            return rapid_err_prefix(err, "%s", in->src->path);
+                                    yhi, 64, err)) != 0) {
+            rapid_err_prefix(err, "%s", in->src->path);
+            return rc;
+        }
     }
     return 0;
 }
