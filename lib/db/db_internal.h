@@ -119,7 +119,7 @@ int db_schema_upgrade(rapid_db *db, int from, rapid_err *err);
 /* File names as stored: text that any SQL client can read, which both back
  * ends accept whatever the bytes of the name.  Well-formed UTF-8 is kept as
  * it is, except '%'; '%' and every byte that is not part of well-formed
- * UTF-8 are written %XX (two upper-case hex digits).  Encoding fails (-1)
+ * UTF-8 are written %XX (two upper-case hex digits).  Encoding fails (RAPID_E_RANGE)
  * when out is too small (DB_NAME_MAX holds any name shorter than
  * RAPID_DB_PATH_MAX); decoding truncates to outsz. */
 #define DB_NAME_MAX (3 * RAPID_DB_PATH_MAX)

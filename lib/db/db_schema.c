@@ -239,7 +239,7 @@ int db_name_encode(const char *in, char *out, size_t outsz)
     while (*s) {
         n = *s == '%' ? 0 : utf8_len(s);
         if (k + (n ? (size_t)n : 3) >= outsz)
-            return -1;
+            return RAPID_E_RANGE;
         if (n) {
             memcpy(out + k, s, (size_t)n);
             k += (size_t)n, s += n;
