@@ -245,7 +245,7 @@ static double aperture_correction(const rapid_psf_field *f, double x, double y,
 
 static double src_flux_dn(const world *w, const sim_source *s)
 {
-    return sim_mag_to_dn(w->p[0].filter, s->mag[w->p[0].filter->fid - 1],
+    return sim_mag_to_dn(w->p[0].filter, 1, s->mag[w->p[0].filter->fid - 1],
                          w->c.exptime, RAPID_GAIN);
 }
 
@@ -292,6 +292,63 @@ static void all_positions(const world *w, rapid_wcs *wcs, double **x,
     rapid_wcs_sky2pix(wcs, (int)s->nsrc, ra, dec, *x, *y, NULL);
     free(ra);
     free(dec);
+}
+
+/* ----------------------------------------------- detector zero points */
+
+/* Each detector has the zero point of the Roman project's per-detector
+ * effective areas: ZPTMAG in its header, and a sky (in e/s) scaled by its
+ * throughput, measured on noiseless images of three detectors. */
+static void test_detector_zero_points(void **state)
+{
+    static const int scas[3] = {1, 12, 18};
+    const rapid_filter *f = rapid_filter_by_name("H158");
+    double lo = 99, hi = -99, sky1 = 0;
+    rapid_err err = RAPID_ERR_INIT;
+    world w;
+    int k;
+
+    (void)state;
+    for (k = 1; k <= RAPID_NSCA; k++) {
+        lo = fmin(lo, rapid_zero_point(f, k));
+        hi = fmax(hi, rapid_zero_point(f, k));
+    }
+    /* published: 26.321 (SCA 1) to 26.455 (SCA 18) in F158 */
+    assert_true(fabs(rapid_zero_point(f, 1) - f->zp_ab) < 1e-12);
+    assert_true(fabs(rapid_zero_point(f, 18) - 26.455) < 0.002);
+    assert_true(hi - lo > 0.12 && hi - lo < 0.15);
+    assert_true(rapid_zero_point(f, 0) == f->zp_ab);
+    small_config(&w.c, 64);
+    w.c.nscas = 18;
+    w.c.with_sources = 0;
+    w.c.with_noise = 0;
+    w.c.hot_pixels = 0;
+    world_make(&w);
+    for (k = 0; k < 3; k++) {
+        rapid_image img = RAPID_IMAGE_INIT;
+        rapid_psf_field psf;
+        double sky = 0, zpt;
+        size_t i;
+        memset(&psf, 0, sizeof psf);
+        assert_ok(rapid_psf_field_make(&psf, f, scas[k], 64, 64, NULL, &err),
+                  err);
+        assert_ok(rapid_sim_render(&w.c, w.scene, &w.p[0], scas[k], &psf, &img,
+                                   NULL, &err), err);
+        for (i = 0; i < (size_t)64 * 64; i++)
+            sky += img.data[i] / (64.0 * 64.0);
+        sky = sky * RAPID_GAIN / w.c.exptime - RAPID_DARK; /* e/s of light */
+        zpt = hdr_double(&img.hdr, "ZPTMAG");
+        assert_true(fabs(zpt - rapid_zero_point(f, scas[k])) < 1e-12);
+        if (k == 0)
+            sky1 = sky;
+        printf("# SCA %d: ZPTMAG %.3f, sky %.4f e/s (%.4f of SCA 1's)\n",
+               scas[k], zpt, sky, sky / sky1);
+        assert_true(fabs(sky / sky1 - pow(10, 0.4 * (zpt - rapid_zero_point(
+                                                         f, 1)))) < 1e-5);
+        rapid_psf_field_release(&psf);
+        rapid_image_release(&img);
+    }
+    world_release(&w);
 }
 
 /* --------------------------------------------------------- sky and noise */
@@ -749,7 +806,8 @@ static void test_galaxies(void **state)
         s->q = (float)g[i].q;
         s->pa = (float)g[i].pa;
         render(&w, 0, &img, NULL);
-        want = sim_mag_to_dn(w.p[0].filter, g[i].mag, w.c.exptime, RAPID_GAIN);
+        want = sim_mag_to_dn(w.p[0].filter, 1, g[i].mag, w.c.exptime,
+                             RAPID_GAIN);
         /* the stamp (<= 96 px) and the PSF (32 px) fit in the box */
         moments_box(&img, sky, x, y, 130, &sum, &mx, &my);
         printf("# galaxy n=%.1f r_e=%.2f\" at (%.2f, %.2f): flux %.6f of "
@@ -834,8 +892,8 @@ static void test_transients(void **state)
         assert_true(fabs(x - ex) < 1e-6 && fabs(y - ey) < 1e-6);
         assert_true(fabs(mag - sim_transient_mag(&t[is_sn ? 0 : 1], fid, tmid)) <
                     1e-9);
-        assert_true(fabs(fl / sim_mag_to_dn(f, mag, w.c.exptime, RAPID_GAIN) -
-                         1) < 1e-9);
+        assert_true(fabs(fl / sim_mag_to_dn(f, 1, mag, w.c.exptime,
+                                            RAPID_GAIN) - 1) < 1e-9);
         /* the image holds that flux, drawn once (not star + variable) */
         moments_box(&img, sky, ex, ey, 32, &sum, &mx, &my);
         printf("# transient %lld: mag %.3f, image/truth flux %.5f\n",
@@ -982,6 +1040,7 @@ static void check_transient_rows(const rapid_table *t, const char *dir)
     const double *mag = rapid_table_col(t, "mag")->data;
     char name[128], path[1024], filter[8];
     struct stat sb;
+    int sca = 0;
     long i;
 
     assert_non_null(image);
@@ -993,13 +1052,14 @@ static void check_transient_rows(const rapid_table *t, const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, name);
         if (stat(path, &sb) != 0)
             fail_msg("row %ld names %s, which is not there", i, name);
-        assert_int_equal(sscanf(name, "Roman_TDS_simple_model_%4s_", filter), 1);
+        assert_int_equal(sscanf(name, "Roman_TDS_simple_model_%4s_%*d_%d",
+                                filter, &sca), 2);
         f = rapid_filter_by_name(filter);
         assert_non_null(f);
         assert_true(x[i] >= -0.5 && x[i] < 127.5 && y[i] >= -0.5 && y[i] < 127.5);
         if (mag[i] < 99)
-            assert_true(fabs(flux[i] / sim_mag_to_dn(f, mag[i], 140, RAPID_GAIN) -
-                             1) < 1e-9);
+            assert_true(fabs(flux[i] / sim_mag_to_dn(f, sca, mag[i], 140,
+                                                     RAPID_GAIN) - 1) < 1e-9);
         else
             assert_true(flux[i] == 0);
     }
@@ -1187,6 +1247,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sky_and_noise),
+        cmocka_unit_test(test_detector_zero_points),
         cmocka_unit_test(test_noiseless_and_hot_pixels),
         cmocka_unit_test(test_cosmic_rays),
         cmocka_unit_test(test_header),

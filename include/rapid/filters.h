@@ -24,7 +24,7 @@ typedef struct rapid_filter {
     const char *alias;   /* the F-number name: "F158" */
     double lambda_um;    /* effective wavelength, microns */
     double fwhm_arcsec;  /* optical PSF FWHM */
-    double zp_ab;        /* AB magnitude giving 1 e/s */
+    double zp_ab;        /* AB magnitude giving 1 e/s on SCA 1 */
     double zodi;         /* zodiacal light, e/pixel/s */
     double thermal;      /* thermal background, e/pixel/s */
 } rapid_filter;
@@ -35,6 +35,11 @@ typedef struct rapid_filter {
  * per read is set so that a 170 s exposure has 5.6 e total (the figure the
  * Roman project publishes); 140 s gives 6.1 e, 302 s 4.2 e, 901 s 2.5 e. */
 double rapid_read_noise(double t);
+
+/* AB magnitude giving 1 e/s in filter f on detector sca (1..18): the
+ * detectors' throughputs differ by up to 0.18 mag; zp_ab is SCA 1's, and
+ * what a sca outside 1..18 gets.  NaN for a NULL filter. */
+double rapid_zero_point(const rapid_filter *f, int sca);
 
 /* By database name or F-number alias, case-insensitive ("H158", "f158");
  * NULL if unknown. */

@@ -141,9 +141,10 @@ int sim_focal_sky2pix(const rapid_sim_config *c, const rapid_sim_pointing *p,
                       int sca, int n, const double *ra, const double *dec,
                       double *x, double *y, rapid_err *err);
 
-/* Flux in DN for an AB magnitude over exptime seconds in a filter. */
-double sim_mag_to_dn(const rapid_filter *f, double mag, double exptime,
-                     double gain);
+/* Flux in DN for an AB magnitude over exptime seconds in a filter on
+ * detector sca (its zero point: rapid_zero_point). */
+double sim_mag_to_dn(const rapid_filter *f, int sca, double mag,
+                     double exptime, double gain);
 
 /* The expected numbers of static sources and of transients (supernovae
  * and variables) of the scene rapid_sim_scene_make would make, without

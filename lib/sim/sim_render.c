@@ -98,20 +98,24 @@ typedef struct hits {
     int n;
 } hits;
 
-double sim_mag_to_dn(const rapid_filter *f, double mag, double exptime,
-                     double gain)
+double sim_mag_to_dn(const rapid_filter *f, int sca, double mag,
+                     double exptime, double gain)
 {
-    return pow(10.0, -0.4 * (mag - f->zp_ab)) * exptime / gain;
+    return pow(10.0, -0.4 * (mag - rapid_zero_point(f, sca))) * exptime /
+           gain;
 }
 
 static double mag_to_e(const render *r, double mag)
 {
-    return sim_mag_to_dn(r->p->filter, mag, r->p->exptime, 1.0);
+    return sim_mag_to_dn(r->p->filter, r->sca, mag, r->p->exptime, 1.0);
 }
 
-static double sky_rate(const rapid_filter *f)
+/* Zodiacal light and thermal background, e/pixel/s: the filter table's
+ * (SCA 1) scaled by the detector's throughput. */
+static double sky_rate(const rapid_filter *f, int sca)
 {
-    return f->zodi + f->thermal;
+    return (f->zodi + f->thermal) *
+           pow(10.0, 0.4 * (rapid_zero_point(f, sca) - f->zp_ab));
 }
 
 /* ------------------------------------------------------------ selection */
@@ -991,12 +995,14 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
                                       "position angle of observatory Y axis (deg)")) ||
         (rc = rapid_header_set_double(h, k = "PA_FPA", p->pa,
                                       "position angle of focal plane Y axis (deg)")) ||
-        (rc = rapid_header_set_double(h, k = "ZPTMAG", f->zp_ab - 2.5 * log10(r->gain),
+        (rc = rapid_header_set_double(h, k = "ZPTMAG",
+                                      rapid_zero_point(f, r->sca) -
+                                          2.5 * log10(r->gain),
                                       "AB mag of 1 DN/s")) ||
         (rc = rapid_header_set_double(h, k = "SKY_MEAN",
-                                      (sky_rate(f) + RAPID_DARK) * t / r->gain,
+                                      (sky_rate(f, r->sca) + RAPID_DARK) * t / r->gain,
                                       "sky + dark level (DN)")) ||
-        (rc = rapid_header_set_double(h, k = "SKYRATE", sky_rate(f),
+        (rc = rapid_header_set_double(h, k = "SKYRATE", sky_rate(f, r->sca),
                                       "zodiacal + thermal (e/pixel/s)")) ||
         (rc = rapid_header_set_double(h, k = "DARKCUR", RAPID_DARK, "dark current (e/s)")) ||
         (rc = rapid_header_set_double(h, k = "GAIN", r->gain, "e/DN")) ||
@@ -1165,7 +1171,7 @@ int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
     if ((rc = render_sources(&r, &tr, err)) != 0)
         goto cleanup;
     nhot = add_hot_pixels(&r);
-    base = (sky_rate(p->filter) + RAPID_DARK) * p->exptime;
+    base = (sky_rate(p->filter, sca) + RAPID_DARK) * p->exptime;
     if ((ncr = observe(&r, base, img->data)) < 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "out of memory for the noise");
         goto cleanup;
