@@ -14,7 +14,7 @@ static const char usage_text[] =
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
     "                 [--scas N] [--exptime S] [--sn-rate X] [--gzip]\n"
-    "                 [--allow-large]\n"
+    "                 [--without LIST] [--dry-run] [--allow-large]\n"
     "\n"
     "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
     "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images (DN)\n"
@@ -22,6 +22,12 @@ static const char usage_text[] =
     "  truth/static.fits, truth/transients.fits, truth/pointings.fits\n"
     "The same seed gives the same images and truth.  Prints one JSON line:\n"
     "the directory and the number of images.\n"
+    "\n"
+    "Data volume: an L2 file holds 4 bytes per pixel and 14 kB of headers\n"
+    "(a 4088^2 image: 67 MB), a PSF file 20 kB; a run writes (epochs x tiles\n"
+    "not covered by an earlier pointing x filters) x detectors of them.\n"
+    "--dry-run prints the count and the bytes without writing anything; on\n"
+    "a terminal they are also said on stderr before the run starts.\n"
     "\n"
     "DIR must be new or empty, so that no earlier images stay beside the new\n"
     "truth.  --force first removes an earlier simulation's files there - the\n"
@@ -45,6 +51,11 @@ static const char usage_text[] =
     "  --sn-rate X      multiplier on the published supernova rates (1;\n"
     "                   0: no supernovae)\n"
     "  --gzip           write the L2 images gzipped (.fits.gz)\n"
+    "  --without LIST   leave out, comma-separated: supernovae, variables,\n"
+    "                   cosmic-rays, hot-pixels, bright-stars (H < 16),\n"
+    "                   stars, galaxies\n"
+    "  --dry-run        print what would be written (JSON: images, PSF files,\n"
+    "                   bytes) and write nothing\n"
     "  --allow-large    run even when the memory it needs (estimated up\n"
     "                   front) is more than the memory available\n"
     "\n"
@@ -57,12 +68,13 @@ typedef struct sim_opts {
     int force;
     int has_tiles, has_ra, has_dec;
     int allow_large;
+    int dry_run;
 } sim_opts;
 
 enum {
     OPT_OUT = 1, OPT_FORCE, OPT_SEED, OPT_SIZE, OPT_TILES, OPT_RA, OPT_DEC,
     OPT_FILTERS, OPT_EPOCHS, OPT_CADENCE, OPT_START, OPT_SCAS, OPT_EXPTIME,
-    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE
+    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE, OPT_WITHOUT, OPT_DRY_RUN
 };
 
 static const cli_option options[] = {
@@ -82,6 +94,8 @@ static const cli_option options[] = {
     {"--gzip", NULL, 0, OPT_GZIP},
     {"--sn-rate", NULL, 1, OPT_SN_RATE},
     {"--allow-large", NULL, 0, OPT_ALLOW_LARGE},
+    {"--without", NULL, 1, OPT_WITHOUT},
+    {"--dry-run", NULL, 0, OPT_DRY_RUN},
     {NULL, NULL, 0, 0},
 };
 
@@ -138,6 +152,38 @@ static int parse_filters(const char *list, rapid_sim_config *c)
     return 0;
 }
 
+/* --without: the parts of the sky and detector to leave out, so that a
+ * test can isolate one effect. */
+static int parse_without(const char *list, rapid_sim_config *c)
+{
+    char buf[256], *tok, *save = NULL;
+
+    if (strlen(list) >= sizeof buf)
+        return cli_usage("sim", "--without list too long: '%s'", list);
+    strcpy(buf, list);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "supernovae") == 0)
+            c->sn_rate = 0;
+        else if (strcmp(tok, "variables") == 0)
+            c->variable_fraction = 0;
+        else if (strcmp(tok, "cosmic-rays") == 0)
+            c->cosmic_rays = 0;
+        else if (strcmp(tok, "hot-pixels") == 0)
+            c->hot_pixels = 0;
+        else if (strcmp(tok, "bright-stars") == 0)
+            c->mag_bright = 16;
+        else if (strcmp(tok, "stars") == 0)
+            c->star_density = 0;
+        else if (strcmp(tok, "galaxies") == 0)
+            c->galaxy_density = 0;
+        else
+            return cli_usage("sim", "--without: unknown part '%s' (supernovae, "
+                             "variables, cosmic-rays, hot-pixels, "
+                             "bright-stars, stars, galaxies)", tok);
+    }
+    return 0;
+}
+
 /* One option (with its value); exit code on error. */
 static int parse_value(int id, const char *v, rapid_sim_config *c,
                        sim_opts *o)
@@ -159,6 +205,11 @@ static int parse_value(int id, const char *v, rapid_sim_config *c,
     case OPT_ALLOW_LARGE:
         o->allow_large = 1;
         break;
+    case OPT_DRY_RUN:
+        o->dry_run = 1;
+        break;
+    case OPT_WITHOUT:
+        return parse_without(v, c);
     case OPT_SEED:
         if (cli_parse_int64(v, &seed) || seed < 0)
             return cli_usage("sim", "invalid seed '%s': must be an integer "
@@ -323,7 +374,8 @@ static void print_json_string(const char *s)
 int cmd_sim(int argc, char **argv)
 {
     rapid_sim_config c;
-    sim_opts o = {NULL, 0, 0, 0, 0, 0};
+    sim_opts o = {NULL, 0, 0, 0, 0, 0, 0};
+    rapid_sim_volume_t vol;
     uint64_t need = 0;
     char what[128];
     rapid_err err = RAPID_ERR_INIT;
@@ -337,6 +389,20 @@ int cmd_sim(int argc, char **argv)
     rapid_sim_config_init(&c);
     if ((rc = parse(argc, argv, &c, &o)) != 0)
         return rc;
+    if (rapid_sim_volume(&c, &vol, &err))
+        return cli_fail("sim", &err);
+    if (o.dry_run) {
+        printf("{\"out\": ");
+        print_json_string(o.out);
+        printf(", \"images\": %" PRId64 ", \"psf_files\": %" PRId64
+               ", \"image_bytes\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+               vol.images, vol.psf_files, vol.image_bytes, vol.bytes);
+        return 0;
+    }
+    if (cli_interactive())
+        fprintf(stderr, "rapid sim: %" PRId64 " images and %" PRId64 " PSF "
+                "files, about %.1f MB%s\n", vol.images, vol.psf_files,
+                vol.bytes / 1e6, c.gzip ? " before compression" : "");
     /* refused before anything of an earlier run is removed */
     if (!o.allow_large) {
         if (rapid_sim_memory(&c, &need, &err))

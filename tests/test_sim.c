@@ -2,6 +2,8 @@
  * noise, star positions through the written WCS, aperture photometry,
  * galaxy fluxes, transients and variables, injection, determinism, the
  * files of a whole run, and the errors. */
+#include <dirent.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1029,6 +1031,31 @@ static void check_psf_file(const char *path, const char *filter, int sca)
     rapid_image_release(&p);
 }
 
+/* Bytes of the regular files below dir (one level of folders). */
+static uint64_t dir_bytes(const char *dir)
+{
+    char path[2048];
+    struct dirent *e;
+    struct stat sb;
+    uint64_t n = 0;
+    DIR *d = opendir(dir);
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode))
+            n += dir_bytes(path);
+        else if (S_ISREG(sb.st_mode))
+            n += (uint64_t)sb.st_size;
+    }
+    closedir(d);
+    return n;
+}
+
 /* Every row names an image that exists, holds a position on it, and a
  * flux that is its magnitude's. */
 static void check_transient_rows(const rapid_table *t, const char *dir)
@@ -1077,6 +1104,8 @@ static void test_run_files(void **state)
     char path[1024], name[256];
     int np, i, sca, k;
     long images = 0;
+    rapid_sim_volume_t vol;
+    uint64_t written;
 
     (void)state;
     small_config(&c, 128);
@@ -1084,7 +1113,13 @@ static void test_run_files(void **state)
     c.nfilters = 2;
     c.filters[1] = rapid_filter_by_name("F062");
     c.sn_rate = 3000; /* a few per 128 x 128 image */
+    assert_ok(rapid_sim_volume(&c, &vol, &err), err);
     assert_ok(rapid_sim_run(&c, dir, NULL, NULL, &err), err);
+    /* the volume said before the run is what it wrote */
+    written = dir_bytes(dir);
+    print_message("volume: %" PRIu64 " bytes said, %" PRIu64 " written\n",
+                  vol.bytes, written);
+    assert_true(fabs((double)vol.bytes / (double)written - 1) < 0.1);
     np = rapid_sim_plan(&c, &p, &err);
     assert_true(np >= 4);
     for (i = 0; i < np; i++)

@@ -129,6 +129,18 @@ int rapid_sim_clear(const char *outdir, long *removed, rapid_err *err);
 int rapid_sim_memory(const rapid_sim_config *c, uint64_t *bytes,
                      rapid_err *err);
 
+/* What rapid_sim_run will write for c, known before it writes anything:
+ * the files and their bytes (uncompressed; the truth tables estimated
+ * from the scene's expected counts).  Plans the survey. */
+typedef struct rapid_sim_volume_t {
+    int64_t images, psf_files;
+    uint64_t image_bytes;    /* one L2 file */
+    uint64_t bytes;          /* everything */
+} rapid_sim_volume_t;
+
+int rapid_sim_volume(const rapid_sim_config *c, rapid_sim_volume_t *v,
+                     rapid_err *err);
+
 /* ------------------------------------------------------------ injection */
 
 typedef struct rapid_sim_injected {

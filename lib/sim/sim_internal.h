@@ -147,10 +147,11 @@ double sim_mag_to_dn(const rapid_filter *f, int sca, double mag,
                      double exptime, double gain);
 
 /* The expected numbers of static sources and of transients (supernovae
- * and variables) of the scene rapid_sim_scene_make would make, without
- * making it (sim_scene.c; for rapid_sim_memory). */
+ * and variables; an upper bound) of the scene rapid_sim_scene_make would
+ * make, without making it, and the area it covers (deg^2; area may be
+ * NULL) (sim_scene.c; for rapid_sim_memory and rapid_sim_volume). */
 int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
                        int np, double *nsources, double *ntransients,
-                       rapid_err *err);
+                       double *area, rapid_err *err);
 
 #endif

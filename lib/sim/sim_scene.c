@@ -1121,7 +1121,7 @@ static int source_counts(const rapid_sim_config *c, const sky_cap *cap,
 
 int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
                        int np, double *nsources, double *ntransients,
-                       rapid_err *err)
+                       double *area, rapid_err *err)
 {
     sky_cap cap;
     double mu_s, mu_g;
@@ -1132,6 +1132,8 @@ int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
         return rc;
     expected_counts(c, &cap, &mu_s, &mu_g);
     *nsources = mu_s + mu_g;
+    if (area)
+        *area = cap.area;
     /* every supernova drawn (those never bright enough are dropped later)
      * and every star that may vary: an upper bound */
     *ntransients = c->variable_fraction * mu_s;
