@@ -170,7 +170,7 @@ static void test_check(void **state)
 }
 
 /* The coadd's estimate: 24 bytes per grid pixel, 12 per input pixel and
- * thread (the input's size from its header), 32 MiB. */
+ * thread (the input's size from its header; 16 when it has ERR), 32 MiB. */
 static void test_coadd_estimate(void **state)
 {
     rapid_coadd_opts o;
@@ -200,6 +200,19 @@ static void test_coadd_estimate(void **state)
     rapid_coadd_opts_init(&o);
     o.size = 2000;
     assert_true(rapid_coadd_memory(&o, in + 1, 1) > 96000000ULL);
+    /* an input with an ERR extension: 4 bytes more per input pixel */
+    {
+        rapid_fits_out *out = NULL;
+        assert_int_equal(rapid_image_alloc(&img, 100, 50, 0, NULL), 0);
+        assert_int_equal(rapid_fits_create(&out, path, NULL), 0);
+        assert_int_equal(rapid_fits_append_image(out, &img, "SCI", NULL), 0);
+        assert_int_equal(rapid_fits_append_image(out, &img, "ERR", NULL), 0);
+        assert_int_equal(rapid_fits_commit(out, NULL), 0);
+        rapid_image_release(&img);
+        o.size = 1000;
+        assert_true(rapid_coadd_memory(&o, in + 1, 1) ==
+                    32 * MIB + 24000000ULL + 16 * 5000);
+    }
 }
 
 /* The simulator's, against the calibration points of sim_memory.c (peak
