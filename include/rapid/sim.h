@@ -149,7 +149,7 @@ int rapid_sim_run(const rapid_sim_config *c, const char *outdir,
 int rapid_sim_clear(const char *outdir, long *removed, rapid_err *err);
 
 /* The memory rapid_sim_run will take for c, in bytes, estimated without
- * making the scene: about 17 bytes per pixel of one image, 170 per
+ * making the scene: about 25 bytes per pixel of one image, 170 per
  * expected source of the scene, 20 MiB besides (sim_memory.c says how it
  * was calibrated: within 0-25 % above the peak RSS measured).  Plans the survey, so a
  * configuration rapid_sim_run would refuse is refused here too. */
