@@ -48,12 +48,18 @@ static inline int rapid_dq_unusable(uint32_t dq)
  * gain in e/DN and a read noise rn in electrons. */
 double rapid_dq_err(double sci, double gain, double rn);
 
+/* What rapid_dq_mask_file did. */
+typedef struct rapid_dq_counts {
+    long unusable;   /* pixels set to NaN */
+    long saturated;  /* of them, flagged SATURATED */
+} rapid_dq_counts;
+
 /* After reading the SCI image of path into sci: if the file has a DQ
- * extension, set every pixel it flags unusable to NaN.  *nflagged (may be
- * NULL) gets how many pixels were set.  The DQ image must be the size of
- * sci.  A file without DQ is left as it is (0). */
-int rapid_dq_mask_file(const char *path, rapid_image *sci, long *nflagged,
-                       rapid_err *err);
+ * extension, set every pixel it flags unusable to NaN.  counts (may be
+ * NULL) says how many.  The DQ image must be the size of sci.  A file
+ * without DQ is left as it is (counts 0). */
+int rapid_dq_mask_file(const char *path, rapid_image *sci,
+                       rapid_dq_counts *counts, rapid_err *err);
 
 #ifdef __cplusplus
 }

@@ -16,18 +16,18 @@ double rapid_dq_err(double sci, double gain, double rn)
     return sqrt(fmax(sci, 0) * gain + rn * rn) / gain;
 }
 
-int rapid_dq_mask_file(const char *path, rapid_image *sci, long *nflagged,
-                       rapid_err *err)
+int rapid_dq_mask_file(const char *path, rapid_image *sci,
+                       rapid_dq_counts *counts, rapid_err *err)
 {
     char label[RAPID_LABEL_MAX];
     fitsfile *f = NULL;
-    long naxes[2] = {0, 0}, k = 0;
+    long naxes[2] = {0, 0}, k = 0, nsat = 0;
     uint32_t *band = NULL, nulval = 0;
     size_t n, at, m, i;
     int rc, status = 0, anynul = 0, naxis = 0;
 
-    if (nflagged)
-        *nflagged = 0;
+    if (counts)
+        counts->unusable = counts->saturated = 0;
     if ((rc = rapid_fits_has_hdu(path, "DQ", err)) <= 0)
         return rc;
     if ((rc = rapid_fits_open_hdu(&f, path, "DQ", RAPID_WANT_IMAGE, label,
@@ -63,10 +63,11 @@ int rapid_dq_mask_file(const char *path, rapid_image *sci, long *nflagged,
             if (rapid_dq_unusable(band[i])) {
                 sci->data[at + i] = NAN;
                 k++;
+                nsat += (band[i] & RAPID_DQ_SATURATED) != 0;
             }
     }
-    if (nflagged)
-        *nflagged = k;
+    if (counts)
+        counts->unusable = k, counts->saturated = nsat;
 cleanup:
     free(band);
     rapid_fits_close(f);

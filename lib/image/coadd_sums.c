@@ -257,6 +257,7 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     rapid_image *im = &t->img;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
     adder d;
+    rapid_dq_counts dqn = {0, 0};
     double sky, skyvar, errmed = NAN;
     size_t maxcells = 3 * (size_t)in->nx * in->ny + ((size_t)1 << 22);
     long nsat = 0;
@@ -271,7 +272,7 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     }
     /* pixels the DQ extension flags are no data; ERR, where there is one,
      * gives the noise (else GAIN and RDNOISE do) */
-    if ((rc = rapid_dq_mask_file(in->src->path, im, NULL, err)) != 0 ||
+    if ((rc = rapid_dq_mask_file(in->src->path, im, &dqn, err)) != 0 ||
         (rc = input_err(in, im, &t->err, &errmed, err)) < 0)
         goto cleanup;
     rc = 0;
@@ -329,7 +330,7 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     if (rc)
         goto cleanup;
     pthread_mutex_lock(&s->lock);
-    s->npixsat += nsat;
+    s->npixsat += nsat + dqn.saturated; /* by value, and by DQ flag */
     s->done++;
     if (s->progress)
         s->progress(s->done, s->nin, s->arg);
