@@ -3,7 +3,9 @@
  * An image is first the expected charge per pixel in electrons: galaxies,
  * stars, transients and hot pixels (the "source" image), on top of a flat
  * sky + dark level.  It is then observed: Poisson noise on the charge,
- * cosmic rays, read noise, gain and saturation.
+ * the detector's defects (sim_defects.c), cosmic rays (those the
+ * up-the-ramp fit would find left out and flagged), read noise, gain and
+ * saturation, with the DQ flags of each, and ERR from the result.
  *
  * Galaxies are Sersic profiles integrated over sub-pixels into a layer of
  * their own, which is convolved once, by FFT, with the PSF of the detector
@@ -59,7 +61,6 @@
 #define CORE_RADIUS 0.75
 #define CORE_SIGMA 0.5
 #define CORE_REACH 3
-
 
 /* PA_FPA = PA_OBSY + 90 + theta_fpa with theta_fpa = -60 degrees
  * (GalSim's galsim.roman WCS, Roman cycle 7 focal plane). */
