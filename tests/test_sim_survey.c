@@ -157,6 +157,8 @@ static void test_config_defaults(void **state)
     assert_true(c.variable_fraction == 0.05);
     assert_int_equal(c.cosmic_rays, 30);
     assert_int_equal(c.hot_pixels, 20);
+    assert_int_equal(c.defects, 1);
+    assert_true(c.jump_sigma == 5.0);
     assert_int_equal(c.with_sources, 1);
     assert_int_equal(c.with_noise, 1);
 }

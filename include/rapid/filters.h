@@ -15,7 +15,8 @@ extern "C" {
 #define RAPID_FRAME_TIME 3.04     /* s between reads of the detector */
 #define RAPID_FRAME_NOISE 12.2    /* e rms in one read */
 #define RAPID_DARK 0.015          /* e/s */
-#define RAPID_SATURATION 100000.0 /* DN */
+#define RAPID_SATURATION 100000.0 /* DN: assumed for a file without SATURATE */
+#define RAPID_FULL_WELL 65535.0   /* DN: where simulated pixels saturate */
 #define RAPID_APERTURE_M 2.36     /* primary mirror diameter, metres */
 
 typedef struct rapid_filter {

@@ -109,6 +109,30 @@ int rapid_fits_reread_image(const char *path, const char *hdu, rapid_image *img,
 int rapid_fits_read_header(const char *path, const char *hdu,
                            rapid_header *hdr, rapid_err *err);
 
+/* A 32-bit unsigned integer image (e.g. a data-quality mask).  On disk
+ * BITPIX 32 with BZERO 2147483648, the FITS convention for unsigned
+ * 32-bit integers.  Same layout and ownership as rapid_image. */
+typedef struct rapid_image_u32 {
+    int nx, ny;
+    uint32_t *data;      /* nx*ny, row-major; owned */
+    rapid_header hdr;
+} rapid_image_u32;
+
+#define RAPID_IMAGE_U32_INIT {0, 0, NULL, RAPID_HEADER_INIT}
+
+/* Allocate an nx*ny image filled with fill. */
+int rapid_image_u32_alloc(rapid_image_u32 *img, int nx, int ny, uint32_t fill,
+                          rapid_err *err);
+void rapid_image_u32_release(rapid_image_u32 *img);
+/* Read a 2-D integer image (hdu as for rapid_fits_read_image).  Pixels
+ * are read as unsigned 32-bit values after BSCALE/BZERO; a value that does
+ * not fit (negative, fractional, too large) is an error (RAPID_E_RANGE). */
+int rapid_fits_read_image_u32(const char *path, const char *hdu,
+                              rapid_image_u32 *img, rapid_err *err);
+/* Does the file have an HDU of this EXTNAME (case-insensitive)?  1 yes,
+ * 0 no, negative status if the file cannot be read. */
+int rapid_fits_has_hdu(const char *path, const char *extname, rapid_err *err);
+
 /* --------------------------------------------------------- binary tables */
 
 typedef enum rapid_coltype {
@@ -166,6 +190,10 @@ int rapid_fits_set_primary_header(rapid_fits_out *out, const rapid_header *h,
                                   rapid_err *err);
 int rapid_fits_append_image(rapid_fits_out *out, const rapid_image *img,
                             const char *extname, rapid_err *err);
+/* The same for an unsigned 32-bit integer image (never the primary HDU:
+ * extname is required). */
+int rapid_fits_append_image_u32(rapid_fits_out *out, const rapid_image_u32 *img,
+                                const char *extname, rapid_err *err);
 int rapid_fits_append_table(rapid_fits_out *out, const rapid_table *t,
                             const char *extname, rapid_err *err);
 /* Checksum every HDU, close, and rename into place; frees out. */

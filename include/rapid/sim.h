@@ -6,7 +6,8 @@
  * Sersic galaxies down to ~28 mag, supernova-like transients (on nuclei,
  * offset in hosts, hostless) and variable stars.  Images carry sky
  * (zodiacal + thermal), dark current, Poisson and read noise, gain,
- * saturation, cosmic rays and hot pixels.  Everything is deterministic for
+ * saturation, cosmic rays, hot pixels and a map of detector defects, with
+ * the SCI, ERR and DQ extensions of Roman L2 files (rapid/dq.h).  Everything is deterministic for
  * a seed, whatever order images are made in.
  */
 #ifndef RAPID_SIM_H
@@ -49,7 +50,16 @@ typedef struct rapid_sim_config {
                               * supernova rates (1); 0: no supernovae */
     double variable_fraction;/* fraction of stars that vary (0.05) */
     int cosmic_rays;         /* per image (~ rate x exptime: 30) */
-    int hot_pixels;          /* per detector (20) */
+    double jump_sigma;       /* cosmic rays depositing more than this many
+                              * sigma of a pixel's ramp noise are found by
+                              * the up-the-ramp fit: removed from SCI and
+                              * flagged JUMP_DET (5); 0: none are found,
+                              * every cosmic ray stays in SCI unflagged */
+    int hot_pixels;          /* per detector, not flagged in DQ: defects a
+                              * pipeline does not know of yet (20) */
+    int defects;             /* 1: the detector's defect map (1.7 % of the
+                              * pixels hot, dead or low-QE, flagged in DQ;
+                              * fixed per detector); 0: none (1) */
     int with_sources;        /* 0: sky, dark and noise only (for checks) */
     int with_noise;          /* 0: noiseless expectation (for checks) */
 } rapid_sim_config;
@@ -103,6 +113,23 @@ int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
                      const rapid_psf_field *psf, rapid_image *img,
                      rapid_table *truth, rapid_err *err);
 
+/* The same with the ERR (float32, DN) and DQ (rapid/dq.h bits) images of
+ * the L2 file; err_img and dq may be NULL when not wanted.  ERR and DQ
+ * get EXTNAME-free headers with BUNIT (ERR) and a comment (DQ). */
+int rapid_sim_render_l2(const rapid_sim_config *c, const rapid_sim_scene *s,
+                        const rapid_sim_pointing *p, int sca,
+                        const rapid_psf_field *psf, rapid_image *img,
+                        rapid_image *err_img, rapid_image_u32 *dq,
+                        rapid_table *truth, rapid_err *err);
+
+/* The detector's defect map (what rapid_sim_render_l2 puts in DQ before
+ * saturation and cosmic rays): dq (nx*ny, zeroed by the caller) gets the
+ * DEAD, HOT or LOW_QE bit, each with DO_NOT_USE, of about 1.7 % of the
+ * pixels; the same for every pointing.  Returns how many pixels it flagged
+ * (0 when c->defects is 0). */
+long rapid_sim_defect_map(const rapid_sim_config *c, int sca, int nx, int ny,
+                          uint32_t *dq);
+
 /* The L2 file name of (pointing, sca): Roman_TDS_simple_model_<F>_<p>_<s>.fits */
 void rapid_sim_l2_name(const rapid_sim_config *c, const rapid_sim_pointing *p,
                        int sca, char *out, size_t outsz);
@@ -122,7 +149,7 @@ int rapid_sim_run(const rapid_sim_config *c, const char *outdir,
 int rapid_sim_clear(const char *outdir, long *removed, rapid_err *err);
 
 /* The memory rapid_sim_run will take for c, in bytes, estimated without
- * making the scene: about 17 bytes per pixel of one image, 170 per
+ * making the scene: about 25 bytes per pixel of one image, 170 per
  * expected source of the scene, 20 MiB besides (sim_memory.c says how it
  * was calibrated: within 0-25 % above the peak RSS measured).  Plans the survey, so a
  * configuration rapid_sim_run would refuse is refused here too. */

@@ -824,6 +824,95 @@ int rapid_fits_reread_image(const char *path, const char *hdu, rapid_image *img,
     return read_image(path, hdu, img, 1, err);
 }
 
+/* ------------------------------------------------------ integer images */
+
+int rapid_image_u32_alloc(rapid_image_u32 *img, int nx, int ny, uint32_t fill,
+                          rapid_err *err)
+{
+    size_t n, i;
+
+    img->nx = img->ny = 0;
+    img->data = NULL;
+    rapid_header_init(&img->hdr);
+    if (nx <= 0 || ny <= 0)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "image of %d x %d pixels: size must be positive",
+                          nx, ny);
+    n = (size_t)nx * (size_t)ny;
+    if (!(img->data = rapid_big_malloc(n * sizeof *img->data)))
+        return rapid_fail(err, RAPID_E_NOMEM,
+                          "image of %d x %d pixels: out of memory", nx, ny);
+    for (i = 0; i < n; i++)
+        img->data[i] = fill;
+    img->nx = nx;
+    img->ny = ny;
+    return 0;
+}
+
+void rapid_image_u32_release(rapid_image_u32 *img)
+{
+    if (!img)
+        return;
+    rapid_big_free(img->data);
+    img->data = NULL;
+    img->nx = img->ny = 0;
+    rapid_header_release(&img->hdr);
+}
+
+int rapid_fits_read_image_u32(const char *path, const char *hdu,
+                              rapid_image_u32 *img, rapid_err *err)
+{
+    char label[RAPID_LABEL_MAX];
+    fitsfile *f = NULL;
+    LONGLONG nx = 0, ny = 0;
+    int rc = 0, status = 0, anynul = 0;
+    uint32_t nulval = 0;
+
+    img->nx = img->ny = 0, img->data = NULL;
+    rapid_header_init(&img->hdr);
+    if ((rc = rapid_fits_open_hdu(&f, path, hdu, RAPID_WANT_IMAGE, label,
+                                  sizeof label, err)) != 0 ||
+        (rc = check_image(f, label, &nx, &ny, err)) != 0)
+        goto cleanup;
+    if ((rc = rapid_image_u32_alloc(img, (int)nx, (int)ny, 0, err)) != 0) {
+        rapid_err_prefix(err, "%s", label);
+        goto cleanup;
+    }
+    if (fits_read_img(f, TUINT, 1, nx * ny, &nulval, img->data, &anynul,
+                      &status)) {
+        rc = status == NUM_OVERFLOW
+                 ? rapid_fail(err, RAPID_E_RANGE, "%s: pixel values do not fit "
+                              "an unsigned 32-bit integer", label)
+                 : rapid_cfitsio_fail(err, status, label, "cannot read pixels");
+        fits_clear_errmsg();
+        goto cleanup;
+    }
+    rc = rapid_fits_read_cards(f, label, rapid_fits_image_layout, &img->hdr,
+                               err);
+cleanup:
+    if (rc)
+        rapid_image_u32_release(img);
+    rapid_fits_close(f);
+    return rc;
+}
+
+int rapid_fits_has_hdu(const char *path, const char *extname, rapid_err *err)
+{
+    char label[RAPID_LABEL_MAX];
+    rapid_err why = RAPID_ERR_INIT;
+    fitsfile *f = NULL;
+    int rc;
+
+    rc = rapid_fits_open_hdu(&f, path, extname, RAPID_WANT_ANY, label,
+                             sizeof label, &why);
+    rapid_fits_close(f);
+    if (rc == RAPID_E_NOHDU)
+        return 0;
+    if (rc && err)
+        *err = why;
+    return rc ? rc : 1;
+}
+
 int rapid_fits_read_header(const char *path, const char *hdu,
                            rapid_header *hdr, rapid_err *err)
 {
@@ -1026,24 +1115,48 @@ static unsigned long float_datasum(const float *v, size_t n)
     return (unsigned long)s;
 }
 
-/* One float32 image HDU.  prior: cards written first (the primary header
- * when the image is the primary HDU), which win over the image's own. */
-static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
+/* The data checksum of n unsigned 32-bit pixels written with BZERO 2^31:
+ * each word on disk is the value with its top bit flipped. */
+static unsigned long u32_datasum(const uint32_t *v, size_t n)
+{
+    uint64_t s = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        s += v[i] ^ 0x80000000u;
+    while (s >> 32)
+        s = (s & 0xffffffffu) + (s >> 32);
+    return (unsigned long)s;
+}
+
+/* What one image HDU is made of, whatever its pixel type. */
+typedef struct image_hdu {
+    int nx, ny;
+    const rapid_header *hdr;
+    int imgtype;           /* CFITSIO's FLOAT_IMG, ULONG_IMG */
+    int datatype;          /* CFITSIO's TFLOAT, TUINT */
+    const void *data;
+    unsigned long datasum;
+} image_hdu;
+
+/* One image HDU.  prior: cards written first (the primary header when the
+ * image is the primary HDU), which win over the image's own. */
+static int write_image_hdu(rapid_fits_out *o, const image_hdu *im,
                            const char *extname, const rapid_header *prior,
                            rapid_err *err)
 {
-    long naxes[2] = {img->nx, img->ny};
+    long naxes[2] = {im->nx, im->ny};
     char sum[32];
     int rc = 0, status = 0;
 
-    if (fits_create_img(o->f, FLOAT_IMG, 2, naxes, &status))
+    if (fits_create_img(o->f, im->imgtype, 2, naxes, &status))
         return rapid_cfitsio_fail(err, status, o->path,
                                   "cannot start image HDU %d", o->nhdu);
     o->nhdu++;
     if (prior && (rc = write_cards(o->f, prior, rapid_fits_image_layout, NULL,
                                    NULL, o->path, err)) != 0)
         return rc;
-    if ((rc = write_cards(o->f, &img->hdr, rapid_fits_image_layout, extname,
+    if ((rc = write_cards(o->f, im->hdr, rapid_fits_image_layout, extname,
                           prior, o->path, err)) != 0)
         return rc;
     if (extname && *extname &&
@@ -1054,8 +1167,7 @@ static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
                                   extname);
     /* The data checksum now, from memory, and a CHECKSUM to fill in at
      * commit: CFITSIO would read the whole data unit back for it. */
-    snprintf(sum, sizeof sum, "%lu",
-             float_datasum(img->data, (size_t)img->nx * (size_t)img->ny));
+    snprintf(sum, sizeof sum, "%lu", im->datasum);
     if (fits_write_key_str(o->f, "CHECKSUM", "0000000000000000",
                            "HDU checksum", &status))
         return rapid_cfitsio_fail(err, status, o->path,
@@ -1066,8 +1178,8 @@ static int write_image_hdu(rapid_fits_out *o, const rapid_image *img,
                                   "cannot write header card DATASUM of HDU %d",
                                   o->nhdu - 1);
     /* CFITSIO only reads from the array here. */
-    if (fits_write_img(o->f, TFLOAT, 1, (LONGLONG)img->nx * img->ny,
-                       (float *)img->data, &status))
+    if (fits_write_img(o->f, im->datatype, 1, (LONGLONG)im->nx * im->ny,
+                       (void *)im->data, &status))
         return rapid_cfitsio_fail(err, status, o->path,
                                   "cannot write pixels of HDU %d",
                                   o->nhdu - 1);
@@ -1083,6 +1195,7 @@ static int not_usable(rapid_fits_out *o, rapid_err *err)
 int rapid_fits_append_image(rapid_fits_out *out, const rapid_image *img,
                             const char *extname, rapid_err *err)
 {
+    image_hdu im;
     int rc = 0, named = extname && *extname;
 
     if (!out || !img || !img->data || img->nx <= 0 || img->ny <= 0)
@@ -1090,14 +1203,41 @@ int rapid_fits_append_image(rapid_fits_out *out, const rapid_image *img,
                           out ? out->path : "append_image");
     if (out->failed)
         return not_usable(out, err);
+    im.nx = img->nx, im.ny = img->ny, im.hdr = &img->hdr;
+    im.imgtype = FLOAT_IMG, im.datatype = TFLOAT, im.data = img->data;
+    im.datasum = float_datasum(img->data, (size_t)img->nx * (size_t)img->ny);
     if (out->nhdu == 0 && !named) {
-        rc = write_image_hdu(out, img, NULL, &out->primary, err);
+        rc = write_image_hdu(out, &im, NULL, &out->primary, err);
     } else {
         if (out->nhdu == 0)
             rc = write_empty_primary(out, err);
         if (!rc)
-            rc = write_image_hdu(out, img, extname, NULL, err);
+            rc = write_image_hdu(out, &im, extname, NULL, err);
     }
+    return rapid_fits_out_end(out, rc);
+}
+
+int rapid_fits_append_image_u32(rapid_fits_out *out, const rapid_image_u32 *img,
+                                const char *extname, rapid_err *err)
+{
+    image_hdu im;
+    int rc = 0;
+
+    if (!out || !img || !img->data || img->nx <= 0 || img->ny <= 0)
+        return rapid_fail(err, RAPID_E_ARG, "%s: no image to write",
+                          out ? out->path : "append_image_u32");
+    if (!extname || !*extname)
+        return rapid_fail(err, RAPID_E_ARG, "%s: an integer image needs an "
+                          "EXTNAME", out->path);
+    if (out->failed)
+        return not_usable(out, err);
+    im.nx = img->nx, im.ny = img->ny, im.hdr = &img->hdr;
+    im.imgtype = ULONG_IMG, im.datatype = TUINT, im.data = img->data;
+    im.datasum = u32_datasum(img->data, (size_t)img->nx * (size_t)img->ny);
+    if (out->nhdu == 0)
+        rc = write_empty_primary(out, err);
+    if (!rc)
+        rc = write_image_hdu(out, &im, extname, NULL, err);
     return rapid_fits_out_end(out, rc);
 }
 

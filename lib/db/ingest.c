@@ -431,6 +431,36 @@ static const rapid_header *primary(const entry *e)
     return e->prim.ncards ? &e->prim : NULL;
 }
 
+/* An ERR or DQ extension, if the file has one, must be a whole 2-D image
+ * of SCI's size: float for ERR, integer for DQ (rapid/dq.h). */
+static int check_extension(const char *path, const char *name, int want_int,
+                           int nx, int ny, rapid_err *err)
+{
+    char label[RAPID_LABEL_MAX];
+    fitsfile *f = NULL;
+    long naxes[2] = {0, 0};
+    int rc, status = 0, bitpix = 0, naxis = 0;
+
+    if ((rc = rapid_fits_has_hdu(path, name, err)) <= 0)
+        return rc;
+    if ((rc = rapid_fits_open_hdu(&f, path, name, RAPID_WANT_IMAGE, label,
+                                  sizeof label, err)) != 0)
+        return rc;
+    if (fits_get_img_param(f, 2, &bitpix, &naxis, naxes, &status)) {
+        rc = rapid_cfitsio_fail(err, status, label, "cannot read image size");
+    } else if (naxes[0] != nx || naxes[1] != ny) {
+        rc = rapid_fail(err, RAPID_E_FITS, "%s: %ldx%ld pixels, but SCI has "
+                        "%dx%d", label, naxes[0], naxes[1], nx, ny);
+    } else if ((bitpix > 0) != want_int) {
+        rc = rapid_fail(err, RAPID_E_FITS, "%s: BITPIX %d: %s must hold %s",
+                        label, bitpix, name, want_int ? "integers" : "floats");
+    } else {
+        rc = check_complete(f, label, naxes[0], naxes[1], err);
+    }
+    rapid_fits_close(f);
+    return rc;
+}
+
 /* in_dir: passed over (*skip = 1, returns 0) when it is not an L2 image. */
 static int read_l2(const char *path, rapid_l2file *rec, int in_dir, int *skip,
                    rapid_err *err)
@@ -445,6 +475,9 @@ static int read_l2(const char *path, rapid_l2file *rec, int in_dir, int *skip,
         rapid_err_prefix(err, "%s", path);
         goto cleanup;
     }
+    if ((rc = check_extension(path, "ERR", 0, e.nx, e.ny, err)) != 0 ||
+        (rc = check_extension(path, "DQ", 1, e.nx, e.ny, err)) != 0)
+        goto cleanup;
     rc = finish_entry(path, &e, rec->filename, sizeof rec->filename,
                       rec->checksum, err);
 cleanup:

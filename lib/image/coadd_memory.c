@@ -4,8 +4,8 @@
  * What it allocates: the running sums, six planes of 4 bytes per grid
  * pixel, held to the end (three become the maps; the catalog then reuses
  * the memory of the other three); per worker thread one input image
- * (4 bytes per input pixel) and its resampling mesh and accumulators
- * (about 8 more); and a fixed part (libraries, FFTW and SEP state, PSFs,
+ * (4 bytes per input pixel), its ERR extension when it has one (4 more)
+ * and its resampling mesh and accumulators (about 8 more); and a fixed part (libraries, FFTW and SEP state, PSFs,
  * headers).  Calibrated against the peak RSS of `/usr/bin/time -v rapid
  * coadd` on simulated inputs (rapid sim, 4 epochs, 1 detector):
  *
@@ -25,11 +25,13 @@
 #define COADD_FIXED ((uint64_t)32 << 20)
 #define PER_GRID_PIXEL 24
 #define PER_INPUT_PIXEL 12
+#define PER_ERR_PIXEL 4
 #define ROMAN_DETECTOR_PIXELS ((uint64_t)4088 * 4088)
 
 /* Pixels of the first input whose header can be read (a survey's inputs
- * share one size); a Roman detector's if none. */
-static uint64_t input_pixels(const rapid_coadd_input *in, int n)
+ * share one size), and whether it has an ERR extension; a Roman
+ * detector's, without, if none. */
+static uint64_t input_pixels(const rapid_coadd_input *in, int n, int *has_err)
 {
     int k;
 
@@ -41,17 +43,20 @@ static uint64_t input_pixels(const rapid_coadd_input *in, int n)
                  rapid_header_get_long(&h, "NAXIS2", &ny, NULL) == 0 &&
                  nx > 0 && ny > 0;
         rapid_header_release(&h);
-        if (ok)
+        if (ok) {
+            *has_err = rapid_fits_has_hdu(in[k].path, "ERR", NULL) == 1;
             return (uint64_t)nx * (uint64_t)ny;
+        }
     }
+    *has_err = 0;
     return ROMAN_DETECTOR_PIXELS;
 }
 
 uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
                             const rapid_coadd_input *in, int n)
 {
-    uint64_t grid = (uint64_t)(o->size > 0 ? o->size : 0);
-    int threads = o->nthreads;
+    uint64_t grid = (uint64_t)(o->size > 0 ? o->size : 0), pix;
+    int threads = o->nthreads, has_err = 0;
 
     if (threads > n)
         threads = n;
@@ -59,6 +64,8 @@ uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
         threads = o->max_inputs;
     if (threads < 1)
         threads = 1;
+    pix = input_pixels(in, n, &has_err);
     return COADD_FIXED + PER_GRID_PIXEL * grid * grid +
-           (uint64_t)threads * PER_INPUT_PIXEL * input_pixels(in, n);
+           (uint64_t)threads * (PER_INPUT_PIXEL + (has_err ? PER_ERR_PIXEL : 0)) *
+               pix;
 }

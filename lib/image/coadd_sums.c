@@ -17,6 +17,7 @@
 #include "core/stats.h"
 #include "rapid/pixmap.h"
 #include "coadd_internal.h"
+#include "rapid/dq.h"
 #include "resample.h"
 
 /* ------------------------------------------------------------ the sums */
@@ -50,12 +51,14 @@ typedef struct scratch {
     double *as, *a, *u, *w;
     float *g, *ia;        /* variance factor, inverse input pixel area */
     rapid_image img;      /* the input being resampled (buffer reused) */
+    rapid_image err;      /* its ERR extension, if it has one (reused) */
 } scratch;
 
 static void scratch_free(scratch *t)
 {
     rapid_mesh_release(&t->mesh);
     rapid_image_release(&t->img);
+    rapid_image_release(&t->err);
     free(t->as), free(t->a), free(t->u), free(t->w);
     free(t->g), free(t->ia);
     memset(t, 0, sizeof *t);
@@ -224,6 +227,31 @@ static void adder_end(adder *d)
     rapid_pixmap_release(&d->inv);
 }
 
+/* The median ERR of the pixels of im that hold data, if the input has an
+ * ERR extension: 1 with *med set, 0 without ERR, or a negative status. */
+static int input_err(const coadd_input *in, const rapid_image *im,
+                     rapid_image *e, double *med, rapid_err *err)
+{
+    size_t i, n = (size_t)im->nx * im->ny;
+    int rc;
+
+    if ((rc = rapid_fits_has_hdu(in->src->path, "ERR", err)) <= 0)
+        return rc;
+    if ((rc = rapid_fits_reread_image(in->src->path, "ERR", e, err)) != 0)
+        return rc;
+    if (e->nx != im->nx || e->ny != im->ny)
+        return rapid_fail(err, RAPID_E_FITS, "%s[ERR]: %d x %d pixels, but SCI "
+                          "has %d x %d", in->src->path, e->nx, e->ny, im->nx,
+                          im->ny);
+    for (i = 0; i < n; i++)
+        if (isnan(im->data[i]))
+            e->data[i] = NAN;
+    if ((rc = rapid_median_sample(e->data, n, 250000, med, NULL)) != 0)
+        return rapid_fail(err, rc, "%s: no memory for the median ERR",
+                          in->src->path);
+    return 1;
+}
+
 /* Read, weigh and resample input k into the worker's mesh, then add it. */
 static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
 {
@@ -231,7 +259,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     rapid_image *im = &t->img;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
     adder d;
-    double sky, skyvar;
+    rapid_dq_counts dqn = {0, 0};
+    double sky, skyvar, errmed = NAN;
     size_t maxcells = 3 * (size_t)in->nx * in->ny + ((size_t)1 << 22);
     long nsat = 0;
     int rc;
@@ -243,6 +272,12 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
                         in->src->path, im->nx, im->ny, in->nx, in->ny);
         goto cleanup;
     }
+    /* pixels the DQ extension flags are no data; ERR, where there is one,
+     * gives the noise (else GAIN and RDNOISE do) */
+    if ((rc = rapid_dq_mask_file(in->src->path, im, &dqn, err)) != 0 ||
+        (rc = input_err(in, im, &t->err, &errmed, err)) < 0)
+        goto cleanup;
+    rc = 0;
     /* Inverse-variance weight from the sky: the median pixel is sky.  A
      * quarter of a million pixels fix it to 0.3 % of the sky's noise, which
      * is nothing to a weight; a million took three times longer (0.29 s
@@ -256,6 +291,9 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
         rc = rapid_fail(err, RAPID_E_ARG, "%s: no valid pixels", in->src->path);
         goto cleanup;
     }
+    if (isfinite(errmed)) /* the read noise that makes the sky's ERR */
+        in->rdnoise = sqrt(fmax(errmed * errmed * in->gain * in->gain -
+                                fmax(sky, 0) * in->gain, 0));
     skyvar = (fabs(sky) * in->gain + in->rdnoise * in->rdnoise) /
              (in->gain * in->gain) * in->scale * in->scale;
     in->weight = 1.0 / skyvar;
@@ -294,7 +332,7 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     if (rc)
         goto cleanup;
     pthread_mutex_lock(&s->lock);
-    s->npixsat += nsat;
+    s->npixsat += nsat + dqn.saturated; /* by value, and by DQ flag */
     s->done++;
     if (s->progress)
         s->progress(s->done, s->nin, s->arg);

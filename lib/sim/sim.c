@@ -1,6 +1,7 @@
 /* sim.c - a whole simulated survey to files.
  *
  *   DIR/Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits[.gz]
+ *       (a header-only primary HDU, then SCI, ERR and DQ: rapid/dq.h)
  *   DIR/psf/Roman_WFI_PSF_<FILTER>_<sca>.fits
  *   DIR/truth/static.fits      every star and galaxy
  *   DIR/truth/transients.fits  every transient and variable in every image
@@ -203,7 +204,10 @@ static int primary_header(const rapid_header *sci, rapid_header *h)
     return 0;
 }
 
-static int write_l2(const char *path, const rapid_image *img, rapid_err *err)
+/* SCI, ERR and DQ after a header-only primary HDU. */
+static int write_l2(const char *path, const rapid_image *img,
+                    const rapid_image *e, const rapid_image_u32 *dq,
+                    rapid_err *err)
 {
     rapid_header prim = RAPID_HEADER_INIT;
     rapid_fits_out *out = NULL;
@@ -215,7 +219,9 @@ static int write_l2(const char *path, const rapid_image *img, rapid_err *err)
     }
     if ((rc = rapid_fits_create(&out, path, err)) == 0 &&
         (rc = rapid_fits_set_primary_header(out, &prim, err)) == 0 &&
-        (rc = rapid_fits_append_image(out, img, "SCI", err)) == 0) {
+        (rc = rapid_fits_append_image(out, img, "SCI", err)) == 0 &&
+        (rc = rapid_fits_append_image(out, e, "ERR", err)) == 0 &&
+        (rc = rapid_fits_append_image_u32(out, dq, "DQ", err)) == 0) {
         rc = rapid_fits_commit(out, err);
         out = NULL;
     }
@@ -257,18 +263,21 @@ static int write_psf(const run *r, const rapid_psf_field *f, rapid_err *err)
 static int write_image(run *r, int ip, int sca, const rapid_psf_field *f,
                        rapid_err *err)
 {
-    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_image img = RAPID_IMAGE_INIT, e = RAPID_IMAGE_INIT;
+    rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
     char name[256], path[PATH_LEN];
     rapid_table *t = &r->truth[(size_t)ip * r->c->nscas + (sca - 1)];
     int rc;
 
     rapid_sim_l2_name(r->c, &r->p[ip], sca, name, sizeof name);
     if ((rc = join(path, r->dir, "", name, err)) != 0 ||
-        (rc = rapid_sim_render(r->c, r->scene, &r->p[ip], sca, f, &img, t,
-                               err)) != 0)
+        (rc = rapid_sim_render_l2(r->c, r->scene, &r->p[ip], sca, f, &img,
+                                  &e, &dq, t, err)) != 0)
         return rc;
-    rc = write_l2(path, &img, err);
+    rc = write_l2(path, &img, &e, &dq, err);
     rapid_image_release(&img);
+    rapid_image_release(&e);
+    rapid_image_u32_release(&dq);
     if (rc == 0 && ++r->done && r->progress)
         r->progress(r->done, r->total, r->arg);
     return rc;

@@ -5,6 +5,7 @@
  *   sim_scene.c   stars, galaxies, transients, variables and their truth
  *                 (rapid_sim_scene_*)
  *   sim_sn.c      supernova rates, luminosity functions and light curves
+ *   sim_defects.c the detectors' defect maps (rapid_sim_defect_map)
  *   sim_render.c  an image from the scene: sources, sky, noise, defects,
  *                 header (rapid_sim_render), and injection (rapid_sim_inject)
  *   sim.c         a whole survey to files (rapid_sim_run, rapid_sim_l2_name)
@@ -153,5 +154,17 @@ double sim_mag_to_dn(const rapid_filter *f, int sca, double mag,
 int sim_scene_expected(const rapid_sim_config *c, const rapid_sim_pointing *p,
                        int np, double *nsources, double *ntransients,
                        double *area, rapid_err *err);
+
+/* Hot pixel dark current, e/s: log-uniform over this range. */
+#define SIM_HOT_RATE_MIN 0.5
+#define SIM_HOT_RATE_MAX 50.0
+
+/* The expected charge (e) of pixel i of detector sca whose defect bits are
+ * dq, for light_e electrons of light (sky and sources) and dark_e of dark
+ * current in an exposure of exptime seconds: none for a dead pixel, a
+ * fraction of the light for a low-QE one, extra dark for a hot one. */
+double sim_defect_charge(const rapid_sim_config *c, int sca, size_t i,
+                         uint32_t dq, double light_e, double dark_e,
+                         double exptime);
 
 #endif

@@ -5,18 +5,21 @@
  * What it allocates: the scene, held for the whole run (each static source
  * 80 bytes, its place in the position index about 12, and at the end its
  * row of the static truth table, 76: about 170 bytes a source; a transient
- * or variable about 100), and, one image at a time, the image, its
- * expected counts and the FFT layers of the galaxies and their kernel,
- * about 17 bytes per pixel of the image padded by the PSF's margin and
- * rounded to an FFT size (taken as side + 128).  Calibrated against the
- * peak RSS of `/usr/bin/time -v rapid sim --scas 1 --epochs 1`:
+ * or variable about 100), and, one image at a time, the image with its
+ * ERR and DQ extensions, its expected counts and the FFT layers of the
+ * galaxies and their kernel, about 25 bytes per pixel of the image padded
+ * by the PSF's margin and rounded to an FFT size (taken as side + 128).
+ * Calibrated against the peak RSS of `/usr/bin/time -v rapid sim --scas 1
+ * --epochs 1`:
  *
  *   size  tiles  peak RSS  estimate  ratio
- *   256   1      22 MB     24 MB     1.06
- *   1024  1      39 MB     45 MB     1.15
- *   2048  1      92 MB     104 MB    1.14
- *   4088  1      302 MB    333 MB    1.10
- *   256   200    457 MB    460 MB    1.01  (2.6 million sources)
+ *   256   1      22 MB     25 MB     1.10
+ *   1024  1      46 MB     54 MB     1.16
+ *   2048  1      123 MB    139 MB    1.13
+ *   4088  1      426 MB    465 MB    1.09
+ *   256   200    457 MB    461 MB    1.01  (2.6 million sources; measured
+ *                                           before ERR and DQ, which add
+ *                                           1.2 MB here)
  *
  * The source count is the scene's expectation (the scene draws a Poisson
  * deviate of it), so a run with many sources may exceed it by a little.
@@ -28,7 +31,7 @@
 #include "sim/sim_internal.h"
 
 #define SIM_FIXED ((uint64_t)20 << 20)
-#define PER_PIXEL 17
+#define PER_PIXEL 25
 #define PAD 128
 #define PER_SOURCE 170
 
@@ -54,13 +57,14 @@ int rapid_sim_memory(const rapid_sim_config *c, uint64_t *bytes,
 }
 
 /* What the files hold (FITS: 2880-byte blocks).  An L2 file: a primary
- * header and one float32 image HDU (SCI); their headers take 5 blocks.  A
+ * header and three 4-byte image HDUs (SCI, ERR, DQ); their headers take 7
+ * blocks.  A
  * PSF file: one header block and the 65 x 65 float32 model.  The truth:
  * 76 bytes a static source, 148 a row of a transient or variable in an
  * image (at most: supernovae that never get bright enough are counted). */
 #define FITS_BLOCK 2880
-#define L2_HEADERS (5 * FITS_BLOCK)
-#define L2_HDUS 1
+#define L2_HEADERS (7 * FITS_BLOCK)
+#define L2_HDUS 3
 #define PSF_BYTES (FITS_BLOCK + 6 * FITS_BLOCK)
 #define TRUTH_PER_SOURCE 76
 #define TRUTH_PER_TRANSIENT 148

@@ -3,7 +3,9 @@
  * An image is first the expected charge per pixel in electrons: galaxies,
  * stars, transients and hot pixels (the "source" image), on top of a flat
  * sky + dark level.  It is then observed: Poisson noise on the charge,
- * cosmic rays, read noise, gain and saturation.
+ * the detector's defects (sim_defects.c), cosmic rays (those the
+ * up-the-ramp fit would find left out and flagged), read noise, gain and
+ * saturation, with the DQ flags of each, and ERR from the result.
  *
  * Galaxies are Sersic profiles integrated over sub-pixels into a layer of
  * their own, which is convolved once, by FFT, with the PSF of the detector
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rapid/dq.h"
 #include "rapid/fft.h"
 #include "rapid/rng.h"
 #include "rapid/timeutil.h"
@@ -34,6 +37,8 @@
 #define RNG_COSMIC 0x52454e4400000002ull
 #define RNG_HOT 0x52454e4400000003ull
 #define RNG_INJECT 0x52454e4400000004ull
+#define RNG_DEFECT_NOISE 0x52454e4400000005ull
+#define RNG_JUMP_NOISE 0x52454e4400000006ull
 /* Hot pixels belong to the detector, not to a pointing. */
 #define RNG_ANY_POINTING UINT64_MAX
 
@@ -57,10 +62,6 @@
 #define CORE_SIGMA 0.5
 #define CORE_REACH 3
 
-/* Hot pixel dark current, e/s: log-uniform over this range. */
-#define HOT_RATE_MIN 0.5
-#define HOT_RATE_MAX 50.0
-
 /* PA_FPA = PA_OBSY + 90 + theta_fpa with theta_fpa = -60 degrees
  * (GalSim's galsim.roman WCS, Roman cycle 7 focal plane). */
 #define FPA_MINUS_OBSY 30.0
@@ -78,6 +79,9 @@ typedef struct render {
     rapid_wcs wcs;
     double foot_ra[5], foot_dec[5];
     float *mu;          /* expected source electrons per pixel, nx*ny */
+    uint32_t *dq;       /* DQ bits per pixel, nx*ny */
+    long ndefect;       /* pixels of the defect map */
+    long nsat, njump;   /* pixels saturated; cosmic-ray pixels fitted out */
 } render;
 
 /* Sources (indices into s->src) at their pixel positions. */
@@ -792,24 +796,49 @@ static int add_hot_pixels(render *r)
     for (i = 0; i < r->c->hot_pixels; i++) {
         int x = (int)(rapid_rng_uniform(&g) * r->nx);
         int y = (int)(rapid_rng_uniform(&g) * r->ny);
-        double rate = HOT_RATE_MIN *
-                      pow(HOT_RATE_MAX / HOT_RATE_MIN, rapid_rng_uniform(&g));
+        double rate = SIM_HOT_RATE_MIN *
+                      pow(SIM_HOT_RATE_MAX / SIM_HOT_RATE_MIN, rapid_rng_uniform(&g));
         r->mu[(size_t)y * r->nx + x] += (float)(rate * r->p->exptime);
     }
     return r->c->hot_pixels > 0 ? r->c->hot_pixels : 0;
 }
 
-static void deposit(float *img, int nx, int ny, double x, double y, double q)
+/* The charge cosmic rays leave, pixel by pixel, before it is added. */
+typedef struct cr_deposit {
+    size_t i;           /* pixel */
+    size_t seq;         /* order of deposit, for a stable sort */
+    double q;           /* electrons */
+} cr_deposit;
+
+typedef struct cr_list {
+    cr_deposit *d;
+    size_t n, cap;
+    int failed;
+} cr_list;
+
+static void deposit(cr_list *l, int nx, int ny, double x, double y, double q)
 {
     int ix = (int)floor(x + 0.5), iy = (int)floor(y + 0.5);
 
-    if (ix >= 0 && ix < nx && iy >= 0 && iy < ny)
-        img[(size_t)iy * nx + ix] += (float)q;
+    if (ix < 0 || ix >= nx || iy < 0 || iy >= ny || l->failed)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        cr_deposit *d = realloc(l->d, cap * sizeof *d);
+        if (!d) {
+            l->failed = 1;
+            return;
+        }
+        l->d = d, l->cap = cap;
+    }
+    l->d[l->n].i = (size_t)iy * nx + ix;
+    l->d[l->n].seq = l->n;
+    l->d[l->n++].q = q;
 }
 
 /* One cosmic ray: a short straight track (most) or a compact blob of
  * charge, in electrons. */
-static void cosmic_ray(float *img, int nx, int ny, rapid_rng *g)
+static void cosmic_ray(cr_list *l, int nx, int ny, rapid_rng *g)
 {
     double x = rapid_rng_uniform(g) * nx - 0.5, y = rapid_rng_uniform(g) * ny - 0.5;
     int i, j, steps;
@@ -821,7 +850,7 @@ static void cosmic_ray(float *img, int nx, int ny, rapid_rng *g)
         double dq = 1500 * exp(0.5 * rapid_rng_normal(g)) * 0.25;
         steps = (int)(len * 4) + 1;
         for (i = 0; i < steps; i++)
-            deposit(img, nx, ny, x + 0.25 * i * cos(th), y + 0.25 * i * sin(th),
+            deposit(l, nx, ny, x + 0.25 * i * cos(th), y + 0.25 * i * sin(th),
                     dq);
     } else {
         /* blob: a Gaussian of 0.4-1.2 px holding 1e3-3e4 e */
@@ -834,13 +863,22 @@ static void cosmic_ray(float *img, int nx, int ny, rapid_rng *g)
                                       (2 * sig * sig));
         for (j = 0; j < 5; j++)
             for (i = 0; i < 5; i++)
-                deposit(img, nx, ny, x + i - 2, y + j - 2, q * w[j][i] / norm);
+                deposit(l, nx, ny, x + i - 2, y + j - 2, q * w[j][i] / norm);
     }
 }
 
-/* A random number of cosmic rays (Poisson, mean c->cosmic_rays), added to
- * the charge image e.  Returns how many. */
-static int add_cosmic_rays(const render *r, float *e)
+static int by_pixel(const void *a, const void *b)
+{
+    const cr_deposit *x = a, *y = b;
+
+    if (x->i != y->i)
+        return x->i < y->i ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* A random number of cosmic rays (Poisson, mean c->cosmic_rays), their
+ * charge in l sorted by pixel.  Returns how many, or RAPID_E_NOMEM. */
+static int draw_cosmic_rays(const render *r, cr_list *l)
 {
     rapid_rng g;
     int i, n;
@@ -851,7 +889,11 @@ static int add_cosmic_rays(const render *r, float *e)
                      RNG_COSMIC);
     n = (int)rapid_rng_poisson(&g, r->c->cosmic_rays);
     for (i = 0; i < n; i++)
-        cosmic_ray(e, r->nx, r->ny, &g);
+        cosmic_ray(l, r->nx, r->ny, &g);
+    if (l->failed)
+        return RAPID_E_NOMEM;
+    if (l->n > 1)
+        qsort(l->d, l->n, sizeof *l->d, by_pixel);
     return n;
 }
 
@@ -928,22 +970,101 @@ static double poisson_small_mean(rapid_rng *g, double x)
     return k;
 }
 
-/* Observe the expected charge (base + mu): Poisson noise (the sum of the
- * deviates of base and of mu is one of base + mu), cosmic rays, read
- * noise, gain and saturation, into out (DN).  Returns the number of cosmic
- * rays, or a negative status. */
-static int observe(render *r, double base, float *out)
+/* The expected charge of pixel i (e): sky, dark and sources, as the
+ * pixel's defect lets it collect them. */
+static double expected_e(const render *r, size_t i, double sky_e, double dark_e)
+{
+    if (r->dq[i] & (RAPID_DQ_DEAD | RAPID_DQ_HOT | RAPID_DQ_LOW_QE))
+        return sim_defect_charge(r->c, r->sca, i, r->dq[i], sky_e + r->mu[i],
+                                 dark_e, r->p->exptime);
+    return sky_e + dark_e + r->mu[i];
+}
+
+/* The pixels of the defect map: their charge drawn again, from what they
+ * collect (a stream of their own, so the others' noise is unchanged). */
+static void observe_defects(render *r, double sky_e, double dark_e, float *out)
 {
     size_t i, n = (size_t)r->nx * r->ny;
-    float sat = (float)RAPID_SATURATION, ig = (float)(1 / r->gain);
-    double rn = rapid_read_noise(r->p->exptime);
-    poisson_table sky;
     rapid_rng g;
+
+    if (r->ndefect == 0)
+        return;
+    rapid_rng_derive(&g, r->c->seed, (uint64_t)r->p->id, (uint64_t)r->sca,
+                     RNG_DEFECT_NOISE);
+    for (i = 0; i < n; i++)
+        if (r->dq[i] & (RAPID_DQ_DEAD | RAPID_DQ_HOT | RAPID_DQ_LOW_QE))
+            out[i] = (float)rapid_rng_poisson(&g, expected_e(r, i, sky_e, dark_e));
+}
+
+/* Cosmic-ray charge, pixel by pixel: a jump above c->jump_sigma times the
+ * pixel's ramp noise (its expected charge's Poisson noise and the read
+ * noise) is found by the up-the-ramp fit, which then leaves it out and
+ * flags JUMP_DET; a smaller one stays in the pixel.  Dead pixels collect
+ * none. */
+static void add_cosmic_charge(render *r, const cr_list *l, double sky_e,
+                              double dark_e, double rn, float *out)
+{
+    size_t k = 0;
+
+    while (k < l->n) {
+        size_t i = l->d[k].i;
+        double q = 0, sig;
+        for (; k < l->n && l->d[k].i == i; k++)
+            q += l->d[k].q;
+        if (r->dq[i] & RAPID_DQ_DEAD)
+            continue;
+        sig = sqrt(expected_e(r, i, sky_e, dark_e) + rn * rn);
+        if (r->c->jump_sigma > 0 && q > r->c->jump_sigma * sig) {
+            r->dq[i] |= RAPID_DQ_JUMP_DET;
+            r->njump++;
+        } else {
+            out[i] += (float)q;
+        }
+    }
+}
+
+/* Electrons to DN, and saturation at the full well, flagged. */
+static void to_dn(render *r, float *out)
+{
+    size_t i, n = (size_t)r->nx * r->ny;
+    float sat = (float)RAPID_FULL_WELL, ig = (float)(1 / r->gain);
+
+    for (i = 0; i < n; i++) {
+        out[i] *= ig;
+        if (out[i] >= sat) {
+            out[i] = sat;
+            r->dq[i] |= RAPID_DQ_SATURATED | RAPID_DQ_DO_NOT_USE;
+            r->nsat++;
+        }
+    }
+}
+
+/* The read noise of a pixel's fitted slope: a pixel whose cosmic-ray jump
+ * was fitted out has its ramp cut in two, taken as twice the variance. */
+static double pixel_read_noise(const render *r, size_t i, double rn)
+{
+    return r->dq[i] & RAPID_DQ_JUMP_DET ? rn * M_SQRT2 : rn;
+}
+
+/* Observe the expected charge: Poisson noise (the sum of the deviates of
+ * the sky + dark and of mu is one of their sum), defects, cosmic rays,
+ * read noise, gain and saturation, into out (DN); the flags into r->dq.
+ * Returns the number of cosmic rays, or a negative status. */
+static int observe(render *r, float *out)
+{
+    size_t i, n = (size_t)r->nx * r->ny;
+    double t = r->p->exptime, sky_e = sky_rate(r->p->filter, r->sca) * t;
+    double dark_e = RAPID_DARK * t, base = sky_e + dark_e;
+    double rn = rapid_read_noise(t);
+    cr_list crs = {NULL, 0, 0, 0};
+    poisson_table sky;
+    rapid_rng g, gj;
     int ncr = 0;
 
     if (!r->c->with_noise) {
         for (i = 0; i < n; i++)
-            out[i] = fminf(((float)base + r->mu[i]) * ig, sat);
+            out[i] = (float)expected_e(r, i, sky_e, dark_e);
+        to_dn(r, out);
         return 0;
     }
     if (poisson_table_make(&sky, base)) {
@@ -956,12 +1077,33 @@ static int observe(render *r, double base, float *out)
         out[i] = (float)(poisson_table_draw(&sky, &g) +
                          poisson_small_mean(&g, r->mu[i]));
     poisson_table_free(&sky);
-    ncr = add_cosmic_rays(r, out);
-    for (i = 0; i < n; i++) {
-        float e = out[i] + (float)(rn * rapid_rng_normal(&g));
-        out[i] = fminf(e * ig, sat);
+    observe_defects(r, sky_e, dark_e, out);
+    if ((ncr = draw_cosmic_rays(r, &crs)) < 0) {
+        free(crs.d);
+        return ncr;
     }
+    add_cosmic_charge(r, &crs, sky_e, dark_e, rn, out);
+    free(crs.d);
+    rapid_rng_derive(&gj, r->c->seed, (uint64_t)r->p->id, (uint64_t)r->sca,
+                     RNG_JUMP_NOISE);
+    for (i = 0; i < n; i++) {
+        out[i] += (float)(rn * rapid_rng_normal(&g));
+        if (r->dq[i] & RAPID_DQ_JUMP_DET) /* the rest of its read noise */
+            out[i] += (float)(rn * rapid_rng_normal(&gj));
+    }
+    to_dn(r, out);
     return ncr;
+}
+
+/* ERR: what a pipeline computes from the data, sqrt(max(SCI, 0) gain +
+ * rn^2) / gain, with the read noise of the pixel's fitted ramp. */
+static void make_err(const render *r, const float *sci, float *e)
+{
+    size_t i, n = (size_t)r->nx * r->ny;
+    double rn = rapid_read_noise(r->p->exptime);
+
+    for (i = 0; i < n; i++)
+        e[i] = (float)rapid_dq_err(sci[i], r->gain, pixel_read_noise(r, i, rn));
 }
 
 /* ---------------------------------------------------------------- header */
@@ -1008,7 +1150,8 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
         (rc = rapid_header_set_double(h, k = "GAIN", r->gain, "e/DN")) ||
         (rc = rapid_header_set_double(h, k = "RDNOISE", rapid_read_noise(t),
                                        "read noise, up the ramp (e)")) ||
-        (rc = rapid_header_set_double(h, k = "SATURATE", RAPID_SATURATION, "DN")) ||
+        (rc = rapid_header_set_double(h, k = "SATURATE", RAPID_FULL_WELL,
+                                      "DN: pixels saturate here (DQ SATURATED)")) ||
         (rc = rapid_header_set_str(h, k = "BUNIT", "DN", NULL)) ||
         (rc = rapid_header_set_long(h, k = "POINTING", p->id, "pointing number")) ||
         (rc = rapid_header_set_long(h, k = "VISIT", p->visit, "epoch 0..n-1")) ||
@@ -1018,6 +1161,13 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
                   : rapid_header_set_str(h, k = "SIMSEED", seed, "simulation seed")) ||
         (rc = rapid_header_set_long(h, k = "NCOSMIC", ncr, "cosmic rays added")) ||
         (rc = rapid_header_set_long(h, k = "NHOTPIX", nhot, "hot pixels on the detector")) ||
+        (rc = rapid_header_set_long(h, k = "NDEFECT", r->ndefect,
+                                    "pixels of the defect map (DQ)")) ||
+        (rc = rapid_header_set_long(h, k = "NSATPIX", r->nsat, "saturated pixels")) ||
+        (rc = rapid_header_set_long(h, k = "NJUMP", r->njump,
+                                    "cosmic-ray pixels fitted out (JUMP_DET)")) ||
+        (rc = rapid_header_set_double(h, k = "JUMPSIG", r->c->jump_sigma,
+                                      "jumps above this x ramp noise are found")) ||
         (rc = rapid_header_set_bool(h, k = "SIMNOISE", r->c->with_noise != 0, NULL)) ||
         (rc = rapid_header_set_bool(h, k = "SIMSRCS", r->c->with_sources != 0, NULL)) ||
         (rc = rapid_header_set_str(h, k = "RAPIDVER", rapid_version(), "rapid version")) ||
@@ -1134,16 +1284,55 @@ static int render_sources(render *r, hits *tr, rapid_err *err)
     return rc;
 }
 
-int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
-                     const rapid_sim_pointing *p, int sca,
-                     const rapid_psf_field *psf, rapid_image *img,
-                     rapid_table *truth, rapid_err *err)
+/* The headers of ERR and DQ. */
+static int put_ext_headers(rapid_image *e, rapid_image_u32 *dq, rapid_err *err)
 {
+    const char *k = "BUNIT";
+    int rc = 0;
+
+    if (e)
+        rc = rapid_header_set_str(&e->hdr, k, "DN", "1-sigma uncertainty of SCI");
+    if (!rc && dq && !(rc = rapid_header_add_text(&dq->hdr, k = "COMMENT",
+                                                  "Roman/JWST DQ bits: 1 DO_NOT_USE, "
+                                                  "2 SATURATED, 4 JUMP_DET,")))
+        rc = rapid_header_add_text(&dq->hdr, k, "32 PERSISTENCE, 1024 DEAD, "
+                                   "2048 HOT, 4096 WARM, 8192 LOW_QE");
+    return rc ? rapid_header_fail(err, rc, "ERR and DQ headers", k) : 0;
+}
+
+static int render_alloc(render *r, rapid_image *img, rapid_image *e,
+                        rapid_image_u32 *dq, rapid_image_u32 *own_dq,
+                        rapid_err *err)
+{
+    int rc;
+
+    if ((rc = rapid_image_alloc(img, r->nx, r->ny, 0.0f, err)) != 0 ||
+        (e && (rc = rapid_image_alloc(e, r->nx, r->ny, 0.0f, err)) != 0) ||
+        (rc = rapid_image_u32_alloc(dq ? dq : own_dq, r->nx, r->ny, 0, err)) != 0)
+        return rc;
+    r->dq = dq ? dq->data : own_dq->data;
+    if (!(r->mu = calloc((size_t)r->nx * r->ny, sizeof *r->mu)))
+        return rapid_fail(err, RAPID_E_NOMEM, "out of memory for a %dx%d image",
+                          r->nx, r->ny);
+    return 0;
+}
+
+int rapid_sim_render_l2(const rapid_sim_config *c, const rapid_sim_scene *s,
+                        const rapid_sim_pointing *p, int sca,
+                        const rapid_psf_field *psf, rapid_image *img,
+                        rapid_image *err_img, rapid_image_u32 *dq,
+                        rapid_table *truth, rapid_err *err)
+{
+    rapid_image_u32 own_dq = RAPID_IMAGE_U32_INIT;
     render r;
     hits tr = {NULL, 0};
-    double base;
     int rc, nhot, ncr;
 
+    *img = (rapid_image)RAPID_IMAGE_INIT;
+    if (err_img)
+        *err_img = (rapid_image)RAPID_IMAGE_INIT;
+    if (dq)
+        *dq = (rapid_image_u32)RAPID_IMAGE_U32_INIT;
     if ((rc = render_check(c, s, p, sca, psf, err)) != 0)
         return rc;
     memset(&r, 0, sizeof r);
@@ -1161,22 +1350,20 @@ int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
     if ((rc = rapid_sim_detector_wcs(c, p, sca, &r.wcs, err)) != 0 ||
         (rc = rapid_wcs_footprint(&r.wcs, r.nx, r.ny, r.foot_ra, r.foot_dec,
                                   err)) != 0 ||
-        (rc = rapid_image_alloc(img, r.nx, r.ny, 0.0f, err)) != 0)
+        (rc = render_alloc(&r, img, err_img, dq, &own_dq, err)) != 0)
         goto cleanup;
-    if (!(r.mu = calloc((size_t)r.nx * r.ny, sizeof *r.mu))) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "out of memory for a %dx%d image",
-                        r.nx, r.ny);
-        goto cleanup;
-    }
     if ((rc = render_sources(&r, &tr, err)) != 0)
         goto cleanup;
     nhot = add_hot_pixels(&r);
-    base = (sky_rate(p->filter, sca) + RAPID_DARK) * p->exptime;
-    if ((ncr = observe(&r, base, img->data)) < 0) {
+    r.ndefect = rapid_sim_defect_map(c, sca, r.nx, r.ny, r.dq);
+    if ((ncr = observe(&r, img->data)) < 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "out of memory for the noise");
         goto cleanup;
     }
-    if ((rc = put_header(&r, img, ncr, nhot, err)) != 0)
+    if (err_img)
+        make_err(&r, img->data, err_img->data);
+    if ((rc = put_header(&r, img, ncr, nhot, err)) != 0 ||
+        (rc = put_ext_headers(err_img, dq, err)) != 0)
         goto cleanup;
     if (truth)
         rc = put_truth(&r, &tr, truth, err);
@@ -1184,11 +1371,24 @@ cleanup:
     if (rc) {
         rapid_err_prefix(err, "simulating pointing %d SCA %d", p->id, sca);
         rapid_image_release(img);
+        if (err_img)
+            rapid_image_release(err_img);
+        if (dq)
+            rapid_image_u32_release(dq);
     }
+    rapid_image_u32_release(&own_dq);
     free(r.mu);
     free(tr.h);
     rapid_wcs_release(&r.wcs);
     return rc;
+}
+
+int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,
+                     const rapid_sim_pointing *p, int sca,
+                     const rapid_psf_field *psf, rapid_image *img,
+                     rapid_table *truth, rapid_err *err)
+{
+    return rapid_sim_render_l2(c, s, p, sca, psf, img, NULL, NULL, truth, err);
 }
 
 /* ------------------------------------------------------------- injection */

@@ -593,7 +593,9 @@ void rapid_sim_config_init(rapid_sim_config *c)
     c->sn_rate = 1.0;
     c->variable_fraction = 0.05;
     c->cosmic_rays = 30;
+    c->jump_sigma = 5.0;
     c->hot_pixels = 20;
+    c->defects = 1;
     c->with_sources = 1;
     c->with_noise = 1;
 }
