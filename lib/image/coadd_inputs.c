@@ -30,16 +30,17 @@ static int read_input(const rapid_coadd_input *src, coadd_input *in, rapid_err *
     rapid_header_init(&in->hdr);
     if ((rc = rapid_fits_read_header(src->path, NULL, &in->hdr, err)) != 0)
         return rc;
-    if (rapid_header_get_long(&in->hdr, "NAXIS1", &v, err) ||
-        (in->nx = (int)v, rapid_header_get_long(&in->hdr, "NAXIS2", &v, err)))
-        return rapid_err_prefix(err, "%s", src->path);
+    if ((rc = rapid_header_get_long(&in->hdr, "NAXIS1", &v, err)) ||
+        (in->nx = (int)v,
+         rc = rapid_header_get_long(&in->hdr, "NAXIS2", &v, err)))
+        goto failed;
     in->ny = (int)v;
     if ((rc = rapid_header_get_double(&in->hdr, "EXPTIME", &in->exptime, err)) ||
         (rc = rapid_header_get_double(&in->hdr, "ZPTMAG", &in->zptmag, err)) ||
         (rc = rapid_header_get_double(&in->hdr, "MJD-OBS", &in->mjd, err)) ||
         (rc = rapid_header_get_str(&in->hdr, "FILTER", in->filter,
                                    sizeof in->filter, err)))
-        return rapid_err_prefix(err, "%s", src->path);
+        goto failed;
     if (!(in->exptime > 0))
         return rapid_fail(err, RAPID_E_KEY, "%s: EXPTIME %g is not positive",
                           src->path, in->exptime);
@@ -48,8 +49,11 @@ static int read_input(const rapid_coadd_input *src, coadd_input *in, rapid_err *
     in->rdnoise = key_or(&in->hdr, "RDNOISE", RAPID_READNOISE);
     in->saturate = key_or(&in->hdr, "SATURATE", RAPID_SATURATION);
     if ((rc = rapid_wcs_from_header(&in->wcs, &in->hdr, err)) != 0)
-        return rapid_err_prefix(err, "%s", src->path);
+        goto failed;
     return 0;
+failed:
+    rapid_err_prefix(err, "%s", src->path);
+    return rc;
 }
 
 /* Sky distance of the image centre from (ra, dec), and whether the image
