@@ -269,8 +269,12 @@ static void test_fwhm_grows_with_wavelength(void **state)
     }
 }
 
-/* Diffraction and WFE alone: the FWHM is the table's, in every filter. */
-static void test_optical_fwhm_is_calibrated(void **state)
+/* Diffraction and WFE alone, summed over the band: the FWHM is the
+ * published one at the centre of SCA 1 (the filter table's, measured on
+ * oversampled PSFs with 8 mas FWHM jitter, no pixel), in every filter, to
+ * 10 % (R062 is 7-9 % sharp, the others 2-4 % broad; NEA, which decides the noise, is checked
+ * on the PSF files). */
+static void test_optical_fwhm_is_published(void **state)
 {
     rapid_psf_opts o;
     rapid_psf_field f;
@@ -287,17 +291,16 @@ static void test_optical_fwhm_is_calibrated(void **state)
     o.half = 8;
     for (fid = 1; fid <= RAPID_NFILTERS; fid++) {
         fl = rapid_filter_by_fid(fid);
-        /* SCA 11 starts at the middle of the focal plane */
-        assert_ok(rapid_psf_field_make(&f, fl, 11, NDET, NDET, &o, &err),
+        assert_ok(rapid_psf_field_make(&f, fl, 1, NDET, NDET, &o, &err),
                   err);
         want = fl->fwhm_arcsec / 0.11;
         mine = model_fwhm(&f.models[0]);
         lib = rapid_psf_fwhm(&f, NDET / 2.0, NDET / 2.0);
-        print_message("%s optical FWHM %.4f px (table %.4f), lambda %.3f um "
-                      "(table %.2f)\n", fl->name, mine, want, f.lambda_um,
-                      fl->lambda_um);
-        assert_true(fabs(mine / want - 1) < 0.03);
-        assert_true(fabs(lib / want - 1) < 0.03);
+        print_message("%s optical FWHM %.4f px (published %.4f), mean "
+                      "wavelength %.3f um (table %.2f), library %.4f\n", fl->name, mine,
+                      want, f.lambda_um, fl->lambda_um, lib);
+        assert_true(fabs(mine / want - 1) < 0.10);
+        assert_true(fabs(lib / want - 1) < 0.10);
         rapid_psf_field_release(&f);
     }
 }
@@ -321,7 +324,8 @@ static void test_encircled_energy(void **state)
 /* Six struts at 30 + 60k degrees throw spikes along 0 + 60k degrees.
  * Along a spike, the strut's diffraction beats with the Airy rings (at
  * 8 px exactly the two nearly cancel in H158), so the flux is averaged over
- * radii 6-10 px, a few ring spacings. */
+ * radii 6-10 px, a few ring spacings.  Summing over the band smooths the
+ * rings between the spikes, so a spike is 1.9 times the flux between. */
 static void test_diffraction_spikes(void **state)
 {
     const rapid_psf_model *md = centre_model(&h158);
@@ -338,7 +342,7 @@ static void test_diffraction_spikes(void **state)
         }
     print_message("H158 at 6-10 px: spikes %.3g, between %.3g\n", spike,
                   between);
-    assert_true(spike > 2 * between);
+    assert_true(spike > 1.6 * between);
     assert_true(between > 0);
 }
 
@@ -564,7 +568,7 @@ int main(void)
         cmocka_unit_test(test_every_phase_sums_to_one),
         cmocka_unit_test(test_stamp_centroid),
         cmocka_unit_test(test_fwhm_grows_with_wavelength),
-        cmocka_unit_test(test_optical_fwhm_is_calibrated),
+        cmocka_unit_test(test_optical_fwhm_is_published),
         cmocka_unit_test(test_encircled_energy),
         cmocka_unit_test(test_diffraction_spikes),
         cmocka_unit_test(test_variation_across_detector),

@@ -25,14 +25,26 @@ typedef struct rapid_psf_opts {
     int over;            /* oversampling factor of the stored models (4) */
     int half;            /* stamp half-size in native pixels (32: 65x65) */
     int ngrid;           /* models per detector side (3: a 3x3 grid) */
-    double obscuration;  /* central obscuration, linear fraction (0.303) */
+    double obscuration;  /* central obscuration behind the cold pupil mask
+                          * of R062..H158 and W146, linear fraction (0.32) */
     double strut_width;  /* spider strut width, fraction of D (0.026) */
-    double wfe_nm;       /* rms wavefront error at the field centre (40) */
+    double obscuration_wide; /* the same behind the wide mask of F184 and
+                              * K213 (0.40) */
+    double strut_width_wide; /* (0.04) */
+    int nlambda;         /* wavelengths sampled across the band; 0: one per
+                          * 8 % of fractional bandwidth (0) */
+    double wfe_nm;       /* rms wavefront error at the field centre (45) */
+    double wfe_field;    /* its growth: the rms is wfe_nm (1 + wfe_field
+                          * r^2), r the focal-plane radius, 1 at the
+                          * middle of the outer columns' ends (0.3) */
     double jitter_mas;   /* rms pointing jitter per axis (14) */
     int optical_only;    /* 1: diffraction and WFE only, no jitter, no
                           * diffusion, no pixel (to check the optics); 0 */
     double diffusion_px; /* detector charge diffusion, Gaussian rms per axis
                           * in native pixels (0.1, as GalSim's Roman model) */
+    double ipc_side;     /* inter-pixel capacitance: fraction of a pixel's
+                          * charge seen by each side neighbour (0.0143) */
+    double ipc_diag;     /* ... by each diagonal neighbour (0.0012) */
 } rapid_psf_opts;
 
 void rapid_psf_opts_init(rapid_psf_opts *o);
@@ -60,8 +72,10 @@ typedef struct rapid_psf_field {
     rapid_psf_opts opts;
     int ngrid;
     rapid_psf_model *models; /* ngrid*ngrid, row-major (y slowest) */
-    double lambda_um;        /* effective wavelength of the optics, microns
-                              * (chosen so the optical FWHM is the filter's) */
+    double lambda_um;        /* photon-weighted mean wavelength, microns */
+    double lambda_min_um, lambda_max_um; /* the filter's band edges */
+    int nlambda;             /* wavelengths summed across the band */
+    int wide_mask;           /* 1: behind the wide pupil mask (F184, K213) */
 } rapid_psf_field;
 
 /* Build the field for (filter, sca) on an nx*ny detector; opts NULL for
