@@ -14,11 +14,12 @@ static const char usage_text[] =
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
     "                 [--scas N] [--exptime S] [--sn-rate X] [--gzip]\n"
-    "                 [--allow-large]\n"
+    "                 [--psf-vary MAS] [--allow-large]\n"
     "\n"
     "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
     "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images (DN)\n"
     "  psf/Roman_WFI_PSF_<FILTER>_<sca>.fits                  PSF per detector\n"
+    "  (psf/Roman_WFI_PSF_<FILTER>_<sca>_visit<v>.fits with --psf-vary)\n"
     "  truth/static.fits, truth/transients.fits, truth/pointings.fits\n"
     "The same seed gives the same images and truth.  Prints one JSON line:\n"
     "the directory and the number of images.\n"
@@ -44,6 +45,11 @@ static const char usage_text[] =
     "                   Y106, J129, H158, W146 302; F184, K213 901)\n"
     "  --sn-rate X      multiplier on the published supernova rates (1;\n"
     "                   0: no supernovae)\n"
+    "  --psf-vary MAS   give every visit its own PSF, blurred further by a\n"
+    "                   Gaussian of rms drawn uniformly in 0..MAS milli-\n"
+    "                   arcsec per axis (jitter, focus), so an image can be\n"
+    "                   sharper or broader than the reference; PSF files\n"
+    "                   per visit (0: off, the default)\n"
     "  --gzip           write the L2 images gzipped (.fits.gz)\n"
     "  --allow-large    run even when the memory it needs (estimated up\n"
     "                   front) is more than the memory available\n"
@@ -62,7 +68,7 @@ typedef struct sim_opts {
 enum {
     OPT_OUT = 1, OPT_FORCE, OPT_SEED, OPT_SIZE, OPT_TILES, OPT_RA, OPT_DEC,
     OPT_FILTERS, OPT_EPOCHS, OPT_CADENCE, OPT_START, OPT_SCAS, OPT_EXPTIME,
-    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE
+    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE, OPT_PSF_VARY
 };
 
 static const cli_option options[] = {
@@ -82,6 +88,7 @@ static const cli_option options[] = {
     {"--gzip", NULL, 0, OPT_GZIP},
     {"--sn-rate", NULL, 1, OPT_SN_RATE},
     {"--allow-large", NULL, 0, OPT_ALLOW_LARGE},
+    {"--psf-vary", NULL, 1, OPT_PSF_VARY},
     {NULL, NULL, 0, 0},
 };
 
@@ -223,6 +230,12 @@ static int parse_value(int id, const char *v, rapid_sim_config *c,
             c->sn_rate > 1e6)
             return cli_usage("sim", "invalid supernova rate '%s': must be a "
                              "multiplier in [0, 1e6]", v);
+        break;
+    case OPT_PSF_VARY:
+        if (cli_parse_double(v, &c->psf_visit_blur) ||
+            !(c->psf_visit_blur >= 0) || c->psf_visit_blur > 1000)
+            return cli_usage("sim", "invalid per-visit PSF blur '%s': must "
+                             "be milliarcseconds in [0, 1000]", v);
         break;
     case CLI_OPERAND:
         return cli_usage("sim", "unexpected argument '%s' (see rapid sim "

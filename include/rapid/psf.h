@@ -104,6 +104,23 @@ void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx, int ny,
 int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
                           rapid_err *err);
 
+/* The oversampled PSF at the detector centre: the pixel-convolved model
+ * itself (n x n samples 1/over native pixel apart, n = models[0].n, odd,
+ * centred on the middle sample), normalised to unit sum over all samples;
+ * header OVERSAMP (= over), FILTER, SCA_NUM, PIXSCALE (arcsec per
+ * sample), PSFTYPE = 'EFFECTIVE'.  Because it is already convolved with
+ * the pixel, the native PSF of a source offset (dx, dy) px from a pixel
+ * centre is over^2 times the samples c + k over - (dx, dy) over (k
+ * integer, c the middle), not a block sum. */
+int rapid_psf_field_oversampled(const rapid_psf_field *f, rapid_image *out,
+                                rapid_err *err);
+
+/* Write the PSF file of a detector to path: the native image of
+ * rapid_psf_field_image (size 2 half + 1) as the primary HDU, the
+ * oversampled PSF as extension OVERSAMP.  All or nothing. */
+int rapid_psf_field_write(const rapid_psf_field *f, const char *path,
+                          rapid_err *err);
+
 /* FWHM in native pixels of the PSF at (x, y): the mean of the full widths
  * at half maximum of its x and y profiles through the peak, on a bicubic
  * interpolation of the oversampled model (for checks and headers).  With
