@@ -1094,13 +1094,26 @@ static int image_header(const rapid_psf_field *f, double fwhm,
         (rc = rapid_header_set_double(h, key = "PIXSCALE", RAPID_PIXSCALE,
                                       "[arcsec/pixel]")) < 0 ||
         (rc = rapid_header_set_double(h, key = "WAVELEN", f->lambda_um,
-                                      "[um] effective wavelength of optics")) <
+                                      "[um] photon-weighted mean wavelength")) <
             0 ||
+        (rc = rapid_header_set_double(h, key = "LAMMIN", f->lambda_min_um,
+                                      "[um] band's blue edge")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "LAMMAX", f->lambda_max_um,
+                                      "[um] band's red edge")) < 0 ||
+        (rc = rapid_header_set_long(h, key = "NLAMBDA", f->nlambda,
+                                    "wavelengths summed (K0V photons)")) < 0 ||
+        (rc = rapid_header_set_str(h, key = "PUPMASK",
+                                   f->wide_mask ? "WIDE" : "SKINNY",
+                                   "cold pupil mask")) < 0 ||
         (rc = rapid_header_set_double(h, key = "FWHM", fwhm,
                                       "[pixel] measured FWHM")) < 0 ||
-        (rc = rapid_header_set_double(h, key = "OBSCUR", f->opts.obscuration,
+        (rc = rapid_header_set_double(h, key = "OBSCUR",
+                                      f->wide_mask ? f->opts.obscuration_wide
+                                                   : f->opts.obscuration,
                                       "central obscuration, linear")) < 0 ||
-        (rc = rapid_header_set_double(h, key = "STRUTW", f->opts.strut_width,
+        (rc = rapid_header_set_double(h, key = "STRUTW",
+                                      f->wide_mask ? f->opts.strut_width_wide
+                                                   : f->opts.strut_width,
                                       "spider strut width / D")) < 0 ||
         (rc = rapid_header_set_double(h, key = "WFE_NM", f->opts.wfe_nm,
                                       "[nm] rms WFE at focal-plane centre")) <
@@ -1114,8 +1127,9 @@ static int image_header(const rapid_psf_field *f, double fwhm,
              h, key = "COMMENT",
              "Model PSF at the detector centre, native pixels, unit sum: "
              "obscured pupil with 6 struts, field-dependent Zernike WFE, "
-             "jitter, charge diffusion and pixel convolved. "
-             "Dimensionless.")) < 0)
+             "summed over the band, jitter, charge diffusion and pixel "
+             "convolved. Dimensionless. Extension OVERSAMP: the same, "
+             "oversampled.")) < 0)
         return rapid_fail(err, rc, "PSF image: cannot set header card %s",
                           key);
     return 0;
