@@ -973,6 +973,104 @@ static void check_psf_file(const char *path, const char *filter, int sca)
     v = hdr_double(&p.hdr, "SCA_NUM");
     assert_int_equal((int)v, sca);
     rapid_image_release(&p);
+    /* and the oversampled PSF beside it, unit sum */
+    assert_ok(rapid_fits_read_image(path, "OVERSAMP", &p, &err), err);
+    assert_true(hdr_double(&p.hdr, "OVERSAMP") == 4);
+    assert_true(p.nx == p.ny && p.nx % 2 == 1);
+    for (s = 0, i = 0; i < p.nx * p.ny; i++)
+        s += p.data[i];
+    assert_true(fabs(s - 1) < 1e-4);
+    rapid_image_release(&p);
+}
+
+/* FWHM in native pixels of the OVERSAMP image of a PSF file: the mean of
+ * the widths at half maximum of the row and column through the middle
+ * sample, crossings interpolated linearly. */
+static double file_fwhm(const char *path)
+{
+    rapid_image p = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    double w = 0, half, a, b;
+    int n, c, k, d, step;
+
+    assert_ok(rapid_fits_read_image(path, "OVERSAMP", &p, &err), err);
+    n = p.nx;
+    c = (n - 1) / 2;
+    half = 0.5 * p.data[(size_t)c * n + c];
+    for (d = 0; d < 4; d++) {
+        step = d == 0 ? 1 : d == 1 ? -1 : d == 2 ? n : -n;
+        for (k = 1; k < c; k++) {
+            b = p.data[(size_t)c * n + c + k * step];
+            if (b < half) {
+                a = p.data[(size_t)c * n + c + (k - 1) * step];
+                w += k - 1 + (a - half) / (a - b);
+                break;
+            }
+        }
+    }
+    w = w / 2 / hdr_double(&p.hdr, "OVERSAMP");
+    rapid_image_release(&p);
+    return w;
+}
+
+/* --psf-vary: every visit's PSF file, named for the visit, is broader the
+ * larger that visit's drawn blur, and never sharper than without it; the
+ * same seed gives the same PSF files. */
+static void test_psf_per_visit(void **state)
+{
+    rapid_sim_config c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image a = RAPID_IMAGE_INIT, b = RAPID_IMAGE_INIT;
+    char path[1024], again[1024], name[256];
+    double fw[3], blur[3], fw0;
+    const char *hdu[2] = {"0", "OVERSAMP"};
+    int v, k, lo = 0, hi = 0;
+
+    (void)state;
+    small_config(&c, 64);
+    c.nscas = 1;
+    c.epochs = 3;
+    assert_ok(rapid_sim_run(&c, test_path("novary"), NULL, NULL, &err), err);
+    snprintf(path, sizeof path, "%s/psf/Roman_WFI_PSF_H158_1.fits",
+             test_path("novary"));
+    fw0 = file_fwhm(path);
+    c.psf_visit_blur = 60;
+    assert_ok(rapid_sim_run(&c, test_path("vary"), NULL, NULL, &err), err);
+    assert_ok(rapid_sim_run(&c, test_path("vary2"), NULL, NULL, &err), err);
+    snprintf(path, sizeof path, "%s/psf/Roman_WFI_PSF_H158_1.fits",
+             test_path("vary"));
+    assert_int_equal(access(path, F_OK), -1);
+    for (v = 0; v < 3; v++) {
+        rapid_sim_psf_name(&c, c.filters[0], 1, v, name, sizeof name);
+        snprintf(name + 100, 20, "_visit%d.fits", v);
+        assert_non_null(strstr(name, name + 100));
+        snprintf(path, sizeof path, "%s/psf/%s", test_path("vary"), name);
+        snprintf(again, sizeof again, "%s/psf/%s", test_path("vary2"), name);
+        check_psf_file(path, "H158", 1);
+        blur[v] = rapid_sim_visit_blur(&c, v);
+        fw[v] = file_fwhm(path);
+        printf("# visit %d: blur %.1f mas, FWHM %.3f px (no blur %.3f)\n", v,
+               blur[v], fw[v], fw0);
+        assert_true(blur[v] >= 0 && blur[v] < 60);
+        assert_true(fw[v] >= fw0 - 1e-4);
+        lo = blur[v] < blur[lo] ? v : lo;
+        hi = blur[v] > blur[hi] ? v : hi;
+        for (k = 0; k < 2; k++) {
+            assert_ok(rapid_fits_read_image(path, hdu[k], &a, &err), err);
+            assert_ok(rapid_fits_read_image(again, hdu[k], &b, &err), err);
+            assert_true(a.nx == b.nx && a.ny == b.ny);
+            assert_memory_equal(a.data, b.data,
+                                (size_t)a.nx * a.ny * sizeof *a.data);
+            rapid_image_release(&a);
+            rapid_image_release(&b);
+        }
+    }
+    /* the draws spread out, and the FWHM follows them */
+    assert_true(blur[hi] - blur[lo] > 5);
+    assert_true(fw[hi] > fw[lo] + 0.01);
+    assert_true(rapid_sim_visit_blur(&c, 0) == blur[0]);
+    c.psf_visit_blur = 0;
+    assert_true(rapid_sim_visit_blur(&c, 0) == 0);
 }
 
 /* Every row names an image that exists, holds a position on it, and a
@@ -1201,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_run_files),
+        cmocka_unit_test(test_psf_per_visit),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_clear),
     };
