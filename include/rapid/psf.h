@@ -1,9 +1,10 @@
 /* rapid/psf.h - a physical model of the Roman WFI point-spread function.
  *
  * The optical PSF is |FT(pupil)|^2 of a centrally obscured pupil with six
- * spider struts and a small wavefront error that varies smoothly across the
- * focal plane; it is convolved with pointing jitter, charge diffusion and
- * the square pixel, so that sampling it at native pixel steps gives the
+ * spider struts (behind the cold pupil mask of the filter) and a small
+ * wavefront error that varies smoothly across the focal plane, summed over
+ * the filter's band for a K0V star; it is convolved with pointing jitter,
+ * charge diffusion and the square pixel, so that sampling it at native pixel steps gives the
  * fraction of a point source's flux falling in each pixel (the image is
  * undersampled: FWHM 1.1-1.7 px).  Models are kept oversampled; every model
  * is centred (its first moment is at the origin) and normalised over its
@@ -32,12 +33,13 @@ typedef struct rapid_psf_opts {
                               * K213 (0.40) */
     double strut_width_wide; /* (0.04) */
     int nlambda;         /* wavelengths sampled across the band; 0: one per
-                          * 8 % of fractional bandwidth (0) */
+                          * 15 % of fractional bandwidth, 2-5 (0) */
     double wfe_nm;       /* rms wavefront error at the field centre (45) */
     double wfe_field;    /* its growth: the rms is wfe_nm (1 + wfe_field
-                          * r^2), r the focal-plane radius, 1 at the
-                          * middle of the outer columns' ends (0.3) */
-    double jitter_mas;   /* rms pointing jitter per axis (14) */
+                          * (fx^2 + fy^2)), fx, fy the focal-plane
+                          * coordinates in [-1, 1] (0.3) */
+    double jitter_mas;   /* rms pointing jitter per axis (3.4: 8 mas FWHM,
+                          * as the Roman project's PSF statistics) */
     int optical_only;    /* 1: diffraction and WFE only, no jitter, no
                           * diffusion, no pixel (to check the optics); 0 */
     double diffusion_px; /* detector charge diffusion, Gaussian rms per axis
@@ -100,7 +102,8 @@ void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx, int ny,
 /* The PSF file of a detector: the native-sampled PSF at the detector centre,
  * size x size (odd), centred on the middle pixel, unit sum, with FILTER,
  * SCA_NUM and the model parameters in its header (PSFOVER = 1, PIXSCALE,
- * WAVELEN, FWHM in pixels, OBSCUR, STRUTW, WFE_NM, JITTER, DIFFUSE). */
+ * WAVELEN (photon-weighted mean), LAMMIN, LAMMAX, NLAMBDA, PUPMASK, FWHM
+ * in pixels, OBSCUR, STRUTW, WFE_NM, JITTER, DIFFUSE). */
 int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
                           rapid_err *err);
 

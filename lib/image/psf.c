@@ -5,42 +5,50 @@
  *  1. Pupil.  A disc of diameter D = RAPID_APERTURE_M with a central
  *     obscuration and six spider struts at 30 + 60k degrees from the
  *     detector x axis (three full bars), fixed in detector coordinates, so
- *     the diffraction spikes run along x and at +-60 degrees from it.
- *     Edges are anti-aliased by 4x4 sub-sampling of every pupil sample.
+ *     the diffraction spikes run along x and at +-60 degrees from it.  The
+ *     cold pupil mask sets the obscuration and strut width: the skinny
+ *     mask for R062..H158 and W146, the wide one (more blocked) for F184
+ *     and K213.  Edges are anti-aliased by 4x4 sub-sampling of every pupil
+ *     sample.
  *  2. Wavefront error.  Noll-normalised Zernikes Z4 (defocus), Z5, Z6
  *     (astigmatism), Z7, Z8 (coma) and Z11 (spherical) with coefficients
  *     that are low-order polynomials of the focal-plane position (fx, fy) in
- *     [-1, 1]^2: the 18 detectors form a 6 x 3 array, sca = 1 + 3 col + row,
- *     detector x along the columns.  The map is scaled so its rms over the
- *     pupil is wfe_nm * (1 + (fx^2 + fy^2)/4): wfe_nm at the centre of the
- *     focal plane, 1.5 wfe_nm at its corners.
- *  3. Wavelength.  The effective wavelength is chosen so that the optical
- *     (diffraction + WFE) FWHM at the field centre is the filter table's
- *     fwhm_arcsec: a fixed-point iteration on lambda, the FWHM measured on
- *     a matrix Fourier transform of the pupil 0.1 lambda/D apart.  With the
- *     default options the scale lambda_eff/lambda_table is 1.083 (R062),
- *     0.978 (Z087), 0.959 (Y106), 0.962 (J129), 0.842 (W146, a wide
- *     filter), 0.950 (H158), 0.931 (F184), 0.931 (K213).
- *  4. Optical PSF |FFT(P exp(2 pi i W / lambda))|^2 on an M x M grid whose
- *     angular step is the model sample 0.11"/over divided by q, with q the
- *     smallest integer that Nyquist-samples the optics (q = 1 for over >= 4
- *     in all filters); M >= 512, M >= 2 * n * q (the periodic copies of
+ *     [-1, 1]^2, the detectors laid out as the WFI's (focal_plane()).  The
+ *     map is scaled so its rms over the pupil is wfe_nm * (1 + wfe_field *
+ *     (fx^2 + fy^2)).
+ *  3. Band.  The filter's band (published edges) is cut into equal
+ *     sub-bands, one per BAND_STEP of fractional bandwidth (2 to 5 with the
+ *     defaults), and the optical PSF of each midpoint wavelength is
+ *     weighted by the photons of a K0V star in it (the spectrum of the
+ *     published PSF statistics).
+ *  4. Optical PSF |FFT(P exp(2 pi i W / lambda))|^2 per wavelength, each
+ *     normalised to its total, on one M x M grid whose angular step is the
+ *     model sample 0.11"/over divided by q; the pupil is sampled with
+ *     nd = M step / (lambda/D) samples across, so it is rebuilt per
+ *     wavelength.  q is the smallest integer that fits the pupil in the
+ *     grid at the shortest wavelength (q = 1 for over = 4 in all filters;
+ *     see layout_make()); M >= 512, M >= 2 * n * q (the periodic copies of
  *     the PSF stay a stamp away), and at least 60 samples across the
- *     pupil (86 in K213 with the defaults, M = 540).
- *  5. Jitter, charge diffusion and pixel.  The OTF is multiplied by the
- *     Gaussians of the jitter and of the diffusion and by the sinc of the
- *     square pixel, and by a phase ramp that moves the first moment over
- *     the stamp to the origin (iterated, since the stamp's edge cuts the
- *     wings), then transformed back; the wings are rolled off to zero over
- *     the stamp's outer pixels (see rolloff()).
+ *     pupil at the longest wavelength (74 in K213 with the defaults,
+ *     M = 540).
+ *  5. Jitter, charge diffusion, pixel and (optionally) inter-pixel
+ *     capacitance.  The OTF of the summed PSF is multiplied by the
+ *     Gaussians of the jitter and of the diffusion, by the sinc of the
+ *     square pixel and by the IPC kernel's transfer, and by a phase ramp
+ *     that moves the first moment over the stamp to the origin (iterated,
+ *     since the stamp's edge cuts the wings), then transformed back; the
+ *     wings are rolled off to zero over the stamp's outer pixels (see
+ *     rolloff()).
  *
  * Measured with the defaults (FWHM from the x and y profiles, native px):
- * R062 1.13, Z087 1.13, Y106 1.15, J129 1.23, W146 1.23, H158 1.37,
- * F184 1.50, K213 1.68; a 3x3 field takes ~0.1 s on one core, a 65x65
- * stamp ~40 us.  Below ~1.3 um the optics pass spatial frequencies above
- * 1 cycle/pixel, so native-sampled stamps alias: their centroids move by
- * up to 0.03 (Y106) to 0.07 px (R062) with the sub-pixel phase, as real
- * undersampled images do; from J129 redward they are exact to ~0.001 px.
+ * R062 1.11, Y106 1.13, H158 1.38, F184 1.51, K213 1.70; noise-equivalent
+ * areas within 10 % of the published ones at SCA 1 and SCA 18 in every
+ * filter (docs/simulator.md).  A 3x3 field takes 0.10-0.12 s on one core
+ * (R062 0.21 s, W146 0.18 s: more wavelengths), a 65x65 stamp ~40 us.
+ * Below ~1.3 um the optics pass spatial frequencies above 1 cycle/pixel,
+ * so native-sampled stamps alias: their centroids move by a few
+ * hundredths of a pixel with the sub-pixel phase, as real undersampled
+ * images do; from J129 redward they are exact to ~0.001 px.
  *
  * Conventions.  Model sample (i, j) is the pixel-convolved PSF at offset
  * ((i - m)/over, (j - m)/over) native pixels, n = 2m + 1, m = half*over +
