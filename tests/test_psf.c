@@ -674,6 +674,22 @@ static void test_bad_arguments(void **state)
     o.wfe_nm = NAN;
     rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
     expect_arg_error(rc, &err, "WFE nan");
+    rapid_psf_opts_init(&o);
+    o.nlambda = 17;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "wavelengths 17");
+    rapid_psf_opts_init(&o);
+    o.ipc_side = -0.01;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "IPC -0.01");
+    rapid_psf_opts_init(&o);
+    o.wfe_field = INFINITY;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "WFE growth inf");
+    rapid_psf_opts_init(&o);
+    o.obscuration_wide = 0.95;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "obscuration 0.95");
     rapid_psf_field_release(&f); /* harmless after a failure */
 
     rc = rapid_psf_field_image(&h158, 64, &img, &err);
@@ -683,6 +699,14 @@ static void test_bad_arguments(void **state)
     memset(&f, 0, sizeof f);
     rc = rapid_psf_field_image(&f, 25, &img, &err);
     expect_arg_error(rc, &err, "no PSF field");
+    rc = rapid_psf_field_oversampled(&f, &img, &err);
+    expect_arg_error(rc, &err, "no PSF field");
+    rc = rapid_psf_field_write(&f, test_path("none.fits"), &err);
+    expect_arg_error(rc, &err, "no PSF field");
+    /* a path that cannot be written: an error naming it, no file */
+    rc = rapid_psf_field_write(&h158, test_path("no/such/dir/p.fits"), &err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err.msg, "no/such/dir/p.fits"));
     /* an empty field gives an empty stamp, not a crash */
     rapid_psf_field_stamp(&f, 10.4, 20.6, 1, st, &ix0, &iy0);
     assert_true(stamp_sum(st, 3) == 0);

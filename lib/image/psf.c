@@ -763,13 +763,15 @@ static int check_args(const rapid_filter *filter, int sca, int nx, int ny,
         !(o->strut_width_wide >= 0 && o->strut_width_wide < 0.2) ||
         o->nlambda < 0 || o->nlambda > NLAMBDA_MAX ||
         !(o->ipc_side >= 0 && o->ipc_side < 0.1) ||
-        !(o->ipc_diag >= 0 && o->ipc_diag < 0.1))
+        !(o->ipc_diag >= 0 && o->ipc_diag < 0.1) ||
+        !(o->wfe_field >= 0 && o->wfe_field <= 10))
         return rapid_fail(err, RAPID_E_ARG,
                           "PSF: wide-mask obscuration %g (0..0.9) or strut "
-                          "width %g (0..0.2), wavelengths %d (0..%d) or IPC "
-                          "%g, %g (0..0.1) out of range", o->obscuration_wide,
-                          o->strut_width_wide, o->nlambda, NLAMBDA_MAX,
-                          o->ipc_side, o->ipc_diag);
+                          "width %g (0..0.2), wavelengths %d (0..%d), IPC "
+                          "%g, %g (0..0.1) or WFE growth %g (0..10) out of "
+                          "range", o->obscuration_wide, o->strut_width_wide,
+                          o->nlambda, NLAMBDA_MAX, o->ipc_side, o->ipc_diag,
+                          o->wfe_field);
     if (!(o->obscuration >= 0 && o->obscuration < 0.9) ||
         !(o->strut_width >= 0 && o->strut_width < 0.2) ||
         !(o->wfe_nm >= 0 && o->wfe_nm <= 1000) ||
