@@ -173,6 +173,19 @@ static int pupil_open(double xi, double eta, double obsc, double strut)
     return 1;
 }
 
+/* Distance from (xi, eta) to the nearest edge of the mask: the rim, the
+ * obscuration or a strut's side. */
+static double edge_distance(double xi, double eta, double obsc, double strut)
+{
+    double r = hypot(xi, eta), d = fmin(fabs(r - 1.0), fabs(r - obsc));
+    int k;
+
+    for (k = 0; k < 3; k++)
+        d = fmin(d, fabs(fabs(bar_dir[k][0] * eta - bar_dir[k][1] * xi) -
+                         strut));
+    return d;
+}
+
 static void zernikes(double xi, double eta, float *z, size_t plane)
 {
     double r2 = xi * xi + eta * eta;
@@ -193,11 +206,26 @@ static void pupil_free(pupil *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Open sub-samples (of PUPIL_SUPER^2) of the pupil cell centred (x, y)
+ * samples from the pupil's centre. */
+static int cell_open(double x, double y, double step, double obsc,
+                     double strut)
+{
+    int u, v, open = 0;
+
+    for (v = 0; v < PUPIL_SUPER; v++)
+        for (u = 0; u < PUPIL_SUPER; u++)
+            open += pupil_open((x + (u + 0.5) / PUPIL_SUPER - 0.5) * step,
+                               (y + (v + 0.5) / PUPIL_SUPER - 0.5) * step,
+                               obsc, strut);
+    return open;
+}
+
 /* Sample the pupil with nd samples across D. */
 static int pupil_build(pupil *p, double nd, double obsc, double strut,
                        rapid_err *err)
 {
-    int m = (int)ceil(nd) + 2, a, b, u, v, open;
+    int m = (int)ceil(nd) + 2, a, b, open;
     size_t np = (size_t)m * m, s;
     double c = (m - 1) / 2.0, step = 2.0 / nd, xi, eta;
 
@@ -214,13 +242,16 @@ static int pupil_build(pupil *p, double nd, double obsc, double strut,
     for (b = 0; b < m; b++)
         for (a = 0; a < m; a++) {
             s = (size_t)b * m + a;
-            open = 0;
-            for (v = 0; v < PUPIL_SUPER; v++)
-                for (u = 0; u < PUPIL_SUPER; u++) {
-                    xi = (a - c + (u + 0.5) / PUPIL_SUPER - 0.5) * step;
-                    eta = (b - c + (v + 0.5) / PUPIL_SUPER - 0.5) * step;
-                    open += pupil_open(xi, eta, obsc, strut);
-                }
+            xi = (a - c) * step;
+            eta = (b - c) * step;
+            /* Only cells an edge may cross are sub-sampled: the others'
+             * sub-samples (within 0.53 samples of the centre) all agree
+             * with the centre. */
+            if (edge_distance(xi, eta, obsc, strut) > 0.75 * step)
+                open = pupil_open(xi, eta, obsc, strut) * PUPIL_SUPER *
+                       PUPIL_SUPER;
+            else
+                open = cell_open(a - c, b - c, step, obsc, strut);
             if (!open)
                 continue;
             p->t[s] = (float)open / (PUPIL_SUPER * PUPIL_SUPER);
