@@ -272,8 +272,8 @@ static void test_fwhm_grows_with_wavelength(void **state)
 /* Diffraction and WFE alone, summed over the band: the FWHM is the
  * published one at the centre of SCA 1 (the filter table's, measured on
  * oversampled PSFs with 8 mas FWHM jitter, no pixel), in every filter, to
- * 10 % (R062 is 7-9 % sharp, the others 2-4 % broad; NEA, which decides the noise, is checked
- * on the PSF files). */
+ * 10 % (R062 is 7-9 % sharp, the others 2-4 % broad; the NEA, which
+ * decides the noise, is checked on the PSF files). */
 static void test_optical_fwhm_is_published(void **state)
 {
     rapid_psf_opts o;
@@ -296,9 +296,9 @@ static void test_optical_fwhm_is_published(void **state)
         want = fl->fwhm_arcsec / 0.11;
         mine = model_fwhm(&f.models[0]);
         lib = rapid_psf_fwhm(&f, NDET / 2.0, NDET / 2.0);
-        print_message("%s optical FWHM %.4f px (published %.4f), mean "
-                      "wavelength %.3f um (table %.2f), library %.4f\n", fl->name, mine,
-                      want, f.lambda_um, fl->lambda_um, lib);
+        print_message("%s optical FWHM %.4f px (library %.4f, published "
+                      "%.4f), mean wavelength %.3f um (table %.2f)\n",
+                      fl->name, mine, lib, want, f.lambda_um, fl->lambda_um);
         assert_true(fabs(mine / want - 1) < 0.10);
         assert_true(fabs(lib / want - 1) < 0.10);
         rapid_psf_field_release(&f);

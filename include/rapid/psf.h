@@ -4,12 +4,12 @@
  * spider struts (behind the cold pupil mask of the filter) and a small
  * wavefront error that varies smoothly across the focal plane, summed over
  * the filter's band for a K0V star; it is convolved with pointing jitter,
- * charge diffusion and the square pixel, so that sampling it at native pixel steps gives the
- * fraction of a point source's flux falling in each pixel (the image is
- * undersampled: FWHM 1.1-1.7 px).  Models are kept oversampled; every model
- * is centred (its first moment is at the origin) and normalised over its
- * stamp, whose outermost pixels roll the wings off to zero so that a stamp
- * holds the whole model at every sub-pixel phase.
+ * charge diffusion and the square pixel, so that sampling it at native
+ * pixel steps gives the fraction of a point source's flux falling in each
+ * pixel (the image is undersampled: FWHM 1.1-1.7 px).  Models are kept
+ * oversampled; every model is centred (its first moment is at the origin)
+ * and normalised over its stamp, whose outermost pixels roll the wings off
+ * to zero so that a stamp holds the whole model at every sub-pixel phase.
  */
 #ifndef RAPID_PSF_H
 #define RAPID_PSF_H
@@ -45,8 +45,10 @@ typedef struct rapid_psf_opts {
     double diffusion_px; /* detector charge diffusion, Gaussian rms per axis
                           * in native pixels (0.1, as GalSim's Roman model) */
     double ipc_side;     /* inter-pixel capacitance: fraction of a pixel's
-                          * charge seen by each side neighbour (0.0143) */
-    double ipc_diag;     /* ... by each diagonal neighbour (0.0012) */
+                          * charge seen by each side neighbour (0: off, as
+                          * in the published PSF statistics; GalSim's
+                          * Roman kernel has 0.0143) */
+    double ipc_diag;     /* ... by each diagonal neighbour (0; 0.0012) */
 } rapid_psf_opts;
 
 void rapid_psf_opts_init(rapid_psf_opts *o);

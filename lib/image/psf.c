@@ -1135,8 +1135,7 @@ static int image_header(const rapid_psf_field *f, double fwhm,
         (rc = rapid_header_set_double(h, key = "PIXSCALE", RAPID_PIXSCALE,
                                       "[arcsec/pixel]")) < 0 ||
         (rc = rapid_header_set_double(h, key = "WAVELEN", f->lambda_um,
-                                      "[um] photon-weighted mean wavelength")) <
-            0 ||
+                                      "[um] photon-weighted mean")) < 0 ||
         (rc = rapid_header_set_double(h, key = "LAMMIN", f->lambda_min_um,
                                       "[um] band's blue edge")) < 0 ||
         (rc = rapid_header_set_double(h, key = "LAMMAX", f->lambda_max_um,

@@ -57,7 +57,7 @@ static int l2_name(const char *s)
            (strcmp(s, ".fits") == 0 || strcmp(s, ".fits.gz") == 0);
 }
 
-/* Roman_WFI_PSF_<FILTER>_<sca>.fits or Roman_WFI_PSF_<FILTER>_<sca>_visit<v>.fits */
+/* Roman_WFI_PSF_<FILTER>_<sca>.fits, or with _visit<v> before .fits */
 static int psf_name(const char *s)
 {
     if (!(skip_prefix(&s, "Roman_WFI_PSF_") && skip_filter(&s) &&
