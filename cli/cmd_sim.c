@@ -14,18 +14,20 @@ static const char usage_text[] =
     "                 [--tiles N | --ra RA --dec DEC] [--filters F158,F062,...]\n"
     "                 [--epochs N] [--cadence DAYS] [--start \"YYYY-MM-DD HH:MM:SS\"]\n"
     "                 [--scas N] [--exptime S] [--sn-rate X] [--gzip]\n"
-    "                 [--without LIST] [--dry-run] [--allow-large]\n"
+    "                 [--without LIST] [--dry-run] [--psf-vary MAS]\n"
+    "                 [--allow-large]\n"
     "\n"
     "Simulate a Roman WFI time-domain survey and write, in DIR:\n"
     "  Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits  L2 images: SCI (DN),\n"
     "      ERR (DN) and DQ (bad, saturated, cosmic-ray pixels: docs/products.md)\n"
     "  psf/Roman_WFI_PSF_<FILTER>_<sca>.fits                  PSF per detector\n"
+    "  (psf/Roman_WFI_PSF_<FILTER>_<sca>_visit<v>.fits with --psf-vary)\n"
     "  truth/static.fits, truth/transients.fits, truth/pointings.fits\n"
     "The same seed gives the same images and truth.  Prints one JSON line:\n"
     "the directory and the number of images.\n"
     "\n"
     "Data volume: an L2 file holds 12 bytes per pixel (SCI, ERR, DQ) and\n"
-    "20 kB of headers (a 4088^2 image: 200 MB), a PSF file 20 kB; a run\n"
+    "20 kB of headers (a 4088^2 image: 200 MB), a PSF file 297 kB; a run\n"
     "writes (epochs x tiles not covered by an earlier pointing x filters) x\n"
     "detectors of them.\n"
     "--dry-run prints the count and the bytes without writing anything; on\n"
@@ -52,6 +54,11 @@ static const char usage_text[] =
     "                   Y106, J129, H158, W146 302; F184, K213 901)\n"
     "  --sn-rate X      multiplier on the published supernova rates (1;\n"
     "                   0: no supernovae)\n"
+    "  --psf-vary MAS   give every visit its own PSF, blurred further by a\n"
+    "                   Gaussian of rms drawn uniformly in 0..MAS milli-\n"
+    "                   arcsec per axis (jitter, focus), so an image can be\n"
+    "                   sharper or broader than the reference; PSF files\n"
+    "                   per visit (0: off, the default)\n"
     "  --gzip           write the L2 images gzipped (.fits.gz)\n"
     "  --without LIST   leave out, comma-separated: supernovae, variables,\n"
     "                   cosmic-rays, hot-pixels, bright-stars (H < 16),\n"
@@ -76,7 +83,8 @@ typedef struct sim_opts {
 enum {
     OPT_OUT = 1, OPT_FORCE, OPT_SEED, OPT_SIZE, OPT_TILES, OPT_RA, OPT_DEC,
     OPT_FILTERS, OPT_EPOCHS, OPT_CADENCE, OPT_START, OPT_SCAS, OPT_EXPTIME,
-    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE, OPT_WITHOUT, OPT_DRY_RUN
+    OPT_GZIP, OPT_SN_RATE, OPT_ALLOW_LARGE, OPT_WITHOUT, OPT_DRY_RUN,
+    OPT_PSF_VARY
 };
 
 static const cli_option options[] = {
@@ -98,6 +106,7 @@ static const cli_option options[] = {
     {"--allow-large", NULL, 0, OPT_ALLOW_LARGE},
     {"--without", NULL, 1, OPT_WITHOUT},
     {"--dry-run", NULL, 0, OPT_DRY_RUN},
+    {"--psf-vary", NULL, 1, OPT_PSF_VARY},
     {NULL, NULL, 0, 0},
 };
 
@@ -276,6 +285,12 @@ static int parse_value(int id, const char *v, rapid_sim_config *c,
             c->sn_rate > 1e6)
             return cli_usage("sim", "invalid supernova rate '%s': must be a "
                              "multiplier in [0, 1e6]", v);
+        break;
+    case OPT_PSF_VARY:
+        if (cli_parse_double(v, &c->psf_visit_blur) ||
+            !(c->psf_visit_blur >= 0) || c->psf_visit_blur > 1000)
+            return cli_usage("sim", "invalid per-visit PSF blur '%s': must "
+                             "be milliarcseconds in [0, 1000]", v);
         break;
     case CLI_OPERAND:
         return cli_usage("sim", "unexpected argument '%s' (see rapid sim "

@@ -224,6 +224,10 @@ expect "sim --without names the unknown part" "$(grep -q "'planets'" <<<"$err"; 
 check sim-bad-sn-rate 2 "$rapid" sim --out "$tmp/x" --sn-rate -1
 expect "bad supernova rate named" "$(grep -q "'-1'" <<<"$err"; echo $?)"
 check sim-allow-large 0 "$rapid" sim --out "$tmp/l" "${small[@]}" --allow-large
+check sim-psf-vary 0 "$rapid" sim --out "$tmp/pv" "${small[@]}" --psf-vary 30
+expect "sim --psf-vary: a PSF file per visit" "$( [ "$(ls "$tmp/pv/psf" | grep -Ec '^Roman_WFI_PSF_H158_1_visit[0-9]+\.fits$')" = 2 ] && [ ! -e "$tmp/pv/psf/Roman_WFI_PSF_H158_1.fits" ]; echo $?)"
+check sim-bad-psf-vary 2 "$rapid" sim --out "$tmp/x" --psf-vary -5
+expect "bad per-visit blur named" "$(grep -q "'-5'" <<<"$err"; echo $?)"
 check sim-bad-filter 2 "$rapid" sim --out "$tmp/x" --filters F158,F999
 expect "bad filter named" "$(grep -q "'F999'" <<<"$err"; echo $?)"
 check sim-bad-size 2 "$rapid" sim --out "$tmp/x" --size 32

@@ -269,8 +269,12 @@ static void test_fwhm_grows_with_wavelength(void **state)
     }
 }
 
-/* Diffraction and WFE alone: the FWHM is the table's, in every filter. */
-static void test_optical_fwhm_is_calibrated(void **state)
+/* Diffraction and WFE alone, summed over the band: the FWHM is the
+ * published one at the centre of SCA 1 (the filter table's, measured on
+ * oversampled PSFs with 8 mas FWHM jitter, no pixel), in every filter, to
+ * 10 % (R062 is 7-9 % sharp, the others 2-4 % broad; the NEA, which
+ * decides the noise, is checked on the PSF files). */
+static void test_optical_fwhm_is_published(void **state)
 {
     rapid_psf_opts o;
     rapid_psf_field f;
@@ -287,17 +291,16 @@ static void test_optical_fwhm_is_calibrated(void **state)
     o.half = 8;
     for (fid = 1; fid <= RAPID_NFILTERS; fid++) {
         fl = rapid_filter_by_fid(fid);
-        /* SCA 11 starts at the middle of the focal plane */
-        assert_ok(rapid_psf_field_make(&f, fl, 11, NDET, NDET, &o, &err),
+        assert_ok(rapid_psf_field_make(&f, fl, 1, NDET, NDET, &o, &err),
                   err);
         want = fl->fwhm_arcsec / 0.11;
         mine = model_fwhm(&f.models[0]);
         lib = rapid_psf_fwhm(&f, NDET / 2.0, NDET / 2.0);
-        print_message("%s optical FWHM %.4f px (table %.4f), lambda %.3f um "
-                      "(table %.2f)\n", fl->name, mine, want, f.lambda_um,
-                      fl->lambda_um);
-        assert_true(fabs(mine / want - 1) < 0.03);
-        assert_true(fabs(lib / want - 1) < 0.03);
+        print_message("%s optical FWHM %.4f px (library %.4f, published "
+                      "%.4f), mean wavelength %.3f um (table %.2f)\n",
+                      fl->name, mine, lib, want, f.lambda_um, fl->lambda_um);
+        assert_true(fabs(mine / want - 1) < 0.10);
+        assert_true(fabs(lib / want - 1) < 0.10);
         rapid_psf_field_release(&f);
     }
 }
@@ -321,7 +324,8 @@ static void test_encircled_energy(void **state)
 /* Six struts at 30 + 60k degrees throw spikes along 0 + 60k degrees.
  * Along a spike, the strut's diffraction beats with the Airy rings (at
  * 8 px exactly the two nearly cancel in H158), so the flux is averaged over
- * radii 6-10 px, a few ring spacings. */
+ * radii 6-10 px, a few ring spacings.  Summing over the band smooths the
+ * rings between the spikes, so a spike is 1.9 times the flux between. */
 static void test_diffraction_spikes(void **state)
 {
     const rapid_psf_model *md = centre_model(&h158);
@@ -338,7 +342,7 @@ static void test_diffraction_spikes(void **state)
         }
     print_message("H158 at 6-10 px: spikes %.3g, between %.3g\n", spike,
                   between);
-    assert_true(spike > 2 * between);
+    assert_true(spike > 1.6 * between);
     assert_true(between > 0);
 }
 
@@ -476,6 +480,136 @@ static void test_psf_image(void **state)
     rapid_image_release(&back);
 }
 
+/* ------------------------------------------------------- the PSF files */
+
+/* The Roman project's PSF statistics (roman-technical-information,
+ * data/WideFieldInstrument/Imaging/PointSpreadFunctions/
+ * SummaryPSFstats_corner.txt, Table 2: PSF centred on a pixel, K0V star
+ * over the band, 8 mas FWHM jitter), SCA 1 and SCA 18: noise-equivalent
+ * area 1/sum(p^2) in native pixels and the flux tot in the ~7" image the
+ * pixel values p are fractions of.  By F-number: F062 F087 F106 F129 F146
+ * F158 F184 F213. */
+static const char *const pub_filter[8] = {"F062", "F087", "F106", "F129",
+                                          "F146", "F158", "F184", "F213"};
+static const double pub_nea[2][8] = {
+    {3.80, 4.04, 4.83, 6.63, 7.37, 9.65, 15.52, 20.14},
+    {4.69, 4.81, 5.49, 7.28, 8.11, 10.35, 16.80, 21.63}};
+static const double pub_tot[2][8] = {
+    {0.98965, 0.98583, 0.98261, 0.97992, 0.97907, 0.97730, 0.97300,
+     0.96944},
+    {0.98906, 0.98516, 0.98145, 0.97834, 0.97755, 0.97565, 0.97232,
+     0.96885}};
+
+/* 1/sum(p^2) of an image normalised to unit sum here. */
+static double nea_of(const rapid_image *img)
+{
+    double s = 0, s2 = 0;
+    size_t i, n = (size_t)img->nx * img->ny;
+
+    for (i = 0; i < n; i++) {
+        s += img->data[i];
+        s2 += (double)img->data[i] * img->data[i];
+    }
+    return s * s / s2;
+}
+
+/* Write the PSF file of (filter, sca) as the simulator does and read its
+ * native image and OVERSAMP extension back. */
+static void psf_file(const char *filter, int sca, rapid_image *nat,
+                     rapid_image *ovs)
+{
+    rapid_psf_field f;
+    rapid_err err = RAPID_ERR_INIT;
+    const char *path = test_path("psffile.fits");
+
+    assert_ok(rapid_psf_field_make(&f, rapid_filter_by_name(filter), sca,
+                                   NDET, NDET, NULL, &err), err);
+    assert_ok(rapid_psf_field_write(&f, path, &err), err);
+    rapid_psf_field_release(&f);
+    assert_ok(rapid_fits_read_image(path, NULL, nat, &err), err);
+    if (ovs)
+        assert_ok(rapid_fits_read_image(path, "OVERSAMP", ovs, &err), err);
+}
+
+/* The NEA of every filter's PSF file is the published one to 10 % at
+ * SCA 1 (inner column) and SCA 18 (the field's edge), and grows from SCA 1
+ * to SCA 18 as the published one does.  The published pixel values sum to
+ * tot, ours to 1, so the published NEA of a unit-sum PSF is NEA tot^2. */
+static void test_nea_is_published(void **state)
+{
+    rapid_image nat = RAPID_IMAGE_INIT;
+    double nea[2], want[2], worst = 0;
+    int k, s;
+
+    (void)state;
+    for (k = 0; k < 8; k++) {
+        for (s = 0; s < 2; s++) {
+            psf_file(pub_filter[k], s ? 18 : 1, &nat, NULL);
+            nea[s] = nea_of(&nat);
+            want[s] = pub_nea[s][k] * pub_tot[s][k] * pub_tot[s][k];
+            worst = fmax(worst, fabs(nea[s] / want[s] - 1));
+            rapid_image_release(&nat);
+        }
+        print_message("%s NEA SCA 1 %.2f (published %.2f), SCA 18 %.2f "
+                      "(published %.2f)\n", pub_filter[k], nea[0], want[0],
+                      nea[1], want[1]);
+        assert_true(fabs(nea[0] / want[0] - 1) < 0.10);
+        assert_true(fabs(nea[1] / want[1] - 1) < 0.10);
+        /* the published direction: broader at the field's edge, by a
+         * similar amount (published 1.03-1.23) */
+        assert_true(nea[1] > nea[0]);
+        assert_true(nea[1] / nea[0] < 1.5 * want[1] / want[0]);
+    }
+    print_message("worst NEA ratio to the published: %.3f\n", 1 + worst);
+}
+
+/* The OVERSAMP extension: OVERSAMP = 4 samples per pixel, odd side
+ * centred on the middle sample, unit sum, first moment at the centre; and
+ * it is the native image's PSF: its samples every 4th through the centre,
+ * times 16, are the primary image.  (It is convolved with the pixel
+ * already, so that is decimation, not a 4x4 block sum; every sub-pixel
+ * phase of the model sums to the same 1/16, test_every_phase_sums_to_one,
+ * so the two normalisations agree to float rounding: 1e-5 of the peak.) */
+static void test_oversampled_extension(void **state)
+{
+    rapid_image nat = RAPID_IMAGE_INIT, ovs = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    double sum = 0, cx, cy, d, worst = 0, peak = 0;
+    long over;
+    int n, c, h, i, j;
+
+    (void)state;
+    psf_file("F184", 1, &nat, &ovs);
+    assert_ok(rapid_header_get_long(&ovs.hdr, "OVERSAMP", &over, &err), err);
+    assert_int_equal(over, 4);
+    n = ovs.nx;
+    assert_int_equal(ovs.ny, n);
+    assert_true(n % 2 == 1 && n >= nat.nx * over);
+    c = (n - 1) / 2;
+    h = (nat.nx - 1) / 2;
+    for (i = 0; i < n * n; i++)
+        sum += ovs.data[i];
+    assert_true(fabs(sum - 1) < 1e-5);
+    stamp_centroid(ovs.data, n, -c, -c, &cx, &cy);
+    print_message("OVERSAMP %d x %d, sum %.7f, centroid (%.2g, %.2g) "
+                  "samples\n", n, n, sum, cx, cy);
+    assert_true(fabs(cx) < 1e-3 && fabs(cy) < 1e-3);
+    for (j = -h; j <= h; j++)
+        for (i = -h; i <= h; i++) {
+            double v = nat.data[(size_t)(j + h) * nat.nx + (i + h)];
+            d = over * over *
+                    ovs.data[(size_t)(c + j * over) * n + (c + i * over)] -
+                v;
+            worst = fmax(worst, fabs(d));
+            peak = fmax(peak, v);
+        }
+    print_message("decimated OVERSAMP - native: worst %.3g (peak %.3f)\n",
+                  worst, peak);
+    assert_true(worst < 1e-5 * peak);
+    rapid_image_release(&nat);
+    rapid_image_release(&ovs);
+}
+
 static void test_deterministic(void **state)
 {
     rapid_psf_opts o;
@@ -540,6 +674,22 @@ static void test_bad_arguments(void **state)
     o.wfe_nm = NAN;
     rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
     expect_arg_error(rc, &err, "WFE nan");
+    rapid_psf_opts_init(&o);
+    o.nlambda = 17;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "wavelengths 17");
+    rapid_psf_opts_init(&o);
+    o.ipc_side = -0.01;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "IPC -0.01");
+    rapid_psf_opts_init(&o);
+    o.wfe_field = INFINITY;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "WFE growth inf");
+    rapid_psf_opts_init(&o);
+    o.obscuration_wide = 0.95;
+    rc = rapid_psf_field_make(&f, h, 3, 100, 100, &o, &err);
+    expect_arg_error(rc, &err, "obscuration 0.95");
     rapid_psf_field_release(&f); /* harmless after a failure */
 
     rc = rapid_psf_field_image(&h158, 64, &img, &err);
@@ -549,6 +699,14 @@ static void test_bad_arguments(void **state)
     memset(&f, 0, sizeof f);
     rc = rapid_psf_field_image(&f, 25, &img, &err);
     expect_arg_error(rc, &err, "no PSF field");
+    rc = rapid_psf_field_oversampled(&f, &img, &err);
+    expect_arg_error(rc, &err, "no PSF field");
+    rc = rapid_psf_field_write(&f, test_path("none.fits"), &err);
+    expect_arg_error(rc, &err, "no PSF field");
+    /* a path that cannot be written: an error naming it, no file */
+    rc = rapid_psf_field_write(&h158, test_path("no/such/dir/p.fits"), &err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err.msg, "no/such/dir/p.fits"));
     /* an empty field gives an empty stamp, not a crash */
     rapid_psf_field_stamp(&f, 10.4, 20.6, 1, st, &ix0, &iy0);
     assert_true(stamp_sum(st, 3) == 0);
@@ -564,12 +722,14 @@ int main(void)
         cmocka_unit_test(test_every_phase_sums_to_one),
         cmocka_unit_test(test_stamp_centroid),
         cmocka_unit_test(test_fwhm_grows_with_wavelength),
-        cmocka_unit_test(test_optical_fwhm_is_calibrated),
+        cmocka_unit_test(test_optical_fwhm_is_published),
         cmocka_unit_test(test_encircled_energy),
         cmocka_unit_test(test_diffraction_spikes),
         cmocka_unit_test(test_variation_across_detector),
         cmocka_unit_test(test_add_clips_at_edges),
         cmocka_unit_test(test_psf_image),
+        cmocka_unit_test(test_nea_is_published),
+        cmocka_unit_test(test_oversampled_extension),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_bad_arguments),
     };

@@ -654,18 +654,26 @@ static void measure_stars(world *w, int ip, double r, phot *ph)
     all_positions(w, &wcs, &x, &y);
     for (k = 0; k < w->scene->nsrc; k++) {
         const sim_source *s = &w->scene->src[k];
-        double f = src_flux_dn(w, s), frac, sky, meas;
+        double f = src_flux_dn(w, s), frac, sky, meas, noise;
+        /* nothing brighter within 60 px either: its wings would tilt the
+         * sky under the annulus */
+        /* (a source ten times brighter within 60 px tilts the sky under
+         * the annulus: one such star was 1.3 % low) */
         if (!usable_star(w, s, x[k], y[k], 25) || !isolated(w, x, y, k, 8, 1e-3) ||
-            !isolated(w, x, y, k, 22, 0.1))
+            !isolated(w, x, y, k, 22, 0.1) || !isolated(w, x, y, k, 60, 10.0))
             continue;
         frac = aperture_correction(&w->psf, x[k], y[k], r, 12, 20);
-        if (sqrt(f * frac * RAPID_GAIN + M_PI * r * r * var_px) /
-                (f * frac * RAPID_GAIN) > 0.0025)
+        /* stars whose noise allows a 0.4 % measurement: between that and
+         * saturation (65,535 DN) lie about 1.2 mag */
+        noise = sqrt(f * frac * RAPID_GAIN + M_PI * r * r * var_px) /
+                (f * frac * RAPID_GAIN);
+        if (noise > 0.004)
             continue;
         sky = annulus_mean(img.data, img.nx, img.ny, x[k], y[k], 12, 20, 1);
         meas = aperture_sum(img.data, img.nx, img.ny, x[k], y[k], r, sky) / frac;
         ph->worst = fmax(ph->worst, fabs(meas / f - 1));
-        if (fabs(meas / f - 1) > 0.01)
+        /* each within 1 %, or 4 sigma of its own noise */
+        if (fabs(meas / f - 1) > fmax(0.01, 4 * noise))
             fail_msg("star %lld (mag %.2f): %.1f DN measured, %.1f true",
                      (long long)s->id, s->mag[1], meas, f);
         ph->sum += meas / f - 1;
@@ -677,21 +685,24 @@ static void measure_stars(world *w, int ip, double r, phot *ph)
     rapid_image_release(&img);
 }
 
-/* Aperture photometry of bright isolated stars on two visits recovers
+/* Aperture photometry of bright isolated stars on five visits recovers
  * their truth fluxes to 1 %, and on average to 0.25 %. */
 static void test_aperture_photometry(void **state)
 {
     world w;
     phot ph = {0, 0, 0};
+    int k;
 
     (void)state;
     small_config(&w.c, 1024);
     w.c.star_density = 160; /* enough stars below saturation */
+    w.c.mag_bright = 16;    /* and no saturated wings over their skies */
+    w.c.epochs = 5;         /* the same stars, other dithers and noise */
     w.c.cosmic_rays = 0;
     w.c.hot_pixels = 0;
     world_make(&w);
-    measure_stars(&w, 0, 6, &ph);
-    measure_stars(&w, 1, 6, &ph);
+    for (k = 0; k < w.np; k++)
+        measure_stars(&w, k, 6, &ph);
     printf("# %d star measurements, mean flux error %.5f, worst %.5f\n", ph.n,
            ph.n ? ph.sum / ph.n : 0.0, ph.worst);
     assert_true(ph.n >= 8);
@@ -1032,6 +1043,104 @@ static void check_psf_file(const char *path, const char *filter, int sca)
     v = hdr_double(&p.hdr, "SCA_NUM");
     assert_int_equal((int)v, sca);
     rapid_image_release(&p);
+    /* and the oversampled PSF beside it, unit sum */
+    assert_ok(rapid_fits_read_image(path, "OVERSAMP", &p, &err), err);
+    assert_true(hdr_double(&p.hdr, "OVERSAMP") == 4);
+    assert_true(p.nx == p.ny && p.nx % 2 == 1);
+    for (s = 0, i = 0; i < p.nx * p.ny; i++)
+        s += p.data[i];
+    assert_true(fabs(s - 1) < 1e-4);
+    rapid_image_release(&p);
+}
+
+/* FWHM in native pixels of the OVERSAMP image of a PSF file: the mean of
+ * the widths at half maximum of the row and column through the middle
+ * sample, crossings interpolated linearly. */
+static double file_fwhm(const char *path)
+{
+    rapid_image p = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    double w = 0, half, a, b;
+    int n, c, k, d, step;
+
+    assert_ok(rapid_fits_read_image(path, "OVERSAMP", &p, &err), err);
+    n = p.nx;
+    c = (n - 1) / 2;
+    half = 0.5 * p.data[(size_t)c * n + c];
+    for (d = 0; d < 4; d++) {
+        step = d == 0 ? 1 : d == 1 ? -1 : d == 2 ? n : -n;
+        for (k = 1; k < c; k++) {
+            b = p.data[(size_t)c * n + c + k * step];
+            if (b < half) {
+                a = p.data[(size_t)c * n + c + (k - 1) * step];
+                w += k - 1 + (a - half) / (a - b);
+                break;
+            }
+        }
+    }
+    w = w / 2 / hdr_double(&p.hdr, "OVERSAMP");
+    rapid_image_release(&p);
+    return w;
+}
+
+/* --psf-vary: every visit's PSF file, named for the visit, is broader the
+ * larger that visit's drawn blur, and never sharper than without it; the
+ * same seed gives the same PSF files. */
+static void test_psf_per_visit(void **state)
+{
+    rapid_sim_config c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image a = RAPID_IMAGE_INIT, b = RAPID_IMAGE_INIT;
+    char path[1024], again[1024], name[256];
+    double fw[3], blur[3], fw0;
+    const char *hdu[2] = {"0", "OVERSAMP"};
+    int v, k, lo = 0, hi = 0;
+
+    (void)state;
+    small_config(&c, 64);
+    c.nscas = 1;
+    c.epochs = 3;
+    assert_ok(rapid_sim_run(&c, test_path("novary"), NULL, NULL, &err), err);
+    snprintf(path, sizeof path, "%s/psf/Roman_WFI_PSF_H158_1.fits",
+             test_path("novary"));
+    fw0 = file_fwhm(path);
+    c.psf_visit_blur = 60;
+    assert_ok(rapid_sim_run(&c, test_path("vary"), NULL, NULL, &err), err);
+    assert_ok(rapid_sim_run(&c, test_path("vary2"), NULL, NULL, &err), err);
+    snprintf(path, sizeof path, "%s/psf/Roman_WFI_PSF_H158_1.fits",
+             test_path("vary"));
+    assert_int_equal(access(path, F_OK), -1);
+    for (v = 0; v < 3; v++) {
+        rapid_sim_psf_name(&c, c.filters[0], 1, v, name, sizeof name);
+        snprintf(name + 100, 20, "_visit%d.fits", v);
+        assert_non_null(strstr(name, name + 100));
+        snprintf(path, sizeof path, "%s/psf/%s", test_path("vary"), name);
+        snprintf(again, sizeof again, "%s/psf/%s", test_path("vary2"), name);
+        check_psf_file(path, "H158", 1);
+        blur[v] = rapid_sim_visit_blur(&c, v);
+        fw[v] = file_fwhm(path);
+        printf("# visit %d: blur %.1f mas, FWHM %.3f px (no blur %.3f)\n", v,
+               blur[v], fw[v], fw0);
+        assert_true(blur[v] >= 0 && blur[v] < 60);
+        assert_true(fw[v] >= fw0 - 1e-4);
+        lo = blur[v] < blur[lo] ? v : lo;
+        hi = blur[v] > blur[hi] ? v : hi;
+        for (k = 0; k < 2; k++) {
+            assert_ok(rapid_fits_read_image(path, hdu[k], &a, &err), err);
+            assert_ok(rapid_fits_read_image(again, hdu[k], &b, &err), err);
+            assert_true(a.nx == b.nx && a.ny == b.ny);
+            assert_memory_equal(a.data, b.data,
+                                (size_t)a.nx * a.ny * sizeof *a.data);
+            rapid_image_release(&a);
+            rapid_image_release(&b);
+        }
+    }
+    /* the draws spread out, and the FWHM follows them */
+    assert_true(blur[hi] - blur[lo] > 5);
+    assert_true(fw[hi] > fw[lo] + 0.01);
+    assert_true(rapid_sim_visit_blur(&c, 0) == blur[0]);
+    c.psf_visit_blur = 0;
+    assert_true(rapid_sim_visit_blur(&c, 0) == 0);
 }
 
 /* Bytes of the regular files below dir (one level of folders). */
@@ -1296,6 +1405,7 @@ int main(void)
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_run_files),
+        cmocka_unit_test(test_psf_per_visit),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_clear),
     };

@@ -1,14 +1,15 @@
 /* rapid/psf.h - a physical model of the Roman WFI point-spread function.
  *
  * The optical PSF is |FT(pupil)|^2 of a centrally obscured pupil with six
- * spider struts and a small wavefront error that varies smoothly across the
- * focal plane; it is convolved with pointing jitter, charge diffusion and
- * the square pixel, so that sampling it at native pixel steps gives the
- * fraction of a point source's flux falling in each pixel (the image is
- * undersampled: FWHM 1.1-1.7 px).  Models are kept oversampled; every model
- * is centred (its first moment is at the origin) and normalised over its
- * stamp, whose outermost pixels roll the wings off to zero so that a stamp
- * holds the whole model at every sub-pixel phase.
+ * spider struts (behind the cold pupil mask of the filter) and a small
+ * wavefront error that varies smoothly across the focal plane, summed over
+ * the filter's band for a K0V star; it is convolved with pointing jitter,
+ * charge diffusion and the square pixel, so that sampling it at native
+ * pixel steps gives the fraction of a point source's flux falling in each
+ * pixel (the image is undersampled: FWHM 1.1-1.7 px).  Models are kept
+ * oversampled; every model is centred (its first moment is at the origin)
+ * and normalised over its stamp, whose outermost pixels roll the wings off
+ * to zero so that a stamp holds the whole model at every sub-pixel phase.
  */
 #ifndef RAPID_PSF_H
 #define RAPID_PSF_H
@@ -25,14 +26,29 @@ typedef struct rapid_psf_opts {
     int over;            /* oversampling factor of the stored models (4) */
     int half;            /* stamp half-size in native pixels (32: 65x65) */
     int ngrid;           /* models per detector side (3: a 3x3 grid) */
-    double obscuration;  /* central obscuration, linear fraction (0.303) */
+    double obscuration;  /* central obscuration behind the cold pupil mask
+                          * of R062..H158 and W146, linear fraction (0.32) */
     double strut_width;  /* spider strut width, fraction of D (0.026) */
-    double wfe_nm;       /* rms wavefront error at the field centre (40) */
-    double jitter_mas;   /* rms pointing jitter per axis (14) */
+    double obscuration_wide; /* the same behind the wide mask of F184 and
+                              * K213 (0.40) */
+    double strut_width_wide; /* (0.04) */
+    int nlambda;         /* wavelengths sampled across the band; 0: one per
+                          * 15 % of fractional bandwidth, 2-5 (0) */
+    double wfe_nm;       /* rms wavefront error at the field centre (45) */
+    double wfe_field;    /* its growth: the rms is wfe_nm (1 + wfe_field
+                          * (fx^2 + fy^2)), fx, fy the focal-plane
+                          * coordinates in [-1, 1] (0.3) */
+    double jitter_mas;   /* rms pointing jitter per axis (3.4: 8 mas FWHM,
+                          * as the Roman project's PSF statistics) */
     int optical_only;    /* 1: diffraction and WFE only, no jitter, no
                           * diffusion, no pixel (to check the optics); 0 */
     double diffusion_px; /* detector charge diffusion, Gaussian rms per axis
                           * in native pixels (0.1, as GalSim's Roman model) */
+    double ipc_side;     /* inter-pixel capacitance: fraction of a pixel's
+                          * charge seen by each side neighbour (0: off, as
+                          * in the published PSF statistics; GalSim's
+                          * Roman kernel has 0.0143) */
+    double ipc_diag;     /* ... by each diagonal neighbour (0; 0.0012) */
 } rapid_psf_opts;
 
 void rapid_psf_opts_init(rapid_psf_opts *o);
@@ -60,8 +76,10 @@ typedef struct rapid_psf_field {
     rapid_psf_opts opts;
     int ngrid;
     rapid_psf_model *models; /* ngrid*ngrid, row-major (y slowest) */
-    double lambda_um;        /* effective wavelength of the optics, microns
-                              * (chosen so the optical FWHM is the filter's) */
+    double lambda_um;        /* photon-weighted mean wavelength, microns */
+    double lambda_min_um, lambda_max_um; /* the filter's band edges */
+    int nlambda;             /* wavelengths summed across the band */
+    int wide_mask;           /* 1: behind the wide pupil mask (F184, K213) */
 } rapid_psf_field;
 
 /* Build the field for (filter, sca) on an nx*ny detector; opts NULL for
@@ -86,8 +104,26 @@ void rapid_psf_field_add(const rapid_psf_field *f, float *img, int nx, int ny,
 /* The PSF file of a detector: the native-sampled PSF at the detector centre,
  * size x size (odd), centred on the middle pixel, unit sum, with FILTER,
  * SCA_NUM and the model parameters in its header (PSFOVER = 1, PIXSCALE,
- * WAVELEN, FWHM in pixels, OBSCUR, STRUTW, WFE_NM, JITTER, DIFFUSE). */
+ * WAVELEN (photon-weighted mean), LAMMIN, LAMMAX, NLAMBDA, PUPMASK, FWHM
+ * in pixels, OBSCUR, STRUTW, WFE_NM, JITTER, DIFFUSE). */
 int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
+                          rapid_err *err);
+
+/* The oversampled PSF at the detector centre: the pixel-convolved model
+ * itself (n x n samples 1/over native pixel apart, n = models[0].n, odd,
+ * centred on the middle sample), normalised to unit sum over all samples;
+ * header OVERSAMP (= over), FILTER, SCA_NUM, PIXSCALE (arcsec per
+ * sample), PSFTYPE = 'EFFECTIVE'.  Because it is already convolved with
+ * the pixel, the native PSF of a source offset (dx, dy) px from a pixel
+ * centre is over^2 times the samples c + k over - (dx, dy) over (k
+ * integer, c the middle), not a block sum. */
+int rapid_psf_field_oversampled(const rapid_psf_field *f, rapid_image *out,
+                                rapid_err *err);
+
+/* Write the PSF file of a detector to path: the native image of
+ * rapid_psf_field_image (size 2 half + 1) as the primary HDU, the
+ * oversampled PSF as extension OVERSAMP.  All or nothing. */
+int rapid_psf_field_write(const rapid_psf_field *f, const char *path,
                           rapid_err *err);
 
 /* FWHM in native pixels of the PSF at (x, y): the mean of the full widths

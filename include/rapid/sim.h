@@ -62,6 +62,12 @@ typedef struct rapid_sim_config {
                               * fixed per detector); 0: none (1) */
     int with_sources;        /* 0: sky, dark and noise only (for checks) */
     int with_noise;          /* 0: noiseless expectation (for checks) */
+    double psf_visit_blur;   /* mas; > 0: every visit's PSF is blurred
+                              * further by a Gaussian of rms drawn uniformly
+                              * in 0..psf_visit_blur (rapid_sim_visit_blur),
+                              * and the PSF files are written per visit
+                              * (rapid_sim_psf_name); 0 (default): one PSF
+                              * per filter and detector */
 } rapid_sim_config;
 
 void rapid_sim_config_init(rapid_sim_config *c);
@@ -133,6 +139,17 @@ long rapid_sim_defect_map(const rapid_sim_config *c, int sca, int nx, int ny,
 /* The L2 file name of (pointing, sca): Roman_TDS_simple_model_<F>_<p>_<s>.fits */
 void rapid_sim_l2_name(const rapid_sim_config *c, const rapid_sim_pointing *p,
                        int sca, char *out, size_t outsz);
+
+/* The extra blur (rms mas per axis, added to the pointing jitter in
+ * quadrature) of the PSF in visit `visit`: 0 when c->psf_visit_blur is 0,
+ * else uniform in [0, psf_visit_blur), a function of the seed and the
+ * visit only (the same for every filter and detector of the visit). */
+double rapid_sim_visit_blur(const rapid_sim_config *c, int visit);
+
+/* The PSF file name of (filter, sca): Roman_WFI_PSF_<F>_<sca>.fits, or with
+ * a per-visit blur Roman_WFI_PSF_<F>_<sca>_visit<visit>.fits. */
+void rapid_sim_psf_name(const rapid_sim_config *c, const rapid_filter *f,
+                        int sca, int visit, char *out, size_t outsz);
 
 /* Everything: plan, scene, PSF files, L2 images and truth tables in outdir
  * (created if needed).  progress may be NULL. */

@@ -5,42 +5,50 @@
  *  1. Pupil.  A disc of diameter D = RAPID_APERTURE_M with a central
  *     obscuration and six spider struts at 30 + 60k degrees from the
  *     detector x axis (three full bars), fixed in detector coordinates, so
- *     the diffraction spikes run along x and at +-60 degrees from it.
- *     Edges are anti-aliased by 4x4 sub-sampling of every pupil sample.
+ *     the diffraction spikes run along x and at +-60 degrees from it.  The
+ *     cold pupil mask sets the obscuration and strut width: the skinny
+ *     mask for R062..H158 and W146, the wide one (more blocked) for F184
+ *     and K213.  Edges are anti-aliased by 4x4 sub-sampling of every pupil
+ *     sample.
  *  2. Wavefront error.  Noll-normalised Zernikes Z4 (defocus), Z5, Z6
  *     (astigmatism), Z7, Z8 (coma) and Z11 (spherical) with coefficients
  *     that are low-order polynomials of the focal-plane position (fx, fy) in
- *     [-1, 1]^2: the 18 detectors form a 6 x 3 array, sca = 1 + 3 col + row,
- *     detector x along the columns.  The map is scaled so its rms over the
- *     pupil is wfe_nm * (1 + (fx^2 + fy^2)/4): wfe_nm at the centre of the
- *     focal plane, 1.5 wfe_nm at its corners.
- *  3. Wavelength.  The effective wavelength is chosen so that the optical
- *     (diffraction + WFE) FWHM at the field centre is the filter table's
- *     fwhm_arcsec: a fixed-point iteration on lambda, the FWHM measured on
- *     a matrix Fourier transform of the pupil 0.1 lambda/D apart.  With the
- *     default options the scale lambda_eff/lambda_table is 1.083 (R062),
- *     0.978 (Z087), 0.959 (Y106), 0.962 (J129), 0.842 (W146, a wide
- *     filter), 0.950 (H158), 0.931 (F184), 0.931 (K213).
- *  4. Optical PSF |FFT(P exp(2 pi i W / lambda))|^2 on an M x M grid whose
- *     angular step is the model sample 0.11"/over divided by q, with q the
- *     smallest integer that Nyquist-samples the optics (q = 1 for over >= 4
- *     in all filters); M >= 512, M >= 2 * n * q (the periodic copies of
+ *     [-1, 1]^2, the detectors laid out as the WFI's (focal_plane()).  The
+ *     map is scaled so its rms over the pupil is wfe_nm * (1 + wfe_field *
+ *     (fx^2 + fy^2)).
+ *  3. Band.  The filter's band (published edges) is cut into equal
+ *     sub-bands, one per BAND_STEP of fractional bandwidth (2 to 5 with the
+ *     defaults), and the optical PSF of each midpoint wavelength is
+ *     weighted by the photons of a K0V star in it (the spectrum of the
+ *     published PSF statistics).
+ *  4. Optical PSF |FFT(P exp(2 pi i W / lambda))|^2 per wavelength, each
+ *     normalised to its total, on one M x M grid whose angular step is the
+ *     model sample 0.11"/over divided by q; the pupil is sampled with
+ *     nd = M step / (lambda/D) samples across, so it is rebuilt per
+ *     wavelength.  q is the smallest integer that fits the pupil in the
+ *     grid at the shortest wavelength (q = 1 for over = 4 in all filters;
+ *     see layout_make()); M >= 512, M >= 2 * n * q (the periodic copies of
  *     the PSF stay a stamp away), and at least 60 samples across the
- *     pupil (86 in K213 with the defaults, M = 540).
- *  5. Jitter, charge diffusion and pixel.  The OTF is multiplied by the
- *     Gaussians of the jitter and of the diffusion and by the sinc of the
- *     square pixel, and by a phase ramp that moves the first moment over
- *     the stamp to the origin (iterated, since the stamp's edge cuts the
- *     wings), then transformed back; the wings are rolled off to zero over
- *     the stamp's outer pixels (see rolloff()).
+ *     pupil at the longest wavelength (74 in K213 with the defaults,
+ *     M = 540).
+ *  5. Jitter, charge diffusion, pixel and (optionally) inter-pixel
+ *     capacitance.  The OTF of the summed PSF is multiplied by the
+ *     Gaussians of the jitter and of the diffusion, by the sinc of the
+ *     square pixel and by the IPC kernel's transfer, and by a phase ramp
+ *     that moves the first moment over the stamp to the origin (iterated,
+ *     since the stamp's edge cuts the wings), then transformed back; the
+ *     wings are rolled off to zero over the stamp's outer pixels (see
+ *     rolloff()).
  *
  * Measured with the defaults (FWHM from the x and y profiles, native px):
- * R062 1.13, Z087 1.13, Y106 1.15, J129 1.23, W146 1.23, H158 1.37,
- * F184 1.50, K213 1.68; a 3x3 field takes ~0.1 s on one core, a 65x65
- * stamp ~40 us.  Below ~1.3 um the optics pass spatial frequencies above
- * 1 cycle/pixel, so native-sampled stamps alias: their centroids move by
- * up to 0.03 (Y106) to 0.07 px (R062) with the sub-pixel phase, as real
- * undersampled images do; from J129 redward they are exact to ~0.001 px.
+ * R062 1.11, Y106 1.13, H158 1.38, F184 1.51, K213 1.70; noise-equivalent
+ * areas within 10 % of the published ones at SCA 1 and SCA 18 in every
+ * filter (docs/simulator.md).  A 3x3 field takes 0.10-0.12 s on one core
+ * (R062 0.21 s, W146 0.18 s: more wavelengths), a 65x65 stamp ~40 us.
+ * Below ~1.3 um the optics pass spatial frequencies above 1 cycle/pixel,
+ * so native-sampled stamps alias: their centroids move by a few
+ * hundredths of a pixel with the sub-pixel phase, as real undersampled
+ * images do; from J129 redward they are exact to ~0.001 px.
  *
  * Conventions.  Model sample (i, j) is the pixel-convolved PSF at offset
  * ((i - m)/over, (j - m)/over) native pixels, n = 2m + 1, m = half*over +
@@ -71,10 +79,10 @@
 #define HALF_MAX 100
 #define NGRID_MAX 64
 #define ROW_MAX (2 * HALF_MAX * OVER_MAX + 4)
-#define CAL_PUPIL 128.0 /* pupil samples across D for the calibration */
-#define CAL_K 41        /* calibration image side, CAL_STEP lambda/D apart */
-#define CAL_STEP 0.1
-#define CAL_TOL 1e-5
+#define NLAMBDA_MAX 16
+#define BAND_STEP 0.15    /* fractional bandwidth per wavelength sample */
+#define KSTAR_TEFF 5250.0 /* K, a K0V star */
+#define HC_OVER_K 14387.77 /* um K */
 #define FWHM_SUB 8      /* interpolated points per sample side */
 #define CENTRE_TOL 1e-6 /* model samples */
 #define ADD_HALF 32     /* stamp half-size that rapid_psf_field_add keeps on
@@ -85,23 +93,35 @@ void rapid_psf_opts_init(rapid_psf_opts *o)
     o->over = 4;
     o->half = 32;
     o->ngrid = 3;
-    o->obscuration = 0.303;
+    o->obscuration = 0.32;
     o->strut_width = 0.026;
-    o->wfe_nm = 40.0;
-    o->jitter_mas = 14.0;
+    o->obscuration_wide = 0.40;
+    o->strut_width_wide = 0.04;
+    o->nlambda = 0;
+    o->wfe_nm = 45.0;
+    o->jitter_mas = 3.4;
     o->optical_only = 0;
     o->diffusion_px = 0.1;
+    o->ipc_side = 0.0;
+    o->ipc_diag = 0.0;
+    o->wfe_field = 0.3;
 }
 
 /* ------------------------------------------------- focal-plane geometry */
 
-/* Focal-plane coordinates in [-1, 1] of detector position (x, y). */
+/* Focal-plane coordinates in [-1, 1] of detector position (x, y), laid
+ * out as the WFI's (and the simulator's) focal plane: three columns of
+ * three detectors on either side of the boresight, SCA 1-9 at fx < 0 and
+ * 10-18 at fx > 0, columns outwards 1-3, 4-6, 7-9 (and 10-12, 13-15,
+ * 16-18), detector x towards +fx; so SCA 1-3 and 10-12 are the inner
+ * columns and 7-9, 16-18 the field's edges. */
 static void focal_plane(int sca, int nx, int ny, double x, double y,
                         double *fx, double *fy)
 {
-    int col = (sca - 1) / 3, row = (sca - 1) % 3;
+    int col = ((sca - 1) % 9) / 3, row = (sca - 1) % 3;
+    double u = (x + 0.5) / nx;
 
-    *fx = (col + (x + 0.5) / nx) / 3.0 - 1.0;
+    *fx = sca <= 9 ? (u - 1.0 - col) / 3.0 : (col + u) / 3.0;
     *fy = 2.0 * (row + (y + 0.5) / ny) / 3.0 - 1.0;
 }
 
@@ -120,7 +140,7 @@ static void wfe_shape(double fx, double fy, double c[NZERN])
 
 static double wfe_rms(const rapid_psf_opts *o, double fx, double fy)
 {
-    return o->wfe_nm * (1.0 + 0.25 * (fx * fx + fy * fy));
+    return o->wfe_nm * (1.0 + o->wfe_field * (fx * fx + fy * fy));
 }
 
 /* ---------------------------------------------------------------- pupil */
@@ -137,19 +157,33 @@ typedef struct pupil {
 static const double bar_dir[3][2] = {
     {0.86602540378443865, 0.5}, {0.0, 1.0}, {-0.86602540378443865, 0.5}};
 
-/* Is pupil point (xi, eta) (radius 1 = D/2) open? */
-static int pupil_open(double xi, double eta, const rapid_psf_opts *o)
+/* Is pupil point (xi, eta) (radius 1 = D/2) open behind a mask of linear
+ * central obscuration obsc and strut width strut (a fraction of D)? */
+static int pupil_open(double xi, double eta, double obsc, double strut)
 {
     double r2 = xi * xi + eta * eta;
     int k;
 
-    if (r2 > 1.0 || r2 < o->obscuration * o->obscuration)
+    if (r2 > 1.0 || r2 < obsc * obsc)
         return 0;
-    /* strut_width is a fraction of D, i.e. of 2 in these units */
+    /* strut width is a fraction of D, i.e. of 2 in these units */
     for (k = 0; k < 3; k++)
-        if (fabs(bar_dir[k][0] * eta - bar_dir[k][1] * xi) < o->strut_width)
+        if (fabs(bar_dir[k][0] * eta - bar_dir[k][1] * xi) < strut)
             return 0;
     return 1;
+}
+
+/* Distance from (xi, eta) to the nearest edge of the mask: the rim, the
+ * obscuration or a strut's side. */
+static double edge_distance(double xi, double eta, double obsc, double strut)
+{
+    double r = hypot(xi, eta), d = fmin(fabs(r - 1.0), fabs(r - obsc));
+    int k;
+
+    for (k = 0; k < 3; k++)
+        d = fmin(d, fabs(fabs(bar_dir[k][0] * eta - bar_dir[k][1] * xi) -
+                         strut));
+    return d;
 }
 
 static void zernikes(double xi, double eta, float *z, size_t plane)
@@ -172,11 +206,26 @@ static void pupil_free(pupil *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Open sub-samples (of PUPIL_SUPER^2) of the pupil cell centred (x, y)
+ * samples from the pupil's centre. */
+static int cell_open(double x, double y, double step, double obsc,
+                     double strut)
+{
+    int u, v, open = 0;
+
+    for (v = 0; v < PUPIL_SUPER; v++)
+        for (u = 0; u < PUPIL_SUPER; u++)
+            open += pupil_open((x + (u + 0.5) / PUPIL_SUPER - 0.5) * step,
+                               (y + (v + 0.5) / PUPIL_SUPER - 0.5) * step,
+                               obsc, strut);
+    return open;
+}
+
 /* Sample the pupil with nd samples across D. */
-static int pupil_build(pupil *p, double nd, const rapid_psf_opts *o,
+static int pupil_build(pupil *p, double nd, double obsc, double strut,
                        rapid_err *err)
 {
-    int m = (int)ceil(nd) + 2, a, b, u, v, open;
+    int m = (int)ceil(nd) + 2, a, b, open;
     size_t np = (size_t)m * m, s;
     double c = (m - 1) / 2.0, step = 2.0 / nd, xi, eta;
 
@@ -193,13 +242,16 @@ static int pupil_build(pupil *p, double nd, const rapid_psf_opts *o,
     for (b = 0; b < m; b++)
         for (a = 0; a < m; a++) {
             s = (size_t)b * m + a;
-            open = 0;
-            for (v = 0; v < PUPIL_SUPER; v++)
-                for (u = 0; u < PUPIL_SUPER; u++) {
-                    xi = (a - c + (u + 0.5) / PUPIL_SUPER - 0.5) * step;
-                    eta = (b - c + (v + 0.5) / PUPIL_SUPER - 0.5) * step;
-                    open += pupil_open(xi, eta, o);
-                }
+            xi = (a - c) * step;
+            eta = (b - c) * step;
+            /* Only cells an edge may cross are sub-sampled: the others'
+             * sub-samples (within 0.53 samples of the centre) all agree
+             * with the centre. */
+            if (edge_distance(xi, eta, obsc, strut) > 0.75 * step)
+                open = pupil_open(xi, eta, obsc, strut) * PUPIL_SUPER *
+                       PUPIL_SUPER;
+            else
+                open = cell_open(a - c, b - c, step, obsc, strut);
             if (!open)
                 continue;
             p->t[s] = (float)open / (PUPIL_SUPER * PUPIL_SUPER);
@@ -348,110 +400,61 @@ static double fwhm_profile(const float *img, int n)
                   crossing(img, n, px, py, 0, -1, level));
 }
 
-/* ------------------------------------------ wavelength calibration (MFT) */
+/* ------------------------------------------------------------- bandpass */
 
-typedef struct mft {
-    pupil p;
-    float complex *e;   /* m*m pupil field */
-    double complex *f;  /* CAL_K*m Fourier kernel */
-    double complex *t;  /* m*CAL_K first pass */
-    float *img;         /* CAL_K^2 intensity */
-} mft;
+/* Published band edges of the WFI filters (microns), by fid. */
+static const double band_edges[RAPID_NFILTERS][2] = {
+    {1.683, 2.000}, /* F184 */
+    {1.380, 1.774}, /* H158 */
+    {1.131, 1.454}, /* J129 */
+    {1.950, 2.300}, /* K213 */
+    {0.480, 0.760}, /* R062 */
+    {0.927, 1.192}, /* Y106 */
+    {0.760, 0.977}, /* Z087 */
+    {0.927, 2.000}, /* W146 */
+};
 
-static void mft_free(mft *c)
+/* F184 and K213 sit behind the wide cold pupil mask. */
+static int wide_mask(const rapid_filter *f)
 {
-    pupil_free(&c->p);
-    free(c->e);
-    free(c->f);
-    free(c->t);
-    free(c->img);
+    return f->fid == 1 || f->fid == 4;
 }
 
-static int mft_init(mft *c, const rapid_psf_opts *o, rapid_err *err)
+/* Photons per unit wavelength from a blackbody of KSTAR_TEFF kelvin, the
+ * spectrum of the K0V star the published PSF statistics use. */
+static double star_photons(double lambda_um)
 {
-    int m, k, a, rc;
-    double th, x;
+    double x = HC_OVER_K / (lambda_um * KSTAR_TEFF);
 
-    memset(c, 0, sizeof *c);
-    if ((rc = pupil_build(&c->p, CAL_PUPIL, o, err)) < 0)
-        return rc;
-    m = c->p.m;
-    c->e = malloc((size_t)m * m * sizeof *c->e);
-    c->f = malloc((size_t)CAL_K * m * sizeof *c->f);
-    c->t = malloc((size_t)m * CAL_K * sizeof *c->t);
-    c->img = malloc((size_t)CAL_K * CAL_K * sizeof *c->img);
-    if (!c->e || !c->f || !c->t || !c->img) {
-        mft_free(c);
-        return rapid_fail(err, RAPID_E_NOMEM,
-                          "wavelength calibration: out of memory");
-    }
-    /* Angles in lambda/D, pupil positions in D. */
-    for (k = 0; k < CAL_K; k++) {
-        th = (k - (CAL_K - 1) / 2) * CAL_STEP;
-        for (a = 0; a < m; a++) {
-            x = (a - (m - 1) / 2.0) / c->p.nd;
-            c->f[(size_t)k * m + a] = cexp(-2.0 * M_PI * I * x * th);
-        }
-    }
-    return 0;
+    return 1.0 / (pow(lambda_um, 4) * expm1(x));
 }
 
-/* Optical FWHM in lambda/D of the field-centre PSF at lambda_nm. */
-static double mft_fwhm(mft *c, const rapid_psf_opts *o, double lambda_nm)
+/* Wavelengths across the filter: the midpoints of nl equal sub-bands,
+ * weighted by the star's photons in each (flat throughput inside the
+ * published edges); nl from the fractional bandwidth unless given. */
+static void band_sample(const rapid_filter *f, const rapid_psf_opts *o,
+                        int *nl, double *lam_um, double *wt, double *mean_um)
 {
-    int m = c->p.m, a, b, k, l;
-    double shape[NZERN];
-    double complex acc;
+    double lo = band_edges[f->fid - 1][0], hi = band_edges[f->fid - 1][1];
+    double sw = 0, sl = 0;
+    int k, n = o->nlambda;
 
-    wfe_shape(0.0, 0.0, shape);
-    pupil_efield(&c->p, shape, wfe_rms(o, 0.0, 0.0), lambda_nm, c->e, m);
-    for (b = 0; b < m; b++)
-        for (k = 0; k < CAL_K; k++) {
-            for (acc = 0, a = 0; a < m; a++)
-                acc += c->e[(size_t)b * m + a] * c->f[(size_t)k * m + a];
-            c->t[(size_t)b * CAL_K + k] = acc;
-        }
-    for (l = 0; l < CAL_K; l++)
-        for (k = 0; k < CAL_K; k++) {
-            for (acc = 0, b = 0; b < m; b++)
-                acc += c->f[(size_t)l * m + b] * c->t[(size_t)b * CAL_K + k];
-            c->img[l * CAL_K + k] = (float)(creal(acc) * creal(acc) +
-                                            cimag(acc) * cimag(acc));
-        }
-    return fwhm_profile(c->img, CAL_K) * CAL_STEP;
-}
-
-/* The wavelength at which the field-centre optical FWHM is the filter's.
- * FWHM ~ lambda/D with a weak dependence through WFE/lambda, so the
- * fixed-point iteration lambda *= target/FWHM converges in a few steps. */
-static int calibrate_lambda(const rapid_filter *filter,
-                            const rapid_psf_opts *o, double *lambda_um,
-                            rapid_err *err)
-{
-    mft c;
-    double lam = filter->lambda_um, fw, ratio = 0;
-    int it, rc;
-
-    if ((rc = mft_init(&c, o, err)) < 0)
-        return rc;
-    for (it = 0; it < 20; it++) {
-        fw = mft_fwhm(&c, o, lam * 1e3) * lam * 1e-6 / RAPID_APERTURE_M *
-             ARCSEC_PER_RAD;
-        ratio = filter->fwhm_arcsec / fw;
-        if (!isfinite(ratio))
-            break;
-        lam *= ratio;
-        if (fabs(ratio - 1.0) < CAL_TOL)
-            break;
+    if (n < 1)
+        n = (int)ceil((hi - lo) / (0.5 * (lo + hi)) / BAND_STEP);
+    if (n < 1)
+        n = 1;
+    if (n > NLAMBDA_MAX)
+        n = NLAMBDA_MAX;
+    for (k = 0; k < n; k++) {
+        lam_um[k] = lo + (k + 0.5) * (hi - lo) / n;
+        wt[k] = star_photons(lam_um[k]);
+        sw += wt[k];
+        sl += wt[k] * lam_um[k];
     }
-    mft_free(&c);
-    if (!isfinite(ratio) || fabs(ratio - 1.0) > 1e-3)
-        return rapid_fail(err, RAPID_E_RANGE,
-                          "no wavelength gives the optical FWHM %g\" of %s "
-                          "(WFE %g nm, obscuration %g)", filter->fwhm_arcsec,
-                          filter->name, o->wfe_nm, o->obscuration);
-    *lambda_um = lam;
-    return 0;
+    for (k = 0; k < n; k++)
+        wt[k] /= sw;
+    *nl = n;
+    *mean_um = sl / sw;
 }
 
 /* ------------------------------------------------------- the FFT stages */
@@ -461,29 +464,39 @@ typedef struct layout {
     int n, m;         /* model: n = 2m+1 samples, 1/over px apart */
     int q;            /* FFT samples per model sample */
     int M;            /* FFT grid side */
-    double nd;        /* pupil diameter on the FFT grid, samples */
-    double lambda_nm;
+    int nl;           /* wavelengths sampled across the band */
+    double lambda_nm[NLAMBDA_MAX];
+    double wt[NLAMBDA_MAX];  /* photon weights, sum 1 */
+    double nd[NLAMBDA_MAX];  /* pupil diameter on the FFT grid, samples */
 } layout;
 
-static int layout_make(const rapid_psf_opts *o, double lambda_um, layout *L,
-                       rapid_err *err)
+/* The FFT grid for the band's wavelengths lam_um[0..nl-1] (ascending).
+ * The pupil must fit in the grid at the shortest wavelength (nd <= M):
+ * then |FFT|^2 samples the optical PSF exactly at every grid point.  Below
+ * 2 s D (s the FFT step) the optics are not Nyquist-sampled, so blurring by
+ * the pixel in Fourier space folds the optical spectrum above 2 cycles per
+ * pixel back, where the pixel transfer is below 0.22 (only R062's blue
+ * end, 0.48-0.52 um at the defaults). */
+static int layout_make(const rapid_psf_opts *o, int nl, const double *lam_um,
+                       const double *wt, layout *L, rapid_err *err)
 {
     double s = RAPID_PIXSCALE / o->over; /* model sample, arcsec */
-    double ld = lambda_um * 1e-6 / RAPID_APERTURE_M * ARCSEC_PER_RAD;
-    int need;
+    double ld0 = lam_um[0] * 1e-6 / RAPID_APERTURE_M * ARCSEC_PER_RAD;
+    double ld1 = lam_um[nl - 1] * 1e-6 / RAPID_APERTURE_M * ARCSEC_PER_RAD;
+    int need, k;
 
     L->over = o->over;
     L->half = o->half;
     L->m = o->half * o->over + o->over / 2;
     L->n = 2 * L->m + 1;
-    L->q = (int)ceil(2.0 * s / ld - 1e-9);
+    L->q = (int)ceil(1.05 * s / ld0 - 1e-9);
     if (L->q < 1)
         L->q = 1;
     need = 2 * L->n * L->q;
     if (need < FFT_MIN)
         need = FFT_MIN;
-    if (need < PUPIL_MIN * ld * L->q / s)
-        need = (int)ceil(PUPIL_MIN * ld * L->q / s);
+    if (need < PUPIL_MIN * ld1 * L->q / s)
+        need = (int)ceil(PUPIL_MIN * ld1 * L->q / s);
     for (L->M = need + (need & 1); !rapid_fft_is_fast(L->M, 0); L->M += 2)
         ;
     if (L->M > FFT_MAX)
@@ -491,8 +504,13 @@ static int layout_make(const rapid_psf_opts *o, double lambda_um, layout *L,
                           "a model of %d samples (half %d, over %d) needs "
                           "an FFT of %d > %d", L->n, o->half, o->over, L->M,
                           FFT_MAX);
-    L->nd = L->M * (s / L->q) / ld;
-    L->lambda_nm = lambda_um * 1e3;
+    L->nl = nl;
+    for (k = 0; k < nl; k++) {
+        L->lambda_nm[k] = lam_um[k] * 1e3;
+        L->wt[k] = wt[k];
+        L->nd[k] = L->M * (s / L->q) /
+                   (lam_um[k] * 1e-6 / RAPID_APERTURE_M * ARCSEC_PER_RAD);
+    }
     return 0;
 }
 
@@ -505,6 +523,8 @@ typedef struct fft_work {
     int *ix;                /* n: FFT index of each model sample */
     float *roll;            /* n: wing roll-off along either axis */
     float *hx, *hy;         /* blur x pixel transfer along x and y */
+    float *cx, *cy;         /* cos(2 pi nu) of the frequency along x and y,
+                             * nu in cycles per native pixel (for IPC) */
     /* from the shared cache (estimated plans, so models are reproducible
      * bit for bit); made once per grid size, reused by every model */
     const rapid_fft_plan *amp, *otf, *psf;
@@ -522,6 +542,8 @@ static void work_free(fft_work *w)
     free(w->roll);
     free(w->hx);
     free(w->hy);
+    free(w->cx);
+    free(w->cy);
     memset(w, 0, sizeof *w);
 }
 
@@ -564,10 +586,14 @@ static void work_tables(fft_work *w, const layout *L,
 
     if (o->optical_only)
         P = 0, sigma = 0;
-    for (k = 0; k <= M / 2; k++)
+    for (k = 0; k <= M / 2; k++) {
         w->hx[k] = transfer(k, M, P, sigma);
-    for (k = 0; k < M; k++)
+        w->cx[k] = (float)cos(2.0 * M_PI * k * P / M);
+    }
+    for (k = 0; k < M; k++) {
         w->hy[k] = transfer(k, M, P, sigma);
+        w->cy[k] = (float)cos(2.0 * M_PI * (k <= M / 2 ? k : k - M) * P / M);
+    }
     for (k = 0; k < L->n; k++) {
         w->ix[k] = (((k - L->m) * L->q) % M + M) % M;
         w->roll[k] = rolloff((double)(k - L->m) / L->over, L->half);
@@ -591,8 +617,10 @@ static int work_init(fft_work *w, const layout *L, const rapid_psf_opts *o,
     w->roll = malloc((size_t)L->n * sizeof *w->roll);
     w->hx = malloc(nh * sizeof *w->hx);
     w->hy = malloc(M * sizeof *w->hy);
+    w->cx = malloc(nh * sizeof *w->cx);
+    w->cy = malloc(M * sizeof *w->cy);
     if (!w->e || !w->r || !w->o || !w->t || !w->ex || !w->ey || !w->ix ||
-        !w->roll || !w->hx || !w->hy) {
+        !w->roll || !w->hx || !w->hy || !w->cx || !w->cy) {
         work_free(w);
         return rapid_fail(err, RAPID_E_NOMEM,
                           "FFT grid of %zu x %zu: out of memory", M, M);
@@ -610,21 +638,48 @@ static int work_init(fft_work *w, const layout *L, const rapid_psf_opts *o,
     return 0;
 }
 
-/* The optical PSF of pupil field e and its filtered OTF in w->o. */
-static void optical_otf(fft_work *w, const layout *L)
+/* The optical PSF at one wavelength, weight wt over its total, added to
+ * w->r: the pupil field is in w->e. */
+static void add_intensity(fft_work *w, const layout *L, double wt)
 {
-    size_t M = (size_t)L->M, nh = M / 2 + 1, s, kx, ky;
+    size_t M = (size_t)L->M, s;
+    double tot = 0;
     float complex a;
+    float g;
 
     rapid_fft_c2c(w->amp, w->e, w->e);
     for (s = 0; s < M * M; s++) {
         a = w->e[s];
-        w->r[s] = crealf(a) * crealf(a) + cimagf(a) * cimagf(a);
+        tot += crealf(a) * crealf(a) + cimagf(a) * cimagf(a);
     }
+    if (!(tot > 0))
+        return;
+    g = (float)(wt / tot);
+    for (s = 0; s < M * M; s++) {
+        a = w->e[s];
+        w->r[s] += g * (crealf(a) * crealf(a) + cimagf(a) * cimagf(a));
+    }
+}
+
+/* The OTF of the optical PSF in w->r, times the transfer of jitter,
+ * diffusion and pixel, and of inter-pixel capacitance: a fraction `side`
+ * of each pixel's charge to each of its 4 side neighbours and `diag` to
+ * each diagonal one. */
+static void filtered_otf(fft_work *w, const layout *L, double side,
+                         double diag)
+{
+    size_t M = (size_t)L->M, nh = M / 2 + 1, kx, ky;
+    float c0 = (float)(1.0 - 4.0 * side - 4.0 * diag), a = (float)(2 * side),
+          d = (float)(4 * diag), cy;
+
     rapid_fft_r2c(w->otf, w->r, w->o);
-    for (ky = 0; ky < M; ky++)
+    for (ky = 0; ky < M; ky++) {
+        cy = w->cy[ky];
         for (kx = 0; kx < nh; kx++)
-            w->o[ky * nh + kx] *= w->hx[kx] * w->hy[ky];
+            w->o[ky * nh + kx] *= w->hx[kx] * w->hy[ky] *
+                                  (c0 + a * (w->cx[kx] + cy) +
+                                   d * w->cx[kx] * cy);
+    }
 }
 
 /* The PSF moved by (dx, dy) FFT samples, cut out to model samples and
@@ -674,19 +729,29 @@ static void model_moment(const float *d, int n, double *mx, double *my)
     *my = s != 0 ? sy / s : 0;
 }
 
-/* One model: pupil field for the Zernike shape c at rms_nm, optical PSF,
- * blur and pixel, centred and normalised (all samples sum to over^2). */
+/* One model: for every wavelength, the pupil field for the Zernike shape
+ * c at rms_nm and its optical PSF, summed with the band's weights; then
+ * blur, pixel and IPC, centred and normalised (all samples sum to
+ * over^2).  p holds one pupil per wavelength. */
 static void model_make(fft_work *w, pupil *p, const layout *L,
-                       const double c[NZERN], double rms_nm, float *dst)
+                       const rapid_psf_opts *o, const double c[NZERN],
+                       double rms_nm, float *dst)
 {
-    size_t M = (size_t)L->M, off = (M - p->m) / 2 * (M + 1);
+    size_t M = (size_t)L->M, off;
     size_t nn = (size_t)L->n * L->n, s;
-    double dx = 0, dy = 0, mx, my, sum = 0;
-    int it;
+    double dx = 0, dy = 0, mx, my, sum = 0, side = 0, diag = 0;
+    int it, k;
 
-    memset(w->e, 0, M * M * sizeof *w->e);
-    pupil_efield(p, c, rms_nm, L->lambda_nm, w->e + off, M);
-    optical_otf(w, L);
+    memset(w->r, 0, M * M * sizeof *w->r);
+    for (k = 0; k < L->nl; k++) {
+        off = (M - p[k].m) / 2 * (M + 1);
+        memset(w->e, 0, M * M * sizeof *w->e);
+        pupil_efield(&p[k], c, rms_nm, L->lambda_nm[k], w->e + off, M);
+        add_intensity(w, L, L->wt[k]);
+    }
+    if (!o->optical_only)
+        side = o->ipc_side, diag = o->ipc_diag;
+    filtered_otf(w, L, side, diag);
     /* Shifting by d moves the windowed moment by d less what the window
      * cuts off (~1%), so a few steps reach CENTRE_TOL. */
     for (it = 0; it < 8; it++) {
@@ -725,6 +790,19 @@ static int check_args(const rapid_filter *filter, int sca, int nx, int ny,
                           "(1..%d) or grid %d (1..%d) out of range",
                           o->over, OVER_MAX, o->half, HALF_MAX, o->ngrid,
                           NGRID_MAX);
+    if (!(o->obscuration_wide >= 0 && o->obscuration_wide < 0.9) ||
+        !(o->strut_width_wide >= 0 && o->strut_width_wide < 0.2) ||
+        o->nlambda < 0 || o->nlambda > NLAMBDA_MAX ||
+        !(o->ipc_side >= 0 && o->ipc_side < 0.1) ||
+        !(o->ipc_diag >= 0 && o->ipc_diag < 0.1) ||
+        !(o->wfe_field >= 0 && o->wfe_field <= 10))
+        return rapid_fail(err, RAPID_E_ARG,
+                          "PSF: wide-mask obscuration %g (0..0.9) or strut "
+                          "width %g (0..0.2), wavelengths %d (0..%d), IPC "
+                          "%g, %g (0..0.1) or WFE growth %g (0..10) out of "
+                          "range", o->obscuration_wide, o->strut_width_wide,
+                          o->nlambda, NLAMBDA_MAX, o->ipc_side, o->ipc_diag,
+                          o->wfe_field);
     if (!(o->obscuration >= 0 && o->obscuration < 0.9) ||
         !(o->strut_width >= 0 && o->strut_width < 0.2) ||
         !(o->wfe_nm >= 0 && o->wfe_nm <= 1000) ||
@@ -782,7 +860,8 @@ static int make_models(rapid_psf_field *f, fft_work *w, pupil *p,
             focal_plane(f->sca, f->nx, f->ny, grid_pos(i, g, f->nx),
                         grid_pos(j, g, f->ny), &fx, &fy);
             wfe_shape(fx, fy, c);
-            model_make(w, p, L, c, wfe_rms(&f->opts, fx, fy), md->data);
+            model_make(w, p, L, &f->opts, c, wfe_rms(&f->opts, fx, fy),
+                       md->data);
         }
     return 0;
 }
@@ -793,11 +872,12 @@ int rapid_psf_field_make(rapid_psf_field *f, const rapid_filter *filter,
 {
     rapid_psf_opts o;
     layout L = {0};
-    pupil p = {0};
+    pupil p[NLAMBDA_MAX];
     fft_work w = {0};
-    double lambda_um = 0;
-    int rc;
+    double lam[NLAMBDA_MAX], wt[NLAMBDA_MAX], mean = 0, obsc, strut;
+    int rc, nl = 0, k, np = 0;
 
+    memset(p, 0, sizeof p);
     if (!f)
         return rapid_fail(err, RAPID_E_ARG, "PSF: no field to fill (NULL)");
     memset(f, 0, sizeof *f);
@@ -813,17 +893,27 @@ int rapid_psf_field_make(rapid_psf_field *f, const rapid_filter *filter,
     f->ny = ny;
     f->opts = o;
     f->ngrid = o.ngrid;
-    if ((rc = calibrate_lambda(filter, &o, &lambda_um, err)) < 0 ||
-        (rc = layout_make(&o, lambda_um, &L, err)) < 0 ||
-        (rc = pupil_build(&p, L.nd, &o, err)) < 0 ||
-        (rc = work_init(&w, &L, &o, err)) < 0)
+    f->wide_mask = wide_mask(filter);
+    obsc = f->wide_mask ? o.obscuration_wide : o.obscuration;
+    strut = f->wide_mask ? o.strut_width_wide : o.strut_width;
+    band_sample(filter, &o, &nl, lam, wt, &mean);
+    f->lambda_um = mean;
+    f->lambda_min_um = band_edges[filter->fid - 1][0];
+    f->lambda_max_um = band_edges[filter->fid - 1][1];
+    f->nlambda = nl;
+    if ((rc = layout_make(&o, nl, lam, wt, &L, err)) < 0)
         goto cleanup;
-    f->lambda_um = lambda_um;
-    rc = make_models(f, &w, &p, &L, err);
+    for (np = 0; np < nl; np++)
+        if ((rc = pupil_build(&p[np], L.nd[np], obsc, strut, err)) < 0)
+            goto cleanup;
+    if ((rc = work_init(&w, &L, &o, err)) < 0)
+        goto cleanup;
+    rc = make_models(f, &w, p, &L, err);
 
 cleanup:
     work_free(&w);
-    pupil_free(&p);
+    for (k = 0; k < np; k++)
+        pupil_free(&p[k]);
     if (rc < 0) {
         rapid_err_prefix(err, "PSF for %s SCA %d", filter->name, sca);
         rapid_psf_field_release(f);
@@ -1045,13 +1135,25 @@ static int image_header(const rapid_psf_field *f, double fwhm,
         (rc = rapid_header_set_double(h, key = "PIXSCALE", RAPID_PIXSCALE,
                                       "[arcsec/pixel]")) < 0 ||
         (rc = rapid_header_set_double(h, key = "WAVELEN", f->lambda_um,
-                                      "[um] effective wavelength of optics")) <
-            0 ||
+                                      "[um] photon-weighted mean")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "LAMMIN", f->lambda_min_um,
+                                      "[um] band's blue edge")) < 0 ||
+        (rc = rapid_header_set_double(h, key = "LAMMAX", f->lambda_max_um,
+                                      "[um] band's red edge")) < 0 ||
+        (rc = rapid_header_set_long(h, key = "NLAMBDA", f->nlambda,
+                                    "wavelengths summed (K0V photons)")) < 0 ||
+        (rc = rapid_header_set_str(h, key = "PUPMASK",
+                                   f->wide_mask ? "WIDE" : "SKINNY",
+                                   "cold pupil mask")) < 0 ||
         (rc = rapid_header_set_double(h, key = "FWHM", fwhm,
                                       "[pixel] measured FWHM")) < 0 ||
-        (rc = rapid_header_set_double(h, key = "OBSCUR", f->opts.obscuration,
+        (rc = rapid_header_set_double(h, key = "OBSCUR",
+                                      f->wide_mask ? f->opts.obscuration_wide
+                                                   : f->opts.obscuration,
                                       "central obscuration, linear")) < 0 ||
-        (rc = rapid_header_set_double(h, key = "STRUTW", f->opts.strut_width,
+        (rc = rapid_header_set_double(h, key = "STRUTW",
+                                      f->wide_mask ? f->opts.strut_width_wide
+                                                   : f->opts.strut_width,
                                       "spider strut width / D")) < 0 ||
         (rc = rapid_header_set_double(h, key = "WFE_NM", f->opts.wfe_nm,
                                       "[nm] rms WFE at focal-plane centre")) <
@@ -1065,8 +1167,9 @@ static int image_header(const rapid_psf_field *f, double fwhm,
              h, key = "COMMENT",
              "Model PSF at the detector centre, native pixels, unit sum: "
              "obscured pupil with 6 struts, field-dependent Zernike WFE, "
-             "jitter, charge diffusion and pixel convolved. "
-             "Dimensionless.")) < 0)
+             "summed over the band, jitter, charge diffusion and pixel "
+             "convolved. Dimensionless. Extension OVERSAMP: the same, "
+             "oversampled.")) < 0)
         return rapid_fail(err, rc, "PSF image: cannot set header card %s",
                           key);
     return 0;
@@ -1102,5 +1205,83 @@ int rapid_psf_field_image(const rapid_psf_field *f, int size, rapid_image *out,
     rc = image_header(f, rapid_psf_fwhm(f, xc, yc), &out->hdr, err);
     if (rc < 0)
         rapid_image_release(out);
+    return rc;
+}
+
+int rapid_psf_field_oversampled(const rapid_psf_field *f, rapid_image *out,
+                                rapid_err *err)
+{
+    const char *key = "OVERSAMP";
+    size_t nn, s;
+    double sum = 0;
+    int n, g, rc;
+    blend b;
+
+    if (!f || !f->models || !f->filter)
+        return rapid_fail(err, RAPID_E_ARG,
+                          "oversampled PSF: no PSF field made");
+    n = f->models[0].n;
+    nn = (size_t)n * n;
+    if ((rc = rapid_image_alloc(out, n, n, 0.0f, err)) < 0)
+        return rc;
+    blend_at(f, (f->nx - 1) / 2.0, (f->ny - 1) / 2.0, &b);
+    for (g = 0; g < b.k; g++)
+        for (s = 0; s < nn; s++)
+            out->data[s] += b.w[g] * b.d[g][s];
+    for (s = 0; s < nn; s++)
+        sum += out->data[s];
+    for (s = 0; s < nn && sum > 0; s++)
+        out->data[s] = (float)(out->data[s] / sum);
+    if ((rc = rapid_header_set_long(&out->hdr, key, f->models[0].over,
+                                    "samples per native pixel")) < 0 ||
+        (rc = rapid_header_set_str(&out->hdr, key = "FILTER",
+                                   f->filter->name, "Roman WFI filter")) <
+            0 ||
+        (rc = rapid_header_set_long(&out->hdr, key = "SCA_NUM", f->sca,
+                                    "detector 1..18")) < 0 ||
+        (rc = rapid_header_set_double(&out->hdr, key = "PIXSCALE",
+                                      RAPID_PIXSCALE / f->models[0].over,
+                                      "[arcsec/sample]")) < 0 ||
+        (rc = rapid_header_set_str(&out->hdr, key = "PSFTYPE", "EFFECTIVE",
+                                   "pixel-convolved (effective) PSF")) < 0 ||
+        (rc = rapid_header_add_text(
+             &out->hdr, key = "COMMENT",
+             "The primary HDU's PSF before sampling at native pixels: "
+             "convolved with the pixel, sampled every 1/OVERSAMP pixel, "
+             "centred on the middle sample, unit sum. Every OVERSAMP-th "
+             "sample through a point, times OVERSAMP^2, is the native PSF "
+             "of a source that far from the pixel centres.")) < 0) {
+        rapid_image_release(out);
+        return rapid_fail(err, rc, "oversampled PSF: cannot set header card "
+                          "%s", key);
+    }
+    return 0;
+}
+
+int rapid_psf_field_write(const rapid_psf_field *f, const char *path,
+                          rapid_err *err)
+{
+    rapid_image nat = RAPID_IMAGE_INIT, ovs = RAPID_IMAGE_INIT;
+    rapid_fits_out *out = NULL;
+    int rc;
+
+    if (!f || !f->models)
+        return rapid_fail(err, RAPID_E_ARG, "%s: no PSF field made",
+                          path ? path : "PSF file");
+    if ((rc = rapid_psf_field_image(f, 2 * f->opts.half + 1, &nat, err)) <
+            0 ||
+        (rc = rapid_psf_field_oversampled(f, &ovs, err)) < 0 ||
+        (rc = rapid_fits_create(&out, path, err)) < 0)
+        goto cleanup;
+    if ((rc = rapid_fits_append_image(out, &nat, NULL, err)) == 0 &&
+        (rc = rapid_fits_append_image(out, &ovs, "OVERSAMP", err)) == 0) {
+        rc = rapid_fits_commit(out, err);
+        out = NULL;
+    }
+cleanup:
+    if (out)
+        rapid_fits_abort(out);
+    rapid_image_release(&nat);
+    rapid_image_release(&ovs);
     return rc;
 }

@@ -2,7 +2,8 @@
  *
  *   DIR/Roman_TDS_simple_model_<FILTER>_<pointing>_<sca>.fits[.gz]
  *       (a header-only primary HDU, then SCI, ERR and DQ: rapid/dq.h)
- *   DIR/psf/Roman_WFI_PSF_<FILTER>_<sca>.fits
+ *   DIR/psf/Roman_WFI_PSF_<FILTER>_<sca>.fits  (_visit<v> with a per-visit
+ *                                               PSF blur)
  *   DIR/truth/static.fits      every star and galaxy
  *   DIR/truth/transients.fits  every transient and variable in every image
  *   DIR/truth/pointings.fits   the survey plan
@@ -12,6 +13,8 @@
  * streams, so the order does not change a pixel.
  */
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,20 +247,45 @@ typedef struct run {
     void *arg;
 } run;
 
-static int write_psf(const run *r, const rapid_psf_field *f, rapid_err *err)
+/* splitmix64: a well-mixed 64-bit hash of the seed and the visit. */
+static uint64_t mix64(uint64_t z)
 {
-    rapid_image img = RAPID_IMAGE_INIT;
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+double rapid_sim_visit_blur(const rapid_sim_config *c, int visit)
+{
+    uint64_t h;
+
+    if (!c || !(c->psf_visit_blur > 0))
+        return 0;
+    h = mix64(mix64(c->seed ^ 0x7073665f626c7572ULL) + (uint64_t)visit);
+    return c->psf_visit_blur * (double)(h >> 11) * 0x1p-53;
+}
+
+void rapid_sim_psf_name(const rapid_sim_config *c, const rapid_filter *f,
+                        int sca, int visit, char *out, size_t outsz)
+{
+    if (c && c->psf_visit_blur > 0)
+        snprintf(out, outsz, "Roman_WFI_PSF_%s_%d_visit%d.fits", f->name, sca,
+                 visit);
+    else
+        snprintf(out, outsz, "Roman_WFI_PSF_%s_%d.fits", f->name, sca);
+}
+
+static int write_psf(const run *r, const rapid_psf_field *f, int visit,
+                     rapid_err *err)
+{
     char name[128], path[PATH_LEN];
     int rc;
 
-    snprintf(name, sizeof name, "Roman_WFI_PSF_%s_%d.fits", f->filter->name,
-             f->sca);
-    if ((rc = join(path, r->dir, "psf", name, err)) != 0 ||
-        (rc = rapid_psf_field_image(f, 2 * f->opts.half + 1, &img, err)) != 0)
+    rapid_sim_psf_name(r->c, f->filter, f->sca, visit, name, sizeof name);
+    if ((rc = join(path, r->dir, "psf", name, err)) != 0)
         return rc;
-    rc = rapid_fits_write_image(path, &img, NULL, err);
-    rapid_image_release(&img);
-    return rc;
+    return rapid_psf_field_write(f, path, err);
 }
 
 static int write_image(run *r, int ip, int sca, const rapid_psf_field *f,
@@ -283,22 +311,45 @@ static int write_image(run *r, int ip, int sca, const rapid_psf_field *f,
     return rc;
 }
 
-/* The PSF file of one (filter, sca) and every image taken with them. */
+/* The PSF file of one (filter, sca) and every image of visit `visit`
+ * taken with them (visit < 0: of every visit). */
+static int run_psf(run *r, const rapid_filter *flt, int sca, int visit,
+                   rapid_err *err)
+{
+    rapid_psf_field f;
+    rapid_psf_opts o;
+    int i, rc;
+
+    rapid_psf_opts_init(&o);
+    if (visit >= 0)
+        o.jitter_mas = hypot(o.jitter_mas, rapid_sim_visit_blur(r->c, visit));
+    memset(&f, 0, sizeof f);
+    if ((rc = rapid_psf_field_make(&f, flt, sca, r->c->size, r->c->size, &o,
+                                   err)) != 0)
+        return rc;
+    rc = write_psf(r, &f, visit, err);
+    for (i = 0; i < r->np && rc == 0; i++)
+        if (r->p[i].filter == flt && (visit < 0 || r->p[i].visit == visit))
+            rc = write_image(r, i, sca, &f, err);
+    rapid_psf_field_release(&f);
+    return rc;
+}
+
+/* One PSF for the detector, or with a per-visit blur one per visit that
+ * observed in the filter. */
 static int run_detector(run *r, const rapid_filter *flt, int sca,
                         rapid_err *err)
 {
-    rapid_psf_field f;
-    int i, rc;
+    int v, i, used, rc = 0;
 
-    memset(&f, 0, sizeof f);
-    if ((rc = rapid_psf_field_make(&f, flt, sca, r->c->size, r->c->size, NULL,
-                                   err)) != 0)
-        return rc;
-    rc = write_psf(r, &f, err);
-    for (i = 0; i < r->np && rc == 0; i++)
-        if (r->p[i].filter == flt)
-            rc = write_image(r, i, sca, &f, err);
-    rapid_psf_field_release(&f);
+    if (!(r->c->psf_visit_blur > 0))
+        return run_psf(r, flt, sca, -1, err);
+    for (v = 0; v < r->c->epochs && rc == 0; v++) {
+        for (used = 0, i = 0; i < r->np && !used; i++)
+            used = r->p[i].filter == flt && r->p[i].visit == v;
+        if (used)
+            rc = run_psf(r, flt, sca, v, err);
+    }
     return rc;
 }
 
@@ -336,6 +387,9 @@ static int run_check(const rapid_sim_config *c, const char *outdir,
     if (c->nscas < 1 || c->nscas > RAPID_NSCA)
         return rapid_fail(err, RAPID_E_ARG, "sim: %d detectors: must be 1..%d",
                           c->nscas, RAPID_NSCA);
+    if (!(c->psf_visit_blur >= 0 && c->psf_visit_blur <= 1000))
+        return rapid_fail(err, RAPID_E_ARG, "sim: per-visit PSF blur %g mas: "
+                          "must be 0..1000", c->psf_visit_blur);
     if (c->nfilters < 1 || c->nfilters > RAPID_NFILTERS)
         return rapid_fail(err, RAPID_E_ARG, "sim: %d filters: must be 1..%d",
                           c->nfilters, RAPID_NFILTERS);

@@ -57,11 +57,15 @@ static int l2_name(const char *s)
            (strcmp(s, ".fits") == 0 || strcmp(s, ".fits.gz") == 0);
 }
 
-/* Roman_WFI_PSF_<FILTER>_<sca>.fits */
+/* Roman_WFI_PSF_<FILTER>_<sca>.fits, or with _visit<v> before .fits */
 static int psf_name(const char *s)
 {
-    return skip_prefix(&s, "Roman_WFI_PSF_") && skip_filter(&s) &&
-           skip_prefix(&s, "_") && skip_digits(&s) && strcmp(s, ".fits") == 0;
+    if (!(skip_prefix(&s, "Roman_WFI_PSF_") && skip_filter(&s) &&
+          skip_prefix(&s, "_") && skip_digits(&s)))
+        return 0;
+    if (skip_prefix(&s, "_visit") && !skip_digits(&s))
+        return 0;
+    return strcmp(s, ".fits") == 0;
 }
 
 static int truth_name(const char *s)

@@ -59,13 +59,14 @@ int rapid_sim_memory(const rapid_sim_config *c, uint64_t *bytes,
 /* What the files hold (FITS: 2880-byte blocks).  An L2 file: a primary
  * header and three 4-byte image HDUs (SCI, ERR, DQ); their headers take 7
  * blocks.  A
- * PSF file: one header block and the 65 x 65 float32 model.  The truth:
+ * PSF file: the 65 x 65 float32 model and its 4x oversampled 261 x 261
+ * extension, 103 blocks in all (one per visit with a per-visit blur).  The truth:
  * 76 bytes a static source, 148 a row of a transient or variable in an
  * image (at most: supernovae that never get bright enough are counted). */
 #define FITS_BLOCK 2880
 #define L2_HEADERS (7 * FITS_BLOCK)
 #define L2_HDUS 3
-#define PSF_BYTES (FITS_BLOCK + 6 * FITS_BLOCK)
+#define PSF_BYTES (103 * FITS_BLOCK)
 #define TRUTH_PER_SOURCE 76
 #define TRUTH_PER_TRANSIENT 148
 
@@ -89,7 +90,9 @@ int rapid_sim_volume(const rapid_sim_config *c, rapid_sim_volume_t *v,
     for (f = 0; f < c->nfilters && rc == 0; f++) {
         for (used = 0, k = 0; k < np && !used; k++)
             used = p[k].filter == c->filters[f];
-        v->psf_files += used ? c->nscas : 0;
+        v->psf_files += used ? (int64_t)c->nscas *
+                                   (c->psf_visit_blur > 0 ? c->epochs : 1)
+                             : 0;
     }
     free(p);
     if (rc)

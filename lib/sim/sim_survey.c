@@ -598,6 +598,7 @@ void rapid_sim_config_init(rapid_sim_config *c)
     c->defects = 1;
     c->with_sources = 1;
     c->with_noise = 1;
+    c->psf_visit_blur = 0;
 }
 
 static int check_plan_config(const rapid_sim_config *c, rapid_err *err)
