@@ -216,7 +216,7 @@ expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -
 check sim-radec 0 "$rapid" sim --out "$tmp/r" "${small[@]}" --ra 150.1 --dec 2.2 --exptime 60 --cadence 3
 check sim-no-sn 0 "$rapid" sim --out "$tmp/n" "${small[@]}" --sn-rate=0
 check sim-dry-run 0 "$rapid" sim --out "$tmp/d" "${small[@]}" --dry-run
-expect "sim --dry-run: what it would write, and nothing written" "$(grep -Eq '^\{"out": ".*/d", "images": 2, "psf_files": 1, "image_bytes": 80640, "bytes": [0-9]+\}$' <<<"$out" && [ ! -e "$tmp/d" ]; echo $?)"
+expect "sim --dry-run: what it would write, and nothing written" "$(grep -Eq '^\{"out": ".*/d", "images": 2, "psf_files": 1, "bytes_per_image": 80640, "bytes": [0-9]+\}$' <<<"$out" && [ ! -e "$tmp/d" ]; echo $?)"
 check sim-without 0 "$rapid" sim --out "$tmp/w" "${small[@]}" --without=supernovae,variables,cosmic-rays,hot-pixels,bright-stars
 expect "sim --without: no cosmic rays, no hot pixels" "$(grep -a -q 'NCOSMIC =                    0' "$tmp/w/Roman_TDS_simple_model_H158_1_1.fits" && grep -a -q 'NHOTPIX =                    0' "$tmp/w/Roman_TDS_simple_model_H158_1_1.fits"; echo $?)"
 check sim-without-bad 2 "$rapid" sim --out "$tmp/x" --without planets
