@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, as far as it exists today: simulate a small Roman survey,
 # create the operations database (SQLite), ingest the images and PSFs, and
-# build the reference image of the survey's sky tile.  Later issues grow
-# this into the four steps (launch, register, post-process, register).
+# build the reference image of the survey's sky tile.  Planned: this grows
+# into the four steps (launch, register, post-process, register).
 #   scripts/demo.sh PATH/TO/rapid      (RAPID_WORK: where everything goes)
 set -euo pipefail
 rapid=$(realpath "${1:-build/cli/rapid}")
