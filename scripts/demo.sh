@@ -31,7 +31,7 @@ say "operations database $db"
 "$rapid" ingest-psf --db "$db" "$work/sim/psf"
 "$rapid" db status --db "$db"
 
-say "reference image of tile $rtid from every image that covers it"
+say "reference image of tile $rtid from the survey's images (those that miss it are named and left out)"
 rm -rf "$work/ref"
 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$work/ref" --size 1600 \
   "$work"/sim/Roman_TDS_simple_model_*.fits
