@@ -486,11 +486,16 @@ static void test_too_few(void **state)
     assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, 2, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
     assert_non_null(strstr(err.msg, "at least 3"));
+    assert_int_equal(c.nskipped, 0);
+    rapid_coadd_release(&c);
     assert_string_equal(rapid_strstatus(RAPID_E_TOOFEW), "too few inputs");
     /* inputs far from the tile do not count */
     assert_int_equal(rapid_coadd_make(&o, rtid + 1000, "H158", inputs, NIN, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
     assert_non_null(strstr(err.msg, "0 usable"));
+    assert_int_equal(c.nskipped, NIN); /* each named, with why */
+    assert_non_null(strstr(err.msg, paths[NIN - 1]));
+    rapid_coadd_release(&c);
 }
 
 /* The same file given twice (by the same path, another spelling of it or a

@@ -83,7 +83,8 @@ typedef struct rapid_coadd {
     rapid_coadd_skip *skipped; /* the inputs given but not used, in the order
                                 * given; also filled when rapid_coadd_make
                                 * fails with RAPID_E_TOOFEW (the rest of the
-                                * result is empty then) */
+                                * result is empty then; rapid_coadd_release
+                                * frees it) */
 } rapid_coadd;
 
 void rapid_coadd_init(rapid_coadd *c);
