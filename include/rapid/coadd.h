@@ -132,7 +132,10 @@ uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
 
 /* Write the products into dir: <base>.fits (image), <base>_cov.fits,
  * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
- * "rapid_ref_<rtid>_<FILTER>", as one product set (rapid/prodset.h): at
+ * "rapid_ref_<rtid>_<FILTER>".  The image, the maps and the catalog are
+ * extensions (SCI, COV, UNC, CATALOG) after a primary HDU holding
+ * c->header; the PSF is the primary HDU (docs/products.md lists the
+ * cards).  They are one product set (rapid/prodset.h): at
  * every moment, even if the process is killed (SIGKILL included) or this
  * fails, dir holds either the complete earlier set of five or the complete
  * new set, never a mix.  The set is written into a hidden sibling of dir
