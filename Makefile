@@ -8,7 +8,8 @@
 # and, for measurements:
 #   make bench   optimised build + bench/run.sh (figures for docs/PERFORMANCE.md)
 # and to put `rapid` on the PATH:
-#   make install [PREFIX=/usr/local]   installs PREFIX/bin/rapid
+#   make install [PREFIX=/usr/local]   installs PREFIX/bin/rapid and the docs
+#                in PREFIX/share/doc/rapid
 
 MAKEFLAGS += --no-print-directory
 

@@ -2,7 +2,8 @@
  *
  *   bench_sim [SIZE ...]      (default: 512 4088)
  *
- * For each detector size: the default survey (seed 1, H158, 140 s), the
+ * For each detector size: the default survey (seed 1, H158 at its default
+ * exposure, 302 s: rapid_sim_exptime), the
  * plan and the scene made once, the PSF field of SCA 1, then the first
  * image rendered three times; the best time is printed, with the scene
  * and PSF times beside it.  One line per size:

@@ -26,7 +26,8 @@ static const char usage_text[] =
     "  --max-inputs N     use at most N inputs, nearest the tile centre (25)\n"
     "  --min-inputs N     fewer usable inputs is exit 33 (3)\n"
     "  --threads N        inputs resampled in parallel (1)\n"
-    "  --inputs FILE      L2 files, one per line (besides any on the line)\n"
+    "  --inputs FILE      L2 files, one per line (besides any on the line);\n"
+    "                     relative paths are from the current directory\n"
     "  --psfs PATH        a directory holding the PSFs (*PSF*_<F>_<SCA>.fits),\n"
     "                     or a file listing one PSF per input, in order;\n"
     "                     default: beside each input, in psf/ or ../psf/\n"
@@ -35,13 +36,15 @@ static const char usage_text[] =
     "\n"
     "DIR holds this reference and nothing else: the five files are replaced\n"
     "together (an interrupted run leaves the earlier five), and a DIR that\n"
-    "holds other files is refused.\n"
+    "holds other files is refused.  Inputs that cannot be used (another sky\n"
+    "area, beyond --max-inputs) are left out with a warning naming each.\n"
     "\n"
     "Exit status: 0 made, 33 too few usable inputs (nothing written),\n"
     "1 failure (an input unreadable or of another filter, a product not\n"
     "written, too large for the memory available), 2 bad usage (unknown\n"
     "option, unreadable value, unknown filter, a list file that cannot be\n"
-    "read, a --psfs list of the wrong length).\n";
+    "read, a --psfs list of the wrong length, the same file given twice,\n"
+    "an empty --out, a directory given to --inputs).\n";
 
 typedef struct list {
     char **v;
@@ -253,11 +256,18 @@ static int parse(int argc, char **argv, rapid_coadd_opts *o, coadd_args *a)
         case OPT_ALLOW_LARGE:
             a->allow_large = 1;
             break;
-        case OPT_INPUTS:
-            if (read_list(p.value, &a->files))
+        case OPT_INPUTS: {
+            struct stat sb;
+            if (stat(p.value, &sb) == 0 && S_ISDIR(sb.st_mode))
+                rc = cli_usage("coadd", "--inputs %s is a directory, not a list "
+                               "file (one L2 file per line); give the files "
+                               "themselves as operands, e.g. %s/*.fits",
+                               p.value, p.value);
+            else if (read_list(p.value, &a->files))
                 rc = cli_usage("coadd", "--inputs %s: cannot read the input "
                                "list: %s", p.value, strerror(errno));
             break;
+        }
         case CLI_OPERAND:
             if (push(&a->files, p.value)) {
                 cli_error("coadd", "out of memory");
@@ -271,6 +281,8 @@ static int parse(int argc, char **argv, rapid_coadd_opts *o, coadd_args *a)
     if (rc == 0 && (!a->rtid || !a->filter || !a->out))
         rc = cli_usage("coadd", "--rtid, --filter and --out are required "
                        "(see rapid coadd --help)");
+    if (rc == 0 && !a->out[0])
+        rc = cli_usage("coadd", "--out: an empty directory name");
     if (rc == 0 && !rapid_filter_by_name(a->filter))
         rc = cli_usage("coadd", "unknown filter '%s'", a->filter);
     if (rc == 0 && a->files.n == 0)
@@ -305,6 +317,10 @@ int cmd_coadd(int argc, char **argv)
     }
     for (i = 0; i < a.files.n; i++)
         in[i].path = a.files.v[i];
+    if (rapid_coadd_check_inputs(in, a.files.n, &err)) { /* the same file twice */
+        rc = cli_usage("coadd", "%s", err.msg);
+        goto cleanup;
+    }
     if ((rc = resolve_psfs(a.psfs, &a.files, &psf, in)) != 0)
         goto cleanup;
     {
@@ -319,11 +335,15 @@ int cmd_coadd(int argc, char **argv)
     rc = rapid_coadd_make(&o, a.rtid, a.filter, in, a.files.n, &c,
                           cli_interactive() ? cli_progress : NULL,
                           "coadd: inputs resampled", &err);
+    for (i = 0; i < c.nskipped; i++)
+        cli_error("coadd", "warning: %s: not used: %s", c.skipped[i].path,
+                  c.skipped[i].reason);
     if (rc) {
         user_spelling(err.msg, sizeof err.msg, fl->name, a.filter);
         if (rc == RAPID_E_TOOFEW) {
             cli_error("coadd", "%s", err.msg);
             rc = RAPID_EXIT_TOOFEW;
+            rapid_coadd_release(&c); /* the list of inputs left out */
         } else {
             rc = cli_fail("coadd", &err);
         }

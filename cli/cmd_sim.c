@@ -412,7 +412,7 @@ int cmd_sim(int argc, char **argv)
         printf("{\"out\": ");
         print_json_string(o.out);
         printf(", \"images\": %" PRId64 ", \"psf_files\": %" PRId64
-               ", \"image_bytes\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+               ", \"bytes_per_image\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
                vol.images, vol.psf_files, vol.image_bytes, vol.bytes);
         return 0;
     }

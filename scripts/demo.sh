@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, as far as it exists today: simulate a small Roman survey,
 # create the operations database (SQLite), ingest the images and PSFs, and
-# build the reference image of the survey's sky tile.  Later issues grow
-# this into the four steps (launch, register, post-process, register).
+# build the reference image of the survey's sky tile.  Planned: this grows
+# into the four steps (launch, register, post-process, register).
 #   scripts/demo.sh PATH/TO/rapid      (RAPID_WORK: where everything goes)
 set -euo pipefail
 rapid=$(realpath "${1:-build/cli/rapid}")
@@ -31,7 +31,7 @@ say "operations database $db"
 "$rapid" ingest-psf --db "$db" "$work/sim/psf"
 "$rapid" db status --db "$db"
 
-say "reference image of tile $rtid from every image that covers it"
+say "reference image of tile $rtid from the survey's images (those that miss it are named and left out)"
 rm -rf "$work/ref"
 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$work/ref" --size 1600 \
   "$work"/sim/Roman_TDS_simple_model_*.fits

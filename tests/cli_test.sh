@@ -216,7 +216,7 @@ expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -
 check sim-radec 0 "$rapid" sim --out "$tmp/r" "${small[@]}" --ra 150.1 --dec 2.2 --exptime 60 --cadence 3
 check sim-no-sn 0 "$rapid" sim --out "$tmp/n" "${small[@]}" --sn-rate=0
 check sim-dry-run 0 "$rapid" sim --out "$tmp/d" "${small[@]}" --dry-run
-expect "sim --dry-run: what it would write, and nothing written" "$(grep -Eq '^\{"out": ".*/d", "images": 2, "psf_files": 1, "image_bytes": 218880, "bytes": [0-9]+\}$' <<<"$out" && [ ! -e "$tmp/d" ]; echo $?)"
+expect "sim --dry-run: what it would write, and nothing written" "$(grep -Eq '^\{"out": ".*/d", "images": 2, "psf_files": 1, "bytes_per_image": 218880, "bytes": [0-9]+\}$' <<<"$out" && [ ! -e "$tmp/d" ]; echo $?)"
 check sim-without 0 "$rapid" sim --out "$tmp/w" "${small[@]}" --without=supernovae,variables,cosmic-rays,hot-pixels,bright-stars
 expect "sim --without: no cosmic rays, no hot pixels" "$(grep -a -q 'NCOSMIC =                    0' "$tmp/w/Roman_TDS_simple_model_H158_1_1.fits" && grep -a -q 'NHOTPIX =                    0' "$tmp/w/Roman_TDS_simple_model_H158_1_1.fits"; echo $?)"
 check sim-without-bad 2 "$rapid" sim --out "$tmp/x" --without planets
@@ -282,6 +282,25 @@ expect "coadd products" "$(for s in '' _cov _unc _psf _cat; do [ -f "$tmp/ref/ra
 expect "coadd quiet in scripts" "$( [ -z "$err" ]; echo $?)"
 ls "$tmp"/s/Roman_TDS_*.fits > "$tmp/list"
 check coadd-list 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref2" --size 400 --inputs "$tmp/list" --psfs "$tmp/s/psf" --threads 2
+# the same files twice (a list and a glob, a symbolic link): refused as
+# bad usage, naming both entries
+check coadd-twice 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/reft" --size 400 --inputs "$tmp/list" "$tmp"/s/Roman_TDS_*.fits
+expect "same file twice named" "$(grep -q "input 5 ($(ls "$tmp"/s/Roman_TDS_*.fits | head -1)) is the same file as input 1" <<<"$err"; echo $?)"
+ln -sf "$(head -1 "$tmp/list")" "$tmp/link.fits"
+check coadd-twice-link 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/reft" --size 400 "$tmp"/s/Roman_TDS_*.fits "$tmp/link.fits"
+expect "symbolic link named" "$(grep -q "input 5 ($tmp/link.fits) is the same file as input 1" <<<"$err"; echo $?)"
+# an input whose WCS puts it far away (Dec -44 made +44): used without it,
+# with a warning naming it; with too few left, the message names it
+LC_ALL=C sed 's/\(CRVAL2  = *\)-/\1 /' "$(head -1 "$tmp/list")" > "$tmp/badwcs.fits"
+check coadd-skip 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refs" --size 400 "$tmp"/s/Roman_TDS_*.fits "$tmp/badwcs.fits"
+expect "skipped input: nframes 4" "$(grep -q '"nframes": 4,' <<<"$out"; echo $?)"
+expect "skipped input warned" "$(grep -q "^rapid coadd: warning: $tmp/badwcs.fits: not used: .*tile centre" <<<"$err" && [ "$(wc -l <<<"$err")" = 1 ]; echo $?)"
+check coadd-skip-toofew 33 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refs2" --size 400 $(head -2 "$tmp/list") "$tmp/badwcs.fits"
+expect "too few names the skipped" "$(grep -q "2 usable input images of 3 given.*not used: $tmp/badwcs.fits" <<<"$err"; echo $?)"
+check coadd-empty-out 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "" "$tmp"/s/Roman_TDS_*.fits
+check coadd-empty-out-eq 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out= "$tmp"/s/Roman_TDS_*.fits
+check coadd-inputs-dir 2 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/x" --inputs "$tmp/s"
+expect "--inputs DIR says so" "$(grep -q "is a directory" <<<"$err"; echo $?)"
 check coadd-toofew 33 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref3" --size 400 $(head -2 "$tmp/list")
 expect "too few says so" "$(grep -q 'at least 3' <<<"$err"; echo $?)"
 expect "too few writes nothing" "$( [ ! -e "$tmp/ref3" ]; echo $?)"

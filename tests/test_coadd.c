@@ -172,6 +172,67 @@ static double aperture(const rapid_image *img, double x, double y, double r,
     return s;
 }
 
+/* A card that must be there, with a non-empty value when it is a string. */
+static void has_card(const rapid_header *h, const char *key, const char *what)
+{
+    char v[80];
+    double d;
+
+    if (rapid_header_get_str(h, key, v, sizeof v, NULL) == 0) {
+        if (strcmp(key, "BUNIT") && !v[0])
+            fail_msg("%s: %s is empty", what, key);
+        return;
+    }
+    if (rapid_header_get_double(h, key, &d, NULL) != 0)
+        fail_msg("%s: no %s", what, key);
+}
+
+/* The five products read back: the cards docs/products.md promises in
+ * each one, in the primary header (what fits.getheader shows) and in the
+ * HDU of the data; the catalog's fluxes have their unit. */
+static void check_products(const char *base)
+{
+    static const char *suffix[5] = {"", "_cov", "_unc", "_psf", "_cat"};
+    static const char *prov[] = {"RAPIDVER", "GITCOMM", "DATE", "FILTER", "FIELD", NULL};
+    static const char *science[] = {"MAGZP", "NFRAMES", NULL};
+    char path[600];
+    int k, i, hdu;
+
+    for (k = 0; k < 5; k++) {
+        snprintf(path, sizeof path, "%s%s.fits", base, suffix[k]);
+        for (hdu = 0; hdu < 2; hdu++) {
+            rapid_header h = RAPID_HEADER_INIT;
+            char what[700];
+            if (hdu == 1 && k == 3)
+                continue; /* the PSF is the primary HDU */
+            snprintf(what, sizeof what, "%s HDU %d", path, hdu);
+            assert_int_equal(rapid_fits_read_header(path, hdu ? "1" : "0", &h, NULL), 0);
+            for (i = 0; prov[i]; i++)
+                has_card(&h, prov[i], what);
+            if (k != 3)
+                for (i = 0; science[i]; i++)
+                    has_card(&h, science[i], what);
+            if (k < 4 && (k == 3 || hdu == 1))
+                has_card(&h, "BUNIT", what);
+            rapid_header_release(&h);
+        }
+    }
+    {
+        rapid_table t = RAPID_TABLE_INIT;
+        snprintf(path, sizeof path, "%s_cat.fits", base);
+        assert_int_equal(rapid_fits_read_table(path, NULL, &t, NULL), 0);
+        for (i = 0; i < t.ncols; i++) {
+            const rapid_column *col = &t.cols[i];
+            if ((!strncmp(col->name, "FLUX", 4) && strcmp(col->name, "FLUX_RADIUS")) ||
+                !strcmp(col->name, "PEAK")) {
+                if (strcmp(col->unit, "DN/s"))
+                    fail_msg("%s: column %s has unit '%s'", path, col->name, col->unit);
+            }
+        }
+        rapid_table_release(&t);
+    }
+}
+
 static void test_truth(void **state)
 {
     rapid_coadd_opts o;
@@ -283,6 +344,7 @@ static void test_truth(void **state)
     assert_int_equal(rapid_coadd_write(&c, test_path("ref"), rtid, "H158", &err), 0);
     assert_int_equal(rapid_fits_verify_checksums(test_path("ref/rapid_ref_5321355_H158.fits"), NULL), 0);
     assert_int_equal(access(test_path("ref/rapid_ref_5321355_H158_cat.fits"), F_OK), 0);
+    check_products(test_path("ref/rapid_ref_5321355_H158"));
     rapid_wcs_release(&w);
     rapid_coadd_release(&c);
 }
@@ -424,11 +486,104 @@ static void test_too_few(void **state)
     assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, 2, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
     assert_non_null(strstr(err.msg, "at least 3"));
+    assert_int_equal(c.nskipped, 0);
+    rapid_coadd_release(&c);
     assert_string_equal(rapid_strstatus(RAPID_E_TOOFEW), "too few inputs");
     /* inputs far from the tile do not count */
     assert_int_equal(rapid_coadd_make(&o, rtid + 1000, "H158", inputs, NIN, &c, NULL, NULL, &err),
                      RAPID_E_TOOFEW);
     assert_non_null(strstr(err.msg, "0 usable"));
+    assert_int_equal(c.nskipped, NIN); /* each named, with why */
+    assert_non_null(strstr(err.msg, paths[NIN - 1]));
+    rapid_coadd_release(&c);
+}
+
+/* The same file given twice (by the same path, another spelling of it or a
+ * symbolic link) would be counted twice: refused, naming both entries. */
+static void test_same_file_twice(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_coadd_input twice[NIN + 1];
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    char want[1200], link[600], other[600];
+
+    (void)state;
+    opts(&o);
+    memcpy(twice, inputs, 4 * sizeof *twice);
+    twice[4] = inputs[0];
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", twice, 5, &c, NULL, NULL, &err),
+                     RAPID_E_ARG);
+    snprintf(want, sizeof want, "input 5 (%s) is the same file as input 1 (%s)",
+             paths[0], paths[0]);
+    assert_non_null(strstr(err.msg, want));
+    assert_int_equal(c.ninputs, 0);
+    /* a symbolic link, and another spelling of the path */
+    snprintf(link, sizeof link, "%s", test_path("same_as_2.fits"));
+    unlink(link);
+    assert_int_equal(symlink(paths[2], link), 0);
+    snprintf(other, sizeof other, "%s/./%s", test_tmpdir(), strrchr(paths[3], '/') + 1);
+    twice[4].path = link;
+    twice[5].path = other, twice[5].psf_path = NULL;
+    assert_int_equal(rapid_coadd_check_inputs(twice, 6, &err), RAPID_E_ARG);
+    snprintf(want, sizeof want, "input 5 (%s) is the same file as input 3 (%s)",
+             link, paths[2]);
+    assert_non_null(strstr(err.msg, want));
+    twice[4] = inputs[4];
+    assert_int_equal(rapid_coadd_check_inputs(twice, 6, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "input 6"));
+    assert_non_null(strstr(err.msg, "input 4"));
+    assert_int_equal(rapid_coadd_check_inputs(inputs, NIN, &err), 0);
+    unlink(link);
+}
+
+/* An input that cannot be used (its WCS puts it far from the tile) is
+ * left out and named in the result with the reason; with too few left,
+ * the message names it too. */
+static void test_skipped_named(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_coadd_input in[5];
+    rapid_image img = RAPID_IMAGE_INIT;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    const char *bad = test_path("far_away.fits");
+
+    (void)state;
+    opts(&o);
+    assert_int_equal(rapid_fits_read_image(paths[4], NULL, &img, NULL), 0);
+    assert_int_equal(rapid_header_set_double(&img.hdr, "CRVAL1", 150.0, NULL), 0);
+    assert_int_equal(rapid_fits_write_image(bad, &img, "SCI", NULL), 0);
+    rapid_image_release(&img);
+    memcpy(in, inputs, 4 * sizeof *in);
+    in[4].path = bad, in[4].psf_path = NULL;
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", in, 5, &c, NULL, NULL, &err), 0);
+    assert_int_equal(c.ninputs, 4);
+    assert_int_equal(c.nskipped, 1);
+    assert_string_equal(c.skipped[0].path, bad);
+    assert_non_null(strstr(c.skipped[0].reason, "deg from the tile centre"));
+    rapid_coadd_release(&c);
+    /* more than max_inputs: the farthest is named as not used */
+    o.max_inputs = 3;
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", inputs, 4, &c, NULL, NULL, &err), 0);
+    assert_int_equal(c.ninputs, 3);
+    assert_int_equal(c.nskipped, 1);
+    assert_non_null(strstr(c.skipped[0].reason, "nearest the tile centre"));
+    rapid_coadd_release(&c);
+    /* too few left: the message names the one left out, and so does the
+     * result */
+    o.max_inputs = 25;
+    in[2] = in[4];
+    assert_int_equal(rapid_coadd_make(&o, rtid, "H158", in, 3, &c, NULL, NULL, &err),
+                     RAPID_E_TOOFEW);
+    assert_non_null(strstr(err.msg, "2 usable input images of 3 given"));
+    assert_non_null(strstr(err.msg, bad));
+    assert_int_equal(c.nskipped, 1);
+    assert_string_equal(c.skipped[0].path, bad);
+    rapid_coadd_release(&c);
+    unlink(bad);
 }
 
 /* Allocation failures.  test_coadd is linked with --wrap for malloc,
@@ -604,6 +759,8 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_coverage_total),
         cmocka_unit_test(test_too_few),
+        cmocka_unit_test(test_same_file_twice),
+        cmocka_unit_test(test_skipped_named),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_out_of_memory),
     };

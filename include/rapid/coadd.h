@@ -58,6 +58,14 @@ typedef struct rapid_coadd_input {
     const char *psf_path;   /* NULL: found beside it (rapid_coadd_find_psf) */
 } rapid_coadd_input;
 
+/* An input that was given but not used, and why (e.g. "its WCS puts it
+ * 92.3 deg from the tile centre", "it does not overlap the grid", "not
+ * among the 25 nearest the tile centre"). */
+typedef struct rapid_coadd_skip {
+    char *path;
+    char *reason;
+} rapid_coadd_skip;
+
 typedef struct rapid_coadd {
     rapid_image image;        /* DN/s at MAGZP per output pixel; NaN: none */
     rapid_image coverage;     /* sum of overlap areas of the inputs used */
@@ -65,8 +73,18 @@ typedef struct rapid_coadd {
     rapid_image psf;          /* reference PSF, unit sum */
     rapid_table catalog;      /* SEP catalog of image */
     rapid_refimmeta meta;     /* its statistics (rapid/refimmeta.h) */
+    rapid_header header;      /* provenance (FIELD, FILTER, NFRAMES, MAGZP,
+                               * TOTEXPTM, INFILnnn, RAPIDVER, GITCOMM,
+                               * DATE...): in every product's primary
+                               * header and in each HDU of data */
     int ninputs;
     char **inputs;            /* the files used, nearest the tile centre first */
+    int nskipped;
+    rapid_coadd_skip *skipped; /* the inputs given but not used, in the order
+                                * given; also filled when rapid_coadd_make
+                                * fails with RAPID_E_TOOFEW (the rest of the
+                                * result is empty then; rapid_coadd_release
+                                * frees it) */
 } rapid_coadd;
 
 void rapid_coadd_init(rapid_coadd *c);
@@ -85,10 +103,20 @@ int rapid_coadd_find_psf(const char *l2path, const char *filter, int sca,
 int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
                     rapid_err *err);
 
+/* RAPID_E_ARG if two inputs are the same file (the same device and inode:
+ * the same path, another spelling of it, a hard or symbolic link), which
+ * would count one exposure twice: "input 5 (PATH) is the same file as
+ * input 1 (PATH)", numbered from 1.  Inputs that cannot be stat()ed are
+ * left for the reading to report.  rapid_coadd_make calls it first. */
+int rapid_coadd_check_inputs(const rapid_coadd_input *in, int n, rapid_err *err);
+
 /* Make the reference image of tile rtid in filter (e.g. "H158") from the
- * inputs (any order; those of other filters are an error naming the file,
- * those not overlapping the grid are skipped).  RAPID_E_TOOFEW with a
- * message when fewer than min_inputs remain. */
+ * inputs (any order; the same file twice is RAPID_E_ARG
+ * (rapid_coadd_check_inputs); those of other filters are an error naming
+ * the file; those not overlapping the grid, and those beyond the
+ * max_inputs nearest the tile centre, are left out and listed in
+ * out->skipped with the reason).  RAPID_E_TOOFEW with a message naming
+ * the inputs left out when fewer than min_inputs remain. */
 int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
                      const char *filter, const rapid_coadd_input *inputs, int n,
                      rapid_coadd *out, rapid_progress_fn progress, void *arg,
@@ -104,7 +132,10 @@ uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
 
 /* Write the products into dir: <base>.fits (image), <base>_cov.fits,
  * <base>_unc.fits, <base>_psf.fits, <base>_cat.fits, with base
- * "rapid_ref_<rtid>_<FILTER>", as one product set (rapid/prodset.h): at
+ * "rapid_ref_<rtid>_<FILTER>".  The image, the maps and the catalog are
+ * extensions (SCI, COV, UNC, CATALOG) after a primary HDU holding
+ * c->header; the PSF is the primary HDU (docs/products.md lists the
+ * cards).  They are one product set (rapid/prodset.h): at
  * every moment, even if the process is killed (SIGKILL included) or this
  * fails, dir holds either the complete earlier set of five or the complete
  * new set, never a mix.  The set is written into a hidden sibling of dir

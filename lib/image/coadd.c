@@ -72,6 +72,7 @@ void rapid_coadd_init(rapid_coadd *c)
     rapid_header_init(&c->coverage.hdr);
     rapid_header_init(&c->uncertainty.hdr);
     rapid_header_init(&c->psf.hdr);
+    rapid_header_init(&c->header);
     rapid_table_init(&c->catalog, 0);
 }
 
@@ -86,10 +87,77 @@ void rapid_coadd_release(rapid_coadd *c)
     rapid_image_release(&c->uncertainty);
     rapid_image_release(&c->psf);
     rapid_table_release(&c->catalog);
+    rapid_header_release(&c->header);
     for (i = 0; i < c->ninputs; i++)
         free(c->inputs[i]);
     free(c->inputs);
+    for (i = 0; i < c->nskipped; i++) {
+        free(c->skipped[i].path);
+        free(c->skipped[i].reason);
+    }
+    free(c->skipped);
     rapid_coadd_init(c);
+}
+
+int rapid_coadd_check_inputs(const rapid_coadd_input *in, int n, rapid_err *err)
+{
+    struct stat *sb = calloc((size_t)(n > 0 ? n : 1), sizeof *sb);
+    char *ok = calloc((size_t)(n > 0 ? n : 1), 1);
+    int i, j, rc = 0;
+
+    if (!sb || !ok) {
+        free(sb);
+        free(ok);
+        return rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        ok[i] = in[i].path && stat(in[i].path, &sb[i]) == 0;
+        for (j = 0; ok[i] && j < i; j++)
+            if (ok[j] && sb[j].st_dev == sb[i].st_dev && sb[j].st_ino == sb[i].st_ino) {
+                rc = rapid_fail(err, RAPID_E_ARG, "reference image: input %d (%s) "
+                                "is the same file as input %d (%s)", i + 1,
+                                in[i].path, j + 1, in[j].path);
+                break;
+            }
+    }
+    free(sb);
+    free(ok);
+    return rc;
+}
+
+/* The inputs given but left out (why[k] set), with their reasons. */
+static int list_skipped(const rapid_coadd_input *src, int n, const char **why,
+                        rapid_coadd_skip **out, int *nout)
+{
+    int k, m = 0;
+
+    *out = NULL, *nout = 0;
+    for (k = 0; k < n; k++)
+        m += why[k] != NULL;
+    if (m == 0)
+        return 0;
+    if (!(*out = calloc((size_t)m, sizeof **out)))
+        return RAPID_E_NOMEM;
+    for (k = 0; k < n; k++) {
+        if (!why[k])
+            continue;
+        (*out)[*nout].path = strdup(src[k].path);
+        (*out)[*nout].reason = strdup(why[k]);
+        (*nout)++;
+        if (!(*out)[*nout - 1].path || !(*out)[*nout - 1].reason)
+            return RAPID_E_NOMEM;
+    }
+    return 0;
+}
+
+static void free_skipped(rapid_coadd_skip *s, int n)
+{
+    int k;
+    for (k = 0; k < n; k++) {
+        free(s[k].path);
+        free(s[k].reason);
+    }
+    free(s);
 }
 
 static int cmp_double_asc(const void *a, const void *b)
@@ -98,9 +166,11 @@ static int cmp_double_asc(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
-                         const rapid_filter *f, const coadd_input *in, int n,
-                         double magzp, const rapid_refimmeta *m, rapid_err *err)
+/* The cards every product carries, in its primary header and in the HDU
+ * of its data (docs/products.md): what, where, from what, by what. */
+static int provenance(rapid_header *h, int64_t rtid, const rapid_filter *f,
+                      const coadd_input *in, int n, double magzp,
+                      const rapid_refimmeta *m, rapid_err *err)
 {
     char key[24], date[32];
     const char *card = NULL;
@@ -113,10 +183,6 @@ static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
         texp += in[k].exptime;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    if ((rc = rapid_wcs_to_header(grid, h, err)) != 0) {
-        rapid_err_prefix(err, "reference image");
-        return rc;
-    }
     if ((rc = rapid_header_set_long(h, card = "FIELD", (long)rtid,
                                     "sky tile (rtid, NSIDE 512)")) ||
         (rc = rapid_header_set_long(h, card = "FID", f->fid, "filter id")) ||
@@ -149,15 +215,40 @@ static int common_header(rapid_header *h, rapid_wcs *grid, int64_t rtid,
     return 0;
 }
 
+/* Every card of src into dst, replacing any of the same keyword. */
+static int add_cards(rapid_header *dst, const rapid_header *src)
+{
+    int k, rc;
+
+    for (k = 0; k < src->ncards; k++) {
+        char key[9];
+        int len = 0;
+        while (len < 8 && src->cards[k][len] != ' ' && src->cards[k][len] != '=' &&
+               src->cards[k][len] != '\0')
+            len++;
+        memcpy(key, src->cards[k], (size_t)len);
+        key[len] = '\0';
+        rapid_header_delete(dst, key);
+        if ((rc = rapid_header_append_card(dst, src->cards[k])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
                        const rapid_filter *f, const coadd_input *in, int n,
                        double magzp, rapid_err *err)
 {
     int rc;
 
-    if ((rc = common_header(&out->image.hdr, grid, rtid, f, in, n, magzp,
-                            &out->meta, err)) != 0)
+    if ((rc = provenance(&out->header, rtid, f, in, n, magzp, &out->meta, err)) != 0)
         return rc;
+    if ((rc = rapid_wcs_to_header(grid, &out->image.hdr, err)) != 0) {
+        rapid_err_prefix(err, "reference image");
+        return rc;
+    }
+    if ((rc = add_cards(&out->image.hdr, &out->header)) != 0)
+        return rapid_fail(err, rc, "reference image: no memory for its header");
     /* the maps' headers: the image's, with their own BUNIT */
     if ((rc = rapid_header_set_str(&out->image.hdr, "BUNIT", "DN/s", "at MAGZP")))
         return rapid_header_fail(err, rc, "reference image", "BUNIT");
@@ -171,6 +262,17 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
     if ((rc = rapid_header_set_str(&out->uncertainty.hdr, "BUNIT", "DN/s",
                                    "1-sigma uncertainty of the image")))
         return rapid_header_fail(err, rc, "uncertainty map", "BUNIT");
+    /* the PSF (a primary HDU of its own) and the catalog's table */
+    if ((rc = add_cards(&out->psf.hdr, &out->header)))
+        return rapid_fail(err, rc, "reference PSF: no memory for its header");
+    if ((rc = rapid_header_set_str(&out->psf.hdr, "BUNIT", "",
+                                   "none: normalised to unit sum")))
+        return rapid_header_fail(err, rc, "reference PSF", "BUNIT");
+    if ((rc = rapid_header_set_double(&out->psf.hdr, "PSFNORM", 1.0,
+                                      "sum of the pixels")))
+        return rapid_header_fail(err, rc, "reference PSF", "PSFNORM");
+    if ((rc = add_cards(&out->catalog.hdr, &out->header)))
+        return rapid_fail(err, rc, "reference catalog: no memory for its header");
     return 0;
 }
 
@@ -178,7 +280,7 @@ static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
 {
     rapid_extract_opts eo;
     rapid_extract_stats st;
-    int rc;
+    int k, rc;
 
     rapid_extract_opts_init(&eo);
     rc = rapid_extract(c->image.data, c->uncertainty.data, NULL, c->image.nx,
@@ -186,6 +288,14 @@ static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
     if (rc) {
         rapid_err_prefix(err, "reference image catalog");
         return rc;
+    }
+    /* fluxes are in the image's unit: DN/s at MAGZP, so that
+     * mag = MAGZP - 2.5 log10(flux) */
+    for (k = 0; k < c->catalog.ncols; k++) {
+        rapid_column *col = &c->catalog.cols[k];
+        if (!col->unit[0] && (!strncmp(col->name, "FLUX", 4) ||
+                              !strcmp(col->name, "PEAK")))
+            snprintf(col->unit, sizeof col->unit, "DN/s");
     }
     c->meta.nsexcatsources = st.nsources;
     c->meta.fwhmmedpix = st.fwhm_med;
@@ -203,6 +313,9 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     rapid_wcs grid = RAPID_WCS_INIT;
     rapid_tile t = {0};
     coadd_input *in = NULL;
+    const char **why = NULL;
+    rapid_coadd_skip *skipped = NULL;
+    int nskipped = 0;
     coadd_sums s;
     double *zp = NULL, magzp;
     int nin = 0, k, rc = 0;
@@ -219,7 +332,28 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         (rc = rapid_wcs_tan_grid(&grid, t.cra, t.cdec, o->size, o->size,
                                  o->pixscale, err)) != 0)
         return rc;
-    if ((rc = coadd_choose_inputs(o, f, rtid, inputs, n, &grid, &t, &in, &nin, err)) != 0)
+    if ((rc = rapid_coadd_check_inputs(inputs, n, err)) != 0)
+        goto cleanup;
+    if (!(why = calloc((size_t)(n > 0 ? n : 1), sizeof *why))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+        goto cleanup;
+    }
+    rc = coadd_choose_inputs(o, f, rtid, inputs, n, &grid, &t, &in, &nin, why, err);
+    if ((rc == 0 || rc == RAPID_E_TOOFEW) &&
+        list_skipped(inputs, n, why, &skipped, &nskipped) != 0) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
+        goto cleanup;
+    }
+    if (rc == RAPID_E_TOOFEW && nskipped > 0) { /* name those left out */
+        char list[RAPID_ERR_MAX];
+        size_t len = 0;
+        for (k = 0; k < nskipped && len < sizeof list; k++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (%s)",
+                                    k ? "; " : "", skipped[k].path,
+                                    skipped[k].reason);
+        rapid_fail(err, rc, "%s; not used: %s", err->msg, list);
+    }
+    if (rc)
         goto cleanup;
     /* The common zero point: as asked, or the median of the inputs'. */
     if (!(zp = malloc((size_t)nin * sizeof *zp))) {
@@ -265,14 +399,6 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         (rc = catalog(out, &grid, err)) != 0 ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
-    if ((rc = rapid_header_set_str(&out->psf.hdr, "FILTER", f->name, "filter")) != 0) {
-        rapid_header_fail(err, rc, "reference PSF", "FILTER");
-        goto cleanup;
-    }
-    if ((rc = rapid_header_set_long(&out->psf.hdr, "FIELD", (long)rtid, "sky tile")) != 0) {
-        rapid_header_fail(err, rc, "reference PSF", "FIELD");
-        goto cleanup;
-    }
     if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference image: no memory");
         goto cleanup;
@@ -296,13 +422,39 @@ cleanup:
     free(in);
     free(zp);
     rapid_wcs_release(&grid);
+    free(why);
     if (rc)
         rapid_coadd_release(out);
+    if (rc == 0 || rc == RAPID_E_TOOFEW)
+        out->skipped = skipped, out->nskipped = nskipped;
+    else
+        free_skipped(skipped, nskipped);
     rapid_big_trim();
     return rc;
 }
 
 /* ---------------------------------------------------------------- output */
+
+/* Product k (0 image, 1 coverage, 2 uncertainty, 4 catalog): the
+ * provenance in a header-only primary HDU, the data in an extension. */
+static int write_product(const char *path, const rapid_coadd *c, int k,
+                         rapid_err *err)
+{
+    static const char *extname[5] = {"SCI", "COV", "UNC", NULL, "CATALOG"};
+    const rapid_image *img[3] = {&c->image, &c->coverage, &c->uncertainty};
+    rapid_fits_out *out = NULL;
+    int rc;
+
+    if ((rc = rapid_fits_create(&out, path, err)) != 0)
+        return rc;
+    if ((rc = rapid_fits_set_primary_header(out, &c->header, err)) != 0 ||
+        (rc = k == 4 ? rapid_fits_append_table(out, &c->catalog, extname[k], err)
+                     : rapid_fits_append_image(out, img[k], extname[k], err)) != 0) {
+        rapid_fits_abort(out);
+        return rc;
+    }
+    return rapid_fits_commit(out, err);
+}
 
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err)
@@ -322,13 +474,8 @@ int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
         return rc;
     for (k = 0; k < 5 && rc == 0; k++) {
         const char *path = rapid_prodset_path(set, k);
-        switch (k) {
-        case 0: rc = rapid_fits_write_image(path, &c->image, "SCI", err); break;
-        case 1: rc = rapid_fits_write_image(path, &c->coverage, "COV", err); break;
-        case 2: rc = rapid_fits_write_image(path, &c->uncertainty, "UNC", err); break;
-        case 3: rc = rapid_fits_write_image(path, &c->psf, NULL, err); break;
-        default: rc = rapid_fits_write_table(path, &c->catalog, "CATALOG", err);
-        }
+        rc = k == 3 ? rapid_fits_write_image(path, &c->psf, NULL, err)
+                    : write_product(path, c, k, err);
     }
     if (rc) {
         rapid_prodset_abort(set);

@@ -57,18 +57,20 @@ failed:
 }
 
 /* Sky distance of the image centre from (ra, dec), and whether the image
- * lands on the grid at all. */
-static int locate_input(coadd_input *in, rapid_wcs *grid, int size, double ra,
+ * lands on the grid at all: NULL if it does, else why not. */
+static const char *locate_input(coadd_input *in, rapid_wcs *grid, int size, double ra,
                         double dec)
 {
     double fra[5], fdec[5], x[5], y[5];
     int k, on = 0;
 
     if (rapid_wcs_footprint(&in->wcs, in->nx, in->ny, fra, fdec, NULL) != 0)
-        return 0;
+        return "its WCS gives no footprint on the sky";
     in->dist = rapid_sky_distance(fra[0], fdec[0], ra, dec);
-    if (in->dist > 30 || rapid_wcs_sky2pix(grid, 5, fra, fdec, x, y, NULL) != 0)
-        return 0;
+    if (in->dist > 30)
+        return "its WCS puts it more than 30 deg from the tile centre";
+    if (rapid_wcs_sky2pix(grid, 5, fra, fdec, x, y, NULL) != 0)
+        return "its corners cannot be placed on the tile's grid";
     for (k = 0; k < 5; k++)
         on |= x[k] > -0.5 && x[k] < size - 0.5 && y[k] > -0.5 && y[k] < size - 0.5;
     if (!on) { /* the grid may still sit inside a larger image */
@@ -77,7 +79,7 @@ static int locate_input(coadd_input *in, rapid_wcs *grid, int size, double ra,
             rapid_wcs_sky2pix(&in->wcs, 1, &gra, &gdec, &ix, &iy, NULL) == 0)
             on = ix > -0.5 && ix < in->nx - 0.5 && iy > -0.5 && iy < in->ny - 0.5;
     }
-    return on;
+    return on ? NULL : "it does not overlap the tile's grid";
 }
 
 static int cmp_dist(const void *a, const void *b)
@@ -89,7 +91,7 @@ static int cmp_dist(const void *a, const void *b)
 int coadd_choose_inputs(const rapid_coadd_opts *o, const rapid_filter *f,
                         int64_t rtid, const rapid_coadd_input *src, int n,
                         rapid_wcs *grid, const rapid_tile *t, coadd_input **out,
-                        int *nout, rapid_err *err)
+                        int *nout, const char **why, rapid_err *err)
 {
     coadd_input *in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
     int k, m = 0, rc = 0;
@@ -111,15 +113,22 @@ int coadd_choose_inputs(const rapid_coadd_opts *o, const rapid_filter *f,
             coadd_input_release(&in[m]);
             goto cleanup;
         }
-        if (!locate_input(&in[m], grid, o->size, t->cra, t->cdec)) {
+        const char *off = locate_input(&in[m], grid, o->size, t->cra, t->cdec);
+        if (off) {
+            if (why)
+                why[k] = off;
             coadd_input_release(&in[m]);
             continue;
         }
         m++;
     }
     qsort(in, (size_t)m, sizeof *in, cmp_dist);
-    while (m > o->max_inputs)
+    while (m > o->max_inputs) {
+        if (why)
+            why[in[m - 1].src - src] = "not among the max_inputs nearest the "
+                                       "tile centre";
         coadd_input_release(&in[--m]);
+    }
     if (m < o->min_inputs)
         rc = rapid_fail(err, RAPID_E_TOOFEW,
                         "tile %lld, %s: %d usable input image%s of %d given; a "

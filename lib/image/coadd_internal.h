@@ -40,11 +40,12 @@ typedef struct coadd_input {
  * first, at most o->max_inputs, into *out (owned by the caller: release
  * each of the *nout, then free).  An input of another filter is an error
  * naming it; fewer than o->min_inputs is RAPID_E_TOOFEW.  *out and *nout
- * are set on failure too. */
+ * are set on failure too.  why (NULL, or n entries, zeroed): why[k] gets
+ * the reason input k was left out (a static string), if it was. */
 int coadd_choose_inputs(const rapid_coadd_opts *o, const rapid_filter *f,
                         int64_t rtid, const rapid_coadd_input *src, int n,
                         rapid_wcs *grid, const rapid_tile *t, coadd_input **out,
-                        int *nout, rapid_err *err);
+                        int *nout, const char **why, rapid_err *err);
 void coadd_input_release(coadd_input *in);
 
 /* --------------------------------------------------------- running sums */
