@@ -62,7 +62,7 @@ static const char usage_text[] =
     "  --gzip           write the L2 images gzipped (.fits.gz)\n"
     "  --without LIST   leave out, comma-separated: supernovae, variables,\n"
     "                   cosmic-rays, hot-pixels, bright-stars (H < 16),\n"
-    "                   stars, galaxies\n"
+    "                   stars, galaxies, defects, persistence\n"
     "  --dry-run        print what would be written (JSON: images, PSF files,\n"
     "                   bytes) and write nothing\n"
     "  --allow-large    run even when the memory it needs (estimated up\n"
@@ -187,10 +187,15 @@ static int parse_without(const char *list, rapid_sim_config *c)
             c->star_density = 0;
         else if (strcmp(tok, "galaxies") == 0)
             c->galaxy_density = 0;
+        else if (strcmp(tok, "defects") == 0)
+            c->defects = 0;
+        else if (strcmp(tok, "persistence") == 0)
+            c->persistence = 0;
         else
             return cli_usage("sim", "--without: unknown part '%s' (supernovae, "
                              "variables, cosmic-rays, hot-pixels, "
-                             "bright-stars, stars, galaxies)", tok);
+                             "bright-stars, stars, galaxies, defects, "
+                             "persistence)", tok);
     }
     return 0;
 }

@@ -352,6 +352,107 @@ static void test_cosmic_ray_jumps(void **state)
 
 /* ----------------------------------------------------------------- files */
 
+/* --------------------------------------------------------- persistence */
+
+/* A star that saturates in one exposure leaves, in the detector's next
+ * exposure a quarter of an hour later, an excess at the pixels it filled
+ * (not where it is now), decaying as 1/t: of order 0.1-1 e/s; the pixels
+ * it saturated are flagged PERSISTENCE and DO_NOT_USE, the others not.
+ * Nothing is left after 6 hours, or with persistence off. */
+static void test_persistence(void **state)
+{
+    world w;
+    l2 first = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
+    l2 after = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
+    l2 plain = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
+    rapid_wcs wcs = RAPID_WCS_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const int n = 256;
+    double best = INFINITY, sx = 0, sy = 0, maxrate = 0, far = 0, dt;
+    long nsat = 0, npers = 0, both = 0;
+    int64_t i, k = -1;
+    int f, x, y;
+
+    (void)state;
+    bare_config(&w.c, n);
+    w.c.with_sources = 1;
+    w.c.with_noise = 0;     /* the expectation: the difference is exact */
+    w.c.star_density = 100;
+    w.c.cadence_days = 0.01; /* visits 14.4 minutes apart */
+    world_make(&w, 1);
+    /* every source off but the star nearest the centre, at H = 11 */
+    assert_ok(rapid_sim_detector_wcs(&w.c, &w.p[0], 1, &wcs, &err), err);
+    for (i = 0; i < w.scene->nsrc; i++) {
+        double px, py;
+        sim_source *s = &w.scene->src[i];
+        if (s->type == SIM_STAR &&
+            rapid_wcs_sky2pix(&wcs, 1, &s->ra, &s->dec, &px, &py, NULL) == 0 &&
+            hypot(px - n / 2.0, py - n / 2.0) < best) {
+            best = hypot(px - n / 2.0, py - n / 2.0);
+            k = i, sx = px, sy = py;
+        }
+        for (f = 0; f < RAPID_NFILTERS; f++)
+            s->mag[f] = 99;
+    }
+    assert_true(k >= 0 && best < 60);
+    for (f = 0; f < RAPID_NFILTERS; f++)
+        w.scene->src[k].mag[f] = 11;
+    w.scene->ntr = 0;
+    w.scene->var0 = 0;
+    render(&w, 0, 1, &first);
+    assert_ok(rapid_sim_render_after(&w.c, w.scene, &w.p[1], w.p, w.np, 1,
+                                     &w.psf, &after.sci, &after.err, &after.dq,
+                                     NULL, &err), err);
+    render(&w, 1, 1, &plain);
+    dt = (w.p[1].mjd - w.p[0].mjd) * 86400 - w.p[0].exptime;
+    for (y = 0; y < n; y++)
+        for (x = 0; x < n; x++) {
+            size_t j = (size_t)y * n + x;
+            double ex = after.sci.data[j] - plain.sci.data[j];
+            int sat = (first.dq.data[j] & RAPID_DQ_SATURATED) != 0;
+            int pers = (after.dq.data[j] & RAPID_DQ_PERSISTENCE) != 0;
+            nsat += sat, npers += pers, both += sat && pers;
+            if (pers)
+                assert_true(after.dq.data[j] & RAPID_DQ_DO_NOT_USE);
+            assert_true(ex >= -1e-3);
+            if (hypot(x - sx, y - sy) > 40)
+                far = fmax(far, ex);
+            else
+                maxrate = fmax(maxrate, ex * RAPID_GAIN / w.p[1].exptime);
+        }
+    printf("# persistence %.0f s after an H = 11 star: %ld pixels saturated "
+           "then, %ld flagged now (%ld both); excess up to %.3f e/s there, "
+           "%.3g DN elsewhere; NPERSIST %g\n", dt, nsat, npers, both,
+           maxrate, far, hdr_double(&after.sci.hdr, "NPERSIST"));
+    assert_true(nsat > 0 && npers == nsat && both == nsat);
+    assert_true(hdr_double(&after.sci.hdr, "NPERSIST") == npers);
+    assert_true(maxrate > 0.1 && maxrate < 2.0);
+    assert_true(far == 0);
+    l2_release(&after);
+    /* persistence off: nothing */
+    w.c.persistence = 0;
+    assert_ok(rapid_sim_render_after(&w.c, w.scene, &w.p[1], w.p, w.np, 1,
+                                     &w.psf, &after.sci, &after.err, &after.dq,
+                                     NULL, &err), err);
+    assert_memory_equal(after.sci.data, plain.sci.data,
+                        (size_t)n * n * sizeof(float));
+    l2_release(&after);
+    /* seven hours later: nothing either */
+    w.c.persistence = 1;
+    w.p[1].mjd = w.p[0].mjd + 7.0 / 24;
+    render(&w, 1, 1, &plain);
+    assert_ok(rapid_sim_render_after(&w.c, w.scene, &w.p[1], w.p, w.np, 1,
+                                     &w.psf, &after.sci, &after.err, &after.dq,
+                                     NULL, &err), err);
+    assert_memory_equal(after.sci.data, plain.sci.data,
+                        (size_t)n * n * sizeof(float));
+    rapid_wcs_release(&wcs);
+    l2_release(&first);
+    l2_release(&after);
+    l2_release(&plain);
+    world_release(&w);
+}
+
 static int have_fitsverify(void)
 {
     return system("command -v fitsverify >/dev/null 2>&1") == 0;
@@ -460,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_defect_values),
         cmocka_unit_test(test_saturation),
         cmocka_unit_test(test_cosmic_ray_jumps),
+        cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_l2_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,12 @@ typedef struct rapid_sim_config {
     int defects;             /* 1: the detector's defect map (1.7 % of the
                               * pixels hot, dead or low-QE, flagged in DQ;
                               * fixed per detector); 0: none (1) */
+    int persistence;         /* 1: a pixel filled near or past saturation
+                              * in an earlier exposure of the detector (up
+                              * to 6 h before) leaves a decaying excess in
+                              * later ones, flagged PERSISTENCE where that
+                              * pixel saturated (rapid_sim_render_after);
+                              * 0: none (1) */
     int with_sources;        /* 0: sky, dark and noise only (for checks) */
     int with_noise;          /* 0: noiseless expectation (for checks) */
     double psf_visit_blur;   /* mas; > 0: every visit's PSF is blurred
@@ -127,6 +133,22 @@ int rapid_sim_render_l2(const rapid_sim_config *c, const rapid_sim_scene *s,
                         const rapid_psf_field *psf, rapid_image *img,
                         rapid_image *err_img, rapid_image_u32 *dq,
                         rapid_table *truth, rapid_err *err);
+
+/* rapid_sim_render_l2 after the detector's earlier exposures prev[0 ..
+ * nprev) (any order, any filter; the whole survey plan is fine): the stars
+ * that filled pixels to 30 % of the full well or more in those up to 6 h
+ * before p leave persistence, charge decaying as 1/t (0.5 e/s 300 s after
+ * a pixel was filled to the full well, up to twice that past it), and the
+ * pixels that saturated are flagged PERSISTENCE with DO_NOT_USE, as a
+ * pipeline that knows the earlier exposures would.  Without c->persistence
+ * or earlier exposures, rapid_sim_render_l2. */
+int rapid_sim_render_after(const rapid_sim_config *c,
+                           const rapid_sim_scene *s,
+                           const rapid_sim_pointing *p,
+                           const rapid_sim_pointing *prev, int nprev, int sca,
+                           const rapid_psf_field *psf, rapid_image *img,
+                           rapid_image *err_img, rapid_image_u32 *dq,
+                           rapid_table *truth, rapid_err *err);
 
 /* The detector's defect map (what rapid_sim_render_l2 puts in DQ before
  * saturation and cosmic rays): dq (nx*ny, zeroed by the caller) gets the

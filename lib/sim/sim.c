@@ -299,8 +299,8 @@ static int write_image(run *r, int ip, int sca, const rapid_psf_field *f,
 
     rapid_sim_l2_name(r->c, &r->p[ip], sca, name, sizeof name);
     if ((rc = join(path, r->dir, "", name, err)) != 0 ||
-        (rc = rapid_sim_render_l2(r->c, r->scene, &r->p[ip], sca, f, &img,
-                                  &e, &dq, t, err)) != 0)
+        (rc = rapid_sim_render_after(r->c, r->scene, &r->p[ip], r->p, ip,
+                                     sca, f, &img, &e, &dq, t, err)) != 0)
         return rc;
     rc = write_l2(path, &img, &e, &dq, err);
     rapid_image_release(&img);

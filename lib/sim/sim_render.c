@@ -82,6 +82,7 @@ typedef struct render {
     uint32_t *dq;       /* DQ bits per pixel, nx*ny */
     long ndefect;       /* pixels of the defect map */
     long nsat, njump;   /* pixels saturated; cosmic-ray pixels fitted out */
+    long npersist;      /* pixels flagged PERSISTENCE */
 } render;
 
 /* Sources (indices into s->src) at their pixel positions. */
@@ -1164,6 +1165,8 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
         (rc = rapid_header_set_long(h, k = "NDEFECT", r->ndefect,
                                     "pixels of the defect map (DQ)")) ||
         (rc = rapid_header_set_long(h, k = "NSATPIX", r->nsat, "saturated pixels")) ||
+        (rc = rapid_header_set_long(h, k = "NPERSIST", r->npersist,
+                                    "pixels flagged for persistence")) ||
         (rc = rapid_header_set_long(h, k = "NJUMP", r->njump,
                                     "cosmic-ray pixels fitted out (JUMP_DET)")) ||
         (rc = rapid_header_set_double(h, k = "JUMPSIG", r->c->jump_sigma,
@@ -1242,6 +1245,114 @@ static int put_truth(const render *r, const hits *tr, rapid_table *t,
 
 /* ---------------------------------------------------------------- render */
 
+/* ----------------------------------------------------------- persistence */
+
+/* Persistence of the Roman H4RG-10 detectors: after a pixel is filled
+ * close to or past its full well, trapped charge is released for hours,
+ * a current falling as 1/t, of order 0.1-1 e/s a few minutes later
+ * (Mosby et al. 2020, JATIS 6, 046001).  Here: PERSIST_A e/s PERSIST_T0 s
+ * after a pixel filled to the full well, nothing below PERSIST_MIN_FILL
+ * of it, growing as the square of the fill above that, and past
+ * saturation slowly (a quarter more per decade of overfill) up to twice
+ * the full-well value, where the traps are all filled. */
+#define PERSIST_A 0.5
+#define PERSIST_T0 300.0
+#define PERSIST_MIN_FILL 0.3
+#define PERSIST_WINDOW (6 * 3600.0)
+#define PERSIST_FLAG_E 1.0 /* e: what a pipeline would flag, at least */
+#define PERSIST_PEAK 0.6   /* no native pixel holds more of a star's light */
+
+static double persist_gain(double fill)
+{
+    if (fill < PERSIST_MIN_FILL)
+        return 0;
+    if (fill < 1) {
+        double u = (fill - PERSIST_MIN_FILL) / (1 - PERSIST_MIN_FILL);
+        return u * u;
+    }
+    return fmin(2.0, 1 + 0.25 * log10(fill));
+}
+
+/* The persistence that exposure q, ended dt seconds before this one
+ * began, leaves in it: the stars that filled pixels then (through the
+ * current PSF field: the detector's, in this image's filter), their charge
+ * added to mu over this exposure, and the flags. */
+static int persist_from(render *r, const rapid_sim_pointing *q, double dt,
+                        float *stamp, rapid_err *err)
+{
+    double fw = RAPID_FULL_WELL * r->gain, t = r->p->exptime;
+    double decay = PERSIST_A * PERSIST_T0 * log((dt + t) / dt);
+    double zp = rapid_zero_point(q->filter, r->sca);
+    double sky = (sky_rate(q->filter, r->sca) + RAPID_DARK) * q->exptime;
+    double fra[5], fdec[5];
+    rapid_wcs w = RAPID_WCS_INIT;
+    int64_t *idx = NULL, n, j;
+    int half = r->half, m = 2 * half + 1, rc;
+
+    if ((rc = rapid_sim_detector_wcs(r->c, q, r->sca, &w, err)) != 0 ||
+        (rc = rapid_wcs_footprint(&w, r->nx, r->ny, fra, fdec, err)) != 0)
+        goto cleanup;
+    if ((n = sim_scene_select(r->s, fra, fdec, half * RAPID_PIXSCALE / 3600.0,
+                              &idx, err)) < 0) {
+        rc = (int)n;
+        goto cleanup;
+    }
+    for (j = 0; j < n; j++) {
+        const sim_source *src = &r->s->src[idx[j]];
+        double e, x, y;
+        int ix0, iy0, a, b;
+        if (src->type != SIM_STAR)
+            continue;
+        e = pow(10, -0.4 * (src->mag[q->filter->fid - 1] - zp)) * q->exptime;
+        if (e * PERSIST_PEAK + sky < PERSIST_MIN_FILL * fw ||
+            rapid_wcs_sky2pix(&w, 1, &src->ra, &src->dec, &x, &y, NULL) != 0)
+            continue;
+        rapid_psf_field_stamp(r->psf, x, y, half, stamp, &ix0, &iy0);
+        for (b = 0; b < m; b++)
+            for (a = 0; a < m; a++) {
+                int px = ix0 + a, py = iy0 + b;
+                double fill, g;
+                size_t i;
+                if (px < 0 || py < 0 || px >= r->nx || py >= r->ny)
+                    continue;
+                fill = (e * stamp[b * m + a] + sky) / fw;
+                if ((g = persist_gain(fill)) == 0)
+                    continue;
+                i = (size_t)py * r->nx + px;
+                r->mu[i] += (float)(g * decay);
+                if (fill >= 1 && g * decay >= PERSIST_FLAG_E &&
+                    !(r->dq[i] & RAPID_DQ_PERSISTENCE)) {
+                    r->dq[i] |= RAPID_DQ_PERSISTENCE | RAPID_DQ_DO_NOT_USE;
+                    r->npersist++;
+                }
+            }
+    }
+cleanup:
+    free(idx);
+    rapid_wcs_release(&w);
+    return rc;
+}
+
+/* Persistence from the earlier exposures of the detector. */
+static int add_persistence(render *r, const rapid_sim_pointing *prev,
+                           int nprev, rapid_err *err)
+{
+    int m = 2 * r->half + 1, k, rc = 0;
+    float *stamp;
+
+    if (!r->c->persistence || !r->c->with_sources || nprev <= 0)
+        return 0;
+    if (!(stamp = malloc((size_t)m * m * sizeof *stamp)))
+        return rapid_fail(err, RAPID_E_NOMEM, "out of memory for persistence");
+    for (k = 0; k < nprev && rc == 0; k++) {
+        double dt = (r->p->mjd - prev[k].mjd) * 86400.0 - prev[k].exptime;
+        if (&prev[k] != r->p && dt > 0 && dt <= PERSIST_WINDOW)
+            rc = persist_from(r, &prev[k], dt, stamp, err);
+    }
+    free(stamp);
+    return rc;
+}
+
 static int render_check(const rapid_sim_config *c, const rapid_sim_scene *s,
                         const rapid_sim_pointing *p, int sca,
                         const rapid_psf_field *psf, rapid_err *err)
@@ -1317,11 +1428,13 @@ static int render_alloc(render *r, rapid_image *img, rapid_image *e,
     return 0;
 }
 
-int rapid_sim_render_l2(const rapid_sim_config *c, const rapid_sim_scene *s,
-                        const rapid_sim_pointing *p, int sca,
-                        const rapid_psf_field *psf, rapid_image *img,
-                        rapid_image *err_img, rapid_image_u32 *dq,
-                        rapid_table *truth, rapid_err *err)
+int rapid_sim_render_after(const rapid_sim_config *c,
+                           const rapid_sim_scene *s,
+                           const rapid_sim_pointing *p,
+                           const rapid_sim_pointing *prev, int nprev, int sca,
+                           const rapid_psf_field *psf, rapid_image *img,
+                           rapid_image *err_img, rapid_image_u32 *dq,
+                           rapid_table *truth, rapid_err *err)
 {
     rapid_image_u32 own_dq = RAPID_IMAGE_U32_INIT;
     render r;
@@ -1356,6 +1469,8 @@ int rapid_sim_render_l2(const rapid_sim_config *c, const rapid_sim_scene *s,
         goto cleanup;
     nhot = add_hot_pixels(&r);
     r.ndefect = rapid_sim_defect_map(c, sca, r.nx, r.ny, r.dq);
+    if ((rc = add_persistence(&r, prev, nprev, err)) != 0)
+        goto cleanup;
     if ((ncr = observe(&r, img->data)) < 0) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "out of memory for the noise");
         goto cleanup;
@@ -1381,6 +1496,16 @@ cleanup:
     free(tr.h);
     rapid_wcs_release(&r.wcs);
     return rc;
+}
+
+int rapid_sim_render_l2(const rapid_sim_config *c, const rapid_sim_scene *s,
+                        const rapid_sim_pointing *p, int sca,
+                        const rapid_psf_field *psf, rapid_image *img,
+                        rapid_image *err_img, rapid_image_u32 *dq,
+                        rapid_table *truth, rapid_err *err)
+{
+    return rapid_sim_render_after(c, s, p, NULL, 0, sca, psf, img, err_img,
+                                  dq, truth, err);
 }
 
 int rapid_sim_render(const rapid_sim_config *c, const rapid_sim_scene *s,

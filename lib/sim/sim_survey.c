@@ -596,6 +596,7 @@ void rapid_sim_config_init(rapid_sim_config *c)
     c->jump_sigma = 5.0;
     c->hot_pixels = 20;
     c->defects = 1;
+    c->persistence = 1;
     c->with_sources = 1;
     c->with_noise = 1;
     c->psf_visit_blur = 0;
