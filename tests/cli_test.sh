@@ -210,6 +210,11 @@ sed 's/FILTER  =/XFILTER =/g' "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" >"$tmp/nf.f
 check ingest-psf-nofilter 1 "$rapid" ingest-psf --db "sqlite:$tmp/r.db" "$tmp/nf.fits" "$tmp/a/psf"
 expect "PSF without FILTER named" "$(grep -q 'nf.fits: missing header keyword FILTER' <<<"$err"; echo $?)"
 expect "good PSF of the run kept" "$(grep -q 'ingested 2 PSF files: 1 added, .* 1 failed' <<<"$err"; echo $?)"
+# an L2 image that lost CRVAL1: refused, naming it, nothing stored
+f=$(ls "$tmp"/a/Roman_TDS_simple_model_H158_*_1.fits | head -1)
+sed 's/CRVAL1  =/XRVAL1  =/' "$f" >"$tmp/nocrval.fits"
+check ingest-no-crval 1 "$rapid" ingest --db "sqlite:$tmp/r.db" "$tmp/nocrval.fits"
+expect "L2 without CRVAL1 named" "$(grep -q 'nocrval.fits: .*missing CRVAL1' <<<"$err" && grep -q '0 added, 0 new versions, 0 unchanged, 1 failed' <<<"$err"; echo $?)"
 check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062 --start "2028-10-01 12:00:00"
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"
