@@ -192,6 +192,22 @@ check db-status-readonly-dir 0 as_reader "$rapid" db status --db "sqlite:$ro/ops
 expect "status in a read-only directory" "$(grep -q '"filters": 8' <<<"$out" && [ "$(ls -A "$ro")" = ops.db ]; echo $?)"
 chmod 755 "$ro"; rm -rf "$ro"
 
+# --- SQLite failures say why, naming the file or directory at fault
+sq=$(mktemp -d /tmp/rapid-sq.XXXXXX); chmod 755 "$sq"
+"$rapid" db init --db "sqlite:$sq/ro/w.db" 2>/dev/null >/dev/null
+chmod 666 "$sq/ro/w.db"; chmod 555 "$sq/ro"; chmod 777 "$sq"
+check db-rw-in-ro-dir 1 as_reader "$rapid" db init --db "sqlite:$sq/ro/w.db"
+expect "writable database in a read-only directory: says so" "$(grep -q "directory $sq/ro is read-only" <<<"$err" && grep -q 'journal' <<<"$err"; echo $?)"
+check db-new-in-ro-dir 1 as_reader "$rapid" db init --db "sqlite:$sq/ro/new.db"
+expect "new database in a read-only directory: Permission denied" "$(grep -q "cannot create $sq/ro/new.db: Permission denied" <<<"$err"; echo $?)"
+check db-subdir-in-ro-dir 1 as_reader "$rapid" db init --db "sqlite:$sq/ro/sub/new.db"
+expect "directory that cannot be made named" "$(grep -q "cannot create its directory $sq/ro/sub: Permission denied" <<<"$err"; echo $?)"
+check db-init-on-dir 1 "$rapid" db init --db "sqlite:$sq"
+expect "init on a directory: says so" "$(grep -q "$sq is a directory" <<<"$err"; echo $?)"
+check db-status-on-dir 1 "$rapid" db status --db "sqlite:$sq"
+expect "status on a directory: says so" "$(grep -q "$sq is a directory" <<<"$err"; echo $?)"
+chmod 755 "$sq/ro"; rm -rf "$sq"
+
 # --- rapid sim
 tmp=${RAPID_TEST_TMP:-/tmp}/cli-sim.$$; rm -rf "$tmp"; mkdir -p "$tmp"
 small=(--size 128 --scas 1 --epochs 2)
