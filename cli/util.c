@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rapid/db.h"
 #include "rapid/memlimit.h"
 #include "rapid/tmpfiles.h"
 
@@ -209,7 +210,7 @@ int cli_int_option(const cli_parser *p, int lo, int hi, int *out)
 
 int cli_check_db_url(const char *cmd, const char *url)
 {
-    const char *from = "--db", *path;
+    const char *from = "--db", *why;
 
     if (!url || !*url) {
         url = getenv("RAPID_DB");
@@ -217,20 +218,11 @@ int cli_check_db_url(const char *cmd, const char *url)
         if (!url || !*url)
             return 0; /* the default, under RAPID_WORK */
     }
-    if (strncmp(url, "sqlite:", 7) == 0) {
-        path = url + 7;
-        if (strncmp(path, "//", 2) == 0)
-            path += 2;
-        if (*path)
-            return 0;
-    } else if (strncmp(url, "postgresql://", 13) == 0 ||
-               strncmp(url, "postgres://", 11) == 0) {
+    if (!(why = rapid_db_url_problem(url)))
         return 0;
-    }
     /* Not echoed when it may hold a password. */
-    return cli_usage(cmd, "%s '%s': not a database URL (use sqlite:PATH or "
-                     "postgresql://[user@]host[:port]/dbname)", from,
-                     strchr(url, '@') ? "..." : url);
+    return cli_usage(cmd, "%s '%s': %s", from, strchr(url, '@') ? "..." : url,
+                     why);
 }
 
 static void remove_and_die(int sig)

@@ -114,6 +114,13 @@ check db-bad-url-env 2 env RAPID_DB=nonsense "$rapid" db status
 expect "bad RAPID_DB named" "$(grep -q "RAPID_DB 'nonsense'" <<<"$err"; echo $?)"
 check db-bad-url-secret 2 "$rapid" db status --db "pgsql://u:secret@h/x"
 expect "a URL with a password is not echoed" "$(! grep -q secret <<<"$err"; echo $?)"
+check db-url-query 2 "$rapid" db init --db "sqlite:$tmp/q.db?mode=ro"
+expect "SQLite query refused, nothing made" "$(grep -q "query options" <<<"$err" && [ -z "$(ls "$tmp" | grep '^q\.db')" ]; echo $?)"
+check db-url-relative-slashes 2 "$rapid" db init --db "sqlite://tmp/x.db"
+expect "sqlite://relative refused" "$(grep -q 'sqlite:///tmp/x.db' <<<"$err"; echo $?)"
+check db-url-port0 2 "$rapid" db status --db "postgresql://127.0.0.1:0/x"
+check db-url-port-big 2 "$rapid" ingest --db "postgresql://u:secret@127.0.0.1:70000/x" x.fits
+expect "bad port named, no password" "$(grep -q '1..65535' <<<"$err" && ! grep -q secret <<<"$err"; echo $?)"
 check db-status 0 env RAPID_DB="$db" "$rapid" db status
 expect "status from RAPID_DB" "$(grep -q '"schema_version": 2, .*"filters": 8' <<<"$out"; echo $?)"
 check db-unreachable 1 "$rapid" db init --db postgresql://127.0.0.1:1/x
