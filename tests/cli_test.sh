@@ -149,7 +149,7 @@ expect "ingest unreachable: one line" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -
 check ingest-nodb 1 "$rapid" ingest --db "sqlite:$tmp/none.db" "$tmp/a.fits"
 expect "no database: says how to make one" "$(grep -q 'rapid db init' <<<"$err"; echo $?)"
 check ingest-files 0 "$rapid" ingest --db "$db" "$tmp/a.fits" "$tmp/b.fits"
-expect "ingest summary on stderr" "$(grep -q '^rapid ingest: ingested 2 files: 2 added, 0 new versions, 0 unchanged, 0 failed' <<<"$err"; echo $?)"
+expect "ingest summary on stderr" "$(grep -qx 'rapid ingest: 2 files: 2 L2 images (2 added, 0 new versions, 0 unchanged, 0 failed), 0 passed over' <<<"$err"; echo $?)"
 expect "ingest: nothing but the summary" "$( [ -z "$out" ] && [ "$(wc -l <<<"$err")" = 1 ]; echo $?)"
 check ingest-again 1 "$rapid" ingest --db "$db" --verbose "$tmp"
 expect "again: unchanged, bad one named" "$(grep -q '2 unchanged, 1 failed' <<<"$err" && grep -q "bad.fits: not a FITS file" <<<"$err"; echo $?)"
@@ -163,9 +163,9 @@ hdronly() { { card "SIMPLE  =                    T"; num BITPIX 8; num NAXIS 0
               str DATE-OBS 2028-09-07T00:00:00.000; card END; } | block >"$1"; }
 mkdir "$tmp/h"; hdronly "$tmp/h/empty.fits"; cp "$tmp/a.fits" "$tmp/h/"
 check ingest-header-only-named 0 "$rapid" ingest --db "$db" "$tmp/h/empty.fits"
-expect "header-only named: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '0 failed, 1 skipped' <<<"$err"; echo $?)"
+expect "header-only named: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '0 failed), 1 passed over (not L2 images)' <<<"$err"; echo $?)"
 check ingest-header-only-dir 0 "$rapid" ingest --db "$db" "$tmp/h"
-expect "header-only in a directory: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '1 unchanged, 0 failed, 1 skipped' <<<"$err"; echo $?)"
+expect "header-only in a directory: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '1 unchanged, 0 failed), 1 passed over' <<<"$err"; echo $?)"
 check ingest-psf-header-only 0 "$rapid" ingest-psf --db "$db" "$tmp/h/empty.fits"
 expect "header-only PSF: warned" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err"; echo $?)"
 rm -rf "$tmp/h"
@@ -182,7 +182,7 @@ kill $holder 2>/dev/null; wait $holder 2>/dev/null
 check ingest-bad-timeout 2 "$rapid" ingest --db "$db" --lock-timeout 0 "$tmp/a.fits"
 check db-bad-timeout 2 "$rapid" db status --db "$db" --lock-timeout=x
 check ingest-psf-of-images 0 "$rapid" ingest-psf --db "$db" "$tmp"
-expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$err" && [ -z "$out" ]; echo $?)"
+expect "images passed over by ingest-psf" "$(grep -qx 'rapid ingest-psf: 2 files: 0 PSFs (0 added, 0 new versions, 0 unchanged, 0 failed), 2 passed over (not PSFs)' <<<"$err" && [ -z "$out" ]; echo $?)"
 rm -rf "$tmp"
 
 # --- rapid db status on a database the user may only read: it works and
@@ -232,12 +232,12 @@ sed 's/FILTER  =/XFILTER =/g' "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" >"$tmp/nf.f
 "$rapid" db init --db "sqlite:$tmp/r.db" >/dev/null 2>&1
 check ingest-psf-nofilter 1 "$rapid" ingest-psf --db "sqlite:$tmp/r.db" "$tmp/nf.fits" "$tmp/a/psf"
 expect "PSF without FILTER named" "$(grep -q 'nf.fits: missing header keyword FILTER' <<<"$err"; echo $?)"
-expect "good PSF of the run kept" "$(grep -q 'ingested 2 PSF files: 1 added, .* 1 failed' <<<"$err"; echo $?)"
+expect "good PSF of the run kept" "$(grep -q '2 files: 2 PSFs (1 added, .* 1 failed), 0 passed over' <<<"$err"; echo $?)"
 # an L2 image that lost CRVAL1: refused, naming it, nothing stored
 f=$(ls "$tmp"/a/Roman_TDS_simple_model_H158_*_1.fits | head -1)
 sed 's/CRVAL1  =/XRVAL1  =/' "$f" >"$tmp/nocrval.fits"
 check ingest-no-crval 1 "$rapid" ingest --db "sqlite:$tmp/r.db" "$tmp/nocrval.fits"
-expect "L2 without CRVAL1 named" "$(grep -q 'nocrval.fits: .*missing CRVAL1' <<<"$err" && grep -q '0 added, 0 new versions, 0 unchanged, 1 failed' <<<"$err"; echo $?)"
+expect "L2 without CRVAL1 named" "$(grep -q 'nocrval.fits: .*missing CRVAL1' <<<"$err" && grep -q ': 1 file: 1 L2 image (0 added, 0 new versions, 0 unchanged, 1 failed), 0 passed over' <<<"$err"; echo $?)"
 check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062 --start "2028-10-01 12:00:00"
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"
