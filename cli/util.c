@@ -1,4 +1,5 @@
 /* util.c - helpers shared by the subcommands. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -46,10 +47,40 @@ int cli_fail(const char *cmd, const rapid_err *err)
     return EXIT_WORK;
 }
 
+/* [+-]digits[.digits][e[+-]digits], at least one digit before the
+ * exponent: what strtod takes besides (hex, inf, nan, leading blanks) is
+ * more likely a slip than meant. */
+static int plain_decimal(const char *s)
+{
+    int digits = 0;
+
+    if (*s == '+' || *s == '-')
+        s++;
+    for (; isdigit((unsigned char)*s); s++)
+        digits++;
+    if (*s == '.')
+        for (s++; isdigit((unsigned char)*s); s++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!isdigit((unsigned char)*s))
+            return 0;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
 int cli_parse_double(const char *s, double *out)
 {
     char *end;
 
+    if (!plain_decimal(s))
+        return -1;
     errno = 0;
     *out = strtod(s, &end);
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(*out))
@@ -62,6 +93,8 @@ int cli_parse_int64(const char *s, int64_t *out)
     char *end;
     long long v;
 
+    if (!isdigit((unsigned char)s[s[0] == '+' || s[0] == '-']))
+        return -1; /* no leading blanks */
     errno = 0;
     v = strtoll(s, &end, 10);
     if (end == s || *end != '\0' || errno == ERANGE)

@@ -63,6 +63,15 @@ check tile-flag-value 2 "$rapid" tile --neighbors=yes --rtid 2
 expect "flag with a value named" "$(grep -q -- '--neighbors takes no value' <<<"$err"; echo $?)"
 check tile-unknown-eq 2 "$rapid" tile --frob=1 --rtid 2
 expect "unknown --opt=value named without its value" "$(grep -q "unknown option '--frob'" <<<"$err"; echo $?)"
+check tile-hex 2 "$rapid" tile 0x10 -44
+expect "hex position refused, named" "$(grep -q "'0x10'" <<<"$err"; echo $?)"
+check tile-hex-float 2 "$rapid" tile 0x1p4 -44
+check tile-space 2 "$rapid" tile " 16" -44
+check tile-infinity 2 "$rapid" tile infinity -44
+check tile-exp-ok 0 "$rapid" tile 1.6e1 -4.4E+1
+check tile-plus-ok 0 "$rapid" tile +16. -.44e2
+check sim-hex-exptime 2 "$rapid" sim --out "$tmp/hex" --exptime 0x40
+check ingest-hex-timeout 2 "$rapid" ingest --lock-timeout 0x10 x.fits
 check tile-dashdash 0 "$rapid" tile -- 11.1 -43.8
 check version-unknown 2 "$rapid" version --frob
 check tile-help 0 "$rapid" tile --help
