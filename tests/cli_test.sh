@@ -81,6 +81,8 @@ check tile-export 0 "$rapid" tile --nside 4 --export-sqlite "$tmp/t4.db"
 expect "export quiet in scripts" "$( [ -z "$err$out" ]; echo $?)"
 check tile-export-exists 1 "$rapid" tile --nside 4 --export-sqlite "$tmp/t4.db"
 expect "export refuses to overwrite" "$(grep -q "t4.db" <<<"$err"; echo $?)"
+check tile-export-nodir 1 "$rapid" tile --nside 4 --export-sqlite "$tmp/no/t.db"
+expect "export error names the target, not its temporary" "$(grep -q "$tmp/no/t.db: cannot create: No such file or directory" <<<"$err" && ! grep -q 'tmp[0-9]' <<<"$err"; echo $?)"
 rm -rf "$tmp"
 
 # --- rapid db, rapid ingest, rapid ingest-psf
