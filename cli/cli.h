@@ -41,7 +41,8 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     ;
 /* Report a library failure and return EXIT_WORK. */
 int cli_fail(const char *cmd, const rapid_err *err);
-/* Strict number parsing: the whole string, finite; 0 on success. */
+/* Strict number parsing: the whole string, plain decimal ([+-]digits[.digits]
+ * [e[+-]digits]; no hex, inf, nan or blanks), finite; 0 on success. */
 int cli_parse_double(const char *s, double *out);
 int cli_parse_int64(const char *s, int64_t *out);
 /* A --lock-timeout value: seconds, 0 < s <= 86400; 0 on success. */

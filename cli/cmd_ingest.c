@@ -142,6 +142,31 @@ static int parse(int argc, char **argv, const char *cmd, const char **url,
     return cli_check_db_url(cmd, *url);
 }
 
+static const char *plural(long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* "9 files: 2 PSFs (2 added, 0 new versions, 0 unchanged, 0 failed),
+ * 7 passed over (not PSFs)": the files tried as the kind, and the others. */
+static void summary(const char *cmd, rapid_ingest_kind kind,
+                    const rapid_ingest_stats *st)
+{
+    int psf = kind == RAPID_INGEST_PSF;
+    long tried = st->files - st->skipped;
+
+    fprintf(stderr, "rapid %s: %ld %s: %ld %s (%ld added, %ld new %s, %ld "
+            "unchanged, %ld failed), %ld passed over%s\n", cmd, st->files,
+            plural(st->files, "file", "files"), tried,
+            psf ? plural(tried, "PSF", "PSFs")
+                : plural(tried, "L2 image", "L2 images"),
+            st->added, st->versions, plural(st->versions, "version", "versions"),
+            st->unchanged, st->failed, st->skipped,
+            st->skipped == 0 ? ""
+            : psf            ? " (not PSFs)"
+                             : " (not L2 images)");
+}
+
 int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
                    const char *cmd, const char *usage)
 {
@@ -177,10 +202,7 @@ int ingest_command(int argc, char **argv, rapid_ingest_kind kind,
     }
     if (ui.progress_shown)
         fputc('\n', stderr);
-    fprintf(stderr, "rapid %s: ingested %ld %sfiles: %ld added, %ld new "
-            "versions, %ld unchanged, %ld failed, %ld skipped\n",
-            cmd, st.files, kind == RAPID_INGEST_PSF ? "PSF " : "", st.added,
-            st.versions, st.unchanged, st.failed, st.skipped);
+    summary(cmd, kind, &st);
     rc = st.failed ? EXIT_WORK : 0;
 cleanup:
     rapid_db_close(db);

@@ -1,4 +1,5 @@
 /* util.c - helpers shared by the subcommands. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rapid/db.h"
 #include "rapid/memlimit.h"
 #include "rapid/tmpfiles.h"
 
@@ -45,10 +47,40 @@ int cli_fail(const char *cmd, const rapid_err *err)
     return EXIT_WORK;
 }
 
+/* [+-]digits[.digits][e[+-]digits], at least one digit before the
+ * exponent: what strtod takes besides (hex, inf, nan, leading blanks) is
+ * more likely a slip than meant. */
+static int plain_decimal(const char *s)
+{
+    int digits = 0;
+
+    if (*s == '+' || *s == '-')
+        s++;
+    for (; isdigit((unsigned char)*s); s++)
+        digits++;
+    if (*s == '.')
+        for (s++; isdigit((unsigned char)*s); s++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!isdigit((unsigned char)*s))
+            return 0;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
 int cli_parse_double(const char *s, double *out)
 {
     char *end;
 
+    if (!plain_decimal(s))
+        return -1;
     errno = 0;
     *out = strtod(s, &end);
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(*out))
@@ -61,6 +93,8 @@ int cli_parse_int64(const char *s, int64_t *out)
     char *end;
     long long v;
 
+    if (!isdigit((unsigned char)s[s[0] == '+' || s[0] == '-']))
+        return -1; /* no leading blanks */
     errno = 0;
     v = strtoll(s, &end, 10);
     if (end == s || *end != '\0' || errno == ERANGE)
@@ -209,7 +243,7 @@ int cli_int_option(const cli_parser *p, int lo, int hi, int *out)
 
 int cli_check_db_url(const char *cmd, const char *url)
 {
-    const char *from = "--db", *path;
+    const char *from = "--db", *why;
 
     if (!url || !*url) {
         url = getenv("RAPID_DB");
@@ -217,20 +251,11 @@ int cli_check_db_url(const char *cmd, const char *url)
         if (!url || !*url)
             return 0; /* the default, under RAPID_WORK */
     }
-    if (strncmp(url, "sqlite:", 7) == 0) {
-        path = url + 7;
-        if (strncmp(path, "//", 2) == 0)
-            path += 2;
-        if (*path)
-            return 0;
-    } else if (strncmp(url, "postgresql://", 13) == 0 ||
-               strncmp(url, "postgres://", 11) == 0) {
+    if (!(why = rapid_db_url_problem(url)))
         return 0;
-    }
     /* Not echoed when it may hold a password. */
-    return cli_usage(cmd, "%s '%s': not a database URL (use sqlite:PATH or "
-                     "postgresql://[user@]host[:port]/dbname)", from,
-                     strchr(url, '@') ? "..." : url);
+    return cli_usage(cmd, "%s '%s': %s", from, strchr(url, '@') ? "..." : url,
+                     why);
 }
 
 static void remove_and_die(int sig)

@@ -63,6 +63,15 @@ check tile-flag-value 2 "$rapid" tile --neighbors=yes --rtid 2
 expect "flag with a value named" "$(grep -q -- '--neighbors takes no value' <<<"$err"; echo $?)"
 check tile-unknown-eq 2 "$rapid" tile --frob=1 --rtid 2
 expect "unknown --opt=value named without its value" "$(grep -q "unknown option '--frob'" <<<"$err"; echo $?)"
+check tile-hex 2 "$rapid" tile 0x10 -44
+expect "hex position refused, named" "$(grep -q "'0x10'" <<<"$err"; echo $?)"
+check tile-hex-float 2 "$rapid" tile 0x1p4 -44
+check tile-space 2 "$rapid" tile " 16" -44
+check tile-infinity 2 "$rapid" tile infinity -44
+check tile-exp-ok 0 "$rapid" tile 1.6e1 -4.4E+1
+check tile-plus-ok 0 "$rapid" tile +16. -.44e2
+check sim-hex-exptime 2 "$rapid" sim --out "$tmp/hex" --exptime 0x40
+check ingest-hex-timeout 2 "$rapid" ingest --lock-timeout 0x10 x.fits
 check tile-dashdash 0 "$rapid" tile -- 11.1 -43.8
 check version-unknown 2 "$rapid" version --frob
 check tile-help 0 "$rapid" tile --help
@@ -72,6 +81,8 @@ check tile-export 0 "$rapid" tile --nside 4 --export-sqlite "$tmp/t4.db"
 expect "export quiet in scripts" "$( [ -z "$err$out" ]; echo $?)"
 check tile-export-exists 1 "$rapid" tile --nside 4 --export-sqlite "$tmp/t4.db"
 expect "export refuses to overwrite" "$(grep -q "t4.db" <<<"$err"; echo $?)"
+check tile-export-nodir 1 "$rapid" tile --nside 4 --export-sqlite "$tmp/no/t.db"
+expect "export error names the target, not its temporary" "$(grep -q "$tmp/no/t.db: cannot create: No such file or directory" <<<"$err" && ! grep -q 'tmp[0-9]' <<<"$err"; echo $?)"
 rm -rf "$tmp"
 
 # --- rapid db, rapid ingest, rapid ingest-psf
@@ -114,6 +125,13 @@ check db-bad-url-env 2 env RAPID_DB=nonsense "$rapid" db status
 expect "bad RAPID_DB named" "$(grep -q "RAPID_DB 'nonsense'" <<<"$err"; echo $?)"
 check db-bad-url-secret 2 "$rapid" db status --db "pgsql://u:secret@h/x"
 expect "a URL with a password is not echoed" "$(! grep -q secret <<<"$err"; echo $?)"
+check db-url-query 2 "$rapid" db init --db "sqlite:$tmp/q.db?mode=ro"
+expect "SQLite query refused, nothing made" "$(grep -q "query options" <<<"$err" && [ -z "$(ls "$tmp" | grep '^q\.db')" ]; echo $?)"
+check db-url-relative-slashes 2 "$rapid" db init --db "sqlite://tmp/x.db"
+expect "sqlite://relative refused" "$(grep -q 'sqlite:///tmp/x.db' <<<"$err"; echo $?)"
+check db-url-port0 2 "$rapid" db status --db "postgresql://127.0.0.1:0/x"
+check db-url-port-big 2 "$rapid" ingest --db "postgresql://u:secret@127.0.0.1:70000/x" x.fits
+expect "bad port named, no password" "$(grep -q '1..65535' <<<"$err" && ! grep -q secret <<<"$err"; echo $?)"
 check db-status 0 env RAPID_DB="$db" "$rapid" db status
 expect "status from RAPID_DB" "$(grep -q '"schema_version": 2, .*"filters": 8' <<<"$out"; echo $?)"
 check db-unreachable 1 "$rapid" db init --db postgresql://127.0.0.1:1/x
@@ -142,7 +160,7 @@ expect "ingest unreachable: one line" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -
 check ingest-nodb 1 "$rapid" ingest --db "sqlite:$tmp/none.db" "$tmp/a.fits"
 expect "no database: says how to make one" "$(grep -q 'rapid db init' <<<"$err"; echo $?)"
 check ingest-files 0 "$rapid" ingest --db "$db" "$tmp/a.fits" "$tmp/b.fits"
-expect "ingest summary on stderr" "$(grep -q '^rapid ingest: ingested 2 files: 2 added, 0 new versions, 0 unchanged, 0 failed' <<<"$err"; echo $?)"
+expect "ingest summary on stderr" "$(grep -qx 'rapid ingest: 2 files: 2 L2 images (2 added, 0 new versions, 0 unchanged, 0 failed), 0 passed over' <<<"$err"; echo $?)"
 expect "ingest: nothing but the summary" "$( [ -z "$out" ] && [ "$(wc -l <<<"$err")" = 1 ]; echo $?)"
 check ingest-again 1 "$rapid" ingest --db "$db" --verbose "$tmp"
 expect "again: unchanged, bad one named" "$(grep -q '2 unchanged, 1 failed' <<<"$err" && grep -q "bad.fits: not a FITS file" <<<"$err"; echo $?)"
@@ -156,9 +174,9 @@ hdronly() { { card "SIMPLE  =                    T"; num BITPIX 8; num NAXIS 0
               str DATE-OBS 2028-09-07T00:00:00.000; card END; } | block >"$1"; }
 mkdir "$tmp/h"; hdronly "$tmp/h/empty.fits"; cp "$tmp/a.fits" "$tmp/h/"
 check ingest-header-only-named 0 "$rapid" ingest --db "$db" "$tmp/h/empty.fits"
-expect "header-only named: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '0 failed, 1 skipped' <<<"$err"; echo $?)"
+expect "header-only named: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '0 failed), 1 passed over (not L2 images)' <<<"$err"; echo $?)"
 check ingest-header-only-dir 0 "$rapid" ingest --db "$db" "$tmp/h"
-expect "header-only in a directory: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '1 unchanged, 0 failed, 1 skipped' <<<"$err"; echo $?)"
+expect "header-only in a directory: warned, skipped" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err" && grep -q '1 unchanged, 0 failed), 1 passed over' <<<"$err"; echo $?)"
 check ingest-psf-header-only 0 "$rapid" ingest-psf --db "$db" "$tmp/h/empty.fits"
 expect "header-only PSF: warned" "$(grep -q "warning: .*empty.fits: no data in any HDU" <<<"$err"; echo $?)"
 rm -rf "$tmp/h"
@@ -175,7 +193,7 @@ kill $holder 2>/dev/null; wait $holder 2>/dev/null
 check ingest-bad-timeout 2 "$rapid" ingest --db "$db" --lock-timeout 0 "$tmp/a.fits"
 check db-bad-timeout 2 "$rapid" db status --db "$db" --lock-timeout=x
 check ingest-psf-of-images 0 "$rapid" ingest-psf --db "$db" "$tmp"
-expect "images passed over by ingest-psf" "$(grep -q 'ingested 2 PSF files: 0 added.* 0 failed, 2 skipped' <<<"$err" && [ -z "$out" ]; echo $?)"
+expect "images passed over by ingest-psf" "$(grep -qx 'rapid ingest-psf: 2 files: 0 PSFs (0 added, 0 new versions, 0 unchanged, 0 failed), 2 passed over (not PSFs)' <<<"$err" && [ -z "$out" ]; echo $?)"
 rm -rf "$tmp"
 
 # --- rapid db status on a database the user may only read: it works and
@@ -191,6 +209,22 @@ chmod 555 "$ro"
 check db-status-readonly-dir 0 as_reader "$rapid" db status --db "sqlite:$ro/ops.db"
 expect "status in a read-only directory" "$(grep -q '"filters": 8' <<<"$out" && [ "$(ls -A "$ro")" = ops.db ]; echo $?)"
 chmod 755 "$ro"; rm -rf "$ro"
+
+# --- SQLite failures say why, naming the file or directory at fault
+sq=$(mktemp -d /tmp/rapid-sq.XXXXXX); chmod 755 "$sq"
+"$rapid" db init --db "sqlite:$sq/ro/w.db" 2>/dev/null >/dev/null
+chmod 666 "$sq/ro/w.db"; chmod 555 "$sq/ro"; chmod 777 "$sq"
+check db-rw-in-ro-dir 1 as_reader "$rapid" db init --db "sqlite:$sq/ro/w.db"
+expect "writable database in a read-only directory: says so" "$(grep -q "directory $sq/ro is read-only" <<<"$err" && grep -q 'journal' <<<"$err"; echo $?)"
+check db-new-in-ro-dir 1 as_reader "$rapid" db init --db "sqlite:$sq/ro/new.db"
+expect "new database in a read-only directory: Permission denied" "$(grep -q "cannot create $sq/ro/new.db: Permission denied" <<<"$err"; echo $?)"
+check db-subdir-in-ro-dir 1 as_reader "$rapid" db init --db "sqlite:$sq/ro/sub/new.db"
+expect "directory that cannot be made named" "$(grep -q "cannot create its directory $sq/ro/sub: Permission denied" <<<"$err"; echo $?)"
+check db-init-on-dir 1 "$rapid" db init --db "sqlite:$sq"
+expect "init on a directory: says so" "$(grep -q "$sq is a directory" <<<"$err"; echo $?)"
+check db-status-on-dir 1 "$rapid" db status --db "sqlite:$sq"
+expect "status on a directory: says so" "$(grep -q "$sq is a directory" <<<"$err"; echo $?)"
+chmod 755 "$sq/ro"; rm -rf "$sq"
 
 # --- rapid sim
 tmp=${RAPID_TEST_TMP:-/tmp}/cli-sim.$$; rm -rf "$tmp"; mkdir -p "$tmp"
@@ -209,7 +243,12 @@ sed 's/FILTER  =/XFILTER =/g' "$tmp/a/psf/Roman_WFI_PSF_H158_1.fits" >"$tmp/nf.f
 "$rapid" db init --db "sqlite:$tmp/r.db" >/dev/null 2>&1
 check ingest-psf-nofilter 1 "$rapid" ingest-psf --db "sqlite:$tmp/r.db" "$tmp/nf.fits" "$tmp/a/psf"
 expect "PSF without FILTER named" "$(grep -q 'nf.fits: missing header keyword FILTER' <<<"$err"; echo $?)"
-expect "good PSF of the run kept" "$(grep -q 'ingested 2 PSF files: 1 added, .* 1 failed' <<<"$err"; echo $?)"
+expect "good PSF of the run kept" "$(grep -q '2 files: 2 PSFs (1 added, .* 1 failed), 0 passed over' <<<"$err"; echo $?)"
+# an L2 image that lost CRVAL1: refused, naming it, nothing stored
+f=$(ls "$tmp"/a/Roman_TDS_simple_model_H158_*_1.fits | head -1)
+sed 's/CRVAL1  =/XRVAL1  =/' "$f" >"$tmp/nocrval.fits"
+check ingest-no-crval 1 "$rapid" ingest --db "sqlite:$tmp/r.db" "$tmp/nocrval.fits"
+expect "L2 without CRVAL1 named" "$(grep -q 'nocrval.fits: .*missing CRVAL1' <<<"$err" && grep -q ': 1 file: 1 L2 image (0 added, 0 new versions, 0 unchanged, 1 failed), 0 passed over' <<<"$err"; echo $?)"
 check sim-gzip 0 "$rapid" sim --out "$tmp/z" "${small[@]}" --gzip --filters F062 --start "2028-10-01 12:00:00"
 expect "sim --gzip names" "$( [ "$(ls "$tmp/z" | grep -Ec '^Roman_TDS_simple_model_R062_[0-9]+_1\.fits\.gz$')" = 2 ]; echo $?)"
 expect "sim --gzip is gzip" "$(ls "$tmp"/z/*.fits.gz | head -1 | xargs -I{} sh -c 'head -c 2 {} | od -An -tx1' | grep -q '1f 8b'; echo $?)"

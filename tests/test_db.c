@@ -723,6 +723,62 @@ static void test_bad_urls(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/dir/x.db"));
 }
 
+/* URLs refused before anything is opened or created: no file named
+ * "r.db?mode=ro", no port 0 or 70000, no ambiguous sqlite://relative. */
+static void test_url_checks(void **state)
+{
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"sqlite:r.db?mode=ro", "query options"},
+        {"sqlite:///tmp/r.db?cache=shared&mode=ro", "query options"},
+        {"sqlite://tmp/x.db", "absolute path"},
+        {"sqlite:", "no file name"},
+        {"postgresql://h:0/x", "port"},
+        {"postgresql://h:65536/x", "port"},
+        {"postgresql://u:pw@h:99999/x", "port"},
+        {"postgres://h:12ab/x", "port"},
+        {"postgresql://[::1]:70000/x", "port"},
+        {"postgresql://a:5432,b:0/x", "port"},
+        {"mysql://x/y", "not a database URL"},
+    };
+    static const char *const good[] = {
+        "sqlite:r.db", "sqlite:///tmp/r.db", "sqlite:what?.db",
+        "sqlite:a ?#%41.db", "sqlite:x?=1.db", "postgresql://h/x",
+        "postgresql://h:1/x", "postgresql://u:p@h:65535/x?sslmode=disable",
+        "postgresql://[::1]:5432/x", "postgresql://a:5432,b/x",
+        "postgres://h:/x"};
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    char path[700];
+    struct stat sb;
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        if (rapid_db_check_url(bad[k].url, &err) != RAPID_E_ARG ||
+            !strstr(err.msg, bad[k].why))
+            fail_msg("%s: not refused for %s (%s)", bad[k].url, bad[k].why,
+                     err.msg);
+        assert_int_equal(rapid_db_open(&db, bad[k].url, RAPID_DB_CREATE,
+                                       &err), RAPID_E_ARG);
+        assert_null(db);
+    }
+    assert_null(strstr(err.msg, "pw@"));
+    for (k = 0; k < sizeof good / sizeof good[0]; k++)
+        if (rapid_db_check_url(good[k], &err) != 0)
+            fail_msg("%s refused: %s", good[k], err.msg);
+    /* nothing was created for the refused '?' */
+    snprintf(path, sizeof path, "%s/q.db?mode=ro", test_tmpdir());
+    {
+        char url[720];
+        snprintf(url, sizeof url, "sqlite:%s", path);
+        assert_int_equal(rapid_db_open(&db, url, RAPID_DB_CREATE, &err),
+                         RAPID_E_ARG);
+    }
+    assert_int_not_equal(stat(path, &sb), 0);
+}
+
 static void test_times(void **state)
 {
     rapid_err err = RAPID_ERR_INIT;
@@ -1455,7 +1511,8 @@ int main(void)
         T(test_init_and_seed),  T(test_no_schema),
         T(test_schema_newer),   T(test_inits_at_once),
         T(test_readonly),       T(test_upgrade_from_v1),
-        T(test_bad_urls),       T(test_times),
+        T(test_bad_urls),       T(test_url_checks),
+        T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),
         T(test_schema_refuses), T(test_file_names),
         T(test_transactions),   T(test_by_time),

@@ -459,6 +459,88 @@ static void test_mjd_vs_dateobs(void **state)
     free(L);
 }
 
+/* An L2 file of exposure e (detector centre ra, dec) with keywords removed
+ * and one number set (set may be NULL). */
+static void l2_edited(const char *path, double ra, double dec, int e,
+                      float level, const char *const *drop, const char *set,
+                      double value)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_image img = RAPID_IMAGE_INIT;
+    test_l2 p;
+
+    test_l2_init(&p, ra, dec, 62100 + e * 0.001, "H158", 3);
+    p.size = 32;
+    assert_int_equal(rapid_image_alloc(&img, 32, 32, level, &err), 0);
+    assert_int_equal(test_l2_header(&p, &img.hdr), 0);
+    for (; drop && *drop; drop++)
+        rapid_header_delete(&img.hdr, *drop);
+    if (set)
+        rapid_header_set_double(&img.hdr, set, value, NULL);
+    assert_int_equal(rapid_fits_write_image(path, &img, "SCI", &err), 0);
+    rapid_image_release(&img);
+}
+
+/* A WCS that lost CRVAL, CRPIX or CD1_1, or one far from the boresight,
+ * is that file's failure: never a new best version at the wrong place. */
+static void test_wcs_keys_and_boresight(void **state)
+{
+    static const char *const lost[][3] = {
+        {"CRVAL1", NULL}, {"CRVAL2", NULL}, {"CRPIX1", "CRPIX2", NULL},
+        {"CD1_1", NULL}};
+    rapid_db *db = ((test_db *)*state)->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_ingest_stats st;
+    rapid_l2file *v = NULL;
+    run_log *L = calloc(1, sizeof *L);
+    const char *d = dir("wcskeys"), *paths[1] = {d};
+    char path[700], want[64];
+    const log_entry *e;
+    int n = 0;
+    size_t k;
+
+    snprintf(path, sizeof path, "%s/a_good.fits", d);
+    l2_edited(path, 150, 2, 0, 1.0f, NULL, NULL, 0);
+    /* across RA 0 from its boresight (RA_TARG 0.05, centre 359.95) */
+    snprintf(path, sizeof path, "%s/b_wrap.fits", d);
+    l2_edited(path, 359.95, 2, 1, 1.0f, NULL, "RA_TARG", 0.05);
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.added, 2);
+    assert_int_equal(st.failed, 0);
+
+    /* new versions of a_good's image, each with something wrong */
+    for (k = 0; k < sizeof lost / sizeof lost[0]; k++) {
+        snprintf(path, sizeof path, "%s/c_lost%zu.fits", d, k);
+        l2_edited(path, 150, 2, 0, 2.0f + (float)k, lost[k], NULL, 0);
+    }
+    snprintf(path, sizeof path, "%s/d_far.fits", d);
+    l2_edited(path, 150, 2, 0, 9.0f, NULL, "DEC_TARG", 3.5);
+    ingest(db, RAPID_INGEST_L2, paths, 1, L, &st);
+    assert_int_equal(st.unchanged, 2);
+    assert_int_equal(st.versions, 0);
+    assert_int_equal(st.failed, 5);
+    for (k = 0; k < sizeof lost / sizeof lost[0]; k++) {
+        snprintf(path, sizeof path, "/c_lost%zu.fits", k);
+        snprintf(want, sizeof want, "missing %s%s%s", lost[k][0],
+                 lost[k][1] ? ", " : "", lost[k][1] ? lost[k][1] : "");
+        e = find(L, path);
+        if (!e->failed || !strstr(e->msg, want) || !strstr(e->msg, "WCS"))
+            fail_msg("%s: \"%s\" does not say \"%s\"", path, e->msg, want);
+    }
+    e = find(L, "/d_far.fits");
+    if (!e->failed || !strstr(e->msg, "d_far.fits: ") ||
+        !strstr(e->msg, "(150.000000, 2.000000)") ||
+        !strstr(e->msg, "(150.100000, 3.500000)") ||
+        !strstr(e->msg, "boresight"))
+        fail_msg("d_far: %s", e->msg);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    assert_int_equal(rapid_db_l2files_by_time(db, 0, 1e6, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].version == 1 && fabs(v[0].crval[0] - 150) < 1e-9);
+    free(v);
+    free(L);
+}
+
 /* A message that holds the whole why after a shortened path: starts with
  * head, holds "…" and each of parts. */
 static void message_keeps(const char *msg, const char *head,
@@ -854,6 +936,7 @@ int main(void)
         T(test_psfs_and_mixed_dirs),
         T(test_psf_missing_keys),
         T(test_mjd_vs_dateobs),
+        T(test_wcs_keys_and_boresight),
         T(test_long_paths),
         T(test_killed_halfway),
         T(test_two_at_once),

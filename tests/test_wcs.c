@@ -953,6 +953,88 @@ static void test_header_errors(void **state)
     rapid_header_release(&h);
 }
 
+/* FITS WCS Paper I lets CRVAL and CRPIX default to 0 and CDELT to 1; WCSLIB
+ * takes those defaults silently, so a header that lost one would put the
+ * image somewhere else on the sky.  Each must be present, and named when
+ * not. */
+static void test_missing_linear_keys(void **state)
+{
+    static const char *const keys[] = {"CRVAL1", "CRVAL2", "CRPIX1",
+                                       "CRPIX2", "CD1_1",  "CD2_2"};
+    rapid_header h = RAPID_HEADER_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    sip_case s = sip_at(10, 10);
+    char want[64];
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        tan_header(&h, "RA---TAN", "DEC--TAN");
+        rapid_header_delete(&h, keys[k]);
+        snprintf(want, sizeof want, "missing %s", keys[k]);
+        expect_error(&h, want);
+        rapid_header_release(&h);
+        /* and under SIP, as in a Roman L2 image */
+        sip_header(&h, &s, 0);
+        rapid_header_delete(&h, keys[k]);
+        expect_error(&h, want);
+        rapid_header_release(&h);
+    }
+
+    /* every missing keyword is named */
+    tan_header(&h, "RA---TAN", "DEC--TAN");
+    rapid_header_delete(&h, "CRVAL2");
+    rapid_header_delete(&h, "CRPIX1");
+    rapid_header_delete(&h, "CD2_2");
+    expect_error(&h, "missing CRVAL2, CRPIX1, CD2_2");
+    rapid_header_release(&h);
+
+    /* no scale at all */
+    tan_header(&h, "RA---TAN", "DEC--TAN");
+    rapid_header_delete(&h, "CD1_1");
+    rapid_header_delete(&h, "CD1_2");
+    rapid_header_delete(&h, "CD2_1");
+    rapid_header_delete(&h, "CD2_2");
+    expect_error(&h, "CDELT1");
+    rapid_header_release(&h);
+
+    /* PC + CDELT needs both CDELTs (PC defaults to the unit matrix) */
+    tan_header(&h, "RA---TAN", "DEC--TAN");
+    rapid_header_delete(&h, "CD1_1");
+    rapid_header_delete(&h, "CD1_2");
+    rapid_header_delete(&h, "CD2_1");
+    rapid_header_delete(&h, "CD2_2");
+    put(&h, "CDELT1", -1e-4);
+    put(&h, "CDELT2", 1e-4);
+    load(&w, &h);
+    assert_true(fabs(w.cd[0][0] + 1e-4) < 1e-20);
+    rapid_wcs_release(&w);
+    rapid_header_delete(&h, "CDELT2");
+    expect_error(&h, "missing CDELT2");
+    /* CROTA2 with CDELT (the older AIPS form) is complete */
+    put(&h, "CDELT2", 1e-4);
+    put(&h, "CROTA2", 30.0);
+    load(&w, &h);
+    rapid_wcs_release(&w);
+    rapid_header_release(&h);
+
+    /* a CD matrix without off-diagonal terms is complete (they default
+     * to 0), and so is one in the old CD00i00j form */
+    tan_header(&h, "RA---TAN", "DEC--TAN");
+    rapid_header_delete(&h, "CD1_2");
+    rapid_header_delete(&h, "CD2_1");
+    load(&w, &h);
+    rapid_wcs_release(&w);
+    rapid_header_delete(&h, "CD1_1");
+    rapid_header_delete(&h, "CD2_2");
+    put(&h, "CD001001", -1e-4);
+    put(&h, "CD002002", 1e-4);
+    load(&w, &h);
+    assert_true(fabs(w.cd[1][1] - 1e-4) < 1e-20);
+    rapid_wcs_release(&w);
+    rapid_header_release(&h);
+}
+
 /* SIP coefficients under a plain TAN CTYPE: WCSLIB applies them, so the
  * WCS is TAN-SIP (as astropy reads it, too). */
 static void test_sip_under_tan_ctype(void **state)
@@ -1097,6 +1179,7 @@ int main(void)
         cmocka_unit_test(test_to_header_round_trip),
         cmocka_unit_test(test_pc_cdelt),
         cmocka_unit_test(test_header_errors),
+        cmocka_unit_test(test_missing_linear_keys),
         cmocka_unit_test(test_sip_under_tan_ctype),
         cmocka_unit_test(test_transform_errors),
         cmocka_unit_test(test_sky_distance),

@@ -75,6 +75,15 @@ enum {
                            * docs/database.md for the one caveat) */
 };
 
+/* Why url is not a database URL this library opens, or NULL when it is
+ * (a static string).  sqlite:PATH (sqlite:///abs/path too), with no '?'
+ * in PATH; postgresql:// or postgres:// with every port in 1..65535.
+ * rapid_db_check_url: the same as RAPID_E_ARG, "URL: why", password
+ * masked.  rapid_db_open checks first, so nothing is created for a bad
+ * URL. */
+const char *rapid_db_url_problem(const char *url);
+int rapid_db_check_url(const char *url, rapid_err *err);
+
 /* Connect.  url NULL or "" means rapid_db_default_url().  Errors name the
  * URL (without any password) and give the back end's reason on one line.
  * The lock timeout starts at RAPID_DB_LOCK_TIMEOUT. */

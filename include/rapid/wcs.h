@@ -48,7 +48,10 @@ typedef struct rapid_wcs {
 #define RAPID_WCS_INIT {RAPID_WCS_TAN, 0, 0, {0, 0}, {0, 0}, {{0, 0}, {0, 0}}, {0}, NULL}
 
 /* Build from a header (primary or extension cards).  Needs a celestial
- * WCS; RAPID_E_WCS with the reason otherwise.  nx, ny come from NAXISn
+ * WCS with CRVAL1, CRVAL2, CRPIX1, CRPIX2 and a scale (CD1_1 and CD2_2,
+ * or CDELT1 and CDELT2 with PCi_j or CROTA2) present: FITS defaults for
+ * them would misplace the image, so RAPID_E_WCS names every one missing.
+ * RAPID_E_WCS with the reason for any other fault.  nx, ny come from NAXISn
  * when present (rapid_fits_read_image drops them: pass img->nx/ny then). */
 int rapid_wcs_from_header(rapid_wcs *w, const rapid_header *h, rapid_err *err);
 /* A north-up, east-left TAN grid of nx*ny pixels of scale arcsec/pixel,

@@ -182,6 +182,66 @@ static int check_numeric_keys(const rapid_header *h, rapid_err *err)
     return 0;
 }
 
+/* Keyword `key`, or its old form (CD001001 for CD1_1), is in the header. */
+static int has_key(const rapid_header *h, const char *key, const char *old)
+{
+    return rapid_header_has(h, key) || (old && rapid_header_has(h, old));
+}
+
+static int has_any_cd(const rapid_header *h)
+{
+    char key[9];
+    int i;
+
+    for (i = 0; i < h->ncards; i++) {
+        card_key(h->cards[i], key);
+        if (key_is(key, "CD", 2) && strlen(key) == 5) /* primary CDi_j */
+            return 1;
+        if (strncmp(key, "CD00", 4) == 0 && strlen(key) == 8)
+            return 1;
+    }
+    return 0;
+}
+
+/* FITS WCS Paper I gives CRVALi and CRPIXi a default of 0 and CDELTi one of
+ * 1 (degree per pixel), and WCSLIB applies them without a word: a header
+ * that lost one would place the image elsewhere on the sky.  So the
+ * reference point and a scale must be there: CD1_1 and CD2_2 (the other
+ * CDi_j default to 0), or else CDELT1 and CDELT2 (with PCi_j, which default
+ * to the unit matrix, or CROTA2). */
+static int check_linear_keys(const rapid_header *h, rapid_err *err)
+{
+    static const char *const need[][2] = {
+        {"CRVAL1", NULL}, {"CRVAL2", NULL}, {"CRPIX1", NULL},
+        {"CRPIX2", NULL}};
+    static const char *const cd[][2] = {{"CD1_1", "CD001001"},
+                                        {"CD2_2", "CD002002"}};
+    static const char *const cdelt[][2] = {{"CDELT1", NULL},
+                                           {"CDELT2", NULL}};
+    const char *const(*scale)[2] = has_any_cd(h) ? cd : cdelt;
+    char missing[80] = "";
+    size_t k;
+
+    for (k = 0; k < sizeof need / sizeof need[0]; k++)
+        if (!has_key(h, need[k][0], need[k][1]))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
+                     "%s%s", missing[0] ? ", " : "", need[k][0]);
+    for (k = 0; k < 2; k++)
+        if (!has_key(h, scale[k][0], scale[k][1]))
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
+                     "%s%s", missing[0] ? ", " : "", scale[k][0]);
+    if (!missing[0])
+        return 0;
+    if (scale == cdelt && !has_key(h, "CDELT1", NULL) &&
+        !has_key(h, "CDELT2", NULL))
+        return rapid_fail(err, RAPID_E_WCS,
+                          "invalid WCS: missing %s (no pixel scale: neither "
+                          "CD1_1/CD2_2 nor CDELT1/CDELT2)", missing);
+    return rapid_fail(err, RAPID_E_WCS,
+                      "invalid WCS: missing %s (a FITS default would put "
+                      "the image elsewhere on the sky)", missing);
+}
+
 /* ------------------------------------------------------------ SIP terms */
 
 static const char *const sip_names[4] = {"A", "B", "AP", "BP"};
@@ -389,9 +449,12 @@ static void fill_terms(rapid_wcs *w, const struct wcsprm *p)
     for (i = 0; i < 2; i++) {
         w->crval[i] = p->crval[i];
         w->crpix[i] = p->crpix[i];
-        /* piximg is CD, or PC scaled by CDELT, or what CROTA implies. */
+        /* piximg is CD, or PC scaled by CDELT, or what CROTA implies;
+         * WCSLIB leaves it NULL when PC is the unit matrix. */
         for (j = 0; j < 2; j++)
-            w->cd[i][j] = p->lin.piximg[2 * i + j];
+            w->cd[i][j] = p->lin.piximg ? p->lin.piximg[2 * i + j]
+                          : i == j      ? p->cdelt[i]
+                                        : 0.0;
     }
 }
 
@@ -433,6 +496,7 @@ int rapid_wcs_from_header(rapid_wcs *w, const rapid_header *h, rapid_err *err)
                           "no celestial WCS in header (CTYPE%d missing)",
                           rapid_header_has(h, "CTYPE1") ? 2 : 1);
     if ((rc = check_numeric_keys(h, err)) != 0 ||
+        (rc = check_linear_keys(h, err)) != 0 ||
         (rc = parse_header(h, &p, err)) != 0)
         goto cleanup;
     tmp.prm = p;

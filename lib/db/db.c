@@ -7,6 +7,7 @@
  * db_l2.c (images, PSFs, the spatial search) and db_products.c (versions,
  * reference and difference images, jobs).
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,88 @@ void rapid_db_default_url(char *out, size_t outsz)
         snprintf(out, outsz, "%s", url);
     else
         snprintf(out, outsz, "sqlite:%s/rapid.db", work && *work ? work : "work");
+}
+
+#define URL_FORMS "use sqlite:PATH or postgresql://[user@]host[:port]/dbname"
+
+/* The port of one host of a PostgreSQL URL (h .. end, "host[:port]" or
+ * "[v6addr][:port]") is missing or a number 1..65535. */
+static int port_ok(const char *h, const char *end)
+{
+    const char *p = h;
+    long v = 0;
+
+    if (*h == '[' && !(p = memchr(h, ']', (size_t)(end - h))))
+        return 0;
+    if (!(p = memchr(p, ':', (size_t)(end - p))) || ++p == end)
+        return 1;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || (v = 10 * v + (*p - '0')) > 65535)
+            return 0;
+    }
+    return v >= 1;
+}
+
+static const char *pg_problem(const char *url)
+{
+    const char *auth = strstr(url, "://") + 3, *end, *h, *at;
+
+    end = auth + strcspn(auth, "/?");
+    for (h = auth, at = NULL; h < end; h++) /* the last '@' is the user's */
+        if (*h == '@')
+            at = h;
+    for (h = at ? at + 1 : auth; h < end; h++) {
+        const char *comma = memchr(h, ',', (size_t)(end - h));
+        const char *stop = comma ? comma : end;
+        if (!port_ok(h, stop))
+            return "the port must be a number in 1..65535";
+        h = stop;
+    }
+    return NULL;
+}
+
+/* A '?' followed by name=: an SQLite URI query such as "?mode=ro", which
+ * a plain path would take as part of the file name.  Other '?' are file
+ * names' own. */
+static int looks_like_query(const char *path)
+{
+    const char *q, *c;
+
+    for (q = strchr(path, '?'); q; q = strchr(q + 1, '?')) {
+        for (c = q + 1; isalnum((unsigned char)*c) || *c == '_'; c++)
+            ;
+        if (c > q + 1 && *c == '=')
+            return 1;
+    }
+    return 0;
+}
+
+const char *rapid_db_url_problem(const char *url)
+{
+    const char *path;
+
+    if (!url)
+        return "no URL";
+    if (strncmp(url, "postgresql://", 13) == 0 ||
+        strncmp(url, "postgres://", 11) == 0)
+        return pg_problem(url);
+    if (strncmp(url, "sqlite:", 7) != 0)
+        return "not a database URL (" URL_FORMS ")";
+    path = url + 7;
+    if (strncmp(path, "//", 2) == 0) {
+        if (path[2] != '/')
+            return "after 'sqlite://' comes an absolute path "
+                   "(sqlite:///tmp/x.db is /tmp/x.db); a relative path is "
+                   "written sqlite:dir/x.db";
+        path += 2;
+    }
+    if (!*path)
+        return "no file name after 'sqlite:'";
+    if (looks_like_query(path))
+        return "SQLite query options ('?name=value') are not taken: the "
+               "path would be the file's name, '?' and all (read-only "
+               "commands open the database read-only by themselves)";
+    return NULL;
 }
 
 /* Copy url with the password of "scheme://user:password@host" and of a
@@ -61,6 +144,17 @@ int db_fail(rapid_db *db, rapid_err *err, const char *what, const char *why)
 
 static int check_q3c(rapid_db *db, rapid_err *err);
 
+int rapid_db_check_url(const char *url, rapid_err *err)
+{
+    char shown[1024];
+    const char *why = rapid_db_url_problem(url);
+
+    if (!why)
+        return 0;
+    mask_url(url ? url : "", shown, sizeof shown);
+    return rapid_fail(err, RAPID_E_ARG, "%s: %s", shown, why);
+}
+
 int rapid_db_open(rapid_db **out, const char *url, int flags, rapid_err *err)
 {
     char def[1024];
@@ -80,6 +174,10 @@ int rapid_db_open(rapid_db **out, const char *url, int flags, rapid_err *err)
         return rapid_fail(err, RAPID_E_NOMEM, "out of memory");
     mask_url(url, db->url, sizeof db->url);
     db->lock_timeout = RAPID_DB_LOCK_TIMEOUT;
+    if ((rc = rapid_db_check_url(url, err)) != 0) {
+        free(db);
+        return rc;
+    }
     if (strncmp(url, "sqlite:", 7) == 0) {
         db->ops = &rapid_db_sqlite_ops;
         target = url + 7;
@@ -90,13 +188,6 @@ int rapid_db_open(rapid_db **out, const char *url, int flags, rapid_err *err)
         db->ops = &rapid_db_pg_ops;
         db->pg = 1;
         target = url;
-    } else {
-        rc = rapid_fail(err, RAPID_E_ARG,
-                        "%s: not a database URL (use sqlite:PATH or "
-                        "postgresql://[user@]host[:port]/dbname)",
-                        db->url);
-        free(db);
-        return rc;
     }
     if ((rc = db->ops->open(db, target, flags, err)) != 0 ||
         (rc = check_q3c(db, err)) != 0) {

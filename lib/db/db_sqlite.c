@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -35,6 +36,8 @@ static sqlite3 *conn(const rapid_db *db)
 {
     return (sqlite3 *)db->conn;
 }
+
+static int explain_readonly(const char *path, char *why, size_t whysz);
 
 /* A statement's first words, enough to tell which one failed. */
 static void sql_head(const char *sql, char *out, size_t outsz)
@@ -58,12 +61,16 @@ static int sq_fail_what(rapid_db *db, rapid_err *err, int code,
                         const char *what)
 {
     int ext = sqlite3_extended_errcode(conn(db));
-    char why[256];
+    char why[PATH_MAX + 320];
 
     db->retryable = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
     db->baddata = ext == SQLITE_CONSTRAINT_CHECK ||
                   ext == SQLITE_CONSTRAINT_NOTNULL ||
                   (code & 0xff) == SQLITE_MISMATCH || (code & 0xff) == SQLITE_TOOBIG;
+    if ((code & 0xff) == SQLITE_READONLY &&
+        explain_readonly(sqlite3_db_filename(conn(db), "main"), why,
+                         sizeof why))
+        return db_fail(db, err, what, why);
     if ((code & 0xff) != SQLITE_BUSY)
         return db_fail(db, err, what, sqlite3_errmsg(conn(db)));
     snprintf(why, sizeof why, "%s: another connection holds the lock, and "
@@ -102,8 +109,85 @@ static int make_parent(rapid_db *db, const char *path, rapid_err *err)
     memcpy(dir, path, n);
     dir[n] = '\0';
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return db_fail(db, err, "cannot create its directory", strerror(errno));
+        return rapid_fail(err, RAPID_E_DB, "%s: cannot create its directory "
+                          "%s: %s", db->url, dir, strerror(errno));
     return 0;
+}
+
+/* The directory part of path ("." for a bare name). */
+static void dir_of(const char *path, char *dir, size_t dirsz)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+
+    if (!slash)
+        snprintf(dir, dirsz, ".");
+    else if (n == 0)
+        snprintf(dir, dirsz, "/");
+    else
+        snprintf(dir, dirsz, "%.*s", (int)(n < dirsz ? n : dirsz - 1), path);
+}
+
+/* Why SQLite could not open path ("unable to open database file" says
+ * nothing): what the file system says about the file and its directory. */
+static void explain_cantopen(const char *path, int create, char *why,
+                             size_t whysz)
+{
+    char dir[PATH_MAX];
+    struct stat sb;
+    int e;
+
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            snprintf(why, whysz, "%s is a directory, not a database file",
+                     path);
+        else if (access(path, create ? R_OK | W_OK : R_OK) != 0)
+            snprintf(why, whysz, "cannot %s %s: %s",
+                     create ? "read and write" : "read", path,
+                     strerror(errno));
+        else
+            why[0] = '\0';
+        return;
+    }
+    e = errno;
+    dir_of(path, dir, sizeof dir);
+    if (e != ENOENT || !create)
+        snprintf(why, whysz, "cannot open %s: %s", path, strerror(e));
+    else if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        snprintf(why, whysz, "cannot create %s: %s", path,
+                 stat(dir, &sb) != 0 ? strerror(errno) : "not a directory");
+    else if (access(dir, W_OK | X_OK) != 0)
+        snprintf(why, whysz, "cannot create %s: %s (directory %s)", path,
+                 strerror(errno), dir);
+    else
+        why[0] = '\0';
+}
+
+/* Why a database SQLite opened for writing is "readonly": the file, its
+ * directory (where the -wal and -shm files must be made) or a -wal made by
+ * another user. */
+static int explain_readonly(const char *path, char *why, size_t whysz)
+{
+    char dir[PATH_MAX], side[PATH_MAX + 8];
+
+    if (!path || !*path)
+        return 0;
+    dir_of(path, dir, sizeof dir);
+    if (access(path, W_OK) != 0)
+        snprintf(why, whysz, "%s is not writable: %s", path, strerror(errno));
+    else if (access(dir, W_OK | X_OK) != 0)
+        snprintf(why, whysz, "the directory %s is read-only (%s), so SQLite "
+                 "cannot create the database's journal (-wal, -shm) there; "
+                 "make it writable, or copy the database to a directory that "
+                 "is (read-only commands such as 'rapid db status' work "
+                 "as it is)", dir, strerror(errno));
+    else if (snprintf(side, sizeof side, "%s-wal", path) < (int)sizeof side &&
+             access(side, F_OK) == 0 && access(side, W_OK) != 0)
+        snprintf(why, whysz, "its journal %s is not writable: %s", side,
+                 strerror(errno));
+    else
+        return 0;
+    return 1;
 }
 
 static double now_s(void)
@@ -200,6 +284,9 @@ static int sq_open(rapid_db *db, const char *path, int flags, rapid_err *err)
                              "db init')"
                            : strerror(errno));
     }
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return rapid_fail(err, RAPID_E_DB, "%s: cannot open: %s is a "
+                          "directory, not a database file", db->url, path);
     if (!(db->cache = calloc(1, sizeof(stmt_cache))))
         return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", db->url);
     if (flags & RAPID_DB_READONLY) {
@@ -210,9 +297,16 @@ static int sq_open(rapid_db *db, const char *path, int flags, rapid_err *err)
     rc = sqlite3_open_v2(uri ? uri : path, &c, oflags, NULL);
     free(uri);
     db->conn = c;
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        char why[2 * PATH_MAX];
+        if ((rc & 0xff) == SQLITE_CANTOPEN)
+            explain_cantopen(path, (flags & RAPID_DB_CREATE) != 0, why,
+                             sizeof why);
+        else
+            why[0] = '\0';
         return db_fail(db, err, "cannot open",
-                       c ? sqlite3_errmsg(c) : "out of memory");
+                       why[0] ? why : c ? sqlite3_errmsg(c) : "out of memory");
+    }
     if ((rc = sq_set_lock_timeout(db, err)) != 0)
         return rc;
     if (!(flags & RAPID_DB_READONLY) &&

@@ -205,6 +205,26 @@ cleanup:
     return rc;
 }
 
+/* The centre of a Roman detector is at most 0.4 deg from the boresight
+ * (the outer corner detectors; their far corners 0.5 deg); a WCS that puts
+ * the image further away than this is wrong, and would file it under the
+ * wrong sky tile. */
+#define MAX_BORESIGHT_DEG 1.0
+
+static int near_boresight(const rapid_l2file *rec, rapid_err *err)
+{
+    double d = rapid_sky_distance(rec->ra, rec->dec, rec->ra_targ,
+                                  rec->dec_targ);
+
+    if (d <= MAX_BORESIGHT_DEG)
+        return 0;
+    return rapid_fail(err, RAPID_E_WCS, "the WCS puts the image centre at "
+                      "(%.6f, %.6f), %.3g deg from the boresight (RA_TARG, "
+                      "DEC_TARG) = (%.6f, %.6f): more than %.0f deg, and "
+                      "no Roman detector is half as far", rec->ra, rec->dec,
+                      d, rec->ra_targ, rec->dec_targ, MAX_BORESIGHT_DEG);
+}
+
 int rapid_l2file_from_headers(const rapid_header *sci,
                               const rapid_header *primary, int nx, int ny,
                               rapid_l2file *rec, rapid_err *err)
@@ -218,9 +238,11 @@ int rapid_l2file_from_headers(const rapid_header *sci,
     if ((rc = check_keywords(sci, primary, rapid_l2_keywords, err)) != 0 ||
         (rc = observation(sci, primary, rec, err)) != 0)
         return rc;
-    if ((rc = geometry(sci, primary, nx, ny, rec, err)) != 0)
+    if ((rc = geometry(sci, primary, nx, ny, rec, err)) != 0) {
         rapid_err_prefix(err, "no usable WCS");
-    return rc;
+        return rc;
+    }
+    return near_boresight(rec, err);
 }
 
 /* ------------------------------------------------------- reading files */

@@ -11,6 +11,8 @@
  * documented shadow tables (%_node, %_parent, %_rowid) ourselves.  The tests
  * check the result with SQLite's rtreecheck() and against plain queries.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -308,37 +310,48 @@ int rapid_tile_export_sqlite(int nside, const char *path,
     sqlite3 *db = NULL;
     char tmp[4096];
     struct stat sb;
-    int rc = 0;
+    int rc = 0, fd;
 
     if (rapid_tile_count(nside) == 0)
         return rapid_fail(err, RAPID_E_ARG, "invalid NSIDE %d", nside);
     if (stat(path, &sb) == 0)
         return rapid_fail(err, RAPID_E_IO,
                           "%s: already exists; remove it first", path);
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    /* Written beside the target and renamed into place, so that the target
+     * is never half-written; messages name the target, which the user
+     * gave. */
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >=
+        (int)sizeof tmp)
+        return rapid_fail(err, RAPID_E_ARG, "%s: path too long", path);
     unlink(tmp);
+    /* Made here first: SQLite's "unable to open database file" would not
+     * say why. */
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) < 0)
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot create: %s", path,
+                          strerror(errno));
+    close(fd);
     if (sqlite3_open(tmp, &db) != SQLITE_OK) {
-        rc = db_fail(err, db, tmp, "cannot create");
+        rc = db_fail(err, db, path, "cannot create");
         goto cleanup;
     }
     if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-        rc = db_fail(err, db, tmp, "creating tables");
+        rc = db_fail(err, db, path, "creating tables");
         goto cleanup;
     }
-    if ((rc = write_tiles(db, nside, tmp, progress, arg, err)) != 0)
+    if ((rc = write_tiles(db, nside, path, progress, arg, err)) != 0)
         goto cleanup;
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = db_fail(err, db, tmp, "committing");
+        rc = db_fail(err, db, path, "committing");
         goto cleanup;
     }
     if (sqlite3_close(db) != SQLITE_OK) {
-        rc = db_fail(err, db, tmp, "closing");
+        rc = db_fail(err, db, path, "closing");
         goto cleanup;
     }
     db = NULL;
     if (rename(tmp, path) != 0)
-        rc = rapid_fail(err, RAPID_E_IO, "%s: cannot rename %s into place",
-                        path, tmp);
+        rc = rapid_fail(err, RAPID_E_IO, "%s: cannot move the finished file "
+                        "into place: %s", path, strerror(errno));
 cleanup:
     if (db)
         sqlite3_close(db);
