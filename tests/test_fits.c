@@ -28,13 +28,6 @@
     } while (0)
 
 /* A call that must succeed; on failure, show its message. */
-#define assert_ok(call, err)                                                 \
-    do {                                                                     \
-        int rc_ = (call);                                                    \
-        if (rc_ != 0)                                                        \
-            fail_msg("%s returned %d: %s", #call, rc_, (err).msg);           \
-    } while (0)
-
 /* A fresh empty directory under the test directory. */
 static const char *subdir(const char *name)
 {

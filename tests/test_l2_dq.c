@@ -16,13 +16,6 @@
 #include "rapid/tile.h"
 #include "testutil.h"
 
-#define assert_ok(call, err)                                                 \
-    do {                                                                     \
-        int rc_ = (call);                                                    \
-        if (rc_ != 0)                                                        \
-            fail_msg("%s returned %d: %s", #call, rc_, (err).msg);           \
-    } while (0)
-
 #define NEPOCH 4
 #define SIZE 256
 #define GRID 300

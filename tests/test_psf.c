@@ -41,13 +41,6 @@ static int teardown(void **state)
     return 0;
 }
 
-#define assert_ok(call, err)                                                   \
-    do {                                                                       \
-        int rc_ = (call);                                                      \
-        if (rc_ != 0)                                                          \
-            fail_msg("%s -> %d: %s", #call, rc_, (err).msg);                   \
-    } while (0)
-
 /* ------------------------------------------------------------- helpers */
 
 static double stamp_sum(const float *st, int side)

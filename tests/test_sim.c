@@ -15,13 +15,6 @@
 #include "sim/sim_internal.h"
 #include "testutil.h"
 
-#define assert_ok(call, err)                                                 \
-    do {                                                                     \
-        int rc_ = (call);                                                    \
-        if (rc_ != 0)                                                        \
-            fail_msg("%s returned %d: %s", #call, rc_, (err).msg);           \
-    } while (0)
-
 /* ------------------------------------------------------------- helpers */
 
 /* A small survey: one detector, two visits, H158; no defect map (the

@@ -11,13 +11,6 @@
 #include "sim/sim_internal.h"
 #include "testutil.h"
 
-#define assert_ok(call, err)                                                 \
-    do {                                                                     \
-        int rc_ = (call);                                                    \
-        if (rc_ != 0)                                                        \
-            fail_msg("%s returned %d: %s", #call, rc_, (err).msg);           \
-    } while (0)
-
 #define DEFECT (RAPID_DQ_DEAD | RAPID_DQ_HOT | RAPID_DQ_LOW_QE)
 
 typedef struct world {
@@ -99,6 +92,38 @@ static double base_dn(const world *w)
     const rapid_filter *f = w->p[0].filter;
 
     return (f->zodi + f->thermal + RAPID_DARK) * w->c.exptime / RAPID_GAIN;
+}
+
+/* Every source of the world's scene off (and no transients) but the star
+ * nearest the centre of the first pointing's n x n detector 1, which gets
+ * magnitude mag in every band; its position there in *sx, *sy. */
+static void only_star(world *w, int n, double mag, double *sx, double *sy)
+{
+    rapid_wcs wcs = RAPID_WCS_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    double best = INFINITY;
+    int64_t i, k = -1;
+    int f;
+
+    assert_ok(rapid_sim_detector_wcs(&w->c, &w->p[0], 1, &wcs, &err), err);
+    for (i = 0; i < w->scene->nsrc; i++) {
+        double px, py;
+        sim_source *s = &w->scene->src[i];
+        if (s->type == SIM_STAR &&
+            rapid_wcs_sky2pix(&wcs, 1, &s->ra, &s->dec, &px, &py, NULL) == 0 &&
+            hypot(px - n / 2.0, py - n / 2.0) < best) {
+            best = hypot(px - n / 2.0, py - n / 2.0);
+            k = i, *sx = px, *sy = py;
+        }
+        for (f = 0; f < RAPID_NFILTERS; f++)
+            s->mag[f] = 99;
+    }
+    assert_true(k >= 0 && best < 60);
+    for (f = 0; f < RAPID_NFILTERS; f++)
+        w->scene->src[k].mag[f] = (float)mag;
+    w->scene->ntr = 0;
+    w->scene->var0 = 0;
+    rapid_wcs_release(&wcs);
 }
 
 /* ------------------------------------------------------------- defects */
@@ -233,13 +258,10 @@ static void test_saturation(void **state)
 {
     world w;
     l2 a = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
-    rapid_wcs wcs = RAPID_WCS_INIT;
-    rapid_err err = RAPID_ERR_INIT;
     const int n = 256;
-    double sat, best = INFINITY, sx = 0, sy = 0;
-    int64_t i, k = -1;
+    double sat, sx = 0, sy = 0;
+    int64_t i;
     long nsat = 0;
-    int f;
 
     (void)state;
     bare_config(&w.c, n);
@@ -248,25 +270,7 @@ static void test_saturation(void **state)
     w.c.cosmic_rays = 30;
     w.c.defects = 1;
     world_make(&w, 1);
-    /* every source off but the star nearest the centre, at H = 10 */
-    assert_ok(rapid_sim_detector_wcs(&w.c, &w.p[0], 1, &wcs, &err), err);
-    for (i = 0; i < w.scene->nsrc; i++) {
-        double px, py;
-        sim_source *s = &w.scene->src[i];
-        if (s->type == SIM_STAR &&
-            rapid_wcs_sky2pix(&wcs, 1, &s->ra, &s->dec, &px, &py, NULL) == 0 &&
-            hypot(px - n / 2.0, py - n / 2.0) < best) {
-            best = hypot(px - n / 2.0, py - n / 2.0);
-            k = i, sx = px, sy = py;
-        }
-        for (f = 0; f < RAPID_NFILTERS; f++)
-            s->mag[f] = 99;
-    }
-    assert_true(k >= 0 && best < 60);
-    for (f = 0; f < RAPID_NFILTERS; f++)
-        w.scene->src[k].mag[f] = 10;
-    w.scene->ntr = 0;
-    w.scene->var0 = 0;
+    only_star(&w, n, 10, &sx, &sy);
     render(&w, 0, 1, &a);
     sat = hdr_double(&a.sci.hdr, "SATURATE");
     assert_true(sat <= 65535 && sat == RAPID_FULL_WELL);
@@ -285,7 +289,6 @@ static void test_saturation(void **state)
     assert_true(hdr_double(&a.sci.hdr, "NSATPIX") == nsat);
     assert_true(a.dq.data[(int)floor(sy + 0.5) * n + (int)floor(sx + 0.5)] &
                 RAPID_DQ_SATURATED);
-    rapid_wcs_release(&wcs);
     l2_release(&a);
     world_release(&w);
 }
@@ -365,13 +368,11 @@ static void test_persistence(void **state)
     l2 first = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
     l2 after = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
     l2 plain = {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, RAPID_IMAGE_U32_INIT};
-    rapid_wcs wcs = RAPID_WCS_INIT;
     rapid_err err = RAPID_ERR_INIT;
     const int n = 256;
-    double best = INFINITY, sx = 0, sy = 0, maxrate = 0, far = 0, dt;
+    double sx = 0, sy = 0, maxrate = 0, far = 0, dt;
     long nsat = 0, npers = 0, both = 0;
-    int64_t i, k = -1;
-    int f, x, y;
+    int x, y;
 
     (void)state;
     bare_config(&w.c, n);
@@ -380,25 +381,7 @@ static void test_persistence(void **state)
     w.c.star_density = 100;
     w.c.cadence_days = 0.01; /* visits 14.4 minutes apart */
     world_make(&w, 1);
-    /* every source off but the star nearest the centre, at H = 11 */
-    assert_ok(rapid_sim_detector_wcs(&w.c, &w.p[0], 1, &wcs, &err), err);
-    for (i = 0; i < w.scene->nsrc; i++) {
-        double px, py;
-        sim_source *s = &w.scene->src[i];
-        if (s->type == SIM_STAR &&
-            rapid_wcs_sky2pix(&wcs, 1, &s->ra, &s->dec, &px, &py, NULL) == 0 &&
-            hypot(px - n / 2.0, py - n / 2.0) < best) {
-            best = hypot(px - n / 2.0, py - n / 2.0);
-            k = i, sx = px, sy = py;
-        }
-        for (f = 0; f < RAPID_NFILTERS; f++)
-            s->mag[f] = 99;
-    }
-    assert_true(k >= 0 && best < 60);
-    for (f = 0; f < RAPID_NFILTERS; f++)
-        w.scene->src[k].mag[f] = 11;
-    w.scene->ntr = 0;
-    w.scene->var0 = 0;
+    only_star(&w, n, 11, &sx, &sy);
     render(&w, 0, 1, &first);
     assert_ok(rapid_sim_render_after(&w.c, w.scene, &w.p[1], w.p, w.np, 1,
                                      &w.psf, &after.sci, &after.err, &after.dq,
@@ -446,7 +429,6 @@ static void test_persistence(void **state)
                                      NULL, &err), err);
     assert_memory_equal(after.sci.data, plain.sci.data,
                         (size_t)n * n * sizeof(float));
-    rapid_wcs_release(&wcs);
     l2_release(&first);
     l2_release(&after);
     l2_release(&plain);

@@ -9,6 +9,15 @@
 
 #include <cmocka.h>
 
+/* A call returning a rapid_status must succeed; on failure the test stops
+ * with the call, its status and the error record's message. */
+#define assert_ok(call, err)                                                 \
+    do {                                                                     \
+        int rc_ = (call);                                                    \
+        if (rc_ != 0)                                                        \
+            fail_msg("%s returned %d: %s", #call, rc_, (err).msg);           \
+    } while (0)
+
 /* A fresh empty directory for this test program (under $RAPID_TEST_TMP or
  * /tmp); the returned string is static. */
 const char *test_tmpdir(void);
