@@ -423,6 +423,7 @@ static void test_persistence(void **state)
     /* seven hours later: nothing either */
     w.c.persistence = 1;
     w.p[1].mjd = w.p[0].mjd + 7.0 / 24;
+    l2_release(&plain);
     render(&w, 1, 1, &plain);
     assert_ok(rapid_sim_render_after(&w.c, w.scene, &w.p[1], w.p, w.np, 1,
                                      &w.psf, &after.sci, &after.err, &after.dq,
