@@ -1,0 +1,63 @@
+/* psfops.c - operations on sampled PSF images (rapid/psfops.h). */
+#include <complex.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/fft.h"
+#include "rapid/psfops.h"
+
+static double sinc(double x)
+{
+    return x == 0 ? 1.0 : sin(x) / x;
+}
+
+int rapid_psf_box_blur(const float *psf, int n, double width, float *out,
+                       rapid_err *err)
+{
+    const rapid_fft_plan *fwd = NULL, *bwd = NULL;
+    int m, h = n / 2, mh, i, j, rc;
+    size_t st;
+    float *buf;
+    float complex *spec;
+
+    if (!psf || !out || n < 1 || n % 2 == 0 || !(width > 0))
+        return rapid_fail(err, RAPID_E_ARG, "PSF box blur: the PSF must be "
+                          "odd-sized (got %d) and the box positive (%g)", n,
+                          width);
+    /* padded so that the box's ringing does not wrap onto the PSF */
+    m = rapid_fft_good_size(2 * n);
+    mh = m / 2 + 1;
+    st = rapid_fft_real_stride(m);
+    if (!(buf = rapid_fft_alloc((size_t)m * st * sizeof *buf)))
+        return rapid_fail(err, RAPID_E_NOMEM, "PSF box blur: out of memory");
+    if ((rc = rapid_fft_plan_get(NULL, RAPID_FFT_R2C, m, m, 1, &fwd, err)) ||
+        (rc = rapid_fft_plan_get(NULL, RAPID_FFT_C2R, m, m, 1, &bwd, err))) {
+        rapid_fft_free(buf);
+        return rc;
+    }
+    memset(buf, 0, (size_t)m * st * sizeof *buf);
+    /* the PSF's centre at the origin, wrapped */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++)
+            buf[(size_t)((j - h + m) % m) * st + (size_t)((i - h + m) % m)] =
+                psf[(size_t)j * n + i];
+    spec = (float complex *)buf;
+    rapid_fft_r2c(fwd, buf, spec);
+    for (j = 0; j < m; j++) {
+        double ky = (j <= m / 2 ? j : j - m) / (double)m;
+        double sy = sinc(M_PI * width * ky);
+        for (i = 0; i < mh; i++) {
+            double kx = i / (double)m;
+            spec[(size_t)j * mh + i] *=
+                (float)(sy * sinc(M_PI * width * kx) / ((double)m * m));
+        }
+    }
+    rapid_fft_c2r(bwd, spec, buf);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++)
+            out[(size_t)j * n + i] =
+                buf[(size_t)((j - h + m) % m) * st + (size_t)((i - h + m) % m)];
+    rapid_fft_free(buf);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/* test_psfops.c - a sampled PSF through one more pixel box: the light is
+ * kept, the centre stays, the second moment grows by w^2 / 12 per axis. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/psfops.h"
+#include "testutil.h"
+
+enum { N = 41 };
+
+static void moments(const float *p, double *sum, double *mx, double *my,
+                    double *vx, double *vy)
+{
+    double s = 0, sx = 0, sy = 0, sxx = 0, syy = 0;
+    int i, j, h = N / 2;
+
+    for (j = 0; j < N; j++)
+        for (i = 0; i < N; i++) {
+            double v = p[j * N + i];
+            s += v, sx += v * (i - h), sy += v * (j - h);
+            sxx += v * (i - h) * (i - h), syy += v * (j - h) * (j - h);
+        }
+    *sum = s, *mx = sx / s, *my = sy / s;
+    *vx = sxx / s - *mx * *mx, *vy = syy / s - *my * *my;
+}
+
+static void test_gaussian(void **state)
+{
+    float psf[N * N], out[N * N];
+    const double sx = 1.5, sy = 2.0, widths[3] = {1.0, 0.5, 2.0};
+    double s0, mx0, my0, vx0, vy0, s, mx, my, vx, vy;
+    rapid_err err = RAPID_ERR_INIT;
+    int i, j, k, h = N / 2;
+
+    (void)state;
+    /* pixel-integrated elliptical Gaussian, unit sum */
+    for (j = 0; j < N; j++)
+        for (i = 0; i < N; i++)
+            psf[j * N + i] =
+                (float)(0.25 *
+                        (erf((i - h + 0.5) / (M_SQRT2 * sx)) -
+                         erf((i - h - 0.5) / (M_SQRT2 * sx))) *
+                        (erf((j - h + 0.5) / (M_SQRT2 * sy)) -
+                         erf((j - h - 0.5) / (M_SQRT2 * sy))));
+    moments(psf, &s0, &mx0, &my0, &vx0, &vy0);
+    for (k = 0; k < 3; k++) {
+        double w = widths[k];
+        assert_ok(rapid_psf_box_blur(psf, N, w, out, &err), err);
+        moments(out, &s, &mx, &my, &vx, &vy);
+        print_message("box %.1f px: sum %.7f, centre (%.1e, %.1e), variance "
+                      "+%.5f, +%.5f (w^2/12 = %.5f)\n", w, s, mx, my, vx - vx0,
+                      vy - vy0, w * w / 12);
+        assert_true(fabs(s - s0) < 1e-5);
+        assert_true(fabs(mx) < 1e-6 && fabs(my) < 1e-6);
+        assert_true(fabs((vx - vx0) - w * w / 12) < 2e-4);
+        assert_true(fabs((vy - vy0) - w * w / 12) < 2e-4);
+    }
+    /* in place */
+    memcpy(out, psf, sizeof psf);
+    assert_ok(rapid_psf_box_blur(out, N, 1.0, out, &err), err);
+    moments(out, &s, &mx, &my, &vx, &vy);
+    assert_true(fabs((vx - vx0) - 1.0 / 12) < 2e-4);
+}
+
+static void test_errors(void **state)
+{
+    float p[16] = {0};
+    rapid_err err = RAPID_ERR_INIT;
+
+    (void)state;
+    assert_int_equal(rapid_psf_box_blur(p, 4, 1.0, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "odd"));
+    assert_int_equal(rapid_psf_box_blur(p, 3, 0.0, p, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_psf_box_blur(NULL, 3, 1.0, p, &err), RAPID_E_ARG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gaussian),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
