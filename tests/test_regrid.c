@@ -160,6 +160,54 @@ static void test_sources(void **state)
     free(out);
 }
 
+/* White noise of variance 1 on the input: the variance the regrid says
+ * each output pixel has (VARIANCE of the variance map) is what the
+ * resampled noise shows - on average, and pixel by pixel (out^2 / predicted
+ * averages 1), though the exact-overlap shares leave some pixels with
+ * half the variance of others. */
+static void test_variance(void **state)
+{
+    pair p;
+    float *in = malloc((size_t)RN * RN * sizeof *in);
+    float *var = malloc((size_t)RN * RN * sizeof *var);
+    float *out = malloc((size_t)SN * SN * sizeof *out);
+    float *pred = malloc((size_t)SN * SN * sizeof *pred);
+    rapid_err err = RAPID_ERR_INIT;
+    double s2 = 0, sp = 0, ratio = 0, lo = INFINITY, hi = 0;
+    uint64_t g = 17;
+    size_t k, n = 0;
+
+    (void)state;
+    make_pair(&p);
+    for (k = 0; k < (size_t)RN * RN; k++) {
+        double u = test_uniform(&g), v = test_uniform(&g);
+        in[k] = (float)(sqrt(-2 * log(u > 0 ? u : 1e-300)) * cos(2 * M_PI * v));
+        var[k] = 1.0f;
+    }
+    assert_ok(rapid_regrid(in, RN, RN, &p.ref, &p.sci, SN, SN,
+                           RAPID_REGRID_FLUX, out, NULL, &err), err);
+    assert_ok(rapid_regrid(var, RN, RN, &p.ref, &p.sci, SN, SN,
+                           RAPID_REGRID_VARIANCE, pred, NULL, &err), err);
+    for (k = 0; k < (size_t)SN * SN; k++) {
+        s2 += (double)out[k] * out[k];
+        sp += pred[k];
+        ratio += (double)out[k] * out[k] / pred[k];
+        lo = fmin(lo, pred[k]), hi = fmax(hi, pred[k]);
+        n++;
+    }
+    print_message("resampled white noise: variance %.4f measured, %.4f "
+                  "predicted (per pixel %.3f .. %.3f); mean out^2 / "
+                  "predicted %.4f\n", s2 / n, sp / n, lo, hi, ratio / n);
+    assert_true(fabs(s2 / sp - 1) < 0.02);
+    assert_true(fabs(ratio / n - 1) < 0.02);
+    assert_true(hi > 1.3 * lo); /* the phase matters, and it is followed */
+    release_pair(&p);
+    free(in);
+    free(var);
+    free(out);
+    free(pred);
+}
+
 /* NaN input pixels are holes: less cover there, the rest unchanged; an
  * output off the input is refused. */
 static void test_holes_and_errors(void **state)
@@ -212,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flat),
         cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_variance),
         cmocka_unit_test(test_holes_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,14 @@
  *     pixel (DN/s), whose values scale with the pixel's area on the sky;
  *   RAPID_REGRID_MEAN: out = the area-weighted mean of the input values
  *     over it: for maps of a quantity per pixel that does not scale with
- *     area (coverage counts, variances per input pixel).
+ *     area (coverage counts);
+ *   RAPID_REGRID_VARIANCE: the input is the variance of each input pixel
+ *     (e.g. an uncertainty map squared); out = the variance of the flux
+ *     RAPID_REGRID_FLUX makes of the image it belongs to, sum_p f_p^2
+ *     var_p with f_p the share of input pixel p in the output pixel (the
+ *     geometric factor of resample.h times the local mean variance).
+ *     Neighbouring output pixels share input pixels: their noise is
+ *     correlated, which this per-pixel variance does not describe.
  * Output pixels no input pixel reaches are NaN with cover 0.
  */
 #ifndef RAPID_REGRID_H
@@ -28,7 +35,8 @@ extern "C" {
 
 typedef enum rapid_regrid_mode {
     RAPID_REGRID_FLUX = 0,
-    RAPID_REGRID_MEAN = 1
+    RAPID_REGRID_MEAN = 1,
+    RAPID_REGRID_VARIANCE = 2
 } rapid_regrid_mode;
 
 /* in: inx x iny with WCS in_wcs; out (onx x ony floats, the caller's) on

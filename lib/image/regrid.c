@@ -88,8 +88,10 @@ int rapid_regrid(const float *in, int inx, int iny, rapid_wcs *in_wcs,
     rapid_wcs sw = RAPID_WCS_INIT;
     rapid_pixmap m = RAPID_PIXMAP_INIT, inv = RAPID_PIXMAP_INIT;
     rapid_mesh mesh = RAPID_MESH_INIT;
+    rapid_mesh_var mv = RAPID_MESH_VAR_INIT;
     float *sub = NULL;
-    double *as = NULL, *a = NULL, *buf = NULL, *area = NULL;
+    double *as = NULL, *a = NULL, *buf = NULL, *area = NULL, *pu = NULL;
+    double *pw = NULL;
     int win[4], w, h, x, y, rc;
     long nsat = 0;
     size_t k;
@@ -114,7 +116,9 @@ int rapid_regrid(const float *in, int inx, int iny, rapid_wcs *in_wcs,
     a = malloc((size_t)onx * sizeof *a);
     buf = malloc(4 * ((size_t)onx + 1) * sizeof *buf);
     area = malloc((size_t)onx * sizeof *area);
-    if (!sub || !as || !a || !buf || !area) {
+    pu = malloc((size_t)onx * sizeof *pu);
+    pw = malloc((size_t)onx * sizeof *pw);
+    if (!sub || !as || !a || !buf || !area || !pu || !pw) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "regrid: out of memory for %d x %d "
                         "input pixels", w, h);
         goto cleanup;
@@ -138,15 +142,24 @@ int rapid_regrid(const float *in, int inx, int iny, rapid_wcs *in_wcs,
                                        "scale");
         goto cleanup;
     }
+    if (mode == RAPID_REGRID_VARIANCE &&
+        (rc = rapid_mesh_var_make(&mv, &m, w, h)) != 0) {
+        rc = rapid_fail(err, rc, "regrid: %s", rc == RAPID_E_NOMEM
+                                                   ? "out of memory"
+                                                   : "a singular map");
+        goto cleanup;
+    }
     for (y = mesh.y0; y < mesh.y0 + mesh.h; y++) {
         if (y < 0 || y >= ony) {
             rapid_mesh_row(&mesh, y, 1, 0, NULL, NULL); /* clear only */
             continue;
         }
         rapid_mesh_row(&mesh, y, 0, onx - 1, as, a);
-        if (mode == RAPID_REGRID_MEAN)
+        if (mode != RAPID_REGRID_FLUX)
             pixel_areas(&inv, y, onx, buf, buf + onx + 1, buf + 2 * (onx + 1),
                         buf + 3 * (onx + 1), area);
+        if (mode == RAPID_REGRID_VARIANCE) /* output centres on the input */
+            rapid_pixmap_row(&inv, y, 0, 1.0, onx, pu, pw);
         for (x = 0; x < onx; x++) {
             size_t o = (size_t)y * onx + x;
             if (!(a[x] > 1e-6))
@@ -156,13 +169,22 @@ int rapid_regrid(const float *in, int inx, int iny, rapid_wcs *in_wcs,
              * pixel; the mean value per input pixel divides by the input
              * pixels it holds */
             out[o] = (float)(as[x] / a[x] /
-                             (mode == RAPID_REGRID_MEAN ? area[x] : 1.0));
+                             (mode == RAPID_REGRID_FLUX ? 1.0 : area[x]));
+            if (mode == RAPID_REGRID_VARIANCE) {
+                /* sum f_p^2 var_p = G / apix^2 x the mean variance, G the
+                 * sum of the squared overlaps (output-pixel units) and
+                 * apix an input pixel's area there, 1 / area[x] */
+                double apix, g = rapid_mesh_var_g(&mv, fmax(pu[x], -1.5),
+                                                  fmax(pw[x], -1.5), &apix);
+                out[o] = (float)(out[o] * g * area[x] * area[x]);
+            }
             if (cover)
                 cover[o] = (float)fmin(a[x], 1.0);
         }
     }
 cleanup:
     rapid_mesh_release(&mesh);
+    rapid_mesh_var_release(&mv);
     rapid_pixmap_release(&m);
     rapid_pixmap_release(&inv);
     rapid_wcs_release(&sw);
@@ -171,5 +193,7 @@ cleanup:
     free(a);
     free(buf);
     free(area);
+    free(pu);
+    free(pw);
     return rc;
 }
