@@ -1,0 +1,123 @@
+/* test_diff.c - the naive difference of two simulated exposures of the
+ * same sky (the second visit against the first, resampled onto its
+ * pixels, its uncertainty resampled as a variance): where nothing
+ * changed, D / sigma_D is unit normal. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/diff.h"
+#include "rapid/sim.h"
+#include "testutil.h"
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Median and robust sigma (1.4826 MAD) of the finite values. */
+static void robust(const float *v, size_t n, double *med, double *sig)
+{
+    float *w = malloc(n * sizeof *w);
+    size_t i, m = 0;
+
+    assert_non_null(w);
+    for (i = 0; i < n; i++)
+        if (isfinite(v[i]))
+            w[m++] = v[i];
+    assert_true(m > 100);
+    qsort(w, m, sizeof *w, cmp_float);
+    *med = w[m / 2];
+    for (i = 0; i < m; i++)
+        w[i] = fabsf(w[i] - (float)*med);
+    qsort(w, m, sizeof *w, cmp_float);
+    *sig = 1.4826 * w[m / 2];
+    free(w);
+}
+
+static void test_naive_static_sky(void **state)
+{
+    rapid_sim_config c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_science sci = RAPID_SCIENCE_INIT, ref = RAPID_SCIENCE_INIT;
+    rapid_header h = RAPID_HEADER_INIT;
+    rapid_wcs sw = RAPID_WCS_INIT, rw = RAPID_WCS_INIT;
+    rapid_diff_ref r;
+    rapid_diff_pair p;
+    const char *dir = test_path("sim");
+    char a[1024], b[1024];
+    float *d, *u, *z;
+    double med, sig;
+    size_t i, n, nan = 0;
+    rapid_sim_pointing *pt = NULL;
+    int np;
+
+    (void)state;
+    rapid_sim_config_init(&c);
+    c.size = 512;
+    c.nscas = 1;
+    c.epochs = 2;
+    c.star_density = 3;
+    c.sn_rate = 0;          /* nothing changes between the visits */
+    c.variable_fraction = 0;
+    c.cosmic_rays = 0;
+    assert_ok(rapid_sim_run(&c, dir, NULL, NULL, &err), err);
+    np = rapid_sim_plan(&c, &pt, &err);
+    assert_true(np == 2);
+    snprintf(a, sizeof a, "%s/Roman_TDS_simple_model_H158_%d_1.fits", dir,
+             pt[1].id);
+    snprintf(b, sizeof b, "%s/Roman_TDS_simple_model_H158_%d_1.fits", dir,
+             pt[0].id);
+    free(pt);
+    assert_ok(rapid_science_read(a, NULL, &sci, &err), err);
+    assert_ok(rapid_science_read(b, NULL, &ref, &err), err);
+    assert_ok(rapid_fits_read_header(a, "SCI", &h, &err), err);
+    assert_ok(rapid_wcs_from_header(&sw, &h, &err), err);
+    rapid_header_release(&h);
+    assert_ok(rapid_fits_read_header(b, "SCI", &h, &err), err);
+    assert_ok(rapid_wcs_from_header(&rw, &h, &err), err);
+    rapid_header_release(&h);
+    r = (rapid_diff_ref){ref.rate.data, NULL, ref.unc.data, ref.rate.nx,
+                         ref.rate.ny, &rw, 1.0};
+    assert_ok(rapid_diff_prepare(&sci, &sw, &r, &p, &err), err);
+    n = (size_t)p.nx * p.ny;
+    d = malloc(n * sizeof *d), u = malloc(n * sizeof *u), z = malloc(n * sizeof *z);
+    assert_true(d && u && z);
+    rapid_diff_naive(&sci, &p, d, u);
+    for (i = 0; i < n; i++) {
+        z[i] = d[i] / u[i];
+        nan += !isfinite(z[i]);
+    }
+    robust(z, n, &med, &sig);
+    print_message("naive D / sigma_D: median %+.3f, robust sigma %.3f (%zu of "
+                  "%zu pixels without data); scale %.4f from %d %s, offset "
+                  "(%+.3f, %+.3f) px\n", med, sig, nan, n, p.match.scale,
+                  p.match.nstars, p.match.from, p.match.dx_median,
+                  p.match.dy_median);
+    assert_true(fabs(med) < 0.05);
+    assert_true(fabs(sig - 1) < 0.1);
+    /* on this small overlap too few stars pair: the zero points' scale
+     * (pairing itself is tested in test_gainmatch) */
+    assert_true(p.match.nstars < 20);
+    assert_string_equal(p.match.from, "zero points");
+    assert_true(p.match.scale == 1.0);
+    free(d);
+    free(u);
+    free(z);
+    rapid_diff_pair_release(&p);
+    rapid_science_release(&sci);
+    rapid_science_release(&ref);
+    rapid_wcs_release(&sw);
+    rapid_wcs_release(&rw);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_naive_static_sky),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
