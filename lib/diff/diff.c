@@ -140,23 +140,21 @@ fail:
 void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
                       float *d, float *unc)
 {
+    size_t i, n = (size_t)p->nx * p->ny;
     double s = p->match.scale;
-    int x, y;
 
-    for (y = 0; y < p->ny; y++)
-        for (x = 0; x < p->nx; x++) {
-            size_t i = (size_t)y * p->nx + x;
-            if (!(p->cov.data[i] >= COVER_MIN) || !isfinite(p->ref.data[i]) ||
-                !isfinite(sci->rate.data[i])) {
-                d[i] = unc[i] = NAN;
-                continue;
-            }
-            d[i] = (float)((sci->rate.data[i] -
-                            rapid_background_at(&p->bkg_sci, x, y)) -
-                           s * (p->ref.data[i] -
-                                rapid_background_at(&p->bkg_ref, x, y)));
-            unc[i] = (float)sqrt((double)sci->unc.data[i] * sci->unc.data[i] +
-                                 s * s * (double)p->unc.data[i] *
-                                     p->unc.data[i]);
+    /* the two background maps laid down in the outputs first, once */
+    rapid_background_fill(&p->bkg_sci, d);
+    rapid_background_fill(&p->bkg_ref, unc);
+    for (i = 0; i < n; i++) {
+        if (!(p->cov.data[i] >= COVER_MIN) || !isfinite(p->ref.data[i]) ||
+            !isfinite(sci->rate.data[i])) {
+            d[i] = unc[i] = NAN;
+            continue;
         }
+        d[i] = (float)((sci->rate.data[i] - d[i]) -
+                       s * (p->ref.data[i] - unc[i]));
+        unc[i] = (float)sqrt((double)sci->unc.data[i] * sci->unc.data[i] +
+                             s * s * (double)p->unc.data[i] * p->unc.data[i]);
+    }
 }
