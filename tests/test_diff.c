@@ -114,10 +114,31 @@ static void test_naive_static_sky(void **state)
     rapid_wcs_release(&rw);
 }
 
+/* Missing pieces are refused with a message, nothing half made. */
+static void test_errors(void **state)
+{
+    rapid_science sci = RAPID_SCIENCE_INIT;
+    rapid_diff_pair p;
+    rapid_diff_ref r;
+    rapid_wcs w = RAPID_WCS_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    float px[16] = {0};
+
+    (void)state;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(rapid_diff_prepare(&sci, &w, &r, &p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "diff"));
+    assert_null(p.ref.data);
+    r = (rapid_diff_ref){px, NULL, NULL, 4, 4, &w, 0.0};
+    assert_int_equal(rapid_diff_prepare(&sci, &w, &r, &p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "zero-point scale"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_naive_static_sky),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

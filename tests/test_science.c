@@ -120,6 +120,21 @@ static void test_errors(void **state)
     assert_ok(rapid_fits_write_image(path, &img, "SCI", &err), err);
     assert_int_equal(rapid_science_read(path, NULL, &s, &err), RAPID_E_KEY);
     assert_non_null(strstr(err.msg, "not positive"));
+    /* an ERR extension of another size than SCI */
+    {
+        rapid_fits_out *out = NULL;
+        rapid_image small = RAPID_IMAGE_INIT;
+        assert_ok(rapid_header_set_double(&img.hdr, "EXPTIME", 100, NULL), err);
+        assert_ok(rapid_image_alloc(&small, 8, 8, 1.0f, &err), err);
+        assert_ok(rapid_fits_create(&out, path, &err), err);
+        assert_ok(rapid_fits_append_image(out, &img, "SCI", &err), err);
+        assert_ok(rapid_fits_append_image(out, &small, "ERR", &err), err);
+        assert_ok(rapid_fits_commit(out, &err), err);
+        assert_int_equal(rapid_science_read(path, NULL, &s, &err), RAPID_E_ARG);
+        assert_non_null(strstr(err.msg, "ERR is 8 x 8, SCI 16 x 16"));
+        assert_null(s.rate.data);
+        rapid_image_release(&small);
+    }
     rapid_image_release(&img);
 }
 
