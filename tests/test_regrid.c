@@ -249,6 +249,28 @@ static void test_holes_and_errors(void **state)
                      RAPID_E_RANGE);
     assert_non_null(strstr(err.msg, "regrid"));
     rapid_wcs_release(&far);
+    /* an input WCS that is neither TAN nor TAN-SIP */
+    {
+        rapid_header h = RAPID_HEADER_INIT;
+        rapid_wcs car = RAPID_WCS_INIT;
+        assert_ok(rapid_header_set_str(&h, "CTYPE1", "RA---CAR", NULL), err);
+        assert_ok(rapid_header_set_str(&h, "CTYPE2", "DEC--CAR", NULL), err);
+        assert_ok(rapid_header_set_double(&h, "CRVAL1", p.ref.crval[0], NULL), err);
+        assert_ok(rapid_header_set_double(&h, "CRVAL2", 0, NULL), err);
+        assert_ok(rapid_header_set_double(&h, "CRPIX1", RN / 2.0, NULL), err);
+        assert_ok(rapid_header_set_double(&h, "CRPIX2",
+                                          RN / 2.0 - p.ref.crval[1] / (0.11 / 3600),
+                                          NULL), err);
+        assert_ok(rapid_header_set_double(&h, "CD1_1", -0.11 / 3600, NULL), err);
+        assert_ok(rapid_header_set_double(&h, "CD2_2", 0.11 / 3600, NULL), err);
+        assert_ok(rapid_wcs_from_header(&car, &h, &err), err);
+        assert_int_equal(rapid_regrid(in, RN, RN, &car, &p.sci, SN, SN,
+                                      RAPID_REGRID_FLUX, out, cov, &err),
+                         RAPID_E_WCS);
+        assert_non_null(strstr(err.msg, "TAN or TAN-SIP"));
+        rapid_wcs_release(&car);
+        rapid_header_release(&h);
+    }
     release_pair(&p);
     free(in);
     free(out);
