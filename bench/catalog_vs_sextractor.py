@@ -61,7 +61,10 @@ def main():
     for k, name in enumerate(names):
         ok = s["FLUX_APER"][j][:, k] > 0
         ratio = r[name][i][ok] / s["FLUX_APER"][j][:, k][ok]
-        print(f"  {name}: median rapid / SExtractor {np.median(ratio):.4f}")
+        # rapid gives no aperture flux (NaN) where the aperture holds pixels
+        # without data (masked, saturated); those are left out and counted
+        print(f"  {name}: median rapid / SExtractor {np.nanmedian(ratio):.4f}"
+              f" ({np.count_nonzero(np.isnan(ratio))} without a rapid flux)")
     ok = s["FLUX_RADIUS"][j] > 0
     print("  FLUX_RADIUS: median rapid / SExtractor "
           f"{np.median(r['FLUX_RADIUS'][i][ok] / s['FLUX_RADIUS'][j][ok]):.4f}")
