@@ -19,6 +19,7 @@
 
 #include "rapid/background.h"
 #include "rapid/error.h"
+#include "rapid/fft.h"
 #include "rapid/fits.h"
 #include "rapid/gainmatch.h"
 #include "rapid/science.h"
@@ -58,6 +59,78 @@ void rapid_diff_pair_release(rapid_diff_pair *p);
  * caller's). */
 void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
                       float *d, float *unc);
+
+
+/* ---- ZOGY (Zackay, Ofek & Gal-Yam 2016) ----
+ *
+ * With N, R the science and the matched reference (backgrounds removed,
+ * in science DN/s), P_n, P_r their PSFs on the science pixels (unit sum),
+ * sigma_n, sigma_r their background noise and hats for Fourier transforms:
+ *   Delta = sqrt(sigma_n^2 |P_r|^2 + sigma_r^2 |P_n|^2),
+ *   D^ = (P_r^ N^ - P_n^ R^) / Delta,  F_D = 1 / sqrt(sigma_n^2 + sigma_r^2),
+ *   P_D^ = P_r^ P_n^ / (F_D Delta),  S^ = F_D D^ conj(P_D^),
+ *   S_corr = S / sqrt(V_N (x) k_n^2 + V_R (x) k_r^2 + V_ast),
+ *   k_n^ = conj(P_n^) |P_r^|^2 / Delta^2,  k_r^ = conj(P_r^) |P_n^|^2 / Delta^2,
+ *   V_ast = sx^2 (dS_N/dx)^2 + sy^2 (dS_N/dy)^2 + the same for S_R
+ *           (S_N = k_n (x) N, S_R = k_r (x) R),
+ * with V_N, V_R the per-pixel variances (source noise included) and sx,
+ * sy the error of the registration solution.  D is given divided by F_D,
+ * in science DN/s: a point source of flux f in N measures f on D with P_D
+ * (unit sum); its uncertainty is
+ *   sigma_D = sqrt(V_N (x) k_Dn^2 + V_R (x) k_Dr^2) / F_D,
+ *   k_Dn^ = P_r^ / Delta,  k_Dr^ = P_n^ / Delta.
+ * The images are transformed whole, padded against wrap-around by the
+ * larger PSF's half-width to a size FFTW transforms fast; no-data pixels
+ * (NaN) of one image are filled with the other image's value (so that
+ * sources there cancel), of both with zero, and are NaN in every output.
+ */
+typedef struct rapid_zogy_opts {
+    int nthreads;            /* FFT threads (1) */
+    rapid_fft_cache *fft;    /* plans to use; NULL: a cache of
+                              * nthreads, ESTIMATE rigor, made and freed
+                              * by the call */
+} rapid_zogy_opts;
+
+void rapid_zogy_opts_init(rapid_zogy_opts *o);
+
+/* Prepared inputs, nx x ny each (the caller's, not changed). */
+typedef struct rapid_zogy_in {
+    int nx, ny;
+    const float *n, *r;      /* science and matched reference, DN/s */
+    const float *vn, *vr;    /* their variances, (DN/s)^2 */
+    const float *pn, *pr;    /* PSFs, odd npn x npn and npr x npr, centred
+                              * on the middle pixel (normalised here) */
+    int npn, npr;
+    double sigma_n, sigma_r; /* background noise, DN/s; <= 0: estimated
+                              * from the image (clipped rms of the pixels) */
+    double sx, sy;           /* registration error, px (0: none) */
+} rapid_zogy_in;
+
+typedef struct rapid_zogy_out {
+    float *d, *unc, *scorr;  /* nx * ny each (allocated; free()) */
+    float *pd;               /* P_D, npd x npd, unit sum (allocated) */
+    int npd;                 /* max(npn, npr) */
+    double sigma_n, sigma_r; /* as used */
+    double fd;               /* F_D */
+    int padx, pady;          /* the transforms' size */
+} rapid_zogy_out;
+
+#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0}
+
+int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
+               rapid_zogy_out *out, rapid_err *err);
+void rapid_zogy_out_release(rapid_zogy_out *out);
+
+/* ZOGY on a prepared pair: N = science - its background, R = scale
+ * (reference - its background), V_N = the science uncertainty squared,
+ * V_R = scale^2 the reference's, P_r = ref_psf seen through the science
+ * pixel (rapid_psf_box_blur), sx, sy = the stars' offset rms / sqrt(number
+ * of stars) (0 without stars); NaN where the reference's coverage is below
+ * 0.5.  PSFs odd-sized, centred. */
+int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
+                    const float *sci_psf, int nsp, const float *ref_psf,
+                    int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,
+                    rapid_err *err);
 
 #ifdef __cplusplus
 }
