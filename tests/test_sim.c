@@ -502,9 +502,9 @@ static void test_header(void **state)
     rapid_err err = RAPID_ERR_INIT;
     static const char *const keys[] = {
         "DATE-OBS", "MJD-OBS", "FILTER", "EXPTIME", "SCA_NUM", "RA_TARG",
-        "DEC_TARG", "PA_OBSY", "PA_FPA", "ZPTMAG", "SKY_MEAN", "SKYRATE", "ZODIFAC",
-        "ECL_LAT", "SUN_DLON", "SUNANGLE", "GAIN",
-        "RDNOISE", "SATURATE", "BUNIT", "POINTING", "VISIT", "SIMSEED",
+        "DEC_TARG", "PA_OBSY", "PA_FPA", "ZPTMAG", "SKY_MEAN", "SKYRATE",
+        "ZODIFAC", "ECL_LAT", "SUN_DLON", "SUNANGLE", "GAIN", "RDNOISE",
+        "SATURATE", "BUNIT", "POINTING", "VISIT", "SIMSEED",
         "ORIGIN", "TELESCOP", "INSTRUME", "RAPIDVER", "RAPIDGIT", "CTYPE1",
         "CTYPE2", "CRVAL1", "CRPIX1", "CD1_1", "A_ORDER", "B_ORDER", "A_0_4",
         "B_4_0", NULL};
