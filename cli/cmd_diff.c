@@ -528,8 +528,11 @@ static void run_zogy(const diff_args *a, diff_state *s)
                              s->ref_psf.data, s->ref_psf.nx, &zo, &s->zogy,
                              &err) == 0)
         r->ok = 1;
-    if (!r->ok)
+    if (!r->ok) {
+        rapid_err_prefix(&err, "%s (PSF %s) minus %s (PSF %s)", a->sci,
+                         s->sci_psf_path, a->ref, s->ref_psf_path);
         snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+    }
     rapid_fft_cache_free(fft);
     rapid_err_clear(&err);
     if (a->wisdom && rapid_fft_wisdom_save(a->wisdom, &err) != 0)
