@@ -36,7 +36,8 @@ static void usage(FILE *out)
             "the options.  Messages go to stderr, data to stdout.\n"
             "\n"
             "Exit status: 0 success, 1 failure of the work, 2 bad usage (and 33\n"
-            "from rapid coadd: too few usable images); see docs/exit-codes.md.\n");
+            "from rapid coadd: too few usable images; 4 from rapid diff: one\n"
+            "method failed, another worked); see docs/exit-codes.md.\n");
 }
 
 int main(int argc, char **argv)
