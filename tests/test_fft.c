@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rapid/fft.h"
@@ -234,6 +235,43 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Wisdom saved after a MEASURE plan, loaded back; a missing file is no
+ * error, a corrupt one is, naming it. */
+static void test_wisdom(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_fft_cache *c = rapid_fft_cache_new(RAPID_FFT_MEASURE, 1);
+    const rapid_fft_plan *p;
+    const char *path = test_path("wisdom"), *bad = test_path("bad-wisdom");
+    char line[256];
+    FILE *f;
+    int loaded = -1;
+
+    (void)state;
+    assert_non_null(c);
+    assert_ok(rapid_fft_wisdom_load(path, &loaded, &err), err);
+    assert_int_equal(loaded, 0);
+    assert_ok(rapid_fft_plan_get(c, RAPID_FFT_R2C, 24, 30, 1, &p, &err), err);
+    assert_ok(rapid_fft_wisdom_save(path, &err), err);
+    assert_non_null(f = fopen(path, "r"));
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, "fftwf_wisdom"));
+    assert_int_equal(test_count_prefixed(test_tmpdir(), "wisdom.tmp"), 0);
+    assert_ok(rapid_fft_wisdom_load(path, &loaded, &err), err);
+    assert_int_equal(loaded, 1);
+    assert_non_null(f = fopen(bad, "w"));
+    fputs("not wisdom at all\n", f);
+    fclose(f);
+    assert_int_equal(rapid_fft_wisdom_load(bad, &loaded, &err), RAPID_E_IO);
+    assert_int_equal(loaded, 0);
+    assert_non_null(strstr(err.msg, bad));
+    assert_int_equal(rapid_fft_wisdom_save("/nonexistent-dir/w", &err),
+                     RAPID_E_IO);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir/w"));
+    rapid_fft_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_plans_made_once),
         cmocka_unit_test(test_threads_share_a_plan),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_wisdom),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

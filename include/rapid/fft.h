@@ -83,6 +83,15 @@ void rapid_fft_c2r(const rapid_fft_plan *p, float _Complex *in, float *out);
 void rapid_fft_c2c(const rapid_fft_plan *p, float _Complex *in,
                    float _Complex *out);
 
+/* FFTW wisdom (what MEASURE planning learnt) shared by the process.
+ * Load: merge the wisdom of file path into the process's; a missing file
+ * is no error (*loaded 0, may be NULL), an unreadable or corrupt one is
+ * (RAPID_E_IO, naming it).  Save: the process's wisdom to path, written
+ * to a temporary file beside it and renamed over it, so a reader never
+ * sees half a file.  Both under the planner lock. */
+int rapid_fft_wisdom_load(const char *path, int *loaded, rapid_err *err);
+int rapid_fft_wisdom_save(const char *path, rapid_err *err);
+
 /* Aligned arrays for the execute functions; NULL when out of memory.
  * Free with rapid_fft_free() (NULL is allowed). */
 void *rapid_fft_alloc(size_t bytes);

@@ -6,7 +6,11 @@
  * nothing measurable.
  */
 #include <complex.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <fftw3.h>
@@ -239,4 +243,66 @@ int rapid_fft_good_size(int n)
     while (!rapid_fft_is_fast(n, 1))
         n++;
     return n;
+}
+
+int rapid_fft_wisdom_load(const char *path, int *loaded, rapid_err *err)
+{
+    FILE *f;
+    int ok;
+
+    if (loaded)
+        *loaded = 0;
+    if (!(f = fopen(path, "r"))) {
+        if (errno == ENOENT)
+            return 0;
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot read FFTW wisdom: %s",
+                          path, strerror(errno));
+    }
+    pthread_once(&threads_once, threads_init);
+    pthread_mutex_lock(&planner_lock);
+    ok = fftwf_import_wisdom_from_file(f);
+    pthread_mutex_unlock(&planner_lock);
+    fclose(f);
+    if (!ok)
+        return rapid_fail(err, RAPID_E_IO, "%s: not FFTW single-precision "
+                          "wisdom (remove it: it is made again)", path);
+    if (loaded)
+        *loaded = 1;
+    return 0;
+}
+
+int rapid_fft_wisdom_save(const char *path, rapid_err *err)
+{
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    FILE *f;
+    int fd, ok;
+
+    if (!tmp)
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot write FFTW wisdom: %s",
+                          path, strerror(e));
+    }
+    pthread_mutex_lock(&planner_lock);
+    fftwf_export_wisdom_to_file(f);
+    pthread_mutex_unlock(&planner_lock);
+    ok = !ferror(f);
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot write FFTW wisdom: %s",
+                          path, strerror(e));
+    }
+    free(tmp);
+    return 0;
 }

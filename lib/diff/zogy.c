@@ -1,0 +1,548 @@
+/* zogy.c - the proper image difference of Zackay, Ofek & Gal-Yam (2016)
+ * (rapid/diff.h).
+ *
+ * Everything is done on whole-image transforms in single precision:
+ *   1. PSFs to the origin of the padded grid, and transformed (planes A,
+ *      B); the two images filled and transformed (X, Y);
+ *   2. D^ (plane E), and S_N^, S_R^ in place of X, Y; three inverse
+ *      transforms give D, S_N and S_R, hence S = S_N - S_R and the
+ *      astrometric variance from the gradients of S_N and S_R;
+ *   3. the variance maps transformed (G, H); for each of the kernels k_n,
+ *      k_r (S) and k_Dn, k_Dr (D): the kernel to real space, squared,
+ *      back to Fourier space, times the variance's transform, summed
+ *      (ACC) and transformed back.
+ * At most six padded planes are alive at once (A, B, X, Y, E in step 2;
+ * A, B, G, H, K, ACC in step 3).  Transforms are unnormalised, so every
+ * round trip is divided by the number of padded pixels.
+ */
+#include <complex.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/stats.h"
+#include "rapid/diff.h"
+#include "rapid/psfops.h"
+
+#define COVER_MIN 0.5      /* reference coverage below this: no difference */
+#define SIGMA_SAMPLE 1000000 /* pixels sampled to estimate a noise */
+
+void rapid_zogy_opts_init(rapid_zogy_opts *o)
+{
+    o->nthreads = 1;
+    o->fft = NULL;
+}
+
+void rapid_zogy_out_release(rapid_zogy_out *out)
+{
+    if (!out)
+        return;
+    free(out->d);
+    free(out->unc);
+    free(out->scorr);
+    free(out->pd);
+    memset(out, 0, sizeof *out);
+}
+
+/* The padded grid and its plans. */
+typedef struct grid {
+    int px, py;           /* padded size */
+    int hx;               /* complex values per row: px / 2 + 1 */
+    size_t stride;        /* floats per real row in place: 2 hx */
+    size_t nfloat;        /* floats per plane: py * stride */
+    double norm;          /* 1 / (px py) */
+    const rapid_fft_plan *fwd, *bwd;
+} grid;
+
+static float *plane_new(const grid *g)
+{
+    return rapid_fft_alloc(g->nfloat * sizeof(float));
+}
+
+/* Robust noise of the finite values: 1.4826 x the median absolute
+ * deviation from the median, over an even sample. */
+static int robust_sigma(const float *v, size_t n, double *sigma)
+{
+    size_t step = rapid_sample_step(n, SIGMA_SAMPLE), i, m = 0;
+    float *w = malloc((n / step + 1) * sizeof *w);
+    float med;
+
+    *sigma = NAN;
+    if (!w)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            w[m++] = v[i];
+    if (m >= 10) {
+        med = rapid_select_f(w, m, m / 2);
+        for (i = 0; i < m; i++)
+            w[i] = fabsf(w[i] - med);
+        *sigma = 1.4826 * rapid_select_f(w, m, m / 2);
+    }
+    free(w);
+    return 0;
+}
+
+/* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
+ * zeroed plane, wrapped, and transformed. */
+static void psf_to_plane(const grid *g, const float *psf, int n, float *pl)
+{
+    int h = n / 2, i, j;
+    double sum = 0;
+
+    memset(pl, 0, g->nfloat * sizeof *pl);
+    for (i = 0; i < n * n; i++)
+        sum += psf[i];
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++)
+            pl[(size_t)((j - h + g->py) % g->py) * g->stride +
+               (size_t)((i - h + g->px) % g->px)] =
+                (float)(psf[(size_t)j * n + i] / sum);
+    rapid_fft_r2c(g->fwd, pl, (float complex *)pl);
+}
+
+/* The two images with each one's no-data pixels taken from the other
+ * (zero where both have none), and likewise their variances. */
+static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
+                      float *y, int variance)
+{
+    const float *a = variance ? in->vn : in->n, *b = variance ? in->vr : in->r;
+    int i, j;
+
+    memset(x, 0, g->nfloat * sizeof *x);
+    memset(y, 0, g->nfloat * sizeof *y);
+    for (j = 0; j < in->ny; j++) {
+        const float *ar = a + (size_t)j * in->nx, *br = b + (size_t)j * in->nx;
+        float *xr = x + (size_t)j * g->stride, *yr = y + (size_t)j * g->stride;
+        for (i = 0; i < in->nx; i++) {
+            float u = ar[i], v = br[i];
+            int fu = isfinite(u), fv = isfinite(v);
+            xr[i] = fu ? u : fv ? v : 0;
+            yr[i] = fv ? v : fu ? u : 0;
+        }
+    }
+}
+
+/* Per frequency: the two PSFs' transforms and Delta^2; 0 where Delta
+ * vanishes (both PSFs without power there). */
+static inline float delta2(float complex a, float complex b, float s2n,
+                           float s2r, float *aa, float *bb)
+{
+    *aa = crealf(a) * crealf(a) + cimagf(a) * cimagf(a);
+    *bb = crealf(b) * crealf(b) + cimagf(b) * cimagf(b);
+    return s2n * *bb + s2r * *aa;
+}
+
+typedef enum kernel { K_N, K_R, K_DN, K_DR, K_PD } kernel;
+
+/* A kernel's transform from the PSFs' (A, B) into k. */
+static void kernel_hat(const grid *g, const float complex *A,
+                       const float complex *B, kernel which, double s2n,
+                       double s2r, double fd, float complex *k)
+{
+    size_t i, n = (size_t)g->py * g->hx;
+    float tiny = (float)(1e-12 * (s2n + s2r));
+
+    for (i = 0; i < n; i++) {
+        float aa, bb, d2 = delta2(A[i], B[i], (float)s2n, (float)s2r, &aa, &bb);
+        float complex v = 0;
+        if (d2 > tiny) {
+            switch (which) {
+            case K_N: v = conjf(A[i]) * bb / d2; break;
+            case K_R: v = conjf(B[i]) * aa / d2; break;
+            case K_DN: v = B[i] / sqrtf(d2); break;
+            case K_DR: v = A[i] / sqrtf(d2); break;
+            case K_PD: v = A[i] * B[i] / ((float)fd * sqrtf(d2)); break;
+            }
+        }
+        k[i] = v;
+    }
+}
+
+/* The transform of a kernel's square: kernel to real space, squared (with
+ * the round trip's normalisation), back. */
+static void kernel_square_hat(const grid *g, float *k)
+{
+    size_t j, i;
+    float nrm = (float)g->norm;
+
+    rapid_fft_c2r(g->bwd, (float complex *)k, k);
+    for (j = 0; j < (size_t)g->py; j++) {
+        float *row = k + j * g->stride;
+        for (i = 0; i < (size_t)g->px; i++) {
+            float v = row[i] * nrm;
+            row[i] = v * v;
+        }
+        for (; i < g->stride; i++)
+            row[i] = 0;
+    }
+    rapid_fft_r2c(g->fwd, k, (float complex *)k);
+}
+
+/* acc (+)= v^ k^ over the half spectrum. */
+static void mul_acc(const grid *g, const float complex *v,
+                    const float complex *k, float complex *acc, int add)
+{
+    size_t i, n = (size_t)g->py * g->hx;
+
+    if (add)
+        for (i = 0; i < n; i++)
+            acc[i] += v[i] * k[i];
+    else
+        for (i = 0; i < n; i++)
+            acc[i] = v[i] * k[i];
+}
+
+/* sum_k V (x) k^2 for two variance transforms and two kernels, to real
+ * space in acc (normalised). */
+static void variance_map(const grid *g, const float complex *A,
+                         const float complex *B, const float complex *G,
+                         const float complex *H, kernel k1, kernel k2,
+                         double s2n, double s2r, float *K, float *acc)
+{
+    kernel_hat(g, A, B, k1, s2n, s2r, 0, (float complex *)K);
+    kernel_square_hat(g, K);
+    mul_acc(g, G, (const float complex *)K, (float complex *)acc, 0);
+    kernel_hat(g, A, B, k2, s2n, s2r, 0, (float complex *)K);
+    kernel_square_hat(g, K);
+    mul_acc(g, H, (const float complex *)K, (float complex *)acc, 1);
+    rapid_fft_c2r(g->bwd, (float complex *)acc, acc);
+}
+
+static int grid_make(const rapid_zogy_in *in, rapid_fft_cache *c, grid *g,
+                     rapid_err *err)
+{
+    int pad = (in->npn > in->npr ? in->npn : in->npr), rc;
+
+    /* the kernels reach a PSF's width at most: that much zero padding
+     * keeps one edge's light from wrapping onto the other */
+    g->px = rapid_fft_good_size(in->nx + pad);
+    g->py = rapid_fft_good_size(in->ny + pad);
+    g->hx = g->px / 2 + 1;
+    g->stride = rapid_fft_real_stride(g->px);
+    g->nfloat = (size_t)g->py * g->stride;
+    g->norm = 1.0 / ((double)g->px * g->py);
+    if ((rc = rapid_fft_plan_get(c, RAPID_FFT_R2C, g->py, g->px, 1, &g->fwd,
+                                 err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_C2R, g->py, g->px, 1, &g->bwd,
+                                 err)))
+        return rc;
+    return 0;
+}
+
+static int check_in(const rapid_zogy_in *in, rapid_err *err)
+{
+    if (!in || in->nx < 1 || in->ny < 1 || !in->n || !in->r || !in->vn ||
+        !in->vr || !in->pn || !in->pr)
+        return rapid_fail(err, RAPID_E_ARG, "ZOGY: missing images, "
+                          "variances or PSFs");
+    if (in->npn < 3 || in->npn % 2 == 0 || in->npr < 3 || in->npr % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "ZOGY: the PSFs must be odd-sized "
+                          "and at least 3 x 3 (got %d and %d)", in->npn,
+                          in->npr);
+    if (!isfinite(in->sx) || !isfinite(in->sy) || in->sx < 0 || in->sy < 0)
+        return rapid_fail(err, RAPID_E_ARG, "ZOGY: the registration error must "
+                          "be finite and not negative (got %g, %g)", in->sx,
+                          in->sy);
+    return 0;
+}
+
+/* The PSF's transform must have its full sum: a stamp of zeros or NaN is
+ * no PSF. */
+static int check_psf(const float *p, int n, const char *which, rapid_err *err)
+{
+    double s = 0;
+    int i;
+
+    for (i = 0; i < n * n; i++) {
+        if (!isfinite(p[i]))
+            return rapid_fail(err, RAPID_E_ARG, "ZOGY: the %s PSF has a value "
+                              "that is not finite", which);
+        s += p[i];
+    }
+    if (!(s > 0))
+        return rapid_fail(err, RAPID_E_ARG, "ZOGY: the %s PSF does not sum to "
+                          "a positive value (%g)", which, s);
+    return 0;
+}
+
+static int noise(const rapid_zogy_in *in, double *sn, double *sr,
+                 rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny;
+
+    *sn = in->sigma_n;
+    *sr = in->sigma_r;
+    if (!(*sn > 0) && robust_sigma(in->n, n, sn))
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    if (!(*sr > 0) && robust_sigma(in->r, n, sr))
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    if (!(*sn > 0) || !(*sr > 0) || !isfinite(*sn) || !isfinite(*sr))
+        return rapid_fail(err, RAPID_E_RANGE, "ZOGY: no usable background "
+                          "noise (science %g, reference %g DN/s): too few "
+                          "pixels with data", *sn, *sr);
+    return 0;
+}
+
+/* Step 2: D, S and the astrometric variance into the outputs (unc holds
+ * V_ast until step 3). */
+static int step_d_s(const rapid_zogy_in *in, const grid *g,
+                    const float complex *A, const float complex *B,
+                    double s2n, double s2r, double fd, rapid_zogy_out *out,
+                    rapid_err *err)
+{
+    float *x = plane_new(g), *y = plane_new(g), *e = plane_new(g);
+    float complex *X = (float complex *)x, *Y = (float complex *)y,
+                  *E = (float complex *)e;
+    size_t i, n = (size_t)g->py * g->hx;
+    float tiny = (float)(1e-12 * (s2n + s2r)), nrm = (float)g->norm;
+    double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
+    int ix, j;
+
+    if (!x || !y || !e) {
+        rapid_fft_free(x);
+        rapid_fft_free(y);
+        rapid_fft_free(e);
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory for the "
+                          "%d x %d transforms", g->px, g->py);
+    }
+    fill_pair(in, g, x, y, 0);
+    rapid_fft_r2c(g->fwd, x, X);
+    rapid_fft_r2c(g->fwd, y, Y);
+    for (i = 0; i < n; i++) {
+        float aa, bb, d2 = delta2(A[i], B[i], (float)s2n, (float)s2r, &aa, &bb);
+        if (d2 > tiny) {
+            float complex xn = X[i], yr = Y[i];
+            E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
+            X[i] = conjf(A[i]) * bb * xn / d2;
+            Y[i] = conjf(B[i]) * aa * yr / d2;
+        } else {
+            E[i] = X[i] = Y[i] = 0;
+        }
+    }
+    rapid_fft_c2r(g->bwd, E, e);
+    rapid_fft_c2r(g->bwd, X, x);
+    rapid_fft_c2r(g->bwd, Y, y);
+    for (j = 0; j < in->ny; j++) {
+        const float *er = e + (size_t)j * g->stride;
+        const float *xr = x + (size_t)j * g->stride, *yr = y + (size_t)j * g->stride;
+        /* rows above and below (the padding is there beyond the image) */
+        const float *xu = x + (size_t)((j + 1) % g->py) * g->stride;
+        const float *xd = x + (size_t)((j - 1 + g->py) % g->py) * g->stride;
+        const float *yu = y + (size_t)((j + 1) % g->py) * g->stride;
+        const float *yd = y + (size_t)((j - 1 + g->py) % g->py) * g->stride;
+        float *dr = out->d + (size_t)j * in->nx, *sr = out->scorr + (size_t)j * in->nx;
+        float *vr = out->unc + (size_t)j * in->nx;
+        for (ix = 0; ix < in->nx; ix++) {
+            int l = (ix - 1 + g->px) % g->px, r = (ix + 1) % g->px;
+            double gxn = 0.5 * (xr[r] - xr[l]) * nrm, gyn = 0.5 * (xu[ix] - xd[ix]) * nrm;
+            double gxr = 0.5 * (yr[r] - yr[l]) * nrm, gyr = 0.5 * (yu[ix] - yd[ix]) * nrm;
+            dr[ix] = (float)(er[ix] * nrm / fd);
+            sr[ix] = (xr[ix] - yr[ix]) * nrm;
+            vr[ix] = (float)(sx2 * (gxn * gxn + gxr * gxr) +
+                             sy2 * (gyn * gyn + gyr * gyr));
+        }
+    }
+    rapid_fft_free(x);
+    rapid_fft_free(y);
+    rapid_fft_free(e);
+    return 0;
+}
+
+/* Step 3: the variances of S and D; S_corr and sigma_D into the outputs,
+ * and P_D. */
+static int step_variance(const rapid_zogy_in *in, const grid *g,
+                         const float complex *A, const float complex *B,
+                         double s2n, double s2r, double fd,
+                         rapid_zogy_out *out, rapid_err *err)
+{
+    float *gp = plane_new(g), *hp = plane_new(g), *k = plane_new(g),
+          *acc = plane_new(g);
+    float complex *G = (float complex *)gp, *H = (float complex *)hp;
+    float nrm = (float)g->norm;
+    int i, j, h = out->npd / 2;
+    double sum = 0;
+
+    if (!gp || !hp || !k || !acc) {
+        rapid_fft_free(gp);
+        rapid_fft_free(hp);
+        rapid_fft_free(k);
+        rapid_fft_free(acc);
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory for the "
+                          "%d x %d transforms", g->px, g->py);
+    }
+    fill_pair(in, g, gp, hp, 1);
+    rapid_fft_r2c(g->fwd, gp, G);
+    rapid_fft_r2c(g->fwd, hp, H);
+    variance_map(g, A, B, G, H, K_N, K_R, s2n, s2r, k, acc);
+    for (j = 0; j < in->ny; j++) {
+        const float *ar = acc + (size_t)j * g->stride;
+        float *sr = out->scorr + (size_t)j * in->nx, *vr = out->unc + (size_t)j * in->nx;
+        for (i = 0; i < in->nx; i++) {
+            double v = ar[i] * nrm + vr[i];
+            sr[i] = v > 0 ? (float)(sr[i] / sqrt(v)) : NAN;
+        }
+    }
+    variance_map(g, A, B, G, H, K_DN, K_DR, s2n, s2r, k, acc);
+    for (j = 0; j < in->ny; j++) {
+        const float *ar = acc + (size_t)j * g->stride;
+        float *vr = out->unc + (size_t)j * in->nx;
+        for (i = 0; i < in->nx; i++) {
+            double v = ar[i] * nrm;
+            vr[i] = v > 0 ? (float)(sqrt(v) / fd) : NAN;
+        }
+    }
+    /* P_D, cut to npd x npd about the origin */
+    kernel_hat(g, A, B, K_PD, s2n, s2r, fd, (float complex *)k);
+    rapid_fft_c2r(g->bwd, (float complex *)k, k);
+    for (j = 0; j < out->npd; j++)
+        for (i = 0; i < out->npd; i++) {
+            float v = k[(size_t)((j - h + g->py) % g->py) * g->stride +
+                        (size_t)((i - h + g->px) % g->px)] * nrm;
+            out->pd[(size_t)j * out->npd + i] = v;
+            sum += v;
+        }
+    for (i = 0; i < out->npd * out->npd; i++)
+        out->pd[i] = (float)(out->pd[i] / sum);
+    rapid_fft_free(gp);
+    rapid_fft_free(hp);
+    rapid_fft_free(k);
+    rapid_fft_free(acc);
+    return 0;
+}
+
+int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
+               rapid_zogy_out *out, rapid_err *err)
+{
+    rapid_zogy_opts def;
+    rapid_fft_cache *own = NULL, *c;
+    grid g;
+    float *a = NULL, *b = NULL;
+    double sn, sr, s2n, s2r, fd;
+    size_t i, n;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = check_in(in, err)) ||
+        (rc = check_psf(in->pn, in->npn, "science", err)) ||
+        (rc = check_psf(in->pr, in->npr, "reference", err)) ||
+        (rc = noise(in, &sn, &sr, err)))
+        return rc;
+    if (!o) {
+        rapid_zogy_opts_init(&def);
+        o = &def;
+    }
+    if (!(c = o->fft) &&
+        !(c = own = rapid_fft_cache_new(RAPID_FFT_ESTIMATE, o->nthreads)))
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    n = (size_t)in->nx * in->ny;
+    out->npd = in->npn > in->npr ? in->npn : in->npr;
+    out->sigma_n = sn;
+    out->sigma_r = sr;
+    s2n = sn * sn;
+    s2r = sr * sr;
+    out->fd = fd = 1 / sqrt(s2n + s2r);
+    if ((rc = grid_make(in, c, &g, err)))
+        goto done;
+    out->padx = g.px;
+    out->pady = g.py;
+    out->d = malloc(n * sizeof *out->d);
+    out->unc = malloc(n * sizeof *out->unc);
+    out->scorr = malloc(n * sizeof *out->scorr);
+    out->pd = malloc((size_t)out->npd * out->npd * sizeof *out->pd);
+    a = plane_new(&g);
+    b = plane_new(&g);
+    if (!out->d || !out->unc || !out->scorr || !out->pd || !a || !b) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory for a "
+                        "%d x %d image", in->nx, in->ny);
+        goto done;
+    }
+    psf_to_plane(&g, in->pn, in->npn, a);
+    psf_to_plane(&g, in->pr, in->npr, b);
+    if ((rc = step_d_s(in, &g, (float complex *)a, (float complex *)b, s2n,
+                       s2r, fd, out, err)) ||
+        (rc = step_variance(in, &g, (float complex *)a, (float complex *)b,
+                            s2n, s2r, fd, out, err)))
+        goto done;
+    for (i = 0; i < n; i++) /* no data in either image: no difference */
+        if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
+            !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
+            out->d[i] = out->unc[i] = out->scorr[i] = NAN;
+done:
+    rapid_fft_free(a);
+    rapid_fft_free(b);
+    rapid_fft_cache_free(own);
+    if (rc)
+        rapid_zogy_out_release(out);
+    return rc;
+}
+
+int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
+                    const float *sci_psf, int nsp, const float *ref_psf,
+                    int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,
+                    rapid_err *err)
+{
+    rapid_zogy_in in;
+    size_t i, n = (size_t)p->nx * p->ny;
+    float *nb = NULL, *rb = NULL, *vn = NULL, *vr = NULL, *pr = NULL;
+    double s = p->match.scale;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!sci || !p || !sci_psf || !ref_psf || nrp < 1 || nrp % 2 == 0 ||
+        sci->rate.nx != p->nx || sci->rate.ny != p->ny || !(s > 0))
+        return rapid_fail(err, RAPID_E_ARG, "ZOGY: the science image, the "
+                          "prepared pair, their PSFs or the flux scale do not "
+                          "go together");
+    nb = malloc(n * sizeof *nb);
+    rb = malloc(n * sizeof *rb);
+    vn = malloc(n * sizeof *vn);
+    vr = malloc(n * sizeof *vr);
+    pr = malloc((size_t)nrp * nrp * sizeof *pr);
+    if (!nb || !rb || !vn || !vr || !pr) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+        goto done;
+    }
+    /* the reference as the science pixels see it: its PSF through one more
+     * pixel (the resampling's) */
+    if ((rc = rapid_psf_box_blur(ref_psf, nrp, 1.0, pr, err)))
+        goto done;
+    rapid_background_fill(&p->bkg_sci, nb);
+    rapid_background_fill(&p->bkg_ref, rb);
+    for (i = 0; i < n; i++) {
+        float u = sci->unc.data[i], w = p->unc.data[i];
+        nb[i] = sci->rate.data[i] - nb[i];
+        vn[i] = u * u;
+        if (p->cov.data[i] >= COVER_MIN && isfinite(p->ref.data[i])) {
+            rb[i] = (float)(s * (p->ref.data[i] - rb[i]));
+            vr[i] = (float)(s * s * w * w);
+        } else {
+            rb[i] = vr[i] = NAN;
+        }
+    }
+    in.nx = p->nx;
+    in.ny = p->ny;
+    in.n = nb;
+    in.r = rb;
+    in.vn = vn;
+    in.vr = vr;
+    in.pn = sci_psf;
+    in.npn = nsp;
+    in.pr = pr;
+    in.npr = nrp;
+    in.sigma_n = in.sigma_r = 0;
+    in.sx = p->match.nstars > 0 && isfinite(p->match.dx_rms)
+                ? p->match.dx_rms / sqrt(p->match.nstars) : 0;
+    in.sy = p->match.nstars > 0 && isfinite(p->match.dy_rms)
+                ? p->match.dy_rms / sqrt(p->match.nstars) : 0;
+    rc = rapid_zogy(&in, o, out, err);
+done:
+    free(nb);
+    free(rb);
+    free(vn);
+    free(vr);
+    free(pr);
+    if (rc)
+        rapid_err_prefix(err, "ZOGY");
+    return rc;
+}

@@ -1,0 +1,333 @@
+/* test_zogy.c - ZOGY on synthetic pairs whose answer is known: Gaussian
+ * PSFs, white Gaussian noise, point sources put in by the test.
+ *  - where nothing changed, D / sigma_D and S_corr are unit normal;
+ *  - a point source of flux f in the science image measures f on D with
+ *    P_D, and peaks in S_corr at its position with the S/N the matched
+ *    filter gives it;
+ *  - P_D has unit sum, and with a noiseless reference it is the science
+ *    PSF (the proper difference is then the science image itself, the
+ *    reference's PSF undone);
+ *  - a hole of no data changes D only near it;
+ *  - bad arguments are refused with a message. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/diff.h"
+#include "rapid/rng.h"
+#include "testutil.h"
+
+#define NX 200
+#define NY 180
+#define NP 25
+
+static void gauss_psf(float *p, int n, double sigma, double dx, double dy)
+{
+    int h = n / 2, i, j;
+    double s = 0;
+
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double x = i - h - dx, y = j - h - dy;
+            p[j * n + i] = (float)exp(-(x * x + y * y) / (2 * sigma * sigma));
+            s += p[j * n + i];
+        }
+    for (i = 0; i < n * n; i++)
+        p[i] = (float)(p[i] / s);
+}
+
+/* psf added at integer pixel (x0, y0) with flux f */
+static void add_source(float *img, const float *psf, int n, int x0, int y0,
+                       double f)
+{
+    int h = n / 2, i, j;
+
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            int x = x0 + i - h, y = y0 + j - h;
+            if (x >= 0 && x < NX && y >= 0 && y < NY)
+                img[y * NX + x] += (float)(f * psf[j * n + i]);
+        }
+}
+
+typedef struct pair {
+    float n[NX * NY], r[NX * NY], vn[NX * NY], vr[NX * NY];
+    float pn[NP * NP], pr[NP * NP];
+} pair;
+
+static void make_pair(pair *p, double sn, double sr, double wn, double wr,
+                      uint64_t seed)
+{
+    rapid_rng g;
+    int i;
+
+    rapid_rng_seed(&g, seed);
+    gauss_psf(p->pn, NP, wn, 0, 0);
+    gauss_psf(p->pr, NP, wr, 0, 0);
+    for (i = 0; i < NX * NY; i++) {
+        p->n[i] = (float)(sn * rapid_rng_normal(&g));
+        p->r[i] = (float)(sr * rapid_rng_normal(&g));
+        p->vn[i] = (float)(sn * sn);
+        p->vr[i] = (float)(sr * sr);
+    }
+}
+
+static void zin(rapid_zogy_in *in, const pair *p)
+{
+    memset(in, 0, sizeof *in);
+    in->nx = NX;
+    in->ny = NY;
+    in->n = p->n;
+    in->r = p->r;
+    in->vn = p->vn;
+    in->vr = p->vr;
+    in->pn = p->pn;
+    in->pr = p->pr;
+    in->npn = in->npr = NP;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* median and 1.4826 MAD of the finite values of v (inner region) */
+static void robust(const float *v, int border, double *med, double *sig)
+{
+    float *w = malloc(sizeof(float) * NX * NY);
+    int i, j, m = 0;
+
+    assert_non_null(w);
+    for (j = border; j < NY - border; j++)
+        for (i = border; i < NX - border; i++)
+            if (isfinite(v[j * NX + i]))
+                w[m++] = v[j * NX + i];
+    assert_true(m > 1000);
+    qsort(w, (size_t)m, sizeof *w, cmp_float);
+    *med = w[m / 2];
+    for (i = 0; i < m; i++)
+        w[i] = fabsf(w[i] - (float)*med);
+    qsort(w, (size_t)m, sizeof *w, cmp_float);
+    *sig = 1.4826 * w[m / 2];
+    free(w);
+}
+
+/* PSF-weighted least-squares flux of a source at integer (x0, y0) */
+static double psf_flux(const float *d, const float *unc, const float *psf,
+                       int n, int x0, int y0)
+{
+    int h = n / 2, i, j;
+    double num = 0, den = 0;
+
+    for (j = -h; j <= h; j++)
+        for (i = -h; i <= h; i++) {
+            double p = psf[(j + h) * n + i + h];
+            double w = 1 / ((double)unc[(y0 + j) * NX + x0 + i] *
+                            unc[(y0 + j) * NX + x0 + i]);
+            num += p * d[(y0 + j) * NX + x0 + i] * w;
+            den += p * p * w;
+        }
+    return num / den;
+}
+
+static void test_noise_is_unit_normal(void **state)
+{
+    static pair p;
+    rapid_zogy_in in;
+    rapid_zogy_out out = RAPID_ZOGY_OUT_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    float *z = malloc(sizeof(float) * NX * NY);
+    double med, sig, sum = 0;
+    const double widths[3][2] = {{1.2, 1.8}, {1.8, 1.2}, {1.5, 1.5}};
+    int i, k;
+
+    (void)state;
+    assert_non_null(z);
+    for (k = 0; k < 3; k++) {
+        make_pair(&p, 2.0, 0.7, widths[k][0], widths[k][1], 11 + (uint64_t)k);
+        zin(&in, &p); /* noise estimated by the code */
+        assert_ok(rapid_zogy(&in, NULL, &out, &err), err);
+        assert_true(fabs(out.sigma_n - 2.0) < 0.05);
+        assert_true(fabs(out.sigma_r - 0.7) < 0.02);
+        for (i = 0; i < NX * NY; i++)
+            z[i] = out.d[i] / out.unc[i];
+        robust(z, NP, &med, &sig);
+        assert_true(fabs(sig - 1) < 0.05);
+        assert_true(fabs(med) < 0.05);
+        robust(out.scorr, NP, &med, &sig);
+        assert_true(fabs(sig - 1) < 0.05);
+        assert_true(fabs(med) < 0.05);
+        for (i = 0, sum = 0; i < out.npd * out.npd; i++)
+            sum += out.pd[i];
+        assert_true(fabs(sum - 1) < 1e-5);
+        assert_int_equal(out.npd, NP);
+        /* padded against wrap-around, to sizes FFTW does fast */
+        assert_true(out.padx >= NX + NP && rapid_fft_is_fast(out.padx, 1));
+        assert_true(out.pady >= NY + NP && rapid_fft_is_fast(out.pady, 1));
+        rapid_zogy_out_release(&out);
+    }
+    free(z);
+}
+
+static void test_point_source(void **state)
+{
+    static pair p;
+    rapid_zogy_in in;
+    rapid_zogy_out out = RAPID_ZOGY_OUT_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const double sn = 1.0, sr = 0.5, wn = 1.3, wr = 1.7;
+    double f_faint, f_bright = 2000, snr, s2 = 0, best = -1, flux;
+    int i, j, bx = -1, by = -1;
+
+    (void)state;
+    make_pair(&p, sn, sr, wn, wr, 5);
+    /* the matched filter's S/N of a source of flux f in the science image
+     * of this pair: f sqrt(sum |P_n P_r|^2 / Delta^2) over frequencies,
+     * which for Gaussians is an integral done here on a fine grid */
+    for (j = -256; j < 256; j++)
+        for (i = -256; i < 256; i++) {
+            double kx = i / 512.0, ky = j / 512.0, k2 = kx * kx + ky * ky;
+            double an = exp(-2 * M_PI * M_PI * wn * wn * k2);
+            double ar = exp(-2 * M_PI * M_PI * wr * wr * k2);
+            s2 += an * an * ar * ar / (sn * sn * ar * ar + sr * sr * an * an);
+        }
+    s2 /= 512.0 * 512.0;
+    f_faint = 10 / sqrt(s2); /* S/N 10 */
+    add_source(p.n, p.pn, NP, 60, 70, f_faint);
+    add_source(p.n, p.pn, NP, 140, 100, f_bright);
+    for (i = 0; i < NX * NY; i++) /* source noise in the variance */
+        p.vn[i] = (float)(sn * sn);
+    zin(&in, &p);
+    in.sigma_n = sn;
+    in.sigma_r = sr;
+    assert_ok(rapid_zogy(&in, NULL, &out, &err), err);
+    for (j = 55; j <= 85; j++)
+        for (i = 45; i <= 75; i++)
+            if (out.scorr[j * NX + i] > best) {
+                best = out.scorr[j * NX + i];
+                bx = i;
+                by = j;
+            }
+    assert_int_equal(bx, 60);
+    assert_int_equal(by, 70);
+    snr = best;
+    assert_true(fabs(snr - 10) < 2); /* within 20 %, one noise draw */
+    flux = psf_flux(out.d, out.unc, out.pd, out.npd, 140, 100);
+    assert_true(fabs(flux / f_bright - 1) < 0.02);
+    rapid_zogy_out_release(&out);
+}
+
+/* A reference sharper than the science image and far less noisy: the
+ * proper difference is then the science image itself (the reference PSF's
+ * filter undone), and P_D the science PSF, to the order of
+ * sigma_r^2 / sigma_n^2. */
+static void test_noiseless_reference(void **state)
+{
+    static pair p;
+    rapid_zogy_in in;
+    rapid_zogy_out out = RAPID_ZOGY_OUT_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    int i;
+
+    (void)state;
+    make_pair(&p, 1.0, 0.0, 1.6, 1.2, 9);
+    zin(&in, &p);
+    in.sigma_n = 1.0;
+    in.sigma_r = 0.05;
+    assert_ok(rapid_zogy(&in, NULL, &out, &err), err);
+    for (i = 0; i < NP * NP; i++)
+        assert_true(fabs(out.pd[i] - p.pn[i]) < 2e-4);
+    /* and D is N */
+    for (i = NP * NX + NP; i < NX * NY - NP * NX; i += 97)
+        if (i % NX > NP && i % NX < NX - NP)
+            assert_true(fabs(out.d[i] - p.n[i]) < 1e-2);
+    rapid_zogy_out_release(&out);
+}
+
+/* A square hole of no data in the science image: D beyond 3 FWHM of it
+ * is what it was without the hole, within 0.01 sigma_D; NaN inside. */
+static void test_hole(void **state)
+{
+    static pair p;
+    rapid_zogy_in in;
+    rapid_zogy_out a = RAPID_ZOGY_OUT_INIT, b = RAPID_ZOGY_OUT_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const double wn = 1.2, wr = 1.8, fwhm = 2.3548 * 1.8;
+    int i, j, x0 = 80, y0 = 70, w = 12, near;
+    double worst = 0;
+
+    (void)state;
+    make_pair(&p, 1.0, 0.6, wn, wr, 21);
+    add_source(p.n, p.pn, NP, x0 + 5, y0 + 5, 500); /* a star in the hole */
+    add_source(p.r, p.pr, NP, x0 + 5, y0 + 5, 500);
+    zin(&in, &p);
+    in.sigma_n = 1.0;
+    in.sigma_r = 0.6;
+    assert_ok(rapid_zogy(&in, NULL, &a, &err), err);
+    for (j = y0; j < y0 + w; j++)
+        for (i = x0; i < x0 + w; i++)
+            p.n[j * NX + i] = NAN;
+    assert_ok(rapid_zogy(&in, NULL, &b, &err), err);
+    for (j = 0; j < NY; j++)
+        for (i = 0; i < NX; i++) {
+            double dx = i < x0 ? x0 - i : i >= x0 + w ? i - (x0 + w - 1) : 0;
+            double dy = j < y0 ? y0 - j : j >= y0 + w ? j - (y0 + w - 1) : 0;
+            near = sqrt(dx * dx + dy * dy) <= 3 * fwhm;
+            if (dx == 0 && dy == 0) {
+                assert_true(isnan(b.d[j * NX + i]) && isnan(b.scorr[j * NX + i]) &&
+                            isnan(b.unc[j * NX + i]));
+                continue;
+            }
+            if (!near) {
+                double e = fabs(a.d[j * NX + i] - b.d[j * NX + i]) / a.unc[j * NX + i];
+                if (e > worst)
+                    worst = e;
+            }
+        }
+    assert_true(worst < 0.01);
+    rapid_zogy_out_release(&a);
+    rapid_zogy_out_release(&b);
+}
+
+static void test_bad_arguments(void **state)
+{
+    static pair p;
+    rapid_zogy_in in;
+    rapid_zogy_out out = RAPID_ZOGY_OUT_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+
+    (void)state;
+    make_pair(&p, 1, 1, 1.5, 1.5, 3);
+    zin(&in, &p);
+    in.npn = 24;
+    assert_int_equal(rapid_zogy(&in, NULL, &out, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "odd-sized"));
+    zin(&in, &p);
+    memset(p.pr, 0, sizeof p.pr);
+    assert_int_equal(rapid_zogy(&in, NULL, &out, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "reference PSF"));
+    make_pair(&p, 1, 1, 1.5, 1.5, 3);
+    for (int i = 0; i < NX * NY; i++)
+        p.r[i] = NAN;
+    zin(&in, &p);
+    assert_int_equal(rapid_zogy(&in, NULL, &out, &err), RAPID_E_RANGE);
+    assert_non_null(strstr(err.msg, "noise"));
+    assert_null(out.d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_noise_is_unit_normal),
+        cmocka_unit_test(test_point_source),
+        cmocka_unit_test(test_noiseless_reference),
+        cmocka_unit_test(test_hole),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+    rapid_fft_shared_release();
+    return rc;
+}
