@@ -65,28 +65,29 @@ static int resample_maps(const rapid_diff_ref *r, rapid_wcs *sw,
 /* The reference's catalog on the science pixels, paired with the
  * science catalog's stars. */
 static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
-                       double zp_scale, rapid_err *err)
+                       double zp_scale, rapid_table *cr, rapid_err *err)
 {
-    rapid_table cr = RAPID_TABLE_INIT;
     rapid_extract_opts eo;
     rapid_gainmatch_opts go;
     int rc;
 
+    rapid_table_release(cr);
     rapid_extract_opts_init(&eo);
     rapid_gainmatch_opts_init(&go);
     if ((rc = rapid_extract(p->ref.data, NULL, NULL, p->nx, p->ny, &eo, NULL,
-                            &cr, NULL, err)) == 0)
-        rc = rapid_gainmatch_catalogs(cs, &cr, &go, zp_scale, &p->match, err);
-    rapid_table_release(&cr);
+                            cr, NULL, err)) == 0)
+        rc = rapid_gainmatch_catalogs(cs, cr, &go, zp_scale, &p->match, err);
     return rc;
 }
 
 /* The reference, its coverage and uncertainty resampled onto the grid
  * grid_wcs (the science image's pixels, or the same shifted), its
- * background, and the stars paired with the science catalog cs. */
+ * background, its catalog cr, and the stars paired with the science
+ * catalog cs. */
 static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
-                              const rapid_table *cs, rapid_diff_pair *p,
-                              float *cover, rapid_err *err)
+                              const rapid_table *cs, rapid_table *cr,
+                              rapid_diff_pair *p, float *cover,
+                              rapid_err *err)
 {
     rapid_background_opts bo;
     size_t i, m = (size_t)p->nx * p->ny;
@@ -110,7 +111,7 @@ static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
                                        &p->bkg_ref, (double)(i % p->nx),
                                        (double)(i / p->nx))
                                  : NAN;
-    return match_stars(cs, p, ref->zp_scale, err);
+    return match_stars(cs, p, ref->zp_scale, cr, err);
 }
 
 /* Whether the stars' median offset is a registration error worth
@@ -162,15 +163,44 @@ static int shifted_wcs(const rapid_wcs *w, double dx, double dy,
                                 w->nx, w->ny, err);
 }
 
+/* Blank (NaN) the pixels of img within reach of the sources of a catalog
+ * (X, Y, NPIX columns): twice the radius of a disc of NPIX pixels, plus
+ * 2 px, so that the wings of every detected source go too. */
+static void blank_sources(const rapid_table *cat, float *img, int nx, int ny)
+{
+    const rapid_column *cx = rapid_table_col(cat, "X");
+    const rapid_column *cy = rapid_table_col(cat, "Y");
+    const rapid_column *cn = rapid_table_col(cat, "NPIX");
+    long k;
+
+    if (!cx || !cy || !cn || cx->type != RAPID_COL_F64 ||
+        cy->type != RAPID_COL_F64 || cn->type != RAPID_COL_I32)
+        return;
+    for (k = 0; k < cat->nrows; k++) {
+        double x = ((const double *)cx->data)[k];
+        double y = ((const double *)cy->data)[k];
+        double r = 2 * sqrt(((const int32_t *)cn->data)[k] / M_PI) + 2;
+        int i, j;
+        for (j = (int)floor(y - r); j <= (int)ceil(y + r); j++)
+            for (i = (int)floor(x - r); i <= (int)ceil(x + r); i++)
+                if (i >= 0 && j >= 0 && i < nx && j < ny &&
+                    (i - x) * (i - x) + (j - y) * (j - y) <= r * r)
+                    img[(size_t)j * nx + i] = NAN;
+    }
+}
+
 /* The background left in the naive difference, taken off the reference
  * background: each image's clipped mean holds the light of the faint
  * sources its noise hides, more of it the noisier the image (the
  * reference's noise changes with its coverage), so the two backgrounds
  * differ by more than their skies do.  In the difference the static
- * sources cancel, and its clipped means in the reference background's
- * windows are that mismatch. */
+ * sources cancel but for what their PSFs' mismatch leaves (the sharper
+ * image's cores positive, the broader one's wings negative), so the
+ * mismatch is the clipped mean of the difference in the reference
+ * background's windows away from every source either catalog holds. */
 static int differential_background(const rapid_science *sci,
-                                   rapid_diff_pair *p, float *work,
+                                   rapid_diff_pair *p, const rapid_table *cs,
+                                   const rapid_table *cr, float *work,
                                    rapid_err *err)
 {
     rapid_background_opts bo;
@@ -185,9 +215,12 @@ static int differential_background(const rapid_science *sci,
         return rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
     rapid_diff_naive(sci, p, work, unc);
     free(unc);
+    blank_sources(cs, work, p->nx, p->ny);
+    blank_sources(cr, work, p->nx, p->ny);
     rapid_background_opts_init(&bo);
     bo.box = BOX_REF;
-    bo.min_usable = 0.1; /* a window the coverage cuts still says */
+    bo.min_usable = 0.1; /* a window the coverage or the sources cut still
+                          * says */
     if ((rc = rapid_background_make(work, p->nx, p->ny, &bo, &db, NULL)) ==
         RAPID_E_RANGE)
         return 0; /* no window with enough of a difference: left as it is */
@@ -218,7 +251,7 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
 {
     rapid_background_opts bo;
     rapid_extract_opts eo;
-    rapid_table cs = RAPID_TABLE_INIT;
+    rapid_table cs = RAPID_TABLE_INIT, cr = RAPID_TABLE_INIT;
     rapid_wcs moved = RAPID_WCS_INIT;
     float *cover = NULL;
     size_t m;
@@ -248,7 +281,7 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
                                     &p->bkg_sci, err)) ||
         (rc = rapid_extract(sci->rate.data, NULL, NULL, p->nx, p->ny, &eo,
                             NULL, &cs, NULL, err)) ||
-        (rc = resample_and_match(ref, sci_wcs, &cs, p, cover, err)))
+        (rc = resample_and_match(ref, sci_wcs, &cs, &cr, p, cover, err)))
         goto fail;
     if (!(flags & RAPID_DIFF_NO_SHIFT) && offset_significant(&p->match)) {
         /* a registration error: the reference again, onto the science
@@ -260,7 +293,8 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
         for (pass = 0; pass < SHIFT_PASSES; pass++) {
             rapid_wcs_release(&moved);
             if ((rc = shifted_wcs(sci_wcs, dx, dy, &moved, err)) ||
-                (rc = resample_and_match(ref, &moved, &cs, p, cover, err)))
+                (rc = resample_and_match(ref, &moved, &cs, &cr, p, cover,
+                                        err)))
                 goto fail;
             if (p->match.nstars < SHIFT_MIN_STARS ||
                 !(hypot(p->match.dx_median, p->match.dy_median) >=
@@ -275,15 +309,17 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
         p->shift_x = dx;
         p->shift_y = dy;
     }
-    if ((rc = differential_background(sci, p, cover, err)))
+    if ((rc = differential_background(sci, p, &cs, &cr, cover, err)))
         goto fail;
     rapid_table_release(&cs);
+    rapid_table_release(&cr);
     rapid_wcs_release(&moved);
     free(cover);
     return 0;
 fail:
     rapid_err_prefix(err, "preparing the difference");
     rapid_table_release(&cs);
+    rapid_table_release(&cr);
     rapid_wcs_release(&moved);
     free(cover);
     rapid_diff_pair_release(p);
