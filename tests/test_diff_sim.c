@@ -5,12 +5,44 @@
  * one tile: one visit at the tile centre and the others moved 8" east, so
  * that the science image sees the reference at low coverage (one input) on
  * its west side and at high coverage (NREF) on the rest.  Science images
- * of the same sky are simulated in memory (no supernovae, variables,
- * cosmic rays or unflagged hot pixels: the sky does not change), the test
- * injects point sources into them, and the pair is prepared and
- * subtracted.  Cases: a science PSF sharper and broader than the
- * reference's, a detector rotated against the north-up reference, NaN
- * holes, partial coverage, a 0.3 px registration error, saturated stars.
+ * of the same sky are simulated (no supernovae, variables, cosmic rays or
+ * unflagged hot pixels: the sky does not change; the detector's defects
+ * are there), the test adds point sources to them and a star that
+ * saturates its core (in the reference's inputs too), and the pair is
+ * prepared (rapid_diff_prepare) and subtracted, naive and ZOGY.
+ *
+ * Cases: a science PSF sharper and broader than the reference's (each
+ * visit's PSF has its own jitter), a detector rotated 35 deg against the
+ * north-up reference, NaN holes, partial coverage, a 0.3 px error in the
+ * science WCS (and, against another exposure of the same pointing, the
+ * registration correction with and without), saturated stars.
+ *
+ * Checks (the numbers of the issue; "source-free" pixels are more than
+ * 3 px - more for bright ones - from every truth source, injection and
+ * no-data pixel):
+ *  - D / sigma_D (and S_corr) on source-free pixels at high and low
+ *    coverage: robust sigma 1 +- 0.1, |median| < 0.05, with ZOGY's
+ *    sigma_n, sigma_r estimated by the code;
+ *  - injected S/N 10 sources: S_corr peaks within 0.5 px, and equals the
+ *    S/N within 20 % (on average over the sources), the S/N being that of
+ *    the proper difference's matched filter for the pair's noise (the
+ *    background noise of both images and the source's own photon noise;
+ *    pair_snr_terms);
+ *  - injected sources at S/N > 50: the PSF-weighted linear fit on D with
+ *    P_D (ZOGY) or the science PSF (naive) finds their true flux within
+ *    2 %;
+ *  - static stars with a truth peak 10-200 times the science noise: |D /
+ *    sigma_D| < 3 at their centres (static_worst says why not brighter);
+ *  - NaN in every difference exactly where the science image or the
+ *    resampled reference has no data or the coverage is below 0.5 (so no
+ *    NaN spreads from holes, edges or saturated cores);
+ *  - the saturated star: no NaN beyond its flagged core, and |D /
+ *    sigma_D| < 5 on every pixel from 3 FWHM beyond the core out to 40 px
+ *    away from other sources (saturated_ring);
+ *  - holes: ZOGY's D beyond 3 FWHM of a hole changes by less than 0.01
+ *    sigma_D from the same image without it.
+ * The checks the library does not meet yet are printed as known failures
+ * (CHECK_KNOWN), with the reason beside each.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -30,7 +62,7 @@
 #define SCI 384         /* science and reference input images, px */
 #define GRID 640        /* the coadd */
 #define NREF 5
-#define PSFN 65         /* PSF stamps given to subtraction (the whole) */
+#define PSFN 33         /* PSF stamps given to subtraction: the whole */
 #define NINJ 8          /* injected point sources per science image */
 #define EDGE 20         /* injections keep this far from the image's edge */
 
@@ -75,15 +107,15 @@ static int nfailed;
         }                                                                    \
     } while (0)
 
-/* A check the library is known to fail (zogy.c, reported; see the
- * comments at its uses): its result is printed, not asserted, until the
- * library is fixed - then it becomes a CHECK. */
+/* A check the library is known to fail (reported; the comment at each use
+ * says why): its result is printed, not asserted, until the library is
+ * fixed - then it becomes a CHECK. */
 static int nknown;
 
 #define CHECK_KNOWN(cond)                                                    \
     do {                                                                     \
         if (!(cond)) {                                                       \
-            print_message("    KNOWN FAILURE (zogy.c, reported): %s "        \
+            print_message("    KNOWN FAILURE (library, reported): %s "       \
                           "(line %d)\n", #cond, __LINE__);                  \
             nknown++;                                                        \
         }                                                                    \
@@ -92,7 +124,10 @@ static int nknown;
 #define CHECKS_PASSED()                                                      \
     do {                                                                     \
         int n_ = nfailed;                                                    \
-        nfailed = 0;                                                         \
+        if (nknown)                                                          \
+            print_message("    %d known failures (reported, not "            \
+                          "asserted)\n", nknown);                           \
+        nfailed = nknown = 0;                                                \
         if (n_)                                                              \
             fail_msg("%d checks failed", n_);                                \
     } while (0)
@@ -204,6 +239,9 @@ static void psf_field(rapid_psf_field *f, double jitter)
 
     rapid_psf_opts_init(&o);
     o.jitter_mas = jitter;
+    o.half = PSFN / 2; /* (32) stamps of 33^2: 4x faster to render under
+                        * the sanitizers; the images and the PSFs given
+                        * to subtraction are made with the same */
     memset(f, 0, sizeof *f);
     assert_ok(rapid_psf_field_make(f, W.c.filters[0], 1, SCI, SCI, &o, &err),
               err);
@@ -232,7 +270,8 @@ static int setup(void **state)
     W.c.hot_pixels = 0;
     W.c.persistence = 0;
     W.c.star_density = 150;
-    W.c.mag_bright = 18.5; /* no saturated stars but in their own case */
+    W.c.mag_bright = 18.5; /* no saturated stars but the test's own */
+    W.c.mag_faint = 27;   /* (28) faster to render, still a faint-source sky */
     assert_int_equal(rapid_tile_get(RAPID_TILE_NSIDE,
                                     rapid_tile_rtid(RAPID_TILE_NSIDE, W.c.ra,
                                                     W.c.dec),
@@ -961,69 +1000,26 @@ static void check_nan(const pair *q, const float *sci, const float *d,
     print_message("[%s] %zu pixels without a difference\n", q->sc->name, nnan);
 }
 
-static void naive_case(const scase *sc, size_t minpix)
+/* The naive difference's checks on a pair. */
+static void naive_checks(pair *q)
 {
-    pair q;
     int nst, nf, nsat;
     double worst;
 
-    pair_make(&q, sc, 0);
-    check_nan(&q, q.sci.rate.data, q.d, q.u);
-    check_noise(&q, "naive", q.d, q.u, minpix, 0);
-    nf = check_fluxes(&q, "naive", q.d, q.u, NULL, 0);
+    check_nan(q, q->sci.rate.data, q->d, q->u);
+    check_noise(q, "naive", q->d, q->u, 2000, 0);
+    nf = check_fluxes(q, "naive", q->d, q->u, NULL, 0);
     assert_true(nf >= 2);
-    worst = static_worst(&q, q.d, q.u, &nst);
+    worst = static_worst(q, q->d, q->u, &nst);
     /* not asserted: the naive difference does not match the PSFs, so
      * bright stars leave residuals whenever they differ */
     print_message("[%s] naive: %d static stars, worst residual at a centre "
-                  "%+.1f sigma_D\n", sc->name, nst, worst);
-    worst = saturated_ring(&q, q.d, q.u, q.near_others, &nsat);
-    (void)worst; /* the NaN check is the naive difference's (no rings for
-                  * want of PSF matching are asserted) */
-    pair_release(&q);
-    CHECKS_PASSED();
+                  "%+.1f sigma_D\n", q->sc->name, nst, worst);
+    /* its NaN check only: no rings for want of PSF matching are asserted */
+    (void)saturated_ring(q, q->d, q->u, q->near_others, &nsat);
 }
-
-static void test_naive_sharp(void **state)
-{
-    (void)state;
-    naive_case(&SHARP, 2000);
-}
-
-static void test_naive_broad(void **state)
-{
-    (void)state;
-    naive_case(&BROAD, 2000);
-}
-
-static void test_naive_rotated(void **state)
-{
-    (void)state;
-    naive_case(&ROTATED, 2000);
-}
-
-static void test_naive_partial(void **state)
-{
-    (void)state;
-    naive_case(&PARTIAL, 2000);
-}
-
-static void test_naive_regerr(void **state)
-{
-    (void)state;
-    naive_case(&REGERR, 2000);
-}
-
 
 /* ----------------------------------------------------------------- ZOGY */
-
-/* The science PSF file's stamp (PSFN^2, the detector centre's). */
-static void sci_psf(const pair *q, rapid_image *psf)
-{
-    rapid_err err = RAPID_ERR_INIT;
-
-    assert_ok(rapid_psf_field_image(q->sc->psf, PSFN, psf, &err), err);
-}
 
 static void run_zogy(const pair *q, const rapid_science *sci,
                      const rapid_image *pn, rapid_zogy_out *out)
@@ -1060,11 +1056,15 @@ static double ring_median(const float *v, int x, int y)
 
 /* The injected sources near S/N 10 (8 to 12 for the pair's noise): the
  * peak of S_corr within 2 px of each, refined by a parabola through its
- * neighbours in x and in y, lies within 0.5 px of the truth and S_corr
- * there is its S/N within 20 %.  Returns how many were checked. */
+ * neighbours in x and in y, lies within 0.5 px of the truth, and S_corr
+ * at the source equals its S/N within 20 %, on average over the sources:
+ * one source's S_corr is its S/N plus a unit normal draw, so 20 % of S/N
+ * 10 is 2 sigma, which one source in twenty misses by chance alone (the
+ * mean of four is good to 0.5 sigma).  Returns how many were checked. */
 static int check_snr10(const pair *q, const rapid_zogy_out *z)
 {
     int k, nchk = 0;
+    double ratio = 0;
 
     for (k = 0; k < NINJ; k++) {
         const rapid_sim_injected *in = &q->inj[k];
@@ -1097,37 +1097,47 @@ static int check_snr10(const pair *q, const rapid_zogy_out *z)
         a = z->scorr[(size_t)(by - 1) * SCI + bx];
         c = z->scorr[(size_t)(by + 1) * SCI + bx];
         py = by + (a - c) / (2 * (a - 2 * b + c));
+        b = z->scorr[(size_t)y * SCI + x]; /* on a pixel centre */
         print_message("[%s] ZOGY injected %d: S/N %.2f (sigma_n %.4f, "
-                      "sigma_r %.4f), S_corr peak %.2f (%.3f of it) at "
-                      "%.2f px from it\n", q->sc->name, k, snr, sn, sr, best,
-                      best / snr, hypot(px - in->x, py - in->y));
+                      "sigma_r %.4f), S_corr %.2f there (%.3f of it), its "
+                      "peak %.2f px from it\n", q->sc->name, k, snr, sn, sr,
+                      b, b / snr, hypot(px - in->x, py - in->y));
         nchk++;
+        ratio += b / snr;
         CHECK(hypot(px - in->x, py - in->y) < 0.5);
-        CHECK(fabs(best / snr - 1) < 0.2);
+    }
+    if (nchk) {
+        print_message("[%s] ZOGY: S_corr / S/N %.3f on average over %d "
+                      "sources\n", q->sc->name, ratio / nchk, nchk);
+        CHECK(fabs(ratio / nchk - 1) < 0.2);
     }
     return nchk;
 }
 
-static void zogy_case(const scase *sc)
+/* One science image against the coadd: the naive difference's checks,
+ * then ZOGY's. */
+static void pair_case(const scase *sc)
 {
     pair q;
-    rapid_image pn = RAPID_IMAGE_INIT;
     rapid_zogy_out z = RAPID_ZOGY_OUT_INIT;
     int nst, nf, nsat;
     double worst;
 
     pair_make(&q, sc, 0);
-    sci_psf(&q, &pn);
-    run_zogy(&q, &q.sci, &pn, &z);
+    naive_checks(&q);
+    run_zogy(&q, &q.sci, &q.pn, &z);
     print_message("[%s] ZOGY: sigma_n %.4f, sigma_r %.4f, F_D %.2f, padded "
                   "%d x %d\n", sc->name, z.sigma_n, z.sigma_r, z.fd, z.padx,
                   z.pady);
     check_nan(&q, q.sci.rate.data, z.d, z.unc);
     check_nan(&q, q.sci.rate.data, z.scorr, z.unc);
-    check_noise(&q, "ZOGY", z.d, z.unc, 2000, sc == &PARTIAL);
-    /* S_corr's noise: its variance from V_R, the per-pixel variance of
-     * the resampled reference, misses the covariance resampling puts
-     * between neighbouring pixels, which the matched filter sums */
+    check_noise(&q, "ZOGY", z.d, z.unc, 2000, 0);
+    /* S_corr's noise (robust sigma 1.06-1.25): its variance from V_R, the
+     * per-pixel variance of the resampled reference, misses the covariance
+     * resampling puts between neighbouring pixels, which the matched
+     * filter sums (the more so where the reference's noise weighs most,
+     * at low coverage); and S_corr's median (up to +0.11) follows the
+     * static stars' residuals below */
     check_noise(&q, "ZOGY", z.scorr, NULL, 2000, 1);
     nf = check_snr10(&q, &z);
     assert_true(nf >= 2);
@@ -1139,45 +1149,52 @@ static void zogy_case(const scase *sc)
     assert_true(nst >= 20);
     /* the reference's PSF as ZOGY models it (the coadd's radially
      * averaged PSF through one more pixel box) is not the one its stars
-     * have */
+     * have: exact-overlap resampling (into the coadd, then onto the
+     * science pixels) blurs each star by an amount that depends on its
+     * phase between the two grids (a variance of 0 to 1/4 px^2 per
+     * resampling), which no single P_r describes - residuals up to +8..+15
+     * sigma_D at stars of peak S/N 10..200 with one box; a trial with
+     * two boxes gave -8, with three -15, and no better from the input
+     * PSF itself */
     CHECK_KNOWN(fabs(worst) < 3);
     worst = saturated_ring(&q, z.d, z.unc, q.near_others, &nsat);
     assert_true(nsat > 100);
+    /* the same PSF mismatch on a star ~100 times brighter: rings of
+     * 3.4..17 sigma_D beyond its core */
     CHECK_KNOWN(fabs(worst) < 5);
     rapid_zogy_out_release(&z);
-    rapid_image_release(&pn);
     pair_release(&q);
     CHECKS_PASSED();
 }
 
-static void test_zogy_sharp(void **state)
+static void test_sharp(void **state)
 {
     (void)state;
-    zogy_case(&SHARP);
+    pair_case(&SHARP);
 }
 
-static void test_zogy_broad(void **state)
+static void test_broad(void **state)
 {
     (void)state;
-    zogy_case(&BROAD);
+    pair_case(&BROAD);
 }
 
-static void test_zogy_rotated(void **state)
+static void test_rotated(void **state)
 {
     (void)state;
-    zogy_case(&ROTATED);
+    pair_case(&ROTATED);
 }
 
-static void test_zogy_partial(void **state)
+static void test_partial(void **state)
 {
     (void)state;
-    zogy_case(&PARTIAL);
+    pair_case(&PARTIAL);
 }
 
-static void test_zogy_regerr(void **state)
+static void test_regerr(void **state)
 {
     (void)state;
-    zogy_case(&REGERR);
+    pair_case(&REGERR);
 }
 
 /* NaN holes cut into the science image (after the pair is prepared, so
@@ -1190,7 +1207,6 @@ static void test_holes(void **state)
     static const double hr[3] = {4, 6.5, 2.5};
     rapid_err err = RAPID_ERR_INIT;
     rapid_science holed = RAPID_SCIENCE_INIT;
-    rapid_image pn = RAPID_IMAGE_INIT;
     rapid_zogy_out a = RAPID_ZOGY_OUT_INIT, b = RAPID_ZOGY_OUT_INIT;
     unsigned char *hole;
     size_t k, m = (size_t)SCI * SCI, ncmp = 0;
@@ -1202,7 +1218,6 @@ static void test_holes(void **state)
 
     (void)state;
     pair_make(&q, &SHARP, 0);
-    sci_psf(&q, &pn);
     /* the broader of the two PSFs' (the reference's, its catalog's stars'
      * median) */
     fwhm = fmax(rapid_psf_fwhm(SHARP.psf, SCI / 2.0, SCI / 2.0),
@@ -1226,8 +1241,8 @@ static void test_holes(void **state)
     rapid_diff_naive(&holed, &q.p, d, u);
     check_nan(&q, holed.rate.data, d, u);
     /* ZOGY */
-    run_zogy(&q, &q.sci, &pn, &a);
-    run_zogy(&q, &holed, &pn, &b);
+    run_zogy(&q, &q.sci, &q.pn, &a);
+    run_zogy(&q, &holed, &q.pn, &b);
     check_nan(&q, holed.rate.data, b.d, b.unc);
     check_nan(&q, holed.rate.data, b.scorr, b.unc);
     for (k = 0; k < m; k++) {
@@ -1253,9 +1268,9 @@ static void test_holes(void **state)
                   "%d\n", fwhm, worst, ncmp, wk % SCI, wk / SCI, nover[0],
                   nover[1], nover[2]);
     assert_true(ncmp > 50000);
-    /* the hole filled with the reference's pixels: a star in it leaves
-     * the two PSFs' difference, which the Roman PSF's wide kernels carry
-     * further than 3 FWHM */
+    /* the hole filled with the reference's pixels: what lies in it
+     * leaves the two PSFs' difference, which the Roman PSF's wide kernels
+     * carry further than 3 FWHM (0.044 sigma_D 6 px beyond it) */
     CHECK_KNOWN(fabs(worst) < 0.01);
     free(hole);
     free(d);
@@ -1264,7 +1279,6 @@ static void test_holes(void **state)
     rapid_image_release(&holed.unc);
     rapid_zogy_out_release(&a);
     rapid_zogy_out_release(&b);
-    rapid_image_release(&pn);
     pair_release(&q);
     CHECKS_PASSED();
 }
@@ -1314,16 +1328,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registration_correction),
-        cmocka_unit_test(test_naive_sharp),
-        cmocka_unit_test(test_naive_broad),
-        cmocka_unit_test(test_naive_rotated),
-        cmocka_unit_test(test_naive_partial),
-        cmocka_unit_test(test_naive_regerr),
-        cmocka_unit_test(test_zogy_sharp),
-        cmocka_unit_test(test_zogy_broad),
-        cmocka_unit_test(test_zogy_rotated),
-        cmocka_unit_test(test_zogy_partial),
-        cmocka_unit_test(test_zogy_regerr),
+        cmocka_unit_test(test_sharp),
+        cmocka_unit_test(test_broad),
+        cmocka_unit_test(test_rotated),
+        cmocka_unit_test(test_partial),
+        cmocka_unit_test(test_regerr),
         cmocka_unit_test(test_holes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
