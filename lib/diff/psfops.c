@@ -98,3 +98,40 @@ int rapid_psf_resample_blur(const float *psf, int n, float *out,
     free(tmp);
     return 0;
 }
+
+int rapid_psf_resample_blur_oversampled(const float *ovs, int m, int over,
+                                        int n, float *out, rapid_err *err)
+{
+    float *f;
+    double sum = 0;
+    int i, j, k, c = m / 2, h = n / 2, rc = 0;
+
+    if (!ovs || !out || m < 1 || m % 2 == 0 || over < 1 || n < 1 || n % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "PSF resampling blur: the "
+                          "oversampled PSF (%d, %d per pixel) and the output "
+                          "(%d) must be odd-sized", m, over, n);
+    if (!(f = malloc((size_t)m * m * sizeof *f)))
+        return rapid_fail(err, RAPID_E_NOMEM, "PSF resampling blur: out of "
+                          "memory");
+    memcpy(f, ovs, (size_t)m * m * sizeof *f);
+    /* the reference's pixel spread over the science pixels it overlaps:
+     * two boxes of one pixel, on the well-sampled model */
+    for (k = 0; k < 2 && rc == 0; k++)
+        rc = rapid_psf_box_blur(f, m, over, f, err);
+    if (rc == 0) {
+        for (j = 0; j < n; j++)
+            for (i = 0; i < n; i++) {
+                int x = c + (i - h) * over, y = c + (j - h) * over;
+                out[(size_t)j * n + i] =
+                    x >= 0 && y >= 0 && x < m && y < m ? f[(size_t)y * m + x] : 0;
+                sum += out[(size_t)j * n + i];
+            }
+        if (!(sum > 0))
+            rc = rapid_fail(err, RAPID_E_ARG, "PSF resampling blur: the "
+                            "oversampled PSF has no light at the pixel centres");
+        for (i = 0; rc == 0 && i < n * n; i++)
+            out[i] = (float)(out[i] / sum);
+    }
+    free(f);
+    return rc;
+}
