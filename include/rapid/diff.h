@@ -69,6 +69,9 @@ typedef struct rapid_diff_pair {
     rapid_gainmatch match;      /* after the registration correction */
     double shift_x, shift_y;    /* the registration correction applied, px
                                  * (science - reference; 0, 0: none) */
+    double apcorr;              /* the stars' scale multiplied by this for
+                                 * the PSFs' different light in the
+                                 * matching aperture (1: not corrected) */
 } rapid_diff_pair;
 
 /* Steps 2-6 for a science image already read (step 1) and its WCS. */
@@ -83,6 +86,17 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
                              const rapid_diff_ref *ref, unsigned flags,
                              rapid_diff_pair *p, rapid_err *err);
 void rapid_diff_pair_release(rapid_diff_pair *p);
+
+/* The flux scale the stars gave, measured in apertures (6 px across),
+ * corrected for the two PSFs' different share of light in them: times
+ * EE_ref / EE_sci, the aperture fractions of the reference PSF on the
+ * science pixels (rapid_psf_on_science) and of the science PSF (H158: the
+ * reference's broader PSF puts 0.808 of its light in the aperture, the
+ * science's 0.833, so the uncorrected scale is 3 % high).  Nothing when
+ * the scale came from the zero points.  Sets p->apcorr. */
+int rapid_diff_aperture_correct(rapid_diff_pair *p, const float *sci_psf,
+                                int nsp, const float *ref_psf_sci, int nrp,
+                                rapid_err *err);
 
 /* The naive difference and its uncertainty (nx * ny floats each, the
  * caller's). */
@@ -178,8 +192,8 @@ void rapid_zogy_out_release(rapid_zogy_out *out);
 
 /* ZOGY on a prepared pair: N = science - its background, R = scale
  * (reference - its background), V_N = the science uncertainty squared,
- * V_R = scale^2 the reference's, P_r = ref_psf as resampling onto the
- * science pixels blurs it (rapid_psf_resample_blur), sx, sy = the stars' offset rms / sqrt(number
+ * V_R = scale^2 the reference's, P_r = ref_psf, the reference PSF as the
+ * science pixels see it (rapid_psf_on_science makes it), sx, sy = the stars' offset rms / sqrt(number
  * of stars) (0 without stars), the noises and their correlations measured
  * from the images; NaN where the reference's coverage is below 0.5.  PSFs
  * odd-sized, centred. */

@@ -135,3 +135,50 @@ int rapid_psf_resample_blur_oversampled(const float *ovs, int m, int over,
     free(f);
     return rc;
 }
+
+int rapid_psf_on_science(const float *psf, int n, const float *ovs, int m,
+                         int over, float *out, int *exact, rapid_err *err)
+{
+    int rc;
+    double sum = 0;
+    int i;
+
+    if (exact)
+        *exact = 0;
+    if (ovs) {
+        if ((rc = rapid_psf_resample_blur_oversampled(ovs, m, over, n, out,
+                                                      err)) == 0 && exact)
+            *exact = 1;
+        return rc;
+    }
+    if ((rc = rapid_psf_resample_blur(psf, n, out, err)))
+        return rc;
+    for (i = 0; i < n * n; i++)
+        sum += out[i];
+    for (i = 0; i < n * n && sum > 0; i++)
+        out[i] = (float)(out[i] / sum);
+    return 0;
+}
+
+double rapid_psf_aperture_fraction(const float *psf, int n, double diameter)
+{
+    const int sub = 16;
+    double r2 = 0.25 * diameter * diameter, in = 0, all = 0;
+    int h = n / 2, i, j, a, b;
+
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double v = psf[(size_t)j * n + i], f = 0;
+            all += v;
+            if (v == 0)
+                continue;
+            for (b = 0; b < sub; b++)
+                for (a = 0; a < sub; a++) {
+                    double x = i - h - 0.5 + (a + 0.5) / sub;
+                    double y = j - h - 0.5 + (b + 0.5) / sub;
+                    f += x * x + y * y <= r2;
+                }
+            in += v * f / (sub * sub);
+        }
+    return all > 0 ? in / all : NAN;
+}
