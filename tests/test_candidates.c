@@ -278,11 +278,225 @@ static void test_pulls_negative(void **state)
     check_pulls(&psf_over, -1, 2);
 }
 
+#define V 200
+
+/* White noise of sigma 1 (map exact), nothing else. */
+static void blank(float *img, float *unc, uint64_t seed)
+{
+    rapid_rng r;
+    int k;
+    rapid_rng_seed(&r, seed);
+    for (k = 0; k < V * V; k++) {
+        unc[k] = 1;
+        img[k] = (float)rapid_rng_normal(&r);
+    }
+}
+
+static long row_at(const rapid_table *c, double x, double y, double tol)
+{
+    double d;
+    long i = nearest(c, x, y, &d);
+    if (i < 0 || d > tol)
+        fail_msg("no candidate within %.1f px of (%.1f, %.1f)", tol, x, y);
+    return i;
+}
+
+static int32_t i32(const rapid_table *c, const char *name, long i)
+{
+    return ((const int32_t *)rapid_table_col(c, name)->data)[i];
+}
+
+static float f32(const rapid_table *c, const char *name, long i)
+{
+    return ((const float *)rapid_table_col(c, name)->data)[i];
+}
+
+/* A point source passes the default cuts; a cosmic ray (one pixel), a
+ * dipole and a source 3 px from the edge do not, each for its reason;
+ * detection on the difference itself. */
+static void test_vetting(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i;
+
+    (void)state;
+    blank(img, unc, 7);
+    rapid_psf_field_add(&field, img, V, V, 100.3, 60.2, 400);   /* real, S/N ~ 40 */
+    img[150 * V + 50] += 80;                                     /* cosmic ray */
+    rapid_psf_field_add(&field, img, V, V, 150.0, 150.0, 600);   /* dipole */
+    rapid_psf_field_add(&field, img, V, V, 151.6, 150.0, -600);
+    rapid_psf_field_add(&field, img, V, V, 3.2, 100.4, 600);     /* at the edge */
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 100.3, 60.2, 0.5);
+    printf("real: fail_bits %d snr3 %.1f ratio %.2f sumrat %.2f chi2 %.2f dmag %.3f "
+           "elong %.2f nneg %d\n", i32(&cat, "fail_bits", i), f32(&cat, "snr_aper_3", i),
+           f32(&cat, "aper_ratio_3_6", i), f32(&cat, "sumrat", i),
+           f32(&cat, "chi2_psf", i), f32(&cat, "dmag", i), f32(&cat, "elongation", i),
+           i32(&cat, "nneg", i));
+    assert_int_equal(i32(&cat, "pass", i), 1);
+    assert_int_equal(i32(&cat, "fail_bits", i), 0);
+    assert_int_equal(i32(&cat, "sign", i), 1);
+    assert_true(fabs(f32(&cat, "flux_psf", i) - 400) < 5 * f32(&cat, "fluxerr_psf", i));
+    i = row_at(&cat, 50, 150, 0.5);
+    printf("cosmic ray: fail_bits %d chi2 %.1f dmag %.2f ratio %.2f\n",
+           i32(&cat, "fail_bits", i), f32(&cat, "chi2_psf", i), f32(&cat, "dmag", i),
+           f32(&cat, "aper_ratio_3_6", i));
+    assert_int_equal(i32(&cat, "pass", i), 0);
+    assert_true(i32(&cat, "fail_bits", i) & RAPID_FAIL_CHI2);
+    i = row_at(&cat, 150, 150, 1.5);
+    printf("dipole: fail_bits %d sumrat %.2f chi2 %.2f\n", i32(&cat, "fail_bits", i),
+           f32(&cat, "sumrat", i), f32(&cat, "chi2_psf", i));
+    assert_int_equal(i32(&cat, "pass", i), 0);
+    i = row_at(&cat, 3.2, 100.4, 0.5);
+    assert_int_equal(i32(&cat, "pass", i), 0);
+    assert_true(i32(&cat, "fail_bits", i) & RAPID_FAIL_EDGE);
+    assert_true(fabs(f32(&cat, "edge_dist", i) - 3.2) < 0.2);
+    /* no negative candidates unless asked; with them, the dipole's
+     * negative half is one */
+    for (i = 0; i < cat.nrows; i++)
+        assert_int_equal(i32(&cat, "sign", i), 1);
+    rapid_table_release(&cat);
+    o.negative = 1;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 151.6, 150, 1.0);
+    assert_int_equal(i32(&cat, "sign", i), -1);
+    assert_true(f32(&cat, "flux_aper_6", i) < 0 && f32(&cat, "flux_psf", i) < 0);
+    assert_true(f32(&cat, "peak", i) < 0);
+    rapid_table_release(&cat);
+    free(img);
+    free(unc);
+}
+
+/* Two sources 4.6 px apart (closer than the 7 px box) are fitted together
+ * and both fluxes come back. */
+static void test_blend(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i, j;
+
+    (void)state;
+    blank(img, unc, 8);
+    rapid_psf_field_add(&field, img, V, V, 100.2, 100.4, 3000);
+    rapid_psf_field_add(&field, img, V, V, 104.6, 101.9, 1500);
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    o.deblend_cont = 0.0001;
+    o.filter_fwhm = 0;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 100.2, 100.4, 0.7);
+    j = row_at(&cat, 104.6, 101.9, 0.7);
+    assert_true(i != j);
+    printf("blend: %.1f +- %.1f (3000), %.1f +- %.1f (1500), flags %x %x\n",
+           f32(&cat, "flux_psf", i), f32(&cat, "fluxerr_psf", i), f32(&cat, "flux_psf", j),
+           f32(&cat, "fluxerr_psf", j), i32(&cat, "flags", i), i32(&cat, "flags", j));
+    assert_true(i32(&cat, "flags", i) & RAPID_CAND_PSF_GROUP);
+    assert_true(i32(&cat, "flags", j) & RAPID_CAND_PSF_GROUP);
+    assert_false(i32(&cat, "flags", i) & RAPID_CAND_PSF_NOCONV);
+    assert_true(fabs(f32(&cat, "flux_psf", i) - 3000) < 4 * f32(&cat, "fluxerr_psf", i));
+    assert_true(fabs(f32(&cat, "flux_psf", j) - 1500) < 4 * f32(&cat, "fluxerr_psf", j));
+    rapid_table_release(&cat);
+    free(img);
+    free(unc);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Cuts from INI files: values replace the defaults; mistakes name the
+ * file, the line and the key. */
+static void test_cuts_ini(void **state)
+{
+    rapid_cuts c;
+    rapid_err err = RAPID_ERR_INIT;
+    const char *p = test_path("cuts.ini");
+
+    (void)state;
+    rapid_cuts_init(&c);
+    assert_true(c.snr_min == 5 && c.ratio_min == 0.35 && c.dmag_max == 0.3);
+    write_file(p, "; stricter\n[cuts]\nsnr_min = 7.5\nchi2_max=4\n");
+    assert_ok(rapid_cuts_read(&c, p, &err), err);
+    assert_true(c.snr_min == 7.5 && c.chi2_max == 4 && c.edge_min == 5);
+    write_file(p, "[cuts]\nsnr_min = 6\nsnr_mni = 7\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, p));
+    assert_non_null(strstr(err.msg, "line 3"));
+    assert_non_null(strstr(err.msg, "snr_mni"));
+    assert_true(c.snr_min == 7.5); /* unchanged on failure */
+    write_file(p, "[cuts]\nelong_max = two\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "not a finite number"));
+    write_file(p, "[extract]\nsnr_min = 3\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "[cuts]"));
+    write_file(p, "[cuts]\nratio_min = 2\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_cuts_read(&c, test_path("none.ini"), &err), RAPID_E_NOENT);
+    assert_non_null(strstr(err.msg, "none.ini"));
+}
+
+/* Bad inputs are refused with a reason: no PSF, an image without data. */
+static void test_errors(void **state)
+{
+    float *img = malloc(V * V * sizeof *img);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_psfphot_psf p = RAPID_PSFPHOT_PSF_INIT;
+    float even[16] = {0}, nan9[9] = {0, 0, 0, 0, NAN, 0, 0, 0, 0};
+    int k;
+
+    (void)state;
+    for (k = 0; k < V * V; k++)
+        img[k] = NAN;
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.nx = in.ny = V;
+    rapid_cand_opts_init(&o);
+    assert_int_equal(rapid_candidates(&in, &o, &cat, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "no PSF"));
+    in.psf = &psf_over;
+    assert_int_equal(rapid_candidates(&in, &o, &cat, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "no data"));
+    assert_int_equal(rapid_psfphot_psf_set(&p, even, 4, 4, 1, "p.fits", &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "p.fits"));
+    assert_int_equal(rapid_psfphot_psf_set(&p, nan9, 3, 3, 1, "q.fits", &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "not a number"));
+    free(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pulls_oversampled),
         cmocka_unit_test(test_pulls_negative),
+        cmocka_unit_test(test_vetting),
+        cmocka_unit_test(test_blend),
+        cmocka_unit_test(test_cuts_ini),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
