@@ -83,6 +83,11 @@ typedef struct rapid_cand_opts {
     double filter_fwhm;   /* Gaussian filter FWHM (px) when detecting on the
                            * difference itself; 0 none (2) */
     int negative;         /* 1: negative candidates too (0) */
+    int bkg_mesh;         /* > 0: subtract a background interpolated
+                           * between meshes of this size (px; SExtractor's
+                           * estimator, median-filtered over 3x3 meshes)
+                           * first, for images that still have one; 0: the
+                           * image is a difference with none (0) */
     rapid_psfphot_opts psf;
     rapid_cuts cuts;
 } rapid_cand_opts;

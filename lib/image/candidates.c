@@ -166,7 +166,7 @@ static void measure(const sep_image *im, const pass *p, int nx,
                     const sep_catalog *sc, int k, double psf_sig, cand_row *r)
 {
     double sum, sumerr, area, tot, frac = 0.5, r50, xw, yw, th = 0, kr = 0;
-    double cxx, cyy, cxy;
+    double cxx, cyy, cxy, wsig;
     short f = 0, flag = sc->flag[k];
     int a, niter;
 
@@ -180,8 +180,20 @@ static void measure(const sep_image *im, const pass *p, int nx,
         r->elongation = sc->b[k] > 0 ? sc->a[k] / sc->b[k] : NAN;
     }
     r->isoarea = sc->npix[k];
+    /* FWHM: twice the half-light radius within 4 a (at least 3 px) about
+     * the barycentre; the window of the windowed position is the Gaussian
+     * of that FWHM, as SExtractor's XWIN (the PSF's when there is none) */
+    f = 0;
+    r->fwhm = NAN;
+    sep_sum_circle(im, r->xbar, r->ybar, fmax(3.0, 4.0 * r->a), 0, 0, 0, &tot,
+                   &sumerr, &area, &f);
+    if (tot > 0 && sep_flux_radius(im, r->xbar, r->ybar, fmax(3.0, 4.0 * r->a), 0,
+                                   5, 0, &tot, &frac, 1, &r50, &f) == 0 && r50 > 0)
+        r->fwhm = (float)(2 * r50);
+    wsig = isfinite(r->fwhm) ? r->fwhm / 2.3548200450309493 : psf_sig;
     xw = r->xbar, yw = r->ybar;
-    if (sep_windowed(im, r->xbar, r->ybar, psf_sig, 11, 0, &xw, &yw, &niter, &f) != 0 ||
+    f = 0;
+    if (sep_windowed(im, r->xbar, r->ybar, wsig, 11, 0, &xw, &yw, &niter, &f) != 0 ||
         !isfinite(xw) || !isfinite(yw) || fabs(xw - r->xbar) > 2 ||
         fabs(yw - r->ybar) > 2) {
         xw = r->xbar, yw = r->ybar;
@@ -196,13 +208,6 @@ static void measure(const sep_image *im, const pass *p, int nx,
         r->fluxerr_aper[a] = (float)sumerr;
         flag |= f;
     }
-    /* FWHM: twice the half-light radius within 4 a (at least 3 px) */
-    f = 0;
-    r->fwhm = NAN;
-    sep_sum_circle(im, xw, yw, fmax(3.0, 4.0 * r->a), 0, 0, 0, &tot, &sumerr, &area, &f);
-    if (tot > 0 && sep_flux_radius(im, xw, yw, fmax(3.0, 4.0 * r->a), 0, 5, 0,
-                                   &tot, &frac, 1, &r50, &f) == 0)
-        r->fwhm = (float)(2 * r50);
     /* Kron flux: 2.5 Kron radii, at least a circle of 1.75 px (SExtractor's
      * PHOT_AUTOPARAMS 2.5, 3.5) */
     f = 0;
@@ -359,32 +364,90 @@ int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
     return rc;
 }
 
-int rapid_candidates(const rapid_cand_input *in, const rapid_cand_opts *o,
+/* diff less its background (SEP's mesh), NaN kept: a new image. */
+static int subtract_background(const rapid_cand_input *in, int mesh,
+                               float **out, rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny, i;
+    float *w = rapid_big_malloc(n * sizeof *w);
+    unsigned char *mask = rapid_big_malloc(n);
+    sep_image im;
+    sep_bkg *bkg = NULL;
+    int st, rc = 0;
+
+    if (!w || !mask) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "candidates: no memory for the "
+                        "background");
+        goto cleanup;
+    }
+    for (i = 0; i < n; i++) {
+        int bad = !isfinite(in->diff[i]) || (in->bad && in->bad[i]);
+        w[i] = bad ? 0.0f : in->diff[i];
+        mask[i] = (unsigned char)bad;
+    }
+    memset(&im, 0, sizeof im);
+    im.data = w;
+    im.dtype = SEP_TFLOAT;
+    im.mask = mask;
+    im.mdtype = SEP_TBYTE;
+    im.w = in->nx;
+    im.h = in->ny;
+    rapid_sep_lock();
+    st = sep_background(&im, mesh, mesh, 3, 3, 0.0, &bkg);
+    if (st == 0)
+        st = sep_bkg_subarray(bkg, w, SEP_TFLOAT);
+    if (st != 0)
+        rc = rapid_sep_fail(err, st, "candidate background");
+    rapid_sep_unlock();
+    for (i = 0; i < n; i++)
+        if (!isfinite(in->diff[i]))
+            w[i] = NAN;
+cleanup:
+    if (bkg)
+        sep_bkg_free(bkg);
+    rapid_big_free(mask);
+    if (rc) {
+        rapid_big_free(w);
+        w = NULL;
+    }
+    *out = w;
+    return rc;
+}
+
+int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
                      rapid_table *cat, rapid_err *err)
 {
+    rapid_cand_input local, *in = &local;
+    float *nobkg = NULL;
     cand_rows rows = {NULL, 0, 0};
     float *kern = NULL;
     double rms, psf_fwhm, apfrac3;
     int rc = 0, side = 0, s;
 
     rapid_table_init(cat, 0);
-    if (!in || !o || !in->diff || in->nx <= 0 || in->ny <= 0 || !in->psf ||
-        !in->psf->data)
+    if (!in0 || !o || !in0->diff || in0->nx <= 0 || in0->ny <= 0 || !in0->psf ||
+        !in0->psf->data)
         return rapid_fail(err, RAPID_E_ARG, "candidates: bad arguments (image "
-                          "%d x %d%s)", in ? in->nx : 0, in ? in->ny : 0,
-                          in && !in->psf ? ", no PSF" : "");
+                          "%d x %d%s)", in0 ? in0->nx : 0, in0 ? in0->ny : 0,
+                          in0 && !in0->psf ? ", no PSF" : "");
+    local = *in0;
+    if (o->bkg_mesh > 0) {
+        if ((rc = subtract_background(in0, o->bkg_mesh, &nobkg, err)) != 0)
+            return rc;
+        local.diff = nobkg;
+    }
     rms = robust_rms(in->diff, (size_t)in->nx * in->ny);
-    if (!(rms > 0))
-        return rapid_fail(err, RAPID_E_ARG, "candidates: the difference image "
-                          "has no data or no spread (robust rms %g)", rms);
     psf_fwhm = rapid_psfphot_psf_fwhm(in->psf);
     apfrac3 = rapid_psfphot_aperture_fraction(in->psf, 3.0);
-    if (!(psf_fwhm > 0) || !(apfrac3 > 0))
-        return rapid_fail(err, RAPID_E_ARG, "candidates: the PSF has no "
-                          "measurable width (FWHM %g px)", psf_fwhm);
-    if (!in->detect && o->filter_fwhm > 0 &&
-        !(kern = rapid_sep_gauss_kernel(o->filter_fwhm, &side)))
-        return rapid_fail(err, RAPID_E_NOMEM, "candidates: no memory");
+    if (!(rms > 0))
+        rc = rapid_fail(err, RAPID_E_ARG, "candidates: the difference image "
+                        "has no data or no spread (robust rms %g)", rms);
+    else if (!(psf_fwhm > 0) || !(apfrac3 > 0))
+        rc = rapid_fail(err, RAPID_E_ARG, "candidates: the PSF has no "
+                        "measurable width (FWHM %g px)", psf_fwhm);
+    else if (!in->detect && o->filter_fwhm > 0 &&
+             !(kern = rapid_sep_gauss_kernel(o->filter_fwhm, &side)))
+        rc = rapid_fail(err, RAPID_E_NOMEM, "candidates: no memory");
     for (s = 1; s >= (o->negative ? -1 : 1) && rc == 0; s -= 2) {
         long first = rows.n;
         rc = one_sign(in, o, rms, s, kern, side, psf_fwhm / 2.3548200450309493,
@@ -396,6 +459,7 @@ int rapid_candidates(const rapid_cand_input *in, const rapid_cand_opts *o,
         rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, cat, err);
     free(kern);
     free(rows.r);
+    rapid_big_free(nobkg);
     if (rc)
         rapid_table_release(cat);
     return rc;

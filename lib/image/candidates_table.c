@@ -136,6 +136,7 @@ static int header(rapid_header *h, const rapid_cand_input *in,
          in->detect ? "detected on the matched-filter image" : "detected on the difference");
     SETD("THRESH", o->thresh, "detection threshold, sigma");
     SETL("MINAREA", o->minarea, "minimum area, pixels");
+    SETL("BKGMESH", o->bkg_mesh, "background mesh subtracted, px (0: none)");
     SETD("PSFFWHM", psf_fwhm, "[pix] FWHM of the PSF fitted");
     SETD("APCOR3", -2.5 * log10(apfrac3), "[mag] 3-px aperture correction of the PSF");
     SETL("PSFHALF", o->psf.half, "PSF fit box half-side, pixels");
