@@ -41,6 +41,8 @@ static const char usage_text[] =
     "  --background MESH   subtract a background of this mesh size (px) first,\n"
     "                      for an image that has one (0: none, a difference)\n"
     "  --psf-box HALF      PSF fit box half-side, px (3: 7 x 7)\n"
+    "  --flux-floor F      add F x |flux_psf| to fluxerr_psf in quadrature, for\n"
+    "                      a PSF known to differ from the sources' (0)\n"
     "\n"
     "Exit status: 0 written, 1 failure (a file unreadable, of another size,\n"
     "the catalog not written), 2 bad usage (unknown option, unreadable value,\n"
@@ -49,7 +51,7 @@ static const char usage_text[] =
 enum {
     OPT_IMAGE = 1, OPT_UNC, OPT_DETECT, OPT_PSF, OPT_MASK, OPT_NEGATIVE,
     OPT_CUTS, OPT_OUT, OPT_THRESH, OPT_MINAREA, OPT_FILTER, OPT_BACKGROUND,
-    OPT_PSFBOX
+    OPT_PSFBOX, OPT_FLOOR
 };
 
 static const cli_option options[] = {
@@ -66,6 +68,7 @@ static const cli_option options[] = {
     {"--filter-fwhm", NULL, 1, OPT_FILTER},
     {"--background", NULL, 1, OPT_BACKGROUND},
     {"--psf-box", NULL, 1, OPT_PSFBOX},
+    {"--flux-floor", NULL, 1, OPT_FLOOR},
     {NULL, NULL, 0, 0},
 };
 
@@ -175,6 +178,13 @@ static int parse(int argc, char **argv, rapid_cand_opts *o, extract_args *a)
                 o->thresh = v;
             else
                 o->filter_fwhm = v;
+            break;
+        case OPT_FLOOR:
+            if (cli_parse_double(p.value, &v) || v < 0 || v > 1)
+                rc = cli_usage("extract", "invalid --flux-floor '%s': must be a "
+                               "number in 0 .. 1", p.value);
+            else
+                o->psf.flux_floor = v;
             break;
         case OPT_MINAREA: rc = cli_int_option(&p, 1, 10000, &o->minarea); break;
         case OPT_BACKGROUND: rc = cli_int_option(&p, 0, 4096, &o->bkg_mesh); break;
