@@ -141,8 +141,8 @@ void rapid_zogy_out_release(rapid_zogy_out *out);
 
 /* ZOGY on a prepared pair: N = science - its background, R = scale
  * (reference - its background), V_N = the science uncertainty squared,
- * V_R = scale^2 the reference's, P_r = ref_psf seen through the science
- * pixel (rapid_psf_box_blur), sx, sy = the stars' offset rms / sqrt(number
+ * V_R = scale^2 the reference's, P_r = ref_psf as resampling onto the
+ * science pixels blurs it (rapid_psf_resample_blur), sx, sy = the stars' offset rms / sqrt(number
  * of stars) (0 without stars), the noises and their correlations measured
  * from the images; NaN where the reference's coverage is below 0.5.  PSFs
  * odd-sized, centred. */
