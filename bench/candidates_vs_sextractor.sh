@@ -38,7 +38,8 @@ PARAMS
   -BACK_SIZE 64 -BACK_FILTERSIZE 3 -PHOT_APERTURES 2,3,4,6,10,14 \
   -CHECKIMAGE_TYPE NONE -VERBOSE_TYPE QUIET
 "$rapid" extract --image "$image" --unc "$rms" --psf "$psf" --background 64 \
-  --thresh 2.5 --minarea 5 --filter-fwhm 2 --out "$work/rapid.csv" >/dev/null
+  --thresh 2.5 --minarea 5 --filter-fwhm 2 --deblend-nthresh 32 \
+  --deblend-cont 0.005 --out "$work/rapid.csv" >/dev/null
 awk -v R="$work/rapid.csv" '
 function cell(x, y) { return int(x / 2) "," int(y / 2) }
 BEGIN {

@@ -38,6 +38,8 @@ static const char usage_text[] =
     "  --thresh SIGMA      detection threshold (2.5)\n"
     "  --minarea N         minimum connected pixels (5)\n"
     "  --filter-fwhm PX    Gaussian detection filter without --detect, 0 none (2)\n"
+    "  --deblend-nthresh N deblending levels (32)\n"
+    "  --deblend-cont C    minimum deblending contrast (0.0001)\n"
     "  --background MESH   subtract a background of this mesh size (px) first,\n"
     "                      for an image that has one (0: none, a difference)\n"
     "  --psf-box HALF      PSF fit box half-side, px (3: 7 x 7)\n"
@@ -51,7 +53,7 @@ static const char usage_text[] =
 enum {
     OPT_IMAGE = 1, OPT_UNC, OPT_DETECT, OPT_PSF, OPT_MASK, OPT_NEGATIVE,
     OPT_CUTS, OPT_OUT, OPT_THRESH, OPT_MINAREA, OPT_FILTER, OPT_BACKGROUND,
-    OPT_PSFBOX, OPT_FLOOR
+    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC
 };
 
 static const cli_option options[] = {
@@ -69,6 +71,8 @@ static const cli_option options[] = {
     {"--background", NULL, 1, OPT_BACKGROUND},
     {"--psf-box", NULL, 1, OPT_PSFBOX},
     {"--flux-floor", NULL, 1, OPT_FLOOR},
+    {"--deblend-nthresh", NULL, 1, OPT_DBN},
+    {"--deblend-cont", NULL, 1, OPT_DBC},
     {NULL, NULL, 0, 0},
 };
 
@@ -178,6 +182,14 @@ static int parse(int argc, char **argv, rapid_cand_opts *o, extract_args *a)
                 o->thresh = v;
             else
                 o->filter_fwhm = v;
+            break;
+        case OPT_DBN: rc = cli_int_option(&p, 1, 256, &o->deblend_nthresh); break;
+        case OPT_DBC:
+            if (cli_parse_double(p.value, &v) || v < 0 || v > 1)
+                rc = cli_usage("extract", "invalid --deblend-cont '%s': must be a "
+                               "number in 0 .. 1", p.value);
+            else
+                o->deblend_cont = v;
             break;
         case OPT_FLOOR:
             if (cli_parse_double(p.value, &v) || v < 0 || v > 1)

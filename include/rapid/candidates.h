@@ -79,7 +79,8 @@ typedef struct rapid_cand_opts {
                            * image */
     int minarea;          /* minimum connected pixels (5) */
     int deblend_nthresh;  /* (32) */
-    double deblend_cont;  /* (0.005) */
+    double deblend_cont;  /* (0.0001: lower than SExtractor's 0.005, for
+                           * point sources on plateaus of S_corr) */
     double filter_fwhm;   /* Gaussian filter FWHM (px) when detecting on the
                            * difference itself; 0 none (2) */
     int negative;         /* 1: negative candidates too (0) */

@@ -26,7 +26,10 @@ void rapid_cand_opts_init(rapid_cand_opts *o)
     o->thresh = 2.5;
     o->minarea = 5;
     o->deblend_nthresh = 32;
-    o->deblend_cont = 0.005;
+    /* lower than SExtractor's 0.005: on S_corr a point source often sits in
+     * a low plateau (a galaxy's residual, correlated noise) whose total
+     * flux dwarfs it */
+    o->deblend_cont = 0.0001;
     o->filter_fwhm = 2.0;
     o->negative = 0;
     rapid_psfphot_opts_init(&o->psf);
@@ -166,7 +169,7 @@ static void measure(const sep_image *im, const pass *p, int nx,
                     const sep_catalog *sc, int k, double psf_sig, cand_row *r)
 {
     double sum, sumerr, area, tot, frac = 0.5, r50, xw, yw, th = 0, kr = 0;
-    double cxx, cyy, cxy, wsig;
+    double cxx, cyy, cxy, wsig, x0, y0;
     short f = 0, flag = sc->flag[k];
     int a, niter;
 
@@ -191,12 +194,17 @@ static void measure(const sep_image *im, const pass *p, int nx,
                                    5, 0, &tot, &frac, 1, &r50, &f) == 0 && r50 > 0)
         r->fwhm = (float)(2 * r50);
     wsig = isfinite(r->fwhm) ? r->fwhm / 2.3548200450309493 : psf_sig;
-    xw = r->xbar, yw = r->ybar;
+    /* the window starts at the barycentre, or at the detection's peak when
+     * that is further than 1.5 px away (an object with a faint extension,
+     * or merged with a plateau: the candidate is the peak) */
+    x0 = r->xbar, y0 = r->ybar;
+    if (hypot(sc->xcpeak[k] - x0, sc->ycpeak[k] - y0) > 1.5)
+        x0 = sc->xcpeak[k], y0 = sc->ycpeak[k];
+    xw = x0, yw = y0;
     f = 0;
-    if (sep_windowed(im, r->xbar, r->ybar, wsig, 11, 0, &xw, &yw, &niter, &f) != 0 ||
-        !isfinite(xw) || !isfinite(yw) || fabs(xw - r->xbar) > 2 ||
-        fabs(yw - r->ybar) > 2) {
-        xw = r->xbar, yw = r->ybar;
+    if (sep_windowed(im, x0, y0, wsig, 11, 0, &xw, &yw, &niter, &f) != 0 ||
+        !isfinite(xw) || !isfinite(yw) || fabs(xw - x0) > 2 || fabs(yw - y0) > 2) {
+        xw = x0, yw = y0;
         r->flags |= RAPID_CAND_WIN_FAILED;
     }
     r->x = xw;
