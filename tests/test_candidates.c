@@ -188,11 +188,13 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
     float *img = malloc((size_t)N * N * sizeof *img), *unc = malloc((size_t)N * N * sizeof *unc), *det;
     truth *t = malloc(MAXT * sizeof *t);
     double *pf[3], *px[3], *ratio = malloc(NIMG * MAXT * sizeof *ratio);
-    int np[3] = {0, 0, 0}, nt, k, b, nr = 0, missed = 0, ntot = 0, im;
+    int np[3] = {0, 0, 0}, npass[3] = {0, 0, 0}, nt, k, b, nr = 0, missed = 0, ntot = 0, im;
+    long failc[3][9];
     rapid_cand_input in;
     rapid_cand_opts o;
     rapid_err err = RAPID_ERR_INIT;
 
+    memset(failc, 0, sizeof failc);
     for (b = 0; b < 3; b++) {
         pf[b] = malloc(NIMG * MAXT * sizeof *pf[b]);
         px[b] = malloc(NIMG * MAXT * sizeof *px[b]);
@@ -201,7 +203,7 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
         rapid_table cat = RAPID_TABLE_INIT;
         const float *fp, *fe, *xe;
         const double *xp;
-        const int32_t *sign;
+        const int32_t *sign, *fb;
 
         scene(N, STEP, seed + 100 * im, s, edges, img, unc, t, &nt);
         ntot += nt;
@@ -221,6 +223,7 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
         xp = rapid_table_col(&cat, "x_psf")->data;
         xe = rapid_table_col(&cat, "xerr_psf")->data;
         sign = rapid_table_col(&cat, "sign")->data;
+        fb = rapid_table_col(&cat, "fail_bits")->data;
         for (k = 0; k < nt; k++) {
             double d;
             long i = nearest(&cat, t[k].x, t[k].y, &d);
@@ -232,6 +235,9 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
             pf[b][np[b]] = (fp[i] - t[k].flux) / fe[i];
             px[b][np[b]] = (xp[i] - t[k].x) / xe[i];
             np[b]++;
+            npass[b] += fb[i] == 0;
+            for (int q = 0; q < 9; q++)
+                failc[b][q] += (fb[i] >> q) & 1;
             if (t[k].snr > 50)
                 ratio[nr++] = fp[i] / t[k].flux;
         }
@@ -244,9 +250,14 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
     for (b = 0; b < 3; b++) {
         double sd = robust_sd(pf[b], np[b]), med = median(pf[b], np[b]);
         double sdx = robust_sd(px[b], np[b]), medx = median(px[b], np[b]);
+        printf("  S/N %g-%g: %.1f %% pass the cuts (fail edge %ld snr %ld elong %ld "
+               "ratio %ld nneg %ld nbad %ld sumrat %ld chi2 %ld dmag %ld)\n", edges[b],
+               edges[b + 1], 100.0 * npass[b] / np[b], failc[b][0], failc[b][1], failc[b][2],
+               failc[b][3], failc[b][4], failc[b][5], failc[b][6], failc[b][7], failc[b][8]);
         printf("  S/N %g-%g: %d sources, flux pull median %.3f robust sd %.3f; "
                "x pull median %.3f sd %.3f\n", edges[b], edges[b + 1], np[b], med, sd, medx, sdx);
         assert_true(np[b] >= 300);
+        assert_true(npass[b] >= 0.95 * np[b]); /* clean point sources pass */
         assert_true(fabs(sd - 1) < 0.1);
         assert_true(fabs(med) < 0.2);
         assert_true(fabs(sdx - 1) < 0.1);
@@ -423,6 +434,23 @@ static void test_blend(void **state)
     assert_false(i32(&cat, "flags", i) & RAPID_CAND_PSF_NOCONV);
     assert_true(fabs(f32(&cat, "flux_psf", i) - 3000) < 4 * f32(&cat, "fluxerr_psf", i));
     assert_true(fabs(f32(&cat, "flux_psf", j) - 1500) < 4 * f32(&cat, "fluxerr_psf", j));
+    rapid_table_release(&cat);
+    /* a negative residual beside a positive source: fitted together even
+     * when negative candidates are not asked for, so that the positive
+     * one's fit is good */
+    blank(img, unc, 9);
+    rapid_psf_field_add(&field, img, V, V, 100.2, 100.4, 1000);
+    rapid_psf_field_add(&field, img, V, V, 104.1, 102.3, -1500);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 100.2, 100.4, 0.5);
+    printf("beside a negative source: %.1f +- %.1f (1000), chi2 %.2f, flags %x, rows %ld\n",
+           f32(&cat, "flux_psf", i), f32(&cat, "fluxerr_psf", i), f32(&cat, "chi2_psf", i),
+           i32(&cat, "flags", i), cat.nrows);
+    assert_true(i32(&cat, "flags", i) & RAPID_CAND_PSF_GROUP);
+    assert_true(f32(&cat, "chi2_psf", i) < 2);
+    assert_true(fabs(f32(&cat, "flux_psf", i) - 1000) < 4 * f32(&cat, "fluxerr_psf", i));
+    for (j = 0; j < cat.nrows; j++)
+        assert_int_equal(i32(&cat, "sign", j), 1);
     rapid_table_release(&cat);
     free(img);
     free(unc);

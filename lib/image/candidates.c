@@ -60,51 +60,71 @@ static double robust_rms(const float *d, size_t n)
     return s;
 }
 
+/* The images every sign shares: D with NaN where a pixel is unusable,
+ * its 1-sigma uncertainty (1 there), and the mask (1 = unusable). */
+typedef struct base {
+    float *fit, *noise;
+    unsigned char *mask;
+} base;
+
 /* The working images of one sign. */
 typedef struct pass {
     float *meas;       /* s D, 0 where unusable (what SEP reads) */
-    float *fit;        /* s D, NaN where unusable (PSF fits, metrics) */
-    float *noise;      /* 1 sigma, 1 where unusable */
-    unsigned char *mask; /* 1 = unusable */
+    const unsigned char *mask;
     float *det;        /* s detect, 0 where it has no data */
     unsigned char *dmask;
 } pass;
 
+static void base_free(base *b)
+{
+    rapid_big_free(b->fit);
+    rapid_big_free(b->noise);
+    rapid_big_free(b->mask);
+    memset(b, 0, sizeof *b);
+}
+
+static int base_make(const rapid_cand_input *in, double rms, base *b)
+{
+    size_t n = (size_t)in->nx * (size_t)in->ny, i;
+
+    b->fit = rapid_big_malloc(n * sizeof *b->fit);
+    b->noise = rapid_big_malloc(n * sizeof *b->noise);
+    b->mask = rapid_big_malloc(n);
+    if (!b->fit || !b->noise || !b->mask)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n; i++) {
+        float d = in->diff[i], u = in->unc ? in->unc[i] : (float)rms;
+        int bad = !isfinite(d) || !isfinite(u) || !(u > 0) || (in->bad && in->bad[i]);
+        b->mask[i] = (unsigned char)bad;
+        b->fit[i] = bad ? NAN : d;
+        b->noise[i] = bad ? 1.0f : u;
+    }
+    return 0;
+}
+
 static void pass_free(pass *p)
 {
     rapid_big_free(p->meas);
-    rapid_big_free(p->fit);
-    rapid_big_free(p->noise);
-    rapid_big_free(p->mask);
     rapid_big_free(p->det);
     rapid_big_free(p->dmask);
     memset(p, 0, sizeof *p);
 }
 
-static int pass_make(const rapid_cand_input *in, double rms, int s, pass *p)
+static int pass_make(const rapid_cand_input *in, const base *b, int s, pass *p)
 {
     size_t n = (size_t)in->nx * (size_t)in->ny, i;
 
     memset(p, 0, sizeof *p);
+    p->mask = b->mask;
     p->meas = rapid_big_malloc(n * sizeof *p->meas);
-    p->fit = rapid_big_malloc(n * sizeof *p->fit);
-    p->noise = rapid_big_malloc(n * sizeof *p->noise);
-    p->mask = rapid_big_malloc(n);
     if (in->detect) {
         p->det = rapid_big_malloc(n * sizeof *p->det);
         p->dmask = rapid_big_malloc(n);
     }
-    if (!p->meas || !p->fit || !p->noise || !p->mask ||
-        (in->detect && (!p->det || !p->dmask)))
+    if (!p->meas || (in->detect && (!p->det || !p->dmask)))
         return RAPID_E_NOMEM;
-    for (i = 0; i < n; i++) {
-        float d = in->diff[i], u = in->unc ? in->unc[i] : (float)rms;
-        int bad = !isfinite(d) || !isfinite(u) || !(u > 0) || (in->bad && in->bad[i]);
-        p->mask[i] = (unsigned char)bad;
-        p->meas[i] = bad ? 0.0f : (float)s * d;
-        p->fit[i] = bad ? NAN : (float)s * d;
-        p->noise[i] = bad ? 1.0f : u;
-    }
+    for (i = 0; i < n; i++)
+        p->meas[i] = b->mask[i] ? 0.0f : (float)s * b->fit[i];
     if (in->detect)
         for (i = 0; i < n; i++) {
             float d = in->detect[i];
@@ -163,6 +183,47 @@ static int iso_moments(const pass *p, int nx, const sep_catalog *sc, int k,
     return 0;
 }
 
+/* Windowed second moments of s D about (x, y) with a Gaussian window of
+ * sigma sw (SExtractor's X2WIN_IMAGE, twice the weighted moments, so that
+ * a Gaussian as wide as the window gives its own): a, b (px), theta
+ * (radians).  0, or -1 when they are not positive definite. */
+static int win_moments(const pass *p, int nx, int ny, double x, double y,
+                       double sw, double *a, double *b, double *theta)
+{
+    int r = (int)ceil(4 * sw), i, j;
+    double s = 0, sxx = 0, syy = 0, sxy = 0, x2, y2, xy, t1, t2;
+
+    for (j = (int)floor(y) - r; j <= (int)floor(y) + r + 1; j++)
+        for (i = (int)floor(x) - r; i <= (int)floor(x) + r + 1; i++) {
+            double dx = i - x, dy = j - y, d2 = dx * dx + dy * dy, w, v;
+            size_t o;
+            if (i < 0 || j < 0 || i >= nx || j >= ny || d2 > 16 * sw * sw)
+                continue;
+            o = (size_t)j * nx + i;
+            if (p->mask[o])
+                continue;
+            w = exp(-d2 / (2 * sw * sw));
+            v = w * p->meas[o];
+            s += v;
+            sxx += v * dx * dx;
+            syy += v * dy * dy;
+            sxy += v * dx * dy;
+        }
+    if (!(s > 0))
+        return -1;
+    x2 = 2 * sxx / s;
+    y2 = 2 * syy / s;
+    xy = 2 * sxy / s;
+    if (!(x2 > 0) || !(y2 > 0) || x2 * y2 - xy * xy <= 0)
+        return -1;
+    t1 = 0.5 * (x2 + y2);
+    t2 = sqrt(0.25 * (x2 - y2) * (x2 - y2) + xy * xy);
+    *a = sqrt(t1 + t2);
+    *b = sqrt(fmax(t1 - t2, 0));
+    *theta = 0.5 * atan2(2 * xy, x2 - y2);
+    return *b > 0 ? 0 : -1;
+}
+
 /* Windowed position, apertures, FWHM and Kron flux of object k (under the
  * SEP lock). */
 static void measure(const sep_image *im, const pass *p, int nx,
@@ -209,6 +270,16 @@ static void measure(const sep_image *im, const pass *p, int nx,
     }
     r->x = xw;
     r->y = yw;
+    {
+        double wa, wb, wt;
+        if (win_moments(p, nx, im->h, xw, yw, wsig, &wa, &wb, &wt) == 0) {
+            r->a = (float)wa;
+            r->b = (float)wb;
+            th = wt;
+            r->theta = (float)(wt * 180 / M_PI);
+            r->elongation = (float)(wa / wb);
+        }
+    }
     for (a = 0; a < CAND_NAPER; a++) {
         f = 0;
         sep_sum_circle(im, xw, yw, aper_diam[a] / 2, 0, 0, 0, &sum, &sumerr, &area, &f);
@@ -237,7 +308,7 @@ static void measure(const sep_image *im, const pass *p, int nx,
 
 /* Detection and measurement of one sign; rows appended to *rows. */
 static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
-                    double rms, int s, const float *kern, int side,
+                    const base *bs, int s, const float *kern, int side,
                     double psf_sig, cand_rows *rows, rapid_err *err)
 {
     pass p;
@@ -246,9 +317,8 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     rapid_extract_opts eo;
     double thresh;
     int rc, st, k, locked = 0, type;
-    long first = rows->n;
 
-    if ((rc = pass_make(in, rms, s, &p)) != 0) {
+    if ((rc = pass_make(in, bs, s, &p)) != 0) {
         rc = rapid_fail(err, rc, "candidates: no memory for a %d x %d image",
                         in->nx, in->ny);
         goto cleanup;
@@ -258,7 +328,7 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     im.dtype = SEP_TFLOAT;
     im.mask = p.mask;
     im.mdtype = SEP_TBYTE;
-    im.noise = p.noise;
+    im.noise = bs->noise;
     im.ndtype = SEP_TFLOAT;
     im.noise_type = SEP_NOISE_STDDEV;
     im.w = in->nx;
@@ -303,9 +373,6 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     }
     rapid_sep_unlock();
     locked = 0;
-    if ((rc = cand_psf_fit(in, o, p.fit, p.noise, p.mask, rows, first, err)) != 0)
-        goto cleanup;
-    cand_metrics(in, o, p.fit, p.mask, rows, first);
 cleanup:
     if (locked)
         rapid_sep_unlock();
@@ -332,17 +399,18 @@ int cand_rows_grow(cand_rows *rows, long n)
     return 0;
 }
 
-/* PSF fits of rows[first..n) at their windowed positions. */
+/* PSF fits of rows[first..n) at their windowed positions on D (fit), both
+ * signs together: a dipole's halves are neighbours in one fit.  Fluxes are
+ * given as measured on s D, as every other measurement. */
 int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
-                 const float *fit, const float *noise, const unsigned char *mask,
-                 cand_rows *rows, long first, rapid_err *err)
+                 const float *fit, const float *noise, cand_rows *rows,
+                 long first, rapid_err *err)
 {
     long m = rows->n - first, k;
     double *x = malloc((size_t)(m > 0 ? m : 1) * 2 * sizeof *x), *y;
     rapid_psfphot_result *res = malloc((size_t)(m > 0 ? m : 1) * sizeof *res);
     int rc;
 
-    (void)mask;
     if (!x || !res) {
         free(x);
         free(res);
@@ -358,6 +426,7 @@ int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
     for (k = 0; rc == 0 && k < m; k++) {
         cand_row *r = &rows->r[first + k];
         r->psf = res[k];
+        r->psf.flux *= r->sign;
         if (res[k].flags & RAPID_PSFPHOT_NOCONV)
             r->flags |= RAPID_CAND_PSF_NOCONV;
         if (res[k].flags & RAPID_PSFPHOT_GROUP)
@@ -427,6 +496,7 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
 {
     rapid_cand_input local, *in = &local;
     float *nobkg = NULL;
+    base bs = {NULL, NULL, NULL};
     cand_rows rows = {NULL, 0, 0};
     float *kern = NULL;
     double rms, psf_fwhm, apfrac3;
@@ -456,17 +526,30 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
     else if (!in->detect && o->filter_fwhm > 0 &&
              !(kern = rapid_sep_gauss_kernel(o->filter_fwhm, &side)))
         rc = rapid_fail(err, RAPID_E_NOMEM, "candidates: no memory");
-    for (s = 1; s >= (o->negative ? -1 : 1) && rc == 0; s -= 2) {
-        long first = rows.n;
-        rc = one_sign(in, o, rms, s, kern, side, psf_fwhm / 2.3548200450309493,
+    if (rc == 0 && base_make(in, rms, &bs) != 0)
+        rc = rapid_fail(err, RAPID_E_NOMEM, "candidates: no memory for a %d x %d "
+                        "image", in->nx, in->ny);
+    /* the negative candidates are found even when not asked for: they are
+     * the positive ones' neighbours in the PSF fits */
+    for (s = 1; s >= -1 && rc == 0; s -= 2)
+        rc = one_sign(in, o, &bs, s, kern, side, psf_fwhm / 2.3548200450309493,
                       &rows, err);
-        if (rc == 0)
-            cand_vet(o, apfrac3, &rows, first);
+    if (rc == 0)
+        rc = cand_psf_fit(in, o, bs.fit, bs.noise, &rows, 0, err);
+    if (rc == 0) {
+        long k, n = 0;
+        cand_metrics(in, o, bs.fit, bs.mask, &rows, 0);
+        cand_vet(o, apfrac3, &rows, 0);
+        for (k = 0; k < rows.n; k++)
+            if (o->negative || rows.r[k].sign > 0)
+                rows.r[n++] = rows.r[k];
+        rows.n = n;
     }
     if (rc == 0)
         rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, cat, err);
     free(kern);
     free(rows.r);
+    base_free(&bs);
     rapid_big_free(nobkg);
     if (rc)
         rapid_table_release(cat);

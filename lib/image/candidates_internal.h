@@ -31,9 +31,10 @@ typedef struct cand_rows {
 
 int cand_rows_grow(cand_rows *rows, long n);
 int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
-                 const float *fit, const float *noise, const unsigned char *mask,
-                 cand_rows *rows, long first, rapid_err *err);
-/* Metrics of rows[first..n) from s D (fit: NaN where unusable, mask). */
+                 const float *fit, const float *noise, cand_rows *rows,
+                 long first, rapid_err *err);
+/* Metrics of rows[first..n), each on s D of its sign (fit: D, NaN where
+ * unusable; mask). */
 void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
                   const float *fit, const unsigned char *mask, cand_rows *rows,
                   long first);

@@ -122,7 +122,7 @@ static int cmp_float(const void *a, const void *b)
 }
 
 /* The 3x3 median of s D at (i, j) over its usable pixels; NaN if none. */
-static float median3(const float *fit, int nx, int ny, int i, int j)
+static float median3(const float *fit, int nx, int ny, int i, int j, int s)
 {
     float v[9];
     int n = 0, a, b;
@@ -130,7 +130,7 @@ static float median3(const float *fit, int nx, int ny, int i, int j)
     for (b = j - 1; b <= j + 1; b++)
         for (a = i - 1; a <= i + 1; a++)
             if (a >= 0 && b >= 0 && a < nx && b < ny && isfinite(fit[(size_t)b * nx + a]))
-                v[n++] = fit[(size_t)b * nx + a];
+                v[n++] = (float)s * fit[(size_t)b * nx + a];
     if (n == 0)
         return NAN;
     qsort(v, (size_t)n, sizeof *v, cmp_float);
@@ -169,9 +169,9 @@ void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
                     r->nbad++;
                     continue;
                 }
-                if (fit[o2] < 0)
+                if (r->sign * fit[o2] < 0)
                     r->nneg++;
-                f = median3(fit, nx, ny, i, j);
+                f = median3(fit, nx, ny, i, j, r->sign);
                 if (isfinite(f)) {
                     sum += f;
                     sabs += fabsf(f);
