@@ -45,6 +45,9 @@ static const char usage_text[] =
     "  --psf-box HALF      PSF fit box half-side, px (3: 7 x 7)\n"
     "  --flux-floor F      add F x |flux_psf| to fluxerr_psf in quadrature, for\n"
     "                      a PSF known to differ from the sources' (0)\n"
+    "  --psf-model-err E   the PSF model's fractional error per pixel, in the\n"
+    "                      chi2 (0 for an oversampled PSF, 0.1 for a native\n"
+    "                      one or the Gaussian)\n"
     "\n"
     "Exit status: 0 written, 1 failure (a file unreadable, of another size,\n"
     "the catalog not written), 2 bad usage (unknown option, unreadable value,\n"
@@ -53,7 +56,7 @@ static const char usage_text[] =
 enum {
     OPT_IMAGE = 1, OPT_UNC, OPT_DETECT, OPT_PSF, OPT_MASK, OPT_NEGATIVE,
     OPT_CUTS, OPT_OUT, OPT_THRESH, OPT_MINAREA, OPT_FILTER, OPT_BACKGROUND,
-    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC
+    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC, OPT_MODELERR
 };
 
 static const cli_option options[] = {
@@ -73,6 +76,7 @@ static const cli_option options[] = {
     {"--flux-floor", NULL, 1, OPT_FLOOR},
     {"--deblend-nthresh", NULL, 1, OPT_DBN},
     {"--deblend-cont", NULL, 1, OPT_DBC},
+    {"--psf-model-err", NULL, 1, OPT_MODELERR},
     {NULL, NULL, 0, 0},
 };
 
@@ -190,6 +194,13 @@ static int parse(int argc, char **argv, rapid_cand_opts *o, extract_args *a)
                                "number in 0 .. 1", p.value);
             else
                 o->deblend_cont = v;
+            break;
+        case OPT_MODELERR:
+            if (cli_parse_double(p.value, &v) || v < 0 || v > 1)
+                rc = cli_usage("extract", "invalid --psf-model-err '%s': must be a "
+                               "number in 0 .. 1", p.value);
+            else
+                o->psf.model_err = v;
             break;
         case OPT_FLOOR:
             if (cli_parse_double(p.value, &v) || v < 0 || v > 1)

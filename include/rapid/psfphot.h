@@ -25,9 +25,11 @@ extern "C" {
 typedef struct rapid_psfphot_psf {
     int n, over;
     float *data;    /* n*n, owned */
+    int native;     /* 1: set from native samples (over 1) or a Gaussian
+                     * stand-in: a model good to a few per cent only */
 } rapid_psfphot_psf;
 
-#define RAPID_PSFPHOT_PSF_INIT {0, 0, NULL}
+#define RAPID_PSFPHOT_PSF_INIT {0, 0, NULL, 0}
 
 /* A copy of a square image of odd side (nx == ny) normalised to unit sum.
  * NaN samples, a sum that is not positive, sides that are even or unequal
@@ -57,7 +59,16 @@ typedef struct rapid_psfphot_opts {
                         * is fitted one source at a time (16) */
     double flux_floor; /* added in quadrature to fluxerr: flux_floor * |flux|
                         * (0) */
+    double model_err;  /* fractional error of the PSF model per pixel: the
+                        * chi^2 divides each residual^2 by sigma^2 +
+                        * (model_err * model)^2.  < 0 (default): 0 for an
+                        * oversampled PSF, RAPID_PSFPHOT_NATIVE_MODEL_ERR
+                        * for a native one (interpolating an undersampled
+                        * PSF between its samples misses its shape by a few
+                        * per cent at other sub-pixel phases) */
 } rapid_psfphot_opts;
+
+#define RAPID_PSFPHOT_NATIVE_MODEL_ERR 0.1
 
 void rapid_psfphot_opts_init(rapid_psfphot_opts *o);
 

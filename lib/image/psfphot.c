@@ -21,13 +21,14 @@ void rapid_psfphot_opts_init(rapid_psfphot_opts *o)
     o->maxiter = 50;
     o->maxgroup = 16;
     o->flux_floor = 0;
+    o->model_err = -1;
 }
 
 void rapid_psfphot_psf_release(rapid_psfphot_psf *p)
 {
     free(p->data);
     p->data = NULL;
-    p->n = p->over = 0;
+    p->n = p->over = p->native = 0;
 }
 
 int rapid_psfphot_psf_set(rapid_psfphot_psf *p, const float *data, int nx,
@@ -37,7 +38,7 @@ int rapid_psfphot_psf_set(rapid_psfphot_psf *p, const float *data, int nx,
     size_t i, n;
 
     p->data = NULL;
-    p->n = p->over = 0;
+    p->n = p->over = p->native = 0;
     if (nx != ny || nx % 2 == 0 || nx < 3 || over < 1)
         return rapid_fail(err, RAPID_E_ARG, "%s: PSF of %d x %d samples: the "
                           "sides must be equal and odd", what, nx, ny);
@@ -57,6 +58,7 @@ int rapid_psfphot_psf_set(rapid_psfphot_psf *p, const float *data, int nx,
         p->data[i] = (float)(data[i] / sum);
     p->n = nx;
     p->over = over;
+    p->native = over == 1;
     return 0;
 }
 
@@ -82,6 +84,8 @@ int rapid_psfphot_psf_gauss(rapid_psfphot_psf *p, double fwhm, rapid_err *err)
         }
     }
     rc = rapid_psfphot_psf_set(p, g, n, n, over, "Gaussian PSF", err);
+    if (rc == 0) /* an approximation, whatever its sampling */
+        p->native = 1;
     free(g);
     return rc;
 }
@@ -287,6 +291,8 @@ static int fit_group(group_fit *gf, const rapid_psfphot_psf *psf,
 {
     int m = gf->m, np = 3 * m, it, k, q, converged = 0, a;
     double chi2, lambda = 1e-3;
+    double model_err = o->model_err >= 0 ? o->model_err
+                       : psf->native ? RAPID_PSFPHOT_NATIVE_MODEL_ERR : 0;
 
     /* start: the detected positions, and the flux each source alone would
      * have there */
@@ -361,14 +367,16 @@ static int fit_group(group_fit *gf, const rapid_psfphot_psf *psf,
             r->flags |= RAPID_PSFPHOT_GROUP;
         /* chi^2 over the source's own box, with every member's model */
         for (q = 0; q < gf->npx; q++) {
-            double res = gf->px[q].d;
+            double res = gf->px[q].d, mod = 0, var;
             int l;
             if (abs(gf->px[q].i - (int)floor(x0[s] + 0.5)) > o->half ||
                 abs(gf->px[q].j - (int)floor(y0[s] + 0.5)) > o->half)
                 continue;
             for (l = 0; l < m; l++)
-                res -= gf->p[3 * l] * gf->M[(size_t)q * m + l];
-            c2 += res * res * gf->px[q].w;
+                mod += gf->p[3 * l] * gf->M[(size_t)q * m + l];
+            res -= mod;
+            var = 1 / gf->px[q].w + model_err * model_err * mod * mod;
+            c2 += res * res / var;
             n++;
         }
         r->npix = n;
