@@ -41,6 +41,26 @@ ncsv=$(($(wc -l <"$tmp/c.csv") - 1))
 expect "csv rows as counted" "$(grep -q "\"candidates\": $ncsv," <<<"$out"; echo $?)"
 expect "negative candidates" "$(awk -F, 'NR>1 && $29==-1 {k++} END {exit !(k>0)}' "$tmp/c.csv"; echo $?)"
 expect "pass is fail_bits == 0" "$(awk -F, 'NR>1 && (($NF==0) != ($(NF-1)==1)) {bad=1} END {exit bad}' "$tmp/c.csv"; echo $?)"
+# astropy reads both catalogs without a warning (units included: the
+# image's DN is written adu), with the same values
+if /usr/bin/python3 -c 'import astropy, numpy' 2>/dev/null; then
+  "$rapid" extract --image "$l2[1]" --unc "$l2[2]" --psf "$psf" --background 64 --negative --out "$tmp/c2.fits" >/dev/null
+  expect "astropy reads FITS and CSV without warnings" "$(/usr/bin/python3 - "$tmp/c2.fits" "$tmp/c.csv" <<'PY' >/dev/null 2>&1; echo $?
+import sys, warnings
+warnings.simplefilter("error")
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+with fits.open(sys.argv[1]) as h:
+    h.verify("exception")
+t = Table.read(sys.argv[1], hdu="CANDIDATES")
+c = Table.read(sys.argv[2], format="ascii.csv")
+assert t.colnames == c.colnames and len(t) == len(c) > 0
+assert str(t["flux_psf"].unit) == "adu" and str(t["ra"].unit) == "deg"
+assert np.allclose(np.asarray(t["flux_aper_3"], float), c["flux_aper_3"], rtol=1e-6, equal_nan=True)
+PY
+)"
+fi
 # stricter cuts from an INI file: fewer pass
 printf '[cuts]\nsnr_min = 50\n' >"$tmp/strict.ini"
 check extract-cuts 0 "$rapid" extract --image "$l2[1]" --unc "$l2[2]" --psf "$psf" --background 64 --cuts "$tmp/strict.ini" --out "$tmp/s.csv"

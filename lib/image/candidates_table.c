@@ -161,6 +161,28 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     return 0;
 }
 
+/* The image's unit as the FITS standard spells it: data numbers are "adu"
+ * there ("DN", which L2 files use, makes readers such as astropy warn). */
+static void fits_unit(const char *bunit, char *out, size_t sz)
+{
+    size_t n = 0;
+    const char *p = bunit ? bunit : "";
+
+    while (*p && n + 4 < sz) {
+        int word_start = p == bunit || !((p[-1] >= 'A' && p[-1] <= 'Z') ||
+                                         (p[-1] >= 'a' && p[-1] <= 'z'));
+        if (word_start && p[0] == 'D' && p[1] == 'N' &&
+            !((p[2] >= 'A' && p[2] <= 'Z') || (p[2] >= 'a' && p[2] <= 'z'))) {
+            memcpy(out + n, "adu", 3);
+            n += 3;
+            p += 2;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+}
+
 int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
                const cand_rows *rows, double rms, double psf_fwhm,
                double apfrac3, rapid_table *cat, rapid_err *err)
@@ -168,9 +190,11 @@ int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
     cols c;
     long i;
     int rc;
+    char unit[72];
 
     memset(&c, 0, sizeof c);
-    if ((rc = add_cols(cat, rows->n, in->bunit ? in->bunit : "", &c)) != 0)
+    fits_unit(in->bunit, unit, sizeof unit);
+    if ((rc = add_cols(cat, rows->n, unit, &c)) != 0)
         return rapid_fail(err, rc, "candidates: no memory for %ld rows", rows->n);
     for (i = 0; i < rows->n; i++)
         fill_row(&rows->r[i], i, &c);
