@@ -43,6 +43,7 @@ static const char usage_text[] =
     "  --background MESH   subtract a background of this mesh size (px) first,\n"
     "                      for an image that has one (0: none, a difference)\n"
     "  --psf-box HALF      PSF fit box half-side, px (3: 7 x 7)\n"
+    "  --threads N         PSF fits on N threads (1; the same results)\n"
     "  --flux-floor F      add F x |flux_psf| to fluxerr_psf in quadrature, for\n"
     "                      a PSF known to differ from the sources' (0)\n"
     "  --psf-model-err E   the PSF model's fractional error per pixel, in the\n"
@@ -56,7 +57,7 @@ static const char usage_text[] =
 enum {
     OPT_IMAGE = 1, OPT_UNC, OPT_DETECT, OPT_PSF, OPT_MASK, OPT_NEGATIVE,
     OPT_CUTS, OPT_OUT, OPT_THRESH, OPT_MINAREA, OPT_FILTER, OPT_BACKGROUND,
-    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC, OPT_MODELERR
+    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC, OPT_MODELERR, OPT_THREADS
 };
 
 static const cli_option options[] = {
@@ -77,6 +78,7 @@ static const cli_option options[] = {
     {"--deblend-nthresh", NULL, 1, OPT_DBN},
     {"--deblend-cont", NULL, 1, OPT_DBC},
     {"--psf-model-err", NULL, 1, OPT_MODELERR},
+    {"--threads", NULL, 1, OPT_THREADS},
     {NULL, NULL, 0, 0},
 };
 
@@ -212,6 +214,9 @@ static int parse(int argc, char **argv, rapid_cand_opts *o, extract_args *a)
         case OPT_MINAREA: rc = cli_int_option(&p, 1, 10000, &o->minarea); break;
         case OPT_BACKGROUND: rc = cli_int_option(&p, 0, 4096, &o->bkg_mesh); break;
         case OPT_PSFBOX: rc = cli_int_option(&p, 1, 32, &o->psf.half); break;
+        case OPT_THREADS:
+            rc = cli_int_option(&p, 1, RAPID_PSFPHOT_MAXTHREADS, &o->psf.nthreads);
+            break;
         case CLI_OPERAND:
             rc = cli_usage("extract", "unexpected argument '%s' (the image is "
                            "given with --image)", p.value);

@@ -61,6 +61,9 @@ assert np.allclose(np.asarray(t["flux_aper_3"], float), c["flux_aper_3"], rtol=1
 PY
 )"
 fi
+check extract-threads 0 "$rapid" extract --image "$l2[1]" --unc "$l2[2]" --psf "$psf" --background 64 --negative --threads 2 --out "$tmp/t2.csv"
+expect "--threads 2: the same catalog" "$(cmp -s "$tmp/c.csv" "$tmp/t2.csv"; echo $?)"
+check extract-badthreads 2 "$rapid" extract --image "$l2" --out "$tmp/c.csv" --threads 0
 # stricter cuts from an INI file: fewer pass
 printf '[cuts]\nsnr_min = 50\n' >"$tmp/strict.ini"
 check extract-cuts 0 "$rapid" extract --image "$l2[1]" --unc "$l2[2]" --psf "$psf" --background 64 --cuts "$tmp/strict.ini" --out "$tmp/s.csv"

@@ -456,6 +456,43 @@ static void test_blend(void **state)
     free(unc);
 }
 
+/* The PSF fits on two threads give the same catalog, bit for bit. */
+static void test_threads(void **state)
+{
+    float *img = malloc((size_t)N * N * sizeof *img), *unc = malloc((size_t)N * N * sizeof *unc);
+    truth *t = malloc(MAXT * sizeof *t);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table one = RAPID_TABLE_INIT, two = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    int nt, k;
+
+    (void)state;
+    scene(N, STEP, 4, 1, faint, img, unc, t, &nt);
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = N;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    o.negative = 1;
+    assert_ok(rapid_candidates(&in, &o, &one, &err), err);
+    o.psf.nthreads = 2;
+    assert_ok(rapid_candidates(&in, &o, &two, &err), err);
+    assert_true(one.nrows > nt / 2);
+    assert_int_equal(one.nrows, two.nrows);
+    assert_int_equal(one.ncols, two.ncols);
+    for (k = 0; k < one.ncols; k++) {
+        size_t w = one.cols[k].type == RAPID_COL_F64 ? 8 : 4;
+        assert_memory_equal(one.cols[k].data, two.cols[k].data, w * (size_t)one.nrows);
+    }
+    rapid_table_release(&one);
+    rapid_table_release(&two);
+    free(img);
+    free(unc);
+    free(t);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -535,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_pulls_bright),
         cmocka_unit_test(test_vetting),
         cmocka_unit_test(test_blend),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_cuts_ini),
         cmocka_unit_test(test_errors),
     };

@@ -66,9 +66,13 @@ typedef struct rapid_psfphot_opts {
                         * for a native one (interpolating an undersampled
                         * PSF between its samples misses its shape by a few
                         * per cent at other sub-pixel phases) */
+    int nthreads;      /* groups fitted in parallel by this many threads,
+                        * 1..RAPID_PSFPHOT_MAXTHREADS (1); the results do
+                        * not depend on it */
 } rapid_psfphot_opts;
 
 #define RAPID_PSFPHOT_NATIVE_MODEL_ERR 0.1
+#define RAPID_PSFPHOT_MAXTHREADS 64
 
 void rapid_psfphot_opts_init(rapid_psfphot_opts *o);
 

@@ -7,6 +7,7 @@
  * and their inverse at the solution gives the errors.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ void rapid_psfphot_opts_init(rapid_psfphot_opts *o)
     o->maxgroup = 16;
     o->flux_floor = 0;
     o->model_err = -1;
+    o->nthreads = 1;
 }
 
 void rapid_psfphot_psf_release(rapid_psfphot_psf *p)
@@ -509,14 +511,57 @@ static int fit_members(const float *img, const float *sigma, int nx, int ny,
     return rc;
 }
 
+/* What the workers share (read-only but for the disjoint out entries of
+ * their groups). */
+typedef struct shared {
+    const float *img, *sigma;
+    int nx, ny;
+    const rapid_psfphot_psf *psf;
+    const rapid_psfphot_opts *o;
+    const double *x0, *y0;
+    const int *order;         /* source indices, grouped */
+    const keyed *start;       /* start[g].i: the first of group g in order */
+    int ngroups, n;
+    rapid_psfphot_result *out;
+} shared;
+
+typedef struct worker {
+    shared *sh;
+    int first, step, rc;      /* groups first, first + step, ... */
+} worker;
+
+static void *run_worker(void *arg)
+{
+    worker *w = arg;
+    const shared *sh = w->sh;
+    pixel *pxbuf = NULL;
+    int g;
+
+    for (g = w->first; g < sh->ngroups && w->rc == 0; g += w->step) {
+        int i = sh->start[g].i, j = g + 1 < sh->ngroups ? sh->start[g + 1].i : sh->n;
+        int m = j - i, k;
+        if (m <= sh->o->maxgroup) {
+            w->rc = fit_members(sh->img, sh->sigma, sh->nx, sh->ny, sh->psf, sh->o,
+                                sh->x0, sh->y0, sh->order + i, m, sh->out, &pxbuf);
+            continue;
+        }
+        for (k = i; k < j && w->rc == 0; k++) {
+            w->rc = fit_members(sh->img, sh->sigma, sh->nx, sh->ny, sh->psf, sh->o,
+                                sh->x0, sh->y0, sh->order + k, 1, sh->out, &pxbuf);
+            sh->out[sh->order[k]].flags |= RAPID_PSFPHOT_CROWDED;
+        }
+    }
+    free(pxbuf);
+    return NULL;
+}
+
 int rapid_psfphot(const float *img, const float *sigma, int nx, int ny,
                   const rapid_psfphot_psf *psf, const rapid_psfphot_opts *o,
                   int n, const double *x0, const double *y0,
                   rapid_psfphot_result *out, rapid_err *err)
 {
-    int *parent = NULL, *order = NULL, i, j, rc = 0, side;
+    int *parent = NULL, *order = NULL, i, j, rc = 0, side, ng = 0;
     keyed *ks = NULL;
-    pixel *pxbuf = NULL;
 
     if (!img || !sigma || !psf || !psf->data || !o || o->half < 1 ||
         o->maxgroup < 1 || n < 0 || (n > 0 && (!x0 || !y0 || !out)))
@@ -554,28 +599,43 @@ int rapid_psfphot(const float *img, const float *sigma, int nx, int ny,
     qsort(ks, (size_t)n, sizeof *ks, cmp_keyed);
     for (i = 0; i < n; i++)
         order[i] = ks[i].i;
-    for (i = 0; i < n && rc == 0; i = j) {
-        int m;
+    /* group starts; the groups are fitted by nthreads workers in turn */
+    for (i = 0; i < n; i = j) {
         for (j = i; j < n && ks[j].key == ks[i].key; j++)
             ;
-        m = j - i;
-        if (m <= o->maxgroup) {
-            rc = fit_members(img, sigma, nx, ny, psf, o, x0, y0, order + i, m,
-                             out, &pxbuf);
-        } else {
-            int k;
-            for (k = i; k < j && rc == 0; k++) {
-                rc = fit_members(img, sigma, nx, ny, psf, o, x0, y0, order + k, 1,
-                                 out, &pxbuf);
-                out[order[k]].flags |= RAPID_PSFPHOT_CROWDED;
-            }
+        ks[ng++].i = i; /* ks[].key is no longer needed past here */
+    }
+    {
+        worker w[RAPID_PSFPHOT_MAXTHREADS];
+        pthread_t tid[RAPID_PSFPHOT_MAXTHREADS];
+        int nt = o->nthreads < 1 ? 1 : o->nthreads, created[RAPID_PSFPHOT_MAXTHREADS], t;
+        shared sh;
+
+        if (nt > RAPID_PSFPHOT_MAXTHREADS)
+            nt = RAPID_PSFPHOT_MAXTHREADS;
+        if (nt > ng)
+            nt = ng;
+        sh.img = img, sh.sigma = sigma, sh.nx = nx, sh.ny = ny, sh.psf = psf;
+        sh.o = o, sh.x0 = x0, sh.y0 = y0, sh.order = order, sh.start = ks;
+        sh.ngroups = ng, sh.n = n, sh.out = out;
+        for (t = 0; t < nt; t++) {
+            w[t].sh = &sh, w[t].first = t, w[t].step = nt, w[t].rc = 0;
+            created[t] = t > 0 && pthread_create(&tid[t], NULL, run_worker, &w[t]) == 0;
         }
+        for (t = 0; t < nt; t++) /* this thread's share, and any not started */
+            if (!created[t])
+                run_worker(&w[t]);
+        for (t = 1; t < nt; t++)
+            if (created[t])
+                pthread_join(tid[t], NULL);
+        for (t = 0; t < nt; t++)
+            if (w[t].rc)
+                rc = w[t].rc;
     }
 cleanup:
     free(parent);
     free(order);
     free(ks);
-    free(pxbuf);
     if (rc)
         return rapid_fail(err, rc, "PSF photometry of %d sources: no memory", n);
     return 0;
