@@ -68,8 +68,10 @@ enum {
     RAPID_CAND_PSF_GROUP = 0x200,   /* fitted together with neighbours */
     RAPID_CAND_PSF_CROWDED = 0x400, /* too many neighbours: fitted alone */
     RAPID_CAND_PSF_NODATA = 0x800,  /* too few pixels to fit */
-    RAPID_CAND_WIN_FAILED = 0x1000  /* windowed position failed: x, y are
+    RAPID_CAND_WIN_FAILED = 0x1000, /* windowed position failed: x, y are
                                      * the isophotal barycentre */
+    RAPID_CAND_PSF_FIXED = 0x2000   /* the fitted position ran more than
+                                     * 2 px away: flux fitted at (x, y) */
 };
 
 typedef struct rapid_cand_opts {

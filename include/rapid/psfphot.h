@@ -78,11 +78,14 @@ void rapid_psfphot_opts_init(rapid_psfphot_opts *o);
 
 /* Result flags. */
 enum {
-    RAPID_PSFPHOT_NOCONV = 1,  /* no convergence, or the position left the
-                                * box: values are the last iteration's */
+    RAPID_PSFPHOT_NOCONV = 1,  /* no convergence in maxiter iterations:
+                                * values are the last iteration's */
     RAPID_PSFPHOT_GROUP = 2,   /* fitted together with neighbours */
     RAPID_PSFPHOT_CROWDED = 4, /* its group was larger than maxgroup */
-    RAPID_PSFPHOT_NODATA = 8   /* fewer usable pixels than 4 (values NaN) */
+    RAPID_PSFPHOT_NODATA = 8,  /* fewer usable pixels than 4 (values NaN) */
+    RAPID_PSFPHOT_FIXED = 16   /* its position ran more than 2 px from the
+                                * start: held there, the flux fitted at the
+                                * starting position (xerr, yerr NaN) */
 };
 
 typedef struct rapid_psfphot_result {

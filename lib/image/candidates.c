@@ -435,6 +435,8 @@ int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
             r->flags |= RAPID_CAND_PSF_CROWDED;
         if (res[k].flags & RAPID_PSFPHOT_NODATA)
             r->flags |= RAPID_CAND_PSF_NODATA;
+        if (res[k].flags & RAPID_PSFPHOT_FIXED)
+            r->flags |= RAPID_CAND_PSF_FIXED;
     }
     free(x);
     free(res);

@@ -196,6 +196,10 @@ double rapid_psfphot_psf_fwhm(const rapid_psfphot_psf *p)
 
 /* ------------------------------------------------------------ fitting */
 
+/* How far (px, either axis) a fitted position may run from its start
+ * before it is held there. */
+#define RUNAWAY 2.0
+
 typedef struct pixel {
     int i, j;
     double d, w;   /* value, 1/sigma^2 */
@@ -207,6 +211,10 @@ typedef struct group_fit {
     pixel *px;
     int npx;
     double *p, *trial, *A, *g, *delta, *M, *Gx, *Gy; /* 3m params etc. */
+    int *cx, *cy;      /* the pixel of each source's starting position */
+    unsigned char *fixed; /* 1: the source's position is held at its start */
+    int reach;         /* a source's model is evaluated within this many
+                        * px of it (in both axes), 0 beyond */
 } group_fit;
 
 /* Model of every source at every pixel (M, and derivatives Gx, Gy with
@@ -220,10 +228,15 @@ static double model(group_fit *gf, const rapid_psfphot_psf *psf, const double *p
     for (q = 0; q < gf->npx; q++) {
         double r = gf->px[q].d;
         for (k = 0; k < gf->m; k++) {
-            double gx, gy, v;
-            v = rapid_psfphot_psf_eval(psf, gf->px[q].i - p[3 * k + 1],
-                                       gf->px[q].j - p[3 * k + 2],
-                                       derivs ? &gx : NULL, derivs ? &gy : NULL);
+            double gx = 0, gy = 0, v = 0;
+            /* beyond the reach, measured from the fixed starting pixel so
+             * that the model stays a smooth function of the parameters,
+             * the PSF's far wing is left out */
+            if (abs(gf->px[q].i - gf->cx[k]) <= gf->reach &&
+                abs(gf->px[q].j - gf->cy[k]) <= gf->reach)
+                v = rapid_psfphot_psf_eval(psf, gf->px[q].i - p[3 * k + 1],
+                                           gf->px[q].j - p[3 * k + 2],
+                                           derivs ? &gx : NULL, derivs ? &gy : NULL);
             if (derivs) {
                 size_t o = (size_t)q * gf->m + k;
                 gf->M[o] = v;
@@ -252,8 +265,8 @@ static void normal_equations(group_fit *gf)
             size_t o = (size_t)q * gf->m + k;
             double f = gf->p[3 * k];
             J[3 * k] = gf->M[o];
-            J[3 * k + 1] = f * gf->Gx[o];
-            J[3 * k + 2] = f * gf->Gy[o];
+            J[3 * k + 1] = gf->fixed[k] ? 0 : f * gf->Gx[o];
+            J[3 * k + 2] = gf->fixed[k] ? 0 : f * gf->Gy[o];
             r -= f * gf->M[o];
         }
         for (a = 0; a < np; a++) {
@@ -267,6 +280,12 @@ static void normal_equations(group_fit *gf)
     for (a = 0; a < np; a++)
         for (b = a + 1; b < np; b++)
             gf->A[a * np + b] = gf->A[b * np + a];
+    /* a held position: its row and column are 0; 1 on the diagonal keeps
+     * the matrix positive definite and its step 0 (g is 0 there) */
+    for (k = 0; k < gf->m; k++)
+        if (gf->fixed[k])
+            for (a = 3 * k + 1; a <= 3 * k + 2; a++)
+                gf->A[a * np + a] = 1;
 }
 
 /* Solve (A + lambda diag A) delta = g; 0 or -1 if not positive definite. */
@@ -313,36 +332,76 @@ static int fit_group(group_fit *gf, const rapid_psfphot_psf *psf,
     }
     chi2 = model(gf, psf, gf->p, 1);
     for (it = 0; it < o->maxiter && !converged; it++) {
-        double chi2t;
-        int small = 1;
+        double chi2t = chi2, before = chi2;
+        int small = 1, stuck = 0, ran = 0;
         normal_equations(gf);
         for (;;) {
+            if (lambda > 1e8) { /* no step lowers chi^2: at its minimum */
+                stuck = 1;
+                break;
+            }
             if (lm_step(gf, lambda, work) != 0) {
                 lambda *= 10;
-                if (lambda > 1e10)
-                    break;
                 continue;
             }
             for (a = 0; a < np; a++)
                 gf->trial[a] = gf->p[a] + gf->delta[a];
             chi2t = model(gf, psf, gf->trial, 0);
-            if (chi2t <= chi2 || lambda > 1e10)
+            if (chi2t <= chi2)
                 break;
             lambda *= 10;
         }
-        if (lambda > 1e10)
+        if (stuck) {
+            converged = 1;
             break;
+        }
         for (k = 0; k < m; k++) {
             double ef = gf->A[(3 * k) * np + 3 * k] > 0
                             ? 1 / sqrt(gf->A[(3 * k) * np + 3 * k]) : 1;
-            if (fabs(gf->delta[3 * k]) > 1e-4 * ef ||
-                fabs(gf->delta[3 * k + 1]) > 1e-5 || fabs(gf->delta[3 * k + 2]) > 1e-5)
+            /* a thousandth of the flux error, 1e-4 px: far below the
+             * statistical errors */
+            if (fabs(gf->delta[3 * k]) > 1e-3 * ef ||
+                fabs(gf->delta[3 * k + 1]) > 1e-4 || fabs(gf->delta[3 * k + 2]) > 1e-4)
                 small = 0;
         }
         memcpy(gf->p, gf->trial, (size_t)np * sizeof *gf->p);
+        /* a source that runs more than RUNAWAY px from its start (a noise
+         * peak, a residual's edge) is put back and held there: its flux is
+         * then fitted at the detected position */
+        for (k = 0; k < m; k++)
+            if (!gf->fixed[k] && (fabs(gf->p[3 * k + 1] - x0[gf->idx[k]]) > RUNAWAY ||
+                                  fabs(gf->p[3 * k + 2] - y0[gf->idx[k]]) > RUNAWAY)) {
+                gf->fixed[k] = 1;
+                gf->p[3 * k + 1] = x0[gf->idx[k]];
+                gf->p[3 * k + 2] = y0[gf->idx[k]];
+                ran = 1;
+            }
         chi2 = model(gf, psf, gf->p, 1);
-        lambda = fmax(lambda / 10, 1e-7);
-        converged = small;
+        if (ran) {
+            lambda = 1e-3;
+            converged = 0;
+            continue;
+        }
+        /* the damping follows how well the quadratic model predicted the
+         * fall of chi^2 (a zig-zag about the minimum falls much less) */
+        {
+            double pred = 0, rho;
+            int b;
+            for (a = 0; a < np; a++) {
+                double ad = 0;
+                for (b = 0; b < np; b++)
+                    ad += gf->A[a * np + b] * gf->delta[b];
+                pred += gf->delta[a] * (2 * gf->g[a] - ad);
+            }
+            rho = pred > 0 ? (before - chi2) / pred : 0;
+            if (rho > 0.75)
+                lambda = fmax(lambda / 3, 1e-7);
+            else if (rho < 0.25)
+                lambda *= 2;
+        }
+        /* steps too small to matter, or chi^2 no longer falling */
+        converged = small || before - chi2 < 1e-6; /* chi^2 differences that
+                                                    * small mean nothing */
     }
     /* errors: the inverse of the normal matrix at the solution */
     normal_equations(gf);
@@ -361,10 +420,12 @@ static int fit_group(group_fit *gf, const rapid_psfphot_psf *psf,
         r->x = gf->p[3 * k + 1];
         r->y = gf->p[3 * k + 2];
         r->fluxerr = sqrt(vf + pow(o->flux_floor * r->flux, 2));
-        r->xerr = sqrt(work[(3 * k + 1) * np + 3 * k + 1]);
-        r->yerr = sqrt(work[(3 * k + 2) * np + 3 * k + 2]);
-        if (!converged || fabs(r->x - x0[s]) > o->half || fabs(r->y - y0[s]) > o->half)
+        r->xerr = gf->fixed[k] ? NAN : sqrt(work[(3 * k + 1) * np + 3 * k + 1]);
+        r->yerr = gf->fixed[k] ? NAN : sqrt(work[(3 * k + 2) * np + 3 * k + 2]);
+        if (!converged)
             r->flags |= RAPID_PSFPHOT_NOCONV;
+        if (gf->fixed[k])
+            r->flags |= RAPID_PSFPHOT_FIXED;
         if (m > 1)
             r->flags |= RAPID_PSFPHOT_GROUP;
         /* chi^2 over the source's own box, with every member's model */
@@ -506,7 +567,21 @@ static int fit_members(const float *img, const float *sigma, int nx, int ny,
     gf.M = work + (size_t)np * np;
     gf.Gx = gf.M + per;
     gf.Gy = gf.Gx + per;
+    if (!(gf.cx = malloc(2 * (size_t)m * sizeof *gf.cx)) ||
+        !(gf.fixed = calloc((size_t)m, 1))) {
+        free(gf.cx);
+        free(mem);
+        return RAPID_E_NOMEM;
+    }
+    gf.cy = gf.cx + m;
+    for (k = 0; k < m; k++) {
+        gf.cx[k] = (int)floor(x0[idx[k]] + 0.5);
+        gf.cy[k] = (int)floor(y0[idx[k]] + 0.5);
+    }
+    gf.reach = o->half + 3;
     rc = fit_group(&gf, psf, o, x0, y0, out, work);
+    free(gf.cx);
+    free(gf.fixed);
     free(mem);
     return rc;
 }
