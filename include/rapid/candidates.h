@@ -3,17 +3,21 @@
  *
  * Candidates are detected on a matched-filter image (ZOGY's S_corr, the
  * kernel fit's cross-convolved difference) or on the difference itself,
- * and measured on the difference with its per-pixel uncertainty; positive
- * candidates, and with `negative` also negative ones (detected on the
- * negated images, measured on the negated difference, their fluxes given
- * with their true, negative sign).  The catalog's columns are listed in
- * docs/candidates.md; pixel coordinates are 0-based.
+ * and measured on the difference with its per-pixel uncertainty.  The
+ * negative candidates are those of the negated images, measured on the
+ * negated difference (so every metric and cut treats both signs alike),
+ * their fluxes given with their true, negative sign; they are always found,
+ * since the PSF fits take every candidate whose box overlaps another's
+ * together whatever its sign, and listed with `negative`.  The catalog's
+ * columns are listed in docs/candidates.md; pixel coordinates are 0-based.
+ *
+ * Thread safety: detection and measurement run under SEP's process-wide
+ * lock (rapid/extract.h); the PSF fits run on psf.nthreads threads.
  */
 #ifndef RAPID_CANDIDATES_H
 #define RAPID_CANDIDATES_H
 
 #include "rapid/error.h"
-#include "rapid/extract.h"
 #include "rapid/fits.h"
 #include "rapid/psfphot.h"
 #include "rapid/wcs.h"
@@ -85,7 +89,7 @@ typedef struct rapid_cand_opts {
                            * point sources on plateaus of S_corr) */
     double filter_fwhm;   /* Gaussian filter FWHM (px) when detecting on the
                            * difference itself; 0 none (2) */
-    int negative;         /* 1: negative candidates too (0) */
+    int negative;         /* 1: list the negative candidates too (0) */
     int bkg_mesh;         /* > 0: subtract a background interpolated
                            * between meshes of this size (px; SExtractor's
                            * estimator, median-filtered over 3x3 meshes)
@@ -115,8 +119,11 @@ typedef struct rapid_cand_input {
 
 /* The candidate catalog of a difference image: one row per candidate with
  * the columns of docs/candidates.md, header cards NOISESRC, NOISERMS,
- * DETECTON, THRESH, APCOR3, PSFFWHM and the cuts applied (CUT_*).  The
- * caller releases cat. */
+ * DETECTON, THRESH, MINAREA, BKGMESH, PSFFWHM, APCOR3, PSFHALF, NPOS, NNEG
+ * and the cuts applied (CUT_*).  The caller releases cat (also on failure,
+ * when it is empty).  RAPID_E_ARG for a difference without data or spread,
+ * a detection image without spread, a PSF without a measurable width;
+ * RAPID_E_NOMEM. */
 int rapid_candidates(const rapid_cand_input *in, const rapid_cand_opts *o,
                      rapid_table *cat, rapid_err *err);
 
