@@ -188,6 +188,163 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
                     int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,
                     rapid_err *err);
 
+/* ---- Kernel fitting by cross-convolution (SFFT: Hu et al. 2022; the
+ *      least-squares kernel of Alard & Lupton 1998) ----
+ *
+ * With N the science image and R the reference on the science pixels
+ * (backgrounds removed; R in its own units: the kernel carries the flux
+ * scale), P_n, P_r their PSFs on the science pixels (unit sum), x for
+ * convolution and hats for Fourier transforms:
+ *   cross-convolution:  N~ = P_r x N,  R~ = P_n x R  (both then have the
+ *                       PSF P_n x P_r);
+ *   the model:          N~(p) = sum_k K_p(k) R~(p - k) + B(p),
+ *     K_p(k) = sum_j phi_j(u, v) K_j(k),  k in [-h, h]^2 (h = half_width),
+ *     B(p)   = sum_j phi_j(u, v) b_j  (j up to bg_order),
+ *     phi_j the monomials u^a v^b, a + b <= order, in the order 1, u, v,
+ *     u^2, u v, v^2; u = (x - (nx-1)/2) / (nx/2), v likewise (the image
+ *     centre is u = v = 0, its edges about +-1);
+ *   the fit:            least squares over stamps, each the
+ *     (2 stamp_half + 1)^2 pixels around a source, with K_p and B taken at
+ *     the stamp's centre, every pixel weighted by 1 / sigma_p^2,
+ *     sigma_p^2 = (V_N x P_r^2)(p) + s0^2 (V_R x P_n^2)(p) (s0 the
+ *     caller's first guess of the flux scale);
+ *   the difference for detection (cross-convolved):
+ *     D_cc = N~ - K x R~ - B  (PSF P_n x P_r, science DN/s);
+ *   the decorrelated difference, with K_c = K_0 the kernel at the image
+ *     centre and kappa = sum_k K_c(k) its flux normalisation:
+ *     D^ = D_cc^ sqrt(sigma_n^2 + kappa^2 sigma_r^2)
+ *          / sqrt(sigma_n^2 |P_r^|^2 + sigma_r^2 |K_c^ P_n^|^2),
+ *     whose noise is white with variance sigma_n^2 + kappa^2 sigma_r^2
+ *     where the kernel is K_c, and whose PSF
+ *     P_D^ = P_n^ P_r^ sqrt(sigma_n^2 + kappa^2 sigma_r^2) / sqrt(...)
+ *     has unit sum: a point source of flux f in N measures f on D with
+ *     P_D.  Its uncertainty, from the per-pixel variances V_N, V_R (in R's
+ *     units):
+ *     sigma_D^2 = V_N x k_N^2 + V_R x k_R^2,  k_N = DK x P_r,
+ *     k_R = DK x K_c x P_n,  DK^ = D^ / D_cc^ (the decorrelation kernel).
+ * The kernel is decorrelated at the image centre only: where it varies,
+ * the noise of D is white to the extent K_p is close to K_c.
+ *
+ * Basis: delta functions (one unknown per kernel pixel, as SFFT).  The
+ * cross-convolution already gives both images the same PSF, so the kernel
+ * left to fit is close to kappa times a delta function, plus whatever the
+ * PSF models and the registration got wrong: sub-pixel shifts and
+ * asymmetric residues that a delta basis represents exactly and a
+ * Gauss-Hermite basis (made for a Gaussian-like kernel that broadens a
+ * sharp reference) does not without choosing widths and degrees.  The
+ * price is (2h + 1)^2 unknowns per spatial term (361 for h = 9; 2166 for a
+ * quadratic kernel), which stamps of ~500 pixels provide many times over.
+ *
+ * Stamps: local maxima of N~ and R~ (within 1 px of each other) at S/N >=
+ * min_snr in both, no other maximum above 5 sigma within `isolation` px,
+ * peak of N below max_peak (when set), the stamp and the kernel's reach
+ * inside the image; spread over the image by taking the brightest
+ * remaining source of each cell of an 8 x 8 grid in turn, up to
+ * max_stamps.  Inside a stamp a pixel is fitted only when no pixel of N
+ * within P_r's reach and no pixel of R within the kernel's and P_n's
+ * reach is NaN (no data, DQ-flagged, saturated); a PSF's reach is the
+ * farthest pixel above 1 % of its peak.  After each solution, stamps whose
+ * chi^2 per pixel lies above the median by more than clip_sigma times
+ * the robust scatter (1.4826 MAD) of the stamps' values are dropped and
+ * the fit is made again (at most max_iter times; never below the stamps
+ * the fit needs).
+ *
+ * Solution: the normal equations assembled from per-stamp Gram matrices
+ * (BLAS dsyrk) weighted by the products of the stamps' polynomial terms,
+ * scaled to unit diagonal, factored by Cholesky (LAPACK dpotrf) with the
+ * condition number estimated in the 1-norm (dpocon).  The fit fails
+ * (no outputs, RAPID_E_TOOFEW or RAPID_E_RANGE with the reason) with
+ * fewer than 5 stamps per spatial term or fewer fitted pixels than twice
+ * the unknowns, a matrix that is not positive definite (singular), a
+ * condition number above max_cond, or a solution that is not finite.
+ *
+ * Transforms: whole images through rapid/fft.h, padded against
+ * wrap-around by the larger PSF's size and the kernel's width to a size
+ * FFTW transforms fast; 6 + 2 (spatial terms) + 8 transforms of that
+ * size, at most three padded planes alive.  No-data pixels (NaN) of one
+ * image are filled from the other (scaled by s0), of both with zero, and
+ * are NaN in every output, as are pixels without data in V_N or V_R.
+ * The BLAS (OpenBLAS) runs nthreads threads: its thread count is the
+ * process's, set by the call.
+ */
+typedef struct rapid_sfft_opts {
+    int nthreads;            /* FFT and BLAS threads (1) */
+    rapid_fft_cache *fft;    /* plans to use; NULL: made and freed by the
+                              * call (ESTIMATE, nthreads) */
+    int half_width;          /* kernel half-width h, px (9) */
+    int order;               /* spatial order of the kernel: 0 constant,
+                              * 1 linear, 2 quadratic (2) */
+    int bg_order;            /* of the differential background, 0-2 (2) */
+    int stamp_half;          /* fitted pixels per stamp: (2 s + 1)^2 (11:
+                              * 23^2; with the kernel 41^2 of R~) */
+    int max_stamps;          /* (1000) */
+    double min_snr;          /* peak S/N of a stamp's source in N~ and R~
+                              * (20) */
+    double isolation;        /* px (6) */
+    double max_peak;         /* sources whose brightest N pixel exceeds
+                              * this (DN/s) are not used; 0: no limit (0) */
+    double clip_sigma;       /* stamp rejection (3) */
+    int max_iter;            /* rejection passes at most (3) */
+    double max_cond;         /* condition number limit (1e12) */
+} rapid_sfft_opts;
+
+void rapid_sfft_opts_init(rapid_sfft_opts *o);
+
+/* Prepared inputs, nx x ny each (the caller's, not changed). */
+typedef struct rapid_sfft_in {
+    int nx, ny;
+    const float *n, *r;      /* science (DN/s) and reference (any units),
+                              * backgrounds removed */
+    const float *vn, *vr;    /* their variances */
+    const float *pn, *pr;    /* PSFs on the science pixels, odd npn x npn
+                              * and npr x npr, centred (normalised here) */
+    int npn, npr;
+    double s0;               /* first guess of the flux scale, science /
+                              * reference (<= 0: 1) */
+    double sigma_n, sigma_r; /* background noise of n and r; <= 0:
+                              * estimated (1.4826 MAD of the pixels) */
+} rapid_sfft_in;
+
+typedef struct rapid_sfft_out {
+    float *d, *cconv, *unc;  /* decorrelated and cross-convolved
+                              * differences and sigma of d, science DN/s,
+                              * nx * ny each (allocated; free()) */
+    float *pd;               /* P_D, npd x npd, unit sum (allocated) */
+    int npd;                 /* max(npn, npr) */
+    float *kernel;           /* K_j, nterms x (2 h + 1)^2, term j's
+                              * kernel row-major from (-h, -h) (allocated) */
+    double bg[6];            /* b_j */
+    const char *basis;       /* "delta" */
+    int order, bg_order, half_width, nterms, nbg;
+    int nstamps;             /* stamps in the final fit */
+    int nrejected;           /* stamps dropped on their residuals */
+    int ncandidates;         /* stamps chosen before rejection */
+    long npix;               /* pixels fitted */
+    int nunknowns;
+    double chi2r;            /* chi^2 / (npix - nunknowns) */
+    double cond;             /* condition number estimate (1-norm) */
+    double ksum;             /* kappa = sum of K at the image centre */
+    double sigma_n, sigma_r; /* as used */
+    int padx, pady;
+} rapid_sfft_out;
+
+void rapid_sfft_out_release(rapid_sfft_out *out);
+
+int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
+               rapid_sfft_out *out, rapid_err *err);
+
+/* The kernel fit on a prepared pair: N = science - its background, R =
+ * reference - its background (reference units: ksum is then the flux
+ * scale the fit finds, to compare with p->match.scale), V_N = the science
+ * uncertainty squared, V_R the reference's, P_r = ref_psf seen through the
+ * science pixel (rapid_psf_box_blur), s0 = p->match.scale; NaN where the
+ * reference's coverage is below 0.5.  PSFs odd-sized, centred.  o NULL:
+ * defaults. */
+int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
+                    const float *sci_psf, int nsp, const float *ref_psf,
+                    int nrp, const rapid_sfft_opts *o, rapid_sfft_out *out,
+                    rapid_err *err);
+
 #ifdef __cplusplus
 }
 #endif
