@@ -299,6 +299,10 @@ typedef struct rapid_sfft_in {
     const float *pn, *pr;    /* PSFs on the science pixels, odd npn x npn
                               * and npr x npr, centred (normalised here) */
     int npn, npr;
+    const float *cov;        /* the reference's coverage (may be NULL):
+                              * stamps fit only pixels whose R~ comes
+                              * from fully covered pixels (>= 0.99), as
+                              * partly covered ones hold part of the flux */
     double s0;               /* first guess of the flux scale, science /
                               * reference (<= 0: 1) */
     double sigma_n, sigma_r; /* background noise of n and r; <= 0:

@@ -28,7 +28,10 @@
 
 #define COVER_MIN 0.5        /* reference coverage below this: no data */
 #define SIGMA_SAMPLE 1000000 /* pixels sampled to estimate a noise */
-#define REACH_FRAC 0.01      /* a PSF reaches as far as 1 % of its peak */
+#define REACH_VAR 0.01       /* the PSF's square: to 1 % of the peak */
+#define REACH_HOLE 0.1       /* a filled hole spoils the convolved image
+                              * where the PSF is above 10 % of its peak
+                              * (there by more than ~0.1 of its noise) */
 #define DK_FLOOR 1e-10       /* relative floor under the decorrelation's
                               * denominator: no division by frequencies
                               * neither PSF has */
@@ -190,22 +193,31 @@ static void to_real(const grid *g, const rapid_sfft_in *in, float *pl)
     }
 }
 
-/* The farthest pixel (Chebyshev) of a PSF above REACH_FRAC of its peak,
- * and the PSF squared (normalised to unit sum first) cut to it. */
-static int psf_reach(const float *p, int n, float **sq)
+/* The farthest pixel (Chebyshev distance) of a PSF above frac of its
+ * peak. */
+static int reach_of(const float *p, int n, double frac)
 {
-    int h = n / 2, i, j, r = 0, l;
-    double peak = 0, sum = stamp_sum(p, n);
+    int h = n / 2, i, j, r = 0;
+    double peak = 0;
 
     for (i = 0; i < n * n; i++)
         peak = p[i] > peak ? p[i] : peak;
     for (j = 0; j < n; j++)
         for (i = 0; i < n; i++)
-            if (p[(size_t)j * n + i] > REACH_FRAC * peak) {
+            if (p[(size_t)j * n + i] > frac * peak) {
                 int d = abs(i - h) > abs(j - h) ? abs(i - h) : abs(j - h);
                 r = d > r ? d : r;
             }
-    l = 2 * r + 1;
+    return r;
+}
+
+/* The PSF's reach for its square (REACH_VAR), and the square (of the PSF
+ * normalised to unit sum) cut to it. */
+static int psf_reach(const float *p, int n, float **sq)
+{
+    int h = n / 2, i, j, r = reach_of(p, n, REACH_VAR), l = 2 * r + 1;
+    double sum = stamp_sum(p, n);
+
     if (!(*sq = malloc((size_t)l * l * sizeof **sq)))
         return -1;
     for (j = 0; j < l; j++)
@@ -585,10 +597,13 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     im.r = in->r;
     im.vn = in->vn;
     im.vr = in->vr;
+    im.cov = in->cov;
     im.s0 = s0;
     if ((im.reach_n = psf_reach(in->pn, in->npn, &w->pn2)) < 0 ||
         (im.reach_r = psf_reach(in->pr, in->npr, &w->pr2)) < 0)
         return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
+    im.mask_n = reach_of(in->pn, in->npn, REACH_HOLE);
+    im.mask_r = reach_of(in->pr, in->npr, REACH_HOLE);
     im.pn2 = w->pn2;
     im.pr2 = w->pr2;
     {
@@ -766,6 +781,7 @@ int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
     in.npn = nsp;
     in.pr = pr;
     in.npr = nrp;
+    in.cov = p->cov.data;
     in.s0 = p->match.scale;
     rc = rapid_sfft(&in, o, out, err);
 done:

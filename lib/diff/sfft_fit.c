@@ -233,11 +233,13 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Stamps whose chi^2 per pixel is above the median by more than k times
- * the robust scatter are marked for dropping (used = -1); their number. */
-static int outliers(sfft_stamp *st, int nst, double k, double *work)
+ * the robust scatter are marked for dropping (used = -1), the worst
+ * first and at most `most` of them; their number. */
+static int outliers(sfft_stamp *st, int nst, double k, int most,
+                    double *work)
 {
     int i, n = 0, bad = 0;
-    double med, sig;
+    double med, sig, cut;
 
     for (i = 0; i < nst; i++)
         if (st[i].used > 0)
@@ -250,20 +252,33 @@ static int outliers(sfft_stamp *st, int nst, double k, double *work)
         work[i] = fabs(work[i] - med);
     qsort(work, (size_t)n, sizeof *work, cmp_double);
     sig = 1.4826 * work[n / 2];
-    for (i = 0; i < nst; i++)
-        if (st[i].used > 0 && st[i].chi2 / st[i].m > med + k * sig) {
+    cut = med + k * sig;
+    for (n = 0, i = 0; i < nst; i++)
+        if (st[i].used > 0 && st[i].chi2 / st[i].m > cut)
+            work[n++] = st[i].chi2 / st[i].m;
+    if (n > most) { /* only the worst `most` */
+        qsort(work, (size_t)n, sizeof *work, cmp_double);
+        cut = work[n - most];
+        cut = nextafter(cut, 0);
+    }
+    for (i = 0; i < nst && most > 0; i++)
+        if (st[i].used > 0 && st[i].chi2 / st[i].m > cut && bad < most) {
             st[i].used = -1;
             bad++;
         }
     return bad;
 }
 
+/* The stamps the fit needs: 5 per spatial term. */
+static int need_stamps(const sfft_geom *g)
+{
+    return 5 * (g->nterms > g->nbg ? g->nterms : g->nbg);
+}
+
 /* Enough stamps and pixels for the unknowns? */
 static int enough(const sfft_geom *g, int nstamps, long npix)
 {
-    int terms = g->nterms > g->nbg ? g->nterms : g->nbg;
-
-    return nstamps >= 5 * terms && npix >= 2L * g->nunk;
+    return nstamps >= need_stamps(g) && npix >= 2L * g->nunk;
 }
 
 int sfft_fit(const sfft_images *im, const sfft_geom *g,
@@ -291,7 +306,7 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
                         "stamps (%ld pixels) where %d unknowns need at least "
                         "%d stamps and %d pixels (sources at S/N >= %g in "
                         "both images, isolated, unsaturated)", used, npix,
-                        g->nunk, 5 * (g->nterms > g->nbg ? g->nterms : g->nbg),
+                        g->nunk, need_stamps(g),
                         2 * g->nunk, o->min_snr);
         goto done;
     }
@@ -307,12 +322,17 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
         for (i = 0; i < nst; i++)
             if (st[i].used > 0)
                 st[i].chi2 = stamp_chi2(im, g, &st[i], w.sol, &w);
-        if (it >= o->max_iter || !(bad = outliers(st, nst, o->clip_sigma, work)))
+        if (it >= o->max_iter)
             break;
         for (i = 0, kept = 0; i < nst; i++)
             if (st[i].used > 0)
+                kept++;
+        /* never below the stamps the fit needs */
+        bad = outliers(st, nst, o->clip_sigma, kept - need_stamps(g), work);
+        for (i = 0, kept = 0; i < nst; i++)
+            if (st[i].used > 0)
                 kept++, kpix += st[i].m;
-        if (!enough(g, kept, kpix)) { /* keep them: the fit needs them */
+        if (!bad || !enough(g, kept, kpix)) {
             for (i = 0; i < nst; i++)
                 if (st[i].used < 0)
                     st[i].used = 1;
@@ -325,7 +345,6 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
                 out->nrejected++;
             }
         flush(&w);
-        (void)bad;
     }
     memcpy(coef, w.sol, (size_t)g->nunk * sizeof *coef);
     for (i = 0, used = 0, npix = 0; i < nst; i++)

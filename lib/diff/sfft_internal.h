@@ -24,9 +24,11 @@ typedef struct sfft_images {
     sfft_plane nt, rt;        /* N~ and R~ */
     const float *n, *r;       /* N and R (NaN: no data) */
     const float *vn, *vr;     /* their variances */
+    const float *cov;         /* R's coverage, or NULL */
     const float *pn2, *pr2;   /* the PSFs squared, cut to their reach:
                                * (2 reach + 1)^2 each */
-    int reach_n, reach_r;     /* px */
+    int reach_n, reach_r;     /* px: the squares' reach (1 % of the peak) */
+    int mask_n, mask_r;       /* px: a hole's reach (10 % of the peak) */
     double s0;                /* first flux scale (for the weights) */
     double sig_nt, sig_rt;    /* background noise of N~ and R~ */
 } sfft_images;

@@ -10,7 +10,12 @@
 
 #define GRID 8             /* cells per side for spreading the stamps */
 #define ISO_SNR 5.0        /* neighbours this bright spoil isolation */
-#define CORE 3             /* px: no data this close to a source: not used */
+#define BLEND 0.25         /* a neighbour this bright relative to the
+                            * source spoils its isolation */
+#define COVER_FULL 0.99    /* reference coverage of a whole pixel */
+#define KCORE 1            /* px: the kernel's core (near a delta function,
+                            * shifted by a fraction of a pixel): a hole in
+                            * R~ reaches the model this much further */
 
 /* Monomials in the order 1, u, v, u^2, u v, v^2, u^3, u^2 v, ...: degree
  * by degree, falling powers of u within one. */
@@ -135,8 +140,8 @@ static int find_peaks(const sfft_images *im, const sfft_geom *g,
     return 0;
 }
 
-/* A candidate also in R~ (a maximum within 1 px, as bright), unsaturated
- * and with data at its core. */
+/* A candidate also in R~ (a maximum within 1 px, as bright), and with
+ * data at its peak pixel in both images (a saturated core has none). */
 static int in_both(const sfft_images *im, const rapid_sfft_opts *o, int x,
                    int y)
 {
@@ -149,27 +154,30 @@ static int in_both(const sfft_images *im, const rapid_sfft_opts *o, int x,
                 ok = 1;
     if (!ok)
         return 0;
-    for (j = -CORE; j <= CORE; j++)
-        for (i = -CORE; i <= CORE; i++) {
+    for (j = -1; j <= 1; j++)
+        for (i = -1; i <= 1; i++) {
             size_t k = (size_t)(y + j) * im->nx + (size_t)(x + i);
-            if (!isfinite(im->n[k]) || !isfinite(im->r[k]))
-                return 0;
-            if (o->max_peak > 0 && !(im->n[k] < o->max_peak))
+            if (o->max_peak > 0 && im->n[k] >= o->max_peak)
                 return 0;
         }
-    return 1;
+    return isfinite(im->n[(size_t)y * im->nx + x]) &&
+           isfinite(im->r[(size_t)y * im->nx + x]);
 }
 
-/* No other maximum of pk within r of pk[i] (pk sorted by y). */
+/* No other maximum of pk within r of pk[i] brighter than BLEND times it
+ * (pk sorted by y): no blend. */
 static int isolated(const peak *pk, int np, int i, double r)
 {
+    float lim = (float)(BLEND * pk[i].snr);
     int k;
 
     for (k = i - 1; k >= 0 && pk[i].y - pk[k].y <= r; k--)
-        if (hypot(pk[k].x - pk[i].x, pk[k].y - pk[i].y) <= r)
+        if (pk[k].snr >= lim &&
+            hypot(pk[k].x - pk[i].x, pk[k].y - pk[i].y) <= r)
             return 0;
     for (k = i + 1; k < np && pk[k].y - pk[i].y <= r; k++)
-        if (hypot(pk[k].x - pk[i].x, pk[k].y - pk[i].y) <= r)
+        if (pk[k].snr >= lim &&
+            hypot(pk[k].x - pk[i].x, pk[k].y - pk[i].y) <= r)
             return 0;
     return 1;
 }
@@ -198,7 +206,8 @@ static int box_bad(const int *ii, int l, int x0, int y0, int x1, int y1)
 /* Integral image of the no-data pixels of a or va in the square of
  * half-side h about (x, y) (all inside the image): l = 2 h + 1. */
 static void integral_bad(const sfft_images *im, const float *a,
-                         const float *va, int x, int y, int h, int *ii)
+                         const float *va, const float *cov, int x, int y,
+                         int h, int *ii)
 {
     int l = 2 * h + 1, i, j;
 
@@ -208,7 +217,8 @@ static void integral_bad(const sfft_images *im, const float *a,
         size_t k = (size_t)(y - h + j) * im->nx + (size_t)(x - h);
         ii[(size_t)(j + 1) * (l + 1)] = 0;
         for (i = 0; i < l; i++) {
-            row += !isfinite(a[k + i]) || !isfinite(va[k + i]);
+            row += !isfinite(a[k + i]) || !isfinite(va[k + i]) ||
+                   (cov && !(cov[k + i] >= COVER_FULL));
             ii[(size_t)(j + 1) * (l + 1) + i + 1] =
                 ii[(size_t)j * (l + 1) + i + 1] + row;
         }
@@ -235,20 +245,18 @@ static double conv_at(const sfft_images *im, const float *v, const float *p2,
 static int stamp_pixels(const sfft_images *im, const sfft_geom *g,
                         sfft_stamp *s, int *iin, int *iir)
 {
-    int side = 2 * g->sh + 1, hn = g->sh + im->reach_r,
-        hr = g->sh + g->hw + im->reach_n, i, j, m = 0;
-    int dn = im->reach_r, dr = g->hw + im->reach_n;
+    int side = 2 * g->sh + 1, dn = im->mask_r, dr = im->mask_n + KCORE;
+    int hn = g->sh + dn, hr = g->sh + dr, i, j, m = 0;
 
-    integral_bad(im, im->n, im->vn, s->x, s->y, hn, iin);
-    integral_bad(im, im->r, im->vr, s->x, s->y, hr, iir);
+    integral_bad(im, im->n, im->vn, NULL, s->x, s->y, hn, iin);
+    integral_bad(im, im->r, im->vr, im->cov, s->x, s->y, hr, iir);
     s->pix = malloc((size_t)side * side * sizeof *s->pix);
     s->w = malloc((size_t)side * side * sizeof *s->w);
     if (!s->pix || !s->w)
         return -1;
     for (j = 0; j < side; j++)
         for (i = 0; i < side; i++) {
-            int xn = i + im->reach_r, yn = j + im->reach_r;
-            int xr = i + g->hw + im->reach_n, yr = j + g->hw + im->reach_n;
+            int xn = i + dn, yn = j + dn, xr = i + dr, yr = j + dr;
             int x = s->x - g->sh + i, y = s->y - g->sh + j;
             double var;
             if (box_bad(iin, 2 * hn + 1, xn - dn, yn - dn, xn + dn, yn + dn) ||
@@ -264,7 +272,7 @@ static int stamp_pixels(const sfft_images *im, const sfft_geom *g,
             m++;
         }
     s->m = m;
-    return m * 2 >= side * side; /* at least half the stamp */
+    return m * 4 >= side * side; /* at least a quarter of the stamp */
 }
 
 /* Stamps taken in turn from the cells (brightest first), never closer
@@ -274,7 +282,7 @@ static int choose(const sfft_images *im, const sfft_geom *g,
                   int *nst, rapid_err *err)
 {
     int start[GRID * GRID + 1] = {0}, next[GRID * GRID], k, i, n = 0, more = 1;
-    int hn = g->sh + im->reach_r, hr = g->sh + g->hw + im->reach_n;
+    int hn = g->sh + im->mask_r, hr = g->sh + im->mask_n + KCORE;
     int *iin = malloc((size_t)(2 * hn + 2) * (2 * hn + 2) * sizeof *iin);
     int *iir = malloc((size_t)(2 * hr + 2) * (2 * hr + 2) * sizeof *iir);
 
