@@ -535,9 +535,10 @@ static void star_residuals(const simpair *s, const rapid_sfft_out *out,
                 continue;
             for (j = -2; j <= 2 && peak; j++)
                 for (i = -2; i <= 2 && peak; i++) {
-                    float o = s->p.ref.data[k + (size_t)(j * SIMN) + i];
+                    size_t q = k + (size_t)(j * SIMN) + (size_t)i;
+                    float o = s->p.ref.data[q];
                     if ((i || j) && (!isfinite(o) || o - bk[k] >= c ||
-                                     !isfinite(s->sci.rate.data[k + (size_t)(j * SIMN) + i])))
+                                     !isfinite(s->sci.rate.data[q])))
                         peak = 0;
                 }
             if (!peak || n == cap)

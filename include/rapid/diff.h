@@ -204,10 +204,12 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
  *     u^2, u v, v^2; u = (x - (nx-1)/2) / (nx/2), v likewise (the image
  *     centre is u = v = 0, its edges about +-1);
  *   the fit:            least squares over stamps, each the
- *     (2 stamp_half + 1)^2 pixels around a source, with K_p and B taken at
- *     the stamp's centre, every pixel weighted by 1 / sigma_p^2,
+ *     (2 stamp_half + 1)^2 pixels around a source, with the kernel's terms
+ *     phi_j taken at the stamp's centre (the background's at each pixel),
+ *     every pixel weighted by 1 / sigma_p^2,
  *     sigma_p^2 = (V_N x P_r^2)(p) + s0^2 (V_R x P_n^2)(p) (s0 the
- *     caller's first guess of the flux scale);
+ *     caller's first guess of the flux scale; the PSFs squared cut where
+ *     they fall below 1 % of their peak);
  *   the difference for detection (cross-convolved):
  *     D_cc = N~ - K x R~ - B  (PSF P_n x P_r, science DN/s);
  *   the decorrelated difference, with K_c = K_0 the kernel at the image
@@ -235,35 +237,58 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
  * price is (2h + 1)^2 unknowns per spatial term (361 for h = 9; 2166 for a
  * quadratic kernel), which stamps of ~500 pixels provide many times over.
  *
- * Stamps: local maxima of N~ and R~ (within 1 px of each other) at S/N >=
- * min_snr in both, no other maximum above 5 sigma within `isolation` px,
- * peak of N below max_peak (when set), the stamp and the kernel's reach
- * inside the image; spread over the image by taking the brightest
- * remaining source of each cell of an 8 x 8 grid in turn, up to
- * max_stamps.  Inside a stamp a pixel is fitted only when no pixel of N
- * within P_r's reach and no pixel of R within the kernel's and P_n's
- * reach is NaN (no data, DQ-flagged, saturated); a PSF's reach is the
- * farthest pixel above 1 % of its peak.  After each solution, stamps whose
- * chi^2 per pixel lies above the median by more than clip_sigma times
- * the robust scatter (1.4826 MAD) of the stamps' values are dropped and
- * the fit is made again (at most max_iter times; never below the stamps
- * the fit needs).
+ * Stamps: local maxima of N~ at S/N >= min_snr (N~'s noise:
+ * sigma_n sqrt(sum P_r^2)) with a maximum of R~ as significant within
+ * 1 px, data at the peak pixel in both images (a saturated core has
+ * none), no blend (no other maximum at least a quarter as bright within
+ * `isolation` px), no N pixel within 1 px of the peak at or above max_peak
+ * (when set), the stamp, the kernel and the PSFs inside the image; spread
+ * over the image by taking the brightest remaining source of each cell of
+ * an 8 x 8 grid in turn, no two stamps' centres within stamp_half of each
+ * other, up to max_stamps.  Inside a stamp a pixel is fitted only when no
+ * pixel of N within P_r's hole reach, and no pixel of R within P_n's hole
+ * reach + 1 (the kernel's core), is without data (NaN in the image or its
+ * variance: no data, DQ-flagged, saturated) or, with a coverage map, less
+ * than 0.99 covered (a partly covered pixel holds part of the flux); a
+ * PSF's hole reach is its farthest pixel above 10 % of its peak (a filled
+ * hole changes the convolved image there by more than about a tenth of
+ * its noise).  A stamp needs a quarter of its pixels.  After each
+ * solution, stamps whose chi^2 per pixel lies above the median by more
+ * than clip_sigma times the robust scatter (1.4826 MAD) of the stamps'
+ * values are dropped, the worst first and never below the stamps the fit
+ * needs, and the fit is made again (at most max_iter times).
+ * The kernel is taken as constant over a stamp: exact for a kernel that
+ * does not vary, and off by its change over stamp_half pixels otherwise
+ * (on a 4088 px image, 0.3 % of its change across the image).
  *
  * Solution: the normal equations assembled from per-stamp Gram matrices
  * (BLAS dsyrk) weighted by the products of the stamps' polynomial terms,
  * scaled to unit diagonal, factored by Cholesky (LAPACK dpotrf) with the
  * condition number estimated in the 1-norm (dpocon).  The fit fails
  * (no outputs, RAPID_E_TOOFEW or RAPID_E_RANGE with the reason) with
- * fewer than 5 stamps per spatial term or fewer fitted pixels than twice
- * the unknowns, a matrix that is not positive definite (singular), a
- * condition number above max_cond, or a solution that is not finite.
+ * fewer than 5 stamps per spatial term (of the kernel or the
+ * background, whichever has more) or fewer fitted pixels than twice the
+ * unknowns, a matrix that is not positive definite (singular), a
+ * condition number above max_cond (1e12 by default: in double precision
+ * the solution then keeps fewer than 4 significant digits), a solution
+ * that is not finite, or a kernel whose flux at the centre is not
+ * positive.
+ * The delta basis needs the images' high frequencies to pin the kernel
+ * down: with undersampled PSFs (Roman's, FWHM 1.1-1.7 px) the condition
+ * number stays near 1e7-1e10 (synthetic Gaussian PSFs: 3e7 at a FWHM of
+ * 1.6 px, 1e10 at 1.9 px, 1e15 at 2.4 px); well-sampled images make it
+ * ill-conditioned, and the fit fails saying so.
  *
  * Transforms: whole images through rapid/fft.h, padded against
  * wrap-around by the larger PSF's size and the kernel's width to a size
- * FFTW transforms fast; 6 + 2 (spatial terms) + 8 transforms of that
- * size, at most three padded planes alive.  No-data pixels (NaN) of one
- * image are filled from the other (scaled by s0), of both with zero, and
- * are NaN in every output, as are pixels without data in V_N or V_R.
+ * FFTW transforms fast; 6 + 2 x (spatial terms) + 8 transforms of that
+ * size (26 for a quadratic kernel), at most three padded planes alive;
+ * the decorrelation kernel and the variance kernels are made on a small
+ * grid (twice that padding) and laid on the full one.  No-data pixels
+ * (NaN) of one image are filled from the other (scaled by s0), of both
+ * with zero, and are NaN in every output, as are pixels without data in
+ * V_N or V_R.  sigma_n, sigma_r: the images' background noise (1.4826 MAD
+ * of their pixels unless given).
  * The BLAS (OpenBLAS) runs nthreads threads: its thread count is the
  * process's, set by the call.
  */

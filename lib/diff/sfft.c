@@ -260,9 +260,10 @@ static int check(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         !(o->min_snr > 0) || !(o->isolation >= 0) || !(o->max_peak >= 0) ||
         !(o->clip_sigma > 0) || o->max_iter < 0 || !(o->max_cond > 1) ||
         o->nthreads < 1)
-        return rapid_fail(err, RAPID_E_ARG, "kernel fit: bad options (kernel "
-                          "half-width %d (1-30), order %d and background order "
-                          "%d (0-2), stamp half-size %d (1-30), %d stamps, S/N "
+        return rapid_fail(err, RAPID_E_ARG, "kernel fit: bad options "
+                          "(kernel half-width %d (1-30), order %d and "
+                          "background order %d (0-2), stamp half-size %d "
+                          "(1-30), %d stamps, S/N "
                           "%g, clip %g, condition limit %g, %d threads)",
                           o->half_width, o->order, o->bg_order, o->stamp_half,
                           o->max_stamps, o->min_snr, o->clip_sigma,
@@ -380,8 +381,9 @@ static void make_dk(small *s, double s2n, double s2r, double kappa)
 
     for (i = 0; i < n; i++) {
         float complex kp = C[i] * A[i];
-        double den = s2n * (crealf(B[i]) * crealf(B[i]) + cimagf(B[i]) * cimagf(B[i])) +
-                     s2r * (crealf(kp) * crealf(kp) + cimagf(kp) * cimagf(kp));
+        double bb = crealf(B[i]) * crealf(B[i]) + cimagf(B[i]) * cimagf(B[i]);
+        double kk = crealf(kp) * crealf(kp) + cimagf(kp) * cimagf(kp);
+        double den = s2n * bb + s2r * kk;
         E[i] = (float)sqrt(c2 / (den + floor));
     }
 }
@@ -430,8 +432,9 @@ static void make_pd(small *s, rapid_sfft_out *out)
     rapid_fft_c2r(s->g.bwd, T, s->t);
     for (y = 0; y < out->npd; y++)
         for (x = 0; x < out->npd; x++) {
-            double v = s->t[(size_t)((y - h + s->g.py) % s->g.py) * s->g.stride +
-                            (size_t)((x - h + s->g.px) % s->g.px)];
+            size_t k = (size_t)((y - h + s->g.py) % s->g.py) * s->g.stride +
+                       (size_t)((x - h + s->g.px) % s->g.px);
+            double v = s->t[k];
             out->pd[(size_t)y * out->npd + x] = (float)v;
             sum += v;
         }
@@ -620,7 +623,8 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         openblas_set_num_threads(o->nthreads);
     {
         int rc = sfft_stamps_find(&im, sg, o, &w->st, &w->nst, err);
-        return rc ? rc : sfft_fit(&im, sg, o, w->st, w->nst, w->coef, out, err);
+        return rc ? rc
+                  : sfft_fit(&im, sg, o, w->st, w->nst, w->coef, out, err);
     }
 }
 

@@ -52,8 +52,8 @@ static void ws_free(fitws *w)
 
 static int ws_alloc(const sfft_geom *g, fitws *w)
 {
-    int side = 2 * g->sh + 1, dmax = 2 * (g->order > g->bg_order ? g->order
-                                                                 : g->bg_order);
+    int side = 2 * g->sh + 1;
+    int dmax = 2 * (g->order > g->bg_order ? g->order : g->bg_order);
 
     memset(w, 0, sizeof *w);
     w->nmono = (dmax + 1) * (dmax + 2) / 2;
