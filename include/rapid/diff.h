@@ -340,9 +340,11 @@ typedef struct rapid_sfft_out {
                               * nx * ny each (allocated; free()) */
     float *pd;               /* P_D, npd x npd, unit sum (allocated) */
     int npd;                 /* max(npn, npr) */
-    float *kernel;           /* K_j, nterms x (2 h + 1)^2, term j's
-                              * kernel row-major from (-h, -h) (allocated) */
-    double bg[6];            /* b_j */
+    float *kernel;           /* K_j, nterms x (2 h + 1)^2 (allocated):
+                              * K_j(kx, ky), the weight of R~(x - kx,
+                              * y - ky), at j (2h+1)^2 + (ky + h) (2h+1)
+                              * + kx + h */
+    double bg[6];            /* b_j (nbg of them), science DN/s */
     const char *basis;       /* "delta" */
     int order, bg_order, half_width, nterms, nbg;
     int nstamps;             /* stamps in the final fit */
