@@ -356,7 +356,11 @@ typedef struct rapid_sfft_out {
     double cond;             /* condition number estimate (1-norm) */
     double ksum;             /* kappa = sum of K at the image centre */
     double sigma_n, sigma_r; /* as used */
-    int padx, pady;
+    int padx, pady;          /* the transforms' size */
+    double sec_conv;         /* wall-clock seconds in the convolutions
+                              * (cross-convolution, model, decorrelation,
+                              * uncertainty) */
+    double sec_fit;          /* ... in the stamps and the fit */
 } rapid_sfft_out;
 
 void rapid_sfft_out_release(rapid_sfft_out *out);

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -581,14 +582,25 @@ static void work_free(work *w)
     small_free(&w->s);
 }
 
+static double now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 /* Steps 1 and 2: the fit's images and the fit itself. */
 static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
                const grid *g, const sfft_geom *sg, double s0, work *w,
                rapid_sfft_out *out, rapid_err *err)
 {
     sfft_images im;
+    double t0 = now();
 
     cross_convolve(in, g, s0, w->pl[0], w->pl[1], w->pl[2]);
+    out->sec_conv += now() - t0;
+    t0 = now();
     memset(&im, 0, sizeof im);
     im.nx = in->nx;
     im.ny = in->ny;
@@ -623,8 +635,10 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         openblas_set_num_threads(o->nthreads);
     {
         int rc = sfft_stamps_find(&im, sg, o, &w->st, &w->nst, err);
-        return rc ? rc
-                  : sfft_fit(&im, sg, o, w->st, w->nst, w->coef, out, err);
+        if (!rc)
+            rc = sfft_fit(&im, sg, o, w->st, w->nst, w->coef, out, err);
+        out->sec_fit = now() - t0;
+        return rc;
     }
 }
 
@@ -708,6 +722,7 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
                         "normalisation at the image centre is not positive "
                         "(%g)", kappa);
     else if (!(rc = small_make(in, &sg, w.coef, pad, &w.s, err))) {
+        double t0 = now();
         model(in, &g, &sg, w.coef, w.pu, w.pv, w.pl[0], w.pl[1], out);
         make_dk(&w.s, out->sigma_n * out->sigma_n,
                 out->sigma_r * out->sigma_r, kappa);
@@ -717,6 +732,7 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
             if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
                 !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
                 out->d[i] = out->cconv[i] = out->unc[i] = NAN;
+        out->sec_conv += now() - t0;
     }
 done:
     work_free(&w);
