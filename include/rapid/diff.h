@@ -371,9 +371,9 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
 /* The kernel fit on a prepared pair: N = science - its background, R =
  * reference - its background (reference units: ksum is then the flux
  * scale the fit finds, to compare with p->match.scale), V_N = the science
- * uncertainty squared, V_R the reference's, P_r = ref_psf seen through the
- * science pixel (rapid_psf_box_blur), s0 = p->match.scale; NaN where the
- * reference's coverage is below 0.5.  PSFs odd-sized, centred.  o NULL:
+ * uncertainty squared, V_R the reference's, P_r = ref_psf as resampling
+ * onto the science pixels blurs it (rapid_psf_resample_blur), s0 =
+ * p->match.scale; NaN where the reference's coverage is below 0.5.  PSFs odd-sized, centred.  o NULL:
  * defaults. */
 int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
                     const float *sci_psf, int nsp, const float *ref_psf,

@@ -774,8 +774,8 @@ int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
         rc = rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
         goto done;
     }
-    /* the reference as the science pixels see it */
-    if ((rc = rapid_psf_box_blur(ref_psf, nrp, 1.0, pr, err)))
+    /* the reference's PSF as resampling onto the science pixels blurs it */
+    if ((rc = rapid_psf_resample_blur(ref_psf, nrp, pr, err)))
         goto done;
     rapid_background_fill(&p->bkg_sci, nb);
     rapid_background_fill(&p->bkg_ref, rb);
