@@ -132,6 +132,27 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
                     int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,
                     rapid_err *err);
 
+/* The inputs rapid_diff_zogy gives rapid_zogy, built from a prepared pair
+ * and kept (to look at, write out, or check another implementation
+ * against): N, R, V_N, V_R and P_r as rapid_diff_zogy above describes
+ * them, in arrays of the struct's own; in points at them and at sci_psf
+ * (the caller's: it must outlive any use of in).  in.sigma_n = in.sigma_r
+ * = 0 (rapid_zogy estimates them), in.sx, in.sy from the stars' offsets.
+ * rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy gives, bit for bit.
+ * On failure zi holds nothing. */
+typedef struct rapid_zogy_inputs {
+    rapid_zogy_in in;
+    float *n, *r, *vn, *vr;  /* nx * ny each; NaN where no data */
+    float *pr;               /* npr x npr: the reference PSF through the
+                              * science pixel */
+} rapid_zogy_inputs;
+
+int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
+                           const float *sci_psf, int nsp,
+                           const float *ref_psf, int nrp,
+                           rapid_zogy_inputs *zi, rapid_err *err);
+void rapid_zogy_inputs_release(rapid_zogy_inputs *zi);
+
 #ifdef __cplusplus
 }
 #endif
