@@ -4,6 +4,11 @@
  *
  *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] [--out FILE]
  *              ZOGY_IN.fits
+ *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] --fft N,N,...
+ *
+ * The second form times one in-place N x N real-to-complex and one
+ * complex-to-real transform of each size (best of K), planning apart:
+ * what the choice of the padded size costs.
  *
  * --measure: FFTW MEASURE plans, with wisdom loaded from and saved to
  * WISDOM (default: ESTIMATE plans).  --out: the last run's D, UNC, SCORR,
@@ -110,6 +115,86 @@ static int plan(rapid_fft_cache *c, int px, int py, rapid_err *err)
     return rapid_fft_plan_get(c, RAPID_FFT_C2R, py, px, 1, &p, err);
 }
 
+/* Best-of-repeat times of the r2c and c2r transforms of n x n, in place. */
+static int time_fft(rapid_fft_cache *c, int n, int repeat, rapid_err *err)
+{
+    const rapid_fft_plan *f, *b;
+    size_t stride = rapid_fft_real_stride(n), i, nf = (size_t)n * stride;
+    float *a = rapid_fft_alloc(nf * sizeof *a);
+    double t0, tp, best_f = 1e30, best_b = 1e30, t;
+    int k, rc;
+
+    if (!a)
+        return rapid_fail(err, RAPID_E_NOMEM, "out of memory for %d^2", n);
+    t0 = bench_now();
+    if ((rc = rapid_fft_plan_get(c, RAPID_FFT_R2C, n, n, 1, &f, err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_C2R, n, n, 1, &b, err))) {
+        rapid_fft_free(a);
+        return rc;
+    }
+    tp = bench_now() - t0;
+    for (i = 0; i < nf; i++)
+        a[i] = (float)(i % 97) * 0.01f;
+    for (k = 0; k < repeat; k++) {
+        t0 = bench_now();
+        rapid_fft_r2c(f, a, (float _Complex *)a);
+        if ((t = bench_now() - t0) < best_f)
+            best_f = t;
+        t0 = bench_now();
+        rapid_fft_c2r(b, (float _Complex *)a, a);
+        if ((t = bench_now() - t0) < best_b)
+            best_b = t;
+        for (i = 0; i < nf; i++) /* keep the values in range */
+            a[i] *= 1.0f / ((float)n * n);
+    }
+    printf("{\"fft\": %d, \"plan_s\": %.2f, \"r2c_ms\": %.1f, "
+           "\"c2r_ms\": %.1f}\n", n, tp, 1e3 * best_f, 1e3 * best_b);
+    rapid_fft_free(a);
+    return 0;
+}
+
+static int fft_sizes(const char *list, const char *wisdom, int nthreads,
+                     int repeat)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_fft_cache *c;
+    const char *p = list;
+    char *end;
+    long n;
+    int rc = 0;
+
+    if (wisdom && rapid_fft_wisdom_load(wisdom, NULL, &err)) {
+        fprintf(stderr, "bench_zogy: %s\n", err.msg);
+        return 1;
+    }
+    c = rapid_fft_cache_new(wisdom ? RAPID_FFT_MEASURE : RAPID_FFT_ESTIMATE,
+                            nthreads);
+    if (!c) {
+        fprintf(stderr, "bench_zogy: out of memory\n");
+        return 1;
+    }
+    while (!rc && *p) {
+        n = strtol(p, &end, 10);
+        if (end == p || n < 16 || n > 65536 || (*end && *end != ',')) {
+            fprintf(stderr, "bench_zogy: --fft: sizes 16-65536 separated by "
+                            "commas (at '%s')\n", p);
+            rc = 2;
+            break;
+        }
+        if (time_fft(c, (int)n, repeat, &err)) {
+            fprintf(stderr, "bench_zogy: %s\n", err.msg);
+            rc = 1;
+        }
+        p = *end ? end + 1 : end;
+    }
+    if (!rc && wisdom && rapid_fft_wisdom_save(wisdom, &err)) {
+        fprintf(stderr, "bench_zogy: %s\n", err.msg);
+        rc = 1;
+    }
+    rapid_fft_cache_free(c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     rapid_err err = RAPID_ERR_INIT;
@@ -119,7 +204,7 @@ int main(int argc, char **argv)
     rapid_zogy_out o = RAPID_ZOGY_OUT_INIT;
     rapid_fft_cache *c = NULL;
     struct rusage ru;
-    const char *wisdom = NULL, *out = NULL;
+    const char *wisdom = NULL, *out = NULL, *fft = NULL;
     double t0, t_plan, t_read, t[MAXREP];
     long padx = 0, pady = 0;
     int nthreads = 1, repeat = 1, i = 1, k, loaded = 0;
@@ -134,15 +219,20 @@ int main(int argc, char **argv)
             repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out = argv[++i];
+        else if (strcmp(argv[i], "--fft") == 0 && i + 1 < argc)
+            fft = argv[++i];
         else
             break;
     }
-    if (argc - i != 1 || nthreads < 1 || repeat < 1 || repeat > MAXREP) {
+    if (argc - i != !fft || nthreads < 1 || repeat < 1 || repeat > MAXREP) {
         fprintf(stderr, "usage: bench_zogy [--threads N] [--measure WISDOM] "
-                        "[--repeat K (1-%d)] [--out FILE] ZOGY_IN.fits\n",
-                MAXREP);
+                        "[--repeat K (1-%d)] [--out FILE] ZOGY_IN.fits\n"
+                        "       bench_zogy [--threads N] [--measure WISDOM] "
+                        "[--repeat K] --fft N,N,...\n", MAXREP);
         return 2;
     }
+    if (fft)
+        return fft_sizes(fft, wisdom, nthreads, repeat);
     t0 = bench_now();
     if (read_inputs(argv[i], &x, &in, &err))
         goto fail;

@@ -42,3 +42,8 @@ taskset -c 0 "$build/bench/bench_sim" 512 4088 2>/dev/null
 echo "== reference images: 25 simulated 4088^2 inputs into 7000^2, 1 and 2 threads,"
 echo "   and SWarp on the same inputs (several minutes; target <= 15 s on one core)"
 bash bench/bench_coadd.sh "$build" "$tmp/coadd"
+
+echo "== image subtraction: a 4088^2 science image against a 7000^2 reference made"
+echo "   from the same simulation; the ZOGY stage against numpy and the existing"
+echo "   system's figure (target: >= 10x faster than 35.7 s, <= 1.36 GB)"
+bash bench/bench_zogy.sh "$build" "$tmp/coadd"

@@ -7,6 +7,8 @@ check rapid's products on the same inputs and to time a numpy ZOGY.
 
 ZOGY_IN.fits (bench/zogy_dump.c writes it): extensions N, R, VN, VR, PN, PR,
 primary header SIGMA_N, SIGMA_R, SX, SY (and rapid's PADX, PADY, FD).
+Prints one line: the time of the ZOGY computation (reading apart) and the
+process's peak RSS up to its end, then the comparison.
 RAPID.fits: rapid's D, UNC, SCORR, PD on those inputs.  With it, prints the
 largest differences over the pixels with data: |D - D_rapid| in units of
 sigma_D, |S_corr - S_corr_rapid| (S_corr is in units of its own sigma), the
@@ -24,6 +26,8 @@ against dividing by zero); the astrometric term from central differences
 of S_N and S_R on the padded (periodic) grid.
 """
 import argparse
+import json
+import resource
 import sys
 import time
 
@@ -186,9 +190,12 @@ def main():
     z = zogy(x["N"], x["R"], x["VN"], x["VR"], x["PN"], x["PR"],
              h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"])
     t_zogy = time.monotonic() - t0
+    # before the comparison reads rapid's products: the numpy ZOGY's own peak
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rep = {"nx": x["N"].shape[1], "ny": x["N"].shape[0], "pad": z["pad"],
            "pad_rapid": (h.get("PADX"), h.get("PADY")),
            "read_s": round(t_read, 2), "zogy_s": round(t_zogy, 2),
+           "peak_rss_mb": round(peak_mb),
            "sigma_n": h["SIGMA_N"], "sigma_r": h["SIGMA_R"],
            "sigma_n_numpy": float(robust_sigma(x["N"])),
            "sigma_r_numpy": float(robust_sigma(x["R"]))}
@@ -206,7 +213,7 @@ def main():
             bad = (c["d_max_sigma"] > a.check or c["scorr_max"] > a.check or
                    c["nan_mask_differs"] > 0 or
                    tuple(z["pad"]) != rep["pad_rapid"])
-    print(rep)
+    print(json.dumps(rep))
     return 1 if bad else 0
 
 
