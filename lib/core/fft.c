@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -213,14 +214,30 @@ void rapid_fft_c2c(const rapid_fft_plan *p, float _Complex *in,
     fftwf_execute_dft(p->p, (fftwf_complex *)in, (fftwf_complex *)out);
 }
 
+/* Arrays are aligned to 64 bytes (any SIMD width FFTW uses); large ones
+ * (image-sized planes) to 2 MiB and offered to the kernel as transparent
+ * huge pages: a 70 MB plane then takes 35 page faults instead of 17,000
+ * on first touch. */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)8 << 20)
+
 void *rapid_fft_alloc(size_t bytes)
 {
-    return fftwf_malloc(bytes ? bytes : 1);
+    void *p = NULL;
+
+    if (bytes < HUGE_MIN)
+        return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+    if (posix_memalign(&p, HUGE_ALIGN, bytes) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    return p;
 }
 
 void rapid_fft_free(void *p)
 {
-    fftwf_free(p);
+    free(p);
 }
 
 int rapid_fft_is_fast(int n, int allow_11_13)
