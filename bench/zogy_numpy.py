@@ -15,9 +15,9 @@ sigma_D, |S_corr - S_corr_rapid| (S_corr is in units of its own sigma), the
 relative difference of sigma_D and of P_D.  --check TOL: exit 1 if the D or
 the S_corr difference exceeds TOL.  --out: the products written as FITS.
 
-The rules, as diff.h gives them: images padded with zeros to a size FFTW
-transforms fast (no prime factor above 7, or one 11 or 13 besides) at
-least the image plus the larger PSF's width; a no-data pixel (NaN) of one
+The rules, as diff.h gives them: images padded with zeros to the smallest
+size without a prime factor above 7 of at least the image plus the larger
+PSF's width; a no-data pixel (NaN) of one
 image (and of its variance) takes the other's value, zero where both have
 none; every product NaN where either image or variance has no data; PSFs
 normalised to unit sum, centred on their middle pixel; kernels zero at
@@ -39,7 +39,7 @@ def fast(n):
     for f in (2, 3, 5, 7):
         while n % f == 0:
             n //= f
-    return n in (1, 11, 13)
+    return n == 1
 
 
 def good_size(n):
