@@ -73,7 +73,7 @@ for t in 1 1 2 2; do   # the first of each learns the wisdom, the second reuses 
     --measure "$z/wisdom" "$z/pair/zogy_in.fits"
 done
 echo "   one transform of the padded size and of others, one thread (ESTIMATE, MEASURE)"
-sizes=4096,4116,4158,4160
+sizes=4096,4116,4158,4200
 taskset -c 0 "$bin/bench_zogy" --repeat 3 --fft "$sizes"
 taskset -c 0 "$bin/bench_zogy" --repeat 3 --measure "$z/wisdom" --fft "$sizes"
 
