@@ -79,8 +79,11 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * (unit sum); its uncertainty is
  *   sigma_D = sqrt(V_N (x) k_Dn^2 + V_R (x) k_Dr^2) / F_D,
  *   k_Dn^ = P_r^ / Delta,  k_Dr^ = P_n^ / Delta.
- * The images are transformed whole, padded against wrap-around by the
- * larger PSF's half-width to a size FFTW transforms fast; no-data pixels
+ * The images are transformed whole, zero-padded against wrap-around to the
+ * smallest size without a prime factor above 7 that holds the image plus
+ * the larger PSF's full width; the gradients in V_ast are central
+ * differences on that periodic grid; every kernel is 0 at frequencies
+ * where Delta^2 <= 1e-12 (sigma_n^2 + sigma_r^2); no-data pixels
  * (NaN) of one image are filled with the other image's value (so that
  * sources there cancel), of both with zero, and are NaN in every output.
  */
