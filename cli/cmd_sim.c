@@ -49,6 +49,8 @@ static const char usage_text[] =
     "  --epochs N       visits (5)\n"
     "  --cadence DAYS   days between visits (5)\n"
     "  --start DATE     first visit, UTC (\"2028-09-07 00:00:00\")\n"
+    "                   (the zodiacal light follows the Sun's place on each\n"
+    "                   date and the field's ecliptic latitude: ZODIFAC)\n"
     "  --scas N         detectors used, the first N of 18 (18)\n"
     "  --exptime S      exposure time, seconds (per filter: R062, Z087 161;\n"
     "                   Y106, J129, H158, W146 302; F184, K213 901)\n"

@@ -8,6 +8,7 @@
 static const rapid_cmd commands[] = {
     {"coadd", cmd_coadd, "Make the reference image of a sky tile from L2 images"},
     {"db", cmd_db, "Operations database: create or upgrade the schema"},
+    {"diff", cmd_diff, "Subtract the reference from a science image (ZOGY, naive)"},
     {"ingest", cmd_ingest, "Register L2 images (files or directories) in the database"},
     {"ingest-psf", cmd_ingest_psf, "Register PSF files in the database"},
     {"sim", cmd_sim, "Simulate a Roman WFI survey: L2 images, PSFs and truth"},
@@ -35,7 +36,8 @@ static void usage(FILE *out)
             "the options.  Messages go to stderr, data to stdout.\n"
             "\n"
             "Exit status: 0 success, 1 failure of the work, 2 bad usage (and 33\n"
-            "from rapid coadd: too few usable images); see docs/exit-codes.md.\n");
+            "from rapid coadd: too few usable images; 4 from rapid diff: one\n"
+            "method failed, another worked); see docs/exit-codes.md.\n");
 }
 
 int main(int argc, char **argv)

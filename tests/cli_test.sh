@@ -147,7 +147,7 @@ check ingest-bad-url 2 "$rapid" ingest --db=nonsense x
 check ingest-psf-bad-url 2 "$rapid" ingest-psf --db nonsense x
 check ingest-psf-badopt 2 "$rapid" ingest-psf --frob x
 check ingest-missing-value 2 "$rapid" ingest x --db
-for c in db ingest ingest-psf sim coadd tile version; do
+for c in db diff ingest ingest-psf sim coadd tile version; do
   check "$c-help-exit-codes" 0 "$rapid" $c --help
   expect "$c --help states the exit codes" "$(grep -q '^Exit status: 0 ' <<<"$out" && grep -q '2 bad usage' <<<"$out"; echo $?)"
 done
@@ -427,6 +427,139 @@ expect "coadd after SIGKILL: temporaries removed" "$( [ -z "$(ls -A "$tmp" | gre
 touch "$tmp/refk/notes.txt"
 check coadd-foreign-file 1 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/refk" --size 400 "$tmp"/s/Roman_TDS_*.fits
 expect "foreign file named" "$(grep -q 'refk/notes.txt: not one of the products' <<<"$err"; echo $?)"
+rm -rf "$tmp"
+
+# --- rapid diff: a science image against a reference of four earlier visits
+tmp=${RAPID_TEST_TMP:-/tmp}/cli-diff.$$; rm -rf "$tmp"; mkdir -p "$tmp"
+check diff-sim 0 "$rapid" sim --out "$tmp/s" --size 256 --scas 1 --epochs 5 --seed 9
+rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
+check diff-coadd 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref" --size 400 "$tmp"/s/Roman_TDS_simple_model_H158_[1-4]_1.fits
+sci=$tmp/s/Roman_TDS_simple_model_H158_5_1.fits
+ref=$tmp/ref/rapid_ref_${rtid}_H158.fits
+b=Roman_TDS_simple_model_H158_5_1
+all_products="zogy_diff zogy_unc zogy_scorr zogy_psf naive_diff naive_unc refsci refsci_cov refsci_unc refsci_psf"
+have_fitsverify=$(command -v fitsverify >/dev/null && echo 1 || echo 0)
+have_astropy=$(/usr/bin/python3 -c 'import astropy, numpy' 2>/dev/null && echo 1 || echo 0)
+# every product named exists, fitsverify finds nothing (warnings
+# included), and astropy opens it and its WCS without a warning
+products_ok() { # products_ok DIR SUFFIX...
+  local d=$1 p; shift
+  for p in "$@"; do
+    [ -f "$d/${b}_$p.fits" ] || { echo "missing $d/${b}_$p.fits"; return 1; }
+    if [ "$have_fitsverify" = 1 ]; then fitsverify -q -e "$d/${b}_$p.fits" >/dev/null 2>&1 || { echo "fitsverify: $p"; return 1; }; fi
+  done
+  [ "$have_astropy" = 1 ] || return 0
+  /usr/bin/python3 - "$d" "$b" "$@" <<'PY'
+import sys, warnings
+warnings.simplefilter("error")
+from astropy.io import fits
+from astropy.wcs import WCS
+d, b = sys.argv[1], sys.argv[2]
+for p in sys.argv[3:]:
+    with fits.open("%s/%s_%s.fits" % (d, b, p)) as h:
+        h.verify("exception")
+        hd = h[-1].header
+        assert "RAPIDVER" in hd and "SCIFILE" in hd and "MATCHSCL" in hd and "MATCHFRM" in hd, p
+        if not p.endswith("psf"):
+            w = WCS(hd)
+            assert w.sip is not None, p + ": no SIP"
+            want = "" if p in ("zogy_scorr", "refsci_cov") else "DN/s"
+            assert hd["BUNIT"] == want, p + ": BUNIT " + hd["BUNIT"]
+        if p.startswith("zogy"):
+            assert hd["DIFFMETH"] == "ZOGY" and hd["SIGMA_N"] > 0 and hd["ZOGY_FD"] > 0, p
+PY
+}
+json_has() { # json_has PYTHON-EXPRESSION (of d, the JSON object on $out)
+  python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); sys.exit(0 if ('"$1"') else 1)' <<<"$out"
+}
+check diff-help 0 "$rapid" diff --help
+expect "diff help" "$(grep -q 'usage: rapid diff --sci' <<<"$out" && grep -q 'RAPID_WORK' <<<"$out"; echo $?)"
+check diff 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/d"
+expect "diff: one JSON object with every key" "$(json_has '
+  set(d) >= {"products", "match", "methods", "stages"} and
+  set(d["products"]) == {"zogy", "naive", "refsci"} and
+  set(d["products"]["zogy"]) == {"diff", "unc", "psf", "scorr"} and
+  set(d["products"]["naive"]) == {"diff", "unc"} and
+  set(d["products"]["refsci"]) == {"image", "cov", "unc", "psf"} and
+  all(isinstance(v, str) for g in d["products"].values() for v in g.values()) and
+  set(d["match"]) >= {"scale", "nstars", "dx_median", "dy_median", "dx_rms", "dy_rms", "bkg_sci", "bkg_ref", "from"} and
+  d["match"]["from"] in ("stars", "zero points") and d["match"]["scale"] > 0 and
+  d["methods"]["zogy"]["status"] == "ok" and d["methods"]["naive"]["status"] == "ok" and
+  d["methods"]["zogy"]["seconds"] >= 0 and d["methods"]["zogy"]["sigma_n"] > 0 and
+  d["products"]["zogy"]["diff"] == "'"$tmp/d/${b}_zogy_diff.fits"'"'; echo $?)"
+expect "diff: no bare NaN in the JSON" "$(! grep -qiE '\bnan\b|\binf' <<<"$out"; echo $?)"
+expect "diff quiet in scripts" "$( [ -z "$err" ]; echo $?)"
+expect "diff: the ten products, verified" "$(products_ok "$tmp/d" $all_products && [ "$(ls -A "$tmp/d" | wc -l)" = 10 ]; echo $?)"
+check diff-naive 0 "$rapid" diff --sci "$sci[SCI]" --ref "$ref" --out "$tmp/n" --method naive
+expect "diff --method naive: no zogy key, no zogy product" "$(json_has '"zogy" not in d["products"] and "zogy" not in d["methods"] and "zogy" not in d["stages"] and d["methods"]["naive"]["status"] == "ok"' && [ -z "$(ls "$tmp/n" | grep zogy)" ] && products_ok "$tmp/n" naive_diff naive_unc refsci refsci_cov refsci_unc refsci_psf; echo $?)"
+check diff-threads-wisdom 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/w" --method zogy --threads 2 --wisdom "$tmp/fftw.wisdom"
+expect "diff --wisdom: saved" "$( [ -s "$tmp/fftw.wisdom" ] && json_has 'd["methods"]["zogy"]["status"] == "ok" and "naive" not in d["products"]'; echo $?)"
+check diff-bad-method 2 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/x" --method zogy,frob
+expect "unknown method named" "$(grep -q "unknown method 'frob'" <<<"$err" && [ ! -e "$tmp/x" ]; echo $?)"
+check diff-no-out 2 "$rapid" diff --sci "$sci" --ref "$ref"
+expect "missing --out said" "$(grep -q -- '--out' <<<"$err"; echo $?)"
+check diff-no-sci 2 "$rapid" diff --ref "$ref" --out "$tmp/x"
+check diff-no-ref 2 "$rapid" diff --sci "$sci" --out "$tmp/x"
+check diff-bad-threads 2 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/x" --threads 0
+check diff-operand 2 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/x" "$sci"
+check diff-missing-ref 1 "$rapid" diff --sci "$sci" --ref "$tmp/none.fits" --out "$tmp/x"
+expect "missing reference named, nothing written" "$(grep -q "$tmp/none.fits: no such file" <<<"$err" && [ -z "$out" ] && [ ! -e "$tmp/x" ]; echo $?)"
+check diff-missing-hdu 1 "$rapid" diff --sci "$sci[NOPE]" --ref "$ref" --out "$tmp/x"
+expect "missing science HDU named" "$(grep -q "$sci.*NOPE" <<<"$err"; echo $?)"
+# ZOGY fails (a science PSF of zeros): exit 4, its status and message in
+# the JSON, no ZOGY product (the earlier set's go), the naive ones written
+{ { card "SIMPLE  =                    T"; num BITPIX -32; num NAXIS 2; num NAXIS1 15
+    num NAXIS2 15; card END; } | block; head -c 2880 /dev/zero; } >"$tmp/zero_psf.fits"
+check diff-zogy-fails 4 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/d" --sci-psf "$tmp/zero_psf.fits"
+expect "ZOGY failed: status and message, no ZOGY products" "$(json_has 'd["methods"]["zogy"]["status"] == "failed" and "zero_psf.fits" in d["methods"]["zogy"]["message"] and d["methods"]["naive"]["status"] == "ok" and "zogy" not in d["products"] and set(d["products"]) == {"naive", "refsci"}' && [ -z "$(ls "$tmp/d" | grep zogy)" ]; echo $?)"
+expect "ZOGY failed: said on stderr, naming the PSF" "$(grep -q 'zogy failed: .*zero_psf.fits' <<<"$err"; echo $?)"
+expect "ZOGY failed: naive products intact" "$(products_ok "$tmp/d" naive_diff naive_unc refsci refsci_cov refsci_unc refsci_psf && [ "$(ls -A "$tmp/d" | wc -l)" = 6 ]; echo $?)"
+before=$(ls -l --time-style=full-iso "$tmp/d" | md5sum)
+check diff-zogy-only-fails 1 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/d" --method zogy --sci-psf "$tmp/zero_psf.fits"
+expect "every method failed: the status in the JSON, nothing written" "$(json_has 'd["products"] == {} and d["methods"]["zogy"]["status"] == "failed"' && [ "$(ls -l --time-style=full-iso "$tmp/d" | md5sum)" = "$before" ]; echo $?)"
+check diff-no-sci-psf 4 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/d" --sci-psf "$tmp/nope_psf.fits"
+expect "missing science PSF named" "$(json_has '"nope_psf.fits" in d["methods"]["zogy"]["message"]'; echo $?)"
+check diff-bad-cov 1 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/x" --ref-cov "$tmp/nope_cov.fits"
+expect "a missing map given is named" "$(grep -q "nope_cov.fits" <<<"$err" && [ ! -e "$tmp/x" ]; echo $?)"
+# a reference alone (no _cov, _unc, _psf beside it): warned, coverage 1
+# and the reference's own noise; ZOGY fails for want of its PSF
+mkdir "$tmp/lone"; cp "$ref" "$tmp/lone/"
+check diff-lone-ref 4 "$rapid" diff --sci "$sci" --ref "$tmp/lone/rapid_ref_${rtid}_H158.fits" --out "$tmp/l"
+expect "lone reference: the maps looked for are named" "$(grep -q "warning: no coverage map $tmp/lone/rapid_ref_${rtid}_H158_cov.fits" <<<"$err" && grep -q "warning: no uncertainty map $tmp/lone/rapid_ref_${rtid}_H158_unc.fits" <<<"$err"; echo $?)"
+expect "lone reference: ZOGY failed naming the PSF, no refsci PSF" "$(json_has '"rapid_ref_'"$rtid"'_H158_psf.fits" in d["methods"]["zogy"]["message"] and d["products"]["refsci"]["psf"] is None and isinstance(d["products"]["refsci"]["cov"], str)' && [ "$(ls -A "$tmp/l" | wc -l)" = 5 ]; echo $?)"
+# the products cannot be written: exit 1, named, nothing left
+touch "$tmp/file"
+check diff-unwritable 1 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/file/sub"
+expect "unwritable --out named" "$(grep -q "$tmp/file/sub" <<<"$err" && [ -z "$out" ]; echo $?)"
+mkdir "$tmp/f"; echo mine >"$tmp/f/notes.txt"
+check diff-foreign-file 1 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/f"
+expect "a foreign file is named and kept" "$(grep -q 'f/notes.txt: not one of the products' <<<"$err" && [ "$(ls -A "$tmp/f")" = notes.txt ]; echo $?)"
+# interrupted while it writes: the earlier set of ten stays whole, and no
+# temporaries are left
+# the ten names, each a whole FITS file (a non-zero number of 2880-byte
+# blocks)
+whole_diff_set() {
+  local p sz
+  [ "$(ls -A "$1" | wc -l)" = 10 ] || return 1
+  for p in $all_products; do
+    sz=$(stat -c %s "$1/${b}_$p.fits" 2>/dev/null) || return 1
+    [ "$sz" -gt 0 ] && [ $((sz % 2880)) = 0 ] || return 1
+  done
+}
+check diff-before-kill 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/k"
+set -m # background jobs of a script ignore SIGINT without job control
+killed=0
+for sig in INT TERM INT TERM INT TERM; do
+  "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/k" >/dev/null 2>&1 &
+  pid=$!
+  while kill -0 $pid 2>/dev/null && ! compgen -G "$tmp/.k.*" >/dev/null; do sleep 0.001; done
+  kill -$sig $pid 2>/dev/null; wait $pid 2>/dev/null
+  [ $? = $((128 + $(kill -l $sig))) ] && killed=$((killed+1))
+  expect "diff SIG$sig while writing: the whole set" "$(whole_diff_set "$tmp/k"; echo $?)"
+  expect "diff SIG$sig while writing: no temporaries" "$( [ -z "$(ls -A "$tmp" | grep '^\.k\.')" ]; echo $?)"
+done
+set +m
+expect "diff: the signals ended some runs ($killed of 6)" "$( [ $killed -ge 3 ]; echo $?)"
 rm -rf "$tmp"
 
 rm -f /tmp/cli_test_err.$$

@@ -144,6 +144,37 @@ static void test_refuses_others(void **state)
     assert_int_equal(test_count_prefixed(test_tmpdir(), ".mixed."), 0);
 }
 
+/* A set of another kind may replace an earlier set that holds files the
+ * new one lacks, when it names them as known: they go with the earlier
+ * set; anything else is still refused. */
+static void test_known_names(void **state)
+{
+    static const char *const small[1] = {"a.txt"};
+    static const char *const known[3] = {"a.txt", "b.txt", "c.txt"};
+    const char *dir = test_path("known");
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_prodset *s;
+    char buf[64];
+
+    (void)state;
+    assert_int_equal(write_set(dir, "one", 1, &err), 0);
+    /* without the known names, b.txt is not one of the products */
+    assert_int_equal(rapid_prodset_begin(&s, dir, small, 1, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "known/b.txt: not one of the products"));
+    assert_int_equal(rapid_prodset_begin_among(&s, dir, small, 1, known, 3, &err), 0);
+    write_file(rapid_prodset_path(s, 0), "two");
+    assert_int_equal(rapid_prodset_commit(s, &err), 0);
+    assert_int_equal(test_count_entries(dir), 1);
+    read_file(test_path("known/a.txt"), buf, sizeof buf);
+    assert_string_equal(buf, "two");
+    /* a file that is neither the set's nor known is still refused */
+    write_file(test_path("known/d.txt"), "mine");
+    assert_int_equal(rapid_prodset_begin_among(&s, dir, small, 1, known, 3, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "known/d.txt: not one of the products"));
+    assert_int_equal(test_count_prefixed(test_tmpdir(), ".known."), 0);
+}
+
 /* What a killed writer left is removed by the next one; an earlier set
  * that it had renamed aside is put back. */
 static void test_stale(void **state)
@@ -363,6 +394,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace),
         cmocka_unit_test(test_refuses_others),
+        cmocka_unit_test(test_known_names),
         cmocka_unit_test(test_stale),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_killed),

@@ -89,9 +89,12 @@ static double hdr_double(const rapid_header *h, const char *key)
 
 static double base_dn(const world *w)
 {
-    const rapid_filter *f = w->p[0].filter;
+    const rapid_sim_pointing *p = &w->p[0];
+    const rapid_filter *f = p->filter;
+    double zodi = rapid_zodi_factor(p->ra, p->dec,
+                                    p->mjd + p->exptime / 2 / 86400.0, NULL);
 
-    return (f->zodi + f->thermal + RAPID_DARK) * w->c.exptime / RAPID_GAIN;
+    return (f->zodi * zodi + f->thermal + RAPID_DARK) * p->exptime / RAPID_GAIN;
 }
 
 /* Every source of the world's scene off (and no transients) but the star

@@ -10,10 +10,13 @@
  *  - a hole of no data changes D only near it;
  *  - bad arguments are refused with a message. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rapid/coadd.h"
 #include "rapid/diff.h"
+#include "rapid/sim.h"
 #include "rapid/rng.h"
 #include "testutil.h"
 
@@ -317,6 +320,119 @@ static void test_bad_arguments(void **state)
     assert_null(out.d);
 }
 
+/* robust statistics of v over all its finite values */
+static void robust_all(const float *v, size_t n, double *med, double *sig)
+{
+    float *w = malloc(n * sizeof *w);
+    size_t i, m = 0;
+
+    assert_non_null(w);
+    for (i = 0; i < n; i++)
+        if (isfinite(v[i]))
+            w[m++] = v[i];
+    assert_true(m > 1000);
+    qsort(w, m, sizeof *w, cmp_float);
+    *med = w[m / 2];
+    for (i = 0; i < m; i++)
+        w[i] = fabsf(w[i] - (float)*med);
+    qsort(w, m, sizeof *w, cmp_float);
+    *sig = 1.4826 * w[m / 2];
+    free(w);
+}
+
+static void read_psf(const char *l2, rapid_image *psf)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    char path[1024];
+
+    assert_ok(rapid_coadd_find_psf(l2, "H158", 1, path, sizeof path, &err),
+              err);
+    assert_ok(rapid_fits_read_image(path, "0", psf, &err), err);
+}
+
+/* Two simulated visits of the same sky (nothing changes between them),
+ * the second against the first: D / sigma_D and S_corr are unit normal
+ * with the noises estimated by the code. */
+static void test_simulated_pair(void **state)
+{
+    rapid_sim_config c;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_science sci = RAPID_SCIENCE_INIT, ref = RAPID_SCIENCE_INIT;
+    rapid_header h = RAPID_HEADER_INIT;
+    rapid_wcs sw = RAPID_WCS_INIT, rw = RAPID_WCS_INIT;
+    rapid_image ps = RAPID_IMAGE_INIT, pr = RAPID_IMAGE_INIT;
+    rapid_diff_ref r;
+    rapid_diff_pair p;
+    rapid_zogy_out out = RAPID_ZOGY_OUT_INIT;
+    const char *dir = test_path("sim");
+    char a[1024], b[1024];
+    double med, sig;
+    float *z;
+    size_t i, n;
+    rapid_sim_pointing *pt = NULL;
+
+    (void)state;
+    rapid_sim_config_init(&c);
+    c.size = 512;
+    c.nscas = 1;
+    c.epochs = 2;
+    c.sn_rate = 0;
+    c.variable_fraction = 0;
+    c.cosmic_rays = 0;
+    c.persistence = 0;
+    assert_ok(rapid_sim_run(&c, dir, NULL, NULL, &err), err);
+    assert_int_equal(rapid_sim_plan(&c, &pt, &err), 2);
+    snprintf(a, sizeof a, "%s/Roman_TDS_simple_model_H158_%d_1.fits", dir,
+             pt[1].id);
+    snprintf(b, sizeof b, "%s/Roman_TDS_simple_model_H158_%d_1.fits", dir,
+             pt[0].id);
+    free(pt);
+    assert_ok(rapid_science_read(a, NULL, &sci, &err), err);
+    assert_ok(rapid_science_read(b, NULL, &ref, &err), err);
+    assert_ok(rapid_fits_read_header(a, "SCI", &h, &err), err);
+    assert_ok(rapid_wcs_from_header(&sw, &h, &err), err);
+    rapid_header_release(&h);
+    assert_ok(rapid_fits_read_header(b, "SCI", &h, &err), err);
+    assert_ok(rapid_wcs_from_header(&rw, &h, &err), err);
+    rapid_header_release(&h);
+    read_psf(a, &ps);
+    read_psf(b, &pr);
+    r = (rapid_diff_ref){ref.rate.data, NULL, ref.unc.data, ref.rate.nx,
+                         ref.rate.ny, &rw, 1.0};
+    assert_ok(rapid_diff_prepare(&sci, &sw, &r, &p, &err), err);
+    assert_ok(rapid_diff_zogy(&sci, &p, ps.data, ps.nx, pr.data, pr.nx, NULL,
+                              &out, &err), err);
+    n = (size_t)p.nx * p.ny;
+    z = malloc(n * sizeof *z);
+    assert_non_null(z);
+    for (i = 0; i < n; i++)
+        z[i] = out.d[i] / out.unc[i];
+    robust_all(z, n, &med, &sig);
+    print_message("ZOGY D / sigma_D: median %+.3f, robust sigma %.3f "
+                  "(sigma_n %.4f, sigma_r %.4f)\n", med, sig, out.sigma_n,
+                  out.sigma_r);
+    assert_true(fabs(med) < 0.05 && fabs(sig - 1) < 0.1);
+    robust_all(out.scorr, n, &med, &sig);
+    print_message("ZOGY S_corr: median %+.3f, robust sigma %.3f; reference "
+                  "noise correlations %.3f %.3f %.3f %.3f, science %.3f %.3f "
+                  "%.3f %.3f\n", med, sig, out.corr_r[0], out.corr_r[1],
+                  out.corr_r[2], out.corr_r[3], out.corr_n[0], out.corr_n[1],
+                  out.corr_n[2], out.corr_n[3]);
+    /* the resampled reference is correlated, the science image is not */
+    assert_true(out.corr_r[0] > 0.1 && out.corr_r[1] > 0.1);
+    assert_true(fabs(out.corr_n[0]) < 0.05 && fabs(out.corr_n[1]) < 0.05);
+    assert_true(fabs(med) < 0.05 && fabs(sig - 1) < 0.1);
+    free(z);
+    rapid_zogy_out_release(&out);
+    rapid_diff_pair_release(&p);
+    rapid_image_release(&ps);
+    rapid_image_release(&pr);
+    rapid_science_release(&sci);
+    rapid_science_release(&ref);
+    rapid_wcs_release(&sw);
+    rapid_wcs_release(&rw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_noiseless_reference),
         cmocka_unit_test(test_hole),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_simulated_pair),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

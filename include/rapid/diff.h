@@ -65,27 +65,40 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  *
  * With N, R the science and the matched reference (backgrounds removed,
  * in science DN/s), P_n, P_r their PSFs on the science pixels (unit sum),
- * sigma_n, sigma_r their background noise and hats for Fourier transforms:
- *   Delta = sqrt(sigma_n^2 |P_r|^2 + sigma_r^2 |P_n|^2),
- *   D^ = (P_r^ N^ - P_n^ R^) / Delta,  F_D = 1 / sqrt(sigma_n^2 + sigma_r^2),
+ * sigma_n^2 T_n(k), sigma_r^2 T_r(k) the power spectra of their noise
+ * (sigma^2 the per-pixel variance; T = 1 for white noise, see below) and
+ * hats for Fourier transforms:
+ *   Delta = sqrt(sigma_n^2 T_n |P_r^|^2 + sigma_r^2 T_r |P_n^|^2),
+ *   D^ = (P_r^ N^ - P_n^ R^) / Delta,  F_D = 1 / Delta(0),
  *   P_D^ = P_r^ P_n^ / (F_D Delta),  S^ = F_D D^ conj(P_D^),
  *   S_corr = S / sqrt(V_N (x) k_n^2 + V_R (x) k_r^2 + V_ast),
- *   k_n^ = conj(P_n^) |P_r^|^2 / Delta^2,  k_r^ = conj(P_r^) |P_n^|^2 / Delta^2,
+ *   k_n^ = conj(P_n^) |P_r^|^2 sqrt(T_n) / Delta^2,
+ *   k_r^ = conj(P_r^) |P_n^|^2 sqrt(T_r) / Delta^2,
  *   V_ast = sx^2 (dS_N/dx)^2 + sy^2 (dS_N/dy)^2 + the same for S_R
- *           (S_N = k_n (x) N, S_R = k_r (x) R),
+ *           (S_N, S_R the two terms of S, S = S_N - S_R),
  * with V_N, V_R the per-pixel variances (source noise included) and sx,
  * sy the error of the registration solution.  D is given divided by F_D,
  * in science DN/s: a point source of flux f in N measures f on D with P_D
  * (unit sum); its uncertainty is
  *   sigma_D = sqrt(V_N (x) k_Dn^2 + V_R (x) k_Dr^2) / F_D,
- *   k_Dn^ = P_r^ / Delta,  k_Dr^ = P_n^ / Delta.
- * The images are transformed whole, zero-padded against wrap-around to the
- * smallest size without a prime factor above 7 that holds the image plus
- * the larger PSF's full width; the gradients in V_ast are central
- * differences on that periodic grid; every kernel is 0 at frequencies
- * where Delta^2 <= 1e-12 (sigma_n^2 + sigma_r^2); no-data pixels
- * (NaN) of one image are filled with the other image's value (so that
- * sources there cancel), of both with zero, and are NaN in every output.
+ *   k_Dn^ = P_r^ sqrt(T_n) / Delta,  k_Dr^ = P_n^ sqrt(T_r) / Delta.
+ * With white noise (T = 1) these are the paper's equations.  A reference
+ * resampled onto the science pixels is not white: each pixel averages
+ * parts of several, which lowers its variance and correlates it with its
+ * neighbours (by about 0.25 each way).  Its spectrum is modelled from the
+ * correlations r0..r3 of neighbouring pixels at lags (1,0), (0,1), (1,1),
+ * (1,-1):
+ *   T(k) = 1 + 2 (r0 cos 2pi kx + r1 cos 2pi ky + r2 cos 2pi (kx + ky)
+ *                 + r3 cos 2pi (kx - ky)),  held above 0.01,
+ * measured on each image's pixels away from sources (those beyond 4 sigma
+ * and 2 px around them left out) when asked to.
+ * The images are transformed whole, padded against wrap-around by the
+ * larger PSF's width to a size without prime factors above 7; the
+ * gradients in V_ast are central differences on that periodic grid; every
+ * kernel is 0 at frequencies where Delta^2 <= 1e-12 (sigma_n^2 +
+ * sigma_r^2); no-data pixels (NaN) of one image are filled with the other
+ * image's value (so that sources there cancel), of both with zero, and
+ * are NaN in every output.
  */
 typedef struct rapid_zogy_opts {
     int nthreads;            /* FFT threads (1) */
@@ -107,6 +120,9 @@ typedef struct rapid_zogy_in {
     double sigma_n, sigma_r; /* background noise, DN/s; <= 0: estimated
                               * from the image (clipped rms of the pixels) */
     double sx, sy;           /* registration error, px (0: none) */
+    double corr_n[4], corr_r[4]; /* noise correlations r0..r3 (0: white) */
+    int estimate_corr;       /* 1: measure corr_n, corr_r from the images
+                              * (the values given are ignored) */
 } rapid_zogy_in;
 
 typedef struct rapid_zogy_out {
@@ -114,11 +130,12 @@ typedef struct rapid_zogy_out {
     float *pd;               /* P_D, npd x npd, unit sum (allocated) */
     int npd;                 /* max(npn, npr) */
     double sigma_n, sigma_r; /* as used */
+    double corr_n[4], corr_r[4]; /* as used */
     double fd;               /* F_D */
     int padx, pady;          /* the transforms' size */
 } rapid_zogy_out;
 
-#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0}
+#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0}
 
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err);
@@ -128,8 +145,9 @@ void rapid_zogy_out_release(rapid_zogy_out *out);
  * (reference - its background), V_N = the science uncertainty squared,
  * V_R = scale^2 the reference's, P_r = ref_psf seen through the science
  * pixel (rapid_psf_box_blur), sx, sy = the stars' offset rms / sqrt(number
- * of stars) (0 without stars); NaN where the reference's coverage is below
- * 0.5.  PSFs odd-sized, centred. */
+ * of stars) (0 without stars), the noises and their correlations measured
+ * from the images; NaN where the reference's coverage is below 0.5.  PSFs
+ * odd-sized, centred. */
 int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
                     const float *sci_psf, int nsp, const float *ref_psf,
                     int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,

@@ -26,7 +26,9 @@ typedef struct rapid_filter {
     double lambda_um;    /* effective wavelength, microns */
     double fwhm_arcsec;  /* optical PSF FWHM */
     double zp_ab;        /* AB magnitude giving 1 e/s on SCA 1 */
-    double zodi;         /* zodiacal light, e/pixel/s */
+    double zodi;         /* zodiacal light at its minimum (toward the
+                          * ecliptic pole), e/pixel/s; rapid_zodi_factor
+                          * (rapid/sim.h) scales it elsewhere */
     double thermal;      /* thermal background, e/pixel/s */
 } rapid_filter;
 

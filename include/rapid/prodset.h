@@ -50,6 +50,16 @@ typedef struct rapid_prodset rapid_prodset;
 int rapid_prodset_begin(rapid_prodset **out, const char *dir,
                         const char *const *names, int n, rapid_err *err);
 
+/* The same for a set whose files vary from one write to the next (the
+ * difference images of the methods that succeeded): the directory may
+ * also hold files named in known[0..nknown-1] (names of an earlier set of
+ * the same kind), which go with the earlier set.  Anything else is still
+ * refused.  known may be NULL (nknown 0): rapid_prodset_begin. */
+int rapid_prodset_begin_among(rapid_prodset **out, const char *dir,
+                              const char *const *names, int n,
+                              const char *const *known, int nknown,
+                              rapid_err *err);
+
 /* Where to write file k of the set (names[k] in the hidden sibling); the
  * string lives as long as the set. */
 const char *rapid_prodset_path(const rapid_prodset *s, int k);

@@ -94,6 +94,47 @@ typedef struct rapid_sim_pointing {
     double pa;               /* position angle of the focal plane (PA_FPA) */
 } rapid_sim_pointing;
 
+/* ------------------------------------------------------- zodiacal light */
+
+/* Where a direction lies for the zodiacal light at a time. */
+typedef struct rapid_zodi_geom {
+    double beta;     /* ecliptic latitude, degrees (J2000 ecliptic) */
+    double dlambda;  /* helio-ecliptic longitude |lambda - lambda_sun|,
+                      * folded into 0..180 degrees */
+    double elong;    /* angle from the Sun, degrees */
+} rapid_zodi_geom;
+
+/* The Sun's ecliptic longitude at mjd, degrees 0..360, ecliptic and
+ * equinox of date (the Astronomical Almanac's low-precision formula,
+ * good to 0.01 degree from 1950 to 2050). */
+double rapid_sun_longitude(double mjd);
+
+/* J2000 equatorial (ra, dec) to J2000 ecliptic (lambda 0..360, beta),
+ * degrees. */
+void rapid_ecliptic_from_equatorial(double ra, double dec, double *lambda,
+                                    double *beta);
+
+/* Zodiacal surface brightness at ecliptic latitude beta and helio-ecliptic
+ * longitude dlambda (degrees; signs and turns are folded), relative to its
+ * value at the ecliptic pole: Leinert et al. (1998) Table 17, bilinear in
+ * its logarithm (docs/simulator.md).  1 at the pole, 3.36 in the ecliptic
+ * 90 degrees from the Sun, 6.56 at 60 degrees; 0.94 at the faintest.
+ * NaN for a non-finite argument. */
+double rapid_zodi_relative(double beta, double dlambda);
+
+/* rapid_zodi_relative for the direction (ra, dec) at time mjd (UTC is
+ * close enough); g (may be NULL) receives the geometry. */
+double rapid_zodi_factor(double ra, double dec, double mjd,
+                         rapid_zodi_geom *g);
+
+/* The sky of pointing p on detector sca, e/pixel/s: the filter's zodiacal
+ * level (the Roman project's count rate at minimum zodiacal light, taken
+ * as that toward the ecliptic pole) times rapid_zodi_factor at the
+ * boresight and mid-exposure, plus the filter's thermal background, both
+ * scaled by the detector's throughput (rapid_zero_point).  What SKYRATE
+ * holds. */
+double rapid_sim_sky_rate(const rapid_sim_pointing *p, int sca);
+
 /* The survey: pointings in time order, such that every target tile is seen
  * every visit by some detector, with dithers and varying roll.  *out is
  * allocated; returns the count or a negative status. */

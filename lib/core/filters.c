@@ -6,7 +6,9 @@
 #include "rapid/filters.h"
 
 static const rapid_filter filters[RAPID_NFILTERS] = {
-    /* fid name alias lambda fwhm zp zodi thermal */
+    /* fid name alias lambda fwhm zp zodi thermal: zodi and thermal are the
+     * Roman project's count rates at minimum zodiacal light and its thermal
+     * estimates (roman-technical-information, WFI zodiacal light) */
     {1, "F184", "F184", 1.84, 0.146, 25.85, 0.14, 0.16},
     {2, "H158", "F158", 1.58, 0.128, 26.32, 0.24, 0.05},
     {3, "J129", "F129", 1.29, 0.106, 26.32, 0.27, 0.00},

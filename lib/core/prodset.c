@@ -233,9 +233,11 @@ static int set_member(const char *entry, const char *const *names, int n)
     return 0;
 }
 
-/* The directory holds nothing but files of the set (if it exists). */
+/* The directory holds nothing but files of the set, or known ones (if it
+ * exists). */
 static int check_contents(const rapid_prodset *s, const char *const *names,
-                          int n, rapid_err *err)
+                          int n, const char *const *known, int nknown,
+                          rapid_err *err)
 {
     DIR *d = opendir(s->dir);
     struct dirent *e;
@@ -249,7 +251,8 @@ static int check_contents(const rapid_prodset *s, const char *const *names,
     while (rc == 0 && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        if (!set_member(e->d_name, names, n))
+        if (!set_member(e->d_name, names, n) &&
+            !(known && set_member(e->d_name, known, nknown)))
             rc = rapid_fail(err, RAPID_E_ARG, "%s/%s: not one of the products "
                             "(%s, ...): the directory is replaced as a whole, "
                             "so it must hold nothing else; remove it or write "
@@ -298,6 +301,14 @@ static int make_paths(rapid_prodset *s, const char *const *names, int n,
 int rapid_prodset_begin(rapid_prodset **out, const char *dir,
                         const char *const *names, int n, rapid_err *err)
 {
+    return rapid_prodset_begin_among(out, dir, names, n, NULL, 0, err);
+}
+
+int rapid_prodset_begin_among(rapid_prodset **out, const char *dir,
+                              const char *const *names, int n,
+                              const char *const *known, int nknown,
+                              rapid_err *err)
+{
     rapid_prodset *s = NULL;
     struct stat sb;
     int rc = 0;
@@ -311,7 +322,7 @@ int rapid_prodset_begin(rapid_prodset **out, const char *dir,
     s->reg = -1;
     if ((rc = resolve(s, dir, err)) != 0 ||
         (rc = clean(s->dir, s->parent, s->base, err)) != 0 ||
-        (rc = check_contents(s, names, n, err)) != 0)
+        (rc = check_contents(s, names, n, known, nknown, err)) != 0)
         goto cleanup;
     if (snprintf(s->tmp, sizeof s->tmp, "%s/.%s.%ld.tmp", s->parent, s->base,
                  (long)getpid()) >= (int)sizeof s->tmp ||

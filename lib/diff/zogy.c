@@ -55,7 +55,54 @@ typedef struct grid {
     size_t nfloat;        /* floats per plane: py * stride */
     double norm;          /* 1 / (px py) */
     const rapid_fft_plan *fwd, *bwd;
+    float *cx, *sx;       /* cos, sin (2 pi kx) for the hx columns */
+    float *cy, *sy;       /* cos, sin (2 pi ky) for the py rows */
 } grid;
+
+/* The noise of the two images: per-pixel variances, and the correlation
+ * of neighbouring pixels at lags (1,0), (0,1), (1,1), (1,-1), which make
+ * the noise's power spectrum
+ *   s2 T(k), T = 1 + 2 (r0 cos 2pi kx + r1 cos 2pi ky
+ *                      + r2 cos 2pi (kx + ky) + r3 cos 2pi (kx - ky)),
+ * held above T_MIN (a spectrum is never negative). */
+typedef struct noise_model {
+    double s2n, s2r;
+    double rn[4], rr[4];
+    int white;            /* all correlations 0 */
+} noise_model;
+
+#define T_MIN 0.01
+
+static inline float spectrum(const double r[4], float cx, float sx, float cy,
+                             float sy)
+{
+    float t = 1 + 2 * ((float)r[0] * cx + (float)r[1] * cy +
+                       (float)r[2] * (cx * cy - sx * sy) +
+                       (float)r[3] * (cx * cy + sx * sy));
+    return t > T_MIN ? t : T_MIN;
+}
+
+/* sigma_n^2 T_n and sigma_r^2 T_r at half-spectrum row j, column i. */
+static inline void noise_at(const grid *g, const noise_model *m, int j,
+                            int i, float *vn, float *vr)
+{
+    if (m->white) {
+        *vn = (float)m->s2n;
+        *vr = (float)m->s2r;
+        return;
+    }
+    *vn = (float)m->s2n * spectrum(m->rn, g->cx[i], g->sx[i], g->cy[j], g->sy[j]);
+    *vr = (float)m->s2r * spectrum(m->rr, g->cx[i], g->sx[i], g->cy[j], g->sy[j]);
+}
+
+static void grid_release(grid *g)
+{
+    free(g->cx);
+    free(g->sx);
+    free(g->cy);
+    free(g->sy);
+    g->cx = g->sx = g->cy = g->sy = NULL;
+}
 
 static float *plane_new(const grid *g)
 {
@@ -126,40 +173,47 @@ static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
     }
 }
 
-/* Per frequency: the two PSFs' transforms and Delta^2; 0 where Delta
- * vanishes (both PSFs without power there). */
-static inline float delta2(float complex a, float complex b, float s2n,
-                           float s2r, float *aa, float *bb)
+/* Per frequency: |P_n^|^2, |P_r^|^2 and Delta^2 (vn, vr the noises'
+ * power there). */
+static inline float delta2(float complex a, float complex b, float vn,
+                           float vr, float *aa, float *bb)
 {
     *aa = crealf(a) * crealf(a) + cimagf(a) * cimagf(a);
     *bb = crealf(b) * crealf(b) + cimagf(b) * cimagf(b);
-    return s2n * *bb + s2r * *aa;
+    return vn * *bb + vr * *aa;
 }
 
 typedef enum kernel { K_N, K_R, K_DN, K_DR, K_PD } kernel;
 
-/* A kernel's transform from the PSFs' (A, B) into k. */
+/* A kernel's transform from the PSFs' (A, B) into k; the kernels that
+ * make variances (all but P_D) are filtered by the square root of their
+ * image's noise spectrum, so that a variance map of the white noise behind
+ * a correlated one, convolved with their squares, is the variance. */
 static void kernel_hat(const grid *g, const float complex *A,
-                       const float complex *B, kernel which, double s2n,
-                       double s2r, double fd, float complex *k)
+                       const float complex *B, kernel which,
+                       const noise_model *m, double fd, float complex *k)
 {
-    size_t i, n = (size_t)g->py * g->hx;
-    float tiny = (float)(1e-12 * (s2n + s2r));
+    float tiny = (float)(1e-12 * (m->s2n + m->s2r));
+    int i, j;
 
-    for (i = 0; i < n; i++) {
-        float aa, bb, d2 = delta2(A[i], B[i], (float)s2n, (float)s2r, &aa, &bb);
-        float complex v = 0;
-        if (d2 > tiny) {
-            switch (which) {
-            case K_N: v = conjf(A[i]) * bb / d2; break;
-            case K_R: v = conjf(B[i]) * aa / d2; break;
-            case K_DN: v = B[i] / sqrtf(d2); break;
-            case K_DR: v = A[i] / sqrtf(d2); break;
-            case K_PD: v = A[i] * B[i] / ((float)fd * sqrtf(d2)); break;
+    for (j = 0; j < g->py; j++)
+        for (i = 0; i < g->hx; i++) {
+            size_t q = (size_t)j * g->hx + i;
+            float vn, vr, aa, bb, d2;
+            float complex v = 0;
+            noise_at(g, m, j, i, &vn, &vr);
+            d2 = delta2(A[q], B[q], vn, vr, &aa, &bb);
+            if (d2 > tiny) {
+                switch (which) {
+                case K_N: v = conjf(A[q]) * bb / d2 * sqrtf(vn / (float)m->s2n); break;
+                case K_R: v = conjf(B[q]) * aa / d2 * sqrtf(vr / (float)m->s2r); break;
+                case K_DN: v = B[q] / sqrtf(d2) * sqrtf(vn / (float)m->s2n); break;
+                case K_DR: v = A[q] / sqrtf(d2) * sqrtf(vr / (float)m->s2r); break;
+                case K_PD: v = A[q] * B[q] / ((float)fd * sqrtf(d2)); break;
+                }
             }
+            k[q] = v;
         }
-        k[i] = v;
-    }
 }
 
 /* A kernel to real space on the small grid, squared, laid at the origin
@@ -203,13 +257,13 @@ static void mul_acc(const grid *g, const float complex *v,
 static void variance_map(const grid *g, const grid *sg,
                          const float complex *As, const float complex *Bs,
                          const float complex *G, const float complex *H,
-                         kernel k1, kernel k2, double s2n, double s2r,
+                         kernel k1, kernel k2, const noise_model *m,
                          float *ks, float *K, float *acc)
 {
-    kernel_hat(sg, As, Bs, k1, s2n, s2r, 0, (float complex *)ks);
+    kernel_hat(sg, As, Bs, k1, m, 0, (float complex *)ks);
     kernel_square_hat(g, sg, ks, K);
     mul_acc(g, G, (const float complex *)K, (float complex *)acc, 0);
-    kernel_hat(sg, As, Bs, k2, s2n, s2r, 0, (float complex *)ks);
+    kernel_hat(sg, As, Bs, k2, m, 0, (float complex *)ks);
     kernel_square_hat(g, sg, ks, K);
     mul_acc(g, H, (const float complex *)K, (float complex *)acc, 1);
     rapid_fft_c2r(g->bwd, (float complex *)acc, acc);
@@ -217,16 +271,27 @@ static void variance_map(const grid *g, const grid *sg,
 
 static int grid_plans(rapid_fft_cache *c, grid *g, rapid_err *err)
 {
-    int rc;
+    int rc, i;
 
     g->hx = g->px / 2 + 1;
     g->stride = rapid_fft_real_stride(g->px);
     g->nfloat = (size_t)g->py * g->stride;
     g->norm = 1.0 / ((double)g->px * g->py);
-
-    rc = rapid_fft_plan_get(c, RAPID_FFT_R2C, g->py, g->px, 1, &g->fwd,
-                                err);
-
+    g->cx = malloc((size_t)g->hx * sizeof *g->cx);
+    g->sx = malloc((size_t)g->hx * sizeof *g->sx);
+    g->cy = malloc((size_t)g->py * sizeof *g->cy);
+    g->sy = malloc((size_t)g->py * sizeof *g->sy);
+    if (!g->cx || !g->sx || !g->cy || !g->sy)
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    for (i = 0; i < g->hx; i++) {
+        g->cx[i] = (float)cos(2 * M_PI * i / g->px);
+        g->sx[i] = (float)sin(2 * M_PI * i / g->px);
+    }
+    for (i = 0; i < g->py; i++) { /* periodic: row py - j is frequency -j */
+        g->cy[i] = (float)cos(2 * M_PI * i / g->py);
+        g->sy[i] = (float)sin(2 * M_PI * i / g->py);
+    }
+    rc = rapid_fft_plan_get(c, RAPID_FFT_R2C, g->py, g->px, 1, &g->fwd, err);
     return rc ? rc : rapid_fft_plan_get(c, RAPID_FFT_C2R, g->py, g->px, 1,
                                         &g->bwd, err);
 }
@@ -259,6 +324,75 @@ static int grid_make(const rapid_zogy_in *in, rapid_fft_cache *c, grid *g,
     /* the small transforms through the shared cache: planning them costs
      * nothing, measuring them nothing worth it */
     return grid_plans(NULL, sg, err);
+}
+
+/* The correlation of an image's noise between neighbours at the lags of
+ * noise_model, from the pixels away from sources: those beyond 4 sigma
+ * and everything within 2 px of them are left out, and so are pixels
+ * without data. */
+static int estimate_corr(const float *v, int nx, int ny, double sigma,
+                         double r[4])
+{
+    static const int lag[4][2] = {{1, 0}, {0, 1}, {1, 1}, {1, -1}};
+    size_t n = (size_t)nx * ny, i;
+    unsigned char *bad = calloc(n, 1), *tmp = calloc(n, 1);
+    double sum = 0, sum2 = 0, mean, var, cov[4] = {0};
+    long cnt = 0, cc[4] = {0};
+    int x, y, k, d;
+
+    if (!bad || !tmp) {
+        free(bad);
+        free(tmp);
+        return RAPID_E_NOMEM;
+    }
+    for (i = 0; i < n; i++)
+        tmp[i] = !isfinite(v[i]) || fabs(v[i]) > 4 * sigma;
+    for (y = 0; y < ny; y++) /* dilated by 2 px: along x, then along y */
+        for (x = 0; x < nx; x++)
+            for (d = -2; d <= 2; d++)
+                if (x + d >= 0 && x + d < nx && tmp[(size_t)y * nx + x + d]) {
+                    bad[(size_t)y * nx + x] = 1;
+                    break;
+                }
+    memcpy(tmp, bad, n);
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++)
+            for (d = -2; d <= 2; d++)
+                if (y + d >= 0 && y + d < ny && tmp[(size_t)(y + d) * nx + x]) {
+                    bad[(size_t)y * nx + x] = 1;
+                    break;
+                }
+    for (i = 0; i < n; i++)
+        if (!bad[i]) {
+            sum += v[i];
+            sum2 += (double)v[i] * v[i];
+            cnt++;
+        }
+    r[0] = r[1] = r[2] = r[3] = 0;
+    if (cnt < 1000)
+        goto done; /* too little to tell: white */
+    mean = sum / cnt;
+    var = sum2 / cnt - mean * mean;
+    for (y = 1; y < ny - 1; y++)
+        for (x = 0; x < nx - 1; x++) {
+            size_t p = (size_t)y * nx + x;
+            if (bad[p])
+                continue;
+            for (k = 0; k < 4; k++) {
+                size_t q = (size_t)(y + lag[k][1]) * nx + x + lag[k][0];
+                if (!bad[q]) {
+                    cov[k] += (v[p] - mean) * (v[q] - mean);
+                    cc[k]++;
+                }
+            }
+        }
+    for (k = 0; k < 4; k++)
+        if (cc[k] > 0 && var > 0)
+            r[k] = cov[k] / cc[k] / var;
+done:
+    free(bad);
+    free(tmp);
+    return 0;
 }
 
 static int check_in(const rapid_zogy_in *in, rapid_err *err)
@@ -319,30 +453,33 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
  * V_ast until step 3).  x, y, e: three free planes. */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
                      const float complex *A, const float complex *B,
-                     double s2n, double s2r, double fd, float *x, float *y,
+                     const noise_model *m, double fd, float *x, float *y,
                      float *e, rapid_zogy_out *out)
 {
     float complex *X = (float complex *)x, *Y = (float complex *)y,
                   *E = (float complex *)e;
-    size_t i, n = (size_t)g->py * g->hx;
-    float tiny = (float)(1e-12 * (s2n + s2r)), nrm = (float)g->norm;
+    float tiny = (float)(1e-12 * (m->s2n + m->s2r)), nrm = (float)g->norm;
     double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
     int ix, j;
 
     fill_pair(in, g, x, y, 0);
     rapid_fft_r2c(g->fwd, x, X);
     rapid_fft_r2c(g->fwd, y, Y);
-    for (i = 0; i < n; i++) {
-        float aa, bb, d2 = delta2(A[i], B[i], (float)s2n, (float)s2r, &aa, &bb);
-        if (d2 > tiny) {
-            float complex xn = X[i], yr = Y[i];
-            E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
-            X[i] = conjf(A[i]) * bb * xn / d2;
-            Y[i] = conjf(B[i]) * aa * yr / d2;
-        } else {
-            E[i] = X[i] = Y[i] = 0;
+    for (j = 0; j < g->py; j++)
+        for (ix = 0; ix < g->hx; ix++) {
+            size_t i = (size_t)j * g->hx + ix;
+            float vn, vr, aa, bb, d2;
+            noise_at(g, m, j, ix, &vn, &vr);
+            d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
+            if (d2 > tiny) {
+                float complex xn = X[i], yr = Y[i];
+                E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
+                X[i] = conjf(A[i]) * bb * xn / d2;
+                Y[i] = conjf(B[i]) * aa * yr / d2;
+            } else {
+                E[i] = X[i] = Y[i] = 0;
+            }
         }
-    }
     rapid_fft_c2r(g->bwd, E, e);
     rapid_fft_c2r(g->bwd, X, x);
     rapid_fft_c2r(g->bwd, Y, y);
@@ -373,7 +510,7 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
  * acc: four free full planes, ks a small one. */
 static void step_variance(const rapid_zogy_in *in, const grid *g,
                           const grid *sg, const float complex *As,
-                          const float complex *Bs, double s2n, double s2r,
+                          const float complex *Bs, const noise_model *m,
                           double fd, float *gp, float *hp, float *k,
                           float *acc, float *ks, rapid_zogy_out *out)
 {
@@ -385,7 +522,7 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
     fill_pair(in, g, gp, hp, 1);
     rapid_fft_r2c(g->fwd, gp, G);
     rapid_fft_r2c(g->fwd, hp, H);
-    variance_map(g, sg, As, Bs, G, H, K_N, K_R, s2n, s2r, ks, k, acc);
+    variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
         const float *ar = acc + (size_t)j * g->stride;
         float *sr = out->scorr + (size_t)j * in->nx, *vr = out->unc + (size_t)j * in->nx;
@@ -394,7 +531,7 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
             sr[i] = v > 0 ? (float)(sr[i] / sqrt(v)) : NAN;
         }
     }
-    variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, s2n, s2r, ks, k, acc);
+    variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
         const float *ar = acc + (size_t)j * g->stride;
         float *vr = out->unc + (size_t)j * in->nx;
@@ -404,7 +541,7 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
         }
     }
     /* P_D, cut to npd x npd about the origin of the small grid */
-    kernel_hat(sg, As, Bs, K_PD, s2n, s2r, fd, (float complex *)ks);
+    kernel_hat(sg, As, Bs, K_PD, m, fd, (float complex *)ks);
     rapid_fft_c2r(sg->bwd, (float complex *)ks, ks);
     for (j = 0; j < out->npd; j++)
         for (i = 0; i < out->npd; i++) {
@@ -423,12 +560,15 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     rapid_zogy_opts def;
     rapid_fft_cache *own = NULL, *c;
     grid g, sg;
+    noise_model m;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
-    double sn, sr, s2n, s2r, fd;
+    double sn, sr, fd;
     size_t i, n;
     int rc, k;
 
     memset(out, 0, sizeof *out);
+    memset(&g, 0, sizeof g);
+    memset(&sg, 0, sizeof sg);
     if ((rc = check_in(in, err)) ||
         (rc = check_psf(in->pn, in->npn, "science", err)) ||
         (rc = check_psf(in->pr, in->npr, "reference", err)) ||
@@ -438,6 +578,26 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         rapid_zogy_opts_init(&def);
         o = &def;
     }
+    memset(&m, 0, sizeof m);
+    m.s2n = sn * sn;
+    m.s2r = sr * sr;
+    if (in->estimate_corr) {
+        if (estimate_corr(in->n, in->nx, in->ny, sn, m.rn) ||
+            estimate_corr(in->r, in->nx, in->ny, sr, m.rr))
+            return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    } else {
+        memcpy(m.rn, in->corr_n, sizeof m.rn);
+        memcpy(m.rr, in->corr_r, sizeof m.rr);
+    }
+    for (k = 0, m.white = 1; k < 4; k++) {
+        if (!isfinite(m.rn[k]) || !isfinite(m.rr[k]) || fabs(m.rn[k]) > 0.5 ||
+            fabs(m.rr[k]) > 0.5)
+            return rapid_fail(err, RAPID_E_ARG, "ZOGY: noise correlations must "
+                              "lie within +-0.5 (got %g, %g at lag %d)",
+                              m.rn[k], m.rr[k], k);
+        if (m.rn[k] != 0 || m.rr[k] != 0)
+            m.white = 0;
+    }
     if (!(c = o->fft) &&
         !(c = own = rapid_fft_cache_new(RAPID_FFT_ESTIMATE, o->nthreads)))
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
@@ -445,9 +605,15 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     out->npd = in->npn > in->npr ? in->npn : in->npr;
     out->sigma_n = sn;
     out->sigma_r = sr;
-    s2n = sn * sn;
-    s2r = sr * sr;
-    out->fd = fd = 1 / sqrt(s2n + s2r);
+    memcpy(out->corr_n, m.rn, sizeof m.rn);
+    memcpy(out->corr_r, m.rr, sizeof m.rr);
+    {
+        double tn = 1 + 2 * (m.rn[0] + m.rn[1] + m.rn[2] + m.rn[3]);
+        double tr = 1 + 2 * (m.rr[0] + m.rr[1] + m.rr[2] + m.rr[3]);
+        tn = tn > T_MIN ? tn : T_MIN;
+        tr = tr > T_MIN ? tr : T_MIN;
+        out->fd = fd = 1 / sqrt(m.s2n * tn + m.s2r * tr); /* 1 / Delta(0) */
+    }
     if ((rc = grid_make(in, c, &g, &sg, err)))
         goto done;
     out->padx = g.px;
@@ -473,10 +639,10 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     psf_to_plane(&sg, in->pn, in->npn, as);
     psf_to_plane(&sg, in->pr, in->npr, bs);
     /* the planes reused: step 3's take the places of step 2's */
-    step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], s2n, s2r,
-             fd, pl[2], pl[3], pl[4], out);
-    step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, s2n,
-                  s2r, fd, pl[0], pl[1], pl[2], pl[3], ks, out);
+    step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
+             pl[2], pl[3], pl[4], out);
+    step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
+                  fd, pl[0], pl[1], pl[2], pl[3], ks, out);
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
             !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
@@ -487,6 +653,8 @@ done:
     rapid_fft_free(as);
     rapid_fft_free(bs);
     rapid_fft_free(ks);
+    grid_release(&g);
+    grid_release(&sg);
     rapid_fft_cache_free(own);
     if (rc)
         rapid_zogy_out_release(out);
@@ -547,6 +715,9 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
     in.pr = pr;
     in.npr = nrp;
     in.sigma_n = in.sigma_r = 0;
+    memset(in.corr_n, 0, sizeof in.corr_n);
+    memset(in.corr_r, 0, sizeof in.corr_r);
+    in.estimate_corr = 1;
     in.sx = p->match.nstars > 0 && isfinite(p->match.dx_rms)
                 ? p->match.dx_rms / sqrt(p->match.nstars) : 0;
     in.sy = p->match.nstars > 0 && isfinite(p->match.dy_rms)

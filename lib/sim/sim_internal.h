@@ -6,6 +6,7 @@
  *                 (rapid_sim_scene_*)
  *   sim_sn.c      supernova rates, luminosity functions and light curves
  *   sim_defects.c the detectors' defect maps (rapid_sim_defect_map)
+ *   sim_zodi.c    the zodiacal light of a pointing (rapid_zodi_*, rapid_sim_sky_rate)
  *   sim_render.c  an image from the scene: sources, sky, noise, defects,
  *                 header (rapid_sim_render), and injection (rapid_sim_inject)
  *   sim.c         a whole survey to files (rapid_sim_run, rapid_sim_l2_name)

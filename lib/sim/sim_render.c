@@ -115,14 +115,6 @@ static double mag_to_e(const render *r, double mag)
     return sim_mag_to_dn(r->p->filter, r->sca, mag, r->p->exptime, 1.0);
 }
 
-/* Zodiacal light and thermal background, e/pixel/s: the filter table's
- * (SCA 1) scaled by the detector's throughput. */
-static double sky_rate(const rapid_filter *f, int sca)
-{
-    return (f->zodi + f->thermal) *
-           pow(10.0, 0.4 * (rapid_zero_point(f, sca) - f->zp_ab));
-}
-
 /* ------------------------------------------------------------ selection */
 
 static double margin_pixels(const render *r)
@@ -1054,7 +1046,7 @@ static double pixel_read_noise(const render *r, size_t i, double rn)
 static int observe(render *r, float *out)
 {
     size_t i, n = (size_t)r->nx * r->ny;
-    double t = r->p->exptime, sky_e = sky_rate(r->p->filter, r->sca) * t;
+    double t = r->p->exptime, sky_e = rapid_sim_sky_rate(r->p, r->sca) * t;
     double dark_e = RAPID_DARK * t, base = sky_e + dark_e;
     double rn = rapid_read_noise(t);
     cr_list crs = {NULL, 0, 0, 0};
@@ -1118,6 +1110,8 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
     double t = r->p->exptime, pa_obsy = fmod(p->pa - FPA_MINUS_OBSY + 720, 360);
     char date[64], what[64], seed[32] = "";
     const char *k = NULL;
+    rapid_zodi_geom g;
+    double zodi = rapid_zodi_factor(p->ra, p->dec, p->mjd + t / 2 / 86400.0, &g);
     int rc;
 
     rapid_iso_from_mjd(p->mjd, date, sizeof date);
@@ -1143,10 +1137,18 @@ static int put_header(render *r, rapid_image *img, int ncr, int nhot,
                                           2.5 * log10(r->gain),
                                       "AB mag of 1 DN/s")) ||
         (rc = rapid_header_set_double(h, k = "SKY_MEAN",
-                                      (sky_rate(f, r->sca) + RAPID_DARK) * t / r->gain,
+                                      (rapid_sim_sky_rate(p, r->sca) + RAPID_DARK) * t / r->gain,
                                       "sky + dark level (DN)")) ||
-        (rc = rapid_header_set_double(h, k = "SKYRATE", sky_rate(f, r->sca),
+        (rc = rapid_header_set_double(h, k = "SKYRATE", rapid_sim_sky_rate(p, r->sca),
                                       "zodiacal + thermal (e/pixel/s)")) ||
+        (rc = rapid_header_set_double(h, k = "ZODIFAC", zodi,
+                                      "zodiacal light / its ecliptic-pole level")) ||
+        (rc = rapid_header_set_double(h, k = "ECL_LAT", g.beta,
+                                      "ecliptic latitude of the boresight (deg)")) ||
+        (rc = rapid_header_set_double(h, k = "SUN_DLON", g.dlambda,
+                                      "|lambda - lambda_sun| of the boresight (deg)")) ||
+        (rc = rapid_header_set_double(h, k = "SUNANGLE", g.elong,
+                                      "boresight to Sun (deg)")) ||
         (rc = rapid_header_set_double(h, k = "DARKCUR", RAPID_DARK, "dark current (e/s)")) ||
         (rc = rapid_header_set_double(h, k = "GAIN", r->gain, "e/DN")) ||
         (rc = rapid_header_set_double(h, k = "RDNOISE", rapid_read_noise(t),
@@ -1283,7 +1285,7 @@ static int persist_from(render *r, const rapid_sim_pointing *q, double dt,
     double fw = RAPID_FULL_WELL * r->gain, t = r->p->exptime;
     double decay = PERSIST_A * PERSIST_T0 * log((dt + t) / dt);
     double zp = rapid_zero_point(q->filter, r->sca);
-    double sky = (sky_rate(q->filter, r->sca) + RAPID_DARK) * q->exptime;
+    double sky = (rapid_sim_sky_rate(q, r->sca) + RAPID_DARK) * q->exptime;
     double fra[5], fdec[5];
     rapid_wcs w = RAPID_WCS_INIT;
     int64_t *idx = NULL, n, j;
