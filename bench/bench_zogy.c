@@ -1,6 +1,8 @@
 /* bench_zogy.c - the ZOGY stage alone (rapid_zogy) on inputs that
- * bench/zogy_dump.c wrote (a pair already aligned and matched): time of
- * each run, FFT planning apart, and the process's peak RSS.
+ * bench/zogy_dump.c wrote (a pair already aligned and matched), called as
+ * rapid_diff_zogy calls it (the noises and their correlations measured by
+ * rapid_zogy): time of each run, FFT planning apart, and the process's
+ * peak RSS.
  *
  *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] [--out FILE]
  *              ZOGY_IN.fits
@@ -53,9 +55,10 @@ static int read_inputs(const char *path, inputs *x, rapid_zogy_in *in,
     in->npn = x->pn.nx;
     in->pr = x->pr.data;
     in->npr = x->pr.nx;
-    if ((rc = rapid_header_get_double(&x->h, "SIGMA_N", &in->sigma_n, err)) ||
-        (rc = rapid_header_get_double(&x->h, "SIGMA_R", &in->sigma_r, err)) ||
-        (rc = rapid_header_get_double(&x->h, "SX", &in->sx, err)) ||
+    /* the noises and their correlations measured, as rapid_diff_zogy has
+     * rapid_zogy do */
+    in->estimate_corr = 1;
+    if ((rc = rapid_header_get_double(&x->h, "SX", &in->sx, err)) ||
         (rc = rapid_header_get_double(&x->h, "SY", &in->sy, err)))
         return rapid_err_prefix(err, "%s", path), rc;
     return 0;

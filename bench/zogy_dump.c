@@ -11,8 +11,10 @@
  * uncertainty, coverage 1).  The PSFs: the primary HDU of each file,
  * odd-sized, centred.  Writes
  *   OUTDIR/zogy_in.fits     N, R, VN, VR (the science's pixels), PN, PR;
- *                           primary header SIGMA_N, SIGMA_R (as rapid_zogy
- *                           used them), SX, SY, PADX, PADY, FD, SCALE
+ *                           primary header SIGMA_N, SIGMA_R, CORR_N0..3,
+ *                           CORR_R0..3 (the noises and their correlations
+ *                           as rapid_zogy measured and used them), SX, SY,
+ *                           PADX, PADY, FD, SCALE
  *   OUTDIR/zogy_rapid.fits  D, UNC (sigma_D), SCORR, PD: rapid_diff_zogy's
  * and prints one JSON line with each stage's seconds.  The products are
  * rapid_zogy's on the written inputs; the program also runs
@@ -128,6 +130,21 @@ static int append(rapid_fits_out *f, const float *data, int nx, int ny,
     return rapid_fits_append_image(f, &im, name, err);
 }
 
+/* Noise correlations at lags (1,0), (0,1), (1,1), (1,-1) as KEY0..KEY3. */
+static int set_corr(rapid_header *h, const char *key, const double r[4])
+{
+    char k[16];
+    int i, rc;
+
+    for (i = 0; i < 4; i++) {
+        snprintf(k, sizeof k, "%s%d", key, i);
+        if ((rc = rapid_header_set_double(h, k, r[i], "noise correlation, "
+                                          "lags (1,0) (0,1) (1,1) (1,-1)")))
+            return rc;
+    }
+    return 0;
+}
+
 static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
                         const rapid_zogy_out *o, double scale, rapid_err *err)
 {
@@ -145,7 +162,8 @@ static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
         rapid_header_set_long(&h, "PADX", o->padx, "rapid's transform width") ||
         rapid_header_set_long(&h, "PADY", o->pady, "rapid's transform height") ||
         rapid_header_set_double(&h, "FD", o->fd, "F_D") ||
-        rapid_header_set_double(&h, "SCALE", scale, "reference flux scale")) {
+        rapid_header_set_double(&h, "SCALE", scale, "reference flux scale") ||
+        set_corr(&h, "CORR_N", o->corr_n) || set_corr(&h, "CORR_R", o->corr_r)) {
         rapid_header_release(&h);
         return rapid_fail(err, RAPID_E_NOMEM, "%s: header: out of memory", path);
     }

@@ -6,24 +6,27 @@ check rapid's products on the same inputs and to time a numpy ZOGY.
     bench/zogy_numpy.py ZOGY_IN.fits [RAPID.fits] [--check TOL] [--out FILE]
 
 ZOGY_IN.fits (bench/zogy_dump.c writes it): extensions N, R, VN, VR, PN, PR,
-primary header SIGMA_N, SIGMA_R, SX, SY (and rapid's PADX, PADY, FD).
-Prints one line: the time of the ZOGY computation (reading apart) and the
-process's peak RSS up to its end, then the comparison.
-RAPID.fits: rapid's D, UNC, SCORR, PD on those inputs.  With it, prints the
+primary header SIGMA_N, SIGMA_R, CORR_N0..3, CORR_R0..3 (the noises and
+their neighbour correlations rapid used), SX, SY (and rapid's PADX, PADY,
+FD).  Prints one JSON line: the time of the ZOGY computation (reading
+apart), the process's peak RSS until then, and the comparison.  RAPID.fits: rapid's D, UNC, SCORR, PD on those inputs.  With it, prints the
 largest differences over the pixels with data: |D - D_rapid| in units of
 sigma_D, |S_corr - S_corr_rapid| (S_corr is in units of its own sigma), the
 relative difference of sigma_D and of P_D.  --check TOL: exit 1 if the D or
-the S_corr difference exceeds TOL.  --out: the products written as FITS.
+the S_corr difference exceeds TOL, the padded sizes or the pixels without
+data differ, or the noise correlations measured here differ from rapid's by
+more than 1e-6.  --out: the products written as FITS.
 
 The rules, as diff.h gives them: images padded with zeros to the smallest
 size without a prime factor above 7 of at least the image plus the larger
-PSF's width; a no-data pixel (NaN) of one
-image (and of its variance) takes the other's value, zero where both have
-none; every product NaN where either image or variance has no data; PSFs
+PSF's width; a no-data pixel (NaN) of one image (and of its variance)
+takes the other's value, zero where both have none; every product NaN where either image or variance has no data; PSFs
 normalised to unit sum, centred on their middle pixel; kernels zero at
 frequencies where Delta^2 <= 1e-12 (sigma_n^2 + sigma_r^2) (rapid's guard
 against dividing by zero); the astrometric term from central differences
-of S_N and S_R on the padded (periodic) grid.
+of S_N and S_R on the padded (periodic) grid; the noise spectra T_n, T_r
+from the correlations given.  The script also measures the noises and
+their correlations itself and reports them beside rapid's.
 """
 import argparse
 import json
@@ -90,15 +93,27 @@ def central_diff(a, axis):
     return 0.5 * (np.roll(a, -1, axis) - np.roll(a, 1, axis))
 
 
-def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy):
+def spectrum(g, r):
+    """T(k) of noise with neighbour correlations r at lags (1,0), (0,1),
+    (1,1), (1,-1), held above 0.01, on the half spectrum of the grid."""
+    kx = 2 * np.pi * np.fft.rfftfreq(g.px)[None, :]
+    ky = 2 * np.pi * np.fft.fftfreq(g.py)[:, None]
+    t = 1 + 2 * (r[0] * np.cos(kx) + r[1] * np.cos(ky) +
+                 r[2] * np.cos(kx + ky) + r[3] * np.cos(kx - ky))
+    return np.maximum(t, 0.01)
+
+
+def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
+         rr=(0, 0, 0, 0)):
     ny, nx = n.shape
     g = Grid(ny, nx, max(pn.shape[0], pr.shape[0]))
     nodata = ~(np.isfinite(n) & np.isfinite(r) & np.isfinite(vn) &
                np.isfinite(vr))
     s2n, s2r = sn * sn, sr * sr
-    fd = 1 / np.sqrt(s2n + s2r)
+    tn, tr = spectrum(g, rn), spectrum(g, rr)
+    fd = 1 / np.sqrt(s2n * tn[0, 0] + s2r * tr[0, 0])
     Pn, Pr = g.psf_hat(pn), g.psf_hat(pr)
-    delta2 = s2n * np.abs(Pr) ** 2 + s2r * np.abs(Pn) ** 2
+    delta2 = s2n * tn * np.abs(Pr) ** 2 + s2r * tr * np.abs(Pn) ** 2
     ok = delta2 > 1e-12 * (s2n + s2r)
     inv_delta = np.zeros_like(delta2)
     inv_delta[ok] = 1 / np.sqrt(delta2[ok])
@@ -111,22 +126,28 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy):
     d = g.crop(g.irfft(Dh)) / fd
     s = g.crop(g.irfft(fd * Dh * np.conj(PDh)))
     del Dh
-    kn = np.conj(Pn) * np.abs(Pr) ** 2 * inv_delta ** 2
-    kr = np.conj(Pr) * np.abs(Pn) ** 2 * inv_delta ** 2
-    sN = g.irfft(kn * Nh)
-    sR = g.irfft(kr * Rh)
+    # S = S_N - S_R: its two terms, for the astrometric variance
+    sN = g.irfft(np.conj(Pn) * np.abs(Pr) ** 2 * inv_delta ** 2 * Nh)
+    sR = g.irfft(np.conj(Pr) * np.abs(Pn) ** 2 * inv_delta ** 2 * Rh)
     del Nh, Rh
     v_ast = g.crop(sx * sx * (central_diff(sN, 1) ** 2 + central_diff(sR, 1) ** 2) +
                    sy * sy * (central_diff(sN, 0) ** 2 + central_diff(sR, 0) ** 2))
     del sN, sR
 
+    # the variance kernels: filtered by the square root of their image's
+    # noise spectrum
+    rtn, rtr = np.sqrt(tn), np.sqrt(tr)
+    del tn, tr
     VNh = g.rfft(fill(vn, vr))
     VRh = g.rfft(fill(vr, vn))
+    kn = np.conj(Pn) * np.abs(Pr) ** 2 * rtn * inv_delta ** 2
+    kr = np.conj(Pr) * np.abs(Pn) ** 2 * rtr * inv_delta ** 2
     v_s = conv_square(g, VNh, kn) + conv_square(g, VRh, kr) + v_ast
     del kn, kr, v_ast
     with np.errstate(invalid="ignore", divide="ignore"):
         scorr = np.where(v_s > 0, s / np.sqrt(np.where(v_s > 0, v_s, 1)), np.nan)
-    v_d = conv_square(g, VNh, Pr * inv_delta) + conv_square(g, VRh, Pn * inv_delta)
+    v_d = (conv_square(g, VNh, Pr * rtn * inv_delta) +
+           conv_square(g, VRh, Pn * rtr * inv_delta))
     unc = np.where(v_d > 0, np.sqrt(np.where(v_d > 0, v_d, 1)) / fd, np.nan)
 
     npd = max(pn.shape[0], pr.shape[0])
@@ -137,6 +158,34 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy):
         a[nodata] = np.nan
     return {"d": d, "unc": unc, "scorr": scorr, "pd": pd, "pad": (g.px, g.py),
             "fd": fd}
+
+
+def noise_corr(v, sigma):
+    """Correlations of neighbouring pixels at lags (1,0), (0,1), (1,1),
+    (1,-1) away from sources, as diff.h describes their measurement: pixels
+    beyond 4 sigma, without data, or within 2 px of either left out."""
+    bad = ~np.isfinite(v) | (np.abs(np.nan_to_num(v)) > 4 * sigma)
+    grown = bad.copy()
+    for d in (1, 2):  # a 5 x 5 box: along x, then along y
+        grown[:, d:] |= bad[:, :-d]
+        grown[:, :-d] |= bad[:, d:]
+    bad = grown.copy()
+    for d in (1, 2):
+        grown[d:, :] |= bad[:-d, :]
+        grown[:-d, :] |= bad[d:, :]
+    good = ~grown
+    w = v[good].astype(np.float64)
+    if w.size < 1000:
+        return [0.0] * 4
+    mean, var = w.mean(), w.var()
+    ny, nx = v.shape
+    out = []
+    for lx, ly in ((1, 0), (0, 1), (1, 1), (1, -1)):
+        p = np.s_[1:ny - 1, 0:nx - 1]
+        q = np.s_[1 + ly:ny - 1 + ly, lx:nx - 1 + lx]
+        m = good[p] & good[q]
+        out.append(float(((v[p][m] - mean) * (v[q][m] - mean)).mean() / var))
+    return out
 
 
 def robust_sigma(a):
@@ -187,8 +236,10 @@ def main():
              ("N", "R", "VN", "VR", "PN", "PR")}
     t_read = time.monotonic() - t0
     t0 = time.monotonic()
+    rn = [h.get("CORR_N%d" % i, 0.0) for i in range(4)]
+    rr = [h.get("CORR_R%d" % i, 0.0) for i in range(4)]
     z = zogy(x["N"], x["R"], x["VN"], x["VR"], x["PN"], x["PR"],
-             h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"])
+             h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"], rn, rr)
     t_zogy = time.monotonic() - t0
     # before the comparison reads rapid's products: the numpy ZOGY's own peak
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -198,7 +249,10 @@ def main():
            "peak_rss_mb": round(peak_mb),
            "sigma_n": h["SIGMA_N"], "sigma_r": h["SIGMA_R"],
            "sigma_n_numpy": float(robust_sigma(x["N"])),
-           "sigma_r_numpy": float(robust_sigma(x["R"]))}
+           "sigma_r_numpy": float(robust_sigma(x["R"])),
+           "corr_n": rn, "corr_r": rr,
+           "corr_n_numpy": noise_corr(x["N"], h["SIGMA_N"]),
+           "corr_r_numpy": noise_corr(x["R"], h["SIGMA_R"])}
     del x
     if a.out:
         hdus = [fits.PrimaryHDU()] + [
@@ -210,8 +264,10 @@ def main():
         c = compare(z, a.rapid)
         rep["vs_rapid"] = c
         if a.check is not None:
+            corr = max(abs(p - q) for p, q in
+                       zip(rn + rr, rep["corr_n_numpy"] + rep["corr_r_numpy"]))
             bad = (c["d_max_sigma"] > a.check or c["scorr_max"] > a.check or
-                   c["nan_mask_differs"] > 0 or
+                   c["nan_mask_differs"] > 0 or corr > 1e-6 or
                    tuple(z["pad"]) != rep["pad_rapid"])
     print(json.dumps(rep))
     return 1 if bad else 0

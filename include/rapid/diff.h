@@ -158,7 +158,8 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
  * against): N, R, V_N, V_R and P_r as rapid_diff_zogy above describes
  * them, in arrays of the struct's own; in points at them and at sci_psf
  * (the caller's: it must outlive any use of in).  in.sigma_n = in.sigma_r
- * = 0 (rapid_zogy estimates them), in.sx, in.sy from the stars' offsets.
+ * = 0 and in.estimate_corr = 1 (rapid_zogy measures the noises and their
+ * correlations), in.sx, in.sy from the stars' offsets.
  * rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy gives, bit for bit.
  * On failure zi holds nothing. */
 typedef struct rapid_zogy_inputs {

@@ -1,7 +1,8 @@
 /* zogy_inputs.c - the prepared pair as ZOGY takes it (rapid/diff.h):
  * the backgrounds removed, the reference scaled to the science image's
  * flux, variances from the uncertainty maps, the reference PSF seen
- * through the science pixel.  The same arithmetic, in the same order and
+ * through the science pixel; the noises and their correlations left to
+ * rapid_zogy to measure.  The same arithmetic, in the same order and
  * precision, as rapid_diff_zogy, so that rapid_zogy on these inputs gives
  * its products bit for bit (tests/test_zogy_inputs.c checks it). */
 #include <math.h>
@@ -89,6 +90,9 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
     zi->in.pr = zi->pr;
     zi->in.npr = nrp;
     zi->in.sigma_n = zi->in.sigma_r = 0;
+    memset(zi->in.corr_n, 0, sizeof zi->in.corr_n);
+    memset(zi->in.corr_r, 0, sizeof zi->in.corr_r);
+    zi->in.estimate_corr = 1;
     zi->in.sx = offset_error(p->match.nstars, p->match.dx_rms);
     zi->in.sy = offset_error(p->match.nstars, p->match.dy_rms);
     return 0;
