@@ -1,8 +1,8 @@
 /* bench_zogy.c - the ZOGY stage alone (rapid_zogy) on inputs that
  * bench/zogy_dump.c wrote (a pair already aligned and matched), called as
  * rapid_diff_zogy calls it (the noises and their correlations measured by
- * rapid_zogy): time of each run, FFT planning apart, and the process's
- * peak RSS.
+ * rapid_zogy, unless the header's ESTCORR is false: then white): time of
+ * each run, FFT planning apart, and the process's peak RSS.
  *
  *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] [--out FILE]
  *              ZOGY_IN.fits
@@ -56,8 +56,11 @@ static int read_inputs(const char *path, inputs *x, rapid_zogy_in *in,
     in->pr = x->pr.data;
     in->npr = x->pr.nx;
     /* the noises and their correlations measured, as rapid_diff_zogy has
-     * rapid_zogy do */
+     * rapid_zogy do, unless zogy_dump took the noise as white */
     in->estimate_corr = 1;
+    if (rapid_header_has(&x->h, "ESTCORR") &&
+        (rc = rapid_header_get_bool(&x->h, "ESTCORR", &in->estimate_corr, err)))
+        return rc;
     if ((rc = rapid_header_get_double(&x->h, "SX", &in->sx, err)) ||
         (rc = rapid_header_get_double(&x->h, "SY", &in->sy, err)))
         return rapid_err_prefix(err, "%s", path), rc;

@@ -3,8 +3,8 @@
  * bench/zogy_numpy.py can recompute the products independently from the
  * same inputs and bench/bench_zogy.c can time the ZOGY stage alone.
  *
- *   zogy_dump [--threads N] [--ref-l2] [--sxy S] SCI REF SCI_PSF REF_PSF
- *             OUTDIR
+ *   zogy_dump [--threads N] [--ref-l2] [--sxy S] [--white] SCI REF SCI_PSF
+ *             REF_PSF OUTDIR
  *
  * SCI: an L2 file.  REF: a reference image from `rapid coadd` (its _cov
  * and _unc beside it), or with --ref-l2 another L2 file (its ERR as the
@@ -21,7 +21,10 @@
  * rapid_diff_zogy on the pair and says whether its products are the same
  * bit for bit (exit 1 if not).  --sxy S: the registration error set to S
  * px on both axes instead of the stars' (the pair then differs from
- * rapid_diff_zogy's, which is not run). */
+ * rapid_diff_zogy's, which is not run).  --white: both noises taken as
+ * white (correlations 0, the paper's equations) instead of measured;
+ * likewise without rapid_diff_zogy.  The primary header's ESTCORR says
+ * whether the correlations were measured (bench_zogy does as it says). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +149,8 @@ static int set_corr(rapid_header *h, const char *key, const double r[4])
 }
 
 static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
-                        const rapid_zogy_out *o, double scale, rapid_err *err)
+                        const rapid_zogy_out *o, double scale, int estcorr,
+                        rapid_err *err)
 {
     rapid_header h = RAPID_HEADER_INIT;
     rapid_fits_out *f = NULL;
@@ -163,6 +167,7 @@ static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
         rapid_header_set_long(&h, "PADY", o->pady, "rapid's transform height") ||
         rapid_header_set_double(&h, "FD", o->fd, "F_D") ||
         rapid_header_set_double(&h, "SCALE", scale, "reference flux scale") ||
+        rapid_header_set_bool(&h, "ESTCORR", estcorr, "correlations measured") ||
         set_corr(&h, "CORR_N", o->corr_n) || set_corr(&h, "CORR_R", o->corr_r)) {
         rapid_header_release(&h);
         return rapid_fail(err, RAPID_E_NOMEM, "%s: header: out of memory", path);
@@ -225,7 +230,7 @@ int main(int argc, char **argv)
     rapid_zogy_out a = RAPID_ZOGY_OUT_INIT, b = RAPID_ZOGY_OUT_INIT;
     double t0, t_read, t_prep, t_naive, t_in, t_zogy, zps, sxy = -1;
     float *nd = NULL, *nu = NULL;
-    int nthreads = 1, l2 = 0, i = 1, ok = 1;
+    int nthreads = 1, l2 = 0, i = 1, ok = 1, white = 0;
     const char *same_txt = "null";
     size_t n;
     char path[4096];
@@ -239,12 +244,14 @@ int main(int argc, char **argv)
             sxy = atof(argv[++i]);
         else if (strcmp(argv[i], "--ref-l2") == 0)
             l2 = 1;
+        else if (strcmp(argv[i], "--white") == 0)
+            white = 1;
         else
             break;
     }
     if (argc - i != 5 || nthreads < 1) {
         fprintf(stderr, "usage: zogy_dump [--threads N] [--ref-l2] [--sxy S] "
-                        "SCI REF SCI_PSF REF_PSF OUTDIR\n");
+                        "[--white] SCI REF SCI_PSF REF_PSF OUTDIR\n");
         return 2;
     }
     t0 = bench_now();
@@ -288,13 +295,15 @@ int main(int argc, char **argv)
     t_in = bench_now() - t0;
     if (sxy >= 0)
         zi.in.sx = zi.in.sy = sxy;
+    if (white)
+        zi.in.estimate_corr = 0; /* corr_n, corr_r are 0 */
     rapid_zogy_opts_init(&zo);
     zo.nthreads = nthreads;
     t0 = bench_now();
     if (rapid_zogy(&zi.in, &zo, &b, &err))
         return fail(&err);
     t_zogy = bench_now() - t0;
-    if (sxy < 0) {
+    if (sxy < 0 && !white) {
         t0 = bench_now();
         if (rapid_diff_zogy(&sci, &p, psn.data, psn.nx, psr.data, psr.nx, &zo,
                             &a, &err))
@@ -306,7 +315,7 @@ int main(int argc, char **argv)
         same_txt = ok ? "true" : "false";
     }
     snprintf(path, sizeof path, "%s/zogy_rapid.fits", argv[i + 4]);
-    if (write_inputs(argv[i + 4], &zi, &b, p.match.scale, &err) ||
+    if (write_inputs(argv[i + 4], &zi, &b, p.match.scale, !white, &err) ||
         write_products(path, &b, p.nx, p.ny, &err))
         return fail(&err);
     printf("{\"nx\": %d, \"ny\": %d, \"pad\": [%d, %d], \"threads\": %d, "
