@@ -9,7 +9,7 @@ ZOGY_IN.fits (bench/zogy_dump.c writes it): extensions N, R, VN, VR, PN, PR,
 primary header SIGMA_N, SIGMA_R, CORR_N0..3, CORR_R0..3 (the noises and
 their neighbour correlations rapid used), SX, SY (and rapid's PADX, PADY,
 FD).  Prints one JSON line: the time of the ZOGY computation (reading
-apart), the process's peak RSS until then, and the comparison.  RAPID.fits: rapid's D, UNC, SCORR, PD on those inputs.  With it, prints the
+apart; wall and CPU), the process's peak RSS until then, and the comparison.  RAPID.fits: rapid's D, UNC, SCORR, PD on those inputs.  With it, prints the
 largest differences over the pixels with data: |D - D_rapid| in units of
 sigma_D, |S_corr - S_corr_rapid| (S_corr is in units of its own sigma), the
 relative difference of sigma_D and of P_D.  --check TOL: exit 1 if the D or
@@ -236,17 +236,18 @@ def main():
         x = {k: f[k].data.astype(np.float64) for k in
              ("N", "R", "VN", "VR", "PN", "PR")}
     t_read = time.monotonic() - t0
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     rn = [h.get("CORR_N%d" % i, 0.0) for i in range(4)]
     rr = [h.get("CORR_R%d" % i, 0.0) for i in range(4)]
     z = zogy(x["N"], x["R"], x["VN"], x["VR"], x["PN"], x["PR"],
              h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"], rn, rr)
-    t_zogy = time.monotonic() - t0
+    t_zogy, c_zogy = time.monotonic() - t0, time.process_time() - c0
     # before the comparison reads rapid's products: the numpy ZOGY's own peak
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rep = {"nx": x["N"].shape[1], "ny": x["N"].shape[0], "pad": z["pad"],
            "pad_rapid": (h.get("PADX"), h.get("PADY")),
            "read_s": round(t_read, 2), "zogy_s": round(t_zogy, 2),
+           "zogy_cpu_s": round(c_zogy, 2),
            "peak_rss_mb": round(peak_mb),
            "sigma_n": h["SIGMA_N"], "sigma_r": h["SIGMA_R"],
            "sigma_n_numpy": float(robust_sigma(x["N"])),
