@@ -390,8 +390,8 @@ static void read_psfs(const diff_args *a, diff_state *s)
     s->have_ref_psf = 1;
     if (rapid_image_alloc(&s->refsci_psf, s->ref_psf.nx, s->ref_psf.ny, 0,
                           &s->ref_psf_err) ||
-        rapid_psf_box_blur(s->ref_psf.data, s->ref_psf.nx, 1.0,
-                           s->refsci_psf.data, &s->ref_psf_err)) {
+        rapid_psf_resample_blur(s->ref_psf.data, s->ref_psf.nx,
+                                s->refsci_psf.data, &s->ref_psf_err)) {
         rapid_err_prefix(&s->ref_psf_err, "%s", s->ref_psf_path);
         rapid_image_release(&s->refsci_psf);
         rapid_image_release(&s->ref_psf);
@@ -684,6 +684,19 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
     SET(set_num(h, "SIGMA_N", s->zogy.sigma_n, "[DN/s] science background noise"), "SIGMA_N");
     SET(set_num(h, "SIGMA_R", s->zogy.sigma_r, "[DN/s] matched reference noise"), "SIGMA_R");
     SET(set_num(h, "ZOGY_FD", s->zogy.fd, "F_D: flux zero point of the raw D"), "ZOGY_FD");
+    {
+        static const char *const kn[4] = {"CORRN10", "CORRN01", "CORRN11", "CORRN1M"};
+        static const char *const kr[4] = {"CORRR10", "CORRR01", "CORRR11", "CORRR1M"};
+        static const char *const lag[4] = {"(1,0)", "(0,1)", "(1,1)", "(1,-1)"};
+        char c[72];
+        int k;
+        for (k = 0; k < 4; k++) {
+            snprintf(c, sizeof c, "science noise correlation at lag %s", lag[k]);
+            SET(set_num(h, kn[k], s->zogy.corr_n[k], c), kn[k]);
+            snprintf(c, sizeof c, "reference noise correlation at lag %s", lag[k]);
+            SET(set_num(h, kr[k], s->zogy.corr_r[k], c), kr[k]);
+        }
+    }
     SET(rapid_header_set_long(h, "ZOGYPADX", s->zogy.padx, "transforms' width"), "ZOGYPADX");
     SET(rapid_header_set_long(h, "ZOGYPADY", s->zogy.pady, "transforms' height"), "ZOGYPADY");
     return 0;
@@ -896,6 +909,11 @@ static void print_json(const diff_args *a, const diff_state *s,
             fputs(", \"f_d\": ", stdout);
             json_num(s->zogy.fd);
             printf(", \"pad\": [%d, %d]", s->zogy.padx, s->zogy.pady);
+            printf(", \"corr_n\": [%.4f, %.4f, %.4f, %.4f], \"corr_r\": "
+                   "[%.4f, %.4f, %.4f, %.4f]", s->zogy.corr_n[0],
+                   s->zogy.corr_n[1], s->zogy.corr_n[2], s->zogy.corr_n[3],
+                   s->zogy.corr_r[0], s->zogy.corr_r[1], s->zogy.corr_r[2],
+                   s->zogy.corr_r[3]);
         }
         putchar('}');
     }

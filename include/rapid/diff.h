@@ -9,7 +9,27 @@
  *      the science image, 128 on the resampled reference);
  *   4. the flux scale and residual offset from stars paired between their
  *      catalogs (rapid/extract.h, rapid/gainmatch.h), or from the zero
- *      points with fewer than 20 stars.
+ *      points with fewer than 20 stars;
+ *   5. a registration error corrected: when the stars' median offset
+ *      (science - reference) is significant - at least 3 stars, at least
+ *      0.05 px, and in x or y more than 3 times the median's own error
+ *      (1.2533 rms / sqrt(n)) - steps 2-4 are done again onto the science
+ *      pixels moved by that offset (pixel x of the new grid sees the sky
+ *      the science WCS puts at x - dx), so that the reference's stars land
+ *      on the science image's.  The stars are paired again and what
+ *      offset remains is added to the shift, up to 4 resamplings in all,
+ *      until less than 0.005 px remains; windowed centroids of
+ *      undersampled stars see only part of an offset between differently
+ *      resampled images (about 80 % of 0.3 px), so the remainder is
+ *      divided by the share seen, measured from the first two
+ *      resamplings.  The offsets reported are those that remain after the
+ *      last; the shift applied is recorded;
+ *   6. the differential background: the clipped means of two images of
+ *      different depth hold different amounts of faint-source light, so
+ *      the clipped means of the naive difference, in the reference
+ *      background's windows and away from every source either catalog
+ *      holds, are taken off the reference background (bkg_ref holds the
+ *      result).
  * Then the naive difference: D = (S - B_s) - scale (R - B_r), with
  * sigma_D^2 = sigma_S^2 + scale^2 sigma_R^2, in science DN/s; NaN where
  * the reference's coverage is below 0.5 or either image has no data.
@@ -46,13 +66,22 @@ typedef struct rapid_diff_pair {
     rapid_image ref, cov, unc;  /* the reference on the science pixels:
                                  * DN/s (reference units), coverage, 1 sigma */
     rapid_background bkg_sci, bkg_ref;
-    rapid_gainmatch match;
+    rapid_gainmatch match;      /* after the registration correction */
+    double shift_x, shift_y;    /* the registration correction applied, px
+                                 * (science - reference; 0, 0: none) */
 } rapid_diff_pair;
 
-/* Steps 2-4 for a science image already read (step 1) and its WCS. */
+/* Steps 2-6 for a science image already read (step 1) and its WCS. */
 int rapid_diff_prepare(const rapid_science *sci, rapid_wcs *sci_wcs,
                        const rapid_diff_ref *ref, rapid_diff_pair *p,
                        rapid_err *err);
+
+/* The same with flags: RAPID_DIFF_NO_SHIFT leaves out step 5 (the
+ * reference stays on the science WCS's pixels, whatever the offset). */
+#define RAPID_DIFF_NO_SHIFT 1u
+int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
+                             const rapid_diff_ref *ref, unsigned flags,
+                             rapid_diff_pair *p, rapid_err *err);
 void rapid_diff_pair_release(rapid_diff_pair *p);
 
 /* The naive difference and its uncertainty (nx * ny floats each, the
@@ -143,8 +172,8 @@ void rapid_zogy_out_release(rapid_zogy_out *out);
 
 /* ZOGY on a prepared pair: N = science - its background, R = scale
  * (reference - its background), V_N = the science uncertainty squared,
- * V_R = scale^2 the reference's, P_r = ref_psf seen through the science
- * pixel (rapid_psf_box_blur), sx, sy = the stars' offset rms / sqrt(number
+ * V_R = scale^2 the reference's, P_r = ref_psf as resampling onto the
+ * science pixels blurs it (rapid_psf_resample_blur), sx, sy = the stars' offset rms / sqrt(number
  * of stars) (0 without stars), the noises and their correlations measured
  * from the images; NaN where the reference's coverage is below 0.5.  PSFs
  * odd-sized, centred. */

@@ -23,6 +23,16 @@ extern "C" {
 int rapid_psf_box_blur(const float *psf, int n, double width, float *out,
                        rapid_err *err);
 
+/* The PSF of an image resampled with exact overlap areas onto pixels of
+ * the same size (the reference on the science grid): at a phase u each
+ * pixel's light is shared (1 - u, u) with its neighbour along each axis,
+ * which averaged over the phases adds 1/6 to each axis's second moment;
+ * the PSF is convolved with the symmetric kernel of that variance,
+ * [1/12, 5/6, 1/12] per axis (light kept but for what leaves the stamp).
+ * out may be psf. */
+int rapid_psf_resample_blur(const float *psf, int n, float *out,
+                            rapid_err *err);
+
 #ifdef __cplusplus
 }
 #endif

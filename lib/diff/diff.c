@@ -11,6 +11,12 @@
 #define COVER_MIN 0.5   /* reference coverage below this: no difference */
 #define BOX_SCI 500
 #define BOX_REF 128
+/* registration correction (offset_significant) */
+#define SHIFT_MIN_STARS 3
+#define SHIFT_MIN_PX 0.05
+#define SHIFT_NSIGMA 3.0
+#define SHIFT_PASSES 4     /* resamplings at most */
+#define SHIFT_DONE_PX 0.005 /* an offset left below this ends them */
 
 void rapid_diff_pair_release(rapid_diff_pair *p)
 {
@@ -56,36 +62,199 @@ static int resample_maps(const rapid_diff_ref *r, rapid_wcs *sw,
     return rc;
 }
 
-/* Catalogs of both images, and the stars paired between them. */
-static int match_stars(const rapid_science *sci, rapid_diff_pair *p,
-                       double zp_scale, rapid_err *err)
+/* The reference's catalog on the science pixels, paired with the
+ * science catalog's stars. */
+static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
+                       double zp_scale, rapid_table *cr, rapid_err *err)
 {
-    rapid_table cs = RAPID_TABLE_INIT, cr = RAPID_TABLE_INIT;
     rapid_extract_opts eo;
     rapid_gainmatch_opts go;
     int rc;
 
+    rapid_table_release(cr);
     rapid_extract_opts_init(&eo);
     rapid_gainmatch_opts_init(&go);
-    if ((rc = rapid_extract(sci->rate.data, NULL, NULL, p->nx, p->ny, &eo,
-                            NULL, &cs, NULL, err)) ||
-        (rc = rapid_extract(p->ref.data, NULL, NULL, p->nx, p->ny, &eo, NULL,
-                            &cr, NULL, err)))
-        goto cleanup;
-    rc = rapid_gainmatch_catalogs(&cs, &cr, &go, zp_scale, &p->match, err);
-cleanup:
-    rapid_table_release(&cs);
-    rapid_table_release(&cr);
+    if ((rc = rapid_extract(p->ref.data, NULL, NULL, p->nx, p->ny, &eo, NULL,
+                            cr, NULL, err)) == 0)
+        rc = rapid_gainmatch_catalogs(cs, cr, &go, zp_scale, &p->match, err);
     return rc;
+}
+
+/* The reference, its coverage and uncertainty resampled onto the grid
+ * grid_wcs (the science image's pixels, or the same shifted), its
+ * background, its catalog cr, and the stars paired with the science
+ * catalog cs. */
+static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
+                              const rapid_table *cs, rapid_table *cr,
+                              rapid_diff_pair *p, float *cover,
+                              rapid_err *err)
+{
+    rapid_background_opts bo;
+    size_t i, m = (size_t)p->nx * p->ny;
+    int rc;
+
+    rapid_background_release(&p->bkg_ref);
+    if ((rc = rapid_regrid(ref->image, ref->nx, ref->ny, ref->wcs, grid_wcs,
+                           p->nx, p->ny, RAPID_REGRID_FLUX, p->ref.data, cover,
+                           err)) ||
+        (rc = resample_maps(ref, grid_wcs, p, cover, err)))
+        return rc;
+    rapid_background_opts_init(&bo);
+    bo.box = BOX_REF;
+    if ((rc = rapid_background_make(p->ref.data, p->nx, p->ny, &bo,
+                                    &p->bkg_ref, err)))
+        return rc;
+    if (!ref->unc) /* the reference's own noise, where it has data */
+        for (i = 0; i < m; i++)
+            p->unc.data[i] = isfinite(p->ref.data[i])
+                                 ? (float)rapid_background_rms_at(
+                                       &p->bkg_ref, (double)(i % p->nx),
+                                       (double)(i / p->nx))
+                                 : NAN;
+    return match_stars(cs, p, ref->zp_scale, cr, err);
+}
+
+/* Whether the stars' median offset is a registration error worth
+ * resampling again for: at least SHIFT_MIN_STARS stars, an offset of at
+ * least SHIFT_MIN_PX, and in some axis more than SHIFT_NSIGMA times the
+ * median's own error (1.2533 rms / sqrt(n) for normal scatter). */
+static int offset_significant(const rapid_gainmatch *g)
+{
+    double e;
+
+    if (g->nstars < SHIFT_MIN_STARS || !isfinite(g->dx_median) ||
+        !isfinite(g->dy_median) ||
+        hypot(g->dx_median, g->dy_median) < SHIFT_MIN_PX)
+        return 0;
+    e = 1.2533 / sqrt((double)g->nstars);
+    return fabs(g->dx_median) > SHIFT_NSIGMA * e * g->dx_rms ||
+           fabs(g->dy_median) > SHIFT_NSIGMA * e * g->dy_rms;
+}
+
+/* How much of a shift of the grid the stars' offsets show: windowed
+ * centroids of undersampled stars see only part of an offset between two
+ * differently resampled images (about 80 % of 0.3 px).  From the offsets
+ * m0 measured on the science grid and m1 on the grid moved by s (= m0),
+ * the slope (m0 - m1) . s / |s|^2, held within 0.3..1.5 (1 when the two
+ * do not say). */
+static double offset_gain(double m0x, double m0y, double m1x, double m1y,
+                          double sx, double sy)
+{
+    double s2 = sx * sx + sy * sy, k;
+
+    if (!(s2 > 0) || !isfinite(m1x) || !isfinite(m1y))
+        return 1;
+    k = ((m0x - m1x) * sx + (m0y - m1y) * sy) / s2;
+    return k >= 0.3 && k <= 1.5 ? k : 1;
+}
+
+/* The science grid moved by (dx, dy) px: pixel x of it sees the sky that
+ * pixel x - dx of w sees (CRPIX moved, the SIP terms with it). */
+static int shifted_wcs(const rapid_wcs *w, double dx, double dy,
+                       rapid_wcs *out, rapid_err *err)
+{
+    double crpix[2] = {w->crpix[0] + dx, w->crpix[1] + dy};
+
+    if (w->kind != RAPID_WCS_TAN && w->kind != RAPID_WCS_TAN_SIP)
+        return rapid_fail(err, RAPID_E_WCS, "diff: the science WCS is neither "
+                          "TAN nor TAN-SIP: cannot shift it");
+    return rapid_wcs_from_terms(out, w->crval, crpix, w->cd,
+                                w->kind == RAPID_WCS_TAN_SIP ? &w->sip : NULL,
+                                w->nx, w->ny, err);
+}
+
+/* Blank (NaN) the pixels of img within reach of the sources of a catalog
+ * (X, Y, NPIX columns): twice the radius of a disc of NPIX pixels, plus
+ * 2 px, so that the wings of every detected source go too. */
+static void blank_sources(const rapid_table *cat, float *img, int nx, int ny)
+{
+    const rapid_column *cx = rapid_table_col(cat, "X");
+    const rapid_column *cy = rapid_table_col(cat, "Y");
+    const rapid_column *cn = rapid_table_col(cat, "NPIX");
+    long k;
+
+    if (!cx || !cy || !cn || cx->type != RAPID_COL_F64 ||
+        cy->type != RAPID_COL_F64 || cn->type != RAPID_COL_I32)
+        return;
+    for (k = 0; k < cat->nrows; k++) {
+        double x = ((const double *)cx->data)[k];
+        double y = ((const double *)cy->data)[k];
+        double r = 2 * sqrt(((const int32_t *)cn->data)[k] / M_PI) + 2;
+        int i, j;
+        for (j = (int)floor(y - r); j <= (int)ceil(y + r); j++)
+            for (i = (int)floor(x - r); i <= (int)ceil(x + r); i++)
+                if (i >= 0 && j >= 0 && i < nx && j < ny &&
+                    (i - x) * (i - x) + (j - y) * (j - y) <= r * r)
+                    img[(size_t)j * nx + i] = NAN;
+    }
+}
+
+/* The background left in the naive difference, taken off the reference
+ * background: each image's clipped mean holds the light of the faint
+ * sources its noise hides, more of it the noisier the image (the
+ * reference's noise changes with its coverage), so the two backgrounds
+ * differ by more than their skies do.  In the difference the static
+ * sources cancel but for what their PSFs' mismatch leaves (the sharper
+ * image's cores positive, the broader one's wings negative), so the
+ * mismatch is the clipped mean of the difference in the reference
+ * background's windows away from every source either catalog holds. */
+static int differential_background(const rapid_science *sci,
+                                   rapid_diff_pair *p, const rapid_table *cs,
+                                   const rapid_table *cr, float *work,
+                                   rapid_err *err)
+{
+    rapid_background_opts bo;
+    rapid_background db = RAPID_BACKGROUND_INIT;
+    size_t i, m = (size_t)p->nx * p->ny;
+    float *unc;
+    int rc;
+
+    if (!(p->match.scale > 0))
+        return 0;
+    if (!(unc = malloc(m * sizeof *unc)))
+        return rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
+    rapid_diff_naive(sci, p, work, unc);
+    free(unc);
+    blank_sources(cs, work, p->nx, p->ny);
+    blank_sources(cr, work, p->nx, p->ny);
+    rapid_background_opts_init(&bo);
+    bo.box = BOX_REF;
+    bo.min_usable = 0.1; /* a window the coverage or the sources cut still
+                          * says */
+    if ((rc = rapid_background_make(work, p->nx, p->ny, &bo, &db, NULL)) ==
+        RAPID_E_RANGE)
+        return 0; /* no window with enough of a difference: left as it is */
+    if (rc)
+        return rapid_fail(err, rc, "diff: the background of the difference "
+                          "failed");
+    if (db.gx != p->bkg_ref.gx || db.gy != p->bkg_ref.gy) {
+        rapid_background_release(&db);
+        return rapid_fail(err, RAPID_E_ARG, "diff: the difference's "
+                          "background windows are not the reference's");
+    }
+    for (i = 0; i < (size_t)db.gx * db.gy; i++)
+        p->bkg_ref.mean[i] -= (float)(db.mean[i] / p->match.scale);
+    rapid_background_release(&db);
+    return 0;
 }
 
 int rapid_diff_prepare(const rapid_science *sci, rapid_wcs *sci_wcs,
                        const rapid_diff_ref *ref, rapid_diff_pair *p,
                        rapid_err *err)
 {
+    return rapid_diff_prepare_flags(sci, sci_wcs, ref, 0, p, err);
+}
+
+int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
+                             const rapid_diff_ref *ref, unsigned flags,
+                             rapid_diff_pair *p, rapid_err *err)
+{
     rapid_background_opts bo;
+    rapid_extract_opts eo;
+    rapid_table cs = RAPID_TABLE_INIT, cr = RAPID_TABLE_INIT;
+    rapid_wcs moved = RAPID_WCS_INIT;
     float *cover = NULL;
-    size_t i, m;
+    size_t m;
     int rc;
 
     memset(p, 0, sizeof *p);
@@ -105,33 +274,53 @@ int rapid_diff_prepare(const rapid_science *sci, rapid_wcs *sci_wcs,
         rc = rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
         goto fail;
     }
-    if ((rc = rapid_regrid(ref->image, ref->nx, ref->ny, ref->wcs, sci_wcs,
-                           p->nx, p->ny, RAPID_REGRID_FLUX, p->ref.data, cover,
-                           err)) ||
-        (rc = resample_maps(ref, sci_wcs, p, cover, err)))
-        goto fail;
     rapid_background_opts_init(&bo);
     bo.box = BOX_SCI;
+    rapid_extract_opts_init(&eo);
     if ((rc = rapid_background_make(sci->rate.data, p->nx, p->ny, &bo,
-                                    &p->bkg_sci, err)))
+                                    &p->bkg_sci, err)) ||
+        (rc = rapid_extract(sci->rate.data, NULL, NULL, p->nx, p->ny, &eo,
+                            NULL, &cs, NULL, err)) ||
+        (rc = resample_and_match(ref, sci_wcs, &cs, &cr, p, cover, err)))
         goto fail;
-    bo.box = BOX_REF;
-    if ((rc = rapid_background_make(p->ref.data, p->nx, p->ny, &bo,
-                                    &p->bkg_ref, err)))
+    if (!(flags & RAPID_DIFF_NO_SHIFT) && offset_significant(&p->match)) {
+        /* a registration error: the reference again, onto the science
+         * pixels moved by the stars' offset, and the stars paired anew so
+         * that the offsets reported are what remains */
+        double dx = p->match.dx_median, dy = p->match.dy_median;
+        double mx0 = dx, my0 = dy, k = 1;
+        int pass;
+        for (pass = 0; pass < SHIFT_PASSES; pass++) {
+            rapid_wcs_release(&moved);
+            if ((rc = shifted_wcs(sci_wcs, dx, dy, &moved, err)) ||
+                (rc = resample_and_match(ref, &moved, &cs, &cr, p, cover,
+                                        err)))
+                goto fail;
+            if (p->match.nstars < SHIFT_MIN_STARS ||
+                !(hypot(p->match.dx_median, p->match.dy_median) >=
+                  SHIFT_DONE_PX))
+                break;
+            if (pass == 0)
+                k = offset_gain(mx0, my0, p->match.dx_median,
+                                p->match.dy_median, dx, dy);
+            dx += p->match.dx_median / k;
+            dy += p->match.dy_median / k;
+        }
+        p->shift_x = dx;
+        p->shift_y = dy;
+    }
+    if ((rc = differential_background(sci, p, &cs, &cr, cover, err)))
         goto fail;
-    if (!ref->unc) /* the reference's own noise, where it has data */
-        for (i = 0; i < m; i++)
-            p->unc.data[i] = isfinite(p->ref.data[i])
-                                 ? (float)rapid_background_rms_at(
-                                       &p->bkg_ref, (double)(i % p->nx),
-                                       (double)(i / p->nx))
-                                 : NAN;
-    if ((rc = match_stars(sci, p, ref->zp_scale, err)))
-        goto fail;
+    rapid_table_release(&cs);
+    rapid_table_release(&cr);
+    rapid_wcs_release(&moved);
     free(cover);
     return 0;
 fail:
     rapid_err_prefix(err, "preparing the difference");
+    rapid_table_release(&cs);
+    rapid_table_release(&cr);
+    rapid_wcs_release(&moved);
     free(cover);
     rapid_diff_pair_release(p);
     return rc;

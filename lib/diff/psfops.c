@@ -61,3 +61,40 @@ int rapid_psf_box_blur(const float *psf, int n, double width, float *out,
     rapid_fft_free(buf);
     return 0;
 }
+
+/* Exact-overlap resampling at a phase u moves a fraction u of each pixel's
+ * light one pixel over (per axis): the kernel (1 - u, u), whose variance
+ * u (1 - u) averages 1/6 over the phases.  The symmetric three-tap kernel
+ * with that variance, [1/12, 5/6, 1/12], gives a PSF of exactly the
+ * resampled stars' mean second moment (the tent box * box applied to the
+ * sampled PSF by its transform would fall short for an undersampled PSF,
+ * whose spectrum is aliased). */
+int rapid_psf_resample_blur(const float *psf, int n, float *out,
+                            rapid_err *err)
+{
+    static const double k[3] = {1.0 / 12, 5.0 / 6, 1.0 / 12};
+    double *tmp;
+    int i, j, d;
+
+    if (!psf || !out || n < 1 || n % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "PSF resampling blur: the PSF "
+                          "must be odd-sized (got %d)", n);
+    if (!(tmp = calloc((size_t)n * n, sizeof *tmp)))
+        return rapid_fail(err, RAPID_E_NOMEM, "PSF resampling blur: out of "
+                          "memory");
+    for (j = 0; j < n; j++) /* along x into tmp */
+        for (i = 0; i < n; i++)
+            for (d = -1; d <= 1; d++)
+                if (i + d >= 0 && i + d < n)
+                    tmp[(size_t)j * n + i + d] += k[d + 1] * psf[(size_t)j * n + i];
+    for (i = 0; i < n * n; i++)
+        out[i] = 0;
+    for (j = 0; j < n; j++) /* along y into out */
+        for (d = -1; d <= 1; d++)
+            if (j + d >= 0 && j + d < n)
+                for (i = 0; i < n; i++)
+                    out[(size_t)(j + d) * n + i] +=
+                        (float)(k[d + 1] * tmp[(size_t)j * n + i]);
+    free(tmp);
+    return 0;
+}

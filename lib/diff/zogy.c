@@ -590,10 +590,10 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         memcpy(m.rr, in->corr_r, sizeof m.rr);
     }
     for (k = 0, m.white = 1; k < 4; k++) {
-        if (!isfinite(m.rn[k]) || !isfinite(m.rr[k]) || fabs(m.rn[k]) > 0.5 ||
-            fabs(m.rr[k]) > 0.5)
+        if (!isfinite(m.rn[k]) || !isfinite(m.rr[k]) || fabs(m.rn[k]) >= 1 ||
+            fabs(m.rr[k]) >= 1)
             return rapid_fail(err, RAPID_E_ARG, "ZOGY: noise correlations must "
-                              "lie within +-0.5 (got %g, %g at lag %d)",
+                              "lie strictly within +-1 (got %g, %g at lag %d)",
                               m.rn[k], m.rr[k], k);
         if (m.rn[k] != 0 || m.rr[k] != 0)
             m.white = 0;
@@ -687,10 +687,12 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
         goto done;
     }
-    /* the reference as the science pixels see it: its PSF through one more
-     * pixel (the resampling's) */
-    if ((rc = rapid_psf_box_blur(ref_psf, nrp, 1.0, pr, err)))
+    /* the reference as the science pixels see it: its PSF through the
+     * resampling's tent */
+    if ((rc = rapid_psf_resample_blur(ref_psf, nrp, pr, err))) {
+        rapid_err_prefix(err, "ZOGY");
         goto done;
+    }
     rapid_background_fill(&p->bkg_sci, nb);
     rapid_background_fill(&p->bkg_ref, rb);
     for (i = 0; i < n; i++) {
@@ -729,7 +731,5 @@ done:
     free(vn);
     free(vr);
     free(pr);
-    if (rc)
-        rapid_err_prefix(err, "ZOGY");
     return rc;
 }
