@@ -157,7 +157,7 @@ static void test_inputs_as_documented(void **state)
     print_message("%zu pixels without reference, %zu with; scale %.4f\n",
                   nocov, checked, s);
     assert_true(checked > n / 2);
-    /* P_r: the reference PSF through one more pixel, its sum kept */
+    /* P_r: the reference PSF blurred by the resampling, its sum kept */
     for (i = 0; i < (size_t)npsf * npsf; i++)
         sum += zi.pr[i];
     assert_float_equal(sum, 1.0, 1e-3);

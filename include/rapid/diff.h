@@ -194,8 +194,8 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
 typedef struct rapid_zogy_inputs {
     rapid_zogy_in in;
     float *n, *r, *vn, *vr;  /* nx * ny each; NaN where no data */
-    float *pr;               /* npr x npr: the reference PSF through the
-                              * science pixel */
+    float *pr;               /* npr x npr: the reference PSF as the
+                              * resampling blurs it */
 } rapid_zogy_inputs;
 
 int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,

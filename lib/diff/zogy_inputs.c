@@ -1,8 +1,8 @@
 /* zogy_inputs.c - the prepared pair as ZOGY takes it (rapid/diff.h):
  * the backgrounds removed, the reference scaled to the science image's
- * flux, variances from the uncertainty maps, the reference PSF seen
- * through the science pixel; the noises and their correlations left to
- * rapid_zogy to measure.  The same arithmetic, in the same order and
+ * flux, variances from the uncertainty maps, the reference PSF as the
+ * resampling onto the science pixels blurs it; the noises and their
+ * correlations left to rapid_zogy to measure.  The same arithmetic, in the same order and
  * precision, as rapid_diff_zogy, so that rapid_zogy on these inputs gives
  * its products bit for bit (tests/test_zogy_inputs.c checks it). */
 #include <math.h>
@@ -61,7 +61,7 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY inputs: out of memory "
                           "for %d x %d images", p->nx, p->ny);
     }
-    if ((rc = rapid_psf_box_blur(ref_psf, nrp, 1.0, zi->pr, err))) {
+    if ((rc = rapid_psf_resample_blur(ref_psf, nrp, zi->pr, err))) {
         rapid_zogy_inputs_release(zi);
         rapid_err_prefix(err, "ZOGY inputs");
         return rc;
