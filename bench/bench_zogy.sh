@@ -7,7 +7,9 @@
 # the coadd of the other 24.  Then
 #   1. the pair prepared as `rapid diff` prepares it (bench/zogy_dump: read,
 #      resample, backgrounds, gain matching, naive difference, ZOGY; each
-#      stage's seconds, one thread), the ZOGY inputs and products written;
+#      stage's seconds, one thread), the ZOGY inputs and products written
+#      (if rapid_diff_zogy fails, again with the noise taken as white, so
+#      that the cross-check and the timing still run: said so);
 #   2. bench/zogy_numpy.py, an independent numpy ZOGY (float64), on the same
 #      inputs: its time and peak RSS (the local peer) and its agreement with
 #      rapid's products;
@@ -17,6 +19,8 @@
 #      reused), best of three, peak RSS; one transform of the padded size
 #      and of its neighbours;
 #   4. the whole `rapid diff` command, one and two threads, when it exists.
+# On a shared machine compare each run's CPU time with its wall time
+# (docs/PERFORMANCE.md says how the recorded figures were taken).
 set -euo pipefail
 build=${1:-build-bench}
 rapid=$(realpath "$build/cli/rapid")
