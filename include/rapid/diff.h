@@ -114,13 +114,20 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * With white noise (T = 1) these are the paper's equations.  A reference
  * resampled onto the science pixels is not white: each pixel averages
  * parts of several, which lowers its variance and correlates it with its
- * neighbours (by about 0.25 each way).  Its spectrum is modelled from the
- * correlations r0..r3 of neighbouring pixels at lags (1,0), (0,1), (1,1),
- * (1,-1):
+ * neighbours (0.25-0.5 each way, more where fewer inputs made it).  A
+ * spectrum is modelled from the correlations r0..r3 of neighbouring
+ * pixels at lags (1,0), (0,1), (1,1), (1,-1):
  *   T(k) = 1 + 2 (r0 cos 2pi kx + r1 cos 2pi ky + r2 cos 2pi (kx + ky)
- *                 + r3 cos 2pi (kx - ky)),  held above 0.01,
- * measured on each image's pixels away from sources (those beyond 4 sigma
- * and 2 px around them left out) when asked to.
+ *                 + r3 cos 2pi (kx - ky)),  held above 0.01.
+ * Asked to (estimate_corr), the code measures the reference's on the
+ * difference N - R, where static sources cancel (the science image's
+ * noise taken as white, T_n = 1), away from its outliers (beyond 4 sigma,
+ * and 2 px around them): over the whole image for Delta, and in windows of
+ * ~64 px for the variances, where the reference's kernels k_r, k_Dr act on
+ * V_R times sum |k^|^2 T_window / sum |k^|^2 (interpolated between window
+ * centres) instead of carrying sqrt(T_r).  Background noises not given
+ * are the square roots of the median variance (V_N, V_R) over the pixels
+ * with data.
  * The images are transformed whole, padded against wrap-around by the
  * larger PSF's width to a size without prime factors above 7; the
  * gradients in V_ast are central differences on that periodic grid; every
@@ -146,8 +153,9 @@ typedef struct rapid_zogy_in {
     const float *pn, *pr;    /* PSFs, odd npn x npn and npr x npr, centred
                               * on the middle pixel (normalised here) */
     int npn, npr;
-    double sigma_n, sigma_r; /* background noise, DN/s; <= 0: estimated
-                              * from the image (clipped rms of the pixels) */
+    double sigma_n, sigma_r; /* background noise, DN/s; <= 0: from the
+                              * variance maps (median over the pixels with
+                              * data) */
     double sx, sy;           /* registration error, px (0: none) */
     double corr_n[4], corr_r[4]; /* noise correlations r0..r3 (0: white) */
     int estimate_corr;       /* 1: measure corr_n, corr_r from the images

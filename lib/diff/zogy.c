@@ -109,26 +109,24 @@ static float *plane_new(const grid *g)
     return rapid_fft_alloc(g->nfloat * sizeof(float));
 }
 
-/* Robust noise of the finite values: 1.4826 x the median absolute
- * deviation from the median, over an even sample. */
-static int robust_sigma(const float *v, size_t n, double *sigma)
+/* The background noise of an image from its variance map: the square
+ * root of the median variance over the pixels with data (a sample of at
+ * most SIGMA_SAMPLE of them; sources raise the variance of few pixels).
+ * NaN when fewer than 10 pixels have data. */
+static int map_sigma(const float *img, const float *var, size_t n,
+                     double *sigma)
 {
     size_t step = rapid_sample_step(n, SIGMA_SAMPLE), i, m = 0;
     float *w = malloc((n / step + 1) * sizeof *w);
-    float med;
 
     *sigma = NAN;
     if (!w)
         return RAPID_E_NOMEM;
     for (i = 0; i < n; i += step)
-        if (isfinite(v[i]))
-            w[m++] = v[i];
-    if (m >= 10) {
-        med = rapid_select_f(w, m, m / 2);
-        for (i = 0; i < m; i++)
-            w[i] = fabsf(w[i] - med);
-        *sigma = 1.4826 * rapid_select_f(w, m, m / 2);
-    }
+        if (isfinite(img[i]) && isfinite(var[i]) && var[i] > 0)
+            w[m++] = var[i];
+    if (m >= 10)
+        *sigma = sqrt(rapid_select_f(w, m, m / 2));
     free(w);
     return 0;
 }
@@ -151,24 +149,68 @@ static void psf_to_plane(const grid *g, const float *psf, int n, float *pl)
     rapid_fft_r2c(g->fwd, pl, (float complex *)pl);
 }
 
+/* The reference's noise correlation, window by window (windows of about
+ * CORR_BOX px), and what it does to the variance through the kernels of
+ * S (fs) and of D (fd): the ratio of sum |k^|^2 T to sum |k^|^2 for the
+ * window's spectrum T.  Between window centres the factors are
+ * interpolated bilinearly, beyond the outermost held. */
+#define CORR_BOX 64
+
+typedef struct corr_map {
+    int gx, gy;           /* windows */
+    double wx, wy;        /* their size, px */
+    double (*r)[4];       /* correlations per window */
+    float *fs, *fd;       /* variance factors per window */
+} corr_map;
+
+static void corr_map_release(corr_map *c)
+{
+    free(c->r);
+    free(c->fs);
+    free(c->fd);
+    memset(c, 0, sizeof *c);
+}
+
+static float corr_factor(const corr_map *c, const float *f, int x, int y)
+{
+    double u = (x + 0.5) / c->wx - 0.5, v = (y + 0.5) / c->wy - 0.5;
+    int i0, j0, i1, j1;
+
+    u = u < 0 ? 0 : u > c->gx - 1 ? c->gx - 1 : u;
+    v = v < 0 ? 0 : v > c->gy - 1 ? c->gy - 1 : v;
+    i0 = (int)u;
+    j0 = (int)v;
+    i1 = i0 + 1 < c->gx ? i0 + 1 : i0;
+    j1 = j0 + 1 < c->gy ? j0 + 1 : j0;
+    u -= i0;
+    v -= j0;
+    return (float)((1 - v) * ((1 - u) * f[j0 * c->gx + i0] + u * f[j0 * c->gx + i1]) +
+                   v * ((1 - u) * f[j1 * c->gx + i0] + u * f[j1 * c->gx + i1]));
+}
+
 /* The two images with each one's no-data pixels taken from the other
- * (zero where both have none), and likewise their variances. */
+ * (zero where both have none).  Or their variances, the reference's
+ * times the factor f of c (NULL: none) for its correlated noise. */
 static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
-                      float *y, int variance)
+                      float *y, int variance, const corr_map *c,
+                      const float *f)
 {
     const float *a = variance ? in->vn : in->n, *b = variance ? in->vr : in->r;
     int i, j;
 
-    memset(x, 0, g->nfloat * sizeof *x);
+    if (x)
+        memset(x, 0, g->nfloat * sizeof *x);
     memset(y, 0, g->nfloat * sizeof *y);
     for (j = 0; j < in->ny; j++) {
         const float *ar = a + (size_t)j * in->nx, *br = b + (size_t)j * in->nx;
-        float *xr = x + (size_t)j * g->stride, *yr = y + (size_t)j * g->stride;
+        float *xr = x ? x + (size_t)j * g->stride : NULL;
+        float *yr = y + (size_t)j * g->stride;
         for (i = 0; i < in->nx; i++) {
             float u = ar[i], v = br[i];
             int fu = isfinite(u), fv = isfinite(v);
-            xr[i] = fu ? u : fv ? v : 0;
-            yr[i] = fv ? v : fu ? u : 0;
+            if (xr)
+                xr[i] = fu ? u : fv ? v : 0;
+            yr[i] = fv ? (f ? v * corr_factor(c, f, i, j) : v) : fu ? u : 0;
         }
     }
 }
@@ -185,10 +227,12 @@ static inline float delta2(float complex a, float complex b, float vn,
 
 typedef enum kernel { K_N, K_R, K_DN, K_DR, K_PD } kernel;
 
-/* A kernel's transform from the PSFs' (A, B) into k; the kernels that
- * make variances (all but P_D) are filtered by the square root of their
- * image's noise spectrum, so that a variance map of the white noise behind
- * a correlated one, convolved with their squares, is the variance. */
+/* A kernel's transform from the PSFs' (A, B) into k.  The science
+ * kernels that make variances are filtered by the square root of its
+ * noise spectrum, so that its variance map convolved with their squares
+ * is the variance of a correlated noise; the reference's correlation,
+ * which varies across the image, enters as a factor on its variance map
+ * instead (corr_map). */
 static void kernel_hat(const grid *g, const float complex *A,
                        const float complex *B, kernel which,
                        const noise_model *m, double fd, float complex *k)
@@ -206,9 +250,9 @@ static void kernel_hat(const grid *g, const float complex *A,
             if (d2 > tiny) {
                 switch (which) {
                 case K_N: v = conjf(A[q]) * bb / d2 * sqrtf(vn / (float)m->s2n); break;
-                case K_R: v = conjf(B[q]) * aa / d2 * sqrtf(vr / (float)m->s2r); break;
+                case K_R: v = conjf(B[q]) * aa / d2; break;
                 case K_DN: v = B[q] / sqrtf(d2) * sqrtf(vn / (float)m->s2n); break;
-                case K_DR: v = A[q] / sqrtf(d2) * sqrtf(vr / (float)m->s2r); break;
+                case K_DR: v = A[q] / sqrtf(d2); break;
                 case K_PD: v = A[q] * B[q] / ((float)fd * sqrtf(d2)); break;
                 }
             }
@@ -326,27 +370,61 @@ static int grid_make(const rapid_zogy_in *in, rapid_fft_cache *c, grid *g,
     return grid_plans(NULL, sg, err);
 }
 
-/* The correlation of an image's noise between neighbours at the lags of
- * noise_model, from the pixels away from sources: those beyond 4 sigma
- * and everything within 2 px of them are left out, and so are pixels
- * without data. */
-static int estimate_corr(const float *v, int nx, int ny, double sigma,
-                         double r[4])
+/* The reference's noise correlation between neighbours at the lags of
+ * noise_model, from the difference d = N - R of the two matched images,
+ * in which static sources (and the faint ones no clipping can remove)
+ * cancel: the science image's noise taken as white, d's covariance at a
+ * lag is the reference's, and r = cov / V_R.  Pixels of d beyond 4 of its
+ * sigma (residuals of sources, transients) and everything within 2 px of
+ * them are left out, and so are pixels without data.  Measured in windows
+ * of about CORR_BOX px (the correlation depends on how many inputs the
+ * reference had there and how their pixels fell) and over the whole image
+ * (rg); a window with fewer than 500 usable pixels takes the whole's. */
+static int estimate_corr(const rapid_zogy_in *in, corr_map *c, double rg[4])
 {
     static const int lag[4][2] = {{1, 0}, {0, 1}, {1, 1}, {1, -1}};
-    size_t n = (size_t)nx * ny, i;
+    int nx = in->nx, ny = in->ny, x, y, k, d, nw, wi;
+    size_t n = (size_t)nx * ny, i, m = 0, step = rapid_sample_step(n, SIGMA_SAMPLE);
+    float *v = malloc(n * sizeof *v), *w = malloc((n / step + 1) * sizeof *w);
     unsigned char *bad = calloc(n, 1), *tmp = calloc(n, 1);
-    double sum = 0, sum2 = 0, mean, var, cov[4] = {0};
-    long cnt = 0, cc[4] = {0};
-    int x, y, k, d;
+    double sigma = NAN, (*acc)[6] = NULL, tot[6] = {0};
+    float med = 0;
+    int rc = 0;
 
-    if (!bad || !tmp) {
-        free(bad);
-        free(tmp);
-        return RAPID_E_NOMEM;
+    c->gx = (int)lround((double)nx / CORR_BOX);
+    c->gy = (int)lround((double)ny / CORR_BOX);
+    c->gx = c->gx < 1 ? 1 : c->gx;
+    c->gy = c->gy < 1 ? 1 : c->gy;
+    c->wx = (double)nx / c->gx;
+    c->wy = (double)ny / c->gy;
+    nw = c->gx * c->gy;
+    c->r = calloc((size_t)nw, sizeof *c->r);
+    c->fs = malloc((size_t)nw * sizeof *c->fs);
+    c->fd = malloc((size_t)nw * sizeof *c->fd);
+    acc = calloc((size_t)nw, sizeof *acc); /* sum v, sum V_R, 4 covariances,
+                                             * per window; counts apart */
+    long *cnt = calloc((size_t)nw, sizeof *cnt);
+    rg[0] = rg[1] = rg[2] = rg[3] = 0;
+    if (!v || !w || !bad || !tmp || !c->r || !c->fs || !c->fd || !acc || !cnt) {
+        rc = RAPID_E_NOMEM;
+        goto done;
     }
     for (i = 0; i < n; i++)
-        tmp[i] = !isfinite(v[i]) || fabs(v[i]) > 4 * sigma;
+        v[i] = in->n[i] - in->r[i];
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            w[m++] = v[i];
+    if (m >= 100) { /* 1.4826 x the median absolute deviation */
+        med = rapid_select_f(w, m, m / 2);
+        for (i = 0; i < m; i++)
+            w[i] = fabsf(w[i] - med);
+        sigma = 1.4826 * rapid_select_f(w, m, m / 2);
+    }
+    if (!(sigma > 0))
+        goto done; /* too little to tell: white */
+    for (i = 0; i < n; i++)
+        tmp[i] = !isfinite(v[i]) || !isfinite(in->vr[i]) ||
+                 fabsf(v[i] - med) > 4 * sigma;
     for (y = 0; y < ny; y++) /* dilated by 2 px: along x, then along y */
         for (x = 0; x < nx; x++)
             for (d = -2; d <= 2; d++)
@@ -362,37 +440,100 @@ static int estimate_corr(const float *v, int nx, int ny, double sigma,
                     bad[(size_t)y * nx + x] = 1;
                     break;
                 }
-    for (i = 0; i < n; i++)
-        if (!bad[i]) {
-            sum += v[i];
-            sum2 += (double)v[i] * v[i];
-            cnt++;
-        }
-    r[0] = r[1] = r[2] = r[3] = 0;
-    if (cnt < 1000)
-        goto done; /* too little to tell: white */
-    mean = sum / cnt;
-    var = sum2 / cnt - mean * mean;
+    /* the covariances about the median of d (the differential background
+     * is zero to far better than the noise) */
     for (y = 1; y < ny - 1; y++)
         for (x = 0; x < nx - 1; x++) {
             size_t p = (size_t)y * nx + x;
+            double a;
             if (bad[p])
                 continue;
+            wi = (int)(y / c->wy) * c->gx + (int)(x / c->wx);
+            a = v[p] - med;
+            acc[wi][1] += in->vr[p];
+            cnt[wi]++;
             for (k = 0; k < 4; k++) {
                 size_t q = (size_t)(y + lag[k][1]) * nx + x + lag[k][0];
-                if (!bad[q]) {
-                    cov[k] += (v[p] - mean) * (v[q] - mean);
-                    cc[k]++;
-                }
+                if (!bad[q])
+                    acc[wi][2 + k] += a * (v[q] - med);
             }
         }
+    {
+        long ctot = 0;
+        for (wi = 0; wi < nw; wi++) {
+            ctot += cnt[wi];
+            for (k = 1; k < 6; k++)
+                tot[k] += acc[wi][k];
+        }
+        if (ctot < 1000 || !(tot[1] > 0))
+            goto done;
+        for (k = 0; k < 4; k++) /* pairs counted as their first pixel */
+            rg[k] = tot[2 + k] / tot[1];
+        for (wi = 0; wi < nw; wi++)
+            for (k = 0; k < 4; k++)
+                c->r[wi][k] = cnt[wi] >= 500 && acc[wi][1] > 0
+                                  ? acc[wi][2 + k] / acc[wi][1] : rg[k];
+    }
+    for (wi = 0; wi < nw; wi++) /* within the bounds of a correlation */
+        for (k = 0; k < 4; k++)
+            c->r[wi][k] = c->r[wi][k] > 0.95    ? 0.95
+                          : c->r[wi][k] < -0.95 ? -0.95
+                                                : c->r[wi][k];
     for (k = 0; k < 4; k++)
-        if (cc[k] > 0 && var > 0)
-            r[k] = cov[k] / cc[k] / var;
+        rg[k] = rg[k] > 0.95 ? 0.95 : rg[k] < -0.95 ? -0.95 : rg[k];
 done:
+    free(v);
+    free(w);
     free(bad);
     free(tmp);
-    return 0;
+    free(acc);
+    free(cnt);
+    if (rc)
+        corr_map_release(c);
+    return rc;
+}
+
+/* The variance factors of the windows of c: for the kernels k_r (S) and
+ * k_Dr (D), made on the small grid with the whole image's noise model,
+ * sum |k^|^2 T_window / sum |k^|^2 over the frequencies. */
+static void corr_factors(const grid *sg, const float complex *As,
+                         const float complex *Bs, const noise_model *m,
+                         corr_map *c)
+{
+    int nw = c->gx * c->gy, wi, i, j;
+    double *ss = calloc((size_t)nw * 2, sizeof *ss), s0 = 0, d0 = 0;
+    float tiny = (float)(1e-12 * (m->s2n + m->s2r));
+
+    if (!ss) { /* the whole image's spectrum everywhere: still a model */
+        for (wi = 0; wi < nw; wi++)
+            c->fs[wi] = c->fd[wi] = 1;
+        return;
+    }
+    for (j = 0; j < sg->py; j++)
+        for (i = 0; i < sg->hx; i++) {
+            size_t q = (size_t)j * sg->hx + i;
+            float vn, vr, aa, bb, d2, ks, kd, wt;
+            noise_at(sg, m, j, i, &vn, &vr);
+            d2 = delta2(As[q], Bs[q], vn, vr, &aa, &bb);
+            if (!(d2 > tiny))
+                continue;
+            wt = (i == 0 || 2 * i == sg->px) ? 1 : 2; /* the other half */
+            ks = wt * bb * aa * aa / (d2 * d2);
+            kd = wt * aa / d2;
+            s0 += ks;
+            d0 += kd;
+            for (wi = 0; wi < nw; wi++) {
+                float t = spectrum(c->r[wi], sg->cx[i], sg->sx[i], sg->cy[j],
+                                   sg->sy[j]);
+                ss[2 * wi] += ks * t;
+                ss[2 * wi + 1] += kd * t;
+            }
+        }
+    for (wi = 0; wi < nw; wi++) {
+        c->fs[wi] = s0 > 0 ? (float)(ss[2 * wi] / s0) : 1;
+        c->fd[wi] = d0 > 0 ? (float)(ss[2 * wi + 1] / d0) : 1;
+    }
+    free(ss);
 }
 
 static int check_in(const rapid_zogy_in *in, rapid_err *err)
@@ -438,9 +579,9 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
 
     *sn = in->sigma_n;
     *sr = in->sigma_r;
-    if (!(*sn > 0) && robust_sigma(in->n, n, sn))
+    if (!(*sn > 0) && map_sigma(in->n, in->vn, n, sn))
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
-    if (!(*sr > 0) && robust_sigma(in->r, n, sr))
+    if (!(*sr > 0) && map_sigma(in->r, in->vr, n, sr))
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
     if (!(*sn > 0) || !(*sr > 0) || !isfinite(*sn) || !isfinite(*sr))
         return rapid_fail(err, RAPID_E_RANGE, "ZOGY: no usable background "
@@ -462,7 +603,7 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
     int ix, j;
 
-    fill_pair(in, g, x, y, 0);
+    fill_pair(in, g, x, y, 0, NULL, NULL);
     rapid_fft_r2c(g->fwd, x, X);
     rapid_fft_r2c(g->fwd, y, Y);
     for (j = 0; j < g->py; j++)
@@ -511,15 +652,16 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
 static void step_variance(const rapid_zogy_in *in, const grid *g,
                           const grid *sg, const float complex *As,
                           const float complex *Bs, const noise_model *m,
-                          double fd, float *gp, float *hp, float *k,
-                          float *acc, float *ks, rapid_zogy_out *out)
+                          const corr_map *c, double fd, float *gp, float *hp,
+                          float *k, float *acc, float *ks,
+                          rapid_zogy_out *out)
 {
     float complex *G = (float complex *)gp, *H = (float complex *)hp;
     float nrm = (float)g->norm;
     int i, j, h = out->npd / 2;
     double sum = 0;
 
-    fill_pair(in, g, gp, hp, 1);
+    fill_pair(in, g, gp, hp, 1, c, c->fs);
     rapid_fft_r2c(g->fwd, gp, G);
     rapid_fft_r2c(g->fwd, hp, H);
     variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
@@ -531,6 +673,8 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
             sr[i] = v > 0 ? (float)(sr[i] / sqrt(v)) : NAN;
         }
     }
+    fill_pair(in, g, NULL, hp, 1, c, c->fd); /* the reference's for D */
+    rapid_fft_r2c(g->fwd, hp, H);
     variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
         const float *ar = acc + (size_t)j * g->stride;
@@ -561,6 +705,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     rapid_fft_cache *own = NULL, *c;
     grid g, sg;
     noise_model m;
+    corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
     double sn, sr, fd;
     size_t i, n;
@@ -579,28 +724,43 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         o = &def;
     }
     memset(&m, 0, sizeof m);
+    memset(&cm, 0, sizeof cm);
     m.s2n = sn * sn;
     m.s2r = sr * sr;
     if (in->estimate_corr) {
-        if (estimate_corr(in->n, in->nx, in->ny, sn, m.rn) ||
-            estimate_corr(in->r, in->nx, in->ny, sr, m.rr))
+        if (estimate_corr(in, &cm, m.rr))
             return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
     } else {
         memcpy(m.rn, in->corr_n, sizeof m.rn);
         memcpy(m.rr, in->corr_r, sizeof m.rr);
+        cm.gx = cm.gy = 1; /* the reference's correlation the same everywhere */
+        cm.wx = in->nx;
+        cm.wy = in->ny;
+        cm.r = malloc(sizeof *cm.r);
+        cm.fs = malloc(sizeof *cm.fs);
+        cm.fd = malloc(sizeof *cm.fd);
+        if (!cm.r || !cm.fs || !cm.fd) {
+            corr_map_release(&cm);
+            return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+        }
+        memcpy(cm.r[0], in->corr_r, sizeof cm.r[0]);
     }
     for (k = 0, m.white = 1; k < 4; k++) {
         if (!isfinite(m.rn[k]) || !isfinite(m.rr[k]) || fabs(m.rn[k]) >= 1 ||
-            fabs(m.rr[k]) >= 1)
+            fabs(m.rr[k]) >= 1) {
+            corr_map_release(&cm);
             return rapid_fail(err, RAPID_E_ARG, "ZOGY: noise correlations must "
                               "lie strictly within +-1 (got %g, %g at lag %d)",
                               m.rn[k], m.rr[k], k);
+        }
         if (m.rn[k] != 0 || m.rr[k] != 0)
             m.white = 0;
     }
     if (!(c = o->fft) &&
-        !(c = own = rapid_fft_cache_new(RAPID_FFT_ESTIMATE, o->nthreads)))
+        !(c = own = rapid_fft_cache_new(RAPID_FFT_ESTIMATE, o->nthreads))) {
+        corr_map_release(&cm);
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    }
     n = (size_t)in->nx * in->ny;
     out->npd = in->npn > in->npr ? in->npn : in->npr;
     out->sigma_n = sn;
@@ -641,8 +801,9 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
              pl[2], pl[3], pl[4], out);
+    corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
-                  fd, pl[0], pl[1], pl[2], pl[3], ks, out);
+                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, out);
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
             !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
@@ -655,6 +816,7 @@ done:
     rapid_fft_free(ks);
     grid_release(&g);
     grid_release(&sg);
+    corr_map_release(&cm);
     rapid_fft_cache_free(own);
     if (rc)
         rapid_zogy_out_release(out);
