@@ -1,12 +1,12 @@
 /* bench_zogy.c - the ZOGY stage alone (rapid_zogy) on inputs that
  * bench/zogy_dump.c wrote (a pair already aligned and matched), called as
  * rapid_diff_zogy calls it (the noises and their correlations measured by
- * rapid_zogy, unless the header's ESTCORR is false: then white): wall
+ * rapid_zogy; --given: those in the header, the global noise model): wall
  * and CPU time of each run, FFT planning apart, and the process's peak
  * RSS.
  *
- *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] [--out FILE]
- *              ZOGY_IN.fits
+ *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] [--given]
+ *              [--out FILE] ZOGY_IN.fits
  *   bench_zogy [--threads N] [--measure WISDOM] [--repeat K] --fft N,N,...
  *
  * The second form times one in-place N x N real-to-complex and one
@@ -32,8 +32,22 @@ typedef struct inputs {
     rapid_header h;
 } inputs;
 
-static int read_inputs(const char *path, inputs *x, rapid_zogy_in *in,
-                       rapid_err *err)
+static int get_corr(const rapid_header *h, const char *key, double r[4],
+                    rapid_err *err)
+{
+    char k[16];
+    int i, rc;
+
+    for (i = 0; i < 4; i++) {
+        snprintf(k, sizeof k, "%s%d", key, i);
+        if ((rc = rapid_header_get_double(h, k, &r[i], err)))
+            return rc;
+    }
+    return 0;
+}
+
+static int read_inputs(const char *path, int given, inputs *x,
+                       rapid_zogy_in *in, rapid_err *err)
 {
     int rc;
 
@@ -56,12 +70,14 @@ static int read_inputs(const char *path, inputs *x, rapid_zogy_in *in,
     in->npn = x->pn.nx;
     in->pr = x->pr.data;
     in->npr = x->pr.nx;
-    /* the noises and their correlations measured, as rapid_diff_zogy has
-     * rapid_zogy do, unless zogy_dump took the noise as white */
-    in->estimate_corr = 1;
-    if (rapid_header_has(&x->h, "ESTCORR") &&
-        (rc = rapid_header_get_bool(&x->h, "ESTCORR", &in->estimate_corr, err)))
-        return rc;
+    /* as rapid_diff_zogy calls it: the noises and their correlations
+     * measured; given: those of the header, the global noise model */
+    in->estimate_corr = !given;
+    if (given && ((rc = rapid_header_get_double(&x->h, "SIGMA_N", &in->sigma_n, err)) ||
+                  (rc = rapid_header_get_double(&x->h, "SIGMA_R", &in->sigma_r, err)) ||
+                  (rc = get_corr(&x->h, "CORR_N", in->corr_n, err)) ||
+                  (rc = get_corr(&x->h, "CORR_R", in->corr_r, err))))
+        return rapid_err_prefix(err, "%s", path), rc;
     if ((rc = rapid_header_get_double(&x->h, "SX", &in->sx, err)) ||
         (rc = rapid_header_get_double(&x->h, "SY", &in->sy, err)))
         return rapid_err_prefix(err, "%s", path), rc;
@@ -224,7 +240,7 @@ int main(int argc, char **argv)
     const char *wisdom = NULL, *out = NULL, *fft = NULL;
     double t0, c0, t_plan, t_read, t[MAXREP], cpu[MAXREP];
     long padx = 0, pady = 0;
-    int nthreads = 1, repeat = 1, i = 1, k, loaded = 0;
+    int nthreads = 1, repeat = 1, i = 1, k, loaded = 0, given = 0;
 
     memset(&x, 0, sizeof x);
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -238,12 +254,15 @@ int main(int argc, char **argv)
             out = argv[++i];
         else if (strcmp(argv[i], "--fft") == 0 && i + 1 < argc)
             fft = argv[++i];
+        else if (strcmp(argv[i], "--given") == 0)
+            given = 1;
         else
             break;
     }
     if (argc - i != !fft || nthreads < 1 || repeat < 1 || repeat > MAXREP) {
         fprintf(stderr, "usage: bench_zogy [--threads N] [--measure WISDOM] "
-                        "[--repeat K (1-%d)] [--out FILE] ZOGY_IN.fits\n"
+                        "[--repeat K (1-%d)] [--given] [--out FILE] "
+                        "ZOGY_IN.fits\n"
                         "       bench_zogy [--threads N] [--measure WISDOM] "
                         "[--repeat K] --fft N,N,...\n", MAXREP);
         return 2;
@@ -251,7 +270,7 @@ int main(int argc, char **argv)
     if (fft)
         return fft_sizes(fft, wisdom, nthreads, repeat);
     t0 = bench_now();
-    if (read_inputs(argv[i], &x, &in, &err))
+    if (read_inputs(argv[i], given, &x, &in, &err))
         goto fail;
     t_read = bench_now() - t0;
     rapid_header_get_long(&x.h, "PADX", &padx, NULL);
@@ -286,10 +305,11 @@ int main(int argc, char **argv)
         goto fail;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"nx\": %d, \"ny\": %d, \"pad\": [%d, %d], \"threads\": %d, "
-           "\"plans\": \"%s\", \"wisdom_loaded\": %s, \"read_s\": %.2f, "
-           "\"plan_s\": %.2f, \"run_s\": [", in.nx, in.ny, o.padx, o.pady,
-           nthreads, wisdom ? "measure" : "estimate", loaded ? "true" : "false",
-           t_read, t_plan);
+           "\"plans\": \"%s\", \"noise\": \"%s\", \"wisdom_loaded\": %s, "
+           "\"read_s\": %.2f, \"plan_s\": %.2f, \"run_s\": [", in.nx, in.ny,
+           o.padx, o.pady, nthreads, wisdom ? "measure" : "estimate",
+           given ? "given" : "measured", loaded ? "true" : "false", t_read,
+           t_plan);
     for (k = 0; k < repeat; k++)
         printf("%s%.3f", k ? ", " : "", t[k]);
     printf("], \"cpu_s\": [");

@@ -16,15 +16,20 @@
  *                           as rapid_zogy measured and used them), SX, SY,
  *                           PADX, PADY, FD, SCALE
  *   OUTDIR/zogy_rapid.fits  D, UNC (sigma_D), SCORR, PD: rapid_diff_zogy's
- * and prints one JSON line with each stage's seconds.  The products are
- * rapid_zogy's on the written inputs; the program also runs
- * rapid_diff_zogy on the pair and says whether its products are the same
- * bit for bit (exit 1 if not).  --sxy S: the registration error set to S
+ * and prints one JSON line with each stage's seconds.  rapid_zogy runs on
+ * the inputs as rapid_diff_zogy has it run (noises and correlations
+ * measured, the reference's variance corrected per window); the program
+ * also runs rapid_diff_zogy on the pair and says whether its products are
+ * the same bit for bit (exit 1 if not).  The products written are those
+ * of the global noise model that diff.h's equations describe: rapid_zogy
+ * again with the noises and correlations it measured given (ESTCORR
+ * false in the header); how far the windowed products are from them is
+ * printed (windowed_vs_global).  --sxy S: the registration error set to S
  * px on both axes instead of the stars' (the pair then differs from
  * rapid_diff_zogy's, which is not run).  --white: both noises taken as
  * white (correlations 0, the paper's equations) instead of measured;
- * likewise without rapid_diff_zogy.  The primary header's ESTCORR says
- * whether the correlations were measured (bench_zogy does as it says). */
+ * likewise without rapid_diff_zogy.  The primary header's ESTCORR is
+ * false either way: the correlations in it are given, not measured. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +215,24 @@ static int write_products(const char *path, const rapid_zogy_out *o, int nx,
     return rapid_fits_commit(f, err);
 }
 
+/* The largest differences between two sets of products over the pixels
+ * both have: D in units of a's sigma_D, S_corr. */
+static void largest_change(const rapid_zogy_out *a, const rapid_zogy_out *b,
+                           size_t n, double *d, double *s)
+{
+    size_t i;
+
+    *d = *s = 0;
+    for (i = 0; i < n; i++) {
+        double x = fabs((double)a->d[i] - b->d[i]) / a->unc[i];
+        double y = fabs((double)a->scorr[i] - b->scorr[i]);
+        if (isfinite(x) && x > *d)
+            *d = x;
+        if (isfinite(y) && y > *s)
+            *s = y;
+    }
+}
+
 static int same(const float *a, const float *b, size_t n)
 {
     return memcmp(a, b, n * sizeof *a) == 0;
@@ -227,7 +250,10 @@ int main(int argc, char **argv)
     rapid_diff_pair p;
     rapid_zogy_inputs zi;
     rapid_zogy_opts zo;
-    rapid_zogy_out a = RAPID_ZOGY_OUT_INIT, b = RAPID_ZOGY_OUT_INIT;
+    rapid_zogy_out a = RAPID_ZOGY_OUT_INIT, b = RAPID_ZOGY_OUT_INIT,
+                   c = RAPID_ZOGY_OUT_INIT, *w = &b;
+    rapid_zogy_in gin;
+    double wd = 0, ws = 0;
     double t0, t_read, t_prep, t_naive, t_in, t_zogy, zps, sxy = -1;
     float *nd = NULL, *nu = NULL;
     int nthreads = 1, l2 = 0, i = 1, ok = 1, white = 0;
@@ -315,20 +341,37 @@ int main(int argc, char **argv)
         same_txt = ok ? "true" : "false";
     }
     snprintf(path, sizeof path, "%s/zogy_rapid.fits", argv[i + 4]);
-    if (write_inputs(argv[i + 4], &zi, &b, p.match.scale, !white, &err) ||
-        write_products(path, &b, p.nx, p.ny, &err))
+    if (!white) {
+        /* the products of the global noise model, as diff.h's equations
+         * give them, with the noises and correlations just measured */
+        gin = zi.in;
+        gin.estimate_corr = 0;
+        gin.sigma_n = b.sigma_n;
+        gin.sigma_r = b.sigma_r;
+        memcpy(gin.corr_n, b.corr_n, sizeof gin.corr_n);
+        memcpy(gin.corr_r, b.corr_r, sizeof gin.corr_r);
+        if (rapid_zogy(&gin, &zo, &c, &err))
+            return fail(&err);
+        largest_change(&b, &c, n, &wd, &ws);
+        w = &c;
+    }
+    if (write_inputs(argv[i + 4], &zi, w, p.match.scale, 0, &err) ||
+        write_products(path, w, p.nx, p.ny, &err))
         return fail(&err);
     printf("{\"nx\": %d, \"ny\": %d, \"pad\": [%d, %d], \"threads\": %d, "
            "\"scale\": %.6f, \"from\": \"%s\", \"nstars\": %d, "
            "\"sigma_n\": %.6g, \"sigma_r\": %.6g, \"sx\": %.4g, \"sy\": %.4g, "
            "\"seconds\": {\"read\": %.2f, \"prepare\": %.2f, \"naive\": %.2f, "
            "\"zogy_inputs\": %.2f, \"zogy\": %.2f}, "
-           "\"inputs_reproduce_rapid_diff_zogy\": %s}\n",
+           "\"inputs_reproduce_rapid_diff_zogy\": %s, "
+           "\"windowed_vs_global\": {\"d_max_sigma\": %.3g, "
+           "\"scorr_max\": %.3g}}\n",
            p.nx, p.ny, b.padx, b.pady, nthreads, p.match.scale, p.match.from,
            p.match.nstars, b.sigma_n, b.sigma_r, zi.in.sx, zi.in.sy, t_read,
-           t_prep, t_naive, t_in, t_zogy, same_txt);
+           t_prep, t_naive, t_in, t_zogy, same_txt, wd, ws);
     rapid_zogy_out_release(&a);
     rapid_zogy_out_release(&b);
+    rapid_zogy_out_release(&c);
     rapid_zogy_inputs_release(&zi);
     rapid_diff_pair_release(&p);
     reference_release(&ref);
