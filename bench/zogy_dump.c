@@ -256,13 +256,14 @@ int main(int argc, char **argv)
     double wd = 0, ws = 0;
     double t0, t_read, t_prep, t_naive, t_in, t_zogy, zps, sxy = -1;
     float *nd = NULL, *nu = NULL;
-    int nthreads = 1, l2 = 0, i = 1, ok = 1, white = 0;
+    int nthreads = 1, l2 = 0, i = 1, ok = 1, white = 0, rc = 1;
     const char *same_txt = "null";
     size_t n;
     char path[4096];
 
     memset(&ref, 0, sizeof ref);
     memset(&zi, 0, sizeof zi);
+    memset(&p, 0, sizeof p);
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             nthreads = atoi(argv[++i]);
@@ -286,7 +287,7 @@ int main(int argc, char **argv)
         read_reference(argv[i + 1], l2, &ref, &err) ||
         rapid_fits_read_image(argv[i + 2], "0", &psn, &err) ||
         rapid_fits_read_image(argv[i + 3], "0", &psr, &err))
-        return fail(&err);
+        goto failed;
     t_read = bench_now() - t0;
     /* science / reference flux for equal magnitudes */
     zps = pow(10, 0.4 * (header_zp(&sci.rate.hdr, "ZPTMAG") - ref.zp));
@@ -300,14 +301,16 @@ int main(int argc, char **argv)
                               ref.image.nx, ref.image.ny, &ref.wcs, zps};
     t0 = bench_now();
     if (rapid_diff_prepare(&sci, &sw, &dr, &p, &err))
-        return fail(&err);
+        goto failed;
     t_prep = bench_now() - t0;
     n = (size_t)p.nx * p.ny;
     nd = malloc(n * sizeof *nd);
     nu = malloc(n * sizeof *nu);
     if (!nd || !nu) {
-        fprintf(stderr, "zogy_dump: out of memory\n");
-        return 1;
+        free(nd);
+        free(nu);
+        rapid_fail(&err, RAPID_E_NOMEM, "out of memory");
+        goto failed;
     }
     t0 = bench_now();
     rapid_diff_naive(&sci, &p, nd, nu);
@@ -317,7 +320,7 @@ int main(int argc, char **argv)
     t0 = bench_now();
     if (rapid_diff_zogy_inputs(&sci, &p, psn.data, psn.nx, psr.data, psr.nx,
                                &zi, &err))
-        return fail(&err);
+        goto failed;
     t_in = bench_now() - t0;
     if (sxy >= 0)
         zi.in.sx = zi.in.sy = sxy;
@@ -327,13 +330,13 @@ int main(int argc, char **argv)
     zo.nthreads = nthreads;
     t0 = bench_now();
     if (rapid_zogy(&zi.in, &zo, &b, &err))
-        return fail(&err);
+        goto failed;
     t_zogy = bench_now() - t0;
     if (sxy < 0 && !white) {
         t0 = bench_now();
         if (rapid_diff_zogy(&sci, &p, psn.data, psn.nx, psr.data, psr.nx, &zo,
                             &a, &err))
-            return fail(&err);
+            goto failed;
         t_zogy = bench_now() - t0;
         ok = same(a.d, b.d, n) && same(a.unc, b.unc, n) &&
              same(a.scorr, b.scorr, n) &&
@@ -351,13 +354,13 @@ int main(int argc, char **argv)
         memcpy(gin.corr_n, b.corr_n, sizeof gin.corr_n);
         memcpy(gin.corr_r, b.corr_r, sizeof gin.corr_r);
         if (rapid_zogy(&gin, &zo, &c, &err))
-            return fail(&err);
+            goto failed;
         largest_change(&b, &c, n, &wd, &ws);
         w = &c;
     }
     if (write_inputs(argv[i + 4], &zi, w, p.match.scale, 0, &err) ||
         write_products(path, w, p.nx, p.ny, &err))
-        return fail(&err);
+        goto failed;
     printf("{\"nx\": %d, \"ny\": %d, \"pad\": [%d, %d], \"threads\": %d, "
            "\"scale\": %.6f, \"from\": \"%s\", \"nstars\": %d, "
            "\"sigma_n\": %.6g, \"sigma_r\": %.6g, \"sx\": %.4g, \"sy\": %.4g, "
@@ -369,6 +372,11 @@ int main(int argc, char **argv)
            p.nx, p.ny, b.padx, b.pady, nthreads, p.match.scale, p.match.from,
            p.match.nstars, b.sigma_n, b.sigma_r, zi.in.sx, zi.in.sy, t_read,
            t_prep, t_naive, t_in, t_zogy, same_txt, wd, ws);
+    rc = ok ? 0 : 1;
+    goto done;
+failed:
+    fail(&err);
+done:
     rapid_zogy_out_release(&a);
     rapid_zogy_out_release(&b);
     rapid_zogy_out_release(&c);
@@ -381,5 +389,5 @@ int main(int argc, char **argv)
     rapid_image_release(&psn);
     rapid_image_release(&psr);
     rapid_fft_shared_release();
-    return ok ? 0 : 1;
+    return rc;
 }
