@@ -9,7 +9,10 @@
  * SCI: an L2 file.  REF: a reference image from `rapid coadd` (its _cov
  * and _unc beside it), or with --ref-l2 another L2 file (its ERR as the
  * uncertainty, coverage 1).  The PSFs: the primary HDU of each file,
- * odd-sized, centred.  Writes
+ * odd-sized, centred; P_r made from the reference's as `rapid diff` makes
+ * it (rapid_psf_on_science from the samples), and the flux scale
+ * corrected for the PSFs' light in the matching aperture
+ * (rapid_diff_aperture_correct), as `rapid diff` does.  Writes
  *   OUTDIR/zogy_in.fits     N, R, VN, VR (the science's pixels), PN, PR;
  *                           primary header SIGMA_N, SIGMA_R, CORR_N0..3,
  *                           CORR_R0..3 (the noises and their correlations
@@ -38,6 +41,7 @@
 #include "benchutil.h"
 #include "rapid/diff.h"
 #include "rapid/fits.h"
+#include "rapid/psfops.h"
 
 typedef struct reference {
     rapid_science l2;          /* --ref-l2 */
@@ -245,7 +249,8 @@ int main(int argc, char **argv)
     rapid_header sh = RAPID_HEADER_INIT;
     rapid_wcs sw = RAPID_WCS_INIT;
     reference ref;
-    rapid_image psn = RAPID_IMAGE_INIT, psr = RAPID_IMAGE_INIT;
+    rapid_image psn = RAPID_IMAGE_INIT, psr = RAPID_IMAGE_INIT,
+                prs = RAPID_IMAGE_INIT;
     rapid_diff_ref dr;
     rapid_diff_pair p;
     rapid_zogy_inputs zi;
@@ -286,7 +291,10 @@ int main(int argc, char **argv)
         read_wcs(argv[i], "SCI", &sw, &sh, &err) ||
         read_reference(argv[i + 1], l2, &ref, &err) ||
         rapid_fits_read_image(argv[i + 2], "0", &psn, &err) ||
-        rapid_fits_read_image(argv[i + 3], "0", &psr, &err))
+        rapid_fits_read_image(argv[i + 3], "0", &psr, &err) ||
+        rapid_image_alloc(&prs, psr.nx, psr.ny, 0, &err) ||
+        rapid_psf_on_science(psr.data, psr.nx, NULL, 0, 0, prs.data, NULL,
+                             &err))
         goto failed;
     t_read = bench_now() - t0;
     /* science / reference flux for equal magnitudes */
@@ -300,7 +308,9 @@ int main(int argc, char **argv)
         dr = (rapid_diff_ref){ref.image.data, ref.cov.data, ref.unc.data,
                               ref.image.nx, ref.image.ny, &ref.wcs, zps};
     t0 = bench_now();
-    if (rapid_diff_prepare(&sci, &sw, &dr, &p, &err))
+    if (rapid_diff_prepare(&sci, &sw, &dr, &p, &err) ||
+        rapid_diff_aperture_correct(&p, psn.data, psn.nx, prs.data, prs.nx,
+                                    &err))
         goto failed;
     t_prep = bench_now() - t0;
     n = (size_t)p.nx * p.ny;
@@ -318,7 +328,7 @@ int main(int argc, char **argv)
     free(nd);
     free(nu);
     t0 = bench_now();
-    if (rapid_diff_zogy_inputs(&sci, &p, psn.data, psn.nx, psr.data, psr.nx,
+    if (rapid_diff_zogy_inputs(&sci, &p, psn.data, psn.nx, prs.data, prs.nx,
                                &zi, &err))
         goto failed;
     t_in = bench_now() - t0;
@@ -334,7 +344,7 @@ int main(int argc, char **argv)
     t_zogy = bench_now() - t0;
     if (sxy < 0 && !white) {
         t0 = bench_now();
-        if (rapid_diff_zogy(&sci, &p, psn.data, psn.nx, psr.data, psr.nx, &zo,
+        if (rapid_diff_zogy(&sci, &p, psn.data, psn.nx, prs.data, prs.nx, &zo,
                             &a, &err))
             goto failed;
         t_zogy = bench_now() - t0;
@@ -388,6 +398,7 @@ done:
     rapid_wcs_release(&sw);
     rapid_image_release(&psn);
     rapid_image_release(&psr);
+    rapid_image_release(&prs);
     rapid_fft_shared_release();
     return rc;
 }

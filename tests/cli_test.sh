@@ -147,7 +147,7 @@ check ingest-bad-url 2 "$rapid" ingest --db=nonsense x
 check ingest-psf-bad-url 2 "$rapid" ingest-psf --db nonsense x
 check ingest-psf-badopt 2 "$rapid" ingest-psf --frob x
 check ingest-missing-value 2 "$rapid" ingest x --db
-for c in db diff ingest ingest-psf sim coadd tile version; do
+for c in db diff extract ingest ingest-psf sim coadd tile version; do
   check "$c-help-exit-codes" 0 "$rapid" $c --help
   expect "$c --help states the exit codes" "$(grep -q '^Exit status: 0 ' <<<"$out" && grep -q '2 bad usage' <<<"$out"; echo $?)"
 done

@@ -1,5 +1,6 @@
 /* test_psfops.c - a sampled PSF through one more pixel box: the light is
- * kept, the centre stays, the second moment grows by w^2 / 12 per axis. */
+ * kept, the centre stays, the second moment grows by w^2 / 12 per axis;
+ * the blur of resampling, from the samples and from an oversampled model. */
 #include <math.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -117,6 +118,69 @@ static void test_resample_blur_matches_resampling(void **state)
     (void)my;
 }
 
+/* The pixel-integrated Gaussian of sigma sig at x pixels from its centre. */
+static double gauss_pixel(double x, double sig)
+{
+    return 0.5 * (erf((x + 0.5) / (M_SQRT2 * sig)) - erf((x - 0.5) / (M_SQRT2 * sig)));
+}
+
+/* The reference PSF on the science pixels from its oversampled model,
+ * against resampling itself: a star centred on a science pixel, on a
+ * reference grid shifted by u, is sum_k E(k - u) tent(m - k + u) on the
+ * science pixel m; averaged over u (a fine regular grid of phases) that
+ * is the profile rapid_psf_resample_blur_oversampled must give.  E is an
+ * undersampled Gaussian (sigma 0.6 px) through its pixel, 1-D for the
+ * sums (the blur is separable).  The kernel on the samples,
+ * rapid_psf_resample_blur, keeps too much light in the core. */
+static void test_resample_blur_oversampled(void **state)
+{
+    enum { OVER = 4, M = 4 * 20 + 1, NP = 21 };
+    const double sig = 0.6;
+    float ovs[M * M], out[NP * NP], samp[NP * NP], old[NP * NP];
+    double prof[NP], sum = 0, worst = 0, want_c;
+    rapid_err err = RAPID_ERR_INIT;
+    int i, j, k, q, h = NP / 2, c = M / 2, nu = 2000;
+
+    (void)state;
+    for (j = 0; j < M; j++)
+        for (i = 0; i < M; i++)
+            ovs[j * M + i] = (float)(gauss_pixel((i - c) / (double)OVER, sig) *
+                                     gauss_pixel((j - c) / (double)OVER, sig));
+    for (i = 0; i < NP; i++) {
+        prof[i] = 0;
+        for (q = 0; q < nu; q++) {
+            double u = (q + 0.5) / nu;
+            for (k = -h - 2; k <= h + 2; k++) { /* reference pixel k at k - u */
+                double d = fabs(i - h - (k - u));
+                if (d < 1)
+                    prof[i] += gauss_pixel(k - u, sig) * (1 - d) / nu;
+            }
+        }
+        sum += prof[i];
+    }
+    assert_ok(rapid_psf_resample_blur_oversampled(ovs, M, OVER, NP, out, &err), err);
+    for (j = 0; j < NP; j++)
+        for (i = 0; i < NP; i++) {
+            worst = fmax(worst, fabs(out[j * NP + i] - prof[i] * prof[j] / (sum * sum)));
+            samp[j * NP + i] = ovs[(c + (j - h) * OVER) * M + c + (i - h) * OVER];
+        }
+    assert_ok(rapid_psf_resample_blur(samp, NP, old, &err), err);
+    want_c = prof[h] * prof[h] / (sum * sum);
+    print_message("resampled star's central pixel %.5f: from the oversampled "
+                  "model %.5f (worst pixel off by %.1e), the kernel on the "
+                  "samples %.5f\n", want_c, out[h * NP + h], worst,
+                  old[h * NP + h]);
+    assert_true(worst < 1e-3 * want_c);
+    assert_true(old[h * NP + h] > 1.04 * want_c);
+    /* errors */
+    assert_int_equal(rapid_psf_resample_blur_oversampled(ovs, M - 1, OVER, NP, out, &err),
+                     RAPID_E_ARG);
+    assert_int_equal(rapid_psf_resample_blur_oversampled(ovs, M, 0, NP, out, &err),
+                     RAPID_E_ARG);
+    assert_int_equal(rapid_psf_resample_blur_oversampled(ovs, M, OVER, NP - 1, out, &err),
+                     RAPID_E_ARG);
+}
+
 static void test_errors(void **state)
 {
     float p[16] = {0};
@@ -134,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gaussian),
         cmocka_unit_test(test_resample_blur_matches_resampling),
+        cmocka_unit_test(test_resample_blur_oversampled),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 
 #include "rapid/coadd.h"
 #include "rapid/diff.h"
+#include "rapid/psfops.h"
 #include "rapid/sim.h"
 #include "rapid/rng.h"
 #include "testutil.h"
@@ -397,6 +398,19 @@ static void test_simulated_pair(void **state)
     rapid_header_release(&h);
     read_psf(a, &ps);
     read_psf(b, &pr);
+    {   /* the reference PSF as the science pixels see it, from its model
+         * before sampling */
+        rapid_image ov = RAPID_IMAGE_INIT;
+        char path[1024];
+        long over;
+        assert_ok(rapid_coadd_find_psf(b, "H158", 1, path, sizeof path, &err),
+                  err);
+        assert_ok(rapid_fits_read_image(path, "OVERSAMP", &ov, &err), err);
+        assert_ok(rapid_header_get_long(&ov.hdr, "OVERSAMP", &over, &err), err);
+        assert_ok(rapid_psf_on_science(pr.data, pr.nx, ov.data, ov.nx,
+                                       (int)over, pr.data, NULL, &err), err);
+        rapid_image_release(&ov);
+    }
     r = (rapid_diff_ref){ref.rate.data, NULL, ref.unc.data, ref.rate.nx,
                          ref.rate.ny, &rw, 1.0};
     assert_ok(rapid_diff_prepare(&sci, &sw, &r, &p, &err), err);

@@ -69,6 +69,9 @@ typedef struct rapid_diff_pair {
     rapid_gainmatch match;      /* after the registration correction */
     double shift_x, shift_y;    /* the registration correction applied, px
                                  * (science - reference; 0, 0: none) */
+    double apcorr;              /* the stars' scale multiplied by this for
+                                 * the PSFs' different light in the
+                                 * matching aperture (1: not corrected) */
 } rapid_diff_pair;
 
 /* Steps 2-6 for a science image already read (step 1) and its WCS. */
@@ -83,6 +86,17 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
                              const rapid_diff_ref *ref, unsigned flags,
                              rapid_diff_pair *p, rapid_err *err);
 void rapid_diff_pair_release(rapid_diff_pair *p);
+
+/* The flux scale the stars gave, measured in apertures (6 px across),
+ * corrected for the two PSFs' different share of light in them: times
+ * EE_ref / EE_sci, the aperture fractions of the reference PSF on the
+ * science pixels (rapid_psf_on_science) and of the science PSF (H158: the
+ * reference's broader PSF puts 0.808 of its light in the aperture, the
+ * science's 0.833, so the uncorrected scale is 3 % high).  Nothing when
+ * the scale came from the zero points.  Sets p->apcorr. */
+int rapid_diff_aperture_correct(rapid_diff_pair *p, const float *sci_psf,
+                                int nsp, const float *ref_psf_sci, int nrp,
+                                rapid_err *err);
 
 /* The naive difference and its uncertainty (nx * ny floats each, the
  * caller's). */
@@ -180,8 +194,8 @@ void rapid_zogy_out_release(rapid_zogy_out *out);
 
 /* ZOGY on a prepared pair: N = science - its background, R = scale
  * (reference - its background), V_N = the science uncertainty squared,
- * V_R = scale^2 the reference's, P_r = ref_psf as resampling onto the
- * science pixels blurs it (rapid_psf_resample_blur), sx, sy = the stars' offset rms / sqrt(number
+ * V_R = scale^2 the reference's, P_r = ref_psf, the reference PSF as the
+ * science pixels see it (rapid_psf_on_science makes it), sx, sy = the stars' offset rms / sqrt(number
  * of stars) (0 without stars), the noises and their correlations measured
  * from the images; NaN where the reference's coverage is below 0.5.  PSFs
  * odd-sized, centred. */
@@ -192,18 +206,16 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
 
 /* The inputs rapid_diff_zogy gives rapid_zogy, built from a prepared pair
  * and kept (to look at, write out, or check another implementation
- * against): N, R, V_N, V_R and P_r as rapid_diff_zogy above describes
- * them, in arrays of the struct's own; in points at them and at sci_psf
- * (the caller's: it must outlive any use of in).  in.sigma_n = in.sigma_r
- * = 0 and in.estimate_corr = 1 (rapid_zogy measures the noises and their
- * correlations), in.sx, in.sy from the stars' offsets.
- * rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy gives, bit for bit.
- * On failure zi holds nothing. */
+ * against): N, R, V_N, V_R as rapid_diff_zogy above describes them, in
+ * arrays of the struct's own; in points at them and at sci_psf and
+ * ref_psf (P_r; the caller's: they must outlive any use of in).
+ * in.sigma_n = in.sigma_r = 0 and in.estimate_corr = 1 (rapid_zogy
+ * measures the noises and their correlations), in.sx, in.sy from the
+ * stars' offsets.  rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy
+ * gives, bit for bit.  On failure zi holds nothing. */
 typedef struct rapid_zogy_inputs {
     rapid_zogy_in in;
     float *n, *r, *vn, *vr;  /* nx * ny each; NaN where no data */
-    float *pr;               /* npr x npr: the reference PSF as the
-                              * resampling blurs it */
 } rapid_zogy_inputs;
 
 int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
@@ -211,6 +223,198 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
                            const float *ref_psf, int nrp,
                            rapid_zogy_inputs *zi, rapid_err *err);
 void rapid_zogy_inputs_release(rapid_zogy_inputs *zi);
+
+/* ---- Kernel fitting by cross-convolution (SFFT: Hu et al. 2022; the
+ *      least-squares kernel of Alard & Lupton 1998) ----
+ *
+ * With N the science image and R the reference on the science pixels
+ * (backgrounds removed; R in its own units: the kernel carries the flux
+ * scale), P_n, P_r their PSFs on the science pixels (unit sum), x for
+ * convolution and hats for Fourier transforms:
+ *   cross-convolution:  N~ = P_r x N,  R~ = P_n x R  (both then have the
+ *                       PSF P_n x P_r);
+ *   the model:          N~(p) = sum_k K_p(k) R~(p - k) + B(p),
+ *     K_p(k) = sum_j phi_j(u, v) K_j(k),  k in [-h, h]^2 (h = half_width),
+ *     B(p)   = sum_j phi_j(u, v) b_j  (j up to bg_order),
+ *     phi_j the monomials u^a v^b, a + b <= order, in the order 1, u, v,
+ *     u^2, u v, v^2; u = (x - (nx-1)/2) / (nx/2), v likewise (the image
+ *     centre is u = v = 0, its edges about +-1);
+ *   the fit:            least squares over stamps, each the
+ *     (2 stamp_half + 1)^2 pixels around a source, with the kernel's terms
+ *     phi_j taken at the stamp's centre (the background's at each pixel),
+ *     every pixel weighted by 1 / sigma_p^2,
+ *     sigma_p^2 = (V_N x P_r^2)(p) + s0^2 (V_R x P_n^2)(p) (s0 the
+ *     caller's first guess of the flux scale; the PSFs squared cut where
+ *     they fall below 1 % of their peak);
+ *   the difference for detection (cross-convolved):
+ *     D_cc = N~ - K x R~ - B  (PSF P_n x P_r, science DN/s);
+ *   the decorrelated difference, with K_c = K_0 the kernel at the image
+ *     centre and kappa = sum_k K_c(k) its flux normalisation:
+ *     D^ = D_cc^ sqrt(sigma_n^2 + kappa^2 sigma_r^2)
+ *          / sqrt(sigma_n^2 |P_r^|^2 + sigma_r^2 |K_c^ P_n^|^2),
+ *     whose noise is white with variance sigma_n^2 + kappa^2 sigma_r^2
+ *     where the kernel is K_c, and whose PSF
+ *     P_D^ = P_n^ P_r^ sqrt(sigma_n^2 + kappa^2 sigma_r^2) / sqrt(...)
+ *     has unit sum: a point source of flux f in N measures f on D with
+ *     P_D.  Its uncertainty, from the per-pixel variances V_N, V_R (in R's
+ *     units):
+ *     sigma_D^2 = V_N x k_N^2 + V_R x k_R^2,  k_N = DK x P_r,
+ *     k_R = DK x K_c x P_n,  DK^ = D^ / D_cc^ (the decorrelation kernel).
+ * The kernel is decorrelated at the image centre only: where it varies,
+ * the noise of D is white to the extent K_p is close to K_c.
+ *
+ * Basis: delta functions (one unknown per kernel pixel, as SFFT).  The
+ * cross-convolution already gives both images the same PSF, so the kernel
+ * left to fit is close to kappa times a delta function, plus whatever the
+ * PSF models and the registration got wrong: sub-pixel shifts and
+ * asymmetric residues that a delta basis represents exactly and a
+ * Gauss-Hermite basis (made for a Gaussian-like kernel that broadens a
+ * sharp reference) does not without choosing widths and degrees.  The
+ * price is (2h + 1)^2 unknowns per spatial term (361 for h = 9; 2166 for a
+ * quadratic kernel), which stamps of ~500 pixels provide many times over.
+ *
+ * Stamps: local maxima of N~ at S/N >= min_snr (N~'s noise:
+ * sigma_n sqrt(sum P_r^2)) with a maximum of R~ as significant within
+ * 1 px, data at the peak pixel in both images (a saturated core has
+ * none), no blend (no other maximum at least a quarter as bright within
+ * `isolation` px), no N pixel within 1 px of the peak at or above max_peak
+ * (when set), the stamp, the kernel and the PSFs inside the image; spread
+ * over the image by taking the brightest remaining source of each cell of
+ * an 8 x 8 grid in turn, no two stamps' centres within stamp_half of each
+ * other, up to max_stamps.  Inside a stamp a pixel is fitted only when no
+ * pixel of N within P_r's hole reach, and no pixel of R within P_n's hole
+ * reach + 1 (the kernel's core), is without data (NaN in the image or its
+ * variance: no data, DQ-flagged, saturated) or, with a coverage map, less
+ * than 0.99 covered (a partly covered pixel holds part of the flux); a
+ * PSF's hole reach is its farthest pixel above 10 % of its peak (a filled
+ * hole changes the convolved image there by more than about a tenth of
+ * its noise).  A stamp needs a quarter of its pixels.  After each
+ * solution, stamps whose chi^2 per pixel lies above the median by more
+ * than clip_sigma times the robust scatter (1.4826 MAD) of the stamps'
+ * values are dropped, the worst first and never below the stamps the fit
+ * needs, and the fit is made again (at most max_iter times).
+ * The kernel is taken as constant over a stamp: exact for a kernel that
+ * does not vary, and off by its change over stamp_half pixels otherwise
+ * (on a 4088 px image, 0.3 % of its change across the image).
+ *
+ * Solution: the normal equations assembled from per-stamp Gram matrices
+ * (BLAS dsyrk) weighted by the products of the stamps' polynomial terms,
+ * scaled to unit diagonal, factored by Cholesky (LAPACK dpotrf) with the
+ * condition number estimated in the 1-norm (dpocon).  The fit fails
+ * (no outputs, RAPID_E_TOOFEW or RAPID_E_RANGE with the reason) with
+ * fewer than 5 stamps per spatial term (of the kernel or the
+ * background, whichever has more) or fewer fitted pixels than twice the
+ * unknowns, a matrix that is not positive definite (singular), a
+ * condition number above max_cond (1e12 by default: in double precision
+ * the solution then keeps fewer than 4 significant digits), a solution
+ * that is not finite, or a kernel whose flux at the centre is not
+ * positive.
+ * The delta basis needs the images' high frequencies to pin the kernel
+ * down: with undersampled PSFs (Roman's, FWHM 1.1-1.7 px) the condition
+ * number stays near 1e7-1e10 (synthetic Gaussian PSFs: 3e7 at a FWHM of
+ * 1.6 px, 1e10 at 1.9 px, 1e15 at 2.4 px); well-sampled images make it
+ * ill-conditioned, and the fit fails saying so.
+ *
+ * Transforms: whole images through rapid/fft.h, padded against
+ * wrap-around by the larger PSF's size and the kernel's width to a size
+ * FFTW transforms fast; 6 + 2 x (spatial terms) + 8 transforms of that
+ * size (26 for a quadratic kernel), at most three padded planes alive;
+ * the decorrelation kernel and the variance kernels are made on a small
+ * grid (twice that padding) and laid on the full one.  No-data pixels
+ * (NaN) of one image are filled from the other (scaled by s0), of both
+ * with zero, and are NaN in every output, as are pixels without data in
+ * V_N or V_R.  sigma_n, sigma_r: the images' background noise (1.4826 MAD
+ * of their pixels unless given).
+ * The BLAS (OpenBLAS) runs nthreads threads: its thread count is the
+ * process's, set by the call.
+ */
+typedef struct rapid_sfft_opts {
+    int nthreads;            /* FFT and BLAS threads (1) */
+    rapid_fft_cache *fft;    /* plans to use; NULL: made and freed by the
+                              * call (ESTIMATE, nthreads) */
+    int half_width;          /* kernel half-width h, px (9) */
+    int order;               /* spatial order of the kernel: 0 constant,
+                              * 1 linear, 2 quadratic (2) */
+    int bg_order;            /* of the differential background, 0-2 (2) */
+    int stamp_half;          /* fitted pixels per stamp: (2 s + 1)^2 (11:
+                              * 23^2; with the kernel 41^2 of R~) */
+    int max_stamps;          /* (1000) */
+    double min_snr;          /* peak S/N of a stamp's source in N~ and R~
+                              * (20) */
+    double isolation;        /* px (6) */
+    double max_peak;         /* sources whose brightest N pixel exceeds
+                              * this (DN/s) are not used; 0: no limit (0) */
+    double clip_sigma;       /* stamp rejection (3) */
+    int max_iter;            /* rejection passes at most (3) */
+    double max_cond;         /* condition number limit (1e12) */
+} rapid_sfft_opts;
+
+void rapid_sfft_opts_init(rapid_sfft_opts *o);
+
+/* Prepared inputs, nx x ny each (the caller's, not changed). */
+typedef struct rapid_sfft_in {
+    int nx, ny;
+    const float *n, *r;      /* science (DN/s) and reference (any units),
+                              * backgrounds removed */
+    const float *vn, *vr;    /* their variances */
+    const float *pn, *pr;    /* PSFs on the science pixels, odd npn x npn
+                              * and npr x npr, centred (normalised here) */
+    int npn, npr;
+    const float *cov;        /* the reference's coverage (may be NULL):
+                              * stamps fit only pixels whose R~ comes
+                              * from fully covered pixels (>= 0.99), as
+                              * partly covered ones hold part of the flux */
+    double s0;               /* first guess of the flux scale, science /
+                              * reference (<= 0: 1) */
+    double sigma_n, sigma_r; /* background noise of n and r; <= 0:
+                              * estimated (1.4826 MAD of the pixels) */
+} rapid_sfft_in;
+
+typedef struct rapid_sfft_out {
+    float *d, *cconv, *unc;  /* decorrelated and cross-convolved
+                              * differences and sigma of d, science DN/s,
+                              * nx * ny each (allocated; free()) */
+    float *pd;               /* P_D, npd x npd, unit sum (allocated) */
+    int npd;                 /* max(npn, npr) */
+    float *kernel;           /* K_j, nterms x (2 h + 1)^2 (allocated):
+                              * K_j(kx, ky), the weight of R~(x - kx,
+                              * y - ky), at j (2h+1)^2 + (ky + h) (2h+1)
+                              * + kx + h */
+    double bg[6];            /* b_j (nbg of them), science DN/s */
+    const char *basis;       /* "delta" */
+    int order, bg_order, half_width, nterms, nbg;
+    int nstamps;             /* stamps in the final fit */
+    int nrejected;           /* stamps dropped on their residuals */
+    int ncandidates;         /* stamps chosen before rejection */
+    long npix;               /* pixels fitted */
+    int nunknowns;
+    double chi2r;            /* chi^2 / (npix - nunknowns) */
+    double cond;             /* condition number estimate (1-norm) */
+    double ksum;             /* kappa = sum of K at the image centre */
+    double sigma_n, sigma_r; /* as used */
+    int padx, pady;          /* the transforms' size */
+    double sec_conv;         /* wall-clock seconds in the convolutions
+                              * (cross-convolution, model, decorrelation,
+                              * uncertainty) */
+    double sec_fit;          /* ... in the stamps and the fit */
+} rapid_sfft_out;
+
+void rapid_sfft_out_release(rapid_sfft_out *out);
+
+int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
+               rapid_sfft_out *out, rapid_err *err);
+
+/* The kernel fit on a prepared pair: N = science - its background, R =
+ * reference - its background (reference units: ksum is then the flux
+ * scale the fit finds, to compare with p->match.scale), V_N = the science
+ * uncertainty squared, V_R the reference's, P_r = ref_psf as resampling
+ * onto the science pixels blurs it (rapid_psf_resample_blur), s0 =
+ * p->match.scale; NaN where the reference's coverage is below 0.5.  PSFs odd-sized, centred.  o NULL:
+ * defaults. */
+int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
+                    const float *sci_psf, int nsp, const float *ref_psf,
+                    int nrp, const rapid_sfft_opts *o, rapid_sfft_out *out,
+                    rapid_err *err);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,30 @@ int rapid_psf_box_blur(const float *psf, int n, double width, float *out,
 int rapid_psf_resample_blur(const float *psf, int n, float *out,
                             rapid_err *err);
 
+/* The same from the PSF's model before sampling (ovs: m x m, odd, over
+ * samples per pixel, centred on the middle sample; e.g. the OVERSAMP
+ * extension of a reference PSF from rapid coadd): convolved with the two
+ * pixel boxes by their transforms, then sampled every over-th sample
+ * through the centre into out (n x n, odd), unit sum.  Exact where
+ * rapid_psf_resample_blur is not: for an undersampled PSF the kernel on
+ * the samples lowers the core too little (for the reference PSF of H158
+ * inputs, the central pixel keeps 7 % too much light). */
+int rapid_psf_resample_blur_oversampled(const float *ovs, int m, int over,
+                                        int n, float *out, rapid_err *err);
+
+/* The reference PSF as the science pixels see it (P_r of subtraction):
+ * from its model before sampling when there is one (ovs not NULL: m x m,
+ * over samples per pixel; rapid_psf_resample_blur_oversampled), else from
+ * the samples (rapid_psf_resample_blur); n x n into out, unit sum.
+ * *exact (may be NULL): 1 when made from the model. */
+int rapid_psf_on_science(const float *psf, int n, const float *ovs, int m,
+                         int over, float *out, int *exact, rapid_err *err);
+
+/* The share of a PSF's light (odd n x n, centred on the middle pixel)
+ * inside a circle of diameter `diameter` px about its centre, pixels cut
+ * by the circle counted by their area (16 x 16 subsamples). */
+double rapid_psf_aperture_fraction(const float *psf, int n, double diameter);
+
 #ifdef __cplusplus
 }
 #endif

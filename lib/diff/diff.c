@@ -6,6 +6,7 @@
 
 #include "rapid/diff.h"
 #include "rapid/extract.h"
+#include "rapid/psfops.h"
 #include "rapid/regrid.h"
 
 #define COVER_MIN 0.5   /* reference coverage below this: no difference */
@@ -346,4 +347,31 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
         unc[i] = (float)sqrt((double)sci->unc.data[i] * sci->unc.data[i] +
                              s * s * (double)p->unc.data[i] * p->unc.data[i]);
     }
+}
+
+int rapid_diff_aperture_correct(rapid_diff_pair *p, const float *sci_psf,
+                                int nsp, const float *ref_psf_sci, int nrp,
+                                rapid_err *err)
+{
+    rapid_gainmatch_opts go;
+    double es, er;
+
+    if (!p || !sci_psf || !ref_psf_sci || nsp < 1 || nsp % 2 == 0 ||
+        nrp < 1 || nrp % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "aperture correction: the PSFs "
+                          "must be given, odd-sized");
+    p->apcorr = 1;
+    if (strcmp(p->match.from, "stars") != 0)
+        return 0;
+    rapid_gainmatch_opts_init(&go);
+    es = rapid_psf_aperture_fraction(sci_psf, nsp, go.aperture);
+    er = rapid_psf_aperture_fraction(ref_psf_sci, nrp, go.aperture);
+    if (!(es > 0) || !(er > 0))
+        return rapid_fail(err, RAPID_E_ARG, "aperture correction: a PSF with "
+                          "no light in the %g px aperture", go.aperture);
+    p->apcorr = er / es;
+    p->match.scale *= p->apcorr;
+    if (isfinite(p->match.scale_err))
+        p->match.scale_err *= p->apcorr;
+    return 0;
 }

@@ -98,3 +98,87 @@ int rapid_psf_resample_blur(const float *psf, int n, float *out,
     free(tmp);
     return 0;
 }
+
+int rapid_psf_resample_blur_oversampled(const float *ovs, int m, int over,
+                                        int n, float *out, rapid_err *err)
+{
+    float *f;
+    double sum = 0;
+    int i, j, k, c = m / 2, h = n / 2, rc = 0;
+
+    if (!ovs || !out || m < 1 || m % 2 == 0 || over < 1 || n < 1 || n % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "PSF resampling blur: the "
+                          "oversampled PSF (%d, %d per pixel) and the output "
+                          "(%d) must be odd-sized", m, over, n);
+    if (!(f = malloc((size_t)m * m * sizeof *f)))
+        return rapid_fail(err, RAPID_E_NOMEM, "PSF resampling blur: out of "
+                          "memory");
+    memcpy(f, ovs, (size_t)m * m * sizeof *f);
+    /* the reference's pixel spread over the science pixels it overlaps:
+     * two boxes of one pixel, on the well-sampled model */
+    for (k = 0; k < 2 && rc == 0; k++)
+        rc = rapid_psf_box_blur(f, m, over, f, err);
+    if (rc == 0) {
+        for (j = 0; j < n; j++)
+            for (i = 0; i < n; i++) {
+                int x = c + (i - h) * over, y = c + (j - h) * over;
+                out[(size_t)j * n + i] =
+                    x >= 0 && y >= 0 && x < m && y < m ? f[(size_t)y * m + x] : 0;
+                sum += out[(size_t)j * n + i];
+            }
+        if (!(sum > 0))
+            rc = rapid_fail(err, RAPID_E_ARG, "PSF resampling blur: the "
+                            "oversampled PSF has no light at the pixel centres");
+        for (i = 0; rc == 0 && i < n * n; i++)
+            out[i] = (float)(out[i] / sum);
+    }
+    free(f);
+    return rc;
+}
+
+int rapid_psf_on_science(const float *psf, int n, const float *ovs, int m,
+                         int over, float *out, int *exact, rapid_err *err)
+{
+    int rc;
+    double sum = 0;
+    int i;
+
+    if (exact)
+        *exact = 0;
+    if (ovs) {
+        if ((rc = rapid_psf_resample_blur_oversampled(ovs, m, over, n, out,
+                                                      err)) == 0 && exact)
+            *exact = 1;
+        return rc;
+    }
+    if ((rc = rapid_psf_resample_blur(psf, n, out, err)))
+        return rc;
+    for (i = 0; i < n * n; i++)
+        sum += out[i];
+    for (i = 0; i < n * n && sum > 0; i++)
+        out[i] = (float)(out[i] / sum);
+    return 0;
+}
+
+double rapid_psf_aperture_fraction(const float *psf, int n, double diameter)
+{
+    const int sub = 16;
+    double r2 = 0.25 * diameter * diameter, in = 0, all = 0;
+    int h = n / 2, i, j, a, b;
+
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double v = psf[(size_t)j * n + i], f = 0;
+            all += v;
+            if (v == 0)
+                continue;
+            for (b = 0; b < sub; b++)
+                for (a = 0; a < sub; a++) {
+                    double x = i - h - 0.5 + (a + 0.5) / sub;
+                    double y = j - h - 0.5 + (b + 0.5) / sub;
+                    f += x * x + y * y <= r2;
+                }
+            in += v * f / (sub * sub);
+        }
+    return all > 0 ? in / all : NAN;
+}

@@ -830,7 +830,7 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
 {
     rapid_zogy_in in;
     size_t i, n = (size_t)p->nx * p->ny;
-    float *nb = NULL, *rb = NULL, *vn = NULL, *vr = NULL, *pr = NULL;
+    float *nb = NULL, *rb = NULL, *vn = NULL, *vr = NULL;
     double s = p->match.scale;
     int rc;
 
@@ -844,15 +844,8 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
     rb = malloc(n * sizeof *rb);
     vn = malloc(n * sizeof *vn);
     vr = malloc(n * sizeof *vr);
-    pr = malloc((size_t)nrp * nrp * sizeof *pr);
-    if (!nb || !rb || !vn || !vr || !pr) {
+    if (!nb || !rb || !vn || !vr) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
-        goto done;
-    }
-    /* the reference as the science pixels see it: its PSF through the
-     * resampling's tent */
-    if ((rc = rapid_psf_resample_blur(ref_psf, nrp, pr, err))) {
-        rapid_err_prefix(err, "ZOGY");
         goto done;
     }
     rapid_background_fill(&p->bkg_sci, nb);
@@ -876,7 +869,7 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
     in.vr = vr;
     in.pn = sci_psf;
     in.npn = nsp;
-    in.pr = pr;
+    in.pr = ref_psf;
     in.npr = nrp;
     in.sigma_n = in.sigma_r = 0;
     memset(in.corr_n, 0, sizeof in.corr_n);
@@ -892,6 +885,5 @@ done:
     free(rb);
     free(vn);
     free(vr);
-    free(pr);
     return rc;
 }

@@ -1,8 +1,8 @@
 /* zogy_inputs.c - the prepared pair as ZOGY takes it (rapid/diff.h):
  * the backgrounds removed, the reference scaled to the science image's
- * flux, variances from the uncertainty maps, the reference PSF as the
- * resampling onto the science pixels blurs it; the noises and their
- * correlations left to rapid_zogy to measure.  The same arithmetic, in the same order and
+ * flux, variances from the uncertainty maps, the PSFs as the caller gives
+ * them; the noises and their correlations left to rapid_zogy to
+ * measure.  The same arithmetic, in the same order and
  * precision, as rapid_diff_zogy, so that rapid_zogy on these inputs gives
  * its products bit for bit (tests/test_zogy_inputs.c checks it). */
 #include <math.h>
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "rapid/diff.h"
-#include "rapid/psfops.h"
 
 #define COVER_MIN 0.5      /* reference coverage below this: no data */
 
@@ -22,7 +21,6 @@ void rapid_zogy_inputs_release(rapid_zogy_inputs *zi)
     free(zi->r);
     free(zi->vn);
     free(zi->vr);
-    free(zi->pr);
     memset(zi, 0, sizeof *zi);
 }
 
@@ -40,7 +38,6 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
 {
     size_t i, n;
     double s;
-    int rc;
 
     memset(zi, 0, sizeof *zi);
     if (!sci || !p || !sci_psf || !ref_psf || nrp < 1 || nrp % 2 == 0 ||
@@ -55,16 +52,10 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
     zi->r = malloc(n * sizeof *zi->r);
     zi->vn = malloc(n * sizeof *zi->vn);
     zi->vr = malloc(n * sizeof *zi->vr);
-    zi->pr = malloc((size_t)nrp * nrp * sizeof *zi->pr);
-    if (!zi->n || !zi->r || !zi->vn || !zi->vr || !zi->pr) {
+    if (!zi->n || !zi->r || !zi->vn || !zi->vr) {
         rapid_zogy_inputs_release(zi);
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY inputs: out of memory "
                           "for %d x %d images", p->nx, p->ny);
-    }
-    if ((rc = rapid_psf_resample_blur(ref_psf, nrp, zi->pr, err))) {
-        rapid_zogy_inputs_release(zi);
-        rapid_err_prefix(err, "ZOGY inputs");
-        return rc;
     }
     rapid_background_fill(&p->bkg_sci, zi->n);
     rapid_background_fill(&p->bkg_ref, zi->r);
@@ -87,7 +78,7 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
     zi->in.vr = zi->vr;
     zi->in.pn = sci_psf;
     zi->in.npn = nsp;
-    zi->in.pr = zi->pr;
+    zi->in.pr = ref_psf;
     zi->in.npr = nrp;
     zi->in.sigma_n = zi->in.sigma_r = 0;
     memset(zi->in.corr_n, 0, sizeof zi->in.corr_n);

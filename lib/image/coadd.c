@@ -72,6 +72,7 @@ void rapid_coadd_init(rapid_coadd *c)
     rapid_header_init(&c->coverage.hdr);
     rapid_header_init(&c->uncertainty.hdr);
     rapid_header_init(&c->psf.hdr);
+    rapid_header_init(&c->psf_over.hdr);
     rapid_header_init(&c->header);
     rapid_table_init(&c->catalog, 0);
 }
@@ -86,6 +87,7 @@ void rapid_coadd_release(rapid_coadd *c)
     rapid_image_release(&c->coverage);
     rapid_image_release(&c->uncertainty);
     rapid_image_release(&c->psf);
+    rapid_image_release(&c->psf_over);
     rapid_table_release(&c->catalog);
     rapid_header_release(&c->header);
     for (i = 0; i < c->ninputs; i++)
@@ -271,6 +273,14 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
     if ((rc = rapid_header_set_double(&out->psf.hdr, "PSFNORM", 1.0,
                                       "sum of the pixels")))
         return rapid_header_fail(err, rc, "reference PSF", "PSFNORM");
+    if (out->psf_over.data) {
+        if ((rc = add_cards(&out->psf_over.hdr, &out->header)))
+            return rapid_fail(err, rc, "oversampled reference PSF: no memory "
+                              "for its header");
+        if ((rc = rapid_header_set_str(&out->psf_over.hdr, "BUNIT", "",
+                                       "none: normalised to unit sum")))
+            return rapid_header_fail(err, rc, "oversampled reference PSF", "BUNIT");
+    }
     if ((rc = add_cards(&out->catalog.hdr, &out->header)))
         return rapid_fail(err, rc, "reference catalog: no memory for its header");
     return 0;
@@ -395,7 +405,7 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         rc = rapid_fail(err, rc, "reference image statistics: no memory");
         goto cleanup;
     }
-    if ((rc = coadd_reference_psf(o, in, nin, &out->psf, err)) != 0 ||
+    if ((rc = coadd_reference_psf(o, in, nin, &out->psf, &out->psf_over, err)) != 0 ||
         (rc = catalog(out, &grid, err)) != 0 ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
@@ -456,6 +466,25 @@ static int write_product(const char *path, const rapid_coadd *c, int k,
     return rapid_fits_commit(out, err);
 }
 
+/* The PSF: the sampled PSF as the primary HDU, the model before sampling
+ * (when there is one) as extension OVERSAMP. */
+static int write_psf(const char *path, const rapid_coadd *c, rapid_err *err)
+{
+    rapid_fits_out *out = NULL;
+    int rc;
+
+    if (!c->psf_over.data)
+        return rapid_fits_write_image(path, &c->psf, NULL, err);
+    if ((rc = rapid_fits_create(&out, path, err)) != 0)
+        return rc;
+    if ((rc = rapid_fits_append_image(out, &c->psf, NULL, err)) != 0 ||
+        (rc = rapid_fits_append_image(out, &c->psf_over, "OVERSAMP", err)) != 0) {
+        rapid_fits_abort(out);
+        return rc;
+    }
+    return rapid_fits_commit(out, err);
+}
+
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err)
 {
@@ -474,8 +503,7 @@ int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
         return rc;
     for (k = 0; k < 5 && rc == 0; k++) {
         const char *path = rapid_prodset_path(set, k);
-        rc = k == 3 ? rapid_fits_write_image(path, &c->psf, NULL, err)
-                    : write_product(path, c, k, err);
+        rc = k == 3 ? write_psf(path, c, err) : write_product(path, c, k, err);
     }
     if (rc) {
         rapid_prodset_abort(set);

@@ -114,8 +114,12 @@ extern int coadd_reject_prefilter;
 int coadd_image_stats(rapid_coadd *c);
 
 /* The reference PSF of the n inputs, from their PSF files (as given, or
- * found beside them). */
+ * found beside them): from their OVERSAMP extensions when every one has
+ * one (rapid_coadd_psf_oversampled; out_over gets the model before
+ * sampling), else from the sampled PSFs (rapid_coadd_psf; out_over is
+ * left empty). */
 int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
-                        int n, rapid_image *out, rapid_err *err);
+                        int n, rapid_image *out, rapid_image *out_over,
+                        rapid_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "coadd_internal.h"
+#include "rapid/psfops.h"
 
 /* ------------------------------------------------------------ PSF files */
 
@@ -101,12 +102,86 @@ static int mean_psf(const rapid_image *psfs, int n, int size, double *mean,
     return 0;
 }
 
+/* Made circularly symmetric: the mean profile in radial bins of `bin`
+ * samples, linear in r between bin centres, put back on the n x n grid
+ * (in place).  The inputs are seen at several roll angles, and a
+ * detector's PSF rotated by each; the mean over the rolls is closer to
+ * round than any one of them. */
+static int radial_average(double *img, int n, double bin, rapid_err *err)
+{
+    int h = n / 2, nb = (int)ceil(h * M_SQRT2 / bin) + 2, i, j, b;
+    double *prof = calloc((size_t)nb, sizeof *prof);
+    double *wt = calloc((size_t)nb, sizeof *wt);
+
+    if (!prof || !wt) {
+        free(prof);
+        free(wt);
+        return rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+    }
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double r = hypot(i - h, j - h) / bin;
+            b = (int)r;
+            prof[b] += img[j * n + i] * (1 - (r - b));
+            wt[b] += 1 - (r - b);
+            prof[b + 1] += img[j * n + i] * (r - b);
+            wt[b + 1] += r - b;
+        }
+    for (b = 0; b < nb; b++)
+        prof[b] = wt[b] > 0 ? prof[b] / wt[b] : 0;
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double r = hypot(i - h, j - h) / bin;
+            b = (int)r;
+            img[j * n + i] = prof[b] * (1 - (r - b)) + prof[b + 1] * (r - b);
+        }
+    free(prof);
+    free(wt);
+    return 0;
+}
+
+/* out (allocated here): the size x size image taking every step-th sample
+ * of the n x n img through its centre (0 beyond it), normalised to unit
+ * sum. */
+static int sample_psf(const double *img, int n, int step, int size,
+                      rapid_image *out, rapid_err *err)
+{
+    int i, j, c = n / 2, h = size / 2, rc;
+    double sum = 0;
+
+    if ((rc = rapid_image_alloc(out, size, size, 0, err)) != 0)
+        return rc;
+    for (j = 0; j < size; j++)
+        for (i = 0; i < size; i++) {
+            int x = c + (i - h) * step, y = c + (j - h) * step;
+            if (x >= 0 && y >= 0 && x < n && y < n)
+                sum += img[y * n + x];
+        }
+    for (j = 0; j < size; j++)
+        for (i = 0; i < size; i++) {
+            int x = c + (i - h) * step, y = c + (j - h) * step;
+            if (x >= 0 && y >= 0 && x < n && y < n)
+                out->data[j * size + i] = (float)(img[y * n + x] / sum);
+        }
+    return 0;
+}
+
+static int psf_header(rapid_image *out, int n, const char *what, rapid_err *err)
+{
+    int rc;
+
+    if ((rc = rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged")) != 0)
+        return rapid_header_fail(err, rc, "reference PSF", "NPSFIN");
+    if ((rc = rapid_header_add_text(&out->hdr, "COMMENT", what)) != 0)
+        return rapid_header_fail(err, rc, "reference PSF", "COMMENT");
+    return 0;
+}
+
 int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
                     rapid_err *err)
 {
-    double *mean = NULL, *blur = NULL, *prof = NULL, *wt = NULL, sum = 0;
-    int rc = 0, i, j, h, nb, b;
-    const double bin = 0.25; /* radial bins, pixels */
+    double *mean = NULL, *blur = NULL;
+    int rc = 0, i, j;
 
     if (n <= 0)
         return rapid_fail(err, RAPID_E_ARG, "reference PSF: no input PSFs");
@@ -114,24 +189,21 @@ int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
         size = psfs[0].nx;
     if (size % 2 == 0)
         return rapid_fail(err, RAPID_E_ARG, "reference PSF: size %d is even", size);
-    h = size / 2;
-    nb = (int)ceil(h * M_SQRT2 / bin) + 2;
     mean = malloc((size_t)size * size * sizeof *mean);
     blur = calloc((size_t)size * size, sizeof *blur);
-    prof = calloc((size_t)nb, sizeof *prof);
-    wt = calloc((size_t)nb, sizeof *wt);
-    if (!mean || !blur || !prof || !wt) {
+    if (!mean || !blur) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
         goto cleanup;
     }
     if ((rc = mean_psf(psfs, n, size, mean, err)) != 0)
         goto cleanup;
     /* Exact-overlap resampling spreads each input pixel over the output
-     * pixels it overlaps: output pixel m gets sum_k I_k T(m - k - phase),
-     * T the tent (box * box).  Averaged over the phases of the inputs, a
-     * star's profile on the output grid is the input PSF convolved with
-     * the tent, which adds a variance of 2/12 per axis: the discrete
-     * kernel [1/12 5/6 1/12] adds exactly that. */
+     * pixels it overlaps: averaged over the phases, a star's profile on
+     * the output grid is the input PSF convolved with the tent (box *
+     * box), a variance of 2/12 per axis, which [1/12 5/6 1/12] adds to
+     * the sampled PSF.  Only the variance: for an undersampled PSF the
+     * tent lowers the peak more than this kernel does (rapid_coadd_psf_
+     * oversampled does it exactly). */
     for (j = 0; j < size; j++)
         for (i = 0; i < size; i++) {
             int dx, dy;
@@ -143,59 +215,132 @@ int rapid_coadd_psf(const rapid_image *psfs, int n, int size, rapid_image *out,
                         blur[y * size + x] += k * mean[j * size + i];
                 }
         }
-    /* Radial profile, linear in r between bin centres. */
-    for (j = 0; j < size; j++)
-        for (i = 0; i < size; i++) {
-            double r = hypot(i - h, j - h) / bin;
-            b = (int)r;
-            prof[b] += blur[j * size + i] * (1 - (r - b));
-            wt[b] += 1 - (r - b);
-            prof[b + 1] += blur[j * size + i] * (r - b);
-            wt[b + 1] += r - b;
-        }
-    for (b = 0; b < nb; b++)
-        prof[b] = wt[b] > 0 ? prof[b] / wt[b] : 0;
-    if ((rc = rapid_image_alloc(out, size, size, 0, err)) != 0)
+    if ((rc = radial_average(blur, size, 0.25, err)) != 0 ||
+        (rc = sample_psf(blur, size, 1, size, out, err)) != 0 ||
+        (rc = psf_header(out, n, "Reference PSF: mean of the input PSFs "
+                                 "convolved with [1/12 5/6 1/12] per axis, "
+                                 "radially averaged, unit sum.", err)) != 0)
         goto cleanup;
-    for (j = 0; j < size; j++)
-        for (i = 0; i < size; i++) {
-            double r = hypot(i - h, j - h) / bin, v;
-            b = (int)r;
-            v = prof[b] * (1 - (r - b)) + prof[b + 1] * (r - b);
-            out->data[j * size + i] = (float)v;
-            sum += v;
-        }
-    for (i = 0; i < size * size; i++)
-        out->data[i] = (float)(out->data[i] / sum);
-    if ((rc = rapid_header_set_long(&out->hdr, "NPSFIN", n, "input PSFs averaged")) != 0)
-        rapid_header_fail(err, rc, "reference PSF", "NPSFIN");
-    else if ((rc = rapid_header_add_text(&out->hdr, "COMMENT",
-                                         "Reference PSF: mean of the input PSFs "
-                                         "convolved with the resampling kernel, "
-                                         "radially averaged, unit sum.")) != 0)
-        rapid_header_fail(err, rc, "reference PSF", "COMMENT");
 cleanup:
     if (rc)
         rapid_image_release(out);
     free(mean);
     free(blur);
-    free(prof);
-    free(wt);
+    return rc;
+}
+
+int rapid_coadd_psf_oversampled(const rapid_image *ovs, int n, int over,
+                                int size, rapid_image *out,
+                                rapid_image *out_over, rapid_err *err)
+{
+    double *mean = NULL;
+    float *f = NULL;
+    int rc = 0, m, k, i;
+
+    if (n <= 0)
+        return rapid_fail(err, RAPID_E_ARG, "reference PSF: no input PSFs");
+    if (over < 1 || size <= 0 || size % 2 == 0)
+        return rapid_fail(err, RAPID_E_ARG, "reference PSF: oversampling %d "
+                          "and size %d (must be >= 1, and odd)", over, size);
+    m = ovs[0].nx;
+    mean = malloc((size_t)m * m * sizeof *mean);
+    f = malloc((size_t)m * m * sizeof *f);
+    if (!mean || !f) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+        goto cleanup;
+    }
+    if ((rc = mean_psf(ovs, n, m, mean, err)) != 0)
+        goto cleanup;
+    /* Exact-overlap resampling gives output pixel m the sum over input
+     * pixels k of I_k A(m - x_k), A the overlap of the two pixels (box *
+     * box, of whichever rotation); I_k is the effective PSF E at x_k.
+     * Averaged over where the input pixels fall, a star's profile on the
+     * output grid is E * box * box sampled at the output pixels: two boxes
+     * of one pixel (over samples), applied to the well-sampled E by their
+     * transforms, before the sampling.  (Blurring the sampled PSF instead
+     * cannot lower the peak of an undersampled one enough.) */
+    for (i = 0; i < m * m; i++)
+        f[i] = (float)mean[i];
+    for (k = 0; k < 2; k++)
+        if ((rc = rapid_psf_box_blur(f, m, over, f, err)) != 0) {
+            rapid_err_prefix(err, "reference PSF");
+            goto cleanup;
+        }
+    for (i = 0; i < m * m; i++)
+        mean[i] = f[i];
+    if ((rc = radial_average(mean, m, 0.5, err)) != 0 ||
+        (rc = sample_psf(mean, m, over, size, out, err)) != 0 ||
+        (rc = psf_header(out, n, "Reference PSF: mean of the input effective "
+                                 "PSFs (oversampled) convolved with two pixels "
+                                 "(the resampling), radially averaged, "
+                                 "sampled at the pixel centres, unit sum.",
+                         err)) != 0)
+        goto cleanup;
+    if (out_over) {
+        if ((rc = sample_psf(mean, m, 1, m, out_over, err)) != 0 ||
+            (rc = psf_header(out_over, n, "The reference PSF before sampling: "
+                                          "the same, every 1/OVERSAMP pixel, "
+                                          "unit sum.", err)) != 0)
+            goto cleanup;
+        if ((rc = rapid_header_set_long(&out_over->hdr, "OVERSAMP", over,
+                                        "samples per pixel")) != 0) {
+            rapid_header_fail(err, rc, "reference PSF", "OVERSAMP");
+            goto cleanup;
+        }
+    }
+cleanup:
+    if (rc) {
+        rapid_image_release(out);
+        if (out_over)
+            rapid_image_release(out_over);
+    }
+    free(mean);
+    free(f);
     return rc;
 }
 
 /* ------------------------------------------- of the reference image */
 
-int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
-                        int n, rapid_image *out, rapid_err *err)
+/* The inputs' oversampled PSFs (extension OVERSAMP) into ovs, when every
+ * one has it with the same OVERSAMP: *over gets it (0: not every one). */
+static int read_oversampled(char **paths, int n, rapid_image *ovs, int *over,
+                            rapid_err *err)
 {
-    rapid_image *psfs = calloc((size_t)n, sizeof *psfs);
-    char path[4096];
     int k, rc = 0;
 
-    if (!psfs)
-        return rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+    *over = 0;
+    for (k = 0; k < n; k++) {
+        long v = 0;
+        if ((rc = rapid_fits_has_hdu(paths[k], "OVERSAMP", err)) <= 0)
+            goto none;
+        if ((rc = rapid_fits_read_image(paths[k], "OVERSAMP", &ovs[k], err)) != 0)
+            return rc;
+        if (rapid_header_get_long(&ovs[k].hdr, "OVERSAMP", &v, NULL) != 0 ||
+            v < 1 || v > 64 || (k && v != *over))
+            goto none;
+        *over = (int)v;
+    }
+    return 0;
+none:
+    *over = 0;
+    return rc < 0 ? rc : 0;
+}
+
+int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
+                        int n, rapid_image *out, rapid_image *out_over,
+                        rapid_err *err)
+{
+    rapid_image *psfs = calloc((size_t)n, sizeof *psfs);
+    rapid_image *ovs = calloc((size_t)n, sizeof *ovs);
+    char **paths = calloc((size_t)n, sizeof *paths);
+    int k, rc = 0, over = 0;
+
+    if (!psfs || !ovs || !paths) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+        goto cleanup;
+    }
     for (k = 0; k < n && rc == 0; k++) {
+        char path[4096];
         const char *p = in[k].src->psf_path;
         if (!p) {
             if ((rc = rapid_coadd_find_psf(in[k].src->path, in[k].filter, in[k].sca,
@@ -203,12 +348,28 @@ int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
                 break;
             p = path;
         }
-        rc = rapid_fits_read_image(p, NULL, &psfs[k], err);
+        if (!(paths[k] = strdup(p)))
+            rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
+        else
+            rc = rapid_fits_read_image(p, NULL, &psfs[k], err);
     }
     if (rc == 0)
+        rc = read_oversampled(paths, n, ovs, &over, err);
+    if (rc == 0 && over)
+        rc = rapid_coadd_psf_oversampled(ovs, n, over,
+                                         o->psf_size > 0 ? o->psf_size : psfs[0].nx,
+                                         out, out_over, err);
+    else if (rc == 0)
         rc = rapid_coadd_psf(psfs, n, o->psf_size, out, err);
-    for (k = 0; k < n; k++)
+cleanup:
+    for (k = 0; k < n && psfs; k++)
         rapid_image_release(&psfs[k]);
+    for (k = 0; k < n && ovs; k++)
+        rapid_image_release(&ovs[k]);
+    for (k = 0; k < n && paths; k++)
+        free(paths[k]);
     free(psfs);
+    free(ovs);
+    free(paths);
     return rc;
 }

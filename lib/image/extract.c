@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sep.h>
 
 #include "rapid/extract.h"
 #include "core/bigmem.h"
+#include "image/extract_internal.h"
 #include "core/stats.h"
 
 static pthread_mutex_t sep_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -22,6 +22,17 @@ static pthread_once_t sep_once = PTHREAD_ONCE_INIT;
 static void sep_setup(void)
 {
     sep_set_sub_object_limit(4096);
+}
+
+void rapid_sep_lock(void)
+{
+    pthread_once(&sep_once, sep_setup);
+    pthread_mutex_lock(&sep_lock);
+}
+
+void rapid_sep_unlock(void)
+{
+    pthread_mutex_unlock(&sep_lock);
 }
 
 void rapid_extract_opts_init(rapid_extract_opts *o)
@@ -42,7 +53,7 @@ void rapid_extract_opts_init(rapid_extract_opts *o)
         o->aper_diam[k] = diam[k];
 }
 
-static int sep_fail(rapid_err *err, int status, const char *what)
+int rapid_sep_fail(rapid_err *err, int status, const char *what)
 {
     char msg[128], detail[512];
 
@@ -105,7 +116,7 @@ static double robust_sigma(const float *d, size_t n)
  * FWHM 2): the samples left out beyond 1 FWHM (2.35 sigma) carry 0.4% of
  * the kernel's weight at FWHM 2, and SEP's convolution costs the square of
  * the width (a 9x9 kernel was 2 s of a 7000^2 coadd, the 5x5 is 0.7 s). */
-static float *gauss_kernel(double fwhm, int *side)
+float *rapid_sep_gauss_kernel(double fwhm, int *side)
 {
     double sig = fwhm / 2.3548200450309493;
     int h = (int)ceil(fwhm), i, j, n;
@@ -150,7 +161,7 @@ static int noise_is_clean(const float *noise, const unsigned char *mask,
  * at 1/64 of the image (at least SEP's own default) and, should a
  * pathological image overflow it, try again with 8 times more, up to
  * every pixel of the image (which cannot overflow). */
-static int detect_sources(const sep_image *dim, double thresh, int thresh_type,
+int rapid_sep_detect(const sep_image *dim, double thresh, int thresh_type,
                           const float *kern, int side,
                           const rapid_extract_opts *o, sep_catalog **sc)
 {
@@ -335,7 +346,6 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     if (nx <= 0 || ny <= 0 || !data || !o || o->naper > RAPID_EXTRACT_MAXAPER)
         return rapid_fail(err, RAPID_E_ARG, "source extraction: bad arguments "
                           "(image %d x %d)", nx, ny);
-    pthread_once(&sep_once, sep_setup);
     if ((rc = clean_copy(data, n, &work, &mask)) != 0 ||
         (noise && !noise_is_clean(noise, mask, n) &&
          (rc = clean_copy(noise, n, &noisecp, &dmask)) != 0)) {
@@ -355,12 +365,12 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     im.w = nx;
     im.h = ny;
     im.gain = o->gain;
-    pthread_mutex_lock(&sep_lock);
+    rapid_sep_lock();
     locked = 1;
     if (o->bkg_mesh > 0) {
         if ((s = sep_background(&im, o->bkg_mesh, o->bkg_mesh, o->bkg_filter,
                                 o->bkg_filter, 0.0, &bkg)) != 0) {
-            rc = sep_fail(err, s, "background");
+            rc = rapid_sep_fail(err, s, "background");
             goto cleanup;
         }
         sep_bkg_subarray(bkg, work, SEP_TFLOAT);
@@ -400,15 +410,15 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     } else if (!sepnoise) {
         thresh = o->thresh * rms; /* absolute: one sigma everywhere */
     }
-    if (o->filter_fwhm > 0 && !(kern = gauss_kernel(o->filter_fwhm, &side))) {
+    if (o->filter_fwhm > 0 && !(kern = rapid_sep_gauss_kernel(o->filter_fwhm, &side))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory");
         goto cleanup;
     }
-    s = detect_sources(&dim, thresh,
+    s = rapid_sep_detect(&dim, thresh,
                        detect || !sepnoise ? SEP_THRESH_ABS : SEP_THRESH_REL,
                        kern, side, o, &sc);
     if (s != 0) {
-        rc = sep_fail(err, s, "detection");
+        rc = rapid_sep_fail(err, s, "detection");
         goto cleanup;
     }
     if ((rc = make_columns(cat, sc->nobj, o, wcs != NULL, &c)) != 0) {
@@ -418,7 +428,7 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     }
     for (i = 0; i < sc->nobj; i++)
         measure(&im, sc, (int)i, o, &c);
-    pthread_mutex_unlock(&sep_lock);
+    rapid_sep_unlock();
     locked = 0;
     if (wcs && sc->nobj > 0 &&
         rapid_wcs_pix2sky(wcs, sc->nobj, c.xwin, c.ywin, c.ra, c.dec, NULL) != 0) {
@@ -433,7 +443,7 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     }
 cleanup:
     if (locked)
-        pthread_mutex_unlock(&sep_lock);
+        rapid_sep_unlock();
     if (rc)
         rapid_table_release(cat);
     if (sc)

@@ -1,0 +1,49 @@
+/* candidates_internal.h - the rows of the candidate stage as its files
+ * share them: candidates.c (detection, measurement, PSF fits), vet.c
+ * (metrics and cuts), candidates_table.c (the catalog). */
+#ifndef RAPID_CANDIDATES_INTERNAL_H
+#define RAPID_CANDIDATES_INTERNAL_H
+
+#include "rapid/candidates.h"
+
+#define CAND_NAPER 6 /* diameters 2 3 4 6 10 14 px */
+#define CAND_AP3 1
+#define CAND_AP6 3
+
+/* One candidate, measured on s D (fluxes positive for a real source of
+ * either sign; cand_table gives them their sign). */
+typedef struct cand_row {
+    int sign;
+    double x, y, xbar, ybar;
+    float flux_aper[CAND_NAPER], fluxerr_aper[CAND_NAPER];
+    float flux_auto, fluxerr_auto, a, b, theta, elongation, fwhm, peak, snr;
+    int isoarea, flags;
+    rapid_psfphot_result psf;
+    /* vetting metrics */
+    float edge_dist, snr_aper_3, aper_ratio_3_6, sumrat, dmag;
+    int nneg, nbad, fail_bits;
+} cand_row;
+
+typedef struct cand_rows {
+    cand_row *r;
+    long n, cap;
+} cand_rows;
+
+int cand_rows_grow(cand_rows *rows, long n);
+int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
+                 const float *fit, const float *noise, cand_rows *rows,
+                 long first, rapid_err *err);
+/* Metrics of rows[first..n), each on s D of its sign (fit: D, NaN where
+ * unusable; mask). */
+void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
+                  const float *fit, const unsigned char *mask, cand_rows *rows,
+                  long first);
+/* dmag and the cuts (fail_bits) of rows[first..n); apfrac3 the PSF's
+ * fraction of flux in a 3-px aperture. */
+void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
+              long first);
+int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
+               const cand_rows *rows, double rms, double psf_fwhm,
+               double apfrac3, rapid_table *cat, rapid_err *err);
+
+#endif

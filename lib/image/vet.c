@@ -1,0 +1,219 @@
+/* vet.c - vetting metrics of candidates and the cuts on them (real/bogus),
+ * with thresholds from an INI file (inih). */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "image/candidates_internal.h"
+
+void rapid_cuts_init(rapid_cuts *c)
+{
+    c->edge_min = 5;
+    c->snr_min = 5;
+    c->elong_max = 2;
+    c->ratio_min = 0.35;
+    c->ratio_max = 1.2;
+    c->nneg_max = 18;
+    c->nbad_max = 12;
+    c->sumrat_min = 0.25;
+    c->chi2_min = 0;
+    c->chi2_max = 10;
+    c->dmag_max = 0.3;
+}
+
+typedef struct ini_ctx {
+    rapid_cuts *c;
+    const char *path;
+    char problem[256];
+} ini_ctx;
+
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } keys[] = {
+        {"edge_min", offsetof(rapid_cuts, edge_min)},
+        {"snr_min", offsetof(rapid_cuts, snr_min)},
+        {"elong_max", offsetof(rapid_cuts, elong_max)},
+        {"ratio_min", offsetof(rapid_cuts, ratio_min)},
+        {"ratio_max", offsetof(rapid_cuts, ratio_max)},
+        {"nneg_max", offsetof(rapid_cuts, nneg_max)},
+        {"nbad_max", offsetof(rapid_cuts, nbad_max)},
+        {"sumrat_min", offsetof(rapid_cuts, sumrat_min)},
+        {"chi2_min", offsetof(rapid_cuts, chi2_min)},
+        {"chi2_max", offsetof(rapid_cuts, chi2_max)},
+        {"dmag_max", offsetof(rapid_cuts, dmag_max)},
+    };
+    ini_ctx *ctx = user;
+    size_t k;
+    char *end;
+    double v;
+
+    if (!name) /* a section header alone */
+        return 1;
+    if (ctx->problem[0]) /* inih goes on after an error: keep the first */
+        return 0;
+    if (strcmp(section, "cuts") != 0) {
+        snprintf(ctx->problem, sizeof ctx->problem, "key %s in section [%s]: the "
+                 "cuts belong in section [cuts]", name, section);
+        return 0;
+    }
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (strcmp(name, keys[k].name) == 0)
+            break;
+    if (k == sizeof keys / sizeof keys[0]) {
+        snprintf(ctx->problem, sizeof ctx->problem, "unknown key %s "
+                 "(known: edge_min snr_min elong_max ratio_min ratio_max "
+                 "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max)",
+                 name);
+        return 0;
+    }
+    errno = 0;
+    v = strtod(value, &end);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == value || *end || errno || !isfinite(v)) {
+        snprintf(ctx->problem, sizeof ctx->problem, "%s = '%s' is not a finite "
+                 "number", name, value);
+        return 0;
+    }
+    *(double *)((char *)ctx->c + keys[k].off) = v;
+    return 1;
+}
+
+int rapid_cuts_read(rapid_cuts *c, const char *path, rapid_err *err)
+{
+    ini_ctx ctx;
+    rapid_cuts tmp = *c;
+    int rc;
+
+    ctx.c = &tmp;
+    ctx.path = path;
+    ctx.problem[0] = '\0';
+    rc = ini_parse(path, on_key, &ctx);
+    if (rc == -1)
+        return rapid_fail(err, errno == ENOENT ? RAPID_E_NOENT : RAPID_E_IO,
+                          "%s: cannot read the cuts: %s", path,
+                          errno ? strerror(errno) : "cannot open");
+    if (rc == -2)
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory", path);
+    if (rc > 0) /* the line of the first error */
+        return rapid_fail(err, RAPID_E_ARG, "%s: line %d: %s", path, rc,
+                          ctx.problem[0] ? ctx.problem : "not an INI line");
+    if (tmp.ratio_min > tmp.ratio_max || tmp.chi2_min > tmp.chi2_max)
+        return rapid_fail(err, RAPID_E_ARG, "%s: a minimum above its maximum "
+                          "(ratio %g .. %g, chi2 %g .. %g)", path, tmp.ratio_min,
+                          tmp.ratio_max, tmp.chi2_min, tmp.chi2_max);
+    *c = tmp;
+    return 0;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The 3x3 median of s D at (i, j) over its usable pixels; NaN if none. */
+static float median3(const float *fit, int nx, int ny, int i, int j, int s)
+{
+    float v[9];
+    int n = 0, a, b;
+
+    for (b = j - 1; b <= j + 1; b++)
+        for (a = i - 1; a <= i + 1; a++)
+            if (a >= 0 && b >= 0 && a < nx && b < ny && isfinite(fit[(size_t)b * nx + a]))
+                v[n++] = (float)s * fit[(size_t)b * nx + a];
+    if (n == 0)
+        return NAN;
+    qsort(v, (size_t)n, sizeof *v, cmp_float);
+    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
+                  const float *fit, const unsigned char *mask, cand_rows *rows,
+                  long first)
+{
+    int nx = in->nx, ny = in->ny;
+    long k;
+
+    (void)o;
+    for (k = first; k < rows->n; k++) {
+        cand_row *r = &rows->r[k];
+        int ci = (int)floor(r->x + 0.5), cj = (int)floor(r->y + 0.5), i, j;
+        double sum = 0, sabs = 0;
+
+        r->edge_dist = (float)fmin(fmin(r->x, r->y), fmin(nx - 1 - r->x, ny - 1 - r->y));
+        r->snr_aper_3 = r->fluxerr_aper[CAND_AP3] > 0
+                            ? r->flux_aper[CAND_AP3] / r->fluxerr_aper[CAND_AP3] : NAN;
+        r->aper_ratio_3_6 = r->flux_aper[CAND_AP6] != 0
+                                ? r->flux_aper[CAND_AP3] / r->flux_aper[CAND_AP6] : NAN;
+        r->nneg = r->nbad = 0;
+        for (j = cj - 2; j <= cj + 2; j++)
+            for (i = ci - 2; i <= ci + 2; i++) {
+                size_t o2;
+                float f;
+                if (i < 0 || j < 0 || i >= nx || j >= ny) {
+                    r->nbad++;
+                    continue;
+                }
+                o2 = (size_t)j * nx + i;
+                if (mask[o2]) {
+                    r->nbad++;
+                    continue;
+                }
+                if (r->sign * fit[o2] < 0)
+                    r->nneg++;
+                f = median3(fit, nx, ny, i, j, r->sign);
+                if (isfinite(f)) {
+                    sum += f;
+                    sabs += fabsf(f);
+                }
+            }
+        r->sumrat = sabs > 0 ? (float)(sum / sabs) : NAN;
+    }
+}
+
+void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
+              long first)
+{
+    const rapid_cuts *c = &o->cuts;
+    long k;
+
+    for (k = first; k < rows->n; k++) {
+        cand_row *r = &rows->r[k];
+        double tot3 = r->flux_aper[CAND_AP3] / apfrac3;
+        int f = 0;
+
+        /* |m_psf - (m_aper3 - apcor)|, apcor = m_aper3 - m_total of the
+         * PSF = -2.5 log10(apfrac3) */
+        r->dmag = tot3 > 0 && r->psf.flux > 0
+                      ? (float)fabs(2.5 * log10(tot3 / r->psf.flux)) : NAN;
+        if (!(r->edge_dist > c->edge_min))
+            f |= RAPID_FAIL_EDGE;
+        if (!(r->snr_aper_3 >= c->snr_min))
+            f |= RAPID_FAIL_SNR;
+        if (!(r->elongation <= c->elong_max))
+            f |= RAPID_FAIL_ELONG;
+        if (!(r->aper_ratio_3_6 >= c->ratio_min && r->aper_ratio_3_6 <= c->ratio_max))
+            f |= RAPID_FAIL_RATIO;
+        if (!(r->nneg <= c->nneg_max))
+            f |= RAPID_FAIL_NNEG;
+        if (!(r->nbad <= c->nbad_max))
+            f |= RAPID_FAIL_NBAD;
+        if (!(r->sumrat >= c->sumrat_min))
+            f |= RAPID_FAIL_SUMRAT;
+        if (!(r->psf.chi2 > c->chi2_min && r->psf.chi2 < c->chi2_max))
+            f |= RAPID_FAIL_CHI2;
+        if (!(r->dmag < c->dmag_max))
+            f |= RAPID_FAIL_DMAG;
+        r->fail_bits = f;
+    }
+}

@@ -1,0 +1,631 @@
+/* test_candidates.c - the candidate stage against the truth: PSF-fit
+ * photometry of injected point sources of known flux on white noise of
+ * known (varying) sigma, fitted at their detected positions; negative
+ * candidates; blended pairs fitted together; vetting metrics and cuts on
+ * a real source, a cosmic ray, a dipole and a source at the edge; cuts
+ * from INI files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rapid/candidates.h"
+#include "rapid/psf.h"
+#include "rapid/rng.h"
+#include "testutil.h"
+
+/* The H158 PSF of one detector, the same everywhere (ngrid 1), and its
+ * oversampled image as psfphot fits it. */
+static rapid_psf_field field;
+static rapid_psfphot_psf psf_over, psf_native;
+
+static int setup(void **state)
+{
+    rapid_psf_opts po;
+    rapid_image ov = RAPID_IMAGE_INIT, nat = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+
+    (void)state;
+    rapid_psf_opts_init(&po);
+    po.ngrid = 1;
+    po.half = 12;
+    if (rapid_psf_field_make(&field, rapid_filter_by_name("H158"), 1, 1024, 1024,
+                             &po, &err) ||
+        rapid_psf_field_oversampled(&field, &ov, &err) ||
+        rapid_psf_field_image(&field, 25, &nat, &err) ||
+        rapid_psfphot_psf_set(&psf_over, ov.data, ov.nx, ov.ny, 4, "oversampled", &err) ||
+        rapid_psfphot_psf_set(&psf_native, nat.data, nat.nx, nat.ny, 1, "native", &err)) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    rapid_image_release(&ov);
+    rapid_image_release(&nat);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rapid_psf_field_release(&field);
+    rapid_psfphot_psf_release(&psf_over);
+    rapid_psfphot_psf_release(&psf_native);
+    return 0;
+}
+
+typedef struct truth {
+    double x, y, flux, snr;
+} truth;
+
+/* sum of the squared PSF: a point source of flux f on white noise sigma
+ * has S/N f sqrt(sum P^2) / sigma in an optimal (PSF) fit */
+static double psf_norm2(void)
+{
+    double s = 0;
+    int i, j;
+    for (j = -12; j <= 12; j++)
+        for (i = -12; i <= 12; i++) {
+            double v = rapid_psfphot_psf_eval(&psf_over, i, j, NULL, NULL);
+            s += v * v;
+        }
+    return s;
+}
+
+/* White noise of sigma = 1 + 0.5 x / nx (the uncertainty map exact), plus
+ * sources on a grid of `step` px, S/N in the bins 10-20, 20-50, 50-100 in
+ * turn, each with a random sub-pixel position, sign s. */
+static void scene(int n, int step, uint64_t seed, int s, const double *edges,
+                  float *img, float *unc, truth *t, int *nt)
+{
+    rapid_rng r;
+    double p2 = sqrt(psf_norm2());
+    const double *lo = edges, *hi = edges + 1;
+    int i, j, k = 0;
+
+    rapid_rng_seed(&r, seed);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            unc[j * n + i] = (float)(1 + 0.5 * i / n);
+            img[j * n + i] = (float)(unc[j * n + i] * rapid_rng_normal(&r));
+        }
+    for (j = step; j <= n - step; j += step)
+        for (i = step; i <= n - step; i += step) {
+            int b = k % 3;
+            double x = i + rapid_rng_uniform(&r) - 0.5, y = j + rapid_rng_uniform(&r) - 0.5;
+            double snr = lo[b] + (hi[b] - lo[b]) * rapid_rng_uniform(&r);
+            double sig = 1 + 0.5 * x / n;
+            t[k].x = x;
+            t[k].y = y;
+            t[k].snr = snr;
+            t[k].flux = s * snr * sig / p2;
+            rapid_psf_field_add(&field, img, n, n, x, y, t[k].flux);
+            k++;
+        }
+    *nt = k;
+}
+
+/* The matched-filter S/N image of img (as ZOGY's S_corr for a difference
+ * with white noise): (img / unc^2) (x) P / sqrt((1 / unc^2) (x) P^2), P
+ * the native PSF in a 7x7 box. */
+static float *matched_filter(const float *img, const float *unc, int n)
+{
+    float *s = malloc((size_t)n * n * sizeof *s);
+    double k[7][7];
+    int i, j, a, b;
+
+    for (b = 0; b < 7; b++)
+        for (a = 0; a < 7; a++)
+            k[b][a] = rapid_psfphot_psf_eval(&psf_over, a - 3, b - 3, NULL, NULL);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            double num = 0, den = 0;
+            for (b = 0; b < 7; b++)
+                for (a = 0; a < 7; a++) {
+                    int x = i + a - 3, y = j + b - 3;
+                    double w;
+                    if (x < 0 || y < 0 || x >= n || y >= n || !isfinite(img[y * n + x]))
+                        continue;
+                    w = 1.0 / ((double)unc[y * n + x] * unc[y * n + x]);
+                    num += img[y * n + x] * w * k[b][a];
+                    den += w * k[b][a] * k[b][a];
+                }
+            s[j * n + i] = den > 0 ? (float)(num / sqrt(den)) : NAN;
+        }
+    return s;
+}
+
+static long nearest(const rapid_table *c, double x, double y, double *d)
+{
+    const double *cx = rapid_table_col(c, "x")->data, *cy = rapid_table_col(c, "y")->data;
+    long i, best = -1;
+
+    *d = 1e30;
+    for (i = 0; i < c->nrows; i++) {
+        double e = hypot(cx[i] - x, cy[i] - y);
+        if (e < *d)
+            *d = e, best = i;
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double robust_sd(const double *v, int n)
+{
+    double *w = malloc((size_t)n * sizeof *w), m, s;
+    int i;
+    memcpy(w, v, (size_t)n * sizeof *w);
+    m = median(w, n);
+    for (i = 0; i < n; i++)
+        w[i] = fabs(v[i] - m);
+    s = 1.4826 * median(w, n);
+    free(w);
+    return s;
+}
+
+#define N 720
+#define STEP 20
+#define MAXT ((N / STEP) * (N / STEP))
+
+#define NIMG 3
+
+/* Pulls of the PSF fit in three S/N bins (>= 300 sources each: 1200 on
+ * NIMG images, so that the robust sd, known to +-0.035 from that many, is
+ * tested to 3 of its errors), fluxes unbiased at S/N > 50; sources of sign
+ * s (negative candidates when s < 0). */
+static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
+                        const double edges[4])
+{
+    float *img = malloc((size_t)N * N * sizeof *img), *unc = malloc((size_t)N * N * sizeof *unc), *det;
+    truth *t = malloc(MAXT * sizeof *t);
+    double *pf[3], *px[3], *ratio = malloc(NIMG * MAXT * sizeof *ratio);
+    int np[3] = {0, 0, 0}, npass[3] = {0, 0, 0}, nt, k, b, nr = 0, missed = 0, ntot = 0, im;
+    long failc[3][9];
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_err err = RAPID_ERR_INIT;
+
+    memset(failc, 0, sizeof failc);
+    for (b = 0; b < 3; b++) {
+        pf[b] = malloc(NIMG * MAXT * sizeof *pf[b]);
+        px[b] = malloc(NIMG * MAXT * sizeof *px[b]);
+    }
+    for (im = 0; im < NIMG; im++) {
+        rapid_table cat = RAPID_TABLE_INIT;
+        const float *fp, *fe, *xe;
+        const double *xp;
+        const int32_t *sign, *fb;
+
+        scene(N, STEP, seed + 100 * im, s, edges, img, unc, t, &nt);
+        ntot += nt;
+        det = matched_filter(img, unc, N);
+        memset(&in, 0, sizeof in);
+        in.detect = det;
+        in.diff = img;
+        in.unc = unc;
+        in.nx = in.ny = N;
+        in.psf = psf;
+        in.bunit = "DN/s";
+        rapid_cand_opts_init(&o);
+        o.negative = s < 0;
+        assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+        fp = rapid_table_col(&cat, "flux_psf")->data;
+        fe = rapid_table_col(&cat, "fluxerr_psf")->data;
+        xp = rapid_table_col(&cat, "x_psf")->data;
+        xe = rapid_table_col(&cat, "xerr_psf")->data;
+        sign = rapid_table_col(&cat, "sign")->data;
+        fb = rapid_table_col(&cat, "fail_bits")->data;
+        for (k = 0; k < nt; k++) {
+            double d;
+            long i = nearest(&cat, t[k].x, t[k].y, &d);
+            b = t[k].snr < edges[1] ? 0 : t[k].snr < edges[2] ? 1 : 2;
+            if (i < 0 || d > 1 || sign[i] != s) {
+                missed++;
+                continue;
+            }
+            pf[b][np[b]] = (fp[i] - t[k].flux) / fe[i];
+            px[b][np[b]] = (xp[i] - t[k].x) / xe[i];
+            np[b]++;
+            npass[b] += fb[i] == 0;
+            for (int q = 0; q < 9; q++)
+                failc[b][q] += (fb[i] >> q) & 1;
+            if (t[k].snr > 50)
+                ratio[nr++] = fp[i] / t[k].flux;
+        }
+        rapid_table_release(&cat);
+        free(det);
+    }
+    printf("sign %+d, PSF sampled %dx: %d sources, %d not found\n", s, psf->over,
+           ntot, missed);
+    assert_true(missed <= ntot / 200); /* S/N >= 10 at 2.5 sigma: all found */
+    for (b = 0; b < 3; b++) {
+        double sd = robust_sd(pf[b], np[b]), med = median(pf[b], np[b]);
+        double sdx = robust_sd(px[b], np[b]), medx = median(px[b], np[b]);
+        printf("  S/N %g-%g: %.1f %% pass the cuts (fail edge %ld snr %ld elong %ld "
+               "ratio %ld nneg %ld nbad %ld sumrat %ld chi2 %ld dmag %ld)\n", edges[b],
+               edges[b + 1], 100.0 * npass[b] / np[b], failc[b][0], failc[b][1], failc[b][2],
+               failc[b][3], failc[b][4], failc[b][5], failc[b][6], failc[b][7], failc[b][8]);
+        printf("  S/N %g-%g: %d sources, flux pull median %.3f robust sd %.3f; "
+               "x pull median %.3f sd %.3f\n", edges[b], edges[b + 1], np[b], med, sd, medx, sdx);
+        assert_true(np[b] >= 300);
+        assert_true(npass[b] >= 0.95 * np[b]); /* clean point sources pass */
+        assert_true(fabs(sd - 1) < 0.1);
+        assert_true(fabs(med) < 0.2);
+        assert_true(fabs(sdx - 1) < 0.1);
+        assert_true(fabs(medx) < 0.2);
+    }
+    {
+        double mr = median(ratio, nr);
+        printf("  flux ratio at S/N > 50: median %.5f over %d\n", mr, nr);
+        assert_true(fabs(mr - 1) < 0.01);
+    }
+    for (b = 0; b < 3; b++) {
+        free(pf[b]);
+        free(px[b]);
+    }
+    free(ratio);
+    free(img);
+    free(unc);
+    free(t);
+}
+
+static const double faint[4] = {10, 20, 50, 100}, bright[4] = {100, 300, 1000, 3000};
+
+static void test_pulls_oversampled(void **state)
+{
+    (void)state;
+    check_pulls(&psf_over, +1, 1, faint);
+}
+
+static void test_pulls_negative(void **state)
+{
+    (void)state;
+    check_pulls(&psf_over, -1, 2, faint);
+}
+
+/* Above S/N 100 the errors need no floor when the PSF is the sources'
+ * (docs/candidates.md): the pulls stay honest up to S/N 3000. */
+static void test_pulls_bright(void **state)
+{
+    (void)state;
+    check_pulls(&psf_over, +1, 3, bright);
+}
+
+#define V 200
+
+/* White noise of sigma 1 (map exact), nothing else. */
+static void blank(float *img, float *unc, uint64_t seed)
+{
+    rapid_rng r;
+    int k;
+    rapid_rng_seed(&r, seed);
+    for (k = 0; k < V * V; k++) {
+        unc[k] = 1;
+        img[k] = (float)rapid_rng_normal(&r);
+    }
+}
+
+static long row_at(const rapid_table *c, double x, double y, double tol)
+{
+    double d;
+    long i = nearest(c, x, y, &d);
+    if (i < 0 || d > tol)
+        fail_msg("no candidate within %.1f px of (%.1f, %.1f)", tol, x, y);
+    return i;
+}
+
+static int32_t i32(const rapid_table *c, const char *name, long i)
+{
+    return ((const int32_t *)rapid_table_col(c, name)->data)[i];
+}
+
+static float f32(const rapid_table *c, const char *name, long i)
+{
+    return ((const float *)rapid_table_col(c, name)->data)[i];
+}
+
+/* A point source passes the default cuts; a cosmic ray (one pixel), a
+ * dipole and a source 3 px from the edge do not, each for its reason;
+ * detection on the difference itself. */
+static void test_vetting(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i;
+
+    (void)state;
+    blank(img, unc, 7);
+    rapid_psf_field_add(&field, img, V, V, 100.3, 60.2, 400);   /* real, S/N ~ 40 */
+    img[150 * V + 50] += 80;                                     /* cosmic ray */
+    rapid_psf_field_add(&field, img, V, V, 150.0, 150.0, 600);   /* dipole */
+    rapid_psf_field_add(&field, img, V, V, 151.6, 150.0, -600);
+    rapid_psf_field_add(&field, img, V, V, 3.2, 100.4, 600);     /* at the edge */
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 100.3, 60.2, 0.5);
+    printf("real: fail_bits %d snr3 %.1f ratio %.2f sumrat %.2f chi2 %.2f dmag %.3f "
+           "elong %.2f nneg %d\n", i32(&cat, "fail_bits", i), f32(&cat, "snr_aper_3", i),
+           f32(&cat, "aper_ratio_3_6", i), f32(&cat, "sumrat", i),
+           f32(&cat, "chi2_psf", i), f32(&cat, "dmag", i), f32(&cat, "elongation", i),
+           i32(&cat, "nneg", i));
+    assert_int_equal(i32(&cat, "pass", i), 1);
+    assert_int_equal(i32(&cat, "fail_bits", i), 0);
+    assert_int_equal(i32(&cat, "sign", i), 1);
+    assert_true(fabs(f32(&cat, "flux_psf", i) - 400) < 5 * f32(&cat, "fluxerr_psf", i));
+    i = row_at(&cat, 50, 150, 0.5);
+    printf("cosmic ray: fail_bits %d chi2 %.1f dmag %.2f ratio %.2f\n",
+           i32(&cat, "fail_bits", i), f32(&cat, "chi2_psf", i), f32(&cat, "dmag", i),
+           f32(&cat, "aper_ratio_3_6", i));
+    assert_int_equal(i32(&cat, "pass", i), 0);
+    assert_true(i32(&cat, "fail_bits", i) & RAPID_FAIL_CHI2);
+    i = row_at(&cat, 150, 150, 1.5);
+    printf("dipole: fail_bits %d sumrat %.2f chi2 %.2f\n", i32(&cat, "fail_bits", i),
+           f32(&cat, "sumrat", i), f32(&cat, "chi2_psf", i));
+    assert_int_equal(i32(&cat, "pass", i), 0);
+    i = row_at(&cat, 3.2, 100.4, 0.5);
+    assert_int_equal(i32(&cat, "pass", i), 0);
+    assert_true(i32(&cat, "fail_bits", i) & RAPID_FAIL_EDGE);
+    assert_true(fabs(f32(&cat, "edge_dist", i) - 3.2) < 0.2);
+    /* no negative candidates unless asked; with them, the dipole's
+     * negative half is one */
+    for (i = 0; i < cat.nrows; i++)
+        assert_int_equal(i32(&cat, "sign", i), 1);
+    rapid_table_release(&cat);
+    o.negative = 1;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 151.6, 150, 1.0);
+    assert_int_equal(i32(&cat, "sign", i), -1);
+    assert_true(f32(&cat, "flux_aper_6", i) < 0 && f32(&cat, "flux_psf", i) < 0);
+    assert_true(f32(&cat, "peak", i) < 0);
+    rapid_table_release(&cat);
+    free(img);
+    free(unc);
+}
+
+/* Two sources 4.6 px apart (closer than the 7 px box) are fitted together
+ * and both fluxes come back. */
+static void test_blend(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i, j;
+
+    (void)state;
+    blank(img, unc, 8);
+    rapid_psf_field_add(&field, img, V, V, 100.2, 100.4, 3000);
+    rapid_psf_field_add(&field, img, V, V, 104.6, 101.9, 1500);
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    o.deblend_cont = 0.0001;
+    o.filter_fwhm = 0;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 100.2, 100.4, 0.7);
+    j = row_at(&cat, 104.6, 101.9, 0.7);
+    assert_true(i != j);
+    printf("blend: %.1f +- %.1f (3000), %.1f +- %.1f (1500), flags %x %x\n",
+           f32(&cat, "flux_psf", i), f32(&cat, "fluxerr_psf", i), f32(&cat, "flux_psf", j),
+           f32(&cat, "fluxerr_psf", j), i32(&cat, "flags", i), i32(&cat, "flags", j));
+    assert_true(i32(&cat, "flags", i) & RAPID_CAND_PSF_GROUP);
+    assert_true(i32(&cat, "flags", j) & RAPID_CAND_PSF_GROUP);
+    assert_false(i32(&cat, "flags", i) & RAPID_CAND_PSF_NOCONV);
+    assert_true(fabs(f32(&cat, "flux_psf", i) - 3000) < 4 * f32(&cat, "fluxerr_psf", i));
+    assert_true(fabs(f32(&cat, "flux_psf", j) - 1500) < 4 * f32(&cat, "fluxerr_psf", j));
+    rapid_table_release(&cat);
+    /* a negative residual beside a positive source: fitted together even
+     * when negative candidates are not asked for, so that the positive
+     * one's fit is good */
+    blank(img, unc, 9);
+    rapid_psf_field_add(&field, img, V, V, 100.2, 100.4, 1000);
+    rapid_psf_field_add(&field, img, V, V, 104.1, 102.3, -1500);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 100.2, 100.4, 0.5);
+    printf("beside a negative source: %.1f +- %.1f (1000), chi2 %.2f, flags %x, rows %ld\n",
+           f32(&cat, "flux_psf", i), f32(&cat, "fluxerr_psf", i), f32(&cat, "chi2_psf", i),
+           i32(&cat, "flags", i), cat.nrows);
+    assert_true(i32(&cat, "flags", i) & RAPID_CAND_PSF_GROUP);
+    assert_true(f32(&cat, "chi2_psf", i) < 2);
+    assert_true(fabs(f32(&cat, "flux_psf", i) - 1000) < 4 * f32(&cat, "fluxerr_psf", i));
+    for (j = 0; j < cat.nrows; j++)
+        assert_int_equal(i32(&cat, "sign", j), 1);
+    rapid_table_release(&cat);
+    free(img);
+    free(unc);
+}
+
+/* Bright sources of another PSF than the one fitted (a model mismatch, as
+ * for stars across a detector whose PSF varies), some cut by the image
+ * edge: the fits still converge. */
+static void test_mismatch_converges(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    rapid_psfphot_psf gauss = RAPID_PSFPHOT_PSF_INIT;
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_rng r;
+    long i, noconv = 0;
+    int k;
+
+    (void)state;
+    blank(img, unc, 10);
+    rapid_rng_seed(&r, 10);
+    assert_ok(rapid_psfphot_psf_gauss(&gauss, 1.9, &err), err);
+    for (k = 0; k < 64; k++) {
+        double x = 12 + (k % 8) * 25 + rapid_rng_uniform(&r);
+        double y = k < 8 ? rapid_rng_uniform(&r) - 0.5 : 12 + (k / 8) * 25 + rapid_rng_uniform(&r);
+        int a, b;
+        for (b = -8; b <= 8; b++)
+            for (a = -8; a <= 8; a++) {
+                int ix = (int)floor(x + 0.5) + a, iy = (int)floor(y + 0.5) + b;
+                if (iy < 0)
+                    continue;
+                img[iy * V + ix] += (float)(30000 * rapid_psfphot_psf_eval(&gauss, ix - x, iy - y,
+                                                                          NULL, NULL));
+            }
+    }
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    for (i = 0; i < cat.nrows; i++)
+        noconv += (i32(&cat, "flags", i) & RAPID_CAND_PSF_NOCONV) != 0;
+    printf("mismatched PSF: %ld of %ld fits did not converge\n", noconv, cat.nrows);
+    assert_true(cat.nrows >= 64);
+    assert_int_equal(noconv, 0);
+    rapid_table_release(&cat);
+    rapid_psfphot_psf_release(&gauss);
+    free(img);
+    free(unc);
+}
+
+/* The PSF fits on two threads give the same catalog, bit for bit. */
+static void test_threads(void **state)
+{
+    float *img = malloc((size_t)N * N * sizeof *img), *unc = malloc((size_t)N * N * sizeof *unc);
+    truth *t = malloc(MAXT * sizeof *t);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table one = RAPID_TABLE_INIT, two = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    int nt, k;
+
+    (void)state;
+    scene(N, STEP, 4, 1, faint, img, unc, t, &nt);
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = N;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    o.negative = 1;
+    assert_ok(rapid_candidates(&in, &o, &one, &err), err);
+    o.psf.nthreads = 2;
+    assert_ok(rapid_candidates(&in, &o, &two, &err), err);
+    assert_true(one.nrows > nt / 2);
+    assert_int_equal(one.nrows, two.nrows);
+    assert_int_equal(one.ncols, two.ncols);
+    for (k = 0; k < one.ncols; k++) {
+        size_t w = one.cols[k].type == RAPID_COL_F64 ? 8 : 4;
+        assert_memory_equal(one.cols[k].data, two.cols[k].data, w * (size_t)one.nrows);
+    }
+    rapid_table_release(&one);
+    rapid_table_release(&two);
+    free(img);
+    free(unc);
+    free(t);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Cuts from INI files: values replace the defaults; mistakes name the
+ * file, the line and the key. */
+static void test_cuts_ini(void **state)
+{
+    rapid_cuts c;
+    rapid_err err = RAPID_ERR_INIT;
+    const char *p = test_path("cuts.ini");
+
+    (void)state;
+    rapid_cuts_init(&c);
+    assert_true(c.snr_min == 5 && c.ratio_min == 0.35 && c.dmag_max == 0.3);
+    write_file(p, "; stricter\n[cuts]\nsnr_min = 7.5\nchi2_max=4\n");
+    assert_ok(rapid_cuts_read(&c, p, &err), err);
+    assert_true(c.snr_min == 7.5 && c.chi2_max == 4 && c.edge_min == 5);
+    write_file(p, "[cuts]\nsnr_min = 6\nsnr_mni = 7\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, p));
+    assert_non_null(strstr(err.msg, "line 3"));
+    assert_non_null(strstr(err.msg, "snr_mni"));
+    assert_true(c.snr_min == 7.5); /* unchanged on failure */
+    write_file(p, "[cuts]\nelong_max = two\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "not a finite number"));
+    write_file(p, "[extract]\nsnr_min = 3\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "[cuts]"));
+    write_file(p, "[cuts]\nratio_min = 2\n");
+    assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_cuts_read(&c, test_path("none.ini"), &err), RAPID_E_NOENT);
+    assert_non_null(strstr(err.msg, "none.ini"));
+}
+
+/* Bad inputs are refused with a reason: no PSF, an image without data. */
+static void test_errors(void **state)
+{
+    float *img = malloc(V * V * sizeof *img);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_psfphot_psf p = RAPID_PSFPHOT_PSF_INIT;
+    float even[16] = {0}, nan9[9] = {0, 0, 0, 0, NAN, 0, 0, 0, 0};
+    int k;
+
+    (void)state;
+    for (k = 0; k < V * V; k++)
+        img[k] = NAN;
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.nx = in.ny = V;
+    rapid_cand_opts_init(&o);
+    assert_int_equal(rapid_candidates(&in, &o, &cat, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "no PSF"));
+    in.psf = &psf_over;
+    assert_int_equal(rapid_candidates(&in, &o, &cat, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "no data"));
+    assert_int_equal(rapid_psfphot_psf_set(&p, even, 4, 4, 1, "p.fits", &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "p.fits"));
+    assert_int_equal(rapid_psfphot_psf_set(&p, nan9, 3, 3, 1, "q.fits", &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "not a number"));
+    free(img);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pulls_oversampled),
+        cmocka_unit_test(test_pulls_negative),
+        cmocka_unit_test(test_pulls_bright),
+        cmocka_unit_test(test_vetting),
+        cmocka_unit_test(test_blend),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_mismatch_converges),
+        cmocka_unit_test(test_cuts_ini),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
