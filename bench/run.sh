@@ -43,6 +43,11 @@ echo "== reference images: 25 simulated 4088^2 inputs into 7000^2, 1 and 2 threa
 echo "   and SWarp on the same inputs (several minutes; target <= 15 s on one core)"
 bash bench/bench_coadd.sh "$build" "$tmp/coadd"
 
+echo "== image subtraction: a 4088^2 science image against a 7000^2 reference made"
+echo "   from the same simulation; the ZOGY stage against numpy and the existing"
+echo "   system's figure (target: >= 10x faster than 35.7 s, <= 1.36 GB)"
+bash bench/bench_zogy.sh "$build" "$tmp/coadd"
+
 echo "== candidates: one simulated 4088^2 H158 image and its ERR map (a few thousand"
 echo "   detections), the whole stage and its PSF fits on 1 and 2 threads, then"
 echo "   source-extractor on the same image (targets: extraction alone <="

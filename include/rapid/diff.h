@@ -143,10 +143,12 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * are the square roots of the median variance (V_N, V_R) over the pixels
  * with data.
  * The images are transformed whole, padded against wrap-around by the
- * larger PSF's width to a size without prime factors above 7; no-data
- * pixels (NaN) of one image are filled with the other image's value (so
- * that sources there cancel), of both with zero, and are NaN in every
- * output.
+ * larger PSF's width to a size without prime factors above 7; the
+ * gradients in V_ast are central differences on that periodic grid; every
+ * kernel is 0 at frequencies where Delta^2 <= 1e-12 (sigma_n^2 +
+ * sigma_r^2); no-data pixels (NaN) of one image are filled with the other
+ * image's value (so that sources there cancel), of both with zero, and
+ * are NaN in every output.
  */
 typedef struct rapid_zogy_opts {
     int nthreads;            /* FFT threads (1) */
@@ -201,6 +203,26 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
                     const float *sci_psf, int nsp, const float *ref_psf,
                     int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,
                     rapid_err *err);
+
+/* The inputs rapid_diff_zogy gives rapid_zogy, built from a prepared pair
+ * and kept (to look at, write out, or check another implementation
+ * against): N, R, V_N, V_R as rapid_diff_zogy above describes them, in
+ * arrays of the struct's own; in points at them and at sci_psf and
+ * ref_psf (P_r; the caller's: they must outlive any use of in).
+ * in.sigma_n = in.sigma_r = 0 and in.estimate_corr = 1 (rapid_zogy
+ * measures the noises and their correlations), in.sx, in.sy from the
+ * stars' offsets.  rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy
+ * gives, bit for bit.  On failure zi holds nothing. */
+typedef struct rapid_zogy_inputs {
+    rapid_zogy_in in;
+    float *n, *r, *vn, *vr;  /* nx * ny each; NaN where no data */
+} rapid_zogy_inputs;
+
+int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
+                           const float *sci_psf, int nsp,
+                           const float *ref_psf, int nrp,
+                           rapid_zogy_inputs *zi, rapid_err *err);
+void rapid_zogy_inputs_release(rapid_zogy_inputs *zi);
 
 /* ---- Kernel fitting by cross-convolution (SFFT: Hu et al. 2022; the
  *      least-squares kernel of Alard & Lupton 1998) ----

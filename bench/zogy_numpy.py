@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""ZOGY (Zackay, Ofek & Gal-Yam 2016) in numpy, float64, written from the
+equations documented in include/rapid/diff.h (not from lib/diff/zogy.c), to
+check rapid's products on the same inputs and to time a numpy ZOGY.
+
+    bench/zogy_numpy.py ZOGY_IN.fits [RAPID.fits] [--check TOL] [--out FILE]
+
+ZOGY_IN.fits (bench/zogy_dump.c writes it): extensions N, R, VN, VR, PN, PR,
+primary header SIGMA_N, SIGMA_R, CORR_N0..3, CORR_R0..3 (the noises and
+their neighbour correlations rapid used), SX, SY (and rapid's PADX, PADY,
+FD).  Prints one JSON line: the time of the ZOGY computation (reading
+apart; wall and CPU), the process's peak RSS until then, and the
+comparison.  RAPID.fits: rapid's D, UNC, SCORR, PD on those inputs.  With
+it, prints the largest differences over the pixels with data: |D - D_rapid| in units of
+sigma_D, |S_corr - S_corr_rapid| (S_corr is in units of its own sigma), the
+relative difference of sigma_D and of P_D.  --check TOL: exit 1 if the D or
+the S_corr difference exceeds TOL, or the padded sizes or the pixels
+without data differ.  --out: the products written as FITS.
+
+The rules, as diff.h gives them: images padded with zeros to the smallest
+size without a prime factor above 7 of at least the image plus the larger
+PSF's width; a no-data pixel (NaN) of one image (and of its variance)
+takes the other's value, zero where both have none; every product NaN
+where either image or variance has no data; PSFs normalised to unit sum, centred on their middle pixel; kernels zero at
+frequencies where Delta^2 <= 1e-12 (sigma_n^2 + sigma_r^2) (rapid's guard
+against dividing by zero); the astrometric term from central differences
+of S_N and S_R on the padded (periodic) grid; the noise spectra T_n, T_r
+from the correlations given (one model for the whole image: rapid's
+products for it are the ones bench/zogy_dump writes), T_n through the
+science's variance kernels, T_r as a factor on V_R (sum |k^|^2 T_r / sum
+|k^|^2 for k_r and for k_Dr).  The script also measures
+the noises and the reference's correlations itself (its reading of
+diff.h's rule) and reports them beside the values given, unchecked.
+"""
+import argparse
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+from astropy.io import fits
+
+
+def fast(n):
+    for f in (2, 3, 5, 7):
+        while n % f == 0:
+            n //= f
+    return n == 1
+
+
+def good_size(n):
+    while not fast(n):
+        n += 1
+    return n
+
+
+def fill(a, b):
+    """a with its no-data pixels taken from b, zero where both have none."""
+    return np.where(np.isfinite(a), a, np.where(np.isfinite(b), b, 0.0))
+
+
+class Grid:
+    def __init__(self, ny, nx, width):
+        self.ny, self.nx = ny, nx
+        self.py, self.px = good_size(ny + width), good_size(nx + width)
+
+    def rfft(self, a):
+        """Transform of a (image-sized or padded plane), zero-padded."""
+        p = np.zeros((self.py, self.px))
+        p[:a.shape[0], :a.shape[1]] = a
+        return np.fft.rfft2(p)
+
+    def irfft(self, h):
+        return np.fft.irfft2(h, s=(self.py, self.px))
+
+    def crop(self, a):
+        return a[:self.ny, :self.nx]
+
+    def psf_hat(self, psf):
+        """A PSF normalised, its middle pixel moved to the origin."""
+        psf = np.asarray(psf, dtype=np.float64)
+        psf = psf / psf.sum()
+        h = psf.shape[0] // 2
+        p = np.zeros((self.py, self.px))
+        p[:psf.shape[0], :psf.shape[1]] = psf
+        return np.fft.rfft2(np.roll(p, (-h, -h), axis=(0, 1)))
+
+
+def conv_square(g, v_hat, k_hat):
+    """V (x) k^2 on the image: the kernel to real space, squared, convolved."""
+    k = g.irfft(k_hat)
+    return g.crop(g.irfft(v_hat * np.fft.rfft2(k * k)))
+
+
+def central_diff(a, axis):
+    return 0.5 * (np.roll(a, -1, axis) - np.roll(a, 1, axis))
+
+
+def spectrum(g, r):
+    """T(k) of noise with neighbour correlations r at lags (1,0), (0,1),
+    (1,1), (1,-1), held above 0.01, on the half spectrum of the grid."""
+    kx = 2 * np.pi * np.fft.rfftfreq(g.px)[None, :]
+    ky = 2 * np.pi * np.fft.fftfreq(g.py)[:, None]
+    t = 1 + 2 * (r[0] * np.cos(kx) + r[1] * np.cos(ky) +
+                 r[2] * np.cos(kx + ky) + r[3] * np.cos(kx - ky))
+    return np.maximum(t, 0.01)
+
+
+def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
+         rr=(0, 0, 0, 0)):
+    ny, nx = n.shape
+    g = Grid(ny, nx, max(pn.shape[0], pr.shape[0]))
+    nodata = ~(np.isfinite(n) & np.isfinite(r) & np.isfinite(vn) &
+               np.isfinite(vr))
+    s2n, s2r = sn * sn, sr * sr
+    tn, tr = spectrum(g, rn), spectrum(g, rr)
+    fd = 1 / np.sqrt(s2n * tn[0, 0] + s2r * tr[0, 0])
+    Pn, Pr = g.psf_hat(pn), g.psf_hat(pr)
+    delta2 = s2n * tn * np.abs(Pr) ** 2 + s2r * tr * np.abs(Pn) ** 2
+    ok = delta2 > 1e-12 * (s2n + s2r)
+    inv_delta = np.zeros_like(delta2)
+    inv_delta[ok] = 1 / np.sqrt(delta2[ok])
+    del delta2, ok
+
+    Nh = g.rfft(fill(n, r))
+    Rh = g.rfft(fill(r, n))
+    Dh = (Pr * Nh - Pn * Rh) * inv_delta
+    PDh = Pr * Pn * inv_delta / fd
+    d = g.crop(g.irfft(Dh)) / fd
+    s = g.crop(g.irfft(fd * Dh * np.conj(PDh)))
+    del Dh
+    # S = S_N - S_R: its two terms, for the astrometric variance
+    sN = g.irfft(np.conj(Pn) * np.abs(Pr) ** 2 * inv_delta ** 2 * Nh)
+    sR = g.irfft(np.conj(Pr) * np.abs(Pn) ** 2 * inv_delta ** 2 * Rh)
+    del Nh, Rh
+    v_ast = g.crop(sx * sx * (central_diff(sN, 1) ** 2 + central_diff(sR, 1) ** 2) +
+                   sy * sy * (central_diff(sN, 0) ** 2 + central_diff(sR, 0) ** 2))
+    del sN, sR
+
+    # the variance kernels: the science's filtered by the square root of
+    # its noise spectrum; the reference's correlation enters as a factor
+    # on its variance map, sum |k^|^2 T_r / sum |k^|^2 over the frequencies
+    # (one window: the correlations are given for the whole image)
+    rtn = np.sqrt(tn)
+    kn = np.conj(Pn) * np.abs(Pr) ** 2 * rtn * inv_delta ** 2
+    kr = np.conj(Pr) * np.abs(Pn) ** 2 * inv_delta ** 2
+    kdn, kdr = Pr * rtn * inv_delta, Pn * inv_delta
+    w = np.full(kr.shape[1], 2.0)  # the half spectrum's other half
+    w[0] = 1
+    if g.px % 2 == 0:
+        w[-1] = 1
+    fs = np.sum(w * np.abs(kr) ** 2 * tr) / np.sum(w * np.abs(kr) ** 2)
+    fdr = np.sum(w * np.abs(kdr) ** 2 * tr) / np.sum(w * np.abs(kdr) ** 2)
+    del tn, tr
+    VNh = g.rfft(fill(vn, vr))
+    VRh = g.rfft(np.where(np.isfinite(vr), vr * fs, fill(vr, vn)))
+    v_s = conv_square(g, VNh, kn) + conv_square(g, VRh, kr) + v_ast
+    del kn, kr, v_ast
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scorr = np.where(v_s > 0, s / np.sqrt(np.where(v_s > 0, v_s, 1)), np.nan)
+    VRh = g.rfft(np.where(np.isfinite(vr), vr * fdr, fill(vr, vn)))
+    v_d = conv_square(g, VNh, kdn) + conv_square(g, VRh, kdr)
+    unc = np.where(v_d > 0, np.sqrt(np.where(v_d > 0, v_d, 1)) / fd, np.nan)
+
+    npd = max(pn.shape[0], pr.shape[0])
+    h = npd // 2
+    pd = np.roll(g.irfft(PDh), (h, h), axis=(0, 1))[:npd, :npd]
+    pd = pd / pd.sum()
+    for a in (d, unc, scorr):
+        a[nodata] = np.nan
+    return {"d": d, "unc": unc, "scorr": scorr, "pd": pd, "pad": (g.px, g.py),
+            "fd": fd}
+
+
+def noise_corr(v, sigma):
+    """Correlations of neighbouring pixels at lags (1,0), (0,1), (1,1),
+    (1,-1) away from outliers, as diff.h describes their measurement (on
+    N - R for the reference's): pixels beyond 4 sigma, without data, or
+    within 2 px of either left out."""
+    bad = ~np.isfinite(v) | (np.abs(np.nan_to_num(v)) > 4 * sigma)
+    grown = bad.copy()
+    for d in (1, 2):  # a 5 x 5 box: along x, then along y
+        grown[:, d:] |= bad[:, :-d]
+        grown[:, :-d] |= bad[:, d:]
+    bad = grown.copy()
+    for d in (1, 2):
+        grown[d:, :] |= bad[:-d, :]
+        grown[:-d, :] |= bad[d:, :]
+    good = ~grown
+    w = v[good].astype(np.float64)
+    if w.size < 1000:
+        return [0.0] * 4
+    mean, var = w.mean(), w.var()
+    ny, nx = v.shape
+    out = []
+    for lx, ly in ((1, 0), (0, 1), (1, 1), (1, -1)):
+        p = np.s_[1:ny - 1, 0:nx - 1]
+        q = np.s_[1 + ly:ny - 1 + ly, lx:nx - 1 + lx]
+        m = good[p] & good[q]
+        out.append(float(((v[p][m] - mean) * (v[q][m] - mean)).mean() / var))
+    return out
+
+
+def sigma_from_variance(v):
+    """A background noise as diff.h gives it: the square root of the
+    median variance over the pixels with data."""
+    return float(np.sqrt(np.median(v[np.isfinite(v)])))
+
+
+def compare(z, rapid):
+    with fits.open(rapid) as f:
+        d, unc, sc, pd = (f[k].data.astype(np.float64) for k in
+                          ("D", "UNC", "SCORR", "PD"))
+    both = np.isfinite(z["d"]) & np.isfinite(d) & np.isfinite(z["unc"])
+    mask_diff = int(np.count_nonzero(np.isfinite(z["d"]) != np.isfinite(d)))
+    dd = np.abs(z["d"] - d)[both] / z["unc"][both]
+    sboth = np.isfinite(z["scorr"]) & np.isfinite(sc)
+    ds = np.abs(z["scorr"] - sc)[sboth]
+    zs = np.abs(z["scorr"][sboth])
+    du = np.abs(z["unc"] - unc)[both] / z["unc"][both]
+    imax = int(np.argmax(ds))
+    return {
+        "pixels": int(both.sum()),
+        "nan_mask_differs": mask_diff,
+        "d_max_sigma": float(dd.max()),
+        "d_p99_sigma": float(np.percentile(dd, 99)),
+        "scorr_max": float(ds.max()),
+        "scorr_p99": float(np.percentile(ds, 99)),
+        "scorr_at_max": float(zs[imax]),
+        "scorr_max_over_1_plus_abs": float((ds / (1 + zs)).max()),
+        "scorr_max_where_abs_below_100": float(ds[zs < 100].max()) if (zs < 100).any() else 0.0,
+        "scorr_pixels_over_1e-3": int((ds > 1e-3).sum()),
+        "unc_max_rel": float(du.max()),
+        "pd_max_rel": float(np.abs(z["pd"] - pd).max() / np.abs(pd).max()),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("inputs")
+    ap.add_argument("rapid", nargs="?")
+    ap.add_argument("--check", type=float)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    with fits.open(a.inputs) as f:
+        h = f[0].header
+        x = {k: f[k].data.astype(np.float64) for k in
+             ("N", "R", "VN", "VR", "PN", "PR")}
+    t_read = time.monotonic() - t0
+    t0, c0 = time.monotonic(), time.process_time()
+    rn = [h.get("CORR_N%d" % i, 0.0) for i in range(4)]
+    rr = [h.get("CORR_R%d" % i, 0.0) for i in range(4)]
+    z = zogy(x["N"], x["R"], x["VN"], x["VR"], x["PN"], x["PR"],
+             h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"], rn, rr)
+    t_zogy, c_zogy = time.monotonic() - t0, time.process_time() - c0
+    # before the comparison reads rapid's products: the numpy ZOGY's own peak
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rep = {"nx": x["N"].shape[1], "ny": x["N"].shape[0], "pad": z["pad"],
+           "pad_rapid": (h.get("PADX"), h.get("PADY")),
+           "read_s": round(t_read, 2), "zogy_s": round(t_zogy, 2),
+           "zogy_cpu_s": round(c_zogy, 2),
+           "peak_rss_mb": round(peak_mb),
+           "sigma_n": h["SIGMA_N"], "sigma_r": h["SIGMA_R"],
+           "sigma_n_numpy": sigma_from_variance(x["VN"]),
+           "sigma_r_numpy": sigma_from_variance(x["VR"]),
+           "corr_n": rn, "corr_r": rr,
+           "corr_r_numpy": noise_corr(x["N"] - x["R"], np.hypot(h["SIGMA_N"], h["SIGMA_R"]))}
+    del x
+    if a.out:
+        hdus = [fits.PrimaryHDU()] + [
+            fits.ImageHDU(z[k].astype(np.float32), name=n) for k, n in
+            (("d", "D"), ("unc", "UNC"), ("scorr", "SCORR"), ("pd", "PD"))]
+        fits.HDUList(hdus).writeto(a.out, overwrite=True)
+    bad = False
+    if a.rapid:
+        c = compare(z, a.rapid)
+        rep["vs_rapid"] = c
+        if a.check is not None:
+            bad = (c["d_max_sigma"] > a.check or c["scorr_max"] > a.check or
+                   c["nan_mask_differs"] > 0 or
+                   tuple(z["pad"]) != rep["pad_rapid"])
+    print(json.dumps(rep))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
