@@ -114,17 +114,21 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  *   Delta = sqrt(sigma_n^2 T_n |P_r^|^2 + sigma_r^2 T_r |P_n^|^2),
  *   D^ = (P_r^ N^ - P_n^ R^) / Delta,  F_D = 1 / Delta(0),
  *   P_D^ = P_r^ P_n^ / (F_D Delta),  S^ = F_D D^ conj(P_D^),
- *   S_corr = S / sqrt(V_N (x) k_n^2 + V_R (x) k_r^2 + V_ast),
+ *   S_corr = S / sqrt(V_N (x) k_n^2 + (f_S V_R) (x) k_r^2 + V_ast),
  *   k_n^ = conj(P_n^) |P_r^|^2 sqrt(T_n) / Delta^2,
- *   k_r^ = conj(P_r^) |P_n^|^2 sqrt(T_r) / Delta^2,
+ *   k_r^ = conj(P_r^) |P_n^|^2 / Delta^2,
  *   V_ast = sx^2 (dS_N/dx)^2 + sy^2 (dS_N/dy)^2 + the same for S_R
  *           (S_N, S_R the two terms of S, S = S_N - S_R),
  * with V_N, V_R the per-pixel variances (source noise included) and sx,
  * sy the error of the registration solution.  D is given divided by F_D,
  * in science DN/s: a point source of flux f in N measures f on D with P_D
  * (unit sum); its uncertainty is
- *   sigma_D = sqrt(V_N (x) k_Dn^2 + V_R (x) k_Dr^2) / F_D,
- *   k_Dn^ = P_r^ sqrt(T_n) / Delta,  k_Dr^ = P_n^ sqrt(T_r) / Delta.
+ *   sigma_D = sqrt(V_N (x) k_Dn^2 + (f_D V_R) (x) k_Dr^2) / F_D,
+ *   k_Dn^ = P_r^ sqrt(T_n) / Delta,  k_Dr^ = P_n^ / Delta,
+ * where the reference's correlated noise enters as factors on its
+ * variance map, f = sum_k |k^|^2 T_r / sum_k |k^|^2 for k_r (f_S) and k_Dr
+ * (f_D), evaluated with the local T_r (below; the sums over the small
+ * grid's frequencies, linear in the correlations, T's floor left out).
  * With white noise (T = 1) these are the paper's equations.  A reference
  * resampled onto the science pixels is not white: each pixel averages
  * parts of several, which lowers its variance and correlates it with its
@@ -134,12 +138,13 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  *   T(k) = 1 + 2 (r0 cos 2pi kx + r1 cos 2pi ky + r2 cos 2pi (kx + ky)
  *                 + r3 cos 2pi (kx - ky)),  held above 0.01.
  * Asked to (estimate_corr), the code measures the reference's on the
- * difference N - R, where static sources cancel (the science image's
- * noise taken as white, T_n = 1), away from its outliers (beyond 4 sigma,
- * and 2 px around them): over the whole image for Delta, and in windows of
- * ~64 px for the variances, where the reference's kernels k_r, k_Dr act on
- * V_R times sum |k^|^2 T_window / sum |k^|^2 (interpolated between window
- * centres) instead of carrying sqrt(T_r).  Background noises not given
+ * difference d = N - R, where static sources cancel (the science image's
+ * noise taken as white, T_n = 1), away from its outliers (|d - median| >
+ * 4 x 1.4826 MAD, and 2 px around them): r_l = sum (d - med)(d' - med) /
+ * sum V_R over the pixel pairs at lag l both kept (V_R at the first
+ * pixel); over the whole image for Delta, and in windows of ~64 px
+ * (interpolated bilinearly between window centres) for f_S, f_D.  Given
+ * correlations (estimate_corr 0) hold everywhere.  Background noises not given
  * are the square roots of the median variance (V_N, V_R) over the pixels
  * with data.
  * The images are transformed whole, padded against wrap-around by the

@@ -26,7 +26,6 @@
 #include "rapid/diff.h"
 #include "rapid/psfops.h"
 
-#define COVER_MIN 0.5      /* reference coverage below this: no difference */
 #define SIGMA_SAMPLE 1000000 /* pixels sampled to estimate a noise */
 #define NPLANES 5          /* full padded planes */
 
@@ -828,62 +827,14 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
                     int nrp, const rapid_zogy_opts *o, rapid_zogy_out *out,
                     rapid_err *err)
 {
-    rapid_zogy_in in;
-    size_t i, n = (size_t)p->nx * p->ny;
-    float *nb = NULL, *rb = NULL, *vn = NULL, *vr = NULL;
-    double s = p->match.scale;
+    rapid_zogy_inputs zi;
     int rc;
 
     memset(out, 0, sizeof *out);
-    if (!sci || !p || !sci_psf || !ref_psf || nrp < 1 || nrp % 2 == 0 ||
-        sci->rate.nx != p->nx || sci->rate.ny != p->ny || !(s > 0))
-        return rapid_fail(err, RAPID_E_ARG, "ZOGY: the science image, the "
-                          "prepared pair, their PSFs or the flux scale do not "
-                          "go together");
-    nb = malloc(n * sizeof *nb);
-    rb = malloc(n * sizeof *rb);
-    vn = malloc(n * sizeof *vn);
-    vr = malloc(n * sizeof *vr);
-    if (!nb || !rb || !vn || !vr) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
-        goto done;
-    }
-    rapid_background_fill(&p->bkg_sci, nb);
-    rapid_background_fill(&p->bkg_ref, rb);
-    for (i = 0; i < n; i++) {
-        float u = sci->unc.data[i], w = p->unc.data[i];
-        nb[i] = sci->rate.data[i] - nb[i];
-        vn[i] = u * u;
-        if (p->cov.data[i] >= COVER_MIN && isfinite(p->ref.data[i])) {
-            rb[i] = (float)(s * (p->ref.data[i] - rb[i]));
-            vr[i] = (float)(s * s * w * w);
-        } else {
-            rb[i] = vr[i] = NAN;
-        }
-    }
-    in.nx = p->nx;
-    in.ny = p->ny;
-    in.n = nb;
-    in.r = rb;
-    in.vn = vn;
-    in.vr = vr;
-    in.pn = sci_psf;
-    in.npn = nsp;
-    in.pr = ref_psf;
-    in.npr = nrp;
-    in.sigma_n = in.sigma_r = 0;
-    memset(in.corr_n, 0, sizeof in.corr_n);
-    memset(in.corr_r, 0, sizeof in.corr_r);
-    in.estimate_corr = 1;
-    in.sx = p->match.nstars > 0 && isfinite(p->match.dx_rms)
-                ? p->match.dx_rms / sqrt(p->match.nstars) : 0;
-    in.sy = p->match.nstars > 0 && isfinite(p->match.dy_rms)
-                ? p->match.dy_rms / sqrt(p->match.nstars) : 0;
-    rc = rapid_zogy(&in, o, out, err);
-done:
-    free(nb);
-    free(rb);
-    free(vn);
-    free(vr);
+    if ((rc = rapid_diff_zogy_inputs(sci, p, sci_psf, nsp, ref_psf, nrp, &zi,
+                                     err)))
+        return rc;
+    rc = rapid_zogy(&zi.in, o, out, err);
+    rapid_zogy_inputs_release(&zi);
     return rc;
 }

@@ -2,9 +2,8 @@
  * the backgrounds removed, the reference scaled to the science image's
  * flux, variances from the uncertainty maps, the PSFs as the caller gives
  * them; the noises and their correlations left to rapid_zogy to
- * measure.  The same arithmetic, in the same order and
- * precision, as rapid_diff_zogy, so that rapid_zogy on these inputs gives
- * its products bit for bit (tests/test_zogy_inputs.c checks it). */
+ * measure.  rapid_diff_zogy is these inputs given to rapid_zogy
+ * (tests/test_zogy_inputs.c checks the two agree bit for bit). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
