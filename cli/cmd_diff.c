@@ -1,5 +1,6 @@
-/* cmd_diff.c - `rapid diff`: a science image minus its reference (ZOGY
- * and the naive difference), written as one product set. */
+/* cmd_diff.c - `rapid diff`: a science image minus its reference (ZOGY,
+ * the naive difference and the kernel fit, SFFT), written as one product
+ * set. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,10 @@ static const char usage_text[] =
     "backgrounds removed, fluxes matched on stars paired between the two\n"
     "(or from the zero points, ZPTMAG and MAGZP, with fewer than 20), then\n"
     "the difference by each method asked for.  The products are written to\n"
-    "DIR as <base>_zogy_{diff,unc,scorr,psf}.fits, <base>_naive_{diff,unc}.fits\n"
-    "and <base>_refsci{,_cov,_unc,_psf}.fits (base: the science file's name\n"
-    "without .fits); docs/products.md lists them and their header cards.\n"
+    "DIR as <base>_zogy_{diff,unc,scorr,psf}.fits, <base>_naive_{diff,unc}.fits,\n"
+    "<base>_sfft_{diff,cconv,unc,psf}.fits and <base>_refsci{,_cov,_unc,_psf}.fits\n"
+    "(base: the science file's name without .fits); docs/products.md lists\n"
+    "them and their header cards.\n"
     "What was made is printed as one JSON object on stdout.\n"
     "\n"
     "  --sci FILE[EXT]    the science L2 image; EXT an HDU name or number\n"
@@ -39,8 +41,14 @@ static const char usage_text[] =
     "                     one, 1 wherever the reference has data)\n"
     "  --ref-unc FILE     its uncertainty map (default: <ref>_unc.fits;\n"
     "                     without one, the reference's background noise)\n"
-    "  --method LIST      zogy, naive, or both (zogy,naive or all) (all)\n"
-    "  --threads N        threads of each Fourier transform (1)\n"
+    "  --method LIST      zogy, naive, sfft, separated by commas, or all\n"
+    "                     (zogy,naive,sfft) (all)\n"
+    "  --order N          sfft: spatial order of the kernel across the\n"
+    "                     image: 0 constant, 1 linear, 2 quadratic (2)\n"
+    "  --kernel-half-width N\n"
+    "                     sfft: the kernel's half-width in pixels, 1-30 (9)\n"
+    "  --threads N        threads of each Fourier transform (and of the\n"
+    "                     kernel fit's linear algebra) (1)\n"
     "  --wisdom FILE      FFTW wisdom: loaded before, the transforms planned\n"
     "                     by measuring (slower to plan, faster to run), and\n"
     "                     saved after; default $RAPID_WORK/fftw.wisdom when\n"
@@ -57,15 +65,15 @@ static const char usage_text[] =
     "another succeeded, 1 none succeeded (nothing written), or the science\n"
     "image, the reference or a map given could not be read, or the products\n"
     "not written, 2 bad usage (unknown option or method, missing --sci,\n"
-    "--ref or --out, a bad --threads).\n";
+    "--ref or --out, a bad --threads, --order or --kernel-half-width).\n";
 
 enum { EXIT_PARTIAL = 4 };
-enum { M_ZOGY, M_NAIVE, NMETHOD };
-static const char *const method_name[NMETHOD] = {"zogy", "naive"};
+enum { M_ZOGY, M_NAIVE, M_SFFT, NMETHOD };
+static const char *const method_name[NMETHOD] = {"zogy", "naive", "sfft"};
 
 enum {
     OPT_SCI = 1, OPT_REF, OPT_SCI_PSF, OPT_REF_PSF, OPT_REF_COV, OPT_REF_UNC,
-    OPT_METHOD, OPT_THREADS, OPT_WISDOM, OPT_OUT
+    OPT_METHOD, OPT_ORDER, OPT_KERNEL_HW, OPT_THREADS, OPT_WISDOM, OPT_OUT
 };
 
 static const cli_option options[] = {
@@ -76,6 +84,8 @@ static const cli_option options[] = {
     {"--ref-cov", NULL, 1, OPT_REF_COV},
     {"--ref-unc", NULL, 1, OPT_REF_UNC},
     {"--method", NULL, 1, OPT_METHOD},
+    {"--order", NULL, 1, OPT_ORDER},
+    {"--kernel-half-width", NULL, 1, OPT_KERNEL_HW},
     {"--threads", NULL, 1, OPT_THREADS},
     {"--wisdom", NULL, 1, OPT_WISDOM},
     {"--out", NULL, 1, OPT_OUT},
@@ -90,6 +100,7 @@ typedef struct diff_args {
     const char *sci_psf, *ref_psf, *ref_cov, *ref_unc; /* as given */
     int asked[NMETHOD];
     int nthreads;
+    int order, half_width;            /* sfft's: -1 the library's default */
 } diff_args;
 
 /* One method's run. */
@@ -115,6 +126,7 @@ typedef struct diff_state {
     rapid_diff_pair pair;
     float *naive_d, *naive_unc;
     rapid_zogy_out zogy;
+    rapid_sfft_out sfft;
     method_run run[NMETHOD];
     double t_read, t_prepare, t_write;
     double bkg_sci, bkg_ref;
@@ -179,7 +191,8 @@ static int parse_methods(const char *v, int asked[NMETHOD])
                 asked[k] = found = 1;
         if (!found)
             return cli_usage("diff", "--method: unknown method '%.*s' (zogy, "
-                             "naive or all, separated by commas)", (int)n, s);
+                             "naive, sfft or all, separated by commas)",
+                             (int)n, s);
         if (!s[n])
             return 0;
         s += n + 1;
@@ -215,6 +228,12 @@ static int parse(int argc, char **argv, diff_args *a)
             break;
         case OPT_METHOD:
             rc = parse_methods(p.value, a->asked);
+            break;
+        case OPT_ORDER:
+            rc = cli_int_option(&p, 0, 2, &a->order);
+            break;
+        case OPT_KERNEL_HW:
+            rc = cli_int_option(&p, 1, 30, &a->half_width);
             break;
         case OPT_THREADS:
             rc = cli_int_option(&p, 1, 64, &a->nthreads);
@@ -546,15 +565,67 @@ static void run_zogy(const diff_args *a, diff_state *s)
     r->seconds = now() - t0;
 }
 
+/* The kernel fit (SFFT): the reference PSF as read (rapid_diff_sfft blurs
+ * it as resampling does), its failures (too few stamps, an ill-conditioned
+ * fit ...) the method's. */
+static void run_sfft(const diff_args *a, diff_state *s)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_sfft_opts so;
+    method_run *r = &s->run[M_SFFT];
+    rapid_fft_cache *fft = NULL;
+    int loaded = 0;
+    double t0 = now();
+
+    progress("kernel fit (SFFT)");
+    if (!s->have_sci_psf || !s->have_ref_psf) {
+        snprintf(r->msg, sizeof r->msg, "%s", s->have_sci_psf
+                                                  ? s->ref_psf_err.msg
+                                                  : s->sci_psf_err.msg);
+        r->seconds = now() - t0;
+        return;
+    }
+    if (a->wisdom && rapid_fft_wisdom_load(a->wisdom, &loaded, &err) != 0) {
+        cli_error("diff", "warning: %s (planning without it)", err.msg);
+        rapid_err_clear(&err);
+    }
+    rapid_sfft_opts_init(&so);
+    so.nthreads = a->nthreads;
+    if (a->order >= 0)
+        so.order = a->order;
+    if (a->half_width > 0)
+        so.half_width = a->half_width;
+    so.fft = fft = rapid_fft_cache_new(a->wisdom ? RAPID_FFT_MEASURE
+                                                 : RAPID_FFT_ESTIMATE,
+                                       a->nthreads);
+    if (!fft)
+        rapid_fail(&err, RAPID_E_NOMEM, "kernel fit: out of memory");
+    else if (rapid_diff_sfft(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
+                             s->ref_psf.data, s->ref_psf.nx, &so, &s->sfft,
+                             &err) == 0)
+        r->ok = 1;
+    if (!r->ok) {
+        rapid_sfft_out_release(&s->sfft);
+        rapid_err_prefix(&err, "%s (PSF %s) minus %s (PSF %s)", a->sci,
+                         s->sci_psf_path, a->ref, s->ref_psf_path);
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+    }
+    rapid_fft_cache_free(fft);
+    rapid_err_clear(&err);
+    if (a->wisdom && rapid_fft_wisdom_save(a->wisdom, &err) != 0)
+        cli_error("diff", "warning: %s", err.msg);
+    r->seconds = now() - t0;
+}
+
 /* ------------------------------------------------------------ products */
 
 enum { P_ZOGY_DIFF, P_ZOGY_UNC, P_ZOGY_SCORR, P_ZOGY_PSF, P_NAIVE_DIFF,
-       P_NAIVE_UNC, P_REFSCI, P_REFSCI_COV, P_REFSCI_UNC, P_REFSCI_PSF,
-       NPRODUCT };
+       P_NAIVE_UNC, P_SFFT_DIFF, P_SFFT_CCONV, P_SFFT_UNC, P_SFFT_PSF,
+       P_REFSCI, P_REFSCI_COV, P_REFSCI_UNC, P_REFSCI_PSF, NPRODUCT };
 
 typedef struct product_kind {
     const char *suffix;   /* after the base name */
-    int method;           /* M_ZOGY, M_NAIVE, or -1: the reference */
+    int method;           /* M_ZOGY, M_NAIVE, M_SFFT, or -1: the reference */
     const char *extname;  /* NULL: a PSF, the primary image */
     const char *bunit, *bunit_comment;
     const char *json_group, *json_key;
@@ -572,6 +643,13 @@ static const product_kind kinds[NPRODUCT] = {
      "diff"},
     {"_naive_unc", M_NAIVE, "UNC", "DN/s", "1-sigma uncertainty of the difference",
      "naive", "unc"},
+    {"_sfft_diff", M_SFFT, "DIFF", "DN/s", "science DN/s (ZPTMAG): decorrelated",
+     "sfft", "diff"},
+    {"_sfft_cconv", M_SFFT, "CCONV", "DN/s",
+     "science DN/s (ZPTMAG): cross-convolved", "sfft", "cconv"},
+    {"_sfft_unc", M_SFFT, "UNC", "DN/s", "1-sigma uncertainty of the difference",
+     "sfft", "unc"},
+    {"_sfft_psf", M_SFFT, NULL, "", "none: normalised to unit sum", "sfft", "psf"},
     {"_refsci", -1, "SCI", "DN/s", "the reference's DN/s (REFZP)", "refsci",
      "image"},
     {"_refsci_cov", -1, "COV", "", "none: reference inputs per pixel",
@@ -679,6 +757,39 @@ static int common_header(const diff_args *a, const diff_state *s,
     return 0;
 }
 
+/* The kernel fit's figures. */
+static int sfft_header(const rapid_sfft_out *o, rapid_header *h, rapid_err *err)
+{
+    int rc;
+
+    SET(rapid_header_set_str(h, "SFFTBAS", o->basis ? o->basis : "",
+                             "kernel basis"), "SFFTBAS");
+    SET(rapid_header_set_long(h, "SFFTORD", o->order,
+                              "kernel's spatial order (0 constant)"), "SFFTORD");
+    SET(rapid_header_set_long(h, "SFFTBGO", o->bg_order,
+                              "differential background's order"), "SFFTBGO");
+    SET(rapid_header_set_long(h, "SFFTHW", o->half_width,
+                              "[px] kernel half-width"), "SFFTHW");
+    SET(rapid_header_set_long(h, "SFFTNST", o->nstamps,
+                              "stamps in the final fit"), "SFFTNST");
+    SET(rapid_header_set_long(h, "SFFTNREJ", o->nrejected,
+                              "stamps rejected on their residuals"), "SFFTNREJ");
+    SET(rapid_header_set_long(h, "SFFTNPIX", o->npix, "pixels fitted"), "SFFTNPIX");
+    SET(rapid_header_set_long(h, "SFFTNUNK", o->nunknowns,
+                              "unknowns of the fit"), "SFFTNUNK");
+    SET(set_num(h, "SFFTCHI2", o->chi2r, "reduced chi^2 of the fit"), "SFFTCHI2");
+    SET(set_num(h, "SFFTCOND", o->cond, "condition number estimate (1-norm)"),
+        "SFFTCOND");
+    SET(set_num(h, "SFFTKSUM", o->ksum, "kernel sum at the image centre"),
+        "SFFTKSUM");
+    SET(set_num(h, "SIGMA_N", o->sigma_n, "[DN/s] science background noise"),
+        "SIGMA_N");
+    SET(set_num(h, "SIGMA_R", o->sigma_r, "reference background noise"), "SIGMA_R");
+    SET(rapid_header_set_long(h, "SFFTPADX", o->padx, "transforms' width"), "SFFTPADX");
+    SET(rapid_header_set_long(h, "SFFTPADY", o->pady, "transforms' height"), "SFFTPADY");
+    return 0;
+}
+
 /* The method's figures. */
 static int method_header(const diff_state *s, int method, rapid_header *h,
                          rapid_err *err)
@@ -687,8 +798,12 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
 
     if (method < 0)
         return 0;
-    SET(rapid_header_set_str(h, "DIFFMETH", method == M_ZOGY ? "ZOGY" : "NAIVE",
+    SET(rapid_header_set_str(h, "DIFFMETH", method == M_ZOGY   ? "ZOGY"
+                                            : method == M_SFFT ? "SFFT"
+                                                               : "NAIVE",
                              "difference method"), "DIFFMETH");
+    if (method == M_SFFT)
+        return sfft_header(&s->sfft, h, err);
     if (method != M_ZOGY)
         return 0;
     SET(set_num(h, "SIGMA_N", s->zogy.sigma_n, "[DN/s] science background noise"), "SIGMA_N");
@@ -717,7 +832,8 @@ static void product_pixels(diff_state *s, int k, rapid_image *img)
 {
     int nx = s->pair.nx, ny = s->pair.ny;
     float *d[NPRODUCT] = {s->zogy.d, s->zogy.unc, s->zogy.scorr, s->zogy.pd,
-                          s->naive_d, s->naive_unc, s->pair.ref.data,
+                          s->naive_d, s->naive_unc, s->sfft.d, s->sfft.cconv,
+                          s->sfft.unc, s->sfft.pd, s->pair.ref.data,
                           s->pair.cov.data, s->pair.unc.data,
                           s->refsci_psf.data};
 
@@ -725,6 +841,8 @@ static void product_pixels(diff_state *s, int k, rapid_image *img)
     img->nx = nx, img->ny = ny;
     if (k == P_ZOGY_PSF)
         img->nx = img->ny = s->zogy.npd;
+    else if (k == P_SFFT_PSF)
+        img->nx = img->ny = s->sfft.npd;
     else if (k == P_REFSCI_PSF)
         img->nx = s->refsci_psf.nx, img->ny = s->refsci_psf.ny;
 }
@@ -856,12 +974,13 @@ static void json_num(double v)
 static void print_json(const diff_args *a, const diff_state *s,
                        char name[NPRODUCT][PATHLEN], int written)
 {
-    static const char *const groups[3] = {"zogy", "naive", "refsci"};
+    static const char *const groups[NMETHOD + 1] = {"zogy", "naive", "sfft",
+                                                    "refsci"};
     const rapid_gainmatch *m = &s->pair.match;
     int g, k, first_group = 1;
 
     fputs("{\"products\": {", stdout);
-    for (g = 0; written && g < 3; g++) {
+    for (g = 0; written && g <= NMETHOD; g++) {
         int first = 1;
         if (g < NMETHOD && (!s->run[g].ok))
             continue;
@@ -927,6 +1046,26 @@ static void print_json(const diff_args *a, const diff_state *s,
                    s->zogy.corr_n[1], s->zogy.corr_n[2], s->zogy.corr_n[3],
                    s->zogy.corr_r[0], s->zogy.corr_r[1], s->zogy.corr_r[2],
                    s->zogy.corr_r[3]);
+        } else if (g == M_SFFT) {
+            const rapid_sfft_out *o = &s->sfft;
+            fputs(", \"basis\": ", stdout);
+            json_str(o->basis ? o->basis : "");
+            printf(", \"order\": %d, \"bg_order\": %d, \"half_width\": %d, "
+                   "\"nstamps\": %d, \"nrejected\": %d, \"npix\": %ld, "
+                   "\"nunknowns\": %d, \"chi2r\": ", o->order, o->bg_order,
+                   o->half_width, o->nstamps, o->nrejected, o->npix,
+                   o->nunknowns);
+            json_num(o->chi2r);
+            fputs(", \"cond\": ", stdout);
+            json_num(o->cond);
+            fputs(", \"ksum\": ", stdout);
+            json_num(o->ksum);
+            fputs(", \"sigma_n\": ", stdout);
+            json_num(o->sigma_n);
+            fputs(", \"sigma_r\": ", stdout);
+            json_num(o->sigma_r);
+            printf(", \"pad\": [%d, %d], \"sec_fit\": %.3f, \"sec_conv\": %.3f",
+                   o->padx, o->pady, o->sec_fit, o->sec_conv);
         }
         putchar('}');
     }
@@ -956,6 +1095,7 @@ static void state_release(diff_state *s)
     free(s->naive_d);
     free(s->naive_unc);
     rapid_zogy_out_release(&s->zogy);
+    rapid_sfft_out_release(&s->sfft);
 }
 
 int cmd_diff(int argc, char **argv)
@@ -977,7 +1117,9 @@ int cmd_diff(int argc, char **argv)
     memset(&a, 0, sizeof a);
     memset(&s, 0, sizeof s);
     a.nthreads = 1;
-    a.asked[M_ZOGY] = a.asked[M_NAIVE] = 1;
+    a.order = a.half_width = -1;
+    for (k = 0; k < NMETHOD; k++)
+        a.asked[k] = 1;
     cli_remove_temporaries_on_signals();
     if ((rc = parse(argc, argv, &a)) != 0)
         return rc;
@@ -1032,6 +1174,8 @@ int cmd_diff(int argc, char **argv)
         run_naive(&s);
     if (a.asked[M_ZOGY])
         run_zogy(&a, &s);
+    if (a.asked[M_SFFT])
+        run_sfft(&a, &s);
     for (k = 0; k < NMETHOD; k++) {
         if (!a.asked[k])
             continue;

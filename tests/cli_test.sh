@@ -430,14 +430,18 @@ expect "foreign file named" "$(grep -q 'refk/notes.txt: not one of the products'
 rm -rf "$tmp"
 
 # --- rapid diff: a science image against a reference of four earlier visits
+# (768^2: the smallest simulated pair with enough isolated S/N >= 20 stars,
+# about 57, for the kernel fit (sfft) of a quadratic kernel, which needs 30
+# stamps; at 256^2 there are 4 and at 512^2 23)
 tmp=${RAPID_TEST_TMP:-/tmp}/cli-diff.$$; rm -rf "$tmp"; mkdir -p "$tmp"
-check diff-sim 0 "$rapid" sim --out "$tmp/s" --size 256 --scas 1 --epochs 5 --seed 9
+check diff-sim 0 "$rapid" sim --out "$tmp/s" --size 768 --scas 1 --epochs 5 --seed 9
 rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
-check diff-coadd 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref" --size 400 "$tmp"/s/Roman_TDS_simple_model_H158_[1-4]_1.fits
+check diff-coadd 0 "$rapid" coadd --rtid "$rtid" --filter H158 --out "$tmp/ref" --size 1152 "$tmp"/s/Roman_TDS_simple_model_H158_[1-4]_1.fits
 sci=$tmp/s/Roman_TDS_simple_model_H158_5_1.fits
 ref=$tmp/ref/rapid_ref_${rtid}_H158.fits
 b=Roman_TDS_simple_model_H158_5_1
-all_products="zogy_diff zogy_unc zogy_scorr zogy_psf naive_diff naive_unc refsci refsci_cov refsci_unc refsci_psf"
+sfft_products="sfft_diff sfft_cconv sfft_unc sfft_psf"
+all_products="zogy_diff zogy_unc zogy_scorr zogy_psf naive_diff naive_unc $sfft_products refsci refsci_cov refsci_unc refsci_psf"
 have_fitsverify=$(command -v fitsverify >/dev/null && echo 1 || echo 0)
 have_astropy=$(/usr/bin/python3 -c 'import astropy, numpy' 2>/dev/null && echo 1 || echo 0)
 # every product named exists, fitsverify finds nothing (warnings
@@ -467,29 +471,69 @@ for p in sys.argv[3:]:
             assert hd["BUNIT"] == want, p + ": BUNIT " + hd["BUNIT"]
         if p.startswith("zogy"):
             assert hd["DIFFMETH"] == "ZOGY" and hd["SIGMA_N"] > 0 and hd["ZOGY_FD"] > 0, p
+        if p.startswith("sfft"):
+            assert hd["DIFFMETH"] == "SFFT" and hd["SFFTBAS"] == "delta", p
+            assert hd["SFFTNST"] >= 30 and hd["SFFTNPIX"] > hd["SFFTNUNK"] > 0, p
+            assert hd["SFFTCHI2"] > 0 and hd["SFFTCOND"] >= 1 and hd["SIGMA_N"] > 0, p
+            assert abs(hd["SFFTKSUM"] - hd["MATCHSCL"]) < 0.1 * hd["MATCHSCL"], p
+            for k in ("SFFTORD", "SFFTHW", "SFFTNREJ"):
+                assert k in hd, p + ": " + k
+        if p == "sfft_psf":
+            assert abs(h[0].data.sum() - 1) < 1e-4, p
 PY
 }
 json_has() { # json_has PYTHON-EXPRESSION (of d, the JSON object on $out)
   python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); sys.exit(0 if ('"$1"') else 1)' <<<"$out"
 }
 check diff-help 0 "$rapid" diff --help
-expect "diff help" "$(grep -q 'usage: rapid diff --sci' <<<"$out" && grep -q 'RAPID_WORK' <<<"$out"; echo $?)"
+expect "diff help" "$(grep -q 'usage: rapid diff --sci' <<<"$out" && grep -q 'RAPID_WORK' <<<"$out" && grep -q -- '--kernel-half-width' <<<"$out" && grep -q 'zogy,naive,sfft' <<<"$out"; echo $?)"
 check diff 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/d"
 expect "diff: one JSON object with every key" "$(json_has '
   set(d) >= {"products", "match", "methods", "stages"} and
-  set(d["products"]) == {"zogy", "naive", "refsci"} and
+  set(d["products"]) == {"zogy", "naive", "sfft", "refsci"} and
   set(d["products"]["zogy"]) == {"diff", "unc", "psf", "scorr"} and
   set(d["products"]["naive"]) == {"diff", "unc"} and
+  set(d["products"]["sfft"]) == {"diff", "cconv", "unc", "psf"} and
   set(d["products"]["refsci"]) == {"image", "cov", "unc", "psf"} and
   all(isinstance(v, str) for g in d["products"].values() for v in g.values()) and
   set(d["match"]) >= {"scale", "nstars", "dx_median", "dy_median", "dx_rms", "dy_rms", "bkg_sci", "bkg_ref", "from"} and
   d["match"]["from"] in ("stars", "zero points") and d["match"]["scale"] > 0 and
   d["methods"]["zogy"]["status"] == "ok" and d["methods"]["naive"]["status"] == "ok" and
+  d["methods"]["sfft"]["status"] == "ok" and set(d["stages"]) >= {"zogy", "naive", "sfft"} and
+  set(d["methods"]["sfft"]) >= {"status", "seconds", "basis", "order", "half_width", "nstamps",
+    "nrejected", "npix", "nunknowns", "chi2r", "cond", "ksum", "sec_fit", "sec_conv"} and
+  d["methods"]["sfft"]["order"] == 2 and d["methods"]["sfft"]["half_width"] == 9 and
   d["methods"]["zogy"]["seconds"] >= 0 and d["methods"]["zogy"]["sigma_n"] > 0 and
   d["products"]["zogy"]["diff"] == "'"$tmp/d/${b}_zogy_diff.fits"'"'; echo $?)"
 expect "diff: no bare NaN in the JSON" "$(! grep -qiE '\bnan\b|\binf' <<<"$out"; echo $?)"
 expect "diff quiet in scripts" "$( [ -z "$err" ]; echo $?)"
-expect "diff: the ten products, verified" "$(products_ok "$tmp/d" $all_products && [ "$(ls -A "$tmp/d" | wc -l)" = 10 ]; echo $?)"
+expect "diff: the fourteen products, verified" "$(products_ok "$tmp/d" $all_products && [ "$(ls -A "$tmp/d" | wc -l)" = 14 ]; echo $?)"
+check diff-sfft 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/sf" --method sfft --order 1 --kernel-half-width 7 --threads 2
+expect "diff --method sfft: its options used, only its products" "$(json_has 'set(d["methods"]) == {"sfft"} and set(d["products"]) == {"sfft", "refsci"} and d["methods"]["sfft"]["order"] == 1 and d["methods"]["sfft"]["half_width"] == 7 and d["methods"]["sfft"]["nunknowns"] == 3 * 15 * 15 + 6 and d["products"]["sfft"]["cconv"] == "'"$tmp/sf/${b}_sfft_cconv.fits"'"' && products_ok "$tmp/sf" $sfft_products refsci refsci_cov refsci_unc refsci_psf && [ "$(ls -A "$tmp/sf" | wc -l)" = 8 ]; echo $?)"
+# NaN where the other methods' differences are NaN (no reference coverage)
+if [ "$have_astropy" = 1 ]; then
+expect "diff: sfft NaN where zogy's is" "$(/usr/bin/python3 -c '
+import sys, numpy as np
+from astropy.io import fits
+d, b = sys.argv[1], sys.argv[2]
+z = np.isnan(fits.getdata("%s/%s_zogy_diff.fits" % (d, b)))
+ok = True
+for p in ("diff", "cconv", "unc"):
+    s = np.isnan(fits.getdata("%s/%s_sfft_%s.fits" % (d, b, p)))
+    ok = ok and (s == z).all()
+sys.exit(0 if ok else 1)' "$tmp/d" "$b"; echo $?)"
+fi
+check diff-all 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/a" --method all --order 0
+expect "diff --method all: three methods" "$(json_has 'set(d["methods"]) == {"zogy", "naive", "sfft"} and all(m["status"] == "ok" for m in d["methods"].values()) and d["methods"]["sfft"]["order"] == 0'; echo $?)"
+# the kernel fit fails (a kernel of half-width 30, quadratic: 22,000
+# unknowns, far more than the stamps of this pair can fit): exit 4, its
+# status and message, the others' products written, no sfft product (the
+# earlier set's go)
+check diff-sfft-fails 4 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/a" --kernel-half-width 30
+expect "sfft failed: status and message, no sfft products" "$(json_has 'd["methods"]["sfft"]["status"] == "failed" and "too few stamps" in d["methods"]["sfft"]["message"] and d["methods"]["zogy"]["status"] == "ok" and set(d["products"]) == {"zogy", "naive", "refsci"}' && grep -q 'sfft failed: .*too few stamps' <<<"$err" && [ -z "$(ls "$tmp/a" | grep sfft)" ]; echo $?)"
+expect "sfft failed: the other products intact" "$(products_ok "$tmp/a" zogy_diff zogy_unc zogy_scorr zogy_psf naive_diff naive_unc refsci refsci_cov refsci_unc refsci_psf && [ "$(ls -A "$tmp/a" | wc -l)" = 10 ]; echo $?)"
+check diff-bad-order 2 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/x" --order 3
+check diff-bad-half-width 2 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/x" --kernel-half-width 0
 check diff-naive 0 "$rapid" diff --sci "$sci[SCI]" --ref "$ref" --out "$tmp/n" --method naive
 expect "diff --method naive: no zogy key, no zogy product" "$(json_has '"zogy" not in d["products"] and "zogy" not in d["methods"] and "zogy" not in d["stages"] and d["methods"]["naive"]["status"] == "ok"' && [ -z "$(ls "$tmp/n" | grep zogy)" ] && products_ok "$tmp/n" naive_diff naive_unc refsci refsci_cov refsci_unc refsci_psf; echo $?)"
 check diff-threads-wisdom 0 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/w" --method zogy --threads 2 --wisdom "$tmp/fftw.wisdom"
@@ -534,13 +578,13 @@ expect "unwritable --out named" "$(grep -q "$tmp/file/sub" <<<"$err" && [ -z "$o
 mkdir "$tmp/f"; echo mine >"$tmp/f/notes.txt"
 check diff-foreign-file 1 "$rapid" diff --sci "$sci" --ref "$ref" --out "$tmp/f"
 expect "a foreign file is named and kept" "$(grep -q 'f/notes.txt: not one of the products' <<<"$err" && [ "$(ls -A "$tmp/f")" = notes.txt ]; echo $?)"
-# interrupted while it writes: the earlier set of ten stays whole, and no
-# temporaries are left
-# the ten names, each a whole FITS file (a non-zero number of 2880-byte
+# interrupted while it writes: the earlier set of fourteen stays whole, and
+# no temporaries are left
+# the fourteen names, each a whole FITS file (a non-zero number of 2880-byte
 # blocks)
 whole_diff_set() {
   local p sz
-  [ "$(ls -A "$1" | wc -l)" = 10 ] || return 1
+  [ "$(ls -A "$1" | wc -l)" = 14 ] || return 1
   for p in $all_products; do
     sz=$(stat -c %s "$1/${b}_$p.fits" 2>/dev/null) || return 1
     [ "$sz" -gt 0 ] && [ $((sz % 2880)) = 0 ] || return 1
