@@ -128,6 +128,7 @@ typedef struct diff_state {
     rapid_zogy_out zogy;
     rapid_sfft_out sfft;
     method_run run[NMETHOD];
+    rapid_fft_cache *fft;               /* plans for ZOGY and the kernel fit */
     double t_read, t_prepare, t_write;
     double bkg_sci, bkg_ref;
 } diff_state;
@@ -521,47 +522,76 @@ static void run_naive(diff_state *s)
     r->seconds = now() - t0;
 }
 
+/* The transforms' plans, shared by ZOGY and the kernel fit: MEASURE
+ * plans from the wisdom file when there is one (loaded now, saved after
+ * the methods), else ESTIMATE plans. */
+static void fft_begin(const diff_args *a, diff_state *s)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    int loaded = 0;
+
+    if (a->wisdom && rapid_fft_wisdom_load(a->wisdom, &loaded, &err) != 0) {
+        cli_error("diff", "warning: %s (planning without it)", err.msg);
+        rapid_err_clear(&err);
+    }
+    s->fft = rapid_fft_cache_new(a->wisdom ? RAPID_FFT_MEASURE
+                                           : RAPID_FFT_ESTIMATE,
+                                 a->nthreads);
+}
+
+static void fft_end(const diff_args *a, diff_state *s)
+{
+    rapid_err err = RAPID_ERR_INIT;
+
+    rapid_fft_cache_free(s->fft);
+    s->fft = NULL;
+    if (a->wisdom && rapid_fft_wisdom_save(a->wisdom, &err) != 0)
+        cli_error("diff", "warning: %s", err.msg);
+}
+
+/* A method that needs both PSFs and the plans: 0 if it can run, else its
+ * failure recorded. */
+static int method_ready(diff_state *s, method_run *r, const char *what)
+{
+    if (!s->have_sci_psf || !s->have_ref_psf)
+        snprintf(r->msg, sizeof r->msg, "%s", s->have_sci_psf
+                                                  ? s->ref_psf_err.msg
+                                                  : s->sci_psf_err.msg);
+    else if (!s->fft)
+        snprintf(r->msg, sizeof r->msg, "%s: out of memory", what);
+    else
+        return 0;
+    return -1;
+}
+
+/* A method's failure message, naming the pair and the PSFs. */
+static void method_failed(const diff_args *a, diff_state *s, method_run *r,
+                          rapid_err *err)
+{
+    rapid_err_prefix(err, "%s (PSF %s) minus %s (PSF %s)", a->sci,
+                     s->sci_psf_path, a->ref, s->ref_psf_path);
+    snprintf(r->msg, sizeof r->msg, "%s", err->msg);
+}
+
 static void run_zogy(const diff_args *a, diff_state *s)
 {
     rapid_err err = RAPID_ERR_INIT;
     rapid_zogy_opts zo;
     method_run *r = &s->run[M_ZOGY];
-    rapid_fft_cache *fft = NULL;
-    int loaded = 0;
     double t0 = now();
 
     progress("ZOGY");
-    if (!s->have_sci_psf || !s->have_ref_psf) {
-        snprintf(r->msg, sizeof r->msg, "%s", s->have_sci_psf
-                                                  ? s->ref_psf_err.msg
-                                                  : s->sci_psf_err.msg);
-        r->seconds = now() - t0;
-        return;
+    if (method_ready(s, r, "ZOGY") == 0) {
+        rapid_zogy_opts_init(&zo);
+        zo.nthreads = a->nthreads;
+        zo.fft = s->fft;
+        if (rapid_diff_zogy(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
+                            s->refsci_psf.data, s->refsci_psf.nx, &zo,
+                            &s->zogy, &err) == 0)
+            r->ok = 1;
+        else
+            method_failed(a, s, r, &err);
     }
-    if (a->wisdom && rapid_fft_wisdom_load(a->wisdom, &loaded, &err) != 0) {
-        cli_error("diff", "warning: %s (planning without it)", err.msg);
-        rapid_err_clear(&err);
-    }
-    rapid_zogy_opts_init(&zo);
-    zo.nthreads = a->nthreads;
-    zo.fft = fft = rapid_fft_cache_new(a->wisdom ? RAPID_FFT_MEASURE
-                                                 : RAPID_FFT_ESTIMATE,
-                                       a->nthreads);
-    if (!fft)
-        rapid_fail(&err, RAPID_E_NOMEM, "ZOGY: out of memory");
-    else if (rapid_diff_zogy(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
-                             s->refsci_psf.data, s->refsci_psf.nx, &zo, &s->zogy,
-                             &err) == 0)
-        r->ok = 1;
-    if (!r->ok) {
-        rapid_err_prefix(&err, "%s (PSF %s) minus %s (PSF %s)", a->sci,
-                         s->sci_psf_path, a->ref, s->ref_psf_path);
-        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
-    }
-    rapid_fft_cache_free(fft);
-    rapid_err_clear(&err);
-    if (a->wisdom && rapid_fft_wisdom_save(a->wisdom, &err) != 0)
-        cli_error("diff", "warning: %s", err.msg);
     r->seconds = now() - t0;
 }
 
@@ -573,47 +603,26 @@ static void run_sfft(const diff_args *a, diff_state *s)
     rapid_err err = RAPID_ERR_INIT;
     rapid_sfft_opts so;
     method_run *r = &s->run[M_SFFT];
-    rapid_fft_cache *fft = NULL;
-    int loaded = 0;
     double t0 = now();
 
     progress("kernel fit (SFFT)");
-    if (!s->have_sci_psf || !s->have_ref_psf) {
-        snprintf(r->msg, sizeof r->msg, "%s", s->have_sci_psf
-                                                  ? s->ref_psf_err.msg
-                                                  : s->sci_psf_err.msg);
-        r->seconds = now() - t0;
-        return;
+    if (method_ready(s, r, "kernel fit") == 0) {
+        rapid_sfft_opts_init(&so);
+        so.nthreads = a->nthreads;
+        if (a->order >= 0)
+            so.order = a->order;
+        if (a->half_width > 0)
+            so.half_width = a->half_width;
+        so.fft = s->fft;
+        if (rapid_diff_sfft(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
+                            s->ref_psf.data, s->ref_psf.nx, &so, &s->sfft,
+                            &err) == 0) {
+            r->ok = 1;
+        } else {
+            rapid_sfft_out_release(&s->sfft);
+            method_failed(a, s, r, &err);
+        }
     }
-    if (a->wisdom && rapid_fft_wisdom_load(a->wisdom, &loaded, &err) != 0) {
-        cli_error("diff", "warning: %s (planning without it)", err.msg);
-        rapid_err_clear(&err);
-    }
-    rapid_sfft_opts_init(&so);
-    so.nthreads = a->nthreads;
-    if (a->order >= 0)
-        so.order = a->order;
-    if (a->half_width > 0)
-        so.half_width = a->half_width;
-    so.fft = fft = rapid_fft_cache_new(a->wisdom ? RAPID_FFT_MEASURE
-                                                 : RAPID_FFT_ESTIMATE,
-                                       a->nthreads);
-    if (!fft)
-        rapid_fail(&err, RAPID_E_NOMEM, "kernel fit: out of memory");
-    else if (rapid_diff_sfft(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
-                             s->ref_psf.data, s->ref_psf.nx, &so, &s->sfft,
-                             &err) == 0)
-        r->ok = 1;
-    if (!r->ok) {
-        rapid_sfft_out_release(&s->sfft);
-        rapid_err_prefix(&err, "%s (PSF %s) minus %s (PSF %s)", a->sci,
-                         s->sci_psf_path, a->ref, s->ref_psf_path);
-        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
-    }
-    rapid_fft_cache_free(fft);
-    rapid_err_clear(&err);
-    if (a->wisdom && rapid_fft_wisdom_save(a->wisdom, &err) != 0)
-        cli_error("diff", "warning: %s", err.msg);
     r->seconds = now() - t0;
 }
 
@@ -1172,10 +1181,14 @@ int cmd_diff(int argc, char **argv)
 
     if (a.asked[M_NAIVE])
         run_naive(&s);
+    if (a.asked[M_ZOGY] || a.asked[M_SFFT])
+        fft_begin(&a, &s);
     if (a.asked[M_ZOGY])
         run_zogy(&a, &s);
     if (a.asked[M_SFFT])
         run_sfft(&a, &s);
+    if (a.asked[M_ZOGY] || a.asked[M_SFFT])
+        fft_end(&a, &s);
     for (k = 0; k < NMETHOD; k++) {
         if (!a.asked[k])
             continue;

@@ -223,6 +223,11 @@ static void test_sizes(void **state)
     assert_false(rapid_fft_is_fast(0, 1));
     assert_int_equal(rapid_fft_good_size(4088), 4095);
     assert_int_equal(rapid_fft_good_size(1), 1);
+    /* 4088 + a 65 px PSF: 4153 -> 4158 = 2 3^3 7 11 allowing 11, else 4200 */
+    assert_int_equal(rapid_fft_good_size(4153), 4158);
+    assert_int_equal(rapid_fft_smooth_size(4153), 4200);
+    assert_int_equal(rapid_fft_smooth_size(4096), 4096);
+    assert_int_equal(rapid_fft_smooth_size(0), 1);
     assert_int_equal(rapid_fft_real_stride(7), 8);
     assert_int_equal(rapid_fft_real_stride(8), 10);
 }

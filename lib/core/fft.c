@@ -253,6 +253,15 @@ int rapid_fft_is_fast(int n, int allow_11_13)
     return n == 1 || (allow_11_13 && (n == 11 || n == 13));
 }
 
+int rapid_fft_smooth_size(int n)
+{
+    if (n < 1)
+        n = 1;
+    while (!rapid_fft_is_fast(n, 0))
+        n++;
+    return n;
+}
+
 int rapid_fft_good_size(int n)
 {
     if (n < 1)

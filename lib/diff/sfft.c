@@ -87,13 +87,6 @@ static int grid_plans(rapid_fft_cache *c, grid *g, rapid_err *err)
                                         &g->bwd, err);
 }
 
-static int smooth_size(int n)
-{
-    while (!rapid_fft_is_fast(n, 0))
-        n++;
-    return n;
-}
-
 static float *plane_new(const grid *g)
 {
     return rapid_fft_alloc(g->nfloat * sizeof(float));
@@ -692,8 +685,8 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         !(c = own = rapid_fft_cache_new(RAPID_FFT_ESTIMATE, o->nthreads)))
         return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
     pad = (in->npn > in->npr ? in->npn : in->npr) + 2 * sg.hw + 1;
-    g.px = smooth_size(in->nx + pad);
-    g.py = smooth_size(in->ny + pad);
+    g.px = rapid_fft_smooth_size(in->nx + pad);
+    g.py = rapid_fft_smooth_size(in->ny + pad);
     out->padx = g.px;
     out->pady = g.py;
     if ((rc = grid_plans(c, &g, err)))
