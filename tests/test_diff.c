@@ -11,33 +11,6 @@
 #include "rapid/sim.h"
 #include "testutil.h"
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Median and robust sigma (1.4826 MAD) of the finite values. */
-static void robust(const float *v, size_t n, double *med, double *sig)
-{
-    float *w = malloc(n * sizeof *w);
-    size_t i, m = 0;
-
-    assert_non_null(w);
-    for (i = 0; i < n; i++)
-        if (isfinite(v[i]))
-            w[m++] = v[i];
-    assert_true(m > 100);
-    qsort(w, m, sizeof *w, cmp_float);
-    *med = w[m / 2];
-    for (i = 0; i < m; i++)
-        w[i] = fabsf(w[i] - (float)*med);
-    qsort(w, m, sizeof *w, cmp_float);
-    *sig = 1.4826 * w[m / 2];
-    free(w);
-}
-
 static void test_naive_static_sky(void **state)
 {
     rapid_sim_config c;
@@ -91,7 +64,7 @@ static void test_naive_static_sky(void **state)
         z[i] = d[i] / u[i];
         nan += !isfinite(z[i]);
     }
-    robust(z, n, &med, &sig);
+    assert_true(test_robust(z, NULL, n, &med, &sig) > 100);
     print_message("naive D / sigma_D: median %+.3f, robust sigma %.3f (%zu of "
                   "%zu pixels without data); scale %.4f from %d %s, offset "
                   "(%+.3f, %+.3f) px\n", med, sig, nan, n, p.match.scale,

@@ -344,35 +344,6 @@ static void sim_release(simpair *s)
     rapid_psf_field_release(&s->fsci);
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Median and 1.4826 MAD of the finite values of v where mask is 0. */
-static void robust(const float *v, const unsigned char *mask, size_t n,
-                   double *med, double *sig, size_t *count)
-{
-    float *w = malloc(n * sizeof *w);
-    size_t i, m = 0;
-
-    assert_non_null(w);
-    for (i = 0; i < n; i++)
-        if (isfinite(v[i]) && !(mask && mask[i]))
-            w[m++] = v[i];
-    assert_true(m > 1000);
-    qsort(w, m, sizeof *w, cmp_float);
-    *med = w[m / 2];
-    for (i = 0; i < m; i++)
-        w[i] = fabsf(w[i] - (float)*med);
-    qsort(w, m, sizeof *w, cmp_float);
-    *sig = 1.4826 * w[m / 2];
-    *count = m;
-    free(w);
-}
-
 /* Pixels within r of anything above 3 sigma in the (deep) reference:
  * sources, however faint. */
 static unsigned char *source_mask(const simpair *s, int r)
@@ -531,7 +502,8 @@ static void test_sim_noise_flux_scale(void **state)
             nan++;
         }
     }
-    robust(z, mask, n, &med, &sig, &m);
+    m = test_robust(z, mask, n, &med, &sig);
+    assert_true(m > 1000);
     print_message("  D / sigma_D on %zu source-free pixels: median %+.4f, "
                   "robust sigma %.4f (%zu without data)\n", m, med, sig, nan);
     assert_true(fabs(sig - 1) < 0.1);
@@ -582,7 +554,7 @@ static void star_residuals(const simpair *s, const rapid_sfft_out *out,
             out3 += z > 3;
         }
     assert_true(n >= 50);
-    qsort(v, (size_t)n, sizeof *v, cmp_float);
+    qsort(v, (size_t)n, sizeof *v, test_cmp_float);
     *beyond = (double)out3 / n;
     *p95 = v[(int)(0.95 * (n - 1))];
     *nstars = n;

@@ -1,5 +1,6 @@
 /* testutil.c - shared helpers for the unit tests. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,4 +87,35 @@ double test_uniform(uint64_t *state)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
     return (double)(z >> 11) * 0x1.0p-53;
+}
+
+int test_cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+
+    return (x > y) - (x < y);
+}
+
+size_t test_robust(const float *v, const unsigned char *skip, size_t n,
+                   double *med, double *sig)
+{
+    float *w = malloc((n ? n : 1) * sizeof *w);
+    size_t i, m = 0;
+
+    *med = *sig = NAN;
+    if (!w)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (isfinite(v[i]) && !(skip && skip[i]))
+            w[m++] = v[i];
+    if (m > 0) {
+        qsort(w, m, sizeof *w, test_cmp_float);
+        *med = w[m / 2];
+        for (i = 0; i < m; i++)
+            w[i] = fabsf(w[i] - (float)*med);
+        qsort(w, m, sizeof *w, test_cmp_float);
+        *sig = 1.4826 * w[m / 2];
+    }
+    free(w);
+    return m;
 }

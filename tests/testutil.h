@@ -27,6 +27,13 @@ const char *test_path(const char *name);
 int test_count_entries(const char *dir);
 /* Entries of dir whose names start with prefix. */
 int test_count_prefixed(const char *dir, const char *prefix);
+/* qsort order of floats, ascending. */
+int test_cmp_float(const void *a, const void *b);
+/* The median and robust sigma (1.4826 x the median absolute deviation) of
+ * the finite values of v[0..n) whose skip (may be NULL) is 0; returns how
+ * many values counted (med and sig NaN when none). */
+size_t test_robust(const float *v, const unsigned char *skip, size_t n,
+                   double *med, double *sig);
 /* Deterministic uniform [0,1) generator (splitmix64). */
 double test_uniform(uint64_t *state);
 
