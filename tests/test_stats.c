@@ -1,5 +1,6 @@
 /* test_stats.c - order statistics against sorting. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "core/stats.h"
@@ -44,11 +45,39 @@ static void test_median_sample(void **state)
     assert_true(isnan(med) && m == 0);
 }
 
+/* Gaussian values with outliers and NaN: the robust sigma is the
+ * Gaussian's; too few values give NaN. */
+static void test_robust_sigma(void **state)
+{
+    enum { N = 20001 };
+    static float v[N];
+    uint64_t rng = 3;
+    double sig;
+    int i;
+
+    (void)state;
+    for (i = 0; i < N; i++) { /* Box-Muller, sigma 2 */
+        double u1 = test_uniform(&rng), u2 = test_uniform(&rng);
+        v[i] = (float)(5 + 2 * sqrt(-2 * log(u1 + 1e-300)) * cos(2 * M_PI * u2));
+    }
+    for (i = 0; i < N; i += 50)
+        v[i] = 1e6f;              /* 2 % outliers */
+    for (i = 1; i < N; i += 97)
+        v[i] = NAN;
+    assert_int_equal(rapid_robust_sigma_sample(v, N, 0, 10, &sig), 0);
+    assert_true(fabs(sig - 2) < 0.1);
+    assert_int_equal(rapid_robust_sigma_sample(v, N, 5000, 10, &sig), 0);
+    assert_true(fabs(sig - 2) < 0.2);
+    assert_int_equal(rapid_robust_sigma_sample(v, 5, 0, 10, &sig), 0);
+    assert_true(isnan(sig));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_median_sample),
+        cmocka_unit_test(test_robust_sigma),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,3 +64,26 @@ int rapid_median_sample(const float *v, size_t n, size_t maxsample,
         *count = m;
     return 0;
 }
+
+int rapid_robust_sigma_sample(const float *v, size_t n, size_t maxsample,
+                              size_t minvals, double *sigma)
+{
+    size_t step = rapid_sample_step(n, maxsample), i, m = 0;
+    float *s = malloc((n / step + 1) * sizeof *s);
+    float med;
+
+    *sigma = NAN;
+    if (!s)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            s[m++] = v[i];
+    if (m > 0 && m >= minvals) {
+        med = rapid_select_f(s, m, m / 2);
+        for (i = 0; i < m; i++)
+            s[i] = fabsf(s[i] - med);
+        *sigma = 1.4826 * rapid_select_f(s, m, m / 2);
+    }
+    free(s);
+    return 0;
+}

@@ -19,4 +19,11 @@ size_t rapid_sample_step(size_t n, size_t maxsample);
 int rapid_median_sample(const float *v, size_t n, size_t maxsample,
                         double *med, size_t *count);
 
+/* *sigma: 1.4826 x the median absolute deviation from the median (a
+ * robust standard deviation) of the finite values of v[0..n), from an
+ * even sample of at most maxsample of them; NaN if fewer than minvals.
+ * 0, or RAPID_E_NOMEM (then *sigma is NaN). */
+int rapid_robust_sigma_sample(const float *v, size_t n, size_t maxsample,
+                              size_t minvals, double *sigma);
+
 #endif

@@ -92,30 +92,6 @@ static float *plane_new(const grid *g)
     return rapid_fft_alloc(g->nfloat * sizeof(float));
 }
 
-/* Robust noise of the finite values: 1.4826 x the median absolute
- * deviation from the median, over an even sample. */
-static int robust_sigma(const float *v, size_t n, double *sigma)
-{
-    size_t step = rapid_sample_step(n, SIGMA_SAMPLE), i, m = 0;
-    float *w = malloc((n / step + 1) * sizeof *w);
-    float med;
-
-    *sigma = NAN;
-    if (!w)
-        return RAPID_E_NOMEM;
-    for (i = 0; i < n; i += step)
-        if (isfinite(v[i]))
-            w[m++] = v[i];
-    if (m >= 10) {
-        med = rapid_select_f(w, m, m / 2);
-        for (i = 0; i < m; i++)
-            w[i] = fabsf(w[i] - med);
-        *sigma = 1.4826 * rapid_select_f(w, m, m / 2);
-    }
-    free(w);
-    return 0;
-}
-
 /* An odd n x n stamp (scaled by 1 / sum) at the origin of a zeroed plane,
  * wrapped, transformed. */
 static void stamp_to_plane(const grid *g, const float *k, int n, double sum,
@@ -525,8 +501,8 @@ static int noise(const rapid_sfft_in *in, double *sn, double *sr,
 
     *sn = in->sigma_n;
     *sr = in->sigma_r;
-    if ((!(*sn > 0) && robust_sigma(in->n, n, sn)) ||
-        (!(*sr > 0) && robust_sigma(in->r, n, sr)))
+    if ((!(*sn > 0) && rapid_robust_sigma_sample(in->n, n, SIGMA_SAMPLE, 10, sn)) ||
+        (!(*sr > 0) && rapid_robust_sigma_sample(in->r, n, SIGMA_SAMPLE, 10, sr)))
         return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
     if (!(*sn > 0) || !(*sr > 0) || !isfinite(*sn) || !isfinite(*sr))
         return rapid_fail(err, RAPID_E_RANGE, "kernel fit: no usable "

@@ -36,30 +36,6 @@ void rapid_cand_opts_init(rapid_cand_opts *o)
     rapid_cuts_init(&o->cuts);
 }
 
-/* Robust sigma (1.4826 MAD about the median) of the finite values. */
-static double robust_rms(const float *d, size_t n)
-{
-    size_t step = rapid_sample_step(n, 400000), i, m = 0;
-    float *v = malloc((n / step + 1) * sizeof *v);
-    double med, s;
-
-    if (!v)
-        return NAN;
-    for (i = 0; i < n; i += step)
-        if (isfinite(d[i]))
-            v[m++] = d[i];
-    if (m == 0) {
-        free(v);
-        return NAN;
-    }
-    med = rapid_select_f(v, m, m / 2);
-    for (i = 0; i < m; i++)
-        v[i] = fabsf(v[i] - (float)med);
-    s = 1.4826 * rapid_select_f(v, m, m / 2);
-    free(v);
-    return s;
-}
-
 /* The images every sign shares: D with NaN where a pixel is unusable,
  * its 1-sigma uncertainty (1 there), and the mask (1 = unusable). */
 typedef struct base {
@@ -337,7 +313,9 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     thresh = o->thresh;
     type = SEP_THRESH_REL;
     if (in->detect) {
-        double drms = robust_rms(p.det, (size_t)in->nx * in->ny);
+        double drms;
+        rapid_robust_sigma_sample(p.det, (size_t)in->nx * in->ny, 400000, 1,
+                                  &drms);
         if (!(drms > 0)) {
             rc = rapid_fail(err, RAPID_E_ARG, "candidates: the detection image "
                             "has no spread (robust rms %g)", drms);
@@ -516,7 +494,8 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
             return rc;
         local.diff = nobkg;
     }
-    rms = robust_rms(in->diff, (size_t)in->nx * in->ny);
+    rapid_robust_sigma_sample(in->diff, (size_t)in->nx * in->ny, 400000, 1,
+                              &rms);
     psf_fwhm = rapid_psfphot_psf_fwhm(in->psf);
     apfrac3 = rapid_psfphot_aperture_fraction(in->psf, 3.0);
     if (!(rms > 0))

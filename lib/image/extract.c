@@ -87,30 +87,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Robust sigma (1.4826 MAD) of a sample of the finite pixels. */
-static double robust_sigma(const float *d, size_t n)
-{
-    size_t step = n > 200000 ? n / 200000 : 1, i, m = 0;
-    float *v = malloc((n / step + 1) * sizeof *v);
-    double med, s;
-
-    if (!v)
-        return NAN;
-    for (i = 0; i < n; i += step)
-        if (isfinite(d[i]))
-            v[m++] = d[i];
-    if (m == 0) {
-        free(v);
-        return NAN;
-    }
-    med = rapid_select_f(v, m, m / 2);
-    for (i = 0; i < m; i++)
-        v[i] = fabsf(v[i] - (float)med);
-    s = 1.4826 * rapid_select_f(v, m, m / 2);
-    free(v);
-    return s;
-}
-
 /* Gaussian detection kernel of the given FWHM; *side odd.  Half-width
  * ceil(FWHM) pixels, as SExtractor's own default filter (gauss_2.0_5x5 at
  * FWHM 2): the samples left out beyond 1 FWHM (2.35 sigma) carry 0.4% of
@@ -378,7 +354,7 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
         if (st)
             st->bkg = sep_bkg_global(bkg);
     } else {
-        rms = robust_sigma(work, n);
+        rapid_robust_sigma_sample(work, n, 200000, 1, &rms);
         if (st)
             st->bkg = 0;
     }
