@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rapid/diff.h"
+#include "rapid/psfops.h"
 #include "rapid/sim.h"
 #include "testutil.h"
 
@@ -107,11 +108,65 @@ static void test_errors(void **state)
     assert_non_null(strstr(err.msg, "zero-point scale"));
 }
 
+static void gaussian(float *p, int n, double sigma)
+{
+    int i, h = n / 2;
+
+    for (i = 0; i < n * n; i++) {
+        double x = i % n - h, y = i / n - h;
+        p[i] = (float)exp(-(x * x + y * y) / (2 * sigma * sigma));
+    }
+}
+
+/* The stars' scale corrected for the two PSFs' light in the 6 px
+ * aperture: times EE_ref / EE_sci (sampled Gaussians: about
+ * 1 - exp(-r^2 / 2 (s^2 + 1/12)));
+ * a scale from the zero points is left alone; PSFs that cannot be used
+ * are refused. */
+static void test_aperture_correction(void **state)
+{
+    enum { N = 41 };
+    static float ps[N * N], pr[N * N], zero[N * N];
+    rapid_diff_pair p;
+    rapid_err err = RAPID_ERR_INIT;
+    double es, er;
+
+    (void)state;
+    gaussian(ps, N, 1.2);
+    gaussian(pr, N, 1.8);
+    es = rapid_psf_aperture_fraction(ps, N, 6);
+    er = rapid_psf_aperture_fraction(pr, N, 6);
+    /* each sample spread over its pixel: variance s^2 + 1/12 */
+    assert_true(fabs(es - (1 - exp(-9 / (2 * (1.44 + 1.0 / 12))))) < 0.005);
+    assert_true(fabs(er - (1 - exp(-9 / (2 * (3.24 + 1.0 / 12))))) < 0.005);
+    memset(&p, 0, sizeof p);
+    p.match.scale = 1.05;
+    p.match.scale_err = 0.01;
+    p.match.from = "stars";
+    assert_ok(rapid_diff_aperture_correct(&p, ps, N, pr, N, &err), err);
+    assert_true(fabs(p.apcorr - er / es) < 1e-12);
+    assert_true(fabs(p.match.scale - 1.05 * er / es) < 1e-12);
+    assert_true(fabs(p.match.scale_err - 0.01 * er / es) < 1e-12);
+    p.match.scale = 1.05;
+    p.match.from = "zero points";
+    assert_ok(rapid_diff_aperture_correct(&p, ps, N, pr, N, &err), err);
+    assert_true(p.apcorr == 1 && p.match.scale == 1.05);
+    p.match.from = "stars";
+    assert_int_equal(rapid_diff_aperture_correct(&p, ps, N, zero, N, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "no light"));
+    assert_int_equal(rapid_diff_aperture_correct(&p, ps, N - 1, pr, N, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "odd-sized"));
+    assert_true(p.match.scale == 1.05);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_naive_static_sky),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_aperture_correction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
