@@ -27,27 +27,9 @@ rapid=$(realpath "$build/cli/rapid")
 bin=$(realpath "$build/bench")
 here=$(cd "$(dirname "$0")" && pwd)
 work=${2:-${TMPDIR:-/tmp}/rapid-bench-coadd}
-sim=$work/sim z=$work/zogy
+z=$work/zogy
 mkdir -p "$z"
-
-if [ ! -f "$sim/.done" ]; then
-  echo "== simulating 25 epochs of one detector over one tile (4088^2)"
-  rm -rf "$sim"
-  "$rapid" sim --out "$sim" --seed 5 --size 4088 --scas 1 --epochs 25 --tiles 1 >/dev/null
-  touch "$sim/.done"
-fi
-mapfile -t inputs < <(ls "$sim"/Roman_TDS_simple_model_*.fits | sort -V)
-sci=${inputs[0]}
-psf=$sim/psf/Roman_WFI_PSF_H158_1.fits
-rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
-ref=$z/ref/rapid_ref_${rtid}_H158
-if [ ! -f "$z/ref/.done" ]; then
-  echo "== reference: the coadd of the other $(( ${#inputs[@]} - 1 )) visits (7000^2)"
-  rm -rf "$z/ref"
-  "$rapid" coadd --rtid "$rtid" --filter H158 --out "$z/ref" --threads 2 \
-    "${inputs[@]:1}" >/dev/null
-  touch "$z/ref/.done"
-fi
+. "$here/pair.sh"
 echo "== science $(basename "$sci"), reference $(basename "$ref").fits"
 
 # Read the files once before each timed run (the VM pages out idle page
