@@ -9,7 +9,7 @@ pkgs=(
   build-essential cmake pkg-config git
   libcfitsio-dev wcslib-dev libfftw3-dev libsep-dev libchealpix-dev
   libgsl-dev liblapacke-dev libopenblas-dev libsqlite3-dev sqlite3 libpq-dev
-  libinih-dev libjansson-dev
+  libinih-dev libjansson-dev libplplot-dev plplot-driver-cairo
   libpng-dev zlib1g-dev libcmocka-dev
   postgresql postgresql-15-q3c
   fitsverify

@@ -1,0 +1,114 @@
+/* rapid/eval.h - how good a subtraction is, measured on sources injected
+ * into the science images: completeness, false positives, photometric
+ * precision and the figure of merit (docs/quality.md), and their plots.
+ *
+ * The caller matches the passing candidates of each difference image to
+ * the injections (and to the simulator's own truth, which is not counted)
+ * and hands over one record per injection and the magnitudes of the
+ * false positives; these functions reduce them.  Magnitudes are AB;
+ * fluxes in any one unit per record.
+ */
+#ifndef RAPID_EVAL_H
+#define RAPID_EVAL_H
+
+#include "rapid/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where an injection was put. */
+enum { RAPID_EVAL_FIELD = 0, RAPID_EVAL_NUCLEAR = 1, RAPID_EVAL_ALL = -1 };
+
+typedef struct rapid_eval_inj {
+    double mag;        /* injected magnitude */
+    int group;         /* RAPID_EVAL_FIELD or RAPID_EVAL_NUCLEAR */
+    int found;         /* matched by a passing candidate */
+    double flux_true;  /* injected flux */
+    double flux_psf;   /* the candidate's PSF-fit flux (found only) */
+    double fluxerr_psf;/* and its 1-sigma error */
+} rapid_eval_inj;
+
+/* The magnitude bins of the curves: [mag_lo, mag_hi) in steps of dmag. */
+typedef struct rapid_eval_bins {
+    double mag_lo, mag_hi, dmag;
+} rapid_eval_bins;
+
+#define RAPID_EVAL_MAXBINS 200
+#define RAPID_EVAL_TOLERANCE 10.0 /* false positives per image for m_th */
+
+typedef struct rapid_eval_result {
+    /* the figure of merit and the magnitudes it weighs (NaN: not reached,
+     * see rapid_eval_metrics) */
+    double m_th, m80, m20, m5sigma, m_ph10, fom;
+    double fp_per_image;       /* passing false positives per image */
+    long n_injected, n_recovered;
+    int n_images;
+    /* the curves, per bin (centre mag[k]) */
+    int nbins;
+    double mag[RAPID_EVAL_MAXBINS];
+    long ninj[RAPID_EVAL_MAXBINS], nfound[RAPID_EVAL_MAXBINS];
+    double completeness[RAPID_EVAL_MAXBINS]; /* NaN: no injections */
+    double precision[RAPID_EVAL_MAXBINS];    /* robust sigma of
+                                              * (flux_psf - flux_true) /
+                                              * flux_true; NaN: < 5 found */
+    double pull_median[RAPID_EVAL_MAXBINS];  /* of (flux_psf - flux_true) /
+                                              * fluxerr_psf */
+    double pull_sigma[RAPID_EVAL_MAXBINS];   /* robust sigma of the same */
+    double fp_cum[RAPID_EVAL_MAXBINS];       /* false positives per image
+                                              * brighter than the bin's
+                                              * faint edge */
+} rapid_eval_result;
+
+/* The figures for one method and one group (RAPID_EVAL_ALL: both) of n
+ * injections on nimages difference images, with the nfp false positives'
+ * magnitudes (NaN or +inf: non-positive flux, counted as fainter than
+ * every bin) and m5sigma from rapid_eval_m5sigma (the median over the
+ * images):
+ *  - completeness per bin; m80, m20: where it falls through 0.8 and 0.2
+ *    going faint (linear between bin centres; NaN if it never reaches the
+ *    level, the faintest centre if it never falls below);
+ *  - m_th: the magnitude of the false positive at which their cumulative
+ *    count per image reaches RAPID_EVAL_TOLERANCE, else the faint edge of
+ *    the bins;
+ *  - m_ph10: where the precision (robust sigma of the flux ratio - 1)
+ *    reaches 0.1 going faint, linear between bin centres (the faintest
+ *    centre measured if it never does; NaN if no bin has 5 recovered);
+ *  - fom: (1.0 m_th + 0.8 m80 + 0.6 m20 + 0.3 m5sigma + 0.2 m_ph10) / 2.9
+ *    (NaN when any term is).
+ * RAPID_E_ARG for bad bins or counts, RAPID_E_NOMEM. */
+int rapid_eval_metrics(const rapid_eval_inj *inj, long n, int group,
+                       const double *fp_mag, long nfp, int nimages,
+                       double m5sigma, const rapid_eval_bins *bins,
+                       rapid_eval_result *res, rapid_err *err);
+
+/* The 5-sigma point-source limit of one difference image: zp - 2.5
+ * log10(5 sqrt(N_p) sigma_bkg), N_p = 1 / sum(P^2) the noise pixels of
+ * its unit-sum PSF psf[n] (the sum taken as given), sigma_bkg the
+ * background's 1-sigma per pixel in the unit zp refers to.  NaN when
+ * either is not positive. */
+double rapid_eval_m5sigma(double zp, double sigma_bkg, const float *psf,
+                          long n);
+
+/* The weighted mean the FOM is (NaN when any term is). */
+double rapid_eval_fom(double m_th, double m80, double m20, double m5sigma,
+                      double m_ph10);
+
+/* Plots, as PNG files (PLplot, cairo), one line per method. */
+typedef enum rapid_eval_plot_kind {
+    RAPID_EVAL_PLOT_COMPLETENESS = 0, /* completeness vs magnitude */
+    RAPID_EVAL_PLOT_FP = 1,           /* cumulative false positives/image */
+    RAPID_EVAL_PLOT_PRECISION = 2     /* PSF-flux precision */
+} rapid_eval_plot_kind;
+
+/* One plot of res[0..nmethods) (labelled names[k]) to path (written
+ * atomically), with m5sigma marked (the first finite one) and a title;
+ * RAPID_E_IO when the file cannot be written. */
+int rapid_eval_plot(const char *path, rapid_eval_plot_kind kind,
+                    const rapid_eval_result *res, const char *const *names,
+                    int nmethods, const char *title, rapid_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,243 @@
+/* test_eval.c - the evaluation's figures on synthetic match tables whose
+ * answers are known, and its plots. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+
+#include "rapid/eval.h"
+#include "testutil.h"
+
+static const rapid_eval_bins bins = {21.0, 28.0, 0.25};
+
+/* Completeness 1 brighter than 23, falling linearly to 0 at 25, measured
+ * in 0.25-mag bins of 1000 injections each: at the bin centres it is the
+ * line exactly, so m80 = 23.4 and m20 = 24.6 to rounding. */
+static double truth_completeness(double m)
+{
+    return m < 23 ? 1.0 : m > 25 ? 0.0 : (25 - m) / 2;
+}
+
+/* precision 0.02 at 21, growing by 0.04 per magnitude: 0.1 at 23.0 */
+static double truth_precision(double m) { return 0.02 + 0.04 * (m - 21); }
+
+#define PERBIN 1000
+
+static rapid_eval_inj *make_table(long *n, int nuclear_every)
+{
+    int nb = 28, b, i;
+    rapid_eval_inj *t = calloc((size_t)nb * PERBIN, sizeof *t);
+    long k = 0;
+
+    assert_non_null(t);
+    for (b = 0; b < nb; b++) {
+        double centre = bins.mag_lo + (b + 0.5) * bins.dmag;
+        int nfound = (int)lround(truth_completeness(centre) * PERBIN);
+        for (i = 0; i < PERBIN; i++, k++) {
+            /* the found ones' flux errors: normal quantiles, so that the
+             * bin's scatter is the precision asked for */
+            double z = nfound ? gsl_cdf_ugaussian_Pinv((i % nfound + 0.5) / nfound) : 0;
+            t[k].mag = bins.mag_lo + b * bins.dmag + (i + 0.5) * bins.dmag / PERBIN;
+            t[k].group = nuclear_every && i % nuclear_every == 0 ? RAPID_EVAL_NUCLEAR
+                                                                : RAPID_EVAL_FIELD;
+            t[k].flux_true = pow(10, -0.4 * (t[k].mag - 25));
+            t[k].found = i < nfound;
+            t[k].flux_psf = t[k].flux_true * (1 + truth_precision(centre) * z);
+            t[k].fluxerr_psf = t[k].flux_true * truth_precision(centre);
+        }
+    }
+    *n = k;
+    return t;
+}
+
+static void test_completeness_and_precision(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result r;
+    long n;
+    rapid_eval_inj *t = make_table(&n, 0);
+    int b;
+
+    (void)state;
+    assert_ok(rapid_eval_metrics(t, n, RAPID_EVAL_ALL, NULL, 0, 20, 26.5, &bins, &r, &err),
+              err);
+    assert_int_equal(r.nbins, 28);
+    assert_int_equal(r.n_injected, n);
+    assert_true(fabs(r.m80 - 23.4) < 5e-3); /* bins of 1000: rounding */
+    assert_true(fabs(r.m20 - 24.6) < 5e-3);
+    /* robust sigma of normal quantiles: within 1 % of the precision */
+    assert_true(fabs(r.m_ph10 - 23.0) < 0.03);
+    for (b = 0; b < r.nbins; b++) {
+        if (r.nfound[b] < 100)
+            continue;
+        assert_true(fabs(r.precision[b] / truth_precision(r.mag[b]) - 1) < 0.02);
+        assert_true(fabs(r.pull_median[b]) < 0.01);
+        assert_true(fabs(r.pull_sigma[b] - 1) < 0.02);
+    }
+    /* no false positives: m_th is the bins' faint edge */
+    assert_true(r.m_th == 28.0);
+    assert_true(r.fp_per_image == 0);
+    assert_true(fabs(r.fom - rapid_eval_fom(28.0, r.m80, r.m20, 26.5, r.m_ph10)) < 1e-12);
+    assert_true(fabs(r.fom - rapid_eval_fom(28.0, 23.4, 24.6, 26.5, 23.0)) < 0.01);
+    free(t);
+}
+
+static void test_groups(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result all, field, nuc;
+    long n;
+    rapid_eval_inj *t = make_table(&n, 4);
+
+    (void)state;
+    assert_ok(rapid_eval_metrics(t, n, RAPID_EVAL_ALL, NULL, 0, 1, NAN, &bins, &all, &err), err);
+    assert_ok(rapid_eval_metrics(t, n, RAPID_EVAL_FIELD, NULL, 0, 1, NAN, &bins, &field, &err),
+              err);
+    assert_ok(rapid_eval_metrics(t, n, RAPID_EVAL_NUCLEAR, NULL, 0, 1, NAN, &bins, &nuc, &err),
+              err);
+    assert_int_equal(field.n_injected + nuc.n_injected, all.n_injected);
+    assert_int_equal(nuc.n_injected, n / 4);
+    assert_int_equal(field.n_recovered + nuc.n_recovered, all.n_recovered);
+    /* m5sigma unknown: no FOM */
+    assert_true(isnan(all.fom));
+    free(t);
+}
+
+static void test_false_positives(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result r;
+    rapid_eval_inj one = {22.0, RAPID_EVAL_FIELD, 1, 1.0, 1.0, 0.1};
+    double fp[64];
+    int k;
+
+    (void)state;
+    /* 4 images: the tolerance of 10 per image is reached by the 40th
+     * false positive in magnitude order (given out of order) */
+    for (k = 0; k < 60; k++)
+        fp[k] = 22.0 + 0.05 * ((k * 37) % 60);
+    assert_ok(rapid_eval_metrics(&one, 1, RAPID_EVAL_ALL, fp, 60, 4, NAN, &bins, &r, &err),
+              err);
+    assert_true(fabs(r.m_th - (22.0 + 0.05 * 39)) < 1e-9);
+    assert_true(fabs(r.fp_per_image - 15.0) < 1e-12);
+    /* cumulative per image at the faint edge of the bin 22.0-22.25:
+     * 22.00, 22.05, 22.10, 22.15, 22.20 */
+    assert_true(fabs(r.fp_cum[4] - 5.0 / 4) < 1e-12);
+    /* one short of the tolerance, and non-positive fluxes (NaN) fainter
+     * than every bin: m_th is the faint edge */
+    fp[39] = NAN;
+    assert_ok(rapid_eval_metrics(&one, 1, RAPID_EVAL_ALL, fp, 40, 4, NAN, &bins, &r, &err),
+              err);
+    assert_true(r.m_th == 28.0);
+    assert_true(fabs(r.fp_cum[27] - 39.0 / 4) < 1e-12);
+}
+
+static void test_fom_and_m5sigma(void **state)
+{
+    float box[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+
+    (void)state;
+    /* weights 1.0, 0.8, 0.6, 0.3, 0.2 in the order m_th, m80, m20, m5sigma,
+     * m_ph10: 72.5 / 2.9 */
+    assert_true(fabs(rapid_eval_fom(25, 24, 26, 27, 23) - 25.0) < 1e-12);
+    assert_true(fabs(rapid_eval_fom(24, 25, 26, 27, 23) - (24 + 20 + 15.6 + 8.1 + 4.6) / 2.9) <
+                1e-12);
+    assert_true(isnan(rapid_eval_fom(25, NAN, 26, 27, 23)));
+    /* four noise pixels, sigma 1: 25 - 2.5 log10(5 x 2) */
+    assert_true(fabs(rapid_eval_m5sigma(25, 1.0, box, 4) - 22.5) < 1e-12);
+    assert_true(isnan(rapid_eval_m5sigma(25, 0.0, box, 4)));
+}
+
+static void test_never_complete(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result r;
+    rapid_eval_inj t[40];
+    int k;
+
+    (void)state;
+    /* half found in every bin: never at 80 %, never below 20 % */
+    for (k = 0; k < 40; k++)
+        t[k] = (rapid_eval_inj){21.1 + 0.25 * (k / 2), RAPID_EVAL_FIELD, k % 2, 1, 1, 0.1};
+    assert_ok(rapid_eval_metrics(t, 40, RAPID_EVAL_ALL, NULL, 0, 1, 26, &bins, &r, &err), err);
+    assert_true(isnan(r.m80));
+    assert_true(fabs(r.m20 - (21.0 + 0.25 * 19.5)) < 1e-9);
+    assert_true(isnan(r.m_ph10)); /* no bin with 5 recovered */
+    assert_true(isnan(r.completeness[27]));
+}
+
+static void test_bad_arguments(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result r;
+    rapid_eval_bins bad = {25, 21, 0.25};
+
+    (void)state;
+    assert_int_equal(rapid_eval_metrics(NULL, 0, RAPID_EVAL_ALL, NULL, 0, 1, NAN, &bad, &r, &err),
+                     RAPID_E_ARG);
+    assert_int_equal(rapid_eval_metrics(NULL, 0, RAPID_EVAL_ALL, NULL, 0, 0, NAN, &bins, &r, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "0 images"));
+}
+
+static int is_png(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[8];
+    FILE *f = fopen(path, "rb");
+    int ok = f && fread(b, 1, 8, f) == 8 && memcmp(b, sig, 8) == 0;
+
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+static void test_plots(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result r[2];
+    const char *names[2] = {"zogy", "naive"};
+    double fp[100];
+    long n;
+    rapid_eval_inj *t = make_table(&n, 0);
+    int k;
+
+    (void)state;
+    for (k = 0; k < 100; k++)
+        fp[k] = 22 + 0.06 * k;
+    assert_ok(rapid_eval_metrics(t, n, RAPID_EVAL_ALL, fp, 100, 5, 26.4, &bins, &r[0], &err),
+              err);
+    assert_ok(rapid_eval_metrics(t, n / 2, RAPID_EVAL_ALL, fp, 30, 5, 26.4, &bins, &r[1], &err),
+              err);
+    assert_ok(rapid_eval_plot(test_path("c.png"), RAPID_EVAL_PLOT_COMPLETENESS, r, names, 2,
+                              "H158, field", &err), err);
+    assert_ok(rapid_eval_plot(test_path("f.png"), RAPID_EVAL_PLOT_FP, r, names, 2, "H158", &err),
+              err);
+    assert_ok(rapid_eval_plot(test_path("p.png"), RAPID_EVAL_PLOT_PRECISION, r, names, 2, NULL,
+                              &err), err);
+    assert_true(is_png(test_path("c.png")));
+    assert_true(is_png(test_path("f.png")));
+    assert_true(is_png(test_path("p.png")));
+    /* nothing left beside them; an unwritable place is an error */
+    assert_int_equal(test_count_entries(test_tmpdir()), 3);
+    assert_int_equal(rapid_eval_plot("/nonexistent/dir/x.png", RAPID_EVAL_PLOT_FP, r, names, 2,
+                                     NULL, &err), RAPID_E_IO);
+    assert_non_null(strstr(err.msg, "/nonexistent/dir/x.png"));
+    free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_completeness_and_precision),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_false_positives),
+        cmocka_unit_test(test_fom_and_m5sigma),
+        cmocka_unit_test(test_never_complete),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_plots),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
