@@ -182,6 +182,49 @@ static void test_bad_arguments(void **state)
     assert_non_null(strstr(err.msg, "0 images"));
 }
 
+static void test_match(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_inj inj[3] = {{22, RAPID_EVAL_FIELD, 0, 100, 0, 0},
+                             {23, RAPID_EVAL_NUCLEAR, 0, 40, 0, 0},
+                             {24, RAPID_EVAL_FIELD, 0, 16, 0, 0}};
+    double ix[3] = {10, 50, 90}, iy[3] = {10, 50, 90};
+    /* 0: injection 0, 0.3 px off; 1: a second, farther candidate on it
+     * (a false positive); 2: on injection 1 but failing the cuts; 3: a
+     * known transient 0.8 px away; 4: on a cosmic ray; 5: a negative
+     * false positive of flux -10; 6: injection 2 at 0.6 px: too far */
+    rapid_eval_cand c[7] = {{10.3, 10, 101, 5, 1},  {10, 10.45, 90, 5, 1},
+                            {50, 50, 41, 4, 0},     {70.8, 20, 30, 3, 1},
+                            {30, 70.5, 20, 3, 1},   {5, 80, -10, 2, 1},
+                            {90.6, 90, 15, 2, 1}};
+    double kx[1] = {70}, ky[1] = {20}, *fp = NULL;
+    uint32_t dq[100 * 100] = {0};
+    rapid_eval_counts n;
+    long nfp = 0;
+
+    (void)state;
+    dq[71 * 100 + 30] = 4u; /* JUMP_DET one pixel from candidate 4 */
+    assert_ok(rapid_eval_match(inj, ix, iy, 3, c, 7, kx, ky, 1, dq, 100, 100, 0.5, 25, &fp,
+                               &nfp, &n, &err), err);
+    assert_true(inj[0].found && inj[0].flux_psf == 101 && inj[0].fluxerr_psf == 5);
+    assert_false(inj[1].found);
+    assert_false(inj[2].found);
+    assert_int_equal(n.injected, 1);
+    assert_int_equal(n.known, 1);
+    assert_int_equal(n.artefact, 1);
+    assert_int_equal(n.fp, 3); /* candidates 1, 5 and 6 */
+    assert_int_equal(nfp, 3);
+    assert_true(fabs(fp[0] - (25 - 2.5 * log10(90))) < 1e-12);
+    assert_true(fabs(fp[1] - 22.5) < 1e-12);
+    /* without the DQ map the cosmic ray is a false positive; the list
+     * grows */
+    assert_ok(rapid_eval_match(inj, ix, iy, 3, c, 7, kx, ky, 1, NULL, 0, 0, 0.5, 25, &fp, &nfp,
+                               &n, &err), err);
+    assert_int_equal(n.fp, 4);
+    assert_int_equal(nfp, 7);
+    free(fp);
+}
+
 static int is_png(const char *path)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -237,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_fom_and_m5sigma),
         cmocka_unit_test(test_never_complete),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_match),
         cmocka_unit_test(test_plots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

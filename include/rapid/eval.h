@@ -11,6 +11,8 @@
 #ifndef RAPID_EVAL_H
 #define RAPID_EVAL_H
 
+#include <stdint.h>
+
 #include "rapid/error.h"
 
 #ifdef __cplusplus
@@ -93,6 +95,42 @@ double rapid_eval_m5sigma(double zp, double sigma_bkg, const float *psf,
 /* The weighted mean the FOM is (NaN when any term is). */
 double rapid_eval_fom(double m_th, double m80, double m20, double m5sigma,
                       double m_ph10);
+
+/* One candidate of a difference image, as the catalog gives it. */
+typedef struct rapid_eval_cand {
+    double x, y;          /* 0-based pixels */
+    double flux, fluxerr; /* PSF fit, with its sign */
+    int pass;             /* passes the cuts */
+} rapid_eval_cand;
+
+/* What the passing candidates of one image were. */
+typedef struct rapid_eval_counts {
+    long injected;  /* matched to an injection */
+    long known;     /* to the simulator's own transients and variables */
+    long artefact;  /* on cosmic-ray hits or detector defects (DQ) */
+    long fp;        /* none of these: false positives */
+} rapid_eval_counts;
+
+#define RAPID_EVAL_ARTEFACT_BITS 0x3c04u /* DQ bits of the simulator's
+                                          * artefacts: JUMP_DET (cosmic
+                                          * rays), DEAD, HOT, WARM, LOW_QE
+                                          * (defects) */
+
+/* Match the passing candidates c[0..nc) of one difference image to its
+ * injections (at ix, iy; inj[k].found, flux_psf, fluxerr_psf set from
+ * the nearest passing candidate within radius px, each candidate used
+ * once, nearest pairs first), then the rest to the known objects (kx, ky:
+ * within max(radius, 1) px) and to artefacts (dq, nx x ny, may be NULL: a
+ * RAPID_EVAL_ARTEFACT_BITS pixel within 1 px of the position); what is
+ * left are false positives: their magnitudes (zp - 2.5 log10 |flux|, NaN
+ * for no flux) are appended to *fp_mag (realloc'd; *nfp its length) and
+ * counted.  Candidates of either sign count alike. */
+int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
+                     long ninj, const rapid_eval_cand *c, long nc,
+                     const double *kx, const double *ky, long nknown,
+                     const uint32_t *dq, int nx, int ny, double radius,
+                     double zp, double **fp_mag, long *nfp,
+                     rapid_eval_counts *counts, rapid_err *err);
 
 /* Plots, as PNG files (PLplot, cairo), one line per method. */
 typedef enum rapid_eval_plot_kind {
