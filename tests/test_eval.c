@@ -8,6 +8,7 @@
 #include <gsl/gsl_cdf.h>
 
 #include "rapid/eval.h"
+#include "rapid/sim.h"
 #include "testutil.h"
 
 static const rapid_eval_bins bins = {21.0, 28.0, 0.25};
@@ -225,6 +226,144 @@ static void test_match(void **state)
     free(fp);
 }
 
+/* A 200^2 north-up image; three galaxies that may host (r_e 0.55" = 5 px,
+ * H158 22), a star, a faint galaxy and one off the image that may not. */
+static void host_table(rapid_wcs *w, rapid_table *t)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    double px[6] = {50, 100, 150, 120, 80, 400}, py[6] = {50, 150, 60, 120, 30, 50};
+    double ra[6], dec[6], *cra, *cdec;
+    float *cre, *cmag;
+    int32_t *type;
+    int64_t *id;
+    int k;
+
+    assert_ok(rapid_wcs_tan_grid(w, 10.0, -40.0, 200, 200, 0.11, &err), err);
+    assert_ok(rapid_wcs_pix2sky(w, 6, px, py, ra, dec, &err), err);
+    assert_int_equal(rapid_table_init(t, 6), 0);
+    id = rapid_table_add_i64(t, "id", "");
+    type = rapid_table_add_i32(t, "type", "");
+    cra = rapid_table_add_f64(t, "ra", "deg");
+    cdec = rapid_table_add_f64(t, "dec", "deg");
+    cmag = rapid_table_add_f32(t, "mag_H158", "mag");
+    cre = rapid_table_add_f32(t, "r_e", "arcsec");
+    for (k = 0; k < 6; k++) {
+        id[k] = 100 + k;
+        type[k] = k == 3 ? 1 : 2;
+        cra[k] = ra[k];
+        cdec[k] = dec[k];
+        cmag[k] = k == 4 ? 26.0f : 22.0f;
+        cre[k] = 0.55f;
+    }
+}
+
+static void test_plan(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    rapid_table t = RAPID_TABLE_INIT;
+    rapid_eval_plan_opts o;
+    static rapid_eval_source src[2000];
+    double hx[3] = {50, 100, 150}, hy[3] = {50, 150, 60}, msum = 0;
+    int k, nnuc = 0;
+
+    (void)state;
+    host_table(&w, &t);
+    rapid_eval_plan_opts_init(&o);
+    o.n = 2000;
+    o.seed = 3;
+    assert_ok(rapid_eval_plan(&w, 200, 200, "H158", &t, &o, src, &err), err);
+    for (k = 0; k < o.n; k++) {
+        double x, y;
+        assert_true(src[k].x >= 10 && src[k].x <= 189 && src[k].y >= 10 && src[k].y <= 189);
+        assert_true(src[k].mag >= 21 && src[k].mag < 28);
+        msum += src[k].mag;
+        assert_ok(rapid_wcs_sky2pix(&w, 1, &src[k].ra, &src[k].dec, &x, &y, &err), err);
+        assert_true(fabs(x - src[k].x) < 1e-6 && fabs(y - src[k].y) < 1e-6);
+        if (src[k].group == RAPID_EVAL_NUCLEAR) {
+            int g = (int)(src[k].host - 100);
+            nnuc++;
+            /* only the three bright galaxies on the image host, within
+             * 1.5 r_e */
+            assert_true(g >= 0 && g <= 2);
+            assert_true(hypot(src[k].x - hx[g], src[k].y - hy[g]) <= 1.5 * 5 + 1e-6);
+        } else {
+            assert_int_equal(src[k].host, 0);
+        }
+    }
+    /* half of them nuclear: binomial sd 22 */
+    assert_true(abs(nnuc - 1000) < 90);
+    assert_true(fabs(msum / o.n - 24.5) < 0.15);
+    /* without a truth table, all in the field */
+    assert_ok(rapid_eval_plan(&w, 200, 200, "H158", NULL, &o, src, &err), err);
+    for (k = 0; k < o.n; k++)
+        assert_int_equal(src[k].group, RAPID_EVAL_FIELD);
+    /* a filter the table lacks is named */
+    assert_int_equal(rapid_eval_plan(&w, 200, 200, "K213", &t, &o, src, &err), RAPID_E_TABLE);
+    assert_non_null(strstr(err.msg, "mag_K213"));
+    rapid_table_release(&t);
+    rapid_wcs_release(&w);
+}
+
+static void test_inject_l2(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_sim_config c;
+    rapid_image a = RAPID_IMAGE_INIT, b = RAPID_IMAGE_INIT, ea = RAPID_IMAGE_INIT,
+                eb = RAPID_IMAGE_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    rapid_eval_plan_opts o;
+    rapid_eval_source src[20];
+    char l2[1024];
+    double added = 0, truth = 0;
+    long k;
+    int i, grew = 0;
+
+    (void)state;
+    rapid_sim_config_init(&c);
+    c.size = 256;
+    c.nscas = 1;
+    c.epochs = 1;
+    assert_ok(rapid_sim_run(&c, test_path("sim"), NULL, NULL, &err), err);
+    snprintf(l2, sizeof l2, "%s/Roman_TDS_simple_model_H158_1_1.fits", test_path("sim"));
+    assert_ok(rapid_fits_read_image(l2, "SCI", &a, &err), err);
+    assert_ok(rapid_fits_read_image(l2, "ERR", &ea, &err), err);
+    assert_ok(rapid_wcs_from_header(&w, &a.hdr, &err), err);
+    rapid_eval_plan_opts_init(&o);
+    o.n = 20;
+    o.mag_min = o.mag_max = 20; /* bright: the sum of the added counts
+                                 * dominates the Poisson noise */
+    o.nuclear_frac = 0;
+    assert_ok(rapid_eval_plan(&w, a.nx, a.ny, "H158", NULL, &o, src, &err), err);
+    assert_ok(rapid_eval_inject_l2(l2, test_path("inj.fits"), src, 20, 5, &err), err);
+    assert_ok(rapid_fits_read_image(test_path("inj.fits"), "SCI", &b, &err), err);
+    assert_ok(rapid_fits_read_image(test_path("inj.fits"), "ERR", &eb, &err), err);
+    assert_int_equal(rapid_fits_has_hdu(test_path("inj.fits"), "DQ", &err), 1);
+    for (k = 0; k < (long)a.nx * a.ny; k++) {
+        if (isfinite(a.data[k]) && isfinite(b.data[k]))
+            added += (double)b.data[k] - a.data[k];
+        grew += eb.data[k] > ea.data[k];
+    }
+    for (i = 0; i < 20; i++) {
+        assert_true(src[i].flux_dn > 0);
+        truth += src[i].flux_dn;
+    }
+    /* the PSF's wings beyond its stamp and NaN pixels lose a little */
+    assert_true(fabs(added / truth - 1) < 0.03);
+    assert_true(grew > 20 * 9);
+    assert_int_equal(rapid_fits_verify_checksums(test_path("inj.fits"), &err), 0);
+    /* an unreadable input is named, nothing written */
+    assert_int_not_equal(rapid_eval_inject_l2(test_path("nope.fits"), test_path("x.fits"),
+                                              src, 20, 5, &err), 0);
+    assert_non_null(strstr(err.msg, "nope.fits"));
+    assert_int_equal(test_count_prefixed(test_tmpdir(), "x.fits"), 0);
+    rapid_image_release(&a);
+    rapid_image_release(&b);
+    rapid_image_release(&ea);
+    rapid_image_release(&eb);
+    rapid_wcs_release(&w);
+}
+
 static int is_png(const char *path)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -264,7 +403,10 @@ static void test_plots(void **state)
     assert_true(is_png(test_path("f.png")));
     assert_true(is_png(test_path("p.png")));
     /* nothing left beside them; an unwritable place is an error */
-    assert_int_equal(test_count_entries(test_tmpdir()), 3);
+    assert_int_equal(test_count_prefixed(test_tmpdir(), "c.png"), 1);
+    assert_int_equal(test_count_prefixed(test_tmpdir(), "f.png"), 1);
+    assert_int_equal(test_count_prefixed(test_tmpdir(), "p.png"), 1);
+    assert_int_equal(test_count_prefixed(test_tmpdir(), "c.png.tmp"), 0);
     assert_int_equal(rapid_eval_plot("/nonexistent/dir/x.png", RAPID_EVAL_PLOT_FP, r, names, 2,
                                      NULL, &err), RAPID_E_IO);
     assert_non_null(strstr(err.msg, "/nonexistent/dir/x.png"));
@@ -281,6 +423,8 @@ int main(void)
         cmocka_unit_test(test_never_complete),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_match),
+        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_inject_l2),
         cmocka_unit_test(test_plots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "rapid/error.h"
+#include "rapid/fits.h"
+#include "rapid/wcs.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,6 +97,52 @@ double rapid_eval_m5sigma(double zp, double sigma_bkg, const float *psf,
 /* The weighted mean the FOM is (NaN when any term is). */
 double rapid_eval_fom(double m_th, double m80, double m20, double m5sigma,
                       double m_ph10);
+
+/* ------------------------------------------------------------ injection */
+
+/* Where and how bright the sources injected into one image are. */
+typedef struct rapid_eval_source {
+    double x, y;      /* 0-based pixels of the image */
+    double ra, dec;   /* degrees */
+    double mag;       /* AB */
+    int group;        /* RAPID_EVAL_FIELD or RAPID_EVAL_NUCLEAR */
+    int64_t host;     /* the host galaxy's truth id (nuclear), else 0 */
+    double flux_dn;   /* counts added (before noise), DN; 0 off the image */
+} rapid_eval_source;
+
+typedef struct rapid_eval_plan_opts {
+    int n;                /* sources per image */
+    double mag_min, mag_max; /* uniform in magnitude (21, 28) */
+    double nuclear_frac;  /* of them offset from galaxy centres (0.5) */
+    double max_offset;    /* up to this many half-light radii (1.5) */
+    double host_mag_max;  /* hosts brighter than this in the image's
+                           * filter (25) */
+    int margin;           /* px kept clear of the edges (10) */
+    uint64_t seed;
+} rapid_eval_plan_opts;
+
+void rapid_eval_plan_opts_init(rapid_eval_plan_opts *o);
+
+/* Plan o->n sources on an image of nx x ny pixels with WCS w in filter
+ * `filter`: the nuclear ones at a random offset (uniform in radius up to
+ * max_offset r_e, uniform angle) from randomly chosen galaxies of the
+ * simulator's static truth table (columns id, type (2 galaxy), ra, dec,
+ * r_e in arcsec, mag_<filter>) that lie inside the margins, the others
+ * (and all of them when no galaxy qualifies or statics is NULL) uniform
+ * over the image inside the margins.  src gets o->n entries. */
+int rapid_eval_plan(rapid_wcs *w, int nx, int ny, const char *filter,
+                    const rapid_table *statics,
+                    const rapid_eval_plan_opts *o, rapid_eval_source *src,
+                    rapid_err *err);
+
+/* A copy of the L2 file in (primary header, SCI, ERR, DQ) with the n
+ * sources added through the simulator's PSF of its FILTER and SCA_NUM
+ * (Poisson noise on the added counts, seeded by seed; ERR grown by their
+ * variance), written atomically to out.  Sets src[k].flux_dn (0 off the
+ * image) and x, y from ra, dec. */
+int rapid_eval_inject_l2(const char *in, const char *out,
+                         rapid_eval_source *src, int n, uint64_t seed,
+                         rapid_err *err);
 
 /* One candidate of a difference image, as the catalog gives it. */
 typedef struct rapid_eval_cand {
