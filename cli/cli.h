@@ -21,6 +21,7 @@ typedef struct rapid_cmd {
 int cmd_coadd(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_ingest_psf(int argc, char **argv);

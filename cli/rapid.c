@@ -9,6 +9,7 @@ static const rapid_cmd commands[] = {
     {"coadd", cmd_coadd, "Make the reference image of a sky tile from L2 images"},
     {"db", cmd_db, "Operations database: create or upgrade the schema"},
     {"diff", cmd_diff, "Subtract the reference from a science image (ZOGY, naive)"},
+    {"eval", cmd_eval, "Injected-source recovery: completeness, false positives, figure of merit"},
     {"extract", cmd_extract, "Candidates of a difference image: detection, PSF fits, vetting"},
     {"ingest", cmd_ingest, "Register L2 images (files or directories) in the database"},
     {"ingest-psf", cmd_ingest_psf, "Register PSF files in the database"},

@@ -180,6 +180,68 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
                      double zp, double **fp_mag, long *nfp,
                      rapid_eval_counts *counts, rapid_err *err);
 
+/* ------------------------------------------------------------ the run */
+
+#define RAPID_EVAL_NMETHOD 3 /* zogy, sfft, naive: the science job's order */
+
+typedef struct rapid_eval_opts {
+    const char *work;         /* everything goes here (created) */
+    const char *from_sim;     /* a simulation to use; NULL: simulate */
+    const char *filter;       /* ("H158") */
+    int methods[RAPID_EVAL_NMETHOD]; /* 1: evaluate (all) */
+    int per_image;            /* injections per science image (500) */
+    long min_injections;      /* repeat with new seeds until (20000) */
+    uint64_t seed;            /* (1) */
+    int keep_images;          /* 0: the images go once measured */
+    int jobs;                 /* science jobs at once (2) */
+    const char *exe;          /* the rapid command (run, job, ...) */
+    /* the survey simulated without from_sim */
+    int sim_tiles, sim_epochs, sim_scas, sim_size; /* (4, 8, 2, 4088) */
+    int quiet;                /* 1: no progress on stderr */
+} rapid_eval_opts;
+
+void rapid_eval_opts_init(rapid_eval_opts *o);
+
+/* What one method gave, for all injections and per group. */
+typedef struct rapid_eval_method {
+    const char *name;         /* "zogy", "sfft", "naive" */
+    int used;
+    rapid_eval_result all, field, nuclear;
+    long known, artefact;     /* passing candidates on the simulator's own
+                               * transients / on cosmic rays and defects */
+    int images_failed;        /* jobs where the method failed */
+} rapid_eval_method;
+
+typedef struct rapid_eval_report {
+    char filter[16];
+    int n_science;            /* science images with a reference */
+    int rounds;               /* injection rounds over them */
+    int jobs_failed;          /* injected jobs that ended >= 32 */
+    double seconds;
+    rapid_eval_method m[RAPID_EVAL_NMETHOD];
+} rapid_eval_report;
+
+/* The whole evaluation: the survey simulated (or o->from_sim), ingested
+ * into an SQLite database under work, its first half of visits made into
+ * references and the rest run by `rapid run` (the normal pipeline); then
+ * per science job and round, o->per_image sources planned
+ * (rapid_eval_plan) and injected into a copy of its L2 image, the job run
+ * again on the copy through `rapid job` with the same configuration, its
+ * passing candidates matched (rapid_eval_match); finally the figures
+ * (rapid_eval_metrics), work/eval.json, work/eval.csv and the plots
+ * work/plots/<FILTER>_<group>_<kind>.png.  Only the catalogs, manifests
+ * and logs of the injected jobs stay unless o->keep_images. */
+int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep,
+                   rapid_err *err);
+
+/* eval.json's object (a malloc'd string, caller frees), as written. */
+char *rapid_eval_json(const rapid_eval_report *rep);
+/* work/eval.json, work/eval.csv (filter, method, group, the figures) and
+ * the plots work/plots/<FILTER>_<all|field|nuclear>_<completeness|fp|
+ * precision>.png of a report, each written atomically. */
+int rapid_eval_write(const char *work, const rapid_eval_report *rep,
+                     rapid_err *err);
+
 /* Plots, as PNG files (PLplot, cairo), one line per method. */
 typedef enum rapid_eval_plot_kind {
     RAPID_EVAL_PLOT_COMPLETENESS = 0, /* completeness vs magnitude */

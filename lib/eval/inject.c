@@ -13,6 +13,8 @@
 #include "rapid/rng.h"
 #include "rapid/sim.h"
 
+#include "eval/eval_internal.h"
+
 void rapid_eval_plan_opts_init(rapid_eval_plan_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -26,8 +28,7 @@ void rapid_eval_plan_opts_init(rapid_eval_plan_opts *o)
     o->seed = 1;
 }
 
-/* A numeric column's value as a double (NaN for text). */
-static double colval(const rapid_column *c, long k)
+double eval_colval(const rapid_column *c, long k)
 {
     switch (c->type) {
     case RAPID_COL_F64:
@@ -97,12 +98,12 @@ static int find_hosts(rapid_wcs *w, int nx, int ny, const char *filter,
     }
     dec = ra + t->nrows;
     for (k = 0; k < t->nrows; k++) {
-        if (colval(ctype, k) != 2 || !(colval(cmag, k) < o->host_mag_max) ||
-            !(colval(cre, k) > 0))
+        if (eval_colval(ctype, k) != 2 || !(eval_colval(cmag, k) < o->host_mag_max) ||
+            !(eval_colval(cre, k) > 0))
             continue;
         h->row[m] = k;
-        ra[m] = colval(cra, k);
-        dec[m++] = colval(cdec, k);
+        ra[m] = eval_colval(cra, k);
+        dec[m++] = eval_colval(cdec, k);
     }
     x = h->x;
     y = x + t->nrows;
@@ -122,7 +123,7 @@ static int find_hosts(rapid_wcs *w, int nx, int ny, const char *filter,
         h->row[h->n] = r;
         x[h->n] = x[k];
         y[h->n] = y[k];
-        h->re_pix[h->n++] = colval(cre, r) / scale;
+        h->re_pix[h->n++] = eval_colval(cre, r) / scale;
     }
     free(ra);
     return 0;
@@ -172,7 +173,7 @@ int rapid_eval_plan(rapid_wcs *w, int nx, int ny, const char *filter,
                 s->x = gx;
                 s->y = gy;
                 s->group = RAPID_EVAL_NUCLEAR;
-                s->host = (int64_t)colval(rapid_table_col(statics, "id"), h.row[g]);
+                s->host = (int64_t)eval_colval(rapid_table_col(statics, "id"), h.row[g]);
             }
         }
         x[k] = s->x;
