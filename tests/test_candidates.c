@@ -399,6 +399,44 @@ static void test_vetting(void **state)
     free(unc);
 }
 
+/* A difference with no reference over most of it (NaN there, as every
+ * product is where the reference covers less than half a pixel): the
+ * detection image's noise comes from where it has data, and the source
+ * in the covered part is found. */
+static void test_partial_coverage(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc),
+          *det = malloc(V * V * sizeof *det);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i;
+
+    (void)state;
+    blank(img, unc, 11);
+    rapid_psf_field_add(&field, img, V, V, 40.3, 60.2, 400);
+    for (i = 0; i < V * V; i++) {
+        if (i % V >= V * 4 / 10)
+            img[i] = unc[i] = NAN;
+        det[i] = img[i] / unc[i];
+    }
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.detect = det;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    i = row_at(&cat, 40.3, 60.2, 0.5);
+    assert_int_equal(i32(&cat, "pass", i), 1);
+    rapid_table_release(&cat);
+    free(img);
+    free(unc);
+    free(det);
+}
+
 /* Two sources 4.6 px apart (closer than the 7 px box) are fitted together
  * and both fluxes come back. */
 static void test_blend(void **state)
@@ -621,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_pulls_negative),
         cmocka_unit_test(test_pulls_bright),
         cmocka_unit_test(test_vetting),
+        cmocka_unit_test(test_partial_coverage),
         cmocka_unit_test(test_blend),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_mismatch_converges),

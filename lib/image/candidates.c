@@ -314,7 +314,8 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     type = SEP_THRESH_REL;
     if (in->detect) {
         double drms;
-        rapid_robust_sigma_sample(p.det, (size_t)in->nx * in->ny, 400000, 1,
+        /* where it has data (p.det holds 0 where it has none) */
+        rapid_robust_sigma_sample(in->detect, (size_t)in->nx * in->ny, 400000, 1,
                                   &drms);
         if (!(drms > 0)) {
             rc = rapid_fail(err, RAPID_E_ARG, "candidates: the detection image "
