@@ -469,9 +469,9 @@ static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
         json_t *df = json_array_get(diffs, d);
         const char *name = json_string_value(json_object_get(df, "method"));
         const char *cat = product(df, "catalog"), *unc = product(df, "unc"),
-                   *psf = product(df, "psf");
+                   *psf = product(df, "psf"), *dif = product(df, "diff");
         rapid_table t = RAPID_TABLE_INIT;
-        rapid_image u = RAPID_IMAGE_INIT, p = RAPID_IMAGE_INIT;
+        rapid_image u = RAPID_IMAGE_INIT, p = RAPID_IMAGE_INIT, dimg = RAPID_IMAGE_INIT;
         rapid_eval_cand *c = NULL;
         rapid_eval_counts cnt;
         const rapid_column *cx, *cy, *cf, *ce, *cp;
@@ -488,13 +488,14 @@ static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
         if (!psf) /* the naive difference: the science image's PSF */
             psf = j->psf;
         if (strcmp(json_string_value(json_object_get(df, "status")) ?: "", "ok") || !cat ||
-            !unc) {
+            !unc || !dif) {
             a->failed++;
             continue;
         }
         if ((rc = rapid_fits_read_table(cat, NULL, &t, err)) != 0 ||
             (rc = rapid_fits_read_image(unc, NULL, &u, err)) != 0 ||
-            (rc = rapid_fits_read_image(psf, NULL, &p, err)) != 0)
+            (rc = rapid_fits_read_image(psf, NULL, &p, err)) != 0 ||
+            (rc = rapid_fits_read_image(dif, NULL, &dimg, err)) != 0)
             goto next;
         cx = rapid_table_col(&t, "x");
         cy = rapid_table_col(&t, "y");
@@ -533,11 +534,15 @@ static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
                               j->known.nrows, j->dq.data, j->dq.nx, j->dq.ny, 0.5, j->zp,
                               &a->fp, &a->nfp, &cnt, err);
         if (rc == 0) {
-            /* sources that fell off the image are not injections */
+            /* sources off the image, or where the difference has no data
+             * (the reference does not cover it), are not injections */
             long kept = 0;
-            for (k = 0; k < nsrc; k++)
-                if (src[k].flux_dn > 0)
+            for (k = 0; k < nsrc; k++) {
+                long px = lround(src[k].x), py = lround(src[k].y);
+                if (src[k].flux_dn > 0 && px >= 0 && py >= 0 && px < dimg.nx && py < dimg.ny &&
+                    isfinite(dimg.data[py * dimg.nx + px]))
                     a->inj[a->ninj + kept++] = a->inj[a->ninj + k];
+            }
             a->ninj += kept;
             a->known += cnt.known;
             a->artefact += cnt.artefact;
@@ -549,6 +554,7 @@ static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
         rapid_table_release(&t);
         rapid_image_release(&u);
         rapid_image_release(&p);
+        rapid_image_release(&dimg);
     }
     free(ix);
     json_decref(man);
