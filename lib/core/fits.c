@@ -960,6 +960,54 @@ cleanup:
     return rc;
 }
 
+int rapid_fits_stamp(const char *path, const rapid_header *cards,
+                     rapid_err *err)
+{
+    char label[RAPID_LABEL_MAX], key[9], card[81];
+    fitsfile *f = NULL;
+    int rc = 0, status = 0, n = 0, i, k;
+
+    if (fits_open_diskfile(&f, path, READWRITE, &status))
+        return rapid_cfitsio_fail(err, status, path, "cannot open to update");
+    if (fits_get_num_hdus(f, &n, &status)) {
+        rc = rapid_cfitsio_fail(err, status, path, "cannot count HDUs");
+        goto cleanup;
+    }
+    for (i = 1; i <= n && !rc; i++) {
+        snprintf(label, sizeof label, "%s[%d]", path, i - 1);
+        if (fits_movabs_hdu(f, i, NULL, &status)) {
+            rc = rapid_cfitsio_fail(err, status, label, "cannot move to the HDU");
+            break;
+        }
+        /* each keyword's earlier card(s) out (with a long string's
+         * CONTINUE cards), then the new ones appended */
+        for (k = 0; k < cards->ncards && !rc; k++) {
+            card_keyword(cards->cards[k], key);
+            if (strcmp(key, "CONTINUE") == 0)
+                continue;
+            while (fits_delete_key(f, key, &status) == 0)
+                ;
+            if (status == KEY_NO_EXIST)
+                status = 0, fits_clear_errmsg();
+            else
+                rc = rapid_cfitsio_fail(err, status, label, "cannot replace %s", key);
+        }
+        for (k = 0; k < cards->ncards && !rc; k++) {
+            snprintf(card, sizeof card, "%s", cards->cards[k]);
+            if (fits_write_record(f, card, &status))
+                rc = rapid_cfitsio_fail(err, status, label, "cannot write %.8s",
+                                        card);
+        }
+        if (!rc && fits_write_chksum(f, &status))
+            rc = rapid_cfitsio_fail(err, status, label, "cannot write CHECKSUM");
+    }
+cleanup:
+    status = 0;
+    if (fits_close_file(f, &status) && !rc)
+        rc = rapid_cfitsio_fail(err, status, path, "cannot close");
+    return rc;
+}
+
 /* -------------------------------------------------------------- writing */
 
 struct rapid_fits_out {
