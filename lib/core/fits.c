@@ -998,6 +998,13 @@ int rapid_fits_stamp(const char *path, const rapid_header *cards,
                 rc = rapid_cfitsio_fail(err, status, label, "cannot write %.8s",
                                         card);
         }
+        for (k = 0; k < cards->ncards && !rc; k++)
+            if (strncmp(cards->cards[k], "CONTINUE", 8) == 0) {
+                /* the long-string convention, declared (LONGSTRN) */
+                if (fits_write_key_longwarn(f, &status))
+                    rc = rapid_cfitsio_fail(err, status, label, "cannot write LONGSTRN");
+                break;
+            }
         if (!rc && fits_write_chksum(f, &status))
             rc = rapid_cfitsio_fail(err, status, label, "cannot write CHECKSUM");
     }

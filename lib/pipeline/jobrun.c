@@ -93,7 +93,7 @@ void jobrun_log(jobrun *j, const char *fmt, ...)
     va_end(ap);
     strcat(line, "\n");
     log_append(j, line, strlen(line));
-    if (!j->o || !j->o->quiet) {
+    if (!j->o || !j->o->quiet || !j->out[0]) { /* no log file (yet) */
         fputs(line, stderr);
         fflush(stderr);
     }
