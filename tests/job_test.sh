@@ -236,6 +236,9 @@ expect "vanished science image: named, the log alone" "$(grep -q "$tmp/gone.fits
 sed -e "s|^jid = 2|jid = 10|; s|$P/jid2|$P/jid10|; s|^dir = $P/jid1|dir = $tmp/nojob|" "$J/jid2.ini" >"$J/jid10.ini"
 check vanished-refjob 66 "$rapid" job -q "$J/jid10.ini"
 expect "vanished reference job: the log alone" "$(last_line "$P/jid10" 66 && [ "$(ls -A "$P/jid10")" = job.log ]; echo $?)"
+sed -e "s|^jid = 3|jid = 13|; s|$P/jid3|$P/jid13|; s|^image = $sci|image = $sci\npsf = $tmp/gone_psf.fits|" "$J/jid3.ini" >"$J/jid13.ini"
+check vanished-psf 66 "$rapid" job -q "$J/jid13.ini"
+expect "vanished science PSF: named, the log alone" "$(grep -q "$tmp/gone_psf.fits: the science PSF is missing" "$P/jid13/job.log" && last_line "$P/jid13" 66 && [ "$(ls -A "$P/jid13")" = job.log ]; echo $?)"
 # a reference job that failed: 71
 mkdir -p "$tmp/failedref"; echo "terminating_exitcode = 67" >"$tmp/failedref/job.log"
 sed -e "s|^jid = 2|jid = 11|; s|$P/jid2|$P/jid11|; s|^dir = $P/jid1|dir = $tmp/failedref|" "$J/jid2.ini" >"$J/jid11.ini"

@@ -186,6 +186,16 @@ static int step_differences(job *s)
     rapid_err err = RAPID_ERR_INIT;
     int m, nok;
 
+    struct stat sb;
+
+    /* a file named must be there (a PSF looked for beside the image may
+     * be missing: the methods that need it fail, the naive one runs) */
+    if (stat(s->c.image, &sb) != 0)
+        return job_fail(s, RAPID_EXIT_INPUT, "%s: the science image is missing",
+                        s->c.image);
+    if (s->c.psf && stat(s->c.psf, &sb) != 0)
+        return job_fail(s, RAPID_EXIT_INPUT, "%s: the science PSF is missing",
+                        s->c.psf);
     rapid_diffrun_opts_init(&o);
     o.sci = s->c.image;
     o.sci_psf = s->c.psf;

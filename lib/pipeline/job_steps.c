@@ -43,8 +43,8 @@ void job_warn(void *arg, const char *msg)
 
 void job_stage_add(job *s, const char *name, double seconds)
 {
-    json_t *st = json_pack("{s:s, s:f, s:o}", "name", name, "seconds", seconds,
-                           "peak_rss_mb", json_null());
+    json_t *st = json_pack("{s:s, s:f, s:f}", "name", name, "seconds", seconds,
+                           "peak_rss_mb", jobrun_peak_rss_mb());
 
     if (st)
         json_array_append_new(s->run.stages, st);

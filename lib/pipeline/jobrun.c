@@ -109,7 +109,7 @@ void jobrun_stage_begin(jobrun *j)
     j->stage_t0 = mono();
 }
 
-static double peak_rss_mb(void)
+double jobrun_peak_rss_mb(void)
 {
     struct rusage ru;
 
@@ -122,11 +122,11 @@ void jobrun_stage_end(jobrun *j, const char *name)
 {
     double s = mono() - j->stage_t0;
     json_t *st = json_pack("{s:s, s:f, s:f}", "name", name, "seconds", s,
-                           "peak_rss_mb", peak_rss_mb());
+                           "peak_rss_mb", jobrun_peak_rss_mb());
 
     if (st)
         json_array_append_new(j->stages, st);
-    jobrun_log(j, "stage %s: %.3f s, peak memory %.0f MB", name, s, peak_rss_mb());
+    jobrun_log(j, "stage %s: %.3f s, peak memory %.0f MB", name, s, jobrun_peak_rss_mb());
     j->stage_t0 = mono();
 }
 
@@ -171,7 +171,7 @@ static int empty_dir(jobrun *j, const char *dir, rapid_err *err)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
-    char path[4200];
+    char path[4096 + 300];
     int rc = 0;
 
     if (!d)
@@ -206,12 +206,19 @@ int jobrun_begin(jobrun *j, const char *out, rapid_err *err)
 {
     int rc;
 
-    if (snprintf(j->out, sizeof j->out, "%s", out) >= (int)sizeof j->out) {
+    char cwd[2048] = "";
+
+    /* the manifest's paths are absolute */
+    if (out[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot tell the current "
+                          "directory: %s", out, strerror(errno));
+    if (snprintf(j->out, sizeof j->out, "%s%s%s", cwd, cwd[0] ? "/" : "", out) >=
+        (int)sizeof j->out) {
         j->out[0] = '\0';
         return rapid_fail(err, RAPID_E_ARG, "%s: too long a path", out);
     }
-    if ((rc = make_parents(out, err)) || (rc = rapid_prodset_clean(out, err)) ||
-        (rc = empty_dir(j, out, err)))
+    if ((rc = make_parents(j->out, err)) || (rc = rapid_prodset_clean(j->out, err)) ||
+        (rc = empty_dir(j, j->out, err)))
         return rc;
     return begin_set(j, err);
 }
@@ -303,7 +310,7 @@ static int write_manifest(jobrun *j, int code, rapid_err *err)
         json_object_set_new(m, "elapsed", json_real(jobrun_elapsed(j))) ||
         json_object_set(m, "products", j->products) ||
         json_object_set(m, "stages", j->stages) ||
-        json_object_set_new(m, "peak_rss_mb", json_real(peak_rss_mb())))
+        json_object_set_new(m, "peak_rss_mb", json_real(jobrun_peak_rss_mb())))
         return rapid_fail(err, RAPID_E_NOMEM, "manifest: no memory");
     if (!(text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER)))
         return rapid_fail(err, RAPID_E_NOMEM, "manifest: no memory");
@@ -317,10 +324,18 @@ static int write_log(jobrun *j, int code, rapid_err *err)
 {
     char last[64];
 
+    size_t before = j->loglen;
+    int rc;
+
     snprintf(last, sizeof last, "terminating_exitcode = %d\n", code);
     log_append(j, last, strlen(last));
-    return write_synced(rapid_prodset_path(j->set, 0), j->log ? j->log : last,
-                        j->log ? j->loglen : strlen(last), err);
+    rc = write_synced(rapid_prodset_path(j->set, 0), j->log ? j->log : last,
+                      j->log ? j->loglen : strlen(last), err);
+    if (j->log) { /* a later attempt ends with its own code */
+        j->loglen = before;
+        j->log[before] = '\0';
+    }
+    return rc;
 }
 
 /* A set of the log alone, ending with code. */

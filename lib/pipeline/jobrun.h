@@ -59,6 +59,8 @@ int jobrun_stopped(const jobrun *j);
  * alone).  Returns the exit code the job ends with: code, or
  * RAPID_EXIT_WRITE when the set could not be written. */
 int jobrun_finish(jobrun *j, int code);
+/* The process's peak resident memory so far, MB. */
+double jobrun_peak_rss_mb(void);
 /* Seconds since start. */
 double jobrun_elapsed(const jobrun *j);
 /* "2026-12-07T05:30:01.123Z" now. */
