@@ -747,15 +747,19 @@ int rapid_diffrun_write_product(rapid_diffrun *r, int k, const char *path,
  * product of this science image, which an earlier set may hold). */
 int rapid_diffrun_write_set(rapid_diffrun *s, const char *dir, rapid_err *err)
 {
-    static char name[NPRODUCT][PATHLEN];
+    char (*name)[PATHLEN] = malloc(NPRODUCT * sizeof *name);
     const char *names[NPRODUCT], *known[NPRODUCT];
     int idx[NPRODUCT], k, n = 0, rc = 0;
     rapid_prodset *set = NULL;
     double t0 = now();
 
+    if (!name)
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory", dir);
     for (k = 0; k < NPRODUCT; k++) {
-        if (rapid_diffrun_product_name(s, k, name[k], PATHLEN))
+        if (rapid_diffrun_product_name(s, k, name[k], PATHLEN)) {
+            free(name);
             return rapid_fail(err, RAPID_E_ARG, "%s: too long a file name", s->o.sci);
+        }
         known[k] = name[k];
         if (made(s, k)) {
             idx[n] = k;
@@ -765,16 +769,18 @@ int rapid_diffrun_write_set(rapid_diffrun *s, const char *dir, rapid_err *err)
     progress(s, "writing");
     if ((rc = rapid_prodset_begin_among(&set, dir, names, n, known,
                                         NPRODUCT, err)))
-        return rc;
+        goto cleanup;
     for (k = 0; k < n && rc == 0; k++)
         rc = write_product(rapid_prodset_path(set, k), s, idx[k], err);
     if (rc) {
         rapid_prodset_abort(set);
         rapid_err_prefix(err, "%s: the differences were not written", dir);
-        return rc;
+        goto cleanup;
     }
     rc = rapid_prodset_commit(set, err);
     s->t_write = now() - t0;
+cleanup:
+    free(name);
     return rc;
 }
 
