@@ -192,7 +192,26 @@ check postproc 0 "$rapid" postproc-job -q "$J/jid4.ini"
 expect "postproc: manifest, products, log" "$(manifest_ok "$P/jid4" 0; echo $?)"
 expect "postproc: every product stamped" "$(json_has "$P/jid4/manifest.json" 'm["postproc"]["scijid"] == 3 and len(m["stamped"]) == 8 and len(m["products"]) == 8 and {(s["method"], s["pid"]) for s in m["stamped"]} == {("zogy", 501), ("naive", 503)}'; echo $?)"
 zd=$(ls "$P"/jid4/*_zogy_diff.fits)
-expect "postproc: the id cards" "$(for c in "PID     =                  501" "RID     =                    4" "RFID    =                    9" "EXPID   =                    4" "FID     =                    2" "FIELD   =              $rtid" "DIFFVER =                    1" "REFVER  =                    1" "PRODLOC = '$P" "CHECKSUM=" "DATASUM =" "LONGSTRN="; do grep -aq "$c" "$zd" || exit 1; done; grep -aq "DIFFVER =                    2" "$(ls "$P"/jid4/*_naive_unc.fits)"; echo $?)"
+expect "postproc: the id cards" "$(for c in "PID     =                  501" "RID     =                    4" "RFID    =                    9" "EXPID   =                    4" "FID     =                    2" "FIELD   =              $rtid" "DIFFVER =                    1" "REFVER  =                    1" "CHECKSUM=" "DATASUM =" "LONGSTRN="; do grep -aq "$c" "$zd" || exit 1; done; grep -aq "DIFFVER =                    2" "$(ls "$P"/jid4/*_naive_unc.fits)"; echo $?)"
+# PRODLOC: the copy's own path, in long-string pieces (CONTINUE) when long
+expect "postproc: PRODLOC is the copy's path" "$(/usr/bin/python3 - "$zd" <<'PY'; echo $?
+import sys
+raw = open(sys.argv[1], "rb").read(2880 * 4).decode("ascii", "replace")
+cards = [raw[i:i + 80] for i in range(0, len(raw), 80)]
+i = [k for k, c in enumerate(cards) if c.startswith("PRODLOC =")][0]
+val = ""
+while True:
+    s = cards[i][10:].strip()
+    s = s[1:s.index("'", 1)] if s.startswith("'") else ""
+    if not s.endswith("&"):
+        val += s
+        break
+    val += s[:-1]
+    i += 1
+    assert cards[i].startswith("CONTINUE")
+sys.exit(0 if val == sys.argv[1] else 1)
+PY
+)"
 if command -v fitsverify >/dev/null; then
   expect "postproc: fitsverify accepts every copy, checksums included" "$(for f in "$P"/jid4/*.fits; do fitsverify -q "$f" | grep -q '^verification OK' || exit 1; done; echo 0)"
   cp "$zd" "$tmp/corrupt.fits"; printf 'A' | dd of="$tmp/corrupt.fits" bs=1 seek=20000 conv=notrunc 2>/dev/null
