@@ -340,7 +340,8 @@ static int open_failed(const char *path, int status, rapid_err *err)
     return rapid_fail(err, RAPID_E_NOTFITS, "%s: not a FITS file", path);
 }
 
-static int open_file(fitsfile **f, const char *path, rapid_err *err)
+static int open_file_mode(fitsfile **f, const char *path, int mode,
+                          rapid_err *err)
 {
     struct stat sb;
     int status = 0;
@@ -361,11 +362,16 @@ static int open_file(fitsfile **f, const char *path, rapid_err *err)
                           "%s: is a directory, not a FITS file", path);
     /* The disk-file entry point takes the name literally (no "[ext]" or
      * "(template)" parsing) and still reads gzipped files. */
-    if (fits_open_diskfile(f, path, READONLY, &status)) {
+    if (fits_open_diskfile(f, path, mode, &status)) {
         *f = NULL;
         return open_failed(path, status, err);
     }
     return 0;
+}
+
+static int open_file(fitsfile **f, const char *path, rapid_err *err)
+{
+    return open_file_mode(f, path, READONLY, err);
 }
 
 void rapid_fits_close(fitsfile *f)
@@ -967,8 +973,8 @@ int rapid_fits_stamp(const char *path, const rapid_header *cards,
     fitsfile *f = NULL;
     int rc = 0, status = 0, n = 0, i, k;
 
-    if (fits_open_diskfile(&f, path, READWRITE, &status))
-        return rapid_cfitsio_fail(err, status, path, "cannot open to update");
+    if ((rc = open_file_mode(&f, path, READWRITE, err)) != 0)
+        return rc;
     if (fits_get_num_hdus(f, &n, &status)) {
         rc = rapid_cfitsio_fail(err, status, path, "cannot count HDUs");
         goto cleanup;
