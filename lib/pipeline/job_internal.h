@@ -21,6 +21,13 @@ typedef struct job {
     long npass[RAPID_DIFFRUN_NMETHOD];
 } job;
 
+/* Step 1, the reference image (job_reference.c): s->ref (and its PSF and
+ * maps when not beside it) set, s->reference filled; 0 or the exit
+ * code. */
+int job_reference_existing(job *s);
+int job_reference_from_job(job *s);
+int job_reference_build(job *s);
+
 /* Read the configuration, begin the product directory, start the
  * manifest: 0, or the exit code to end with. */
 int job_start(job *s, const char *path, const rapid_job_opts *o,
