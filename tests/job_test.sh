@@ -269,12 +269,23 @@ set -m # background jobs of a script ignore SIGINT without job control
 "$rapid" job -q "$J/jid3.ini" >/dev/null 2>&1 &
 pid=$!
 while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid3.*" >/dev/null; do sleep 0.001; done
-kill -TERM $pid 2>/dev/null; wait $pid; code=$?
+# stopped as soon as it has begun, so that the signal surely finds it at
+# work
+kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait $pid; code=$?
 set +m
-expect "SIGTERM: exit 70 ($code), or done before it arrived" "$( [ $code = 70 ] || [ $code = 0 ]; echo $?)"
-if [ $code = 70 ]; then
-  expect "SIGTERM: the log alone, no temporaries" "$(last_line "$P/jid3" 70 && [ "$(ls -A "$P/jid3")" = job.log ] && ! compgen -G "$P/.jid3.*" >/dev/null; echo $?)"
-fi
+expect "SIGTERM: exit 70 ($code)" "$( [ $code = 70 ]; echo $?)"
+expect "SIGTERM: the log alone, no temporaries" "$(last_line "$P/jid3" 70 && [ "$(ls -A "$P/jid3")" = job.log ] && ! compgen -G "$P/.jid3.*" >/dev/null; echo $?)"
+
+# ... a reference job too (the signal arrives while it builds)
+sed -e "s|^jid = 1|jid = 14|; s|$P/jid1|$P/jid14|" "$J/jid1.ini" >"$J/jid14.ini"
+set -m
+"$rapid" job -q "$J/jid14.ini" >/dev/null 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid14.*" >/dev/null; do sleep 0.001; done
+kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait $pid; code=$?
+set +m
+expect "reference job, SIGTERM: exit 70 ($code)" "$( [ $code = 70 ]; echo $?)"
+expect "reference job, SIGTERM: the log alone" "$(last_line "$P/jid14" 70 && [ "$(ls -A "$P/jid14")" = job.log ]; echo $?)"
 
 # --- killed (SIGKILL) half-way, then run again: one whole set, the same
 # files as the first run's

@@ -156,9 +156,13 @@ int rapid_job_run(const char *path, const rapid_job_opts *o)
         goto end;
     }
     /* 1. the reference image: registered, a reference job's, or built */
-    if ((code = step_reference(&s)) != 0 || s.c.ppid == RAPID_PPID_REFERENCE)
+    if ((code = step_reference(&s)) != 0)
         goto end;
-    if (jobrun_stopped(&s.run) && (code = RAPID_EXIT_INTERRUPTED))
+    if (jobrun_stopped(&s.run)) {
+        code = RAPID_EXIT_INTERRUPTED;
+        goto end;
+    }
+    if (s.c.ppid == RAPID_PPID_REFERENCE) /* a reference job ends here */
         goto end;
     /* 2-6. the science image, the pair prepared, the differences */
     if ((code = step_differences(&s)) != 0)
