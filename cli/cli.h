@@ -6,6 +6,7 @@
 #ifndef RAPID_CLI_H
 #define RAPID_CLI_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "rapid/error.h"
@@ -23,6 +24,8 @@ int cmd_db(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_job(int argc, char **argv);
+int cmd_postproc_job(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_ingest_psf(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
@@ -116,6 +119,15 @@ int cli_interactive(void);
  * temporaries (rapid/tmpfiles.h), then die of the signal.  A signal the
  * process was started ignoring stays ignored. */
 void cli_remove_temporaries_on_signals(void);
+/* On SIGINT, SIGTERM and SIGHUP: set the flag returned (the work stops at
+ * its next step and cleans up); a second signal removes the temporaries
+ * and dies of it, as above. */
+volatile sig_atomic_t *cli_stop_on_signals(void);
+/* `rapid job` and `rapid postproc-job`: [--quiet] CONFIG parsed, fn run
+ * with the stop flag; its exit code returned (usage: the --help text). */
+struct rapid_job_opts;
+int cli_run_job(const char *cmd, const char *usage, int argc, char **argv,
+                int (*fn)(const char *, const struct rapid_job_opts *));
 /* Refuse work estimated to need more memory than is available (need
  * bytes, what names the work): 0 if it fits (or allow_large, or the
  * available memory is unknown), else EXIT_WORK after a message that gives

@@ -236,47 +236,6 @@ static int parse(int argc, char **argv, rapid_cand_opts *o, extract_args *a)
     return rc;
 }
 
-/* Without a PSF: a Gaussian of the median FWHM of the bright, unflagged
- * candidates found with a provisional one of 2 px. */
-static int gaussian_psf(const rapid_cand_input *in, const rapid_cand_opts *o,
-                        rapid_psfphot_psf *psf, rapid_err *err)
-{
-    rapid_cand_input first = *in;
-    rapid_table cat = RAPID_TABLE_INIT;
-    float *v = NULL;
-    double fwhm = 2;
-    long i, n = 0;
-    int rc;
-
-    if ((rc = rapid_psfphot_psf_gauss(psf, 2.0, err)) != 0)
-        return rc;
-    first.psf = psf;
-    if ((rc = rapid_candidates(&first, o, &cat, err)) != 0)
-        return rc;
-    if (cat.nrows > 0 && (v = malloc((size_t)cat.nrows * sizeof *v))) {
-        const float *fw = rapid_table_col(&cat, "fwhm")->data;
-        const float *snr = rapid_table_col(&cat, "snr")->data;
-        const int32_t *fl = rapid_table_col(&cat, "flags")->data;
-        for (i = 0; i < cat.nrows; i++)
-            if (snr[i] > 20 && (fl[i] & 0xff) == 0 && fw[i] > 0)
-                v[n++] = fw[i];
-    }
-    if (n >= 3) {
-        long a, b;
-        for (a = 1; a < n; a++) /* few values: insertion sort */
-            for (b = a; b > 0 && v[b - 1] > v[b]; b--) {
-                float t = v[b];
-                v[b] = v[b - 1];
-                v[b - 1] = t;
-            }
-        fwhm = v[n / 2];
-    }
-    free(v);
-    rapid_table_release(&cat);
-    rapid_psfphot_psf_release(psf);
-    return rapid_psfphot_psf_gauss(psf, fwhm, err);
-}
-
 int cmd_extract(int argc, char **argv)
 {
     rapid_cand_opts o;
@@ -340,19 +299,12 @@ int cmd_extract(int argc, char **argv)
     in.ny = img.ny;
     in.bunit = bunit;
     in.wcs = have_wcs ? &wcs : NULL;
-    if (!a.psf && gaussian_psf(&in, &o, &psf, &err) != 0) {
+    in.psf = a.psf ? &psf : NULL;
+    if (rapid_candidates_extract(&in, &o, &cat, &err) != 0) {
         rapid_err_prefix(&err, "%s", a.image);
         rc = cli_fail("extract", &err);
         goto cleanup;
     }
-    in.psf = &psf;
-    if (rapid_candidates(&in, &o, &cat, &err) != 0) {
-        rapid_err_prefix(&err, "%s", a.image);
-        rc = cli_fail("extract", &err);
-        goto cleanup;
-    }
-    rapid_header_set_str(&cat.hdr, "PSFSRC", a.psf ? "FILE" : "GAUSS",
-                         a.psf ? "PSF from --psf" : "Gaussian of the median FWHM");
     if ((a.csv ? rapid_table_write_csv(a.out, &cat, &err)
                : rapid_fits_write_table(a.out, &cat, "CANDIDATES", &err)) != 0) {
         rc = cli_fail("extract", &err);

@@ -13,6 +13,8 @@ static const rapid_cmd commands[] = {
     {"extract", cmd_extract, "Candidates of a difference image: detection, PSF fits, vetting"},
     {"ingest", cmd_ingest, "Register L2 images (files or directories) in the database"},
     {"ingest-psf", cmd_ingest_psf, "Register PSF files in the database"},
+    {"job", cmd_job, "Run a science or reference job from its configuration"},
+    {"postproc-job", cmd_postproc_job, "Run a post-processing job from its configuration"},
     {"sim", cmd_sim, "Simulate a Roman WFI survey: L2 images, PSFs and truth"},
     {"tile", cmd_tile, "Sky tessellation: tile of a position, neighbours, export"},
     {"version", cmd_version, "Print the version and the git commit"},

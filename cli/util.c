@@ -281,6 +281,33 @@ void cli_remove_temporaries_on_signals(void)
             sigaction(sigs[i], &sa, NULL);
 }
 
+static volatile sig_atomic_t stop_flag;
+
+/* The first signal asks the work to stop; a second one ends it now. */
+static void ask_to_stop(int sig)
+{
+    if (stop_flag)
+        remove_and_die(sig);
+    stop_flag = 1;
+}
+
+volatile sig_atomic_t *cli_stop_on_signals(void)
+{
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old;
+    int i;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ask_to_stop;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < 3; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (i = 0; i < 3; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    return &stop_flag;
+}
+
 int cli_check_memory(const char *cmd, uint64_t need, const char *what,
                      int allow_large)
 {

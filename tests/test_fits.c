@@ -511,6 +511,50 @@ static void test_not_2d(void **state)
                  RAPID_E_NOT2D, path);
 }
 
+/* A file updated in place (post-processing): the cards in every HDU,
+ * those of the same name replaced (a long string too), the checksums
+ * right after, the data untouched. */
+static void test_stamp(void **state)
+{
+    const char *path = two_hdu_file("stamped.fits");
+    char longval[200], got[256];
+    rapid_header cards = RAPID_HEADER_INIT, h = RAPID_HEADER_INIT;
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long v;
+    int hdu;
+
+    (void)state;
+    memset(longval, 'p', sizeof longval - 1);
+    longval[sizeof longval - 1] = '\0';
+    longval[0] = '/';
+    assert_int_equal(rapid_header_set_long(&cards, "PID", 501, "id"), 0);
+    assert_int_equal(rapid_header_set_str(&cards, "PRODLOC", "short", NULL), 0);
+    assert_ok(rapid_fits_stamp(path, &cards, &err), err);
+    /* again, with a longer PRODLOC and another PID: replaced, not added */
+    rapid_header_release(&cards);
+    assert_int_equal(rapid_header_set_long(&cards, "PID", 502, "id"), 0);
+    assert_int_equal(rapid_header_set_str(&cards, "PRODLOC", longval, NULL), 0);
+    assert_ok(rapid_fits_stamp(path, &cards, &err), err);
+    assert_ok(rapid_fits_verify_checksums(path, &err), err);
+    for (hdu = 0; hdu < 2; hdu++) {
+        assert_ok(rapid_fits_read_header(path, hdu ? "1" : "0", &h, &err), err);
+        assert_ok(rapid_header_get_long(&h, "PID", &v, &err), err);
+        assert_int_equal(v, 502);
+        assert_ok(rapid_header_get_str(&h, "PRODLOC", got, sizeof got, &err), err);
+        assert_string_equal(got, longval);
+        assert_true(rapid_header_has(&h, "LONGSTRN"));
+        rapid_header_release(&h);
+    }
+    assert_ok(rapid_fits_read_image(path, "SCI", &img, &err), err);
+    assert_float_equal(img.data[0], 2.0f, 0);
+    assert_float_equal(img.data[1], 1.0f, 0);
+    rapid_image_release(&img);
+    assert_fails(rapid_fits_stamp(test_path("nothing.fits"), &cards, &err), err,
+                 RAPID_E_NOENT, "nothing.fits");
+    rapid_header_release(&cards);
+}
+
 /* ---------------------------------------------------------- broken files */
 
 static void test_missing_and_directory(void **state)
@@ -1713,6 +1757,7 @@ int main(void)
         cmocka_unit_test(test_several_hdus_one_file),
         cmocka_unit_test(test_table_truncated),
         cmocka_unit_test(test_fitsverify),
+        cmocka_unit_test(test_stamp),
         cmocka_unit_test(test_float_direct),
         cmocka_unit_test(test_float_direct_io),
         cmocka_unit_test(test_float_not_direct),

@@ -175,6 +175,47 @@ static void test_known_names(void **state)
     assert_int_equal(test_count_prefixed(test_tmpdir(), ".known."), 0);
 }
 
+/* Files added to a set begun (names learnt on the way) go with it, and
+ * must be written like the others. */
+static void test_add(void **state)
+{
+    static const char *const names[1] = {"a.txt"};
+    const char *dir = test_path("added");
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_prodset *s;
+    char buf[64];
+    int k;
+
+    (void)state;
+    assert_int_equal(rapid_prodset_begin(&s, dir, names, 1, &err), 0);
+    write_file(rapid_prodset_path(s, 0), "a");
+    k = rapid_prodset_add(s, "b.txt", &err);
+    assert_int_equal(k, 1);
+    assert_non_null(strstr(rapid_prodset_path(s, 1), "/b.txt"));
+    write_file(rapid_prodset_path(s, k), "b");
+    assert_int_equal(rapid_prodset_add(s, "b.txt", &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "b.txt is in the set already"));
+    assert_int_equal(rapid_prodset_add(s, "x/y", &err), RAPID_E_ARG);
+    assert_int_equal(rapid_prodset_add(s, "", &err), RAPID_E_ARG);
+    assert_int_equal(rapid_prodset_commit(s, &err), 0);
+    assert_int_equal(test_count_entries(dir), 2);
+    read_file(test_path("added/b.txt"), buf, sizeof buf);
+    assert_string_equal(buf, "b");
+    /* a name added but not written: the set is incomplete, the earlier
+     * one stays */
+    assert_int_equal(rapid_prodset_begin_among(&s, dir, names, 1, NULL, 0, &err),
+                     RAPID_E_ARG); /* b.txt is not a product of this set */
+    assert_int_equal(unlink(test_path("added/b.txt")), 0);
+    assert_int_equal(rapid_prodset_begin(&s, dir, names, 1, &err), 0);
+    write_file(rapid_prodset_path(s, 0), "a2");
+    assert_int_equal(rapid_prodset_add(s, "c.txt", &err), 1);
+    assert_int_equal(rapid_prodset_commit(s, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "c.txt was not written"));
+    read_file(test_path("added/a.txt"), buf, sizeof buf);
+    assert_string_equal(buf, "a");
+    assert_int_equal(test_count_prefixed(test_tmpdir(), ".added."), 0);
+}
+
 /* What a killed writer left is removed by the next one; an earlier set
  * that it had renamed aside is put back. */
 static void test_stale(void **state)
@@ -395,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_replace),
         cmocka_unit_test(test_refuses_others),
         cmocka_unit_test(test_known_names),
+        cmocka_unit_test(test_add),
         cmocka_unit_test(test_stale),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_killed),

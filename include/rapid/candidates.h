@@ -17,6 +17,8 @@
 #ifndef RAPID_CANDIDATES_H
 #define RAPID_CANDIDATES_H
 
+#include <stddef.h>
+
 #include "rapid/error.h"
 #include "rapid/fits.h"
 #include "rapid/psfphot.h"
@@ -48,6 +50,14 @@ void rapid_cuts_init(rapid_cuts *c);
  * keep their values in c.  Unknown sections or keys, values that are not
  * numbers, and unreadable files are errors naming the file and line. */
 int rapid_cuts_read(rapid_cuts *c, const char *path, rapid_err *err);
+/* One key of section [cuts] (a field name above) from its text value, for
+ * a reader of another INI file that holds a [cuts] section (the science
+ * job's configuration): 0, or -1 with what is wrong in problem (sz bytes):
+ * an unknown key, a value that is not a finite number. */
+int rapid_cuts_set(rapid_cuts *c, const char *key, const char *value,
+                   char *problem, size_t sz);
+/* RAPID_E_ARG naming path if a minimum is above its maximum. */
+int rapid_cuts_check(const rapid_cuts *c, const char *path, rapid_err *err);
 
 /* fail_bits: one bit per cut a candidate fails. */
 enum {
@@ -126,6 +136,14 @@ typedef struct rapid_cand_input {
  * RAPID_E_NOMEM. */
 int rapid_candidates(const rapid_cand_input *in, const rapid_cand_opts *o,
                      rapid_table *cat, rapid_err *err);
+
+/* rapid_candidates as `rapid extract` and the science job run it: with
+ * in->psf NULL, a Gaussian PSF of the median FWHM of the bright unflagged
+ * candidates a first pass with a 2-px one finds (2 px with fewer than 3
+ * of them); the catalog's header card PSFSRC says which ('FILE', 'GAUSS'). */
+int rapid_candidates_extract(const rapid_cand_input *in,
+                             const rapid_cand_opts *o, rapid_table *cat,
+                             rapid_err *err);
 
 #ifdef __cplusplus
 }

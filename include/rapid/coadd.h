@@ -15,6 +15,7 @@
 #define RAPID_COADD_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #include "rapid/error.h"
 #include "rapid/extract.h"
@@ -168,6 +169,24 @@ uint64_t rapid_coadd_memory(const rapid_coadd_opts *o,
  * are removed by the next write into dir. */
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err);
+
+/* The five products, in rapid_coadd_write's order. */
+enum { RAPID_COADD_IMAGE, RAPID_COADD_COV, RAPID_COADD_UNC, RAPID_COADD_PSF,
+       RAPID_COADD_CAT, RAPID_COADD_NPRODUCT };
+
+/* The file name of product k: rapid_ref_<rtid>_<FILTER><suffix>.fits
+ * (suffix "", "_cov", "_unc", "_psf", "_cat").  0, or -1 if it does not
+ * fit in sz or k is not a product. */
+int rapid_coadd_product_name(char *out, size_t sz, int64_t rtid,
+                             const char *filter, int k);
+
+/* The five products written to paths[k] as rapid_coadd_write writes them,
+ * for a caller that writes them into a product set of its own (the
+ * science job's).  Each file is written whole or not at all
+ * (rapid_fits_commit); the set is the caller's to make atomic. */
+int rapid_coadd_write_files(const rapid_coadd *c,
+                            const char *const paths[RAPID_COADD_NPRODUCT],
+                            rapid_err *err);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "rapid/error.h"
+#include "rapid/pipeline.h"
 #include "rapid/refimmeta.h"
 #include "rapid/wcs.h"
 
@@ -55,9 +56,9 @@ extern "C" {
 #define RAPID_DB_PATH_MAX 1024 /* room for file names in records */
 #define RAPID_DB_TIME_MAX 32   /* room for a "YYYY-MM-DDTHH:MM:SS.ffffff" */
 
-/* Pipelines (ppid). */
-enum { RAPID_PPID_REFIMAGE = 12, RAPID_PPID_SCIENCE = 15,
-       RAPID_PPID_POSTPROC = 17 };
+/* Pipelines (ppid): rapid/pipeline.h; RAPID_PPID_REFIMAGE is its
+ * RAPID_PPID_REFERENCE under the database's older name. */
+enum { RAPID_PPID_REFIMAGE = RAPID_PPID_REFERENCE };
 
 typedef struct rapid_db rapid_db;
 

@@ -210,6 +210,13 @@ int rapid_fits_write_table(const char *path, const rapid_table *t,
 
 /* Verify CHECKSUM/DATASUM of every HDU: 0 if all present and correct. */
 int rapid_fits_verify_checksums(const char *path, rapid_err *err);
+/* Update the file at path in place: every card of cards (replacing one of
+ * the same keyword, else appended) into every HDU, then CHECKSUM and
+ * DATASUM of every HDU (written last, over the updated HDU).  For a copy
+ * of a product made for the purpose (post-processing): the file is not
+ * replaced atomically. */
+int rapid_fits_stamp(const char *path, const rapid_header *cards,
+                     rapid_err *err);
 
 #ifdef __cplusplus
 }

@@ -64,6 +64,13 @@ int rapid_prodset_begin_among(rapid_prodset **out, const char *dir,
  * string lives as long as the set. */
 const char *rapid_prodset_path(const rapid_prodset *s, int k);
 
+/* Add file name (a plain name, not yet in the set) to a set begun, for a
+ * writer that learns its products' names as it goes (the science job):
+ * its index for rapid_prodset_path, or a negative status.  The directory's
+ * earlier contents were checked against the names given to begin only:
+ * such a writer empties the directory of its earlier set first. */
+int rapid_prodset_add(rapid_prodset *s, const char *name, rapid_err *err);
+
 /* Put the new set in place: every file must have been written.  The
  * earlier set is removed.  Frees s, also on failure (after which the
  * directory holds the earlier set and no temporaries). */

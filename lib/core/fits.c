@@ -340,7 +340,8 @@ static int open_failed(const char *path, int status, rapid_err *err)
     return rapid_fail(err, RAPID_E_NOTFITS, "%s: not a FITS file", path);
 }
 
-static int open_file(fitsfile **f, const char *path, rapid_err *err)
+static int open_file_mode(fitsfile **f, const char *path, int mode,
+                          rapid_err *err)
 {
     struct stat sb;
     int status = 0;
@@ -361,11 +362,16 @@ static int open_file(fitsfile **f, const char *path, rapid_err *err)
                           "%s: is a directory, not a FITS file", path);
     /* The disk-file entry point takes the name literally (no "[ext]" or
      * "(template)" parsing) and still reads gzipped files. */
-    if (fits_open_diskfile(f, path, READONLY, &status)) {
+    if (fits_open_diskfile(f, path, mode, &status)) {
         *f = NULL;
         return open_failed(path, status, err);
     }
     return 0;
+}
+
+static int open_file(fitsfile **f, const char *path, rapid_err *err)
+{
+    return open_file_mode(f, path, READONLY, err);
 }
 
 void rapid_fits_close(fitsfile *f)
@@ -957,6 +963,61 @@ int rapid_fits_verify_checksums(const char *path, rapid_err *err)
     }
 cleanup:
     rapid_fits_close(f);
+    return rc;
+}
+
+int rapid_fits_stamp(const char *path, const rapid_header *cards,
+                     rapid_err *err)
+{
+    char label[RAPID_LABEL_MAX], key[9], card[81];
+    fitsfile *f = NULL;
+    int rc = 0, status = 0, n = 0, i, k;
+
+    if ((rc = open_file_mode(&f, path, READWRITE, err)) != 0)
+        return rc;
+    if (fits_get_num_hdus(f, &n, &status)) {
+        rc = rapid_cfitsio_fail(err, status, path, "cannot count HDUs");
+        goto cleanup;
+    }
+    for (i = 1; i <= n && !rc; i++) {
+        snprintf(label, sizeof label, "%s[%d]", path, i - 1);
+        if (fits_movabs_hdu(f, i, NULL, &status)) {
+            rc = rapid_cfitsio_fail(err, status, label, "cannot move to the HDU");
+            break;
+        }
+        /* each keyword's earlier card(s) out (with a long string's
+         * CONTINUE cards), then the new ones appended */
+        for (k = 0; k < cards->ncards && !rc; k++) {
+            card_keyword(cards->cards[k], key);
+            if (strcmp(key, "CONTINUE") == 0)
+                continue;
+            while (fits_delete_key(f, key, &status) == 0)
+                ;
+            if (status == KEY_NO_EXIST)
+                status = 0, fits_clear_errmsg();
+            else
+                rc = rapid_cfitsio_fail(err, status, label, "cannot replace %s", key);
+        }
+        for (k = 0; k < cards->ncards && !rc; k++) {
+            snprintf(card, sizeof card, "%s", cards->cards[k]);
+            if (fits_write_record(f, card, &status))
+                rc = rapid_cfitsio_fail(err, status, label, "cannot write %.8s",
+                                        card);
+        }
+        for (k = 0; k < cards->ncards && !rc; k++)
+            if (strncmp(cards->cards[k], "CONTINUE", 8) == 0) {
+                /* the long-string convention, declared (LONGSTRN) */
+                if (fits_write_key_longwarn(f, &status))
+                    rc = rapid_cfitsio_fail(err, status, label, "cannot write LONGSTRN");
+                break;
+            }
+        if (!rc && fits_write_chksum(f, &status))
+            rc = rapid_cfitsio_fail(err, status, label, "cannot write CHECKSUM");
+    }
+cleanup:
+    status = 0;
+    if (fits_close_file(f, &status) && !rc)
+        rc = rapid_cfitsio_fail(err, status, path, "cannot close");
     return rc;
 }
 

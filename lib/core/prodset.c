@@ -401,6 +401,29 @@ static int swap_in_two_steps(rapid_prodset *s, const char **aside,
     return rc;
 }
 
+int rapid_prodset_add(rapid_prodset *s, const char *name, rapid_err *err)
+{
+    char **paths;
+    size_t sz;
+    int k;
+
+    if (!s || !name || !name[0] || strchr(name, '/'))
+        return rapid_fail(err, RAPID_E_ARG, "%s: '%s' is not a plain file name",
+                          s ? s->dir : "product set", name ? name : "");
+    for (k = 0; k < s->n; k++)
+        if (strcmp(strrchr(s->paths[k], '/') + 1, name) == 0)
+            return rapid_fail(err, RAPID_E_ARG, "%s: %s is in the set already",
+                              s->dir, name);
+    if (!(paths = realloc(s->paths, (size_t)(s->n + 1) * sizeof *paths)))
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory", s->dir);
+    s->paths = paths;
+    sz = strlen(s->tmp) + strlen(name) + 2;
+    if (!(s->paths[s->n] = malloc(sz)))
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory", s->dir);
+    snprintf(s->paths[s->n], sz, "%s/%s", s->tmp, name);
+    return s->n++;
+}
+
 int rapid_prodset_commit(rapid_prodset *s, rapid_err *err)
 {
     const char *earlier = NULL;

@@ -485,27 +485,50 @@ static int write_psf(const char *path, const rapid_coadd *c, rapid_err *err)
     return rapid_fits_commit(out, err);
 }
 
+int rapid_coadd_product_name(char *out, size_t sz, int64_t rtid,
+                             const char *filter, int k)
+{
+    static const char *suffix[RAPID_COADD_NPRODUCT] = {"", "_cov", "_unc",
+                                                       "_psf", "_cat"};
+    int n;
+
+    if (k < 0 || k >= RAPID_COADD_NPRODUCT)
+        return -1;
+    n = snprintf(out, sz, "rapid_ref_%lld_%s%s.fits", (long long)rtid, filter,
+                 suffix[k]);
+    return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+int rapid_coadd_write_files(const rapid_coadd *c,
+                            const char *const paths[RAPID_COADD_NPRODUCT],
+                            rapid_err *err)
+{
+    int k, rc = 0;
+
+    for (k = 0; k < RAPID_COADD_NPRODUCT && rc == 0; k++)
+        rc = k == RAPID_COADD_PSF ? write_psf(paths[k], c, err)
+                                  : write_product(paths[k], c, k, err);
+    return rc;
+}
+
 int rapid_coadd_write(const rapid_coadd *c, const char *dir, int64_t rtid,
                       const char *filter, rapid_err *err)
 {
-    static const char *suffix[5] = {"", "_cov", "_unc", "_psf", "_cat"};
-    char name[5][128];
-    const char *names[5];
+    char name[RAPID_COADD_NPRODUCT][128];
+    const char *names[RAPID_COADD_NPRODUCT], *paths[RAPID_COADD_NPRODUCT];
     rapid_prodset *set = NULL;
     int k, rc;
 
-    for (k = 0; k < 5; k++) {
-        snprintf(name[k], sizeof name[k], "rapid_ref_%lld_%s%s.fits",
-                 (long long)rtid, filter, suffix[k]);
+    for (k = 0; k < RAPID_COADD_NPRODUCT; k++) {
+        if (rapid_coadd_product_name(name[k], sizeof name[k], rtid, filter, k))
+            return rapid_fail(err, RAPID_E_ARG, "%s: filter name too long", filter);
         names[k] = name[k];
     }
-    if ((rc = rapid_prodset_begin(&set, dir, names, 5, err)) != 0)
+    if ((rc = rapid_prodset_begin(&set, dir, names, RAPID_COADD_NPRODUCT, err)) != 0)
         return rc;
-    for (k = 0; k < 5 && rc == 0; k++) {
-        const char *path = rapid_prodset_path(set, k);
-        rc = k == 3 ? write_psf(path, c, err) : write_product(path, c, k, err);
-    }
-    if (rc) {
+    for (k = 0; k < RAPID_COADD_NPRODUCT; k++)
+        paths[k] = rapid_prodset_path(set, k);
+    if ((rc = rapid_coadd_write_files(c, paths, err)) != 0) {
         rapid_prodset_abort(set);
         rapid_err_prefix(err, "%s: the reference image was not written", dir);
         return rc;

@@ -26,14 +26,8 @@ void rapid_cuts_init(rapid_cuts *c)
     c->dmag_max = 0.3;
 }
 
-typedef struct ini_ctx {
-    rapid_cuts *c;
-    const char *path;
-    char problem[256];
-} ini_ctx;
-
-static int on_key(void *user, const char *section, const char *name,
-                  const char *value)
+int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
+                   char *problem, size_t sz)
 {
     static const struct {
         const char *name;
@@ -51,10 +45,51 @@ static int on_key(void *user, const char *section, const char *name,
         {"chi2_max", offsetof(rapid_cuts, chi2_max)},
         {"dmag_max", offsetof(rapid_cuts, dmag_max)},
     };
-    ini_ctx *ctx = user;
     size_t k;
     char *end;
     double v;
+
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (strcmp(name, keys[k].name) == 0)
+            break;
+    if (k == sizeof keys / sizeof keys[0]) {
+        snprintf(problem, sz, "unknown key %s "
+                 "(known: edge_min snr_min elong_max ratio_min ratio_max "
+                 "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max)",
+                 name);
+        return -1;
+    }
+    errno = 0;
+    v = strtod(value, &end);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == value || *end || errno || !isfinite(v)) {
+        snprintf(problem, sz, "%s = '%s' is not a finite number", name, value);
+        return -1;
+    }
+    *(double *)((char *)c + keys[k].off) = v;
+    return 0;
+}
+
+int rapid_cuts_check(const rapid_cuts *c, const char *path, rapid_err *err)
+{
+    if (c->ratio_min > c->ratio_max || c->chi2_min > c->chi2_max)
+        return rapid_fail(err, RAPID_E_ARG, "%s: a minimum above its maximum "
+                          "(ratio %g .. %g, chi2 %g .. %g)", path, c->ratio_min,
+                          c->ratio_max, c->chi2_min, c->chi2_max);
+    return 0;
+}
+
+typedef struct ini_ctx {
+    rapid_cuts *c;
+    const char *path;
+    char problem[256];
+} ini_ctx;
+
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value)
+{
+    ini_ctx *ctx = user;
 
     if (!name) /* a section header alone */
         return 1;
@@ -65,27 +100,8 @@ static int on_key(void *user, const char *section, const char *name,
                  "cuts belong in section [cuts]", name, section);
         return 0;
     }
-    for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        if (strcmp(name, keys[k].name) == 0)
-            break;
-    if (k == sizeof keys / sizeof keys[0]) {
-        snprintf(ctx->problem, sizeof ctx->problem, "unknown key %s "
-                 "(known: edge_min snr_min elong_max ratio_min ratio_max "
-                 "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max)",
-                 name);
-        return 0;
-    }
-    errno = 0;
-    v = strtod(value, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (end == value || *end || errno || !isfinite(v)) {
-        snprintf(ctx->problem, sizeof ctx->problem, "%s = '%s' is not a finite "
-                 "number", name, value);
-        return 0;
-    }
-    *(double *)((char *)ctx->c + keys[k].off) = v;
-    return 1;
+    return rapid_cuts_set(ctx->c, name, value, ctx->problem,
+                          sizeof ctx->problem) == 0;
 }
 
 int rapid_cuts_read(rapid_cuts *c, const char *path, rapid_err *err)
@@ -107,10 +123,8 @@ int rapid_cuts_read(rapid_cuts *c, const char *path, rapid_err *err)
     if (rc > 0) /* the line of the first error */
         return rapid_fail(err, RAPID_E_ARG, "%s: line %d: %s", path, rc,
                           ctx.problem[0] ? ctx.problem : "not an INI line");
-    if (tmp.ratio_min > tmp.ratio_max || tmp.chi2_min > tmp.chi2_max)
-        return rapid_fail(err, RAPID_E_ARG, "%s: a minimum above its maximum "
-                          "(ratio %g .. %g, chi2 %g .. %g)", path, tmp.ratio_min,
-                          tmp.ratio_max, tmp.chi2_min, tmp.chi2_max);
+    if ((rc = rapid_cuts_check(&tmp, path, err)) != 0)
+        return rc;
     *c = tmp;
     return 0;
 }

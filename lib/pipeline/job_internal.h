@@ -1,0 +1,72 @@
+/* job_internal.h - the science job's state and the helpers of its steps
+ * (job.c reads as the steps; job_steps.c holds what they share). */
+#ifndef RAPID_PIPELINE_JOB_INTERNAL_H
+#define RAPID_PIPELINE_JOB_INTERNAL_H
+
+#include "pipeline/jobrun.h"
+#include "rapid/diffrun.h"
+#include "rapid/job.h"
+#include "rapid/refimmeta.h"
+
+typedef struct job {
+    rapid_job_config c;
+    jobrun run;
+    json_t *reference;          /* the manifest's "reference" */
+    json_t *diffs;              /* its "diffs" */
+    rapid_diffrun *diff;
+    char ref[4096];             /* the reference image the difference reads */
+    char ref_psf[4096], ref_cov[4096], ref_unc[4096]; /* "": beside it */
+    char wisdom[4096];          /* "": none */
+    rapid_table cat[RAPID_DIFFRUN_NMETHOD];  /* candidates per method */
+    long npass[RAPID_DIFFRUN_NMETHOD];
+} job;
+
+/* Step 1, the reference image (job_reference.c): s->ref (and its PSF and
+ * maps when not beside it) set, s->reference filled; 0 or the exit
+ * code. */
+int job_reference_existing(job *s);
+int job_reference_from_job(job *s);
+int job_reference_build(job *s);
+
+/* Read the configuration, begin the product directory, start the
+ * manifest: 0, or the exit code to end with. */
+int job_start(job *s, const char *path, const rapid_job_opts *o,
+              const char *cmd);
+/* Finish (jobrun_finish) and release; returns the exit code. */
+int job_end(job *s, int code);
+/* Log "error: ..." and return code. */
+int job_fail(job *s, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* rapid_diffrun_opts.warn: a warning into the log. */
+void job_warn(void *arg, const char *msg);
+/* A stage of known duration into the manifest (its peak memory: the
+ * peak so far). */
+void job_stage_add(job *s, const char *name, double seconds);
+/* The reference job's log: 0 if it ended 0-31, RAPID_EXIT_REFJOB_FAILED
+ * if it ended with an error, RAPID_EXIT_INPUT if it did not end. */
+int job_refjob_status(job *s);
+/* A file F = {"path", "size", ...} of another job's manifest: it must
+ * exist with its size; its path into dst (4096 bytes).  A NULL F leaves
+ * dst empty for key "psf", "cov", "unc" (found beside the image), and is
+ * RAPID_EXIT_INPUT for the image. */
+int job_manifest_file(job *s, json_t *f, const char *dir, const char *key,
+                      char *dst);
+/* Every input of the reference to build exists: 0 or RAPID_EXIT_INPUT. */
+int job_inputs_exist(job *s);
+json_t *job_refimmeta_json(const rapid_refimmeta *m);
+/* The candidates of method m's difference into s->cat[m]: 0, or -1 with
+ * the method's failure recorded (s->diff->run[m].msg). */
+int job_candidates(job *s, int m);
+/* Method m's products and catalog into the set, its entry into s->diffs:
+ * 0 or RAPID_EXIT_WRITE. */
+int job_write_method(job *s, int m);
+json_t *job_failed_method_json(job *s, int m);
+/* 1 ZOGY, 2 kernel fit, 3 naive (the database's diffimages.method). */
+int job_method_id(int m);
+/* A number, or null for NaN. */
+json_t *job_num(double v);
+
+#endif

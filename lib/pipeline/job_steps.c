@@ -1,0 +1,383 @@
+/* job_steps.c - what the science job's steps share (job_internal.h):
+ * starting and ending a job, the reference job's products, the
+ * candidates and the products of each method, the manifest's entries. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pipeline/job_internal.h"
+#include "rapid/candidates.h"
+#include "rapid/version.h"
+
+json_t *job_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+int job_method_id(int m)
+{
+    return m == RAPID_DIFFRUN_ZOGY ? 1 : m == RAPID_DIFFRUN_SFFT ? 2 : 3;
+}
+
+int job_fail(job *s, int code, const char *fmt, ...)
+{
+    char msg[2 * RAPID_ERR_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    jobrun_log(&s->run, "error: %s", msg);
+    return code;
+}
+
+void job_warn(void *arg, const char *msg)
+{
+    job *s = arg;
+    jobrun_log(&s->run, "warning: %s", msg);
+}
+
+void job_stage_add(job *s, const char *name, double seconds)
+{
+    json_t *st = json_pack("{s:s, s:f, s:f}", "name", name, "seconds", seconds,
+                           "peak_rss_mb", jobrun_peak_rss_mb());
+
+    if (st)
+        json_array_append_new(s->run.stages, st);
+}
+
+/* WORK/fftw.wisdom: $RAPID_WORK's, or that of the work directory out is
+ * in (WORK/products/<procdate>/jid<jid>). */
+static void find_wisdom(job *s)
+{
+    const char *work = getenv("RAPID_WORK");
+    char tail[64];
+    size_t n = strlen(s->c.out), t;
+
+    if (s->run.o && s->run.o->wisdom) {
+        snprintf(s->wisdom, sizeof s->wisdom, "%s", s->run.o->wisdom);
+        return;
+    }
+    if (work && work[0]) {
+        snprintf(s->wisdom, sizeof s->wisdom, "%s/fftw.wisdom", work);
+        return;
+    }
+    snprintf(tail, sizeof tail, "/products/%d/jid%lld", s->c.procdate,
+             (long long)s->c.jid);
+    t = strlen(tail);
+    if (n > t && strcmp(s->c.out + n - t, tail) == 0)
+        snprintf(s->wisdom, sizeof s->wisdom, "%.*s/fftw.wisdom", (int)(n - t),
+                 s->c.out);
+}
+
+int job_start(job *s, const char *path, const rapid_job_opts *o,
+              const char *cmd)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    char out[4096], host[256] = "";
+    json_t *m;
+    int k;
+
+    memset(s, 0, sizeof *s);
+    rapid_job_config_init(&s->c);
+    jobrun_init(&s->run, o, cmd);
+    s->reference = json_object();
+    s->diffs = json_array();
+    for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++)
+        s->cat[k] = (rapid_table)RAPID_TABLE_INIT;
+    if (rapid_job_config_read(&s->c, path, &err) != 0) {
+        /* the log goes where the configuration says, or where its name says */
+        if (s->c.out)
+            snprintf(out, sizeof out, "%s", s->c.out);
+        else if (rapid_job_dir_of_config(path, out, sizeof out) != 0)
+            out[0] = '\0';
+        if (out[0]) {
+            rapid_err e2 = RAPID_ERR_INIT;
+            if (jobrun_begin(&s->run, out, &e2) != 0)
+                jobrun_log(&s->run, "%s", e2.msg);
+        }
+        return job_fail(s, RAPID_EXIT_CONFIG, "%s", err.msg);
+    }
+    if (jobrun_begin(&s->run, s->c.out, &err) != 0)
+        return job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
+    jobrun_log(&s->run, "jid %lld, ppid %d, procdate %d: %s (rapid %s, %s)",
+               (long long)s->c.jid, s->c.ppid, s->c.procdate, path,
+               rapid_version(), rapid_git_commit());
+    find_wisdom(s);
+    gethostname(host, sizeof host - 1);
+    m = s->run.manifest;
+    json_object_set_new(m, "jid", json_integer(s->c.jid));
+    json_object_set_new(m, "ppid", json_integer(s->c.ppid));
+    json_object_set_new(m, "procdate", json_integer(s->c.procdate));
+    json_object_set_new(m, "machine", json_string(host));
+    json_object_set_new(m, "software", json_pack("{s:s, s:s}", "version",
+                                                 rapid_version(), "gitcommit",
+                                                 rapid_git_commit()));
+    if (s->c.ppid == RAPID_PPID_SCIENCE)
+        json_object_set_new(m, "science", json_pack(
+            "{s:I, s:I, s:i, s:i, s:I, s:s}", "rid", (json_int_t)s->c.rid,
+            "expid", (json_int_t)s->c.expid, "sca", s->c.sca, "fid", s->c.fid,
+            "field", (json_int_t)s->c.field, "image", s->c.image));
+    return 0;
+}
+
+int job_end(job *s, int code)
+{
+    int k;
+
+    code = jobrun_finish(&s->run, code);
+    for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++)
+        rapid_table_release(&s->cat[k]);
+    rapid_diffrun_free(s->diff);
+    json_decref(s->reference);
+    json_decref(s->diffs);
+    jobrun_release(&s->run);
+    rapid_job_config_release(&s->c);
+    return code;
+}
+
+int job_refjob_status(job *s)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    char log[4200];
+    int code;
+
+    snprintf(log, sizeof log, "%s/%s", s->c.ref_dir, RAPID_JOB_LOG);
+    if (rapid_job_log_exitcode(log, &code, &err) != 0)
+        return job_fail(s, RAPID_EXIT_INPUT, "reference job %lld has not "
+                        "ended: %s", (long long)s->c.refjid, err.msg);
+    if (code > 31)
+        return job_fail(s, RAPID_EXIT_REFJOB_FAILED, "reference job %lld "
+                        "failed (terminating_exitcode = %d in %s)",
+                        (long long)s->c.refjid, code, log);
+    return 0;
+}
+
+int job_manifest_file(job *s, json_t *f, const char *dir, const char *key,
+                      char *dst)
+{
+    const char *path = json_string_value(json_object_get(f, "path"));
+    json_t *size = json_object_get(f, "size");
+    struct stat sb;
+
+    dst[0] = '\0';
+    if (!f && strcmp(key, "image") != 0)
+        return 0;
+    if (!path || !json_is_integer(size))
+        return job_fail(s, RAPID_EXIT_INPUT, "%s/%s: no reference %s with its "
+                        "path and size", dir, RAPID_JOB_MANIFEST, key);
+    if (stat(path, &sb) != 0)
+        return job_fail(s, RAPID_EXIT_INPUT, "%s: the reference %s (of %s/%s) "
+                        "is missing", path, key, dir, RAPID_JOB_MANIFEST);
+    if ((json_int_t)sb.st_size != json_integer_value(size))
+        return job_fail(s, RAPID_EXIT_INPUT, "%s: %lld bytes, %s/%s says %lld",
+                        path, (long long)sb.st_size, dir, RAPID_JOB_MANIFEST,
+                        (long long)json_integer_value(size));
+    snprintf(dst, 4096, "%s", path);
+    return 0;
+}
+
+int job_inputs_exist(job *s)
+{
+    struct stat sb;
+    int k;
+
+    for (k = 0; k < s->c.ninputs; k++) {
+        const rapid_job_input *in = &s->c.inputs[k];
+        if (stat(in->image, &sb) != 0)
+            return job_fail(s, RAPID_EXIT_INPUT, "%s: reference input %d "
+                            "(rid %lld) is missing", in->image, k + 1,
+                            (long long)in->rid);
+        if (in->psf && stat(in->psf, &sb) != 0)
+            return job_fail(s, RAPID_EXIT_INPUT, "%s: the PSF of reference "
+                            "input %d is missing", in->psf, k + 1);
+    }
+    return 0;
+}
+
+json_t *job_refimmeta_json(const rapid_refimmeta *m)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "nframes", json_integer(m->nframes));
+    json_object_set_new(o, "mjdobsmin", job_num(m->mjdobsmin));
+    json_object_set_new(o, "mjdobsmax", job_num(m->mjdobsmax));
+    json_object_set_new(o, "npixsat", json_integer(m->npixsat));
+    json_object_set_new(o, "npixnan", json_integer(m->npixnan));
+    json_object_set_new(o, "clmean", job_num(m->clmean));
+    json_object_set_new(o, "clstddev", job_num(m->clstddev));
+    json_object_set_new(o, "clnoutliers", json_integer(m->clnoutliers));
+    json_object_set_new(o, "gmedian", job_num(m->gmedian));
+    json_object_set_new(o, "datascale", job_num(m->datascale));
+    json_object_set_new(o, "gmin", job_num(m->gmin));
+    json_object_set_new(o, "gmax", job_num(m->gmax));
+    json_object_set_new(o, "cov5percent", job_num(m->cov5percent));
+    json_object_set_new(o, "medncov", job_num(m->medncov));
+    json_object_set_new(o, "medpixunc", job_num(m->medpixunc));
+    json_object_set_new(o, "fwhmmedpix", job_num(m->fwhmmedpix));
+    json_object_set_new(o, "fwhmminpix", job_num(m->fwhmminpix));
+    json_object_set_new(o, "fwhmmaxpix", job_num(m->fwhmmaxpix));
+    json_object_set_new(o, "nsexcatsources", json_integer(m->nsexcatsources));
+    return o;
+}
+
+int job_candidates(job *s, int m)
+{
+    rapid_diffrun *r = s->diff;
+    rapid_psfphot_psf psf = RAPID_PSFPHOT_PSF_INIT;
+    rapid_cand_opts co;
+    rapid_cand_input in;
+    rapid_err err = RAPID_ERR_INIT;
+    const float *pd = NULL;
+    int npd = 0, rc = 0;
+    long i;
+
+    rapid_cand_opts_init(&co);
+    co.negative = 1;
+    co.cuts = s->c.cuts;
+    co.psf.nthreads = s->c.threads < RAPID_PSFPHOT_MAXTHREADS
+                          ? s->c.threads : RAPID_PSFPHOT_MAXTHREADS;
+    memset(&in, 0, sizeof in);
+    in.nx = r->pair.nx;
+    in.ny = r->pair.ny;
+    in.bunit = "DN/s";
+    in.wcs = &r->sci_wcs;
+    if (m == RAPID_DIFFRUN_ZOGY) {
+        in.diff = r->zogy.d, in.unc = r->zogy.unc, in.detect = r->zogy.scorr;
+        pd = r->zogy.pd, npd = r->zogy.npd;
+    } else if (m == RAPID_DIFFRUN_SFFT) {
+        in.diff = r->sfft.d, in.unc = r->sfft.unc, in.detect = r->sfft.cconv;
+        pd = r->sfft.pd, npd = r->sfft.npd;
+    } else {
+        in.diff = r->naive_d, in.unc = r->naive_unc;
+    }
+    if (pd && (rc = rapid_psfphot_psf_set(&psf, pd, npd, npd, 1,
+                                          rapid_diffrun_method_name(m), &err)) == 0)
+        in.psf = &psf;
+    if (rc == 0)
+        rc = rapid_candidates_extract(&in, &co, &s->cat[m], &err);
+    rapid_psfphot_psf_release(&psf);
+    if (rc != 0) {
+        rapid_err_prefix(&err, "candidates");
+        memcpy(r->run[m].msg, err.msg, sizeof r->run[m].msg);
+        jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
+                   r->run[m].msg);
+        rapid_table_release(&s->cat[m]);
+        return -1;
+    }
+    {
+        const int32_t *pass = rapid_table_col(&s->cat[m], "pass")->data;
+        for (i = 0; i < s->cat[m].nrows; i++)
+            s->npass[m] += pass[i] != 0;
+    }
+    jobrun_log(&s->run, "%s: %ld candidates, %ld pass the cuts",
+               rapid_diffrun_method_name(m), s->cat[m].nrows, s->npass[m]);
+    return 0;
+}
+
+/* The "meta" of a difference: the gain matching's figures. */
+static json_t *diff_meta(const job *s, int m)
+{
+    const rapid_gainmatch *g = &s->diff->pair.match;
+
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:I}",
+                     "scalefacref", job_num(g->scale),
+                     "dxrmsfin", job_num(g->dx_rms), "dyrmsfin", job_num(g->dy_rms),
+                     "dxmedianfin", job_num(g->dx_median),
+                     "dymedianfin", job_num(g->dy_median),
+                     "nmatches", g->nstars,
+                     "nsexcatsources", (json_int_t)s->cat[m].nrows);
+}
+
+static json_t *footprint(job *s)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    double ra[5], dec[5];
+    json_t *r = json_array(), *d = json_array();
+    int k;
+
+    if (rapid_wcs_footprint(&s->diff->sci_wcs, s->diff->pair.nx,
+                            s->diff->pair.ny, ra, dec, &err) != 0) {
+        jobrun_log(&s->run, "warning: footprint: %s", err.msg);
+        for (k = 0; k < 5; k++)
+            ra[k] = dec[k] = NAN;
+    }
+    for (k = 0; k < 5; k++) {
+        json_array_append_new(r, job_num(ra[k]));
+        json_array_append_new(d, job_num(dec[k]));
+    }
+    return json_pack("{s:o, s:o}", "ra", r, "dec", d);
+}
+
+/* A product into the set: written by write(arg, path), then listed. */
+static int add_product(job *s, const char *name, json_t *prods, const char *key,
+                       int k, int m)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    const char *path;
+    json_t *f = NULL;
+    int rc;
+
+    if ((rc = jobrun_add(&s->run, name, &path, &err)) == 0)
+        rc = k >= 0 ? rapid_diffrun_write_product(s->diff, k, path, &err)
+                    : rapid_fits_write_table(path, &s->cat[m], "CANDIDATES", &err);
+    if (rc == 0)
+        rc = jobrun_product(&s->run, name, path, &f, &err);
+    if (rc != 0)
+        return job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
+    json_object_set(prods, key, f);
+    return 0;
+}
+
+int job_write_method(job *s, int m)
+{
+    const char *mname = rapid_diffrun_method_name(m);
+    json_t *prods = json_object(), *e;
+    char name[RAPID_DIFFRUN_PATH];
+    int k, code = 0;
+    size_t n;
+
+    for (k = 0; k < RAPID_DIFFRUN_NPRODUCT && code == 0; k++) {
+        const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
+        if (p->method != m || !rapid_diffrun_made(s->diff, k))
+            continue;
+        if (rapid_diffrun_product_name(s->diff, k, name, sizeof name) != 0)
+            code = job_fail(s, RAPID_EXIT_WRITE, "%s: too long a name", s->c.image);
+        else
+            code = add_product(s, name, prods, p->key, k, m);
+    }
+    /* the catalog: <base>_<method>_cat.fits beside <base>_<method>_diff.fits */
+    if (code == 0) {
+        rapid_diffrun_product_name(s->diff, m == RAPID_DIFFRUN_ZOGY ? RAPID_DIFFRUN_P_ZOGY_DIFF
+                                   : m == RAPID_DIFFRUN_SFFT ? RAPID_DIFFRUN_P_SFFT_DIFF
+                                                             : RAPID_DIFFRUN_P_NAIVE_DIFF,
+                                   name, sizeof name);
+        n = strlen(name);
+        if (n > 10 && strcmp(name + n - 10, "_diff.fits") == 0)
+            snprintf(name + n - 10, sizeof name - n + 10, "_cat.fits");
+        code = add_product(s, name, prods, "catalog", -1, m);
+    }
+    if (code == 0) {
+        e = json_pack("{s:s, s:i, s:s, s:O, s:o, s:o, s:i, s:i, s:I, s:I, s:f}",
+                      "method", mname, "method_id", job_method_id(m),
+                      "status", "ok", "products", prods, "meta", diff_meta(s, m),
+                      "footprint", footprint(s), "infobitssci", 0,
+                      "infobitsref", 0, "ncand", (json_int_t)s->cat[m].nrows,
+                      "npass", (json_int_t)s->npass[m],
+                      "seconds", s->diff->run[m].seconds);
+        json_array_append_new(s->diffs, e);
+    }
+    json_decref(prods);
+    return code;
+}
+
+json_t *job_failed_method_json(job *s, int m)
+{
+    return json_pack("{s:s, s:i, s:s, s:s}", "method",
+                     rapid_diffrun_method_name(m), "method_id", job_method_id(m),
+                     "status", "failed", "message", s->diff->run[m].msg);
+}

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# `rapid job` and `rapid postproc-job`: a reference job, science jobs on
+# its reference and on an existing one, post-processing; the manifest
+# against the files, the log's last line, the exit codes of a bad
+# configuration, a missing input, an interrupted and a killed job.
+set -u
+rapid=$1
+fail=0; n=0
+tmp=${RAPID_TEST_TMP:-/tmp}/job-test.$$; rm -rf "$tmp"; mkdir -p "$tmp"
+check() { # check NAME WANT_EXIT CMD... ; output in $out, stderr in $err
+  local name=$1 want=$2; shift 2
+  n=$((n+1))
+  out=$("$@" 2>"$tmp/stderr"); local rc=$?
+  err=$(cat "$tmp/stderr")
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
+  fi
+  return 0
+}
+expect() { # expect NAME CONDITION-RESULT
+  n=$((n+1))
+  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
+}
+# the log's last line is "terminating_exitcode = N"
+last_line() { [ "$(tail -n 1 "$1/job.log" 2>/dev/null)" = "terminating_exitcode = $2" ]; }
+# the manifest parses, says exit code $2, and lists every file of the
+# directory but the manifest and the log, each of its size and MD5; the
+# directory holds nothing else, and no temporaries are left beside it
+manifest_ok() {
+  /usr/bin/python3 - "$1" "$2" <<'PY' || return 1
+import hashlib, json, os, sys
+d, code = sys.argv[1], int(sys.argv[2])
+m = json.load(open(os.path.join(d, "manifest.json")))
+assert m["exitcode"] == code, m["exitcode"]
+paths = set()
+for f in m["products"]:
+    assert os.path.dirname(f["path"]) == d, f["path"]
+    assert os.path.getsize(f["path"]) == f["size"], f["path"]
+    assert hashlib.md5(open(f["path"], "rb").read()).hexdigest() == f["md5"], f["path"]
+    paths.add(os.path.basename(f["path"]))
+assert len(paths) == len(m["products"])
+assert set(os.listdir(d)) == paths | {"manifest.json", "job.log"}, set(os.listdir(d)) ^ paths
+assert not [e for e in os.listdir(os.path.dirname(d)) if e.startswith(".")]
+assert all({"name", "seconds", "peak_rss_mb"} <= set(s) for s in m["stages"])
+assert m["peak_rss_mb"] > 0 and m["elapsed"] >= 0
+PY
+  last_line "$1" "$2"
+}
+json_has() { # json_has FILE PYTHON-EXPRESSION-ON-m
+  /usr/bin/python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); sys.exit(0 if ('"$2"') else 1)' "$1"
+}
+
+"$rapid" sim --out "$tmp/s" --size 512 --scas 1 --epochs 4 --seed 9 >/dev/null || { echo "FAIL sim"; exit 1; }
+rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
+s=$tmp/s
+W=$tmp/work
+J=$W/jobs/20261207
+P=$W/products/20261207
+mkdir -p "$J"
+sci=$s/Roman_TDS_simple_model_H158_4_1.fits
+
+# --- the command line
+check job-help 0 "$rapid" job --help
+expect "job help" "$(grep -q 'usage: rapid job' <<<"$out" && grep -q '^Exit status: 0 ' <<<"$out" && grep -q '2 bad usage' <<<"$out"; echo $?)"
+check postproc-job-help 0 "$rapid" postproc-job --help
+expect "postproc-job help" "$(grep -q 'usage: rapid postproc-job' <<<"$out" && grep -q '^Exit status: 0 ' <<<"$out"; echo $?)"
+check help-lists-job 0 "$rapid" --help
+expect "rapid --help lists job and postproc-job" "$(grep -q '^  job ' <<<"$out" && grep -q '^  postproc-job ' <<<"$out"; echo $?)"
+check job-no-config 2 "$rapid" job
+check job-two-configs 2 "$rapid" job a.ini b.ini
+check job-bad-option 2 "$rapid" job --frob a.ini
+
+# --- a reference job (ppid 12): the reference built, nothing else
+cat >"$J/jid1.ini" <<CFG
+[job]
+jid = 1
+ppid = 12                ; a reference job
+procdate = 20261207
+out = $P/jid1
+threads = 1
+
+[reference]
+source = build
+field = $rtid
+filter = F158
+fid = 2
+size = 768
+ninputs = 3
+input.1.rid = 11
+input.1.image = $s/Roman_TDS_simple_model_H158_1_1.fits
+input.2.rid = 12
+input.2.image = $s/Roman_TDS_simple_model_H158_2_1.fits
+input.3.rid = 13
+input.3.image = $s/Roman_TDS_simple_model_H158_3_1.fits
+input.3.psf = $s/psf/Roman_WFI_PSF_H158_1.fits
+CFG
+check refjob 0 "$rapid" job "$J/jid1.ini"
+expect "refjob: manifest, products, log" "$(manifest_ok "$P/jid1" 0; echo $?)"
+expect "refjob: the reference in the manifest" "$(json_has "$P/jid1/manifest.json" 'm["ppid"] == 12 and "science" not in m and "diffs" not in m and m["reference"]["source"] == "built" and sorted(m["reference"]["inputs"]) == [11, 12, 13] and m["reference"]["meta"]["nframes"] == 3 and set(m["reference"]["products"]) == {"image", "cov", "unc", "psf", "catalog"} and m["reference"]["field"] == '"$rtid"' and m["reference"]["products"]["image"]["path"].endswith("/rapid_ref_'"$rtid"'_H158.fits")'; echo $?)"
+expect "refjob: log lines on stderr too" "$(grep -q 'rapid job: stage reference' <<<"$err" && grep -q 'terminating_exitcode = 0' <<<"$err"; echo $?)"
+ref=$P/jid1/rapid_ref_${rtid}_H158.fits
+
+# --- a science job on the reference job's reference
+cat >"$J/jid2.ini" <<CFG
+[job]
+jid = 2
+ppid = 15
+procdate = 20261207
+out = $P/jid2
+
+[science]
+rid = 4
+expid = 4
+sca = 1
+fid = 2
+filter = H158
+field = $rtid
+image = $sci
+psf =
+
+[reference]
+source = job
+refjid = 1
+dir = $P/jid1
+
+[diff]
+methods = zogy,sfft,naive
+sfft_order = 0
+
+[cuts]
+snr_min = 5
+CFG
+"$rapid" job -q "$J/jid2.ini"; code=$?
+n=$((n+1)); case $code in 0|4) ;; *) echo "FAIL science job (source job): exit $code"; fail=$((fail+1));; esac
+expect "science job: manifest, products, log" "$(manifest_ok "$P/jid2" $code; echo $?)"
+# the kernel fit may fail for want of stamps on so small an image: then
+# exit 4, and the manifest says so
+expect "science job: the diffs in the manifest" "$(json_has "$P/jid2/manifest.json" '[d["method"] for d in m["diffs"]] == ["zogy", "sfft", "naive"] and [d["method_id"] for d in m["diffs"]] == [1, 2, 3] and m["diffs"][0]["status"] == "ok" and m["diffs"][2]["status"] == "ok" and (m["diffs"][1]["status"] == "ok") == ('"$code"' == 0) and all(d["status"] == "ok" or d["message"] for d in m["diffs"]) and set(m["diffs"][0]["products"]) == {"diff", "unc", "psf", "scorr", "catalog"} and set(m["diffs"][2]["products"]) == {"diff", "unc", "catalog"} and all(d["ncand"] >= d["npass"] >= 0 and len(d["footprint"]["ra"]) == 5 and d["meta"]["nsexcatsources"] == d["ncand"] for d in m["diffs"] if d["status"] == "ok") and m["reference"] == {"source": "job", "refjid": 1, "field": '"$rtid"', "fid": 2} and m["science"]["rid"] == 4 and m["science"]["image"] == "'"$sci"'"'; echo $?)"
+expect "science job: ZOGY candidates" "$(json_has "$P/jid2/manifest.json" 'm["diffs"][0]["ncand"] > 0'; echo $?)"
+
+# --- a science job on an existing reference, two methods, run as the
+# executor runs it (stderr appended to the job's log): the log whole
+cat >"$J/jid3.ini" <<CFG
+[job]
+jid = 3
+ppid = 15
+procdate = 20261207
+out = $P/jid3
+[science]
+rid = 4
+image = $sci
+[reference]
+source = existing
+rfid = 9
+image = $ref
+[diff]
+methods = zogy, naive
+CFG
+mkdir -p "$P/jid3"; echo "launched" >"$P/jid3/job.log"
+"$rapid" job "$J/jid3.ini" >/dev/null 2>>"$P/jid3/job.log"; code=$?
+expect "existing reference: exit 0 ($code)" "$( [ $code = 0 ]; echo $?)"
+expect "existing reference: manifest, products, log" "$(manifest_ok "$P/jid3" 0; echo $?)"
+expect "existing reference: rfid, two methods" "$(json_has "$P/jid3/manifest.json" 'm["reference"]["source"] == "existing" and m["reference"]["rfid"] == 9 and [d["method"] for d in m["diffs"]] == ["zogy", "naive"]'; echo $?)"
+expect "log that stderr appended to: one terminating line" "$( [ "$(grep -c terminating_exitcode "$P/jid3/job.log")" = 1 ]; echo $?)"
+
+# --- post-processing of science job 3
+cat >"$J/jid4.ini" <<CFG
+[job]
+jid = 4
+ppid = 17
+procdate = 20261207
+out = $P/jid4
+[postproc]
+scijid = 3
+dir = $P/jid3
+rid = 4
+expid = 4
+fid = 2
+field = $rtid
+rfid = 9
+pid.zogy = 501
+pid.naive = 503
+version.zogy = 1
+version.naive = 2
+refversion = 1
+CFG
+check postproc 0 "$rapid" postproc-job -q "$J/jid4.ini"
+expect "postproc: manifest, products, log" "$(manifest_ok "$P/jid4" 0; echo $?)"
+expect "postproc: every product stamped" "$(json_has "$P/jid4/manifest.json" 'm["postproc"]["scijid"] == 3 and len(m["stamped"]) == 8 and len(m["products"]) == 8 and {(s["method"], s["pid"]) for s in m["stamped"]} == {("zogy", 501), ("naive", 503)}'; echo $?)"
+zd=$(ls "$P"/jid4/*_zogy_diff.fits)
+expect "postproc: the id cards" "$(for c in "PID     =                  501" "RID     =                    4" "RFID    =                    9" "EXPID   =                    4" "FID     =                    2" "FIELD   =              $rtid" "DIFFVER =                    1" "REFVER  =                    1" "CHECKSUM=" "DATASUM =" "LONGSTRN="; do grep -aq "$c" "$zd" || exit 1; done; grep -aq "DIFFVER =                    2" "$(ls "$P"/jid4/*_naive_unc.fits)"; echo $?)"
+# PRODLOC: the copy's own path, in long-string pieces (CONTINUE) when long
+expect "postproc: PRODLOC is the copy's path" "$(/usr/bin/python3 - "$zd" <<'PY'; echo $?
+import sys
+raw = open(sys.argv[1], "rb").read(2880 * 4).decode("ascii", "replace")
+cards = [raw[i:i + 80] for i in range(0, len(raw), 80)]
+i = [k for k, c in enumerate(cards) if c.startswith("PRODLOC =")][0]
+val = ""
+while True:
+    s = cards[i][10:].strip()
+    s = s[1:s.index("'", 1)] if s.startswith("'") else ""
+    if not s.endswith("&"):
+        val += s
+        break
+    val += s[:-1]
+    i += 1
+    assert cards[i].startswith("CONTINUE")
+sys.exit(0 if val == sys.argv[1] else 1)
+PY
+)"
+if command -v fitsverify >/dev/null; then
+  expect "postproc: fitsverify accepts every copy, checksums included" "$(for f in "$P"/jid4/*.fits; do fitsverify -q "$f" | grep -q '^verification OK' || exit 1; done; echo 0)"
+  cp "$zd" "$tmp/corrupt.fits"; printf 'A' | dd of="$tmp/corrupt.fits" bs=1 seek=20000 conv=notrunc 2>/dev/null
+  expect "fitsverify sees a corrupted copy" "$(! fitsverify -q "$tmp/corrupt.fits" | grep -q '^verification OK'; echo $?)"
+fi
+if /usr/bin/python3 -c 'import astropy' 2>/dev/null; then
+  expect "postproc: astropy verifies the checksums" "$(/usr/bin/python3 - "$P"/jid4/*.fits <<'PY' >/dev/null 2>&1; echo $?
+import sys, warnings
+from astropy.io import fits
+warnings.simplefilter("error")
+for p in sys.argv[1:]:
+    with fits.open(p, checksum=True) as h:
+        h.verify("exception")
+PY
+)"
+fi
+check postproc-wrong-ppid 65 "$rapid" postproc-job -q "$J/jid3.ini"
+check job-wrong-ppid 65 "$rapid" job -q "$J/jid4.ini"
+
+# --- a bad configuration: 65, the file, line and key named, the log
+printf '[job]\njid = 5\nppid = 15\nprocdate = 20261207\nout = %s\nfrob = 1\n' "$P/jid5" >"$J/jid5.ini"
+check bad-key 65 "$rapid" job "$J/jid5.ini"
+expect "bad key: file, line and key named" "$(grep -q "$J/jid5.ini: line 6: \[job\] unknown key frob" <<<"$err"; echo $?)"
+expect "bad key: the log alone" "$(last_line "$P/jid5" 65 && [ "$(ls -A "$P/jid5")" = job.log ]; echo $?)"
+printf '[job]\njid = 6\nppid = 15\nprocdate = 20261207\nout = %s\n[science]\nrid = 1\nimage = %s\n' "$P/jid6" "$sci" >"$J/jid6.ini"
+check no-reference 65 "$rapid" job -q "$J/jid6.ini"
+expect "missing key named" "$(last_line "$P/jid6" 65 && grep -q 'no \[reference\] source' "$P/jid6/job.log"; echo $?)"
+printf '[job]\njid = 7\nppid = x\n' >"$J/jid7.ini"
+check bad-value 65 "$rapid" job -q "$J/jid7.ini"
+expect "bad value: the log where the configuration's name says" "$(last_line "$P/jid7" 65 && grep -q "line 3: \[job\] ppid = 'x'" "$P/jid7/job.log"; echo $?)"
+printf '[job]\n[surprise]\nkey = 1\n' >"$J/jid8.ini"
+check bad-section 65 "$rapid" job -q "$J/jid8.ini"
+expect "unknown section named" "$(grep -q 'line [23]: unknown section \[surprise\]' "$P/jid8/job.log"; echo $?)"
+check no-such-config 65 "$rapid" job -q "$tmp/none.ini"
+expect "unreadable configuration named" "$(grep -q "$tmp/none.ini" <<<"$err"; echo $?)"
+
+# --- an input that vanished: 66, no products, the log's last line
+sed -e "s|^jid = 3|jid = 9|; s|$P/jid3|$P/jid9|; s|^image = $sci|image = $tmp/gone.fits|" "$J/jid3.ini" >"$J/jid9.ini"
+check vanished-science 66 "$rapid" job -q "$J/jid9.ini"
+expect "vanished science image: named, the log alone" "$(grep -q "$tmp/gone.fits" "$P/jid9/job.log" && last_line "$P/jid9" 66 && [ "$(ls -A "$P/jid9")" = job.log ]; echo $?)"
+sed -e "s|^jid = 2|jid = 10|; s|$P/jid2|$P/jid10|; s|^dir = $P/jid1|dir = $tmp/nojob|" "$J/jid2.ini" >"$J/jid10.ini"
+check vanished-refjob 66 "$rapid" job -q "$J/jid10.ini"
+expect "vanished reference job: the log alone" "$(last_line "$P/jid10" 66 && [ "$(ls -A "$P/jid10")" = job.log ]; echo $?)"
+sed -e "s|^jid = 3|jid = 13|; s|$P/jid3|$P/jid13|; s|^image = $sci|image = $sci\npsf = $tmp/gone_psf.fits|" "$J/jid3.ini" >"$J/jid13.ini"
+check vanished-psf 66 "$rapid" job -q "$J/jid13.ini"
+expect "vanished science PSF: named, the log alone" "$(grep -q "$tmp/gone_psf.fits: the science PSF is missing" "$P/jid13/job.log" && last_line "$P/jid13" 66 && [ "$(ls -A "$P/jid13")" = job.log ]; echo $?)"
+# a reference job that failed: 71
+mkdir -p "$tmp/failedref"; echo "terminating_exitcode = 67" >"$tmp/failedref/job.log"
+sed -e "s|^jid = 2|jid = 11|; s|$P/jid2|$P/jid11|; s|^dir = $P/jid1|dir = $tmp/failedref|" "$J/jid2.ini" >"$J/jid11.ini"
+check failed-refjob 71 "$rapid" job -q "$J/jid11.ini"
+expect "failed reference job: the log alone" "$(last_line "$P/jid11" 71 && [ "$(ls -A "$P/jid11")" = job.log ]; echo $?)"
+# a reference input gone: 66 before anything is built
+sed -e "s|^jid = 1|jid = 12|; s|$P/jid1|$P/jid12|; s|H158_2_1.fits|H158_9_1.fits|" "$J/jid1.ini" >"$J/jid12.ini"
+check vanished-refinput 66 "$rapid" job -q "$J/jid12.ini"
+expect "vanished reference input named" "$(grep -q 'H158_9_1.fits: reference input 2 (rid 12) is missing' "$P/jid12/job.log" && last_line "$P/jid12" 66; echo $?)"
+
+# --- interrupted (SIGTERM) while it works: 70, nothing but the log
+set -m # background jobs of a script ignore SIGINT without job control
+"$rapid" job -q "$J/jid3.ini" >/dev/null 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid3.*" >/dev/null; do sleep 0.001; done
+# stopped as soon as it has begun, so that the signal surely finds it at
+# work
+kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait $pid; code=$?
+set +m
+expect "SIGTERM: exit 70 ($code)" "$( [ $code = 70 ]; echo $?)"
+expect "SIGTERM: the log alone, no temporaries" "$(last_line "$P/jid3" 70 && [ "$(ls -A "$P/jid3")" = job.log ] && ! compgen -G "$P/.jid3.*" >/dev/null; echo $?)"
+
+# ... a reference job too (the signal arrives while it builds)
+sed -e "s|^jid = 1|jid = 14|; s|$P/jid1|$P/jid14|" "$J/jid1.ini" >"$J/jid14.ini"
+set -m
+"$rapid" job -q "$J/jid14.ini" >/dev/null 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid14.*" >/dev/null; do sleep 0.001; done
+kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait $pid; code=$?
+set +m
+expect "reference job, SIGTERM: exit 70 ($code)" "$( [ $code = 70 ]; echo $?)"
+expect "reference job, SIGTERM: the log alone" "$(last_line "$P/jid14" 70 && [ "$(ls -A "$P/jid14")" = job.log ]; echo $?)"
+
+# --- killed (SIGKILL) half-way, then run again: one whole set, the same
+# files as the first run's
+before=$(ls "$P/jid2")
+"$rapid" job -q "$J/jid2.ini" >/dev/null 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid2.*" >/dev/null; do sleep 0.001; done
+sleep 0.05
+kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null; code=$?
+[ $code = 137 ] && expect "killed: no manifest, no terminating line, no earlier products" "$( [ ! -e "$P/jid2/manifest.json" ] && ! last_line "$P/jid2" 0 && ! last_line "$P/jid2" 4 && [ -z "$(ls "$P/jid2" 2>/dev/null | grep fits)" ]; echo $?)"
+"$rapid" job -q "$J/jid2.ini"; code=$?
+expect "killed, then run again: one whole set ($code)" "$(manifest_ok "$P/jid2" $code && [ "$(ls "$P/jid2")" = "$before" ]; echo $?)"
+
+rm -rf "$tmp"
+echo "job: $((n-fail)) passed, $fail failed"
+[ $fail -eq 0 ]
