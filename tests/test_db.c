@@ -1504,6 +1504,82 @@ static void test_jobs(void **state)
     assert_int_equal(rapid_db_end_job(db, jid2, 0, t0 + 10, t0, &err), RAPID_E_ARG);
 }
 
+/* The steps' job and product look-ups: a reference job by (field, fid),
+ * every job of a date, a reference image by its file, the newest
+ * difference image of each method. */
+static void test_pipeline_lookups(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a;
+    rapid_job j, *v = NULL;
+    rapid_refimage r, got;
+    rapid_diffimage d, latest[3];
+    int64_t ref = 0, ref2 = 0, other = 0, sci = 0;
+    double t0 = rapid_time_now();
+    int n = 0, found = 0, i;
+
+    rec_at(&a, 70, 20, 62006, "H158", 3, "p1");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, a.fid, 20280907, "n1", &ref, &err), 0);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, 1, 20280907, NULL, &other, &err), 0);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, NULL, &sci, &err), 0);
+    assert_true(ref > 0 && other != ref && sci != ref);
+    assert_int_equal(rapid_db_end_job(db, ref, 0, t0, t0 + 1, &err), 0);
+    /* restarted on another date: the same row, its run columns cleared */
+    assert_int_equal(rapid_db_start_refjob(db, a.field, a.fid, 20280908, "n2", &ref2, &err), 0);
+    assert_int_equal(ref2, ref);
+    assert_int_equal(rapid_db_get_job(db, ref, &j, &err), 0);
+    assert_true(j.ppid == 12 && j.rid == 0 && j.field == a.field && j.fid == a.fid);
+    assert_true(j.status == 0 && j.exitcode == -1 && j.procdate == 20280908);
+    assert_int_equal(test_db_count(db, "jobs"), 3);
+    assert_int_equal(rapid_db_find_job(db, 12, 0, a.field, a.fid, &j, &found, &err), 0);
+    assert_true(found && j.jid == ref);
+    assert_int_equal(rapid_db_find_job(db, 15, a.rid, 0, 0, &j, &found, &err), 0);
+    assert_true(found && j.jid == sci);
+    assert_int_equal(rapid_db_find_job(db, 17, a.rid, 0, 0, &j, &found, &err), 0);
+    assert_false(found);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, 99, 20280907, NULL, &ref2, &err), RAPID_E_ARG);
+    /* every job of a date, ended or not */
+    assert_int_equal(rapid_db_end_job(db, sci, 64, t0, t0 + 1, &err), 0);
+    assert_int_equal(rapid_db_jobs(db, 20280907, 0, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].jid == other && v[1].jid == sci && v[1].exitcode == 64);
+    free(v);
+    assert_int_equal(rapid_db_jobs(db, 20280908, 12, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    free(v);
+    /* reference images by file name: the newest version */
+    memset(&r, 0, sizeof r);
+    r.field = a.field, r.fid = a.fid, r.ppid = 12;
+    snprintf(r.filename, sizeof r.filename, "/w/ref%%1.fits");
+    snprintf(r.checksum, sizeof r.checksum, "%032d", 1);
+    assert_int_equal(rapid_db_add_refimage(db, &r, NULL, NULL, 0, &err), 0);
+    assert_int_equal(rapid_db_add_refimage(db, &r, NULL, NULL, 0, &err), 0);
+    assert_int_equal(rapid_db_refimage_by_file(db, "/w/ref%1.fits", &got, &found, &err), 0);
+    assert_true(found && got.rfid == r.rfid && got.version == 2);
+    assert_int_equal(rapid_db_refimage_by_file(db, "/w/none.fits", &got, &found, &err), 0);
+    assert_false(found);
+    assert_int_equal(rapid_db_get_refimage(db, r.rfid, &got, &err), 0);
+    assert_string_equal(got.filename, "/w/ref%1.fits");
+    assert_int_equal(rapid_db_get_refimage(db, 999999, &got, &err), RAPID_E_NOENT);
+    /* the newest difference image of each method */
+    assert_int_equal(rapid_db_latest_diffimages(db, a.rid, 15, latest, &n, &err), 0);
+    assert_int_equal(n, 0);
+    for (i = 0; i < 4; i++) {
+        memset(&d, 0, sizeof d);
+        d.rid = a.rid, d.ppid = 15, d.method = i < 3 ? 1 : 3, d.rfid = r.rfid;
+        snprintf(d.filename, sizeof d.filename, "/w/diff%d.fits", i);
+        snprintf(d.checksum, sizeof d.checksum, "%032d", i);
+        assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), 0);
+    }
+    assert_int_equal(rapid_db_latest_diffimages(db, a.rid, 15, latest, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(latest[0].method == 1 && latest[0].version == 3 && latest[0].rfid == r.rfid);
+    assert_string_equal(latest[0].filename, "/w/diff2.fits");
+    assert_true(latest[1].method == 3 && latest[1].version == 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1519,7 +1595,7 @@ int main(void)
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),
         T(test_refimages),      T(test_diffimages_and_psfs),
-        T(test_jobs),
+        T(test_jobs),           T(test_pipeline_lookups),
 #undef T
     };
     int rc;
