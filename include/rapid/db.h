@@ -56,9 +56,9 @@ extern "C" {
 #define RAPID_DB_PATH_MAX 1024 /* room for file names in records */
 #define RAPID_DB_TIME_MAX 32   /* room for a "YYYY-MM-DDTHH:MM:SS.ffffff" */
 
-/* Pipelines (ppid): RAPID_PPID_SCIENCE, RAPID_PPID_POSTPROC and the
- * stand-alone reference image (rapid/pipeline.h), here by its old name. */
-#define RAPID_PPID_REFIMAGE RAPID_PPID_REFERENCE
+/* Pipelines (ppid): rapid/pipeline.h; RAPID_PPID_REFIMAGE is its
+ * RAPID_PPID_REFERENCE under the database's older name. */
+enum { RAPID_PPID_REFIMAGE = RAPID_PPID_REFERENCE };
 
 typedef struct rapid_db rapid_db;
 
