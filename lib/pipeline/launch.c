@@ -175,6 +175,7 @@ static int reference_job(rapid_steps *s, const rapid_l2file *l2,
     gethostname(host, sizeof host - 1);
     if ((rc = rapid_db_start_refjob(s->db, l2->field, l2->fid, s->procdate,
                                     host, refjid, err)) != 0 ||
+        (rc = steps_clear_job(s, *refjid, err)) != 0 ||
         (rc = refjob_config(s, *refjid, l2, in, n, err)) != 0)
         goto cleanup;
     r->started++, r->refjobs++;
@@ -208,8 +209,9 @@ static int launch_tile(rapid_steps *s, image *v, int n, rapid_step_report *r,
         if (v[i].what == KEEP)
             continue;
         if (v[i].what == START &&
-            (rc = rapid_db_start_job(s->db, RAPID_PPID_SCIENCE, v[i].l2->rid,
-                                     s->procdate, host, &v[i].jid, err)) != 0)
+            ((rc = rapid_db_start_job(s->db, RAPID_PPID_SCIENCE, v[i].l2->rid,
+                                     s->procdate, host, &v[i].jid, err)) != 0 ||
+             (rc = steps_clear_job(s, v[i].jid, err)) != 0))
             return rc;
         if (!found && !refjid) {
             now = rapid_time_now();

@@ -126,6 +126,7 @@ int rapid_steps_postproc(rapid_steps *s, rapid_step_report *r, rapid_err *err)
         }
         if ((rc = rapid_db_start_job(s->db, RAPID_PPID_POSTPROC, sci[i].rid,
                                      s->procdate, host, &ppjid, err)) != 0 ||
+            (rc = steps_clear_job(s, ppjid, err)) != 0 ||
             (rc = postproc_config(s, ppjid, &sci[i], m, err)) != 0)
             goto rollback;
         r->started++;

@@ -145,3 +145,20 @@ void steps_say(const rapid_steps *s, const char *fmt, ...)
     fputc('\n', s->msg);
     fflush(s->msg);
 }
+
+int steps_clear_job(const rapid_steps *s, int64_t jid, rapid_err *err)
+{
+    static const char *const names[] = {RAPID_JOB_LOG, RAPID_JOB_MANIFEST};
+    char dir[STEPS_PATH], path[STEPS_PATH + 32];
+    int k;
+
+    if (rapid_job_dir(dir, sizeof dir, s->work, s->procdate, jid) != 0)
+        return rapid_fail(err, RAPID_E_ARG, "%s: path too long", s->work);
+    for (k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return rapid_fail(err, RAPID_E_IO, "%s: cannot remove: %s", path,
+                              strerror(errno));
+    }
+    return 0;
+}

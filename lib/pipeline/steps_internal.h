@@ -84,6 +84,11 @@ typedef enum steps_outcome {
 steps_outcome steps_job_outcome(const char *dir, steps_manifest *m,
                                 int *code, rapid_err *why);
 
+/* A job started again: the log and manifest of its earlier run on this
+ * date go (before the start commits), so that neither the executor nor
+ * registration takes them for this run's. */
+int steps_clear_job(const rapid_steps *s, int64_t jid, rapid_err *err);
+
 /* Create a directory and its parents (mode 0777 less umask). */
 int steps_mkdirs(const char *path, rapid_err *err);
 /* Write text to path whole or not at all: a temporary file beside it,
