@@ -40,6 +40,7 @@ int cmd_register(int argc, char **argv)
     if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
         (rc = steps_cli_setup(&c, &s, 0)) != 0)
         return rc;
+    s.progress = steps_cli_progress, s.progress_arg = (void *)"register";
     if (rapid_steps_register(&s, 0, &r, &err) != 0)
         rc = cli_fail("register", &err);
     steps_cli_report("register", "registration", &r);

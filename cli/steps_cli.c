@@ -226,8 +226,11 @@ void steps_cli_progress(const char *step, int done, int total, void *cmd)
     int k, fill;
 
     if (!cli_interactive()) {
-        fprintf(stderr, "rapid %s: %s %d/%d\n", (const char *)cmd, step, done,
-                total);
+        /* a line at the start, at every tenth and at the end */
+        if (done == 0 || done == total ||
+            (total > 0 && done * 10 / total != (done - 1) * 10 / total))
+            fprintf(stderr, "rapid %s: %s %d/%d\n", (const char *)cmd, step,
+                    done, total);
         return;
     }
     fill = total > 0 ? done * WIDTH / total : WIDTH;

@@ -64,7 +64,8 @@ void rapid_steps_settings_init(rapid_steps_settings *s);
 int rapid_steps_settings_read(rapid_steps_settings *s, const char *path,
                               rapid_err *err);
 
-/* Called as jobs end: done of total in step ("jobs", "post-processing"). */
+/* Called as jobs end or are registered: done of total in step ("jobs",
+ * "post-processing", "registration", "post-processing registration"). */
 typedef void (*rapid_steps_progress_fn)(const char *step, int done, int total,
                                         void *arg);
 
@@ -121,7 +122,8 @@ int rapid_steps_execute(rapid_steps *s, int postproc, rapid_step_report *r,
                         rapid_err *err);
 /* Steps 2 and 4: register the unended jobs of s->procdate.  A job's
  * failure is reported on s->msg and counted, not returned: the return is
- * an error only when the database cannot be used. */
+ * an error only when the database cannot be used.  s->progress is called
+ * after each job, once its transaction is over. */
 int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
                          rapid_err *err);
 

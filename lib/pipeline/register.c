@@ -261,7 +261,9 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
     rapid_job *jobs = NULL;
     steps_manifest *m = NULL;
     rapid_err last = RAPID_ERR_INIT, one;
-    int n = 0, i, rc, lastrc = 0;
+    const char *step = postproc ? "post-processing registration"
+                                : "registration";
+    int n = 0, i, rc, lastrc = 0, total = 0, done = 0;
 
     memset(r, 0, sizeof *r);
     if ((rc = rapid_db_unclosed_jobs(s->db, s->procdate, 0, &jobs, &n, err)))
@@ -271,6 +273,10 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
         return rapid_fail(err, RAPID_E_NOMEM, "registration: out of memory");
     }
     qsort(jobs, (size_t)n, sizeof *jobs, by_ppid);
+    for (i = 0; i < n; i++)
+        total += (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0);
+    if (s->progress && total)
+        s->progress(step, 0, total, s->progress_arg);
     for (i = 0; i < n; i++) {
         if ((jobs[i].ppid == RAPID_PPID_POSTPROC) != (postproc != 0))
             continue;
@@ -281,6 +287,8 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
                       (long long)jobs[i].jid, jobs[i].ppid, one.msg);
             last = one, lastrc = rc;
         }
+        if (s->progress)
+            s->progress(step, ++done, total, s->progress_arg);
     }
     free(m);
     free(jobs);
