@@ -127,6 +127,26 @@ same "next night: new versions" "$(q 'select count(*), sum(vbest > 0), max(versi
 expect "next night: existing reference" \
   "$(grep -l 'source = existing' "$W"/jobs/20261208/*.ini | wc -l | grep -q 12; echo $?)"
 
+# --- the inputs vanished: the reference image of one tile is gone, its
+# science jobs end 66 (the job says so), the other tile's are registered
+rm "$W/products/20261207/jid1/ref.fits"
+check vanished 0 "$rapid" run "${range[@]}" --procdate 20261209
+same "vanished: codes" "$(q 'select exitcode, count(*) from jobs where ppid = 15 group by exitcode')" \
+  "$(printf '0|6\n66|6')"
+expect "vanished: reported with the log" "$(grep -q 'jid [0-9]* (science) ended 66: .*/products/20261209/jid[0-9]*/job.log' <<<"$out"; echo $?)"
+
+# --- registration while the jobs run: they are left alone, not lost
+fresh running
+FAKE_JOB_SLEEP=2 "$rapid" launch "${range[@]}" --jobs 14 >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 100); do [ -f "$W/products/20261207/jid1/job.log" ] && break; sleep 0.05; done
+check register-running 0 "$rapid" register
+expect "running: left alone" "$(grep -q '0 lost, 0 bad manifests, 14 still running' <<<"$err"; echo $?)"
+same "running: nothing ended" "$(q 'select count(*) from jobs where status = 1')" "0"
+wait "$pid"
+check register-after-running 0 "$rapid" register
+same "running: then registered" "$(q 'select count(*), sum(exitcode) from jobs where status = 1')" "14|0"
+
 # --- too few prior images: the whole survey launched, no reference
 fresh noref
 check run-noref 0 "$rapid" run --start 2028-09-01 --end 2028-10-05
