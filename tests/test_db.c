@@ -618,7 +618,7 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(from, 1);
     assert_int_equal(rapid_db_check_schema(db, &err), 0);
     raw_is(t->pg, url, "SELECT version FROM schema_version ORDER BY 1",
-           "1\n2\n");
+           "1\n2\n3\n");
     dump_kept(t->pg, url, after);
     assert_string_equal(after, before);
     /* one best per key: the locked one, else the highest version */
@@ -693,6 +693,53 @@ static void test_upgrade_from_v1(void **state)
     rapid_db_close(db);
 
     /* The same schema as a new database's (the fixture's). */
+    dump_schema(t->pg, url, after);
+    dump_schema(t->pg, t->url, before);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    drop_empty(t->pg, name);
+}
+
+/* A version-2 database upgraded: its rows kept, reference jobs one per
+ * tile and filter by the schema too, the schema that of a new database. */
+static void test_upgrade_from_v2(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    rapid_l2file a;
+    char url[1200], name[64], want[160];
+    char *before = malloc(DUMP), *after = malloc(DUMP);
+    int64_t jid = 0, ref = 0;
+    int from = -1;
+
+    assert_non_null(before);
+    assert_non_null(after);
+    make_empty(t->pg, "v2", url, sizeof url, name);
+    assert_int_equal(rapid_db_open(&db, url, RAPID_DB_CREATE, &err), 0);
+    assert_int_equal(rapid_db_init(db, NULL, &err), 0);
+    rec_at(&a, 70, 20, 62006, "H158", 3, "v2");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, NULL, &jid, &err), 0);
+    rapid_db_close(db);
+    /* what version 2 was */
+    assert_int_equal(raw_exec(t->pg, url, "DROP INDEX jobs_refjob"), 0);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE schema_version SET version = 2"), 0);
+    assert_int_equal(rapid_db_open(&db, url, 0, &err), 0);
+    assert_int_equal(rapid_db_check_schema(db, &err), RAPID_E_DB);
+    assert_int_equal(rapid_db_init(db, &from, &err), 0);
+    assert_int_equal(from, 2);
+    assert_int_equal(rapid_db_check_schema(db, &err), 0);
+    raw_is(t->pg, url, "SELECT version FROM schema_version ORDER BY 1", "2\n3\n");
+    snprintf(want, sizeof want, "%lld|15|%lld\n", (long long)jid, (long long)a.rid);
+    raw_is(t->pg, url, "SELECT jid, ppid, rid FROM jobs", want);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, 2, 20280907, NULL, &ref, &err), 0);
+    assert_true(ref > jid);
+    snprintf(want, sizeof want, "INSERT INTO jobs(ppid, field, fid, procdate)"
+             " VALUES(12, %lld, 2, 20280907)", (long long)a.field);
+    assert_int_equal(raw_exec(t->pg, url, want), -1);
+    rapid_db_close(db);
     dump_schema(t->pg, url, after);
     dump_schema(t->pg, t->url, before);
     assert_string_equal(after, before);
@@ -1587,6 +1634,7 @@ int main(void)
         T(test_init_and_seed),  T(test_no_schema),
         T(test_schema_newer),   T(test_inits_at_once),
         T(test_readonly),       T(test_upgrade_from_v1),
+        T(test_upgrade_from_v2),
         T(test_bad_urls),       T(test_url_checks),
         T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),

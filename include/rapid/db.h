@@ -51,7 +51,7 @@ extern "C" {
 #endif
 
 /* The schema version this library creates and expects. */
-#define RAPID_DB_SCHEMA_VERSION 2
+#define RAPID_DB_SCHEMA_VERSION 3
 
 #define RAPID_DB_PATH_MAX 1024 /* room for file names in records */
 #define RAPID_DB_TIME_MAX 32   /* room for a "YYYY-MM-DDTHH:MM:SS.ffffff" */

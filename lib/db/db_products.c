@@ -740,49 +740,38 @@ int rapid_db_unclosed_jobs(rapid_db *db, int procdate, int ppid,
     return 0;
 }
 
-/* A reference job has no science image: its row is found by its tile and
- * filter instead (rid NULL), and reused as rapid_db_start_job reuses one. */
+/* A reference job has no science image: its row is keyed by its tile and
+ * filter instead (rid NULL; the index jobs_refjob), and reused as
+ * rapid_db_start_job reuses one - one atomic upsert. */
 int rapid_db_start_refjob(rapid_db *db, int64_t field, int fid, int procdate,
                           const char *machine, int64_t *jid, rapid_err *err)
 {
-    static const char ins[] =
+    static const char sql[] =
         "INSERT INTO jobs(ppid, fid, field, procdate, machine, launched,"
-        " status) VALUES(?, ?, ?, ?, ?, ?, 0) RETURNING jid";
-    static const char upd[] =
-        "UPDATE jobs SET procdate = ?, machine = ?, launched = ?,"
-        " qwaited = NULL, started = NULL, ended = NULL, elapsed = NULL,"
-        " exitcode = NULL, status = 0, slurm = NULL, awsbatchjobid = NULL"
-        " WHERE jid = ?";
+        " status) VALUES(?, ?, ?, ?, ?, ?, 0)"
+        " ON CONFLICT (ppid, field, fid) WHERE rid IS NULL DO UPDATE SET"
+        " procdate = excluded.procdate, machine = excluded.machine,"
+        " launched = excluded.launched, qwaited = NULL, started = NULL,"
+        " ended = NULL, elapsed = NULL, exitcode = NULL, status = 0,"
+        " slurm = NULL, awsbatchjobid = NULL RETURNING jid";
     char now[RAPID_DB_TIME_MAX];
-    rapid_job old;
-    int found = 0, rc;
+    int rc;
 
     *jid = 0;
     if ((rc = check_product(err, "reference job", fid, RAPID_PPID_REFIMAGE)) ||
         (rc = check_procdate(err, procdate)) != 0)
         return rc;
     rapid_time_format(rapid_time_now(), now);
-    if ((rc = db_tx_begin(db, err)) != 0)
-        return rc;
-    if ((rc = rapid_db_find_job(db, RAPID_PPID_REFIMAGE, 0, field, fid, &old,
-                                &found, err)) != 0)
-        goto cleanup;
-    if (found) {
-        db_val p[4] = {DV_INT(procdate), machine ? DV_TEXT(machine) : DV_NULL,
-                       DV_TEXT(now), DV_INT(old.jid)};
-        *jid = old.jid;
-        rc = db_query(db, upd, p, 4, NULL, NULL, err);
-    } else {
+    {
         db_val p[6] = {DV_INT(RAPID_PPID_REFIMAGE), DV_INT(fid), DV_INT(field),
                        DV_INT(procdate), machine ? DV_TEXT(machine) : DV_NULL,
                        DV_TEXT(now)};
-        rc = db_query(db, ins, p, 6, row_count, jid, err);
+        rc = db_query(db, sql, p, 6, row_count, jid, err);
     }
-cleanup:
     if (rc)
         rapid_err_prefix(err, "starting the reference job of field %lld,"
                          " fid %d", (long long)field, fid);
-    return db_tx_end(db, rc, err);
+    return rc;
 }
 
 int rapid_db_find_job(rapid_db *db, int ppid, int64_t rid, int64_t field,
