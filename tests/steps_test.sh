@@ -170,6 +170,19 @@ check run-retry 0 "$rapid" run "${range[@]}" --retry-failed
 complete "retry-failed"
 unset FAKE_JOB_RECORD
 
+# --- interrupted jobs (70) are run again without --retry-failed: those a
+# run registered as 70, and those whose log says 70 before registration
+fresh interrupted
+check run-interrupted 0 env FAKE_JOB_EXIT=3:70,4:70 "$rapid" run "${range[@]}"
+same "interrupted: registered 70" "$(q 'select jid, exitcode from jobs where exitcode <> 0')" \
+  "$(printf '3|70\n4|70')"
+check run-after-interrupted 0 "$rapid" run "${range[@]}"
+complete "interrupted, run again"
+fresh interrupted2
+check launch-interrupted 0 env FAKE_JOB_EXIT=3:70 "$rapid" launch "${range[@]}"
+check run-after-interrupted-launch 0 "$rapid" run "${range[@]}"
+complete "interrupted before registration, run again"
+
 # --- one method fails (exit 4): registered, post-processed
 fresh method
 check run-method 0 env FAKE_JOB_FAIL_METHOD=sfft "$rapid" run "${range[@]}"

@@ -3,14 +3,14 @@
  *
  * The jobs run are those started in the database and not ended whose
  * directory holds no complete log (a job that ended is never run again;
- * one killed half-way is).  At most `jobs` at once; reference jobs first;
+ * one killed half-way is, and so is one interrupted: exit code 70).  At most `jobs` at once; reference jobs first;
  * a science job waits for the reference job it names, and when that one
  * failed it is not run: its log gets "terminating_exitcode = 71".
  *
  * Each child runs `PROGRAM job CONFIG` (postproc-job for ppid 17) with its
- * stdout and stderr appended to its log, and dies with the executor
- * (PR_SET_PDEATHSIG): a killed run leaves no job behind that could write
- * into a directory a re-run is using.  The executor lock
+ * stdout and stderr appended to its log, and is sent SIGTERM when the
+ * executor dies (PR_SET_PDEATHSIG): it stops (70), and a killed run leaves
+ * no job behind that goes on writing into a directory a re-run uses.  The executor lock
  * (WORK/jobs/<procdate>/executor.lock) is held by the executor and, through
  * the inherited descriptor, by every job it started: registration leaves
  * unfinished jobs alone while it is held.
@@ -104,7 +104,7 @@ static void child(const rapid_steps *s, const xjob *x, pid_t parent)
     char path[STEPS_PATH + 16];
     int fd;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127);
     snprintf(path, sizeof path, "%s/%s", x->dir, RAPID_JOB_LOG);
@@ -178,7 +178,8 @@ static int pending_jobs(rapid_steps *s, int postproc, xjob **out, int *nout,
         rapid_job_dir(x->dir, sizeof x->dir, s->work, s->procdate, x->job.jid);
         rapid_job_config_path(x->config, sizeof x->config, s->work,
                               s->procdate, x->job.jid);
-        if (rapid_steps_log_exitcode(x->dir, &code, &ignore) == 0)
+        if (rapid_steps_log_exitcode(x->dir, &code, &ignore) == 0 &&
+            code != RAPID_EXIT_INTERRUPTED)
             continue; /* ended: registration's */
         if (x->job.ppid == RAPID_PPID_SCIENCE)
             x->refjid = config_refjid(x->config);
@@ -193,6 +194,7 @@ static int pending_jobs(rapid_steps *s, int postproc, xjob **out, int *nout,
 static int open_lock(const rapid_steps *s, int *fd, rapid_err *err)
 {
     char path[STEPS_PATH], dir[STEPS_PATH], *slash;
+    int got, e;
 
     *fd = -1;
     if (steps_lock_path(path, sizeof path, s) != 0)
@@ -206,15 +208,22 @@ static int open_lock(const rapid_steps *s, int *fd, rapid_err *err)
     if ((*fd = open(path, O_RDWR | O_CREAT, 0666)) < 0)
         return rapid_fail(err, RAPID_E_IO, "%s: cannot open: %s", path,
                           strerror(errno));
-    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(*fd);
-        *fd = -1;
-        return rapid_fail(err, RAPID_E_IO, "%s: %s", path,
-                          e == EWOULDBLOCK ? "jobs of this date are running"
-                          " (another executor, or its jobs)" : strerror(e));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    /* another executor's jobs run (or, its executor killed, are stopping) */
+    if (errno == EWOULDBLOCK) {
+        steps_say(s, "rapid executor: %s: waiting for the running jobs of"
+                  " this date to end", path);
+        while ((got = flock(*fd, LOCK_EX)) != 0 && errno == EINTR)
+            ;
+        if (got == 0)
+            return 0;
     }
-    return 0;
+    e = errno;
+    close(*fd);
+    *fd = -1;
+    return rapid_fail(err, RAPID_E_IO, "%s: cannot lock: %s", path,
+                      strerror(e));
 }
 
 static int max_running(const rapid_steps *s)
@@ -236,11 +245,9 @@ int rapid_steps_execute(rapid_steps *s, int postproc, rapid_step_report *r,
     int n = 0, i, nrun = 0, done = 0, before, lock = -1, cap, rc, st, how;
     pid_t pid;
 
-    if ((rc = pending_jobs(s, postproc, &v, &n, err)) != 0)
-        return rc;
-    if (!n)
-        goto cleanup;
-    if ((rc = open_lock(s, &lock, err)) != 0)
+    /* the lock first: what is pending is known once no job runs */
+    if ((rc = open_lock(s, &lock, err)) != 0 ||
+        (rc = pending_jobs(s, postproc, &v, &n, err)) != 0 || !n)
         goto cleanup;
     cap = max_running(s);
     if (s->progress)

@@ -41,11 +41,14 @@ static int by_tile(const void *a, const void *b)
     return (x->mjdobs > y->mjdobs) - (x->mjdobs < y->mjdobs);
 }
 
-/* Keep a job started for this date, unless it is to be tried again. */
-static int keep(const rapid_steps *s, const rapid_job *j)
+/* Keep a job started for this date, unless it is to be tried again: it
+ * was interrupted (70), or it failed and failures are retried. */
+int steps_keep_job(const rapid_steps *s, const rapid_job *j)
 {
     return j->procdate == s->procdate &&
-           (j->status == 0 || !(s->retry_failed && j->exitcode >= 32));
+           (j->status == 0 ||
+            !(j->exitcode == RAPID_EXIT_INTERRUPTED ||
+              (s->retry_failed && j->exitcode >= 32)));
 }
 
 static void job_section(steps_text *t, const rapid_steps *s, int64_t jid,
@@ -164,7 +167,7 @@ static int reference_job(rapid_steps *s, const rapid_l2file *l2,
     if ((rc = rapid_db_find_job(s->db, RAPID_PPID_REFERENCE, 0, l2->field,
                                 l2->fid, &j, &found, err)) != 0)
         return rc;
-    if (found && keep(s, &j)) {
+    if (found && steps_keep_job(s, &j)) {
         *refjid = j.jid;
         return 0;
     }
@@ -243,7 +246,7 @@ static int plan_images(rapid_steps *s, image *v, int n, rapid_step_report *r,
                                     0, 0, &j, &found, err)) != 0)
             return rc;
         v[i].what = START;
-        if (found && keep(s, &j)) {
+        if (found && steps_keep_job(s, &j)) {
             v[i].what = KEEP, v[i].jid = j.jid;
             r->kept++;
             rapid_job_config_path(path, sizeof path, s->work, s->procdate,

@@ -114,8 +114,7 @@ int rapid_steps_postproc(rapid_steps *s, rapid_step_report *r, rapid_err *err)
         if ((rc = rapid_db_find_job(s->db, RAPID_PPID_POSTPROC, sci[i].rid, 0,
                                     0, &pp, &found, err)) != 0)
             goto rollback;
-        if (found && pp.procdate == s->procdate &&
-            (pp.status == 0 || !(s->retry_failed && pp.exitcode >= 32))) {
+        if (found && steps_keep_job(s, &pp)) {
             r->kept++;
             rapid_job_config_path(path, sizeof path, s->work, s->procdate,
                                   pp.jid);

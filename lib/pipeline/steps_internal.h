@@ -84,6 +84,11 @@ typedef enum steps_outcome {
 steps_outcome steps_job_outcome(const char *dir, steps_manifest *m,
                                 int *code, rapid_err *why);
 
+/* Keep job j as it is (launch, postproc): it was started for this
+ * processing date and neither interrupted (70) nor failed with
+ * s->retry_failed set. */
+int steps_keep_job(const rapid_steps *s, const rapid_job *j);
+
 /* A job started again: the log and manifest of its earlier run on this
  * date go (before the start commits), so that neither the executor nor
  * registration takes them for this run's. */
