@@ -186,7 +186,8 @@ static int pending_jobs(rapid_steps *s, int postproc, xjob **out, int *nout,
         k++;
     }
     free(jobs);
-    qsort(v, (size_t)k, sizeof *v, by_order);
+    if (k)
+        qsort(v, (size_t)k, sizeof *v, by_order);
     *out = v, *nout = k;
     return 0;
 }

@@ -275,7 +275,8 @@ int rapid_steps_launch(rapid_steps *s, rapid_step_report *r, rapid_err *err)
     }
     for (i = 0; i < n; i++)
         v[i].l2 = &l2[i];
-    qsort(v, (size_t)n, sizeof *v, by_tile);
+    if (n)
+        qsort(v, (size_t)n, sizeof *v, by_tile);
     if ((rc = rapid_db_begin(s->db, err)) != 0)
         goto cleanup;
     if ((rc = plan_images(s, v, n, r, err)) != 0)

@@ -272,7 +272,8 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
         free(jobs);
         return rapid_fail(err, RAPID_E_NOMEM, "registration: out of memory");
     }
-    qsort(jobs, (size_t)n, sizeof *jobs, by_ppid);
+    if (n)
+        qsort(jobs, (size_t)n, sizeof *jobs, by_ppid);
     for (i = 0; i < n; i++)
         total += (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0);
     if (s->progress && total)
