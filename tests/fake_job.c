@@ -254,6 +254,14 @@ int main(int argc, char **argv)
             json_object_set_new(f, "pid", json_integer(c.pid[k]));
             json_array_append(products, f);
             json_array_append_new(stamped, f);
+            /* another kind, which registration leaves out of the database */
+            snprintf(name, sizeof name, "post_cat_%s.fits", names[k]);
+            f = write_fits(c.out, name, c.pid[k]);
+            json_object_set_new(f, "kind", json_string("catalog"));
+            json_object_set_new(f, "method", json_string(names[k]));
+            json_object_set_new(f, "pid", json_integer(c.pid[k]));
+            json_array_append(products, f);
+            json_array_append_new(stamped, f);
         }
         json_object_set_new(root, "stamped", stamped);
     }

@@ -230,8 +230,9 @@ static void read_stamped(jctx *c, json_t *arr, steps_manifest *m)
 
     if (!arr)
         return;
-    if (!json_is_array(arr) || json_array_size(arr) > 16) {
-        bad(c, "\"%s\": not an array of at most 16", "stamped");
+    if (!json_is_array(arr) || json_array_size(arr) > STEPS_MAX_STAMPED) {
+        bad(c, "\"%s\": not an array of at most " /* the limit: */
+            "64 files", "stamped");
         return;
     }
     for (i = 0; i < json_array_size(arr) && !c->rc; i++) {

@@ -136,15 +136,21 @@ static int add_stamped(rapid_steps *s, const steps_manifest *m, added *a,
 
     for (k = 0; k < m->nstamped; k++) {
         const steps_stamped *x = &m->stamped[k];
-        rapid_product kind;
+        int64_t rfcatid;
         if (strcmp(x->kind, "diff") == 0)
-            kind = RAPID_PRODUCT_DIFFIMAGE;
+            rc = rapid_db_set_file(s->db, RAPID_PRODUCT_DIFFIMAGE, x->id,
+                                   x->f.path, x->f.md5, err);
         else if (strcmp(x->kind, "refimage") == 0)
-            kind = RAPID_PRODUCT_REFIMAGE;
+            rc = rapid_db_set_file(s->db, RAPID_PRODUCT_REFIMAGE, x->id,
+                                   x->f.path, x->f.md5, err);
+        else if (strcmp(x->kind, "refcatalog") == 0)
+            /* replaces the catalog the science job's registration added */
+            rc = rapid_db_add_refimcatalog(s->db, x->id, RAPID_PPID_SCIENCE,
+                                           1, x->f.path, x->f.md5, &rfcatid,
+                                           err);
         else
-            continue; /* catalogs and the like: listed, not recorded */
-        if ((rc = rapid_db_set_file(s->db, kind, x->id, x->f.path, x->f.md5,
-                                    err)) != 0)
+            continue; /* the other files: listed, not in the database */
+        if (rc)
             return rc;
         a->files++;
     }

@@ -19,6 +19,9 @@
 #include "rapid/steps.h"
 
 #define STEPS_PATH RAPID_STEPS_PATH_MAX
+/* Files a post-processing job stamps: up to 6 per method and 5 of a
+ * reference built by the science job, with room to spare. */
+#define STEPS_MAX_STAMPED 64
 
 /* A product as a manifest lists it. */
 typedef struct steps_file {
@@ -39,7 +42,8 @@ typedef struct steps_diff {
 } steps_diff;
 
 typedef struct steps_stamped {
-    char kind[16];             /* "diff", "refimage", ... */
+    char kind[16];             /* "diff", "unc", ..., "refimage",
+                                * "refcatalog", ... */
     char method[16];
     int64_t id;                /* pid or rfid */
     steps_file f;
@@ -63,7 +67,7 @@ typedef struct steps_manifest {
     steps_diff diffs[3];
     int ndiffs;
     int64_t scijid;            /* post-processing */
-    steps_stamped stamped[16];
+    steps_stamped stamped[STEPS_MAX_STAMPED];
     int nstamped;
 } steps_manifest;
 
