@@ -159,7 +159,6 @@ static int reference_job(rapid_steps *s, const rapid_l2file *l2,
     rapid_prior_query q;
     int found = 0, n = 0, rc;
 
-    (void)s;
     q.field = l2->field, q.fid = l2->fid;
     q.mjd_min = -INFINITY, q.mjd_max = l2->mjdobs;
     q.limit = s->set.ref_max_inputs;

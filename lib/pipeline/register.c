@@ -69,7 +69,7 @@ static int add_reference(rapid_steps *s, const rapid_job *j,
 
 /* The rfid of the reference a reference job of this date made: the
  * reference image registered with the file its manifest names. */
-static int64_t rfid_of_refjob(rapid_steps *s, int64_t refjid, rapid_err *err)
+static int64_t rfid_of_refjob(rapid_steps *s, int64_t refjid)
 {
     char dir[STEPS_PATH];
     steps_manifest *m = malloc(sizeof *m);
@@ -78,7 +78,6 @@ static int64_t rfid_of_refjob(rapid_steps *s, int64_t refjid, rapid_err *err)
     int found = 0;
     int64_t rfid = 0;
 
-    (void)err;
     if (!m)
         return 0;
     rapid_job_dir(dir, sizeof dir, s->work, s->procdate, refjid);
@@ -104,7 +103,11 @@ static int add_science(rapid_steps *s, const rapid_job *j,
             return rc;
         a->refimages++;
     } else if (strcmp(m->ref_source, "job") == 0) {
-        rfid = rfid_of_refjob(s, m->refjid, err);
+        if (!(rfid = rfid_of_refjob(s, m->refjid)))
+            steps_say(s, "job %lld (ppid %d): the reference image of"
+                      " reference job %lld is not registered: its difference"
+                      " images are recorded without rfid", (long long)j->jid,
+                      j->ppid, (long long)m->refjid);
     } else {
         rfid = m->rfid;
     }
