@@ -14,6 +14,8 @@
  *   FAKE_JOB_CORRUPT=JID                  that job's manifest is not JSON
  *   FAKE_JOB_FAIL_METHOD=NAME             that method fails: exit code 4
  *   FAKE_JOB_RECORD=FILE                  append "ppid jid" for every run
+ *   FAKE_JOB_TRACE=FILE                   append "+ ppid jid refjid" at the
+ *                                         start, "- ppid jid" at the end
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,9 +84,27 @@ static int on_key(void *arg, const char *sec, const char *k, const char *v)
 }
 
 static FILE *jlog;
+static long long trace_jid;
+static int trace_ppid;
+
+static void trace(const char *what, long long refjid)
+{
+    const char *path = getenv("FAKE_JOB_TRACE");
+    char line[128];
+    int fd, n;
+
+    if (!path || !*path || (fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0666)) < 0)
+        return;
+    n = snprintf(line, sizeof line, *what == '+' ? "%s %d %lld %lld\n" : "%s %d %lld\n",
+                 what, trace_ppid, trace_jid, refjid);
+    if (write(fd, line, (size_t)n) != n)
+        fprintf(stderr, "fake_job: cannot trace\n");
+    close(fd);
+}
 
 static void finish(int code)
 {
+    trace("-", 0);
     fprintf(jlog, "terminating_exitcode = %d\n", code);
     fflush(jlog);
     fsync(fileno(jlog));
@@ -166,6 +186,8 @@ int main(int argc, char **argv)
     if (!(jlog = fopen(path, "w")))
         return RAPID_EXIT_WRITE;
     fprintf(jlog, "fake job %lld (ppid %d) %s\n", c.jid, c.ppid, argv[2]);
+    trace_jid = c.jid, trace_ppid = c.ppid;
+    trace("+", c.refjid);
     if (rec && *rec) {
         FILE *f = fopen(rec, "a");
         if (f) {

@@ -121,6 +121,17 @@ check status-text 0 "$rapid" status
 expect "status text" "$(grep -q 'science   jobs: 12, 12 ended 0' <<<"$out"; echo $?)"
 unset FAKE_JOB_RECORD
 
+# the executor: at most --jobs at once, a science job only after its
+# reference job ended
+fresh order
+FAKE_JOB_TRACE=$W/trace FAKE_JOB_SLEEP=0.05 check run-order 0 "$rapid" run "${range[@]}" --jobs 3
+complete order
+same "order: every job traced" "$(grep -c '^+' "$W/trace") $(grep -c '^-' "$W/trace")" "26 26"
+same "order: at most 3 at once" "$(awk '/^\+/ {n++; if (n > m) m = n} /^-/ {n--} END {print m}' "$W/trace")" "3"
+same "order: science after its reference job" \
+  "$(awk '/^- 12 / {done[$3] = 1} /^\+ 15 / && !done[$4] {bad++} END {print bad + 0}' "$W/trace")" "0"
+W=$tmp/e2e; export RAPID_WORK=$W
+
 # --- a night of the same images on the next date: the same jids, new versions
 check next-night 0 "$rapid" run "${range[@]}" --procdate 20261208
 same "next night: jobs reused" "$(q 'select ppid, count(*), min(procdate), max(exitcode) from jobs group by ppid')" \
