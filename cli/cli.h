@@ -28,7 +28,13 @@ int cmd_job(int argc, char **argv);
 int cmd_postproc_job(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_ingest_psf(int argc, char **argv);
+int cmd_launch(int argc, char **argv);
+int cmd_postproc(int argc, char **argv);
+int cmd_register(int argc, char **argv);
+int cmd_register_postproc(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_tile(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

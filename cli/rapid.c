@@ -14,8 +14,14 @@ static const rapid_cmd commands[] = {
     {"ingest", cmd_ingest, "Register L2 images (files or directories) in the database"},
     {"ingest-psf", cmd_ingest_psf, "Register PSF files in the database"},
     {"job", cmd_job, "Run a science or reference job from its configuration"},
+    {"launch", cmd_launch, "Step 1: start the science and reference jobs of a time range"},
+    {"postproc", cmd_postproc, "Step 3: start the post-processing jobs of a date"},
     {"postproc-job", cmd_postproc_job, "Run a post-processing job from its configuration"},
+    {"register", cmd_register, "Step 2: register the jobs of a date, each once"},
+    {"register-postproc", cmd_register_postproc, "Step 4: register the post-processing jobs of a date"},
+    {"run", cmd_run, "The four steps in order, jobs run here, and a summary"},
     {"sim", cmd_sim, "Simulate a Roman WFI survey: L2 images, PSFs and truth"},
+    {"status", cmd_status, "Jobs and products of a processing date"},
     {"tile", cmd_tile, "Sky tessellation: tile of a position, neighbours, export"},
     {"version", cmd_version, "Print the version and the git commit"},
 };
@@ -33,7 +39,7 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n");
     for (i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-17s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\n"
             "Options take their value as --opt VALUE or --opt=VALUE; \"--\" ends\n"

@@ -111,11 +111,11 @@ check db-help 0 "$rapid" db --help; expect "db help" "$(grep -q 'usage: rapid db
 check db-noaction 2 "$rapid" db
 check db-badaction 2 "$rapid" db frob; expect "bad action named" "$(grep -q "'frob'" <<<"$err"; echo $?)"
 check db-init 0 "$rapid" db init --db "$db"
-expect "init says created, on stderr" "$(grep -q 'schema version 2 created' <<<"$err" && [ -z "$out" ]; echo $?)"
+expect "init says created, on stderr" "$(grep -q 'schema version 3 created' <<<"$err" && [ -z "$out" ]; echo $?)"
 check db-init-again 0 "$rapid" db init --db "$db"
 expect "init again is a no-op" "$(grep -q 'up to date' <<<"$err" && [ -z "$out" ]; echo $?)"
 check db-init-equals 0 "$rapid" db init --db="$db"
-expect "--db=URL" "$(grep -q "$tmp/rapid.db: schema version 2, up to date" <<<"$err" && [ -z "$out" ]; echo $?)"
+expect "--db=URL" "$(grep -q "$tmp/rapid.db: schema version 3, up to date" <<<"$err" && [ -z "$out" ]; echo $?)"
 check db-unknown-opt 2 "$rapid" db init --frob
 check db-missing-url 2 "$rapid" db init --db
 check db-bad-url 2 "$rapid" db init --db mysql://localhost/x
@@ -133,7 +133,7 @@ check db-url-port0 2 "$rapid" db status --db "postgresql://127.0.0.1:0/x"
 check db-url-port-big 2 "$rapid" ingest --db "postgresql://u:secret@127.0.0.1:70000/x" x.fits
 expect "bad port named, no password" "$(grep -q '1..65535' <<<"$err" && ! grep -q secret <<<"$err"; echo $?)"
 check db-status 0 env RAPID_DB="$db" "$rapid" db status
-expect "status from RAPID_DB" "$(grep -q '"schema_version": 2, .*"filters": 8' <<<"$out"; echo $?)"
+expect "status from RAPID_DB" "$(grep -q '"schema_version": 3, .*"filters": 8' <<<"$out"; echo $?)"
 check db-unreachable 1 "$rapid" db init --db postgresql://127.0.0.1:1/x
 expect "unreachable: one line naming the server" "$( [ "$(wc -l <<<"$err")" = 1 ] && grep -q '127.0.0.1' <<<"$err"; echo $?)"
 check ingest-help 0 "$rapid" ingest --help

@@ -618,7 +618,7 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(from, 1);
     assert_int_equal(rapid_db_check_schema(db, &err), 0);
     raw_is(t->pg, url, "SELECT version FROM schema_version ORDER BY 1",
-           "1\n2\n");
+           "1\n2\n3\n");
     dump_kept(t->pg, url, after);
     assert_string_equal(after, before);
     /* one best per key: the locked one, else the highest version */
@@ -693,6 +693,53 @@ static void test_upgrade_from_v1(void **state)
     rapid_db_close(db);
 
     /* The same schema as a new database's (the fixture's). */
+    dump_schema(t->pg, url, after);
+    dump_schema(t->pg, t->url, before);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    drop_empty(t->pg, name);
+}
+
+/* A version-2 database upgraded: its rows kept, reference jobs one per
+ * tile and filter by the schema too, the schema that of a new database. */
+static void test_upgrade_from_v2(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_db *db = NULL;
+    rapid_l2file a;
+    char url[1200], name[64], want[160];
+    char *before = malloc(DUMP), *after = malloc(DUMP);
+    int64_t jid = 0, ref = 0;
+    int from = -1;
+
+    assert_non_null(before);
+    assert_non_null(after);
+    make_empty(t->pg, "v2", url, sizeof url, name);
+    assert_int_equal(rapid_db_open(&db, url, RAPID_DB_CREATE, &err), 0);
+    assert_int_equal(rapid_db_init(db, NULL, &err), 0);
+    rec_at(&a, 70, 20, 62006, "H158", 3, "v2");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, NULL, &jid, &err), 0);
+    rapid_db_close(db);
+    /* what version 2 was */
+    assert_int_equal(raw_exec(t->pg, url, "DROP INDEX jobs_refjob"), 0);
+    assert_int_equal(raw_exec(t->pg, url, "UPDATE schema_version SET version = 2"), 0);
+    assert_int_equal(rapid_db_open(&db, url, 0, &err), 0);
+    assert_int_equal(rapid_db_check_schema(db, &err), RAPID_E_DB);
+    assert_int_equal(rapid_db_init(db, &from, &err), 0);
+    assert_int_equal(from, 2);
+    assert_int_equal(rapid_db_check_schema(db, &err), 0);
+    raw_is(t->pg, url, "SELECT version FROM schema_version ORDER BY 1", "2\n3\n");
+    snprintf(want, sizeof want, "%lld|15|%lld\n", (long long)jid, (long long)a.rid);
+    raw_is(t->pg, url, "SELECT jid, ppid, rid FROM jobs", want);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, 2, 20280907, NULL, &ref, &err), 0);
+    assert_true(ref > jid);
+    snprintf(want, sizeof want, "INSERT INTO jobs(ppid, field, fid, procdate)"
+             " VALUES(12, %lld, 2, 20280907)", (long long)a.field);
+    assert_int_equal(raw_exec(t->pg, url, want), -1);
+    rapid_db_close(db);
     dump_schema(t->pg, url, after);
     dump_schema(t->pg, t->url, before);
     assert_string_equal(after, before);
@@ -1504,6 +1551,82 @@ static void test_jobs(void **state)
     assert_int_equal(rapid_db_end_job(db, jid2, 0, t0 + 10, t0, &err), RAPID_E_ARG);
 }
 
+/* The steps' job and product look-ups: a reference job by (field, fid),
+ * every job of a date, a reference image by its file, the newest
+ * difference image of each method. */
+static void test_pipeline_lookups(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a;
+    rapid_job j, *v = NULL;
+    rapid_refimage r, got;
+    rapid_diffimage d, latest[3];
+    int64_t ref = 0, ref2 = 0, other = 0, sci = 0;
+    double t0 = rapid_time_now();
+    int n = 0, found = 0, i;
+
+    rec_at(&a, 70, 20, 62006, "H158", 3, "p1");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, a.fid, 20280907, "n1", &ref, &err), 0);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, 1, 20280907, NULL, &other, &err), 0);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, NULL, &sci, &err), 0);
+    assert_true(ref > 0 && other != ref && sci != ref);
+    assert_int_equal(rapid_db_end_job(db, ref, 0, t0, t0 + 1, &err), 0);
+    /* restarted on another date: the same row, its run columns cleared */
+    assert_int_equal(rapid_db_start_refjob(db, a.field, a.fid, 20280908, "n2", &ref2, &err), 0);
+    assert_int_equal(ref2, ref);
+    assert_int_equal(rapid_db_get_job(db, ref, &j, &err), 0);
+    assert_true(j.ppid == 12 && j.rid == 0 && j.field == a.field && j.fid == a.fid);
+    assert_true(j.status == 0 && j.exitcode == -1 && j.procdate == 20280908);
+    assert_int_equal(test_db_count(db, "jobs"), 3);
+    assert_int_equal(rapid_db_find_job(db, 12, 0, a.field, a.fid, &j, &found, &err), 0);
+    assert_true(found && j.jid == ref);
+    assert_int_equal(rapid_db_find_job(db, 15, a.rid, 0, 0, &j, &found, &err), 0);
+    assert_true(found && j.jid == sci);
+    assert_int_equal(rapid_db_find_job(db, 17, a.rid, 0, 0, &j, &found, &err), 0);
+    assert_false(found);
+    assert_int_equal(rapid_db_start_refjob(db, a.field, 99, 20280907, NULL, &ref2, &err), RAPID_E_ARG);
+    /* every job of a date, ended or not */
+    assert_int_equal(rapid_db_end_job(db, sci, 64, t0, t0 + 1, &err), 0);
+    assert_int_equal(rapid_db_jobs(db, 20280907, 0, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].jid == other && v[1].jid == sci && v[1].exitcode == 64);
+    free(v);
+    assert_int_equal(rapid_db_jobs(db, 20280908, 12, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    free(v);
+    /* reference images by file name: the newest version */
+    memset(&r, 0, sizeof r);
+    r.field = a.field, r.fid = a.fid, r.ppid = 12;
+    snprintf(r.filename, sizeof r.filename, "/w/ref%%1.fits");
+    snprintf(r.checksum, sizeof r.checksum, "%032d", 1);
+    assert_int_equal(rapid_db_add_refimage(db, &r, NULL, NULL, 0, &err), 0);
+    assert_int_equal(rapid_db_add_refimage(db, &r, NULL, NULL, 0, &err), 0);
+    assert_int_equal(rapid_db_refimage_by_file(db, "/w/ref%1.fits", &got, &found, &err), 0);
+    assert_true(found && got.rfid == r.rfid && got.version == 2);
+    assert_int_equal(rapid_db_refimage_by_file(db, "/w/none.fits", &got, &found, &err), 0);
+    assert_false(found);
+    assert_int_equal(rapid_db_get_refimage(db, r.rfid, &got, &err), 0);
+    assert_string_equal(got.filename, "/w/ref%1.fits");
+    assert_int_equal(rapid_db_get_refimage(db, 999999, &got, &err), RAPID_E_NOENT);
+    /* the newest difference image of each method */
+    assert_int_equal(rapid_db_latest_diffimages(db, a.rid, 15, latest, &n, &err), 0);
+    assert_int_equal(n, 0);
+    for (i = 0; i < 4; i++) {
+        memset(&d, 0, sizeof d);
+        d.rid = a.rid, d.ppid = 15, d.method = i < 3 ? 1 : 3, d.rfid = r.rfid;
+        snprintf(d.filename, sizeof d.filename, "/w/diff%d.fits", i);
+        snprintf(d.checksum, sizeof d.checksum, "%032d", i);
+        assert_int_equal(rapid_db_add_diffimage(db, &d, NULL, &err), 0);
+    }
+    assert_int_equal(rapid_db_latest_diffimages(db, a.rid, 15, latest, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(latest[0].method == 1 && latest[0].version == 3 && latest[0].rfid == r.rfid);
+    assert_string_equal(latest[0].filename, "/w/diff2.fits");
+    assert_true(latest[1].method == 3 && latest[1].version == 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1511,6 +1634,7 @@ int main(void)
         T(test_init_and_seed),  T(test_no_schema),
         T(test_schema_newer),   T(test_inits_at_once),
         T(test_readonly),       T(test_upgrade_from_v1),
+        T(test_upgrade_from_v2),
         T(test_bad_urls),       T(test_url_checks),
         T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),
@@ -1519,7 +1643,7 @@ int main(void)
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),
         T(test_refimages),      T(test_diffimages_and_psfs),
-        T(test_jobs),
+        T(test_jobs),           T(test_pipeline_lookups),
 #undef T
     };
     int rc;

@@ -51,7 +51,7 @@ extern "C" {
 #endif
 
 /* The schema version this library creates and expects. */
-#define RAPID_DB_SCHEMA_VERSION 2
+#define RAPID_DB_SCHEMA_VERSION 3
 
 #define RAPID_DB_PATH_MAX 1024 /* room for file names in records */
 #define RAPID_DB_TIME_MAX 32   /* room for a "YYYY-MM-DDTHH:MM:SS.ffffff" */
@@ -360,6 +360,34 @@ int rapid_db_get_job(rapid_db *db, int64_t jid, rapid_job *job,
  * ppid 0 means any pipeline.  *out allocated (caller frees). */
 int rapid_db_unclosed_jobs(rapid_db *db, int procdate, int ppid,
                            rapid_job **out, int *n, rapid_err *err);
+
+/* Start (or restart) the reference job (ppid 12) of tile `field` and
+ * filter fid: it has no science image (rid NULL); its row is found by
+ * (field, fid) and reused as rapid_db_start_job reuses one. */
+int rapid_db_start_refjob(rapid_db *db, int64_t field, int fid, int procdate,
+                          const char *machine, int64_t *jid, rapid_err *err);
+/* The job of (ppid, rid), or for ppid 12 the reference job of (field,
+ * fid) (rid ignored); *found 0 when there is none. */
+int rapid_db_find_job(rapid_db *db, int ppid, int64_t rid, int64_t field,
+                      int fid, rapid_job *job, int *found, rapid_err *err);
+/* Every job of a processing date (ended or not), by jid; ppid 0 means any
+ * pipeline.  *out allocated (caller frees). */
+int rapid_db_jobs(rapid_db *db, int procdate, int ppid, rapid_job **out,
+                  int *n, rapid_err *err);
+
+/* A reference image by rfid (any version, any status); RAPID_E_NOENT when
+ * there is none. */
+int rapid_db_get_refimage(rapid_db *db, int64_t rfid, rapid_refimage *r,
+                          rapid_err *err);
+/* The newest version of the reference image recorded with this file name;
+ * *found 0 when there is none. */
+int rapid_db_refimage_by_file(rapid_db *db, const char *filename,
+                              rapid_refimage *r, int *found, rapid_err *err);
+/* The newest version of each method's difference image of (rid, ppid),
+ * whatever its vbest and status, by method: *n of them (0..3) in out. */
+int rapid_db_latest_diffimages(rapid_db *db, int64_t rid, int ppid,
+                               rapid_diffimage out[3], int *n,
+                               rapid_err *err);
 
 #ifdef __cplusplus
 }

@@ -739,3 +739,168 @@ int rapid_db_unclosed_jobs(rapid_db *db, int procdate, int ppid,
     *out = L.v, *n = L.n;
     return 0;
 }
+
+/* A reference job has no science image: its row is keyed by its tile and
+ * filter instead (rid NULL; the index jobs_refjob), and reused as
+ * rapid_db_start_job reuses one - one atomic upsert. */
+int rapid_db_start_refjob(rapid_db *db, int64_t field, int fid, int procdate,
+                          const char *machine, int64_t *jid, rapid_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO jobs(ppid, fid, field, procdate, machine, launched,"
+        " status) VALUES(?, ?, ?, ?, ?, ?, 0)"
+        " ON CONFLICT (ppid, field, fid) WHERE rid IS NULL DO UPDATE SET"
+        " procdate = excluded.procdate, machine = excluded.machine,"
+        " launched = excluded.launched, qwaited = NULL, started = NULL,"
+        " ended = NULL, elapsed = NULL, exitcode = NULL, status = 0,"
+        " slurm = NULL, awsbatchjobid = NULL RETURNING jid";
+    char now[RAPID_DB_TIME_MAX];
+    int rc;
+
+    *jid = 0;
+    if ((rc = check_product(err, "reference job", fid, RAPID_PPID_REFIMAGE)) ||
+        (rc = check_procdate(err, procdate)) != 0)
+        return rc;
+    rapid_time_format(rapid_time_now(), now);
+    {
+        db_val p[6] = {DV_INT(RAPID_PPID_REFIMAGE), DV_INT(fid), DV_INT(field),
+                       DV_INT(procdate), machine ? DV_TEXT(machine) : DV_NULL,
+                       DV_TEXT(now)};
+        rc = db_query(db, sql, p, 6, row_count, jid, err);
+    }
+    if (rc)
+        rapid_err_prefix(err, "starting the reference job of field %lld,"
+                         " fid %d", (long long)field, fid);
+    return rc;
+}
+
+int rapid_db_find_job(rapid_db *db, int ppid, int64_t rid, int64_t field,
+                      int fid, rapid_job *job, int *found, rapid_err *err)
+{
+    static const char by_rid[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE ppid = ? AND rid = ?";
+    static const char by_tile[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE ppid = ? AND rid IS NULL"
+        " AND field = ? AND fid = ? ORDER BY jid";
+    db_val p[3] = {DV_INT(ppid), DV_INT(rid), DV_INT(field)};
+    int rc;
+
+    memset(job, 0, sizeof *job);
+    *found = 0;
+    if (ppid == RAPID_PPID_REFIMAGE) {
+        p[1] = DV_INT(field), p[2] = DV_INT(fid);
+        rc = db_query(db, by_tile, p, 3, row_job, job, err);
+    } else {
+        rc = db_query(db, by_rid, p, 2, row_job, job, err);
+    }
+    if (rc < 0)
+        return rc;
+    *found = job->jid != 0;
+    return 0;
+}
+
+int rapid_db_jobs(rapid_db *db, int procdate, int ppid, rapid_job **out,
+                  int *n, rapid_err *err)
+{
+    static const char any[] = "SELECT " JOB_COLS " FROM jobs"
+                              " WHERE procdate = ? ORDER BY jid";
+    static const char one[] = "SELECT " JOB_COLS " FROM jobs WHERE procdate = ?"
+                              " AND ppid = ? ORDER BY jid";
+    db_val p[2] = {DV_INT(procdate), DV_INT(ppid)};
+    job_list L = {NULL, 0, 0};
+    int rc;
+
+    *out = NULL, *n = 0;
+    if ((rc = check_procdate(err, procdate)) != 0)
+        return rc;
+    if ((rc = db_query(db, ppid ? one : any, p, ppid ? 2 : 1, add_job, &L,
+                       err)) != 0) {
+        free(L.v);
+        return rc == RAPID_E_NOMEM ? rapid_fail(err, rc, "out of memory") : rc;
+    }
+    *out = L.v, *n = L.n;
+    return 0;
+}
+
+#define REFIMAGE_COLS                                                        \
+    "rfid, field, fid, ppid, version, vbest, status, infobits, svid,"        \
+    " filename, checksum, created"
+
+int rapid_db_get_refimage(rapid_db *db, int64_t rfid, rapid_refimage *r,
+                          rapid_err *err)
+{
+    static const char sql[] =
+        "SELECT " REFIMAGE_COLS " FROM refimages WHERE rfid = ?";
+    db_val p[1] = {DV_INT(rfid)};
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if ((rc = db_query(db, sql, p, 1, row_refimage, r, err)) < 0)
+        return rc;
+    if (r->rfid != rfid || !rfid)
+        return rapid_fail(err, RAPID_E_NOENT, "%s: no reference image with"
+                          " rfid %lld", db->url, (long long)rfid);
+    return 0;
+}
+
+int rapid_db_refimage_by_file(rapid_db *db, const char *filename,
+                              rapid_refimage *r, int *found, rapid_err *err)
+{
+    static const char sql[] = "SELECT " REFIMAGE_COLS " FROM refimages"
+                              " WHERE filename = ? ORDER BY version DESC";
+    char name[DB_NAME_MAX];
+    db_val p[1] = {DV_TEXT(name)};
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    *found = 0;
+    if ((rc = db_name_store(filename, name, err)) != 0 ||
+        (rc = db_query(db, sql, p, 1, row_refimage, r, err)) < 0)
+        return rc;
+    *found = r->rfid != 0;
+    return 0;
+}
+
+typedef struct diff_list {
+    rapid_diffimage *v;
+    int n, max;
+} diff_list;
+
+static int row_diff(const db_row *r, void *arg)
+{
+    diff_list *L = arg;
+    rapid_diffimage *d;
+
+    if (L->n == L->max)
+        return 1;
+    d = &L->v[L->n++];
+    memset(d, 0, sizeof *d);
+    d->pid = db_col_int(r, 0), d->rid = db_col_int(r, 1);
+    d->ppid = (int)db_col_int(r, 2), d->method = (int)db_col_int(r, 3);
+    d->rfid = db_col_int(r, 4), d->version = (int)db_col_int(r, 5);
+    d->vbest = (int)db_col_int(r, 6), d->status = (int)db_col_int(r, 7);
+    d->infobitssci = (int)db_col_int(r, 8);
+    d->infobitsref = (int)db_col_int(r, 9);
+    d->svid = db_col_int(r, 10);
+    db_name_decode(db_col_text(r, 11), d->filename, sizeof d->filename);
+    snprintf(d->checksum, sizeof d->checksum, "%s", db_col_text(r, 12));
+    return 0;
+}
+
+int rapid_db_latest_diffimages(rapid_db *db, int64_t rid, int ppid,
+                               rapid_diffimage out[3], int *n,
+                               rapid_err *err)
+{
+    static const char sql[] =
+        "SELECT pid, rid, ppid, method, rfid, version, vbest, status,"
+        " infobitssci, infobitsref, svid, filename, checksum FROM diffimages d"
+        " WHERE rid = ? AND ppid = ? AND version = (SELECT max(version) FROM"
+        " diffimages o WHERE o.rid = d.rid AND o.ppid = d.ppid AND"
+        " o.method = d.method) ORDER BY method";
+    db_val p[2] = {DV_INT(rid), DV_INT(ppid)};
+    diff_list L = {out, 0, 3};
+    int rc = db_query(db, sql, p, 2, row_diff, &L, err);
+
+    *n = L.n;
+    return rc < 0 ? rc : 0;
+}

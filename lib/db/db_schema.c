@@ -7,6 +7,9 @@
  * (a partial unique index); difference images keyed by their method too;
  * file names stored so that any byte string comes back (db_name_encode).
  *
+ * Version 3 over version 2: reference jobs (ppid 12, no science image)
+ * are one row per tile and filter (the partial unique index jobs_refjob).
+ *
  * An upgrade runs inside rapid_db_init's transaction: it happens whole or
  * not at all.  PostgreSQL alters the tables in place, which keeps what an
  * operator may have added to them (privileges, views).  SQLite cannot add
@@ -54,6 +57,11 @@
     BEST("l2files", "expid, sca") BEST("psfs", "fid, sca")                   \
     BEST("refimages", "field, fid, ppid")                                    \
     BEST("diffimages", "rid, ppid, method")
+
+/* A reference job is keyed by its tile and filter (it has no rid). */
+#define JOBS_REFJOB(ifnot)                                                   \
+    "CREATE UNIQUE INDEX " ifnot "jobs_refjob ON jobs(ppid, field, fid)"     \
+    " WHERE rid IS NULL;"
 
 /* Tokens: @ID@ an identity key, @KEYREF@ a key that is also a reference,
  * @TS@ a timestamp column, @NOW@ the current UTC time (db.c spells them
@@ -165,7 +173,8 @@ static const char schema[] =
     " launched @TS@, qwaited" DP ", started @TS@, ended @TS@, elapsed" DP
     ", exitcode INTEGER, status INTEGER NOT NULL DEFAULT 0, slurm TEXT,"
     " awsbatchjobid TEXT, UNIQUE(ppid, rid), " CK_STATUS("", "jobs") ");"
-    "CREATE INDEX jobs_procdate ON jobs(procdate, status);" BEST_INDEXES;
+    "CREATE INDEX jobs_procdate ON jobs(procdate, status);" JOBS_REFJOB("")
+    BEST_INDEXES;
 
 /* SQLite's spatial index: the bounding box of each footprint on the unit
  * sphere (x, y, z), kept by db_l2.c next to every l2filemeta row.  A 3-D
@@ -569,11 +578,21 @@ static int upgrade_1_to_2(rapid_db *db, rapid_err *err)
     return encode_names(db, err);
 }
 
+/* ------------------------------------------ upgrade from version 2 */
+
+/* The index may be there already: SQLite's upgrade from version 1 makes
+ * the tables from the latest schema's text. */
+static int upgrade_2_to_3(rapid_db *db, rapid_err *err)
+{
+    return db_script(db, JOBS_REFJOB("IF NOT EXISTS "), err);
+}
+
 typedef int (*upgrade_fn)(rapid_db *db, rapid_err *err);
 
 /* upgrades[v - 1] takes a database from version v to v + 1. */
 static const upgrade_fn upgrades[RAPID_DB_SCHEMA_VERSION - 1] = {
     upgrade_1_to_2,
+    upgrade_2_to_3,
 };
 
 int db_schema_upgrade(rapid_db *db, int from, rapid_err *err)

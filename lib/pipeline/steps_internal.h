@@ -1,0 +1,137 @@
+/* steps_internal.h - what the steps' modules share (not public).
+ *
+ *   settings.c         the operator's INI file
+ *   launch.c           step 1: science and reference jobs
+ *   postproc_launch.c  step 3: post-processing jobs
+ *   executor_local.c   running jobs as child processes
+ *   register.c         steps 2 and 4
+ *   manifest_read.c    a job's job.log and manifest.json, read back
+ *   summary.c          a processing date's state
+ *   steps_files.c      directories, configuration files written atomically
+ */
+#ifndef RAPID_STEPS_INTERNAL_H
+#define RAPID_STEPS_INTERNAL_H
+
+#include <stdint.h>
+
+#include "rapid/db.h"
+#include "rapid/refimmeta.h"
+#include "rapid/steps.h"
+
+#define STEPS_PATH RAPID_STEPS_PATH_MAX
+/* Files a post-processing job stamps: up to 6 per method and 5 of a
+ * reference built by the science job, with room to spare. */
+#define STEPS_MAX_STAMPED 64
+
+/* A product as a manifest lists it. */
+typedef struct steps_file {
+    char path[STEPS_PATH];
+    int64_t size;
+    char md5[33];
+} steps_file;
+
+typedef struct steps_diff {
+    char method[16];
+    int method_id;
+    int ok;                    /* status "ok" */
+    steps_file diff, catalog;  /* diff.path "" when absent */
+    rapid_diffimmeta meta;
+    double ra[5], dec[5];
+    int infobitssci, infobitsref;
+    int64_t ncand, npass;
+} steps_diff;
+
+typedef struct steps_stamped {
+    char kind[16];             /* "diff", "unc", ..., "refimage",
+                                * "refcatalog", ... */
+    char method[16];
+    int64_t id;                /* pid or rfid */
+    steps_file f;
+} steps_stamped;
+
+/* What registration reads from a manifest. */
+typedef struct steps_manifest {
+    int64_t jid;
+    int ppid, exitcode;
+    double started, ended;     /* seconds since 1970; NaN when absent */
+    char gitcommit[64], version[64];
+    int64_t rid;               /* science; 0 when absent */
+    char ref_source[16];       /* "existing", "job", "built" or "" */
+    int64_t rfid, refjid, field;
+    int fid;
+    int64_t inputs[64];
+    int ninputs;
+    int has_refmeta;
+    rapid_refimmeta refmeta;
+    steps_file refimage, refcatalog; /* path "" when absent */
+    steps_diff diffs[3];
+    int ndiffs;
+    int64_t scijid;            /* post-processing */
+    steps_stamped stamped[STEPS_MAX_STAMPED];
+    int nstamped;
+} steps_manifest;
+
+/* Read DIR/manifest.json and check it: the fields registration needs and
+ * every listed product present with its size.  RAPID_E_NOENT when there
+ * is no manifest, RAPID_E_ARG when it is corrupt or a product is missing
+ * or of another size (the message says which). */
+int steps_read_manifest(const char *dir, steps_manifest *m, rapid_err *err);
+
+/* A job's state as its directory shows it. */
+typedef enum steps_outcome {
+    STEPS_UNFINISHED = 0, /* no log or no terminating line */
+    STEPS_ENDED_OK,       /* 0-31 and a good manifest (in m) */
+    STEPS_ENDED_FAILED,   /* >= 32 */
+    STEPS_BAD_MANIFEST    /* 0-31, manifest missing or wrong (why in err) */
+} steps_outcome;
+
+steps_outcome steps_job_outcome(const char *dir, steps_manifest *m,
+                                int *code, rapid_err *why);
+
+/* Keep job j as it is (launch, postproc): it was started for this
+ * processing date and neither interrupted (70) nor failed with
+ * s->retry_failed set. */
+int steps_keep_job(const rapid_steps *s, const rapid_job *j);
+
+/* A job started again: the log and manifest of its earlier run on this
+ * date go (before the start commits), so that neither the executor nor
+ * registration takes them for this run's. */
+int steps_clear_job(const rapid_steps *s, int64_t jid, rapid_err *err);
+
+/* Create a directory and its parents (mode 0777 less umask). */
+int steps_mkdirs(const char *path, rapid_err *err);
+/* Write text to path whole or not at all: a temporary file beside it,
+ * fsync, rename. */
+int steps_write_file(const char *path, const char *text, rapid_err *err);
+
+/* A growing text. */
+typedef struct steps_text {
+    char *s;
+    size_t n, cap;
+    int nomem;
+} steps_text;
+
+void steps_printf(steps_text *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void steps_text_free(steps_text *t);
+
+/* The [diff] and [cuts] sections of a science or reference job. */
+void steps_config_settings(steps_text *t, const rapid_steps_settings *set);
+
+/* The directory of a job's executor lock: WORK/jobs/<procdate>/executor.lock,
+ * held by the local executor and its jobs while they run. */
+int steps_lock_path(char *out, size_t outsz, const rapid_steps *s);
+/* 1 when some process holds the executor lock of s->procdate. */
+int steps_jobs_running(const rapid_steps *s);
+
+/* Report one line about a job on s->msg. */
+void steps_say(const rapid_steps *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif
