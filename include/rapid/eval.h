@@ -223,7 +223,8 @@ typedef struct rapid_eval_report {
 
 /* The whole evaluation: the survey simulated (or o->from_sim), ingested
  * into an SQLite database under work, its first half of visits made into
- * references and the rest run by `rapid run` (the normal pipeline); then
+ * references and the rest run by `rapid launch` and `rapid register` (the normal
+ * pipeline's steps 1 and 2); then
  * per science job and round, o->per_image sources planned
  * (rapid_eval_plan) and injected into a copy of its L2 image, the job run
  * again on the copy through `rapid job` with the same configuration, its

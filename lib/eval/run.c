@@ -4,8 +4,10 @@
  * and plots written.
  *
  * The pipeline's commands run as child processes of o->exe (`rapid db
- * init`, `ingest`, `ingest-psf`, `run`, `job`), exactly as an operator
- * runs them; this file only plans, injects, matches and counts. */
+ * init`, `ingest`, `ingest-psf`, `launch`, `register`, `job`), exactly as an operator
+ * runs them (steps 1 and 2: the science jobs' products are all the
+ * evaluation needs, so post-processing is left out); this file only
+ * plans, injects, matches and counts. */
 #define _GNU_SOURCE
 #include "rapid/eval.h"
 
@@ -771,9 +773,11 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
         if ((rc = command(o, log, err, 0, "db", "init", "--db", db, (char *)NULL)) != 0 ||
             (rc = command(o, log, err, 0, "ingest", "--db", db, simdir, (char *)NULL)) != 0 ||
             (rc = command(o, log, err, 0, "ingest-psf", "--db", db, psfdir, (char *)NULL)) != 0 ||
-            (rc = command(o, log, err, 4, "run", "--db", db, "--work", pipe, "--start", start,
-                          "--end", end, "--procdate", procdate, "--executor", "local",
-                          "--jobs", jobs_txt, (char *)NULL)) != 0)
+            (rc = command(o, log, err, 0, "launch", "--db", db, "--work", pipe, "--start",
+                          start, "--end", end, "--procdate", procdate, "--executor", "local",
+                          "--jobs", jobs_txt, (char *)NULL)) != 0 ||
+            (rc = command(o, log, err, 0, "register", "--db", db, "--work", pipe,
+                          "--procdate", procdate, (char *)NULL)) != 0)
             return rc;
     }
     if ((rc = find_science_jobs(pipe, atoi(procdate), simdir, &jobs, &njobs, err)) != 0)
