@@ -33,7 +33,7 @@ void jobrun_iso_now(char *out, size_t sz)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, sz, "%s.%03ldZ", s, ts.tv_nsec / 1000000);
+    snprintf(out, sz, "%s.%03dZ", s, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 void jobrun_init(jobrun *j, const rapid_job_opts *o, const char *cmd)
@@ -299,7 +299,7 @@ static int write_synced(const char *path, const char *text, size_t n,
 static int write_manifest(jobrun *j, int code, rapid_err *err)
 {
     json_t *m = j->manifest;
-    const char *path;
+    const char *path = NULL;
     char ended[40], *text;
     int rc;
 
