@@ -41,7 +41,7 @@ die() { echo "slurm-local: $*" >&2; exit 1; }
 
 need_slurm() {
   local p
-  for p in munged munge slurmctld slurmd sbatch sinfo squeue scontrol scancel; do
+  for p in munged munge unmunge slurmctld slurmd sbatch sinfo squeue scontrol scancel; do
     command -v "$p" >/dev/null \
       || die "Slurm is not installed (no $p; scripts/install-deps.sh installs slurm-wlm and munge)"
   done
@@ -224,6 +224,9 @@ JobCompLoc=$state/jobcomp.txt
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$(( mem / cpus ))
+# Schedule as soon as a job is submitted or ends (by default the
+# controller gathers submissions for 3 s between passes).
+SchedulerParameters=batch_sched_delay=0
 ReturnToService=2
 SlurmdTimeout=60
 KillWait=2
