@@ -32,9 +32,12 @@ mkdir -p "$base"
 tmp=$(mktemp -d "$base/slurm-$part.XXXXXX")
 state=$tmp/state
 work=$tmp/work
+# A second cluster, in a directory too deep for Unix sockets (108 bytes).
+deep=$tmp/$(printf 'd%.0s' $(seq 1 100))/state
 mkdir -p "$work"
 cleanup() {
   "$script" stop "$state" || echo "FAIL slurm-local.sh stop"
+  [ -d "$deep" ] && { "$script" stop "$deep" || echo "FAIL slurm-local.sh stop (deep)"; }
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -99,6 +102,17 @@ if [ "$part" = timeout ]; then
   wait_state "$t" RUNNING 30
   expect "time-limited job running" "$( [ "$(squeue -h -j "$t" -o %T)" = RUNNING ]; echo $?)"
   expect "its limit is one minute" "$( [ "$(squeue -h -j "$t" -o %l)" = 1:00 ]; echo $?)"
+  # Meanwhile, a second cluster beside the first, in a deep directory.
+  out2=$("$script" start "$deep")
+  expect "second cluster started" "$(grep -qx "export SLURM_CONF=$deep/slurm.conf" <<<"$out2"; echo $?)"
+  short=$(sed -n 's/^SHORTDIR=//p' "$deep/cluster" 2>/dev/null)
+  expect "its sockets in a short directory" "$( [ -n "$short" ] && [ -S "$short/munge.socket" ]; echo $?)"
+  expect "its own ports" "$( [ "$(grep Port= "$deep/slurm.conf")" != "$(grep Port= "$SLURM_CONF")" ]; echo $?)"
+  expect "a job runs there" "$( (eval "$out2"
+    j=$(sbatch --parsable -o /dev/null --wrap true) && wait_gone "$j" 30 && [ "$(ctl_state "$j")" = COMPLETED ]); echo $?)"
+  "$script" stop "$deep"
+  expect "second cluster stopped, its short directory gone" "$( [ ! -e "$deep" ] && [ ! -e "$short" ]; echo $?)"
+  expect "the first cluster still runs its job" "$( [ "$(squeue -h -j "$t" -o %T)" = RUNNING ]; echo $?)"
   wait_gone "$t" 150
   echo "time limit of 1 min enforced after $(secs "$t1" "$(now)") s"
   expect "TIMEOUT in scontrol" "$( [ "$(ctl_state "$t")" = TIMEOUT ]; echo $?)"
