@@ -12,6 +12,7 @@ pkgs=(
   libinih-dev libjansson-dev libplplot-dev plplot-driver-cairo
   libpng-dev zlib1g-dev libcmocka-dev
   postgresql postgresql-15-q3c
+  slurm-wlm munge
   fitsverify
 )
 if [ "${1:-}" = "--bench" ]; then
