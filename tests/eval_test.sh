@@ -54,6 +54,18 @@ if check run 0 "$rapid" eval --work "$w" --size 256 --tiles 1 --epochs 5 --scas 
   expect "injected images deleted" "$([ -z "$(ls "$w/injected")" ]; echo $?)"
   expect "catalogs kept" "$(ls "$w"/jobs/*/*_zogy_cat.fits >/dev/null 2>&1; echo $?)"
   expect "difference images deleted" "$(! ls "$w"/jobs/*/*_diff.fits >/dev/null 2>&1; echo $?)"
+  # the survey's own supernovae, as `rapid status --truth` counts them
+  check status-truth 0 "$rapid" status --db "sqlite:$w/eval.db" --work "$w/pipeline" \
+    --procdate "$(date -u +%Y%m%d)" --truth "$w/sim"
+  expect "status --truth: a line per method evaluated" \
+    "$(grep -Eq '^  zogy +[0-9]+ of [0-9]+ found' <<<"$out" && grep -Eq '^  naive +[0-9]+ of' <<<"$out"; echo $?)"
+  check status-truth-json 0 "$rapid" status --db "sqlite:$w/eval.db" --work "$w/pipeline" \
+    --procdate "$(date -u +%Y%m%d)" --truth "$w/sim" --truth-mag 24 --json
+  expect "status --truth --json: a second object" \
+    "$(tail -1 <<<"$out" | grep -q '^{"truth": {"simdir": ".*", "mag_max": 24, "methods": {"zogy": {"images": [0-9]*, "supernovae": [0-9]*, "found": [0-9]*, "passing": [0-9]*}'; echo $?)"
+  check status-truth-bad 1 "$rapid" status --db "sqlite:$w/eval.db" --work "$w/pipeline" \
+    --procdate "$(date -u +%Y%m%d)" --truth "$tmp/nosuchsim"
+  expect "status --truth names the missing file" "$(grep -q nosuchsim <<<"$err"; echo $?)"
   expect "injections never ingested: the database holds only the survey's images" \
     "$(! grep -rq injected "$w/pipeline/jobs"; echo $?)"
 fi

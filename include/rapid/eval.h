@@ -243,6 +243,29 @@ char *rapid_eval_json(const rapid_eval_report *rep);
 int rapid_eval_write(const char *work, const rapid_eval_report *rep,
                      rapid_err *err);
 
+/* ----------------------------------------------- the simulator's transients */
+
+/* How many of the simulator's supernovae a pipeline run found, per
+ * difference method. */
+typedef struct rapid_eval_found {
+    const char *method;   /* "zogy", "sfft", "naive" */
+    int n_images;         /* difference images of the method */
+    long n_truth;         /* supernovae on them, where the difference has
+                           * data, brighter than in the reference (their
+                           * mean flux on the images that are not science
+                           * images of the run) by more than mag_max */
+    long n_found;         /* of those, within 1 px of a passing candidate */
+    long n_pass;          /* passing candidates in all */
+} rapid_eval_found;
+
+/* For the science jobs of procdate under the work directory work that
+ * ended normally, and the simulation simdir they came from (its
+ * truth/transients.fits): out[m] for each method. */
+int rapid_eval_found_supernovae(const char *work, int procdate,
+                                const char *simdir, double mag_max,
+                                rapid_eval_found out[RAPID_EVAL_NMETHOD],
+                                rapid_err *err);
+
 /* Plots, as PNG files (PLplot, cairo), one line per method. */
 typedef enum rapid_eval_plot_kind {
     RAPID_EVAL_PLOT_COMPLETENESS = 0, /* completeness vs magnitude */

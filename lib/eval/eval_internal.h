@@ -2,9 +2,65 @@
 #ifndef RAPID_EVAL_INTERNAL_H
 #define RAPID_EVAL_INTERNAL_H
 
+#include <stddef.h>
+
+#include <jansson.h>
+
 #include "rapid/fits.h"
 
 /* A numeric column's value in row k as a double (NaN for text). */
 double eval_colval(const rapid_column *c, long k);
+
+/* snprintf into a path buffer; a path that does not fit is cut (and then
+ * fails to open, named) */
+void eval_pathf(char *out, size_t n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A job configuration as read (section, key, value in file order). */
+typedef struct eval_kv {
+    char *section, *key, *value;
+} eval_kv;
+
+typedef struct eval_config {
+    eval_kv *e;
+    int n, cap;
+} eval_config;
+
+void eval_config_free(eval_config *c);
+/* inih's handler filling an eval_config */
+int eval_config_on_kv(void *user, const char *section, const char *key,
+                      const char *value);
+const char *eval_config_get(const eval_config *c, const char *section,
+                            const char *key);
+/* c written to path with (section, key, value) triples replaced
+ * (NULL-terminated), sections in their first order */
+int eval_config_write(const eval_config *c, const char *path,
+                      const char *const *set, rapid_err *err);
+
+/* A science job of a pipeline run that ended normally (0-31). */
+typedef struct eval_scijob {
+    eval_config cfg;
+    char l2[4096], psf[4096], base[256];
+    double zp;                /* ZPTMAG: AB of 1 DN/s */
+    rapid_table known;        /* the simulator's transients on it: x, y,
+                               * kind, mag */
+    rapid_image_u32 dq;       /* (with_dq) */
+} eval_scijob;
+
+/* The science jobs of procdate under the pipeline's work directory pipe
+ * (configurations WORK/jobs/<procdate>/jid*.ini, in jid order), the
+ * transients of simdir/truth/transients.fits on each image, and the DQ of
+ * each when with_dq. */
+int eval_find_science_jobs(const char *pipe, int procdate, const char *simdir,
+                           int with_dq, eval_scijob **out, int *nout,
+                           rapid_err *err);
+void eval_scijobs_free(eval_scijob *jobs, int n);
+
+int eval_read_manifest(const char *path, json_t **out, rapid_err *err);
+/* A product's path in a manifest's diff entry (NULL: none). */
+const char *eval_product(json_t *diff, const char *kind);
 
 #endif

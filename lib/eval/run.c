@@ -63,22 +63,6 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* snprintf into a path buffer; a path that does not fit is cut (and then
- * fails to open, named) */
-static void pathf(char *out, size_t n, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void pathf(char *out, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(out, n, fmt, ap);
-    va_end(ap);
-}
-
 static int mkdirs(const char *path, rapid_err *err)
 {
     char p[PATHMAX];
@@ -168,243 +152,6 @@ static int command(const rapid_eval_opts *o, const char *log, rapid_err *err, in
     return 0;
 }
 
-/* ------------------------------------------------------ job configurations */
-
-typedef struct kv {
-    char *section, *key, *value;
-} kv;
-
-typedef struct config {
-    kv *e;
-    int n, cap;
-} config;
-
-static void config_free(config *c)
-{
-    int k;
-
-    for (k = 0; k < c->n; k++) {
-        free(c->e[k].section);
-        free(c->e[k].key);
-        free(c->e[k].value);
-    }
-    free(c->e);
-    memset(c, 0, sizeof *c);
-}
-
-static int on_kv(void *user, const char *section, const char *key, const char *value)
-{
-    config *c = user;
-
-    if (c->n == c->cap) {
-        kv *e = realloc(c->e, (size_t)(c->cap = c->cap ? 2 * c->cap : 64) * sizeof *e);
-        if (!e)
-            return 0;
-        c->e = e;
-    }
-    c->e[c->n].section = strdup(section);
-    c->e[c->n].key = strdup(key);
-    c->e[c->n].value = strdup(value);
-    return c->e[c->n++].value != NULL;
-}
-
-static const char *config_get(const config *c, const char *section, const char *key)
-{
-    int k;
-
-    for (k = 0; k < c->n; k++)
-        if (!strcmp(c->e[k].section, section) && !strcmp(c->e[k].key, key))
-            return c->e[k].value;
-    return NULL;
-}
-
-/* Write c to path with the given values replaced (section, key, value
- * triples, NULL-terminated), sections in their first order. */
-static int config_write(const config *c, const char *path, const char *const *set,
-                        rapid_err *err)
-{
-    FILE *f = fopen(path, "w");
-    int k, j, s;
-
-    if (!f)
-        return rapid_fail(err, RAPID_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    for (k = 0; k < c->n; k++) {
-        int first = 1;
-        for (j = 0; j < k; j++)
-            if (!strcmp(c->e[j].section, c->e[k].section))
-                first = 0;
-        if (!first)
-            continue;
-        fprintf(f, "[%s]\n", c->e[k].section);
-        for (j = k; j < c->n; j++) {
-            const char *v = c->e[j].value;
-            if (strcmp(c->e[j].section, c->e[k].section))
-                continue;
-            for (s = 0; set[s]; s += 3)
-                if (!strcmp(set[s], c->e[j].section) && !strcmp(set[s + 1], c->e[j].key))
-                    v = set[s + 2];
-            fprintf(f, "%s = %s\n", c->e[j].key, v);
-        }
-        fputc('\n', f);
-    }
-    if (fclose(f) != 0)
-        return rapid_fail(err, RAPID_E_IO, "%s: cannot write", path);
-    return 0;
-}
-
-/* ------------------------------------------------------------ the survey */
-
-/* The science images worth evaluating: those of the pipeline's science
- * jobs that ended normally, with their configurations. */
-typedef struct scijob {
-    config cfg;
-    char l2[PATHMAX], psf[PATHMAX], base[256];
-    double zp;                /* ZPTMAG: AB of 1 DN/s */
-    rapid_table known;        /* the simulator's transients on it */
-    rapid_image_u32 dq;
-} scijob;
-
-static int read_manifest(const char *path, json_t **out, rapid_err *err)
-{
-    json_error_t je;
-
-    if (!(*out = json_load_file(path, 0, &je)))
-        return rapid_fail(err, RAPID_E_IO, "%s: unreadable manifest: %s (line %d)", path,
-                          je.text, je.line);
-    return 0;
-}
-
-static int manifest_exitcode(const char *dir)
-{
-    char path[PATHMAX];
-    json_t *m;
-    rapid_err e = RAPID_ERR_INIT;
-    int code;
-
-    pathf(path, sizeof path, "%s/manifest.json", dir);
-    if (access(path, R_OK) != 0 || read_manifest(path, &m, &e) != 0)
-        return -1;
-    code = (int)json_integer_value(json_object_get(m, "exitcode"));
-    json_decref(m);
-    return code;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-    return strverscmp((*a)->d_name, (*b)->d_name);
-}
-
-/* The science jobs of the pipeline run in pipe/ for procdate. */
-static int find_science_jobs(const char *pipe, int procdate, const char *simdir,
-                             scijob **out, int *nout, rapid_err *err)
-{
-    char dir[PATHMAX], path[PATHMAX];
-    struct dirent **names = NULL;
-    rapid_table trans = RAPID_TABLE_INIT;
-    scijob *jobs = NULL;
-    int n, k, m = 0, rc = 0;
-
-    pathf(dir, sizeof dir, "%s/jobs/%d", pipe, procdate);
-    if ((n = scandir(dir, &names, NULL, by_name)) < 0)
-        return rapid_fail(err, RAPID_E_IO, "%s: no job configurations: %s", dir,
-                          strerror(errno));
-    pathf(path, sizeof path, "%s/truth/transients.fits", simdir);
-    if (access(path, R_OK) == 0 && (rc = rapid_fits_read_table(path, NULL, &trans, err)) != 0)
-        goto done;
-    if (!(jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs))) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "no memory");
-        goto done;
-    }
-    for (k = 0; k < n && rc == 0; k++) {
-        scijob *j = &jobs[m];
-        const char *ppid, *jout, *img, *psf, *filt, *sca;
-        char hfilt[32];
-        rapid_header h = RAPID_HEADER_INIT;
-        size_t len = strlen(names[k]->d_name);
-        long r, nk = 0;
-
-        if (len < 5 || strcmp(names[k]->d_name + len - 4, ".ini"))
-            continue;
-        pathf(path, sizeof path, "%s/%s", dir, names[k]->d_name);
-        if (ini_parse(path, on_kv, &j->cfg) != 0) {
-            rc = rapid_fail(err, RAPID_E_IO, "%s: unreadable job configuration", path);
-            break;
-        }
-        ppid = config_get(&j->cfg, "job", "ppid");
-        jout = config_get(&j->cfg, "job", "out");
-        img = config_get(&j->cfg, "science", "image");
-        if (!ppid || atoi(ppid) != 15 || !jout || !img || manifest_exitcode(jout) < 0 ||
-            manifest_exitcode(jout) >= 32) {
-            config_free(&j->cfg);
-            continue;
-        }
-        pathf(j->l2, sizeof j->l2, "%s", img);
-        pathf(j->base, sizeof j->base, "%s", strrchr(img, '/') ? strrchr(img, '/') + 1 : img);
-        /* the PSF by name: the copy will be elsewhere */
-        psf = config_get(&j->cfg, "science", "psf");
-        filt = config_get(&j->cfg, "science", "filter");
-        sca = config_get(&j->cfg, "science", "sca");
-        if (psf && *psf)
-            pathf(j->psf, sizeof j->psf, "%s", psf);
-        else if ((rc = rapid_coadd_find_psf(img, filt ? filt : "", sca ? atoi(sca) : 0,
-                                            j->psf, sizeof j->psf, err)) != 0)
-            break;
-        if ((rc = rapid_fits_read_header(img, "SCI", &h, err)) != 0 ||
-            (rc = rapid_header_get_double(&h, "ZPTMAG", &j->zp, err)) != 0 ||
-            (rc = rapid_header_get_str(&h, "FILTER", hfilt, sizeof hfilt, err)) != 0 ||
-            (rc = rapid_fits_read_image_u32(img, "DQ", &j->dq, err)) != 0) {
-            rapid_header_release(&h);
-            break;
-        }
-        rapid_header_release(&h);
-        /* the simulator's transients and variables on this image */
-        if (trans.nrows > 0) {
-            const rapid_column *ci = rapid_table_col(&trans, "image"),
-                               *cx = rapid_table_col(&trans, "x"), *cy = rapid_table_col(&trans, "y");
-            double *kx, *ky;
-            if (!ci || !cx || !cy || ci->type != RAPID_COL_STR || cx->type == RAPID_COL_STR ||
-                cy->type == RAPID_COL_STR) {
-                rc = rapid_fail(err, RAPID_E_TABLE, "%s/truth/transients.fits: no image, x, "
-                                "y columns", simdir);
-                break;
-            }
-            for (r = 0; r < trans.nrows; r++)
-                nk += !strncmp((const char *)ci->data + (size_t)r * ci->width, j->base,
-                               (size_t)ci->width);
-            if ((rc = rapid_table_init(&j->known, nk)) != 0 ||
-                !(kx = rapid_table_add_f64(&j->known, "x", "pix")) ||
-                !(ky = rapid_table_add_f64(&j->known, "y", "pix"))) {
-                rc = rapid_fail(err, RAPID_E_NOMEM, "no memory");
-                break;
-            }
-            for (r = 0, nk = 0; r < trans.nrows; r++)
-                if (!strncmp((const char *)ci->data + (size_t)r * ci->width, j->base,
-                             (size_t)ci->width)) {
-                    kx[nk] = eval_colval(cx, r);
-                    ky[nk++] = eval_colval(cy, r);
-                }
-        }
-        m++;
-    }
-done:
-    for (k = 0; k < n; k++)
-        free(names[k]);
-    free(names);
-    rapid_table_release(&trans);
-    if (rc) {
-        for (k = 0; jobs && k <= m && k < (n > 0 ? n : 1); k++) {
-            config_free(&jobs[k].cfg);
-            rapid_table_release(&jobs[k].known);
-            rapid_image_u32_release(&jobs[k].dq);
-        }
-        free(jobs);
-        return rc;
-    }
-    *out = jobs;
-    *nout = m;
-    return 0;
-}
-
 /* --------------------------------------------------------- accumulation */
 
 typedef struct acc {
@@ -437,15 +184,8 @@ static int acc_grow(acc *a, long n)
     return 0;
 }
 
-/* A product's path in a manifest's diff entry. */
-static const char *product(json_t *diff, const char *kind)
-{
-    return json_string_value(json_object_get(json_object_get(json_object_get(diff, "products"),
-                                                             kind), "path"));
-}
-
 /* One injected job's results into the accumulators. */
-static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
+static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
                    const char *outdir, const rapid_eval_opts *o, acc *accs, rapid_err *err)
 {
     char path[PATHMAX];
@@ -454,8 +194,8 @@ static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
     size_t d;
     int rc, k;
 
-    pathf(path, sizeof path, "%s/manifest.json", outdir);
-    if ((rc = read_manifest(path, &man, err)) != 0)
+    eval_pathf(path, sizeof path, "%s/manifest.json", outdir);
+    if ((rc = eval_read_manifest(path, &man, err)) != 0)
         return rc;
     diffs = json_object_get(man, "diffs");
     if (!(ix = malloc((size_t)(nsrc > 0 ? nsrc : 1) * 2 * sizeof *ix))) {
@@ -470,8 +210,8 @@ static int measure(const scijob *j, const rapid_eval_source *src, int nsrc,
     for (d = 0; rc == 0 && d < json_array_size(diffs); d++) {
         json_t *df = json_array_get(diffs, d);
         const char *name = json_string_value(json_object_get(df, "method"));
-        const char *cat = product(df, "catalog"), *unc = product(df, "unc"),
-                   *psf = product(df, "psf"), *dif = product(df, "diff");
+        const char *cat = eval_product(df, "catalog"), *unc = eval_product(df, "unc"),
+                   *psf = eval_product(df, "psf"), *dif = eval_product(df, "diff");
         rapid_table t = RAPID_TABLE_INIT;
         rapid_image u = RAPID_IMAGE_INIT, p = RAPID_IMAGE_INIT, dimg = RAPID_IMAGE_INIT;
         rapid_eval_cand *c = NULL;
@@ -576,7 +316,7 @@ static void drop_images(const char *outdir)
         size_t n = strlen(e->d_name);
         if (n > 5 && !strcmp(e->d_name + n - 5, ".fits") && !strstr(e->d_name, "_cat") &&
             !strstr(e->d_name, "catalog") && !strstr(e->d_name, "cand")) {
-            pathf(path, sizeof path, "%s/%s", outdir, e->d_name);
+            eval_pathf(path, sizeof path, "%s/%s", outdir, e->d_name);
             unlink(path);
         }
     }
@@ -592,7 +332,7 @@ typedef struct task {
     rapid_eval_source *src;
 } task;
 
-static int start_task(const rapid_eval_opts *o, const char *work, scijob *j, task *t,
+static int start_task(const rapid_eval_opts *o, const char *work, eval_scijob *j, task *t,
                       rapid_err *err)
 {
     char log[PATHMAX], name[300];
@@ -604,11 +344,11 @@ static int start_task(const rapid_eval_opts *o, const char *work, scijob *j, tas
     char *argv[4];
     int rc;
 
-    pathf(name, sizeof name, "%.*s_r%d", (int)(strlen(j->base) - 5), j->base, t->round);
-    pathf(t->l2, sizeof t->l2, "%s/injected/%s.fits", work, name);
-    pathf(t->out, sizeof t->out, "%s/jobs/%s", work, name);
-    pathf(t->cfg, sizeof t->cfg, "%s/jobs/%s.ini", work, name);
-    pathf(log, sizeof log, "%s/logs/%s.log", work, name);
+    eval_pathf(name, sizeof name, "%.*s_r%d", (int)(strlen(j->base) - 5), j->base, t->round);
+    eval_pathf(t->l2, sizeof t->l2, "%s/injected/%s.fits", work, name);
+    eval_pathf(t->out, sizeof t->out, "%s/jobs/%s", work, name);
+    eval_pathf(t->cfg, sizeof t->cfg, "%s/jobs/%s.ini", work, name);
+    eval_pathf(log, sizeof log, "%s/logs/%s.log", work, name);
     rapid_eval_plan_opts_init(&po);
     po.n = o->per_image;
     po.seed = o->seed * 1000003u + (uint64_t)t->job * 1009u + (uint64_t)t->round;
@@ -616,9 +356,9 @@ static int start_task(const rapid_eval_opts *o, const char *work, scijob *j, tas
         return rapid_fail(err, RAPID_E_NOMEM, "no memory");
     {
         char statics_path[PATHMAX];
-        pathf(statics_path, sizeof statics_path, "%s/sim/truth/static.fits", work);
+        eval_pathf(statics_path, sizeof statics_path, "%s/sim/truth/static.fits", work);
         if (o->from_sim)
-            pathf(statics_path, sizeof statics_path, "%s/truth/static.fits", o->from_sim);
+            eval_pathf(statics_path, sizeof statics_path, "%s/truth/static.fits", o->from_sim);
         if (access(statics_path, R_OK) == 0 &&
             (rc = rapid_fits_read_table(statics_path, NULL, &statics, err)) != 0)
             return rc;
@@ -638,7 +378,7 @@ static int start_task(const rapid_eval_opts *o, const char *work, scijob *j, tas
     set[6] = "science", set[7] = "psf", set[8] = j->psf;
     set[9] = "job", set[10] = "threads", set[11] = "1";
     set[12] = NULL;
-    if ((rc = config_write(&j->cfg, t->cfg, set, err)) != 0)
+    if ((rc = eval_config_write(&j->cfg, t->cfg, set, err)) != 0)
         return rc;
     argv[0] = (char *)o->exe;
     argv[1] = "job";
@@ -673,7 +413,7 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
     char simdir[PATHMAX], pipe[PATHMAX], db[PATHMAX], path[PATHMAX], start[64], end[64],
         procdate[16], psfdir[PATHMAX], log[PATHMAX];
     rapid_table pt = RAPID_TABLE_INIT;
-    scijob *jobs = NULL;
+    eval_scijob *jobs = NULL;
     acc accs[RAPID_EVAL_NMETHOD];
     task *tasks = NULL;
     double t0 = now(), mjd_split = NAN, mjd_last = -INFINITY;
@@ -686,33 +426,33 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
     memset(accs, 0, sizeof accs);
     if (!o || !o->work || !o->exe || o->per_image < 1 || o->jobs < 1 || !o->filter)
         return rapid_fail(err, RAPID_E_ARG, "eval: bad options");
-    pathf(rep->filter, sizeof rep->filter, "%s", o->filter);
+    eval_pathf(rep->filter, sizeof rep->filter, "%s", o->filter);
     gmtime_r(&tt, &tm);
     strftime(procdate, sizeof procdate, "%Y%m%d", &tm);
-    pathf(pipe, sizeof pipe, "%s/pipeline", o->work);
-    pathf(db, sizeof db, "sqlite:%s/eval.db", o->work);
+    eval_pathf(pipe, sizeof pipe, "%s/pipeline", o->work);
+    eval_pathf(db, sizeof db, "sqlite:%s/eval.db", o->work);
     if ((rc = mkdirs(pipe, err)) != 0)
         return rc;
-    pathf(path, sizeof path, "%s/injected", o->work);
+    eval_pathf(path, sizeof path, "%s/injected", o->work);
     if ((rc = mkdirs(path, err)) != 0)
         return rc;
-    pathf(path, sizeof path, "%s/jobs", o->work);
+    eval_pathf(path, sizeof path, "%s/jobs", o->work);
     if ((rc = mkdirs(path, err)) != 0)
         return rc;
-    pathf(path, sizeof path, "%s/logs", o->work);
+    eval_pathf(path, sizeof path, "%s/logs", o->work);
     if ((rc = mkdirs(path, err)) != 0)
         return rc;
-    pathf(path, sizeof path, "%s/plots", o->work);
+    eval_pathf(path, sizeof path, "%s/plots", o->work);
     if ((rc = mkdirs(path, err)) != 0)
         return rc;
 
     /* 1. the survey */
     if (o->from_sim) {
-        pathf(simdir, sizeof simdir, "%s", o->from_sim);
+        eval_pathf(simdir, sizeof simdir, "%s", o->from_sim);
     } else {
         rapid_sim_config c;
-        pathf(simdir, sizeof simdir, "%s/sim", o->work);
-        pathf(path, sizeof path, "%s/.done", simdir);
+        eval_pathf(simdir, sizeof simdir, "%s/sim", o->work);
+        eval_pathf(path, sizeof path, "%s/.done", simdir);
         if (access(path, F_OK) != 0) {
             FILE *f;
             rapid_sim_config_init(&c);
@@ -733,7 +473,7 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
         }
     }
     /* the first half of the visits (at least 3) make the references */
-    pathf(path, sizeof path, "%s/truth/pointings.fits", simdir);
+    eval_pathf(path, sizeof path, "%s/truth/pointings.fits", simdir);
     if ((rc = rapid_fits_read_table(path, NULL, &pt, err)) != 0)
         return rc;
     {
@@ -764,12 +504,12 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
     rapid_time_format(rapid_time_from_mjd(mjd_last + 1), end);
 
     /* 2. the normal pipeline over the later visits */
-    pathf(log, sizeof log, "%s/logs/pipeline.log", o->work);
-    pathf(psfdir, sizeof psfdir, "%s/psf", simdir);
+    eval_pathf(log, sizeof log, "%s/logs/pipeline.log", o->work);
+    eval_pathf(psfdir, sizeof psfdir, "%s/psf", simdir);
     say(o, "the pipeline over %s .. %s (references from the earlier visits)", start, end);
     {
         char jobs_txt[16];
-        pathf(jobs_txt, sizeof jobs_txt, "%d", o->jobs);
+        eval_pathf(jobs_txt, sizeof jobs_txt, "%d", o->jobs);
         if ((rc = command(o, log, err, 0, "db", "init", "--db", db, (char *)NULL)) != 0 ||
             (rc = command(o, log, err, 0, "ingest", "--db", db, simdir, (char *)NULL)) != 0 ||
             (rc = command(o, log, err, 0, "ingest-psf", "--db", db, psfdir, (char *)NULL)) != 0 ||
@@ -780,7 +520,7 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
                           "--procdate", procdate, (char *)NULL)) != 0)
             return rc;
     }
-    if ((rc = find_science_jobs(pipe, atoi(procdate), simdir, &jobs, &njobs, err)) != 0)
+    if ((rc = eval_find_science_jobs(pipe, atoi(procdate), simdir, 1, &jobs, &njobs, err)) != 0)
         return rc;
     if (njobs == 0) {
         free(jobs);
@@ -885,7 +625,7 @@ finish:
         free(tasks[k].src);
     free(tasks);
     for (k = 0; k < njobs; k++) {
-        config_free(&jobs[k].cfg);
+        eval_config_free(&jobs[k].cfg);
         rapid_table_release(&jobs[k].known);
         rapid_image_u32_release(&jobs[k].dq);
     }
