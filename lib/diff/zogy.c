@@ -4,15 +4,19 @@
  * Everything is done on whole-image transforms in single precision:
  *   1. PSFs to the origin of the padded grid, and transformed (planes A,
  *      B); the two images filled and transformed (X, Y);
- *   2. D^ (plane E), and S_N^, S_R^ in place of X, Y; three inverse
- *      transforms give D, S_N and S_R, hence S = S_N - S_R and the
- *      astrometric variance from the gradients of S_N and S_R;
+ *   2. D^ (plane E), S_N^ and D_R^ (the reference's share of D) in
+ *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
+ *      inverse transforms give D, S_N, D_R and S_R, hence S = S_N - S_R,
+ *      the astrometric variance from the gradients of S_N and S_R, and
+ *      the light the PSF-model error is made of (D_R, S_R);
  *   3. the variance maps transformed (G, H); for each of the kernels k_n,
  *      k_r (S) and k_Dn, k_Dr (D): the kernel made on a small grid (a few
  *      PSF widths: the kernels are compact) and taken to real space there,
  *      squared, laid on the full grid and transformed, times the
  *      variance's transform, summed (ACC) and transformed back.
- * Fifteen full-size transforms in all; at most five padded planes are
+ *   4. the PSF-model error measured at the stars (modelerr.c) and added
+ *      to sigma_D^2 and S's variance; S_corr.
+ * Sixteen full-size transforms in all; at most five padded planes are
  * alive at once (A, B, X, Y, E in step 2; G, H, K, ACC in step 3).
  * Transforms are unnormalised, so every round trip is divided by the
  * number of padded pixels.
@@ -25,6 +29,7 @@
 #include "../core/stats.h"
 #include "rapid/diff.h"
 #include "rapid/psfops.h"
+#include "modelerr.h"
 
 #define SIGMA_SAMPLE 1000000 /* pixels sampled to estimate a noise */
 #define NPLANES 5          /* full padded planes */
@@ -581,11 +586,14 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
 }
 
 /* Step 2: D, S and the astrometric variance into the outputs (unc holds
- * V_ast until step 3).  x, y, e: three free planes. */
+ * V_ast until step 3), and the reference's light as it enters D and S
+ * (D_R into dl, S_R into sl).  x, y, e: three free planes.  S_R^ =
+ * conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y gives S_R^ in e
+ * once D is out of e. */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
                      const float complex *A, const float complex *B,
                      const noise_model *m, double fd, float *x, float *y,
-                     float *e, rapid_zogy_out *out)
+                     float *e, float *dl, float *sl, rapid_zogy_out *out)
 {
     float complex *X = (float complex *)x, *Y = (float complex *)y,
                   *E = (float complex *)e;
@@ -606,44 +614,61 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
                 float complex xn = X[i], yr = Y[i];
                 E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
                 X[i] = conjf(A[i]) * bb * xn / d2;
-                Y[i] = conjf(B[i]) * aa * yr / d2;
+                Y[i] = A[i] * yr / sqrtf(d2);
             } else {
                 E[i] = X[i] = Y[i] = 0;
             }
         }
     rapid_fft_c2r(g->bwd, E, e);
-    rapid_fft_c2r(g->bwd, X, x);
-    rapid_fft_c2r(g->bwd, Y, y);
     for (j = 0; j < in->ny; j++) {
         const float *er = e + (size_t)j * g->stride;
-        const float *xr = x + (size_t)j * g->stride, *yr = y + (size_t)j * g->stride;
+        float *dr = out->d + (size_t)j * in->nx;
+        for (ix = 0; ix < in->nx; ix++)
+            dr[ix] = (float)(er[ix] * nrm / fd);
+    }
+    for (j = 0; j < g->py; j++)
+        for (ix = 0; ix < g->hx; ix++) {
+            size_t i = (size_t)j * g->hx + ix;
+            float vn, vr, aa, bb, d2;
+            noise_at(g, m, j, ix, &vn, &vr);
+            d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
+            E[i] = d2 > tiny ? conjf(A[i] * B[i]) * Y[i] / sqrtf(d2) : 0;
+        }
+    rapid_fft_c2r(g->bwd, X, x);
+    rapid_fft_c2r(g->bwd, Y, y);
+    rapid_fft_c2r(g->bwd, E, e);
+    for (j = 0; j < in->ny; j++) {
+        const float *xr = x + (size_t)j * g->stride, *yr = e + (size_t)j * g->stride;
+        const float *lr = y + (size_t)j * g->stride;
         /* rows above and below (the padding is there beyond the image) */
         const float *xu = x + (size_t)((j + 1) % g->py) * g->stride;
         const float *xd = x + (size_t)((j - 1 + g->py) % g->py) * g->stride;
-        const float *yu = y + (size_t)((j + 1) % g->py) * g->stride;
-        const float *yd = y + (size_t)((j - 1 + g->py) % g->py) * g->stride;
-        float *dr = out->d + (size_t)j * in->nx, *sr = out->scorr + (size_t)j * in->nx;
+        const float *yu = e + (size_t)((j + 1) % g->py) * g->stride;
+        const float *yd = e + (size_t)((j - 1 + g->py) % g->py) * g->stride;
+        float *sr = out->scorr + (size_t)j * in->nx;
         float *vr = out->unc + (size_t)j * in->nx;
+        float *dlr = dl + (size_t)j * in->nx, *slr = sl + (size_t)j * in->nx;
         for (ix = 0; ix < in->nx; ix++) {
             int l = (ix - 1 + g->px) % g->px, r = (ix + 1) % g->px;
             double gxn = 0.5 * (xr[r] - xr[l]) * nrm, gyn = 0.5 * (xu[ix] - xd[ix]) * nrm;
             double gxr = 0.5 * (yr[r] - yr[l]) * nrm, gyr = 0.5 * (yu[ix] - yd[ix]) * nrm;
-            dr[ix] = (float)(er[ix] * nrm / fd);
             sr[ix] = (xr[ix] - yr[ix]) * nrm;
+            slr[ix] = yr[ix] * nrm;
+            dlr[ix] = (float)(lr[ix] * nrm / fd);
             vr[ix] = (float)(sx2 * (gxn * gxn + gxr * gxr) +
                              sy2 * (gyn * gyn + gyr * gyr));
         }
     }
 }
 
-/* Step 3: the variances of S and D; S_corr and sigma_D into the outputs,
- * and P_D.  As, Bs: the PSFs' transforms on the small grid; gp, hp, k,
- * acc: four free full planes, ks a small one. */
+/* Step 3: the noise's variances of S (into vs, V_ast included) and D
+ * (sigma_D into out->unc), and P_D.  As, Bs: the PSFs' transforms on the
+ * small grid; gp, hp, k, acc: four free full planes, ks a small one. */
 static void step_variance(const rapid_zogy_in *in, const grid *g,
                           const grid *sg, const float complex *As,
                           const float complex *Bs, const noise_model *m,
                           const corr_map *c, double fd, float *gp, float *hp,
-                          float *k, float *acc, float *ks,
+                          float *k, float *acc, float *ks, float *vs,
                           rapid_zogy_out *out)
 {
     float complex *G = (float complex *)gp, *H = (float complex *)hp;
@@ -657,10 +682,11 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
     variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
         const float *ar = acc + (size_t)j * g->stride;
-        float *sr = out->scorr + (size_t)j * in->nx, *vr = out->unc + (size_t)j * in->nx;
+        const float *vr = out->unc + (size_t)j * in->nx;
+        float *vsr = vs + (size_t)j * in->nx;
         for (i = 0; i < in->nx; i++) {
             double v = ar[i] * nrm + vr[i];
-            sr[i] = v > 0 ? (float)(sr[i] / sqrt(v)) : NAN;
+            vsr[i] = v > 0 ? (float)v : NAN;
         }
     }
     fill_pair(in, g, NULL, hp, 1, c, c->fd); /* the reference's for D */
@@ -688,6 +714,60 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
         out->pd[i] = (float)(out->pd[i] / sum);
 }
 
+/* The model error's shares eps_d, eps_s (rapid/diff.h): given, or
+ * measured at the stars from D (out->d, out->unc the noise's sigma_D, dl
+ * = D_R) and S (out->scorr still S, vs its noise variance, sl = S_R). */
+static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
+                       const float *vs, rapid_zogy_out *out, rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
+    unsigned char *ok = NULL;
+    float *vd = NULL;
+    int ns = 0, nd = 0, nsu = 0, rc = 0;
+
+    out->eps_d = in->eps_d >= 0 ? in->eps_d : 0;
+    out->eps_s = in->eps_s >= 0 ? in->eps_s : 0;
+    out->pos_d = in->eps_d >= 0 && in->pos_d >= 0 ? in->pos_d : 0;
+    out->pos_s = in->eps_s >= 0 && in->pos_s >= 0 ? in->pos_s : 0;
+    out->neps = 0;
+    if ((in->eps_d > 0 || in->pos_d > 0 || in->eps_d < 0 || in->eps_s > 0 ||
+         in->pos_s > 0 || in->eps_s < 0) &&
+        ((rc = modelerr_denoise(dl, n, &out->noise_ld)) ||
+         (rc = modelerr_denoise(sl, n, &out->noise_ls))))
+        goto cleanup;
+    if (!(in->eps_d < 0) && !(in->eps_s < 0))
+        goto cleanup;
+    ok = malloc(n);
+    vd = malloc(n * sizeof *vd);
+    if (!ok || !vd) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    for (i = 0; i < n; i++) {
+        ok[i] = isfinite(out->d[i]) && isfinite(out->unc[i]);
+        vd[i] = out->unc[i] * out->unc[i];
+    }
+    if ((rc = modelerr_stars(in->nx, in->ny, dl, vd, ok,
+                             in->nstars > 0 ? in->star_x : NULL,
+                             in->nstars > 0 ? in->star_y : NULL, in->nstars,
+                             &idx, &ns)))
+        goto cleanup;
+    if (in->eps_d < 0 &&
+        (rc = modelerr_fit(in->nx, in->ny, out->d, vd, dl, idx, ns,
+                           &out->eps_d, &out->pos_d, &nd)))
+        goto cleanup;
+    if (in->eps_s < 0 &&
+        (rc = modelerr_fit(in->nx, in->ny, out->scorr, vs, sl, idx, ns,
+                           &out->eps_s, &out->pos_s, &nsu)))
+        goto cleanup;
+    out->neps = nd > nsu ? nd : nsu;
+cleanup:
+    free(ok);
+    free(vd);
+    free(idx);
+    return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
+}
+
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err)
 {
@@ -697,6 +777,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     noise_model m;
     corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
+    float *dl = NULL, *sl = NULL, *vs = NULL;
     double sn, sr, fd;
     size_t i, n;
     int rc, k;
@@ -772,6 +853,9 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     out->unc = malloc(n * sizeof *out->unc);
     out->scorr = malloc(n * sizeof *out->scorr);
     out->pd = malloc((size_t)out->npd * out->npd * sizeof *out->pd);
+    dl = malloc(n * sizeof *dl);
+    sl = malloc(n * sizeof *sl);
+    vs = malloc(n * sizeof *vs);
     for (k = 0; k < NPLANES; k++)
         if (!(pl[k] = plane_new(&g)))
             break;
@@ -779,7 +863,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     bs = plane_new(&sg);
     ks = plane_new(&sg);
     if (!out->d || !out->unc || !out->scorr || !out->pd || k < NPLANES ||
-        !as || !bs || !ks) {
+        !as || !bs || !ks || !dl || !sl || !vs) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory for a "
                         "%d x %d image", in->nx, in->ny);
         goto done;
@@ -790,15 +874,28 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     psf_to_plane(&sg, in->pr, in->npr, bs);
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
-             pl[2], pl[3], pl[4], out);
+             pl[2], pl[3], pl[4], dl, sl, out);
     corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
-                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, out);
+                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
             !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
             out->d[i] = out->unc[i] = out->scorr[i] = NAN;
+    if ((rc = model_error(in, dl, sl, vs, out, err)))
+        goto done;
+    for (i = 0; i < n; i++) /* sigma_D^2 into dl's place */
+        out->unc[i] *= out->unc[i];
+    modelerr_apply(in->nx, in->ny, dl, out->eps_d, out->pos_d, out->unc);
+    modelerr_apply(in->nx, in->ny, sl, out->eps_s, out->pos_s, vs);
+    for (i = 0; i < n; i++) {
+        out->unc[i] = sqrtf(out->unc[i]); /* NaN stays NaN */
+        out->scorr[i] = vs[i] > 0 ? (float)(out->scorr[i] / sqrt(vs[i])) : NAN;
+    }
 done:
+    free(dl);
+    free(sl);
+    free(vs);
     for (k = 0; k < NPLANES; k++)
         rapid_fft_free(pl[k]);
     rapid_fft_free(as);
