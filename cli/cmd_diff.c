@@ -794,6 +794,11 @@ static int sfft_header(const rapid_sfft_out *o, rapid_header *h, rapid_err *err)
     SET(set_num(h, "SIGMA_N", o->sigma_n, "[DN/s] science background noise"),
         "SIGMA_N");
     SET(set_num(h, "SIGMA_R", o->sigma_r, "reference background noise"), "SIGMA_R");
+    SET(set_num(h, "SFFTEPS", o->eps_model, "PSF-model error: share of the model in D"),
+        "SFFTEPS");
+    SET(set_num(h, "SFFTPOS", o->pos_model, "[px] PSF-model error: position"), "SFFTPOS");
+    SET(rapid_header_set_long(h, "SFFTEPSN", o->neps,
+                              "stars the PSF-model error is measured at"), "SFFTEPSN");
     SET(rapid_header_set_long(h, "SFFTPADX", o->padx, "transforms' width"), "SFFTPADX");
     SET(rapid_header_set_long(h, "SFFTPADY", o->pady, "transforms' height"), "SFFTPADY");
     return 0;
@@ -818,6 +823,12 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
     SET(set_num(h, "SIGMA_N", s->zogy.sigma_n, "[DN/s] science background noise"), "SIGMA_N");
     SET(set_num(h, "SIGMA_R", s->zogy.sigma_r, "[DN/s] matched reference noise"), "SIGMA_R");
     SET(set_num(h, "ZOGY_FD", s->zogy.fd, "F_D: flux zero point of the raw D"), "ZOGY_FD");
+    SET(set_num(h, "ZEPSD", s->zogy.eps_d, "PSF-model error: share of D_R in D"), "ZEPSD");
+    SET(set_num(h, "ZPOSD", s->zogy.pos_d, "[px] PSF-model error: position in D"), "ZPOSD");
+    SET(set_num(h, "ZEPSS", s->zogy.eps_s, "PSF-model error: share of S_R in S"), "ZEPSS");
+    SET(set_num(h, "ZPOSS", s->zogy.pos_s, "[px] PSF-model error: position in S"), "ZPOSS");
+    SET(rapid_header_set_long(h, "ZEPSN", s->zogy.neps,
+                              "stars the PSF-model error is measured at"), "ZEPSN");
     {
         static const char *const kn[4] = {"CORRN10", "CORRN01", "CORRN11", "CORRN1M"};
         static const char *const kr[4] = {"CORRR10", "CORRR01", "CORRR11", "CORRR1M"};
@@ -1055,6 +1066,10 @@ static void print_json(const diff_args *a, const diff_state *s,
                    s->zogy.corr_n[1], s->zogy.corr_n[2], s->zogy.corr_n[3],
                    s->zogy.corr_r[0], s->zogy.corr_r[1], s->zogy.corr_r[2],
                    s->zogy.corr_r[3]);
+            printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
+                   "\"eps_model_scorr\": %.5f, \"pos_model_scorr\": %.4f, "
+                   "\"eps_nstars\": %d", s->zogy.eps_d, s->zogy.pos_d,
+                   s->zogy.eps_s, s->zogy.pos_s, s->zogy.neps);
         } else if (g == M_SFFT) {
             const rapid_sfft_out *o = &s->sfft;
             fputs(", \"basis\": ", stdout);
@@ -1075,6 +1090,8 @@ static void print_json(const diff_args *a, const diff_state *s,
             json_num(o->sigma_r);
             printf(", \"pad\": [%d, %d], \"sec_fit\": %.3f, \"sec_conv\": %.3f",
                    o->padx, o->pady, o->sec_fit, o->sec_conv);
+            printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
+                   "\"eps_nstars\": %d", o->eps_model, o->pos_model, o->neps);
         }
         putchar('}');
     }

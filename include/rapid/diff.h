@@ -324,6 +324,20 @@ void rapid_zogy_inputs_release(rapid_zogy_inputs *zi);
  *     k_R = DK x K_c x P_n,  DK^ = D^ / D_cc^ (the decorrelation kernel).
  * The kernel is decorrelated at the image centre only: where it varies,
  * the noise of D is white to the extent K_p is close to K_c.
+ * The PSF-model error, as ZOGY's (above): static stars leave residuals
+ * that no kernel removes (each undersampled star's profile in the twice
+ * resampled reference depends on its sub-pixel phases) and the fitted
+ * kernel's own error adds to them (thousands of unknowns from a few
+ * hundred stamps), both in proportion to the reference's light.  With L =
+ * DK x (sum_j phi_j K_j x R~), the model's light in D (its noise shrunk
+ * out, 3 robust sigma):
+ *   sigma_D^2 += eps^2 L^2 + pos^2 |grad L|^2,
+ * eps and pos measured on D at the static stars (the peaks of L at
+ * L >= 20 sigma_D with data within 3 px, each with its 3 x 3
+ * neighbours; the stamps' sources among them, so that the kernel's error
+ * is measured where the kernel was fitted and holds, as an average, for
+ * the stars between) exactly as for ZOGY's D; 0 when the noise explains
+ * the residuals or fewer than 10 stars qualify.  Two more transforms.
  *
  * Basis: delta functions (one unknown per kernel pixel, as SFFT).  The
  * cross-convolution already gives both images the same PSF, so the kernel
@@ -409,6 +423,10 @@ typedef struct rapid_sfft_opts {
     double clip_sigma;       /* stamp rejection (3) */
     int max_iter;            /* rejection passes at most (3) */
     double max_cond;         /* condition number limit (1e12) */
+    double eps_model;        /* the PSF-model error's share (below): < 0
+                              * measured at the static stars (-1); >= 0
+                              * given, with pos_model (0, 0: none) */
+    double pos_model;        /* its position scatter, px, when given (0) */
 } rapid_sfft_opts;
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o);
@@ -459,6 +477,9 @@ typedef struct rapid_sfft_out {
                               * (cross-convolution, model, decorrelation,
                               * uncertainty) */
     double sec_fit;          /* ... in the stamps and the fit */
+    double eps_model, pos_model; /* the PSF-model error, as used */
+    int neps;                /* stars it was measured at (0: given, or
+                              * fewer than 10 stars: 0 used) */
 } rapid_sfft_out;
 
 void rapid_sfft_out_release(rapid_sfft_out *out);
