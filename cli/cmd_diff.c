@@ -829,6 +829,8 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
     SET(set_num(h, "ZPOSS", s->zogy.pos_s, "[px] PSF-model error: position in S"), "ZPOSS");
     SET(rapid_header_set_long(h, "ZEPSN", s->zogy.neps,
                               "stars the PSF-model error is measured at"), "ZEPSN");
+    SET(set_num(h, "ZEPSF", s->zogy.eps_fill, "filled pixel's error: share of light"), "ZEPSF");
+    SET(set_num(h, "ZPOSF", s->zogy.pos_fill, "[px] filled pixel's error: position"), "ZPOSF");
     {
         static const char *const kn[4] = {"CORRN10", "CORRN01", "CORRN11", "CORRN1M"};
         static const char *const kr[4] = {"CORRR10", "CORRR01", "CORRR11", "CORRR1M"};
@@ -1068,8 +1070,10 @@ static void print_json(const diff_args *a, const diff_state *s,
                    s->zogy.corr_r[3]);
             printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
                    "\"eps_model_scorr\": %.5f, \"pos_model_scorr\": %.4f, "
-                   "\"eps_nstars\": %d", s->zogy.eps_d, s->zogy.pos_d,
-                   s->zogy.eps_s, s->zogy.pos_s, s->zogy.neps);
+                   "\"eps_nstars\": %d, \"eps_fill\": %.5f, "
+                   "\"pos_fill\": %.4f", s->zogy.eps_d, s->zogy.pos_d,
+                   s->zogy.eps_s, s->zogy.pos_s, s->zogy.neps,
+                   s->zogy.eps_fill, s->zogy.pos_fill);
         } else if (g == M_SFFT) {
             const rapid_sfft_out *o = &s->sfft;
             fputs(", \"basis\": ", stdout);

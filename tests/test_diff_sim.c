@@ -1215,9 +1215,9 @@ static void pair_case(const scase *sc)
     naive_checks(&q);
     run_zogy(&q, &q.sci, &q.pn, &z);
     print_message("[%s] ZOGY: sigma_n %.4f, sigma_r %.4f, F_D %.2f, padded "
-                  "%d x %d, eps_d %.4f pos_d %.3f eps_s %.4f pos_s %.3f from %d stars\n", sc->name,
+                  "%d x %d, eps_d %.4f pos_d %.3f eps_s %.4f pos_s %.3f from %d stars, fill %.4f %.3f from %d\n", sc->name,
                   z.sigma_n, z.sigma_r, z.fd, z.padx, z.pady, z.eps_d,
-                  z.pos_d, z.eps_s, z.pos_s, z.neps);
+                  z.pos_d, z.eps_s, z.pos_s, z.neps, z.eps_fill, z.pos_fill, z.nfill);
     check_nan(&q, q.sci.rate.data, z.d, z.unc);
     check_nan(&q, q.sci.rate.data, z.scorr, z.unc);
     /* rotated 35 deg, the reference's resampled noise is correlated along

@@ -23,6 +23,7 @@
  */
 #include <complex.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,6 +191,31 @@ static float corr_factor(const corr_map *c, const float *f, int x, int y)
     v -= j0;
     return (float)((1 - v) * ((1 - u) * f[j0 * c->gx + i0] + u * f[j0 * c->gx + i1]) +
                    v * ((1 - u) * f[j1 * c->gx + i0] + u * f[j1 * c->gx + i1]));
+}
+
+/* The error of a filled pixel: the other image's light there stands in
+ * for this one's, wrong by the two images' PSF-model difference at that
+ * pixel, fe->eps of the light and fe->pos px through its gradient
+ * (measured at the stars: fill_error). */
+typedef struct fill_err {
+    double eps, pos;
+} fill_err;
+
+static float fill_var(const fill_err *fe, const float *img, int nx, int ny,
+                      int x, int y)
+{
+    const float *row = img + (size_t)y * nx;
+    double v = row[x], gx = 0, gy = 0;
+
+    if (!fe || (fe->eps == 0 && fe->pos == 0))
+        return 0;
+    if (x > 0 && x < nx - 1 && isfinite(row[x - 1]) && isfinite(row[x + 1]))
+        gx = 0.5 * ((double)row[x + 1] - row[x - 1]);
+    if (y > 0 && y < ny - 1 && isfinite(row[x - (ptrdiff_t)nx]) &&
+        isfinite(row[x + nx]))
+        gy = 0.5 * ((double)row[x + nx] - row[x - (ptrdiff_t)nx]);
+    return (float)(fe->eps * fe->eps * v * v +
+                   fe->pos * fe->pos * (gx * gx + gy * gy));
 }
 
 /* The two images with each one's no-data pixels taken from the other
@@ -714,6 +740,138 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
         out->pd[i] = (float)(out->pd[i] / sum);
 }
 
+/* A kernel (which) in real space on the small grid, squared, into k2
+ * (sg->px * sg->py floats, origin at 0, periodic); ks: a small plane. */
+static void kernel_square_real(const grid *sg, const float complex *As,
+                               const float complex *Bs, kernel which,
+                               const noise_model *m, float *ks, float *k2)
+{
+    int i, j;
+    float nrm = (float)sg->norm;
+
+    kernel_hat(sg, As, Bs, which, m, 0, (float complex *)ks);
+    rapid_fft_c2r(sg->bwd, (float complex *)ks, ks);
+    for (j = 0; j < sg->py; j++)
+        for (i = 0; i < sg->px; i++) {
+            float v = ks[(size_t)j * sg->stride + i] * nrm;
+            k2[(size_t)j * sg->px + i] = v * v;
+        }
+}
+
+/* The fill's variance w (fill_var) of every filled pixel, spread by the
+ * squared kernel k2 into var (times scale), directly in real space:
+ * filled pixels are few, and a saturated star's fill is too bright next
+ * to the noise for single-precision transforms to carry both. */
+static void spread_fill(const rapid_zogy_in *in, const grid *sg,
+                        const fill_err *fe, int science, const float *k2,
+                        double scale, float *var)
+{
+    const float *img = science ? in->r : in->n; /* what fills the hole */
+    const float *own = science ? in->n : in->r;
+    const float *vo = science ? in->vr : in->vn;
+    int nx = in->nx, ny = in->ny, hx = sg->px / 2, hy = sg->py / 2, x, y;
+    float kmax = 0;
+    size_t i;
+
+    for (i = 0; i < (size_t)sg->px * sg->py; i++)
+        kmax = k2[i] > kmax ? k2[i] : kmax;
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++) {
+            size_t q = (size_t)y * nx + x;
+            double w;
+            int a, b;
+            if (isfinite(own[q]) || !isfinite(img[q]) || !isfinite(vo[q]) ||
+                !(fabs(img[q]) > 3 * sqrt(vo[q]))) /* no light to speak of */
+                continue;
+            w = fill_var(fe, img, nx, ny, x, y) * scale;
+            if (!(w > 0))
+                continue;
+            for (b = -hy; b < sg->py - hy; b++) {
+                int yy = y + b;
+                const float *kr;
+                if (yy < 0 || yy >= ny)
+                    continue;
+                kr = k2 + (size_t)((b + sg->py) % sg->py) * sg->px;
+                for (a = -hx; a < sg->px - hx; a++) {
+                    int xx = x + a;
+                    float kv = kr[(a + sg->px) % sg->px];
+                    if (xx >= 0 && xx < nx && kv > 1e-9f * kmax)
+                        var[(size_t)yy * nx + xx] += (float)(w * kv);
+                }
+            }
+        }
+}
+
+/* The fill's error added to sigma_D (out->unc) and to S's variance vs:
+ * the science's holes through k_Dn and k_n, the reference's through k_Dr
+ * and k_r. */
+static int fill_variance(const rapid_zogy_in *in, const grid *sg,
+                         const float complex *As, const float complex *Bs,
+                         const noise_model *m, const fill_err *fe, double fd,
+                         float *ks, float *vs, rapid_zogy_out *out,
+                         rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny, i;
+    float *k2, *vd;
+
+    if (fe->eps == 0 && fe->pos == 0)
+        return 0;
+    k2 = malloc((size_t)sg->px * sg->py * sizeof *k2);
+    vd = calloc(n, sizeof *vd);
+    if (!k2 || !vd) {
+        free(k2);
+        free(vd);
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    }
+    kernel_square_real(sg, As, Bs, K_N, m, ks, k2);
+    spread_fill(in, sg, fe, 1, k2, 1, vs);
+    kernel_square_real(sg, As, Bs, K_R, m, ks, k2);
+    spread_fill(in, sg, fe, 0, k2, 1, vs);
+    kernel_square_real(sg, As, Bs, K_DN, m, ks, k2);
+    spread_fill(in, sg, fe, 1, k2, 1 / (fd * fd), vd);
+    kernel_square_real(sg, As, Bs, K_DR, m, ks, k2);
+    spread_fill(in, sg, fe, 0, k2, 1 / (fd * fd), vd);
+    for (i = 0; i < n; i++)
+        if (vd[i] > 0)
+            out->unc[i] = sqrtf(out->unc[i] * out->unc[i] + vd[i]);
+    free(k2);
+    free(vd);
+    return 0;
+}
+
+/* The fill's error (rapid/diff.h): measured with the model error (eps_d
+ * or eps_s < 0), from N - R at the peaks of R (scratch d, v: nx * ny
+ * floats each), else none. */
+static int fill_error(const rapid_zogy_in *in, float *d, float *v,
+                      fill_err *fe, rapid_zogy_out *out, rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
+    unsigned char *ok = NULL;
+    int ns = 0, rc = 0;
+
+    fe->eps = fe->pos = 0;
+    out->eps_fill = out->pos_fill = 0;
+    out->nfill = 0;
+    if (!(in->eps_d < 0) && !(in->eps_s < 0))
+        return 0;
+    if (!(ok = malloc(n)))
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    for (i = 0; i < n; i++) {
+        d[i] = in->n[i] - in->r[i];
+        v[i] = in->vn[i] + in->vr[i];
+        ok[i] = isfinite(d[i]) && isfinite(v[i]) && v[i] > 0;
+    }
+    if (!(rc = modelerr_stars(in->nx, in->ny, in->r, v, ok, NULL, NULL, 0,
+                              &idx, &ns)))
+        rc = modelerr_fit(in->nx, in->ny, d, v, in->r, idx, ns, &fe->eps,
+                          &fe->pos, &out->nfill);
+    out->eps_fill = fe->eps;
+    out->pos_fill = fe->pos;
+    free(ok);
+    free(idx);
+    return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
+}
+
 /* The model error's shares eps_d, eps_s (rapid/diff.h): given, or
  * measured at the stars from D (out->d, out->unc the noise's sigma_D, dl
  * = D_R) and S (out->scorr still S, vs its noise variance, sl = S_R). */
@@ -778,6 +936,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
     float *dl = NULL, *sl = NULL, *vs = NULL;
+    fill_err fe = {0, 0};
     double sn, sr, fd;
     size_t i, n;
     int rc, k;
@@ -868,6 +1027,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                         "%d x %d image", in->nx, in->ny);
         goto done;
     }
+    if ((rc = fill_error(in, dl, sl, &fe, out, err)))
+        goto done;
     psf_to_plane(&g, in->pn, in->npn, pl[0]);
     psf_to_plane(&g, in->pr, in->npr, pl[1]);
     psf_to_plane(&sg, in->pn, in->npn, as);
@@ -878,6 +1039,9 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
                   &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
+    if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
+                            &m, &fe, fd, ks, vs, out, err)))
+        goto done;
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
             !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
