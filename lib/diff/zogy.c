@@ -758,18 +758,14 @@ static void kernel_square_real(const grid *sg, const float complex *As,
         }
 }
 
-/* The fill's variance w (fill_var) of every filled pixel, spread by the
- * squared kernel k2 into var (times scale), directly in real space:
- * filled pixels are few, and a saturated star's fill is too bright next
- * to the noise for single-precision transforms to carry both. */
-static void spread_fill(const rapid_zogy_in *in, const grid *sg,
-                        const fill_err *fe, int science, const float *k2,
-                        double scale, float *var)
+/* A sparse per-pixel variance w (0 mostly) spread by the squared kernel
+ * k2 into var (times scale), directly in real space: the pixels are few,
+ * and a saturated core's variance is too large next to the noise for
+ * single-precision transforms to carry both. */
+static void spread_var(int nx, int ny, const grid *sg, const float *k2,
+                       const float *w, double scale, float *var)
 {
-    const float *img = science ? in->r : in->n; /* what fills the hole */
-    const float *own = science ? in->n : in->r;
-    const float *vo = science ? in->vr : in->vn;
-    int nx = in->nx, ny = in->ny, hx = sg->px / 2, hy = sg->py / 2, x, y;
+    int hx = sg->px / 2, hy = sg->py / 2, x, y;
     float kmax = 0;
     size_t i;
 
@@ -777,14 +773,9 @@ static void spread_fill(const rapid_zogy_in *in, const grid *sg,
         kmax = k2[i] > kmax ? k2[i] : kmax;
     for (y = 0; y < ny; y++)
         for (x = 0; x < nx; x++) {
-            size_t q = (size_t)y * nx + x;
-            double w;
+            double wv = w[(size_t)y * nx + x] * scale;
             int a, b;
-            if (isfinite(own[q]) || !isfinite(img[q]) || !isfinite(vo[q]) ||
-                !(fabs(img[q]) > 3 * sqrt(vo[q]))) /* no light to speak of */
-                continue;
-            w = fill_var(fe, img, nx, ny, x, y) * scale;
-            if (!(w > 0))
+            if (!(wv > 0))
                 continue;
             for (b = -hy; b < sg->py - hy; b++) {
                 int yy = y + b;
@@ -796,15 +787,37 @@ static void spread_fill(const rapid_zogy_in *in, const grid *sg,
                     int xx = x + a;
                     float kv = kr[(a + sg->px) % sg->px];
                     if (xx >= 0 && xx < nx && kv > 1e-9f * kmax)
-                        var[(size_t)yy * nx + xx] += (float)(w * kv);
+                        var[(size_t)yy * nx + xx] += (float)(wv * kv);
                 }
             }
         }
 }
 
-/* The fill's error added to sigma_D (out->unc) and to S's variance vs:
- * the science's holes through k_Dn and k_n, the reference's through k_Dr
- * and k_r. */
+/* The pixels' own errors beyond the noise, per image: a filled pixel's
+ * (fill_var of the image that fills it), where its light is significant
+ * (|value| > 3 sigma of that image). */
+static void pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
+                         float *wn, float *wr)
+{
+    int nx = in->nx, ny = in->ny, x, y;
+
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++) {
+            size_t q = (size_t)y * nx + x;
+            int fn = isfinite(in->n[q]), fr = isfinite(in->r[q]);
+            wn[q] = wr[q] = 0;
+            if (!fn && fr && isfinite(in->vr[q]) &&
+                fabs(in->r[q]) > 3 * sqrt(in->vr[q]))
+                wn[q] = fill_var(fe, in->r, nx, ny, x, y);
+            if (!fr && fn && isfinite(in->vn[q]) &&
+                fabs(in->n[q]) > 3 * sqrt(in->vn[q]))
+                wr[q] = fill_var(fe, in->n, nx, ny, x, y);
+        }
+}
+
+/* The pixels' own errors (pixel_errors) added to sigma_D (out->unc) and
+ * to S's variance vs: the science's through k_Dn and k_n, the
+ * reference's through k_Dr and k_r. */
 static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const float complex *As, const float complex *Bs,
                          const noise_model *m, const fill_err *fe, double fd,
@@ -812,30 +825,40 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          rapid_err *err)
 {
     size_t n = (size_t)in->nx * in->ny, i;
-    float *k2, *vd;
+    float *k2 = malloc((size_t)sg->px * sg->py * sizeof *k2);
+    float *vd = calloc(n, sizeof *vd), *wn = malloc(n * sizeof *wn);
+    float *wr = malloc(n * sizeof *wr);
 
-    if (fe->eps == 0 && fe->pos == 0)
-        return 0;
-    k2 = malloc((size_t)sg->px * sg->py * sizeof *k2);
-    vd = calloc(n, sizeof *vd);
-    if (!k2 || !vd) {
+    if (fe->eps == 0 && fe->pos == 0) {
         free(k2);
         free(vd);
+        free(wn);
+        free(wr);
+        return 0;
+    }
+    if (!k2 || !vd || !wn || !wr) {
+        free(k2);
+        free(vd);
+        free(wn);
+        free(wr);
         return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
     }
+    pixel_errors(in, fe, wn, wr);
     kernel_square_real(sg, As, Bs, K_N, m, ks, k2);
-    spread_fill(in, sg, fe, 1, k2, 1, vs);
+    spread_var(in->nx, in->ny, sg, k2, wn, 1, vs);
     kernel_square_real(sg, As, Bs, K_R, m, ks, k2);
-    spread_fill(in, sg, fe, 0, k2, 1, vs);
+    spread_var(in->nx, in->ny, sg, k2, wr, 1, vs);
     kernel_square_real(sg, As, Bs, K_DN, m, ks, k2);
-    spread_fill(in, sg, fe, 1, k2, 1 / (fd * fd), vd);
+    spread_var(in->nx, in->ny, sg, k2, wn, 1 / (fd * fd), vd);
     kernel_square_real(sg, As, Bs, K_DR, m, ks, k2);
-    spread_fill(in, sg, fe, 0, k2, 1 / (fd * fd), vd);
+    spread_var(in->nx, in->ny, sg, k2, wr, 1 / (fd * fd), vd);
     for (i = 0; i < n; i++)
         if (vd[i] > 0)
             out->unc[i] = sqrtf(out->unc[i] * out->unc[i] + vd[i]);
     free(k2);
     free(vd);
+    free(wn);
+    free(wr);
     return 0;
 }
 
