@@ -184,13 +184,15 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * the median of a chi^2 with one degree of freedom (0.4549), the other
  * held, alternately until both settle: robust (transients and variables
  * among the stars do not move it), with the noise's share removed; 0
- * when the noise alone explains the residuals, and both 0 with fewer than
- * 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
+ * when the noise alone explains the residuals (their median at 0 within
+ * three standard errors, 1.06 / sqrt(pixels), of 0.4549), and both 0
+ * with fewer than 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
  * transform (16 in all).
  * A filled pixel (no data in one image, the other's value put in) is
  * wrong by the same model difference, there in the images' own pixels:
  * eps_fill, pos_fill are measured as above from N - R at the peaks of R
- * (R >= 20 sqrt(V_N + V_R), v = V_N + V_R, L = R), and each filled pixel
+ * (R >= 20 sqrt(V_N + V_R), v = V_N + V_R, L = R: with the two PSFs'
+ * difference in it, which a filled pixel carries too), and each filled pixel
  * whose light is significant (|value| > 3 sigma of the image that has
  * it) adds eps_fill^2 L^2 + pos_fill^2 |grad L|^2 through the squared
  * kernels of the image it fills (k_Dn^2, k_n^2 for the science's holes,

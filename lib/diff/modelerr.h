@@ -41,7 +41,9 @@ int modelerr_stars(int nx, int ny, const float *l, const float *v,
  * half (the centres), pos from the steep half (the flanks), each the
  * value for which d^2 / (v + V_model) has the median of a chi^2 with one
  * degree of freedom (0.45494) with the other held, alternately until
- * both settle; 0 when the noise alone explains the residuals.  With fewer
+ * both settle; 0 when the noise alone explains the residuals (their
+ * median within three times its standard error, 1.06 / sqrt(pixels), of
+ * 0.45494 with the parameter at 0).  With fewer
  * than MODELERR_MIN stars, eps = pos = 0 and *nused = 0.  Returns 0 or
  * RAPID_E_NOMEM. */
 int modelerr_fit(int nx, int ny, const float *d, const float *v,
