@@ -758,108 +758,149 @@ static void kernel_square_real(const grid *sg, const float complex *As,
         }
 }
 
-/* A sparse per-pixel variance w (0 mostly) spread by the squared kernel
- * k2 into var (times scale), directly in real space: the pixels are few,
- * and a saturated core's variance is too large next to the noise for
- * single-precision transforms to carry both. */
-static void spread_var(int nx, int ny, const grid *sg, const float *k2,
-                       const float *w, double scale, float *var)
+/* A pixel's own error beyond the noise: index and variance. */
+typedef struct pix_var {
+    size_t q;
+    float w;
+} pix_var;
+
+/* The squared kernel k2's taps worth keeping (above 1e-9 of its largest:
+ * a saturated core's error, 10^7 times the noise's variance, still
+ * counts there): offsets and values. */
+typedef struct tap {
+    int dx, dy;
+    float k;
+} tap;
+
+static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
 {
-    int hx = sg->px / 2, hy = sg->py / 2, x, y;
+    int a, b, m = 0;
     float kmax = 0;
     size_t i;
 
     for (i = 0; i < (size_t)sg->px * sg->py; i++)
         kmax = k2[i] > kmax ? k2[i] : kmax;
-    for (y = 0; y < ny; y++)
-        for (x = 0; x < nx; x++) {
-            double wv = w[(size_t)y * nx + x] * scale;
-            int a, b;
-            if (!(wv > 0))
-                continue;
-            for (b = -hy; b < sg->py - hy; b++) {
-                int yy = y + b;
-                const float *kr;
-                if (yy < 0 || yy >= ny)
-                    continue;
-                kr = k2 + (size_t)((b + sg->py) % sg->py) * sg->px;
-                for (a = -hx; a < sg->px - hx; a++) {
-                    int xx = x + a;
-                    float kv = kr[(a + sg->px) % sg->px];
-                    if (xx >= 0 && xx < nx && kv > 1e-9f * kmax)
-                        var[(size_t)yy * nx + xx] += (float)(wv * kv);
-                }
+    if (!(*t = malloc((size_t)sg->px * sg->py * sizeof **t)))
+        return RAPID_E_NOMEM;
+    for (b = 0; b < sg->py; b++)
+        for (a = 0; a < sg->px; a++) {
+            float k = k2[(size_t)b * sg->px + a];
+            if (k > 1e-9f * kmax) {
+                (*t)[m].dx = a < sg->px / 2 ? a : a - sg->px;
+                (*t)[m].dy = b < sg->py / 2 ? b : b - sg->py;
+                (*t)[m].k = k;
+                m++;
             }
         }
+    *nt = m;
+    return 0;
 }
 
-/* The pixels' own errors beyond the noise, per image: a filled pixel's
- * (fill_var of the image that fills it), where its light is significant
- * (|value| > 3 sigma of that image). */
-static void pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
-                         float *wn, float *wr)
+/* The pixels' errors p[0..np) spread by the kernel's taps into var
+ * (times scale), directly in real space: the pixels are few, and a
+ * saturated core's variance is too large next to the noise for
+ * single-precision transforms to carry both. */
+static void spread_var(int nx, int ny, const tap *t, int nt,
+                       const pix_var *p, size_t np, double scale, float *var)
 {
-    int nx = in->nx, ny = in->ny, x, y;
+    size_t i;
+    int k;
 
-    for (y = 0; y < ny; y++)
-        for (x = 0; x < nx; x++) {
-            size_t q = (size_t)y * nx + x;
-            int fn = isfinite(in->n[q]), fr = isfinite(in->r[q]);
-            wn[q] = wr[q] = 0;
-            if (!fn && fr && isfinite(in->vr[q]) &&
-                fabs(in->r[q]) > 3 * sqrt(in->vr[q]))
-                wn[q] = fill_var(fe, in->r, nx, ny, x, y);
-            if (!fr && fn && isfinite(in->vn[q]) &&
-                fabs(in->n[q]) > 3 * sqrt(in->vn[q]))
-                wr[q] = fill_var(fe, in->n, nx, ny, x, y);
+    for (i = 0; i < np; i++) {
+        int x = (int)(p[i].q % (size_t)nx), y = (int)(p[i].q / (size_t)nx);
+        double w = p[i].w * scale;
+        for (k = 0; k < nt; k++) {
+            int xx = x + t[k].dx, yy = y + t[k].dy;
+            if (xx >= 0 && yy >= 0 && xx < nx && yy < ny)
+                var[(size_t)yy * nx + xx] += (float)(w * t[k].k);
         }
+    }
 }
 
-/* The pixels' own errors (pixel_errors) added to sigma_D (out->unc) and
- * to S's variance vs: the science's through k_Dn and k_n, the
- * reference's through k_Dr and k_r. */
+/* The pixels' own errors beyond the noise, per image (allocated lists):
+ * a filled pixel's (fill_var of the image that fills it), where its
+ * light is significant (|value| > 3 sigma of the image that has it). */
+static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
+                        pix_var **pn, size_t *nn, pix_var **pr, size_t *nr)
+{
+    int nx = in->nx, ny = in->ny, x, y, pass;
+
+    *pn = *pr = NULL;
+    for (pass = 0; pass < 2; pass++) { /* count, then fill */
+        *nn = *nr = 0;
+        for (y = 0; y < ny; y++)
+            for (x = 0; x < nx; x++) {
+                size_t q = (size_t)y * nx + x;
+                int fn = isfinite(in->n[q]), fr = isfinite(in->r[q]);
+                if (!fn && fr && isfinite(in->vr[q]) &&
+                    fabs(in->r[q]) > 3 * sqrt(in->vr[q])) {
+                    if (pass)
+                        (*pn)[*nn] = (pix_var){q, fill_var(fe, in->r, nx, ny, x, y)};
+                    (*nn)++;
+                }
+                if (!fr && fn && isfinite(in->vn[q]) &&
+                    fabs(in->n[q]) > 3 * sqrt(in->vn[q])) {
+                    if (pass)
+                        (*pr)[*nr] = (pix_var){q, fill_var(fe, in->n, nx, ny, x, y)};
+                    (*nr)++;
+                }
+            }
+        if (!pass) {
+            *pn = malloc((*nn ? *nn : 1) * sizeof **pn);
+            *pr = malloc((*nr ? *nr : 1) * sizeof **pr);
+            if (!*pn || !*pr) {
+                free(*pn);
+                free(*pr);
+                *pn = *pr = NULL;
+                return RAPID_E_NOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The pixels' own errors (pixel_errors) added to sigma_D^2 (out->unc
+ * holds the variance here) and to S's variance vs: the science's through
+ * k_Dn and k_n, the reference's through k_Dr and k_r. */
 static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const float complex *As, const float complex *Bs,
                          const noise_model *m, const fill_err *fe, double fd,
                          float *ks, float *vs, rapid_zogy_out *out,
                          rapid_err *err)
 {
-    size_t n = (size_t)in->nx * in->ny, i;
-    float *k2 = malloc((size_t)sg->px * sg->py * sizeof *k2);
-    float *vd = calloc(n, sizeof *vd), *wn = malloc(n * sizeof *wn);
-    float *wr = malloc(n * sizeof *wr);
+    static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
+    pix_var *pn = NULL, *pr = NULL;
+    size_t nn = 0, nr = 0;
+    float *k2 = NULL;
+    tap *t = NULL;
+    int j, nt, rc = 0;
 
-    if (fe->eps == 0 && fe->pos == 0) {
-        free(k2);
-        free(vd);
-        free(wn);
-        free(wr);
+    if (fe->eps == 0 && fe->pos == 0)
         return 0;
+    if ((rc = pixel_errors(in, fe, &pn, &nn, &pr, &nr)))
+        goto cleanup;
+    if (nn == 0 && nr == 0)
+        goto cleanup;
+    if (!(k2 = malloc((size_t)sg->px * sg->py * sizeof *k2))) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
     }
-    if (!k2 || !vd || !wn || !wr) {
-        free(k2);
-        free(vd);
-        free(wn);
-        free(wr);
-        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    for (j = 0; j < 4; j++) {
+        int sci = kk[j] == K_N || kk[j] == K_DN, dd = kk[j] == K_DN || kk[j] == K_DR;
+        kernel_square_real(sg, As, Bs, kk[j], m, ks, k2);
+        if ((rc = kernel_taps(sg, k2, &t, &nt)))
+            goto cleanup;
+        spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
+                   dd ? 1 / (fd * fd) : 1, dd ? out->unc : vs);
+        free(t);
+        t = NULL;
     }
-    pixel_errors(in, fe, wn, wr);
-    kernel_square_real(sg, As, Bs, K_N, m, ks, k2);
-    spread_var(in->nx, in->ny, sg, k2, wn, 1, vs);
-    kernel_square_real(sg, As, Bs, K_R, m, ks, k2);
-    spread_var(in->nx, in->ny, sg, k2, wr, 1, vs);
-    kernel_square_real(sg, As, Bs, K_DN, m, ks, k2);
-    spread_var(in->nx, in->ny, sg, k2, wn, 1 / (fd * fd), vd);
-    kernel_square_real(sg, As, Bs, K_DR, m, ks, k2);
-    spread_var(in->nx, in->ny, sg, k2, wr, 1 / (fd * fd), vd);
-    for (i = 0; i < n; i++)
-        if (vd[i] > 0)
-            out->unc[i] = sqrtf(out->unc[i] * out->unc[i] + vd[i]);
+cleanup:
+    free(pn);
+    free(pr);
     free(k2);
-    free(vd);
-    free(wn);
-    free(wr);
-    return 0;
+    free(t);
+    return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
 
 /* The fill's error (rapid/diff.h): measured with the model error (eps_d
@@ -896,14 +937,13 @@ static int fill_error(const rapid_zogy_in *in, float *d, float *v,
 }
 
 /* The model error's shares eps_d, eps_s (rapid/diff.h): given, or
- * measured at the stars from D (out->d, out->unc the noise's sigma_D, dl
- * = D_R) and S (out->scorr still S, vs its noise variance, sl = S_R). */
+ * measured at the stars from D (out->d, out->unc the noise's sigma_D^2,
+ * dl = D_R) and S (out->scorr still S, vs its noise variance, sl = S_R). */
 static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
                        const float *vs, rapid_zogy_out *out, rapid_err *err)
 {
     size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
     unsigned char *ok = NULL;
-    float *vd = NULL;
     int ns = 0, nd = 0, nsu = 0, rc = 0;
 
     out->eps_d = in->eps_d >= 0 ? in->eps_d : 0;
@@ -918,23 +958,19 @@ static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
         goto cleanup;
     if (!(in->eps_d < 0) && !(in->eps_s < 0))
         goto cleanup;
-    ok = malloc(n);
-    vd = malloc(n * sizeof *vd);
-    if (!ok || !vd) {
+    if (!(ok = malloc(n))) {
         rc = RAPID_E_NOMEM;
         goto cleanup;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         ok[i] = isfinite(out->d[i]) && isfinite(out->unc[i]);
-        vd[i] = out->unc[i] * out->unc[i];
-    }
-    if ((rc = modelerr_stars(in->nx, in->ny, dl, vd, ok,
+    if ((rc = modelerr_stars(in->nx, in->ny, dl, out->unc, ok,
                              in->nstars > 0 ? in->star_x : NULL,
                              in->nstars > 0 ? in->star_y : NULL, in->nstars,
                              &idx, &ns)))
         goto cleanup;
     if (in->eps_d < 0 &&
-        (rc = modelerr_fit(in->nx, in->ny, out->d, vd, dl, idx, ns,
+        (rc = modelerr_fit(in->nx, in->ny, out->d, out->unc, dl, idx, ns,
                            &out->eps_d, &out->pos_d, &nd)))
         goto cleanup;
     if (in->eps_s < 0 &&
@@ -944,7 +980,6 @@ static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
     out->neps = nd > nsu ? nd : nsu;
 cleanup:
     free(ok);
-    free(vd);
     free(idx);
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
@@ -1062,6 +1097,12 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
                   &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
+    for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
+        rapid_fft_free(pl[k]);
+        pl[k] = NULL;
+    }
+    for (i = 0; i < n; i++) /* sigma_D^2 from here on */
+        out->unc[i] *= out->unc[i];
     if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
                             &m, &fe, fd, ks, vs, out, err)))
         goto done;
@@ -1071,8 +1112,6 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
             out->d[i] = out->unc[i] = out->scorr[i] = NAN;
     if ((rc = model_error(in, dl, sl, vs, out, err)))
         goto done;
-    for (i = 0; i < n; i++) /* sigma_D^2 into dl's place */
-        out->unc[i] *= out->unc[i];
     modelerr_apply(in->nx, in->ny, dl, out->eps_d, out->pos_d, out->unc);
     modelerr_apply(in->nx, in->ny, sl, out->eps_s, out->pos_s, vs);
     for (i = 0; i < n; i++) {
