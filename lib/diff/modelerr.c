@@ -253,7 +253,7 @@ int modelerr_denoise(float *l, size_t n, double *sigma)
 {
     double s;
     size_t i;
-    int rc = rapid_robust_sigma_sample(l, n, 1000000, 10, &s);
+    int rc = rapid_robust_sigma_sample(l, n, MODELERR_SAMPLE, 10, &s);
 
     *sigma = 0;
     if (rc)

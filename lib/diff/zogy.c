@@ -772,6 +772,13 @@ typedef struct tap {
     float k;
 } tap;
 
+static int cmp_tap(const void *a, const void *b)
+{
+    float x = ((const tap *)a)->k, y = ((const tap *)b)->k;
+
+    return (x < y) - (x > y); /* largest first */
+}
+
 static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
 {
     int a, b, m = 0;
@@ -792,16 +799,20 @@ static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
                 m++;
             }
         }
+    qsort(*t, (size_t)m, sizeof **t, cmp_tap);
     *nt = m;
     return 0;
 }
 
-/* The pixels' errors p[0..np) spread by the kernel's taps into var
- * (times scale), directly in real space: the pixels are few, and a
- * saturated core's variance is too large next to the noise for
- * single-precision transforms to carry both. */
+/* The pixels' errors p[0..np) spread by the kernel's taps (largest
+ * first) into var (times scale), directly in real space: the pixels are
+ * few, and a saturated core's variance is too large next to the noise
+ * for single-precision transforms to carry both.  A pixel's spread stops
+ * at the taps where it adds less than floor (a thousandth of the noise's
+ * typical variance). */
 static void spread_var(int nx, int ny, const tap *t, int nt,
-                       const pix_var *p, size_t np, double scale, float *var)
+                       const pix_var *p, size_t np, double scale,
+                       double floor, float *var)
 {
     size_t i;
     int k;
@@ -809,7 +820,7 @@ static void spread_var(int nx, int ny, const tap *t, int nt,
     for (i = 0; i < np; i++) {
         int x = (int)(p[i].q % (size_t)nx), y = (int)(p[i].q / (size_t)nx);
         double w = p[i].w * scale;
-        for (k = 0; k < nt; k++) {
+        for (k = 0; k < nt && w * t[k].k >= floor; k++) {
             int xx = x + t[k].dx, yy = y + t[k].dy;
             if (xx >= 0 && yy >= 0 && xx < nx && yy < ny)
                 var[(size_t)yy * nx + xx] += (float)(w * t[k].k);
@@ -859,6 +870,25 @@ static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
     return 0;
 }
 
+/* The median of the finite values of v (a sample of at most
+ * SIGMA_SAMPLE), 0 with none. */
+static int median_finite(const float *v, size_t n, double *med)
+{
+    size_t step = rapid_sample_step(n, SIGMA_SAMPLE), i, m = 0;
+    float *w = malloc((n / step + 1) * sizeof *w);
+
+    *med = 0;
+    if (!w)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            w[m++] = v[i];
+    if (m)
+        *med = rapid_select_f(w, m, m / 2);
+    free(w);
+    return 0;
+}
+
 /* The pixels' own errors (pixel_errors) added to sigma_D^2 (out->unc
  * holds the variance here) and to S's variance vs: the science's through
  * k_Dn and k_n, the reference's through k_Dr and k_r. */
@@ -873,10 +903,15 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
     size_t nn = 0, nr = 0;
     float *k2 = NULL;
     tap *t = NULL;
+    double fs = 0, fdd = 0;
     int j, nt, rc = 0;
 
     if (fe->eps == 0 && fe->pos == 0)
         return 0;
+    /* the floors: a thousandth of the typical noise variance of S and D */
+    if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
+        (rc = median_finite(out->unc, (size_t)in->nx * in->ny, &fdd)))
+        goto cleanup;
     if ((rc = pixel_errors(in, fe, &pn, &nn, &pr, &nr)))
         goto cleanup;
     if (nn == 0 && nr == 0)
@@ -891,7 +926,8 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
         if ((rc = kernel_taps(sg, k2, &t, &nt)))
             goto cleanup;
         spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
-                   dd ? 1 / (fd * fd) : 1, dd ? out->unc : vs);
+                   dd ? 1 / (fd * fd) : 1, 1e-3 * (dd ? fdd : fs),
+                   dd ? out->unc : vs);
         free(t);
         t = NULL;
     }
