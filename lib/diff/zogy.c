@@ -808,7 +808,7 @@ static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
  * first) into var (times scale), directly in real space: the pixels are
  * few, and a saturated core's variance is too large next to the noise
  * for single-precision transforms to carry both.  A pixel's spread stops
- * at the taps where it adds less than floor (a thousandth of the noise's
+ * at the taps where it adds less than floor (1e-5 of the noise's
  * typical variance). */
 static void spread_var(int nx, int ny, const tap *t, int nt,
                        const pix_var *p, size_t np, double scale,
@@ -908,7 +908,7 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
 
     if (fe->eps == 0 && fe->pos == 0)
         return 0;
-    /* the floors: a thousandth of the typical noise variance of S and D */
+    /* the floors: 1e-5 of the typical noise variance of S and D */
     if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
         (rc = median_finite(out->unc, (size_t)in->nx * in->ny, &fdd)))
         goto cleanup;
@@ -926,7 +926,7 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
         if ((rc = kernel_taps(sg, k2, &t, &nt)))
             goto cleanup;
         spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
-                   dd ? 1 / (fd * fd) : 1, 1e-3 * (dd ? fdd : fs),
+                   dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
                    dd ? out->unc : vs);
         free(t);
         t = NULL;
