@@ -177,7 +177,15 @@ static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
         rapid_header_set_double(&h, "FD", o->fd, "F_D") ||
         rapid_header_set_double(&h, "SCALE", scale, "reference flux scale") ||
         rapid_header_set_bool(&h, "ESTCORR", estcorr, "correlations measured") ||
-        set_corr(&h, "CORR_N", o->corr_n) || set_corr(&h, "CORR_R", o->corr_r)) {
+        set_corr(&h, "CORR_N", o->corr_n) || set_corr(&h, "CORR_R", o->corr_r) ||
+        rapid_header_set_double(&h, "EPS_D", o->eps_d, "PSF-model error in D") ||
+        rapid_header_set_double(&h, "POS_D", o->pos_d, "its position scatter, px") ||
+        rapid_header_set_double(&h, "EPS_S", o->eps_s, "PSF-model error in S") ||
+        rapid_header_set_double(&h, "POS_S", o->pos_s, "its position scatter, px") ||
+        rapid_header_set_double(&h, "EPS_F", o->eps_fill, "a filled pixel's error") ||
+        rapid_header_set_double(&h, "POS_F", o->pos_fill, "its position scatter, px") ||
+        rapid_header_set_double(&h, "NOISE_LD", o->noise_ld, "D_R's robust sigma") ||
+        rapid_header_set_double(&h, "NOISE_LS", o->noise_ls, "S_R's robust sigma")) {
         rapid_header_release(&h);
         return rapid_fail(err, RAPID_E_NOMEM, "%s: header: out of memory", path);
     }

@@ -28,7 +28,13 @@ of S_N and S_R on the padded (periodic) grid; the noise spectra T_n, T_r
 from the correlations given (one model for the whole image: rapid's
 products for it are the ones bench/zogy_dump writes), T_n through the
 science's variance kernels, T_r as a factor on V_R (sum |k^|^2 T_r / sum
-|k^|^2 for k_r and for k_Dr).  The script also measures
+|k^|^2 for k_r and for k_Dr); the PSF-model error with the eps, pos
+that rapid measured (primary header EPS_D, POS_D, EPS_S, POS_S, EPS_F,
+POS_F: their measurement is rapid's, the term's equations are checked):
+D_R and S_R shrunk by 3 robust sigma, eps^2 L^2 + pos^2 |grad L|^2 added
+to sigma_D^2 and V_S, and the filled pixels' errors through the squared
+kernels (on the full grid here; rapid sums them directly over its small
+grid's kernels).  The script also measures
 the noises and the reference's correlations itself (its reading of
 diff.h's rule) and reports them beside the values given, unchecked.
 """
@@ -107,8 +113,47 @@ def spectrum(g, r):
     return np.maximum(t, 0.01)
 
 
+def robust_sigma(a):
+    a = a[np.isfinite(a)]
+    return 1.4826 * np.median(np.abs(a - np.median(a)))
+
+
+def shrink(a, k=3.0):
+    """The light's noise taken out: towards 0 by k robust sigma."""
+    s = robust_sigma(a)
+    return np.sign(a) * np.maximum(np.abs(a) - k * s, 0), s
+
+
+def grad2_edges(a):
+    """|grad a|^2 by central differences, one-sided at the image edges."""
+    gx = np.empty_like(a)
+    gy = np.empty_like(a)
+    gx[:, 1:-1] = 0.5 * (a[:, 2:] - a[:, :-2])
+    gx[:, 0] = a[:, 1] - a[:, 0]
+    gx[:, -1] = a[:, -1] - a[:, -2]
+    gy[1:-1, :] = 0.5 * (a[2:, :] - a[:-2, :])
+    gy[0, :] = a[1, :] - a[0, :]
+    gy[-1, :] = a[-1, :] - a[-2, :]
+    return gx * gx + gy * gy
+
+
+def fill_var(a, eps, pos):
+    """A filled pixel's error from the light a of the image that fills it:
+    eps^2 a^2 + pos^2 |grad a|^2, a gradient only where both neighbours
+    have data (0 otherwise, and at the edges)."""
+    gx = np.zeros_like(a)
+    gy = np.zeros_like(a)
+    gx[:, 1:-1] = 0.5 * (a[:, 2:] - a[:, :-2])
+    gy[1:-1, :] = 0.5 * (a[2:, :] - a[:-2, :])
+    gx[~np.isfinite(gx)] = 0
+    gy[~np.isfinite(gy)] = 0
+    return eps * eps * a * a + pos * pos * (gx * gx + gy * gy)
+
+
 def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
-         rr=(0, 0, 0, 0)):
+         rr=(0, 0, 0, 0), model=None):
+    """model: the PSF-model error's eps_d, pos_d, eps_s, pos_s, eps_f,
+    pos_f (rapid's, as diff.h states the term); None: none."""
     ny, nx = n.shape
     g = Grid(ny, nx, max(pn.shape[0], pr.shape[0]))
     nodata = ~(np.isfinite(n) & np.isfinite(r) & np.isfinite(vn) &
@@ -133,6 +178,9 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
     # S = S_N - S_R: its two terms, for the astrometric variance
     sN = g.irfft(np.conj(Pn) * np.abs(Pr) ** 2 * inv_delta ** 2 * Nh)
     sR = g.irfft(np.conj(Pr) * np.abs(Pn) ** 2 * inv_delta ** 2 * Rh)
+    # the reference's light as it enters D and S, for the model error
+    d_r = g.crop(g.irfft(Pn * inv_delta * Rh)) / fd
+    s_r = g.crop(sR).copy()
     del Nh, Rh
     v_ast = g.crop(sx * sx * (central_diff(sN, 1) ** 2 + central_diff(sR, 1) ** 2) +
                    sy * sy * (central_diff(sN, 0) ** 2 + central_diff(sR, 0) ** 2))
@@ -156,11 +204,37 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
     VNh = g.rfft(fill(vn, vr))
     VRh = g.rfft(np.where(np.isfinite(vr), vr * fs, fill(vr, vn)))
     v_s = conv_square(g, VNh, kn) + conv_square(g, VRh, kr) + v_ast
-    del kn, kr, v_ast
+    del v_ast
+    noise_l = (0.0, 0.0)
+    if model is not None:
+        eps_d, pos_d, eps_s, pos_s, eps_f, pos_f = model
+        # the filled pixels' own errors, where their light is significant
+        wn = np.zeros_like(n)
+        wr = np.zeros_like(n)
+        if eps_f > 0 or pos_f > 0:
+            with np.errstate(invalid="ignore"):
+                hn = (~np.isfinite(n) & np.isfinite(r) & np.isfinite(vr) &
+                      (np.abs(r) > 3 * np.sqrt(np.where(np.isfinite(vr), vr, 0))))
+                hr = (~np.isfinite(r) & np.isfinite(n) & np.isfinite(vn) &
+                      (np.abs(n) > 3 * np.sqrt(np.where(np.isfinite(vn), vn, 0))))
+            wn[hn] = fill_var(r, eps_f, pos_f)[hn]
+            wr[hr] = fill_var(n, eps_f, pos_f)[hr]
+        d_r, nd = shrink(d_r)
+        s_r, ns = shrink(s_r)
+        noise_l = (nd, ns)
+        v_s = (v_s + conv_square(g, g.rfft(wn), kn) +
+               conv_square(g, g.rfft(wr), kr) +
+               eps_s * eps_s * s_r * s_r + pos_s * pos_s * grad2_edges(s_r))
+    del kn, kr
     with np.errstate(invalid="ignore", divide="ignore"):
         scorr = np.where(v_s > 0, s / np.sqrt(np.where(v_s > 0, v_s, 1)), np.nan)
     VRh = g.rfft(np.where(np.isfinite(vr), vr * fdr, fill(vr, vn)))
     v_d = conv_square(g, VNh, kdn) + conv_square(g, VRh, kdr)
+    if model is not None:
+        v_d = (v_d + (conv_square(g, g.rfft(wn), kdn) +
+                      conv_square(g, g.rfft(wr), kdr)) +
+               (eps_d * eps_d * d_r * d_r + pos_d * pos_d * grad2_edges(d_r)) *
+               fd * fd)
     unc = np.where(v_d > 0, np.sqrt(np.where(v_d > 0, v_d, 1)) / fd, np.nan)
 
     npd = max(pn.shape[0], pr.shape[0])
@@ -170,7 +244,7 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
     for a in (d, unc, scorr):
         a[nodata] = np.nan
     return {"d": d, "unc": unc, "scorr": scorr, "pd": pd, "pad": (g.px, g.py),
-            "fd": fd}
+            "fd": fd, "noise_l": noise_l}
 
 
 def noise_corr(v, sigma):
@@ -252,8 +326,11 @@ def main():
     t0, c0 = time.monotonic(), time.process_time()
     rn = [h.get("CORR_N%d" % i, 0.0) for i in range(4)]
     rr = [h.get("CORR_R%d" % i, 0.0) for i in range(4)]
+    model = tuple(h.get(k, 0.0) for k in
+                  ("EPS_D", "POS_D", "EPS_S", "POS_S", "EPS_F", "POS_F"))
     z = zogy(x["N"], x["R"], x["VN"], x["VR"], x["PN"], x["PR"],
-             h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"], rn, rr)
+             h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"], rn, rr,
+             model if any(model) else None)
     t_zogy, c_zogy = time.monotonic() - t0, time.process_time() - c0
     # before the comparison reads rapid's products: the numpy ZOGY's own peak
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -265,7 +342,9 @@ def main():
            "sigma_n": h["SIGMA_N"], "sigma_r": h["SIGMA_R"],
            "sigma_n_numpy": sigma_from_variance(x["VN"]),
            "sigma_r_numpy": sigma_from_variance(x["VR"]),
-           "corr_n": rn, "corr_r": rr,
+           "corr_n": rn, "corr_r": rr, "model_error": model,
+           "noise_l": [h.get("NOISE_LD", 0.0), h.get("NOISE_LS", 0.0)],
+           "noise_l_numpy": list(z["noise_l"]),
            "corr_r_numpy": noise_corr(x["N"] - x["R"], np.hypot(h["SIGMA_N"], h["SIGMA_R"]))}
     del x
     if a.out:

@@ -352,6 +352,12 @@ static void print_json(const diff_args *a, const diff_state *s,
                    s->zogy.corr_n[1], s->zogy.corr_n[2], s->zogy.corr_n[3],
                    s->zogy.corr_r[0], s->zogy.corr_r[1], s->zogy.corr_r[2],
                    s->zogy.corr_r[3]);
+            printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
+                   "\"eps_model_scorr\": %.5f, \"pos_model_scorr\": %.4f, "
+                   "\"eps_nstars\": %d, \"eps_fill\": %.5f, "
+                   "\"pos_fill\": %.4f", s->zogy.eps_d, s->zogy.pos_d,
+                   s->zogy.eps_s, s->zogy.pos_s, s->zogy.neps,
+                   s->zogy.eps_fill, s->zogy.pos_fill);
         } else if (g == M_SFFT) {
             const rapid_sfft_out *o = &s->sfft;
             fputs(", \"basis\": ", stdout);
@@ -372,6 +378,8 @@ static void print_json(const diff_args *a, const diff_state *s,
             json_num(o->sigma_r);
             printf(", \"pad\": [%d, %d], \"sec_fit\": %.3f, \"sec_conv\": %.3f",
                    o->padx, o->pady, o->sec_fit, o->sec_conv);
+            printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
+                   "\"eps_nstars\": %d", o->eps_model, o->pos_model, o->neps);
         }
         putchar('}');
     }

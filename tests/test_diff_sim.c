@@ -31,8 +31,12 @@
  *  - injected sources at S/N > 50: the PSF-weighted linear fit on D with
  *    P_D (ZOGY) or the science PSF (naive) finds their true flux within
  *    2 %;
- *  - static stars with a truth peak 10-200 times the science noise: |D /
- *    sigma_D| < 3 at their centres (static_worst says why not brighter);
+ *  - static stars with a truth peak 10-200 times the science noise: D /
+ *    sigma_D at their centres within 3 (at most 1 + 1 % of them beyond,
+ *    none beyond 4: sigma_D is a statistical error), with ZOGY's
+ *    PSF-model error measured by the code, and cross-validated (measured
+ *    at half of them, checked at the others; static_stars says why not
+ *    brighter);
  *  - NaN in every difference exactly where the science image or the
  *    resampled reference has no data or the coverage is below 0.5 (so no
  *    NaN spreads from holes, edges or saturated cores);
@@ -860,19 +864,17 @@ static int check_fluxes(const pair *q, const char *method, const float *d,
 
 /* The static stars bright enough to matter (truth peak 10 to 200 times
  * the science noise), away from edges, no-data pixels and other sources
- * of comparable brightness: the largest |D / sigma_D| at their centres
- * (the pixel nearest each); *nstars counts them.  Brighter stars are left
- * out: the registration solution from the few stars a small image pairs
- * is good to ~0.01 px (their rms / sqrt(n)), and resampling a star by
- * 0.01 px changes its central pixel by ~0.7 % of its peak, 1.4 sigma_D at
- * a peak of 200 sigma. */
-static double static_worst(pair *q, const float *d, const float *u,
-                           int *nstars)
+ * of comparable brightness, into x, y (allocated; *n of them).  Brighter
+ * stars are left out: the registration solution from the few stars a
+ * small image pairs is good to ~0.01 px (their rms / sqrt(n)), and
+ * resampling a star by 0.01 px changes its central pixel by ~0.7 % of its
+ * peak, 1.4 sigma_D at a peak of 200 sigma. */
+static void static_stars(pair *q, double **xs, double **ys, int *nstars)
 {
     const rapid_column *mc = rapid_table_col(&W.truth, "mag_H158");
     const int32_t *type = rapid_table_col(&W.truth, "type")->data;
     const float *mag = mc->data;
-    double *sx, *sy, worst = 0, peak0, sig;
+    double *sx, *sy, peak0, sig;
     long n, i, j;
 
     truth_pixels(&q->tw, &sx, &sy, &n);
@@ -886,10 +888,13 @@ static double static_worst(pair *q, const float *d, const float *u,
         for (k = 0; k < 25; k++)
             peak0 = fmax(peak0, st[k]);
     }
+    *xs = malloc((size_t)(n > 0 ? n : 1) * sizeof **xs);
+    *ys = malloc((size_t)(n > 0 ? n : 1) * sizeof **ys);
+    assert_true(*xs && *ys);
     *nstars = 0;
     for (i = 0; i < n; i++) {
         int x = (int)lround(sx[i]), y = (int)lround(sy[i]), ok = 1, a, b;
-        double f = pow(10, -0.4 * (mag[i] - W.zp)), z;
+        double f = pow(10, -0.4 * (mag[i] - W.zp));
         if (type[i] != 1 || x < 5 || y < 5 || x >= SCI - 5 || y >= SCI - 5 ||
             hypot(sx[i] - q->satx, sy[i] - q->saty) < SAT_CLEAR ||
             f * peak0 < 10 * sig || f * peak0 > 200 * sig)
@@ -903,13 +908,48 @@ static double static_worst(pair *q, const float *d, const float *u,
                  hypot(sx[j] - sx[i], sy[j] - sy[i]) > 4;
         if (!ok)
             continue;
-        z = d[(size_t)y * SCI + x] / u[(size_t)y * SCI + x];
+        (*xs)[*nstars] = sx[i];
+        (*ys)[*nstars] = sy[i];
         (*nstars)++;
-        if (fabs(z) > fabs(worst))
-            worst = z;
     }
     free(sx);
     free(sy);
+}
+
+/* D / sigma_D at the centres (the pixel nearest each) of the stars
+ * i0, i0 + step, ... of x, y: the largest |z| (returned), how many there
+ * are (*n) and how many lie beyond 3 (*nover). */
+static double star_z(const double *x, const double *y, int ns, int i0,
+                     int step, const float *d, const float *u, int *n,
+                     int *nover)
+{
+    double worst = 0;
+    int i;
+
+    *n = *nover = 0;
+    for (i = i0; i < ns; i += step) {
+        size_t k = (size_t)lround(y[i]) * SCI + (size_t)lround(x[i]);
+        double z = d[k] / u[k];
+        (*n)++;
+        *nover += fabs(z) > 3;
+        if (fabs(z) > fabs(worst))
+            worst = z;
+    }
+    return worst;
+}
+
+/* The largest |D / sigma_D| at the centres of the static stars
+ * (static_stars); *nstars counts them. */
+static double static_worst(pair *q, const float *d, const float *u,
+                           int *nstars)
+{
+    double *x, *y, worst;
+    int ns, nover;
+
+    static_stars(q, &x, &y, &ns);
+    worst = star_z(x, y, ns, 0, 1, d, u, nstars, &nover);
+    free(x);
+    free(y);
     return worst;
 }
 
@@ -1021,6 +1061,66 @@ static void run_zogy(const pair *q, const rapid_science *sci,
               err);
 }
 
+/* The PSF-model error cross-validated: ZOGY run with its model error
+ * measured at every other static star (static_stars: rapid_zogy_in's
+ * star_x, star_y), D / sigma_D read at the centres of the others, and
+ * the other way round.  Returns the largest |z| of the checked stars,
+ * *n how many they are, *nover how many lie beyond 3. */
+static double crossval_model_error(pair *q, int *n, int *nover,
+                                   double *zsig)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    double *x, *y, *mx, *my, worst = 0, med;
+    float *zs;
+    int ns, half, i, nz = 0;
+
+    static_stars(q, &x, &y, &ns);
+    mx = malloc((size_t)(ns + 1) * sizeof *mx);
+    my = malloc((size_t)(ns + 1) * sizeof *my);
+    zs = malloc((size_t)(ns + 1) * sizeof *zs);
+    assert_true(mx && my && zs);
+    *n = *nover = 0;
+    for (half = 0; half < 2; half++) {
+        rapid_zogy_inputs zi;
+        rapid_zogy_out z = RAPID_ZOGY_OUT_INIT;
+        int nm = 0, nc, no;
+        double w;
+        for (i = half; i < ns; i += 2, nm++) {
+            mx[nm] = x[i];
+            my[nm] = y[i];
+        }
+        assert_ok(rapid_diff_zogy_inputs(&q->sci, &q->p, q->pn.data, q->pn.nx,
+                                         W.pr, W.npr, &zi, &err), err);
+        zi.in.star_x = mx;
+        zi.in.star_y = my;
+        zi.in.nstars = nm;
+        assert_ok(rapid_zogy(&zi.in, NULL, &z, &err), err);
+        w = star_z(x, y, ns, 1 - half, 2, z.d, z.unc, &nc, &no);
+        for (i = 1 - half; i < ns; i += 2) {
+            size_t k = (size_t)lround(y[i]) * SCI + (size_t)lround(x[i]);
+            zs[nz++] = z.d[k] / z.unc[k];
+        }
+        print_message("[%s] ZOGY model error from %d of %d stars: eps_d %.4f "
+                      "pos_d %.3f px; the other %d: worst %+.2f sigma_D, %d "
+                      "beyond 3\n", q->sc->name, z.neps, nm, z.eps_d,
+                      z.pos_d, nc, w, no);
+        assert_true(z.neps >= 10);
+        *n += nc;
+        *nover += no;
+        if (fabs(w) > fabs(worst))
+            worst = w;
+        rapid_zogy_out_release(&z);
+        rapid_zogy_inputs_release(&zi);
+    }
+    test_robust(zs, NULL, (size_t)nz, &med, zsig);
+    free(x);
+    free(y);
+    free(mx);
+    free(my);
+    free(zs);
+    return worst;
+}
+
 /* The median of v over the ring 10-14 px around (x, y): the background
  * noise there without the source's own. */
 static double ring_median(const float *v, int x, int y)
@@ -1115,8 +1215,9 @@ static void pair_case(const scase *sc)
     naive_checks(&q);
     run_zogy(&q, &q.sci, &q.pn, &z);
     print_message("[%s] ZOGY: sigma_n %.4f, sigma_r %.4f, F_D %.2f, padded "
-                  "%d x %d\n", sc->name, z.sigma_n, z.sigma_r, z.fd, z.padx,
-                  z.pady);
+                  "%d x %d, eps_d %.4f pos_d %.3f eps_s %.4f pos_s %.3f from %d stars, fill %.4f %.3f from %d\n", sc->name,
+                  z.sigma_n, z.sigma_r, z.fd, z.padx, z.pady, z.eps_d,
+                  z.pos_d, z.eps_s, z.pos_s, z.neps, z.eps_fill, z.pos_fill, z.nfill);
     check_nan(&q, q.sci.rate.data, z.d, z.unc);
     check_nan(&q, q.sci.rate.data, z.scorr, z.unc);
     /* rotated 35 deg, the reference's resampled noise is correlated along
@@ -1134,25 +1235,46 @@ static void pair_case(const scase *sc)
     assert_true(nf >= 2);
     nf = check_fluxes(&q, "ZOGY", z.d, z.unc, z.pd, z.npd);
     assert_true(nf >= 2);
-    worst = static_worst(&q, z.d, z.unc, &nst);
-    print_message("[%s] ZOGY: %d static stars, worst residual at a centre "
-                  "%+.2f sigma_D\n", sc->name, nst, worst);
-    assert_true(nst >= 20);
-    /* the reference's PSF as ZOGY models it (the coadd's radially
-     * averaged PSF through one more pixel box) is not the one its stars
-     * have: exact-overlap resampling (into the coadd, then onto the
-     * science pixels) blurs each star by an amount that depends on its
-     * phase between the two grids (a variance of 0 to 1/4 px^2 per
-     * resampling), which no single P_r describes - residuals up to +8..+15
-     * sigma_D at stars of peak S/N 10..200 with one box; a trial with
-     * two boxes gave -8, with three -15, and no better from the input
-     * PSF itself */
-    CHECK_KNOWN(fabs(worst) < 3);
+    /* static stars: D / sigma_D at their centres, sigma_D with the
+     * PSF-model error measured by the code (at the peaks of D_R it finds
+     * itself), then cross-validated (measured at half the truth stars,
+     * checked at the others); either way at most 1 + 1 % of them beyond 3
+     * sigma_D (a unit normal puts 0.3 % there) and none beyond 4.  Without
+     * the model error (rapid_zogy_in eps 0) these stars reach 8-21 sigma_D:
+     * the reference is resampled twice, so each star's profile depends on
+     * its sub-pixel phases, which no single P_r describes */
+    {
+        double *sx, *sy;
+        int nover;
+        static_stars(&q, &sx, &sy, &nst);
+        worst = star_z(sx, sy, nst, 0, 1, z.d, z.unc, &nst, &nover);
+        free(sx);
+        free(sy);
+        print_message("[%s] ZOGY: %d static stars, worst residual at a "
+                      "centre %+.2f sigma_D, %d beyond 3 (eps_d %.3f, pos_d "
+                      "%.3f px from %d stars)\n", sc->name, nst, worst, nover,
+                      z.eps_d, z.pos_d, z.neps);
+        assert_true(nst >= 20);
+        CHECK(nover <= 1 + nst / 100);
+        CHECK(fabs(worst) < 4);
+    }
+    {
+        int ncv, nover;
+        double zsig, w = crossval_model_error(&q, &ncv, &nover, &zsig);
+        print_message("[%s] ZOGY cross-validated: %d stars, worst %+.2f "
+                      "sigma_D, %d beyond 3, robust sigma %.3f\n", sc->name,
+                      ncv, w, nover, zsig);
+        assert_true(ncv >= 40);
+        CHECK(nover <= 1 + ncv / 100);
+        CHECK(fabs(w) < 4);
+        /* neither too small an error model nor much too large */
+        CHECK(fabs(zsig - 1) < 0.25);
+    }
+    /* the saturated star's ring, 3.6-9.7 sigma_D without the model
+     * error */
     worst = saturated_ring(&q, z.d, z.unc, q.near_others, &nsat);
     assert_true(nsat > 100);
-    /* the same PSF mismatch on a star ~100 times brighter: rings of
-     * 3.4..17 sigma_D beyond its core */
-    CHECK_KNOWN(fabs(worst) < 5);
+    CHECK(fabs(worst) < 5);
     rapid_zogy_out_release(&z);
     pair_release(&q);
     CHECKS_PASSED();

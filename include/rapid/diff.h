@@ -147,6 +147,58 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * correlations (estimate_corr 0) hold everywhere.  Background noises not given
  * are the square roots of the median variance (V_N, V_R) over the pixels
  * with data.
+ * The PSF-model (undersampling) error.  Roman's PSFs are undersampled
+ * (FWHM 1.3-1.6 px), and the reference is a coadd resampled twice (its
+ * inputs onto the tile, the tile onto the science pixels), so each static
+ * star's profile in R depends on its sub-pixel phases in both resamplings
+ * (a star-to-star spread of 5-8 % of the flux in the central pixel, and
+ * centroids that move by a few hundredths of a pixel) and no single P_r
+ * describes all of them; the science image's stars, sampled once, vary
+ * with their phase too.  As the paper treats the registration error
+ * (V_ast), this adds a variance made of the static sky's light where it
+ * enters each output, L = D_R for D, S_R for S:
+ *   V_model = eps^2 L^2 + pos^2 |grad L|^2,
+ *   sigma_D^2 += V_model(D_R; eps_d, pos_d),  D_R = k_Dr (x) R / F_D
+ *                (R's share of D: D = D_N - D_R),
+ *   V_S       += V_model(S_R; eps_s, pos_s),  S_R = k_r (x) R,
+ * a share eps of the light (the profile's error; ZOGY's D, a whitened
+ * image, multiplies a profile error of a few % into tens of % of D_R's
+ * peak) and a position scatter pos (px) through the light's gradient
+ * (central differences; the dipole a star's shifted profile leaves).  The
+ * static sky's light is taken from the reference, the image in which
+ * nothing has changed: under the hypothesis S_corr tests (no change) the
+ * science image holds the same light, so one term covers both images'
+ * model errors at static sources, while a transient's own light (in N
+ * only) does not lower its own significance.  L's noise is taken out
+ * first: D_R and S_R are shrunk towards 0 by 3 times their robust sigma
+ * (1.4826 MAD over the image), so that the term vanishes on empty sky.
+ * eps, pos are measured (eps_d, eps_s < 0) at static stars: the pixels
+ * nearest star_x, star_y when given, else the peaks of D_R (no larger
+ * value within 3 px) at D_R >= 20 sigma_D (where the term matters against
+ * the noise for any eps above 0.05); either way with data on every pixel
+ * within 3 px (no saturated core, hole or edge), each with its 3 x 3
+ * neighbours.  The pixels are split at the median of |grad L|^2 / L^2:
+ * eps from the flat half (the centres), pos from the steep half (the
+ * flanks), each the value for which the residuals' d^2 / (v + V_model)
+ * (d = D, v = the noise's sigma_D^2; for S, S and its V_S with V_ast) have
+ * the median of a chi^2 with one degree of freedom (0.4549), the other
+ * held, alternately until both settle: robust (transients and variables
+ * among the stars do not move it), with the noise's share removed; 0
+ * when the noise alone explains the residuals (their median at 0 within
+ * three standard errors, 1.06 / sqrt(pixels), of 0.4549), and both 0
+ * with fewer than 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
+ * transform (16 in all).
+ * A filled pixel (no data in one image, the other's value put in) is
+ * wrong by the same model difference, there in the images' own pixels:
+ * eps_fill, pos_fill are measured as above from N - R at the peaks of R
+ * (R >= 20 sqrt(V_N + V_R), v = V_N + V_R, L = R: with the two PSFs'
+ * difference in it, which a filled pixel carries too), and each filled pixel
+ * whose light is significant (|value| > 3 sigma of the image that has
+ * it) adds eps_fill^2 L^2 + pos_fill^2 |grad L|^2 through the squared
+ * kernels of the image it fills (k_Dn^2, k_n^2 for the science's holes,
+ * k_Dr^2, k_r^2 for the reference's) to sigma_D^2 and V_S, summed
+ * directly in real space (a saturated core's fill is too bright next to
+ * the noise for single-precision transforms to carry both).
  * The images are transformed whole, padded against wrap-around by the
  * larger PSF's width to a size without prime factors above 7; the
  * gradients in V_ast are central differences on that periodic grid; every
@@ -179,6 +231,16 @@ typedef struct rapid_zogy_in {
     double corr_n[4], corr_r[4]; /* noise correlations r0..r3 (0: white) */
     int estimate_corr;       /* 1: measure corr_n, corr_r from the images
                               * (the values given are ignored) */
+    double eps_d, eps_s;     /* the PSF-model error's share (above) in D
+                              * and in S_corr: >= 0 given, with pos_d,
+                              * pos_s (0, 0: none, the paper's
+                              * equations); < 0 measured at the static
+                              * stars, with pos_d, pos_s */
+    double pos_d, pos_s;     /* its position scatter, px (given with
+                              * eps_d, eps_s >= 0) */
+    const double *star_x, *star_y; /* the stars eps is measured at (nstars,
+                              * 0-based px; NULL: the peaks of D_R) */
+    int nstars;
 } rapid_zogy_in;
 
 typedef struct rapid_zogy_out {
@@ -189,9 +251,17 @@ typedef struct rapid_zogy_out {
     double corr_n[4], corr_r[4]; /* as used */
     double fd;               /* F_D */
     int padx, pady;          /* the transforms' size */
+    double eps_d, eps_s;     /* the model error's share, as used */
+    double pos_d, pos_s;     /* its position scatter, px, as used */
+    double noise_ld, noise_ls; /* the noise of D_R and S_R (robust sigma)
+                              * taken out of them before the term */
+    int neps;                /* stars it was measured at (0: given, or
+                              * fewer than 10 stars: 0 used) */
+    double eps_fill, pos_fill; /* a filled pixel's error (above) */
+    int nfill;               /* stars it was measured at */
 } rapid_zogy_out;
 
-#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0}
+#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err);
@@ -215,8 +285,9 @@ int rapid_diff_zogy(const rapid_science *sci, const rapid_diff_pair *p,
  * arrays of the struct's own; in points at them and at sci_psf and
  * ref_psf (P_r; the caller's: they must outlive any use of in).
  * in.sigma_n = in.sigma_r = 0 and in.estimate_corr = 1 (rapid_zogy
- * measures the noises and their correlations), in.sx, in.sy from the
- * stars' offsets.  rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy
+ * measures the noises and their correlations), in.eps_d = in.eps_s = -1
+ * (and measures the PSF-model error at the peaks of D_R), in.sx, in.sy
+ * from the stars' offsets.  rapid_zogy(&zi->in, ...) gives what rapid_diff_zogy
  * gives, bit for bit.  On failure zi holds nothing. */
 typedef struct rapid_zogy_inputs {
     rapid_zogy_in in;
@@ -267,6 +338,20 @@ void rapid_zogy_inputs_release(rapid_zogy_inputs *zi);
  *     k_R = DK x K_c x P_n,  DK^ = D^ / D_cc^ (the decorrelation kernel).
  * The kernel is decorrelated at the image centre only: where it varies,
  * the noise of D is white to the extent K_p is close to K_c.
+ * The PSF-model error, as ZOGY's (above): static stars leave residuals
+ * that no kernel removes (each undersampled star's profile in the twice
+ * resampled reference depends on its sub-pixel phases) and the fitted
+ * kernel's own error adds to them (thousands of unknowns from a few
+ * hundred stamps), both in proportion to the reference's light.  With L =
+ * DK x (sum_j phi_j K_j x R~), the model's light in D (its noise shrunk
+ * out, 3 robust sigma):
+ *   sigma_D^2 += eps^2 L^2 + pos^2 |grad L|^2,
+ * eps and pos measured on D at the static stars (the peaks of L at
+ * L >= 20 sigma_D with data within 3 px, each with its 3 x 3
+ * neighbours; the stamps' sources among them, so that the kernel's error
+ * is measured where the kernel was fitted and holds, as an average, for
+ * the stars between) exactly as for ZOGY's D; 0 when the noise explains
+ * the residuals or fewer than 10 stars qualify.  Two more transforms.
  *
  * Basis: delta functions (one unknown per kernel pixel, as SFFT).  The
  * cross-convolution already gives both images the same PSF, so the kernel
@@ -352,6 +437,10 @@ typedef struct rapid_sfft_opts {
     double clip_sigma;       /* stamp rejection (3) */
     int max_iter;            /* rejection passes at most (3) */
     double max_cond;         /* condition number limit (1e12) */
+    double eps_model;        /* the PSF-model error's share (below): < 0
+                              * measured at the static stars (-1); >= 0
+                              * given, with pos_model (0, 0: none) */
+    double pos_model;        /* its position scatter, px, when given (0) */
 } rapid_sfft_opts;
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o);
@@ -402,6 +491,9 @@ typedef struct rapid_sfft_out {
                               * (cross-convolution, model, decorrelation,
                               * uncertainty) */
     double sec_fit;          /* ... in the stamps and the fit */
+    double eps_model, pos_model; /* the PSF-model error, as used */
+    int neps;                /* stars it was measured at (0: given, or
+                              * fewer than 10 stars: 0 used) */
 } rapid_sfft_out;
 
 void rapid_sfft_out_release(rapid_sfft_out *out);

@@ -614,6 +614,11 @@ static int sfft_header(const rapid_sfft_out *o, rapid_header *h, rapid_err *err)
     SET(set_num(h, "SIGMA_N", o->sigma_n, "[DN/s] science background noise"),
         "SIGMA_N");
     SET(set_num(h, "SIGMA_R", o->sigma_r, "reference background noise"), "SIGMA_R");
+    SET(set_num(h, "SFFTEPS", o->eps_model, "PSF-model error: share of the model in D"),
+        "SFFTEPS");
+    SET(set_num(h, "SFFTPOS", o->pos_model, "[px] PSF-model error: position"), "SFFTPOS");
+    SET(rapid_header_set_long(h, "SFFTEPSN", o->neps,
+                              "stars the PSF-model error is measured at"), "SFFTEPSN");
     SET(rapid_header_set_long(h, "SFFTPADX", o->padx, "transforms' width"), "SFFTPADX");
     SET(rapid_header_set_long(h, "SFFTPADY", o->pady, "transforms' height"), "SFFTPADY");
     return 0;
@@ -638,6 +643,14 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
     SET(set_num(h, "SIGMA_N", s->zogy.sigma_n, "[DN/s] science background noise"), "SIGMA_N");
     SET(set_num(h, "SIGMA_R", s->zogy.sigma_r, "[DN/s] matched reference noise"), "SIGMA_R");
     SET(set_num(h, "ZOGY_FD", s->zogy.fd, "F_D: flux zero point of the raw D"), "ZOGY_FD");
+    SET(set_num(h, "ZEPSD", s->zogy.eps_d, "PSF-model error: share of D_R in D"), "ZEPSD");
+    SET(set_num(h, "ZPOSD", s->zogy.pos_d, "[px] PSF-model error: position in D"), "ZPOSD");
+    SET(set_num(h, "ZEPSS", s->zogy.eps_s, "PSF-model error: share of S_R in S"), "ZEPSS");
+    SET(set_num(h, "ZPOSS", s->zogy.pos_s, "[px] PSF-model error: position in S"), "ZPOSS");
+    SET(rapid_header_set_long(h, "ZEPSN", s->zogy.neps,
+                              "stars the PSF-model error is measured at"), "ZEPSN");
+    SET(set_num(h, "ZEPSF", s->zogy.eps_fill, "filled pixel's error: share of light"), "ZEPSF");
+    SET(set_num(h, "ZPOSF", s->zogy.pos_fill, "[px] filled pixel's error: position"), "ZPOSF");
     {
         static const char *const kn[4] = {"CORRN10", "CORRN01", "CORRN11", "CORRN1M"};
         static const char *const kr[4] = {"CORRR10", "CORRR01", "CORRR11", "CORRR1M"};

@@ -25,6 +25,7 @@
 
 #include "../core/stats.h"
 #include "rapid/psfops.h"
+#include "modelerr.h"
 #include "sfft_internal.h"
 
 #define COVER_MIN 0.5        /* reference coverage below this: no data */
@@ -53,6 +54,8 @@ void rapid_sfft_opts_init(rapid_sfft_opts *o)
     o->clip_sigma = 3;
     o->max_iter = 3;
     o->max_cond = 1e12;
+    o->eps_model = -1;
+    o->pos_model = 0;
 }
 
 void rapid_sfft_out_release(rapid_sfft_out *out)
@@ -279,13 +282,16 @@ static int powers(const sfft_geom *g, int nx, int ny, double **pu, double **pv)
     return 0;
 }
 
-/* Step 3: out->cconv = N~ (plane a) - the model, R~^ in plane b. */
+/* Step 3: out->cconv = N~ (plane a) - the model, R~^ in plane b; the
+ * model without its background (the reference's light) into lm. */
 static void model(const rapid_sfft_in *in, const grid *g, const sfft_geom *sg,
                   const double *coef, const double *pu, const double *pv,
-                  float *a, const float *b, rapid_sfft_out *out)
+                  float *a, const float *b, float *lm, rapid_sfft_out *out)
 {
     int side = 2 * sg->hw + 1, j, x, y, ea, eb;
     float *cc = out->cconv;
+
+    memset(lm, 0, (size_t)in->nx * in->ny * sizeof *lm);
 
     for (y = 0; y < in->ny; y++)
         memcpy(cc + (size_t)y * in->nx, a + (size_t)y * g->stride,
@@ -306,9 +312,12 @@ static void model(const rapid_sfft_in *in, const grid *g, const sfft_geom *sg,
             double vb = pv[(size_t)eb * in->ny + y];
             const double *ua = pu + (size_t)ea * in->nx;
             const float *ar = a + (size_t)y * g->stride;
-            float *cr = cc + (size_t)y * in->nx;
-            for (x = 0; x < in->nx; x++)
-                cr[x] -= (float)(ua[x] * vb * ar[x]);
+            float *cr = cc + (size_t)y * in->nx, *lr = lm + (size_t)y * in->nx;
+            for (x = 0; x < in->nx; x++) {
+                float t = (float)(ua[x] * vb * ar[x]);
+                cr[x] -= t;
+                lr[x] += t;
+            }
         }
     }
     for (j = 0; j < sg->nbg; j++) {
@@ -412,9 +421,10 @@ static void make_pd(small *s, rapid_sfft_out *out)
         out->pd[i] = (float)(out->pd[i] / sum);
 }
 
-/* Steps 4 and 5: D, sigma_D and P_D; planes a, b, c free. */
+/* Steps 4 and 5: D, sigma_D (the noise's) and P_D; the model's light lm
+ * (NULL: none) taken into D's (DK x lm); planes a, b, c free. */
 static void decorrelate(const rapid_sfft_in *in, const grid *g, small *s,
-                        double s0, float *a, float *b, float *c,
+                        double s0, float *a, float *b, float *c, float *lm,
                         rapid_sfft_out *out)
 {
     int x, y;
@@ -434,6 +444,18 @@ static void decorrelate(const rapid_sfft_in *in, const grid *g, small *s,
     for (y = 0; y < in->ny; y++)
         memcpy(out->d + (size_t)y * in->nx, a + (size_t)y * g->stride,
                (size_t)in->nx * sizeof *out->d);
+    if (lm) { /* the reference's light in D: DK x the model */
+        memset(c, 0, g->nfloat * sizeof *c);
+        for (y = 0; y < in->ny; y++)
+            memcpy(c + (size_t)y * g->stride, lm + (size_t)y * in->nx,
+                   (size_t)in->nx * sizeof *c);
+        rapid_fft_r2c(g->fwd, c, (float complex *)c);
+        mul(g, (float complex *)c, (const float complex *)b);
+        to_real(g, in, c);
+        for (y = 0; y < in->ny; y++)
+            memcpy(lm + (size_t)y * in->nx, c + (size_t)y * g->stride,
+                   (size_t)in->nx * sizeof *lm);
+    }
     make_pd(s, out);
     /* sigma_D^2 = V_N x (DK x P_r)^2 + V_R x (DK x K_c x P_n)^2 */
     fill_pair(in, g, a, c, 1, s0);
@@ -534,6 +556,7 @@ typedef struct work {
     sfft_stamp *st;
     int nst;
     small s;
+    float *lm;            /* the model's light, then D's share of it */
 } work;
 
 static void work_free(work *w)
@@ -549,6 +572,7 @@ static void work_free(work *w)
     free(w->pv);
     sfft_stamps_free(w->st, w->nst);
     small_free(&w->s);
+    free(w->lm);
 }
 
 static double now(void)
@@ -609,6 +633,48 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         out->sec_fit = now() - t0;
         return rc;
     }
+}
+
+/* The PSF-model error (rapid/diff.h): given, or measured at the peaks
+ * of the model's light l in D; added to sigma_D.  0 or RAPID_E_NOMEM. */
+static int model_error(const rapid_sfft_in *in, const rapid_sfft_opts *o,
+                       float *l, rapid_sfft_out *out)
+{
+    size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
+    unsigned char *ok = NULL;
+    double sl;
+    int ns = 0, rc = 0;
+
+    out->eps_model = o->eps_model >= 0 ? o->eps_model : 0;
+    out->pos_model = o->eps_model >= 0 && o->pos_model > 0 ? o->pos_model : 0;
+    out->neps = 0;
+    if (!(o->eps_model < 0) && out->eps_model == 0 && out->pos_model == 0)
+        return 0;
+    for (i = 0; i < n; i++) /* sigma_D^2 for now */
+        out->unc[i] *= out->unc[i];
+    if ((rc = modelerr_denoise(l, n, &sl)))
+        goto cleanup;
+    if (o->eps_model < 0) {
+        if (!(ok = malloc(n))) {
+            rc = RAPID_E_NOMEM;
+            goto cleanup;
+        }
+        for (i = 0; i < n; i++)
+            ok[i] = isfinite(out->d[i]) && isfinite(out->unc[i]);
+        if ((rc = modelerr_stars(in->nx, in->ny, l, out->unc, ok, NULL, NULL,
+                                 0, &idx, &ns)) ||
+            (rc = modelerr_fit(in->nx, in->ny, out->d, out->unc, l, idx, ns,
+                               &out->eps_model, &out->pos_model, &out->neps)))
+            goto cleanup;
+    }
+    modelerr_apply(in->nx, in->ny, l, out->eps_model, out->pos_model,
+                   out->unc);
+cleanup:
+    for (i = 0; i < n; i++)
+        out->unc[i] = sqrtf(out->unc[i]);
+    free(ok);
+    free(idx);
+    return rc;
 }
 
 static int outputs_alloc(const rapid_sfft_in *in, const sfft_geom *sg,
@@ -692,15 +758,21 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
                         "(%g)", kappa);
     else if (!(rc = small_make(in, &sg, w.coef, pad, &w.s, err))) {
         double t0 = now();
-        model(in, &g, &sg, w.coef, w.pu, w.pv, w.pl[0], w.pl[1], out);
+        n = (size_t)in->nx * in->ny;
+        if (!(w.lm = malloc(n * sizeof *w.lm))) {
+            rc = rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
+            goto done;
+        }
+        model(in, &g, &sg, w.coef, w.pu, w.pv, w.pl[0], w.pl[1], w.lm, out);
         make_dk(&w.s, out->sigma_n * out->sigma_n,
                 out->sigma_r * out->sigma_r, kappa);
-        decorrelate(in, &g, &w.s, s0, w.pl[0], w.pl[1], w.pl[2], out);
-        n = (size_t)in->nx * in->ny;
+        decorrelate(in, &g, &w.s, s0, w.pl[0], w.pl[1], w.pl[2], w.lm, out);
         for (i = 0; i < n; i++) /* no data in either image: no difference */
             if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
                 !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
                 out->d[i] = out->cconv[i] = out->unc[i] = NAN;
+        if ((rc = model_error(in, o, w.lm, out)))
+            rc = rapid_fail(err, rc, "kernel fit: out of memory");
         out->sec_conv += now() - t0;
     }
 done:

@@ -4,27 +4,33 @@
  * Everything is done on whole-image transforms in single precision:
  *   1. PSFs to the origin of the padded grid, and transformed (planes A,
  *      B); the two images filled and transformed (X, Y);
- *   2. D^ (plane E), and S_N^, S_R^ in place of X, Y; three inverse
- *      transforms give D, S_N and S_R, hence S = S_N - S_R and the
- *      astrometric variance from the gradients of S_N and S_R;
+ *   2. D^ (plane E), S_N^ and D_R^ (the reference's share of D) in
+ *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
+ *      inverse transforms give D, S_N, D_R and S_R, hence S = S_N - S_R,
+ *      the astrometric variance from the gradients of S_N and S_R, and
+ *      the light the PSF-model error is made of (D_R, S_R);
  *   3. the variance maps transformed (G, H); for each of the kernels k_n,
  *      k_r (S) and k_Dn, k_Dr (D): the kernel made on a small grid (a few
  *      PSF widths: the kernels are compact) and taken to real space there,
  *      squared, laid on the full grid and transformed, times the
  *      variance's transform, summed (ACC) and transformed back.
- * Fifteen full-size transforms in all; at most five padded planes are
+ *   4. the PSF-model error measured at the stars (modelerr.c) and added
+ *      to sigma_D^2 and S's variance; S_corr.
+ * Sixteen full-size transforms in all; at most five padded planes are
  * alive at once (A, B, X, Y, E in step 2; G, H, K, ACC in step 3).
  * Transforms are unnormalised, so every round trip is divided by the
  * number of padded pixels.
  */
 #include <complex.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/stats.h"
 #include "rapid/diff.h"
 #include "rapid/psfops.h"
+#include "modelerr.h"
 
 #define SIGMA_SAMPLE 1000000 /* pixels sampled to estimate a noise */
 #define NPLANES 5          /* full padded planes */
@@ -185,6 +191,31 @@ static float corr_factor(const corr_map *c, const float *f, int x, int y)
     v -= j0;
     return (float)((1 - v) * ((1 - u) * f[j0 * c->gx + i0] + u * f[j0 * c->gx + i1]) +
                    v * ((1 - u) * f[j1 * c->gx + i0] + u * f[j1 * c->gx + i1]));
+}
+
+/* The error of a filled pixel: the other image's light there stands in
+ * for this one's, wrong by the two images' PSF-model difference at that
+ * pixel, fe->eps of the light and fe->pos px through its gradient
+ * (measured at the stars: fill_error). */
+typedef struct fill_err {
+    double eps, pos;
+} fill_err;
+
+static float fill_var(const fill_err *fe, const float *img, int nx, int ny,
+                      int x, int y)
+{
+    const float *row = img + (size_t)y * nx;
+    double v = row[x], gx = 0, gy = 0;
+
+    if (!fe || (fe->eps == 0 && fe->pos == 0))
+        return 0;
+    if (x > 0 && x < nx - 1 && isfinite(row[x - 1]) && isfinite(row[x + 1]))
+        gx = 0.5 * ((double)row[x + 1] - row[x - 1]);
+    if (y > 0 && y < ny - 1 && isfinite(row[x - (ptrdiff_t)nx]) &&
+        isfinite(row[x + nx]))
+        gy = 0.5 * ((double)row[x + nx] - row[x - (ptrdiff_t)nx]);
+    return (float)(fe->eps * fe->eps * v * v +
+                   fe->pos * fe->pos * (gx * gx + gy * gy));
 }
 
 /* The two images with each one's no-data pixels taken from the other
@@ -581,11 +612,14 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
 }
 
 /* Step 2: D, S and the astrometric variance into the outputs (unc holds
- * V_ast until step 3).  x, y, e: three free planes. */
+ * V_ast until step 3), and the reference's light as it enters D and S
+ * (D_R into dl, S_R into sl).  x, y, e: three free planes.  S_R^ =
+ * conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y gives S_R^ in e
+ * once D is out of e. */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
                      const float complex *A, const float complex *B,
                      const noise_model *m, double fd, float *x, float *y,
-                     float *e, rapid_zogy_out *out)
+                     float *e, float *dl, float *sl, rapid_zogy_out *out)
 {
     float complex *X = (float complex *)x, *Y = (float complex *)y,
                   *E = (float complex *)e;
@@ -606,44 +640,61 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
                 float complex xn = X[i], yr = Y[i];
                 E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
                 X[i] = conjf(A[i]) * bb * xn / d2;
-                Y[i] = conjf(B[i]) * aa * yr / d2;
+                Y[i] = A[i] * yr / sqrtf(d2);
             } else {
                 E[i] = X[i] = Y[i] = 0;
             }
         }
     rapid_fft_c2r(g->bwd, E, e);
-    rapid_fft_c2r(g->bwd, X, x);
-    rapid_fft_c2r(g->bwd, Y, y);
     for (j = 0; j < in->ny; j++) {
         const float *er = e + (size_t)j * g->stride;
-        const float *xr = x + (size_t)j * g->stride, *yr = y + (size_t)j * g->stride;
+        float *dr = out->d + (size_t)j * in->nx;
+        for (ix = 0; ix < in->nx; ix++)
+            dr[ix] = (float)(er[ix] * nrm / fd);
+    }
+    for (j = 0; j < g->py; j++)
+        for (ix = 0; ix < g->hx; ix++) {
+            size_t i = (size_t)j * g->hx + ix;
+            float vn, vr, aa, bb, d2;
+            noise_at(g, m, j, ix, &vn, &vr);
+            d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
+            E[i] = d2 > tiny ? conjf(A[i] * B[i]) * Y[i] / sqrtf(d2) : 0;
+        }
+    rapid_fft_c2r(g->bwd, X, x);
+    rapid_fft_c2r(g->bwd, Y, y);
+    rapid_fft_c2r(g->bwd, E, e);
+    for (j = 0; j < in->ny; j++) {
+        const float *xr = x + (size_t)j * g->stride, *yr = e + (size_t)j * g->stride;
+        const float *lr = y + (size_t)j * g->stride;
         /* rows above and below (the padding is there beyond the image) */
         const float *xu = x + (size_t)((j + 1) % g->py) * g->stride;
         const float *xd = x + (size_t)((j - 1 + g->py) % g->py) * g->stride;
-        const float *yu = y + (size_t)((j + 1) % g->py) * g->stride;
-        const float *yd = y + (size_t)((j - 1 + g->py) % g->py) * g->stride;
-        float *dr = out->d + (size_t)j * in->nx, *sr = out->scorr + (size_t)j * in->nx;
+        const float *yu = e + (size_t)((j + 1) % g->py) * g->stride;
+        const float *yd = e + (size_t)((j - 1 + g->py) % g->py) * g->stride;
+        float *sr = out->scorr + (size_t)j * in->nx;
         float *vr = out->unc + (size_t)j * in->nx;
+        float *dlr = dl + (size_t)j * in->nx, *slr = sl + (size_t)j * in->nx;
         for (ix = 0; ix < in->nx; ix++) {
             int l = (ix - 1 + g->px) % g->px, r = (ix + 1) % g->px;
             double gxn = 0.5 * (xr[r] - xr[l]) * nrm, gyn = 0.5 * (xu[ix] - xd[ix]) * nrm;
             double gxr = 0.5 * (yr[r] - yr[l]) * nrm, gyr = 0.5 * (yu[ix] - yd[ix]) * nrm;
-            dr[ix] = (float)(er[ix] * nrm / fd);
             sr[ix] = (xr[ix] - yr[ix]) * nrm;
+            slr[ix] = yr[ix] * nrm;
+            dlr[ix] = (float)(lr[ix] * nrm / fd);
             vr[ix] = (float)(sx2 * (gxn * gxn + gxr * gxr) +
                              sy2 * (gyn * gyn + gyr * gyr));
         }
     }
 }
 
-/* Step 3: the variances of S and D; S_corr and sigma_D into the outputs,
- * and P_D.  As, Bs: the PSFs' transforms on the small grid; gp, hp, k,
- * acc: four free full planes, ks a small one. */
+/* Step 3: the noise's variances of S (into vs, V_ast included) and D
+ * (sigma_D into out->unc), and P_D.  As, Bs: the PSFs' transforms on the
+ * small grid; gp, hp, k, acc: four free full planes, ks a small one. */
 static void step_variance(const rapid_zogy_in *in, const grid *g,
                           const grid *sg, const float complex *As,
                           const float complex *Bs, const noise_model *m,
                           const corr_map *c, double fd, float *gp, float *hp,
-                          float *k, float *acc, float *ks,
+                          float *k, float *acc, float *ks, float *vs,
                           rapid_zogy_out *out)
 {
     float complex *G = (float complex *)gp, *H = (float complex *)hp;
@@ -657,10 +708,11 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
     variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
         const float *ar = acc + (size_t)j * g->stride;
-        float *sr = out->scorr + (size_t)j * in->nx, *vr = out->unc + (size_t)j * in->nx;
+        const float *vr = out->unc + (size_t)j * in->nx;
+        float *vsr = vs + (size_t)j * in->nx;
         for (i = 0; i < in->nx; i++) {
             double v = ar[i] * nrm + vr[i];
-            sr[i] = v > 0 ? (float)(sr[i] / sqrt(v)) : NAN;
+            vsr[i] = v > 0 ? (float)v : NAN;
         }
     }
     fill_pair(in, g, NULL, hp, 1, c, c->fd); /* the reference's for D */
@@ -688,6 +740,286 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
         out->pd[i] = (float)(out->pd[i] / sum);
 }
 
+/* A kernel (which) in real space on the small grid, squared, into k2
+ * (sg->px * sg->py floats, origin at 0, periodic); ks: a small plane. */
+static void kernel_square_real(const grid *sg, const float complex *As,
+                               const float complex *Bs, kernel which,
+                               const noise_model *m, float *ks, float *k2)
+{
+    int i, j;
+    float nrm = (float)sg->norm;
+
+    kernel_hat(sg, As, Bs, which, m, 0, (float complex *)ks);
+    rapid_fft_c2r(sg->bwd, (float complex *)ks, ks);
+    for (j = 0; j < sg->py; j++)
+        for (i = 0; i < sg->px; i++) {
+            float v = ks[(size_t)j * sg->stride + i] * nrm;
+            k2[(size_t)j * sg->px + i] = v * v;
+        }
+}
+
+/* A pixel's own error beyond the noise: index and variance. */
+typedef struct pix_var {
+    size_t q;
+    float w;
+} pix_var;
+
+/* The squared kernel k2's taps worth keeping (above 1e-9 of its largest:
+ * a saturated core's error, 10^7 times the noise's variance, still
+ * counts there): offsets and values. */
+typedef struct tap {
+    int dx, dy;
+    float k;
+} tap;
+
+static int cmp_tap(const void *a, const void *b)
+{
+    float x = ((const tap *)a)->k, y = ((const tap *)b)->k;
+
+    return (x < y) - (x > y); /* largest first */
+}
+
+static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
+{
+    int a, b, m = 0;
+    float kmax = 0;
+    size_t i;
+
+    for (i = 0; i < (size_t)sg->px * sg->py; i++)
+        kmax = k2[i] > kmax ? k2[i] : kmax;
+    if (!(*t = malloc((size_t)sg->px * sg->py * sizeof **t)))
+        return RAPID_E_NOMEM;
+    for (b = 0; b < sg->py; b++)
+        for (a = 0; a < sg->px; a++) {
+            float k = k2[(size_t)b * sg->px + a];
+            if (k > 1e-9f * kmax) {
+                (*t)[m].dx = a < sg->px / 2 ? a : a - sg->px;
+                (*t)[m].dy = b < sg->py / 2 ? b : b - sg->py;
+                (*t)[m].k = k;
+                m++;
+            }
+        }
+    qsort(*t, (size_t)m, sizeof **t, cmp_tap);
+    *nt = m;
+    return 0;
+}
+
+/* The pixels' errors p[0..np) spread by the kernel's taps (largest
+ * first) into var (times scale), directly in real space: the pixels are
+ * few, and a saturated core's variance is too large next to the noise
+ * for single-precision transforms to carry both.  A pixel's spread stops
+ * at the taps where it adds less than floor (1e-5 of the noise's
+ * typical variance). */
+static void spread_var(int nx, int ny, const tap *t, int nt,
+                       const pix_var *p, size_t np, double scale,
+                       double floor, float *var)
+{
+    size_t i;
+    int k;
+
+    for (i = 0; i < np; i++) {
+        int x = (int)(p[i].q % (size_t)nx), y = (int)(p[i].q / (size_t)nx);
+        double w = p[i].w * scale;
+        for (k = 0; k < nt && w * t[k].k >= floor; k++) {
+            int xx = x + t[k].dx, yy = y + t[k].dy;
+            if (xx >= 0 && yy >= 0 && xx < nx && yy < ny)
+                var[(size_t)yy * nx + xx] += (float)(w * t[k].k);
+        }
+    }
+}
+
+/* The pixels' own errors beyond the noise, per image (allocated lists):
+ * a filled pixel's (fill_var of the image that fills it), where its
+ * light is significant (|value| > 3 sigma of the image that has it). */
+static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
+                        pix_var **pn, size_t *nn, pix_var **pr, size_t *nr)
+{
+    int nx = in->nx, ny = in->ny, x, y, pass;
+
+    *pn = *pr = NULL;
+    for (pass = 0; pass < 2; pass++) { /* count, then fill */
+        *nn = *nr = 0;
+        for (y = 0; y < ny; y++)
+            for (x = 0; x < nx; x++) {
+                size_t q = (size_t)y * nx + x;
+                int fn = isfinite(in->n[q]), fr = isfinite(in->r[q]);
+                if (!fn && fr && isfinite(in->vr[q]) &&
+                    fabs(in->r[q]) > 3 * sqrt(in->vr[q])) {
+                    if (pass)
+                        (*pn)[*nn] = (pix_var){q, fill_var(fe, in->r, nx, ny, x, y)};
+                    (*nn)++;
+                }
+                if (!fr && fn && isfinite(in->vn[q]) &&
+                    fabs(in->n[q]) > 3 * sqrt(in->vn[q])) {
+                    if (pass)
+                        (*pr)[*nr] = (pix_var){q, fill_var(fe, in->n, nx, ny, x, y)};
+                    (*nr)++;
+                }
+            }
+        if (!pass) {
+            *pn = malloc((*nn ? *nn : 1) * sizeof **pn);
+            *pr = malloc((*nr ? *nr : 1) * sizeof **pr);
+            if (!*pn || !*pr) {
+                free(*pn);
+                free(*pr);
+                *pn = *pr = NULL;
+                return RAPID_E_NOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The median of the finite values of v (a sample of at most
+ * SIGMA_SAMPLE), 0 with none. */
+static int median_finite(const float *v, size_t n, double *med)
+{
+    size_t step = rapid_sample_step(n, SIGMA_SAMPLE), i, m = 0;
+    float *w = malloc((n / step + 1) * sizeof *w);
+
+    *med = 0;
+    if (!w)
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n; i += step)
+        if (isfinite(v[i]))
+            w[m++] = v[i];
+    if (m)
+        *med = rapid_select_f(w, m, m / 2);
+    free(w);
+    return 0;
+}
+
+/* The pixels' own errors (pixel_errors) added to sigma_D^2 (out->unc
+ * holds the variance here) and to S's variance vs: the science's through
+ * k_Dn and k_n, the reference's through k_Dr and k_r. */
+static int fill_variance(const rapid_zogy_in *in, const grid *sg,
+                         const float complex *As, const float complex *Bs,
+                         const noise_model *m, const fill_err *fe, double fd,
+                         float *ks, float *vs, rapid_zogy_out *out,
+                         rapid_err *err)
+{
+    static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
+    pix_var *pn = NULL, *pr = NULL;
+    size_t nn = 0, nr = 0;
+    float *k2 = NULL;
+    tap *t = NULL;
+    double fs = 0, fdd = 0;
+    int j, nt, rc = 0;
+
+    if (fe->eps == 0 && fe->pos == 0)
+        return 0;
+    /* the floors: 1e-5 of the typical noise variance of S and D */
+    if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
+        (rc = median_finite(out->unc, (size_t)in->nx * in->ny, &fdd)))
+        goto cleanup;
+    if ((rc = pixel_errors(in, fe, &pn, &nn, &pr, &nr)))
+        goto cleanup;
+    if (nn == 0 && nr == 0)
+        goto cleanup;
+    if (!(k2 = malloc((size_t)sg->px * sg->py * sizeof *k2))) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    for (j = 0; j < 4; j++) {
+        int sci = kk[j] == K_N || kk[j] == K_DN, dd = kk[j] == K_DN || kk[j] == K_DR;
+        kernel_square_real(sg, As, Bs, kk[j], m, ks, k2);
+        if ((rc = kernel_taps(sg, k2, &t, &nt)))
+            goto cleanup;
+        spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
+                   dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
+                   dd ? out->unc : vs);
+        free(t);
+        t = NULL;
+    }
+cleanup:
+    free(pn);
+    free(pr);
+    free(k2);
+    free(t);
+    return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
+}
+
+/* The fill's error (rapid/diff.h): measured with the model error (eps_d
+ * or eps_s < 0), from N - R at the peaks of R (scratch d, v: nx * ny
+ * floats each), else none. */
+static int fill_error(const rapid_zogy_in *in, float *d, float *v,
+                      fill_err *fe, rapid_zogy_out *out, rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
+    unsigned char *ok = NULL;
+    int ns = 0, rc = 0;
+
+    fe->eps = fe->pos = 0;
+    out->eps_fill = out->pos_fill = 0;
+    out->nfill = 0;
+    if (!(in->eps_d < 0) && !(in->eps_s < 0))
+        return 0;
+    if (!(ok = malloc(n)))
+        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+    for (i = 0; i < n; i++) {
+        d[i] = in->n[i] - in->r[i];
+        v[i] = in->vn[i] + in->vr[i];
+        ok[i] = isfinite(d[i]) && isfinite(v[i]) && v[i] > 0;
+    }
+    if (!(rc = modelerr_stars(in->nx, in->ny, in->r, v, ok, NULL, NULL, 0,
+                              &idx, &ns)))
+        rc = modelerr_fit(in->nx, in->ny, d, v, in->r, idx, ns, &fe->eps,
+                          &fe->pos, &out->nfill);
+    out->eps_fill = fe->eps;
+    out->pos_fill = fe->pos;
+    free(ok);
+    free(idx);
+    return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
+}
+
+/* The model error's shares eps_d, eps_s (rapid/diff.h): given, or
+ * measured at the stars from D (out->d, out->unc the noise's sigma_D^2,
+ * dl = D_R) and S (out->scorr still S, vs its noise variance, sl = S_R). */
+static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
+                       const float *vs, rapid_zogy_out *out, rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
+    unsigned char *ok = NULL;
+    int ns = 0, nd = 0, nsu = 0, rc = 0;
+
+    out->eps_d = in->eps_d >= 0 ? in->eps_d : 0;
+    out->eps_s = in->eps_s >= 0 ? in->eps_s : 0;
+    out->pos_d = in->eps_d >= 0 && in->pos_d >= 0 ? in->pos_d : 0;
+    out->pos_s = in->eps_s >= 0 && in->pos_s >= 0 ? in->pos_s : 0;
+    out->neps = 0;
+    if ((in->eps_d > 0 || in->pos_d > 0 || in->eps_d < 0 || in->eps_s > 0 ||
+         in->pos_s > 0 || in->eps_s < 0) &&
+        ((rc = modelerr_denoise(dl, n, &out->noise_ld)) ||
+         (rc = modelerr_denoise(sl, n, &out->noise_ls))))
+        goto cleanup;
+    if (!(in->eps_d < 0) && !(in->eps_s < 0))
+        goto cleanup;
+    if (!(ok = malloc(n))) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    for (i = 0; i < n; i++)
+        ok[i] = isfinite(out->d[i]) && isfinite(out->unc[i]);
+    if ((rc = modelerr_stars(in->nx, in->ny, dl, out->unc, ok,
+                             in->nstars > 0 ? in->star_x : NULL,
+                             in->nstars > 0 ? in->star_y : NULL, in->nstars,
+                             &idx, &ns)))
+        goto cleanup;
+    if (in->eps_d < 0 &&
+        (rc = modelerr_fit(in->nx, in->ny, out->d, out->unc, dl, idx, ns,
+                           &out->eps_d, &out->pos_d, &nd)))
+        goto cleanup;
+    if (in->eps_s < 0 &&
+        (rc = modelerr_fit(in->nx, in->ny, out->scorr, vs, sl, idx, ns,
+                           &out->eps_s, &out->pos_s, &nsu)))
+        goto cleanup;
+    out->neps = nd > nsu ? nd : nsu;
+cleanup:
+    free(ok);
+    free(idx);
+    return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
+}
+
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err)
 {
@@ -697,6 +1029,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     noise_model m;
     corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
+    float *dl = NULL, *sl = NULL, *vs = NULL;
+    fill_err fe = {0, 0};
     double sn, sr, fd;
     size_t i, n;
     int rc, k;
@@ -772,6 +1106,9 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     out->unc = malloc(n * sizeof *out->unc);
     out->scorr = malloc(n * sizeof *out->scorr);
     out->pd = malloc((size_t)out->npd * out->npd * sizeof *out->pd);
+    dl = malloc(n * sizeof *dl);
+    sl = malloc(n * sizeof *sl);
+    vs = malloc(n * sizeof *vs);
     for (k = 0; k < NPLANES; k++)
         if (!(pl[k] = plane_new(&g)))
             break;
@@ -779,26 +1116,48 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     bs = plane_new(&sg);
     ks = plane_new(&sg);
     if (!out->d || !out->unc || !out->scorr || !out->pd || k < NPLANES ||
-        !as || !bs || !ks) {
+        !as || !bs || !ks || !dl || !sl || !vs) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory for a "
                         "%d x %d image", in->nx, in->ny);
         goto done;
     }
+    if ((rc = fill_error(in, dl, sl, &fe, out, err)))
+        goto done;
     psf_to_plane(&g, in->pn, in->npn, pl[0]);
     psf_to_plane(&g, in->pr, in->npr, pl[1]);
     psf_to_plane(&sg, in->pn, in->npn, as);
     psf_to_plane(&sg, in->pr, in->npr, bs);
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
-             pl[2], pl[3], pl[4], out);
+             pl[2], pl[3], pl[4], dl, sl, out);
     corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
-                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, out);
+                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
+    for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
+        rapid_fft_free(pl[k]);
+        pl[k] = NULL;
+    }
+    for (i = 0; i < n; i++) /* sigma_D^2 from here on */
+        out->unc[i] *= out->unc[i];
+    if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
+                            &m, &fe, fd, ks, vs, out, err)))
+        goto done;
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
             !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
             out->d[i] = out->unc[i] = out->scorr[i] = NAN;
+    if ((rc = model_error(in, dl, sl, vs, out, err)))
+        goto done;
+    modelerr_apply(in->nx, in->ny, dl, out->eps_d, out->pos_d, out->unc);
+    modelerr_apply(in->nx, in->ny, sl, out->eps_s, out->pos_s, vs);
+    for (i = 0; i < n; i++) {
+        out->unc[i] = sqrtf(out->unc[i]); /* NaN stays NaN */
+        out->scorr[i] = vs[i] > 0 ? (float)(out->scorr[i] / sqrt(vs[i])) : NAN;
+    }
 done:
+    free(dl);
+    free(sl);
+    free(vs);
     for (k = 0; k < NPLANES; k++)
         rapid_fft_free(pl[k]);
     rapid_fft_free(as);

@@ -83,6 +83,10 @@ int rapid_diff_zogy_inputs(const rapid_science *sci, const rapid_diff_pair *p,
     memset(zi->in.corr_n, 0, sizeof zi->in.corr_n);
     memset(zi->in.corr_r, 0, sizeof zi->in.corr_r);
     zi->in.estimate_corr = 1;
+    zi->in.eps_d = zi->in.eps_s = -1; /* measured at the stars */
+    zi->in.pos_d = zi->in.pos_s = 0;
+    zi->in.star_x = zi->in.star_y = NULL;
+    zi->in.nstars = 0;
     zi->in.sx = offset_error(p->match.nstars, p->match.dx_rms);
     zi->in.sy = offset_error(p->match.nstars, p->match.dy_rms);
     return 0;
