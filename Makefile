@@ -1,6 +1,6 @@
 # rapid - the two commands a newcomer needs:
-#   make demo    install dependencies if missing, build, run the pipeline on
-#                a simulated survey (as far as it exists today)
+#   make demo    install dependencies if missing, build, run a night of the
+#                pipeline on a small simulated survey (scripts/demo.sh)
 #   make test    build with warnings as errors, run every test, then run them
 #                all again under AddressSanitizer + UBSan, and check that the
 #                portable build (no clones, intrinsics or fast-path flags)
