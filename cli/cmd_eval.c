@@ -41,7 +41,8 @@ static const char usage_text[] =
     "  --keep-images       keep the injected images and their products\n"
     "  --jobs N            science jobs at once (2)\n"
     "  --tiles N, --epochs N, --scas N, --size PIX\n"
-    "                      the survey simulated (4, 8, 2, 4088)\n"
+    "                      the survey simulated (4, 8, 3, 4088: 54 images,\n"
+    "                      26 of them science images with a reference)\n"
     "\n"
     "Exit status: 0 done, 1 failure (the simulation, the pipeline or a job\n"
     "could not run; the message names its log), 2 bad usage.\n";

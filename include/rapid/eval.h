@@ -196,7 +196,7 @@ typedef struct rapid_eval_opts {
     int jobs;                 /* science jobs at once (2) */
     const char *exe;          /* the rapid command (run, job, ...) */
     /* the survey simulated without from_sim */
-    int sim_tiles, sim_epochs, sim_scas, sim_size; /* (4, 8, 2, 4088) */
+    int sim_tiles, sim_epochs, sim_scas, sim_size; /* (4, 8, 3, 4088) */
     int quiet;                /* 1: no progress on stderr */
 } rapid_eval_opts;
 

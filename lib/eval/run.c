@@ -52,7 +52,7 @@ void rapid_eval_opts_init(rapid_eval_opts *o)
     o->jobs = 2;
     o->sim_tiles = 4;
     o->sim_epochs = 8;
-    o->sim_scas = 2;
+    o->sim_scas = 3;
     o->sim_size = 4088;
 }
 
