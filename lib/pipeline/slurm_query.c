@@ -245,6 +245,53 @@ static void from_jobcomp(steps_slurm_job **ix, int n)
     fclose(f);
 }
 
+/* A pending task cancelled (scancel A_i) leaves no trace: Slurm takes it
+ * out of its array, writes no completion line, and squeue never lists it
+ * again.  So a task that is gone while its array is still in the queue
+ * (some other task listed) was cancelled. */
+static int cancelled_pending(steps_slurm_job **ix, int n, rapid_err *err)
+{
+    steps_text ids = {0}, out = {0};
+    char *argv[] = {"squeue", "-h", "-r", "-t", "all", "-o", "%i", "-j",
+                    NULL, NULL};
+    char *line, *save = NULL, *us;
+    size_t la;
+    int i, k, status, rc, any = 0;
+
+    for (i = 0; i < n; i++)
+        if (ix[i]->state == STEPS_SLURM_GONE && strchr(ix[i]->id, '_')) {
+            la = strcspn(ix[i]->id, "_");
+            steps_printf(&ids, "%s%.*s", any++ ? "," : "", (int)la,
+                         ix[i]->id);
+        }
+    if (!any)
+        return 0;
+    if (ids.nomem) {
+        steps_text_free(&ids);
+        return rapid_fail(err, RAPID_E_NOMEM, "squeue: out of memory");
+    }
+    argv[8] = ids.s;
+    rc = steps_run_capture(argv, &out, &status, err);
+    steps_text_free(&ids);
+    if (rc || status != 0) /* no array known: nothing to learn */
+        goto cleanup;
+    for (line = out.s ? strtok_r(out.s, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (!(us = strchr(line, '_')))
+            continue;
+        la = (size_t)(us - line);
+        for (k = 0; k < n; k++)
+            if (ix[k]->state == STEPS_SLURM_GONE &&
+                strncmp(ix[k]->id, line, la) == 0 && ix[k]->id[la] == '_') {
+                ix[k]->state = STEPS_SLURM_ENDED;
+                snprintf(ix[k]->name, sizeof ix[k]->name, "CANCELLED");
+            }
+    }
+cleanup:
+    steps_text_free(&out);
+    return rc;
+}
+
 int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err)
 {
     steps_slurm_job **ix = NULL;
@@ -273,6 +320,11 @@ int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err)
             gone += v[i].state == STEPS_SLURM_GONE;
         if (gone)
             from_jobcomp(ix, n);
+        for (i = gone = 0; i < n; i++)
+            gone += v[i].state == STEPS_SLURM_GONE;
+        if (gone && (rc = cancelled_pending(ix, n, err)) != 0)
+            for (i = 0; i < n; i++)
+                v[i].state = STEPS_SLURM_UNKNOWN, v[i].name[0] = '\0';
     }
     free(ix);
     return rc;
