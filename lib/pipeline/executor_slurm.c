@@ -86,7 +86,7 @@ static int select_jobs(rapid_steps *s, int postproc, plan *p, rapid_err *err)
             continue;
         rapid_job_dir(dir, sizeof dir, s->work, s->procdate, jobs[i].jid);
         if (rapid_steps_log_exitcode(dir, &code, &ignore) == 0 &&
-            (code != RAPID_EXIT_INTERRUPTED || jobs[i].slurm[0]))
+            code != RAPID_EXIT_INTERRUPTED)
             continue; /* ended: registration's */
         x->job = jobs[i];
         x->sl.jid = jobs[i].jid;

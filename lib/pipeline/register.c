@@ -305,7 +305,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
     for (i = 0; i < n; i++)
         total += (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0);
     /* before any directory is read: a job Slurm ended has its log */
-    if ((rc = steps_slurm_view_load(&sv, jobs, n, postproc, err)) != 0) {
+    if ((rc = steps_slurm_view_load(&sv, s, jobs, n, postproc, err)) != 0) {
         free(m);
         free(jobs);
         return rc;

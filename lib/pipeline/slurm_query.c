@@ -330,27 +330,51 @@ int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err)
     return rc;
 }
 
-int steps_slurm_view_load(steps_slurm_view *sv, const rapid_job *jobs, int n,
-                          int postproc, rapid_err *err)
+/* Does registration need Slurm's word on job j: a Slurm job whose log
+ * has no last line, or one that says 70? */
+static int needs_verdict(const rapid_steps *s, const rapid_job *j,
+                         int postproc)
+{
+    char dir[STEPS_PATH];
+    rapid_err ignore = RAPID_ERR_INIT;
+    int code;
+
+    if (!j->slurm[0] || (j->ppid == RAPID_PPID_POSTPROC) != (postproc != 0))
+        return 0;
+    rapid_job_dir(dir, sizeof dir, s->work, s->procdate, j->jid);
+    return rapid_steps_log_exitcode(dir, &code, &ignore) != 0 ||
+           code == RAPID_EXIT_INTERRUPTED;
+}
+
+int steps_slurm_view_load(steps_slurm_view *sv, const rapid_steps *s,
+                          const rapid_job *jobs, int n, int postproc,
+                          rapid_err *err)
 {
     int i, k = 0;
+    char *need = NULL;
 
     memset(sv, 0, sizeof *sv);
-    for (i = 0; i < n; i++)
-        k += jobs[i].slurm[0] &&
-             (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0);
-    if (!k)
-        return 0;
-    if (!(sv->v = calloc((size_t)k, sizeof *sv->v)))
+    /* a log complete now stays complete: only the others are asked */
+    if (n > 0 && !(need = calloc((size_t)n, 1)))
         return rapid_fail(err, RAPID_E_NOMEM, "registration: out of memory");
     for (i = 0; i < n; i++)
-        if (jobs[i].slurm[0] &&
-            (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0)) {
+        k += need[i] = (char)needs_verdict(s, &jobs[i], postproc);
+    if (!k) {
+        free(need);
+        return 0;
+    }
+    if (!(sv->v = calloc((size_t)k, sizeof *sv->v))) {
+        free(need);
+        return rapid_fail(err, RAPID_E_NOMEM, "registration: out of memory");
+    }
+    for (i = 0; i < n; i++)
+        if (need[i]) {
             sv->v[sv->n].jid = jobs[i].jid;
             snprintf(sv->v[sv->n].id, sizeof sv->v[sv->n].id, "%s",
                      jobs[i].slurm);
             sv->n++;
         }
+    free(need);
     if (steps_slurm_query(sv->v, sv->n, &sv->why) != 0)
         sv->failed = 1;
     return 0;

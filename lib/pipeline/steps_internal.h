@@ -163,8 +163,9 @@ const char *steps_last_line(steps_text *out);
  * err says why. */
 int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err);
 
-/* Slurm's view of the jobs of a registration that have a Slurm id, taken
- * before any of their directories is read. */
+/* Slurm's view of the jobs of a registration that have a Slurm id and no
+ * complete log (or one that says 70), taken before registration reads
+ * their directories: a job Slurm ended has its log by then. */
 typedef struct steps_slurm_view {
     steps_slurm_job *v;      /* by jid */
     int n;
@@ -172,8 +173,9 @@ typedef struct steps_slurm_view {
     rapid_err why;
 } steps_slurm_view;
 
-int steps_slurm_view_load(steps_slurm_view *sv, const rapid_job *jobs, int n,
-                          int postproc, rapid_err *err);
+int steps_slurm_view_load(steps_slurm_view *sv, const rapid_steps *s,
+                          const rapid_job *jobs, int n, int postproc,
+                          rapid_err *err);
 void steps_slurm_view_free(steps_slurm_view *sv);
 /* Registration's verdict on Slurm job j, whose directory shows out and
  * *code: 1 leave it alone (Slurm still has it, or cannot say); else 0
