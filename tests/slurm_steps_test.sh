@@ -145,10 +145,19 @@ same "kill: nothing ended" "$(q 'select count(*) from jobs where status = 1')" "
 victim=$(q 'select jid from jobs where ppid = 15 order by jid limit 1')
 vid=$(q "select slurm from jobs where jid = $victim")
 scancel "$vid"
+ids=$(q 'select jid, slurm from jobs order by jid')
+# run again while the jobs are still held, then let them go
+"$rapid" run "${range[@]}" --executor slurm >"$tmp/out" 2>"$tmp/err" &
+runpid=$!
+for _ in $(seq 1 100); do
+  grep -q 'rapid run: jobs 0/7' "$tmp/err" 2>/dev/null && break
+  sleep 0.1
+done
 # shellcheck disable=SC2046
 scontrol release $(for id in $held; do echo "${id%_*}"; done | sort -u) 2>/dev/null
-ids=$(q 'select jid, slurm from jobs order by jid')
-check run-after-kill 0 "$rapid" run "${range[@]}" --executor slurm
+wait "$runpid"; rc=$?; runpid=""
+out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+same "kill: run again" "$rc" "0"
 expect "kill: the queued jobs waited for, none submitted again" \
   "$(grep -q 'jobs: 0 jobs submitted to Slurm in 0 arrays, 7 in Slurm already' <<<"$err"; echo $?)"
 same "kill: ids kept" "$(q "select jid, slurm from jobs where ppid <> 17 order by jid")" "$ids"
@@ -164,6 +173,35 @@ same "kill: a failed job stays without --retry-failed" "$(q "select exitcode, sl
 check run-retry 0 "$rapid" run "${range[@]}" --executor slurm --retry-failed
 complete "kill, cancel, retry"
 expect "kill: retried under a new Slurm id" "$( [ "$(q "select slurm from jobs where jid = $victim")" != "$vid" ]; echo $?)"
+
+# --- a running job cancelled: the job program is a wrapper that, for the
+# first science job to start, sleeps (killed by scancel, it leaves no last
+# log line) and runs `rapid` for the others
+night cancel
+{ echo '#!/bin/sh'
+  echo "if grep -q '^\[science\]' \"\$2\" && mkdir '$tmp/victim' 2>/dev/null; then"
+  echo "  basename \"\$2\" .ini >'$tmp/victim/jid'; sleep 120; exit 0"
+  echo "fi"
+  echo "exec '$rapid' \"\$@\""; } >"$tmp/wrapper.sh"
+chmod +x "$tmp/wrapper.sh"
+RAPID_JOB_CMD=$tmp/wrapper.sh "$rapid" run "${range[@]}" --executor slurm >"$tmp/out" 2>"$tmp/err2" &
+runpid=$!
+vstate="" victim=0
+for _ in $(seq 1 150); do
+  victim=$(sed 's/^jid//' "$tmp/victim/jid" 2>/dev/null)
+  [ -n "$victim" ] && vid=$(q "select slurm from jobs where jid = $victim") &&
+    vstate=$(slurm_state "$vid") && [ "$vstate" = RUNNING ] && break
+  sleep 0.2
+done
+same "cancel: job $victim running" "$vstate" "RUNNING"
+scancel "$vid"
+wait "$runpid"; rc=$?; runpid=""
+same "cancel: run ends" "$rc" "0"
+same "cancel: the running job cancelled ends 82" "$(q "select ppid, exitcode from jobs where jid = $victim")" "15|82"
+expect "cancel: reported" "$(grep -q "job $victim (ppid 15): killed (82): Slurm job $vid ended CANCELLED before the job wrote its last log line" "$tmp/err2"; echo $?)"
+same "cancel: the others registered" \
+  "$(q "select ppid, count(*), max(exitcode) <= 31 from jobs where jid <> $victim group by ppid order by ppid")" \
+  "$(printf '12|2|t\n15|5|t\n17|5|t')"
 
 # --- a job whose Slurm id Slurm does not know, with no log: lost, not
 # waited for
