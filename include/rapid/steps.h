@@ -9,7 +9,8 @@
  *                        jobs that ended 0-31;
  *   4. register-postproc their new file names, each job exactly once;
  *
- * and the local executor that runs the jobs as child processes.  Jobs
+ * and the executors that run the jobs: the local one (child processes)
+ * and Slurm's (job arrays on a cluster with a shared filesystem).  Jobs
  * never touch the database: they read the configuration file a step wrote
  * and leave products, manifest.json and job.log in their directory
  * (rapid/pipeline.h says where).
