@@ -208,13 +208,11 @@ same "cancel: the others registered" \
 night lost
 check launch-none 0 "$rapid" launch "${range[@]}" --executor none
 q "update jobs set slurm = '999999_0' where ppid = 12" >/dev/null
-check launch-gone 0 "$rapid" launch "${range[@]}" --executor slurm
+check launch-gone 0 "$rapid" launch "${range[@]}" --executor slurm --wait
 expect "lost: unknown ids not submitted again, not waited for" \
   "$(grep -q 'jobs: 6 jobs submitted to Slurm in 1 arrays, 0 in Slurm already' <<<"$err"; echo $?)"
-for _ in $(seq 1 150); do
-  [ -z "$(squeue -h -o %i)" ] && break
-  sleep 0.2
-done
+expect "lost: launch --wait waited for the others" "$(grep -q 'rapid launch: jobs 6/6' <<<"$err"; echo $?)"
+same "lost: nothing left in Slurm" "$(squeue -h -o %i)" ""
 check register-gone 0 "$rapid" register
 same "lost: 80 for the unknown ids" "$(q 'select ppid, exitcode, count(*) from jobs where ppid = 12 group by ppid, exitcode')" "12|80|2"
 expect "lost: said" "$(grep -q 'lost (80): Slurm job 999999_0 is no longer known to Slurm' <<<"$err"; echo $?)"
