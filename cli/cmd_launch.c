@@ -17,12 +17,14 @@ static const char usage_text[] =
     "started already for this processing date are kept, not started again.\n"
     "\n" STEPS_COMMON_HELP
     "  --retry-failed    start again the jobs of this date that ended >= 32\n"
+    "  --wait            with --executor slurm: wait until Slurm ended the\n"
+    "                    jobs (the local executor always waits)\n"
     "\n"
     "Exit status: 0 done (failed jobs are for `rapid register` to report),\n"
     "1 the database or the work directory failed, 2 bad usage.\n";
 
 static const cli_option options[] = {STEPS_COMMON_OPTIONS, STEPS_RETRY_OPTION,
-                                     {NULL, NULL, 0, 0}};
+                                     STEPS_WAIT_OPTION, {NULL, NULL, 0, 0}};
 
 int cmd_launch(int argc, char **argv)
 {
@@ -47,14 +49,7 @@ int cmd_launch(int argc, char **argv)
         goto cleanup;
     }
     steps_cli_report("launch", "launch", &r);
-    if (strcmp(s.set.executor, "local") == 0) {
-        memset(&r, 0, sizeof r);
-        if (rapid_steps_execute(&s, 0, &r, &err) != 0) {
-            rc = cli_fail("launch", &err);
-            goto cleanup;
-        }
-        steps_cli_report("launch", "jobs", &r);
-    }
+    rc = steps_cli_execute("launch", &s, 0, c.wait);
 cleanup:
     steps_cli_release(&s);
     return rc;

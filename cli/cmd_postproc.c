@@ -16,12 +16,14 @@ static const char usage_text[] =
     "Jobs started already for this date are kept.\n"
     "\n" STEPS_COMMON_HELP
     "  --retry-failed    start again the jobs of this date that ended >= 32\n"
+    "  --wait            with --executor slurm: wait until Slurm ended the\n"
+    "                    jobs (the local executor always waits)\n"
     "\n"
     "Exit status: 0 done, 1 the database or the work directory failed,\n"
     "2 bad usage.\n";
 
 static const cli_option options[] = {STEPS_COMMON_OPTIONS, STEPS_RETRY_OPTION,
-                                     {NULL, NULL, 0, 0}};
+                                     STEPS_WAIT_OPTION, {NULL, NULL, 0, 0}};
 
 int cmd_postproc(int argc, char **argv)
 {
@@ -46,14 +48,7 @@ int cmd_postproc(int argc, char **argv)
         goto cleanup;
     }
     steps_cli_report("postproc", "post-processing launch", &r);
-    if (strcmp(s.set.executor, "local") == 0) {
-        memset(&r, 0, sizeof r);
-        if (rapid_steps_execute(&s, 1, &r, &err) != 0) {
-            rc = cli_fail("postproc", &err);
-            goto cleanup;
-        }
-        steps_cli_report("postproc", "post-processing jobs", &r);
-    }
+    rc = steps_cli_execute("postproc", &s, 1, c.wait);
 cleanup:
     steps_cli_release(&s);
     return rc;

@@ -46,7 +46,9 @@ static int steps(rapid_steps *s, double *seconds, rapid_err *err)
             break;
         case 1:
         case 4:
-            if (rapid_steps_execute(s, k == 4, &r, err))
+            if (strcmp(s->set.executor, "slurm") == 0
+                    ? rapid_steps_slurm(s, k == 4, 1, &r, err)
+                    : rapid_steps_execute(s, k == 4, &r, err))
                 return EXIT_WORK;
             steps_cli_report("run", k == 1 ? "jobs" : "post-processing jobs",
                              &r);
@@ -89,9 +91,9 @@ int cmd_run(int argc, char **argv)
     if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
         (rc = steps_cli_setup(&c, &s, 1)) != 0)
         return rc;
-    if (strcmp(s.set.executor, "local") != 0) {
-        rc = cli_usage("run", "runs its jobs with the local executor, not"
-                       " '%s' (--executor local)", s.set.executor);
+    if (strcmp(s.set.executor, "none") == 0) {
+        rc = cli_usage("run", "runs its jobs with the local or the Slurm"
+                       " executor, not 'none' (--executor local|slurm)");
         goto cleanup;
     }
     s.retry_failed = c.retry_failed;

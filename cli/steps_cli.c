@@ -27,13 +27,15 @@ int steps_cli_option(steps_cli *c, const cli_parser *p, int id)
     case STEPS_OPT_PROCDATE: c->procdate = p->value; return 0;
     case STEPS_OPT_CONFIG: c->config = p->value; return 0;
     case STEPS_OPT_EXECUTOR:
-        if (strcmp(p->value, "local") && strcmp(p->value, "none"))
-            return cli_usage(c->cmd, "invalid --executor '%s': must be local"
-                             " or none", p->value);
+        if (strcmp(p->value, "local") && strcmp(p->value, "slurm") &&
+            strcmp(p->value, "none"))
+            return cli_usage(c->cmd, "invalid --executor '%s': must be local,"
+                             " slurm or none", p->value);
         c->executor = p->value;
         return 0;
     case STEPS_OPT_RETRY: c->retry_failed = 1; return 0;
     case STEPS_OPT_JSON: c->json = 1; return 0;
+    case STEPS_OPT_WAIT: c->wait = 1; return 0;
     case STEPS_OPT_JOBS:
         return cli_int_option(p, 1, 4096, &c->jobs);
     default:
@@ -206,16 +208,21 @@ void steps_cli_report(const char *cmd, const char *step,
         fprintf(stderr, " %d jobs started (%d reference jobs), %d kept,"
                 " %d ended 33 (too few prior images);", r->started,
                 r->refjobs, r->kept, r->noref);
-    if (r->ran || r->blocked)
+    if (r->arrays || r->queued)
+        fprintf(stderr, " %d jobs submitted to Slurm in %d arrays, %d in"
+                " Slurm already;", r->ran, r->arrays, r->queued);
+    else if (r->ran || r->blocked)
         fprintf(stderr, " %d jobs run, %d not run (reference job failed);",
                 r->ran, r->blocked);
     if (r->registered || r->ended_failed || r->lost || r->badmanifest ||
-        r->running || r->dberrors)
+        r->running || r->dberrors || r->killed)
         fprintf(stderr, " %d registered (%d reference images, %d difference"
                 " images, %d files), %d failed, %d lost, %d bad manifests,"
                 " %d still running, %d not registered;", r->registered,
                 r->refimages, r->diffimages, r->files, r->ended_failed,
                 r->lost, r->badmanifest, r->running, r->dberrors);
+    if (r->killed)
+        fprintf(stderr, " %d killed by Slurm (82);", r->killed);
     fputs(" done\n", stderr);
 }
 
@@ -322,4 +329,23 @@ void steps_cli_summary(const rapid_steps *s, const rapid_steps_summary *sum,
             printf(" %s %.1f", step_names[k], seconds[k]);
         putchar('\n');
     }
+}
+
+int steps_cli_execute(const char *cmd, rapid_steps *s, int postproc, int wait)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_step_report r;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    if (strcmp(s->set.executor, "local") == 0)
+        rc = rapid_steps_execute(s, postproc, &r, &err);
+    else if (strcmp(s->set.executor, "slurm") == 0)
+        rc = rapid_steps_slurm(s, postproc, wait, &r, &err);
+    else
+        return 0;
+    if (rc)
+        return cli_fail(cmd, &err);
+    steps_cli_report(cmd, postproc ? "post-processing jobs" : "jobs", &r);
+    return 0;
 }

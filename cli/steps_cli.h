@@ -11,7 +11,7 @@
 enum {
     STEPS_OPT_DB = 100, STEPS_OPT_WORK, STEPS_OPT_START, STEPS_OPT_END,
     STEPS_OPT_PROCDATE, STEPS_OPT_EXECUTOR, STEPS_OPT_JOBS, STEPS_OPT_CONFIG,
-    STEPS_OPT_RETRY, STEPS_OPT_JSON
+    STEPS_OPT_RETRY, STEPS_OPT_JSON, STEPS_OPT_WAIT
 };
 
 #define STEPS_COMMON_OPTIONS                                                 \
@@ -24,6 +24,7 @@ enum {
 
 #define STEPS_RETRY_OPTION {"--retry-failed", NULL, 0, STEPS_OPT_RETRY}
 #define STEPS_JSON_OPTION {"--json", NULL, 0, STEPS_OPT_JSON}
+#define STEPS_WAIT_OPTION {"--wait", NULL, 0, STEPS_OPT_WAIT}
 
 /* The common options' help text. */
 #define STEPS_COMMON_HELP                                                    \
@@ -36,7 +37,8 @@ enum {
     "                    \"YYYY-MM-DD[Thh:mm[:ss]]\"\n"                       \
     "  --procdate YYYYMMDD  the processing date (default: $JOBPROCDATE, else\n" \
     "                    today, UTC)\n"                                       \
-    "  --executor local|none  run the jobs here, or only write them (local)\n" \
+    "  --executor local|slurm|none  run the jobs here, submit them to\n"  \
+    "                    Slurm, or only write them (local)\n"                 \
     "  --jobs N          jobs at once (default: the CPUs / threads per job)\n" \
     "  --config FILE     operator settings (default: WORK/rapid.ini when it\n" \
     "                    exists; docs/configuration.md)\n"
@@ -45,7 +47,7 @@ typedef struct steps_cli {
     const char *cmd;
     const char *db, *work, *start, *end, *procdate, *executor, *config;
     int jobs;            /* -1: not given */
-    int retry_failed, json;
+    int retry_failed, json, wait;
 } steps_cli;
 
 /* Parse argv with options (common and own, ending {NULL}): no operands.
@@ -61,6 +63,11 @@ int steps_cli_option(steps_cli *c, const cli_parser *p, int id);
  * --start and --end are required. */
 int steps_cli_setup(steps_cli *c, rapid_steps *s, int need_range);
 void steps_cli_release(rapid_steps *s);
+/* Run the jobs launch or postproc started with the executor of s:
+ * local (wait), slurm (submit; wait when asked) or none.  0, or
+ * EXIT_WORK after saying why. */
+int steps_cli_execute(const char *cmd, rapid_steps *s, int postproc,
+                      int wait);
 /* Print one step's report line on stderr. */
 void steps_cli_report(const char *cmd, const char *step,
                       const rapid_step_report *r);

@@ -85,7 +85,7 @@ check launch-bad-time 2 "$rapid" launch --start 2028-13-40 --end 2028-10-05
 check launch-backwards 2 "$rapid" launch --start 2028-10-05 --end 2028-09-20
 check bad-procdate 2 "$rapid" register --procdate 2026120
 expect "bad procdate named" "$(grep -q "'2026120'" <<<"$err"; echo $?)"
-check bad-executor 2 "$rapid" launch "${range[@]}" --executor slurm
+check bad-executor 2 "$rapid" launch "${range[@]}" --executor batch
 check bad-jobs 2 "$rapid" run "${range[@]}" --jobs 0
 check operand 2 "$rapid" status extra
 check run-none 2 "$rapid" run "${range[@]}" --executor none

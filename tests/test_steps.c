@@ -264,6 +264,31 @@ static void test_settings(void **state)
     p = write_ini("steps_bad5.ini", "[launch]\nref_min_inputs = 30\n");
     assert_int_equal(rapid_steps_settings_read(&s, p, &err), RAPID_E_ARG);
     assert_non_null(strstr(err.msg, "ref_min_inputs 30 above ref_max_inputs 25"));
+    /* the Slurm executor's keys */
+    assert_int_equal(s.slurm_array_max, 1000);
+    assert_int_equal(s.slurm_poll, 5);
+    p = write_ini("steps_slurm.ini", "[executor]\nexecutor = slurm\n[slurm]\n"
+                  "partition = night\ncpus = 4\nmem = 8G\ntime = 30:00\n"
+                  "extra = --account=roman --qos=high\narray_max = 500\n"
+                  "poll = 2\n");
+    assert_int_equal(rapid_steps_settings_read(&s, p, &err), 0);
+    assert_string_equal(s.executor, "slurm");
+    assert_string_equal(s.slurm_partition, "night");
+    assert_int_equal(s.slurm_cpus, 4);
+    assert_string_equal(s.slurm_mem, "8G");
+    assert_string_equal(s.slurm_time, "30:00");
+    assert_string_equal(s.slurm_extra, "--account=roman --qos=high");
+    assert_int_equal(s.slurm_array_max, 500);
+    assert_int_equal(s.slurm_poll, 2);
+    p = write_ini("steps_bad6.ini", "[slurm]\npartition = a b\n");
+    assert_int_equal(rapid_steps_settings_read(&s, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "line 2: partition = 'a b': one word"));
+    p = write_ini("steps_bad7.ini", "[slurm]\nqueue = night\n");
+    assert_int_equal(rapid_steps_settings_read(&s, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "unknown key queue in [slurm]"));
+    p = write_ini("steps_bad8.ini", "[executor]\nexecutor = batch\n");
+    assert_int_equal(rapid_steps_settings_read(&s, p, &err), RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, "must be local, slurm or none"));
     assert_int_equal(rapid_steps_settings_read(&s, test_path("steps_none.ini"), &err),
                      RAPID_E_NOENT);
     assert_int_equal(s.ref_min_inputs, 4);

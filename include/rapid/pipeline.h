@@ -30,7 +30,10 @@ enum {
     RAPID_EXIT_INTERRUPTED = 70,
     RAPID_EXIT_REFJOB_FAILED = 71,
     RAPID_EXIT_LOST = 80,
-    RAPID_EXIT_BADMANIFEST = 81
+    RAPID_EXIT_BADMANIFEST = 81,
+    RAPID_EXIT_KILLED = 82     /* registration: Slurm ended the job (cancelled,
+                                * time limit, node failure, out of memory)
+                                * before its log's last line */
 };
 
 /* The job's configuration file: WORK/jobs/<procdate>/jid<jid>.ini. */

@@ -9,7 +9,8 @@
  *                        jobs that ended 0-31;
  *   4. register-postproc their new file names, each job exactly once;
  *
- * and the local executor that runs the jobs as child processes.  Jobs
+ * and the executors that run the jobs: the local one (child processes)
+ * and Slurm's (job arrays on a cluster with a shared filesystem).  Jobs
  * never touch the database: they read the configuration file a step wrote
  * and leave products, manifest.json and job.log in their directory
  * (rapid/pipeline.h says where).
@@ -52,9 +53,17 @@ typedef struct rapid_steps_settings {
     char cut_key[RAPID_STEPS_MAX_CUTS][32];
     char cut_value[RAPID_STEPS_MAX_CUTS][64];
     /* [executor] */
-    char executor[16];       /* "local" or "none" [local] */
+    char executor[16];       /* "local", "slurm" or "none" [local] */
     int jobs;                /* jobs at once; 0: the number of CPUs [0] */
     int threads;             /* threads of each job [1] */
+    /* [slurm]: what each job asks of Slurm ("": the cluster's default) */
+    char slurm_partition[64];
+    int slurm_cpus;          /* --cpus-per-task; 0: threads [0] */
+    char slurm_mem[32];      /* --mem, e.g. "4G" [""] */
+    char slurm_time[32];     /* --time, e.g. "30:00" [""] */
+    char slurm_extra[256];   /* more sbatch arguments, split on blanks [""] */
+    int slurm_array_max;     /* jobs per array (per sbatch) [1000] */
+    int slurm_poll;          /* seconds between looks at the queue [5] */
 } rapid_steps_settings;
 
 void rapid_steps_settings_init(rapid_steps_settings *s);
@@ -95,11 +104,14 @@ typedef struct rapid_step_report {
     int refjobs;        /* launch: reference jobs among them */
     int kept;           /* launch/postproc: already started this date */
     int noref;          /* launch: ended at once with 33 */
-    int ran;            /* executor: jobs run */
+    int ran;            /* executor: jobs run (Slurm: submitted) */
+    int queued;         /* Slurm executor: in Slurm already, waited for */
+    int arrays;         /* Slurm executor: sbatch --array calls */
     int blocked;        /* executor: not run, their reference job failed */
     int registered;     /* register: jobs whose products were registered */
     int ended_failed;   /* register: ended with their own code >= 32 */
     int lost;           /* register: ended 80 */
+    int killed;         /* register: ended 82 (Slurm ended the job) */
     int badmanifest;    /* register: ended 81 */
     int running;        /* register: left alone, still running */
     int dberrors;       /* register: not registered for a database error */
@@ -120,6 +132,18 @@ int rapid_steps_postproc(rapid_steps *s, rapid_step_report *r,
  * s->set.jobs at once, reference jobs first, and wait for them. */
 int rapid_steps_execute(rapid_steps *s, int postproc, rapid_step_report *r,
                         rapid_err *err);
+/* The Slurm executor (docs/operations.md, "A night on a Slurm cluster"):
+ * submit the started, unended jobs of s->procdate - science and reference
+ * jobs (postproc 0) or post-processing jobs (postproc 1) - that have no
+ * complete log and are not in Slurm already, as job arrays of at most
+ * s->set.slurm_array_max tasks (sbatch --array --no-requeue), science
+ * jobs after their reference job (--dependency=afterany); store each
+ * job's Slurm id ("arrayid_task") on its row.  With wait, then poll Slurm
+ * until every submitted or queued job ended.  Slurm's commands (sbatch,
+ * squeue, scontrol) are found on PATH and read SLURM_CONF. */
+int rapid_steps_slurm(rapid_steps *s, int postproc, int wait,
+                      rapid_step_report *r, rapid_err *err);
+
 /* Steps 2 and 4: register the unended jobs of s->procdate.  A job's
  * failure is reported on s->msg and counted, not returned: the return is
  * an error only when the database cannot be used.  s->progress is called

@@ -59,8 +59,7 @@ static int on_config(void *arg, const char *section, const char *name,
     return 1;
 }
 
-/* The reference job a science job's configuration names; 0: none. */
-static int64_t config_refjid(const char *config)
+int64_t steps_config_refjid(const char *config)
 {
     ref_key k = {0, 0, 0};
 
@@ -182,7 +181,7 @@ static int pending_jobs(rapid_steps *s, int postproc, xjob **out, int *nout,
             code != RAPID_EXIT_INTERRUPTED)
             continue; /* ended: registration's */
         if (x->job.ppid == RAPID_PPID_SCIENCE)
-            x->refjid = config_refjid(x->config);
+            x->refjid = steps_config_refjid(x->config);
         k++;
     }
     free(jobs);

@@ -10,6 +10,9 @@
  *   log ends "terminating_exitcode = N", N 0-31, good manifest: products;
  *   N >= 32: the job ends with N, nothing registered;
  *   no such line and no job running: ends with 80 (lost);
+ *   a Slurm job (an id on its row): left alone while Slurm has it; ended
+ *   by Slurm (CANCELLED, TIMEOUT, ...) without the line, or with 70 from
+ *   the SIGTERM Slurm sent: 82; no longer known and no line: 80;
  *   N 0-31 and the manifest missing, corrupt, or a product missing or of
  *   another size: ends with 81.
  * Reference jobs are registered before science jobs, so that a science
@@ -183,7 +186,8 @@ static void job_times(const rapid_steps *s, const rapid_job *j,
 
 /* One job, one transaction. */
 static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
-                        rapid_step_report *r, rapid_err *err)
+                        const steps_slurm_view *sv, rapid_step_report *r,
+                        rapid_err *err)
 {
     char dir[STEPS_PATH];
     rapid_err why = RAPID_ERR_INIT;
@@ -196,7 +200,17 @@ static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
 
     rapid_job_dir(dir, sizeof dir, s->work, s->procdate, j->jid);
     out = steps_job_outcome(dir, m, &code, &why);
-    if (out == STEPS_UNFINISHED) {
+    if (j->slurm[0] && (out == STEPS_UNFINISHED ||
+                        (out == STEPS_ENDED_FAILED &&
+                         code == RAPID_EXIT_INTERRUPTED))) {
+        /* Slurm says whether it still has the job, or how it ended */
+        if (steps_slurm_verdict(sv, j, out, &code, &why)) {
+            r->running++;
+            return 0;
+        }
+        if (out == STEPS_UNFINISHED)
+            out = STEPS_ENDED_FAILED;
+    } else if (out == STEPS_UNFINISHED) {
         if (steps_jobs_running(s)) {
             r->running++;
             return 0;
@@ -240,6 +254,10 @@ static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
         r->lost++;
         steps_say(s, "job %lld (ppid %d): lost (80): %s", (long long)j->jid,
                   j->ppid, why.msg);
+    } else if (code == RAPID_EXIT_KILLED) {
+        r->killed++;
+        steps_say(s, "job %lld (ppid %d): killed (82): %s", (long long)j->jid,
+                  j->ppid, why.msg);
     } else if (code == RAPID_EXIT_BADMANIFEST) {
         r->badmanifest++;
         steps_say(s, "job %lld (ppid %d): bad manifest (81): %s",
@@ -270,6 +288,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
     rapid_job *jobs = NULL;
     steps_manifest *m = NULL;
     rapid_err last = RAPID_ERR_INIT, one;
+    steps_slurm_view sv;
     const char *step = postproc ? "post-processing registration"
                                 : "registration";
     int n = 0, i, rc, lastrc = 0, total = 0, done = 0;
@@ -285,13 +304,23 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
         qsort(jobs, (size_t)n, sizeof *jobs, by_ppid);
     for (i = 0; i < n; i++)
         total += (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0);
+    /* before any directory is read: a job Slurm ended has its log */
+    if ((rc = steps_slurm_view_load(&sv, s, jobs, n, postproc, err)) != 0) {
+        free(m);
+        free(jobs);
+        return rc;
+    }
+    if (sv.failed)
+        steps_say(s, "registration: Slurm cannot say which jobs it still"
+                  " has, those without a last log line are left alone: %s",
+                  sv.why.msg);
     if (s->progress && total)
         s->progress(step, 0, total, s->progress_arg);
     for (i = 0; i < n; i++) {
         if ((jobs[i].ppid == RAPID_PPID_POSTPROC) != (postproc != 0))
             continue;
         memset(&one, 0, sizeof one);
-        if ((rc = register_job(s, &jobs[i], m, r, &one)) != 0) {
+        if ((rc = register_job(s, &jobs[i], m, &sv, r, &one)) != 0) {
             r->dberrors++;
             steps_say(s, "job %lld (ppid %d): not registered: %s",
                       (long long)jobs[i].jid, jobs[i].ppid, one.msg);
@@ -300,6 +329,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
         if (s->progress)
             s->progress(step, ++done, total, s->progress_arg);
     }
+    steps_slurm_view_free(&sv);
     free(m);
     free(jobs);
     if (lastrc) {

@@ -20,6 +20,8 @@ void rapid_steps_settings_init(rapid_steps_settings *s)
     snprintf(s->executor, sizeof s->executor, "local");
     s->jobs = 0;
     s->threads = 1;
+    s->slurm_array_max = 1000;
+    s->slurm_poll = 5;
 }
 
 /* The cut names rapid_cuts_read knows (rapid/candidates.h). */
@@ -109,6 +111,51 @@ static int cut_value(ini_ctx *c, const char *name, const char *value)
     return 1;
 }
 
+/* A text value that must fit, and (but for extra) be one word. */
+static int text_value(ini_ctx *c, const char *name, const char *value,
+                      int blanks, char *out, size_t outsz)
+{
+    if (strlen(value) >= outsz) {
+        snprintf(c->problem, sizeof c->problem, "%s: longer than %zu"
+                 " characters", name, outsz - 1);
+        return 0;
+    }
+    if (!blanks && strpbrk(value, " \t")) {
+        snprintf(c->problem, sizeof c->problem, "%s = '%.60s': one word,"
+                 " no blanks", name, value);
+        return 0;
+    }
+    snprintf(out, outsz, "%s", value);
+    return 1;
+}
+
+static int slurm_key(ini_ctx *c, const char *name, const char *value)
+{
+    rapid_steps_settings *s = c->s;
+
+    if (strcmp(name, "partition") == 0)
+        return text_value(c, name, value, 0, s->slurm_partition,
+                          sizeof s->slurm_partition);
+    if (strcmp(name, "cpus") == 0)
+        return int_value(c, name, value, 0, 4096, &s->slurm_cpus);
+    if (strcmp(name, "mem") == 0)
+        return text_value(c, name, value, 0, s->slurm_mem,
+                          sizeof s->slurm_mem);
+    if (strcmp(name, "time") == 0)
+        return text_value(c, name, value, 0, s->slurm_time,
+                          sizeof s->slurm_time);
+    if (strcmp(name, "extra") == 0)
+        return text_value(c, name, value, 1, s->slurm_extra,
+                          sizeof s->slurm_extra);
+    if (strcmp(name, "array_max") == 0)
+        return int_value(c, name, value, 1, 100000, &s->slurm_array_max);
+    if (strcmp(name, "poll") == 0)
+        return int_value(c, name, value, 1, 3600, &s->slurm_poll);
+    snprintf(c->problem, sizeof c->problem, "unknown key %.40s in [slurm]"
+             " (docs/configuration.md lists them)", name);
+    return 0;
+}
+
 static int on_key(void *arg, const char *section, const char *name,
                   const char *value)
 {
@@ -135,9 +182,10 @@ static int on_key(void *arg, const char *section, const char *name,
         return cut_value(c, name, value);
     } else if (strcmp(section, "executor") == 0) {
         if (strcmp(name, "executor") == 0) {
-            if (strcmp(value, "local") && strcmp(value, "none")) {
+            if (strcmp(value, "local") && strcmp(value, "slurm") &&
+                strcmp(value, "none")) {
                 snprintf(c->problem, sizeof c->problem, "executor = '%.40s':"
-                         " must be local or none", value);
+                         " must be local, slurm or none", value);
                 return 0;
             }
             snprintf(s->executor, sizeof s->executor, "%s", value);
@@ -147,9 +195,11 @@ static int on_key(void *arg, const char *section, const char *name,
             return int_value(c, name, value, 0, 4096, &s->jobs);
         if (strcmp(name, "threads") == 0)
             return int_value(c, name, value, 1, 1024, &s->threads);
+    } else if (strcmp(section, "slurm") == 0) {
+        return slurm_key(c, name, value);
     } else {
         snprintf(c->problem, sizeof c->problem, "unknown section [%.40s]"
-                 " (known: launch diff cuts executor)", section);
+                 " (known: launch diff cuts executor slurm)", section);
         return 0;
     }
     snprintf(c->problem, sizeof c->problem, "unknown key %.40s in [%s]"

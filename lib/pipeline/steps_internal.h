@@ -4,6 +4,7 @@
  *   launch.c           step 1: science and reference jobs
  *   postproc_launch.c  step 3: post-processing jobs
  *   executor_local.c   running jobs as child processes
+ *   executor_slurm.c   submitting them to Slurm, waiting, their states
  *   register.c         steps 2 and 4
  *   manifest_read.c    a job's job.log and manifest.json, read back
  *   summary.c          a processing date's state
@@ -126,6 +127,62 @@ void steps_config_settings(steps_text *t, const rapid_steps_settings *set);
 int steps_lock_path(char *out, size_t outsz, const rapid_steps *s);
 /* 1 when some process holds the executor lock of s->procdate. */
 int steps_jobs_running(const rapid_steps *s);
+
+/* The reference job a science job's configuration names; 0: none. */
+int64_t steps_config_refjid(const char *config);
+
+/* What Slurm says of a job it was given (its id "arrayid_task"). */
+typedef enum steps_slurm_state {
+    STEPS_SLURM_UNKNOWN = 0, /* Slurm could not be asked */
+    STEPS_SLURM_ACTIVE,      /* pending, running, completing, suspended */
+    STEPS_SLURM_COMPLETED,   /* its script ended 0 */
+    STEPS_SLURM_ENDED,       /* any other end: CANCELLED, TIMEOUT, ... */
+    STEPS_SLURM_GONE         /* neither in the queue nor in the job-
+                              * completion file */
+} steps_slurm_state;
+
+typedef struct steps_slurm_job {
+    int64_t jid;
+    char id[32];             /* "arrayid_task" */
+    steps_slurm_state state;
+    char name[24];           /* Slurm's state ("CANCELLED"), or "" */
+    int from_file;           /* the state came from the completion file */
+} steps_slurm_job;
+
+/* Run argv (found on PATH) with stdout and stderr into out; *status its
+ * exit status.  An error when it cannot be run (127: not found). */
+int steps_run_capture(char *const argv[], steps_text *out, int *status,
+                      rapid_err *err);
+/* The last line of out (trailing blanks cut), for a message. */
+const char *steps_last_line(steps_text *out);
+
+/* The state of each of v[0..n-1]: squeue for the jobs Slurm still knows
+ * (pending, running, and ended for MinJobAge), then the job-completion
+ * file (jobcomp/filetxt) for the others.  On failure (squeue cannot run,
+ * the controller does not answer) the states are STEPS_SLURM_UNKNOWN and
+ * err says why. */
+int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err);
+
+/* Slurm's view of the jobs of a registration that have a Slurm id and no
+ * complete log (or one that says 70), taken before registration reads
+ * their directories: a job Slurm ended has its log by then. */
+typedef struct steps_slurm_view {
+    steps_slurm_job *v;      /* by jid */
+    int n;
+    int failed;              /* Slurm could not be asked: why */
+    rapid_err why;
+} steps_slurm_view;
+
+int steps_slurm_view_load(steps_slurm_view *sv, const rapid_steps *s,
+                          const rapid_job *jobs, int n, int postproc,
+                          rapid_err *err);
+void steps_slurm_view_free(steps_slurm_view *sv);
+/* Registration's verdict on Slurm job j, whose directory shows out and
+ * *code: 1 leave it alone (Slurm still has it, or cannot say); else 0
+ * with *code the job's end (80 gone without a last line, 82 ended by
+ * Slurm before it, or *code unchanged) and why filled for 80 and 82. */
+int steps_slurm_verdict(const steps_slurm_view *sv, const rapid_job *j,
+                        steps_outcome out, int *code, rapid_err *why);
 
 /* Report one line about a job on s->msg. */
 void steps_say(const rapid_steps *s, const char *fmt, ...)
