@@ -120,6 +120,15 @@ int rapid_db_schema_version(rapid_db *db, int *version, rapid_err *err);
 int rapid_db_check_schema(rapid_db *db, rapid_err *err);
 
 int rapid_db_begin(rapid_db *db, rapid_err *err);
+/* A transaction whose commit does not wait for the disk: as atomic and
+ * isolated as any, and it survives a crash of this process once
+ * committed; a crash of the database server or its machine may undo the
+ * last commits of the fraction of a second before it, whole and in order
+ * (PostgreSQL: synchronous_commit off for this transaction; SQLite:
+ * rapid_db_begin, whose WAL commits already work so).  For many small
+ * transactions whose loss a re-run repairs, e.g. one per job registered.
+ * Inside an open transaction it only nests, as rapid_db_begin. */
+int rapid_db_begin_async(rapid_db *db, rapid_err *err);
 int rapid_db_commit(rapid_db *db, rapid_err *err);
 void rapid_db_rollback(rapid_db *db);
 

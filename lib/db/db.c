@@ -354,6 +354,18 @@ int rapid_db_begin(rapid_db *db, rapid_err *err)
     return db_tx_begin(db, err);
 }
 
+int rapid_db_begin_async(rapid_db *db, rapid_err *err)
+{
+    int outer = db->txdepth == 0, rc;
+
+    if ((rc = db_tx_begin(db, err)) != 0 || !outer || !db->pg)
+        return rc;
+    if ((rc = db->ops->script(db, "SET LOCAL synchronous_commit = off",
+                              err)) != 0)
+        rapid_db_rollback(db);
+    return rc;
+}
+
 int rapid_db_commit(rapid_db *db, rapid_err *err)
 {
     return db_tx_end(db, 0, err);
