@@ -1111,6 +1111,43 @@ static void test_transactions(void **state)
     assert_int_equal(test_db_count(db, "l2files"), 1);
 }
 
+/* rapid_db_begin_async: a transaction like any other, only its commit
+ * does not wait for the disk (on PostgreSQL). */
+static void test_transactions_async(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a, b;
+
+    rec_at(&a, 20, 5, 62003.0, "J129", 4, "t1");
+    rec_at(&b, 20, 5, 62003.1, "J129", 4, "t2");
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &a, RAPID_DB_ADDED);
+    rapid_db_rollback(db);
+    assert_int_equal(test_db_count(db, "l2files"), 0);
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &a, RAPID_DB_ADDED);
+    /* nested: one transaction */
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    /* a failure inside rolls it all back */
+    rec_at(&b, 21, 5, 62003.2, "J129", 4, "t3");
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_not_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, 777777, 2,
+                                            &err), 0);
+    assert_int_not_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    /* and the session goes on */
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 3);
+}
+
 static void test_by_time(void **state)
 {
     rapid_db *db = DB(state);
@@ -1639,7 +1676,7 @@ int main(void)
         T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),
         T(test_schema_refuses), T(test_file_names),
-        T(test_transactions),   T(test_by_time),
+        T(test_transactions),   T(test_transactions_async), T(test_by_time),
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),
         T(test_refimages),      T(test_diffimages_and_psfs),
