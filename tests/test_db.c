@@ -1512,6 +1512,49 @@ static void test_diffimages_and_psfs(void **state)
 
 /* ----------------------------------------------------------------- jobs */
 
+/* Two sessions locking the same job take turns: the second waits (here:
+ * its lock timeout runs out on PostgreSQL; SQLite's second writer waits
+ * for the first's transaction as a whole). */
+static void test_job_lock(void **state)
+{
+    test_db *t = *state;
+    rapid_db *db = DB(state), *other = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a;
+    rapid_job j;
+    int64_t jid = 0;
+
+    rec_at(&a, 71, 20, 62006, "W146", 11, "lock");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, "n", &jid, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, jid, &j, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, jid, &j, &err), 0);
+    assert_int_equal(j.jid, jid);
+    assert_int_equal(j.status, 0);
+    assert_int_equal(rapid_db_open(&other, t->url, 0, &err), 0);
+    assert_int_equal(rapid_db_set_lock_timeout(other, 0.2, &err), 0);
+    if (t->pg) {
+        assert_int_equal(rapid_db_begin(other, &err), 0);
+        assert_int_not_equal(rapid_db_lock_job(other, jid, &j, &err), 0);
+        rapid_db_rollback(other);
+    } else {
+        assert_int_not_equal(rapid_db_begin(other, &err), 0);
+    }
+    assert_int_equal(rapid_db_end_job(db, jid, 0, 1.0, 2.0, &err), 0);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    /* the second, after the first: the end it committed */
+    assert_int_equal(rapid_db_begin(other, &err), 0);
+    assert_int_equal(rapid_db_lock_job(other, jid, &j, &err), 0);
+    assert_int_equal(j.status, 1);
+    assert_int_equal(rapid_db_commit(other, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, 987654, &j, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, 987654, &j, &err), RAPID_E_NOENT);
+    rapid_db_rollback(db);
+    rapid_db_close(other);
+}
+
 static void test_jobs(void **state)
 {
     rapid_db *db = DB(state);
@@ -1680,7 +1723,7 @@ int main(void)
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),
         T(test_refimages),      T(test_diffimages_and_psfs),
-        T(test_jobs),           T(test_pipeline_lookups),
+        T(test_jobs), T(test_job_lock),           T(test_pipeline_lookups),
 #undef T
     };
     int rc;

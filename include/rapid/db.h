@@ -365,6 +365,14 @@ int rapid_db_set_job_executor(rapid_db *db, int64_t jid, const char *slurm,
                               const char *awsbatchjobid, rapid_err *err);
 int rapid_db_get_job(rapid_db *db, int64_t jid, rapid_job *job,
                      rapid_err *err);
+/* Inside a transaction: the job's row, as rapid_db_get_job, locked until
+ * the transaction ends, so that two sessions deciding on the same job
+ * (two registrations at once) take turns and the second sees what the
+ * first committed (PostgreSQL: SELECT ... FOR UPDATE; SQLite's write
+ * transactions are one at a time already).  RAPID_E_ARG outside a
+ * transaction. */
+int rapid_db_lock_job(rapid_db *db, int64_t jid, rapid_job *job,
+                      rapid_err *err);
 /* Jobs of a processing date that were started and not ended, by jid;
  * ppid 0 means any pipeline.  *out allocated (caller frees). */
 int rapid_db_unclosed_jobs(rapid_db *db, int procdate, int ppid,

@@ -212,7 +212,9 @@ static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
      * registered again, whole, by the next run */
     if ((rc = rapid_db_begin_async(s->db, err)) != 0)
         return rc;
-    if ((rc = rapid_db_get_job(s->db, j->jid, &now, err)) != 0)
+    /* locked: a registration running at the same time waits here, then
+     * sees this one's end */
+    if ((rc = rapid_db_lock_job(s->db, j->jid, &now, err)) != 0)
         goto rollback;
     if (now.status != 0 || now.procdate != s->procdate)
         goto rollback; /* registered meanwhile: nothing to do */
