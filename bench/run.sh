@@ -35,6 +35,19 @@ else
   "$build/bench/bench_db" --files 10000 --rows 100000 --tmp "$tmp" 2>/dev/null
 fi
 
+echo "== the steps at a night's scale: launch (executor none) and registration of"
+echo "   2,069 science jobs over 12 tiles (6 reference jobs), then post-processing"
+echo "   launch and registration; SQLite and a local PostgreSQL, one core"
+echo "   (target: >= 1,000 jobs/s each; the existing system 1.5 and 4.5 jobs/s)"
+pgstate=$tmp/pg-steps
+if pgurl=$(bash scripts/pg-local.sh start "$pgstate"); then
+  taskset -c 0 "$build/bench/bench_steps" --pg "$pgurl" --tmp "$tmp" || true
+  bash scripts/pg-local.sh stop "$pgstate"
+else
+  echo "PostgreSQL missing (scripts/install-deps.sh installs it): SQLite only"
+  taskset -c 0 "$build/bench/bench_steps" --tmp "$tmp" || true
+fi
+
 echo "== simulator: one L2 image (scene, PSF field made beforehand), one core"
 echo "   (targets: 4088^2 <= 3 s, 512^2 in milliseconds)"
 taskset -c 0 "$build/bench/bench_sim" 512 4088 2>/dev/null

@@ -1,6 +1,8 @@
 /* cmd_db.c - `rapid db`: create, upgrade and inspect the database. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -9,6 +11,8 @@
 static const char usage_text[] =
     "usage: rapid db init [--db URL] [--lock-timeout SECONDS]\n"
     "       rapid db status [--db URL] [--lock-timeout SECONDS]\n"
+    "       rapid db lock-reference RFID [--db URL] [--lock-timeout SECONDS]\n"
+    "       rapid db unlock-reference RFID [--db URL] [--lock-timeout SECONDS]\n"
     "\n"
     "The operations database (docs/database.md).\n"
     "\n"
@@ -19,6 +23,12 @@ static const char usage_text[] =
     "           searches use Q3C, and the row count of every table (JSON);\n"
     "           it only reads, and works on a database the user may only\n"
     "           read (it creates no file)\n"
+    "  lock-reference RFID    make that version of its tile and filter's\n"
+    "           reference image the one every job uses (vbest 2), whatever\n"
+    "           versions are registered later; any other lock of its tile,\n"
+    "           filter and pipeline goes\n"
+    "  unlock-reference RFID  undo it: the version stays the best (vbest 1)\n"
+    "           until a newer one is registered\n"
     "\n"
     "  --db URL  sqlite:PATH or postgresql://[user[:password]@]host[:port]/db\n"
     "            (default: $RAPID_DB, else sqlite:$RAPID_WORK/rapid.db with\n"
@@ -28,7 +38,9 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 done, 1 the database failed (unreachable, unreadable,\n"
     "an older or newer schema for status, a lock held too long), 2 bad usage\n"
-    "(unknown option or action, malformed URL).\n";
+    "(unknown option or action, malformed URL, an RFID that is not a number).\n"
+    "lock-reference and unlock-reference fail (1) for an rfid that is not\n"
+    "in the database.\n";
 
 static const char *const tables[] = {
     "filters", "scas", "pipelines", "swversions", "exposures", "l2files",
@@ -113,6 +125,33 @@ cleanup:
     return rc;
 }
 
+/* lock-reference (vbest 2) and unlock-reference (vbest 1). */
+static int run_lock(const char *url, double lock_timeout, int64_t rfid,
+                    int vbest)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_refimage ref;
+    rapid_db *db = NULL;
+    int rc = 0;
+
+    if (rapid_db_open(&db, url, 0, &err) ||
+        rapid_db_set_lock_timeout(db, lock_timeout, &err) ||
+        rapid_db_check_schema(db, &err) ||
+        rapid_db_get_refimage(db, rfid, &ref, &err) ||
+        rapid_db_set_vbest(db, RAPID_PRODUCT_REFIMAGE, rfid, vbest, &err)) {
+        rc = cli_fail("db", &err);
+        goto cleanup;
+    }
+    fprintf(stderr, "rapid db: reference image %" PRId64 " (tile %" PRId64
+            ", fid %d, ppid %d, version %d) %s\n", rfid, ref.field, ref.fid,
+            ref.ppid, ref.version,
+            vbest == 2 ? "locked: every job uses it"
+                       : "unlocked: the best until a newer version");
+cleanup:
+    rapid_db_close(db);
+    return rc;
+}
+
 enum { OPT_DB = 1, OPT_LOCK_TIMEOUT };
 
 static const cli_option options[] = {
@@ -123,7 +162,9 @@ static const cli_option options[] = {
 
 int cmd_db(int argc, char **argv)
 {
-    const char *action = NULL, *url = NULL;
+    const char *action = NULL, *url = NULL, *rfid_text = NULL;
+    char *end;
+    long long rfid = 0;
     double lock_timeout = RAPID_DB_LOCK_TIMEOUT;
     cli_parser p;
     int id, rc;
@@ -145,6 +186,10 @@ int cmd_db(int argc, char **argv)
                                  p.value);
             break;
         case CLI_OPERAND:
+            if (action && !rfid_text && strstr(action, "-reference")) {
+                rfid_text = p.value;
+                break;
+            }
             if (action)
                 return cli_usage("db", "unexpected argument '%s' (see rapid "
                                  "db --help)", p.value);
@@ -157,11 +202,27 @@ int cmd_db(int argc, char **argv)
     if (!action)
         return cli_usage("db", "need an action: init or status (see rapid db "
                          "--help)");
-    if (strcmp(action, "init") != 0 && strcmp(action, "status") != 0)
-        return cli_usage("db", "unknown action '%s': use init or status",
-                         action);
+    if (strcmp(action, "init") != 0 && strcmp(action, "status") != 0 &&
+        strcmp(action, "lock-reference") != 0 &&
+        strcmp(action, "unlock-reference") != 0)
+        return cli_usage("db", "unknown action '%s': use init, status,"
+                         " lock-reference or unlock-reference", action);
+    if (strstr(action, "-reference")) {
+        if (!rfid_text)
+            return cli_usage("db", "%s needs the rfid of a reference image",
+                             action);
+        errno = 0;
+        rfid = strtoll(rfid_text, &end, 10);
+        if (end == rfid_text || *end || errno || rfid < 1 ||
+            rfid_text[0] == '+' || rfid_text[0] == ' ')
+            return cli_usage("db", "invalid rfid '%s': must be a whole"
+                             " number, at least 1", rfid_text);
+    }
     if ((rc = cli_check_db_url("db", url)) != 0)
         return rc;
+    if (strstr(action, "-reference"))
+        return run_lock(url, lock_timeout, (int64_t)rfid,
+                        strcmp(action, "lock-reference") == 0 ? 2 : 1);
     return strcmp(action, "init") == 0 ? run_init(url, lock_timeout)
                                        : run_status(url, lock_timeout);
 }

@@ -108,6 +108,17 @@ expect "e2e: summary passing" "$(grep -q 'passing the cuts: 72' <<<"$out"; echo 
 expect "e2e: progress lines" "$(grep -q 'rapid run: jobs 14/14' <<<"$err"; echo $?)"
 expect "e2e: reference jobs ran first" \
   "$(head -2 "$W/runs" | grep -c '^12 ' | grep -q 2; echo $?)"
+# --- a reference version locked by hand, and unlocked
+rfid=$(q 'select min(rfid) from refimages')
+check lock-reference 0 "$rapid" db lock-reference "$rfid" --db "sqlite:$W/rapid.db"
+same "locked: vbest 2" "$(q "select vbest from refimages where rfid = $rfid")" "2"
+expect "lock said" "$(grep -q "reference image $rfid .* locked" <<<"$err"; echo $?)"
+check unlock-reference 0 "$rapid" db unlock-reference "$rfid" --db "sqlite:$W/rapid.db"
+same "unlocked: vbest 1" "$(q "select vbest from refimages where rfid = $rfid")" "1"
+check lock-unknown 1 "$rapid" db lock-reference 999999 --db "sqlite:$W/rapid.db"
+check lock-no-rfid 2 "$rapid" db lock-reference --db "sqlite:$W/rapid.db"
+check lock-bad-rfid 2 "$rapid" db lock-reference 12x --db "sqlite:$W/rapid.db"
+check lock-two-rfids 2 "$rapid" db lock-reference 1 2 --db "sqlite:$W/rapid.db"
 expect "e2e: configs" "$(ls "$W/jobs/20261207/" | grep -c '^jid.*\.ini$' | grep -q 26; echo $?)"
 expect "e2e: science config names its reference job" \
   "$(grep -l 'source = job' "$W"/jobs/20261207/*.ini | wc -l | grep -q 12; echo $?)"

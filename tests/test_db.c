@@ -1111,6 +1111,43 @@ static void test_transactions(void **state)
     assert_int_equal(test_db_count(db, "l2files"), 1);
 }
 
+/* rapid_db_begin_async: a transaction like any other, only its commit
+ * does not wait for the disk (on PostgreSQL). */
+static void test_transactions_async(void **state)
+{
+    rapid_db *db = DB(state);
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a, b;
+
+    rec_at(&a, 20, 5, 62003.0, "J129", 4, "t1");
+    rec_at(&b, 20, 5, 62003.1, "J129", 4, "t2");
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &a, RAPID_DB_ADDED);
+    rapid_db_rollback(db);
+    assert_int_equal(test_db_count(db, "l2files"), 0);
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &a, RAPID_DB_ADDED);
+    /* nested: one transaction */
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    /* a failure inside rolls it all back */
+    rec_at(&b, 21, 5, 62003.2, "J129", 4, "t3");
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_not_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_L2FILE, 777777, 2,
+                                            &err), 0);
+    assert_int_not_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 2);
+    /* and the session goes on */
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    add(db, &b, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(test_db_count(db, "l2files"), 3);
+}
+
 static void test_by_time(void **state)
 {
     rapid_db *db = DB(state);
@@ -1475,6 +1512,49 @@ static void test_diffimages_and_psfs(void **state)
 
 /* ----------------------------------------------------------------- jobs */
 
+/* Two sessions locking the same job take turns: the second waits (here:
+ * its lock timeout runs out on PostgreSQL; SQLite's second writer waits
+ * for the first's transaction as a whole). */
+static void test_job_lock(void **state)
+{
+    test_db *t = *state;
+    rapid_db *db = DB(state), *other = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_l2file a;
+    rapid_job j;
+    int64_t jid = 0;
+
+    rec_at(&a, 71, 20, 62006, "W146", 11, "lock");
+    add(db, &a, RAPID_DB_ADDED);
+    assert_int_equal(rapid_db_start_job(db, 15, a.rid, 20280907, "n", &jid, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, jid, &j, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, jid, &j, &err), 0);
+    assert_int_equal(j.jid, jid);
+    assert_int_equal(j.status, 0);
+    assert_int_equal(rapid_db_open(&other, t->url, 0, &err), 0);
+    assert_int_equal(rapid_db_set_lock_timeout(other, 0.2, &err), 0);
+    if (t->pg) {
+        assert_int_equal(rapid_db_begin(other, &err), 0);
+        assert_int_not_equal(rapid_db_lock_job(other, jid, &j, &err), 0);
+        rapid_db_rollback(other);
+    } else {
+        assert_int_not_equal(rapid_db_begin(other, &err), 0);
+    }
+    assert_int_equal(rapid_db_end_job(db, jid, 0, 1.0, 2.0, &err), 0);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    /* the second, after the first: the end it committed */
+    assert_int_equal(rapid_db_begin(other, &err), 0);
+    assert_int_equal(rapid_db_lock_job(other, jid, &j, &err), 0);
+    assert_int_equal(j.status, 1);
+    assert_int_equal(rapid_db_commit(other, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, 987654, &j, &err), RAPID_E_ARG);
+    assert_int_equal(rapid_db_begin(db, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, 987654, &j, &err), RAPID_E_NOENT);
+    rapid_db_rollback(db);
+    rapid_db_close(other);
+}
+
 static void test_jobs(void **state)
 {
     rapid_db *db = DB(state);
@@ -1639,11 +1719,11 @@ int main(void)
         T(test_times),
         T(test_l2_versions),    T(test_l2_conflicts),
         T(test_schema_refuses), T(test_file_names),
-        T(test_transactions),   T(test_by_time),
+        T(test_transactions),   T(test_transactions_async), T(test_by_time),
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),
         T(test_refimages),      T(test_diffimages_and_psfs),
-        T(test_jobs),           T(test_pipeline_lookups),
+        T(test_jobs), T(test_job_lock),           T(test_pipeline_lookups),
 #undef T
     };
     int rc;

@@ -120,6 +120,15 @@ int rapid_db_schema_version(rapid_db *db, int *version, rapid_err *err);
 int rapid_db_check_schema(rapid_db *db, rapid_err *err);
 
 int rapid_db_begin(rapid_db *db, rapid_err *err);
+/* A transaction whose commit does not wait for the disk: as atomic and
+ * isolated as any, and it survives a crash of this process once
+ * committed; a crash of the database server or its machine may undo the
+ * last commits of the fraction of a second before it, whole and in order
+ * (PostgreSQL: synchronous_commit off for this transaction; SQLite:
+ * rapid_db_begin, whose WAL commits already work so).  For many small
+ * transactions whose loss a re-run repairs, e.g. one per job registered.
+ * Inside an open transaction it only nests, as rapid_db_begin. */
+int rapid_db_begin_async(rapid_db *db, rapid_err *err);
 int rapid_db_commit(rapid_db *db, rapid_err *err);
 void rapid_db_rollback(rapid_db *db);
 
@@ -356,6 +365,14 @@ int rapid_db_set_job_executor(rapid_db *db, int64_t jid, const char *slurm,
                               const char *awsbatchjobid, rapid_err *err);
 int rapid_db_get_job(rapid_db *db, int64_t jid, rapid_job *job,
                      rapid_err *err);
+/* Inside a transaction: the job's row, as rapid_db_get_job, locked until
+ * the transaction ends, so that two sessions deciding on the same job
+ * (two registrations at once) take turns and the second sees what the
+ * first committed (PostgreSQL: SELECT ... FOR UPDATE; SQLite's write
+ * transactions are one at a time already).  RAPID_E_ARG outside a
+ * transaction. */
+int rapid_db_lock_job(rapid_db *db, int64_t jid, rapid_job *job,
+                      rapid_err *err);
 /* Jobs of a processing date that were started and not ended, by jid;
  * ppid 0 means any pipeline.  *out allocated (caller frees). */
 int rapid_db_unclosed_jobs(rapid_db *db, int procdate, int ppid,

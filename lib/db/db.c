@@ -354,6 +354,24 @@ int rapid_db_begin(rapid_db *db, rapid_err *err)
     return db_tx_begin(db, err);
 }
 
+int rapid_db_begin_async(rapid_db *db, rapid_err *err)
+{
+    int rc;
+
+    if (db->txdepth > 0 || !db->pg)
+        return db_tx_begin(db, err);
+    /* db_tx_begin's work, the setting in the same round trip */
+    db->txfailed = 0;
+    db->retryable = 0;
+    if ((rc = db->ops->script(db, "BEGIN; SET LOCAL synchronous_commit = off",
+                              err)) != 0) {
+        db->ops->script(db, "ROLLBACK", NULL);
+        return rc;
+    }
+    db->txdepth = 1;
+    return 0;
+}
+
 int rapid_db_commit(rapid_db *db, rapid_err *err)
 {
     return db_tx_end(db, 0, err);

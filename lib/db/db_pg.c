@@ -6,6 +6,14 @@
  * text).  The session runs in UTC with ISO dates.  libpq's errors are
  * translated here only, to one line each: the connection's URL, what
  * failed, and the server's reason.
+ *
+ * Inside a transaction, a statement whose rows nobody reads (an INSERT
+ * without RETURNING, an UPDATE, a lock) is not waited for: it goes into
+ * libpq's pipeline and the next statement that returns rows, the next
+ * script (COMMIT among them) or a look at the changes sends it with the
+ * rest and reads every result - one round trip for several statements.  A
+ * failure among them is the error of that later call and fails the
+ * transaction, so a COMMIT after it rolls back with an error.
  */
 #include <ctype.h>
 #include <math.h>
@@ -19,6 +27,7 @@
 
 #define MAX_PARAMS 96
 #define CONNECT_TIMEOUT "10" /* seconds, unless the URL says otherwise */
+#define MAX_PENDING 64       /* statements sent, their results not read */
 
 typedef struct pg_stmt {
     const char *sql;
@@ -30,6 +39,9 @@ typedef struct pg_cache {
     int n, cap;
     int64_t changes;
     char buf[MAX_PARAMS][32]; /* text of the numeric parameters */
+    int piped;                /* in pipeline mode */
+    int npend;                /* statements sent, results not read */
+    const char *pend[MAX_PENDING]; /* their SQL, for messages */
 } pg_cache;
 
 static PGconn *conn(const rapid_db *db)
@@ -117,11 +129,84 @@ static void quiet(void *arg, const char *message)
     (void)message; /* NOTICEs such as "already exists, skipping" */
 }
 
+/* Send what is in the pipeline with a sync and read every result: the
+ * deferred statements' (the first failure is the error; those after it
+ * were skipped by the server), then, when sql is not NULL, that of the
+ * statement sent last, whose rows go to fn.  Leaves pipeline mode. */
+static int pipe_sync(rapid_db *db, const char *sql, db_row_fn fn, void *arg,
+                     rapid_err *err)
+{
+    pg_cache *pc = db->cache;
+    PGresult *res;
+    ExecStatusType st;
+    db_row row = {db, NULL, 0};
+    int rc = 0, frc = 0, k, i, total = pc->npend + (sql != NULL);
+
+    if (!pc->piped)
+        return 0;
+    if (!PQpipelineSync(conn(db)))
+        rc = conn_fail(db, err, "pipeline");
+    for (k = 0; k < total && !rc; k++) {
+        const char *what = k < pc->npend ? pc->pend[k] : sql;
+        if (!(res = PQgetResult(conn(db)))) {
+            rc = conn_fail(db, err, what);
+            break;
+        }
+        st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_ABORTED) {
+            rc = db_fail(db, err, what, "skipped after an earlier failure");
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            rc = result_fail(db, err, res, what);
+        } else {
+            pc->changes = strtoll(PQcmdTuples(res), NULL, 10);
+            row.impl = res;
+            for (i = 0; k == pc->npend && fn && i < PQntuples(res); i++) {
+                row.index = i;
+                if ((frc = fn(&row, arg)) != 0)
+                    break;
+            }
+        }
+        PQclear(res);
+        while ((res = PQgetResult(conn(db))) != NULL) /* the end of one */
+            PQclear(res);
+    }
+    /* the rest: skipped statements, the sync */
+    for (;;) {
+        if (!(res = PQgetResult(conn(db)))) {
+            if (PQstatus(conn(db)) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        st = PQresultStatus(res);
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    pc->npend = 0;
+    if (!PQexitPipelineMode(conn(db)) && !rc)
+        rc = conn_fail(db, err, "pipeline");
+    pc->piped = 0;
+    if (rc && db->txdepth > 0)
+        db->txfailed = 1;
+    return rc ? rc : frc;
+}
+
 static int pg_script(rapid_db *db, const char *sql, rapid_err *err)
 {
-    PGresult *res = PQexec(conn(db), sql);
-    ExecStatusType st = PQresultStatus(res);
+    PGresult *res;
+    ExecStatusType st;
     int rc = 0;
+    rapid_err ignore = RAPID_ERR_INIT;
+
+    /* deferred statements first; their failure stops a COMMIT, not a
+     * ROLLBACK */
+    if ((rc = pipe_sync(db, NULL, NULL, NULL,
+                        strcmp(sql, "ROLLBACK") == 0 ? &ignore : err)) != 0 &&
+        strcmp(sql, "ROLLBACK") != 0)
+        return rc;
+    rc = 0;
+    res = PQexec(conn(db), sql);
+    st = PQresultStatus(res);
 
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         rc = result_fail(db, err, res, sql);
@@ -218,6 +303,8 @@ static int get_stmt(rapid_db *db, const char *sql, const char **name,
             *name = pc->e[i].name;
             return 0;
         }
+    if ((rc = pipe_sync(db, NULL, NULL, NULL, err)) != 0)
+        return rc; /* PQprepare waits: not in pipeline mode */
     if (pc->n == pc->cap) {
         int cap = pc->cap ? 2 * pc->cap : 32;
         if (!(grown = realloc(pc->e, (size_t)cap * sizeof *grown)))
@@ -285,6 +372,24 @@ static int pg_query(rapid_db *db, const char *sql, const db_val *p, int np,
     if ((rc = get_stmt(db, sql, &name, err)) != 0)
         return rc;
     format_params(p, np, pc->buf, vals);
+    if ((!fn && db->txdepth > 0) || pc->piped) {
+        if (!pc->piped && !PQenterPipelineMode(conn(db)))
+            return conn_fail(db, err, "pipeline");
+        pc->piped = 1;
+        if (!PQsendQueryPrepared(conn(db), name, np, vals, NULL, NULL, 0)) {
+            rc = conn_fail(db, err, sql);
+            pipe_sync(db, NULL, NULL, NULL, NULL);
+            if (db->txdepth > 0)
+                db->txfailed = 1;
+            return rc;
+        }
+        if (fn || db->txdepth == 0)
+            return pipe_sync(db, sql, fn, arg, err);
+        pc->pend[pc->npend++] = sql;
+        if (pc->npend == MAX_PENDING)
+            return pipe_sync(db, NULL, NULL, NULL, err);
+        return 0;
+    }
     res = PQexecPrepared(conn(db), name, np, vals, NULL, NULL, 0);
     st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -306,6 +411,8 @@ cleanup:
 
 static int64_t pg_changes(rapid_db *db)
 {
+    /* a failure marks the transaction failed: its COMMIT reports it */
+    pipe_sync(db, NULL, NULL, NULL, NULL);
     return ((pg_cache *)db->cache)->changes;
 }
 

@@ -647,6 +647,28 @@ int rapid_db_get_job(rapid_db *db, int64_t jid, rapid_job *job,
     return 0;
 }
 
+int rapid_db_lock_job(rapid_db *db, int64_t jid, rapid_job *job,
+                      rapid_err *err)
+{
+    static const char sql[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE jid = ? FOR UPDATE";
+    db_val p[1] = {DV_INT(jid)};
+    int rc;
+
+    if (db->txdepth == 0)
+        return rapid_fail(err, RAPID_E_ARG, "job %lld: locked outside a"
+                          " transaction", (long long)jid);
+    if (!db->pg) /* SQLite: one write transaction at a time already */
+        return rapid_db_get_job(db, jid, job, err);
+    memset(job, 0, sizeof *job);
+    if ((rc = db_query(db, sql, p, 1, row_job, job, err)) < 0)
+        return rc;
+    if (job->jid != jid)
+        return rapid_fail(err, RAPID_E_NOENT, "%s: no job with jid %lld",
+                          db->url, (long long)jid);
+    return 0;
+}
+
 int rapid_db_end_job(rapid_db *db, int64_t jid, int exitcode, double started,
                      double ended, rapid_err *err)
 {

@@ -88,7 +88,8 @@ static int write_config(const rapid_steps *s, int64_t jid, steps_text *t,
         *slash = '\0';
     if (steps_mkdirs(dir, err) != 0)
         return RAPID_E_IO;
-    return steps_write_file(path, t->s, err);
+    /* made durable all at once before the commit (rapid_steps_launch) */
+    return steps_write_file_unsynced(path, t->s, err);
 }
 
 /* The reference job of a tile: the prior images, built into one image. */
@@ -288,6 +289,8 @@ int rapid_steps_launch(rapid_steps *s, rapid_step_report *r, rapid_err *err)
         if ((rc = launch_tile(s, v + i, j - i, r, err)) != 0)
             goto rollback;
     }
+    if ((r->started || r->kept) && (rc = steps_sync_work(s, err)) != 0)
+        goto rollback;
     rc = rapid_db_commit(s->db, err);
     goto cleanup;
 rollback:

@@ -63,8 +63,9 @@ static int postproc_config(rapid_steps *s, int64_t ppjid, const rapid_job *sci,
     snprintf(dir, sizeof dir, "%s", path);
     if ((slash = strrchr(dir, '/')) != NULL)
         *slash = '\0';
+    /* made durable all at once before the commit (rapid_steps_postproc) */
     if ((rc = steps_mkdirs(dir, err)) == 0)
-        rc = steps_write_file(path, t.s, err);
+        rc = steps_write_file_unsynced(path, t.s, err);
 cleanup:
     steps_text_free(&t);
     return rc;
@@ -130,6 +131,8 @@ int rapid_steps_postproc(rapid_steps *s, rapid_step_report *r, rapid_err *err)
             goto rollback;
         r->started++;
     }
+    if ((r->started || r->kept) && (rc = steps_sync_work(s, err)) != 0)
+        goto rollback;
     rc = rapid_db_commit(s->db, err);
     goto cleanup;
 rollback:

@@ -222,9 +222,13 @@ static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
         code = RAPID_EXIT_BADMANIFEST;
     }
     job_times(s, j, out == STEPS_ENDED_OK ? m : NULL, &t0, &t1);
-    if ((rc = rapid_db_begin(s->db, err)) != 0)
+    /* a commit lost to a crash of the server leaves the job unended:
+     * registered again, whole, by the next run */
+    if ((rc = rapid_db_begin_async(s->db, err)) != 0)
         return rc;
-    if ((rc = rapid_db_get_job(s->db, j->jid, &now, err)) != 0)
+    /* locked: a registration running at the same time waits here, then
+     * sees this one's end */
+    if ((rc = rapid_db_lock_job(s->db, j->jid, &now, err)) != 0)
         goto rollback;
     if (now.status != 0 || now.procdate != s->procdate)
         goto rollback; /* registered meanwhile: nothing to do */

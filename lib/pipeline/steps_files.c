@@ -1,5 +1,6 @@
 /* steps_files.c - directories, configuration files written whole, the
  * executor's lock: what every step uses. */
+#define _GNU_SOURCE /* syncfs */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -40,7 +41,8 @@ int steps_mkdirs(const char *path, rapid_err *err)
     return 0;
 }
 
-int steps_write_file(const char *path, const char *text, rapid_err *err)
+static int write_file(const char *path, const char *text, int sync,
+                      rapid_err *err)
 {
     char tmp[STEPS_PATH + 16];
     size_t n = strlen(text);
@@ -51,7 +53,7 @@ int steps_write_file(const char *path, const char *text, rapid_err *err)
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
         return rapid_fail(err, RAPID_E_IO, "%s: cannot create: %s", tmp,
                           strerror(errno));
-    ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+    ok = write(fd, text, n) == (ssize_t)n && (!sync || fsync(fd) == 0);
     if (close(fd) != 0)
         ok = 0;
     if (!ok || rename(tmp, path) != 0) {
@@ -60,6 +62,34 @@ int steps_write_file(const char *path, const char *text, rapid_err *err)
         return rapid_fail(err, RAPID_E_IO, "%s: cannot write: %s", path,
                           strerror(e));
     }
+    return 0;
+}
+
+int steps_write_file(const char *path, const char *text, rapid_err *err)
+{
+    return write_file(path, text, 1, err);
+}
+
+int steps_write_file_unsynced(const char *path, const char *text,
+                              rapid_err *err)
+{
+    return write_file(path, text, 0, err);
+}
+
+int steps_sync_work(const rapid_steps *s, rapid_err *err)
+{
+    int fd = open(s->work, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ok;
+
+    if (fd < 0 && errno == ENOENT)
+        return 0; /* nothing was written there */
+    if (fd < 0)
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot open: %s", s->work,
+                          strerror(errno));
+    ok = syncfs(fd) == 0;
+    close(fd);
+    if (!ok)
+        return rapid_fail(err, RAPID_E_IO, "%s: cannot write to disk: %s",
+                          s->work, strerror(errno));
     return 0;
 }
 

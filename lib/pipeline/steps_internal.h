@@ -104,6 +104,14 @@ int steps_mkdirs(const char *path, rapid_err *err);
 /* Write text to path whole or not at all: a temporary file beside it,
  * fsync, rename. */
 int steps_write_file(const char *path, const char *text, rapid_err *err);
+/* The same without the fsync: for a step that writes many files and then
+ * makes them all durable at once with steps_sync_work before it commits
+ * the transaction that says they exist (one sync instead of one a file). */
+int steps_write_file_unsynced(const char *path, const char *text,
+                              rapid_err *err);
+/* Everything written on the work directory's filesystem to disk (syncfs):
+ * file contents, renames and new directories. */
+int steps_sync_work(const rapid_steps *s, rapid_err *err);
 
 /* A growing text. */
 typedef struct steps_text {

@@ -1,0 +1,496 @@
+/* bench_steps.c - the bookkeeping steps of a night at scale: launch and
+ * registration of science and reference jobs, then post-processing launch
+ * and its registration, on SQLite and (with --pg) PostgreSQL.
+ *
+ *   bench_steps [--jobs N] [--tiles T] [--priors P] [--pg ADMIN_URL]
+ *               [--tmp DIR]
+ *
+ * 1. The database holds, over T tiles (one filter each), P prior images
+ *    per tile (a month before the night) and N science images in the
+ *    night (2,069 by default: the existing system's night); every other
+ *    tile has a registered reference image, the rest get reference jobs.
+ *    One PSF per detector.  Not timed.
+ * 2. rapid_steps_launch (the executor "none": configurations written, no
+ *    job run), timed.
+ * 3. Every job's directory as a finished job leaves it: tiny product
+ *    files, manifest.json listing them with sizes and MD5s, job.log ending
+ *    "terminating_exitcode = 0".  Not timed.
+ * 4. rapid_steps_register, timed; then the same for post-processing
+ *    (launch, directories, registration).
+ * One line per figure: back end, step, jobs, seconds, jobs/s.  The
+ * process exits 1 when a step did not do every job.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+#include <libpq-fe.h>
+
+#include "benchutil.h"
+#include "rapid/db.h"
+#include "rapid/filters.h"
+#include "rapid/ingest.h"
+#include "rapid/md5.h"
+#include "rapid/steps.h"
+#include "rapid/tile.h"
+#include "rapid/wcs.h"
+
+#define MJD0 62000.0
+#define NIGHT (MJD0 + 40.0)
+#define PROCDATE 20300101
+
+/* ------------------------------------------------------ the database */
+
+/* Image k of tile t: its detector centred near the tile centre. */
+static int l2_record(int64_t rtid, int k, double mjd, int fid,
+                     rapid_l2file *r, rapid_err *err)
+{
+    rapid_header h = RAPID_HEADER_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    rapid_tile t;
+    uint64_t s = 0xb0b0ull * (uint64_t)rtid + (uint64_t)k;
+    double crval[2], crpix[2], cd[2][2], scale, pa, c, sn;
+    char date[RAPID_DB_TIME_MAX];
+    int sca = 1 + k % RAPID_NSCA, rc;
+
+    if ((rc = rapid_tile_get(RAPID_TILE_NSIDE, rtid, &t, err)) != 0)
+        return rc;
+    pa = 360 * bench_uniform(&s);
+    c = cos(pa * M_PI / 180), sn = sin(pa * M_PI / 180);
+    crval[1] = t.cdec + 0.02 * (2 * bench_uniform(&s) - 1);
+    crval[0] = t.cra + 0.02 * (2 * bench_uniform(&s) - 1) /
+                           cos(crval[1] * M_PI / 180);
+    scale = RAPID_PIXSCALE / 3600.0;
+    crpix[0] = crpix[1] = (RAPID_SCA_PIX + 1) / 2.0;
+    cd[0][0] = -scale * c, cd[0][1] = scale * sn;
+    cd[1][0] = scale * sn, cd[1][1] = scale * c;
+    if ((rc = rapid_wcs_from_terms(&w, crval, crpix, cd, NULL, RAPID_SCA_PIX,
+                                   RAPID_SCA_PIX, err)) != 0 ||
+        (rc = rapid_wcs_to_header(&w, &h, err)) != 0)
+        goto cleanup;
+    rapid_time_format(rapid_time_from_mjd(mjd), date);
+    rapid_header_set_str(&h, "DATE-OBS", date, NULL);
+    rapid_header_set_double(&h, "MJD-OBS", mjd, NULL);
+    rapid_header_set_str(&h, "FILTER", rapid_filter_by_fid(fid)->name, NULL);
+    rapid_header_set_double(&h, "EXPTIME", 140.0, NULL);
+    rapid_header_set_long(&h, "SCA_NUM", sca, NULL);
+    rapid_header_set_double(&h, "RA_TARG", crval[0], NULL);
+    rapid_header_set_double(&h, "DEC_TARG", crval[1], NULL);
+    rapid_header_set_double(&h, "PA_OBSY", pa, NULL);
+    rapid_header_set_double(&h, "PA_FPA", pa, NULL);
+    rapid_header_set_double(&h, "ZPTMAG", 26.3, NULL);
+    rapid_header_set_double(&h, "SKY_MEAN", 40.0, NULL);
+    rc = rapid_l2file_from_headers(&h, NULL, RAPID_SCA_PIX, RAPID_SCA_PIX, r,
+                                   err);
+cleanup:
+    rapid_wcs_release(&w);
+    rapid_header_release(&h);
+    return rc;
+}
+
+static int fill(rapid_db *db, int njobs, int ntiles, int npriors,
+                int64_t *rtid, int *nref, rapid_err *err)
+{
+    rapid_db_outcome out;
+    rapid_l2file r;
+    rapid_psffile p;
+    rapid_refimage ref;
+    int64_t rids[25];
+    int t, k, n = 0, rc, fid = 1;
+
+    if ((rc = rapid_db_begin(db, err)) != 0)
+        return rc;
+    for (k = 1; k <= RAPID_NSCA; k++) {
+        memset(&p, 0, sizeof p);
+        p.fid = fid, p.sca = k;
+        snprintf(p.filename, sizeof p.filename, "/psf/psf_%02d.fits", k);
+        snprintf(p.checksum, sizeof p.checksum, "%032x", (unsigned)k);
+        if ((rc = rapid_db_add_psffile(db, &p, &out, err)) != 0 ||
+            (rc = rapid_db_confirm(db, RAPID_PRODUCT_PSF, p.psfid, NULL,
+                                   err)) != 0)
+            goto fail;
+    }
+    *nref = 0;
+    for (t = 0; t < ntiles; t++) {
+        /* tiles along a declination ring near the survey field */
+        rtid[t] = rapid_tile_rtid(RAPID_TILE_NSIDE, 10.0 + 0.3 * t, -44.0);
+        for (k = 0; k < npriors; k++) {
+            if ((rc = l2_record(rtid[t], k, MJD0 + 30.0 * k / npriors + 1e-3 * t, fid,
+                                &r, err)) != 0)
+                goto fail;
+            snprintf(r.filename, sizeof r.filename, "/l2/prior_%d_%d.fits",
+                     t, k);
+            snprintf(r.checksum, sizeof r.checksum, "%032x", (unsigned)n++);
+            if ((rc = rapid_db_add_l2file(db, &r, &out, err)) != 0)
+                goto fail;
+            if (k < 25)
+                rids[k] = r.rid;
+        }
+        if (t % 2 == 0) { /* a registered reference */
+            memset(&ref, 0, sizeof ref);
+            ref.field = rtid[t], ref.fid = fid, ref.ppid = RAPID_PPID_REFERENCE;
+            snprintf(ref.filename, sizeof ref.filename, "/ref/ref_%d.fits", t);
+            snprintf(ref.checksum, sizeof ref.checksum, "%032x", (unsigned)t);
+            if ((rc = rapid_db_add_refimage(db, &ref, NULL, rids,
+                                            npriors < 25 ? npriors : 25,
+                                            err)) != 0 ||
+                (rc = rapid_db_confirm(db, RAPID_PRODUCT_REFIMAGE, ref.rfid,
+                                       NULL, err)) != 0)
+                goto fail;
+            ++*nref;
+        }
+    }
+    for (k = 0; k < njobs; k++) {
+        t = k % ntiles;
+        if ((rc = l2_record(rtid[t], npriors + k / ntiles,
+                            NIGHT + 0.5 * k / njobs, fid, &r, err)) != 0)
+            goto fail;
+        snprintf(r.filename, sizeof r.filename, "/l2/night_%d.fits", k);
+        snprintf(r.checksum, sizeof r.checksum, "%032x", (unsigned)n++);
+        if ((rc = rapid_db_add_l2file(db, &r, &out, err)) != 0)
+            goto fail;
+        if (r.field != rtid[t]) {
+            rc = rapid_fail(err, RAPID_E_ARG, "image %d: tile %lld, not %lld",
+                            k, (long long)r.field, (long long)rtid[t]);
+            goto fail;
+        }
+    }
+    return rapid_db_commit(db, err);
+fail:
+    rapid_db_rollback(db);
+    return rc;
+}
+
+/* ------------------------------------------- what a finished job leaves */
+
+typedef struct cfg {
+    long long jid, rid, field, refjid, rfid, scijid;
+    int ppid, fid, ninputs;
+    long long inputs[64];
+    long long pid[4];
+    char out[1024], source[16], methods[64];
+} cfg;
+
+static int method_id(const char *m)
+{
+    return !strcmp(m, "zogy") ? 1 : !strcmp(m, "sfft") ? 2
+                                   : !strcmp(m, "naive") ? 3 : 0;
+}
+
+static int on_key(void *arg, const char *sec, const char *k, const char *v)
+{
+    cfg *c = arg;
+
+    if (!strcmp(sec, "job")) {
+        if (!strcmp(k, "jid")) c->jid = atoll(v);
+        if (!strcmp(k, "ppid")) c->ppid = atoi(v);
+        if (!strcmp(k, "out")) snprintf(c->out, sizeof c->out, "%s", v);
+    } else if (!strcmp(sec, "science")) {
+        if (!strcmp(k, "rid")) c->rid = atoll(v);
+        if (!strcmp(k, "field")) c->field = atoll(v);
+        if (!strcmp(k, "fid")) c->fid = atoi(v);
+    } else if (!strcmp(sec, "reference")) {
+        if (!strcmp(k, "source")) snprintf(c->source, sizeof c->source, "%s", v);
+        if (!strcmp(k, "refjid")) c->refjid = atoll(v);
+        if (!strcmp(k, "rfid")) c->rfid = atoll(v);
+        if (!strcmp(k, "field")) c->field = atoll(v);
+        if (!strcmp(k, "fid")) c->fid = atoi(v);
+        if (!strncmp(k, "input.", 6) && strstr(k, ".rid") && c->ninputs < 64)
+            c->inputs[c->ninputs++] = atoll(v);
+    } else if (!strcmp(sec, "diff")) {
+        if (!strcmp(k, "methods")) snprintf(c->methods, sizeof c->methods, "%s", v);
+    } else if (!strcmp(sec, "postproc")) {
+        if (!strcmp(k, "scijid")) c->scijid = atoll(v);
+        if (!strncmp(k, "pid.", 4) && method_id(k + 4))
+            c->pid[method_id(k + 4)] = atoll(v);
+    }
+    return 1;
+}
+
+/* A tiny product file; its {"path", "size", "md5"}. */
+static json_t *product(const char *dir, const char *name, long long id)
+{
+    char path[1200], text[128], hex[33];
+    unsigned char dig[16];
+    rapid_md5 m;
+    FILE *f;
+    int n;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    n = snprintf(text, sizeof text, "product %s of job %lld\n", name, id);
+    if (!(f = fopen(path, "wb")) || fwrite(text, 1, (size_t)n, f) != (size_t)n ||
+        fclose(f) != 0)
+        return NULL;
+    rapid_md5_init(&m);
+    rapid_md5_update(&m, text, (size_t)n);
+    rapid_md5_final(&m, dig);
+    rapid_md5_hex(dig, hex);
+    return json_pack("{s:s, s:I, s:s}", "path", path, "size", (json_int_t)n,
+                     "md5", hex);
+}
+
+static int finish_job(const char *config)
+{
+    static const char *const names[] = {"", "zogy", "sfft", "naive"};
+    char path[1200], name[64], methods[64], *tok, *save = NULL;
+    json_t *root, *products = json_array(), *x;
+    cfg c;
+    FILE *f;
+    int k, rc;
+
+    memset(&c, 0, sizeof c);
+    if (ini_parse(config, on_key, &c) != 0 || !c.out[0])
+        return -1;
+    for (tok = c.out + 1; (tok = strchr(tok, '/')) != NULL; tok++) {
+        *tok = '\0';
+        mkdir(c.out, 0777);
+        *tok = '/';
+    }
+    mkdir(c.out, 0777);
+    root = json_pack("{s:I, s:i, s:i, s:s, s:s, s:{s:s, s:s}}", "jid",
+                     (json_int_t)c.jid, "ppid", c.ppid, "exitcode", 0,
+                     "started", "2030-01-01T01:00:00", "ended",
+                     "2030-01-01T01:05:00", "software", "version", "0.0.0",
+                     "gitcommit", "benchcommit");
+    if (c.ppid == RAPID_PPID_REFERENCE) {
+        json_t *in = json_array(), *img = product(c.out, "ref.fits", c.jid),
+               *cat = product(c.out, "ref_cat.fits", c.jid);
+        for (k = 0; k < c.ninputs; k++)
+            json_array_append_new(in, json_integer(c.inputs[k]));
+        json_object_set_new(root, "reference", json_pack(
+            "{s:s, s:I, s:i, s:o, s:{s:i, s:f}, s:{s:O, s:O}}", "source",
+            "built", "field", (json_int_t)c.field, "fid", c.fid, "inputs", in,
+            "meta", "nframes", c.ninputs, "clmean", 1.5, "products", "image",
+            img, "catalog", cat));
+        json_array_append_new(products, img);
+        json_array_append_new(products, cat);
+    } else if (c.ppid == RAPID_PPID_SCIENCE) {
+        json_t *diffs = json_array(), *ref;
+        json_object_set_new(root, "science",
+                            json_pack("{s:I}", "rid", (json_int_t)c.rid));
+        ref = json_pack("{s:s, s:I, s:i}", "source", c.source, "field",
+                        (json_int_t)c.field, "fid", c.fid);
+        json_object_set_new(ref, !strcmp(c.source, "job") ? "refjid" : "rfid",
+                            json_integer(!strcmp(c.source, "job") ? c.refjid
+                                                                 : c.rfid));
+        json_object_set_new(root, "reference", ref);
+        snprintf(methods, sizeof methods, "%s", c.methods);
+        for (tok = strtok_r(methods, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            json_t *d, *cat;
+            snprintf(name, sizeof name, "diff_%s.fits", tok);
+            d = product(c.out, name, c.jid);
+            snprintf(name, sizeof name, "cat_%s.fits", tok);
+            cat = product(c.out, name, c.jid);
+            json_array_append_new(diffs, json_pack(
+                "{s:s, s:i, s:s, s:{s:O, s:O}, s:{s:f, s:i, s:i},"
+                " s:{s:[fffff], s:[fffff]}, s:i, s:i}",
+                "method", tok, "method_id", method_id(tok), "status", "ok",
+                "products", "diff", d, "catalog", cat, "meta", "scalefacref",
+                1.0, "nmatches", 50, "nsexcatsources", 10, "footprint", "ra",
+                9.6, 9.5, 9.7, 9.7, 9.5, "dec", -44.0, -44.1, -44.1, -43.9,
+                -43.9, "ncand", 10, "npass", 2));
+            json_array_append_new(products, d);
+            json_array_append_new(products, cat);
+        }
+        json_object_set_new(root, "diffs", diffs);
+    } else {
+        json_t *stamped = json_array();
+        json_object_set_new(root, "postproc",
+                            json_pack("{s:I}", "scijid", (json_int_t)c.scijid));
+        for (k = 1; k <= 3; k++) {
+            if (!c.pid[k])
+                continue;
+            snprintf(name, sizeof name, "post_diff_%s.fits", names[k]);
+            if (!(x = product(c.out, name, c.pid[k])))
+                break;
+            json_object_set_new(x, "kind", json_string("diff"));
+            json_object_set_new(x, "method", json_string(names[k]));
+            json_object_set_new(x, "pid", json_integer(c.pid[k]));
+            json_array_append(products, x);
+            json_array_append_new(stamped, x);
+        }
+        json_object_set_new(root, "stamped", stamped);
+    }
+    json_object_set_new(root, "products", products);
+    snprintf(path, sizeof path, "%s/%s", c.out, RAPID_JOB_MANIFEST);
+    rc = json_dump_file(root, path, JSON_COMPACT);
+    json_decref(root);
+    snprintf(path, sizeof path, "%s/%s", c.out, RAPID_JOB_LOG);
+    if (rc || !(f = fopen(path, "w")))
+        return -1;
+    fprintf(f, "bench job %lld\nterminating_exitcode = 0\n", c.jid);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Every unended job of the date (of post-processing or not) finished. */
+static int finish_jobs(rapid_db *db, const char *work, int postproc,
+                       rapid_err *err)
+{
+    char path[1200];
+    rapid_job *v = NULL;
+    int n = 0, i, rc;
+
+    if ((rc = rapid_db_unclosed_jobs(db, PROCDATE, 0, &v, &n, err)) != 0)
+        return rc;
+    for (i = 0; i < n && !rc; i++) {
+        if ((v[i].ppid == RAPID_PPID_POSTPROC) != (postproc != 0))
+            continue;
+        rapid_job_config_path(path, sizeof path, work, PROCDATE, v[i].jid);
+        if (finish_job(path) != 0)
+            rc = rapid_fail(err, RAPID_E_IO, "%s: cannot finish the job", path);
+    }
+    free(v);
+    return rc;
+}
+
+/* ------------------------------------------------------------ timing */
+
+static void line(const char *be, const char *what, int jobs, double dt)
+{
+    printf("%-10s %-26s %5d jobs: %7.3f s, %7.0f jobs/s\n", be, what, jobs,
+           dt, jobs / dt);
+    fflush(stdout);
+}
+
+static int run(const char *be, const char *url, const char *dir, int njobs,
+               int ntiles, int npriors)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_step_report r;
+    rapid_steps s;
+    rapid_db *db = NULL;
+    int64_t rtid[256];
+    int nref = 0, expect, rc, bad = 0;
+    double t0;
+
+    rapid_steps_init(&s);
+    if ((rc = rapid_db_open(&db, url, RAPID_DB_CREATE, &err)) ||
+        (rc = rapid_db_init(db, NULL, &err)) ||
+        (rc = fill(db, njobs, ntiles, npriors, rtid, &nref, &err)))
+        goto cleanup;
+    s.db = db;
+    snprintf(s.work, sizeof s.work, "%s/work-%s", dir, be);
+    s.procdate = PROCDATE;
+    s.start = rapid_time_from_mjd(NIGHT);
+    s.end = rapid_time_from_mjd(NIGHT + 1);
+    snprintf(s.set.executor, sizeof s.set.executor, "none");
+
+    t0 = bench_now();
+    if ((rc = rapid_steps_launch(&s, &r, &err)) != 0)
+        goto cleanup;
+    expect = njobs + (ntiles - nref);
+    line(be, "launch", r.started, bench_now() - t0);
+    if (r.started != expect || r.refjobs != ntiles - nref || r.noref) {
+        fprintf(stderr, "bench_steps: launch started %d jobs (%d reference,"
+                " %d without), expected %d (%d reference)\n", r.started,
+                r.refjobs, r.noref, expect, ntiles - nref);
+        bad = 1;
+    }
+    if ((rc = finish_jobs(db, s.work, 0, &err)) != 0)
+        goto cleanup;
+    t0 = bench_now();
+    if ((rc = rapid_steps_register(&s, 0, &r, &err)) != 0)
+        goto cleanup;
+    line(be, "register", r.registered, bench_now() - t0);
+    if (r.registered != expect || r.diffimages != 3 * njobs) {
+        fprintf(stderr, "bench_steps: registered %d jobs, %d difference"
+                " images; expected %d, %d\n", r.registered, r.diffimages,
+                expect, 3 * njobs);
+        bad = 1;
+    }
+
+    t0 = bench_now();
+    if ((rc = rapid_steps_postproc(&s, &r, &err)) != 0)
+        goto cleanup;
+    line(be, "postproc (launch)", r.started, bench_now() - t0);
+    if (r.started != njobs) {
+        fprintf(stderr, "bench_steps: %d post-processing jobs, expected %d\n",
+                r.started, njobs);
+        bad = 1;
+    }
+    if ((rc = finish_jobs(db, s.work, 1, &err)) != 0)
+        goto cleanup;
+    t0 = bench_now();
+    if ((rc = rapid_steps_register(&s, 1, &r, &err)) != 0)
+        goto cleanup;
+    line(be, "register-postproc", r.registered, bench_now() - t0);
+    if (r.registered != njobs || r.files != 3 * njobs) {
+        fprintf(stderr, "bench_steps: %d post-processing jobs registered,"
+                " %d files; expected %d, %d\n", r.registered, r.files, njobs,
+                3 * njobs);
+        bad = 1;
+    }
+cleanup:
+    if (rc)
+        fprintf(stderr, "bench_steps: %s: %s\n", be, err.msg);
+    rapid_db_close(db);
+    return rc || bad;
+}
+
+static int pg_admin(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        fprintf(stderr, "bench_steps: %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *pg = NULL, *tmpbase = getenv("TMPDIR");
+    char dir[1024], url[1200], cmd[1200], pgurl[1200], name[64];
+    int njobs = 2069, ntiles = 12, npriors = 30, i, rc = 0;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc)
+            njobs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tiles") == 0 && i + 1 < argc)
+            ntiles = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--priors") == 0 && i + 1 < argc)
+            npriors = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
+            pg = argv[++i];
+        else if (strcmp(argv[i], "--tmp") == 0 && i + 1 < argc)
+            tmpbase = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_steps [--jobs N] [--tiles T] "
+                            "[--priors P] [--pg ADMIN_URL] [--tmp DIR]\n");
+            return 2;
+        }
+    }
+    if (njobs < 1 || ntiles < 1 || ntiles > 256 || npriors < 3)
+        return 2;
+    snprintf(dir, sizeof dir, "%s/bench_steps.XXXXXX", tmpbase ? tmpbase : "/tmp");
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(url, sizeof url, "sqlite:%s/rapid.db", dir);
+    rc = run("sqlite", url, dir, njobs, ntiles, npriors);
+    if (!rc && pg) {
+        /* a database of its own on the server, dropped afterwards */
+        const char *slash = strchr(strstr(pg, "://") ? strstr(pg, "://") + 3 : pg, '/');
+        snprintf(name, sizeof name, "rapid_steps_%ld", (long)getpid());
+        snprintf(cmd, sizeof cmd, "CREATE DATABASE %s", name);
+        snprintf(pgurl, sizeof pgurl, "%.*s/%s",
+                 (int)(slash ? slash - pg : (long)strlen(pg)), pg, name);
+        if (!(rc = pg_admin(pg, cmd)))
+            rc = run("postgresql", pgurl, dir, njobs, ntiles, npriors);
+        snprintf(cmd, sizeof cmd, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+        pg_admin(pg, cmd);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_steps: could not remove %s\n", dir);
+    return rc ? 1 : 0;
+}
