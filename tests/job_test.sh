@@ -161,6 +161,8 @@ mkdir -p "$P/jid3"; echo "launched" >"$P/jid3/job.log"
 expect "existing reference: exit 0 ($code)" "$( [ $code = 0 ]; echo $?)"
 expect "existing reference: manifest, products, log" "$(manifest_ok "$P/jid3" 0; echo $?)"
 expect "existing reference: rfid, two methods" "$(json_has "$P/jid3/manifest.json" 'm["reference"]["source"] == "existing" and m["reference"]["rfid"] == 9 and [d["method"] for d in m["diffs"]] == ["zogy", "naive"]'; echo $?)"
+expect "naive candidates fitted with the science PSF (a new source is in the science image alone)" \
+  "$(grep -aq "PSFSRC  = 'FILE" "$(ls "$P"/jid3/*_naive_cat.fits)"; echo $?)"
 expect "log that stderr appended to: one terminating line" "$( [ "$(grep -c terminating_exitcode "$P/jid3/job.log")" = 1 ]; echo $?)"
 
 # --- post-processing of science job 3

@@ -253,10 +253,29 @@ int job_candidates(job *s, int m)
         in.diff = r->sfft.d, in.unc = r->sfft.unc, in.detect = r->sfft.cconv;
         pd = r->sfft.pd, npd = r->sfft.npd;
     } else {
+        /* a new source is in the science image alone: its profile in the
+         * naive difference is the science PSF, sampled finely when the
+         * file has its OVERSAMP extension */
         in.diff = r->naive_d, in.unc = r->naive_unc;
+        if (r->have_sci_psf) {
+            rapid_image ov = RAPID_IMAGE_INIT;
+            long over = 0;
+            if (rapid_fits_has_hdu(r->sci_psf_path, "OVERSAMP", &err) == 1 &&
+                rapid_fits_read_image(r->sci_psf_path, "OVERSAMP", &ov, &err) == 0 &&
+                rapid_header_get_long(&ov.hdr, "OVERSAMP", &over, &err) == 0 && over >= 1 &&
+                over <= 64 && ov.nx == ov.ny && ov.nx % 2 == 1 &&
+                rapid_psfphot_psf_set(&psf, ov.data, ov.nx, ov.ny, (int)over,
+                                      r->sci_psf_path, &err) == 0)
+                in.psf = &psf;
+            else
+                pd = r->sci_psf.data, npd = r->sci_psf.nx;
+            rapid_image_release(&ov);
+            err = (rapid_err)RAPID_ERR_INIT;
+        }
     }
-    if (pd && (rc = rapid_psfphot_psf_set(&psf, pd, npd, npd, 1,
-                                          rapid_diffrun_method_name(m), &err)) == 0)
+    if (!in.psf && pd &&
+        (rc = rapid_psfphot_psf_set(&psf, pd, npd, npd, 1, rapid_diffrun_method_name(m),
+                                    &err)) == 0)
         in.psf = &psf;
     if (rc == 0)
         rc = rapid_candidates_extract(&in, &co, &s->cat[m], &err);
