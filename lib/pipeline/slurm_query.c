@@ -98,7 +98,9 @@ static steps_slurm_job *find_id(steps_slurm_job **ix, int n, const char *id)
 {
     steps_slurm_job key, *k = &key, **hit;
 
-    snprintf(key.id, sizeof key.id, "%s", id);
+    if (strlen(id) >= sizeof key.id)
+        return NULL; /* longer than any id stored */
+    memcpy(key.id, id, strlen(id) + 1);
     hit = bsearch(&k, ix, (size_t)n, sizeof *ix, by_id);
     return hit ? *hit : NULL;
 }
