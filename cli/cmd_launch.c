@@ -1,7 +1,6 @@
 /* cmd_launch.c - `rapid launch`: step 1, the science and reference jobs of
  * an observation range, run by the local executor (docs/operations.md). */
 #include <stdio.h>
-#include <string.h>
 
 #include "steps_cli.h"
 
@@ -28,29 +27,5 @@ static const cli_option options[] = {STEPS_COMMON_OPTIONS, STEPS_RETRY_OPTION,
 
 int cmd_launch(int argc, char **argv)
 {
-    rapid_err err = RAPID_ERR_INIT;
-    rapid_step_report r;
-    rapid_steps s;
-    steps_cli c;
-    int rc;
-
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    steps_cli_init(&c, "launch");
-    if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
-        (rc = steps_cli_setup(&c, &s, 1)) != 0)
-        return rc;
-    s.retry_failed = c.retry_failed;
-    s.progress = steps_cli_progress, s.progress_arg = (void *)"launch";
-    if (rapid_steps_launch(&s, &r, &err) != 0) {
-        rc = cli_fail("launch", &err);
-        goto cleanup;
-    }
-    steps_cli_report("launch", "launch", &r);
-    rc = steps_cli_execute("launch", &s, 0, c.wait);
-cleanup:
-    steps_cli_release(&s);
-    return rc;
+    return steps_cli_start("launch", usage_text, options, 0, argc, argv);
 }

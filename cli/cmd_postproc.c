@@ -1,7 +1,6 @@
 /* cmd_postproc.c - `rapid postproc`: step 3, the post-processing jobs of a
  * processing date, run by the local executor (docs/operations.md). */
 #include <stdio.h>
-#include <string.h>
 
 #include "steps_cli.h"
 
@@ -27,29 +26,5 @@ static const cli_option options[] = {STEPS_COMMON_OPTIONS, STEPS_RETRY_OPTION,
 
 int cmd_postproc(int argc, char **argv)
 {
-    rapid_err err = RAPID_ERR_INIT;
-    rapid_step_report r;
-    rapid_steps s;
-    steps_cli c;
-    int rc;
-
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    steps_cli_init(&c, "postproc");
-    if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
-        (rc = steps_cli_setup(&c, &s, 0)) != 0)
-        return rc;
-    s.retry_failed = c.retry_failed;
-    s.progress = steps_cli_progress, s.progress_arg = (void *)"postproc";
-    if (rapid_steps_postproc(&s, &r, &err) != 0) {
-        rc = cli_fail("postproc", &err);
-        goto cleanup;
-    }
-    steps_cli_report("postproc", "post-processing launch", &r);
-    rc = steps_cli_execute("postproc", &s, 1, c.wait);
-cleanup:
-    steps_cli_release(&s);
-    return rc;
+    return steps_cli_start("postproc", usage_text, options, 1, argc, argv);
 }

@@ -26,24 +26,5 @@ static const cli_option options[] = {STEPS_COMMON_OPTIONS, {NULL, NULL, 0, 0}};
 
 int cmd_register_postproc(int argc, char **argv)
 {
-    rapid_err err = RAPID_ERR_INIT;
-    rapid_step_report r;
-    rapid_steps s;
-    steps_cli c;
-    int rc;
-
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    steps_cli_init(&c, "register-postproc");
-    if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
-        (rc = steps_cli_setup(&c, &s, 0)) != 0)
-        return rc;
-    s.progress = steps_cli_progress, s.progress_arg = (void *)"register-postproc";
-    if (rapid_steps_register(&s, 1, &r, &err) != 0)
-        rc = cli_fail("register-postproc", &err);
-    steps_cli_report("register-postproc", "registration", &r);
-    steps_cli_release(&s);
-    return rc;
+    return steps_cli_register("register-postproc", usage_text, options, 1, argc, argv);
 }

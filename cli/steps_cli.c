@@ -349,3 +349,57 @@ int steps_cli_execute(const char *cmd, rapid_steps *s, int postproc, int wait)
     steps_cli_report(cmd, postproc ? "post-processing jobs" : "jobs", &r);
     return 0;
 }
+
+int steps_cli_start(const char *cmd, const char *usage, const cli_option *options,
+                    int postproc, int argc, char **argv)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_step_report r;
+    rapid_steps s;
+    steps_cli c;
+    int rc;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    steps_cli_init(&c, cmd);
+    if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
+        (rc = steps_cli_setup(&c, &s, !postproc)) != 0)
+        return rc;
+    s.retry_failed = c.retry_failed;
+    s.progress = steps_cli_progress, s.progress_arg = (void *)cmd;
+    if ((postproc ? rapid_steps_postproc(&s, &r, &err) : rapid_steps_launch(&s, &r, &err)) != 0) {
+        rc = cli_fail(cmd, &err);
+    } else {
+        steps_cli_report(cmd, postproc ? "post-processing launch" : "launch", &r);
+        rc = steps_cli_execute(cmd, &s, postproc, c.wait);
+    }
+    steps_cli_release(&s);
+    return rc;
+}
+
+int steps_cli_register(const char *cmd, const char *usage, const cli_option *options,
+                       int postproc, int argc, char **argv)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_step_report r;
+    rapid_steps s;
+    steps_cli c;
+    int rc;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    steps_cli_init(&c, cmd);
+    if ((rc = steps_cli_parse(&c, options, argc, argv)) != 0 ||
+        (rc = steps_cli_setup(&c, &s, 0)) != 0)
+        return rc;
+    s.progress = steps_cli_progress, s.progress_arg = (void *)cmd;
+    if (rapid_steps_register(&s, postproc, &r, &err) != 0)
+        rc = cli_fail(cmd, &err);
+    steps_cli_report(cmd, "registration", &r);
+    steps_cli_release(&s);
+    return rc;
+}

@@ -66,6 +66,16 @@ void steps_cli_release(rapid_steps *s);
 /* Run the jobs launch or postproc started with the executor of s:
  * local (wait), slurm (submit; wait when asked) or none.  0, or
  * EXIT_WORK after saying why. */
+/* The whole of `rapid launch` (postproc 0) and `rapid postproc` (1):
+ * start the jobs, then run them with the executor.  options end {NULL}. */
+int steps_cli_start(const char *cmd, const char *usage,
+                    const cli_option *options, int postproc, int argc,
+                    char **argv);
+/* The whole of `rapid register` (postproc 0) and `rapid register-postproc`
+ * (1). */
+int steps_cli_register(const char *cmd, const char *usage,
+                       const cli_option *options, int postproc, int argc,
+                       char **argv);
 int steps_cli_execute(const char *cmd, rapid_steps *s, int postproc,
                       int wait);
 /* Print one step's report line on stderr. */
