@@ -53,6 +53,9 @@ if check run 0 "$rapid" eval --work "$w" --size 256 --tiles 1 --epochs 5 --scas 
   expect "nine PNG plots ($np)" "$([ "$np" = 9 ]; echo $?)"
   expect "injected images deleted" "$([ -z "$(ls "$w/injected")" ]; echo $?)"
   expect "catalogs kept" "$(ls "$w"/jobs/*/*_zogy_cat.fits >/dev/null 2>&1; echo $?)"
+  ninj=$(ls "$w"/jobs/*/injections.fits 2>/dev/null | wc -l); ncat=$(ls "$w"/jobs/*/*_zogy_cat.fits | wc -l)
+  expect "each injected job's injections kept ($ninj of $ncat)" "$([ "$ninj" = "$ncat" ] && \
+    grep -aq "TTYPE9  = 'found_zogy" "$(ls "$w"/jobs/*/injections.fits | head -1)"; echo $?)"
   expect "difference images deleted" "$(! ls "$w"/jobs/*/*_diff.fits >/dev/null 2>&1; echo $?)"
   # the survey's own supernovae, as `rapid status --truth` counts them
   check status-truth 0 "$rapid" status --db "sqlite:$w/eval.db" --work "$w/pipeline" \

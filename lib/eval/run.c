@@ -190,7 +190,10 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
 {
     char path[PATHMAX];
     json_t *man = NULL, *diffs;
-    double *ix = NULL, *iy;
+    double *ix = NULL, *iy, *tx, *ty, *tra, *tdec, *tmag, *tfl;
+    int32_t *tgrp;
+    int64_t *thost;
+    rapid_table injt = RAPID_TABLE_INIT;
     size_t d;
     int rc, k;
 
@@ -206,6 +209,32 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
     for (k = 0; k < nsrc; k++) {
         ix[k] = src[k].x;
         iy[k] = src[k].y;
+    }
+    /* what was injected and what each method made of it, kept beside the
+     * job's catalogs (injections.fits) */
+    if (rapid_table_init(&injt, nsrc) != 0 ||
+        !(tx = rapid_table_add_f64(&injt, "x", "pix")) ||
+        !(ty = rapid_table_add_f64(&injt, "y", "pix")) ||
+        !(tra = rapid_table_add_f64(&injt, "ra", "deg")) ||
+        !(tdec = rapid_table_add_f64(&injt, "dec", "deg")) ||
+        !(tmag = rapid_table_add_f64(&injt, "mag", "mag")) ||
+        !(tfl = rapid_table_add_f64(&injt, "flux_dn", "DN")) ||
+        !(tgrp = rapid_table_add_i32(&injt, "nuclear", "")) ||
+        !(thost = rapid_table_add_i64(&injt, "host", ""))) {
+        free(ix);
+        json_decref(man);
+        rapid_table_release(&injt);
+        return rapid_fail(err, RAPID_E_NOMEM, "no memory");
+    }
+    for (k = 0; k < nsrc; k++) {
+        tx[k] = src[k].x;
+        ty[k] = src[k].y;
+        tra[k] = src[k].ra;
+        tdec[k] = src[k].dec;
+        tmag[k] = src[k].mag;
+        tfl[k] = src[k].flux_dn;
+        tgrp[k] = src[k].group == RAPID_EVAL_NUCLEAR;
+        thost[k] = src[k].host;
     }
     for (d = 0; rc == 0 && d < json_array_size(diffs); d++) {
         json_t *df = json_array_get(diffs, d);
@@ -279,6 +308,17 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
             /* sources off the image, or where the difference has no data
              * (the reference does not cover it), are not injections */
             long kept = 0;
+            char col[40];
+            int32_t *tf;
+            double *tp;
+            snprintf(col, sizeof col, "found_%s", name);
+            tf = rapid_table_add_i32(&injt, col, "");
+            snprintf(col, sizeof col, "flux_psf_%s", name);
+            tp = rapid_table_add_f64(&injt, col, "DN/s");
+            for (k = 0; tf && tp && k < nsrc; k++) {
+                tf[k] = a->inj[a->ninj + k].found;
+                tp[k] = a->inj[a->ninj + k].flux_psf;
+            }
             for (k = 0; k < nsrc; k++) {
                 long px = lround(src[k].x), py = lround(src[k].y);
                 if (src[k].flux_dn > 0 && px >= 0 && py >= 0 && px < dimg.nx && py < dimg.ny &&
@@ -298,6 +338,10 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
         rapid_image_release(&p);
         rapid_image_release(&dimg);
     }
+    eval_pathf(path, sizeof path, "%s/injections.fits", outdir);
+    if (rc == 0)
+        rc = rapid_fits_write_table(path, &injt, "INJECTIONS", err);
+    rapid_table_release(&injt);
     free(ix);
     json_decref(man);
     return rc;
@@ -315,7 +359,8 @@ static void drop_images(const char *outdir)
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
         if (n > 5 && !strcmp(e->d_name + n - 5, ".fits") && !strstr(e->d_name, "_cat") &&
-            !strstr(e->d_name, "catalog") && !strstr(e->d_name, "cand")) {
+            !strstr(e->d_name, "catalog") && !strstr(e->d_name, "cand") &&
+            strcmp(e->d_name, "injections.fits")) {
             eval_pathf(path, sizeof path, "%s/%s", outdir, e->d_name);
             unlink(path);
         }
