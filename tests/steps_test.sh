@@ -106,8 +106,9 @@ complete e2e
 same "e2e: each job run once" "$(wc -l <"$W/runs")" "26"
 expect "e2e: summary passing" "$(grep -q 'passing the cuts: 72' <<<"$out"; echo $?)"
 expect "e2e: progress lines" "$(grep -q 'rapid run: jobs 14/14' <<<"$err"; echo $?)"
-expect "e2e: reference jobs ran first" \
-  "$(head -2 "$W/runs" | grep -c '^12 ' | grep -q 2; echo $?)"
+# (which job records itself first is a race between the children started
+# together; the order is checked exactly from the trace below)
+expect "e2e: a reference job ran first" "$(head -1 "$W/runs" | grep -q '^12 '; echo $?)"
 # --- a reference version locked by hand, and unlocked
 rfid=$(q 'select min(rfid) from refimages')
 check lock-reference 0 "$rapid" db lock-reference "$rfid" --db "sqlite:$W/rapid.db"
