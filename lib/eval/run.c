@@ -29,6 +29,7 @@
 
 #include "core/stats.h"
 #include "eval/eval_internal.h"
+#include "pipeline/steps_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/db.h"
 #include "rapid/filters.h"
@@ -61,26 +62,6 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int mkdirs(const char *path, rapid_err *err)
-{
-    char p[PATHMAX];
-    size_t k, n = strlen(path);
-
-    if (n >= sizeof p)
-        return rapid_fail(err, RAPID_E_ARG, "%s: path too long", path);
-    memcpy(p, path, n + 1);
-    for (k = 1; k <= n; k++)
-        if (p[k] == '/' || p[k] == 0) {
-            char c = p[k];
-            p[k] = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                return rapid_fail(err, RAPID_E_IO, "%s: cannot create: %s", p,
-                                  strerror(errno));
-            p[k] = c;
-        }
-    return 0;
 }
 
 static void say(const rapid_eval_opts *o, const char *fmt, ...)
@@ -476,19 +457,19 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
     strftime(procdate, sizeof procdate, "%Y%m%d", &tm);
     eval_pathf(pipe, sizeof pipe, "%s/pipeline", o->work);
     eval_pathf(db, sizeof db, "sqlite:%s/eval.db", o->work);
-    if ((rc = mkdirs(pipe, err)) != 0)
+    if ((rc = steps_mkdirs(pipe, err)) != 0)
         return rc;
     eval_pathf(path, sizeof path, "%s/injected", o->work);
-    if ((rc = mkdirs(path, err)) != 0)
+    if ((rc = steps_mkdirs(path, err)) != 0)
         return rc;
     eval_pathf(path, sizeof path, "%s/jobs", o->work);
-    if ((rc = mkdirs(path, err)) != 0)
+    if ((rc = steps_mkdirs(path, err)) != 0)
         return rc;
     eval_pathf(path, sizeof path, "%s/logs", o->work);
-    if ((rc = mkdirs(path, err)) != 0)
+    if ((rc = steps_mkdirs(path, err)) != 0)
         return rc;
     eval_pathf(path, sizeof path, "%s/plots", o->work);
-    if ((rc = mkdirs(path, err)) != 0)
+    if ((rc = steps_mkdirs(path, err)) != 0)
         return rc;
 
     /* 1. the survey */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pipeline/steps_internal.h"
 #include "rapid/md5.h"
 #include "rapid/version.h"
 
@@ -150,19 +151,7 @@ static int make_parents(const char *path, rapid_err *err)
     if (!p || p == buf)
         return 0;
     *p = '\0';
-    for (p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return rapid_fail(err, RAPID_E_IO, "%s: cannot create: %s", buf,
-                              strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return rapid_fail(err, RAPID_E_IO, "%s: cannot create: %s", buf,
-                          strerror(errno));
-    return 0;
+    return steps_mkdirs(buf, err);
 }
 
 /* Empty dir of an earlier run's files (a re-run replaces, never mixes);
