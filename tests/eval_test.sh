@@ -28,6 +28,8 @@ expect "bad method named" "$(grep -q hotpants <<<"$err"; echo $?)"
 check too-few-epochs 2 "$rapid" eval --epochs 3 --work "$tmp/x"
 check operand 2 "$rapid" eval extra --work "$tmp/x"
 expect "nothing made on bad usage" "$([ ! -e "$tmp/x" ]; echo $?)"
+check no-sim 1 "$rapid" eval --from-sim "$tmp/nosuchsim" --work "$tmp/y"
+expect "a missing simulation named with its file" "$(grep -q "nosuchsim/truth/pointings.fits: no such file" <<<"$err"; echo $?)"
 
 w=$tmp/w
 if check run 0 "$rapid" eval --work "$w" --size 256 --tiles 1 --epochs 5 --scas 2 \
