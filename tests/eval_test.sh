@@ -45,8 +45,10 @@ if check run 0 "$rapid" eval --work "$w" --size 256 --tiles 1 --epochs 5 --scas 
   rec=$(grep -m1 '"n_recovered":' "$w/eval.json" | tr -dc 0-9)
   inj=$(grep -m1 '"n_injected":' "$w/eval.json" | tr -dc 0-9)
   expect "injections recovered ($rec of $inj)" "$([ "${rec:-0}" -gt 0 ] && [ "$rec" -le "$inj" ]; echo $?)"
+  det=$(grep -m1 '"n_detected":' "$w/eval.json" | tr -dc 0-9)
+  expect "detected before the cuts ($det) at least recovered ($rec)" "$([ "${det:-0}" -ge "${rec:-1}" ] && [ "$det" -le "$inj" ]; echo $?)"
   expect "at least the minimum injected ($inj)" "$([ "${inj:-0}" -ge 50 ]; echo $?)"
-  expect "eval.csv: header and 6 rows" "$([ "$(wc -l <"$w/eval.csv")" = 7 ] && head -1 "$w/eval.csv" | grep -q '^filter,method,group,m_th,m80,m20,m5sigma,m_ph10,fom,fp_per_image,n_injected,n_recovered,n_images$'; echo $?)"
+  expect "eval.csv: header and 6 rows" "$([ "$(wc -l <"$w/eval.csv")" = 7 ] && head -1 "$w/eval.csv" | grep -q '^filter,method,group,m_th,m80,m20,m5sigma,m_ph10,fom,fp_per_image,n_injected,n_recovered,n_images,n_detected,m80_detected$'; echo $?)"
   np=0
   for g in all field nuclear; do for k in completeness fp precision; do
     f=$w/plots/H158_${g}_$k.png

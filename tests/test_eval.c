@@ -7,6 +7,7 @@
 
 #include <gsl/gsl_cdf.h>
 
+#include "rapid/candidates.h"
 #include "rapid/eval.h"
 #include "rapid/sim.h"
 #include "testutil.h"
@@ -106,11 +107,46 @@ static void test_groups(void **state)
     free(t);
 }
 
+/* half of the ones not found were detected and cut: by S/N, and every
+ * other one also by sumrat; detection completeness (1 + c) / 2 */
+static void test_losses(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_eval_result r;
+    long n, k, cut = 0, snr = 0, sumrat = 0;
+    rapid_eval_inj *t = make_table(&n, 0);
+
+    (void)state;
+    for (k = 0; k < n; k++) {
+        long i = k % PERBIN, nfound = 0, j;
+        for (j = k - i; j < k - i + PERBIN; j++)
+            nfound += t[j].found;
+        t[k].detected = t[k].found || i < nfound + (PERBIN - nfound) / 2;
+        if (t[k].detected && !t[k].found) {
+            t[k].fail_bits = RAPID_FAIL_SNR | (i % 2 ? RAPID_FAIL_SUMRAT : 0);
+            cut++;
+            snr++;
+            sumrat += i % 2;
+        }
+    }
+    assert_ok(rapid_eval_metrics(t, n, RAPID_EVAL_ALL, NULL, 0, 20, 26.5, &bins, &r, &err),
+              err);
+    assert_int_equal(r.n_cut, cut);
+    assert_int_equal(r.n_detected, r.n_recovered + cut);
+    assert_int_equal(r.lost_cut[1], snr);
+    assert_int_equal(r.lost_cut[6], sumrat);
+    assert_int_equal(r.lost_cut[0] + r.lost_cut[8], 0);
+    assert_true(fabs(r.m80 - 23.4) < 5e-3);
+    assert_true(fabs(r.m80_detected - 23.8) < 5e-3);
+    assert_true(fabs(r.detected[0] - 1) < 1e-12);
+    free(t);
+}
+
 static void test_false_positives(void **state)
 {
     rapid_err err = RAPID_ERR_INIT;
     rapid_eval_result r;
-    rapid_eval_inj one = {22.0, RAPID_EVAL_FIELD, 1, 1.0, 1.0, 0.1};
+    rapid_eval_inj one = {22.0, RAPID_EVAL_FIELD, 1, 1.0, 1.0, 0.1, 1, 0};
     double fp[64];
     int k;
 
@@ -161,7 +197,7 @@ static void test_never_complete(void **state)
     (void)state;
     /* half found in every bin: never at 80 %, never below 20 % */
     for (k = 0; k < 40; k++)
-        t[k] = (rapid_eval_inj){21.1 + 0.25 * (k / 2), RAPID_EVAL_FIELD, k % 2, 1, 1, 0.1};
+        t[k] = (rapid_eval_inj){21.1 + 0.25 * (k / 2), RAPID_EVAL_FIELD, k % 2, 1, 1, 0.1, k % 2, 0};
     assert_ok(rapid_eval_metrics(t, 40, RAPID_EVAL_ALL, NULL, 0, 1, 26, &bins, &r, &err), err);
     assert_true(isnan(r.m80));
     assert_true(fabs(r.m20 - (21.0 + 0.25 * 19.5)) < 1e-9);
@@ -186,18 +222,18 @@ static void test_bad_arguments(void **state)
 static void test_match(void **state)
 {
     rapid_err err = RAPID_ERR_INIT;
-    rapid_eval_inj inj[3] = {{22, RAPID_EVAL_FIELD, 0, 100, 0, 0},
-                             {23, RAPID_EVAL_NUCLEAR, 0, 40, 0, 0},
-                             {24, RAPID_EVAL_FIELD, 0, 16, 0, 0}};
+    rapid_eval_inj inj[3] = {{22, RAPID_EVAL_FIELD, 0, 100, 0, 0, 0, 0},
+                             {23, RAPID_EVAL_NUCLEAR, 0, 40, 0, 0, 0, 0},
+                             {24, RAPID_EVAL_FIELD, 0, 16, 0, 0, 0, 0}};
     double ix[3] = {10, 50, 90}, iy[3] = {10, 50, 90};
     /* 0: injection 0, 0.3 px off; 1: a second, farther candidate on it
      * (a false positive); 2: on injection 1 but failing the cuts; 3: a
      * known transient 0.8 px away; 4: on a cosmic ray; 5: a negative
      * false positive of flux -10; 6: injection 2 at 0.6 px: too far */
-    rapid_eval_cand c[7] = {{10.3, 10, 101, 5, 1},  {10, 10.45, 90, 5, 1},
-                            {50, 50, 41, 4, 0},     {70.8, 20, 30, 3, 1},
-                            {30, 70.5, 20, 3, 1},   {5, 80, -10, 2, 1},
-                            {90.6, 90, 15, 2, 1}};
+    rapid_eval_cand c[7] = {{10.3, 10, 101, 5, 1, 0, 1},        {10, 10.45, 90, 5, 1, 0, 1},
+                            {50, 50.2, 41, 4, 0, 64 | 256, 1}, {70.8, 20, 30, 3, 1, 0, 1},
+                            {30, 70.5, 20, 3, 1, 0, 1},        {5, 80, -10, 2, 1, 0, -1},
+                            {90.6, 90, 15, 2, 1, 0, 1}};
     double kx[1] = {70}, ky[1] = {20}, *fp = NULL;
     uint32_t dq[100 * 100] = {0};
     rapid_eval_counts n;
@@ -210,10 +246,15 @@ static void test_match(void **state)
     assert_true(inj[0].found && inj[0].flux_psf == 101 && inj[0].fluxerr_psf == 5);
     assert_false(inj[1].found);
     assert_false(inj[2].found);
+    /* injection 1 was detected and lost to the cuts; 2 was not detected */
+    assert_true(inj[0].detected && inj[1].detected && !inj[2].detected);
+    assert_int_equal(inj[1].fail_bits, 64 | 256);
+    assert_int_equal(inj[0].fail_bits, 0);
     assert_int_equal(n.injected, 1);
     assert_int_equal(n.known, 1);
     assert_int_equal(n.artefact, 1);
     assert_int_equal(n.fp, 3); /* candidates 1, 5 and 6 */
+    assert_int_equal(n.fp_negative, 1); /* 5 */
     assert_int_equal(nfp, 3);
     assert_true(fabs(fp[0] - (25 - 2.5 * log10(90))) < 1e-12);
     assert_true(fabs(fp[1] - 22.5) < 1e-12);
@@ -418,6 +459,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_completeness_and_precision),
         cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_losses),
         cmocka_unit_test(test_false_positives),
         cmocka_unit_test(test_fom_and_m5sigma),
         cmocka_unit_test(test_never_complete),

@@ -31,6 +31,9 @@ typedef struct rapid_eval_inj {
     double flux_true;  /* injected flux */
     double flux_psf;   /* the candidate's PSF-fit flux (found only) */
     double fluxerr_psf;/* and its 1-sigma error */
+    int detected;      /* a candidate, passing or not, within the radius */
+    uint32_t fail_bits;/* not found but detected: the cuts the nearest
+                        * candidate failed (its fail_bits) */
 } rapid_eval_inj;
 
 /* The magnitude bins of the curves: [mag_lo, mag_hi) in steps of dmag. */
@@ -40,6 +43,7 @@ typedef struct rapid_eval_bins {
 
 #define RAPID_EVAL_MAXBINS 200
 #define RAPID_EVAL_TOLERANCE 10.0 /* false positives per image for m_th */
+#define RAPID_EVAL_NCUTBITS 16    /* fail_bits counted per bit */
 
 typedef struct rapid_eval_result {
     /* the figure of merit and the magnitudes it weighs (NaN: not reached,
@@ -62,6 +66,16 @@ typedef struct rapid_eval_result {
     double fp_cum[RAPID_EVAL_MAXBINS];       /* false positives per image
                                               * brighter than the bin's
                                               * faint edge */
+    /* where the lost ones were lost: detected (a candidate within the
+     * radius before the cuts) per bin, its completeness and m80, and of
+     * the detected but not passing, how many failed each cut (bit b of
+     * fail_bits; one injection may fail several) */
+    long n_detected;
+    long ndet[RAPID_EVAL_MAXBINS];
+    double detected[RAPID_EVAL_MAXBINS];     /* NaN: no injections */
+    double m80_detected;
+    long n_cut;                              /* detected, failed the cuts */
+    long lost_cut[RAPID_EVAL_NCUTBITS];
 } rapid_eval_result;
 
 /* The figures for one method and one group (RAPID_EVAL_ALL: both) of n
@@ -149,6 +163,8 @@ typedef struct rapid_eval_cand {
     double x, y;          /* 0-based pixels */
     double flux, fluxerr; /* PSF fit, with its sign */
     int pass;             /* passes the cuts */
+    uint32_t fail_bits;   /* the cuts it fails */
+    int sign;             /* +1 positive, -1 negative candidate */
 } rapid_eval_cand;
 
 /* What the passing candidates of one image were. */
@@ -157,6 +173,7 @@ typedef struct rapid_eval_counts {
     long known;     /* to the simulator's own transients and variables */
     long artefact;  /* on cosmic-ray hits or detector defects (DQ) */
     long fp;        /* none of these: false positives */
+    long fp_negative; /* of them, negative candidates */
 } rapid_eval_counts;
 
 #define RAPID_EVAL_ARTEFACT_BITS 0x3c04u /* DQ bits of the simulator's
@@ -167,7 +184,9 @@ typedef struct rapid_eval_counts {
 /* Match the passing candidates c[0..nc) of one difference image to its
  * injections (at ix, iy; inj[k].found, flux_psf, fluxerr_psf set from
  * the nearest passing candidate within radius px, each candidate used
- * once, nearest pairs first), then the rest to the known objects (kx, ky:
+ * once, nearest pairs first; an injection not found is `detected` when
+ * a candidate that failed the cuts lies within radius px, fail_bits then
+ * the nearest one's), then the rest to the known objects (kx, ky:
  * within max(radius, 1) px) and to artefacts (dq, nx x ny, may be NULL: a
  * RAPID_EVAL_ARTEFACT_BITS pixel within 1 px of the position); what is
  * left are false positives: their magnitudes (zp - 2.5 log10 |flux|, NaN
@@ -207,6 +226,7 @@ typedef struct rapid_eval_method {
     const char *name;         /* "zogy", "sfft", "naive" */
     int used;
     rapid_eval_result all, field, nuclear;
+    long fp_negative;         /* false positives that are negative candidates */
     long known, artefact;     /* passing candidates on the simulator's own
                                * transients / on cosmic rays and defects */
     int images_failed;        /* jobs where the method failed */

@@ -51,7 +51,8 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
         return rapid_fail(err, RAPID_E_ARG, "matching: bad arguments");
     *counts = (rapid_eval_counts){0};
     for (k = 0; k < ninj; k++) {
-        inj[k].found = 0;
+        inj[k].found = inj[k].detected = 0;
+        inj[k].fail_bits = 0;
         inj[k].flux_psf = inj[k].fluxerr_psf = NAN;
     }
     if (!(used = calloc((size_t)(nc > 0 ? nc : 1), 1)))
@@ -86,6 +87,27 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
     }
     free(pairs);
 
+    /* the injections lost: was there a candidate that the cuts removed? */
+    for (k = 0; k < ninj; k++) {
+        double best = r2 * (1 + 1e-12);
+        long jb = -1;
+        if (inj[k].found) {
+            inj[k].detected = 1;
+            continue;
+        }
+        for (j = 0; j < nc; j++) {
+            double dx = c[j].x - ix[k], dy = c[j].y - iy[k], d2 = dx * dx + dy * dy;
+            if (!c[j].pass && d2 < best) {
+                best = d2;
+                jb = j;
+            }
+        }
+        if (jb >= 0) {
+            inj[k].detected = 1;
+            inj[k].fail_bits = c[jb].fail_bits;
+        }
+    }
+
     /* the rest: known objects, artefacts, false positives */
     for (j = 0; j < nc; j++)
         nfree += c[j].pass && !used[j];
@@ -108,6 +130,7 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
             double f = fabs(c[j].flux);
             fp[(*nfp)++] = f > 0 && isfinite(f) ? zp - 2.5 * log10(f) : NAN;
             counts->fp++;
+            counts->fp_negative += c[j].sign < 0;
         }
     }
     free(used);

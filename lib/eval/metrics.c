@@ -115,7 +115,7 @@ int rapid_eval_metrics(const rapid_eval_inj *inj, long n, int group,
     /* the curves: each bin's injections, found, precision and pulls */
     for (b = 0; b < nb; b++) {
         double lo = bins->mag_lo + b * bins->dmag, hi = lo + bins->dmag;
-        long m = 0, nfound = 0;
+        long m = 0, nfound = 0, ndet = 0;
         res->mag[b] = lo + 0.5 * bins->dmag;
         for (k = 0; k < n; k++) {
             const rapid_eval_inj *e = &inj[k];
@@ -123,6 +123,7 @@ int rapid_eval_metrics(const rapid_eval_inj *inj, long n, int group,
                 !(e->mag >= lo && e->mag < hi))
                 continue;
             res->ninj[b]++;
+            ndet += e->detected != 0;
             if (!e->found)
                 continue;
             nfound++;
@@ -135,6 +136,9 @@ int rapid_eval_metrics(const rapid_eval_inj *inj, long n, int group,
             }
         }
         res->nfound[b] = nfound;
+        res->ndet[b] = ndet;
+        res->n_detected += ndet;
+        res->detected[b] = res->ninj[b] ? (double)ndet / res->ninj[b] : NAN;
         res->n_injected += res->ninj[b];
         res->n_recovered += nfound;
         res->completeness[b] = res->ninj[b] ? (double)nfound / res->ninj[b] : NAN;
@@ -154,8 +158,20 @@ int rapid_eval_metrics(const rapid_eval_inj *inj, long n, int group,
               inj[k].mag < bins->mag_lo + nb * bins->dmag)) {
             res->n_injected++;
             res->n_recovered += inj[k].found != 0;
+            res->n_detected += inj[k].detected != 0;
         }
+    /* the ones the cuts removed, per cut */
+    for (k = 0; k < n; k++) {
+        int bit;
+        if ((group != RAPID_EVAL_ALL && inj[k].group != group) || inj[k].found ||
+            !inj[k].detected)
+            continue;
+        res->n_cut++;
+        for (bit = 0; bit < RAPID_EVAL_NCUTBITS; bit++)
+            res->lost_cut[bit] += (inj[k].fail_bits >> bit) & 1u;
+    }
     res->m80 = crossing(res->mag, res->completeness, nb, 0.8, 0);
+    res->m80_detected = crossing(res->mag, res->detected, nb, 0.8, 0);
     res->m20 = crossing(res->mag, res->completeness, nb, 0.2, 0);
     res->m_ph10 = crossing(res->mag, res->precision, nb, 0.1, 1);
 

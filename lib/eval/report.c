@@ -24,10 +24,34 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(round(v * 1e4) / 1e4) : json_null();
 }
 
+/* the cuts' names, by bit of fail_bits (docs/products.md) */
+static const char *const cut_names[] = {"edge", "snr", "elong", "ratio", "nneg",
+                                        "nbad", "sumrat", "chi2", "dmag"};
+
+static json_t *lost_to_cuts(const rapid_eval_result *r)
+{
+    json_t *o = json_object();
+    int b;
+
+    json_object_set_new(o, "n", json_integer(r->n_cut));
+    for (b = 0; b < RAPID_EVAL_NCUTBITS; b++) {
+        char name[16];
+        if (!r->lost_cut[b])
+            continue;
+        if (b < (int)(sizeof cut_names / sizeof *cut_names))
+            snprintf(name, sizeof name, "%s", cut_names[b]);
+        else
+            snprintf(name, sizeof name, "bit%d", b);
+        json_object_set_new(o, name, json_integer(r->lost_cut[b]));
+    }
+    return o;
+}
+
 static json_t *figures(const rapid_eval_result *r)
 {
     json_t *o = json_object(), *curves = json_object(), *mag = json_array(), *comp = json_array(),
-           *prec = json_array(), *fp = json_array(), *pm = json_array(), *ps = json_array();
+           *prec = json_array(), *fp = json_array(), *pm = json_array(), *ps = json_array(),
+           *det = json_array();
     int b;
 
     json_object_set_new(o, "m_th", num(r->m_th));
@@ -40,9 +64,13 @@ static json_t *figures(const rapid_eval_result *r)
     json_object_set_new(o, "n_injected", json_integer(r->n_injected));
     json_object_set_new(o, "n_recovered", json_integer(r->n_recovered));
     json_object_set_new(o, "n_images", json_integer(r->n_images));
+    json_object_set_new(o, "n_detected", json_integer(r->n_detected));
+    json_object_set_new(o, "m80_detected", num(r->m80_detected));
+    json_object_set_new(o, "lost_to_cuts", lost_to_cuts(r));
     for (b = 0; b < r->nbins; b++) {
         json_array_append_new(mag, num(r->mag[b]));
         json_array_append_new(comp, num(r->completeness[b]));
+        json_array_append_new(det, num(r->detected[b]));
         json_array_append_new(prec, num(r->precision[b]));
         json_array_append_new(fp, num(r->fp_cum[b]));
         json_array_append_new(pm, num(r->pull_median[b]));
@@ -50,6 +78,7 @@ static json_t *figures(const rapid_eval_result *r)
     }
     json_object_set_new(curves, "mag", mag);
     json_object_set_new(curves, "completeness", comp);
+    json_object_set_new(curves, "detected", det);
     json_object_set_new(curves, "precision", prec);
     json_object_set_new(curves, "fp_cumulative_per_image", fp);
     json_object_set_new(curves, "pull_median", pm);
@@ -71,6 +100,9 @@ static json_t *report_json(const rapid_eval_report *rep)
         jm = json_object();
         for (g = 0; g < 3; g++)
             json_object_set_new(jm, groups[g], figures(group_result(rm, g)));
+        json_object_set_new(jm, "fp_negative_per_image",
+                            num(rm->all.n_images ? (double)rm->fp_negative / rm->all.n_images
+                                                 : NAN));
         json_object_set_new(jm, "known_transients", json_integer(rm->known));
         json_object_set_new(jm, "artefacts", json_integer(rm->artefact));
         json_object_set_new(jm, "images_failed", json_integer(rm->images_failed));
@@ -151,7 +183,7 @@ int rapid_eval_write(const char *work, const rapid_eval_report *rep, rapid_err *
         return rc;
     /* eval.csv */
     k = snprintf(p, left, "filter,method,group,m_th,m80,m20,m5sigma,m_ph10,fom,fp_per_image,"
-                          "n_injected,n_recovered,n_images\n");
+                          "n_injected,n_recovered,n_images,n_detected,m80_detected\n");
     p += k;
     left -= (size_t)k;
     for (m = 0; m < RAPID_EVAL_NMETHOD; m++)
@@ -167,7 +199,12 @@ int rapid_eval_write(const char *work, const rapid_eval_report *rep, rapid_err *
             csv_num(&p, &left, r->m_ph10);
             csv_num(&p, &left, r->fom);
             csv_num(&p, &left, r->fp_per_image);
-            k = snprintf(p, left, ",%ld,%ld,%d\n", r->n_injected, r->n_recovered, r->n_images);
+            k = snprintf(p, left, ",%ld,%ld,%d,%ld", r->n_injected, r->n_recovered,
+                         r->n_images, r->n_detected);
+            p += k;
+            left -= (size_t)k;
+            csv_num(&p, &left, r->m80_detected);
+            k = snprintf(p, left, "\n");
             p += k;
             left -= (size_t)k;
         }

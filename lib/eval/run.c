@@ -142,7 +142,7 @@ typedef struct acc {
     long nfp;
     float *m5;
     int nimages;
-    long known, artefact;
+    long known, artefact, fp_negative;
     int failed;
 } acc;
 
@@ -226,7 +226,7 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
         rapid_image u = RAPID_IMAGE_INIT, p = RAPID_IMAGE_INIT, dimg = RAPID_IMAGE_INIT;
         rapid_eval_cand *c = NULL;
         rapid_eval_counts cnt;
-        const rapid_column *cx, *cy, *cf, *ce, *cp;
+        const rapid_column *cx, *cy, *cf, *ce, *cp, *cb, *cs;
         acc *a = NULL;
         double sig;
         long r;
@@ -254,6 +254,8 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
         cf = rapid_table_col(&t, "flux_psf");
         ce = rapid_table_col(&t, "fluxerr_psf");
         cp = rapid_table_col(&t, "pass");
+        cb = rapid_table_col(&t, "fail_bits");
+        cs = rapid_table_col(&t, "sign");
         if (!cx || !cy || !cf || !ce || !cp || cx->type == RAPID_COL_STR ||
             cy->type == RAPID_COL_STR || cf->type == RAPID_COL_STR ||
             ce->type == RAPID_COL_STR || cp->type == RAPID_COL_STR) {
@@ -272,6 +274,11 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
             c[r].flux = eval_colval(cf, r);
             c[r].fluxerr = eval_colval(ce, r);
             c[r].pass = eval_colval(cp, r) != 0;
+            c[r].fail_bits = cb && cb->type != RAPID_COL_STR &&
+                                     eval_colval(cb, r) >= 0
+                                 ? (uint32_t)eval_colval(cb, r) : 0;
+            c[r].sign = cs && cs->type != RAPID_COL_STR ? (eval_colval(cs, r) < 0 ? -1 : 1)
+                                                        : (c[r].flux < 0 ? -1 : 1);
         }
         for (k = 0; k < nsrc; k++) {
             rapid_eval_inj *e = &a->inj[a->ninj + k];
@@ -290,15 +297,25 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
              * (the reference does not cover it), are not injections */
             long kept = 0;
             char col[40];
-            int32_t *tf;
+            int32_t *tf, *td, *tb;
             double *tp;
             snprintf(col, sizeof col, "found_%s", name);
             tf = rapid_table_add_i32(&injt, col, "");
             snprintf(col, sizeof col, "flux_psf_%s", name);
             tp = rapid_table_add_f64(&injt, col, "DN/s");
-            for (k = 0; tf && tp && k < nsrc; k++) {
+            snprintf(col, sizeof col, "detected_%s", name);
+            td = rapid_table_add_i32(&injt, col, "");
+            snprintf(col, sizeof col, "fail_bits_%s", name);
+            tb = rapid_table_add_i32(&injt, col, "");
+            if (!tf || !tp || !td || !tb) {
+                rc = rapid_fail(err, RAPID_E_NOMEM, "no memory");
+                goto next;
+            }
+            for (k = 0; k < nsrc; k++) {
                 tf[k] = a->inj[a->ninj + k].found;
                 tp[k] = a->inj[a->ninj + k].flux_psf;
+                td[k] = a->inj[a->ninj + k].detected;
+                tb[k] = (int32_t)a->inj[a->ninj + k].fail_bits;
             }
             for (k = 0; k < nsrc; k++) {
                 long px = lround(src[k].x), py = lround(src[k].y);
@@ -309,6 +326,7 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
             a->ninj += kept;
             a->known += cnt.known;
             a->artefact += cnt.artefact;
+            a->fp_negative += cnt.fp_negative;
             rapid_median_sample(u.data, (size_t)u.nx * u.ny, 1000000, &sig, NULL);
             a->m5[a->nimages++] = (float)rapid_eval_m5sigma(j->zp, sig, p.data, (long)p.nx * p.ny);
         }
@@ -627,6 +645,7 @@ finish:
         rm->used = o->methods[m] && a->nimages > 0;
         rm->known = a->known;
         rm->artefact = a->artefact;
+        rm->fp_negative = a->fp_negative;
         rm->images_failed = a->failed;
         if (!rm->used)
             continue;
