@@ -41,6 +41,7 @@ if check run 0 "$rapid" eval --work "$w" --size 256 --tiles 1 --epochs 5 --scas 
     expect "eval.json has $k six times ($c)" "$([ "$c" = 6 ]; echo $?)"
   done
   expect "groups" "$(grep -q '"field":' "$w/eval.json" && grep -q '"nuclear":' "$w/eval.json"; echo $?)"
+  expect "false positives by what lies under them" "$(grep -q '"near_bright_stars":' "$w/eval.json" && grep -q '"on_galaxies":' "$w/eval.json"; echo $?)"
   expect "no kernel-fit entry when not asked" "$(! grep -q '"sfft":' "$w/eval.json"; echo $?)"
   rec=$(grep -m1 '"n_recovered":' "$w/eval.json" | tr -dc 0-9)
   inj=$(grep -m1 '"n_injected":' "$w/eval.json" | tr -dc 0-9)

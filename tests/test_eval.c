@@ -7,6 +7,7 @@
 
 #include <gsl/gsl_cdf.h>
 
+#include "eval/eval_internal.h"
 #include "rapid/candidates.h"
 #include "rapid/eval.h"
 #include "rapid/sim.h"
@@ -230,10 +231,14 @@ static void test_match(void **state)
      * (a false positive); 2: on injection 1 but failing the cuts; 3: a
      * known transient 0.8 px away; 4: on a cosmic ray; 5: a negative
      * false positive of flux -10; 6: injection 2 at 0.6 px: too far */
-    rapid_eval_cand c[7] = {{10.3, 10, 101, 5, 1, 0, 1},        {10, 10.45, 90, 5, 1, 0, 1},
-                            {50, 50.2, 41, 4, 0, 64 | 256, 1}, {70.8, 20, 30, 3, 1, 0, 1},
-                            {30, 70.5, 20, 3, 1, 0, 1},        {5, 80, -10, 2, 1, 0, -1},
-                            {90.6, 90, 15, 2, 1, 0, 1}};
+    rapid_eval_cand c[7] = {{10.3, 10, 101, 5, 1, 0, 1, 9},        {10, 10.45, 90, 5, 1, 0, 1, 9},
+                            {50, 50.2, 41, 4, 0, 64 | 256, 1, 9}, {70.8, 20, 30, 3, 1, 0, 1, 9},
+                            {30, 70.5, 20, 3, 1, 0, 1, 9},        {5, 80, -10, 2, 1, 0, -1, 9},
+                            {90.6, 90, 15, 2, 1, 0, 1, 9}};
+    const int fate[7] = {RAPID_EVAL_INJECTION, RAPID_EVAL_FALSE, RAPID_EVAL_NOT_PASSING,
+                         RAPID_EVAL_KNOWN, RAPID_EVAL_ARTEFACT, RAPID_EVAL_FALSE,
+                         RAPID_EVAL_FALSE};
+    int j;
     double kx[1] = {70}, ky[1] = {20}, *fp = NULL;
     uint32_t dq[100 * 100] = {0};
     rapid_eval_counts n;
@@ -255,6 +260,8 @@ static void test_match(void **state)
     assert_int_equal(n.artefact, 1);
     assert_int_equal(n.fp, 3); /* candidates 1, 5 and 6 */
     assert_int_equal(n.fp_negative, 1); /* 5 */
+    for (j = 0; j < 7; j++)
+        assert_int_equal(c[j].fate, fate[j]);
     assert_int_equal(nfp, 3);
     assert_true(fabs(fp[0] - (25 - 2.5 * log10(90))) < 1e-12);
     assert_true(fabs(fp[1] - 22.5) < 1e-12);
@@ -344,6 +351,66 @@ static void test_plan(void **state)
     assert_non_null(strstr(err.msg, "mag_K213"));
     rapid_table_release(&t);
     rapid_wcs_release(&w);
+}
+
+/* What lies under a position: a star's 15 px first, then a galaxy's
+ * 1.5 r_e (at least 2 px); from the static truth through the WCS. */
+static void test_scene(void **state)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    /* one star at (50, 50); galaxies at (100, 100), r_e 4, and (10, 60) */
+    double sx[1] = {50}, sy[1] = {50}, gx[2] = {100, 10}, gy[2] = {100, 60}, gre[2] = {4, 0.5};
+    eval_scene s = {1, 2, sx, sy, gx, gy, gre};
+    rapid_sim_config c;
+    rapid_table t = RAPID_TABLE_INIT;
+    rapid_image a = RAPID_IMAGE_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    eval_scijob j;
+    const rapid_column *ctype, *cmag, *cre;
+    long k, ngal = 0;
+
+    (void)state;
+    assert_int_equal(eval_scene_under(&s, 60, 50), EVAL_UNDER_STAR);
+    assert_int_equal(eval_scene_under(&s, 50, 65.5), EVAL_UNDER_FIELD);
+    assert_int_equal(eval_scene_under(&s, 105.9, 100), EVAL_UNDER_GALAXY); /* 1.5 x 4 */
+    assert_int_equal(eval_scene_under(&s, 106.1, 100), EVAL_UNDER_FIELD);
+    assert_int_equal(eval_scene_under(&s, 11.9, 60), EVAL_UNDER_GALAXY);   /* 2 px floor */
+    assert_int_equal(eval_scene_under(&s, 12.1, 60), EVAL_UNDER_FIELD);
+
+    /* from a simulation: every galaxy brighter than 25 whose centre is on
+     * the image is found under itself */
+    rapid_sim_config_init(&c);
+    c.size = 256;
+    c.nscas = 1;
+    c.epochs = 1;
+    assert_ok(rapid_sim_run(&c, test_path("scene"), NULL, NULL, &err), err);
+    memset(&j, 0, sizeof j);
+    snprintf(j.l2, sizeof j.l2, "%s/Roman_TDS_simple_model_H158_1_1.fits", test_path("scene"));
+    assert_ok(rapid_fits_read_table(test_path("scene/truth/static.fits"), NULL, &t, &err), err);
+    assert_ok(eval_scene_load(&j, 1, &t, "H158", &err), err);
+    assert_ok(rapid_fits_read_image(j.l2, "SCI", &a, &err), err);
+    assert_ok(rapid_wcs_from_header(&w, &a.hdr, &err), err);
+    ctype = rapid_table_col(&t, "type");
+    cmag = rapid_table_col(&t, "mag_H158");
+    cre = rapid_table_col(&t, "r_e");
+    for (k = 0; k < t.nrows; k++) {
+        double ra = ((const double *)rapid_table_col(&t, "ra")->data)[k],
+               dec = ((const double *)rapid_table_col(&t, "dec")->data)[k], x, y;
+        if (eval_colval(ctype, k) != 2 || !(eval_colval(cmag, k) < EVAL_GALAXY_MAG) ||
+            !(eval_colval(cre, k) > 0))
+            continue;
+        assert_ok(rapid_wcs_sky2pix(&w, 1, &ra, &dec, &x, &y, &err), err);
+        if (x < 0 || y < 0 || x > 255 || y > 255)
+            continue;
+        ngal++;
+        assert_int_not_equal(eval_scene_under(&j.scene, x, y), EVAL_UNDER_FIELD);
+    }
+    assert_true(ngal > 5);
+    assert_true(j.scene.ngal >= ngal);
+    free(j.scene.sx);
+    rapid_image_release(&a);
+    rapid_wcs_release(&w);
+    rapid_table_release(&t);
 }
 
 static void test_inject_l2(void **state)
@@ -466,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_scene),
         cmocka_unit_test(test_inject_l2),
         cmocka_unit_test(test_plots),
     };

@@ -165,7 +165,14 @@ typedef struct rapid_eval_cand {
     int pass;             /* passes the cuts */
     uint32_t fail_bits;   /* the cuts it fails */
     int sign;             /* +1 positive, -1 negative candidate */
+    int fate;             /* set by rapid_eval_match: RAPID_EVAL_* below */
 } rapid_eval_cand;
+
+/* What a candidate turned out to be. */
+enum {
+    RAPID_EVAL_NOT_PASSING = 0, RAPID_EVAL_INJECTION, RAPID_EVAL_KNOWN,
+    RAPID_EVAL_ARTEFACT, RAPID_EVAL_FALSE
+};
 
 /* What the passing candidates of one image were. */
 typedef struct rapid_eval_counts {
@@ -191,9 +198,10 @@ typedef struct rapid_eval_counts {
  * RAPID_EVAL_ARTEFACT_BITS pixel within 1 px of the position); what is
  * left are false positives: their magnitudes (zp - 2.5 log10 |flux|, NaN
  * for no flux) are appended to *fp_mag (realloc'd; *nfp its length) and
- * counted.  Candidates of either sign count alike. */
+ * counted.  Candidates of either sign count alike.  Each candidate's
+ * fate says which it was. */
 int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
-                     long ninj, const rapid_eval_cand *c, long nc,
+                     long ninj, rapid_eval_cand *c, long nc,
                      const double *kx, const double *ky, long nknown,
                      const uint32_t *dq, int nx, int ny, double radius,
                      double zp, double **fp_mag, long *nfp,
@@ -227,6 +235,9 @@ typedef struct rapid_eval_method {
     int used;
     rapid_eval_result all, field, nuclear;
     long fp_negative;         /* false positives that are negative candidates */
+    long fp_star, fp_galaxy;  /* false positives within 15 px of a star
+                               * brighter than 19 mag, on a galaxy brighter
+                               * than 25 (within 1.5 r_e) */
     long known, artefact;     /* passing candidates on the simulator's own
                                * transients / on cosmic rays and defects */
     int images_failed;        /* jobs where the method failed */

@@ -40,6 +40,27 @@ const char *eval_config_get(const eval_config *c, const char *section,
 int eval_config_write(const eval_config *c, const char *path,
                       const char *const *set, rapid_err *err);
 
+/* What lies under a candidate, from the simulator's static truth on one
+ * image: stars brighter than EVAL_BRIGHT_STAR and galaxies brighter than
+ * EVAL_GALAXY_MAG (pixel positions, half-light radii in pixels). */
+#define EVAL_BRIGHT_STAR 19.0   /* mag */
+#define EVAL_STAR_RADIUS 15.0   /* px: "near a bright star" */
+#define EVAL_GALAXY_MAG 25.0    /* mag */
+#define EVAL_GALAXY_RE 1.5      /* half-light radii: "on a galaxy" */
+
+typedef struct eval_scene {
+    long nstar, ngal;
+    double *sx, *sy;            /* one allocation: sx, sy, gx, gy, gre */
+    double *gx, *gy, *gre;
+} eval_scene;
+
+enum { EVAL_UNDER_FIELD = 0, EVAL_UNDER_STAR = 1, EVAL_UNDER_GALAXY = 2 };
+
+/* EVAL_UNDER_STAR within EVAL_STAR_RADIUS px of a bright star, else
+ * EVAL_UNDER_GALAXY within max(EVAL_GALAXY_RE r_e, 2) px of a galaxy
+ * centre, else EVAL_UNDER_FIELD. */
+int eval_scene_under(const eval_scene *s, double x, double y);
+
 /* A science job of a pipeline run that ended normally (0-31). */
 typedef struct eval_scijob {
     eval_config cfg;
@@ -48,7 +69,13 @@ typedef struct eval_scijob {
     rapid_table known;        /* the simulator's transients on it: x, y,
                                * kind, mag */
     rapid_image_u32 dq;       /* (with_dq) */
+    eval_scene scene;         /* (eval_scene_load) */
 } eval_scijob;
+
+/* Each job's scene from the static truth table (columns type, ra, dec,
+ * r_e, mag_<filter>) through its science image's WCS. */
+int eval_scene_load(eval_scijob *jobs, int n, const rapid_table *statics,
+                    const char *filter, rapid_err *err);
 
 /* The science jobs of procdate under the pipeline's work directory pipe
  * (configurations WORK/jobs/<procdate>/jid*.ini, in jid order), the

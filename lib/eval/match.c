@@ -34,7 +34,7 @@ static int near_artefact(const uint32_t *dq, int nx, int ny, double x, double y)
 }
 
 int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
-                     long ninj, const rapid_eval_cand *c, long nc,
+                     long ninj, rapid_eval_cand *c, long nc,
                      const double *kx, const double *ky, long nknown,
                      const uint32_t *dq, int nx, int ny, double radius,
                      double zp, double **fp_mag, long *nfp,
@@ -80,6 +80,7 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
         if (e->found || used[pairs[k].cand])
             continue;
         used[pairs[k].cand] = 1;
+        c[pairs[k].cand].fate = RAPID_EVAL_INJECTION;
         e->found = 1;
         e->flux_psf = c[pairs[k].cand].flux;
         e->fluxerr_psf = c[pairs[k].cand].fluxerr;
@@ -109,8 +110,11 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
     }
 
     /* the rest: known objects, artefacts, false positives */
-    for (j = 0; j < nc; j++)
+    for (j = 0; j < nc; j++) {
         nfree += c[j].pass && !used[j];
+        if (!used[j])
+            c[j].fate = RAPID_EVAL_NOT_PASSING;
+    }
     if (!(fp = realloc(*fp_mag, (size_t)(*nfp + nfree + 1) * sizeof *fp))) {
         free(used);
         return rapid_fail(err, RAPID_E_NOMEM, "matching: no memory");
@@ -124,9 +128,12 @@ int rapid_eval_match(rapid_eval_inj *inj, const double *ix, const double *iy,
             known = hypot(c[j].x - kx[k], c[j].y - ky[k]) <= rk;
         if (known) {
             counts->known++;
+            c[j].fate = RAPID_EVAL_KNOWN;
         } else if (dq && near_artefact(dq, nx, ny, c[j].x, c[j].y)) {
             counts->artefact++;
+            c[j].fate = RAPID_EVAL_ARTEFACT;
         } else {
+            c[j].fate = RAPID_EVAL_FALSE;
             double f = fabs(c[j].flux);
             fp[(*nfp)++] = f > 0 && isfinite(f) ? zp - 2.5 * log10(f) : NAN;
             counts->fp++;

@@ -103,6 +103,15 @@ static json_t *report_json(const rapid_eval_report *rep)
         json_object_set_new(jm, "fp_negative_per_image",
                             num(rm->all.n_images ? (double)rm->fp_negative / rm->all.n_images
                                                  : NAN));
+        {
+            double ni = rm->all.n_images ? rm->all.n_images : NAN;
+            long nfp = lround(rm->all.fp_per_image * rm->all.n_images);
+            json_t *u = json_object();
+            json_object_set_new(u, "near_bright_stars", num(rm->fp_star / ni));
+            json_object_set_new(u, "on_galaxies", num(rm->fp_galaxy / ni));
+            json_object_set_new(u, "field", num((nfp - rm->fp_star - rm->fp_galaxy) / ni));
+            json_object_set_new(jm, "fp_per_image_under", u);
+        }
         json_object_set_new(jm, "known_transients", json_integer(rm->known));
         json_object_set_new(jm, "artefacts", json_integer(rm->artefact));
         json_object_set_new(jm, "images_failed", json_integer(rm->images_failed));

@@ -142,7 +142,7 @@ typedef struct acc {
     long nfp;
     float *m5;
     int nimages;
-    long known, artefact, fp_negative;
+    long known, artefact, fp_negative, fp_star, fp_galaxy;
     int failed;
 } acc;
 
@@ -327,6 +327,12 @@ static int measure(const eval_scijob *j, const rapid_eval_source *src, int nsrc,
             a->known += cnt.known;
             a->artefact += cnt.artefact;
             a->fp_negative += cnt.fp_negative;
+            for (r = 0; r < t.nrows; r++)
+                if (c[r].fate == RAPID_EVAL_FALSE) {
+                    int under = eval_scene_under(&j->scene, c[r].x, c[r].y);
+                    a->fp_star += under == EVAL_UNDER_STAR;
+                    a->fp_galaxy += under == EVAL_UNDER_GALAXY;
+                }
             rapid_median_sample(u.data, (size_t)u.nx * u.ny, 1000000, &sig, NULL);
             a->m5[a->nimages++] = (float)rapid_eval_m5sigma(j->zp, sig, p.data, (long)p.nx * p.ny);
         }
@@ -566,6 +572,19 @@ int rapid_eval_run(const rapid_eval_opts *o, rapid_eval_report *rep, rapid_err *
     }
     if ((rc = eval_find_science_jobs(pipe, atoi(procdate), simdir, 1, &jobs, &njobs, err)) != 0)
         return rc;
+    /* what lies under the false positives: the static truth on each image */
+    {
+        rapid_table statics = RAPID_TABLE_INIT;
+        eval_pathf(path, sizeof path, "%s/truth/static.fits", simdir);
+        if (access(path, R_OK) == 0 &&
+            ((rc = rapid_fits_read_table(path, NULL, &statics, err)) != 0 ||
+             (rc = eval_scene_load(jobs, njobs, &statics, o->filter, err)) != 0)) {
+            rapid_table_release(&statics);
+            eval_scijobs_free(jobs, njobs);
+            return rc;
+        }
+        rapid_table_release(&statics);
+    }
     if (njobs == 0) {
         free(jobs);
         return rapid_fail(err, RAPID_E_TOOFEW, "eval: the pipeline made no difference image "
@@ -646,6 +665,8 @@ finish:
         rm->known = a->known;
         rm->artefact = a->artefact;
         rm->fp_negative = a->fp_negative;
+        rm->fp_star = a->fp_star;
+        rm->fp_galaxy = a->fp_galaxy;
         rm->images_failed = a->failed;
         if (!rm->used)
             continue;

@@ -262,8 +262,127 @@ void eval_scijobs_free(eval_scijob *jobs, int n)
         eval_config_free(&jobs[k].cfg);
         rapid_table_release(&jobs[k].known);
         rapid_image_u32_release(&jobs[k].dq);
+        free(jobs[k].scene.sx);
     }
     free(jobs);
+}
+
+/* ------------------------------------------------------------ the scene */
+
+int eval_scene_under(const eval_scene *s, double x, double y)
+{
+    long k;
+
+    for (k = 0; k < s->nstar; k++)
+        if (hypot(x - s->sx[k], y - s->sy[k]) <= EVAL_STAR_RADIUS)
+            return EVAL_UNDER_STAR;
+    for (k = 0; k < s->ngal; k++)
+        if (hypot(x - s->gx[k], y - s->gy[k]) <= fmax(EVAL_GALAXY_RE * s->gre[k], 2.0))
+            return EVAL_UNDER_GALAXY;
+    return EVAL_UNDER_FIELD;
+}
+
+/* one job: the rows near its image (a cone around its centre first),
+ * then their pixels */
+static int scene_one(eval_scijob *j, const rapid_table *t, const rapid_column *ctype,
+                     const rapid_column *cra, const rapid_column *cdec,
+                     const rapid_column *cre, const rapid_column *cmag, rapid_err *err)
+{
+    rapid_header h = RAPID_HEADER_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    double cx, cy, cra0, cdec0, scale, rad, *ra = NULL, *dec, *x, *y, *row;
+    long nx = 0, ny = 0, k, m = 0, ns = 0, ng = 0;
+    int rc;
+
+    if ((rc = rapid_fits_read_header(j->l2, "SCI", &h, err)) != 0 ||
+        (rc = rapid_header_get_long(&h, "NAXIS1", &nx, err)) != 0 ||
+        (rc = rapid_header_get_long(&h, "NAXIS2", &ny, err)) != 0 ||
+        (rc = rapid_wcs_from_header(&w, &h, err)) != 0)
+        goto done;
+    cx = 0.5 * (nx - 1);
+    cy = 0.5 * (ny - 1);
+    if ((rc = rapid_wcs_pix2sky(&w, 1, &cx, &cy, &cra0, &cdec0, err)) != 0)
+        goto done;
+    scale = sqrt(fabs(w.cd[0][0] * w.cd[1][1] - w.cd[0][1] * w.cd[1][0])); /* deg/px */
+    rad = (0.5 * hypot((double)nx, (double)ny) + 2 * EVAL_STAR_RADIUS) * scale * 1.1;
+    if (!(ra = malloc((size_t)(t->nrows > 0 ? t->nrows : 1) * 5 * sizeof *ra))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "no memory");
+        goto done;
+    }
+    dec = ra + t->nrows;
+    x = dec + t->nrows;
+    y = x + t->nrows;
+    row = y + t->nrows;
+    for (k = 0; k < t->nrows; k++) {
+        double typ = eval_colval(ctype, k), mag = eval_colval(cmag, k);
+        double r = eval_colval(cra, k), d = eval_colval(cdec, k), dra;
+        if (!((typ == 1 && mag < EVAL_BRIGHT_STAR) || (typ == 2 && mag < EVAL_GALAXY_MAG)))
+            continue;
+        dra = remainder(r - cra0, 360.0) * cos(d * M_PI / 180);
+        if (fabs(d - cdec0) > rad || fabs(dra) > rad)
+            continue;
+        ra[m] = r;
+        dec[m] = d;
+        row[m] = (double)k;
+        m++;
+    }
+    if (m > 0 && (rc = rapid_wcs_sky2pix(&w, (int)m, ra, dec, x, y, err)) != 0)
+        goto done;
+    if (!(j->scene.sx = malloc((size_t)(m > 0 ? m : 1) * 5 * sizeof(double)))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "no memory");
+        goto done;
+    }
+    for (k = 0; k < m; k++) {
+        long r = (long)row[k];
+        if (!(x[k] > -2 * EVAL_STAR_RADIUS && y[k] > -2 * EVAL_STAR_RADIUS &&
+              x[k] < nx + 2 * EVAL_STAR_RADIUS && y[k] < ny + 2 * EVAL_STAR_RADIUS))
+            continue;
+        if (eval_colval(ctype, r) == 1) {
+            j->scene.sx[ns] = x[k];
+            j->scene.sx[m + ns++] = y[k];
+        } else {
+            j->scene.sx[2 * m + ng] = x[k];
+            j->scene.sx[3 * m + ng] = y[k];
+            j->scene.sx[4 * m + ng++] = eval_colval(cre, r) / 3600.0 / scale;
+        }
+    }
+    j->scene.nstar = ns;
+    j->scene.ngal = ng;
+    j->scene.sy = j->scene.sx + m;
+    j->scene.gx = j->scene.sx + 2 * m;
+    j->scene.gy = j->scene.sx + 3 * m;
+    j->scene.gre = j->scene.sx + 4 * m;
+done:
+    free(ra);
+    rapid_wcs_release(&w);
+    rapid_header_release(&h);
+    return rc;
+}
+
+int eval_scene_load(eval_scijob *jobs, int n, const rapid_table *t, const char *filter,
+                    rapid_err *err)
+{
+    const rapid_column *ctype, *cra, *cdec, *cre, *cmag;
+    char magname[40];
+    int k, rc;
+
+    if (!t || t->nrows <= 0)
+        return 0;
+    snprintf(magname, sizeof magname, "mag_%s", filter);
+    ctype = rapid_table_col(t, "type");
+    cra = rapid_table_col(t, "ra");
+    cdec = rapid_table_col(t, "dec");
+    cre = rapid_table_col(t, "r_e");
+    cmag = rapid_table_col(t, magname);
+    if (!ctype || !cra || !cdec || !cre || !cmag || ctype->type == RAPID_COL_STR ||
+        cra->type == RAPID_COL_STR || cdec->type == RAPID_COL_STR ||
+        cre->type == RAPID_COL_STR || cmag->type == RAPID_COL_STR)
+        return rapid_fail(err, RAPID_E_TABLE, "static truth: no numeric type, ra, dec, r_e "
+                          "and %s columns", magname);
+    for (k = 0; k < n; k++)
+        if ((rc = scene_one(&jobs[k], t, ctype, cra, cdec, cre, cmag, err)) != 0)
+            return rc;
+    return 0;
 }
 
 /* A product's path in a manifest's diff entry. */
