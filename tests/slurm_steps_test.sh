@@ -87,12 +87,18 @@ night() { # night NAME: a database and a work directory of its own
 # reference images; the difference images of 6 science images, one of
 # each (image, method), each post-processed.
 complete() { # complete CASE
+  local before=$fail jid
   same "$1: jobs" "$(q 'select ppid, count(*), sum(status), max(exitcode) <= 31, count(slurm) from jobs group by ppid order by ppid')" \
     "$(printf '12|2|2|t|2\n15|6|6|t|6\n17|6|6|t|6')"
   same "$1: reference images, once" "$(q 'select count(*), sum(vbest) from refimages')" "2|2"
   same "$1: difference images of every science image" "$(q 'select count(distinct rid) from diffimages')" "6"
   same "$1: each (image, method) once" \
     "$(q 'select count(*) from (select rid, method from diffimages group by rid, method having count(*) > 1) d')" "0"
+  [ "$fail" = "$before" ] && return
+  for jid in $(q 'select jid from jobs where exitcode > 31 or status = 0'); do
+    echo "  job $jid: $(q "select ppid, status, exitcode, slurm from jobs where jid = $jid")," \
+      "its log: $(tail -3 "$RAPID_WORK/products/$JOBPROCDATE/jid$jid/job.log" 2>/dev/null | tr '\n' ' ')"
+  done
 }
 slurm_state() { # the state Slurm gives the array task A_i
   local s
