@@ -275,6 +275,7 @@ err=$(cat "$tmp/err")
 same "adopt: run again" "$rc" "0"
 expect "adopt: nothing submitted again, the array found" \
   "$(grep -q 'jobs: 0 jobs submitted to Slurm in 0 arrays, 8 in Slurm already' <<<"$err"; echo $?)"
+expect "adopt: said" "$(grep -q 'rapid executor: 6 jobs found in Slurm by their submission.s mark' <<<"$err"; echo $?)"
 same "adopt: the science jobs got the ids of the array found" \
   "$(q "select count(*) from jobs where ppid = 15 and slurm like '${sciarray}\\_%'")" "6"
 same "adopt: each job ran once" "$(sort "$tmp/adopt.runs" | uniq -d)" ""

@@ -134,6 +134,10 @@ static int select_jobs(rapid_steps *s, int postproc, plan *p, rapid_err *err)
                          " Slurm");
         goto cleanup;
     }
+    if (nfound)
+        steps_say(s, "rapid executor: %d jobs found in Slurm by their"
+                  " submission's mark (a run killed before it stored their"
+                  " ids): not submitted again", nfound);
     for (i = k = 0; i < p->n; i++)
         if (!p->v[i].submit)
             ask[k++] = p->v[i].sl;
