@@ -3,7 +3,7 @@
  * and its registration, on SQLite and (with --pg) PostgreSQL.
  *
  *   bench_steps [--jobs N] [--tiles T] [--priors P] [--pg ADMIN_URL]
- *               [--tmp DIR]
+ *               [--tmp DIR] [--slurm JOBCMD [--slurm-wait]]
  *
  * 1. The database holds, over T tiles (one filter each), P prior images
  *    per tile (a month before the night) and N science images in the
@@ -19,6 +19,13 @@
  *    (launch, directories, registration).
  * One line per figure: back end, step, jobs, seconds, jobs/s.  The
  * process exits 1 when a step did not do every job.
+ *
+ * With --slurm JOBCMD (SQLite only; SLURM_CONF names a running cluster,
+ * bench/bench_slurm.sh starts one): after the launch, the Slurm executor
+ * submits the jobs (rapid_steps_slurm, JOBCMD as the job program), timed:
+ * its sbatch calls and the storing of the ids.  With --slurm-wait, then
+ * it waits until Slurm ran them all, timed from the start of the
+ * submission.  No registration.
  */
 #include <jansson.h>
 #include <math.h>
@@ -359,6 +366,42 @@ static void line(const char *be, const char *what, int jobs, double dt)
     fflush(stdout);
 }
 
+/* --slurm: the job program Slurm runs; NULL: no Slurm. */
+static const char *slurm_cmd;
+static int slurm_wait;
+
+/* The launched jobs submitted to Slurm, then waited for. */
+static int slurm_submit(rapid_steps *s, const char *be, int expect,
+                        rapid_err *err)
+{
+    rapid_step_report r;
+    double t0, t1;
+    int rc;
+
+    s->job_cmd = slurm_cmd;
+    s->set.slurm_poll = 1;
+    memset(&r, 0, sizeof r);
+    t0 = bench_now();
+    if ((rc = rapid_steps_slurm(s, 0, 0, &r, err)) != 0)
+        return rc;
+    t1 = bench_now();
+    line(be, "Slurm submission", r.ran, t1 - t0);
+    printf("%-10s %d sbatch calls (arrays of at most %d)\n", be, r.arrays,
+           s->set.slurm_array_max);
+    if (r.ran != expect) {
+        fprintf(stderr, "bench_steps: %d jobs submitted to Slurm, expected"
+                " %d\n", r.ran, expect);
+        return 1;
+    }
+    if (!slurm_wait)
+        return 0;
+    memset(&r, 0, sizeof r);
+    if ((rc = rapid_steps_slurm(s, 0, 1, &r, err)) != 0)
+        return rc;
+    line(be, "Slurm submission to end", expect, bench_now() - t0);
+    return 0;
+}
+
 static int run(const char *be, const char *url, const char *dir, int njobs,
                int ntiles, int npriors)
 {
@@ -392,6 +435,11 @@ static int run(const char *be, const char *url, const char *dir, int njobs,
                 " %d without), expected %d (%d reference)\n", r.started,
                 r.refjobs, r.noref, expect, ntiles - nref);
         bad = 1;
+    }
+    if (slurm_cmd) {
+        bad |= (rc = slurm_submit(&s, be, expect, &err)) > 0;
+        rc = rc > 0 ? 0 : rc;
+        goto cleanup;
     }
     if ((rc = finish_jobs(db, s.work, 0, &err)) != 0)
         goto cleanup;
@@ -464,9 +512,14 @@ int main(int argc, char **argv)
             pg = argv[++i];
         else if (strcmp(argv[i], "--tmp") == 0 && i + 1 < argc)
             tmpbase = argv[++i];
+        else if (strcmp(argv[i], "--slurm") == 0 && i + 1 < argc)
+            slurm_cmd = argv[++i];
+        else if (strcmp(argv[i], "--slurm-wait") == 0)
+            slurm_wait = 1;
         else {
             fprintf(stderr, "usage: bench_steps [--jobs N] [--tiles T] "
-                            "[--priors P] [--pg ADMIN_URL] [--tmp DIR]\n");
+                            "[--priors P] [--pg ADMIN_URL] [--tmp DIR]"
+                            " [--slurm JOBCMD [--slurm-wait]]\n");
             return 2;
         }
     }
@@ -477,7 +530,7 @@ int main(int argc, char **argv)
         return 1;
     snprintf(url, sizeof url, "sqlite:%s/rapid.db", dir);
     rc = run("sqlite", url, dir, njobs, ntiles, npriors);
-    if (!rc && pg) {
+    if (!rc && pg && !slurm_cmd) {
         /* a database of its own on the server, dropped afterwards */
         const char *slash = strchr(strstr(pg, "://") ? strstr(pg, "://") + 3 : pg, '/');
         snprintf(name, sizeof name, "rapid_steps_%ld", (long)getpid());
@@ -489,8 +542,9 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof cmd, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
         pg_admin(pg, cmd);
     }
+    /* Slurm may still run jobs there: bench_slurm.sh removes it */
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (!slurm_cmd && system(cmd) != 0)
         fprintf(stderr, "bench_steps: could not remove %s\n", dir);
     return rc ? 1 : 0;
 }

@@ -48,6 +48,11 @@ else
   taskset -c 0 "$build/bench/bench_steps" --tmp "$tmp" || true
 fi
 
+echo "== the Slurm executor: the same night's 2,069 science and 6 reference jobs"
+echo "   submitted to a local Slurm (sbatch --array, the ids stored on the rows),"
+echo "   then run by it (a one-line job); three runs"
+bash bench/bench_slurm.sh "$build" 3
+
 echo "== simulator: one L2 image (scene, PSF field made beforehand), one core"
 echo "   (targets: 4088^2 <= 3 s, 512^2 in milliseconds)"
 taskset -c 0 "$build/bench/bench_sim" 512 4088 2>/dev/null

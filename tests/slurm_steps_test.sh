@@ -13,7 +13,7 @@
 # Without Slurm or PostgreSQL installed the test is skipped (exit 77),
 # except in CI (CI=true), where that is a failure.
 set -u
-rapid=$1 slurm_sh=$2 pg_sh=$3
+rapid=$1 slurm_sh=$2 pg_sh=$3 fake_job=$4
 PATH=$PATH:/usr/sbin:/usr/local/sbin:/sbin
 
 skip() {
@@ -41,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-unset RAPID_DB RAPID_JOB_CMD STARTDATETIME ENDDATETIME
+unset RAPID_DB RAPID_JOB_CMD STARTDATETIME ENDDATETIME FAKE_JOB_RECORD
 export JOBPROCDATE=20261207
 
 check() { # check NAME WANT_EXIT CMD... ; stdout in $out, stderr in $err
@@ -87,12 +87,18 @@ night() { # night NAME: a database and a work directory of its own
 # reference images; the difference images of 6 science images, one of
 # each (image, method), each post-processed.
 complete() { # complete CASE
+  local before=$fail jid
   same "$1: jobs" "$(q 'select ppid, count(*), sum(status), max(exitcode) <= 31, count(slurm) from jobs group by ppid order by ppid')" \
     "$(printf '12|2|2|t|2\n15|6|6|t|6\n17|6|6|t|6')"
   same "$1: reference images, once" "$(q 'select count(*), sum(vbest) from refimages')" "2|2"
   same "$1: difference images of every science image" "$(q 'select count(distinct rid) from diffimages')" "6"
   same "$1: each (image, method) once" \
     "$(q 'select count(*) from (select rid, method from diffimages group by rid, method having count(*) > 1) d')" "0"
+  [ "$fail" = "$before" ] && return
+  for jid in $(q 'select jid from jobs where exitcode > 31 or status = 0'); do
+    echo "  job $jid: $(q "select ppid, status, exitcode, slurm from jobs where jid = $jid")," \
+      "its log: $(tail -3 "$RAPID_WORK/products/$JOBPROCDATE/jid$jid/job.log" 2>/dev/null | tr '\n' ' ')"
+  done
 }
 slurm_state() { # the state Slurm gives the array task A_i
   local s
@@ -216,6 +222,67 @@ same "lost: nothing left in Slurm" "$(squeue -h -o %i)" ""
 check register-gone 0 "$rapid" register
 same "lost: 80 for the unknown ids" "$(q 'select ppid, exitcode, count(*) from jobs where ppid = 12 group by ppid, exitcode')" "12|80|2"
 expect "lost: said" "$(grep -q 'lost (80): Slurm job 999999_0 is no longer known to Slurm' <<<"$err"; echo $?)"
+
+# --- killed between sbatch and the storing of the Slurm ids: sbatch is a
+# wrapper that, as told by SBATCH_KILL, kills its caller (`rapid run`)
+# before it submits anything ("before") or once the real sbatch answered
+# ("after:N", on its N-th call) - the jobs are fake and held, so nothing
+# ends before the checks
+night adopt
+real_sbatch=$(command -v sbatch)
+mkdir -p "$tmp/bin"
+{ echo '#!/bin/sh'
+  echo "n=\$(( \$(cat '$tmp/sbatch.calls' 2>/dev/null || echo 0) + 1 )); echo \$n >'$tmp/sbatch.calls'"
+  echo "[ \"\$SBATCH_KILL\" = before ] && { kill -KILL \$PPID; exit 1; }"
+  echo "out=\$('$real_sbatch' \"\$@\"); rc=\$?"
+  echo "echo \"\$out\"; echo \"\$out\" >>'$tmp/sbatch.ids'"
+  echo "[ \"\$SBATCH_KILL\" = \"after:\$n\" ] && kill -KILL \$PPID"
+  echo "exit \$rc"; } >"$tmp/bin/sbatch"
+chmod +x "$tmp/bin/sbatch"
+cp "$RAPID_WORK/rapid.ini" "$tmp/hold.ini"
+printf 'extra = --hold\n' >>"$tmp/hold.ini"
+export FAKE_JOB_RECORD=$tmp/adopt.runs
+killed_run() { # SBATCH_KILL: `rapid run` through the wrapper, killed by it
+  rm -f "$tmp/sbatch.calls"
+  PATH=$tmp/bin:$PATH SBATCH_KILL=$1 RAPID_JOB_CMD=$fake_job \
+    "$rapid" run "${range[@]}" --executor slurm --config "$tmp/hold.ini" >/dev/null 2>"$tmp/err" &
+  wait $!
+}
+killed_run before 2>/dev/null
+same "adopt: killed inside sbatch" "$?" "137"
+same "adopt: nothing in Slurm" "$(squeue -h -o %i)" ""
+same "adopt: no Slurm id stored" "$(q 'select count(*) from jobs where slurm ~ $$^[0-9]+_[0-9]+$$')" "0"
+same "adopt: the reference jobs marked as being submitted" "$(q "select count(*) from jobs where ppid = 12 and slurm like '@%'")" "2"
+killed_run after:2 2>/dev/null
+same "adopt: killed after the second sbatch answered" "$?" "137"
+same "adopt: the reference array submitted again, then the science one" "$(wc -l <"$tmp/sbatch.ids")" "2"
+refarray=$(sed -n 1p "$tmp/sbatch.ids") sciarray=$(sed -n 2p "$tmp/sbatch.ids")
+same "adopt: the reference jobs' ids stored" "$(q "select count(*) from jobs where ppid = 12 and slurm like '${refarray}\\_%'")" "2"
+same "adopt: the science jobs' ids not stored" "$(q "select count(*) from jobs where ppid = 15 and slurm like '${sciarray}\\_%'")" "0"
+same "adopt: both arrays held in Slurm" "$(squeue -h -o '%F %T' | sort -u)" "$(printf '%s PENDING\n%s PENDING' "$refarray" "$sciarray")"
+check register-unstored 0 "$rapid" register
+expect "adopt: registration leaves the jobs being submitted alone" \
+  "$(grep -q '0 lost, 0 bad manifests, 8 still running' <<<"$err"; echo $?)"
+RAPID_JOB_CMD=$fake_job "$rapid" run "${range[@]}" --executor slurm >"$tmp/out" 2>"$tmp/err" &
+runpid=$!
+for _ in $(seq 1 100); do
+  grep -q 'rapid run: jobs 0/8' "$tmp/err" 2>/dev/null && break
+  sleep 0.1
+done
+scontrol release "$refarray" "$sciarray" 2>/dev/null
+wait "$runpid"; rc=$?; runpid=""
+err=$(cat "$tmp/err")
+same "adopt: run again" "$rc" "0"
+expect "adopt: nothing submitted again, the array found" \
+  "$(grep -q 'jobs: 0 jobs submitted to Slurm in 0 arrays, 8 in Slurm already' <<<"$err"; echo $?)"
+expect "adopt: said" "$(grep -q 'rapid executor: 6 jobs found in Slurm by their submission.s mark' <<<"$err"; echo $?)"
+same "adopt: the science jobs got the ids of the array found" \
+  "$(q "select count(*) from jobs where ppid = 15 and slurm like '${sciarray}\\_%'")" "6"
+same "adopt: each job ran once" "$(sort "$tmp/adopt.runs" | uniq -d)" ""
+same "adopt: every job ran" "$(awk '{ print $1 }' "$tmp/adopt.runs" | sort | uniq -c | awk '{ print $2 ":" $1 }' | tr '\n' ' ')" "12:2 15:6 17:6 "
+same "adopt: every job registered" "$(q 'select ppid, count(*), sum(status), max(exitcode) <= 31 from jobs group by ppid order by ppid')" \
+  "$(printf '12|2|2|t\n15|6|6|t\n17|6|6|t')"
+unset FAKE_JOB_RECORD
 
 echo "slurm_steps: $n checks, $fail failed"
 [ "$fail" = 0 ]

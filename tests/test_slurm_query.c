@@ -3,7 +3,8 @@
  * first on PATH) so that it runs without a cluster: the queue's states,
  * the job-completion file for the jobs the queue forgot (its last line
  * counting), a pending task cancelled out of its array, a controller that
- * does not answer; and registration's verdict on each (82 killed, 80 lost,
+ * does not answer; the arrays of a submission killed before it stored the
+ * ids, found by their comment; and registration's verdict on each (82 killed, 80 lost,
  * or left alone).  tests/slurm_steps_test.sh does it all on a real
  * cluster. */
 #include <stdio.h>
@@ -31,15 +32,25 @@ static void write_file(const char *name, const char *text, int exec)
 }
 
 /* squeue -j LIST -o FMT: the lines of DIR/queue ("id state") whose id is
- * in LIST, or whose array is; "Invalid job id" when none is. */
+ * in LIST, or whose array is; "Invalid job id" when none is.  squeue -n
+ * NAMES: the lines "arrayid comment" of DIR/arrays ("name arrayid
+ * comment", one per array or task) of those names. */
 static const char fake_squeue[] =
     "#!/bin/sh\n"
     "d=$(dirname \"$0\")\n"
     "[ -f \"$d/down\" ] && { echo 'squeue: error: Unable to contact slurm"
     " controller (connect failure)' >&2; exit 1; }\n"
-    "list=; fmt=\n"
+    "list=; fmt=; names=\n"
     "while [ $# -gt 0 ]; do case $1 in -j) list=$2; shift ;; -o) fmt=$2;"
-    " shift ;; esac; shift; done\n"
+    " shift ;; -n) names=$2; shift ;; esac; shift; done\n"
+    "if [ -n \"$names\" ]; then\n"
+    "  while read -r name aid comment; do\n"
+    "    case \",$names,\" in *,$name,*) echo \"$aid $comment\" ;; esac\n"
+    "  done <\"$d/arrays\"\n"
+    "  exit 0\n"
+    "fi\n"
+    "case $list in *@*) echo \"squeue: error: Invalid job id: $list\" >&2;"
+    " exit 1 ;; esac\n"
     "found=0\n"
     "for want in $(echo \"$list\" | tr , ' '); do\n"
     "  while read -r id st; do\n"
@@ -84,6 +95,13 @@ static int setup(void **state)
                "JobId=32 UserId=u(1) Name=rapid JobState=COMPLETED Partition=p"
                " ArrayJobId=13 ArrayTaskId=0 ExitCode=0:0\n",
                0);
+    write_file("arrays",
+               "rapid-20261207-sci 7 rapid:1700000000000-1\n"
+               "rapid-20261207-sci 7 rapid:1700000000000-1\n"
+               "rapid-20261207-ref 8 rapid:1700000000000-0\n"
+               "rapid-20261206-sci 20 rapid:1700000000000-2\n"
+               "rapid-20261207-sci 21 (null)\n"
+               "other 22 rapid:1700000000000-3\n", 0);
     snprintf(path, sizeof path, "%s:%s", dir, old ? old : "/usr/bin:/bin");
     setenv("PATH", path, 1);
     return 0;
@@ -154,6 +172,49 @@ static void test_down(void **state)
     }
 }
 
+/* The marks of a submission killed before it stored the ids: the arrays
+ * of the date Slurm has, by their comment. */
+static void test_resolve(void **state)
+{
+    static const char *const ids[] = {
+        "@1700000000000-1_4", "@1700000000000-0_1", "@1700000000000-2_0",
+        "@1700000000000-3_0", "@1700000000000-9_0", "7_1", "@bad", "@x_y",
+        ""};
+    static const char *const want[] = {"7_4", "8_1", "", "", "", "7_1", "",
+                                       "", ""};
+    steps_slurm_job v[9];
+    rapid_err err = RAPID_ERR_INIT;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 9; i++)
+        job(&v[i], i + 1, ids[i]);
+    assert_int_equal(steps_slurm_resolve(v, 9, 20261207, &err), 0);
+    for (i = 0; i < 9; i++)
+        assert_string_equal(v[i].id, want[i]);
+    /* nothing to resolve: Slurm not asked */
+    write_file("down", "", 0);
+    assert_int_equal(steps_slurm_resolve(v, 9, 20261207, &err), 0);
+    /* cannot ask: an error, the marks kept */
+    job(&v[0], 1, "@1700000000000-1_4");
+    assert_int_not_equal(steps_slurm_resolve(v, 1, 20261207, &err), 0);
+    assert_non_null(strstr(err.msg, "Unable to contact slurm controller"));
+    assert_string_equal(v[0].id, "@1700000000000-1_4");
+    {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/down", dir);
+        unlink(path);
+    }
+    /* a mark or no id is not asked about: unknown, the others answered */
+    job(&v[0], 1, "@1700000000000-1_4");
+    job(&v[1], 2, "7_0");
+    job(&v[2], 3, "");
+    assert_int_equal(steps_slurm_query(v, 3, &err), 0);
+    assert_int_equal(v[0].state, STEPS_SLURM_UNKNOWN);
+    assert_int_equal(v[1].state, STEPS_SLURM_ACTIVE);
+    assert_int_equal(v[2].state, STEPS_SLURM_UNKNOWN);
+}
+
 /* Registration's verdict on a job whose log has no last line, or 70. */
 static void test_verdict(void **state)
 {
@@ -214,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_states),
         cmocka_unit_test(test_down),
+        cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_verdict),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

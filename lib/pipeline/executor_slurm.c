@@ -17,7 +17,10 @@
  * as the local executor does.  Slurm's own messages (a time limit) go to
  * WORK/jobs/<procdate>/slurm/<arrayid>_<task>.out.  The jobs' Slurm ids
  * are stored on their rows, in one transaction per array, right after
- * sbatch answered.
+ * sbatch answered; before sbatch runs, the rows get the array's mark
+ * "@TOKEN_i" (its comment is "rapid:TOKEN"), committed, so that a re-run
+ * after a kill in between finds the array in Slurm instead of submitting
+ * its jobs again.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +36,7 @@ typedef struct sjob {
     rapid_job job;
     int64_t refjid;         /* science: its reference job; 0: none */
     int submit;             /* to be submitted now */
+    int found;              /* its array found by its submission's mark */
     steps_slurm_job sl;     /* its Slurm id (stored or new) and state */
 } sjob;
 
@@ -46,12 +50,6 @@ typedef struct plan {
     int nlist;
 } plan;
 
-static const char *kind_of(int ppid)
-{
-    return ppid == RAPID_PPID_REFERENCE ? "ref"
-           : ppid == RAPID_PPID_SCIENCE ? "sci" : "post";
-}
-
 static int by_ref(const void *a, const void *b)
 {
     const sjob *x = a, *y = b;
@@ -63,15 +61,36 @@ static int by_ref(const void *a, const void *b)
     return (x->job.jid > y->job.jid) - (x->job.jid < y->job.jid);
 }
 
+/* Store the Slurm ids found for the jobs being submitted by a run that
+ * was killed before it stored them (one transaction). */
+static int store_found(rapid_steps *s, plan *p, rapid_err *err)
+{
+    int i, rc;
+
+    if ((rc = rapid_db_begin(s->db, err)) != 0)
+        return rc;
+    for (i = 0; i < p->n && rc == 0; i++)
+        if (p->v[i].found)
+            rc = rapid_db_set_job_executor(s->db, p->v[i].job.jid,
+                                           p->v[i].sl.id, NULL, err);
+    if (rc == 0)
+        return rapid_db_commit(s->db, err);
+    rapid_db_rollback(s->db);
+    return rc;
+}
+
 /* The unended jobs of the date of this kind that have no complete log:
- * those with a Slurm id are asked about, the others are to submit. */
+ * those with a Slurm id are asked about, the others are to submit.  A job
+ * whose row has a submission's mark (the run that submitted it was killed
+ * before storing its id) gets the id of the array Slurm accepted for it,
+ * or is submitted when Slurm has no such array. */
 static int select_jobs(rapid_steps *s, int postproc, plan *p, rapid_err *err)
 {
     rapid_job *jobs = NULL;
     rapid_err ignore = RAPID_ERR_INIT;
     steps_slurm_job *ask = NULL;
     char dir[STEPS_PATH], config[STEPS_PATH];
-    int n = 0, i, k, nask = 0, code, rc;
+    int n = 0, i, k, nask = 0, nfound = 0, code, rc;
 
     if ((rc = rapid_db_unclosed_jobs(s->db, s->procdate, 0, &jobs, &n, err)))
         return rc;
@@ -95,14 +114,34 @@ static int select_jobs(rapid_steps *s, int postproc, plan *p, rapid_err *err)
                                   x->job.jid);
             x->refjid = steps_config_refjid(config);
         }
-        if (jobs[i].slurm[0]) {
-            snprintf(x->sl.id, sizeof x->sl.id, "%s", jobs[i].slurm);
-            ask[nask++] = x->sl;
-        } else {
-            x->submit = 1;
-        }
+        snprintf(x->sl.id, sizeof x->sl.id, "%s", jobs[i].slurm);
+        ask[nask++] = x->sl;
         p->n++;
     }
+    if ((rc = steps_slurm_resolve(ask, nask, s->procdate, err)) != 0) {
+        rapid_err_prefix(err, "Slurm executor: the arrays of a submission"
+                         " killed before it stored their ids");
+        goto cleanup;
+    }
+    for (i = 0; i < p->n; i++) {
+        p->v[i].found = p->v[i].sl.id[0] == STEPS_SLURM_MARK && ask[i].id[0];
+        nfound += p->v[i].found;
+        p->v[i].sl = ask[i];
+        p->v[i].submit = !ask[i].id[0];
+    }
+    if (nfound && (rc = store_found(s, p, err)) != 0) {
+        rapid_err_prefix(err, "Slurm executor: the ids of the jobs found in"
+                         " Slurm");
+        goto cleanup;
+    }
+    if (nfound)
+        steps_say(s, "rapid executor: %d jobs found in Slurm by their"
+                  " submission's mark (a run killed before it stored their"
+                  " ids): not submitted again", nfound);
+    for (i = k = 0; i < p->n; i++)
+        if (!p->v[i].submit)
+            ask[k++] = p->v[i].sl;
+    nask = k;
     if ((rc = steps_slurm_query(ask, nask, err)) != 0) {
         rapid_err_prefix(err, "Slurm executor: the jobs given to Slurm"
                          " before");
@@ -179,6 +218,31 @@ static int add_arg(char **argv, int *argc, int max, char *v)
     return 0;
 }
 
+/* "PREFIX_i" on the row of v[i], i = 0..n-1, in one transaction. */
+static int store_ids(rapid_steps *s, sjob **v, int n, const char *prefix,
+                     rapid_err *err)
+{
+    int i, rc;
+
+    if ((rc = rapid_db_begin(s->db, err)) != 0)
+        return rc;
+    for (i = 0; i < n && rc == 0; i++) {
+        char id[64];
+        if ((size_t)snprintf(id, sizeof id, "%s_%d", prefix, i) >=
+            sizeof v[i]->sl.id) {
+            rc = rapid_fail(err, RAPID_E_ARG, "Slurm id %s: too long", id);
+            break;
+        }
+        memcpy(v[i]->sl.id, id, strlen(id) + 1);
+        rc = rapid_db_set_job_executor(s->db, v[i]->job.jid, v[i]->sl.id,
+                                       NULL, err);
+    }
+    if (rc == 0)
+        return rapid_db_commit(s->db, err);
+    rapid_db_rollback(s->db);
+    return rc;
+}
+
 /* Submit v[0..n-1] (one kind) as one array; dep: "afterany:..." or "". */
 static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
                         const char *dep, rapid_step_report *r,
@@ -188,6 +252,7 @@ static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
     char list[STEPS_PATH + 96], out[STEPS_PATH + 64], array[32], name[48];
     char cpus[40], extra[sizeof s->set.slurm_extra], *argv[MAXARGS];
     char part[80], mem[48], tim[48], *depopt = NULL, *tok, *save = NULL;
+    char token[32], comment[48], mark[40], ids[32];
     const char *verb = v[0]->job.ppid == RAPID_PPID_POSTPROC ? "postproc-job"
                                                              : "job";
     steps_text t = {0}, o = {0};
@@ -196,8 +261,12 @@ static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
     char *end;
 
     argv[0] = NULL;
-    snprintf(list, sizeof list, "%s/%s-%lld-%d.list", p->dir,
-             kind_of(v[0]->job.ppid), p->stamp, p->nlist++);
+    /* this array's token: its list file, its comment, the rows' mark */
+    snprintf(token, sizeof token, "%lld-%d", p->stamp, p->nlist++);
+    snprintf(list, sizeof list, "%s/%s-%s.list", p->dir,
+             steps_slurm_kind(v[0]->job.ppid), token);
+    snprintf(comment, sizeof comment, "--comment=rapid:%s", token);
+    snprintf(mark, sizeof mark, "%c%s", STEPS_SLURM_MARK, token);
     for (i = 0; i < n; i++)
         steps_printf(&t, "%lld\n", (long long)v[i]->job.jid);
     if (t.nomem) {
@@ -209,7 +278,7 @@ static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
     snprintf(array, sizeof array, "--array=0-%d", n - 1);
     snprintf(out, sizeof out, "--output=%s/%%A_%%a.out", p->dir);
     snprintf(name, sizeof name, "--job-name=rapid-%d-%s", s->procdate,
-             kind_of(v[0]->job.ppid));
+             steps_slurm_kind(v[0]->job.ppid));
     snprintf(cpus, sizeof cpus, "--cpus-per-task=%d",
              s->set.slurm_cpus > 0 ? s->set.slurm_cpus
                                    : (s->set.threads > 0 ? s->set.threads : 1));
@@ -219,6 +288,7 @@ static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
     add_arg(argv, &argc, MAXARGS, "--no-requeue");
     add_arg(argv, &argc, MAXARGS, array);
     add_arg(argv, &argc, MAXARGS, name);
+    add_arg(argv, &argc, MAXARGS, comment);
     add_arg(argv, &argc, MAXARGS, out);
     add_arg(argv, &argc, MAXARGS, cpus);
     if (s->set.slurm_partition[0]) {
@@ -253,6 +323,13 @@ static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
     add_arg(argv, &argc, MAXARGS, p->script);
     add_arg(argv, &argc, MAXARGS, list);
     add_arg(argv, &argc, MAXARGS, (char *)verb);
+    /* the mark first, committed: a run killed once sbatch answered leaves
+     * the rows saying which array to look for (steps_slurm_resolve) */
+    if ((rc = store_ids(s, v, n, mark, err)) != 0) {
+        rapid_err_prefix(err, "the marks of %d %s jobs before sbatch", n,
+                         steps_slurm_kind(v[0]->job.ppid));
+        goto cleanup;
+    }
     if ((rc = steps_run_capture(argv, &o, &status, err)) != 0)
         goto cleanup;
     /* --parsable: "arrayid" or "arrayid;cluster" on the last line */
@@ -260,30 +337,22 @@ static int submit_array(rapid_steps *s, plan *p, sjob **v, int n,
     aid = strtoll(steps_last_line(&o), &end, 10);
     if (status != 0 || errno || aid <= 0 || (*end && *end != ';')) {
         rc = rapid_fail(err, RAPID_E_IO, "sbatch of %d %s jobs (%s) failed"
-                        " (exit %d): %s", n, kind_of(v[0]->job.ppid), list,
+                        " (exit %d): %s", n, steps_slurm_kind(v[0]->job.ppid), list,
                         status, steps_last_line(&o));
         goto cleanup;
     }
     r->arrays++;
-    /* the ids on the rows at once: a re-run must not submit them again */
-    if ((rc = rapid_db_begin(s->db, err)) != 0)
+    /* the ids on the rows at once: a re-run asks Slurm about them */
+    snprintf(ids, sizeof ids, "%lld", aid);
+    if ((rc = store_ids(s, v, n, ids, err)) != 0) {
+        rapid_err_prefix(err, "Slurm array %lld (comment rapid:%s) submitted,"
+                         " its ids not stored (a re-run finds it by its"
+                         " comment)", aid, token);
         goto cleanup;
-    for (i = 0; i < n && rc == 0; i++) {
-        snprintf(v[i]->sl.id, sizeof v[i]->sl.id, "%lld_%d", aid, i);
-        v[i]->sl.state = STEPS_SLURM_ACTIVE;
-        rc = rapid_db_set_job_executor(s->db, v[i]->job.jid, v[i]->sl.id,
-                                       NULL, err);
     }
-    if (rc == 0)
-        rc = rapid_db_commit(s->db, err);
-    else
-        rapid_db_rollback(s->db);
-    if (rc)
-        rapid_err_prefix(err, "Slurm array %lld submitted, its ids not"
-                         " stored (scancel %lld before running again)", aid,
-                         aid);
-    else
-        r->ran += n;
+    for (i = 0; i < n; i++)
+        v[i]->sl.state = STEPS_SLURM_ACTIVE;
+    r->ran += n;
 cleanup:
     if (rc)
         rapid_err_prefix(err, "Slurm executor");

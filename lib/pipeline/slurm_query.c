@@ -6,9 +6,14 @@
  * MinJobAge seconds after its end; afterwards the job-completion file
  * (JobCompType jobcomp/filetxt, JobCompLoc) keeps its end state, one line
  * per ending, the last one counting.  A job in neither is gone: its end
- * cannot be known. */
+ * cannot be known.
+ *
+ * A job whose row holds a submission's mark, "@TOKEN_i" (stored before
+ * sbatch ran, replaced by "arrayid_i" once it answered), is task i of the
+ * array whose comment is "rapid:TOKEN", if Slurm has such an array. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,20 +299,26 @@ cleanup:
     return rc;
 }
 
-int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err)
+int steps_slurm_query(steps_slurm_job *v, int nv, rapid_err *err)
 {
     steps_slurm_job **ix = NULL;
-    int i, rc = 0, gone = 0;
+    int i, n = 0, rc = 0, gone = 0;
 
-    for (i = 0; i < n; i++)
+    for (i = 0; i < nv; i++)
         v[i].state = STEPS_SLURM_UNKNOWN, v[i].name[0] = '\0',
         v[i].from_file = 0;
-    if (n <= 0)
+    if (nv <= 0)
         return 0;
-    if (!(ix = malloc((size_t)n * sizeof *ix)))
+    if (!(ix = malloc((size_t)nv * sizeof *ix)))
         return rapid_fail(err, RAPID_E_NOMEM, "squeue: out of memory");
-    for (i = 0; i < n; i++)
-        ix[i] = &v[i];
+    /* no id, or a submission's mark: nothing to ask (UNKNOWN) */
+    for (i = 0; i < nv; i++)
+        if (v[i].id[0] && v[i].id[0] != STEPS_SLURM_MARK)
+            ix[n++] = &v[i];
+    if (!n) {
+        free(ix);
+        return 0;
+    }
     qsort(ix, (size_t)n, sizeof *ix, by_id);
     for (i = 0; i < n; i++)
         ix[i]->state = STEPS_SLURM_GONE;
@@ -316,19 +327,114 @@ int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err)
                           err);
     if (rc) {
         for (i = 0; i < n; i++)
-            v[i].state = STEPS_SLURM_UNKNOWN, v[i].name[0] = '\0';
+            ix[i]->state = STEPS_SLURM_UNKNOWN, ix[i]->name[0] = '\0';
     } else {
         for (i = 0; i < n; i++)
-            gone += v[i].state == STEPS_SLURM_GONE;
+            gone += ix[i]->state == STEPS_SLURM_GONE;
         if (gone)
             from_jobcomp(ix, n);
         for (i = gone = 0; i < n; i++)
-            gone += v[i].state == STEPS_SLURM_GONE;
+            gone += ix[i]->state == STEPS_SLURM_GONE;
         if (gone && (rc = cancelled_pending(ix, n, err)) != 0)
             for (i = 0; i < n; i++)
-                v[i].state = STEPS_SLURM_UNKNOWN, v[i].name[0] = '\0';
+                ix[i]->state = STEPS_SLURM_UNKNOWN, ix[i]->name[0] = '\0';
     }
     free(ix);
+    return rc;
+}
+
+const char *steps_slurm_kind(int ppid)
+{
+    return ppid == RAPID_PPID_REFERENCE ? "ref"
+           : ppid == RAPID_PPID_SCIENCE ? "sci" : "post";
+}
+
+/* The token of a mark "@TOKEN_i" into tok, and i; -1 when id is no mark. */
+static int mark_token(const char *id, char *tok, size_t toksz)
+{
+    const char *us = strrchr(id, '_');
+    char *end;
+    long task;
+
+    if (id[0] != STEPS_SLURM_MARK || !us || us == id + 1 ||
+        (size_t)(us - id) > toksz)
+        return -1;
+    errno = 0;
+    task = strtol(us + 1, &end, 10);
+    if (errno || *end || end == us + 1 || task < 0 || task > INT_MAX)
+        return -1;
+    snprintf(tok, toksz, "%.*s", (int)(us - id - 1), id + 1);
+    return (int)task;
+}
+
+int steps_slurm_resolve(steps_slurm_job *v, int n, int procdate,
+                        rapid_err *err)
+{
+    char names[160], fmt[] = "%F %k", tok[32], comment[48];
+    char *argv[] = {"squeue", "-h", "-t", "all", "-n", names, "-o", fmt,
+                    NULL};
+    steps_text out = {0};
+    char *line, *save = NULL, *sp;
+    int i, k, task, nmark = 0, status, rc;
+    struct found {
+        long long aid;
+        char comment[48];
+    } *arr = NULL;
+    int narr = 0;
+
+    for (i = 0; i < n; i++)
+        nmark += v[i].id[0] == STEPS_SLURM_MARK;
+    if (!nmark)
+        return 0;
+    snprintf(names, sizeof names, "rapid-%d-ref,rapid-%d-sci,rapid-%d-post",
+             procdate, procdate, procdate);
+    if ((rc = steps_run_capture(argv, &out, &status, err)) != 0)
+        goto cleanup;
+    if (status != 0) {
+        rc = rapid_fail(err, RAPID_E_IO, "squeue failed (exit %d): %s",
+                        status, steps_last_line(&out));
+        goto cleanup;
+    }
+    /* one line per array, or per task once it started: the arrays */
+    for (line = out.s ? strtok_r(out.s, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        long long aid;
+        if (!(sp = strchr(line, ' ')) || strncmp(sp + 1, "rapid:", 6) != 0 ||
+            strlen(sp + 1) >= sizeof arr->comment ||
+            (aid = strtoll(line, NULL, 10)) <= 0)
+            continue;
+        for (k = 0; k < narr && arr[k].aid != aid; k++)
+            ;
+        if (k < narr)
+            continue;
+        if (!(k % 16)) {
+            void *more = realloc(arr, (size_t)(k + 16) * sizeof *arr);
+            if (!more) {
+                rc = rapid_fail(err, RAPID_E_NOMEM, "squeue: out of memory");
+                goto cleanup;
+            }
+            arr = more;
+        }
+        arr[k].aid = aid;
+        snprintf(arr[k].comment, sizeof arr[k].comment, "%s", sp + 1);
+        narr++;
+    }
+    for (i = 0; i < n; i++) {
+        if (v[i].id[0] != STEPS_SLURM_MARK)
+            continue;
+        task = mark_token(v[i].id, tok, sizeof tok);
+        snprintf(comment, sizeof comment, "rapid:%s", tok);
+        for (k = 0; task >= 0 && k < narr; k++)
+            if (strcmp(arr[k].comment, comment) == 0)
+                break;
+        if (task >= 0 && k < narr)
+            snprintf(v[i].id, sizeof v[i].id, "%lld_%d", arr[k].aid, task);
+        else
+            v[i].id[0] = '\0';
+    }
+cleanup:
+    free(arr);
+    steps_text_free(&out);
     return rc;
 }
 
@@ -377,7 +483,10 @@ int steps_slurm_view_load(steps_slurm_view *sv, const rapid_steps *s,
             sv->n++;
         }
     free(need);
-    if (steps_slurm_query(sv->v, sv->n, &sv->why) != 0)
+    /* a job being submitted: the array Slurm accepted for it, if any
+     * (none: left alone, the executor's re-run submits it) */
+    if (steps_slurm_resolve(sv->v, sv->n, s->procdate, &sv->why) != 0 ||
+        steps_slurm_query(sv->v, sv->n, &sv->why) != 0)
         sv->failed = 1;
     return 0;
 }

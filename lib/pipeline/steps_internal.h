@@ -168,8 +168,23 @@ const char *steps_last_line(steps_text *out);
  * (pending, running, and ended for MinJobAge), then the job-completion
  * file (jobcomp/filetxt) for the others.  On failure (squeue cannot run,
  * the controller does not answer) the states are STEPS_SLURM_UNKNOWN and
- * err says why. */
+ * err says why.  A job with no id, or a submission's mark, is
+ * STEPS_SLURM_UNKNOWN. */
 int steps_slurm_query(steps_slurm_job *v, int n, rapid_err *err);
+
+/* A job's row holds "@TOKEN_i" from just before the sbatch of its array
+ * (comment "rapid:TOKEN") until its Slurm id replaces it. */
+#define STEPS_SLURM_MARK '@'
+/* "ref", "sci" or "post": the kind of job of ppid, in Slurm's job names
+ * (rapid-<procdate>-<kind>) and the list files. */
+const char *steps_slurm_kind(int ppid);
+/* The arrays of procdate Slurm still has (squeue -t all) for the jobs of
+ * v[0..n-1] whose id is a submission's mark: the id becomes the task's
+ * "arrayid_i" when Slurm has the array, "" when it does not (then no task
+ * of it is pending or running).  Other ids are left as they are.  An
+ * error when squeue cannot be asked (the ids are then unchanged). */
+int steps_slurm_resolve(steps_slurm_job *v, int n, int procdate,
+                        rapid_err *err);
 
 /* Slurm's view of the jobs of a registration that have a Slurm id and no
  * complete log (or one that says 70), taken before registration reads
