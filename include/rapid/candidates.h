@@ -100,6 +100,11 @@ typedef struct rapid_cand_opts {
     double filter_fwhm;   /* Gaussian filter FWHM (px) when detecting on the
                            * difference itself; 0 none (2) */
     int negative;         /* 1: list the negative candidates too (0) */
+    int noise_cal;        /* 1: multiply the aperture, Kron and PSF-fit errors
+                           * by the noise measured on the image itself with
+                           * random apertures and PSF fits on empty sky
+                           * (header ERRCOR*; docs/candidates.md); 0: the
+                           * uncertainty map summed in quadrature as it is (1) */
     int bkg_mesh;         /* > 0: subtract a background interpolated
                            * between meshes of this size (px; SExtractor's
                            * estimator, median-filtered over 3x3 meshes)

@@ -16,7 +16,7 @@ typedef struct cand_row {
     int sign;
     double x, y, xbar, ybar;
     float flux_aper[CAND_NAPER], fluxerr_aper[CAND_NAPER];
-    float flux_auto, fluxerr_auto, a, b, theta, elongation, fwhm, peak, snr;
+    float flux_auto, fluxerr_auto, area_auto, a, b, theta, elongation, fwhm, peak, snr;
     int isoarea, flags;
     rapid_psfphot_result psf;
     /* vetting metrics */
@@ -42,8 +42,29 @@ void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
  * fraction of flux in a 3-px aperture. */
 void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
               long first);
+/* The factors the errors are multiplied by (candidates_noise.c): the
+ * robust sd of flux / error of random apertures of each diameter and of
+ * PSF fits on empty sky, and how many were placed (factor 1 below 100). */
+typedef struct cand_noise {
+    double aper[CAND_NAPER], psf;
+    long naper[CAND_NAPER], npsf;
+} cand_noise;
+
+/* Measured on D (fit, NaN where unusable) with its uncertainty (noise),
+ * away from mask and src (pixels of significant candidates); diam the
+ * apertures' diameters.  All factors 1 when o->noise_cal is 0. */
+void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
+                        const float *fit, const float *noise,
+                        const unsigned char *mask, const unsigned char *src,
+                        const double *diam, cand_noise *nc);
+/* Errors of rows[first..n) multiplied by the factors (the Kron flux's by
+ * that of its equivalent diameter, snr recomputed), then flux_floor x
+ * |flux_psf| added in quadrature to fluxerr_psf. */
+void cand_noise_apply(const cand_noise *nc, const double *diam, double flux_floor,
+                      cand_rows *rows, long first);
 int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
                const cand_rows *rows, double rms, double psf_fwhm,
-               double apfrac3, rapid_table *cat, rapid_err *err);
+               double apfrac3, const cand_noise *nc, rapid_table *cat,
+               rapid_err *err);
 
 #endif
