@@ -218,6 +218,12 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
         rapid_cand_opts_init(&o);
         o.negative = s < 0;
         assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+        {
+            double kp = 0, k3 = 0;
+            assert_ok(rapid_header_get_double(&cat.hdr, "ERRCORPS", &kp, &err), err);
+            assert_ok(rapid_header_get_double(&cat.hdr, "ERRCOR3", &k3, &err), err);
+            printf("  image %d: ERRCOR3 %.3f ERRCORPS %.3f\n", im, k3, kp);
+        }
         fp = rapid_table_col(&cat, "flux_psf")->data;
         fe = rapid_table_col(&cat, "fluxerr_psf")->data;
         xp = rapid_table_col(&cat, "x_psf")->data;

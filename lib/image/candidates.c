@@ -42,7 +42,7 @@ void rapid_cand_opts_init(rapid_cand_opts *o)
 typedef struct base {
     float *fit, *noise;
     unsigned char *mask;
-    unsigned char *src; /* 1: a pixel of a candidate with snr_aper_3 >= 10
+    unsigned char *src; /* 1: a pixel of a candidate with snr_aper_3 >= 5
                          * (kept out of the noise measurement) */
 } base;
 
@@ -357,7 +357,7 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
         r->sign = s;
         measure(&im, &p, in->nx, sc, k, psf_sig, r);
         if (r->fluxerr_aper[CAND_AP3] > 0 &&
-            r->flux_aper[CAND_AP3] >= 10 * r->fluxerr_aper[CAND_AP3]) {
+            r->flux_aper[CAND_AP3] >= 5 * r->fluxerr_aper[CAND_AP3]) {
             int q;
             for (q = 0; q < sc->npix[k]; q++)
                 bs->src[sc->pix[k][q]] = 1;

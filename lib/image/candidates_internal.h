@@ -48,6 +48,9 @@ void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
 typedef struct cand_noise {
     double aper[CAND_NAPER], psf;
     long naper[CAND_NAPER], npsf;
+    /* the map's median variance of each measurement on empty sky: the
+     * part the factor applies to (var + (k^2 - 1) vsky) */
+    double vsky[CAND_NAPER], vsky_psf;
 } cand_noise;
 
 /* Measured on D (fit, NaN where unusable) with its uncertainty (noise),
@@ -57,8 +60,9 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
                         const float *fit, const float *noise,
                         const unsigned char *mask, const unsigned char *src,
                         const double *diam, cand_noise *nc);
-/* Errors of rows[first..n) multiplied by the factors (the Kron flux's by
- * that of its equivalent diameter, snr recomputed), then flux_floor x
+/* The sky's part of the errors of rows[first..n) multiplied by the factors
+ * (the Kron flux's by that of its equivalent diameter, snr recomputed),
+ * then flux_floor x
  * |flux_psf| added in quadrature to fluxerr_psf. */
 void cand_noise_apply(const cand_noise *nc, const double *diam, double flux_floor,
                       cand_rows *rows, long first);

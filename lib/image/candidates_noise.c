@@ -7,10 +7,15 @@
  * underestimate the error of a sum over several pixels.  The stage places
  * random apertures (each diameter) and PSF fits of the flux alone (the
  * fit's own estimator, at a fixed position) on empty sky: no unusable
- * pixel and no pixel of a significant candidate within 2 px.  The robust
+ * pixel and no pixel of a candidate of 3-px S/N >= 5 (by the map) within 2 px.  The robust
  * standard deviation of flux / error there (1.4826 x the median absolute
- * deviation, insensitive to the few faint sources left) is the factor
- * every error of that measurement is multiplied by.
+ * deviation, insensitive to the few faint sources left) is the factor k
+ * the sky's part of every error of that measurement is multiplied by: a
+ * candidate's variance var becomes var + (k^2 - 1) var_sky, var_sky the
+ * median variance the map gives that measurement on empty sky, kept
+ * between var and k^2 var.  A faint candidate's error is thus k times the
+ * map's, a bright source's Poisson part (which the map models) is left
+ * as it is.
  */
 #include <math.h>
 #include <stdint.h>
@@ -93,7 +98,7 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
                         const unsigned char *mask, const unsigned char *src,
                         const double *diam, cand_noise *nc)
 {
-    double *t = malloc(NOISE_TARGET * sizeof *t);
+    double *t = malloc(NOISE_TARGET * sizeof *t), *v = malloc(NOISE_TARGET * sizeof *v);
     uint64_t st = 0x5eedc0ffee123457ULL;
     sep_image im;
     int a, h = o->psf.half;
@@ -102,11 +107,14 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
     for (a = 0; a < CAND_NAPER; a++) {
         nc->aper[a] = 1;
         nc->naper[a] = 0;
+        nc->vsky[a] = 0;
     }
     nc->psf = 1;
     nc->npsf = 0;
-    if (!t || !o->noise_cal) {
+    nc->vsky_psf = 0;
+    if (!t || !v || !o->noise_cal) {
         free(t);
+        free(v);
         return;
     }
     memset(&im, 0, sizeof im);
@@ -128,13 +136,18 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
             if (empty_spot(in, mask, src, diam[a] / 2, &st, &x, &y) != 0)
                 continue;
             if (sep_sum_circle(&im, x, y, diam[a] / 2, 0, 0, 0, &sum, &sumerr, &area,
-                               &f) == 0 && sumerr > 0 && isfinite(sum))
+                               &f) == 0 && sumerr > 0 && isfinite(sum)) {
+                v[n] = sumerr * sumerr;
                 t[n++] = sum / sumerr;
+            }
         }
         rapid_sep_unlock();
         nc->naper[a] = n;
-        if (n >= NOISE_MIN)
+        if (n >= NOISE_MIN) {
             nc->aper[a] = robust_sd(t, n);
+            qsort(v, (size_t)n, sizeof *v, cmp_double);
+            nc->vsky[a] = v[n / 2];
+        }
     }
     /* the PSF fit's flux at a fixed position: sum(P D / s^2) / sum(P^2 / s^2),
      * error sum(P^2 / s^2)^-1/2 */
@@ -154,26 +167,47 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
                 num += p * fit[q] * w;
                 den += p * p * w;
             }
-        if (den > 0)
+        if (den > 0) {
+            v[n] = 1 / den;
             t[n++] = num / sqrt(den);
+        }
     }
     nc->npsf = n;
-    if (n >= NOISE_MIN)
+    if (n >= NOISE_MIN) {
         nc->psf = robust_sd(t, n);
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+        nc->vsky_psf = v[n / 2];
+    }
     free(t);
+    free(v);
+}
+
+/* var + (k^2 - 1) vsky, between var and k^2 var. */
+static double calibrated(double err, double k, double vsky)
+{
+    double var = err * err, nv = var + (k * k - 1) * vsky;
+    double lo = fmin(1, k * k) * var, hi = fmax(1, k * k) * var;
+
+    if (!isfinite(err))
+        return err;
+    return sqrt(fmin(fmax(nv, lo), hi));
 }
 
 void cand_noise_apply(const cand_noise *nc, const double *diam, double flux_floor,
                       cand_rows *rows, long first)
 {
+    /* the sky's variance per pixel, from the largest aperture's */
+    double rl = diam[CAND_NAPER - 1] / 2;
+    double vpix = nc->vsky[CAND_NAPER - 1] / (M_PI * rl * rl);
     long k;
     int a;
 
     for (k = first; k < rows->n; k++) {
         cand_row *r = &rows->r[k];
-        double d = 2 * sqrt(r->area_auto / M_PI), c;
+        double d = 2 * sqrt(r->area_auto / M_PI), c, ek;
         for (a = 0; a < CAND_NAPER; a++)
-            r->fluxerr_aper[a] = (float)(r->fluxerr_aper[a] * nc->aper[a]);
+            r->fluxerr_aper[a] = (float)calibrated(r->fluxerr_aper[a], nc->aper[a],
+                                                   nc->vsky[a]);
         /* the Kron aperture: the factor of its equivalent diameter,
          * interpolated between the apertures' */
         if (!(d > diam[0]))
@@ -186,11 +220,15 @@ void cand_noise_apply(const cand_noise *nc, const double *diam, double flux_floo
             c = nc->aper[a - 1] + (nc->aper[a] - nc->aper[a - 1]) *
                                       (d - diam[a - 1]) / (diam[a] - diam[a - 1]);
         }
-        r->fluxerr_auto = (float)(r->fluxerr_auto * c);
+        r->fluxerr_auto = (float)calibrated(r->fluxerr_auto, c, vpix * r->area_auto);
         r->snr = r->fluxerr_auto > 0 ? r->flux_auto / r->fluxerr_auto : NAN;
-        r->psf.fluxerr *= nc->psf;
-        r->psf.xerr *= nc->psf;
-        r->psf.yerr *= nc->psf;
+        /* the positions' errors scale as the flux's */
+        ek = calibrated(r->psf.fluxerr, nc->psf, nc->vsky_psf);
+        if (r->psf.fluxerr > 0) {
+            r->psf.xerr *= ek / r->psf.fluxerr;
+            r->psf.yerr *= ek / r->psf.fluxerr;
+        }
+        r->psf.fluxerr = ek;
         if (flux_floor > 0 && isfinite(r->psf.flux))
             r->psf.fluxerr = hypot(r->psf.fluxerr, flux_floor * r->psf.flux);
     }
