@@ -609,6 +609,10 @@ static void test_cuts_ini(void **state)
     write_file(p, "; stricter\n[cuts]\nsnr_min = 7.5\nchi2_max=4\n");
     assert_ok(rapid_cuts_read(&c, p, &err), err);
     assert_true(c.snr_min == 7.5 && c.chi2_max == 4 && c.edge_min == 5);
+    write_file(p, "[cuts]\nsat_rmin = 12\nsat_scale = 3\nsatrad_min = 0.5\n");
+    assert_ok(rapid_cuts_read(&c, p, &err), err);
+    assert_true(c.sat_rmin == 12 && c.sat_scale == 3 && c.satrad_min == 0.5);
+    assert_true(c.snr_min == 7.5);
     write_file(p, "[cuts]\nsnr_min = 6\nsnr_mni = 7\n");
     assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
     assert_non_null(strstr(err.msg, p));
@@ -774,6 +778,103 @@ static void test_correlated_noise(void **state)
     free(unc);
 }
 
+/* Saturated stars: a candidate closer to a cluster of saturated pixels
+ * than sat_rmin + sat_scale x sqrt(its pixels) fails RAPID_FAIL_SAT
+ * (satrad < 1), one further away passes; without the map both pass. */
+static void test_saturated(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    unsigned char *sat = calloc(V * V, 1);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i, near, far;
+    int a, b;
+
+    (void)state;
+    blank(img, unc, 13);
+    rapid_psf_field_add(&field, img, V, V, 115.3, 100.2, 400); /* 15 px away */
+    rapid_psf_field_add(&field, img, V, V, 140.4, 100.3, 400); /* 40 px away */
+    for (b = 99; b <= 101; b++) /* 9 saturated pixels: radius 30 + 2 x 3 = 36 px */
+        for (a = 99; a <= 101; a++)
+            sat[b * V + a] = 1;
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    near = row_at(&cat, 115.3, 100.2, 0.5);
+    far = row_at(&cat, 140.4, 100.3, 0.5);
+    assert_int_equal(i32(&cat, "pass", near), 1);
+    assert_int_equal(i32(&cat, "pass", far), 1);
+    rapid_table_release(&cat);
+    in.sat = sat;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    near = row_at(&cat, 115.3, 100.2, 0.5);
+    far = row_at(&cat, 140.4, 100.3, 0.5);
+    printf("saturated: satrad %.3f and %.3f\n", f32(&cat, "satrad", near),
+           f32(&cat, "satrad", far));
+    assert_int_equal(i32(&cat, "fail_bits", near), RAPID_FAIL_SAT);
+    assert_true(fabs(f32(&cat, "satrad", near) - 15.3 / 36) < 0.02);
+    assert_int_equal(i32(&cat, "pass", far), 1);
+    assert_true(fabs(f32(&cat, "satrad", far) - 40.4 / 36) < 0.02);
+    {
+        long nsat = 0;
+        assert_ok(rapid_header_get_long(&cat.hdr, "NSATSTAR", &nsat, &err), err);
+        assert_int_equal(nsat, 1);
+    }
+    rapid_table_release(&cat);
+    /* satrad_min 0 turns the cut off */
+    o.cuts.satrad_min = 0;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    for (i = 0; i < cat.nrows; i++)
+        assert_false(i32(&cat, "fail_bits", i) & RAPID_FAIL_SAT);
+    rapid_table_release(&cat);
+    free(sat);
+    free(img);
+    free(unc);
+}
+
+/* The saturated pixels of an L2 file: its DQ's SATURATED bit; none
+ * without a DQ; a DQ of another size is an error naming the file. */
+static void test_saturated_l2(void **state)
+{
+    rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
+    rapid_image sci = RAPID_IMAGE_INIT;
+    rapid_fits_out *out = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+    unsigned char *sat = NULL;
+    const char *path = test_path("l2sat.fits"), *bare = test_path("l2bare.fits");
+
+    (void)state;
+    assert_ok(rapid_image_u32_alloc(&dq, 4, 3, 0, &err), err);
+    assert_ok(rapid_image_alloc(&sci, 4, 3, 1.0f, &err), err);
+    dq.data[1] = 2;     /* SATURATED */
+    dq.data[5] = 3;     /* DO_NOT_USE | SATURATED */
+    dq.data[7] = 1;     /* DO_NOT_USE alone */
+    dq.data[11] = 2048; /* HOT */
+    assert_ok(rapid_fits_create(&out, path, &err), err);
+    assert_ok(rapid_fits_append_image(out, &sci, "SCI", &err), err);
+    assert_ok(rapid_fits_append_image_u32(out, &dq, "DQ", &err), err);
+    assert_ok(rapid_fits_commit(out, &err), err);
+    assert_ok(rapid_cand_saturated_l2(path, 4, 3, &sat, &err), err);
+    assert_non_null(sat);
+    for (int k = 0; k < 12; k++)
+        assert_int_equal(sat[k], k == 1 || k == 5);
+    free(sat);
+    assert_int_equal(rapid_cand_saturated_l2(path, 5, 3, &sat, &err), RAPID_E_ARG);
+    assert_null(sat);
+    assert_non_null(strstr(err.msg, path));
+    assert_ok(rapid_fits_write_image(bare, &sci, NULL, &err), err);
+    assert_ok(rapid_cand_saturated_l2(bare, 4, 3, &sat, &err), err);
+    assert_null(sat);
+    rapid_image_u32_release(&dq);
+    rapid_image_release(&sci);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +889,8 @@ int main(void)
         cmocka_unit_test(test_cuts_ini),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_correlated_noise),
+        cmocka_unit_test(test_saturated),
+        cmocka_unit_test(test_saturated_l2),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -494,6 +494,7 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
     float *nobkg = NULL;
     base bs = {NULL, NULL, NULL, NULL};
     cand_noise nc;
+    cand_sat sat = {NULL, NULL, NULL, 0};
     cand_rows rows = {NULL, 0, 0};
     float *kern = NULL;
     double rms, psf_fwhm, apfrac3;
@@ -539,6 +540,9 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
         cand_noise_measure(in, o, bs.fit, bs.noise, bs.mask, bs.src, aper_diam, &nc);
         cand_noise_apply(&nc, aper_diam, o->psf.flux_floor, &rows, 0);
         cand_metrics(in, o, bs.fit, bs.mask, &rows, 0);
+        if ((rc = cand_sat_find(in, o->cuts.sat_rmin, o->cuts.sat_scale, &sat)) != 0)
+            rc = rapid_fail(err, rc, "candidates: no memory for the saturated stars");
+        cand_sat_metric(&sat, &rows, 0);
         cand_vet(o, apfrac3, &rows, 0);
         for (k = 0; k < rows.n; k++)
             if (o->negative || rows.r[k].sign > 0)
@@ -546,7 +550,8 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
         rows.n = n;
     }
     if (rc == 0)
-        rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, &nc, cat, err);
+        rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, &nc, sat.n, cat, err);
+    cand_sat_free(&sat);
     free(kern);
     free(rows.r);
     base_free(&bs);

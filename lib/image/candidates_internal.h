@@ -20,7 +20,7 @@ typedef struct cand_row {
     int isoarea, flags;
     rapid_psfphot_result psf;
     /* vetting metrics */
-    float edge_dist, snr_aper_3, aper_ratio_3_6, sumrat, dmag;
+    float edge_dist, snr_aper_3, aper_ratio_3_6, sumrat, dmag, satrad;
     int nneg, nbad, fail_bits;
 } cand_row;
 
@@ -66,9 +66,21 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
  * |flux_psf| added in quadrature to fluxerr_psf. */
 void cand_noise_apply(const cand_noise *nc, const double *diam, double flux_floor,
                       cand_rows *rows, long first);
+/* Clusters of saturated pixels (in->sat): centres and mask radii. */
+typedef struct cand_sat {
+    double *x, *y, *r;
+    long n;
+} cand_sat;
+
+/* The clusters of in->sat (none when NULL); RAPID_E_NOMEM. */
+int cand_sat_find(const rapid_cand_input *in, double rmin, double scale,
+                  cand_sat *s);
+void cand_sat_free(cand_sat *s);
+/* satrad of rows[first..n): the smallest distance / radius (+inf: none). */
+void cand_sat_metric(const cand_sat *s, cand_rows *rows, long first);
 int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
                const cand_rows *rows, double rms, double psf_fwhm,
-               double apfrac3, const cand_noise *nc, rapid_table *cat,
-               rapid_err *err);
+               double apfrac3, const cand_noise *nc, long nsat,
+               rapid_table *cat, rapid_err *err);
 
 #endif
