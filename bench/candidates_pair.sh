@@ -56,7 +56,7 @@ for case in plain inj; do
       naive) opt=(--unc "${p}_unc.fits" --psf "$sim/psf/Roman_WFI_PSF_H158_1.fits") ;;
     esac
     "$rapid" extract --image "${p}_diff.fits" "${opt[@]}" --negative \
-      --out "$work/cat_${case}_$m.fits" >/dev/null
+      ${SATURATED-"--saturated=$s[DQ]"} --out "$work/cat_${case}_$m.fits" >/dev/null
     unc=${p}_unc.fits psf=${p}_psf.fits
     [ $m = naive ] && psf=$sim/psf/Roman_WFI_PSF_H158_1.fits
     echo "== $case $m"
