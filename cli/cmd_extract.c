@@ -1,6 +1,7 @@
 /* cmd_extract.c - `rapid extract`: the candidate catalog of a difference
  * image (detection, measurement, PSF-fit photometry, vetting). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "rapid/candidates.h"
 #include "rapid/csv.h"
+#include "rapid/dq.h"
 #include "rapid/fits.h"
 #include "rapid/wcs.h"
 
@@ -33,6 +35,11 @@ static const char usage_text[] =
     "                      OVERSAMP factor when the file has one.  Without\n"
     "                      --psf, a Gaussian of the candidates' median FWHM\n"
     "  --mask FILE[EXT]    pixels that are not 0 there are not used\n"
+    "  --saturated FILE[EXT]  saturated pixels: those with bit 2 (SATURATED)\n"
+    "                      set, as in an L2 file's DQ extension (FILE[DQ]) or\n"
+    "                      a 0/2 mask of the reference's; up to 4 times (their\n"
+    "                      union).  Candidates near a cluster of them (a\n"
+    "                      saturated star's rings) fail the satrad cut\n"
     "  --negative          negative candidates too (sign -1)\n"
     "  --cuts FILE.ini     vetting cuts (section [cuts]; docs/configuration.md)\n"
     "  --thresh SIGMA      detection threshold (2.5)\n"
@@ -57,7 +64,8 @@ static const char usage_text[] =
 enum {
     OPT_IMAGE = 1, OPT_UNC, OPT_DETECT, OPT_PSF, OPT_MASK, OPT_NEGATIVE,
     OPT_CUTS, OPT_OUT, OPT_THRESH, OPT_MINAREA, OPT_FILTER, OPT_BACKGROUND,
-    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC, OPT_MODELERR, OPT_THREADS
+    OPT_PSFBOX, OPT_FLOOR, OPT_DBN, OPT_DBC, OPT_MODELERR, OPT_THREADS,
+    OPT_SATURATED
 };
 
 static const cli_option options[] = {
@@ -66,6 +74,7 @@ static const cli_option options[] = {
     {"--detect", NULL, 1, OPT_DETECT},
     {"--psf", NULL, 1, OPT_PSF},
     {"--mask", NULL, 1, OPT_MASK},
+    {"--saturated", NULL, 1, OPT_SATURATED},
     {"--negative", NULL, 0, OPT_NEGATIVE},
     {"--cuts", NULL, 1, OPT_CUTS},
     {"--out", NULL, 1, OPT_OUT},
@@ -84,7 +93,8 @@ static const cli_option options[] = {
 
 typedef struct extract_args {
     const char *image, *unc, *detect, *psf, *mask, *cuts, *out;
-    int csv;
+    const char *sat[4];
+    int csv, nsat;
 } extract_args;
 
 static int ends_with(const char *s, const char *suffix)
@@ -174,6 +184,12 @@ static int parse(int argc, char **argv, rapid_cand_opts *o, extract_args *a)
         case OPT_DETECT: a->detect = p.value; break;
         case OPT_PSF: a->psf = p.value; break;
         case OPT_MASK: a->mask = p.value; break;
+        case OPT_SATURATED:
+            if (a->nsat == 4)
+                rc = cli_usage("extract", "--saturated: at most 4 times");
+            else
+                a->sat[a->nsat++] = p.value;
+            break;
         case OPT_NEGATIVE: o->negative = 1; break;
         case OPT_CUTS: a->cuts = p.value; break;
         case OPT_OUT: a->out = p.value; break;
@@ -247,7 +263,7 @@ int cmd_extract(int argc, char **argv)
     rapid_cand_input in;
     rapid_table cat = RAPID_TABLE_INIT;
     rapid_err err = RAPID_ERR_INIT;
-    unsigned char *bad = NULL;
+    unsigned char *bad = NULL, *sat = NULL;
     char bunit[72] = "";
     int rc, have_wcs = 0;
     long i, npass = 0, nneg = 0;
@@ -290,8 +306,31 @@ int cmd_extract(int argc, char **argv)
         for (k = 0; k < n; k++)
             bad[k] = mask.data[k] != 0;
     }
+    if (a.nsat > 0) {
+        size_t n = (size_t)img.nx * img.ny, k;
+        int q;
+        if (!(sat = calloc(n, 1))) {
+            cli_error("extract", "out of memory");
+            rc = EXIT_WORK;
+            goto cleanup;
+        }
+        for (q = 0; q < a.nsat; q++) {
+            rapid_image s = RAPID_IMAGE_INIT;
+            if (read_arg(a.sat[q], &s, img.nx, img.ny, "saturation map", &err)) {
+                rapid_image_release(&s);
+                rc = cli_fail("extract", &err);
+                goto cleanup;
+            }
+            for (k = 0; k < n; k++)
+                if (isfinite(s.data[k]) && s.data[k] >= 0 && s.data[k] < 4294967296.0 &&
+                    ((uint32_t)s.data[k] & RAPID_DQ_SATURATED))
+                    sat[k] = 1;
+            rapid_image_release(&s);
+        }
+    }
     memset(&in, 0, sizeof in);
     in.diff = img.data;
+    in.sat = sat;
     in.unc = a.unc ? unc.data : NULL;
     in.detect = a.detect ? det.data : NULL;
     in.bad = bad;
@@ -332,5 +371,6 @@ cleanup:
     if (have_wcs)
         rapid_wcs_release(&wcs);
     free(bad);
+    free(sat);
     return rc;
 }

@@ -36,7 +36,7 @@ fi
 expect "columns lowercase, units" "$(od -An -c -w80 "$tmp/c.fits" | tr -d ' ' | tr -d '\n' | grep -q "TTYPE2='x'" ; echo $?)"
 check extract-csv 0 "$rapid" extract --image "$l2[1]" --unc "$l2[2]" --psf "$psf" --background 64 --negative --out "$tmp/c.csv"
 head -1 "$tmp/c.csv" >"$tmp/cols"
-expect "csv header" "$(grep -q '^id,x,y,ra,dec,flux_aper_2,flux_aper_3,flux_aper_4,flux_aper_6,flux_aper_10,flux_aper_14,fluxerr_aper_2,.*,flux_auto,fluxerr_auto,a,b,theta,elongation,fwhm,isoarea,peak,snr,flags,sign,flux_psf,fluxerr_psf,x_psf,y_psf,xerr_psf,yerr_psf,chi2_psf,npix_psf,edge_dist,snr_aper_3,aper_ratio_3_6,nneg,nbad,sumrat,dmag,pass,fail_bits$' "$tmp/cols"; echo $?)"
+expect "csv header" "$(grep -q '^id,x,y,ra,dec,flux_aper_2,flux_aper_3,flux_aper_4,flux_aper_6,flux_aper_10,flux_aper_14,fluxerr_aper_2,.*,flux_auto,fluxerr_auto,a,b,theta,elongation,fwhm,isoarea,peak,snr,flags,sign,flux_psf,fluxerr_psf,x_psf,y_psf,xerr_psf,yerr_psf,chi2_psf,npix_psf,edge_dist,snr_aper_3,aper_ratio_3_6,nneg,nbad,sumrat,dmag,satrad,pass,fail_bits$' "$tmp/cols"; echo $?)"
 ncsv=$(($(wc -l <"$tmp/c.csv") - 1))
 expect "csv rows as counted" "$(grep -q "\"candidates\": $ncsv," <<<"$out"; echo $?)"
 expect "negative candidates" "$(awk -F, 'NR>1 && $29==-1 {k++} END {exit !(k>0)}' "$tmp/c.csv"; echo $?)"
@@ -45,6 +45,12 @@ expect "negative candidates" "$(awk -F, 'NR>1 && $29==-1 {k++} END {exit !(k>0)}
 # the minimum of a mismatched model until the iterations ran out (25 %)
 expect "PSF fits converge" "$(awk -F, 'NR>1 {n++; if (int($28/256)%2) c++} END {exit !(c <= n/100)}' "$tmp/c.csv"; echo $?)"
 expect "pass is fail_bits == 0" "$(awk -F, 'NR>1 && (($NF==0) != ($(NF-1)==1)) {bad=1} END {exit bad}' "$tmp/c.csv"; echo $?)"
+expect "errors calibrated (ERRCOR3)" "$(grep -aq "ERRCOR3 = " "$tmp/c.fits"; echo $?)"
+# saturated stars: the science image's DQ (SATURATED bit) as --saturated
+check extract-saturated 0 "$rapid" extract --image "$l2[SCI]" --unc "$l2[ERR]" --psf "$psf" --background 64 --saturated "$l2[DQ]" --out "$tmp/sat.fits"
+expect "header says SATMAP T" "$(grep -aq "SATMAP  = 'T" "$tmp/sat.fits" && grep -aq "SATMAP  = 'F" "$tmp/c.fits"; echo $?)"
+check saturated-size 1 "$rapid" extract --image "$l2[SCI]" --saturated "$psf" --out "$tmp/y.csv"
+expect "saturation map of another size named" "$(grep -q 'saturation map of 65 x 65 pixels' <<<"$err"; echo $?)"
 # astropy reads both catalogs without a warning (units included: the
 # image's DN is written adu), with the same values
 if /usr/bin/python3 -c 'import astropy, numpy' 2>/dev/null; then

@@ -218,6 +218,12 @@ static void check_pulls(const rapid_psfphot_psf *psf, int s, uint64_t seed,
         rapid_cand_opts_init(&o);
         o.negative = s < 0;
         assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+        {
+            double kp = 0, k3 = 0;
+            assert_ok(rapid_header_get_double(&cat.hdr, "ERRCORPS", &kp, &err), err);
+            assert_ok(rapid_header_get_double(&cat.hdr, "ERRCOR3", &k3, &err), err);
+            printf("  image %d: ERRCOR3 %.3f ERRCORPS %.3f\n", im, k3, kp);
+        }
         fp = rapid_table_col(&cat, "flux_psf")->data;
         fe = rapid_table_col(&cat, "fluxerr_psf")->data;
         xp = rapid_table_col(&cat, "x_psf")->data;
@@ -603,6 +609,10 @@ static void test_cuts_ini(void **state)
     write_file(p, "; stricter\n[cuts]\nsnr_min = 7.5\nchi2_max=4\n");
     assert_ok(rapid_cuts_read(&c, p, &err), err);
     assert_true(c.snr_min == 7.5 && c.chi2_max == 4 && c.edge_min == 5);
+    write_file(p, "[cuts]\nsat_rmin = 12\nsat_scale = 3\nsatrad_min = 0.5\n");
+    assert_ok(rapid_cuts_read(&c, p, &err), err);
+    assert_true(c.sat_rmin == 12 && c.sat_scale == 3 && c.satrad_min == 0.5);
+    assert_true(c.snr_min == 7.5);
     write_file(p, "[cuts]\nsnr_min = 6\nsnr_mni = 7\n");
     assert_int_equal(rapid_cuts_read(&c, p, &err), RAPID_E_ARG);
     assert_non_null(strstr(err.msg, p));
@@ -652,6 +662,219 @@ static void test_errors(void **state)
     free(img);
 }
 
+#define C 512
+#define CSTEP 32
+
+/* Noise correlated between pixels as a difference image's is (a
+ * resampled, convolved reference): white noise smoothed by a Gaussian of
+ * sigma 1 px, scaled to a per-pixel sigma of 1, with an uncertainty map of
+ * exactly that per-pixel sigma.  Summing the map in quadrature
+ * underestimates an aperture's error; the stage measures the aperture
+ * noise itself with random apertures on empty sky (ERRCOR* cards).  On
+ * that noise alone at most one candidate passes (honest errors give ~0.03
+ * per 512^2 image and sign at S/N >= 5), and point sources on it have PSF
+ * flux pulls of robust sd 1 +- 0.15 and 3-px aperture flux pulls likewise. */
+static void correlated(float *img, float *unc, uint64_t seed)
+{
+    float *w = malloc((size_t)C * C * sizeof *w);
+    double k[7], norm = 0;
+    rapid_rng r;
+    int i, j, a, b;
+
+    rapid_rng_seed(&r, seed);
+    for (i = 0; i < C * C; i++)
+        w[i] = (float)rapid_rng_normal(&r);
+    for (a = 0; a < 7; a++)
+        k[a] = exp(-0.5 * (a - 3) * (a - 3));
+    for (b = 0; b < 7; b++)
+        for (a = 0; a < 7; a++)
+            norm += k[a] * k[a] * k[b] * k[b];
+    norm = sqrt(norm);
+    for (j = 0; j < C; j++)
+        for (i = 0; i < C; i++) {
+            double v = 0;
+            for (b = 0; b < 7; b++)
+                for (a = 0; a < 7; a++)
+                    v += k[a] * k[b] * w[((j + b - 3 + C) % C) * C + (i + a - 3 + C) % C];
+            img[j * C + i] = (float)(v / norm);
+            unc[j * C + i] = 1;
+        }
+    free(w);
+}
+
+static void test_correlated_noise(void **state)
+{
+    float *img = malloc((size_t)C * C * sizeof *img), *unc = malloc((size_t)C * C * sizeof *unc);
+    double *pp = malloc(C * C / (CSTEP * CSTEP) * sizeof *pp),
+           *pa = malloc(C * C / (CSTEP * CSTEP) * sizeof *pa);
+    double p2 = sqrt(psf_norm2()), frac3 = rapid_psfphot_aperture_fraction(&psf_over, 3);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_rng r;
+    long i, npass = 0;
+    int np = 0, pass, x, y;
+
+    (void)state;
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = C;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    o.negative = 1;
+    for (pass = 0; pass < 2; pass++) {
+        correlated(img, unc, 40 + (uint64_t)pass);
+        assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+        for (i = 0; i < cat.nrows; i++)
+            npass += i32(&cat, "pass", i);
+        if (pass == 0) {
+            double c3 = 0;
+            assert_ok(rapid_header_get_double(&cat.hdr, "ERRCOR3", &c3, &err), err);
+            printf("correlated noise: ERRCOR3 %.3f\n", c3);
+            assert_true(c3 > 1.5);
+        }
+        rapid_table_release(&cat);
+    }
+    printf("correlated noise: %ld candidates pass on two %d^2 images\n", npass, C);
+    assert_true(npass <= 1);
+    /* sources of S/N 20-60 by the per-pixel map: their flux pulls */
+    correlated(img, unc, 50);
+    rapid_rng_seed(&r, 51);
+    {
+        double tx[C * C / (CSTEP * CSTEP)], ty[C * C / (CSTEP * CSTEP)], tf[C * C / (CSTEP * CSTEP)];
+        int nt = 0, k;
+        for (y = CSTEP; y < C - CSTEP / 2; y += CSTEP)
+            for (x = CSTEP; x < C - CSTEP / 2; x += CSTEP) {
+                tx[nt] = x + rapid_rng_uniform(&r) - 0.5;
+                ty[nt] = y + rapid_rng_uniform(&r) - 0.5;
+                tf[nt] = (20 + 40 * rapid_rng_uniform(&r)) / p2;
+                rapid_psf_field_add(&field, img, C, C, tx[nt], ty[nt], tf[nt]);
+                nt++;
+            }
+        assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+        for (k = 0; k < nt; k++) {
+            double d;
+            i = nearest(&cat, tx[k], ty[k], &d);
+            if (i < 0 || d > 1)
+                continue;
+            pp[np] = (f32(&cat, "flux_psf", i) - tf[k]) / f32(&cat, "fluxerr_psf", i);
+            pa[np] = (f32(&cat, "flux_aper_3", i) - tf[k] * frac3) /
+                     f32(&cat, "fluxerr_aper_3", i);
+            np++;
+        }
+        rapid_table_release(&cat);
+        printf("correlated noise: %d of %d sources, PSF pull sd %.3f median %.3f, "
+               "3-px aperture pull sd %.3f\n", np, nt, robust_sd(pp, np), median(pp, np),
+               robust_sd(pa, np));
+        assert_true(np >= nt * 9 / 10);
+        assert_true(fabs(robust_sd(pp, np) - 1) < 0.15);
+        assert_true(fabs(robust_sd(pa, np) - 1) < 0.15);
+    }
+    free(pp);
+    free(pa);
+    free(img);
+    free(unc);
+}
+
+/* Saturated stars: a candidate closer to a cluster of saturated pixels
+ * than sat_rmin + sat_scale x sqrt(its pixels) fails RAPID_FAIL_SAT
+ * (satrad < 1), one further away passes; without the map both pass. */
+static void test_saturated(void **state)
+{
+    float *img = malloc(V * V * sizeof *img), *unc = malloc(V * V * sizeof *unc);
+    unsigned char *sat = calloc(V * V, 1);
+    rapid_cand_input in;
+    rapid_cand_opts o;
+    rapid_table cat = RAPID_TABLE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    long i, near, far;
+    int a, b;
+
+    (void)state;
+    blank(img, unc, 13);
+    rapid_psf_field_add(&field, img, V, V, 115.3, 100.2, 400); /* 15 px away */
+    rapid_psf_field_add(&field, img, V, V, 140.4, 100.3, 400); /* 40 px away */
+    for (b = 99; b <= 101; b++) /* 9 saturated pixels: radius 30 + 2 x 3 = 36 px */
+        for (a = 99; a <= 101; a++)
+            sat[b * V + a] = 1;
+    memset(&in, 0, sizeof in);
+    in.diff = img;
+    in.unc = unc;
+    in.nx = in.ny = V;
+    in.psf = &psf_over;
+    rapid_cand_opts_init(&o);
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    near = row_at(&cat, 115.3, 100.2, 0.5);
+    far = row_at(&cat, 140.4, 100.3, 0.5);
+    assert_int_equal(i32(&cat, "pass", near), 1);
+    assert_int_equal(i32(&cat, "pass", far), 1);
+    rapid_table_release(&cat);
+    in.sat = sat;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    near = row_at(&cat, 115.3, 100.2, 0.5);
+    far = row_at(&cat, 140.4, 100.3, 0.5);
+    printf("saturated: satrad %.3f and %.3f\n", f32(&cat, "satrad", near),
+           f32(&cat, "satrad", far));
+    assert_int_equal(i32(&cat, "fail_bits", near), RAPID_FAIL_SAT);
+    assert_true(fabs(f32(&cat, "satrad", near) - 15.3 / 36) < 0.02);
+    assert_int_equal(i32(&cat, "pass", far), 1);
+    assert_true(fabs(f32(&cat, "satrad", far) - 40.4 / 36) < 0.02);
+    {
+        long nsat = 0;
+        assert_ok(rapid_header_get_long(&cat.hdr, "NSATSTAR", &nsat, &err), err);
+        assert_int_equal(nsat, 1);
+    }
+    rapid_table_release(&cat);
+    /* satrad_min 0 turns the cut off */
+    o.cuts.satrad_min = 0;
+    assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
+    for (i = 0; i < cat.nrows; i++)
+        assert_false(i32(&cat, "fail_bits", i) & RAPID_FAIL_SAT);
+    rapid_table_release(&cat);
+    free(sat);
+    free(img);
+    free(unc);
+}
+
+/* The saturated pixels of an L2 file: its DQ's SATURATED bit; none
+ * without a DQ; a DQ of another size is an error naming the file. */
+static void test_saturated_l2(void **state)
+{
+    rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
+    rapid_image sci = RAPID_IMAGE_INIT;
+    rapid_fits_out *out = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+    unsigned char *sat = NULL;
+    const char *path = test_path("l2sat.fits"), *bare = test_path("l2bare.fits");
+
+    (void)state;
+    assert_ok(rapid_image_u32_alloc(&dq, 4, 3, 0, &err), err);
+    assert_ok(rapid_image_alloc(&sci, 4, 3, 1.0f, &err), err);
+    dq.data[1] = 2;     /* SATURATED */
+    dq.data[5] = 3;     /* DO_NOT_USE | SATURATED */
+    dq.data[7] = 1;     /* DO_NOT_USE alone */
+    dq.data[11] = 2048; /* HOT */
+    assert_ok(rapid_fits_create(&out, path, &err), err);
+    assert_ok(rapid_fits_append_image(out, &sci, "SCI", &err), err);
+    assert_ok(rapid_fits_append_image_u32(out, &dq, "DQ", &err), err);
+    assert_ok(rapid_fits_commit(out, &err), err);
+    assert_ok(rapid_cand_saturated_l2(path, 4, 3, &sat, &err), err);
+    assert_non_null(sat);
+    for (int k = 0; k < 12; k++)
+        assert_int_equal(sat[k], k == 1 || k == 5);
+    free(sat);
+    assert_int_equal(rapid_cand_saturated_l2(path, 5, 3, &sat, &err), RAPID_E_ARG);
+    assert_null(sat);
+    assert_non_null(strstr(err.msg, path));
+    assert_ok(rapid_fits_write_image(bare, &sci, NULL, &err), err);
+    assert_ok(rapid_cand_saturated_l2(bare, 4, 3, &sat, &err), err);
+    assert_null(sat);
+    rapid_image_u32_release(&dq);
+    rapid_image_release(&sci);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -665,6 +888,9 @@ int main(void)
         cmocka_unit_test(test_mismatch_converges),
         cmocka_unit_test(test_cuts_ini),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_correlated_noise),
+        cmocka_unit_test(test_saturated),
+        cmocka_unit_test(test_saturated_l2),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,6 +42,11 @@ typedef struct rapid_cuts {
     double chi2_min;      /* chi2_min < chi2_psf ... (0) */
     double chi2_max;      /* ... < chi2_max (10) */
     double dmag_max;      /* dmag < dmag_max, mag (0.3) */
+    double satrad_min;    /* satrad >= satrad_min (1; 0: no cut) */
+    double sat_rmin;      /* a saturated star's mask radius: sat_rmin + */
+    double sat_scale;     /* sat_scale x sqrt(its saturated pixels), px
+                           * (30, 2: measured on simulated H158 pairs, where
+                           * a star's rings pass S/N 5 out to 30-40 px) */
 } rapid_cuts;
 
 void rapid_cuts_init(rapid_cuts *c);
@@ -69,7 +74,9 @@ enum {
     RAPID_FAIL_NBAD = 32,    /* nbad > nbad_max */
     RAPID_FAIL_SUMRAT = 64,  /* sumrat < sumrat_min */
     RAPID_FAIL_CHI2 = 128,   /* chi2_psf outside (chi2_min, chi2_max) */
-    RAPID_FAIL_DMAG = 256    /* dmag >= dmag_max */
+    RAPID_FAIL_DMAG = 256,   /* dmag >= dmag_max */
+    RAPID_FAIL_SAT = 512     /* satrad < satrad_min: within the mask of a
+                              * saturated star (rings, wings) */
 };
 
 /* Candidate flags (column `flags`): SEP's extraction and aperture flags in
@@ -100,6 +107,11 @@ typedef struct rapid_cand_opts {
     double filter_fwhm;   /* Gaussian filter FWHM (px) when detecting on the
                            * difference itself; 0 none (2) */
     int negative;         /* 1: list the negative candidates too (0) */
+    int noise_cal;        /* 1: multiply the aperture, Kron and PSF-fit errors
+                           * by the noise measured on the image itself with
+                           * random apertures and PSF fits on empty sky
+                           * (header ERRCOR*; docs/candidates.md); 0: the
+                           * uncertainty map summed in quadrature as it is (1) */
     int bkg_mesh;         /* > 0: subtract a background interpolated
                            * between meshes of this size (px; SExtractor's
                            * estimator, median-filtered over 3x3 meshes)
@@ -117,10 +129,15 @@ void rapid_cand_opts_init(rapid_cand_opts *o);
  * NULL to detect on diff; bad: nonzero where a pixel is unusable (besides
  * NaN), or NULL; psf: the difference's PSF (required); wcs: the science
  * WCS for ra, dec (NULL: those columns are NaN); bunit: the unit of
- * diff (e.g. "DN/s", the fluxes' TUNITn; NULL: none). */
+ * diff (e.g. "DN/s", the fluxes' TUNITn; NULL: none); sat: nonzero where
+ * the science image or the reference (on the science pixels) is
+ * saturated, or NULL: every 8-connected cluster of them is a saturated
+ * star, masked within sat_rmin + sat_scale x sqrt(its pixels) of its
+ * centre (column
+ * satrad, cut satrad_min). */
 typedef struct rapid_cand_input {
     const float *diff, *unc, *detect;
-    const unsigned char *bad;
+    const unsigned char *bad, *sat;
     int nx, ny;
     const char *bunit;
     const rapid_psfphot_psf *psf;
@@ -129,13 +146,21 @@ typedef struct rapid_cand_input {
 
 /* The candidate catalog of a difference image: one row per candidate with
  * the columns of docs/candidates.md, header cards NOISESRC, NOISERMS,
- * DETECTON, THRESH, MINAREA, BKGMESH, PSFFWHM, APCOR3, PSFHALF, NPOS, NNEG
- * and the cuts applied (CUT_*).  The caller releases cat (also on failure,
+ * DETECTON, THRESH, MINAREA, BKGMESH, PSFFWHM, APCOR3, PSFHALF, NPOS, NNEG,
+ * the error calibration (ERRCAL, ERRCOR*, FLUXFLOR), the saturated stars
+ * (SATMAP, NSATSTAR) and the cuts applied (CUT_*).  The caller releases cat (also on failure,
  * when it is empty).  RAPID_E_ARG for a difference without data or spread,
  * a detection image without spread, a PSF without a measurable width;
  * RAPID_E_NOMEM. */
 int rapid_candidates(const rapid_cand_input *in, const rapid_cand_opts *o,
                      rapid_table *cat, rapid_err *err);
+
+/* The saturated pixels of an L2 file (its DQ extension's SATURATED bit)
+ * as rapid_cand_input.sat wants them: *sat (nx*ny, the caller frees) or
+ * NULL when the file has no DQ extension.  RAPID_E_ARG for a DQ of
+ * another size; errors name the file. */
+int rapid_cand_saturated_l2(const char *path, int nx, int ny,
+                            unsigned char **sat, rapid_err *err);
 
 /* rapid_candidates as `rapid extract` and the science job run it: with
  * in->psf NULL, a Gaussian PSF of the median FWHM of the bright unflagged

@@ -32,6 +32,7 @@ void rapid_cand_opts_init(rapid_cand_opts *o)
     o->deblend_cont = 0.0001;
     o->filter_fwhm = 2.0;
     o->negative = 0;
+    o->noise_cal = 1;
     rapid_psfphot_opts_init(&o->psf);
     rapid_cuts_init(&o->cuts);
 }
@@ -41,6 +42,8 @@ void rapid_cand_opts_init(rapid_cand_opts *o)
 typedef struct base {
     float *fit, *noise;
     unsigned char *mask;
+    unsigned char *src; /* 1: a pixel of a candidate with snr_aper_3 >= 5
+                         * (kept out of the noise measurement) */
 } base;
 
 /* The working images of one sign. */
@@ -56,6 +59,7 @@ static void base_free(base *b)
     rapid_big_free(b->fit);
     rapid_big_free(b->noise);
     rapid_big_free(b->mask);
+    rapid_big_free(b->src);
     memset(b, 0, sizeof *b);
 }
 
@@ -66,8 +70,10 @@ static int base_make(const rapid_cand_input *in, double rms, base *b)
     b->fit = rapid_big_malloc(n * sizeof *b->fit);
     b->noise = rapid_big_malloc(n * sizeof *b->noise);
     b->mask = rapid_big_malloc(n);
-    if (!b->fit || !b->noise || !b->mask)
+    b->src = rapid_big_malloc(n);
+    if (!b->fit || !b->noise || !b->mask || !b->src)
         return RAPID_E_NOMEM;
+    memset(b->src, 0, n);
     for (i = 0; i < n; i++) {
         float d = in->diff[i], u = in->unc ? in->unc[i] : (float)rms;
         int bad = !isfinite(d) || !isfinite(u) || !(u > 0) || (in->bad && in->bad[i]);
@@ -278,6 +284,7 @@ static void measure(const sep_image *im, const pass *p, int nx,
                         0, &sum, &sumerr, &area, &f);
     r->flux_auto = (float)sum;
     r->fluxerr_auto = (float)sumerr;
+    r->area_auto = (float)area;
     r->snr = sumerr > 0 ? (float)(sum / sumerr) : NAN;
     r->flags |= flag;
 }
@@ -349,6 +356,12 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
         memset(r, 0, sizeof *r);
         r->sign = s;
         measure(&im, &p, in->nx, sc, k, psf_sig, r);
+        if (r->fluxerr_aper[CAND_AP3] > 0 &&
+            r->flux_aper[CAND_AP3] >= 5 * r->fluxerr_aper[CAND_AP3]) {
+            int q;
+            for (q = 0; q < sc->npix[k]; q++)
+                bs->src[sc->pix[k][q]] = 1;
+        }
     }
     rapid_sep_unlock();
     locked = 0;
@@ -388,6 +401,7 @@ int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
     long m = rows->n - first, k;
     double *x = malloc((size_t)(m > 0 ? m : 1) * 2 * sizeof *x), *y;
     rapid_psfphot_result *res = malloc((size_t)(m > 0 ? m : 1) * sizeof *res);
+    rapid_psfphot_opts po = o->psf;
     int rc;
 
     if (!x || !res) {
@@ -400,7 +414,8 @@ int cand_psf_fit(const rapid_cand_input *in, const rapid_cand_opts *o,
         x[k] = rows->r[first + k].x;
         y[k] = rows->r[first + k].y;
     }
-    rc = rapid_psfphot(fit, noise, in->nx, in->ny, in->psf, &o->psf, (int)m, x, y,
+    po.flux_floor = 0; /* added once the errors are calibrated (cand_noise_apply) */
+    rc = rapid_psfphot(fit, noise, in->nx, in->ny, in->psf, &po, (int)m, x, y,
                        res, err);
     for (k = 0; rc == 0 && k < m; k++) {
         cand_row *r = &rows->r[first + k];
@@ -477,7 +492,9 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
 {
     rapid_cand_input local, *in = &local;
     float *nobkg = NULL;
-    base bs = {NULL, NULL, NULL};
+    base bs = {NULL, NULL, NULL, NULL};
+    cand_noise nc;
+    cand_sat sat = {NULL, NULL, NULL, 0};
     cand_rows rows = {NULL, 0, 0};
     float *kern = NULL;
     double rms, psf_fwhm, apfrac3;
@@ -520,7 +537,12 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
         rc = cand_psf_fit(in, o, bs.fit, bs.noise, &rows, 0, err);
     if (rc == 0) {
         long k, n = 0;
+        cand_noise_measure(in, o, bs.fit, bs.noise, bs.mask, bs.src, aper_diam, &nc);
+        cand_noise_apply(&nc, aper_diam, o->psf.flux_floor, &rows, 0);
         cand_metrics(in, o, bs.fit, bs.mask, &rows, 0);
+        if ((rc = cand_sat_find(in, o->cuts.sat_rmin, o->cuts.sat_scale, &sat)) != 0)
+            rc = rapid_fail(err, rc, "candidates: no memory for the saturated stars");
+        cand_sat_metric(&sat, &rows, 0);
         cand_vet(o, apfrac3, &rows, 0);
         for (k = 0; k < rows.n; k++)
             if (o->negative || rows.r[k].sign > 0)
@@ -528,7 +550,8 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
         rows.n = n;
     }
     if (rc == 0)
-        rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, cat, err);
+        rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, &nc, sat.n, cat, err);
+    cand_sat_free(&sat);
     free(kern);
     free(rows.r);
     base_free(&bs);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "rapid/candidates.h"
+#include "rapid/dq.h"
 
 /* A Gaussian of the median FWHM of the bright, unflagged candidates found
  * with a provisional one of 2 px. */
@@ -68,5 +69,29 @@ int rapid_candidates_extract(const rapid_cand_input *in,
         rc = rapid_header_fail(err, rc, "candidate catalog", "PSFSRC");
 cleanup:
     rapid_psfphot_psf_release(&gauss);
+    return rc;
+}
+
+int rapid_cand_saturated_l2(const char *path, int nx, int ny,
+                            unsigned char **sat, rapid_err *err)
+{
+    rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
+    size_t n = (size_t)nx * ny, k;
+    int rc;
+
+    *sat = NULL;
+    if ((rc = rapid_fits_has_hdu(path, "DQ", err)) <= 0)
+        return rc;
+    if ((rc = rapid_fits_read_image_u32(path, "DQ", &dq, err)) != 0)
+        return rc;
+    if (dq.nx != nx || dq.ny != ny)
+        rc = rapid_fail(err, RAPID_E_ARG, "%s: DQ of %d x %d pixels, the image has "
+                        "%d x %d", path, dq.nx, dq.ny, nx, ny);
+    else if (!(*sat = malloc(n)))
+        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory for the saturated pixels",
+                        path);
+    for (k = 0; rc == 0 && k < n; k++)
+        (*sat)[k] = (unsigned char)((dq.data[k] & RAPID_DQ_SATURATED) != 0);
+    rapid_image_u32_release(&dq);
     return rc;
 }

@@ -14,7 +14,7 @@ typedef struct cols {
     float *ap[CAND_NAPER], *aperr[CAND_NAPER];
     float *flux_auto, *fluxerr_auto, *a, *b, *theta, *elong, *fwhm, *peak, *snr;
     float *flux_psf, *fluxerr_psf, *xerr_psf, *yerr_psf, *chi2_psf;
-    float *edge, *snr3, *ratio, *sumrat, *dmag;
+    float *edge, *snr3, *ratio, *sumrat, *dmag, *satrad;
 } cols;
 
 static int add_cols(rapid_table *t, long n, const char *u, cols *c)
@@ -65,6 +65,7 @@ static int add_cols(rapid_table *t, long n, const char *u, cols *c)
     ok &= !!(c->nbad = rapid_table_add_i32(t, "nbad", ""));
     ok &= !!(c->sumrat = rapid_table_add_f32(t, "sumrat", ""));
     ok &= !!(c->dmag = rapid_table_add_f32(t, "dmag", "mag"));
+    ok &= !!(c->satrad = rapid_table_add_f32(t, "satrad", ""));
     ok &= !!(c->pass = rapid_table_add_i32(t, "pass", ""));
     ok &= !!(c->fail = rapid_table_add_i32(t, "fail_bits", ""));
     return ok ? 0 : RAPID_E_NOMEM;
@@ -110,13 +111,15 @@ static void fill_row(const cand_row *r, long i, cols *c)
     c->nbad[i] = r->nbad;
     c->sumrat[i] = r->sumrat;
     c->dmag[i] = r->dmag;
+    c->satrad[i] = r->satrad;
     c->pass[i] = r->fail_bits == 0;
     c->fail[i] = r->fail_bits;
 }
 
 static int header(rapid_header *h, const rapid_cand_input *in,
                   const rapid_cand_opts *o, const cand_rows *rows, double rms,
-                  double psf_fwhm, double apfrac3, rapid_err *err)
+                  double psf_fwhm, double apfrac3, const cand_noise *nc,
+                  long nsat, rapid_err *err)
 {
     const rapid_cuts *c = &o->cuts;
     long npos = 0, k;
@@ -140,6 +143,29 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETD("PSFFWHM", psf_fwhm, "[pix] FWHM of the PSF fitted");
     SETD("APCOR3", -2.5 * log10(apfrac3), "[mag] 3-px aperture correction of the PSF");
     SETL("PSFHALF", o->psf.half, "PSF fit box half-side, pixels");
+    SETL("ERRCAL", o->noise_cal, "1: errors scaled by ERRCOR* (empty-sky noise)");
+    {
+        static const char *keys[CAND_NAPER] = {"ERRCOR2", "ERRCOR3", "ERRCOR4",
+                                               "ERRCOR6", "ERRCOR10", "ERRCOR14"};
+        static const char *com[CAND_NAPER] = {
+            "fluxerr_aper_2 factor: random apertures' sd",
+            "fluxerr_aper_3 factor: random apertures' sd",
+            "fluxerr_aper_4 factor: random apertures' sd",
+            "fluxerr_aper_6 factor: random apertures' sd",
+            "fluxerr_aper_10 factor: random apertures' sd",
+            "fluxerr_aper_14 factor: random apertures' sd"};
+        int a;
+        for (a = 0; a < CAND_NAPER; a++)
+            SETD(keys[a], nc->aper[a], com[a]);
+    }
+    SETL("ERRCORN", nc->naper[CAND_AP3], "random 3-px apertures measured");
+    SETD("ERRCORPS", nc->psf, "fluxerr_psf, xerr_psf, yerr_psf factor");
+    SETL("ERRCORNP", nc->npsf, "random PSF fits measured");
+    SETD("FLUXFLOR", o->psf.flux_floor, "fluxerr_psf floor, fraction of |flux_psf|");
+    SETS("SATMAP", in->sat ? "T" : "F", "T: saturated pixels given (satrad)");
+    SETL("NSATSTAR", nsat, "clusters of saturated pixels");
+    SETD("SATRMIN", c->sat_rmin, "[pix] saturated star mask radius: this +");
+    SETD("SATSCALE", c->sat_scale, "[pix] this x sqrt(its saturated pixels)");
     SETL("NPOS", npos, "positive candidates");
     SETL("NNEG", rows->n - npos, "negative candidates");
     SETD("CUT_EDGE", c->edge_min, "pass: edge_dist > this");
@@ -153,6 +179,7 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETD("CUT_C2MN", c->chi2_min, "pass: chi2_psf > this");
     SETD("CUT_C2MX", c->chi2_max, "pass: chi2_psf < this");
     SETD("CUT_DMAG", c->dmag_max, "pass: dmag < this");
+    SETD("CUT_SATR", c->satrad_min, "pass: satrad >= this (0: no cut)");
 #undef SETD
 #undef SETS
 #undef SETL
@@ -185,7 +212,8 @@ static void fits_unit(const char *bunit, char *out, size_t sz)
 
 int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
                const cand_rows *rows, double rms, double psf_fwhm,
-               double apfrac3, rapid_table *cat, rapid_err *err)
+               double apfrac3, const cand_noise *nc, long nsat,
+               rapid_table *cat, rapid_err *err)
 {
     cols c;
     long i;
@@ -201,5 +229,5 @@ int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
     if (in->wcs && rows->n > 0)
         /* a candidate off the projection keeps NaN; the rest are fine */
         (void)rapid_wcs_pix2sky(in->wcs, (int)rows->n, c.x, c.y, c.ra, c.dec, NULL);
-    return header(&cat->hdr, in, o, rows, rms, psf_fwhm, apfrac3, err);
+    return header(&cat->hdr, in, o, rows, rms, psf_fwhm, apfrac3, nc, nsat, err);
 }

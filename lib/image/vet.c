@@ -24,6 +24,9 @@ void rapid_cuts_init(rapid_cuts *c)
     c->chi2_min = 0;
     c->chi2_max = 10;
     c->dmag_max = 0.3;
+    c->satrad_min = 1;
+    c->sat_rmin = 30;
+    c->sat_scale = 2;
 }
 
 int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
@@ -44,6 +47,9 @@ int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
         {"chi2_min", offsetof(rapid_cuts, chi2_min)},
         {"chi2_max", offsetof(rapid_cuts, chi2_max)},
         {"dmag_max", offsetof(rapid_cuts, dmag_max)},
+        {"satrad_min", offsetof(rapid_cuts, satrad_min)},
+        {"sat_rmin", offsetof(rapid_cuts, sat_rmin)},
+        {"sat_scale", offsetof(rapid_cuts, sat_scale)},
     };
     size_t k;
     char *end;
@@ -55,7 +61,8 @@ int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
     if (k == sizeof keys / sizeof keys[0]) {
         snprintf(problem, sz, "unknown key %s "
                  "(known: edge_min snr_min elong_max ratio_min ratio_max "
-                 "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max)",
+                 "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max "
+                 "satrad_min sat_rmin sat_scale)",
                  name);
         return -1;
     }
@@ -228,6 +235,115 @@ void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
             f |= RAPID_FAIL_CHI2;
         if (!(r->dmag < c->dmag_max))
             f |= RAPID_FAIL_DMAG;
+        if (c->satrad_min > 0 && !(r->satrad >= c->satrad_min))
+            f |= RAPID_FAIL_SAT;
         r->fail_bits = f;
+    }
+}
+
+int cand_sat_find(const rapid_cand_input *in, double rmin, double scale,
+                  cand_sat *s)
+{
+    size_t n = (size_t)in->nx * in->ny, i;
+    unsigned char *seen;
+    long *stack = NULL, cap = 0, scap = 0;
+    int rc = 0;
+
+    memset(s, 0, sizeof *s);
+    if (!in->sat)
+        return 0;
+    if (!(seen = calloc(n, 1)))
+        return RAPID_E_NOMEM;
+    for (i = 0; i < n && rc == 0; i++) {
+        long top = 0, np = 0;
+        double sx = 0, sy = 0;
+        if (!in->sat[i] || seen[i])
+            continue;
+        seen[i] = 1;
+        if (scap == 0) {
+            if (!(stack = malloc(256 * sizeof *stack))) {
+                rc = RAPID_E_NOMEM;
+                break;
+            }
+            scap = 256;
+        }
+        stack[top++] = (long)i;
+        while (top > 0) { /* 8-connected flood fill */
+            long o = stack[--top];
+            int x = (int)(o % in->nx), y = (int)(o / in->nx), a, b;
+            np++;
+            sx += x;
+            sy += y;
+            for (b = y - 1; b <= y + 1; b++)
+                for (a = x - 1; a <= x + 1; a++) {
+                    size_t q = (size_t)b * in->nx + a;
+                    if (a < 0 || b < 0 || a >= in->nx || b >= in->ny || seen[q] ||
+                        !in->sat[q])
+                        continue;
+                    if (top == scap) {
+                        long ns = scap ? 2 * scap : 256, *t = realloc(stack, (size_t)ns * sizeof *t);
+                        if (!t) {
+                            rc = RAPID_E_NOMEM;
+                            goto done;
+                        }
+                        stack = t;
+                        scap = ns;
+                    }
+                    seen[q] = 1;
+                    stack[top++] = (long)q;
+                }
+        }
+        if (s->n == cap) {
+            long nc = cap ? 2 * cap : 64;
+            double *x = realloc(s->x, (size_t)nc * sizeof *x), *y, *r;
+            if (x)
+                s->x = x;
+            y = x ? realloc(s->y, (size_t)nc * sizeof *y) : NULL;
+            if (y)
+                s->y = y;
+            r = y ? realloc(s->r, (size_t)nc * sizeof *r) : NULL;
+            if (r)
+                s->r = r;
+            if (!r) {
+                rc = RAPID_E_NOMEM;
+                break;
+            }
+            cap = nc;
+        }
+        s->x[s->n] = sx / np;
+        s->y[s->n] = sy / np;
+        s->r[s->n] = rmin + scale * sqrt((double)np);
+        s->n++;
+    }
+done:
+    free(stack);
+    free(seen);
+    if (rc)
+        cand_sat_free(s);
+    return rc;
+}
+
+void cand_sat_free(cand_sat *s)
+{
+    free(s->x);
+    free(s->y);
+    free(s->r);
+    memset(s, 0, sizeof *s);
+}
+
+void cand_sat_metric(const cand_sat *s, cand_rows *rows, long first)
+{
+    long k, j;
+
+    for (k = first; k < rows->n; k++) {
+        cand_row *r = &rows->r[k];
+        double best = INFINITY;
+        for (j = 0; j < s->n; j++)
+            if (s->r[j] > 0) {
+                double d = hypot(r->x - s->x[j], r->y - s->y[j]) / s->r[j];
+                if (d < best)
+                    best = d;
+            }
+        r->satrad = (float)best;
     }
 }

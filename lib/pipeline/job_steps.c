@@ -233,6 +233,7 @@ int job_candidates(job *s, int m)
     rapid_cand_input in;
     rapid_err err = RAPID_ERR_INIT;
     const float *pd = NULL;
+    unsigned char *sat = NULL;
     int npd = 0, rc = 0;
     long i;
 
@@ -277,9 +278,14 @@ int job_candidates(job *s, int m)
         (rc = rapid_psfphot_psf_set(&psf, pd, npd, npd, 1, rapid_diffrun_method_name(m),
                                     &err)) == 0)
         in.psf = &psf;
+    /* the science image's saturated stars: their rings fail the satrad cut */
+    if (rc == 0 && (rc = rapid_cand_saturated_l2(r->o.sci, in.nx, in.ny, &sat,
+                                                 &err)) == 0)
+        in.sat = sat;
     if (rc == 0)
         rc = rapid_candidates_extract(&in, &co, &s->cat[m], &err);
     rapid_psfphot_psf_release(&psf);
+    free(sat);
     if (rc != 0) {
         rapid_err_prefix(&err, "candidates");
         memcpy(r->run[m].msg, err.msg, sizeof r->run[m].msg);
