@@ -441,6 +441,10 @@ typedef struct rapid_sfft_opts {
                               * measured at the static stars (-1); >= 0
                               * given, with pos_model (0, 0: none) */
     double pos_model;        /* its position scatter, px, when given (0) */
+    int eiv;                 /* 1: the normal equations corrected for the
+                              * noise of R~ in the design (errors in the
+                              * variables, sfft_fit.c) (1); 0: plain least
+                              * squares */
 } rapid_sfft_opts;
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o);
@@ -494,6 +498,12 @@ typedef struct rapid_sfft_out {
     double eps_model, pos_model; /* the PSF-model error, as used */
     int neps;                /* stars it was measured at (0: given, or
                               * fewer than 10 stars: 0 used) */
+    int eiv_steps;           /* steps of the errors-in-variables
+                              * correction taken (0: none, or not
+                              * converging: plain least squares) */
+    double kerr_centre, kerr_edge; /* the kernel's own error relative to a
+                              * point source's peak, at the image centre
+                              * and the largest at a cell's centre */
 } rapid_sfft_out;
 
 void rapid_sfft_out_release(rapid_sfft_out *out);
