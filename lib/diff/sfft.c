@@ -5,13 +5,17 @@
  *   1. N and R (holes filled from each other) and the two PSFs transformed;
  *      N~ = P_r x N and R~ = P_n x R back to real space, R~'s transform
  *      kept (planes a: N~, b: R~^, c: R~);
- *   2. stamps and the fit (sfft_stamps.c, sfft_fit.c) on N~ and R~;
+ *   2. R's noise correlation measured (for the errors in the variables),
+ *      stamps and the fit (sfft_stamps.c, sfft_fit.c) on N~ and R~, with
+ *      the kernel's own error on a grid;
  *   3. D_cc = N~ - sum_j phi_j (K_j x R~) - B: each K_j transformed, times
  *      R~^, back, weighted by its monomial per pixel (planes a, b);
  *   4. the decorrelation kernel made on a small grid from the PSFs' and
  *      K_c's transforms there, laid on the full grid: D = DK x D_cc, and
  *      P_D;
- *   5. sigma_D^2 = V_N x k_N^2 + V_R x k_R^2 (planes a, b, c).
+ *   5. sigma_D^2 = V_N x k_N^2 + V_R x k_R^2 (planes a, b, c), plus the
+ *      kernel's own error and the PSF-model error times the model's
+ *      light.
  * Transforms are unnormalised: every round trip is divided by the number
  * of padded pixels.
  */
@@ -43,6 +47,7 @@
 #define RC_MIN 1000        /* source-free pixels it needs */
 #define RC_B 16            /* px: blocks whose mean is taken out (what
                             * varies slowly is not the pixels' noise) */
+#define RC_STEP 4          /* rows: one in this many measured */
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o)
 {
@@ -650,15 +655,17 @@ static int noise_corr(const rapid_sfft_in *in, double sigma_r, double *rv)
     int nx = in->nx, ny = in->ny, x, y, dx, dy, d;
     size_t n = (size_t)nx * ny;
     unsigned char *bad = malloc(n), *tmp = malloc(n);
+    float *hp = malloc(n * sizeof *hp);
     double cov[RC_N * RC_N] = {0}, vsum = 0;
     float *lo = NULL;
     long cnt[RC_N * RC_N] = {0}, nv = 0;
 
     memset(rv, 0, RC_N * RC_N * sizeof *rv);
     rv[RC_L * RC_N + RC_L] = 1;
-    if (!bad || !tmp) {
+    if (!bad || !tmp || !hp) {
         free(bad);
         free(tmp);
+        free(hp);
         return RAPID_E_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
@@ -681,30 +688,41 @@ static int noise_corr(const rapid_sfft_in *in, double sigma_r, double *rv)
     if (!(lo = local_mean(in->r, tmp, nx, ny))) {
         free(bad);
         free(tmp);
+        free(hp);
         return RAPID_E_NOMEM;
     }
-    for (y = 0; y < ny - RC_L; y++)
+    /* R less its local mean, rows RC_STEP apart with the RC_L rows
+     * below each (NaN where masked or not kept), in hp */
+    for (y = 0; y < ny; y++) {
+        int keep = y % RC_STEP <= RC_L;
+        float *hr = hp + (size_t)y * nx;
+        for (x = 0; x < nx; x++) {
+            size_t p = (size_t)y * nx + x;
+            hr[x] = keep && !tmp[p] ? (float)(in->r[p] -
+                                              lmean(lo, nx, ny, x, y))
+                                    : NAN;
+        }
+    }
+    for (y = 0; y < ny - RC_L; y += RC_STEP)
         for (x = RC_L; x < nx - RC_L; x++) {
             size_t p = (size_t)y * nx + x;
-            double a;
-            if (tmp[p])
+            double a = hp[p];
+            if (!isfinite(a))
                 continue;
-            a = in->r[p] - lmean(lo, nx, ny, x, y);
             vsum += in->vr[p];
             nv++;
             for (dy = 0; dy <= RC_L; dy++)
                 for (dx = dy ? -RC_L : 0; dx <= RC_L; dx++) {
-                    size_t q = p + (size_t)dy * nx + (size_t)dx;
-                    if (!tmp[q]) {
-                        cov[(dy + RC_L) * RC_N + dx + RC_L] +=
-                            a * (in->r[q] - lmean(lo, nx, ny, x + dx,
-                                                  y + dy));
+                    float b = hp[p + (size_t)dy * nx + (size_t)dx];
+                    if (isfinite(b)) {
+                        cov[(dy + RC_L) * RC_N + dx + RC_L] += a * b;
                         cnt[(dy + RC_L) * RC_N + dx + RC_L]++;
                     }
                 }
         }
     free(bad);
     free(tmp);
+    free(hp);
     free(lo);
     if (nv < RC_MIN || !(vsum > 0))
         return 0;
