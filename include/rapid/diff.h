@@ -398,7 +398,16 @@ void rapid_zogy_inputs_release(rapid_zogy_inputs *zi);
  * condition number above max_cond (1e12 by default: in double precision
  * the solution then keeps fewer than 4 significant digits), a solution
  * that is not finite, or a kernel whose flux at the centre is not
- * positive.
+ * positive.  Errors in the variables (eiv): R~'s noise in the design
+ * biases plain least squares towards a smoother kernel; its expected
+ * Gram matrix (R's variance map times the autocorrelation of P_n
+ * convolved with R's noise correlation, measured on R away from sources
+ * at lags up to 2 px) is taken out by the series x <- x0 + A^-1 E x from
+ * the plain solution (at most 3 steps, each shrinking by half or not
+ * taken; eiv_steps).  The kernel's own error: the fit's covariance at a
+ * point source's peak relative to the peak, on an 8 x 8 grid of the
+ * image (kerr_centre, kerr_edge), adds that share of the model's light
+ * in D to sigma_D.
  * The delta basis needs the images' high frequencies to pin the kernel
  * down: with undersampled PSFs (Roman's, FWHM 1.1-1.7 px) the condition
  * number stays near 1e7-1e10 (synthetic Gaussian PSFs: 3e7 at a FWHM of
@@ -441,6 +450,10 @@ typedef struct rapid_sfft_opts {
                               * measured at the static stars (-1); >= 0
                               * given, with pos_model (0, 0: none) */
     double pos_model;        /* its position scatter, px, when given (0) */
+    int eiv;                 /* 1: the normal equations corrected for the
+                              * noise of R~ in the design (errors in the
+                              * variables, sfft_fit.c) (1); 0: plain least
+                              * squares */
 } rapid_sfft_opts;
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o);
@@ -494,6 +507,12 @@ typedef struct rapid_sfft_out {
     double eps_model, pos_model; /* the PSF-model error, as used */
     int neps;                /* stars it was measured at (0: given, or
                               * fewer than 10 stars: 0 used) */
+    int eiv_steps;           /* steps of the errors-in-variables
+                              * correction taken (0: none, or not
+                              * converging: plain least squares) */
+    double kerr_centre, kerr_edge; /* the kernel's own error relative to a
+                              * point source's peak, at the image centre
+                              * and the largest at a cell's centre */
 } rapid_sfft_out;
 
 void rapid_sfft_out_release(rapid_sfft_out *out);

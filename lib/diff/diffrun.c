@@ -619,6 +619,12 @@ static int sfft_header(const rapid_sfft_out *o, rapid_header *h, rapid_err *err)
     SET(set_num(h, "SFFTPOS", o->pos_model, "[px] PSF-model error: position"), "SFFTPOS");
     SET(rapid_header_set_long(h, "SFFTEPSN", o->neps,
                               "stars the PSF-model error is measured at"), "SFFTEPSN");
+    SET(rapid_header_set_long(h, "SFFTEIV", o->eiv_steps,
+                              "errors-in-variables correction: steps"), "SFFTEIV");
+    SET(set_num(h, "SFFTKERC", o->kerr_centre,
+                "kernel's own error / peak at the centre"), "SFFTKERC");
+    SET(set_num(h, "SFFTKERE", o->kerr_edge, "... the largest, near an edge"),
+        "SFFTKERE");
     SET(rapid_header_set_long(h, "SFFTPADX", o->padx, "transforms' width"), "SFFTPADX");
     SET(rapid_header_set_long(h, "SFFTPADY", o->pady, "transforms' height"), "SFFTPADY");
     return 0;

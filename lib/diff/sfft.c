@@ -5,13 +5,17 @@
  *   1. N and R (holes filled from each other) and the two PSFs transformed;
  *      N~ = P_r x N and R~ = P_n x R back to real space, R~'s transform
  *      kept (planes a: N~, b: R~^, c: R~);
- *   2. stamps and the fit (sfft_stamps.c, sfft_fit.c) on N~ and R~;
+ *   2. R's noise correlation measured (for the errors in the variables),
+ *      stamps and the fit (sfft_stamps.c, sfft_fit.c) on N~ and R~, with
+ *      the kernel's own error on a grid;
  *   3. D_cc = N~ - sum_j phi_j (K_j x R~) - B: each K_j transformed, times
  *      R~^, back, weighted by its monomial per pixel (planes a, b);
  *   4. the decorrelation kernel made on a small grid from the PSFs' and
  *      K_c's transforms there, laid on the full grid: D = DK x D_cc, and
  *      P_D;
- *   5. sigma_D^2 = V_N x k_N^2 + V_R x k_R^2 (planes a, b, c).
+ *   5. sigma_D^2 = V_N x k_N^2 + V_R x k_R^2 (planes a, b, c), plus the
+ *      kernel's own error and the PSF-model error times the model's
+ *      light.
  * Transforms are unnormalised: every round trip is divided by the number
  * of padded pixels.
  */
@@ -38,6 +42,12 @@
                               * denominator: no division by frequencies
                               * neither PSF has */
 #define NPLANES 3
+#define RC_L 2             /* R's noise correlation: lags measured, px */
+#define RC_N (2 * RC_L + 1)
+#define RC_MIN 1000        /* source-free pixels it needs */
+#define RC_B 16            /* px: blocks whose mean is taken out (what
+                            * varies slowly is not the pixels' noise) */
+#define RC_STEP 4          /* rows: one in this many measured */
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o)
 {
@@ -56,6 +66,7 @@ void rapid_sfft_opts_init(rapid_sfft_opts *o)
     o->max_cond = 1e12;
     o->eps_model = -1;
     o->pos_model = 0;
+    o->eiv = 1;
 }
 
 void rapid_sfft_out_release(rapid_sfft_out *out)
@@ -552,7 +563,9 @@ static void cross_convolve(const rapid_sfft_in *in, const grid *g, double s0,
 typedef struct work {
     float *pl[NPLANES];
     float *pn2, *pr2;
-    double *coef, *pu, *pv;
+    double *coef, *pu, *pv, *racf, *tmpl;
+    double gam2[SFFT_EGRID * SFFT_EGRID]; /* the kernel's own error */
+    double rv[RC_N * RC_N]; /* R's noise correlation */
     sfft_stamp *st;
     int nst;
     small s;
@@ -567,6 +580,8 @@ static void work_free(work *w)
         rapid_fft_free(w->pl[k]);
     free(w->pn2);
     free(w->pr2);
+    free(w->racf);
+    free(w->tmpl);
     free(w->coef);
     free(w->pu);
     free(w->pv);
@@ -581,6 +596,217 @@ static double now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The mean of v's pixels not masked, per block of RC_B x RC_B px (0
+ * where none): (nx / RC_B + 1) x (ny / RC_B + 1), allocated. */
+static float *local_mean(const float *v, const unsigned char *mask, int nx,
+                         int ny)
+{
+    int bx = nx / RC_B + 1, by = ny / RC_B + 1, x, y;
+    float *m = calloc((size_t)bx * by, sizeof *m);
+    int *c = calloc((size_t)bx * by, sizeof *c);
+
+    if (!m || !c) {
+        free(m);
+        free(c);
+        return NULL;
+    }
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++)
+            if (!mask[(size_t)y * nx + x]) {
+                size_t b = (size_t)(y / RC_B) * bx + (size_t)(x / RC_B);
+                m[b] += v[(size_t)y * nx + x];
+                c[b]++;
+            }
+    for (x = 0; x < bx * by; x++)
+        m[x] = c[x] ? m[x] / (float)c[x] : 0;
+    free(c);
+    return m;
+}
+
+/* The block means interpolated bilinearly between the blocks' centres. */
+static double lmean(const float *m, int nx, int ny, int x, int y)
+{
+    int bx = nx / RC_B + 1, by = ny / RC_B + 1, i0, j0, i1, j1;
+    double u = (x + 0.5) / RC_B - 0.5, v = (y + 0.5) / RC_B - 0.5, fu, fv;
+
+    u = u < 0 ? 0 : u > bx - 1 ? bx - 1 : u;
+    v = v < 0 ? 0 : v > by - 1 ? by - 1 : v;
+    i0 = (int)u, j0 = (int)v;
+    i1 = i0 + 1 < bx ? i0 + 1 : i0;
+    j1 = j0 + 1 < by ? j0 + 1 : j0;
+    fu = u - i0, fv = v - j0;
+    return (1 - fv) * ((1 - fu) * m[(size_t)j0 * bx + i0] +
+                       fu * m[(size_t)j0 * bx + i1]) +
+           fv * ((1 - fu) * m[(size_t)j1 * bx + i0] +
+                 fu * m[(size_t)j1 * bx + i1]);
+}
+
+/* R's noise correlation (for the errors in the variables, sfft_fit.c):
+ * the reference is resampled onto the science pixels, so its noise is
+ * not white.  Measured on R's pixels away from its sources (beyond 3
+ * sigma, and 2 px around), less their RC_B-px block means, as the
+ * covariance at lags up to RC_L px per unit of R's variance map: rv,
+ * (2 RC_L + 1)^2, lag (0, 0) in the middle, symmetric.  White (a delta)
+ * when too few pixels tell.  0 or RAPID_E_NOMEM. */
+static int noise_corr(const rapid_sfft_in *in, double sigma_r, double *rv)
+{
+    int nx = in->nx, ny = in->ny, x, y, dx, dy, d;
+    size_t n = (size_t)nx * ny;
+    unsigned char *bad = malloc(n), *tmp = malloc(n);
+    float *hp = malloc(n * sizeof *hp);
+    double cov[RC_N * RC_N] = {0}, vsum = 0;
+    float *lo = NULL;
+    long cnt[RC_N * RC_N] = {0}, nv = 0;
+
+    memset(rv, 0, RC_N * RC_N * sizeof *rv);
+    rv[RC_L * RC_N + RC_L] = 1;
+    if (!bad || !tmp || !hp) {
+        free(bad);
+        free(tmp);
+        free(hp);
+        return RAPID_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = !isfinite(in->r[i]) || !isfinite(in->vr[i]) ||
+                 fabsf(in->r[i]) > 3 * sigma_r;
+    for (y = 0; y < ny; y++) /* dilated by 2 px: along x, then along y */
+        for (x = 0; x < nx; x++) {
+            int b = 0;
+            for (d = -2; d <= 2 && !b; d++)
+                b = x + d >= 0 && x + d < nx && tmp[(size_t)y * nx + x + d];
+            bad[(size_t)y * nx + x] = (unsigned char)b;
+        }
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++) {
+            int b = 0;
+            for (d = -2; d <= 2 && !b; d++)
+                b = y + d >= 0 && y + d < ny && bad[(size_t)(y + d) * nx + x];
+            tmp[(size_t)y * nx + x] = (unsigned char)b;
+        }
+    if (!(lo = local_mean(in->r, tmp, nx, ny))) {
+        free(bad);
+        free(tmp);
+        free(hp);
+        return RAPID_E_NOMEM;
+    }
+    /* R less its local mean, rows RC_STEP apart with the RC_L rows
+     * below each (NaN where masked or not kept), in hp */
+    for (y = 0; y < ny; y++) {
+        int keep = y % RC_STEP <= RC_L;
+        float *hr = hp + (size_t)y * nx;
+        for (x = 0; x < nx; x++) {
+            size_t p = (size_t)y * nx + x;
+            hr[x] = keep && !tmp[p] ? (float)(in->r[p] -
+                                              lmean(lo, nx, ny, x, y))
+                                    : NAN;
+        }
+    }
+    for (y = 0; y < ny - RC_L; y += RC_STEP)
+        for (x = RC_L; x < nx - RC_L; x++) {
+            size_t p = (size_t)y * nx + x;
+            double a = hp[p];
+            if (!isfinite(a))
+                continue;
+            vsum += in->vr[p];
+            nv++;
+            for (dy = 0; dy <= RC_L; dy++)
+                for (dx = dy ? -RC_L : 0; dx <= RC_L; dx++) {
+                    float b = hp[p + (size_t)dy * nx + (size_t)dx];
+                    if (isfinite(b)) {
+                        cov[(dy + RC_L) * RC_N + dx + RC_L] += a * b;
+                        cnt[(dy + RC_L) * RC_N + dx + RC_L]++;
+                    }
+                }
+        }
+    free(bad);
+    free(tmp);
+    free(hp);
+    free(lo);
+    if (nv < RC_MIN || !(vsum > 0))
+        return 0;
+    for (dy = 0; dy <= RC_L; dy++)
+        for (dx = dy ? -RC_L : 0; dx <= RC_L; dx++) {
+            int k = (dy + RC_L) * RC_N + dx + RC_L, m = RC_N * RC_N - 1 - k;
+            if (cnt[k] < RC_MIN)
+                return 0;
+            cov[k] /= (double)cnt[k];
+            cov[m] = cov[k];
+        }
+    if (!(cov[RC_L * RC_N + RC_L] > 0))
+        return 0;
+    for (d = 0; d < RC_N * RC_N; d++)
+        rv[d] = cov[d] / (vsum / (double)nv);
+    return 0;
+}
+
+/* The covariance of R~ = P_n x R's noise between two pixels d apart
+ * (|d| <= 2 hw), per unit of R's variance map: the autocorrelation of
+ * P_n (unit sum) convolved with R's noise correlation rv; (4 hw + 1)^2,
+ * d = 0 in the middle. */
+static double *noise_acf(const rapid_sfft_in *in, int hw, const double *rv)
+{
+    int l = 4 * hw + 1, la = l + 2 * RC_L, h = 2 * hw + RC_L, n = in->npn;
+    int dx, dy, x, y, ex, ey;
+    double *a = malloc((size_t)l * l * sizeof *a),
+           *p = malloc((size_t)la * la * sizeof *p),
+           s = stamp_sum(in->pn, n);
+
+    if (!a || !p) {
+        free(a);
+        free(p);
+        return NULL;
+    }
+    for (dy = -h; dy <= h; dy++) /* P_n's autocorrelation, to 2 hw + RC_L */
+        for (dx = -h; dx <= h; dx++) {
+            double t = 0;
+            for (y = 0; y < n; y++)
+                for (x = 0; x < n; x++)
+                    if (x + dx >= 0 && x + dx < n && y + dy >= 0 &&
+                        y + dy < n)
+                        t += (double)in->pn[(size_t)y * n + x] *
+                             in->pn[(size_t)(y + dy) * n + x + dx];
+            p[(size_t)(dy + h) * la + dx + h] = t / (s * s);
+        }
+    for (dy = -2 * hw; dy <= 2 * hw; dy++)
+        for (dx = -2 * hw; dx <= 2 * hw; dx++) {
+            double t = 0;
+            for (ey = -RC_L; ey <= RC_L; ey++)
+                for (ex = -RC_L; ex <= RC_L; ex++)
+                    t += rv[(ey + RC_L) * RC_N + ex + RC_L] *
+                         p[(size_t)(dy - ey + h) * la + dx - ex + h];
+            a[(size_t)(dy + 2 * hw) * l + dx + 2 * hw] = t;
+        }
+    free(p);
+    return a;
+}
+
+/* A point source of unit flux in R~ = P_n x R (R's PSF P_r) at the
+ * origin, as the kernel reads it there: tmpl[k] = (P_n x P_r)(-k) over the
+ * kernel's (2 hw + 1)^2 offsets. */
+static double *point_template(const rapid_sfft_in *in, int hw)
+{
+    int side = 2 * hw + 1, hn = in->npn / 2, hr = in->npr / 2, kx, ky, x, y;
+    double *t = malloc((size_t)side * side * sizeof *t);
+    double sn = stamp_sum(in->pn, in->npn), sr = stamp_sum(in->pr, in->npr);
+
+    if (!t)
+        return NULL;
+    for (ky = -hw; ky <= hw; ky++)
+        for (kx = -hw; kx <= hw; kx++) {
+            double c = 0; /* sum_q P_n(q) P_r(-k - q) */
+            for (y = -hn; y <= hn; y++)
+                for (x = -hn; x <= hn; x++) {
+                    int rx = -kx - x, ry = -ky - y;
+                    if (rx < -hr || rx > hr || ry < -hr || ry > hr)
+                        continue;
+                    c += (double)in->pn[(size_t)(y + hn) * in->npn + x + hn] *
+                         in->pr[(size_t)(ry + hr) * in->npr + rx + hr];
+                }
+            t[(size_t)(ky + hw) * side + kx + hw] = c / (sn * sr);
+        }
+    return t;
 }
 
 /* Steps 1 and 2: the fit's images and the fit itself. */
@@ -614,6 +840,13 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     im.mask_r = reach_of(in->pr, in->npr, REACH_HOLE);
     im.pn2 = w->pn2;
     im.pr2 = w->pr2;
+    if (noise_corr(in, out->sigma_r, w->rv) ||
+        !(w->racf = noise_acf(in, sg->hw, w->rv)))
+        return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
+    im.racf = o->eiv ? w->racf : NULL;
+    if (!(w->tmpl = point_template(in, sg->hw)))
+        return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
+    im.tmpl = w->tmpl;
     {
         double sp = 0, sr = 0;
         int i, ln = 2 * im.reach_n + 1, lr = 2 * im.reach_r + 1;
@@ -629,9 +862,46 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     {
         int rc = sfft_stamps_find(&im, sg, o, &w->st, &w->nst, err);
         if (!rc)
-            rc = sfft_fit(&im, sg, o, w->st, w->nst, w->coef, out, err);
+            rc = sfft_fit(&im, sg, o, w->st, w->nst, w->coef, w->gam2, out,
+                          err);
         out->sec_fit = now() - t0;
         return rc;
+    }
+}
+
+/* The kernel's own error (sfft_fit.c): its variance relative to the
+ * model's light, gam2 at the centres of SFFT_EGRID^2 cells (interpolated
+ * bilinearly between them, the nearest beyond), times the model's light
+ * in D squared (l), added to sigma_D^2. */
+static void kernel_error(const rapid_sfft_in *in, const sfft_geom *sg,
+                         const double *gam2, const float *l,
+                         rapid_sfft_out *out)
+{
+    int x, y, G = SFFT_EGRID;
+
+    for (y = 0; y < in->ny; y++) {
+        double v = ((y - sg->yc) / sg->hy + 1) * G / 2 - 0.5, fv;
+        int j0, j1;
+        v = v < 0 ? 0 : v > G - 1 ? G - 1 : v;
+        j0 = (int)v;
+        j1 = j0 + 1 < G ? j0 + 1 : j0;
+        fv = v - j0;
+        for (x = 0; x < in->nx; x++) {
+            size_t p = (size_t)y * in->nx + x;
+            double u = ((x - sg->xc) / sg->hx + 1) * G / 2 - 0.5, fu, g2;
+            int i0, i1;
+            float s = out->unc[p];
+            if (!isfinite(s) || !isfinite(l[p]))
+                continue;
+            u = u < 0 ? 0 : u > G - 1 ? G - 1 : u;
+            i0 = (int)u;
+            i1 = i0 + 1 < G ? i0 + 1 : i0;
+            fu = u - i0;
+            g2 = (1 - fv) * ((1 - fu) * gam2[j0 * G + i0] +
+                             fu * gam2[j0 * G + i1]) +
+                 fv * ((1 - fu) * gam2[j1 * G + i0] + fu * gam2[j1 * G + i1]);
+            out->unc[p] = (float)sqrt((double)s * s + g2 * l[p] * l[p]);
+        }
     }
 }
 
@@ -751,6 +1021,16 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         out->bg[k] = w.coef[(size_t)sg.nterms * sg.nk + (size_t)k];
     for (k = 0; k < sg.nk; k++)
         kappa += w.coef[k];
+    {
+        int m = SFFT_EGRID / 2 - 1, G = SFFT_EGRID;
+        double mx = 0;
+        out->kerr_centre = sqrt((w.gam2[m * G + m] + w.gam2[m * G + m + 1] +
+                                 w.gam2[(m + 1) * G + m] +
+                                 w.gam2[(m + 1) * G + m + 1]) / 4);
+        for (k = 0; k < G * G; k++)
+            mx = w.gam2[k] > mx ? w.gam2[k] : mx;
+        out->kerr_edge = sqrt(mx);
+    }
     out->ksum = kappa;
     if (!(kappa > 0))
         rc = rapid_fail(err, RAPID_E_RANGE, "kernel fit: the kernel's flux "
@@ -771,6 +1051,7 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
             if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
                 !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
                 out->d[i] = out->cconv[i] = out->unc[i] = NAN;
+        kernel_error(in, &sg, w.gam2, w.lm, out);
         if ((rc = model_error(in, o, w.lm, out)))
             rc = rapid_fail(err, rc, "kernel fit: out of memory");
         out->sec_conv += now() - t0;

@@ -34,6 +34,8 @@ typedef struct fitws {
     int nchunk;
     double *x, *y, *h;     /* one stamp's design, data, X^T y */
     double *a, *d, *sol;   /* normal matrix, scaling, solution */
+    double vmom[SFFT_MAXMONO]; /* sum_s mono_m(s) vw_s */
+    double *s0, *t;        /* nunk each: errors-in-variables scratch */
 } fitws;
 
 static void ws_free(fitws *w)
@@ -48,6 +50,8 @@ static void ws_free(fitws *w)
     free(w->a);
     free(w->d);
     free(w->sol);
+    free(w->s0);
+    free(w->t);
 }
 
 static int ws_alloc(const sfft_geom *g, fitws *w)
@@ -69,8 +73,10 @@ static int ws_alloc(const sfft_geom *g, fitws *w)
     w->a = malloc((size_t)g->nunk * g->nunk * sizeof *w->a);
     w->d = malloc((size_t)g->nunk * sizeof *w->d);
     w->sol = malloc((size_t)g->nunk * sizeof *w->sol);
+    w->s0 = malloc((size_t)g->nunk * sizeof *w->s0);
+    w->t = malloc((size_t)g->nunk * sizeof *w->t);
     return w->mom && w->rhs && w->chunk && w->wt && w->x && w->y && w->h &&
-           w->a && w->d && w->sol;
+           w->a && w->d && w->sol && w->s0 && w->t;
 }
 
 /* The moments += the chunk's Gram matrices times their monomials. */
@@ -98,8 +104,10 @@ static void add_stamp(const sfft_images *im, const sfft_geom *g,
     cblas_dgemv(CblasRowMajor, CblasTrans, s->m, g->nb, 1.0, w->x, g->nb,
                 w->y, 1, 0.0, w->h, 1);
     sfft_monomials(dmax, s->u, s->v, mono);
-    for (j = 0; j < w->nmono; j++)
+    for (j = 0; j < w->nmono; j++) {
         w->wt[(size_t)w->nchunk * w->nmono + j] = sign * mono[j];
+        w->vmom[j] += sign * mono[j] * s->vw;
+    }
     sfft_monomials(g->order, s->u, s->v, phi);
     for (j = 0; j < g->nterms; j++)
         for (k = 0; k < g->nk; k++)
@@ -148,10 +156,110 @@ static void assemble(const sfft_geom *g, const fitws *w)
                 mom_at(w, g, 0, g->nk + j, g->nk + jj);
 }
 
+/* The errors in the variables.  The design's columns are R~ shifted, and
+ * R~ is noisy: besides the stars' signal, X^T X holds the expected Gram
+ * matrix E of R~'s noise (a stamp's: vw times the noise's covariance
+ * between the two shifts, im->racf; the whole fit's, for kernel terms j
+ * and j', sum_s phi_j(s) phi_j'(s) vw_s times that).  Left in, E acts as
+ * a ridge that pulls the kernel towards what the noise favours --
+ * smoother than the truth, most where the stamps are faint and the
+ * kernel sharp -- and leaves bright stars with a residual that grows with
+ * their flux.  The unbiased solution solves (A - E) x = b; A - E need not
+ * be positive definite where the stars carry no signal (frequencies the
+ * PSFs remove), so it is reached from the plain solution x0 by
+ * x <- x0 + A^-1 E x (the series of (A - E)^-1 A x0), through A's
+ * Cholesky factor, EIV_STEPS times at most (it converges in one or two
+ * on the tests' pairs). */
+#define EIV_STEPS 3
+
+/* t = E x (kernel part; background rows 0). */
+static void eiv_apply(const sfft_images *im, const sfft_geom *g,
+                      const fitws *w, const double *x, double *t)
+{
+    int side = 2 * g->hw + 1, l = 4 * g->hw + 1, j, jj, k, kk, a1, b1, a2,
+        b2;
+
+    memset(t, 0, (size_t)g->nunk * sizeof *t);
+    for (j = 0; j < g->nterms; j++) {
+        sfft_mono_exps(j, &a1, &b1);
+        for (jj = 0; jj < g->nterms; jj++) {
+            double c;
+            sfft_mono_exps(jj, &a2, &b2);
+            c = w->vmom[sfft_mono_index(a1 + a2, b1 + b2)];
+            for (k = 0; k < g->nk; k++) {
+                int kx = k % side, ky = k / side;
+                double acc = 0;
+                const double *xj = x + (size_t)jj * g->nk;
+                for (kk = 0; kk < g->nk; kk++) {
+                    int dx = kk % side - kx + 2 * g->hw;
+                    int dy = kk / side - ky + 2 * g->hw;
+                    acc += im->racf[(size_t)dy * l + dx] * xj[kk];
+                }
+                t[(size_t)j * g->nk + k] += c * acc;
+            }
+        }
+    }
+}
+
+/* x = A^-1 y in place, through the factor of the scaled matrix. */
+static int chol_solve(const sfft_geom *g, const fitws *w, double *y)
+{
+    int n = g->nunk, i;
+
+    for (i = 0; i < n; i++)
+        y[i] *= w->d[i];
+    if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', n, 1, w->a, n, y, 1) != 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        y[i] *= w->d[i];
+    return 0;
+}
+
+static double dist2(const double *a, const double *b, int n)
+{
+    double s = 0;
+    int i;
+
+    for (i = 0; i < n; i++)
+        s += (a[i] - b[i]) * (a[i] - b[i]);
+    return s;
+}
+
+/* The steps taken into *steps: a step that does not shrink to at most
+ * half the one before (the first: to half the solution) means the series
+ * does not converge (R~'s noise over-stated somewhere): the iterate
+ * before it is kept. */
+static int eiv_refine(const sfft_images *im, const sfft_geom *g, fitws *w,
+                      int *steps)
+{
+    int it, i, n = g->nunk;
+    double last = 0, zero = 0;
+
+    for (i = 0; i < n; i++)
+        zero += w->sol[i] * w->sol[i];
+    memcpy(w->s0, w->sol, (size_t)n * sizeof *w->s0);
+    *steps = 0;
+    for (it = 0; it < EIV_STEPS; it++) {
+        double step;
+        eiv_apply(im, g, w, w->sol, w->t);
+        if (chol_solve(g, w, w->t))
+            return -1;
+        for (i = 0; i < n; i++)
+            w->t[i] += w->s0[i];
+        step = dist2(w->t, w->sol, n);
+        if (!(step <= 0.25 * (it ? last : zero)))
+            break;
+        memcpy(w->sol, w->t, (size_t)n * sizeof *w->sol);
+        last = step;
+        (*steps)++;
+    }
+    return 0;
+}
+
 /* Solve the normal equations, scaled to unit diagonal; the condition
  * number of the scaled matrix into *cond. */
-static int solve(const sfft_geom *g, fitws *w, double max_cond, double *cond,
-                 rapid_err *err)
+static int solve(const sfft_images *im, const sfft_geom *g, fitws *w,
+                 double max_cond, double *cond, int *steps, rapid_err *err)
 {
     int n = g->nunk, i, j;
     lapack_int info;
@@ -192,13 +300,52 @@ static int solve(const sfft_geom *g, fitws *w, double max_cond, double *cond,
     if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', n, 1, w->a, n, w->sol, 1) != 0)
         return rapid_fail(err, RAPID_E_RANGE, "kernel fit: LAPACK failed "
                           "solving the normal equations");
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         w->sol[i] *= w->d[i];
+    if (im->racf && eiv_refine(im, g, w, steps))
+        return rapid_fail(err, RAPID_E_RANGE, "kernel fit: LAPACK failed "
+                          "solving the normal equations");
+    for (i = 0; i < n; i++) {
         if (!isfinite(w->sol[i]))
             return rapid_fail(err, RAPID_E_RANGE, "kernel fit: the solution "
                               "is not finite (unknown %d of %d)", i, n);
     }
     return 0;
+}
+
+/* The kernel's own error where the stamps leave it least constrained
+ * (the image's edges, for a quadratic kernel): the model's value at the
+ * peak of a point source at (u, v), m = a^T x with a_jk = phi_j(u, v)
+ * tmpl[k], has the variance a^T A^-1 a (times the reduced chi^2), which
+ * the Cholesky factor U of the scaled matrix gives as |U^-T D a|^2; its
+ * ratio to m^2 at the centres of SFFT_EGRID^2 cells. */
+static void kernel_error(const sfft_images *im, const sfft_geom *g, fitws *w,
+                         double chi2r, double *gam2)
+{
+    int ci, cj, j, k, n = g->nunk;
+    double phi[SFFT_MAXTERMS];
+
+    for (cj = 0; cj < SFFT_EGRID; cj++)
+        for (ci = 0; ci < SFFT_EGRID; ci++) {
+            double u = -1 + (2.0 * ci + 1) / SFFT_EGRID;
+            double v = -1 + (2.0 * cj + 1) / SFFT_EGRID, m = 0, var = 0;
+            double *a = w->t;
+            sfft_monomials(g->order, u, v, phi);
+            memset(a, 0, (size_t)n * sizeof *a);
+            for (j = 0; j < g->nterms; j++)
+                for (k = 0; k < g->nk; k++) {
+                    a[(size_t)j * g->nk + k] = phi[j] * im->tmpl[k];
+                    m += a[(size_t)j * g->nk + k] * w->sol[(size_t)j * g->nk +
+                                                          k];
+                }
+            for (k = 0; k < n; k++)
+                a[k] *= w->d[k];
+            cblas_dtrsv(CblasRowMajor, CblasUpper, CblasTrans, CblasNonUnit,
+                        n, w->a, n, a, 1);
+            for (k = 0; k < n; k++)
+                var += a[k] * a[k];
+            gam2[cj * SFFT_EGRID + ci] = m != 0 ? chi2r * var / (m * m) : 0;
+        }
 }
 
 /* chi^2 of a stamp under the solution. */
@@ -283,7 +430,7 @@ static int enough(const sfft_geom *g, int nstamps, long npix)
 
 int sfft_fit(const sfft_images *im, const sfft_geom *g,
              const rapid_sfft_opts *o, sfft_stamp *st, int nst, double *coef,
-             rapid_sfft_out *out, rapid_err *err)
+             double *gam2, rapid_sfft_out *out, rapid_err *err)
 {
     fitws w;
     double *work = NULL, chi2 = 0;
@@ -317,7 +464,8 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
     for (it = 0;; it++) {
         int bad, kept;
         long kpix = 0;
-        if ((rc = solve(g, &w, o->max_cond, &out->cond, err)))
+        if ((rc = solve(im, g, &w, o->max_cond, &out->cond, &out->eiv_steps,
+                        err)))
             goto done;
         for (i = 0; i < nst; i++)
             if (st[i].used > 0)
@@ -357,6 +505,7 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
     out->npix = npix;
     out->nunknowns = g->nunk;
     out->chi2r = chi2 / (double)(npix - g->nunk);
+    kernel_error(im, g, &w, out->chi2r > 1 ? out->chi2r : 1, gam2);
 done:
     ws_free(&w);
     free(work);

@@ -30,6 +30,13 @@ typedef struct sfft_images {
     int reach_n, reach_r;     /* px: the squares' reach (1 % of the peak) */
     int mask_n, mask_r;       /* px: a hole's reach (10 % of the peak) */
     double s0;                /* first flux scale (for the weights) */
+    const double *tmpl;       /* a point source of unit flux in R~ at the
+                               * origin, read by the kernel at the origin:
+                               * (2 hw + 1)^2, tmpl[k] = R~(-k) */
+    const double *racf;       /* the covariance of R~'s noise between two
+                               * pixels d apart, per unit variance of R's:
+                               * (4 hw + 1)^2, d = 0 in the middle (the
+                               * errors-in-variables term, sfft_fit.c) */
     double sig_nt, sig_rt;    /* background noise of N~ and R~ */
 } sfft_images;
 
@@ -39,6 +46,9 @@ typedef struct sfft_stamp {
     int m;                    /* pixels fitted */
     int *pix;                 /* their offsets in the (2 s + 1)^2 box */
     double *w;                /* their weights, 1 / sigma */
+    double vw;                /* sum over its pixels of weight^2 times
+                               * R's variance about them: R~'s noise in
+                               * the Gram matrix is vw times racf */
     double chi2;              /* of the last solution */
     int used;                 /* 1 in the fit, 0 rejected */
 } sfft_stamp;
@@ -75,11 +85,18 @@ void sfft_stamps_free(sfft_stamp *st, int nst);
 void sfft_stamp_design(const sfft_images *im, const sfft_geom *g,
                        const sfft_stamp *s, double *x, double *y);
 
+#define SFFT_EGRID 8      /* the kernel's own error: positions per side */
+
 /* The fit: kernel terms (nterms x nk) and background terms into coef
  * (nunk: term j's kernel at j nk, then the background's), with the
- * statistics into out (nstamps, nrejected, npix, chi2r, cond). */
+ * statistics into out (nstamps, nrejected, npix, chi2r, cond); and the
+ * kernel's own error (from the fit's covariance, times the reduced chi^2
+ * when above 1) relative to the model's value at the peak of a point
+ * source (im->tmpl), squared, at the centres of SFFT_EGRID^2 cells of the
+ * image into gam2 (row-major, y slowest). */
 int sfft_fit(const sfft_images *im, const sfft_geom *g,
              const rapid_sfft_opts *o, sfft_stamp *st, int nst,
-             double *coef, rapid_sfft_out *out, rapid_err *err);
+             double *coef, double *gam2, rapid_sfft_out *out,
+             rapid_err *err);
 
 #endif

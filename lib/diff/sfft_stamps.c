@@ -241,15 +241,60 @@ static double conv_at(const sfft_images *im, const float *v, const float *p2,
     return s;
 }
 
+/* R's mean variance over the box of half-side h about each pixel of
+ * the square of half-side sh about (x, y): vb ((2 sh + 1)^2), through an
+ * integral image ii ((2 (sh + h) + 2)^2) of the variances with data (the
+ * others count as the mean). */
+static void box_var(const sfft_images *im, int x, int y, int sh, int h,
+                    double *ii, double *vb)
+{
+    int l = 2 * (sh + h) + 1, i, j, side = 2 * sh + 1, n = 0;
+    double tot = 0, mean;
+
+    for (j = 0; j < l; j++)
+        for (i = 0; i < l; i++) {
+            float v = im->vr[(size_t)(y - sh - h + j) * im->nx +
+                             (size_t)(x - sh - h + i)];
+            if (isfinite(v))
+                tot += v, n++;
+        }
+    mean = n ? tot / n : 0;
+    memset(ii, 0, (size_t)(l + 1) * sizeof *ii);
+    for (j = 0; j < l; j++) {
+        double row = 0;
+        const float *vr = im->vr + (size_t)(y - sh - h + j) * im->nx +
+                          (size_t)(x - sh - h);
+        ii[(size_t)(j + 1) * (l + 1)] = 0;
+        for (i = 0; i < l; i++) {
+            row += isfinite(vr[i]) ? vr[i] : mean;
+            ii[(size_t)(j + 1) * (l + 1) + i + 1] =
+                ii[(size_t)j * (l + 1) + i + 1] + row;
+        }
+    }
+    for (j = 0; j < side; j++)
+        for (i = 0; i < side; i++) {
+            int x1 = i + 2 * h, y1 = j + 2 * h;
+            vb[j * side + i] =
+                (ii[(size_t)(y1 + 1) * (l + 1) + x1 + 1] -
+                 ii[(size_t)j * (l + 1) + x1 + 1] -
+                 ii[(size_t)(y1 + 1) * (l + 1) + i] +
+                 ii[(size_t)j * (l + 1) + i]) /
+                ((2.0 * h + 1) * (2.0 * h + 1));
+        }
+}
+
 /* The fitted pixels of a stamp and their weights; 0 if too few. */
 static int stamp_pixels(const sfft_images *im, const sfft_geom *g,
-                        sfft_stamp *s, int *iin, int *iir)
+                        sfft_stamp *s, int *iin, int *iir, double *iv,
+                        double *vb)
 {
     int side = 2 * g->sh + 1, dn = im->mask_r, dr = im->mask_n + KCORE;
     int hn = g->sh + dn, hr = g->sh + dr, i, j, m = 0;
 
     integral_bad(im, im->n, im->vn, NULL, s->x, s->y, hn, iin);
     integral_bad(im, im->r, im->vr, im->cov, s->x, s->y, hr, iir);
+    box_var(im, s->x, s->y, g->sh, g->hw, iv, vb);
+    s->vw = 0;
     s->pix = malloc((size_t)side * side * sizeof *s->pix);
     s->w = malloc((size_t)side * side * sizeof *s->w);
     if (!s->pix || !s->w)
@@ -269,6 +314,7 @@ static int stamp_pixels(const sfft_images *im, const sfft_geom *g,
                 continue;
             s->pix[m] = j * side + i;
             s->w[m] = 1 / sqrt(var);
+            s->vw += vb[j * side + i] / var;
             m++;
         }
     s->m = m;
@@ -285,10 +331,15 @@ static int choose(const sfft_images *im, const sfft_geom *g,
     int hn = g->sh + im->mask_r, hr = g->sh + im->mask_n + KCORE;
     int *iin = malloc((size_t)(2 * hn + 2) * (2 * hn + 2) * sizeof *iin);
     int *iir = malloc((size_t)(2 * hr + 2) * (2 * hr + 2) * sizeof *iir);
+    int hv = g->sh + g->hw, side = 2 * g->sh + 1;
+    double *iv = malloc((size_t)(2 * hv + 2) * (2 * hv + 2) * sizeof *iv);
+    double *vb = malloc((size_t)side * side * sizeof *vb);
 
-    if (!iin || !iir) {
+    if (!iin || !iir || !iv || !vb) {
         free(iin);
         free(iir);
+        free(iv);
+        free(vb);
         return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
     }
     qsort(c, (size_t)nc, sizeof *c, by_cell_snr);
@@ -315,11 +366,13 @@ static int choose(const sfft_images *im, const sfft_geom *g,
                 st[n].u = (p->x - g->xc) / g->hx;
                 st[n].v = (p->y - g->yc) / g->hy;
                 st[n].used = 1;
-                t = stamp_pixels(im, g, &st[n], iin, iir);
+                t = stamp_pixels(im, g, &st[n], iin, iir, iv, vb);
                 if (t < 0) {
                     *nst = n + 1;
                     free(iin);
                     free(iir);
+                    free(iv);
+                    free(vb);
                     return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out "
                                       "of memory");
                 }
@@ -336,6 +389,8 @@ static int choose(const sfft_images *im, const sfft_geom *g,
     }
     free(iin);
     free(iir);
+    free(iv);
+    free(vb);
     *nst = n;
     return 0;
 }
