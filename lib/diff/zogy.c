@@ -4,11 +4,16 @@
  * Everything is done on whole-image transforms in single precision:
  *   1. PSFs to the origin of the padded grid, and transformed (planes A,
  *      B); the two images filled and transformed (X, Y);
- *   2. D^ (plane E), S_N^ and D_R^ (the reference's share of D) in
+ *   2. D^ (plane E), S^ and D_R^ (the reference's share of D) in
  *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
- *      inverse transforms give D, S_N, D_R and S_R, hence S = S_N - S_R,
+ *      inverse transforms give D, S, D_R and S_R, hence S_N = S + S_R,
  *      the astrometric variance from the gradients of S_N and S_R, and
- *      the light the PSF-model error is made of (D_R, S_R);
+ *      the light the PSF-model error is made of (D_R, S_R).  X is the
+ *      transform of N - R, not of N: a transform's rounding is relative
+ *      to the largest values it carries and spreads along their rows and
+ *      columns, and static stars cancel in N - R (D^ = (P_r^ (N - R)^ +
+ *      (P_r^ - P_n^) R^) / Delta; S^ from D^), so their light reaches D
+ *      and S only through R^ times the PSFs' difference;
  *   3. the variance maps transformed (G, H); for each of the kernels k_n,
  *      k_r (S) and k_Dn, k_Dr (D): the kernel made on a small grid (a few
  *      PSF widths: the kernels are compact) and taken to real space there,
@@ -613,9 +618,10 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
 
 /* Step 2: D, S and the astrometric variance into the outputs (unc holds
  * V_ast until step 3), and the reference's light as it enters D and S
- * (D_R into dl, S_R into sl).  x, y, e: three free planes.  S_R^ =
- * conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y gives S_R^ in e
- * once D is out of e. */
+ * (D_R into dl, S_R into sl).  x, y, e: three free planes; x holds
+ * N - R (the top of the file says why).  S^ = conj(P_n^ P_r^) D^ F_D /
+ * Delta and S_R^ = conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y
+ * gives S_R^ in e once D is out of e. */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
                      const float complex *A, const float complex *B,
                      const noise_model *m, double fd, float *x, float *y,
@@ -628,6 +634,12 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     int ix, j;
 
     fill_pair(in, g, x, y, 0, NULL, NULL);
+    for (j = 0; j < in->ny; j++) { /* x = N - R */
+        float *xr = x + (size_t)j * g->stride;
+        const float *yr = y + (size_t)j * g->stride;
+        for (ix = 0; ix < in->nx; ix++)
+            xr[ix] -= yr[ix];
+    }
     rapid_fft_r2c(g->fwd, x, X);
     rapid_fft_r2c(g->fwd, y, Y);
     for (j = 0; j < g->py; j++)
@@ -637,9 +649,9 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
             noise_at(g, m, j, ix, &vn, &vr);
             d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
             if (d2 > tiny) {
-                float complex xn = X[i], yr = Y[i];
-                E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
-                X[i] = conjf(A[i]) * bb * xn / d2;
+                float complex z = X[i], yr = Y[i];
+                E[i] = (B[i] * z + (B[i] - A[i]) * yr) / sqrtf(d2);
+                X[i] = conjf(A[i] * B[i]) * E[i] / sqrtf(d2);
                 Y[i] = A[i] * yr / sqrtf(d2);
             } else {
                 E[i] = X[i] = Y[i] = 0;
@@ -676,9 +688,11 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
         float *dlr = dl + (size_t)j * in->nx, *slr = sl + (size_t)j * in->nx;
         for (ix = 0; ix < in->nx; ix++) {
             int l = (ix - 1 + g->px) % g->px, r = (ix + 1) % g->px;
-            double gxn = 0.5 * (xr[r] - xr[l]) * nrm, gyn = 0.5 * (xu[ix] - xd[ix]) * nrm;
+            /* S_N = S + S_R */
             double gxr = 0.5 * (yr[r] - yr[l]) * nrm, gyr = 0.5 * (yu[ix] - yd[ix]) * nrm;
-            sr[ix] = (xr[ix] - yr[ix]) * nrm;
+            double gxn = 0.5 * (xr[r] - xr[l]) * nrm + gxr;
+            double gyn = 0.5 * (xu[ix] - xd[ix]) * nrm + gyr;
+            sr[ix] = xr[ix] * nrm;
             slr[ix] = yr[ix] * nrm;
             dlr[ix] = (float)(lr[ix] * nrm / fd);
             vr[ix] = (float)(sx2 * (gxn * gxn + gxr * gxr) +
