@@ -141,22 +141,104 @@ static int map_sigma(const float *img, const float *var, size_t n,
     return 0;
 }
 
-/* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
- * zeroed plane, wrapped, and transformed. */
-static void psf_to_plane(const grid *g, const float *psf, int n, float *pl)
+/* The 1-D transform of u (n values at offsets -h..h) at the m
+ * frequencies 0..m-1 of a period of N, in double precision. */
+static void dft_1d(const double *u, int n, int N, int m, double complex *out)
 {
-    int h = n / 2, i, j;
-    double sum = 0;
+    int h = n / 2, k, j;
 
-    memset(pl, 0, g->nfloat * sizeof *pl);
+    for (k = 0; k < m; k++) {
+        double complex acc = 0;
+        for (j = 0; j < n; j++) {
+            long t = ((long)k * (j - h)) % N; /* exact phase, reduced */
+            double ph = -2 * M_PI * (double)t / N;
+            acc += u[j] * (cos(ph) + I * sin(ph));
+        }
+        out[k] = acc;
+    }
+}
+
+/* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
+ * zeroed plane, wrapped, and transformed.  The transform's rounding is
+ * relative to the largest values it carries, and the PSF's transform
+ * multiplies the images' (stars thousands of sigma bright): the PSF's
+ * best separable approximation u v^T (power iteration) is transformed
+ * exactly, in double precision (two 1-D transforms), and only the
+ * residual, a small fraction of the PSF, through the single-precision
+ * plan.  Returns 0, or RAPID_E_NOMEM. */
+static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
+{
+    int h = n / 2, i, j, it;
+    double sum = 0, *p = malloc((size_t)n * n * sizeof *p);
+    double *u = malloc((size_t)n * sizeof *u), *v = malloc((size_t)n * sizeof *v);
+    double complex *uy = malloc((size_t)g->py * sizeof *uy);
+    double complex *vx = malloc((size_t)g->hx * sizeof *vx);
+    float complex *P = (float complex *)pl;
+    float *vf;
+
+    if (!p || !u || !v || !uy || !vx) {
+        free(p);
+        free(u);
+        free(v);
+        free(uy);
+        free(vx);
+        return RAPID_E_NOMEM;
+    }
     for (i = 0; i < n * n; i++)
         sum += psf[i];
+    for (i = 0; i < n * n; i++)
+        p[i] = psf[i] / sum;
+    for (i = 0; i < n; i++) /* start: the column sums */
+        for (v[i] = 0, j = 0; j < n; j++)
+            v[i] += p[(size_t)j * n + i];
+    for (it = 0; it < 50; it++) { /* p ~ u v^T: u = p v / |v|^2, v = p^T u / |u|^2 */
+        double vv = 0, uu = 0;
+        for (i = 0; i < n; i++)
+            vv += v[i] * v[i];
+        for (j = 0; j < n; j++) {
+            double a = 0;
+            for (i = 0; i < n; i++)
+                a += p[(size_t)j * n + i] * v[i];
+            u[j] = vv > 0 ? a / vv : 0;
+        }
+        for (j = 0; j < n; j++)
+            uu += u[j] * u[j];
+        for (i = 0; i < n; i++) {
+            double a = 0;
+            for (j = 0; j < n; j++)
+                a += p[(size_t)j * n + i] * u[j];
+            v[i] = uu > 0 ? a / uu : 0;
+        }
+    }
+    memset(pl, 0, g->nfloat * sizeof *pl);
     for (j = 0; j < n; j++)
         for (i = 0; i < n; i++)
             pl[(size_t)((j - h + g->py) % g->py) * g->stride +
                (size_t)((i - h + g->px) % g->px)] =
-                (float)(psf[(size_t)j * n + i] / sum);
-    rapid_fft_r2c(g->fwd, pl, (float complex *)pl);
+                (float)(p[(size_t)j * n + i] - u[j] * v[i]);
+    rapid_fft_r2c(g->fwd, pl, P);
+    dft_1d(u, n, g->py, g->py, uy);
+    dft_1d(v, n, g->px, g->hx, vx);
+    vf = (float *)vx; /* v's transform as floats, re/im, in place */
+    for (i = 0; i < g->hx; i++) {
+        double complex t = vx[i];
+        vf[2 * i] = (float)creal(t);
+        vf[2 * i + 1] = (float)cimag(t);
+    }
+    for (j = 0; j < g->py; j++) { /* real arithmetic: no complex-multiply calls */
+        float ur = (float)creal(uy[j]), ui = (float)cimag(uy[j]);
+        float *row = pl + (size_t)j * 2 * g->hx;
+        for (i = 0; i < g->hx; i++) {
+            row[2 * i] += ur * vf[2 * i] - ui * vf[2 * i + 1];
+            row[2 * i + 1] += ur * vf[2 * i + 1] + ui * vf[2 * i];
+        }
+    }
+    free(p);
+    free(u);
+    free(v);
+    free(uy);
+    free(vx);
+    return 0;
 }
 
 /* The reference's noise correlation, window by window (windows of about
@@ -1137,10 +1219,13 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
     if ((rc = fill_error(in, dl, sl, &fe, out, err)))
         goto done;
-    psf_to_plane(&g, in->pn, in->npn, pl[0]);
-    psf_to_plane(&g, in->pr, in->npr, pl[1]);
-    psf_to_plane(&sg, in->pn, in->npn, as);
-    psf_to_plane(&sg, in->pr, in->npr, bs);
+    if (psf_to_plane(&g, in->pn, in->npn, pl[0]) ||
+        psf_to_plane(&g, in->pr, in->npr, pl[1]) ||
+        psf_to_plane(&sg, in->pn, in->npn, as) ||
+        psf_to_plane(&sg, in->pr, in->npr, bs)) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+        goto done;
+    }
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
              pl[2], pl[3], pl[4], dl, sl, out);
