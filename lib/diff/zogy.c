@@ -4,11 +4,16 @@
  * Everything is done on whole-image transforms in single precision:
  *   1. PSFs to the origin of the padded grid, and transformed (planes A,
  *      B); the two images filled and transformed (X, Y);
- *   2. D^ (plane E), S_N^ and D_R^ (the reference's share of D) in
+ *   2. D^ (plane E), S^ and D_R^ (the reference's share of D) in
  *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
- *      inverse transforms give D, S_N, D_R and S_R, hence S = S_N - S_R,
+ *      inverse transforms give D, S, D_R and S_R, hence S_N = S + S_R,
  *      the astrometric variance from the gradients of S_N and S_R, and
- *      the light the PSF-model error is made of (D_R, S_R);
+ *      the light the PSF-model error is made of (D_R, S_R).  X is the
+ *      transform of N - R, not of N: a transform's rounding is relative
+ *      to the largest values it carries and spreads along their rows and
+ *      columns, and static stars cancel in N - R (D^ = (P_r^ (N - R)^ +
+ *      (P_r^ - P_n^) R^) / Delta; S^ from D^), so their light reaches D
+ *      and S only through R^ times the PSFs' difference;
  *   3. the variance maps transformed (G, H); for each of the kernels k_n,
  *      k_r (S) and k_Dn, k_Dr (D): the kernel made on a small grid (a few
  *      PSF widths: the kernels are compact) and taken to real space there,
@@ -136,22 +141,104 @@ static int map_sigma(const float *img, const float *var, size_t n,
     return 0;
 }
 
-/* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
- * zeroed plane, wrapped, and transformed. */
-static void psf_to_plane(const grid *g, const float *psf, int n, float *pl)
+/* The 1-D transform of u (n values at offsets -h..h) at the m
+ * frequencies 0..m-1 of a period of N, in double precision. */
+static void dft_1d(const double *u, int n, int N, int m, double complex *out)
 {
-    int h = n / 2, i, j;
-    double sum = 0;
+    int h = n / 2, k, j;
 
-    memset(pl, 0, g->nfloat * sizeof *pl);
+    for (k = 0; k < m; k++) {
+        double complex acc = 0;
+        for (j = 0; j < n; j++) {
+            long t = ((long)k * (j - h)) % N; /* exact phase, reduced */
+            double ph = -2 * M_PI * (double)t / N;
+            acc += u[j] * (cos(ph) + I * sin(ph));
+        }
+        out[k] = acc;
+    }
+}
+
+/* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
+ * zeroed plane, wrapped, and transformed.  The transform's rounding is
+ * relative to the largest values it carries, and the PSF's transform
+ * multiplies the images' (stars thousands of sigma bright): the PSF's
+ * best separable approximation u v^T (power iteration) is transformed
+ * exactly, in double precision (two 1-D transforms), and only the
+ * residual, a small fraction of the PSF, through the single-precision
+ * plan.  Returns 0, or RAPID_E_NOMEM. */
+static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
+{
+    int h = n / 2, i, j, it;
+    double sum = 0, *p = malloc((size_t)n * n * sizeof *p);
+    double *u = malloc((size_t)n * sizeof *u), *v = malloc((size_t)n * sizeof *v);
+    double complex *uy = malloc((size_t)g->py * sizeof *uy);
+    double complex *vx = malloc((size_t)g->hx * sizeof *vx);
+    float complex *P = (float complex *)pl;
+    float *vf;
+
+    if (!p || !u || !v || !uy || !vx) {
+        free(p);
+        free(u);
+        free(v);
+        free(uy);
+        free(vx);
+        return RAPID_E_NOMEM;
+    }
     for (i = 0; i < n * n; i++)
         sum += psf[i];
+    for (i = 0; i < n * n; i++)
+        p[i] = psf[i] / sum;
+    for (i = 0; i < n; i++) /* start: the column sums */
+        for (v[i] = 0, j = 0; j < n; j++)
+            v[i] += p[(size_t)j * n + i];
+    for (it = 0; it < 50; it++) { /* p ~ u v^T: u = p v / |v|^2, v = p^T u / |u|^2 */
+        double vv = 0, uu = 0;
+        for (i = 0; i < n; i++)
+            vv += v[i] * v[i];
+        for (j = 0; j < n; j++) {
+            double a = 0;
+            for (i = 0; i < n; i++)
+                a += p[(size_t)j * n + i] * v[i];
+            u[j] = vv > 0 ? a / vv : 0;
+        }
+        for (j = 0; j < n; j++)
+            uu += u[j] * u[j];
+        for (i = 0; i < n; i++) {
+            double a = 0;
+            for (j = 0; j < n; j++)
+                a += p[(size_t)j * n + i] * u[j];
+            v[i] = uu > 0 ? a / uu : 0;
+        }
+    }
+    memset(pl, 0, g->nfloat * sizeof *pl);
     for (j = 0; j < n; j++)
         for (i = 0; i < n; i++)
             pl[(size_t)((j - h + g->py) % g->py) * g->stride +
                (size_t)((i - h + g->px) % g->px)] =
-                (float)(psf[(size_t)j * n + i] / sum);
-    rapid_fft_r2c(g->fwd, pl, (float complex *)pl);
+                (float)(p[(size_t)j * n + i] - u[j] * v[i]);
+    rapid_fft_r2c(g->fwd, pl, P);
+    dft_1d(u, n, g->py, g->py, uy);
+    dft_1d(v, n, g->px, g->hx, vx);
+    vf = (float *)vx; /* v's transform as floats, re/im, in place */
+    for (i = 0; i < g->hx; i++) {
+        double complex t = vx[i];
+        vf[2 * i] = (float)creal(t);
+        vf[2 * i + 1] = (float)cimag(t);
+    }
+    for (j = 0; j < g->py; j++) { /* real arithmetic: no complex-multiply calls */
+        float ur = (float)creal(uy[j]), ui = (float)cimag(uy[j]);
+        float *row = pl + (size_t)j * 2 * g->hx;
+        for (i = 0; i < g->hx; i++) {
+            row[2 * i] += ur * vf[2 * i] - ui * vf[2 * i + 1];
+            row[2 * i + 1] += ur * vf[2 * i + 1] + ui * vf[2 * i];
+        }
+    }
+    free(p);
+    free(u);
+    free(v);
+    free(uy);
+    free(vx);
+    return 0;
 }
 
 /* The reference's noise correlation, window by window (windows of about
@@ -613,9 +700,10 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
 
 /* Step 2: D, S and the astrometric variance into the outputs (unc holds
  * V_ast until step 3), and the reference's light as it enters D and S
- * (D_R into dl, S_R into sl).  x, y, e: three free planes.  S_R^ =
- * conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y gives S_R^ in e
- * once D is out of e. */
+ * (D_R into dl, S_R into sl).  x, y, e: three free planes; x holds
+ * N - R (the top of the file says why).  S^ = conj(P_n^ P_r^) D^ F_D /
+ * Delta and S_R^ = conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y
+ * gives S_R^ in e once D is out of e. */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
                      const float complex *A, const float complex *B,
                      const noise_model *m, double fd, float *x, float *y,
@@ -628,6 +716,12 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     int ix, j;
 
     fill_pair(in, g, x, y, 0, NULL, NULL);
+    for (j = 0; j < in->ny; j++) { /* x = N - R */
+        float *xr = x + (size_t)j * g->stride;
+        const float *yr = y + (size_t)j * g->stride;
+        for (ix = 0; ix < in->nx; ix++)
+            xr[ix] -= yr[ix];
+    }
     rapid_fft_r2c(g->fwd, x, X);
     rapid_fft_r2c(g->fwd, y, Y);
     for (j = 0; j < g->py; j++)
@@ -637,9 +731,9 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
             noise_at(g, m, j, ix, &vn, &vr);
             d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
             if (d2 > tiny) {
-                float complex xn = X[i], yr = Y[i];
-                E[i] = (B[i] * xn - A[i] * yr) / sqrtf(d2);
-                X[i] = conjf(A[i]) * bb * xn / d2;
+                float complex z = X[i], yr = Y[i];
+                E[i] = (B[i] * z + (B[i] - A[i]) * yr) / sqrtf(d2);
+                X[i] = conjf(A[i] * B[i]) * E[i] / sqrtf(d2);
                 Y[i] = A[i] * yr / sqrtf(d2);
             } else {
                 E[i] = X[i] = Y[i] = 0;
@@ -676,9 +770,11 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
         float *dlr = dl + (size_t)j * in->nx, *slr = sl + (size_t)j * in->nx;
         for (ix = 0; ix < in->nx; ix++) {
             int l = (ix - 1 + g->px) % g->px, r = (ix + 1) % g->px;
-            double gxn = 0.5 * (xr[r] - xr[l]) * nrm, gyn = 0.5 * (xu[ix] - xd[ix]) * nrm;
+            /* S_N = S + S_R */
             double gxr = 0.5 * (yr[r] - yr[l]) * nrm, gyr = 0.5 * (yu[ix] - yd[ix]) * nrm;
-            sr[ix] = (xr[ix] - yr[ix]) * nrm;
+            double gxn = 0.5 * (xr[r] - xr[l]) * nrm + gxr;
+            double gyn = 0.5 * (xu[ix] - xd[ix]) * nrm + gyr;
+            sr[ix] = xr[ix] * nrm;
             slr[ix] = yr[ix] * nrm;
             dlr[ix] = (float)(lr[ix] * nrm / fd);
             vr[ix] = (float)(sx2 * (gxn * gxn + gxr * gxr) +
@@ -1123,10 +1219,13 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
     if ((rc = fill_error(in, dl, sl, &fe, out, err)))
         goto done;
-    psf_to_plane(&g, in->pn, in->npn, pl[0]);
-    psf_to_plane(&g, in->pr, in->npr, pl[1]);
-    psf_to_plane(&sg, in->pn, in->npn, as);
-    psf_to_plane(&sg, in->pr, in->npr, bs);
+    if (psf_to_plane(&g, in->pn, in->npn, pl[0]) ||
+        psf_to_plane(&g, in->pr, in->npr, pl[1]) ||
+        psf_to_plane(&sg, in->pn, in->npn, as) ||
+        psf_to_plane(&sg, in->pr, in->npr, bs)) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+        goto done;
+    }
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
              pl[2], pl[3], pl[4], dl, sl, out);
