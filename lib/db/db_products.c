@@ -272,7 +272,7 @@ static int check_product(rapid_err *err, const char *what, int fid, int ppid)
  * vbest 0 and status 0 when it is left for rapid_db_confirm.  None of
  * these statements needs an answer before the INSERT: PostgreSQL sends
  * them together.  NEW_VERSION's parameters (nver = 2 nkey + 2) come from
- * version_begin; version_end ends the transaction. */
+ * version_begin, called in the transaction; version_end ends it. */
 #define NEW_VERSION(T, KWHERE)                                               \
     "(SELECT coalesce(max(version), 0) + 1 FROM " T " WHERE " KWHERE "),"    \
     " CASE WHEN ? = 0 OR EXISTS (SELECT 1 FROM " T " WHERE " KWHERE          \
@@ -287,16 +287,12 @@ static int version_begin(rapid_db *db, rapid_product kind, const int64_t *key,
     for (i = 0; i < n; i++)
         ver[i] = ver[n + 1 + i] = DV_INT(key[i]);
     ver[n] = ver[2 * n + 1] = DV_INT(confirm != 0);
-    if ((rc = db_tx_begin(db, err)) != 0)
-        return rc;
     if ((rc = db_lock_key(db, kind, key, n, err)) == 0 && confirm) {
         db_val p[6];
         for (i = 0; i < n; i++)
             p[i] = p[n + i] = DV_INT(key[i]);
         rc = db_query(db, ks->demote_new, p, 2 * n, NULL, NULL, err);
     }
-    if (rc)
-        db_tx_end(db, rc, NULL);
     return rc;
 }
 
@@ -353,10 +349,11 @@ static int add_refimage(rapid_db *db, rapid_refimage *r,
     p[4] = DV_INT(r->ppid), p[5] = r->filename[0] ? DV_TEXT(name) : DV_NULL;
     p[6] = DV_TEXT(r->checksum), p[7] = DV_INT(r->infobits);
     p[8] = r->svid ? DV_INT(r->svid) : DV_NULL;
+    if ((rc = db_tx_begin(db, err)) != 0)
+        return rc;
     if ((rc = version_begin(db, RAPID_PRODUCT_REFIMAGE, key, confirm, p + 9,
-                            err)) != 0)
-        return version_end(db, rc, "reference image", r->filename, err);
-    if ((rc = db_query(db, ins, p, 17, row_new, &got, err)) != 0)
+                            err)) != 0 ||
+        (rc = db_query(db, ins, p, 17, row_new, &got, err)) != 0)
         goto cleanup;
     r->rfid = got.id, r->version = got.version;
     r->vbest = got.vbest, r->status = got.status;
@@ -576,9 +573,11 @@ static int add_diffimage(rapid_db *db, rapid_diffimage *d,
     p[k++] = d->filename[0] ? DV_TEXT(name) : DV_NULL;
     p[k++] = DV_TEXT(d->checksum);
     p[k++] = d->svid ? DV_INT(d->svid) : DV_NULL;
+    if ((rc = db_tx_begin(db, err)) != 0)
+        return rc;
     if ((rc = version_begin(db, RAPID_PRODUCT_DIFFIMAGE, key, confirm, p + k,
                             err)) != 0)
-        return version_end(db, rc, "difference image", d->filename, err);
+        goto cleanup;
     k += 8;
     p[k++] = DV_INT(d->rid);
     if (!confirm) {
