@@ -1510,6 +1510,124 @@ static void test_diffimages_and_psfs(void **state)
     assert_int_equal(found, 0);
 }
 
+/* Versions added and confirmed at once (registration's way), inside one
+ * transaction as registration has them: the same vbest rules as
+ * rapid_db_add_* then rapid_db_confirm, metadata on the right row, and a
+ * failure among the statements not waited for fails the commit. */
+static void test_confirmed_at_once(void **state)
+{
+    test_db *t = *state;
+    rapid_db *db = t->db;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_refimage r1, r2;
+    rapid_refimmeta rm;
+    rapid_diffimage d;
+    rapid_diffimmeta m;
+    rapid_l2file a;
+    rapid_job j;
+    int64_t rid, jid = 0, n;
+    int i, rc;
+
+    rec_at(&a, 33, 12, 62007.25, "F184", 4, "atonce");
+    rid = add(db, &a, RAPID_DB_ADDED);
+    memset(&d, 0, sizeof d);
+    d.rid = rid, d.ppid = RAPID_PPID_SCIENCE, d.method = RAPID_DIFF_KERNELFIT;
+    for (i = 0; i < 5; i++)
+        d.ra[i] = a.fp_ra[i], d.dec[i] = a.fp_dec[i];
+    strcpy(d.filename, "/diff/a1.fits");
+    strcpy(d.checksum, "0123456789abcdef0123456789abcdef");
+    memset(&m, 0, sizeof m);
+    m.nmatches = 7;
+    /* version 1, then 2 (1 drops), inside transactions */
+    for (i = 1; i <= 2; i++) {
+        m.nmatches = 7 * i;
+        assert_int_equal(rapid_db_begin_async(db, &err), 0);
+        assert_int_equal(rapid_db_add_diffimage_confirmed(db, &d, &m, &err), 0);
+        assert_int_equal(d.pid, 0);
+        assert_int_equal(rapid_db_commit(db, &err), 0);
+    }
+    /* the science image's columns copied */
+    raw_is(t->pg, t->url, "SELECT d.version, d.vbest, d.status, d.sca, CASE"
+           " WHEN d.fid = l.fid AND d.expid = l.expid AND d.field = l.field"
+           " AND d.hp6 = l.hp6 AND d.hp9 = l.hp9"
+           " AND abs(d.jd - 2400000.5 - l.mjdobs) < 1e-6 THEN 1 ELSE 0 END"
+           " FROM diffimages d JOIN l2files l ON l.rid = d.rid"
+           " WHERE d.method = 2 ORDER BY d.pid", "1|0|1|4|1\n2|1|1|4|1\n");
+    raw_is(t->pg, t->url, "SELECT d.version, m.nmatches FROM diffimmeta m"
+           " JOIN diffimages d ON d.pid = m.pid AND d.method = m.method"
+           " WHERE d.method = 2 ORDER BY d.pid", "1|7\n2|14\n");
+    /* beside a locked version: kept, confirmed, not the best */
+    assert_int_equal(rapid_db_set_vbest(db, RAPID_PRODUCT_DIFFIMAGE,
+                                        test_db_count(db, "diffimages"), 2,
+                                        &err), 0);
+    assert_int_equal(rapid_db_add_diffimage_confirmed(db, &d, NULL, &err), 0);
+    raw_is(t->pg, t->url, "SELECT version, vbest, status FROM diffimages"
+           " WHERE method = 2 ORDER BY pid", "1|0|1\n2|2|1\n3|0|1\n");
+    /* no such science image: the commit at the latest fails, nothing kept */
+    n = test_db_count(db, "diffimages");
+    d.rid = 987654;
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    rc = rapid_db_add_diffimage_confirmed(db, &d, &m, &err);
+    if (rc == 0)
+        rc = rapid_db_commit(db, &err);
+    else
+        rapid_db_rollback(db);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err.msg, "expid"));
+    assert_int_equal(test_db_count(db, "diffimages"), n);
+    /* the connection goes on */
+    d.rid = rid, d.method = RAPID_DIFF_NAIVE;
+    assert_int_equal(rapid_db_add_diffimage_confirmed(db, &d, NULL, &err), 0);
+    raw_is(t->pg, t->url, "SELECT version, vbest, status FROM diffimages"
+           " WHERE method = 3", "1|1|1\n");
+
+    /* reference images: rfid, version, vbest read back; inputs, meta */
+    memset(&r1, 0, sizeof r1);
+    r1.field = a.field, r1.fid = a.fid, r1.ppid = RAPID_PPID_REFERENCE;
+    strcpy(r1.filename, "/ref/at1.fits");
+    strcpy(r1.checksum, "0123456789abcdef0123456789abcdef");
+    memset(&rm, 0, sizeof rm);
+    rm.nframes = 1;
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    assert_int_equal(rapid_db_add_refimage_confirmed(db, &r1, &rm, &rid, 1,
+                                                     &err), 0);
+    assert_int_equal(rapid_db_add_refimcatalog(db, r1.rfid, r1.ppid, 1,
+                                               "/ref/at1_cat.fits", NULL, NULL,
+                                               &err), 0);
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_true(r1.rfid > 0 && r1.version == 1 && r1.vbest == 1 &&
+                r1.status == 1 && strlen(r1.created) == 26);
+    r2 = r1;
+    assert_int_equal(rapid_db_add_refimage_confirmed(db, &r2, NULL, NULL, 0,
+                                                     &err), 0);
+    assert_true(r2.rfid > r1.rfid && r2.version == 2 && r2.vbest == 1);
+    raw_is(t->pg, t->url, "SELECT r.version, r.vbest, r.status,"
+           " (SELECT count(*) FROM refimimages i WHERE i.rfid = r.rfid),"
+           " (SELECT count(*) FROM refimmeta i WHERE i.rfid = r.rfid),"
+           " (SELECT count(*) FROM refimcatalogs i WHERE i.rfid = r.rfid)"
+           " FROM refimages r WHERE r.filename = '/ref/at1.fits'"
+           " ORDER BY r.rfid", "1|0|1|1|1|1\n2|1|1|0|0|0\n");
+
+    /* a job ended in the transaction that locked it */
+    assert_int_equal(rapid_db_start_job(db, 15, rid, 20280909, NULL, &jid,
+                                        &err), 0);
+    assert_int_equal(rapid_db_get_job(db, jid, &j, &err), 0);
+    assert_int_equal(rapid_db_end_locked_job(db, &j, 0, 1.0, 2.0, &err),
+                     RAPID_E_ARG);
+    assert_int_equal(rapid_db_begin_async(db, &err), 0);
+    assert_int_equal(rapid_db_lock_job(db, jid, &j, &err), 0);
+    {
+        double launched = 0;
+        assert_int_equal(rapid_time_parse(j.launched, &launched, &err), 0);
+        assert_int_equal(rapid_db_end_locked_job(db, &j, 4, launched + 3,
+                                                 launched + 10.5, &err), 0);
+    }
+    assert_int_equal(rapid_db_commit(db, &err), 0);
+    assert_int_equal(rapid_db_get_job(db, jid, &j, &err), 0);
+    assert_true(j.status == 1 && j.exitcode == 4);
+    assert_true(fabs(j.qwaited - 3) < 1e-5 && fabs(j.elapsed - 7.5) < 1e-5);
+}
+
 /* ----------------------------------------------------------------- jobs */
 
 /* Two sessions locking the same job take turns: the second waits (here:
@@ -1723,6 +1841,7 @@ int main(void)
         T(test_prior_images),   T(test_prior_wrap_and_poles),
         T(test_prior_without_q3c),
         T(test_refimages),      T(test_diffimages_and_psfs),
+        T(test_confirmed_at_once),
         T(test_jobs), T(test_job_lock),           T(test_pipeline_lookups),
 #undef T
     };

@@ -210,6 +210,66 @@ static void test_register_postproc_killed(void **state)
     }
 }
 
+static void pause_after(const char *step, int done, int total, void *arg)
+{
+    (void)step, (void)done, (void)total, (void)arg;
+    usleep(20000);
+}
+
+/* Two registrations of the same date at once, each on its own connection,
+ * started together and pausing after each job so that they overlap: every
+ * job is registered by exactly one of them, its products once. */
+static void test_register_at_once(void **state)
+{
+    test_db *t = *state;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_step_report r;
+    rapid_steps s;
+    char name[48];
+    int round, k, go[2], total, st;
+    pid_t pid[2];
+
+    if (!getenv("FAKE_JOB"))
+        skip();
+    for (round = 0; round < 3; round++) {
+        fresh_night(t, round);
+        snprintf(name, sizeof name, "steps_once_%d_%ld_%d", use_pg,
+                 (long)getpid(), round);
+        steps_for(&s, t->db, name);
+        assert_int_equal(rapid_steps_launch(&s, &r, &err), 0);
+        assert_int_equal(rapid_steps_execute(&s, 0, &r, &err), 0);
+        assert_int_equal(r.ran, 4);
+        assert_int_equal(pipe(go), 0);
+        fflush(NULL);
+        for (k = 0; k < 2; k++) {
+            assert_true((pid[k] = fork()) >= 0);
+            if (pid[k] == 0) {
+                rapid_steps c = s;
+                char byte;
+                close(go[1]);
+                if (rapid_db_open(&c.db, t->url, 0, &err) ||
+                    read(go[0], &byte, 1) != 0) /* until the parent closes */
+                    _exit(100);
+                c.progress = pause_after, c.msg = NULL;
+                if (rapid_steps_register(&c, 0, &r, &err) != 0 ||
+                    r.dberrors)
+                    _exit(101);
+                rapid_db_close(c.db);
+                _exit(r.registered);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* both start */
+        for (total = 0, k = 0; k < 2; k++) {
+            assert_int_equal(waitpid(pid[k], &st, 0), pid[k]);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) <= 4);
+            total += WEXITSTATUS(st);
+        }
+        assert_int_equal(total, 4);
+        night_rows(t->db, 0);
+    }
+}
+
 static const char *write_ini(const char *name, const char *text)
 {
     const char *path = test_path(name);
@@ -330,6 +390,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TEST_DB(test_register_killed, &use_pg),
         TEST_DB(test_register_postproc_killed, &use_pg),
+        TEST_DB(test_register_at_once, &use_pg),
     };
     const struct CMUnitTest plain[] = {
         cmocka_unit_test(test_settings),

@@ -284,8 +284,17 @@ typedef struct rapid_refimage {
 int rapid_db_add_refimage(rapid_db *db, rapid_refimage *r,
                           const rapid_refimmeta *meta, const int64_t *rids,
                           int nrids, rapid_err *err);
+/* As rapid_db_add_refimage, the version confirmed as it is added: status
+ * 1 and the vbest rapid_db_confirm would give it (1, or 0 beside a
+ * locked version), in fewer round trips to the server. */
+int rapid_db_add_refimage_confirmed(rapid_db *db, rapid_refimage *r,
+                                    const rapid_refimmeta *meta,
+                                    const int64_t *rids, int nrids,
+                                    rapid_err *err);
 /* A catalog of a reference image (cattype 1 source extraction, 2 PSF
- * fit); replaces an earlier one of the same (rfid, ppid, cattype). */
+ * fit); replaces an earlier one of the same (rfid, ppid, cattype).
+ * rfcatid NULL: its id is not wanted, nor waited for (inside a
+ * transaction, PostgreSQL sends the statement with the next one). */
 int rapid_db_add_refimcatalog(rapid_db *db, int64_t rfid, int ppid,
                               int cattype, const char *filename,
                               const char *checksum, int64_t *rfcatid,
@@ -332,6 +341,16 @@ typedef struct rapid_diffimmeta {
  * transaction. */
 int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
                            const rapid_diffimmeta *meta, rapid_err *err);
+/* As rapid_db_add_diffimage, the version confirmed as it is added
+ * (status 1, vbest 1, or 0 beside a locked version, as rapid_db_confirm
+ * gives), and nothing read back: d->pid, version, vbest and status are 0
+ * afterwards.  Inside a transaction no statement of it waits for the
+ * server: PostgreSQL sends them with the transaction's next statement
+ * that returns rows, or its commit, which reports their failure (an L2
+ * file of d->rid missing fails the insert: expid must not be NULL). */
+int rapid_db_add_diffimage_confirmed(rapid_db *db, rapid_diffimage *d,
+                                     const rapid_diffimmeta *meta,
+                                     rapid_err *err);
 
 /* ------------------------------------------------------------- jobs */
 
@@ -373,6 +392,12 @@ int rapid_db_get_job(rapid_db *db, int64_t jid, rapid_job *job,
  * transaction. */
 int rapid_db_lock_job(rapid_db *db, int64_t jid, rapid_job *job,
                       rapid_err *err);
+/* As rapid_db_end_job, inside the transaction of rapid_db_lock_job, for
+ * the row it gave (its launched time gives the queue wait): nothing is
+ * read, and PostgreSQL sends the update with the commit.  RAPID_E_ARG
+ * outside a transaction. */
+int rapid_db_end_locked_job(rapid_db *db, const rapid_job *job, int exitcode,
+                            double started, double ended, rapid_err *err);
 /* Jobs of a processing date that were started and not ended, by jid;
  * ppid 0 means any pipeline.  *out allocated (caller frees). */
 int rapid_db_unclosed_jobs(rapid_db *db, int procdate, int ppid,

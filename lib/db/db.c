@@ -326,6 +326,8 @@ int db_tx_begin(rapid_db *db, rapid_err *err)
     return rc;
 }
 
+static const char commit_sql[] = "COMMIT";
+
 int db_tx_end(rapid_db *db, int rc, rapid_err *err)
 {
     int retry;
@@ -335,7 +337,10 @@ int db_tx_end(rapid_db *db, int rc, rapid_err *err)
     if (db->txdepth <= 0 || --db->txdepth > 0)
         return rc;
     if (!db->txfailed) {
-        if ((rc = db->ops->script(db, "COMMIT", err)) == 0)
+        /* PostgreSQL: the COMMIT travels with the statements still in
+         * the pipeline, one round trip for them all */
+        if ((rc = db->pg ? db_query(db, commit_sql, NULL, 0, NULL, NULL, err)
+                         : db->ops->script(db, commit_sql, err)) == 0)
             return 0;
     } else if (!rc) {
         rc = rapid_fail(err, RAPID_E_DB,
@@ -356,19 +361,23 @@ int rapid_db_begin(rapid_db *db, rapid_err *err)
 
 int rapid_db_begin_async(rapid_db *db, rapid_err *err)
 {
+    static const char begin[] = "BEGIN",
+                      async[] = "SET LOCAL synchronous_commit = off";
     int rc;
 
     if (db->txdepth > 0 || !db->pg)
         return db_tx_begin(db, err);
-    /* db_tx_begin's work, the setting in the same round trip */
+    /* db_tx_begin's work, both statements in the pipeline: they travel
+     * with the transaction's first statement that returns rows */
     db->txfailed = 0;
     db->retryable = 0;
-    if ((rc = db->ops->script(db, "BEGIN; SET LOCAL synchronous_commit = off",
-                              err)) != 0) {
+    db->txdepth = 1;
+    if ((rc = db_query(db, begin, NULL, 0, NULL, NULL, err)) != 0 ||
+        (rc = db_query(db, async, NULL, 0, NULL, NULL, err)) != 0) {
+        db->txdepth = 0;
         db->ops->script(db, "ROLLBACK", NULL);
         return rc;
     }
-    db->txdepth = 1;
     return 0;
 }
 

@@ -23,6 +23,7 @@ typedef struct kind_sql {
     const char *confirm;  /* vbest = ?, status 1 */
     const char *setvbest; /* vbest = ? */
     const char *setfile;  /* filename, checksum */
+    const char *demote_new; /* before a version confirmed as it is added */
 } kind_sql;
 
 #define KIND(T, ID, KCOLS, KWHERE, NK)                                       \
@@ -33,15 +34,18 @@ typedef struct kind_sql {
      " <> ?",                                                                \
      "UPDATE " T " SET vbest = ?, status = 1 WHERE " ID " = ?",              \
      "UPDATE " T " SET vbest = ? WHERE " ID " = ?",                          \
-     "UPDATE " T " SET filename = ?, checksum = ? WHERE " ID " = ?"}
+     "UPDATE " T " SET filename = ?, checksum = ? WHERE " ID " = ?",         \
+     "UPDATE " T " SET vbest = 0 WHERE " KWHERE " AND vbest = 1 AND NOT"     \
+     " EXISTS (SELECT 1 FROM " T " WHERE " KWHERE " AND vbest = 2)"}
+
+#define REF_KEY "field = ? AND fid = ? AND ppid = ?"
+#define DIFF_KEY "rid = ? AND ppid = ? AND method = ?"
 
 static const kind_sql kinds[] = {
     KIND("l2files", "rid", "expid, sca", "expid = ? AND sca = ?", 2),
     KIND("psfs", "psfid", "fid, sca", "fid = ? AND sca = ?", 2),
-    KIND("refimages", "rfid", "field, fid, ppid",
-         "field = ? AND fid = ? AND ppid = ?", 3),
-    KIND("diffimages", "pid", "rid, ppid, method",
-         "rid = ? AND ppid = ? AND method = ?", 3),
+    KIND("refimages", "rfid", "field, fid, ppid", REF_KEY, 3),
+    KIND("diffimages", "pid", "rid, ppid, method", DIFF_KEY, 3),
 };
 
 /* The key of a product row: key[0..nkey-1], then its vbest. */
@@ -213,30 +217,6 @@ int rapid_db_swversion(rapid_db *db, const char *gitcommit,
 
 /* ---------------------------------------------------- reference images */
 
-static int next_version(rapid_db *db, const char *sql, const db_val *key,
-                        int nkey, int *version, rapid_err *err)
-{
-    int64_t v = 0;
-    int rc = db_query(db, sql, key, nkey, row_count, &v, err);
-
-    *version = (int)v + 1;
-    return rc;
-}
-
-typedef struct id_time {
-    int64_t id;
-    char *created;
-} id_time;
-
-static int row_id_time(const db_row *r, void *arg)
-{
-    id_time *x = arg;
-
-    x->id = db_col_int(r, 0);
-    db_time_canon(db_col_text(r, 1), x->created);
-    return 0;
-}
-
 static int insert_refimmeta(rapid_db *db, int64_t rfid,
                             const rapid_refimmeta *m, rapid_err *err)
 {
@@ -282,20 +262,78 @@ static int check_product(rapid_err *err, const char *what, int fid, int ppid)
     return 0;
 }
 
-int rapid_db_add_refimage(rapid_db *db, rapid_refimage *r,
-                          const rapid_refimmeta *meta, const int64_t *rids,
-                          int nrids, rapid_err *err)
+/* A new version of a product, in its own transaction (or the caller's):
+ * version_begin takes the key's lock and, for a version confirmed as it
+ * is added, drops the key's other best versions first (unless one of
+ * them is locked), so that the one-best index holds at every step; the
+ * INSERT, written with NEW_VERSION for its columns version, vbest and
+ * status, numbers the version (the key's last + 1) and gives it vbest 1,
+ * or 0 beside a locked version - what rapid_db_confirm would give it - or
+ * vbest 0 and status 0 when it is left for rapid_db_confirm.  None of
+ * these statements needs an answer before the INSERT: PostgreSQL sends
+ * them together.  NEW_VERSION's parameters (nver = 2 nkey + 2) come from
+ * version_begin, called in the transaction; version_end ends it. */
+#define NEW_VERSION(T, KWHERE)                                               \
+    "(SELECT coalesce(max(version), 0) + 1 FROM " T " WHERE " KWHERE "),"    \
+    " CASE WHEN ? = 0 OR EXISTS (SELECT 1 FROM " T " WHERE " KWHERE          \
+    " AND vbest = 2) THEN 0 ELSE 1 END, ?"
+
+static int version_begin(rapid_db *db, rapid_product kind, const int64_t *key,
+                         int confirm, db_val *ver, rapid_err *err)
 {
-    static const char next[] = "SELECT coalesce(max(version), 0) FROM"
-                               " refimages WHERE field = ? AND fid = ? AND ppid = ?";
+    const kind_sql *ks = &kinds[kind];
+    int i, n = ks->nkey, rc;
+
+    for (i = 0; i < n; i++)
+        ver[i] = ver[n + 1 + i] = DV_INT(key[i]);
+    ver[n] = ver[2 * n + 1] = DV_INT(confirm != 0);
+    if ((rc = db_lock_key(db, kind, key, n, err)) == 0 && confirm) {
+        db_val p[6];
+        for (i = 0; i < n; i++)
+            p[i] = p[n + i] = DV_INT(key[i]);
+        rc = db_query(db, ks->demote_new, p, 2 * n, NULL, NULL, err);
+    }
+    return rc;
+}
+
+static int version_end(rapid_db *db, int rc, const char *what,
+                       const char *filename, rapid_err *err)
+{
+    if (rc)
+        rapid_err_prefix(err, "adding %s %s", what, filename);
+    return db_tx_end(db, rc, err);
+}
+
+typedef struct new_row {
+    int64_t id;
+    int version, vbest, status;
+    char *created; /* NULL: not read */
+} new_row;
+
+static int row_new(const db_row *r, void *arg)
+{
+    new_row *x = arg;
+
+    x->id = db_col_int(r, 0), x->version = (int)db_col_int(r, 1);
+    x->vbest = (int)db_col_int(r, 2), x->status = (int)db_col_int(r, 3);
+    if (x->created)
+        db_time_canon(db_col_text(r, 4), x->created);
+    return 0;
+}
+
+static int add_refimage(rapid_db *db, rapid_refimage *r,
+                        const rapid_refimmeta *meta, const int64_t *rids,
+                        int nrids, int confirm, rapid_err *err)
+{
     static const char ins[] =
-        "INSERT INTO refimages(field, hp6, hp9, fid, ppid, version, vbest,"
-        " filename, checksum, status, infobits, svid) VALUES(?, ?, ?, ?, ?,"
-        " ?, 0, ?, ?, 0, ?, ?) RETURNING rfid, created";
+        "INSERT INTO refimages(field, hp6, hp9, fid, ppid, filename,"
+        " checksum, infobits, svid, version, vbest, status) VALUES(?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, " NEW_VERSION("refimages", REF_KEY) ")"
+        " RETURNING rfid, version, vbest, status, created";
     int64_t key[3] = {r->field, r->fid, r->ppid};
-    db_val k[3] = {DV_INT(r->field), DV_INT(r->fid), DV_INT(r->ppid)};
-    id_time got = {0, r->created};
+    new_row got = {0, 0, 0, 0, r->created};
     char name[DB_NAME_MAX];
+    db_val p[17];
     rapid_tile t;
     int rc;
 
@@ -306,29 +344,39 @@ int rapid_db_add_refimage(rapid_db *db, rapid_refimage *r,
         rapid_err_prefix(err, "reference image");
         return rc;
     }
+    p[0] = DV_INT(r->field), p[1] = DV_INT(db_healpix(64, t.cra, t.cdec));
+    p[2] = DV_INT(db_healpix(512, t.cra, t.cdec)), p[3] = DV_INT(r->fid);
+    p[4] = DV_INT(r->ppid), p[5] = r->filename[0] ? DV_TEXT(name) : DV_NULL;
+    p[6] = DV_TEXT(r->checksum), p[7] = DV_INT(r->infobits);
+    p[8] = r->svid ? DV_INT(r->svid) : DV_NULL;
     if ((rc = db_tx_begin(db, err)) != 0)
         return rc;
-    if ((rc = db_lock_key(db, RAPID_PRODUCT_REFIMAGE, key, 3, err)) != 0 ||
-        (rc = next_version(db, next, k, 3, &r->version, err)) != 0)
+    if ((rc = version_begin(db, RAPID_PRODUCT_REFIMAGE, key, confirm, p + 9,
+                            err)) != 0 ||
+        (rc = db_query(db, ins, p, 17, row_new, &got, err)) != 0)
         goto cleanup;
-    {
-        db_val p[10] = {DV_INT(r->field), DV_INT(db_healpix(64, t.cra, t.cdec)),
-                        DV_INT(db_healpix(512, t.cra, t.cdec)), DV_INT(r->fid),
-                        DV_INT(r->ppid), DV_INT(r->version),
-                        r->filename[0] ? DV_TEXT(name) : DV_NULL,
-                        DV_TEXT(r->checksum), DV_INT(r->infobits),
-                        r->svid ? DV_INT(r->svid) : DV_NULL};
-        if ((rc = db_query(db, ins, p, 10, row_id_time, &got, err)) != 0)
-            goto cleanup;
-    }
-    r->rfid = got.id, r->vbest = 0, r->status = 0;
+    r->rfid = got.id, r->version = got.version;
+    r->vbest = got.vbest, r->status = got.status;
     if ((meta && (rc = insert_refimmeta(db, r->rfid, meta, err)) != 0) ||
         (rc = insert_inputs(db, r->rfid, rids, nrids, err)) != 0)
         goto cleanup;
 cleanup:
-    if (rc)
-        rapid_err_prefix(err, "adding reference image %s", r->filename);
-    return db_tx_end(db, rc, err);
+    return version_end(db, rc, "reference image", r->filename, err);
+}
+
+int rapid_db_add_refimage(rapid_db *db, rapid_refimage *r,
+                          const rapid_refimmeta *meta, const int64_t *rids,
+                          int nrids, rapid_err *err)
+{
+    return add_refimage(db, r, meta, rids, nrids, 0, err);
+}
+
+int rapid_db_add_refimage_confirmed(rapid_db *db, rapid_refimage *r,
+                                    const rapid_refimmeta *meta,
+                                    const int64_t *rids, int nrids,
+                                    rapid_err *err)
+{
+    return add_refimage(db, r, meta, rids, nrids, 1, err);
 }
 
 int rapid_db_add_refimcatalog(rapid_db *db, int64_t rfid, int ppid,
@@ -346,7 +394,8 @@ int rapid_db_add_refimcatalog(rapid_db *db, int64_t rfid, int ppid,
                    DV_TEXT(name), checksum ? DV_TEXT(checksum) : DV_NULL};
     int rc;
 
-    *rfcatid = 0;
+    if (rfcatid)
+        *rfcatid = 0;
     if ((rc = db_name_store(filename, name, err)) != 0) {
         rapid_err_prefix(err, "catalog of reference image %lld",
                          (long long)rfid);
@@ -357,7 +406,7 @@ int rapid_db_add_refimcatalog(rapid_db *db, int64_t rfid, int ppid,
     if (cattype != 1 && cattype != 2)
         return rapid_fail(err, RAPID_E_ARG, "%s: catalog type %d: must be 1 "
                           "(source extraction) or 2 (PSF fit)", filename, cattype);
-    return db_query(db, sql, p, 5, row_count, rfcatid, err);
+    return db_query(db, sql, p, 5, rfcatid ? row_count : NULL, rfcatid, err);
 }
 
 static int row_refimage(const db_row *r, void *arg)
@@ -466,62 +515,45 @@ static int science_row(rapid_db *db, int64_t rid, sci_row *s, rapid_err *err)
     return 0;
 }
 
+/* The metadata of the key's last version: the one just added, under the
+ * key's lock (its pid is not needed, nor waited for). */
 static int insert_diffimmeta(rapid_db *db, const rapid_diffimage *d,
                              const rapid_diffimmeta *m, rapid_err *err)
 {
     static const char sql[] =
         "INSERT INTO diffimmeta(pid, method, nsexcatsources, scalefacref,"
         " dxrmsfin, dyrmsfin, dxmedianfin, dymedianfin, nmatches)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    db_val p[9] = {DV_INT(d->pid),         DV_INT(d->method),
-                   DV_INT(m->nsexcatsources), DV_DBL(m->scalefacref),
-                   DV_DBL(m->dxrmsfin),     DV_DBL(m->dyrmsfin),
-                   DV_DBL(m->dxmedianfin),  DV_DBL(m->dymedianfin),
-                   DV_INT(m->nmatches)};
+        " SELECT pid, method, ?, ?, ?, ?, ?, ?, ? FROM diffimages WHERE "
+        DIFF_KEY " ORDER BY version DESC LIMIT 1";
+    db_val p[10] = {DV_INT(m->nsexcatsources), DV_DBL(m->scalefacref),
+                    DV_DBL(m->dxrmsfin),        DV_DBL(m->dyrmsfin),
+                    DV_DBL(m->dxmedianfin),     DV_DBL(m->dymedianfin),
+                    DV_INT(m->nmatches),        DV_INT(d->rid),
+                    DV_INT(d->ppid),            DV_INT(d->method)};
 
-    return db_query(db, sql, p, 9, NULL, NULL, err);
+    return db_query(db, sql, p, 10, NULL, NULL, err);
 }
 
-static int insert_diffimage(rapid_db *db, rapid_diffimage *d,
-                            const sci_row *s, const char *name,
-                            rapid_err *err)
+/* The science image's columns are copied by the INSERT; without an L2
+ * row of d->rid they are NULL, and expid's NOT NULL fails it. */
+static int add_diffimage(rapid_db *db, rapid_diffimage *d,
+                         const rapid_diffimmeta *meta, int confirm,
+                         rapid_err *err)
 {
     static const char ins[] =
-        "INSERT INTO diffimages(rid, ppid, method, version, vbest, rfid, expid,"
-        " sca, fid, field, hp6, hp9, jd, ra0, dec0, ra1, dec1, ra2, dec2, ra3,"
-        " dec3, ra4, dec4, infobitssci, infobitsref, filename, checksum,"
-        " status, svid) VALUES(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING pid";
-    db_val p[27];
-    int k = 0, i;
-
-    p[k++] = DV_INT(d->rid), p[k++] = DV_INT(d->ppid);
-    p[k++] = DV_INT(d->method), p[k++] = DV_INT(d->version);
-    p[k++] = d->rfid ? DV_INT(d->rfid) : DV_NULL;
-    p[k++] = DV_INT(s->expid), p[k++] = DV_INT(s->sca);
-    p[k++] = DV_INT(s->fid), p[k++] = DV_INT(s->field);
-    p[k++] = DV_INT(s->hp6), p[k++] = DV_INT(s->hp9);
-    p[k++] = DV_DBL(s->mjdobs + 2400000.5);
-    for (i = 0; i < 5; i++)
-        p[k++] = DV_DBL(d->ra[i]), p[k++] = DV_DBL(d->dec[i]);
-    p[k++] = DV_INT(d->infobitssci), p[k++] = DV_INT(d->infobitsref);
-    p[k++] = d->filename[0] ? DV_TEXT(name) : DV_NULL;
-    p[k++] = DV_TEXT(d->checksum);
-    p[k++] = d->svid ? DV_INT(d->svid) : DV_NULL;
-    return db_query(db, ins, p, k, row_count, &d->pid, err);
-}
-
-int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
-                           const rapid_diffimmeta *meta, rapid_err *err)
-{
-    static const char next[] =
-        "SELECT coalesce(max(version), 0) FROM diffimages WHERE rid = ?"
-        " AND ppid = ? AND method = ?";
+        "INSERT INTO diffimages(rid, ppid, method, rfid, expid, sca, fid,"
+        " field, hp6, hp9, jd, ra0, dec0, ra1, dec1, ra2, dec2, ra3, dec3,"
+        " ra4, dec4, infobitssci, infobitsref, filename, checksum, svid,"
+        " version, vbest, status) SELECT x.rid, ?, ?, ?, l.expid, l.sca,"
+        " l.fid, l.field, l.hp6, l.hp9, l.mjdobs + 2400000.5, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " NEW_VERSION("diffimages", DIFF_KEY)
+        " FROM (SELECT CAST(? AS BIGINT) AS rid) x LEFT JOIN l2files l"
+        " ON l.rid = x.rid RETURNING pid, version, vbest, status";
     int64_t key[3] = {d->rid, d->ppid, d->method};
-    db_val k[3] = {DV_INT(d->rid), DV_INT(d->ppid), DV_INT(d->method)};
+    new_row got = {0, 0, 0, 0, NULL};
     char name[DB_NAME_MAX];
-    sci_row s;
-    int rc;
+    db_val p[27];
+    int k = 0, i, rc;
 
     if ((rc = check_product(err, d->filename, 0, d->ppid)) != 0)
         return rc;
@@ -533,20 +565,50 @@ int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
         rapid_err_prefix(err, "difference image");
         return rc;
     }
+    p[k++] = DV_INT(d->ppid), p[k++] = DV_INT(d->method);
+    p[k++] = d->rfid ? DV_INT(d->rfid) : DV_NULL;
+    for (i = 0; i < 5; i++)
+        p[k++] = DV_DBL(d->ra[i]), p[k++] = DV_DBL(d->dec[i]);
+    p[k++] = DV_INT(d->infobitssci), p[k++] = DV_INT(d->infobitsref);
+    p[k++] = d->filename[0] ? DV_TEXT(name) : DV_NULL;
+    p[k++] = DV_TEXT(d->checksum);
+    p[k++] = d->svid ? DV_INT(d->svid) : DV_NULL;
     if ((rc = db_tx_begin(db, err)) != 0)
         return rc;
-    if ((rc = science_row(db, d->rid, &s, err)) != 0 ||
-        (rc = db_lock_key(db, RAPID_PRODUCT_DIFFIMAGE, key, 3, err)) != 0 ||
-        (rc = next_version(db, next, k, 3, &d->version, err)) != 0 ||
-        (rc = insert_diffimage(db, d, &s, name, err)) != 0)
+    if ((rc = version_begin(db, RAPID_PRODUCT_DIFFIMAGE, key, confirm, p + k,
+                            err)) != 0)
         goto cleanup;
-    d->vbest = 0, d->status = 0;
+    k += 8;
+    p[k++] = DV_INT(d->rid);
+    if (!confirm) {
+        /* the answer is read: a missing L2 file said as such */
+        sci_row s;
+        if ((rc = science_row(db, d->rid, &s, err)) != 0 ||
+            (rc = db_query(db, ins, p, k, row_new, &got, err)) != 0)
+            goto cleanup;
+        d->pid = got.id, d->version = got.version;
+        d->vbest = got.vbest, d->status = got.status;
+    } else if ((rc = db_query(db, ins, p, k, NULL, NULL, err)) != 0) {
+        goto cleanup;
+    }
     if (meta)
         rc = insert_diffimmeta(db, d, meta, err);
 cleanup:
-    if (rc)
-        rapid_err_prefix(err, "adding difference image %s", d->filename);
-    return db_tx_end(db, rc, err);
+    return version_end(db, rc, "difference image", d->filename, err);
+}
+
+int rapid_db_add_diffimage(rapid_db *db, rapid_diffimage *d,
+                           const rapid_diffimmeta *meta, rapid_err *err)
+{
+    return add_diffimage(db, d, meta, 0, err);
+}
+
+int rapid_db_add_diffimage_confirmed(rapid_db *db, rapid_diffimage *d,
+                                     const rapid_diffimmeta *meta,
+                                     rapid_err *err)
+{
+    d->pid = 0, d->version = 0, d->vbest = 0, d->status = 0;
+    return add_diffimage(db, d, meta, 1, err);
 }
 
 /* ------------------------------------------------------------- jobs */
@@ -669,16 +731,15 @@ int rapid_db_lock_job(rapid_db *db, int64_t jid, rapid_job *job,
     return 0;
 }
 
-int rapid_db_end_job(rapid_db *db, int64_t jid, int exitcode, double started,
-                     double ended, rapid_err *err)
+static int update_end(rapid_db *db, int64_t jid, const char *launched_at,
+                      int exitcode, double started, double ended,
+                      rapid_err *err)
 {
     static const char sql[] =
         "UPDATE jobs SET exitcode = ?, started = ?, ended = ?, qwaited = ?,"
         " elapsed = ?, status = 1 WHERE jid = ?";
     char t0[RAPID_DB_TIME_MAX], t1[RAPID_DB_TIME_MAX];
     double launched = NAN;
-    rapid_job j;
-    int rc;
 
     if (!isfinite(started) || !isfinite(ended) || ended < started)
         return rapid_fail(err, RAPID_E_ARG,
@@ -686,20 +747,39 @@ int rapid_db_end_job(rapid_db *db, int64_t jid, int exitcode, double started,
                           (long long)jid, ended, started);
     rapid_time_format(started, t0);
     rapid_time_format(ended, t1);
-    if ((rc = db_tx_begin(db, err)) != 0)
-        return rc;
-    if ((rc = rapid_db_get_job(db, jid, &j, err)) != 0)
-        goto cleanup;
-    if (j.launched[0])
-        rapid_time_parse(j.launched, &launched, NULL);
+    if (launched_at[0])
+        rapid_time_parse(launched_at, &launched, NULL);
     {
         db_val p[6] = {DV_INT(exitcode), DV_TEXT(t0), DV_TEXT(t1),
                        DV_DBL(started - launched), DV_DBL(ended - started),
                        DV_INT(jid)};
-        rc = db_query(db, sql, p, 6, NULL, NULL, err);
+        return db_query(db, sql, p, 6, NULL, NULL, err);
     }
-cleanup:
+}
+
+int rapid_db_end_job(rapid_db *db, int64_t jid, int exitcode, double started,
+                     double ended, rapid_err *err)
+{
+    rapid_job j;
+    int rc;
+
+    if (!isfinite(started) || !isfinite(ended) || ended < started)
+        return update_end(db, jid, "", exitcode, started, ended, err);
+    if ((rc = db_tx_begin(db, err)) != 0)
+        return rc;
+    if ((rc = rapid_db_get_job(db, jid, &j, err)) == 0)
+        rc = update_end(db, jid, j.launched, exitcode, started, ended, err);
     return db_tx_end(db, rc, err);
+}
+
+int rapid_db_end_locked_job(rapid_db *db, const rapid_job *job, int exitcode,
+                            double started, double ended, rapid_err *err)
+{
+    if (db->txdepth == 0)
+        return rapid_fail(err, RAPID_E_ARG, "job %lld: ended outside the"
+                          " transaction that locked it", (long long)job->jid);
+    return update_end(db, job->jid, job->launched, exitcode, started, ended,
+                      err);
 }
 
 int rapid_db_set_job_executor(rapid_db *db, int64_t jid, const char *slurm,

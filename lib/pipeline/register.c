@@ -30,14 +30,39 @@ typedef struct added {
     int refimages, diffimages, files;
 } added;
 
-static int sw_version(rapid_steps *s, const steps_manifest *m, int64_t *svid,
-                      rapid_err *err)
+/* What the jobs of one registration share, read once: the software
+ * version (every job of a night has the same, as a rule) and the
+ * reference images of the date's reference jobs.  Only rows that are
+ * committed are kept, so that a job's rollback cannot leave one behind. */
+#define MAX_REFJOBS 64
+
+typedef struct reg_cache {
+    char gitcommit[64];
+    int64_t svid;       /* of gitcommit, committed */
+    int64_t pending;    /* svid of this job's transaction, before commit */
+    int64_t refjid[MAX_REFJOBS], rfid[MAX_REFJOBS];
+    int nref;
+} reg_cache;
+
+static int sw_version(rapid_steps *s, reg_cache *c, const steps_manifest *m,
+                      int64_t *svid, rapid_err *err)
 {
+    int rc;
+
     *svid = 0;
     if (!m->gitcommit[0])
         return 0;
-    return rapid_db_swversion(s->db, m->gitcommit,
-                              m->version[0] ? m->version : NULL, svid, err);
+    if (c->svid && strcmp(c->gitcommit, m->gitcommit) == 0) {
+        *svid = c->svid;
+        return 0;
+    }
+    if ((rc = rapid_db_swversion(s->db, m->gitcommit,
+                                 m->version[0] ? m->version : NULL, svid,
+                                 err)) == 0) {
+        snprintf(c->gitcommit, sizeof c->gitcommit, "%s", m->gitcommit);
+        c->svid = 0, c->pending = *svid;
+    }
+    return rc;
 }
 
 /* A reference image the job built, with its inputs, metadata, catalog. */
@@ -46,7 +71,6 @@ static int add_reference(rapid_steps *s, const rapid_job *j,
                          int64_t *rfid, rapid_err *err)
 {
     rapid_refimage ref;
-    int64_t rfcatid;
     int rc;
 
     memset(&ref, 0, sizeof ref);
@@ -55,33 +79,34 @@ static int add_reference(rapid_steps *s, const rapid_job *j,
     ref.ppid = ppid, ref.svid = svid;
     snprintf(ref.filename, sizeof ref.filename, "%s", m->refimage.path);
     snprintf(ref.checksum, sizeof ref.checksum, "%s", m->refimage.md5);
-    if ((rc = rapid_db_add_refimage(s->db, &ref,
-                                    m->has_refmeta ? &m->refmeta : NULL,
-                                    m->inputs, m->ninputs, err)) != 0 ||
+    if ((rc = rapid_db_add_refimage_confirmed(
+             s->db, &ref, m->has_refmeta ? &m->refmeta : NULL, m->inputs,
+             m->ninputs, err)) != 0 ||
         (m->refcatalog.path[0] &&
          (rc = rapid_db_add_refimcatalog(s->db, ref.rfid, ppid, 1,
                                          m->refcatalog.path,
-                                         m->refcatalog.md5, &rfcatid,
-                                         err)) != 0) ||
-        (rc = rapid_db_confirm(s->db, RAPID_PRODUCT_REFIMAGE, ref.rfid, NULL,
-                               err)) != 0)
+                                         m->refcatalog.md5, NULL, err)) != 0))
         return rc;
     *rfid = ref.rfid;
     return 0;
 }
 
 /* The rfid of the reference a reference job of this date made: the
- * reference image registered with the file its manifest names. */
-static int64_t rfid_of_refjob(rapid_steps *s, int64_t refjid)
+ * reference image registered with the file its manifest names (a
+ * committed row: kept for the jobs that follow). */
+static int64_t rfid_of_refjob(rapid_steps *s, reg_cache *c, int64_t refjid)
 {
     char dir[STEPS_PATH];
-    steps_manifest *m = malloc(sizeof *m);
+    steps_manifest *m;
     rapid_err ignore = RAPID_ERR_INIT;
     rapid_refimage ref;
-    int found = 0;
+    int found = 0, i;
     int64_t rfid = 0;
 
-    if (!m)
+    for (i = 0; i < c->nref; i++)
+        if (c->refjid[i] == refjid)
+            return c->rfid[i];
+    if (!(m = malloc(sizeof *m)))
         return 0;
     rapid_job_dir(dir, sizeof dir, s->work, s->procdate, refjid);
     if (steps_read_manifest(dir, m, &ignore) == 0 && m->refimage.path[0] &&
@@ -89,10 +114,12 @@ static int64_t rfid_of_refjob(rapid_steps *s, int64_t refjid)
                                   &ignore) == 0 && found)
         rfid = ref.rfid;
     free(m);
+    if (rfid && c->nref < MAX_REFJOBS)
+        c->refjid[c->nref] = refjid, c->rfid[c->nref++] = rfid;
     return rfid;
 }
 
-static int add_science(rapid_steps *s, const rapid_job *j,
+static int add_science(rapid_steps *s, reg_cache *c, const rapid_job *j,
                        const steps_manifest *m, int64_t svid, added *a,
                        rapid_err *err)
 {
@@ -106,7 +133,7 @@ static int add_science(rapid_steps *s, const rapid_job *j,
             return rc;
         a->refimages++;
     } else if (strcmp(m->ref_source, "job") == 0) {
-        if (!(rfid = rfid_of_refjob(s, m->refjid)))
+        if (!(rfid = rfid_of_refjob(s, c, m->refjid)))
             steps_say(s, "job %lld (ppid %d): the reference image of"
                       " reference job %lld is not registered: its difference"
                       " images are recorded without rfid", (long long)j->jid,
@@ -126,9 +153,8 @@ static int add_science(rapid_steps *s, const rapid_job *j,
             d.ra[i] = x->ra[i], d.dec[i] = x->dec[i];
         snprintf(d.filename, sizeof d.filename, "%s", x->diff.path);
         snprintf(d.checksum, sizeof d.checksum, "%s", x->diff.md5);
-        if ((rc = rapid_db_add_diffimage(s->db, &d, &x->meta, err)) != 0 ||
-            (rc = rapid_db_confirm(s->db, RAPID_PRODUCT_DIFFIMAGE, d.pid, NULL,
-                                   err)) != 0)
+        if ((rc = rapid_db_add_diffimage_confirmed(s->db, &d, &x->meta,
+                                                   err)) != 0)
             return rc;
         a->diffimages++;
     }
@@ -142,7 +168,6 @@ static int add_stamped(rapid_steps *s, const steps_manifest *m, added *a,
 
     for (k = 0; k < m->nstamped; k++) {
         const steps_stamped *x = &m->stamped[k];
-        int64_t rfcatid;
         if (strcmp(x->kind, "diff") == 0)
             rc = rapid_db_set_file(s->db, RAPID_PRODUCT_DIFFIMAGE, x->id,
                                    x->f.path, x->f.md5, err);
@@ -152,8 +177,7 @@ static int add_stamped(rapid_steps *s, const steps_manifest *m, added *a,
         else if (strcmp(x->kind, "refcatalog") == 0)
             /* replaces the catalog the science job's registration added */
             rc = rapid_db_add_refimcatalog(s->db, x->id, RAPID_PPID_SCIENCE,
-                                           1, x->f.path, x->f.md5, &rfcatid,
-                                           err);
+                                           1, x->f.path, x->f.md5, NULL, err);
         else
             continue; /* the other files: listed, not in the database */
         if (rc)
@@ -184,10 +208,13 @@ static void job_times(const rapid_steps *s, const rapid_job *j,
     *t0 = isfinite(launched) && launched <= *t1 ? launched : *t1;
 }
 
-/* One job, one transaction. */
-static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
-                        const steps_slurm_view *sv, rapid_step_report *r,
-                        rapid_err *err)
+/* One job, one transaction.  On PostgreSQL it costs two round trips to
+ * the server: the lock of the job's row (its BEGIN with it), then every
+ * write and the COMMIT, none of which needs an answer before it (only a
+ * reference image's insert waits, for its rfid). */
+static int register_job(rapid_steps *s, reg_cache *c, const rapid_job *j,
+                        steps_manifest *m, const steps_slurm_view *sv,
+                        rapid_step_report *r, rapid_err *err)
 {
     char dir[STEPS_PATH];
     rapid_err why = RAPID_ERR_INIT;
@@ -233,23 +260,28 @@ static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
     if (now.status != 0 || now.procdate != s->procdate)
         goto rollback; /* registered meanwhile: nothing to do */
     if (out == STEPS_ENDED_OK) {
-        if ((rc = sw_version(s, m, &svid, err)) != 0)
+        if ((rc = sw_version(s, c, m, &svid, err)) != 0)
             goto rollback;
         if (j->ppid == RAPID_PPID_REFERENCE) {
             int64_t rfid = 0;
             rc = add_reference(s, j, m, RAPID_PPID_REFERENCE, svid, &rfid, err);
             a.refimages++;
         } else if (j->ppid == RAPID_PPID_SCIENCE) {
-            rc = add_science(s, j, m, svid, &a, err);
+            rc = add_science(s, c, j, m, svid, &a, err);
         } else {
             rc = add_stamped(s, m, &a, err);
         }
         if (rc)
             goto rollback;
     }
-    if ((rc = rapid_db_end_job(s->db, j->jid, code, t0, t1, err)) != 0 ||
-        (rc = rapid_db_commit(s->db, err)) != 0)
+    if ((rc = rapid_db_end_locked_job(s->db, &now, code, t0, t1, err)) != 0)
+        goto rollback;
+    if ((rc = rapid_db_commit(s->db, err)) != 0) {
+        c->pending = 0;
         return rc;
+    }
+    if (c->pending)
+        c->svid = c->pending, c->pending = 0;
     r->refimages += a.refimages, r->diffimages += a.diffimages;
     r->files += a.files;
     if (out == STEPS_ENDED_OK) {
@@ -273,6 +305,7 @@ static int register_job(rapid_steps *s, const rapid_job *j, steps_manifest *m,
     }
     return 0;
 rollback:
+    c->pending = 0;
     rapid_db_rollback(s->db);
     return rc;
 }
@@ -293,6 +326,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
     steps_manifest *m = NULL;
     rapid_err last = RAPID_ERR_INIT, one;
     steps_slurm_view sv;
+    reg_cache *cache = NULL;
     const char *step = postproc ? "post-processing registration"
                                 : "registration";
     int n = 0, i, rc, lastrc = 0, total = 0, done = 0;
@@ -300,7 +334,8 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
     memset(r, 0, sizeof *r);
     if ((rc = rapid_db_unclosed_jobs(s->db, s->procdate, 0, &jobs, &n, err)))
         return rc;
-    if (!(m = malloc(sizeof *m))) {
+    if (!(m = malloc(sizeof *m)) || !(cache = calloc(1, sizeof *cache))) {
+        free(m);
         free(jobs);
         return rapid_fail(err, RAPID_E_NOMEM, "registration: out of memory");
     }
@@ -310,6 +345,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
         total += (jobs[i].ppid == RAPID_PPID_POSTPROC) == (postproc != 0);
     /* before any directory is read: a job Slurm ended has its log */
     if ((rc = steps_slurm_view_load(&sv, s, jobs, n, postproc, err)) != 0) {
+        free(cache);
         free(m);
         free(jobs);
         return rc;
@@ -324,7 +360,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
         if ((jobs[i].ppid == RAPID_PPID_POSTPROC) != (postproc != 0))
             continue;
         memset(&one, 0, sizeof one);
-        if ((rc = register_job(s, &jobs[i], m, &sv, r, &one)) != 0) {
+        if ((rc = register_job(s, cache, &jobs[i], m, &sv, r, &one)) != 0) {
             r->dberrors++;
             steps_say(s, "job %lld (ppid %d): not registered: %s",
                       (long long)jobs[i].jid, jobs[i].ppid, one.msg);
@@ -334,6 +370,7 @@ int rapid_steps_register(rapid_steps *s, int postproc, rapid_step_report *r,
             s->progress(step, ++done, total, s->progress_arg);
     }
     steps_slurm_view_free(&sv);
+    free(cache);
     free(m);
     free(jobs);
     if (lastrc) {
