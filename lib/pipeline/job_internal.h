@@ -45,8 +45,9 @@ void job_warn(void *arg, const char *msg);
 /* A stage of known duration into the manifest (its peak memory: the
  * peak so far). */
 void job_stage_add(job *s, const char *name, double seconds);
-/* The reference job's log: 0 if it ended 0-31, RAPID_EXIT_REFJOB_FAILED
- * if it ended with an error, RAPID_EXIT_INPUT if it did not end. */
+/* The reference job's log: 0 if it ended 0-31; RAPID_EXIT_REFJOB_FAILED
+ * if it ended with an error, or did not end (no log: cancelled before it
+ * ran; no last line: killed); RAPID_EXIT_INPUT if it cannot be read. */
 int job_refjob_status(job *s);
 /* A file F = {"path", "size", ...} of another job's manifest: it must
  * exist with its size; its path into dst (4096 bytes).  A NULL F leaves
@@ -64,6 +65,9 @@ int job_candidates(job *s, int m);
  * 0 or RAPID_EXIT_WRITE. */
 int job_write_method(job *s, int m);
 json_t *job_failed_method_json(job *s, int m);
+/* The difference's infobitssci and infobitsref (docs/pipeline.md): what
+ * it had to make do without, on each side. */
+void job_infobits(const rapid_diffrun *r, int *sci, int *ref);
 /* 1 ZOGY, 2 kernel fit, 3 naive (the database's diffimages.method). */
 int job_method_id(int m);
 /* A number, or null for NaN. */

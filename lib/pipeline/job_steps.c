@@ -147,9 +147,14 @@ int job_refjob_status(job *s)
     int code;
 
     snprintf(log, sizeof log, "%s/%s", s->c.ref_dir, RAPID_JOB_LOG);
+    /* the executor starts this job once the reference job is over: a log
+     * missing (cancelled before it ran) or without its last line (killed,
+     * cancelled while it ran) is a reference job that failed */
     if (rapid_job_log_exitcode(log, &code, &err) != 0)
-        return job_fail(s, RAPID_EXIT_INPUT, "reference job %lld has not "
-                        "ended: %s", (long long)s->c.refjid, err.msg);
+        return job_fail(s, err.code == RAPID_E_NOENT || err.code == RAPID_E_ARG
+                               ? RAPID_EXIT_REFJOB_FAILED : RAPID_EXIT_INPUT,
+                        "reference job %lld did not end: %s",
+                        (long long)s->c.refjid, err.msg);
     if (code > 31)
         return job_fail(s, RAPID_EXIT_REFJOB_FAILED, "reference job %lld "
                         "failed (terminating_exitcode = %d in %s)",
@@ -332,6 +337,19 @@ static json_t *footprint(job *s)
     return json_pack("{s:o, s:o}", "ra", r, "dec", d);
 }
 
+/* What the difference had to make do without (docs/pipeline.md, the
+ * manifest's infobitssci and infobitsref). */
+void job_infobits(const rapid_diffrun *r, int *sci, int *ref)
+{
+    const rapid_diff_pair *p = &r->pair;
+
+    *sci = (!r->have_sci_psf ? 1 : 0) | (!isfinite(r->sci_zp) ? 2 : 0) |
+           (!p->match.from || strcmp(p->match.from, "stars") != 0 ? 4 : 0) |
+           (p->shift_x != 0 || p->shift_y != 0 ? 8 : 0);
+    *ref = (!r->have_ref_psf ? 1 : 0) | (!isfinite(r->ref_zp) ? 2 : 0) |
+           (!r->have_cov ? 4 : 0) | (!r->have_unc ? 8 : 0);
+}
+
 /* A product into the set: written by write(arg, path), then listed. */
 static int add_product(job *s, const char *name, json_t *prods, const char *key,
                        int k, int m)
@@ -357,9 +375,10 @@ int job_write_method(job *s, int m)
     const char *mname = rapid_diffrun_method_name(m);
     json_t *prods = json_object(), *e;
     char name[RAPID_DIFFRUN_PATH];
-    int k, code = 0;
+    int k, code = 0, bsci, bref;
     size_t n;
 
+    job_infobits(s->diff, &bsci, &bref);
     for (k = 0; k < RAPID_DIFFRUN_NPRODUCT && code == 0; k++) {
         const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
         if (p->method != m || !rapid_diffrun_made(s->diff, k))
@@ -384,8 +403,8 @@ int job_write_method(job *s, int m)
         e = json_pack("{s:s, s:i, s:s, s:O, s:o, s:o, s:i, s:i, s:I, s:I, s:f}",
                       "method", mname, "method_id", job_method_id(m),
                       "status", "ok", "products", prods, "meta", diff_meta(s, m),
-                      "footprint", footprint(s), "infobitssci", 0,
-                      "infobitsref", 0, "ncand", (json_int_t)s->cat[m].nrows,
+                      "footprint", footprint(s), "infobitssci", bsci,
+                      "infobitsref", bref, "ncand", (json_int_t)s->cat[m].nrows,
                       "npass", (json_int_t)s->npass[m],
                       "seconds", s->diff->run[m].seconds);
         json_array_append_new(s->diffs, e);
