@@ -2,6 +2,7 @@
  * the numbered steps of the science job, top to bottom (docs/pipeline.md).
  * Each step's module does the work; this file says what happens in which
  * order, what each failure's exit code is, and what the manifest records. */
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -77,6 +78,15 @@ static int step_differences(job *s)
     jobrun_stage_end(&s->run, "prepare");
     if (jobrun_stopped(&s->run))
         return RAPID_EXIT_INTERRUPTED;
+    /* a reference built in step 1: its catalog, made meanwhile on the other
+     * core, is waited for before the methods take both cores and their
+     * memory */
+    if (s->refend.pending) {
+        int code = job_reference_finish(s);
+        jobrun_stage_end(&s->run, "reference catalog");
+        if (code != 0)
+            return code;
+    }
     nok = rapid_diffrun_methods(s->diff);
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m]) {
@@ -93,21 +103,57 @@ static int step_differences(job *s)
 
 /* ------------------------------- 7-9. candidates of each difference */
 
+/* The methods' candidates, taken in turn by each worker. */
+typedef struct cand_work {
+    job *s;
+    int list[RAPID_DIFFRUN_NMETHOD], rc[RAPID_DIFFRUN_NMETHOD], n, next;
+    pthread_mutex_t lock;
+} cand_work;
+
+static void *cand_worker(void *arg)
+{
+    cand_work *w = arg;
+    int k;
+
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        k = jobrun_stopped(&w->s->run) ? w->n : w->next++;
+        pthread_mutex_unlock(&w->lock);
+        if (k >= w->n)
+            return NULL;
+        w->rc[k] = job_candidates(w->s, w->list[k]);
+    }
+}
+
 /* Detection on S_corr (ZOGY), the cross-convolved difference (kernel fit)
  * or the difference itself (naive), positive and negative; measurement,
  * PSF fits and vetting on the difference.  A method whose candidates
- * cannot be made fails as a whole. */
+ * cannot be made fails as a whole.  With two threads or more, two
+ * methods at a time (much of a method's candidates is one core's work). */
 static int step_candidates(job *s)
 {
-    int m;
+    cand_work w;
+    pthread_t th;
+    int m, k, started = 0;
 
-    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++) {
-        if (!s->c.methods[m] || !s->diff->run[m].ok)
-            continue;
-        if (job_candidates(s, m) != 0)
-            s->diff->run[m].ok = 0;
-        if (jobrun_stopped(&s->run))
-            return RAPID_EXIT_INTERRUPTED;
+    memset(&w, 0, sizeof w);
+    w.s = s;
+    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+        if (s->c.methods[m] && s->diff->run[m].ok)
+            w.list[w.n++] = m;
+    pthread_mutex_init(&w.lock, NULL);
+    if (s->c.threads > 1 && w.n > 1)
+        started = pthread_create(&th, NULL, cand_worker, &w) == 0;
+    cand_worker(&w);
+    if (started)
+        pthread_join(th, NULL);
+    pthread_mutex_destroy(&w.lock);
+    if (jobrun_stopped(&s->run))
+        return RAPID_EXIT_INTERRUPTED;
+    for (k = 0; k < w.n; k++) {
+        job_candidates_log(s, w.list[k], w.rc[k]);
+        if (w.rc[k] != 0)
+            s->diff->run[w.list[k]].ok = 0;
     }
     jobrun_stage_end(&s->run, "candidates");
     return 0;
@@ -162,8 +208,10 @@ int rapid_job_run(const char *path, const rapid_job_opts *o)
         code = RAPID_EXIT_INTERRUPTED;
         goto end;
     }
-    if (s.c.ppid == RAPID_PPID_REFERENCE) /* a reference job ends here */
+    if (s.c.ppid == RAPID_PPID_REFERENCE) { /* a reference job ends here */
+        code = job_reference_finish(&s);
         goto end;
+    }
     /* 2-6. the science image, the pair prepared, the differences */
     if ((code = step_differences(&s)) != 0)
         goto end;

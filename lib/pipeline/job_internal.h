@@ -3,10 +3,31 @@
 #ifndef RAPID_PIPELINE_JOB_INTERNAL_H
 #define RAPID_PIPELINE_JOB_INTERNAL_H
 
+#include <pthread.h>
+#include <stdint.h>
+
 #include "pipeline/jobrun.h"
+#include "rapid/coadd.h"
 #include "rapid/diffrun.h"
 #include "rapid/job.h"
 #include "rapid/refimmeta.h"
+
+/* The end of a reference built in the job, on a thread of its own while
+ * the difference goes on: the catalog, its file, every file's size and
+ * MD5 (job_reference.c). */
+typedef struct job_refend {
+    pthread_t thread;
+    int pending;                /* built: job_reference_finish to come */
+    int running;                /* the thread started, not joined */
+    rapid_coadd coadd;          /* its planes freed once written */
+    char name[RAPID_COADD_NPRODUCT][256];
+    char path[RAPID_COADD_NPRODUCT][4096];
+    char md5[RAPID_COADD_NPRODUCT][33];
+    int64_t size[RAPID_COADD_NPRODUCT];
+    int code;                   /* 0, or the exit code it failed with */
+    rapid_err err;
+    double seconds;
+} job_refend;
 
 typedef struct job {
     rapid_job_config c;
@@ -19,6 +40,7 @@ typedef struct job {
     char wisdom[4096];          /* "": none */
     rapid_table cat[RAPID_DIFFRUN_NMETHOD];  /* candidates per method */
     long npass[RAPID_DIFFRUN_NMETHOD];
+    job_refend refend;
 } job;
 
 /* Step 1, the reference image (job_reference.c): s->ref (and its PSF and
@@ -27,6 +49,10 @@ typedef struct job {
 int job_reference_existing(job *s);
 int job_reference_from_job(job *s);
 int job_reference_build(job *s);
+/* The reference built: wait for the end of it (its catalog, made while the
+ * difference ran), then its products and meta into the manifest.  0 (also
+ * when there is nothing to wait for) or the exit code. */
+int job_reference_finish(job *s);
 
 /* Read the configuration, begin the product directory, start the
  * manifest: 0, or the exit code to end with. */
@@ -59,8 +85,12 @@ int job_manifest_file(job *s, json_t *f, const char *dir, const char *key,
 int job_inputs_exist(job *s);
 json_t *job_refimmeta_json(const rapid_refimmeta *m);
 /* The candidates of method m's difference into s->cat[m]: 0, or -1 with
- * the method's failure recorded (s->diff->run[m].msg). */
+ * the method's failure recorded (s->diff->run[m].msg).  It touches only
+ * method m's fields and logs nothing, so that the methods' candidates may
+ * be made on threads of their own; job_candidates_log (one thread at a
+ * time) then logs what it made (rc: what job_candidates returned). */
 int job_candidates(job *s, int m);
+void job_candidates_log(job *s, int m, int rc);
 /* Method m's products and catalog into the set, its entry into s->diffs:
  * 0 or RAPID_EXIT_WRITE. */
 int job_write_method(job *s, int m);

@@ -83,6 +83,7 @@ int job_start(job *s, const char *path, const rapid_job_opts *o,
     int k;
 
     memset(s, 0, sizeof *s);
+    rapid_coadd_init(&s->refend.coadd);
     rapid_job_config_init(&s->c);
     jobrun_init(&s->run, o, cmd);
     s->reference = json_object();
@@ -129,6 +130,8 @@ int job_end(job *s, int code)
 {
     int k;
 
+    if (s->refend.pending) /* ended early: the reference's thread is waited for */
+        job_reference_finish(s);
     code = jobrun_finish(&s->run, code);
     for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++)
         rapid_table_release(&s->cat[k]);
@@ -234,6 +237,7 @@ int job_candidates(job *s, int m)
 {
     rapid_diffrun *r = s->diff;
     rapid_psfphot_psf psf = RAPID_PSFPHOT_PSF_INIT;
+    rapid_wcs wcs = RAPID_WCS_INIT;
     rapid_cand_opts co;
     rapid_cand_input in;
     rapid_err err = RAPID_ERR_INIT;
@@ -250,7 +254,15 @@ int job_candidates(job *s, int m)
     in.nx = r->pair.nx;
     in.ny = r->pair.ny;
     in.bunit = "DN/s";
-    in.wcs = &r->sci_wcs;
+    /* a WCS of its own: WCSLIB's transformations write into theirs (the
+     * distortions' work space), and methods may run side by side */
+    if ((rc = rapid_wcs_from_header(&wcs, &r->sci.rate.hdr, &err)) != 0) {
+        rapid_err_prefix(&err, "candidates");
+        memcpy(r->run[m].msg, err.msg, sizeof r->run[m].msg);
+        return -1;
+    }
+    wcs.nx = r->sci_wcs.nx, wcs.ny = r->sci_wcs.ny;
+    in.wcs = &wcs;
     if (m == RAPID_DIFFRUN_ZOGY) {
         in.diff = r->zogy.d, in.unc = r->zogy.unc, in.detect = r->zogy.scorr;
         pd = r->zogy.pd, npd = r->zogy.npd;
@@ -285,11 +297,10 @@ int job_candidates(job *s, int m)
     if (rc == 0)
         rc = rapid_candidates_extract(&in, &co, &s->cat[m], &err);
     rapid_psfphot_psf_release(&psf);
+    rapid_wcs_release(&wcs);
     if (rc != 0) {
         rapid_err_prefix(&err, "candidates");
         memcpy(r->run[m].msg, err.msg, sizeof r->run[m].msg);
-        jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
-                   r->run[m].msg);
         rapid_table_release(&s->cat[m]);
         return -1;
     }
@@ -298,9 +309,17 @@ int job_candidates(job *s, int m)
         for (i = 0; i < s->cat[m].nrows; i++)
             s->npass[m] += pass[i] != 0;
     }
-    jobrun_log(&s->run, "%s: %ld candidates, %ld pass the cuts",
-               rapid_diffrun_method_name(m), s->cat[m].nrows, s->npass[m]);
     return 0;
+}
+
+void job_candidates_log(job *s, int m, int rc)
+{
+    if (rc != 0)
+        jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
+                   s->diff->run[m].msg);
+    else
+        jobrun_log(&s->run, "%s: %ld candidates, %ld pass the cuts",
+                   rapid_diffrun_method_name(m), s->cat[m].nrows, s->npass[m]);
 }
 
 /* The "meta" of a difference: the gain matching's figures. */
