@@ -172,6 +172,26 @@ sed -e "s|^jid = 3|jid = 17|; s|$P/jid3|$P/jid17|; s|^image = $ref|image = $tmp/
 check bare-reference 0 "$rapid" job -q "$J/jid17.ini"
 expect "reference without maps: infobitsref 4 | 8" "$(json_has "$P/jid17/manifest.json" 'all(d["infobitsref"] == 12 for d in m["diffs"])'; echo $?)"
 
+# --- a science job that builds its reference, on two threads (the
+# reference's catalog on a thread of its own while the pair is prepared,
+# the methods' candidates two at a time) and on one: the same catalogs
+for t in 1 2; do
+  { sed -e "s|^jid = 1|jid = 2$t|; s|^ppid = 12 .*|ppid = 15|; s|$P/jid1|$P/jid2$t|; s|^threads = 1|threads = $t|" "$J/jid1.ini" | sed -n '1,/^\[reference\]/p' | sed '$d'
+    printf '[science]\nrid = 4\nimage = %s\n\n' "$sci"
+    sed -n '/^\[reference\]/,$p' "$J/jid1.ini"
+    printf '\n[diff]\nmethods = zogy, naive\n'; } >"$J/jid2$t.ini"
+  check "build-in-job-threads-$t" 0 "$rapid" job -q "$J/jid2$t.ini"
+  expect "reference built in the job, $t thread(s): manifest, products, log" "$(manifest_ok "$P/jid2$t" 0; echo $?)"
+  expect "reference built in the job, $t thread(s): its products, catalog and stages" "$(json_has "$P/jid2$t/manifest.json" 'm["reference"]["source"] == "built" and set(m["reference"]["products"]) == {"image", "cov", "unc", "psf", "catalog"} and m["reference"]["meta"]["nsexcatsources"] > 0 and [s["name"] for s in m["stages"]][:4] == ["reference", "read", "prepare", "reference catalog"] and all(d["status"] == "ok" for d in m["diffs"])'; echo $?)"
+done
+expect "reference built in the job: the same reference catalog and candidates on one thread and on two" "$(/usr/bin/python3 - "$P/jid21/manifest.json" "$P/jid22/manifest.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+key = lambda m: (m["reference"]["meta"]["nsexcatsources"], [(d["method"], d["ncand"], d["npass"]) for d in m["diffs"]])
+sys.exit(0 if key(a) == key(b) else 1)
+PY
+echo $?)"
+
 # --- post-processing of science job 3
 cat >"$J/jid4.ini" <<CFG
 [job]

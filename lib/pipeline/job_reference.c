@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/bigmem.h"
 #include "pipeline/job_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
@@ -206,6 +207,10 @@ int job_reference_finish(job *s)
     if (!e->pending)
         return 0;
     e->pending = 0;
+    /* what the catalog and the pair's preparation held at once goes back
+     * to the system, not to the pool, so that the methods' peak is theirs
+     * alone */
+    rapid_big_trim();
     if (e->code) {
         code = job_fail(s, e->code, e->code == RAPID_EXIT_REFERENCE
                                         ? "the reference image could not be made: %s"
