@@ -2,7 +2,6 @@
  * the numbered steps of the science job, top to bottom (docs/pipeline.md).
  * Each step's module does the work; this file says what happens in which
  * order, what each failure's exit code is, and what the manifest records. */
-#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -103,28 +102,6 @@ static int step_differences(job *s)
 
 /* ------------------------------- 7-9. candidates of each difference */
 
-/* The methods' candidates, taken in turn by each worker. */
-typedef struct cand_work {
-    job *s;
-    int list[RAPID_DIFFRUN_NMETHOD], rc[RAPID_DIFFRUN_NMETHOD], n, next;
-    pthread_mutex_t lock;
-} cand_work;
-
-static void *cand_worker(void *arg)
-{
-    cand_work *w = arg;
-    int k;
-
-    for (;;) {
-        pthread_mutex_lock(&w->lock);
-        k = jobrun_stopped(&w->s->run) ? w->n : w->next++;
-        pthread_mutex_unlock(&w->lock);
-        if (k >= w->n)
-            return NULL;
-        w->rc[k] = job_candidates(w->s, w->list[k]);
-    }
-}
-
 /* Detection on S_corr (ZOGY), the cross-convolved difference (kernel fit)
  * or the difference itself (naive), positive and negative; measurement,
  * PSF fits and vetting on the difference.  A method whose candidates
@@ -132,29 +109,8 @@ static void *cand_worker(void *arg)
  * methods at a time (much of a method's candidates is one core's work). */
 static int step_candidates(job *s)
 {
-    cand_work w;
-    pthread_t th;
-    int m, k, started = 0;
-
-    memset(&w, 0, sizeof w);
-    w.s = s;
-    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
-        if (s->c.methods[m] && s->diff->run[m].ok)
-            w.list[w.n++] = m;
-    pthread_mutex_init(&w.lock, NULL);
-    if (s->c.threads > 1 && w.n > 1)
-        started = pthread_create(&th, NULL, cand_worker, &w) == 0;
-    cand_worker(&w);
-    if (started)
-        pthread_join(th, NULL);
-    pthread_mutex_destroy(&w.lock);
-    if (jobrun_stopped(&s->run))
+    if (job_candidates_all(s) != 0)
         return RAPID_EXIT_INTERRUPTED;
-    for (k = 0; k < w.n; k++) {
-        job_candidates_log(s, w.list[k], w.rc[k]);
-        if (w.rc[k] != 0)
-            s->diff->run[w.list[k]].ok = 0;
-    }
     jobrun_stage_end(&s->run, "candidates");
     return 0;
 }

@@ -91,6 +91,11 @@ json_t *job_refimmeta_json(const rapid_refimmeta *m);
  * time) then logs what it made (rc: what job_candidates returned). */
 int job_candidates(job *s, int m);
 void job_candidates_log(job *s, int m, int rc);
+/* The candidates of every method that succeeded, two methods at a time
+ * with two threads or more, then logged in order; a method whose
+ * candidates fail is marked failed.  0, or -1 if the job was asked to
+ * stop. */
+int job_candidates_all(job *s);
 /* Method m's products and catalog into the set, its entry into s->diffs:
  * 0 or RAPID_EXIT_WRITE. */
 int job_write_method(job *s, int m);

@@ -2,6 +2,7 @@
  * starting and ending a job, the reference job's products, the
  * candidates and the products of each method, the manifest's entries. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,56 @@ void job_candidates_log(job *s, int m, int rc)
     else
         jobrun_log(&s->run, "%s: %ld candidates, %ld pass the cuts",
                    rapid_diffrun_method_name(m), s->cat[m].nrows, s->npass[m]);
+}
+
+/* The methods' candidates, taken in turn by each worker. */
+typedef struct cand_work {
+    job *s;
+    int list[RAPID_DIFFRUN_NMETHOD], rc[RAPID_DIFFRUN_NMETHOD], n, next;
+    pthread_mutex_t lock;
+} cand_work;
+
+static void *cand_worker(void *arg)
+{
+    cand_work *w = arg;
+    int k;
+
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        k = jobrun_stopped(&w->s->run) ? w->n : w->next++;
+        pthread_mutex_unlock(&w->lock);
+        if (k >= w->n)
+            return NULL;
+        w->rc[k] = job_candidates(w->s, w->list[k]);
+    }
+}
+
+int job_candidates_all(job *s)
+{
+    cand_work w;
+    pthread_t th;
+    int m, k, started = 0;
+
+    memset(&w, 0, sizeof w);
+    w.s = s;
+    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+        if (s->c.methods[m] && s->diff->run[m].ok)
+            w.list[w.n++] = m;
+    pthread_mutex_init(&w.lock, NULL);
+    if (s->c.threads > 1 && w.n > 1)
+        started = pthread_create(&th, NULL, cand_worker, &w) == 0;
+    cand_worker(&w);
+    if (started)
+        pthread_join(th, NULL);
+    pthread_mutex_destroy(&w.lock);
+    if (jobrun_stopped(&s->run))
+        return -1;
+    for (k = 0; k < w.n; k++) {
+        job_candidates_log(s, w.list[k], w.rc[k]);
+        if (w.rc[k] != 0)
+            s->diff->run[w.list[k]].ok = 0;
+    }
+    return 0;
 }
 
 /* The "meta" of a difference: the gain matching's figures. */
