@@ -8,8 +8,10 @@
 # on 2 threads, with each stage's seconds from the job's manifest and the
 # peak RSS of the whole job.  The existing system (its recorded figure, 4
 # vCPU): 666 s per job with a reference build and both methods.
-# Target: 20x faster (33 s) on 2 cores, under 4 GB.
-#   bench/bench_job.sh BUILD_DIR [WORKDIR]
+# Target: 20x faster (33 s) on 2 cores, under 4 GB.  Each case is run
+# REPEATS times (1), alternating; wall clock and CPU time (user + system)
+# of each run.
+#   [REPEATS=N] bench/bench_job.sh BUILD_DIR [WORKDIR]
 set -euo pipefail
 build=${1:-build-bench}
 rapid=$(realpath "$build/cli/rapid")
@@ -43,11 +45,12 @@ config() { # config JID SOURCE
 
 run() { # run JID WHAT
   local jid=$1 what=$2 rc=0
+  rm -rf "$j/products/jid$jid"
   cat "$sci" "$ref"*.fits > /dev/null
-  /usr/bin/time -f "%e %M" -o "$j/time$jid" "$rapid" job "$j/jobs/jid$jid.ini" \
+  /usr/bin/time -f "%e %U %S %M" -o "$j/time$jid" "$rapid" job "$j/jobs/jid$jid.ini" \
     2> "$j/stderr$jid" || rc=$?
-  read -r wall rss < "$j/time$jid"
-  echo "== $what: exit $rc, $wall s, peak RSS $((rss / 1024)) MB"
+  read -r wall user sys rss < "$j/time$jid"
+  echo "== $what: exit $rc, $wall s (CPU $(echo "$user + $sys" | bc) s: user $user, system $sys), peak RSS $((rss / 1024)) MB"
   /usr/bin/python3 - "$j/products/jid$jid/manifest.json" <<'PY' || true
 import json, sys
 m = json.load(open(sys.argv[1]))
@@ -58,6 +61,8 @@ PY
 
 echo "== science $(basename "$sci"); reference $(basename "$ref").fits; 2 threads"
 config 1 build
-run 1 "1. the reference built in the job ($(( ${#inputs[@]} - 1 )) inputs), every method"
 config 2 existing
-run 2 "2. an existing reference, every method"
+for r in $(seq "${REPEATS:-1}"); do
+  run 1 "1. the reference built in the job ($(( ${#inputs[@]} - 1 )) inputs), every method"
+  run 2 "2. an existing reference, every method"
+done

@@ -165,6 +165,33 @@ expect "naive candidates fitted with the science PSF (a new source is in the sci
   "$(grep -aq "PSFSRC  = 'FILE" "$(ls "$P"/jid3/*_naive_cat.fits)"; echo $?)"
 expect "log that stderr appended to: one terminating line" "$( [ "$(grep -c terminating_exitcode "$P/jid3/job.log")" = 1 ]; echo $?)"
 
+expect "existing reference with its maps and PSF: infobitsref 0, infobitssci of the bits documented" "$(json_has "$P/jid3/manifest.json" 'all(d["infobitsref"] == 0 and d["infobitssci"] & ~15 == 0 and not d["infobitssci"] & 1 for d in m["diffs"])'; echo $?)"
+# ... a reference without its coverage and uncertainty maps: their bits
+mkdir -p "$tmp/bare"; cp "$ref" "$tmp/bare/"; cp "${ref%.fits}_psf.fits" "$tmp/bare/"
+sed -e "s|^jid = 3|jid = 17|; s|$P/jid3|$P/jid17|; s|^image = $ref|image = $tmp/bare/$(basename "$ref")|" "$J/jid3.ini" >"$J/jid17.ini"
+check bare-reference 0 "$rapid" job -q "$J/jid17.ini"
+expect "reference without maps: infobitsref 4 | 8" "$(json_has "$P/jid17/manifest.json" 'all(d["infobitsref"] == 12 for d in m["diffs"])'; echo $?)"
+
+# --- a science job that builds its reference, on two threads (the
+# reference's catalog on a thread of its own while the pair is prepared,
+# the methods' candidates two at a time) and on one: the same catalogs
+for t in 1 2; do
+  { sed -e "s|^jid = 1|jid = 2$t|; s|^ppid = 12 .*|ppid = 15|; s|$P/jid1|$P/jid2$t|; s|^threads = 1|threads = $t|" "$J/jid1.ini" | sed -n '1,/^\[reference\]/p' | sed '$d'
+    printf '[science]\nrid = 4\nimage = %s\n\n' "$sci"
+    sed -n '/^\[reference\]/,$p' "$J/jid1.ini"
+    printf '\n[diff]\nmethods = zogy, naive\n'; } >"$J/jid2$t.ini"
+  check "build-in-job-threads-$t" 0 "$rapid" job -q "$J/jid2$t.ini"
+  expect "reference built in the job, $t thread(s): manifest, products, log" "$(manifest_ok "$P/jid2$t" 0; echo $?)"
+  expect "reference built in the job, $t thread(s): its products, catalog and stages" "$(json_has "$P/jid2$t/manifest.json" 'm["reference"]["source"] == "built" and set(m["reference"]["products"]) == {"image", "cov", "unc", "psf", "catalog"} and m["reference"]["meta"]["nsexcatsources"] > 0 and [s["name"] for s in m["stages"]][:4] == ["reference", "read", "prepare", "reference catalog"] and all(d["status"] == "ok" for d in m["diffs"])'; echo $?)"
+done
+expect "reference built in the job: the same reference catalog and candidates on one thread and on two" "$(/usr/bin/python3 - "$P/jid21/manifest.json" "$P/jid22/manifest.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+key = lambda m: (m["reference"]["meta"]["nsexcatsources"], [(d["method"], d["ncand"], d["npass"]) for d in m["diffs"]])
+sys.exit(0 if key(a) == key(b) else 1)
+PY
+echo $?)"
+
 # --- post-processing of science job 3
 cat >"$J/jid4.ini" <<CFG
 [job]
@@ -250,9 +277,20 @@ expect "unreadable configuration named" "$(grep -q "$tmp/none.ini" <<<"$err"; ec
 sed -e "s|^jid = 3|jid = 9|; s|$P/jid3|$P/jid9|; s|^image = $sci|image = $tmp/gone.fits|" "$J/jid3.ini" >"$J/jid9.ini"
 check vanished-science 66 "$rapid" job -q "$J/jid9.ini"
 expect "vanished science image: named, the log alone" "$(grep -q "$tmp/gone.fits" "$P/jid9/job.log" && last_line "$P/jid9" 66 && [ "$(ls -A "$P/jid9")" = job.log ]; echo $?)"
-sed -e "s|^jid = 2|jid = 10|; s|$P/jid2|$P/jid10|; s|^dir = $P/jid1|dir = $tmp/nojob|" "$J/jid2.ini" >"$J/jid10.ini"
+# a reference job that ended well but whose manifest vanished: 66
+mkdir -p "$tmp/nomanifest"; echo "terminating_exitcode = 0" >"$tmp/nomanifest/job.log"
+sed -e "s|^jid = 2|jid = 10|; s|$P/jid2|$P/jid10|; s|^dir = $P/jid1|dir = $tmp/nomanifest|" "$J/jid2.ini" >"$J/jid10.ini"
 check vanished-refjob 66 "$rapid" job -q "$J/jid10.ini"
 expect "vanished reference job: the log alone" "$(last_line "$P/jid10" 66 && [ "$(ls -A "$P/jid10")" = job.log ]; echo $?)"
+# a reference job cancelled before it ran (no directory, no log) or
+# killed while it ran (a log without its last line): 71, as a failed one
+sed -e "s|^jid = 2|jid = 15|; s|$P/jid2|$P/jid15|; s|^dir = $P/jid1|dir = $tmp/nojob|" "$J/jid2.ini" >"$J/jid15.ini"
+check cancelled-pending-refjob 71 "$rapid" job -q "$J/jid15.ini"
+expect "reference job cancelled before it ran: 71, the log alone" "$(last_line "$P/jid15" 71 && [ "$(ls -A "$P/jid15")" = job.log ] && grep -q 'reference job 1 did not end' "$P/jid15/job.log"; echo $?)"
+mkdir -p "$tmp/killedref"; printf 'launched\nrapid job: building the reference image\n' >"$tmp/killedref/job.log"
+sed -e "s|^jid = 2|jid = 16|; s|$P/jid2|$P/jid16|; s|^dir = $P/jid1|dir = $tmp/killedref|" "$J/jid2.ini" >"$J/jid16.ini"
+check cancelled-running-refjob 71 "$rapid" job -q "$J/jid16.ini"
+expect "reference job killed while it ran: 71, the log alone" "$(last_line "$P/jid16" 71 && [ "$(ls -A "$P/jid16")" = job.log ]; echo $?)"
 sed -e "s|^jid = 3|jid = 13|; s|$P/jid3|$P/jid13|; s|^image = $sci|image = $sci\npsf = $tmp/gone_psf.fits|" "$J/jid3.ini" >"$J/jid13.ini"
 check vanished-psf 66 "$rapid" job -q "$J/jid13.ini"
 expect "vanished science PSF: named, the log alone" "$(grep -q "$tmp/gone_psf.fits: the science PSF is missing" "$P/jid13/job.log" && last_line "$P/jid13" 66 && [ "$(ls -A "$P/jid13")" = job.log ]; echo $?)"

@@ -1,5 +1,6 @@
 /* test_extract.c - detection and measurement on images with exact truth. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,88 @@ static void test_errors(void **state)
     rapid_table_release(&cat);
 }
 
+/* Catalogs made side by side on several threads (SEP's background and
+ * measurements run outside its lock, its detection inside) are bit for
+ * bit those made one at a time. */
+typedef struct side_job {
+    const float *img, *noise;
+    rapid_table cat[3];
+    int rc;
+} side_job;
+
+static void *side_run(void *arg)
+{
+    side_job *j = arg;
+    rapid_extract_opts o;
+    int k;
+
+    rapid_extract_opts_init(&o);
+    o.bkg_mesh = 32;
+    for (k = 0; k < 3 && j->rc == 0; k++)
+        j->rc = rapid_extract(j->img, j->noise, NULL, NX, NY, &o, NULL, &j->cat[k],
+                              NULL, NULL);
+    return NULL;
+}
+
+static int same_table(const rapid_table *a, const rapid_table *b)
+{
+    int k;
+
+    if (a->nrows != b->nrows || a->ncols != b->ncols)
+        return 0;
+    for (k = 0; k < a->ncols; k++) {
+        const rapid_column *x = &a->cols[k], *y = &b->cols[k];
+        size_t w = x->type == RAPID_COL_F32 || x->type == RAPID_COL_I32 ? 4
+                   : x->type == RAPID_COL_STR ? (size_t)x->width : 8;
+        if (x->type != y->type || strcmp(x->name, y->name) != 0 ||
+            memcmp(x->data, y->data, w * (size_t)a->nrows) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void test_side_by_side(void **state)
+{
+    enum { NJOB = 4 };
+    star s[NSTAR];
+    float *img[2], *noise = malloc(NX * NY * sizeof *noise);
+    side_job one[2], many[NJOB];
+    pthread_t th[NJOB];
+    int i, k;
+
+    (void)state;
+    img[0] = scene(s, 1.2, 100, 2, 11);
+    img[1] = scene(s, 1.6, 50, 3, 12);
+    for (i = 0; i < NX * NY; i++)
+        noise[i] = 2.5f;
+    memset(one, 0, sizeof one);
+    memset(many, 0, sizeof many);
+    for (i = 0; i < 2; i++) { /* alone: the answers */
+        one[i].img = img[i], one[i].noise = i ? noise : NULL;
+        side_run(&one[i]);
+        assert_int_equal(one[i].rc, 0);
+        assert_true(one[i].cat[0].nrows >= NSTAR);
+    }
+    for (i = 0; i < NJOB; i++) {
+        many[i].img = img[i % 2], many[i].noise = i % 2 ? noise : NULL;
+        assert_int_equal(pthread_create(&th[i], NULL, side_run, &many[i]), 0);
+    }
+    for (i = 0; i < NJOB; i++)
+        pthread_join(th[i], NULL);
+    for (i = 0; i < NJOB; i++) {
+        assert_int_equal(many[i].rc, 0);
+        for (k = 0; k < 3; k++)
+            assert_true(same_table(&many[i].cat[k], &one[i % 2].cat[0]));
+    }
+    for (i = 0; i < NJOB; i++)
+        for (k = 0; k < 3; k++)
+            rapid_table_release(&many[i].cat[k]);
+    for (i = 0; i < 2; i++)
+        for (k = 0; k < 3; k++)
+            rapid_table_release(&one[i].cat[k]);
+    free(img[0]), free(img[1]), free(noise);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_detect_image),
         cmocka_unit_test(test_huge_object),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_side_by_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

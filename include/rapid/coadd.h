@@ -49,6 +49,9 @@ typedef struct rapid_coadd_opts {
                             * (RAPID_MESH_BATCH, 1024; 0: each as soon as it
                             * is done; < 0: all at the end, the whole
                             * footprint held): the same values either way */
+    int defer_catalog;     /* 1: no catalog (nor its meta) here; the caller
+                            * makes it with rapid_coadd_catalog, e.g. on
+                            * another thread while it uses the maps (0) */
 } rapid_coadd_opts;
 
 void rapid_coadd_opts_init(rapid_coadd_opts *o);
@@ -187,6 +190,18 @@ int rapid_coadd_product_name(char *out, size_t sz, int64_t rtid,
 int rapid_coadd_write_files(const rapid_coadd *c,
                             const char *const paths[RAPID_COADD_NPRODUCT],
                             rapid_err *err);
+
+/* Product k alone (RAPID_COADD_IMAGE .. RAPID_COADD_CAT) to path, as
+ * rapid_coadd_write_files writes it. */
+int rapid_coadd_write_file(const rapid_coadd *c, int k, const char *path,
+                           rapid_err *err);
+
+/* The catalog of c's image (made with defer_catalog): c->catalog with the
+ * products' provenance cards, and the meta it gives (nsexcatsources,
+ * fwhmmedpix, fwhmminpix, fwhmmaxpix).  Reads c->image, c->uncertainty
+ * and its header's WCS only, so it may run while other threads read
+ * those.  0 or a negative status. */
+int rapid_coadd_catalog(rapid_coadd *c, rapid_err *err);
 
 #ifdef __cplusplus
 }

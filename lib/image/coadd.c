@@ -293,6 +293,7 @@ static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
     int k, rc;
 
     rapid_extract_opts_init(&eo);
+    rapid_table_release(&c->catalog);
     rc = rapid_extract(c->image.data, c->uncertainty.data, NULL, c->image.nx,
                        c->image.ny, &eo, grid, &c->catalog, &st, err);
     if (rc) {
@@ -406,7 +407,7 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         goto cleanup;
     }
     if ((rc = coadd_reference_psf(o, in, nin, &out->psf, &out->psf_over, err)) != 0 ||
-        (rc = catalog(out, &grid, err)) != 0 ||
+        (!o->defer_catalog && (rc = catalog(out, &grid, err)) != 0) ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
     if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {
@@ -440,6 +441,24 @@ cleanup:
     else
         free_skipped(skipped, nskipped);
     rapid_big_trim();
+    return rc;
+}
+
+int rapid_coadd_catalog(rapid_coadd *c, rapid_err *err)
+{
+    rapid_wcs grid = RAPID_WCS_INIT;
+    int rc;
+
+    if (!c || !c->image.data || !c->uncertainty.data)
+        return rapid_fail(err, RAPID_E_ARG, "reference image catalog: no image");
+    if ((rc = rapid_wcs_from_header(&grid, &c->image.hdr, err)) != 0) {
+        rapid_err_prefix(err, "reference image catalog");
+        return rc;
+    }
+    if ((rc = catalog(c, &grid, err)) == 0 &&
+        (rc = add_cards(&c->catalog.hdr, &c->header)) != 0)
+        rc = rapid_fail(err, rc, "reference catalog: no memory for its header");
+    rapid_wcs_release(&grid);
     return rc;
 }
 
@@ -499,6 +518,15 @@ int rapid_coadd_product_name(char *out, size_t sz, int64_t rtid,
     return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 
+int rapid_coadd_write_file(const rapid_coadd *c, int k, const char *path,
+                           rapid_err *err)
+{
+    if (k < 0 || k >= RAPID_COADD_NPRODUCT)
+        return rapid_fail(err, RAPID_E_ARG, "%s: no reference product %d", path, k);
+    return k == RAPID_COADD_PSF ? write_psf(path, c, err)
+                                : write_product(path, c, k, err);
+}
+
 int rapid_coadd_write_files(const rapid_coadd *c,
                             const char *const paths[RAPID_COADD_NPRODUCT],
                             rapid_err *err)
@@ -506,8 +534,7 @@ int rapid_coadd_write_files(const rapid_coadd *c,
     int k, rc = 0;
 
     for (k = 0; k < RAPID_COADD_NPRODUCT && rc == 0; k++)
-        rc = k == RAPID_COADD_PSF ? write_psf(paths[k], c, err)
-                                  : write_product(paths[k], c, k, err);
+        rc = rapid_coadd_write_file(c, k, paths[k], err);
     return rc;
 }
 

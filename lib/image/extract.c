@@ -1,8 +1,13 @@
 /* extract.c - detection and measurement through SEP.
  *
- * SEP keeps process-wide state (the pixel stack, the last error detail),
- * so every call into it is made under one mutex.  NaN pixels are masked and
- * set to 0 in a working copy; SEP never sees them.
+ * SEP's detection keeps process-wide state (the pixel stack size, the
+ * pixel lists' layout, the deblending buffers), so every sep_extract is
+ * made under one mutex.  Its background and measurements work on their
+ * arguments alone (the last error detail aside, which is written only on
+ * failure): they run unlocked, so that two catalogs (the reference's and a
+ * science image's in the science job) overlap but for their detection.
+ * NaN pixels are masked and set to 0 in a working copy; SEP never sees
+ * them.
  */
 #include <math.h>
 #include <pthread.h>
@@ -315,7 +320,7 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     sep_image im, dim;
     columns c;
     double thresh, rms;
-    int rc = 0, s, side = 0, k, a6 = 0, locked = 0;
+    int rc = 0, s, side = 0, k, a6 = 0;
     long i;
 
     rapid_table_init(cat, 0);
@@ -341,8 +346,6 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     im.w = nx;
     im.h = ny;
     im.gain = o->gain;
-    rapid_sep_lock();
-    locked = 1;
     if (o->bkg_mesh > 0) {
         if ((s = sep_background(&im, o->bkg_mesh, o->bkg_mesh, o->bkg_filter,
                                 o->bkg_filter, 0.0, &bkg)) != 0) {
@@ -390,13 +393,15 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
         rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory");
         goto cleanup;
     }
+    rapid_sep_lock();
     s = rapid_sep_detect(&dim, thresh,
                        detect || !sepnoise ? SEP_THRESH_ABS : SEP_THRESH_REL,
                        kern, side, o, &sc);
-    if (s != 0) {
+    if (s != 0) /* its detail is SEP's until the lock is let go */
         rc = rapid_sep_fail(err, s, "detection");
+    rapid_sep_unlock();
+    if (rc)
         goto cleanup;
-    }
     if ((rc = make_columns(cat, sc->nobj, o, wcs != NULL, &c)) != 0) {
         rc = rapid_fail(err, rc, "source extraction: no memory for %d sources",
                         sc->nobj);
@@ -404,8 +409,6 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     }
     for (i = 0; i < sc->nobj; i++)
         measure(&im, sc, (int)i, o, &c);
-    rapid_sep_unlock();
-    locked = 0;
     if (wcs && sc->nobj > 0 &&
         rapid_wcs_pix2sky(wcs, sc->nobj, c.xwin, c.ywin, c.ra, c.dec, NULL) != 0) {
         /* a source off the projection keeps NaN; the rest are fine */
@@ -418,8 +421,6 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
         star_stats(&c, sc->nobj, a6, st);
     }
 cleanup:
-    if (locked)
-        rapid_sep_unlock();
     if (rc)
         rapid_table_release(cat);
     if (sc)

@@ -77,6 +77,15 @@ static int step_differences(job *s)
     jobrun_stage_end(&s->run, "prepare");
     if (jobrun_stopped(&s->run))
         return RAPID_EXIT_INTERRUPTED;
+    /* a reference built in step 1: its catalog, made meanwhile on the other
+     * core, is waited for before the methods take both cores and their
+     * memory */
+    if (s->refend.pending) {
+        int code = job_reference_finish(s);
+        jobrun_stage_end(&s->run, "reference catalog");
+        if (code != 0)
+            return code;
+    }
     nok = rapid_diffrun_methods(s->diff);
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m]) {
@@ -96,19 +105,12 @@ static int step_differences(job *s)
 /* Detection on S_corr (ZOGY), the cross-convolved difference (kernel fit)
  * or the difference itself (naive), positive and negative; measurement,
  * PSF fits and vetting on the difference.  A method whose candidates
- * cannot be made fails as a whole. */
+ * cannot be made fails as a whole.  With two threads or more, two
+ * methods at a time (much of a method's candidates is one core's work). */
 static int step_candidates(job *s)
 {
-    int m;
-
-    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++) {
-        if (!s->c.methods[m] || !s->diff->run[m].ok)
-            continue;
-        if (job_candidates(s, m) != 0)
-            s->diff->run[m].ok = 0;
-        if (jobrun_stopped(&s->run))
-            return RAPID_EXIT_INTERRUPTED;
-    }
+    if (job_candidates_all(s) != 0)
+        return RAPID_EXIT_INTERRUPTED;
     jobrun_stage_end(&s->run, "candidates");
     return 0;
 }
@@ -162,8 +164,10 @@ int rapid_job_run(const char *path, const rapid_job_opts *o)
         code = RAPID_EXIT_INTERRUPTED;
         goto end;
     }
-    if (s.c.ppid == RAPID_PPID_REFERENCE) /* a reference job ends here */
+    if (s.c.ppid == RAPID_PPID_REFERENCE) { /* a reference job ends here */
+        code = job_reference_finish(&s);
         goto end;
+    }
     /* 2-6. the science image, the pair prepared, the differences */
     if ((code = step_differences(&s)) != 0)
         goto end;

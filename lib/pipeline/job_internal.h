@@ -3,10 +3,31 @@
 #ifndef RAPID_PIPELINE_JOB_INTERNAL_H
 #define RAPID_PIPELINE_JOB_INTERNAL_H
 
+#include <pthread.h>
+#include <stdint.h>
+
 #include "pipeline/jobrun.h"
+#include "rapid/coadd.h"
 #include "rapid/diffrun.h"
 #include "rapid/job.h"
 #include "rapid/refimmeta.h"
+
+/* The end of a reference built in the job, on a thread of its own while
+ * the difference goes on: the catalog, its file, every file's size and
+ * MD5 (job_reference.c). */
+typedef struct job_refend {
+    pthread_t thread;
+    int pending;                /* built: job_reference_finish to come */
+    int running;                /* the thread started, not joined */
+    rapid_coadd coadd;          /* its planes freed once written */
+    char name[RAPID_COADD_NPRODUCT][256];
+    char path[RAPID_COADD_NPRODUCT][4096];
+    char md5[RAPID_COADD_NPRODUCT][33];
+    int64_t size[RAPID_COADD_NPRODUCT];
+    int code;                   /* 0, or the exit code it failed with */
+    rapid_err err;
+    double seconds;
+} job_refend;
 
 typedef struct job {
     rapid_job_config c;
@@ -19,6 +40,10 @@ typedef struct job {
     char wisdom[4096];          /* "": none */
     rapid_table cat[RAPID_DIFFRUN_NMETHOD];  /* candidates per method */
     long npass[RAPID_DIFFRUN_NMETHOD];
+    unsigned char *sat;         /* the science image's saturated pixels
+                                 * (NULL: no DQ), read once for every
+                                 * method's candidates */
+    job_refend refend;
 } job;
 
 /* Step 1, the reference image (job_reference.c): s->ref (and its PSF and
@@ -27,6 +52,10 @@ typedef struct job {
 int job_reference_existing(job *s);
 int job_reference_from_job(job *s);
 int job_reference_build(job *s);
+/* The reference built: wait for the end of it (its catalog, made while the
+ * difference ran), then its products and meta into the manifest.  0 (also
+ * when there is nothing to wait for) or the exit code. */
+int job_reference_finish(job *s);
 
 /* Read the configuration, begin the product directory, start the
  * manifest: 0, or the exit code to end with. */
@@ -45,8 +74,9 @@ void job_warn(void *arg, const char *msg);
 /* A stage of known duration into the manifest (its peak memory: the
  * peak so far). */
 void job_stage_add(job *s, const char *name, double seconds);
-/* The reference job's log: 0 if it ended 0-31, RAPID_EXIT_REFJOB_FAILED
- * if it ended with an error, RAPID_EXIT_INPUT if it did not end. */
+/* The reference job's log: 0 if it ended 0-31; RAPID_EXIT_REFJOB_FAILED
+ * if it ended with an error, or did not end (no log: cancelled before it
+ * ran; no last line: killed); RAPID_EXIT_INPUT if it cannot be read. */
 int job_refjob_status(job *s);
 /* A file F = {"path", "size", ...} of another job's manifest: it must
  * exist with its size; its path into dst (4096 bytes).  A NULL F leaves
@@ -58,12 +88,24 @@ int job_manifest_file(job *s, json_t *f, const char *dir, const char *key,
 int job_inputs_exist(job *s);
 json_t *job_refimmeta_json(const rapid_refimmeta *m);
 /* The candidates of method m's difference into s->cat[m]: 0, or -1 with
- * the method's failure recorded (s->diff->run[m].msg). */
+ * the method's failure recorded (s->diff->run[m].msg).  It touches only
+ * method m's fields and logs nothing, so that the methods' candidates may
+ * be made on threads of their own; job_candidates_log (one thread at a
+ * time) then logs what it made (rc: what job_candidates returned). */
 int job_candidates(job *s, int m);
+void job_candidates_log(job *s, int m, int rc);
+/* The candidates of every method that succeeded, two methods at a time
+ * with two threads or more, then logged in order; a method whose
+ * candidates fail is marked failed.  0, or -1 if the job was asked to
+ * stop. */
+int job_candidates_all(job *s);
 /* Method m's products and catalog into the set, its entry into s->diffs:
  * 0 or RAPID_EXIT_WRITE. */
 int job_write_method(job *s, int m);
 json_t *job_failed_method_json(job *s, int m);
+/* The difference's infobitssci and infobitsref (docs/pipeline.md): what
+ * it had to make do without, on each side. */
+void job_infobits(const rapid_diffrun *r, int *sci, int *ref);
 /* 1 ZOGY, 2 kernel fit, 3 naive (the database's diffimages.method). */
 int job_method_id(int m);
 /* A number, or null for NaN. */

@@ -1,14 +1,18 @@
 /* job_reference.c - step 1 of the science job, the reference image: the
  * one registered, the one a reference job made, or one built here as
  * `rapid coadd` builds it (job_internal.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "core/bigmem.h"
 #include "pipeline/job_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
+#include "rapid/md5.h"
 
 /* The reference registered (source = existing). */
 int job_reference_existing(job *s)
@@ -57,24 +61,59 @@ int job_reference_from_job(job *s)
     return code;
 }
 
+/* The end of the reference on its own thread: the catalog and its file,
+ * then every file's size and MD5.  The maps are freed as soon as they are
+ * done with (the difference reads its own copy). */
+static void *refend_run(void *arg)
+{
+    job_refend *e = arg;
+    struct timespec t0, t1;
+    struct stat sb;
+    int k;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (rapid_coadd_catalog(&e->coadd, &e->err) != 0)
+        e->code = RAPID_EXIT_REFERENCE;
+    else if (rapid_coadd_write_file(&e->coadd, RAPID_COADD_CAT,
+                                    e->path[RAPID_COADD_CAT], &e->err) != 0)
+        e->code = RAPID_EXIT_WRITE;
+    rapid_image_release(&e->coadd.image);
+    rapid_image_release(&e->coadd.coverage);
+    rapid_image_release(&e->coadd.uncertainty);
+    for (k = 0; k < RAPID_COADD_NPRODUCT && !e->code; k++) {
+        if (stat(e->path[k], &sb) != 0) {
+            rapid_fail(&e->err, RAPID_E_IO, "%s: not written: %s", e->path[k],
+                       strerror(errno));
+            e->code = RAPID_EXIT_WRITE;
+        } else if (rapid_md5_file(e->path[k], e->md5[k], &e->err) != 0) {
+            e->code = RAPID_EXIT_WRITE;
+        } else {
+            e->size[k] = (int64_t)sb.st_size;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    e->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return NULL;
+}
+
 /* The reference built here from its inputs (source = build): the coadd as
- * `rapid coadd` makes it, its five files among this job's products. */
+ * `rapid coadd` makes it, its five files among this job's products.  The
+ * image, its maps and PSF are written here; the catalog, its file and
+ * the checksums are made on a thread of their own (one core's work that
+ * nothing of the difference needs) while the job goes on, and
+ * job_reference_finish waits for them. */
 int job_reference_build(job *s)
 {
     const rapid_job_config *c = &s->c;
     const rapid_filter *fl = rapid_filter_by_name(c->ref_filter);
-    static const char *const keys[RAPID_COADD_NPRODUCT] = {"image", "cov", "unc",
-                                                           "psf", "catalog"};
+    job_refend *e = &s->refend;
     rapid_coadd_input *in = NULL;
     rapid_coadd_opts co;
-    rapid_coadd coadd;
     rapid_err err = RAPID_ERR_INIT;
-    const char *paths[RAPID_COADD_NPRODUCT];
-    char name[RAPID_COADD_NPRODUCT][256];
-    json_t *prods = json_object(), *used = json_array(), *f;
+    const char *path;
+    json_t *used = json_array();
     int k, i, code = 0;
 
-    rapid_coadd_init(&coadd);
     if (!fl) {
         code = job_fail(s, RAPID_EXIT_CONFIG, "%s: [reference] filter = '%s': "
                         "unknown filter", c->path, c->ref_filter);
@@ -91,42 +130,40 @@ int job_reference_build(job *s)
     rapid_coadd_opts_init(&co);
     co.size = c->ref_size;
     co.nthreads = c->threads;
+    co.defer_catalog = 1;
     jobrun_log(&s->run, "building the reference image of tile %lld in %s from "
                "%d inputs (%d x %d px)", (long long)c->ref_field, fl->name,
                c->ninputs, co.size, co.size);
-    k = rapid_coadd_make(&co, c->ref_field, fl->name, in, c->ninputs, &coadd,
+    k = rapid_coadd_make(&co, c->ref_field, fl->name, in, c->ninputs, &e->coadd,
                          NULL, NULL, &err);
-    for (i = 0; i < coadd.nskipped; i++)
-        jobrun_log(&s->run, "warning: %s: not used: %s", coadd.skipped[i].path,
-                   coadd.skipped[i].reason);
+    for (i = 0; i < e->coadd.nskipped; i++)
+        jobrun_log(&s->run, "warning: %s: not used: %s", e->coadd.skipped[i].path,
+                   e->coadd.skipped[i].reason);
     if (k != 0) {
         code = job_fail(s, RAPID_EXIT_REFERENCE, "the reference image could not "
                         "be made: %s", err.msg);
         goto cleanup;
     }
     for (k = 0; k < RAPID_COADD_NPRODUCT; k++) {
-        rapid_coadd_product_name(name[k], sizeof name[k], c->ref_field, fl->name, k);
-        if (jobrun_add(&s->run, name[k], &paths[k], &err) != 0) {
+        rapid_coadd_product_name(e->name[k], sizeof e->name[k], c->ref_field,
+                                 fl->name, k);
+        if (jobrun_add(&s->run, e->name[k], &path, &err) != 0) {
             code = job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
             goto cleanup;
         }
+        snprintf(e->path[k], sizeof e->path[k], "%s", path);
     }
-    if (rapid_coadd_write_files(&coadd, paths, &err) != 0) {
-        code = job_fail(s, RAPID_EXIT_WRITE, "the reference image was not "
-                        "written: %s", err.msg);
-        goto cleanup;
-    }
-    for (k = 0; k < RAPID_COADD_NPRODUCT; k++) {
-        if (jobrun_product(&s->run, name[k], paths[k], &f, &err) != 0) {
-            code = job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
+    for (k = 0; k < RAPID_COADD_NPRODUCT; k++)
+        if (k != RAPID_COADD_CAT &&
+            rapid_coadd_write_file(&e->coadd, k, e->path[k], &err) != 0) {
+            code = job_fail(s, RAPID_EXIT_WRITE, "the reference image was not "
+                            "written: %s", err.msg);
             goto cleanup;
         }
-        json_object_set(prods, keys[k], f);
-    }
     /* the inputs used, by rid (coadd.inputs are the paths as given) */
-    for (i = 0; i < coadd.ninputs; i++)
+    for (i = 0; i < e->coadd.ninputs; i++)
         for (k = 0; k < c->ninputs; k++)
-            if (strcmp(coadd.inputs[i], c->inputs[k].image) == 0) {
+            if (strcmp(e->coadd.inputs[i], c->inputs[k].image) == 0) {
                 json_array_append_new(used, json_integer(c->inputs[k].rid));
                 break;
             }
@@ -136,17 +173,68 @@ int job_reference_build(job *s)
                                                                      : fl->fid));
     json_object_set_new(s->reference, "filter", json_string(fl->name));
     json_object_set(s->reference, "inputs", used);
-    json_object_set_new(s->reference, "meta", job_refimmeta_json(&coadd.meta));
-    json_object_set(s->reference, "products", prods);
     /* the difference reads it from the new set's (hidden) directory; its
      * PSF and maps beside it */
-    snprintf(s->ref, sizeof s->ref, "%s", paths[RAPID_COADD_IMAGE]);
-    jobrun_log(&s->run, "reference image: %d inputs, %lld catalog sources",
-               coadd.meta.nframes, (long long)coadd.meta.nsexcatsources);
+    snprintf(s->ref, sizeof s->ref, "%s", e->path[RAPID_COADD_IMAGE]);
+    /* the catalog's thread takes the other core while the science image
+     * is read and the pair prepared (on one); with one thread, no overlap */
+    rapid_image_release(&e->coadd.coverage); /* written; the catalog needs it not */
+    e->pending = 1;
+    if (c->threads > 1 && pthread_create(&e->thread, NULL, refend_run, e) == 0)
+        e->running = 1;
+    else
+        refend_run(e);
 cleanup:
-    rapid_coadd_release(&coadd);
+    if (code)
+        rapid_coadd_release(&e->coadd);
     free(in);
-    json_decref(prods);
     json_decref(used);
+    return code;
+}
+
+int job_reference_finish(job *s)
+{
+    job_refend *e = &s->refend;
+    static const char *const keys[RAPID_COADD_NPRODUCT] = {"image", "cov", "unc",
+                                                           "psf", "catalog"};
+    rapid_err err = RAPID_ERR_INIT;
+    json_t *prods, *f;
+    int k, code = 0;
+
+    if (e->running)
+        pthread_join(e->thread, NULL);
+    e->running = 0;
+    if (!e->pending)
+        return 0;
+    e->pending = 0;
+    /* what the catalog and the pair's preparation held at once goes back
+     * to the system, not to the pool, so that the methods' peak is theirs
+     * alone */
+    rapid_big_trim();
+    if (e->code) {
+        code = job_fail(s, e->code, e->code == RAPID_EXIT_REFERENCE
+                                        ? "the reference image could not be made: %s"
+                                        : "the reference image was not written: %s",
+                        e->err.msg);
+        goto cleanup;
+    }
+    prods = json_object();
+    for (k = 0; k < RAPID_COADD_NPRODUCT && code == 0; k++) {
+        if (jobrun_product_known(&s->run, e->name[k], e->size[k], e->md5[k], &f,
+                                 &err) != 0)
+            code = job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
+        else
+            json_object_set(prods, keys[k], f);
+    }
+    if (code == 0) {
+        json_object_set_new(s->reference, "meta", job_refimmeta_json(&e->coadd.meta));
+        json_object_set(s->reference, "products", prods);
+        jobrun_log(&s->run, "reference image: %d inputs, %lld catalog sources "
+                   "(catalog and checksums: %.3f s)", e->coadd.meta.nframes,
+                   (long long)e->coadd.meta.nsexcatsources, e->seconds);
+    }
+    json_decref(prods);
+cleanup:
+    rapid_coadd_release(&e->coadd);
     return code;
 }

@@ -2,6 +2,7 @@
  * starting and ending a job, the reference job's products, the
  * candidates and the products of each method, the manifest's entries. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ int job_start(job *s, const char *path, const rapid_job_opts *o,
     int k;
 
     memset(s, 0, sizeof *s);
+    rapid_coadd_init(&s->refend.coadd);
     rapid_job_config_init(&s->c);
     jobrun_init(&s->run, o, cmd);
     s->reference = json_object();
@@ -129,9 +131,13 @@ int job_end(job *s, int code)
 {
     int k;
 
+    if (s->refend.pending) /* ended early: the reference's thread is waited for */
+        job_reference_finish(s);
     code = jobrun_finish(&s->run, code);
     for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++)
         rapid_table_release(&s->cat[k]);
+    free(s->sat);
+    s->sat = NULL;
     rapid_diffrun_free(s->diff);
     json_decref(s->reference);
     json_decref(s->diffs);
@@ -147,9 +153,14 @@ int job_refjob_status(job *s)
     int code;
 
     snprintf(log, sizeof log, "%s/%s", s->c.ref_dir, RAPID_JOB_LOG);
+    /* the executor starts this job once the reference job is over: a log
+     * missing (cancelled before it ran) or without its last line (killed,
+     * cancelled while it ran) is a reference job that failed */
     if (rapid_job_log_exitcode(log, &code, &err) != 0)
-        return job_fail(s, RAPID_EXIT_INPUT, "reference job %lld has not "
-                        "ended: %s", (long long)s->c.refjid, err.msg);
+        return job_fail(s, err.code == RAPID_E_NOENT || err.code == RAPID_E_ARG
+                               ? RAPID_EXIT_REFJOB_FAILED : RAPID_EXIT_INPUT,
+                        "reference job %lld did not end: %s",
+                        (long long)s->c.refjid, err.msg);
     if (code > 31)
         return job_fail(s, RAPID_EXIT_REFJOB_FAILED, "reference job %lld "
                         "failed (terminating_exitcode = %d in %s)",
@@ -229,11 +240,11 @@ int job_candidates(job *s, int m)
 {
     rapid_diffrun *r = s->diff;
     rapid_psfphot_psf psf = RAPID_PSFPHOT_PSF_INIT;
+    rapid_wcs wcs = RAPID_WCS_INIT;
     rapid_cand_opts co;
     rapid_cand_input in;
     rapid_err err = RAPID_ERR_INIT;
     const float *pd = NULL;
-    unsigned char *sat = NULL;
     int npd = 0, rc = 0;
     long i;
 
@@ -246,7 +257,15 @@ int job_candidates(job *s, int m)
     in.nx = r->pair.nx;
     in.ny = r->pair.ny;
     in.bunit = "DN/s";
-    in.wcs = &r->sci_wcs;
+    /* a WCS of its own: WCSLIB's transformations write into theirs (the
+     * distortions' work space), and methods may run side by side */
+    if ((rc = rapid_wcs_from_header(&wcs, &r->sci.rate.hdr, &err)) != 0) {
+        rapid_err_prefix(&err, "candidates");
+        memcpy(r->run[m].msg, err.msg, sizeof r->run[m].msg);
+        return -1;
+    }
+    wcs.nx = r->sci_wcs.nx, wcs.ny = r->sci_wcs.ny;
+    in.wcs = &wcs;
     if (m == RAPID_DIFFRUN_ZOGY) {
         in.diff = r->zogy.d, in.unc = r->zogy.unc, in.detect = r->zogy.scorr;
         pd = r->zogy.pd, npd = r->zogy.npd;
@@ -279,18 +298,14 @@ int job_candidates(job *s, int m)
                                     &err)) == 0)
         in.psf = &psf;
     /* the science image's saturated stars: their rings fail the satrad cut */
-    if (rc == 0 && (rc = rapid_cand_saturated_l2(r->o.sci, in.nx, in.ny, &sat,
-                                                 &err)) == 0)
-        in.sat = sat;
+    in.sat = s->sat;
     if (rc == 0)
         rc = rapid_candidates_extract(&in, &co, &s->cat[m], &err);
     rapid_psfphot_psf_release(&psf);
-    free(sat);
+    rapid_wcs_release(&wcs);
     if (rc != 0) {
         rapid_err_prefix(&err, "candidates");
         memcpy(r->run[m].msg, err.msg, sizeof r->run[m].msg);
-        jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
-                   r->run[m].msg);
         rapid_table_release(&s->cat[m]);
         return -1;
     }
@@ -299,8 +314,80 @@ int job_candidates(job *s, int m)
         for (i = 0; i < s->cat[m].nrows; i++)
             s->npass[m] += pass[i] != 0;
     }
-    jobrun_log(&s->run, "%s: %ld candidates, %ld pass the cuts",
-               rapid_diffrun_method_name(m), s->cat[m].nrows, s->npass[m]);
+    return 0;
+}
+
+void job_candidates_log(job *s, int m, int rc)
+{
+    if (rc != 0)
+        jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
+                   s->diff->run[m].msg);
+    else
+        jobrun_log(&s->run, "%s: %ld candidates, %ld pass the cuts",
+                   rapid_diffrun_method_name(m), s->cat[m].nrows, s->npass[m]);
+}
+
+/* The methods' candidates, taken in turn by each worker. */
+typedef struct cand_work {
+    job *s;
+    int list[RAPID_DIFFRUN_NMETHOD], rc[RAPID_DIFFRUN_NMETHOD], n, next;
+    pthread_mutex_t lock;
+} cand_work;
+
+static void *cand_worker(void *arg)
+{
+    cand_work *w = arg;
+    int k;
+
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        k = jobrun_stopped(&w->s->run) ? w->n : w->next++;
+        pthread_mutex_unlock(&w->lock);
+        if (k >= w->n)
+            return NULL;
+        w->rc[k] = job_candidates(w->s, w->list[k]);
+    }
+}
+
+int job_candidates_all(job *s)
+{
+    cand_work w;
+    pthread_t th;
+    int m, k, started = 0;
+
+    memset(&w, 0, sizeof w);
+    w.s = s;
+    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+        if (s->c.methods[m] && s->diff->run[m].ok)
+            w.list[w.n++] = m;
+    if (w.n > 0 && !s->sat) {
+        rapid_err err = RAPID_ERR_INIT;
+        if (rapid_cand_saturated_l2(s->diff->o.sci, s->diff->pair.nx, s->diff->pair.ny,
+                                    &s->sat, &err) != 0) {
+            /* every method's candidates need it */
+            rapid_err_prefix(&err, "candidates");
+            for (k = 0; k < w.n; k++) {
+                memcpy(s->diff->run[w.list[k]].msg, err.msg, sizeof s->diff->run[0].msg);
+                job_candidates_log(s, w.list[k], -1);
+                s->diff->run[w.list[k]].ok = 0;
+            }
+            return 0;
+        }
+    }
+    pthread_mutex_init(&w.lock, NULL);
+    if (s->c.threads > 1 && w.n > 1)
+        started = pthread_create(&th, NULL, cand_worker, &w) == 0;
+    cand_worker(&w);
+    if (started)
+        pthread_join(th, NULL);
+    pthread_mutex_destroy(&w.lock);
+    if (jobrun_stopped(&s->run))
+        return -1;
+    for (k = 0; k < w.n; k++) {
+        job_candidates_log(s, w.list[k], w.rc[k]);
+        if (w.rc[k] != 0)
+            s->diff->run[w.list[k]].ok = 0;
+    }
     return 0;
 }
 
@@ -338,6 +425,19 @@ static json_t *footprint(job *s)
     return json_pack("{s:o, s:o}", "ra", r, "dec", d);
 }
 
+/* What the difference had to make do without (docs/pipeline.md, the
+ * manifest's infobitssci and infobitsref). */
+void job_infobits(const rapid_diffrun *r, int *sci, int *ref)
+{
+    const rapid_diff_pair *p = &r->pair;
+
+    *sci = (!r->have_sci_psf ? 1 : 0) | (!isfinite(r->sci_zp) ? 2 : 0) |
+           (!p->match.from || strcmp(p->match.from, "stars") != 0 ? 4 : 0) |
+           (p->shift_x != 0 || p->shift_y != 0 ? 8 : 0);
+    *ref = (!r->have_ref_psf ? 1 : 0) | (!isfinite(r->ref_zp) ? 2 : 0) |
+           (!r->have_cov ? 4 : 0) | (!r->have_unc ? 8 : 0);
+}
+
 /* A product into the set: written by write(arg, path), then listed. */
 static int add_product(job *s, const char *name, json_t *prods, const char *key,
                        int k, int m)
@@ -363,9 +463,10 @@ int job_write_method(job *s, int m)
     const char *mname = rapid_diffrun_method_name(m);
     json_t *prods = json_object(), *e;
     char name[RAPID_DIFFRUN_PATH];
-    int k, code = 0;
+    int k, code = 0, bsci, bref;
     size_t n;
 
+    job_infobits(s->diff, &bsci, &bref);
     for (k = 0; k < RAPID_DIFFRUN_NPRODUCT && code == 0; k++) {
         const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
         if (p->method != m || !rapid_diffrun_made(s->diff, k))
@@ -390,8 +491,8 @@ int job_write_method(job *s, int m)
         e = json_pack("{s:s, s:i, s:s, s:O, s:o, s:o, s:i, s:i, s:I, s:I, s:f}",
                       "method", mname, "method_id", job_method_id(m),
                       "status", "ok", "products", prods, "meta", diff_meta(s, m),
-                      "footprint", footprint(s), "infobitssci", 0,
-                      "infobitsref", 0, "ncand", (json_int_t)s->cat[m].nrows,
+                      "footprint", footprint(s), "infobitssci", bsci,
+                      "infobitsref", bref, "ncand", (json_int_t)s->cat[m].nrows,
                       "npass", (json_int_t)s->npass[m],
                       "seconds", s->diff->run[m].seconds);
         json_array_append_new(s->diffs, e);

@@ -233,9 +233,8 @@ int jobrun_final_path(const jobrun *j, const char *name, char *out, size_t sz)
 int jobrun_product(jobrun *j, const char *name, const char *path, json_t **f,
                    rapid_err *err)
 {
-    char md5[33], final[4200];
+    char md5[33];
     struct stat sb;
-    json_t *o;
     int rc;
 
     if (stat(path, &sb) != 0)
@@ -243,9 +242,18 @@ int jobrun_product(jobrun *j, const char *name, const char *path, json_t **f,
                           strerror(errno));
     if ((rc = rapid_md5_file(path, md5, err)) != 0)
         return rc;
+    return jobrun_product_known(j, name, (int64_t)sb.st_size, md5, f, err);
+}
+
+int jobrun_product_known(jobrun *j, const char *name, int64_t size,
+                         const char *md5, json_t **f, rapid_err *err)
+{
+    char final[4200];
+    json_t *o;
+
     if (jobrun_final_path(j, name, final, sizeof final))
         return rapid_fail(err, RAPID_E_ARG, "%s: too long a path", name);
-    o = json_pack("{s:s, s:I, s:s}", "path", final, "size", (json_int_t)sb.st_size,
+    o = json_pack("{s:s, s:I, s:s}", "path", final, "size", (json_int_t)size,
                   "md5", md5);
     if (!o || json_array_append(j->products, o) != 0) {
         json_decref(o);

@@ -48,6 +48,9 @@ int jobrun_add(jobrun *j, const char *name, const char **path, rapid_err *err);
  * object, with the path it will have once the set is in place. */
 int jobrun_product(jobrun *j, const char *name, const char *path, json_t **f,
                    rapid_err *err);
+/* The same for a product whose size and MD5 are known already. */
+int jobrun_product_known(jobrun *j, const char *name, int64_t size,
+                         const char *md5, json_t **f, rapid_err *err);
 /* Stage timing: the stage that began at the last call ends now. */
 void jobrun_stage_begin(jobrun *j);
 void jobrun_stage_end(jobrun *j, const char *name);
