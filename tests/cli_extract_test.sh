@@ -2,22 +2,8 @@
 # `rapid extract`: exit codes, messages, the FITS and CSV catalogs.
 set -u
 rapid=$1
-fail=0; n=0
 tmp=${RAPID_TEST_TMP:-/tmp}/cli-extract.$$; rm -rf "$tmp"; mkdir -p "$tmp"
-check() { # check NAME WANT_EXIT CMD... ; output in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>"$tmp/stderr"); local rc=$?
-  err=$(cat "$tmp/stderr")
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-  return 0
-}
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 
 "$rapid" sim --out "$tmp/s" --size 256 --scas 1 --epochs 1 --seed 5 >/dev/null || { echo "FAIL sim"; exit 1; }
 l2=$(ls "$tmp"/s/Roman_TDS_simple_model_H158_*_1.fits)

@@ -2,21 +2,7 @@
 # Command-line behaviour of `rapid`: exit codes, messages, output.
 set -u
 rapid=$1
-fail=0; n=0
-check() { # check NAME WANT_EXIT CMD... ; output in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>/tmp/cli_test_err.$$); local rc=$?
-  err=$(cat /tmp/cli_test_err.$$)
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-  return 0
-}
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 
 check help 0 "$rapid" --help; expect "help lists tile" "$(grep -q '^  tile' <<<"$out"; echo $?)"
 check noargs 2 "$rapid"
@@ -606,6 +592,5 @@ set +m
 expect "diff: the signals ended some runs ($killed of 6)" "$( [ $killed -ge 3 ]; echo $?)"
 rm -rf "$tmp"
 
-rm -f /tmp/cli_test_err.$$
 echo "cli: $((n-fail)) passed, $fail failed"
 [ $fail -eq 0 ]

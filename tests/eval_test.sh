@@ -4,22 +4,9 @@
 # consistent, the images of the injected jobs gone and their catalogs kept.
 set -u
 rapid=$1
-fail=0; n=0
 tmp=${RAPID_TEST_TMP:-/tmp}/eval.$$; mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-check() { # check NAME WANT_EXIT CMD... ; stdout in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>"$tmp/stderr"); local rc=$?
-  err=$(cat "$tmp/stderr")
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-}
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 
 check help 0 "$rapid" eval --help
 expect "help names the report" "$(grep -q 'eval.json' <<<"$out"; echo $?)"

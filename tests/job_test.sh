@@ -5,22 +5,8 @@
 # configuration, a missing input, an interrupted and a killed job.
 set -u
 rapid=$1
-fail=0; n=0
 tmp=${RAPID_TEST_TMP:-/tmp}/job-test.$$; rm -rf "$tmp"; mkdir -p "$tmp"
-check() { # check NAME WANT_EXIT CMD... ; output in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>"$tmp/stderr"); local rc=$?
-  err=$(cat "$tmp/stderr")
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-  return 0
-}
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 # the log's last line is "terminating_exitcode = N"
 last_line() { [ "$(tail -n 1 "$1/job.log" 2>/dev/null)" = "terminating_exitcode = $2" ]; }
 # the manifest parses, says exit code $2, and lists every file of the

@@ -7,21 +7,11 @@
 # post-processed file present with the MD5 the database holds.
 set -u
 rapid=$1
-fail=0; n=0
 tmp=${RAPID_TEST_TMP:-/tmp}/night.$$
 rm -rf "$tmp"; mkdir -p "$tmp"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 unset RAPID_DB STARTDATETIME ENDDATETIME JOBPROCDATE RAPID_JOB_CMD
-check() { # check NAME WANT_EXIT CMD... ; stdout in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>"$tmp/err"); local rc=$?
-  err=$(cat "$tmp/err")
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-}
-expect() { n=$((n+1)); if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi; }
+. "$(dirname "$0")/checks.sh"
 num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$2" | head -1; }
 
 w=$tmp/work db=sqlite:$tmp/work/rapid.db

@@ -26,7 +26,6 @@ for p in munged slurmctld slurmd sbatch squeue scontrol scancel sinfo; do
   fi
 done
 
-fail=0; n=0
 base=${RAPID_TEST_TMP:-${TMPDIR:-/tmp}}
 mkdir -p "$base"
 tmp=$(mktemp -d "$base/slurm-$part.XXXXXX")
@@ -43,10 +42,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 

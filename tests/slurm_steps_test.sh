@@ -28,7 +28,6 @@ command -v psql >/dev/null || skip "PostgreSQL is not installed (no psql)"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null ||
   skip "PostgreSQL is not installed (no initdb)"
 
-fail=0; n=0
 base=${RAPID_TEST_TMP:-${TMPDIR:-/tmp}}
 mkdir -p "$base"
 tmp=$(mktemp -d "$base/slurmsteps.XXXXXX")
@@ -44,20 +43,7 @@ trap 'exit 1' INT TERM HUP
 unset RAPID_DB RAPID_JOB_CMD STARTDATETIME ENDDATETIME FAKE_JOB_RECORD
 export JOBPROCDATE=20261207
 
-check() { # check NAME WANT_EXIT CMD... ; stdout in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>"$tmp/err"); local rc=$?
-  err=$(cat "$tmp/err")
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-  return 0
-}
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 same() { # same NAME GOT WANT
   n=$((n+1))
   if [ "$2" != "$3" ]; then echo "FAIL $1: got '$2', wanted '$3'"; fail=$((fail+1)); fi

@@ -10,7 +10,6 @@ set -u
 rapid=$1
 export RAPID_JOB_CMD=$2
 part=${3:-all}
-fail=0; n=0
 tmp=${RAPID_TEST_TMP:-/tmp}/steps.$$
 rm -rf "$tmp"; mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
@@ -18,20 +17,7 @@ unset RAPID_DB STARTDATETIME ENDDATETIME JOBPROCDATE FAKE_JOB_EXIT FAKE_JOB_EXIT
   FAKE_JOB_SLEEP FAKE_JOB_CORRUPT FAKE_JOB_FAIL_METHOD FAKE_JOB_RECORD
 export JOBPROCDATE=20261207
 
-check() { # check NAME WANT_EXIT CMD... ; stdout in $out, stderr in $err
-  local name=$1 want=$2; shift 2
-  n=$((n+1))
-  out=$("$@" 2>"$tmp/err"); local rc=$?
-  err=$(cat "$tmp/err")
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL $name: exit $rc, wanted $want; stderr: $err"; fail=$((fail+1)); return 1
-  fi
-  return 0
-}
-expect() { # expect NAME CONDITION-RESULT
-  n=$((n+1))
-  if [ "$2" != 0 ]; then echo "FAIL $1"; fail=$((fail+1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 same() { # same NAME GOT WANT
   n=$((n+1))
   if [ "$2" != "$3" ]; then echo "FAIL $1: got '$2', wanted '$3'"; fail=$((fail+1)); fi
