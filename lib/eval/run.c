@@ -690,11 +690,6 @@ finish:
     for (k = 0; tasks && k < ntask; k++)
         free(tasks[k].src);
     free(tasks);
-    for (k = 0; k < njobs; k++) {
-        eval_config_free(&jobs[k].cfg);
-        rapid_table_release(&jobs[k].known);
-        rapid_image_u32_release(&jobs[k].dq);
-    }
-    free(jobs);
+    eval_scijobs_free(jobs, njobs);
     return rc;
 }
