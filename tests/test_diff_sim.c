@@ -1461,12 +1461,11 @@ static void test_holes(void **state)
         rapid_zogy_out_release(&a2);
         rapid_zogy_out_release(&b2);
     }
-    /* 0.215 sigma_D, next to a bright star: the reference's noise
+    /* 0.217 sigma_D, next to a bright star: the reference's noise
      * correlations, measured from N - R, change with the pixels the holes
      * take away (0.7844 -> 0.7821 at lag (1,0)), and with them the
-     * whitening everywhere; held at the hole-free values, 0.024 sigma_D
-     * 7 px from a hole: the reference's light filled into it carries the
-     * two PSFs' difference through the wide kernels (docs/subtraction.md) */
+     * whitening everywhere; held at the hole-free values, 0.030 sigma_D
+     * (above; docs/subtraction.md) */
     CHECK_KNOWN(fabs(worst) < 0.01);
     free(hole);
     free(d);
