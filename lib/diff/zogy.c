@@ -3,7 +3,9 @@
  *
  * Everything is done on whole-image transforms in single precision:
  *   1. PSFs to the origin of the padded grid, and transformed (planes A,
- *      B); the two images filled and transformed (X, Y);
+ *      B); each image's no-data pixels filled with the other image
+ *      matched to its PSF (fill_error: directly in real space, at those
+ *      pixels only), and the two transformed (X, Y);
  *   2. D^ (plane E), S^ and D_R^ (the reference's share of D) in
  *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
  *      inverse transforms give D, S, D_R and S_R, hence S_N = S + S_R,
