@@ -184,6 +184,8 @@ static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
         rapid_header_set_double(&h, "POS_S", o->pos_s, "its position scatter, px") ||
         rapid_header_set_double(&h, "EPS_F", o->eps_fill, "a filled pixel's error") ||
         rapid_header_set_double(&h, "POS_F", o->pos_fill, "its position scatter, px") ||
+        rapid_header_set_double(&h, "EPS_FR", o->eps_fill_ref, "the reference's filled pixel's error") ||
+        rapid_header_set_double(&h, "POS_FR", o->pos_fill_ref, "its position scatter, px") ||
         rapid_header_set_double(&h, "NOISE_LD", o->noise_ld, "D_R's robust sigma") ||
         rapid_header_set_double(&h, "NOISE_LS", o->noise_ls, "S_R's robust sigma")) {
         rapid_header_release(&h);

@@ -19,8 +19,10 @@ without data differ.  --out: the products written as FITS.
 
 The rules, as diff.h gives them: images padded with zeros to the smallest
 size without a prime factor above 7 of at least the image plus the larger
-PSF's width; a no-data pixel (NaN) of one image (and of its variance)
-takes the other's value, zero where both have none; every product NaN
+PSF's width; a no-data pixel (NaN) of one image takes the other's
+value matched to its PSF (the science's holes always, the reference's
+where the science's light is significant; diff.h), or the other's own
+value, zero where both have none, and a variance the other's variance; every product NaN
 where either image or variance has no data; PSFs normalised to unit sum, centred on their middle pixel; kernels zero at
 frequencies where Delta^2 <= 1e-12 (sigma_n^2 + sigma_r^2) (rapid's guard
 against dividing by zero); the astrometric term from central differences
@@ -30,7 +32,8 @@ products for it are the ones bench/zogy_dump writes), T_n through the
 science's variance kernels, T_r as a factor on V_R (sum |k^|^2 T_r / sum
 |k^|^2 for k_r and for k_Dr); the PSF-model error with the eps, pos
 that rapid measured (primary header EPS_D, POS_D, EPS_S, POS_S, EPS_F,
-POS_F: their measurement is rapid's, the term's equations are checked):
+POS_F, EPS_FR, POS_FR: their measurement is rapid's, the term's equations
+are checked):
 D_R and S_R shrunk by 3 robust sigma, eps^2 L^2 + pos^2 |grad L|^2 added
 to sigma_D^2 and V_S, and the filled pixels' errors through the squared
 kernels (on the full grid here; rapid sums them directly over its small
@@ -64,6 +67,77 @@ def good_size(n):
 def fill(a, b):
     """a with its no-data pixels taken from b, zero where both have none."""
     return np.where(np.isfinite(a), a, np.where(np.isfinite(b), b, 0.0))
+
+
+def psf_small(p, m):
+    """A PSF normalised to unit sum, its middle pixel at the origin of an
+    m x m periodic grid."""
+    q = np.zeros((m, m))
+    h = p.shape[0] // 2
+    for j in range(p.shape[0]):
+        for i in range(p.shape[1]):
+            q[(j - h) % m, (i - h) % m] += p[j, i]
+    return q / p.sum()
+
+
+def matched(src, want, pt, ps, m):
+    """src matched to the PSF pt from its own ps: K^ = Pt^ conj(Ps^) /
+    (|Ps^|^2 + 1e-3) on an m x m grid (m: good size of twice the larger
+    PSF's width), its taps above 1e-3 of the largest, summed directly at
+    the pixels in want; NaN where the taps that fall on pixels without
+    data (or off the image) weigh more than 1 % of sum |K|."""
+    t, s = np.fft.fft2(psf_small(pt, m)), np.fft.fft2(psf_small(ps, m))
+    k = np.real(np.fft.ifft2(t * np.conj(s) / (np.abs(s) ** 2 + 1e-3)))
+    ny, nx = src.shape
+    ok = np.isfinite(src)
+    z = np.where(ok, src, 0.0)
+    acc = np.zeros_like(src)
+    miss = np.zeros_like(src)
+    taps = np.argwhere(np.abs(k) > 1e-3 * np.abs(k).max())
+    wsum = 0.0
+    for j, i in taps:
+        dy = j if j < m // 2 else j - m
+        dx = i if i < m // 2 else i - m
+        kk = k[j, i]
+        wsum += abs(kk)
+        # out[y, x] += kk * src[y + dy, x + dx]
+        sh = np.zeros_like(src)
+        mk = np.zeros(src.shape, dtype=bool)
+        ys, ye = max(0, -dy), min(ny, ny - dy)
+        xs, xe = max(0, -dx), min(nx, nx - dx)
+        if ys < ye and xs < xe:
+            sh[ys:ye, xs:xe] = z[ys + dy:ye + dy, xs + dx:xe + dx]
+            mk[ys:ye, xs:xe] = ok[ys + dy:ye + dy, xs + dx:xe + dx]
+        acc += kk * sh
+        miss += abs(kk) * ~mk
+    return np.where(want & (miss <= 0.01 * wsum), acc, np.nan)
+
+
+def fills(n, r, vn, vr, pn, pr):
+    """The fills of each image's no-data pixels (diff.h): the science's
+    with the reference matched to P_n, the reference's with the science
+    matched to P_r where the science's light is significant (|N| > 3
+    sigma on the pixel or one of its 8 neighbours), the other image itself
+    where the match cannot be made or elsewhere; NaN where no fill."""
+    m = good_size(2 * max(pn.shape[0], pr.shape[0]))
+    out = np.full(n.shape, np.nan)
+    hn = ~np.isfinite(n) & np.isfinite(r)
+    mr = matched(r, hn, pn, pr, m)
+    out[hn] = np.where(np.isfinite(mr), mr, r)[hn]
+    with np.errstate(invalid="ignore"):
+        sig = np.isfinite(n) & np.isfinite(vn) & (
+            np.abs(np.nan_to_num(n)) > 3 * np.sqrt(np.where(np.isfinite(vn), vn, 0)))
+    lit = np.zeros_like(sig)
+    ny, nx = n.shape
+    for b in (-1, 0, 1):
+        for a in (-1, 0, 1):
+            ys, ye = max(0, -b), min(ny, ny - b)
+            xs, xe = max(0, -a), min(nx, nx - a)
+            lit[ys:ye, xs:xe] |= sig[ys + b:ye + b, xs + a:xe + a]
+    hr = ~np.isfinite(r) & np.isfinite(n) & lit
+    mn = matched(n, hr, pr, pn, m)
+    out[hr] = np.where(np.isfinite(mn), mn, n)[hr]
+    return out
 
 
 class Grid:
@@ -137,17 +211,18 @@ def grad2_edges(a):
     return gx * gx + gy * gy
 
 
-def fill_var(a, eps, pos):
-    """A filled pixel's error from the light a of the image that fills it:
-    eps^2 a^2 + pos^2 |grad a|^2, a gradient only where both neighbours
-    have data (0 otherwise, and at the edges)."""
+def fill_var(l, a, eps, pos):
+    """A filled pixel's error from its (matched) light l and the gradient
+    of the image a that fills it: eps^2 l^2 + pos^2 |grad a|^2, a gradient
+    only where both neighbours have data (0 otherwise, and at the
+    edges)."""
     gx = np.zeros_like(a)
     gy = np.zeros_like(a)
     gx[:, 1:-1] = 0.5 * (a[:, 2:] - a[:, :-2])
     gy[1:-1, :] = 0.5 * (a[2:, :] - a[:-2, :])
     gx[~np.isfinite(gx)] = 0
     gy[~np.isfinite(gy)] = 0
-    return eps * eps * a * a + pos * pos * (gx * gx + gy * gy)
+    return eps * eps * l * l + pos * pos * (gx * gx + gy * gy)
 
 
 def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
@@ -168,8 +243,9 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
     inv_delta[ok] = 1 / np.sqrt(delta2[ok])
     del delta2, ok
 
-    Nh = g.rfft(fill(n, r))
-    Rh = g.rfft(fill(r, n))
+    mf = fills(n, r, vn, vr, pn, pr)
+    Nh = g.rfft(fill(n, fill(mf, r)))
+    Rh = g.rfft(fill(r, fill(mf, n)))
     Dh = (Pr * Nh - Pn * Rh) * inv_delta
     PDh = Pr * Pn * inv_delta / fd
     d = g.crop(g.irfft(Dh)) / fd
@@ -207,18 +283,18 @@ def zogy(n, r, vn, vr, pn, pr, sn, sr, sx, sy, rn=(0, 0, 0, 0),
     del v_ast
     noise_l = (0.0, 0.0)
     if model is not None:
-        eps_d, pos_d, eps_s, pos_s, eps_f, pos_f = model
+        eps_d, pos_d, eps_s, pos_s, eps_f, pos_f, eps_fr, pos_fr = model
         # the filled pixels' own errors, where their light is significant
         wn = np.zeros_like(n)
         wr = np.zeros_like(n)
-        if eps_f > 0 or pos_f > 0:
+        if eps_f > 0 or pos_f > 0 or eps_fr > 0 or pos_fr > 0:
             with np.errstate(invalid="ignore"):
                 hn = (~np.isfinite(n) & np.isfinite(r) & np.isfinite(vr) &
                       (np.abs(r) > 3 * np.sqrt(np.where(np.isfinite(vr), vr, 0))))
                 hr = (~np.isfinite(r) & np.isfinite(n) & np.isfinite(vn) &
                       (np.abs(n) > 3 * np.sqrt(np.where(np.isfinite(vn), vn, 0))))
-            wn[hn] = fill_var(r, eps_f, pos_f)[hn]
-            wr[hr] = fill_var(n, eps_f, pos_f)[hr]
+            wn[hn] = fill_var(mf, r, eps_f, pos_f)[hn]
+            wr[hr] = fill_var(mf, n, eps_fr, pos_fr)[hr]
         d_r, nd = shrink(d_r)
         s_r, ns = shrink(s_r)
         noise_l = (nd, ns)
@@ -327,7 +403,8 @@ def main():
     rn = [h.get("CORR_N%d" % i, 0.0) for i in range(4)]
     rr = [h.get("CORR_R%d" % i, 0.0) for i in range(4)]
     model = tuple(h.get(k, 0.0) for k in
-                  ("EPS_D", "POS_D", "EPS_S", "POS_S", "EPS_F", "POS_F"))
+                  ("EPS_D", "POS_D", "EPS_S", "POS_S", "EPS_F", "POS_F",
+                   "EPS_FR", "POS_FR"))
     z = zogy(x["N"], x["R"], x["VN"], x["VR"], x["PN"], x["PR"],
              h["SIGMA_N"], h["SIGMA_R"], h["SX"], h["SY"], rn, rr,
              model if any(model) else None)

@@ -355,9 +355,11 @@ static void print_json(const diff_args *a, const diff_state *s,
             printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
                    "\"eps_model_scorr\": %.5f, \"pos_model_scorr\": %.4f, "
                    "\"eps_nstars\": %d, \"eps_fill\": %.5f, "
-                   "\"pos_fill\": %.4f", s->zogy.eps_d, s->zogy.pos_d,
+                   "\"pos_fill\": %.4f, \"eps_fill_ref\": %.5f, "
+                   "\"pos_fill_ref\": %.4f", s->zogy.eps_d, s->zogy.pos_d,
                    s->zogy.eps_s, s->zogy.pos_s, s->zogy.neps,
-                   s->zogy.eps_fill, s->zogy.pos_fill);
+                   s->zogy.eps_fill, s->zogy.pos_fill, s->zogy.eps_fill_ref,
+                   s->zogy.pos_fill_ref);
         } else if (g == M_SFFT) {
             const rapid_sfft_out *o = &s->sfft;
             fputs(", \"basis\": ", stdout);

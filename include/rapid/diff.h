@@ -188,17 +188,24 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * three standard errors, 1.06 / sqrt(pixels), of 0.4549), and both 0
  * with fewer than 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
  * transform (16 in all).
- * A filled pixel (no data in one image, the other's value put in) is
- * wrong by the same model difference, there in the images' own pixels:
- * eps_fill, pos_fill are measured as above from N - R at the peaks of R
- * (R >= 20 sqrt(V_N + V_R), v = V_N + V_R, L = R: with the two PSFs'
- * difference in it, which a filled pixel carries too), and each filled pixel
- * whose light is significant (|value| > 3 sigma of the image that has
- * it) adds eps_fill^2 L^2 + pos_fill^2 |grad L|^2 through the squared
- * kernels of the image it fills (k_Dn^2, k_n^2 for the science's holes,
- * k_Dr^2, k_r^2 for the reference's) to sigma_D^2 and V_S, summed
- * directly in real space (a saturated core's fill is too bright next to
- * the noise for single-precision transforms to carry both).
+ * A filled pixel (no data in one image) takes the other image's light
+ * matched to its PSF: M_R = K (x) R for the science's holes, K^ = P_n^
+ * conj(P_r^) / (|P_r^|^2 + 1e-3), and M_N likewise (P_r^ / P_n^) for the
+ * reference's where the science's light is significant (|N| > 3 sigma on
+ * the pixel or a neighbour; N itself on the sky), made directly in real
+ * space (the other image itself where the kernel reaches into no data
+ * for more than 1 % of its weight).  It is still wrong by the two PSF
+ * models' difference: eps_fill, pos_fill (the science's holes) are
+ * measured as above from N - M_R at the peaks of R (R >= 20 sqrt(V_N +
+ * V_R), v = V_N + V_R, L = M_R), eps_fill_ref, pos_fill_ref (the
+ * reference's) from R - M_N (L = M_N), and each filled pixel whose light
+ * is significant (|value| > 3 sigma of the image that has it) adds
+ * eps^2 L^2 + pos^2 |grad L|^2 (L the matched light, its gradient the
+ * other image's) through the squared kernels of the image it fills
+ * (k_Dn^2, k_n^2 for the science's holes, k_Dr^2, k_r^2 for the
+ * reference's) to sigma_D^2 and V_S, summed directly in real space (a
+ * saturated core's fill is too bright next to the noise for
+ * single-precision transforms to carry both).
  * The images are transformed whole, padded against wrap-around by the
  * larger PSF's width to a size without prime factors above 7; the
  * gradients in V_ast are central differences on that periodic grid; every
@@ -257,11 +264,13 @@ typedef struct rapid_zogy_out {
                               * taken out of them before the term */
     int neps;                /* stars it was measured at (0: given, or
                               * fewer than 10 stars: 0 used) */
-    double eps_fill, pos_fill; /* a filled pixel's error (above) */
+    double eps_fill, pos_fill; /* a filled pixel's error (above): the
+                                * science's holes' */
     int nfill;               /* stars it was measured at */
+    double eps_fill_ref, pos_fill_ref; /* the reference's holes' */
 } rapid_zogy_out;
 
-#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err);

@@ -657,6 +657,8 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
                               "stars the PSF-model error is measured at"), "ZEPSN");
     SET(set_num(h, "ZEPSF", s->zogy.eps_fill, "filled pixel's error: share of light"), "ZEPSF");
     SET(set_num(h, "ZPOSF", s->zogy.pos_fill, "[px] filled pixel's error: position"), "ZPOSF");
+    SET(set_num(h, "ZEPSFR", s->zogy.eps_fill_ref, "reference's filled pixel's error: share"), "ZEPSFR");
+    SET(set_num(h, "ZPOSFR", s->zogy.pos_fill_ref, "[px] reference's filled pixel's error: pos."), "ZPOSFR");
     {
         static const char *const kn[4] = {"CORRN10", "CORRN01", "CORRN11", "CORRN1M"};
         static const char *const kr[4] = {"CORRR10", "CORRR01", "CORRR11", "CORRR1M"};

@@ -3,7 +3,9 @@
  *
  * Everything is done on whole-image transforms in single precision:
  *   1. PSFs to the origin of the padded grid, and transformed (planes A,
- *      B); the two images filled and transformed (X, Y);
+ *      B); each image's no-data pixels filled with the other image
+ *      matched to its PSF (fill_error: directly in real space, at those
+ *      pixels only), and the two transformed (X, Y);
  *   2. D^ (plane E), S^ and D_R^ (the reference's share of D) in
  *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
  *      inverse transforms give D, S, D_R and S_R, hence S_N = S + S_R,
@@ -280,21 +282,22 @@ static float corr_factor(const corr_map *c, const float *f, int x, int y)
                    v * ((1 - u) * f[j1 * c->gx + i0] + u * f[j1 * c->gx + i1]));
 }
 
-/* The error of a filled pixel: the other image's light there stands in
- * for this one's, wrong by the two images' PSF-model difference at that
- * pixel, fe->eps of the light and fe->pos px through its gradient
- * (measured at the stars: fill_error). */
+/* The error of a filled pixel: the other image's light there, matched
+ * to this one's PSF (matched), stands in for this one's, wrong by the two
+ * images' PSF-model difference at that pixel, fe->eps of the light lq
+ * and fe->pos px through its gradient (of img, the image that fills it;
+ * measured at the stars: fill_error). */
 typedef struct fill_err {
     double eps, pos;
 } fill_err;
 
-static float fill_var(const fill_err *fe, const float *img, int nx, int ny,
-                      int x, int y)
+static float fill_var(const fill_err *fe, float lq, const float *img, int nx,
+                      int ny, int x, int y)
 {
     const float *row = img + (size_t)y * nx;
-    double v = row[x], gx = 0, gy = 0;
+    double v = lq, gx = 0, gy = 0;
 
-    if (!fe || (fe->eps == 0 && fe->pos == 0))
+    if (!fe || (fe->eps == 0 && fe->pos == 0) || !isfinite(lq))
         return 0;
     if (x > 0 && x < nx - 1 && isfinite(row[x - 1]) && isfinite(row[x + 1]))
         gx = 0.5 * ((double)row[x + 1] - row[x - 1]);
@@ -306,11 +309,13 @@ static float fill_var(const fill_err *fe, const float *img, int nx, int ny,
 }
 
 /* The two images with each one's no-data pixels taken from the other
- * (zero where both have none).  Or their variances, the reference's
- * times the factor f of c (NULL: none) for its correlated noise. */
+ * (zero where both have none): from mf where that is finite (the other
+ * image matched to this one's PSF: fill_error).  Or
+ * their variances, the reference's times the factor f of c (NULL: none)
+ * for its correlated noise. */
 static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
                       float *y, int variance, const corr_map *c,
-                      const float *f)
+                      const float *f, const float *mf)
 {
     const float *a = variance ? in->vn : in->n, *b = variance ? in->vr : in->r;
     int i, j;
@@ -325,9 +330,11 @@ static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
         for (i = 0; i < in->nx; i++) {
             float u = ar[i], v = br[i];
             int fu = isfinite(u), fv = isfinite(v);
+            float w = mf ? mf[(size_t)j * in->nx + i] : NAN;
             if (xr)
-                xr[i] = fu ? u : fv ? v : 0;
-            yr[i] = fv ? (f ? v * corr_factor(c, f, i, j) : v) : fu ? u : 0;
+                xr[i] = fu ? u : isfinite(w) ? w : fv ? v : 0;
+            yr[i] = fv ? (f ? v * corr_factor(c, f, i, j) : v)
+                       : isfinite(w) ? w : fu ? u : 0;
         }
     }
 }
@@ -706,8 +713,9 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
  * gives S_R^ in e once D is out of e. */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
                      const float complex *A, const float complex *B,
-                     const noise_model *m, double fd, float *x, float *y,
-                     float *e, float *dl, float *sl, rapid_zogy_out *out)
+                     const noise_model *m, double fd, const float *mf,
+                     float *x, float *y, float *e, float *dl, float *sl,
+                     rapid_zogy_out *out)
 {
     float complex *X = (float complex *)x, *Y = (float complex *)y,
                   *E = (float complex *)e;
@@ -715,7 +723,7 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
     int ix, j;
 
-    fill_pair(in, g, x, y, 0, NULL, NULL);
+    fill_pair(in, g, x, y, 0, NULL, NULL, mf);
     for (j = 0; j < in->ny; j++) { /* x = N - R */
         float *xr = x + (size_t)j * g->stride;
         const float *yr = y + (size_t)j * g->stride;
@@ -798,7 +806,7 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
     int i, j, h = out->npd / 2;
     double sum = 0;
 
-    fill_pair(in, g, gp, hp, 1, c, c->fs);
+    fill_pair(in, g, gp, hp, 1, c, c->fs, NULL);
     rapid_fft_r2c(g->fwd, gp, G);
     rapid_fft_r2c(g->fwd, hp, H);
     variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
@@ -811,7 +819,7 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
             vsr[i] = v > 0 ? (float)v : NAN;
         }
     }
-    fill_pair(in, g, NULL, hp, 1, c, c->fd); /* the reference's for D */
+    fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL); /* the reference's for D */
     rapid_fft_r2c(g->fwd, hp, H);
     variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
@@ -927,8 +935,9 @@ static void spread_var(int nx, int ny, const tap *t, int nt,
 /* The pixels' own errors beyond the noise, per image (allocated lists):
  * a filled pixel's (fill_var of the image that fills it), where its
  * light is significant (|value| > 3 sigma of the image that has it). */
-static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
-                        pix_var **pn, size_t *nn, pix_var **pr, size_t *nr)
+static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe_n,
+                        const fill_err *fe_r, const float *mf, pix_var **pn,
+                        size_t *nn, pix_var **pr, size_t *nr)
 {
     int nx = in->nx, ny = in->ny, x, y, pass;
 
@@ -942,13 +951,13 @@ static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe,
                 if (!fn && fr && isfinite(in->vr[q]) &&
                     fabs(in->r[q]) > 3 * sqrt(in->vr[q])) {
                     if (pass)
-                        (*pn)[*nn] = (pix_var){q, fill_var(fe, in->r, nx, ny, x, y)};
+                        (*pn)[*nn] = (pix_var){q, fill_var(fe_n, mf[q], in->r, nx, ny, x, y)};
                     (*nn)++;
                 }
                 if (!fr && fn && isfinite(in->vn[q]) &&
                     fabs(in->n[q]) > 3 * sqrt(in->vn[q])) {
                     if (pass)
-                        (*pr)[*nr] = (pix_var){q, fill_var(fe, in->n, nx, ny, x, y)};
+                        (*pr)[*nr] = (pix_var){q, fill_var(fe_r, mf[q], in->n, nx, ny, x, y)};
                     (*nr)++;
                 }
             }
@@ -990,7 +999,8 @@ static int median_finite(const float *v, size_t n, double *med)
  * k_Dn and k_n, the reference's through k_Dr and k_r. */
 static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const float complex *As, const float complex *Bs,
-                         const noise_model *m, const fill_err *fe, double fd,
+                         const noise_model *m, const fill_err *fe_n,
+                         const fill_err *fe_r, const float *mf, double fd,
                          float *ks, float *vs, rapid_zogy_out *out,
                          rapid_err *err)
 {
@@ -1002,13 +1012,13 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
     double fs = 0, fdd = 0;
     int j, nt, rc = 0;
 
-    if (fe->eps == 0 && fe->pos == 0)
+    if (fe_n->eps == 0 && fe_n->pos == 0 && fe_r->eps == 0 && fe_r->pos == 0)
         return 0;
     /* the floors: 1e-5 of the typical noise variance of S and D */
     if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
         (rc = median_finite(out->unc, (size_t)in->nx * in->ny, &fdd)))
         goto cleanup;
-    if ((rc = pixel_errors(in, fe, &pn, &nn, &pr, &nr)))
+    if ((rc = pixel_errors(in, fe_n, fe_r, mf, &pn, &nn, &pr, &nr)))
         goto cleanup;
     if (nn == 0 && nr == 0)
         goto cleanup;
@@ -1035,35 +1045,186 @@ cleanup:
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
 
-/* The fill's error (rapid/diff.h): measured with the model error (eps_d
- * or eps_s < 0), from N - R at the peaks of R (scratch d, v: nx * ny
- * floats each), else none. */
-static int fill_error(const rapid_zogy_in *in, float *d, float *v,
-                      fill_err *fe, rapid_zogy_out *out, rapid_err *err)
+/* One image (src, PSF transform Ss) matched to the other's PSF (Ts),
+ * M = K (x) src with K^ = Ts^ conj(Ss^) / (|Ss^|^2 + MATCH_REG): Ts^ /
+ * Ss^ where the source's PSF carries the frequency, damped where it does
+ * not (a sharper target PSF is a regularised deconvolution).  Into mf at
+ * the pixels marked in want (the others untouched): what the other image
+ * would hold there but for its noise and the PSF models' error.  A pixel
+ * whose kernel reaches more than MATCH_MISS of its weight (sum |K|) into
+ * pixels without data is NaN.  Made directly in real space over the
+ * kernel's taps above MATCH_TAP of its largest (the pixels wanted are
+ * few: holes, stars, the light in the reference's no-data areas); ks: a
+ * small plane. */
+#define MATCH_REG 1e-3
+#define MATCH_TAP 1e-3
+#define MATCH_MISS 0.01
+
+static int matched(const rapid_zogy_in *in, const grid *sg,
+                   const float complex *Ts, const float complex *Ss,
+                   const float *src, float *ks, const unsigned char *want,
+                   float *mf)
+{
+    float complex *K = (float complex *)ks;
+    size_t q, n = (size_t)in->nx * in->ny;
+    tap *t;
+    int i, j, nt = 0, k;
+    float kmax = 0;
+    double wsum = 0;
+
+    for (j = 0; j < sg->py; j++)
+        for (i = 0; i < sg->hx; i++) {
+            size_t p = (size_t)j * sg->hx + i;
+            float ss = crealf(Ss[p]) * crealf(Ss[p]) + cimagf(Ss[p]) * cimagf(Ss[p]);
+            K[p] = Ts[p] * conjf(Ss[p]) / (ss + (float)MATCH_REG);
+        }
+    rapid_fft_c2r(sg->bwd, K, ks);
+    for (j = 0; j < sg->py; j++)
+        for (i = 0; i < sg->px; i++)
+            kmax = fmaxf(kmax, fabsf(ks[(size_t)j * sg->stride + i]));
+    if (!(t = malloc((size_t)sg->px * sg->py * sizeof *t)))
+        return RAPID_E_NOMEM;
+    for (j = 0; j < sg->py; j++)
+        for (i = 0; i < sg->px; i++) {
+            float v = ks[(size_t)j * sg->stride + i];
+            if (fabsf(v) > (float)MATCH_TAP * kmax) {
+                t[nt].dx = i < sg->px / 2 ? i : i - sg->px;
+                t[nt].dy = j < sg->py / 2 ? j : j - sg->py;
+                t[nt].k = (float)(v * sg->norm);
+                wsum += fabs(t[nt].k);
+                nt++;
+            }
+        }
+    for (q = 0; q < n; q++) {
+        int x = (int)(q % (size_t)in->nx), y = (int)(q / (size_t)in->nx);
+        double sum = 0, miss = 0;
+        if (!want[q])
+            continue;
+        for (k = 0; k < nt; k++) {
+            int xx = x + t[k].dx, yy = y + t[k].dy;
+            float r = xx >= 0 && yy >= 0 && xx < in->nx && yy < in->ny
+                          ? src[(size_t)yy * in->nx + xx] : NAN;
+            if (isfinite(r))
+                sum += (double)t[k].k * r;
+            else
+                miss += fabs(t[k].k);
+        }
+        mf[q] = miss <= MATCH_MISS * wsum ? (float)sum : NAN;
+    }
+    free(t);
+    return 0;
+}
+
+/* want = the 5 x 5 pixels about each star (its 3 x 3 and their
+ * gradients). */
+static void mark_stars(const rapid_zogy_in *in, const size_t *idx, int ns,
+                       unsigned char *want)
+{
+    int k, a, b;
+
+    memset(want, 0, (size_t)in->nx * in->ny);
+    for (k = 0; k < ns; k++) {
+        int x = (int)(idx[k] % (size_t)in->nx), y = (int)(idx[k] / (size_t)in->nx);
+        for (b = -2; b <= 2; b++)
+            for (a = -2; a <= 2; a++)
+                if (x + a >= 0 && y + b >= 0 && x + a < in->nx && y + b < in->ny)
+                    want[(size_t)(y + b) * in->nx + x + a] = 1;
+    }
+}
+
+/* The fills and their errors (rapid/diff.h).  Each image's no-data
+ * pixels are filled with the other image matched to its PSF (matched):
+ * the science's holes with M_R (the reference matched to P_n), the
+ * reference's with M_N (the science matched to P_r) where the science's
+ * light is significant (|N| > 3 sigma on the pixel or a neighbour: the
+ * fill is N itself elsewhere, sky whose matching changes nothing but its
+ * noise), or the other image itself where the kernel reaches no data;
+ * into mf (NaN where no fill).  Measured with the model error (eps_d or
+ * eps_s < 0) at the peaks of R: fe_n, the science's fill's error, from
+ * N - M_R with the light M_R; fe_r, the reference's, from R - M_N with
+ * the light M_N; otherwise none.  Scratch d, v: nx * ny floats each. */
+static int fill_error(const rapid_zogy_in *in, const grid *sg,
+                      const float complex *As, const float complex *Bs,
+                      float *ks, float *mf, float *d, float *v,
+                      fill_err *fe_n, fill_err *fe_r, rapid_zogy_out *out,
+                      rapid_err *err)
 {
     size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
-    unsigned char *ok = NULL;
-    int ns = 0, rc = 0;
+    unsigned char *ok = NULL, *want = NULL;
+    int ns = 0, rc = 0, x, y, a, b, nu = 0, pass;
 
-    fe->eps = fe->pos = 0;
+    fe_n->eps = fe_n->pos = fe_r->eps = fe_r->pos = 0;
     out->eps_fill = out->pos_fill = 0;
+    out->eps_fill_ref = out->pos_fill_ref = 0;
     out->nfill = 0;
-    if (!(in->eps_d < 0) && !(in->eps_s < 0))
-        return 0;
-    if (!(ok = malloc(n)))
-        return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
-    for (i = 0; i < n; i++) {
-        d[i] = in->n[i] - in->r[i];
-        v[i] = in->vn[i] + in->vr[i];
-        ok[i] = isfinite(d[i]) && isfinite(v[i]) && v[i] > 0;
+    if (!(ok = malloc(n)) || !(want = calloc(n, 1))) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
     }
-    if (!(rc = modelerr_stars(in->nx, in->ny, in->r, v, ok, NULL, NULL, 0,
-                              &idx, &ns)))
-        rc = modelerr_fit(in->nx, in->ny, d, v, in->r, idx, ns, &fe->eps,
-                          &fe->pos, &out->nfill);
-    out->eps_fill = fe->eps;
-    out->pos_fill = fe->pos;
+    if (in->eps_d < 0 || in->eps_s < 0) {
+        for (i = 0; i < n; i++) {
+            v[i] = in->vn[i] + in->vr[i];
+            ok[i] = isfinite(in->n[i]) && isfinite(in->r[i]) &&
+                    isfinite(v[i]) && v[i] > 0;
+        }
+        if ((rc = modelerr_stars(in->nx, in->ny, in->r, v, ok, NULL, NULL, 0,
+                                 &idx, &ns)))
+            goto cleanup;
+        mark_stars(in, idx, ns, want);
+        for (pass = 0; pass < 2; pass++) { /* the science's fill, the reference's */
+            for (i = 0; i < n; i++)
+                mf[i] = NAN;
+            if ((rc = matched(in, sg, pass ? Bs : As, pass ? As : Bs,
+                              pass ? in->n : in->r, ks, want, mf)))
+                goto cleanup;
+            for (i = 0; i < n; i++)
+                d[i] = (pass ? in->r[i] : in->n[i]) - mf[i];
+            if ((rc = modelerr_fit(in->nx, in->ny, d, v, mf, idx, ns,
+                                   pass ? &fe_r->eps : &fe_n->eps,
+                                   pass ? &fe_r->pos : &fe_n->pos,
+                                   pass ? &nu : &out->nfill)))
+                goto cleanup;
+        }
+    }
+    out->eps_fill = fe_n->eps;
+    out->pos_fill = fe_n->pos;
+    out->eps_fill_ref = fe_r->eps;
+    out->pos_fill_ref = fe_r->pos;
+    /* the fills: the science's holes, then the reference's */
+    for (i = 0; i < n; i++)
+        mf[i] = NAN;
+    for (pass = 0; pass < 2; pass++) {
+        const float *hole = pass ? in->r : in->n, *src = pass ? in->n : in->r;
+        const float *vsrc = pass ? in->vn : in->vr;
+        memset(want, 0, n);
+        for (y = 0; y < in->ny; y++)
+            for (x = 0; x < in->nx; x++) {
+                size_t q = (size_t)y * in->nx + x;
+                int lit = !pass;
+                if (isfinite(hole[q]) || !isfinite(src[q]))
+                    continue;
+                for (b = -1; b <= 1 && !lit; b++)
+                    for (a = -1; a <= 1 && !lit; a++) {
+                        size_t o;
+                        if (x + a < 0 || y + b < 0 || x + a >= in->nx ||
+                            y + b >= in->ny)
+                            continue;
+                        o = (size_t)(y + b) * in->nx + x + a;
+                        lit = isfinite(src[o]) && isfinite(vsrc[o]) &&
+                              fabs(src[o]) > 3 * sqrt(vsrc[o]);
+                    }
+                want[q] = (unsigned char)lit;
+            }
+        if ((rc = matched(in, sg, pass ? Bs : As, pass ? As : Bs, src, ks,
+                          want, mf)))
+            goto cleanup;
+        for (i = 0; i < n; i++) /* where M cannot be made, the image itself */
+            if (want[i] && !isfinite(mf[i]))
+                mf[i] = src[i];
+    }
+cleanup:
     free(ok);
+    free(want);
     free(idx);
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
@@ -1125,8 +1286,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     noise_model m;
     corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
-    float *dl = NULL, *sl = NULL, *vs = NULL;
-    fill_err fe = {0, 0};
+    float *dl = NULL, *sl = NULL, *vs = NULL, *mf = NULL;
+    fill_err fe_n = {0, 0}, fe_r = {0, 0};
     double sn, sr, fd;
     size_t i, n;
     int rc, k;
@@ -1205,6 +1366,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     dl = malloc(n * sizeof *dl);
     sl = malloc(n * sizeof *sl);
     vs = malloc(n * sizeof *vs);
+    mf = malloc(n * sizeof *mf);
     for (k = 0; k < NPLANES; k++)
         if (!(pl[k] = plane_new(&g)))
             break;
@@ -1212,13 +1374,11 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     bs = plane_new(&sg);
     ks = plane_new(&sg);
     if (!out->d || !out->unc || !out->scorr || !out->pd || k < NPLANES ||
-        !as || !bs || !ks || !dl || !sl || !vs) {
+        !as || !bs || !ks || !dl || !sl || !vs || !mf) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory for a "
                         "%d x %d image", in->nx, in->ny);
         goto done;
     }
-    if ((rc = fill_error(in, dl, sl, &fe, out, err)))
-        goto done;
     if (psf_to_plane(&g, in->pn, in->npn, pl[0]) ||
         psf_to_plane(&g, in->pr, in->npr, pl[1]) ||
         psf_to_plane(&sg, in->pn, in->npn, as) ||
@@ -1226,9 +1386,12 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
         goto done;
     }
+    if ((rc = fill_error(in, &sg, (float complex *)as, (float complex *)bs,
+                         ks, mf, dl, sl, &fe_n, &fe_r, out, err)))
+        goto done;
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
-             pl[2], pl[3], pl[4], dl, sl, out);
+             mf, pl[2], pl[3], pl[4], dl, sl, out);
     corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
                   &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
@@ -1239,7 +1402,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     for (i = 0; i < n; i++) /* sigma_D^2 from here on */
         out->unc[i] *= out->unc[i];
     if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
-                            &m, &fe, fd, ks, vs, out, err)))
+                            &m, &fe_n, &fe_r, mf, fd, ks, vs, out, err)))
         goto done;
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
@@ -1254,6 +1417,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         out->scorr[i] = vs[i] > 0 ? (float)(out->scorr[i] / sqrt(vs[i])) : NAN;
     }
 done:
+    free(mf);
     free(dl);
     free(sl);
     free(vs);
