@@ -61,6 +61,14 @@ enum { EVAL_UNDER_FIELD = 0, EVAL_UNDER_STAR = 1, EVAL_UNDER_GALAXY = 2 };
  * centre, else EVAL_UNDER_FIELD. */
 int eval_scene_under(const eval_scene *s, double x, double y);
 
+/* The simulator's static truth's columns, all numeric: 0, or
+ * RAPID_E_TABLE naming what is missing (mag is mag_<filter>). */
+typedef struct eval_static_cols {
+    const rapid_column *id, *type, *ra, *dec, *re, *mag;
+} eval_static_cols;
+int eval_static_columns(const rapid_table *t, const char *filter, eval_static_cols *c,
+                        rapid_err *err);
+
 /* A science job of a pipeline run that ended normally (0-31). */
 typedef struct eval_scijob {
     eval_config cfg;

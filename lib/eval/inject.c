@@ -65,8 +65,8 @@ static int find_hosts(rapid_wcs *w, int nx, int ny, const char *filter,
                       const rapid_table *t, const rapid_eval_plan_opts *o,
                       hosts *h, rapid_err *err)
 {
-    const rapid_column *cid, *ctype, *cra, *cdec, *cre, *cmag;
-    char magname[40];
+    eval_static_cols c;
+    const rapid_column *ctype, *cra, *cdec, *cre, *cmag;
     double *ra = NULL, *dec = NULL, *x, *y, scale;
     long k, m = 0;
     int rc = 0;
@@ -74,19 +74,9 @@ static int find_hosts(rapid_wcs *w, int nx, int ny, const char *filter,
     memset(h, 0, sizeof *h);
     if (!t || t->nrows <= 0)
         return 0;
-    snprintf(magname, sizeof magname, "mag_%s", filter);
-    cid = rapid_table_col(t, "id");
-    ctype = rapid_table_col(t, "type");
-    cra = rapid_table_col(t, "ra");
-    cdec = rapid_table_col(t, "dec");
-    cre = rapid_table_col(t, "r_e");
-    cmag = rapid_table_col(t, magname);
-    if (!cid || !ctype || !cra || !cdec || !cre || !cmag || cid->type == RAPID_COL_STR ||
-        ctype->type == RAPID_COL_STR || cra->type == RAPID_COL_STR ||
-        cdec->type == RAPID_COL_STR || cre->type == RAPID_COL_STR ||
-        cmag->type == RAPID_COL_STR)
-        return rapid_fail(err, RAPID_E_TABLE, "static truth: no numeric id, type, ra, "
-                          "dec, r_e and %s columns", magname);
+    if ((rc = eval_static_columns(t, filter, &c, err)) != 0)
+        return rc;
+    ctype = c.type, cra = c.ra, cdec = c.dec, cre = c.re, cmag = c.mag;
     /* candidates first by the cheap cuts, then their pixels */
     ra = malloc((size_t)t->nrows * 2 * sizeof *ra);
     h->row = malloc((size_t)t->nrows * sizeof *h->row);

@@ -284,10 +284,11 @@ int eval_scene_under(const eval_scene *s, double x, double y)
 
 /* one job: the rows near its image (a cone around its centre first),
  * then their pixels */
-static int scene_one(eval_scijob *j, const rapid_table *t, const rapid_column *ctype,
-                     const rapid_column *cra, const rapid_column *cdec,
-                     const rapid_column *cre, const rapid_column *cmag, rapid_err *err)
+static int scene_one(eval_scijob *j, const rapid_table *t, const eval_static_cols *c,
+                     rapid_err *err)
 {
+    const rapid_column *ctype = c->type, *cra = c->ra, *cdec = c->dec, *cre = c->re,
+                       *cmag = c->mag;
     rapid_header h = RAPID_HEADER_INIT;
     rapid_wcs w = RAPID_WCS_INIT;
     double cx, cy, cra0, cdec0, scale, rad, *ra = NULL, *dec, *x, *y, *row;
@@ -359,28 +360,41 @@ done:
     return rc;
 }
 
+int eval_static_columns(const rapid_table *t, const char *filter, eval_static_cols *c,
+                        rapid_err *err)
+{
+    const rapid_column **all[6];
+    char magname[40];
+    int k;
+
+    snprintf(magname, sizeof magname, "mag_%s", filter);
+    c->id = rapid_table_col(t, "id");
+    c->type = rapid_table_col(t, "type");
+    c->ra = rapid_table_col(t, "ra");
+    c->dec = rapid_table_col(t, "dec");
+    c->re = rapid_table_col(t, "r_e");
+    c->mag = rapid_table_col(t, magname);
+    all[0] = &c->id, all[1] = &c->type, all[2] = &c->ra, all[3] = &c->dec;
+    all[4] = &c->re, all[5] = &c->mag;
+    for (k = 0; k < 6; k++)
+        if (!*all[k] || (*all[k])->type == RAPID_COL_STR)
+            return rapid_fail(err, RAPID_E_TABLE, "static truth: no numeric id, type, ra, "
+                              "dec, r_e and %s columns", magname);
+    return 0;
+}
+
 int eval_scene_load(eval_scijob *jobs, int n, const rapid_table *t, const char *filter,
                     rapid_err *err)
 {
-    const rapid_column *ctype, *cra, *cdec, *cre, *cmag;
-    char magname[40];
+    eval_static_cols c;
     int k, rc;
 
     if (!t || t->nrows <= 0)
         return 0;
-    snprintf(magname, sizeof magname, "mag_%s", filter);
-    ctype = rapid_table_col(t, "type");
-    cra = rapid_table_col(t, "ra");
-    cdec = rapid_table_col(t, "dec");
-    cre = rapid_table_col(t, "r_e");
-    cmag = rapid_table_col(t, magname);
-    if (!ctype || !cra || !cdec || !cre || !cmag || ctype->type == RAPID_COL_STR ||
-        cra->type == RAPID_COL_STR || cdec->type == RAPID_COL_STR ||
-        cre->type == RAPID_COL_STR || cmag->type == RAPID_COL_STR)
-        return rapid_fail(err, RAPID_E_TABLE, "static truth: no numeric type, ra, dec, r_e "
-                          "and %s columns", magname);
+    if ((rc = eval_static_columns(t, filter, &c, err)) != 0)
+        return rc;
     for (k = 0; k < n; k++)
-        if ((rc = scene_one(&jobs[k], t, ctype, cra, cdec, cre, cmag, err)) != 0)
+        if ((rc = scene_one(&jobs[k], t, &c, err)) != 0)
             return rc;
     return 0;
 }
