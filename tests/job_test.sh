@@ -157,6 +157,17 @@ mkdir -p "$tmp/bare"; cp "$ref" "$tmp/bare/"; cp "${ref%.fits}_psf.fits" "$tmp/b
 sed -e "s|^jid = 3|jid = 17|; s|$P/jid3|$P/jid17|; s|^image = $ref|image = $tmp/bare/$(basename "$ref")|" "$J/jid3.ini" >"$J/jid17.ini"
 check bare-reference 0 "$rapid" job -q "$J/jid17.ini"
 expect "reference without maps: infobitsref 4 | 8" "$(json_has "$P/jid17/manifest.json" 'all(d["infobitsref"] == 12 for d in m["diffs"])'; echo $?)"
+# ... a reference of another part of the sky (its WCS moved 1 degree
+# north, maps and PSF beside it): nothing to subtract, a warning code
+mkdir -p "$tmp/away"; cp "$ref" "${ref%.fits}"_{cov,unc,psf}.fits "$tmp/away/"
+/usr/bin/python3 -c 'import sys; from astropy.io import fits
+for f in sys.argv[1:]:
+    with fits.open(f, mode="update") as h:
+        x = [u for u in h if u.header.get("CRVAL2") is not None][0]
+        x.header["CRVAL2"] += 1.0' "$tmp/away/$(basename "$ref")" "$tmp/away/$(basename "${ref%.fits}")"_{cov,unc}.fits
+sed -e "s|^jid = 3|jid = 18|; s|$P/jid3|$P/jid18|; s|^image = $ref|image = $tmp/away/$(basename "$ref")|" "$J/jid3.ini" >"$J/jid18.ini"
+check reference-elsewhere 34 "$rapid" job -q "$J/jid18.ini"
+expect "reference elsewhere: 34, said why, the log alone" "$(last_line "$P/jid18" 34 && grep -q 'the reference does not cover the science image' "$P/jid18/job.log" && [ "$(ls -A "$P/jid18")" = job.log ]; echo $?)"
 
 # --- a science job that builds its reference, on two threads (the
 # reference's catalog on a thread of its own while the pair is prepared,

@@ -78,10 +78,24 @@ static void test_naive_static_sky(void **state)
     assert_true(p.match.nstars < 20);
     assert_string_equal(p.match.from, "zero points");
     assert_true(p.match.scale == 1.0);
+    rapid_diff_pair_release(&p);
+    /* a reference covering only a sliver of the image (its first 8 rows;
+     * fewer pixels than half a background window): refused as too
+     * little overlap, with its own code, nothing kept */
+    n = (size_t)ref.rate.nx * ref.rate.ny;
+    free(z);
+    z = calloc(n, sizeof *z);
+    assert_non_null(z);
+    for (i = 0; i < (size_t)ref.rate.nx * 8; i++)
+        z[i] = 1;
+    r.cov = z;
+    assert_int_equal(rapid_diff_prepare(&sci, &sw, &r, &p, &err),
+                     RAPID_E_NOOVERLAP);
+    assert_non_null(strstr(err.msg, "too little overlap"));
+    assert_null(p.ref.data);
     free(d);
     free(u);
     free(z);
-    rapid_diff_pair_release(&p);
     rapid_science_release(&sci);
     rapid_science_release(&ref);
     rapid_wcs_release(&sw);

@@ -21,6 +21,7 @@ enum {
     RAPID_EXIT_OK = 0,
     RAPID_EXIT_METHOD_FAILED = 4,
     RAPID_EXIT_NO_REFERENCE = 33,
+    RAPID_EXIT_NOT_COVERED = 34, /* the reference does not cover the image */
     RAPID_EXIT_FAILED = 64,
     RAPID_EXIT_CONFIG = 65,
     RAPID_EXIT_INPUT = 66,

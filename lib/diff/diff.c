@@ -12,6 +12,9 @@
 #define COVER_MIN 0.5   /* reference coverage below this: no difference */
 #define BOX_SCI 500
 #define BOX_REF 128
+/* the least reference-covered science pixels worth a difference: half a
+ * background window of the reference */
+#define MIN_COVERED (BOX_REF * BOX_REF / 2)
 /* registration correction (offset_significant) */
 #define SHIFT_MIN_STARS 3
 #define SHIFT_MIN_PX 0.05
@@ -91,7 +94,7 @@ static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
                               rapid_err *err)
 {
     rapid_background_opts bo;
-    size_t i, m = (size_t)p->nx * p->ny;
+    size_t i, n, m = (size_t)p->nx * p->ny;
     int rc;
 
     rapid_background_release(&p->bkg_ref);
@@ -100,6 +103,15 @@ static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
                            err)) ||
         (rc = resample_maps(ref, grid_wcs, p, cover, err)))
         return rc;
+    /* an image beside the reference's coverage (or nearly: not one
+     * background window's worth of it) has nothing to be subtracted from */
+    for (i = n = 0; i < m; i++)
+        n += isfinite(p->ref.data[i]) && p->cov.data[i] >= 0.5f;
+    if (n < MIN_COVERED)
+        return rapid_fail(err, RAPID_E_NOOVERLAP, "too little overlap: %zu of "
+                          "the science image's %zu pixels have reference "
+                          "coverage >= 0.5, at least %d needed", n, m,
+                          MIN_COVERED);
     rapid_background_opts_init(&bo);
     bo.box = BOX_REF;
     if ((rc = rapid_background_make(p->ref.data, p->nx, p->ny, &bo,

@@ -43,7 +43,7 @@ static int input_window(rapid_wcs *in_wcs, int inx, int iny, rapid_wcs *out_wcs,
     win[2] = (int)fmax(0, floor(wmin) - CUT_MARGIN);
     win[3] = (int)fmin(iny - 1, ceil(wmax) + CUT_MARGIN);
     if (win[0] > win[1] || win[2] > win[3])
-        return rapid_fail(err, RAPID_E_RANGE, "regrid: the images do not "
+        return rapid_fail(err, RAPID_E_NOOVERLAP, "regrid: the images do not "
                           "overlap (the output falls on input pixels %.0f..%.0f"
                           " x %.0f..%.0f of %d x %d)", umin, umax, wmin, wmax,
                           inx, iny);

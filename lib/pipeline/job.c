@@ -39,7 +39,7 @@ static int step_differences(job *s)
     rapid_diffrun_opts o;
     rapid_err err = RAPID_ERR_INIT;
     struct stat sb;
-    int m, nok;
+    int m, nok, rc;
 
     /* a file named must be there (a PSF looked for beside the image may
      * be missing: the methods that need it fail, the naive one runs) */
@@ -71,7 +71,12 @@ static int step_differences(job *s)
     jobrun_stage_end(&s->run, "read");
     if (jobrun_stopped(&s->run))
         return RAPID_EXIT_INTERRUPTED;
-    if (rapid_diffrun_prepare(s->diff, &err) != 0)
+    if ((rc = rapid_diffrun_prepare(s->diff, &err)) == RAPID_E_NOOVERLAP) {
+        jobrun_log(&s->run, "warning: the reference does not cover the science "
+                   "image, nothing to subtract: %s", err.msg);
+        return RAPID_EXIT_NOT_COVERED;
+    }
+    if (rc != 0)
         return job_fail(s, RAPID_EXIT_DIFF, "the pair could not be prepared: %s",
                         err.msg);
     jobrun_stage_end(&s->run, "prepare");
