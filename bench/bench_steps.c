@@ -12,9 +12,10 @@
  *    One PSF per detector.  Not timed.
  * 2. rapid_steps_launch (the executor "none": configurations written, no
  *    job run), timed.
- * 3. Every job's directory as a finished job leaves it: tiny product
- *    files, manifest.json listing them with sizes and MD5s, job.log ending
- *    "terminating_exitcode = 0".  Not timed.
+ * 3. Every job's directory as a finished job leaves it, by the test
+ *    suite's fake_job: tiny product files, manifest.json listing them
+ *    with sizes and MD5s, job.log ending "terminating_exitcode = 0".  Not
+ *    timed.
  * 4. rapid_steps_register, timed; then the same for post-processing
  *    (launch, directories, registration).
  * One line per figure: back end, step, jobs, seconds, jobs/s, and this
@@ -29,7 +30,6 @@
  * it waits until Slurm ran them all, timed from the start of the
  * submission.  No registration.
  */
-#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,14 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ini.h>
 #include <libpq-fe.h>
 
 #include "benchutil.h"
 #include "rapid/db.h"
 #include "rapid/filters.h"
 #include "rapid/ingest.h"
-#include "rapid/md5.h"
 #include "rapid/steps.h"
 #include "rapid/tile.h"
 #include "rapid/wcs.h"
@@ -104,14 +102,15 @@ cleanup:
     return rc;
 }
 
-static int fill(rapid_db *db, int njobs, int ntiles, int npriors,
-                int64_t *rtid, int *nref, rapid_err *err)
+static int fill(rapid_db *db, const char *dir, int njobs, int ntiles,
+                int npriors, int64_t *rtid, int *nref, rapid_err *err)
 {
     rapid_db_outcome out;
     rapid_l2file r;
     rapid_psffile p;
     rapid_refimage ref;
     int64_t rids[25];
+    FILE *f;
     int t, k, n = 0, rc, fid = 1;
 
     if ((rc = rapid_db_begin(db, err)) != 0)
@@ -145,7 +144,12 @@ static int fill(rapid_db *db, int njobs, int ntiles, int npriors,
         if (t % 2 == 0) { /* a registered reference */
             memset(&ref, 0, sizeof ref);
             ref.field = rtid[t], ref.fid = fid, ref.ppid = RAPID_PPID_REFERENCE;
-            snprintf(ref.filename, sizeof ref.filename, "/ref/ref_%d.fits", t);
+            /* an empty file where the jobs look for it */
+            snprintf(ref.filename, sizeof ref.filename, "%s/ref_%d.fits", dir, t);
+            if (!(f = fopen(ref.filename, "w")) || fclose(f) != 0) {
+                rc = rapid_fail(err, RAPID_E_IO, "%s: cannot make", ref.filename);
+                goto fail;
+            }
             snprintf(ref.checksum, sizeof ref.checksum, "%032x", (unsigned)t);
             if ((rc = rapid_db_add_refimage(db, &ref, NULL, rids,
                                             npriors < 25 ? npriors : 25,
@@ -179,165 +183,10 @@ fail:
 
 /* ------------------------------------------- what a finished job leaves */
 
-typedef struct cfg {
-    long long jid, rid, field, refjid, rfid, scijid;
-    int ppid, fid, ninputs;
-    long long inputs[64];
-    long long pid[4];
-    char out[1024], source[16], methods[64];
-} cfg;
-
-static int method_id(const char *m)
-{
-    return !strcmp(m, "zogy") ? 1 : !strcmp(m, "sfft") ? 2
-                                   : !strcmp(m, "naive") ? 3 : 0;
-}
-
-static int on_key(void *arg, const char *sec, const char *k, const char *v)
-{
-    cfg *c = arg;
-
-    if (!strcmp(sec, "job")) {
-        if (!strcmp(k, "jid")) c->jid = atoll(v);
-        if (!strcmp(k, "ppid")) c->ppid = atoi(v);
-        if (!strcmp(k, "out")) snprintf(c->out, sizeof c->out, "%s", v);
-    } else if (!strcmp(sec, "science")) {
-        if (!strcmp(k, "rid")) c->rid = atoll(v);
-        if (!strcmp(k, "field")) c->field = atoll(v);
-        if (!strcmp(k, "fid")) c->fid = atoi(v);
-    } else if (!strcmp(sec, "reference")) {
-        if (!strcmp(k, "source")) snprintf(c->source, sizeof c->source, "%s", v);
-        if (!strcmp(k, "refjid")) c->refjid = atoll(v);
-        if (!strcmp(k, "rfid")) c->rfid = atoll(v);
-        if (!strcmp(k, "field")) c->field = atoll(v);
-        if (!strcmp(k, "fid")) c->fid = atoi(v);
-        if (!strncmp(k, "input.", 6) && strstr(k, ".rid") && c->ninputs < 64)
-            c->inputs[c->ninputs++] = atoll(v);
-    } else if (!strcmp(sec, "diff")) {
-        if (!strcmp(k, "methods")) snprintf(c->methods, sizeof c->methods, "%s", v);
-    } else if (!strcmp(sec, "postproc")) {
-        if (!strcmp(k, "scijid")) c->scijid = atoll(v);
-        if (!strncmp(k, "pid.", 4) && method_id(k + 4))
-            c->pid[method_id(k + 4)] = atoll(v);
-    }
-    return 1;
-}
-
-/* A tiny product file; its {"path", "size", "md5"}. */
-static json_t *product(const char *dir, const char *name, long long id)
-{
-    char path[1200], text[128], hex[33];
-    unsigned char dig[16];
-    rapid_md5 m;
-    FILE *f;
-    int n;
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    n = snprintf(text, sizeof text, "product %s of job %lld\n", name, id);
-    if (!(f = fopen(path, "wb")) || fwrite(text, 1, (size_t)n, f) != (size_t)n ||
-        fclose(f) != 0)
-        return NULL;
-    rapid_md5_init(&m);
-    rapid_md5_update(&m, text, (size_t)n);
-    rapid_md5_final(&m, dig);
-    rapid_md5_hex(dig, hex);
-    return json_pack("{s:s, s:I, s:s}", "path", path, "size", (json_int_t)n,
-                     "md5", hex);
-}
-
-static int finish_job(const char *config)
-{
-    static const char *const names[] = {"", "zogy", "sfft", "naive"};
-    char path[1200], name[64], methods[64], *tok, *save = NULL;
-    json_t *root, *products = json_array(), *x;
-    cfg c;
-    FILE *f;
-    int k, rc;
-
-    memset(&c, 0, sizeof c);
-    if (ini_parse(config, on_key, &c) != 0 || !c.out[0])
-        return -1;
-    for (tok = c.out + 1; (tok = strchr(tok, '/')) != NULL; tok++) {
-        *tok = '\0';
-        mkdir(c.out, 0777);
-        *tok = '/';
-    }
-    mkdir(c.out, 0777);
-    root = json_pack("{s:I, s:i, s:i, s:s, s:s, s:{s:s, s:s}}", "jid",
-                     (json_int_t)c.jid, "ppid", c.ppid, "exitcode", 0,
-                     "started", "2030-01-01T01:00:00", "ended",
-                     "2030-01-01T01:05:00", "software", "version", "0.0.0",
-                     "gitcommit", "benchcommit");
-    if (c.ppid == RAPID_PPID_REFERENCE) {
-        json_t *in = json_array(), *img = product(c.out, "ref.fits", c.jid),
-               *cat = product(c.out, "ref_cat.fits", c.jid);
-        for (k = 0; k < c.ninputs; k++)
-            json_array_append_new(in, json_integer(c.inputs[k]));
-        json_object_set_new(root, "reference", json_pack(
-            "{s:s, s:I, s:i, s:o, s:{s:i, s:f}, s:{s:O, s:O}}", "source",
-            "built", "field", (json_int_t)c.field, "fid", c.fid, "inputs", in,
-            "meta", "nframes", c.ninputs, "clmean", 1.5, "products", "image",
-            img, "catalog", cat));
-        json_array_append_new(products, img);
-        json_array_append_new(products, cat);
-    } else if (c.ppid == RAPID_PPID_SCIENCE) {
-        json_t *diffs = json_array(), *ref;
-        json_object_set_new(root, "science",
-                            json_pack("{s:I}", "rid", (json_int_t)c.rid));
-        ref = json_pack("{s:s, s:I, s:i}", "source", c.source, "field",
-                        (json_int_t)c.field, "fid", c.fid);
-        json_object_set_new(ref, !strcmp(c.source, "job") ? "refjid" : "rfid",
-                            json_integer(!strcmp(c.source, "job") ? c.refjid
-                                                                 : c.rfid));
-        json_object_set_new(root, "reference", ref);
-        snprintf(methods, sizeof methods, "%s", c.methods);
-        for (tok = strtok_r(methods, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
-            json_t *d, *cat;
-            snprintf(name, sizeof name, "diff_%s.fits", tok);
-            d = product(c.out, name, c.jid);
-            snprintf(name, sizeof name, "cat_%s.fits", tok);
-            cat = product(c.out, name, c.jid);
-            json_array_append_new(diffs, json_pack(
-                "{s:s, s:i, s:s, s:{s:O, s:O}, s:{s:f, s:i, s:i},"
-                " s:{s:[fffff], s:[fffff]}, s:i, s:i}",
-                "method", tok, "method_id", method_id(tok), "status", "ok",
-                "products", "diff", d, "catalog", cat, "meta", "scalefacref",
-                1.0, "nmatches", 50, "nsexcatsources", 10, "footprint", "ra",
-                9.6, 9.5, 9.7, 9.7, 9.5, "dec", -44.0, -44.1, -44.1, -43.9,
-                -43.9, "ncand", 10, "npass", 2));
-            json_array_append_new(products, d);
-            json_array_append_new(products, cat);
-        }
-        json_object_set_new(root, "diffs", diffs);
-    } else {
-        json_t *stamped = json_array();
-        json_object_set_new(root, "postproc",
-                            json_pack("{s:I}", "scijid", (json_int_t)c.scijid));
-        for (k = 1; k <= 3; k++) {
-            if (!c.pid[k])
-                continue;
-            snprintf(name, sizeof name, "post_diff_%s.fits", names[k]);
-            if (!(x = product(c.out, name, c.pid[k])))
-                break;
-            json_object_set_new(x, "kind", json_string("diff"));
-            json_object_set_new(x, "method", json_string(names[k]));
-            json_object_set_new(x, "pid", json_integer(c.pid[k]));
-            json_array_append(products, x);
-            json_array_append_new(stamped, x);
-        }
-        json_object_set_new(root, "stamped", stamped);
-    }
-    json_object_set_new(root, "products", products);
-    snprintf(path, sizeof path, "%s/%s", c.out, RAPID_JOB_MANIFEST);
-    rc = json_dump_file(root, path, JSON_COMPACT);
-    json_decref(root);
-    snprintf(path, sizeof path, "%s/%s", c.out, RAPID_JOB_LOG);
-    if (rc || !(f = fopen(path, "w")))
-        return -1;
-    fprintf(f, "bench job %lld\nterminating_exitcode = 0\n", c.jid);
-    return fclose(f) == 0 ? 0 : -1;
-}
+/* A job finished as the steps' tests finish them: the test suite's fake
+ * job (tests/fake_job.c, compiled in) writes tiny product files, the
+ * manifest listing them with sizes and MD5s, and the log; 0 on success. */
+int fake_job_run(const char *config);
 
 /* Every unended job of the date (of post-processing or not) finished. */
 static int finish_jobs(rapid_db *db, const char *work, int postproc,
@@ -349,11 +198,15 @@ static int finish_jobs(rapid_db *db, const char *work, int postproc,
 
     if ((rc = rapid_db_unclosed_jobs(db, PROCDATE, 0, &v, &n, err)) != 0)
         return rc;
-    for (i = 0; i < n && !rc; i++) {
-        if ((v[i].ppid == RAPID_PPID_POSTPROC) != (postproc != 0))
+    /* the reference jobs first: a science job reads its reference job's
+     * manifest */
+    for (i = 0; i < 2 * n && !rc; i++) {
+        const rapid_job *j = &v[i % n];
+        if ((j->ppid == RAPID_PPID_POSTPROC) != (postproc != 0) ||
+            (j->ppid == RAPID_PPID_REFERENCE) != (i < n))
             continue;
-        rapid_job_config_path(path, sizeof path, work, PROCDATE, v[i].jid);
-        if (finish_job(path) != 0)
+        rapid_job_config_path(path, sizeof path, work, PROCDATE, j->jid);
+        if (fake_job_run(path) != 0)
             rc = rapid_fail(err, RAPID_E_IO, "%s: cannot finish the job", path);
     }
     free(v);
@@ -434,7 +287,7 @@ static int run(const char *be, const char *url, const char *dir, int njobs,
     rapid_steps_init(&s);
     if ((rc = rapid_db_open(&db, url, RAPID_DB_CREATE, &err)) ||
         (rc = rapid_db_init(db, NULL, &err)) ||
-        (rc = fill(db, njobs, ntiles, npriors, rtid, &nref, &err)))
+        (rc = fill(db, dir, njobs, ntiles, npriors, rtid, &nref, &err)))
         goto cleanup;
     s.db = db;
     snprintf(s.work, sizeof s.work, "%s/work-%s", dir, be);

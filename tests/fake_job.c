@@ -7,6 +7,10 @@
  *
  *   fake_job job CONFIG | fake_job postproc-job CONFIG
  *
+ * Compiled with FAKE_JOB_LIB it has no main, and fake_job_run(CONFIG) is
+ * the same job in the caller's process (the steps' bench finishes
+ * thousands of jobs with it).
+ *
  * Behaviour the tests choose by environment:
  *   FAKE_JOB_EXIT=JID:CODE[,JID:CODE...]  that job ends with CODE, no products
  *   FAKE_JOB_EXIT_REF=CODE                every reference job ends with CODE
@@ -19,7 +23,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,62 +31,72 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rapid/job.h"
 #include "rapid/md5.h"
 #include "rapid/pipeline.h"
 
+/* What the fake job needs of its configuration, read by the library's own
+ * reader (so that every configuration the steps write is also checked by
+ * it): method ids 1 zogy, 2 sfft, 3 naive. */
 typedef struct cfg {
     long long jid, rid, field, refjid, scijid, rfid;
     int ppid, procdate, fid, ninputs;
     long long inputs[64];
-    char out[1024], source[16], refdir[1024], refimage[1024], methods[64];
-    char scidir[1024];
+    char out[1024], source[16], refdir[1024], refimage[1024];
+    int methods[4];
     long long pid[4];
-    int version[4];
 } cfg;
 
-static int method_id(const char *m)
+static const char *const method_names[] = {"", "zogy", "sfft", "naive"};
+
+static int method_index(int id)
 {
-    return !strcmp(m, "zogy") ? 1 : !strcmp(m, "sfft") ? 2
-                                   : !strcmp(m, "naive") ? 3 : 0;
+    return id == 1 ? RAPID_DIFFRUN_ZOGY : id == 2 ? RAPID_DIFFRUN_SFFT
+                                                  : RAPID_DIFFRUN_NAIVE;
 }
 
-static int on_key(void *arg, const char *sec, const char *k, const char *v)
+static int read_cfg(const char *path, cfg *c)
 {
-    cfg *c = arg;
+    rapid_job_config j;
+    rapid_err err = RAPID_ERR_INIT;
+    int k;
 
-    if (!strcmp(sec, "job")) {
-        if (!strcmp(k, "jid")) c->jid = atoll(v);
-        if (!strcmp(k, "ppid")) c->ppid = atoi(v);
-        if (!strcmp(k, "procdate")) c->procdate = atoi(v);
-        if (!strcmp(k, "out")) snprintf(c->out, sizeof c->out, "%s", v);
-    } else if (!strcmp(sec, "science")) {
-        if (!strcmp(k, "rid")) c->rid = atoll(v);
-        if (!strcmp(k, "field")) c->field = atoll(v);
-        if (!strcmp(k, "fid")) c->fid = atoi(v);
-    } else if (!strcmp(sec, "reference")) {
-        if (!strcmp(k, "source")) snprintf(c->source, sizeof c->source, "%s", v);
-        if (!strcmp(k, "refjid")) c->refjid = atoll(v);
-        if (!strcmp(k, "rfid")) c->rfid = atoll(v);
-        if (!strcmp(k, "dir")) snprintf(c->refdir, sizeof c->refdir, "%s", v);
-        if (!strcmp(k, "image")) snprintf(c->refimage, sizeof c->refimage, "%s", v);
-        if (!strcmp(k, "field")) c->field = atoll(v);
-        if (!strcmp(k, "fid")) c->fid = atoi(v);
-        if (!strncmp(k, "input.", 6) && strstr(k, ".rid") && c->ninputs < 64)
-            c->inputs[c->ninputs++] = atoll(v);
-    } else if (!strcmp(sec, "diff")) {
-        if (!strcmp(k, "methods")) snprintf(c->methods, sizeof c->methods, "%s", v);
-    } else if (!strcmp(sec, "postproc")) {
-        if (!strcmp(k, "scijid")) c->scijid = atoll(v);
-        if (!strcmp(k, "dir")) snprintf(c->scidir, sizeof c->scidir, "%s", v);
-        if (!strcmp(k, "rid")) c->rid = atoll(v);
-        if (!strcmp(k, "rfid")) c->rfid = atoll(v);
-        if (!strncmp(k, "pid.", 4) && method_id(k + 4)) c->pid[method_id(k + 4)] = atoll(v);
-        if (!strncmp(k, "version.", 8) && method_id(k + 8)) c->version[method_id(k + 8)] = atoi(v);
+    memset(c, 0, sizeof *c);
+    rapid_job_config_init(&j);
+    if (rapid_job_config_read(&j, path, &err) != 0) {
+        fprintf(stderr, "fake_job: %s\n", err.msg);
+        rapid_job_config_release(&j);
+        return -1;
     }
-    return 1;
+    c->jid = j.jid, c->ppid = j.ppid, c->procdate = j.procdate;
+    snprintf(c->out, sizeof c->out, "%s", j.out);
+    if (j.ppid == RAPID_PPID_POSTPROC) {
+        c->scijid = j.scijid;
+        for (k = 1; k <= 3; k++)
+            c->pid[k] = j.pid[method_index(k)];
+    } else {
+        c->rid = j.rid;
+        c->field = j.has_science ? j.field : j.ref_field;
+        c->fid = j.has_science ? j.fid : j.ref_fid;
+        snprintf(c->source, sizeof c->source, "%s",
+                 j.ref_source == RAPID_REFSRC_JOB        ? "job"
+                 : j.ref_source == RAPID_REFSRC_EXISTING ? "existing"
+                                                         : "build");
+        c->refjid = j.refjid, c->rfid = j.rfid;
+        snprintf(c->refdir, sizeof c->refdir, "%s", j.ref_dir ? j.ref_dir : "");
+        snprintf(c->refimage, sizeof c->refimage, "%s",
+                 j.ref_image ? j.ref_image : "");
+        for (k = 0; k < j.ninputs && k < 64; k++)
+            c->inputs[c->ninputs++] = j.inputs[k].rid;
+        for (k = 1; k <= 3; k++)
+            c->methods[k] = j.methods[method_index(k)];
+    }
+    rapid_job_config_release(&j);
+    return 0;
 }
 
 static FILE *jlog;
+static int write_failed;
 static long long trace_jid;
 static int trace_ppid;
 
@@ -102,13 +115,17 @@ static void trace(const char *what, long long refjid)
     close(fd);
 }
 
-static void finish(int code)
+static int finish(int code)
 {
     trace("-", 0);
     fprintf(jlog, "terminating_exitcode = %d\n", code);
     fflush(jlog);
+#ifndef FAKE_JOB_LIB
     fsync(fileno(jlog));
-    exit(code);
+#endif
+    fclose(jlog);
+    jlog = NULL;
+    return code;
 }
 
 /* A minimal FITS file (one empty primary HDU) with a card naming it. */
@@ -129,7 +146,8 @@ static json_t *write_fits(const char *dir, const char *name, long long id)
     if (!(f = fopen(path, "wb")) || fwrite(block, 1, sizeof block, f) != sizeof block ||
         fclose(f) != 0) {
         fprintf(jlog, "cannot write %s\n", path);
-        finish(RAPID_EXIT_WRITE);
+        write_failed = 1;
+        return json_object();
     }
     stat(path, &st);
     rapid_md5_file(path, hex, NULL);
@@ -163,29 +181,35 @@ static void now_iso(char *out, size_t n)
     strftime(out, n, "%Y-%m-%dT%H:%M:%S.000Z", gmtime(&t));
 }
 
-int main(int argc, char **argv)
+int fake_job_run(const char *config);
+
+int fake_job_run(const char *config)
 {
     cfg c;
-    char path[1200], tmp[1300], started[40], ended[40], *tok, *save = NULL;
+    char path[1200], tmp[1300], started[40], ended[40], *sl;
     json_t *root, *products, *diffs, *ref, *stamped;
     const char *rec = getenv("FAKE_JOB_RECORD"), *fail = getenv("FAKE_JOB_FAIL_METHOD");
     const char *corrupt = getenv("FAKE_JOB_CORRUPT");
     int code = 0, k;
 
-    memset(&c, 0, sizeof c);
-    if (argc != 3 || ini_parse(argv[2], on_key, &c) != 0 || !c.out[0]) {
-        fprintf(stderr, "fake_job: usage: fake_job job|postproc-job CONFIG\n"
-                "terminating_exitcode = %d\n", RAPID_EXIT_CONFIG);
+    write_failed = 0;
+    if (read_cfg(config, &c) != 0) {
+        fprintf(stderr, "terminating_exitcode = %d\n", RAPID_EXIT_CONFIG);
         return RAPID_EXIT_CONFIG;
     }
     now_iso(started, sizeof started);
+    for (sl = c.out + 1; (sl = strchr(sl, '/')) != NULL; sl++) {
+        *sl = '\0'; /* its parents too */
+        mkdir(c.out, 0777);
+        *sl = '/';
+    }
     mkdir(c.out, 0777);
     snprintf(path, sizeof path, "%s/%s", c.out, RAPID_JOB_MANIFEST);
     unlink(path);
     snprintf(path, sizeof path, "%s/%s", c.out, RAPID_JOB_LOG);
     if (!(jlog = fopen(path, "w")))
         return RAPID_EXIT_WRITE;
-    fprintf(jlog, "fake job %lld (ppid %d) %s\n", c.jid, c.ppid, argv[2]);
+    fprintf(jlog, "fake job %lld (ppid %d) %s\n", c.jid, c.ppid, config);
     trace_jid = c.jid, trace_ppid = c.ppid;
     trace("+", c.refjid);
     if (rec && *rec) {
@@ -197,18 +221,18 @@ int main(int argc, char **argv)
     }
     if ((code = exit_for(c.jid, c.ppid)) != 0) {
         fprintf(jlog, "told to end with %d\n", code);
-        finish(code);
+        return finish(code);
     }
     if (!strcmp(c.source, "job")) {
         snprintf(path, sizeof path, "%s/%s", c.refdir, RAPID_JOB_MANIFEST);
         if (access(path, R_OK) != 0) {
             fprintf(jlog, "%s: reference job's manifest missing\n", path);
-            finish(RAPID_EXIT_INPUT);
+            return finish(RAPID_EXIT_INPUT);
         }
     }
     if (!strcmp(c.source, "existing") && access(c.refimage, R_OK) != 0) {
         fprintf(jlog, "%s: reference image missing\n", c.refimage);
-        finish(RAPID_EXIT_INPUT);
+        return finish(RAPID_EXIT_INPUT);
     }
     products = json_array();
     root = json_pack("{s:I, s:i, s:i, s:s, s:{s:s, s:s}}", "jid", (json_int_t)c.jid,
@@ -235,12 +259,15 @@ int main(int argc, char **argv)
         json_object_set_new(ref, !strcmp(c.source, "job") ? "refjid" : "rfid",
                             json_integer(!strcmp(c.source, "job") ? c.refjid : c.rfid));
         json_object_set_new(root, "reference", ref);
-        for (tok = strtok_r(c.methods, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        for (k = 1; k <= 3; k++) {
+            const char *tok = method_names[k];
             char name[64];
             json_t *d, *cat;
+            if (!c.methods[k])
+                continue;
             if (fail && !strcmp(fail, tok)) {
                 json_array_append_new(diffs, json_pack("{s:s, s:i, s:s, s:s}", "method", tok,
-                    "method_id", method_id(tok), "status", "failed", "message", "told to"));
+                    "method_id", k, "status", "failed", "message", "told to"));
                 code = RAPID_EXIT_METHOD_FAILED;
                 continue;
             }
@@ -251,7 +278,7 @@ int main(int argc, char **argv)
             json_array_append_new(diffs, json_pack(
                 "{s:s, s:i, s:s, s:{s:O, s:O}, s:{s:f, s:i, s:i}, s:{s:[fffff], s:[fffff]},"
                 " s:i, s:i, s:i, s:i}",
-                "method", tok, "method_id", method_id(tok), "status", "ok",
+                "method", tok, "method_id", k, "status", "ok",
                 "products", "diff", d, "catalog", cat,
                 "meta", "scalefacref", 1.0, "nmatches", 50, "nsexcatsources", 10,
                 "footprint", "ra", 9.6, 9.5, 9.7, 9.7, 9.5, "dec", -44.0, -44.1, -44.1,
@@ -264,23 +291,22 @@ int main(int argc, char **argv)
         stamped = json_array();
         json_object_set_new(root, "postproc", json_pack("{s:I}", "scijid", (json_int_t)c.scijid));
         for (k = 1; k <= 3; k++) {
-            static const char *const names[] = {"", "zogy", "sfft", "naive"};
             char name[64];
             json_t *f;
             if (!c.pid[k])
                 continue;
-            snprintf(name, sizeof name, "post_diff_%s.fits", names[k]);
+            snprintf(name, sizeof name, "post_diff_%s.fits", method_names[k]);
             f = write_fits(c.out, name, c.pid[k]);
             json_object_set_new(f, "kind", json_string("diff"));
-            json_object_set_new(f, "method", json_string(names[k]));
+            json_object_set_new(f, "method", json_string(method_names[k]));
             json_object_set_new(f, "pid", json_integer(c.pid[k]));
             json_array_append(products, f);
             json_array_append_new(stamped, f);
             /* another kind, which registration leaves out of the database */
-            snprintf(name, sizeof name, "post_cat_%s.fits", names[k]);
+            snprintf(name, sizeof name, "post_cat_%s.fits", method_names[k]);
             f = write_fits(c.out, name, c.pid[k]);
             json_object_set_new(f, "kind", json_string("catalog"));
-            json_object_set_new(f, "method", json_string(names[k]));
+            json_object_set_new(f, "method", json_string(method_names[k]));
             json_object_set_new(f, "pid", json_integer(c.pid[k]));
             json_array_append(products, f);
             json_array_append_new(stamped, f);
@@ -300,11 +326,24 @@ int main(int argc, char **argv)
         FILE *f = fopen(tmp, "w");
         fputs("{\"jid\": ", f);
         fclose(f);
-    } else if (json_dump_file(root, tmp, JSON_INDENT(1)) != 0) {
-        finish(RAPID_EXIT_WRITE);
+    } else if (write_failed || json_dump_file(root, tmp, JSON_INDENT(1)) != 0) {
+        json_decref(root);
+        return finish(RAPID_EXIT_WRITE);
     }
     rename(tmp, path);
     json_decref(root);
     fprintf(jlog, "done\n");
-    finish(code);
+    return finish(code);
 }
+
+#ifndef FAKE_JOB_LIB
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "fake_job: usage: fake_job job|postproc-job CONFIG\n"
+                "terminating_exitcode = %d\n", RAPID_EXIT_CONFIG);
+        return RAPID_EXIT_CONFIG;
+    }
+    return fake_job_run(argv[2]);
+}
+#endif
