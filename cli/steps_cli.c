@@ -217,7 +217,7 @@ void steps_cli_report(const char *cmd, const char *step,
     if (r->registered || r->ended_failed || r->lost || r->badmanifest ||
         r->running || r->dberrors || r->killed)
         fprintf(stderr, " %d registered (%d reference images, %d difference"
-                " images, %d files), %d failed, %d lost, %d bad manifests,"
+                " images, %d files), %d ended >= 32, %d lost, %d bad manifests,"
                 " %d still running, %d not registered;", r->registered,
                 r->refimages, r->diffimages, r->files, r->ended_failed,
                 r->lost, r->badmanifest, r->running, r->dberrors);
@@ -313,8 +313,8 @@ void steps_cli_summary(const rapid_steps *s, const rapid_steps_summary *sum,
            "  candidates: %" PRId64 ", passing the cuts: %" PRId64 "\n",
            sum->refimages, sum->diffimages, sum->candidates, sum->passing);
     if (sum->nfailed) {
-        printf("  failed jobs (%d; rapid run --retry-failed runs them again):\n",
-               sum->nfailed);
+        printf("  jobs that ended with a warning (32-63) or failed (%d; rapid "
+               "run --retry-failed runs them again):\n", sum->nfailed);
         for (k = 0; k < sum->nfailed && k < 64; k++)
             printf("    jid %" PRId64 " (%s) ended %d: %s/products/%d/jid%"
                    PRId64 "/job.log\n", sum->failed[k].jid,

@@ -176,7 +176,7 @@ same "refail: codes" "$(q 'select ppid, exitcode, count(*) from jobs group by pp
   "$(printf '12|67|2\n15|71|12')"
 same "refail: only reference jobs ran" "$(cut -d' ' -f1 "$W/runs" | sort -u)" "12"
 expect "refail: science log says why" "$(grep -q 'reference job .* failed: not run' "$W"/products/20261207/jid3/job.log; echo $?)"
-expect "refail: reported" "$(grep -q 'failed jobs (14; rapid run --retry-failed' <<<"$out"; echo $?)"
+expect "refail: reported" "$(grep -q 'ended with a warning (32-63) or failed (14; rapid run --retry-failed' <<<"$out"; echo $?)"
 unset FAKE_JOB_EXIT_REF
 check run-retry 0 "$rapid" run "${range[@]}" --retry-failed
 complete "retry-failed"

@@ -282,12 +282,17 @@ typedef struct rapid_eval_found {
     const char *method;   /* "zogy", "sfft", "naive" */
     int n_images;         /* difference images of the method */
     long n_truth;         /* supernovae on them, where the difference has
-                           * data, brighter than in the reference (their
+                           * data, more than RAPID_EVAL_FOUND_EDGE px from
+                           * its edges, brighter than in the reference (their
                            * mean flux on the images that are not science
                            * images of the run) by more than mag_max */
     long n_found;         /* of those, within 1 px of a passing candidate */
     long n_pass;          /* passing candidates in all */
 } rapid_eval_found;
+
+/* Supernovae nearer an edge than this (px) are not counted: cut by the
+ * edge, they are not expected to pass the cuts. */
+#define RAPID_EVAL_FOUND_EDGE 5
 
 /* For the science jobs of procdate under the work directory work that
  * ended normally, and the simulation simdir they came from (its

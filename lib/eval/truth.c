@@ -73,9 +73,12 @@ static int count_one(const eval_scijob *j, const char *cat, const char *dif, dou
         double fr = ref_flux(rf, nrf, kid[k]), dmag;
         int found = 0;
         /* supernovae (kinds 1-3) brighter than in the reference by more
-         * than mag_max, on data */
-        if (kk[k] < 1 || kk[k] > 3 || !(kf[k] > fr) || !(km[k] < 90) || px < 0 || py < 0 ||
-            px >= d.nx || py >= d.ny || !isfinite(d.data[py * d.nx + px]))
+         * than mag_max, on data, away from the edges */
+        if (kk[k] < 1 || kk[k] > 3 || !(kf[k] > fr) || !(km[k] < 90) ||
+            !(kx[k] > RAPID_EVAL_FOUND_EDGE && ky[k] > RAPID_EVAL_FOUND_EDGE &&
+              kx[k] < d.nx - 1 - RAPID_EVAL_FOUND_EDGE &&
+              ky[k] < d.ny - 1 - RAPID_EVAL_FOUND_EDGE) ||
+            !isfinite(d.data[py * d.nx + px]))
             continue;
         dmag = km[k] - 2.5 * log10(1 - fr / kf[k]);
         if (!(dmag < mag_max))
