@@ -416,6 +416,7 @@ static void test_mask_file(void **state)
     assert_true(n.saturated == sat && n.grown == 0);
     /* grown: also every pixel within one of a PERSISTENCE or JUMP_DET
      * one, by brute force */
+    rapid_image_release(&sci);
     assert_ok(rapid_fits_read_image(l2[1], NULL, &sci, &err), err);
     assert_ok(rapid_dq_mask_file_grow(l2[1], &sci, RAPID_DQ_GROW, &n, &err), err);
     {
