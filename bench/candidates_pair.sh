@@ -6,7 +6,10 @@
 # visit 6, and the same with 400 point sources of H 21-26 injected; every
 # difference method; `rapid extract --negative` (ZOGY: detection on S_corr,
 # P_D; kernel fit: the cross-convolved difference and its PSF; naive: the
-# science PSF); bench/candidates_vs_truth counts.
+# science PSF); bench/candidates_vs_truth counts.  Then the same pair
+# simulated with cosmic rays, hot pixels, defects and persistence on
+# (case "dirty": still no supernovae or variables), its own reference:
+# every passing candidate there is false.
 #
 #   bench/candidates_pair.sh RAPID BENCHBIN WORKDIR
 #
@@ -40,12 +43,26 @@ if [ ! -f "$work/inj/.done" ]; then
   "$bin/inject_l2" "$sci" "$work/inj/$base.fits" "$work/inj/truth.fits" 400 21 26 7 >/dev/null
   touch "$work/inj/.done"
 fi
-for case in plain inj; do
-  if [ $case = plain ]; then s=$sci truth=$sim/truth/transients.fits; else
-    s=$work/inj/$base.fits truth=$work/inj/truth.fits; fi
+simd=$work/sim_dirty
+if [ ! -f "$simd/.done" ]; then
+  "$rapid" sim --out "$simd" --force --seed 21 --size 1024 --scas 1 --epochs 6 \
+    --without supernovae,variables >/dev/null
+  touch "$simd/.done"
+fi
+mapfile -t dinputs < <(ls "$simd"/Roman_TDS_simple_model_H158_*_1.fits | sort -V)
+if [ ! -f "$work/ref_dirty/.done" ]; then
+  "$rapid" coadd --rtid "$rtid" --filter H158 --size 2800 --out "$work/ref_dirty" \
+    "${dinputs[@]:0:5}" >/dev/null
+  touch "$work/ref_dirty/.done"
+fi
+for case in plain inj dirty; do
+  r=$ref
+  if [ $case = plain ]; then s=$sci truth=$sim/truth/transients.fits
+  elif [ $case = inj ]; then s=$work/inj/$base.fits truth=$work/inj/truth.fits
+  else s=${dinputs[5]} truth=$simd/truth/transients.fits r=$work/ref_dirty/rapid_ref_${rtid}_H158; fi
   d=$work/diff_$case
   if [ ! -f "$d/.done" ]; then
-    "$rapid" diff --sci "$s" --ref "$ref.fits" --out "$d" --method all >/dev/null
+    "$rapid" diff --sci "$s" --ref "$r.fits" --out "$d" --method all >/dev/null
     touch "$d/.done"
   fi
   for m in zogy sfft naive; do

@@ -22,7 +22,7 @@ fi
 expect "columns lowercase, units" "$(od -An -c -w80 "$tmp/c.fits" | tr -d ' ' | tr -d '\n' | grep -q "TTYPE2='x'" ; echo $?)"
 check extract-csv 0 "$rapid" extract --image "$l2[1]" --unc "$l2[2]" --psf "$psf" --background 64 --negative --out "$tmp/c.csv"
 head -1 "$tmp/c.csv" >"$tmp/cols"
-expect "csv header" "$(grep -q '^id,x,y,ra,dec,flux_aper_2,flux_aper_3,flux_aper_4,flux_aper_6,flux_aper_10,flux_aper_14,fluxerr_aper_2,.*,flux_auto,fluxerr_auto,a,b,theta,elongation,fwhm,isoarea,peak,snr,flags,sign,flux_psf,fluxerr_psf,x_psf,y_psf,xerr_psf,yerr_psf,chi2_psf,npix_psf,edge_dist,snr_aper_3,aper_ratio_3_6,nneg,nbad,sumrat,dmag,satrad,pass,fail_bits$' "$tmp/cols"; echo $?)"
+expect "csv header" "$(grep -q '^id,x,y,ra,dec,flux_aper_2,flux_aper_3,flux_aper_4,flux_aper_6,flux_aper_10,flux_aper_14,fluxerr_aper_2,.*,flux_auto,fluxerr_auto,a,b,theta,elongation,fwhm,isoarea,peak,snr,flags,sign,flux_psf,fluxerr_psf,x_psf,y_psf,xerr_psf,yerr_psf,chi2_psf,npix_psf,edge_dist,snr_aper_3,aper_ratio_3_6,nneg,nbad,sumrat,dmag,satrad,snr_psf,pass,fail_bits$' "$tmp/cols"; echo $?)"
 ncsv=$(($(wc -l <"$tmp/c.csv") - 1))
 expect "csv rows as counted" "$(grep -q "\"candidates\": $ncsv," <<<"$out"; echo $?)"
 expect "negative candidates" "$(awk -F, 'NR>1 && $29==-1 {k++} END {exit !(k>0)}' "$tmp/c.csv"; echo $?)"

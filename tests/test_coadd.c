@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "rapid/coadd.h"
+#include "rapid/dq.h"
 #include "rapid/rng.h"
 #include "rapid/tile.h"
 #include "image/coadd_internal.h"
@@ -374,6 +375,139 @@ static void test_row_batch(void **state)
         rapid_coadd_release(&b);
     }
     rapid_coadd_release(&a);
+}
+
+/* ------------------------------------------ outliers where few inputs overlap */
+
+/* Input k's geometry, sky, stars and noise, plus: a single-pixel charge
+ * of CR_DN / 2 that no flag marks at the cosmic ray's position (if
+ * `unflagged`), and a pixel flagged PERSISTENCE at the transient's
+ * position whose eight neighbours hold 400 DN of unflagged persistence (if
+ * `persist`); SCI and DQ extensions, into path. */
+static void write_input_dq(int k, int unflagged, int persist, const char *path)
+{
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
+    rapid_fits_out *out = NULL;
+    rapid_wcs w = RAPID_WCS_INIT;
+    rapid_rng r;
+    double x, y;
+    int i, xi, yi, a, b;
+
+    input_wcs(&w, k);
+    assert_int_equal(rapid_image_alloc(&img, NPIX, NPIX, (float)(SKY * EXPT), NULL), 0);
+    assert_int_equal(rapid_image_u32_alloc(&dq, NPIX, NPIX, 0, NULL), 0);
+    for (i = 0; i < NSTAR; i++) {
+        assert_int_equal(rapid_wcs_sky2pix(&w, 1, &sra[i], &sdec[i], &x, &y, NULL), 0);
+        add_gauss(img.data, NPIX, x, y, sflux[i] * EXPT);
+    }
+    rapid_rng_derive(&r, 91, (uint64_t)k, 0, 0);
+    for (i = 0; i < NPIX * NPIX; i++)
+        img.data[i] = (float)(rapid_rng_poisson(&r, img.data[i]) + 8.5 * rapid_rng_normal(&r));
+    assert_int_equal(rapid_wcs_sky2pix(&w, 1, &cr_ra, &cr_dec, &x, &y, NULL), 0);
+    if (unflagged)
+        img.data[(int)floor(y + 0.5) * NPIX + (int)floor(x + 0.5)] += (float)(CR_DN / 2);
+    assert_int_equal(rapid_wcs_sky2pix(&w, 1, &tr_ra, &tr_dec, &x, &y, NULL), 0);
+    xi = (int)floor(x + 0.5), yi = (int)floor(y + 0.5);
+    if (persist) {
+        for (b = -1; b <= 1; b++)
+            for (a = -1; a <= 1; a++)
+                img.data[(yi + b) * NPIX + xi + a] += 400;
+        img.data[yi * NPIX + xi] += 20000;
+        dq.data[yi * NPIX + xi] = RAPID_DQ_PERSISTENCE | RAPID_DQ_DO_NOT_USE;
+    }
+    assert_int_equal(rapid_wcs_to_header(&w, &img.hdr, NULL), 0);
+    rapid_header_set_double(&img.hdr, "EXPTIME", EXPT, NULL);
+    rapid_header_set_double(&img.hdr, "ZPTMAG", ZP, NULL);
+    rapid_header_set_double(&img.hdr, "MJD-OBS", 62031.0 + k, NULL);
+    rapid_header_set_str(&img.hdr, "FILTER", "H158", NULL);
+    rapid_header_set_long(&img.hdr, "SCA_NUM", k + 1, NULL);
+    rapid_header_set_double(&img.hdr, "GAIN", 1.0, NULL);
+    rapid_header_set_double(&img.hdr, "RDNOISE", 8.5, NULL);
+    rapid_header_set_double(&img.hdr, "SATURATE", 1e5, NULL);
+    assert_int_equal(rapid_fits_create(&out, path, NULL), 0);
+    assert_int_equal(rapid_fits_append_image(out, &img, "SCI", NULL), 0);
+    assert_int_equal(rapid_fits_append_image_u32(out, &dq, "DQ", NULL), 0);
+    assert_int_equal(rapid_fits_commit(out, NULL), 0);
+    rapid_image_release(&img);
+    rapid_image_u32_release(&dq);
+    rapid_wcs_release(&w);
+}
+
+/* The coadd's excess over the sky within 3 px of (ra, dec), DN/s, and the
+ * noise of that sum from the uncertainty map. */
+static double excess_at(const rapid_coadd *c, double ra, double dec, double *noise)
+{
+    rapid_wcs w = RAPID_WCS_INIT;
+    double x, y, v = 0;
+    int i, j;
+
+    assert_int_equal(rapid_wcs_from_header(&w, &c->image.hdr, NULL), 0);
+    assert_int_equal(rapid_wcs_sky2pix(&w, 1, &ra, &dec, &x, &y, NULL), 0);
+    for (j = (int)(y - 4); j <= (int)(y + 4); j++)
+        for (i = (int)(x - 4); i <= (int)(x + 4); i++) {
+            float u = c->uncertainty.data[j * c->image.nx + i];
+            if (hypot(i - x, j - y) <= 3 && isfinite(u))
+                v += (double)u * u;
+        }
+    *noise = sqrt(v);
+    rapid_wcs_release(&w);
+    return aperture(&c->image, x, y, 3.0, c->meta.gmedian);
+}
+
+/* Where two inputs overlap, an unflagged single-pixel charge in one of
+ * them (a cosmic ray below the up-the-ramp fit's threshold) is rejected
+ * against the other; the excess charge around a pixel flagged PERSISTENCE
+ * never enters (its neighbours are masked), even where only that input
+ * covers it; the stars keep their flux. */
+static void test_low_coverage_outliers(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_coadd_input in[2];
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_wcs w = RAPID_WCS_INIT;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    char p[2][600];
+    double noise, e, worst = 0, x, y;
+    int k;
+
+    (void)state;
+    snprintf(p[0], sizeof p[0], "%s/l2dq_0.fits", test_tmpdir());
+    snprintf(p[1], sizeof p[1], "%s/l2dq_1.fits", test_tmpdir());
+    write_input_dq(2, 1, 0, p[0]);
+    write_input_dq(3, 0, 0, p[1]);
+    in[0].path = p[0], in[1].path = p[1];
+    in[0].psf_path = in[1].psf_path = NULL;
+    write_psf(test_tmpdir(), 3);
+    write_psf(test_tmpdir(), 4);
+    opts(&o);
+    o.min_inputs = 1;
+    assert_ok(rapid_coadd_make(&o, rtid, "H158", in, 2, &c, NULL, NULL, &err), err);
+    assert_int_equal(rapid_wcs_from_header(&w, &c.image.hdr, NULL), 0);
+    assert_int_equal(rapid_wcs_sky2pix(&w, 1, &cr_ra, &cr_dec, &x, &y, NULL), 0);
+    assert_true(c.coverage.data[(int)y * GRID + (int)x] < 2.5);
+    e = excess_at(&c, cr_ra, cr_dec, &noise);
+    print_message("two inputs: unflagged charge %.1f DN/s left of %.1f, noise %.2f\n", e,
+                  CR_DN / 2 / EXPT / 2, noise);
+    assert_true(fabs(e) < 4 * noise);
+    for (k = 0; k < NSTAR; k++) {
+        assert_int_equal(rapid_wcs_sky2pix(&w, 1, &sra[k], &sdec[k], &x, &y, NULL), 0);
+        worst = fmax(worst, fabs(aperture(&c.image, x, y, 7.0, c.meta.gmedian) / sflux[k] - 1));
+    }
+    print_message("two inputs: worst star flux error %.3f%%\n", 100 * worst);
+    assert_true(worst < 0.01);
+    rapid_coadd_release(&c);
+    rapid_wcs_release(&w);
+    /* one input: nothing to reject against; the flagged pixel's
+     * neighbours are left out */
+    write_input_dq(2, 0, 1, p[0]);
+    assert_ok(rapid_coadd_make(&o, rtid, "H158", in, 1, &c, NULL, NULL, &err), err);
+    e = excess_at(&c, tr_ra, tr_dec, &noise);
+    print_message("one input: excess around a PERSISTENCE pixel %.1f DN/s (its neighbours "
+                  "held %.0f), noise %.2f\n", e, 8 * 400 / EXPT, noise);
+    assert_true(fabs(e) < 4 * noise);
+    rapid_coadd_release(&c);
 }
 
 /* The rejection's pre-filter only saves time: with it and without it
@@ -853,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_truth),
         cmocka_unit_test(test_row_batch),
         cmocka_unit_test(test_reject_prefilter),
+        cmocka_unit_test(test_low_coverage_outliers),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_coverage_total),
         cmocka_unit_test(test_too_few),

@@ -193,15 +193,23 @@ static void poison(int k, l2file *f)
             f->sci.data[i] = 1e9f;
 }
 
-/* Unusable pixels become NaN (and the file loses its DQ). */
+/* Unusable pixels and the neighbours of RAPID_DQ_GROW ones become NaN, as
+ * a coadd leaves them out (and the file loses its DQ). */
 static void to_nan(int k, l2file *f)
 {
-    size_t i, n = (size_t)f->sci.nx * f->sci.ny;
+    int nx = f->sci.nx, ny = f->sci.ny, x, y, a, b;
 
     (void)k;
-    for (i = 0; i < n; i++)
-        if (rapid_dq_unusable(f->dq.data[i]))
-            f->sci.data[i] = NAN;
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++) {
+            int out = rapid_dq_unusable(f->dq.data[(size_t)y * nx + x]);
+            for (b = y - 1; b <= y + 1; b++)
+                for (a = x - 1; a <= x + 1; a++)
+                    out |= a >= 0 && b >= 0 && a < nx && b < ny &&
+                           (f->dq.data[(size_t)b * nx + a] & RAPID_DQ_GROW);
+            if (out)
+                f->sci.data[(size_t)y * nx + x] = NAN;
+        }
 }
 
 /* The first input's ERR ten times larger. */
@@ -245,8 +253,8 @@ static int setup(void **state)
 }
 
 /* A coadd never uses a flagged pixel: poisoned flagged pixels change
- * nothing, and flagged pixels set to NaN in files without DQ give the
- * same reference bit for bit. */
+ * nothing, and flagged pixels (and the neighbours of RAPID_DQ_GROW ones)
+ * set to NaN in files without DQ give the same reference bit for bit. */
 static void test_coadd_honours_dq(void **state)
 {
     static char orig[NEPOCH][800], bad[NEPOCH][800], nan[NEPOCH][800];
@@ -389,7 +397,7 @@ static void test_mask_file(void **state)
     rapid_image sci = RAPID_IMAGE_INIT, sci2 = RAPID_IMAGE_INIT;
     rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
     rapid_err err = RAPID_ERR_INIT;
-    rapid_dq_counts n = {-1, -1};
+    rapid_dq_counts n = {-1, -1, -1};
     static char plain[NEPOCH][800];
     long want = 0, jumps = 0, sat = 0;
     size_t i;
@@ -405,7 +413,28 @@ static void test_mask_file(void **state)
         jumps += dq.data[i] == RAPID_DQ_JUMP_DET;
     }
     assert_true(n.unusable == want && want > 0 && jumps > 0);
-    assert_true(n.saturated == sat);
+    assert_true(n.saturated == sat && n.grown == 0);
+    /* grown: also every pixel within one of a PERSISTENCE or JUMP_DET
+     * one, by brute force */
+    rapid_image_release(&sci);
+    assert_ok(rapid_fits_read_image(l2[1], NULL, &sci, &err), err);
+    assert_ok(rapid_dq_mask_file_grow(l2[1], &sci, RAPID_DQ_GROW, &n, &err), err);
+    {
+        long grown = 0;
+        int x, y, a, b;
+        for (y = 0; y < SIZE; y++)
+            for (x = 0; x < SIZE; x++) {
+                int near = 0;
+                for (b = y - 1; b <= y + 1; b++)
+                    for (a = x - 1; a <= x + 1; a++)
+                        near |= a >= 0 && b >= 0 && a < SIZE && b < SIZE &&
+                                (dq.data[(size_t)b * SIZE + a] & RAPID_DQ_GROW);
+                i = (size_t)y * SIZE + x;
+                assert_true(isnan(sci.data[i]) == (rapid_dq_unusable(dq.data[i]) || near));
+                grown += near && !rapid_dq_unusable(dq.data[i]);
+            }
+        assert_true(n.unusable == want && n.grown == grown && grown > jumps);
+    }
     variant("plain_mask", NULL, 0, plain);
     assert_ok(rapid_fits_read_image(plain[1], NULL, &sci2, &err), err);
     assert_ok(rapid_dq_mask_file(plain[1], &sci2, &n, &err), err);

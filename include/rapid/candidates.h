@@ -43,6 +43,8 @@ typedef struct rapid_cuts {
     double chi2_max;      /* ... < chi2_max (10) */
     double dmag_max;      /* dmag < dmag_max, mag (0.3) */
     double satrad_min;    /* satrad >= satrad_min (1; 0: no cut) */
+    double snr_psf_min;   /* snr_psf >= snr_psf_min (5): the PSF fit's S/N */
+    double snr_auto_min;  /* snr >= snr_auto_min (3): the Kron flux's S/N */
     double sat_rmin;      /* a saturated star's mask radius: sat_rmin + */
     double sat_scale;     /* sat_scale x sqrt(its saturated pixels), px
                            * (30, 2: measured on simulated H158 pairs, where
@@ -75,8 +77,10 @@ enum {
     RAPID_FAIL_SUMRAT = 64,  /* sumrat < sumrat_min */
     RAPID_FAIL_CHI2 = 128,   /* chi2_psf outside (chi2_min, chi2_max) */
     RAPID_FAIL_DMAG = 256,   /* dmag >= dmag_max */
-    RAPID_FAIL_SAT = 512     /* satrad < satrad_min: within the mask of a
+    RAPID_FAIL_SAT = 512,    /* satrad < satrad_min: within the mask of a
                               * saturated star (rings, wings) */
+    RAPID_FAIL_SNR_PSF = 1024,  /* snr_psf < snr_psf_min */
+    RAPID_FAIL_SNR_AUTO = 2048  /* snr < snr_auto_min */
 };
 
 /* Candidate flags (column `flags`): SEP's extraction and aperture flags in

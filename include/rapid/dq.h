@@ -48,10 +48,22 @@ static inline int rapid_dq_unusable(uint32_t dq)
  * gain in e/DN and a read noise rn in electrons. */
 double rapid_dq_err(double sci, double gain, double rn);
 
+/* The bits whose pixels' eight neighbours a coadd also leaves out
+ * (rapid_dq_mask_file_grow): beside a persistence-flagged pixel or a
+ * cosmic ray's fitted-out jump lies excess charge that no flag marks
+ * (persistence below the flag's threshold, the fainter edge of a
+ * cosmic-ray track).  In simulated H158 images 39-44 % of the unflagged
+ * neighbours of PERSISTENCE pixels and 1-6 % of those of JUMP_DET pixels
+ * lie more than 4 sigma above their surroundings, against 0.7 % of all
+ * pixels; those of HOT pixels are like any other (growing them would
+ * cost 3.4 % of the pixels). */
+#define RAPID_DQ_GROW (RAPID_DQ_PERSISTENCE | RAPID_DQ_JUMP_DET)
+
 /* What rapid_dq_mask_file did. */
 typedef struct rapid_dq_counts {
     long unusable;   /* pixels set to NaN */
     long saturated;  /* of them, flagged SATURATED */
+    long grown;      /* set to NaN as neighbours of a pixel with grow bits */
 } rapid_dq_counts;
 
 /* After reading the SCI image of path into sci: if the file has a DQ
@@ -60,6 +72,12 @@ typedef struct rapid_dq_counts {
  * without DQ is left as it is (counts 0). */
 int rapid_dq_mask_file(const char *path, rapid_image *sci,
                        rapid_dq_counts *counts, rapid_err *err);
+
+/* The same, and also every pixel within one pixel (the eight neighbours)
+ * of a pixel with any of grow_bits (e.g. RAPID_DQ_GROW) is set to NaN;
+ * grow_bits 0 is rapid_dq_mask_file. */
+int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bits,
+                            rapid_dq_counts *counts, rapid_err *err);
 
 #ifdef __cplusplus
 }

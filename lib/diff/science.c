@@ -64,7 +64,7 @@ static int uncertainty(const char *path, rapid_science *s, rapid_err *err)
 int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
                        rapid_err *err)
 {
-    rapid_dq_counts dq = {0, 0};
+    rapid_dq_counts dq = {0, 0, 0};
     size_t i, n;
     int rc;
 

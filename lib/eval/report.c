@@ -24,9 +24,10 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(round(v * 1e4) / 1e4) : json_null();
 }
 
-/* the cuts' names, by bit of fail_bits (docs/products.md) */
+/* the cuts' names, by bit of fail_bits (docs/candidates.md) */
 static const char *const cut_names[] = {"edge", "snr", "elong", "ratio", "nneg",
-                                        "nbad", "sumrat", "chi2", "dmag", "satrad"};
+                                        "nbad", "sumrat", "chi2", "dmag", "satrad",
+                                        "snr_psf", "snr_auto"};
 
 static json_t *lost_to_cuts(const rapid_eval_result *r)
 {

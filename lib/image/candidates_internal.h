@@ -20,7 +20,7 @@ typedef struct cand_row {
     int isoarea, flags;
     rapid_psfphot_result psf;
     /* vetting metrics */
-    float edge_dist, snr_aper_3, aper_ratio_3_6, sumrat, dmag, satrad;
+    float edge_dist, snr_aper_3, aper_ratio_3_6, sumrat, dmag, satrad, snr_psf;
     int nneg, nbad, fail_bits;
 } cand_row;
 

@@ -14,7 +14,7 @@ typedef struct cols {
     float *ap[CAND_NAPER], *aperr[CAND_NAPER];
     float *flux_auto, *fluxerr_auto, *a, *b, *theta, *elong, *fwhm, *peak, *snr;
     float *flux_psf, *fluxerr_psf, *xerr_psf, *yerr_psf, *chi2_psf;
-    float *edge, *snr3, *ratio, *sumrat, *dmag, *satrad;
+    float *edge, *snr3, *ratio, *sumrat, *dmag, *satrad, *snr_psf;
 } cols;
 
 static int add_cols(rapid_table *t, long n, const char *u, cols *c)
@@ -66,6 +66,7 @@ static int add_cols(rapid_table *t, long n, const char *u, cols *c)
     ok &= !!(c->sumrat = rapid_table_add_f32(t, "sumrat", ""));
     ok &= !!(c->dmag = rapid_table_add_f32(t, "dmag", "mag"));
     ok &= !!(c->satrad = rapid_table_add_f32(t, "satrad", ""));
+    ok &= !!(c->snr_psf = rapid_table_add_f32(t, "snr_psf", ""));
     ok &= !!(c->pass = rapid_table_add_i32(t, "pass", ""));
     ok &= !!(c->fail = rapid_table_add_i32(t, "fail_bits", ""));
     return ok ? 0 : RAPID_E_NOMEM;
@@ -112,6 +113,7 @@ static void fill_row(const cand_row *r, long i, cols *c)
     c->sumrat[i] = r->sumrat;
     c->dmag[i] = r->dmag;
     c->satrad[i] = r->satrad;
+    c->snr_psf[i] = r->snr_psf;
     c->pass[i] = r->fail_bits == 0;
     c->fail[i] = r->fail_bits;
 }
@@ -180,6 +182,8 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETD("CUT_C2MX", c->chi2_max, "pass: chi2_psf < this");
     SETD("CUT_DMAG", c->dmag_max, "pass: dmag < this");
     SETD("CUT_SATR", c->satrad_min, "pass: satrad >= this (0: no cut)");
+    SETD("CUT_SPSF", c->snr_psf_min, "pass: snr_psf >= this");
+    SETD("CUT_SAUT", c->snr_auto_min, "pass: snr >= this");
 #undef SETD
 #undef SETS
 #undef SETL

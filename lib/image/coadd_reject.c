@@ -14,8 +14,17 @@
 #include "core/clones.h"
 #include "coadd_internal.h"
 
-/* "covered by at least three inputs" */
-#define MIN_COVER 2.5f
+/* "covered by at least two inputs": with two, the larger value is
+ * tested against the other (the smaller, or the one consistent with it,
+ * is kept); below, there is nothing to test against */
+#define MIN_COVER 1.5f
+
+/* Below this coverage the others' mean is one input's value, sampled at
+ * one sub-pixel phase: the core of a sharp star differs between two
+ * inputs by more than the gradient of one of them allows, so the gradient
+ * counts this many times over there. */
+#define FEW_COVER 2.5f
+#define FEW_GRAD 3.0
 
 /* Each input's weight, vc1 and vc0 via, by its number: what the weight
  * and the variance of a largest value are rebuilt from. */
@@ -47,7 +56,7 @@ RAPID_INLINE void largest(const inputs_by_number *t, uint32_t mx, float M,
 
 /* How far the largest value at pixel i lies above mu, the mean of the
  * others (*dev), and the variance of that difference (*var, >= 0).  0
- * where there is nothing to test: covered by fewer than three inputs, or
+ * where there is nothing to test: covered by fewer than two inputs, or
  * no largest value or no other.  In selects, without branches: the
  * pre-filter runs it on every pixel. */
 RAPID_INLINE int excess(const coadd_sums *s, const inputs_by_number *t,
@@ -115,6 +124,8 @@ static int stands_out(const coadd_sums *s, const inputs_by_number *t,
         if (isfinite(mj))
             grad = fmax(grad, fabs(mj - m));
     }
+    if (s->C[(size_t)y * n + x] < FEW_COVER)
+        grad *= FEW_GRAD;
     return dev > k * sqrt(var) + s->o->reject_grad * grad;
 }
 

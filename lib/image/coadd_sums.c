@@ -259,7 +259,7 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     rapid_image *im = &t->img;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
     adder d;
-    rapid_dq_counts dqn = {0, 0};
+    rapid_dq_counts dqn = {0, 0, 0};
     double sky, skyvar, errmed = NAN;
     size_t maxcells = 3 * (size_t)in->nx * in->ny + ((size_t)1 << 22);
     long nsat = 0;
@@ -272,9 +272,11 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
                         in->src->path, im->nx, im->ny, in->nx, in->ny);
         goto cleanup;
     }
-    /* pixels the DQ extension flags are no data; ERR, where there is one,
-     * gives the noise (else GAIN and RDNOISE do) */
-    if ((rc = rapid_dq_mask_file(in->src->path, im, &dqn, err)) != 0 ||
+    /* pixels the DQ extension flags are no data, and the neighbours of
+     * those with excess charge around them (RAPID_DQ_GROW: where few
+     * inputs overlap, the outlier rejection cannot take that charge out);
+     * ERR, where there is one, gives the noise (else GAIN and RDNOISE do) */
+    if ((rc = rapid_dq_mask_file_grow(in->src->path, im, RAPID_DQ_GROW, &dqn, err)) != 0 ||
         (rc = input_err(in, im, &t->err, &errmed, err)) < 0)
         goto cleanup;
     rc = 0;

@@ -28,7 +28,7 @@ void rapid_steps_settings_init(rapid_steps_settings *s)
 static const char *const cut_names[] = {
     "edge_min",   "snr_min",  "elong_max", "ratio_min", "ratio_max", "nneg_max",
     "nbad_max", "sumrat_min", "chi2_min",  "chi2_max",  "dmag_max",
-    "satrad_min", "sat_rmin", "sat_scale"};
+    "satrad_min", "snr_psf_min", "snr_auto_min", "sat_rmin", "sat_scale"};
 
 typedef struct ini_ctx {
     rapid_steps_settings *s;
