@@ -381,7 +381,12 @@ static void print_json(const diff_args *a, const diff_state *s,
             printf(", \"pad\": [%d, %d], \"sec_fit\": %.3f, \"sec_conv\": %.3f",
                    o->padx, o->pady, o->sec_fit, o->sec_conv);
             printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
-                   "\"eps_nstars\": %d", o->eps_model, o->pos_model, o->neps);
+                   "\"eps_nstars\": %d, \"ncandidates\": %d, "
+                   "\"eiv_steps\": %d, \"kerr_centre\": ", o->eps_model,
+                   o->pos_model, o->neps, o->ncandidates, o->eiv_steps);
+            json_num(o->kerr_centre);
+            fputs(", \"kerr_edge\": ", stdout);
+            json_num(o->kerr_edge);
         }
         putchar('}');
     }

@@ -491,6 +491,17 @@ expect "diff: one JSON object with every key" "$(json_has '
   d["methods"]["sfft"]["order"] == 2 and d["methods"]["sfft"]["half_width"] == 9 and
   d["methods"]["zogy"]["seconds"] >= 0 and d["methods"]["zogy"]["sigma_n"] > 0 and
   d["products"]["zogy"]["diff"] == "'"$tmp/d/${b}_zogy_diff.fits"'"'; echo $?)"
+# the kernel fit's statistics: present, and what the fit of this pair
+# gives (chi^2 near 1, a finite condition number below the limit)
+expect "diff: the kernel fit's statistics in the JSON" "$(json_has '
+  (lambda m: m["basis"] == "delta" and m["order"] == 2 and m["bg_order"] == 2 and
+   m["nstamps"] >= 30 and m["ncandidates"] >= m["nstamps"] + m["nrejected"] and
+   m["npix"] > m["nunknowns"] == 6 * 19 * 19 + 6 and
+   isinstance(m["chi2r"], float) and 0.5 < m["chi2r"] < 2 and
+   isinstance(m["cond"], float) and 1 <= m["cond"] < 1e12 and
+   m["eiv_steps"] in range(0, 4) and
+   0 <= m["kerr_centre"] <= m["kerr_edge"] < 1 and
+   abs(m["ksum"] - d["match"]["scale"]) < 0.1 * d["match"]["scale"])(d["methods"]["sfft"])'; echo $?)"
 expect "diff: no bare NaN in the JSON" "$(! grep -qiE '\bnan\b|\binf' <<<"$out"; echo $?)"
 expect "diff quiet in scripts" "$( [ -z "$err" ]; echo $?)"
 expect "diff: the fourteen products, verified" "$(products_ok "$tmp/d" $all_products && [ "$(ls -A "$tmp/d" | wc -l)" = 14 ]; echo $?)"

@@ -489,7 +489,8 @@ typedef struct rapid_sfft_in {
 typedef struct rapid_sfft_out {
     float *d, *cconv, *unc;  /* decorrelated and cross-convolved
                               * differences and sigma of d, science DN/s,
-                              * nx * ny each (allocated; free()) */
+                              * nx * ny each (allocated: released by
+                              * rapid_sfft_out_release, not free()) */
     float *pd;               /* P_D, npd x npd, unit sum (allocated) */
     int npd;                 /* max(npn, npr) */
     float *kernel;           /* K_j, nterms x (2 h + 1)^2 (allocated):

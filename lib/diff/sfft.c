@@ -27,6 +27,7 @@
 
 #include <cblas.h>
 
+#include "../core/bigmem.h"
 #include "../core/stats.h"
 #include "rapid/psfops.h"
 #include "modelerr.h"
@@ -73,9 +74,9 @@ void rapid_sfft_out_release(rapid_sfft_out *out)
 {
     if (!out)
         return;
-    free(out->d);
-    free(out->cconv);
-    free(out->unc);
+    rapid_big_free(out->d);
+    rapid_big_free(out->cconv);
+    rapid_big_free(out->unc);
     free(out->pd);
     free(out->kernel);
     memset(out, 0, sizeof *out);
@@ -587,7 +588,7 @@ static void work_free(work *w)
     free(w->pv);
     sfft_stamps_free(w->st, w->nst);
     small_free(&w->s);
-    free(w->lm);
+    rapid_big_free(w->lm);
 }
 
 static double now(void)
@@ -952,9 +953,9 @@ static int outputs_alloc(const rapid_sfft_in *in, const sfft_geom *sg,
 {
     size_t n = (size_t)in->nx * in->ny;
 
-    out->d = malloc(n * sizeof *out->d);
-    out->cconv = malloc(n * sizeof *out->cconv);
-    out->unc = malloc(n * sizeof *out->unc);
+    out->d = rapid_big_malloc(n * sizeof *out->d);
+    out->cconv = rapid_big_malloc(n * sizeof *out->cconv);
+    out->unc = rapid_big_malloc(n * sizeof *out->unc);
     out->npd = in->npn > in->npr ? in->npn : in->npr;
     out->pd = malloc((size_t)out->npd * out->npd * sizeof *out->pd);
     out->kernel = malloc((size_t)sg->nterms * sg->nk * sizeof *out->kernel);
@@ -1039,7 +1040,7 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     else if (!(rc = small_make(in, &sg, w.coef, pad, &w.s, err))) {
         double t0 = now();
         n = (size_t)in->nx * in->ny;
-        if (!(w.lm = malloc(n * sizeof *w.lm))) {
+        if (!(w.lm = rapid_big_malloc(n * sizeof *w.lm))) {
             rc = rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
             goto done;
         }
@@ -1087,10 +1088,14 @@ int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
                           "the prepared pair or their PSFs do not go "
                           "together");
     n = (size_t)p->nx * p->ny;
-    nb = malloc(n * sizeof *nb);
-    rb = malloc(n * sizeof *rb);
-    vn = malloc(n * sizeof *vn);
-    vr = malloc(n * sizeof *vr);
+    /* the image-sized buffers (these, lm and the outputs) from the
+     * big-block pool: the memory the reference as read and the
+     * preparation's temporaries went back to, already faulted in, and not
+     * fresh mappings on top of it (which set the command's peak) */
+    nb = rapid_big_malloc(n * sizeof *nb);
+    rb = rapid_big_malloc(n * sizeof *rb);
+    vn = rapid_big_malloc(n * sizeof *vn);
+    vr = rapid_big_malloc(n * sizeof *vr);
     pr = malloc((size_t)nrp * nrp * sizeof *pr);
     if (!nb || !rb || !vn || !vr || !pr) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
@@ -1127,10 +1132,10 @@ int rapid_diff_sfft(const rapid_science *sci, const rapid_diff_pair *p,
     in.s0 = p->match.scale;
     rc = rapid_sfft(&in, o, out, err);
 done:
-    free(nb);
-    free(rb);
-    free(vn);
-    free(vr);
+    rapid_big_free(nb);
+    rapid_big_free(rb);
+    rapid_big_free(vn);
+    rapid_big_free(vr);
     free(pr);
     return rc;
 }
