@@ -564,24 +564,16 @@ static int calib_mask(const rapid_zogy_in *in, const float *dl,
     return 0;
 }
 
-/* The robust sigma (1.4826 MAD about the median) of the m values z
- * (reordered). */
-static double robust_sigma(float *z, size_t m)
-{
-    float med = rapid_select_f(z, m, m / 2);
-    size_t i;
-
-    for (i = 0; i < m; i++)
-        z[i] = fabsf(z[i] - med);
-    return 1.4826 * rapid_select_f(z, m, m / 2);
-}
-
 /* The factor g for which x / sqrt(a + g b) has robust sigma 1 over the m
- * pixels (x, a, b) given: from g = 1, the step that would make it so if
- * the window's mean variances scaled with the robust sigma's square (its
- * fixed point is the answer), CALIB_ITER times; within [0, CALIB_MAX]. */
+ * pixels (x, a, b) given: the median of x^2 / (a + g b) that of a chi^2
+ * with one degree of freedom, CALIB_CHI2 (1.4826 MAD about 0: the
+ * output's median is 0 to far better than its noise).  From g = 1, the
+ * step that would make it so if the window's mean variances scaled with
+ * that median (its fixed point is the answer), CALIB_ITER times; within
+ * [0, CALIB_MAX]. */
 #define CALIB_ITER 3
 #define CALIB_MAX 10.0
+#define CALIB_CHI2 0.45493642311957
 
 static double solve_factor(const float (*p)[3], size_t m, float *z)
 {
@@ -596,19 +588,65 @@ static double solve_factor(const float (*p)[3], size_t m, float *z)
     if (!(mb > 0))
         return 1;
     for (it = 0; it < CALIB_ITER; it++) {
-        double s;
+        double s2;
         for (i = k = 0; i < m; i++) {
-            double v = p[i][1] + g * p[i][2];
+            float v = p[i][1] + (float)g * p[i][2];
             if (v > 0)
-                z[k++] = (float)(p[i][0] / sqrt(v));
+                z[k++] = p[i][0] * p[i][0] / v;
         }
         if (k < 100)
             break;
-        s = robust_sigma(z, k);
-        g = (s * s * (ma + g * mb) - ma) / mb;
+        s2 = rapid_select_f(z, k, k / 2) / CALIB_CHI2;
+        g = (s2 * (ma + g * mb) - ma) / mb;
         g = g < 0 ? 0 : g > CALIB_MAX ? CALIB_MAX : g;
     }
     return g;
+}
+
+/* a += f b * bn, f interpolated bilinearly between the windows' centres
+ * as corr_factor does (its column weights made once).  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int apply_factor(const corr_map *c, const float *f, int nx, int ny,
+                        float *a, const float *b, size_t bs, float bn)
+{
+    int *c0 = malloc((size_t)nx * 2 * sizeof *c0), i, j;
+    float *cu = malloc((size_t)nx * sizeof *cu), *row = NULL;
+
+    if (!c0 || !cu || !(row = malloc((size_t)c->gx * sizeof *row))) {
+        free(c0);
+        free(cu);
+        return RAPID_E_NOMEM;
+    }
+    for (i = 0; i < nx; i++) {
+        double u = (i + 0.5) / c->wx - 0.5;
+        int i0;
+        u = u < 0 ? 0 : u > c->gx - 1 ? c->gx - 1 : u;
+        i0 = (int)u;
+        c0[2 * i] = i0;
+        c0[2 * i + 1] = i0 + 1 < c->gx ? i0 + 1 : i0;
+        cu[i] = (float)(u - i0);
+    }
+    for (j = 0; j < ny; j++) {
+        double v = (j + 0.5) / c->wy - 0.5;
+        int j0, j1, k;
+        float *ar = a + (size_t)j * nx;
+        const float *br = b + (size_t)j * bs;
+        v = v < 0 ? 0 : v > c->gy - 1 ? c->gy - 1 : v;
+        j0 = (int)v;
+        j1 = j0 + 1 < c->gy ? j0 + 1 : j0;
+        v -= j0;
+        for (k = 0; k < c->gx; k++) /* the row of factors at this y */
+            row[k] = (float)((1 - v) * f[j0 * c->gx + k] + v * f[j1 * c->gx + k]);
+        for (i = 0; i < nx; i++) {
+            float u = cu[i];
+            float g = (1 - u) * row[c0[2 * i]] + u * row[c0[2 * i + 1]];
+            ar[i] += g * br[i] * bn;
+        }
+    }
+    free(c0);
+    free(cu);
+    free(row);
+    return 0;
 }
 
 /* The reference's noise as it reaches an output, measured window by
@@ -671,11 +709,12 @@ static int measure_factor(const rapid_zogy_in *in, const corr_map *c,
             if (!isfinite(f[wi]))
                 f[wi] = med;
     }
-    for (j = 0; j < ny; j++)
-        for (i = 0; i < nx; i++) {
-            size_t q = (size_t)j * nx + i;
-            a[q] += corr_factor(c, f, i, j) * b[(size_t)j * bs + i] * bn;
-        }
+    if (apply_factor(c, f, nx, ny, a, b, bs, bn)) {
+        free(p);
+        free(z);
+        free(gs);
+        return RAPID_E_NOMEM;
+    }
     free(p);
     free(z);
     free(gs);
