@@ -144,7 +144,8 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * anywhere moves it) and measures f_S, f_D on S and D themselves, in
  * windows of ~32 px: for each, the factor g for which the output over
  * sqrt(its science share + g x its reference share) has robust sigma 1
- * (1.4826 MAD) over the window's pixels with data in both images away
+ * (the median of its square 0.4549, a chi^2 with one degree of freedom's)
+ * over the window's pixels with data in both images away
  * from the reference's light (|D_R| beyond 3 robust sigma, grown by 2
  * px: there the PSF-model error, below, not the noise, makes the
  * residual); interpolated bilinearly between window centres.  The

@@ -571,7 +571,7 @@ static int calib_mask(const rapid_zogy_in *in, const float *dl,
  * step that would make it so if the window's mean variances scaled with
  * that median (its fixed point is the answer), CALIB_ITER times; within
  * [0, CALIB_MAX]. */
-#define CALIB_ITER 3
+#define CALIB_ITER 2
 #define CALIB_MAX 10.0
 #define CALIB_CHI2 0.45493642311957
 
