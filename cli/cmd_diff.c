@@ -352,6 +352,8 @@ static void print_json(const diff_args *a, const diff_state *s,
                    s->zogy.corr_n[1], s->zogy.corr_n[2], s->zogy.corr_n[3],
                    s->zogy.corr_r[0], s->zogy.corr_r[1], s->zogy.corr_r[2],
                    s->zogy.corr_r[3]);
+            printf(", \"ref_noise_s\": %.4f, \"ref_noise_d\": %.4f",
+                   s->zogy.ref_fs, s->zogy.ref_fd);
             printf(", \"eps_model\": %.5f, \"pos_model\": %.4f, "
                    "\"eps_model_scorr\": %.5f, \"pos_model_scorr\": %.4f, "
                    "\"eps_nstars\": %d, \"eps_fill\": %.5f, "

@@ -522,13 +522,13 @@ static void test_simulated_pair(void **state)
     assert_true(fabs(med) < 0.05 && fabs(sig - 1) < 0.1);
     assert_true(test_robust(out.scorr, NULL, n, &med, &sig) > 1000);
     print_message("ZOGY S_corr: median %+.3f, robust sigma %.3f; reference "
-                  "noise correlations %.3f %.3f %.3f %.3f, science %.3f %.3f "
-                  "%.3f %.3f\n", med, sig, out.corr_r[0], out.corr_r[1],
-                  out.corr_r[2], out.corr_r[3], out.corr_n[0], out.corr_n[1],
-                  out.corr_n[2], out.corr_n[3]);
-    /* the resampled reference is correlated, the science image is not */
-    assert_true(out.corr_r[0] > 0.1 && out.corr_r[1] > 0.1);
-    assert_true(fabs(out.corr_n[0]) < 0.05 && fabs(out.corr_n[1]) < 0.05);
+                  "noise in S %.3f and in D %.3f of its map's\n", med, sig,
+                  out.ref_fs, out.ref_fd);
+    /* the resampled reference's noise is correlated between neighbours
+     * (positively): the matched filter sums that covariance, the
+     * whitening cancels part of it; Delta white */
+    assert_true(out.ref_fs > 1.2 && out.ref_fd < 1);
+    assert_true(out.corr_r[0] == 0 && out.corr_n[0] == 0);
     assert_true(fabs(med) < 0.05 && fabs(sig - 1) < 0.1);
     free(z);
     rapid_zogy_out_release(&out);
@@ -610,6 +610,71 @@ static void test_model_error_estimator(void **state)
     free(ok);
 }
 
+/* Both terms at once: 42 Gaussian stars (sigma 0.7 px, peak 20-300),
+ * each pixel's residual the noise plus eps_true L and pos_true |grad L|
+ * times unit normals.  Each term is kept when the noise alone does not
+ * explain its half of the pixels, however much of it the other term
+ * takes: the estimate finds both (a gate tested again with the other
+ * term held dropped eps to 0 once pos took part of the centres'
+ * residuals). */
+static void test_model_error_both_terms(void **state)
+{
+    enum { N = 140, G = 7 };
+    static float d[N * N], v[N * N], l[N * N];
+    static const double eps_true = 0.08, pos_true = 0.3;
+    size_t *idx;
+    unsigned char *ok = malloc(N * N);
+    rapid_rng g;
+    double eps, pos;
+    int i, j, k, ns, nu, x, y;
+
+    (void)state;
+    assert_non_null(ok);
+    rapid_rng_seed(&g, 78);
+    for (k = 0; k < N * N; k++) {
+        v[k] = 1;
+        l[k] = 0;
+        ok[k] = 1;
+    }
+    for (j = 0; j < G; j++)
+        for (i = 0; i < G - 1; i++) {
+            double x0 = 10 + 20 * i + rapid_rng_uniform(&g) - 0.5;
+            double y0 = 10 + 20 * j + rapid_rng_uniform(&g) - 0.5;
+            double peak = 20 + 280 * rapid_rng_uniform(&g);
+            int a, b;
+            for (b = -5; b <= 5; b++)
+                for (a = -5; a <= 5; a++) {
+                    double dx, dy;
+                    x = (int)lround(x0) + a;
+                    y = (int)lround(y0) + b;
+                    dx = x - x0;
+                    dy = y - y0;
+                    l[y * N + x] += (float)(peak * exp(-(dx * dx + dy * dy) /
+                                                       (2 * 0.49)));
+                }
+        }
+    for (y = 0; y < N; y++)
+        for (x = 0; x < N; x++) {
+            k = y * N + x;
+            double gx = x > 0 && x < N - 1 ? 0.5 * (l[k + 1] - l[k - 1]) : 0;
+            double gy = y > 0 && y < N - 1 ? 0.5 * (l[k + N] - l[k - N]) : 0;
+            d[k] = (float)(rapid_rng_normal(&g) +
+                           eps_true * l[k] * rapid_rng_normal(&g) +
+                           pos_true * sqrt(gx * gx + gy * gy) *
+                               rapid_rng_normal(&g));
+        }
+    assert_int_equal(modelerr_stars(N, N, l, v, ok, NULL, NULL, 0, &idx, &ns),
+                     0);
+    assert_true(ns >= G * (G - 1) - 2);
+    assert_int_equal(modelerr_fit(N, N, d, v, l, idx, ns, &eps, &pos, &nu), 0);
+    print_message("  both terms: eps %.4f (true %.2f), pos %.4f px (true "
+                  "%.2f) from %d stars\n", eps, eps_true, pos, pos_true, nu);
+    assert_true(eps > 0.5 * eps_true && eps < 1.5 * eps_true);
+    assert_true(pos > 0.5 * pos_true && pos < 1.5 * pos_true);
+    free(idx);
+    free(ok);
+}
+
 /* A pair without model error (the same Gaussian stars in both images,
  * noise only): ZOGY measures no model error, and sigma_D and S_corr are
  * those of the paper's equations (eps 0) to 1e-6. */
@@ -659,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_simulated_pair),
         cmocka_unit_test(test_model_error_estimator),
+        cmocka_unit_test(test_model_error_both_terms),
         cmocka_unit_test(test_model_error_none),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -125,28 +125,35 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * (unit sum); its uncertainty is
  *   sigma_D = sqrt(V_N (x) k_Dn^2 + (f_D V_R) (x) k_Dr^2) / F_D,
  *   k_Dn^ = P_r^ sqrt(T_n) / Delta,  k_Dr^ = P_n^ / Delta,
- * where the reference's correlated noise enters as factors on its
- * variance map, f = sum_k |k^|^2 T_r / sum_k |k^|^2 for k_r (f_S) and k_Dr
- * (f_D), evaluated with the local T_r (below; the sums over the small
- * grid's frequencies, linear in the correlations, T's floor left out).
- * With white noise (T = 1) these are the paper's equations.  A reference
- * resampled onto the science pixels is not white: each pixel averages
- * parts of several, which lowers its variance and correlates it with its
- * neighbours (0.25-0.5 each way, more where fewer inputs made it).  A
- * spectrum is modelled from the correlations r0..r3 of neighbouring
- * pixels at lags (1,0), (0,1), (1,1), (1,-1):
+ * where the reference's correlated noise enters as factors f_S, f_D on
+ * its share.  A reference resampled onto the science pixels is not
+ * white: it is a coadd of inputs already resampled onto the tile, each
+ * pixel of it averages parts of several, and its variance map (sum of
+ * weights^2 x variances) misses the covariance between neighbours, which
+ * a matched filter sums (f_S > 1) and a whitening kernel cancels in part
+ * (f_D < 1).  Given correlations (estimate_corr 0; r0..r3 of neighbouring
+ * pixels at lags (1,0), (0,1), (1,1), (1,-1)) make the spectrum
  *   T(k) = 1 + 2 (r0 cos 2pi kx + r1 cos 2pi ky + r2 cos 2pi (kx + ky)
- *                 + r3 cos 2pi (kx - ky)),  held above 0.01.
- * Asked to (estimate_corr), the code measures the reference's on the
- * difference d = N - R, where static sources cancel (the science image's
- * noise taken as white, T_n = 1), away from its outliers (|d - median| >
- * 4 x 1.4826 MAD, and 2 px around them): r_l = sum (d - med)(d' - med) /
- * sum V_R over the pixel pairs at lag l both kept (V_R at the first
- * pixel); over the whole image for Delta, and in windows of ~64 px
- * (interpolated bilinearly between window centres) for f_S, f_D.  Given
- * correlations (estimate_corr 0) hold everywhere.  Background noises not given
- * are the square roots of the median variance (V_N, V_R) over the pixels
- * with data.
+ *                 + r3 cos 2pi (kx - ky)),  held above 0.01,
+ * used in Delta and in f = sum_k |k^|^2 T_r / sum_k |k^|^2 for k_r (f_S)
+ * and k_Dr (f_D) (the sums over the small grid's frequencies).  With
+ * white noise (T = 1) these are the paper's equations.
+ * Asked to (estimate_corr), the code uses the paper's white Delta (T_n =
+ * T_r = 1: a spectrum measured on the images would make D at a bright
+ * star depend on every pixel the measurement used, so that a hole
+ * anywhere moves it) and measures f_S, f_D on S and D themselves, in
+ * windows of ~32 px: for each, the factor g for which the output over
+ * sqrt(its science share + g x its reference share) has robust sigma 1
+ * (the median of its square 0.4549, a chi^2 with one degree of freedom's)
+ * over the window's pixels with data in both images away
+ * from the reference's light (|D_R| beyond 3 robust sigma, grown by 2
+ * px: there the PSF-model error, below, not the noise, makes the
+ * residual); interpolated bilinearly between window centres.  The
+ * science's share is taken as it comes (an L2 image's pixels are
+ * independent); only the reference's, whose covariance no map holds, is
+ * measured (rapid_zogy_out's ref_fs, ref_fd: the windows' medians).
+ * Background noises not given are the square roots of the median
+ * variance (V_N, V_R) over the pixels with data.
  * The PSF-model (undersampling) error.  Roman's PSFs are undersampled
  * (FWHM 1.3-1.6 px), and the reference is a coadd resampled twice (its
  * inputs onto the tile, the tile onto the science pixels), so each static
@@ -183,11 +190,11 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * (d = D, v = the noise's sigma_D^2; for S, S and its V_S with V_ast) have
  * the median of a chi^2 with one degree of freedom (0.4549), the other
  * held, alternately until both settle: robust (transients and variables
- * among the stars do not move it), with the noise's share removed; 0
- * when the noise alone explains the residuals (their median at 0 within
- * three standard errors, 1.06 / sqrt(pixels), of 0.4549), and both 0
- * with fewer than 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
- * transform (16 in all).
+ * among the stars do not move it), with the noise's share removed; a
+ * term is 0 when the noise alone (neither term) explains its half's
+ * residuals (their median within three standard errors, 1.06 /
+ * sqrt(pixels), of 0.4549), and both 0 with fewer than 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
+ * transform (17 in all).
  * A filled pixel (no data in one image) takes the other image's light
  * matched to its PSF: M_R = K (x) R for the science's holes, K^ = P_n^
  * conj(P_r^) / (|P_r^|^2 + 1e-3), and M_N likewise (P_r^ / P_n^) for the
@@ -268,9 +275,13 @@ typedef struct rapid_zogy_out {
                                 * science's holes' */
     int nfill;               /* stars it was measured at */
     double eps_fill_ref, pos_fill_ref; /* the reference's holes' */
+    double ref_fs, ref_fd;   /* the reference's noise as it reaches S and D
+                              * over what its variance map gives (f_S,
+                              * f_D: the median over the windows; 1 with
+                              * given correlations) */
 } rapid_zogy_out;
 
-#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err);

@@ -672,6 +672,8 @@ static int method_header(const diff_state *s, int method, rapid_header *h,
             SET(set_num(h, kr[k], s->zogy.corr_r[k], c), kr[k]);
         }
     }
+    SET(set_num(h, "ZREFNS", s->zogy.ref_fs, "reference's noise in S over its map's"), "ZREFNS");
+    SET(set_num(h, "ZREFND", s->zogy.ref_fd, "reference's noise in D over its map's"), "ZREFND");
     SET(rapid_header_set_long(h, "ZOGYPADX", s->zogy.padx, "transforms' width"), "ZOGYPADX");
     SET(rapid_header_set_long(h, "ZOGYPADY", s->zogy.pady, "transforms' height"), "ZOGYPADY");
     return 0;

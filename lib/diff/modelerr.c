@@ -145,11 +145,7 @@ static double solve1(const mpix *p, int n, int which, double other,
 
 #define Z2(t) (which ? median_z2(p, n, other * other, (t) * (t), w)         \
                      : median_z2(p, n, (t) * (t), other * other, w))
-    /* not significant: the sample median of n chi^2_1 values has a
-     * standard error of 1.06 / sqrt(n) (0.5 / sqrt(n) over the density
-     * at the median, 0.471); within three times that, the noise
-     * explains it */
-    if (!(Z2(0.0) > MEDIAN_CHI2_1 + 3 * 1.06 / sqrt((double)n)))
+    if (!(Z2(0.0) > MEDIAN_CHI2_1))
         return 0;
     if (Z2(hi) > MEDIAN_CHI2_1)
         return hi;
@@ -162,6 +158,16 @@ static double solve1(const mpix *p, int n, int which, double other,
     }
 #undef Z2
     return 0.5 * (lo + hi);
+}
+
+/* Whether the noise alone leaves the median of z^2 over p significantly
+ * above that of a unit normal: the sample median of n chi^2_1 values has
+ * a standard error of 1.06 / sqrt(n) (0.5 / sqrt(n) over the density at
+ * the median, 0.471); within three times that, the noise explains it. */
+static int beyond_noise(const mpix *p, int n, float *w)
+{
+    return n > 0 &&
+           median_z2(p, n, 0, 0, w) > MEDIAN_CHI2_1 + 3 * 1.06 / sqrt((double)n);
 }
 
 static int cmp_ratio(const void *a, const void *b)
@@ -177,7 +183,7 @@ int modelerr_fit(int nx, int ny, const float *d, const float *v,
 {
     mpix *p = malloc((size_t)(n > 0 ? n : 1) * 9 * sizeof *p);
     float *w = malloc((size_t)(n > 0 ? n : 1) * 9 * sizeof *w);
-    int i, m = 0, nstar = 0, it, half;
+    int i, m = 0, nstar = 0, it, half, fit_e, fit_s;
 
     *eps = *pos = 0;
     *nused = 0;
@@ -215,9 +221,15 @@ int modelerr_fit(int nx, int ny, const float *d, const float *v,
          * it is steep for the position scatter (the flanks) */
         qsort(p, (size_t)m, sizeof *p, cmp_ratio);
         half = m / 2;
-        for (it = 0; it < 30; it++) {
-            double e = solve1(p, half, 0, *pos, 1.0, w);
-            double s = solve1(p + half, m - half, 1, e, 2.0, w);
+        /* a term the noise alone explains (on its half) stays 0; the
+         * other is solved for with it held, not gated again: with the
+         * other term in, a significant share can fall within the gate
+         * and would drop to 0 while it is still needed */
+        fit_e = beyond_noise(p, half, w);
+        fit_s = beyond_noise(p + half, m - half, w);
+        for (it = 0; it < 30 && (fit_e || fit_s); it++) {
+            double e = fit_e ? solve1(p, half, 0, *pos, 1.0, w) : 0;
+            double s = fit_s ? solve1(p + half, m - half, 1, e, 2.0, w) : 0;
             int done = fabs(e - *eps) < 1e-4 && fabs(s - *pos) < 1e-4;
             *eps = e;
             *pos = s;

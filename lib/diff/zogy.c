@@ -20,11 +20,15 @@
  *      k_r (S) and k_Dn, k_Dr (D): the kernel made on a small grid (a few
  *      PSF widths: the kernels are compact) and taken to real space there,
  *      squared, laid on the full grid and transformed, times the
- *      variance's transform, summed (ACC) and transformed back.
+ *      variance's transform, and transformed back, each kernel's share
+ *      apart: the reference's is scaled by what its correlated noise does
+ *      through that kernel, measured on S and D themselves window by
+ *      window (measure_factor; Delta is white);
  *   4. the PSF-model error measured at the stars (modelerr.c) and added
  *      to sigma_D^2 and S's variance; S_corr.
- * Sixteen full-size transforms in all; at most five padded planes are
- * alive at once (A, B, X, Y, E in step 2; G, H, K, ACC in step 3).
+ * Seventeen full-size transforms in all (sixteen with given noise
+ * correlations); at most five padded planes are alive at once (A, B, X,
+ * Y, E in step 2; G, H, K, ACC in step 3).
  * Transforms are unnormalised, so every round trip is divided by the
  * number of padded pixels.
  */
@@ -243,18 +247,21 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
     return 0;
 }
 
-/* The reference's noise correlation, window by window (windows of about
- * CORR_BOX px), and what it does to the variance through the kernels of
- * S (fs) and of D (fd): the ratio of sum |k^|^2 T to sum |k^|^2 for the
- * window's spectrum T.  Between window centres the factors are
- * interpolated bilinearly, beyond the outermost held. */
-#define CORR_BOX 64
+/* What the reference's correlated noise does to the variance through the
+ * kernels of S (fs) and of D (fd), as factors on its share V_R (x) k^2,
+ * window by window; between window centres the factors are interpolated
+ * bilinearly, beyond the outermost held.  Either measured on S and D
+ * themselves (windows of about CALIB_BOX px: measure_factor), or, for
+ * given correlations (one window), the ratio of sum |k^|^2 T to sum
+ * |k^|^2 for their spectrum T (corr_factors). */
+#define CALIB_BOX 32
 
 typedef struct corr_map {
     int gx, gy;           /* windows */
     double wx, wy;        /* their size, px */
-    double (*r)[4];       /* correlations per window */
+    double (*r)[4];       /* correlations per window (given) */
     float *fs, *fd;       /* variance factors per window */
+    int measured;         /* fs, fd measured on S and D (measure_factor) */
 } corr_map;
 
 static void corr_map_release(corr_map *c)
@@ -485,127 +492,233 @@ static int grid_make(const rapid_zogy_in *in, rapid_fft_cache *c, grid *g,
     return grid_plans(NULL, sg, err);
 }
 
-/* The reference's noise correlation between neighbours at the lags of
- * noise_model, from the difference d = N - R of the two matched images,
- * in which static sources (and the faint ones no clipping can remove)
- * cancel: the science image's noise taken as white, d's covariance at a
- * lag is the reference's, and r = cov / V_R.  Pixels of d beyond 4 of its
- * sigma (residuals of sources, transients) and everything within 2 px of
- * them are left out, and so are pixels without data.  Measured in windows
- * of about CORR_BOX px (the correlation depends on how many inputs the
- * reference had there and how their pixels fell) and over the whole image
- * (rg); a window with fewer than 500 usable pixels takes the whole's. */
-static int estimate_corr(const rapid_zogy_in *in, corr_map *c, double rg[4])
+/* The windows of the measured model (estimate_corr): about CALIB_BOX px
+ * each, their factors f_S, f_D to be measured (measure_factor). */
+static int windows_make(const rapid_zogy_in *in, corr_map *c)
 {
-    static const int lag[4][2] = {{1, 0}, {0, 1}, {1, 1}, {1, -1}};
-    int nx = in->nx, ny = in->ny, x, y, k, d, nw, wi;
-    size_t n = (size_t)nx * ny, i, m = 0, step = rapid_sample_step(n, SIGMA_SAMPLE);
-    float *v = malloc(n * sizeof *v), *w = malloc((n / step + 1) * sizeof *w);
-    unsigned char *bad = calloc(n, 1), *tmp = calloc(n, 1);
-    double sigma = NAN, (*acc)[6] = NULL, tot[6] = {0};
-    float med = 0;
-    int rc = 0;
+    int nw;
 
-    c->gx = (int)lround((double)nx / CORR_BOX);
-    c->gy = (int)lround((double)ny / CORR_BOX);
+    c->gx = (int)lround((double)in->nx / CALIB_BOX);
+    c->gy = (int)lround((double)in->ny / CALIB_BOX);
     c->gx = c->gx < 1 ? 1 : c->gx;
     c->gy = c->gy < 1 ? 1 : c->gy;
-    c->wx = (double)nx / c->gx;
-    c->wy = (double)ny / c->gy;
+    c->wx = (double)in->nx / c->gx;
+    c->wy = (double)in->ny / c->gy;
     nw = c->gx * c->gy;
-    c->r = calloc((size_t)nw, sizeof *c->r);
+    c->measured = 1;
     c->fs = malloc((size_t)nw * sizeof *c->fs);
     c->fd = malloc((size_t)nw * sizeof *c->fd);
-    acc = calloc((size_t)nw, sizeof *acc); /* sum v, sum V_R, 4 covariances,
-                                             * per window; counts apart */
-    long *cnt = calloc((size_t)nw, sizeof *cnt);
-    rg[0] = rg[1] = rg[2] = rg[3] = 0;
-    if (!v || !w || !bad || !tmp || !c->r || !c->fs || !c->fd || !acc || !cnt) {
-        rc = RAPID_E_NOMEM;
-        goto done;
+    return c->fs && c->fd ? 0 : RAPID_E_NOMEM;
+}
+
+/* The pixels on which the reference's noise is measured (ok): data in
+ * both images, and away (CALIB_GROW px) from the reference's significant
+ * light (|D_R| above CALIB_LIGHT times its robust sigma over the image),
+ * where the PSF-model error, not the noise, makes the residual. */
+#define CALIB_LIGHT 3.0
+#define CALIB_GROW 2
+
+static int calib_mask(const rapid_zogy_in *in, const float *dl,
+                      unsigned char *ok)
+{
+    int nx = in->nx, ny = in->ny, x, y, d;
+    size_t n = (size_t)nx * ny, i, m = 0, step = rapid_sample_step(n, SIGMA_SAMPLE);
+    float *w = malloc((n / step + 1) * sizeof *w), med, sig = INFINITY;
+    unsigned char *t = malloc(n);
+
+    if (!w || !t) {
+        free(w);
+        free(t);
+        return RAPID_E_NOMEM;
     }
-    for (i = 0; i < n; i++)
-        v[i] = in->n[i] - in->r[i];
     for (i = 0; i < n; i += step)
-        if (isfinite(v[i]))
-            w[m++] = v[i];
-    if (m >= 100) { /* 1.4826 x the median absolute deviation */
+        if (isfinite(dl[i]))
+            w[m++] = dl[i];
+    if (m >= 100) {
         med = rapid_select_f(w, m, m / 2);
         for (i = 0; i < m; i++)
             w[i] = fabsf(w[i] - med);
-        sigma = 1.4826 * rapid_select_f(w, m, m / 2);
+        sig = 1.4826f * rapid_select_f(w, m, m / 2);
     }
-    if (!(sigma > 0))
-        goto done; /* too little to tell: white */
-    for (i = 0; i < n; i++)
-        tmp[i] = !isfinite(v[i]) || !isfinite(in->vr[i]) ||
-                 fabsf(v[i] - med) > 4 * sigma;
-    for (y = 0; y < ny; y++) /* dilated by 2 px: along x, then along y */
-        for (x = 0; x < nx; x++)
-            for (d = -2; d <= 2; d++)
-                if (x + d >= 0 && x + d < nx && tmp[(size_t)y * nx + x + d]) {
-                    bad[(size_t)y * nx + x] = 1;
-                    break;
+    for (i = 0; i < n; i++) /* t: light (or no data) */
+        t[i] = !isfinite(in->n[i]) || !isfinite(in->r[i]) ||
+               !isfinite(in->vn[i]) || !isfinite(in->vr[i]) ||
+               !isfinite(dl[i]) || fabsf(dl[i]) > CALIB_LIGHT * sig;
+    for (y = 0; y < ny; y++) /* grown along x into ok (1: bad) */
+        for (x = 0; x < nx; x++) {
+            unsigned char b = 0;
+            for (d = -CALIB_GROW; d <= CALIB_GROW && !b; d++)
+                b = x + d >= 0 && x + d < nx && t[(size_t)y * nx + x + d];
+            ok[(size_t)y * nx + x] = b;
+        }
+    for (y = 0; y < ny; y++) /* then along y, inverted */
+        for (x = 0; x < nx; x++) {
+            unsigned char b = 0;
+            for (d = -CALIB_GROW; d <= CALIB_GROW && !b; d++)
+                b = y + d >= 0 && y + d < ny && ok[(size_t)(y + d) * nx + x];
+            t[(size_t)y * nx + x] = !b;
+        }
+    memcpy(ok, t, n);
+    free(w);
+    free(t);
+    return 0;
+}
+
+/* The factor g for which x / sqrt(a + g b) has robust sigma 1 over the m
+ * pixels (x, a, b) given: the median of x^2 / (a + g b) that of a chi^2
+ * with one degree of freedom, CALIB_CHI2 (1.4826 MAD about 0: the
+ * output's median is 0 to far better than its noise).  From g = 1, the
+ * step that would make it so if the window's mean variances scaled with
+ * that median (its fixed point is the answer), CALIB_ITER times; within
+ * [0, CALIB_MAX]. */
+#define CALIB_ITER 2
+#define CALIB_MAX 10.0
+#define CALIB_CHI2 0.45493642311957
+
+static double solve_factor(const float (*p)[3], size_t m, float *z)
+{
+    double g = 1, ma = 0, mb = 0;
+    size_t i, k;
+    int it;
+
+    for (i = 0; i < m; i++) {
+        ma += p[i][1];
+        mb += p[i][2];
+    }
+    if (!(mb > 0))
+        return 1;
+    for (it = 0; it < CALIB_ITER; it++) {
+        double s2;
+        for (i = k = 0; i < m; i++) {
+            float v = p[i][1] + (float)g * p[i][2];
+            if (v > 0)
+                z[k++] = p[i][0] * p[i][0] / v;
+        }
+        if (k < 100)
+            break;
+        s2 = rapid_select_f(z, k, k / 2) / CALIB_CHI2;
+        g = (s2 * (ma + g * mb) - ma) / mb;
+        g = g < 0 ? 0 : g > CALIB_MAX ? CALIB_MAX : g;
+    }
+    return g;
+}
+
+/* a += f b * bn, f interpolated bilinearly between the windows' centres
+ * as corr_factor does (its column weights made once).  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int apply_factor(const corr_map *c, const float *f, int nx, int ny,
+                        float *a, const float *b, size_t bs, float bn)
+{
+    int *c0 = malloc((size_t)nx * 2 * sizeof *c0), i, j;
+    float *cu = malloc((size_t)nx * sizeof *cu), *row = NULL;
+
+    if (!c0 || !cu || !(row = malloc((size_t)c->gx * sizeof *row))) {
+        free(c0);
+        free(cu);
+        return RAPID_E_NOMEM;
+    }
+    for (i = 0; i < nx; i++) {
+        double u = (i + 0.5) / c->wx - 0.5;
+        int i0;
+        u = u < 0 ? 0 : u > c->gx - 1 ? c->gx - 1 : u;
+        i0 = (int)u;
+        c0[2 * i] = i0;
+        c0[2 * i + 1] = i0 + 1 < c->gx ? i0 + 1 : i0;
+        cu[i] = (float)(u - i0);
+    }
+    for (j = 0; j < ny; j++) {
+        double v = (j + 0.5) / c->wy - 0.5;
+        int j0, j1, k;
+        float *ar = a + (size_t)j * nx;
+        const float *br = b + (size_t)j * bs;
+        v = v < 0 ? 0 : v > c->gy - 1 ? c->gy - 1 : v;
+        j0 = (int)v;
+        j1 = j0 + 1 < c->gy ? j0 + 1 : j0;
+        v -= j0;
+        for (k = 0; k < c->gx; k++) /* the row of factors at this y */
+            row[k] = (float)((1 - v) * f[j0 * c->gx + k] + v * f[j1 * c->gx + k]);
+        for (i = 0; i < nx; i++) {
+            float u = cu[i];
+            float g = (1 - u) * row[c0[2 * i]] + u * row[c0[2 * i + 1]];
+            ar[i] += g * br[i] * bn;
+        }
+    }
+    free(c0);
+    free(cu);
+    free(row);
+    return 0;
+}
+
+/* The reference's noise as it reaches an output, measured window by
+ * window: x the output (S, or D F_D), a its variance from the science's
+ * noise (and V_ast), b = V_R (x) k^2 from the reference's variance map
+ * (row stride bs, times bn); f[w] the factor g of the window (solve_factor,
+ * over at most CALIB_SAMPLE of its usable pixels ok, evenly spread; a
+ * window with fewer than CALIB_MIN takes the median of the others', 1
+ * without any), *fmed their median, and a += g b, g interpolated between
+ * the windows' centres (corr_factor).  Returns 0 or RAPID_E_NOMEM. */
+#define CALIB_SAMPLE 2048
+#define CALIB_MIN 300
+
+static int measure_factor(const rapid_zogy_in *in, const corr_map *c,
+                          const float *x, double xs, float *a, const float *b,
+                          size_t bs, float bn, const unsigned char *ok,
+                          float *f, double *fmed)
+{
+    int nx = in->nx, ny = in->ny, wi, wj, i, j, nw = c->gx * c->gy, ng = 0;
+    size_t cap = (size_t)(c->wx + 2) * (size_t)(c->wy + 2), m;
+    float (*p)[3] = malloc(cap * sizeof *p), *z = malloc(cap * sizeof *z);
+    float *gs = malloc((size_t)nw * sizeof *gs);
+
+    if (!p || !z || !gs) {
+        free(p);
+        free(z);
+        free(gs);
+        return RAPID_E_NOMEM;
+    }
+    for (wj = 0; wj < c->gy; wj++)
+        for (wi = 0; wi < c->gx; wi++) {
+            int x0 = (int)(wi * c->wx), x1 = (int)((wi + 1) * c->wx);
+            int y0 = (int)(wj * c->wy), y1 = (int)((wj + 1) * c->wy), st;
+            x1 = wi == c->gx - 1 ? nx : x1;
+            y1 = wj == c->gy - 1 ? ny : y1;
+            st = (int)ceil(sqrt((double)(x1 - x0) * (y1 - y0) / CALIB_SAMPLE));
+            st = st < 1 ? 1 : st;
+            for (m = 0, j = y0; j < y1; j += st)
+                for (i = x0; i < x1; i += st) {
+                    size_t q = (size_t)j * nx + i;
+                    float bv = b[(size_t)j * bs + i] * bn;
+                    if (!ok[q] || !isfinite(x[q]) || !isfinite(a[q]) ||
+                        !isfinite(bv))
+                        continue;
+                    p[m][0] = (float)(x[q] * xs);
+                    p[m][1] = a[q];
+                    p[m][2] = bv;
+                    m++;
                 }
-    memcpy(tmp, bad, n);
-    for (y = 0; y < ny; y++)
-        for (x = 0; x < nx; x++)
-            for (d = -2; d <= 2; d++)
-                if (y + d >= 0 && y + d < ny && tmp[(size_t)(y + d) * nx + x]) {
-                    bad[(size_t)y * nx + x] = 1;
-                    break;
-                }
-    /* the covariances about the median of d (the differential background
-     * is zero to far better than the noise) */
-    for (y = 1; y < ny - 1; y++)
-        for (x = 0; x < nx - 1; x++) {
-            size_t p = (size_t)y * nx + x;
-            double a;
-            if (bad[p])
-                continue;
-            wi = (int)(y / c->wy) * c->gx + (int)(x / c->wx);
-            a = v[p] - med;
-            acc[wi][1] += in->vr[p];
-            cnt[wi]++;
-            for (k = 0; k < 4; k++) {
-                size_t q = (size_t)(y + lag[k][1]) * nx + x + lag[k][0];
-                if (!bad[q])
-                    acc[wi][2 + k] += a * (v[q] - med);
-            }
+            f[wj * c->gx + wi] = m >= CALIB_MIN ? (float)solve_factor(
+                                                      (const float (*)[3])p, m, z)
+                                                : NAN;
+            if (m >= CALIB_MIN)
+                gs[ng++] = f[wj * c->gx + wi];
         }
     {
-        long ctot = 0;
-        for (wi = 0; wi < nw; wi++) {
-            ctot += cnt[wi];
-            for (k = 1; k < 6; k++)
-                tot[k] += acc[wi][k];
-        }
-        if (ctot < 1000 || !(tot[1] > 0))
-            goto done;
-        for (k = 0; k < 4; k++) /* pairs counted as their first pixel */
-            rg[k] = tot[2 + k] / tot[1];
+        float med = ng > 0 ? rapid_select_f(gs, (size_t)ng, (size_t)ng / 2) : 1;
+        *fmed = med;
         for (wi = 0; wi < nw; wi++)
-            for (k = 0; k < 4; k++)
-                c->r[wi][k] = cnt[wi] >= 500 && acc[wi][1] > 0
-                                  ? acc[wi][2 + k] / acc[wi][1] : rg[k];
+            if (!isfinite(f[wi]))
+                f[wi] = med;
     }
-    for (wi = 0; wi < nw; wi++) /* within the bounds of a correlation */
-        for (k = 0; k < 4; k++)
-            c->r[wi][k] = c->r[wi][k] > 0.95    ? 0.95
-                          : c->r[wi][k] < -0.95 ? -0.95
-                                                : c->r[wi][k];
-    for (k = 0; k < 4; k++)
-        rg[k] = rg[k] > 0.95 ? 0.95 : rg[k] < -0.95 ? -0.95 : rg[k];
-done:
-    free(v);
-    free(w);
-    free(bad);
-    free(tmp);
-    free(acc);
-    free(cnt);
-    if (rc)
-        corr_map_release(c);
-    return rc;
+    if (apply_factor(c, f, nx, ny, a, b, bs, bn)) {
+        free(p);
+        free(z);
+        free(gs);
+        return RAPID_E_NOMEM;
+    }
+    free(p);
+    free(z);
+    free(gs);
+    return 0;
 }
 
 /* The variance factors of the windows of c: for the kernels k_r (S) and
@@ -791,44 +904,83 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     }
 }
 
+/* One kernel's share of a variance: V (x) k^2 (V^ in G; the kernel made
+ * on the small grid from As, Bs) to real space in acc (not normalised). */
+static void variance_one(const grid *g, const grid *sg,
+                         const float complex *As, const float complex *Bs,
+                         const float complex *G, kernel k1,
+                         const noise_model *m, float *ks, float *K, float *acc)
+{
+    kernel_hat(sg, As, Bs, k1, m, 0, (float complex *)ks);
+    kernel_square_hat(g, sg, ks, K);
+    mul_acc(g, G, (const float complex *)K, (float complex *)acc, 0);
+    rapid_fft_c2r(g->bwd, (float complex *)acc, acc);
+}
+
 /* Step 3: the noise's variances of S (into vs, V_ast included) and D
  * (sigma_D into out->unc), and P_D.  As, Bs: the PSFs' transforms on the
- * small grid; gp, hp, k, acc: four free full planes, ks a small one. */
-static void step_variance(const rapid_zogy_in *in, const grid *g,
-                          const grid *sg, const float complex *As,
-                          const float complex *Bs, const noise_model *m,
-                          const corr_map *c, double fd, float *gp, float *hp,
-                          float *k, float *acc, float *ks, float *vs,
-                          rapid_zogy_out *out)
+ * small grid; gp, hp, k, acc: four free full planes, ks a small one.
+ * With the reference's noise measured (c->measured), each output's two
+ * shares are made apart and the reference's scaled by the factor
+ * measure_factor finds on the output itself (ok: the pixels it uses);
+ * else the reference's variance map carries the given correlations'
+ * factors.  Returns 0 or RAPID_E_NOMEM. */
+static int step_variance(const rapid_zogy_in *in, const grid *g,
+                         const grid *sg, const float complex *As,
+                         const float complex *Bs, const noise_model *m,
+                         corr_map *c, double fd, float *gp, float *hp,
+                         float *k, float *acc, float *ks, float *vs,
+                         const unsigned char *ok, rapid_zogy_out *out)
 {
     float complex *G = (float complex *)gp, *H = (float complex *)hp;
     float nrm = (float)g->norm;
-    int i, j, h = out->npd / 2;
+    int i, j, h = out->npd / 2, meas = c->measured, rc;
+    size_t n = (size_t)in->nx * in->ny, q;
     double sum = 0;
 
-    fill_pair(in, g, gp, hp, 1, c, c->fs, NULL);
+    fill_pair(in, g, gp, hp, 1, c, meas ? NULL : c->fs, NULL);
     rapid_fft_r2c(g->fwd, gp, G);
     rapid_fft_r2c(g->fwd, hp, H);
-    variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
+    if (meas)
+        variance_one(g, sg, As, Bs, G, K_N, m, ks, k, acc);
+    else
+        variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
         const float *ar = acc + (size_t)j * g->stride;
         const float *vr = out->unc + (size_t)j * in->nx;
         float *vsr = vs + (size_t)j * in->nx;
-        for (i = 0; i < in->nx; i++) {
-            double v = ar[i] * nrm + vr[i];
-            vsr[i] = v > 0 ? (float)v : NAN;
-        }
+        for (i = 0; i < in->nx; i++)
+            vsr[i] = (float)(ar[i] * nrm + vr[i]);
     }
-    fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL); /* the reference's for D */
-    rapid_fft_r2c(g->fwd, hp, H);
-    variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
-    for (j = 0; j < in->ny; j++) {
-        const float *ar = acc + (size_t)j * g->stride;
-        float *vr = out->unc + (size_t)j * in->nx;
-        for (i = 0; i < in->nx; i++) {
-            double v = ar[i] * nrm;
-            vr[i] = v > 0 ? (float)(sqrt(v) / fd) : NAN;
-        }
+    if (meas) {
+        variance_one(g, sg, As, Bs, H, K_R, m, ks, k, acc);
+        if ((rc = measure_factor(in, c, out->scorr, 1, vs, acc, g->stride,
+                                 nrm, ok, c->fs, &out->ref_fs)))
+            return rc;
+        /* D's shares: the science's, then the reference's (H is still
+         * the reference's variance map's transform) */
+        variance_one(g, sg, As, Bs, G, K_DN, m, ks, k, acc);
+        for (j = 0; j < in->ny; j++)
+            for (i = 0; i < in->nx; i++)
+                out->unc[(size_t)j * in->nx + i] =
+                    acc[(size_t)j * g->stride + i] * nrm;
+        variance_one(g, sg, As, Bs, H, K_DR, m, ks, k, acc);
+        if ((rc = measure_factor(in, c, out->d, fd, out->unc, acc, g->stride,
+                                 nrm, ok, c->fd, &out->ref_fd)))
+            return rc;
+    } else {
+        fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL); /* the reference's for D */
+        rapid_fft_r2c(g->fwd, hp, H);
+        variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
+        for (j = 0; j < in->ny; j++)
+            for (i = 0; i < in->nx; i++)
+                out->unc[(size_t)j * in->nx + i] =
+                    acc[(size_t)j * g->stride + i] * nrm;
+    }
+    for (q = 0; q < n; q++) {
+        double v = out->unc[q];
+        out->unc[q] = v > 0 ? (float)(sqrt(v) / fd) : NAN;
+        vs[q] = vs[q] > 0 ? vs[q] : NAN;
     }
     /* P_D, cut to npd x npd about the origin of the small grid */
     kernel_hat(sg, As, Bs, K_PD, m, fd, (float complex *)ks);
@@ -842,6 +994,7 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
         }
     for (i = 0; i < out->npd * out->npd; i++)
         out->pd[i] = (float)(out->pd[i] / sum);
+    return 0;
 }
 
 /* A kernel (which) in real space on the small grid, squared, into k2
@@ -1287,6 +1440,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
     float *dl = NULL, *sl = NULL, *vs = NULL, *mf = NULL;
+    unsigned char *ok = NULL;
     fill_err fe_n = {0, 0}, fe_r = {0, 0};
     double sn, sr, fd;
     size_t i, n;
@@ -1309,8 +1463,15 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     m.s2n = sn * sn;
     m.s2r = sr * sr;
     if (in->estimate_corr) {
-        if (estimate_corr(in, &cm, m.rr))
+        /* Delta white (the paper's): a spectrum measured on the images
+         * would make D at a bright star depend on every pixel the
+         * measurement used (a hole anywhere would move it); the
+         * reference's correlated noise is measured in the variances
+         * (measure_factor) */
+        if (windows_make(in, &cm)) {
+            corr_map_release(&cm);
             return rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+        }
     } else {
         memcpy(m.rn, in->corr_n, sizeof m.rn);
         memcpy(m.rr, in->corr_r, sizeof m.rr);
@@ -1392,9 +1553,24 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
              mf, pl[2], pl[3], pl[4], dl, sl, out);
-    corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
-    step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
-                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
+    if (cm.measured) {
+        if (!(ok = malloc(n)) || calib_mask(in, dl, ok)) {
+            rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+            goto done;
+        }
+    } else {
+        corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
+        out->ref_fs = cm.fs[0];
+        out->ref_fd = cm.fd[0];
+    }
+    if (step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs,
+                      &m, &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, ok,
+                      out)) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
+        goto done;
+    }
+    free(ok);
+    ok = NULL;
     for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
         rapid_fft_free(pl[k]);
         pl[k] = NULL;
@@ -1417,6 +1593,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         out->scorr[i] = vs[i] > 0 ? (float)(out->scorr[i] / sqrt(vs[i])) : NAN;
     }
 done:
+    free(ok);
     free(mf);
     free(dl);
     free(sl);
