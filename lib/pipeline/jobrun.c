@@ -230,6 +230,19 @@ int jobrun_final_path(const jobrun *j, const char *name, char *out, size_t sz)
     return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 
+int jobrun_future_path(const jobrun *j, const char *name, char *out, size_t sz)
+{
+    /* the set's files are all in its hidden directory, the log's first */
+    const char *log = j->set ? rapid_prodset_path(j->set, 0) : NULL;
+    const char *slash = log ? strrchr(log, '/') : NULL;
+    int n;
+
+    if (!slash)
+        return -1;
+    n = snprintf(out, sz, "%.*s/%s", (int)(slash - log), log, name);
+    return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
 int jobrun_product(jobrun *j, const char *name, const char *path, json_t **f,
                    rapid_err *err)
 {

@@ -72,5 +72,10 @@ void jobrun_iso_now(char *out, size_t sz);
 int jobrun_read_manifest(const char *dir, json_t **out, rapid_err *err);
 /* j->out + "/" + name */
 int jobrun_final_path(const jobrun *j, const char *name, char *out, size_t sz);
+/* The path jobrun_add will give product name, before it is added: for a
+ * file written (on another thread) before it is known to belong to the
+ * set; one never added must be removed before the set is committed.  0,
+ * or -1 if there is no set or the path does not fit in sz. */
+int jobrun_future_path(const jobrun *j, const char *name, char *out, size_t sz);
 
 #endif
