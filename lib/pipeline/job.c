@@ -89,7 +89,8 @@ static int step_differences(job *s)
     nok = rapid_diffrun_methods(s->diff);
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m]) {
-            job_stage_add(s, rapid_diffrun_method_name(m), s->diff->run[m].seconds);
+            job_stage_add(s, rapid_diffrun_method_name(m), s->diff->run[m].seconds,
+                          s->diff->run[m].cpu_seconds);
             if (!s->diff->run[m].ok)
                 jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
                            s->diff->run[m].msg);

@@ -44,10 +44,10 @@ void job_warn(void *arg, const char *msg)
     jobrun_log(&s->run, "warning: %s", msg);
 }
 
-void job_stage_add(job *s, const char *name, double seconds)
+void job_stage_add(job *s, const char *name, double seconds, double cpu)
 {
-    json_t *st = json_pack("{s:s, s:f, s:f}", "name", name, "seconds", seconds,
-                           "peak_rss_mb", jobrun_peak_rss_mb());
+    json_t *st = json_pack("{s:s, s:f, s:f, s:f}", "name", name, "seconds", seconds,
+                           "cpu_seconds", cpu, "peak_rss_mb", jobrun_peak_rss_mb());
 
     if (st)
         json_array_append_new(s->run.stages, st);

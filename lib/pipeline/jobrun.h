@@ -24,6 +24,7 @@ typedef struct jobrun {
     json_t *stages;            /* its "stages" array */
     struct timespec t0;        /* monotonic start */
     double stage_t0;
+    double stage_cpu0;         /* the process's CPU time then */
     char started[40];          /* ISO time */
 } jobrun;
 
@@ -54,6 +55,8 @@ int jobrun_product_known(jobrun *j, const char *name, int64_t size,
 /* Stage timing: the stage that began at the last call ends now. */
 void jobrun_stage_begin(jobrun *j);
 void jobrun_stage_end(jobrun *j, const char *name);
+/* The process's CPU time so far (user + system, every thread), s. */
+double jobrun_cpu_seconds(void);
 /* Has the job been asked to stop? */
 int jobrun_stopped(const jobrun *j);
 /* Write the manifest (when code <= 31) and the log ending with
