@@ -94,8 +94,8 @@ int job_fail(job *s, int code, const char *fmt, ...)
     ;
 /* rapid_diffrun_opts.warn: a warning into the log. */
 void job_warn(void *arg, const char *msg);
-/* A stage of known duration and CPU time into the manifest (its peak memory: the
- * peak so far). */
+/* A stage of known duration and CPU time into the manifest (its peak
+ * memory: the peak so far). */
 void job_stage_add(job *s, const char *name, double seconds, double cpu);
 /* The reference job's log: 0 if it ended 0-31; RAPID_EXIT_REFJOB_FAILED
  * if it ended with an error, or did not end (no log: cancelled before it
