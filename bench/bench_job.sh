@@ -10,7 +10,7 @@
 # vCPU): 666 s per job with a reference build and both methods.
 # Target: 20x faster (33 s) on 2 cores, under 4 GB.  Each case is run
 # REPEATS times (1), alternating; wall clock and CPU time (user + system)
-# of each run.
+# of each run; each stage's wall clock and CPU time (all threads).
 #   [REPEATS=N] bench/bench_job.sh BUILD_DIR [WORKDIR]
 set -euo pipefail
 build=${1:-build-bench}
@@ -55,6 +55,7 @@ run() { # run JID WHAT
 import json, sys
 m = json.load(open(sys.argv[1]))
 print("   stages: " + ", ".join("%s %.1f s" % (s["name"], s["seconds"]) for s in m["stages"]))
+print("   stages' CPU: " + ", ".join("%s %.1f s" % (s["name"], s.get("cpu_seconds", 0)) for s in m["stages"]))
 print("   methods: " + ", ".join("%s %s" % (d["method"], d["status"]) for d in m["diffs"]))
 PY
 }

@@ -27,7 +27,8 @@ for f in m["products"]:
 assert len(paths) == len(m["products"])
 assert set(os.listdir(d)) == paths | {"manifest.json", "job.log"}, set(os.listdir(d)) ^ paths
 assert not [e for e in os.listdir(os.path.dirname(d)) if e.startswith(".")]
-assert all({"name", "seconds", "peak_rss_mb"} <= set(s) for s in m["stages"])
+assert all({"name", "seconds", "cpu_seconds", "peak_rss_mb"} <= set(s) for s in m["stages"])
+assert all(s["cpu_seconds"] >= 0 for s in m["stages"])
 assert m["peak_rss_mb"] > 0 and m["elapsed"] >= 0
 PY
   last_line "$1" "$2"

@@ -58,6 +58,40 @@ static void test_naive_static_sky(void **state)
                          ref.rate.ny, &rw, 1.0};
     assert_ok(rapid_diff_prepare(&sci, &sw, &r, &p, &err), err);
     n = (size_t)p.nx * p.ny;
+    /* on two threads the same pair, bit for bit: with the uncertainty
+     * map given, with none (made from the reference's background), and
+     * with a coverage map given too (any map above 0.5: 1 + 10 times the
+     * uncertainty) */
+    z = malloc((size_t)ref.rate.nx * ref.rate.ny * sizeof *z);
+    assert_non_null(z);
+    for (i = 0; i < (size_t)ref.rate.nx * ref.rate.ny; i++)
+        z[i] = 1 + 10 * ref.unc.data[i];
+    for (i = 0; i < 3; i++) {
+        rapid_diff_ref r2 = r;
+        rapid_diff_pair p1, p2;
+        if (i == 1)
+            r2.unc = NULL;
+        if (i == 2)
+            r2.cov = z;
+        assert_ok(rapid_diff_prepare_threads(&sci, &sw, &r2, 0, 1, &p1, &err), err);
+        assert_ok(rapid_diff_prepare_threads(&sci, &sw, &r2, 0, 2, &p2, &err), err);
+        assert_memory_equal(p1.ref.data, p2.ref.data, n * sizeof *p1.ref.data);
+        assert_memory_equal(p1.cov.data, p2.cov.data, n * sizeof *p1.cov.data);
+        assert_memory_equal(p1.unc.data, p2.unc.data, n * sizeof *p1.unc.data);
+        assert_memory_equal(p1.bkg_sci.mean, p2.bkg_sci.mean,
+                            (size_t)p1.bkg_sci.gx * p1.bkg_sci.gy *
+                                sizeof *p1.bkg_sci.mean);
+        assert_memory_equal(p1.bkg_ref.mean, p2.bkg_ref.mean,
+                            (size_t)p1.bkg_ref.gx * p1.bkg_ref.gy *
+                                sizeof *p1.bkg_ref.mean);
+        assert_true(p1.match.scale == p2.match.scale);
+        assert_int_equal(p1.match.nstars, p2.match.nstars);
+        if (i == 0) /* and the same as rapid_diff_prepare's */
+            assert_memory_equal(p.ref.data, p2.ref.data, n * sizeof *p.ref.data);
+        rapid_diff_pair_release(&p1);
+        rapid_diff_pair_release(&p2);
+    }
+    free(z);
     d = malloc(n * sizeof *d), u = malloc(n * sizeof *u), z = malloc(n * sizeof *z);
     assert_true(d && u && z);
     rapid_diff_naive(&sci, &p, d, u);

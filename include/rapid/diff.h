@@ -85,6 +85,14 @@ int rapid_diff_prepare(const rapid_science *sci, rapid_wcs *sci_wcs,
 int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
                              const rapid_diff_ref *ref, unsigned flags,
                              rapid_diff_pair *p, rapid_err *err);
+/* The same on nthreads threads: with 2 or more, the science image's
+ * background and catalog and the reference's maps are made on a second
+ * thread beside the reference image's resampling, background and
+ * catalog.  The results are the same whatever nthreads. */
+int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
+                               const rapid_diff_ref *ref, unsigned flags,
+                               int nthreads, rapid_diff_pair *p,
+                               rapid_err *err);
 void rapid_diff_pair_release(rapid_diff_pair *p);
 
 /* The flux scale the stars gave, measured in apertures (6 px across),

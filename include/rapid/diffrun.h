@@ -66,6 +66,7 @@ void rapid_diffrun_opts_init(rapid_diffrun_opts *o);
 typedef struct rapid_diffrun_method {
     int ok;
     double seconds;
+    double cpu_seconds;        /* the process's CPU time (user + system) */
     char msg[RAPID_ERR_MAX];   /* why it failed */
 } rapid_diffrun_method;
 

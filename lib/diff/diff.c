@@ -1,6 +1,7 @@
 /* diff.c - the pair prepared for subtraction, and the naive difference
  * (rapid/diff.h). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,52 +35,179 @@ void rapid_diff_pair_release(rapid_diff_pair *p)
     memset(p, 0, sizeof *p);
 }
 
-/* The reference's coverage and uncertainty on the science pixels; a NULL
- * coverage is 1 wherever the reference has data, a NULL uncertainty its
- * background noise there. */
-static int resample_maps(const rapid_diff_ref *r, rapid_wcs *sw,
-                         rapid_diff_pair *p, float *work, rapid_err *err)
+/* Work run beside the calling thread (on a thread of its own when two
+ * are allowed, else at once on the caller's): it writes only what the
+ * caller leaves alone until side_join, so the results are the same
+ * either way. */
+typedef struct side_task {
+    int (*fn)(void *arg, rapid_err *err);
+    void *arg;
+    pthread_t thread;
+    int running, done, rc;
+    rapid_err err;
+} side_task;
+
+static void *side_run(void *arg)
 {
+    side_task *t = arg;
+
+    t->rc = t->fn(t->arg, &t->err);
+    return NULL;
+}
+
+static void side_start(side_task *t, int nthreads,
+                       int (*fn)(void *, rapid_err *), void *arg)
+{
+    memset(t, 0, sizeof *t);
+    t->fn = fn;
+    t->arg = arg;
+    t->err = (rapid_err)RAPID_ERR_INIT;
+    if (nthreads > 1 && pthread_create(&t->thread, NULL, side_run, t) == 0)
+        t->running = 1;
+    else
+        side_run(t);
+    t->done = 1;
+}
+
+/* Wait for t (if started and not waited for yet): its status, its error
+ * into err when it failed and err holds none yet. */
+static int side_join(side_task *t, rapid_err *err)
+{
+    int rc;
+
+    if (!t->done)
+        return 0;
+    if (t->running)
+        pthread_join(t->thread, NULL);
+    t->running = t->done = 0;
+    rc = t->rc;
+    if (rc && err && !err->code)
+        *err = t->err;
+    return rc;
+}
+
+/* The science image's side of the preparation: its background and its
+ * catalog (no WCS needed). */
+typedef struct sci_side {
+    const rapid_science *sci;
+    rapid_diff_pair *p;
+    rapid_table *cs;
+} sci_side;
+
+static int science_side(sci_side *j, rapid_err *err)
+{
+    rapid_background_opts bo;
+    rapid_extract_opts eo;
+    int rc;
+
+    rapid_background_opts_init(&bo);
+    bo.box = BOX_SCI;
+    rapid_extract_opts_init(&eo);
+    if ((rc = rapid_background_make(j->sci->rate.data, j->p->nx, j->p->ny, &bo,
+                                    &j->p->bkg_sci, err)) == 0)
+        rc = rapid_extract(j->sci->rate.data, NULL, NULL, j->p->nx, j->p->ny,
+                           &eo, NULL, j->cs, NULL, err);
+    return rc;
+}
+
+/* The reference's coverage and uncertainty maps given, on the science
+ * pixels (grid), each on copies of the two WCSs of its own (WCSLIB's
+ * transformations write into theirs, and this may run beside the
+ * image's resampling); a NULL map is made by resample_and_match. */
+typedef struct maps_side {
+    const rapid_diff_ref *r;
+    const rapid_wcs *grid;
+    rapid_diff_pair *p;
+    sci_side *sci;  /* the science side to do first, or NULL */
+} maps_side;
+
+static int maps_given(maps_side *j, rapid_err *err)
+{
+    const rapid_diff_ref *r = j->r;
+    rapid_diff_pair *p = j->p;
+    rapid_wcs rw = RAPID_WCS_INIT, gw = RAPID_WCS_INIT;
     size_t i, n = (size_t)r->nx * r->ny, m = (size_t)p->nx * p->ny;
     float *tmp = NULL;
     int rc;
 
-    if (r->cov) {
-        if ((rc = rapid_regrid(r->cov, r->nx, r->ny, r->wcs, sw, p->nx, p->ny,
-                               RAPID_REGRID_MEAN, p->cov.data, NULL, err)))
-            return rc;
-    } else {
-        for (i = 0; i < m; i++) /* the covered share, from the image */
-            p->cov.data[i] = isfinite(p->ref.data[i]) ? work[i] : 0;
-    }
+    if (!r->cov && !r->unc)
+        return 0;
+    if ((rc = rapid_wcs_copy(&rw, r->wcs, err)) ||
+        (rc = rapid_wcs_copy(&gw, j->grid, err)))
+        goto done;
+    if (r->cov && (rc = rapid_regrid(r->cov, r->nx, r->ny, &rw, &gw, p->nx,
+                                     p->ny, RAPID_REGRID_MEAN, p->cov.data,
+                                     NULL, err)))
+        goto done;
     if (!r->unc)
-        return 0; /* filled from the background after it is known */
-    if (!(tmp = malloc(n * sizeof *tmp)))
-        return rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
+        goto done;
+    if (!(tmp = malloc(n * sizeof *tmp))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
+        goto done;
+    }
     for (i = 0; i < n; i++)
         tmp[i] = r->unc[i] * r->unc[i];
-    rc = rapid_regrid(tmp, r->nx, r->ny, r->wcs, sw, p->nx, p->ny,
+    rc = rapid_regrid(tmp, r->nx, r->ny, &rw, &gw, p->nx, p->ny,
                       RAPID_REGRID_VARIANCE, p->unc.data, NULL, err);
     free(tmp);
     for (i = 0; rc == 0 && i < m; i++)
         p->unc.data[i] = sqrtf(p->unc.data[i]);
+done:
+    rapid_wcs_release(&rw);
+    rapid_wcs_release(&gw);
     return rc;
 }
 
+/* The side thread's work: the science side first (once), then the maps. */
+static int side_work(void *arg, rapid_err *err)
+{
+    maps_side *j = arg;
+    int rc;
+
+    if (j->sci && (rc = science_side(j->sci, err)) != 0)
+        return rc;
+    return maps_given(j, err);
+}
+
+/* An image beside the reference (or nearly: not one background window's
+ * worth of it) has nothing to be subtracted from: fewer than MIN_COVERED
+ * pixels where the resampled reference has data (and, cov not NULL, a
+ * coverage of at least 0.5) is RAPID_E_NOOVERLAP. */
+static int covered(const rapid_diff_pair *p, const float *cov, rapid_err *err)
+{
+    size_t i, n = 0, m = (size_t)p->nx * p->ny;
+
+    for (i = 0; i < m; i++)
+        n += isfinite(p->ref.data[i]) && (!cov || cov[i] >= 0.5f);
+    if (n >= MIN_COVERED)
+        return 0;
+    return rapid_fail(err, RAPID_E_NOOVERLAP, "too little overlap: %zu of the "
+                      "science image's %zu pixels have reference data%s, at "
+                      "least %d needed", n, m, cov ? " with coverage >= 0.5" : "",
+                      MIN_COVERED);
+}
+
 /* The reference's catalog on the science pixels, paired with the
- * science catalog's stars. */
+ * science catalog's stars (the science side joined first). */
 static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
-                       double zp_scale, rapid_table *cr, rapid_err *err)
+                       double zp_scale, rapid_table *cr, side_task *side,
+                       rapid_err *err)
 {
     rapid_extract_opts eo;
     rapid_gainmatch_opts go;
-    int rc;
+    int rc, side_rc;
 
     rapid_table_release(cr);
     rapid_extract_opts_init(&eo);
     rapid_gainmatch_opts_init(&go);
-    if ((rc = rapid_extract(p->ref.data, NULL, NULL, p->nx, p->ny, &eo, NULL,
-                            cr, NULL, err)) == 0)
+    rc = rapid_extract(p->ref.data, NULL, NULL, p->nx, p->ny, &eo, NULL, cr,
+                       NULL, err);
+    side_rc = side_join(side, rc ? NULL : err);
+    if (rc == 0)
+        rc = side_rc;
+    if (rc == 0)
+        rc = covered(p, p->cov.data, err);
+    if (rc == 0)
         rc = rapid_gainmatch_catalogs(cs, cr, &go, zp_scale, &p->match, err);
     return rc;
 }
@@ -87,44 +215,48 @@ static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
 /* The reference, its coverage and uncertainty resampled onto the grid
  * grid_wcs (the science image's pixels, or the same shifted), its
  * background, its catalog cr, and the stars paired with the science
- * catalog cs. */
+ * catalog cs.  With two threads the maps given (and first, when sci is
+ * not NULL, the science side, which makes cs) are made on the second
+ * beside the image's resampling, its background and catalog. */
 static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
-                              const rapid_table *cs, rapid_table *cr,
-                              rapid_diff_pair *p, float *cover,
-                              rapid_err *err)
+                              sci_side *sci, const rapid_table *cs,
+                              rapid_table *cr, rapid_diff_pair *p,
+                              float *cover, int nthreads, rapid_err *err)
 {
     rapid_background_opts bo;
-    size_t i, n, m = (size_t)p->nx * p->ny;
+    size_t i, m = (size_t)p->nx * p->ny;
+    maps_side ms;
+    side_task side;
     int rc;
 
     rapid_background_release(&p->bkg_ref);
-    if ((rc = rapid_regrid(ref->image, ref->nx, ref->ny, ref->wcs, grid_wcs,
-                           p->nx, p->ny, RAPID_REGRID_FLUX, p->ref.data, cover,
-                           err)) ||
-        (rc = resample_maps(ref, grid_wcs, p, cover, err)))
-        return rc;
-    /* an image beside the reference's coverage (or nearly: not one
-     * background window's worth of it) has nothing to be subtracted from */
-    for (i = n = 0; i < m; i++)
-        n += isfinite(p->ref.data[i]) && p->cov.data[i] >= 0.5f;
-    if (n < MIN_COVERED)
-        return rapid_fail(err, RAPID_E_NOOVERLAP, "too little overlap: %zu of "
-                          "the science image's %zu pixels have reference "
-                          "coverage >= 0.5, at least %d needed", n, m,
-                          MIN_COVERED);
-    rapid_background_opts_init(&bo);
-    bo.box = BOX_REF;
-    if ((rc = rapid_background_make(p->ref.data, p->nx, p->ny, &bo,
-                                    &p->bkg_ref, err)))
-        return rc;
-    if (!ref->unc) /* the reference's own noise, where it has data */
+    ms.r = ref, ms.grid = grid_wcs, ms.p = p, ms.sci = sci;
+    side_start(&side, nthreads, side_work, &ms);
+    rc = rapid_regrid(ref->image, ref->nx, ref->ny, ref->wcs, grid_wcs, p->nx,
+                      p->ny, RAPID_REGRID_FLUX, p->ref.data, cover, err);
+    if (rc == 0) /* (the coverage map given is checked once it is made) */
+        rc = covered(p, NULL, err);
+    if (rc == 0 && !ref->cov)
+        for (i = 0; i < m; i++) /* the covered share, from the image */
+            p->cov.data[i] = isfinite(p->ref.data[i]) ? cover[i] : 0;
+    if (rc == 0) {
+        rapid_background_opts_init(&bo);
+        bo.box = BOX_REF;
+        rc = rapid_background_make(p->ref.data, p->nx, p->ny, &bo, &p->bkg_ref,
+                                   err);
+    }
+    if (rc == 0 && !ref->unc) /* the reference's own noise, where it has data */
         for (i = 0; i < m; i++)
             p->unc.data[i] = isfinite(p->ref.data[i])
                                  ? (float)rapid_background_rms_at(
                                        &p->bkg_ref, (double)(i % p->nx),
                                        (double)(i / p->nx))
                                  : NAN;
-    return match_stars(cs, p, ref->zp_scale, cr, err);
+    if (rc != 0) {
+        side_join(&side, NULL);
+        return rc;
+    }
+    return match_stars(cs, p, ref->zp_scale, cr, &side, err);
 }
 
 /* Whether the stars' median offset is a registration error worth
@@ -255,17 +387,24 @@ int rapid_diff_prepare(const rapid_science *sci, rapid_wcs *sci_wcs,
                        const rapid_diff_ref *ref, rapid_diff_pair *p,
                        rapid_err *err)
 {
-    return rapid_diff_prepare_flags(sci, sci_wcs, ref, 0, p, err);
+    return rapid_diff_prepare_threads(sci, sci_wcs, ref, 0, 1, p, err);
 }
 
 int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
                              const rapid_diff_ref *ref, unsigned flags,
                              rapid_diff_pair *p, rapid_err *err)
 {
-    rapid_background_opts bo;
-    rapid_extract_opts eo;
+    return rapid_diff_prepare_threads(sci, sci_wcs, ref, flags, 1, p, err);
+}
+
+int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
+                               const rapid_diff_ref *ref, unsigned flags,
+                               int nthreads, rapid_diff_pair *p,
+                               rapid_err *err)
+{
     rapid_table cs = RAPID_TABLE_INIT, cr = RAPID_TABLE_INIT;
     rapid_wcs moved = RAPID_WCS_INIT;
+    sci_side ss;
     float *cover = NULL;
     size_t m;
     int rc;
@@ -287,14 +426,11 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
         rc = rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
         goto fail;
     }
-    rapid_background_opts_init(&bo);
-    bo.box = BOX_SCI;
-    rapid_extract_opts_init(&eo);
-    if ((rc = rapid_background_make(sci->rate.data, p->nx, p->ny, &bo,
-                                    &p->bkg_sci, err)) ||
-        (rc = rapid_extract(sci->rate.data, NULL, NULL, p->nx, p->ny, &eo,
-                            NULL, &cs, NULL, err)) ||
-        (rc = resample_and_match(ref, sci_wcs, &cs, &cr, p, cover, err)))
+    /* the science image's background and catalog beside the reference's
+     * resampling */
+    ss.sci = sci, ss.p = p, ss.cs = &cs;
+    if ((rc = resample_and_match(ref, sci_wcs, &ss, &cs, &cr, p, cover,
+                                 nthreads, err)))
         goto fail;
     if (!(flags & RAPID_DIFF_NO_SHIFT) && offset_significant(&p->match)) {
         /* a registration error: the reference again, onto the science
@@ -306,8 +442,8 @@ int rapid_diff_prepare_flags(const rapid_science *sci, rapid_wcs *sci_wcs,
         for (pass = 0; pass < SHIFT_PASSES; pass++) {
             rapid_wcs_release(&moved);
             if ((rc = shifted_wcs(sci_wcs, dx, dy, &moved, err)) ||
-                (rc = resample_and_match(ref, &moved, &cs, &cr, p, cover,
-                                        err)))
+                (rc = resample_and_match(ref, &moved, NULL, &cs, &cr, p,
+                                         cover, nthreads, err)))
                 goto fail;
             if (p->match.nstars < SHIFT_MIN_STARS ||
                 !(hypot(p->match.dx_median, p->match.dy_median) >=

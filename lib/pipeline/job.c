@@ -94,7 +94,8 @@ static int step_differences(job *s)
     nok = rapid_diffrun_methods(s->diff);
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m]) {
-            job_stage_add(s, rapid_diffrun_method_name(m), s->diff->run[m].seconds);
+            job_stage_add(s, rapid_diffrun_method_name(m), s->diff->run[m].seconds,
+                          s->diff->run[m].cpu_seconds);
             if (!s->diff->run[m].ok)
                 jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
                            s->diff->run[m].msg);
@@ -114,6 +115,12 @@ static int step_differences(job *s)
  * methods at a time (much of a method's candidates is one core's work). */
 static int step_candidates(job *s)
 {
+    int code;
+
+    /* the difference images are written meanwhile, on a thread of their
+     * own */
+    if ((code = job_write_images_begin(s)) != 0)
+        return code;
     if (job_candidates_all(s) != 0)
         return RAPID_EXIT_INTERRUPTED;
     jobrun_stage_end(&s->run, "candidates");
@@ -128,6 +135,8 @@ static int step_products(job *s)
         RAPID_DIFFRUN_ZOGY, RAPID_DIFFRUN_SFFT, RAPID_DIFFRUN_NAIVE};
     int k, m, nasked = 0, nok = 0, code;
 
+    if ((code = job_write_images_end(s)) != 0)
+        return code;
     for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++) {
         m = order[k];
         if (!s->c.methods[m])

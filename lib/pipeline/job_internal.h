@@ -29,6 +29,28 @@ typedef struct job_refend {
     double seconds;
 } job_refend;
 
+/* The difference images, written (with their sizes and MD5s) on a thread
+ * of their own while the candidates are made: into the set's directory
+ * under the names they will have, added to the set and the manifest
+ * after the candidates (job_steps.c). */
+typedef struct job_wfile {
+    int m, k;                   /* method, product kind */
+    int added;                  /* added to the set */
+    char name[RAPID_DIFFRUN_PATH];
+    char path[4400];
+    char md5[33];
+    int64_t size;
+} job_wfile;
+
+typedef struct job_writer {
+    pthread_t thread;
+    int running;                /* the thread started, not joined */
+    int n;                      /* files (0: none to write) */
+    job_wfile f[RAPID_DIFFRUN_NPRODUCT];
+    int rc;                     /* 0, or the status the writing failed with */
+    rapid_err err;
+} job_writer;
+
 typedef struct job {
     rapid_job_config c;
     jobrun run;
@@ -44,6 +66,7 @@ typedef struct job {
                                  * (NULL: no DQ), read once for every
                                  * method's candidates */
     job_refend refend;
+    job_writer writer;
 } job;
 
 /* Step 1, the reference image (job_reference.c): s->ref (and its PSF and
@@ -71,9 +94,9 @@ int job_fail(job *s, int code, const char *fmt, ...)
     ;
 /* rapid_diffrun_opts.warn: a warning into the log. */
 void job_warn(void *arg, const char *msg);
-/* A stage of known duration into the manifest (its peak memory: the
- * peak so far). */
-void job_stage_add(job *s, const char *name, double seconds);
+/* A stage of known duration and CPU time into the manifest (its peak
+ * memory: the peak so far). */
+void job_stage_add(job *s, const char *name, double seconds, double cpu);
 /* The reference job's log: 0 if it ended 0-31; RAPID_EXIT_REFJOB_FAILED
  * if it ended with an error, or did not end (no log: cancelled before it
  * ran; no last line: killed); RAPID_EXIT_INPUT if it cannot be read. */
@@ -99,8 +122,16 @@ void job_candidates_log(job *s, int m, int rc);
  * candidates fail is marked failed.  0, or -1 if the job was asked to
  * stop. */
 int job_candidates_all(job *s);
-/* Method m's products and catalog into the set, its entry into s->diffs:
- * 0 or RAPID_EXIT_WRITE. */
+/* Start writing the difference images of every method that succeeded
+ * (on a thread of its own with two threads or more, else at once): 0, or
+ * RAPID_EXIT_WRITE if their paths cannot be made. */
+int job_write_images_begin(job *s);
+/* Wait for them: 0, or RAPID_EXIT_WRITE (logged) if one was not written.
+ * The images of a method that failed since are removed. */
+int job_write_images_end(job *s);
+/* Method m's products and catalog into the set (its images written by
+ * job_write_images_begin when it was called, else here), its entry into
+ * s->diffs: 0 or RAPID_EXIT_WRITE. */
 int job_write_method(job *s, int m);
 json_t *job_failed_method_json(job *s, int m);
 /* The difference's infobitssci and infobitsref (docs/pipeline.md): what

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "pipeline/job_internal.h"
 #include "rapid/candidates.h"
+#include "rapid/md5.h"
 #include "rapid/version.h"
 
 json_t *job_num(double v)
@@ -42,10 +44,10 @@ void job_warn(void *arg, const char *msg)
     jobrun_log(&s->run, "warning: %s", msg);
 }
 
-void job_stage_add(job *s, const char *name, double seconds)
+void job_stage_add(job *s, const char *name, double seconds, double cpu)
 {
-    json_t *st = json_pack("{s:s, s:f, s:f}", "name", name, "seconds", seconds,
-                           "peak_rss_mb", jobrun_peak_rss_mb());
+    json_t *st = json_pack("{s:s, s:f, s:f, s:f}", "name", name, "seconds", seconds,
+                           "cpu_seconds", cpu, "peak_rss_mb", jobrun_peak_rss_mb());
 
     if (st)
         json_array_append_new(s->run.stages, st);
@@ -133,6 +135,15 @@ int job_end(job *s, int code)
 
     if (s->refend.pending) /* ended early: the reference's thread is waited for */
         job_reference_finish(s);
+    if (s->writer.n > 0) { /* ended early: the images' thread too, and what
+                            * it wrote that the set does not hold goes */
+        if (s->writer.running)
+            pthread_join(s->writer.thread, NULL);
+        s->writer.running = 0;
+        for (k = 0; k < s->writer.n; k++)
+            if (!s->writer.f[k].added)
+                unlink(s->writer.f[k].path);
+    }
     code = jobrun_finish(&s->run, code);
     for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++)
         rapid_table_release(&s->cat[k]);
@@ -458,6 +469,116 @@ static int add_product(job *s, const char *name, json_t *prods, const char *key,
     return 0;
 }
 
+/* An image the writer wrote into the set, listed. */
+static int add_written(job *s, job_wfile *w, json_t *prods, const char *key)
+{
+    rapid_err err = RAPID_ERR_INIT;
+    const char *path;
+    json_t *f = NULL;
+
+    if (jobrun_add(&s->run, w->name, &path, &err) != 0)
+        return job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
+    w->added = 1;
+    if (strcmp(path, w->path) != 0)
+        return job_fail(s, RAPID_EXIT_WRITE, "%s: written as %s", path, w->path);
+    if (jobrun_product_known(&s->run, w->name, w->size, w->md5, &f, &err) != 0)
+        return job_fail(s, RAPID_EXIT_WRITE, "%s", err.msg);
+    json_object_set(prods, key, f);
+    return 0;
+}
+
+/* The writer's thread: each image, its size and MD5, until one fails or
+ * the job is asked to stop. */
+static void *writer_run(void *arg)
+{
+    job *s = arg;
+    job_writer *w = &s->writer;
+    struct stat sb;
+    int i;
+
+    for (i = 0; i < w->n && w->rc == 0 && !jobrun_stopped(&s->run); i++) {
+        job_wfile *f = &w->f[i];
+        if ((w->rc = rapid_diffrun_write_product(s->diff, f->k, f->path,
+                                                 &w->err)) != 0)
+            break;
+        if (stat(f->path, &sb) != 0) {
+            w->rc = rapid_fail(&w->err, RAPID_E_IO, "%s: not written: %s",
+                               f->path, strerror(errno));
+            break;
+        }
+        f->size = (int64_t)sb.st_size;
+        w->rc = rapid_md5_file(f->path, f->md5, &w->err);
+    }
+    return NULL;
+}
+
+int job_write_images_begin(job *s)
+{
+    static const int order[RAPID_DIFFRUN_NMETHOD] = {
+        RAPID_DIFFRUN_ZOGY, RAPID_DIFFRUN_SFFT, RAPID_DIFFRUN_NAIVE};
+    job_writer *w = &s->writer;
+    int i, k, m;
+
+    memset(w, 0, sizeof *w);
+    w->err = (rapid_err)RAPID_ERR_INIT;
+    for (i = 0; i < RAPID_DIFFRUN_NMETHOD; i++) {
+        m = order[i];
+        if (!s->c.methods[m] || !s->diff->run[m].ok)
+            continue;
+        for (k = 0; k < RAPID_DIFFRUN_NPRODUCT; k++) {
+            const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
+            job_wfile *f = &w->f[w->n];
+            if (p->method != m || !rapid_diffrun_made(s->diff, k))
+                continue;
+            f->m = m, f->k = k;
+            if (rapid_diffrun_product_name(s->diff, k, f->name, sizeof f->name) != 0 ||
+                jobrun_future_path(&s->run, f->name, f->path, sizeof f->path) != 0) {
+                w->n = 0;
+                return job_fail(s, RAPID_EXIT_WRITE, "%s: too long a name",
+                                s->c.image);
+            }
+            w->n++;
+        }
+    }
+    if (s->c.threads > 1 && w->n > 0 &&
+        pthread_create(&w->thread, NULL, writer_run, s) == 0)
+        w->running = 1;
+    else
+        writer_run(s);
+    return 0;
+}
+
+int job_write_images_end(job *s)
+{
+    job_writer *w = &s->writer;
+    int i;
+
+    if (w->running)
+        pthread_join(w->thread, NULL);
+    w->running = 0;
+    /* what is not in the set (a method that failed since, a job that
+     * ends early) must not be in its directory */
+    for (i = 0; i < w->n; i++)
+        if (!w->f[i].added && (w->rc || !s->diff->run[w->f[i].m].ok))
+            unlink(w->f[i].path);
+    if (w->rc) {
+        w->n = 0;
+        return job_fail(s, RAPID_EXIT_WRITE, "%s", w->err.msg);
+    }
+    return 0;
+}
+
+/* The writer's file of method m, kind k, or NULL. */
+static job_wfile *written(job *s, int m, int k)
+{
+    int i;
+
+    for (i = 0; i < s->writer.n; i++)
+        if (s->writer.f[i].m == m && s->writer.f[i].k == k)
+            return &s->writer.f[i];
+    return NULL;
+}
+
 int job_write_method(job *s, int m)
 {
     const char *mname = rapid_diffrun_method_name(m);
@@ -469,9 +590,12 @@ int job_write_method(job *s, int m)
     job_infobits(s->diff, &bsci, &bref);
     for (k = 0; k < RAPID_DIFFRUN_NPRODUCT && code == 0; k++) {
         const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
+        job_wfile *w;
         if (p->method != m || !rapid_diffrun_made(s->diff, k))
             continue;
-        if (rapid_diffrun_product_name(s->diff, k, name, sizeof name) != 0)
+        if ((w = written(s, m, k)) != NULL)
+            code = add_written(s, w, prods, p->key);
+        else if (rapid_diffrun_product_name(s->diff, k, name, sizeof name) != 0)
             code = job_fail(s, RAPID_EXIT_WRITE, "%s: too long a name", s->c.image);
         else
             code = add_product(s, name, prods, p->key, k, m);

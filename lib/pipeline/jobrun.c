@@ -37,12 +37,21 @@ void jobrun_iso_now(char *out, size_t sz)
     snprintf(out, sz, "%s.%03dZ", s, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+double jobrun_cpu_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void jobrun_init(jobrun *j, const rapid_job_opts *o, const char *cmd)
 {
     memset(j, 0, sizeof *j);
     j->o = o;
     j->cmd = cmd;
     j->stage_t0 = mono();
+    j->stage_cpu0 = jobrun_cpu_seconds();
     clock_gettime(CLOCK_MONOTONIC, &j->t0);
     jobrun_iso_now(j->started, sizeof j->started);
     j->manifest = json_object();
@@ -108,6 +117,7 @@ int jobrun_stopped(const jobrun *j)
 void jobrun_stage_begin(jobrun *j)
 {
     j->stage_t0 = mono();
+    j->stage_cpu0 = jobrun_cpu_seconds();
 }
 
 double jobrun_peak_rss_mb(void)
@@ -121,14 +131,16 @@ double jobrun_peak_rss_mb(void)
 
 void jobrun_stage_end(jobrun *j, const char *name)
 {
-    double s = mono() - j->stage_t0;
-    json_t *st = json_pack("{s:s, s:f, s:f}", "name", name, "seconds", s,
-                           "peak_rss_mb", jobrun_peak_rss_mb());
+    double s = mono() - j->stage_t0, cpu = jobrun_cpu_seconds() - j->stage_cpu0;
+    json_t *st = json_pack("{s:s, s:f, s:f, s:f}", "name", name, "seconds", s,
+                           "cpu_seconds", cpu, "peak_rss_mb", jobrun_peak_rss_mb());
 
     if (st)
         json_array_append_new(j->stages, st);
-    jobrun_log(j, "stage %s: %.3f s, peak memory %.0f MB", name, s, jobrun_peak_rss_mb());
+    jobrun_log(j, "stage %s: %.3f s (CPU %.3f s), peak memory %.0f MB", name, s,
+               cpu, jobrun_peak_rss_mb());
     j->stage_t0 = mono();
+    j->stage_cpu0 = jobrun_cpu_seconds();
 }
 
 /* Is stderr the file at path (the executor sends it to job.log)? */
@@ -227,6 +239,19 @@ int jobrun_add(jobrun *j, const char *name, const char **path, rapid_err *err)
 int jobrun_final_path(const jobrun *j, const char *name, char *out, size_t sz)
 {
     int n = snprintf(out, sz, "%s/%s", j->out, name);
+    return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+int jobrun_future_path(const jobrun *j, const char *name, char *out, size_t sz)
+{
+    /* the set's files are all in its hidden directory, the log's first */
+    const char *log = j->set ? rapid_prodset_path(j->set, 0) : NULL;
+    const char *slash = log ? strrchr(log, '/') : NULL;
+    int n;
+
+    if (!slash)
+        return -1;
+    n = snprintf(out, sz, "%.*s/%s", (int)(slash - log), log, name);
     return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 

@@ -24,6 +24,7 @@ typedef struct jobrun {
     json_t *stages;            /* its "stages" array */
     struct timespec t0;        /* monotonic start */
     double stage_t0;
+    double stage_cpu0;         /* the process's CPU time then */
     char started[40];          /* ISO time */
 } jobrun;
 
@@ -54,6 +55,8 @@ int jobrun_product_known(jobrun *j, const char *name, int64_t size,
 /* Stage timing: the stage that began at the last call ends now. */
 void jobrun_stage_begin(jobrun *j);
 void jobrun_stage_end(jobrun *j, const char *name);
+/* The process's CPU time so far (user + system, every thread), s. */
+double jobrun_cpu_seconds(void);
 /* Has the job been asked to stop? */
 int jobrun_stopped(const jobrun *j);
 /* Write the manifest (when code <= 31) and the log ending with
@@ -72,5 +75,10 @@ void jobrun_iso_now(char *out, size_t sz);
 int jobrun_read_manifest(const char *dir, json_t **out, rapid_err *err);
 /* j->out + "/" + name */
 int jobrun_final_path(const jobrun *j, const char *name, char *out, size_t sz);
+/* The path jobrun_add will give product name, before it is added: for a
+ * file written (on another thread) before it is known to belong to the
+ * set; one never added must be removed before the set is committed.  0,
+ * or -1 if there is no set or the path does not fit in sz. */
+int jobrun_future_path(const jobrun *j, const char *name, char *out, size_t sz);
 
 #endif
