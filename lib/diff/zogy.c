@@ -308,6 +308,53 @@ static float fill_var(const fill_err *fe, float lq, const float *img, int nx,
                    fe->pos * fe->pos * (gx * gx + gy * gy));
 }
 
+/* A pixel's own error beyond the noise: index and variance. */
+typedef struct pix_var {
+    size_t q;
+    float w;
+} pix_var;
+
+/* A variance map's outliers: the part of each pixel's variance above
+ * VAR_CLIP times the image's typical variance (sigma^2), taken out of the
+ * map before it is transformed and spread through the squared kernels
+ * directly in real space instead (fill_variance).  A single-precision
+ * transform's rounding is relative to the largest value it carries and
+ * spreads along its row and column: a coadd's pixel with a tiny weight
+ * has a variance millions of times the typical one (5.7e6 on the 4088^2
+ * benchmark pair), and S_corr along its row was 8e-3 off. */
+#define VAR_CLIP 1000.0
+
+typedef struct excess {
+    pix_var *p;
+    size_t n, cap;
+    int nomem;
+} excess;
+
+static void excess_add(excess *e, size_t q, float w)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 256;
+        pix_var *p = realloc(e->p, cap * sizeof *p);
+        if (!p) {
+            e->nomem = 1;
+            return;
+        }
+        e->p = p;
+        e->cap = cap;
+    }
+    e->p[e->n++] = (pix_var){q, w};
+}
+
+/* v, clipped at lim (0: no limit), its excess into e (NULL: none). */
+static inline float clip_var(float v, double lim, excess *e, size_t q)
+{
+    if (lim > 0 && e && v > lim) {
+        excess_add(e, q, (float)(v - lim));
+        return (float)lim;
+    }
+    return v;
+}
+
 /* The two images with each one's no-data pixels taken from the other
  * (zero where both have none): from mf where that is finite (the other
  * image matched to this one's PSF: fill_error).  Or
@@ -315,7 +362,8 @@ static float fill_var(const fill_err *fe, float lq, const float *img, int nx,
  * for its correlated noise. */
 static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
                       float *y, int variance, const corr_map *c,
-                      const float *f, const float *mf)
+                      const float *f, const float *mf, double limx,
+                      double limy, excess *ex, excess *ey)
 {
     const float *a = variance ? in->vn : in->n, *b = variance ? in->vr : in->r;
     int i, j;
@@ -331,10 +379,13 @@ static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
             float u = ar[i], v = br[i];
             int fu = isfinite(u), fv = isfinite(v);
             float w = mf ? mf[(size_t)j * in->nx + i] : NAN;
+            size_t q = (size_t)j * in->nx + i;
             if (xr)
-                xr[i] = fu ? u : isfinite(w) ? w : fv ? v : 0;
-            yr[i] = fv ? (f ? v * corr_factor(c, f, i, j) : v)
-                       : isfinite(w) ? w : fu ? u : 0;
+                xr[i] = clip_var(fu ? u : isfinite(w) ? w : fv ? v : 0, limx,
+                                 ex, q);
+            yr[i] = clip_var(fv ? (f ? v * corr_factor(c, f, i, j) : v)
+                                : isfinite(w) ? w : fu ? u : 0,
+                             limy, ey, q);
         }
     }
 }
@@ -723,7 +774,7 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
     int ix, j;
 
-    fill_pair(in, g, x, y, 0, NULL, NULL, mf);
+    fill_pair(in, g, x, y, 0, NULL, NULL, mf, 0, 0, NULL, NULL);
     for (j = 0; j < in->ny; j++) { /* x = N - R */
         float *xr = x + (size_t)j * g->stride;
         const float *yr = y + (size_t)j * g->stride;
@@ -792,21 +843,23 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
 }
 
 /* Step 3: the noise's variances of S (into vs, V_ast included) and D
- * (sigma_D into out->unc), and P_D.  As, Bs: the PSFs' transforms on the
+ * (sigma_D into out->unc), and P_D, but for the variance maps' outliers
+ * (into ex: the science's, the reference's for S and for D; VAR_CLIP).  As, Bs: the PSFs' transforms on the
  * small grid; gp, hp, k, acc: four free full planes, ks a small one. */
 static void step_variance(const rapid_zogy_in *in, const grid *g,
                           const grid *sg, const float complex *As,
                           const float complex *Bs, const noise_model *m,
                           const corr_map *c, double fd, float *gp, float *hp,
                           float *k, float *acc, float *ks, float *vs,
-                          rapid_zogy_out *out)
+                          excess ex[3], rapid_zogy_out *out)
 {
     float complex *G = (float complex *)gp, *H = (float complex *)hp;
     float nrm = (float)g->norm;
     int i, j, h = out->npd / 2;
     double sum = 0;
 
-    fill_pair(in, g, gp, hp, 1, c, c->fs, NULL);
+    fill_pair(in, g, gp, hp, 1, c, c->fs, NULL, VAR_CLIP * m->s2n,
+              VAR_CLIP * m->s2r, &ex[0], &ex[1]);
     rapid_fft_r2c(g->fwd, gp, G);
     rapid_fft_r2c(g->fwd, hp, H);
     variance_map(g, sg, As, Bs, G, H, K_N, K_R, m, ks, k, acc);
@@ -819,7 +872,9 @@ static void step_variance(const rapid_zogy_in *in, const grid *g,
             vsr[i] = v > 0 ? (float)v : NAN;
         }
     }
-    fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL); /* the reference's for D */
+    /* the reference's for D */
+    fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL, 0, VAR_CLIP * m->s2r, NULL,
+              &ex[2]);
     rapid_fft_r2c(g->fwd, hp, H);
     variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
     for (j = 0; j < in->ny; j++) {
@@ -861,12 +916,6 @@ static void kernel_square_real(const grid *sg, const float complex *As,
             k2[(size_t)j * sg->px + i] = v * v;
         }
 }
-
-/* A pixel's own error beyond the noise: index and variance. */
-typedef struct pix_var {
-    size_t q;
-    float w;
-} pix_var;
 
 /* The squared kernel k2's taps worth keeping (above 1e-9 of its largest:
  * a saturated core's error, 10^7 times the noise's variance, still
@@ -1001,8 +1050,8 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const float complex *As, const float complex *Bs,
                          const noise_model *m, const fill_err *fe_n,
                          const fill_err *fe_r, const float *mf, double fd,
-                         float *ks, float *vs, rapid_zogy_out *out,
-                         rapid_err *err)
+                         const excess ex[3], float *ks, float *vs,
+                         rapid_zogy_out *out, rapid_err *err)
 {
     static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
     pix_var *pn = NULL, *pr = NULL;
@@ -1012,7 +1061,12 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
     double fs = 0, fdd = 0;
     int j, nt, rc = 0;
 
-    if (fe_n->eps == 0 && fe_n->pos == 0 && fe_r->eps == 0 && fe_r->pos == 0)
+    if (ex[0].nomem || ex[1].nomem || ex[2].nomem) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    if (fe_n->eps == 0 && fe_n->pos == 0 && fe_r->eps == 0 &&
+        fe_r->pos == 0 && !ex[0].n && !ex[1].n && !ex[2].n)
         return 0;
     /* the floors: 1e-5 of the typical noise variance of S and D */
     if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
@@ -1020,7 +1074,7 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
         goto cleanup;
     if ((rc = pixel_errors(in, fe_n, fe_r, mf, &pn, &nn, &pr, &nr)))
         goto cleanup;
-    if (nn == 0 && nr == 0)
+    if (nn == 0 && nr == 0 && !ex[0].n && !ex[1].n && !ex[2].n)
         goto cleanup;
     if (!(k2 = malloc((size_t)sg->px * sg->py * sizeof *k2))) {
         rc = RAPID_E_NOMEM;
@@ -1034,6 +1088,15 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
         spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
                    dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
                    dd ? out->unc : vs);
+        /* the variance maps' outliers: the science's through k_n, k_Dn;
+         * the reference's (its window factor for S, for D) through k_r,
+         * k_Dr */
+        {
+            const excess *e = sci ? &ex[0] : dd ? &ex[2] : &ex[1];
+            spread_var(in->nx, in->ny, t, nt, e->p, e->n,
+                       dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
+                       dd ? out->unc : vs);
+        }
         free(t);
         t = NULL;
     }
@@ -1288,11 +1351,13 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
     float *dl = NULL, *sl = NULL, *vs = NULL, *mf = NULL;
     fill_err fe_n = {0, 0}, fe_r = {0, 0};
+    excess ex[3];
     double sn, sr, fd;
     size_t i, n;
     int rc, k;
 
     memset(out, 0, sizeof *out);
+    memset(ex, 0, sizeof ex);
     memset(&g, 0, sizeof g);
     memset(&sg, 0, sizeof sg);
     if ((rc = check_in(in, err)) ||
@@ -1394,7 +1459,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
              mf, pl[2], pl[3], pl[4], dl, sl, out);
     corr_factors(&sg, (float complex *)as, (float complex *)bs, &m, &cm);
     step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs, &m,
-                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, out);
+                  &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, ex, out);
     for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
         rapid_fft_free(pl[k]);
         pl[k] = NULL;
@@ -1402,7 +1467,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     for (i = 0; i < n; i++) /* sigma_D^2 from here on */
         out->unc[i] *= out->unc[i];
     if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
-                            &m, &fe_n, &fe_r, mf, fd, ks, vs, out, err)))
+                            &m, &fe_n, &fe_r, mf, fd, ex, ks, vs, out, err)))
         goto done;
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
@@ -1417,6 +1482,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         out->scorr[i] = vs[i] > 0 ? (float)(out->scorr[i] / sqrt(vs[i])) : NAN;
     }
 done:
+    for (k = 0; k < 3; k++)
+        free(ex[k].p);
     free(mf);
     free(dl);
     free(sl);
