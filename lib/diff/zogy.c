@@ -1006,7 +1006,8 @@ static int cmp_tap(const void *a, const void *b)
     return (x < y) - (x > y); /* largest first */
 }
 
-static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
+static int kernel_taps(const grid *sg, const float *k2, float rel, tap **t,
+                       int *nt)
 {
     int a, b, m = 0;
     float kmax = 0;
@@ -1019,7 +1020,7 @@ static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
     for (b = 0; b < sg->py; b++)
         for (a = 0; a < sg->px; a++) {
             float k = k2[(size_t)b * sg->px + a];
-            if (k > 1e-9f * kmax) {
+            if (k > rel * kmax) {
                 (*t)[m].dx = a < sg->px / 2 ? a : a - sg->px;
                 (*t)[m].dy = b < sg->py / 2 ? b : b - sg->py;
                 (*t)[m].k = k;
@@ -1117,6 +1118,67 @@ static int median_finite(const float *v, size_t n, double *med)
     return 0;
 }
 
+/* The variance maps' outliers (ex: the science's through k_n, k_Dn; the
+ * reference's, with its window factor for S and for D, through k_r,
+ * k_Dr) spread into vs and sigma_D^2 (out->unc), floors fs, fdd as
+ * fill_variance's.  Their variances reach millions of times the typical
+ * one, so the kernels are made on a grid four times the small one's
+ * width (the squared kernels' tails there: below 1e-13 of their peaks),
+ * and spread down to taps of 1e-14 of the largest. */
+#define SPREAD_FLOOR 1e-7 /* of the typical variance: where a pixel's
+                            * spread stops (the filled cores' pixels are
+                            * hundreds, their sum counts) */
+
+static int excess_variance(const rapid_zogy_in *in, const grid *sg,
+                           const noise_model *m, const excess ex[3],
+                           const pix_var *pn, size_t nn, const pix_var *pr,
+                           size_t nr, double fd, double fs, double fdd,
+                           float *vs, rapid_zogy_out *out)
+{
+    static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
+    grid lg;
+    float *al = NULL, *bl = NULL, *kl = NULL, *k2 = NULL;
+    tap *t = NULL;
+    int j, nt, rc = 0;
+    rapid_err e2 = RAPID_ERR_INIT;
+
+    memset(&lg, 0, sizeof lg);
+    lg.px = lg.py = rapid_fft_good_size(4 * sg->px);
+    if (grid_plans(NULL, &lg, &e2) || !(al = plane_new(&lg)) ||
+        !(bl = plane_new(&lg)) || !(kl = plane_new(&lg)) ||
+        !(k2 = malloc((size_t)lg.px * lg.py * sizeof *k2)) ||
+        psf_to_plane(&lg, in->pn, in->npn, al) ||
+        psf_to_plane(&lg, in->pr, in->npr, bl)) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    for (j = 0; j < 4; j++) {
+        int sci = kk[j] == K_N || kk[j] == K_DN, dd = kk[j] == K_DN || kk[j] == K_DR;
+        const excess *e = sci ? &ex[0] : dd ? &ex[2] : &ex[1];
+        if (!e->n && !(sci ? nn : nr))
+            continue;
+        kernel_square_real(&lg, (float complex *)al, (float complex *)bl,
+                           kk[j], m, kl, k2);
+        if ((rc = kernel_taps(&lg, k2, 1e-14f, &t, &nt)))
+            goto cleanup;
+        spread_var(in->nx, in->ny, t, nt, e->p, e->n, dd ? 1 / (fd * fd) : 1,
+                   SPREAD_FLOOR * (dd ? fdd : fs), dd ? out->unc : vs);
+        spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
+                   dd ? 1 / (fd * fd) : 1, SPREAD_FLOOR * (dd ? fdd : fs),
+                   dd ? out->unc : vs);
+        free(t);
+        t = NULL;
+    }
+cleanup:
+    rapid_fft_free(al);
+    rapid_fft_free(bl);
+    rapid_fft_free(kl);
+    free(k2);
+    free(t);
+    grid_release(&lg);
+    return rc;
+}
+
 /* The pixels' own errors (pixel_errors) added to sigma_D^2 (out->unc
  * holds the variance here) and to S's variance vs: the science's through
  * k_Dn and k_n, the reference's through k_Dr and k_r. */
@@ -1127,14 +1189,14 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const excess ex[3], float *ks, float *vs,
                          rapid_zogy_out *out, rapid_err *err)
 {
-    static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
     pix_var *pn = NULL, *pr = NULL;
     size_t nn = 0, nr = 0;
-    float *k2 = NULL;
-    tap *t = NULL;
     double fs = 0, fdd = 0;
-    int j, nt, rc = 0;
+    int rc = 0;
 
+    (void)As;
+    (void)Bs;
+    (void)ks;
     if (ex[0].nomem || ex[1].nomem || ex[2].nomem) {
         rc = RAPID_E_NOMEM;
         goto cleanup;
@@ -1150,35 +1212,10 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
         goto cleanup;
     if (nn == 0 && nr == 0 && !ex[0].n && !ex[1].n && !ex[2].n)
         goto cleanup;
-    if (!(k2 = malloc((size_t)sg->px * sg->py * sizeof *k2))) {
-        rc = RAPID_E_NOMEM;
-        goto cleanup;
-    }
-    for (j = 0; j < 4; j++) {
-        int sci = kk[j] == K_N || kk[j] == K_DN, dd = kk[j] == K_DN || kk[j] == K_DR;
-        kernel_square_real(sg, As, Bs, kk[j], m, ks, k2);
-        if ((rc = kernel_taps(sg, k2, &t, &nt)))
-            goto cleanup;
-        spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
-                   dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
-                   dd ? out->unc : vs);
-        /* the variance maps' outliers: the science's through k_n, k_Dn;
-         * the reference's (its window factor for S, for D) through k_r,
-         * k_Dr */
-        {
-            const excess *e = sci ? &ex[0] : dd ? &ex[2] : &ex[1];
-            spread_var(in->nx, in->ny, t, nt, e->p, e->n,
-                       dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
-                       dd ? out->unc : vs);
-        }
-        free(t);
-        t = NULL;
-    }
+    rc = excess_variance(in, sg, m, ex, pn, nn, pr, nr, fd, fs, fdd, vs, out);
 cleanup:
     free(pn);
     free(pr);
-    free(k2);
-    free(t);
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
 
