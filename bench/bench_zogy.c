@@ -73,6 +73,8 @@ static int read_inputs(const char *path, int given, inputs *x,
     /* as rapid_diff_zogy calls it: the noises and their correlations
      * measured; given: those of the header, the global noise model */
     in->estimate_corr = !given;
+    in->eps_d = in->eps_s = -1; /* the PSF-model error measured at the
+                                 * stars, as rapid_diff_zogy_inputs asks */
     if (given && ((rc = rapid_header_get_double(&x->h, "SIGMA_N", &in->sigma_n, err)) ||
                   (rc = rapid_header_get_double(&x->h, "SIGMA_R", &in->sigma_r, err)) ||
                   (rc = get_corr(&x->h, "CORR_N", in->corr_n, err)) ||

@@ -220,7 +220,10 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * (k_Dn^2, k_n^2 for the science's holes, k_Dr^2, k_r^2 for the
  * reference's) to sigma_D^2 and V_S, summed directly in real space (a
  * saturated core's fill is too bright next to the noise for
- * single-precision transforms to carry both).
+ * single-precision transforms to carry both); so is the part of V_N, V_R
+ * above 1000 sigma_n^2, sigma_r^2 (and R's part beyond 2000 sigma_r has
+ * its rows transformed in double precision): the same equations, carried
+ * more precisely.
  * The images are transformed whole, padded against wrap-around by the
  * larger PSF's width to a size without prime factors above 7; the
  * gradients in V_ast are central differences on that periodic grid; every

@@ -46,7 +46,11 @@ typedef enum rapid_fft_kind {
     RAPID_FFT_R2C = 1,     /* real -> half spectrum (forward) */
     RAPID_FFT_C2R = 2,     /* half spectrum -> real (backward) */
     RAPID_FFT_FORWARD = 3, /* complex -> complex, exp(-2 pi i jk/n) */
-    RAPID_FFT_BACKWARD = 4 /* complex -> complex, exp(+2 pi i jk/n) */
+    RAPID_FFT_BACKWARD = 4, /* complex -> complex, exp(+2 pi i jk/n) */
+    RAPID_FFT_COLUMNS = 5  /* complex -> complex, exp(-2 pi i jk/ny), along
+                            * each of the nx columns of an ny x nx array
+                            * only (the second pass of a 2-D transform);
+                            * run with rapid_fft_c2c */
 } rapid_fft_kind;
 
 typedef enum rapid_fft_rigor {

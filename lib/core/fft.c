@@ -146,6 +146,10 @@ static fftwf_plan plan_make(const rapid_fft_cache *c, rapid_fft_kind kind,
                                                         : FFTW_BACKWARD,
                               flags);
         break;
+    case RAPID_FFT_COLUMNS: /* nx transforms of ny, stride nx, interleaved */
+        p = fftwf_plan_many_dft(1, &ny, nx, in, NULL, nx, 1, out, NULL, nx, 1,
+                                FFTW_FORWARD, flags);
+        break;
     }
 cleanup:
     if (out != in)
@@ -162,7 +166,7 @@ int rapid_fft_plan_get(rapid_fft_cache *c, rapid_fft_kind kind, int ny,
     int rc = 0;
 
     *plan = NULL;
-    if (kind < RAPID_FFT_R2C || kind > RAPID_FFT_BACKWARD || ny < 1 ||
+    if (kind < RAPID_FFT_R2C || kind > RAPID_FFT_COLUMNS || ny < 1 ||
         nx < 1)
         return rapid_fail(err, RAPID_E_ARG,
                           "FFT: invalid transform (kind %d, %d x %d)",

@@ -71,6 +71,7 @@ typedef struct grid {
     size_t nfloat;        /* floats per plane: py * stride */
     double norm;          /* 1 / (px py) */
     const rapid_fft_plan *fwd, *bwd;
+    const rapid_fft_plan *cols;  /* the column pass alone (R_CLIP) */
     float *cx, *sx;       /* cos, sin (2 pi kx) for the hx columns */
     float *cy, *sy;       /* cos, sin (2 pi ky) for the py rows */
 } grid;
@@ -315,6 +316,73 @@ static float fill_var(const fill_err *fe, float lq, const float *img, int nx,
                    fe->pos * fe->pos * (gx * gx + gy * gy));
 }
 
+/* A pixel's own error beyond the noise: index and variance. */
+typedef struct pix_var {
+    size_t q;
+    float w;
+} pix_var;
+
+/* A variance map's outliers: the part of each pixel's variance above
+ * VAR_CLIP times the image's typical variance (sigma^2), taken out of the
+ * map before it is transformed and spread through the squared kernels
+ * directly in real space instead (fill_variance).  A single-precision
+ * transform's rounding is relative to the largest value it carries and
+ * spreads along its row and column: a coadd's pixel with a tiny weight
+ * has a variance millions of times the typical one (5.7e6 on the 4088^2
+ * benchmark pair), and S_corr along its row was 8e-3 off. */
+#define VAR_CLIP 1000.0
+
+typedef struct excess {
+    pix_var *p;
+    size_t n, cap;
+    int nomem;
+} excess;
+
+static void excess_add(excess *e, size_t q, float w)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 256;
+        pix_var *p = realloc(e->p, cap * sizeof *p);
+        if (!p) {
+            e->nomem = 1;
+            return;
+        }
+        e->p = p;
+        e->cap = cap;
+    }
+    e->p[e->n++] = (pix_var){q, w};
+}
+
+/* v, clipped at lim (0: no limit), its excess into e (NULL: none). */
+static inline float clip_var(float v, double lim, excess *e, size_t q)
+{
+    if (lim > 0 && e && v > lim) {
+        excess_add(e, q, (float)(v - lim));
+        return (float)lim;
+    }
+    return v;
+}
+
+/* With the reference's noise measured on the outputs (corr_map's
+ * measured), its variance map's outliers were clipped unscaled into
+ * ex[1]: they become the reference's for D (ex[2], times the factor for
+ * D there) and for S (ex[1], times the factor for S).  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int excess_factors(excess ex[3], const corr_map *c, int nx)
+{
+    size_t k;
+
+    if (ex[1].nomem)
+        return RAPID_E_NOMEM;
+    for (k = 0; k < ex[1].n; k++) {
+        pix_var *e = &ex[1].p[k];
+        int x = (int)(e->q % (size_t)nx), y = (int)(e->q / (size_t)nx);
+        excess_add(&ex[2], e->q, e->w * corr_factor(c, c->fd, x, y));
+        e->w *= corr_factor(c, c->fs, x, y);
+    }
+    return ex[2].nomem ? RAPID_E_NOMEM : 0;
+}
+
 /* The two images with each one's no-data pixels taken from the other
  * (zero where both have none): from mf where that is finite (the other
  * image matched to this one's PSF: fill_error).  Or
@@ -322,7 +390,8 @@ static float fill_var(const fill_err *fe, float lq, const float *img, int nx,
  * for its correlated noise. */
 static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
                       float *y, int variance, const corr_map *c,
-                      const float *f, const float *mf)
+                      const float *f, const float *mf, double limx,
+                      double limy, excess *ex, excess *ey)
 {
     const float *a = variance ? in->vn : in->n, *b = variance ? in->vr : in->r;
     int i, j;
@@ -338,10 +407,13 @@ static void fill_pair(const rapid_zogy_in *in, const grid *g, float *x,
             float u = ar[i], v = br[i];
             int fu = isfinite(u), fv = isfinite(v);
             float w = mf ? mf[(size_t)j * in->nx + i] : NAN;
+            size_t q = (size_t)j * in->nx + i;
             if (xr)
-                xr[i] = fu ? u : isfinite(w) ? w : fv ? v : 0;
-            yr[i] = fv ? (f ? v * corr_factor(c, f, i, j) : v)
-                       : isfinite(w) ? w : fu ? u : 0;
+                xr[i] = clip_var(fu ? u : isfinite(w) ? w : fv ? v : 0, limx,
+                                 ex, q);
+            yr[i] = clip_var(fv ? (f ? v * corr_factor(c, f, i, j) : v)
+                                : isfinite(w) ? w : fu ? u : 0,
+                             limy, ey, q);
         }
     }
 }
@@ -467,8 +539,10 @@ static int grid_plans(rapid_fft_cache *c, grid *g, rapid_err *err)
         g->sy[i] = (float)sin(2 * M_PI * i / g->py);
     }
     rc = rapid_fft_plan_get(c, RAPID_FFT_R2C, g->py, g->px, 1, &g->fwd, err);
-    return rc ? rc : rapid_fft_plan_get(c, RAPID_FFT_C2R, g->py, g->px, 1,
-                                        &g->bwd, err);
+    if (!rc)
+        rc = rapid_fft_plan_get(c, RAPID_FFT_C2R, g->py, g->px, 1, &g->bwd, err);
+    return rc ? rc : rapid_fft_plan_get(c, RAPID_FFT_COLUMNS, g->py, g->hx, 1,
+                                        &g->cols, err);
 }
 
 /* The full grid: the image padded against wrap-around by the larger
@@ -818,6 +892,69 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
     return 0;
 }
 
+/* R's transform in single precision rounds relative to the largest
+ * values of each row in its first pass (along the rows), and those errors
+ * stay on their rows: on the rows of the brightest stars (48,000 sigma_r
+ * on the 4088^2 benchmark pair) D was 1.2e-3 sigma_D off the numpy
+ * (float64) ZOGY.  So the part of R beyond R_CLIP sigma_r (its brightest
+ * pixels, few) is taken out of y, and its rows' transforms are made
+ * exactly, in double precision (a direct sum over those pixels), into e
+ * (a zeroed plane: the half spectrum of each row); the second pass (along
+ * the columns) is then the single-precision plan's, whose rounding no
+ * longer gathers on a row.  Returns 1 when nothing is that bright (e
+ * untouched) or on no memory (y unchanged then: only less precise), 0
+ * when e holds the rows. */
+#define R_CLIP 2000.0
+
+static int exact_bright(const rapid_zogy_in *in, const grid *g, double sr,
+                        float *y, float *e)
+{
+    float complex *E = (float complex *)e;
+    double lim = R_CLIP * sr;
+    double complex *acc;
+    int i, j, k, any = 0;
+
+    if (!(lim > 0) || !(acc = malloc((size_t)g->hx * sizeof *acc)))
+        return 1;
+    for (j = 0; j < in->ny && !any; j++)
+        for (i = 0; i < in->nx; i++)
+            if (fabs(y[(size_t)j * g->stride + i]) > lim) {
+                any = 1;
+                break;
+            }
+    if (!any) {
+        free(acc);
+        return 1;
+    }
+    memset(e, 0, g->nfloat * sizeof *e);
+    for (j = 0; j < in->ny; j++) {
+        float *yr = y + (size_t)j * g->stride;
+        int n = 0;
+        for (i = 0; i < in->nx; i++) {
+            double v = yr[i], ex;
+            double complex ph = 1, step;
+            if (!(fabs(v) > lim))
+                continue;
+            if (!n++)
+                memset(acc, 0, (size_t)g->hx * sizeof *acc);
+            ex = v - copysign(lim, v);
+            yr[i] = (float)copysign(lim, v);
+            step = cexp(-2 * M_PI * I * i / g->px);
+            for (k = 0; k < g->hx; k++) {
+                if (k % 256 == 0) /* the phase exact now and then */
+                    ph = cexp(-2 * M_PI * I * ((double)((long)i * k % g->px)) / g->px);
+                acc[k] += ex * ph;
+                ph *= step;
+            }
+        }
+        if (n)
+            for (k = 0; k < g->hx; k++)
+                E[(size_t)j * g->hx + k] = (float complex)acc[k];
+    }
+    free(acc);
+    return 0;
+}
+
 /* Step 2: D, S and the astrometric variance into the outputs (unc holds
  * V_ast until step 3), and the reference's light as it enters D and S
  * (D_R into dl, S_R into sl).  x, y, e: three free planes; x holds
@@ -836,7 +973,7 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
     double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
     int ix, j;
 
-    fill_pair(in, g, x, y, 0, NULL, NULL, mf);
+    fill_pair(in, g, x, y, 0, NULL, NULL, mf, 0, 0, NULL, NULL);
     for (j = 0; j < in->ny; j++) { /* x = N - R */
         float *xr = x + (size_t)j * g->stride;
         const float *yr = y + (size_t)j * g->stride;
@@ -844,7 +981,15 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
             xr[ix] -= yr[ix];
     }
     rapid_fft_r2c(g->fwd, x, X);
-    rapid_fft_r2c(g->fwd, y, Y);
+    if (exact_bright(in, g, sqrt(m->s2r), y, e))
+        rapid_fft_r2c(g->fwd, y, Y);
+    else { /* the bright part's rows (e) transformed exactly, then both */
+        rapid_fft_r2c(g->fwd, y, Y);
+        rapid_fft_c2c(g->cols, E, E);
+        for (j = 0; j < g->py; j++)
+            for (ix = 0; ix < g->hx; ix++)
+                Y[(size_t)j * g->hx + ix] += E[(size_t)j * g->hx + ix];
+    }
     for (j = 0; j < g->py; j++)
         for (ix = 0; ix < g->hx; ix++) {
             size_t i = (size_t)j * g->hx + ix;
@@ -918,8 +1063,11 @@ static void variance_one(const grid *g, const grid *sg,
 }
 
 /* Step 3: the noise's variances of S (into vs, V_ast included) and D
- * (sigma_D into out->unc), and P_D.  As, Bs: the PSFs' transforms on the
- * small grid; gp, hp, k, acc: four free full planes, ks a small one.
+ * (sigma_D into out->unc), and P_D, but for the variance maps' outliers
+ * (into ex: the science's, the reference's for S and for D; VAR_CLIP,
+ * the reference's with its factor for S and for D).  As, Bs: the PSFs'
+ * transforms on the small grid; gp, hp, k, acc: four free full planes, ks
+ * a small one.
  * With the reference's noise measured (c->measured), each output's two
  * shares are made apart and the reference's scaled by the factor
  * measure_factor finds on the output itself (ok: the pixels it uses);
@@ -930,7 +1078,8 @@ static int step_variance(const rapid_zogy_in *in, const grid *g,
                          const float complex *Bs, const noise_model *m,
                          corr_map *c, double fd, float *gp, float *hp,
                          float *k, float *acc, float *ks, float *vs,
-                         const unsigned char *ok, rapid_zogy_out *out)
+                         const unsigned char *ok, excess ex[3],
+                         rapid_zogy_out *out)
 {
     float complex *G = (float complex *)gp, *H = (float complex *)hp;
     float nrm = (float)g->norm;
@@ -938,7 +1087,8 @@ static int step_variance(const rapid_zogy_in *in, const grid *g,
     size_t n = (size_t)in->nx * in->ny, q;
     double sum = 0;
 
-    fill_pair(in, g, gp, hp, 1, c, meas ? NULL : c->fs, NULL);
+    fill_pair(in, g, gp, hp, 1, c, meas ? NULL : c->fs, NULL,
+              VAR_CLIP * m->s2n, VAR_CLIP * m->s2r, &ex[0], &ex[1]);
     rapid_fft_r2c(g->fwd, gp, G);
     rapid_fft_r2c(g->fwd, hp, H);
     if (meas)
@@ -966,10 +1116,13 @@ static int step_variance(const rapid_zogy_in *in, const grid *g,
                     acc[(size_t)j * g->stride + i] * nrm;
         variance_one(g, sg, As, Bs, H, K_DR, m, ks, k, acc);
         if ((rc = measure_factor(in, c, out->d, fd, out->unc, acc, g->stride,
-                                 nrm, ok, c->fd, &out->ref_fd)))
+                                 nrm, ok, c->fd, &out->ref_fd)) ||
+            (rc = excess_factors(ex, c, in->nx)))
             return rc;
     } else {
-        fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL); /* the reference's for D */
+        /* the reference's for D */
+        fill_pair(in, g, NULL, hp, 1, c, c->fd, NULL, 0, VAR_CLIP * m->s2r,
+                  NULL, &ex[2]);
         rapid_fft_r2c(g->fwd, hp, H);
         variance_map(g, sg, As, Bs, G, H, K_DN, K_DR, m, ks, k, acc);
         for (j = 0; j < in->ny; j++)
@@ -1015,12 +1168,6 @@ static void kernel_square_real(const grid *sg, const float complex *As,
         }
 }
 
-/* A pixel's own error beyond the noise: index and variance. */
-typedef struct pix_var {
-    size_t q;
-    float w;
-} pix_var;
-
 /* The squared kernel k2's taps worth keeping (above 1e-9 of its largest:
  * a saturated core's error, 10^7 times the noise's variance, still
  * counts there): offsets and values. */
@@ -1036,7 +1183,8 @@ static int cmp_tap(const void *a, const void *b)
     return (x < y) - (x > y); /* largest first */
 }
 
-static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
+static int kernel_taps(const grid *sg, const float *k2, float rel, tap **t,
+                       int *nt)
 {
     int a, b, m = 0;
     float kmax = 0;
@@ -1049,7 +1197,7 @@ static int kernel_taps(const grid *sg, const float *k2, tap **t, int *nt)
     for (b = 0; b < sg->py; b++)
         for (a = 0; a < sg->px; a++) {
             float k = k2[(size_t)b * sg->px + a];
-            if (k > 1e-9f * kmax) {
+            if (k > rel * kmax) {
                 (*t)[m].dx = a < sg->px / 2 ? a : a - sg->px;
                 (*t)[m].dy = b < sg->py / 2 ? b : b - sg->py;
                 (*t)[m].k = k;
@@ -1147,6 +1295,67 @@ static int median_finite(const float *v, size_t n, double *med)
     return 0;
 }
 
+/* The variance maps' outliers (ex: the science's through k_n, k_Dn; the
+ * reference's, with its window factor for S and for D, through k_r,
+ * k_Dr) spread into vs and sigma_D^2 (out->unc), floors fs, fdd as
+ * fill_variance's.  Their variances reach millions of times the typical
+ * one, so the kernels are made on a grid four times the small one's
+ * width (the squared kernels' tails there: below 1e-13 of their peaks),
+ * and spread down to taps of 1e-14 of the largest. */
+#define SPREAD_FLOOR 1e-7 /* of the typical variance: where a pixel's
+                            * spread stops (the filled cores' pixels are
+                            * hundreds, their sum counts) */
+
+static int excess_variance(const rapid_zogy_in *in, const grid *sg,
+                           const noise_model *m, const excess ex[3],
+                           const pix_var *pn, size_t nn, const pix_var *pr,
+                           size_t nr, double fd, double fs, double fdd,
+                           float *vs, rapid_zogy_out *out)
+{
+    static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
+    grid lg;
+    float *al = NULL, *bl = NULL, *kl = NULL, *k2 = NULL;
+    tap *t = NULL;
+    int j, nt, rc = 0;
+    rapid_err e2 = RAPID_ERR_INIT;
+
+    memset(&lg, 0, sizeof lg);
+    lg.px = lg.py = rapid_fft_good_size(4 * sg->px);
+    if (grid_plans(NULL, &lg, &e2) || !(al = plane_new(&lg)) ||
+        !(bl = plane_new(&lg)) || !(kl = plane_new(&lg)) ||
+        !(k2 = malloc((size_t)lg.px * lg.py * sizeof *k2)) ||
+        psf_to_plane(&lg, in->pn, in->npn, al) ||
+        psf_to_plane(&lg, in->pr, in->npr, bl)) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    for (j = 0; j < 4; j++) {
+        int sci = kk[j] == K_N || kk[j] == K_DN, dd = kk[j] == K_DN || kk[j] == K_DR;
+        const excess *e = sci ? &ex[0] : dd ? &ex[2] : &ex[1];
+        if (!e->n && !(sci ? nn : nr))
+            continue;
+        kernel_square_real(&lg, (float complex *)al, (float complex *)bl,
+                           kk[j], m, kl, k2);
+        if ((rc = kernel_taps(&lg, k2, 1e-14f, &t, &nt)))
+            goto cleanup;
+        spread_var(in->nx, in->ny, t, nt, e->p, e->n, dd ? 1 / (fd * fd) : 1,
+                   SPREAD_FLOOR * (dd ? fdd : fs), dd ? out->unc : vs);
+        spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
+                   dd ? 1 / (fd * fd) : 1, SPREAD_FLOOR * (dd ? fdd : fs),
+                   dd ? out->unc : vs);
+        free(t);
+        t = NULL;
+    }
+cleanup:
+    rapid_fft_free(al);
+    rapid_fft_free(bl);
+    rapid_fft_free(kl);
+    free(k2);
+    free(t);
+    grid_release(&lg);
+    return rc;
+}
+
 /* The pixels' own errors (pixel_errors) added to sigma_D^2 (out->unc
  * holds the variance here) and to S's variance vs: the science's through
  * k_Dn and k_n, the reference's through k_Dr and k_r. */
@@ -1154,18 +1363,23 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const float complex *As, const float complex *Bs,
                          const noise_model *m, const fill_err *fe_n,
                          const fill_err *fe_r, const float *mf, double fd,
-                         float *ks, float *vs, rapid_zogy_out *out,
-                         rapid_err *err)
+                         const excess ex[3], float *ks, float *vs,
+                         rapid_zogy_out *out, rapid_err *err)
 {
-    static const kernel kk[4] = {K_N, K_R, K_DN, K_DR};
     pix_var *pn = NULL, *pr = NULL;
     size_t nn = 0, nr = 0;
-    float *k2 = NULL;
-    tap *t = NULL;
     double fs = 0, fdd = 0;
-    int j, nt, rc = 0;
+    int rc = 0;
 
-    if (fe_n->eps == 0 && fe_n->pos == 0 && fe_r->eps == 0 && fe_r->pos == 0)
+    (void)As;
+    (void)Bs;
+    (void)ks;
+    if (ex[0].nomem || ex[1].nomem || ex[2].nomem) {
+        rc = RAPID_E_NOMEM;
+        goto cleanup;
+    }
+    if (fe_n->eps == 0 && fe_n->pos == 0 && fe_r->eps == 0 &&
+        fe_r->pos == 0 && !ex[0].n && !ex[1].n && !ex[2].n)
         return 0;
     /* the floors: 1e-5 of the typical noise variance of S and D */
     if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
@@ -1173,28 +1387,12 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
         goto cleanup;
     if ((rc = pixel_errors(in, fe_n, fe_r, mf, &pn, &nn, &pr, &nr)))
         goto cleanup;
-    if (nn == 0 && nr == 0)
+    if (nn == 0 && nr == 0 && !ex[0].n && !ex[1].n && !ex[2].n)
         goto cleanup;
-    if (!(k2 = malloc((size_t)sg->px * sg->py * sizeof *k2))) {
-        rc = RAPID_E_NOMEM;
-        goto cleanup;
-    }
-    for (j = 0; j < 4; j++) {
-        int sci = kk[j] == K_N || kk[j] == K_DN, dd = kk[j] == K_DN || kk[j] == K_DR;
-        kernel_square_real(sg, As, Bs, kk[j], m, ks, k2);
-        if ((rc = kernel_taps(sg, k2, &t, &nt)))
-            goto cleanup;
-        spread_var(in->nx, in->ny, t, nt, sci ? pn : pr, sci ? nn : nr,
-                   dd ? 1 / (fd * fd) : 1, 1e-5 * (dd ? fdd : fs),
-                   dd ? out->unc : vs);
-        free(t);
-        t = NULL;
-    }
+    rc = excess_variance(in, sg, m, ex, pn, nn, pr, nr, fd, fs, fdd, vs, out);
 cleanup:
     free(pn);
     free(pr);
-    free(k2);
-    free(t);
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
 
@@ -1442,11 +1640,13 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     float *dl = NULL, *sl = NULL, *vs = NULL, *mf = NULL;
     unsigned char *ok = NULL;
     fill_err fe_n = {0, 0}, fe_r = {0, 0};
+    excess ex[3];
     double sn, sr, fd;
     size_t i, n;
     int rc, k;
 
     memset(out, 0, sizeof *out);
+    memset(ex, 0, sizeof ex);
     memset(&g, 0, sizeof g);
     memset(&sg, 0, sizeof sg);
     if ((rc = check_in(in, err)) ||
@@ -1565,7 +1765,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
     if (step_variance(in, &g, &sg, (float complex *)as, (float complex *)bs,
                       &m, &cm, fd, pl[0], pl[1], pl[2], pl[3], ks, vs, ok,
-                      out)) {
+                      ex, out)) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
         goto done;
     }
@@ -1578,7 +1778,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     for (i = 0; i < n; i++) /* sigma_D^2 from here on */
         out->unc[i] *= out->unc[i];
     if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
-                            &m, &fe_n, &fe_r, mf, fd, ks, vs, out, err)))
+                            &m, &fe_n, &fe_r, mf, fd, ex, ks, vs, out, err)))
         goto done;
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
@@ -1594,6 +1794,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
 done:
     free(ok);
+    for (k = 0; k < 3; k++)
+        free(ex[k].p);
     free(mf);
     free(dl);
     free(sl);
