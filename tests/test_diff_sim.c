@@ -45,7 +45,10 @@
  *    sigma_D| < 5 on every pixel from 3 FWHM beyond the core out to 40 px
  *    away from other sources (saturated_ring);
  *  - holes: ZOGY's D beyond 3 FWHM of a hole changes by less than 0.01
- *    sigma_D from the same image without it.
+ *    sigma_D from the same image without it;
+ *  - a transient on the brightest galaxy's core: S_corr equals its S/N
+ *    within 20 % (known failure), and the cores of galaxies brighter than
+ *    22 mag without one stay within 4 sigma_D (test_nuclear).
  * The checks the library does not meet yet are printed as known failures
  * (CHECK_KNOWN), with the reason beside each.
  */
@@ -346,6 +349,9 @@ typedef struct scase {
                                   * the same pointing, 4x as long, with the
                                   * same PSF (no resampling blur, no PSF
                                   * mismatch), not the coadd */
+    double nuclear_snr;          /* > 0: a point source of about this S/N
+                                  * also put on the brightest galaxy's
+                                  * core (pair.nuc) */
 } scase;
 
 typedef struct pair {
@@ -356,6 +362,10 @@ typedef struct pair {
     rapid_diff_pair p;
     rapid_sim_injected inj[NINJ];
     int ninj;
+    rapid_sim_injected nuc;      /* the transient on a galaxy's core */
+    long nuc_gal;                /* its host's truth row (-1: none) */
+    double nuc_sn;               /* the science noise at its pixel before
+                                  * it, DN/s */
     unsigned char *near_others;  /* the same but for the saturated star */
     unsigned char *near;         /* 1: near a truth source, an injection,
                                   * a hole or a no-data pixel */
@@ -584,6 +594,34 @@ static void own_reference(pair *q, const rapid_sim_pointing *pt,
     rapid_image_u32_release(&dq);
 }
 
+static double ring_median(const float *v, int x, int y);
+
+/* The brightest galaxy whose centre lies inside the edges, clear of the
+ * saturated star and of the injections; -1 when none. */
+static long brightest_galaxy(const pair *q, const double *sx,
+                             const double *sy, long n)
+{
+    const rapid_column *mc = rapid_table_col(&W.truth, "mag_H158");
+    const rapid_column *tc = rapid_table_col(&W.truth, "type");
+    long i, best = -1;
+    int k, ok;
+
+    assert_true(mc && tc);
+    for (i = 0; i < n; i++) {
+        double x = sx[i], y = sy[i];
+        if (((const int32_t *)tc->data)[i] != 2 || x < EDGE || y < EDGE ||
+            x > SCI - 1 - EDGE || y > SCI - 1 - EDGE ||
+            hypot(q->satx - x, q->saty - y) < SAT_CLEAR)
+            continue;
+        for (k = 0, ok = 1; k < q->ninj; k++)
+            ok = ok && hypot(q->inj[k].x - x, q->inj[k].y - y) >= 20;
+        if (ok && (best < 0 || ((const float *)mc->data)[i] <
+                                   ((const float *)mc->data)[best]))
+            best = i;
+    }
+    return best;
+}
+
 static void pair_make(pair *q, const scase *sc, unsigned flags)
 {
     rapid_err err = RAPID_ERR_INIT;
@@ -664,6 +702,32 @@ static void pair_make(pair *q, const scase *sc, unsigned flags)
     assert_ok(rapid_sim_inject(&img, &q->tw, sc->psf, NINJ, ra, dec, mag,
                                1000 + (uint64_t)pt.id, q->inj, &err),
               err);
+    q->nuc_gal = -1;
+    if (sc->nuclear_snr > 0) { /* on the pixel centre nearest the core */
+        double x, y, nra, ndec, nmag, sgn;
+        snr_terms st;
+        q->nuc_gal = brightest_galaxy(q, sx, sy, n);
+        assert_true(q->nuc_gal >= 0);
+        x = floor(sx[q->nuc_gal] + 0.5), y = floor(sy[q->nuc_gal] + 0.5);
+        /* the noise there, the galaxy's photon noise with the
+         * background's: the science's ERR on that pixel, the coadd's
+         * uncertainty (resampling takes a fifth or so off it) */
+        sgn = e.data[(size_t)y * SCI + (size_t)x] / t;
+        q->nuc_sn = sgn;
+        assert_ok(rapid_wcs_pix2sky(&q->tw, 1, &x, &y, &nra, &ndec, &err),
+                  err);
+        assert_ok(rapid_wcs_sky2pix(&W.rwcs, 1, &nra, &ndec, &cx, &cy, &err),
+                  err);
+        ci = (long)lround(cx), cj = (long)lround(cy);
+        sig_r = 0.8 * W.co.uncertainty.data[cj * GRID + ci];
+        pair_snr_terms(q->pn.data, q->prn, PSFN, sgn, sig_r, &st);
+        nmag = W.zp - 2.5 * log10(flux_for(&st, sc->nuclear_snr, sgn, sig_r,
+                                            gain, t));
+        assert_ok(rapid_sim_inject(&img, &q->tw, sc->psf, 1, &nra, &ndec,
+                                   &nmag, 2000 + (uint64_t)pt.id, &q->nuc,
+                                   &err),
+                  err);
+    }
     for (k = 0; k < m; k++) { /* their photon noise into ERR */
         double add = (double)img.data[k] - before[k];
         if (add > 0)
@@ -1046,14 +1110,16 @@ static double saturated_ring(const pair *q, const float *d, const float *u,
 
 /* ---------------------------------------------------------------- cases */
 
-static const scase SHARP = {"sharp", 0, 0, 0, &W.psf_sharp, 0, 0, 10, 3000, 0};
-static const scase BROAD = {"broad", 0, 0, 0, &W.psf_broad, 0, 0, 10, 3000, 0};
+static const scase SHARP = {"sharp", 0, 0, 0, &W.psf_sharp, 0, 0, 10, 3000,
+                            0, 0};
+static const scase BROAD = {"broad", 0, 0, 0, &W.psf_broad, 0, 0, 10, 3000,
+                            0, 0};
 static const scase ROTATED = {"rotated", 0, 0, 35, &W.psf_sharp, 0, 0, 10,
-                              3000, 0};
+                              3000, 0, 0};
 static const scase PARTIAL = {"partial", -10, 0, 0, &W.psf_sharp, 0, 0, 10,
-                              3000, 0};
+                              3000, 0, 0};
 static const scase REGERR = {"wcs+0.3px", 0, 0, 0, &W.psf_sharp, 0.3, 0, 10,
-                             3000, 0};
+                             3000, 0, 0};
 
 /* No-data pixels: NaN in the difference exactly where the science image
  * or the resampled reference has none or the coverage is below 0.5. */
@@ -1375,6 +1441,109 @@ static void pair_case(const scase *sc)
     CHECKS_PASSED();
 }
 
+/* A transient on the core of the scene's brightest galaxy (in the
+ * science image only): S_corr there equals its S/N within 20 %, as for
+ * the injections on empty sky.  The PSF-model error term is a share of
+ * the reference's light; made of all of it, a bright core's smooth light
+ * raised sigma_D and V_S by eps times the galaxy's light and left such a
+ * transient at a fraction of its S/N.  Also: the other bright galaxies'
+ * cores (no transient) stay within 4 sigma_D in D, so that the term's
+ * smaller share on extended light does not turn them into residuals. */
+static const scase NUCLEAR = {"nuclear", 0, 0, 0, &W.psf_sharp, 0, 0, 10,
+                              3000, 0, 15};
+
+static void test_nuclear(void **state)
+{
+    pair q;
+    rapid_zogy_out z = RAPID_ZOGY_OUT_INIT;
+    const rapid_column *mc = rapid_table_col(&W.truth, "mag_H158");
+    const rapid_column *tc = rapid_table_col(&W.truth, "type");
+    const rapid_column *rec = rapid_table_col(&W.truth, "r_e");
+    double sn, sr, snr, b, *gx, *gy, worst = 0;
+    snr_terms st;
+    int x, y, ngal = 0;
+    long i, n;
+    rapid_zogy_inputs zi;
+    rapid_zogy_out z0 = RAPID_ZOGY_OUT_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    size_t k0;
+
+    (void)state;
+    pair_make(&q, &NUCLEAR, 0);
+    run_zogy(&q, &q.sci, &q.pn, &z);
+    x = (int)lround(q.nuc.x), y = (int)lround(q.nuc.y);
+    /* its S/N for the noise on its pixel: the galaxy's photon noise
+     * there is several times the sky's */
+    sn = q.nuc_sn;
+    sr = q.p.match.scale * q.p.unc.data[(size_t)y * SCI + x];
+    pair_snr_terms(q.pn.data, q.prn, PSFN, sn, sr, &st);
+    snr = snr_of(&st, q.nuc.flux_dn / q.sci.exptime, sn, sr, q.sci.gain,
+                 q.sci.exptime);
+    b = z.scorr[(size_t)y * SCI + x];
+    print_message("[nuclear] host mag %.2f at (%.1f, %.1f): transient "
+                  "%.0f DN, S/N %.2f, S_corr %.2f (%.3f of it); D %.3g "
+                  "sigma_D %.3g (eps_d %.3f pos_d %.3f eps_s %.3f pos_s "
+                  "%.3f)\n",
+                  ((const float *)mc->data)[q.nuc_gal], q.nuc.x, q.nuc.y,
+                  q.nuc.flux_dn, snr, b, b / snr,
+                  z.d[(size_t)y * SCI + x], z.unc[(size_t)y * SCI + x],
+                  z.eps_d, z.pos_d, z.eps_s, z.pos_s);
+    /* known failure (reported): the PSF-model error term is a share of
+     * all of the reference's light (docs/subtraction.md), the galaxy's
+     * too: on this 18.7-mag host (an exponential disk, r_e 0.63")
+     * sigma_D is 3.5 (eps_d 0.28 times D_R = 12.8 there) where D is 3.2,
+     * and S_corr reads 0.05 of the S/N (0.92 without the term, below) */
+    CHECK_KNOWN(fabs(b / snr - 1) < 0.2);
+    /* the same pair without the PSF-model error term (the paper's
+     * equations): the transient's S_corr is its S/N, so the S/N above is
+     * sound and what the term takes is the term's */
+    assert_ok(rapid_diff_zogy_inputs(&q.sci, &q.p, q.pn.data, q.pn.nx,
+                                     W.pr, W.npr, &zi, &err), err);
+    zi.in.eps_d = zi.in.eps_s = zi.in.pos_d = zi.in.pos_s = 0;
+    assert_ok(rapid_zogy(&zi.in, NULL, &z0, &err), err);
+    k0 = (size_t)y * SCI + x;
+    print_message("[nuclear] without the term: S_corr %.2f (%.3f of the "
+                  "S/N), D %.3g sigma_D %.3g; the term's light there %.3g\n",
+                  z0.scorr[k0], z0.scorr[k0] / snr, z0.d[k0], z0.unc[k0],
+                  sqrt(z.unc[k0] * z.unc[k0] - z0.unc[k0] * z0.unc[k0]) /
+                      z.eps_d);
+    CHECK(fabs(z0.scorr[k0] / snr - 1) < 0.2);
+    /* the other bright galaxies' cores: static light, no transient */
+    truth_pixels(&q.tw, &gx, &gy, &n);
+    for (i = 0; i < n; i++) {
+        int gi = (int)lround(gx[i]), gj = (int)lround(gy[i]);
+        size_t k;
+        double zz;
+        if (i == q.nuc_gal || ((const int32_t *)tc->data)[i] != 2 ||
+            ((const float *)mc->data)[i] > 22 || gi < EDGE || gj < EDGE ||
+            gi > SCI - 1 - EDGE || gj > SCI - 1 - EDGE ||
+            hypot(q.satx - gi, q.saty - gj) < SAT_CLEAR)
+            continue;
+        k = (size_t)gj * SCI + gi;
+        if (!isfinite(z.d[k]) || !(z.unc[k] > 0))
+            continue;
+        zz = z.d[k] / z.unc[k];
+        print_message("[nuclear] galaxy mag %.2f r_e %.2f\" core: D / "
+                      "sigma_D %+.2f, S_corr %+.2f (without the term %+.2f, "
+                      "%+.2f)\n", ((const float *)mc->data)[i],
+                      ((const float *)rec->data)[i], zz, z.scorr[k],
+                      z0.d[k] / z0.unc[k], z0.scorr[k]);
+        ngal++;
+        if (fabs(zz) > fabs(worst))
+            worst = zz;
+    }
+    print_message("[nuclear] %d galaxy cores brighter than 22 mag: worst "
+                  "%+.2f sigma_D\n", ngal, worst);
+    CHECK(fabs(worst) < 4);
+    free(gx);
+    free(gy);
+    rapid_zogy_out_release(&z0);
+    rapid_zogy_inputs_release(&zi);
+    rapid_zogy_out_release(&z);
+    pair_release(&q);
+    CHECKS_PASSED();
+}
+
 static void test_sharp(void **state)
 {
     (void)state;
@@ -1561,7 +1730,7 @@ static void test_holes(void **state)
  * below 0.05 px and the static stars cancel in the naive difference to
  * within 3 sigma_D at their centres; without the correction they do not. */
 static const scase OWNREF = {"wcs+0.3px own ref", 0, 0, 0, &W.psf_sharp, 0.3,
-                             0, 10, 3000, 1};
+                             0, 10, 3000, 1, 0};
 
 static void test_registration_correction(void **state)
 {
@@ -1606,6 +1775,8 @@ int main(void)
         cmocka_unit_test(test_partial),
         cmocka_unit_test(test_regerr),
         cmocka_unit_test(test_holes),
+        /* last: each pair takes the next pointing id (its own noise) */
+        cmocka_unit_test(test_nuclear),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
