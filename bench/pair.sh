@@ -18,7 +18,7 @@ rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
 ref=$work/zogy/ref/rapid_ref_${rtid}_H158
 if [ ! -f "$work/zogy/ref/.done" ]; then
   echo "== reference: the coadd of the other $(( ${#inputs[@]} - 1 )) visits (7000^2)"
-  rm -rf "$work/zogy/ref"
+  rm -rf "$work/zogy/ref" && mkdir -p "$work/zogy"
   "$rapid" coadd --rtid "$rtid" --filter H158 --out "$work/zogy/ref" --threads 2 \
     "${inputs[@]:1}" >/dev/null
   touch "$work/zogy/ref/.done"
