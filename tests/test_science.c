@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rapid/dq.h"
+#include "rapid/rng.h"
 #include "rapid/science.h"
 #include "rapid/sim.h"
 #include "testutil.h"
@@ -34,7 +35,7 @@ static void test_with_err_and_dq(void **state)
     rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
     rapid_err err = RAPID_ERR_INIT;
     char unit[80];
-    long flagged = 0;
+    long flagged = 0, kept = 0;
     size_t i, n;
 
     (void)state;
@@ -52,13 +53,25 @@ static void test_with_err_and_dq(void **state)
             flagged++;
             assert_true(isnan(s.rate.data[i]) && isnan(s.unc.data[i]));
         } else {
+            /* ERR / t, or on the sky its Poisson part from the
+             * background instead of the pixel */
+            double u = e.data[i] / 302.0, gt = s.gain * 302,
+                   b = rapid_background_at(&s.bkg, (double)(i % (size_t)sci.nx),
+                                           (double)(i / (size_t)sci.nx)),
+                   sky = sqrt(fmax(u * u - fmax(s.rate.data[i], 0) / gt, 0) +
+                              fmax(b, 0) / gt);
             assert_true(s.rate.data[i] == sci.data[i] / 302.0f);
-            assert_true(s.unc.data[i] == e.data[i] / 302.0f);
+            if (s.unc.data[i] == (float)u)
+                kept++;
+            else
+                assert_true(fabs(s.unc.data[i] / sky - 1) < 1e-4);
         }
     }
-    print_message("%ld pixels flagged unusable (%.2f %%)\n", flagged,
-                  100.0 * flagged / n);
+    print_message("%ld pixels flagged unusable (%.2f %%); %ld of the others "
+                  "sky, %ld keep ERR / t\n", flagged, 100.0 * flagged / n,
+                  s.nsky, kept);
     assert_true(flagged == s.nunusable && flagged > 0);
+    assert_true(s.nsky > 0.8 * (long)n && kept + s.nsky >= (long)n - flagged);
     rapid_science_release(&s);
     rapid_image_release(&sci);
     rapid_image_release(&e);
@@ -67,7 +80,8 @@ static void test_with_err_and_dq(void **state)
 
 /* Without ERR: the uncertainty from the data agrees with the simulator's
  * ERR (which holds the same formula, with sqrt 2 the read noise where a
- * cosmic-ray jump was fitted out) on the sky. */
+ * cosmic-ray jump was fitted out), sources and sky alike (the file
+ * without ERR has NaN where DQ made them, so that its sky is the same). */
 static void test_without_err(void **state)
 {
     const char *path = simulate();
@@ -81,10 +95,13 @@ static void test_without_err(void **state)
     (void)state;
     assert_ok(rapid_science_read(path, NULL, &a, &err), err);
     assert_ok(rapid_fits_read_image(path, "SCI", &sci, &err), err);
+    n = (size_t)sci.nx * sci.ny;
+    for (i = 0; i < n; i++) /* the same holes: the same sky */
+        if (isnan(a.rate.data[i]))
+            sci.data[i] = NAN;
     assert_ok(rapid_fits_write_image(bare, &sci, "SCI", &err), err);
     assert_ok(rapid_science_read(bare, NULL, &b, &err), err);
     assert_true(b.from_err == 0 && b.nunusable == 0);
-    n = (size_t)sci.nx * sci.ny;
     for (i = 0; i < n; i++)
         if (isfinite(a.unc.data[i]) && a.rate.data[i] > 0) {
             double r = b.unc.data[i] / a.unc.data[i];
@@ -101,6 +118,112 @@ static void test_without_err(void **state)
     rapid_science_release(&a);
     rapid_science_release(&b);
     rapid_image_release(&sci);
+}
+
+/* A flat sky of SKY_E electrons per pixel with Poisson and read noise,
+ * and NSTAR bright Gaussian stars, written as an L2 file whose ERR is what
+ * a ramp fit gives: the Poisson part from each pixel's own value
+ * (rapid_dq_err).  The true sky and star centres come back. */
+#define SKY_E 130.0
+#define GAIN_E 1.0
+#define RN_E 4.2
+#define EXPT 300.0
+#define NSTAR 4
+
+static void flat_sky_l2(const char *path, int nx, double sx[NSTAR],
+                        double sy[NSTAR])
+{
+    rapid_image sci = RAPID_IMAGE_INIT, e = RAPID_IMAGE_INIT;
+    rapid_fits_out *out = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_rng g;
+    int x, y, k;
+
+    rapid_rng_seed(&g, 18);
+    for (k = 0; k < NSTAR; k++) {
+        sx[k] = 60 + (nx - 120) * (k % 2) + 0.3 * k;
+        sy[k] = 60 + (nx - 120) * (k / 2) + 0.2 * k;
+    }
+    assert_ok(rapid_image_alloc(&sci, nx, nx, 0, &err), err);
+    assert_ok(rapid_image_alloc(&e, nx, nx, 0, &err), err);
+    for (y = 0; y < nx; y++)
+        for (x = 0; x < nx; x++) {
+            double mu = SKY_E;
+            size_t i = (size_t)y * nx + x;
+            for (k = 0; k < NSTAR; k++) /* peak 20000 e, sigma 1 px */
+                mu += 20000 * exp(-0.5 * ((x - sx[k]) * (x - sx[k]) +
+                                          (y - sy[k]) * (y - sy[k])));
+            sci.data[i] = (float)((rapid_rng_poisson(&g, mu) +
+                                   RN_E * rapid_rng_normal(&g)) / GAIN_E);
+            e.data[i] = (float)rapid_dq_err(sci.data[i], GAIN_E, RN_E);
+        }
+    assert_ok(rapid_header_set_double(&sci.hdr, "EXPTIME", EXPT, NULL), err);
+    assert_ok(rapid_header_set_double(&sci.hdr, "GAIN", GAIN_E, NULL), err);
+    assert_ok(rapid_header_set_double(&sci.hdr, "RDNOISE", RN_E, NULL), err);
+    assert_ok(rapid_fits_create(&out, path, &err), err);
+    assert_ok(rapid_fits_append_image(out, &sci, "SCI", &err), err);
+    assert_ok(rapid_fits_append_image(out, &e, "ERR", &err), err);
+    assert_ok(rapid_fits_commit(out, &err), err);
+    rapid_image_release(&sci);
+    rapid_image_release(&e);
+}
+
+/* The uncertainty of an empty-sky pixel is that of the sky's expected
+ * rate, not of the pixel's own noisy value: the ERR of a ramp fit takes
+ * its Poisson part from the pixel itself, so a pixel that fluctuates low
+ * gets a smaller error than one that fluctuates high, and negative noise
+ * peaks look more significant than positive ones (on a simulated pair,
+ * 3 sigma below the difference's zero were 2-5 times as frequent as 3
+ * sigma above, and every false positive of the clean pair was negative).
+ * Checks, on a 400^2 flat sky: the uncertainty of 97 % of the sky pixels
+ * within 1 % of the expected one (the ERR's: 18 %); (rate - sky) / unc as often below -3 as above +3
+ * (within the Poisson skew: their difference under 25 % of their sum);
+ * at the stars' cores, where the pixel's own value is the best estimate
+ * of its expected counts, ERR / t kept. */
+static void test_sky_noise_from_expected_rate(void **state)
+{
+    const char *path = test_path("flatsky.fits");
+    const int nx = 400;
+    const double sky = SKY_E / GAIN_E / EXPT;
+    const double expect = sqrt(SKY_E + RN_E * RN_E) / GAIN_E / EXPT;
+    rapid_science s = RAPID_SCIENCE_INIT;
+    rapid_image e = RAPID_IMAGE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    double sx[NSTAR], sy[NSTAR];
+    long below = 0, above = 0, nsky = 0, close = 0;
+    int x, y, k;
+
+    (void)state;
+    flat_sky_l2(path, nx, sx, sy);
+    assert_ok(rapid_science_read(path, NULL, &s, &err), err);
+    assert_ok(rapid_fits_read_image(path, "ERR", &e, &err), err);
+    for (y = 0; y < nx; y++)
+        for (x = 0; x < nx; x++) {
+            size_t i = (size_t)y * nx + x;
+            double z, dmin = 1e9;
+            for (k = 0; k < NSTAR; k++)
+                dmin = fmin(dmin, hypot(x - sx[k], y - sy[k]));
+            if (dmin < 1) { /* a star's core: its own value */
+                assert_true(fabs(s.unc.data[i] / (e.data[i] / EXPT) - 1) < 1e-5);
+                continue;
+            }
+            if (dmin < 10)
+                continue;
+            nsky++;
+            close += fabs(s.unc.data[i] / expect - 1) < 0.01;
+            z = (s.rate.data[i] - sky) / s.unc.data[i];
+            below += z < -3;
+            above += z > 3;
+        }
+    print_message("sky: %ld pixels, %.1f %% of them with an uncertainty within "
+                  "1 %% of the expected; beyond 3 sigma: %ld below, %ld above\n",
+                  nsky, 100.0 * close / nsky, below, above);
+    /* (a positive fluctuation of 3 sigma over 3 x 3 pixels is taken for a
+     * source: about 1 % of the pixels keep their own value) */
+    assert_true(close > 0.97 * nsky);
+    assert_true(labs(below - above) < 0.25 * (below + above));
+    rapid_science_release(&s);
+    rapid_image_release(&e);
 }
 
 static void test_errors(void **state)
@@ -143,6 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_with_err_and_dq),
         cmocka_unit_test(test_without_err),
+        cmocka_unit_test(test_sky_noise_from_expected_rate),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

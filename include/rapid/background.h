@@ -63,6 +63,9 @@ double rapid_background_rms_at(const rapid_background *b, double x,
 void rapid_background_fill(const rapid_background *b, float *out);
 void rapid_background_subtract(const rapid_background *b, float *img);
 
+/* dst = a copy of src (dst's earlier content released). */
+int rapid_background_copy(rapid_background *dst, const rapid_background *src,
+                          rapid_err *err);
 void rapid_background_release(rapid_background *b);
 
 #ifdef __cplusplus

@@ -8,10 +8,22 @@
  * exposure time, g the gain GAIN in e/DN, 1 if absent, RN the read noise
  * RDNOISE in e, the instrument's default if absent).  Pixels DQ marks
  * unusable, and NaN ones, are NaN in both.
+ *
+ * Either way the Poisson part of that uncertainty comes from the pixel's
+ * own, noisy, value (a ramp fit's ERR does the same), so a pixel that
+ * fluctuates low would get a smaller error than one that fluctuates high,
+ * and a negative noise peak of a difference would look more significant
+ * than a positive one.  Where the pixel is empty sky its Poisson part is
+ * therefore replaced by the one of the sky's expected rate (the smooth
+ * background, rapid/background.h, 500-px windows; the rest of the
+ * variance, the read noise, kept): a pixel is a source's, keeping its
+ * own, where the mean of the 3 x 3 pixels around it or around a neighbour
+ * lies more than 3 sigma of that mean above the background.
  */
 #ifndef RAPID_SCIENCE_H
 #define RAPID_SCIENCE_H
 
+#include "rapid/background.h"
 #include "rapid/error.h"
 #include "rapid/fits.h"
 
@@ -25,9 +37,13 @@ typedef struct rapid_science {
     double exptime, gain, rdnoise;
     int from_err;         /* 1: unc from the ERR extension */
     long nunusable;       /* pixels DQ flagged unusable (now NaN) */
+    rapid_background bkg; /* the background of rate as read (default
+                           * options); empty when no window had data */
+    long nsky;            /* pixels whose uncertainty is the sky's */
 } rapid_science;
 
-#define RAPID_SCIENCE_INIT {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, 0, 0, 0, 0, 0}
+#define RAPID_SCIENCE_INIT                                                     \
+    {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, 0, 0, 0, 0, 0, RAPID_BACKGROUND_INIT, 0}
 
 /* Read the L2 file path (hdu: the SCI HDU, NULL or "SCI" for the first
  * image HDU named so, else as rapid_fits_read_image takes it).  Errors name
@@ -36,6 +52,7 @@ typedef struct rapid_science {
 int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
                        rapid_err *err);
 void rapid_science_release(rapid_science *s);
+
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,26 @@ void rapid_background_release(rapid_background *b)
     memset(b, 0, sizeof *b);
 }
 
+int rapid_background_copy(rapid_background *dst, const rapid_background *src,
+                          rapid_err *err)
+{
+    size_t m = (size_t)src->gx * src->gy;
+    rapid_background c = *src;
+
+    c.mean = malloc(m * sizeof *c.mean);
+    c.rms = malloc(m * sizeof *c.rms);
+    if (!c.mean || !c.rms) {
+        free(c.mean);
+        free(c.rms);
+        return rapid_fail(err, RAPID_E_NOMEM, "background: no memory for a copy");
+    }
+    memcpy(c.mean, src->mean, m * sizeof *c.mean);
+    memcpy(c.rms, src->rms, m * sizeof *c.rms);
+    rapid_background_release(dst);
+    *dst = c;
+    return 0;
+}
+
 /* First pixel of window i of g along a side of n pixels. */
 static int edge(int i, int g, int n)
 {

@@ -103,8 +103,13 @@ static int science_side(sci_side *j, rapid_err *err)
     rapid_background_opts_init(&bo);
     bo.box = BOX_SCI;
     rapid_extract_opts_init(&eo);
-    if ((rc = rapid_background_make(j->sci->rate.data, j->p->nx, j->p->ny, &bo,
-                                    &j->p->bkg_sci, err)) == 0)
+    if (j->sci->bkg.mean && j->sci->bkg.nx == j->p->nx &&
+        j->sci->bkg.ny == j->p->ny && bo.box == 500) /* made as it reads */
+        rc = rapid_background_copy(&j->p->bkg_sci, &j->sci->bkg, err);
+    else
+        rc = rapid_background_make(j->sci->rate.data, j->p->nx, j->p->ny, &bo,
+                                   &j->p->bkg_sci, err);
+    if (rc == 0)
         rc = rapid_extract(j->sci->rate.data, NULL, NULL, j->p->nx, j->p->ny,
                            &eo, NULL, j->cs, NULL, err);
     return rc;

@@ -1,5 +1,6 @@
 /* science.c - an L2 image to DN/s with its uncertainty (rapid/science.h). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rapid/dq.h"
@@ -12,6 +13,7 @@ void rapid_science_release(rapid_science *s)
         return;
     rapid_image_release(&s->rate);
     rapid_image_release(&s->unc);
+    rapid_background_release(&s->bkg);
     memset(s, 0, sizeof *s);
 }
 
@@ -61,6 +63,92 @@ static int uncertainty(const char *path, rapid_science *s, rapid_err *err)
     return 0;
 }
 
+/* A pixel is a source's where the mean of the 3 x 3 pixels around it lies
+ * this many sigma of that mean above the background (and so are its
+ * neighbours). */
+#define SOURCE_NSIGMA 3.0
+
+/* 1 where the 3 x 3 mean of rate around pixel i is a source's (bk: the
+ * background; vr: the read noise's variance, gt: gain x time). */
+static unsigned char source_pixel(const rapid_image *rate, const float *bk,
+                                  size_t i, double vr, double gt)
+{
+    int nx = rate->nx, ny = rate->ny, x = (int)(i % (size_t)nx),
+        y = (int)(i / (size_t)nx), a, b, k = 0;
+    double sum = 0, sd;
+
+    for (b = y - 1; b <= y + 1; b++)
+        for (a = x - 1; a <= x + 1; a++)
+            if (a >= 0 && b >= 0 && a < nx && b < ny &&
+                isfinite(rate->data[(size_t)b * nx + a])) {
+                sum += rate->data[(size_t)b * nx + a];
+                k++;
+            }
+    if (k == 0)
+        return 0;
+    sd = sqrt((vr + fmax(bk[i], 0) / gt) / k);
+    return sum / k - bk[i] > SOURCE_NSIGMA * sd;
+}
+
+/* Whether pixel i or a neighbour is marked in src. */
+static int near_source(const unsigned char *src, int nx, int ny, size_t i)
+{
+    int x = (int)(i % (size_t)nx), y = (int)(i / (size_t)nx), a, b;
+
+    for (b = y - 1; b <= y + 1; b++)
+        for (a = x - 1; a <= x + 1; a++)
+            if (a >= 0 && b >= 0 && a < nx && b < ny && src[(size_t)b * nx + a])
+                return 1;
+    return 0;
+}
+
+/* The Poisson part of the uncertainty of each sky pixel from the sky's
+ * expected rate instead of the pixel's own (rapid/science.h).  An image
+ * without a window of data keeps its uncertainty. */
+static int sky_noise(const char *path, rapid_science *s, rapid_err *err)
+{
+    int nx = s->rate.nx, ny = s->rate.ny, rc = 0;
+    size_t i, n = (size_t)nx * ny;
+    double gt = s->gain * s->exptime, vr = s->rdnoise / gt;
+    float *bk = NULL;
+    unsigned char *src = NULL;
+    rapid_background_opts bo;
+
+    vr *= vr;
+    rapid_background_opts_init(&bo);
+    rc = rapid_background_make(s->rate.data, nx, ny, &bo, &s->bkg, err);
+    if (rc == RAPID_E_RANGE) { /* no data to tell the sky by */
+        rapid_err_clear(err);
+        return 0;
+    }
+    if (rc) {
+        rapid_err_prefix(err, "%s: the background", path);
+        return rc;
+    }
+    bk = malloc(n * sizeof *bk);
+    src = malloc(n);
+    if (!bk || !src) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory for the sky's noise",
+                        path);
+        goto cleanup;
+    }
+    rapid_background_fill(&s->bkg, bk);
+    for (i = 0; i < n; i++)
+        src[i] = source_pixel(&s->rate, bk, i, vr, gt);
+    for (i = 0; i < n; i++) {
+        double u = s->unc.data[i], d = s->rate.data[i], own;
+        if (!isfinite(u) || !isfinite(d) || near_source(src, nx, ny, i))
+            continue;
+        own = (s->from_err ? fmax(d, 0) : fabs(d)) / gt;
+        s->unc.data[i] = (float)sqrt(fmax(u * u - own, 0) + fmax(bk[i], 0) / gt);
+        s->nsky++;
+    }
+cleanup:
+    free(bk);
+    free(src);
+    return rc;
+}
+
 int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
                        rapid_err *err)
 {
@@ -99,6 +187,8 @@ int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
     for (i = 0; i < n; i++)
         if (isnan(s->rate.data[i]))
             s->unc.data[i] = NAN;
+    if ((rc = sky_noise(path, s, err)) != 0)
+        goto fail;
     if ((rc = rapid_header_set_str(&s->rate.hdr, "BUNIT", "DN/s",
                                    "counts per second")) != 0) {
         rc = rapid_header_fail(err, rc, path, "BUNIT");
