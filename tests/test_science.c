@@ -226,6 +226,108 @@ static void test_sky_noise_from_expected_rate(void **state)
     rapid_image_release(&e);
 }
 
+/* The integral over pixel [x0 - 0.5, x0 + 0.5] of a unit 1-D Gaussian of
+ * sigma sg centred at c. */
+static double pix_gauss(double x0, double c, double sg)
+{
+    double a = (x0 - 0.5 - c) / (sg * M_SQRT2), b = (x0 + 0.5 - c) / (sg * M_SQRT2);
+    return 0.5 * (erf(b) - erf(a));
+}
+
+/* Unflagged spikes (hot pixels, cosmic-ray charge) are masked, point
+ * sources are not.  A 300^2 flat sky (SKY_E, read noise) with an
+ * undersampled Gaussian PSF (sigma 0.6 px: FWHM 1.4 px, as Roman's H158)
+ * and, on a grid, 60 point sources of peak S/N 6-2000 at every sub-pixel
+ * phase, and 40 single-pixel spikes of 25-500 sigma (12 or 9 px from a
+ * source).  Checks: every spike NaN in rate and unc; no pixel
+ * within 3 px of a source masked; nothing else masked. */
+static void test_spikes(void **state)
+{
+    const char *path = test_path("spikes.fits");
+    const int nx = 300, ns = 60, nh = 40;
+    const double sg = 0.6, sky_sd = sqrt(SKY_E + RN_E * RN_E);
+    rapid_image sci = RAPID_IMAGE_INIT, e = RAPID_IMAGE_INIT;
+    rapid_science s = RAPID_SCIENCE_INIT;
+    rapid_fits_out *out = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+    double sx[60], sy[60], sf[60];
+    int hx[40], hy[40], x, y, k, near_masked = 0, other = 0, spikes = 0;
+    float fpsf[9 * 9];
+    rapid_rng g;
+
+    (void)state;
+    rapid_rng_seed(&g, 1018);
+    for (k = 0; k < ns; k++) {
+        sx[k] = 15 + 30 * (k % 10) + 0.1 * (k % 6);   /* phases 0 .. 0.5 */
+        sy[k] = 25 + 45 * (k / 10) + 0.1 * (k / 10);
+        /* peak S/N 6 .. 2000 at a centred phase */
+        sf[k] = sky_sd * 6 * pow(2000 / 6.0, (double)k / (ns - 1)) /
+                (pix_gauss(0, 0, sg) * pix_gauss(0, 0, sg));
+    }
+    for (k = 0; k < nh; k++) {
+        hx[k] = 15 + 30 * (k % 10) + (k < nh / 2 ? 12 : 9);
+        hy[k] = 25 + 45 * (k / 10) + (k < nh / 2 ? 0 : 20);
+    }
+    for (y = 0; y < 9; y++)
+        for (x = 0; x < 9; x++)
+            fpsf[y * 9 + x] = (float)(pix_gauss(x, 4, sg) * pix_gauss(y, 4, sg));
+    assert_ok(rapid_image_alloc(&sci, nx, nx, 0, &err), err);
+    assert_ok(rapid_image_alloc(&e, nx, nx, 0, &err), err);
+    for (y = 0; y < nx; y++)
+        for (x = 0; x < nx; x++) {
+            double mu = SKY_E;
+            size_t i = (size_t)y * nx + x;
+            for (k = 0; k < ns; k++)
+                if (fabs(x - sx[k]) < 6 && fabs(y - sy[k]) < 6)
+                    mu += sf[k] * pix_gauss(x, sx[k], sg) * pix_gauss(y, sy[k], sg);
+            for (k = 0; k < nh; k++)
+                if (x == hx[k] && y == hy[k])
+                    mu += sky_sd * 25 * pow(500 / 25.0, (double)k / (nh - 1));
+            sci.data[i] = (float)((rapid_rng_poisson(&g, mu) + RN_E * rapid_rng_normal(&g)) / GAIN_E);
+            e.data[i] = (float)rapid_dq_err(sci.data[i], GAIN_E, RN_E);
+        }
+    assert_ok(rapid_header_set_double(&sci.hdr, "EXPTIME", EXPT, NULL), err);
+    assert_ok(rapid_header_set_double(&sci.hdr, "GAIN", GAIN_E, NULL), err);
+    assert_ok(rapid_header_set_double(&sci.hdr, "RDNOISE", RN_E, NULL), err);
+    assert_ok(rapid_fits_create(&out, path, &err), err);
+    assert_ok(rapid_fits_append_image(out, &sci, "SCI", &err), err);
+    assert_ok(rapid_fits_append_image(out, &e, "ERR", &err), err);
+    assert_ok(rapid_fits_commit(out, &err), err);
+
+    assert_ok(rapid_science_read(path, NULL, &s, &err), err);
+    assert_ok(rapid_science_mask_spikes(&s, fpsf, 9, &err), err);
+    for (y = 0; y < nx; y++)
+        for (x = 0; x < nx; x++) {
+            size_t i = (size_t)y * nx + x;
+            int masked = isnan(s.rate.data[i]), hot = 0, near = 0;
+            for (k = 0; k < nh; k++)
+                hot |= x == hx[k] && y == hy[k];
+            for (k = 0; k < ns; k++)
+                near |= hypot(x - sx[k], y - sy[k]) < 3;
+            if (hot) {
+                spikes += masked;
+                if (!masked)
+                    print_message("spike at (%d, %d) not masked\n", x, y);
+                assert_true(isnan(s.unc.data[i]) == masked);
+            } else if (masked) {
+                near_masked += near;
+                other += !near;
+            }
+        }
+    print_message("spikes masked: %d of %d; pixels masked near sources %d, "
+                  "elsewhere %d\n", spikes, nh, near_masked, other);
+    assert_int_equal(spikes, nh);
+    assert_int_equal(s.nspike, nh);
+    assert_int_equal(near_masked, 0);
+    assert_int_equal(other, 0);
+    /* a PSF without a peak in its middle is refused */
+    fpsf[4 * 9 + 4] = 0;
+    assert_int_equal(rapid_science_mask_spikes(&s, fpsf, 9, &err), RAPID_E_ARG);
+    rapid_science_release(&s);
+    rapid_image_release(&sci);
+    rapid_image_release(&e);
+}
+
 static void test_errors(void **state)
 {
     const char *path = test_path("noexp.fits");
@@ -267,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_with_err_and_dq),
         cmocka_unit_test(test_without_err),
         cmocka_unit_test(test_sky_noise_from_expected_rate),
+        cmocka_unit_test(test_spikes),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,10 +40,11 @@ typedef struct rapid_science {
     rapid_background bkg; /* the background of rate as read (default
                            * options); empty when no window had data */
     long nsky;            /* pixels whose uncertainty is the sky's */
+    long nspike;          /* pixels rapid_science_mask_spikes made NaN */
 } rapid_science;
 
 #define RAPID_SCIENCE_INIT                                                     \
-    {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, 0, 0, 0, 0, 0, RAPID_BACKGROUND_INIT, 0}
+    {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, 0, 0, 0, 0, 0, RAPID_BACKGROUND_INIT, 0, 0}
 
 /* Read the L2 file path (hdu: the SCI HDU, NULL or "SCI" for the first
  * image HDU named so, else as rapid_fits_read_image takes it).  Errors name
@@ -53,6 +54,22 @@ int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
                        rapid_err *err);
 void rapid_science_release(rapid_science *s);
 
+/* Unflagged single-pixel spikes made NaN in rate and unc (counted in
+ * nspike): hot pixels and cosmic-ray charge that DQ does not mark, which a
+ * difference would otherwise take for point sources (Roman's PSF is
+ * undersampled: a spike of 20 sigma passes a PSF fit's chi^2).  A pixel is
+ * one where its excess over the background, less RAPID_SPIKE_MARGIN times
+ * the PSF's peak-to-neighbour ratio times the largest excess of its four
+ * side neighbours (all with data), is more than RAPID_SPIKE_NSIGMA times
+ * the sky's noise there: no point source, whose neighbours hold at least
+ * 1 / ratio of its peak, can be one (the ratio is the largest a source
+ * centred on a pixel has; psf: psf_n x psf_n, odd, centred on its middle
+ * pixel, the native pixels of the image).  Needs the background read with
+ * the image (s->bkg); without it nothing is masked. */
+#define RAPID_SPIKE_NSIGMA 5.0
+#define RAPID_SPIKE_MARGIN 1.5
+int rapid_science_mask_spikes(rapid_science *s, const float *psf, int psf_n,
+                              rapid_err *err);
 
 #ifdef __cplusplus
 }

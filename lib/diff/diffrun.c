@@ -299,6 +299,19 @@ static int read_inputs(diff_state *s, rapid_err *err)
     }
     zero_points(s);
     read_psfs(s);
+    /* hot pixels and cosmic-ray charge that DQ does not mark, told from
+     * point sources by the science PSF */
+    if (s->have_sci_psf) {
+        rapid_err e = RAPID_ERR_INIT;
+        rc = rapid_science_mask_spikes(&s->sci, s->sci_psf.data, s->sci_psf.nx, &e);
+        if (rc == RAPID_E_ARG) {
+            warn(s, "%s: spikes not masked: %s", s->sci_psf_path, e.msg);
+        } else if (rc) {
+            *err = e;
+            rapid_err_prefix(err, "%s", a->sci);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -591,6 +604,8 @@ static int common_header(const diff_state *s,
     SET(set_num(h, "MATCHRX", m->dx_rms, "[pixel] rms x offset about the median"), "MATCHRX");
     SET(set_num(h, "MATCHRY", m->dy_rms, "[pixel] rms y offset about the median"), "MATCHRY");
     SET(set_num(h, "BKGSCI", s->bkg_sci, "[DN/s] median science background"), "BKGSCI");
+    SET(rapid_header_set_long(h, "NSPIKE", s->sci.nspike,
+                              "science spikes masked (hot pixels, cosmic rays)"), "NSPIKE");
     SET(set_num(h, "BKGREF", s->bkg_ref, "[DN/s] median reference background"), "BKGREF");
     SET(rapid_header_set_str(h, "RAPIDVER", rapid_version(), "rapid version"), "RAPIDVER");
     SET(rapid_header_set_str(h, "GITCOMM", rapid_git_commit(), "rapid git commit"), "GITCOMM");
