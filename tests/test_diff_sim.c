@@ -48,7 +48,13 @@
  *    sigma_D from the same image without it;
  *  - a transient on the brightest galaxy's core: S_corr equals its S/N
  *    within 20 % (known failure), and the cores of galaxies brighter than
- *    22 mag without one stay within 4 sigma_D (test_nuclear).
+ *    22 mag without one stay within 4 sigma_D (test_nuclear);
+ *  - the resampled reference's bright stars, stacked at their phases,
+ *    have the profile of the reference PSF through the second
+ *    resampling's blur made on its model (central pixel's share and mean
+ *    squared radius within 3 %); P_r as rapid diff makes it from the
+ *    samples does not (known failure; check_refsci_profile says why it
+ *    is kept).
  * The checks the library does not meet yet are printed as known failures
  * (CHECK_KNOWN), with the reason beside each.
  */
@@ -1108,6 +1114,223 @@ static double saturated_ring(const pair *q, const float *d, const float *u,
     return worst;
 }
 
+/* ------------------------------------------- the resampled reference's PSF */
+
+/* The n x n PSF p (centred on its middle pixel) moved by (dx, dy) px with
+ * its transform (the band-limited shift ZOGY's FFTs apply to P_r) into out,
+ * centred on the same pixel. */
+static void psf_shift(const float *p, int n, double dx, double dy, double *out)
+{
+    size_t k, m = (size_t)n * n;
+    double complex *a = malloc(m * sizeof *a);
+    int h = n / 2, u, v;
+
+    assert_non_null(a);
+    for (k = 0; k < m; k++)
+        a[k] = p[((k / n + h) % n) * n + (k % n + h) % n];
+    dft2c(a, n, -1, a);
+    for (v = 0; v < n; v++)
+        for (u = 0; u < n; u++) {
+            double fu = u <= n / 2 ? u : u - n, fv = v <= n / 2 ? v : v - n;
+            a[(size_t)v * n + u] *= cexp(-2 * M_PI * I * (fu * dx + fv * dy) / n);
+        }
+    dft2c(a, n, 1, a);
+    for (k = 0; k < m; k++)
+        out[((k / n + h) % n) * n + (k % n + h) % n] = creal(a[k]) / (double)m;
+    free(a);
+}
+
+#define PROF_R 4.0      /* px: the profiles' aperture */
+#define PROF_NB 20      /* radial bins of 0.2 px */
+
+/* Profile statistics of one star image (or model) v on the (2 R + 1)^2
+ * pixels about the pixel nearest it, (dx, dy) the star's offset from that
+ * pixel: the light within PROF_R, the share in the central pixel, the mean
+ * squared radius, and the radial profile (per unit light) added into
+ * prof, wt. */
+typedef struct prof_stats {
+    double cen, r2;
+    double prof[PROF_NB], wt[PROF_NB];
+    int n;
+} prof_stats;
+
+static void prof_add(prof_stats *s, const double *v, int w, double dx,
+                     double dy)
+{
+    double sum = 0, r2 = 0;
+    int i, j, h = w / 2;
+
+    for (j = 0; j < w; j++)
+        for (i = 0; i < w; i++) {
+            double r = hypot(i - h - dx, j - h - dy);
+            if (r <= PROF_R)
+                sum += v[j * w + i], r2 += r * r * v[j * w + i];
+        }
+    s->cen += v[h * w + h] / sum;
+    s->r2 += r2 / sum;
+    for (j = 0; j < w; j++)
+        for (i = 0; i < w; i++) {
+            double r = hypot(i - h - dx, j - h - dy);
+            int b = (int)(r / (PROF_R / PROF_NB));
+            if (b < PROF_NB)
+                s->prof[b] += v[j * w + i] / sum, s->wt[b] += 1;
+        }
+    s->n++;
+}
+
+/* The FWHM of a stacked radial profile: twice the radius where it falls
+ * to half its first bin's value (linear between bin centres). */
+static double prof_fwhm(const prof_stats *s)
+{
+    double dr = PROF_R / PROF_NB, p0 = s->prof[0] / s->wt[0];
+    int b;
+
+    for (b = 1; b < PROF_NB; b++) {
+        double a = s->prof[b - 1] / s->wt[b - 1], c = s->prof[b] / s->wt[b];
+        if (s->wt[b] > 0 && c <= p0 / 2)
+            return 2 * dr * (b - 0.5 + (a - p0 / 2) / (a - c));
+    }
+    return NAN;
+}
+
+/* Profiles of bright isolated unsaturated stars in img (less the median
+ * of the ring 10-14 px around each; no-data-free within PROF_R, the
+ * reference covering 14 px around) against nmod models (n x n PSFs),
+ * each moved to the star's phase as ZOGY's transforms move them
+ * (psf_shift): stacked, the central pixel's share of the light within
+ * PROF_R, the mean squared radius there and the radial profile; st[0]
+ * the stars', st[1 + k] model k's.  The stars: truth peak 50 times the
+ * science noise or more, no source less than 5 mag fainter within 10
+ * px, 20 px from the edges, clear of the saturated star.  Returns their
+ * number. */
+static int star_profiles(pair *q, const float *img, const float **models,
+                         int nmod, prof_stats *st)
+{
+    const rapid_column *mc = rapid_table_col(&W.truth, "mag_H158");
+    const int32_t *type = rapid_table_col(&W.truth, "type")->data;
+    const float *mag = mc->data;
+    const int w = 2 * (int)PROF_R + 1, n = PSFN, h = PSFN / 2;
+    double *sx, *sy, sig, peak0 = 0, v[(2 * (int)PROF_R + 1) *
+                                       (2 * (int)PROF_R + 1)];
+    double *mod = malloc((size_t)n * n * sizeof *mod);
+    float pst[25];
+    long nt, i, j;
+    int k, ix, iy, a, b, ok;
+
+    assert_non_null(mod);
+    memset(st, 0, (size_t)(nmod + 1) * sizeof *st);
+    truth_pixels(&q->tw, &sx, &sy, &nt);
+    sig = median_err(&q->sci.unc, 1.0);
+    rapid_psf_field_stamp(&W.psf_ref, SCI / 2.0, SCI / 2.0, 2, pst, &ix, &iy);
+    for (k = 0; k < 25; k++)
+        peak0 = fmax(peak0, pst[k]);
+    for (i = 0; i < nt; i++) {
+        int x = (int)lround(sx[i]), y = (int)lround(sy[i]);
+        double f = pow(10, -0.4 * (mag[i] - W.zp)), bkg;
+        if (type[i] != 1 || x < 20 || y < 20 || x >= SCI - 20 ||
+            y >= SCI - 20 || f * peak0 < 50 * sig ||
+            hypot(sx[i] - q->satx, sy[i] - q->saty) < SAT_CLEAR)
+            continue;
+        for (j = 0, ok = 1; j < nt && ok; j++)
+            ok = j == i || mag[j] > mag[i] + 5 ||
+                 hypot(sx[j] - sx[i], sy[j] - sy[i]) > 10;
+        for (b = -14; b <= 14 && ok; b++)
+            for (a = -14; a <= 14 && ok; a++) {
+                size_t kk = (size_t)(y + b) * SCI + x + a;
+                ok = (abs(a) > PROF_R || abs(b) > PROF_R ||
+                      isfinite(img[kk])) &&
+                     isfinite(q->p.ref.data[kk]) && q->p.cov.data[kk] >= 0.5;
+            }
+        if (!ok)
+            continue;
+        bkg = ring_median(img, x, y);
+        for (b = 0; b < w; b++)
+            for (a = 0; a < w; a++)
+                v[b * w + a] = img[(size_t)(y + b - w / 2) * SCI + x + a -
+                                   w / 2] - bkg;
+        prof_add(&st[0], v, w, sx[i] - x, sy[i] - y);
+        for (k = 0; k < nmod; k++) {
+            psf_shift(models[k], n, sx[i] - x, sy[i] - y, mod);
+            for (b = 0; b < w; b++)
+                for (a = 0; a < w; a++)
+                    v[b * w + a] = mod[(size_t)(h + b - w / 2) * n + h + a -
+                                       w / 2];
+            prof_add(&st[1 + k], v, w, sx[i] - x, sy[i] - y);
+        }
+    }
+    for (k = 0; k <= nmod; k++)
+        if (st[k].n)
+            st[k].cen /= st[k].n, st[k].r2 /= st[k].n;
+    free(sx);
+    free(sy);
+    free(mod);
+    return st[0].n;
+}
+
+/* The stacked profiles; each model's line says by how much the stars'
+ * central share and mean squared radius exceed its own. */
+static void print_profiles(const pair *q, const char *what, int ns,
+                           const char **name, const prof_stats *st, int nst)
+{
+    int k;
+
+    print_message("[%s] %s: %d bright isolated stars at their phases:\n",
+                  q->sc->name, what, ns);
+    for (k = 0; k < nst; k++)
+        print_message("[%s]   %-22s central pixel %.4f (stars %+5.2f %%), "
+                      "<r^2> %.3f px^2 (stars %+5.2f %%), FWHM %.2f px\n",
+                      q->sc->name, name[k], st[k].cen,
+                      100 * (st[0].cen / st[k].cen - 1), st[k].r2,
+                      100 * (st[0].r2 / st[k].r2 - 1), prof_fwhm(&st[k]));
+}
+
+/* The resampled reference's stars (q->p.ref) against P_r: stacked at
+ * their phases, their central pixel's share of the light and their mean
+ * squared radius agree within 3 % (the stars' phases, 40-45 of them, and
+ * noise leave about 1 %) with those of the reference PSF through the
+ * second resampling's two pixel boxes on its model before sampling
+ * (rapid_psf_on_science with the coadd's OVERSAMP model): the coadd's PSF
+ * and the two resamplings' blur are right.  P_r as rapid diff makes it,
+ * from the samples ([1/12 5/6 1/12] per axis: the blur's variance, not
+ * its shape), keeps 4.5-7 % too much light in the central pixel - a
+ * known failure, kept because the science PSF's samples (P_n) are about
+ * as much too peaked against the science stars when the science PSF is
+ * the sharper, and ZOGY's residual at a star is the difference of the
+ * two (see pair_case's static stars).  Printed beside: the reference's
+ * own PSF file and the science stars against P_n. */
+static void check_refsci_profile(pair *q)
+{
+    static const char *rname[] = {"refsci stars", "P_r (rapid diff's)",
+                                  "reference PSF", "P_r (exact blur)"};
+    static const char *sname[] = {"science stars", "P_n"};
+    rapid_err err = RAPID_ERR_INIT;
+    const int n = PSFN;
+    float *exact = malloc((size_t)n * n * sizeof *exact);
+    const float *models[3];
+    prof_stats st[4];
+    long over = 0;
+    int ns;
+
+    assert_true(exact && W.npr == n && W.co.psf.nx == n &&
+                W.co.psf_over.data);
+    assert_ok(rapid_header_get_long(&W.co.psf_over.hdr, "OVERSAMP", &over,
+                                    &err), err);
+    assert_ok(rapid_psf_on_science(W.co.psf.data, n, W.co.psf_over.data,
+                                   W.co.psf_over.nx, (int)over, exact, NULL,
+                                   &err), err);
+    models[0] = W.pr, models[1] = W.co.psf.data, models[2] = exact;
+    ns = star_profiles(q, q->p.ref.data, models, 3, st);
+    print_profiles(q, "resampled reference", ns, rname, st, 4);
+    assert_true(ns >= 20);
+    CHECK(fabs(st[0].cen / st[3].cen - 1) < 0.03);
+    CHECK(fabs(st[0].r2 / st[3].r2 - 1) < 0.03);
+    CHECK_KNOWN(fabs(st[0].cen / st[1].cen - 1) < 0.03);
+    models[0] = q->pn.data;
+    ns = star_profiles(q, q->sci.rate.data, models, 1, st);
+    print_profiles(q, "science image", ns, sname, st, 2);
+    free(exact);
+}
+
 /* ---------------------------------------------------------------- cases */
 
 static const scase SHARP = {"sharp", 0, 0, 0, &W.psf_sharp, 0, 0, 10, 3000,
@@ -1350,6 +1573,42 @@ static int check_snr10(const pair *q, const rapid_zogy_out *z)
     return nchk;
 }
 
+/* The ZOGY S_corr medians again (printed, as a measure of where they come
+ * from) with the naive difference's median on the source-free pixels of
+ * each coverage region taken off the science image first: the level of
+ * the difference alone, no PSF. */
+static void scorr_level_removed(const pair *q)
+{
+    static const double lo[2] = {NREF - 0.5, 0.5}, hi[2] = {1e9, 1.5};
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_science s2 = RAPID_SCIENCE_INIT;
+    rapid_zogy_out z2 = RAPID_ZOGY_OUT_INIT;
+    size_t k, m = (size_t)SCI * SCI;
+    double off[2], sig[2], med[2];
+    int r;
+
+    for (r = 0; r < 2; r++)
+        noise_stats(q, q->d, NULL, lo[r], hi[r], &off[r], &sig[r]);
+    assert_ok(rapid_image_alloc(&s2.rate, SCI, SCI, 0, &err), err);
+    assert_ok(rapid_image_alloc(&s2.unc, SCI, SCI, 0, &err), err);
+    memcpy(s2.unc.data, q->sci.unc.data, m * sizeof *s2.unc.data);
+    s2.exptime = q->sci.exptime, s2.gain = q->sci.gain;
+    for (k = 0; k < m; k++) {
+        double c = q->p.cov.data[k];
+        s2.rate.data[k] = (float)(q->sci.rate.data[k] -
+                                  (c >= lo[0] ? off[0] : c < hi[1] ? off[1]
+                                   : 0.5 * (off[0] + off[1])));
+    }
+    run_zogy(q, &s2, &q->pn, &z2);
+    for (r = 0; r < 2; r++)
+        noise_stats(q, z2.scorr, NULL, lo[r], hi[r], &med[r], &sig[r]);
+    print_message("[%s] ZOGY S_corr medians with the naive difference's "
+                  "level (%+.5f, %+.5f DN/s) taken off: high %+.3f, low "
+                  "%+.3f\n", q->sc->name, off[0], off[1], med[0], med[1]);
+    rapid_zogy_out_release(&z2);
+    rapid_science_release(&s2);
+}
+
 /* One science image against the coadd: the naive difference's checks,
  * then ZOGY's. */
 static void pair_case(const scase *sc)
@@ -1360,6 +1619,7 @@ static void pair_case(const scase *sc)
     double worst;
 
     pair_make(&q, sc, 0);
+    check_refsci_profile(&q);
     naive_checks(&q);
     run_zogy(&q, &q.sci, &q.pn, &z);
     print_message("[%s] ZOGY: sigma_n %.4f, sigma_r %.4f, F_D %.2f, padded "
@@ -1373,15 +1633,20 @@ static void pair_case(const scase *sc)
     check_nan(&q, q.sci.rate.data, z.scorr, z.unc);
     check_noise(&q, "ZOGY", z.d, z.unc, 2000, 0);
     /* S_corr's median (-0.07 to +0.09 on the broader, rotated and partial
-     * pairs): the faint static sources' residuals, which the matched filter
-     * gathers from beyond the 3 px the source-free pixels keep from them;
-     * the reference's profiles are broader than P_r (resampled twice), so
-     * D and S are positive at their centres where the science PSF is the
-     * sharper one, negative where it is the broader (the faint truth stars
-     * read D / sigma_D +0.9 at their centres on the partial pair, where
-     * the model error's term, made of the denoised D_R, is 0); a PSF
-     * model's error, not the noise model's */
+     * pairs; a known failure): not P_r's profile - with P_r made from the
+     * reference PSF's model (check_refsci_profile: its stars' profile
+     * within 1.5 %) these medians move by 0.007 at most - but the level of
+     * the difference on those pixels.  S_corr sums D over P_D's ~10
+     * pixels, so an offset of 0.02 sigma_D in D reads 0.05-0.07 in S_corr;
+     * the naive difference (no PSF) has the same offsets, and with them
+     * taken off (scorr_level_removed) every median is within 0.045.  The
+     * offsets are the differential background's (128-px windows, its
+     * clipped mean of the naive difference; the coadd's sky steps between
+     * inputs), and S_corr's median over a region this size carries a
+     * sampling error of 0.06-0.2 of its own (its correlation area, 6-150
+     * px, over 3000-17000 pixels) */
     check_noise(&q, "ZOGY", z.scorr, NULL, 2000, 1);
+    scorr_level_removed(&q);
     (void)check_edge_noise(&q, z.scorr);
     nf = check_snr10(&q, &z);
     assert_true(nf >= 2);
@@ -1422,10 +1687,14 @@ static void pair_case(const scase *sc)
         /* neither too small an error model nor much too large; on the
          * pair half off the reference 1.30 (1.20 before ZOGY's Delta was
          * made white): one eps, p for the image, measured at 40 stars and
-         * checked at 39 others, while the reference's profile error there
-         * is not one share of the light - its faint stars read +0.9 sigma_D
-         * at their centres (a bias the term, made of the denoised D_R,
-         * does not hold; docs/subtraction.md) */
+         * checked at 39 others.  Not P_r's blur: with P_r made from the
+         * reference PSF's model (its stars' profile within 1.5 %) it is
+         * 1.76, and with P_n and P_r both made to match their stars on
+         * average 1.60 (and the sharp pair 1.63): the residual at a star
+         * is the difference of the two PSFs' errors, which the samples of
+         * both (4-7 % too peaked each for these PSFs) nearly cancel, and
+         * what is left is each star's own, phase by phase, which one
+         * share of the light does not describe (docs/subtraction.md) */
         if (sc == &PARTIAL)
             CHECK_KNOWN(fabs(zsig - 1) < 0.25);
         else
