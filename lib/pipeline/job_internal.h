@@ -27,6 +27,12 @@ typedef struct job_refend {
     int code;                   /* 0, or the exit code it failed with */
     rapid_err err;
     double seconds;
+    /* the catalog starts while the other products are written: its file
+     * and the checksums wait for them */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int written;                /* 0 being written, 1 written, -1 failed */
+    int sync;                   /* lock and cond made */
 } job_refend;
 
 /* The difference images, written (with their sizes and MD5s) on a thread
