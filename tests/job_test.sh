@@ -125,6 +125,35 @@ expect "science job: manifest, products, log" "$(manifest_ok "$P/jid2" $code; ec
 expect "science job: the diffs in the manifest" "$(json_has "$P/jid2/manifest.json" '[d["method"] for d in m["diffs"]] == ["zogy", "sfft", "naive"] and [d["method_id"] for d in m["diffs"]] == [1, 2, 3] and m["diffs"][0]["status"] == "ok" and m["diffs"][2]["status"] == "ok" and (m["diffs"][1]["status"] == "ok") == ('"$code"' == 0) and all(d["status"] == "ok" or d["message"] for d in m["diffs"]) and set(m["diffs"][0]["products"]) == {"diff", "unc", "psf", "scorr", "catalog"} and set(m["diffs"][2]["products"]) == {"diff", "unc", "catalog"} and all(d["ncand"] >= d["npass"] >= 0 and len(d["footprint"]["ra"]) == 5 and d["meta"]["nsexcatsources"] == d["ncand"] for d in m["diffs"] if d["status"] == "ok") and m["reference"] == {"source": "job", "refjid": 1, "field": '"$rtid"', "fid": 2} and m["science"]["rid"] == 4 and m["science"]["image"] == "'"$sci"'"'; echo $?)"
 expect "science job: ZOGY candidates" "$(json_has "$P/jid2/manifest.json" 'm["diffs"][0]["ncand"] > 0'; echo $?)"
 
+# ... on two threads: ZOGY and the kernel fit side by side, each with its
+# candidates, the images written as each ends; the same exit code, the
+# same products to the bit (header cards of dates and versions aside) and
+# the same candidates as on one thread, the stages all there
+sed -e "s|^jid = 2|jid = 19|; s|$P/jid2\$|$P/jid19|; s|^out = $P/jid2|out = $P/jid19|" "$J/jid2.ini" |
+  sed -e '/^\[job\]/a threads = 2' >"$J/jid19.ini"
+"$rapid" job -q "$J/jid19.ini"; code19=$?
+expect "science job on two threads: exit $code19 as on one ($code)" "$( [ $code19 = $code ]; echo $?)"
+expect "science job on two threads: manifest, products, log" "$(manifest_ok "$P/jid19" $code19; echo $?)"
+expect "science job on two threads: the same products, candidates and stages as on one" "$(/usr/bin/python3 - "$P/jid2" "$P/jid19" <<'PY'
+import json, os, sys
+a, b = sys.argv[1:]
+def masked(path):  # the file with the cards of dates and versions blanked
+    d = bytearray(open(path, "rb").read())
+    for i in range(0, len(d) - 79, 80):
+        if bytes(d[i:i + 8]) in (b"DATE    ", b"GITCOMM ", b"RAPIDVER", b"CHECKSUM", b"DATASUM "):
+            d[i + 8:i + 80] = b" " * 72
+    return bytes(d)
+fa = sorted(f for f in os.listdir(a) if f.endswith(".fits"))
+fb = sorted(f for f in os.listdir(b) if f.endswith(".fits"))
+ok = fa == fb and len(fa) > 0 and all(masked(os.path.join(a, f)) == masked(os.path.join(b, f)) for f in fa)
+ma, mb = (json.load(open(os.path.join(d, "manifest.json"))) for d in (a, b))
+key = lambda m: [(d["method"], d["status"], d.get("ncand"), d.get("npass")) for d in m["diffs"]]
+names = [s["name"] for s in mb["stages"]]
+ok = ok and key(ma) == key(mb) and all(n in names for n in ("read", "prepare", "zogy", "sfft", "naive", "candidates", "write"))
+sys.exit(0 if ok else 1)
+PY
+echo $?)"
+
 # --- a science job on an existing reference, two methods, run as the
 # executor runs it (stderr appended to the job's log): the log whole
 cat >"$J/jid3.ini" <<CFG

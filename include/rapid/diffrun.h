@@ -112,6 +112,21 @@ int rapid_diffrun_prepare(rapid_diffrun *r, rapid_err *err);
  * one's outcome in r->run[method].  Returns how many succeeded. */
 int rapid_diffrun_methods(rapid_diffrun *r);
 
+/* rapid_diffrun_methods in parts, for a caller that runs the methods side
+ * by side on threads of its own: the transforms' plans for ZOGY and the
+ * kernel fit, made for nthreads threads (0: the run's nthreads), before
+ * either; each method, once, from any thread, on nthreads threads (0: the
+ * run's, with cpu_seconds the process's CPU time as rapid_diffrun_methods
+ * gives it; > 0: cpu_seconds is the CPU time of the calling thread alone,
+ * so the kernel fit's BLAS helper threads are left out); then the end,
+ * after every method: returns how many succeeded.  The kernel fit sets
+ * the BLAS library's threads process-wide (its sums depend on how many:
+ * give it the same number wherever it runs).  ZOGY's results, and the
+ * transforms', are the same on any number of threads. */
+void rapid_diffrun_methods_begin(rapid_diffrun *r, int nthreads);
+void rapid_diffrun_run_method(rapid_diffrun *r, int method, int nthreads);
+int rapid_diffrun_methods_end(rapid_diffrun *r);
+
 /* ---- products ---- */
 
 enum {

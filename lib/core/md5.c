@@ -36,6 +36,17 @@ static uint32_t rotl(uint32_t x, unsigned s)
     return (x << s) | (x >> (32 - s));
 }
 
+/* One step of round r's function f: a = b + rotl(a + f(b, c, d) + w[g] +
+ * T[i], s).  Written out for all 64 steps (the loop with its branches on i
+ * and its shifts from the table ran at two thirds of the speed, and the
+ * checksums of a job's products are a few GB). */
+#define F1(b, c, d) ((((c) ^ (d)) & (b)) ^ (d)) /* (b & c) | (~b & d) */
+#define F2(b, c, d) ((((b) ^ (c)) & (d)) ^ (c)) /* (d & b) | (~d & c) */
+#define F3(b, c, d) ((b) ^ (c) ^ (d))
+#define F4(b, c, d) ((c) ^ ((b) | ~(d)))
+#define STEP(f, a, b, c, d, i, g)                                         \
+    (a) = (b) + rotl((a) + f((b), (c), (d)) + w[g] + sines[i], shifts[i])
+
 static void block(uint32_t st[4], const unsigned char p[64])
 {
     uint32_t w[16], a = st[0], b = st[1], c = st[2], d = st[3];
@@ -44,23 +55,42 @@ static void block(uint32_t st[4], const unsigned char p[64])
     for (i = 0; i < 16; i++) /* little-endian words, whatever the host */
         w[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
                (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-    for (i = 0; i < 64; i++) {
-        uint32_t f, t;
-        int g;
-        if (i < 16)
-            f = (b & c) | (~b & d), g = i;
-        else if (i < 32)
-            f = (d & b) | (~d & c), g = (5 * i + 1) & 15;
-        else if (i < 48)
-            f = b ^ c ^ d, g = (3 * i + 5) & 15;
-        else
-            f = c ^ (b | ~d), g = (7 * i) & 15;
-        t = d;
-        d = c;
-        c = b;
-        b = b + rotl(a + f + sines[i] + w[g], shifts[i]);
-        a = t;
-    }
+    /* round 1: g = i */
+    STEP(F1, a, b, c, d, 0, 0);   STEP(F1, d, a, b, c, 1, 1);
+    STEP(F1, c, d, a, b, 2, 2);   STEP(F1, b, c, d, a, 3, 3);
+    STEP(F1, a, b, c, d, 4, 4);   STEP(F1, d, a, b, c, 5, 5);
+    STEP(F1, c, d, a, b, 6, 6);   STEP(F1, b, c, d, a, 7, 7);
+    STEP(F1, a, b, c, d, 8, 8);   STEP(F1, d, a, b, c, 9, 9);
+    STEP(F1, c, d, a, b, 10, 10); STEP(F1, b, c, d, a, 11, 11);
+    STEP(F1, a, b, c, d, 12, 12); STEP(F1, d, a, b, c, 13, 13);
+    STEP(F1, c, d, a, b, 14, 14); STEP(F1, b, c, d, a, 15, 15);
+    /* round 2: g = (5 i + 1) mod 16 */
+    STEP(F2, a, b, c, d, 16, 1);  STEP(F2, d, a, b, c, 17, 6);
+    STEP(F2, c, d, a, b, 18, 11); STEP(F2, b, c, d, a, 19, 0);
+    STEP(F2, a, b, c, d, 20, 5);  STEP(F2, d, a, b, c, 21, 10);
+    STEP(F2, c, d, a, b, 22, 15); STEP(F2, b, c, d, a, 23, 4);
+    STEP(F2, a, b, c, d, 24, 9);  STEP(F2, d, a, b, c, 25, 14);
+    STEP(F2, c, d, a, b, 26, 3);  STEP(F2, b, c, d, a, 27, 8);
+    STEP(F2, a, b, c, d, 28, 13); STEP(F2, d, a, b, c, 29, 2);
+    STEP(F2, c, d, a, b, 30, 7);  STEP(F2, b, c, d, a, 31, 12);
+    /* round 3: g = (3 i + 5) mod 16 */
+    STEP(F3, a, b, c, d, 32, 5);  STEP(F3, d, a, b, c, 33, 8);
+    STEP(F3, c, d, a, b, 34, 11); STEP(F3, b, c, d, a, 35, 14);
+    STEP(F3, a, b, c, d, 36, 1);  STEP(F3, d, a, b, c, 37, 4);
+    STEP(F3, c, d, a, b, 38, 7);  STEP(F3, b, c, d, a, 39, 10);
+    STEP(F3, a, b, c, d, 40, 13); STEP(F3, d, a, b, c, 41, 0);
+    STEP(F3, c, d, a, b, 42, 3);  STEP(F3, b, c, d, a, 43, 6);
+    STEP(F3, a, b, c, d, 44, 9);  STEP(F3, d, a, b, c, 45, 12);
+    STEP(F3, c, d, a, b, 46, 15); STEP(F3, b, c, d, a, 47, 2);
+    /* round 4: g = 7 i mod 16 */
+    STEP(F4, a, b, c, d, 48, 0);  STEP(F4, d, a, b, c, 49, 7);
+    STEP(F4, c, d, a, b, 50, 14); STEP(F4, b, c, d, a, 51, 5);
+    STEP(F4, a, b, c, d, 52, 12); STEP(F4, d, a, b, c, 53, 3);
+    STEP(F4, c, d, a, b, 54, 10); STEP(F4, b, c, d, a, 55, 1);
+    STEP(F4, a, b, c, d, 56, 8);  STEP(F4, d, a, b, c, 57, 15);
+    STEP(F4, c, d, a, b, 58, 6);  STEP(F4, b, c, d, a, 59, 13);
+    STEP(F4, a, b, c, d, 60, 4);  STEP(F4, d, a, b, c, 61, 11);
+    STEP(F4, c, d, a, b, 62, 2);  STEP(F4, b, c, d, a, 63, 9);
     st[0] += a, st[1] += b, st[2] += c, st[3] += d;
 }
 

@@ -50,12 +50,16 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The process's CPU time, user + system, s. */
+/* The process's CPU time, user + system, s; or, for a method the caller
+ * runs on a thread of its own beside others (lane set), this thread's
+ * alone. */
+static _Thread_local int lane;
+
 static double cpu_now(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(lane ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -363,7 +367,7 @@ static void run_naive(diff_state *s)
 /* The transforms' plans, shared by ZOGY and the kernel fit: MEASURE
  * plans from the wisdom file when there is one (loaded now, saved after
  * the methods), else ESTIMATE plans. */
-static void fft_begin(diff_state *s)
+static void fft_begin(diff_state *s, int nthreads)
 {
     const diff_args *a = &s->o;
     rapid_err err = RAPID_ERR_INIT;
@@ -375,7 +379,7 @@ static void fft_begin(diff_state *s)
     }
     s->fft = rapid_fft_cache_new(a->wisdom ? RAPID_FFT_MEASURE
                                            : RAPID_FFT_ESTIMATE,
-                                 a->nthreads);
+                                 nthreads);
 }
 
 static void fft_end(diff_state *s)
@@ -414,9 +418,8 @@ static void method_failed(diff_state *s, method_run *r,
     snprintf(r->msg, sizeof r->msg, "%s", err->msg);
 }
 
-static void run_zogy(diff_state *s)
+static void run_zogy(diff_state *s, int nthreads)
 {
-    const diff_args *a = &s->o;
     rapid_err err = RAPID_ERR_INIT;
     rapid_zogy_opts zo;
     method_run *r = &s->run[M_ZOGY];
@@ -425,7 +428,7 @@ static void run_zogy(diff_state *s)
     progress(s, "ZOGY");
     if (method_ready(s, r, "ZOGY") == 0) {
         rapid_zogy_opts_init(&zo);
-        zo.nthreads = a->nthreads;
+        zo.nthreads = nthreads;
         zo.fft = s->fft;
         if (rapid_diff_zogy(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
                             s->refsci_psf.data, s->refsci_psf.nx, &zo,
@@ -441,7 +444,7 @@ static void run_zogy(diff_state *s)
 /* The kernel fit (SFFT): the reference PSF as read (rapid_diff_sfft blurs
  * it as resampling does), its failures (too few stamps, an ill-conditioned
  * fit ...) the method's. */
-static void run_sfft(diff_state *s)
+static void run_sfft(diff_state *s, int nthreads)
 {
     const diff_args *a = &s->o;
     rapid_err err = RAPID_ERR_INIT;
@@ -452,7 +455,7 @@ static void run_sfft(diff_state *s)
     progress(s, "kernel fit (SFFT)");
     if (method_ready(s, r, "kernel fit") == 0) {
         rapid_sfft_opts_init(&so);
-        so.nthreads = a->nthreads;
+        so.nthreads = nthreads;
         if (a->order >= 0)
             so.order = a->order;
         if (a->half_width > 0)
@@ -919,24 +922,50 @@ int rapid_diffrun_prepare(rapid_diffrun *s, rapid_err *err)
     return 0;
 }
 
-int rapid_diffrun_methods(rapid_diffrun *s)
+void rapid_diffrun_methods_begin(rapid_diffrun *s, int nthreads)
+{
+    const diff_args *a = &s->o;
+
+    if ((a->asked[M_ZOGY] || a->asked[M_SFFT]) && !s->fft)
+        fft_begin(s, nthreads > 0 ? nthreads : a->nthreads);
+}
+
+void rapid_diffrun_run_method(rapid_diffrun *s, int method, int nthreads)
+{
+    const diff_args *a = &s->o;
+    int n = nthreads > 0 ? nthreads : a->nthreads;
+
+    if (method < 0 || method >= NMETHOD || !a->asked[method])
+        return;
+    lane = nthreads > 0;
+    if (method == M_NAIVE)
+        run_naive(s);
+    else if (method == M_ZOGY)
+        run_zogy(s, n);
+    else
+        run_sfft(s, n);
+    lane = 0;
+}
+
+int rapid_diffrun_methods_end(rapid_diffrun *s)
 {
     const diff_args *a = &s->o;
     int k, nok = 0;
 
-    if (a->asked[M_NAIVE])
-        run_naive(s);
-    if (a->asked[M_ZOGY] || a->asked[M_SFFT])
-        fft_begin(s);
-    if (a->asked[M_ZOGY])
-        run_zogy(s);
-    if (a->asked[M_SFFT])
-        run_sfft(s);
-    if (a->asked[M_ZOGY] || a->asked[M_SFFT])
+    if (s->fft)
         fft_end(s);
     for (k = 0; k < NMETHOD; k++)
         nok += a->asked[k] && s->run[k].ok;
     return nok;
+}
+
+int rapid_diffrun_methods(rapid_diffrun *s)
+{
+    rapid_diffrun_methods_begin(s, 0);
+    rapid_diffrun_run_method(s, M_NAIVE, 0);
+    rapid_diffrun_run_method(s, M_ZOGY, 0);
+    rapid_diffrun_run_method(s, M_SFFT, 0);
+    return rapid_diffrun_methods_end(s);
 }
 
 double rapid_diffrun_background_level(const rapid_background *b)

@@ -91,6 +91,19 @@ static int step_differences(job *s)
         if (code != 0)
             return code;
     }
+    if (job_lanes_wanted(s)) {
+        /* ZOGY and the kernel fit side by side, each followed by its
+         * candidates, the images written as each ends */
+        if ((rc = job_lanes(s)) != 0)
+            return rc < 0 ? RAPID_EXIT_INTERRUPTED : rc;
+        s->laned = 1;
+        for (m = 0, nok = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+            nok += s->c.methods[m] && s->diff->run[m].ok;
+        jobrun_stage_begin(&s->run);
+        if (nok == 0)
+            return job_fail(s, RAPID_EXIT_DIFF, "every difference method failed");
+        return 0;
+    }
     nok = rapid_diffrun_methods(s->diff);
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m]) {
@@ -117,6 +130,8 @@ static int step_candidates(job *s)
 {
     int code;
 
+    if (s->laned) /* made with the methods */
+        return 0;
     /* the difference images are written meanwhile, on a thread of their
      * own */
     if ((code = job_write_images_begin(s)) != 0)

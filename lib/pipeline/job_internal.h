@@ -27,6 +27,12 @@ typedef struct job_refend {
     int code;                   /* 0, or the exit code it failed with */
     rapid_err err;
     double seconds;
+    /* the catalog starts while the other products are written: its file
+     * and the checksums wait for them */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int written;                /* 0 being written, 1 written, -1 failed */
+    int sync;                   /* lock and cond made */
 } job_refend;
 
 /* The difference images, written (with their sizes and MD5s) on a thread
@@ -49,6 +55,12 @@ typedef struct job_writer {
     job_wfile f[RAPID_DIFFRUN_NPRODUCT];
     int rc;                     /* 0, or the status the writing failed with */
     rapid_err err;
+    /* with the methods side by side (job_lanes), the writer starts before
+     * them and takes each method's images once it is done: */
+    int wait;                   /* 1: wait for done[] */
+    int done[RAPID_DIFFRUN_NMETHOD];  /* the method ended (ok or not) */
+    pthread_mutex_t lock;       /* done[] */
+    pthread_cond_t cond;        /* signalled as a method ends */
 } job_writer;
 
 typedef struct job {
@@ -67,6 +79,8 @@ typedef struct job {
                                  * method's candidates */
     job_refend refend;
     job_writer writer;
+    int laned;                  /* the methods and their candidates ran side
+                                 * by side (job_lanes) */
 } job;
 
 /* Step 1, the reference image (job_reference.c): s->ref (and its PSF and
@@ -126,6 +140,15 @@ int job_candidates_all(job *s);
  * (on a thread of its own with two threads or more, else at once): 0, or
  * RAPID_EXIT_WRITE if their paths cannot be made. */
 int job_write_images_begin(job *s);
+/* With two threads or more, ZOGY and the kernel fit both asked: the
+ * methods side by side (docs/pipeline.md), the naive difference, ZOGY and
+ * their candidates on the calling thread, the kernel fit and its
+ * candidates on another, the images written on a third as each method
+ * ends; their stages into the manifest.  0; -1 if the job was asked to
+ * stop; or the exit code if the images' thread cannot begin. */
+int job_lanes(job *s);
+/* 1 if job_lanes would run the methods side by side. */
+int job_lanes_wanted(const job *s);
 /* Wait for them: 0, or RAPID_EXIT_WRITE (logged) if one was not written.
  * The images of a method that failed since are removed. */
 int job_write_images_end(job *s);

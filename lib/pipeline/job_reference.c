@@ -61,6 +61,15 @@ int job_reference_from_job(job *s)
     return code;
 }
 
+static void refend_sync_end(job_refend *e)
+{
+    if (e->sync) {
+        pthread_mutex_destroy(&e->lock);
+        pthread_cond_destroy(&e->cond);
+        e->sync = 0;
+    }
+}
+
 /* The end of the reference on its own thread: the catalog and its file,
  * then every file's size and MD5.  The maps are freed as soon as they are
  * done with (the difference reads its own copy). */
@@ -69,13 +78,22 @@ static void *refend_run(void *arg)
     job_refend *e = arg;
     struct timespec t0, t1;
     struct stat sb;
-    int k;
+    int k, written;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rapid_coadd_catalog(&e->coadd, &e->err) != 0)
         e->code = RAPID_EXIT_REFERENCE;
-    else if (rapid_coadd_write_file(&e->coadd, RAPID_COADD_CAT,
-                                    e->path[RAPID_COADD_CAT], &e->err) != 0)
+    /* the other products, written meanwhile by the job's thread (which
+     * reads the planes too, so they are kept until then) */
+    pthread_mutex_lock(&e->lock);
+    while (e->written == 0)
+        pthread_cond_wait(&e->cond, &e->lock);
+    written = e->written;
+    pthread_mutex_unlock(&e->lock);
+    if (written < 0) /* the job fails for it: nothing more to do here */
+        return NULL;
+    if (!e->code && rapid_coadd_write_file(&e->coadd, RAPID_COADD_CAT,
+                                           e->path[RAPID_COADD_CAT], &e->err) != 0)
         e->code = RAPID_EXIT_WRITE;
     rapid_image_release(&e->coadd.image);
     rapid_image_release(&e->coadd.coverage);
@@ -153,13 +171,34 @@ int job_reference_build(job *s)
         }
         snprintf(e->path[k], sizeof e->path[k], "%s", path);
     }
-    for (k = 0; k < RAPID_COADD_NPRODUCT; k++)
+    /* the catalog (one core's work, SEP on the whole image) begins on a
+     * thread of its own now, while the image, its maps and PSF are written
+     * here, and goes on while the science image is read and the pair
+     * prepared; with one thread, it is made after them */
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    e->written = 0;
+    e->sync = 1;
+    e->pending = 1;
+    if (c->threads > 1 && pthread_create(&e->thread, NULL, refend_run, e) == 0)
+        e->running = 1;
+    for (k = 0; k < RAPID_COADD_NPRODUCT && code == 0; k++)
         if (k != RAPID_COADD_CAT &&
-            rapid_coadd_write_file(&e->coadd, k, e->path[k], &err) != 0) {
+            rapid_coadd_write_file(&e->coadd, k, e->path[k], &err) != 0)
             code = job_fail(s, RAPID_EXIT_WRITE, "the reference image was not "
                             "written: %s", err.msg);
-            goto cleanup;
-        }
+    pthread_mutex_lock(&e->lock);
+    e->written = code ? -1 : 1;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+    if (code) {
+        if (e->running)
+            pthread_join(e->thread, NULL);
+        e->running = 0;
+        e->pending = 0;
+        refend_sync_end(e);
+        goto cleanup;
+    }
     /* the inputs used, by rid (coadd.inputs are the paths as given) */
     for (i = 0; i < e->coadd.ninputs; i++)
         for (k = 0; k < c->ninputs; k++)
@@ -176,13 +215,7 @@ int job_reference_build(job *s)
     /* the difference reads it from the new set's (hidden) directory; its
      * PSF and maps beside it */
     snprintf(s->ref, sizeof s->ref, "%s", e->path[RAPID_COADD_IMAGE]);
-    /* the catalog's thread takes the other core while the science image
-     * is read and the pair prepared (on one); with one thread, no overlap */
-    rapid_image_release(&e->coadd.coverage); /* written; the catalog needs it not */
-    e->pending = 1;
-    if (c->threads > 1 && pthread_create(&e->thread, NULL, refend_run, e) == 0)
-        e->running = 1;
-    else
+    if (!e->running)
         refend_run(e);
 cleanup:
     if (code)
@@ -204,6 +237,7 @@ int job_reference_finish(job *s)
     if (e->running)
         pthread_join(e->thread, NULL);
     e->running = 0;
+    refend_sync_end(e);
     if (!e->pending)
         return 0;
     e->pending = 0;

@@ -135,14 +135,20 @@ int job_end(job *s, int code)
 
     if (s->refend.pending) /* ended early: the reference's thread is waited for */
         job_reference_finish(s);
-    if (s->writer.n > 0) { /* ended early: the images' thread too, and what
-                            * it wrote that the set does not hold goes */
+    if (s->writer.running || s->writer.n > 0) {
+        /* ended early: the images' thread too, and what it wrote that the
+         * set does not hold goes */
         if (s->writer.running)
             pthread_join(s->writer.thread, NULL);
         s->writer.running = 0;
         for (k = 0; k < s->writer.n; k++)
             if (!s->writer.f[k].added)
                 unlink(s->writer.f[k].path);
+    }
+    if (s->writer.wait) {
+        pthread_mutex_destroy(&s->writer.lock);
+        pthread_cond_destroy(&s->writer.cond);
+        s->writer.wait = 0;
     }
     code = jobrun_finish(&s->run, code);
     for (k = 0; k < RAPID_DIFFRUN_NMETHOD; k++)
@@ -487,16 +493,39 @@ static int add_written(job *s, job_wfile *w, json_t *prods, const char *key)
     return 0;
 }
 
-/* The writer's thread: each image, its size and MD5, until one fails or
- * the job is asked to stop. */
-static void *writer_run(void *arg)
+/* Method m's images into the writer's list (w->n), their paths in the
+ * set's directory: 0, or -1 with w->rc set. */
+static int writer_list(job *s, int m)
 {
-    job *s = arg;
+    job_writer *w = &s->writer;
+    int k;
+
+    for (k = 0; k < RAPID_DIFFRUN_NPRODUCT; k++) {
+        const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
+        job_wfile *f = &w->f[w->n];
+        if (p->method != m || !rapid_diffrun_made(s->diff, k))
+            continue;
+        memset(f, 0, sizeof *f);
+        f->m = m, f->k = k;
+        if (rapid_diffrun_product_name(s->diff, k, f->name, sizeof f->name) != 0 ||
+            jobrun_future_path(&s->run, f->name, f->path, sizeof f->path) != 0) {
+            w->rc = rapid_fail(&w->err, RAPID_E_ARG, "%s: too long a name",
+                               s->c.image);
+            return -1;
+        }
+        w->n++;
+    }
+    return 0;
+}
+
+/* Files from..w->n - 1 written, each with its size and MD5. */
+static void writer_write(job *s, int from)
+{
     job_writer *w = &s->writer;
     struct stat sb;
     int i;
 
-    for (i = 0; i < w->n && w->rc == 0 && !jobrun_stopped(&s->run); i++) {
+    for (i = from; i < w->n && w->rc == 0 && !jobrun_stopped(&s->run); i++) {
         job_wfile *f = &w->f[i];
         if ((w->rc = rapid_diffrun_write_product(s->diff, f->k, f->path,
                                                  &w->err)) != 0)
@@ -509,35 +538,62 @@ static void *writer_run(void *arg)
         f->size = (int64_t)sb.st_size;
         w->rc = rapid_md5_file(f->path, f->md5, &w->err);
     }
+}
+
+static const int write_order[RAPID_DIFFRUN_NMETHOD] = {
+    RAPID_DIFFRUN_ZOGY, RAPID_DIFFRUN_SFFT, RAPID_DIFFRUN_NAIVE};
+
+/* The writer's thread: each image, its size and MD5, until one fails or
+ * the job is asked to stop.  With w->wait, each method's once it is done
+ * (in the order they end), else those listed already. */
+static void *writer_run(void *arg)
+{
+    job *s = arg;
+    job_writer *w = &s->writer;
+    int taken[RAPID_DIFFRUN_NMETHOD] = {0}, left = 0, i, m, from;
+
+    if (!w->wait) {
+        writer_write(s, 0);
+        return NULL;
+    }
+    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+        left += s->c.methods[m] != 0;
+    while (left > 0 && w->rc == 0 && !jobrun_stopped(&s->run)) {
+        pthread_mutex_lock(&w->lock);
+        for (;;) {
+            for (i = 0, m = -1; i < RAPID_DIFFRUN_NMETHOD && m < 0; i++)
+                if (s->c.methods[write_order[i]] && w->done[write_order[i]] &&
+                    !taken[write_order[i]])
+                    m = write_order[i];
+            if (m >= 0)
+                break;
+            pthread_cond_wait(&w->cond, &w->lock);
+        }
+        pthread_mutex_unlock(&w->lock);
+        taken[m] = 1, left--;
+        if (!s->diff->run[m].ok)
+            continue;
+        from = w->n;
+        if (writer_list(s, m) == 0)
+            writer_write(s, from);
+    }
     return NULL;
 }
 
 int job_write_images_begin(job *s)
 {
-    static const int order[RAPID_DIFFRUN_NMETHOD] = {
-        RAPID_DIFFRUN_ZOGY, RAPID_DIFFRUN_SFFT, RAPID_DIFFRUN_NAIVE};
     job_writer *w = &s->writer;
-    int i, k, m;
+    int i, m;
 
     memset(w, 0, sizeof *w);
     w->err = (rapid_err)RAPID_ERR_INIT;
     for (i = 0; i < RAPID_DIFFRUN_NMETHOD; i++) {
-        m = order[i];
+        m = write_order[i];
         if (!s->c.methods[m] || !s->diff->run[m].ok)
             continue;
-        for (k = 0; k < RAPID_DIFFRUN_NPRODUCT; k++) {
-            const rapid_diffrun_product *p = rapid_diffrun_product_kind(k);
-            job_wfile *f = &w->f[w->n];
-            if (p->method != m || !rapid_diffrun_made(s->diff, k))
-                continue;
-            f->m = m, f->k = k;
-            if (rapid_diffrun_product_name(s->diff, k, f->name, sizeof f->name) != 0 ||
-                jobrun_future_path(&s->run, f->name, f->path, sizeof f->path) != 0) {
-                w->n = 0;
-                return job_fail(s, RAPID_EXIT_WRITE, "%s: too long a name",
-                                s->c.image);
-            }
-            w->n++;
+        if (writer_list(s, m) != 0) {
+            w->n = 0;
+            return job_fail(s, RAPID_EXIT_WRITE, "%s", w->err.msg);
         }
     }
     if (s->c.threads > 1 && w->n > 0 &&
@@ -545,6 +601,138 @@ int job_write_images_begin(job *s)
         w->running = 1;
     else
         writer_run(s);
+    return 0;
+}
+
+/* ------------------------------------------------ the methods side by side */
+
+int job_lanes_wanted(const job *s)
+{
+    return s->c.threads > 1 && s->c.methods[RAPID_DIFFRUN_ZOGY] &&
+           s->c.methods[RAPID_DIFFRUN_SFFT];
+}
+
+typedef struct lane {
+    job *s;
+    int methods[2], nmethod;   /* run in this order */
+    int cands[2], ncand;       /* then these methods' candidates */
+    int rc[RAPID_DIFFRUN_NMETHOD];
+    int nocand;                /* no candidates (the saturation mask failed) */
+    double end;                /* when its methods ended (monotonic s) */
+} lane;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void method_done(job *s, int m)
+{
+    job_writer *w = &s->writer;
+
+    pthread_mutex_lock(&w->lock);
+    w->done[m] = 1;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* A lane: its methods (ZOGY on one thread: the same results on any number;
+ * the kernel fit with the job's threads for its BLAS, whose sums depend
+ * on them, and its transforms on one, which do not), each announced to
+ * the writer as it ends, then their candidates. */
+static void *lane_run(void *arg)
+{
+    lane *l = arg;
+    job *s = l->s;
+    int k, m;
+
+    for (k = 0; k < l->nmethod; k++) {
+        m = l->methods[k];
+        rapid_diffrun_run_method(s->diff, m, m == RAPID_DIFFRUN_SFFT ? s->c.threads : 1);
+        method_done(s, m);
+    }
+    l->end = mono_now();
+    for (k = 0; k < l->ncand && !l->nocand && !jobrun_stopped(&s->run); k++) {
+        m = l->cands[k];
+        l->rc[m] = s->diff->run[m].ok ? job_candidates(s, m) : 0;
+    }
+    return NULL;
+}
+
+int job_lanes(job *s)
+{
+    job_writer *w = &s->writer;
+    rapid_diffrun *r = s->diff;
+    lane a, b;
+    pthread_t th;
+    rapid_err serr = RAPID_ERR_INIT;
+    double c0 = jobrun_cpu_seconds(), mcpu = 0, mend;
+    int m, started, nosat = 0;
+
+    memset(w, 0, sizeof *w);
+    w->err = (rapid_err)RAPID_ERR_INIT;
+    w->wait = 1;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    /* the science image's saturated stars, which every method's candidates
+     * need: without them, none are made */
+    if (!s->sat && rapid_cand_saturated_l2(r->o.sci, r->pair.nx, r->pair.ny,
+                                           &s->sat, &serr) != 0) {
+        rapid_err_prefix(&serr, "candidates");
+        nosat = 1;
+    }
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.s = b.s = s;
+    a.nocand = b.nocand = nosat;
+    if (s->c.methods[RAPID_DIFFRUN_NAIVE])
+        a.methods[a.nmethod++] = RAPID_DIFFRUN_NAIVE;
+    a.methods[a.nmethod++] = RAPID_DIFFRUN_ZOGY;
+    a.cands[a.ncand++] = RAPID_DIFFRUN_ZOGY;
+    if (s->c.methods[RAPID_DIFFRUN_NAIVE])
+        a.cands[a.ncand++] = RAPID_DIFFRUN_NAIVE;
+    b.methods[b.nmethod++] = RAPID_DIFFRUN_SFFT;
+    b.cands[b.ncand++] = RAPID_DIFFRUN_SFFT;
+    rapid_diffrun_methods_begin(r, 1);
+    if (pthread_create(&w->thread, NULL, writer_run, s) != 0) {
+        rapid_diffrun_methods_end(r);
+        return job_fail(s, RAPID_EXIT_FAILED, "no thread for the images");
+    }
+    w->running = 1;
+    started = pthread_create(&th, NULL, lane_run, &b) == 0;
+    lane_run(&a);
+    if (started)
+        pthread_join(th, NULL);
+    else
+        lane_run(&b);
+    rapid_diffrun_methods_end(r);
+    mend = a.end > b.end ? a.end : b.end;
+    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+        if (s->c.methods[m]) {
+            job_stage_add(s, rapid_diffrun_method_name(m), r->run[m].seconds,
+                          r->run[m].cpu_seconds);
+            mcpu += r->run[m].cpu_seconds;
+            if (!r->run[m].ok)
+                jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
+                           r->run[m].msg);
+        }
+    /* the rest of the span: the candidates, the images written meanwhile,
+     * the kernel fit's BLAS helpers; seconds from the methods' end */
+    job_stage_add(s, "candidates", mono_now() - mend,
+                  jobrun_cpu_seconds() - c0 - mcpu);
+    if (jobrun_stopped(&s->run))
+        return -1;
+    for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
+        if (s->c.methods[m] && r->run[m].ok) {
+            if (nosat)
+                memcpy(r->run[m].msg, serr.msg, sizeof r->run[m].msg);
+            job_candidates_log(s, m, nosat ? -1 : a.rc[m] | b.rc[m]);
+            if (nosat || a.rc[m] != 0 || b.rc[m] != 0)
+                r->run[m].ok = 0;
+        }
     return 0;
 }
 
