@@ -435,6 +435,10 @@ static void test_mask_file(void **state)
             }
         assert_true(n.unusable == want && n.grown == grown && grown > jumps);
     }
+    /* a negative width is refused, naming the file */
+    assert_int_equal(rapid_dq_mask_file_grow_by(l2[1], &sci, RAPID_DQ_GROW, -1, &n, &err),
+                     RAPID_E_ARG);
+    assert_non_null(strstr(err.msg, l2[1]));
     variant("plain_mask", NULL, 0, plain);
     assert_ok(rapid_fits_read_image(plain[1], NULL, &sci2, &err), err);
     assert_ok(rapid_dq_mask_file(plain[1], &sci2, &n, &err), err);

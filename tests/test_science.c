@@ -363,6 +363,49 @@ static void test_errors(void **state)
     rapid_image_release(&img);
 }
 
+/* Unflagged persistence lies beside the flagged: the ring of a star that
+ * nearly filled its pixels in an earlier exposure.  In the simulated H158
+ * survey, the passing false positives of the difference lay within 3 px
+ * of a PERSISTENCE pixel for a quarter of them (docs/quality.md).  The
+ * science image loses every pixel within RAPID_SCIENCE_PERSIST_GROW px
+ * (a square) of one, and only those; JUMP_DET pixels stay (their value
+ * is the ramp fit without the jump) and grow nothing. */
+static void test_persistence_grown(void **state)
+{
+    const char *path = test_path("persist.fits");
+    rapid_image img = RAPID_IMAGE_INIT;
+    rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
+    rapid_fits_out *out = NULL;
+    rapid_science s = RAPID_SCIENCE_INIT;
+    rapid_err err = RAPID_ERR_INIT;
+    const int g = RAPID_SCIENCE_PERSIST_GROW;
+    int x, y;
+
+    (void)state;
+    assert_true(g >= 3);
+    assert_ok(rapid_image_alloc(&img, 48, 48, 302.0f, &err), err);
+    assert_ok(rapid_header_set_double(&img.hdr, "EXPTIME", 302, NULL), err);
+    assert_ok(rapid_image_u32_alloc(&dq, 48, 48, 0, &err), err);
+    dq.data[20 * 48 + 12] = RAPID_DQ_PERSISTENCE | RAPID_DQ_DO_NOT_USE;
+    dq.data[20 * 48 + 36] = RAPID_DQ_JUMP_DET;
+    assert_ok(rapid_fits_create(&out, path, &err), err);
+    assert_ok(rapid_fits_append_image(out, &img, "SCI", &err), err);
+    assert_ok(rapid_fits_append_image_u32(out, &dq, "DQ", &err), err);
+    assert_ok(rapid_fits_commit(out, &err), err);
+    assert_ok(rapid_science_read(path, NULL, &s, &err), err);
+    for (y = 0; y < 48; y++)
+        for (x = 0; x < 48; x++) {
+            int near = abs(x - 12) <= g && abs(y - 20) <= g;
+            float v = s.rate.data[y * 48 + x];
+            assert_true(near ? isnan(v) && isnan(s.unc.data[y * 48 + x]) : v == 1.0f);
+        }
+    assert_int_equal(s.nunusable, 1);
+    assert_int_equal(s.npersist_grown, (2 * g + 1) * (2 * g + 1) - 1);
+    rapid_science_release(&s);
+    rapid_image_release(&img);
+    rapid_image_u32_release(&dq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_sky_noise_from_expected_rate),
         cmocka_unit_test(test_spikes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_persistence_grown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,9 @@ typedef struct rapid_cuts {
     double satrad_min;    /* satrad >= satrad_min (1; 0: no cut) */
     double snr_psf_min;   /* snr_psf >= snr_psf_min (5): the PSF fit's S/N */
     double snr_auto_min;  /* snr >= snr_auto_min (3): the Kron flux's S/N */
+    double sharp_min;     /* fwhm >= sharp_min x the PSF's FWHM (0.7; 0: no
+                           * cut; a fwhm that could not be measured passes):
+                           * a hot pixel is sharper than any point source */
     double sat_rmin;      /* a saturated star's mask radius: sat_rmin + */
     double sat_scale;     /* sat_scale x sqrt(its saturated pixels), px
                            * (30, 2: measured on simulated H158 pairs, where
@@ -80,7 +83,8 @@ enum {
     RAPID_FAIL_SAT = 512,    /* satrad < satrad_min: within the mask of a
                               * saturated star (rings, wings) */
     RAPID_FAIL_SNR_PSF = 1024,  /* snr_psf < snr_psf_min */
-    RAPID_FAIL_SNR_AUTO = 2048  /* snr < snr_auto_min */
+    RAPID_FAIL_SNR_AUTO = 2048, /* snr < snr_auto_min */
+    RAPID_FAIL_SHARP = 4096     /* fwhm < sharp_min x the PSF's FWHM */
 };
 
 /* Candidate flags (column `flags`): SEP's extraction and aperture flags in

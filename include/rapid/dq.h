@@ -79,6 +79,12 @@ int rapid_dq_mask_file(const char *path, rapid_image *sci,
 int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bits,
                             rapid_dq_counts *counts, rapid_err *err);
 
+/* The same with every pixel within half px (a square of 2 half + 1 on a
+ * side; 1: the eight neighbours) of a pixel with grow_bits set to NaN;
+ * a negative half is RAPID_E_ARG. */
+int rapid_dq_mask_file_grow_by(const char *path, rapid_image *sci, uint32_t grow_bits,
+                               int half, rapid_dq_counts *counts, rapid_err *err);
+
 #ifdef __cplusplus
 }
 #endif

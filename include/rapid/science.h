@@ -41,10 +41,17 @@ typedef struct rapid_science {
                            * options); empty when no window had data */
     long nsky;            /* pixels whose uncertainty is the sky's */
     long nspike;          /* pixels rapid_science_mask_spikes made NaN */
+    long npersist_grown;  /* usable pixels near PERSISTENCE ones (now NaN) */
 } rapid_science;
 
 #define RAPID_SCIENCE_INIT                                                     \
-    {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, 0, 0, 0, 0, 0, RAPID_BACKGROUND_INIT, 0, 0}
+    {RAPID_IMAGE_INIT, RAPID_IMAGE_INIT, 0, 0, 0, 0, 0, RAPID_BACKGROUND_INIT, 0, 0, 0}
+
+/* Half-width (px) of the square around every PERSISTENCE pixel that the
+ * science image loses: beside the pixels an earlier exposure filled lie
+ * those it nearly filled, whose persistence is below the flag's level
+ * and reads as a star in the difference. */
+#define RAPID_SCIENCE_PERSIST_GROW 3
 
 /* Read the L2 file path (hdu: the SCI HDU, NULL or "SCI" for the first
  * image HDU named so, else as rapid_fits_read_image takes it).  Errors name

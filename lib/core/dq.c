@@ -16,9 +16,9 @@ double rapid_dq_err(double sci, double gain, double rn)
     return sqrt(fmax(sci, 0) * gain + rn * rn) / gain;
 }
 
-/* The neighbours of the ng pixels at grow[] to NaN; how many were not
- * already. */
-static long grow_mask(rapid_image *sci, const size_t *grow, size_t ng)
+/* The pixels within half px (a square) of the ng pixels at grow[] to
+ * NaN; how many were not already. */
+static long grow_mask(rapid_image *sci, const size_t *grow, size_t ng, int half)
 {
     long k = 0;
     size_t g;
@@ -26,8 +26,8 @@ static long grow_mask(rapid_image *sci, const size_t *grow, size_t ng)
 
     for (g = 0; g < ng; g++) {
         int x = (int)(grow[g] % (size_t)sci->nx), y = (int)(grow[g] / (size_t)sci->nx);
-        for (b = y - 1; b <= y + 1; b++)
-            for (a = x - 1; a <= x + 1; a++) {
+        for (b = y - half; b <= y + half; b++)
+            for (a = x - half; a <= x + half; a++) {
                 float *v;
                 if (a < 0 || b < 0 || a >= sci->nx || b >= sci->ny)
                     continue;
@@ -50,6 +50,12 @@ int rapid_dq_mask_file(const char *path, rapid_image *sci,
 int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bits,
                             rapid_dq_counts *counts, rapid_err *err)
 {
+    return rapid_dq_mask_file_grow_by(path, sci, grow_bits, 1, counts, err);
+}
+
+int rapid_dq_mask_file_grow_by(const char *path, rapid_image *sci, uint32_t grow_bits,
+                               int half, rapid_dq_counts *counts, rapid_err *err)
+{
     char label[RAPID_LABEL_MAX];
     fitsfile *f = NULL;
     long naxes[2] = {0, 0}, k = 0, nsat = 0;
@@ -59,6 +65,8 @@ int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bi
 
     if (counts)
         counts->unusable = counts->saturated = counts->grown = 0;
+    if (half < 0)
+        return rapid_fail(err, RAPID_E_ARG, "%s: DQ mask grown by %d px", path, half);
     if ((rc = rapid_fits_has_hdu(path, "DQ", err)) <= 0)
         return rc;
     if ((rc = rapid_fits_open_hdu(&f, path, "DQ", RAPID_WANT_IMAGE, label,
@@ -112,7 +120,7 @@ int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bi
     if (counts)
         counts->unusable = k, counts->saturated = nsat;
     if (ng) {
-        long kg = grow_mask(sci, grow, ng);
+        long kg = grow_mask(sci, grow, ng, half);
         if (counts)
             counts->grown = kg;
     }

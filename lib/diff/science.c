@@ -176,9 +176,11 @@ int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
                         s->gain);
         goto fail;
     }
-    if ((rc = rapid_dq_mask_file(path, &s->rate, &dq, err)) != 0)
+    if ((rc = rapid_dq_mask_file_grow_by(path, &s->rate, RAPID_DQ_PERSISTENCE,
+                                         RAPID_SCIENCE_PERSIST_GROW, &dq, err)) != 0)
         goto fail;
     s->nunusable = dq.unusable;
+    s->npersist_grown = dq.grown;
     n = (size_t)s->rate.nx * s->rate.ny;
     for (i = 0; i < n; i++)
         s->rate.data[i] /= (float)s->exptime;

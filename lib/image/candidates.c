@@ -543,7 +543,7 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
         if ((rc = cand_sat_find(in, o->cuts.sat_rmin, o->cuts.sat_scale, &sat)) != 0)
             rc = rapid_fail(err, rc, "candidates: no memory for the saturated stars");
         cand_sat_metric(&sat, &rows, 0);
-        cand_vet(o, apfrac3, &rows, 0);
+        cand_vet(o, apfrac3, psf_fwhm, &rows, 0);
         for (k = 0; k < rows.n; k++)
             if (o->negative || rows.r[k].sign > 0)
                 rows.r[n++] = rows.r[k];

@@ -40,7 +40,7 @@ void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
                   long first);
 /* dmag and the cuts (fail_bits) of rows[first..n); apfrac3 the PSF's
  * fraction of flux in a 3-px aperture. */
-void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
+void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_fwhm, cand_rows *rows,
               long first);
 /* The factors the errors are multiplied by (candidates_noise.c): the
  * robust sd of flux / error of random apertures of each diameter and of

@@ -184,6 +184,7 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETD("CUT_SATR", c->satrad_min, "pass: satrad >= this (0: no cut)");
     SETD("CUT_SPSF", c->snr_psf_min, "pass: snr_psf >= this");
     SETD("CUT_SAUT", c->snr_auto_min, "pass: snr >= this");
+    SETD("CUT_SHRP", c->sharp_min, "pass: fwhm >= this x PSFFWHM (0: no cut)");
 #undef SETD
 #undef SETS
 #undef SETL

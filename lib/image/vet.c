@@ -27,6 +27,7 @@ void rapid_cuts_init(rapid_cuts *c)
     c->satrad_min = 1;
     c->snr_psf_min = 5;
     c->snr_auto_min = 3;
+    c->sharp_min = 0.7;
     c->sat_rmin = 30;
     c->sat_scale = 2;
 }
@@ -52,6 +53,7 @@ int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
         {"satrad_min", offsetof(rapid_cuts, satrad_min)},
         {"snr_psf_min", offsetof(rapid_cuts, snr_psf_min)},
         {"snr_auto_min", offsetof(rapid_cuts, snr_auto_min)},
+        {"sharp_min", offsetof(rapid_cuts, sharp_min)},
         {"sat_rmin", offsetof(rapid_cuts, sat_rmin)},
         {"sat_scale", offsetof(rapid_cuts, sat_scale)},
     };
@@ -66,7 +68,7 @@ int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
         snprintf(problem, sz, "unknown key %s "
                  "(known: edge_min snr_min elong_max ratio_min ratio_max "
                  "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max "
-                 "satrad_min snr_psf_min snr_auto_min sat_rmin sat_scale)",
+                 "satrad_min snr_psf_min snr_auto_min sharp_min sat_rmin sat_scale)",
                  name);
         return -1;
     }
@@ -206,8 +208,8 @@ void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
     }
 }
 
-void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
-              long first)
+void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_fwhm,
+              cand_rows *rows, long first)
 {
     const rapid_cuts *c = &o->cuts;
     long k;
@@ -252,6 +254,13 @@ void cand_vet(const rapid_cand_opts *o, double apfrac3, cand_rows *rows,
             f |= RAPID_FAIL_SNR_PSF;
         if (!(r->snr >= c->snr_auto_min))
             f |= RAPID_FAIL_SNR_AUTO;
+        /* A hot pixel the DQ does not flag (always the same pixel of the
+         * detector: the reference, made of other pointings, does not have
+         * it) is narrower than the PSF can make anything: FWHM 0.8-0.95 px
+         * against 1.0 px and more for point sources of any S/N under a
+         * 1.5-px PSF.  A FWHM that could not be measured is not judged. */
+        if (c->sharp_min > 0 && isfinite(r->fwhm) && r->fwhm < c->sharp_min * psf_fwhm)
+            f |= RAPID_FAIL_SHARP;
         r->fail_bits = f;
     }
 }
