@@ -130,11 +130,39 @@ static void test_without_err(void **state)
 #define EXPT 300.0
 #define NSTAR 4
 
+/* One pixel of mean mu electrons read out (DN), and its error as a ramp
+ * fit gives it. */
+static float ramp_pixel(rapid_rng *g, double mu, float *err_out)
+{
+    float v = (float)((rapid_rng_poisson(g, mu) + RN_E * rapid_rng_normal(g)) /
+                      GAIN_E);
+
+    *err_out = (float)rapid_dq_err(v, GAIN_E, RN_E);
+    return v;
+}
+
+/* Write sci and e as an L2 file's SCI and ERR, with its exposure keys, and
+ * release them. */
+static void write_ramp_l2(const char *path, rapid_image *sci, rapid_image *e)
+{
+    rapid_fits_out *out = NULL;
+    rapid_err err = RAPID_ERR_INIT;
+
+    assert_ok(rapid_header_set_double(&sci->hdr, "EXPTIME", EXPT, NULL), err);
+    assert_ok(rapid_header_set_double(&sci->hdr, "GAIN", GAIN_E, NULL), err);
+    assert_ok(rapid_header_set_double(&sci->hdr, "RDNOISE", RN_E, NULL), err);
+    assert_ok(rapid_fits_create(&out, path, &err), err);
+    assert_ok(rapid_fits_append_image(out, sci, "SCI", &err), err);
+    assert_ok(rapid_fits_append_image(out, e, "ERR", &err), err);
+    assert_ok(rapid_fits_commit(out, &err), err);
+    rapid_image_release(sci);
+    rapid_image_release(e);
+}
+
 static void flat_sky_l2(const char *path, int nx, double sx[NSTAR],
                         double sy[NSTAR])
 {
     rapid_image sci = RAPID_IMAGE_INIT, e = RAPID_IMAGE_INIT;
-    rapid_fits_out *out = NULL;
     rapid_err err = RAPID_ERR_INIT;
     rapid_rng g;
     int x, y, k;
@@ -153,19 +181,9 @@ static void flat_sky_l2(const char *path, int nx, double sx[NSTAR],
             for (k = 0; k < NSTAR; k++) /* peak 20000 e, sigma 1 px */
                 mu += 20000 * exp(-0.5 * ((x - sx[k]) * (x - sx[k]) +
                                           (y - sy[k]) * (y - sy[k])));
-            sci.data[i] = (float)((rapid_rng_poisson(&g, mu) +
-                                   RN_E * rapid_rng_normal(&g)) / GAIN_E);
-            e.data[i] = (float)rapid_dq_err(sci.data[i], GAIN_E, RN_E);
+            sci.data[i] = ramp_pixel(&g, mu, &e.data[i]);
         }
-    assert_ok(rapid_header_set_double(&sci.hdr, "EXPTIME", EXPT, NULL), err);
-    assert_ok(rapid_header_set_double(&sci.hdr, "GAIN", GAIN_E, NULL), err);
-    assert_ok(rapid_header_set_double(&sci.hdr, "RDNOISE", RN_E, NULL), err);
-    assert_ok(rapid_fits_create(&out, path, &err), err);
-    assert_ok(rapid_fits_append_image(out, &sci, "SCI", &err), err);
-    assert_ok(rapid_fits_append_image(out, &e, "ERR", &err), err);
-    assert_ok(rapid_fits_commit(out, &err), err);
-    rapid_image_release(&sci);
-    rapid_image_release(&e);
+    write_ramp_l2(path, &sci, &e);
 }
 
 /* The uncertainty of an empty-sky pixel is that of the sky's expected
@@ -248,7 +266,6 @@ static void test_spikes(void **state)
     const double sg = 0.6, sky_sd = sqrt(SKY_E + RN_E * RN_E);
     rapid_image sci = RAPID_IMAGE_INIT, e = RAPID_IMAGE_INIT;
     rapid_science s = RAPID_SCIENCE_INIT;
-    rapid_fits_out *out = NULL;
     rapid_err err = RAPID_ERR_INIT;
     double sx[60], sy[60], sf[60];
     int hx[40], hy[40], x, y, k, near_masked = 0, other = 0, spikes = 0;
@@ -283,16 +300,9 @@ static void test_spikes(void **state)
             for (k = 0; k < nh; k++)
                 if (x == hx[k] && y == hy[k])
                     mu += sky_sd * 25 * pow(500 / 25.0, (double)k / (nh - 1));
-            sci.data[i] = (float)((rapid_rng_poisson(&g, mu) + RN_E * rapid_rng_normal(&g)) / GAIN_E);
-            e.data[i] = (float)rapid_dq_err(sci.data[i], GAIN_E, RN_E);
+            sci.data[i] = ramp_pixel(&g, mu, &e.data[i]);
         }
-    assert_ok(rapid_header_set_double(&sci.hdr, "EXPTIME", EXPT, NULL), err);
-    assert_ok(rapid_header_set_double(&sci.hdr, "GAIN", GAIN_E, NULL), err);
-    assert_ok(rapid_header_set_double(&sci.hdr, "RDNOISE", RN_E, NULL), err);
-    assert_ok(rapid_fits_create(&out, path, &err), err);
-    assert_ok(rapid_fits_append_image(out, &sci, "SCI", &err), err);
-    assert_ok(rapid_fits_append_image(out, &e, "ERR", &err), err);
-    assert_ok(rapid_fits_commit(out, &err), err);
+    write_ramp_l2(path, &sci, &e);
 
     assert_ok(rapid_science_read(path, NULL, &s, &err), err);
     assert_ok(rapid_science_mask_spikes(&s, fpsf, 9, &err), err);
