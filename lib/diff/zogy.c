@@ -165,6 +165,72 @@ static void r2c_edges(const grid *g, float *pl)
     rapid_fft_c2c(g->cols, P, P);
 }
 
+/* v[lo..hi] reordered so that the values below t come first (lt), or
+ * those not above t; returns where the others start.  Branch-free: every
+ * value is swapped to the boundary and the boundary moved by the
+ * comparison (the values come in no order: a branch on it would be
+ * mispredicted half the time: three times slower on the windows'
+ * fits). */
+static long partition_at(float *v, long lo, long hi, float t, int lt)
+{
+    long s = lo, i;
+
+    if (lt)
+        for (i = lo; i <= hi; i++) {
+            float x = v[i];
+            v[i] = v[s];
+            v[s] = x;
+            s += x < t;
+        }
+    else
+        for (i = lo; i <= hi; i++) {
+            float x = v[i];
+            v[i] = v[s];
+            v[s] = x;
+            s += x <= t;
+        }
+    return s;
+}
+
+/* The k-th smallest of v[lo..hi] (lo <= k <= hi; no NaN), v reordered.
+ * The pivot: for more than 600 values, the k-th of a sample about k
+ * (Floyd and Rivest, Comm. ACM 18, 1975: one partition then leaves few
+ * values around k), else the median of three.  The windows' fits select
+ * twice in each of ~16,000 windows of ~1,000 values, the noise and mask
+ * estimates on samples of a million. */
+static float select_k(float *v, long lo, long hi, long k)
+{
+    while (hi > lo) {
+        long s, e;
+        float t;
+        if (hi - lo > 600) {
+            double n = (double)(hi - lo + 1), m = (double)(k - lo + 1);
+            double z = log(n), ss = 0.5 * exp(2 * z / 3);
+            double sd = 0.5 * sqrt(z * ss * (n - ss) / n) * (m < n / 2 ? -1 : 1);
+            long nl = (long)(k - m * ss / n + sd);
+            long nh = (long)(k + (n - m) * ss / n + sd);
+            t = select_k(v, nl > lo ? nl : lo, nh < hi ? nh : hi, k);
+        } else {
+            float a = v[lo], b = v[k], c = v[hi];
+            t = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        }
+        s = partition_at(v, lo, hi, t, 1); /* v[lo..s) < t */
+        if (k < s) {
+            hi = s - 1;
+            continue;
+        }
+        if (s > lo) { /* k among the values from t up: another pivot */
+            lo = s;
+            continue;
+        }
+        e = partition_at(v, s, hi, t, 0); /* none below t: v[lo..e) = t */
+        if (k < e)
+            return t;
+        lo = e;
+    }
+    return v[k];
+}
+
 /* The background noise of an image from its variance map: the square
  * root of the median variance over the pixels with data (a sample of at
  * most SIGMA_SAMPLE of them; sources raise the variance of few pixels).
@@ -182,26 +248,42 @@ static int map_sigma(const float *img, const float *var, size_t n,
         if (isfinite(img[i]) && isfinite(var[i]) && var[i] > 0)
             w[m++] = var[i];
     if (m >= 10)
-        *sigma = sqrt(rapid_select_f(w, m, m / 2));
+        *sigma = sqrt(select_k(w, 0, (long)m - 1, (long)(m / 2)));
     free(w);
     return 0;
 }
 
 /* The 1-D transform of u (n values at offsets -h..h) at the m
- * frequencies 0..m-1 of a period of N, in double precision. */
-static void dft_1d(const double *u, int n, int N, int m, double complex *out)
+ * frequencies 0..m-1 of a period of N, in double precision: the phase of
+ * each term exact, reduced to -N < t < N, its cosine and sine from a
+ * table of those 2 N - 1 (made with the same expression).  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int dft_1d(const double *u, int n, int N, int m, double complex *out)
 {
     int h = n / 2, k, j;
+    double *c = malloc((size_t)(2 * N) * sizeof *c), *sn = malloc((size_t)(2 * N) * sizeof *sn);
 
+    if (!c || !sn) {
+        free(c);
+        free(sn);
+        return RAPID_E_NOMEM;
+    }
+    for (k = 1 - N; k < N; k++) {
+        double ph = -2 * M_PI * (double)k / N;
+        c[k + N] = cos(ph);
+        sn[k + N] = sin(ph);
+    }
     for (k = 0; k < m; k++) {
         double complex acc = 0;
         for (j = 0; j < n; j++) {
-            long t = ((long)k * (j - h)) % N; /* exact phase, reduced */
-            double ph = -2 * M_PI * (double)t / N;
-            acc += u[j] * (cos(ph) + I * sin(ph));
+            long t = ((long)k * (j - h)) % N + N; /* exact phase, reduced */
+            acc += u[j] * (c[t] + I * sn[t]);
         }
         out[k] = acc;
     }
+    free(c);
+    free(sn);
+    return 0;
 }
 
 /* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
@@ -262,8 +344,14 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
                (size_t)((i - h + g->px) % g->px)] =
                 (float)(p[(size_t)j * n + i] - u[j] * v[i]);
     r2c_edges(g, pl);
-    dft_1d(u, n, g->py, g->py, uy);
-    dft_1d(v, n, g->px, g->hx, vx);
+    if (dft_1d(u, n, g->py, g->py, uy) || dft_1d(v, n, g->px, g->hx, vx)) {
+        free(p);
+        free(u);
+        free(v);
+        free(uy);
+        free(vx);
+        return RAPID_E_NOMEM;
+    }
     vf = (float *)vx; /* v's transform as floats, re/im, in place */
     for (i = 0; i < g->hx; i++) {
         double complex t = vx[i];
@@ -522,18 +610,27 @@ static void kernel_square_hat(const grid *g, const grid *sg, float *ks,
     r2c_edges(g, k);
 }
 
-/* acc (+)= v^ k^ over the half spectrum. */
+/* acc (+)= v^ k^ over the half spectrum, in real arithmetic: C's
+ * complex product (re re - im im, re im + im re) without its check for
+ * infinities, which keeps the loop from vectorising; the values are
+ * finite. */
 static void mul_acc(const grid *g, const float complex *v,
                     const float complex *k, float complex *acc, int add)
 {
-    size_t i, n = (size_t)g->py * g->hx;
+    const float *a = (const float *)v, *b = (const float *)k;
+    float *c = (float *)acc;
+    size_t i, n = 2 * (size_t)g->py * g->hx;
 
     if (add)
-        for (i = 0; i < n; i++)
-            acc[i] += v[i] * k[i];
+        for (i = 0; i < n; i += 2) {
+            c[i] += a[i] * b[i] - a[i + 1] * b[i + 1];
+            c[i + 1] += a[i] * b[i + 1] + a[i + 1] * b[i];
+        }
     else
-        for (i = 0; i < n; i++)
-            acc[i] = v[i] * k[i];
+        for (i = 0; i < n; i += 2) {
+            c[i] = a[i] * b[i] - a[i + 1] * b[i + 1];
+            c[i + 1] = a[i] * b[i + 1] + a[i + 1] * b[i];
+        }
 }
 
 /* sum_k V (x) k^2 for two variance transforms (G, H) and two kernels
@@ -683,10 +780,10 @@ static int calib_mask(const rapid_zogy_in *in, const float *dl,
         if (isfinite(dl[i]))
             w[m++] = dl[i];
     if (m >= 100) {
-        med = rapid_select_f(w, m, m / 2);
+        med = select_k(w, 0, (long)m - 1, (long)(m / 2));
         for (i = 0; i < m; i++)
             w[i] = fabsf(w[i] - med);
-        sig = 1.4826f * rapid_select_f(w, m, m / 2);
+        sig = 1.4826f * select_k(w, 0, (long)m - 1, (long)(m / 2));
     }
     for (i = 0; i < n; i++) /* t: light (or no data), 0 or 1 */
         t[i] = (unsigned char)(!isfinite(in->n[i]) | !isfinite(in->r[i]) |
@@ -726,66 +823,6 @@ static int calib_mask(const rapid_zogy_in *in, const float *dl,
 #define CALIB_MAX 10.0
 #define CALIB_CHI2 0.45493642311957
 
-/* v[lo..hi] reordered so that the values below t come first (lt), or
- * those not above t; returns where the others start.  Branch-free: every
- * value is swapped to the boundary and the boundary moved by the
- * comparison (the values come in no order: a branch on it would be
- * mispredicted half the time, which made the windows' fits three times
- * slower). */
-static long partition_at(float *v, long lo, long hi, float t, int lt)
-{
-    long s = lo, i;
-
-    if (lt)
-        for (i = lo; i <= hi; i++) {
-            float x = v[i];
-            v[i] = v[s];
-            v[s] = x;
-            s += x < t;
-        }
-    else
-        for (i = lo; i <= hi; i++) {
-            float x = v[i];
-            v[i] = v[s];
-            v[s] = x;
-            s += x <= t;
-        }
-    return s;
-}
-
-/* The k-th smallest of v[lo..hi] (lo <= k <= hi; no NaN), v reordered.
- * The pivot: for more than 600 values, the k-th of a sample about k
- * (Floyd and Rivest, Comm. ACM 18, 1975: one partition then leaves few
- * values around k), else the median of three.  The windows' fits select
- * twice in each of ~16,000 windows of ~1,000 values. */
-static float select_k(float *v, long lo, long hi, long k)
-{
-    while (hi > lo) {
-        long s, e;
-        float t;
-        if (hi - lo > 600) {
-            double n = (double)(hi - lo + 1), m = (double)(k - lo + 1);
-            double z = log(n), ss = 0.5 * exp(2 * z / 3);
-            double sd = 0.5 * sqrt(z * ss * (n - ss) / n) * (m < n / 2 ? -1 : 1);
-            long nl = (long)(k - m * ss / n + sd);
-            long nh = (long)(k + (n - m) * ss / n + sd);
-            t = select_k(v, nl > lo ? nl : lo, nh < hi ? nh : hi, k);
-        } else {
-            float a = v[lo], b = v[k], c = v[hi];
-            t = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-        }
-        s = partition_at(v, lo, hi, t, 1); /* v[lo..s) < t */
-        if (k < s) {
-            hi = s - 1;
-            continue;
-        }
-        e = partition_at(v, s, hi, t, 0); /* v[s..e) = t */
-        if (k < e)
-            return t;
-        lo = e;
-    }
-    return v[k];
-}
 
 static double solve_factor(const float (*p)[3], size_t m, float *z)
 {
@@ -1145,11 +1182,24 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
             noise_at(g, m, j, ix, &vn, &vr);
             d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
             if (d2 > tiny) {
-                float complex z = X[i], yr = Y[i], pa = A[i], pb = B[i];
-                E[i] = (pb * z + (pb - pa) * yr) / sqrtf(d2);
-                X[i] = conjf(pa * pb) * E[i] / sqrtf(d2);
-                Y[i] = pa * yr / sqrtf(d2);
-                A[i] = conjf(pa * pb) * Y[i] / sqrtf(d2);
+                /* in real arithmetic, as C's complex products (re re -
+                 * im im, re im + im re) and quotients by a real make them
+                 * (without their checks for infinities: the values are
+                 * finite): E = (B X + (B - A) Y) / q, X = conj(A B) E / q,
+                 * Y = A Y / q, A = conj(A B) Y / q, q = sqrt(Delta^2) */
+                float q = sqrtf(d2), ar = crealf(A[i]), ai = cimagf(A[i]);
+                float br = crealf(B[i]), bi = cimagf(B[i]);
+                float zr = crealf(X[i]), zi = cimagf(X[i]);
+                float yr = crealf(Y[i]), yi = cimagf(Y[i]);
+                float dr = br - ar, di = bi - ai;
+                float cr = ar * br - ai * bi, ci = -(ar * bi + ai * br);
+                float er = (br * zr - bi * zi + (dr * yr - di * yi)) / q;
+                float ei = (br * zi + bi * zr + (dr * yi + di * yr)) / q;
+                float ur = (ar * yr - ai * yi) / q, ui = (ar * yi + ai * yr) / q;
+                E[i] = CMPLXF(er, ei);
+                X[i] = CMPLXF((cr * er - ci * ei) / q, (cr * ei + ci * er) / q);
+                Y[i] = CMPLXF(ur, ui);
+                A[i] = CMPLXF((cr * ur - ci * ui) / q, (cr * ui + ci * ur) / q);
             } else {
                 E[i] = X[i] = Y[i] = A[i] = 0;
             }
@@ -1433,7 +1483,7 @@ static int median_finite(const float *v, size_t n, double *med)
         if (isfinite(v[i]))
             w[m++] = v[i];
     if (m)
-        *med = rapid_select_f(w, m, m / 2);
+        *med = select_k(w, 0, (long)m - 1, (long)(m / 2));
     free(w);
     return 0;
 }
