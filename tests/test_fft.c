@@ -157,6 +157,60 @@ static void test_columns(void **state)
     free(d);
 }
 
+/* The row pass alone, in place on a block of rows from row 8 (aligned as
+ * the array): each row's 1-D real transform against a direct sum, the
+ * rows outside the block untouched; then the column pass makes the 2-D
+ * transform. */
+static void test_rows(void **state)
+{
+    const int ny = 24, nx = 10, hx = nx / 2 + 1, j0 = 8, nr = 7;
+    size_t st = rapid_fft_real_stride(nx);
+    float *a = rapid_fft_alloc((size_t)ny * st * sizeof *a);
+    float *f = rapid_fft_alloc((size_t)ny * st * sizeof *f);
+    double *d = malloc((size_t)ny * st * sizeof *d);
+    const rapid_fft_plan *p = NULL, *q = NULL, *r = NULL;
+    float complex *A = (float complex *)a, *F = (float complex *)f;
+    uint64_t s = 21;
+    int i, j, k;
+
+    (void)state;
+    assert_true(a && f && d);
+    for (i = 0; i < ny * (int)st; i++)
+        d[i] = a[i] = f[i] = (float)test_uniform(&s);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_ROWS, nr, nx, 0, &p,
+                                        NULL), RAPID_E_ARG); /* in place only */
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_ROWS, nr, nx, 1, &p,
+                                        NULL), 0);
+    rapid_fft_r2c(p, a + (size_t)j0 * st, A + (size_t)j0 * hx);
+    for (j = 0; j < ny; j++)
+        for (k = 0; k < hx; k++) {
+            if (j < j0 || j >= j0 + nr) { /* untouched */
+                assert_true(a[j * st + 2 * k] == (float)d[j * st + 2 * k]);
+                continue;
+            }
+            double complex want = 0;
+            for (i = 0; i < nx; i++)
+                want += d[j * st + i] * cexp(-2 * M_PI * I * i * k / nx);
+            assert_true(cabs(A[j * hx + k] - want) < 1e-5 * (1 + cabs(want)));
+        }
+    /* all rows, then the columns: the 2-D transform */
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_ROWS, ny, nx, 1, &p,
+                                        NULL), 0);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_COLUMNS, ny, hx, 1, &q,
+                                        NULL), 0);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_R2C, ny, nx, 1, &r,
+                                        NULL), 0);
+    memcpy(a, f, (size_t)ny * st * sizeof *a);
+    rapid_fft_r2c(p, a, A);
+    rapid_fft_c2c(q, A, A);
+    rapid_fft_r2c(r, f, F);
+    for (i = 0; i < ny * hx; i++)
+        assert_true(cabs(A[i] - F[i]) < 1e-5 * (1 + cabs(F[i])));
+    rapid_fft_free(a);
+    rapid_fft_free(f);
+    free(d);
+}
+
 static void test_plans_made_once(void **state)
 {
     rapid_fft_cache *c = rapid_fft_cache_new(RAPID_FFT_MEASURE, 2);
@@ -313,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_r2c_against_dft),
         cmocka_unit_test(test_c2c_and_round_trip),
         cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_rows),
         cmocka_unit_test(test_plans_made_once),
         cmocka_unit_test(test_threads_share_a_plan),
         cmocka_unit_test(test_sizes),

@@ -713,6 +713,90 @@ static void test_model_error_none(void **state)
     rapid_zogy_out_release(&b);
 }
 
+/* modelerr_apply's fast paths against the term written out directly:
+ * var + eps^2 l^2 + pos^2 |grad l|^2 where l is finite, the gradient by
+ * central differences (one-sided at the edges) and 0 where a neighbour is
+ * not finite, bit for bit; on a light of zeros (a denoised sky), stars,
+ * NaN and infinite pixels, edges and tiny images.  And modelerr_stars
+ * against its rule written out. */
+static double grad2_direct(int nx, int ny, const float *l, int x, int y)
+{
+    int xl = x > 0 ? x - 1 : x, xr = x < nx - 1 ? x + 1 : x;
+    int yd = y > 0 ? y - 1 : y, yu = y < ny - 1 ? y + 1 : y;
+    double gx = xr > xl ? ((double)l[y * nx + xr] - l[y * nx + xl]) / (xr - xl) : 0;
+    double gy = yu > yd ? ((double)l[yu * nx + x] - l[yd * nx + x]) / (yu - yd) : 0;
+    double g = gx * gx + gy * gy;
+
+    return isfinite(g) ? g : 0;
+}
+
+static void test_model_error_apply(void **state)
+{
+    static const int sizes[][2] = {{37, 29}, {1, 6}, {2, 2}, {3, 5}, {7, 1}};
+    uint64_t s = 17;
+    int c, k;
+
+    (void)state;
+    for (c = 0; c < 5; c++)
+        for (k = 0; k < 3; k++) {
+            int nx = sizes[c][0], ny = sizes[c][1], i, x, y, ns = 0, nd = 0;
+            float *l = malloc((size_t)nx * ny * sizeof *l);
+            float *v = malloc((size_t)nx * ny * sizeof *v);
+            float *w = malloc((size_t)nx * ny * sizeof *w);
+            unsigned char *ok = malloc((size_t)nx * ny);
+            double e = k == 1 ? 0 : 0.1, p = k == 2 ? 0 : 0.3;
+            size_t *idx = NULL;
+            assert_true(l && v && w && ok);
+            for (i = 0; i < nx * ny; i++) {
+                double u = test_uniform(&s);
+                l[i] = u < 0.6 ? 0 : u < 0.9 ? (float)(200 * test_uniform(&s) - 50)
+                     : u < 0.95 ? NAN : u < 0.97 ? INFINITY : -1e30f;
+                v[i] = w[i] = (float)(0.5 + test_uniform(&s));
+                ok[i] = 1;
+            }
+            modelerr_apply(nx, ny, l, e, p, v);
+            for (y = 0; y < ny; y++)
+                for (x = 0; x < nx; x++) {
+                    i = y * nx + x;
+                    if (isfinite(l[i]))
+                        w[i] = (float)(w[i] + e * e * (double)l[i] * l[i] +
+                                       (p > 0 ? p * p * grad2_direct(nx, ny, l, x, y) : 0));
+                    assert_memory_equal(&v[i], &w[i], sizeof v[i]);
+                }
+            assert_int_equal(modelerr_stars(nx, ny, l, v, ok, NULL, NULL, 0,
+                                            &idx, &ns), 0);
+            for (y = MODELERR_CLEAR; y < ny - MODELERR_CLEAR; y++)
+                for (x = MODELERR_CLEAR; x < nx - MODELERR_CLEAR; x++) {
+                    int a, b, peak = 1;
+                    i = y * nx + x;
+                    if (!(isfinite(l[i]) && v[i] > 0 &&
+                          l[i] >= MODELERR_SNR * sqrt(v[i])))
+                        continue;
+                    for (b = -MODELERR_SEP; b <= MODELERR_SEP; b++)
+                        for (a = -MODELERR_SEP; a <= MODELERR_SEP; a++) {
+                            int xx = x + a, yy = y + b;
+                            float o;
+                            if ((!a && !b) || xx < 0 || yy < 0 || xx >= nx || yy >= ny)
+                                continue;
+                            o = l[yy * nx + xx];
+                            if (o > l[i] || (o == l[i] && (b < 0 || (b == 0 && a < 0))))
+                                peak = 0;
+                        }
+                    if (peak) {
+                        assert_true(nd < ns);
+                        assert_int_equal(idx[nd], (size_t)i);
+                        nd++;
+                    }
+                }
+            assert_int_equal(nd, ns);
+            free(idx);
+            free(l);
+            free(v);
+            free(w);
+            free(ok);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_model_error_estimator),
         cmocka_unit_test(test_model_error_both_terms),
         cmocka_unit_test(test_model_error_none),
+        cmocka_unit_test(test_model_error_apply),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

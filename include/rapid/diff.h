@@ -269,7 +269,8 @@ typedef struct rapid_zogy_in {
 } rapid_zogy_in;
 
 typedef struct rapid_zogy_out {
-    float *d, *unc, *scorr;  /* nx * ny each (allocated; free()) */
+    float *d, *unc, *scorr;  /* nx * ny each (allocated: released by
+                              * rapid_zogy_out_release, not free()) */
     float *pd;               /* P_D, npd x npd, unit sum (allocated) */
     int npd;                 /* max(npn, npr) */
     double sigma_n, sigma_r; /* as used */

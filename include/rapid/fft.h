@@ -47,10 +47,18 @@ typedef enum rapid_fft_kind {
     RAPID_FFT_C2R = 2,     /* half spectrum -> real (backward) */
     RAPID_FFT_FORWARD = 3, /* complex -> complex, exp(-2 pi i jk/n) */
     RAPID_FFT_BACKWARD = 4, /* complex -> complex, exp(+2 pi i jk/n) */
-    RAPID_FFT_COLUMNS = 5  /* complex -> complex, exp(-2 pi i jk/ny), along
+    RAPID_FFT_COLUMNS = 5, /* complex -> complex, exp(-2 pi i jk/ny), along
                             * each of the nx columns of an ny x nx array
                             * only (the second pass of a 2-D transform);
                             * run with rapid_fft_c2c */
+    RAPID_FFT_ROWS = 6     /* real -> half spectrum along each of the ny
+                            * rows of width nx only (the first pass of a
+                            * 2-D R2C, whose second is RAPID_FFT_COLUMNS of
+                            * nx/2 + 1 columns); in place only; run with
+                            * rapid_fft_r2c on a block of rows of an array
+                            * from rapid_fft_alloc() whose first row index
+                            * is a multiple of 8 (so aligned as the
+                            * array) */
 } rapid_fft_kind;
 
 typedef enum rapid_fft_rigor {

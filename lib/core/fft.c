@@ -115,6 +115,7 @@ static fftwf_plan plan_make(const rapid_fft_cache *c, rapid_fft_kind kind,
 
     switch (kind) {
     case RAPID_FFT_R2C:
+    case RAPID_FFT_ROWS:
         bin = (inplace ? 2 * nh : nr) * sizeof(float);
         bout = nh * sizeof(fftwf_complex);
         break;
@@ -150,6 +151,10 @@ static fftwf_plan plan_make(const rapid_fft_cache *c, rapid_fft_kind kind,
         p = fftwf_plan_many_dft(1, &ny, nx, in, NULL, nx, 1, out, NULL, nx, 1,
                                 FFTW_FORWARD, flags);
         break;
+    case RAPID_FFT_ROWS: /* ny transforms of nx, rows 2 (nx/2 + 1) apart */
+        p = fftwf_plan_many_dft_r2c(1, &nx, ny, in, NULL, 1, 2 * (nx / 2 + 1),
+                                    out, NULL, 1, nx / 2 + 1, flags);
+        break;
     }
 cleanup:
     if (out != in)
@@ -166,8 +171,8 @@ int rapid_fft_plan_get(rapid_fft_cache *c, rapid_fft_kind kind, int ny,
     int rc = 0;
 
     *plan = NULL;
-    if (kind < RAPID_FFT_R2C || kind > RAPID_FFT_COLUMNS || ny < 1 ||
-        nx < 1)
+    if (kind < RAPID_FFT_R2C || kind > RAPID_FFT_ROWS || ny < 1 || nx < 1 ||
+        (kind == RAPID_FFT_ROWS && !inplace))
         return rapid_fail(err, RAPID_E_ARG,
                           "FFT: invalid transform (kind %d, %d x %d)",
                           (int)kind, nx, ny);

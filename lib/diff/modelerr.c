@@ -85,7 +85,10 @@ int modelerr_stars(int nx, int ny, const float *l, const float *v,
         for (y = MODELERR_CLEAR; y < ny - MODELERR_CLEAR && !rc; y++)
             for (x = MODELERR_CLEAR; x < nx - MODELERR_CLEAR && !rc; x++) {
                 size_t q = (size_t)y * nx + x;
-                if (isfinite(l[q]) && v[q] > 0 &&
+                /* l > 0 first: the test below fails without it, and
+                 * most pixels (noise, or the zeros of a denoised light)
+                 * need no square root then */
+                if (l[q] > 0 && isfinite(l[q]) && v[q] > 0 &&
                     l[q] >= MODELERR_SNR * sqrt(v[q]) &&
                     is_peak(nx, ny, l, x, y) && clear_of_gaps(nx, ny, ok, x, y))
                     rc = keep(&s, q);
@@ -101,15 +104,18 @@ int modelerr_stars(int nx, int ny, const float *l, const float *v,
 }
 
 /* |grad L|^2 at (x, y) by central differences (one-sided at the edges;
- * 0 where a neighbour is not finite). */
+ * 0 where a neighbour is not finite).  The differences are over 2 px or
+ * 1: halved by a product, which is exact as the division is. */
 static double grad2(int nx, int ny, const float *l, int x, int y)
 {
     int xl = x > 0 ? x - 1 : x, xr = x < nx - 1 ? x + 1 : x;
     int yd = y > 0 ? y - 1 : y, yu = y < ny - 1 ? y + 1 : y;
     double gx = xr > xl ? ((double)l[(size_t)y * nx + xr] -
-                           l[(size_t)y * nx + xl]) / (xr - xl) : 0;
+                           l[(size_t)y * nx + xl]) * (xr - xl == 2 ? 0.5 : 1)
+                        : 0;
     double gy = yu > yd ? ((double)l[(size_t)yu * nx + x] -
-                           l[(size_t)yd * nx + x]) / (yu - yd) : 0;
+                           l[(size_t)yd * nx + x]) * (yu - yd == 2 ? 0.5 : 1)
+                        : 0;
     double g = gx * gx + gy * gy;
 
     return isfinite(g) ? g : 0;
@@ -242,6 +248,16 @@ int modelerr_fit(int nx, int ny, const float *d, const float *v,
     return 0;
 }
 
+/* var[q] + e2 l^2 + p2 |grad l|^2 at pixel q (grad2's sum), or var[q]
+ * where l is not finite. */
+static inline float apply_one(float var, double lv, double g, double e2,
+                              double p2)
+{
+    if (!isfinite(lv))
+        return var;
+    return (float)(var + e2 * lv * lv + (p2 > 0 ? p2 * (isfinite(g) ? g : 0) : 0));
+}
+
 void modelerr_apply(int nx, int ny, const float *l, double eps, double pos,
                     float *var)
 {
@@ -250,15 +266,28 @@ void modelerr_apply(int nx, int ny, const float *l, double eps, double pos,
 
     if (e2 == 0 && p2 == 0)
         return;
-    for (y = 0; y < ny; y++)
-        for (x = 0; x < nx; x++) {
-            size_t q = (size_t)y * nx + x;
-            double lv = l[q];
-            if (!isfinite(lv))
-                continue;
-            var[q] = (float)(var[q] + e2 * lv * lv +
-                             (p2 > 0 ? p2 * grad2(nx, ny, l, x, y) : 0));
+    for (y = 0; y < ny; y++) {
+        size_t r = (size_t)y * nx;
+        if (y == 0 || y == ny - 1 || nx < 3) { /* the edges: grad2 */
+            for (x = 0; x < nx; x++)
+                if (isfinite(l[r + x]))
+                    var[r + x] = (float)(var[r + x] + e2 * l[r + x] * l[r + x] +
+                                         (p2 > 0 ? p2 * grad2(nx, ny, l, x, y) : 0));
+            continue;
         }
+        /* within: central differences over 2 px on both axes, the sums in
+         * grad2's order (the same values), without its edge cases */
+        for (x = 0; x < nx; x += nx - 1)
+            if (isfinite(l[r + x]))
+                var[r + x] = (float)(var[r + x] + e2 * l[r + x] * l[r + x] +
+                                     (p2 > 0 ? p2 * grad2(nx, ny, l, x, y) : 0));
+        for (x = 1; x < nx - 1; x++) {
+            size_t q = r + x;
+            double gx = ((double)l[q + 1] - l[q - 1]) * 0.5;
+            double gy = ((double)l[q + nx] - l[q - (size_t)nx]) * 0.5;
+            var[q] = apply_one(var[q], l[q], gx * gx + gy * gy, e2, p2);
+        }
+    }
 }
 
 int modelerr_denoise(float *l, size_t n, double *sigma)

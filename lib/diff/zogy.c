@@ -7,7 +7,7 @@
  *      matched to its PSF (fill_error: directly in real space, at those
  *      pixels only), and the two transformed (X, Y);
  *   2. D^ (plane E), S^ and D_R^ (the reference's share of D) in
- *      place of X, Y, and S_R^ from D_R^ into E once D is out; four
+ *      place of X, Y, and S_R^ in place of A, in one pass; four
  *      inverse transforms give D, S, D_R and S_R, hence S_N = S + S_R,
  *      the astrometric variance from the gradients of S_N and S_R, and
  *      the light the PSF-model error is made of (D_R, S_R).  X is the
@@ -26,9 +26,14 @@
  *      window (measure_factor; Delta is white);
  *   4. the PSF-model error measured at the stars (modelerr.c) and added
  *      to sigma_D^2 and S's variance; S_corr.
- * Seventeen full-size transforms in all (sixteen with given noise
- * correlations); at most five padded planes are alive at once (A, B, X,
- * Y, E in step 2; G, H, K, ACC in step 3).
+ * Eighteen full-size transforms in all (seventeen with given noise
+ * correlations); those of planes that hold a compact kernel at the origin
+ * (the PSFs', the squared kernels') skip the row transforms of their
+ * rows of zeros (r2c_edges).  At most five padded planes are alive at
+ * once (A, B, X, Y, E in step 2; G, H, K, ACC in step 3); the image-sized
+ * buffers come from the big-block pool, whose recycled memory is already
+ * faulted in (page faults and zeroing cost as much as a transform per
+ * plane on a virtual machine).
  * Transforms are unnormalised, so every round trip is divided by the
  * number of padded pixels.
  */
@@ -38,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/bigmem.h"
 #include "../core/stats.h"
 #include "rapid/diff.h"
 #include "rapid/psfops.h"
@@ -56,9 +62,9 @@ void rapid_zogy_out_release(rapid_zogy_out *out)
 {
     if (!out)
         return;
-    free(out->d);
-    free(out->unc);
-    free(out->scorr);
+    rapid_big_free(out->d);
+    rapid_big_free(out->unc);
+    rapid_big_free(out->scorr);
     free(out->pd);
     memset(out, 0, sizeof *out);
 }
@@ -71,7 +77,10 @@ typedef struct grid {
     size_t nfloat;        /* floats per plane: py * stride */
     double norm;          /* 1 / (px py) */
     const rapid_fft_plan *fwd, *bwd;
-    const rapid_fft_plan *cols;  /* the column pass alone (R_CLIP) */
+    const rapid_fft_plan *cols;  /* the column pass alone */
+    const rapid_fft_plan *rows_img; /* the row pass of the image's rows */
+    const rapid_fft_plan *rows_edge; /* ... of nedge rows (NULL: none) */
+    int nedge;            /* rows at each edge of a compact kernel's plane */
     float *cx, *sx;       /* cos, sin (2 pi kx) for the hx columns */
     float *cy, *sy;       /* cos, sin (2 pi ky) for the py rows */
 } grid;
@@ -121,9 +130,105 @@ static void grid_release(grid *g)
     g->cx = g->sx = g->cy = g->sy = NULL;
 }
 
+/* A padded plane: image-sized ones from the big-block pool (2 MB
+ * aligned, memory already faulted in when recycled), others aligned for
+ * FFTW.  Free with plane_free. */
 static float *plane_new(const grid *g)
 {
-    return rapid_fft_alloc(g->nfloat * sizeof(float));
+    size_t bytes = g->nfloat * sizeof(float);
+
+    if (bytes >= RAPID_BIG_MIN && rapid_big_pooling())
+        return rapid_big_malloc(bytes);
+    return rapid_fft_alloc(bytes);
+}
+
+static void plane_free(float *p)
+{
+    rapid_big_free(p); /* free() for rapid_fft_alloc's */
+}
+
+/* The forward transform, in place, of a plane whose rows are zero but
+ * for the first and the last g->nedge (a compact kernel at the origin):
+ * the row pass over those rows only, then the column pass; the whole
+ * transform where the grid has no such plans. */
+static void r2c_edges(const grid *g, float *pl)
+{
+    float complex *P = (float complex *)pl;
+    size_t b = (size_t)(g->py - g->nedge);
+
+    if (!g->rows_edge) {
+        rapid_fft_r2c(g->fwd, pl, P);
+        return;
+    }
+    rapid_fft_r2c(g->rows_edge, pl, P);
+    rapid_fft_r2c(g->rows_edge, pl + b * g->stride, P + b * g->hx);
+    rapid_fft_c2c(g->cols, P, P);
+}
+
+/* v[lo..hi] reordered so that the values below t come first (lt), or
+ * those not above t; returns where the others start.  Branch-free: every
+ * value is swapped to the boundary and the boundary moved by the
+ * comparison (the values come in no order: a branch on it would be
+ * mispredicted half the time: three times slower on the windows'
+ * fits). */
+static long partition_at(float *v, long lo, long hi, float t, int lt)
+{
+    long s = lo, i;
+
+    if (lt)
+        for (i = lo; i <= hi; i++) {
+            float x = v[i];
+            v[i] = v[s];
+            v[s] = x;
+            s += x < t;
+        }
+    else
+        for (i = lo; i <= hi; i++) {
+            float x = v[i];
+            v[i] = v[s];
+            v[s] = x;
+            s += x <= t;
+        }
+    return s;
+}
+
+/* The k-th smallest of v[lo..hi] (lo <= k <= hi; no NaN), v reordered.
+ * The pivot: for more than 600 values, the k-th of a sample about k
+ * (Floyd and Rivest, Comm. ACM 18, 1975: one partition then leaves few
+ * values around k), else the median of three.  The windows' fits select
+ * twice in each of ~16,000 windows of ~1,000 values, the noise and mask
+ * estimates on samples of a million. */
+static float select_k(float *v, long lo, long hi, long k)
+{
+    while (hi > lo) {
+        long s, e;
+        float t;
+        if (hi - lo > 600) {
+            double n = (double)(hi - lo + 1), m = (double)(k - lo + 1);
+            double z = log(n), ss = 0.5 * exp(2 * z / 3);
+            double sd = 0.5 * sqrt(z * ss * (n - ss) / n) * (m < n / 2 ? -1 : 1);
+            long nl = (long)(k - m * ss / n + sd);
+            long nh = (long)(k + (n - m) * ss / n + sd);
+            t = select_k(v, nl > lo ? nl : lo, nh < hi ? nh : hi, k);
+        } else {
+            float a = v[lo], b = v[k], c = v[hi];
+            t = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        }
+        s = partition_at(v, lo, hi, t, 1); /* v[lo..s) < t */
+        if (k < s) {
+            hi = s - 1;
+            continue;
+        }
+        if (s > lo) { /* k among the values from t up: another pivot */
+            lo = s;
+            continue;
+        }
+        e = partition_at(v, s, hi, t, 0); /* none below t: v[lo..e) = t */
+        if (k < e)
+            return t;
+        lo = e;
+    }
+    return v[k];
 }
 
 /* The background noise of an image from its variance map: the square
@@ -143,26 +248,42 @@ static int map_sigma(const float *img, const float *var, size_t n,
         if (isfinite(img[i]) && isfinite(var[i]) && var[i] > 0)
             w[m++] = var[i];
     if (m >= 10)
-        *sigma = sqrt(rapid_select_f(w, m, m / 2));
+        *sigma = sqrt(select_k(w, 0, (long)m - 1, (long)(m / 2)));
     free(w);
     return 0;
 }
 
 /* The 1-D transform of u (n values at offsets -h..h) at the m
- * frequencies 0..m-1 of a period of N, in double precision. */
-static void dft_1d(const double *u, int n, int N, int m, double complex *out)
+ * frequencies 0..m-1 of a period of N, in double precision: the phase of
+ * each term exact, reduced to -N < t < N, its cosine and sine from a
+ * table of those 2 N - 1 (made with the same expression).  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int dft_1d(const double *u, int n, int N, int m, double complex *out)
 {
     int h = n / 2, k, j;
+    double *c = malloc((size_t)(2 * N) * sizeof *c), *sn = malloc((size_t)(2 * N) * sizeof *sn);
 
+    if (!c || !sn) {
+        free(c);
+        free(sn);
+        return RAPID_E_NOMEM;
+    }
+    for (k = 1 - N; k < N; k++) {
+        double ph = -2 * M_PI * (double)k / N;
+        c[k + N] = cos(ph);
+        sn[k + N] = sin(ph);
+    }
     for (k = 0; k < m; k++) {
         double complex acc = 0;
         for (j = 0; j < n; j++) {
-            long t = ((long)k * (j - h)) % N; /* exact phase, reduced */
-            double ph = -2 * M_PI * (double)t / N;
-            acc += u[j] * (cos(ph) + I * sin(ph));
+            long t = ((long)k * (j - h)) % N + N; /* exact phase, reduced */
+            acc += u[j] * (c[t] + I * sn[t]);
         }
         out[k] = acc;
     }
+    free(c);
+    free(sn);
+    return 0;
 }
 
 /* A PSF stamp (odd n x n, normalised to unit sum) to the origin of a
@@ -180,7 +301,6 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
     double *u = malloc((size_t)n * sizeof *u), *v = malloc((size_t)n * sizeof *v);
     double complex *uy = malloc((size_t)g->py * sizeof *uy);
     double complex *vx = malloc((size_t)g->hx * sizeof *vx);
-    float complex *P = (float complex *)pl;
     float *vf;
 
     if (!p || !u || !v || !uy || !vx) {
@@ -223,9 +343,15 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
             pl[(size_t)((j - h + g->py) % g->py) * g->stride +
                (size_t)((i - h + g->px) % g->px)] =
                 (float)(p[(size_t)j * n + i] - u[j] * v[i]);
-    rapid_fft_r2c(g->fwd, pl, P);
-    dft_1d(u, n, g->py, g->py, uy);
-    dft_1d(v, n, g->px, g->hx, vx);
+    r2c_edges(g, pl);
+    if (dft_1d(u, n, g->py, g->py, uy) || dft_1d(v, n, g->px, g->hx, vx)) {
+        free(p);
+        free(u);
+        free(v);
+        free(uy);
+        free(vx);
+        return RAPID_E_NOMEM;
+    }
     vf = (float *)vx; /* v's transform as floats, re/im, in place */
     for (i = 0; i < g->hx; i++) {
         double complex t = vx[i];
@@ -481,21 +607,30 @@ static void kernel_square_hat(const grid *g, const grid *sg, float *ks,
             k[(size_t)fj * g->stride + fi] = v * v;
         }
     }
-    rapid_fft_r2c(g->fwd, k, (float complex *)k);
+    r2c_edges(g, k);
 }
 
-/* acc (+)= v^ k^ over the half spectrum. */
+/* acc (+)= v^ k^ over the half spectrum, in real arithmetic: C's
+ * complex product (re re - im im, re im + im re) without its check for
+ * infinities, which keeps the loop from vectorising; the values are
+ * finite. */
 static void mul_acc(const grid *g, const float complex *v,
                     const float complex *k, float complex *acc, int add)
 {
-    size_t i, n = (size_t)g->py * g->hx;
+    const float *a = (const float *)v, *b = (const float *)k;
+    float *c = (float *)acc;
+    size_t i, n = 2 * (size_t)g->py * g->hx;
 
     if (add)
-        for (i = 0; i < n; i++)
-            acc[i] += v[i] * k[i];
+        for (i = 0; i < n; i += 2) {
+            c[i] += a[i] * b[i] - a[i + 1] * b[i + 1];
+            c[i + 1] += a[i] * b[i + 1] + a[i + 1] * b[i];
+        }
     else
-        for (i = 0; i < n; i++)
-            acc[i] = v[i] * k[i];
+        for (i = 0; i < n; i += 2) {
+            c[i] = a[i] * b[i] - a[i + 1] * b[i + 1];
+            c[i + 1] = a[i] * b[i + 1] + a[i + 1] * b[i];
+        }
 }
 
 /* sum_k V (x) k^2 for two variance transforms (G, H) and two kernels
@@ -554,12 +689,23 @@ static int grid_plans(rapid_fft_cache *c, grid *g, rapid_err *err)
 static int grid_make(const rapid_zogy_in *in, rapid_fft_cache *c, grid *g,
                      grid *sg, rapid_err *err)
 {
-    int pad = (in->npn > in->npr ? in->npn : in->npr), rc;
+    int pad = (in->npn > in->npr ? in->npn : in->npr), rc, rows;
 
     g->px = rapid_fft_smooth_size(in->nx + pad);
     g->py = rapid_fft_smooth_size(in->ny + pad);
     sg->px = sg->py = rapid_fft_good_size(2 * pad);
-    if ((rc = grid_plans(c, g, err)))
+    if ((rc = grid_plans(c, g, err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_ROWS, in->ny, g->px, 1,
+                                 &g->rows_img, err)))
+        return rc;
+    /* the compact kernels' planes (the PSFs', the squared kernels'): rows
+     * [0, nedge) and [py - nedge, py), the second block's first row a
+     * multiple of 8 (aligned as the plane), the two apart */
+    rows = g->py - (sg->py - sg->py / 2); /* where the last block may start */
+    g->nedge = rows >= 0 ? g->py - (rows & ~7) : g->py;
+    if (2 * g->nedge <= g->py &&
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_ROWS, g->nedge, g->px, 1,
+                                 &g->rows_edge, err)))
         return rc;
     /* the small transforms through the shared cache: planning them costs
      * nothing, measuring them nothing worth it */
@@ -592,6 +738,31 @@ static int windows_make(const rapid_zogy_in *in, corr_map *c)
 #define CALIB_LIGHT 3.0
 #define CALIB_GROW 2
 
+/* o[x] = the OR of r[x - CALIB_GROW .. x + CALIB_GROW] within the row
+ * (values 0 or 1). */
+static void grow_row(const unsigned char *r, unsigned char *o, int nx)
+{
+    int x0 = CALIB_GROW < nx ? CALIB_GROW : nx;
+    int x1 = nx - CALIB_GROW > x0 ? nx - CALIB_GROW : x0, x, d;
+
+    for (x = x0; x < x1; x++) { /* the whole reach within the row */
+        unsigned char b = 0;
+        for (d = -CALIB_GROW; d <= CALIB_GROW; d++)
+            b |= r[x + d];
+        o[x] = b;
+    }
+    for (x = 0; x < nx; x++) { /* the ends */
+        unsigned char b = 0;
+        if (x == x0)
+            x = x1;
+        if (x >= nx)
+            break;
+        for (d = -CALIB_GROW; d <= CALIB_GROW; d++)
+            b |= x + d >= 0 && x + d < nx ? r[x + d] : 0;
+        o[x] = b;
+    }
+}
+
 static int calib_mask(const rapid_zogy_in *in, const float *dl,
                       unsigned char *ok)
 {
@@ -609,29 +780,32 @@ static int calib_mask(const rapid_zogy_in *in, const float *dl,
         if (isfinite(dl[i]))
             w[m++] = dl[i];
     if (m >= 100) {
-        med = rapid_select_f(w, m, m / 2);
+        med = select_k(w, 0, (long)m - 1, (long)(m / 2));
         for (i = 0; i < m; i++)
             w[i] = fabsf(w[i] - med);
-        sig = 1.4826f * rapid_select_f(w, m, m / 2);
+        sig = 1.4826f * select_k(w, 0, (long)m - 1, (long)(m / 2));
     }
-    for (i = 0; i < n; i++) /* t: light (or no data) */
-        t[i] = !isfinite(in->n[i]) || !isfinite(in->r[i]) ||
-               !isfinite(in->vn[i]) || !isfinite(in->vr[i]) ||
-               !isfinite(dl[i]) || fabsf(dl[i]) > CALIB_LIGHT * sig;
+    for (i = 0; i < n; i++) /* t: light (or no data), 0 or 1 */
+        t[i] = (unsigned char)(!isfinite(in->n[i]) | !isfinite(in->r[i]) |
+                               !isfinite(in->vn[i]) | !isfinite(in->vr[i]) |
+                               !isfinite(dl[i]) |
+                               (fabsf(dl[i]) > CALIB_LIGHT * sig));
     for (y = 0; y < ny; y++) /* grown along x into ok (1: bad) */
-        for (x = 0; x < nx; x++) {
-            unsigned char b = 0;
-            for (d = -CALIB_GROW; d <= CALIB_GROW && !b; d++)
-                b = x + d >= 0 && x + d < nx && t[(size_t)y * nx + x + d];
-            ok[(size_t)y * nx + x] = b;
+        grow_row(t + (size_t)y * nx, ok + (size_t)y * nx, nx);
+    for (y = 0; y < ny; y++) { /* then along y, inverted */
+        unsigned char *tr = t + (size_t)y * nx;
+        memset(tr, 0, (size_t)nx);
+        for (d = -CALIB_GROW; d <= CALIB_GROW; d++) {
+            const unsigned char *orow;
+            if (y + d < 0 || y + d >= ny)
+                continue;
+            orow = ok + (size_t)(y + d) * nx;
+            for (x = 0; x < nx; x++)
+                tr[x] |= orow[x];
         }
-    for (y = 0; y < ny; y++) /* then along y, inverted */
-        for (x = 0; x < nx; x++) {
-            unsigned char b = 0;
-            for (d = -CALIB_GROW; d <= CALIB_GROW && !b; d++)
-                b = y + d >= 0 && y + d < ny && ok[(size_t)(y + d) * nx + x];
-            t[(size_t)y * nx + x] = !b;
-        }
+        for (x = 0; x < nx; x++)
+            tr[x] ^= 1;
+    }
     memcpy(ok, t, n);
     free(w);
     free(t);
@@ -648,6 +822,7 @@ static int calib_mask(const rapid_zogy_in *in, const float *dl,
 #define CALIB_ITER 2
 #define CALIB_MAX 10.0
 #define CALIB_CHI2 0.45493642311957
+
 
 static double solve_factor(const float (*p)[3], size_t m, float *z)
 {
@@ -670,7 +845,7 @@ static double solve_factor(const float (*p)[3], size_t m, float *z)
         }
         if (k < 100)
             break;
-        s2 = rapid_select_f(z, k, k / 2) / CALIB_CHI2;
+        s2 = select_k(z, 0, (long)k - 1, (long)(k / 2)) / CALIB_CHI2;
         g = (s2 * (ma + g * mb) - ma) / mb;
         g = g < 0 ? 0 : g > CALIB_MAX ? CALIB_MAX : g;
     }
@@ -898,80 +1073,86 @@ static int noise(const rapid_zogy_in *in, double *sn, double *sr,
  * on the 4088^2 benchmark pair) D was 1.2e-3 sigma_D off the numpy
  * (float64) ZOGY.  So the part of R beyond R_CLIP sigma_r (its brightest
  * pixels, few) is taken out of y, and its rows' transforms are made
- * exactly, in double precision (a direct sum over those pixels), into e
- * (a zeroed plane: the half spectrum of each row); the second pass (along
- * the columns) is then the single-precision plan's, whose rounding no
- * longer gathers on a row.  Returns 1 when nothing is that bright (e
- * untouched) or on no memory (y unchanged then: only less precise), 0
- * when e holds the rows. */
+ * exactly, in double precision (a direct sum over those pixels, the
+ * phases from a table), into e, one after the other (the half spectrum
+ * of row rows[k] at row k); they are added to y's after y's row pass, and
+ * the column pass (single precision, whose rounding no longer gathers on
+ * a row) takes both.  Returns the number of such rows: 0 when nothing is
+ * that bright or on no memory (y unchanged then: only less precise). */
 #define R_CLIP 2000.0
 
 static int exact_bright(const rapid_zogy_in *in, const grid *g, double sr,
-                        float *y, float *e)
+                        float *y, float *e, int *rows)
 {
     float complex *E = (float complex *)e;
     double lim = R_CLIP * sr;
-    double complex *acc;
-    int i, j, k, any = 0;
+    double complex *acc = NULL, *w = NULL;
+    int i, j, k, nb = 0;
 
-    if (!(lim > 0) || !(acc = malloc((size_t)g->hx * sizeof *acc)))
-        return 1;
-    for (j = 0; j < in->ny && !any; j++)
-        for (i = 0; i < in->nx; i++)
-            if (fabs(y[(size_t)j * g->stride + i]) > lim) {
-                any = 1;
-                break;
-            }
-    if (!any) {
-        free(acc);
-        return 1;
-    }
-    memset(e, 0, g->nfloat * sizeof *e);
+    if (!(lim > 0))
+        return 0;
     for (j = 0; j < in->ny; j++) {
         float *yr = y + (size_t)j * g->stride;
         int n = 0;
         for (i = 0; i < in->nx; i++) {
             double v = yr[i], ex;
-            double complex ph = 1, step;
+            int t;
             if (!(fabs(v) > lim))
                 continue;
+            if (!acc) { /* the first: exp(-2 pi i t / px) for every t */
+                acc = malloc((size_t)g->hx * sizeof *acc);
+                w = malloc((size_t)g->px * sizeof *w);
+                if (!acc || !w) {
+                    free(acc);
+                    free(w);
+                    return 0;
+                }
+                for (t = 0; t < g->px; t++) {
+                    double ph = -2 * M_PI * t / g->px;
+                    w[t] = cos(ph) + I * sin(ph);
+                }
+            }
             if (!n++)
                 memset(acc, 0, (size_t)g->hx * sizeof *acc);
             ex = v - copysign(lim, v);
             yr[i] = (float)copysign(lim, v);
-            step = cexp(-2 * M_PI * I * i / g->px);
-            for (k = 0; k < g->hx; k++) {
-                if (k % 256 == 0) /* the phase exact now and then */
-                    ph = cexp(-2 * M_PI * I * ((double)((long)i * k % g->px)) / g->px);
-                acc[k] += ex * ph;
-                ph *= step;
+            for (k = 0, t = 0; k < g->hx; k++) { /* t = i k mod px */
+                acc[k] += ex * w[t];
+                t += i;
+                t -= t >= g->px ? g->px : 0;
             }
         }
-        if (n)
+        if (n) {
+            float complex *er = E + (size_t)nb * g->hx;
             for (k = 0; k < g->hx; k++)
-                E[(size_t)j * g->hx + k] = (float complex)acc[k];
+                er[k] = (float complex)acc[k];
+            rows[nb++] = j;
+        }
     }
     free(acc);
-    return 0;
+    free(w);
+    return nb;
 }
 
 /* Step 2: D, S and the astrometric variance into the outputs (unc holds
  * V_ast until step 3), and the reference's light as it enters D and S
  * (D_R into dl, S_R into sl).  x, y, e: three free planes; x holds
  * N - R (the top of the file says why).  S^ = conj(P_n^ P_r^) D^ F_D /
- * Delta and S_R^ = conj(P_n^ P_r^) D_R^ F_D / Delta, so that D_R^ in y
- * gives S_R^ in e once D is out of e. */
+ * Delta and S_R^ = conj(P_n^ P_r^) D_R^ F_D / Delta: D^ into E, S^ into
+ * X, D_R^ into Y and S_R^ into A (the full grid's PSFs are not needed
+ * after this). */
 static void step_d_s(const rapid_zogy_in *in, const grid *g,
-                     const float complex *A, const float complex *B,
+                     float complex *A, const float complex *B,
                      const noise_model *m, double fd, const float *mf,
                      float *x, float *y, float *e, float *dl, float *sl,
                      rapid_zogy_out *out)
 {
     float complex *X = (float complex *)x, *Y = (float complex *)y,
                   *E = (float complex *)e;
+    float *a = (float *)A;
     float tiny = (float)(1e-12 * (m->s2n + m->s2r)), nrm = (float)g->norm;
     double sx2 = in->sx * in->sx, sy2 = in->sy * in->sy;
-    int ix, j;
+    int ix, j, k, nb, *rows;
 
     fill_pair(in, g, x, y, 0, NULL, NULL, mf, 0, 0, NULL, NULL);
     for (j = 0; j < in->ny; j++) { /* x = N - R */
@@ -981,15 +1162,19 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
             xr[ix] -= yr[ix];
     }
     rapid_fft_r2c(g->fwd, x, X);
-    if (exact_bright(in, g, sqrt(m->s2r), y, e))
-        rapid_fft_r2c(g->fwd, y, Y);
-    else { /* the bright part's rows (e) transformed exactly, then both */
-        rapid_fft_r2c(g->fwd, y, Y);
-        rapid_fft_c2c(g->cols, E, E);
-        for (j = 0; j < g->py; j++)
-            for (ix = 0; ix < g->hx; ix++)
-                Y[(size_t)j * g->hx + ix] += E[(size_t)j * g->hx + ix];
+    /* y's transform: its rows (those below the image are zero), the
+     * bright part's rows added, then the columns */
+    rows = malloc((size_t)in->ny * sizeof *rows);
+    nb = rows ? exact_bright(in, g, sqrt(m->s2r), y, e, rows) : 0;
+    rapid_fft_r2c(g->rows_img, y, Y);
+    for (k = 0; k < nb; k++) {
+        float complex *yr = Y + (size_t)rows[k] * g->hx;
+        const float complex *er = E + (size_t)k * g->hx;
+        for (ix = 0; ix < g->hx; ix++)
+            yr[ix] += er[ix];
     }
+    free(rows);
+    rapid_fft_c2c(g->cols, Y, Y);
     for (j = 0; j < g->py; j++)
         for (ix = 0; ix < g->hx; ix++) {
             size_t i = (size_t)j * g->hx + ix;
@@ -997,12 +1182,26 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
             noise_at(g, m, j, ix, &vn, &vr);
             d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
             if (d2 > tiny) {
-                float complex z = X[i], yr = Y[i];
-                E[i] = (B[i] * z + (B[i] - A[i]) * yr) / sqrtf(d2);
-                X[i] = conjf(A[i] * B[i]) * E[i] / sqrtf(d2);
-                Y[i] = A[i] * yr / sqrtf(d2);
+                /* in real arithmetic, as C's complex products (re re -
+                 * im im, re im + im re) and quotients by a real make them
+                 * (without their checks for infinities: the values are
+                 * finite): E = (B X + (B - A) Y) / q, X = conj(A B) E / q,
+                 * Y = A Y / q, A = conj(A B) Y / q, q = sqrt(Delta^2) */
+                float q = sqrtf(d2), ar = crealf(A[i]), ai = cimagf(A[i]);
+                float br = crealf(B[i]), bi = cimagf(B[i]);
+                float zr = crealf(X[i]), zi = cimagf(X[i]);
+                float yr = crealf(Y[i]), yi = cimagf(Y[i]);
+                float dr = br - ar, di = bi - ai;
+                float cr = ar * br - ai * bi, ci = -(ar * bi + ai * br);
+                float er = (br * zr - bi * zi + (dr * yr - di * yi)) / q;
+                float ei = (br * zi + bi * zr + (dr * yi + di * yr)) / q;
+                float ur = (ar * yr - ai * yi) / q, ui = (ar * yi + ai * yr) / q;
+                E[i] = CMPLXF(er, ei);
+                X[i] = CMPLXF((cr * er - ci * ei) / q, (cr * ei + ci * er) / q);
+                Y[i] = CMPLXF(ur, ui);
+                A[i] = CMPLXF((cr * ur - ci * ui) / q, (cr * ui + ci * ur) / q);
             } else {
-                E[i] = X[i] = Y[i] = 0;
+                E[i] = X[i] = Y[i] = A[i] = 0;
             }
         }
     rapid_fft_c2r(g->bwd, E, e);
@@ -1012,30 +1211,24 @@ static void step_d_s(const rapid_zogy_in *in, const grid *g,
         for (ix = 0; ix < in->nx; ix++)
             dr[ix] = (float)(er[ix] * nrm / fd);
     }
-    for (j = 0; j < g->py; j++)
-        for (ix = 0; ix < g->hx; ix++) {
-            size_t i = (size_t)j * g->hx + ix;
-            float vn, vr, aa, bb, d2;
-            noise_at(g, m, j, ix, &vn, &vr);
-            d2 = delta2(A[i], B[i], vn, vr, &aa, &bb);
-            E[i] = d2 > tiny ? conjf(A[i] * B[i]) * Y[i] / sqrtf(d2) : 0;
-        }
     rapid_fft_c2r(g->bwd, X, x);
     rapid_fft_c2r(g->bwd, Y, y);
-    rapid_fft_c2r(g->bwd, E, e);
+    rapid_fft_c2r(g->bwd, A, a);
     for (j = 0; j < in->ny; j++) {
-        const float *xr = x + (size_t)j * g->stride, *yr = e + (size_t)j * g->stride;
+        const float *xr = x + (size_t)j * g->stride, *yr = a + (size_t)j * g->stride;
         const float *lr = y + (size_t)j * g->stride;
         /* rows above and below (the padding is there beyond the image) */
         const float *xu = x + (size_t)((j + 1) % g->py) * g->stride;
         const float *xd = x + (size_t)((j - 1 + g->py) % g->py) * g->stride;
-        const float *yu = e + (size_t)((j + 1) % g->py) * g->stride;
-        const float *yd = e + (size_t)((j - 1 + g->py) % g->py) * g->stride;
+        const float *yu = a + (size_t)((j + 1) % g->py) * g->stride;
+        const float *yd = a + (size_t)((j - 1 + g->py) % g->py) * g->stride;
         float *sr = out->scorr + (size_t)j * in->nx;
         float *vr = out->unc + (size_t)j * in->nx;
         float *dlr = dl + (size_t)j * in->nx, *slr = sl + (size_t)j * in->nx;
         for (ix = 0; ix < in->nx; ix++) {
-            int l = (ix - 1 + g->px) % g->px, r = (ix + 1) % g->px;
+            /* the columns left and right (px > nx: ix + 1 is in the
+             * grid, and column px - 1 is left of column 0) */
+            int l = ix > 0 ? ix - 1 : g->px - 1, r = ix + 1;
             /* S_N = S + S_R */
             double gxr = 0.5 * (yr[r] - yr[l]) * nrm, gyr = 0.5 * (yu[ix] - yd[ix]) * nrm;
             double gxn = 0.5 * (xr[r] - xr[l]) * nrm + gxr;
@@ -1290,7 +1483,7 @@ static int median_finite(const float *v, size_t n, double *med)
         if (isfinite(v[i]))
             w[m++] = v[i];
     if (m)
-        *med = rapid_select_f(w, m, m / 2);
+        *med = select_k(w, 0, (long)m - 1, (long)(m / 2));
     free(w);
     return 0;
 }
@@ -1347,9 +1540,9 @@ static int excess_variance(const rapid_zogy_in *in, const grid *sg,
         t = NULL;
     }
 cleanup:
-    rapid_fft_free(al);
-    rapid_fft_free(bl);
-    rapid_fft_free(kl);
+    plane_free(al);
+    plane_free(bl);
+    plane_free(kl);
     free(k2);
     free(t);
     grid_release(&lg);
@@ -1720,14 +1913,14 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         goto done;
     out->padx = g.px;
     out->pady = g.py;
-    out->d = malloc(n * sizeof *out->d);
-    out->unc = malloc(n * sizeof *out->unc);
-    out->scorr = malloc(n * sizeof *out->scorr);
+    out->d = rapid_big_malloc(n * sizeof *out->d);
+    out->unc = rapid_big_malloc(n * sizeof *out->unc);
+    out->scorr = rapid_big_malloc(n * sizeof *out->scorr);
     out->pd = malloc((size_t)out->npd * out->npd * sizeof *out->pd);
-    dl = malloc(n * sizeof *dl);
-    sl = malloc(n * sizeof *sl);
-    vs = malloc(n * sizeof *vs);
-    mf = malloc(n * sizeof *mf);
+    dl = rapid_big_malloc(n * sizeof *dl);
+    sl = rapid_big_malloc(n * sizeof *sl);
+    vs = rapid_big_malloc(n * sizeof *vs);
+    mf = rapid_big_malloc(n * sizeof *mf);
     for (k = 0; k < NPLANES; k++)
         if (!(pl[k] = plane_new(&g)))
             break;
@@ -1772,7 +1965,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     free(ok);
     ok = NULL;
     for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
-        rapid_fft_free(pl[k]);
+        plane_free(pl[k]);
         pl[k] = NULL;
     }
     for (i = 0; i < n; i++) /* sigma_D^2 from here on */
@@ -1796,15 +1989,15 @@ done:
     free(ok);
     for (k = 0; k < 3; k++)
         free(ex[k].p);
-    free(mf);
-    free(dl);
-    free(sl);
-    free(vs);
+    rapid_big_free(mf);
+    rapid_big_free(dl);
+    rapid_big_free(sl);
+    rapid_big_free(vs);
     for (k = 0; k < NPLANES; k++)
-        rapid_fft_free(pl[k]);
-    rapid_fft_free(as);
-    rapid_fft_free(bs);
-    rapid_fft_free(ks);
+        plane_free(pl[k]);
+    plane_free(as);
+    plane_free(bs);
+    plane_free(ks);
     grid_release(&g);
     grid_release(&sg);
     corr_map_release(&cm);
