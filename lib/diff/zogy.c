@@ -302,14 +302,11 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
     double complex *uy = malloc((size_t)g->py * sizeof *uy);
     double complex *vx = malloc((size_t)g->hx * sizeof *vx);
     float *vf;
+    int rc = 0;
 
     if (!p || !u || !v || !uy || !vx) {
-        free(p);
-        free(u);
-        free(v);
-        free(uy);
-        free(vx);
-        return RAPID_E_NOMEM;
+        rc = RAPID_E_NOMEM;
+        goto done;
     }
     for (i = 0; i < n * n; i++)
         sum += psf[i];
@@ -345,12 +342,8 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
                 (float)(p[(size_t)j * n + i] - u[j] * v[i]);
     r2c_edges(g, pl);
     if (dft_1d(u, n, g->py, g->py, uy) || dft_1d(v, n, g->px, g->hx, vx)) {
-        free(p);
-        free(u);
-        free(v);
-        free(uy);
-        free(vx);
-        return RAPID_E_NOMEM;
+        rc = RAPID_E_NOMEM;
+        goto done;
     }
     vf = (float *)vx; /* v's transform as floats, re/im, in place */
     for (i = 0; i < g->hx; i++) {
@@ -366,12 +359,13 @@ static int psf_to_plane(const grid *g, const float *psf, int n, float *pl)
             row[2 * i + 1] += ur * vf[2 * i + 1] + ui * vf[2 * i];
         }
     }
+done:
     free(p);
     free(u);
     free(v);
     free(uy);
     free(vx);
-    return 0;
+    return rc;
 }
 
 /* What the reference's correlated noise does to the variance through the
