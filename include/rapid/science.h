@@ -26,6 +26,7 @@
 #include "rapid/background.h"
 #include "rapid/error.h"
 #include "rapid/fits.h"
+#include "rapid/spikes.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,19 +63,11 @@ int rapid_science_read(const char *path, const char *hdu, rapid_science *s,
 void rapid_science_release(rapid_science *s);
 
 /* Unflagged single-pixel spikes made NaN in rate and unc (counted in
- * nspike): hot pixels and cosmic-ray charge that DQ does not mark, which a
- * difference would otherwise take for point sources (Roman's PSF is
- * undersampled: a spike of 20 sigma passes a PSF fit's chi^2).  A pixel is
- * one where its excess over the background, less RAPID_SPIKE_MARGIN times
- * the PSF's peak-to-neighbour ratio times the largest excess of its four
- * side neighbours (all with data), is more than RAPID_SPIKE_NSIGMA times
- * the sky's noise there: no point source, whose neighbours hold at least
- * 1 / ratio of its peak, can be one (the ratio is the largest a source
- * centred on a pixel has; psf: psf_n x psf_n, odd, centred on its middle
- * pixel, the native pixels of the image).  Needs the background read with
- * the image (s->bkg); without it nothing is masked. */
-#define RAPID_SPIKE_NSIGMA 5.0
-#define RAPID_SPIKE_MARGIN 1.5
+ * nspike): hot pixels and cosmic-ray charge that DQ does not mark
+ * (rapid/spikes.h), judged against the background read with the image
+ * (s->bkg; without it nothing is masked) and the sky's noise.  psf:
+ * psf_n x psf_n, odd, centred on its middle pixel, the native pixels of
+ * the image; RAPID_E_ARG if its middle is not a peak. */
 int rapid_science_mask_spikes(rapid_science *s, const float *psf, int psf_n,
                               rapid_err *err);
 

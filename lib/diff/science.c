@@ -202,71 +202,27 @@ fail:
     return rc;
 }
 
-/* The PSF's central value over its largest side neighbour. */
-static double peak_ratio(const float *psf, int n)
-{
-    int c = n / 2;
-    double p = psf[(size_t)c * n + c], m = 0;
-
-    if (n < 3)
-        return NAN;
-    m = fmax(fmax(psf[(size_t)c * n + c - 1], psf[(size_t)c * n + c + 1]),
-             fmax(psf[(size_t)(c - 1) * n + c], psf[(size_t)(c + 1) * n + c]));
-    return m > 0 && p > m ? p / m : NAN;
-}
-
 int rapid_science_mask_spikes(rapid_science *s, const float *psf, int psf_n,
                               rapid_err *err)
 {
-    static const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
-    int nx = s->rate.nx, ny = s->rate.ny, x, y, k;
-    double gt = s->gain * s->exptime, vr = s->rdnoise / gt, ratio;
+    double gt = s->gain * s->exptime, ratio = rapid_spike_psf_ratio(psf, psf_n);
+    rapid_spike_noise nz;
     float *bk = NULL;
-    unsigned char *spike = NULL;
-    size_t i, n = (size_t)nx * ny;
-    int rc = 0;
+    int rc;
 
     s->nspike = 0;
-    if (!psf || psf_n < 3 || psf_n % 2 == 0 || !isfinite(ratio = peak_ratio(psf, psf_n)))
+    if (!isfinite(ratio))
         return rapid_fail(err, RAPID_E_ARG, "spikes: a PSF of %d x %d pixels "
                           "without a peak in its middle", psf_n, psf_n);
     if (!s->bkg.mean)
         return 0;
-    vr *= vr;
-    bk = malloc(n * sizeof *bk);
-    spike = calloc(n, 1);
-    if (!bk || !spike) {
-        rc = rapid_fail(err, RAPID_E_NOMEM, "spikes: no memory");
-        goto cleanup;
-    }
+    if (!(bk = malloc((size_t)s->rate.nx * s->rate.ny * sizeof *bk)))
+        return rapid_fail(err, RAPID_E_NOMEM, "spikes: no memory");
     rapid_background_fill(&s->bkg, bk);
-    for (y = 1; y < ny - 1; y++)
-        for (x = 1; x < nx - 1; x++) {
-            double e, nb = 0, sd;
-            i = (size_t)y * nx + x;
-            if (!isfinite(e = s->rate.data[i] - bk[i]))
-                continue;
-            sd = sqrt(vr + fmax(bk[i], 0) / gt);
-            if (e <= RAPID_SPIKE_NSIGMA * sd)
-                continue;
-            for (k = 0; k < 4; k++) {
-                size_t j = (size_t)(y + dy[k]) * nx + x + dx[k];
-                double v = s->rate.data[j] - bk[j];
-                if (!isfinite(v))
-                    break;
-                nb = fmax(nb, v);
-            }
-            if (k == 4 && e - RAPID_SPIKE_MARGIN * ratio * nb > RAPID_SPIKE_NSIGMA * sd)
-                spike[i] = 1;
-        }
-    for (i = 0; i < n; i++) /* after the search, so that a spike's
-                             * neighbour is judged by the data */
-        if (spike[i]) {
-            s->rate.data[i] = s->unc.data[i] = NAN;
-            s->nspike++;
-        }
-cleanup:
+    nz.bkg = bk, nz.bkg0 = 0;
+    nz.var_read = (s->rdnoise / gt) * (s->rdnoise / gt), nz.var_per_unit = 1 / gt;
+    rc = rapid_spike_mask(s->rate.data, s->unc.data, s->rate.nx, s->rate.ny, &nz,
+                          ratio, &s->nspike, err);
     free(bk);
-    free(spike);
     return rc;
 }
