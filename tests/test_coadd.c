@@ -379,12 +379,28 @@ static void test_row_batch(void **state)
 
 /* ------------------------------------------ outliers where few inputs overlap */
 
+/* Unflagged hot pixels of write_input_dq: on the sky midway between the
+ * stars (at integer multiples of 3.3" from the tile centre, where neither
+ * the cosmic ray nor the transient is), from 15 to 300 sigma of the sky's
+ * noise (10 DN). */
+#define NHOT 8
+static const int hot_at[NHOT][2] = {{-2, -2}, {-2, 0}, {-2, 2}, {0, -2},
+                                    {0, 2}, {2, -2}, {2, 0}, {2, 2}};
+static const double hot_dn[NHOT] = {150, 250, 400, 600, 900, 1400, 2000, 3000};
+
+static void hot_sky(int h, double *ra, double *dec)
+{
+    *dec = tdec + hot_at[h][1] * 3.3 / 3600;
+    *ra = tra + hot_at[h][0] * 3.3 / 3600 / cos(tdec * M_PI / 180);
+}
+
 /* Input k's geometry, sky, stars and noise, plus: a single-pixel charge
  * of CR_DN / 2 that no flag marks at the cosmic ray's position (if
- * `unflagged`), and a pixel flagged PERSISTENCE at the transient's
- * position whose eight neighbours hold 400 DN of unflagged persistence (if
- * `persist`); SCI and DQ extensions, into path. */
-static void write_input_dq(int k, int unflagged, int persist, const char *path)
+ * `unflagged`), the NHOT unflagged hot pixels (if `hot`), and a pixel
+ * flagged PERSISTENCE at the transient's position whose eight neighbours
+ * hold 400 DN of unflagged persistence and the 40 pixels beyond them, up
+ * to 3 px away, 150 DN (if `persist`); SCI and DQ extensions, into path. */
+static void write_input_dq(int k, int unflagged, int hot, int persist, const char *path)
 {
     rapid_image img = RAPID_IMAGE_INIT;
     rapid_image_u32 dq = RAPID_IMAGE_U32_INIT;
@@ -407,12 +423,19 @@ static void write_input_dq(int k, int unflagged, int persist, const char *path)
     assert_int_equal(rapid_wcs_sky2pix(&w, 1, &cr_ra, &cr_dec, &x, &y, NULL), 0);
     if (unflagged)
         img.data[(int)floor(y + 0.5) * NPIX + (int)floor(x + 0.5)] += (float)(CR_DN / 2);
+    for (i = 0; hot && i < NHOT; i++) {
+        double ra, dec;
+        hot_sky(i, &ra, &dec);
+        assert_int_equal(rapid_wcs_sky2pix(&w, 1, &ra, &dec, &x, &y, NULL), 0);
+        img.data[(int)floor(y + 0.5) * NPIX + (int)floor(x + 0.5)] += (float)hot_dn[i];
+    }
     assert_int_equal(rapid_wcs_sky2pix(&w, 1, &tr_ra, &tr_dec, &x, &y, NULL), 0);
     xi = (int)floor(x + 0.5), yi = (int)floor(y + 0.5);
     if (persist) {
-        for (b = -1; b <= 1; b++)
-            for (a = -1; a <= 1; a++)
-                img.data[(yi + b) * NPIX + xi + a] += 400;
+        for (b = -3; b <= 3; b++)
+            for (a = -3; a <= 3; a++)
+                img.data[(yi + b) * NPIX + xi + a] +=
+                    abs(a) <= 1 && abs(b) <= 1 ? 400 : 150;
         img.data[yi * NPIX + xi] += 20000;
         dq.data[yi * NPIX + xi] = RAPID_DQ_PERSISTENCE | RAPID_DQ_DO_NOT_USE;
     }
@@ -475,8 +498,8 @@ static void test_low_coverage_outliers(void **state)
     (void)state;
     snprintf(p[0], sizeof p[0], "%s/l2dq_0.fits", test_tmpdir());
     snprintf(p[1], sizeof p[1], "%s/l2dq_1.fits", test_tmpdir());
-    write_input_dq(2, 1, 0, p[0]);
-    write_input_dq(3, 0, 0, p[1]);
+    write_input_dq(2, 1, 0, 0, p[0]);
+    write_input_dq(3, 0, 0, 0, p[1]);
     in[0].path = p[0], in[1].path = p[1];
     in[0].psf_path = in[1].psf_path = NULL;
     write_psf(test_tmpdir(), 3);
@@ -499,15 +522,81 @@ static void test_low_coverage_outliers(void **state)
     assert_true(worst < 0.01);
     rapid_coadd_release(&c);
     rapid_wcs_release(&w);
-    /* one input: nothing to reject against; the flagged pixel's
-     * neighbours are left out */
-    write_input_dq(2, 0, 1, p[0]);
+    /* one input: nothing to reject against; the pixels within 3 px of
+     * the flagged one are left out */
+    write_input_dq(2, 0, 0, 1, p[0]);
     assert_ok(rapid_coadd_make(&o, rtid, "H158", in, 1, &c, NULL, NULL, &err), err);
     e = excess_at(&c, tr_ra, tr_dec, &noise);
-    print_message("one input: excess around a PERSISTENCE pixel %.1f DN/s (its neighbours "
-                  "held %.0f), noise %.2f\n", e, 8 * 400 / EXPT, noise);
+    print_message("one input: excess around a PERSISTENCE pixel %.1f DN/s (the pixels "
+                  "within 3 px held %.0f), noise %.2f\n", e, (8 * 400 + 40 * 150) / EXPT,
+                  noise);
     assert_true(fabs(e) < 4 * noise);
     rapid_coadd_release(&c);
+}
+
+/* Where one input alone makes the reference there is nothing to reject
+ * its unflagged hot pixels and single-pixel cosmic-ray charge against:
+ * they are found in the input itself (docs/reference.md) and left out,
+ * every one of them, and the header counts them (NSPIKE), while no pixel
+ * of a star, whatever its phase on the input's pixels, is taken: each
+ * keeps its flux and its full coverage. */
+static void test_single_input_spikes(void **state)
+{
+    rapid_coadd_opts o;
+    rapid_coadd c;
+    rapid_coadd_input in;
+    rapid_err err = RAPID_ERR_INIT;
+    rapid_wcs w = RAPID_WCS_INIT, wi = RAPID_WCS_INIT;
+    int64_t rtid = rapid_tile_rtid(RAPID_TILE_NSIDE, 11.1, -43.8);
+    char p[600];
+    double noise, e, worst = 0, covmin = 2, x, y, ph[2][2] = {{1, 0}, {1, 0}};
+    long nspike = -1;
+    int k, i, j;
+
+    (void)state;
+    snprintf(p, sizeof p, "%s/l2hot.fits", test_tmpdir());
+    write_input_dq(2, 1, 1, 0, p);
+    write_psf(test_tmpdir(), 3);
+    in.path = p, in.psf_path = NULL;
+    opts(&o);
+    o.min_inputs = 1;
+    assert_ok(rapid_coadd_make(&o, rtid, "H158", &in, 1, &c, NULL, NULL, &err), err);
+    assert_int_equal(rapid_header_get_long(&c.header, "NSPIKE", &nspike, NULL), 0);
+    print_message("one input: %ld spikes masked (%d hot pixels and a cosmic ray planted)\n",
+                  nspike, NHOT);
+    assert_int_equal(nspike, NHOT + 1);
+    e = excess_at(&c, cr_ra, cr_dec, &noise);
+    assert_true(fabs(e) < 4 * noise);
+    for (k = 0; k < NHOT; k++) {
+        double ra, dec;
+        hot_sky(k, &ra, &dec);
+        e = excess_at(&c, ra, dec, &noise);
+        print_message("hot pixel of %.0f DN: %.2f DN/s left, noise %.2f\n", hot_dn[k], e, noise);
+        assert_true(fabs(e) < 4 * noise);
+    }
+    assert_int_equal(rapid_wcs_from_header(&w, &c.image.hdr, NULL), 0);
+    input_wcs(&wi, 2);
+    for (k = 0; k < NSTAR; k++) {
+        double xi, yi;
+        assert_int_equal(rapid_wcs_sky2pix(&wi, 1, &sra[k], &sdec[k], &xi, &yi, NULL), 0);
+        xi -= floor(xi + 0.5), yi -= floor(yi + 0.5); /* the phase on the input */
+        ph[0][0] = fmin(ph[0][0], xi), ph[0][1] = fmax(ph[0][1], xi);
+        ph[1][0] = fmin(ph[1][0], yi), ph[1][1] = fmax(ph[1][1], yi);
+        assert_int_equal(rapid_wcs_sky2pix(&w, 1, &sra[k], &sdec[k], &x, &y, NULL), 0);
+        worst = fmax(worst, fabs(aperture(&c.image, x, y, 7.0, c.meta.gmedian) / sflux[k] - 1));
+        for (j = (int)y - 4; j <= (int)y + 5; j++)
+            for (i = (int)x - 4; i <= (int)x + 5; i++)
+                covmin = fmin(covmin, c.coverage.data[j * GRID + i]);
+    }
+    print_message("stars at phases x %.2f..%.2f, y %.2f..%.2f: worst flux error %.3f%%, "
+                  "least coverage within 4 px %.3f\n", ph[0][0], ph[0][1], ph[1][0],
+                  ph[1][1], 100 * worst, covmin);
+    assert_true(ph[0][0] < -0.4 && ph[0][1] > 0.4 && ph[1][0] < -0.4 && ph[1][1] > 0.4);
+    assert_true(worst < 0.01);
+    assert_true(covmin > 0.9);
+    rapid_coadd_release(&c);
+    rapid_wcs_release(&w);
+    rapid_wcs_release(&wi);
 }
 
 /* The rejection's pre-filter only saves time: with it and without it
@@ -988,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_row_batch),
         cmocka_unit_test(test_reject_prefilter),
         cmocka_unit_test(test_low_coverage_outliers),
+        cmocka_unit_test(test_single_input_spikes),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_coverage_total),
         cmocka_unit_test(test_too_few),

@@ -179,10 +179,11 @@ static int provenance(rapid_header *h, int64_t rtid, const rapid_filter *f,
     double texp = 0;
     time_t now = time(NULL);
     struct tm tm;
+    long nspike = 0;
     int k, rc = 0;
 
     for (k = 0; k < n; k++)
-        texp += in[k].exptime;
+        texp += in[k].exptime, nspike += in[k].nspike;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
     if ((rc = rapid_header_set_long(h, card = "FIELD", (long)rtid,
@@ -199,7 +200,9 @@ static int provenance(rapid_header *h, int64_t rtid, const rapid_filter *f,
         (rc = rapid_header_set_double(h, card = "COV5PERC", m->cov5percent,
                                       "% of pixels with coverage >= 5")) ||
         (rc = rapid_header_set_double(h, card = "TOTEXPTM", texp,
-                                      "[s] total exposure time")))
+                                      "[s] total exposure time")) ||
+        (rc = rapid_header_set_long(h, card = "NSPIKE", nspike,
+                                    "input spikes masked (hot pixels, cosmic rays)")))
         return rapid_header_fail(err, rc, "reference image", card);
     for (k = 0; k < n; k++) {
         const char *base = strrchr(in[k].src->path, '/');
@@ -393,7 +396,8 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
                         "%d x %d grid", o->size, o->size);
         goto cleanup;
     }
-    if ((rc = coadd_run_inputs(&s, o->nthreads, err)) != 0)
+    if ((rc = coadd_spike_ratios(in, nin, err)) != 0 ||
+        (rc = coadd_run_inputs(&s, o->nthreads, err)) != 0)
         goto cleanup;
     out->meta.npixsat = s.npixsat;
     /* Reject, then the maps. */

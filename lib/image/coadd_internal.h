@@ -33,6 +33,9 @@ typedef struct coadd_input {
     double weight;        /* inverse variance of the sky, at that scale */
     double vc1, vc0, via; /* variance of a value v: G a ia (|v| vc1 + vc0 ia),
                            * ia the inverse of an input pixel's area */
+    double spike_ratio;   /* its PSF's peak over its largest side neighbour
+                           * (rapid/spikes.h; NaN: no spike search) */
+    long nspike;          /* its pixels left out as spikes */
     char filter[16];
 } coadd_input;
 
@@ -47,6 +50,14 @@ int coadd_choose_inputs(const rapid_coadd_opts *o, const rapid_filter *f,
                         rapid_wcs *grid, const rapid_tile *t, coadd_input **out,
                         int *nout, const char **why, rapid_err *err);
 void coadd_input_release(coadd_input *in);
+
+/* Half-width (px) of the square around each PERSISTENCE pixel of an
+ * input that is left out, as the science image loses it
+ * (RAPID_SCIENCE_PERSIST_GROW): the charge of pixels an earlier exposure
+ * nearly filled reaches 3 px beyond those flagged, and where one input
+ * covers the grid nothing rejects it.  The neighbours of JUMP_DET pixels
+ * go within 1 px (RAPID_DQ_GROW). */
+#define COADD_PERSIST_GROW 3
 
 /* --------------------------------------------------------- running sums */
 
@@ -121,5 +132,9 @@ int coadd_image_stats(rapid_coadd *c);
 int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
                         int n, rapid_image *out, rapid_image *out_over,
                         rapid_err *err);
+
+/* Each input's spike_ratio from its PSF file (as given, or found beside
+ * it): 0, or the failure to find or read one, naming it. */
+int coadd_spike_ratios(coadd_input *in, int n, rapid_err *err);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "coadd_internal.h"
 #include "rapid/psfops.h"
+#include "rapid/spikes.h"
 
 /* ------------------------------------------------------------ PSF files */
 
@@ -326,6 +327,37 @@ none:
     return rc < 0 ? rc : 0;
 }
 
+/* The PSF file of input in into *p: the path given, or path (sz bytes)
+ * holding the one found beside it. */
+static int input_psf(const coadd_input *in, char *path, size_t sz,
+                     const char **p, rapid_err *err)
+{
+    int rc = 0;
+
+    *p = in->src->psf_path;
+    if (!*p && (rc = rapid_coadd_find_psf(in->src->path, in->filter, in->sca,
+                                          path, sz, err)) == 0)
+        *p = path;
+    return rc;
+}
+
+int coadd_spike_ratios(coadd_input *in, int n, rapid_err *err)
+{
+    rapid_image psf = RAPID_IMAGE_INIT;
+    int k, rc = 0;
+
+    for (k = 0; k < n && rc == 0; k++) {
+        char path[4096];
+        const char *p = NULL;
+        if ((rc = input_psf(&in[k], path, sizeof path, &p, err)) == 0 &&
+            (rc = rapid_fits_read_image(p, NULL, &psf, err)) == 0)
+            in[k].spike_ratio = psf.nx == psf.ny ? rapid_spike_psf_ratio(psf.data, psf.nx)
+                                                 : NAN;
+        rapid_image_release(&psf);
+    }
+    return rc;
+}
+
 int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
                         int n, rapid_image *out, rapid_image *out_over,
                         rapid_err *err)
@@ -341,13 +373,9 @@ int coadd_reference_psf(const rapid_coadd_opts *o, const coadd_input *in,
     }
     for (k = 0; k < n && rc == 0; k++) {
         char path[4096];
-        const char *p = in[k].src->psf_path;
-        if (!p) {
-            if ((rc = rapid_coadd_find_psf(in[k].src->path, in[k].filter, in[k].sca,
-                                           path, sizeof path, err)) != 0)
-                break;
-            p = path;
-        }
+        const char *p = NULL;
+        if ((rc = input_psf(&in[k], path, sizeof path, &p, err)) != 0)
+            break;
         if (!(paths[k] = strdup(p)))
             rc = rapid_fail(err, RAPID_E_NOMEM, "reference PSF: no memory");
         else

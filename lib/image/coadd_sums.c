@@ -18,6 +18,7 @@
 #include "rapid/pixmap.h"
 #include "coadd_internal.h"
 #include "rapid/dq.h"
+#include "rapid/spikes.h"
 #include "resample.h"
 
 /* ------------------------------------------------------------ the sums */
@@ -252,6 +253,28 @@ static int input_err(const coadd_input *in, const rapid_image *im,
     return 1;
 }
 
+/* The input's unflagged single-pixel spikes (hot pixels, cosmic-ray
+ * charge below the jump threshold) to NaN, told from stars by its PSF
+ * (rapid/spikes.h): where it alone covers the grid nothing rejects them
+ * later.  The background is its median sky: where the local sky is
+ * higher (a galaxy's light) that only makes the search more cautious. */
+static int mask_spikes(coadd_input *in, rapid_image *im, double sky, rapid_err *err)
+{
+    rapid_spike_noise nz;
+    int rc;
+
+    in->nspike = 0;
+    if (!isfinite(in->spike_ratio))
+        return 0;
+    nz.bkg = NULL, nz.bkg0 = sky;
+    nz.var_read = in->rdnoise * in->rdnoise / (in->gain * in->gain);
+    nz.var_per_unit = 1 / in->gain;
+    if ((rc = rapid_spike_mask(im->data, NULL, im->nx, im->ny, &nz, in->spike_ratio,
+                               &in->nspike, err)) != 0)
+        rapid_err_prefix(err, "%s", in->src->path);
+    return rc;
+}
+
 /* Read, weigh and resample input k into the worker's mesh, then add it. */
 static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
 {
@@ -273,10 +296,14 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
         goto cleanup;
     }
     /* pixels the DQ extension flags are no data, and the neighbours of
-     * those with excess charge around them (RAPID_DQ_GROW: where few
-     * inputs overlap, the outlier rejection cannot take that charge out);
-     * ERR, where there is one, gives the noise (else GAIN and RDNOISE do) */
-    if ((rc = rapid_dq_mask_file_grow(in->src->path, im, RAPID_DQ_GROW, &dqn, err)) != 0 ||
+     * those with excess charge around them (within COADD_PERSIST_GROW px
+     * of PERSISTENCE, 1 px of JUMP_DET: where few inputs overlap, the
+     * outlier rejection cannot take that charge out); ERR, where there is
+     * one, gives the noise (else GAIN and RDNOISE do) */
+    if ((rc = rapid_dq_mask_file_grow_by(in->src->path, im, RAPID_DQ_PERSISTENCE,
+                                         COADD_PERSIST_GROW, &dqn, err)) != 0 ||
+        (rc = rapid_dq_mask_file_grow_by(in->src->path, im, RAPID_DQ_JUMP_DET, 1,
+                                         NULL, err)) != 0 ||
         (rc = input_err(in, im, &t->err, &errmed, err)) < 0)
         goto cleanup;
     rc = 0;
@@ -299,6 +326,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     skyvar = (fabs(sky) * in->gain + in->rdnoise * in->rdnoise) /
              (in->gain * in->gain) * in->scale * in->scale;
     in->weight = 1.0 / skyvar;
+    if ((rc = mask_spikes(in, im, sky, err)) != 0)
+        goto cleanup;
     if ((rc = rapid_pixmap_make(&m, &in->wcs, s->grid, -0.5, in->nx - 0.5, -0.5,
                                 in->ny - 0.5, 64, err)) != 0) {
         rapid_err_prefix(err, "%s", in->src->path);
