@@ -195,7 +195,7 @@ static void check_products(const char *base)
 {
     static const char *suffix[5] = {"", "_cov", "_unc", "_psf", "_cat"};
     static const char *prov[] = {"RAPIDVER", "GITCOMM", "DATE", "FILTER", "FIELD", NULL};
-    static const char *science[] = {"MAGZP", "NFRAMES", NULL};
+    static const char *science[] = {"MAGZP", "NFRAMES", "NSPIKE", NULL};
     char path[600];
     int k, i, hdu;
 
