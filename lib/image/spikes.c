@@ -42,14 +42,17 @@ int rapid_spike_mask(float *data, float *also, int nx, int ny,
                           "mask", nx, ny);
     for (y = 1; y < ny - 1; y++)
         for (x = 1; x < nx - 1; x++) {
-            double b, e, nb = 0, sd;
+            double b, e, nb = 0, sd, var;
             i = (size_t)y * nx + x;
             b = bk ? bk[i] : noise->bkg0;
-            if (!isfinite(e = data[i] - b))
+            e = data[i] - b;
+            var = noise->var_read + fmax(b, 0) * noise->var_per_unit;
+            /* e > NSIGMA sd in one comparison, without a square root and
+             * without the coin-toss branch on e's sign: almost every pixel
+             * (NaN too) ends here, predictably */
+            if (!(e * fabs(e) > RAPID_SPIKE_NSIGMA * RAPID_SPIKE_NSIGMA * var))
                 continue;
-            sd = sqrt(noise->var_read + fmax(b, 0) * noise->var_per_unit);
-            if (e <= RAPID_SPIKE_NSIGMA * sd)
-                continue;
+            sd = sqrt(var);
             for (k = 0; k < 4; k++) {
                 size_t j = (size_t)(y + dy[k]) * nx + x + dx[k];
                 double v = data[j] - (bk ? bk[j] : noise->bkg0);
