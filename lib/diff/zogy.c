@@ -1987,7 +1987,11 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     ok = NULL;
     for (i = 0; i < n; i++) /* sigma_D^2 from here on */
         out->unc[i] *= out->unc[i];
-    /* the term's light, a padded plane its scratch */
+    for (k = 1; k < NPLANES; k++) { /* the padded planes are done with */
+        plane_free(pl[k]);
+        pl[k] = NULL;
+    }
+    /* the term's light, the last padded plane its scratch */
     if (model_error_on(in) &&
         (!(ext = calloc(n, 1)) ||
          (rc = model_light(in, dl, sl, pl[0], ext, out, err)))) {
@@ -1995,10 +1999,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
             rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
         goto done;
     }
-    for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
-        plane_free(pl[k]);
-        pl[k] = NULL;
-    }
+    plane_free(pl[0]);
+    pl[0] = NULL;
     if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
                             &m, &fe_n, &fe_r, mf, ext, fd, ex, ks, vs, out,
                             err)))
