@@ -797,6 +797,98 @@ static void test_model_error_apply(void **state)
         }
 }
 
+/* modelerr_point_light: 64 Gaussian stars (sigma 0.7 px, peak 30-300,
+ * random phases; one with a no-data neighbour) and three extended
+ * sources (Gaussians of sigma 2.5 px), one with a star on its flank.
+ * The stars' light stays as it is, bit for bit, the extended sources'
+ * basins are cleared in both lights and marked, and the star on the
+ * flank keeps its own basin; with fewer than MODELERR_MIN bright peaks
+ * nothing is cleared. */
+static void test_model_error_point_light(void **state)
+{
+    enum { N = 170 };
+    static float l[N * N], l2[N * N], l0[N * N], v[N * N];
+    static uint32_t scratch[N * N];
+    static unsigned char ext[N * N];
+    static const double gx[3] = {30, 90, 150}, gy[3] = {150, 90, 30};
+    double sx[65], sy[65], w2;
+    long next;
+    rapid_rng g;
+    int i, j, k, a, b, ns = 0;
+
+    (void)state;
+    rapid_rng_seed(&g, 5);
+    for (k = 0; k < N * N; k++) {
+        l[k] = 0;
+        v[k] = 1;
+    }
+    for (j = 0; j < 8; j++)
+        for (i = 0; i < 8; i++) {
+            double x0 = 15 + 20 * i + rapid_rng_uniform(&g) - 0.5;
+            double y0 = 15 + 20 * j + rapid_rng_uniform(&g) - 0.5;
+            double peak = 30 + 270 * rapid_rng_uniform(&g);
+            sx[ns] = x0, sy[ns++] = y0;
+            for (b = -5; b <= 5; b++)
+                for (a = -5; a <= 5; a++) {
+                    int x = (int)lround(x0) + a, y = (int)lround(y0) + b;
+                    double dx = x - x0, dy = y - y0;
+                    l[y * N + x] += (float)(peak * exp(-(dx * dx + dy * dy) /
+                                                       (2 * 0.49)));
+                }
+        }
+    sx[ns] = gx[0] + 4, sy[ns++] = gy[0]; /* on the first galaxy's flank */
+    for (k = 0; k < 4; k++) {
+        double x0 = k < 3 ? gx[k] : sx[64], y0 = k < 3 ? gy[k] : sy[64];
+        double s2 = k < 3 ? 2.5 * 2.5 : 0.49, peak = k < 3 ? 100 : 200;
+        for (b = -12; b <= 12; b++)
+            for (a = -12; a <= 12; a++) {
+                int x = (int)lround(x0) + a, y = (int)lround(y0) + b;
+                l[y * N + x] += (float)(peak * exp(-(a * a + b * b) / (2 * s2)));
+            }
+    }
+    /* a no-data pixel beside a star's peak: its width is not measured
+     * there, and the star is kept */
+    l[(int)lround(sy[9]) * N + (int)lround(sx[9]) + 1] = NAN;
+    for (k = 0; k < N * N; k++)
+        l2[k] = 0.5f * (l0[k] = l[k]);
+    memset(ext, 0, sizeof ext);
+    assert_int_equal(modelerr_point_light(N, N, l, l2, v, scratch, ext, &w2,
+                                          &next), 0);
+    print_message("  point sources' width^2 %.3f px^2, %ld extended\n", w2,
+                  next);
+    assert_true(w2 > 0.3 && w2 < 0.7);
+    assert_int_equal(next, 3);
+    for (k = 0; k < N * N; k++) {
+        int x = k % N, y = k / N, near_star = 0, near_gal = 0;
+        for (i = 0; i < ns; i++)
+            near_star |= hypot(x - sx[i], y - sy[i]) <= 1.5;
+        for (i = 0; i < 3; i++) /* (the flank star's basin reaches
+                                  * 2 px towards its galaxy) */
+            near_gal |= hypot(x - gx[i], y - gy[i]) <= 2.5 &&
+                        hypot(x - sx[64], y - sy[64]) > 2.5;
+        if (near_star) {
+            assert_memory_equal(&l[k], &l0[k], sizeof l[k]);
+            assert_false(ext[k]);
+        }
+        if (near_gal) {
+            assert_true(l[k] == 0 && l2[k] == 0 && ext[k]);
+        }
+        if (ext[k])
+            assert_true(l[k] == 0 && l2[k] == 0);
+        else if (!isnan(l0[k]))
+            assert_true(l[k] == l0[k] && l2[k] == 0.5f * l0[k]);
+    }
+    /* too few bright peaks to know a point source's width: all kept */
+    for (k = 0; k < N * N; k++)
+        l[k] = l0[k] * (k < 25 * N ? 1 : 0.01f); /* 8 stars */
+    memset(ext, 0, sizeof ext);
+    assert_int_equal(modelerr_point_light(N, N, l, NULL, v, scratch, ext,
+                                          &w2, &next), 0);
+    assert_true(w2 == 0 && next == 0);
+    for (k = 0; k < N * N; k++)
+        assert_false(ext[k]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_model_error_both_terms),
         cmocka_unit_test(test_model_error_none),
         cmocka_unit_test(test_model_error_apply),
+        cmocka_unit_test(test_model_error_point_light),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -187,19 +187,31 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * only) does not lower its own significance.  L's noise is taken out
  * first: D_R and S_R are shrunk towards 0 by 3 times their robust sigma
  * (1.4826 MAD over the image), so that the term vanishes on empty sky.
+ * Then the extended sources' light is taken out of both: each pixel of
+ * D_R with light belongs to the peak it climbs to (to its brightest
+ * neighbour while one is brighter), and a peak wider than 6 times the
+ * median width of the peaks at D_R >= 20 sigma_D (the curvature of ln D_R
+ * across it, -1 / (ln L(x-1) + ln L(x+1) - 2 ln L(x)) averaged over x and
+ * y, a Gaussian's sigma^2 at any sub-pixel phase; 0 where a neighbour has
+ * no light) is an extended source's, whose pixels get no term (in D_R,
+ * S_R and the fills' errors below; rapid_zogy_out's width2_ld,
+ * nextended): the phase-dependent profile errors the term stands for
+ * average out over a source many pixels wide, and a share of a galaxy's
+ * light hid transients on its core.  Compact galaxies, nearly point
+ * sources, keep it.
  * eps, pos are measured (eps_d, eps_s < 0) at static stars: the pixels
  * nearest star_x, star_y when given, else the peaks of D_R (no larger
  * value within 3 px) at D_R >= 20 sigma_D (where the term matters against
  * the noise for any eps above 0.05); either way with data on every pixel
  * within 3 px (no saturated core, hole or edge), each with its 3 x 3
- * neighbours.  The pixels are split at the median of |grad L|^2 / L^2:
- * eps from the flat half (the centres), pos from the steep half (the
- * flanks), each the value for which the residuals' d^2 / (v + V_model)
+ * neighbours: eps from the centre pixels (where residuals are read and
+ * detections sit), pos from the 8 neighbours (the flanks), each the
+ * value for which the residuals' d^2 / (v + V_model)
  * (d = D, v = the noise's sigma_D^2; for S, S and its V_S with V_ast) have
  * the median of a chi^2 with one degree of freedom (0.4549), the other
  * held, alternately until both settle: robust (transients and variables
  * among the stars do not move it), with the noise's share removed; a
- * term is 0 when the noise alone (neither term) explains its half's
+ * term is 0 when the noise alone (neither term) explains its pixels'
  * residuals (their median within three standard errors, 1.06 /
  * sqrt(pixels), of 0.4549), and both 0 with fewer than 10 stars.  D, S, P_D do not change; D_R and S_R cost one more
  * transform (17 in all).
@@ -214,7 +226,8 @@ void rapid_diff_naive(const rapid_science *sci, const rapid_diff_pair *p,
  * measured as above from N - M_R at the peaks of R (R >= 20 sqrt(V_N +
  * V_R), v = V_N + V_R, L = M_R), eps_fill_ref, pos_fill_ref (the
  * reference's) from R - M_N (L = M_N), and each filled pixel whose light
- * is significant (|value| > 3 sigma of the image that has it) adds
+ * is significant (|value| > 3 sigma of the image that has it) and not
+ * an extended source's (above) adds
  * eps^2 L^2 + pos^2 |grad L|^2 (L the matched light, its gradient the
  * other image's) through the squared kernels of the image it fills
  * (k_Dn^2, k_n^2 for the science's holes, k_Dr^2, k_r^2 for the
@@ -283,6 +296,10 @@ typedef struct rapid_zogy_out {
                               * taken out of them before the term */
     int neps;                /* stars it was measured at (0: given, or
                               * fewer than 10 stars: 0 used) */
+    double width2_ld;        /* the point sources' width^2 in D_R, px^2
+                              * (0: not measured, all light kept) */
+    long nextended;          /* extended sources whose light the term
+                              * leaves out */
     double eps_fill, pos_fill; /* a filled pixel's error (above): the
                                 * science's holes' */
     int nfill;               /* stars it was measured at */
@@ -293,7 +310,7 @@ typedef struct rapid_zogy_out {
                               * given correlations) */
 } rapid_zogy_out;
 
-#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define RAPID_ZOGY_OUT_INIT {NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err);
@@ -540,6 +557,10 @@ typedef struct rapid_sfft_out {
     double eps_model, pos_model; /* the PSF-model error, as used */
     int neps;                /* stars it was measured at (0: given, or
                               * fewer than 10 stars: 0 used) */
+    double width2_ld;        /* the point sources' width^2 in D_R, px^2
+                              * (0: not measured, all light kept) */
+    long nextended;          /* extended sources whose light the term
+                              * leaves out */
     int eiv_steps;           /* steps of the errors-in-variables
                               * correction taken (0: none, or not
                               * converging: plain least squares) */

@@ -1,7 +1,9 @@
 /* modelerr.c - the PSF-model (undersampling) error of a difference image
  * (modelerr.h). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../core/stats.h"
 #include "modelerr.h"
@@ -124,7 +126,7 @@ static double grad2(int nx, int ny, const float *l, int x, int y)
 /* One pixel of a star: its residual, noise variance, light and light
  * gradient squared. */
 typedef struct mpix {
-    double d2, v, l2, g2, ratio;
+    double d2, v, l2, g2;
 } mpix;
 
 /* The median of d^2 / (v + e2 l^2 + p2 g^2) over pixels p[0..n). */
@@ -176,66 +178,60 @@ static int beyond_noise(const mpix *p, int n, float *w)
            median_z2(p, n, 0, 0, w) > MEDIAN_CHI2_1 + 3 * 1.06 / sqrt((double)n);
 }
 
-static int cmp_ratio(const void *a, const void *b)
-{
-    double x = ((const mpix *)a)->ratio, y = ((const mpix *)b)->ratio;
-
-    return (x > y) - (x < y);
-}
-
 int modelerr_fit(int nx, int ny, const float *d, const float *v,
                  const float *l, const size_t *idx, int n, double *eps,
                  double *pos, int *nused)
 {
-    mpix *p = malloc((size_t)(n > 0 ? n : 1) * 9 * sizeof *p);
-    float *w = malloc((size_t)(n > 0 ? n : 1) * 9 * sizeof *w);
-    int i, m = 0, nstar = 0, it, half, fit_e, fit_s;
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    mpix *pc = malloc(cap * sizeof *pc), *pf = malloc(cap * 8 * sizeof *pf);
+    float *w = malloc(cap * 8 * sizeof *w);
+    int i, nstar = 0;
 
     *eps = *pos = 0;
     *nused = 0;
-    if (!p || !w) {
-        free(p);
+    if (!pc || !pf || !w) {
+        free(pc);
+        free(pf);
         free(w);
         return RAPID_E_NOMEM;
     }
     for (i = 0; i < n; i++) {
         int x0 = (int)(idx[i] % (size_t)nx), y0 = (int)(idx[i] / (size_t)nx);
         int a, b, k = 0;
+        mpix t[9];
         if (x0 < 1 || y0 < 1 || x0 >= nx - 1 || y0 >= ny - 1)
             continue;
         for (b = -1; b <= 1; b++)
             for (a = -1; a <= 1; a++) {
                 size_t q = (size_t)(y0 + b) * nx + x0 + a;
-                mpix *t = &p[m + k];
                 if (!isfinite(d[q]) || !isfinite(l[q]) || !(v[q] > 0))
                     continue;
-                t->d2 = (double)d[q] * d[q];
-                t->v = v[q];
-                t->l2 = (double)l[q] * l[q];
-                t->g2 = grad2(nx, ny, l, x0 + a, y0 + b);
-                t->ratio = t->g2 / (t->l2 + 1e-30 * t->v);
+                t[k].d2 = (double)d[q] * d[q];
+                t[k].v = v[q];
+                t[k].l2 = (double)l[q] * l[q];
+                t[k].g2 = grad2(nx, ny, l, x0 + a, y0 + b);
                 k++;
             }
-        if (k == 9) { /* the whole 3 x 3 or nothing */
-            m += k;
+        if (k == 9) { /* the whole 3 x 3 or nothing; the centre is t[4] */
+            pc[nstar] = t[4];
+            memcpy(&pf[8 * nstar], t, 4 * sizeof *t);
+            memcpy(&pf[8 * nstar + 4], t + 5, 4 * sizeof *t);
             nstar++;
         }
     }
     if (nstar >= MODELERR_MIN) {
         *nused = nstar;
-        /* the pixels where the light is flat for eps (the centres), where
-         * it is steep for the position scatter (the flanks) */
-        qsort(p, (size_t)m, sizeof *p, cmp_ratio);
-        half = m / 2;
-        /* a term the noise alone explains (on its half) stays 0; the
-         * other is solved for with it held, not gated again: with the
-         * other term in, a significant share can fall within the gate
-         * and would drop to 0 while it is still needed */
-        fit_e = beyond_noise(p, half, w);
-        fit_s = beyond_noise(p + half, m - half, w);
+        /* eps from the centres, pos from the flanks, each with the other
+         * held, alternately until both settle.  A term the noise alone
+         * explains (on its pixels) stays 0; the other is solved for with
+         * it held, not gated again: with the other term in, a
+         * significant share can fall within the gate and would drop to 0
+         * while it is still needed */
+        int fit_e = beyond_noise(pc, nstar, w);
+        int fit_s = beyond_noise(pf, 8 * nstar, w), it;
         for (it = 0; it < 30 && (fit_e || fit_s); it++) {
-            double e = fit_e ? solve1(p, half, 0, *pos, 1.0, w) : 0;
-            double s = fit_s ? solve1(p + half, m - half, 1, e, 2.0, w) : 0;
+            double e = fit_e ? solve1(pc, nstar, 0, *pos, 1.0, w) : 0;
+            double s = fit_s ? solve1(pf, 8 * nstar, 1, e, 2.0, w) : 0;
             int done = fabs(e - *eps) < 1e-4 && fabs(s - *pos) < 1e-4;
             *eps = e;
             *pos = s;
@@ -243,7 +239,8 @@ int modelerr_fit(int nx, int ny, const float *d, const float *v,
                 break;
         }
     }
-    free(p);
+    free(pc);
+    free(pf);
     free(w);
     return 0;
 }
@@ -307,5 +304,135 @@ int modelerr_denoise(float *l, size_t n, double *sigma)
         if (isfinite(l[i]))
             l[i] = a > 0 ? copysignf(a, l[i]) : 0;
     }
+    return 0;
+}
+
+/* The squared width of l's peak at q along one axis (step s: 1 or nx),
+ * from the curvature of ln l over the peak and its two neighbours (a
+ * Gaussian's sigma^2 at any phase); 0 (sharp) where a neighbour holds no
+ * light or no data, HUGE_VAL where ln l does not curve down. */
+static double axis_width2(const float *l, size_t q, size_t s)
+{
+    double a = l[q - s], b = l[q], c = l[q + s], k;
+
+    if (!(a > 0) || !(c > 0) || !(b > 0))
+        return 0;
+    k = log(a) + log(c) - 2 * log(b);
+    return k < 0 ? -1 / k : HUGE_VAL;
+}
+
+static double peak_width2(int nx, const float *l, size_t q)
+{
+    return 0.5 * (axis_width2(l, q, 1) + axis_width2(l, q, (size_t)nx));
+}
+
+/* The peak whose basin holds pixel q: uphill to the brightest of the
+ * 8 neighbours while one is brighter (ties broken by index: one peak
+ * per plateau), the path compressed.  up[q] caches each pixel's next
+ * step (the pixel itself at a peak), UINT32_MAX not yet known. */
+static uint32_t uphill(int nx, int ny, const float *l, uint32_t *up,
+                       uint32_t q)
+{
+    uint32_t r = q, t;
+
+    for (;;) {
+        if (up[r] == UINT32_MAX) {
+            int x = (int)(r % (uint32_t)nx), y = (int)(r / (uint32_t)nx);
+            int a, b;
+            uint32_t best = r;
+            for (b = -1; b <= 1; b++)
+                for (a = -1; a <= 1; a++) {
+                    uint32_t o;
+                    if ((!a && !b) || x + a < 0 || y + b < 0 ||
+                        x + a >= nx || y + b >= ny)
+                        continue;
+                    o = (uint32_t)((y + b) * nx + x + a);
+                    if (l[o] > l[best] || (l[o] == l[best] && o < best))
+                        best = o;
+                }
+            up[r] = best;
+        }
+        if (up[r] == r)
+            break;
+        r = up[r];
+    }
+    while (q != r) { /* compress */
+        t = up[q];
+        up[q] = r;
+        q = t;
+    }
+    return r;
+}
+
+#define EXTENDED_BIT 0x80000000u
+
+int modelerr_point_light(int nx, int ny, float *l, float *l2,
+                         const float *v, void *scratch, unsigned char *ext,
+                         double *width2, long *nextended)
+{
+    size_t n = (size_t)nx * ny, q;
+    uint32_t *up = scratch;
+    float *w;
+    int x, y, m = 0, cap = 1024;
+    double lim;
+
+    *width2 = 0;
+    *nextended = 0;
+    if (nx < 3 || ny < 3 || n >= EXTENDED_BIT)
+        return 0;
+    if (!(w = malloc((size_t)cap * sizeof *w)))
+        return RAPID_E_NOMEM;
+    /* the point sources' width: the median over the bright peaks */
+    for (y = 1; y < ny - 1; y++)
+        for (x = 1; x < nx - 1; x++) {
+            double s;
+            q = (size_t)y * nx + x;
+            if (!(l[q] > 0) || !(v[q] > 0) ||
+                l[q] < MODELERR_SNR * sqrt(v[q]) || !is_peak(nx, ny, l, x, y))
+                continue;
+            s = peak_width2(nx, l, q);
+            if (m == cap) {
+                float *t = realloc(w, (size_t)(cap *= 2) * sizeof *w);
+                if (!t) {
+                    free(w);
+                    return RAPID_E_NOMEM;
+                }
+                w = t;
+            }
+            w[m++] = (float)s;
+        }
+    if (m < MODELERR_MIN) {
+        free(w);
+        return 0;
+    }
+    *width2 = rapid_select_f(w, (size_t)m, (size_t)m / 2);
+    free(w);
+    if (!(*width2 > 0))
+        return 0;
+    lim = MODELERR_EXTENDED * *width2;
+    for (q = 0; q < n; q++) /* only lit pixels are ever looked at */
+        up[q] = UINT32_MAX;
+    for (q = 0; q < n; q++) /* every lit pixel to its peak */
+        if (l[q] > 0)
+            (void)uphill(nx, ny, l, up, (uint32_t)q);
+    for (q = 0; q < n; q++) { /* the peaks' verdicts, in the top bit */
+        if (!(l[q] > 0) || up[q] != q)
+            continue;
+        x = (int)(q % (size_t)nx);
+        y = (int)(q / (size_t)nx);
+        if (x >= 1 && y >= 1 && x < nx - 1 && y < ny - 1 &&
+            peak_width2(nx, l, q) > lim) {
+            up[q] |= EXTENDED_BIT;
+            (*nextended)++;
+        }
+    }
+    for (q = 0; q < n; q++) /* the extended peaks' basins cleared */
+        if (l[q] > 0 && (up[up[q] & ~EXTENDED_BIT] & EXTENDED_BIT)) {
+            l[q] = 0;
+            if (l2)
+                l2[q] = 0;
+            if (ext)
+                ext[q] = 1;
+        }
     return 0;
 }

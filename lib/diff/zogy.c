@@ -24,8 +24,9 @@
  *      apart: the reference's is scaled by what its correlated noise does
  *      through that kernel, measured on S and D themselves window by
  *      window (measure_factor; Delta is white);
- *   4. the PSF-model error measured at the stars (modelerr.c) and added
- *      to sigma_D^2 and S's variance; S_corr.
+ *   4. the PSF-model error's light, D_R and S_R of the point sources
+ *      (modelerr.c: extended sources' light taken out), measured at the
+ *      stars and added to sigma_D^2 and S's variance; S_corr.
  * Eighteen full-size transforms in all (seventeen with given noise
  * correlations); those of planes that hold a compact kernel at the origin
  * (the PSFs', the squared kernels') skip the row transforms of their
@@ -1422,9 +1423,11 @@ static void spread_var(int nx, int ny, const tap *t, int nt,
 
 /* The pixels' own errors beyond the noise, per image (allocated lists):
  * a filled pixel's (fill_var of the image that fills it), where its
- * light is significant (|value| > 3 sigma of the image that has it). */
+ * light is significant (|value| > 3 sigma of the image that has it); 0
+ * where it is an extended source's (ext, when given: model_light). */
 static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe_n,
-                        const fill_err *fe_r, const float *mf, pix_var **pn,
+                        const fill_err *fe_r, const float *mf,
+                        const unsigned char *ext, pix_var **pn,
                         size_t *nn, pix_var **pr, size_t *nr)
 {
     int nx = in->nx, ny = in->ny, x, y, pass;
@@ -1439,13 +1442,13 @@ static int pixel_errors(const rapid_zogy_in *in, const fill_err *fe_n,
                 if (!fn && fr && isfinite(in->vr[q]) &&
                     fabs(in->r[q]) > 3 * sqrt(in->vr[q])) {
                     if (pass)
-                        (*pn)[*nn] = (pix_var){q, fill_var(fe_n, mf[q], in->r, nx, ny, x, y)};
+                        (*pn)[*nn] = (pix_var){q, ext && ext[q] ? 0 : fill_var(fe_n, mf[q], in->r, nx, ny, x, y)};
                     (*nn)++;
                 }
                 if (!fr && fn && isfinite(in->vn[q]) &&
                     fabs(in->n[q]) > 3 * sqrt(in->vn[q])) {
                     if (pass)
-                        (*pr)[*nr] = (pix_var){q, fill_var(fe_r, mf[q], in->n, nx, ny, x, y)};
+                        (*pr)[*nr] = (pix_var){q, ext && ext[q] ? 0 : fill_var(fe_r, mf[q], in->n, nx, ny, x, y)};
                     (*nr)++;
                 }
             }
@@ -1549,7 +1552,8 @@ cleanup:
 static int fill_variance(const rapid_zogy_in *in, const grid *sg,
                          const float complex *As, const float complex *Bs,
                          const noise_model *m, const fill_err *fe_n,
-                         const fill_err *fe_r, const float *mf, double fd,
+                         const fill_err *fe_r, const float *mf,
+                         const unsigned char *ext, double fd,
                          const excess ex[3], float *ks, float *vs,
                          rapid_zogy_out *out, rapid_err *err)
 {
@@ -1572,7 +1576,7 @@ static int fill_variance(const rapid_zogy_in *in, const grid *sg,
     if ((rc = median_finite(vs, (size_t)in->nx * in->ny, &fs)) ||
         (rc = median_finite(out->unc, (size_t)in->nx * in->ny, &fdd)))
         goto cleanup;
-    if ((rc = pixel_errors(in, fe_n, fe_r, mf, &pn, &nn, &pr, &nr)))
+    if ((rc = pixel_errors(in, fe_n, fe_r, mf, ext, &pn, &nn, &pr, &nr)))
         goto cleanup;
     if (nn == 0 && nr == 0 && !ex[0].n && !ex[1].n && !ex[2].n)
         goto cleanup;
@@ -1767,11 +1771,39 @@ cleanup:
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
 
+/* Whether the PSF-model error term is wanted (given or measured). */
+static int model_error_on(const rapid_zogy_in *in)
+{
+    return in->eps_d != 0 || in->pos_d > 0 || in->eps_s != 0 || in->pos_s > 0;
+}
+
+/* The term's light (rapid/diff.h): D_R (dl) and S_R (sl) with their
+ * noise shrunk out, and the extended sources' light taken out of both
+ * (modelerr_point_light, on D_R; their pixels marked in ext, which the
+ * fills' errors leave out too).  out->unc holds sigma_D^2; scratch: nx
+ * * ny 32-bit words. */
+static int model_light(const rapid_zogy_in *in, float *dl, float *sl,
+                       void *scratch, unsigned char *ext,
+                       rapid_zogy_out *out, rapid_err *err)
+{
+    size_t n = (size_t)in->nx * in->ny;
+    int rc;
+
+    if ((rc = modelerr_denoise(dl, n, &out->noise_ld)) ||
+        (rc = modelerr_denoise(sl, n, &out->noise_ls)) ||
+        (rc = modelerr_point_light(in->nx, in->ny, dl, sl, out->unc, scratch,
+                                   ext, &out->width2_ld, &out->nextended)))
+        return rapid_fail(err, rc, "ZOGY: out of memory");
+    return 0;
+}
+
 /* The model error's shares eps_d, eps_s (rapid/diff.h): given, or
  * measured at the stars from D (out->d, out->unc the noise's sigma_D^2,
- * dl = D_R) and S (out->scorr still S, vs its noise variance, sl = S_R). */
-static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
-                       const float *vs, rapid_zogy_out *out, rapid_err *err)
+ * dl = D_R's point sources) and S (out->scorr still S, vs its noise
+ * variance, sl = S_R's). */
+static int model_error(const rapid_zogy_in *in, const float *dl,
+                       const float *sl, const float *vs, rapid_zogy_out *out,
+                       rapid_err *err)
 {
     size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
     unsigned char *ok = NULL;
@@ -1782,11 +1814,6 @@ static int model_error(const rapid_zogy_in *in, float *dl, float *sl,
     out->pos_d = in->eps_d >= 0 && in->pos_d >= 0 ? in->pos_d : 0;
     out->pos_s = in->eps_s >= 0 && in->pos_s >= 0 ? in->pos_s : 0;
     out->neps = 0;
-    if ((in->eps_d > 0 || in->pos_d > 0 || in->eps_d < 0 || in->eps_s > 0 ||
-         in->pos_s > 0 || in->eps_s < 0) &&
-        ((rc = modelerr_denoise(dl, n, &out->noise_ld)) ||
-         (rc = modelerr_denoise(sl, n, &out->noise_ls))))
-        goto cleanup;
     if (!(in->eps_d < 0) && !(in->eps_s < 0))
         goto cleanup;
     if (!(ok = malloc(n))) {
@@ -1825,7 +1852,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     corr_map cm;
     float *pl[NPLANES] = {NULL}, *as = NULL, *bs = NULL, *ks = NULL;
     float *dl = NULL, *sl = NULL, *vs = NULL, *mf = NULL;
-    unsigned char *ok = NULL;
+    unsigned char *ok = NULL, *ext = NULL;
     fill_err fe_n = {0, 0}, fe_r = {0, 0};
     excess ex[3];
     double sn, sr, fd;
@@ -1958,15 +1985,28 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
     free(ok);
     ok = NULL;
-    for (k = 0; k < NPLANES; k++) { /* the padded planes are done with */
+    for (i = 0; i < n; i++) /* sigma_D^2 from here on */
+        out->unc[i] *= out->unc[i];
+    for (k = 1; k < NPLANES; k++) { /* the padded planes are done with */
         plane_free(pl[k]);
         pl[k] = NULL;
     }
-    for (i = 0; i < n; i++) /* sigma_D^2 from here on */
-        out->unc[i] *= out->unc[i];
-    if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
-                            &m, &fe_n, &fe_r, mf, fd, ex, ks, vs, out, err)))
+    /* the term's light, the last padded plane its scratch */
+    if (model_error_on(in) &&
+        (!(ext = calloc(n, 1)) ||
+         (rc = model_light(in, dl, sl, pl[0], ext, out, err)))) {
+        if (!ext)
+            rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
         goto done;
+    }
+    plane_free(pl[0]);
+    pl[0] = NULL;
+    if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
+                            &m, &fe_n, &fe_r, mf, ext, fd, ex, ks, vs, out,
+                            err)))
+        goto done;
+    free(ext);
+    ext = NULL;
     for (i = 0; i < n; i++) /* no data in either image: no difference */
         if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
             !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
@@ -1981,6 +2021,7 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
 done:
     free(ok);
+    free(ext);
     for (k = 0; k < 3; k++)
         free(ex[k].p);
     rapid_big_free(mf);
