@@ -780,6 +780,13 @@ static void test_sim_varying_psf(void **state)
                   out.neps, 100 * b2, p2);
     assert_true(out.neps >= 10);
     assert_true(b2 * n2 <= 1.0 + 1e-9 && p2 < 2.6);
+    /* the term's light is the point sources' (as ZOGY's): the stars'
+     * width measured, the scene's broad galaxies left out */
+    print_message("  the term's point sources: width^2 %.3f px^2, %ld "
+                  "extended sources left out\n", out.width2_ld,
+                  out.nextended);
+    assert_true(out.width2_ld > 0.1 && out.width2_ld < 2);
+    assert_true(out.nextended >= 1);
     rapid_sfft_out_release(&out);
     sim_release(&s);
 }

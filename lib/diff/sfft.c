@@ -907,9 +907,11 @@ static void kernel_error(const rapid_sfft_in *in, const sfft_geom *sg,
 }
 
 /* The PSF-model error (rapid/diff.h): given, or measured at the peaks
- * of the model's light l in D; added to sigma_D.  0 or RAPID_E_NOMEM. */
+ * of the model's light l (its point sources': modelerr_point_light) in D;
+ * added to sigma_D.  scratch: nx * ny 32-bit words (a plane no longer
+ * needed).  0 or RAPID_E_NOMEM. */
 static int model_error(const rapid_sfft_in *in, const rapid_sfft_opts *o,
-                       float *l, rapid_sfft_out *out)
+                       float *l, void *scratch, rapid_sfft_out *out)
 {
     size_t n = (size_t)in->nx * in->ny, i, *idx = NULL;
     unsigned char *ok = NULL;
@@ -924,6 +926,12 @@ static int model_error(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     for (i = 0; i < n; i++) /* sigma_D^2 for now */
         out->unc[i] *= out->unc[i];
     if ((rc = modelerr_denoise(l, n, &sl)))
+        goto cleanup;
+    /* point sources' light only: an extended source's smooth light has no
+     * phase-dependent profile error (as ZOGY's term) */
+    if ((rc = modelerr_point_light(in->nx, in->ny, l, NULL, out->unc,
+                                   scratch, NULL, &out->width2_ld,
+                                   &out->nextended)))
         goto cleanup;
     if (o->eps_model < 0) {
         if (!(ok = malloc(n))) {
@@ -1053,7 +1061,7 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
                 !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
                 out->d[i] = out->cconv[i] = out->unc[i] = NAN;
         kernel_error(in, &sg, w.gam2, w.lm, out);
-        if ((rc = model_error(in, o, w.lm, out)))
+        if ((rc = model_error(in, o, w.lm, w.pl[0], out)))
             rc = rapid_fail(err, rc, "kernel fit: out of memory");
         out->sec_conv += now() - t0;
     }
