@@ -409,27 +409,36 @@ static int window_levels(rapid_diff_pair *p, const float *work,
 static int coverage_levels(rapid_diff_pair *p, const float *work,
                            rapid_err *err)
 {
-    size_t i, n, m = (size_t)p->nx * p->ny;
+    size_t i, m = (size_t)p->nx * p->ny, at[STEP_LEVELS + 1] = {0};
+    size_t fill[STEP_LEVELS];
     float *buf = malloc(m * sizeof *buf);
     double off[STEP_LEVELS], sd;
+    long l;
     int lv;
 
     if (!buf)
         return rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
+    /* each level's values together, in pixel order (two passes) */
+    for (i = 0; i < m; i++)
+        if (isfinite(work[i]) && (l = lround(p->cov.data[i])) >= 1 &&
+            l <= STEP_LEVELS)
+            at[l]++;
+    for (lv = 0; lv < STEP_LEVELS; lv++)
+        at[lv + 1] += at[lv], fill[lv] = at[lv];
+    for (i = 0; i < m; i++)
+        if (isfinite(work[i]) && (l = lround(p->cov.data[i])) >= 1 &&
+            l <= STEP_LEVELS)
+            buf[fill[l - 1]++] = work[i];
     for (lv = 0; lv < STEP_LEVELS; lv++) {
         off[lv] = 0;
-        for (n = i = 0; i < m; i++)
-            if (isfinite(work[i]) && lround(p->cov.data[i]) == lv + 1)
-                buf[n++] = work[i];
-        if (n >= STEP_MIN)
-            rapid_clipped_mean(buf, n, 3.0, 10, &off[lv], &sd);
+        if (at[lv + 1] - at[lv] >= STEP_MIN)
+            rapid_clipped_mean(buf + at[lv], at[lv + 1] - at[lv], 3.0, 10,
+                               &off[lv], &sd);
     }
     free(buf);
-    for (i = 0; i < m; i++) {
-        long l = lround(p->cov.data[i]);
-        if (l >= 1 && l <= STEP_LEVELS)
+    for (i = 0; i < m; i++)
+        if ((l = lround(p->cov.data[i])) >= 1 && l <= STEP_LEVELS)
             p->ref.data[i] += (float)(off[l - 1] / p->match.scale);
-    }
     return 0;
 }
 
