@@ -63,6 +63,13 @@ double rapid_background_rms_at(const rapid_background *b, double x,
 void rapid_background_fill(const rapid_background *b, float *out);
 void rapid_background_subtract(const rapid_background *b, float *img);
 
+/* The clipped mean and standard deviation of v[0..n) (reordered and
+ * overwritten), as each window's: iterative clipping at clip_sigma about
+ * the median, at most max_iter passes, the deviation corrected for the
+ * clip.  0, or RAPID_E_ARG (fewer than 3 values, bad options; both NaN). */
+int rapid_clipped_mean(float *v, size_t n, double clip_sigma, int max_iter,
+                       double *mean, double *sd);
+
 /* dst = a copy of src (dst's earlier content released). */
 int rapid_background_copy(rapid_background *dst, const rapid_background *src,
                           rapid_err *err);

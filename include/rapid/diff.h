@@ -29,7 +29,11 @@
  *      the clipped means of the naive difference, in the reference
  *      background's windows and away from every source either catalog
  *      holds, are taken off the reference background (bkg_ref holds the
- *      result).
+ *      result); then the clipped mean of what is left on the pixels of
+ *      each coverage (rounded to whole inputs, 1-64, at least 2000
+ *      pixels) is taken off the resampled reference (ref) there: windows
+ *      that straddle a coverage edge mix pixels of different noise and,
+ *      in a coadd, of different skies.
  * Then the naive difference: D = (S - B_s) - scale (R - B_r), with
  * sigma_D^2 = sigma_S^2 + scale^2 sigma_R^2, in science DN/s; NaN where
  * the reference's coverage is below 0.5 or either image has no data.

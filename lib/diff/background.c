@@ -96,6 +96,21 @@ static void clipped_stats(float *v, size_t n, const rapid_background_opts *o,
     }
 }
 
+int rapid_clipped_mean(float *v, size_t n, double clip_sigma, int max_iter,
+                       double *mean, double *sd)
+{
+    rapid_background_opts o;
+
+    *mean = *sd = NAN;
+    if (!v || n < 3 || !(clip_sigma > 0) || max_iter < 0)
+        return RAPID_E_ARG;
+    rapid_background_opts_init(&o);
+    o.clip_sigma = clip_sigma;
+    o.max_iter = max_iter;
+    clipped_stats(v, n, &o, mean, sd);
+    return 0;
+}
+
 /* Windows without enough data take the mean of their usable neighbours,
  * ring by ring.  0, or RAPID_E_RANGE when no window is usable. */
 static int fill_gaps(rapid_background *b, unsigned char *ok)
