@@ -90,20 +90,44 @@ static void test_reuse_and_zero(void **state)
     assert_int_equal(inuse, 0);
 }
 
-/* A block bigger than anything pooled gives the pool back first. */
+/* A block bigger than anything pooled gives the pool back first, all
+ * but its largest block, which is grown into the new one: its pages come
+ * along (a malloc'd block still holds what they held), and calloc zeroes
+ * them as well as the new part. */
 static void test_no_fit_trims(void **state)
 {
-    size_t pooled, inuse;
-    void *a = rapid_big_malloc(40 * MB), *b;
+    size_t pooled, inuse, k;
+    unsigned char *a = rapid_big_malloc(40 * MB), *s = rapid_big_malloc(34 * MB);
+    unsigned char *g = rapid_big_malloc(34 * MB), *b, *c;
 
     (void)state;
     assert_non_null(a);
+    assert_non_null(s);
+    assert_non_null(g);
+    fill(a, 40 * MB, 0x5a);
+    fill(s, 34 * MB, 0x5a);
+    fill(g, 34 * MB, 0x5a);
+    rapid_big_free(g); /* two or three pooled blocks, at least 34 MB each */
+    rapid_big_free(s);
     rapid_big_free(a);
     b = rapid_big_malloc(120 * MB);
     assert_non_null(b);
     rapid_big_stats(&pooled, &inuse);
     assert_int_equal(pooled, 0);
+    if (rapid_big_pooling()) {
+        assert_true(inuse >= 120 * MB);
+        for (k = 0; k < 34 * MB; k += 4093)
+            assert_int_equal(b[k], 0x5a);
+        assert_int_equal((uintptr_t)b % (2 * MB), 0);
+    }
+    fill(b, 120 * MB, 0x6b);
     rapid_big_free(b);
+    c = rapid_big_calloc(300 * MB, 1);
+    assert_non_null(c);
+    assert_true(all_zero(c, 300 * MB));
+    rapid_big_stats(&pooled, &inuse);
+    assert_int_equal(pooled, 0);
+    rapid_big_free(c);
     rapid_big_trim();
 }
 

@@ -52,6 +52,10 @@ typedef struct rapid_coadd_opts {
     int defer_catalog;     /* 1: no catalog (nor its meta) here; the caller
                             * makes it with rapid_coadd_catalog, e.g. on
                             * another thread while it uses the maps (0) */
+    int keep_pool;         /* 1: the large buffers freed by the end stay in
+                            * the process's pool of them, faulted in, for
+                            * the caller's next work (the science job's);
+                            * 0: they go back to the system (0) */
 } rapid_coadd_opts;
 
 void rapid_coadd_opts_init(rapid_coadd_opts *o);

@@ -1,4 +1,5 @@
 /* bigmem.c - large buffers: huge-page mappings recycled through a pool. */
+#define _GNU_SOURCE /* mremap */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,9 +65,38 @@ static void pool_trim_locked(size_t *released)
     npool = 0;
 }
 
-/* Returns the block and whether it is fresh (so already zero); sparse:
- * always fresh, in small pages. */
-static void *big_alloc(size_t n, int sparse, int *fresh)
+/* Block b of the pool grown to m bytes (m > b.n) at a 2 MB boundary: its
+ * pages move with it (mremap moves page tables, not pages), and only the
+ * m - b.n bytes past them are fresh.  NULL (b untouched) on failure. */
+static char *grow_block(blk b, size_t m)
+{
+    char *r = mmap(NULL, m + HUGE_PAGE, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), *q;
+    uintptr_t a;
+
+    if (r == MAP_FAILED)
+        return NULL;
+    a = ((uintptr_t)r + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    /* onto the reservation's aligned part, which it replaces */
+    q = mremap(b.p, b.n, m, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)a);
+    if (q == MAP_FAILED) {
+        munmap(r, m + HUGE_PAGE);
+        return NULL;
+    }
+    if (a > (uintptr_t)r)
+        munmap(r, a - (uintptr_t)r);
+    if ((uintptr_t)r + HUGE_PAGE > a)
+        munmap((char *)a + m, (uintptr_t)r + HUGE_PAGE - a);
+#if defined(MADV_HUGEPAGE)
+    (void)madvise(q, m, MADV_HUGEPAGE);
+#endif
+    return q;
+}
+
+/* Returns the block and into *dirty how many of its first bytes may hold
+ * old data (the rest is fresh, so zero); sparse: always fresh, in small
+ * pages. */
+static void *big_alloc(size_t n, int sparse, size_t *dirty)
 {
     size_t m = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), dropped = 0;
     char *p = NULL;
@@ -75,7 +105,7 @@ static void *big_alloc(size_t n, int sparse, int *fresh)
     pthread_mutex_lock(&lock);
     if (nlive == NBLK) { /* untracked: an ordinary block */
         pthread_mutex_unlock(&lock);
-        *fresh = 0;
+        *dirty = n;
         return malloc(n);
     }
     for (k = 0; k < npool && !sparse; k++)
@@ -87,14 +117,29 @@ static void *big_alloc(size_t n, int sparse, int *fresh)
             pool[best].p += m, pool[best].n -= m;
         else
             pool[best] = pool[--npool];
-        *fresh = 0;
+        *dirty = n;
     } else {
-        /* nothing fits: give the pool back first, so that holding it
-         * never adds to the peak (a sparse block adds little: kept) */
-        if (!sparse)
+        /* nothing fits: the pool goes back first, so that holding it never
+         * adds to the peak, but for its largest block, which is grown to
+         * the size asked (its pages need not be faulted in and zeroed
+         * again: on a virtual machine that costs several times what
+         * clearing them does); a sparse block adds little: pool kept */
+        *dirty = 0;
+        if (!sparse && npool > 0) {
+            blk b;
+            for (k = 1, best = 0; k < npool; k++)
+                if (pool[k].n > pool[best].n)
+                    best = k;
+            b = pool[best];
+            pool[best] = pool[--npool];
             pool_trim_locked(&dropped);
-        p = map_fresh(m, !sparse);
-        *fresh = 1;
+            if ((p = grow_block(b, m)) != NULL)
+                *dirty = b.n < n ? b.n : n;
+            else
+                munmap(b.p, b.n);
+        }
+        if (!p)
+            p = map_fresh(m, !sparse);
     }
     if (p)
         live[nlive].p = p, live[nlive++].n = m;
@@ -106,9 +151,9 @@ static void *big_alloc(size_t n, int sparse, int *fresh)
 void *rapid_big_malloc(size_t n)
 {
 #if POOL
-    int fresh;
+    size_t dirty;
     if (n >= RAPID_BIG_MIN)
-        return big_alloc(n, 0, &fresh);
+        return big_alloc(n, 0, &dirty);
 #endif
     return n ? malloc(n) : NULL;
 }
@@ -121,10 +166,10 @@ static void *big_calloc(size_t count, size_t size, int sparse)
 #if POOL
     size_t n = count * size;
     if (n >= RAPID_BIG_MIN) {
-        int fresh;
-        void *p = big_alloc(n, sparse, &fresh);
-        if (p && !fresh) /* carved from the pool, or an ordinary block */
-            memset(p, 0, n);
+        size_t dirty;
+        void *p = big_alloc(n, sparse, &dirty);
+        if (p && dirty) /* from the pool, or an ordinary block */
+            memset(p, 0, dirty);
         return p;
     }
 #else

@@ -10,9 +10,13 @@
  *  - are their own mappings, 2 MB aligned, with the transparent-huge-page
  *    hint (512 times fewer faults; THP mode "madvise" needs the hint);
  *  - go back to a process-wide pool when freed, already faulted in, and
- *    later blocks are carved from the pool before any fresh mapping.
+ *    later blocks are carved from the pool before any fresh mapping;
+ *  - a block larger than any in the pool is the pool's largest block
+ *    grown (mremap: its pages move along, only the rest is fresh), the
+ *    rest of the pool given back first.
  * The pool only holds memory that was in use before, so it never raises
- * the peak; rapid_big_trim() returns it to the system.
+ * the peak of the big blocks (memory allocated otherwise while it is held
+ * adds to it); rapid_big_trim() returns it to the system.
  *
  * Ownership: free with rapid_big_free() (which also takes plain malloc
  * memory, so a buffer that becomes a rapid_image's data is released by

@@ -444,7 +444,8 @@ cleanup:
         out->skipped = skipped, out->nskipped = nskipped;
     else
         free_skipped(skipped, nskipped);
-    rapid_big_trim();
+    if (!o->keep_pool)
+        rapid_big_trim();
     return rc;
 }
 

@@ -61,7 +61,9 @@ static int grow_rows(rapid_mesh *p, int rows)
     return 0;
 }
 
-static int grow_cells(rapid_mesh *p, size_t n)
+/* ring: the accumulators are a ring of rows that every input goes round
+ * (the coadd's), else they hold the whole footprint once (regrid's). */
+static int grow_cells(rapid_mesh *p, size_t n, int ring)
 {
     double *v, *a;
 
@@ -77,8 +79,12 @@ static int grow_cells(rapid_mesh *p, size_t n)
     p->v = p->a = NULL, p->cap = 0;
     n += n / 8;
     v = rapid_big_calloc(n, sizeof *v);
-    /* the area's only at the outline of the valid pixels: sparse */
-    a = rapid_big_calloc_sparse(n, sizeof *a);
+    /* the area's only at the outline of the valid pixels: sparse, when
+     * the footprint is held whole; a ring's rows, each read (and cleared)
+     * once done, are all visited again and again, so in small pages they
+     * cost two faults each on the first round and a TLB miss at every
+     * hole's edge after (the holes of masked pixels are everywhere) */
+    a = ring ? rapid_big_calloc(n, sizeof *a) : rapid_big_calloc_sparse(n, sizeof *a);
     if (!v || !a) {
         rapid_big_free(v);
         rapid_big_free(a);
@@ -261,7 +267,7 @@ int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
             p->at[r] = (ptrdiff_t)(r % span) * wmax - p->c0[r];
         n = (size_t)span * (size_t)wmax;
     }
-    rc = grow_cells(p, n ? n : 1);
+    rc = grow_cells(p, n ? n : 1, p->win < p->h);
     p->n = n;
 cleanup:
     if (rc)
