@@ -150,12 +150,12 @@ static int header(rapid_header *h, const rapid_cand_input *in,
         static const char *keys[CAND_NAPER] = {"ERRCOR2", "ERRCOR3", "ERRCOR4",
                                                "ERRCOR6", "ERRCOR10", "ERRCOR14"};
         static const char *com[CAND_NAPER] = {
-            "fluxerr_aper_2 factor: random apertures' sd",
-            "fluxerr_aper_3 factor: random apertures' sd",
-            "fluxerr_aper_4 factor: random apertures' sd",
-            "fluxerr_aper_6 factor: random apertures' sd",
-            "fluxerr_aper_10 factor: random apertures' sd",
-            "fluxerr_aper_14 factor: random apertures' sd"};
+            "fluxerr_aper_2 factor: random apertures' tail",
+            "fluxerr_aper_3 factor: random apertures' tail",
+            "fluxerr_aper_4 factor: random apertures' tail",
+            "fluxerr_aper_6 factor: random apertures' tail",
+            "fluxerr_aper_10 factor: random apertures' tail",
+            "fluxerr_aper_14 factor: random apertures' tail"};
         int a;
         for (a = 0; a < CAND_NAPER; a++)
             SETD(keys[a], nc->aper[a], com[a]);
