@@ -61,7 +61,9 @@ def main():
     sim = os.path.join(ev, 'sim')
     st = fits.getdata(os.path.join(sim, 'truth', 'static.fits'))
     tr = fits.getdata(os.path.join(sim, 'truth', 'transients.fits'))
-    trimg = np.char.strip(tr['image'].astype(str))
+    # the truth names images by file name (with .fits); jobs by base name
+    trimg = np.array([os.path.basename(v.strip()).rsplit('.fits', 1)[0]
+                      for v in tr['image'].astype(str)])
     inis = sorted(glob.glob(os.path.join(ev, 'jobs', '*.ini')))
     rows = {m: [] for m in methods}
     nimg = {m: 0 for m in methods}
