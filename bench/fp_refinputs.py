@@ -29,20 +29,12 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from fp_classify import ini  # the job configurations' reader (same directory)
+
 warnings.filterwarnings('ignore')
 UNUSABLE = 0x2C23  # DO_NOT_USE SATURATED PERSISTENCE DEAD HOT LOW_QE
 
 
-def ini(path):
-    out, sec = {}, None
-    for line in open(path):
-        line = line.strip()
-        if line.startswith('['):
-            sec = line[1:-1]
-        elif '=' in line and sec:
-            k, v = line.split('=', 1)
-            out[(sec, k.strip())] = v.strip()
-    return out
 
 
 def single_input(z, m):

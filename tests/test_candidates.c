@@ -52,6 +52,19 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The stage's input on an n x n difference img with its uncertainty unc
+ * and the oversampled PSF; the options at their defaults. */
+static void cand_setup(rapid_cand_input *in, rapid_cand_opts *o, float *img,
+                       float *unc, int n)
+{
+    memset(in, 0, sizeof *in);
+    in->diff = img;
+    in->unc = unc;
+    in->nx = in->ny = n;
+    in->psf = &psf_over;
+    rapid_cand_opts_init(o);
+}
+
 typedef struct truth {
     double x, y, flux, snr;
 } truth;
@@ -358,12 +371,7 @@ static void test_vetting(void **state)
     rapid_psf_field_add(&field, img, V, V, 150.0, 150.0, 600);   /* dipole */
     rapid_psf_field_add(&field, img, V, V, 151.6, 150.0, -600);
     rapid_psf_field_add(&field, img, V, V, 3.2, 100.4, 600);     /* at the edge */
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = V;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, V);
     assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
     i = row_at(&cat, 100.3, 60.2, 0.5);
     printf("real: fail_bits %d snr3 %.1f ratio %.2f sumrat %.2f chi2 %.2f dmag %.3f "
@@ -458,12 +466,7 @@ static void test_blend(void **state)
     blank(img, unc, 8);
     rapid_psf_field_add(&field, img, V, V, 100.2, 100.4, 3000);
     rapid_psf_field_add(&field, img, V, V, 104.6, 101.9, 1500);
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = V;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, V);
     o.deblend_cont = 0.0001;
     o.filter_fwhm = 0;
     assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
@@ -532,12 +535,7 @@ static void test_mismatch_converges(void **state)
                                                                           NULL, NULL));
             }
     }
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = V;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, V);
     assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
     for (i = 0; i < cat.nrows; i++)
         noconv += (i32(&cat, "flags", i) & RAPID_CAND_PSF_NOCONV) != 0;
@@ -563,12 +561,7 @@ static void test_threads(void **state)
 
     (void)state;
     scene(N, STEP, 4, 1, faint, img, unc, t, &nt);
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = N;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, N);
     o.negative = 1;
     assert_ok(rapid_candidates(&in, &o, &one, &err), err);
     o.psf.nthreads = 2;
@@ -717,12 +710,7 @@ static void test_correlated_noise(void **state)
     int np = 0, pass, x, y;
 
     (void)state;
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = C;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, C);
     o.negative = 1;
     for (pass = 0; pass < 2; pass++) {
         correlated(img, unc, 40 + (uint64_t)pass);
@@ -804,12 +792,7 @@ static void test_mixture_noise(void **state)
         img[i] = (float)(rapid_rng_normal(&r) * (i % C < C / 2 ? 1.0 : 1.5));
         unc[i] = 1;
     }
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = C;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, C);
     o.negative = 1;
     assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
     assert_ok(rapid_header_get_double(&cat.hdr, "ERRCORPS", &kp, &err), err);
@@ -846,12 +829,7 @@ static void test_snr_cuts(void **state)
     const int newbits = RAPID_FAIL_SNR_PSF | RAPID_FAIL_SNR_AUTO;
 
     (void)state;
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = NPK;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, NPK);
     assert_true(o.cuts.snr_psf_min == 5 && o.cuts.snr_auto_min == 3);
     o.negative = 1;
     o.cuts.snr_min = 3.5;
@@ -937,12 +915,7 @@ static void test_sharp_cut(void **state)
     int x, y, k, nt = 0;
 
     (void)state;
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = NPK;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, NPK);
     assert_true(o.cuts.sharp_min == 0.7);
     rapid_rng_seed(&r, 91);
     for (k = 0; k < NPK * NPK; k++) {
@@ -1021,12 +994,7 @@ static void test_saturated(void **state)
     for (b = 99; b <= 101; b++) /* 9 saturated pixels: radius 30 + 2 x 3 = 36 px */
         for (a = 99; a <= 101; a++)
             sat[b * V + a] = 1;
-    memset(&in, 0, sizeof in);
-    in.diff = img;
-    in.unc = unc;
-    in.nx = in.ny = V;
-    in.psf = &psf_over;
-    rapid_cand_opts_init(&o);
+    cand_setup(&in, &o, img, unc, V);
     assert_ok(rapid_candidates(&in, &o, &cat, &err), err);
     near = row_at(&cat, 115.3, 100.2, 0.5);
     far = row_at(&cat, 140.4, 100.3, 0.5);

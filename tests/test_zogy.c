@@ -548,6 +548,21 @@ static void test_simulated_pair(void **state)
  * eps_true within 15 % and puts no position scatter where there is none;
  * with the noise alone it is 0 (to 0.01); and the term vanishes where
  * the light, shrunk by 3 robust sigma of its noise, is noise. */
+/* A Gaussian star of rms 0.7 px and the given peak at (x0, y0) added to
+ * the n-wide light l (out to 5 px of its nearest pixel). */
+static void add_star(float *l, int n, double x0, double y0, double peak)
+{
+    int a, b;
+
+    for (b = -5; b <= 5; b++)
+        for (a = -5; a <= 5; a++) {
+            int x = (int)lround(x0) + a, y = (int)lround(y0) + b;
+            double dx = x - x0, dy = y - y0;
+            l[y * n + x] += (float)(peak * exp(-(dx * dx + dy * dy) /
+                                               (2 * 0.49)));
+        }
+}
+
 static void test_model_error_estimator(void **state)
 {
     enum { N = 240, G = 12 };
@@ -572,14 +587,7 @@ static void test_model_error_estimator(void **state)
             double x0 = 10 + 20 * i + rapid_rng_uniform(&g) - 0.5;
             double y0 = 10 + 20 * j + rapid_rng_uniform(&g) - 0.5;
             double peak = 20 + 280 * rapid_rng_uniform(&g);
-            int a, b;
-            for (b = -5; b <= 5; b++)
-                for (a = -5; a <= 5; a++) {
-                    int x = (int)lround(x0) + a, y = (int)lround(y0) + b;
-                    double dx = x - x0, dy = y - y0;
-                    l[y * N + x] += (float)(peak * exp(-(dx * dx + dy * dy) /
-                                                       (2 * 0.49)));
-                }
+            add_star(l, N, x0, y0, peak);
         }
     for (k = 0; k < N * N; k++) {
         d0[k] = (float)rapid_rng_normal(&g);
@@ -641,17 +649,7 @@ static void test_model_error_both_terms(void **state)
             double x0 = 10 + 20 * i + rapid_rng_uniform(&g) - 0.5;
             double y0 = 10 + 20 * j + rapid_rng_uniform(&g) - 0.5;
             double peak = 20 + 280 * rapid_rng_uniform(&g);
-            int a, b;
-            for (b = -5; b <= 5; b++)
-                for (a = -5; a <= 5; a++) {
-                    double dx, dy;
-                    x = (int)lround(x0) + a;
-                    y = (int)lround(y0) + b;
-                    dx = x - x0;
-                    dy = y - y0;
-                    l[y * N + x] += (float)(peak * exp(-(dx * dx + dy * dy) /
-                                                       (2 * 0.49)));
-                }
+            add_star(l, N, x0, y0, peak);
         }
     for (y = 0; y < N; y++)
         for (x = 0; x < N; x++) {
@@ -828,13 +826,7 @@ static void test_model_error_point_light(void **state)
             double y0 = 15 + 20 * j + rapid_rng_uniform(&g) - 0.5;
             double peak = 30 + 270 * rapid_rng_uniform(&g);
             sx[ns] = x0, sy[ns++] = y0;
-            for (b = -5; b <= 5; b++)
-                for (a = -5; a <= 5; a++) {
-                    int x = (int)lround(x0) + a, y = (int)lround(y0) + b;
-                    double dx = x - x0, dy = y - y0;
-                    l[y * N + x] += (float)(peak * exp(-(dx * dx + dy * dy) /
-                                                       (2 * 0.49)));
-                }
+            add_star(l, N, x0, y0, peak);
         }
     sx[ns] = gx[0] + 4, sy[ns++] = gy[0]; /* on the first galaxy's flank */
     for (k = 0; k < 4; k++) {
