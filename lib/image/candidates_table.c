@@ -186,7 +186,7 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETD("CUT_SPSF", c->snr_psf_min, "pass: snr_psf >= this");
     SETD("CUT_SAUT", c->snr_auto_min, "pass: snr >= this");
     SETD("CUT_SHRP", c->sharp_min, "pass: fwhm >= this x PSFFWHM (0: no cut)");
-    SETD("CUT_BRD", c->broad_min, "pass: aper_ratio_3_6 >= this x PSFR36 (0: no cut)");
+    SETD("CUT_BRD", c->broad_min, "pass: aper_ratio_3_6 >= this*PSFR36 (0: none)");
 #undef SETD
 #undef SETS
 #undef SETL
