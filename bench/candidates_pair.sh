@@ -11,17 +11,22 @@
 # (case "dirty": still no supernovae or variables), its own reference:
 # every passing candidate there is false.
 #
-#   bench/candidates_pair.sh RAPID BENCHBIN WORKDIR
+#   [SEED=21] [CUTS=FILE.ini] bench/candidates_pair.sh RAPID BENCHBIN WORKDIR
 #
+# SEED: the simulation's seed (21; the documented figures also use 22-24);
+# CUTS: a cuts INI file given to `rapid extract --cuts` (default: the
+# built-in cuts).
 # RAPID: the rapid command; BENCHBIN: the build's bench/ directory
 # (inject_l2, candidates_vs_truth); WORKDIR: made once and reused (the
 # simulation, reference and differences); the catalogs are redone.
 set -euo pipefail
-rapid=$1 bin=$2 work=$3
+rapid=$1 bin=$2 work=$3 seed=${SEED-21}
+cuts=()
+[ -n "${CUTS-}" ] && cuts=(--cuts "$CUTS")
 mkdir -p "$work"
 sim=$work/sim
 if [ ! -f "$sim/.done" ]; then
-  "$rapid" sim --out "$sim" --force --seed 21 --size 1024 --scas 1 --epochs 6 \
+  "$rapid" sim --out "$sim" --force --seed "$seed" --size 1024 --scas 1 --epochs 6 \
     --without supernovae,variables,cosmic-rays,hot-pixels,defects,persistence >/dev/null
   touch "$sim/.done"
 fi
@@ -45,7 +50,7 @@ if [ ! -f "$work/inj/.done" ]; then
 fi
 simd=$work/sim_dirty
 if [ ! -f "$simd/.done" ]; then
-  "$rapid" sim --out "$simd" --force --seed 21 --size 1024 --scas 1 --epochs 6 \
+  "$rapid" sim --out "$simd" --force --seed "$seed" --size 1024 --scas 1 --epochs 6 \
     --without supernovae,variables >/dev/null
   touch "$simd/.done"
 fi
@@ -73,7 +78,7 @@ for case in plain inj dirty; do
       naive) opt=(--unc "${p}_unc.fits" --psf "$sim/psf/Roman_WFI_PSF_H158_1.fits") ;;
     esac
     "$rapid" extract --image "${p}_diff.fits" "${opt[@]}" --negative \
-      ${SATURATED-"--saturated=$s[DQ]"} --out "$work/cat_${case}_$m.fits" >/dev/null
+      ${SATURATED-"--saturated=$s[DQ]"} "${cuts[@]}" --out "$work/cat_${case}_$m.fits" >/dev/null
     unc=${p}_unc.fits psf=${p}_psf.fits
     [ $m = naive ] && psf=$sim/psf/Roman_WFI_PSF_H158_1.fits
     echo "== $case $m"

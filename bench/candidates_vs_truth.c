@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     const double *x, *y;
     const int32_t *sign, *pass, *fail;
     int *used;
-    long failcount[12] = {0};
+    long failcount[14] = {0};
 
     if (argc >= 9 && strcmp(argv[7], "--exptime") == 0)
         exptime = atof(argv[8]);
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
         npass += pass[best];
         if (!pass[best]) {
             int b;
-            for (b = 0; b < 12; b++)
+            for (b = 0; b < 14; b++)
                 failcount[b] += (fail[best] >> b) & 1;
             printf("  fails: id %ld at (%.1f, %.1f), S/N %.1f, fail_bits %d\n",
                    (long)v[j].id, v[j].x, v[j].y, snr, fail[best]);
@@ -179,9 +179,11 @@ int main(int argc, char **argv)
            "found within 0.5 px: %ld (%.1f %%); passing the cuts: %ld (%.1f %% of them)\n",
            nsel, nfound, nsel ? 100.0 * nfound / nsel : 0, npass, nsel ? 100.0 * npass / nsel : 0);
     printf("failed cuts among those found: edge %ld snr %ld elong %ld ratio %ld nneg %ld "
-           "nbad %ld sumrat %ld chi2 %ld dmag %ld satrad %ld snr_psf %ld snr_auto %ld\n",
+           "nbad %ld sumrat %ld chi2 %ld dmag %ld satrad %ld snr_psf %ld snr_auto %ld sharp %ld "
+           "broad %ld\n",
            failcount[0], failcount[1], failcount[2], failcount[3], failcount[4], failcount[5],
-           failcount[6], failcount[7], failcount[8], failcount[9], failcount[10], failcount[11]);
+           failcount[6], failcount[7], failcount[8], failcount[9], failcount[10], failcount[11],
+           failcount[12], failcount[13]);
     printf("passing candidates not transients: %ld (%ld negative) on %.2f Mpx with data: "
            "%.2f per 1000 x 1000 px\n", nfp, nfp_neg, npix / 1e6, nfp / (npix / 1e6));
     free(v);

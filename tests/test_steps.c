@@ -315,6 +315,13 @@ static void test_settings(void **state)
     p = write_ini("steps_bad2.ini", "[diff]\nmethods = zogy,fast\n");
     assert_int_equal(rapid_steps_settings_read(&s, p, &err), RAPID_E_ARG);
     assert_non_null(strstr(err.msg, "line 2: methods: unknown method 'fast'"));
+    /* every key of rapid extract --cuts, the sharpness and broad-residual
+     * cuts too */
+    p = write_ini("steps_cuts.ini", "[cuts]\nsharp_min = 0.6\nbroad_min = 0\n");
+    assert_int_equal(rapid_steps_settings_read(&s, p, &err), 0);
+    assert_int_equal(s.ncuts, 4);
+    assert_string_equal(s.cut_key[3], "broad_min");
+    assert_string_equal(s.cut_value[3], "0");
     p = write_ini("steps_bad3.ini", "[cuts]\nsnr_min = lots\n");
     assert_int_equal(rapid_steps_settings_read(&s, p, &err), RAPID_E_ARG);
     assert_non_null(strstr(err.msg, "snr_min = 'lots' is not a finite number"));

@@ -48,6 +48,11 @@ typedef struct rapid_cuts {
     double sharp_min;     /* fwhm >= sharp_min x the PSF's FWHM (0.7; 0: no
                            * cut; a fwhm that could not be measured passes):
                            * a hot pixel is sharper than any point source */
+    double broad_min;     /* aper_ratio_3_6 >= broad_min x the PSF's own
+                           * 3-px / 6-px aperture flux ratio (0.7; 0: no
+                           * cut): a subtraction residual broader than the
+                           * PSF has more light between 3 and 6 px than a
+                           * point source of any S/N */
     double sat_rmin;      /* a saturated star's mask radius: sat_rmin + */
     double sat_scale;     /* sat_scale x sqrt(its saturated pixels), px
                            * (30, 2: measured on simulated H158 pairs, where
@@ -84,7 +89,10 @@ enum {
                               * saturated star (rings, wings) */
     RAPID_FAIL_SNR_PSF = 1024,  /* snr_psf < snr_psf_min */
     RAPID_FAIL_SNR_AUTO = 2048, /* snr < snr_auto_min */
-    RAPID_FAIL_SHARP = 4096     /* fwhm < sharp_min x the PSF's FWHM */
+    RAPID_FAIL_SHARP = 4096,    /* fwhm < sharp_min x the PSF's FWHM */
+    RAPID_FAIL_BROAD = 8192     /* aper_ratio_3_6 < broad_min x the PSF's
+                                 * own ratio of its 3-px to its 6-px
+                                 * aperture flux (header PSFR36) */
 };
 
 /* Candidate flags (column `flags`): SEP's extraction and aperture flags in

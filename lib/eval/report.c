@@ -27,7 +27,7 @@ static json_t *num(double v)
 /* the cuts' names, by bit of fail_bits (docs/candidates.md) */
 static const char *const cut_names[] = {"edge", "snr", "elong", "ratio", "nneg",
                                         "nbad", "sumrat", "chi2", "dmag", "satrad",
-                                        "snr_psf", "snr_auto", "sharp"};
+                                        "snr_psf", "snr_auto", "sharp", "broad"};
 
 static json_t *lost_to_cuts(const rapid_eval_result *r)
 {

@@ -497,7 +497,7 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
     cand_sat sat = {NULL, NULL, NULL, 0};
     cand_rows rows = {NULL, 0, 0};
     float *kern = NULL;
-    double rms, psf_fwhm, apfrac3;
+    double rms, psf_fwhm, apfrac3, psf_r36;
     int rc = 0, side = 0, s;
 
     rapid_table_init(cat, 0);
@@ -516,6 +516,7 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
                               &rms);
     psf_fwhm = rapid_psfphot_psf_fwhm(in->psf);
     apfrac3 = rapid_psfphot_aperture_fraction(in->psf, 3.0);
+    psf_r36 = apfrac3 / rapid_psfphot_aperture_fraction(in->psf, 6.0);
     if (!(rms > 0))
         rc = rapid_fail(err, RAPID_E_ARG, "candidates: the difference image "
                         "has no data or no spread (robust rms %g)", rms);
@@ -543,14 +544,14 @@ int rapid_candidates(const rapid_cand_input *in0, const rapid_cand_opts *o,
         if ((rc = cand_sat_find(in, o->cuts.sat_rmin, o->cuts.sat_scale, &sat)) != 0)
             rc = rapid_fail(err, rc, "candidates: no memory for the saturated stars");
         cand_sat_metric(&sat, &rows, 0);
-        cand_vet(o, apfrac3, psf_fwhm, &rows, 0);
+        cand_vet(o, apfrac3, psf_r36, psf_fwhm, &rows, 0);
         for (k = 0; k < rows.n; k++)
             if (o->negative || rows.r[k].sign > 0)
                 rows.r[n++] = rows.r[k];
         rows.n = n;
     }
     if (rc == 0)
-        rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, &nc, sat.n, cat, err);
+        rc = cand_table(in, o, &rows, rms, psf_fwhm, apfrac3, psf_r36, &nc, sat.n, cat, err);
     cand_sat_free(&sat);
     free(kern);
     free(rows.r);

@@ -39,9 +39,10 @@ void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
                   const float *fit, const unsigned char *mask, cand_rows *rows,
                   long first);
 /* dmag and the cuts (fail_bits) of rows[first..n); apfrac3 the PSF's
- * fraction of flux in a 3-px aperture. */
-void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_fwhm, cand_rows *rows,
-              long first);
+ * fraction of flux in a 3-px aperture, psf_r36 its 3-px over its 6-px
+ * aperture fraction (what aper_ratio_3_6 is for a point source). */
+void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_r36, double psf_fwhm,
+              cand_rows *rows, long first);
 /* The factors the errors are multiplied by (candidates_noise.c): the
  * robust sd of flux / error of random apertures of each diameter and of
  * PSF fits on empty sky, and how many were placed (factor 1 below 100). */
@@ -80,7 +81,7 @@ void cand_sat_free(cand_sat *s);
 void cand_sat_metric(const cand_sat *s, cand_rows *rows, long first);
 int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
                const cand_rows *rows, double rms, double psf_fwhm,
-               double apfrac3, const cand_noise *nc, long nsat,
+               double apfrac3, double psf_r36, const cand_noise *nc, long nsat,
                rapid_table *cat, rapid_err *err);
 
 #endif

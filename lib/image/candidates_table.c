@@ -120,8 +120,8 @@ static void fill_row(const cand_row *r, long i, cols *c)
 
 static int header(rapid_header *h, const rapid_cand_input *in,
                   const rapid_cand_opts *o, const cand_rows *rows, double rms,
-                  double psf_fwhm, double apfrac3, const cand_noise *nc,
-                  long nsat, rapid_err *err)
+                  double psf_fwhm, double apfrac3, double psf_r36,
+                  const cand_noise *nc, long nsat, rapid_err *err)
 {
     const rapid_cuts *c = &o->cuts;
     long npos = 0, k;
@@ -144,6 +144,7 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETL("BKGMESH", o->bkg_mesh, "background mesh subtracted, px (0: none)");
     SETD("PSFFWHM", psf_fwhm, "[pix] FWHM of the PSF fitted");
     SETD("APCOR3", -2.5 * log10(apfrac3), "[mag] 3-px aperture correction of the PSF");
+    SETD("PSFR36", psf_r36, "the PSF's 3-px / 6-px aperture flux ratio");
     SETL("PSFHALF", o->psf.half, "PSF fit box half-side, pixels");
     SETL("ERRCAL", o->noise_cal, "1: errors scaled by ERRCOR* (empty-sky noise)");
     {
@@ -185,6 +186,7 @@ static int header(rapid_header *h, const rapid_cand_input *in,
     SETD("CUT_SPSF", c->snr_psf_min, "pass: snr_psf >= this");
     SETD("CUT_SAUT", c->snr_auto_min, "pass: snr >= this");
     SETD("CUT_SHRP", c->sharp_min, "pass: fwhm >= this x PSFFWHM (0: no cut)");
+    SETD("CUT_BRD", c->broad_min, "pass: aper_ratio_3_6 >= this*PSFR36 (0: none)");
 #undef SETD
 #undef SETS
 #undef SETL
@@ -217,7 +219,7 @@ static void fits_unit(const char *bunit, char *out, size_t sz)
 
 int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
                const cand_rows *rows, double rms, double psf_fwhm,
-               double apfrac3, const cand_noise *nc, long nsat,
+               double apfrac3, double psf_r36, const cand_noise *nc, long nsat,
                rapid_table *cat, rapid_err *err)
 {
     cols c;
@@ -234,5 +236,5 @@ int cand_table(const rapid_cand_input *in, const rapid_cand_opts *o,
     if (in->wcs && rows->n > 0)
         /* a candidate off the projection keeps NaN; the rest are fine */
         (void)rapid_wcs_pix2sky(in->wcs, (int)rows->n, c.x, c.y, c.ra, c.dec, NULL);
-    return header(&cat->hdr, in, o, rows, rms, psf_fwhm, apfrac3, nc, nsat, err);
+    return header(&cat->hdr, in, o, rows, rms, psf_fwhm, apfrac3, psf_r36, nc, nsat, err);
 }

@@ -28,6 +28,7 @@ void rapid_cuts_init(rapid_cuts *c)
     c->snr_psf_min = 5;
     c->snr_auto_min = 3;
     c->sharp_min = 0.7;
+    c->broad_min = 0.7;
     c->sat_rmin = 30;
     c->sat_scale = 2;
 }
@@ -54,6 +55,7 @@ int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
         {"snr_psf_min", offsetof(rapid_cuts, snr_psf_min)},
         {"snr_auto_min", offsetof(rapid_cuts, snr_auto_min)},
         {"sharp_min", offsetof(rapid_cuts, sharp_min)},
+        {"broad_min", offsetof(rapid_cuts, broad_min)},
         {"sat_rmin", offsetof(rapid_cuts, sat_rmin)},
         {"sat_scale", offsetof(rapid_cuts, sat_scale)},
     };
@@ -68,7 +70,8 @@ int rapid_cuts_set(rapid_cuts *c, const char *name, const char *value,
         snprintf(problem, sz, "unknown key %s "
                  "(known: edge_min snr_min elong_max ratio_min ratio_max "
                  "nneg_max nbad_max sumrat_min chi2_min chi2_max dmag_max "
-                 "satrad_min snr_psf_min snr_auto_min sharp_min sat_rmin sat_scale)",
+                 "satrad_min snr_psf_min snr_auto_min sharp_min broad_min sat_rmin "
+                 "sat_scale)",
                  name);
         return -1;
     }
@@ -208,7 +211,7 @@ void cand_metrics(const rapid_cand_input *in, const rapid_cand_opts *o,
     }
 }
 
-void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_fwhm,
+void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_r36, double psf_fwhm,
               cand_rows *rows, long first)
 {
     const rapid_cuts *c = &o->cuts;
@@ -261,6 +264,19 @@ void cand_vet(const rapid_cand_opts *o, double apfrac3, double psf_fwhm,
          * 1.5-px PSF.  A FWHM that could not be measured is not judged. */
         if (c->sharp_min > 0 && isfinite(r->fwhm) && r->fwhm < c->sharp_min * psf_fwhm)
             f |= RAPID_FAIL_SHARP;
+        /* A subtraction residual broader than the PSF (what is left of a
+         * galaxy or a star's wings: FWHM 2.5-4.3 px under a 1.5-px PSF
+         * in the simulated H158 survey) has more of its light between 3
+         * and 6 px than a point source: aper_ratio_3_6 down to 0.4 where
+         * the PSF's is 0.73.  Judged against the PSF's own ratio, the
+         * cut holds for any filter; at 0.7 x it, it removed 29 % of the
+         * survey's false positives and 0.1 % of the injected sources
+         * (docs/quality.md).  The aperture ratio, not the FWHM: at 3-px
+         * S/N 5-10 a point source's moments FWHM scatters up to 2-3 x
+         * the PSF's, its aperture ratio far less. */
+        if (c->broad_min > 0 && isfinite(r->aper_ratio_3_6) &&
+            r->aper_ratio_3_6 < c->broad_min * psf_r36)
+            f |= RAPID_FAIL_BROAD;
         r->fail_bits = f;
     }
 }

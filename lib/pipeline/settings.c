@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rapid/candidates.h"
 #include "rapid/steps.h"
 
 void rapid_steps_settings_init(rapid_steps_settings *s)
@@ -23,12 +24,6 @@ void rapid_steps_settings_init(rapid_steps_settings *s)
     s->slurm_array_max = 1000;
     s->slurm_poll = 5;
 }
-
-/* The cut names rapid_cuts_read knows (rapid/candidates.h). */
-static const char *const cut_names[] = {
-    "edge_min",   "snr_min",  "elong_max", "ratio_min", "ratio_max", "nneg_max",
-    "nbad_max", "sumrat_min", "chi2_min",  "chi2_max",  "dmag_max",
-    "satrad_min", "snr_psf_min", "snr_auto_min", "sat_rmin", "sat_scale"};
 
 typedef struct ini_ctx {
     rapid_steps_settings *s;
@@ -81,23 +76,21 @@ static int methods_value(ini_ctx *c, const char *value)
 static int cut_value(ini_ctx *c, const char *name, const char *value)
 {
     rapid_steps_settings *s = c->s;
-    char *end;
-    double v;
-    size_t k;
+    rapid_cuts scratch;
+    char problem[200];
     int i;
 
-    for (k = 0; k < sizeof cut_names / sizeof cut_names[0]; k++)
-        if (strcmp(name, cut_names[k]) == 0)
-            break;
-    if (k == sizeof cut_names / sizeof cut_names[0]) {
-        snprintf(c->problem, sizeof c->problem, "unknown key %s in [cuts]"
-                 " (docs/configuration.md lists them)", name);
+    /* the cut keys and their check are rapid_cuts_set's: one list of them */
+    rapid_cuts_init(&scratch);
+    if (rapid_cuts_set(&scratch, name, value, problem, sizeof problem) != 0) {
+        if (strncmp(problem, "unknown key", 11) == 0)
+            snprintf(c->problem, sizeof c->problem, "unknown key %.60s in [cuts]"
+                     " (docs/configuration.md lists them)", name);
+        else
+            snprintf(c->problem, sizeof c->problem, "%s", problem);
         return 0;
     }
-    errno = 0;
-    v = strtod(value, &end);
-    if (end == value || *end || errno || !isfinite(v) ||
-        strlen(value) >= sizeof s->cut_value[0]) {
+    if (strlen(value) >= sizeof s->cut_value[0]) {
         snprintf(c->problem, sizeof c->problem, "%s = '%.60s' is not a finite"
                  " number", name, value);
         return 0;
