@@ -464,6 +464,11 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
     for (it = 0;; it++) {
         int bad, kept;
         long kpix = 0;
+        if (o->stop && *o->stop) {
+            rc = rapid_fail(err, RAPID_E_INTERRUPTED, "kernel fit: interrupted "
+                            "after %d passes", it);
+            goto done;
+        }
         if ((rc = solve(im, g, &w, o->max_cond, &out->cond, &out->eiv_steps,
                         err)))
             goto done;

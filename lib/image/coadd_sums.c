@@ -383,7 +383,8 @@ static void *worker(void *arg)
     for (;;) {
         int k;
         pthread_mutex_lock(&s->lock);
-        k = s->failed ? s->nin : s->next++;
+        /* asked to stop: no more inputs (the one under way ends first) */
+        k = s->failed || coadd_stopped(s->o) ? s->nin : s->next++;
         pthread_mutex_unlock(&s->lock);
         if (k >= s->nin)
             break;
@@ -422,6 +423,9 @@ int coadd_run_inputs(coadd_sums *s, int nthreads, rapid_err *err)
             *err = s->err;
         return s->err.code ? s->err.code : RAPID_E_IO;
     }
+    if (s->done < s->nin && coadd_stopped(s->o))
+        return rapid_fail(err, RAPID_E_INTERRUPTED, "reference image: "
+                          "interrupted after %d of %d inputs", s->done, s->nin);
     return 0;
 }
 
