@@ -382,6 +382,10 @@ for t in 1 2; do
   expect "SIGTERM during the coadd, $t thread(s): exit 70 ($code) within 5 s ($secs)" "$( [ $code = 70 ] && [ $secs -lt 5 ]; echo $?)"
   expect "SIGTERM during the coadd, $t thread(s): the log alone, no temporaries" "$(last_line "$P/jid3$t" 70 && [ "$(ls -A "$P/jid3$t")" = job.log ] && ! compgen -G "$P/.jid3$t.*" >/dev/null; echo $?)"
   expect "SIGTERM during the coadd, $t thread(s): stopped in the coadd, no catalog" "$(grep -q 'reference image: interrupted' "$P/jid3$t/job.log" && ! grep -q 'catalog sources' "$P/jid3$t/job.log" && ! grep -q 'stage read' "$P/jid3$t/job.log"; echo $?)"
+  read -r code secs < <(sigterm_at 3$t "stage read")
+  expect "SIGTERM while the pair is prepared, $t thread(s): exit 70 ($code) within 5 s ($secs)" "$( [ $code = 70 ] && [ $secs -lt 5 ]; echo $?)"
+  expect "SIGTERM while the pair is prepared, $t thread(s): the log alone, no temporaries" "$(last_line "$P/jid3$t" 70 && [ "$(ls -A "$P/jid3$t")" = job.log ] && ! compgen -G "$P/.jid3$t.*" >/dev/null; echo $?)"
+  expect "SIGTERM while the pair is prepared, $t thread(s): stopped in the preparation" "$(grep -q 'preparing the difference: interrupted' "$P/jid3$t/job.log" && ! grep -q 'stage prepare' "$P/jid3$t/job.log"; echo $?)"
   read -r code secs < <(sigterm_at 3$t "stage prepare")
   expect "SIGTERM before the methods, $t thread(s): exit 70 ($code) within 5 s ($secs)" "$( [ $code = 70 ] && [ $secs -lt 5 ]; echo $?)"
   expect "SIGTERM before the methods, $t thread(s): the log alone, no temporaries" "$(last_line "$P/jid3$t" 70 && [ "$(ls -A "$P/jid3$t")" = job.log ] && ! compgen -G "$P/.jid3$t.*" >/dev/null; echo $?)"

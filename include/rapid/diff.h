@@ -99,6 +99,14 @@ int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
                                const rapid_diff_ref *ref, unsigned flags,
                                int nthreads, rapid_diff_pair *p,
                                rapid_err *err);
+/* The same, stopped when *stop is set (by a signal handler; NULL: never):
+ * it is looked at between the steps (the reference's resampling, its
+ * background, the science image's catalog, the maps) and inside the
+ * catalogs; then RAPID_E_INTERRUPTED and nothing prepared. */
+int rapid_diff_prepare_stop(const rapid_science *sci, rapid_wcs *sci_wcs,
+                            const rapid_diff_ref *ref, unsigned flags,
+                            int nthreads, volatile sig_atomic_t *stop,
+                            rapid_diff_pair *p, rapid_err *err);
 void rapid_diff_pair_release(rapid_diff_pair *p);
 
 /* The flux scale the stars gave, measured in apertures (6 px across),

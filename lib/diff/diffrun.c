@@ -905,8 +905,8 @@ int rapid_diffrun_prepare(rapid_diffrun *s, rapid_err *err)
     ref.ny = s->ref.ny;
     ref.wcs = &s->ref_wcs;
     ref.zp_scale = s->zp_scale;
-    if ((rc = rapid_diff_prepare_threads(&s->sci, &s->sci_wcs, &ref, 0,
-                                         a->nthreads, &s->pair, err)) ||
+    if ((rc = rapid_diff_prepare_stop(&s->sci, &s->sci_wcs, &ref, 0, a->nthreads,
+                                      a->stop, &s->pair, err)) ||
         (s->have_sci_psf && s->have_ref_psf &&
          (rc = rapid_diff_aperture_correct(&s->pair, s->sci_psf.data,
                                            s->sci_psf.nx, s->refsci_psf.data,

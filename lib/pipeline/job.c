@@ -77,6 +77,10 @@ static int step_differences(job *s)
                    "image, nothing to subtract: %s", err.msg);
         return RAPID_EXIT_NOT_COVERED;
     }
+    if (rc == RAPID_E_INTERRUPTED) {
+        jobrun_log(&s->run, "%s", err.msg);
+        return RAPID_EXIT_INTERRUPTED;
+    }
     if (rc != 0)
         return job_fail(s, RAPID_EXIT_DIFF, "the pair could not be prepared: %s",
                         err.msg);
