@@ -53,10 +53,6 @@ typedef struct rapid_coadd_opts {
     int defer_catalog;     /* 1: no catalog (nor its meta) here; the caller
                             * makes it with rapid_coadd_catalog, e.g. on
                             * another thread while it uses the maps (0) */
-    int keep_pool;         /* 1: the large buffers freed by the end stay in
-                            * the process's pool of them, faulted in, for
-                            * the caller's next work (the science job's);
-                            * 0: they go back to the system (0) */
     volatile sig_atomic_t *stop; /* non-NULL: set (by a signal handler) to
                             * stop: looked at before each input and
                             * between the steps after them (a second at

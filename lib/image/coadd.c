@@ -459,8 +459,7 @@ cleanup:
         out->skipped = skipped, out->nskipped = nskipped;
     else
         free_skipped(skipped, nskipped);
-    if (!o->keep_pool)
-        rapid_big_trim();
+    rapid_big_trim();
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/bigmem.h"
 #include "pipeline/job_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
@@ -153,10 +154,6 @@ int job_reference_build(job *s)
     co.size = c->ref_size;
     co.nthreads = c->threads;
     co.defer_catalog = 1;
-    /* what the coadd frees (a third of its sums, the inputs' buffers and
-     * meshes) serves the catalog's copies and the pair's preparation, so
-     * that they need not fault fresh memory in */
-    co.keep_pool = 1;
     /* a signal stops the coadd between its inputs (one can take a second
      * at full size, the whole coadd ten and more) */
     co.stop = s->run.o ? s->run.o->stop : NULL;
@@ -262,10 +259,10 @@ int job_reference_finish(job *s)
     if (!e->pending)
         return 0;
     e->pending = 0;
-    /* what the catalog and the pair's preparation held at once stays in
-     * the pool: the methods' buffers (ZOGY's above all) are carved from
-     * it instead of faulting fresh memory in, which on a virtual machine
-     * costs several times the zeroing (a peak some 0.3 GB higher) */
+    /* what the catalog and the pair's preparation held at once goes back
+     * to the system, not to the pool, so that the methods' peak is theirs
+     * alone */
+    rapid_big_trim();
     if (e->code == RAPID_EXIT_INTERRUPTED) {
         code = e->code;
         goto cleanup;
