@@ -154,8 +154,8 @@ int job_reference_build(job *s)
     co.size = c->ref_size;
     co.nthreads = c->threads;
     co.defer_catalog = 1;
-    /* a signal stops the coadd between its inputs (one can take a second
-     * at full size, the whole coadd ten and more) */
+    /* a signal stops the coadd between the steps of its inputs (the whole
+     * coadd takes ten seconds and more at full size) */
     co.stop = s->run.o ? s->run.o->stop : NULL;
     jobrun_log(&s->run, "building the reference image of tile %lld in %s from "
                "%d inputs (%d x %d px)", (long long)c->ref_field, fl->name,
