@@ -333,9 +333,10 @@ static void print_json(const diff_args *a, const diff_state *s,
     for (g = 0, first_group = 1; g < NMETHOD; g++) {
         if (!a->asked[g])
             continue;
-        printf("%s\"%s\": {\"status\": \"%s\", \"seconds\": %.3f",
-               first_group ? "" : ", ", method_name[g],
-               s->run[g].ok ? "ok" : "failed", s->run[g].seconds);
+        printf("%s\"%s\": {\"status\": \"%s\", \"seconds\": %.3f, "
+               "\"cpu_seconds\": %.3f", first_group ? "" : ", ", method_name[g],
+               s->run[g].ok ? "ok" : "failed", s->run[g].seconds,
+               s->run[g].cpu_seconds);
         first_group = 0;
         if (!s->run[g].ok) {
             fputs(", \"message\": ", stdout);

@@ -486,7 +486,7 @@ expect "diff: one JSON object with every key" "$(json_has '
   d["match"]["from"] in ("stars", "zero points") and d["match"]["scale"] > 0 and
   d["methods"]["zogy"]["status"] == "ok" and d["methods"]["naive"]["status"] == "ok" and
   d["methods"]["sfft"]["status"] == "ok" and set(d["stages"]) >= {"zogy", "naive", "sfft"} and
-  set(d["methods"]["sfft"]) >= {"status", "seconds", "basis", "order", "half_width", "nstamps",
+  set(d["methods"]["sfft"]) >= {"status", "seconds", "cpu_seconds", "basis", "order", "half_width", "nstamps",
     "nrejected", "npix", "nunknowns", "chi2r", "cond", "ksum", "sec_fit", "sec_conv"} and
   d["methods"]["sfft"]["order"] == 2 and d["methods"]["sfft"]["half_width"] == 9 and
   d["methods"]["zogy"]["seconds"] >= 0 and d["methods"]["zogy"]["sigma_n"] > 0 and

@@ -331,6 +331,10 @@ sed -e "s|^jid = 1|jid = 12|; s|$P/jid1|$P/jid12|; s|H158_2_1.fits|H158_9_1.fits
 check vanished-refinput 66 "$rapid" job -q "$J/jid12.ini"
 expect "vanished reference input named" "$(grep -q 'H158_9_1.fits: reference input 2 (rid 12) is missing' "$P/jid12/job.log" && last_line "$P/jid12" 66; echo $?)"
 
+# wait for pid to end: with job control, a stop it was sent (SIGSTOP)
+# ends a wait too (128 + 19), although it goes on once continued
+wait_end() { local rc; wait "$1"; rc=$?; while [ $rc -gt 128 ] && kill -0 "$1" 2>/dev/null; do wait "$1"; rc=$?; done; return $rc; }
+
 # --- interrupted (SIGTERM) while it works: 70, nothing but the log
 set -m # background jobs of a script ignore SIGINT without job control
 "$rapid" job -q "$J/jid3.ini" >/dev/null 2>&1 &
@@ -338,7 +342,7 @@ pid=$!
 while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid3.*" >/dev/null; do sleep 0.001; done
 # stopped as soon as it has begun, so that the signal surely finds it at
 # work
-kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait $pid; code=$?
+kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait_end $pid; code=$?
 set +m
 expect "SIGTERM: exit 70 ($code)" "$( [ $code = 70 ]; echo $?)"
 expect "SIGTERM: the log alone, no temporaries" "$(last_line "$P/jid3" 70 && [ "$(ls -A "$P/jid3")" = job.log ] && ! compgen -G "$P/.jid3.*" >/dev/null; echo $?)"
@@ -349,10 +353,44 @@ set -m
 "$rapid" job -q "$J/jid14.ini" >/dev/null 2>&1 &
 pid=$!
 while kill -0 $pid 2>/dev/null && ! compgen -G "$P/.jid14.*" >/dev/null; do sleep 0.001; done
-kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait $pid; code=$?
+kill -STOP $pid; kill -TERM $pid; kill -CONT $pid; wait_end $pid; code=$?
 set +m
 expect "reference job, SIGTERM: exit 70 ($code)" "$( [ $code = 70 ]; echo $?)"
 expect "reference job, SIGTERM: the log alone" "$(last_line "$P/jid14" 70 && [ "$(ls -A "$P/jid14")" = job.log ]; echo $?)"
+
+# ... a science job that builds its reference: the signal while the coadd
+# runs, then while the methods run.  It ends at once (the coadd stops
+# between its inputs, the catalog is not begun, ZOGY and the kernel fit
+# stop between their steps): 70, the log alone, no temporaries, and the
+# log says where it stopped
+sigterm_at() { # sigterm_at JID PATTERN-OF-A-LOG-LINE: the exit code, seconds
+  local pid t0 rc
+  rm -rf "$P/jid$1"
+  set -m
+  "$rapid" job "$J/jid$1.ini" >/dev/null 2>"$tmp/err$1" &
+  pid=$!
+  while kill -0 $pid 2>/dev/null && ! grep -qs "$2" "$tmp/err$1"; do sleep 0.001; done
+  kill -STOP $pid; t0=$(date +%s%N); kill -TERM $pid; kill -CONT $pid
+  wait_end $pid; rc=$?
+  set +m
+  echo "$rc $(( ($(date +%s%N) - t0) / 1000000000 ))"
+}
+for t in 1 2; do
+  sed -e "s|^jid = 2$t|jid = 3$t|; s|$P/jid2$t\$|$P/jid3$t|; s|^out = $P/jid2$t|out = $P/jid3$t|; s|^methods = .*|methods = zogy, sfft, naive|" \
+    "$J/jid2$t.ini" >"$J/jid3$t.ini"
+  read -r code secs < <(sigterm_at 3$t "building the reference image")
+  expect "SIGTERM during the coadd, $t thread(s): exit 70 ($code) within 5 s ($secs)" "$( [ $code = 70 ] && [ $secs -lt 5 ]; echo $?)"
+  expect "SIGTERM during the coadd, $t thread(s): the log alone, no temporaries" "$(last_line "$P/jid3$t" 70 && [ "$(ls -A "$P/jid3$t")" = job.log ] && ! compgen -G "$P/.jid3$t.*" >/dev/null; echo $?)"
+  expect "SIGTERM during the coadd, $t thread(s): stopped in the coadd, no catalog" "$(grep -q 'reference image: interrupted' "$P/jid3$t/job.log" && ! grep -q 'catalog sources' "$P/jid3$t/job.log" && ! grep -q 'stage read' "$P/jid3$t/job.log"; echo $?)"
+  read -r code secs < <(sigterm_at 3$t "stage read")
+  expect "SIGTERM while the pair is prepared, $t thread(s): exit 70 ($code) within 5 s ($secs)" "$( [ $code = 70 ] && [ $secs -lt 5 ]; echo $?)"
+  expect "SIGTERM while the pair is prepared, $t thread(s): the log alone, no temporaries" "$(last_line "$P/jid3$t" 70 && [ "$(ls -A "$P/jid3$t")" = job.log ] && ! compgen -G "$P/.jid3$t.*" >/dev/null; echo $?)"
+  expect "SIGTERM while the pair is prepared, $t thread(s): stopped in the preparation" "$(grep -q 'preparing the difference: interrupted' "$P/jid3$t/job.log" && ! grep -q 'stage prepare' "$P/jid3$t/job.log"; echo $?)"
+  read -r code secs < <(sigterm_at 3$t "stage prepare")
+  expect "SIGTERM before the methods, $t thread(s): exit 70 ($code) within 5 s ($secs)" "$( [ $code = 70 ] && [ $secs -lt 5 ]; echo $?)"
+  expect "SIGTERM before the methods, $t thread(s): the log alone, no temporaries" "$(last_line "$P/jid3$t" 70 && [ "$(ls -A "$P/jid3$t")" = job.log ] && ! compgen -G "$P/.jid3$t.*" >/dev/null; echo $?)"
+  expect "SIGTERM before the methods, $t thread(s): ZOGY and the kernel fit stopped, no candidates" "$(grep -q 'zogy stopped: .*interrupted' "$P/jid3$t/job.log" && grep -q 'sfft stopped: .*interrupted' "$P/jid3$t/job.log" && ! grep -q 'candidates' "$P/jid3$t/job.log"; echo $?)"
+done
 
 # --- killed (SIGKILL) half-way, then run again: one whole set, the same
 # files as the first run's

@@ -14,8 +14,9 @@
 #ifndef RAPID_COADD_H
 #define RAPID_COADD_H
 
-#include <stdint.h>
+#include <signal.h> /* sig_atomic_t */
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rapid/error.h"
 #include "rapid/extract.h"
@@ -52,10 +53,12 @@ typedef struct rapid_coadd_opts {
     int defer_catalog;     /* 1: no catalog (nor its meta) here; the caller
                             * makes it with rapid_coadd_catalog, e.g. on
                             * another thread while it uses the maps (0) */
-    int keep_pool;         /* 1: the large buffers freed by the end stay in
-                            * the process's pool of them, faulted in, for
-                            * the caller's next work (the science job's);
-                            * 0: they go back to the system (0) */
+    volatile sig_atomic_t *stop; /* non-NULL: set (by a signal handler) to
+                            * stop: looked at before each input and
+                            * between the steps after them (a second at
+                            * most at full size), rapid_coadd_make then
+                            * frees what it holds and returns
+                            * RAPID_E_INTERRUPTED (NULL) */
 } rapid_coadd_opts;
 
 void rapid_coadd_opts_init(rapid_coadd_opts *o);
@@ -204,8 +207,10 @@ int rapid_coadd_write_file(const rapid_coadd *c, int k, const char *path,
  * products' provenance cards, and the meta it gives (nsexcatsources,
  * fwhmmedpix, fwhmminpix, fwhmmaxpix).  Reads c->image, c->uncertainty
  * and its header's WCS only, so it may run while other threads read
- * those.  0 or a negative status. */
-int rapid_coadd_catalog(rapid_coadd *c, rapid_err *err);
+ * those.  stop (NULL: none) as rapid_extract_opts.stop: when it is set,
+ * RAPID_E_INTERRUPTED and no catalog.  0 or a negative status. */
+int rapid_coadd_catalog(rapid_coadd *c, volatile sig_atomic_t *stop,
+                        rapid_err *err);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,8 @@
 #ifndef RAPID_DIFF_H
 #define RAPID_DIFF_H
 
+#include <signal.h> /* sig_atomic_t */
+
 #include "rapid/background.h"
 #include "rapid/error.h"
 #include "rapid/fft.h"
@@ -97,6 +99,14 @@ int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
                                const rapid_diff_ref *ref, unsigned flags,
                                int nthreads, rapid_diff_pair *p,
                                rapid_err *err);
+/* The same, stopped when *stop is set (by a signal handler; NULL: never):
+ * it is looked at between the steps (the reference's resampling, its
+ * background, the science image's catalog, the maps) and inside the
+ * catalogs; then RAPID_E_INTERRUPTED and nothing prepared. */
+int rapid_diff_prepare_stop(const rapid_science *sci, rapid_wcs *sci_wcs,
+                            const rapid_diff_ref *ref, unsigned flags,
+                            int nthreads, volatile sig_atomic_t *stop,
+                            rapid_diff_pair *p, rapid_err *err);
 void rapid_diff_pair_release(rapid_diff_pair *p);
 
 /* The flux scale the stars gave, measured in apertures (6 px across),
@@ -254,6 +264,11 @@ typedef struct rapid_zogy_opts {
     rapid_fft_cache *fft;    /* plans to use; NULL: a cache of
                               * nthreads, ESTIMATE rigor, made and freed
                               * by the call */
+    volatile sig_atomic_t *stop; /* non-NULL: set (by a signal handler) to
+                              * stop: looked at between the steps (a
+                              * second or two apart at full size); the
+                              * call then returns RAPID_E_INTERRUPTED
+                              * (NULL) */
 } rapid_zogy_opts;
 
 void rapid_zogy_opts_init(rapid_zogy_opts *o);
@@ -507,6 +522,9 @@ typedef struct rapid_sfft_opts {
                               * noise of R~ in the design (errors in the
                               * variables, sfft_fit.c) (1); 0: plain least
                               * squares */
+    volatile sig_atomic_t *stop; /* as rapid_zogy_opts.stop, looked at
+                              * between the fit's passes and before the
+                              * convolutions (NULL) */
 } rapid_sfft_opts;
 
 void rapid_sfft_opts_init(rapid_sfft_opts *o);

@@ -58,6 +58,12 @@ typedef struct rapid_diffrun_opts {
     rapid_diffrun_msg_fn warn;     /* warnings (NULL: dropped) */
     rapid_diffrun_msg_fn progress; /* what starts now (NULL: nothing) */
     void *arg;                     /* their first argument */
+    volatile sig_atomic_t *stop; /* non-NULL: set (by a signal handler) to
+                              * stop: the preparation (RAPID_E_INTERRUPTED),
+                              * ZOGY and the kernel fit look at it
+                              * between their steps, a method not begun
+                              * is not run (both fail, their message
+                              * saying "interrupted") (NULL) */
 } rapid_diffrun_opts;
 
 void rapid_diffrun_opts_init(rapid_diffrun_opts *o);

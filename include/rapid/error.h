@@ -32,7 +32,8 @@ typedef enum rapid_status {
     RAPID_E_DB = -14,       /* database failure */
     RAPID_E_RANGE = -15,    /* value outside its domain */
     RAPID_E_TOOFEW = -16,   /* too few inputs (or stars) to do the work */
-    RAPID_E_NOOVERLAP = -17 /* the images do not overlap (or too little) */
+    RAPID_E_NOOVERLAP = -17, /* the images do not overlap (or too little) */
+    RAPID_E_INTERRUPTED = -18 /* the caller's stop flag was set */
 } rapid_status;
 
 #define RAPID_ERR_MAX 1024

@@ -16,6 +16,8 @@
 #ifndef RAPID_EXTRACT_H
 #define RAPID_EXTRACT_H
 
+#include <signal.h> /* sig_atomic_t */
+
 #include "rapid/error.h"
 #include "rapid/fits.h"
 #include "rapid/wcs.h"
@@ -38,6 +40,10 @@ typedef struct rapid_extract_opts {
     int naper;              /* apertures (6) */
     double aper_diam[RAPID_EXTRACT_MAXAPER]; /* diameters, px (2 3 4 6 10 14) */
     double gain;            /* data units -> counts for source noise; 0 none */
+    volatile sig_atomic_t *stop; /* non-NULL: set (by a signal handler) to
+                             * stop: looked at before the detection and
+                             * every 512 sources measured; rapid_extract
+                             * then returns RAPID_E_INTERRUPTED (NULL) */
 } rapid_extract_opts;
 
 void rapid_extract_opts_init(rapid_extract_opts *o);

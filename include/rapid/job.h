@@ -104,7 +104,9 @@ int rapid_job_dir_of_config(const char *path, char *out, size_t outsz);
 /* What a job is run with. */
 typedef struct rapid_job_opts {
     /* set (non-zero) by the caller's SIGINT/SIGTERM handler: the job
-     * stops at its next step, writes nothing but its log, and returns
+     * stops at its next step, or inside the coadd, the catalogs, the
+     * pair's preparation, ZOGY and the kernel fit (docs/pipeline.md),
+     * writes nothing but its log, and returns
      * RAPID_EXIT_INTERRUPTED; NULL: not interruptible */
     volatile sig_atomic_t *stop;
     /* FFTW wisdom file (rapid/diffrun.h); NULL: $RAPID_WORK/fftw.wisdom

@@ -189,6 +189,7 @@ const char *rapid_strstatus(int code)
     case RAPID_E_RANGE: return "value out of range";
     case RAPID_E_TOOFEW: return "too few inputs";
     case RAPID_E_NOOVERLAP: return "the images do not overlap";
+    case RAPID_E_INTERRUPTED: return "interrupted";
     default: return "unknown error";
     }
 }

@@ -100,7 +100,17 @@ typedef struct sci_side {
     const rapid_science *sci;
     rapid_diff_pair *p;
     rapid_table *cs;
+    volatile sig_atomic_t *stop; /* the caller's (NULL: none) */
 } sci_side;
+
+/* RAPID_E_INTERRUPTED if the caller asked to stop (after step what). */
+static int prep_stopped(volatile sig_atomic_t *stop, const char *what,
+                        rapid_err *err)
+{
+    return stop && *stop ? rapid_fail(err, RAPID_E_INTERRUPTED, "interrupted "
+                                      "after %s", what)
+                         : 0;
+}
 
 static int science_side(sci_side *j, rapid_err *err)
 {
@@ -111,6 +121,7 @@ static int science_side(sci_side *j, rapid_err *err)
     rapid_background_opts_init(&bo);
     bo.box = BOX_SCI;
     rapid_extract_opts_init(&eo);
+    eo.stop = j->stop;
     if (j->sci->bkg.mean && j->sci->bkg.nx == j->p->nx &&
         j->sci->bkg.ny == j->p->ny && bo.box == 500) /* made as it reads */
         rc = rapid_background_copy(&j->p->bkg_sci, &j->sci->bkg, err);
@@ -132,6 +143,7 @@ typedef struct maps_side {
     const rapid_wcs *grid;
     rapid_diff_pair *p;
     sci_side *sci;  /* the science side to do first, or NULL */
+    volatile sig_atomic_t *stop; /* the caller's (NULL: none) */
 } maps_side;
 
 static int maps_given(maps_side *j, rapid_err *err)
@@ -145,14 +157,15 @@ static int maps_given(maps_side *j, rapid_err *err)
 
     if (!r->cov && !r->unc)
         return 0;
-    if ((rc = rapid_wcs_copy(&rw, r->wcs, err)) ||
+    if ((rc = prep_stopped(j->stop, "the science image's catalog", err)) ||
+        (rc = rapid_wcs_copy(&rw, r->wcs, err)) ||
         (rc = rapid_wcs_copy(&gw, j->grid, err)))
         goto done;
     if (r->cov && (rc = rapid_regrid(r->cov, r->nx, r->ny, &rw, &gw, p->nx,
                                      p->ny, RAPID_REGRID_MEAN, p->cov.data,
                                      NULL, err)))
         goto done;
-    if (!r->unc)
+    if (!r->unc || (rc = prep_stopped(j->stop, "the coverage's resampling", err)))
         goto done;
     if (!(tmp = malloc(n * sizeof *tmp))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "diff: out of memory");
@@ -204,7 +217,7 @@ static int covered(const rapid_diff_pair *p, const float *cov, rapid_err *err)
  * science catalog's stars (the science side joined first). */
 static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
                        double zp_scale, rapid_table *cr, side_task *side,
-                       rapid_err *err)
+                       volatile sig_atomic_t *stop, rapid_err *err)
 {
     rapid_extract_opts eo;
     rapid_gainmatch_opts go;
@@ -212,6 +225,7 @@ static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
 
     rapid_table_release(cr);
     rapid_extract_opts_init(&eo);
+    eo.stop = stop;
     rapid_gainmatch_opts_init(&go);
     rc = rapid_extract(p->ref.data, NULL, NULL, p->nx, p->ny, &eo, NULL, cr,
                        NULL, err);
@@ -234,7 +248,8 @@ static int match_stars(const rapid_table *cs, rapid_diff_pair *p,
 static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
                               sci_side *sci, const rapid_table *cs,
                               rapid_table *cr, rapid_diff_pair *p,
-                              float *cover, int nthreads, rapid_err *err)
+                              float *cover, int nthreads,
+                              volatile sig_atomic_t *stop, rapid_err *err)
 {
     rapid_background_opts bo;
     size_t i, m = (size_t)p->nx * p->ny;
@@ -243,10 +258,12 @@ static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
     int rc;
 
     rapid_background_release(&p->bkg_ref);
-    ms.r = ref, ms.grid = grid_wcs, ms.p = p, ms.sci = sci;
+    ms.r = ref, ms.grid = grid_wcs, ms.p = p, ms.sci = sci, ms.stop = stop;
     side_start(&side, nthreads, side_work, &ms);
     rc = rapid_regrid(ref->image, ref->nx, ref->ny, ref->wcs, grid_wcs, p->nx,
                       p->ny, RAPID_REGRID_FLUX, p->ref.data, cover, err);
+    if (rc == 0)
+        rc = prep_stopped(stop, "the reference's resampling", err);
     if (rc == 0) /* (the coverage map given is checked once it is made) */
         rc = covered(p, NULL, err);
     if (rc == 0 && !ref->cov)
@@ -265,11 +282,13 @@ static int resample_and_match(const rapid_diff_ref *ref, rapid_wcs *grid_wcs,
                                        &p->bkg_ref, (double)(i % p->nx),
                                        (double)(i / p->nx))
                                  : NAN;
+    if (rc == 0)
+        rc = prep_stopped(stop, "the reference's background", err);
     if (rc != 0) {
         side_join(&side, NULL);
         return rc;
     }
-    return match_stars(cs, p, ref->zp_scale, cr, &side, err);
+    return match_stars(cs, p, ref->zp_scale, cr, &side, stop, err);
 }
 
 /* Whether the stars' median offset is a registration error worth
@@ -488,6 +507,15 @@ int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
                                int nthreads, rapid_diff_pair *p,
                                rapid_err *err)
 {
+    return rapid_diff_prepare_stop(sci, sci_wcs, ref, flags, nthreads, NULL, p,
+                                   err);
+}
+
+int rapid_diff_prepare_stop(const rapid_science *sci, rapid_wcs *sci_wcs,
+                            const rapid_diff_ref *ref, unsigned flags,
+                            int nthreads, volatile sig_atomic_t *stop,
+                            rapid_diff_pair *p, rapid_err *err)
+{
     rapid_table cs = RAPID_TABLE_INIT, cr = RAPID_TABLE_INIT;
     rapid_wcs moved = RAPID_WCS_INIT;
     sci_side ss;
@@ -514,9 +542,9 @@ int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
     }
     /* the science image's background and catalog beside the reference's
      * resampling */
-    ss.sci = sci, ss.p = p, ss.cs = &cs;
+    ss.sci = sci, ss.p = p, ss.cs = &cs, ss.stop = stop;
     if ((rc = resample_and_match(ref, sci_wcs, &ss, &cs, &cr, p, cover,
-                                 nthreads, err)))
+                                 nthreads, stop, err)))
         goto fail;
     if (!(flags & RAPID_DIFF_NO_SHIFT) && offset_significant(&p->match)) {
         /* a registration error: the reference again, onto the science
@@ -529,7 +557,7 @@ int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
             rapid_wcs_release(&moved);
             if ((rc = shifted_wcs(sci_wcs, dx, dy, &moved, err)) ||
                 (rc = resample_and_match(ref, &moved, NULL, &cs, &cr, p,
-                                         cover, nthreads, err)))
+                                         cover, nthreads, stop, err)))
                 goto fail;
             if (p->match.nstars < SHIFT_MIN_STARS ||
                 !(hypot(p->match.dx_median, p->match.dy_median) >=
@@ -544,7 +572,8 @@ int rapid_diff_prepare_threads(const rapid_science *sci, rapid_wcs *sci_wcs,
         p->shift_x = dx;
         p->shift_y = dy;
     }
-    if ((rc = differential_background(sci, p, &cs, &cr, cover, err)))
+    if ((rc = prep_stopped(stop, "the stars' matching", err)) ||
+        (rc = differential_background(sci, p, &cs, &cr, cover, err)))
         goto fail;
     rapid_table_release(&cs);
     rapid_table_release(&cr);

@@ -430,6 +430,7 @@ static void run_zogy(diff_state *s, int nthreads)
         rapid_zogy_opts_init(&zo);
         zo.nthreads = nthreads;
         zo.fft = s->fft;
+        zo.stop = s->o.stop;
         if (rapid_diff_zogy(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
                             s->refsci_psf.data, s->refsci_psf.nx, &zo,
                             &s->zogy, &err) == 0)
@@ -461,6 +462,7 @@ static void run_sfft(diff_state *s, int nthreads)
         if (a->half_width > 0)
             so.half_width = a->half_width;
         so.fft = s->fft;
+        so.stop = a->stop;
         if (rapid_diff_sfft(&s->sci, &s->pair, s->sci_psf.data, s->sci_psf.nx,
                             s->ref_psf.data, s->ref_psf.nx, &so, &s->sfft,
                             &err) == 0) {
@@ -903,8 +905,8 @@ int rapid_diffrun_prepare(rapid_diffrun *s, rapid_err *err)
     ref.ny = s->ref.ny;
     ref.wcs = &s->ref_wcs;
     ref.zp_scale = s->zp_scale;
-    if ((rc = rapid_diff_prepare_threads(&s->sci, &s->sci_wcs, &ref, 0,
-                                         a->nthreads, &s->pair, err)) ||
+    if ((rc = rapid_diff_prepare_stop(&s->sci, &s->sci_wcs, &ref, 0, a->nthreads,
+                                      a->stop, &s->pair, err)) ||
         (s->have_sci_psf && s->have_ref_psf &&
          (rc = rapid_diff_aperture_correct(&s->pair, s->sci_psf.data,
                                            s->sci_psf.nx, s->refsci_psf.data,
@@ -938,7 +940,10 @@ void rapid_diffrun_run_method(rapid_diffrun *s, int method, int nthreads)
     if (method < 0 || method >= NMETHOD || !a->asked[method])
         return;
     lane = nthreads > 0;
-    if (method == M_NAIVE)
+    if (a->stop && *a->stop && method != M_NAIVE) /* not begun */
+        snprintf(s->run[method].msg, sizeof s->run[method].msg, "%s: "
+                 "interrupted before it began", method_name[method]);
+    else if (method == M_NAIVE)
         run_naive(s);
     else if (method == M_ZOGY)
         run_zogy(s, n);

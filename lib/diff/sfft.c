@@ -54,6 +54,7 @@ void rapid_sfft_opts_init(rapid_sfft_opts *o)
 {
     o->nthreads = 1;
     o->fft = NULL;
+    o->stop = NULL;
     o->half_width = 9;
     o->order = 2;
     o->bg_order = 2;
@@ -811,6 +812,15 @@ static double *point_template(const rapid_sfft_in *in, int hw)
 }
 
 /* Steps 1 and 2: the fit's images and the fit itself. */
+/* RAPID_E_INTERRUPTED if the caller asked to stop (after step what). */
+static int sfft_interrupted(const rapid_sfft_opts *o, const char *what,
+                            rapid_err *err)
+{
+    return o->stop && *o->stop ? rapid_fail(err, RAPID_E_INTERRUPTED, "kernel "
+                                            "fit: interrupted after %s", what)
+                               : 0;
+}
+
 static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
                const grid *g, const sfft_geom *sg, double s0, work *w,
                rapid_sfft_out *out, rapid_err *err)
@@ -820,6 +830,8 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
 
     cross_convolve(in, g, s0, w->pl[0], w->pl[1], w->pl[2]);
     out->sec_conv += now() - t0;
+    if (sfft_interrupted(o, "the cross-convolution", err))
+        return RAPID_E_INTERRUPTED;
     t0 = now();
     memset(&im, 0, sizeof im);
     im.nx = in->nx;
@@ -1010,7 +1022,8 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     g.py = rapid_fft_smooth_size(in->ny + pad);
     out->padx = g.px;
     out->pady = g.py;
-    if ((rc = grid_plans(c, &g, err)))
+    if ((rc = grid_plans(c, &g, err)) ||
+        (rc = sfft_interrupted(o, "planning", err)))
         goto done;
     for (k = 0; k < NPLANES; k++)
         if (!(w.pl[k] = plane_new(&g)))
@@ -1022,6 +1035,7 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
         goto done;
     }
     if ((rc = fit(in, o, &g, &sg, s0, &w, out, err)) ||
+        (rc = sfft_interrupted(o, "the fit", err)) ||
         (rc = outputs_alloc(in, &sg, out, err)))
         goto done;
     for (i = 0; i < (size_t)sg.nterms * sg.nk; i++)
@@ -1053,6 +1067,8 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
             goto done;
         }
         model(in, &g, &sg, w.coef, w.pu, w.pv, w.pl[0], w.pl[1], w.lm, out);
+        if ((rc = sfft_interrupted(o, "the model", err)))
+            goto done;
         make_dk(&w.s, out->sigma_n * out->sigma_n,
                 out->sigma_r * out->sigma_r, kappa);
         decorrelate(in, &g, &w.s, s0, w.pl[0], w.pl[1], w.pl[2], w.lm, out);

@@ -36,6 +36,8 @@ typedef struct fitws {
     double *a, *d, *sol;   /* normal matrix, scaling, solution */
     double vmom[SFFT_MAXMONO]; /* sum_s mono_m(s) vw_s */
     double *s0, *t;        /* nunk each: errors-in-variables scratch */
+    double *lw;            /* 3 nunk: LAPACK's workspace (norm, condition) */
+    lapack_int *liw;       /* nunk: the condition estimate's */
 } fitws;
 
 static void ws_free(fitws *w)
@@ -52,6 +54,8 @@ static void ws_free(fitws *w)
     free(w->sol);
     free(w->s0);
     free(w->t);
+    free(w->lw);
+    free(w->liw);
 }
 
 static int ws_alloc(const sfft_geom *g, fitws *w)
@@ -75,8 +79,10 @@ static int ws_alloc(const sfft_geom *g, fitws *w)
     w->sol = malloc((size_t)g->nunk * sizeof *w->sol);
     w->s0 = malloc((size_t)g->nunk * sizeof *w->s0);
     w->t = malloc((size_t)g->nunk * sizeof *w->t);
+    w->lw = malloc(3 * (size_t)g->nunk * sizeof *w->lw);
+    w->liw = malloc((size_t)g->nunk * sizeof *w->liw);
     return w->mom && w->rhs && w->chunk && w->wt && w->x && w->y && w->h &&
-           w->a && w->d && w->sol && w->s0 && w->t;
+           w->a && w->d && w->sol && w->s0 && w->t && w->lw && w->liw;
 }
 
 /* The moments += the chunk's Gram matrices times their monomials. */
@@ -208,7 +214,7 @@ static int chol_solve(const sfft_geom *g, const fitws *w, double *y)
 
     for (i = 0; i < n; i++)
         y[i] *= w->d[i];
-    if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', n, 1, w->a, n, y, 1) != 0)
+    if (LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n, 1, w->a, n, y, n) != 0)
         return -1;
     for (i = 0; i < n; i++)
         y[i] *= w->d[i];
@@ -282,14 +288,22 @@ static int solve(const sfft_images *im, const sfft_geom *g, fitws *w,
             row[j] *= w->d[i] * w->d[j];
         w->sol[i] = w->rhs[i] * w->d[i];
     }
-    anorm = LAPACKE_dlansy(LAPACK_ROW_MAJOR, '1', 'U', n, w->a, n);
-    info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, w->a, n);
+    /* the row-major upper triangle is the column-major lower one: LAPACK
+     * works on it in place, where row-major calls would copy the matrix
+     * (36 MB for a quadratic kernel) transposed into a fresh buffer and
+     * back at every call; the factor L is the row-major U (A = U^T U).
+     * The _work calls skip LAPACKE's NaN scans of the matrix: the diagonal
+     * was checked above, and a NaN elsewhere fails the factorisation or
+     * the solution's check below. */
+    anorm = LAPACKE_dlansy_work(LAPACK_COL_MAJOR, '1', 'L', n, w->a, n, w->lw);
+    info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n, w->a, n);
     if (info > 0)
         return rapid_fail(err, RAPID_E_RANGE, "kernel fit: singular: the "
                           "normal matrix (%d unknowns) is not positive "
                           "definite (pivot %d)", n, (int)info);
     if (info < 0 ||
-        LAPACKE_dpocon(LAPACK_ROW_MAJOR, 'U', n, w->a, n, anorm, &rcond) != 0)
+        LAPACKE_dpocon_work(LAPACK_COL_MAJOR, 'L', n, w->a, n, anorm, &rcond,
+                            w->lw, w->liw) != 0)
         return rapid_fail(err, RAPID_E_RANGE, "kernel fit: LAPACK failed on "
                           "the normal matrix (%d unknowns)", n);
     *cond = rcond > 0 ? 1 / rcond : INFINITY;
@@ -297,7 +311,7 @@ static int solve(const sfft_images *im, const sfft_geom *g, fitws *w,
         return rapid_fail(err, RAPID_E_RANGE, "kernel fit: ill-conditioned: "
                           "condition number %.3g above the limit %.3g (%d "
                           "unknowns)", *cond, max_cond, n);
-    if (LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', n, 1, w->a, n, w->sol, 1) != 0)
+    if (LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n, 1, w->a, n, w->sol, n) != 0)
         return rapid_fail(err, RAPID_E_RANGE, "kernel fit: LAPACK failed "
                           "solving the normal equations");
     for (i = 0; i < n; i++)
@@ -464,6 +478,11 @@ int sfft_fit(const sfft_images *im, const sfft_geom *g,
     for (it = 0;; it++) {
         int bad, kept;
         long kpix = 0;
+        if (o->stop && *o->stop) {
+            rc = rapid_fail(err, RAPID_E_INTERRUPTED, "kernel fit: interrupted "
+                            "after %d passes", it);
+            goto done;
+        }
         if ((rc = solve(im, g, &w, o->max_cond, &out->cond, &out->eiv_steps,
                         err)))
             goto done;

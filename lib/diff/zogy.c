@@ -57,6 +57,7 @@ void rapid_zogy_opts_init(rapid_zogy_opts *o)
 {
     o->nthreads = 1;
     o->fft = NULL;
+    o->stop = NULL;
 }
 
 void rapid_zogy_out_release(rapid_zogy_out *out)
@@ -1842,6 +1843,15 @@ cleanup:
     return rc ? rapid_fail(err, rc, "ZOGY: out of memory") : 0;
 }
 
+/* RAPID_E_INTERRUPTED if the caller asked to stop (after step what). */
+static int zogy_interrupted(const rapid_zogy_opts *o, const char *what,
+                            rapid_err *err)
+{
+    return o->stop && *o->stop ? rapid_fail(err, RAPID_E_INTERRUPTED, "ZOGY: "
+                                            "interrupted after %s", what)
+                               : 0;
+}
+
 int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
                rapid_zogy_out *out, rapid_err *err)
 {
@@ -1930,7 +1940,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         tr = tr > T_MIN ? tr : T_MIN;
         out->fd = fd = 1 / sqrt(m.s2n * tn + m.s2r * tr); /* 1 / Delta(0) */
     }
-    if ((rc = grid_make(in, c, &g, &sg, err)))
+    if ((rc = grid_make(in, c, &g, &sg, err)) ||
+        (rc = zogy_interrupted(o, "planning", err)))
         goto done;
     out->padx = g.px;
     out->pady = g.py;
@@ -1962,11 +1973,14 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
         goto done;
     }
     if ((rc = fill_error(in, &sg, (float complex *)as, (float complex *)bs,
-                         ks, mf, dl, sl, &fe_n, &fe_r, out, err)))
+                         ks, mf, dl, sl, &fe_n, &fe_r, out, err)) ||
+        (rc = zogy_interrupted(o, "the fill error", err)))
         goto done;
     /* the planes reused: step 3's take the places of step 2's */
     step_d_s(in, &g, (float complex *)pl[0], (float complex *)pl[1], &m, fd,
              mf, pl[2], pl[3], pl[4], dl, sl, out);
+    if ((rc = zogy_interrupted(o, "D and S", err)))
+        goto done;
     if (cm.measured) {
         if (!(ok = malloc(n)) || calib_mask(in, dl, ok)) {
             rc = rapid_fail(err, RAPID_E_NOMEM, "ZOGY: out of memory");
@@ -1985,6 +1999,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     }
     free(ok);
     ok = NULL;
+    if ((rc = zogy_interrupted(o, "the variances", err)))
+        goto done;
     for (i = 0; i < n; i++) /* sigma_D^2 from here on */
         out->unc[i] *= out->unc[i];
     for (k = 1; k < NPLANES; k++) { /* the padded planes are done with */
@@ -2003,7 +2019,8 @@ int rapid_zogy(const rapid_zogy_in *in, const rapid_zogy_opts *o,
     pl[0] = NULL;
     if ((rc = fill_variance(in, &sg, (float complex *)as, (float complex *)bs,
                             &m, &fe_n, &fe_r, mf, ext, fd, ex, ks, vs, out,
-                            err)))
+                            err)) ||
+        (rc = zogy_interrupted(o, "the variances' fill", err)))
         goto done;
     free(ext);
     ext = NULL;

@@ -289,13 +289,15 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
     return 0;
 }
 
-static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
+static int catalog(rapid_coadd *c, rapid_wcs *grid, volatile sig_atomic_t *stop,
+                   rapid_err *err)
 {
     rapid_extract_opts eo;
     rapid_extract_stats st;
     int k, rc;
 
     rapid_extract_opts_init(&eo);
+    eo.stop = stop;
     rapid_table_release(&c->catalog);
     rc = rapid_extract(c->image.data, c->uncertainty.data, NULL, c->image.nx,
                        c->image.ny, &eo, grid, &c->catalog, &st, err);
@@ -316,6 +318,15 @@ static int catalog(rapid_coadd *c, rapid_wcs *grid, rapid_err *err)
     c->meta.fwhmminpix = st.fwhm_min;
     c->meta.fwhmmaxpix = st.fwhm_max;
     return 0;
+}
+
+/* RAPID_E_INTERRUPTED if the caller asked to stop (after step what). */
+static int interrupted(const rapid_coadd_opts *o, const char *what,
+                       rapid_err *err)
+{
+    return coadd_stopped(o) ? rapid_fail(err, RAPID_E_INTERRUPTED, "reference "
+                                         "image: interrupted after %s", what)
+                            : 0;
 }
 
 int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
@@ -401,6 +412,8 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         goto cleanup;
     out->meta.npixsat = s.npixsat;
     /* Reject, then the maps. */
+    if ((rc = interrupted(o, "the inputs' sums", err)) != 0)
+        goto cleanup;
     if ((rc = coadd_reject_outliers(&s, &out->meta.clnoutliers)) != 0) {
         rc = rapid_fail(err, rc, "reference image: no memory");
         goto cleanup;
@@ -410,8 +423,10 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
         rc = rapid_fail(err, rc, "reference image statistics: no memory");
         goto cleanup;
     }
-    if ((rc = coadd_reference_psf(o, in, nin, &out->psf, &out->psf_over, err)) != 0 ||
-        (!o->defer_catalog && (rc = catalog(out, &grid, err)) != 0) ||
+    if ((rc = interrupted(o, "the outliers' rejection", err)) != 0 ||
+        (rc = coadd_reference_psf(o, in, nin, &out->psf, &out->psf_over, err)) != 0 ||
+        (rc = interrupted(o, "the reference PSF", err)) != 0 ||
+        (!o->defer_catalog && (rc = catalog(out, &grid, o->stop, err)) != 0) ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
     if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {
@@ -444,12 +459,12 @@ cleanup:
         out->skipped = skipped, out->nskipped = nskipped;
     else
         free_skipped(skipped, nskipped);
-    if (!o->keep_pool)
-        rapid_big_trim();
+    rapid_big_trim();
     return rc;
 }
 
-int rapid_coadd_catalog(rapid_coadd *c, rapid_err *err)
+int rapid_coadd_catalog(rapid_coadd *c, volatile sig_atomic_t *stop,
+                        rapid_err *err)
 {
     rapid_wcs grid = RAPID_WCS_INIT;
     int rc;
@@ -460,7 +475,7 @@ int rapid_coadd_catalog(rapid_coadd *c, rapid_err *err)
         rapid_err_prefix(err, "reference image catalog");
         return rc;
     }
-    if ((rc = catalog(c, &grid, err)) == 0 &&
+    if ((rc = catalog(c, &grid, stop, err)) == 0 &&
         (rc = add_cards(&c->catalog.hdr, &c->header)) != 0)
         rc = rapid_fail(err, rc, "reference catalog: no memory for its header");
     rapid_wcs_release(&grid);

@@ -76,6 +76,12 @@ void coadd_input_release(coadd_input *in);
 #define BAND 32
 #define NBAND 64
 
+/* Has the caller asked the coadd to stop (rapid_coadd_opts.stop)? */
+static inline int coadd_stopped(const rapid_coadd_opts *o)
+{
+    return o->stop && *o->stop;
+}
+
 typedef struct coadd_sums {
     int size;
     size_t npix;

@@ -275,6 +275,17 @@ static int mask_spikes(coadd_input *in, rapid_image *im, double sky, rapid_err *
     return rc;
 }
 
+/* RAPID_E_INTERRUPTED if the caller asked to stop while input k was
+ * under way (between its steps: a second or so of one core at full
+ * size). */
+static int input_stopped(const coadd_sums *s, int k, rapid_err *err)
+{
+    return coadd_stopped(s->o) ? rapid_fail(err, RAPID_E_INTERRUPTED, "reference "
+                                            "image: interrupted in input %d of %d",
+                                            k + 1, s->nin)
+                               : 0;
+}
+
 /* Read, weigh and resample input k into the worker's mesh, then add it. */
 static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
 {
@@ -288,7 +299,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     long nsat = 0;
     int rc;
 
-    if ((rc = rapid_fits_reread_image(in->src->path, NULL, im, err)) != 0)
+    if ((rc = rapid_fits_reread_image(in->src->path, NULL, im, err)) != 0 ||
+        (rc = input_stopped(s, k, err)) != 0)
         goto cleanup;
     if (im->nx != in->nx || im->ny != in->ny) {
         rc = rapid_fail(err, RAPID_E_FITS, "%s: image is %d x %d, header said %d x %d",
@@ -326,7 +338,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     skyvar = (fabs(sky) * in->gain + in->rdnoise * in->rdnoise) /
              (in->gain * in->gain) * in->scale * in->scale;
     in->weight = 1.0 / skyvar;
-    if ((rc = mask_spikes(in, im, sky, err)) != 0)
+    if ((rc = mask_spikes(in, im, sky, err)) != 0 ||
+        (rc = input_stopped(s, k, err)) != 0)
         goto cleanup;
     if ((rc = rapid_pixmap_make(&m, &in->wcs, s->grid, -0.5, in->nx - 0.5, -0.5,
                                 in->ny - 0.5, 64, err)) != 0) {
@@ -351,6 +364,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
         }
     }
     /* the edges into the mesh, each row into the sums once it is done */
+    if ((rc = input_stopped(s, k, err)) != 0)
+        goto cleanup;
     if ((rc = adder_start(&d, s, k, t, &m, err)) == 0) {
         /* a failure is found before any deposit, so the accumulators are
          * still zero */
@@ -383,7 +398,8 @@ static void *worker(void *arg)
     for (;;) {
         int k;
         pthread_mutex_lock(&s->lock);
-        k = s->failed ? s->nin : s->next++;
+        /* asked to stop: no more inputs (the one under way ends first) */
+        k = s->failed || coadd_stopped(s->o) ? s->nin : s->next++;
         pthread_mutex_unlock(&s->lock);
         if (k >= s->nin)
             break;
@@ -422,6 +438,9 @@ int coadd_run_inputs(coadd_sums *s, int nthreads, rapid_err *err)
             *err = s->err;
         return s->err.code ? s->err.code : RAPID_E_IO;
     }
+    if (s->done < s->nin && coadd_stopped(s->o))
+        return rapid_fail(err, RAPID_E_INTERRUPTED, "reference image: "
+                          "interrupted after %d of %d inputs", s->done, s->nin);
     return 0;
 }
 

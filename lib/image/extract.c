@@ -393,6 +393,11 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
         rc = rapid_fail(err, RAPID_E_NOMEM, "source extraction: no memory");
         goto cleanup;
     }
+    if (o->stop && *o->stop) {
+        rc = rapid_fail(err, RAPID_E_INTERRUPTED, "source extraction: "
+                        "interrupted before the detection");
+        goto cleanup;
+    }
     rapid_sep_lock();
     s = rapid_sep_detect(&dim, thresh,
                        detect || !sepnoise ? SEP_THRESH_ABS : SEP_THRESH_REL,
@@ -407,8 +412,14 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
                         sc->nobj);
         goto cleanup;
     }
-    for (i = 0; i < sc->nobj; i++)
+    for (i = 0; i < sc->nobj; i++) {
+        if (i % 512 == 0 && o->stop && *o->stop) {
+            rc = rapid_fail(err, RAPID_E_INTERRUPTED, "source extraction: "
+                            "interrupted after %ld of %d sources", i, sc->nobj);
+            goto cleanup;
+        }
         measure(&im, sc, (int)i, o, &c);
+    }
     if (wcs && sc->nobj > 0 &&
         rapid_wcs_pix2sky(wcs, sc->nobj, c.xwin, c.ywin, c.ra, c.dec, NULL) != 0) {
         /* a source off the projection keeps NaN; the rest are fine */

@@ -63,6 +63,7 @@ static int step_differences(job *s)
     o.wisdom = s->wisdom[0] ? s->wisdom : NULL;
     o.warn = job_warn;
     o.arg = s;
+    o.stop = s->run.o ? s->run.o->stop : NULL;
     if (!(s->diff = rapid_diffrun_new(&o)))
         return job_fail(s, RAPID_EXIT_FAILED, "no memory");
     jobrun_stage_begin(&s->run);
@@ -75,6 +76,10 @@ static int step_differences(job *s)
         jobrun_log(&s->run, "warning: the reference does not cover the science "
                    "image, nothing to subtract: %s", err.msg);
         return RAPID_EXIT_NOT_COVERED;
+    }
+    if (rc == RAPID_E_INTERRUPTED) {
+        jobrun_log(&s->run, "%s", err.msg);
+        return RAPID_EXIT_INTERRUPTED;
     }
     if (rc != 0)
         return job_fail(s, RAPID_EXIT_DIFF, "the pair could not be prepared: %s",
@@ -109,10 +114,15 @@ static int step_differences(job *s)
         if (s->c.methods[m]) {
             job_stage_add(s, rapid_diffrun_method_name(m), s->diff->run[m].seconds,
                           s->diff->run[m].cpu_seconds);
-            if (!s->diff->run[m].ok)
+            if (!s->diff->run[m].ok && jobrun_stopped(&s->run))
+                jobrun_log(&s->run, "%s stopped: %s", rapid_diffrun_method_name(m),
+                           s->diff->run[m].msg);
+            else if (!s->diff->run[m].ok)
                 jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
                            s->diff->run[m].msg);
         }
+    if (jobrun_stopped(&s->run))
+        return RAPID_EXIT_INTERRUPTED;
     jobrun_stage_begin(&s->run);
     if (nok == 0)
         return job_fail(s, RAPID_EXIT_DIFF, "every difference method failed");

@@ -27,6 +27,7 @@ typedef struct job_refend {
     int code;                   /* 0, or the exit code it failed with */
     rapid_err err;
     double seconds;
+    volatile sig_atomic_t *stop; /* the job's stop flag (NULL: none) */
     /* the catalog starts while the other products are written: its file
      * and the checksums wait for them */
     pthread_mutex_t lock;

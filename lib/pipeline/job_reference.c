@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/bigmem.h"
 #include "pipeline/job_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
@@ -80,8 +81,13 @@ static void *refend_run(void *arg)
     int k, written;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (rapid_coadd_catalog(&e->coadd, &e->err) != 0)
-        e->code = RAPID_EXIT_REFERENCE;
+    /* the catalog (SEP, some 10 s at full size) is not begun once the job
+     * is asked to stop, and stops measuring when it is */
+    if (e->stop && *e->stop)
+        e->code = RAPID_EXIT_INTERRUPTED;
+    else if ((k = rapid_coadd_catalog(&e->coadd, e->stop, &e->err)) != 0)
+        e->code = k == RAPID_E_INTERRUPTED ? RAPID_EXIT_INTERRUPTED
+                                           : RAPID_EXIT_REFERENCE;
     /* the other products, written meanwhile by the job's thread (which
      * reads the planes too, so they are kept until then) */
     pthread_mutex_lock(&e->lock);
@@ -148,10 +154,9 @@ int job_reference_build(job *s)
     co.size = c->ref_size;
     co.nthreads = c->threads;
     co.defer_catalog = 1;
-    /* what the coadd frees (a third of its sums, the inputs' buffers and
-     * meshes) serves the catalog's copies and the pair's preparation, so
-     * that they need not fault fresh memory in */
-    co.keep_pool = 1;
+    /* a signal stops the coadd between the steps of its inputs (the whole
+     * coadd takes ten seconds and more at full size) */
+    co.stop = s->run.o ? s->run.o->stop : NULL;
     jobrun_log(&s->run, "building the reference image of tile %lld in %s from "
                "%d inputs (%d x %d px)", (long long)c->ref_field, fl->name,
                c->ninputs, co.size, co.size);
@@ -160,9 +165,18 @@ int job_reference_build(job *s)
     for (i = 0; i < e->coadd.nskipped; i++)
         jobrun_log(&s->run, "warning: %s: not used: %s", e->coadd.skipped[i].path,
                    e->coadd.skipped[i].reason);
+    if (k == RAPID_E_INTERRUPTED) {
+        jobrun_log(&s->run, "%s", err.msg);
+        code = RAPID_EXIT_INTERRUPTED;
+        goto cleanup;
+    }
     if (k != 0) {
         code = job_fail(s, RAPID_EXIT_REFERENCE, "the reference image could not "
                         "be made: %s", err.msg);
+        goto cleanup;
+    }
+    if (jobrun_stopped(&s->run)) { /* its files are not written */
+        code = RAPID_EXIT_INTERRUPTED;
         goto cleanup;
     }
     for (k = 0; k < RAPID_COADD_NPRODUCT; k++) {
@@ -181,6 +195,7 @@ int job_reference_build(job *s)
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     e->written = 0;
+    e->stop = co.stop;
     e->sync = 1;
     e->pending = 1;
     if (c->threads > 1 && pthread_create(&e->thread, NULL, refend_run, e) == 0)
@@ -244,10 +259,14 @@ int job_reference_finish(job *s)
     if (!e->pending)
         return 0;
     e->pending = 0;
-    /* what the catalog and the pair's preparation held at once stays in
-     * the pool: the methods' buffers (ZOGY's above all) are carved from
-     * it instead of faulting fresh memory in, which on a virtual machine
-     * costs several times the zeroing (a peak some 0.3 GB higher) */
+    /* what the catalog and the pair's preparation held at once goes back
+     * to the system, not to the pool, so that the methods' peak is theirs
+     * alone */
+    rapid_big_trim();
+    if (e->code == RAPID_EXIT_INTERRUPTED) {
+        code = e->code;
+        goto cleanup;
+    }
     if (e->code) {
         code = job_fail(s, e->code, e->code == RAPID_EXIT_REFERENCE
                                         ? "the reference image could not be made: %s"

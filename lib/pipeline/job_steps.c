@@ -715,7 +715,10 @@ int job_lanes(job *s)
             job_stage_add(s, rapid_diffrun_method_name(m), r->run[m].seconds,
                           r->run[m].cpu_seconds);
             mcpu += r->run[m].cpu_seconds;
-            if (!r->run[m].ok)
+            if (!r->run[m].ok && jobrun_stopped(&s->run))
+                jobrun_log(&s->run, "%s stopped: %s", rapid_diffrun_method_name(m),
+                           r->run[m].msg);
+            else if (!r->run[m].ok)
                 jobrun_log(&s->run, "%s failed: %s", rapid_diffrun_method_name(m),
                            r->run[m].msg);
         }
