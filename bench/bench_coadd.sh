@@ -62,7 +62,9 @@ warm "$ref.fits" "${ref}_unc.fits"
   -DEBLEND_MINCONT 0.005 -BACK_SIZE 64 -PHOT_APERTURES 2,3,4,6,10,14 \
   -WEIGHT_TYPE MAP_RMS -WEIGHT_IMAGE "${ref}_unc.fits" -CATALOG_NAME "$sxd/sx.cat" \
   -CATALOG_TYPE FITS_1.0 -VERBOSE_TYPE QUIET -NTHREADS 1 -CHECKIMAGE_TYPE NONE
-taskset -c 0 "$(dirname "$rapid")/../bench/bench_extract" "$ref.fits" "${ref}_unc.fits" 3 | tail -1
+echo "== rapid's catalog alone (CPU times), in strips on one and two threads, against one pass"
+"$(dirname "$rapid")/../bench/bench_extract" "$ref.fits" "${ref}_unc.fits" 3 1 | grep -v ' run '
+"$(dirname "$rapid")/../bench/bench_extract" "$ref.fits" "${ref}_unc.fits" 3 2 | grep -v ' run ' | head -1
 if /usr/bin/python3 -c 'import astropy' 2>/dev/null; then
   /usr/bin/python3 "$(dirname "$0")/catalog_vs_sextractor.py" "${ref}_cat.fits" "$sxd/sx.cat"
 fi

@@ -1,6 +1,7 @@
 /* test_extract.c - detection and measurement on images with exact truth. */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -309,6 +310,186 @@ static void test_side_by_side(void **state)
     free(img[0]), free(img[1]), free(noise);
 }
 
+
+/* Strips against one pass, on a tall crowded scene: faint stars (a
+ * cluster of them blended), galaxies, bright stars with wide halos, a NaN
+ * patch across a strip boundary, and a galaxy too big for the overlap on
+ * another.  Every source outside deblended blends is the one pass's in
+ * every column, but for the few that SEP's cleaning treats otherwise
+ * beside a blend whose faint pixels were shared out by another draw
+ * (rapid/extract.h); members of blends keep their positions and
+ * apertures; the strips' catalog is the same on 1 and 3 threads. */
+#define SW 400
+#define SH 2600
+
+static void add_blob(float *img, double x, double y, double flux, double sx,
+                     double sy)
+{
+    int i, j, h = (int)ceil(5 * fmax(sx, sy));
+
+    for (j = (int)y - h; j <= (int)y + h; j++)
+        for (i = (int)x - h; i <= (int)x + h; i++)
+            if (i >= 0 && j >= 0 && i < SW && j < SH)
+                img[(size_t)j * SW + i] +=
+                    (float)(flux / (2 * M_PI * sx * sy) *
+                            exp(-0.5 * ((i - x) * (i - x) / (sx * sx) +
+                                        (j - y) * (j - y) / (sy * sy))));
+}
+
+static float *tall_scene(void)
+{
+    float *img = malloc((size_t)SW * SH * sizeof *img);
+    rapid_rng r;
+    int k, i, j;
+
+    rapid_rng_seed(&r, 21);
+    for (k = 0; k < SW * SH; k++)
+        img[k] = (float)(10 + rapid_rng_normal(&r));
+    for (k = 0; k < 2100; k++) /* faint stars */
+        add_blob(img, SW * rapid_rng_uniform(&r), SH * rapid_rng_uniform(&r),
+                 20 + 300 * rapid_rng_uniform(&r), 1.2, 1.2);
+    for (k = 0; k < 250; k++) { /* a cluster across a strip boundary */
+        double a = 2 * M_PI * rapid_rng_uniform(&r), d = 70 * rapid_rng_uniform(&r);
+        add_blob(img, 200 + d * cos(a), 433 + d * sin(a),
+                 50 + 500 * rapid_rng_uniform(&r), 1.2, 1.2);
+    }
+    for (k = 0; k < 60; k++) { /* galaxies */
+        double sx = 2 + 5 * rapid_rng_uniform(&r), sy = 1.5 + 3 * rapid_rng_uniform(&r);
+        if (k % 2)
+            sx = sy, sy = 2 + 5 * rapid_rng_uniform(&r);
+        add_blob(img, SW * rapid_rng_uniform(&r), SH * rapid_rng_uniform(&r),
+                 300 + 5000 * rapid_rng_uniform(&r), sx, sy);
+    }
+    for (k = 0; k < 15; k++) { /* bright stars with halos */
+        double x = SW * rapid_rng_uniform(&r), y = SH * rapid_rng_uniform(&r);
+        double f = 2e4 + 3e5 * rapid_rng_uniform(&r);
+        add_blob(img, x, y, f, 1.3, 1.3);
+        add_blob(img, x, y, 0.05 * f, 8, 8);
+    }
+    add_blob(img, 200, 1300, 1e7, 40, 70); /* taller than the overlap */
+    for (j = 2146; j < 2186; j++) /* no data across the boundary at 2166 */
+        for (i = 100; i < 200; i++)
+            img[(size_t)j * SW + i] = NAN;
+    return img;
+}
+
+typedef struct strip_case {
+    const float *img, *noise;
+    int nthreads, strip_rows;
+    rapid_table cat;
+    rapid_extract_stats st;
+    int rc;
+} strip_case;
+
+static void strip_extract(strip_case *c)
+{
+    rapid_extract_opts o;
+
+    rapid_extract_opts_init(&o);
+    o.strip_rows = c->strip_rows;
+    o.nthreads = c->nthreads;
+    c->rc = rapid_extract(c->img, c->noise, NULL, SW, SH, &o, NULL, &c->cat,
+                          &c->st, NULL);
+}
+
+static double cell(const rapid_column *c, long i)
+{
+    return c->type == RAPID_COL_F64   ? ((const double *)c->data)[i]
+           : c->type == RAPID_COL_F32 ? ((const float *)c->data)[i]
+                                      : ((const int32_t *)c->data)[i];
+}
+
+static void test_strips(void **state)
+{
+    float *img = tall_scene(), *noise = malloc((size_t)SW * SH * sizeof *noise);
+    strip_case one, s1, s3;
+    const rapid_table *a, *b;
+    const double *ax, *ay, *bx, *by;
+    const int32_t *af;
+    long i, j, plain = 0, lost = 0, mlost = 0, blends = 0, extra = 0;
+    int k;
+
+    (void)state;
+    for (i = 0; i < SW * SH; i++)
+        noise[i] = 1.0f;
+    memset(&one, 0, sizeof one);
+    one.img = img, one.noise = noise, one.nthreads = 1, one.strip_rows = 0;
+    s1 = one, s1.strip_rows = 400;
+    s3 = s1, s3.nthreads = 3;
+    strip_extract(&one);
+    strip_extract(&s1);
+    strip_extract(&s3);
+    assert_int_equal(one.rc, 0);
+    assert_int_equal(s1.rc, 0);
+    assert_int_equal(s3.rc, 0);
+    assert_int_equal(one.st.nstrips, 1);
+    /* 6 strips of 433 rows; the big galaxy joins those its cleaning
+     * reaches */
+    if (s1.st.nstrips != 3)
+        fail_msg("%d strips", s1.st.nstrips);
+    assert_true(same_table(&s1.cat, &s3.cat));
+    assert_int_equal(s1.st.nstrips, s3.st.nstrips);
+    a = &one.cat, b = &s1.cat;
+    if (!(a->nrows > 1200))
+        fail_msg("%ld sources", a->nrows);
+    ax = rapid_table_col(a, "X")->data, ay = rapid_table_col(a, "Y")->data;
+    bx = rapid_table_col(b, "X")->data, by = rapid_table_col(b, "Y")->data;
+    af = rapid_table_col(a, "FLAGS")->data;
+    for (i = 0; i < a->nrows; i++) {
+        long best = -1;
+        for (j = 0; j < b->nrows && best < 0; j++) /* the same barycentre */
+            if (fabs(bx[j] - ax[i]) <= 1e-9 && fabs(by[j] - ay[i]) <= 1e-9)
+                best = j;
+        if (af[i] & 1) { /* a member of a blend: positions and apertures */
+            blends++;
+            if (best < 0) {
+                mlost++;
+                continue;
+            }
+            for (k = 0; k < a->ncols; k++) {
+                const char *nm = a->cols[k].name;
+                double p = cell(&a->cols[k], i), q = cell(&b->cols[k], best);
+                if (strncmp(nm, "FLUX_APER_", 10) && strncmp(nm, "FLUXERR_APER_", 13))
+                    continue;
+                if (!(fabs(p - q) <= 1e-6 * fabs(p) || (isnan(p) && isnan(q))))
+                    fail_msg("blend member at (%.2f, %.2f): %s %g, one pass %g",
+                             ax[i], ay[i], nm, q, p);
+            }
+            continue;
+        }
+        plain++;
+        if (best < 0) {
+            lost++;
+            continue;
+        }
+        for (k = 0; k < a->ncols; k++) { /* every column but NUMBER */
+            double p = cell(&a->cols[k], i), q = cell(&b->cols[k], best);
+            if (!strcmp(a->cols[k].name, "NUMBER"))
+                continue;
+            if (!(p == q || fabs(p - q) <= 1e-6 * fabs(p) || (isnan(p) && isnan(q))))
+                fail_msg("source at (%.2f, %.2f): %s %.9g, one pass %.9g", ax[i],
+                         ay[i], a->cols[k].name, q, p);
+        }
+    }
+    for (j = 0; j < b->nrows; j++) { /* and the other way round */
+        long q, f = 0;
+        for (q = 0; q < a->nrows && !f; q++)
+            f = fabs(bx[j] - ax[q]) <= 1e-9 && fabs(by[j] - ay[q]) <= 1e-9;
+        extra += !f;
+    }
+    /* blends there are, and the cleaning's differences beside them few */
+    assert_true(blends > 50);
+    if (lost + mlost + extra > 2)
+        fail_msg("one pass %ld sources, strips %ld: %ld of %ld outside blends and "
+                 "%ld of %ld members of blends not found, %ld more", a->nrows,
+                 b->nrows, lost, plain, mlost, blends, extra);
+    rapid_table_release(&one.cat);
+    rapid_table_release(&s1.cat);
+    rapid_table_release(&s3.cat);
+    free(img);
+    free(noise);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_huge_object),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_side_by_side),
+        cmocka_unit_test(test_strips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

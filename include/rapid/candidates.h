@@ -11,8 +11,9 @@
  * together whatever its sign, and listed with `negative`.  The catalog's
  * columns are listed in docs/candidates.md; pixel coordinates are 0-based.
  *
- * Thread safety: detection and measurement run under SEP's process-wide
- * lock (rapid/extract.h); the PSF fits run on psf.nthreads threads.
+ * Thread safety: detection and measurement run under one lock of rapid's
+ * (candidates of several images take turns; rapid/extract.h); the PSF
+ * fits run on psf.nthreads threads.
  */
 #ifndef RAPID_CANDIDATES_H
 #define RAPID_CANDIDATES_H

@@ -43,7 +43,8 @@ typedef struct rapid_coadd_opts {
     double reject_grad;    /* ... plus this times the local gradient (1) */
     double grow_sigma;     /* neighbours of a rejected value, same input (3) */
     double sat_fraction;   /* pixels >= this x SATURATE are excluded (0.95) */
-    int nthreads;          /* inputs resampled in parallel (1) */
+    int nthreads;          /* inputs resampled in parallel, and the
+                            * catalog's strips (rapid/extract.h) (1) */
     int psf_size;          /* side of the reference PSF; 0: as the inputs */
     int row_batch;         /* an input's resampled rows go into the sums this
                             * many at a time, from a ring of rows
@@ -203,8 +204,8 @@ int rapid_coadd_write_files(const rapid_coadd *c,
 int rapid_coadd_write_file(const rapid_coadd *c, int k, const char *path,
                            rapid_err *err);
 
-/* The catalog of c's image (made with defer_catalog): c->catalog with the
- * products' provenance cards, and the meta it gives (nsexcatsources,
+/* The catalog of c's image (made with defer_catalog), on this thread:
+ * c->catalog with the products' provenance cards, and the meta it gives (nsexcatsources,
  * fwhmmedpix, fwhmminpix, fwhmmaxpix).  Reads c->image, c->uncertainty
  * and its header's WCS only, so it may run while other threads read
  * those.  stop (NULL: none) as rapid_extract_opts.stop: when it is set,

@@ -6,12 +6,28 @@
  * the reference-image catalog and for detection on difference images.
  * Pixel coordinates are 0-based.
  *
- * Global lock: SEP keeps process-wide settings (its pixel stack and
- * sub-object limit), so every call into SEP, the whole of one
- * rapid_extract() from background to measurement, runs under one mutex.
- * Extractions from several threads are safe but run one at a time; code
- * outside rapid that calls SEP in the same process must not change those
- * settings while rapid extracts.
+ * Threads: SEP keeps its working state per thread and two settings per
+ * process (its pixel-stack size and sub-object limit), which rapid sets
+ * once.  Extractions from several threads are safe and run side by side;
+ * a detection that overflows the pixel stack retries alone with a larger
+ * one.  Code outside rapid that calls SEP in the same process must not
+ * change those settings while rapid extracts.
+ *
+ * Strips: an image taller than two strips (strip_rows, at least 384) is
+ * detected in strips of about that many rows, neighbours reading 384 rows in common and
+ * each keeping the objects whose barycentre lies on its side of a row
+ * chosen there (where no object its end changed reaches), so
+ * that SEP's cleaning (quadratic in the number of detections) compares
+ * fewer pairs, and the strips run on nthreads threads.  The catalog is the
+ * one pass's, in another row order (strip by strip), but for the members
+ * of deblended blends below the first strip: SEP shares a blend's faint
+ * pixels among its members at random from a stream it restarts at each
+ * call, so their isophotal FLUX, A, B, THETA, NPIX (and ELONGATION,
+ * FLUX_RADIUS, FWHM, XWIN, YWIN, which follow from them) are another draw
+ * of that share-out, and a detection near them may be cleaned away or
+ * kept where one pass kept or cleaned it (their X, Y and apertures are
+ * the same).  Neighbours with no row free of what their ends changed are
+ * detected as one strip.
  */
 #ifndef RAPID_EXTRACT_H
 #define RAPID_EXTRACT_H
@@ -27,6 +43,8 @@ extern "C" {
 #endif
 
 #define RAPID_EXTRACT_MAXAPER 8
+#define RAPID_EXTRACT_MAXTHREADS 16
+#define RAPID_EXTRACT_REF_STRIP_ROWS 1536
 
 typedef struct rapid_extract_opts {
     double thresh;          /* detection threshold, sigma (2.5) */
@@ -44,6 +62,11 @@ typedef struct rapid_extract_opts {
                              * stop: looked at before the detection and
                              * every 512 sources measured; rapid_extract
                              * then returns RAPID_E_INTERRUPTED (NULL) */
+    int strip_rows;         /* detection in strips of about this many rows;
+                             * 0: in one pass (0; the reference image's
+                             * catalog: RAPID_EXTRACT_REF_STRIP_ROWS) */
+    int nthreads;           /* threads for the strips and the measurements,
+                             * at most RAPID_EXTRACT_MAXTHREADS (1) */
 } rapid_extract_opts;
 
 void rapid_extract_opts_init(rapid_extract_opts *o);
@@ -53,6 +76,7 @@ typedef struct rapid_extract_stats {
     long nsources;
     long nstars;            /* isolated, unflagged, round, S/N > 20 */
     double fwhm_med, fwhm_min, fwhm_max; /* over those stars, px (NaN if none) */
+    int nstrips;            /* strips the detection was made in (1: one pass) */
 } rapid_extract_stats;
 
 /* Detect and measure sources in data (nx*ny, NaN = no data).  noise: the

@@ -289,8 +289,8 @@ static int set_headers(rapid_coadd *out, rapid_wcs *grid, int64_t rtid,
     return 0;
 }
 
-static int catalog(rapid_coadd *c, rapid_wcs *grid, volatile sig_atomic_t *stop,
-                   rapid_err *err)
+static int catalog(rapid_coadd *c, rapid_wcs *grid, int nthreads,
+                   volatile sig_atomic_t *stop, rapid_err *err)
 {
     rapid_extract_opts eo;
     rapid_extract_stats st;
@@ -298,6 +298,8 @@ static int catalog(rapid_coadd *c, rapid_wcs *grid, volatile sig_atomic_t *stop,
 
     rapid_extract_opts_init(&eo);
     eo.stop = stop;
+    eo.strip_rows = RAPID_EXTRACT_REF_STRIP_ROWS; /* rapid/extract.h: in strips */
+    eo.nthreads = nthreads;
     rapid_table_release(&c->catalog);
     rc = rapid_extract(c->image.data, c->uncertainty.data, NULL, c->image.nx,
                        c->image.ny, &eo, grid, &c->catalog, &st, err);
@@ -426,7 +428,7 @@ int rapid_coadd_make(const rapid_coadd_opts *o, int64_t rtid,
     if ((rc = interrupted(o, "the outliers' rejection", err)) != 0 ||
         (rc = coadd_reference_psf(o, in, nin, &out->psf, &out->psf_over, err)) != 0 ||
         (rc = interrupted(o, "the reference PSF", err)) != 0 ||
-        (!o->defer_catalog && (rc = catalog(out, &grid, o->stop, err)) != 0) ||
+        (!o->defer_catalog && (rc = catalog(out, &grid, o->nthreads, o->stop, err)) != 0) ||
         (rc = set_headers(out, &grid, rtid, f, in, nin, magzp, err)) != 0)
         goto cleanup;
     if (!(out->inputs = calloc((size_t)nin, sizeof *out->inputs))) {
@@ -475,7 +477,7 @@ int rapid_coadd_catalog(rapid_coadd *c, volatile sig_atomic_t *stop,
         rapid_err_prefix(err, "reference image catalog");
         return rc;
     }
-    if ((rc = catalog(c, &grid, stop, err)) == 0 &&
+    if ((rc = catalog(c, &grid, 1, stop, err)) == 0 &&
         (rc = add_cards(&c->catalog.hdr, &c->header)) != 0)
         rc = rapid_fail(err, rc, "reference catalog: no memory for its header");
     rapid_wcs_release(&grid);

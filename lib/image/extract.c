@@ -1,13 +1,12 @@
 /* extract.c - detection and measurement through SEP.
  *
- * SEP's detection keeps process-wide state (the pixel stack size, the
- * pixel lists' layout, the deblending buffers), so every sep_extract is
- * made under one mutex.  Its background and measurements work on their
- * arguments alone (the last error detail aside, which is written only on
- * failure): they run unlocked, so that two catalogs (the reference's and a
- * science image's in the science job) overlap but for their detection.
- * NaN pixels are masked and set to 0 in a working copy; SEP never sees
- * them.
+ * SEP keeps its working state per thread; its process-wide settings (the
+ * pixel-stack size, the sub-object limit) are set once, and a detection
+ * whose objects overflow the stack retries alone (an exclusive lock, the
+ * others' detections taking it shared).  So catalogs are made side by
+ * side, each detected in strips on its own threads (extract_strips.c)
+ * and measured on them.  NaN pixels are masked and set to 0 in a working
+ * copy; SEP never sees them.
  */
 #include <math.h>
 #include <pthread.h>
@@ -21,23 +20,31 @@
 #include "image/extract_internal.h"
 #include "core/stats.h"
 
-static pthread_mutex_t sep_lock = PTHREAD_MUTEX_INITIALIZER;
+/* sepcore.h's PIXSTACK_FULL (sep.h does not export the codes). */
+#define SEP_PIXSTACK_FULL 2
+
+/* SEP's own default pixel stack: what every detection runs with. */
+#define SEP_STACK 300000
+
+static pthread_mutex_t caller_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t stack_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_once_t sep_once = PTHREAD_ONCE_INIT;
 
 static void sep_setup(void)
 {
     sep_set_sub_object_limit(4096);
+    sep_set_extract_pixstack(SEP_STACK);
 }
 
 void rapid_sep_lock(void)
 {
     pthread_once(&sep_once, sep_setup);
-    pthread_mutex_lock(&sep_lock);
+    pthread_mutex_lock(&caller_lock);
 }
 
 void rapid_sep_unlock(void)
 {
-    pthread_mutex_unlock(&sep_lock);
+    pthread_mutex_unlock(&caller_lock);
 }
 
 void rapid_extract_opts_init(rapid_extract_opts *o)
@@ -56,6 +63,8 @@ void rapid_extract_opts_init(rapid_extract_opts *o)
     o->naper = 6;
     for (k = 0; k < o->naper; k++)
         o->aper_diam[k] = diam[k];
+    o->strip_rows = 0;
+    o->nthreads = 1;
 }
 
 int rapid_sep_fail(rapid_err *err, int status, const char *what)
@@ -131,41 +140,52 @@ static int noise_is_clean(const float *noise, const unsigned char *mask,
     return !bad;
 }
 
-/* sepcore.h's PIXSTACK_FULL (sep.h does not export the codes). */
-#define SEP_PIXSTACK_FULL 2
+static int sep_detect_once(const sep_image *dim, double thresh, int thresh_type,
+                           const float *kern, int side,
+                           const rapid_extract_opts *o, sep_catalog **sc)
+{
+    return sep_extract(dim, (float)thresh, thresh_type, o->minarea, kern, side,
+                       side,
+                       /* SExtractor's convolution: SEP's matched filter
+                        * with a noise map is 7x slower on a 7000^2 image */
+                       SEP_FILTER_CONV, o->deblend_nthresh, o->deblend_cont, 1,
+                       1.0, sc);
+}
 
 /* sep_extract with a pixel stack that fits the image.  The stack holds the
  * pixels of the objects still open on the current row; SEP fills all of it
  * (28 bytes a pixel) before the first row, so a stack sized for the worst
  * case costs more than the detection: 20 million pixels were 560 MB and a
- * second.  Crowded 7000^2 coadds of 25 inputs need less than 30 000; start
- * at 1/64 of the image (at least SEP's own default) and, should a
- * pathological image overflow it, try again with 8 times more, up to
- * every pixel of the image (which cannot overflow). */
+ * second.  Crowded 7000^2 coadds of 25 inputs need less than 30 000, and
+ * every detection starts with SEP's default, 300 000 (set once: the size
+ * is process-wide).  Should a pathological image overflow it, the
+ * detection is made again alone (the stack lock taken exclusively) with 8
+ * times more, up to every pixel of the image (which cannot overflow), and
+ * the default is put back. */
 int rapid_sep_detect(const sep_image *dim, double thresh, int thresh_type,
-                          const float *kern, int side,
-                          const rapid_extract_opts *o, sep_catalog **sc)
+                     const float *kern, int side, const rapid_extract_opts *o,
+                     sep_catalog **sc)
 {
-    size_t n = (size_t)dim->w * (size_t)dim->h, stack = n / 64;
+    size_t n = (size_t)dim->w * (size_t)dim->h, stack = SEP_STACK;
     int s;
 
-    if (stack < 300000)
-        stack = 300000;
-    for (;;) {
+    pthread_once(&sep_once, sep_setup);
+    pthread_rwlock_rdlock(&stack_lock);
+    s = sep_detect_once(dim, thresh, thresh_type, kern, side, o, sc);
+    pthread_rwlock_unlock(&stack_lock);
+    if (s != SEP_PIXSTACK_FULL || stack >= n)
+        return s;
+    pthread_rwlock_wrlock(&stack_lock);
+    do {
+        stack *= 8;
         if (stack > n)
             stack = n;
         sep_set_extract_pixstack(stack);
-        s = sep_extract(dim, (float)thresh, thresh_type, o->minarea, kern,
-                        side, side,
-                        /* SExtractor's convolution: SEP's matched filter
-                         * with a noise map is 7x slower on a 7000^2
-                         * image */
-                        SEP_FILTER_CONV, o->deblend_nthresh, o->deblend_cont,
-                        1, 1.0, sc);
-        if (s != SEP_PIXSTACK_FULL || stack >= n)
-            return s;
-        stack *= 8;
-    }
+        s = sep_detect_once(dim, thresh, thresh_type, kern, side, o, sc);
+    } while (s == SEP_PIXSTACK_FULL && stack < n);
+    sep_set_extract_pixstack(SEP_STACK);
+    pthread_rwlock_unlock(&stack_lock);
+    return s;
 }
 
 typedef struct columns {
@@ -217,14 +237,14 @@ static int make_columns(rapid_table *t, long n, const rapid_extract_opts *o,
 }
 
 /* Apertures, half-light radius, windowed position of object i. */
-static void measure(const sep_image *im, const sep_catalog *sc, int i,
+static void measure(const sep_image *im, const rapid_sep_objs *sc, long i,
                     const rapid_extract_opts *o, columns *c)
 {
     double sum, sumerr, area, tot, frac = 0.5, r50 = NAN, xw, yw, sig;
     short flag = 0, f;
     int k, niter;
 
-    c->number[i] = i + 1;
+    c->number[i] = (int32_t)(i + 1);
     c->x[i] = sc->x[i];
     c->y[i] = sc->y[i];
     c->flux[i] = sc->flux[i];
@@ -265,6 +285,64 @@ static void measure(const sep_image *im, const sep_catalog *sc, int i,
     c->xwin[i] = xw;
     c->ywin[i] = yw;
     c->flags[i] = flag;
+}
+
+/* The measurements of a range of objects; each object's are its own, so
+ * the ranges run on threads side by side and give the same columns. */
+typedef struct measure_run {
+    const sep_image *im;
+    const rapid_sep_objs *ob;
+    const rapid_extract_opts *o;
+    columns *c;
+    long i0, i1, done;
+} measure_run;
+
+/* Sources i0 to i1; the stop flag looked at every 512: m->done says how
+ * many were measured. */
+static void *measure_range(void *arg)
+{
+    measure_run *m = arg;
+    long i;
+
+    for (i = m->i0; i < m->i1; i++) {
+        if ((i - m->i0) % 512 == 0 && m->o->stop && *m->o->stop)
+            break;
+        measure(m->im, m->ob, i, m->o, m->c);
+    }
+    m->done = i - m->i0;
+    return NULL;
+}
+
+/* Every source measured, on o->nthreads; the number measured (ob->n
+ * unless the stop flag was set). */
+static long measure_all(const sep_image *im, const rapid_sep_objs *ob,
+                        const rapid_extract_opts *o, columns *c)
+{
+    measure_run m[RAPID_EXTRACT_MAXTHREADS];
+    pthread_t th[RAPID_EXTRACT_MAXTHREADS];
+    int nt = o->nthreads < 1 ? 1 : o->nthreads > RAPID_EXTRACT_MAXTHREADS
+                                       ? RAPID_EXTRACT_MAXTHREADS : o->nthreads;
+    int k, made[RAPID_EXTRACT_MAXTHREADS] = {0};
+    long done;
+
+    if (ob->n < 64 * nt)
+        nt = 1;
+    for (k = 0; k < nt; k++) {
+        m[k].im = im, m[k].ob = ob, m[k].o = o, m[k].c = c;
+        m[k].i0 = ob->n * k / nt;
+        m[k].i1 = ob->n * (k + 1) / nt;
+    }
+    for (k = 1; k < nt; k++)
+        made[k] = pthread_create(&th[k], NULL, measure_range, &m[k]) == 0;
+    measure_range(&m[0]);
+    for (k = 1; k < nt; k++)
+        if (made[k])
+            pthread_join(th[k], NULL);
+        else
+            measure_range(&m[k]); /* no thread: here */
+    for (k = 0, done = 0; k < nt; k++)
+        done += m[k].done;
+    return done;
 }
 
 /* FWHM statistics of stars.  Candidates are isolated, unflagged, round
@@ -316,13 +394,14 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
     const float *sepnoise = NULL; /* noise as SEP reads it */
     unsigned char *mask = NULL, *dmask = NULL;
     sep_bkg *bkg = NULL;
-    sep_catalog *sc = NULL;
+    rapid_sep_objs ob;
     sep_image im, dim;
     columns c;
     double thresh, rms;
     int rc = 0, s, side = 0, k, a6 = 0;
     long i;
 
+    memset(&ob, 0, sizeof ob);
     rapid_table_init(cat, 0);
     if (nx <= 0 || ny <= 0 || !data || !o || o->naper > RAPID_EXTRACT_MAXAPER)
         return rapid_fail(err, RAPID_E_ARG, "source extraction: bad arguments "
@@ -398,44 +477,37 @@ int rapid_extract(const float *data, const float *noise, const float *detect,
                         "interrupted before the detection");
         goto cleanup;
     }
-    rapid_sep_lock();
-    s = rapid_sep_detect(&dim, thresh,
-                       detect || !sepnoise ? SEP_THRESH_ABS : SEP_THRESH_REL,
-                       kern, side, o, &sc);
-    if (s != 0) /* its detail is SEP's until the lock is let go */
-        rc = rapid_sep_fail(err, s, "detection");
-    rapid_sep_unlock();
-    if (rc)
+    if ((rc = rapid_sep_detect_strips(&dim, thresh,
+                                      detect || !sepnoise ? SEP_THRESH_ABS
+                                                          : SEP_THRESH_REL,
+                                      kern, side, o, &ob, err)) != 0)
         goto cleanup;
-    if ((rc = make_columns(cat, sc->nobj, o, wcs != NULL, &c)) != 0) {
-        rc = rapid_fail(err, rc, "source extraction: no memory for %d sources",
-                        sc->nobj);
+    if ((rc = make_columns(cat, ob.n, o, wcs != NULL, &c)) != 0) {
+        rc = rapid_fail(err, rc, "source extraction: no memory for %ld sources",
+                        ob.n);
         goto cleanup;
     }
-    for (i = 0; i < sc->nobj; i++) {
-        if (i % 512 == 0 && o->stop && *o->stop) {
-            rc = rapid_fail(err, RAPID_E_INTERRUPTED, "source extraction: "
-                            "interrupted after %ld of %d sources", i, sc->nobj);
-            goto cleanup;
-        }
-        measure(&im, sc, (int)i, o, &c);
+    if ((i = measure_all(&im, &ob, o, &c)) < ob.n) {
+        rc = rapid_fail(err, RAPID_E_INTERRUPTED, "source extraction: "
+                        "interrupted after %ld of %ld sources", i, ob.n);
+        goto cleanup;
     }
-    if (wcs && sc->nobj > 0 &&
-        rapid_wcs_pix2sky(wcs, sc->nobj, c.xwin, c.ywin, c.ra, c.dec, NULL) != 0) {
+    if (wcs && ob.n > 0 &&
+        rapid_wcs_pix2sky(wcs, ob.n, c.xwin, c.ywin, c.ra, c.dec, NULL) != 0) {
         /* a source off the projection keeps NaN; the rest are fine */
     }
     if (st) {
-        st->nsources = sc->nobj;
+        st->nsources = ob.n;
+        st->nstrips = ob.nstrips;
         for (k = 0; k < o->naper; k++)
             if (fabs(o->aper_diam[k] - 6) < fabs(o->aper_diam[a6] - 6))
                 a6 = k;
-        star_stats(&c, sc->nobj, a6, st);
+        star_stats(&c, ob.n, a6, st);
     }
 cleanup:
     if (rc)
         rapid_table_release(cat);
-    if (sc)
-        sep_catalog_free(sc);
+    rapid_sep_objs_release(&ob);
     if (bkg)
         sep_bkg_free(bkg);
     rapid_big_free(work);
