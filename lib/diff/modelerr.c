@@ -344,22 +344,52 @@ static inline uint32_t brightest(int nx, int ny, const float *l, int x,
     return best;
 }
 
-#define EXTENDED_BIT 0x80000000u
-
-/* The peak whose basin holds pixel q, following each pixel's step up
- * (the top bit: a peak's verdict), the path compressed. */
-static uint32_t peak_of(uint32_t *up, uint32_t q)
+/* The basin of the peak at q (the lit pixels whose steps up lead to
+ * it: up[] holds each lit pixel's step) cleared: its light set to 0 in l
+ * and l2, its pixels to 1 in ext.  Walked down from the peak, each pixel
+ * to the neighbours whose step is that pixel; a cleared pixel, no longer
+ * lit, is not walked again.  stack: a growing array.  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int clear_basin(int nx, int ny, float *l, float *l2,
+                       unsigned char *ext, const uint32_t *up, uint32_t q,
+                       uint32_t **stack, size_t *cap)
 {
-    uint32_t r = q, t;
+    size_t top = 0;
 
-    while ((t = up[r] & ~EXTENDED_BIT) != r)
-        r = t;
-    while (q != r) { /* compress: only peaks carry the bit */
-        t = up[q];
-        up[q] = r;
-        q = t;
+#define CLEAR_PUSH(o)                                                        \
+    do {                                                                     \
+        if (top == *cap) {                                                   \
+            size_t c = *cap ? 2 * *cap : 4096;                               \
+            uint32_t *t = realloc(*stack, c * sizeof *t);                    \
+            if (!t)                                                          \
+                return RAPID_E_NOMEM;                                        \
+            *stack = t;                                                      \
+            *cap = c;                                                        \
+        }                                                                    \
+        (*stack)[top++] = (o);                                               \
+        l[o] = 0;                                                            \
+        if (l2)                                                              \
+            l2[o] = 0;                                                       \
+        if (ext)                                                             \
+            ext[o] = 1;                                                      \
+    } while (0)
+    CLEAR_PUSH(q);
+    while (top > 0) {
+        uint32_t p = (*stack)[--top];
+        int x = (int)(p % (uint32_t)nx), y = (int)(p / (uint32_t)nx), a, b;
+        for (b = -1; b <= 1; b++)
+            for (a = -1; a <= 1; a++) {
+                uint32_t o;
+                if ((!a && !b) || x + a < 0 || y + b < 0 || x + a >= nx ||
+                    y + b >= ny)
+                    continue;
+                o = (uint32_t)(y + b) * (uint32_t)nx + (uint32_t)(x + a);
+                if (l[o] > 0 && up[o] == p)
+                    CLEAR_PUSH(o);
+            }
     }
-    return r;
+#undef CLEAR_PUSH
+    return 0;
 }
 
 /* A growing array of the 3 x 3 peaks (index, width^2) and of the bright
@@ -409,15 +439,15 @@ int modelerr_point_light(int nx, int ny, float *l, float *l2,
                          const float *v, void *scratch, unsigned char *ext,
                          double *width2, long *nextended)
 {
-    size_t n = (size_t)nx * ny, q, k;
-    uint32_t *up = scratch;
+    size_t n = (size_t)nx * ny, q, k, cap = 0;
+    uint32_t *up = scratch, *stack = NULL;
     peaks pk;
     int x, y, rc = 0;
     double lim;
 
     *width2 = 0;
     *nextended = 0;
-    if (nx < 3 || ny < 3 || n >= EXTENDED_BIT)
+    if (nx < 3 || ny < 3 || n >= ((size_t)1 << 32))
         return 0;
     memset(&pk, 0, sizeof pk);
     /* one pass: each lit pixel's step up (only lit pixels are ever looked
@@ -447,22 +477,13 @@ int modelerr_point_light(int nx, int ny, float *l, float *l2,
     if (!(*width2 > 0))
         goto done;
     lim = MODELERR_EXTENDED * *width2;
-    for (k = 0; k < pk.n; k++) /* the peaks' verdicts, in the top bit */
+    for (k = 0; k < pk.n && !rc; k++) /* the extended peaks' basins */
         if (pk.w2[k] > lim) {
-            up[pk.q[k]] |= EXTENDED_BIT;
             (*nextended)++;
-        }
-    if (*nextended == 0)
-        goto done;
-    for (q = 0; q < n; q++) /* the extended peaks' basins cleared */
-        if (l[q] > 0 && (up[peak_of(up, (uint32_t)q)] & EXTENDED_BIT)) {
-            l[q] = 0;
-            if (l2)
-                l2[q] = 0;
-            if (ext)
-                ext[q] = 1;
+            rc = clear_basin(nx, ny, l, l2, ext, up, pk.q[k], &stack, &cap);
         }
 done:
+    free(stack);
     free(pk.q);
     free(pk.w2);
     free(pk.wb);
