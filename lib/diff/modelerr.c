@@ -299,10 +299,14 @@ int modelerr_denoise(float *l, size_t n, double *sigma)
     if (!(s > 0) || !isfinite(s))
         return 0;
     *sigma = s;
-    for (i = 0; i < n; i++) {
-        float a = fabsf(l[i]) - (float)(MODELERR_SHRINK * s);
-        if (isfinite(l[i]))
-            l[i] = a > 0 ? copysignf(a, l[i]) : 0;
+    {
+        const float t = (float)(MODELERR_SHRINK * s);
+        /* without a branch (vectorised): NaN is kept as it is, and an
+         * infinity shrinks to itself */
+        for (i = 0; i < n; i++) {
+            float x = l[i], a = fabsf(x) - t;
+            l[i] = a > 0 ? copysignf(a, x) : (x != x ? x : 0.0f);
+        }
     }
     return 0;
 }
