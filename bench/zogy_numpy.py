@@ -15,7 +15,8 @@ it, prints the largest differences over the pixels with data: |D - D_rapid| in u
 sigma_D, |S_corr - S_corr_rapid| (S_corr is in units of its own sigma), the
 relative difference of sigma_D and of P_D.  --check TOL: exit 1 if the D or
 the S_corr difference exceeds TOL (away from the selection's near ties,
-below), or the padded sizes or the pixels without data differ.  --out: the products written as FITS.
+below), the padded sizes or the pixels without data differ, or the
+selection's median width^2 differs from rapid's by more than 1e-4 of it.  --out: the products written as FITS.
 
 The rules, as diff.h gives them: images padded with zeros to the smallest
 size without a prime factor above 7 of at least the image plus the larger
@@ -628,9 +629,12 @@ def main():
         rep["vs_rapid"] = c
         if a.check is not None:
             w = c["without_near_ties"]
+            w2r, w2n = rep["width2_nextended"][0], z["point_light"][0]
             bad = (w["d_max_sigma"] > a.check or w["scorr_max"] > a.check or
                    c["nan_mask_differs"] > 0 or
-                   tuple(z["pad"]) != rep["pad_rapid"])
+                   tuple(z["pad"]) != rep["pad_rapid"] or
+                   (z["point_light"] != (0.0, 0) and
+                    abs(w2r - w2n) > 1e-4 * abs(w2r)))
     print(json.dumps(rep))
     return 1 if bad else 0
 
