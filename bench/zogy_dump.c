@@ -3,8 +3,8 @@
  * bench/zogy_numpy.py can recompute the products independently from the
  * same inputs and bench/bench_zogy.c can time the ZOGY stage alone.
  *
- *   zogy_dump [--threads N] [--ref-l2] [--sxy S] [--white] SCI REF SCI_PSF
- *             REF_PSF OUTDIR
+ *   zogy_dump [--threads N] [--ref-l2] [--sxy S] [--white]
+ *             [--model EPS_D,POS_D,EPS_S,POS_S] SCI REF SCI_PSF REF_PSF OUTDIR
  *
  * SCI: an L2 file.  REF: a reference image from `rapid coadd` (its _cov
  * and _unc beside it), or with --ref-l2 another L2 file (its ERR as the
@@ -31,7 +31,11 @@
  * px on both axes instead of the stars' (the pair then differs from
  * rapid_diff_zogy's, which is not run).  --white: both noises taken as
  * white (correlations 0, the paper's equations) instead of measured;
- * likewise without rapid_diff_zogy.  The primary header's ESTCORR is
+ * likewise without rapid_diff_zogy.  --model: the PSF-model error's
+ * shares and position scatters given instead of measured (so that a
+ * pair whose stars measure none still has the term, and its selection of
+ * point sources, checked); likewise without rapid_diff_zogy.  The
+ * primary header's ESTCORR is
  * false either way: the correlations in it are given, not measured. */
 #include <math.h>
 #include <stdio.h>
@@ -187,7 +191,9 @@ static int write_inputs(const char *dir, const rapid_zogy_inputs *zi,
         rapid_header_set_double(&h, "EPS_FR", o->eps_fill_ref, "the reference's filled pixel's error") ||
         rapid_header_set_double(&h, "POS_FR", o->pos_fill_ref, "its position scatter, px") ||
         rapid_header_set_double(&h, "NOISE_LD", o->noise_ld, "D_R's robust sigma") ||
-        rapid_header_set_double(&h, "NOISE_LS", o->noise_ls, "S_R's robust sigma")) {
+        rapid_header_set_double(&h, "NOISE_LS", o->noise_ls, "S_R's robust sigma") ||
+        rapid_header_set_double(&h, "WIDTH2", o->width2_ld, "point sources' width^2 in D_R, px^2") ||
+        rapid_header_set_long(&h, "NEXT", o->nextended, "extended sources left out of the term")) {
         rapid_header_release(&h);
         return rapid_fail(err, RAPID_E_NOMEM, "%s: header: out of memory", path);
     }
@@ -270,6 +276,7 @@ int main(int argc, char **argv)
     rapid_zogy_in gin;
     double wd = 0, ws = 0;
     double t0, t_read, t_prep, t_naive, t_in, t_zogy, zps, sxy = -1;
+    double model[4] = {-1, -1, -1, -1};
     float *nd = NULL, *nu = NULL;
     int nthreads = 1, l2 = 0, i = 1, ok = 1, white = 0, rc = 1;
     const char *same_txt = "null";
@@ -288,12 +295,21 @@ int main(int argc, char **argv)
             l2 = 1;
         else if (strcmp(argv[i], "--white") == 0)
             white = 1;
-        else
+        else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+            if (sscanf(argv[++i], "%lf,%lf,%lf,%lf", &model[0], &model[1],
+                       &model[2], &model[3]) != 4 || model[0] < 0 ||
+                model[1] < 0 || model[2] < 0 || model[3] < 0) {
+                fprintf(stderr, "zogy_dump: --model wants EPS_D,POS_D,EPS_S,"
+                                "POS_S, each >= 0\n");
+                return 2;
+            }
+        } else
             break;
     }
     if (argc - i != 5 || nthreads < 1) {
         fprintf(stderr, "usage: zogy_dump [--threads N] [--ref-l2] [--sxy S] "
-                        "[--white] SCI REF SCI_PSF REF_PSF OUTDIR\n");
+                        "[--white] [--model EPS_D,POS_D,EPS_S,POS_S] SCI REF "
+                        "SCI_PSF REF_PSF OUTDIR\n");
         return 2;
     }
     t0 = bench_now();
@@ -346,13 +362,19 @@ int main(int argc, char **argv)
         zi.in.sx = zi.in.sy = sxy;
     if (white)
         zi.in.estimate_corr = 0; /* corr_n, corr_r are 0 */
+    if (model[0] >= 0) {
+        zi.in.eps_d = model[0];
+        zi.in.pos_d = model[1];
+        zi.in.eps_s = model[2];
+        zi.in.pos_s = model[3];
+    }
     rapid_zogy_opts_init(&zo);
     zo.nthreads = nthreads;
     t0 = bench_now();
     if (rapid_zogy(&zi.in, &zo, &b, &err))
         goto failed;
     t_zogy = bench_now() - t0;
-    if (sxy < 0 && !white) {
+    if (sxy < 0 && !white && model[0] < 0) {
         t0 = bench_now();
         if (rapid_diff_zogy(&sci, &p, psn.data, psn.nx, prs.data, prs.nx, &zo,
                             &a, &err))

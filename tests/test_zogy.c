@@ -881,6 +881,168 @@ static void test_model_error_point_light(void **state)
         assert_false(ext[k]);
 }
 
+/* The rule of modelerr_point_light by the plainest reading of it (each
+ * lit pixel climbed to its peak step by step; every peak's width; the
+ * bright peaks' median), against the library on small images with
+ * plateaus and ties (values on a coarse grid), light at the edges, NaN
+ * and pixels without noise: the same light, marks, width and count. */
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double ref_axis_w2(double a, double b, double c)
+{
+    double k;
+
+    if (!(a > 0) || !(b > 0) || !(c > 0))
+        return 0;
+    k = log(a) + log(c) - 2 * log(b);
+    return k < 0 ? -1 / k : HUGE_VAL;
+}
+
+static int ref_point_light(int nx, int ny, float *l, float *l2,
+                           const float *v, unsigned char *ext, double *w2m,
+                           long *next)
+{
+    int n = nx * ny, q, m = 0, x, y, a, b;
+    double *w = malloc((size_t)n * sizeof *w);
+    float *wb = malloc((size_t)n * sizeof *wb);
+    int *root = malloc((size_t)n * sizeof *root);
+    unsigned char *wide = calloc((size_t)n, 1);
+
+    assert_non_null(w);
+    assert_non_null(wb);
+    assert_non_null(root);
+    assert_non_null(wide);
+    *w2m = 0;
+    *next = 0;
+    for (q = 0; q < n; q++) { /* widths, and the bright peaks' */
+        x = q % nx, y = q / nx;
+        w[q] = NAN;
+        if (x < 1 || y < 1 || x >= nx - 1 || y >= ny - 1)
+            continue;
+        w[q] = 0.5 * (ref_axis_w2(l[q - 1], l[q], l[q + 1]) +
+                      ref_axis_w2(l[q - nx], l[q], l[q + nx]));
+        if (l[q] > 0 && v[q] > 0 && l[q] >= MODELERR_SNR * sqrt(v[q])) {
+            int peak = 1;
+            for (b = -MODELERR_SEP; b <= MODELERR_SEP; b++)
+                for (a = -MODELERR_SEP; a <= MODELERR_SEP; a++) {
+                    int o = q + b * nx + a;
+                    if ((!a && !b) || x + a < 0 || y + b < 0 || x + a >= nx ||
+                        y + b >= ny)
+                        continue;
+                    if (l[o] > l[q] || (l[o] == l[q] && o < q))
+                        peak = 0;
+                }
+            if (peak)
+                wb[m++] = (float)w[q];
+        }
+    }
+    if (m >= MODELERR_MIN) {
+        qsort(wb, (size_t)m, sizeof *wb, cmp_float);
+        *w2m = wb[m / 2];
+    }
+    for (q = 0; q < n; q++) { /* each lit pixel climbed to its peak */
+        int r = q, s;
+        if (!(l[q] > 0))
+            continue;
+        for (;;) {
+            x = r % nx, y = r / nx, s = r;
+            for (b = -1; b <= 1; b++)
+                for (a = -1; a <= 1; a++) {
+                    int o = r + b * nx + a;
+                    if (x + a < 0 || y + b < 0 || x + a >= nx || y + b >= ny)
+                        continue;
+                    if (l[o] > l[s] || (l[o] == l[s] && o < s))
+                        s = o;
+                }
+            if (s == r)
+                break;
+            r = s;
+        }
+        root[q] = r;
+        if (r == q && *w2m > 0 && w[q] > MODELERR_EXTENDED * *w2m) {
+            wide[q] = 1;
+            (*next)++;
+        }
+    }
+    for (q = 0; q < n; q++)
+        if (l[q] > 0 && wide[root[q]]) {
+            l[q] = 0;
+            l2[q] = 0;
+            ext[q] = 1;
+        }
+    free(w);
+    free(wb);
+    free(root);
+    free(wide);
+    return 0;
+}
+
+static void test_model_error_point_light_rule(void **state)
+{
+    rapid_rng g;
+    int t, nwide = 0;
+
+    (void)state;
+    rapid_rng_seed(&g, 11);
+    for (t = 0; t < 400; t++) {
+        int nx = 20 + (int)(60 * rapid_rng_uniform(&g));
+        int ny = 20 + (int)(60 * rapid_rng_uniform(&g)), n = nx * ny, q, k;
+        float *l = calloc((size_t)n, sizeof *l), *l2 = malloc((size_t)n * 4);
+        float *la = malloc((size_t)n * 4), *l2a = malloc((size_t)n * 4);
+        float *v = malloc((size_t)n * sizeof *v);
+        uint32_t *scratch = malloc((size_t)n * sizeof *scratch);
+        unsigned char *ext = calloc((size_t)n, 1), *exta = calloc((size_t)n, 1);
+        double w2, w2a;
+        long next, nexta;
+
+        assert_true(l && l2 && la && l2a && v && scratch && ext && exta);
+        for (k = 0; k < 40; k++) { /* stars and a few broad sources */
+            double x0 = nx * rapid_rng_uniform(&g), y0 = ny * rapid_rng_uniform(&g);
+            double s = k < 4 ? 2 + 3 * rapid_rng_uniform(&g)
+                             : 0.5 + 0.3 * rapid_rng_uniform(&g);
+            double peak = 30 + 300 * rapid_rng_uniform(&g);
+            for (q = 0; q < n; q++) {
+                double dx = q % nx - x0, dy = q / nx - y0;
+                l[q] += (float)(peak * exp(-(dx * dx + dy * dy) / (2 * s * s)));
+            }
+        }
+        for (q = 0; q < n; q++) { /* plateaus and ties; noise's shrinking */
+            l[q] = floorf(l[q] * 2) / 2 - 1;
+            l[q] = l[q] > 0 ? l[q] : 0;
+            v[q] = rapid_rng_uniform(&g) < 0.05 ? 0 : 1;
+            l2[q] = (float)q;
+        }
+        l[(int)(n * rapid_rng_uniform(&g))] = NAN;
+        memcpy(la, l, (size_t)n * sizeof *l);
+        memcpy(l2a, l2, (size_t)n * sizeof *l2);
+        memset(scratch, 0xa5, (size_t)n * sizeof *scratch);
+        assert_int_equal(modelerr_point_light(nx, ny, l, l2, v, scratch, ext,
+                                              &w2, &next), 0);
+        ref_point_light(nx, ny, la, l2a, v, exta, &w2a, &nexta);
+        assert_true(w2 == w2a);
+        assert_int_equal(next, nexta);
+        assert_memory_equal(l, la, (size_t)n * sizeof *l);
+        assert_memory_equal(l2, l2a, (size_t)n * sizeof *l2);
+        assert_memory_equal(ext, exta, (size_t)n);
+        nwide += next > 0;
+        free(l);
+        free(l2);
+        free(la);
+        free(l2a);
+        free(v);
+        free(scratch);
+        free(ext);
+        free(exta);
+    }
+    print_message("  %d of 400 images with extended sources\n", nwide);
+    assert_true(nwide > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -896,6 +1058,7 @@ int main(void)
         cmocka_unit_test(test_model_error_none),
         cmocka_unit_test(test_model_error_apply),
         cmocka_unit_test(test_model_error_point_light),
+        cmocka_unit_test(test_model_error_point_light_rule),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -299,10 +299,14 @@ int modelerr_denoise(float *l, size_t n, double *sigma)
     if (!(s > 0) || !isfinite(s))
         return 0;
     *sigma = s;
-    for (i = 0; i < n; i++) {
-        float a = fabsf(l[i]) - (float)(MODELERR_SHRINK * s);
-        if (isfinite(l[i]))
-            l[i] = a > 0 ? copysignf(a, l[i]) : 0;
+    {
+        const float t = (float)(MODELERR_SHRINK * s);
+        /* without a branch (vectorised): NaN is kept as it is, and an
+         * infinity shrinks to itself */
+        for (i = 0; i < n; i++) {
+            float x = l[i], a = fabsf(x) - t;
+            l[i] = a > 0 ? copysignf(a, x) : (x != x ? x : 0.0f);
+        }
     }
     return 0;
 }
@@ -326,113 +330,166 @@ static double peak_width2(int nx, const float *l, size_t q)
     return 0.5 * (axis_width2(l, q, 1) + axis_width2(l, q, (size_t)nx));
 }
 
-/* The peak whose basin holds pixel q: uphill to the brightest of the
- * 8 neighbours while one is brighter (ties broken by index: one peak
- * per plateau), the path compressed.  up[q] caches each pixel's next
- * step (the pixel itself at a peak), UINT32_MAX not yet known. */
-static uint32_t uphill(int nx, int ny, const float *l, uint32_t *up,
-                       uint32_t q)
+/* The brightest of the 3 x 3 pixels around (x, y), the pixel itself
+ * included (ties broken by index: one peak per plateau), as an index. */
+static inline uint32_t brightest(int nx, int ny, const float *l, int x,
+                                 int y)
 {
-    uint32_t r = q, t;
+    int a0 = x > 0 ? -1 : 0, a1 = x < nx - 1 ? 1 : 0;
+    int b0 = y > 0 ? -1 : 0, b1 = y < ny - 1 ? 1 : 0, a, b;
+    uint32_t best = (uint32_t)y * (uint32_t)nx + (uint32_t)x;
 
-    for (;;) {
-        if (up[r] == UINT32_MAX) {
-            int x = (int)(r % (uint32_t)nx), y = (int)(r / (uint32_t)nx);
-            int a, b;
-            uint32_t best = r;
-            for (b = -1; b <= 1; b++)
-                for (a = -1; a <= 1; a++) {
-                    uint32_t o;
-                    if ((!a && !b) || x + a < 0 || y + b < 0 ||
-                        x + a >= nx || y + b >= ny)
-                        continue;
-                    o = (uint32_t)((y + b) * nx + x + a);
-                    if (l[o] > l[best] || (l[o] == l[best] && o < best))
-                        best = o;
-                }
-            up[r] = best;
+    for (b = b0; b <= b1; b++)
+        for (a = a0; a <= a1; a++) {
+            uint32_t o = (uint32_t)(y + b) * (uint32_t)nx + (uint32_t)(x + a);
+            if (l[o] > l[best] || (l[o] == l[best] && o < best))
+                best = o;
         }
-        if (up[r] == r)
-            break;
-        r = up[r];
-    }
-    while (q != r) { /* compress */
-        t = up[q];
-        up[q] = r;
-        q = t;
-    }
-    return r;
+    return best;
 }
 
-#define EXTENDED_BIT 0x80000000u
+/* The basin of the peak at q (the lit pixels whose steps up lead to
+ * it: up[] holds each lit pixel's step) cleared: its light set to 0 in l
+ * and l2, its pixels to 1 in ext.  Walked down from the peak, each pixel
+ * to the neighbours whose step is that pixel; a cleared pixel, no longer
+ * lit, is not walked again.  stack: a growing array.  Returns 0 or
+ * RAPID_E_NOMEM. */
+static int clear_basin(int nx, int ny, float *l, float *l2,
+                       unsigned char *ext, const uint32_t *up, uint32_t q,
+                       uint32_t **stack, size_t *cap)
+{
+    size_t top = 0;
+
+#define CLEAR_PUSH(o)                                                        \
+    do {                                                                     \
+        if (top == *cap) {                                                   \
+            size_t c = *cap ? 2 * *cap : 4096;                               \
+            uint32_t *t = realloc(*stack, c * sizeof *t);                    \
+            if (!t)                                                          \
+                return RAPID_E_NOMEM;                                        \
+            *stack = t;                                                      \
+            *cap = c;                                                        \
+        }                                                                    \
+        (*stack)[top++] = (o);                                               \
+        l[o] = 0;                                                            \
+        if (l2)                                                              \
+            l2[o] = 0;                                                       \
+        if (ext)                                                             \
+            ext[o] = 1;                                                      \
+    } while (0)
+    CLEAR_PUSH(q);
+    while (top > 0) {
+        uint32_t p = (*stack)[--top];
+        int x = (int)(p % (uint32_t)nx), y = (int)(p / (uint32_t)nx), a, b;
+        for (b = -1; b <= 1; b++)
+            for (a = -1; a <= 1; a++) {
+                uint32_t o;
+                if ((!a && !b) || x + a < 0 || y + b < 0 || x + a >= nx ||
+                    y + b >= ny)
+                    continue;
+                o = (uint32_t)(y + b) * (uint32_t)nx + (uint32_t)(x + a);
+                if (l[o] > 0 && up[o] == p)
+                    CLEAR_PUSH(o);
+            }
+    }
+#undef CLEAR_PUSH
+    return 0;
+}
+
+/* A growing array of the 3 x 3 peaks (index, width^2) and of the bright
+ * peaks' widths. */
+typedef struct peaks {
+    uint32_t *q;
+    double *w2;
+    size_t n, cap;
+    float *wb;
+    size_t nb, capb;
+} peaks;
+
+static int add_peak(peaks *p, uint32_t q, double w2)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 4096;
+        uint32_t *a = realloc(p->q, cap * sizeof *a);
+        double *b;
+        if (!a)
+            return RAPID_E_NOMEM;
+        p->q = a;
+        if (!(b = realloc(p->w2, cap * sizeof *b)))
+            return RAPID_E_NOMEM;
+        p->w2 = b;
+        p->cap = cap;
+    }
+    p->q[p->n] = q;
+    p->w2[p->n++] = w2;
+    return 0;
+}
+
+static int add_bright(peaks *p, float w2)
+{
+    if (p->nb == p->capb) {
+        size_t cap = p->capb ? 2 * p->capb : 1024;
+        float *a = realloc(p->wb, cap * sizeof *a);
+        if (!a)
+            return RAPID_E_NOMEM;
+        p->wb = a;
+        p->capb = cap;
+    }
+    p->wb[p->nb++] = w2;
+    return 0;
+}
 
 int modelerr_point_light(int nx, int ny, float *l, float *l2,
                          const float *v, void *scratch, unsigned char *ext,
                          double *width2, long *nextended)
 {
-    size_t n = (size_t)nx * ny, q;
-    uint32_t *up = scratch;
-    float *w;
-    int x, y, m = 0, cap = 1024;
+    size_t n = (size_t)nx * ny, q, k, cap = 0;
+    uint32_t *up = scratch, *stack = NULL;
+    peaks pk;
+    int x, y, rc = 0;
     double lim;
 
     *width2 = 0;
     *nextended = 0;
-    if (nx < 3 || ny < 3 || n >= EXTENDED_BIT)
+    if (nx < 3 || ny < 3 || n >= ((size_t)1 << 32))
         return 0;
-    if (!(w = malloc((size_t)cap * sizeof *w)))
-        return RAPID_E_NOMEM;
-    /* the point sources' width: the median over the bright peaks */
-    for (y = 1; y < ny - 1; y++)
-        for (x = 1; x < nx - 1; x++) {
-            double s;
+    memset(&pk, 0, sizeof pk);
+    /* one pass: each lit pixel's step up (only lit pixels are ever looked
+     * at: a lit pixel's steps lead through brighter, lit ones), the
+     * peaks' widths, and the bright peaks' (the point sources' width:
+     * their median).  A bright peak (no larger value within
+     * MODELERR_SEP px, ties as the steps') is its own step. */
+    for (y = 0; y < ny && !rc; y++)
+        for (x = 0; x < nx && !rc; x++) {
+            uint32_t s;
+            double w;
             q = (size_t)y * nx + x;
-            if (!(l[q] > 0) || !(v[q] > 0) ||
-                l[q] < MODELERR_SNR * sqrt(v[q]) || !is_peak(nx, ny, l, x, y))
+            if (!(l[q] > 0))
                 continue;
-            s = peak_width2(nx, l, q);
-            if (m == cap) {
-                float *t = realloc(w, (size_t)(cap *= 2) * sizeof *w);
-                if (!t) {
-                    free(w);
-                    return RAPID_E_NOMEM;
-                }
-                w = t;
-            }
-            w[m++] = (float)s;
+            up[q] = s = brightest(nx, ny, l, x, y);
+            if (s != q || x < 1 || y < 1 || x >= nx - 1 || y >= ny - 1)
+                continue;
+            w = peak_width2(nx, l, q);
+            rc = add_peak(&pk, (uint32_t)q, w);
+            if (!rc && v[q] > 0 && !(l[q] < MODELERR_SNR * sqrt(v[q])) &&
+                is_peak(nx, ny, l, x, y))
+                rc = add_bright(&pk, (float)w);
         }
-    if (m < MODELERR_MIN) {
-        free(w);
-        return 0;
-    }
-    *width2 = rapid_select_f(w, (size_t)m, (size_t)m / 2);
-    free(w);
+    if (rc || pk.nb < MODELERR_MIN)
+        goto done;
+    *width2 = rapid_select_f(pk.wb, pk.nb, pk.nb / 2);
     if (!(*width2 > 0))
-        return 0;
+        goto done;
     lim = MODELERR_EXTENDED * *width2;
-    for (q = 0; q < n; q++) /* only lit pixels are ever looked at */
-        up[q] = UINT32_MAX;
-    for (q = 0; q < n; q++) /* every lit pixel to its peak */
-        if (l[q] > 0)
-            (void)uphill(nx, ny, l, up, (uint32_t)q);
-    for (q = 0; q < n; q++) { /* the peaks' verdicts, in the top bit */
-        if (!(l[q] > 0) || up[q] != q)
-            continue;
-        x = (int)(q % (size_t)nx);
-        y = (int)(q / (size_t)nx);
-        if (x >= 1 && y >= 1 && x < nx - 1 && y < ny - 1 &&
-            peak_width2(nx, l, q) > lim) {
-            up[q] |= EXTENDED_BIT;
+    for (k = 0; k < pk.n && !rc; k++) /* the extended peaks' basins */
+        if (pk.w2[k] > lim) {
             (*nextended)++;
+            rc = clear_basin(nx, ny, l, l2, ext, up, pk.q[k], &stack, &cap);
         }
-    }
-    for (q = 0; q < n; q++) /* the extended peaks' basins cleared */
-        if (l[q] > 0 && (up[up[q] & ~EXTENDED_BIT] & EXTENDED_BIT)) {
-            l[q] = 0;
-            if (l2)
-                l2[q] = 0;
-            if (ext)
-                ext[q] = 1;
-        }
-    return 0;
+done:
+    free(stack);
+    free(pk.q);
+    free(pk.w2);
+    free(pk.wb);
+    return rc;
 }
