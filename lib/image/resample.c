@@ -627,6 +627,21 @@ RAPID_INLINE void deposit_areas(double *A, const ptrdiff_t *at,
     }
 }
 
+/* Fetch the value cells of the corners of row t, where the next pass
+ * deposits (its corner taps, and the crossings next to them), while this
+ * one works: the cells a row of corners takes lie along a line across the
+ * accumulator's rows, which the hardware does not foresee unless that line
+ * runs along the rows (at a roll of 30-60 deg the edge pass took a third
+ * more time without).  A hint only: the values are the same without it. */
+RAPID_INLINE void prefetch_corners(const double *V, const ptrdiff_t *at,
+                                   const corner_row *t, int nc)
+{
+    int i;
+
+    for (i = 1; i < nc; i++)
+        RAPID_PREFETCH(V + at[t->r[i]] + (int)t->x[i]);
+}
+
 /* One tile of the image, pixels i0 <= i < i1, j0 <= j < j1: the edges
  * along corner rows j0 .. j1 - 1 (and j1 = ny, the image's top, for the
  * top tiles) under each of its pixels, and the edges across each pixel row
@@ -682,6 +697,7 @@ RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
             ns = pixels_in(data, nx, ny, i0, nc, j, scale, satlevel, fsat, b, t, pc);
             if (j >= j0)
                 *nsat += ns;
+            prefetch_corners(p->v, p->at, t, nc);
         } else {
             memset(pc->s, 0, (size_t)nc * sizeof *pc->s);
             memset(pc->ok, 0, (size_t)nc * sizeof *pc->ok);
