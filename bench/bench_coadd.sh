@@ -22,8 +22,10 @@ fi
 mapfile -t inputs < <(ls "$sim"/Roman_TDS_simple_model_*.fits | sort)
 rtid=$("$rapid" tile 9.6 -44.0 | sed 's/.*"rtid": \([0-9]*\).*/\1/')
 echo "== tile $rtid, ${#inputs[@]} inputs"
-echo "== the resampling kernel alone, one input, one core"
+echo "== the resampling kernel alone, one input, one core (every pixel; then"
+echo "   without those the coadd masks, as the coadd resamples it)"
 taskset -c 0 "$(dirname "$rapid")/../bench/bench_resample" "${inputs[0]}" 3
+taskset -c 0 "$(dirname "$rapid")/../bench/bench_resample" "${inputs[0]}" 3 masked
 
 # Read the inputs once before each timed run.  On the development VM the
 # host pages out page cache left idle for a minute (DAMON "pageout",
