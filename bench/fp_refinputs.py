@@ -29,6 +29,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 from fp_classify import ini  # the job configurations' reader (same directory)
 
 warnings.filterwarnings('ignore')

@@ -35,6 +35,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fp_classify import ini  # noqa: E402
 
