@@ -26,6 +26,10 @@ import sys
 import numpy as np
 from astropy.io import fits
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fp_classify import ini  # noqa: E402
+
 ART_BITS = 0x3C04
 COLS = ['x', 'y', 'flux_psf', 'fluxerr_psf', 'sign', 'pass', 'fail_bits', 'fwhm',
         'a', 'b', 'elongation', 'chi2_psf', 'snr_aper_3', 'snr_psf', 'snr', 'isoarea',
@@ -33,18 +37,6 @@ COLS = ['x', 'y', 'flux_psf', 'fluxerr_psf', 'sign', 'pass', 'fail_bits', 'fwhm'
         'flux_aper_3', 'flux_aper_6', 'fluxerr_aper_6', 'flux_aper_10',
         'fluxerr_aper_10', 'flux_auto', 'npix_psf']
 METHODS = ['zogy', 'sfft', 'naive']
-
-
-def ini(path):
-    out, sec = {}, None
-    for line in open(path):
-        line = line.strip()
-        if line.startswith('['):
-            sec = line[1:-1]
-        elif '=' in line and sec:
-            k, v = line.split('=', 1)
-            out[(sec, k.strip())] = v.strip()
-    return out
 
 
 def near_artefact(dq, x, y):
@@ -163,19 +155,22 @@ class Data:
 
 
 def match(D, passing):
-    """found per injection, fp magnitudes and signs (match.c)."""
+    """found per injection, the false positives and their magnitudes, and
+    the matched candidate's PSF flux per injection (match.c)."""
     found = np.zeros(len(D.i['x']), bool)
+    fl = np.full(len(D.i['x']), np.nan)
     used = np.zeros(len(D.c['x']), bool)
     for im, (d2, ik, cj) in D.pairs.items():
         for k, j in zip(ik, cj):
             if not passing[j] or found[k] or used[j]:
                 continue
             used[j] = found[k] = True
+            fl[k] = D.c['flux_psf'][j]
     c = D.c
     fp = passing & ~used & ~c['known'] & ~c['art']
     f = np.abs(c['flux_psf'][fp])
     mag = np.where((f > 0) & np.isfinite(f), c['zp'][fp] - 2.5 * np.log10(np.where(f > 0, f, 1)), np.nan)
-    return found, fp, mag
+    return found, fp, mag, fl
 
 
 def crossing(x, y, level, rising=False):
@@ -254,20 +249,6 @@ def matched(D, passing):
     return used
 
 
-def found_flux(D, passing):
-    """The PSF flux of the matched candidate per injection (for m_ph10)."""
-    fl = np.full(len(D.i['x']), np.nan)
-    found = np.zeros(len(D.i['x']), bool)
-    used = np.zeros(len(D.c['x']), bool)
-    for im, (d2, ik, cj) in D.pairs.items():
-        for k, j in zip(ik, cj):
-            if not passing[j] or found[k] or used[j]:
-                continue
-            used[j] = found[k] = True
-            fl[k] = D.c['flux_psf'][j]
-    return fl
-
-
 def extend(c, floor=0.05):
     """The flux in the 6-px aperture beyond what the PSF fit puts there, in
     units of the PSF fit's error with a floor of `floor` x the flux (the
@@ -328,8 +309,7 @@ def table(npz, evjson=None):
         base = D.c['pass'] != 0
         print('\n## %s (%d images, m5sigma %.3f)\n' % (m, D.nimg, m5))
         if ev:
-            found, fp, fpm = match(D, base)
-            fl = found_flux(D, base)
+            found, fp, fpm, fl = match(D, base)
             for g in ['all', 'field', 'nuclear']:
                 r = metrics(D, found, fpm, g, m5, fl)
                 e = ev['H158'][m][g]
@@ -347,8 +327,7 @@ def table(npz, evjson=None):
         rows = []
         for name, fail in cuts(D.c, matched(D, base)).items():
             p = base & ~fail
-            found, fp, fpm = match(D, p)
-            fl = found_flux(D, p)
+            found, fp, fpm, fl = match(D, p)
             rf = metrics(D, found, fpm, 'field', m5, fl)
             rn = metrics(D, found, fpm, 'nuclear', m5, fl)
             ra = metrics(D, found, fpm, 'all', m5, fl)
