@@ -321,16 +321,33 @@ static void test_pulls_bright(void **state)
 
 #define V 200
 
+/* npix pixels of white noise of sigma 1 from r, the map exact. */
+static void noise_fill(float *img, float *unc, long npix, rapid_rng *r)
+{
+    long k;
+    for (k = 0; k < npix; k++) {
+        unc[k] = 1;
+        img[k] = (float)rapid_rng_normal(r);
+    }
+}
+
+/* The first of the nt targets within rmax of (x, y); nt if none. */
+static int near_target(const double *tx, const double *ty, int nt, double x, double y,
+                       double rmax)
+{
+    int k;
+    for (k = 0; k < nt; k++)
+        if (hypot(x - tx[k], y - ty[k]) < rmax)
+            break;
+    return k;
+}
+
 /* White noise of sigma 1 (map exact), nothing else. */
 static void blank(float *img, float *unc, uint64_t seed)
 {
     rapid_rng r;
-    int k;
     rapid_rng_seed(&r, seed);
-    for (k = 0; k < V * V; k++) {
-        unc[k] = 1;
-        img[k] = (float)rapid_rng_normal(&r);
-    }
+    noise_fill(img, unc, V * V, &r);
 }
 
 static long row_at(const rapid_table *c, double x, double y, double tol)
@@ -825,7 +842,7 @@ static void test_snr_cuts(void **state)
     rapid_err err = RAPID_ERR_INIT;
     rapid_rng r;
     long i, noise_old = 0, noise_new = 0, src_old = 0, src_new = 0;
-    int pass, x, y, k, nt;
+    int pass, x, y, nt;
     const int newbits = RAPID_FAIL_SNR_PSF | RAPID_FAIL_SNR_AUTO;
 
     (void)state;
@@ -839,10 +856,7 @@ static void test_snr_cuts(void **state)
                            * would remove noise peaks of either set */
     for (pass = 0; pass < 3; pass++) {
         rapid_rng_seed(&r, 70 + (uint64_t)pass);
-        for (k = 0; k < NPK * NPK; k++) {
-            unc[k] = 1;
-            img[k] = (float)rapid_rng_normal(&r);
-        }
+        noise_fill(img, unc, NPK * NPK, &r);
         nt = 0;
         for (y = NPKSTEP; y < NPK - NPKSTEP / 2; y += NPKSTEP)
             for (x = NPKSTEP; x < NPK - NPKSTEP / 2; x += NPKSTEP) {
@@ -863,8 +877,8 @@ static void test_snr_cuts(void **state)
             assert_true(isnan(snr) ||
                         fabs(snr - i32(&cat, "sign", i) * f32(&cat, "flux_psf", i) /
                                        f32(&cat, "fluxerr_psf", i)) < 1e-3 * fabs(snr) + 1e-5);
-            for (k = 0; k < nt && !src; k++)
-                src = hypot(cx[i] - tx[k], cy[i] - ty[k]) < (i32(&cat, "sign", i) > 0 ? 0.5 : 3);
+            src = near_target(tx, ty, nt, cx[i], cy[i],
+                              i32(&cat, "sign", i) > 0 ? 0.5 : 3) < nt;
             if (src && i32(&cat, "sign", i) < 0)
                 continue; /* a negative peak beside a source */
             if (!(fb & RAPID_FAIL_SNR) && (snr < 3.5) != !!(fb & RAPID_FAIL_SNR_PSF))
@@ -920,10 +934,7 @@ static void test_sharp_cut(void **state)
     cand_setup(&in, &o, img, unc, NPK);
     assert_true(o.cuts.sharp_min == 0.7);
     rapid_rng_seed(&r, 91);
-    for (k = 0; k < NPK * NPK; k++) {
-        unc[k] = 1;
-        img[k] = (float)rapid_rng_normal(&r);
-    }
+    noise_fill(img, unc, NPK * NPK, &r);
     for (y = NPKSTEP; y < NPK - NPKSTEP / 2; y += NPKSTEP)
         for (x = NPKSTEP; x < NPK - NPKSTEP / 2; x += NPKSTEP) {
             hot[nt] = nt % 2;
@@ -946,9 +957,7 @@ static void test_sharp_cut(void **state)
         const double *cx = rapid_table_col(&cat, "x")->data,
                      *cy = rapid_table_col(&cat, "y")->data;
         int fb = i32(&cat, "fail_bits", i);
-        for (k = 0; k < nt; k++)
-            if (hypot(cx[i] - tx[k], cy[i] - ty[k]) < 0.5)
-                break;
+        k = near_target(tx, ty, nt, cx[i], cy[i], 0.5);
         if (k == nt || i32(&cat, "sign", i) < 0)
             continue;
         if (hot[k]) {
@@ -1005,10 +1014,7 @@ static void test_broad_cut(void **state)
     rapid_rng_seed(&r, 93);
     for (rep = 0; rep < 3; rep++) {
         nt = 0;
-        for (k = 0; k < NPK * NPK; k++) {
-            unc[k] = 1;
-            img[k] = (float)rapid_rng_normal(&r);
-        }
+        noise_fill(img, unc, NPK * NPK, &r);
         for (y = NPKSTEP; y < NPK - NPKSTEP / 2; y += NPKSTEP)
             for (x = NPKSTEP; x < NPK - NPKSTEP / 2; x += NPKSTEP) {
                 double f = (5 + 7 * rapid_rng_uniform(&r)) / p2;
@@ -1036,9 +1042,7 @@ static void test_broad_cut(void **state)
             const double *cx = rapid_table_col(&cat, "x")->data,
                          *cy = rapid_table_col(&cat, "y")->data;
             int fb = i32(&cat, "fail_bits", i);
-            for (k = 0; k < nt; k++)
-                if (hypot(cx[i] - tx[k], cy[i] - ty[k]) < 1.0)
-                    break;
+            k = near_target(tx, ty, nt, cx[i], cy[i], 1.0);
             if (k == nt || i32(&cat, "sign", i) < 0 || (fb & ~RAPID_FAIL_BROAD))
                 continue;
             if (broad[k]) {
