@@ -9,6 +9,7 @@
 #include "rapid/rng.h"
 #include "rapid/science.h"
 #include "rapid/sim.h"
+#include "rapid/spikes.h"
 #include "testutil.h"
 
 static const char *simulate(void)
@@ -416,6 +417,93 @@ static void test_persistence_grown(void **state)
     rapid_image_u32_release(&dq);
 }
 
+/* rapid_spike_mask against the rule read literally (rapid/spikes.h), pixel
+ * by pixel, on 60 random images: noise around a background (constant or a
+ * map with negative and NaN values), spikes, sources, NaN pixels, and
+ * values on the threshold's edge; with and without the second plane. */
+static void literal_spikes(const float *d, int nx, int ny,
+                           const rapid_spike_noise *nz, double ratio,
+                           unsigned char *spike)
+{
+    static const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
+    int x, y, k;
+
+    memset(spike, 0, (size_t)nx * ny);
+    for (y = 1; y < ny - 1; y++)
+        for (x = 1; x < nx - 1; x++) {
+            size_t i = (size_t)y * nx + x;
+            double b = nz->bkg ? nz->bkg[i] : nz->bkg0, e = d[i] - b;
+            double var = nz->var_read + fmax(b, 0) * nz->var_per_unit;
+            double sd = sqrt(var), nb = 0;
+            /* e > NSIGMA sd, squared as the library compares it */
+            if (!(e * fabs(e) > RAPID_SPIKE_NSIGMA * RAPID_SPIKE_NSIGMA * var))
+                continue;
+            for (k = 0; k < 4; k++) {
+                size_t j = (size_t)(y + dy[k]) * nx + x + dx[k];
+                double v = d[j] - (nz->bkg ? nz->bkg[j] : nz->bkg0);
+                if (!isfinite(v))
+                    break;
+                nb = fmax(nb, v);
+            }
+            spike[i] = k == 4 && e - RAPID_SPIKE_MARGIN * ratio * nb >
+                                     RAPID_SPIKE_NSIGMA * sd;
+        }
+}
+
+static void test_spike_rule(void **state)
+{
+    rapid_rng r;
+    rapid_err err = RAPID_ERR_INIT;
+    int t, masked = 0;
+
+    rapid_rng_seed(&r, 77);
+    for (t = 0; t < 60; t++) {
+        int nx = 3 + (int)(rapid_rng_uniform(&r) * 90), ny = 3 + (int)(rapid_rng_uniform(&r) * 40);
+        size_t i, n = (size_t)nx * ny;
+        float *d = malloc(n * sizeof *d), *u = malloc(n * sizeof *u),
+              *bk = malloc(n * sizeof *bk), *d0 = malloc(n * sizeof *d0);
+        unsigned char *want = malloc(n);
+        rapid_spike_noise nz = {t % 2 ? bk : NULL, 20.0, 4.0, 0.5};
+        double ratio = 1.5 + 3 * rapid_rng_uniform(&r), sd;
+        long nm = -1, nwant = 0;
+
+        assert_non_null(d && u && bk && d0 && want);
+        for (i = 0; i < n; i++) {
+            double w = rapid_rng_uniform(&r);
+            bk[i] = w < 0.05 ? NAN : (float)(30 * rapid_rng_uniform(&r) - 5);
+            sd = sqrt(nz.var_read + fmax(nz.bkg ? bk[i] : nz.bkg0, 0) * nz.var_per_unit);
+            d[i] = (float)((nz.bkg ? bk[i] : nz.bkg0) + sd * rapid_rng_normal(&r));
+            w = rapid_rng_uniform(&r);
+            if (w < 0.03)
+                d[i] = NAN;
+            else if (w < 0.12) /* spikes and sources of every height */
+                d[i] += (float)(sd * 40 * rapid_rng_uniform(&r));
+            else if (w < 0.15) /* on the first test's edge */
+                d[i] = (float)((nz.bkg ? bk[i] : nz.bkg0) + RAPID_SPIKE_NSIGMA * sd);
+            u[i] = (float)i;
+        }
+        memcpy(d0, d, n * sizeof *d);
+        literal_spikes(d0, nx, ny, &nz, ratio, want);
+        assert_int_equal(rapid_spike_mask(d, t % 3 ? u : NULL, nx, ny, &nz,
+                                          ratio, &nm, &err), 0);
+        for (i = 0; i < n; i++) {
+            nwant += want[i];
+            if (want[i]) {
+                assert_true(isnan(d[i]));
+                assert_true(t % 3 ? isnan(u[i]) : u[i] == (float)i);
+            } else {
+                assert_memory_equal(&d[i], &d0[i], sizeof *d);
+                assert_true(u[i] == (float)i);
+            }
+        }
+        assert_int_equal(nm, nwant);
+        masked += (int)nwant;
+        free(d), free(u), free(bk), free(d0), free(want);
+    }
+    print_message("spikes by the literal rule, all found: %d\n", masked);
+    assert_true(masked > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_without_err),
         cmocka_unit_test(test_sky_noise_from_expected_rate),
         cmocka_unit_test(test_spikes),
+        cmocka_unit_test(test_spike_rule),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_persistence_grown),
     };
