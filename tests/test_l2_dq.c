@@ -435,6 +435,39 @@ static void test_mask_file(void **state)
             }
         assert_true(n.unusable == want && n.grown == grown && grown > jumps);
     }
+    /* two rules at once (the coadd's: PERSISTENCE by 2, JUMP_DET by 1)
+     * make what the two rules one after the other make */
+    {
+        const rapid_dq_grow rules[2] = {{RAPID_DQ_PERSISTENCE, 2},
+                                        {RAPID_DQ_JUMP_DET, 1}};
+        rapid_image one = RAPID_IMAGE_INIT, two = RAPID_IMAGE_INIT;
+        rapid_dq_counts n1, n2;
+        long diff = 0, nan = 0;
+        assert_ok(rapid_fits_read_image(l2[1], NULL, &one, &err), err);
+        assert_ok(rapid_fits_read_image(l2[1], NULL, &two, &err), err);
+        assert_ok(rapid_dq_mask_file_grow_by(l2[1], &one, RAPID_DQ_PERSISTENCE, 2,
+                                             &n1, &err), err);
+        assert_ok(rapid_dq_mask_file_grow_by(l2[1], &one, RAPID_DQ_JUMP_DET, 1,
+                                             &n2, &err), err);
+        assert_ok(rapid_dq_mask_file_rules(l2[1], &two, rules, 2, &n, &err), err);
+        for (i = 0; i < (size_t)SIZE * SIZE; i++) {
+            diff += memcmp(&one.data[i], &two.data[i], sizeof(float)) != 0;
+            nan += isnan(two.data[i]);
+        }
+        assert_int_equal(diff, 0);
+        assert_true(n.unusable == n1.unusable && n.saturated == n1.saturated);
+        assert_int_equal(n.grown, n1.grown + n2.grown);
+        assert_true(n2.grown > 0 && nan > want);
+        /* a negative width in any rule is refused */
+        {
+            const rapid_dq_grow bad[2] = {{RAPID_DQ_PERSISTENCE, 2},
+                                          {RAPID_DQ_JUMP_DET, -1}};
+            assert_int_equal(rapid_dq_mask_file_rules(l2[1], &two, bad, 2, &n, &err),
+                             RAPID_E_ARG);
+        }
+        rapid_image_release(&one);
+        rapid_image_release(&two);
+    }
     /* a negative width is refused, naming the file */
     assert_int_equal(rapid_dq_mask_file_grow_by(l2[1], &sci, RAPID_DQ_GROW, -1, &n, &err),
                      RAPID_E_ARG);

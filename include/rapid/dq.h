@@ -85,6 +85,19 @@ int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bi
 int rapid_dq_mask_file_grow_by(const char *path, rapid_image *sci, uint32_t grow_bits,
                                int half, rapid_dq_counts *counts, rapid_err *err);
 
+/* A rule of growth: pixels within half px of a pixel with any of bits. */
+typedef struct rapid_dq_grow {
+    uint32_t bits;
+    int half;
+} rapid_dq_grow;
+
+/* The same with nrules rules at once, the DQ extension read once: the
+ * image is what rapid_dq_mask_file_grow_by with each rule in turn makes;
+ * counts->grown counts the pixels all the rules set to NaN. */
+int rapid_dq_mask_file_rules(const char *path, rapid_image *sci,
+                             const rapid_dq_grow *rules, int nrules,
+                             rapid_dq_counts *counts, rapid_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,17 +56,32 @@ int rapid_dq_mask_file_grow(const char *path, rapid_image *sci, uint32_t grow_bi
 int rapid_dq_mask_file_grow_by(const char *path, rapid_image *sci, uint32_t grow_bits,
                                int half, rapid_dq_counts *counts, rapid_err *err)
 {
+    rapid_dq_grow g = {grow_bits, half};
+
+    return rapid_dq_mask_file_rules(path, sci, &g, 1, counts, err);
+}
+
+int rapid_dq_mask_file_rules(const char *path, rapid_image *sci,
+                             const rapid_dq_grow *rules, int nrules,
+                             rapid_dq_counts *counts, rapid_err *err)
+{
     char label[RAPID_LABEL_MAX];
     fitsfile *f = NULL;
-    long naxes[2] = {0, 0}, k = 0, nsat = 0;
-    uint32_t *band = NULL, nulval = 0;
-    size_t n, at, m, i, ng = 0, gcap = 0, *grow = NULL;
-    int rc, status = 0, anynul = 0, naxis = 0;
+    long naxes[2] = {0, 0}, k = 0, nsat = 0, kg = 0;
+    uint32_t *band = NULL, nulval = 0, any_bits = 0;
+    size_t n, at, m, i, *ng = NULL, *gcap = NULL, **grow = NULL;
+    int rc, status = 0, anynul = 0, naxis = 0, r;
 
     if (counts)
         counts->unusable = counts->saturated = counts->grown = 0;
-    if (half < 0)
-        return rapid_fail(err, RAPID_E_ARG, "%s: DQ mask grown by %d px", path, half);
+    if (nrules < 0 || (nrules > 0 && !rules))
+        return rapid_fail(err, RAPID_E_ARG, "%s: %d DQ growth rules", path, nrules);
+    for (r = 0; r < nrules; r++) {
+        if (rules[r].half < 0)
+            return rapid_fail(err, RAPID_E_ARG, "%s: DQ mask grown by %d px",
+                              path, rules[r].half);
+        any_bits |= rules[r].bits;
+    }
     if ((rc = rapid_fits_has_hdu(path, "DQ", err)) <= 0)
         return rc;
     if ((rc = rapid_fits_open_hdu(&f, path, "DQ", RAPID_WANT_IMAGE, label,
@@ -83,6 +98,12 @@ int rapid_dq_mask_file_grow_by(const char *path, rapid_image *sci, uint32_t grow
         goto cleanup;
     }
     n = (size_t)sci->nx * sci->ny;
+    if (nrules > 0 && (!(ng = calloc((size_t)nrules, sizeof *ng)) ||
+                       !(gcap = calloc((size_t)nrules, sizeof *gcap)) ||
+                       !(grow = calloc((size_t)nrules, sizeof *grow)))) {
+        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", label);
+        goto cleanup;
+    }
     if (!(band = malloc(BAND_PIXELS * sizeof *band))) {
         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", label);
         goto cleanup;
@@ -104,28 +125,36 @@ int rapid_dq_mask_file_grow_by(const char *path, rapid_image *sci, uint32_t grow
                 k++;
                 nsat += (band[i] & RAPID_DQ_SATURATED) != 0;
             }
-            if (band[i] & grow_bits) { /* few: a list, grown at the end */
-                if (ng == gcap) {
-                    size_t nc = gcap ? 2 * gcap : 1024, *t = realloc(grow, nc * sizeof *t);
+            if (!(band[i] & any_bits))
+                continue;
+            for (r = 0; r < nrules; r++) { /* few: lists, grown at the end */
+                if (!(band[i] & rules[r].bits))
+                    continue;
+                if (ng[r] == gcap[r]) {
+                    size_t nc = gcap[r] ? 2 * gcap[r] : 1024,
+                           *t = realloc(grow[r], nc * sizeof *t);
                     if (!t) {
                         rc = rapid_fail(err, RAPID_E_NOMEM, "%s: out of memory", label);
                         goto cleanup;
                     }
-                    grow = t, gcap = nc;
+                    grow[r] = t, gcap[r] = nc;
                 }
-                grow[ng++] = at + i;
+                grow[r][ng[r]++] = at + i;
             }
         }
     }
     if (counts)
         counts->unusable = k, counts->saturated = nsat;
-    if (ng) {
-        long kg = grow_mask(sci, grow, ng, half);
-        if (counts)
-            counts->grown = kg;
-    }
+    for (r = 0; r < nrules; r++) /* in the order given */
+        kg += grow_mask(sci, grow[r], ng[r], rules[r].half);
+    if (counts)
+        counts->grown = kg;
 cleanup:
+    for (r = 0; grow && r < nrules; r++)
+        free(grow[r]);
     free(grow);
+    free(ng);
+    free(gcap);
     free(band);
     rapid_fits_close(f);
     return rc;

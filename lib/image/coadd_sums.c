@@ -293,6 +293,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
     rapid_image *im = &t->img;
     rapid_pixmap m = RAPID_PIXMAP_INIT;
     adder d;
+    const rapid_dq_grow grow[2] = {{RAPID_DQ_PERSISTENCE, COADD_PERSIST_GROW},
+                                   {RAPID_DQ_JUMP_DET, 1}};
     rapid_dq_counts dqn = {0, 0, 0};
     double sky, skyvar, errmed = NAN;
     size_t maxcells = 3 * (size_t)in->nx * in->ny + ((size_t)1 << 22);
@@ -312,10 +314,8 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
      * of PERSISTENCE, 1 px of JUMP_DET: where few inputs overlap, the
      * outlier rejection cannot take that charge out); ERR, where there is
      * one, gives the noise (else GAIN and RDNOISE do) */
-    if ((rc = rapid_dq_mask_file_grow_by(in->src->path, im, RAPID_DQ_PERSISTENCE,
-                                         COADD_PERSIST_GROW, &dqn, err)) != 0 ||
-        (rc = rapid_dq_mask_file_grow_by(in->src->path, im, RAPID_DQ_JUMP_DET, 1,
-                                         NULL, err)) != 0 ||
+    if ((rc = rapid_dq_mask_file_rules(in->src->path, im, grow, 2, &dqn,
+                                       err)) != 0 ||
         (rc = input_err(in, im, &t->err, &errmed, err)) < 0)
         goto cleanup;
     rc = 0;
