@@ -992,37 +992,50 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
 /* The kernel's own error (sfft_fit.c): its variance relative to the
  * model's light, gam2 at the centres of SFFT_EGRID^2 cells (interpolated
  * bilinearly between them, the nearest beyond), times the model's light
- * in D squared (l), added to sigma_D^2. */
-static void kernel_error(const rapid_sfft_in *in, const sfft_geom *sg,
-                         const double *gam2, const float *l,
-                         rapid_sfft_out *out)
+ * in D squared (l), added to sigma_D^2.  The interpolation along x is
+ * made once per column for each row of cells (h), then per pixel only
+ * the one along y.  0 or RAPID_E_NOMEM. */
+static int kernel_error(const rapid_sfft_in *in, const sfft_geom *sg,
+                        const double *gam2, const float *l,
+                        rapid_sfft_out *out)
 {
-    int x, y, G = SFFT_EGRID;
+    int x, y, j, G = SFFT_EGRID;
+    double *h = malloc((size_t)G * in->nx * sizeof *h);
 
+    if (!h)
+        return RAPID_E_NOMEM;
+    for (x = 0; x < in->nx; x++) {
+        double u = ((x - sg->xc) / sg->hx + 1) * G / 2 - 0.5, fu;
+        int i0, i1;
+        u = u < 0 ? 0 : u > G - 1 ? G - 1 : u;
+        i0 = (int)u;
+        i1 = i0 + 1 < G ? i0 + 1 : i0;
+        fu = u - i0;
+        for (j = 0; j < G; j++)
+            h[(size_t)j * in->nx + x] = (1 - fu) * gam2[j * G + i0] +
+                                        fu * gam2[j * G + i1];
+    }
     for (y = 0; y < in->ny; y++) {
         double v = ((y - sg->yc) / sg->hy + 1) * G / 2 - 0.5, fv;
+        const double *h0, *h1;
+        const float *lr = l + (size_t)y * in->nx;
+        float *ur = out->unc + (size_t)y * in->nx;
         int j0, j1;
         v = v < 0 ? 0 : v > G - 1 ? G - 1 : v;
         j0 = (int)v;
         j1 = j0 + 1 < G ? j0 + 1 : j0;
         fv = v - j0;
+        h0 = h + (size_t)j0 * in->nx;
+        h1 = h + (size_t)j1 * in->nx;
         for (x = 0; x < in->nx; x++) {
-            size_t p = (size_t)y * in->nx + x;
-            double u = ((x - sg->xc) / sg->hx + 1) * G / 2 - 0.5, fu, g2;
-            int i0, i1;
-            float s = out->unc[p];
-            if (!isfinite(s) || !isfinite(l[p]))
-                continue;
-            u = u < 0 ? 0 : u > G - 1 ? G - 1 : u;
-            i0 = (int)u;
-            i1 = i0 + 1 < G ? i0 + 1 : i0;
-            fu = u - i0;
-            g2 = (1 - fv) * ((1 - fu) * gam2[j0 * G + i0] +
-                             fu * gam2[j0 * G + i1]) +
-                 fv * ((1 - fu) * gam2[j1 * G + i0] + fu * gam2[j1 * G + i1]);
-            out->unc[p] = (float)sqrt((double)s * s + g2 * l[p] * l[p]);
+            float s = ur[x], lx = lr[x];
+            double g2 = (1 - fv) * h0[x] + fv * h1[x];
+            float e = (float)sqrt((double)s * s + g2 * lx * lx);
+            ur[x] = isfinite(s) && isfinite(lx) ? e : s;
         }
     }
+    free(h);
+    return 0;
 }
 
 /* The PSF-model error (rapid/diff.h): given, or measured at the peaks
@@ -1188,8 +1201,8 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
             if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
                 !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
                 out->d[i] = out->cconv[i] = out->unc[i] = NAN;
-        kernel_error(in, &sg, w.gam2, w.lm, out);
-        if ((rc = model_error(in, o, w.lm, w.pl[0], out)))
+        if ((rc = kernel_error(in, &sg, w.gam2, w.lm, out)) ||
+            (rc = model_error(in, o, w.lm, w.pl[0], out)))
             rc = rapid_fail(err, rc, "kernel fit: out of memory");
         out->sec_conv += now() - t0;
     }
