@@ -211,6 +211,55 @@ static void test_rows(void **state)
     free(d);
 }
 
+/* The backward passes: the column pass backward, then the row pass back
+ * to real (on the first nr rows only, the others untouched) make the 2-D
+ * C2R of the same half spectrum; and the row pass back is in place
+ * only. */
+static void test_rows_back(void **state)
+{
+    const int ny = 24, nx = 10, hx = nx / 2 + 1, nr = 17;
+    size_t st = rapid_fft_real_stride(nx);
+    float *a = rapid_fft_alloc((size_t)ny * st * sizeof *a);
+    float *f = rapid_fft_alloc((size_t)ny * st * sizeof *f);
+    float *keep = malloc((size_t)ny * st * sizeof *keep);
+    const rapid_fft_plan *p = NULL, *q = NULL, *r = NULL;
+    float complex *A = (float complex *)a, *F = (float complex *)f;
+    uint64_t s = 33;
+    int i, j;
+
+    (void)state;
+    assert_true(a && f && keep);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_R2C, ny, nx, 1, &r,
+                                        NULL), 0);
+    for (i = 0; i < ny * (int)st; i++) /* a real image's half spectrum */
+        a[i] = (float)test_uniform(&s);
+    rapid_fft_r2c(r, a, A);
+    memcpy(f, a, (size_t)ny * st * sizeof *f);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_ROWS_C2R, nr, nx, 0,
+                                        &p, NULL), RAPID_E_ARG);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_ROWS_C2R, nr, nx, 1,
+                                        &p, NULL), 0);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_COLUMNS_BACKWARD, ny,
+                                        hx, 1, &q, NULL), 0);
+    assert_int_equal(rapid_fft_plan_get(NULL, RAPID_FFT_C2R, ny, nx, 1, &r,
+                                        NULL), 0);
+    rapid_fft_c2c(q, A, A);
+    memcpy(keep, a, (size_t)ny * st * sizeof *keep);
+    rapid_fft_c2r(p, A, a);
+    rapid_fft_c2r(r, F, f);
+    for (j = 0; j < ny; j++)
+        for (i = 0; i < nx; i++) {
+            size_t k = (size_t)j * st + (size_t)i;
+            if (j >= nr)
+                assert_true(a[k] == keep[k]);
+            else
+                assert_true(fabsf(a[k] - f[k]) < 1e-4f * (1 + fabsf(f[k])));
+        }
+    rapid_fft_free(a);
+    rapid_fft_free(f);
+    free(keep);
+}
+
 static void test_plans_made_once(void **state)
 {
     rapid_fft_cache *c = rapid_fft_cache_new(RAPID_FFT_MEASURE, 2);
@@ -368,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_c2c_and_round_trip),
         cmocka_unit_test(test_columns),
         cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_rows_back),
         cmocka_unit_test(test_plans_made_once),
         cmocka_unit_test(test_threads_share_a_plan),
         cmocka_unit_test(test_sizes),

@@ -51,7 +51,7 @@ typedef enum rapid_fft_kind {
                             * each of the nx columns of an ny x nx array
                             * only (the second pass of a 2-D transform);
                             * run with rapid_fft_c2c */
-    RAPID_FFT_ROWS = 6     /* real -> half spectrum along each of the ny
+    RAPID_FFT_ROWS = 6,    /* real -> half spectrum along each of the ny
                             * rows of width nx only (the first pass of a
                             * 2-D R2C, whose second is RAPID_FFT_COLUMNS of
                             * nx/2 + 1 columns); in place only; run with
@@ -59,6 +59,14 @@ typedef enum rapid_fft_kind {
                             * from rapid_fft_alloc() whose first row index
                             * is a multiple of 8 (so aligned as the
                             * array) */
+    RAPID_FFT_ROWS_C2R = 7, /* half spectrum -> real along each of the ny
+                            * rows of width nx only (the last pass of a
+                            * 2-D C2R, whose first is
+                            * RAPID_FFT_COLUMNS_BACKWARD of nx/2 + 1
+                            * columns); in place only; run with
+                            * rapid_fft_c2r, rows as RAPID_FFT_ROWS */
+    RAPID_FFT_COLUMNS_BACKWARD = 8 /* as RAPID_FFT_COLUMNS, exp(+2 pi i
+                            * jk/ny) */
 } rapid_fft_kind;
 
 typedef enum rapid_fft_rigor {

@@ -120,6 +120,7 @@ static fftwf_plan plan_make(const rapid_fft_cache *c, rapid_fft_kind kind,
         bout = nh * sizeof(fftwf_complex);
         break;
     case RAPID_FFT_C2R:
+    case RAPID_FFT_ROWS_C2R:
         bin = nh * sizeof(fftwf_complex);
         bout = nr * sizeof(float);
         break;
@@ -148,12 +149,19 @@ static fftwf_plan plan_make(const rapid_fft_cache *c, rapid_fft_kind kind,
                               flags);
         break;
     case RAPID_FFT_COLUMNS: /* nx transforms of ny, stride nx, interleaved */
+    case RAPID_FFT_COLUMNS_BACKWARD:
         p = fftwf_plan_many_dft(1, &ny, nx, in, NULL, nx, 1, out, NULL, nx, 1,
-                                FFTW_FORWARD, flags);
+                                kind == RAPID_FFT_COLUMNS ? FFTW_FORWARD
+                                                          : FFTW_BACKWARD,
+                                flags);
         break;
     case RAPID_FFT_ROWS: /* ny transforms of nx, rows 2 (nx/2 + 1) apart */
         p = fftwf_plan_many_dft_r2c(1, &nx, ny, in, NULL, 1, 2 * (nx / 2 + 1),
                                     out, NULL, 1, nx / 2 + 1, flags);
+        break;
+    case RAPID_FFT_ROWS_C2R: /* ... and back */
+        p = fftwf_plan_many_dft_c2r(1, &nx, ny, in, NULL, 1, nx / 2 + 1, out,
+                                    NULL, 1, 2 * (nx / 2 + 1), flags);
         break;
     }
 cleanup:
@@ -171,8 +179,9 @@ int rapid_fft_plan_get(rapid_fft_cache *c, rapid_fft_kind kind, int ny,
     int rc = 0;
 
     *plan = NULL;
-    if (kind < RAPID_FFT_R2C || kind > RAPID_FFT_ROWS || ny < 1 || nx < 1 ||
-        (kind == RAPID_FFT_ROWS && !inplace))
+    if (kind < RAPID_FFT_R2C || kind > RAPID_FFT_COLUMNS_BACKWARD || ny < 1 ||
+        nx < 1 || ((kind == RAPID_FFT_ROWS || kind == RAPID_FFT_ROWS_C2R) &&
+                   !inplace))
         return rapid_fail(err, RAPID_E_ARG,
                           "FFT: invalid transform (kind %d, %d x %d)",
                           (int)kind, nx, ny);

@@ -83,11 +83,25 @@ void rapid_sfft_out_release(rapid_sfft_out *out)
     memset(out, 0, sizeof *out);
 }
 
+/* A grid's plans.  The full grid's 2-D transforms are made of their two
+ * passes: the row pass over the rows that hold data only (the image's,
+ * or a compact kernel's at each edge), and the column pass on blocks of
+ * COLB columns copied into a buffer of their own (where FFTW's estimate
+ * of the whole transform strides down every column of the plane: two
+ * and a half times slower); the small grid's are whole. */
+#define COLB 16
+
 typedef struct grid {
     int px, py, hx;
     size_t stride, nfloat;
     double norm;
-    const rapid_fft_plan *fwd, *bwd;
+    const rapid_fft_plan *fwd, *bwd;   /* whole (the small grid's) */
+    const rapid_fft_plan *rows_img;    /* rows [0, ny_img): r2c */
+    const rapid_fft_plan *rows_back;   /* ... and c2r */
+    const rapid_fft_plan *rows_edge;   /* nedge rows: r2c */
+    const rapid_fft_plan *cols, *cols_back; /* COLB columns */
+    int ny_img, nedge;                 /* nedge == py: one block */
+    float complex *colbuf;             /* py x COLB (NULL: whole plans) */
 } grid;
 
 static int grid_plans(rapid_fft_cache *c, grid *g, rapid_err *err)
@@ -98,9 +112,102 @@ static int grid_plans(rapid_fft_cache *c, grid *g, rapid_err *err)
     g->stride = rapid_fft_real_stride(g->px);
     g->nfloat = (size_t)g->py * g->stride;
     g->norm = 1.0 / ((double)g->px * g->py);
+    g->colbuf = NULL;
     rc = rapid_fft_plan_get(c, RAPID_FFT_R2C, g->py, g->px, 1, &g->fwd, err);
     return rc ? rc : rapid_fft_plan_get(c, RAPID_FFT_C2R, g->py, g->px, 1,
                                         &g->bwd, err);
+}
+
+/* The full grid's passes: the image's ny rows, and compact kernels that
+ * reach `need` rows from the origin (each edge's block of rows starting
+ * at a multiple of 8, aligned as the plane). */
+static int grid_passes(rapid_fft_cache *c, grid *g, int ny, int need,
+                       rapid_err *err)
+{
+    int rc;
+
+    g->hx = g->px / 2 + 1;
+    g->stride = rapid_fft_real_stride(g->px);
+    g->nfloat = (size_t)g->py * g->stride;
+    g->norm = 1.0 / ((double)g->px * g->py);
+    g->fwd = g->bwd = NULL;
+    g->ny_img = ny;
+    g->nedge = need <= g->py ? g->py - ((g->py - need) & ~7) : g->py;
+    if (2 * g->nedge > g->py)
+        g->nedge = g->py;
+    if ((rc = rapid_fft_plan_get(c, RAPID_FFT_ROWS, ny, g->px, 1,
+                                 &g->rows_img, err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_ROWS_C2R, ny, g->px, 1,
+                                 &g->rows_back, err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_ROWS, g->nedge, g->px, 1,
+                                 &g->rows_edge, err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_COLUMNS, g->py, COLB, 1,
+                                 &g->cols, err)) ||
+        (rc = rapid_fft_plan_get(c, RAPID_FFT_COLUMNS_BACKWARD, g->py, COLB,
+                                 1, &g->cols_back, err)))
+        return rc;
+    if (!(g->colbuf = rapid_fft_alloc((size_t)g->py * COLB *
+                                      sizeof *g->colbuf)))
+        return rapid_fail(err, RAPID_E_NOMEM, "kernel fit: out of memory");
+    return 0;
+}
+
+/* The column pass: COLB columns at a time through the buffer. */
+static void cols_pass(const grid *g, float complex *P, const rapid_fft_plan *p)
+{
+    float complex *b = g->colbuf;
+    int c0, y, i;
+
+    for (c0 = 0; c0 < g->hx; c0 += COLB) {
+        int w = g->hx - c0 < COLB ? g->hx - c0 : COLB;
+        for (y = 0; y < g->py; y++) {
+            const float complex *r = P + (size_t)y * g->hx + c0;
+            for (i = 0; i < w; i++)
+                b[(size_t)y * COLB + i] = r[i];
+        }
+        rapid_fft_c2c(p, b, b);
+        for (y = 0; y < g->py; y++) {
+            float complex *r = P + (size_t)y * g->hx + c0;
+            for (i = 0; i < w; i++)
+                r[i] = b[(size_t)y * COLB + i];
+        }
+    }
+}
+
+/* A plane's forward transform in place: the image's rows hold data
+ * (compact 0), or only a compact kernel's rows at the edges (1); every
+ * other row is zero. */
+static void fwd(const grid *g, float *pl, int compact)
+{
+    float complex *P = (float complex *)pl;
+    size_t b = (size_t)(g->py - g->nedge);
+
+    if (!g->colbuf) {
+        rapid_fft_r2c(g->fwd, pl, P);
+        return;
+    }
+    if (!compact) {
+        rapid_fft_r2c(g->rows_img, pl, P);
+    } else {
+        rapid_fft_r2c(g->rows_edge, pl, P);
+        if (b > 0)
+            rapid_fft_r2c(g->rows_edge, pl + b * g->stride, P + b * g->hx);
+    }
+    cols_pass(g, P, g->cols);
+}
+
+/* Back to real space in place, unnormalised; on the full grid the image's
+ * rows only (the others are left as they are). */
+static void bwd(const grid *g, float *pl)
+{
+    float complex *P = (float complex *)pl;
+
+    if (!g->colbuf) {
+        rapid_fft_c2r(g->bwd, P, pl);
+        return;
+    }
+    cols_pass(g, P, g->cols_back);
+    rapid_fft_c2r(g->rows_back, P, pl);
 }
 
 static float *plane_new(const grid *g)
@@ -121,7 +228,7 @@ static void stamp_to_plane(const grid *g, const float *k, int n, double sum,
             pl[(size_t)((j - h + g->py) % g->py) * g->stride +
                (size_t)((i - h + g->px) % g->px)] =
                 (float)(k[(size_t)j * n + i] / sum);
-    rapid_fft_r2c(g->fwd, pl, (float complex *)pl);
+    fwd(g, pl, 1);
 }
 
 static double stamp_sum(const float *k, int n)
@@ -171,7 +278,7 @@ static void to_real(const grid *g, const rapid_sfft_in *in, float *pl)
     float nrm = (float)g->norm;
     int i, j;
 
-    rapid_fft_c2r(g->bwd, (float complex *)pl, pl);
+    bwd(g, pl);
     for (j = 0; j < in->ny; j++) {
         float *r = pl + (size_t)j * g->stride;
         for (i = 0; i < in->nx; i++)
@@ -317,7 +424,7 @@ static void model(const rapid_sfft_in *in, const grid *g, const sfft_geom *sg,
                   (size_t)((x + g->px) % g->px)] =
                     (float)coef[(size_t)j * sg->nk +
                                 (size_t)(y + sg->hw) * side + (x + sg->hw)];
-        rapid_fft_r2c(g->fwd, a, (float complex *)a);
+        fwd(g, a, 1);
         mul(g, (float complex *)a, (const float complex *)b);
         to_real(g, in, a);
         sfft_mono_exps(j, &ea, &eb);
@@ -404,7 +511,7 @@ static void small_to_full(small *s, const grid *g, const float complex *with1,
             pl[(size_t)fy * g->stride + fx] = square ? v * v : v;
         }
     }
-    rapid_fft_r2c(g->fwd, pl, (float complex *)pl);
+    fwd(g, pl, 1);
 }
 
 /* P_D: A B E on the small grid, cut to npd x npd about the origin, unit
@@ -450,7 +557,7 @@ static void decorrelate(const rapid_sfft_in *in, const grid *g, small *s,
         for (x = 0; x < in->nx; x++)
             ar[x] = isfinite(cr[x]) ? cr[x] : 0;
     }
-    rapid_fft_r2c(g->fwd, a, (float complex *)a);
+    fwd(g, a, 0);
     small_to_full(s, g, NULL, NULL, 0, b);
     mul(g, (float complex *)a, (const float complex *)b);
     to_real(g, in, a);
@@ -462,7 +569,7 @@ static void decorrelate(const rapid_sfft_in *in, const grid *g, small *s,
         for (y = 0; y < in->ny; y++)
             memcpy(c + (size_t)y * g->stride, lm + (size_t)y * in->nx,
                    (size_t)in->nx * sizeof *c);
-        rapid_fft_r2c(g->fwd, c, (float complex *)c);
+        fwd(g, c, 0);
         mul(g, (float complex *)c, (const float complex *)b);
         to_real(g, in, c);
         for (y = 0; y < in->ny; y++)
@@ -472,8 +579,8 @@ static void decorrelate(const rapid_sfft_in *in, const grid *g, small *s,
     make_pd(s, out);
     /* sigma_D^2 = V_N x (DK x P_r)^2 + V_R x (DK x K_c x P_n)^2 */
     fill_pair(in, g, a, c, 1, s0);
-    rapid_fft_r2c(g->fwd, a, (float complex *)a);
-    rapid_fft_r2c(g->fwd, c, (float complex *)c);
+    fwd(g, a, 0);
+    fwd(g, c, 0);
     small_to_full(s, g, (const float complex *)s->b, NULL, 1, b);
     mul(g, (float complex *)a, (const float complex *)b);
     small_to_full(s, g, (const float complex *)s->c,
@@ -485,7 +592,7 @@ static void decorrelate(const rapid_sfft_in *in, const grid *g, small *s,
         for (i = 0; i < n; i++)
             A[i] += C[i];
     }
-    rapid_fft_c2r(g->bwd, (float complex *)a, a);
+    bwd(g, a);
     for (y = 0; y < in->ny; y++) {
         const float *ar = a + (size_t)y * g->stride;
         float *ur = out->unc + (size_t)y * in->nx;
@@ -551,8 +658,8 @@ static void cross_convolve(const rapid_sfft_in *in, const grid *g, double s0,
                            float *a, float *b, float *c)
 {
     fill_pair(in, g, a, b, 0, s0);
-    rapid_fft_r2c(g->fwd, a, (float complex *)a);
-    rapid_fft_r2c(g->fwd, b, (float complex *)b);
+    fwd(g, a, 0);
+    fwd(g, b, 0);
     stamp_to_plane(g, in->pr, in->npr, stamp_sum(in->pr, in->npr), c);
     mul(g, (float complex *)a, (const float complex *)c);
     stamp_to_plane(g, in->pn, in->npn, stamp_sum(in->pn, in->npn), c);
@@ -885,37 +992,50 @@ static int fit(const rapid_sfft_in *in, const rapid_sfft_opts *o,
 /* The kernel's own error (sfft_fit.c): its variance relative to the
  * model's light, gam2 at the centres of SFFT_EGRID^2 cells (interpolated
  * bilinearly between them, the nearest beyond), times the model's light
- * in D squared (l), added to sigma_D^2. */
-static void kernel_error(const rapid_sfft_in *in, const sfft_geom *sg,
-                         const double *gam2, const float *l,
-                         rapid_sfft_out *out)
+ * in D squared (l), added to sigma_D^2.  The interpolation along x is
+ * made once per column for each row of cells (h), then per pixel only
+ * the one along y.  0 or RAPID_E_NOMEM. */
+static int kernel_error(const rapid_sfft_in *in, const sfft_geom *sg,
+                        const double *gam2, const float *l,
+                        rapid_sfft_out *out)
 {
-    int x, y, G = SFFT_EGRID;
+    int x, y, j, G = SFFT_EGRID;
+    double *h = malloc((size_t)G * in->nx * sizeof *h);
 
+    if (!h)
+        return RAPID_E_NOMEM;
+    for (x = 0; x < in->nx; x++) {
+        double u = ((x - sg->xc) / sg->hx + 1) * G / 2 - 0.5, fu;
+        int i0, i1;
+        u = u < 0 ? 0 : u > G - 1 ? G - 1 : u;
+        i0 = (int)u;
+        i1 = i0 + 1 < G ? i0 + 1 : i0;
+        fu = u - i0;
+        for (j = 0; j < G; j++)
+            h[(size_t)j * in->nx + x] = (1 - fu) * gam2[j * G + i0] +
+                                        fu * gam2[j * G + i1];
+    }
     for (y = 0; y < in->ny; y++) {
         double v = ((y - sg->yc) / sg->hy + 1) * G / 2 - 0.5, fv;
+        const double *h0, *h1;
+        const float *lr = l + (size_t)y * in->nx;
+        float *ur = out->unc + (size_t)y * in->nx;
         int j0, j1;
         v = v < 0 ? 0 : v > G - 1 ? G - 1 : v;
         j0 = (int)v;
         j1 = j0 + 1 < G ? j0 + 1 : j0;
         fv = v - j0;
+        h0 = h + (size_t)j0 * in->nx;
+        h1 = h + (size_t)j1 * in->nx;
         for (x = 0; x < in->nx; x++) {
-            size_t p = (size_t)y * in->nx + x;
-            double u = ((x - sg->xc) / sg->hx + 1) * G / 2 - 0.5, fu, g2;
-            int i0, i1;
-            float s = out->unc[p];
-            if (!isfinite(s) || !isfinite(l[p]))
-                continue;
-            u = u < 0 ? 0 : u > G - 1 ? G - 1 : u;
-            i0 = (int)u;
-            i1 = i0 + 1 < G ? i0 + 1 : i0;
-            fu = u - i0;
-            g2 = (1 - fv) * ((1 - fu) * gam2[j0 * G + i0] +
-                             fu * gam2[j0 * G + i1]) +
-                 fv * ((1 - fu) * gam2[j1 * G + i0] + fu * gam2[j1 * G + i1]);
-            out->unc[p] = (float)sqrt((double)s * s + g2 * l[p] * l[p]);
+            float s = ur[x], lx = lr[x];
+            double g2 = (1 - fv) * h0[x] + fv * h1[x];
+            float e = (float)sqrt((double)s * s + g2 * lx * lx);
+            ur[x] = isfinite(s) && isfinite(lx) ? e : s;
         }
     }
+    free(h);
+    return 0;
 }
 
 /* The PSF-model error (rapid/diff.h): given, or measured at the peaks
@@ -995,10 +1115,11 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     work w;
     double s0, kappa = 0;
     size_t i, n;
-    int rc, k, pad;
+    int rc, k, pad, sp, need;
 
     memset(out, 0, sizeof *out);
     memset(&w, 0, sizeof w);
+    memset(&g, 0, sizeof g);
     if (!o) {
         rapid_sfft_opts_init(&def);
         o = &def;
@@ -1022,7 +1143,11 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
     g.py = rapid_fft_smooth_size(in->ny + pad);
     out->padx = g.px;
     out->pady = g.py;
-    if ((rc = grid_plans(c, &g, err)) ||
+    sp = rapid_fft_good_size(2 * pad); /* small_make's grid */
+    need = sp - sp / 2;
+    need = need > sg.hw + 1 ? need : sg.hw + 1;
+    need = need > pad / 2 + 1 ? need : pad / 2 + 1; /* the PSFs' reach */
+    if ((rc = grid_passes(c, &g, in->ny, need, err)) ||
         (rc = sfft_interrupted(o, "planning", err)))
         goto done;
     for (k = 0; k < NPLANES; k++)
@@ -1076,13 +1201,14 @@ int rapid_sfft(const rapid_sfft_in *in, const rapid_sfft_opts *o,
             if (!isfinite(in->n[i]) || !isfinite(in->r[i]) ||
                 !isfinite(in->vn[i]) || !isfinite(in->vr[i]))
                 out->d[i] = out->cconv[i] = out->unc[i] = NAN;
-        kernel_error(in, &sg, w.gam2, w.lm, out);
-        if ((rc = model_error(in, o, w.lm, w.pl[0], out)))
+        if ((rc = kernel_error(in, &sg, w.gam2, w.lm, out)) ||
+            (rc = model_error(in, o, w.lm, w.pl[0], out)))
             rc = rapid_fail(err, rc, "kernel fit: out of memory");
         out->sec_conv += now() - t0;
     }
 done:
     work_free(&w);
+    rapid_fft_free(g.colbuf);
     rapid_fft_cache_free(own);
     if (rc) {
         const char *basis = out->basis;

@@ -58,29 +58,45 @@ static void ws_free(fitws *w)
     free(w->liw);
 }
 
+/* n doubles (or other words) on a 64-byte boundary, zeroed if asked.
+ * OpenBLAS's kernels sum in an order that depends on their operands'
+ * alignment, and malloc's varies with the heap (another thread's arena
+ * in the job's lanes): the last bits of the condition number did. */
+static void *amalloc(size_t n, size_t size, int zero)
+{
+    void *p = NULL;
+
+    if (posix_memalign(&p, 64, n * size > 0 ? n * size : 1) != 0)
+        return NULL;
+    if (zero)
+        memset(p, 0, n * size);
+    return p;
+}
+
 static int ws_alloc(const sfft_geom *g, fitws *w)
 {
     int side = 2 * g->sh + 1;
     int dmax = 2 * (g->order > g->bg_order ? g->order : g->bg_order);
+    size_t n = (size_t)g->nunk;
 
     memset(w, 0, sizeof *w);
     w->nmono = (dmax + 1) * (dmax + 2) / 2;
     w->nb2 = (size_t)g->nb * g->nb;
-    w->mom = calloc((size_t)w->nmono * w->nb2, sizeof *w->mom);
-    w->rhs = calloc((size_t)g->nunk, sizeof *w->rhs);
+    w->mom = amalloc((size_t)w->nmono * w->nb2, sizeof *w->mom, 1);
+    w->rhs = amalloc(n, sizeof *w->rhs, 1);
     /* zeroed once: dsyrk writes only the upper triangles */
-    w->chunk = calloc((size_t)CHUNK * w->nb2, sizeof *w->chunk);
-    w->wt = calloc((size_t)CHUNK * w->nmono, sizeof *w->wt);
-    w->x = malloc((size_t)side * side * g->nb * sizeof *w->x);
-    w->y = malloc((size_t)side * side * sizeof *w->y);
-    w->h = malloc((size_t)g->nb * sizeof *w->h);
-    w->a = malloc((size_t)g->nunk * g->nunk * sizeof *w->a);
-    w->d = malloc((size_t)g->nunk * sizeof *w->d);
-    w->sol = malloc((size_t)g->nunk * sizeof *w->sol);
-    w->s0 = malloc((size_t)g->nunk * sizeof *w->s0);
-    w->t = malloc((size_t)g->nunk * sizeof *w->t);
-    w->lw = malloc(3 * (size_t)g->nunk * sizeof *w->lw);
-    w->liw = malloc((size_t)g->nunk * sizeof *w->liw);
+    w->chunk = amalloc((size_t)CHUNK * w->nb2, sizeof *w->chunk, 1);
+    w->wt = amalloc((size_t)CHUNK * w->nmono, sizeof *w->wt, 1);
+    w->x = amalloc((size_t)side * side * g->nb, sizeof *w->x, 0);
+    w->y = amalloc((size_t)side * side, sizeof *w->y, 0);
+    w->h = amalloc((size_t)g->nb, sizeof *w->h, 0);
+    w->a = amalloc(n * n, sizeof *w->a, 0);
+    w->d = amalloc(n, sizeof *w->d, 0);
+    w->sol = amalloc(n, sizeof *w->sol, 0);
+    w->s0 = amalloc(n, sizeof *w->s0, 0);
+    w->t = amalloc(n, sizeof *w->t, 0);
+    w->lw = amalloc(3 * n, sizeof *w->lw, 0);
+    w->liw = amalloc(n, sizeof *w->liw, 0);
     return w->mom && w->rhs && w->chunk && w->wt && w->x && w->y && w->h &&
            w->a && w->d && w->sol && w->s0 && w->t && w->lw && w->liw;
 }

@@ -206,8 +206,7 @@ static int win_moments(const pass *p, int nx, int ny, double x, double y,
     return *b > 0 ? 0 : -1;
 }
 
-/* Windowed position, apertures, FWHM and Kron flux of object k (under the
- * SEP lock). */
+/* Windowed position, apertures, FWHM and Kron flux of object k. */
 static void measure(const sep_image *im, const pass *p, int nx,
                     const sep_catalog *sc, int k, double psf_sig, cand_row *r)
 {
@@ -299,7 +298,7 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     sep_catalog *sc = NULL;
     rapid_extract_opts eo;
     double thresh;
-    int rc, st, k, locked = 0, type;
+    int rc, st, k, type;
 
     if ((rc = pass_make(in, bs, s, &p)) != 0) {
         rc = rapid_fail(err, rc, "candidates: no memory for a %d x %d image",
@@ -341,8 +340,6 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
     eo.minarea = o->minarea;
     eo.deblend_nthresh = o->deblend_nthresh;
     eo.deblend_cont = o->deblend_cont;
-    rapid_sep_lock();
-    locked = 1;
     if ((st = rapid_sep_detect(&dim, thresh, type, kern, side, &eo, &sc)) != 0) {
         rc = rapid_sep_fail(err, st, "candidate detection");
         goto cleanup;
@@ -363,11 +360,7 @@ static int one_sign(const rapid_cand_input *in, const rapid_cand_opts *o,
                 bs->src[sc->pix[k][q]] = 1;
         }
     }
-    rapid_sep_unlock();
-    locked = 0;
 cleanup:
-    if (locked)
-        rapid_sep_unlock();
     if (sc)
         sep_catalog_free(sc);
     pass_free(&p);
@@ -465,13 +458,11 @@ static int subtract_background(const rapid_cand_input *in, int mesh,
     im.mdtype = SEP_TBYTE;
     im.w = in->nx;
     im.h = in->ny;
-    rapid_sep_lock();
     st = sep_background(&im, mesh, mesh, 3, 3, 0.0, &bkg);
     if (st == 0)
         st = sep_bkg_subarray(bkg, w, SEP_TFLOAT);
     if (st != 0)
         rc = rapid_sep_fail(err, st, "candidate background");
-    rapid_sep_unlock();
     for (i = 0; i < n; i++)
         if (!isfinite(in->diff[i]))
             w[i] = NAN;

@@ -150,7 +150,6 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
     im.h = in->ny;
     for (a = 0; a < CAND_NAPER; a++) {
         n = 0;
-        rapid_sep_lock();
         for (k = 0; k < NOISE_TARGET; k++) {
             double x, y, sum, sumerr, area;
             short f = 0;
@@ -162,7 +161,6 @@ void cand_noise_measure(const rapid_cand_input *in, const rapid_cand_opts *o,
                 t[n++] = sum / sumerr;
             }
         }
-        rapid_sep_unlock();
         nc->naper[a] = n;
         if (n >= NOISE_MIN) {
             nc->aper[a] = noise_factor(t, n);

@@ -639,10 +639,12 @@ static void method_done(job *s, int m)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* A lane: its methods (ZOGY on one thread: the same results on any number;
- * the kernel fit with the job's threads for its BLAS, whose sums depend
- * on them, and its transforms on one, which do not), each announced to
- * the writer as it ends, then their candidates. */
+/* A lane: its methods on one thread each, each announced to the writer
+ * as it ends, then their candidates.  The kernel fit's BLAS too: the
+ * other lane keeps the other core busy meanwhile, where a helper thread
+ * would only take turns with it and spin waiting; and its sums, which
+ * depend on the number of threads, are then those of the job on one
+ * thread (ZOGY's transforms give the same results on any number). */
 static void *lane_run(void *arg)
 {
     lane *l = arg;
@@ -651,7 +653,7 @@ static void *lane_run(void *arg)
 
     for (k = 0; k < l->nmethod; k++) {
         m = l->methods[k];
-        rapid_diffrun_run_method(s->diff, m, m == RAPID_DIFFRUN_SFFT ? s->c.threads : 1);
+        rapid_diffrun_run_method(s->diff, m, 1);
         method_done(s, m);
     }
     l->end = mono_now();
