@@ -56,6 +56,13 @@ static int step_differences(job *s)
     o.ref_psf = s->ref_psf[0] ? s->ref_psf : NULL;
     o.ref_cov = s->ref_cov[0] ? s->ref_cov : NULL;
     o.ref_unc = s->ref_unc[0] ? s->ref_unc : NULL;
+    if (s->refend.pending) { /* built in step 1: from memory */
+        o.ref_mem = &s->refend.coadd.image;
+        o.ref_cov_mem = &s->refend.coadd.coverage;
+        o.ref_unc_mem = &s->refend.coadd.uncertainty;
+        o.ref_psf_mem = &s->refend.coadd.psf;
+        o.ref_mem_ext = "SCI";
+    }
     memcpy(o.asked, s->c.methods, sizeof o.asked);
     o.nthreads = s->c.threads;
     o.order = s->c.sfft_order;
