@@ -94,9 +94,10 @@ static int step_differences(job *s)
     jobrun_stage_end(&s->run, "prepare");
     if (jobrun_stopped(&s->run))
         return RAPID_EXIT_INTERRUPTED;
-    /* a reference built in step 1: its catalog, made meanwhile on the other
-     * core, is waited for before the methods take both cores and their
-     * memory */
+    /* a reference built in step 1: its files and catalog, made meanwhile
+     * on threads of their own, are waited for (and its planes, which the
+     * preparation took from memory, freed) before the methods take both
+     * cores and their memory */
     if (s->refend.pending) {
         int code = job_reference_finish(s);
         jobrun_stage_end(&s->run, "reference catalog");
