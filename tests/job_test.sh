@@ -219,6 +219,36 @@ sys.exit(0 if key(a) == key(b) else 1)
 PY
 echo $?)"
 
+# ... the difference took that reference from memory: the same difference
+# products, to the bit (the cards of dates and versions aside), and the
+# same candidates, as a job that reads the reference's files (an existing
+# reference: the files the first job wrote)
+for t in 1 2; do
+  printf '[job]\njid = 4%s\nppid = 15\nprocdate = 20261207\nout = %s\nthreads = %s\n[science]\nrid = 4\nimage = %s\n[reference]\nsource = existing\nrfid = 9\nimage = %s\n[diff]\nmethods = zogy, naive\n' \
+    "$t" "$P/jid4$t" "$t" "$sci" "$P/jid2$t/rapid_ref_${rtid}_H158.fits" >"$J/jid4$t.ini"
+  check "reference-files-threads-$t" 0 "$rapid" job -q "$J/jid4$t.ini"
+  expect "reference built in the job, $t thread(s): the same difference products from memory as from its files" "$(/usr/bin/python3 - "$P/jid2$t" "$P/jid4$t" <<'PY'
+import json, os, sys
+mem, files = sys.argv[1:]
+def masked(path):  # the file with the cards of dates and versions blanked
+    d = bytearray(open(path, "rb").read())
+    for i in range(0, len(d) - 79, 80):
+        if bytes(d[i:i + 8]) in (b"DATE    ", b"GITCOMM ", b"RAPIDVER", b"CHECKSUM", b"DATASUM "):
+            d[i + 8:i + 80] = b" " * 72
+    return bytes(d)
+fm = sorted(f for f in os.listdir(mem) if f.endswith(".fits") and not f.startswith("rapid_ref_"))
+ff = sorted(f for f in os.listdir(files) if f.endswith(".fits"))
+ok = fm == ff and len(ff) >= 8
+bad = [f for f in ff if ok and masked(os.path.join(mem, f)) != masked(os.path.join(files, f))]
+ma, mf = (json.load(open(os.path.join(d, "manifest.json"))) for d in (mem, files))
+key = lambda m: [(d["method"], d["status"], d.get("ncand"), d.get("npass"), d.get("meta")) for d in m["diffs"]]
+if bad or not ok or key(ma) != key(mf):
+    print("differ:", bad if ok else (fm, ff), key(ma) != key(mf), file=sys.stderr)
+sys.exit(0 if ok and not bad and key(ma) == key(mf) else 1)
+PY
+echo $?)"
+done
+
 # --- post-processing of science job 3
 cat >"$J/jid4.ini" <<CFG
 [job]

@@ -49,6 +49,19 @@ typedef struct rapid_diffrun_opts {
     const char *ref_cov;     /* NULL: <ref>_cov.fits if it exists (a warning
                               * and coverage 1 if not); given: must be read */
     const char *ref_unc;     /* NULL: <ref>_unc.fits likewise */
+    /* The reference, its maps and PSF already in memory, as they are
+     * written to ref, ref_cov, ref_unc and ref_psf (the image's header
+     * cards as given to the writer, in an extension named ref_mem_ext):
+     * taken instead of reading the files, as the same pixels and header
+     * a read of those files gives (NaN, infinities, -0 and subnormal
+     * numbers as a FITS read turns them; a copy is made only of a plane
+     * holding any).  ref_mem non-NULL: the reference is not read at all
+     * (a NULL map or PSF then is one that is missing; ref, ref_cov,
+     * ref_unc and ref_psf name them in the products); borrowed: neither
+     * changed nor freed, the caller keeps them (and may read them from
+     * other threads) until rapid_diffrun_prepare has returned (NULL) */
+    const rapid_image *ref_mem, *ref_cov_mem, *ref_unc_mem, *ref_psf_mem;
+    const char *ref_mem_ext; /* NULL or "": SCI */
     int asked[RAPID_DIFFRUN_NMETHOD]; /* 1: run the method (all 1) */
     int nthreads;            /* FFT and kernel-fit threads (1) */
     int order;               /* sfft's spatial order; -1: its default (-1) */
@@ -82,6 +95,8 @@ typedef struct rapid_diffrun {
     rapid_science sci;
     rapid_wcs sci_wcs, ref_wcs;
     rapid_image ref, cov, unc;          /* as read; released after prepare */
+    unsigned borrowed;                  /* bits 1, 2, 4: ref, cov, unc's
+                                         * pixels are the caller's */
     rapid_image ref_psf, sci_psf;       /* primary images of the PSF files */
     rapid_image refsci_psf;             /* ref_psf as the science pixels see it */
     int have_ref_psf, have_sci_psf;

@@ -5,12 +5,14 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/fits_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/prodset.h"
 #include "rapid/psfops.h"
@@ -184,7 +186,9 @@ static void zero_points(diff_state *s)
         s->sci_zp = header_double(&h, "ZPTMAG");
     rapid_header_release(&h);
     s->ref_zp = header_double(&s->ref.hdr, "MAGZP");
-    if (!isfinite(s->ref_zp) && rapid_fits_read_header(a->ref, "0", &h, NULL) == 0)
+    /* (a reference in memory carries its primary cards: a coadd's) */
+    if (!isfinite(s->ref_zp) && !a->ref_mem &&
+        rapid_fits_read_header(a->ref, "0", &h, NULL) == 0)
         s->ref_zp = header_double(&h, "MAGZP");
     rapid_header_release(&h);
     if (rapid_header_has(&s->ref.hdr, "BUNIT") &&
@@ -201,6 +205,192 @@ static void zero_points(diff_state *s)
                   isfinite(s->sci_zp) ? a->ref : a->sci,
                   isfinite(s->sci_zp) ? "MAGZP" : "ZPTMAG");
     }
+}
+
+/* ------------------------------------------- the reference in memory */
+
+/* A float32 as a FITS read gives it back: NaN and infinities as the one
+ * NaN, -0 and subnormal numbers as 0 (lib/core/fits.c); nan: that NaN's
+ * bits. */
+static uint32_t bits_as_read(uint32_t w, uint32_t nan)
+{
+    uint32_t e = w & 0x7f800000u;
+
+    return e == 0x7f800000u ? nan : e == 0 ? 0 : w;
+}
+
+/* The pixels of src as a read of their file gives them, into dst (empty):
+ * src's own when they are so already (0), else a copy made so (1); or a
+ * rapid_status. */
+static int pixels_as_read(const rapid_image *src, rapid_image *dst,
+                          rapid_err *err)
+{
+    enum { BLOCK = 4096 };
+    size_t n = (size_t)src->nx * src->ny, i, j, m;
+    const float nanf_ = NAN;
+    uint32_t nan, w, odd = 0;
+    int rc;
+
+    memcpy(&nan, &nanf_, sizeof nan);
+    /* a block at a time, without a branch per pixel (vectorised) */
+    for (i = 0; i < n && !odd; i += m) {
+        m = n - i < BLOCK ? n - i : BLOCK;
+        for (j = 0; j < m; j++) {
+            memcpy(&w, &src->data[i + j], sizeof w);
+            odd |= bits_as_read(w, nan) ^ w;
+        }
+    }
+    if (!odd) {
+        dst->data = src->data;
+        dst->nx = src->nx, dst->ny = src->ny;
+        return 0;
+    }
+    if ((rc = rapid_image_alloc(dst, src->nx, src->ny, 0, err)) != 0)
+        return rc;
+    for (i = 0; i < n; i++) {
+        memcpy(&w, &src->data[i], sizeof w);
+        w = bits_as_read(w, nan);
+        memcpy(&dst->data[i], &w, sizeof w);
+    }
+    return 1;
+}
+
+/* Keyword of a card (its first 8 characters without trailing blanks). */
+static void card_key(const char *card, char key[9])
+{
+    int n = 8;
+
+    memcpy(key, card, 8);
+    key[8] = '\0';
+    while (n > 0 && key[n - 1] == ' ')
+        key[--n] = '\0';
+}
+
+/* Does keyword key match pattern ("NAXIS#": NAXIS and digits)? */
+static int key_matches(const char *key, const char *pattern)
+{
+    size_t n = strlen(pattern);
+
+    if (n == 0 || pattern[n - 1] != '#')
+        return strcmp(key, pattern) == 0;
+    n--;
+    return strncmp(key, pattern, n) == 0 && key[n] != '\0' &&
+           strspn(key + n, "0123456789") == strlen(key + n);
+}
+
+/* The COMMENT pair CFITSIO puts in primary headers, which neither the
+ * writer nor the reader keeps. */
+static int cfitsio_boilerplate(const char *card)
+{
+    static const char l1[] = "COMMENT   FITS (Flexible Image Transport System) format is";
+    static const char l2[] = "COMMENT   and Astrophysics', volume 376, page 359;";
+
+    return strncmp(card, l1, sizeof l1 - 1) == 0 || strncmp(card, l2, sizeof l2 - 1) == 0;
+}
+
+/* The header a read of an image HDU gives that was written with src's
+ * cards (in an extension named ext; NULL: the primary HDU): src without
+ * the cards of the layout (which the writer leaves out and the reader
+ * drops), nor EXTNAME (then the writer's own); a CONTINUE card goes with
+ * the card it continues. */
+static int header_as_read(const rapid_header *src, const char *ext,
+                          rapid_header *dst)
+{
+    char key[9];
+    int k, i, skipping = 0, rc = 0;
+
+    rapid_header_init(dst);
+    for (k = 0; k < src->ncards && rc == 0; k++) {
+        const char *card = src->cards[k];
+        if (strncmp(card, "CONTINUE", 8) != 0) {
+            card_key(card, key);
+            skipping = cfitsio_boilerplate(card) || (ext && strcmp(key, "EXTNAME") == 0);
+            for (i = 0; !skipping && rapid_fits_image_layout[i]; i++)
+                skipping = key_matches(key, rapid_fits_image_layout[i]);
+        }
+        if (!skipping)
+            rc = rapid_header_append_card(dst, card);
+    }
+    if (rc == 0 && ext)
+        rc = rapid_header_set_str(dst, "EXTNAME", ext, "extension name");
+    if (rc)
+        rapid_header_release(dst);
+    return rc;
+}
+
+/* The reference and its maps from memory (rapid_diffrun_opts.ref_mem). */
+static int reference_from_memory(diff_state *s, rapid_err *err)
+{
+    const diff_args *a = &s->o;
+    const rapid_image *src[3] = {a->ref_mem, a->ref_cov_mem, a->ref_unc_mem};
+    rapid_image *dst[3] = {&s->ref, &s->cov, &s->unc};
+    const char *what[3] = {a->ref, s->ref_cov_path, s->ref_unc_path};
+    int k, rc;
+
+    for (k = 0; k < 3; k++) {
+        if (!src[k])
+            continue;
+        if (!src[k]->data || src[k]->nx < 1 || src[k]->ny < 1)
+            return rapid_fail(err, RAPID_E_ARG, "%s: no pixels in memory", what[k]);
+        if (k > 0 && (src[k]->nx != src[0]->nx || src[k]->ny != src[0]->ny))
+            return rapid_fail(err, RAPID_E_ARG, "%s: %d x %d, the reference is "
+                              "%d x %d", what[k], src[k]->nx, src[k]->ny,
+                              src[0]->nx, src[0]->ny);
+        if ((rc = pixels_as_read(src[k], dst[k], err)) < 0) {
+            rapid_err_prefix(err, "%s", what[k]);
+            return rc;
+        }
+        if (rc == 0)
+            s->borrowed |= 1u << k;
+    }
+    if (header_as_read(&a->ref_mem->hdr, a->ref_mem_ext && a->ref_mem_ext[0]
+                                             ? a->ref_mem_ext : "SCI",
+                       &s->ref.hdr) != 0)
+        return rapid_fail(err, RAPID_E_NOMEM, "%s: no memory for its header", a->ref);
+    return 0;
+}
+
+/* The reference's pixels as read go (those borrowed stay the caller's). */
+static void release_reference(diff_state *s)
+{
+    if (s->borrowed & 1u)
+        s->ref.data = NULL;
+    if (s->borrowed & 2u)
+        s->cov.data = NULL;
+    if (s->borrowed & 4u)
+        s->unc.data = NULL;
+    s->borrowed = 0;
+    rapid_image_release(&s->ref);
+    rapid_image_release(&s->cov);
+    rapid_image_release(&s->unc);
+}
+
+/* The reference PSF from memory, as read_psf reads its file. */
+static int psf_from_memory(const rapid_image *src, const char *path,
+                           rapid_image *psf, rapid_err *err)
+{
+    rapid_image tmp = RAPID_IMAGE_INIT;
+    int rc;
+
+    if (!src)
+        return rapid_fail(err, RAPID_E_NOENT, "%s: no reference PSF", path);
+    if ((rc = pixels_as_read(src, &tmp, err)) < 0)
+        return rc;
+    if (rc == 0) { /* a copy of its own all the same (it is small) */
+        tmp.data = NULL;
+        if ((rc = rapid_image_alloc(&tmp, src->nx, src->ny, 0, err)) != 0)
+            return rc;
+        memcpy(tmp.data, src->data, (size_t)src->nx * src->ny * sizeof *tmp.data);
+    }
+    *psf = tmp;
+    if ((rc = header_as_read(&src->hdr, NULL, &psf->hdr)) != 0)
+        rc = rapid_fail(err, RAPID_E_NOMEM, "%s: no memory for its header", path);
+    if (rc == 0 && (psf->nx != psf->ny || psf->nx % 2 == 0))
+        rc = rapid_fail(err, RAPID_E_ARG, "%s: the PSF is %d x %d, not square "
+                        "and odd-sized", path, psf->nx, psf->ny);
+    if (rc)
+        rapid_image_release(psf);
+    return rc;
 }
 
 /* The PSFs: failures are kept as messages for the ZOGY method (and the
@@ -229,7 +419,9 @@ static void read_psfs(diff_state *s)
         snprintf(s->ref_psf_path, sizeof s->ref_psf_path, "%s", a->ref_psf);
     else
         sibling(a->ref, "_psf", s->ref_psf_path, sizeof s->ref_psf_path);
-    if (read_psf(s->ref_psf_path, &s->ref_psf, &s->ref_psf_err) != 0) {
+    if (a->ref_mem ? psf_from_memory(a->ref_psf_mem, s->ref_psf_path, &s->ref_psf,
+                                     &s->ref_psf_err) != 0
+                   : read_psf(s->ref_psf_path, &s->ref_psf, &s->ref_psf_err) != 0) {
         if (!a->ref_psf)
             rapid_err_prefix(&s->ref_psf_err, "no reference PSF (give --ref-psf)");
         return;
@@ -267,14 +459,6 @@ static int read_inputs(diff_state *s, rapid_err *err)
     }
     s->sci_wcs.nx = s->sci.rate.nx;
     s->sci_wcs.ny = s->sci.rate.ny;
-    if ((rc = rapid_fits_read_image(a->ref, NULL, &s->ref, err)) ||
-        (rc = rapid_wcs_from_header(&s->ref_wcs, &s->ref.hdr, err))) {
-        if (rc == RAPID_E_WCS)
-            rapid_err_prefix(err, "%s", a->ref);
-        return rc;
-    }
-    s->ref_wcs.nx = s->ref.nx;
-    s->ref_wcs.ny = s->ref.ny;
     if (a->ref_cov)
         snprintf(s->ref_cov_path, sizeof s->ref_cov_path, "%s", a->ref_cov);
     else
@@ -283,9 +467,30 @@ static int read_inputs(diff_state *s, rapid_err *err)
         snprintf(s->ref_unc_path, sizeof s->ref_unc_path, "%s", a->ref_unc);
     else
         sibling(a->ref, "_unc", s->ref_unc_path, sizeof s->ref_unc_path);
+    if ((rc = a->ref_mem ? reference_from_memory(s, err)
+                         : rapid_fits_read_image(a->ref, NULL, &s->ref, err)) ||
+        (rc = rapid_wcs_from_header(&s->ref_wcs, &s->ref.hdr, err))) {
+        if (rc == RAPID_E_WCS)
+            rapid_err_prefix(err, "%s", a->ref);
+        return rc;
+    }
+    s->ref_wcs.nx = s->ref.nx;
+    s->ref_wcs.ny = s->ref.ny;
+    if (a->ref_mem) {
+        s->have_cov = a->ref_cov_mem != NULL;
+        s->have_unc = a->ref_unc_mem != NULL;
+        if (!s->have_cov)
+            warn(s, "no coverage map %s: coverage 1 wherever "
+                      "the reference has data", s->ref_cov_path);
+        if (!s->have_unc)
+            warn(s, "no uncertainty map %s: the reference's "
+                      "background noise is used", s->ref_unc_path);
+    }
     /* a map given must be read; one looked for beside the reference may
      * be missing */
-    if (a->ref_cov || exists(s->ref_cov_path)) {
+    if (a->ref_mem) {
+        /* from memory, above */
+    } else if (a->ref_cov || exists(s->ref_cov_path)) {
         if ((rc = read_map(s->ref_cov_path, &s->ref, &s->cov, err)))
             return rc;
         s->have_cov = 1;
@@ -293,7 +498,9 @@ static int read_inputs(diff_state *s, rapid_err *err)
         warn(s, "no coverage map %s: coverage 1 wherever "
                   "the reference has data", s->ref_cov_path);
     }
-    if (a->ref_unc || exists(s->ref_unc_path)) {
+    if (a->ref_mem) {
+        /* from memory, above */
+    } else if (a->ref_unc || exists(s->ref_unc_path)) {
         if ((rc = read_map(s->ref_unc_path, &s->ref, &s->unc, err)))
             return rc;
         s->have_unc = 1;
@@ -864,9 +1071,7 @@ void rapid_diffrun_free(rapid_diffrun *s)
     rapid_science_release(&s->sci);
     rapid_wcs_release(&s->sci_wcs);
     rapid_wcs_release(&s->ref_wcs);
-    rapid_image_release(&s->ref);
-    rapid_image_release(&s->cov);
-    rapid_image_release(&s->unc);
+    release_reference(s);
     rapid_image_release(&s->ref_psf);
     rapid_image_release(&s->sci_psf);
     rapid_image_release(&s->refsci_psf);
@@ -918,9 +1123,7 @@ int rapid_diffrun_prepare(rapid_diffrun *s, rapid_err *err)
     s->bkg_sci = background_level(&s->pair.bkg_sci);
     s->bkg_ref = background_level(&s->pair.bkg_ref);
     /* the reference as read is not needed any more */
-    rapid_image_release(&s->ref);
-    rapid_image_release(&s->cov);
-    rapid_image_release(&s->unc);
+    release_reference(s);
     return 0;
 }
 

@@ -56,6 +56,13 @@ static int step_differences(job *s)
     o.ref_psf = s->ref_psf[0] ? s->ref_psf : NULL;
     o.ref_cov = s->ref_cov[0] ? s->ref_cov : NULL;
     o.ref_unc = s->ref_unc[0] ? s->ref_unc : NULL;
+    if (s->refend.pending) { /* built in step 1: from memory */
+        o.ref_mem = &s->refend.coadd.image;
+        o.ref_cov_mem = &s->refend.coadd.coverage;
+        o.ref_unc_mem = &s->refend.coadd.uncertainty;
+        o.ref_psf_mem = &s->refend.coadd.psf;
+        o.ref_mem_ext = "SCI";
+    }
     memcpy(o.asked, s->c.methods, sizeof o.asked);
     o.nthreads = s->c.threads;
     o.order = s->c.sfft_order;
@@ -87,9 +94,10 @@ static int step_differences(job *s)
     jobrun_stage_end(&s->run, "prepare");
     if (jobrun_stopped(&s->run))
         return RAPID_EXIT_INTERRUPTED;
-    /* a reference built in step 1: its catalog, made meanwhile on the other
-     * core, is waited for before the methods take both cores and their
-     * memory */
+    /* a reference built in step 1: its files and catalog, made meanwhile
+     * on threads of their own, are waited for (and its planes, which the
+     * preparation took from memory, freed) before the methods take both
+     * cores and their memory */
     if (s->refend.pending) {
         int code = job_reference_finish(s);
         jobrun_stage_end(&s->run, "reference catalog");

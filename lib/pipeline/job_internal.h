@@ -12,28 +12,24 @@
 #include "rapid/job.h"
 #include "rapid/refimmeta.h"
 
-/* The end of a reference built in the job, on a thread of its own while
- * the difference goes on: the catalog, its file, every file's size and
- * MD5 (job_reference.c). */
+/* The end of a reference built in the job, on threads of their own while
+ * the difference goes on (which takes the planes from memory): the files
+ * of the image, its maps and PSF on one, the catalog and its file on the
+ * other, each file's size and MD5 (job_reference.c). */
 typedef struct job_refend {
-    pthread_t thread;
+    pthread_t thread, wthread;  /* the catalog's, the files' */
     int pending;                /* built: job_reference_finish to come */
-    int running;                /* the thread started, not joined */
-    rapid_coadd coadd;          /* its planes freed once written */
+    int running, wrunning;      /* each thread started, not joined */
+    rapid_coadd coadd;          /* its planes freed in job_reference_finish */
     char name[RAPID_COADD_NPRODUCT][256];
     char path[RAPID_COADD_NPRODUCT][4096];
     char md5[RAPID_COADD_NPRODUCT][33];
     int64_t size[RAPID_COADD_NPRODUCT];
-    int code;                   /* 0, or the exit code it failed with */
-    rapid_err err;
-    double seconds;
+    int code, wcode;            /* 0, or the exit code the catalog (code) or
+                                 * the files (wcode) failed with */
+    rapid_err err, werr;
+    double seconds, wseconds;   /* each thread's time */
     volatile sig_atomic_t *stop; /* the job's stop flag (NULL: none) */
-    /* the catalog starts while the other products are written: its file
-     * and the checksums wait for them */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int written;                /* 0 being written, 1 written, -1 failed */
-    int sync;                   /* lock and cond made */
 } job_refend;
 
 /* The difference images, written (with their sizes and MD5s) on a thread

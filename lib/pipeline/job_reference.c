@@ -61,70 +61,76 @@ int job_reference_from_job(job *s)
     return code;
 }
 
-static void refend_sync_end(job_refend *e)
+static double seconds_since(const struct timespec *t0)
 {
-    if (e->sync) {
-        pthread_mutex_destroy(&e->lock);
-        pthread_cond_destroy(&e->cond);
-        e->sync = 0;
-    }
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
-/* The end of the reference on its own thread: the catalog and its file,
- * then every file's size and MD5.  The maps are freed as soon as they are
- * done with (the difference reads its own copy). */
+/* Product k's file written: its size and MD5; 0 or a rapid_status. */
+static int file_sum(job_refend *e, int k, rapid_err *err)
+{
+    struct stat sb;
+
+    if (stat(e->path[k], &sb) != 0)
+        return rapid_fail(err, RAPID_E_IO, "%s: not written: %s", e->path[k],
+                          strerror(errno));
+    e->size[k] = (int64_t)sb.st_size;
+    return rapid_md5_file(e->path[k], e->md5[k], err);
+}
+
+/* The files of the image, its maps and PSF, each with its size and MD5
+ * (on a thread of its own: the difference has the planes from memory). */
+static void *refwrite_run(void *arg)
+{
+    static const int kinds[4] = {RAPID_COADD_IMAGE, RAPID_COADD_COV,
+                                 RAPID_COADD_UNC, RAPID_COADD_PSF};
+    job_refend *e = arg;
+    struct timespec t0;
+    int i;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 0; i < 4 && !e->wcode; i++)
+        if (rapid_coadd_write_file(&e->coadd, kinds[i], e->path[kinds[i]], &e->werr) != 0 ||
+            file_sum(e, kinds[i], &e->werr) != 0)
+            e->wcode = RAPID_EXIT_WRITE;
+    e->wseconds = seconds_since(&t0);
+    return NULL;
+}
+
+/* The catalog, its file, size and MD5 (on a thread of its own: some 10 s
+ * of one core at full size, which nothing of the difference needs). */
 static void *refend_run(void *arg)
 {
     job_refend *e = arg;
-    struct timespec t0, t1;
-    struct stat sb;
-    int k, written;
+    struct timespec t0;
+    int k;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    /* the catalog (SEP, some 10 s at full size) is not begun once the job
-     * is asked to stop, and stops measuring when it is */
+    /* the catalog is not begun once the job is asked to stop, and stops
+     * measuring when it is */
     if (e->stop && *e->stop)
         e->code = RAPID_EXIT_INTERRUPTED;
     else if ((k = rapid_coadd_catalog(&e->coadd, e->stop, &e->err)) != 0)
         e->code = k == RAPID_E_INTERRUPTED ? RAPID_EXIT_INTERRUPTED
                                            : RAPID_EXIT_REFERENCE;
-    /* the other products, written meanwhile by the job's thread (which
-     * reads the planes too, so they are kept until then) */
-    pthread_mutex_lock(&e->lock);
-    while (e->written == 0)
-        pthread_cond_wait(&e->cond, &e->lock);
-    written = e->written;
-    pthread_mutex_unlock(&e->lock);
-    if (written < 0) /* the job fails for it: nothing more to do here */
-        return NULL;
-    if (!e->code && rapid_coadd_write_file(&e->coadd, RAPID_COADD_CAT,
-                                           e->path[RAPID_COADD_CAT], &e->err) != 0)
+    else if (rapid_coadd_write_file(&e->coadd, RAPID_COADD_CAT,
+                                    e->path[RAPID_COADD_CAT], &e->err) != 0 ||
+             file_sum(e, RAPID_COADD_CAT, &e->err) != 0)
         e->code = RAPID_EXIT_WRITE;
-    rapid_image_release(&e->coadd.image);
-    rapid_image_release(&e->coadd.coverage);
-    rapid_image_release(&e->coadd.uncertainty);
-    for (k = 0; k < RAPID_COADD_NPRODUCT && !e->code; k++) {
-        if (stat(e->path[k], &sb) != 0) {
-            rapid_fail(&e->err, RAPID_E_IO, "%s: not written: %s", e->path[k],
-                       strerror(errno));
-            e->code = RAPID_EXIT_WRITE;
-        } else if (rapid_md5_file(e->path[k], e->md5[k], &e->err) != 0) {
-            e->code = RAPID_EXIT_WRITE;
-        } else {
-            e->size[k] = (int64_t)sb.st_size;
-        }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    e->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    e->seconds = seconds_since(&t0);
     return NULL;
 }
 
 /* The reference built here from its inputs (source = build): the coadd as
  * `rapid coadd` makes it, its five files among this job's products.  The
- * image, its maps and PSF are written here; the catalog, its file and
- * the checksums are made on a thread of their own (one core's work that
- * nothing of the difference needs) while the job goes on, and
- * job_reference_finish waits for them. */
+ * difference takes the image, its maps and PSF from memory (the pixels
+ * and header a read of their files gives); their files are written, and
+ * the catalog made and written, on two threads of their own while the
+ * science image is read and the pair prepared (with one thread, here and
+ * now), and job_reference_finish waits for them. */
 int job_reference_build(job *s)
 {
     const rapid_job_config *c = &s->c;
@@ -188,35 +194,16 @@ int job_reference_build(job *s)
         }
         snprintf(e->path[k], sizeof e->path[k], "%s", path);
     }
-    /* the catalog (one core's work, SEP on the whole image) begins on a
-     * thread of its own now, while the image, its maps and PSF are written
-     * here, and goes on while the science image is read and the pair
-     * prepared; with one thread, it is made after them */
-    pthread_mutex_init(&e->lock, NULL);
-    pthread_cond_init(&e->cond, NULL);
-    e->written = 0;
     e->stop = co.stop;
-    e->sync = 1;
     e->pending = 1;
-    if (c->threads > 1 && pthread_create(&e->thread, NULL, refend_run, e) == 0)
-        e->running = 1;
-    for (k = 0; k < RAPID_COADD_NPRODUCT && code == 0; k++)
-        if (k != RAPID_COADD_CAT &&
-            rapid_coadd_write_file(&e->coadd, k, e->path[k], &err) != 0)
-            code = job_fail(s, RAPID_EXIT_WRITE, "the reference image was not "
-                            "written: %s", err.msg);
-    pthread_mutex_lock(&e->lock);
-    e->written = code ? -1 : 1;
-    pthread_cond_broadcast(&e->cond);
-    pthread_mutex_unlock(&e->lock);
-    if (code) {
-        if (e->running)
-            pthread_join(e->thread, NULL);
-        e->running = 0;
-        e->pending = 0;
-        refend_sync_end(e);
-        goto cleanup;
+    if (c->threads > 1) {
+        e->wrunning = pthread_create(&e->wthread, NULL, refwrite_run, e) == 0;
+        e->running = pthread_create(&e->thread, NULL, refend_run, e) == 0;
     }
+    if (!e->wrunning)
+        refwrite_run(e);
+    if (!e->running)
+        refend_run(e);
     /* the inputs used, by rid (coadd.inputs are the paths as given) */
     for (i = 0; i < e->coadd.ninputs; i++)
         for (k = 0; k < c->ninputs; k++)
@@ -230,11 +217,12 @@ int job_reference_build(job *s)
                                                                      : fl->fid));
     json_object_set_new(s->reference, "filter", json_string(fl->name));
     json_object_set(s->reference, "inputs", used);
-    /* the difference reads it from the new set's (hidden) directory; its
-     * PSF and maps beside it */
+    /* the names of the files in the new set's (hidden) directory, which
+     * the difference's products give; their contents from memory */
     snprintf(s->ref, sizeof s->ref, "%s", e->path[RAPID_COADD_IMAGE]);
-    if (!e->running)
-        refend_run(e);
+    snprintf(s->ref_cov, sizeof s->ref_cov, "%s", e->path[RAPID_COADD_COV]);
+    snprintf(s->ref_unc, sizeof s->ref_unc, "%s", e->path[RAPID_COADD_UNC]);
+    snprintf(s->ref_psf, sizeof s->ref_psf, "%s", e->path[RAPID_COADD_PSF]);
 cleanup:
     if (code)
         rapid_coadd_release(&e->coadd);
@@ -254,17 +242,26 @@ int job_reference_finish(job *s)
 
     if (e->running)
         pthread_join(e->thread, NULL);
-    e->running = 0;
-    refend_sync_end(e);
+    if (e->wrunning)
+        pthread_join(e->wthread, NULL);
+    e->running = e->wrunning = 0;
     if (!e->pending)
         return 0;
     e->pending = 0;
-    /* what the catalog and the pair's preparation held at once goes back
-     * to the system, not to the pool, so that the methods' peak is theirs
-     * alone */
+    /* the planes (the catalog's, the files' and the pair's preparation's),
+     * and what those held at once, go back to the system, not to the pool,
+     * so that the methods' peak is theirs alone */
+    rapid_image_release(&e->coadd.image);
+    rapid_image_release(&e->coadd.coverage);
+    rapid_image_release(&e->coadd.uncertainty);
     rapid_big_trim();
     if (e->code == RAPID_EXIT_INTERRUPTED) {
         code = e->code;
+        goto cleanup;
+    }
+    if (e->wcode) {
+        code = job_fail(s, e->wcode, "the reference image was not written: %s",
+                        e->werr.msg);
         goto cleanup;
     }
     if (e->code) {
@@ -286,8 +283,9 @@ int job_reference_finish(job *s)
         json_object_set_new(s->reference, "meta", job_refimmeta_json(&e->coadd.meta));
         json_object_set(s->reference, "products", prods);
         jobrun_log(&s->run, "reference image: %d inputs, %lld catalog sources "
-                   "(catalog and checksums: %.3f s)", e->coadd.meta.nframes,
-                   (long long)e->coadd.meta.nsexcatsources, e->seconds);
+                   "(catalog: %.3f s; image, maps and PSF written: %.3f s)",
+                   e->coadd.meta.nframes, (long long)e->coadd.meta.nsexcatsources,
+                   e->seconds, e->wseconds);
     }
     json_decref(prods);
 cleanup:

@@ -612,12 +612,22 @@ int job_lanes_wanted(const job *s)
            s->c.methods[RAPID_DIFFRUN_SFFT];
 }
 
+/* The science image's saturated stars, which every method's candidates
+ * need: read by the first lane while the other begins its methods. */
+typedef struct sat_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int ready;                 /* read (or failed) */
+    int nosat;                 /* failed: no candidates */
+    rapid_err err;
+} sat_gate;
+
 typedef struct lane {
     job *s;
     int methods[2], nmethod;   /* run in this order */
     int cands[2], ncand;       /* then these methods' candidates */
     int rc[RAPID_DIFFRUN_NMETHOD];
-    int nocand;                /* no candidates (the saturation mask failed) */
+    sat_gate *sat;             /* waited for before the candidates */
     double end;                /* when its methods ended (monotonic s) */
 } lane;
 
@@ -657,7 +667,11 @@ static void *lane_run(void *arg)
         method_done(s, m);
     }
     l->end = mono_now();
-    for (k = 0; k < l->ncand && !l->nocand && !jobrun_stopped(&s->run); k++) {
+    pthread_mutex_lock(&l->sat->lock);
+    while (!l->sat->ready)
+        pthread_cond_wait(&l->sat->cond, &l->sat->lock);
+    pthread_mutex_unlock(&l->sat->lock);
+    for (k = 0; k < l->ncand && !l->sat->nosat && !jobrun_stopped(&s->run); k++) {
         m = l->cands[k];
         l->rc[m] = s->diff->run[m].ok ? job_candidates(s, m) : 0;
     }
@@ -670,26 +684,23 @@ int job_lanes(job *s)
     rapid_diffrun *r = s->diff;
     lane a, b;
     pthread_t th;
-    rapid_err serr = RAPID_ERR_INIT;
+    sat_gate gate;
     double c0 = jobrun_cpu_seconds(), mcpu = 0, mend;
-    int m, started, nosat = 0;
+    int m, started, nosat;
 
     memset(w, 0, sizeof *w);
     w->err = (rapid_err)RAPID_ERR_INIT;
     w->wait = 1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
-    /* the science image's saturated stars, which every method's candidates
-     * need: without them, none are made */
-    if (!s->sat && rapid_cand_saturated_l2(r->o.sci, r->pair.nx, r->pair.ny,
-                                           &s->sat, &serr) != 0) {
-        rapid_err_prefix(&serr, "candidates");
-        nosat = 1;
-    }
+    memset(&gate, 0, sizeof gate);
+    gate.err = (rapid_err)RAPID_ERR_INIT;
+    pthread_mutex_init(&gate.lock, NULL);
+    pthread_cond_init(&gate.cond, NULL);
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     a.s = b.s = s;
-    a.nocand = b.nocand = nosat;
+    a.sat = b.sat = &gate;
     if (s->c.methods[RAPID_DIFFRUN_NAIVE])
         a.methods[a.nmethod++] = RAPID_DIFFRUN_NAIVE;
     a.methods[a.nmethod++] = RAPID_DIFFRUN_ZOGY;
@@ -701,16 +712,33 @@ int job_lanes(job *s)
     rapid_diffrun_methods_begin(r, 1);
     if (pthread_create(&w->thread, NULL, writer_run, s) != 0) {
         rapid_diffrun_methods_end(r);
+        pthread_mutex_destroy(&gate.lock);
+        pthread_cond_destroy(&gate.cond);
         return job_fail(s, RAPID_EXIT_FAILED, "no thread for the images");
     }
     w->running = 1;
     started = pthread_create(&th, NULL, lane_run, &b) == 0;
+    /* the science image's saturated stars, which every method's candidates
+     * need (without them, none are made), read while the kernel fit
+     * begins */
+    if (!s->sat && rapid_cand_saturated_l2(r->o.sci, r->pair.nx, r->pair.ny,
+                                           &s->sat, &gate.err) != 0) {
+        rapid_err_prefix(&gate.err, "candidates");
+        gate.nosat = 1;
+    }
+    pthread_mutex_lock(&gate.lock);
+    gate.ready = 1;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.lock);
     lane_run(&a);
     if (started)
         pthread_join(th, NULL);
     else
         lane_run(&b);
     rapid_diffrun_methods_end(r);
+    pthread_mutex_destroy(&gate.lock);
+    pthread_cond_destroy(&gate.cond);
+    nosat = gate.nosat;
     mend = a.end > b.end ? a.end : b.end;
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m]) {
@@ -733,7 +761,7 @@ int job_lanes(job *s)
     for (m = 0; m < RAPID_DIFFRUN_NMETHOD; m++)
         if (s->c.methods[m] && r->run[m].ok) {
             if (nosat)
-                memcpy(r->run[m].msg, serr.msg, sizeof r->run[m].msg);
+                memcpy(r->run[m].msg, gate.err.msg, sizeof r->run[m].msg);
             job_candidates_log(s, m, nosat ? -1 : a.rc[m] | b.rc[m]);
             if (nosat || a.rc[m] != 0 || b.rc[m] != 0)
                 r->run[m].ok = 0;
