@@ -805,7 +805,7 @@ int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
 
 void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
 {
-    int r = y - p->y0, c, c0, c1, k;
+    int r = y - p->y0, c, c0, c1, ce, k;
     double s1 = 0, s2 = 0, t1 = 0, t2 = 0, *v, *ar;
 
     if (r < 0 || r >= p->h || p->c1[r] < p->c0[r]) {
@@ -819,14 +819,22 @@ void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
     x0 -= p->xb, x1 -= p->xb; /* local columns */
     for (c = x0; c < c0 && c <= x1; c++) /* left of the span: nothing yet */
         as[c - x0] = a[c - x0] = 0;
-    for (c = c0; c <= c1; c++) {
+    /* the running sums as far as the last column asked for; beyond it the
+     * cells are only cleared */
+    ce = c1 < x1 ? c1 : x1;
+    for (c = c0; c <= ce; c++) {
         s1 += v[c], s2 += s1, v[c] = 0;
         t1 += ar[c], t2 += t1;
         if (ar[c] != 0) /* no write where there is nothing: most pages of
                          * the area's cells are never written at all */
             ar[c] = 0;
-        if (c >= x0 && c <= x1)
+        if (c >= x0)
             as[c - x0] = s2, a[c - x0] = t2;
+    }
+    for (c = ce + 1 > c0 ? ce + 1 : c0; c <= c1; c++) {
+        v[c] = 0;
+        if (ar[c] != 0)
+            ar[c] = 0;
     }
     for (c = c1 + 1 > x0 ? c1 + 1 : x0; c <= x1; c++)
         as[c - x0] = a[c - x0] = 0; /* right of it: nothing either */
