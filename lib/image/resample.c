@@ -477,8 +477,8 @@ RAPID_INLINE void corners_in(const rapid_mesh *p, const rapid_pixmap *m,
  * b (below) and t (above): each pixel's surface brightness and whether it
  * is valid, from its quadrilateral's area (by the diagonals).  Returns
  * how many of the tile's own pixels are saturated. */
-RAPID_INLINE int pixels_in(const float *data, size_t stride, int ny, int i0, int nc,
-                           int j, double scale, double sat, float fsat,
+RAPID_INLINE int pixels_in(const float *data, size_t stride, int ny, int i0,
+                           int nc, int j, double scale, double sat, float fsat,
                            const corner_row *b, const corner_row *t,
                            pixel_row *pc)
 {
@@ -677,9 +677,8 @@ static float sat_float(double sat)
  * crossing two row boundaries go through edge() instead. */
 RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
                             const float *data, size_t stride, int nx, int ny,
-                            int i0, int i1,
-                            int j0, int j1, double scale, double satlevel,
-                            tile_rows *R, long *nsat)
+                            int i0, int i1, int j0, int j1, double scale,
+                            double satlevel, tile_rows *R, long *nsat)
 {
     int nc = i1 - i0 + 2, i, j, nv = i1 == nx ? nc : nc - 1;
     int jp = j0 > 0 ? j0 - 1 : 0;
