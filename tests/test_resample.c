@@ -3,6 +3,7 @@
  * rapid_overlap_cells, itself checked against polygon clipping in
  * test_overlap), and its variance factor against the exact sum of squared
  * overlaps. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,7 @@ static void take_row(void *arg, int y)
 }
 
 static int rings; /* maps whose ring held fewer rows than the footprint */
+static int clipped; /* maps whose clipped mesh skipped some tiles */
 
 /* Mesh against brute force for one map; the mesh is reused across calls
  * (its accumulators must come back clean).  Then the same through a ring
@@ -298,6 +300,56 @@ static void check_map(rapid_mesh *p, const mapdef *d, int nx, int ny, uint64_t s
             assert_int_equal(rapid_mesh_add(&ring, &m, img, nx, ny, 1.0, sat, NULL, NULL, &nsat),
                              RAPID_E_ARG);
     }
+    /* clipped to windows of the footprint, from an image whose rows are
+     * further apart than its width: the same values in the window, bit
+     * for bit, and the same saturated pixels; outside it some rows hold
+     * less where tiles were skipped.  The windows end just short of each
+     * tile's bounds (resample.h), which skips the tile. */
+    {
+        size_t stride = (size_t)nx + 7;
+        float *wide = malloc(sizeof(float) * stride * ny);
+        int k, ntile, q, diff = 0;
+        assert_non_null(wide);
+        for (r = 0; r < ny; r++) {
+            memcpy(wide + r * stride, img + (size_t)r * nx, sizeof(float) * nx);
+            for (c = nx; c < (int)stride; c++)
+                wide[r * stride + c] = NAN; /* never read */
+        }
+        assert_int_equal(rapid_mesh_place(&ring, &m, nx, ny, (size_t)1 << 24, 0), 0);
+        ntile = ring.ntile;
+        for (k = 0; k < ntile; k++)
+            for (q = 0; q < 4; q++) {
+                const int *tl;
+                int y0 = INT_MIN / 4, y1 = INT_MAX / 4, x1 = INT_MAX / 4;
+                taken t = {&ring, gx0, gy0, gw, gy0, as, a};
+                assert_int_equal(rapid_mesh_place(&ring, &m, nx, ny, (size_t)1 << 24, 0), 0);
+                tl = ring.tile + 6 * k;
+                if (q == 0)
+                    x1 = ring.xb + tl[4] - 1;
+                else if (q == 1)
+                    y1 = ring.y0 + tl[2] - 1;
+                else if (q == 2)
+                    y0 = ring.y0 + tl[3] + 1;
+                else /* a window inside the footprint */
+                    y0 = gy0 + gh / 3, y1 = gy0 + 2 * gh / 3, x1 = gx0 + gw / 2;
+                rapid_mesh_clip(&ring, y0, y1, x1);
+                assert_int_equal(rapid_mesh_add_strided(&ring, &m, wide, stride, nx, ny,
+                                                        1.0, sat, take_row, &t, &nsat), 0);
+                assert_int_equal(nsat, nsat_want);
+                assert_int_equal(t.next, gy0 + gh);
+                for (r = 0; r < gh; r++)
+                    for (c = 0; c < gw; c++) {
+                        size_t o = (size_t)r * gw + c;
+                        if (gy0 + r >= y0 && gy0 + r <= y1 && gx0 + c <= x1) {
+                            assert_memory_equal(&as[o], &fs[o], sizeof *fs);
+                            assert_memory_equal(&a[o], &fa[o], sizeof *fa);
+                        } else
+                            diff |= as[o] != fs[o] || a[o] != fa[o];
+                    }
+            }
+        clipped += diff;
+        free(wide);
+    }
     rapid_mesh_release(&ring);
     free(as), free(a), free(a2), free(ms), free(ma), free(img);
     free(fs), free(fa);
@@ -351,6 +403,7 @@ static void test_mesh_vs_brute(void **state)
     for (k = 0; k < sizeof maps / sizeof *maps; k++)
         check_map(&p, &maps[k], k % 2 ? 530 : 290, k % 2 ? 150 : 213, 200 + k);
     assert_true(rings >= 9);
+    assert_true(clipped >= 5);
     /* a map that bends within a few pixels (more than the tiles' rows
      * can be bounded by) keeps every row of the footprint in hand, and
      * still agrees with brute force */

@@ -354,6 +354,9 @@ static int do_input(coadd_sums *s, int k, scratch *t, rapid_err *err)
                               "at a comparable scale", in->src->path);
         goto cleanup;
     }
+    /* the tiles of the input that fall off the grid but for its left
+     * side are not deposited (resample.h) */
+    rapid_mesh_clip(&t->mesh, 0, s->size - 1, s->size - 1);
     if (!t->as) {
         size_t nb = (size_t)(2 * s->size + 64) * sizeof(double);
         t->as = malloc(nb), t->a = malloc(nb), t->u = malloc(nb), t->w = malloc(nb);

@@ -19,6 +19,7 @@
  * column, split at a column boundary if it crosses one.
  */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,7 @@ static int grow_cells(rapid_mesh *p, size_t n, int ring)
 #define TILE_W 256
 #define TILE_H 64
 #define GS 8
+#define TILE_INTS 6 /* per tile in p->tile (resample.h) */
 
 static int cmp_tile(const void *a, const void *b)
 {
@@ -128,7 +130,7 @@ static int place_tiles(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
     double *gyv = malloc((size_t)gx * gy * sizeof *gyv);
 
     if (gxv && gyv && n > p->tcap) {
-        int *t = realloc(p->tile, (size_t)n * 4 * sizeof *t);
+        int *t = realloc(p->tile, (size_t)n * TILE_INTS * sizeof *t);
         if (t)
             p->tile = t, p->tcap = n;
     }
@@ -141,8 +143,10 @@ static int place_tiles(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
     for (j = 0; j < gy; j++)
         rapid_pixmap_row(m, j * GS - 0.5, -0.5, GS, gx, gxv + (size_t)j * gx,
                          g + (size_t)j * gx);
-    for (k = 0; k < gx * gy; k++)
+    for (k = 0; k < gx * gy; k++) {
         g[k] += 0.5 - p->y0;
+        gxv[k] += 0.5 - p->xb;
+    }
     for (j = 0; j < gy && smooth; j++)
         for (i = 0; i < gx && smooth; i++) {
             const double *c = g + (size_t)j * gx + i;
@@ -152,25 +156,30 @@ static int place_tiles(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
         }
     *span = 0;
     for (k = 0; k < n; k++) {
-        int *t = p->tile + 4 * k, ti = k % tw, tj = k / tw;
+        int *t = p->tile + TILE_INTS * k, ti = k % tw, tj = k / tw;
         int ga = ti * TILE_W / GS, gb = ((ti + 1) * TILE_W + GS - 1) / GS;
         int ha = tj * TILE_H / GS, hb = ((tj + 1) * TILE_H + GS - 1) / GS;
-        double lo = 1e300, hi = -1e300;
+        double lo = 1e300, hi = -1e300, xlo = 1e300, xhi = -1e300;
         gb = gb < gx - 1 ? gb : gx - 1, hb = hb < gy - 1 ? hb : gy - 1;
         for (j = ha; j <= hb; j++)
             for (i = ga; i <= gb; i++) {
-                double y = g[(size_t)j * gx + i];
+                double y = g[(size_t)j * gx + i], x = gxv[(size_t)j * gx + i];
                 lo = y < lo ? y : lo, hi = y > hi ? y : hi;
+                xlo = x < xlo ? x : xlo, xhi = x > xhi ? x : xhi;
             }
         t[0] = ti * TILE_W, t[1] = tj * TILE_H;
         t[2] = (int)lo - 1, t[3] = (int)hi + 1;
         t[2] = t[2] < 0 ? 0 : t[2], t[3] = t[3] > p->h - 1 ? p->h - 1 : t[3];
+        /* a deposit at x reaches cells floor(x) on (three for a tap) */
+        t[4] = (int)xlo - 1, t[5] = (int)xhi + 3;
+        if (!smooth) /* (as for the rows) */
+            t[4] = INT_MIN / 2, t[5] = INT_MAX / 2;
         if (t[3] - t[2] + 1 > *span)
             *span = t[3] - t[2] + 1;
     }
     if (!smooth)
         *span = p->h;
-    qsort(p->tile, (size_t)n, 4 * sizeof *p->tile, cmp_tile);
+    qsort(p->tile, (size_t)n, TILE_INTS * sizeof *p->tile, cmp_tile);
     p->ntile = n;
     free(gxv);
     free(gyv);
@@ -269,6 +278,7 @@ int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
     }
     rc = grow_cells(p, n ? n : 1, p->win < p->h);
     p->n = n;
+    p->clip_r0 = INT_MIN / 2, p->clip_r1 = INT_MAX / 2, p->clip_c1 = INT_MAX / 2;
 cleanup:
     if (rc)
         p->h = 0, p->n = 0;
@@ -467,19 +477,19 @@ RAPID_INLINE void corners_in(const rapid_mesh *p, const rapid_pixmap *m,
  * b (below) and t (above): each pixel's surface brightness and whether it
  * is valid, from its quadrilateral's area (by the diagonals).  Returns
  * how many of the tile's own pixels are saturated. */
-RAPID_INLINE int pixels_in(const float *data, int nx, int ny, int i0, int nc,
-                           int j, double scale, double sat, float fsat,
+RAPID_INLINE int pixels_in(const float *data, size_t stride, int ny, int i0,
+                           int nc, int j, double scale, double sat, float fsat,
                            const corner_row *b, const corner_row *t,
                            pixel_row *pc)
 {
-    const float *row = data + (size_t)j * nx + i0 - 1;
+    const float *row = data + (size_t)j * stride + i0 - 1;
     const double *bx = b->x, *by = b->y, *tx = t->x, *ty = t->y;
     int i, ns = 0;
 
-    /* the tile's part of a row a few rows on: rows are nx floats apart,
+    /* the tile's part of a row a few rows on: rows are stride floats apart,
      * too far for the hardware to see the pattern */
     if (j + PREFETCH_ROWS < ny) {
-        const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * nx);
+        const char *pf = (const char *)(row + (size_t)PREFETCH_ROWS * stride);
         int k, nb = (int)((size_t)(nc - 1) * sizeof *row);
         for (k = 0; k < nb + 64; k += 64)
             RAPID_PREFETCH(pf + k);
@@ -642,6 +652,14 @@ RAPID_INLINE void prefetch_corners(const double *V, const ptrdiff_t *at,
         RAPID_PREFETCH(V + at[t->r[i]] + (int)t->x[i]);
 }
 
+/* The float f >= the result exactly when (double)f >= sat. */
+static float sat_float(double sat)
+{
+    float f = (float)sat;
+
+    return (double)f < sat ? nextafterf(f, INFINITY) : f;
+}
+
 /* One tile of the image, pixels i0 <= i < i1, j0 <= j < j1: the edges
  * along corner rows j0 .. j1 - 1 (and j1 = ny, the image's top, for the
  * top tiles) under each of its pixels, and the edges across each pixel row
@@ -658,20 +676,16 @@ RAPID_INLINE void prefetch_corners(const double *V, const ptrdiff_t *at,
  * same corner of the next corner row (pend).  Steep edges and the rare ones
  * crossing two row boundaries go through edge() instead. */
 RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
-                            const float *data, int nx, int ny, int i0, int i1,
-                            int j0, int j1, double scale, double satlevel,
-                            tile_rows *R, long *nsat)
+                            const float *data, size_t stride, int nx, int ny,
+                            int i0, int i1, int j0, int j1, double scale,
+                            double satlevel, tile_rows *R, long *nsat)
 {
     int nc = i1 - i0 + 2, i, j, nv = i1 == nx ? nc : nc - 1;
     int jp = j0 > 0 ? j0 - 1 : 0;
     corner_row *b = &R->corner[0], *t = &R->corner[1], *ct;
     pixel_row *pp = &R->pixel[0], *pc = &R->pixel[1], *pt;
     double sg = p->sign;
-    /* the float f >= fsat exactly when (double)f >= satlevel */
-    float fsat = (float)satlevel;
-
-    if ((double)fsat < satlevel)
-        fsat = nextafterf(fsat, INFINITY);
+    float fsat = sat_float(satlevel);
 
     memset(pp->s, 0, (size_t)nc * sizeof *pp->s);
     memset(pp->ok, 0, (size_t)nc * sizeof *pp->ok);
@@ -694,7 +708,7 @@ RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
         if (j < ny) {
             int ns;
             corners_in(p, m, j + 0.5, i0, nc, t);
-            ns = pixels_in(data, nx, ny, i0, nc, j, scale, satlevel, fsat, b, t, pc);
+            ns = pixels_in(data, stride, ny, i0, nc, j, scale, satlevel, fsat, b, t, pc);
             if (j >= j0)
                 *nsat += ns;
             prefetch_corners(p->v, p->at, t, nc);
@@ -713,13 +727,44 @@ RAPID_INLINE void mesh_tile(rapid_mesh *p, const rapid_pixmap *m,
     }
 }
 
+void rapid_mesh_clip(rapid_mesh *p, int y0, int y1, int x1)
+{
+    p->clip_r0 = y0 - p->y0, p->clip_r1 = y1 - p->y0, p->clip_c1 = x1 - p->xb;
+}
+
+/* Whether tile t deposits only where rapid_mesh_clip said nothing is read
+ * (never for a map that bends: its tiles' bounds are not known). */
+static int tile_clipped(const rapid_mesh *p, const int *t)
+{
+    if (t[5] >= INT_MAX / 2)
+        return 0;
+    return t[3] < p->clip_r0 || t[2] > p->clip_r1 || t[4] > p->clip_c1;
+}
+
+/* The saturated pixels of a tile that is skipped, counted as pixels_in
+ * counts them. */
+static long tile_saturated(const float *data, size_t stride, int i0, int i1,
+                           int j0, int j1, float fsat)
+{
+    long ns = 0;
+    int i, j;
+
+    for (j = j0; j < j1; j++) {
+        const float *row = data + (size_t)j * stride;
+        for (i = i0; i < i1; i++)
+            ns += (fabsf(row[i]) <= FLT_MAX) & (row[i] >= fsat);
+    }
+    return ns;
+}
+
 /* Tile by tile in the order of their first rows: when a tile starts,
  * no later one reaches the rows before its first, so they are done (and
  * taken once there are a batch of them). */
 RAPID_CLONES
-int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
-                   int nx, int ny, double scale, double satlevel,
-                   rapid_mesh_row_fn fn, void *arg, long *nsat)
+int rapid_mesh_add_strided(rapid_mesh *p, const rapid_pixmap *m,
+                           const float *data, size_t stride, int nx, int ny,
+                           double scale, double satlevel, rapid_mesh_row_fn fn,
+                           void *arg, long *nsat)
 {
     tile_rows *R;
     int k, front = 0;
@@ -730,13 +775,18 @@ int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     if (!(R = malloc(sizeof *R)))
         return RAPID_E_NOMEM;
     for (k = 0; k < p->ntile; k++) {
-        const int *t = p->tile + 4 * k;
+        const int *t = p->tile + TILE_INTS * k;
+        int i1 = t[0] + TILE_W < nx ? t[0] + TILE_W : nx;
+        int j1 = t[1] + TILE_H < ny ? t[1] + TILE_H : ny;
         if (t[2] - front >= p->batch)
             for (; fn && front < t[2]; front++)
                 fn(arg, p->y0 + front);
-        mesh_tile(p, m, data, nx, ny, t[0], t[0] + TILE_W < nx ? t[0] + TILE_W : nx,
-                  t[1], t[1] + TILE_H < ny ? t[1] + TILE_H : ny, scale, satlevel,
-                  R, nsat);
+        if (tile_clipped(p, t))
+            *nsat += tile_saturated(data, stride, t[0], i1, t[1], j1,
+                                    sat_float(satlevel));
+        else
+            mesh_tile(p, m, data, stride, nx, ny, t[0], i1, t[1], j1, scale,
+                      satlevel, R, nsat);
     }
     for (; fn && front < p->h; front++)
         fn(arg, p->y0 + front);
@@ -744,9 +794,17 @@ int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
     return 0;
 }
 
+int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
+                   int nx, int ny, double scale, double satlevel,
+                   rapid_mesh_row_fn fn, void *arg, long *nsat)
+{
+    return rapid_mesh_add_strided(p, m, data, (size_t)nx, nx, ny, scale,
+                                  satlevel, fn, arg, nsat);
+}
+
 void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
 {
-    int r = y - p->y0, c, c0, c1, k;
+    int r = y - p->y0, c, c0, c1, ce, k;
     double s1 = 0, s2 = 0, t1 = 0, t2 = 0, *v, *ar;
 
     if (r < 0 || r >= p->h || p->c1[r] < p->c0[r]) {
@@ -760,14 +818,22 @@ void rapid_mesh_row(rapid_mesh *p, int y, int x0, int x1, double *as, double *a)
     x0 -= p->xb, x1 -= p->xb; /* local columns */
     for (c = x0; c < c0 && c <= x1; c++) /* left of the span: nothing yet */
         as[c - x0] = a[c - x0] = 0;
-    for (c = c0; c <= c1; c++) {
+    /* the running sums as far as the last column asked for; beyond it the
+     * cells are only cleared */
+    ce = c1 < x1 ? c1 : x1;
+    for (c = c0; c <= ce; c++) {
         s1 += v[c], s2 += s1, v[c] = 0;
         t1 += ar[c], t2 += t1;
         if (ar[c] != 0) /* no write where there is nothing: most pages of
                          * the area's cells are never written at all */
             ar[c] = 0;
-        if (c >= x0 && c <= x1)
+        if (c >= x0)
             as[c - x0] = s2, a[c - x0] = t2;
+    }
+    for (c = ce + 1 > c0 ? ce + 1 : c0; c <= c1; c++) {
+        v[c] = 0;
+        if (ar[c] != 0)
+            ar[c] = 0;
     }
     for (c = c1 + 1 > x0 ? c1 + 1 : x0; c <= x1; c++)
         as[c - x0] = a[c - x0] = 0; /* right of it: nothing either */

@@ -39,10 +39,13 @@ typedef struct rapid_mesh {
     double sign;         /* +1 or -1: orientation of the mapped pixels */
     int win;             /* rows held at once: h, or fewer in a ring */
     int batch;           /* rows a ring lets finish before they are taken */
-    int *tile;           /* ntile tiles of the input, 4 ints each: first
+    int *tile;           /* ntile tiles of the input, 6 ints each: first
                           * column and row, first and last row they touch,
-                          * in the order of their first row */
+                          * first and last column they touch (local), in
+                          * the order of their first row */
     int ntile, tcap;
+    int clip_r0, clip_r1, clip_c1; /* local rows and last column read
+                          * (rapid_mesh_clip); all of them after a place */
 } rapid_mesh;
 
 #define RAPID_MESH_INIT {0}
@@ -59,6 +62,15 @@ void rapid_mesh_release(rapid_mesh *p);
  * maxcells output pixels) without touching the previous layout's zeroes. */
 int rapid_mesh_place(rapid_mesh *p, const rapid_pixmap *m, int nx, int ny,
                      size_t maxcells, int batch);
+
+/* Only output rows y0..y1 and columns up to x1 (global) will be read:
+ * rapid_mesh_add skips the tiles of the input that deposit nowhere else
+ * (those wholly above, below or right of that window; a tile left of it
+ * reaches the cells right of it through the running sums, so it stays).
+ * The rows read and the values there are the same as without (what the
+ * skipped tiles would have deposited lies in cells no row read reaches);
+ * the rows outside hold less.  Until the next rapid_mesh_place. */
+void rapid_mesh_clip(rapid_mesh *p, int y0, int y1, int x1);
 
 /* The batch for a ring that the coadd uses: rows taken this many at a
  * time stream their sums through the cache in long runs, and the edge pass
@@ -80,6 +92,12 @@ typedef void (*rapid_mesh_row_fn)(void *arg, int y);
 int rapid_mesh_add(rapid_mesh *p, const rapid_pixmap *m, const float *data,
                    int nx, int ny, double scale, double satlevel,
                    rapid_mesh_row_fn fn, void *arg, long *nsat);
+/* The same for an image whose rows are `stride` floats apart (>= nx): a
+ * window of a larger one, without copying it out. */
+int rapid_mesh_add_strided(rapid_mesh *p, const rapid_pixmap *m,
+                           const float *data, size_t stride, int nx, int ny,
+                           double scale, double satlevel, rapid_mesh_row_fn fn,
+                           void *arg, long *nsat);
 
 /* Output row y (global): the value sums sum a*s into as[] and the areas
  * sum a into a[] for global columns x0..x1 (x1 < x0: none), and clear the
