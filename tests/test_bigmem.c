@@ -147,16 +147,19 @@ static void test_no_fit_gathers(void **state)
     rapid_big_trim();
 }
 
-/* A sparse block: zero, fresh (the pool is neither used nor given back),
- * only the pages written take memory, and unmapped when freed. */
+/* A sparse block: zero; fresh when nothing pooled fits (the pool is
+ * neither gathered nor given back), then only the pages written take
+ * memory, and unmapped when freed; from the pool when a block fits. */
 static void test_sparse(void **state)
 {
     size_t pooled, pooled0, inuse, n = 40 * MB, k, page = (size_t)sysconf(_SC_PAGESIZE);
-    unsigned char *a = rapid_big_malloc(100 * MB), *s, vec[64];
+    unsigned char *a, *s, vec[64];
 
     (void)state;
+    rapid_big_trim();
+    a = rapid_big_malloc(34 * MB); /* pooled, too small for n */
     assert_non_null(a);
-    fill(a, 100 * MB, 0x77);
+    fill(a, 34 * MB, 0x77);
     rapid_big_free(a);
     rapid_big_stats(&pooled0, &inuse);
     s = rapid_big_calloc_sparse(n, 1);
@@ -186,6 +189,22 @@ static void test_sparse(void **state)
     rapid_big_stats(&pooled, &inuse);
     assert_int_equal(pooled, pooled0);
     assert_int_equal(inuse, 0);
+    /* a pooled block that fits is taken, and cleared */
+    rapid_big_trim();
+    a = rapid_big_malloc(100 * MB);
+    assert_non_null(a);
+    fill(a, 100 * MB, 0x77);
+    rapid_big_free(a);
+    s = rapid_big_calloc_sparse(n, 1);
+    assert_non_null(s);
+    assert_true(all_zero(s, n));
+    rapid_big_stats(&pooled, &inuse);
+    if (rapid_big_pooling())
+        assert_int_equal(pooled + inuse, 100 * MB);
+    rapid_big_free(s);
+    rapid_big_stats(&pooled, &inuse);
+    if (rapid_big_pooling())
+        assert_int_equal(pooled, 100 * MB); /* back in the pool */
     assert_null(rapid_big_calloc_sparse(SIZE_MAX / 2, 4));
     rapid_big_trim();
 }

@@ -131,8 +131,8 @@ static char *gather(size_t m, size_t *dirty)
 }
 
 /* Returns the block and into *dirty how many of its first bytes may hold
- * old data (the rest is fresh, so zero); sparse: always fresh, in small
- * pages. */
+ * old data (the rest is fresh, so zero); sparse: a pooled block that fits,
+ * else fresh in small pages (never gathered). */
 static void *big_alloc(size_t n, int sparse, size_t *dirty)
 {
     size_t m = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
@@ -145,10 +145,13 @@ static void *big_alloc(size_t n, int sparse, size_t *dirty)
         *dirty = n;
         return malloc(n);
     }
-    for (k = 0; k < npool && !sparse; k++)
+    /* a sparse block too: memory the pool holds costs nothing more, and
+     * clearing it less than faulting the zero page in at every 4 kB read */
+    for (k = 0; k < npool; k++)
         if (pool[k].n >= m && (best < 0 || pool[k].n < pool[best].n))
             best = k;
     if (best >= 0) {
+        sparse = 0;
         p = pool[best].p;
         if (pool[best].n > m)
             pool[best].p += m, pool[best].n -= m;

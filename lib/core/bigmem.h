@@ -43,12 +43,13 @@ void *rapid_big_malloc(size_t n);
 /* Like calloc(count, size): zeroed; NULL on overflow of count * size. */
 void *rapid_big_calloc(size_t count, size_t size);
 
-/* Like rapid_big_calloc, for arrays that stay mostly zero: a fresh block
- * (the pool's memory is all backed already) in 4 kB pages without the
- * huge-page hint, so that only the pages ever written take memory (a read
- * of an untouched page maps the shared zero page).  Unmapped when freed,
- * not pooled: mostly untouched, it would hand the next block memory to
- * fault in 4 kB at a time. */
+/* Like rapid_big_calloc, for arrays that stay mostly zero: a pooled block
+ * if one fits (its memory is held already: cleared, it costs less than a
+ * page fault at every 4 kB read), else a fresh block in 4 kB pages without
+ * the huge-page hint, so that only the pages ever written take memory (a
+ * read of an untouched page maps the shared zero page), unmapped when
+ * freed, not pooled: mostly untouched, it would hand the next block memory
+ * to fault in 4 kB at a time. */
 void *rapid_big_calloc_sparse(size_t count, size_t size);
 
 /* Like free(p), for these blocks and for any malloc'd pointer. */
