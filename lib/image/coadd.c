@@ -461,7 +461,6 @@ cleanup:
         out->skipped = skipped, out->nskipped = nskipped;
     else
         free_skipped(skipped, nskipped);
-    rapid_big_trim();
     return rc;
 }
 

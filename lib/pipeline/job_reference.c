@@ -259,10 +259,6 @@ int job_reference_finish(job *s)
     if (!e->pending)
         return 0;
     e->pending = 0;
-    /* what the catalog and the pair's preparation held at once goes back
-     * to the system, not to the pool, so that the methods' peak is theirs
-     * alone */
-    rapid_big_trim();
     if (e->code == RAPID_EXIT_INTERRUPTED) {
         code = e->code;
         goto cleanup;
