@@ -37,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/bigmem.h"
 #include "resample.h"
 #include "coadd_internal.h"
 #include "rapid/coadd.h"
