@@ -90,57 +90,76 @@ static void test_reuse_and_zero(void **state)
     assert_int_equal(inuse, 0);
 }
 
-/* A block bigger than anything pooled gives the pool back first, all
- * but its largest block, which is grown into the new one: its pages come
- * along (a malloc'd block still holds what they held), and calloc zeroes
- * them as well as the new part. */
-static void test_no_fit_trims(void **state)
+/* A block bigger than anything pooled is gathered from the pooled
+ * blocks, largest first: their pages come along (a malloc'd block still
+ * holds what they held), the pool keeps what was not needed, and nothing
+ * is mapped anew while the pool covers the block; calloc zeroes the old
+ * parts as well as the fresh one. */
+static void test_no_fit_gathers(void **state)
 {
     size_t pooled, inuse, k;
-    unsigned char *a = rapid_big_malloc(40 * MB), *s = rapid_big_malloc(34 * MB);
-    unsigned char *g = rapid_big_malloc(34 * MB), *b, *c;
+    unsigned char *a, *s, *g, *b, *c, *sep[2];
 
     (void)state;
+    rapid_big_trim();
+    /* three blocks kept apart by live ones, so that they cannot merge */
+    a = rapid_big_malloc(40 * MB), sep[0] = rapid_big_malloc(32 * MB);
+    s = rapid_big_malloc(34 * MB), sep[1] = rapid_big_malloc(32 * MB);
+    g = rapid_big_malloc(34 * MB);
     assert_non_null(a);
     assert_non_null(s);
     assert_non_null(g);
+    assert_non_null(sep[0]);
+    assert_non_null(sep[1]);
     fill(a, 40 * MB, 0x5a);
     fill(s, 34 * MB, 0x5a);
     fill(g, 34 * MB, 0x5a);
-    rapid_big_free(g); /* two or three pooled blocks, at least 34 MB each */
+    rapid_big_free(g);
     rapid_big_free(s);
     rapid_big_free(a);
-    b = rapid_big_malloc(120 * MB);
+    b = rapid_big_malloc(70 * MB); /* 40 MB and 30 of a 34 MB block */
     assert_non_null(b);
     rapid_big_stats(&pooled, &inuse);
-    assert_int_equal(pooled, 0);
     if (rapid_big_pooling()) {
-        assert_true(inuse >= 120 * MB);
-        for (k = 0; k < 34 * MB; k += 4093)
+        assert_int_equal(inuse, 134 * MB);
+        assert_int_equal(pooled, 38 * MB); /* the rest of the pool stays */
+        for (k = 0; k < 70 * MB; k += 4093)
             assert_int_equal(b[k], 0x5a);
         assert_int_equal((uintptr_t)b % (2 * MB), 0);
     }
-    fill(b, 120 * MB, 0x6b);
+    fill(b, 70 * MB, 0x6b);
     rapid_big_free(b);
+    /* more than the pool holds: all of it, the rest fresh, and zeroed */
     c = rapid_big_calloc(300 * MB, 1);
     assert_non_null(c);
     assert_true(all_zero(c, 300 * MB));
     rapid_big_stats(&pooled, &inuse);
     assert_int_equal(pooled, 0);
+    if (rapid_big_pooling())
+        assert_int_equal(inuse, 364 * MB);
+    fill(c, 300 * MB, 0x11);
     rapid_big_free(c);
+    c = rapid_big_calloc(300 * MB, 1); /* the same memory again */
+    assert_true(all_zero(c, 300 * MB));
+    rapid_big_free(c);
+    rapid_big_free(sep[0]);
+    rapid_big_free(sep[1]);
     rapid_big_trim();
 }
 
-/* A sparse block: zero, fresh (the pool is neither used nor given back),
- * and only the pages written take memory. */
+/* A sparse block: zero; fresh when nothing pooled fits (the pool is
+ * neither gathered nor given back), then only the pages written take
+ * memory, and unmapped when freed; from the pool when a block fits. */
 static void test_sparse(void **state)
 {
     size_t pooled, pooled0, inuse, n = 40 * MB, k, page = (size_t)sysconf(_SC_PAGESIZE);
-    unsigned char *a = rapid_big_malloc(100 * MB), *s, vec[64];
+    unsigned char *a, *s, vec[64];
 
     (void)state;
+    rapid_big_trim();
+    a = rapid_big_malloc(34 * MB); /* pooled, too small for n */
     assert_non_null(a);
-    fill(a, 100 * MB, 0x77);
+    fill(a, 34 * MB, 0x77);
     rapid_big_free(a);
     rapid_big_stats(&pooled0, &inuse);
     s = rapid_big_calloc_sparse(n, 1);
@@ -165,6 +184,27 @@ static void test_sparse(void **state)
     s[0] = s[n / 2] = 0;
     assert_true(all_zero(s, n));
     rapid_big_free(s);
+    /* unmapped, not pooled: mostly untouched, it would hand the next
+     * block memory to fault in 4 kB pages */
+    rapid_big_stats(&pooled, &inuse);
+    assert_int_equal(pooled, pooled0);
+    assert_int_equal(inuse, 0);
+    /* a pooled block that fits is taken, and cleared */
+    rapid_big_trim();
+    a = rapid_big_malloc(100 * MB);
+    assert_non_null(a);
+    fill(a, 100 * MB, 0x77);
+    rapid_big_free(a);
+    s = rapid_big_calloc_sparse(n, 1);
+    assert_non_null(s);
+    assert_true(all_zero(s, n));
+    rapid_big_stats(&pooled, &inuse);
+    if (rapid_big_pooling())
+        assert_int_equal(pooled + inuse, 100 * MB);
+    rapid_big_free(s);
+    rapid_big_stats(&pooled, &inuse);
+    if (rapid_big_pooling())
+        assert_int_equal(pooled, 100 * MB); /* back in the pool */
     assert_null(rapid_big_calloc_sparse(SIZE_MAX / 2, 4));
     rapid_big_trim();
 }
@@ -174,7 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_blocks_are_malloc),
         cmocka_unit_test(test_reuse_and_zero),
-        cmocka_unit_test(test_no_fit_trims),
+        cmocka_unit_test(test_no_fit_gathers),
         cmocka_unit_test(test_sparse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 typedef struct blk {
     char *p;
     size_t n;
+    int sparse; /* live blocks: mostly never touched, in 4 kB pages */
 } blk;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,40 +66,76 @@ static void pool_trim_locked(size_t *released)
     npool = 0;
 }
 
-/* Block b of the pool grown to m bytes (m > b.n) at a 2 MB boundary: its
- * pages move with it (mremap moves page tables, not pages), and only the
- * m - b.n bytes past them are fresh.  NULL (b untouched) on failure. */
-static char *grow_block(blk b, size_t m)
+/* A reservation of m bytes of address space at a 2 MB boundary (no
+ * memory behind it: PROT_NONE, not counted against the commit limit), its
+ * slack around unmapped.  NULL on failure. */
+static char *reserve(size_t m)
 {
     char *r = mmap(NULL, m + HUGE_PAGE, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), *q;
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     uintptr_t a;
 
     if (r == MAP_FAILED)
         return NULL;
     a = ((uintptr_t)r + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    /* onto the reservation's aligned part, which it replaces */
-    q = mremap(b.p, b.n, m, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)a);
-    if (q == MAP_FAILED) {
-        munmap(r, m + HUGE_PAGE);
-        return NULL;
-    }
     if (a > (uintptr_t)r)
         munmap(r, a - (uintptr_t)r);
     if ((uintptr_t)r + HUGE_PAGE > a)
         munmap((char *)a + m, (uintptr_t)r + HUGE_PAGE - a);
+    return (char *)a;
+}
+
+/* A block of m bytes gathered from the pool, largest blocks first: each
+ * moved (mremap moves page tables, not pages: 2 MB aligned, huge pages
+ * move whole) into the next part of a reservation, the last one split if
+ * it is larger than what is left to fill; only what the pool cannot cover
+ * is fresh.  The rest of the pool stays.  *dirty: the bytes at the start
+ * that came from the pool.  NULL (pool as it was, but for blocks already
+ * moved, which are unmapped) on failure. */
+static char *gather(size_t m, size_t *dirty)
+{
+    char *q = reserve(m);
+    size_t off = 0;
+    int k, best;
+
+    *dirty = 0;
+    if (!q)
+        return NULL;
+    while (off < m && npool > 0) {
+        size_t t;
+        for (k = 1, best = 0; k < npool; k++)
+            if (pool[k].n > pool[best].n)
+                best = k;
+        t = pool[best].n < m - off ? pool[best].n : m - off;
+        /* onto the reservation, whose part it replaces */
+        if (mremap(pool[best].p, t, t, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   q + off) == MAP_FAILED)
+            break; /* the rest fresh */
+        if (t < pool[best].n)
+            pool[best].p += t, pool[best].n -= t;
+        else
+            pool[best] = pool[--npool];
+        off += t;
+    }
+    if (off < m && mmap(q + off, m - off, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+                        0) == MAP_FAILED) {
+        munmap(q, m);
+        return NULL;
+    }
 #if defined(MADV_HUGEPAGE)
-    (void)madvise(q, m, MADV_HUGEPAGE);
+    (void)madvise(q, m, MADV_HUGEPAGE); /* the fresh part's hint */
 #endif
+    *dirty = off;
     return q;
 }
 
 /* Returns the block and into *dirty how many of its first bytes may hold
- * old data (the rest is fresh, so zero); sparse: always fresh, in small
- * pages. */
+ * old data (the rest is fresh, so zero); sparse: a pooled block that fits,
+ * else fresh in small pages (never gathered). */
 static void *big_alloc(size_t n, int sparse, size_t *dirty)
 {
-    size_t m = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), dropped = 0;
+    size_t m = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     char *p = NULL;
     int k, best = -1;
 
@@ -108,41 +145,34 @@ static void *big_alloc(size_t n, int sparse, size_t *dirty)
         *dirty = n;
         return malloc(n);
     }
-    for (k = 0; k < npool && !sparse; k++)
+    /* a sparse block too: memory the pool holds costs nothing more, and
+     * clearing it less than faulting the zero page in at every 4 kB read */
+    for (k = 0; k < npool; k++)
         if (pool[k].n >= m && (best < 0 || pool[k].n < pool[best].n))
             best = k;
     if (best >= 0) {
+        sparse = 0;
         p = pool[best].p;
         if (pool[best].n > m)
             pool[best].p += m, pool[best].n -= m;
         else
             pool[best] = pool[--npool];
         *dirty = n;
+    } else if (!sparse && npool > 0) {
+        /* nothing fits: the pool's blocks gathered into one, so that
+         * their pages need not be faulted in and zeroed again (on a
+         * virtual machine that costs several times what clearing them
+         * does), and only the rest fresh */
+        if ((p = gather(m, dirty)) != NULL && *dirty > n)
+            *dirty = n;
     } else {
-        /* nothing fits: the pool goes back first, so that holding it never
-         * adds to the peak, but for its largest block, which is grown to
-         * the size asked (its pages need not be faulted in and zeroed
-         * again: on a virtual machine that costs several times what
-         * clearing them does); a sparse block adds little: pool kept */
         *dirty = 0;
-        if (!sparse && npool > 0) {
-            blk b;
-            for (k = 1, best = 0; k < npool; k++)
-                if (pool[k].n > pool[best].n)
-                    best = k;
-            b = pool[best];
-            pool[best] = pool[--npool];
-            pool_trim_locked(&dropped);
-            if ((p = grow_block(b, m)) != NULL)
-                *dirty = b.n < n ? b.n : n;
-            else
-                munmap(b.p, b.n);
-        }
-        if (!p)
-            p = map_fresh(m, !sparse);
+        p = map_fresh(m, !sparse);
     }
-    if (p)
-        live[nlive].p = p, live[nlive++].n = m;
+    if (p) {
+        live[nlive].p = p, live[nlive].n = m;
+        live[nlive++].sparse = sparse;
+    }
     pthread_mutex_unlock(&lock);
     return p;
 }
@@ -206,6 +236,15 @@ void rapid_big_free(void *ptr)
     {
         blk b = live[k];
         live[k] = live[--nlive];
+        if (b.sparse) {
+            /* mostly untouched: in the pool it would be memory that is
+             * not there, which the next block carved from it faults in
+             * 4 kB at a time (its pages are not hinted huge) */
+            pthread_mutex_unlock(&lock);
+            munmap(b.p, b.n);
+            return;
+        }
+        b.sparse = 0;
         /* merge with the pool's neighbours in memory */
         for (j = 0; j < npool;)
             if (pool[j].p + pool[j].n == b.p) {

@@ -11,12 +11,14 @@
  *    hint (512 times fewer faults; THP mode "madvise" needs the hint);
  *  - go back to a process-wide pool when freed, already faulted in, and
  *    later blocks are carved from the pool before any fresh mapping;
- *  - a block larger than any in the pool is the pool's largest block
- *    grown (mremap: its pages move along, only the rest is fresh), the
- *    rest of the pool given back first.
- * The pool only holds memory that was in use before, so it never raises
- * the peak of the big blocks (memory allocated otherwise while it is held
- * adds to it); rapid_big_trim() returns it to the system.
+ *  - a block larger than any in the pool is gathered from the pool's
+ *    blocks, largest first (mremap moves their pages into consecutive
+ *    parts of the new block), only what the pool lacks fresh; the rest
+ *    of the pool stays.
+ * The pool only holds memory that was in use before, and is drawn on
+ * before any fresh mapping, so it never raises the peak of the big blocks
+ * (memory allocated otherwise while it is held adds to it);
+ * rapid_big_trim() returns it to the system.
  *
  * Ownership: free with rapid_big_free() (which also takes plain malloc
  * memory, so a buffer that becomes a rapid_image's data is released by
@@ -41,10 +43,13 @@ void *rapid_big_malloc(size_t n);
 /* Like calloc(count, size): zeroed; NULL on overflow of count * size. */
 void *rapid_big_calloc(size_t count, size_t size);
 
-/* Like rapid_big_calloc, for arrays that stay mostly zero: a fresh block
- * (the pool's memory is all backed already) in 4 kB pages without the
- * huge-page hint, so that only the pages ever written take memory (a read
- * of an untouched page maps the shared zero page).  Pooled when freed. */
+/* Like rapid_big_calloc, for arrays that stay mostly zero: a pooled block
+ * if one fits (its memory is held already: cleared, it costs less than a
+ * page fault at every 4 kB read), else a fresh block in 4 kB pages without
+ * the huge-page hint, so that only the pages ever written take memory (a
+ * read of an untouched page maps the shared zero page), unmapped when
+ * freed, not pooled: mostly untouched, it would hand the next block memory
+ * to fault in 4 kB at a time. */
 void *rapid_big_calloc_sparse(size_t count, size_t size);
 
 /* Like free(p), for these blocks and for any malloc'd pointer. */

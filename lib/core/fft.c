@@ -16,6 +16,7 @@
 
 #include <fftw3.h>
 
+#include "core/bigmem.h"
 #include "rapid/fft.h"
 
 struct rapid_fft_plan {
@@ -235,7 +236,8 @@ void rapid_fft_c2c(const rapid_fft_plan *p, float _Complex *in,
 /* Arrays are aligned to 64 bytes (any SIMD width FFTW uses); large ones
  * (image-sized planes) to 2 MiB and offered to the kernel as transparent
  * huge pages: a 70 MB plane then takes 35 page faults instead of 17,000
- * on first touch. */
+ * on first touch.  The largest come from the big-block pool (bigmem.h:
+ * 2 MiB aligned, huge pages, memory already faulted in when recycled). */
 #define HUGE_ALIGN ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)8 << 20)
 
@@ -243,6 +245,8 @@ void *rapid_fft_alloc(size_t bytes)
 {
     void *p = NULL;
 
+    if (bytes >= RAPID_BIG_MIN && rapid_big_pooling())
+        return rapid_big_malloc(bytes);
     if (bytes < HUGE_MIN)
         return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
     if (posix_memalign(&p, HUGE_ALIGN, bytes) != 0)
@@ -255,7 +259,7 @@ void *rapid_fft_alloc(size_t bytes)
 
 void rapid_fft_free(void *p)
 {
-    free(p);
+    rapid_big_free(p); /* free() for all but the pool's blocks */
 }
 
 int rapid_fft_is_fast(int n, int allow_11_13)

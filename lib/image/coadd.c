@@ -37,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/bigmem.h"
 #include "resample.h"
 #include "coadd_internal.h"
 #include "rapid/coadd.h"
@@ -461,7 +460,6 @@ cleanup:
         out->skipped = skipped, out->nskipped = nskipped;
     else
         free_skipped(skipped, nskipped);
-    rapid_big_trim();
     return rc;
 }
 

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/bigmem.h"
 #include "pipeline/job_internal.h"
 #include "rapid/coadd.h"
 #include "rapid/filters.h"
@@ -248,13 +247,11 @@ int job_reference_finish(job *s)
     if (!e->pending)
         return 0;
     e->pending = 0;
-    /* the planes (the catalog's, the files' and the pair's preparation's),
-     * and what those held at once, go back to the system, not to the pool,
-     * so that the methods' peak is theirs alone */
+    /* the planes the catalog, the files and the pair's preparation used go
+     * back to the pool: the methods' buffers are made of their pages */
     rapid_image_release(&e->coadd.image);
     rapid_image_release(&e->coadd.coverage);
     rapid_image_release(&e->coadd.uncertainty);
-    rapid_big_trim();
     if (e->code == RAPID_EXIT_INTERRUPTED) {
         code = e->code;
         goto cleanup;
