@@ -138,8 +138,7 @@ int rapid_cfitsio_fail(rapid_err *err, int status, const char *where,
 
 /* ---------------------------------------------------------------- cards */
 
-/* Keyword of a card without trailing blanks. */
-static void card_keyword(const char *card, char key[9])
+void rapid_fits_card_keyword(const char *card, char key[9])
 {
     int n = 8;
 
@@ -149,7 +148,7 @@ static void card_keyword(const char *card, char key[9])
         key[--n] = '\0';
 }
 
-static int keyword_matches(const char *key, const char *pattern)
+int rapid_fits_keyword_matches(const char *key, const char *pattern)
 {
     size_t n = strlen(pattern);
 
@@ -163,7 +162,7 @@ static int keyword_matches(const char *key, const char *pattern)
 
 /* The COMMENT pair CFITSIO puts in every primary header it creates; kept,
  * they would multiply with each read-modify-write cycle. */
-static int is_cfitsio_boilerplate(const char *card)
+int rapid_fits_cfitsio_boilerplate(const char *card)
 {
     static const char line1[] =
         "COMMENT   FITS (Flexible Image Transport System) format is";
@@ -181,11 +180,11 @@ static int card_in_list(const char *card, const char *const *list)
 
     if (!list)
         return 0;
-    if (is_cfitsio_boilerplate(card))
+    if (rapid_fits_cfitsio_boilerplate(card))
         return 1;
-    card_keyword(card, key);
+    rapid_fits_card_keyword(card, key);
     for (i = 0; list[i]; i++)
-        if (keyword_matches(key, list[i]))
+        if (rapid_fits_keyword_matches(key, list[i]))
             return 1;
     return 0;
 }
@@ -234,7 +233,7 @@ static int skip_card(const char *card, const char *const *skip,
 
     if (strncmp(card, "CONTINUE", 8) == 0)
         return *skipping;
-    card_keyword(card, key);
+    rapid_fits_card_keyword(card, key);
     *skipping = card_in_list(card, skip) ||
                 (extname && *extname && strcmp(key, "EXTNAME") == 0) ||
                 (prior && card[8] == '=' && rapid_header_has(prior, key));
@@ -988,7 +987,7 @@ int rapid_fits_stamp(const char *path, const rapid_header *cards,
         /* each keyword's earlier card(s) out (with a long string's
          * CONTINUE cards), then the new ones appended */
         for (k = 0; k < cards->ncards && !rc; k++) {
-            card_keyword(cards->cards[k], key);
+            rapid_fits_card_keyword(cards->cards[k], key);
             if (strcmp(key, "CONTINUE") == 0)
                 continue;
             while (fits_delete_key(f, key, &status) == 0)

@@ -46,6 +46,18 @@ int rapid_fits_open_hdu(fitsfile **f, const char *path, const char *hdu,
 /* Close a file opened for reading (NULL is fine); read errors are moot. */
 void rapid_fits_close(fitsfile *f);
 
+/* The keyword of an 80-character card (its first 8 characters without
+ * trailing blanks). */
+void rapid_fits_card_keyword(const char *card, char key[9]);
+
+/* Does keyword key match pattern ("NAXIS#": NAXIS and one or more
+ * digits)? */
+int rapid_fits_keyword_matches(const char *key, const char *pattern);
+
+/* Is card one of the COMMENT pair CFITSIO puts in every primary header it
+ * creates (which the writer and the reader leave out)? */
+int rapid_fits_cfitsio_boilerplate(const char *card);
+
 /* The current HDU's cards, without END and without those in drop (NULL:
  * keep all). */
 int rapid_fits_read_cards(fitsfile *f, const char *label,

@@ -13,6 +13,7 @@
 
 #include <fitsio.h>
 
+#include "core/fits_internal.h"
 #include "rapid/fits.h"
 
 #define CARD 80
@@ -126,17 +127,6 @@ char *rapid_header_to_string(const rapid_header *h, int *ncards)
     return s;
 }
 
-/* Keyword of a card, upper case, without trailing blanks. */
-static void card_key(const char *card, char key[9])
-{
-    int n = 8;
-
-    memcpy(key, card, 8);
-    key[8] = '\0';
-    while (n > 0 && key[n - 1] == ' ')
-        key[--n] = '\0';
-}
-
 static int key_matches(const char *card, const char *key)
 {
     char k[9];
@@ -144,7 +134,7 @@ static int key_matches(const char *card, const char *key)
 
     if (n > 8)
         return 0;
-    card_key(card, k);
+    rapid_fits_card_keyword(card, k);
     if (strlen(k) != n)
         return 0;
     for (i = 0; i < n; i++)

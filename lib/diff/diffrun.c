@@ -255,39 +255,6 @@ static int pixels_as_read(const rapid_image *src, rapid_image *dst,
     return 1;
 }
 
-/* Keyword of a card (its first 8 characters without trailing blanks). */
-static void card_key(const char *card, char key[9])
-{
-    int n = 8;
-
-    memcpy(key, card, 8);
-    key[8] = '\0';
-    while (n > 0 && key[n - 1] == ' ')
-        key[--n] = '\0';
-}
-
-/* Does keyword key match pattern ("NAXIS#": NAXIS and digits)? */
-static int key_matches(const char *key, const char *pattern)
-{
-    size_t n = strlen(pattern);
-
-    if (n == 0 || pattern[n - 1] != '#')
-        return strcmp(key, pattern) == 0;
-    n--;
-    return strncmp(key, pattern, n) == 0 && key[n] != '\0' &&
-           strspn(key + n, "0123456789") == strlen(key + n);
-}
-
-/* The COMMENT pair CFITSIO puts in primary headers, which neither the
- * writer nor the reader keeps. */
-static int cfitsio_boilerplate(const char *card)
-{
-    static const char l1[] = "COMMENT   FITS (Flexible Image Transport System) format is";
-    static const char l2[] = "COMMENT   and Astrophysics', volume 376, page 359;";
-
-    return strncmp(card, l1, sizeof l1 - 1) == 0 || strncmp(card, l2, sizeof l2 - 1) == 0;
-}
-
 /* The header a read of an image HDU gives that was written with src's
  * cards (in an extension named ext; NULL: the primary HDU): src without
  * the cards of the layout (which the writer leaves out and the reader
@@ -303,10 +270,12 @@ static int header_as_read(const rapid_header *src, const char *ext,
     for (k = 0; k < src->ncards && rc == 0; k++) {
         const char *card = src->cards[k];
         if (strncmp(card, "CONTINUE", 8) != 0) {
-            card_key(card, key);
-            skipping = cfitsio_boilerplate(card) || (ext && strcmp(key, "EXTNAME") == 0);
+            rapid_fits_card_keyword(card, key);
+            skipping = rapid_fits_cfitsio_boilerplate(card) ||
+                       (ext && strcmp(key, "EXTNAME") == 0);
             for (i = 0; !skipping && rapid_fits_image_layout[i]; i++)
-                skipping = key_matches(key, rapid_fits_image_layout[i]);
+                skipping = rapid_fits_keyword_matches(key,
+                                                      rapid_fits_image_layout[i]);
         }
         if (!skipping)
             rc = rapid_header_append_card(dst, card);
