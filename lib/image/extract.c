@@ -26,7 +26,6 @@
 /* SEP's own default pixel stack: what every detection runs with. */
 #define SEP_STACK 300000
 
-static pthread_mutex_t caller_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t stack_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_once_t sep_once = PTHREAD_ONCE_INIT;
 
@@ -34,17 +33,6 @@ static void sep_setup(void)
 {
     sep_set_sub_object_limit(4096);
     sep_set_extract_pixstack(SEP_STACK);
-}
-
-void rapid_sep_lock(void)
-{
-    pthread_once(&sep_once, sep_setup);
-    pthread_mutex_lock(&caller_lock);
-}
-
-void rapid_sep_unlock(void)
-{
-    pthread_mutex_unlock(&caller_lock);
 }
 
 void rapid_extract_opts_init(rapid_extract_opts *o)

@@ -18,12 +18,6 @@
 
 #include "rapid/extract.h"
 
-/* A lock of rapid's own around a caller's SEP work (the candidate stage
- * measures into shared buffers under it); SEP itself does not need it.
- * The first call also sets SEP's process-wide limits. */
-void rapid_sep_lock(void);
-void rapid_sep_unlock(void);
-
 /* sep_extract of dim with SExtractor's convolution by kern (side x side,
  * NULL: none), o's minimum area and deblending; should the pixel stack
  * overflow, again alone with a larger stack until the image fits.  Takes
