@@ -445,38 +445,29 @@ static int read_inputs(diff_state *s, rapid_err *err)
     }
     s->ref_wcs.nx = s->ref.nx;
     s->ref_wcs.ny = s->ref.ny;
+    /* a map given must be read; one looked for beside the reference may
+     * be missing (a reference in memory: its maps came with it) */
     if (a->ref_mem) {
         s->have_cov = a->ref_cov_mem != NULL;
         s->have_unc = a->ref_unc_mem != NULL;
-        if (!s->have_cov)
-            warn(s, "no coverage map %s: coverage 1 wherever "
-                      "the reference has data", s->ref_cov_path);
-        if (!s->have_unc)
-            warn(s, "no uncertainty map %s: the reference's "
-                      "background noise is used", s->ref_unc_path);
-    }
-    /* a map given must be read; one looked for beside the reference may
-     * be missing */
-    if (a->ref_mem) {
-        /* from memory, above */
-    } else if (a->ref_cov || exists(s->ref_cov_path)) {
-        if ((rc = read_map(s->ref_cov_path, &s->ref, &s->cov, err)))
-            return rc;
-        s->have_cov = 1;
     } else {
+        if (a->ref_cov || exists(s->ref_cov_path)) {
+            if ((rc = read_map(s->ref_cov_path, &s->ref, &s->cov, err)))
+                return rc;
+            s->have_cov = 1;
+        }
+        if (a->ref_unc || exists(s->ref_unc_path)) {
+            if ((rc = read_map(s->ref_unc_path, &s->ref, &s->unc, err)))
+                return rc;
+            s->have_unc = 1;
+        }
+    }
+    if (!s->have_cov)
         warn(s, "no coverage map %s: coverage 1 wherever "
                   "the reference has data", s->ref_cov_path);
-    }
-    if (a->ref_mem) {
-        /* from memory, above */
-    } else if (a->ref_unc || exists(s->ref_unc_path)) {
-        if ((rc = read_map(s->ref_unc_path, &s->ref, &s->unc, err)))
-            return rc;
-        s->have_unc = 1;
-    } else {
+    if (!s->have_unc)
         warn(s, "no uncertainty map %s: the reference's "
                   "background noise is used", s->ref_unc_path);
-    }
     zero_points(s);
     read_psfs(s);
     /* hot pixels and cosmic-ray charge that DQ does not mark, told from
